@@ -1,0 +1,88 @@
+/**
+ * Typed errors. Every failure berth reports is a BerthError with a stable `code` that callers match on;
+ * the CLI maps codes to exit codes and prints `message` (one sentence naming what is at fault) plus `hint`.
+ */
+
+export type ErrorCode =
+  // image model
+  | "DIGEST_INVALID"
+  | "DIGEST_MISMATCH"
+  | "SIZE_MISMATCH"
+  | "MANIFEST_INVALID"
+  | "CONFIG_INVALID"
+  | "MEDIA_TYPE_UNSUPPORTED"
+  | "REFERENCE_INVALID"
+  | "PLATFORM_INVALID"
+  | "PLATFORM_NOT_FOUND"
+  // places images live
+  | "IMAGE_NOT_FOUND"
+  | "BLOB_NOT_FOUND"
+  | "LAYOUT_INVALID"
+  | "ARCHIVE_INVALID"
+  | "TRANSPORT_INVALID"
+  | "TRANSPORT_UNSUPPORTED"
+  | "STORE_LOCKED"
+  | "STORE_CORRUPT"
+  // layers
+  | "LAYER_INVALID"
+  | "LAYER_UNSAFE"
+  // registry
+  | "REGISTRY_UNAUTHORIZED"
+  | "REGISTRY_DENIED"
+  | "REGISTRY_MANIFEST_UNKNOWN"
+  | "REGISTRY_BLOB_UNKNOWN"
+  | "REGISTRY_NAME_UNKNOWN"
+  | "REGISTRY_TOO_MANY_REQUESTS"
+  | "REGISTRY_ERROR"
+  | "REGISTRY_UNREACHABLE"
+  // runtime
+  | "RUNTIME_NOT_FOUND"
+  | "RUNTIME_FAILED"
+  | "USER_NOT_FOUND"
+  // generic
+  | "USAGE"
+  | "IO"
+  | "INTERNAL";
+
+export interface BerthErrorOptions {
+  cause?: unknown;
+  /** What the user can do about it. */
+  hint?: string;
+  /** Extra fields a caller may need (expected/actual digest, entry name, URL without credentials…). */
+  details?: Record<string, unknown>;
+}
+
+export class BerthError extends Error {
+  readonly code: ErrorCode;
+  readonly hint: string | undefined;
+  readonly details: Record<string, unknown>;
+
+  constructor(code: ErrorCode, message: string, options: BerthErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = "BerthError";
+    this.code = code;
+    this.hint = options.hint;
+    this.details = options.details ?? {};
+  }
+}
+
+export function isBerthError(err: unknown, code?: ErrorCode): err is BerthError {
+  return err instanceof BerthError && (code === undefined || err.code === code);
+}
+
+/** Prefix a step to an error's message ("copying to oci:out: …"), keeping its code. */
+export function wrapError(step: string, err: unknown): BerthError {
+  if (err instanceof BerthError) {
+    const wrapped = new BerthError(err.code, `${step}: ${err.message}`, {
+      cause: err,
+      hint: err.hint,
+      details: err.details,
+    });
+    return wrapped;
+  }
+  const e = err as NodeJS.ErrnoException;
+  if (e && typeof e === "object" && typeof e.code === "string" && typeof e.syscall === "string") {
+    return new BerthError("IO", `${step}: ${e.message}`, { cause: err });
+  }
+  return new BerthError("INTERNAL", `${step}: ${e instanceof Error ? e.message : String(e)}`, { cause: err });
+}

@@ -1,0 +1,42 @@
+import type { Readable } from "node:stream";
+import { buffer } from "node:stream/consumers";
+import { BerthError } from "../errors.ts";
+import type { Descriptor } from "./descriptor.ts";
+import { VerifyingStream, verifyBytes } from "./digest.ts";
+
+/** Opens a stream of bytes; called once per read, since a Node stream can be read only once. */
+export type Opener = () => Promise<Readable>;
+
+/**
+ * Where blobs come from: a layout, an archive, a registry. Every implementation returns streams that are
+ * verified against the descriptor (size and digest, failing at end of stream).
+ */
+export interface BlobSource {
+  openBlob(desc: Descriptor): Promise<Readable>;
+}
+
+/** Manifests and configs above this size are refused rather than buffered. */
+export const MAX_DOCUMENT_SIZE = 8 * 1024 * 1024;
+
+/** Read a small blob (manifest, config) whole, verified. */
+export async function readDocument(source: BlobSource, desc: Descriptor, what: string): Promise<Buffer> {
+  if (desc.size > MAX_DOCUMENT_SIZE) {
+    throw new BerthError(
+      "MANIFEST_INVALID",
+      `${what} ${desc.digest} is ${desc.size} bytes, more than the ${MAX_DOCUMENT_SIZE} allowed`,
+    );
+  }
+  if (typeof desc.data === "string") {
+    const bytes = Buffer.from(desc.data, "base64");
+    verifyBytes(bytes, desc.digest, desc.size, what);
+    return bytes;
+  }
+  return buffer(await source.openBlob(desc));
+}
+
+/** Wrap a raw stream so that it fails unless it carries exactly the described content. */
+export function verified(stream: Readable, desc: Descriptor, what: string): Readable {
+  const v = new VerifyingStream(desc.digest, desc.size, what);
+  stream.on("error", (err) => v.destroy(err));
+  return stream.pipe(v);
+}

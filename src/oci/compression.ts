@@ -1,0 +1,61 @@
+import type { Readable } from "node:stream";
+import { createGunzip, createZstdDecompress } from "node:zlib";
+import { type Compression, sniffCompression } from "./mediatype.ts";
+
+/** Peek at a stream's first bytes without consuming them. */
+export async function peek(stream: Readable, n: number): Promise<{ head: Buffer; stream: Readable }> {
+  const chunks: Buffer[] = [];
+  let have = 0;
+  for (;;) {
+    if (have >= n) break;
+    const chunk: Buffer | null = stream.read();
+    if (chunk === null) {
+      if (stream.readableEnded) break;
+      const ended = await new Promise<boolean>((resolve, reject) => {
+        const onReadable = () => done(false);
+        const onEnd = () => done(true);
+        const onError = (err: Error) => {
+          cleanup();
+          reject(err);
+        };
+        const cleanup = () => {
+          stream.off("readable", onReadable);
+          stream.off("end", onEnd);
+          stream.off("error", onError);
+        };
+        const done = (v: boolean) => {
+          cleanup();
+          resolve(v);
+        };
+        stream.on("readable", onReadable);
+        stream.on("end", onEnd);
+        stream.on("error", onError);
+      });
+      if (ended) break;
+      continue;
+    }
+    chunks.push(chunk);
+    have += chunk.length;
+  }
+  const head = Buffer.concat(chunks);
+  if (head.length > 0) stream.unshift(head);
+  return { head: head.subarray(0, n), stream };
+}
+
+/** Decompress a layer stream, detecting gzip or zstd from its magic bytes. */
+export async function decompress(stream: Readable): Promise<Readable> {
+  const { head } = await peek(stream, 4);
+  return decompressAs(stream, sniffCompression(head));
+}
+
+export function decompressAs(stream: Readable, compression: Compression): Readable {
+  if (compression === "none") return stream;
+  const z = compression === "gzip" ? createGunzip() : createZstdDecompress();
+  stream.on("error", (err) => z.destroy(err));
+  return stream.pipe(z);
+}
+
+export async function detectCompression(stream: Readable): Promise<Compression> {
+  const { head } = await peek(stream, 4);
+  return sniffCompression(head);
+}

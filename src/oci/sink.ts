@@ -1,0 +1,33 @@
+import type { BlobSource, Opener } from "./blob.ts";
+import type { Descriptor } from "./descriptor.ts";
+
+/** Progress of one blob during a copy or push. */
+export type BlobEvent =
+  | { type: "start"; descriptor: Descriptor }
+  | { type: "progress"; descriptor: Descriptor; bytes: number }
+  | { type: "done"; descriptor: Descriptor; how: "written" | "exists" | "mounted" };
+
+export interface PutBlobOptions {
+  /** The source the blob comes from; a sink may use it for a fast path (a registry mounts across repositories). */
+  from?: BlobSource;
+  onProgress?: (bytes: number) => void;
+  signal?: AbortSignal;
+}
+
+/**
+ * Where a copy writes to: an OCI layout, the local store, a registry repository. A copy writes every blob,
+ * then every manifest (children before parents), then commits the root under the destination's reference.
+ * Nothing is visible under that reference before `commit`, so a failed copy leaves no half-written image.
+ */
+export interface ImageSink {
+  /** Whether the destination already holds this blob (the copy then skips it). */
+  hasBlob(desc: Descriptor): Promise<boolean>;
+  /** Write a blob, verifying its size and digest as it streams; returns how it got there. */
+  putBlob(desc: Descriptor, open: Opener, options?: PutBlobOptions): Promise<"written" | "mounted">;
+  /** Write a manifest or index with exactly these bytes. */
+  putManifest(desc: Descriptor, bytes: Buffer): Promise<void>;
+  /** Point the destination's reference at the root, durably. */
+  commit(root: Descriptor): Promise<void>;
+  /** Release resources; after a failure, remove anything of this copy's that is not referenced. */
+  close(failed: boolean): Promise<void>;
+}
