@@ -1,0 +1,97 @@
+import type { Command } from "commander";
+import { BerthError } from "../../errors.ts";
+import { loadRoot } from "../../oci/image.ts";
+import { gc } from "../../oci/layout/gc.ts";
+import { familiarReference, parseReference, repositoryName } from "../../oci/reference.ts";
+import { Store } from "../../oci/store.ts";
+import type { Cli } from "../env.ts";
+import { formatBytes, info, printJson, shortDigest, table } from "../output.ts";
+
+export function registerImages(program: Command, cli: () => Cli): void {
+  program
+    .command("images")
+    .description("list the images in the local store")
+    .option("--json", "print the list as JSON")
+    .option("--digests", "show full digests")
+    .action(async (opts) => {
+      const { ctx, out } = cli();
+      const store = await Store.open(ctx.home);
+      const rows = [];
+      for (const entry of await store.list()) {
+        const ref = parseReference(entry.name);
+        const root = await loadRoot(store.layout, entry.descriptor);
+        const size =
+          root.kind === "image"
+            ? root.manifest.config.size + root.manifest.layers.reduce((n, l) => n + l.size, 0)
+            : undefined;
+        rows.push({
+          Name: entry.name,
+          Repository: repositoryName(ref),
+          Tag: ref.tag ?? "<none>",
+          Digest: entry.descriptor.digest,
+          MediaType: entry.descriptor.mediaType,
+          Created: root.kind === "image" ? root.config?.created : undefined,
+          Size: size,
+          Platforms: root.kind === "index" ? root.index.manifests.length : 1,
+        });
+      }
+      if (opts.json) {
+        printJson(out, rows);
+        return;
+      }
+      const lines = [["REPOSITORY", "TAG", "DIGEST", "CREATED", "SIZE"]];
+      for (const r of rows) {
+        const familiar = familiarReference({
+          ...parseReference(r.Name),
+          tag: undefined,
+          digest: undefined,
+        } as never);
+        lines.push([
+          familiar,
+          r.Tag,
+          opts.digests ? r.Digest : shortDigest(r.Digest),
+          r.Created ?? "-",
+          r.Size === undefined ? `index of ${r.Platforms}` : formatBytes(r.Size),
+        ]);
+      }
+      out.stdout.write(`${table(lines)}\n`);
+    });
+
+  program
+    .command("tag")
+    .description("give an image in the local store another name")
+    .argument("<source>", "image in the local store")
+    .argument("<target>", "new name")
+    .addHelpText("after", "\nExample:\n  berth tag app:latest registry.example:5000/team/app:1.2")
+    .action(async (source: string, target: string) => {
+      const { ctx } = cli();
+      const store = await Store.open(ctx.home);
+      await store.tag(await store.resolve(source), target);
+    });
+
+  program
+    .command("rmi")
+    .description("remove images from the local store, and the blobs no other image uses")
+    .argument("<image...>", "images to remove")
+    .option("-q, --quiet", "print nothing but errors")
+    .action(async (images: string[], opts) => {
+      const { ctx, out } = cli();
+      if (opts.quiet) out.quiet = true;
+      const store = await Store.open(ctx.home);
+      const missing: string[] = [];
+      for (const image of images) {
+        try {
+          const d = await store.untag(image);
+          info(out, `Untagged: ${Store.normalize(image)} (${d.digest})`);
+        } catch (err) {
+          if (err instanceof BerthError && err.code === "IMAGE_NOT_FOUND") missing.push(image);
+          else throw err;
+        }
+      }
+      const freed = await gc(store.layout);
+      if (freed.removed.length)
+        info(out, `Deleted ${freed.removed.length} blobs (${formatBytes(freed.bytes)})`);
+      if (missing.length)
+        throw new BerthError("IMAGE_NOT_FOUND", `no image ${missing.join(", ")} in the local store`);
+    });
+}

@@ -1,0 +1,75 @@
+import { Command, CommanderError } from "commander";
+import { BerthError } from "../errors.ts";
+import { registerCopy } from "./commands/copy.ts";
+import { registerImages } from "./commands/images.ts";
+import { registerInspect } from "./commands/inspect.ts";
+import { registerStore } from "./commands/store.ts";
+import { berthHome, type Cli } from "./env.ts";
+import { EXIT, exitCodeFor } from "./exit.ts";
+import type { Output } from "./output.ts";
+
+export function buildProgram(cli: () => Cli): Command {
+  const program = new Command("berth")
+    .description("Build, store, move and run OCI images with no Docker daemon.")
+    .version("0.1.0")
+    .showHelpAfterError()
+    .exitOverride();
+  registerCopy(program, cli);
+  registerInspect(program, cli);
+  registerImages(program, cli);
+  registerStore(program, cli);
+  return program;
+}
+
+/** Run the CLI; returns the exit code. Only this module and bin/ touch `process`. */
+export async function main(
+  argv: string[],
+  env: Record<string, string | undefined>,
+  out: Output,
+): Promise<number> {
+  const cli: Cli = {
+    env,
+    out,
+    cwd: process.cwd(),
+    ctx: {
+      home: berthHome(env),
+      env,
+      ...(env.BERTH_INSECURE_REGISTRIES
+        ? { insecureRegistries: env.BERTH_INSECURE_REGISTRIES.split(",") }
+        : {}),
+      ...(env.SSL_CERT_FILE ? { caCert: env.SSL_CERT_FILE } : {}),
+    },
+  };
+  const program = buildProgram(() => cli);
+  program.configureOutput({
+    writeOut: (s) => out.stdout.write(s),
+    writeErr: (s) => out.stderr.write(s),
+  });
+  try {
+    await program.parseAsync(argv, { from: "user" });
+    return EXIT.ok;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      return err.exitCode === 0 ? EXIT.ok : EXIT.usage;
+    }
+    if (err instanceof BerthError) {
+      out.stderr.write(`berth: ${err.message}\n`);
+      if (err.hint) out.stderr.write(`hint: ${err.hint}\n`);
+      if (env.BERTH_DEBUG) out.stderr.write(`${err.stack}\n`);
+      return exitCodeFor(err.code);
+    }
+    const e = err as NodeJS.ErrnoException;
+    if (e && typeof e.code === "string" && typeof e.syscall === "string") {
+      out.stderr.write(`berth: ${e.message}\n`);
+      return EXIT.failure;
+    }
+    out.stderr.write(`berth: internal error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+    return EXIT.failure;
+  }
+}
+
+/** Wire the CLI to this process: argv, env, stdio and the exit code. */
+export async function run(): Promise<void> {
+  const out: Output = { stdout: process.stdout, stderr: process.stderr, quiet: false };
+  process.exitCode = await main(process.argv.slice(2), process.env, out);
+}

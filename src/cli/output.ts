@@ -1,0 +1,46 @@
+import type { Writable } from "node:stream";
+
+/** Where the CLI writes: data to stdout, messages and progress to stderr. */
+export interface Output {
+  stdout: Writable & { isTTY?: boolean; columns?: number };
+  stderr: Writable & { isTTY?: boolean; columns?: number };
+  quiet: boolean;
+}
+
+export function printJson(out: Output, value: unknown): void {
+  out.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+}
+
+export function info(out: Output, line: string): void {
+  if (!out.quiet) out.stderr.write(`${line}\n`);
+}
+
+export function formatBytes(n: number): string {
+  if (n < 1024) return `${n} B`;
+  const units = ["KiB", "MiB", "GiB", "TiB"];
+  let v = n / 1024;
+  let i = 0;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return `${v.toFixed(v >= 100 ? 0 : 1)} ${units[i]}`;
+}
+
+export function shortDigest(digest: string): string {
+  const i = digest.indexOf(":");
+  return digest.slice(i + 1, i + 13);
+}
+
+/** Render rows as aligned columns. */
+export function table(rows: string[][]): string {
+  const widths: number[] = [];
+  for (const row of rows) {
+    row.forEach((cell, i) => {
+      widths[i] = Math.max(widths[i] ?? 0, cell.length);
+    });
+  }
+  return rows
+    .map((row) => row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i]!))).join("   "))
+    .join("\n");
+}

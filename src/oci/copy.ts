@@ -1,0 +1,120 @@
+import { Readable } from "node:stream";
+import { BerthError } from "../errors.ts";
+import { type BlobSource, verified } from "./blob.ts";
+import type { Descriptor } from "./descriptor.ts";
+import { loadRoot, selectImage } from "./image.ts";
+import type { Platform } from "./platform.ts";
+import type { BlobEvent, ImageSink } from "./sink.ts";
+import { walk } from "./walk.ts";
+
+export interface CopyOptions {
+  /** Copy every image of an index (skopeo's --all). */
+  all?: boolean;
+  /** From an index, copy only this platform's image (default: this machine's, unless `all`). */
+  platform?: Platform;
+  /** Blobs transferred at once. */
+  jobs?: number;
+  onBlob?: (event: BlobEvent) => void;
+  signal?: AbortSignal;
+}
+
+export interface CopyResult {
+  /** The root written to the destination (an index when copied whole, else an image manifest). */
+  root: Descriptor;
+  blobs: { written: number; exists: number; mounted: number; bytes: number };
+}
+
+/** Open a blob, using a descriptor's embedded `data` when it has one. */
+function opener(source: BlobSource, desc: Descriptor): () => Promise<Readable> {
+  if (typeof desc.data === "string") {
+    const bytes = Buffer.from(desc.data, "base64");
+    return async () => verified(Readable.from([bytes]), desc, `blob ${desc.digest}`);
+  }
+  return () => source.openBlob(desc);
+}
+
+/** Run `fn` over `items` with at most `limit` in flight; the first failure stops new work and is thrown. */
+export async function eachLimit<T>(
+  items: readonly T[],
+  limit: number,
+  fn: (item: T) => Promise<void>,
+): Promise<void> {
+  let next = 0;
+  let failure: unknown;
+  const worker = async () => {
+    while (failure === undefined && next < items.length) {
+      const item = items[next++]!;
+      try {
+        await fn(item);
+      } catch (err) {
+        failure ??= err;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
+  if (failure !== undefined) throw failure;
+}
+
+/** The descriptor a copy writes for a root: content fields and platform, without the source's tag. */
+function rootDescriptor(desc: Descriptor): Descriptor {
+  const out: Descriptor = { mediaType: desc.mediaType, digest: desc.digest, size: desc.size };
+  if (desc.platform) out.platform = desc.platform;
+  if (desc.artifactType) out.artifactType = desc.artifactType;
+  return out;
+}
+
+/**
+ * Copy an image or index from a source to a sink. Bytes are never re-serialised: the destination gets the same
+ * manifest digests. From an index, one platform is picked unless `all` is set.
+ */
+export async function copy(
+  source: BlobSource,
+  root: Descriptor,
+  sink: ImageSink,
+  options: CopyOptions = {},
+): Promise<CopyResult> {
+  const stats = { written: 0, exists: 0, mounted: 0, bytes: 0 };
+  let failed = true;
+  try {
+    let top = root;
+    if (!options.all) {
+      const loaded = await loadRoot(source, root).catch((err) => {
+        if (err instanceof BerthError && err.code === "MEDIA_TYPE_UNSUPPORTED") return undefined;
+        throw err;
+      });
+      if (loaded?.kind === "index") top = (await selectImage(loaded, options.platform)).descriptor;
+      else if (loaded && options.platform) await selectImage(loaded, options.platform);
+    }
+    const nodes = await walk(source, top);
+    const blobs = nodes.filter((n) => n.kind === "blob");
+    await eachLimit(blobs, options.jobs ?? 4, async ({ descriptor }) => {
+      options.signal?.throwIfAborted();
+      if (await sink.hasBlob(descriptor)) {
+        stats.exists++;
+        options.onBlob?.({ type: "done", descriptor, how: "exists" });
+        return;
+      }
+      options.onBlob?.({ type: "start", descriptor });
+      const how = await sink.putBlob(descriptor, opener(source, descriptor), {
+        from: source,
+        onProgress: (bytes) => options.onBlob?.({ type: "progress", descriptor, bytes }),
+        ...(options.signal ? { signal: options.signal } : {}),
+      });
+      if (how === "mounted") stats.mounted++;
+      else {
+        stats.written++;
+        stats.bytes += descriptor.size;
+      }
+      options.onBlob?.({ type: "done", descriptor, how });
+    });
+    for (const node of nodes) {
+      if (node.kind !== "blob") await sink.putManifest(node.descriptor, node.bytes);
+    }
+    const written = rootDescriptor(top === root ? root : top);
+    await sink.commit(written);
+    failed = false;
+    return { root: written, blobs: stats };
+  } finally {
+    await sink.close(failed);
+  }
+}

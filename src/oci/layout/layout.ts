@@ -1,0 +1,277 @@
+import { createReadStream } from "node:fs";
+import { mkdir, readdir, readFile, rm, rmdir, stat } from "node:fs/promises";
+import { join } from "node:path";
+import type { Readable } from "node:stream";
+import { BerthError } from "../../errors.ts";
+import { exists, streamToFileAtomic, writeFileAtomic } from "../../util/fs.ts";
+import { type BlobSource, verified } from "../blob.ts";
+import { type Descriptor, isObject } from "../descriptor.ts";
+import { type Digest, digestBytes, parseDigest, VerifyingStream } from "../digest.ts";
+import { type Index, parseIndex, serialize } from "../manifest.ts";
+import { MediaType } from "../mediatype.ts";
+import { withLock } from "./lock.ts";
+
+export const REF_NAME = "org.opencontainers.image.ref.name";
+const LAYOUT_VERSION = "1.0.0";
+
+/** The grammar of `org.opencontainers.image.ref.name` in an image layout. */
+const REF_NAME_GRAMMAR =
+  /^[A-Za-z0-9]+(?:(?:[-._:@+]|--)[A-Za-z0-9]+)*(?:\/[A-Za-z0-9]+(?:(?:[-._:@+]|--)[A-Za-z0-9]+)*)*$/;
+
+export function validateRefName(name: string): void {
+  if (!REF_NAME_GRAMMAR.test(name)) {
+    throw new BerthError(
+      "REFERENCE_INVALID",
+      `${JSON.stringify(name)} is not a valid OCI layout tag (org.opencontainers.image.ref.name)`,
+    );
+  }
+}
+
+export interface IndexSnapshot {
+  raw: Buffer;
+  index: Index;
+}
+
+/**
+ * An OCI image layout on disk: `oci-layout`, `index.json`, `blobs/<alg>/<encoded>`. Blob writes are atomic
+ * and verified; `index.json` changes happen under a cross-process lock.
+ */
+export class OciLayout implements BlobSource {
+  readonly dir: string;
+
+  private constructor(dir: string) {
+    this.dir = dir;
+  }
+
+  /** Open an existing layout. */
+  static async open(dir: string): Promise<OciLayout> {
+    const layout = new OciLayout(dir);
+    await layout.checkHeader();
+    return layout;
+  }
+
+  /** Open a layout, creating an empty one when the folder does not exist or is empty. */
+  static async openOrCreate(dir: string): Promise<OciLayout> {
+    const layout = new OciLayout(dir);
+    if (await exists(join(dir, "oci-layout"))) {
+      await layout.checkHeader();
+      return layout;
+    }
+    if (await exists(dir)) {
+      const entries = await readdir(dir);
+      if (entries.some((e) => !e.startsWith("."))) {
+        throw new BerthError(
+          "LAYOUT_INVALID",
+          `${dir} is not an OCI image layout (no oci-layout file) and is not empty`,
+        );
+      }
+    }
+    await mkdir(join(dir, "blobs", "sha256"), { recursive: true });
+    await withLock(join(dir, "index.json"), async () => {
+      if (!(await exists(join(dir, "index.json")))) {
+        await writeFileAtomic(join(dir, "index.json"), serialize(emptyIndex()));
+      }
+      if (!(await exists(join(dir, "oci-layout")))) {
+        await writeFileAtomic(join(dir, "oci-layout"), serialize({ imageLayoutVersion: LAYOUT_VERSION }));
+      }
+    });
+    return layout;
+  }
+
+  private async checkHeader(): Promise<void> {
+    let raw: Buffer;
+    try {
+      raw = await readFile(join(this.dir, "oci-layout"));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === "ENOENT") {
+        throw new BerthError(
+          "LAYOUT_INVALID",
+          `${this.dir} is not an OCI image layout: it has no oci-layout file`,
+        );
+      }
+      throw err;
+    }
+    let doc: unknown;
+    try {
+      doc = JSON.parse(raw.toString("utf8"));
+    } catch {
+      throw new BerthError("LAYOUT_INVALID", `${join(this.dir, "oci-layout")} is not valid JSON`);
+    }
+    if (!isObject(doc) || doc.imageLayoutVersion !== LAYOUT_VERSION) {
+      throw new BerthError(
+        "LAYOUT_INVALID",
+        `${join(this.dir, "oci-layout")} must have imageLayoutVersion "1.0.0"`,
+      );
+    }
+  }
+
+  blobPath(digest: Digest): string {
+    const { algorithm, encoded } = parseDigest(digest);
+    return join(this.dir, "blobs", algorithm, encoded);
+  }
+
+  get tmpDir(): string {
+    return join(this.dir, ".berth-tmp");
+  }
+
+  async hasBlob(desc: Pick<Descriptor, "digest" | "size">): Promise<boolean> {
+    try {
+      const st = await stat(this.blobPath(desc.digest));
+      return st.isFile() && (desc.size < 0 || st.size === desc.size);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === "ENOENT") return false;
+      throw err;
+    }
+  }
+
+  /** A blob's bytes, verified against the descriptor as they stream. */
+  async openBlob(desc: Descriptor): Promise<Readable> {
+    const path = this.blobPath(desc.digest);
+    const stream = createReadStream(path);
+    await new Promise<void>((resolve, reject) => {
+      stream.once("open", () => resolve());
+      stream.once("error", (err: NodeJS.ErrnoException) => {
+        if (err.code === "ENOENT") {
+          reject(
+            new BerthError("BLOB_NOT_FOUND", `blob ${desc.digest} is missing from the layout ${this.dir}`, {
+              details: { digest: desc.digest },
+            }),
+          );
+        } else reject(err);
+      });
+    });
+    return verified(stream, desc, `blob ${desc.digest} in ${this.dir}`);
+  }
+
+  /** Write a blob atomically, verifying size and digest; skipped when it is already there. */
+  async writeBlob(desc: Descriptor, stream: Readable): Promise<boolean> {
+    if (await this.hasBlob(desc)) {
+      stream.destroy();
+      return false;
+    }
+    const v = new VerifyingStream(desc.digest, desc.size, `blob ${desc.digest}`);
+    stream.on("error", (err) => v.destroy(err));
+    await streamToFileAtomic(stream.pipe(v), this.blobPath(desc.digest), this.tmpDir, 0o644);
+    return true;
+  }
+
+  async writeBlobBytes(bytes: Uint8Array, mediaType: string): Promise<Descriptor> {
+    const desc: Descriptor = { mediaType, digest: digestBytes(bytes), size: bytes.length };
+    if (!(await this.hasBlob(desc))) {
+      await mkdir(this.tmpDir, { recursive: true });
+      await writeFileAtomic(this.blobPath(desc.digest), bytes);
+    }
+    return desc;
+  }
+
+  async readIndex(): Promise<IndexSnapshot> {
+    const path = join(this.dir, "index.json");
+    let raw: Buffer;
+    try {
+      raw = await readFile(path);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === "ENOENT") {
+        throw new BerthError(
+          "LAYOUT_INVALID",
+          `${this.dir} is not an OCI image layout: it has no index.json`,
+        );
+      }
+      throw err;
+    }
+    try {
+      return { raw, index: parseIndex(raw, path) };
+    } catch (err) {
+      throw new BerthError("LAYOUT_INVALID", (err as Error).message, { cause: err });
+    }
+  }
+
+  /** Change index.json under the layout's lock; `fn` returns the new index (or undefined for no change). */
+  async updateIndex<T>(
+    fn: (index: Index) => Promise<{ index?: Index; result: T }> | { index?: Index; result: T },
+  ): Promise<T> {
+    return withLock(join(this.dir, "index.json"), async () => {
+      const { index } = await this.readIndex();
+      const out = await fn(structuredClone(index));
+      if (out.index) await writeFileAtomic(join(this.dir, "index.json"), serialize(out.index));
+      return out.result;
+    });
+  }
+
+  /** Entries of index.json, with their tag when they have one. */
+  async entries(): Promise<Descriptor[]> {
+    return (await this.readIndex()).index.manifests;
+  }
+
+  /**
+   * Resolve a tag (or, without one, the layout's only entry) to its descriptor. `name` may also be a
+   * digest, which matches an entry by digest.
+   */
+  async resolve(name?: string): Promise<Descriptor> {
+    const entries = await this.entries();
+    if (name === undefined || name === "") {
+      if (entries.length === 1) return entries[0]!;
+      const tags = entries.map((e) => e.annotations?.[REF_NAME]).filter(Boolean);
+      throw new BerthError(
+        "IMAGE_NOT_FOUND",
+        entries.length === 0
+          ? `the layout ${this.dir} holds no image`
+          : `the layout ${this.dir} holds ${entries.length} images; name one (${tags.join(", ") || "none is tagged"})`,
+      );
+    }
+    const byName = entries.find((e) => e.annotations?.[REF_NAME] === name);
+    if (byName) return byName;
+    const byDigest = entries.find((e) => e.digest === name);
+    if (byDigest) return byDigest;
+    throw new BerthError(
+      "IMAGE_NOT_FOUND",
+      `the layout ${this.dir} has no image tagged ${JSON.stringify(name)}`,
+    );
+  }
+
+  /** Point `name` at `desc` (replacing any entry of that name); without a name, add the entry untagged. */
+  async tag(desc: Descriptor, name?: string): Promise<void> {
+    if (name !== undefined) validateRefName(name);
+    await this.updateIndex((index) => {
+      const entry: Descriptor = { ...desc };
+      const annotations = { ...(desc.annotations ?? {}) };
+      delete annotations[REF_NAME];
+      if (name !== undefined) annotations[REF_NAME] = name;
+      if (Object.keys(annotations).length > 0) entry.annotations = annotations;
+      else delete entry.annotations;
+      const manifests = index.manifests.filter((m) => {
+        const mName = m.annotations?.[REF_NAME];
+        if (name !== undefined) return mName !== name;
+        return !(mName === undefined && m.digest === desc.digest);
+      });
+      manifests.push(entry);
+      return { index: { ...index, manifests }, result: undefined };
+    });
+  }
+
+  /** Remove the entry tagged `name`; returns the removed descriptor. */
+  async untag(name: string): Promise<Descriptor> {
+    return this.updateIndex((index) => {
+      const hit = index.manifests.find((m) => m.annotations?.[REF_NAME] === name || m.digest === name);
+      if (!hit)
+        throw new BerthError(
+          "IMAGE_NOT_FOUND",
+          `the layout ${this.dir} has no image tagged ${JSON.stringify(name)}`,
+        );
+      return { index: { ...index, manifests: index.manifests.filter((m) => m !== hit) }, result: hit };
+    });
+  }
+
+  /** Remove a blob file (used by garbage collection and failed copies). */
+  async removeBlob(digest: Digest): Promise<void> {
+    await rm(this.blobPath(digest), { force: true });
+  }
+
+  /** Remove the temp folder when nothing is in it. */
+  async cleanTmp(): Promise<void> {
+    await rmdir(this.tmpDir).catch(() => undefined);
+  }
+}
+
+export function emptyIndex(): Index {
+  return { schemaVersion: 2, mediaType: MediaType.OciIndex, manifests: [] };
+}

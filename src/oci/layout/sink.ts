@@ -1,0 +1,64 @@
+import { rm } from "node:fs/promises";
+import { progressCounter } from "../../util/progress.ts";
+import type { Opener } from "../blob.ts";
+import type { Descriptor } from "../descriptor.ts";
+import type { ImageSink, PutBlobOptions } from "../sink.ts";
+import { reachable } from "./gc.ts";
+import type { OciLayout } from "./layout.ts";
+
+/**
+ * Writes a copy into an OCI layout. Blobs land atomically and verified; the tag is set only at `commit`;
+ * after a failure, blobs this copy added that nothing references are removed again.
+ */
+export class LayoutSink implements ImageSink {
+  readonly layout: OciLayout;
+  readonly name: string | undefined;
+  /** Remove the layout folder entirely when the copy fails (it did not exist before). */
+  readonly created: boolean;
+  readonly #written: string[] = [];
+
+  constructor(layout: OciLayout, name: string | undefined, created = false) {
+    this.layout = layout;
+    this.name = name;
+    this.created = created;
+  }
+
+  hasBlob(desc: Descriptor): Promise<boolean> {
+    return this.layout.hasBlob(desc);
+  }
+
+  async putBlob(desc: Descriptor, open: Opener, options: PutBlobOptions = {}): Promise<"written"> {
+    const stream = await open();
+    const counted = options.onProgress ? stream.pipe(progressCounter(options.onProgress)) : stream;
+    if (counted !== stream) stream.on("error", (err) => counted.destroy(err));
+    if (await this.layout.writeBlob(desc, counted)) this.#written.push(desc.digest);
+    return "written";
+  }
+
+  async putManifest(desc: Descriptor, bytes: Buffer): Promise<void> {
+    const had = await this.layout.hasBlob(desc);
+    await this.layout.writeBlobBytes(bytes, desc.mediaType);
+    if (!had) this.#written.push(desc.digest);
+  }
+
+  async commit(root: Descriptor): Promise<void> {
+    await this.layout.tag(root, this.name);
+  }
+
+  async close(failed: boolean): Promise<void> {
+    if (failed) {
+      if (this.created) {
+        await rm(this.layout.dir, { recursive: true, force: true });
+        return;
+      }
+      if (this.#written.length > 0) {
+        await this.layout.updateIndex(async (index) => {
+          const keep = await reachable(this.layout, index.manifests, { tolerateMissing: true });
+          for (const digest of this.#written) if (!keep.has(digest)) await this.layout.removeBlob(digest);
+          return { result: undefined };
+        });
+      }
+    }
+    await this.layout.cleanTmp();
+  }
+}

@@ -1,0 +1,63 @@
+import { BerthError } from "../errors.ts";
+import type { BlobSource } from "../oci/blob.ts";
+import type { Descriptor } from "../oci/descriptor.ts";
+import { OciLayout } from "../oci/layout/layout.ts";
+import { LayoutSink } from "../oci/layout/sink.ts";
+import type { ImageSink } from "../oci/sink.ts";
+import { Store } from "../oci/store.ts";
+import { exists } from "../util/fs.ts";
+import type { TransportContext } from "./context.ts";
+import type { ImageArgument } from "./parse.ts";
+
+/** An opened image source: where its blobs come from and the root its argument names. */
+export interface OpenedSource {
+  source: BlobSource;
+  root: Descriptor;
+  /** A name for the image, when the argument carries one (used as the default destination tag). */
+  name: string | undefined;
+  close(): Promise<void>;
+}
+
+const noop = async () => undefined;
+
+export async function openSource(arg: ImageArgument, ctx: TransportContext): Promise<OpenedSource> {
+  switch (arg.transport) {
+    case "store": {
+      const store = await Store.open(ctx.home);
+      return {
+        source: store.layout,
+        root: await store.resolve(arg.ref),
+        name: Store.normalize(arg.ref),
+        close: noop,
+      };
+    }
+    case "oci": {
+      const layout = await OciLayout.open(arg.path);
+      return { source: layout, root: await layout.resolve(arg.ref), name: arg.ref, close: noop };
+    }
+    case "scratch":
+      throw new BerthError("USAGE", "scratch is not an image to read from here");
+    default:
+      throw new BerthError(
+        "TRANSPORT_UNSUPPORTED",
+        `reading ${arg.transport} images is not supported yet (${arg.text})`,
+      );
+  }
+}
+
+/** A sink for a destination argument. docker-archive destinations are written whole by `copyImage`. */
+export async function openSink(arg: ImageArgument, ctx: TransportContext): Promise<ImageSink> {
+  switch (arg.transport) {
+    case "store":
+      return (await Store.open(ctx.home)).sink(arg.ref);
+    case "oci": {
+      const created = !(await exists(arg.path));
+      return new LayoutSink(await OciLayout.openOrCreate(arg.path), arg.ref, created);
+    }
+    default:
+      throw new BerthError(
+        "TRANSPORT_UNSUPPORTED",
+        `writing ${arg.transport} images is not supported yet (${arg.text})`,
+      );
+  }
+}
