@@ -1,0 +1,480 @@
+/**
+ * One repository of a registry: manifests, blobs, uploads, mounts, tags, referrers. It is a BlobSource (blobs
+ * and manifests by descriptor, streamed and verified), so `loadRoot(repository, desc)` works over it.
+ */
+import { Readable } from "node:stream";
+import { BerthError } from "../errors.ts";
+import { type BlobSource, MAX_DOCUMENT_SIZE, type Opener, verified } from "../oci/blob.ts";
+import type { Descriptor } from "../oci/descriptor.ts";
+import { type Digest, digestBytes, parseDigest, verifyBytes } from "../oci/digest.ts";
+import { type Index, parseJson, sniffManifestMediaType } from "../oci/manifest.ts";
+import { isIndex, isManifest, MANIFEST_ACCEPT, MediaType } from "../oci/mediatype.ts";
+import { repositoryScope } from "./auth.ts";
+import type { RegistryClient, RegistryHost } from "./client.ts";
+import { responseError } from "./errors.ts";
+import { discard, type HttpResponse, header, isTransientNetworkError, readBody } from "./http.ts";
+import { uploadBlob } from "./upload.ts";
+
+export interface Manifested {
+  bytes: Buffer;
+  descriptor: Descriptor;
+}
+
+export interface BlobReadOptions {
+  onProgress?: (bytes: number) => void;
+  signal?: AbortSignal;
+}
+
+export interface BlobWriteOptions extends BlobReadOptions {
+  /** Force a chunked (or monolithic: 0) upload instead of choosing by size. */
+  chunkSize?: number;
+}
+
+const KNOWN_MANIFEST_TYPES = new Set<string>([...MANIFEST_ACCEPT, MediaType.DockerManifestV1Signed]);
+
+function contentType(res: HttpResponse): string | undefined {
+  return header(res, "content-type")?.split(";")[0]?.trim().toLowerCase();
+}
+
+function isDigest(reference: string): boolean {
+  return reference.includes(":");
+}
+
+/** Parse `Link: <url>; rel="next"`. */
+export function nextLink(value: string | undefined): string | undefined {
+  if (!value) return undefined;
+  for (const part of value.split(",")) {
+    const m = /<([^>]*)>\s*;\s*rel="?next"?/i.exec(part);
+    if (m) return m[1];
+  }
+  return undefined;
+}
+
+/** The fallback tag of the referrers scheme: `sha256-<hex>`. */
+export function referrersTag(digest: Digest): string {
+  const { algorithm, encoded } = parseDigest(digest);
+  return `${algorithm}-${encoded}`.slice(0, 128);
+}
+
+export class Repository implements BlobSource {
+  readonly client: RegistryClient;
+  readonly host: RegistryHost;
+  /** The registry as references name it (`docker.io`, `127.0.0.1:5000`). */
+  readonly registry: string;
+  readonly repository: string;
+  readonly #push: boolean;
+
+  constructor(client: RegistryClient, host: RegistryHost, repository: string, push: boolean) {
+    this.client = client;
+    this.host = host;
+    this.registry = host.registry;
+    this.repository = repository;
+    this.#push = push;
+  }
+
+  get name(): string {
+    return `${this.registry}/${this.repository}`;
+  }
+
+  get readScopes(): string[] {
+    return [repositoryScope(this.repository, this.#push ? ["pull", "push"] : ["pull"])];
+  }
+
+  get writeScopes(): string[] {
+    return [repositoryScope(this.repository, ["pull", "push"])];
+  }
+
+  async #url(path: string): Promise<URL> {
+    return this.host.url(`/v2/${this.repository}/${path}`);
+  }
+
+  // ---- manifests ----
+
+  /** Fetch a manifest or index by tag or digest: its exact bytes and descriptor. */
+  async getManifest(reference: string, options: { signal?: AbortSignal } = {}): Promise<Manifested> {
+    const step = `getting manifest ${this.name}${isDigest(reference) ? "@" : ":"}${reference}`;
+    const url = await this.#url(`manifests/${reference}`);
+    const res = await this.host.request(step, {
+      method: "GET",
+      url,
+      headers: { accept: MANIFEST_ACCEPT.join(", ") },
+      scopes: this.readScopes,
+      signal: options.signal,
+    });
+    if (res.status !== 200) throw await responseError(step, res);
+    const bytes = await readBody(res, MAX_DOCUMENT_SIZE);
+    const ct = contentType(res);
+    const doc = parseJson(bytes, step);
+    const declared = sniffManifestMediaType(doc);
+    const bodyType = typeof (doc as { mediaType?: unknown }).mediaType === "string" ? declared : undefined;
+    if (bodyType !== undefined && ct !== undefined && KNOWN_MANIFEST_TYPES.has(ct) && ct !== bodyType) {
+      throw new BerthError(
+        "MANIFEST_INVALID",
+        `${step}: the registry says Content-Type ${ct} but the manifest's mediaType is ${bodyType}`,
+        { hint: "the registry is misconfigured or the content was tampered with" },
+      );
+    }
+    const mediaType = bodyType ?? (ct !== undefined && KNOWN_MANIFEST_TYPES.has(ct) ? ct : declared);
+    if (!mediaType)
+      throw new BerthError("MANIFEST_INVALID", `${step}: cannot tell the manifest's media type`);
+    let digest: Digest;
+    if (isDigest(reference)) {
+      verifyBytes(bytes, reference, undefined, step);
+      digest = reference;
+    } else {
+      digest = digestBytes(bytes);
+      const said = header(res, "docker-content-digest");
+      if (said?.startsWith("sha256:") && said !== digest) {
+        throw new BerthError(
+          "DIGEST_MISMATCH",
+          `${step}: the registry says ${said} but the bytes hash to ${digest}`,
+          {
+            details: { expected: said, actual: digest },
+          },
+        );
+      }
+    }
+    return { bytes, descriptor: { mediaType, digest, size: bytes.length } };
+  }
+
+  /** HEAD a manifest: its descriptor, or undefined when it is not there. */
+  async headManifest(
+    reference: string,
+    options: { signal?: AbortSignal } = {},
+  ): Promise<Descriptor | undefined> {
+    const step = `checking manifest ${this.name}${isDigest(reference) ? "@" : ":"}${reference}`;
+    const url = await this.#url(`manifests/${reference}`);
+    const res = await this.host.request(step, {
+      method: "HEAD",
+      url,
+      headers: { accept: MANIFEST_ACCEPT.join(", ") },
+      scopes: this.readScopes,
+      signal: options.signal,
+    });
+    if (res.status === 404) {
+      await discard(res);
+      return undefined;
+    }
+    if (res.status !== 200) throw await responseError(step, res);
+    await discard(res);
+    const digest = header(res, "docker-content-digest") ?? (isDigest(reference) ? reference : undefined);
+    const size = Number(header(res, "content-length"));
+    const mediaType = contentType(res);
+    if (!digest || !Number.isSafeInteger(size) || !mediaType || !KNOWN_MANIFEST_TYPES.has(mediaType)) {
+      return (await this.getManifest(reference, options)).descriptor;
+    }
+    return { mediaType, digest, size };
+  }
+
+  /** The descriptor of the root a tag or digest names (a GET, so that the media type is the body's). */
+  async resolve(reference: string, options: { signal?: AbortSignal } = {}): Promise<Descriptor> {
+    return (await this.getManifest(reference, options)).descriptor;
+  }
+
+  /**
+   * PUT a manifest with exactly these bytes under a tag or its digest, checking the digest the registry
+   * computed. A manifest with a `subject` on a registry without the referrers API updates the fallback tag.
+   */
+  async putManifest(
+    reference: string,
+    bytes: Buffer,
+    mediaType: string,
+    options: { signal?: AbortSignal } = {},
+  ): Promise<Descriptor> {
+    const digest = digestBytes(bytes);
+    const step = `putting manifest ${this.name}${isDigest(reference) ? "@" : ":"}${reference}`;
+    if (isDigest(reference) && reference !== digest) {
+      verifyBytes(bytes, reference, undefined, step);
+    }
+    const url = await this.#url(`manifests/${reference}`);
+    const res = await this.host.request(step, {
+      method: "PUT",
+      url,
+      headers: { "content-type": mediaType },
+      body: bytes,
+      scopes: this.writeScopes,
+      signal: options.signal,
+    });
+    if (res.status !== 201 && res.status !== 200 && res.status !== 202) throw await responseError(step, res);
+    await discard(res);
+    const said = header(res, "docker-content-digest");
+    if (said?.startsWith("sha256:") && said !== digest) {
+      throw new BerthError(
+        "DIGEST_MISMATCH",
+        `${step}: the registry stored ${said} but berth sent ${digest}`,
+        {
+          details: { expected: digest, actual: said },
+        },
+      );
+    }
+    const descriptor: Descriptor = { mediaType, digest, size: bytes.length };
+    const doc = parseJson(bytes, step) as {
+      subject?: Descriptor;
+      artifactType?: string;
+      config?: Descriptor;
+      annotations?: Record<string, string>;
+    };
+    if (doc.subject && header(res, "oci-subject") === undefined) {
+      await this.#addFallbackReferrer(doc.subject.digest, {
+        ...descriptor,
+        ...((doc.artifactType ?? doc.config?.mediaType)
+          ? { artifactType: doc.artifactType ?? doc.config?.mediaType }
+          : {}),
+        ...(doc.annotations ? { annotations: doc.annotations } : {}),
+      });
+    }
+    return descriptor;
+  }
+
+  async #addFallbackReferrer(subject: Digest, desc: Descriptor): Promise<void> {
+    const tag = referrersTag(subject);
+    let index: Index = { schemaVersion: 2, mediaType: MediaType.OciIndex, manifests: [] };
+    try {
+      const got = await this.getManifest(tag);
+      index = parseJson(got.bytes, `referrers index ${tag}`) as Index;
+    } catch (err) {
+      if (!(err instanceof BerthError && err.code === "REGISTRY_MANIFEST_UNKNOWN")) throw err;
+    }
+    if (index.manifests.some((m) => m.digest === desc.digest)) return;
+    index = { ...index, manifests: [...index.manifests, desc] };
+    await this.putManifest(tag, Buffer.from(JSON.stringify(index)), MediaType.OciIndex);
+  }
+
+  /** Delete a manifest by digest (a tag is resolved first; the registry then forgets every tag on it). */
+  async deleteManifest(reference: string): Promise<void> {
+    let digest = reference;
+    if (!isDigest(reference)) {
+      const d = await this.headManifest(reference);
+      if (!d)
+        throw new BerthError(
+          "REGISTRY_MANIFEST_UNKNOWN",
+          `deleting ${this.name}:${reference}: no such manifest`,
+        );
+      digest = d.digest;
+    }
+    const step = `deleting manifest ${this.name}@${digest}`;
+    const url = await this.#url(`manifests/${digest}`);
+    const res = await this.host.request(step, {
+      method: "DELETE",
+      url,
+      scopes: [repositoryScope(this.repository, ["delete"])],
+    });
+    if (res.status !== 202 && res.status !== 200 && res.status !== 204) throw await responseError(step, res);
+    await discard(res);
+  }
+
+  // ---- blobs ----
+
+  async hasBlob(desc: Descriptor | Digest, options: { signal?: AbortSignal } = {}): Promise<boolean> {
+    const digest = typeof desc === "string" ? desc : desc.digest;
+    const step = `checking blob ${digest} in ${this.name}`;
+    const url = await this.#url(`blobs/${digest}`);
+    const res = await this.host.request(step, {
+      method: "HEAD",
+      url,
+      scopes: this.readScopes,
+      signal: options.signal,
+    });
+    await discard(res);
+    if (res.status === 200) return true;
+    if (res.status === 404) return false;
+    throw await responseError(step, res);
+  }
+
+  /**
+   * Open a blob (or, for manifest media types, a manifest by digest) as a verified stream. A body that breaks
+   * off is resumed with a Range request from where it stopped.
+   */
+  async openBlob(desc: Descriptor, options: BlobReadOptions = {}): Promise<Readable> {
+    if (isManifest(desc.mediaType) || isIndex(desc.mediaType)) {
+      const got = await this.getManifest(desc.digest, options);
+      verifyBytes(got.bytes, desc.digest, desc.size, `manifest ${desc.digest}`);
+      return Readable.from([got.bytes]);
+    }
+    const step = `pulling blob ${desc.digest} from ${this.name}`;
+    const url = await this.#url(`blobs/${desc.digest}`);
+    const get = async (offset: number): Promise<HttpResponse> => {
+      const headers: Record<string, string> = offset > 0 ? { range: `bytes=${offset}-` } : {};
+      const res = await this.host.request(step, {
+        method: "GET",
+        url,
+        headers,
+        scopes: this.readScopes,
+        signal: options.signal,
+      });
+      if (res.status === 200 || (res.status === 206 && offset > 0)) return res;
+      throw await responseError(step, res);
+    };
+    const first = await get(0);
+    const size = desc.size;
+    const onProgress = options.onProgress;
+    async function* body(): AsyncGenerator<Buffer> {
+      let res = first;
+      let offset = 0;
+      let resumes = 0;
+      for (;;) {
+        let skip = res.status === 200 ? offset : 0;
+        try {
+          for await (const c of res.body) {
+            let chunk = c as Buffer;
+            if (skip > 0) {
+              const n = Math.min(skip, chunk.length);
+              skip -= n;
+              chunk = chunk.subarray(n);
+              if (chunk.length === 0) continue;
+            }
+            offset += chunk.length;
+            onProgress?.(offset);
+            yield chunk;
+          }
+          if (offset >= size) return;
+        } catch (err) {
+          if (!isTransientNetworkError(err) || resumes >= 5) throw err;
+        }
+        if (resumes++ >= 5) return; // the verifier reports the short blob
+        res = await get(offset);
+      }
+    }
+    return verified(
+      Readable.from(body(), { objectMode: false }),
+      desc,
+      `blob ${desc.digest} from ${this.name}`,
+    );
+  }
+
+  /** Upload a blob (monolithic, or chunked above the client's threshold). */
+  async putBlob(
+    desc: Descriptor,
+    open: Opener,
+    options: BlobWriteOptions = {},
+    location?: URL,
+  ): Promise<void> {
+    const threshold = this.client.options.chunkThreshold ?? 64 * 1024 * 1024;
+    let chunkSize: number | undefined =
+      options.chunkSize ??
+      (desc.size > threshold ? (this.client.options.chunkSize ?? 16 * 1024 * 1024) : undefined);
+    if (chunkSize === 0) chunkSize = undefined;
+    await uploadBlob(
+      { host: this.host, repository: this.repository, scopes: this.writeScopes },
+      desc,
+      open,
+      { onProgress: options.onProgress, signal: options.signal, chunkSize },
+      location,
+    );
+  }
+
+  /**
+   * Mount a blob from another repository of the same registry. Returns true when mounted; otherwise the
+   * registry opened an upload session, which is used to upload the blob.
+   */
+  async mountBlob(
+    desc: Descriptor,
+    from: string,
+    open: Opener,
+    options: BlobWriteOptions = {},
+  ): Promise<boolean> {
+    const step = `mounting blob ${desc.digest} from ${this.registry}/${from} into ${this.name}`;
+    const url = await this.#url("blobs/uploads/");
+    url.searchParams.set("mount", desc.digest);
+    url.searchParams.set("from", from);
+    const res = await this.host.request(step, {
+      method: "POST",
+      url,
+      headers: { "content-length": "0" },
+      scopes: [...this.writeScopes, repositoryScope(from, ["pull"])],
+      signal: options.signal,
+    });
+    await discard(res);
+    if (res.status === 201) return true;
+    if (res.status !== 202) throw await responseError(step, res);
+    const loc = header(res, "location");
+    await this.putBlob(desc, open, options, loc ? new URL(loc, url) : undefined);
+    return false;
+  }
+
+  // ---- listings ----
+
+  /** All tags, following `Link` pagination; `pageSize` asks for pages of that many. */
+  async tags(options: { pageSize?: number; signal?: AbortSignal } = {}): Promise<string[]> {
+    const step = `listing tags of ${this.name}`;
+    let url: URL | undefined = await this.#url("tags/list");
+    if (options.pageSize) url.searchParams.set("n", String(options.pageSize));
+    const out: string[] = [];
+    for (let page = 0; url && page < 10_000; page++) {
+      const res: HttpResponse = await this.host.request(step, {
+        method: "GET",
+        url,
+        scopes: this.readScopes,
+        signal: options.signal,
+      });
+      if (res.status !== 200) throw await responseError(step, res);
+      const doc = parseJson(await readBody(res), step) as { tags?: unknown };
+      if (Array.isArray(doc.tags)) for (const t of doc.tags) if (typeof t === "string") out.push(t);
+      const next = nextLink(header(res, "link"));
+      url = next ? new URL(next, url) : undefined;
+    }
+    return out;
+  }
+
+  /**
+   * Manifests that refer to `digest` (their `subject`): the referrers API, or the fallback tag
+   * `sha256-<hex>` on registries without it. Filtered by `artifactType` when given.
+   */
+  async referrers(
+    digest: Digest,
+    options: { artifactType?: string; signal?: AbortSignal } = {},
+  ): Promise<Descriptor[]> {
+    const step = `listing referrers of ${this.name}@${digest}`;
+    let url: URL | undefined = await this.#url(`referrers/${digest}`);
+    if (options.artifactType) url.searchParams.set("artifactType", options.artifactType);
+    const out: Descriptor[] = [];
+    let supported = true;
+    for (let page = 0; url && page < 10_000; page++) {
+      const res: HttpResponse = await this.host.request(step, {
+        method: "GET",
+        url,
+        headers: { accept: MediaType.OciIndex },
+        scopes: this.readScopes,
+        signal: options.signal,
+      });
+      if (
+        res.status === 404 ||
+        res.status === 400 ||
+        res.status === 405 ||
+        contentType(res) !== MediaType.OciIndex
+      ) {
+        await discard(res);
+        if (res.status === 200 || page > 0) {
+          if (page > 0) break;
+        }
+        supported = false;
+        break;
+      }
+      if (res.status !== 200) throw await responseError(step, res);
+      const doc = parseJson(await readBody(res), step) as Index;
+      out.push(...(doc.manifests ?? []));
+      const next = nextLink(header(res, "link"));
+      url = next ? new URL(next, url) : undefined;
+    }
+    if (!supported) {
+      try {
+        const got = await this.getManifest(referrersTag(digest), options);
+        out.push(...((parseJson(got.bytes, step) as Index).manifests ?? []));
+      } catch (err) {
+        if (
+          !(
+            err instanceof BerthError &&
+            (err.code === "REGISTRY_MANIFEST_UNKNOWN" || err.code === "REGISTRY_NAME_UNKNOWN")
+          )
+        )
+          throw err;
+      }
+    }
+    return options.artifactType ? out.filter((d) => d.artifactType === options.artifactType) : out;
+  }
+}
+
+/** Type guard for the mount fast path: is this blob source a repository of a registry? */
+export function isRepository(source: unknown): source is Repository {
+  return source instanceof Repository;
+}

@@ -1,0 +1,77 @@
+/**
+ * A registry repository as the destination of a copy (ImageSink): blobs that are there are skipped, blobs
+ * from another repository of the same registry are mounted, the rest uploaded; manifests go up by digest and
+ * only `commit` points the tag at the root, so a failed copy leaves the tag untouched.
+ */
+import { BerthError } from "../errors.ts";
+import type { Opener } from "../oci/blob.ts";
+import type { Descriptor } from "../oci/descriptor.ts";
+import type { Reference } from "../oci/reference.ts";
+import type { ImageSink, PutBlobOptions } from "../oci/sink.ts";
+import type { RegistryClient } from "./client.ts";
+import { isRepository, type Repository } from "./repository.ts";
+
+export class RegistrySink implements ImageSink {
+  readonly repository: Repository;
+  readonly reference: Reference;
+  readonly #manifests = new Map<string, { bytes: Buffer; mediaType: string }>();
+
+  constructor(client: RegistryClient, reference: Reference) {
+    this.reference = reference;
+    this.repository = client.repositoryOf(reference, { push: true });
+  }
+
+  hasBlob(desc: Descriptor): Promise<boolean> {
+    return this.repository.hasBlob(desc);
+  }
+
+  async putBlob(
+    desc: Descriptor,
+    open: Opener,
+    options: PutBlobOptions = {},
+  ): Promise<"written" | "mounted"> {
+    const from = options.from;
+    const write = { onProgress: options.onProgress, signal: options.signal };
+    if (
+      isRepository(from) &&
+      from.registry === this.repository.registry &&
+      from.repository !== this.repository.repository
+    ) {
+      const mounted = await this.repository.mountBlob(desc, from.repository, open, write);
+      if (mounted) options.onProgress?.(desc.size);
+      return mounted ? "mounted" : "written";
+    }
+    await this.repository.putBlob(desc, open, write);
+    return "written";
+  }
+
+  async putManifest(desc: Descriptor, bytes: Buffer): Promise<void> {
+    await this.repository.putManifest(desc.digest, bytes, desc.mediaType);
+    this.#manifests.set(desc.digest, { bytes, mediaType: desc.mediaType });
+  }
+
+  async commit(root: Descriptor): Promise<void> {
+    const tag = this.reference.tag;
+    if (tag === undefined) {
+      // Pushed by digest: the manifest put is the commit.
+      if (!this.#manifests.has(root.digest) && !(await this.repository.headManifest(root.digest))) {
+        throw new BerthError("INTERNAL", `commit of ${root.digest} before its manifest was written`);
+      }
+      return;
+    }
+    let m = this.#manifests.get(root.digest);
+    if (!m) {
+      const got = await this.repository.getManifest(root.digest);
+      m = { bytes: got.bytes, mediaType: root.mediaType };
+    }
+    await this.repository.putManifest(tag, m.bytes, m.mediaType);
+  }
+
+  async close(_failed: boolean): Promise<void> {
+    this.#manifests.clear();
+  }
+}
+
+export function registrySink(client: RegistryClient, reference: Reference): RegistrySink {
+  return new RegistrySink(client, reference);
+}
