@@ -1,0 +1,219 @@
+/**
+ * Plan a layer from host files: walk directories (or single files) given as `{ source, dest }`, apply the
+ * include/exclude matcher, and produce entries sorted bytewise with parents before children, attributes
+ * normalised for reproducibility (fixed mtime and owner, modes masked to 0o7777, no names), hardlinks detected
+ * by inode and pointed at the first path in sorted order.
+ */
+import type { Dirent, Stats } from "node:fs";
+import { lstat, readdir, readlink } from "node:fs/promises";
+import { basename, join } from "node:path";
+import { BerthError, wrapError } from "../errors.ts";
+import { comparePaths, dirName, type EntryHeader, joinPath } from "./entry.ts";
+import { createMatcher, type IgnoreSyntax, type Matcher } from "./ignore.ts";
+
+export interface LayerSource {
+  /** A host directory (its contents go under `dest`) or a file, symlink or special file (placed at `dest`). */
+  source: string;
+  /** Image path; default `/`. For a non-directory source, a `dest` ending in `/` means `dest` + its name. */
+  dest?: string;
+}
+
+export type XattrReader = (hostPath: string) => Promise<Record<string, Buffer> | undefined>;
+
+export interface PlanOptions {
+  /** mtime of every entry, in seconds (the CLI passes SOURCE_DATE_EPOCH); default 0. */
+  mtime?: number;
+  /** Owner of every entry; default 0:0. */
+  uid?: number;
+  gid?: number;
+  /** Patterns relative to each directory source. */
+  exclude?: readonly string[];
+  ignoreSyntax?: IgnoreSyntax;
+  /** Extended attributes to record for a host path (Node has no xattr API; the caller may provide one). */
+  readXattrs?: XattrReader;
+}
+
+export interface PlannedEntry {
+  header: EntryHeader;
+  /** Host file whose bytes are the entry's content (regular files only). */
+  hostPath?: string;
+}
+
+interface Found {
+  header: EntryHeader;
+  hostPath?: string;
+  inode?: string;
+  implicit: boolean;
+}
+
+/** Normalise an image path: `/a/./b/` → `a/b`; `..` is refused. Returns "" for the root. */
+export function cleanImagePath(p: string, what: string): string {
+  const parts: string[] = [];
+  for (const s of p.split("/")) {
+    if (s === "" || s === ".") continue;
+    if (s === "..") throw new BerthError("USAGE", `${what} ${JSON.stringify(p)} may not contain ".."`);
+    parts.push(s);
+  }
+  return parts.join("/");
+}
+
+function splitDev(rdev: number): { devmajor: number; devminor: number } {
+  // glibc's gnu_dev_major/minor.
+  const hi = Math.floor(rdev / 2 ** 32);
+  const lo = rdev >>> 0;
+  return {
+    devmajor: ((lo >>> 8) & 0xfff) | ((hi & 0xfffff000) >>> 0),
+    devminor: (lo & 0xff) | ((lo >>> 12) & 0xfff00),
+  };
+}
+
+/** Map map a stat to an entry type, or undefined for sockets (which tar cannot hold). */
+function typeOf(st: Stats): EntryHeader["type"] | undefined {
+  if (st.isFile()) return "file";
+  if (st.isDirectory()) return "dir";
+  if (st.isSymbolicLink()) return "symlink";
+  if (st.isCharacterDevice()) return "char";
+  if (st.isBlockDevice()) return "block";
+  if (st.isFIFO()) return "fifo";
+  return undefined;
+}
+
+/** Plan the entries of a layer built from these sources (later sources override earlier ones). */
+export async function planLayer(
+  sources: readonly LayerSource[],
+  options: PlanOptions = {},
+): Promise<PlannedEntry[]> {
+  const mtime = options.mtime ?? 0;
+  const uid = options.uid ?? 0;
+  const gid = options.gid ?? 0;
+  const matcher = createMatcher(options.exclude ?? [], options.ignoreSyntax);
+  const found = new Map<string, Found>();
+
+  const put = (f: Found) => {
+    const prev = found.get(f.header.path);
+    if (prev && f.implicit && !prev.implicit) return;
+    found.set(f.header.path, f);
+  };
+  const implicitParents = (path: string) => {
+    for (let d = dirName(path); d !== ""; d = dirName(d)) {
+      if (found.has(d)) continue;
+      put({ header: { path: d, type: "dir", mode: 0o755, uid, gid, size: 0, mtime }, implicit: true });
+    }
+  };
+  const entryFor = async (hostPath: string, imagePath: string, st: Stats): Promise<Found | undefined> => {
+    const type = typeOf(st);
+    if (!type) return undefined;
+    const header: EntryHeader = {
+      path: imagePath,
+      type,
+      mode: st.mode & 0o7777,
+      uid,
+      gid,
+      size: type === "file" ? st.size : 0,
+      mtime,
+    };
+    if (type === "symlink") header.linkname = await readlink(hostPath);
+    if (type === "char" || type === "block") Object.assign(header, splitDev(st.rdev));
+    if (options.readXattrs) {
+      const x = await options.readXattrs(hostPath);
+      if (x && Object.keys(x).length > 0) header.xattrs = x;
+    }
+    const f: Found = { header, implicit: false };
+    if (type === "file") {
+      f.hostPath = hostPath;
+      if (st.nlink > 1) f.inode = `${st.dev}:${st.ino}`;
+    }
+    return f;
+  };
+
+  for (const src of sources) {
+    const dest = src.dest ?? "/";
+    let st: Stats;
+    try {
+      st = await lstat(src.source);
+    } catch (err) {
+      throw wrapError(`reading layer source ${src.source}`, err);
+    }
+    if (st.isDirectory()) {
+      const base = cleanImagePath(dest, "destination");
+      if (base !== "") {
+        implicitParents(base);
+        const f = await entryFor(src.source, base, st);
+        if (f) put(f);
+      }
+      try {
+        await walkDir(src.source, "", base, matcher, entryFor, put);
+      } catch (err) {
+        throw wrapError(`walking ${src.source}`, err);
+      }
+    } else {
+      const path = cleanImagePath(
+        dest.endsWith("/") ? `${dest}${basename(src.source)}` : dest,
+        "destination",
+      );
+      if (path === "") throw new BerthError("USAGE", `file ${src.source} cannot be placed at the image root`);
+      implicitParents(path);
+      const f = await entryFor(src.source, path, st);
+      if (!f) throw new BerthError("USAGE", `${src.source} is a socket, which a layer cannot hold`);
+      put(f);
+    }
+  }
+
+  const sorted = [...found.values()].sort((a, b) => comparePaths(a.header.path, b.header.path));
+  const firstOfInode = new Map<string, string>();
+  const out: PlannedEntry[] = [];
+  for (const f of sorted) {
+    const parent = dirName(f.header.path);
+    if (parent !== "") {
+      const p = found.get(parent);
+      if (!p || p.header.type !== "dir") {
+        throw new BerthError(
+          "LAYER_INVALID",
+          `layer entry ${JSON.stringify(f.header.path)} is inside ${JSON.stringify(parent)}, which is not a directory`,
+        );
+      }
+    }
+    if (f.inode !== undefined) {
+      const first = firstOfInode.get(f.inode);
+      if (first !== undefined) {
+        out.push({ header: { ...f.header, type: "hardlink", size: 0, linkname: first } });
+        continue;
+      }
+      firstOfInode.set(f.inode, f.header.path);
+    }
+    out.push(f.hostPath === undefined ? { header: f.header } : { header: f.header, hostPath: f.hostPath });
+  }
+  return out;
+}
+
+/** Walk a directory; returns whether anything below it was kept. */
+async function walkDir(
+  hostDir: string,
+  rel: string,
+  imageBase: string,
+  matcher: Matcher,
+  entryFor: (hostPath: string, imagePath: string, st: Stats) => Promise<Found | undefined>,
+  put: (f: Found) => void,
+): Promise<boolean> {
+  const dirents: Dirent[] = await readdir(hostDir, { withFileTypes: true });
+  const kept = await Promise.all(
+    dirents.map(async (d) => {
+      const childRel = joinPath(rel, d.name);
+      const hostPath = join(hostDir, d.name);
+      const isDir = d.isDirectory();
+      const excluded = matcher.excludes(childRel, isDir);
+      if (excluded && !(isDir && matcher.hasNegations)) return false;
+      const st = await lstat(hostPath);
+      const imagePath = joinPath(imageBase, childRel);
+      if (st.isDirectory()) {
+        const below = await walkDir(hostPath, childRel, imageBase, matcher, entryFor, put);
+        if (excluded && !below) return false;
+      }
+      const f = await entryFor(hostPath, imagePath, st);
+      if (!f) return false;
+      put(f);
+      return true;
+    }),
+  );
+  return kept.some(Boolean);
+}
