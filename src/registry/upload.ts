@@ -3,7 +3,7 @@
  * (PATCH with Content-Range, resumed after a 416 or a dropped connection by asking GET <location> how much
  * arrived). A failed session is abandoned and the upload starts again from a new POST, a few times.
  */
-import type { Readable } from "node:stream";
+import { type Readable, Transform } from "node:stream";
 import { BerthError } from "../errors.ts";
 import type { Opener } from "../oci/blob.ts";
 import { verified } from "../oci/blob.ts";
@@ -64,14 +64,17 @@ async function openCounted(
   onProgress?: (n: number) => void,
 ): Promise<Readable> {
   const stream = verified(await open(), desc, `blob ${desc.digest}`);
-  if (onProgress) {
-    let n = 0;
-    stream.on("data", (c: Buffer) => {
-      n += c.length;
+  if (!onProgress) return stream;
+  let n = 0;
+  const counter = new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      n += chunk.length;
       onProgress(n);
-    });
-  }
-  return stream;
+      cb(null, chunk);
+    },
+  });
+  stream.on("error", (err) => counter.destroy(err));
+  return stream.pipe(counter);
 }
 
 async function monolithic(
