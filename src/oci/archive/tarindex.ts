@@ -1,0 +1,327 @@
+import { createReadStream, createWriteStream } from "node:fs";
+import { type FileHandle, mkdir, mkdtemp, open, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Readable } from "node:stream";
+import { buffer } from "node:stream/consumers";
+import { pipeline } from "node:stream/promises";
+import { BerthError } from "../../errors.ts";
+import { decompressAs } from "../compression.ts";
+import { sniffCompression } from "../mediatype.ts";
+import { normalizeEntryName, resolveLinkTarget } from "./entryname.ts";
+import { BLOCK, decodeHeader, isZeroBlock, parsePax, type RawHeader } from "./tarheader.ts";
+
+/** One entry of a tar archive, with where its data lies in the (uncompressed) tar file. */
+export interface TarEntry {
+  /** Normalised path: no leading `./`, no trailing `/`. */
+  name: string;
+  type: "file" | "link" | "symlink" | "directory" | "other";
+  /** Offset of the entry's data in the tar file. */
+  offset: number;
+  size: number;
+  mode: number;
+  /** Target of a symlink (relative to the link's folder) or hardlink (an archive path). */
+  linkname?: string;
+}
+
+export interface TarIndexOptions {
+  /** Where a compressed archive is decompressed to before it is indexed (default: the OS temp folder). */
+  tmpDir?: string;
+}
+
+/** GNU long names and PAX records larger than this are refused rather than buffered. */
+const MAX_META = 1024 * 1024;
+const MAX_LINK_DEPTH = 32;
+
+/**
+ * A random-access index of a tar file: its headers are scanned once, and each entry is then opened as a
+ * range of the file. A gzip or zstd archive is decompressed to a temp file first. Entry names that escape
+ * the archive are refused when the index is built.
+ */
+export class TarIndex {
+  /** The archive as given. */
+  readonly path: string;
+  /** The uncompressed tar that is read (the archive itself, or a temp file). */
+  readonly file: string;
+  readonly compression: "gzip" | "zstd" | "none";
+  readonly #entries: Map<string, TarEntry>;
+  readonly #tempDir: string | undefined;
+
+  private constructor(
+    path: string,
+    file: string,
+    compression: "gzip" | "zstd" | "none",
+    entries: Map<string, TarEntry>,
+    tempDir: string | undefined,
+  ) {
+    this.path = path;
+    this.file = file;
+    this.compression = compression;
+    this.#entries = entries;
+    this.#tempDir = tempDir;
+  }
+
+  static async open(path: string, options: TarIndexOptions = {}): Promise<TarIndex> {
+    const head = await readHead(path);
+    const compression = sniffCompression(head);
+    if (compression === "none") {
+      return new TarIndex(path, path, compression, await scan(path, path), undefined);
+    }
+    const base = options.tmpDir ?? tmpdir();
+    await mkdir(base, { recursive: true });
+    const tempDir = await mkdtemp(join(base, "berth-archive-"));
+    try {
+      const file = join(tempDir, "archive.tar");
+      try {
+        await pipeline(decompressAs(createReadStream(path), compression), createWriteStream(file));
+      } catch (err) {
+        throw new BerthError(
+          "ARCHIVE_INVALID",
+          `archive ${path} is truncated or corrupt: its ${compression} data could not be decompressed (${(err as Error).message})`,
+          { cause: err, details: { archive: path } },
+        );
+      }
+      return new TarIndex(path, file, compression, await scan(file, path), tempDir);
+    } catch (err) {
+      await rm(tempDir, { recursive: true, force: true });
+      throw err;
+    }
+  }
+
+  /** Every entry name, in archive order (later duplicates replace earlier ones). */
+  names(): string[] {
+    return [...this.#entries.keys()];
+  }
+
+  /** The entry as recorded, without following links. */
+  entry(name: string): TarEntry | undefined {
+    return this.#entries.get(normalizeEntryName(name, this.path));
+  }
+
+  /** The regular file an entry name leads to, following symlinks and hardlinks inside the archive. */
+  lookup(name: string): TarEntry | undefined {
+    let current = normalizeEntryName(name, this.path);
+    for (let depth = 0; depth < MAX_LINK_DEPTH; depth++) {
+      const e = this.#entries.get(current);
+      if (!e) return undefined;
+      if (e.type === "file") return e;
+      if (e.type === "symlink") current = resolveLinkTarget(e.name, e.linkname ?? "", this.path);
+      else if (e.type === "link") current = normalizeEntryName(e.linkname ?? "", this.path);
+      else return undefined;
+    }
+    throw new BerthError(
+      "ARCHIVE_INVALID",
+      `archive ${this.path}: entry ${JSON.stringify(name)} is a link loop`,
+      {
+        details: { archive: this.path, entry: name },
+      },
+    );
+  }
+
+  has(name: string): boolean {
+    return this.lookup(name) !== undefined;
+  }
+
+  /** The regular file an entry leads to, or an error naming the entry. */
+  require(name: string, what = "entry"): TarEntry {
+    const e = this.lookup(name);
+    if (!e) {
+      const raw = this.entry(name);
+      throw new BerthError(
+        "ARCHIVE_INVALID",
+        raw
+          ? `archive ${this.path}: ${what} ${JSON.stringify(name)} is a ${raw.type}${raw.linkname ? ` to ${JSON.stringify(raw.linkname)}` : ""}, not a file in the archive`
+          : `archive ${this.path} has no ${what} ${JSON.stringify(name)}`,
+        { details: { archive: this.path, entry: name } },
+      );
+    }
+    return e;
+  }
+
+  /** The raw bytes of an entry, as a stream of its range of the tar file (not verified: callers verify). */
+  openEntry(name: string): Readable {
+    return this.openRange(this.require(name));
+  }
+
+  openRange(e: TarEntry, start = 0, length = e.size - start): Readable {
+    if (length <= 0) return Readable.from([]);
+    return createReadStream(this.file, { start: e.offset + start, end: e.offset + start + length - 1 });
+  }
+
+  /** Read a small entry whole; refused above `max` bytes. */
+  async readEntry(name: string, max: number, what = "entry"): Promise<Buffer> {
+    const e = this.require(name, what);
+    if (e.size > max) {
+      throw new BerthError(
+        "ARCHIVE_INVALID",
+        `archive ${this.path}: ${what} ${JSON.stringify(name)} is ${e.size} bytes, more than the ${max} allowed`,
+        { details: { archive: this.path, entry: name } },
+      );
+    }
+    return buffer(this.openRange(e));
+  }
+
+  /** The first `n` bytes of an entry (fewer when it is shorter). */
+  async head(e: TarEntry, n: number): Promise<Buffer> {
+    const fh = await open(this.file, "r");
+    try {
+      const buf = Buffer.alloc(Math.min(n, e.size));
+      if (buf.length > 0) await fh.read(buf, 0, buf.length, e.offset);
+      return buf;
+    } finally {
+      await fh.close();
+    }
+  }
+
+  /** Remove the temp file of a compressed archive. */
+  async close(): Promise<void> {
+    if (this.#tempDir) await rm(this.#tempDir, { recursive: true, force: true });
+  }
+}
+
+async function readHead(path: string): Promise<Buffer> {
+  let fh: FileHandle;
+  try {
+    fh = await open(path, "r");
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === "ENOENT") {
+      throw new BerthError("ARCHIVE_INVALID", `archive ${path} does not exist`, {
+        cause: err,
+        details: { archive: path },
+      });
+    }
+    if (code === "EISDIR") {
+      throw new BerthError("ARCHIVE_INVALID", `archive ${path} is a folder, not a tar file`, {
+        cause: err,
+        details: { archive: path },
+      });
+    }
+    throw err;
+  }
+  try {
+    const buf = Buffer.alloc(4);
+    const { bytesRead } = await fh.read(buf, 0, 4, 0);
+    return buf.subarray(0, bytesRead);
+  } finally {
+    await fh.close();
+  }
+}
+
+function truncated(archive: string, why: string): BerthError {
+  return new BerthError("ARCHIVE_INVALID", `archive ${archive} is truncated: ${why}`, {
+    details: { archive },
+    hint: "the file was cut short; write or download it again",
+  });
+}
+
+/** Scan a tar file's headers once, seeking over the data. `archive` names the archive in errors. */
+async function scan(file: string, archive: string): Promise<Map<string, TarEntry>> {
+  const fh = await open(file, "r");
+  try {
+    const { size: fileSize } = await fh.stat();
+    const entries = new Map<string, TarEntry>();
+    const block = Buffer.alloc(BLOCK);
+    let pos = 0;
+    let longName: string | undefined;
+    let longLink: string | undefined;
+    let pax: Map<string, string> | undefined;
+    const globalPax = new Map<string, string>();
+    const readData = async (h: RawHeader, at: number): Promise<Buffer> => {
+      if (h.size > MAX_META) {
+        throw new BerthError(
+          "ARCHIVE_INVALID",
+          `archive ${archive}: extended header at offset ${at} is too large`,
+          {
+            details: { archive },
+          },
+        );
+      }
+      const data = Buffer.alloc(h.size);
+      const { bytesRead } = await fh.read(data, 0, h.size, at + BLOCK);
+      if (bytesRead < h.size) throw truncated(archive, `the extended header at offset ${at} is cut short`);
+      return data;
+    };
+    for (;;) {
+      if (pos + BLOCK > fileSize) {
+        if (pos === 0) {
+          throw new BerthError("ARCHIVE_INVALID", `archive ${archive} is empty or not a tar archive`, {
+            details: { archive },
+          });
+        }
+        throw truncated(archive, `it ends at byte ${fileSize} without the tar end-of-archive marker`);
+      }
+      await fh.read(block, 0, BLOCK, pos);
+      if (isZeroBlock(block)) break;
+      const h = decodeHeader(block);
+      if (!h) {
+        throw new BerthError(
+          "ARCHIVE_INVALID",
+          pos === 0
+            ? `archive ${archive} is not a tar archive (its first header is not valid)`
+            : `archive ${archive} has a corrupt tar header at offset ${pos}`,
+          { details: { archive, offset: pos } },
+        );
+      }
+      const paxSize = pax?.get("size") ?? globalPax.get("size");
+      const size = h.type === "file" && paxSize !== undefined ? Number(paxSize) : h.size;
+      if (!Number.isSafeInteger(size) || size < 0) {
+        throw new BerthError("ARCHIVE_INVALID", `archive ${archive}: bad PAX size at offset ${pos}`, {
+          details: { archive },
+        });
+      }
+      const dataStart = pos + BLOCK;
+      const dataSize = h.type === "link" || h.type === "symlink" || h.type === "directory" ? h.size : size;
+      if (dataStart + dataSize > fileSize) {
+        throw truncated(
+          archive,
+          `entry ${JSON.stringify(longName ?? h.name)} needs ${dataSize} bytes of data but the file ends first`,
+        );
+      }
+      const next = dataStart + Math.ceil(dataSize / BLOCK) * BLOCK;
+      switch (h.type) {
+        case "longname":
+          longName = (await readData(h, pos)).toString("utf8").replace(/\0+$/, "");
+          break;
+        case "longlink":
+          longLink = (await readData(h, pos)).toString("utf8").replace(/\0+$/, "");
+          break;
+        case "pax":
+          pax = parsePax(await readData(h, pos));
+          break;
+        case "paxGlobal":
+          for (const [k, v] of parsePax(await readData(h, pos))) globalPax.set(k, v);
+          break;
+        default: {
+          const rawName = pax?.get("path") ?? longName ?? h.name;
+          const linkname = pax?.get("linkpath") ?? longLink ?? h.linkname;
+          const name = normalizeEntryName(rawName, archive);
+          if (h.type === "link") normalizeEntryName(linkname, archive);
+          if (h.type === "symlink") resolveLinkTarget(name, linkname, archive);
+          if (name !== "") {
+            const e: TarEntry = {
+              name,
+              type:
+                h.type === "file" || h.type === "link" || h.type === "symlink" || h.type === "directory"
+                  ? h.type
+                  : "other",
+              offset: dataStart,
+              size: h.type === "file" ? size : 0,
+              mode: h.mode,
+            };
+            if (h.type === "link" || h.type === "symlink") e.linkname = linkname;
+            entries.delete(name);
+            entries.set(name, e);
+          }
+          longName = undefined;
+          longLink = undefined;
+          pax = undefined;
+        }
+      }
+      pos = next;
+    }
+    return entries;
+  } finally {
+    await fh.close();
+  }
+}
