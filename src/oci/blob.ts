@@ -1,6 +1,7 @@
 import type { Readable } from "node:stream";
 import { buffer } from "node:stream/consumers";
 import { BerthError } from "../errors.ts";
+import { chain } from "../util/stream.ts";
 import type { Descriptor } from "./descriptor.ts";
 import { VerifyingStream, verifyBytes } from "./digest.ts";
 
@@ -36,7 +37,5 @@ export async function readDocument(source: BlobSource, desc: Descriptor, what: s
 
 /** Wrap a raw stream so that it fails unless it carries exactly the described content. */
 export function verified(stream: Readable, desc: Descriptor, what: string): Readable {
-  const v = new VerifyingStream(desc.digest, desc.size, what);
-  stream.on("error", (err) => v.destroy(err));
-  return stream.pipe(v);
+  return chain(stream, new VerifyingStream(desc.digest, desc.size, what));
 }

@@ -1,5 +1,6 @@
 import type { Readable } from "node:stream";
 import { createGunzip, createZstdDecompress } from "node:zlib";
+import { chain } from "../util/stream.ts";
 import { type Compression, sniffCompression } from "./mediatype.ts";
 
 /** Peek at a stream's first bytes without consuming them. */
@@ -50,9 +51,7 @@ export async function decompress(stream: Readable): Promise<Readable> {
 
 export function decompressAs(stream: Readable, compression: Compression): Readable {
   if (compression === "none") return stream;
-  const z = compression === "gzip" ? createGunzip() : createZstdDecompress();
-  stream.on("error", (err) => z.destroy(err));
-  return stream.pipe(z);
+  return chain(stream, compression === "gzip" ? createGunzip() : createZstdDecompress());
 }
 
 export async function detectCompression(stream: Readable): Promise<Compression> {

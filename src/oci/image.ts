@@ -1,5 +1,6 @@
 import type { Readable } from "node:stream";
 import { BerthError } from "../errors.ts";
+import { chain } from "../util/stream.ts";
 import { type BlobSource, readDocument } from "./blob.ts";
 import { decompress } from "./compression.ts";
 import { type ImageConfig, parseConfig } from "./config.ts";
@@ -95,9 +96,7 @@ export function blobLayer(
     async uncompressed() {
       const tar = await decompress(await source.openBlob(descriptor));
       if (!diffId) return tar;
-      const v = new VerifyingStream(diffId, undefined, `${what} uncompressed`);
-      tar.on("error", (err) => v.destroy(err));
-      return tar.pipe(v);
+      return chain(tar, new VerifyingStream(diffId, undefined, `${what} uncompressed`));
     },
   };
 }

@@ -4,7 +4,11 @@ import { promisify } from "node:util";
 const pexec = promisify(execFile);
 
 /** Run a host tool (umoci, skopeo, tar…) and return its stdout; throws with its stderr on failure. */
-export async function run(cmd: string, args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<string> {
+export async function run(
+  cmd: string,
+  args: string[],
+  options: { cwd?: string; env?: NodeJS.ProcessEnv } = {},
+): Promise<string> {
   try {
     const { stdout } = await pexec(cmd, args, { maxBuffer: 64 * 1024 * 1024, ...options });
     return stdout;

@@ -1,5 +1,5 @@
-import { mkdir, writeFile, symlink, link, chmod, rm } from "node:fs/promises";
-import { join, dirname } from "node:path";
+import { chmod, link, mkdir, rm, symlink, writeFile } from "node:fs/promises";
+import { dirname, join } from "node:path";
 import { run } from "./exec.ts";
 
 export interface FileSpec {
@@ -20,7 +20,14 @@ export async function umociImage(
   layout: string,
   tag: string,
   layers: FileSpec[][],
-  config: { env?: string[]; cmd?: string[]; entrypoint?: string[]; workdir?: string; user?: string; labels?: Record<string, string> } = {},
+  config: {
+    env?: string[];
+    cmd?: string[];
+    entrypoint?: string[];
+    workdir?: string;
+    user?: string;
+    labels?: Record<string, string>;
+  } = {},
 ): Promise<void> {
   const bundle = `${layout}.bundle-${tag}`;
   await run("umoci", ["init", "--layout", layout]).catch(async (err) => {

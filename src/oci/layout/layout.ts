@@ -4,7 +4,8 @@ import { join } from "node:path";
 import type { Readable } from "node:stream";
 import { BerthError } from "../../errors.ts";
 import { exists, streamToFileAtomic, writeFileAtomic } from "../../util/fs.ts";
-import { type BlobSource, verified } from "../blob.ts";
+import { chain } from "../../util/stream.ts";
+import { type BlobSource, type Opener, verified } from "../blob.ts";
 import { type Descriptor, isObject } from "../descriptor.ts";
 import { type Digest, digestBytes, parseDigest, VerifyingStream } from "../digest.ts";
 import { type Index, parseIndex, serialize } from "../manifest.ts";
@@ -143,15 +144,14 @@ export class OciLayout implements BlobSource {
     return verified(stream, desc, `blob ${desc.digest} in ${this.dir}`);
   }
 
-  /** Write a blob atomically, verifying size and digest; skipped when it is already there. */
-  async writeBlob(desc: Descriptor, stream: Readable): Promise<boolean> {
-    if (await this.hasBlob(desc)) {
-      stream.destroy();
-      return false;
-    }
-    const v = new VerifyingStream(desc.digest, desc.size, `blob ${desc.digest}`);
-    stream.on("error", (err) => v.destroy(err));
-    await streamToFileAtomic(stream.pipe(v), this.blobPath(desc.digest), this.tmpDir, 0o644);
+  /**
+   * Write a blob atomically, verifying size and digest as it streams; skipped (without opening the source)
+   * when it is already there. Returns whether it wrote.
+   */
+  async writeBlob(desc: Descriptor, open: Opener): Promise<boolean> {
+    if (await this.hasBlob(desc)) return false;
+    const stream = chain(await open(), new VerifyingStream(desc.digest, desc.size, `blob ${desc.digest}`));
+    await streamToFileAtomic(stream, this.blobPath(desc.digest), this.tmpDir, 0o644);
     return true;
   }
 
@@ -179,9 +179,9 @@ export class OciLayout implements BlobSource {
       throw err;
     }
     try {
-      return { raw, index: parseIndex(raw, path) };
+      return { raw, index: parseIndex(raw, "index.json") };
     } catch (err) {
-      throw new BerthError("LAYOUT_INVALID", (err as Error).message, { cause: err });
+      throw new BerthError("LAYOUT_INVALID", `layout ${this.dir}: ${(err as Error).message}`, { cause: err });
     }
   }
 

@@ -1,5 +1,6 @@
 import { rm } from "node:fs/promises";
 import { progressCounter } from "../../util/progress.ts";
+import { chain } from "../../util/stream.ts";
 import type { Opener } from "../blob.ts";
 import type { Descriptor } from "../descriptor.ts";
 import type { ImageSink, PutBlobOptions } from "../sink.ts";
@@ -28,9 +29,8 @@ export class LayoutSink implements ImageSink {
   }
 
   async putBlob(desc: Descriptor, open: Opener, options: PutBlobOptions = {}): Promise<"written"> {
-    const stream = await open();
-    const counted = options.onProgress ? stream.pipe(progressCounter(options.onProgress)) : stream;
-    if (counted !== stream) stream.on("error", (err) => counted.destroy(err));
+    const report = options.onProgress;
+    const counted = report ? async () => chain(await open(), progressCounter(report)) : open;
     if (await this.layout.writeBlob(desc, counted)) this.#written.push(desc.digest);
     return "written";
   }
