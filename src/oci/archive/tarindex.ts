@@ -296,7 +296,7 @@ async function scan(file: string, archive: string): Promise<Map<string, TarEntry
           const rawName = pax?.get("path") ?? longName ?? h.name;
           const linkname = pax?.get("linkpath") ?? longLink ?? h.linkname;
           const name = normalizeEntryName(rawName, archive);
-          if (h.type === "link") normalizeEntryName(linkname, archive);
+          if (h.type === "link") checkHardlink(name, linkname, archive);
           if (h.type === "symlink") resolveLinkTarget(name, linkname, archive);
           if (name !== "") {
             const e: TarEntry = {
@@ -323,5 +323,17 @@ async function scan(file: string, archive: string): Promise<Map<string, TarEntry
     return entries;
   } finally {
     await fh.close();
+  }
+}
+
+function checkHardlink(name: string, target: string, archive: string): void {
+  try {
+    normalizeEntryName(target, archive);
+  } catch (err) {
+    throw new BerthError(
+      "ARCHIVE_INVALID",
+      `archive ${archive}: entry ${JSON.stringify(name)} is a hardlink to ${JSON.stringify(target)}, outside the archive`,
+      { cause: err, details: { archive, entry: name } },
+    );
   }
 }
