@@ -1,0 +1,409 @@
+/**
+ * Apply a layer to a root filesystem: OCI whiteouts (`.wh.<name>`, `.wh..wh..opq`) hide lower content only,
+ * directory over directory keeps the directory and updates its attributes, anything else is unlinked and
+ * recreated. Every path is resolved inside the root (see root.ts); nothing outside it is created, changed,
+ * linked or read. As root, ownership is set with chown and device nodes are made; rootless, ownership is
+ * recorded (returned, and given to `setXattr` as `user.rootlesscontainers` when the caller provides one) and
+ * device nodes are skipped with a note.
+ */
+import { execFile } from "node:child_process";
+import { constants } from "node:fs";
+import {
+  chmod,
+  chown,
+  type FileHandle,
+  lchown,
+  link,
+  lstat,
+  lutimes,
+  mkdir,
+  open,
+  readdir,
+  realpath,
+  rm,
+  symlink,
+  utimes,
+} from "node:fs/promises";
+import { Readable } from "node:stream";
+import { promisify } from "node:util";
+import { BerthError, wrapError } from "../errors.ts";
+import { decompress } from "../oci/compression.ts";
+import { baseName, type EntryHeader, OPAQUE_MARKER, WHITEOUT_PREFIX } from "./entry.ts";
+import { readTar } from "./reader.ts";
+import { entryComponents, RootResolver } from "./root.ts";
+
+const run = promisify(execFile);
+
+export interface ApplyOptions {
+  /** Not root: record ownership instead of chown, skip device nodes (with a note). */
+  rootless?: boolean;
+  /** Largest PAX header accepted; default 1 MiB. */
+  maxMetaSize?: number;
+  /**
+   * Set an extended attribute (Node has no API for it; a caller with one passes it here). Called for xattrs
+   * in the layer and, when rootless, `user.rootlesscontainers` for entries not owned by 0:0.
+   */
+  setXattr?: (hostPath: string, name: string, value: Buffer) => Promise<void>;
+  signal?: AbortSignal;
+}
+
+export interface ApplyNote {
+  entry: string;
+  reason: string;
+}
+
+export interface ApplyStats {
+  entries: number;
+  files: number;
+  dirs: number;
+  symlinks: number;
+  hardlinks: number;
+  devices: number;
+  whiteouts: number;
+  opaques: number;
+  /** Entries or attributes not applied, and why (device nodes when rootless, xattrs without `setXattr`). */
+  notes: ApplyNote[];
+  /** Rootless only: image path → owner recorded instead of chown (entries not owned by 0:0). */
+  ownership: Map<string, { uid: number; gid: number }>;
+}
+
+interface DirAttrs {
+  host: string;
+  mode: number;
+  mtime: number;
+}
+
+/** Apply one layer (a tar, gzip or zstd stream) to `rootDir`, which is created if missing. */
+export async function applyLayer(
+  layer: Readable | AsyncIterable<Buffer>,
+  rootDir: string,
+  options: ApplyOptions = {},
+): Promise<ApplyStats> {
+  await mkdir(rootDir, { recursive: true });
+  const root = await realpath(rootDir);
+  const stream = layer instanceof Readable ? await decompress(layer) : layer;
+  const applier = new Applier(root, options);
+  try {
+    const tarOptions = options.maxMetaSize === undefined ? {} : { maxMetaSize: options.maxMetaSize };
+    for await (const entry of readTar(stream, tarOptions)) {
+      options.signal?.throwIfAborted();
+      await applier.apply(entry.header, entry.body);
+    }
+    await applier.finish();
+  } catch (err) {
+    if (layer instanceof Readable) layer.destroy();
+    throw err instanceof BerthError ? err : wrapError("applying layer", err);
+  }
+  return applier.stats;
+}
+
+class Applier {
+  readonly stats: ApplyStats = {
+    entries: 0,
+    files: 0,
+    dirs: 0,
+    symlinks: 0,
+    hardlinks: 0,
+    devices: 0,
+    whiteouts: 0,
+    opaques: 0,
+    notes: [],
+    ownership: new Map(),
+  };
+  readonly #r: RootResolver;
+  readonly #options: ApplyOptions;
+  readonly #rootless: boolean;
+  /** Paths this layer wrote, and their ancestors: whiteouts and opaque markers leave them alone. */
+  readonly #written = new Set<string>();
+  readonly #writtenAncestors = new Set<string>();
+  readonly #dirAttrs = new Map<string, DirAttrs>();
+
+  constructor(root: string, options: ApplyOptions) {
+    this.#r = new RootResolver(root);
+    this.#options = options;
+    this.#rootless = options.rootless ?? false;
+  }
+
+  async apply(h: EntryHeader, body: AsyncIterable<Buffer>): Promise<void> {
+    const name = h.path;
+    const comps = entryComponents(name);
+    this.stats.entries++;
+    if (comps.length === 0) {
+      if (h.type !== "dir")
+        throw new BerthError(
+          "LAYER_INVALID",
+          `layer entry ${JSON.stringify(name)} replaces the root with a ${h.type}`,
+        );
+      await this.#attrs(h, "", this.#r.root, true);
+      this.stats.dirs++;
+      return;
+    }
+    const base = comps[comps.length - 1]!;
+    const parentComps = comps.slice(0, -1);
+    if (base.startsWith(WHITEOUT_PREFIX)) {
+      await this.#whiteout(name, base, parentComps);
+      return;
+    }
+    const parent = (await this.#r.resolveDir(parentComps, name, true))!;
+    const path = parent === "" ? base : `${parent}/${base}`;
+    const host = this.#r.host(path);
+    this.#markWritten(path);
+    const existing = await lstat(host).catch(() => undefined);
+    if (h.type === "dir") {
+      if (existing?.isDirectory()) {
+        await this.#attrs(h, path, host, true);
+      } else {
+        if (existing) await this.#remove(host, existing.isDirectory());
+        await mkdir(host, { mode: 0o700 });
+        this.#r.noteDir(path);
+        await this.#attrs(h, path, host, true);
+      }
+      this.stats.dirs++;
+      return;
+    }
+    if (h.type === "hardlink") {
+      const target = await this.#linkTarget(h);
+      if (existing) {
+        const t = await lstat(this.#r.host(target));
+        if (t.ino === existing.ino && t.dev === existing.dev) return;
+        await this.#remove(host, existing.isDirectory());
+      }
+      await link(this.#r.host(target), host);
+      this.stats.hardlinks++;
+      return;
+    }
+    if (existing) await this.#remove(host, existing.isDirectory());
+    switch (h.type) {
+      case "file":
+        await this.#writeFile(h, path, host, body);
+        this.stats.files++;
+        return;
+      case "symlink":
+        await symlink(h.linkname ?? "", host);
+        this.#r.invalidate();
+        await this.#attrs(h, path, host, false);
+        this.stats.symlinks++;
+        return;
+      case "char":
+      case "block":
+      case "fifo": {
+        if (h.type !== "fifo" && this.#rootless) {
+          this.stats.notes.push({
+            entry: name,
+            reason: `${h.type} device ${h.devmajor}:${h.devminor} not created (rootless)`,
+          });
+          return;
+        }
+        const mode = (h.mode & 0o777).toString(8);
+        try {
+          if (h.type === "fifo") await run("mkfifo", ["-m", mode, host]);
+          else
+            await run("mknod", [
+              "-m",
+              mode,
+              host,
+              h.type === "char" ? "c" : "b",
+              String(h.devmajor ?? 0),
+              String(h.devminor ?? 0),
+            ]);
+        } catch (err) {
+          throw wrapError(`creating ${h.type} ${JSON.stringify(name)}`, err);
+        }
+        await this.#attrs(h, path, host, true);
+        this.stats.devices++;
+        return;
+      }
+    }
+  }
+
+  async finish(): Promise<void> {
+    // Directory modes and mtimes last, deepest first: adding children changes a directory's mtime, and a
+    // read-only directory must stay writable until then.
+    const dirs = [...this.#dirAttrs.values()].sort((a, b) => b.host.length - a.host.length);
+    for (const d of dirs) {
+      await chmod(d.host, d.mode);
+      await utimes(d.host, d.mtime, d.mtime);
+    }
+  }
+
+  #markWritten(path: string): void {
+    this.#written.add(path);
+    for (let i = path.lastIndexOf("/"); i > 0; i = path.lastIndexOf("/", i - 1)) {
+      const a = path.slice(0, i);
+      if (this.#writtenAncestors.has(a)) break;
+      this.#writtenAncestors.add(a);
+    }
+  }
+
+  async #writeFile(h: EntryHeader, path: string, host: string, body: AsyncIterable<Buffer>): Promise<void> {
+    let fh: FileHandle | undefined;
+    try {
+      fh = await open(
+        host,
+        constants.O_CREAT | constants.O_EXCL | constants.O_WRONLY | constants.O_NOFOLLOW,
+        0o600,
+      );
+      let pending: Buffer[] = [];
+      let pendingBytes = 0;
+      for await (const chunk of body) {
+        pending.push(chunk);
+        pendingBytes += chunk.length;
+        if (pendingBytes >= 1024 * 1024) {
+          await fh.writev(pending);
+          pending = [];
+          pendingBytes = 0;
+        }
+      }
+      if (pendingBytes > 0) await fh.writev(pending);
+      await this.#owner(h, path, host, fh);
+      await fh.chmod(h.mode & 0o7777);
+      await fh.utimes(h.mtime, h.mtime);
+    } finally {
+      await fh?.close();
+    }
+    await this.#xattrs(h, host);
+  }
+
+  async #owner(h: EntryHeader, path: string, host: string, fh?: FileHandle): Promise<void> {
+    if (this.#rootless) {
+      if (h.uid !== 0 || h.gid !== 0) {
+        this.stats.ownership.set(path, { uid: h.uid, gid: h.gid });
+        if (this.#options.setXattr && h.type !== "symlink") {
+          await this.#options.setXattr(host, "user.rootlesscontainers", rootlessXattr(h.uid, h.gid));
+        }
+      }
+      return;
+    }
+    if (fh) await fh.chown(h.uid, h.gid);
+    else if (h.type === "symlink") await lchown(host, h.uid, h.gid);
+    else await chown(host, h.uid, h.gid);
+  }
+
+  async #attrs(h: EntryHeader, path: string, host: string, chmodIt: boolean): Promise<void> {
+    await this.#owner(h, path, host);
+    if (h.type === "dir") {
+      this.#dirAttrs.set(host, { host, mode: h.mode & 0o7777, mtime: h.mtime });
+      // Keep it writable for our own children until finish().
+      await chmod(host, (h.mode & 0o7777) | 0o700);
+    } else if (h.type === "symlink") {
+      await lutimes(host, h.mtime, h.mtime);
+    } else {
+      if (chmodIt) await chmod(host, h.mode & 0o7777);
+      await utimes(host, h.mtime, h.mtime);
+    }
+    await this.#xattrs(h, host);
+  }
+
+  async #xattrs(h: EntryHeader, host: string): Promise<void> {
+    if (!h.xattrs) return;
+    for (const [k, v] of Object.entries(h.xattrs)) {
+      if (this.#options.setXattr) await this.#options.setXattr(host, k, v);
+      else this.stats.notes.push({ entry: h.path, reason: `xattr ${k} not set (no xattr support given)` });
+    }
+  }
+
+  async #remove(host: string, isDir: boolean): Promise<void> {
+    await rm(host, { recursive: isDir, force: true });
+    this.#r.invalidate();
+    this.#dirAttrs.delete(host);
+  }
+
+  async #linkTarget(h: EntryHeader): Promise<string> {
+    const name = h.path;
+    const comps = entryComponents(
+      h.linkname ?? "",
+      name,
+      `links to ${JSON.stringify(h.linkname)}, which climbs out of the root`,
+    );
+    if (comps.length === 0)
+      throw new BerthError("LAYER_INVALID", `layer entry ${JSON.stringify(name)} is a hardlink to the root`);
+    const parent = await this.#r.resolveDir(comps.slice(0, -1), name, false);
+    const target =
+      parent === undefined
+        ? undefined
+        : parent === ""
+          ? comps[comps.length - 1]!
+          : `${parent}/${comps[comps.length - 1]}`;
+    const st = target === undefined ? undefined : await lstat(this.#r.host(target)).catch(() => undefined);
+    if (!st || target === undefined) {
+      throw new BerthError(
+        "LAYER_UNSAFE",
+        `layer entry ${JSON.stringify(name)} links to ${JSON.stringify(h.linkname)}, which does not exist in the root`,
+        { details: { entry: name } },
+      );
+    }
+    if (st.isDirectory()) {
+      throw new BerthError(
+        "LAYER_INVALID",
+        `layer entry ${JSON.stringify(name)} is a hardlink to directory ${JSON.stringify(h.linkname)}`,
+        { details: { entry: name } },
+      );
+    }
+    return target;
+  }
+
+  async #whiteout(name: string, base: string, parentComps: string[]): Promise<void> {
+    if (base === OPAQUE_MARKER) {
+      const parent = await this.#r.resolveDir(parentComps, name, true);
+      this.stats.opaques++;
+      const dir = parent!;
+      const host = this.#r.host(dir);
+      for (const child of await readdir(host))
+        await this.#removeLower(dir === "" ? child : `${dir}/${child}`);
+      return;
+    }
+    if (base.startsWith(`${WHITEOUT_PREFIX}${WHITEOUT_PREFIX}`)) return; // AUFS metadata (.wh..wh.plnk…)
+    const target = base.slice(WHITEOUT_PREFIX.length);
+    if (target === "")
+      throw new BerthError(
+        "LAYER_INVALID",
+        `layer entry ${JSON.stringify(name)} is a whiteout with no name`,
+        { details: { entry: name } },
+      );
+    if (target === "." || target === "..") {
+      throw new BerthError(
+        "LAYER_UNSAFE",
+        `layer entry ${JSON.stringify(name)} whites out ${JSON.stringify(target)}, which climbs out of its directory`,
+        { details: { entry: name } },
+      );
+    }
+    this.stats.whiteouts++;
+    const parent = await this.#r.resolveDir(parentComps, name, false);
+    if (parent === undefined) return;
+    await this.#removeLower(parent === "" ? target : `${parent}/${target}`);
+  }
+
+  /** Remove what lower layers put at `path`, keeping what this layer wrote. */
+  async #removeLower(path: string): Promise<void> {
+    const host = this.#r.host(path);
+    const st = await lstat(host).catch(() => undefined);
+    if (!st) return;
+    if (this.#written.has(path) || this.#writtenAncestors.has(path)) {
+      if (st.isDirectory()) {
+        for (const child of await readdir(host)) await this.#removeLower(`${path}/${child}`);
+      }
+      return;
+    }
+    await this.#remove(host, st.isDirectory());
+  }
+}
+
+/**
+ * The `user.rootlesscontainers` xattr value: protobuf `Resource { uint32 uid = 1; uint32 gid = 2; }`, as
+ * rootlesscontainers.io specifies (fields left out when zero).
+ */
+export function rootlessXattr(uid: number, gid: number): Buffer {
+  const varint = (n: number): number[] => {
+    const out: number[] = [];
+    while (n > 0x7f) {
+      out.push((n & 0x7f) | 0x80);
+      n = Math.floor(n / 128);
+    }
+    out.push(n);
+    return out;
+  };
+  const bytes: number[] = [];
+  if (uid !== 0) bytes.push(0x08, ...varint(uid));
+  if (gid !== 0) bytes.push(0x10, ...varint(gid));
+  return Buffer.from(bytes);
+}

@@ -1,0 +1,223 @@
+import {
+  chmodSync,
+  linkSync,
+  mkdirSync,
+  readFileSync,
+  symlinkSync,
+  utimesSync,
+  writeFileSync,
+} from "node:fs";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { buildLayer } from "../../src/layer/build.ts";
+import { readTar } from "../../src/layer/reader.ts";
+import { cleanup, sh, sha256, streamOf, tempDir } from "./helpers.ts";
+
+afterAll(cleanup);
+
+interface F {
+  path: string;
+  kind: "dir" | "file" | "symlink" | "hardlink";
+  content?: string | Buffer;
+  mode?: number;
+  target?: string;
+}
+
+const longDir = `${"d".repeat(60)}/${"e".repeat(60)}`;
+const files: F[] = [
+  { path: "bin", kind: "dir", mode: 0o755 },
+  { path: "bin/tool", kind: "file", content: "#!/bin/sh\necho hi\n", mode: 0o4755 },
+  { path: "etc", kind: "dir", mode: 0o755 },
+  { path: "etc/config", kind: "file", content: "a=1\n", mode: 0o600 },
+  { path: "etc/link", kind: "symlink", target: "../bin/tool" },
+  { path: "etc/abs", kind: "symlink", target: "/etc/config" },
+  { path: "etc/hard", kind: "hardlink", target: "etc/config" },
+  { path: "data", kind: "dir", mode: 0o750 },
+  { path: "data/big.bin", kind: "file", content: Buffer.alloc(3 * 1024 * 1024 + 17, 7), mode: 0o644 },
+  {
+    path: "data/rand.bin",
+    kind: "file",
+    content: Buffer.from(Array.from({ length: 200_000 }, (_, i) => (i * 2654435761) >>> 24)),
+    mode: 0o644,
+  },
+  { path: "data/ünïcode-näme.txt", kind: "file", content: "x", mode: 0o644 },
+  { path: "data/a-b", kind: "file", content: "dash", mode: 0o644 },
+  { path: "data/a", kind: "dir", mode: 0o755 },
+  { path: "data/a/b", kind: "file", content: "nested", mode: 0o444 },
+  { path: "deep", kind: "dir", mode: 0o755 },
+  { path: `deep/${"d".repeat(60)}`, kind: "dir", mode: 0o755 },
+  { path: `deep/${longDir}`, kind: "dir", mode: 0o755 },
+  { path: `deep/${longDir}/${"f".repeat(99)}`, kind: "file", content: "long", mode: 0o644 },
+  { path: `deep/${"g".repeat(120)}`, kind: "file", content: "needs pax", mode: 0o644 },
+  { path: "empty", kind: "dir", mode: 0o1777 },
+];
+
+function makeTree(dir: string, order: F[], mtime: number): void {
+  const dirsFirst = [...order].sort((a, b) => a.path.split("/").length - b.path.split("/").length);
+  for (const f of dirsFirst) {
+    const p = join(dir, f.path);
+    if (f.kind === "dir") mkdirSync(p, { recursive: true });
+  }
+  for (const f of order) {
+    const p = join(dir, f.path);
+    if (f.kind === "file") writeFileSync(p, f.content!);
+  }
+  for (const f of order) {
+    const p = join(dir, f.path);
+    if (f.kind === "symlink") symlinkSync(f.target!, p);
+    if (f.kind === "hardlink") linkSync(join(dir, f.target!), p);
+  }
+  for (const f of order) {
+    const p = join(dir, f.path);
+    if (f.mode !== undefined && f.kind !== "symlink") chmodSync(p, f.mode);
+    if (f.kind !== "symlink") utimesSync(p, mtime, mtime);
+  }
+}
+
+export function makeSampleTree(dir: string): void {
+  makeTree(dir, files, 1_000_000);
+}
+
+function shuffled<T>(xs: T[], seed: number): T[] {
+  const out = [...xs];
+  let s = seed;
+  for (let i = out.length - 1; i > 0; i--) {
+    s = (s * 1103515245 + 12345) & 0x7fffffff;
+    const j = s % (i + 1);
+    [out[i], out[j]] = [out[j]!, out[i]!];
+  }
+  return out;
+}
+
+describe("buildLayer", () => {
+  for (const compression of ["gzip", "zstd", "none"] as const) {
+    it(`is reproducible (${compression}): mtimes, umask, creation order do not matter`, async () => {
+      const a = tempDir();
+      const b = tempDir();
+      makeTree(a, files, 1_000_000);
+      const oldMask = process.umask(0o077);
+      try {
+        makeTree(b, shuffled(files, 42), 1_700_000_000);
+      } finally {
+        process.umask(oldMask);
+      }
+      const out = tempDir();
+      const ra = await buildLayer(a, join(out, "a"), { compression });
+      const rb = await buildLayer(b, join(out, "b"), { compression });
+      expect(rb.digest).toBe(ra.digest);
+      expect(rb.diffId).toBe(ra.diffId);
+      expect(readFileSync(join(out, "a")).equals(readFileSync(join(out, "b")))).toBe(true);
+      // and a different tree gives a different digest
+      writeFileSync(join(b, "etc/config"), "a=2\n");
+      const rc = await buildLayer(b, join(out, "c"), { compression });
+      expect(rc.digest).not.toBe(ra.digest);
+      expect(ra.size).toBe(readFileSync(join(out, "a")).length);
+      expect(ra.digest).toBe(sha256(readFileSync(join(out, "a"))));
+    });
+  }
+
+  it("gzip output is one standard stream: gzip -t, pigz -t, zcat | sha256 = diffID, GNU tar lists the entries", async () => {
+    const src = tempDir();
+    makeTree(src, files, 5);
+    const out = join(tempDir(), "layer.tgz");
+    const r = await buildLayer(src, out, { mtime: 1_600_000_000 });
+    expect(r.mediaType).toBe("application/vnd.oci.image.layer.v1.tar+gzip");
+    sh("gzip", ["-t", out]);
+    sh("pigz", ["-t", out]);
+    const tar = sh("zcat", [out]);
+    expect(sha256(tar)).toBe(r.diffId);
+    expect(tar.length).toBe(r.uncompressedSize);
+    const listing = sh("tar", ["-tvf", "-"], { input: tar }).toString().trim().split("\n");
+    const names = sh("tar", ["-tf", "-"], { input: tar }).toString().trim().split("\n");
+    const expected = [...files.map((f) => (f.kind === "dir" ? `${f.path}/` : f.path))].sort((x, y) =>
+      Buffer.compare(Buffer.from(x.replace(/\/$/, "")), Buffer.from(y.replace(/\/$/, ""))),
+    );
+    expect(names).toEqual(expected);
+    for (const line of listing) {
+      expect(line).toMatch(/ 0\/0 /);
+      expect(line).toContain("2020-09-13");
+    }
+    expect(listing.find((l) => l.includes("etc/hard"))).toMatch(
+      /^hrw------- .* etc\/hard link to etc\/config$/,
+    );
+    expect(listing.find((l) => l.endsWith("bin/tool"))).toMatch(/^-rwsr-xr-x /);
+    expect(listing.find((l) => l.includes("etc/link"))).toContain("etc/link -> ../bin/tool");
+  });
+
+  it("writes PAX records only where USTAR cannot hold a field, with sorted keys", async () => {
+    const src = tempDir();
+    makeTree(src, files, 5);
+    const out = join(tempDir(), "layer.tar");
+    const xattrs = {
+      "security.capability": Buffer.from([1, 0, 0, 2, 0, 0x20, 0, 0]),
+      "user.a": Buffer.from("b"),
+    };
+    await buildLayer(src, out, {
+      compression: "none",
+      readXattrs: async (p) => (p.endsWith("bin/tool") ? xattrs : undefined),
+    });
+    const tar = readFileSync(out);
+    // Count PAX headers: typeflag 'x' at offset 156 of a header block.
+    const paxNames: string[] = [];
+    const seen: string[] = [];
+    for await (const e of readTar(streamOf(tar))) {
+      seen.push(e.header.path);
+      if (e.header.path === "bin/tool") expect(e.header.xattrs).toEqual(xattrs);
+    }
+    for (let off = 0; off + 512 <= tar.length; ) {
+      const block = tar.subarray(off, off + 512);
+      if (block.every((b) => b === 0)) break;
+      const size = Number.parseInt(block.toString("latin1", 124, 135), 8);
+      if (block[156] === 0x78) {
+        const body = tar.subarray(off + 512, off + 512 + size).toString("latin1");
+        const keys = body
+          .trim()
+          .split("\n")
+          .map((l) => l.split(" ")[1]!.split("=")[0]!);
+        expect(keys).toEqual([...keys].sort());
+        paxNames.push(keys.join(","));
+      }
+      off += 512 + Math.ceil(size / 512) * 512;
+    }
+    // one for the xattrs, one for the 120-byte file name; the 226-byte path with a 99-byte name splits into prefix/name
+    expect(paxNames.sort()).toEqual(["SCHILY.xattr.security.capability,SCHILY.xattr.user.a", "path"]);
+    expect(seen).toContain(`deep/${longDir}/${"f".repeat(99)}`);
+    expect(sh("tar", ["-tf", out]).toString()).toContain(`deep/${longDir}/${"f".repeat(99)}`);
+  });
+
+  it("places sources at destinations, creating parents, and honours exclude patterns", async () => {
+    const src = tempDir();
+    makeTree(src, files, 5);
+    const file = join(tempDir(), "single.txt");
+    writeFileSync(file, "single");
+    const out = join(tempDir(), "layer.tar");
+    await buildLayer(
+      [
+        { source: src, dest: "/app" },
+        { source: file, dest: "/opt/bin/" },
+      ],
+      out,
+      {
+        compression: "none",
+        exclude: ["data/*.bin", "deep", "!deep/d*/e*"],
+        uid: 1000,
+        gid: 1001,
+        mtime: 77,
+      },
+    );
+    const headers = [];
+    for await (const e of readTar(streamOf(readFileSync(out)))) headers.push(e.header);
+    const paths = headers.map((h) => h.path);
+    expect(paths.slice(0, 3)).toEqual(["app", "app/bin", "app/bin/tool"]);
+    expect(paths).not.toContain("app/data/big.bin");
+    expect(paths).toContain("app/data/a/b");
+    expect(paths).toContain(`app/deep/${longDir}/${"f".repeat(99)}`);
+    expect(paths.slice(-3)).toEqual(["opt", "opt/bin", "opt/bin/single.txt"]);
+    for (const h of headers) {
+      expect(h.uid).toBe(1000);
+      expect(h.gid).toBe(1001);
+      expect(h.mtime).toBe(77);
+    }
+    expect(headers.find((h) => h.path === "opt")?.mode).toBe(0o755);
+  });
+});
