@@ -161,7 +161,10 @@ describe("multi-platform indexes", () => {
 describe("bad input gets a clear error and leaves nothing behind", () => {
   it("a flipped byte in a blob", async () => {
     const bad = join(dir, "flipped");
-    await umociImage(bad, "v1", [[{ path: "unique", content: "only in the flipped image" }], [{ path: "more", content: "x".repeat(5000) }]]);
+    await umociImage(bad, "v1", [
+      [{ path: "unique", content: "only in the flipped image" }],
+      [{ path: "more", content: "x".repeat(5000) }],
+    ]);
     const m = JSON.parse(await sha(bad, "v1"));
     const layer = blobPath(bad, m.layers[1].digest);
     const bytes = await readFile(layer);

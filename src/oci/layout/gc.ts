@@ -23,6 +23,17 @@ export async function reachable(
   return keep;
 }
 
+/** Temp files older than an hour belong to copies that died; a running copy's are younger. */
+async function removeStaleTemp(dir: string): Promise<void> {
+  const names = await readdir(dir).catch(() => [] as string[]);
+  const cutoff = Date.now() - 3_600_000;
+  for (const name of names) {
+    const path = join(dir, name);
+    const st = await stat(path).catch(() => undefined);
+    if (st && st.mtimeMs < cutoff) await rm(path, { force: true, recursive: true });
+  }
+}
+
 export interface GcResult {
   removed: string[];
   bytes: number;
@@ -51,6 +62,7 @@ export async function gc(layout: OciLayout, options: { dryRun?: boolean } = {}):
       }
     }
     removed.sort();
+    if (!options.dryRun) await removeStaleTemp(layout.tmpDir);
     return { result: { removed, bytes } };
   });
 }

@@ -1,5 +1,5 @@
 import { createReadStream } from "node:fs";
-import { mkdir, readdir, readFile, rm, rmdir, stat } from "node:fs/promises";
+import { mkdir, readdir, readFile, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import type { Readable } from "node:stream";
 import { BerthError } from "../../errors.ts";
@@ -54,28 +54,24 @@ export class OciLayout implements BlobSource {
   /** Open a layout, creating an empty one when the folder does not exist or is empty. */
   static async openOrCreate(dir: string): Promise<OciLayout> {
     const layout = new OciLayout(dir);
-    if (await exists(join(dir, "oci-layout"))) {
-      await layout.checkHeader();
-      return layout;
-    }
-    if (await exists(dir)) {
-      const entries = await readdir(dir);
-      if (entries.some((e) => !e.startsWith("."))) {
-        throw new BerthError(
-          "LAYOUT_INVALID",
-          `${dir} is not an OCI image layout (no oci-layout file) and is not empty`,
-        );
-      }
-    }
-    await mkdir(join(dir, "blobs", "sha256"), { recursive: true });
-    await withLock(join(dir, "index.json"), async () => {
-      if (!(await exists(join(dir, "index.json")))) {
+    if (!(await exists(join(dir, "oci-layout")))) {
+      await mkdir(dir, { recursive: true });
+      // Under the lock, so that several processes creating the same layout agree.
+      await withLock(join(dir, "index.json"), async () => {
+        if (await exists(join(dir, "oci-layout"))) return;
+        const stray = (await readdir(dir)).filter((e) => !e.startsWith(".") && e !== "index.json.lock");
+        if (stray.length > 0) {
+          throw new BerthError(
+            "LAYOUT_INVALID",
+            `${dir} is not an OCI image layout (no oci-layout file) and is not empty`,
+          );
+        }
+        await mkdir(join(dir, "blobs", "sha256"), { recursive: true });
         await writeFileAtomic(join(dir, "index.json"), serialize(emptyIndex()));
-      }
-      if (!(await exists(join(dir, "oci-layout")))) {
         await writeFileAtomic(join(dir, "oci-layout"), serialize({ imageLayoutVersion: LAYOUT_VERSION }));
-      }
-    });
+      });
+    }
+    await layout.checkHeader();
     return layout;
   }
 
@@ -264,11 +260,6 @@ export class OciLayout implements BlobSource {
   /** Remove a blob file (used by garbage collection and failed copies). */
   async removeBlob(digest: Digest): Promise<void> {
     await rm(this.blobPath(digest), { force: true });
-  }
-
-  /** Remove the temp folder when nothing is in it. */
-  async cleanTmp(): Promise<void> {
-    await rmdir(this.tmpDir).catch(() => undefined);
   }
 }
 

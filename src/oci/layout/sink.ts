@@ -59,6 +59,5 @@ export class LayoutSink implements ImageSink {
         });
       }
     }
-    await this.layout.cleanTmp();
   }
 }
