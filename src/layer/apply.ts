@@ -28,7 +28,7 @@ import { Readable } from "node:stream";
 import { promisify } from "node:util";
 import { BerthError, wrapError } from "../errors.ts";
 import { decompress } from "../oci/compression.ts";
-import { baseName, type EntryHeader, OPAQUE_MARKER, WHITEOUT_PREFIX } from "./entry.ts";
+import { type EntryHeader, OPAQUE_MARKER, WHITEOUT_PREFIX } from "./entry.ts";
 import { readTar } from "./reader.ts";
 import { entryComponents, RootResolver } from "./root.ts";
 
@@ -363,7 +363,7 @@ class Applier {
     if (target === "." || target === "..") {
       throw new BerthError(
         "LAYER_UNSAFE",
-        `layer entry ${JSON.stringify(name)} whites out ${JSON.stringify(target)}, which climbs out of its directory`,
+        `layer entry ${JSON.stringify(name)} whites out ${JSON.stringify(target)}, which is not a name inside its directory`,
         { details: { entry: name } },
       );
     }

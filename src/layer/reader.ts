@@ -56,6 +56,12 @@ class ByteReader {
     return this.#buf.length >= n;
   }
 
+  /** The next n bytes (fewer at end of input), left in place. */
+  async peek(n: number): Promise<Buffer> {
+    await this.fill(n);
+    return this.#buf.subarray(0, n);
+  }
+
   take(n: number): Buffer {
     const out = this.#buf.subarray(0, n);
     this.#buf = this.#buf.subarray(n);
@@ -134,10 +140,20 @@ export async function* readTar(
       const shownName = longName ?? local?.get("path")?.toString("utf8") ?? rawName;
       const readMeta = async (what: string): Promise<Buffer> => {
         if (raw.size > maxMeta) {
+          // Skip it without holding it, looking for the entry's name on the way (a `path` record) or after it.
+          const fromPax = await scanPaxPath(r, raw.size);
+          await skip(r, padded(raw.size) - fromPax.consumed, rawName);
+          let entry = fromPax.path ?? rawName;
+          if (fromPax.path === undefined && (await r.fill(BLOCK))) {
+            try {
+              const next = decodeHeader(r.take(BLOCK));
+              entry = next.prefix ? `${next.prefix}/${next.name}` : next.name;
+            } catch {}
+          }
           throw new BerthError(
             "LAYER_UNSAFE",
-            `layer entry ${JSON.stringify(rawName)} has a ${what} of ${raw.size} bytes, over the ${maxMeta}-byte limit`,
-            { details: { entry: rawName, size: raw.size, limit: maxMeta } },
+            `layer entry ${JSON.stringify(entry)} has a ${what} of ${raw.size} bytes, over the ${maxMeta}-byte limit`,
+            { details: { entry, size: raw.size, limit: maxMeta } },
           );
         }
         if (!(await r.fill(padded(raw.size)))) {
@@ -240,4 +256,23 @@ async function skip(r: ByteReader, n: number, what: string): Promise<void> {
       throw new BerthError("LAYER_INVALID", `layer entry ${JSON.stringify(what)} is truncated`);
     n -= chunk.length;
   }
+}
+
+/** Read PAX records one at a time (never holding a large one) until a `path` record; stops at anything odd. */
+async function scanPaxPath(r: ByteReader, size: number): Promise<{ path?: string; consumed: number }> {
+  let consumed = 0;
+  while (consumed < size) {
+    const head = await r.peek(Math.min(24, size - consumed));
+    const space = head.indexOf(0x20);
+    const len = space > 0 ? Number.parseInt(head.toString("latin1", 0, space), 10) : Number.NaN;
+    if (!Number.isInteger(len) || len <= space || consumed + len > size) break;
+    const key = head.toString("latin1", space + 1);
+    if (key.startsWith("path=") && len <= 65536) {
+      const rec = r.take(len);
+      return { path: rec.toString("utf8", space + 6, len - 1), consumed: consumed + len };
+    }
+    await skip(r, len, "PAX header");
+    consumed += len;
+  }
+  return { consumed };
 }

@@ -166,7 +166,7 @@ export async function planLayer(
     const parent = dirName(f.header.path);
     if (parent !== "") {
       const p = found.get(parent);
-      if (!p || p.header.type !== "dir") {
+      if (p?.header.type !== "dir") {
         throw new BerthError(
           "LAYER_INVALID",
           `layer entry ${JSON.stringify(f.header.path)} is inside ${JSON.stringify(parent)}, which is not a directory`,

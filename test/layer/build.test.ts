@@ -1,93 +1,12 @@
-import {
-  chmodSync,
-  linkSync,
-  mkdirSync,
-  readFileSync,
-  symlinkSync,
-  utimesSync,
-  writeFileSync,
-} from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { buildLayer } from "../../src/layer/build.ts";
 import { readTar } from "../../src/layer/reader.ts";
+import { files, longDir, makeTree, shuffled } from "./fixtures.ts";
 import { cleanup, sh, sha256, streamOf, tempDir } from "./helpers.ts";
 
 afterAll(cleanup);
-
-interface F {
-  path: string;
-  kind: "dir" | "file" | "symlink" | "hardlink";
-  content?: string | Buffer;
-  mode?: number;
-  target?: string;
-}
-
-const longDir = `${"d".repeat(60)}/${"e".repeat(60)}`;
-const files: F[] = [
-  { path: "bin", kind: "dir", mode: 0o755 },
-  { path: "bin/tool", kind: "file", content: "#!/bin/sh\necho hi\n", mode: 0o4755 },
-  { path: "etc", kind: "dir", mode: 0o755 },
-  { path: "etc/config", kind: "file", content: "a=1\n", mode: 0o600 },
-  { path: "etc/link", kind: "symlink", target: "../bin/tool" },
-  { path: "etc/abs", kind: "symlink", target: "/etc/config" },
-  { path: "etc/hard", kind: "hardlink", target: "etc/config" },
-  { path: "data", kind: "dir", mode: 0o750 },
-  { path: "data/big.bin", kind: "file", content: Buffer.alloc(3 * 1024 * 1024 + 17, 7), mode: 0o644 },
-  {
-    path: "data/rand.bin",
-    kind: "file",
-    content: Buffer.from(Array.from({ length: 200_000 }, (_, i) => (i * 2654435761) >>> 24)),
-    mode: 0o644,
-  },
-  { path: "data/ünïcode-näme.txt", kind: "file", content: "x", mode: 0o644 },
-  { path: "data/a-b", kind: "file", content: "dash", mode: 0o644 },
-  { path: "data/a", kind: "dir", mode: 0o755 },
-  { path: "data/a/b", kind: "file", content: "nested", mode: 0o444 },
-  { path: "deep", kind: "dir", mode: 0o755 },
-  { path: `deep/${"d".repeat(60)}`, kind: "dir", mode: 0o755 },
-  { path: `deep/${longDir}`, kind: "dir", mode: 0o755 },
-  { path: `deep/${longDir}/${"f".repeat(99)}`, kind: "file", content: "long", mode: 0o644 },
-  { path: `deep/${"g".repeat(120)}`, kind: "file", content: "needs pax", mode: 0o644 },
-  { path: "empty", kind: "dir", mode: 0o1777 },
-];
-
-function makeTree(dir: string, order: F[], mtime: number): void {
-  const dirsFirst = [...order].sort((a, b) => a.path.split("/").length - b.path.split("/").length);
-  for (const f of dirsFirst) {
-    const p = join(dir, f.path);
-    if (f.kind === "dir") mkdirSync(p, { recursive: true });
-  }
-  for (const f of order) {
-    const p = join(dir, f.path);
-    if (f.kind === "file") writeFileSync(p, f.content!);
-  }
-  for (const f of order) {
-    const p = join(dir, f.path);
-    if (f.kind === "symlink") symlinkSync(f.target!, p);
-    if (f.kind === "hardlink") linkSync(join(dir, f.target!), p);
-  }
-  for (const f of order) {
-    const p = join(dir, f.path);
-    if (f.mode !== undefined && f.kind !== "symlink") chmodSync(p, f.mode);
-    if (f.kind !== "symlink") utimesSync(p, mtime, mtime);
-  }
-}
-
-export function makeSampleTree(dir: string): void {
-  makeTree(dir, files, 1_000_000);
-}
-
-function shuffled<T>(xs: T[], seed: number): T[] {
-  const out = [...xs];
-  let s = seed;
-  for (let i = out.length - 1; i > 0; i--) {
-    s = (s * 1103515245 + 12345) & 0x7fffffff;
-    const j = s % (i + 1);
-    [out[i], out[j]] = [out[j]!, out[i]!];
-  }
-  return out;
-}
 
 describe("buildLayer", () => {
   for (const compression of ["gzip", "zstd", "none"] as const) {
