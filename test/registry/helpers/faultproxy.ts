@@ -1,0 +1,157 @@
+/**
+ * A fault-injecting HTTP proxy in front of a registry: each request is forwarded unless a rule takes it, and
+ * a rule can answer a status (500, 429 with Retry-After), reset the connection before or in the middle of
+ * the response body, truncate the body, or corrupt a byte. The Host header is passed on, so the registry's
+ * upload Locations point back at the proxy.
+ */
+import { createServer, type IncomingMessage, request, type Server, type ServerResponse } from "node:http";
+
+export type Fault =
+  | { kind: "status"; status: number; headers?: Record<string, string> }
+  /** Drop the connection without answering (the request may or may not have reached the registry). */
+  | { kind: "reset"; forward?: boolean }
+  /** Forward, send the headers and `after` bytes of the body, then destroy the socket. */
+  | { kind: "reset-body"; after: number }
+  /** Forward, send `after` bytes of the body, then end the response cleanly with a short Content-Length. */
+  | { kind: "truncate"; after: number }
+  /** Forward, flipping one byte of the body. */
+  | { kind: "corrupt" };
+
+export interface Rule {
+  method?: string;
+  /** Matched against the path and query. */
+  path: RegExp;
+  fault: Fault;
+  /** How many matching requests it takes (default 1; Infinity for all). */
+  times?: number;
+}
+
+export interface SeenRequest {
+  method: string;
+  url: string;
+  range?: string;
+  fault?: Fault["kind"];
+}
+
+export interface FaultProxy {
+  host: string;
+  port: number;
+  seen: SeenRequest[];
+  add(rule: Rule): void;
+  clear(): void;
+  close(): Promise<void>;
+}
+
+export async function startFaultProxy(targetPort: number): Promise<FaultProxy> {
+  let rules: (Rule & { left: number })[] = [];
+  const seen: SeenRequest[] = [];
+
+  const take = (req: IncomingMessage): Fault | undefined => {
+    for (const r of rules) {
+      if (r.left > 0 && (!r.method || r.method === req.method) && r.path.test(req.url ?? "")) {
+        r.left--;
+        return r.fault;
+      }
+    }
+    return undefined;
+  };
+
+  const forward = (req: IncomingMessage, res: ServerResponse, fault: Fault | undefined) => {
+    const up = request(
+      { host: "127.0.0.1", port: targetPort, method: req.method, path: req.url, headers: req.headers },
+      (upRes) => {
+        const headers = { ...upRes.headers };
+        if (fault?.kind === "truncate") {
+          const len = Number(headers["content-length"] ?? 0);
+          headers["content-length"] = String(Math.min(len, fault.after));
+        }
+        res.writeHead(upRes.statusCode ?? 502, headers);
+        let sent = 0;
+        let flipped = false;
+        upRes.on("data", (chunk: Buffer) => {
+          if (fault?.kind === "reset-body" || fault?.kind === "truncate") {
+            const room = fault.after - sent;
+            if (room <= 0) return;
+            const part = chunk.subarray(0, room);
+            sent += part.length;
+            res.write(part);
+            if (sent >= fault.after) {
+              if (fault.kind === "reset-body") {
+                // Let the bytes leave, then cut the connection.
+                setTimeout(() => res.socket?.destroy(), 20);
+              } else res.end();
+              upRes.destroy();
+            }
+            return;
+          }
+          if (fault?.kind === "corrupt" && !flipped && chunk.length > 0) {
+            const copy = Buffer.from(chunk);
+            copy[0] = copy[0]! ^ 0xff;
+            flipped = true;
+            res.write(copy);
+            return;
+          }
+          res.write(chunk);
+        });
+        upRes.on("end", () => {
+          // A body shorter than `after` ends normally.
+          if (!res.writableEnded && !res.destroyed) res.end();
+        });
+      },
+    );
+    up.on("error", () => res.socket?.destroy());
+    req.pipe(up);
+  };
+
+  const server: Server = createServer((req, res) => {
+    const fault = take(req);
+    const entry: SeenRequest = { method: req.method ?? "", url: req.url ?? "" };
+    if (req.headers.range) entry.range = String(req.headers.range);
+    if (fault) entry.fault = fault.kind;
+    seen.push(entry);
+    if (fault?.kind === "status") {
+      req.resume();
+      res.writeHead(fault.status, { "content-type": "application/json", ...fault.headers });
+      res.end(JSON.stringify({ errors: [{ code: "UNKNOWN", message: `injected ${fault.status}` }] }));
+      return;
+    }
+    if (fault?.kind === "reset") {
+      if (fault.forward) {
+        // Let the request reach the registry, drop the answer.
+        const up = request(
+          { host: "127.0.0.1", port: targetPort, method: req.method, path: req.url, headers: req.headers },
+          (r) => {
+            r.resume();
+            r.on("end", () => res.socket?.destroy());
+          },
+        );
+        up.on("error", () => res.socket?.destroy());
+        req.pipe(up);
+        return;
+      }
+      req.socket.destroy();
+      return;
+    }
+    forward(req, res, fault);
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const addr = server.address();
+  const port = typeof addr === "object" && addr ? addr.port : 0;
+  return {
+    host: `127.0.0.1:${port}`,
+    port,
+    seen,
+    add(rule) {
+      rules.push({ ...rule, left: rule.times ?? 1 });
+    },
+    clear() {
+      rules = [];
+      seen.length = 0;
+    },
+    close: () =>
+      new Promise((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
