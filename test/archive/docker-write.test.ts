@@ -150,6 +150,40 @@ describe("writeDockerArchive", () => {
     await archive.close();
   });
 
+  it("writes a layer repeated within an image once, with a symlink skopeo follows", async () => {
+    const img = await handImage("dup", 1);
+    const config = JSON.parse(img.config.toString());
+    config.rootfs.diff_ids = [img.diffIds[0], img.diffIds[0]];
+    const rawConfig = Buffer.from(JSON.stringify(config));
+    const configHex = sha256(rawConfig);
+    const src = join(dir, "dup-src.tar");
+    await writeTar(src, [
+      { name: `${configHex}.json`, data: rawConfig },
+      { name: "l.tar", data: img.layers[0]! },
+      {
+        name: "manifest.json",
+        data: JSON.stringify([
+          { Config: `${configHex}.json`, RepoTags: ["dup:1"], Layers: ["l.tar", "l.tar"] },
+        ]),
+      },
+    ]);
+    const archive = await openDockerArchive(src);
+    const image = await loadImage(archive, await archive.resolve());
+    const file = join(dir, "dup.tar");
+    await writeDockerArchive(file, [{ image, tags: ["dup:1"] }]);
+    await archive.close();
+    expect((await run("tar", ["-tvf", file])).match(/layer\.tar -> \.\.\//g) ?? []).toHaveLength(1);
+    const inspected = await skopeoInspect(`docker-archive:${file}`);
+    expect(inspected.Layers).toEqual([img.diffIds[0], img.diffIds[0]]);
+    const out = join(dir, "dup-layout");
+    await run("skopeo", ["copy", "-q", `docker-archive:${file}`, `oci:${out}:x`]);
+    const back = await openDockerArchive(file);
+    const again = await loadImage(back, await back.resolve("dup:1"));
+    for (const l of again.layers())
+      expect((await buffer(await l.uncompressed())).equals(img.layers[0]!)).toBe(true);
+    await back.close();
+  });
+
   it("refuses a digest as a tag and one tag for two images", async () => {
     const file = join(dir, "bad-tags.tar");
     await expect(

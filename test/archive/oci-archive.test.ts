@@ -5,8 +5,9 @@ import { gzipSync } from "node:zlib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { OciArchiveSink, openDockerArchive, openOciArchive } from "../../src/oci/archive/index.ts";
 import type { Descriptor } from "../../src/oci/descriptor.ts";
-import { loadImage } from "../../src/oci/image.ts";
+import { loadImage, loadRoot, selectImage } from "../../src/oci/image.ts";
 import { OciLayout } from "../../src/oci/layout/layout.ts";
+import { MediaType } from "../../src/oci/mediatype.ts";
 import { run } from "../helpers/exec.ts";
 import { umociImage } from "../helpers/umoci.ts";
 import { copyInto, ls, sha256, skopeoInspect, tempDir, writeTar } from "./helpers.ts";
@@ -113,6 +114,32 @@ describe("oci-archive", () => {
     await saveWithSink(file, one, "solo", false);
     archive = await openOciArchive(file);
     expect(archive.images().map((i) => i.tags)).toEqual([["solo"]]);
+    await archive.close();
+  });
+
+  it("writes a multi-platform index whole", async () => {
+    const index = await layout.writeBlobBytes(
+      Buffer.from(
+        JSON.stringify({
+          schemaVersion: 2,
+          mediaType: MediaType.OciIndex,
+          manifests: [
+            { ...one, annotations: undefined, platform: { os: "linux", architecture: "amd64" } },
+            { ...two, annotations: undefined, platform: { os: "linux", architecture: "arm64" } },
+          ],
+        }),
+      ),
+      MediaType.OciIndex,
+    );
+    const file = join(dir, "multi.tar");
+    await saveWithSink(file, index, "multi");
+    const raw = JSON.parse(await run("skopeo", ["inspect", "--raw", `oci-archive:${file}:multi`]));
+    expect(raw.manifests.map((m: Descriptor) => m.digest)).toEqual([one.digest, two.digest]);
+    expect((await skopeoInspect(`oci-archive:${file}:multi`)).Digest).toBe(index.digest);
+    const archive = await openOciArchive(file);
+    const root = await loadRoot(archive, await archive.resolve("multi"));
+    const image = await selectImage(root, { os: "linux", architecture: "arm64" });
+    expect(image.digest).toBe(two.digest);
     await archive.close();
   });
 
