@@ -1,5 +1,6 @@
 import { Command, CommanderError } from "commander";
 import { BerthError } from "../errors.ts";
+import { registerArchive } from "./commands/archive.ts";
 import { registerCopy } from "./commands/copy.ts";
 import { registerImages } from "./commands/images.ts";
 import { registerInspect } from "./commands/inspect.ts";
@@ -17,6 +18,7 @@ export function buildProgram(cli: () => Cli): Command {
   registerCopy(program, cli);
   registerInspect(program, cli);
   registerImages(program, cli);
+  registerArchive(program, cli);
   registerStore(program, cli);
   return program;
 }

@@ -6,8 +6,8 @@ import { LayoutSink } from "./layout/sink.ts";
 import { formatReference, parseReference } from "./reference.ts";
 
 export interface StoreEntry {
-  /** Full normalised reference, `docker.io/library/app:latest`. */
-  name: string;
+  /** Full normalised reference, `docker.io/library/app:latest`; undefined for an untagged image. */
+  name: string | undefined;
   descriptor: Descriptor;
 }
 
@@ -32,12 +32,7 @@ export class Store {
   }
 
   async list(): Promise<StoreEntry[]> {
-    const out: StoreEntry[] = [];
-    for (const d of await this.layout.entries()) {
-      const name = d.annotations?.[REF_NAME];
-      if (name) out.push({ name, descriptor: d });
-    }
-    return out;
+    return (await this.layout.entries()).map((d) => ({ name: d.annotations?.[REF_NAME], descriptor: d }));
   }
 
   /** The descriptor stored under a reference; a digest reference also matches any entry with that digest. */
@@ -74,7 +69,8 @@ export class Store {
     }
   }
 
-  sink(ref: string): LayoutSink {
-    return new LayoutSink(this.layout, Store.normalize(ref));
+  /** A sink that stores a copy under `ref` (untagged without one, as `docker load` keeps untagged images). */
+  sink(ref: string | undefined): LayoutSink {
+    return new LayoutSink(this.layout, ref === undefined ? undefined : Store.normalize(ref));
   }
 }

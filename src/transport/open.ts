@@ -1,4 +1,5 @@
 import { BerthError } from "../errors.ts";
+import { OciArchiveSink, openDockerArchive, openOciArchive } from "../oci/archive/index.ts";
 import type { BlobSource } from "../oci/blob.ts";
 import type { Descriptor } from "../oci/descriptor.ts";
 import { OciLayout } from "../oci/layout/layout.ts";
@@ -6,7 +7,7 @@ import { LayoutSink } from "../oci/layout/sink.ts";
 import type { ImageSink } from "../oci/sink.ts";
 import { Store } from "../oci/store.ts";
 import { exists } from "../util/fs.ts";
-import type { TransportContext } from "./context.ts";
+import { type TransportContext, tmpDirOf } from "./context.ts";
 import type { ImageArgument } from "./parse.ts";
 
 /** An opened image source: where its blobs come from and the root its argument names. */
@@ -35,6 +36,22 @@ export async function openSource(arg: ImageArgument, ctx: TransportContext): Pro
       const layout = await OciLayout.open(arg.path);
       return { source: layout, root: await layout.resolve(arg.ref), name: arg.ref, close: noop };
     }
+    case "docker-archive":
+    case "oci-archive": {
+      const open = arg.transport === "docker-archive" ? openDockerArchive : openOciArchive;
+      const archive = await open(arg.path, { tmpDir: tmpDirOf(ctx) });
+      try {
+        return {
+          source: archive,
+          root: await archive.resolve(arg.ref),
+          name: arg.ref,
+          close: () => archive.close(),
+        };
+      } catch (err) {
+        await archive.close();
+        throw err;
+      }
+    }
     case "scratch":
       throw new BerthError("USAGE", "scratch is not an image to read from here");
     default:
@@ -54,6 +71,8 @@ export async function openSink(arg: ImageArgument, ctx: TransportContext): Promi
       const created = !(await exists(arg.path));
       return new LayoutSink(await OciLayout.openOrCreate(arg.path), arg.ref, created);
     }
+    case "oci-archive":
+      return OciArchiveSink.create(arg.path, { ...(arg.ref ? { ref: arg.ref } : {}), tmpDir: tmpDirOf(ctx) });
     default:
       throw new BerthError(
         "TRANSPORT_UNSUPPORTED",

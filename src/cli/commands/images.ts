@@ -18,7 +18,7 @@ export function registerImages(program: Command, cli: () => Cli): void {
       const store = await Store.open(ctx.home);
       const rows = [];
       for (const entry of await store.list()) {
-        const ref = parseReference(entry.name);
+        const ref = entry.name ? parseReference(entry.name) : undefined;
         const root = await loadRoot(store.layout, entry.descriptor);
         const size =
           root.kind === "image"
@@ -26,8 +26,8 @@ export function registerImages(program: Command, cli: () => Cli): void {
             : undefined;
         rows.push({
           Name: entry.name,
-          Repository: repositoryName(ref),
-          Tag: ref.tag ?? "<none>",
+          Repository: ref ? repositoryName(ref) : undefined,
+          Tag: ref?.tag,
           Digest: entry.descriptor.digest,
           MediaType: entry.descriptor.mediaType,
           Created: root.kind === "image" ? root.config?.created : undefined,
@@ -41,14 +41,10 @@ export function registerImages(program: Command, cli: () => Cli): void {
       }
       const lines = [["REPOSITORY", "TAG", "DIGEST", "CREATED", "SIZE"]];
       for (const r of rows) {
-        const familiar = familiarReference({
-          ...parseReference(r.Name),
-          tag: undefined,
-          digest: undefined,
-        } as never);
+        const ref = r.Name ? parseReference(r.Name) : undefined;
         lines.push([
-          familiar,
-          r.Tag,
+          ref ? familiarReference({ registry: ref.registry, repository: ref.repository }) : "<none>",
+          r.Tag ?? "<none>",
           opts.digests ? r.Digest : shortDigest(r.Digest),
           r.Created ?? "-",
           r.Size === undefined ? `index of ${r.Platforms}` : formatBytes(r.Size),
