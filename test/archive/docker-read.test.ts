@@ -307,6 +307,20 @@ describe("openDockerArchive", () => {
     await archive.close();
   });
 
+  it("sniffs a gzip layer.tar in a legacy folder and names it by the digest of its bytes", async () => {
+    const img = await handImage("legacy-gz");
+    const file = join(dir, "legacy-gz.tar");
+    await writeTar(file, legacyEntries(img, ["app:1"], [img.gzipped[0]!, img.layers[1]!]));
+    const archive = await openDockerArchive(file);
+    const image = await loadImage(archive, await archive.resolve());
+    expect(image.manifest.layers.map((l) => [l.mediaType, l.digest])).toEqual([
+      [MediaType.OciLayerGzip, digestBytes(img.gzipped[0]!)],
+      [MediaType.OciLayer, img.diffIds[1]],
+    ]);
+    expect((await layerBytes(image))[0]?.equals(img.layers[0]!)).toBe(true);
+    await archive.close();
+  });
+
   it("lists several images and refuses to guess which one is meant", async () => {
     const a = await handImage("multi-a", 1);
     const b = await handImage("multi-b", 1);

@@ -184,6 +184,20 @@ describe("writeDockerArchive", () => {
     await back.close();
   });
 
+  it("stops when aborted, leaving nothing behind", async () => {
+    const outDir = join(dir, "aborted");
+    const ac = new AbortController();
+    ac.abort();
+    await expect(
+      writeDockerArchive(join(outDir, "x.tar"), [{ image: derived, tags: ["app:1"] }], {
+        signal: ac.signal,
+        tmpDir: join(dir, "tmp-abort"),
+      }),
+    ).rejects.toMatchObject({ name: "AbortError" });
+    expect(await ls(outDir)).toEqual([]);
+    expect(await ls(join(dir, "tmp-abort"))).toEqual([]);
+  });
+
   it("refuses a digest as a tag and one tag for two images", async () => {
     const file = join(dir, "bad-tags.tar");
     await expect(

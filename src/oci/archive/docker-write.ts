@@ -76,7 +76,7 @@ export async function writeDockerArchive(
           continue;
         }
         try {
-          const size = await writeLayer(writer, tarPath, layer, spool);
+          const size = await writeLayer(writer, tarPath, layer, spool, options.signal);
           options.onLayer?.({ image: p.configName, diffId, size, how: "written" });
         } catch (err) {
           throw wrapError(`writing layer ${i} (${diffId}) of image ${p.image.digest} to ${path}`, err);
@@ -152,17 +152,23 @@ function planImages(images: DockerArchiveImage[]): Planned[] {
  * Append a layer as an uncompressed tar. A layer stored uncompressed streams straight in; any other is
  * decompressed to a spool file first, since a tar header needs the size before the data.
  */
-async function writeLayer(writer: TarWriter, name: string, layer: Layer, spool: string): Promise<number> {
+async function writeLayer(
+  writer: TarWriter,
+  name: string,
+  layer: Layer,
+  spool: string,
+  signal: AbortSignal | undefined,
+): Promise<number> {
   const d = layer.descriptor;
   if (layer.diffId !== undefined && d.digest === layer.diffId) {
-    await writer.addStream(name, d.size, await layer.compressed());
+    await writer.addStream(name, d.size, await layer.compressed(), undefined, signal);
     return d.size;
   }
   const tmp = join(spool, "layer.tar");
   try {
-    await pipeline(await layer.uncompressed(), createWriteStream(tmp));
+    await pipeline(await layer.uncompressed(), createWriteStream(tmp), signal ? { signal } : {});
     const { size } = await stat(tmp);
-    await writer.addStream(name, size, createReadStream(tmp));
+    await writer.addStream(name, size, createReadStream(tmp), undefined, signal);
     return size;
   } finally {
     await rm(tmp, { force: true });

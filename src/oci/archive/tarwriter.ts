@@ -57,13 +57,19 @@ export class TarWriter {
   }
 
   /** Append a file whose size is known in advance; the stream must carry exactly `size` bytes. */
-  async addStream(name: string, size: number, stream: Readable, mode = 0o644): Promise<void> {
+  async addStream(
+    name: string,
+    size: number,
+    stream: Readable,
+    mode = 0o644,
+    signal?: AbortSignal,
+  ): Promise<void> {
     this.#check();
     const sink = this.#pack.entry(this.header(name, { type: "file", mode, size }), (err) => {
       if (err) this.#failed ??= err;
     });
     try {
-      await pipeline(stream, sink);
+      await pipeline(stream, sink, signal ? { signal } : {});
     } catch (err) {
       this.#failed ??= err;
       throw err;
