@@ -1,6 +1,9 @@
 /** A sample tree with every kind of entry a layer builder must handle. */
 import { chmodSync, linkSync, mkdirSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import type { EntryHeader } from "../../src/layer/entry.ts";
+import { writeLayer } from "../../src/layer/output.ts";
+import type { HandEntry } from "./helpers.ts";
 
 export interface F {
   path: string;
@@ -74,4 +77,67 @@ export function shuffled<T>(xs: T[], seed: number): T[] {
     [out[i], out[j]] = [out[j]!, out[i]!];
   }
   return out;
+}
+
+/** Three layers with deletions, an opaque directory (marker after its own layer's entries), type changes. */
+export const threeLayers: HandEntry[][] = [
+  [
+    { path: "a", type: "dir" },
+    { path: "a/x", content: "ax" },
+    { path: "a/y", content: "ay" },
+    { path: "b", type: "dir", mode: 0o700 },
+    { path: "b/keep", content: "lower" },
+    { path: "b/sub", type: "dir" },
+    { path: "b/sub/deep", content: "deep" },
+    { path: "c", type: "dir" },
+    { path: "c/file", content: "c" },
+    { path: "d", type: "dir" },
+    { path: "d/gone", content: "g" },
+    { path: "d/stays", content: "s" },
+    { path: "e", type: "dir" },
+    { path: "e/f", content: "f", uid: 1000, gid: 1000 },
+    { path: "link", type: "symlink", linkname: "a/x" },
+    { path: "hl", type: "hardlink", linkname: "a/y" },
+  ],
+  [
+    { path: "a/.wh.x", content: "" },
+    { path: "a/z", content: "az" },
+    { path: "b", type: "dir", mode: 0o755 },
+    { path: "b/new", content: "upper" },
+    { path: "b/sub", type: "dir" },
+    { path: "b/sub/fresh", content: "fresh" },
+    // The opaque marker after entries of its own layer: it still hides only lower content.
+    { path: "b/.wh..wh..opq", content: "" },
+    { path: "c", content: "c is a file now" },
+    { path: "d/.wh.gone", content: "" },
+    { path: "d/.wh.never-existed", content: "" },
+  ],
+  [
+    { path: "a/x", type: "dir", mode: 0o750 },
+    { path: "a/x/inside", content: "i" },
+    { path: ".wh.link", content: "" },
+    { path: "e/.wh.f", content: "" },
+    { path: "c", type: "dir" },
+    { path: "c/again", content: "again" },
+    { path: ".wh.hl", content: "" },
+  ],
+];
+
+/** Write hand-made entries as a gzip layer with berth's writer. */
+export async function layerOf(entries: HandEntry[], file: string) {
+  return writeLayer(file, {}, async (w) => {
+    for (const e of entries) {
+      const content = e.content === undefined ? undefined : Buffer.from(e.content);
+      const h: EntryHeader = {
+        type: "file",
+        mode: e.type === "dir" ? 0o755 : 0o644,
+        uid: 0,
+        gid: 0,
+        mtime: 1000,
+        ...e,
+        size: content?.length ?? 0,
+      };
+      await w.add(h, content);
+    }
+  });
 }

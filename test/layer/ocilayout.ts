@@ -17,11 +17,18 @@ function readBlob(layout: string, digest: string): Buffer {
 }
 
 /** A new layout with an empty image at `tag`, then the layers (blob files with their descriptors) appended. */
-export function layoutWithLayers(layout: string, tag: string, layers: { file: string; desc: LayerDescriptor }[]): void {
+export function layoutWithLayers(
+  layout: string,
+  tag: string,
+  layers: { file: string; desc: LayerDescriptor }[],
+): void {
   sh("umoci", ["init", "--layout", layout]);
   sh("umoci", ["new", "--image", `${layout}:${tag}`]);
   const index = JSON.parse(readFileSync(join(layout, "index.json"), "utf8"));
-  const at = index.manifests.findIndex((m: { annotations?: Record<string, string> }) => m.annotations?.["org.opencontainers.image.ref.name"] === tag);
+  const at = index.manifests.findIndex(
+    (m: { annotations?: Record<string, string> }) =>
+      m.annotations?.["org.opencontainers.image.ref.name"] === tag,
+  );
   const manifest = JSON.parse(readBlob(layout, index.manifests[at].digest).toString());
   const config = JSON.parse(readBlob(layout, manifest.config.digest).toString());
   for (const { file, desc } of layers) {

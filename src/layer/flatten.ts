@@ -1,0 +1,116 @@
+/**
+ * Flatten an image's layers into one filesystem tar, the way ggcr's `mutate.Extract` does: layers are read
+ * from the top down, remembering the paths seen, whited out and made opaque, and an entry is kept only when
+ * nothing above shadows it. A first pass reads headers only; a second pass reads the layers base first and
+ * writes the kept entries, so hardlink targets come before their links and a directory comes (with the
+ * attributes of its top-most version) before its children. Layers are openers, since each is read twice.
+ */
+import type { Readable } from "node:stream";
+import { decompress } from "../oci/compression.ts";
+import { dirName, type EntryHeader, OPAQUE_MARKER, WHITEOUT_PREFIX } from "./entry.ts";
+import {
+  type LayerDescriptor,
+  type LayerDestination,
+  type LayerOutputOptions,
+  writeLayer,
+} from "./output.ts";
+import { readTar } from "./reader.ts";
+import { entryComponents } from "./root.ts";
+
+export type LayerOpener = () => Promise<Readable> | Readable;
+
+export interface FlattenOptions extends LayerOutputOptions {
+  /** Largest PAX header accepted; default 1 MiB. */
+  maxMetaSize?: number;
+}
+
+function isHidden(path: string, deleted: Set<string>, opaque: Set<string>, nonDir: Set<string>): boolean {
+  if (deleted.has(path)) return true;
+  for (let d = dirName(path); ; d = dirName(d)) {
+    if (deleted.has(d) || opaque.has(d) || nonDir.has(d)) return true;
+    if (d === "") return false;
+  }
+}
+
+async function* entriesOf(open: LayerOpener, options: FlattenOptions) {
+  const stream = await decompress(await open());
+  yield* readTar(stream, options.maxMetaSize === undefined ? {} : { maxMetaSize: options.maxMetaSize });
+}
+
+/** Flatten layers (base first) into one tar written to `destination` (uncompressed unless asked). */
+export async function flattenLayers(
+  layers: readonly LayerOpener[],
+  destination: LayerDestination,
+  options: FlattenOptions = {},
+): Promise<LayerDescriptor & { entries: number }> {
+  const seen = new Set<string>();
+  const deleted = new Set<string>();
+  const opaque = new Set<string>();
+  const nonDir = new Set<string>();
+  const dirHeader = new Map<string, EntryHeader>();
+  /** Per layer: entry index → header to write in its place. */
+  const keep: Map<number, EntryHeader>[] = layers.map(() => new Map());
+  /** Where each kept directory is written: its lowest visible occurrence. */
+  const dirAt = new Map<string, { layer: number; index: number }>();
+
+  for (let i = layers.length - 1; i >= 0; i--) {
+    const layerDeleted: string[] = [];
+    const layerOpaque: string[] = [];
+    let index = -1;
+    for await (const { header } of entriesOf(layers[i]!, options)) {
+      index++;
+      const comps = entryComponents(header.path);
+      const path = comps.join("/");
+      const base = comps[comps.length - 1] ?? "";
+      if (base.startsWith(WHITEOUT_PREFIX)) {
+        const parent = comps.slice(0, -1).join("/");
+        if (base === OPAQUE_MARKER) layerOpaque.push(parent);
+        else if (!base.startsWith(WHITEOUT_PREFIX + WHITEOUT_PREFIX)) {
+          const name = base.slice(WHITEOUT_PREFIX.length);
+          if (name !== "" && name !== "." && name !== "..")
+            layerDeleted.push(parent === "" ? name : `${parent}/${name}`);
+        }
+        continue;
+      }
+      if (path === "" || isHidden(path, deleted, opaque, nonDir)) continue;
+      const h = { ...header, path };
+      // A visible non-directory hides whatever lower layers have below it, even if a higher layer replaced it.
+      if (h.type !== "dir") nonDir.add(path);
+      if (seen.has(path)) {
+        // A directory seen above, still visible here: write the top version at this lower position.
+        if (h.type === "dir" && dirHeader.has(path)) {
+          const at = dirAt.get(path)!;
+          keep[at.layer]!.delete(at.index);
+          keep[i]!.set(index, dirHeader.get(path)!);
+          dirAt.set(path, { layer: i, index });
+        }
+        continue;
+      }
+      seen.add(path);
+      keep[i]!.set(index, h);
+      if (h.type === "dir") {
+        dirHeader.set(path, h);
+        dirAt.set(path, { layer: i, index });
+      }
+    }
+    for (const p of layerDeleted) deleted.add(p);
+    for (const p of layerOpaque) opaque.add(p);
+  }
+
+  let entries = 0;
+  const desc = await writeLayer(destination, { compression: "none", ...options }, async (w) => {
+    for (let i = 0; i < layers.length; i++) {
+      const kept = keep[i]!;
+      if (kept.size === 0) continue;
+      let index = -1;
+      for await (const { body } of entriesOf(layers[i]!, options)) {
+        index++;
+        const h = kept.get(index);
+        if (!h) continue;
+        await w.add(h, h.type === "file" ? body : undefined);
+        entries++;
+      }
+    }
+  });
+  return { ...desc, entries };
+}
