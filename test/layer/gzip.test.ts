@@ -1,0 +1,66 @@
+import { createHash } from "node:crypto";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { Readable } from "node:stream";
+import { gunzipSync } from "node:zlib";
+import { afterAll, describe, expect, it } from "vitest";
+import { ParallelGzip } from "../../src/layer/gzip.ts";
+import { cleanup, sh, tempDir } from "./helpers.ts";
+
+afterAll(cleanup);
+
+/** Pseudo-random but compressible data, deterministic. */
+function data(n: number): Buffer {
+  const b = Buffer.alloc(n);
+  let s = 1;
+  for (let i = 0; i < n; i++) {
+    s = (s * 1103515245 + 12345) & 0x7fffffff;
+    b[i] = s % 7 === 0 ? s & 0xff : 97 + (i % 13);
+  }
+  return b;
+}
+
+async function gz(input: Buffer, chunk: number, options = {}): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  for (let i = 0; i < input.length; i += chunk) parts.push(input.subarray(i, i + chunk));
+  const out: Buffer[] = [];
+  for await (const c of Readable.from(parts).pipe(new ParallelGzip(options))) out.push(c as Buffer);
+  return Buffer.concat(out);
+}
+
+describe("ParallelGzip", () => {
+  const input = data(5 * 1024 * 1024 + 12345);
+
+  it("gives the same bytes whatever the input chunking, and differs by level", async () => {
+    const a = await gz(input, 1 << 20);
+    const b = await gz(input, 7919);
+    const c = await gz(input, 3 << 20);
+    expect(b.equals(a)).toBe(true);
+    expect(c.equals(a)).toBe(true);
+    const fast = await gz(input, 65536, { level: 1 });
+    expect(fast.equals(a)).toBe(false);
+    expect(fast[8]).toBe(4); // XFL for level 1
+    expect(a.subarray(0, 10)).toEqual(Buffer.from([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3]));
+  });
+
+  it("is one standard gzip member that gunzip, gzip -t and pigz -t accept", async () => {
+    for (const level of [1, 6, 9]) {
+      const out = await gz(input, 100_000, { level });
+      expect(gunzipSync(out).equals(input)).toBe(true);
+      const file = join(tempDir(), "x.gz");
+      writeFileSync(file, out);
+      sh("gzip", ["-t", file]);
+      sh("pigz", ["-t", file]);
+      const viaZcat = createHash("sha256")
+        .update(sh("zcat", [file]))
+        .digest("hex");
+      expect(viaZcat).toBe(createHash("sha256").update(input).digest("hex"));
+    }
+  });
+
+  it("handles empty input and an exact multiple of the block size", async () => {
+    expect(gunzipSync(await gz(Buffer.alloc(0), 1)).length).toBe(0);
+    const exact = data(2 * 1024 * 1024);
+    expect(gunzipSync(await gz(exact, 4096)).equals(exact)).toBe(true);
+  });
+});
