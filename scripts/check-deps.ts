@@ -14,6 +14,7 @@ const ALLOWED: Record<string, string[]> = {
   layer: ["errors.ts", "util", "oci"],
   registry: ["errors.ts", "util", "oci"],
   transport: ["errors.ts", "util", "oci", "registry"],
+  image: ["errors.ts", "util", "oci", "layer", "transport"],
   runtime: ["errors.ts", "util", "oci", "layer", "transport"],
   cnb: ["errors.ts", "util", "oci", "layer", "registry", "transport", "runtime"],
   dockerfile: ["errors.ts", "util", "oci", "layer", "registry", "transport", "runtime"],
@@ -38,7 +39,9 @@ for await (const file of files(SRC)) {
     problems.push(`${relative(SRC, file)}: folder src/${from} has no rule in scripts/check-deps.ts`);
     continue;
   }
-  for (const m of text.matchAll(/(?:import|export)[^"';]*?from\s+["'](\.[^"']+)["']|import\(\s*["'](\.[^"']+)["']\s*\)/g)) {
+  for (const m of text.matchAll(
+    /(?:import|export)[^"';]*?from\s+["'](\.[^"']+)["']|import\(\s*["'](\.[^"']+)["']\s*\)/g,
+  )) {
     const spec = m[1] ?? m[2]!;
     const to = top(resolve(dirname(file), spec));
     if (to === from || allowed.includes("*") || allowed.includes(to)) continue;

@@ -2,23 +2,34 @@ import { Command, CommanderError } from "commander";
 import { BerthError } from "../errors.ts";
 import { registerArchive } from "./commands/archive.ts";
 import { registerCopy } from "./commands/copy.ts";
+import { registerEdit } from "./commands/edit.ts";
 import { registerImages } from "./commands/images.ts";
 import { registerInspect } from "./commands/inspect.ts";
+import { registerRegistry } from "./commands/registry.ts";
 import { registerStore } from "./commands/store.ts";
 import { berthHome, type Cli } from "./env.ts";
 import { EXIT, exitCodeFor } from "./exit.ts";
 import type { Output } from "./output.ts";
 
-export function buildProgram(cli: () => Cli): Command {
+export function buildProgram(cli: () => Cli, stdin: () => NodeJS.ReadableStream): Command {
   const program = new Command("berth")
     .description("Build, store, move and run OCI images with no Docker daemon.")
     .version("0.1.0")
+    .option(
+      "--insecure-registry <host>",
+      "reach this registry over plain HTTP or unverified TLS (repeatable)",
+      (v: string, p: string[] = []) => [...p, v],
+    )
+    .option("--ca-cert <file>", "trust this CA certificate file for registries (default: $SSL_CERT_FILE)")
+    .option("--jobs <n>", "blobs transferred at once (default 4)", (v) => Number.parseInt(v, 10))
     .showHelpAfterError()
     .exitOverride();
   registerCopy(program, cli);
   registerInspect(program, cli);
   registerImages(program, cli);
   registerArchive(program, cli);
+  registerEdit(program, cli);
+  registerRegistry(program, cli, stdin);
   registerStore(program, cli);
   return program;
 }
@@ -29,20 +40,35 @@ export async function main(
   env: Record<string, string | undefined>,
   out: Output,
 ): Promise<number> {
-  const cli: Cli = {
-    env,
-    out,
-    cwd: process.cwd(),
-    ctx: {
-      home: berthHome(env),
-      env,
-      ...(env.BERTH_INSECURE_REGISTRIES
-        ? { insecureRegistries: env.BERTH_INSECURE_REGISTRIES.split(",") }
-        : {}),
-      ...(env.SSL_CERT_FILE ? { caCert: env.SSL_CERT_FILE } : {}),
+  const base: Cli = { env, out, cwd: process.cwd(), ctx: { home: berthHome(env), env } };
+  const program = buildProgram(
+    () => {
+      const g = program.opts<{ insecureRegistry?: string[]; caCert?: string; jobs?: number }>();
+      const insecure = [
+        ...(env.BERTH_INSECURE_REGISTRIES?.split(",").filter(Boolean) ?? []),
+        ...(g.insecureRegistry ?? []),
+      ];
+      const caCert = g.caCert ?? env.SSL_CERT_FILE;
+      return {
+        ...base,
+        ctx: {
+          ...base.ctx,
+          ...(insecure.length ? { insecureRegistries: insecure } : {}),
+          ...(caCert ? { caCert } : {}),
+          ...(g.jobs ? { jobs: g.jobs } : {}),
+          ...(env.BERTH_DEBUG
+            ? {
+                logger: {
+                  debug: (l: string) => out.stderr.write(`debug: ${l}\n`),
+                  warn: (l: string) => out.stderr.write(`warning: ${l}\n`),
+                },
+              }
+            : {}),
+        },
+      };
     },
-  };
-  const program = buildProgram(() => cli);
+    () => process.stdin,
+  );
   program.configureOutput({
     writeOut: (s) => out.stdout.write(s),
     writeErr: (s) => out.stderr.write(s),

@@ -11,6 +11,8 @@ export interface TransportContext {
   caCert?: string;
   /** Parallel blob transfers. */
   jobs?: number;
+  /** Receives diagnostics (retries, fallbacks); never credentials. */
+  logger?: { debug?: (line: string) => void; info?: (line: string) => void; warn?: (line: string) => void };
 }
 
 export function tmpDirOf(ctx: TransportContext): string {

@@ -1,9 +1,11 @@
 import { BerthError, wrapError } from "../errors.ts";
 import { writeDockerArchive } from "../oci/archive/index.ts";
+import type { BlobSource } from "../oci/blob.ts";
 import { type CopyOptions, type CopyResult, copy } from "../oci/copy.ts";
+import type { Descriptor } from "../oci/descriptor.ts";
 import { loadRoot, selectImage } from "../oci/image.ts";
 import { type TransportContext, tmpDirOf } from "./context.ts";
-import { type OpenedSource, openSink, openSource } from "./open.ts";
+import { openSink, openSource } from "./open.ts";
 import type { ImageArgument } from "./parse.ts";
 
 /** Copy an image from one image argument to another, in any transport. */
@@ -17,13 +19,7 @@ export async function copyImage(
     throw wrapError(`reading ${src.text}`, err);
   });
   try {
-    if (dst.transport === "docker-archive") {
-      return await saveDockerArchive(opened, dst, ctx, options).catch((err) => {
-        throw wrapError(`copying ${src.text} to ${dst.text}`, err);
-      });
-    }
-    const sink = await openSink(dst, ctx);
-    return await copy(opened.source, opened.root, sink, { jobs: ctx.jobs ?? 4, ...options }).catch((err) => {
+    return await writeImage(opened.source, opened.root, opened.name, dst, ctx, options).catch((err) => {
       throw wrapError(`copying ${src.text} to ${dst.text}`, err);
     });
   } finally {
@@ -32,12 +28,31 @@ export async function copyImage(
 }
 
 /**
+ * Write the image or index at `root` (its blobs served by `source`) to a destination argument. `name` is the
+ * tag a docker-archive gets when the destination names none.
+ */
+export async function writeImage(
+  source: BlobSource,
+  root: Descriptor,
+  name: string | undefined,
+  dst: ImageArgument,
+  ctx: TransportContext,
+  options: CopyOptions = {},
+): Promise<CopyResult> {
+  if (dst.transport === "docker-archive")
+    return saveDockerArchive(source, root, dst.ref ?? name, dst.path, ctx, options);
+  return copy(source, root, await openSink(dst, ctx), { jobs: ctx.jobs ?? 4, ...options });
+}
+
+/**
  * A docker-archive holds one platform's image with Docker's layout (no manifests of its own), so it is written
  * whole rather than blob by blob; the config bytes, and so the image ID, are kept.
  */
 async function saveDockerArchive(
-  opened: OpenedSource,
-  dst: { path: string; ref: string | undefined },
+  source: BlobSource,
+  root: Descriptor,
+  tag: string | undefined,
+  path: string,
   ctx: TransportContext,
   options: CopyOptions,
 ): Promise<CopyResult> {
@@ -47,9 +62,8 @@ async function saveDockerArchive(
       "a docker-archive holds one image per tag, not a multi-platform index; copy one platform with --platform",
     );
   }
-  const image = await selectImage(await loadRoot(opened.source, opened.root), options.platform);
-  const tag = dst.ref ?? opened.name;
-  await writeDockerArchive(dst.path, [{ image, tags: tag ? [tag] : [] }], {
+  const image = await selectImage(await loadRoot(source, root), options.platform);
+  await writeDockerArchive(path, [{ image, tags: tag ? [tag] : [] }], {
     tmpDir: tmpDirOf(ctx),
     ...(options.signal ? { signal: options.signal } : {}),
   });

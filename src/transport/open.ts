@@ -4,11 +4,14 @@ import type { BlobSource } from "../oci/blob.ts";
 import type { Descriptor } from "../oci/descriptor.ts";
 import { OciLayout } from "../oci/layout/layout.ts";
 import { LayoutSink } from "../oci/layout/sink.ts";
+import { formatReference, parseReference } from "../oci/reference.ts";
 import type { ImageSink } from "../oci/sink.ts";
 import { Store } from "../oci/store.ts";
+import { registrySink } from "../registry/index.ts";
 import { exists } from "../util/fs.ts";
 import { type TransportContext, tmpDirOf } from "./context.ts";
 import type { ImageArgument } from "./parse.ts";
+import { openClient, referenceTarget } from "./registry.ts";
 
 /** An opened image source: where its blobs come from and the root its argument names. */
 export interface OpenedSource {
@@ -52,13 +55,24 @@ export async function openSource(arg: ImageArgument, ctx: TransportContext): Pro
         throw err;
       }
     }
+    case "docker": {
+      const client = await openClient(ctx);
+      try {
+        const ref = parseReference(arg.ref);
+        const repo = client.repositoryOf(ref);
+        return {
+          source: repo,
+          root: await repo.resolve(referenceTarget(ref)),
+          name: formatReference(ref),
+          close: () => client.close(),
+        };
+      } catch (err) {
+        await client.close();
+        throw err;
+      }
+    }
     case "scratch":
       throw new BerthError("USAGE", "scratch is not an image to read from here");
-    default:
-      throw new BerthError(
-        "TRANSPORT_UNSUPPORTED",
-        `reading ${arg.transport} images is not supported yet (${arg.text})`,
-      );
   }
 }
 
@@ -73,10 +87,25 @@ export async function openSink(arg: ImageArgument, ctx: TransportContext): Promi
     }
     case "oci-archive":
       return OciArchiveSink.create(arg.path, { ...(arg.ref ? { ref: arg.ref } : {}), tmpDir: tmpDirOf(ctx) });
-    default:
-      throw new BerthError(
-        "TRANSPORT_UNSUPPORTED",
-        `writing ${arg.transport} images is not supported yet (${arg.text})`,
-      );
+    case "docker": {
+      const client = await openClient(ctx);
+      const sink = registrySink(client, parseReference(arg.ref));
+      return {
+        hasBlob: (d) => sink.hasBlob(d),
+        putBlob: (d, o, opts) => sink.putBlob(d, o, opts),
+        putManifest: (d, b) => sink.putManifest(d, b),
+        commit: (root) => sink.commit(root),
+        close: async (failed) => {
+          try {
+            await sink.close(failed);
+          } finally {
+            await client.close();
+          }
+        },
+      };
+    }
+    case "docker-archive":
+    case "scratch":
+      throw new BerthError("USAGE", `${arg.text} cannot be written blob by blob`);
   }
 }

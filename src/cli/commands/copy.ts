@@ -15,7 +15,6 @@ export function registerCopy(program: Command, cli: () => Cli): void {
     .argument("<dst>", "destination image")
     .option("-a, --all", "copy every image of a multi-platform index")
     .option("--platform <os/arch[/variant]>", "copy only this platform's image from an index")
-    .option("--jobs <n>", "blobs transferred at once", (v) => Number.parseInt(v, 10))
     .option("-q, --quiet", "print nothing but errors")
     .option("--json", "print the result as JSON")
     .addHelpText(
@@ -38,7 +37,6 @@ Examples:
       const result = await copyImage(parseImageArgument(src), parseImageArgument(dst), ctx, {
         all: Boolean(opts.all),
         ...(opts.platform ? { platform: parsePlatform(opts.platform) } : {}),
-        ...(opts.jobs ? { jobs: opts.jobs } : {}),
         onBlob: progress.onBlob,
       });
       if (opts.json) printJson(out, result);

@@ -1,0 +1,136 @@
+import { text } from "node:stream/consumers";
+import type { Command } from "commander";
+import { BerthError } from "../../errors.ts";
+import { parsePlatform } from "../../oci/platform.ts";
+import { formatReference, parseReference } from "../../oci/reference.ts";
+import { login, logout } from "../../registry/index.ts";
+import { copyImage } from "../../transport/copy.ts";
+import { parseImageArgument } from "../../transport/parse.ts";
+import { openClient, referenceTarget, registryOptions } from "../../transport/registry.ts";
+import type { Cli } from "../env.ts";
+import { info, printJson } from "../output.ts";
+import { BlobProgress } from "../progress.ts";
+
+/** `docker://REF` or a bare reference, as a registry reference. */
+function registryRef(value: string): string {
+  return value.startsWith("docker://") ? value.slice("docker://".length) : value;
+}
+
+export function registerRegistry(program: Command, cli: () => Cli, stdin: () => NodeJS.ReadableStream): void {
+  program
+    .command("pull")
+    .description("copy an image from a registry into the local store, under its reference")
+    .argument("<ref>", "image reference (docker://REF or REF)")
+    .option("-a, --all", "keep every platform of a multi-platform index")
+    .option("--platform <os/arch[/variant]>", "the platform to pull from an index (default: this machine's)")
+    .option("-q, --quiet", "print nothing but the digest")
+    .addHelpText(
+      "after",
+      "\nExamples:\n  berth pull 127.0.0.1:5000/team/app:1\n  berth pull --platform linux/arm64 docker://127.0.0.1:5000/base:2",
+    )
+    .action(async (value: string, opts) => {
+      const { ctx, out } = cli();
+      if (opts.quiet) out.quiet = true;
+      const ref = formatReference(parseReference(registryRef(value)));
+      const progress = new BlobProgress(out);
+      const r = await copyImage(parseImageArgument(`docker://${ref}`), parseImageArgument(ref), ctx, {
+        all: Boolean(opts.all),
+        ...(opts.platform ? { platform: parsePlatform(opts.platform) } : {}),
+        onBlob: progress.onBlob,
+      });
+      info(out, `Pulled ${ref}`);
+      out.stdout.write(`${r.root.digest}\n`);
+    });
+
+  program
+    .command("push")
+    .description("copy an image from the local store to a registry")
+    .argument("<image>", "image in the local store (or any transport)")
+    .argument("[dest]", "registry reference (default: the image's own name)")
+    .option("-a, --all", "push every platform of a multi-platform index (default)", true)
+    .option("-q, --quiet", "print nothing but the digest")
+    .addHelpText(
+      "after",
+      "\nExamples:\n  berth push 127.0.0.1:5000/team/app:1\n  berth push app:1 docker://127.0.0.1:5000/team/app:1",
+    )
+    .action(async (image: string, dest: string | undefined, opts) => {
+      const { ctx, out } = cli();
+      if (opts.quiet) out.quiet = true;
+      const src = parseImageArgument(image);
+      const target = dest ? registryRef(dest) : src.transport === "store" ? src.ref : undefined;
+      if (!target) throw new BerthError("USAGE", `push ${image} needs a destination reference`);
+      const progress = new BlobProgress(out);
+      const r = await copyImage(src, parseImageArgument(`docker://${target}`), ctx, {
+        all: true,
+        onBlob: progress.onBlob,
+      });
+      info(out, `Pushed ${formatReference(parseReference(target))}`);
+      out.stdout.write(`${r.root.digest}\n`);
+    });
+
+  program
+    .command("tags")
+    .description("list a repository's tags")
+    .argument("<repository>", "registry repository (docker://REPO or REPO)")
+    .option("--json", "print the tags as JSON")
+    .action(async (value: string, opts) => {
+      const { ctx, out } = cli();
+      const ref = parseReference(registryRef(value));
+      const client = await openClient(ctx);
+      try {
+        const tags = await client.repositoryOf(ref).tags();
+        if (opts.json) printJson(out, tags);
+        else out.stdout.write(tags.map((t) => `${t}\n`).join(""));
+      } finally {
+        await client.close();
+      }
+    });
+
+  program
+    .command("delete")
+    .description("delete a manifest from a registry")
+    .argument("<ref>", "docker://REF (by tag or digest)")
+    .action(async (value: string) => {
+      const { ctx, out } = cli();
+      if (!value.startsWith("docker://"))
+        throw new BerthError("USAGE", `delete takes docker://REF, not ${value}`);
+      const ref = parseReference(registryRef(value));
+      const client = await openClient(ctx);
+      try {
+        await client.repositoryOf(ref, { push: true }).deleteManifest(referenceTarget(ref));
+        info(out, `Deleted ${formatReference(ref)}`);
+      } finally {
+        await client.close();
+      }
+    });
+
+  program
+    .command("login")
+    .description("check credentials against a registry and store them (docker's config.json or its helper)")
+    .argument("<registry>", "registry host[:port]")
+    .option("-u, --username <user>", "user name")
+    .option(
+      "-p, --password <password>",
+      "password (prefer --password-stdin: arguments are visible to other users)",
+    )
+    .option("--password-stdin", "read the password from standard input")
+    .action(async (registry: string, opts) => {
+      const { ctx, out } = cli();
+      if (!opts.username) throw new BerthError("USAGE", "login needs --username");
+      let password: string | undefined = opts.password;
+      if (opts.passwordStdin) password = (await text(stdin())).replace(/\r?\n$/, "");
+      if (!password) throw new BerthError("USAGE", "login needs --password-stdin (or --password)");
+      const where = await login(registry, opts.username, password, { ...registryOptions(ctx), env: ctx.env });
+      info(out, `Login Succeeded (credentials stored in ${where})`);
+    });
+
+  program
+    .command("logout")
+    .description("remove a registry's stored credentials")
+    .argument("<registry>", "registry host[:port]")
+    .action(async (registry: string) => {
+      const { ctx, out } = cli();
+      const removed = await logout(registry, { env: ctx.env });
+      info(out, removed ? `Removed login credentials for ${registry}` : `Not logged in to ${registry}`);
+    });
+}
