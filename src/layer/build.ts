@@ -20,7 +20,7 @@ export interface BuildLayerResult extends LayerDescriptor {
 
 const SMALL = 1024 * 1024;
 const AHEAD_FILES = 64;
-const AHEAD_BYTES = 8 * 1024 * 1024;
+const AHEAD_BYTES = 4 * 1024 * 1024;
 
 /**
  * Build a layer from a directory (its contents become the image root) or from `{ source, dest }` pairs,

@@ -21,6 +21,8 @@ const TYPEFLAG: Record<EntryType, string> = {
 
 const ZERO = Buffer.alloc(BLOCK * 2);
 const FLUSH_AT = 256 * 1024;
+/** Bodies at least this large are written as they are, not copied into the coalescing buffer. */
+const DIRECT = 32 * 1024;
 
 function padding(size: number): number {
   const r = size % BLOCK;
@@ -162,7 +164,7 @@ export class TarWriter {
 
   async #push(buf: Buffer): Promise<void> {
     this.#bytes += buf.length;
-    if (buf.length >= FLUSH_AT) {
+    if (buf.length >= DIRECT) {
       await this.#flush();
       await this.#write(buf);
       return;
