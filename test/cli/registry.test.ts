@@ -95,7 +95,7 @@ describe("login over TLS with htpasswd", () => {
   it("logs in, pushes with the stored credentials, refuses a wrong password, never prints the secret", async () => {
     const env = { DOCKER_CONFIG: join(dir, "docker-config"), SSL_CERT_FILE: ca };
     const outputs: string[] = [];
-    const keep = (r: { stdout: string; stderr: string }) => {
+    const keep = <T extends { stdout: string; stderr: string }>(r: T): T => {
       outputs.push(r.stdout, r.stderr);
       return r;
     };
