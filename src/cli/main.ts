@@ -1,11 +1,13 @@
 import { Command, CommanderError } from "commander";
 import { BerthError } from "../errors.ts";
 import { registerArchive } from "./commands/archive.ts";
+import { registerBundle } from "./commands/bundle.ts";
 import { registerCopy } from "./commands/copy.ts";
 import { registerEdit } from "./commands/edit.ts";
 import { registerImages } from "./commands/images.ts";
 import { registerInspect } from "./commands/inspect.ts";
 import { registerRegistry } from "./commands/registry.ts";
+import { registerRun } from "./commands/run.ts";
 import { registerStore } from "./commands/store.ts";
 import { berthHome, type Cli } from "./env.ts";
 import { EXIT, exitCodeFor } from "./exit.ts";
@@ -31,6 +33,8 @@ export function buildProgram(cli: () => Cli, stdin: () => NodeJS.ReadableStream)
   registerEdit(program, cli);
   registerRegistry(program, cli, stdin);
   registerStore(program, cli);
+  registerRun(program, cli);
+  registerBundle(program, cli);
   return program;
 }
 

@@ -1,0 +1,56 @@
+import { resolve } from "node:path";
+import type { Command } from "commander";
+import { BerthError } from "../../errors.ts";
+import { type NetworkMode, writeBundle } from "../../runtime/index.ts";
+import type { Cli } from "../env.ts";
+import { info } from "../output.ts";
+import { openImage, rootlessIds } from "./run.ts";
+
+const collect = (v: string, prev: string[]) => [...prev, v];
+
+export function registerBundle(program: Command, cli: () => Cli): void {
+  program
+    .command("bundle")
+    .description("write an OCI runtime bundle (rootfs/ and config.json) that runc or crun can start")
+    .argument("<image>", "image in any transport (a bare name is the local store)")
+    .argument("<dir>", "bundle directory (missing or empty)")
+    .argument("[args...]", "command and arguments, replacing the image's Cmd")
+    .option("-e, --env <K=V>", "set an environment variable", collect, [])
+    .option("-w, --workdir <dir>", "working directory in the container")
+    .option("-u, --user <name|uid[:gid]>", "user to run as")
+    .option("--entrypoint <cmd>", "replace the image's Entrypoint")
+    .option("--network <host|none>", "host (default) or none", "host")
+    .option("--hostname <name>", "the container's hostname")
+    .option("--platform <os/arch[/variant]>", "from a multi-platform image, this platform's")
+    .addHelpText(
+      "after",
+      `
+Examples:
+  berth bundle oci:./layout:app ./app-bundle && runc run -b ./app-bundle app1`,
+    )
+    .action(async (image: string, dir: string, args: string[], opts) => {
+      const c = cli();
+      if (opts.network !== "host" && opts.network !== "none") {
+        throw new BerthError("USAGE", `--network must be host or none, not ${JSON.stringify(opts.network)}`);
+      }
+      const opened = await openImage(c, image, opts.platform);
+      try {
+        const rootless = rootlessIds();
+        const target = resolve(c.cwd, dir);
+        const r = await writeBundle(opened.image, target, {
+          imageName: opened.name,
+          args,
+          ...(opts.entrypoint !== undefined ? { entrypoint: [opts.entrypoint as string] } : {}),
+          env: opts.env as string[],
+          ...(opts.workdir ? { cwd: opts.workdir as string } : {}),
+          ...(opts.user !== undefined ? { user: opts.user as string } : {}),
+          network: opts.network as NetworkMode,
+          ...(opts.hostname ? { hostname: opts.hostname as string } : {}),
+          ...(rootless ? { rootless } : {}),
+        });
+        info(c.out, `Wrote bundle ${r.dir} (${r.layers} layers): runc run -b ${dir} NAME`);
+      } finally {
+        await opened.close();
+      }
+    });
+}

@@ -1,0 +1,157 @@
+/**
+ * `runContainer`: run an image the way `docker run --rm` does. The root is an overlay over the image's
+ * snapshots with a writable upper dir in the container's folder (a copy where overlayfs is not available),
+ * the config is converted from the image with Docker's defaults, and the runtime's state lives under
+ * `$BERTH_HOME/run/state`. The container's folder and state are removed afterwards unless `keep` is set.
+ */
+import { randomBytes } from "node:crypto";
+import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
+import { hostname as osHostname } from "node:os";
+import { join } from "node:path";
+import type { Image } from "../oci/image.ts";
+import { type ProcessResult, runBundle, type StdioOptions } from "./exec.ts";
+import { unmount } from "./mount.ts";
+import { createRoot } from "./root.ts";
+import { findRuntime, type OciRuntime } from "./runtime.ts";
+import type { SnapshotMode } from "./snapshots.ts";
+import { Snapshots } from "./snapshots.ts";
+import {
+  buildSpec,
+  imageAnnotations,
+  type NetworkMode,
+  processArgs,
+  processCwd,
+  processEnv,
+  type RootlessIds,
+  type SpecMount,
+  type Volume,
+} from "./spec.ts";
+import { resolveUser } from "./user.ts";
+
+/** Where containers live and which runtime runs them. */
+export interface RuntimeContext {
+  /** BERTH_HOME. */
+  home: string;
+  /** "runc", "crun" or a path; default: runc, else crun, found on `searchPath`. */
+  runtime?: string;
+  /** PATH to look for the runtime on. */
+  searchPath?: string;
+  /** Set when not root: rootless mode with these host ids mapped to 0. */
+  rootless?: RootlessIds;
+}
+
+export interface RunOptions extends RuntimeContext, StdioOptions {
+  image: Image;
+  /** How to name the image in messages. */
+  imageName?: string;
+  /** Replace the image's Cmd. */
+  args?: string[];
+  /** Replace the image's Entrypoint (and reset Cmd unless `args` are given). */
+  entrypoint?: string[];
+  /** `K=V` to set, `K` to unset, over the image's Env. */
+  env?: string[];
+  cwd?: string;
+  /** NAME, UID, NAME:GROUP, UID:GID…; default: the image's User. */
+  user?: string;
+  volumes?: Volume[];
+  network?: NetworkMode;
+  hostname?: string;
+  /** Keep the container's folder (its writable layer) instead of removing it. */
+  keep?: boolean;
+  /** Called when a layer has to be applied (the image is not cached yet). */
+  onApply?: (index: number, count: number) => void;
+}
+
+export interface RunResult extends ProcessResult {
+  id: string;
+  runtime: OciRuntime;
+  /** How the root was made: the snapshot mode, and how many layers had to be applied now. */
+  snapshots: { mode: SnapshotMode; applied: number; reused: number };
+  /** The container's folder when `keep` was set (its `upper/`, or `rootfs/` for a copy, holds the changes). */
+  kept?: string;
+}
+
+export function containerId(): string {
+  return `berth-${randomBytes(8).toString("hex")}`;
+}
+
+export function runDirs(home: string): { state: string; containers: string } {
+  return { state: join(home, "run", "state"), containers: join(home, "run", "containers") };
+}
+
+/** Files Docker provides in every container: /etc/hostname, /etc/hosts, /etc/resolv.conf. */
+export async function etcMounts(dir: string, hostname: string, network: NetworkMode): Promise<SpecMount[]> {
+  const hostHosts =
+    network === "host" ? await readFile("/etc/hosts", "utf8").catch(() => undefined) : undefined;
+  const hosts =
+    hostHosts ?? `127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t${hostname}\n`;
+  const resolv = await readFile("/etc/resolv.conf", "utf8").catch(() => undefined);
+  const files: [string, string][] = [
+    ["hostname", `${hostname}\n`],
+    ["hosts", hosts],
+  ];
+  if (resolv !== undefined) files.push(["resolv.conf", resolv]);
+  const mounts: SpecMount[] = [];
+  for (const [name, content] of files) {
+    const p = join(dir, `etc-${name}`);
+    await writeFile(p, content);
+    mounts.push({ destination: `/etc/${name}`, type: "bind", source: p, options: ["rbind", "rprivate"] });
+  }
+  return mounts;
+}
+
+export async function runContainer(o: RunOptions): Promise<RunResult> {
+  const runtime = await findRuntime({
+    ...(o.runtime ? { want: o.runtime } : {}),
+    ...(o.searchPath ? { path: o.searchPath } : {}),
+  });
+  const name = o.imageName ?? o.image.digest;
+  const config = o.image.imageConfig();
+  const args = processArgs(
+    config,
+    { ...(o.args ? { args: o.args } : {}), ...(o.entrypoint ? { entrypoint: o.entrypoint } : {}) },
+    name,
+  );
+  const snapshots = await Snapshots.open(o.home, { rootless: o.rootless !== undefined });
+  const chain = await snapshots.prepare(o.image, {
+    ...(o.signal ? { signal: o.signal } : {}),
+    ...(o.onApply ? { onApply: (i: number, n: number) => o.onApply!(i, n) } : {}),
+  });
+  const id = containerId();
+  const dirs = runDirs(o.home);
+  const dir = join(dirs.containers, id);
+  await mkdir(dirs.state, { recursive: true });
+  await mkdir(dir, { recursive: true });
+  let root: Awaited<ReturnType<typeof createRoot>> | undefined;
+  try {
+    root = await createRoot(snapshots, chain, dir);
+    const user = await resolveUser(root.rootfs, o.user ?? config.config?.User, name);
+    const network = o.network ?? "host";
+    const hostname = o.hostname ?? (network === "host" ? osHostname() : id.slice(6, 18));
+    const spec = buildSpec({
+      user,
+      args,
+      env: processEnv(config, user, o.env ?? [], hostname),
+      cwd: processCwd(config, o.cwd),
+      network,
+      hostname,
+      volumes: o.volumes ?? [],
+      mounts: await etcMounts(dir, hostname, network),
+      annotations: imageAnnotations(config),
+      rootPath: root.rootfs,
+      ...(o.rootless ? { rootless: o.rootless } : {}),
+    });
+    await writeFile(join(dir, "config.json"), `${JSON.stringify(spec, null, 2)}\n`);
+    const result = await runBundle({ runtime, stateDir: dirs.state, bundleDir: dir, id, command: args }, o);
+    return {
+      ...result,
+      id,
+      runtime,
+      snapshots: { mode: chain.mode, applied: chain.applied, reused: chain.reused },
+      ...(o.keep ? { kept: dir } : {}),
+    };
+  } finally {
+    if (root?.mounted) await unmount(root.rootfs);
+    if (!o.keep) await rm(dir, { recursive: true, force: true }).catch(() => undefined);
+  }
+}

@@ -1,0 +1,192 @@
+/**
+ * Run a bundle with the OCI runtime in the foreground (`runc run`), streaming its output, passing stdin,
+ * forwarding signals and keeping the tails of stdout and stderr. The result has one shape whether the
+ * command succeeds or fails; only a failure of the runtime itself (no process started) is thrown.
+ */
+import { execFile, spawn } from "node:child_process";
+import { readFile, rm, stat } from "node:fs/promises";
+import { constants } from "node:os";
+import { join } from "node:path";
+import type { Readable } from "node:stream";
+import { promisify } from "node:util";
+import { BerthError } from "../errors.ts";
+import type { OciRuntime } from "./runtime.ts";
+
+const pexec = promisify(execFile);
+
+export interface ProcessResult {
+  /** The command's exit code; 128+n when it was killed by signal n (137 for SIGKILL). */
+  exitCode: number;
+  /** The signal that killed it, when the exit code says so. */
+  signal: NodeJS.Signals | undefined;
+  /** The last `tailBytes` of its output. */
+  stdoutTail: string;
+  stderrTail: string;
+  /** The argv run in the container. */
+  command: string[];
+}
+
+/** How to pass signals on: the caller calls `send` for each one; the returned function unsubscribes. */
+export type SignalForwarder = (send: (signal: NodeJS.Signals) => void) => () => void;
+
+export interface StdioOptions {
+  /** A stream or file descriptor for the container's stdin; default none (/dev/null). */
+  stdin?: Readable | number | "ignore";
+  /** Each chunk of output, as it comes. */
+  onStdout?: (chunk: Buffer) => void;
+  onStderr?: (chunk: Buffer) => void;
+  /** How much of each output to keep in the result; default 16 KiB. */
+  tailBytes?: number;
+  /** Aborting kills the container (SIGKILL) and rejects with the abort reason after cleanup. */
+  signal?: AbortSignal;
+  /** Signals (SIGINT, SIGTERM…) to pass to the container's process. */
+  forwardSignals?: SignalForwarder;
+}
+
+class Tail {
+  readonly #max: number;
+  #chunks: Buffer[] = [];
+  #size = 0;
+  constructor(max: number) {
+    this.#max = max;
+  }
+  push(b: Buffer): void {
+    this.#chunks.push(b);
+    this.#size += b.length;
+    while (this.#chunks.length > 1 && this.#size - this.#chunks[0]!.length >= this.#max) {
+      this.#size -= this.#chunks.shift()!.length;
+    }
+  }
+  toString(): string {
+    const all = Buffer.concat(this.#chunks);
+    return all.subarray(Math.max(0, all.length - this.#max)).toString("utf8");
+  }
+}
+
+const signalNames = new Map<number, NodeJS.Signals>(
+  Object.entries(constants.signals).map(([k, v]) => [v, k as NodeJS.Signals]),
+);
+
+export interface RunBundle {
+  runtime: OciRuntime;
+  /** The runtime's state root (`--root`). */
+  stateDir: string;
+  bundleDir: string;
+  id: string;
+  command: string[];
+}
+
+/** Start the bundle and wait for it; removes the runtime's state for `id` afterwards. */
+export async function runBundle(b: RunBundle, o: StdioOptions = {}): Promise<ProcessResult> {
+  o.signal?.throwIfAborted();
+  const log = join(b.bundleDir, `${b.runtime.name}.log`);
+  const args = [
+    "--root",
+    b.stateDir,
+    "--log",
+    log,
+    "--log-format",
+    "json",
+    "run",
+    "--bundle",
+    b.bundleDir,
+    b.id,
+  ];
+  const stdinOpt =
+    o.stdin === undefined || o.stdin === "ignore" ? "ignore" : typeof o.stdin === "number" ? o.stdin : "pipe";
+  const child = spawn(b.runtime.path, args, { stdio: [stdinOpt, "pipe", "pipe"] });
+  const max = o.tailBytes ?? 16 * 1024;
+  const out = new Tail(max);
+  const err = new Tail(max);
+  child.stdout!.on("data", (c: Buffer) => {
+    out.push(c);
+    o.onStdout?.(c);
+  });
+  child.stderr!.on("data", (c: Buffer) => {
+    err.push(c);
+    o.onStderr?.(c);
+  });
+  if (stdinOpt === "pipe" && child.stdin) {
+    const input = o.stdin as Readable;
+    child.stdin.on("error", () => undefined); // the container may not read its stdin: EPIPE is fine
+    input.pipe(child.stdin);
+    child.on("close", () => input.unpipe(child.stdin!));
+  }
+  let aborted = false;
+  const kill = async () => {
+    aborted = true;
+    try {
+      await pexec(b.runtime.path, ["--root", b.stateDir, "kill", b.id, "KILL"]);
+    } catch {
+      child.kill("SIGKILL");
+    }
+  };
+  const onAbort = () => void kill();
+  o.signal?.addEventListener("abort", onAbort, { once: true });
+  const unsubscribe = o.forwardSignals?.((sig) => {
+    if (child.exitCode === null && child.signalCode === null) child.kill(sig);
+  });
+  let code: number | null;
+  let sig: NodeJS.Signals | null;
+  try {
+    [code, sig] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve, reject) => {
+      child.on("error", reject);
+      child.on("close", (c, s) => resolve([c, s]));
+    });
+  } catch (e) {
+    throw new BerthError("RUNTIME_FAILED", `starting ${b.runtime.path}: ${(e as Error).message}`, {
+      cause: e,
+    });
+  } finally {
+    unsubscribe?.();
+    o.signal?.removeEventListener("abort", onAbort);
+    await cleanupState(b);
+  }
+  const exitCode = code ?? 128 + (sig ? (constants.signals[sig] ?? 0) : 0);
+  if (aborted && o.signal?.aborted) throw o.signal.reason;
+  const result: ProcessResult = {
+    exitCode,
+    signal: exitCode > 128 ? signalNames.get(exitCode - 128) : undefined,
+    stdoutTail: out.toString(),
+    stderrTail: err.toString(),
+    command: b.command,
+  };
+  if (exitCode !== 0) {
+    const failure = await runtimeError(log);
+    if (failure !== undefined) {
+      // Docker's codes for a command that cannot be run: 127 not found, 126 not executable.
+      if (/exec\b.*(executable file not found|no such file or directory)/i.test(failure))
+        return { ...result, exitCode: 127, signal: undefined };
+      if (/exec\b.*permission denied/i.test(failure)) return { ...result, exitCode: 126, signal: undefined };
+      throw new BerthError("RUNTIME_FAILED", `${b.runtime.name} could not start the container: ${failure}`, {
+        details: { runtime: b.runtime.path, id: b.id, stderr: result.stderrTail },
+      });
+    }
+  }
+  return result;
+}
+
+/** The runtime's own error, from its JSON log (absent when the container ran). */
+async function runtimeError(log: string): Promise<string | undefined> {
+  const text = await readFile(log, "utf8").catch(() => "");
+  let last: string | undefined;
+  for (const line of text.split("\n")) {
+    if (!line.trim()) continue;
+    try {
+      const e = JSON.parse(line) as { level?: string; msg?: string };
+      if (e.level === "error" || e.level === "fatal") last = e.msg;
+    } catch {
+      // crun writes plain lines on some errors
+      if (/error/i.test(line)) last = line;
+    }
+  }
+  return last?.replace(/^(runc|crun) (run|create) failed: /, "");
+}
+
+/** Remove the runtime's state for the container if it is still there (killed runtime, failed start). */
+export async function cleanupState(b: Pick<RunBundle, "runtime" | "stateDir" | "id">): Promise<void> {
+  const dir = join(b.stateDir, b.id);
+  if (!(await stat(dir).catch(() => undefined))) return;
+  await pexec(b.runtime.path, ["--root", b.stateDir, "delete", "--force", b.id]).catch(() => undefined);
+  await rm(dir, { recursive: true, force: true }).catch(() => undefined);
+}

@@ -1,0 +1,40 @@
+/** The runtime: OCI runtime bundles, snapshots, containers (runc/crun) and the sandbox builds run in. */
+
+export { type BundleOptions, type BundleResult, writeBundle } from "./bundle.ts";
+export { type RunOptions, type RunResult, type RuntimeContext, runContainer } from "./container.ts";
+export type { ProcessResult, SignalForwarder, StdioOptions } from "./exec.ts";
+export {
+  type FindRuntimeOptions,
+  findRuntime,
+  type OciRuntime,
+  RUNTIMES,
+  type RuntimeName,
+} from "./runtime.ts";
+export {
+  type CaptureOptions,
+  captureChanges,
+  prepareSnapshots,
+  runInSandbox,
+  type SandboxOptions,
+  type SandboxResult,
+} from "./sandbox.ts";
+export { type SnapshotChain, type SnapshotMode, type SnapshotOptions, Snapshots } from "./snapshots.ts";
+export {
+  buildSpec,
+  DEFAULT_CAPABILITIES,
+  imageAnnotations,
+  MASKED_PATHS,
+  mergeEnv,
+  type NetworkMode,
+  processArgs,
+  processCwd,
+  processEnv,
+  READONLY_PATHS,
+  type RootlessIds,
+  type RuntimeSpec,
+  type SpecMount,
+  type SpecOptions,
+  toRootless,
+  type Volume,
+} from "./spec.ts";
+export { parseGroup, parsePasswd, type ResolvedUser, resolveInRoot, resolveUser } from "./user.ts";

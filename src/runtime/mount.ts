@@ -1,0 +1,132 @@
+/**
+ * overlayfs mounts through mount(8) (Node has no mount(2)), and reading overlay xattrs through getfattr(1).
+ * Lower directories are passed relative to a working directory so that long chains fit the kernel's
+ * one-page limit on mount options.
+ */
+import { execFile } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { mkdir, rm } from "node:fs/promises";
+import { join, relative } from "node:path";
+import { promisify } from "node:util";
+import { BerthError } from "../errors.ts";
+import type { XattrReader } from "../layer/index.ts";
+
+const pexec = promisify(execFile);
+
+/** Mount-option characters overlayfs cannot take in a path. */
+const BAD = /[,:\\]/;
+
+export interface OverlayMount {
+  /** Top first (the overlayfs order). */
+  lowerDirs: readonly string[];
+  upperDir: string;
+  workDir: string;
+  target: string;
+  /** Directory the lower paths are made relative to (keeps the options short). */
+  base?: string;
+}
+
+export async function mountOverlay(m: OverlayMount): Promise<void> {
+  const lower = m.lowerDirs.map((d) => (m.base ? relative(m.base, d) : d));
+  for (const p of [...lower, m.upperDir, m.workDir]) {
+    if (BAD.test(p)) {
+      throw new BerthError(
+        "RUNTIME_FAILED",
+        `cannot use ${JSON.stringify(p)} in an overlay mount (it has , : or \\)`,
+      );
+    }
+  }
+  const options = `lowerdir=${lower.join(":")},upperdir=${m.upperDir},workdir=${m.workDir}`;
+  if (options.length > 4000) {
+    throw new BerthError("RUNTIME_FAILED", `too many layers for one overlay mount (${m.lowerDirs.length})`);
+  }
+  try {
+    await pexec(
+      "mount",
+      ["-t", "overlay", "overlay", "-o", options, m.target],
+      m.base ? { cwd: m.base } : {},
+    );
+  } catch (err) {
+    const e = err as { stderr?: string; message: string };
+    throw new BerthError(
+      "RUNTIME_FAILED",
+      `mounting the container root at ${m.target}: ${(e.stderr || e.message).trim()}`,
+      {
+        cause: err,
+      },
+    );
+  }
+}
+
+export async function unmount(target: string): Promise<void> {
+  try {
+    await pexec("umount", [target]);
+  } catch {
+    // Busy (a process still holds it): detach it now, the kernel frees it when the last user goes.
+    await pexec("umount", ["-l", target]).catch(() => undefined);
+  }
+}
+
+const probes = new Map<string, Promise<boolean>>();
+
+/** Whether this process may mount overlayfs with upper and lower dirs under `dir` (tried once per dir). */
+export function overlaySupported(dir: string, isRoot: boolean): Promise<boolean> {
+  if (!isRoot) return Promise.resolve(false);
+  let p = probes.get(dir);
+  if (!p) {
+    p = (async () => {
+      const t = join(dir, `probe-${randomBytes(6).toString("hex")}`);
+      try {
+        await Promise.all(["l", "u", "w", "m"].map((d) => mkdir(join(t, d), { recursive: true })));
+        await mountOverlay({
+          lowerDirs: [join(t, "l")],
+          upperDir: join(t, "u"),
+          workDir: join(t, "w"),
+          target: join(t, "m"),
+        });
+        await unmount(join(t, "m"));
+        return true;
+      } catch {
+        return false;
+      } finally {
+        await rm(t, { recursive: true, force: true }).catch(() => undefined);
+      }
+    })();
+    probes.set(dir, p);
+  }
+  return p;
+}
+
+/**
+ * An XattrReader answering from one `getfattr -R` over `root` (the overlay opaque markers), or undefined
+ * when getfattr is not installed.
+ */
+export async function overlayXattrReader(root: string): Promise<XattrReader | undefined> {
+  let stdout: string;
+  try {
+    ({ stdout } = await pexec(
+      "getfattr",
+      ["-R", "-P", "--absolute-names", "-m", "^(trusted|user)\\.overlay\\.opaque$", "-d", root],
+      { maxBuffer: 256 * 1024 * 1024 },
+    ));
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException & { stdout?: string };
+    if (e.code === "ENOENT") return undefined;
+    stdout = e.stdout ?? "";
+  }
+  const found = new Map<string, Record<string, Buffer>>();
+  let file: string | undefined;
+  for (const line of stdout.split("\n")) {
+    if (line.startsWith("# file: ")) {
+      file = line.slice("# file: ".length);
+      continue;
+    }
+    const m = /^([^=]+)="(.*)"$/.exec(line);
+    if (m && file !== undefined) {
+      const attrs = found.get(file) ?? {};
+      attrs[m[1]!] = Buffer.from(m[2]!);
+      found.set(file, attrs);
+    }
+  }
+  return async (hostPath) => found.get(hostPath);
+}

@@ -1,0 +1,91 @@
+/** Find the OCI runtime to use: runc, else crun, or the one forced by name or path. */
+import { constants } from "node:fs";
+import { access } from "node:fs/promises";
+import { basename, delimiter, join } from "node:path";
+import { BerthError } from "../errors.ts";
+
+export type RuntimeName = "runc" | "crun";
+
+export interface OciRuntime {
+  name: RuntimeName;
+  /** Absolute path of the binary. */
+  path: string;
+}
+
+export interface FindRuntimeOptions {
+  /** "runc", "crun" or a path to either; default: the first of runc, crun found on `path`. */
+  want?: string;
+  /** The PATH to search (a `:`-separated list). */
+  path?: string;
+}
+
+export const RUNTIMES: readonly RuntimeName[] = ["runc", "crun"];
+const FALLBACK_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+async function executable(p: string): Promise<boolean> {
+  try {
+    await access(p, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function which(name: string, searchPath: string): Promise<string | undefined> {
+  for (const dir of searchPath.split(delimiter)) {
+    if (!dir) continue;
+    const p = join(dir, name);
+    if (await executable(p)) return p;
+  }
+  return undefined;
+}
+
+const cache = new Map<string, OciRuntime>();
+
+export async function findRuntime(options: FindRuntimeOptions = {}): Promise<OciRuntime> {
+  const searchPath = options.path || FALLBACK_PATH;
+  const want = options.want?.trim() || undefined;
+  const key = `${want ?? ""}\0${searchPath}`;
+  const hit = cache.get(key);
+  if (hit) return hit;
+  let found: OciRuntime | undefined;
+  if (want?.includes("/")) {
+    const name = basename(want).startsWith("crun") ? "crun" : "runc";
+    if (!(await executable(want))) {
+      throw new BerthError("RUNTIME_NOT_FOUND", `the OCI runtime ${want} is not an executable file`, {
+        hint: "give --runtime runc|crun or a path to one",
+      });
+    }
+    found = { name, path: want };
+  } else if (want) {
+    if (!RUNTIMES.includes(want as RuntimeName)) {
+      throw new BerthError("USAGE", `unknown OCI runtime ${JSON.stringify(want)}: use runc or crun`);
+    }
+    const p = await which(want, searchPath);
+    if (!p) {
+      throw new BerthError("RUNTIME_NOT_FOUND", `the OCI runtime ${want} is not installed (not on PATH)`, {
+        hint: `install it (Debian/Ubuntu: apt-get install ${want}; Fedora: dnf install ${want})`,
+      });
+    }
+    found = { name: want as RuntimeName, path: p };
+  } else {
+    for (const name of RUNTIMES) {
+      const p = await which(name, searchPath);
+      if (p) {
+        found = { name, path: p };
+        break;
+      }
+    }
+    if (!found) {
+      throw new BerthError(
+        "RUNTIME_NOT_FOUND",
+        "no OCI runtime found: berth runs containers with runc or crun",
+        {
+          hint: "install one (Debian/Ubuntu: apt-get install runc; Fedora: dnf install crun), or set BERTH_RUNTIME to its path",
+        },
+      );
+    }
+  }
+  cache.set(key, found);
+  return found;
+}

@@ -1,0 +1,149 @@
+/**
+ * The sandbox builds run in: a command in a root made of a snapshot chain plus a writable upper directory
+ * that the caller keeps, with the mounts, env, user, cwd and network it gives. The result has one shape
+ * whether the command succeeds or fails; `captureChanges` turns the upper directory into a layer.
+ */
+import { mkdir, rm, writeFile } from "node:fs/promises";
+import { hostname as osHostname } from "node:os";
+import { join } from "node:path";
+import { BerthError } from "../errors.ts";
+import {
+  type DiffOptions,
+  type DiffResult,
+  diffOverlay,
+  diffTrees,
+  type LayerDestination,
+} from "../layer/index.ts";
+import type { Image } from "../oci/image.ts";
+import { containerId, etcMounts, type RuntimeContext, runDirs } from "./container.ts";
+import { type ProcessResult, runBundle, type StdioOptions } from "./exec.ts";
+import { overlayXattrReader, unmount } from "./mount.ts";
+import { type ContainerRoot, createRoot } from "./root.ts";
+import { findRuntime } from "./runtime.ts";
+import { type SnapshotChain, type SnapshotMode, Snapshots } from "./snapshots.ts";
+import { buildSpec, mergeEnv, type NetworkMode, processEnv, type SpecMount, type Volume } from "./spec.ts";
+import { resolveInRoot, resolveUser } from "./user.ts";
+
+export interface SandboxOptions extends RuntimeContext, StdioOptions {
+  /** The image whose layers make the root (snapshotted as needed)… */
+  image?: Image;
+  /** …or a chain already prepared with `prepareSnapshots`. */
+  chain?: SnapshotChain;
+  /** Writable directory for the changes; created if missing, kept afterwards. */
+  upperDir: string;
+  /** The argv to run. */
+  args: string[];
+  /** `K=V` over the image's Env (with Docker's PATH and HOME defaults). */
+  env?: string[];
+  /** Default: the image's User, else root. */
+  user?: string;
+  /** Default: the image's WorkingDir, else "/". */
+  cwd?: string;
+  /** Default "host". */
+  network?: NetworkMode;
+  hostname?: string;
+  volumes?: Volume[];
+  mounts?: SpecMount[];
+  /** Name for messages. */
+  imageName?: string;
+}
+
+export interface SandboxResult extends ProcessResult {
+  /** How the root was made, for `captureChanges`. */
+  root: { mode: SnapshotMode; lowerDirs: string[]; upperDir: string };
+  /** Layers applied to make the snapshots now. */
+  applied: number;
+}
+
+/** Make (or find) the snapshots of an image's layers. */
+export async function prepareSnapshots(
+  ctx: RuntimeContext,
+  image: Image,
+  signal?: AbortSignal,
+): Promise<SnapshotChain> {
+  const snapshots = await Snapshots.open(ctx.home, { rootless: ctx.rootless !== undefined });
+  return snapshots.prepare(image, signal ? { signal } : {});
+}
+
+export async function runInSandbox(o: SandboxOptions): Promise<SandboxResult> {
+  const runtime = await findRuntime({
+    ...(o.runtime ? { want: o.runtime } : {}),
+    ...(o.searchPath ? { path: o.searchPath } : {}),
+  });
+  if (o.args.length === 0) throw new BerthError("USAGE", "runInSandbox: no command to run");
+  const snapshots = await Snapshots.open(o.home, { rootless: o.rootless !== undefined });
+  let chain = o.chain;
+  let applied = 0;
+  if (!chain) {
+    if (!o.image) throw new BerthError("USAGE", "runInSandbox needs an image or a snapshot chain");
+    chain = await snapshots.prepare(o.image, o.signal ? { signal: o.signal } : {});
+    applied = chain.applied;
+  }
+  if (chain.mode !== snapshots.mode) {
+    throw new BerthError(
+      "USAGE",
+      `the snapshot chain is ${chain.mode} but this sandbox makes ${snapshots.mode} roots`,
+    );
+  }
+  const config = o.image?.config;
+  const name = o.imageName ?? o.image?.digest ?? "the build root";
+  const id = containerId();
+  const dirs = runDirs(o.home);
+  const dir = join(dirs.containers, id);
+  await mkdir(dirs.state, { recursive: true });
+  await mkdir(dir, { recursive: true });
+  let root: ContainerRoot | undefined;
+  try {
+    root = await createRoot(snapshots, chain, dir, o.upperDir);
+    const user = await resolveUser(root.rootfs, o.user ?? config?.config?.User, name);
+    const network = o.network ?? "host";
+    const hostname = o.hostname ?? (network === "host" ? osHostname() : id.slice(6, 18));
+    // Only files the root already has are bound over, so the changes stay the command's own.
+    const etc: SpecMount[] = [];
+    for (const m of await etcMounts(dir, hostname, network)) {
+      if (await resolveInRoot(root.rootfs, m.destination)) etc.push(m);
+    }
+    const cwd = o.cwd || config?.config?.WorkingDir || "/";
+    const spec = buildSpec({
+      user,
+      args: o.args,
+      env: config
+        ? processEnv(config, user, o.env ?? [], hostname)
+        : mergeEnv(processEnv(undefined, user, [], hostname), o.env ?? []),
+      cwd,
+      network,
+      hostname,
+      volumes: o.volumes ?? [],
+      mounts: [...etc, ...(o.mounts ?? [])],
+      rootPath: root.rootfs,
+      ...(o.rootless ? { rootless: o.rootless } : {}),
+    });
+    await writeFile(join(dir, "config.json"), `${JSON.stringify(spec, null, 2)}\n`);
+    const result = await runBundle({ runtime, stateDir: dirs.state, bundleDir: dir, id, command: o.args }, o);
+    return {
+      ...result,
+      root: { mode: chain.mode, lowerDirs: root.lowerDirs, upperDir: root.upperDir },
+      applied,
+    };
+  } finally {
+    if (root?.mounted) await unmount(root.rootfs);
+    await rm(dir, { recursive: true, force: true }).catch(() => undefined);
+  }
+}
+
+export interface CaptureOptions extends DiffOptions {
+  /** For a copy root (mode "full"): the tree it was copied from; the layer is the difference. */
+  lowerDir?: string;
+}
+
+/** A layer of the changes a sandbox left in `upperDir` (overlay whiteouts and opaque dirs translated). */
+export async function captureChanges(
+  upperDir: string,
+  destination: LayerDestination,
+  options: CaptureOptions = {},
+): Promise<DiffResult> {
+  const { lowerDir, ...diff } = options;
+  if (lowerDir !== undefined) return diffTrees(lowerDir, upperDir, destination, diff);
+  const readXattrs = diff.readXattrs ?? (await overlayXattrReader(upperDir));
+  return diffOverlay(upperDir, destination, { ...diff, ...(readXattrs ? { readXattrs } : {}) });
+}

@@ -1,0 +1,194 @@
+/**
+ * Snapshots: applied layers cached by chain ID under `$BERTH_HOME/snapshots`, shared by every image whose
+ * layers begin with the same chain.
+ *
+ * - `overlay/<chain hex>/fs` (root, overlayfs available): the changes of one layer in overlayfs upper form,
+ *   made by applying the layer through an overlay mount of its parent chain; a root is an overlay of the
+ *   chain's `fs` dirs. Nothing is stored twice.
+ * - `full/<chain hex>/fs` (rootless, or no overlayfs): the whole tree for that chain, copied from the
+ *   parent's and then applied; a root is a copy of it.
+ *
+ * A snapshot is made in `tmp/` and renamed into place, so a snapshot that exists is complete; when two
+ * processes make the same one, the first rename wins and the other's copy is dropped.
+ */
+import { execFile } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { mkdir, rename, rm, stat, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import type { Readable } from "node:stream";
+import { promisify } from "node:util";
+import { BerthError, wrapError } from "../errors.ts";
+import { applyLayer } from "../layer/index.ts";
+import { chainIds, type Digest, encodedOf } from "../oci/digest.ts";
+import type { Image } from "../oci/image.ts";
+import { mountOverlay, overlaySupported, unmount } from "./mount.ts";
+
+const pexec = promisify(execFile);
+
+export type SnapshotMode = "overlay" | "full";
+
+export interface SnapshotOptions {
+  /** Not root: layers are applied rootless (no chown, no device nodes) into full trees. */
+  rootless?: boolean;
+  /** Force a mode (default: overlay when root and the kernel allows it, else full). */
+  mode?: SnapshotMode;
+}
+
+export interface PrepareOptions {
+  signal?: AbortSignal;
+  /** Called before each layer that has to be applied (index, count, chain ID). */
+  onApply?: (index: number, count: number, chainId: Digest) => void;
+}
+
+/** The snapshots an image's root is made of. */
+export interface SnapshotChain {
+  mode: SnapshotMode;
+  chainIds: Digest[];
+  /** The `fs` dir of each snapshot, base first. overlay: one layer's changes each; full: whole trees. */
+  dirs: string[];
+  /** Layers applied to make this chain now (0 when every snapshot was cached). */
+  applied: number;
+  /** Snapshots found in the cache. */
+  reused: number;
+}
+
+export class Snapshots {
+  readonly home: string;
+  readonly root: string;
+  readonly mode: SnapshotMode;
+  readonly rootless: boolean;
+
+  private constructor(home: string, mode: SnapshotMode, rootless: boolean) {
+    this.home = home;
+    this.root = join(home, "snapshots");
+    this.mode = mode;
+    this.rootless = rootless;
+  }
+
+  static async open(home: string, options: SnapshotOptions = {}): Promise<Snapshots> {
+    const root = join(home, "snapshots");
+    await mkdir(join(root, "tmp"), { recursive: true });
+    const rootless = options.rootless ?? false;
+    const mode =
+      options.mode ?? ((await overlaySupported(join(root, "tmp"), !rootless)) ? "overlay" : "full");
+    if (mode === "overlay" && rootless) {
+      throw new BerthError("USAGE", "overlay snapshots need root; rootless runs use full snapshots");
+    }
+    return new Snapshots(home, mode, rootless);
+  }
+
+  /** The directory of a snapshot (whether or not it exists). */
+  dir(chainId: Digest): string {
+    return join(this.root, this.mode, encodedOf(chainId));
+  }
+
+  /** An empty directory, the lower layer of an image with no layers. */
+  async empty(): Promise<string> {
+    const d = join(this.root, "empty");
+    await mkdir(d, { recursive: true });
+    return d;
+  }
+
+  /** Make (or find) the snapshots of every layer of `image`. */
+  async prepare(image: Image, options: PrepareOptions = {}): Promise<SnapshotChain> {
+    const config = image.imageConfig();
+    const diffIds = config.rootfs.diff_ids;
+    const layers = image.layers();
+    if (layers.length !== diffIds.length) {
+      throw new BerthError(
+        "MANIFEST_INVALID",
+        `${image.digest} has ${layers.length} layers but its config lists ${diffIds.length} diff_ids`,
+      );
+    }
+    const ids = chainIds(diffIds);
+    const dirs: string[] = [];
+    let applied = 0;
+    let reused = 0;
+    for (let i = 0; i < ids.length; i++) {
+      options.signal?.throwIfAborted();
+      const dir = this.dir(ids[i]!);
+      if (await isDir(join(dir, "fs"))) {
+        reused++;
+      } else {
+        options.onApply?.(i, ids.length, ids[i]!);
+        await this.#make(ids[i]!, diffIds[i]!, dirs, () => layers[i]!.uncompressed(), i, options.signal);
+        applied++;
+      }
+      dirs.push(join(dir, "fs"));
+    }
+    return { mode: this.mode, chainIds: ids, dirs, applied, reused };
+  }
+
+  async #make(
+    chainId: Digest,
+    diffId: Digest,
+    parents: readonly string[],
+    open: () => Promise<Readable>,
+    index: number,
+    signal: AbortSignal | undefined,
+  ): Promise<void> {
+    const tmp = join(
+      this.root,
+      "tmp",
+      `${encodedOf(chainId).slice(0, 12)}-${randomBytes(6).toString("hex")}`,
+    );
+    const fs = join(tmp, "fs");
+    let mounted: string | undefined;
+    try {
+      await mkdir(tmp, { recursive: true });
+      let target = fs;
+      if (this.mode === "overlay" && parents.length > 0) {
+        const work = join(tmp, "work");
+        target = join(tmp, "merged");
+        await Promise.all([mkdir(fs), mkdir(work), mkdir(target)]);
+        await mountOverlay({
+          lowerDirs: [...parents].reverse(),
+          upperDir: fs,
+          workDir: work,
+          target,
+          base: this.root,
+        });
+        mounted = target;
+      } else if (this.mode === "full" && parents.length > 0) {
+        await pexec("cp", ["-a", "--reflink=auto", parents[parents.length - 1]!, fs]);
+      }
+      const stream = await open();
+      await applyLayer(stream, target, { rootless: this.rootless, ...(signal ? { signal } : {}) });
+      // The DiffID is checked at the end of the stream: read whatever the tar reader left.
+      for await (const _ of stream) {
+        // drain
+      }
+      if (mounted) {
+        await unmount(mounted);
+        mounted = undefined;
+        await rm(join(tmp, "work"), { recursive: true, force: true });
+        await rm(join(tmp, "merged"), { recursive: true, force: true });
+      }
+      await writeFile(
+        join(tmp, "meta.json"),
+        `${JSON.stringify({ chainId, diffId, index, parent: parents.length ? parents[parents.length - 1] : null, mode: this.mode })}\n`,
+      );
+      await mkdir(join(this.root, this.mode), { recursive: true });
+      try {
+        await rename(tmp, this.dir(chainId));
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code !== "ENOTEMPTY" && code !== "EEXIST") throw err;
+        // Another process made it first: theirs is as good as ours.
+        await rm(tmp, { recursive: true, force: true });
+      }
+    } catch (err) {
+      if (mounted) await unmount(mounted);
+      await rm(tmp, { recursive: true, force: true }).catch(() => undefined);
+      throw wrapError(`applying layer ${index} (${diffId})`, err);
+    }
+  }
+}
+
+async function isDir(p: string): Promise<boolean> {
+  try {
+    return (await stat(p)).isDirectory();
+  } catch {
+    return false;
+  }
+}

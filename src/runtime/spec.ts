@@ -1,0 +1,334 @@
+/**
+ * The runtime-spec `config.json`: the types berth writes, Docker's defaults (capabilities, masked and
+ * read-only paths, mounts, namespaces) and the image-spec conversion (`conversion.md`) from an image config.
+ * Rootless follows runc's `ToRootless()`: a user namespace mapping the caller's ids to 0, no network
+ * namespace unless asked for, `/sys` as a read-only rbind, no `uid=`/`gid=` mount options, no resources.
+ */
+import { BerthError } from "../errors.ts";
+import type { ImageConfig } from "../oci/config.ts";
+import type { ResolvedUser } from "./user.ts";
+
+export interface SpecMount {
+  destination: string;
+  type?: string;
+  source?: string;
+  options?: string[];
+}
+
+export interface IdMapping {
+  containerID: number;
+  hostID: number;
+  size: number;
+}
+
+export interface RuntimeSpec {
+  ociVersion: string;
+  root: { path: string; readonly?: boolean };
+  process: {
+    terminal?: boolean;
+    user: { uid: number; gid: number; additionalGids?: number[] };
+    args: string[];
+    env: string[];
+    cwd: string;
+    capabilities?: Record<"bounding" | "effective" | "permitted" | "inheritable" | "ambient", string[]>;
+    rlimits?: { type: string; hard: number; soft: number }[];
+    noNewPrivileges?: boolean;
+  };
+  hostname?: string;
+  mounts: SpecMount[];
+  annotations?: Record<string, string>;
+  linux: {
+    namespaces: { type: string; path?: string }[];
+    uidMappings?: IdMapping[];
+    gidMappings?: IdMapping[];
+    resources?: { devices?: { allow: boolean; access: string }[] } | null;
+    maskedPaths?: string[];
+    readonlyPaths?: string[];
+  };
+}
+
+/** Docker's default capability set (moby `oci/caps/defaults.go`). */
+export const DEFAULT_CAPABILITIES = [
+  "CAP_CHOWN",
+  "CAP_DAC_OVERRIDE",
+  "CAP_FSETID",
+  "CAP_FOWNER",
+  "CAP_MKNOD",
+  "CAP_NET_RAW",
+  "CAP_SETGID",
+  "CAP_SETUID",
+  "CAP_SETFCAP",
+  "CAP_SETPCAP",
+  "CAP_NET_BIND_SERVICE",
+  "CAP_SYS_CHROOT",
+  "CAP_KILL",
+  "CAP_AUDIT_WRITE",
+];
+
+/** Docker's masked paths (moby `oci/defaults.go`). */
+export const MASKED_PATHS = [
+  "/proc/asound",
+  "/proc/acpi",
+  "/proc/kcore",
+  "/proc/keys",
+  "/proc/latency_stats",
+  "/proc/timer_list",
+  "/proc/timer_stats",
+  "/proc/sched_debug",
+  "/proc/scsi",
+  "/sys/firmware",
+  "/sys/devices/virtual/powercap",
+];
+
+export const READONLY_PATHS = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"];
+
+/** Docker's default PATH, used when the image sets none. */
+export const DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+export function defaultMounts(): SpecMount[] {
+  return [
+    { destination: "/proc", type: "proc", source: "proc", options: ["nosuid", "noexec", "nodev"] },
+    {
+      destination: "/dev",
+      type: "tmpfs",
+      source: "tmpfs",
+      options: ["nosuid", "strictatime", "mode=755", "size=65536k"],
+    },
+    {
+      destination: "/dev/pts",
+      type: "devpts",
+      source: "devpts",
+      options: ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"],
+    },
+    {
+      destination: "/dev/shm",
+      type: "tmpfs",
+      source: "shm",
+      options: ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"],
+    },
+    { destination: "/dev/mqueue", type: "mqueue", source: "mqueue", options: ["nosuid", "noexec", "nodev"] },
+    { destination: "/sys", type: "sysfs", source: "sysfs", options: ["nosuid", "noexec", "nodev", "ro"] },
+    {
+      destination: "/sys/fs/cgroup",
+      type: "cgroup",
+      source: "cgroup",
+      options: ["nosuid", "noexec", "nodev", "relatime", "ro"],
+    },
+  ];
+}
+
+export type NetworkMode = "host" | "none";
+
+/** A bind mount from the host into the container. */
+export interface Volume {
+  source: string;
+  destination: string;
+  readonly?: boolean;
+}
+
+/** Rootless: the caller's host ids, mapped to 0 inside a user namespace. */
+export interface RootlessIds {
+  uid: number;
+  gid: number;
+}
+
+export interface SpecOptions {
+  /** Resolved user (see user.ts). */
+  user: ResolvedUser;
+  args: string[];
+  /** Full environment, `K=V`. */
+  env: string[];
+  cwd: string;
+  /** Default "host": no network namespace. "none": a new, empty one (loopback only). */
+  network?: NetworkMode;
+  hostname?: string;
+  volumes?: readonly Volume[];
+  /** Extra mounts, appended as given. */
+  mounts?: readonly SpecMount[];
+  annotations?: Record<string, string>;
+  /** `root.path` in the bundle; default "rootfs". */
+  rootPath?: string;
+  /** Set when not root: runc's rootless mode. */
+  rootless?: RootlessIds;
+}
+
+/** A runtime config with Docker's defaults. */
+export function buildSpec(o: SpecOptions): RuntimeSpec {
+  const network = o.network ?? "host";
+  const namespaces: { type: string }[] = [
+    { type: "pid" },
+    { type: "ipc" },
+    { type: "uts" },
+    { type: "mount" },
+  ];
+  if (network === "none") namespaces.push({ type: "network" });
+  const mounts = defaultMounts();
+  for (const v of o.volumes ?? []) {
+    mounts.push({
+      destination: v.destination,
+      type: "bind",
+      source: v.source,
+      options: ["rbind", "rprivate", ...(v.readonly ? ["ro"] : [])],
+    });
+  }
+  mounts.push(...(o.mounts ?? []));
+  const spec: RuntimeSpec = {
+    ociVersion: "1.0.2",
+    root: { path: o.rootPath ?? "rootfs", readonly: false },
+    process: {
+      terminal: false,
+      user: {
+        uid: o.user.uid,
+        gid: o.user.gid,
+        ...(o.user.additionalGids.length ? { additionalGids: o.user.additionalGids } : {}),
+      },
+      args: o.args,
+      env: o.env,
+      cwd: o.cwd,
+      capabilities: {
+        bounding: [...DEFAULT_CAPABILITIES],
+        effective: [...DEFAULT_CAPABILITIES],
+        permitted: [...DEFAULT_CAPABILITIES],
+        inheritable: [],
+        ambient: [],
+      },
+      noNewPrivileges: false,
+    },
+    hostname: o.hostname ?? "berth",
+    mounts,
+    ...(o.annotations && Object.keys(o.annotations).length ? { annotations: o.annotations } : {}),
+    linux: {
+      namespaces,
+      resources: { devices: [{ allow: false, access: "rwm" }] },
+      maskedPaths: [...MASKED_PATHS],
+      readonlyPaths: [...READONLY_PATHS],
+    },
+  };
+  return o.rootless ? toRootless(spec, o.rootless) : spec;
+}
+
+/** runc's `ToRootless()`: user namespace with the caller's ids as 0, no resources, /sys as a ro rbind. */
+export function toRootless(spec: RuntimeSpec, ids: RootlessIds): RuntimeSpec {
+  const namespaces = spec.linux.namespaces.filter((n) => n.type !== "user");
+  namespaces.push({ type: "user" });
+  const mounts: SpecMount[] = [];
+  for (const m of spec.mounts) {
+    if (m.destination === "/sys") {
+      mounts.push({
+        destination: "/sys",
+        type: "none",
+        source: "/sys",
+        options: ["rbind", "nosuid", "noexec", "nodev", "ro"],
+      });
+      continue;
+    }
+    // cgroup v1 mounts are not permitted in a user namespace; the rbind of /sys carries the host's.
+    if (m.type === "cgroup") continue;
+    mounts.push({
+      ...m,
+      ...(m.options
+        ? { options: m.options.filter((x) => !x.startsWith("uid=") && !x.startsWith("gid=")) }
+        : {}),
+    });
+  }
+  // Only uid 0 (the caller) exists inside; a non-root image user cannot be mapped.
+  const user = { uid: 0, gid: 0 };
+  return {
+    ...spec,
+    process: { ...spec.process, user },
+    mounts,
+    linux: {
+      ...spec.linux,
+      namespaces,
+      uidMappings: [{ containerID: 0, hostID: ids.uid, size: 1 }],
+      gidMappings: [{ containerID: 0, hostID: ids.gid, size: 1 }],
+      resources: null,
+    },
+  };
+}
+
+/** Merge `K=V` (or `K`, meaning unset) changes into an environment, later keys winning, order kept. */
+export function mergeEnv(base: readonly string[], changes: readonly string[]): string[] {
+  const map = new Map<string, string>();
+  for (const e of [...base, ...changes]) {
+    const i = e.indexOf("=");
+    if (i <= 0) {
+      if (i < 0) map.delete(e);
+      continue;
+    }
+    map.set(e.slice(0, i), e.slice(i + 1));
+  }
+  return [...map].map(([k, v]) => `${k}=${v}`);
+}
+
+export interface ProcessOverrides {
+  /** Replaces the image's Entrypoint; resets Cmd unless `args` are given (Docker's rule). */
+  entrypoint?: string[];
+  /** Replaces the image's Cmd. */
+  args?: string[];
+  env?: string[];
+  cwd?: string;
+  user?: string;
+}
+
+/** Entrypoint + Cmd with Docker's override rules. */
+export function processArgs(config: ImageConfig | undefined, o: ProcessOverrides, what: string): string[] {
+  const c = config?.config ?? {};
+  const entrypoint = o.entrypoint ?? c.Entrypoint ?? [];
+  const cmd = o.args && o.args.length > 0 ? o.args : o.entrypoint ? [] : (c.Cmd ?? []);
+  const args = [...entrypoint, ...cmd];
+  if (args.length === 0) {
+    throw new BerthError("USAGE", `${what} has no Entrypoint or Cmd, and no command was given`, {
+      hint: "give the command after the image: berth run IMAGE CMD [ARG...]",
+    });
+  }
+  return args;
+}
+
+/** The working directory: the override, the image's WorkingDir, or "/"; always absolute. */
+export function processCwd(config: ImageConfig | undefined, override: string | undefined): string {
+  const cwd = override || config?.config?.WorkingDir || "/";
+  if (!cwd.startsWith("/")) {
+    throw new BerthError("USAGE", `the working directory ${JSON.stringify(cwd)} is not an absolute path`);
+  }
+  return cwd;
+}
+
+/** The environment: the image's, then PATH and HOME defaults (as Docker), then the overrides. */
+export function processEnv(
+  config: ImageConfig | undefined,
+  user: ResolvedUser,
+  overrides: readonly string[] = [],
+  hostname?: string,
+): string[] {
+  const image = config?.config?.Env ?? [];
+  const has = (k: string) => [...image, ...overrides].some((e) => e.startsWith(`${k}=`));
+  const defaults: string[] = [];
+  if (!has("PATH")) defaults.push(`PATH=${DEFAULT_PATH}`);
+  if (hostname && !has("HOSTNAME")) defaults.push(`HOSTNAME=${hostname}`);
+  if (!has("HOME")) defaults.push(`HOME=${user.home ?? "/"}`);
+  return mergeEnv([...defaults, ...image], overrides);
+}
+
+/**
+ * Annotations per `conversion.md`: os, architecture, created, author, StopSignal and ExposedPorts as
+ * `org.opencontainers.image.*`, then the labels (labels win).
+ */
+export function imageAnnotations(config: ImageConfig | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (!config) return out;
+  const p = "org.opencontainers.image.";
+  if (config.os) out[`${p}os`] = config.os;
+  if (config.architecture) out[`${p}architecture`] = config.architecture;
+  if (config.variant) out[`${p}variant`] = config.variant;
+  if (config["os.version"]) out[`${p}os.version`] = config["os.version"];
+  if (config["os.features"]?.length) out[`${p}os.features`] = config["os.features"].join(",");
+  if (config.author) out[`${p}author`] = config.author;
+  if (config.created) out[`${p}created`] = config.created;
+  const c = config.config ?? {};
+  if (c.StopSignal) out[`${p}stopSignal`] = c.StopSignal;
+  const ports = Object.keys(c.ExposedPorts ?? {});
+  if (ports.length) out[`${p}exposedPorts`] = ports.join(",");
+  for (const [k, v] of Object.entries(c.Labels ?? {})) out[k] = v;
+  return out;
+}

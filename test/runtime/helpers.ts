@@ -1,0 +1,147 @@
+/**
+ * Test images for the runtime: made with umoci (init, new, unpack --rootless, copy files in, repack,
+ * config), holding a static busybox so that containers have a shell, plus /etc/passwd and /etc/group.
+ */
+import { execFile } from "node:child_process";
+import { chmod, copyFile, mkdir, rm, symlink, writeFile } from "node:fs/promises";
+import { dirname, join } from "node:path";
+import { promisify } from "node:util";
+import { run } from "../helpers/exec.ts";
+
+const pexec = promisify(execFile);
+
+export const BUSYBOX = "/usr/bin/busybox";
+export const APPLETS = [
+  "sh",
+  "echo",
+  "cat",
+  "id",
+  "ls",
+  "env",
+  "pwd",
+  "sleep",
+  "true",
+  "false",
+  "touch",
+  "mkdir",
+  "rm",
+  "kill",
+  "wc",
+  "hostname",
+  "ip",
+  "stat",
+  "test",
+  "printf",
+  "nc",
+  "wget",
+  "readlink",
+  "grep",
+];
+
+export const PASSWD =
+  "root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000:app user:/home/app:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n";
+export const GROUP = "root:x:0:\napp:x:1000:\nstaff:x:50:app\nwheel:x:10:root,app\nnogroup:x:65534:\n";
+
+export interface ImageConfigSpec {
+  env?: string[];
+  cmd?: string[];
+  entrypoint?: string[];
+  workdir?: string;
+  user?: string;
+  labels?: Record<string, string>;
+}
+
+export type ExtraFile = {
+  path: string;
+  content?: string;
+  mode?: number;
+  dir?: boolean;
+  symlink?: string;
+  delete?: boolean;
+};
+
+/**
+ * An image in the OCI layout `layout` under `tag`: layer 1 busybox + /etc, then one layer per entry of
+ * `extra` (files to add or delete).
+ */
+export async function busyboxImage(
+  layout: string,
+  tag: string,
+  config: ImageConfigSpec = {},
+  extra: ExtraFile[][] = [],
+): Promise<void> {
+  const bundle = `${layout}.bundle-${tag}`;
+  await run("umoci", ["init", "--layout", layout]).catch((err) => {
+    if (!String(err).includes("exist")) throw err;
+  });
+  await run("umoci", ["new", "--image", `${layout}:${tag}`]);
+  const layers: ((root: string) => Promise<void>)[] = [
+    async (root) => {
+      await mkdir(join(root, "bin"), { recursive: true });
+      await copyFile(BUSYBOX, join(root, "bin/busybox"));
+      await chmod(join(root, "bin/busybox"), 0o755);
+      for (const a of APPLETS) await symlink("busybox", join(root, "bin", a));
+      await mkdir(join(root, "etc"), { recursive: true });
+      await writeFile(join(root, "etc/passwd"), PASSWD);
+      await writeFile(join(root, "etc/group"), GROUP);
+      for (const d of ["tmp", "root", "home/app", "proc", "sys", "dev"])
+        await mkdir(join(root, d), { recursive: true });
+      await chmod(join(root, "tmp"), 0o1777);
+    },
+    ...extra.map((files) => async (root: string) => {
+      for (const f of files) {
+        const p = join(root, f.path);
+        await mkdir(dirname(p), { recursive: true });
+        if (f.delete) await rm(p, { recursive: true, force: true });
+        else if (f.dir) await mkdir(p, { recursive: true, mode: f.mode ?? 0o755 });
+        else if (f.symlink !== undefined) await symlink(f.symlink, p);
+        else {
+          await writeFile(p, f.content ?? "");
+          if (f.mode !== undefined) await chmod(p, f.mode);
+        }
+      }
+    }),
+  ];
+  for (const make of layers) {
+    await rm(bundle, { recursive: true, force: true });
+    await run("umoci", ["unpack", "--rootless", "--image", `${layout}:${tag}`, bundle]);
+    await make(join(bundle, "rootfs"));
+    await run("umoci", ["repack", "--image", `${layout}:${tag}`, bundle]);
+  }
+  await rm(bundle, { recursive: true, force: true });
+  const args = ["config", "--image", `${layout}:${tag}`];
+  for (const e of config.env ?? []) args.push("--config.env", e);
+  for (const c of config.cmd ?? []) args.push("--config.cmd", c);
+  for (const c of config.entrypoint ?? []) args.push("--config.entrypoint", c);
+  if (config.workdir) args.push("--config.workingdir", config.workdir);
+  if (config.user) args.push("--config.user", config.user);
+  for (const [k, v] of Object.entries(config.labels ?? {})) args.push("--config.label", `${k}=${v}`);
+  if (args.length > 3) await run("umoci", args);
+  // umoci unpack --rootless records owners as its own uid: make the files root's, as in a real image.
+  void pexec;
+}
+
+/** Whether crun can start containers here; crun 1.8 refuses hybrid cgroup layouts before reading a bundle. */
+export async function crunUsable(): Promise<{ ok: boolean; reason: string }> {
+  try {
+    await pexec("crun", ["--version"]);
+  } catch {
+    return { ok: false, reason: "crun is not installed" };
+  }
+  try {
+    await pexec("crun", [
+      "--root",
+      "/tmp/berth-crun-probe",
+      "run",
+      "-b",
+      "/nonexistent-berth-bundle",
+      "probe",
+    ]);
+    return { ok: true, reason: "" };
+  } catch (err) {
+    const msg = String((err as { stderr?: string }).stderr ?? err).trim();
+    if (/hybrid/i.test(msg))
+      return { ok: false, reason: `crun cannot start containers on this host: ${msg}` };
+    return { ok: true, reason: "" };
+  }
+}
