@@ -13,6 +13,7 @@ export function registerImages(program: Command, cli: () => Cli): void {
     .description("list the images in the local store")
     .option("--json", "print the list as JSON")
     .option("--digests", "show full digests")
+    .addHelpText("after", "\nExamples:\n  berth images\n  berth images --json | jq -r '.[].Name'")
     .action(async (opts) => {
       const { ctx, out } = cli();
       const store = await Store.open(ctx.home);
@@ -70,6 +71,7 @@ export function registerImages(program: Command, cli: () => Cli): void {
     .description("remove images from the local store, and the blobs no other image uses")
     .argument("<image...>", "images to remove")
     .option("-q, --quiet", "print nothing but errors")
+    .addHelpText("after", "\nExamples:\n  berth rmi app:1\n  berth rmi localhost:5000/team/app:1 app:2")
     .action(async (images: string[], opts) => {
       const { ctx, out } = cli();
       if (opts.quiet) out.quiet = true;

@@ -73,6 +73,7 @@ export function registerRegistry(program: Command, cli: () => Cli, stdin: () => 
     .description("list a repository's tags")
     .argument("<repository>", "registry repository (docker://REPO or REPO)")
     .option("--json", "print the tags as JSON")
+    .addHelpText("after", "\nExample:\n  berth tags 127.0.0.1:5000/team/app")
     .action(async (value: string, opts) => {
       const { ctx, out } = cli();
       const ref = parseReference(registryRef(value));
@@ -90,6 +91,7 @@ export function registerRegistry(program: Command, cli: () => Cli, stdin: () => 
     .command("delete")
     .description("delete a manifest from a registry")
     .argument("<ref>", "docker://REF (by tag or digest)")
+    .addHelpText("after", "\nExample:\n  berth delete docker://127.0.0.1:5000/team/app:old")
     .action(async (value: string) => {
       const { ctx, out } = cli();
       if (!value.startsWith("docker://"))
@@ -114,6 +116,10 @@ export function registerRegistry(program: Command, cli: () => Cli, stdin: () => 
       "password (prefer --password-stdin: arguments are visible to other users)",
     )
     .option("--password-stdin", "read the password from standard input")
+    .addHelpText(
+      "after",
+      '\nExample:\n  echo "$TOKEN" | berth login registry.example:5000 -u ci --password-stdin',
+    )
     .action(async (registry: string, opts) => {
       const { ctx, out } = cli();
       if (!opts.username) throw new BerthError("USAGE", "login needs --username");
@@ -128,6 +134,7 @@ export function registerRegistry(program: Command, cli: () => Cli, stdin: () => 
     .command("logout")
     .description("remove a registry's stored credentials")
     .argument("<registry>", "registry host[:port]")
+    .addHelpText("after", "\nExample:\n  berth logout registry.example:5000")
     .action(async (registry: string) => {
       const { ctx, out } = cli();
       const removed = await logout(registry, { env: ctx.env });

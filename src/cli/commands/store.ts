@@ -12,6 +12,7 @@ export function registerStore(program: Command, cli: () => Cli): void {
     .command("gc")
     .description("remove blobs no tagged image uses")
     .option("--dry-run", "only list what would be removed")
+    .addHelpText("after", "\nExamples:\n  berth store gc --dry-run --json\n  berth store gc")
     .option("--json", "print the result as JSON")
     .action(async (opts) => {
       const { ctx, out } = cli();
@@ -26,6 +27,10 @@ export function registerStore(program: Command, cli: () => Cli): void {
   store
     .command("fsck")
     .description("check that every blob the store's images use is present and intact")
+    .addHelpText(
+      "after",
+      "\nExit code 4 when a blob is missing or damaged.\n\nExample:\n  berth store fsck --json",
+    )
     .option("--json", "print the result as JSON")
     .action(async (opts) => {
       const { ctx, out } = cli();
