@@ -1,0 +1,170 @@
+/**
+ * Measuring helpers for the benchmarks: run a command under GNU time (wall time here, peak RSS from `%M`),
+ * several times with the tools interleaved, and summarise as median, min and peak memory.
+ */
+import { execFile, spawn } from "node:child_process";
+import { mkdir, readFile, rm } from "node:fs/promises";
+import { join, resolve } from "node:path";
+import { promisify } from "node:util";
+
+export const ROOT = resolve(import.meta.dirname, "..");
+export const DATA = join(ROOT, "bench", "data");
+/** The CLI as installed (`bin/berth.js` runs the compiled `dist/`): compiled by `buildCli` into bench/data. */
+export const BUILD = join(DATA, "build");
+export const BIN = join(BUILD, "cli", "bin.js");
+export const SCRATCH = join(DATA, "scratch");
+
+const exec = promisify(execFile);
+
+export interface Sample {
+  seconds: number;
+  peakKiB: number;
+}
+
+export interface Tool {
+  /** Name shown in the table ("berth", "skopeo copy", "tar | pigz -p 2"). */
+  name: string;
+  /** The command line; `run` gets the iteration number so outputs can differ per run. */
+  command: (run: number) => string[];
+  /** Untimed work before each run (remove the previous output, start a fresh registry, …). */
+  before?: (run: number) => Promise<void>;
+  env?: Record<string, string>;
+  /** The tool the ratio is computed against (by name); the first peer when omitted. */
+  peer?: boolean;
+}
+
+export interface Row {
+  tool: string;
+  median: number;
+  min: number;
+  peakMiB: number;
+  /** Median of this tool over the median of the peer (below 1: faster than the peer). */
+  ratio: number | undefined;
+  peer: boolean;
+}
+
+export interface BenchResult {
+  title: string;
+  note: string;
+  rows: Row[];
+}
+
+/** Run one command under /usr/bin/time; fails with the tail of stderr when the command fails. */
+export async function timed(argv: string[], env: Record<string, string> = {}): Promise<Sample> {
+  await mkdir(SCRATCH, { recursive: true });
+  const out = join(SCRATCH, `time-${process.pid}.txt`);
+  await rm(out, { force: true });
+  const start = performance.now();
+  const { code, stderr } = await new Promise<{ code: number | null; stderr: string }>((done, fail) => {
+    const child = spawn("/usr/bin/time", ["-f", "%M", "-o", out, ...argv], {
+      stdio: ["ignore", "ignore", "pipe"],
+      env: { ...process.env, ...env },
+    });
+    const err: Buffer[] = [];
+    child.stderr.on("data", (c: Buffer) => {
+      err.push(c);
+      if (err.length > 64) err.shift();
+    });
+    child.on("error", fail);
+    child.on("close", (c) => done({ code: c, stderr: Buffer.concat(err).toString("utf8") }));
+  });
+  const seconds = (performance.now() - start) / 1000;
+  if (code !== 0) {
+    throw new Error(`${argv.join(" ")} exited with ${code}:\n${stderr.slice(-2000)}`);
+  }
+  const text = await readFile(out, "utf8");
+  const peakKiB = Number(text.trim().split("\n").pop());
+  return { seconds, peakKiB };
+}
+
+export function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+export interface CompareOptions {
+  runs: number;
+  log?: (line: string) => void;
+}
+
+/**
+ * Time every tool `runs` times, interleaved (the order alternates each round so neither side always runs on a
+ * warmer machine), with `sync` before each run so one tool's dirty pages are not written back on another's time.
+ */
+export async function compare(tools: Tool[], options: CompareOptions): Promise<Row[]> {
+  const samples = new Map<string, Sample[]>(tools.map((t) => [t.name, []]));
+  for (let run = 0; run < options.runs; run++) {
+    const order = run % 2 === 0 ? tools : [...tools].reverse();
+    for (const tool of order) {
+      await tool.before?.(run);
+      await exec("sync");
+      const s = await timed(tool.command(run), tool.env);
+      samples.get(tool.name)!.push(s);
+      options.log?.(
+        `    ${tool.name} #${run + 1}: ${s.seconds.toFixed(2)} s, ${(s.peakKiB / 1024).toFixed(0)} MiB`,
+      );
+    }
+  }
+  const peerTool = tools.find((t) => t.peer) ?? tools[1];
+  const peerMedian = peerTool ? median(samples.get(peerTool.name)!.map((s) => s.seconds)) : undefined;
+  return tools.map((t) => {
+    const xs = samples.get(t.name)!;
+    const med = median(xs.map((s) => s.seconds));
+    return {
+      tool: t.name,
+      median: med,
+      min: Math.min(...xs.map((s) => s.seconds)),
+      peakMiB: Math.max(...xs.map((s) => s.peakKiB)) / 1024,
+      ratio: peerMedian === undefined ? undefined : med / peerMedian,
+      peer: t === peerTool,
+    };
+  });
+}
+
+/**
+ * Compile src/ as `npm run build` does, but into bench/data/build, so the bench times the CLI users run (plain
+ * JavaScript, no type stripping at start-up) without touching anyone's dist/.
+ */
+export async function buildCli(): Promise<void> {
+  await rm(BUILD, { recursive: true, force: true });
+  try {
+    await exec(join(ROOT, "node_modules", ".bin", "tsc"), [
+      "-p",
+      join(ROOT, "tsconfig.build.json"),
+      "--outDir",
+      BUILD,
+    ]);
+  } catch (err) {
+    // tsc emits even when some file elsewhere in the tree does not type-check; only a missing CLI is fatal.
+    await readFile(BIN).catch(() => {
+      throw err;
+    });
+  }
+}
+
+/** The compiled berth CLI, on this Node, with its own BERTH_HOME. */
+export function berthArgs(...args: string[]): string[] {
+  return [process.execPath, BIN, ...args];
+}
+
+export function berthEnv(home: string): Record<string, string> {
+  return { BERTH_HOME: home, SOURCE_DATE_EPOCH: "0" };
+}
+
+export async function fresh(path: string): Promise<void> {
+  await rm(path, { recursive: true, force: true });
+}
+
+export async function version(argv: string[]): Promise<string> {
+  try {
+    const { stdout, stderr } = await exec(argv[0]!, argv.slice(1));
+    return `${stdout}${stderr}`.trim().split("\n")[0]!;
+  } catch {
+    return "not installed";
+  }
+}
+
+export function mib(bytes: number): string {
+  return `${(bytes / 1024 / 1024).toFixed(0)} MiB`;
+}

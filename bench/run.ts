@@ -1,0 +1,148 @@
+/**
+ * `npm run bench` (`node bench/run.ts [--quick] [--runs N] [--only images,registry,layers,runtime]`): times berth
+ * side by side with its peers on the same data in one run and writes BENCHMARKS.md. Benchmarks are not tests.
+ */
+import { execFile, spawn } from "node:child_process";
+import { existsSync } from "node:fs";
+import { writeFile } from "node:fs/promises";
+import { cpus, totalmem } from "node:os";
+import { join } from "node:path";
+import { parseArgs, promisify } from "node:util";
+import { imageData, nodeModulesTree } from "./data.ts";
+import { imageBenchmarks } from "./images.ts";
+import { layerBenchmarks } from "./layers.ts";
+import { type BenchResult, buildCli, fresh, ROOT, SCRATCH, version } from "./lib.ts";
+import { registryBenchmarks } from "./registry.ts";
+
+const exec = promisify(execFile);
+const { values } = parseArgs({
+  options: {
+    quick: { type: "boolean", default: false },
+    runs: { type: "string" },
+    only: { type: "string" },
+    output: { type: "string", default: join(ROOT, "BENCHMARKS.md") },
+  },
+});
+const quick = values.quick === true;
+const runs = values.runs ? Number(values.runs) : quick ? 3 : 5;
+const only = new Set((values.only ?? "images,registry,layers,runtime").split(","));
+const log = (s: string) => process.stderr.write(`${s}\n`);
+const started = Date.now();
+
+const MiB = 1024 * 1024;
+const layers = 8;
+const layerBytes = quick ? 16 * MiB : 128 * MiB;
+
+const results: { section: string; benches: BenchResult[] }[] = [];
+await fresh(SCRATCH);
+log("compiling the CLI (tsc -p tsconfig.build.json) into bench/data/build");
+await buildCli();
+try {
+  if (only.has("images") || only.has("registry")) {
+    log(`data: ${layers} × ${layerBytes / MiB} MiB image`);
+    const image = await imageData(layers, layerBytes, log);
+    if (only.has("images")) {
+      log("images (issue 2)");
+      results.push({
+        section: "Images: OCI layout ↔ docker-archive (issue 2)",
+        benches: await imageBenchmarks(image, runs, log),
+      });
+    }
+    if (only.has("registry")) {
+      log("registry (issue 4)");
+      results.push({
+        section: "Registry: push and pull (issue 4)",
+        benches: await registryBenchmarks(image, runs, log),
+      });
+    }
+  }
+  if (only.has("layers")) {
+    log("data: node_modules tree");
+    const tree = await nodeModulesTree(log);
+    log("layers (issue 3)");
+    results.push({
+      section: "Layers: build and extract (issue 3)",
+      benches: await layerBenchmarks(tree, runs, log),
+    });
+  }
+} finally {
+  await fresh(SCRATCH);
+}
+
+let runtime: string | undefined;
+const runtimeScript = join(ROOT, "bench", "runtime.ts");
+if (only.has("runtime") && existsSync(runtimeScript)) {
+  log("runtime (bench/runtime.ts)");
+  runtime = await subprocess([process.execPath, runtimeScript, ...(quick ? ["--quick"] : [])]);
+}
+
+const machine = await machineInfo();
+await writeFile(values.output!, render(machine, results, runtime));
+log(`wrote ${values.output} in ${((Date.now() - started) / 1000).toFixed(0)} s`);
+
+function subprocess(argv: string[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(argv[0]!, argv.slice(1), { stdio: ["ignore", "pipe", "inherit"] });
+    const out: Buffer[] = [];
+    child.stdout.on("data", (c: Buffer) => out.push(c));
+    child.on("error", reject);
+    child.on("close", (code) =>
+      code === 0
+        ? resolve(Buffer.concat(out).toString("utf8"))
+        : reject(new Error(`${argv.join(" ")} exited with ${code}`)),
+    );
+  });
+}
+
+async function machineInfo(): Promise<string[]> {
+  const { stdout: kernel } = await exec("uname", ["-sr"]);
+  const cpu = cpus();
+  return [
+    `- CPU: ${cpu.length} × ${cpu[0]?.model.trim() ?? "unknown"}`,
+    `- Memory: ${(totalmem() / 1024 / 1024 / 1024).toFixed(1)} GiB`,
+    `- Kernel: ${kernel.trim()}`,
+    `- Node.js: ${process.version}`,
+    `- skopeo: ${await version(["skopeo", "--version"])}`,
+    `- umoci: ${await version(["umoci", "--version"])}`,
+    `- docker-registry: ${await version(["docker-registry", "--version"])}`,
+    `- pigz: ${await version(["pigz", "--version"])}; zstd: ${await version(["zstd", "--version"])}; ${await version(["tar", "--version"])}`,
+  ];
+}
+
+function fmt(n: number, digits = 2): string {
+  return n.toFixed(digits);
+}
+
+function render(machine: string[], sections: typeof results, runtimeMd: string | undefined): string {
+  const lines = [
+    "# Benchmarks",
+    "",
+    `Written by \`npm run bench${quick ? " -- --quick" : ""}\` on ${new Date().toISOString().slice(0, 16).replace("T", " ")} UTC; ` +
+      `each tool ran ${runs} times, interleaved with its peer, on the same data in the same run. ` +
+      "Times are wall-clock seconds of the whole command (process start to exit); peak memory is the largest " +
+      "maximum RSS (`/usr/bin/time -f %M`) over the runs, of the command and any children it waited for. " +
+      "Ratio is berth's median over the peer's median: below 1.00 berth is faster. Page cache warm, `sync` " +
+      "before each run. Benchmarks are not tests: nothing here is asserted in the test suite.",
+    "",
+    "## Machine",
+    "",
+    ...machine,
+    "",
+  ];
+  for (const s of sections) {
+    lines.push(`## ${s.section}`, "");
+    for (const b of s.benches) {
+      lines.push(`### ${b.title}`, "", b.note, "");
+      lines.push("| tool | median s | min s | peak MiB | ratio vs peer |", "|---|---:|---:|---:|---:|");
+      for (const r of b.rows) {
+        const ratio = r.peer ? "(peer)" : r.ratio === undefined ? "" : fmt(r.ratio);
+        lines.push(
+          `| ${r.tool.replaceAll("|", "\\|")} | ${fmt(r.median)} | ${fmt(r.min)} | ${fmt(r.peakMiB, 0)} | ${ratio} |`,
+        );
+      }
+      lines.push("");
+    }
+  }
+  if (runtimeMd !== undefined) lines.push("## Runtime (bench/runtime.ts)", "", runtimeMd.trim(), "");
+  return `${lines.join("\n")}\n`;
+}
