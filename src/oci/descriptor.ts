@@ -79,8 +79,3 @@ export function validateDescriptor(value: unknown, field: string): Descriptor {
   if (platform !== undefined) validatePlatform(platform, `${field}.platform`);
   return value as Descriptor;
 }
-
-/** A descriptor with only the fields that identify content (no platform or annotations). */
-export function contentDescriptor(d: Descriptor): Descriptor {
-  return { mediaType: d.mediaType, digest: d.digest, size: d.size };
-}

@@ -51,14 +51,6 @@ export function digestBytes(bytes: Uint8Array | string, algorithm: Algorithm = "
   return `${algorithm}:${createHash(algorithm).update(bytes).digest("hex")}`;
 }
 
-export function hasher(digest: Digest): { hash: Hash; algorithm: Algorithm } {
-  const { algorithm } = parseDigest(digest);
-  if (!isSupportedAlgorithm(algorithm)) {
-    throw new BerthError("DIGEST_INVALID", `digest algorithm ${algorithm} of ${digest} is not supported`);
-  }
-  return { hash: createHash(algorithm), algorithm };
-}
-
 /** Check bytes already in memory against a digest and size. */
 export function verifyBytes(
   bytes: Uint8Array,
@@ -195,10 +187,6 @@ export class DigestingStream extends Transform {
 /** The hex part of a digest, as used in file names. */
 export function encodedOf(digest: Digest): string {
   return digest.slice(digest.indexOf(":") + 1);
-}
-
-export function algorithmOf(digest: Digest): string {
-  return digest.slice(0, digest.indexOf(":"));
 }
 
 /** ChainID per the image-spec: ChainID(L0) = DiffID(L0); ChainID(L0..n) = sha256(ChainID(L0..n-1) + " " + DiffID(n)). */

@@ -1,6 +1,6 @@
 import { BerthError } from "../errors.ts";
 import { type Descriptor, invalid, isObject, validateDescriptor, validateStringMap } from "./descriptor.ts";
-import { isDocker, isIndex, isManifest, MediaType } from "./mediatype.ts";
+import { MediaType } from "./mediatype.ts";
 
 /** An image manifest (OCI or Docker schema 2). Unknown fields are kept. */
 export interface Manifest {
@@ -106,13 +106,6 @@ export function parseIndex(bytes: Uint8Array, what = "index", expectedMediaType?
     validateDescriptor(m, `${what}.manifests[${i}]`);
   });
   return doc as unknown as Index;
-}
-
-/** The media type of a root document, refusing bytes that are neither a manifest nor an index. */
-export function rootKind(mediaType: string): "index" | "manifest" | "other" {
-  if (isIndex(mediaType)) return "index";
-  if (isManifest(mediaType)) return "manifest";
-  return "other";
 }
 
 /** Canonical JSON for documents berth creates (never used on bytes read from elsewhere). */

@@ -40,11 +40,6 @@ export function isConfig(mt: string | undefined): boolean {
   return mt === MediaType.OciConfig || mt === MediaType.DockerConfig;
 }
 
-/** Whether a layer media type is a filesystem changeset berth knows how to read. */
-export function isLayer(mt: string | undefined): boolean {
-  return layerCompression(mt) !== undefined;
-}
-
 /** The compression a layer media type declares, or undefined when it is not a known layer type. */
 export function layerCompression(mt: string | undefined): Compression | undefined {
   switch (mt) {
