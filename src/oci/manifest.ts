@@ -71,9 +71,6 @@ function checkCommon(
   }
   if (doc.subject !== undefined) validateDescriptor(doc.subject, `${what}.subject`);
   validateStringMap(doc.annotations, `${what}.annotations`);
-  if (isDocker(expectedMediaType) && doc.annotations !== undefined) {
-    // Docker schema 2 has no annotations; tolerated when reading, as registries do.
-  }
 }
 
 /** Parse and validate an image manifest. `expectedMediaType` is what the descriptor pointing at it said. */
