@@ -1,0 +1,289 @@
+/** `berth run` end to end: the real CLI, runc, images made by umoci and by berth. */
+import { spawn } from "node:child_process";
+import { existsSync, readdirSync } from "node:fs";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { createConnection, createServer } from "node:net";
+import { join, resolve } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { buildLayer } from "../../src/layer/index.ts";
+import { mutate } from "../../src/oci/mutate.ts";
+import { writeImage } from "../../src/transport/copy.ts";
+import { parseImageArgument } from "../../src/transport/parse.ts";
+import { berth, tempDir } from "../helpers/cli.ts";
+import { run } from "../helpers/exec.ts";
+import { APPLETS, BUSYBOX, busyboxImage, GROUP, PASSWD } from "./helpers.ts";
+
+const BIN = resolve(import.meta.dirname, "../../src/cli/bin.ts");
+let dir: string;
+let cleanup: () => Promise<void>;
+let home: string;
+let app: string;
+
+beforeAll(async () => {
+  ({ dir, cleanup } = await tempDir("berth-run-"));
+  home = join(dir, "home");
+  const layout = join(dir, "layout");
+  await busyboxImage(layout, "app", {
+    env: ["GREETING=hello", "PATH=/bin"],
+    cmd: ["sh", "-c", 'echo "$GREETING from $(pwd) as $(id -u):$(id -g) home=$HOME"'],
+    workdir: "/home/app",
+  });
+  await busyboxImage(layout, "ep", { entrypoint: ["echo", "ep"], cmd: ["default"] });
+  await busyboxImage(layout, "user", { user: "app", cmd: ["id"] });
+  await busyboxImage(layout, "ghost", { user: "ghost", cmd: ["id"] });
+  app = `oci:${layout}:app`;
+});
+afterAll(() => cleanup());
+
+const rb = (args: string[], input?: string, env?: Record<string, string>) =>
+  berth(["run", ...args], { home, ...(input !== undefined ? { input } : {}), ...(env ? { env } : {}) });
+
+describe("output, env, cwd, user and exit code", () => {
+  it("runs the image's Entrypoint + Cmd with its Env and WorkingDir (umoci image)", async () => {
+    const r = await rb([app]);
+    expect(r.stderr).toBe("");
+    expect(r.stdout).toBe("hello from /home/app as 0:0 home=/root\n");
+    expect(r.code).toBe(0);
+  });
+
+  it("ARGs replace Cmd; -e, -w and stdin", async () => {
+    const r = await rb(
+      [
+        "-e",
+        "GREETING=bye",
+        "-e",
+        "EXTRA=1",
+        "-w",
+        "/tmp",
+        app,
+        "sh",
+        "-c",
+        'echo "$GREETING $EXTRA $(pwd)"; cat',
+      ],
+      "from stdin\n",
+    );
+    expect(r.stdout).toBe("bye 1 /tmp\nfrom stdin\n");
+    expect(r.code).toBe(0);
+  });
+
+  it("exits with the container's code: 0, 1, 3", async () => {
+    expect((await rb([app, "true"])).code).toBe(0);
+    expect((await rb([app, "false"])).code).toBe(1);
+    const r = await rb([app, "sh", "-c", "echo out; echo err >&2; exit 3"]);
+    expect(r.code).toBe(3);
+    expect(r.stdout).toBe("out\n");
+    expect(r.stderr).toBe("err\n");
+  });
+
+  it("127 for a command that does not exist in the image", async () => {
+    const r = await rb([app, "no-such-command"]);
+    expect(r.code).toBe(127);
+    expect(r.stderr).toContain("no-such-command");
+  });
+
+  it("follows Docker's Entrypoint/Cmd rules, also with --entrypoint", async () => {
+    const ep = app.replace(":app", ":ep");
+    expect((await rb([ep])).stdout).toBe("ep default\n");
+    expect((await rb([ep, "x", "y"])).stdout).toBe("ep x y\n");
+    // --entrypoint resets Cmd…
+    expect((await rb(["--entrypoint", "echo", ep])).stdout).toBe("\n");
+    // …unless ARGs are given.
+    expect((await rb(["--entrypoint", "echo", ep, "a", "b"])).stdout).toBe("a b\n");
+  });
+
+  it("--user by name (with the groups that list it), by number, the image's User; an unknown user is a clear error", async () => {
+    let r = await rb(["--user", "app", app, "sh", "-c", "echo $(id -u) $(id -g) $HOME; id -G"]);
+    const [first, groups] = r.stdout.trim().split("\n");
+    expect(first).toBe("1000 1000 /home/app");
+    expect(
+      groups!
+        .split(" ")
+        .map(Number)
+        .sort((a, b) => a - b),
+    ).toEqual([10, 50, 1000]);
+    r = await rb(["--user", "1234:5678", app, "sh", "-c", "echo $(id -u) $(id -g)"]);
+    expect(r.stdout).toBe("1234 5678\n");
+    r = await rb(["--user", "app:wheel", app, "sh", "-c", "echo $(id -u) $(id -g)"]);
+    expect(r.stdout).toBe("1000 10\n");
+    r = await rb([app.replace(":app", ":user"), "id", "-u"]);
+    expect(r.stdout).toBe("1000\n");
+    r = await rb(["--user", "nosuch", app, "id"]);
+    expect(r.code).toBe(3);
+    expect(r.stderr).toContain(`berth: user "nosuch" is not in /etc/passwd of ${app}`);
+    r = await rb([app.replace(":app", ":ghost")]);
+    expect(r.code).toBe(3);
+    expect(r.stderr).toContain('user "ghost" is not in /etc/passwd');
+  });
+
+  it("a missing image in the store is a clear error", async () => {
+    const r = await rb(["no-such-image:1"]);
+    expect(r.code).toBe(3);
+    expect(r.stderr).toContain("no image no-such-image:1 in the local store");
+  });
+
+  it("no runtime on PATH: a clear error with an install hint", async () => {
+    const r = await rb([app, "true"], undefined, { PATH: "/nonexistent" });
+    expect(r.code).toBe(7);
+    expect(r.stderr).toContain("no OCI runtime found");
+    expect(r.stderr).toContain("apt-get install runc");
+  });
+});
+
+describe("volumes and network", () => {
+  it("binds volumes read-write and read-only", async () => {
+    const rw = join(dir, "vol-rw");
+    const ro = join(dir, "vol-ro");
+    await mkdir(rw);
+    await mkdir(ro);
+    await writeFile(join(ro, "in.txt"), "host data\n");
+    const r = await rb([
+      "-v",
+      `${rw}:/rw`,
+      "-v",
+      `${ro}:/ro:ro`,
+      app,
+      "sh",
+      "-c",
+      "cat /ro/in.txt > /rw/out.txt; echo x > /ro/nope || echo refused",
+    ]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe("refused\n");
+    expect(r.stderr).toContain("Read-only file system");
+    expect(await readFile(join(rw, "out.txt"), "utf8")).toBe("host data\n");
+    expect(existsSync(join(ro, "nope"))).toBe(false);
+  });
+
+  it("shares the host's network by default: a server in the container on 127.0.0.1 is reachable", async () => {
+    const port = await freePort();
+    const child = spawn(process.execPath, [BIN, "run", app, "sh", "-c", `echo served | nc -l -p ${port}`], {
+      env: { PATH: process.env.PATH ?? "", BERTH_HOME: home },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let got = "";
+    for (let i = 0; i < 200 && !got; i++) {
+      got = await new Promise<string>((res) => {
+        const s = createConnection({ host: "127.0.0.1", port });
+        let data = "";
+        s.on("data", (d) => {
+          data += d;
+        });
+        s.on("end", () => res(data));
+        s.on("error", () => setTimeout(() => res(""), 50));
+      });
+    }
+    const code = await new Promise((res) => child.on("close", res));
+    expect(got).toBe("served\n");
+    expect(code).toBe(0);
+  });
+
+  it("--network none gives a new empty network namespace; --hostname", async () => {
+    const r = await rb([
+      "--network",
+      "none",
+      "--hostname",
+      "boxy",
+      app,
+      "sh",
+      "-c",
+      "ls /sys/class/net; hostname; cat /etc/hostname",
+    ]);
+    expect(r.stderr).toBe("");
+    expect(r.stdout).toBe("lo\nboxy\nboxy\n");
+    const host = await rb([app, "ls", "/sys/class/net"]);
+    expect(host.stdout.split("\n").filter(Boolean).length).toBeGreaterThan(1);
+  });
+});
+
+describe("signals and kills", () => {
+  it("forwards SIGTERM: a container trapping it sees it", async () => {
+    const child = spawn(
+      process.execPath,
+      [
+        BIN,
+        "run",
+        app,
+        "sh",
+        "-c",
+        'trap "echo got TERM; exit 42" TERM; echo ready; while true; do sleep 0.1; done',
+      ],
+      { env: { PATH: process.env.PATH ?? "", BERTH_HOME: home }, stdio: ["ignore", "pipe", "pipe"] },
+    );
+    let out = "";
+    await new Promise<void>((res) =>
+      child.stdout.on("data", (d) => {
+        out += d;
+        if (out.includes("ready")) res();
+      }),
+    );
+    child.kill("SIGTERM");
+    const code = await new Promise((res) => child.on("close", res));
+    expect(out).toBe("ready\ngot TERM\n");
+    expect(code).toBe(42);
+  });
+
+  it("exits 137 when the container is killed with SIGKILL, and leaves no state", async () => {
+    const h = join(dir, "home-kill");
+    const child = spawn(process.execPath, [BIN, "run", app, "sh", "-c", "echo up; exec sleep 1000"], {
+      env: { PATH: process.env.PATH ?? "", BERTH_HOME: h },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    await new Promise<void>((res) => child.stdout.on("data", () => res()));
+    const state = join(h, "run", "state");
+    const [id] = readdirSync(state);
+    await run("runc", ["--root", state, "kill", id!, "KILL"]);
+    const code = await new Promise((res) => child.on("close", res));
+    expect(code).toBe(137);
+    expect(readdirSync(state)).toEqual([]);
+    expect(readdirSync(join(h, "run", "containers"))).toEqual([]);
+  });
+});
+
+describe("images made by berth", () => {
+  it("runs an image berth built from a folder (buildLayer + mutate)", async () => {
+    const tree = join(dir, "tree");
+    await mkdir(join(tree, "bin"), { recursive: true });
+    await mkdir(join(tree, "etc"), { recursive: true });
+    await mkdir(join(tree, "srv"), { recursive: true });
+    await writeFile(join(tree, "etc/passwd"), PASSWD);
+    await writeFile(join(tree, "etc/group"), GROUP);
+    await writeFile(join(tree, "srv/message"), "built by berth\n");
+    await run("cp", [BUSYBOX, join(tree, "bin/busybox")]);
+    for (const a of APPLETS) await run("ln", ["-s", "busybox", join(tree, "bin", a)]);
+    const blob = join(dir, "berth-layer.tar.gz");
+    const layer = await buildLayer(tree, blob, { uid: 0, gid: 0 });
+    const m = mutate(undefined, {
+      layers: [
+        {
+          path: blob,
+          mediaType: layer.mediaType,
+          digest: layer.digest,
+          size: layer.size,
+          diffId: layer.diffId,
+        },
+      ],
+      config: (c) => ({
+        ...c,
+        Cmd: ["sh", "-c", "cat message; id -un"],
+        WorkingDir: "/srv",
+        User: "app",
+        Env: ["PATH=/bin"],
+      }),
+    });
+    const dst = `oci:${join(dir, "berth-layout")}:built`;
+    await writeImage(m.source, m.descriptor, undefined, parseImageArgument(dst), { home, env: {} });
+    const r = await rb([dst]);
+    expect(r.stderr).toBe("");
+    expect(r.stdout).toBe("built by berth\napp\n");
+    expect(r.code).toBe(0);
+  });
+});
+
+async function freePort(): Promise<number> {
+  return new Promise((res) => {
+    const s = createServer();
+    s.listen(0, "127.0.0.1", () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => res(port));
+    });
+  });
+}
