@@ -1,0 +1,108 @@
+/** Snapshots: cached by chain ID, shared between images, atomic; a cached image applies no layer. */
+import { readdirSync, statSync } from "node:fs";
+import { writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { afterAll, beforeAll, expect, it } from "vitest";
+import { loadRoot, selectImage } from "../../src/oci/image.ts";
+import { runContainer, Snapshots } from "../../src/runtime/index.ts";
+import { openSource } from "../../src/transport/open.ts";
+import { parseImageArgument } from "../../src/transport/parse.ts";
+import { berth, tempDir } from "../helpers/cli.ts";
+import { run } from "../helpers/exec.ts";
+import { busyboxImage } from "./helpers.ts";
+
+let dir: string;
+let cleanup: () => Promise<void>;
+let layout: string;
+
+beforeAll(async () => {
+  ({ dir, cleanup } = await tempDir("berth-snap-"));
+  layout = join(dir, "layout");
+  await busyboxImage(layout, "two", { cmd: ["cat", "/msg"] }, [[{ path: "msg", content: "two\n" }]]);
+  // "other" is "two" plus one layer: it shares both of two's snapshots.
+  const bundle = join(dir, "other-bundle");
+  await run("umoci", ["unpack", "--rootless", "--image", `${layout}:two`, bundle]);
+  await writeFile(join(bundle, "rootfs", "msg"), "other\n");
+  await run("umoci", ["repack", "--image", `${layout}:other`, bundle]);
+});
+afterAll(() => cleanup());
+
+async function image(tag: string) {
+  const opened = await openSource(parseImageArgument(`oci:${layout}:${tag}`), { home: dir, env: {} });
+  return selectImage(await loadRoot(opened.source, opened.root));
+}
+
+it("the second run of an image applies no layer; images share the snapshots of common layers", async () => {
+  const home = join(dir, "home-lib");
+  const two = await image("two");
+  const first = await runContainer({ home, image: two });
+  expect(first.exitCode).toBe(0);
+  expect(first.stdoutTail).toBe("two\n");
+  expect(first.snapshots).toEqual({ mode: "overlay", applied: 2, reused: 0 });
+  const snapDir = join(home, "snapshots", "overlay");
+  const before = readdirSync(snapDir).map((d) => [d, statSync(join(snapDir, d)).ino]);
+  const second = await runContainer({ home, image: two });
+  expect(second.stdoutTail).toBe("two\n");
+  expect(second.snapshots).toEqual({ mode: "overlay", applied: 0, reused: 2 });
+  // Nothing was made or replaced in the cache.
+  expect(readdirSync(snapDir).map((d) => [d, statSync(join(snapDir, d)).ino])).toEqual(before);
+  expect(readdirSync(join(home, "snapshots", "tmp"))).toEqual([]);
+  // "other" begins with two's layers (same chain IDs): only its own layer is applied.
+  const other = await runContainer({ home, image: await image("other") });
+  expect(other.stdoutTail).toBe("other\n");
+  expect(other.snapshots.applied).toBe(1);
+  expect(other.snapshots.reused).toBe(2);
+  expect(readdirSync(snapDir)).toHaveLength(3);
+  // The container's writes went to its own upper dir, removed afterwards.
+  expect(readdirSync(join(home, "run", "containers"))).toEqual([]);
+});
+
+it("berth run reports layers applied (BERTH_DEBUG) and applies none on the second run", async () => {
+  const home = join(dir, "home-cli");
+  const img = `oci:${layout}:two`;
+  const a = await berth(["run", img], { home, env: { BERTH_DEBUG: "1" } });
+  expect(a.stdout).toBe("two\n");
+  expect(a.stderr).toContain("2 layers applied, 0 cached");
+  const b = await berth(["run", img], { home, env: { BERTH_DEBUG: "1" } });
+  expect(b.stdout).toBe("two\n");
+  expect(b.stderr).toContain("0 layers applied, 2 cached");
+  expect(b.stderr).not.toContain("applying layer");
+});
+
+it("concurrent runs of one image do not interfere (cold cache, writes in each container)", async () => {
+  const home = join(dir, "home-conc");
+  const img = `oci:${layout}:two`;
+  const runs = await Promise.all(
+    Array.from({ length: 6 }, (_, i) =>
+      berth(["run", img, "sh", "-c", `echo ${i} > /msg2; sleep 0.2; cat /msg /msg2; ls /tmp`], { home }),
+    ),
+  );
+  runs.forEach((r, i) => {
+    expect(r.stderr).toBe("");
+    expect(r.stdout).toBe(`two\n${i}\n`);
+    expect(r.code).toBe(0);
+  });
+  expect(readdirSync(join(home, "snapshots", "overlay"))).toHaveLength(2);
+  expect(readdirSync(join(home, "snapshots", "tmp"))).toEqual([]);
+  expect(readdirSync(join(home, "run", "containers"))).toEqual([]);
+  expect(readdirSync(join(home, "run", "state"))).toEqual([]);
+});
+
+it("full snapshots (the rootless/no-overlay mode) hold whole trees and give the same container", async () => {
+  const home = join(dir, "home-full");
+  const snaps = await Snapshots.open(home, { mode: "full" });
+  const chain = await snaps.prepare(await image("two"));
+  expect(chain.applied).toBe(2);
+  expect(readdirSync(chain.dirs[1]!)).toContain("msg");
+  expect(readdirSync(chain.dirs[1]!)).toContain("bin");
+  expect((await snaps.prepare(await image("two"))).applied).toBe(0);
+});
+
+it("--keep keeps the writable layer", async () => {
+  const home = join(dir, "home-keep");
+  const r = await berth(["run", "--keep", `oci:${layout}:two`, "sh", "-c", "echo kept > /new"], { home });
+  expect(r.code).toBe(0);
+  const m = /kept the container's folder (\S+)/.exec(r.stderr);
+  expect(m).not.toBeNull();
+  expect(readdirSync(join(m![1]!, "upper"))).toContain("new");
+});
