@@ -3,7 +3,8 @@
  * config), holding a static busybox so that containers have a shell, plus /etc/passwd and /etc/group.
  */
 import { execFile } from "node:child_process";
-import { chmod, copyFile, mkdir, rm, symlink, writeFile } from "node:fs/promises";
+import { chmod, copyFile, mkdir, mkdtemp, rm, symlink, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { promisify } from "node:util";
 import { run } from "../helpers/exec.ts";
@@ -117,31 +118,37 @@ export async function busyboxImage(
   if (config.user) args.push("--config.user", config.user);
   for (const [k, v] of Object.entries(config.labels ?? {})) args.push("--config.label", `${k}=${v}`);
   if (args.length > 3) await run("umoci", args);
-  // umoci unpack --rootless records owners as its own uid: make the files root's, as in a real image.
-  void pexec;
 }
 
-/** Whether crun can start containers here; crun 1.8 refuses hybrid cgroup layouts before reading a bundle. */
+/**
+ * Whether crun can start containers here: it runs a minimal bundle (busybox `true`). crun 1.8 refuses this
+ * host's hybrid cgroup layout ("cgroups in hybrid mode not supported") whatever the bundle says.
+ */
 export async function crunUsable(): Promise<{ ok: boolean; reason: string }> {
   try {
     await pexec("crun", ["--version"]);
   } catch {
     return { ok: false, reason: "crun is not installed" };
   }
+  const dir = await mkdtemp(join(tmpdir(), "berth-crun-probe-"));
   try {
-    await pexec("crun", [
-      "--root",
-      "/tmp/berth-crun-probe",
-      "run",
-      "-b",
-      "/nonexistent-berth-bundle",
-      "probe",
-    ]);
+    await mkdir(join(dir, "rootfs", "bin"), { recursive: true });
+    await copyFile(BUSYBOX, join(dir, "rootfs", "bin", "true"));
+    await chmod(join(dir, "rootfs", "bin", "true"), 0o755);
+    const config = {
+      ociVersion: "1.0.2",
+      root: { path: "rootfs" },
+      process: { cwd: "/", args: ["/bin/true"], env: ["PATH=/bin"], user: { uid: 0, gid: 0 } },
+      mounts: [{ destination: "/proc", type: "proc", source: "proc" }],
+      linux: { namespaces: [{ type: "pid" }, { type: "mount" }] },
+    };
+    await writeFile(join(dir, "config.json"), JSON.stringify(config));
+    await pexec("crun", ["--root", join(dir, "state"), "run", "-b", dir, "berth-crun-probe"]);
     return { ok: true, reason: "" };
   } catch (err) {
-    const msg = String((err as { stderr?: string }).stderr ?? err).trim();
-    if (/hybrid/i.test(msg))
-      return { ok: false, reason: `crun cannot start containers on this host: ${msg}` };
-    return { ok: true, reason: "" };
+    const msg = String((err as { stderr?: string }).stderr || err).trim();
+    return { ok: false, reason: `crun cannot start containers on this host: ${msg}` };
+  } finally {
+    await rm(dir, { recursive: true, force: true });
   }
 }

@@ -9,6 +9,7 @@ import { openImage, rootlessIds } from "./run.ts";
 const collect = (v: string, prev: string[]) => [...prev, v];
 
 export function registerBundle(program: Command, cli: () => Cli): void {
+  program.enablePositionalOptions();
   program
     .command("bundle")
     .description("write an OCI runtime bundle (rootfs/ and config.json) that runc or crun can start")
@@ -22,6 +23,7 @@ export function registerBundle(program: Command, cli: () => Cli): void {
     .option("--network <host|none>", "host (default) or none", "host")
     .option("--hostname <name>", "the container's hostname")
     .option("--platform <os/arch[/variant]>", "from a multi-platform image, this platform's")
+    .passThroughOptions()
     .addHelpText(
       "after",
       `
