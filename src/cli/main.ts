@@ -1,6 +1,7 @@
 import { Command, CommanderError } from "commander";
 import { BerthError } from "../errors.ts";
 import { registerArchive } from "./commands/archive.ts";
+import { registerBuild } from "./commands/build.ts";
 import { registerBundle } from "./commands/bundle.ts";
 import { registerCopy } from "./commands/copy.ts";
 import { registerEdit } from "./commands/edit.ts";
@@ -27,6 +28,7 @@ export function buildProgram(cli: () => Cli, stdin: () => NodeJS.ReadableStream)
     .showHelpAfterError()
     .exitOverride();
   registerCopy(program, cli);
+  registerBuild(program, cli);
   registerInspect(program, cli);
   registerImages(program, cli);
   registerArchive(program, cli);

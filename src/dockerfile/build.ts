@@ -1,0 +1,789 @@
+/**
+ * A Dockerfile build: a value made from resolved inputs (context, Dockerfile, build args, target, platform,
+ * secrets, cache policy) with one verb, `build()`, that runs the stages the target needs and writes the
+ * result to its destinations, returning what happened. Output lines go to a logger the caller gives, in
+ * the shape `docker build`/`buildah bud` print them.
+ */
+import { randomBytes } from "node:crypto";
+import { mkdir, mkdtemp, readFile, rename, rm } from "node:fs/promises";
+import { join, posix } from "node:path";
+import { BerthError, isBerthError, wrapError } from "../errors.ts";
+import { createMatcher, type Matcher, parseIgnoreFile } from "../layer/index.ts";
+import type { ContainerConfig } from "../oci/config.ts";
+import { parseConfig } from "../oci/config.ts";
+import type { CopyResult } from "../oci/copy.ts";
+import { Image, loadRoot, selectImage } from "../oci/image.ts";
+import { parseManifest } from "../oci/manifest.ts";
+import type { Compression } from "../oci/mediatype.ts";
+import { type AddedLayer, EPOCH, type MutatedImage, mutate } from "../oci/mutate.ts";
+import { formatPlatform, hostPlatform, type Platform, parsePlatform } from "../oci/platform.ts";
+import type { SpecMount } from "../runtime/index.ts";
+import type { TransportContext } from "../transport/context.ts";
+import { writeImage } from "../transport/copy.ts";
+import { type OpenedSource, openSource } from "../transport/open.ts";
+import { type ImageArgument, parseImageArgument } from "../transport/parse.ts";
+import { type CachedLayer, cacheKey, StepCache } from "./cache.ts";
+import { expandWord, expandWords, type Vars } from "./expand.ts";
+import { applyConfigInstruction } from "./instructions/config.ts";
+import {
+  buildCopyLayer,
+  download,
+  extractArchive,
+  heredocFile,
+  isArchive,
+  parseChmod,
+} from "./instructions/copy.ts";
+import { cacheMountDir, parseMount, runStep } from "./instructions/run.ts";
+import { type Dockerfile, type Instruction, parseDockerfile, parseTrigger } from "./parse.ts";
+import { resolveOwner, StageRoot } from "./rootfs.ts";
+import { type MatchedSource, matchSources, sourcesDigest } from "./sources.ts";
+import { findStage, neededStages, type Stage, splitStages, targetStage } from "./stage.ts";
+
+export interface BuildInputs {
+  /** The build context directory. */
+  contextDir: string;
+  /** The Dockerfile's path (read once, when the build starts) or its text. */
+  dockerfile: { path: string } | { text: string; name?: string };
+  buildArgs?: Record<string, string>;
+  target?: string;
+  /** Target platform (default: this machine's). */
+  platform?: Platform;
+  noCache?: boolean;
+  /** `--secret id=…,src=…`: id → host file. */
+  secrets?: Record<string, string>;
+  /** SOURCE_DATE_EPOCH: file mtimes in COPY/ADD/RUN layers and every created time. */
+  sourceDateEpoch?: number;
+  /** Where the image goes (each written with the same digest). */
+  destinations: ImageArgument[];
+  compression?: Compression;
+  /** Runtime choice for RUN (runc, crun or a path). */
+  runtime?: string;
+  searchPath?: string;
+  /** Progress lines (`[stage 1/2] STEP 1/4: FROM …`, `--> Using cache …`). */
+  log?: (line: string) => void;
+  /** Output of RUN commands as it comes. */
+  onOutput?: (chunk: Buffer, stream: "stdout" | "stderr") => void;
+  signal?: AbortSignal;
+}
+
+export interface StepReport {
+  stage: number;
+  step: number;
+  instruction: string;
+  line: number;
+  cached: boolean;
+  /** The image after the step. */
+  digest: string;
+}
+
+export interface BuildResult {
+  /** The manifest digest of the built image. */
+  digest: string;
+  configDigest: string;
+  /** The target stage (name or index). */
+  target: string;
+  /** Indexes of the stages built. */
+  stages: number[];
+  steps: StepReport[];
+  /** `--build-arg`s no ARG declared. */
+  unusedBuildArgs: string[];
+  written: { destination: string; result: CopyResult }[];
+}
+
+interface StageState {
+  stage: Stage;
+  image: Image;
+  key: string;
+  /** ARGs in scope: name → value (undefined when declared without one). */
+  args: Map<string, string | undefined>;
+  cmdSet: boolean;
+  root: StageRoot;
+  clearOnBuild: boolean;
+  platform: Platform;
+}
+
+/** An Image object for a mutated image (its bytes are in memory). */
+function toImage(m: MutatedImage): Image {
+  const manifest = parseManifest(m.manifest);
+  return new Image(m.descriptor, m.manifest, manifest, m.config, parseConfig(m.config), m.source);
+}
+
+function epochToRfc3339(seconds: number): string {
+  return new Date(seconds * 1000).toISOString().replace(".000Z", "Z");
+}
+
+const short = (d: string) => d.slice(d.indexOf(":") + 1, d.indexOf(":") + 13);
+
+export class DockerfileBuild {
+  readonly inputs: BuildInputs;
+  #df!: Dockerfile;
+  #cache: StepCache;
+  #tmp = "";
+  #opened: OpenedSource[] = [];
+  #states = new Map<number, StageState>();
+  #steps: StepReport[] = [];
+  #globalVars = new Map<string, string>();
+  #consumed = new Set<string>();
+  #matcher: Matcher | undefined;
+  #ctx: TransportContext;
+  #platform: Platform;
+  #stageCount = 0;
+  #stageNo = 0;
+
+  constructor(inputs: BuildInputs, ctx: TransportContext) {
+    this.inputs = inputs;
+    this.#ctx = ctx;
+    this.#cache = new StepCache(ctx.home);
+    this.#platform = inputs.platform ?? hostPlatform();
+  }
+
+  #log(line: string): void {
+    this.inputs.log?.(line);
+  }
+
+  get #created(): string {
+    return this.inputs.sourceDateEpoch === undefined
+      ? new Date().toISOString().replace(/\.\d+Z$/, "Z")
+      : epochToRfc3339(this.inputs.sourceDateEpoch);
+  }
+
+  get #mtime(): number {
+    return this.inputs.sourceDateEpoch ?? 0;
+  }
+
+  async build(): Promise<BuildResult> {
+    const i = this.inputs;
+    if ("path" in i.dockerfile) {
+      let text: string;
+      try {
+        text = await readFile(i.dockerfile.path, "utf8");
+      } catch (err) {
+        throw new BerthError("DOCKERFILE_NOT_FOUND", `cannot read the Dockerfile ${i.dockerfile.path}`, {
+          cause: err,
+          hint: "give its path with --dockerfile, or put a Dockerfile in the build context",
+        });
+      }
+      this.#df = parseDockerfile(text, posix.basename(i.dockerfile.path));
+    } else {
+      this.#df = parseDockerfile(i.dockerfile.text, i.dockerfile.name ?? "Dockerfile");
+    }
+    const df = this.#df;
+    const plan = splitStages(df);
+    // Global ARGs (before the first FROM) and the automatic platform args.
+    const p = this.#platform;
+    const auto: Record<string, string> = {
+      TARGETPLATFORM: formatPlatform(p),
+      TARGETOS: p.os,
+      TARGETARCH: p.architecture,
+      TARGETVARIANT: p.variant ?? "",
+      BUILDPLATFORM: formatPlatform(hostPlatform()),
+      BUILDOS: hostPlatform().os,
+      BUILDARCH: hostPlatform().architecture,
+      BUILDVARIANT: hostPlatform().variant ?? "",
+    };
+    for (const [k, v] of Object.entries(auto)) this.#globalVars.set(k, v);
+    for (const ins of plan.globalArgs) {
+      for (const [name, value] of this.#declareArgs(ins, this.#globalVars)) {
+        if (value !== undefined) this.#globalVars.set(name, value);
+        else this.#globalVars.delete(name);
+      }
+    }
+    const target = targetStage(plan, i.target, df.name);
+    const stages = neededStages(plan, target, this.#globalVars, df.name);
+    this.#stageCount = stages.length;
+    this.#matcher = await this.#loadIgnore();
+    await mkdir(await this.#cache.tmpDir(), { recursive: true });
+    this.#tmp = await mkdtemp(join(await this.#cache.tmpDir(), "build-"));
+    try {
+      for (const stage of stages) {
+        this.#stageNo++;
+        await this.#buildStage(stage, plan.stages);
+      }
+      const final = this.#states.get(target.index)!;
+      const written: BuildResult["written"] = [];
+      for (const dest of i.destinations) {
+        const result = await writeImage(
+          final.image.source,
+          final.image.descriptor,
+          undefined,
+          dest,
+          this.#ctx,
+        ).catch((err) => {
+          throw wrapError(`writing the image to ${dest.text}`, err);
+        });
+        written.push({ destination: dest.text, result });
+      }
+      const unused = Object.keys(i.buildArgs ?? {}).filter((k) => !this.#consumed.has(k));
+      return {
+        digest: final.image.digest,
+        configDigest: final.image.manifest.config.digest,
+        target: target.name ?? String(target.index),
+        stages: stages.map((s) => s.index),
+        steps: this.#steps,
+        unusedBuildArgs: unused,
+        written,
+      };
+    } finally {
+      for (const o of this.#opened) await o.close().catch(() => undefined);
+      await rm(this.#tmp, { recursive: true, force: true }).catch(() => undefined);
+    }
+  }
+
+  async #loadIgnore(): Promise<Matcher | undefined> {
+    const i = this.inputs;
+    const candidates: string[] = [];
+    if ("path" in i.dockerfile) candidates.push(`${i.dockerfile.path}.dockerignore`);
+    candidates.push(join(i.contextDir, ".dockerignore"));
+    for (const c of candidates) {
+      try {
+        return createMatcher(parseIgnoreFile(await readFile(c, "utf8")));
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw wrapError(`reading ${c}`, err);
+      }
+    }
+    return undefined;
+  }
+
+  /** ARG name[=default] …: values from --build-arg, else the default, else the global value. */
+  #declareArgs(ins: Instruction, vars: Vars, globals?: Map<string, string>): [string, string | undefined][] {
+    const out: [string, string | undefined][] = [];
+    for (const word of splitArgWords(ins.args)) {
+      const eq = word.indexOf("=");
+      const name = eq < 0 ? word : word.slice(0, eq);
+      if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) {
+        throw new BerthError(
+          "DOCKERFILE_SYNTAX",
+          `${this.#df.name}:${ins.line}: invalid ARG name ${JSON.stringify(name)}`,
+        );
+      }
+      this.#consumed.add(name);
+      const given = this.inputs.buildArgs?.[name];
+      let value: string | undefined;
+      if (given !== undefined) value = given;
+      else if (eq >= 0) value = expandWord(word.slice(eq + 1), vars, this.#df.escape).value;
+      else if (globals?.has(name)) value = globals.get(name);
+      out.push([name, value]);
+    }
+    return out;
+  }
+
+  #vars(s: StageState): Map<string, string> {
+    const v = new Map<string, string>();
+    for (const [k, val] of s.args) if (val !== undefined) v.set(k, val);
+    for (const e of s.image.config?.config?.Env ?? []) {
+      const i = e.indexOf("=");
+      v.set(e.slice(0, i), e.slice(i + 1));
+    }
+    return v;
+  }
+
+  #config(s: StageState): ContainerConfig {
+    const c = structuredClone(s.image.config?.config ?? {});
+    if (s.clearOnBuild) delete c.OnBuild;
+    return c;
+  }
+
+  async #openBase(text: string, platform: Platform): Promise<Image> {
+    let arg = parseImageArgument(text);
+    let opened: OpenedSource;
+    try {
+      opened = await openSource(arg, this.#ctx);
+    } catch (err) {
+      if (arg.transport === "store" && isBerthError(err, "IMAGE_NOT_FOUND")) {
+        // Not in the local store: the registry, as docker would pull it.
+        arg = { transport: "docker", ref: arg.ref, text: `docker://${arg.ref}` };
+        try {
+          opened = await openSource(arg, this.#ctx);
+        } catch (err2) {
+          throw new BerthError(
+            "IMAGE_NOT_FOUND",
+            `image ${JSON.stringify(text)} is neither in the local store nor reachable in its registry (${(err2 as Error).message})`,
+            { cause: err2 },
+          );
+        }
+      } else throw err;
+    }
+    this.#opened.push(opened);
+    return selectImage(await loadRoot(opened.source, opened.root), platform);
+  }
+
+  #header(step: number, total: number, text: string): void {
+    this.#log(`[stage ${this.#stageNo}/${this.#stageCount}] STEP ${step}/${total}: ${text}`);
+  }
+
+  async #buildStage(stage: Stage, all: Stage[]): Promise<void> {
+    const df = this.#df;
+    const from = stage.from;
+    const total = stage.instructions.length + 1;
+    this.#header(1, total, from.text);
+    const baseText = expandWord(stage.baseText, this.#globalVars, df.escape).value;
+    const platformText = from.flags.platform?.[0];
+    let platform = this.#platform;
+    try {
+      if (platformText) platform = parsePlatform(expandWord(platformText, this.#globalVars, df.escape).value);
+    } catch (err) {
+      throw wrapError(`${df.name}:${from.line}: FROM --platform`, err);
+    }
+    let image: Image;
+    let key: string;
+    const dep = findStage(all, baseText, stage.index);
+    if (dep) {
+      const st = this.#states.get(dep.index)!;
+      image = st.image;
+      key = st.key;
+    } else if (baseText === "scratch") {
+      image = toImage(mutate(undefined, { platform, created: EPOCH }, platform));
+      key = cacheKey("scratch", formatPlatform(platform));
+    } else {
+      try {
+        image = await this.#openBase(baseText, platform);
+      } catch (err) {
+        throw wrapError(`${df.name}:${from.line}: FROM ${baseText}`, err);
+      }
+      key = cacheKey("from", image.digest);
+    }
+    const state: StageState = {
+      stage,
+      image,
+      key,
+      args: new Map(),
+      cmdSet: false,
+      root: new StageRoot(join(this.#tmp, `stage-${stage.index}`)),
+      clearOnBuild: false,
+      platform,
+    };
+    this.#states.set(stage.index, state);
+    this.#log(`--> ${short(image.digest)}`);
+    this.#steps.push({
+      stage: stage.index,
+      step: 1,
+      instruction: from.text,
+      line: from.line,
+      cached: true,
+      digest: image.digest,
+    });
+    // ONBUILD triggers of the base run first.
+    const triggers = dep ? [] : (image.config?.config?.OnBuild ?? []);
+    if (triggers.length) state.clearOnBuild = true;
+    for (const t of triggers) {
+      const ins = parseTrigger(t, df.name, from.line);
+      this.#log(`ONBUILD ${t}`);
+      await this.#step(state, ins, all);
+    }
+    for (const [n, ins] of stage.instructions.entries()) {
+      this.#header(n + 2, total, ins.text);
+      await this.#step(state, ins, all);
+    }
+  }
+
+  async #step(s: StageState, ins: Instruction, all: Stage[]): Promise<void> {
+    const where = `${this.#df.name}:${ins.line}`;
+    try {
+      await this.#dispatch(s, ins, all, where);
+    } catch (err) {
+      if (err instanceof BerthError && err.message.startsWith(`${where}:`)) throw err;
+      const text = ins.text.length > 80 ? `${ins.text.slice(0, 77)}...` : ins.text;
+      throw wrapError(`${where}: ${text}`, err);
+    }
+  }
+
+  async #dispatch(s: StageState, ins: Instruction, all: Stage[], where: string): Promise<void> {
+    const df = this.#df;
+    const vars = this.#vars(s);
+    switch (ins.keyword) {
+      case "ARG":
+        for (const [name, value] of this.#declareArgs(ins, vars, this.#globalVars)) s.args.set(name, value);
+        this.#report(s, ins, true);
+        return;
+      case "ENV":
+      case "LABEL":
+      case "EXPOSE":
+      case "USER":
+      case "CMD":
+      case "ENTRYPOINT":
+      case "VOLUME":
+      case "STOPSIGNAL":
+      case "SHELL":
+      case "ONBUILD":
+      case "HEALTHCHECK":
+      case "MAINTAINER": {
+        const shell = s.image.config?.config?.Shell ?? ["/bin/sh", "-c"];
+        const r = applyConfigInstruction(ins, this.#config(s), vars, df.escape, { cmdSet: s.cmdSet, shell });
+        if (ins.keyword === "CMD") s.cmdSet = true;
+        await this.#cached(s, ins, [r.text], async () => ({ config: r.config, createdBy: r.text }));
+        return;
+      }
+      case "WORKDIR": {
+        const w = expandWord(ins.args.trim(), vars, df.escape).value;
+        if (w === "") throw new BerthError("DOCKERFILE_SYNTAX", "WORKDIR needs a path");
+        const dir = posix.resolve(this.#config(s).WorkingDir || "/", w);
+        const config = { ...this.#config(s), WorkingDir: dir };
+        await this.#cached(s, ins, [`WORKDIR ${dir}`], async () => {
+          const root = await s.root.sync(s.image);
+          const { lstatOrUndefined } = await import("./rootfs.ts");
+          if (await lstatOrUndefined(await s.root.host(dir))) return { config, createdBy: `WORKDIR ${dir}` };
+          const empty = join(this.#tmp, `empty-${randomBytes(4).toString("hex")}`);
+          await mkdir(empty);
+          const { stat } = await import("node:fs/promises");
+          const layerPath = join(this.#tmp, `layer-${randomBytes(6).toString("hex")}`);
+          const desc = await buildCopyLayer({
+            root,
+            sources: [
+              { path: "", isDir: true, files: [{ hostPath: empty, rel: "", st: await stat(empty) }] },
+            ],
+            dest: dir,
+            workdir: "/",
+            owner: undefined,
+            keepOwner: false,
+            chmod: undefined,
+            mtime: this.#mtime,
+            compression: this.inputs.compression ?? "gzip",
+            layerPath,
+          });
+          return { config, createdBy: `WORKDIR ${dir}`, layer: { path: layerPath, ...desc } };
+        });
+        return;
+      }
+      case "COPY":
+      case "ADD":
+        await this.#copy(s, ins, all, vars, where);
+        return;
+      case "RUN":
+        await this.#run(s, ins, all, vars, where);
+        return;
+      case "FROM":
+        throw new BerthError("INTERNAL", "FROM inside a stage");
+    }
+  }
+
+  #report(s: StageState, ins: Instruction, cached: boolean): void {
+    this.#steps.push({
+      stage: s.stage.index,
+      step: this.#steps.filter((x) => x.stage === s.stage.index).length + 1,
+      instruction: ins.text,
+      line: ins.line,
+      cached,
+      digest: s.image.digest,
+    });
+  }
+
+  /** Run a step through the cache: reuse its record, or produce it and record it. */
+  async #cached(
+    s: StageState,
+    ins: Instruction,
+    keyParts: unknown[],
+    produce: () => Promise<{
+      config: ContainerConfig;
+      createdBy: string;
+      layer?: CachedLayer & { path: string };
+    }>,
+  ): Promise<void> {
+    const key = cacheKey(s.key, s.clearOnBuild, ins.keyword, ...keyParts);
+    let rec = this.inputs.noCache ? undefined : await this.#cache.get(key);
+    const cached = rec !== undefined;
+    if (rec) {
+      this.#log(`--> Using cache ${short(key)}`);
+    } else {
+      const out = await produce();
+      rec = { config: out.config, history: { created_by: out.createdBy }, created: this.#created };
+      if (out.layer) {
+        const { path, ...layer } = out.layer;
+        const blob = this.#cache.blobPath(layer.digest);
+        await mkdir(posix.dirname(blob), { recursive: true });
+        await rename(path, blob);
+        rec.layer = {
+          digest: layer.digest,
+          diffId: layer.diffId,
+          size: layer.size,
+          mediaType: layer.mediaType,
+        };
+      }
+      await this.#cache.put(key, rec);
+    }
+    const r = rec;
+    const layers: AddedLayer[] = r.layer
+      ? [{ path: this.#cache.blobPath(r.layer.digest), ...r.layer, history: r.history }]
+      : [];
+    s.image = toImage(
+      mutate(
+        s.image,
+        {
+          layers,
+          config: () => r.config,
+          ...(r.layer ? {} : { history: [r.history] }),
+          created: r.created,
+        },
+        s.platform,
+      ),
+    );
+    s.key = key;
+    s.clearOnBuild = false;
+    this.#log(`--> ${short(s.image.digest)}`);
+    this.#report(s, ins, cached);
+  }
+
+  async #sourceRoot(
+    s: StageState,
+    ref: string,
+    all: Stage[],
+    where: string,
+  ): Promise<{ root: () => Promise<string>; id: string; what: string }> {
+    const dep = findStage(all, ref, s.stage.index);
+    if (dep) {
+      const st = this.#states.get(dep.index);
+      if (!st) throw new BerthError("INTERNAL", `stage ${ref} was not built`);
+      return {
+        root: () => st.root.sync(st.image),
+        id: st.image.digest,
+        what: `stage ${JSON.stringify(ref)}`,
+      };
+    }
+    let image: Image;
+    try {
+      image = await this.#openBase(ref, s.platform);
+    } catch (err) {
+      if (!/[/:@]/.test(ref) && isBerthError(err, "IMAGE_NOT_FOUND")) {
+        throw new BerthError(
+          "DOCKERFILE_STAGE_NOT_FOUND",
+          `${where}: --from=${ref}: no stage named ${JSON.stringify(ref)} before this instruction, and no image of that name`,
+          { cause: err, hint: `the stages are: ${all.map((x) => x.name ?? x.index).join(", ")}` },
+        );
+      }
+      throw err;
+    }
+    const root = new StageRoot(join(this.#tmp, `image-${short(image.digest)}`));
+    return { root: () => root.sync(image), id: image.digest, what: `image ${ref}` };
+  }
+
+  async #copy(s: StageState, ins: Instruction, all: Stage[], vars: Vars, where: string): Promise<void> {
+    const df = this.#df;
+    const isAdd = ins.keyword === "ADD";
+    const words = ins.json
+      ? ins.json.map((w) => expandWord(w, vars, df.escape).value)
+      : expandWords(ins.args, vars, df.escape).value;
+    if (words.length < 2)
+      throw new BerthError("DOCKERFILE_SYNTAX", `${ins.keyword} needs a source and a destination`);
+    const dest = words[words.length - 1]!;
+    const srcWords = words.slice(0, -1);
+    const flag = (n: string) => {
+      const v = ins.flags[n]?.[0];
+      return v === undefined ? undefined : expandWord(v, vars, df.escape).value;
+    };
+    const fromRef = flag("from");
+    const chown = flag("chown");
+    const chmodText = flag("chmod");
+    const chmod = chmodText === undefined ? undefined : parseChmod(chmodText);
+    const workdir = this.#config(s).WorkingDir || "/";
+    const heredocs = new Map(ins.heredocs.map((h) => [h.name, h]));
+    const dl = join(this.#tmp, `src-${randomBytes(6).toString("hex")}`);
+    // Resolve what the step reads and digest it for the key.
+    const parts: unknown[] = [{ srcWords, dest, workdir, chown, chmod, from: fromRef }];
+    const extra: MatchedSource[] = [];
+    const patterns: string[] = [];
+    for (const w of srcWords) {
+      const hd = /^<<-?["']?([A-Za-z_][A-Za-z0-9_]*)["']?$/.exec(w);
+      if (hd && heredocs.has(hd[1]!)) {
+        const h = heredocs.get(hd[1]!)!;
+        const content = h.expand ? expandWord(h.content, vars, df.escape).value : h.content;
+        const path = await heredocFile(join(dl, "heredoc"), h.name, content);
+        const { stat } = await import("node:fs/promises");
+        extra.push({
+          path: h.name,
+          isDir: false,
+          files: [{ hostPath: path, rel: "", st: await stat(path) }],
+        });
+        parts.push({ heredoc: h.name, content });
+      } else if (isAdd && /^https?:\/\//.test(w)) {
+        const got = await download(w, join(dl, `url-${extra.length}`), this.inputs.signal);
+        const { stat } = await import("node:fs/promises");
+        extra.push({
+          path: got.name,
+          isDir: false,
+          files: [{ hostPath: got.path, rel: "", st: await stat(got.path) }],
+        });
+        parts.push({ url: w, digest: got.digest });
+      } else patterns.push(w);
+    }
+    let sources: MatchedSource[] = [];
+    let fromRoot: (() => Promise<string>) | undefined;
+    if (fromRef !== undefined) {
+      const src = await this.#sourceRoot(s, fromRef, all, where);
+      parts.push({ fromImage: src.id });
+      fromRoot = src.root;
+    } else if (patterns.length) {
+      try {
+        sources = await matchSources(this.inputs.contextDir, patterns, this.#matcher, "the build context");
+      } catch (err) {
+        if (isBerthError(err, "DOCKERFILE_SOURCE_NOT_FOUND"))
+          throw new BerthError(err.code, `${where}: ${ins.keyword} failed: ${err.message}`, {
+            details: { ...err.details, line: ins.line },
+          });
+        throw err;
+      }
+      parts.push({ context: await sourcesDigest(sources) });
+    }
+    const text = `${ins.keyword} ${ins.flags.from ? `--from=${fromRef} ` : ""}${ins.flags.chown ? `--chown=${chown} ` : ""}${ins.flags.chmod ? `--chmod=${chmodText} ` : ""}${srcWords.join(" ")} ${dest}`;
+    await this.#cached(s, ins, parts, async () => {
+      if (fromRoot) {
+        const r = await fromRoot();
+        try {
+          sources = await matchSources(r, patterns, undefined, `--from=${fromRef}`);
+        } catch (err) {
+          if (isBerthError(err, "DOCKERFILE_SOURCE_NOT_FOUND"))
+            throw new BerthError(err.code, `${where}: ${ins.keyword} failed: ${err.message}`, {
+              details: { ...err.details, line: ins.line },
+            });
+          throw err;
+        }
+      }
+      // ADD extracts local tar archives into the destination.
+      const all2: MatchedSource[] = [];
+      let keepOwner = fromRoot !== undefined;
+      for (const src of sources) {
+        if (isAdd && !fromRoot && !src.isDir && (await isArchive(src.files[0]!.hostPath))) {
+          const dir = join(dl, `tar-${all2.length}`);
+          await extractArchive(src.files[0]!.hostPath, dir);
+          const extracted = await matchSources(dir, ["."], undefined, "the archive");
+          all2.push(...extracted);
+          keepOwner = true;
+        } else all2.push(src);
+      }
+      const root = await s.root.sync(s.image);
+      const owner = chown === undefined ? undefined : await resolveOwner(root, chown);
+      // Files fetched by ADD from a URL are 0600, as docker makes them.
+      const layerPath = join(this.#tmp, `layer-${randomBytes(6).toString("hex")}`);
+      const desc = await buildCopyLayer({
+        root,
+        sources: [...all2, ...extra],
+        dest,
+        workdir,
+        owner,
+        keepOwner,
+        chmod,
+        mtime: this.#mtime,
+        compression: this.inputs.compression ?? "gzip",
+        layerPath,
+      });
+      return { config: this.#config(s), createdBy: text, layer: { path: layerPath, ...desc } };
+    });
+    await rm(dl, { recursive: true, force: true });
+  }
+
+  async #run(s: StageState, ins: Instruction, all: Stage[], vars: Vars, where: string): Promise<void> {
+    const config = this.#config(s);
+    const shell = config.Shell ?? ["/bin/sh", "-c"];
+    let argv: string[];
+    if (ins.json) argv = ins.json;
+    else {
+      const only = /^<<-?["']?([A-Za-z_][A-Za-z0-9_]*)["']?$/.exec(ins.args.trim());
+      if (only && ins.heredocs.length === 1) argv = [...shell, ins.heredocs[0]!.content];
+      else if (ins.heredocs.length)
+        argv = [...shell, `${ins.args}\n${ins.heredocs.map((h) => `${h.content}${h.name}`).join("\n")}`];
+      else argv = [...shell, ins.args];
+    }
+    // Build args in scope reach the command as env, unless ENV sets the same name.
+    const envNames = new Set((config.Env ?? []).map((e) => e.slice(0, e.indexOf("="))));
+    const argEnv = [...s.args]
+      .filter(([k, v]) => v !== undefined && !envNames.has(k))
+      .map(([k, v]) => `${k}=${v}`)
+      .sort();
+    const mountSpecs = (ins.flags.mount ?? []).map((m) =>
+      parseMount(expandWord(m, vars, this.#df.escape).value),
+    );
+    const network = (ins.flags.network?.[0] ?? "host") === "none" ? "none" : "host";
+    const fromIds: string[] = [];
+    for (const m of mountSpecs) {
+      if (m.type === "bind" && m.from) fromIds.push((await this.#sourceRoot(s, m.from, all, where)).id);
+    }
+    const created = `RUN ${argEnv.length ? `|${argEnv.length} ${argEnv.join(" ")} ` : ""}${argv.join(" ")}`;
+    await this.#cached(
+      s,
+      ins,
+      [argv, argEnv, mountSpecs, network, fromIds, config.User, config.WorkingDir],
+      async () => {
+        const mounts: SpecMount[] = [];
+        for (const m of mountSpecs) {
+          if (m.type === "cache") {
+            mounts.push({
+              destination: m.target,
+              type: "bind",
+              source: await cacheMountDir(this.#ctx.home, m),
+              options: ["rbind", "rw"],
+            });
+          } else if (m.type === "secret") {
+            const id = m.id ?? posix.basename(m.target);
+            const src = this.inputs.secrets?.[id];
+            if (!src) {
+              if (m.required)
+                throw new BerthError("USAGE", `secret ${JSON.stringify(id)} is required but was not given`, {
+                  hint: `pass it with --secret id=${id},src=FILE`,
+                });
+              continue;
+            }
+            mounts.push({ destination: m.target, type: "bind", source: src, options: ["rbind", "ro"] });
+          } else if (m.type === "tmpfs") {
+            mounts.push({
+              destination: m.target,
+              type: "tmpfs",
+              source: "tmpfs",
+              options: ["nosuid", "nodev"],
+            });
+          } else {
+            if (!m.readonly)
+              throw new BerthError(
+                "DOCKERFILE_UNSUPPORTED",
+                "--mount=type=bind,rw is not supported; bind mounts are read-only",
+              );
+            let base = this.inputs.contextDir;
+            if (m.from) base = await (await this.#sourceRoot(s, m.from, all, where)).root();
+            const { resolveInRoot } = await import("./rootfs.ts");
+            const rel = await resolveInRoot(base, m.source ?? "/", true);
+            mounts.push({
+              destination: m.target,
+              type: "bind",
+              source: rel === "" ? base : `${base}/${rel}`,
+              options: ["rbind", "ro"],
+            });
+          }
+        }
+        const upperDir = join(this.#tmp, `upper-${randomBytes(6).toString("hex")}`);
+        const layerPath = join(this.#tmp, `layer-${randomBytes(6).toString("hex")}`);
+        const desc = await runStep({
+          home: this.#ctx.home,
+          image: s.image,
+          args: argv,
+          env: argEnv,
+          user: config.User || undefined,
+          cwd: config.WorkingDir || "/",
+          network,
+          mounts,
+          mountTargets: mountSpecs.map((m) => m.target),
+          upperDir,
+          layerPath,
+          mtime: this.inputs.sourceDateEpoch,
+          compression: this.inputs.compression ?? "gzip",
+          ...(this.inputs.onOutput
+            ? {
+                onStdout: (c: Buffer) => this.inputs.onOutput!(c, "stdout"),
+                onStderr: (c: Buffer) => this.inputs.onOutput!(c, "stderr"),
+              }
+            : {}),
+          ...(this.inputs.signal ? { signal: this.inputs.signal } : {}),
+          where,
+        });
+        await rm(upperDir, { recursive: true, force: true });
+        return { config, createdBy: created, layer: { path: layerPath, ...desc } };
+      },
+    );
+  }
+}
+
+/** ARG words: `NAME`, `NAME=value`, `NAME="quoted value"`. */
+function splitArgWords(text: string): string[] {
+  const out: string[] = [];
+  const re = /([A-Za-z_][A-Za-z0-9_]*|\S+?)(?:=((?:"(?:[^"\\]|\\.)*"|'[^']*'|\S)*))?(?:\s+|$)/gy;
+  for (let m = re.exec(text.trim()); m && m[0] !== ""; m = re.exec(text.trim())) {
+    out.push(m[2] === undefined ? m[1]! : `${m[1]}=${m[2]}`);
+  }
+  return out;
+}

@@ -1,0 +1,76 @@
+/**
+ * The build cache under `$BERTH_HOME/cache/dockerfile/`: `steps/<key>.json` records what one instruction
+ * produced (its layer, if any, the config after it, its history entry and creation time), keyed by a digest
+ * of its parent's key, the instruction, the build args it uses and the content of what it reads; layer blobs
+ * live in `blobs/sha256/<hex>`. A record is written only after its blob is in place, so a record that exists
+ * is complete.
+ */
+import { createHash } from "node:crypto";
+import { mkdir, readFile, stat } from "node:fs/promises";
+import { join } from "node:path";
+import type { ContainerConfig, History } from "../oci/config.ts";
+import { encodedOf } from "../oci/digest.ts";
+import { writeFileAtomic } from "../util/fs.ts";
+
+export interface CachedLayer {
+  digest: string;
+  diffId: string;
+  size: number;
+  mediaType: string;
+}
+
+export interface StepRecord {
+  layer?: CachedLayer;
+  config: ContainerConfig;
+  history: History;
+  created: string;
+}
+
+/** A cache key: a digest over its parts, in order. */
+export function cacheKey(...parts: unknown[]): string {
+  const h = createHash("sha256");
+  for (const p of parts) h.update(`${JSON.stringify(p)}\n`);
+  return `sha256:${h.digest("hex")}`;
+}
+
+export class StepCache {
+  readonly root: string;
+
+  constructor(home: string) {
+    this.root = join(home, "cache", "dockerfile");
+  }
+
+  blobPath(digest: string): string {
+    return join(this.root, "blobs", "sha256", encodedOf(digest));
+  }
+
+  /** A folder for layers being written (same filesystem as the blobs, for renames). */
+  async tmpDir(): Promise<string> {
+    const d = join(this.root, "tmp");
+    await mkdir(d, { recursive: true });
+    return d;
+  }
+
+  async get(key: string): Promise<StepRecord | undefined> {
+    let rec: StepRecord;
+    try {
+      rec = JSON.parse(await readFile(join(this.root, "steps", `${encodedOf(key)}.json`), "utf8"));
+    } catch {
+      return undefined;
+    }
+    if (rec.layer) {
+      try {
+        const st = await stat(this.blobPath(rec.layer.digest));
+        if (st.size !== rec.layer.size) return undefined;
+      } catch {
+        return undefined;
+      }
+    }
+    return rec;
+  }
+
+  async put(key: string, rec: StepRecord): Promise<void> {
+    await mkdir(join(this.root, "steps"), { recursive: true });
+    await writeFileAtomic(join(this.root, "steps", `${encodedOf(key)}.json`), `${JSON.stringify(rec)}\n`);
+  }
+}

@@ -1,0 +1,20 @@
+/** The Dockerfile frontend: parse, expand, plan stages and build images with no daemon. */
+
+export {
+  type BuildInputs,
+  type BuildResult,
+  DockerfileBuild,
+  type StepReport,
+} from "./build.ts";
+export { cacheKey, StepCache, type StepRecord } from "./cache.ts";
+export { expandPairs, expandWord, expandWords, type Vars } from "./expand.ts";
+export {
+  type Dockerfile,
+  dockerfileError,
+  type Heredoc,
+  type Instruction,
+  KEYWORDS,
+  type Keyword,
+  parseDockerfile,
+} from "./parse.ts";
+export { neededStages, type Stage, type StagePlan, splitStages, targetStage } from "./stage.ts";

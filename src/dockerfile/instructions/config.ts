@@ -1,0 +1,172 @@
+/**
+ * Instructions that only change the image config: ENV, LABEL, EXPOSE, USER, CMD, ENTRYPOINT, VOLUME,
+ * STOPSIGNAL, HEALTHCHECK, SHELL, ONBUILD (WORKDIR also makes its directory; see build.ts).
+ */
+import { BerthError } from "../../errors.ts";
+import type { ContainerConfig, Healthcheck } from "../../oci/config.ts";
+import { setEnv } from "../../oci/mutate.ts";
+import { expandPairs, expandWord, expandWords, type Vars } from "../expand.ts";
+import type { Instruction } from "../parse.ts";
+
+export interface ConfigStep {
+  /** The config after the instruction. */
+  config: ContainerConfig;
+  /** The instruction with variables expanded, for the cache key and history. */
+  text: string;
+  /** Variables it referred to. */
+  used: Set<string>;
+}
+
+const DURATION = /(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)/g;
+const UNIT: Record<string, number> = { ns: 1, us: 1e3, µs: 1e3, ms: 1e6, s: 1e9, m: 60e9, h: 3600e9 };
+
+/** A Go duration (`30s`, `1m30s`) in nanoseconds. */
+export function parseDuration(text: string, flag: string): number {
+  if (text === "0") return 0;
+  let total = 0;
+  let consumed = "";
+  for (const m of text.matchAll(DURATION)) {
+    total += Number(m[1]) * UNIT[m[2]!]!;
+    consumed += m[0];
+  }
+  if (consumed !== text || consumed === "")
+    throw new BerthError("DOCKERFILE_SYNTAX", `--${flag}=${text} is not a duration such as 30s or 1m30s`);
+  return Math.round(total);
+}
+
+/** The command of CMD/ENTRYPOINT/HEALTHCHECK: exec form as is, shell form run by the stage's shell. */
+export function commandOf(
+  ins: { json: string[] | undefined; args: string },
+  shell: readonly string[],
+): string[] {
+  return ins.json ?? [...shell, ins.args];
+}
+
+export function applyConfigInstruction(
+  ins: Instruction,
+  config: ContainerConfig,
+  vars: Vars,
+  esc: string,
+  state: { cmdSet: boolean; shell: readonly string[] },
+): ConfigStep {
+  const c: ContainerConfig = structuredClone(config);
+  const used = new Set<string>();
+  const note = (u: Set<string>) => {
+    for (const x of u) used.add(x);
+  };
+  let text = `${ins.keyword} ${ins.args}`;
+  switch (ins.keyword) {
+    case "ENV": {
+      const pairs = expandPairs(ins.args, vars, esc);
+      note(pairs.used);
+      c.Env = setEnv(
+        c.Env ?? [],
+        pairs.value.map(([k, v]) => `${k}=${v}`),
+      );
+      text = `ENV ${pairs.value.map(([k, v]) => `${k}=${v}`).join(" ")}`;
+      break;
+    }
+    case "LABEL": {
+      const pairs = expandPairs(ins.args, vars, esc);
+      note(pairs.used);
+      c.Labels = { ...(c.Labels ?? {}) };
+      for (const [k, v] of pairs.value) c.Labels[k] = v;
+      text = `LABEL ${pairs.value.map(([k, v]) => `${k}=${v}`).join(" ")}`;
+      break;
+    }
+    case "EXPOSE": {
+      const ports = expandWords(ins.args, vars, esc);
+      note(ports.used);
+      c.ExposedPorts = { ...(c.ExposedPorts ?? {}) };
+      for (const p of ports.value) {
+        if (!/^\d+(?:-\d+)?(?:\/(?:tcp|udp|sctp))?$/i.test(p))
+          throw new BerthError("DOCKERFILE_SYNTAX", `invalid port ${JSON.stringify(p)}`);
+        c.ExposedPorts[p.includes("/") ? p.toLowerCase() : `${p}/tcp`] = {};
+      }
+      text = `EXPOSE ${ports.value.join(" ")}`;
+      break;
+    }
+    case "USER": {
+      const u = expandWord(ins.args.trim(), vars, esc);
+      note(u.used);
+      if (u.value === "") throw new BerthError("DOCKERFILE_SYNTAX", "USER needs a user");
+      c.User = u.value;
+      text = `USER ${u.value}`;
+      break;
+    }
+    case "CMD":
+      c.Cmd = commandOf(ins, state.shell);
+      text = `CMD ${JSON.stringify(c.Cmd)}`;
+      break;
+    case "ENTRYPOINT":
+      c.Entrypoint = commandOf(ins, state.shell);
+      if (!state.cmdSet) c.Cmd = null;
+      text = `ENTRYPOINT ${JSON.stringify(c.Entrypoint)}`;
+      break;
+    case "VOLUME": {
+      const vols = ins.json ?? expandWords(ins.args, vars, esc).value;
+      c.Volumes = { ...(c.Volumes ?? {}) };
+      for (const v of vols) {
+        if (v.trim() === "") throw new BerthError("DOCKERFILE_SYNTAX", "VOLUME needs a path");
+        c.Volumes[v] = {};
+      }
+      text = `VOLUME ${JSON.stringify(vols)}`;
+      break;
+    }
+    case "STOPSIGNAL": {
+      const s = expandWord(ins.args.trim(), vars, esc);
+      note(s.used);
+      c.StopSignal = s.value;
+      text = `STOPSIGNAL ${s.value}`;
+      break;
+    }
+    case "SHELL":
+      if (!ins.json || ins.json.length === 0)
+        throw new BerthError("DOCKERFILE_SYNTAX", 'SHELL needs a JSON array such as ["/bin/bash", "-c"]');
+      c.Shell = ins.json;
+      text = `SHELL ${JSON.stringify(ins.json)}`;
+      break;
+    case "ONBUILD": {
+      const trigger = ins.args.trim();
+      c.OnBuild = [...(c.OnBuild ?? []), trigger];
+      text = `ONBUILD ${trigger}`;
+      break;
+    }
+    case "HEALTHCHECK": {
+      const m = /^(\S+)\s*([\s\S]*)$/.exec(ins.args.trim());
+      const kind = m?.[1]?.toUpperCase();
+      if (kind === "NONE") {
+        c.Healthcheck = { Test: ["NONE"] };
+      } else if (kind === "CMD") {
+        const rest = m![2]!.trim();
+        let json: string[] | undefined;
+        if (rest.startsWith("[")) {
+          try {
+            const p: unknown = JSON.parse(rest);
+            if (Array.isArray(p) && p.every((x) => typeof x === "string")) json = p;
+          } catch {
+            // shell form
+          }
+        }
+        const hc: Healthcheck = { Test: json ? ["CMD", ...json] : ["CMD-SHELL", rest] };
+        const f = ins.flags;
+        if (f.interval) hc.Interval = parseDuration(f.interval[0]!, "interval");
+        if (f.timeout) hc.Timeout = parseDuration(f.timeout[0]!, "timeout");
+        if (f["start-period"]) hc.StartPeriod = parseDuration(f["start-period"][0]!, "start-period");
+        if (f["start-interval"]) hc.StartInterval = parseDuration(f["start-interval"][0]!, "start-interval");
+        if (f.retries) hc.Retries = Number(f.retries[0]);
+        c.Healthcheck = hc;
+      } else {
+        throw new BerthError("DOCKERFILE_SYNTAX", "HEALTHCHECK needs CMD or NONE");
+      }
+      text = `HEALTHCHECK ${JSON.stringify(c.Healthcheck)}`;
+      break;
+    }
+    case "MAINTAINER":
+      text = `MAINTAINER ${ins.args.trim()}`;
+      break;
+    default:
+      throw new BerthError("INTERNAL", `${ins.keyword} is not a config instruction`);
+  }
+  return { config: c, text, used };
+}

@@ -1,0 +1,206 @@
+/**
+ * COPY and ADD: the layer that puts matched sources at the destination inside a stage's filesystem, with
+ * docker's rules (a directory's contents are copied, a file goes into a destination that ends in `/` or is a
+ * directory, missing parents are made 0755), existing parent directories kept as they are, `--chown` and
+ * `--chmod`, local tar archives extracted by ADD and URLs downloaded by ADD.
+ */
+import { createHash } from "node:crypto";
+import { createWriteStream } from "node:fs";
+import { mkdir, open, writeFile } from "node:fs/promises";
+import { basename, join, posix } from "node:path";
+import { Readable } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import { BerthError } from "../../errors.ts";
+import { writeEntries } from "../../layer/build.ts";
+import { applyLayer, type EntryHeader, writeLayer } from "../../layer/index.ts";
+import type { PlannedEntry } from "../../layer/walk.ts";
+import type { Compression } from "../../oci/mediatype.ts";
+import { lstatOrUndefined, resolveInRoot } from "../rootfs.ts";
+import type { MatchedSource } from "../sources.ts";
+
+export interface CopyLayerOptions {
+  /** The stage's filesystem on disk (resolved real path). */
+  root: string;
+  sources: MatchedSource[];
+  /** Destination as written (expanded), before joining with the working directory. */
+  dest: string;
+  workdir: string;
+  /** Owner for everything copied; default 0:0 for context files, the source's own for --from. */
+  owner: { uid: number; gid: number } | undefined;
+  keepOwner: boolean;
+  chmod: number | undefined;
+  mtime: number;
+  compression: Compression;
+  /** Where the layer blob goes. */
+  layerPath: string;
+}
+
+interface Item {
+  header: EntryHeader;
+  hostPath?: string;
+}
+
+/** Parse `--chmod` (octal such as 755 or 0644). */
+export function parseChmod(text: string): number {
+  if (!/^[0-7]{3,4}$/.test(text))
+    throw new BerthError("DOCKERFILE_SYNTAX", `--chmod=${text} must be an octal mode such as 755`);
+  return Number.parseInt(text, 8);
+}
+
+export async function buildCopyLayer(o: CopyLayerOptions) {
+  const destAbs = posix.resolve(o.workdir || "/", o.dest);
+  const total = o.sources.length;
+  const wantsDir = o.dest.endsWith("/") || o.dest.endsWith("/.") || o.dest === ".";
+  if (total > 1 && !wantsDir) {
+    throw new BerthError(
+      "DOCKERFILE_SYNTAX",
+      `when copying more than one source (${total} matched), the destination must be a directory ending in /`,
+    );
+  }
+  const destRel = await resolveInRoot(o.root, destAbs, true);
+  const destSt = await lstatOrUndefined(destRel === "" ? o.root : `${o.root}/${destRel}`);
+  const destIsDir = wantsDir || destSt?.isDirectory() === true;
+  const items = new Map<string, Item>();
+  const join2 = (a: string, b: string) => (a === "" ? b : b === "" ? a : `${a}/${b}`);
+  const ownerOf = (st: { uid: number; gid: number }) =>
+    o.owner ?? (o.keepOwner ? { uid: st.uid, gid: st.gid } : { uid: 0, gid: 0 });
+  /** Directories the copy itself creates get this owner (buildah's and BuildKit's ChownDirs). */
+  const dirOwner = o.owner ?? { uid: 0, gid: 0 };
+  const add = (path: string, f: MatchedSource["files"][number]) => {
+    const st = f.st;
+    const type: EntryHeader["type"] | undefined = st.isDirectory()
+      ? "dir"
+      : st.isSymbolicLink()
+        ? "symlink"
+        : st.isFile()
+          ? "file"
+          : st.isFIFO()
+            ? "fifo"
+            : undefined;
+    if (!type) return;
+    const header: EntryHeader = {
+      path,
+      type,
+      mode: type === "symlink" ? 0o777 : (o.chmod ?? st.mode & 0o7777),
+      ...ownerOf(st),
+      size: type === "file" ? st.size : 0,
+      mtime: o.mtime,
+    };
+    if (f.linkname !== undefined) header.linkname = f.linkname;
+    items.set(path, type === "file" ? { header, hostPath: f.hostPath } : { header });
+  };
+  for (const src of o.sources) {
+    if (src.isDir) {
+      // The directory's contents go into the destination.
+      for (const f of src.files) {
+        if (f.rel === "") continue;
+        add(join2(destRel, f.rel), f);
+      }
+      if (destRel !== "" && !destSt) {
+        items.set(destRel, {
+          header: { path: destRel, type: "dir", mode: 0o755, ...dirOwner, size: 0, mtime: o.mtime },
+        });
+      }
+    } else {
+      const f = src.files[0]!;
+      const name = basename(src.path) || basename(f.hostPath);
+      const path = destIsDir ? join2(destRel, name) : destRel;
+      if (path === "") throw new BerthError("DOCKERFILE_SYNTAX", `cannot copy a file onto /`);
+      add(path, f);
+    }
+  }
+  // Parents: existing directories keep their attributes, missing ones are made.
+  for (const path of [...items.keys()]) {
+    for (let d = posix.dirname(path); d !== "." && d !== ""; d = posix.dirname(d)) {
+      if (items.has(d)) continue;
+      const st = await lstatOrUndefined(`${o.root}/${d}`);
+      if (st && !st.isDirectory()) {
+        throw new BerthError("DOCKERFILE_SYNTAX", `cannot copy to /${path}: /${d} is not a directory`);
+      }
+      items.set(d, {
+        header: st
+          ? {
+              path: d,
+              type: "dir",
+              mode: st.mode & 0o7777,
+              uid: st.uid,
+              gid: st.gid,
+              size: 0,
+              mtime: o.mtime,
+            }
+          : { path: d, type: "dir", mode: 0o755, ...dirOwner, size: 0, mtime: o.mtime },
+      });
+    }
+  }
+  const entries: PlannedEntry[] = [...items.values()]
+    .sort((a, b) => Buffer.compare(Buffer.from(a.header.path), Buffer.from(b.header.path)))
+    .map((i) => (i.hostPath ? { header: i.header, hostPath: i.hostPath } : { header: i.header }));
+  const desc = await writeLayer(o.layerPath, { compression: o.compression }, (w) => writeEntries(w, entries));
+  return { ...desc, entries: entries.length };
+}
+
+const MAGIC: [number, Buffer][] = [
+  [0, Buffer.from([0x1f, 0x8b])],
+  [0, Buffer.from([0x28, 0xb5, 0x2f, 0xfd])],
+  [257, Buffer.from("ustar")],
+];
+
+/** Whether a local file is a tar archive ADD extracts (plain, gzip or zstd). */
+export async function isArchive(path: string): Promise<boolean> {
+  const fh = await open(path, "r");
+  try {
+    const buf = Buffer.alloc(262);
+    const { bytesRead } = await fh.read(buf, 0, 262, 0);
+    return MAGIC.some(
+      ([off, m]) => bytesRead >= off + m.length && buf.subarray(off, off + m.length).equals(m),
+    );
+  } finally {
+    await fh.close();
+  }
+}
+
+/** Extract an archive into a fresh directory (confined, owners kept). */
+export async function extractArchive(path: string, dir: string): Promise<void> {
+  await mkdir(dir, { recursive: true });
+  const { createReadStream } = await import("node:fs");
+  await applyLayer(createReadStream(path), dir);
+}
+
+/** Download a URL for ADD; returns the file, its name from the URL and the content digest. */
+export async function download(
+  url: string,
+  dir: string,
+  signal?: AbortSignal,
+): Promise<{ path: string; name: string; digest: string }> {
+  let res: Response;
+  try {
+    res = await fetch(url, signal ? { signal } : {});
+  } catch (err) {
+    throw new BerthError(
+      "DOCKERFILE_SOURCE_NOT_FOUND",
+      `ADD could not fetch ${url}: ${(err as Error).message}`,
+      {
+        cause: err,
+      },
+    );
+  }
+  if (!res.ok || !res.body) {
+    throw new BerthError("DOCKERFILE_SOURCE_NOT_FOUND", `ADD could not fetch ${url}: HTTP ${res.status}`);
+  }
+  await mkdir(dir, { recursive: true });
+  const path = join(dir, "download");
+  const h = createHash("sha256");
+  const body = Readable.fromWeb(res.body as import("node:stream/web").ReadableStream<Uint8Array>);
+  body.on("data", (c: Buffer) => h.update(c));
+  await pipeline(body, createWriteStream(path, { mode: 0o600 }));
+  const name = basename(new URL(url).pathname) || "index.html";
+  return { path, name, digest: `sha256:${h.digest("hex")}` };
+}
+
+/** A heredoc's content as a file to copy. */
+export async function heredocFile(dir: string, name: string, content: string): Promise<string> {
+  await mkdir(dir, { recursive: true });
+  const path = join(dir, name);
+  await writeFile(path, content, { mode: 0o644 });
+  return path;
+}

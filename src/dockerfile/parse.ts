@@ -1,0 +1,221 @@
+/**
+ * The Dockerfile parser: parser directives (`# syntax=`, `# escape=`), line continuations with the escape
+ * character, comments, JSON (exec) and shell forms, `--flag=value` options and heredocs (`<<EOF`, `<<-EOF`,
+ * `<<"EOF"`). Every instruction keeps its line numbers and the text as written, for messages and history.
+ */
+import { BerthError } from "../errors.ts";
+
+export const KEYWORDS = [
+  "FROM",
+  "RUN",
+  "CMD",
+  "LABEL",
+  "MAINTAINER",
+  "EXPOSE",
+  "ENV",
+  "ADD",
+  "COPY",
+  "ENTRYPOINT",
+  "VOLUME",
+  "USER",
+  "WORKDIR",
+  "ARG",
+  "ONBUILD",
+  "STOPSIGNAL",
+  "HEALTHCHECK",
+  "SHELL",
+] as const;
+export type Keyword = (typeof KEYWORDS)[number];
+
+/** Instructions whose leading `--name[=value]` words are options. */
+const FLAGGED = new Set<Keyword>(["FROM", "RUN", "COPY", "ADD", "HEALTHCHECK"]);
+/** Instructions that may carry heredocs. */
+const HEREDOC = new Set<Keyword>(["RUN", "COPY", "ADD"]);
+/** Instructions with a JSON (exec) form. */
+const JSON_FORM = new Set<Keyword>(["RUN", "CMD", "ENTRYPOINT", "SHELL", "COPY", "ADD", "VOLUME"]);
+
+export interface Heredoc {
+  /** The delimiter word. */
+  name: string;
+  content: string;
+  /** Unquoted delimiter: variables in the content are expanded (COPY). */
+  expand: boolean;
+  /** `<<-`: leading tabs were stripped. */
+  chomp: boolean;
+}
+
+export interface Instruction {
+  keyword: Keyword;
+  /** Options (`--from=build` → from: ["build"]); a bare `--flag` has value "true". */
+  flags: Record<string, string[]>;
+  /** The arguments after the keyword and options, continuations joined. */
+  args: string;
+  /** The arguments as a JSON array when written in exec form. */
+  json: string[] | undefined;
+  heredocs: Heredoc[];
+  /** First and last line (1-based) in the Dockerfile. */
+  line: number;
+  endLine: number;
+  /** The instruction as written (continuations joined, heredocs left out), for messages and history. */
+  text: string;
+}
+
+export interface Dockerfile {
+  /** The escape character (`\` or a backtick). */
+  escape: string;
+  syntax: string | undefined;
+  instructions: Instruction[];
+  /** Name shown in messages (default `Dockerfile`). */
+  name: string;
+}
+
+export function dockerfileError(
+  file: string,
+  line: number,
+  message: string,
+  code: "DOCKERFILE_SYNTAX" | "DOCKERFILE_UNKNOWN_INSTRUCTION" = "DOCKERFILE_SYNTAX",
+): BerthError {
+  return new BerthError(code, `${file}:${line}: ${message}`, { details: { line } });
+}
+
+const DIRECTIVE = /^#\s*([a-zA-Z][a-zA-Z0-9_-]*)\s*=\s*(.*?)\s*$/;
+
+/** Parse Dockerfile text; `name` is used in error messages. */
+export function parseDockerfile(text: string, name = "Dockerfile"): Dockerfile {
+  const lines = text.replace(/^\uFEFF/, "").split(/\r?\n/);
+  let esc = "\\";
+  let syntax: string | undefined;
+  let i = 0;
+  // Parser directives: only at the very top, before any comment, blank line or instruction.
+  const seen = new Set<string>();
+  for (; i < lines.length; i++) {
+    const m = DIRECTIVE.exec(lines[i]!);
+    if (!m) break;
+    const key = m[1]!.toLowerCase();
+    if (key !== "escape" && key !== "syntax" && key !== "check") break;
+    if (seen.has(key)) throw dockerfileError(name, i + 1, `only one ${key} parser directive can be used`);
+    seen.add(key);
+    if (key === "escape") {
+      if (m[2] !== "\\" && m[2] !== "`") {
+        throw dockerfileError(name, i + 1, `invalid escape token ${JSON.stringify(m[2])}: must be \\ or \``);
+      }
+      esc = m[2]!;
+    } else if (key === "syntax") syntax = m[2];
+  }
+  const instructions: Instruction[] = [];
+  while (i < lines.length) {
+    const raw = lines[i]!;
+    const trimmed = raw.trim();
+    if (trimmed === "" || trimmed.startsWith("#")) {
+      i++;
+      continue;
+    }
+    const start = i + 1;
+    // Join continuation lines; comment lines and empty lines inside are dropped.
+    let joined = "";
+    let line = raw.replace(/^\s+/, "");
+    for (;;) {
+      const right = line.replace(/\s+$/, "");
+      if (right.endsWith(esc)) {
+        joined += right.slice(0, -1);
+        i++;
+        while (i < lines.length) {
+          const t = lines[i]!.trim();
+          if (t === "" || t.startsWith("#")) {
+            i++;
+            continue;
+          }
+          break;
+        }
+        if (i >= lines.length) break;
+        line = lines[i]!;
+        continue;
+      }
+      joined += line;
+      i++;
+      break;
+    }
+    const endLineBeforeHeredocs = i;
+    const m = /^(\S+)(?:\s+([\s\S]*))?$/.exec(joined.trim());
+    const word = m?.[1] ?? "";
+    const keyword = word.toUpperCase() as Keyword;
+    if (!KEYWORDS.includes(keyword)) {
+      throw dockerfileError(name, start, `unknown instruction: ${word}`, "DOCKERFILE_UNKNOWN_INSTRUCTION");
+    }
+    let rest = (m?.[2] ?? "").trim();
+    const flags: Record<string, string[]> = {};
+    if (FLAGGED.has(keyword)) {
+      for (;;) {
+        const f = /^--([a-zA-Z][a-zA-Z0-9-]*)(?:=((?:"[^"]*"|'[^']*'|\S)*))?(?:\s+|$)/.exec(rest);
+        if (!f) break;
+        let value = f[2] ?? "true";
+        if (/^"[^"]*"$|^'[^']*'$/.test(value)) value = value.slice(1, -1);
+        const key = f[1]!.toLowerCase();
+        flags[key] = [...(flags[key] ?? []), value];
+        rest = rest.slice(f[0].length);
+      }
+    }
+    const heredocs: Heredoc[] = [];
+    if (HEREDOC.has(keyword)) {
+      for (const h of rest.matchAll(/<<(-?)(["']?)([A-Za-z_][A-Za-z0-9_]*)\2/g)) {
+        const chomp = h[1] === "-";
+        const body: string[] = [];
+        let closed = false;
+        while (i < lines.length) {
+          let l = lines[i]!;
+          i++;
+          if (chomp) l = l.replace(/^\t+/, "");
+          if (l === h[3]) {
+            closed = true;
+            break;
+          }
+          body.push(l);
+        }
+        if (!closed) throw dockerfileError(name, start, `heredoc <<${h[3]} has no closing ${h[3]} line`);
+        heredocs.push({
+          name: h[3]!,
+          content: body.length ? `${body.join("\n")}\n` : "",
+          expand: h[2] === "",
+          chomp,
+        });
+      }
+    }
+    let json: string[] | undefined;
+    if (JSON_FORM.has(keyword) && rest.startsWith("[")) {
+      try {
+        const parsed: unknown = JSON.parse(rest);
+        if (Array.isArray(parsed) && parsed.every((s) => typeof s === "string")) json = parsed;
+      } catch {
+        // Not JSON: docker treats it as the shell form.
+      }
+    }
+    instructions.push({
+      keyword,
+      flags,
+      args: rest,
+      json,
+      heredocs,
+      line: start,
+      endLine: heredocs.length ? i : endLineBeforeHeredocs,
+      text: joined.trim(),
+    });
+  }
+  return { escape: esc, syntax, instructions, name };
+}
+
+/** Parse one ONBUILD trigger (an instruction line on its own). */
+export function parseTrigger(text: string, file: string, line: number): Instruction {
+  try {
+    const [ins] = parseDockerfile(text, file).instructions;
+    if (!ins) throw dockerfileError(file, line, "ONBUILD needs an instruction");
+    if (ins.keyword === "ONBUILD" || ins.keyword === "FROM" || ins.keyword === "MAINTAINER") {
+      throw dockerfileError(file, line, `${ins.keyword} isn't allowed as an ONBUILD trigger`);
+    }
+    return { ...ins, line, endLine: line };
+  } catch (err) {
+    if (err instanceof BerthError && !err.message.startsWith(`${file}:${line}:`)) {
+      throw new BerthError(err.code, `${file}:${line}: ONBUILD ${err.message.replace(/^[^:]+:\d+: /, "")}`);
+    }
+    throw err;
+  }
+}

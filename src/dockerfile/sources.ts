@@ -1,0 +1,182 @@
+/**
+ * COPY/ADD sources: patterns (with `*`, `?`, `[…]` per path component, as Go's filepath.Match) matched inside
+ * a root (the build context with its `.dockerignore`, or another stage's or image's filesystem), and the
+ * files below each match, walked in a stable order. Also the content digest of what a COPY reads, for the
+ * build cache.
+ */
+import { createHash } from "node:crypto";
+import { createReadStream, type Stats } from "node:fs";
+import { readdir, readlink, stat } from "node:fs/promises";
+import { BerthError } from "../errors.ts";
+import type { Matcher } from "../layer/index.ts";
+import { components, lstatOrUndefined, resolveInRoot } from "./rootfs.ts";
+
+/** One file, directory or symlink to copy. */
+export interface SourceFile {
+  /** Where it is on the host. */
+  hostPath: string;
+  /** Its path below the matched source ("" for the matched source itself). */
+  rel: string;
+  st: Stats;
+  linkname?: string;
+}
+
+/** One matched source: a file, or a directory whose contents are copied. */
+export interface MatchedSource {
+  /** The path in the root that matched (resolved). */
+  path: string;
+  isDir: boolean;
+  files: SourceFile[];
+}
+
+const GLOB = /[*?[]/;
+
+function componentRegex(glob: string): RegExp {
+  let re = "";
+  for (let i = 0; i < glob.length; i++) {
+    const c = glob[i]!;
+    if (c === "*") re += "[^/]*";
+    else if (c === "?") re += "[^/]";
+    else if (c === "[") {
+      const end = glob.indexOf("]", i + 2);
+      if (end < 0)
+        throw new BerthError("DOCKERFILE_SYNTAX", `pattern ${JSON.stringify(glob)} has an unclosed [`);
+      let cls = glob.slice(i + 1, end);
+      if (cls.startsWith("^") || cls.startsWith("!")) cls = `^${cls.slice(1)}`;
+      re += `[${cls.replace(/\\/g, "\\\\")}]`;
+      i = end;
+    } else if (c === "\\" && i + 1 < glob.length) {
+      re += glob[++i]!.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&");
+    } else re += c.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&");
+  }
+  return new RegExp(`^${re}$`);
+}
+
+/** Paths (relative to root) matching a pattern, not excluded. */
+async function expandPattern(root: string, pattern: string, matcher: Matcher | undefined): Promise<string[]> {
+  const parts = components(pattern);
+  let found: string[] = [""];
+  for (const part of parts) {
+    const next: string[] = [];
+    for (const dir of found) {
+      if (!GLOB.test(part)) {
+        next.push(dir === "" ? part : `${dir}/${part}`);
+        continue;
+      }
+      const re = componentRegex(part);
+      let names: string[];
+      try {
+        names = await readdir(dir === "" ? root : `${root}/${dir}`);
+      } catch {
+        continue;
+      }
+      for (const n of names.sort()) if (re.test(n)) next.push(dir === "" ? n : `${dir}/${n}`);
+    }
+    found = next;
+  }
+  const out: string[] = [];
+  for (const p of found) {
+    const st = await lstatOrUndefined(p === "" ? root : `${root}/${p}`);
+    if (!st) continue;
+    if (matcher && p !== "" && matcher.excludes(p, st.isDirectory())) continue;
+    out.push(p);
+  }
+  return out;
+}
+
+async function walk(
+  root: string,
+  dirRel: string,
+  below: string,
+  matcher: Matcher | undefined,
+  out: SourceFile[],
+): Promise<void> {
+  const host = dirRel === "" ? root : `${root}/${dirRel}`;
+  const names = (await readdir(host)).sort();
+  for (const name of names) {
+    const rel = dirRel === "" ? name : `${dirRel}/${name}`;
+    const hostPath = `${root}/${rel}`;
+    const st = await lstatOrUndefined(hostPath);
+    if (!st || st.isSocket()) continue;
+    const isDir = st.isDirectory();
+    const excluded = matcher?.excludes(rel, isDir) ?? false;
+    if (excluded && !(isDir && matcher?.hasNegations)) continue;
+    const relBelow = below === "" ? name : `${below}/${name}`;
+    const f: SourceFile = { hostPath, rel: relBelow, st };
+    if (st.isSymbolicLink()) f.linkname = await readlink(hostPath);
+    if (isDir) {
+      const before = out.length;
+      const idx = out.push(f) - 1;
+      await walk(root, rel, relBelow, matcher, out);
+      if (excluded && out.length === before + 1) out.splice(idx, 1);
+    } else if (!excluded) out.push(f);
+  }
+}
+
+/**
+ * Match COPY sources in `root`. A source that matches nothing is an error naming it (as docker's "not found
+ * in build context" does). Symlinks in a source path are followed inside the root; symlinks below a matched
+ * directory are copied as symlinks.
+ */
+export async function matchSources(
+  root: string,
+  patterns: readonly string[],
+  matcher: Matcher | undefined,
+  where: string,
+): Promise<MatchedSource[]> {
+  const out: MatchedSource[] = [];
+  for (const pattern of patterns) {
+    const matched = GLOB.test(pattern)
+      ? await expandPattern(root, pattern, matcher)
+      : await expandPattern(root, pattern.replace(/[*?[\\]/g, "\\$&"), matcher);
+    if (matched.length === 0) {
+      throw new BerthError(
+        "DOCKERFILE_SOURCE_NOT_FOUND",
+        `${JSON.stringify(pattern)} not found in ${where}${matcher ? " (or excluded by .dockerignore)" : ""}`,
+        { details: { source: pattern } },
+      );
+    }
+    for (const p of matched) {
+      const resolved = await resolveInRoot(root, p, true);
+      const hostPath = resolved === "" ? root : `${root}/${resolved}`;
+      let st: Stats;
+      try {
+        st = await stat(hostPath);
+      } catch {
+        throw new BerthError(
+          "DOCKERFILE_SOURCE_NOT_FOUND",
+          `${JSON.stringify(pattern)} is a symlink whose target ${JSON.stringify(`/${resolved}`)} does not exist in ${where}`,
+        );
+      }
+      if (st.isDirectory()) {
+        const files: SourceFile[] = [];
+        await walk(root, resolved, "", matcher, files);
+        out.push({ path: resolved, isDir: true, files: [{ hostPath, rel: "", st }, ...files] });
+      } else {
+        out.push({ path: resolved, isDir: false, files: [{ hostPath, rel: "", st }] });
+      }
+    }
+  }
+  return out;
+}
+
+async function fileDigest(path: string): Promise<string> {
+  const h = createHash("sha256");
+  for await (const chunk of createReadStream(path)) h.update(chunk as Buffer);
+  return h.digest("hex");
+}
+
+/** A digest of what the sources hold: names, types, modes, sizes, link targets and contents. */
+export async function sourcesDigest(sources: readonly MatchedSource[]): Promise<string> {
+  const h = createHash("sha256");
+  for (const s of sources) {
+    h.update(`source ${s.path} ${s.isDir}\n`);
+    for (const f of s.files) {
+      const type = f.st.isDirectory() ? "d" : f.st.isSymbolicLink() ? "l" : f.st.isFile() ? "f" : "o";
+      h.update(`${f.rel}\0${type}\0${f.st.mode & 0o7777}\0${f.st.size}\0${f.linkname ?? ""}\0`);
+      if (type === "f") h.update(await fileDigest(f.hostPath));
+      h.update("\n");
+    }
+  }
+  return h.digest("hex");
+}

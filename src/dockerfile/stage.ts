@@ -1,0 +1,140 @@
+/**
+ * Stages: the instructions between FROM lines, their names, the global ARGs before the first FROM, and which
+ * stages a target needs (FROM another stage, COPY/ADD --from, RUN --mount from=), so that only those build.
+ */
+import { BerthError } from "../errors.ts";
+import { expandWord, type Vars } from "./expand.ts";
+import { type Dockerfile, type Instruction, parseTrigger } from "./parse.ts";
+
+export interface Stage {
+  /** 0-based position in the Dockerfile. */
+  index: number;
+  /** `AS name`, lower-cased. */
+  name: string | undefined;
+  from: Instruction;
+  /** The base as written (before variable expansion). */
+  baseText: string;
+  instructions: Instruction[];
+}
+
+export interface StagePlan {
+  globalArgs: Instruction[];
+  stages: Stage[];
+}
+
+export function splitStages(df: Dockerfile): StagePlan {
+  const globalArgs: Instruction[] = [];
+  const stages: Stage[] = [];
+  for (const ins of df.instructions) {
+    if (ins.keyword === "FROM") {
+      const words = ins.args.split(/\s+/).filter(Boolean);
+      if (words.length !== 1 && !(words.length === 3 && words[1]!.toLowerCase() === "as")) {
+        throw new BerthError(
+          "DOCKERFILE_SYNTAX",
+          `${df.name}:${ins.line}: FROM needs an image and an optional "AS name", not ${JSON.stringify(ins.args)}`,
+        );
+      }
+      const name = words.length === 3 ? words[2]!.toLowerCase() : undefined;
+      if (name !== undefined && !/^[a-z][a-z0-9._-]*$/.test(name)) {
+        throw new BerthError(
+          "DOCKERFILE_SYNTAX",
+          `${df.name}:${ins.line}: invalid stage name ${JSON.stringify(name)}`,
+        );
+      }
+      if (name !== undefined && stages.some((s) => s.name === name)) {
+        throw new BerthError(
+          "DOCKERFILE_SYNTAX",
+          `${df.name}:${ins.line}: duplicate stage name ${JSON.stringify(name)}`,
+        );
+      }
+      stages.push({ index: stages.length, name, from: ins, baseText: words[0]!, instructions: [] });
+    } else if (stages.length === 0) {
+      if (ins.keyword !== "ARG") {
+        throw new BerthError(
+          "DOCKERFILE_SYNTAX",
+          `${df.name}:${ins.line}: ${ins.keyword} comes before the first FROM (only ARG may)`,
+        );
+      }
+      globalArgs.push(ins);
+    } else {
+      stages[stages.length - 1]!.instructions.push(ins);
+    }
+  }
+  if (stages.length === 0) throw new BerthError("DOCKERFILE_SYNTAX", `${df.name}: no FROM instruction`);
+  return { globalArgs, stages };
+}
+
+/** A stage by name or index (`--from=0`, `--from=build`), among the stages before `before`. */
+export function findStage(stages: readonly Stage[], ref: string, before = stages.length): Stage | undefined {
+  const lower = ref.toLowerCase();
+  const named = stages.slice(0, before).find((s) => s.name === lower);
+  if (named) return named;
+  if (/^\d+$/.test(ref)) {
+    const i = Number(ref);
+    if (i < before) return stages[i];
+  }
+  return undefined;
+}
+
+/** The stage `--target` names (default: the last one). */
+export function targetStage(plan: StagePlan, target: string | undefined, file: string): Stage {
+  if (target === undefined) return plan.stages[plan.stages.length - 1]!;
+  const found = findStage(plan.stages, target);
+  if (!found) {
+    const names = plan.stages.map((s) => s.name ?? String(s.index)).join(", ");
+    throw new BerthError(
+      "DOCKERFILE_STAGE_NOT_FOUND",
+      `${file}: target stage ${JSON.stringify(target)} not found`,
+      {
+        hint: `the stages are: ${names}`,
+      },
+    );
+  }
+  return found;
+}
+
+/** Stage references an instruction makes (`--from=` of COPY/ADD, `from=` of RUN --mount). */
+export function stageRefs(ins: Instruction, vars: Vars): string[] {
+  const refs: string[] = [];
+  if ((ins.keyword === "COPY" || ins.keyword === "ADD") && ins.flags.from) {
+    refs.push(expandWord(ins.flags.from[0]!, vars).value);
+  }
+  if (ins.keyword === "RUN") {
+    for (const m of ins.flags.mount ?? []) {
+      const from = /(?:^|,)from=([^,]+)/.exec(m);
+      if (from) refs.push(expandWord(from[1]!, vars).value);
+    }
+  }
+  return refs;
+}
+
+/**
+ * The stages `target` needs, in Dockerfile order: itself, the stages it is built FROM and the stages it
+ * copies from, transitively. A `--from` that names no earlier stage is an image, or an error when it looks
+ * like a stage the Dockerfile lacks.
+ */
+export function neededStages(plan: StagePlan, target: Stage, globalVars: Vars, file: string): Stage[] {
+  const need = new Set<number>();
+  const visit = (s: Stage) => {
+    if (need.has(s.index)) return;
+    need.add(s.index);
+    const base = findStage(plan.stages, expandWord(s.baseText, globalVars).value, s.index);
+    if (base) visit(base);
+    for (const ins of s.instructions) {
+      for (const ref of stageRefs(ins, globalVars)) {
+        const dep = findStage(plan.stages, ref, s.index);
+        if (dep) visit(dep);
+        else if (/^\d+$/.test(ref) || plan.stages.slice(s.index).some((x) => x.name === ref.toLowerCase())) {
+          throw new BerthError(
+            "DOCKERFILE_STAGE_NOT_FOUND",
+            `${file}:${ins.line}: stage ${JSON.stringify(ref)} not found before this instruction`,
+            { details: { line: ins.line } },
+          );
+        }
+      }
+      if (ins.keyword === "ONBUILD") parseTrigger(ins.args, file, ins.line);
+    }
+  };
+  visit(target);
+  return plan.stages.filter((s) => need.has(s.index));
+}
