@@ -9,6 +9,7 @@ import { registerImages } from "./commands/images.ts";
 import { registerInspect } from "./commands/inspect.ts";
 import { registerRegistry } from "./commands/registry.ts";
 import { registerRun } from "./commands/run.ts";
+import { registerStack } from "./commands/stack.ts";
 import { registerStore } from "./commands/store.ts";
 import { berthHome, type Cli } from "./env.ts";
 import { EXIT, exitCodeFor } from "./exit.ts";
@@ -37,6 +38,7 @@ export function buildProgram(cli: () => Cli, stdin: () => NodeJS.ReadableStream)
   registerStore(program, cli);
   registerRun(program, cli);
   registerBundle(program, cli);
+  registerStack(program, cli);
   return program;
 }
 

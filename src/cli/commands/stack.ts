@@ -1,0 +1,85 @@
+import type { Command } from "commander";
+import { createStack, DEFAULT_BUILD_PACKAGES, DEFAULT_RUN_PACKAGES } from "../../cnb/stack/index.ts";
+import { BerthError } from "../../errors.ts";
+import { parseImageArgument } from "../../transport/parse.ts";
+import type { Cli } from "../env.ts";
+import { formatBytes, info, printJson } from "../output.ts";
+
+export function sourceDateEpochOf(env: Record<string, string | undefined>): number | undefined {
+  const v = env.SOURCE_DATE_EPOCH;
+  if (v === undefined || v === "") return undefined;
+  if (!/^\d+$/.test(v))
+    throw new BerthError("USAGE", `SOURCE_DATE_EPOCH ${JSON.stringify(v)} is not a number of seconds`);
+  return Number(v);
+}
+
+const list = (v: string) =>
+  v
+    .split(",")
+    .map((s) => s.trim())
+    .filter(Boolean);
+
+export function isRoot(): boolean {
+  return (process.geteuid?.() ?? 0) === 0;
+}
+
+export function registerStack(program: Command, cli: () => Cli): void {
+  const stack = program.command("stack").description("build and run images for buildpacks (stacks)");
+  stack
+    .command("create")
+    .description("make a build image and a run image from distribution packages with debootstrap")
+    .requiredOption("--build-image <name>", "the build image to write, in any transport")
+    .requiredOption("--run-image <name>", "the run image to write, in any transport")
+    .option("--distro <name:release>", "debian:bookworm, debian:trixie, ubuntu:noble …", "debian:bookworm")
+    .option("--packages <p,…>", `build image packages (default: ${DEFAULT_BUILD_PACKAGES.join(",")})`, list)
+    .option(
+      "--run-packages <p,…>",
+      `run image packages besides the minimal base (default: ${DEFAULT_RUN_PACKAGES.join(",")})`,
+      list,
+    )
+    .option("--mirror <url>", "the package mirror (default: the distribution's; also $BERTH_DEBIAN_MIRROR)")
+    .option("-v, --verbose", "show debootstrap's output")
+    .option("--json", "print the result as JSON")
+    .addHelpText(
+      "after",
+      `
+Both images get the CNB user (build: cnb 1000:1000, run: cnb 1001:1000, home /home/cnb), CNB_USER_ID and
+CNB_GROUP_ID, the io.buildpacks.base.* labels (distro name and version: the target data), the deprecated
+io.buildpacks.stack.id, and the run image io.buildpacks.rebasable=true. The run image is the minimal base
+(no compilers, no package lists or caches, no documentation). Trees are cached under $BERTH_HOME/cache/stack
+by distribution and packages, so a second run takes seconds. File mtimes come from SOURCE_DATE_EPOCH
+(default 0). Needs root and debootstrap.
+
+Examples:
+  berth stack create --build-image my/build --run-image my/run
+  berth stack create --build-image oci:./stack:build --run-image oci:./stack:run --run-packages ca-certificates,tzdata`,
+    )
+    .action(async (opts) => {
+      const c = cli();
+      const mirror = (opts.mirror as string | undefined) ?? c.env.BERTH_DEBIAN_MIRROR;
+      const epoch = sourceDateEpochOf(c.env);
+      const result = await createStack({
+        distro: opts.distro as string,
+        buildImage: parseImageArgument(opts.buildImage as string),
+        runImage: parseImageArgument(opts.runImage as string),
+        ...(opts.packages ? { packages: opts.packages as string[] } : {}),
+        ...(opts.runPackages ? { runPackages: opts.runPackages as string[] } : {}),
+        ...(mirror ? { mirror } : {}),
+        ctx: c.ctx,
+        isRoot: isRoot(),
+        ...(c.env.PATH ? { searchPath: c.env.PATH } : {}),
+        ...(epoch === undefined ? {} : { sourceDateEpoch: epoch }),
+        onProgress: (l) => info(c.out, l),
+        ...(opts.verbose ? { onDetail: (l: string) => info(c.out, `  ${l}`) } : {}),
+      });
+      if (opts.json) {
+        printJson(c.out, result);
+        return;
+      }
+      c.out.stdout.write(
+        `stack ${result.id}\n` +
+          `  build image ${result.build.name} ${result.build.digest} (${formatBytes(result.build.size)}, ${result.build.packages} packages)\n` +
+          `  run image   ${result.run.name} ${result.run.digest} (${formatBytes(result.run.size)}, ${result.run.packages} packages)\n`,
+      );
+    });
+}

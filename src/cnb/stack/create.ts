@@ -1,0 +1,248 @@
+/**
+ * `berth stack create`: a build image and a run image from Debian packages, as the Platform API wants them
+ * (spec: platform.md §Build Image, §Run Image, §Target Data). The run image is the distribution's minimal
+ * base plus a few run packages; the build image is the same tree plus compilers and tools. Both carry the CNB
+ * user, the `io.buildpacks.base.*` labels, the deprecated stack id, and target data; their layers are
+ * reproducible for a given tree and SOURCE_DATE_EPOCH.
+ */
+import { createHash } from "node:crypto";
+import { mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { wrapError } from "../../errors.ts";
+import { epochToRfc3339 } from "../../image/index.ts";
+import type { CopyResult } from "../../oci/copy.ts";
+import { type AddedLayer, mutate } from "../../oci/mutate.ts";
+import { hostPlatform, type Platform } from "../../oci/platform.ts";
+import type { TransportContext } from "../../transport/context.ts";
+import { writeImage } from "../../transport/copy.ts";
+import type { ImageArgument } from "../../transport/parse.ts";
+import { exists } from "../../util/fs.ts";
+import { type Distro, parseDistro, stackId } from "./distro.ts";
+import { type CnbUser, rootfsLayer, type StackLayer, userLayer } from "./layer.ts";
+import { bootstrapRootfs, type Rootfs } from "./rootfs.ts";
+
+/** What every run image gets: TLS roots (and openssl, which they need). */
+export const DEFAULT_RUN_PACKAGES = ["ca-certificates"] as const;
+/**
+ * What the default build image adds: fetching (curl, git), compilers for native modules (g++, make), and the
+ * toolchains the default builder's buildpacks take from the distribution (Python, Go, a JRE, busybox).
+ */
+export const DEFAULT_BUILD_PACKAGES = [
+  "ca-certificates",
+  "curl",
+  "git",
+  "xz-utils",
+  "g++",
+  "make",
+  "python3",
+  "python3-venv",
+  "golang-go",
+  "openjdk-17-jre-headless",
+  "busybox-static",
+] as const;
+
+export const BUILD_USER: CnbUser = { name: "cnb", uid: 1000, gid: 1000, group: "cnb", home: "/home/cnb" };
+/** The run user differs from the build user (spec: run images SHOULD), so an app cannot rewrite its own files. */
+export const RUN_USER: CnbUser = { name: "cnb", uid: 1001, gid: 1000, group: "cnb", home: "/home/cnb" };
+
+const PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+export interface StackOptions {
+  /** `debian:bookworm` (default). */
+  distro?: string;
+  buildImage: ImageArgument;
+  runImage: ImageArgument;
+  /** Build image packages; default DEFAULT_BUILD_PACKAGES. */
+  packages?: readonly string[];
+  /** Run image packages besides minbase; default DEFAULT_RUN_PACKAGES. */
+  runPackages?: readonly string[];
+  mirror?: string;
+  ctx: TransportContext;
+  isRoot: boolean;
+  searchPath?: string;
+  /** File mtimes and creation time; default 0 (1970). */
+  sourceDateEpoch?: number;
+  /** Progress lines ("bootstrapping the run image…", debootstrap's own lines when `verbose`). */
+  onProgress?: (line: string) => void;
+  onDetail?: (line: string) => void;
+  signal?: AbortSignal;
+}
+
+export interface StackImage {
+  name: string;
+  digest: string;
+  /** Sum of the compressed layer sizes. */
+  size: number;
+  /** Packages installed. */
+  packages: number;
+  /** Whether the tree came from the cache. */
+  cached: boolean;
+}
+
+export interface StackResult {
+  id: string;
+  distro: Distro;
+  build: StackImage;
+  run: StackImage;
+}
+
+export function stackCacheDir(home: string): string {
+  return join(home, "cache", "stack");
+}
+
+const DEB_ARCH: Record<string, string> = { amd64: "amd64", arm64: "arm64", arm: "armhf", "386": "i386" };
+
+/** Make (or reuse) the trees, turn them into layers (or reuse cached ones), and write both images. */
+export async function createStack(options: StackOptions): Promise<StackResult> {
+  const distro = parseDistro(options.distro ?? "debian:bookworm");
+  const id = stackId(distro);
+  const epoch = options.sourceDateEpoch ?? 0;
+  const cacheDir = stackCacheDir(options.ctx.home);
+  const runPackages = [...(options.runPackages ?? DEFAULT_RUN_PACKAGES)];
+  const buildPackages = [...new Set([...runPackages, ...(options.packages ?? DEFAULT_BUILD_PACKAGES)])];
+  const progress = options.onProgress ?? (() => {});
+  const common = {
+    distro,
+    cacheDir,
+    isRoot: options.isRoot,
+    sourceDateEpoch: epoch,
+    ...(options.mirror ? { mirror: options.mirror } : {}),
+    ...(options.searchPath ? { searchPath: options.searchPath } : {}),
+    ...(options.onDetail ? { onLine: options.onDetail } : {}),
+    ...(options.signal ? { signal: options.signal } : {}),
+  };
+  const tree = async (what: string, packages: string[]): Promise<Rootfs> => {
+    const started = Date.now();
+    const fs = await bootstrapRootfs({
+      ...common,
+      packages,
+      onLine: (l) => {
+        options.onDetail?.(l);
+      },
+    }).catch((err) => {
+      throw wrapError(`bootstrapping the ${what} image's tree (${distro.name} ${distro.codename})`, err);
+    });
+    progress(
+      fs.cached
+        ? `${what} image: reusing the cached ${distro.codename} tree (${fs.installed.length} packages)`
+        : `${what} image: bootstrapped ${distro.codename} with ${fs.installed.length} packages in ${((Date.now() - started) / 1000).toFixed(0)} s`,
+    );
+    return fs;
+  };
+  progress(`run image: ${distro.name} ${distro.codename} minbase + ${runPackages.join(", ") || "nothing"}`);
+  const runFs = await tree("run", runPackages);
+  progress(`build image: ${distro.name} ${distro.codename} minbase + ${buildPackages.join(", ")}`);
+  const buildFs = await tree("build", buildPackages);
+
+  const platform = hostPlatform();
+  const layers = async (fs: Rootfs, user: CnbUser): Promise<StackLayer[]> => [
+    await cachedLayer(cacheDir, `${fs.key}-${epoch}`, (dest) => {
+      progress(`making the layer of ${fs.dir}`);
+      return rootfsLayer(fs.dir, dest, epoch);
+    }),
+    await cachedLayer(cacheDir, `${fs.key}-${epoch}-user-${user.uid}-${user.gid}`, (dest) =>
+      userLayer(fs.dir, user, dest, epoch, epoch),
+    ),
+  ];
+  const labels = (kind: "build" | "run", fs: Rootfs): Record<string, string> => ({
+    "io.buildpacks.base.distro.name": distro.name,
+    "io.buildpacks.base.distro.version": distro.version,
+    "io.buildpacks.base.id": id,
+    "io.buildpacks.base.maintainer": "berth",
+    "io.buildpacks.base.homepage": "https://github.com/berth-build/berth",
+    "io.buildpacks.base.released": epochToRfc3339(epoch),
+    "io.buildpacks.base.description": `${kind} image: ${distro.name} ${distro.codename} (${distro.version}) minbase with ${fs.installed.length} packages, made by berth stack create`,
+    "io.buildpacks.base.metadata": JSON.stringify({
+      packages: fs.installed.length,
+      tree: fs.key,
+      debianArch: DEB_ARCH[platform.architecture] ?? platform.architecture,
+    }),
+    "io.buildpacks.stack.id": id,
+    "io.buildpacks.stack.mixins": "[]",
+    ...(kind === "run" ? { "io.buildpacks.rebasable": "true" } : {}),
+  });
+  const write = async (
+    kind: "build" | "run",
+    fs: Rootfs,
+    user: CnbUser,
+    target: ImageArgument,
+  ): Promise<StackImage> => {
+    const ls = await layers(fs, user);
+    const added: AddedLayer[] = ls.map((l, i) => ({
+      path: l.path,
+      mediaType: l.mediaType,
+      digest: l.digest,
+      size: l.size,
+      diffId: l.diffId,
+      history: {
+        created_by:
+          i === 0
+            ? `debootstrap --variant=minbase ${distro.codename} (${fs.installed.length} packages)`
+            : `berth stack create: CNB user ${user.name} ${user.uid}:${user.gid}`,
+      },
+    }));
+    const env = [
+      PATH,
+      ...(kind === "build"
+        ? [`CNB_USER_ID=${user.uid}`, `CNB_GROUP_ID=${user.gid}`, `CNB_STACK_ID=${id}`, `HOME=${user.home}`]
+        : [`HOME=${user.home}`]),
+    ];
+    const result = mutate(
+      undefined,
+      {
+        layers: added,
+        platform: platform as Platform,
+        created: epochToRfc3339(epoch),
+        config: () => ({
+          User: `${user.uid}:${user.gid}`,
+          Env: env,
+          Cmd: ["/bin/bash"],
+          Labels: labels(kind, fs),
+        }),
+      },
+      platform,
+    );
+    let copied: CopyResult;
+    try {
+      copied = await writeImage(result.source, result.descriptor, undefined, target, options.ctx);
+    } catch (err) {
+      throw wrapError(`writing the ${kind} image ${target.text}`, err);
+    }
+    progress(`${kind} image: ${target.text} ${copied.root.digest}`);
+    return {
+      name: target.text,
+      digest: copied.root.digest,
+      size: added.reduce((n, l) => n + l.size, 0),
+      packages: fs.installed.length,
+      cached: fs.cached,
+    };
+  };
+  const run = await write("run", runFs, RUN_USER, options.runImage);
+  const build = await write("build", buildFs, BUILD_USER, options.buildImage);
+  return { id, distro, build, run };
+}
+
+/** A layer blob kept in the stack cache under a key, made once. */
+async function cachedLayer(
+  cacheDir: string,
+  key: string,
+  make: (dest: string) => Promise<StackLayer>,
+): Promise<StackLayer> {
+  const name = createHash("sha256").update(key).digest("hex").slice(0, 24);
+  const blob = join(cacheDir, "layers", `${name}.tar.gz`);
+  const meta = `${blob}.json`;
+  if ((await exists(blob)) && (await exists(meta))) {
+    return { ...(JSON.parse(await readFile(meta, "utf8")) as StackLayer), path: blob };
+  }
+  await mkdir(join(cacheDir, "layers"), { recursive: true });
+  const made = await make(blob);
+  const tmp = `${meta}.tmp`;
+  await writeFile(tmp, JSON.stringify({ ...made, path: blob }));
+  await rename(tmp, meta);
+  return { ...made, path: blob };
+}
+
+/** Remove cached trees and layers. */
+export async function clearStackCache(home: string): Promise<void> {
+  await rm(stackCacheDir(home), { recursive: true, force: true });
+}

@@ -1,0 +1,15 @@
+/** Stacks: build and run images made from distribution packages. */
+export {
+  BUILD_USER,
+  clearStackCache,
+  createStack,
+  DEFAULT_BUILD_PACKAGES,
+  DEFAULT_RUN_PACKAGES,
+  RUN_USER,
+  type StackImage,
+  type StackOptions,
+  type StackResult,
+  stackCacheDir,
+} from "./create.ts";
+export { type Distro, parseDistro, stackId } from "./distro.ts";
+export { bootstrapRootfs, checkDebootstrap, installedPackages, type Rootfs, rootfsKey } from "./rootfs.ts";
