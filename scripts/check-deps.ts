@@ -16,7 +16,7 @@ const ALLOWED: Record<string, string[]> = {
   transport: ["errors.ts", "util", "oci", "registry"],
   image: ["errors.ts", "util", "oci", "layer", "transport"],
   runtime: ["errors.ts", "util", "oci", "layer", "transport"],
-  cnb: ["errors.ts", "util", "oci", "layer", "registry", "transport", "runtime"],
+  cnb: ["errors.ts", "util", "oci", "layer", "registry", "transport", "runtime", "image"],
   dockerfile: ["errors.ts", "util", "oci", "layer", "registry", "transport", "runtime"],
   cli: ["*"],
 };

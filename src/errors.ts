@@ -40,6 +40,14 @@ export type ErrorCode =
   | "RUNTIME_NOT_FOUND"
   | "RUNTIME_FAILED"
   | "USER_NOT_FOUND"
+  // cloud native buildpacks
+  | "CNB_BUILDPACK_INVALID"
+  | "CNB_BUILDPACK_NOT_FOUND"
+  | "CNB_CONFIG_INVALID"
+  | "CNB_DETECT_FAILED"
+  | "CNB_DETECT_ERROR"
+  | "CNB_BUILD_FAILED"
+  | "CNB_BUILD_INVALID"
   // Dockerfile builds
   | "DOCKERFILE_NOT_FOUND"
   | "DOCKERFILE_SYNTAX"

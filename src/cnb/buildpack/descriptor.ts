@@ -1,0 +1,297 @@
+/**
+ * `buildpack.toml` (Buildpack API 0.7–0.12): component and composite buildpacks, targets, the deprecated
+ * stacks, licenses, exec-env, sbom-formats, metadata. Every error names the buildpack and the file.
+ */
+import { access, constants, readdir, stat } from "node:fs/promises";
+import { join } from "node:path";
+import { apiAtLeast, buildpackApiSupported, parseApi, SUPPORTED_BUILDPACK_APIS } from "../api.ts";
+import { Fields, type Origin, parseToml, type Table, tomlError } from "../toml.ts";
+
+export interface License {
+  type?: string;
+  uri?: string;
+}
+
+export interface Distro {
+  name?: string;
+  version?: string;
+}
+
+export interface Target {
+  os?: string;
+  arch?: string;
+  variant?: string;
+  distros?: Distro[];
+}
+
+export interface Stack {
+  id: string;
+  mixins?: string[];
+}
+
+/** A reference to a buildpack inside an order group. */
+export interface ModuleRef {
+  id: string;
+  /** May be empty in a builder's `[[order]]` when the builder holds one version. */
+  version?: string;
+  optional?: boolean;
+  execEnv?: string[];
+}
+
+export interface OrderGroup {
+  group: ModuleRef[];
+}
+
+export type Order = OrderGroup[];
+
+export interface BuildpackInfo {
+  id: string;
+  version: string;
+  name?: string;
+  homepage?: string;
+  description?: string;
+  keywords?: string[];
+  clearEnv: boolean;
+  sbomFormats?: string[];
+  licenses?: License[];
+  /** `[[buildpack.exec-env]] name` (0.12). */
+  execEnv?: string[];
+}
+
+export interface BuildpackDescriptor {
+  api: string;
+  buildpack: BuildpackInfo;
+  /** Non-empty for a composite buildpack. */
+  order: Order;
+  /** As declared (empty when none were). */
+  targets: Target[];
+  /** Deprecated `[[stacks]]`. */
+  stacks: Stack[];
+  metadata?: Table;
+}
+
+export const RESERVED_IDS = ["app", "config", "generated", "sbom"];
+const ID_RE = /^[A-Za-z0-9./-]+$/;
+const VERSION_RE = /^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)$/;
+export const SBOM_MEDIA_TYPES = [
+  "application/vnd.cyclonedx+json",
+  "application/spdx+json",
+  "application/vnd.syft+json",
+];
+
+export function isComposite(d: BuildpackDescriptor): boolean {
+  return d.order.length > 0;
+}
+
+/** `a/b` → `a_b`: the directory name of a buildpack under `/cnb/buildpacks` and `<layers>`. */
+export function escapeId(id: string): string {
+  return id.replaceAll("/", "_");
+}
+
+export function bpKey(id: string, version?: string): string {
+  return version ? `${id}@${version}` : id;
+}
+
+export function validateId(id: string, where: (msg: string) => Error): void {
+  if (!ID_RE.test(id)) {
+    throw where(`id ${JSON.stringify(id)} may only contain letters, numbers and the characters . / -`);
+  }
+  if (RESERVED_IDS.includes(id.toLowerCase())) {
+    throw where(`id ${JSON.stringify(id)} is reserved (${RESERVED_IDS.join(", ")} may not be used)`);
+  }
+}
+
+function parseOrder(f: Fields, key: string): Order {
+  return f.list(key).map((o) => {
+    const groups = o.list("group");
+    if (groups.length === 0) throw o.fail("group", "must list at least one buildpack");
+    return {
+      group: groups.map((g) => {
+        const ref: ModuleRef = { id: g.requiredStr("id") };
+        const version = g.str("version");
+        if (version) ref.version = version;
+        if (g.bool("optional")) ref.optional = true;
+        const execEnv = g.strs("exec-env");
+        if (execEnv) ref.execEnv = execEnv;
+        return ref;
+      }),
+    };
+  });
+}
+
+export function parseTargets(f: Fields): Target[] {
+  return f.list("targets").map((t) => {
+    const target: Target = {};
+    const os = t.str("os");
+    const arch = t.str("arch");
+    const variant = t.str("variant");
+    if (os) target.os = os;
+    if (arch) target.arch = arch;
+    if (variant) target.variant = variant;
+    const distros = t.list("distros").map((d) => {
+      const distro: Distro = {};
+      const name = d.str("name");
+      const version = d.str("version");
+      if (name) distro.name = name;
+      if (version) distro.version = version;
+      return distro;
+    });
+    if (distros.length) target.distros = distros;
+    return target;
+  });
+}
+
+/**
+ * Parse and validate the text of a `buildpack.toml`. `file` names it in errors. Bin files are not checked
+ * here (see `validateBuildpackDir`).
+ */
+export function parseBuildpackToml(text: string, file: string): BuildpackDescriptor {
+  const origin: Origin = { file, code: "CNB_BUILDPACK_INVALID" };
+  const doc = new Fields(parseToml(text, origin), origin);
+  // Name the buildpack in every later error when we can.
+  const bpTable = doc.table.buildpack;
+  const rawId =
+    bpTable && typeof bpTable === "object" && typeof (bpTable as Table).id === "string"
+      ? ((bpTable as Table).id as string)
+      : undefined;
+  if (rawId) origin.subject = `buildpack ${JSON.stringify(rawId)}`;
+  if (doc.has("extension")) {
+    throw tomlError(
+      origin,
+      "is an extension.toml-style descriptor ([extension]); berth runs buildpacks only",
+    );
+  }
+
+  const api = doc.str("api");
+  if (api === undefined) throw doc.fail("api", "is required");
+  if (!parseApi(api)) throw doc.fail("api", `${JSON.stringify(api)} is not an API version (<major>.<minor>)`);
+  if (!buildpackApiSupported(api)) {
+    throw doc.fail(
+      "api",
+      `${api} is not a supported Buildpack API (berth supports ${SUPPORTED_BUILDPACK_APIS.join(", ")})`,
+    );
+  }
+
+  const bp = doc.sub("buildpack");
+  if (!bp) throw doc.fail("buildpack", "table is required");
+  const id = bp.requiredStr("id");
+  validateId(id, (msg) => bp.fail("id", msg.replace(/^id /, "")));
+  const version = bp.requiredStr("version");
+  if (!VERSION_RE.test(version)) {
+    throw bp.fail(
+      "version",
+      `${JSON.stringify(version)} must be <X>.<Y>.<Z> (non-negative integers, no leading zeros)`,
+    );
+  }
+  const info: BuildpackInfo = { id, version, clearEnv: bp.bool("clear-env") ?? false };
+  for (const [key, prop] of [
+    ["name", "name"],
+    ["homepage", "homepage"],
+    ["description", "description"],
+  ] as const) {
+    const v = bp.str(key);
+    if (v !== undefined) info[prop] = v;
+  }
+  const keywords = bp.strs("keywords");
+  if (keywords) info.keywords = keywords;
+  const sbom = bp.strs("sbom-formats");
+  if (sbom) {
+    for (const [i, s] of sbom.entries()) {
+      if (!SBOM_MEDIA_TYPES.includes(s)) {
+        throw bp.fail(
+          `sbom-formats[${i}]`,
+          `${JSON.stringify(s)} is not a supported SBOM media type (${SBOM_MEDIA_TYPES.join(", ")})`,
+        );
+      }
+    }
+    info.sbomFormats = sbom;
+  }
+  const licenses = bp.list("licenses").map((l) => {
+    const lic: License = {};
+    const type = l.str("type");
+    const uri = l.str("uri");
+    if (!type && !uri) throw l.fail("type", "or uri is required");
+    if (type) lic.type = type;
+    if (uri) lic.uri = uri;
+    return lic;
+  });
+  if (licenses.length) info.licenses = licenses;
+  const execEnv = bp.list("exec-env").map((e) => e.requiredStr("name"));
+  if (execEnv.length) {
+    if (!apiAtLeast(api, "0.12"))
+      throw bp.fail("exec-env", `needs Buildpack API 0.12 or later (this buildpack declares ${api})`);
+    info.execEnv = execEnv;
+  }
+
+  const order = parseOrder(doc, "order");
+  for (const [i, g] of order.entries()) {
+    for (const [j, ref] of g.group.entries()) {
+      const where = (msg: string) => tomlError(origin, `order[${i}].group[${j}].${msg}`);
+      validateId(ref.id, where);
+      if (!ref.version) throw where("version is required in a composite buildpack's order");
+      if (ref.execEnv && !apiAtLeast(api, "0.12")) throw where(`exec-env needs Buildpack API 0.12 or later`);
+    }
+  }
+  const targets = parseTargets(doc);
+  if (order.length && targets.length) {
+    throw doc.fail("targets", "may not be declared by a composite buildpack (one with [[order]])");
+  }
+  const stacks = doc.list("stacks").map((s) => {
+    const st: Stack = { id: s.requiredStr("id") };
+    const mixins = s.strs("mixins");
+    if (mixins) st.mixins = mixins;
+    return st;
+  });
+  const d: BuildpackDescriptor = { api, buildpack: info, order, targets, stacks };
+  const metadata = doc.anyTable("metadata");
+  if (metadata) d.metadata = metadata;
+  return d;
+}
+
+/** The targets the lifecycle checks: declared ones, else from the deprecated stacks, else `linux` if `bin/build` exists. */
+export async function effectiveTargets(d: BuildpackDescriptor, dir: string): Promise<Target[]> {
+  if (d.targets.length) return d.targets;
+  const out: Target[] = [];
+  for (const s of d.stacks) {
+    if (s.id === "io.buildpacks.stacks.bionic") {
+      if (apiAtLeast(d.api, "0.10") || d.stacks.length === 1) {
+        out.push({ os: "linux", arch: "amd64", distros: [{ name: "ubuntu", version: "18.04" }] });
+      }
+    } else if (s.id === "*") {
+      out.push({});
+    }
+  }
+  if (out.length) return out;
+  const bin = await readdir(join(dir, "bin")).catch(() => [] as string[]);
+  if (bin.includes("build")) out.push({ os: "linux" });
+  else if (bin.includes("build.bat") || bin.includes("build.exe")) out.push({ os: "windows" });
+  return out;
+}
+
+/** A component buildpack needs executable `bin/detect` and `bin/build`; a composite must not have them. */
+export async function validateBuildpackDir(d: BuildpackDescriptor, dir: string): Promise<void> {
+  const file = join(dir, "buildpack.toml");
+  const subject = `buildpack ${JSON.stringify(bpKey(d.buildpack.id, d.buildpack.version))}`;
+  if (isComposite(d)) return;
+  for (const name of ["detect", "build"]) {
+    const p = join(dir, "bin", name);
+    const st = await stat(p).catch(() => undefined);
+    if (!st?.isFile()) {
+      throw tomlError(
+        { file, subject, code: "CNB_BUILDPACK_INVALID" },
+        `declares no [[order]] but bin/${name} is missing (${p})`,
+      );
+    }
+    const executable = await access(p, constants.X_OK).then(
+      () => (st.mode & 0o111) !== 0,
+      () => false,
+    );
+    if (!executable) {
+      throw tomlError(
+        { file: p, subject, code: "CNB_BUILDPACK_INVALID" },
+        `bin/${name} is not executable (mode ${(st.mode & 0o7777).toString(8)})`,
+        undefined,
+      );
+    }
+  }
+}

@@ -1,0 +1,216 @@
+/**
+ * Buildpacks from where they live: a directory, a `.tgz`/`.tar` archive, a buildpackage (an image or a `.cnb`
+ * file whose layers hold `/cnb/buildpacks/<id>/<version>/`), or a builder image. Every source yields
+ * `LoadedBuildpack`s: a parsed descriptor and a host directory holding the buildpack's files.
+ */
+import { createReadStream } from "node:fs";
+import { mkdir, mkdtemp, readdir, readFile, stat } from "node:fs/promises";
+import { isAbsolute, join, resolve } from "node:path";
+import { BerthError, wrapError } from "../../errors.ts";
+import { applyLayer } from "../../layer/index.ts";
+import type { Image } from "../../oci/image.ts";
+import type { TransportContext } from "../../transport/context.ts";
+import { parseImageArgument } from "../../transport/parse.ts";
+import { applyImageLayers, labelJson, layerIndexOfDiffId, openImage } from "../image.ts";
+import {
+  type BuildpackDescriptor,
+  bpKey,
+  escapeId,
+  type Order,
+  parseBuildpackToml,
+  type Stack,
+  type Target,
+} from "./descriptor.ts";
+
+export interface LoadedBuildpack {
+  descriptor: BuildpackDescriptor;
+  /** Host directory holding `buildpack.toml` and `bin/`. */
+  dir: string;
+  /** Where it came from (a path, URI or image), for messages. */
+  source: string;
+}
+
+export const BUILDPACK_LAYERS_LABEL = "io.buildpacks.buildpack.layers";
+export const BUILDPACKAGE_METADATA_LABEL = "io.buildpacks.buildpackage.metadata";
+
+/** One entry of `io.buildpacks.buildpack.layers` (pack's `dist.ModuleLayerInfo`). */
+export interface ModuleLayerInfo {
+  api: string;
+  stacks?: Stack[];
+  targets?: Target[];
+  order?: { group: { id: string; version?: string; optional?: boolean }[] }[];
+  layerDiffID: string;
+  homepage?: string;
+  name?: string;
+}
+
+export type ModuleLayers = Record<string, Record<string, ModuleLayerInfo>>;
+
+export function bpSubject(d: BuildpackDescriptor): string {
+  return `buildpack ${JSON.stringify(bpKey(d.buildpack.id, d.buildpack.version))}`;
+}
+
+/** Read `<dir>/buildpack.toml`. */
+export async function readBuildpackDir(dir: string, source = dir): Promise<LoadedBuildpack> {
+  const file = join(dir, "buildpack.toml");
+  let text: string;
+  try {
+    text = await readFile(file, "utf8");
+  } catch (err) {
+    throw new BerthError(
+      "CNB_BUILDPACK_INVALID",
+      `buildpack at ${source}: ${file} cannot be read: ${(err as Error).message}`,
+      {
+        cause: err,
+      },
+    );
+  }
+  return { descriptor: parseBuildpackToml(text, file), dir, source };
+}
+
+/** Every buildpack in a `/cnb/buildpacks`-shaped folder (`<escaped id>/<version>/buildpack.toml`). */
+export async function scanBuildpacksDir(root: string, source: string): Promise<LoadedBuildpack[]> {
+  const out: LoadedBuildpack[] = [];
+  const ids = await readdir(root).catch(() => [] as string[]);
+  for (const id of ids.sort()) {
+    const versions = await readdir(join(root, id)).catch(() => [] as string[]);
+    for (const v of versions.sort()) {
+      const dir = join(root, id, v);
+      if (!(await stat(join(dir, "buildpack.toml")).catch(() => undefined))) continue;
+      out.push(await readBuildpackDir(dir, `${source} (${id}/${v})`));
+    }
+  }
+  return out;
+}
+
+/** Extract a buildpack archive (`.tgz`, `.tar.gz`, `.tar`) and read it; the buildpack may sit in one top folder. */
+export async function readBuildpackArchive(path: string, tmp: string): Promise<LoadedBuildpack> {
+  await mkdir(tmp, { recursive: true });
+  const dest = await mkdtemp(join(tmp, "bp-"));
+  try {
+    await applyLayer(createReadStream(path), dest);
+  } catch (err) {
+    throw wrapError(`extracting buildpack archive ${path}`, err);
+  }
+  if (await stat(join(dest, "buildpack.toml")).catch(() => undefined)) return readBuildpackDir(dest, path);
+  const entries = await readdir(dest);
+  if (
+    entries.length === 1 &&
+    (await stat(join(dest, entries[0]!, "buildpack.toml")).catch(() => undefined))
+  ) {
+    return readBuildpackDir(join(dest, entries[0]!), path);
+  }
+  throw new BerthError(
+    "CNB_BUILDPACK_INVALID",
+    `buildpack archive ${path} holds no buildpack.toml at its top`,
+  );
+}
+
+/**
+ * The buildpacks of an image that carries `io.buildpacks.buildpack.layers` (a buildpackage or a builder).
+ * Only the layers those buildpacks live in are extracted, into a new folder under `tmp`.
+ */
+export async function readBuildpacksFromImage(
+  image: Image,
+  source: string,
+  tmp: string,
+): Promise<LoadedBuildpack[]> {
+  const layers = labelJson<ModuleLayers>(image, BUILDPACK_LAYERS_LABEL, `image ${source}`);
+  if (!layers) {
+    throw new BerthError(
+      "CNB_BUILDPACK_INVALID",
+      `image ${source} is neither a buildpackage nor a builder: it has no ${BUILDPACK_LAYERS_LABEL} label`,
+    );
+  }
+  await mkdir(tmp, { recursive: true });
+  const root = await mkdtemp(join(tmp, "bpimage-"));
+  const indexes: number[] = [];
+  for (const versions of Object.values(layers)) {
+    for (const info of Object.values(versions)) indexes.push(layerIndexOfDiffId(image, info.layerDiffID));
+  }
+  await applyImageLayers(image, indexes, root);
+  const out: LoadedBuildpack[] = [];
+  for (const [id, versions] of Object.entries(layers)) {
+    for (const version of Object.keys(versions)) {
+      const dir = join(root, "cnb", "buildpacks", escapeId(id), version);
+      out.push(await readBuildpackDir(dir, `${source} (${bpKey(id, version)})`));
+    }
+  }
+  return out;
+}
+
+export interface LoadOptions {
+  /** Folder that relative paths are resolved against (the config file's folder). */
+  relativeTo: string;
+  ctx: TransportContext;
+  /** Scratch space for extracted buildpacks; the caller removes it. */
+  tmp: string;
+}
+
+function localPath(uri: string, relativeTo: string): string | undefined {
+  if (uri.startsWith("file://")) return decodeURIComponent(uri.slice("file://".length));
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(uri)) return undefined;
+  if (
+    uri.startsWith("docker:") ||
+    uri.startsWith("oci:") ||
+    uri.startsWith("oci-archive:") ||
+    uri.startsWith("docker-archive:")
+  ) {
+    return undefined;
+  }
+  return isAbsolute(uri) ? uri : resolve(relativeTo, uri);
+}
+
+/**
+ * A buildpack reference as pack takes it in `builder.toml` (`uri`) and `--buildpack`: a directory, an
+ * archive, a `.cnb` buildpackage file, or an image (`docker://REF`, any berth transport, or a bare name
+ * in the local store). Returns the buildpack and, for packages, every buildpack packaged with it.
+ */
+export async function loadBuildpacks(uri: string, o: LoadOptions): Promise<LoadedBuildpack[]> {
+  const path = localPath(uri, o.relativeTo);
+  if (path !== undefined) {
+    const st = await stat(path).catch(() => undefined);
+    if (st?.isDirectory()) return [await readBuildpackDir(path, uri)];
+    if (st?.isFile()) {
+      if (path.endsWith(".cnb")) return loadBuildpackImage(`oci-archive:${path}`, o);
+      return [await readBuildpackArchive(path, o.tmp)];
+    }
+    if (!/^[a-z0-9]/.test(uri) || uri.startsWith(".") || uri.includes("://")) {
+      throw new BerthError("CNB_BUILDPACK_NOT_FOUND", `buildpack ${uri}: ${path} does not exist`);
+    }
+  }
+  if (/^https?:\/\//.test(uri)) {
+    throw new BerthError(
+      "CNB_BUILDPACK_NOT_FOUND",
+      `buildpack ${uri}: downloading buildpacks over HTTP is not supported`,
+      {
+        hint: "download the .tgz and give its path, or use a buildpackage image",
+      },
+    );
+  }
+  return loadBuildpackImage(uri, o);
+}
+
+export async function loadBuildpackImage(ref: string, o: LoadOptions): Promise<LoadedBuildpack[]> {
+  const arg = parseImageArgument(
+    ref.startsWith("docker:") && !ref.startsWith("docker://") ? `docker://${ref.slice(7)}` : ref,
+  );
+  const opened = await openImage(arg, o.ctx);
+  try {
+    return await readBuildpacksFromImage(opened.image, ref, o.tmp);
+  } finally {
+    await opened.close();
+  }
+}
+
+/** The buildpackage metadata label's id names the package's main buildpack. */
+export function mainBuildpackOf(image: Image, loaded: LoadedBuildpack[]): LoadedBuildpack | undefined {
+  const md = labelJson<{ id?: string; version?: string }>(image, BUILDPACKAGE_METADATA_LABEL, "buildpackage");
+  if (!md?.id) return undefined;
+  return loaded.find(
+    (b) =>
+      b.descriptor.buildpack.id === md.id && (!md.version || b.descriptor.buildpack.version === md.version),
+  );
+}
+
+export type { Order };

@@ -1,0 +1,175 @@
+/**
+ * Cloud Native Buildpacks: berth is a CNB platform and lifecycle.
+ * - `buildpack/`: the Buildpack API (buildpack.toml, build plans, layer/launch/build/store files, env rules)
+ * - `platform/`: the Platform API (builder.toml, project.toml, platform env, order/group/plan/metadata files,
+ *   builders as pack makes them, target data)
+ * - `phase/`: detect and build (part 1); analyze, restore, export and rebase build on them.
+ */
+
+export {
+  apiAtLeast,
+  BERTH_VERSION,
+  buildpackApiSupported,
+  compareApi,
+  PLATFORM_API,
+  SUPPORTED_BUILDPACK_APIS,
+  SUPPORTED_PLATFORM_APIS,
+} from "./api.ts";
+export {
+  type BuildpackDescriptor,
+  type BuildpackInfo,
+  bpKey,
+  effectiveTargets,
+  escapeId,
+  isComposite,
+  type ModuleRef,
+  type Order,
+  type OrderGroup,
+  parseBuildpackToml,
+  type Target,
+  validateBuildpackDir,
+} from "./buildpack/descriptor.ts";
+export {
+  BUILD_ENV_INCLUDE,
+  Env,
+  type EnvAction,
+  LAUNCH_ROOT_DIR_VARS,
+  ROOT_DIR_VARS,
+  readEnvDir,
+} from "./buildpack/env.ts";
+export {
+  type BuildToml,
+  type Label,
+  type LaunchToml,
+  type LayerMetadataFile,
+  type LayerTypes,
+  type Process,
+  parseBuildToml,
+  parseLaunchToml,
+  parseLayerToml,
+  parseStoreToml,
+  type Slice,
+  validateProcessType,
+} from "./buildpack/files.ts";
+export {
+  BUILDPACK_LAYERS_LABEL,
+  BUILDPACKAGE_METADATA_LABEL,
+  bpSubject,
+  type LoadedBuildpack,
+  type LoadOptions,
+  loadBuildpackImage,
+  loadBuildpacks,
+  type ModuleLayerInfo,
+  type ModuleLayers,
+  readBuildpackArchive,
+  readBuildpackDir,
+  readBuildpacksFromImage,
+  scanBuildpacksDir,
+} from "./buildpack/load.ts";
+export {
+  type BuildPlan,
+  type PlanSections,
+  type Provide,
+  parseBuildPlan,
+  type Require,
+} from "./buildpack/plan.ts";
+export { BuildpackStore } from "./buildpack/store.ts";
+export { applyImageLayers, labelJson, labelsOf, type OpenedImage, openImage } from "./image.ts";
+export {
+  type BuildInputs,
+  type BuildResult,
+  type BuiltBuildpack,
+  type BuiltLayer,
+  build,
+  mergeLabels,
+  ProcessMap,
+} from "./phase/build.ts";
+export { type DetectFailure, type DetectInputs, type DetectResult, detect } from "./phase/detect.ts";
+export {
+  type CnbPaths,
+  CONTAINER_PATHS,
+  type ExecRequest,
+  type ExecResult,
+  type Executor,
+  type HostExecutorOptions,
+  hostExecutor,
+  makeOwnedDir,
+  type SandboxExecutorOptions,
+  sandboxExecutor,
+  toRunPath,
+} from "./phase/executor.ts";
+export { type PhaseLogger, silentLogger, timer } from "./phase/log.ts";
+export { type DetectRun, type Member, type Resolution, resolveGroup } from "./phase/resolve.ts";
+export {
+  BUILDER_METADATA_LABEL,
+  type BuilderInfo,
+  type BuilderMetadata,
+  buildpackLayer,
+  type CreateBuilderOptions,
+  type CreateBuilderResult,
+  cnbUserOf,
+  createBuilder,
+  type ExtractedBuilder,
+  extractBuilder,
+  MIXINS_LABEL,
+  type ModuleInfo,
+  moduleInfo,
+  NORMALIZED_MTIME,
+  ORDER_EXTENSIONS_LABEL,
+  ORDER_LABEL,
+  openBuilder,
+  readBuilderInfo,
+  resolveOrder,
+  STACK_ID_LABEL,
+  validateOrder,
+} from "./platform/builder.ts";
+export {
+  type BuildConfigEnv,
+  type BuilderConfig,
+  buildConfigEnvFiles,
+  parseBuilderConfig,
+  readBuilderConfig,
+} from "./platform/builder-config.ts";
+export {
+  mergePlatformEnv,
+  parseEnvArg,
+  parseEnvFile,
+  readEnvFile,
+  writePlatformEnv,
+} from "./platform/env.ts";
+export {
+  type BuildMetadata,
+  filterPlan,
+  findPlan,
+  type Group,
+  type GroupElement,
+  groupToml,
+  metadataToml,
+  orderToml,
+  type Plan,
+  type PlanEntry,
+  parseGroupToml,
+  parseMetadataToml,
+  parseOrderToml,
+  parsePlanToml,
+  parseRunToml,
+  planToml,
+  type RunImage,
+  runToml,
+  stackToml,
+} from "./platform/files.ts";
+export {
+  type ProjectBuildpack,
+  type ProjectDescriptor,
+  parseProjectToml,
+  readProjectToml,
+} from "./platform/project.ts";
+export {
+  completeTarget,
+  parseOsRelease,
+  type TargetData,
+  targetEnv,
+  targetOfImage,
+  targetSatisfied,
+} from "./platform/target.ts";
+export { Fields, parseToml, readToml, type Table, toToml } from "./toml.ts";

@@ -1,0 +1,385 @@
+/**
+ * The build phase (spec §Build; lc phase/builder.go, buildpack/build.go): run each group member's
+ * `bin/build` with its filtered Buildpack Plan and environment, then read what it wrote: `<layer>.toml`
+ * types and metadata (no types → the directory becomes `<layer>.ignore`), env files of build layers for
+ * later buildpacks, `build.toml` unmet entries, `launch.toml` processes, labels and slices, `store.toml`,
+ * SBOM files; and write `<layers>/config/metadata.toml`.
+ */
+import { copyFile, mkdir, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { BerthError } from "../../errors.ts";
+import { apiAtLeast } from "../api.ts";
+import { escapeId } from "../buildpack/descriptor.ts";
+import type { Env } from "../buildpack/env.ts";
+import {
+  type Label,
+  type LayerMetadataFile,
+  type Process,
+  parseBuildToml,
+  parseLaunchToml,
+  parseLayerToml,
+  parseStoreToml,
+  RESERVED_LAYER_NAMES,
+  type Slice,
+} from "../buildpack/files.ts";
+import { bpSubject } from "../buildpack/load.ts";
+import type { BuildpackStore } from "../buildpack/store.ts";
+import {
+  type BuildMetadata,
+  filterPlan,
+  findPlan,
+  type Group,
+  type GroupElement,
+  metadataToml,
+  type Plan,
+} from "../platform/files.ts";
+import { type TargetData, targetEnv } from "../platform/target.ts";
+import { type Table, toToml } from "../toml.ts";
+import { type Executor, makeOwnedDir, toRunPath } from "./executor.ts";
+import { type PhaseLogger, timer } from "./log.ts";
+
+export interface BuildInputs {
+  group: Group;
+  plan: Plan;
+  store: BuildpackStore;
+  executor: Executor;
+  /** The lifecycle's own environment, already filtered (`Env.forBuild`); it is not changed. */
+  env: Env;
+  target: TargetData;
+  platformApi: string;
+  execEnv?: string;
+  logger: PhaseLogger;
+  signal?: AbortSignal;
+}
+
+export interface BuiltLayer {
+  name: string;
+  /** Host path of the layer directory (`<layers>/<bp>/<name>`; `.ignore` suffix when it has no types). */
+  path: string;
+  types: { build: boolean; launch: boolean; cache: boolean };
+  metadata?: Table;
+  /** Whether the directory exists (a launch layer may be metadata only, to be reused from the previous image). */
+  hasContents: boolean;
+}
+
+export interface BuiltBuildpack {
+  id: string;
+  version: string;
+  api: string;
+  /** `<layers>/<id with / as _>` on the host. */
+  layersDir: string;
+  layers: BuiltLayer[];
+  /** `store.toml` metadata. */
+  store?: Table;
+}
+
+export type SbomKind = "launch" | "build" | "cache";
+
+export interface BuildResult {
+  metadata: BuildMetadata;
+  buildpacks: BuiltBuildpack[];
+  /** Host path of metadata.toml. */
+  metadataPath: string;
+}
+
+const SBOM_EXTS: Record<string, string> = {
+  "cdx.json": "application/vnd.cyclonedx+json",
+  "spdx.json": "application/spdx+json",
+  "syft.json": "application/vnd.syft+json",
+};
+
+async function exists(p: string): Promise<boolean> {
+  return (await stat(p).catch(() => undefined)) !== undefined;
+}
+
+async function readIfExists(p: string): Promise<string | undefined> {
+  return readFile(p, "utf8").catch((err: NodeJS.ErrnoException) => {
+    if (err.code === "ENOENT") return undefined;
+    throw err;
+  });
+}
+
+/** The process list in metadata.toml: last definition of a type wins, last default wins (lc processMap). */
+export class ProcessMap {
+  readonly byType = new Map<string, Process>();
+  defaultType: string | undefined;
+
+  add(processes: readonly Process[]): string | undefined {
+    let warning: string | undefined;
+    for (const p of processes) {
+      if (p.default) {
+        this.defaultType = p.type;
+        warning = undefined;
+      } else if (p.type === this.defaultType) {
+        this.defaultType = undefined;
+        warning = `Warning: redefining the following default process type with a process not marked as default: ${p.type}`;
+      }
+      this.byType.set(p.type, p);
+    }
+    return warning;
+  }
+
+  list(): Process[] {
+    return [...this.byType.keys()].sort().map((k) => ({ ...this.byType.get(k)!, default: false }));
+  }
+}
+
+/** Labels: the last buildpack to set a key wins. */
+export function mergeLabels(labels: readonly Label[]): Label[] {
+  const m = new Map<string, string>();
+  for (const l of labels) m.set(l.key, l.value);
+  return [...m].map(([key, value]) => ({ key, value }));
+}
+
+class Builder {
+  readonly i: BuildInputs;
+  /** The build env that later buildpacks see (grows with each build layer). */
+  readonly env: Env;
+
+  constructor(i: BuildInputs) {
+    this.i = i;
+    this.env = i.env.clone();
+  }
+
+  async run(): Promise<BuildResult> {
+    const ex = this.i.executor;
+    await rm(join(ex.host.layers, "sbom"), { recursive: true, force: true });
+    let plan = this.i.plan;
+    const processes = new ProcessMap();
+    const labels: Label[] = [];
+    const slices: Slice[] = [];
+    const built: BuiltBuildpack[] = [];
+    const buildpacks: GroupElement[] = [];
+    const planRoot = join(ex.host.layers, ".berth-build");
+    try {
+      for (const [n, member] of this.i.group.group.entries()) {
+        const bp = this.i.store.lookup(member.id, member.version);
+        const d = bp.descriptor;
+        const subject = bpSubject(d);
+        const layersDir = join(ex.host.layers, escapeId(d.buildpack.id));
+        await makeOwnedDir(ex, layersDir);
+        const entries = findPlan(plan, d.buildpack.id);
+        const planDir = join(planRoot, `${n}-${escapeId(d.buildpack.id)}`);
+        await mkdir(planDir, { recursive: true });
+        const planPath = join(planDir, "plan.toml");
+        await writeFile(
+          planPath,
+          toToml({
+            entries: entries.map((e) => ({ name: e.name, ...(e.metadata ? { metadata: e.metadata } : {}) })),
+          }),
+          { mode: 0o644 },
+        );
+        const runLayers = toRunPath(ex, layersDir);
+        const runDir = toRunPath(ex, bp.dir);
+        const runPlan = toRunPath(ex, planPath);
+        const env = await this.env.withOverrides(
+          d.buildpack.clearEnv ? undefined : ex.host.platform,
+          ex.host.buildConfig,
+        );
+        const vars = env.list();
+        vars.push(`CNB_BUILDPACK_DIR=${runDir}`);
+        vars.push(
+          `CNB_PLATFORM_DIR=${ex.run.platform}`,
+          `CNB_BP_PLAN_PATH=${runPlan}`,
+          `CNB_LAYERS_DIR=${runLayers}`,
+        );
+        if (apiAtLeast(d.api, "0.10")) vars.push(...targetEnv(this.i.target));
+        if (apiAtLeast(d.api, "0.12") && this.i.execEnv) vars.push(`CNB_EXEC_ENV=${this.i.execEnv}`);
+        const buildPath = join(bp.dir, "bin", "build");
+        const st = await stat(buildPath).catch(() => undefined);
+        if (!st?.isFile())
+          throw new BerthError("CNB_BUILDPACK_INVALID", `${subject}: ${buildPath} does not exist`);
+        if ((st.mode & 0o111) === 0) {
+          throw new BerthError(
+            "CNB_BUILDPACK_INVALID",
+            `${subject}: ${buildPath} is not executable (mode ${(st.mode & 0o7777).toString(8)})`,
+          );
+        }
+        const t = timer(this.i.logger, `Build for ${member.id}@${member.version}`);
+        const out = this.i.logger.output;
+        const result = await ex.exec({
+          args: [`${runDir}/bin/build`, runLayers, ex.run.platform, runPlan],
+          env: vars,
+          cwd: ex.run.app,
+          ...(out
+            ? { onStdout: (c: Buffer) => out(c, "stdout"), onStderr: (c: Buffer) => out(c, "stderr") }
+            : {}),
+          ...(this.i.signal ? { signal: this.i.signal } : {}),
+        });
+        t();
+        if (result.exitCode !== 0) {
+          throw new BerthError(
+            "CNB_BUILD_FAILED",
+            `build: ${subject} failed: bin/build exited with status ${result.exitCode}${result.signal ? ` (${result.signal})` : ""}`,
+            { details: { buildpack: d.buildpack.id, exitCode: result.exitCode, stderr: result.stderrTail } },
+          );
+        }
+        const layers = await this.processLayers(layersDir, subject);
+        await this.setupEnv(layers);
+        const buildToml = await readIfExists(join(layersDir, "build.toml"));
+        const unmet = buildToml
+          ? parseBuildToml(buildToml, join(layersDir, "build.toml"), subject).unmet
+          : [];
+        for (const u of unmet) {
+          if (!entries.some((e) => e.name === u)) {
+            throw new BerthError(
+              "CNB_BUILD_INVALID",
+              `${subject}: ${join(layersDir, "build.toml")}: unmet.name ${JSON.stringify(u)} must match an entry of its Buildpack Plan (${entries.map((e) => e.name).join(", ") || "empty"})`,
+            );
+          }
+        }
+        const met = entries.filter((e) => !unmet.includes(e.name)).map((e) => e.name);
+        plan = filterPlan(plan, met);
+        await this.copySboms(layersDir, d.buildpack.id, layers, subject, d.buildpack.sbomFormats);
+        const launchText = await readIfExists(join(layersDir, "launch.toml"));
+        if (launchText !== undefined) {
+          const launch = parseLaunchToml(
+            launchText,
+            join(layersDir, "launch.toml"),
+            subject,
+            d.api,
+            d.buildpack.id,
+          );
+          labels.push(...launch.labels);
+          slices.push(...launch.slices);
+          const warning = processes.add(launch.processes);
+          if (warning) this.i.logger.warn(warning);
+        }
+        const storeText = await readIfExists(join(layersDir, "store.toml"));
+        const storeMd =
+          storeText === undefined
+            ? undefined
+            : parseStoreToml(storeText, join(layersDir, "store.toml"), subject);
+        built.push({
+          id: d.buildpack.id,
+          version: d.buildpack.version,
+          api: d.api,
+          layersDir,
+          layers,
+          ...(storeMd ? { store: storeMd } : {}),
+        });
+        buildpacks.push({
+          id: d.buildpack.id,
+          version: d.buildpack.version,
+          api: d.api,
+          ...(d.buildpack.homepage ? { homepage: d.buildpack.homepage } : {}),
+        });
+      }
+    } finally {
+      await rm(planRoot, { recursive: true, force: true });
+    }
+    const metadata: BuildMetadata = {
+      buildpacks,
+      processes: processes.list(),
+      labels: mergeLabels(labels),
+      slices,
+      ...(processes.defaultType ? { buildpackDefaultProcessType: processes.defaultType } : {}),
+    };
+    const configDir = join(ex.host.layers, "config");
+    await mkdir(configDir, { recursive: true });
+    const metadataPath = join(configDir, "metadata.toml");
+    await writeFile(metadataPath, metadataToml(metadata));
+    return { metadata, buildpacks: built, metadataPath };
+  }
+
+  /** Read every `<layer>.toml`; rename type-less layer directories to `<layer>.ignore`. */
+  async processLayers(layersDir: string, subject: string): Promise<BuiltLayer[]> {
+    const names = (await readdir(layersDir, { withFileTypes: true }))
+      .filter((e) => !e.isDirectory() && e.name.endsWith(".toml"))
+      .map((e) => e.name.slice(0, -".toml".length))
+      .filter((n) => !RESERVED_LAYER_NAMES.includes(n))
+      .sort();
+    const out: BuiltLayer[] = [];
+    for (const name of names) {
+      const tomlPath = join(layersDir, `${name}.toml`);
+      const md: LayerMetadataFile = parseLayerToml(await readFile(tomlPath, "utf8"), tomlPath, subject);
+      let path = join(layersDir, name);
+      let hasContents = await exists(path);
+      if (!md.build && !md.launch && !md.cache) {
+        if (hasContents) {
+          await rm(`${path}.ignore`, { recursive: true, force: true });
+          await rename(path, `${path}.ignore`);
+        }
+        path = `${path}.ignore`;
+        hasContents = false;
+      }
+      out.push({
+        name,
+        path,
+        types: { build: md.build, launch: md.launch, cache: md.cache },
+        ...(md.metadata ? { metadata: md.metadata } : {}),
+        hasContents,
+      });
+    }
+    for (const name of RESERVED_LAYER_NAMES) {
+      if (await exists(join(layersDir, name)).then((e) => e && names.length >= 0)) {
+        const st = await stat(join(layersDir, name));
+        if (st.isDirectory() && (await exists(join(layersDir, `${name}.toml`)))) {
+          throw new BerthError(
+            "CNB_BUILD_INVALID",
+            `${subject}: ${join(layersDir, name)}: "${name}" is not a valid layer name (build, launch and store are reserved)`,
+          );
+        }
+      }
+    }
+    return out;
+  }
+
+  /** A build layer's bin/lib/include/pkgconfig and env/, env.build/ files reach later buildpacks. */
+  async setupEnv(layers: BuiltLayer[]): Promise<void> {
+    const ex = this.i.executor;
+    for (const l of layers) {
+      if (!l.types.build || !l.hasContents) continue;
+      await this.env.addRootDir(l.path, toRunPath(ex, l.path));
+      await this.env.addEnvDir(join(l.path, "env"), "override");
+      await this.env.addEnvDir(join(l.path, "env.build"), "override");
+    }
+  }
+
+  /** `<layer>.sbom.<ext>`, `launch.sbom.<ext>`, `build.sbom.<ext>` → `<layers>/sbom/{launch,build,cache}/<bp>/…`. */
+  async copySboms(
+    layersDir: string,
+    id: string,
+    layers: BuiltLayer[],
+    subject: string,
+    formats: string[] | undefined,
+  ): Promise<void> {
+    const files = await readdir(layersDir);
+    const sbomRoot = join(this.i.executor.host.layers, "sbom");
+    for (const f of files.sort()) {
+      const m = /^(.+)\.sbom\.(cdx\.json|spdx\.json|syft\.json)$/.exec(f);
+      if (!m) continue;
+      const [, owner, ext] = m as unknown as [string, string, string];
+      const media = SBOM_EXTS[ext]!;
+      if (formats && !formats.includes(media)) {
+        throw new BerthError(
+          "CNB_BUILD_INVALID",
+          `${subject}: ${join(layersDir, f)} is a ${media} SBOM, but buildpack.toml's sbom-formats does not declare it`,
+        );
+      }
+      const kinds: { kind: SbomKind; layer?: string }[] = [];
+      if (owner === "launch") kinds.push({ kind: "launch" });
+      else if (owner === "build") kinds.push({ kind: "build" });
+      else {
+        const layer = layers.find((l) => l.name === owner);
+        if (!layer) continue;
+        if (layer.types.launch) kinds.push({ kind: "launch", layer: owner });
+        if (layer.types.build) kinds.push({ kind: "build", layer: owner });
+        if (layer.types.cache) kinds.push({ kind: "cache", layer: owner });
+      }
+      for (const k of kinds) {
+        const dir = join(sbomRoot, k.kind, escapeId(id), ...(k.layer ? [k.layer] : []));
+        await mkdir(dir, { recursive: true });
+        await copyFile(join(layersDir, f), join(dir, `sbom.${ext}`));
+      }
+    }
+  }
+}
+
+export async function build(i: BuildInputs): Promise<BuildResult> {
+  i.logger.info("===> BUILDING");
+  const done = timer(i.logger, "Builder");
+  const r = await new Builder(i).run();
+  done();
+  return r;
+}

@@ -1,0 +1,285 @@
+/**
+ * The detect phase (spec §Detection, §Order Resolution; lc phase/detector.go): walk the order's groups,
+ * expanding composite buildpacks depth first and repeating a group without an optional composite, run each
+ * member's `bin/detect` once (memoised across groups), resolve the build plan, and return the first group
+ * that passes with its plan. Prints pack's lines; a failing detect's output is shown.
+ */
+import { chmod, mkdir, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { BerthError } from "../../errors.ts";
+import { apiAtLeast } from "../api.ts";
+import { bpKey, effectiveTargets, escapeId, type ModuleRef, type Order } from "../buildpack/descriptor.ts";
+import type { Env } from "../buildpack/env.ts";
+import { bpSubject, type LoadedBuildpack } from "../buildpack/load.ts";
+import { parseBuildPlan } from "../buildpack/plan.ts";
+import type { BuildpackStore } from "../buildpack/store.ts";
+import type { Group, Plan } from "../platform/files.ts";
+import { type TargetData, targetEnv, targetSatisfied } from "../platform/target.ts";
+import { type Executor, toRunPath } from "./executor.ts";
+import { type PhaseLogger, timer } from "./log.ts";
+import { type DetectRun, keyOf, type Member, resolveGroup } from "./resolve.ts";
+
+export interface DetectInputs {
+  order: Order;
+  store: BuildpackStore;
+  executor: Executor;
+  /** The lifecycle's own environment, already filtered (`Env.forBuild`). */
+  env: Env;
+  target: TargetData;
+  /** Platform API the phase implements; targets are checked from 0.12 on. */
+  platformApi: string;
+  /** CNB_EXEC_ENV, if any. */
+  execEnv?: string;
+  logger: PhaseLogger;
+  signal?: AbortSignal;
+}
+
+export interface DetectFailure {
+  id: string;
+  version: string;
+  code: number;
+  output: string;
+  error?: string;
+  optional: boolean;
+}
+
+export interface DetectResult {
+  group: Group;
+  plan: Plan;
+  /** Members of the group that were tried (for `N of M buildpacks participating`). */
+  considered: number;
+}
+
+type Outcome =
+  | { ok: true; group: Member[]; plan: Plan["entries"]; considered: number }
+  | { ok: false; reason: "fail" | "error" };
+
+interface RefWithGroup {
+  ref: ModuleRef;
+}
+
+class Detector {
+  readonly i: DetectInputs;
+  readonly runs = new Map<string, DetectRun>();
+  readonly pending = new Map<string, Promise<void>>();
+  readonly tried = new Map<string, Member>();
+  #seq = 0;
+
+  constructor(i: DetectInputs) {
+    this.i = i;
+  }
+
+  async detectOrder(order: Order, done: Member[], next: RefWithGroup[], optional: boolean): Promise<Outcome> {
+    let buildpackErr = false;
+    for (const g of order) {
+      const r = await this.detectGroup([...g.group.map((ref) => ({ ref })), ...next], done);
+      if (r.ok) return r;
+      if (r.reason === "error") buildpackErr = true;
+    }
+    if (optional) return this.detectGroup(next, done);
+    return { ok: false, reason: buildpackErr ? "error" : "fail" };
+  }
+
+  async detectGroup(group: RefWithGroup[], done: Member[]): Promise<Outcome> {
+    const started: Promise<void>[] = [];
+    for (const [i, { ref }] of group.entries()) {
+      if (done.some((d) => d.id === ref.id)) continue;
+      const bp = this.i.store.lookup(ref.id, ref.version);
+      const d = bp.descriptor;
+      if (d.order.length > 0) {
+        await Promise.all(started);
+        return this.detectOrder(d.order, done, group.slice(i + 1), ref.optional ?? false);
+      }
+      const member: Member = {
+        id: d.buildpack.id,
+        version: d.buildpack.version,
+        api: d.api,
+        optional: ref.optional ?? false,
+        ...(d.buildpack.homepage ? { homepage: d.buildpack.homepage } : {}),
+      };
+      const key = keyOf(member);
+      if (apiAtLeast(this.i.platformApi, "0.12")) {
+        const targets = await effectiveTargets(d, bp.dir);
+        const ok = targets.length === 0 || targets.some((t) => targetSatisfied(this.i.target, t));
+        if (!ok && !member.optional) {
+          done = [...done, member];
+          this.tried.set(key, member);
+          this.runs.set(key, {
+            code: -1,
+            output: "",
+            error: `unable to satisfy target os/arch constraints; run image: ${JSON.stringify(this.i.target)}, buildpack: ${JSON.stringify(targets)}`,
+          });
+          continue;
+        }
+      }
+      if (this.i.execEnv && apiAtLeast(d.api, "0.12") && d.buildpack.execEnv?.length) {
+        const envs = d.buildpack.execEnv;
+        if (!envs.includes("*") && !envs.includes(this.i.execEnv)) {
+          this.i.logger.debug(`Skipping ${key} due to execution environment mismatch`);
+          continue;
+        }
+      }
+      done = [...done, member];
+      this.tried.set(key, member);
+      if (!this.runs.has(key) && !this.pending.has(key)) {
+        const p = this.runDetect(bp).then((run) => {
+          this.runs.set(key, run);
+        });
+        this.pending.set(key, p);
+      }
+      started.push(this.pending.get(key)!);
+    }
+    await Promise.all(started);
+    await Promise.all(done.map((m) => this.pending.get(keyOf(m))));
+    this.showOutputs(done);
+    const r = resolveGroup(done, this.runs, this.i.logger);
+    if (!r.ok) return r;
+    return { ok: true, group: r.group, plan: r.plan, considered: done.length };
+  }
+
+  /** Output of errored detects is shown (as the lifecycle does); of the others at debug level. */
+  showOutputs(done: Member[]): void {
+    for (const m of done) {
+      const run = this.runs.get(keyOf(m))!;
+      const quiet = run.code === 0 || run.code === 100;
+      const show = (line: string) => (quiet ? this.i.logger.debug(line) : this.i.logger.info(line));
+      if (run.output) {
+        show(`======== Output: ${keyOf(m)} ========`);
+        show(run.output.replace(/\n$/, ""));
+      }
+      if (run.error) {
+        show(`======== Error: ${keyOf(m)} ========`);
+        show(run.error);
+      }
+    }
+  }
+
+  async runDetect(bp: LoadedBuildpack): Promise<DetectRun> {
+    const d = bp.descriptor;
+    const ex = this.i.executor;
+    const subject = bpSubject(d);
+    const detectPath = join(bp.dir, "bin", "detect");
+    const st = await stat(detectPath).catch(() => undefined);
+    if (!st?.isFile()) return { code: -1, output: "", error: `${subject}: ${detectPath} does not exist` };
+    if ((st.mode & 0o111) === 0) {
+      return {
+        code: -1,
+        output: "",
+        error: `${subject}: ${detectPath} is not executable (mode ${(st.mode & 0o7777).toString(8)})`,
+      };
+    }
+    const planDir = join(ex.host.layers, ".berth-detect", `${escapeId(d.buildpack.id)}-${this.#seq++}`);
+    await mkdir(planDir, { recursive: true, mode: 0o777 });
+    await chmod(planDir, 0o777);
+    const planPath = join(planDir, "plan.toml");
+    await writeFile(planPath, "", { mode: 0o666 });
+    await chmod(planPath, 0o666);
+    try {
+      const runPlan = toRunPath(ex, planPath);
+      const runDir = toRunPath(ex, bp.dir);
+      const env = await this.i.env.withOverrides(
+        d.buildpack.clearEnv ? undefined : ex.host.platform,
+        ex.host.buildConfig,
+      );
+      const vars = env.list();
+      vars.push(`CNB_BUILDPACK_DIR=${runDir}`);
+      vars.push(`CNB_PLATFORM_DIR=${ex.run.platform}`, `CNB_BUILD_PLAN_PATH=${runPlan}`);
+      if (apiAtLeast(d.api, "0.10")) vars.push(...targetEnv(this.i.target));
+      if (apiAtLeast(d.api, "0.12") && this.i.execEnv) vars.push(`CNB_EXEC_ENV=${this.i.execEnv}`);
+      const chunks: Buffer[] = [];
+      const result = await ex.exec({
+        args: [`${runDir}/bin/detect`, ex.run.platform, runPlan],
+        env: vars,
+        cwd: ex.run.app,
+        onStdout: (c) => chunks.push(c),
+        onStderr: (c) => chunks.push(c),
+        ...(this.i.signal ? { signal: this.i.signal } : {}),
+      });
+      const output = Buffer.concat(chunks).toString("utf8");
+      if (result.exitCode !== 0) {
+        const run: DetectRun = { code: result.exitCode, output };
+        if (result.exitCode === 126) run.error = `${subject}: ${detectPath} could not be executed`;
+        if (result.exitCode === 127)
+          run.error = `${subject}: ${detectPath} (or its interpreter) was not found`;
+        return run;
+      }
+      const text = await readFile(planPath, "utf8");
+      try {
+        return { code: 0, output, plan: parseBuildPlan(text, `${runPlan} (written by bin/detect)`, subject) };
+      } catch (err) {
+        return { code: -1, output, error: (err as Error).message };
+      }
+    } finally {
+      await rm(planDir, { recursive: true, force: true });
+    }
+  }
+
+  failures(): DetectFailure[] {
+    const out: DetectFailure[] = [];
+    for (const [key, run] of this.runs) {
+      if (run.code === 0) continue;
+      const m = this.tried.get(key)!;
+      const f: DetectFailure = {
+        id: m.id,
+        version: m.version,
+        code: run.code,
+        output: run.output,
+        optional: m.optional,
+      };
+      if (run.error) f.error = run.error;
+      out.push(f);
+    }
+    return out;
+  }
+}
+
+/** Run detection; throws `CNB_DETECT_FAILED` (no group passed) or `CNB_DETECT_ERROR` (a buildpack errored). */
+export async function detect(i: DetectInputs): Promise<DetectResult> {
+  i.logger.info("===> DETECTING");
+  const done = timer(i.logger, "Detector");
+  const detector = new Detector(i);
+  let outcome: Outcome;
+  try {
+    outcome = await detector.detectOrder(i.order, [], [], false);
+  } finally {
+    await rm(join(i.executor.host.layers, ".berth-detect"), { recursive: true, force: true });
+  }
+  done();
+  if (!outcome.ok) {
+    const failures = detector.failures();
+    const list = failures
+      .map(
+        (f) =>
+          `${bpKey(f.id, f.version)} (${f.code === 100 ? "did not pass" : f.code === -1 ? f.error : `exit status ${f.code}`})`,
+      )
+      .join(", ");
+    if (outcome.reason === "error") {
+      throw new BerthError(
+        "CNB_DETECT_ERROR",
+        `detect: buildpack(s) failed with an error: ${list || "none ran"}`,
+        {
+          details: { failures },
+          hint: "the output of each failing bin/detect is shown above",
+        },
+      );
+    }
+    throw new BerthError(
+      "CNB_DETECT_FAILED",
+      `detect: no buildpacks participating${list ? `: ${list}` : ""}`,
+      {
+        details: { failures },
+        hint: "no group of the order passed detection for this app",
+      },
+    );
+  }
+  const group = outcome.group.map((m) => ({
+    id: m.id,
+    version: m.version,
+    ...(m.api ? { api: m.api } : {}),
+    ...(m.homepage ? { homepage: m.homepage } : {}),
+  }));
+  i.logger.info(`${group.length} of ${outcome.considered} buildpacks participating`);
+  const width = Math.max(...group.map((g) => g.id.length));
+  for (const g of group) i.logger.info(`${g.id.padEnd(width)} ${g.version}`);
+  return { group: { group }, plan: { entries: outcome.plan }, considered: outcome.considered };
+}

@@ -1,0 +1,241 @@
+/**
+ * Where buildpacks run. A phase sees the CNB directories twice: as host paths (where berth reads and writes
+ * them) and as run paths (what the buildpack is told). `hostExecutor` runs `bin/detect` and `bin/build`
+ * directly on this machine (`--isolation host`); `sandboxExecutor` runs them inside the build image through
+ * the runtime sandbox, as CNB_USER_ID:CNB_GROUP_ID, with `/workspace`, `/layers`, `/platform` and
+ * `/cnb/buildpacks` mounted and nothing else of the host (no registry credentials) in reach.
+ */
+import { spawn } from "node:child_process";
+import { chown, mkdir, readFile, rm } from "node:fs/promises";
+import { userInfo } from "node:os";
+import { join, relative } from "node:path";
+import { BerthError } from "../../errors.ts";
+import type { Image } from "../../oci/image.ts";
+import type { RuntimeContext, SnapshotChain } from "../../runtime/index.ts";
+import { prepareSnapshots, runInSandbox } from "../../runtime/index.ts";
+
+export interface CnbPaths {
+  /** The application (`/workspace`). */
+  app: string;
+  /** The layers directory (`/layers`). */
+  layers: string;
+  /** The platform directory (`/platform`). */
+  platform: string;
+  /** Where buildpacks live (`/cnb/buildpacks`). */
+  buildpacks: string;
+  /** The operator's build config (`/cnb/build-config`). */
+  buildConfig: string;
+}
+
+export const CONTAINER_PATHS: CnbPaths = {
+  app: "/workspace",
+  layers: "/layers",
+  platform: "/platform",
+  buildpacks: "/cnb/buildpacks",
+  buildConfig: "/cnb/build-config",
+};
+
+export interface ExecRequest {
+  args: string[];
+  /** The full environment, `K=V`. */
+  env: string[];
+  /** Working directory, as a run path. */
+  cwd: string;
+  onStdout?: (chunk: Buffer) => void;
+  onStderr?: (chunk: Buffer) => void;
+  signal?: AbortSignal;
+}
+
+/** One shape whether the command succeeded or not (as the runtime's ProcessResult). */
+export interface ExecResult {
+  exitCode: number;
+  signal: string | undefined;
+  stdoutTail: string;
+  stderrTail: string;
+  command: string[];
+}
+
+export interface Executor {
+  readonly kind: "host" | "sandbox";
+  readonly host: CnbPaths;
+  readonly run: CnbPaths;
+  /** The user buildpacks run as; files berth makes for them are chowned to it (when root). */
+  readonly owner: { uid: number; gid: number } | undefined;
+  exec(req: ExecRequest): Promise<ExecResult>;
+  /** A file of the build environment's root filesystem (e.g. `/etc/os-release`), if present. */
+  readRootFile(path: string): Promise<string | undefined>;
+}
+
+/** A run path for a host path under one of the CNB directories. */
+export function toRunPath(e: Executor, hostPath: string): string {
+  for (const k of Object.keys(e.host) as (keyof CnbPaths)[]) {
+    const rel = relative(e.host[k], hostPath);
+    if (rel === "") return e.run[k];
+    if (!rel.startsWith("..") && !rel.startsWith("/")) return `${e.run[k]}/${rel}`;
+  }
+  throw new BerthError("INTERNAL", `${hostPath} is not under a CNB directory`);
+}
+
+/** mkdir -p and give the new directory to the buildpack user. */
+export async function makeOwnedDir(e: Executor, dir: string): Promise<void> {
+  await mkdir(dir, { recursive: true });
+  if (e.owner && isRoot()) await chown(dir, e.owner.uid, e.owner.gid);
+}
+
+function isRoot(): boolean {
+  return userInfo().uid === 0;
+}
+
+class Tail {
+  #buf = Buffer.alloc(0);
+  readonly max: number;
+  constructor(max: number) {
+    this.max = max;
+  }
+  push(b: Buffer): void {
+    this.#buf = Buffer.concat([this.#buf, b]);
+    if (this.#buf.length > this.max) this.#buf = this.#buf.subarray(this.#buf.length - this.max);
+  }
+  toString(): string {
+    return this.#buf.toString("utf8");
+  }
+}
+
+export interface HostExecutorOptions {
+  paths: CnbPaths;
+  /** Run buildpacks as this user (needs root); default: as berth itself. */
+  owner?: { uid: number; gid: number };
+}
+
+/** Run buildpacks directly on this machine. */
+export function hostExecutor(o: HostExecutorOptions): Executor {
+  return {
+    kind: "host",
+    host: o.paths,
+    run: o.paths,
+    owner: o.owner,
+    async readRootFile(path) {
+      return readFile(path, "utf8").catch(() => undefined);
+    },
+    exec(req) {
+      return new Promise<ExecResult>((resolvePromise, reject) => {
+        const env: Record<string, string> = {};
+        for (const e of req.env) {
+          const i = e.indexOf("=");
+          if (i > 0) env[e.slice(0, i)] = e.slice(i + 1);
+        }
+        const child = spawn(req.args[0]!, req.args.slice(1), {
+          cwd: req.cwd,
+          env,
+          stdio: ["ignore", "pipe", "pipe"],
+          ...(o.owner && isRoot() ? { uid: o.owner.uid, gid: o.owner.gid } : {}),
+          ...(req.signal ? { signal: req.signal } : {}),
+        });
+        const out = new Tail(16 * 1024);
+        const err = new Tail(16 * 1024);
+        child.stdout.on("data", (c: Buffer) => {
+          out.push(c);
+          req.onStdout?.(c);
+        });
+        child.stderr.on("data", (c: Buffer) => {
+          err.push(c);
+          req.onStderr?.(c);
+        });
+        child.on("error", (e: NodeJS.ErrnoException) => {
+          if (req.signal?.aborted) return reject(req.signal.reason);
+          // As a shell would: 127 not found, 126 not executable.
+          const code = e.code === "ENOENT" ? 127 : e.code === "EACCES" ? 126 : undefined;
+          if (code === undefined)
+            return reject(new BerthError("IO", `running ${req.args[0]}: ${e.message}`, { cause: e }));
+          resolvePromise({
+            exitCode: code,
+            signal: undefined,
+            stdoutTail: out.toString(),
+            stderrTail: `${err}${e.message}\n`,
+            command: req.args,
+          });
+        });
+        child.on("close", (code, signal) => {
+          if (req.signal?.aborted) return reject(req.signal.reason);
+          resolvePromise({
+            exitCode: code ?? 128 + (signal ? 9 : 0),
+            signal: signal ?? undefined,
+            stdoutTail: out.toString(),
+            stderrTail: err.toString(),
+            command: req.args,
+          });
+        });
+      });
+    },
+  };
+}
+
+export interface SandboxExecutorOptions {
+  runtime: RuntimeContext;
+  /** The build image (a builder). */
+  image: Image;
+  imageName?: string;
+  /** Host directories mounted at the container paths. */
+  paths: CnbPaths;
+  owner: { uid: number; gid: number };
+  /** Writable upper directory for changes to the image's root (HOME, /tmp); the caller removes it. */
+  upperDir: string;
+  network?: "host" | "none";
+}
+
+/** Run buildpacks inside the build image through the runtime sandbox. */
+export async function sandboxExecutor(o: SandboxExecutorOptions): Promise<Executor> {
+  const chain: SnapshotChain = await prepareSnapshots(o.runtime, o.image);
+  await mkdir(o.upperDir, { recursive: true });
+  const volumes = [
+    { source: o.paths.app, destination: CONTAINER_PATHS.app },
+    { source: o.paths.layers, destination: CONTAINER_PATHS.layers },
+    { source: o.paths.platform, destination: CONTAINER_PATHS.platform, readonly: true },
+    { source: o.paths.buildpacks, destination: CONTAINER_PATHS.buildpacks, readonly: true },
+    { source: o.paths.buildConfig, destination: CONTAINER_PATHS.buildConfig, readonly: true },
+  ];
+  return {
+    kind: "sandbox",
+    host: o.paths,
+    run: CONTAINER_PATHS,
+    owner: o.owner,
+    async readRootFile(path) {
+      // The top-most layer (or the upper dir) holding the file wins.
+      for (const dir of [o.upperDir, ...[...chain.dirs].reverse()]) {
+        const text = await readFile(join(dir, path), "utf8").catch(() => undefined);
+        if (text !== undefined) return text;
+        if (chain.mode === "full" && dir !== o.upperDir) break;
+      }
+      return undefined;
+    },
+    async exec(req) {
+      // No `image`: the environment is exactly the one given, not the image's Env (the lifecycle filters it).
+      const r = await runInSandbox({
+        ...o.runtime,
+        chain,
+        upperDir: o.upperDir,
+        args: req.args,
+        env: req.env,
+        user: `${o.owner.uid}:${o.owner.gid}`,
+        cwd: req.cwd,
+        network: o.network ?? "host",
+        volumes,
+        imageName: o.imageName ?? o.image.digest,
+        ...(req.onStdout ? { onStdout: req.onStdout } : {}),
+        ...(req.onStderr ? { onStderr: req.onStderr } : {}),
+        ...(req.signal ? { signal: req.signal } : {}),
+      });
+      return {
+        exitCode: r.exitCode,
+        signal: r.signal,
+        stdoutTail: r.stdoutTail,
+        stderrTail: r.stderrTail,
+        command: r.command,
+      };
+    },
+  };
+}
+
+export async function removeDir(dir: string): Promise<void> {
+  await rm(dir, { recursive: true, force: true });
+}

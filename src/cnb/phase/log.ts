@@ -1,0 +1,24 @@
+/** How phases talk: pack's lines through a logger the caller provides (the CLI maps it to stderr/--quiet/--verbose). */
+export interface PhaseLogger {
+  /** Normal lines (`===> DETECTING`, `2 of 3 buildpacks participating`). */
+  info(line: string): void;
+  warn(line: string): void;
+  /** Shown with --verbose: timings, skipped buildpacks, detect output of passing buildpacks. */
+  debug(line: string): void;
+  /** A buildpack's output as it comes (bin/build); absent: dropped. */
+  output?(chunk: Buffer, stream: "stdout" | "stderr"): void;
+}
+
+export const silentLogger: PhaseLogger = { info() {}, warn() {}, debug() {} };
+
+/** `Timer: Detector ran for 1.23s and ended at …`, the lifecycle's --verbose timing line. */
+export function timer(log: PhaseLogger, name: string): () => void {
+  const start = Date.now();
+  log.debug(`Timer: ${name} started at ${new Date(start).toISOString()}`);
+  return () => {
+    const end = Date.now();
+    log.debug(
+      `Timer: ${name} ran for ${((end - start) / 1000).toFixed(3)}s and ended at ${new Date(end).toISOString()}`,
+    );
+  };
+}
