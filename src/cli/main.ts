@@ -2,6 +2,7 @@ import { Command, CommanderError } from "commander";
 import { BerthError } from "../errors.ts";
 import { registerArchive } from "./commands/archive.ts";
 import { registerBuild } from "./commands/build.ts";
+import { registerBuildpack } from "./commands/buildpack.ts";
 import { registerBundle } from "./commands/bundle.ts";
 import { registerCopy } from "./commands/copy.ts";
 import { registerEdit } from "./commands/edit.ts";
@@ -39,6 +40,7 @@ export function buildProgram(cli: () => Cli, stdin: () => NodeJS.ReadableStream)
   registerRun(program, cli);
   registerBundle(program, cli);
   registerStack(program, cli);
+  registerBuildpack(program, cli);
   return program;
 }
 

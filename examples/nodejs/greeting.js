@@ -1,0 +1,1 @@
+exports.greeting = () => "Hello from berth's Node.js example";
