@@ -418,7 +418,8 @@ export class DockerfileBuild {
         if (w === "") throw new BerthError("DOCKERFILE_SYNTAX", "WORKDIR needs a path");
         const dir = posix.resolve(this.#config(s).WorkingDir || "/", w);
         const config = { ...this.#config(s), WorkingDir: dir };
-        await this.#cached(s, ins, [`WORKDIR ${dir}`], async () => {
+        const user = this.#config(s).User || undefined;
+        await this.#cached(s, ins, [`WORKDIR ${dir}`, user], async () => {
           const root = await s.root.sync(s.image);
           const { lstatOrUndefined } = await import("./rootfs.ts");
           if (await lstatOrUndefined(await s.root.host(dir))) return { config, createdBy: `WORKDIR ${dir}` };
@@ -433,7 +434,8 @@ export class DockerfileBuild {
             ],
             dest: dir,
             workdir: "/",
-            owner: undefined,
+            // As buildah and BuildKit do, the directories WORKDIR makes belong to the stage's USER.
+            owner: user === undefined ? undefined : await resolveOwner(root, user),
             keepOwner: false,
             chmod: undefined,
             mtime: this.#mtime,
@@ -757,7 +759,8 @@ export class DockerfileBuild {
           cwd: config.WorkingDir || "/",
           network,
           mounts,
-          mountTargets: mountSpecs.map((m) => m.target),
+          // Mount points the runtime makes (and /dev, /proc, /sys) are not the command's changes.
+          mountTargets: [...mountSpecs.map((m) => m.target), "/dev", "/proc", "/sys"],
           upperDir,
           layerPath,
           mtime: this.inputs.sourceDateEpoch,
