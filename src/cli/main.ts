@@ -2,9 +2,10 @@ import { Command, CommanderError } from "commander";
 import { BerthError } from "../errors.ts";
 import { registerArchive } from "./commands/archive.ts";
 import { registerBuild } from "./commands/build.ts";
-import { registerBuildpack } from "./commands/buildpack.ts";
+import { registerBuilder } from "./commands/builder.ts";
 import { registerBundle } from "./commands/bundle.ts";
 import { registerCopy } from "./commands/copy.ts";
+import { registerDetect } from "./commands/detect.ts";
 import { registerEdit } from "./commands/edit.ts";
 import { registerImages } from "./commands/images.ts";
 import { registerInspect } from "./commands/inspect.ts";
@@ -37,10 +38,11 @@ export function buildProgram(cli: () => Cli, stdin: () => NodeJS.ReadableStream)
   registerEdit(program, cli);
   registerRegistry(program, cli, stdin);
   registerStore(program, cli);
+  registerBuilder(program, cli);
+  registerDetect(program, cli);
   registerRun(program, cli);
   registerBundle(program, cli);
   registerStack(program, cli);
-  registerBuildpack(program, cli);
   return program;
 }
 

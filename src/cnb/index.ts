@@ -99,6 +99,15 @@ export {
   toRunPath,
 } from "./phase/executor.ts";
 export { type PhaseLogger, silentLogger, timer } from "./phase/log.ts";
+export {
+  chownTree,
+  copyApp,
+  type Isolation,
+  type Prepared,
+  type PrepareOptions,
+  prepareDirs,
+  prepareExecutor,
+} from "./phase/prepare.ts";
 export { type DetectRun, type Member, type Resolution, resolveGroup } from "./phase/resolve.ts";
 export {
   BUILDER_METADATA_LABEL,

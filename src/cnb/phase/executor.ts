@@ -68,6 +68,7 @@ export interface Executor {
 
 /** A run path for a host path under one of the CNB directories. */
 export function toRunPath(e: Executor, hostPath: string): string {
+  if (e.kind === "host") return hostPath;
   for (const k of Object.keys(e.host) as (keyof CnbPaths)[]) {
     const rel = relative(e.host[k], hostPath);
     if (rel === "") return e.run[k];

@@ -1,0 +1,149 @@
+import type { Command } from "commander";
+import type { PhaseLogger } from "../../cnb/index.ts";
+import { createBuilder, openImage, readBuilderConfig, readBuilderInfo } from "../../cnb/index.ts";
+import { BerthError } from "../../errors.ts";
+import { parsePlatform } from "../../oci/platform.ts";
+import { parseImageArgument } from "../../transport/parse.ts";
+import type { Cli } from "../env.ts";
+import type { Output } from "../output.ts";
+import { printJson } from "../output.ts";
+
+const collect = (v: string, prev: string[] = []) => [...prev, v];
+
+/** Phase lines to stderr; --quiet drops all but warnings, --verbose adds debug lines. */
+export function cnbLogger(out: Output, o: { verbose?: boolean; quiet?: boolean }): PhaseLogger {
+  const quiet = o.quiet || out.quiet;
+  return {
+    info: (l) => {
+      if (!quiet) out.stderr.write(`${l}\n`);
+    },
+    warn: (l) => out.stderr.write(`${l.startsWith("Warning") ? l : `Warning: ${l}`}\n`),
+    debug: (l) => {
+      if (o.verbose && !quiet) out.stderr.write(`${l}\n`);
+    },
+    output: (chunk) => {
+      if (!quiet) out.stderr.write(chunk);
+    },
+  };
+}
+
+/** A NAME for --publish: a registry reference (docker://), unless it already names a transport. */
+export function publishTarget(name: string, publish: boolean): string {
+  if (!publish || name.startsWith("docker://")) return name;
+  if (/^(oci|oci-archive|docker-archive):/.test(name)) {
+    throw new BerthError(
+      "USAGE",
+      `--publish writes to a registry; ${name} names a ${name.split(":")[0]} destination`,
+    );
+  }
+  return `docker://${name}`;
+}
+
+export function registerBuilder(program: Command, cli: () => Cli): void {
+  const builder = program
+    .command("builder")
+    .description("create and inspect Cloud Native Buildpacks builders");
+  builder
+    .command("create")
+    .description("create a builder image from pack's builder.toml")
+    .argument("<name>", "the builder to write, in any transport (bare name: the local store)")
+    .requiredOption("-c, --config <file>", "builder.toml (pack's format)")
+    .option("--publish", "write the builder to a registry (NAME is a registry reference)")
+    .option("--label <KEY=VALUE>", "add a label to the builder (repeatable)", collect)
+    .option("--platform <os/arch[/variant]>", "from a multi-platform build image, the platform to use")
+    .option("-v, --verbose", "show more detail")
+    .option("-q, --quiet", "only errors")
+    .option("--json", "print the result as JSON")
+    .addHelpText(
+      "after",
+      `
+The builder is laid out as pack lays it out: the build image, a layer of default directories, one layer
+per buildpack at /cnb/buildpacks/<id>/<version>/, /cnb/order.toml, /cnb/stack.toml, /cnb/run.toml,
+/cnb/build-config/env/, and the labels io.buildpacks.builder.metadata, io.buildpacks.buildpack.layers and
+io.buildpacks.buildpack.order. Buildpack uris are paths relative to builder.toml, .tgz files, .cnb
+buildpackages, or images.
+
+Examples:
+  berth builder create my-builder --config ./builder.toml
+  berth builder create 127.0.0.1:5000/my-builder:1 --config ./builder.toml --publish
+  berth builder create oci:./out:builder --config ./builder.toml`,
+    )
+    .action(async (name: string, opts) => {
+      const { ctx, out } = cli();
+      const logger = cnbLogger(out, opts);
+      const config = await readBuilderConfig(opts.config);
+      const labels: Record<string, string> = {};
+      for (const l of (opts.label as string[] | undefined) ?? []) {
+        const i = l.indexOf("=");
+        if (i <= 0) throw new BerthError("USAGE", `--label ${JSON.stringify(l)} must be KEY=VALUE`);
+        labels[l.slice(0, i)] = l.slice(i + 1);
+      }
+      const target = parseImageArgument(publishTarget(name, Boolean(opts.publish)));
+      const buildImage = parseImageArgument(config.buildImage);
+      const result = await createBuilder(config, buildImage, target, {
+        ctx,
+        logger,
+        labels,
+        ...(opts.platform ? { platform: parsePlatform(opts.platform) } : {}),
+      });
+      if (opts.json) {
+        printJson(out, {
+          digest: result.root.digest,
+          buildpacks: result.metadata.buildpacks,
+          order: result.order,
+        });
+        return;
+      }
+      logger.info(`Successfully created builder image '${name}'`);
+      logger.info(`Tip: Run 'berth build <image-name> --builder ${name}' to use this builder`);
+    });
+
+  builder
+    .command("inspect")
+    .description("show a builder's buildpacks, order, run images and CNB user")
+    .argument("<name>", "the builder, in any transport")
+    .option("--json", "print the labels as JSON")
+    .action(async (name: string, opts) => {
+      const { ctx, out } = cli();
+      const opened = await openImage(name, ctx);
+      try {
+        const info = readBuilderInfo(opened.image, name);
+        if (opts.json) {
+          printJson(out, {
+            metadata: info.metadata,
+            layers: info.layers,
+            order: info.orderLabel,
+            user: info.user,
+          });
+          return;
+        }
+        const lines = [
+          `Inspecting builder: ${name}`,
+          "",
+          `Created By: ${info.metadata?.createdBy?.name ?? ""} ${info.metadata?.createdBy?.version ?? ""}`.trimEnd(),
+          `Description: ${info.metadata?.description ?? ""}`,
+          `User: ${info.user.uid}:${info.user.gid}`,
+          "",
+          "Run Images:",
+          ...(info.metadata?.images ?? []).flatMap((r) => [
+            `  ${r.image}`,
+            ...(r.mirrors ?? []).map((m) => `  ${m} (mirror)`),
+          ]),
+          "",
+          "Buildpacks:",
+          ...(info.metadata?.buildpacks ?? []).map((b) => `  ${b.id.padEnd(40)} ${b.version ?? ""}`),
+          "",
+          "Detection Order:",
+          ...info.orderLabel.flatMap((g, i) => [
+            `  Group #${i + 1}:`,
+            ...g.group.map(
+              (r) => `    ${r.id}${r.version ? `@${r.version}` : ""}${r.optional ? " (optional)" : ""}`,
+            ),
+          ]),
+        ];
+        out.stdout.write(`${lines.join("\n")}\n`);
+      } finally {
+        await opened.close();
+      }
+    });
+}

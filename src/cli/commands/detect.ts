@@ -1,0 +1,124 @@
+import { mkdir, mkdtemp, rm } from "node:fs/promises";
+import { join, resolve } from "node:path";
+import type { Command } from "commander";
+import {
+  copyApp,
+  detect,
+  groupToml,
+  type Isolation,
+  mergePlatformEnv,
+  openBuilder,
+  PLATFORM_API,
+  parseEnvArg,
+  planToml,
+  prepareDirs,
+  prepareExecutor,
+  readEnvFile,
+} from "../../cnb/index.ts";
+import { BerthError } from "../../errors.ts";
+import { parsePlatform } from "../../oci/platform.ts";
+import { tmpDirOf } from "../../transport/context.ts";
+import type { Cli } from "../env.ts";
+import { printJson } from "../output.ts";
+import { cnbLogger } from "./builder.ts";
+
+const collect = (v: string, prev: string[] = []) => [...prev, v];
+
+export function registerDetect(program: Command, cli: () => Cli): void {
+  program
+    .command("detect")
+    .description("run the buildpacks' detection on an app and print the chosen group and build plan")
+    .argument("[app]", "the app folder", ".")
+    .requiredOption("-B, --builder <image>", "the builder, in any transport")
+    .option(
+      "-e, --env <K=V|K>",
+      "a build-time variable (bare K takes this shell's value; repeatable)",
+      collect,
+    )
+    .option("--env-file <file>", "build-time variables, one K=V per line (repeatable)", collect)
+    .option(
+      "--isolation <sandbox|host>",
+      "run buildpacks in the build image (sandbox) or on this machine (host)",
+      "sandbox",
+    )
+    .option("--network <host|none>", "the sandbox's network", "host")
+    .option("--platform <os/arch[/variant]>", "from a multi-platform builder, the platform to use")
+    .option("-v, --verbose", "show every buildpack's detect output and timings")
+    .option("-q, --quiet", "only errors")
+    .option("--json", "print the group and plan as JSON")
+    .addHelpText(
+      "after",
+      `
+Prints group.toml and plan.toml. When no group passes, exits non-zero and names the buildpacks that failed,
+with the output of those that errored.
+
+Examples:
+  berth detect ./app --builder my-builder
+  berth detect . -B docker://127.0.0.1:5000/builder:1 -e BP_NODE_VERSION=22 --isolation host`,
+    )
+    .action(async (app: string, opts) => {
+      const { ctx, out, env: hostEnv, cwd } = cli();
+      const isolation = opts.isolation as Isolation;
+      if (isolation !== "sandbox" && isolation !== "host") {
+        throw new BerthError("USAGE", `--isolation ${isolation} must be sandbox or host`);
+      }
+      const logger = cnbLogger(out, opts);
+      const envFiles: [string, string][] = [];
+      for (const f of (opts.envFile as string[] | undefined) ?? [])
+        envFiles.push(...(await readEnvFile(resolve(cwd, f), hostEnv)));
+      const flags = ((opts.env as string[] | undefined) ?? [])
+        .map((e) => parseEnvArg(e, hostEnv))
+        .filter((e) => e !== undefined);
+      const platformEnv = mergePlatformEnv(envFiles, flags);
+      await mkdir(tmpDirOf(ctx), { recursive: true });
+      const work = await mkdtemp(join(tmpDirOf(ctx), "detect-"));
+      try {
+        const builder = await openBuilder(
+          opts.builder,
+          ctx,
+          join(work, "builder"),
+          opts.platform ? parsePlatform(opts.platform) : undefined,
+        );
+        const paths = {
+          app: join(work, "workspace"),
+          layers: join(work, "layers"),
+          platform: join(work, "platform"),
+          buildpacks: builder.buildpacksDir,
+          buildConfig: builder.buildConfigDir,
+        };
+        await copyApp(resolve(cwd, app), paths.app, builder.info.user);
+        await prepareDirs(paths, builder.info.user, platformEnv);
+        const prepared = await prepareExecutor({
+          isolation,
+          image: builder.info.image,
+          imageName: opts.builder,
+          user: builder.info.user,
+          paths,
+          runtime: {
+            home: ctx.home,
+            ...(hostEnv.BERTH_RUNTIME ? { runtime: hostEnv.BERTH_RUNTIME } : {}),
+            ...(hostEnv.PATH ? { searchPath: hostEnv.PATH } : {}),
+          },
+          upperDir: join(work, "upper"),
+          network: opts.network,
+          hostEnv,
+        });
+        const result = await detect({
+          order: builder.order,
+          store: builder.store,
+          executor: prepared.executor,
+          env: prepared.env,
+          target: prepared.target,
+          platformApi: PLATFORM_API,
+          logger,
+        });
+        if (opts.json) {
+          printJson(out, result);
+          return;
+        }
+        out.stdout.write(`# group.toml\n${groupToml(result.group)}\n# plan.toml\n${planToml(result.plan)}`);
+      } finally {
+        await rm(work, { recursive: true, force: true });
+      }
+    });
+}

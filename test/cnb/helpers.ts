@@ -1,0 +1,146 @@
+/**
+ * Test fixtures for CNB: POSIX sh buildpacks written by the tests, and a tiny build image made with
+ * berth's own `appendLayers`/`mutateImage` from Debian's static busybox, /etc/passwd with a CNB user,
+ * CNB_USER_ID/CNB_GROUP_ID and the stack/base labels.
+ */
+import { chmod, chown, copyFile, mkdir, symlink, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import type { PhaseLogger } from "../../src/cnb/index.ts";
+import { appendLayers, mutateImage } from "../../src/image/index.ts";
+import { parseImageArgument } from "../../src/transport/parse.ts";
+
+export const BUSYBOX = "/usr/bin/busybox";
+const APPLETS = [
+  "sh",
+  "echo",
+  "cat",
+  "id",
+  "ls",
+  "env",
+  "pwd",
+  "true",
+  "false",
+  "touch",
+  "mkdir",
+  "rm",
+  "test",
+  "printf",
+  "grep",
+  "cp",
+  "chmod",
+  "sed",
+  "tr",
+  "wc",
+  "head",
+];
+
+export interface BpSpec {
+  id: string;
+  version?: string;
+  api?: string;
+  /** Body of bin/detect (after `#!/bin/sh`); default `exit 0`. */
+  detect?: string;
+  /** Body of bin/build; default `exit 0`. */
+  build?: string;
+  /** Extra buildpack.toml text. */
+  extra?: string;
+  /** Composite: order groups of [id, version, optional?]. */
+  order?: [string, string, boolean?][][];
+}
+
+/** Write a buildpack folder under `root` and return its path. */
+export async function writeBuildpack(root: string, s: BpSpec): Promise<string> {
+  const dir = join(root, `${s.id.replaceAll("/", "_")}-${s.version ?? "0.0.1"}`);
+  await mkdir(join(dir, "bin"), { recursive: true });
+  let toml = `api = "${s.api ?? "0.10"}"\n\n[buildpack]\nid = "${s.id}"\nversion = "${s.version ?? "0.0.1"}"\nname = "Test ${s.id}"\n`;
+  if (s.order) {
+    for (const g of s.order) {
+      toml += "\n[[order]]\n";
+      for (const [id, version, optional] of g) {
+        toml += `[[order.group]]\nid = "${id}"\nversion = "${version}"\n${optional ? "optional = true\n" : ""}`;
+      }
+    }
+  }
+  toml += s.extra ?? "";
+  await writeFile(join(dir, "buildpack.toml"), toml);
+  if (!s.order) {
+    await writeFile(join(dir, "bin", "detect"), `#!/bin/sh\n${s.detect ?? "exit 0"}\n`, { mode: 0o755 });
+    await writeFile(join(dir, "bin", "build"), `#!/bin/sh\nset -e\n${s.build ?? "exit 0"}\n`, {
+      mode: 0o755,
+    });
+  }
+  return dir;
+}
+
+/** Collects what a phase logs. */
+export function memoryLogger(): PhaseLogger & { lines: string[]; text(): string; outputText(): string } {
+  const lines: string[] = [];
+  const out: Buffer[] = [];
+  return {
+    lines,
+    info: (l) => lines.push(l),
+    warn: (l) => lines.push(`WARN ${l}`),
+    debug: (l) => lines.push(`DEBUG ${l}`),
+    output: (c) => out.push(c),
+    text: () => lines.join("\n"),
+    outputText: () => Buffer.concat(out).toString("utf8"),
+  };
+}
+
+/**
+ * A build image at `target` (any transport): busybox, /etc/passwd with `cnb` (1000:1000), a writable
+ * /home/cnb, /etc/os-release, env CNB_USER_ID/CNB_GROUP_ID, user cnb, stack and base labels.
+ */
+export async function makeBuildImage(work: string, target: string, home: string): Promise<void> {
+  const tree = join(work, "build-image-root");
+  await mkdir(join(tree, "bin"), { recursive: true });
+  await mkdir(join(tree, "etc"), { recursive: true });
+  await mkdir(join(tree, "tmp"), { recursive: true, mode: 0o1777 });
+  await chmod(join(tree, "tmp"), 0o1777);
+  await copyFile(BUSYBOX, join(tree, "bin", "busybox"));
+  await chmod(join(tree, "bin", "busybox"), 0o755);
+  for (const a of APPLETS) await symlink("busybox", join(tree, "bin", a));
+  await writeFile(
+    join(tree, "etc", "passwd"),
+    "root:x:0:0:root:/root:/bin/sh\ncnb:x:1000:1000:cnb:/home/cnb:/bin/sh\n",
+  );
+  await writeFile(join(tree, "etc", "group"), "root:x:0:\ncnb:x:1000:\n");
+  await writeFile(join(tree, "etc", "os-release"), 'ID=testos\nVERSION_ID="1.2"\n');
+  const homeTree = join(work, "build-image-home");
+  await mkdir(join(homeTree, "home", "cnb"), { recursive: true });
+  await chown(join(homeTree, "home", "cnb"), 1000, 1000).catch(() => undefined);
+  const ctx = { home, env: {} };
+  const base = `oci:${join(work, "base-layout")}:base`;
+  await appendLayers(
+    parseImageArgument("scratch", { allowScratch: true }),
+    [{ source: tree, dest: "/" }],
+    parseImageArgument(base),
+    ctx,
+    {
+      platform: { os: "linux", architecture: "amd64" },
+    },
+  );
+  const withHome = `oci:${join(work, "base-layout")}:home`;
+  await appendLayers(
+    parseImageArgument(base),
+    [{ source: homeTree, dest: "/" }],
+    parseImageArgument(withHome),
+    ctx,
+    { uid: 1000, gid: 1000 },
+  );
+  await mutateImage(
+    parseImageArgument(withHome),
+    parseImageArgument(target),
+    {
+      env: ["PATH=/bin", "CNB_USER_ID=1000", "CNB_GROUP_ID=1000", "CNB_STACK_ID=io.berth.test"],
+      user: "cnb",
+      labels: {
+        "io.buildpacks.stack.id": "io.berth.test",
+        "io.buildpacks.base.id": "io.berth.test",
+        "io.buildpacks.base.distro.name": "testos",
+        "io.buildpacks.base.distro.version": "1.2",
+      },
+    },
+    ctx,
+  );
+}
