@@ -1,0 +1,92 @@
+/**
+ * The app copy buildpacks work on, kept per image under the CNB cache and synced from the source each build:
+ * only files whose type, size, mode or mtime changed are copied (mtimes kept), files gone from the source are
+ * removed, and owners set once. Unchanged files keep their inodes, so the app layer's fingerprint is the
+ * same and export neither tars nor compresses an unchanged app.
+ */
+import type { Stats } from "node:fs";
+import {
+  chmod,
+  copyFile,
+  lchown,
+  lstat,
+  mkdir,
+  readdir,
+  readlink,
+  rm,
+  symlink,
+  utimes,
+} from "node:fs/promises";
+import { join } from "node:path";
+import type { Matcher } from "../../layer/ignore.ts";
+
+export interface SyncOptions {
+  uid?: number;
+  gid?: number;
+  /** Paths (relative to the source) to leave out. */
+  matcher?: Matcher;
+}
+
+export async function syncTree(src: string, dst: string, o: SyncOptions = {}): Promise<{ copied: number }> {
+  const stats = { copied: 0 };
+  await mkdir(dst, { recursive: true });
+  await syncDir(src, dst, "", o, stats);
+  return stats;
+}
+
+async function own(path: string, st: Stats | undefined, o: SyncOptions): Promise<void> {
+  if (o.uid === undefined || o.gid === undefined) return;
+  if (st && st.uid === o.uid && st.gid === o.gid) return;
+  await lchown(path, o.uid, o.gid);
+}
+
+async function syncDir(src: string, dst: string, rel: string, o: SyncOptions, stats: { copied: number }) {
+  const names = await readdir(src);
+  const keep = new Set<string>();
+  for (const n of names) {
+    const r = rel ? `${rel}/${n}` : n;
+    const s = join(src, n);
+    const d = join(dst, n);
+    const sst = await lstat(s);
+    if (o.matcher?.excludes(r, sst.isDirectory())) continue;
+    keep.add(n);
+    const dst0 = await lstat(d).catch(() => undefined);
+    if (sst.isDirectory()) {
+      if (dst0 && !dst0.isDirectory()) await rm(d, { recursive: true, force: true });
+      if (!dst0?.isDirectory()) await mkdir(d);
+      const now = await lstat(d);
+      if ((now.mode & 0o7777) !== (sst.mode & 0o7777)) await chmod(d, sst.mode & 0o7777);
+      await own(d, now, o);
+      await syncDir(s, d, r, o, stats);
+    } else if (sst.isSymbolicLink()) {
+      const target = await readlink(s);
+      if (dst0?.isSymbolicLink() && (await readlink(d)) === target) {
+        await own(d, dst0, o);
+        continue;
+      }
+      await rm(d, { recursive: true, force: true });
+      await symlink(target, d);
+      await own(d, undefined, o);
+      stats.copied++;
+    } else if (sst.isFile()) {
+      const same =
+        dst0?.isFile() &&
+        dst0.size === sst.size &&
+        dst0.mtimeMs === sst.mtimeMs &&
+        (dst0.mode & 0o7777) === (sst.mode & 0o7777);
+      if (same) {
+        await own(d, dst0, o);
+        continue;
+      }
+      await rm(d, { recursive: true, force: true });
+      await copyFile(s, d);
+      await chmod(d, sst.mode & 0o7777);
+      await utimes(d, sst.atime, sst.mtime);
+      await own(d, undefined, o);
+      stats.copied++;
+    }
+  }
+  for (const n of await readdir(dst)) {
+    if (!keep.has(n)) await rm(join(dst, n), { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,164 @@
+/**
+ * What runs in the app image. Where the builder carries a CNB lifecycle launcher at /cnb/lifecycle/launcher,
+ * export places that very binary at the same path (pack's images, exactly). Otherwise berth supplies its own:
+ * `launcher.c` in this folder, compiled static by the host's gcc (`gcc -static -Os`) when first needed and
+ * kept under `$BERTH_HOME/cache/cnb/launcher/<hash of source and compiler>/`, so the app image needs nothing
+ * of berth, no shell and no libc at run time. See ARCHITECTURE.md §Launch.
+ */
+import { execFile } from "node:child_process";
+import { createHash } from "node:crypto";
+import { createWriteStream, existsSync } from "node:fs";
+import { chmod, mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { dirname, join } from "node:path";
+import { pipeline } from "node:stream/promises";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
+import { BerthError } from "../../errors.ts";
+import { readTar } from "../../layer/index.ts";
+import { encodedOf } from "../../oci/digest.ts";
+import type { Image } from "../../oci/image.ts";
+import { formatPlatform, hostPlatform, type Platform, platformMatches } from "../../oci/platform.ts";
+import type { LauncherInput } from "../phase/export.ts";
+
+const run = promisify(execFile);
+
+export const BERTH_LAUNCHER_VERSION = "berth-0.1.0";
+const FLAGS = ["-static", "-Os", "-s", "-Wl,--build-id=none", "-fno-ident"];
+
+/** launcher.c next to this module, or (from the compiled dist/) in the source tree. */
+export function launcherSourcePath(): string {
+  const here = dirname(fileURLToPath(import.meta.url));
+  const candidates = [join(here, "launcher.c"), join(here, "../../../src/cnb/launch/launcher.c")];
+  const hit = candidates.find((p) => existsSync(p));
+  if (!hit)
+    throw new BerthError(
+      "CNB_LAUNCHER_UNAVAILABLE",
+      `berth's launcher source is missing (looked in ${candidates.join(", ")})`,
+    );
+  return hit;
+}
+
+export interface LauncherOptions {
+  /** BERTH_HOME. */
+  home: string;
+  /** The run image's platform: berth's launcher is built for this machine only. */
+  platform?: Platform;
+  /** The compiler (default `gcc`, found on PATH). */
+  cc?: string;
+  env?: Record<string, string | undefined>;
+}
+
+/** berth's launcher, compiled once per source and compiler. */
+export async function berthLauncher(o: LauncherOptions): Promise<LauncherInput> {
+  const host = hostPlatform();
+  if (o.platform && !platformMatches(host, { os: o.platform.os, architecture: o.platform.architecture })) {
+    throw new BerthError(
+      "CNB_LAUNCHER_UNAVAILABLE",
+      `berth's launcher is compiled for this machine (${formatPlatform(host)}), not the run image's ${formatPlatform(o.platform)}`,
+      { hint: "use a builder that carries a CNB lifecycle (/cnb/lifecycle/launcher) for other platforms" },
+    );
+  }
+  const cc = o.cc ?? "gcc";
+  const source = await readFile(launcherSourcePath());
+  let version: string;
+  try {
+    version = (await run(cc, ["--version"], { env: envOf(o) })).stdout;
+  } catch (err) {
+    throw new BerthError(
+      "CNB_LAUNCHER_UNAVAILABLE",
+      `building berth's launcher needs a C compiler (${cc}), which is not available: ${(err as Error).message}`,
+      {
+        cause: err,
+        hint: "install gcc and libc6-dev (apt-get install gcc libc6-dev), or use a builder that carries a CNB lifecycle",
+      },
+    );
+  }
+  const key = createHash("sha256")
+    .update(source)
+    .update(FLAGS.join(" "))
+    .update(version)
+    .digest("hex")
+    .slice(0, 32);
+  const dir = join(o.home, "cache", "cnb", "launcher", key);
+  const path = join(dir, "launcher");
+  if (!existsSync(path)) {
+    await mkdir(dir, { recursive: true });
+    const tmp = `${path}.tmp-${uniqueSuffix()}`;
+    try {
+      await run(cc, [...FLAGS, "-o", tmp, launcherSourcePath()], { env: envOf(o) });
+      await chmod(tmp, 0o755);
+      await rename(tmp, path);
+    } catch (err) {
+      await rm(tmp, { force: true });
+      const e = err as { stderr?: string; message: string };
+      throw new BerthError(
+        "CNB_LAUNCHER_UNAVAILABLE",
+        `compiling berth's launcher failed: ${(e.stderr ?? e.message).trim()}`,
+        { cause: err, hint: "a static build needs libc6-dev (the static libc)" },
+      );
+    }
+  }
+  return { kind: "berth", path, version: BERTH_LAUNCHER_VERSION };
+}
+
+function envOf(o: LauncherOptions): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(o.env ?? {})) if (v !== undefined) env[k] = v;
+  if (!env.PATH) env.PATH = "/usr/local/bin:/usr/bin:/bin";
+  return env;
+}
+
+let seq = 0;
+function uniqueSuffix(): string {
+  seq++;
+  return `${Date.now().toString(36)}${seq}${Math.random().toString(36).slice(2, 6)}`;
+}
+
+const LAUNCHER_PATH = "cnb/lifecycle/launcher";
+
+/**
+ * The builder's lifecycle launcher, copied out of its layers (top layer first; a whiteout hides it) into
+ * `$BERTH_HOME/cache/cnb/lifecycle/<builder config digest>/launcher`; undefined when the builder has none.
+ */
+export async function lifecycleLauncher(builder: Image, home: string): Promise<LauncherInput | undefined> {
+  const dir = join(home, "cache", "cnb", "lifecycle", encodedOf(builder.manifest.config.digest));
+  const path = join(dir, "launcher");
+  const versionLabel = builder.config?.config?.Labels?.["io.buildpacks.builder.metadata"];
+  let version = "";
+  try {
+    version =
+      (JSON.parse(versionLabel ?? "{}") as { lifecycle?: { version?: string } }).lifecycle?.version ?? "";
+  } catch {
+    version = "";
+  }
+  if (existsSync(path)) return { kind: "lifecycle", path, version };
+  if (existsSync(join(dir, "none"))) return undefined;
+  const layers = builder.layers();
+  for (let k = layers.length - 1; k >= 0; k--) {
+    const stream = await layers[k]!.uncompressed();
+    let found: "file" | "gone" | undefined;
+    try {
+      for await (const entry of readTar(stream)) {
+        const p = entry.header.path.replace(/^\.?\/+/, "");
+        if (p === LAUNCHER_PATH && entry.header.type === "file") {
+          await mkdir(dir, { recursive: true });
+          const tmp = `${path}.tmp-${uniqueSuffix()}`;
+          await pipeline(entry.body, createWriteStream(tmp, { mode: 0o755 }));
+          await chmod(tmp, 0o755);
+          await rename(tmp, path);
+          found = "file";
+          break;
+        }
+        if (p === "cnb/lifecycle/.wh.launcher" || p === "cnb/.wh.lifecycle" || p === ".wh.cnb")
+          found = "gone";
+      }
+    } finally {
+      stream.destroy();
+    }
+    if (found === "file") return { kind: "lifecycle", path, version };
+    if (found === "gone") break;
+  }
+  await mkdir(dir, { recursive: true });
+  await writeFile(join(dir, "none"), "");
+  return undefined;
+}

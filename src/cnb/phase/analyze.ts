@@ -1,0 +1,200 @@
+/**
+ * The analyze phase (Platform API §analyzer; lc:phase/analyzer.go): the previous image's
+ * `io.buildpacks.lifecycle.metadata` (by default the image being built, as pack does), the run image (from
+ * `--run-image` or the builder's run.toml, preferring a mirror on the target's registry) pinned to a digest,
+ * and the target data of the run image.
+ */
+import { BerthError, wrapError } from "../../errors.ts";
+import type { BlobSource } from "../../oci/blob.ts";
+import { type Image, loadRoot, selectImage } from "../../oci/image.ts";
+import type { Platform } from "../../oci/platform.ts";
+import { formatReference, parseReference } from "../../oci/reference.ts";
+import type { TransportContext } from "../../transport/context.ts";
+import { openSource } from "../../transport/open.ts";
+import { type ImageArgument, parseImageArgument } from "../../transport/parse.ts";
+import { type TargetData, targetOfImage } from "../platform/target.ts";
+import type { PreviousImage, RunImageInput } from "./export.ts";
+import { LABEL, type LayersMetadata, parseJsonLabel } from "./metadata.ts";
+
+/** An image opened for a phase, with what to call it and how to pin it. */
+export interface ResolvedImage {
+  image: Image;
+  source: BlobSource;
+  argument: ImageArgument;
+  /** The argument pinned to the image's digest (`registry/repo@sha256:…`, store `name@sha256:…`). */
+  pinned: string;
+  close(): Promise<void>;
+}
+
+/** The registry host of an image argument, when it names a registry (docker:// or a bare name). */
+export function registryOf(arg: ImageArgument): string | undefined {
+  if (arg.transport !== "docker" && arg.transport !== "store") return undefined;
+  return parseReference(arg.ref).registry;
+}
+
+/**
+ * Open an image argument; a bare name is looked up in the local store first and then, with `registry`
+ * fallback (run images as run.toml names them), in its registry.
+ */
+export async function resolveImage(
+  text: string,
+  ctx: TransportContext,
+  o: { platform?: Platform; registryFallback?: boolean; preferRegistry?: boolean } = {},
+): Promise<ResolvedImage | undefined> {
+  const arg = parseImageArgument(text);
+  const tries: ImageArgument[] = [arg];
+  if (arg.transport === "store" && (o.registryFallback || o.preferRegistry)) {
+    const remote = parseImageArgument(`docker://${arg.ref}`);
+    if (o.preferRegistry) tries.unshift(remote);
+    else tries.push(remote);
+  }
+  let lastErr: unknown;
+  for (const a of tries) {
+    let opened: Awaited<ReturnType<typeof openSource>> | undefined;
+    try {
+      opened = await openSource(a, ctx);
+      const image = await selectImage(await loadRoot(opened.source, opened.root), o.platform);
+      return { image, source: opened.source, argument: a, pinned: pin(a, image), close: opened.close };
+    } catch (err) {
+      await opened?.close();
+      if (isMissing(err)) {
+        lastErr = err;
+        continue;
+      }
+      throw wrapError(`reading ${a.text}`, err);
+    }
+  }
+  void lastErr;
+  return undefined;
+}
+
+function isMissing(err: unknown): boolean {
+  return (
+    err instanceof BerthError &&
+    ["IMAGE_NOT_FOUND", "REGISTRY_MANIFEST_UNKNOWN", "REGISTRY_NAME_UNKNOWN", "LAYOUT_INVALID"].includes(
+      err.code,
+    )
+  );
+}
+
+function pin(arg: ImageArgument, image: Image): string {
+  if (arg.transport === "docker" || arg.transport === "store") {
+    const ref = parseReference(arg.ref);
+    return formatReference({ registry: ref.registry, repository: ref.repository, digest: image.digest });
+  }
+  return `${arg.text.split(":").slice(0, 2).join(":")}@${image.digest}`;
+}
+
+export interface AnalyzeInputs {
+  /** The image being built. */
+  target: ImageArgument;
+  /** `--previous-image` (default: the target). */
+  previousImage?: string;
+  /** `--run-image`, else the builder's run images (image + mirrors), in order. */
+  runImage?: string;
+  runImages?: { image: string; mirrors?: string[] }[];
+  /** With --publish the run image must be in a registry; without, a store copy is preferred. */
+  publish: boolean;
+  platform?: Platform;
+  ctx: TransportContext;
+  log?: (line: string) => void;
+}
+
+export interface Analyzed {
+  previous: PreviousImage | undefined;
+  runImage: RunImageInput;
+  /** The run image opened (close it when done). */
+  run: ResolvedImage;
+  target: TargetData;
+  close(): Promise<void>;
+}
+
+/** Pick the run image name: `--run-image`, else the builder's, preferring a mirror on the target's registry. */
+export function chooseRunImage(
+  target: ImageArgument,
+  runImage: string | undefined,
+  runImages: readonly { image: string; mirrors?: string[] }[],
+): { name: string; configured: string; mirrors: string[] } {
+  if (runImage) return { name: runImage, configured: runImage, mirrors: [] };
+  const first = runImages[0];
+  if (!first) {
+    throw new BerthError("CNB_ANALYZE_FAILED", "identifying run image: the builder names no run image", {
+      hint: "give one with --run-image",
+    });
+  }
+  const reg = registryOf(target);
+  const mirrors = first.mirrors ?? [];
+  if (reg) {
+    for (const candidate of [first.image, ...mirrors]) {
+      try {
+        if (parseReference(candidate).registry === reg)
+          return { name: candidate, configured: first.image, mirrors };
+      } catch {
+        // not a reference: skip
+      }
+    }
+  }
+  return { name: first.image, configured: first.image, mirrors };
+}
+
+export class Analyzer {
+  readonly i: AnalyzeInputs;
+
+  constructor(i: AnalyzeInputs) {
+    this.i = i;
+  }
+
+  async analyze(): Promise<Analyzed> {
+    const i = this.i;
+    const log = i.log ?? (() => {});
+    const choice = chooseRunImage(i.target, i.runImage, i.runImages ?? []);
+    const run = await resolveImage(choice.name, i.ctx, {
+      ...(i.platform ? { platform: i.platform } : {}),
+      registryFallback: true,
+      preferRegistry: i.publish,
+    }).catch((err) => {
+      throw wrapError(`identifying run image ${choice.name}`, err);
+    });
+    if (!run) {
+      throw new BerthError("CNB_ANALYZE_FAILED", `identifying run image: ${choice.name} was not found`, {
+        hint: "copy it into the store (berth copy docker://… NAME) or name a registry image",
+      });
+    }
+    let previous: PreviousImage | undefined;
+    const prevText = i.previousImage ?? i.target.text;
+    let prevOpened: ResolvedImage | undefined;
+    try {
+      prevOpened = await resolveImage(prevText, i.ctx, i.platform ? { platform: i.platform } : {}).catch(
+        (err) => {
+          if (err instanceof BerthError && /not found|unknown|no image/i.test(err.message)) return undefined;
+          throw err;
+        },
+      );
+    } catch (err) {
+      await run.close();
+      throw wrapError(`reading the previous image ${prevText}`, err);
+    }
+    if (!prevOpened) log(`Previous image with name "${prevText}" not found`);
+    else {
+      const label = prevOpened.image.config?.config?.Labels?.[LABEL.lifecycle];
+      const metadata = parseJsonLabel<LayersMetadata>(label, LABEL.lifecycle, prevText) ?? {};
+      previous = { image: prevOpened.image, metadata };
+    }
+    const runInput: RunImageInput = {
+      image: run.image,
+      reference: run.pinned,
+      name: choice.configured,
+      ...(choice.mirrors.length ? { mirrors: choice.mirrors } : {}),
+    };
+    return {
+      previous,
+      runImage: runInput,
+      run,
+      target: targetOfImage(run.image),
+      close: async () => {
+        await run.close();
+        await prevOpened?.close();
+      },
+    };
+  }
+}
