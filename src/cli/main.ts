@@ -9,6 +9,7 @@ import { registerDetect } from "./commands/detect.ts";
 import { registerEdit } from "./commands/edit.ts";
 import { registerImages } from "./commands/images.ts";
 import { registerInspect } from "./commands/inspect.ts";
+import { registerRebase } from "./commands/rebase.ts";
 import { registerRegistry } from "./commands/registry.ts";
 import { registerRun } from "./commands/run.ts";
 import { registerStack } from "./commands/stack.ts";
@@ -42,6 +43,7 @@ export function buildProgram(cli: () => Cli, stdin: () => NodeJS.ReadableStream)
   registerDetect(program, cli);
   registerRun(program, cli);
   registerBundle(program, cli);
+  registerRebase(program, cli);
   registerStack(program, cli);
   return program;
 }

@@ -15,6 +15,12 @@ export {
   SUPPORTED_BUILDPACK_APIS,
   SUPPORTED_PLATFORM_APIS,
 } from "./api.ts";
+// Part 2: analyze, restore, export, rebase, cache, launch, and `berth build` with buildpacks.
+export {
+  type BuildWithBuildpacksOptions,
+  type BuildWithBuildpacksResult,
+  buildWithBuildpacks,
+} from "./build.ts";
 export {
   type BuildpackDescriptor,
   type BuildpackInfo,
@@ -74,7 +80,18 @@ export {
   type Require,
 } from "./buildpack/plan.ts";
 export { BuildpackStore } from "./buildpack/store.ts";
+export { type Cache, DirectoryCache, ImageCache } from "./cache/cache.ts";
+export { LayerIndex, statFingerprint } from "./cache/fingerprint.ts";
 export { applyImageLayers, labelJson, labelsOf, type OpenedImage, openImage } from "./image.ts";
+export { type CnbImageInfo, cnbImageInfo, formatCnbImageInfo } from "./inspect.ts";
+export { BERTH_LAUNCHER_VERSION, berthLauncher, lifecycleLauncher } from "./launch/index.ts";
+export {
+  type Analyzed,
+  Analyzer,
+  chooseRunImage,
+  type ResolvedImage,
+  resolveImage,
+} from "./phase/analyze.ts";
 export {
   type BuildInputs,
   type BuildResult,
@@ -98,7 +115,17 @@ export {
   sandboxExecutor,
   toRunPath,
 } from "./phase/executor.ts";
+export {
+  DEFAULT_CREATED,
+  Exporter,
+  type ExportInputs,
+  type ExportResult,
+  type ExportStats,
+  LIFECYCLE_EPOCH,
+  launchFile,
+} from "./phase/export.ts";
 export { type PhaseLogger, silentLogger, timer } from "./phase/log.ts";
+export { LABEL, type LayersMetadata } from "./phase/metadata.ts";
 export {
   chownTree,
   copyApp,
@@ -108,7 +135,9 @@ export {
   prepareDirs,
   prepareExecutor,
 } from "./phase/prepare.ts";
+export { type RebaseInputs, type RebaseResult, Rebaser } from "./phase/rebase.ts";
 export { type DetectRun, type Member, type Resolution, resolveGroup } from "./phase/resolve.ts";
+export { Restorer } from "./phase/restore.ts";
 export {
   BUILDER_METADATA_LABEL,
   type BuilderInfo,

@@ -7,6 +7,7 @@ import { readFile } from "node:fs/promises";
 import { isAbsolute, join, relative, resolve } from "node:path";
 import type { Command } from "commander";
 import { parse as parseToml } from "smol-toml";
+import { buildWithBuildpacks as cnbBuild } from "../../cnb/index.ts";
 import { DockerfileBuild } from "../../dockerfile/index.ts";
 import { BerthError } from "../../errors.ts";
 import { parsePlatform } from "../../oci/platform.ts";
@@ -14,6 +15,7 @@ import type { TransportContext } from "../../transport/context.ts";
 import { type ImageArgument, parseImageArgument } from "../../transport/parse.ts";
 import type { Cli } from "../env.ts";
 import { info, printJson } from "../output.ts";
+import { cnbLogger } from "./builder.ts";
 
 const collect = (v: string, prev: string[] = []) => [...prev, v];
 
@@ -86,27 +88,42 @@ export interface BuildpacksRequest {
 }
 
 async function buildWithBuildpacks(req: BuildpacksRequest): Promise<{ digest: string }> {
-  // src/cnb gains `buildApp(request)` with its export phase; until then say so rather than fake a build.
-  let mod: Record<string, unknown> | undefined;
-  for (const spec of ["../../cnb/index.ts", "../../cnb/index.js"]) {
-    try {
-      mod = (await import(new URL(spec, import.meta.url).href)) as Record<string, unknown>;
-      break;
-    } catch {
-      // not there
-    }
+  const o = req.options as Record<string, string | string[] | boolean | undefined>;
+  const str = (k: string) => (typeof o[k] === "string" ? (o[k] as string) : undefined);
+  const network = str("network");
+  if (network !== undefined && network !== "host" && network !== "none") {
+    throw new BerthError("USAGE", `--network ${network}: buildpack builds run with host or none`);
   }
-  const entry = mod?.buildApp;
-  if (typeof entry !== "function") {
-    throw new BerthError(
-      "BUILDPACKS_UNAVAILABLE",
-      "buildpack builds are not available in this version of berth",
-      {
-        hint: 'build with the project\'s Dockerfile: berth build --dockerfile [PATH] -t IMAGE, or set [io.berth] build = "dockerfile" in project.toml',
-      },
-    );
-  }
-  return (entry as (r: BuildpacksRequest) => Promise<{ digest: string }>)(req);
+  const r = await cnbBuild({
+    appDir: req.appDir,
+    image: req.image,
+    ...(str("builder") ? { builder: str("builder")! } : {}),
+    ...(str("runImage") ? { runImage: str("runImage")! } : {}),
+    env: (o.env as string[] | undefined) ?? [],
+    ...(str("envFile") ? { envFile: str("envFile")! } : {}),
+    buildpacks: (o.buildpack as string[] | undefined) ?? [],
+    ...(str("cacheDir") ? { cacheDir: str("cacheDir")! } : {}),
+    ...(str("cacheImage") ? { cacheImage: str("cacheImage")! } : {}),
+    clearCache: Boolean(o.clearCache),
+    ...(str("previousImage") ? { previousImage: str("previousImage")! } : {}),
+    publish: req.publish,
+    ...(str("creationTime") ? { creationTime: str("creationTime")! } : {}),
+    ...(str("defaultProcess") ? { defaultProcess: str("defaultProcess")! } : {}),
+    ...(str("sbomOutputDir") ? { sbomOutputDir: str("sbomOutputDir")! } : {}),
+    ...(str("reportOutputDir") ? { reportOutputDir: str("reportOutputDir")! } : {}),
+    ...(str("descriptor") ? { descriptor: str("descriptor")! } : {}),
+    ...(network ? { network: network as "host" | "none" } : {}),
+    ...(str("runtime") ? { runtime: str("runtime")! } : {}),
+    ctx: req.ctx,
+    hostEnv: process.env,
+    asRoot: process.getuid?.() === 0,
+    logger: cnbLogger(
+      { stdout: process.stdout, stderr: process.stderr, quiet: false },
+      { quiet: Boolean(o.quiet) },
+    ),
+    now: () => new Date(),
+  });
+  return { digest: r.digest };
 }
 
 function parseBuildArgs(values: string[], env: Record<string, string | undefined>): Record<string, string> {

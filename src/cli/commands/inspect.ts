@@ -1,4 +1,5 @@
 import type { Command } from "commander";
+import { cnbImageInfo, formatCnbImageInfo } from "../../cnb/index.ts";
 import { BerthError } from "../../errors.ts";
 import { type Image, loadRoot, type Root, selectImage } from "../../oci/image.ts";
 import { formatPlatform, parsePlatform } from "../../oci/platform.ts";
@@ -137,8 +138,10 @@ Examples:
           return;
         }
         const s = imageSummary(img, opened.name);
-        if (opts.json) printJson(out, s);
-        else out.stdout.write(humanImage(s));
+        // Images built with buildpacks: what `pack inspect` shows (base and run image, buildpacks, processes).
+        const cnb = cnbImageInfo(img, image);
+        if (opts.json) printJson(out, cnb ? { ...s, Buildpacks: cnb } : s);
+        else out.stdout.write(cnb ? `${humanImage(s)}\n${formatCnbImageInfo(cnb)}` : humanImage(s));
       } finally {
         await opened.close();
       }
