@@ -1,0 +1,105 @@
+/** The sandbox API builds use: one result shape, a kept upper dir, and the changes as a layer. */
+import { createReadStream, readdirSync } from "node:fs";
+import { mkdir, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { afterAll, beforeAll, expect, it } from "vitest";
+import { readTar } from "../../src/layer/index.ts";
+import { decompress } from "../../src/oci/compression.ts";
+import { loadRoot, selectImage } from "../../src/oci/image.ts";
+import { captureChanges, prepareSnapshots, runInSandbox } from "../../src/runtime/index.ts";
+import { openSource } from "../../src/transport/open.ts";
+import { parseImageArgument } from "../../src/transport/parse.ts";
+import { tempDir } from "../helpers/cli.ts";
+import { busyboxImage } from "./helpers.ts";
+
+let dir: string;
+let cleanup: () => Promise<void>;
+beforeAll(async () => {
+  ({ dir, cleanup } = await tempDir("berth-sandbox-"));
+  await busyboxImage(join(dir, "layout"), "b", { env: ["FROM_IMAGE=1"] }, [
+    [
+      { path: "etc/old", content: "old" },
+      { path: "gone/x", content: "x" },
+    ],
+  ]);
+});
+afterAll(() => cleanup());
+
+it("runs a command over a snapshot chain + upper dir, and turns the changes into a layer", async () => {
+  const opened = await openSource(parseImageArgument(`oci:${join(dir, "layout")}:b`), { home: dir, env: {} });
+  const image = await selectImage(await loadRoot(opened.source, opened.root));
+  const home = join(dir, "home");
+  const chain = await prepareSnapshots({ home }, image);
+  const upperDir = join(dir, "upper");
+  const src = join(dir, "src");
+  await mkdir(src);
+  await writeFile(join(src, "input"), "from a mount\n");
+  const chunks: string[] = [];
+  const ok = await runInSandbox({
+    home,
+    image,
+    chain,
+    upperDir,
+    args: [
+      "sh",
+      "-c",
+      "echo $FROM_IMAGE $STEP $(id -u) $(pwd); cat /src/input > /workspace/out; rm /etc/old; rm -r /gone; mkdir -p /gone; touch /gone/new",
+    ],
+    env: ["STEP=build"],
+    user: "0:0",
+    cwd: "/workspace",
+    volumes: [{ source: src, destination: "/src", readonly: true }],
+    network: "none",
+    onStdout: (c) => chunks.push(c.toString()),
+  });
+  expect(ok).toMatchObject({
+    exitCode: 0,
+    signal: undefined,
+    stdoutTail: "1 build 0 /workspace\n",
+    stderrTail: "",
+  });
+  expect(ok.command[0]).toBe("sh");
+  expect(chunks.join("")).toBe(ok.stdoutTail);
+  expect(ok.applied).toBe(0);
+  // "src" is the mount point runc made for the volume (an empty dir).
+  expect(readdirSync(upperDir).sort()).toEqual(["etc", "gone", "src", "workspace"]);
+  const layerFile = join(dir, "changes.tar.gz");
+  const layer = await captureChanges(upperDir, layerFile);
+  const names: string[] = [];
+  for await (const e of readTar(await decompress(createReadStream(layerFile)))) names.push(e.header.path);
+  expect(names).toContain("etc/.wh.old");
+  expect(names).toContain("gone/.wh..wh..opq");
+  expect(names).toContain("gone/new");
+  expect(names).toContain("workspace/out");
+  expect(layer.diffId).toMatch(/^sha256:/);
+
+  // A failing command has the same shape.
+  const bad = await runInSandbox({
+    home,
+    chain,
+    image,
+    upperDir: join(dir, "upper2"),
+    args: ["sh", "-c", "echo oops >&2; exit 9"],
+  });
+  expect(bad).toMatchObject({
+    exitCode: 9,
+    signal: undefined,
+    stdoutTail: "",
+    stderrTail: "oops\n",
+    command: ["sh", "-c", "echo oops >&2; exit 9"],
+  });
+  // Aborting kills it.
+  const ac = new AbortController();
+  const p = runInSandbox({
+    home,
+    chain,
+    image,
+    upperDir: join(dir, "upper3"),
+    args: ["sh", "-c", "echo started; sleep 100"],
+    signal: ac.signal,
+    onStdout: () => ac.abort(new Error("stop")),
+  });
+  await expect(p).rejects.toThrow("stop");
+  expect(readdirSync(join(home, "run", "containers"))).toEqual([]);
+  expect(readdirSync(join(home, "run", "state"))).toEqual([]);
+});
