@@ -201,6 +201,7 @@ export {
   type ProjectDescriptor,
   parseProjectToml,
   readProjectToml,
+  writeInlineBuildpack,
 } from "./platform/project.ts";
 export {
   completeTarget,

@@ -306,6 +306,30 @@ describe("detect and build in the runtime sandbox", () => {
     expect(r.stdout).toContain('planet = "Earth-616"');
   });
 
+  it("berth detect --isolation host runs the buildpacks on this machine, with -e and --verbose", async () => {
+    const r = await berth(
+      [
+        "detect",
+        join(dir, "app"),
+        "-B",
+        `oci:${layout}:builder`,
+        "--isolation",
+        "host",
+        "-e",
+        "BP_A=1",
+        "--verbose",
+        "--json",
+      ],
+      { home },
+    );
+    expect(r.code).toBe(0);
+    expect(r.stderr).toContain("Timer: Detector ran for");
+    expect(r.stderr).toContain("pass: examples/hello@0.0.1");
+    const out = JSON.parse(r.stdout);
+    expect(out.group.group.map((g: { id: string }) => g.id)).toEqual(["examples/hello", "examples/after"]);
+    expect(out.plan.entries[0].requires[0]).toEqual({ name: "world", metadata: { planet: "Earth-616" } });
+  });
+
   it("berth detect fails naming the buildpacks when no group passes", async () => {
     await mkdir(join(dir, "empty-app"), { recursive: true });
     const r = await berth(["detect", join(dir, "empty-app"), "--builder", `oci:${layout}:builder`], { home });

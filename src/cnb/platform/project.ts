@@ -164,3 +164,25 @@ export async function readProjectToml(
 export function projectDir(p: ProjectDescriptor): string {
   return dirname(p.file);
 }
+
+/**
+ * An inline buildpack of project.toml (`script = { api, inline, shell }`) as a buildpack folder: a
+ * buildpack.toml, a `bin/detect` that always passes and a `bin/build` running the script with the shell,
+ * as pack makes it.
+ */
+export async function writeInlineBuildpack(bp: ProjectBuildpack, dir: string): Promise<string> {
+  if (!bp.script || !bp.id)
+    throw new BerthError("CNB_CONFIG_INVALID", "writeInlineBuildpack needs an id and a script");
+  const { mkdir, writeFile } = await import("node:fs/promises");
+  const { join } = await import("node:path");
+  const version = bp.version ?? "0.0.0";
+  const root = join(dir, bp.id.replaceAll("/", "_"), version);
+  await mkdir(join(root, "bin"), { recursive: true });
+  await writeFile(
+    join(root, "buildpack.toml"),
+    `api = ${JSON.stringify(bp.script.api)}\n\n[buildpack]\nid = ${JSON.stringify(bp.id)}\nversion = ${JSON.stringify(version)}\n\n[[stacks]]\nid = "*"\n`,
+  );
+  await writeFile(join(root, "bin", "detect"), "#!/bin/sh\nexit 0\n", { mode: 0o755 });
+  await writeFile(join(root, "bin", "build"), `#!${bp.script.shell}\n${bp.script.inline}\n`, { mode: 0o755 });
+  return root;
+}
