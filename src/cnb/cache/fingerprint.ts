@@ -74,7 +74,8 @@ export class LayerIndex {
   }
 
   #fpPath(fp: string): string {
-    return join(this.dir, "fingerprints", fp.slice(0, 2), fp);
+    const h = createHash("sha256").update(fp).digest("hex");
+    return join(this.dir, "fingerprints", h.slice(0, 2), h);
   }
 
   #blobPath(diffId: Digest): string {
