@@ -1,0 +1,115 @@
+/** The build cache and reproducibility: no-op rebuilds run nothing, a changed COPY source re-runs from there. */
+import { writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { berth, tempDir } from "../helpers/cli.ts";
+import { localBase, writeContext } from "./helpers/local.ts";
+
+let tmp: { dir: string; cleanup: () => Promise<void> };
+let base: string;
+
+beforeAll(async () => {
+  tmp = await tempDir("berth-df-cache-");
+  base = await localBase(join(tmp.dir, "base"));
+});
+afterAll(() => tmp?.cleanup());
+
+interface Json {
+  digest: string;
+  steps: { instruction: string; cached: boolean; stage: number }[];
+}
+
+async function build(ctx: string, home: string, extra: string[] = [], env: Record<string, string> = {}) {
+  const r = await berth(["build", ctx, "--dockerfile", "-t", `oci:${tmp.dir}/out:x`, "--json", ...extra], {
+    home,
+    env,
+  });
+  if (r.code !== 0) throw new Error(r.stderr);
+  return { json: JSON.parse(r.stdout) as Json, stderr: r.stderr };
+}
+
+const dockerfile = () => `FROM ${base}
+ARG GREETING=hello
+RUN echo "RAN-FIRST $GREETING" && echo first > /first
+COPY a.txt /a.txt
+RUN echo RAN-AFTER-A && cat /a.txt > /copy-of-a
+COPY b.txt /b.txt
+CMD ["cat", "/a.txt"]
+`;
+
+describe("the step cache", () => {
+  it("a rebuild with nothing changed runs nothing and gives the same digest", async () => {
+    const ctx = await writeContext(join(tmp.dir, "c1"), {
+      "a.txt": "a\n",
+      "b.txt": "b\n",
+      Dockerfile: dockerfile(),
+    });
+    const home = join(tmp.dir, "home1");
+    const first = await build(ctx, home);
+    expect(first.stderr).toContain("RAN-FIRST hello");
+    expect(first.stderr).toMatch(/\[stage 1\/1\] STEP 1\/7: FROM /);
+    const second = await build(ctx, home);
+    expect(second.json.digest).toBe(first.json.digest);
+    expect(second.stderr).not.toMatch(/^RAN-/m);
+    const steps = second.json.steps.filter(
+      (s) => !s.instruction.startsWith("FROM") && !s.instruction.startsWith("ARG"),
+    );
+    expect(steps.every((s) => s.cached)).toBe(true);
+    expect(second.stderr.match(/--> Using cache/g)?.length).toBe(5);
+  });
+
+  it("a change to one COPY source re-runs from that step on", async () => {
+    const ctx = await writeContext(join(tmp.dir, "c2"), {
+      "a.txt": "a\n",
+      "b.txt": "b\n",
+      Dockerfile: dockerfile(),
+    });
+    const home = join(tmp.dir, "home2");
+    const first = await build(ctx, home);
+    await writeFile(join(ctx, "a.txt"), "changed\n");
+    const second = await build(ctx, home);
+    expect(second.json.digest).not.toBe(first.json.digest);
+    expect(second.stderr).not.toMatch(/^RAN-FIRST/m);
+    expect(second.stderr).toMatch(/^RAN-AFTER-A/m);
+    const cached = Object.fromEntries(second.json.steps.map((s) => [s.instruction, s.cached]));
+    expect(cached).toMatchObject({
+      'RUN echo "RAN-FIRST $GREETING" && echo first > /first': true,
+      "COPY a.txt /a.txt": false,
+      "RUN echo RAN-AFTER-A && cat /a.txt > /copy-of-a": false,
+      "COPY b.txt /b.txt": false,
+    });
+    // Back to the old content: everything cached again, the first digest again.
+    await writeFile(join(ctx, "a.txt"), "a\n");
+    const third = await build(ctx, home);
+    expect(third.json.digest).toBe(first.json.digest);
+    expect(third.stderr).not.toMatch(/^RAN-/m);
+  });
+
+  it("a build arg a RUN uses is part of its key; --no-cache runs everything", async () => {
+    const ctx = await writeContext(join(tmp.dir, "c3"), {
+      "a.txt": "a\n",
+      "b.txt": "b\n",
+      Dockerfile: dockerfile(),
+    });
+    const home = join(tmp.dir, "home3");
+    await build(ctx, home);
+    const other = await build(ctx, home, ["--build-arg", "GREETING=bonjour"]);
+    expect(other.stderr).toContain("RAN-FIRST bonjour");
+    const none = await build(ctx, home, ["--no-cache"]);
+    expect(none.stderr).toContain("RAN-FIRST hello");
+    expect(none.stderr).not.toContain("Using cache");
+  });
+
+  it("SOURCE_DATE_EPOCH makes builds in different homes give the same digest", async () => {
+    const ctx = await writeContext(join(tmp.dir, "c4"), {
+      "a.txt": "a\n",
+      "b.txt": "b\n",
+      Dockerfile: dockerfile(),
+    });
+    const env = { SOURCE_DATE_EPOCH: "1700000000" };
+    const one = await build(ctx, join(tmp.dir, "home4a"), [], env);
+    const two = await build(ctx, join(tmp.dir, "home4b"), [], env);
+    expect(two.stderr).toMatch(/^RAN-FIRST/m);
+    expect(two.json.digest).toBe(one.json.digest);
+  });
+});
