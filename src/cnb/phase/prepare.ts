@@ -94,7 +94,9 @@ export async function prepareExecutor(o: PrepareOptions): Promise<Prepared> {
     // The lifecycle's own env inside the build image: the image's Env, filtered.
     env = Env.forBuild(o.image.config?.config?.Env ?? []);
   } else {
-    executor = hostExecutor({ paths: o.paths, ...(isRoot() ? { owner: o.user } : {}) });
+    // As berth's own user: on a CI runner that already runs in a builder image that is the CNB user; on a
+    // workstation, switching to the builder's uid could not reach berth's private scratch folders.
+    executor = hostExecutor({ paths: o.paths });
     env = Env.forBuild(o.hostEnv ?? {});
   }
   const target = await completeTarget(targetOfImage(o.image), (p) => executor.readRootFile(p));
