@@ -1,0 +1,90 @@
+/** The parser and variable expansion, on their own. */
+import { describe, expect, it } from "vitest";
+import { expandPairs, expandWord, expandWords, parseDockerfile } from "../../src/dockerfile/index.ts";
+
+describe("parseDockerfile", () => {
+  it("directives, continuations, comments inside continuations, JSON and shell forms, flags", () => {
+    const df = parseDockerfile(
+      [
+        "# syntax=docker/dockerfile:1",
+        "# escape=\\",
+        "",
+        "FROM --platform=linux/amd64 base AS build",
+        "RUN apk add \\",
+        "# a comment in the middle",
+        "    curl \\",
+        "",
+        "    git",
+        'CMD ["node", "server.js"]',
+        "COPY --from=build --chown=1:2 /a /b",
+        "RUN --mount=type=cache,target=/c --mount=type=secret,id=s echo hi",
+        'ENTRYPOINT [not json"',
+      ].join("\n"),
+    );
+    expect(df.syntax).toBe("docker/dockerfile:1");
+    const [from, run, cmd, copy, mounts, ep] = df.instructions;
+    expect(from).toMatchObject({
+      keyword: "FROM",
+      flags: { platform: ["linux/amd64"] },
+      args: "base AS build",
+      line: 4,
+    });
+    expect(run).toMatchObject({ keyword: "RUN", args: "apk add     curl     git", line: 5, endLine: 9 });
+    expect(cmd?.json).toEqual(["node", "server.js"]);
+    expect(copy?.flags).toEqual({ from: ["build"], chown: ["1:2"] });
+    expect(mounts?.flags.mount).toEqual(["type=cache,target=/c", "type=secret,id=s"]);
+    expect(ep?.json).toBeUndefined();
+  });
+
+  it("the backtick escape directive", () => {
+    const df = parseDockerfile("# escape=`\nFROM base\nRUN dir `\n  c:\\\\x\n");
+    expect(df.escape).toBe("`");
+    expect(df.instructions[1]?.args).toBe("dir   c:\\\\x");
+  });
+
+  it("heredocs: several per instruction, <<- strips tabs, quoted names do not expand", () => {
+    const df = parseDockerfile("FROM b\nCOPY <<A <<-'B' /dst/\none\nA\n\ttwo\n\tB\nRUN echo done\n");
+    const copy = df.instructions[1]!;
+    expect(copy.heredocs).toEqual([
+      { name: "A", content: "one\n", expand: true, chomp: false },
+      { name: "B", content: "two\n", expand: false, chomp: true },
+    ]);
+    expect(df.instructions[2]).toMatchObject({ keyword: "RUN", line: 7 });
+  });
+
+  it("unknown instructions name their line", () => {
+    expect(() => parseDockerfile("FROM b\nRUNN x\n", "app.Dockerfile")).toThrow(
+      "app.Dockerfile:2: unknown instruction: RUNN",
+    );
+  });
+});
+
+describe("variable expansion", () => {
+  const vars = new Map([
+    ["A", "alpha"],
+    ["EMPTY", ""],
+    ["SP", "x y"],
+  ]);
+  it("$VAR, ${VAR}, defaults and alternatives", () => {
+    expect(expandWord("$A-${A}_${MISSING:-def}${EMPTY:-e}${EMPTY-set}", vars).value).toBe(
+      "alpha-alpha_def" + "e",
+    );
+    expect(expandWord("${A:+alt}|${EMPTY:+alt}|${EMPTY+alt}|${MISSING+alt}", vars).value).toBe("alt||alt|");
+    expect(expandWord("${MISSING:-${A}}", vars).value).toBe("alpha");
+  });
+  it("quotes and escapes", () => {
+    expect(expandWord("'$A' \"$A\" \\$A", vars).value).toBe("$A alpha $A");
+    expect(expandWords('a "b c" $SP', vars).value).toEqual(["a", "b c", "x", "y"]);
+  });
+  it("KEY=VALUE pairs and the legacy form", () => {
+    expect(expandPairs('X="hello world" Y=$A Z=\\"q\\"', vars).value).toEqual([
+      ["X", "hello world"],
+      ["Y", "alpha"],
+      ["Z", '"q"'],
+    ]);
+    expect(expandPairs("KEY some value $A", vars).value).toEqual([["KEY", "some value alpha"]]);
+  });
+  it("reports the names it used", () => {
+    expect([...expandWord("${A}${B:-x}", vars).used].sort()).toEqual(["A", "B"]);
+  });
+});
