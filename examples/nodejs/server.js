@@ -3,7 +3,9 @@ const { greeting } = require("./greeting.js");
 
 const app = express();
 app.get("/", (_req, res) => {
-  res.type("text").send(`${greeting()} (Node.js ${process.version}, express ${require("express/package.json").version})\n`);
+  res
+    .type("text")
+    .send(`${greeting()} (Node.js ${process.version}, express ${require("express/package.json").version})\n`);
 });
 
 const port = Number(process.env.PORT || 8080);
