@@ -35,7 +35,19 @@ export async function readDocument(source: BlobSource, desc: Descriptor, what: s
   return buffer(await source.openBlob(desc));
 }
 
-/** Wrap a raw stream so that it fails unless it carries exactly the described content. */
+/** Whether a stream is already a verifier of exactly this descriptor's digest and size (from `openBlob`). */
+export function isVerifying(stream: Readable, desc: Pick<Descriptor, "digest" | "size">): boolean {
+  return (
+    stream instanceof VerifyingStream && stream.expected === desc.digest && stream.expectedSize === desc.size
+  );
+}
+
+/**
+ * Wrap a raw stream so that it fails unless it carries exactly the described content. A stream that already
+ * verifies this digest and size (what every `BlobSource.openBlob` returns) is returned as it is: hashing the
+ * same bytes twice would only cost time.
+ */
 export function verified(stream: Readable, desc: Descriptor, what: string): Readable {
+  if (isVerifying(stream, desc)) return stream;
   return chain(stream, new VerifyingStream(desc.digest, desc.size, what));
 }

@@ -49,9 +49,13 @@ export async function decompress(stream: Readable): Promise<Readable> {
   return decompressAs(stream, sniffCompression(head));
 }
 
+/** Output chunk of the decompressors: zlib's 16 KiB default makes ten times the stream traffic downstream. */
+const CHUNK = 256 * 1024;
+
 export function decompressAs(stream: Readable, compression: Compression): Readable {
   if (compression === "none") return stream;
-  return chain(stream, compression === "gzip" ? createGunzip() : createZstdDecompress());
+  const options = { chunkSize: CHUNK };
+  return chain(stream, compression === "gzip" ? createGunzip(options) : createZstdDecompress(options));
 }
 
 export async function detectCompression(stream: Readable): Promise<Compression> {

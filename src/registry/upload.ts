@@ -3,7 +3,7 @@
  * (PATCH with Content-Range, resumed after a 416 or a dropped connection by asking GET <location> how much
  * arrived). A failed session is abandoned and the upload starts again from a new POST, a few times.
  */
-import { type Readable, Transform } from "node:stream";
+import { Readable, Transform } from "node:stream";
 import { BerthError } from "../errors.ts";
 import type { Opener } from "../oci/blob.ts";
 import { verified } from "../oci/blob.ts";
@@ -114,6 +114,87 @@ export async function uploadedBytes(
   return { size: last <= 0 ? 0 : last + 1, location: nextLocation(res, location) };
 }
 
+/**
+ * Reads a verified source in consecutive pieces of at most `n` bytes, without buffering a whole chunk: each
+ * chunk's body streams from the source as the request sends it. `restartAt` reopens the source and skips to
+ * an offset (a resumed session that holds part of a chunk already sent).
+ */
+class ChunkReader {
+  readonly #open: () => Promise<Readable>;
+  #it: AsyncIterator<Buffer> | undefined;
+  #rest: Buffer | undefined;
+  #done = false;
+
+  constructor(open: () => Promise<Readable>) {
+    this.#open = open;
+  }
+
+  get done(): boolean {
+    return this.#done && this.#rest === undefined;
+  }
+
+  async #next(): Promise<Buffer | undefined> {
+    if (this.#rest) {
+      const r = this.#rest;
+      this.#rest = undefined;
+      return r;
+    }
+    if (this.#done) return undefined;
+    this.#it ??= (await this.#open())[Symbol.asyncIterator]();
+    const { value, done } = await this.#it.next();
+    if (done) {
+      this.#done = true;
+      return undefined;
+    }
+    return value as Buffer;
+  }
+
+  /** Whether more bytes follow (reads ahead one piece). */
+  async more(): Promise<boolean> {
+    const piece = await this.#next();
+    if (piece === undefined) return false;
+    this.#rest = piece;
+    return true;
+  }
+
+  /** The next chunk's pieces, as an async iterable sending at most `n` bytes; `sent()` says how many it sent. */
+  chunk(n: number): { body: AsyncIterable<Buffer>; sent: () => number } {
+    let sent = 0;
+    const self = this;
+    async function* body(): AsyncGenerator<Buffer> {
+      while (sent < n) {
+        const piece = await self.#next();
+        if (piece === undefined) return;
+        const take = Math.min(piece.length, n - sent);
+        if (take < piece.length) self.#rest = piece.subarray(take);
+        sent += take;
+        yield take < piece.length ? piece.subarray(0, take) : piece;
+      }
+    }
+    return { body: body(), sent: () => sent };
+  }
+
+  /** Reopen the source and skip `offset` bytes. */
+  async restartAt(offset: number): Promise<void> {
+    await this.#it?.return?.();
+    this.#it = undefined;
+    this.#rest = undefined;
+    this.#done = false;
+    let skip = offset;
+    while (skip > 0) {
+      const piece = await this.#next();
+      if (piece === undefined)
+        throw new BerthError("REGISTRY_ERROR", `the source ended before byte ${offset}`);
+      if (piece.length > skip) this.#rest = piece.subarray(skip);
+      skip -= Math.min(skip, piece.length);
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.#it?.return?.();
+  }
+}
+
 async function chunked(
   t: Target,
   location: URL,
@@ -123,15 +204,14 @@ async function chunked(
 ): Promise<void> {
   const size = o.chunkSize ?? 16 * 1024 * 1024;
   const step = `uploading blob ${desc.digest} to ${t.host.registry}/${t.repository}`;
-  const source = await openCounted(open, desc);
+  const reader = new ChunkReader(() => openCounted(open, desc));
   let offset = 0;
-  let pending: Buffer[] = [];
-  let pendingBytes = 0;
 
-  const sendChunk = async (chunk: Buffer) => {
-    let start = offset;
-    let data = chunk;
+  const sendChunk = async () => {
+    let want = Math.min(size, desc.size - offset);
     for (let tries = 0; ; tries++) {
+      const start = offset;
+      const piece = reader.chunk(want);
       let res: HttpResponse | undefined;
       let failure: unknown;
       try {
@@ -140,10 +220,10 @@ async function chunked(
           url: location,
           headers: {
             "content-type": "application/octet-stream",
-            "content-length": String(data.length),
-            "content-range": `${start}-${start + data.length - 1}`,
+            "content-length": String(want),
+            "content-range": `${start}-${start + want - 1}`,
           },
-          body: data,
+          body: () => Readable.from(piece.body, { objectMode: false }),
           scopes: t.scopes,
           retry: false,
           signal: o.signal,
@@ -155,7 +235,7 @@ async function chunked(
       if (res && res.status === 202) {
         location = nextLocation(res, location);
         await discard(res);
-        offset = start + data.length;
+        offset = start + want;
         o.onProgress?.(offset);
         return;
       }
@@ -170,37 +250,35 @@ async function chunked(
           )
         );
       }
-      // Resume: ask the session how much arrived and send the rest of this chunk.
+      // Resume: ask the session how much arrived, reopen the source there and send the rest of this chunk.
       const have = await uploadedBytes(t, location, o.signal);
       location = have.location;
-      const chunkStart = offset;
-      if (have.size < chunkStart || have.size > chunkStart + chunk.length) {
+      const chunkEnd = start + want;
+      if (have.size < start || have.size > chunkEnd) {
         throw new BerthError(
           "REGISTRY_ERROR",
-          `${step}: the session holds ${have.size} bytes, cannot resume at ${chunkStart}`,
+          `${step}: the session holds ${have.size} bytes, cannot resume at ${start}`,
         );
       }
-      start = have.size;
-      data = chunk.subarray(have.size - chunkStart);
-      if (data.length === 0) {
-        offset = start;
-        return;
-      }
+      await reader.restartAt(have.size);
+      offset = have.size;
+      want = chunkEnd - have.size;
+      if (want === 0) return;
     }
   };
 
-  for await (const piece of source) {
-    const b = piece as Buffer;
-    pending.push(b);
-    pendingBytes += b.length;
-    while (pendingBytes >= size) {
-      const all = Buffer.concat(pending);
-      await sendChunk(all.subarray(0, size));
-      pending = [all.subarray(size)];
-      pendingBytes = all.length - size;
+  try {
+    while (offset < desc.size) await sendChunk();
+    // The source must end here: a longer one fails its verification when read to the end.
+    if (await reader.more()) {
+      throw new BerthError(
+        "SIZE_MISMATCH",
+        `blob ${desc.digest} is longer than the ${desc.size} bytes expected`,
+      );
     }
+  } finally {
+    await reader.close();
   }
-  if (pendingBytes > 0) await sendChunk(Buffer.concat(pending));
   const res = await t.host.request(step, {
     method: "PUT",
     url: withDigest(location, desc.digest),

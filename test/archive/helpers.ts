@@ -117,6 +117,12 @@ export async function skopeoRaw(ref: string): Promise<Record<string, unknown>> {
 }
 
 /** Names in a folder (to check that nothing was left behind). */
+/** A folder's entries, sorted; a folder that does not exist holds nothing. */
 export async function ls(dir: string): Promise<string[]> {
-  return (await readdir(dir)).sort();
+  try {
+    return (await readdir(dir)).sort();
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return [];
+    throw err;
+  }
 }

@@ -1,8 +1,3 @@
-import { createReadStream, createWriteStream } from "node:fs";
-import { mkdir, mkdtemp, rm, stat } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { pipeline } from "node:stream/promises";
 import { BerthError, wrapError } from "../../errors.ts";
 import { chainIds, digestBytes, encodedOf } from "../digest.ts";
 import type { Image, Layer } from "../image.ts";
@@ -17,7 +12,7 @@ export interface DockerArchiveImage {
 }
 
 export interface WriteDockerArchiveOptions {
-  /** Where decompressed layers are spooled before they are appended (default: the OS temp folder). */
+  /** Unused: decompressed layers now stream straight into the archive (kept for callers that pass it). */
   tmpDir?: string;
   signal?: AbortSignal;
   /** Called as each layer is written: the image's config digest, the layer's DiffID and its size. */
@@ -43,9 +38,6 @@ export async function writeDockerArchive(
   options: WriteDockerArchiveOptions = {},
 ): Promise<void> {
   const plan = planImages(images);
-  const base = options.tmpDir ?? tmpdir();
-  await mkdir(base, { recursive: true });
-  const spool = await mkdtemp(join(base, "berth-save-"));
   const writer = await TarWriter.create(path);
   try {
     const written = new Map<string, string>(); // DiffID → path of its layer.tar
@@ -76,7 +68,7 @@ export async function writeDockerArchive(
           continue;
         }
         try {
-          const size = await writeLayer(writer, tarPath, layer, spool, options.signal);
+          const size = await writeLayer(writer, tarPath, layer, options.signal);
           options.onLayer?.({ image: p.configName, diffId, size, how: "written" });
         } catch (err) {
           throw wrapError(`writing layer ${i} (${diffId}) of image ${p.image.digest} to ${path}`, err);
@@ -103,8 +95,6 @@ export async function writeDockerArchive(
   } catch (err) {
     await writer.abort();
     throw err;
-  } finally {
-    await rm(spool, { recursive: true, force: true });
   }
 }
 
@@ -150,13 +140,12 @@ function planImages(images: DockerArchiveImage[]): Planned[] {
 
 /**
  * Append a layer as an uncompressed tar. A layer stored uncompressed streams straight in; any other is
- * decompressed to a spool file first, since a tar header needs the size before the data.
+ * decompressed straight into the archive too, its tar header written once the size is known.
  */
 async function writeLayer(
   writer: TarWriter,
   name: string,
   layer: Layer,
-  spool: string,
   signal: AbortSignal | undefined,
 ): Promise<number> {
   const d = layer.descriptor;
@@ -164,13 +153,5 @@ async function writeLayer(
     await writer.addStream(name, d.size, await layer.compressed(), undefined, signal);
     return d.size;
   }
-  const tmp = join(spool, "layer.tar");
-  try {
-    await pipeline(await layer.uncompressed(), createWriteStream(tmp), signal ? { signal } : {});
-    const { size } = await stat(tmp);
-    await writer.addStream(name, size, createReadStream(tmp), undefined, signal);
-    return size;
-  } finally {
-    await rm(tmp, { force: true });
-  }
+  return writer.addStreamUnsized(name, await layer.uncompressed(), undefined, signal);
 }

@@ -73,7 +73,10 @@ export class TarIndex {
     try {
       const file = join(tempDir, "archive.tar");
       try {
-        await pipeline(decompressAs(createReadStream(path), compression), createWriteStream(file));
+        await pipeline(
+          decompressAs(createReadStream(path, { highWaterMark: 1024 * 1024 }), compression),
+          createWriteStream(file),
+        );
       } catch (err) {
         throw new BerthError(
           "ARCHIVE_INVALID",
@@ -145,7 +148,11 @@ export class TarIndex {
 
   openRange(e: TarEntry, start = 0, length = e.size - start): Readable {
     if (length <= 0) return Readable.from([]);
-    return createReadStream(this.file, { start: e.offset + start, end: e.offset + start + length - 1 });
+    return createReadStream(this.file, {
+      start: e.offset + start,
+      end: e.offset + start + length - 1,
+      highWaterMark: length > 4 * 1024 * 1024 ? 1024 * 1024 : 64 * 1024,
+    });
   }
 
   /** Read a small entry whole; refused above `max` bytes. */

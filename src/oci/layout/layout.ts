@@ -4,16 +4,19 @@ import { join } from "node:path";
 import type { Readable } from "node:stream";
 import { BerthError } from "../../errors.ts";
 import { exists, streamToFileAtomic, writeFileAtomic } from "../../util/fs.ts";
+import { progressCounter } from "../../util/progress.ts";
 import { chain } from "../../util/stream.ts";
 import { type BlobSource, type Opener, verified } from "../blob.ts";
 import { type Descriptor, isObject } from "../descriptor.ts";
-import { type Digest, digestBytes, parseDigest, VerifyingStream } from "../digest.ts";
+import { type Digest, digestBytes, parseDigest } from "../digest.ts";
 import { type Index, parseIndex, serialize } from "../manifest.ts";
 import { MediaType } from "../mediatype.ts";
 import { withLock } from "./lock.ts";
 
 export const REF_NAME = "org.opencontainers.image.ref.name";
 const LAYOUT_VERSION = "1.0.0";
+/** Blobs are read 1 MiB at a time: fewer, larger chunks through the hashing and writing streams. */
+const READ_CHUNK = 1024 * 1024;
 
 /** The grammar of `org.opencontainers.image.ref.name` in an image layout. */
 const REF_NAME_GRAMMAR =
@@ -124,7 +127,7 @@ export class OciLayout implements BlobSource {
   /** A blob's bytes, verified against the descriptor as they stream. */
   async openBlob(desc: Descriptor): Promise<Readable> {
     const path = this.blobPath(desc.digest);
-    const stream = createReadStream(path);
+    const stream = createReadStream(path, { highWaterMark: READ_CHUNK });
     await new Promise<void>((resolve, reject) => {
       stream.once("open", () => resolve());
       stream.once("error", (err: NodeJS.ErrnoException) => {
@@ -141,12 +144,14 @@ export class OciLayout implements BlobSource {
   }
 
   /**
-   * Write a blob atomically, verifying size and digest as it streams; skipped (without opening the source)
-   * when it is already there. Returns whether it wrote.
+   * Write a blob atomically, verifying size and digest as it streams (once: a source stream that already
+   * verifies this descriptor is not hashed again); skipped (without opening the source) when it is already
+   * there. Returns whether it wrote.
    */
-  async writeBlob(desc: Descriptor, open: Opener): Promise<boolean> {
+  async writeBlob(desc: Descriptor, open: Opener, onProgress?: (bytes: number) => void): Promise<boolean> {
     if (await this.hasBlob(desc)) return false;
-    const stream = chain(await open(), new VerifyingStream(desc.digest, desc.size, `blob ${desc.digest}`));
+    let stream = verified(await open(), desc, `blob ${desc.digest}`);
+    if (onProgress) stream = chain(stream, progressCounter(onProgress));
     await streamToFileAtomic(stream, this.blobPath(desc.digest), this.tmpDir, 0o644);
     return true;
   }

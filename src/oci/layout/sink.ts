@@ -1,6 +1,4 @@
 import { rm } from "node:fs/promises";
-import { progressCounter } from "../../util/progress.ts";
-import { chain } from "../../util/stream.ts";
 import type { Opener } from "../blob.ts";
 import type { Descriptor } from "../descriptor.ts";
 import type { ImageSink, PutBlobOptions } from "../sink.ts";
@@ -29,9 +27,7 @@ export class LayoutSink implements ImageSink {
   }
 
   async putBlob(desc: Descriptor, open: Opener, options: PutBlobOptions = {}): Promise<"written"> {
-    const report = options.onProgress;
-    const counted = report ? async () => chain(await open(), progressCounter(report)) : open;
-    if (await this.layout.writeBlob(desc, counted)) this.#written.push(desc.digest);
+    if (await this.layout.writeBlob(desc, open, options.onProgress)) this.#written.push(desc.digest);
     return "written";
   }
 
