@@ -1,5 +1,12 @@
+import { readdir, readFile } from "node:fs/promises";
+import { basename, join, resolve } from "node:path";
 import type { Command } from "commander";
-import { createStack, DEFAULT_BUILD_PACKAGES, DEFAULT_RUN_PACKAGES } from "../../cnb/stack/index.ts";
+import {
+  createStack,
+  DEFAULT_BUILD_PACKAGES,
+  DEFAULT_RUN_PACKAGES,
+  type ExtraCa,
+} from "../../cnb/stack/index.ts";
 import { BerthError } from "../../errors.ts";
 import { parseImageArgument } from "../../transport/parse.ts";
 import type { Cli } from "../env.ts";
@@ -18,6 +25,30 @@ const list = (v: string) =>
     .split(",")
     .map((s) => s.trim())
     .filter(Boolean);
+
+/** Where Debian keeps locally added CAs (update-ca-certificates reads them). */
+export const HOST_CA_DIR = "/usr/local/share/ca-certificates";
+
+/** CA files to trust: named ones, and with `host` every .crt of this machine's HOST_CA_DIR. */
+export async function readExtraCas(files: readonly string[], host: boolean, cwd: string): Promise<ExtraCa[]> {
+  const out: ExtraCa[] = [];
+  const paths = files.map((f) => resolve(cwd, f));
+  if (host) {
+    const names = await readdir(HOST_CA_DIR).catch(() => [] as string[]);
+    paths.push(...names.filter((n) => n.endsWith(".crt")).map((n) => join(HOST_CA_DIR, n)));
+  }
+  for (const p of paths) {
+    const pem = await readFile(p, "utf8").catch((err) => {
+      throw new BerthError("USAGE", `cannot read the CA certificate ${p}`, { cause: err });
+    });
+    if (!pem.includes("-----BEGIN CERTIFICATE-----")) {
+      throw new BerthError("USAGE", `${p} is not a PEM certificate`);
+    }
+    const name = basename(p).replace(/\.(pem|crt|cer)$/, "");
+    out.push({ name: `${name}.crt`, pem });
+  }
+  return out;
+}
 
 export function isRoot(): boolean {
   return (process.geteuid?.() ?? 0) === 0;
@@ -38,6 +69,12 @@ export function registerStack(program: Command, cli: () => Cli): void {
       list,
     )
     .option("--mirror <url>", "the package mirror (default: the distribution's; also $BERTH_DEBIAN_MIRROR)")
+    .option(
+      "--trust-ca <file>",
+      "a PEM CA certificate both images trust (repeatable)",
+      (v: string, p: string[] = []) => [...p, v],
+    )
+    .option("--trust-host-cas", `trust this machine's local CAs (${HOST_CA_DIR}/*.crt) in both images`)
     .option("-v, --verbose", "show debootstrap's output")
     .option("--json", "print the result as JSON")
     .addHelpText(
@@ -58,6 +95,11 @@ Examples:
       const c = cli();
       const mirror = (opts.mirror as string | undefined) ?? c.env.BERTH_DEBIAN_MIRROR;
       const epoch = sourceDateEpochOf(c.env);
+      const extraCas = await readExtraCas(
+        (opts.trustCa as string[] | undefined) ?? [],
+        Boolean(opts.trustHostCas),
+        c.cwd,
+      );
       const result = await createStack({
         distro: opts.distro as string,
         buildImage: parseImageArgument(opts.buildImage as string),
@@ -66,6 +108,7 @@ Examples:
         ...(opts.runPackages ? { runPackages: opts.runPackages as string[] } : {}),
         ...(mirror ? { mirror } : {}),
         ctx: c.ctx,
+        ...(extraCas.length ? { extraCas } : {}),
         isRoot: isRoot(),
         ...(c.env.PATH ? { searchPath: c.env.PATH } : {}),
         ...(epoch === undefined ? {} : { sourceDateEpoch: epoch }),

@@ -18,7 +18,7 @@ import { writeImage } from "../../transport/copy.ts";
 import type { ImageArgument } from "../../transport/parse.ts";
 import { exists } from "../../util/fs.ts";
 import { type Distro, parseDistro, stackId } from "./distro.ts";
-import { type CnbUser, rootfsLayer, type StackLayer, userLayer } from "./layer.ts";
+import { type CnbUser, caLayer, type ExtraCa, rootfsLayer, type StackLayer, userLayer } from "./layer.ts";
 import { bootstrapRootfs, type Rootfs } from "./rootfs.ts";
 
 /** What every run image gets: TLS roots (and openssl, which they need). */
@@ -60,6 +60,8 @@ export interface StackOptions {
   ctx: TransportContext;
   isRoot: boolean;
   searchPath?: string;
+  /** Extra CAs both images trust (appended to the distribution's bundle, in a layer of their own). */
+  extraCas?: readonly ExtraCa[];
   /** File mtimes and creation time; default 0 (1970). */
   sourceDateEpoch?: number;
   /** Progress lines ("bootstrapping the run image…", debootstrap's own lines when `verbose`). */
@@ -135,6 +137,8 @@ export async function createStack(options: StackOptions): Promise<StackResult> {
   const buildFs = await tree("build", buildPackages);
 
   const platform = hostPlatform();
+  const cas = options.extraCas ?? [];
+  const caKey = createHash("sha256").update(JSON.stringify(cas)).digest("hex").slice(0, 16);
   const layers = async (fs: Rootfs, user: CnbUser): Promise<StackLayer[]> => [
     await cachedLayer(cacheDir, `${fs.key}-${epoch}`, (dest) => {
       progress(`making the layer of ${fs.dir}`);
@@ -143,6 +147,13 @@ export async function createStack(options: StackOptions): Promise<StackResult> {
     await cachedLayer(cacheDir, `${fs.key}-${epoch}-user-${user.uid}-${user.gid}`, (dest) =>
       userLayer(fs.dir, user, dest, epoch, epoch),
     ),
+    ...(cas.length
+      ? [
+          await cachedLayer(cacheDir, `${fs.key}-${epoch}-ca-${caKey}`, (dest) =>
+            caLayer(fs.dir, cas, dest, epoch),
+          ),
+        ]
+      : []),
   ];
   const labels = (kind: "build" | "run", fs: Rootfs): Record<string, string> => ({
     "io.buildpacks.base.distro.name": distro.name,
@@ -178,7 +189,9 @@ export async function createStack(options: StackOptions): Promise<StackResult> {
         created_by:
           i === 0
             ? `debootstrap --variant=minbase ${distro.codename} (${fs.installed.length} packages)`
-            : `berth stack create: CNB user ${user.name} ${user.uid}:${user.gid}`,
+            : i === 1
+              ? `berth stack create: CNB user ${user.name} ${user.uid}:${user.gid}`
+              : `berth stack create: ${cas.length} extra CA certificate(s)`,
       },
     }));
     const env = [

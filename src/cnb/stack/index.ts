@@ -12,4 +12,5 @@ export {
   stackCacheDir,
 } from "./create.ts";
 export { type Distro, parseDistro, stackId } from "./distro.ts";
+export type { ExtraCa } from "./layer.ts";
 export { bootstrapRootfs, checkDebootstrap, installedPackages, type Rootfs, rootfsKey } from "./rootfs.ts";

@@ -93,3 +93,47 @@ export async function userLayer(
   });
   return { ...desc, path: dest };
 }
+
+export interface ExtraCa {
+  /** File name under /usr/local/share/ca-certificates (ends in .crt). */
+  name: string;
+  pem: string;
+}
+
+/**
+ * Extra trusted CAs (a company's, a TLS-intercepting proxy's): the distribution's bundle with them appended,
+ * and each under /usr/local/share/ca-certificates, as update-ca-certificates would leave them.
+ */
+export async function caLayer(
+  rootfs: string,
+  cas: readonly ExtraCa[],
+  dest: string,
+  mtime: number,
+): Promise<StackLayer> {
+  const bundlePath = "etc/ssl/certs/ca-certificates.crt";
+  const base = await readFile(join(rootfs, bundlePath), "utf8").catch(() => "");
+  const bundle = `${[base.trimEnd(), ...cas.map((c) => c.pem.trim())].filter(Boolean).join("\n")}\n`;
+  const dir = (path: string): EntryHeader => ({
+    path,
+    type: "dir",
+    mode: 0o755,
+    uid: 0,
+    gid: 0,
+    size: 0,
+    mtime,
+  });
+  const file = (path: string, body: string): [EntryHeader, Buffer] => {
+    const b = Buffer.from(body);
+    return [{ path, type: "file", mode: 0o644, uid: 0, gid: 0, size: b.length, mtime }, b];
+  };
+  const desc = await writeLayer(dest, { compression: "gzip" }, async (w) => {
+    for (const d of ["etc", "etc/ssl", "etc/ssl/certs"]) await w.add(dir(d));
+    await w.add(...file(bundlePath, bundle));
+    for (const d of ["usr", "usr/local", "usr/local/share", "usr/local/share/ca-certificates"])
+      await w.add(dir(d));
+    for (const c of [...cas].sort((a, b) => (a.name < b.name ? -1 : 1))) {
+      await w.add(...file(`usr/local/share/ca-certificates/${c.name}`, `${c.pem.trim()}\n`));
+    }
+  });
+  return { ...desc, path: dest };
+}
