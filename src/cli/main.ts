@@ -3,8 +3,10 @@ import { BerthError } from "../errors.ts";
 import { registerArchive } from "./commands/archive.ts";
 import { registerBuild } from "./commands/build.ts";
 import { registerBuilder } from "./commands/builder.ts";
+import { registerBuildpack } from "./commands/buildpack.ts";
 import { registerBundle } from "./commands/bundle.ts";
 import { registerCopy } from "./commands/copy.ts";
+import { registerDefaultBuilder } from "./commands/default-builder.ts";
 import { registerDetect } from "./commands/detect.ts";
 import { registerEdit } from "./commands/edit.ts";
 import { registerImages } from "./commands/images.ts";
@@ -45,6 +47,8 @@ export function buildProgram(cli: () => Cli, stdin: () => NodeJS.ReadableStream)
   registerBundle(program, cli);
   registerRebase(program, cli);
   registerStack(program, cli);
+  registerBuildpack(program, cli);
+  registerDefaultBuilder(program, cli);
   return program;
 }
 

@@ -144,7 +144,7 @@ export async function createStack(options: StackOptions): Promise<StackResult> {
       progress(`making the layer of ${fs.dir}`);
       return rootfsLayer(fs.dir, dest, epoch);
     }),
-    await cachedLayer(cacheDir, `${fs.key}-${epoch}-user-${user.uid}-${user.gid}`, (dest) =>
+    await cachedLayer(cacheDir, `${fs.key}-${epoch}-user2-${user.uid}-${user.gid}`, (dest) =>
       userLayer(fs.dir, user, dest, epoch, epoch),
     ),
     ...(cas.length

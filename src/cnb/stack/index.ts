@@ -11,6 +11,16 @@ export {
   type StackResult,
   stackCacheDir,
 } from "./create.ts";
+export {
+  DEFAULT_BUILDER,
+  DEFAULT_BUILDER_SOURCE_LABEL,
+  defaultBuilderName,
+  definitionDigest,
+  type EnsureDefaultBuilderOptions,
+  type EnsuredBuilder,
+  ensureDefaultBuilder,
+  setDefaultBuilder,
+} from "./default-builder.ts";
 export { type Distro, parseDistro, stackId } from "./distro.ts";
 export type { ExtraCa } from "./layer.ts";
 export { bootstrapRootfs, checkDebootstrap, installedPackages, type Rootfs, rootfsKey } from "./rootfs.ts";

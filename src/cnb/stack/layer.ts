@@ -84,6 +84,8 @@ export async function userLayer(
     for (const f of [
       file("etc/group", group, 0o644),
       file("etc/passwd", passwd, 0o644),
+      // Empty: runtimes bind the host's (or their own) over it, and only over a file that exists.
+      file("etc/resolv.conf", "", 0o644),
       file("etc/shadow", shadow, 0o640, shadowGid),
     ]) {
       await w.add(f.header, f.body);

@@ -206,6 +206,7 @@ export async function cleanRootfs(dir: string, sourceDateEpoch: number): Promise
   await writeFile(join(dir, "etc/hostname"), "localhost\n");
   await writeFile(join(dir, "etc/hosts"), HOSTS);
   await writeFile(join(dir, "etc/machine-id"), "");
+  await writeFile(join(dir, "etc/resolv.conf"), "");
   // Password ages count days since the epoch: make them SOURCE_DATE_EPOCH's day.
   const day = String(Math.floor(sourceDateEpoch / 86400));
   const shadow = join(dir, "etc/shadow");
