@@ -1,9 +1,7 @@
 import { randomBytes } from "node:crypto";
-import { createWriteStream } from "node:fs";
-import { mkdir, open, rename, rm, stat } from "node:fs/promises";
+import { type FileHandle, mkdir, open, rename, rm, stat } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import type { Readable } from "node:stream";
-import { pipeline } from "node:stream/promises";
 
 export async function exists(path: string): Promise<boolean> {
   try {
@@ -42,6 +40,45 @@ export async function writeFileAtomic(path: string, data: Uint8Array | string, m
   }
 }
 
+/** Bytes gathered before one `writev`: network streams arrive in 16–64 KiB pieces, one syscall each otherwise. */
+const WRITE_BATCH = 1024 * 1024;
+
+/** Write a stream to an open file, gathering its chunks into `writev` calls of about 1 MiB, one in flight. */
+async function writeBatched(stream: Readable, fh: FileHandle): Promise<void> {
+  let batch: Buffer[] = [];
+  let bytes = 0;
+  let inFlight: Promise<void> | undefined;
+  const flush = async (chunks: Buffer[]) => {
+    let written = (await fh.writev(chunks)).bytesWritten;
+    // writev may stop short (a signal, a huge batch): write what is left.
+    for (const c of chunks) {
+      if (written >= c.length) {
+        written -= c.length;
+        continue;
+      }
+      await fh.write(c.subarray(written));
+      written = 0;
+    }
+  };
+  try {
+    for await (const chunk of stream) {
+      const buf = chunk as Buffer;
+      batch.push(buf);
+      bytes += buf.length;
+      if (bytes >= WRITE_BATCH) {
+        await inFlight;
+        inFlight = flush(batch);
+        inFlight.catch(() => {});
+        batch = [];
+        bytes = 0;
+      }
+    }
+  } finally {
+    await inFlight;
+  }
+  if (bytes > 0) await flush(batch);
+}
+
 /** Stream into a file atomically: written to `tmp`, renamed to `path` only when the stream ended without error. */
 export async function streamToFileAtomic(
   stream: Readable,
@@ -49,14 +86,25 @@ export async function streamToFileAtomic(
   tmpDir: string,
   mode = 0o644,
 ): Promise<void> {
+  // The stream may fail before the file is open (a small blob read to its end, failing its digest check):
+  // keep that error for the read below instead of letting it go unhandled.
+  const held = () => {};
+  stream.on("error", held);
   await mkdir(tmpDir, { recursive: true });
   const tmp = tempName(tmpDir, "blob");
   try {
-    await pipeline(stream, createWriteStream(tmp, { flags: "wx", mode }));
+    const fh = await open(tmp, "wx", mode);
+    try {
+      await writeBatched(stream, fh);
+    } finally {
+      await fh.close();
+    }
     await mkdir(dirname(path), { recursive: true });
     await rename(tmp, path);
   } catch (err) {
     await rm(tmp, { force: true });
     throw err;
+  } finally {
+    stream.off("error", held);
   }
 }
