@@ -9,6 +9,9 @@ export interface Cli {
   out: Output;
   env: Record<string, string | undefined>;
   cwd: string;
+  stdin: () => NodeJS.ReadableStream;
+  /** The exit code when the command succeeds but must still exit non-zero (a container's own code). */
+  setExitCode: (code: number) => void;
 }
 
 /** BERTH_HOME, else ${XDG_DATA_HOME:-~/.local/share}/berth. */

@@ -1,26 +1,66 @@
 import { Command, CommanderError } from "commander";
 import { BerthError } from "../errors.ts";
-import { registerArchive } from "./commands/archive.ts";
-import { registerBuild } from "./commands/build.ts";
-import { registerBuilder } from "./commands/builder.ts";
-import { registerBuildpack } from "./commands/buildpack.ts";
-import { registerBundle } from "./commands/bundle.ts";
-import { registerCopy } from "./commands/copy.ts";
-import { registerDefaultBuilder } from "./commands/default-builder.ts";
-import { registerDetect } from "./commands/detect.ts";
-import { registerEdit } from "./commands/edit.ts";
-import { registerImages } from "./commands/images.ts";
-import { registerInspect } from "./commands/inspect.ts";
-import { registerRebase } from "./commands/rebase.ts";
-import { registerRegistry } from "./commands/registry.ts";
-import { registerRun } from "./commands/run.ts";
-import { registerStack } from "./commands/stack.ts";
-import { registerStore } from "./commands/store.ts";
 import { berthHome, type Cli } from "./env.ts";
 import { EXIT, exitCodeFor } from "./exit.ts";
 import type { Output } from "./output.ts";
 
-export function buildProgram(cli: () => Cli, stdin: () => NodeJS.ReadableStream): Command {
+type Register = (program: Command, cli: () => Cli) => void;
+
+/**
+ * Command modules, loaded only when their command runs (or all of them for the overview help), so that a
+ * command pays only for the library code it uses.
+ */
+const MODULES: Record<string, () => Promise<Register[]>> = {
+  copy: async () => [(await import("./commands/copy.ts")).registerCopy],
+  build: async () => [(await import("./commands/build.ts")).registerBuild],
+  inspect: async () => [(await import("./commands/inspect.ts")).registerInspect],
+  images: async () => [(await import("./commands/images.ts")).registerImages],
+  archive: async () => [(await import("./commands/archive.ts")).registerArchive],
+  edit: async () => [(await import("./commands/edit.ts")).registerEdit],
+  registry: async () => [(await import("./commands/registry.ts")).registerRegistry],
+  store: async () => [(await import("./commands/store.ts")).registerStore],
+  builder: async () => [
+    (await import("./commands/builder.ts")).registerBuilder,
+    (await import("./commands/default-builder.ts")).registerDefaultBuilder,
+  ],
+  detect: async () => [(await import("./commands/detect.ts")).registerDetect],
+  run: async () => [(await import("./commands/run.ts")).registerRun],
+  bundle: async () => [(await import("./commands/bundle.ts")).registerBundle],
+  rebase: async () => [(await import("./commands/rebase.ts")).registerRebase],
+  stack: async () => [(await import("./commands/stack.ts")).registerStack],
+  buildpack: async () => [(await import("./commands/buildpack.ts")).registerBuildpack],
+};
+
+/** The module defining each command name. */
+const COMMANDS: Record<string, string> = {
+  tag: "images",
+  rmi: "images",
+  save: "archive",
+  load: "archive",
+  append: "edit",
+  mutate: "edit",
+  export: "edit",
+  pull: "registry",
+  push: "registry",
+  tags: "registry",
+  delete: "registry",
+  login: "registry",
+  logout: "registry",
+};
+
+const GLOBAL_WITH_VALUE = new Set(["--insecure-registry", "--ca-cert", "--jobs"]);
+
+/** The command an argument list names (the first word that is not a global option), if any. */
+export function commandOf(argv: readonly string[]): string | undefined {
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (GLOBAL_WITH_VALUE.has(a)) i++;
+    else if (!a.startsWith("-")) return a;
+  }
+  return undefined;
+}
+
+export async function buildProgram(cli: () => Cli, argv: readonly string[] = []): Promise<Command> {
   const program = new Command("berth")
     .description("Build, store, move and run OCI images with no Docker daemon.")
     .version("0.1.0")
@@ -33,22 +73,13 @@ export function buildProgram(cli: () => Cli, stdin: () => NodeJS.ReadableStream)
     .option("--jobs <n>", "blobs transferred at once (default 4)", (v) => Number.parseInt(v, 10))
     .showHelpAfterError()
     .exitOverride();
-  registerCopy(program, cli);
-  registerBuild(program, cli);
-  registerInspect(program, cli);
-  registerImages(program, cli);
-  registerArchive(program, cli);
-  registerEdit(program, cli);
-  registerRegistry(program, cli, stdin);
-  registerStore(program, cli);
-  registerBuilder(program, cli);
-  registerDetect(program, cli);
-  registerRun(program, cli);
-  registerBundle(program, cli);
-  registerRebase(program, cli);
-  registerStack(program, cli);
-  registerBuildpack(program, cli);
-  registerDefaultBuilder(program, cli);
+  const name = commandOf(argv);
+  const module = name === undefined ? undefined : (COMMANDS[name] ?? (name in MODULES ? name : undefined));
+  const versionOnly = name === undefined && argv.some((a) => a === "-V" || a === "--version");
+  const load = module ? [MODULES[module]!] : versionOnly ? [] : Object.values(MODULES);
+  for (const registers of await Promise.all(load.map((l) => l()))) {
+    for (const register of registers) register(program, cli);
+  }
   return program;
 }
 
@@ -58,42 +89,49 @@ export async function main(
   env: Record<string, string | undefined>,
   out: Output,
 ): Promise<number> {
-  const base: Cli = { env, out, cwd: process.cwd(), ctx: { home: berthHome(env), env } };
-  const program = buildProgram(
-    () => {
-      const g = program.opts<{ insecureRegistry?: string[]; caCert?: string; jobs?: number }>();
-      const insecure = [
-        ...(env.BERTH_INSECURE_REGISTRIES?.split(",").filter(Boolean) ?? []),
-        ...(g.insecureRegistry ?? []),
-      ];
-      const caCert = g.caCert ?? env.SSL_CERT_FILE;
-      return {
-        ...base,
-        ctx: {
-          ...base.ctx,
-          ...(insecure.length ? { insecureRegistries: insecure } : {}),
-          ...(caCert ? { caCert } : {}),
-          ...(g.jobs ? { jobs: g.jobs } : {}),
-          ...(env.BERTH_DEBUG
-            ? {
-                logger: {
-                  debug: (l: string) => out.stderr.write(`debug: ${l}\n`),
-                  warn: (l: string) => out.stderr.write(`warning: ${l}\n`),
-                },
-              }
-            : {}),
-        },
-      };
+  let exitCode: number = EXIT.ok;
+  const base: Cli = {
+    env,
+    out,
+    cwd: process.cwd(),
+    ctx: { home: berthHome(env), env },
+    stdin: () => process.stdin,
+    setExitCode: (code) => {
+      exitCode = code;
     },
-    () => process.stdin,
-  );
+  };
+  const program = await buildProgram(() => {
+    const g = program.opts<{ insecureRegistry?: string[]; caCert?: string; jobs?: number }>();
+    const insecure = [
+      ...(env.BERTH_INSECURE_REGISTRIES?.split(",").filter(Boolean) ?? []),
+      ...(g.insecureRegistry ?? []),
+    ];
+    const caCert = g.caCert ?? env.SSL_CERT_FILE;
+    return {
+      ...base,
+      ctx: {
+        ...base.ctx,
+        ...(insecure.length ? { insecureRegistries: insecure } : {}),
+        ...(caCert ? { caCert } : {}),
+        ...(g.jobs ? { jobs: g.jobs } : {}),
+        ...(env.BERTH_DEBUG
+          ? {
+              logger: {
+                debug: (l: string) => out.stderr.write(`debug: ${l}\n`),
+                warn: (l: string) => out.stderr.write(`warning: ${l}\n`),
+              },
+            }
+          : {}),
+      },
+    };
+  }, argv);
   program.configureOutput({
     writeOut: (s) => out.stdout.write(s),
     writeErr: (s) => out.stderr.write(s),
   });
   try {
     await program.parseAsync(argv, { from: "user" });
-    return EXIT.ok;
+    return exitCode;
   } catch (err) {
     if (err instanceof CommanderError) {
       return err.exitCode === 0 ? EXIT.ok : EXIT.usage;

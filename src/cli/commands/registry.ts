@@ -16,7 +16,7 @@ function registryRef(value: string): string {
   return value.startsWith("docker://") ? value.slice("docker://".length) : value;
 }
 
-export function registerRegistry(program: Command, cli: () => Cli, stdin: () => NodeJS.ReadableStream): void {
+export function registerRegistry(program: Command, cli: () => Cli): void {
   program
     .command("pull")
     .description("copy an image from a registry into the local store, under its reference")
@@ -124,7 +124,7 @@ export function registerRegistry(program: Command, cli: () => Cli, stdin: () => 
       const { ctx, out } = cli();
       if (!opts.username) throw new BerthError("USAGE", "login needs --username");
       let password: string | undefined = opts.password;
-      if (opts.passwordStdin) password = (await text(stdin())).replace(/\r?\n$/, "");
+      if (opts.passwordStdin) password = (await text(cli().stdin())).replace(/\r?\n$/, "");
       if (!password) throw new BerthError("USAGE", "login needs --password-stdin (or --password)");
       const where = await login(registry, opts.username, password, { ...registryOptions(ctx), env: ctx.env });
       info(out, `Login Succeeded (credentials stored in ${where})`);

@@ -171,12 +171,6 @@ Examples:
         );
       }
       if (result.kept) out.stderr.write(`berth: kept the container's folder ${result.kept}\n`);
-      if (result.exitCode !== 0) {
-        // main() maps errors to berth's own codes; the container's code is the answer here.
-        if (out.stdout === process.stdout) process.exit(result.exitCode);
-        throw new BerthError("RUNTIME_FAILED", `the container exited with code ${result.exitCode}`, {
-          details: { exitCode: result.exitCode },
-        });
-      }
+      cli().setExitCode(result.exitCode);
     });
 }
