@@ -4,7 +4,7 @@
  */
 import { execFile, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
-import { writeFile } from "node:fs/promises";
+import { readFile, writeFile } from "node:fs/promises";
 import { cpus, totalmem } from "node:os";
 import { join } from "node:path";
 import { parseArgs, promisify } from "node:util";
@@ -69,11 +69,13 @@ try {
   await fresh(SCRATCH);
 }
 
+// bench/runtime.ts (the runtime's benchmark, `node bench/runtime.ts [N]`) writes bench/results/runtime.md.
 let runtime: string | undefined;
 const runtimeScript = join(ROOT, "bench", "runtime.ts");
 if (only.has("runtime") && existsSync(runtimeScript)) {
   log("runtime (bench/runtime.ts)");
-  runtime = await subprocess([process.execPath, runtimeScript, ...(quick ? ["--quick"] : [])]);
+  const stdout = await subprocess([process.execPath, runtimeScript, ...(quick ? ["5"] : [])]);
+  runtime = await readFile(join(ROOT, "bench", "results", "runtime.md"), "utf8").catch(() => stdout);
 }
 
 const machine = await machineInfo();
@@ -143,6 +145,8 @@ function render(machine: string[], sections: typeof results, runtimeMd: string |
       lines.push("");
     }
   }
-  if (runtimeMd !== undefined) lines.push("## Runtime (bench/runtime.ts)", "", runtimeMd.trim(), "");
+  if (runtimeMd !== undefined) {
+    lines.push("## Runtime (bench/runtime.ts)", "", runtimeMd.trim().replace(/^#+ /gm, "### "), "");
+  }
   return `${lines.join("\n")}\n`;
 }
