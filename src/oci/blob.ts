@@ -51,3 +51,22 @@ export function verified(stream: Readable, desc: Descriptor, what: string): Read
   if (isVerifying(stream, desc)) return stream;
   return chain(stream, new VerifyingStream(desc.digest, desc.size, what));
 }
+
+/** Where a blob's bytes lie in a local file. */
+export interface FileRange {
+  path: string;
+  start: number;
+  size: number;
+}
+
+/**
+ * A source whose blobs are byte ranges of local files (a layout, an archive): a sink on this machine may then
+ * copy them through two fixed buffers instead of a stream, which keeps memory flat on large copies.
+ */
+export interface RangedBlobSource extends BlobSource {
+  blobRange(desc: Descriptor): Promise<FileRange | undefined>;
+}
+
+export function hasBlobRange(source: unknown): source is RangedBlobSource {
+  return typeof (source as RangedBlobSource | undefined)?.blobRange === "function";
+}

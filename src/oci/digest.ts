@@ -74,19 +74,18 @@ export function verifyBytes(
 }
 
 /**
- * A pass-through stream that hashes what flows through it and fails at the end of the stream (or as soon as
- * the size is exceeded) when the content is not what the descriptor promised.
+ * Checks content against a digest and size as it arrives: `update` throws as soon as there is too much,
+ * `check` throws at the end when the size or digest is wrong.
  */
-export class VerifyingStream extends Transform {
+export class Verifier {
   readonly expected: Digest;
   readonly expectedSize: number | undefined;
   readonly what: string;
-  #hash: Hash | undefined;
-  #algorithm: Algorithm | undefined;
+  readonly #hash: Hash | undefined;
+  readonly #algorithm: Algorithm | undefined;
   #count = 0;
 
   constructor(expected: Digest, expectedSize: number | undefined, what: string) {
-    super();
     this.expected = expected;
     this.expectedSize = expectedSize;
     this.what = what;
@@ -101,49 +100,87 @@ export class VerifyingStream extends Transform {
     return this.#count;
   }
 
-  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+  update(chunk: Uint8Array): void {
     this.#count += chunk.length;
     if (this.expectedSize !== undefined && this.#count > this.expectedSize) {
-      cb(
-        new BerthError(
-          "SIZE_MISMATCH",
-          `${this.what} is longer than the ${this.expectedSize} bytes expected`,
-          {
-            details: { expectedSize: this.expectedSize },
-          },
-        ),
+      throw new BerthError(
+        "SIZE_MISMATCH",
+        `${this.what} is longer than the ${this.expectedSize} bytes expected`,
+        {
+          details: { expectedSize: this.expectedSize },
+        },
       );
-      return;
     }
     this.#hash?.update(chunk);
-    cb(null, chunk);
   }
 
-  override _flush(cb: TransformCallback): void {
+  check(): void {
     if (this.expectedSize !== undefined && this.#count !== this.expectedSize) {
-      cb(
-        new BerthError(
-          "SIZE_MISMATCH",
-          `${this.what} has ${this.#count} bytes where ${this.expectedSize} were expected`,
-          { details: { expectedSize: this.expectedSize, actualSize: this.#count } },
-        ),
+      throw new BerthError(
+        "SIZE_MISMATCH",
+        `${this.what} has ${this.#count} bytes where ${this.expectedSize} were expected`,
+        { details: { expectedSize: this.expectedSize, actualSize: this.#count } },
       );
-      return;
     }
     if (this.#hash && this.#algorithm) {
       const actual = `${this.#algorithm}:${this.#hash.digest("hex")}`;
       if (actual !== this.expected) {
-        cb(
-          new BerthError(
-            "DIGEST_MISMATCH",
-            `${this.what} has digest ${actual} where ${this.expected} was expected`,
-            {
-              details: { expected: this.expected, actual },
-            },
-          ),
+        throw new BerthError(
+          "DIGEST_MISMATCH",
+          `${this.what} has digest ${actual} where ${this.expected} was expected`,
+          {
+            details: { expected: this.expected, actual },
+          },
         );
-        return;
       }
+    }
+  }
+}
+
+/**
+ * A pass-through stream that hashes what flows through it and fails at the end of the stream (or as soon as
+ * the size is exceeded) when the content is not what the descriptor promised.
+ */
+export class VerifyingStream extends Transform {
+  readonly verifier: Verifier;
+
+  constructor(expected: Digest, expectedSize: number | undefined, what: string) {
+    super();
+    this.verifier = new Verifier(expected, expectedSize, what);
+  }
+
+  get expected(): Digest {
+    return this.verifier.expected;
+  }
+
+  get expectedSize(): number | undefined {
+    return this.verifier.expectedSize;
+  }
+
+  get what(): string {
+    return this.verifier.what;
+  }
+
+  get bytes(): number {
+    return this.verifier.bytes;
+  }
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    try {
+      this.verifier.update(chunk);
+    } catch (err) {
+      cb(err as Error);
+      return;
+    }
+    cb(null, chunk);
+  }
+
+  override _flush(cb: TransformCallback): void {
+    try {
+      this.verifier.check();
+    } catch (err) {
+      cb(err as Error);
+      return;
     }
     cb();
   }

@@ -108,3 +108,54 @@ export async function streamToFileAtomic(
     stream.off("error", held);
   }
 }
+
+const COPY_BUFFER = 1024 * 1024;
+
+/**
+ * Copy `size` bytes at `start` of file `from` into `path` atomically, through two fixed buffers (one read
+ * while the other is written), passing each piece to `inspect` (a hash) before it is written. Nothing is
+ * allocated per piece, so a large copy keeps memory flat. `check` runs before the rename and may throw.
+ */
+export async function copyRangeAtomic(
+  from: { path: string; start: number; size: number },
+  path: string,
+  tmpDir: string,
+  inspect: (piece: Buffer) => void,
+  check: () => void,
+  onProgress?: (bytes: number) => void,
+): Promise<void> {
+  await mkdir(tmpDir, { recursive: true });
+  const tmp = tempName(tmpDir, "blob");
+  const src = await open(from.path, "r");
+  try {
+    const out = await open(tmp, "wx", 0o644);
+    try {
+      const buffers = [Buffer.allocUnsafe(COPY_BUFFER), Buffer.allocUnsafe(COPY_BUFFER)];
+      let done = 0;
+      let writing: Promise<unknown> = Promise.resolve();
+      for (let i = 0; done < from.size; i++) {
+        const buf = buffers[i % 2]!;
+        const want = Math.min(buf.length, from.size - done);
+        const { bytesRead } = await src.read(buf, 0, want, from.start + done);
+        if (bytesRead === 0) throw new Error(`${from.path} ended ${from.size - done} bytes early`);
+        const piece = buf.subarray(0, bytesRead);
+        inspect(piece);
+        await writing;
+        writing = out.write(piece);
+        done += bytesRead;
+        onProgress?.(done);
+      }
+      await writing;
+    } finally {
+      await out.close();
+    }
+    check();
+    await mkdir(dirname(path), { recursive: true });
+    await rename(tmp, path);
+  } catch (err) {
+    await rm(tmp, { force: true });
+    throw err;
+  } finally {
+    await src.close();
+  }
+}

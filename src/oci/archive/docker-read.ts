@@ -1,7 +1,7 @@
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { BerthError } from "../../errors.ts";
-import { MAX_DOCUMENT_SIZE, verified } from "../blob.ts";
+import { type FileRange, MAX_DOCUMENT_SIZE, verified } from "../blob.ts";
 import { parseConfig } from "../config.ts";
 import type { Descriptor } from "../descriptor.ts";
 import { type Digest, DigestingStream, digestBytes } from "../digest.ts";
@@ -79,6 +79,16 @@ class DockerArchiveSource implements ArchiveSource {
 
   async resolve(ref?: string): Promise<Descriptor> {
     return { ...resolveImage(this.path, this.#images, ref, dockerNormalize) };
+  }
+
+  async blobRange(desc: Descriptor): Promise<FileRange | undefined> {
+    const blob = this.#blobs.get(desc.digest);
+    const entry = blob
+      ? blob.kind === "entry"
+        ? blob.entry
+        : undefined
+      : safeBlobEntry(this.#tar, desc.digest);
+    return entry ? { path: this.#tar.file, start: entry.offset, size: entry.size } : undefined;
   }
 
   async openBlob(desc: Descriptor): Promise<Readable> {

@@ -1,6 +1,6 @@
 import type { Readable } from "node:stream";
 import { BerthError } from "../../errors.ts";
-import { MAX_DOCUMENT_SIZE, verified } from "../blob.ts";
+import { type FileRange, MAX_DOCUMENT_SIZE, verified } from "../blob.ts";
 import { type Descriptor, isObject } from "../descriptor.ts";
 import { REF_NAME } from "../layout/layout.ts";
 import { parseIndex } from "../manifest.ts";
@@ -81,6 +81,11 @@ class OciArchiveSource implements ArchiveSource {
 
   async resolve(ref?: string): Promise<Descriptor> {
     return structuredClone(resolveImage(this.path, this.#images, ref, (n) => n));
+  }
+
+  async blobRange(desc: Descriptor): Promise<FileRange | undefined> {
+    const e = this.#tar.lookup(blobPath(desc.digest));
+    return e ? { path: this.#tar.file, start: e.offset, size: e.size } : undefined;
   }
 
   async openBlob(desc: Descriptor): Promise<Readable> {

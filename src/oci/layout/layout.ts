@@ -3,12 +3,12 @@ import { mkdir, readdir, readFile, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import type { Readable } from "node:stream";
 import { BerthError } from "../../errors.ts";
-import { exists, streamToFileAtomic, writeFileAtomic } from "../../util/fs.ts";
+import { copyRangeAtomic, exists, streamToFileAtomic, writeFileAtomic } from "../../util/fs.ts";
 import { progressCounter } from "../../util/progress.ts";
 import { chain } from "../../util/stream.ts";
-import { type BlobSource, type Opener, verified } from "../blob.ts";
+import { type BlobSource, type FileRange, type Opener, verified } from "../blob.ts";
 import { type Descriptor, isObject } from "../descriptor.ts";
-import { type Digest, digestBytes, parseDigest } from "../digest.ts";
+import { type Digest, digestBytes, parseDigest, Verifier } from "../digest.ts";
 import { type Index, parseIndex, serialize } from "../manifest.ts";
 import { MediaType } from "../mediatype.ts";
 import { withLock } from "./lock.ts";
@@ -153,6 +153,39 @@ export class OciLayout implements BlobSource {
     let stream = verified(await open(), desc, `blob ${desc.digest}`);
     if (onProgress) stream = chain(stream, progressCounter(onProgress));
     await streamToFileAtomic(stream, this.blobPath(desc.digest), this.tmpDir, 0o644);
+    return true;
+  }
+
+  /** Where a blob lies on disk, for sinks that copy files directly. */
+  async blobRange(desc: Descriptor): Promise<FileRange | undefined> {
+    return (await this.hasBlob(desc))
+      ? { path: this.blobPath(desc.digest), start: 0, size: desc.size }
+      : undefined;
+  }
+
+  /** Write a blob copied from a local file range, verified against the descriptor before it is renamed in. */
+  async writeBlobFromRange(
+    desc: Descriptor,
+    range: FileRange,
+    onProgress?: (bytes: number) => void,
+  ): Promise<boolean> {
+    if (await this.hasBlob(desc)) return false;
+    const what = `blob ${desc.digest} in ${range.path}`;
+    if (range.size !== desc.size) {
+      throw new BerthError(
+        "SIZE_MISMATCH",
+        `${what} has ${range.size} bytes where ${desc.size} were expected`,
+      );
+    }
+    const v = new Verifier(desc.digest, desc.size, what);
+    await copyRangeAtomic(
+      range,
+      this.blobPath(desc.digest),
+      this.tmpDir,
+      (p) => v.update(p),
+      () => v.check(),
+      onProgress,
+    );
     return true;
   }
 

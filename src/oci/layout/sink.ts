@@ -1,5 +1,5 @@
 import { rm } from "node:fs/promises";
-import type { Opener } from "../blob.ts";
+import { hasBlobRange, type Opener } from "../blob.ts";
 import type { Descriptor } from "../descriptor.ts";
 import type { ImageSink, PutBlobOptions } from "../sink.ts";
 import { reachable } from "./gc.ts";
@@ -27,7 +27,11 @@ export class LayoutSink implements ImageSink {
   }
 
   async putBlob(desc: Descriptor, open: Opener, options: PutBlobOptions = {}): Promise<"written"> {
-    if (await this.layout.writeBlob(desc, open, options.onProgress)) this.#written.push(desc.digest);
+    const range = hasBlobRange(options.from) ? await options.from.blobRange(desc) : undefined;
+    const wrote = range
+      ? await this.layout.writeBlobFromRange(desc, range, options.onProgress)
+      : await this.layout.writeBlob(desc, open, options.onProgress);
+    if (wrote) this.#written.push(desc.digest);
     return "written";
   }
 
