@@ -5,7 +5,7 @@
  * user, the `io.buildpacks.base.*` labels, the deprecated stack id, and target data; their layers are
  * reproducible for a given tree and SOURCE_DATE_EPOCH.
  */
-import { createHash } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { wrapError } from "../../errors.ts";
@@ -249,7 +249,7 @@ async function cachedLayer(
   }
   await mkdir(join(cacheDir, "layers"), { recursive: true });
   const made = await make(blob);
-  const tmp = `${meta}.tmp`;
+  const tmp = `${meta}.tmp-${randomBytes(6).toString("hex")}`;
   await writeFile(tmp, JSON.stringify({ ...made, path: blob }));
   await rename(tmp, meta);
   return { ...made, path: blob };

@@ -7,6 +7,7 @@ import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import { access, constants, mkdir, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { delimiter, join } from "node:path";
+import lockfile from "proper-lockfile";
 import { BerthError } from "../../errors.ts";
 import { exists } from "../../util/fs.ts";
 import type { Distro } from "./distro.ts";
@@ -57,7 +58,7 @@ export async function which(name: string, searchPath: string | undefined): Promi
   const dirs = (searchPath ?? "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin").split(
     delimiter,
   );
-  for (const d of [...dirs, "/usr/sbin", "/sbin"]) {
+  for (const d of dirs) {
     const p = join(d, name);
     try {
       await access(p, constants.X_OK);
@@ -98,6 +99,25 @@ export async function bootstrapRootfs(options: RootfsOptions): Promise<Rootfs> {
   }
   const tool = await checkDebootstrap(options);
   await mkdir(options.cacheDir, { recursive: true });
+  // One debootstrap per tree at a time (two berths sharing a cache wait for each other's).
+  const release = await lockfile.lock(options.cacheDir, {
+    lockfilePath: `${dir}.lock`,
+    realpath: false,
+    stale: 60_000,
+    update: 10_000,
+    retries: { retries: 1000, minTimeout: 500, maxTimeout: 2000 },
+  });
+  try {
+    if (await exists(join(dir, "etc", "os-release"))) {
+      return { dir, key, cached: true, installed: await installedPackages(dir) };
+    }
+    return await debootstrap(tool, dir, key, options);
+  } finally {
+    await release().catch(() => {});
+  }
+}
+
+async function debootstrap(tool: string, dir: string, key: string, options: RootfsOptions): Promise<Rootfs> {
   const tmp = `${dir}.tmp-${uniqueSuffix()}`;
   await rm(tmp, { recursive: true, force: true });
   const debs = join(options.cacheDir, "debs", options.distro.codename);

@@ -1,0 +1,139 @@
+/**
+ * Part 3 test helpers: a BERTH_HOME whose stack cache is shared by every run (debootstrap once per machine),
+ * example apps copied to a temp folder, and apps started with `berth run` and asked over HTTP on 127.0.0.1.
+ */
+import { execFile, spawn } from "node:child_process";
+import { cp, mkdir, symlink } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { promisify } from "node:util";
+import { berth } from "../../helpers/cli.ts";
+
+const pexec = promisify(execFile);
+const BIN = resolve(import.meta.dirname, "../../../src/cli/bin.ts");
+export const EXAMPLES = resolve(import.meta.dirname, "../../../examples");
+export const BUILDPACKS = resolve(import.meta.dirname, "../../../builders/default/buildpacks");
+
+/** Trees and layers made by debootstrap, kept across test runs (override with BERTH_TEST_STACK_CACHE). */
+export const SHARED_STACK_CACHE =
+  process.env.BERTH_TEST_STACK_CACHE ?? join(tmpdir(), "berth-test-stack-cache");
+
+/** A BERTH_HOME under `dir` whose cache/stack is the shared one. */
+export async function homeWithSharedStack(dir: string): Promise<string> {
+  const home = join(dir, "home");
+  await mkdir(join(home, "cache"), { recursive: true });
+  await mkdir(SHARED_STACK_CACHE, { recursive: true });
+  await symlink(SHARED_STACK_CACHE, join(home, "cache", "stack"));
+  return home;
+}
+
+/** Copy an example app to `dir/<name>`. */
+export async function copyExample(name: string, dir: string): Promise<string> {
+  const dest = join(dir, name);
+  await cp(join(EXAMPLES, name), dest, { recursive: true });
+  return dest;
+}
+
+export async function has(tool: string): Promise<boolean> {
+  try {
+    await pexec("sh", ["-c", `command -v ${tool}`]);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export async function shell(cmd: string, cwd?: string): Promise<string> {
+  const r = await pexec("sh", ["-c", cmd], { ...(cwd ? { cwd } : {}), maxBuffer: 64 * 1024 * 1024 });
+  return r.stdout;
+}
+
+/** The image config, as `berth inspect --config` prints it. */
+export async function imageConfig(
+  home: string,
+  image: string,
+): Promise<{
+  config: { Env?: string[]; User?: string; Labels?: Record<string, string>; Entrypoint?: string[] };
+  os: string;
+  architecture: string;
+  rootfs: { diff_ids: string[] };
+}> {
+  const r = await berth(["inspect", image, "--config"], { home });
+  if (r.code !== 0) throw new Error(`inspect ${image}: ${r.stderr}`);
+  return JSON.parse(r.stdout);
+}
+
+export interface RunningApp {
+  /** The HTTP answer to GET / (the first that came). */
+  body: string;
+  output: () => string;
+  stop: () => Promise<void>;
+}
+
+/** Kill every container of this BERTH_HOME (apps as PID 1 may ignore SIGTERM). */
+export async function killContainers(home: string): Promise<void> {
+  const root = join(home, "run", "state");
+  const ids = (await shell(`runc --root ${root} list -q 2>/dev/null || true`)).split("\n").filter(Boolean);
+  for (const id of ids) await shell(`runc --root ${root} kill ${id} KILL 2>/dev/null || true`);
+}
+
+/** `berth run -e PORT=… -e HOST=127.0.0.1 IMAGE`, then GET / until it answers (up to `waitMs`). */
+export async function startApp(
+  home: string,
+  image: string,
+  port: number,
+  extra: string[] = [],
+  waitMs = 60_000,
+): Promise<RunningApp> {
+  const child = spawn(
+    process.execPath,
+    [BIN, "run", "-e", `PORT=${port}`, "-e", "HOST=127.0.0.1", ...extra, image],
+    {
+      env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: home, BERTH_HOME: home },
+      stdio: ["ignore", "pipe", "pipe"],
+    },
+  );
+  let out = "";
+  child.stdout.on("data", (c: Buffer) => {
+    out += c.toString();
+  });
+  child.stderr.on("data", (c: Buffer) => {
+    out += c.toString();
+  });
+  const exited = new Promise<void>((r) => child.on("close", () => r()));
+  let done = false;
+  void exited.then(() => {
+    done = true;
+  });
+  const stop = async () => {
+    await killContainers(home);
+    if (!done) child.kill("SIGTERM");
+    await exited;
+  };
+  const deadline = Date.now() + waitMs;
+  let lastError = "";
+  while (Date.now() < deadline && !done) {
+    try {
+      const res = await fetch(`http://127.0.0.1:${port}/`, { signal: AbortSignal.timeout(2000) });
+      const body = await res.text();
+      return { body, output: () => out, stop };
+    } catch (err) {
+      lastError = String((err as Error).cause ?? err);
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
+  await stop();
+  throw new Error(`${image} did not answer on 127.0.0.1:${port} (${lastError}); its output:\n${out}`);
+}
+
+/** The sha of a buildpack layer in an app image's io.buildpacks.lifecycle.metadata. */
+export function layerSha(
+  labels: Record<string, string> | undefined,
+  bp: string,
+  layer: string,
+): string | undefined {
+  const md = JSON.parse(labels?.["io.buildpacks.lifecycle.metadata"] ?? "{}") as {
+    buildpacks?: { key: string; layers?: Record<string, { sha?: string }> }[];
+  };
+  return md.buildpacks?.find((b) => b.key === bp)?.layers?.[layer]?.sha;
+}
