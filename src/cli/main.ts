@@ -12,7 +12,10 @@ type Register = (program: Command, cli: () => Cli) => void;
  */
 const MODULES: Record<string, () => Promise<Register[]>> = {
   copy: async () => [(await import("./commands/copy.ts")).registerCopy],
-  build: async () => [(await import("./commands/build.ts")).registerBuild],
+  build: async () => [
+    (await import("./commands/build.ts")).registerBuild,
+    (await import("./commands/default-builder.ts")).registerDefaultBuilder,
+  ],
   inspect: async () => [(await import("./commands/inspect.ts")).registerInspect],
   images: async () => [(await import("./commands/images.ts")).registerImages],
   archive: async () => [(await import("./commands/archive.ts")).registerArchive],

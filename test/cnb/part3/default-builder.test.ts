@@ -201,7 +201,7 @@ describe("the stack", () => {
         RUN,
         "sh",
         "-c",
-        "for t in gcc cc g++ make go python3 java; do command -v $t; done; ls /var/lib/apt/lists /var/cache/apt | grep -v -x -e partial -e lock -e '' -e '/var/lib/apt/lists:' -e '/var/cache/apt:'; ls /usr/share/doc /usr/share/man | grep -v ':$' ; echo done",
+        "for t in gcc cc g++ make go python3 java; do command -v $t; done; find /usr/share/doc /usr/share/man /usr/share/info /var/lib/apt/lists /var/cache/apt -mindepth 1 -not -name partial -not -name lock -not -path '*/partial/*'; echo done",
       ],
       { home },
     );
