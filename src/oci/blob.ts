@@ -14,6 +14,11 @@ export type Opener = () => Promise<Readable>;
  */
 export interface BlobSource {
   openBlob(desc: Descriptor): Promise<Readable>;
+  /**
+   * For a source that serves blobs from several places (an image put together from a run image, a previous
+   * image and new files): the source this blob really comes from, so that a registry sink can mount it.
+   */
+  originOf?(desc: Descriptor): BlobSource | undefined;
 }
 
 /** Manifests and configs above this size are refused rather than buffered. */

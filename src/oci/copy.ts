@@ -96,7 +96,7 @@ export async function copy(
       }
       options.onBlob?.({ type: "start", descriptor });
       const how = await sink.putBlob(descriptor, opener(source, descriptor), {
-        from: source,
+        from: source.originOf?.(descriptor) ?? source,
         onProgress: (bytes) => options.onBlob?.({ type: "progress", descriptor, bytes }),
         ...(options.signal ? { signal: options.signal } : {}),
       });

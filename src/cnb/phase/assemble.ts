@@ -82,6 +82,11 @@ export function assembleImage(
       if ("file" in l.from) return verified(createReadStream(l.from.file), desc, `layer ${desc.digest}`);
       return l.from.openBlob({ ...l.descriptor });
     },
+    originOf(desc: Descriptor): BlobSource | undefined {
+      const l = where.get(desc.digest);
+      if (!l || "file" in l.from) return undefined;
+      return l.from.originOf?.(desc) ?? l.from;
+    },
   };
   return {
     descriptor,
