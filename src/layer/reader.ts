@@ -3,9 +3,10 @@
  * numbers. Yields one entry at a time; its body must be read (or is skipped) before the next is produced.
  */
 import { BerthError } from "../errors.ts";
+import { decodeLongName } from "../tar/gnu.ts";
+import { BLOCK, type DecodedHeader, decodeHeader, headerPath, isZeroBlock } from "../tar/header.ts";
+import { decodePax, type PaxRecords } from "../tar/pax.ts";
 import type { EntryHeader, EntryType } from "./entry.ts";
-import { BLOCK, decodeHeader, isZeroBlock } from "./header.ts";
-import { decodePax, type PaxRecords } from "./pax.ts";
 
 export interface TarEntry {
   /** `path` is the name as stored (trailing `/` removed); callers normalise it with their own rules. */
@@ -135,8 +136,8 @@ export async function* readTar(
         await r.drain();
         return;
       }
-      const raw = decodeHeader(block);
-      const rawName = raw.prefix ? `${raw.prefix}/${raw.name}` : raw.name;
+      const raw = checked(decodeHeader(block));
+      const rawName = headerPath(raw);
       const shownName = longName ?? local?.get("path")?.toString("utf8") ?? rawName;
       const readMeta = async (what: string): Promise<Buffer> => {
         if (raw.size > maxMeta) {
@@ -145,10 +146,8 @@ export async function* readTar(
           await skip(r, padded(raw.size) - fromPax.consumed, rawName);
           let entry = fromPax.path ?? rawName;
           if (fromPax.path === undefined && (await r.fill(BLOCK))) {
-            try {
-              const next = decodeHeader(r.take(BLOCK));
-              entry = next.prefix ? `${next.prefix}/${next.name}` : next.name;
-            } catch {}
+            const next = decodeHeader(r.take(BLOCK));
+            if (next.problems.length === 0) entry = headerPath(next);
           }
           throw new BerthError(
             "LAYER_UNSAFE",
@@ -163,16 +162,16 @@ export async function* readTar(
       };
       switch (raw.typeflag) {
         case "x":
-          local = decodePax(await readMeta("PAX header"), rawName);
+          local = strictPax(await readMeta("PAX header"), rawName);
           continue;
         case "g":
-          global = new Map([...global, ...decodePax(await readMeta("global PAX header"), rawName)]);
+          global = new Map([...global, ...strictPax(await readMeta("global PAX header"), rawName)]);
           continue;
         case "L":
-          longName = (await readMeta("GNU long name")).toString("utf8").replace(/\0+$/, "");
+          longName = decodeLongName(await readMeta("GNU long name"));
           continue;
         case "K":
-          longLink = (await readMeta("GNU long link name")).toString("utf8").replace(/\0+$/, "");
+          longLink = decodeLongName(await readMeta("GNU long link name"));
           continue;
         default:
           break;
@@ -247,6 +246,20 @@ export async function* readTar(
   } finally {
     await r.close();
   }
+}
+
+/** A layer refuses any header with a bad checksum or a field that is not a number. */
+function checked(h: DecodedHeader): DecodedHeader {
+  if (h.problems.length > 0) throw new BerthError("LAYER_INVALID", h.problems[0]!.message);
+  return h;
+}
+
+function strictPax(data: Buffer, what: string): PaxRecords {
+  const { records, malformed } = decodePax(data);
+  if (malformed) {
+    throw new BerthError("LAYER_INVALID", `PAX header of layer entry ${JSON.stringify(what)} is malformed`);
+  }
+  return records;
 }
 
 async function skip(r: ByteReader, n: number, what: string): Promise<void> {

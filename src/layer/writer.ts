@@ -5,9 +5,9 @@
  */
 import type { Writable } from "node:stream";
 import { BerthError } from "../errors.ts";
+import { BLOCK, encodeHeader, fitsOctal, padding, splitUstarName, truncateBytes } from "../tar/header.ts";
+import { encodePax, type PaxRecords } from "../tar/pax.ts";
 import { baseName, type EntryHeader, type EntryType } from "./entry.ts";
-import { BLOCK, encodeHeader, fitsOctal, splitUstarName } from "./header.ts";
-import { encodePax, type PaxRecords } from "./pax.ts";
 
 const TYPEFLAG: Record<EntryType, string> = {
   file: "0",
@@ -23,11 +23,6 @@ const ZERO = Buffer.alloc(BLOCK * 2);
 const FLUSH_AT = 256 * 1024;
 /** Bodies at least this large are written as they are, not copied into the coalescing buffer. */
 const DIRECT = 32 * 1024;
-
-function padding(size: number): number {
-  const r = size % BLOCK;
-  return r === 0 ? 0 : BLOCK - r;
-}
 
 /** Encode the header block(s) of an entry: an optional PAX `x` entry, then the USTAR header. */
 export function encodeEntryHeader(h: EntryHeader): Buffer {
@@ -102,15 +97,6 @@ export function encodeEntryHeader(h: EntryHeader): Buffer {
     devminor: 0,
   });
   return Buffer.concat([paxHeader, body, Buffer.alloc(padding(body.length)), ustar]);
-}
-
-function truncateBytes(s: string, max: number): string {
-  const b = Buffer.from(s);
-  if (b.length <= max) return s;
-  // Cut on a character boundary.
-  let end = max;
-  while (end > 0 && (b[end]! & 0xc0) === 0x80) end--;
-  return b.toString("utf8", 0, end);
 }
 
 export class TarWriter {

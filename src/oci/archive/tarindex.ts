@@ -6,10 +6,12 @@ import { Readable } from "node:stream";
 import { buffer } from "node:stream/consumers";
 import { pipeline } from "node:stream/promises";
 import { BerthError } from "../../errors.ts";
+import { decodeLongName } from "../../tar/gnu.ts";
+import { BLOCK, decodeHeader, headerPath, isZeroBlock } from "../../tar/header.ts";
+import { decodePax } from "../../tar/pax.ts";
 import { decompressAs } from "../compression.ts";
 import { sniffCompression } from "../mediatype.ts";
 import { normalizeEntryName, resolveLinkTarget } from "./entryname.ts";
-import { BLOCK, decodeHeader, isZeroBlock, parsePax, type RawHeader } from "./tarheader.ts";
 
 /** One entry of a tar archive, with where its data lies in the (uncompressed) tar file. */
 export interface TarEntry {
@@ -234,7 +236,7 @@ async function scan(file: string, archive: string): Promise<Map<string, TarEntry
     let longLink: string | undefined;
     let pax: Map<string, string> | undefined;
     const globalPax = new Map<string, string>();
-    const readData = async (h: RawHeader, at: number): Promise<Buffer> => {
+    const readData = async (h: { size: number }, at: number): Promise<Buffer> => {
       if (h.size > MAX_META) {
         throw new BerthError(
           "ARCHIVE_INVALID",
@@ -260,7 +262,7 @@ async function scan(file: string, archive: string): Promise<Map<string, TarEntry
       }
       await fh.read(block, 0, BLOCK, pos);
       if (isZeroBlock(block)) break;
-      const h = decodeHeader(block);
+      const h = indexHeader(block);
       if (!h) {
         throw new BerthError(
           "ARCHIVE_INVALID",
@@ -288,10 +290,10 @@ async function scan(file: string, archive: string): Promise<Map<string, TarEntry
       const next = dataStart + Math.ceil(dataSize / BLOCK) * BLOCK;
       switch (h.type) {
         case "longname":
-          longName = (await readData(h, pos)).toString("utf8").replace(/\0+$/, "");
+          longName = decodeLongName(await readData(h, pos));
           break;
         case "longlink":
-          longLink = (await readData(h, pos)).toString("utf8").replace(/\0+$/, "");
+          longLink = decodeLongName(await readData(h, pos));
           break;
         case "pax":
           pax = parsePax(await readData(h, pos));
@@ -331,6 +333,54 @@ async function scan(file: string, archive: string): Promise<Map<string, TarEntry
   } finally {
     await fh.close();
   }
+}
+
+type HeaderType =
+  | "file"
+  | "link"
+  | "symlink"
+  | "directory"
+  | "longname"
+  | "longlink"
+  | "pax"
+  | "paxGlobal"
+  | "other";
+
+const TYPES: Record<string, HeaderType> = {
+  "0": "file",
+  "7": "file",
+  "1": "link",
+  "2": "symlink",
+  "5": "directory",
+  L: "longname",
+  K: "longlink",
+  x: "pax",
+  g: "paxGlobal",
+};
+
+/**
+ * The fields the index needs from a header block; undefined when its checksum or size is not valid (other
+ * fields are not used, so they may hold anything; a mode that is not a number reads as 0o644).
+ */
+function indexHeader(
+  block: Buffer,
+): { name: string; linkname: string; size: number; mode: number; type: HeaderType } | undefined {
+  const h = decodeHeader(block);
+  if (h.problems.some((p) => p.field === "checksum" || p.field === "size")) return undefined;
+  return {
+    name: headerPath(h),
+    linkname: h.linkname,
+    size: h.size,
+    mode: h.problems.some((p) => p.field === "mode") ? 0o644 : h.mode,
+    type: TYPES[h.typeflag] ?? "other",
+  };
+}
+
+/** PAX records as text; a malformed record ends them (what came before it is kept). */
+function parsePax(data: Buffer): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const [k, v] of decodePax(data).records) if (k !== "") out.set(k, v.toString("utf8"));
+  return out;
 }
 
 function checkHardlink(name: string, target: string, archive: string): void {

@@ -4,15 +4,16 @@ import { basename, dirname } from "node:path";
 import { type Readable, Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { BerthError } from "../../errors.ts";
+import { BLOCK, encodeHeader, padding, splitUstarName } from "../../tar/header.ts";
+import { encodePaxRecord } from "../../tar/pax.ts";
 import { tempName } from "../../util/fs.ts";
 
-const BLOCK = 512;
 const ZEROS = Buffer.alloc(BLOCK * 2);
 /** Bytes buffered before a stream's data goes to the file (one write syscall per this much). */
 const WRITE_BUFFER = 1024 * 1024;
 
 type EntryType = "file" | "directory" | "symlink" | "pax";
-const TYPEFLAG: Record<EntryType, number> = { file: 0x30, directory: 0x35, symlink: 0x32, pax: 0x78 };
+const TYPEFLAG: Record<EntryType, string> = { file: "0", directory: "5", symlink: "2", pax: "x" };
 
 interface Header {
   name: string;
@@ -22,86 +23,44 @@ interface Header {
   linkname?: string;
 }
 
-function padding(size: number): number {
-  const r = size % BLOCK;
-  return r === 0 ? 0 : BLOCK - r;
-}
-
-function writeOctal(block: Buffer, value: number, offset: number, width: number): void {
-  block.write(value.toString(8).padStart(width - 1, "0"), offset, width - 1, "latin1");
-}
-
-/** The size field: octal when it fits 11 digits, else GNU base-256 (as GNU tar, Go and tar-stream write it). */
-function writeSize(block: Buffer, size: number): void {
-  if (size <= 0o77777777777) {
-    writeOctal(block, size, 124, 12);
-    return;
-  }
-  block[124] = 0x80;
-  let n = size;
-  for (let i = 11; i > 0; i--) {
-    block[124 + i] = n % 256;
-    n = Math.floor(n / 256);
-  }
-}
-
 /** USTAR name and prefix for an ASCII path, or undefined when it needs a PAX record. */
 function ustarName(name: string): { name: string; prefix: string } | undefined {
-  if (Buffer.byteLength(name) !== name.length) return undefined;
-  if (name.length <= 100) return { name, prefix: "" };
-  for (let i = name.indexOf("/"); i >= 0; i = name.indexOf("/", i + 1)) {
-    if (i <= 155 && name.length - i - 1 <= 100 && i < name.length - 1) {
-      return { prefix: name.slice(0, i), name: name.slice(i + 1) };
-    }
-  }
-  return undefined;
+  return Buffer.byteLength(name) === name.length ? splitUstarName(name) : undefined;
 }
 
+/** A USTAR block with owner 0:0, no user names and mtime 0; a size over 8 GiB is written base-256. */
 function encodeBlock(h: Header, name: string, prefix: string, linkname: string): Buffer {
-  const b = Buffer.alloc(BLOCK);
-  b.write(name, 0, 100, "utf8");
-  writeOctal(b, h.mode & 0o7777, 100, 8);
-  writeOctal(b, 0, 108, 8);
-  writeOctal(b, 0, 116, 8);
-  writeSize(b, h.size);
-  writeOctal(b, 0, 136, 12);
-  b[156] = TYPEFLAG[h.type];
-  b.write(linkname, 157, 100, "utf8");
-  b.write("ustar\x0000", 257, 8, "latin1");
-  writeOctal(b, 0, 329, 8);
-  writeOctal(b, 0, 337, 8);
-  b.write(prefix, 345, 155, "utf8");
-  b.fill(0x20, 148, 156);
-  let sum = 0;
-  for (const byte of b) sum += byte;
-  writeOctal(b, sum, 148, 7);
-  b[154] = 0;
-  b[155] = 0x20;
-  return b;
-}
-
-function paxRecord(key: string, value: string): string {
-  const body = ` ${key}=${value}\n`;
-  const bytes = Buffer.byteLength(body);
-  let len = bytes + String(bytes).length;
-  if (String(len).length !== String(len - bytes).length) len = bytes + String(len).length;
-  return `${len}${body}`;
+  return encodeHeader({
+    name,
+    prefix,
+    mode: h.mode & 0o7777,
+    uid: 0,
+    gid: 0,
+    size: h.size,
+    mtime: 0,
+    typeflag: TYPEFLAG[h.type],
+    linkname,
+    uname: "",
+    gname: "",
+    devmajor: 0,
+    devminor: 0,
+  });
 }
 
 /**
  * The header block(s) of an entry: mtime 0, uid/gid 0, no user names; a PAX `x` entry first when the name or
  * link target does not fit USTAR.
  */
-function encodeHeader(h: Header): Buffer {
+function encodeEntry(h: Header): Buffer {
   const fullName = h.type === "directory" && !h.name.endsWith("/") ? `${h.name}/` : h.name;
   const split = ustarName(fullName);
   const linkname = h.linkname ?? "";
   const linkFits = Buffer.byteLength(linkname) === linkname.length && linkname.length <= 100;
   if (split && linkFits) return encodeBlock(h, split.name, split.prefix, linkname);
-  let records = "";
-  if (!split) records += paxRecord("path", fullName);
-  if (!linkFits) records += paxRecord("linkpath", linkname);
-  const pax = Buffer.from(records, "utf8");
+  const pax = Buffer.concat([
+    ...(split ? [] : [encodePaxRecord("path", fullName)]),
+    ...(linkFits ? [] : [encodePaxRecord("linkpath", linkname)]),
+  ]);
   const paxHeader = encodeBlock(
     { name: "PaxHeader", type: "pax", mode: h.mode, size: pax.length },
     "PaxHeader",
@@ -153,19 +112,19 @@ export class TarWriter {
   }
 
   async addDirectory(name: string): Promise<void> {
-    await this.#guard(() => this.#writeAll(encodeHeader({ name, type: "directory", mode: 0o755, size: 0 })));
+    await this.#guard(() => this.#writeAll(encodeEntry({ name, type: "directory", mode: 0o755, size: 0 })));
   }
 
   async addBytes(name: string, bytes: Uint8Array, mode = 0o644): Promise<void> {
     await this.#guard(async () => {
-      const header = encodeHeader({ name, type: "file", mode, size: bytes.length });
+      const header = encodeEntry({ name, type: "file", mode, size: bytes.length });
       await this.#writeAll(Buffer.concat([header, bytes, ZEROS.subarray(0, padding(bytes.length))]));
     });
   }
 
   async addSymlink(name: string, target: string): Promise<void> {
     await this.#guard(() =>
-      this.#writeAll(encodeHeader({ name, type: "symlink", mode: 0o777, size: 0, linkname: target })),
+      this.#writeAll(encodeEntry({ name, type: "symlink", mode: 0o777, size: 0, linkname: target })),
     );
   }
 
@@ -178,7 +137,7 @@ export class TarWriter {
     signal?: AbortSignal,
   ): Promise<void> {
     await this.#guard(async () => {
-      await this.#writeAll(encodeHeader({ name, type: "file", mode, size }));
+      await this.#writeAll(encodeEntry({ name, type: "file", mode, size }));
       const got = await this.#pipe(stream, size, signal);
       if (got !== size) {
         throw new BerthError(
@@ -204,11 +163,11 @@ export class TarWriter {
     return this.#guard(async () => {
       const headerPos = this.#pos;
       // The header's length depends only on the name (PAX or not), not on the size.
-      const placeholder = encodeHeader({ name, type: "file", mode, size: 0 });
+      const placeholder = encodeEntry({ name, type: "file", mode, size: 0 });
       this.#pos += placeholder.length;
       const size = await this.#pipe(stream, undefined, signal);
       await this.#writeAll(ZEROS.subarray(0, padding(size)));
-      const header = encodeHeader({ name, type: "file", mode, size });
+      const header = encodeEntry({ name, type: "file", mode, size });
       await this.#fh.write(header, 0, header.length, headerPos);
       return size;
     });
