@@ -115,11 +115,22 @@ export async function createStack(options: StackOptions): Promise<StackResult> {
   };
   const tree = async (what: string, packages: string[]): Promise<Rootfs> => {
     const started = Date.now();
+    const counts = new Map<string, number>();
+    let last = started;
     const fs = await bootstrapRootfs({
       ...common,
       packages,
       onLine: (l) => {
         options.onDetail?.(l);
+        // A line every 15 s at most: which stage debootstrap is in, and how many packages it has handled.
+        const m = /^I: (Retrieving|Validating|Extracting|Unpacking|Configuring|Installing)\b/.exec(l);
+        if (!m) return;
+        counts.set(m[1]!, (counts.get(m[1]!) ?? 0) + 1);
+        if (Date.now() - last < 15_000) return;
+        last = Date.now();
+        progress(
+          `${what} image: debootstrap ${m[1]!.toLowerCase()} (${counts.get(m[1]!)} so far, ${((Date.now() - started) / 1000).toFixed(0)} s)`,
+        );
       },
     }).catch((err) => {
       throw wrapError(`bootstrapping the ${what} image's tree (${distro.name} ${distro.codename})`, err);
