@@ -23,10 +23,12 @@ import {
   processCwd,
   processEnv,
   type RootlessIds,
+  rootlessMapsUser,
   type SpecMount,
   type Volume,
 } from "./spec.ts";
 import { resolveUser } from "./user.ts";
+import { assertUserNamespaces } from "./userns.ts";
 
 /** Where containers live and which runtime runs them. */
 export interface RuntimeContext {
@@ -69,6 +71,8 @@ export interface RunResult extends ProcessResult {
   snapshots: { mode: SnapshotMode; applied: number; reused: number };
   /** The container's folder when `keep` was set (its `upper/`, or `rootfs/` for a copy, holds the changes). */
   kept?: string;
+  /** Things the caller should be told (a rootless run that could not map the image's user). */
+  warnings: string[];
 }
 
 export function containerId(): string {
@@ -112,6 +116,7 @@ export async function runContainer(o: RunOptions): Promise<RunResult> {
     { ...(o.args ? { args: o.args } : {}), ...(o.entrypoint ? { entrypoint: o.entrypoint } : {}) },
     name,
   );
+  if (o.rootless) await assertUserNamespaces();
   const snapshots = await Snapshots.open(o.home, { rootless: o.rootless !== undefined });
   const chain = await snapshots.prepare(o.image, {
     ...(o.signal ? { signal: o.signal } : {}),
@@ -126,6 +131,12 @@ export async function runContainer(o: RunOptions): Promise<RunResult> {
   try {
     root = await createRoot(snapshots, chain, dir);
     const user = await resolveUser(root.rootfs, o.user ?? config.config?.User, name);
+    const warnings: string[] = [];
+    if (o.rootless && !rootlessMapsUser(o.rootless, user)) {
+      warnings.push(
+        `running as root in the container, not as ${user.name ?? user.uid}:${user.gid}: rootless without subordinate ids (/etc/subuid, /etc/subgid and newuidmap) maps only your own id, to root`,
+      );
+    }
     const network = o.network ?? "host";
     const hostname = o.hostname ?? (network === "host" ? osHostname() : id.slice(6, 18));
     const spec = buildSpec({
@@ -149,6 +160,7 @@ export async function runContainer(o: RunOptions): Promise<RunResult> {
       runtime,
       snapshots: { mode: chain.mode, applied: chain.applied, reused: chain.reused },
       ...(o.keep ? { kept: dir } : {}),
+      warnings,
     };
   } finally {
     if (root?.mounted) await unmount(root.rootfs);

@@ -11,6 +11,7 @@ import type { Readable } from "node:stream";
 import { promisify } from "node:util";
 import { BerthError } from "../errors.ts";
 import type { OciRuntime } from "./runtime.ts";
+import { userNamespaceFailure } from "./userns.ts";
 
 const pexec = promisify(execFile);
 
@@ -102,10 +103,18 @@ export async function runBundle(b: RunBundle, o: StdioOptions = {}): Promise<Pro
     out.push(c);
     o.onStdout?.(c);
   });
+  // The runtime's own last words ("runc run failed: …") are held back: when they explain a failure to start,
+  // the thrown error says it (in clearer words where berth knows them); otherwise they are passed on at the end.
+  const ownError = new RegExp(`^${b.runtime.name} (run|create) failed: `);
+  const held: Buffer[] = [];
   child.stderr!.on("data", (c: Buffer) => {
     err.push(c);
-    o.onStderr?.(c);
+    if (held.length > 0 || ownError.test(c.subarray(0, 64).toString("latin1"))) held.push(c);
+    else o.onStderr?.(c);
   });
+  const release = () => {
+    for (const c of held.splice(0)) o.onStderr?.(c);
+  };
   if (stdinOpt === "pipe" && child.stdin) {
     const input = o.stdin as Readable;
     child.stdin.on("error", () => undefined); // the container may not read its stdin: EPIPE is fine
@@ -152,34 +161,50 @@ export async function runBundle(b: RunBundle, o: StdioOptions = {}): Promise<Pro
     command: b.command,
   };
   if (exitCode !== 0) {
-    const failure = await runtimeError(log);
+    const messages = await runtimeMessages(log);
+    const failure = lastError(messages);
     if (failure !== undefined) {
+      // No user namespace (rootless): one sentence naming the kernel setting, not the runtime's raw text.
+      const userns = userNamespaceFailure([...messages.map((m) => m.msg), result.stderrTail]);
+      if (userns) throw userns;
       // Docker's codes for a command that cannot be run: 127 not found, 126 not executable.
-      if (/exec\b.*(executable file not found|no such file or directory)/i.test(failure))
+      if (/exec\b.*(executable file not found|no such file or directory)/i.test(failure)) {
+        release();
         return { ...result, exitCode: 127, signal: undefined };
-      if (/exec\b.*permission denied/i.test(failure)) return { ...result, exitCode: 126, signal: undefined };
+      }
+      if (/exec\b.*permission denied/i.test(failure)) {
+        release();
+        return { ...result, exitCode: 126, signal: undefined };
+      }
       throw new BerthError("RUNTIME_FAILED", `${b.runtime.name} could not start the container: ${failure}`, {
         details: { runtime: b.runtime.path, id: b.id, stderr: result.stderrTail },
       });
     }
   }
+  release();
   return result;
 }
 
-/** The runtime's own error, from its JSON log (absent when the container ran). */
-async function runtimeError(log: string): Promise<string | undefined> {
+/** The runtime's messages, from its JSON log (no errors when the container ran). */
+async function runtimeMessages(log: string): Promise<{ error: boolean; msg: string }[]> {
   const text = await readFile(log, "utf8").catch(() => "");
-  let last: string | undefined;
+  const out: { error: boolean; msg: string }[] = [];
   for (const line of text.split("\n")) {
     if (!line.trim()) continue;
     try {
       const e = JSON.parse(line) as { level?: string; msg?: string };
-      if (e.level === "error" || e.level === "fatal") last = e.msg;
+      out.push({ error: e.level === "error" || e.level === "fatal", msg: e.msg ?? "" });
     } catch {
       // crun writes plain lines on some errors
-      if (/error/i.test(line)) last = line;
+      out.push({ error: /error/i.test(line), msg: line });
     }
   }
+  return out;
+}
+
+/** The runtime's own error: the last error in its log (absent when the container ran). */
+function lastError(messages: { error: boolean; msg: string }[]): string | undefined {
+  const last = messages.filter((m) => m.error).pop()?.msg;
   return last?.replace(/^(runc|crun) (run|create) failed: /, "");
 }
 

@@ -22,6 +22,7 @@ export { type SnapshotChain, type SnapshotMode, type SnapshotOptions, Snapshots 
 export {
   buildSpec,
   DEFAULT_CAPABILITIES,
+  type IdRange,
   imageAnnotations,
   MASKED_PATHS,
   mergeEnv,
@@ -32,9 +33,17 @@ export {
   READONLY_PATHS,
   type RootlessIds,
   type RuntimeSpec,
+  rootlessMapsUser,
   type SpecMount,
   type SpecOptions,
   toRootless,
   type Volume,
 } from "./spec.ts";
 export { parseGroup, parsePasswd, type ResolvedUser, resolveInRoot, resolveUser } from "./user.ts";
+export {
+  assertUserNamespaces,
+  parseSubIds,
+  subordinateIds,
+  userNamespaceFailure,
+  userNamespaceForbidden,
+} from "./userns.ts";

@@ -23,6 +23,7 @@ import { findRuntime } from "./runtime.ts";
 import { type SnapshotChain, type SnapshotMode, Snapshots } from "./snapshots.ts";
 import { buildSpec, mergeEnv, type NetworkMode, processEnv, type SpecMount, type Volume } from "./spec.ts";
 import { resolveInRoot, resolveUser } from "./user.ts";
+import { assertUserNamespaces } from "./userns.ts";
 
 export interface SandboxOptions extends RuntimeContext, StdioOptions {
   /** The image whose layers make the root (snapshotted as needed)… */
@@ -71,6 +72,7 @@ export async function runInSandbox(o: SandboxOptions): Promise<SandboxResult> {
     ...(o.searchPath ? { path: o.searchPath } : {}),
   });
   if (o.args.length === 0) throw new BerthError("USAGE", "runInSandbox: no command to run");
+  if (o.rootless) await assertUserNamespaces();
   const snapshots = await Snapshots.open(o.home, { rootless: o.rootless !== undefined });
   let chain = o.chain;
   let applied = 0;

@@ -126,10 +126,28 @@ export interface Volume {
   readonly?: boolean;
 }
 
-/** Rootless: the caller's host ids, mapped to 0 inside a user namespace. */
+/** A range of host ids: `count` ids from `start`. */
+export interface IdRange {
+  start: number;
+  count: number;
+}
+
+/**
+ * Rootless: the caller's host ids, mapped to 0 inside a user namespace; with the caller's subordinate ranges
+ * (/etc/subuid, /etc/subgid, written by runc through newuidmap/newgidmap), ids 1… map onto them as well.
+ */
 export interface RootlessIds {
   uid: number;
   gid: number;
+  subUids?: IdRange;
+  subGids?: IdRange;
+}
+
+/** Whether the rootless maps give the process user an id inside the container (always true for root). */
+export function rootlessMapsUser(ids: RootlessIds, user: { uid: number; gid: number }): boolean {
+  const inRange = (id: number, r: IdRange | undefined) =>
+    id === 0 || (r !== undefined && id >= 1 && id <= r.count);
+  return inRange(user.uid, ids.subUids) && inRange(user.gid, ids.subGids);
 }
 
 export interface SpecOptions {
@@ -231,8 +249,18 @@ export function toRootless(spec: RuntimeSpec, ids: RootlessIds): RuntimeSpec {
         : {}),
     });
   }
-  // Only uid 0 (the caller) exists inside; a non-root image user cannot be mapped.
-  const user = { uid: 0, gid: 0 };
+  const uidMappings = [{ containerID: 0, hostID: ids.uid, size: 1 }];
+  const gidMappings = [{ containerID: 0, hostID: ids.gid, size: 1 }];
+  const sub = ids.subUids && ids.subGids;
+  if (ids.subUids && ids.subGids) {
+    uidMappings.push({ containerID: 1, hostID: ids.subUids.start, size: ids.subUids.count });
+    gidMappings.push({ containerID: 1, hostID: ids.subGids.start, size: ids.subGids.count });
+  }
+  // Without subordinate ranges only uid 0 (the caller) exists inside: a non-root image user cannot be mapped.
+  // runc refuses supplementary groups when not root on the host, so they are dropped.
+  const { user: wanted } = spec.process;
+  const user =
+    sub && rootlessMapsUser(ids, wanted) ? { uid: wanted.uid, gid: wanted.gid } : { uid: 0, gid: 0 };
   return {
     ...spec,
     process: { ...spec.process, user },
@@ -240,8 +268,8 @@ export function toRootless(spec: RuntimeSpec, ids: RootlessIds): RuntimeSpec {
     linux: {
       ...spec.linux,
       namespaces,
-      uidMappings: [{ containerID: 0, hostID: ids.uid, size: 1 }],
-      gidMappings: [{ containerID: 0, hostID: ids.gid, size: 1 }],
+      uidMappings,
+      gidMappings,
       resources: null,
     },
   };

@@ -1,10 +1,11 @@
+import { userInfo } from "node:os";
 import { resolve } from "node:path";
 import type { Command } from "commander";
 import { BerthError } from "../../errors.ts";
 import { type Image, loadRoot, selectImage } from "../../oci/image.ts";
 import { parsePlatform } from "../../oci/platform.ts";
 import type { NetworkMode, RootlessIds, Volume } from "../../runtime/index.ts";
-import { runContainer } from "../../runtime/index.ts";
+import { runContainer, subordinateIds } from "../../runtime/index.ts";
 import { openSource } from "../../transport/open.ts";
 import { parseImageArgument } from "../../transport/parse.ts";
 import type { Cli } from "../env.ts";
@@ -57,6 +58,25 @@ export async function openImage(
 export function rootlessIds(): RootlessIds | undefined {
   const uid = process.geteuid?.() ?? 0;
   return uid === 0 ? undefined : { uid, gid: process.getegid?.() ?? uid };
+}
+
+/**
+ * `rootlessIds` plus the caller's subordinate ranges (/etc/subuid, /etc/subgid) when newuidmap/newgidmap are
+ * installed: the container can then run as the image's non-root user.
+ */
+export async function rootlessIdsWithSubordinates(
+  searchPath: string | undefined,
+): Promise<RootlessIds | undefined> {
+  const ids = rootlessIds();
+  if (!ids) return undefined;
+  let name: string | undefined;
+  try {
+    name = userInfo().username;
+  } catch {
+    name = undefined; // no passwd entry for this uid: /etc/subuid may still name it by number
+  }
+  const sub = await subordinateIds(name, ids.uid, ids.gid, searchPath || "/usr/sbin:/usr/bin:/sbin:/bin");
+  return sub ? { ...ids, subUids: sub.uids, subGids: sub.gids } : ids;
 }
 
 function parseVolume(text: string, cwd: string): Volume {
@@ -126,7 +146,7 @@ Examples:
       const signals: NodeJS.Signals[] = ["SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2"];
       let result: Awaited<ReturnType<typeof runContainer>>;
       try {
-        const rootless = rootlessIds();
+        const rootless = await rootlessIdsWithSubordinates(env.PATH);
         result = await runContainer({
           home: c.ctx.home,
           image: opened.image,
@@ -170,6 +190,7 @@ Examples:
           `berth: ${result.id} exited ${result.exitCode} (${result.runtime.name}, ${result.snapshots.mode} snapshots, ${result.snapshots.applied} layers applied, ${result.snapshots.reused} cached)\n`,
         );
       }
+      for (const w of result.warnings) out.stderr.write(`berth: warning: ${w}\n`);
       if (result.kept) out.stderr.write(`berth: kept the container's folder ${result.kept}\n`);
       cli().setExitCode(result.exitCode);
     });
