@@ -1,5 +1,5 @@
 /**
- * `npm run bench` (`node bench/run.ts [--quick] [--runs N] [--only images,registry,layers,runtime]`): times berth
+ * `npm run bench` (`node bench/run.ts [--quick] [--runs N] [--only images,registry,layers,runtime,dockerfile]`): times berth
  * side by side with its peers on the same data in one run and writes BENCHMARKS.md. Benchmarks are not tests.
  */
 import { execFile, spawn } from "node:child_process";
@@ -25,7 +25,7 @@ const { values } = parseArgs({
 });
 const quick = values.quick === true;
 const runs = values.runs ? Number(values.runs) : quick ? 3 : 5;
-const only = new Set((values.only ?? "images,registry,layers,runtime").split(","));
+const only = new Set((values.only ?? "images,registry,layers,runtime,dockerfile").split(","));
 const log = (s: string) => process.stderr.write(`${s}\n`);
 const started = Date.now();
 
@@ -78,8 +78,24 @@ if (only.has("runtime") && existsSync(runtimeScript)) {
   runtime = await readFile(join(ROOT, "bench", "results", "runtime.md"), "utf8").catch(() => stdout);
 }
 
+// bench/dockerfile.ts (the Dockerfile corpus cold and cached vs buildah bud --layers) writes
+// bench/results/dockerfile.md; it reuses the CLI compiled above.
+let dockerfile: string | undefined;
+const dockerfileScript = join(ROOT, "bench", "dockerfile.ts");
+if (only.has("dockerfile") && existsSync(dockerfileScript)) {
+  log("dockerfile (bench/dockerfile.ts)");
+  const stdout = await subprocess([
+    process.execPath,
+    dockerfileScript,
+    "--prebuilt",
+    "--runs",
+    String(Math.max(3, runs)),
+  ]);
+  dockerfile = await readFile(join(ROOT, "bench", "results", "dockerfile.md"), "utf8").catch(() => stdout);
+}
+
 const machine = await machineInfo();
-await writeFile(values.output!, render(machine, results, runtime));
+await writeFile(values.output!, render(machine, results, runtime, dockerfile));
 log(`wrote ${values.output} in ${((Date.now() - started) / 1000).toFixed(0)} s`);
 
 function subprocess(argv: string[]): Promise<string> {
@@ -115,7 +131,12 @@ function fmt(n: number, digits = 2): string {
   return n.toFixed(digits);
 }
 
-function render(machine: string[], sections: typeof results, runtimeMd: string | undefined): string {
+function render(
+  machine: string[],
+  sections: typeof results,
+  runtimeMd: string | undefined,
+  dockerfileMd: string | undefined,
+): string {
   const lines = [
     "# Benchmarks",
     "",
@@ -147,6 +168,14 @@ function render(machine: string[], sections: typeof results, runtimeMd: string |
   }
   if (runtimeMd !== undefined) {
     lines.push("## Runtime (bench/runtime.ts)", "", runtimeMd.trim().replace(/^#+ /gm, "### "), "");
+  }
+  if (dockerfileMd !== undefined) {
+    lines.push(
+      "## Dockerfile builds (bench/dockerfile.ts, issue 9)",
+      "",
+      dockerfileMd.trim().replace(/^#+ /gm, "### "),
+      "",
+    );
   }
   return `${lines.join("\n")}\n`;
 }
