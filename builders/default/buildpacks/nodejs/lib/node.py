@@ -240,6 +240,13 @@ def main():
             with open(path, "rb") as f:
                 h.update(hashlib.sha256(f.read()).digest())
         print(h.hexdigest())
+    elif cmd == "bin-of":
+        b = read_json(args[0]).get("bin", {})
+        print((b if isinstance(b, str) else b.get(args[1], "")).lstrip("./"))
+    elif cmd == "pnpm-for-lock":
+        m = re.search(r"^lockfileVersion:\s*'?([0-9.]+)", open(args[0], encoding="utf-8").read(), re.M)
+        major = int(float(m.group(1))) if m else 9
+        print({9: "10", 6: "8", 5: "7"}.get(major, "latest"))
     elif cmd == "start":
         print(start_command(read_json(args[0])))
     elif cmd == "launch-toml":
