@@ -1,5 +1,5 @@
 /**
- * `npm run bench` (`node bench/run.ts [--quick] [--runs N] [--only images,registry,layers,runtime,dockerfile]`): times berth
+ * `npm run bench` (`node bench/run.ts [--quick] [--runs N] [--only images,registry,layers,runtime,dockerfile,cnb]`): times berth
  * side by side with its peers on the same data in one run and writes BENCHMARKS.md. Benchmarks are not tests.
  */
 import { execFile, spawn } from "node:child_process";
@@ -25,7 +25,7 @@ const { values } = parseArgs({
 });
 const quick = values.quick === true;
 const runs = values.runs ? Number(values.runs) : quick ? 3 : 5;
-const only = new Set((values.only ?? "images,registry,layers,runtime,dockerfile").split(","));
+const only = new Set((values.only ?? "images,registry,layers,runtime,dockerfile,cnb").split(","));
 const log = (s: string) => process.stderr.write(`${s}\n`);
 const started = Date.now();
 
@@ -94,8 +94,18 @@ if (only.has("dockerfile") && existsSync(dockerfileScript)) {
   dockerfile = await readFile(join(ROOT, "bench", "results", "dockerfile.md"), "utf8").catch(() => stdout);
 }
 
+// bench/cnb.ts (buildpacks: cold build, no-op rebuild, one file changed, rebase; store and registry) writes
+// bench/results/cnb.md.
+let cnb: string | undefined;
+const cnbScript = join(ROOT, "bench", "cnb.ts");
+if (only.has("cnb") && existsSync(cnbScript)) {
+  log("buildpacks (bench/cnb.ts)");
+  const stdout = await subprocess([process.execPath, cnbScript, ...(quick ? ["--quick"] : [])]);
+  cnb = await readFile(join(ROOT, "bench", "results", "cnb.md"), "utf8").catch(() => stdout);
+}
+
 const machine = await machineInfo();
-await writeFile(values.output!, render(machine, results, runtime, dockerfile));
+await writeFile(values.output!, render(machine, results, runtime, dockerfile, cnb));
 log(`wrote ${values.output} in ${((Date.now() - started) / 1000).toFixed(0)} s`);
 
 function subprocess(argv: string[]): Promise<string> {
@@ -136,6 +146,7 @@ function render(
   sections: typeof results,
   runtimeMd: string | undefined,
   dockerfileMd: string | undefined,
+  cnbMd: string | undefined,
 ): string {
   const lines = [
     "# Benchmarks",
@@ -176,6 +187,9 @@ function render(
       dockerfileMd.trim().replace(/^#+ /gm, "### "),
       "",
     );
+  }
+  if (cnbMd !== undefined) {
+    lines.push("## Buildpacks (bench/cnb.ts, issue 7)", "", cnbMd.trim().replace(/^#+ /gm, "### "), "");
   }
   return `${lines.join("\n")}\n`;
 }

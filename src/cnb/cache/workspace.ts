@@ -30,6 +30,8 @@ export interface SyncOptions {
 export async function syncTree(src: string, dst: string, o: SyncOptions = {}): Promise<{ copied: number }> {
   const stats = { copied: 0 };
   await mkdir(dst, { recursive: true });
+  // The app folder itself belongs to the CNB user too (buildpacks create and remove entries in it).
+  await own(dst, await lstat(dst), o);
   await syncDir(src, dst, "", o, stats);
   return stats;
 }
