@@ -2,9 +2,10 @@
  * The HTTP layer of the registry client: one request function over a pooled undici Agent, and small wrappers
  * around it (retry, redirects; auth lives in auth.ts), each a few lines and tested alone.
  */
+
+import { createRequire } from "node:module";
 import { Readable } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
-import { createRequire } from "node:module";
 import type { Agent, Dispatcher } from "undici";
 import { BerthError } from "../errors.ts";
 
