@@ -20,6 +20,7 @@ export interface ParallelGzipOptions {
 }
 
 const DICT = 32 * 1024;
+const OUT_CHUNK = 256 * 1024;
 
 function deflateBlock(
   data: Buffer,
@@ -32,6 +33,9 @@ function deflateBlock(
       data,
       {
         level,
+        // Output comes back in pieces of this size, one thread-pool round trip each (the default is 16 KiB);
+        // it does not change the output.
+        chunkSize: OUT_CHUNK,
         finishFlush: last ? constants.Z_FINISH : constants.Z_SYNC_FLUSH,
         ...(dictionary ? { dictionary } : {}),
       },
@@ -100,6 +104,15 @@ export class ParallelGzip extends Transform {
   }
 
   #take(n: number): Buffer {
+    const first = this.#chunks[0];
+    if (first !== undefined && first.length >= n) {
+      // The common case (the tar writer's chunks are block-sized): no copy.
+      const block = first.subarray(0, n);
+      if (first.length === n) this.#chunks.shift();
+      else this.#chunks[0] = first.subarray(n);
+      this.#have -= n;
+      return block;
+    }
     const all = this.#chunks.length === 1 ? this.#chunks[0]! : Buffer.concat(this.#chunks, this.#have);
     const block = all.subarray(0, n);
     const rest = all.subarray(n);

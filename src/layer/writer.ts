@@ -1,11 +1,20 @@
 /**
  * A tar writer for reproducible layers: USTAR headers, a PAX header only when a field does not fit USTAR
  * (long path or link name, large size or id, fractional mtime, long user/group name, xattrs), with its keys
- * sorted; no atime or ctime. Writes to a Writable with back-pressure, coalescing small writes.
+ * sorted; no atime or ctime. Writes to a Writable with back-pressure, in chunks of 1 MiB.
  */
+import { closeSync, openSync, readSync } from "node:fs";
 import type { Writable } from "node:stream";
 import { BerthError } from "../errors.ts";
-import { BLOCK, encodeHeader, fitsOctal, padding, splitUstarName, truncateBytes } from "../tar/header.ts";
+import {
+  BLOCK,
+  encodeHeader,
+  fitsOctal,
+  padding,
+  type RawHeader,
+  splitUstarName,
+  truncateBytes,
+} from "../tar/header.ts";
 import { encodePax, type PaxRecords } from "../tar/pax.ts";
 import { baseName, type EntryHeader, type EntryType } from "./entry.ts";
 
@@ -20,12 +29,14 @@ const TYPEFLAG: Record<EntryType, string> = {
 };
 
 const ZERO = Buffer.alloc(BLOCK * 2);
-const FLUSH_AT = 256 * 1024;
-/** Bodies at least this large are written as they are, not copied into the coalescing buffer. */
-const DIRECT = 32 * 1024;
+/**
+ * Bytes written to the output at a time. The same as the parallel gzip's block size, so each chunk becomes one
+ * block without being copied again (the gzip output does not depend on it).
+ */
+const CHUNK = 1024 * 1024;
 
-/** Encode the header block(s) of an entry: an optional PAX `x` entry, then the USTAR header. */
-export function encodeEntryHeader(h: EntryHeader): Buffer {
+/** The USTAR header of an entry, and the PAX records it needs (empty when everything fits USTAR). */
+function entryFields(h: EntryHeader): { header: RawHeader; pax: PaxRecords } {
   const pax: PaxRecords = new Map();
   const tarName = h.type === "dir" ? `${h.path}/` : h.path;
   let split = splitUstarName(tarName);
@@ -34,7 +45,7 @@ export function encodeEntryHeader(h: EntryHeader): Buffer {
     split = { prefix: "", name: truncateBytes(tarName, 100) };
   }
   let linkname = h.linkname ?? "";
-  if (Buffer.byteLength(linkname) > 100) {
+  if (linkname.length > 33 && Buffer.byteLength(linkname) > 100) {
     pax.set("linkpath", Buffer.from(linkname));
     linkname = truncateBytes(linkname, 100);
   }
@@ -50,7 +61,7 @@ export function encodeEntryHeader(h: EntryHeader): Buffer {
     pax.set(key, Buffer.from(Number.isInteger(value) ? String(value) : value.toFixed(9).replace(/0+$/, "")));
     return fitsOctal(Math.floor(value), width) ? Math.floor(value) : 0;
   };
-  const header = {
+  const header: RawHeader = {
     name: split.name,
     prefix: split.prefix,
     mode: h.mode & 0o7777,
@@ -77,12 +88,15 @@ export function encodeEntryHeader(h: EntryHeader): Buffer {
     pax.set("gname", Buffer.from(header.gname));
     header.gname = "";
   }
-  for (const [k, v] of Object.entries(h.xattrs ?? {})) pax.set(`SCHILY.xattr.${k}`, v);
-  const ustar = encodeHeader(header);
-  if (pax.size === 0) return ustar;
+  if (h.xattrs) for (const [k, v] of Object.entries(h.xattrs)) pax.set(`SCHILY.xattr.${k}`, v);
+  return { header, pax };
+}
+
+/** The `x` entry (header block, records, padding) that goes before an entry's own header. */
+function paxEntry(path: string, pax: PaxRecords): Buffer {
   const body = encodePax(pax);
   const paxHeader = encodeHeader({
-    name: truncateBytes(`PaxHeaders.0/${baseName(h.path)}`, 100),
+    name: truncateBytes(`PaxHeaders.0/${baseName(path)}`, 100),
     prefix: "",
     mode: 0o644,
     uid: 0,
@@ -96,13 +110,25 @@ export function encodeEntryHeader(h: EntryHeader): Buffer {
     devmajor: 0,
     devminor: 0,
   });
-  return Buffer.concat([paxHeader, body, Buffer.alloc(padding(body.length)), ustar]);
+  return Buffer.concat([paxHeader, body, Buffer.alloc(padding(body.length))]);
 }
 
+/** Encode the header block(s) of an entry: an optional PAX `x` entry, then the USTAR header. */
+export function encodeEntryHeader(h: EntryHeader): Buffer {
+  const { header, pax } = entryFields(h);
+  const ustar = encodeHeader(header);
+  return pax.size === 0 ? ustar : Buffer.concat([paxEntry(h.path, pax), ustar]);
+}
+
+/**
+ * Writes entries to a Writable in chunks of `CHUNK` bytes: headers are encoded, and small bodies copied (or
+ * read from their file), straight into the chunk being filled, so a tree of small files costs no allocation
+ * per entry; a full chunk is written out with back-pressure.
+ */
 export class TarWriter {
   readonly #out: Writable;
-  #pending: Buffer[] = [];
-  #pendingBytes = 0;
+  #chunk: Buffer = Buffer.allocUnsafe(CHUNK);
+  #used = 0;
   #bytes = 0;
 
   constructor(out: Writable) {
@@ -116,64 +142,98 @@ export class TarWriter {
 
   /** Write one entry; `body` must hold exactly `header.size` bytes for files. */
   async add(header: EntryHeader, body?: Buffer | AsyncIterable<Buffer>): Promise<void> {
-    await this.#push(encodeEntryHeader(header));
+    await this.#header(header);
     if (header.type !== "file") return;
     let got = 0;
     if (body === undefined) {
       got = 0;
     } else if (Buffer.isBuffer(body)) {
       got = body.length;
-      if (got === header.size) await this.#push(body);
+      if (got === header.size) await this.#copy(body);
     } else {
       for await (const chunk of body) {
         got += chunk.length;
         if (got > header.size) break;
-        await this.#push(chunk);
+        await this.#copy(chunk);
       }
     }
-    if (got !== header.size) {
-      throw new BerthError(
-        "LAYER_INVALID",
-        `layer entry ${JSON.stringify(header.path)} has ${got > header.size ? "more than" : got} bytes where ${header.size} were expected (did the file change while the layer was built?)`,
-        { details: { entry: header.path } },
-      );
+    if (got !== header.size) throw sizeChanged(header, got);
+    await this.#pad(header.size);
+  }
+
+  /**
+   * Write a file entry whose content is the host file `hostPath`, read synchronously straight into the
+   * chunk being filled (for small files: see `writeEntries`).
+   */
+  async addFile(header: EntryHeader, hostPath: string): Promise<void> {
+    await this.#header(header);
+    const fd = openSync(hostPath, "r");
+    let got = 0;
+    try {
+      for (;;) {
+        if (this.#used === CHUNK) await this.#flush();
+        // Ask for one byte more than expected, to notice a file that grew.
+        const want = Math.min(CHUNK - this.#used, header.size + 1 - got);
+        const n = readSync(fd, this.#chunk, this.#used, want, null);
+        if (n === 0) break;
+        got += n;
+        if (got > header.size) break;
+        this.#used += n;
+        this.#bytes += n;
+      }
+    } finally {
+      closeSync(fd);
     }
-    const pad = padding(header.size);
-    if (pad > 0) await this.#push(ZERO.subarray(0, pad));
+    if (got !== header.size) throw sizeChanged(header, got);
+    await this.#pad(header.size);
   }
 
   /** Write the end-of-archive marker (two zero blocks) and flush; does not end the output. */
   async finish(): Promise<void> {
-    await this.#push(ZERO);
+    await this.#copy(ZERO);
     await this.#flush();
   }
 
-  async #push(buf: Buffer): Promise<void> {
-    this.#bytes += buf.length;
-    if (buf.length >= DIRECT) {
-      await this.#flush();
-      await this.#write(buf);
-      return;
+  async #header(h: EntryHeader): Promise<void> {
+    const { header, pax } = entryFields(h);
+    if (pax.size > 0) await this.#copy(paxEntry(h.path, pax));
+    if (CHUNK - this.#used < BLOCK) await this.#flush();
+    encodeHeader(header, this.#chunk, this.#used);
+    this.#used += BLOCK;
+    this.#bytes += BLOCK;
+  }
+
+  async #pad(size: number): Promise<void> {
+    const pad = padding(size);
+    if (pad > 0) await this.#copy(ZERO.subarray(0, pad));
+  }
+
+  /** Copy bytes into the chunk, writing out each chunk that fills. */
+  async #copy(buf: Buffer): Promise<void> {
+    let off = 0;
+    while (off < buf.length) {
+      if (this.#used === CHUNK) await this.#flush();
+      const n = buf.copy(this.#chunk, this.#used, off);
+      off += n;
+      this.#used += n;
+      this.#bytes += n;
     }
-    this.#pending.push(buf);
-    this.#pendingBytes += buf.length;
-    if (this.#pendingBytes >= FLUSH_AT) await this.#flush();
   }
 
-  async #flush(): Promise<void> {
-    if (this.#pendingBytes === 0) return;
-    const buf =
-      this.#pending.length === 1 ? this.#pending[0]! : Buffer.concat(this.#pending, this.#pendingBytes);
-    this.#pending = [];
-    this.#pendingBytes = 0;
-    await this.#write(buf);
+  /** Write out the filled part of the chunk and start a new one. */
+  #flush(): Promise<void> | undefined {
+    if (this.#used === 0) return undefined;
+    const buf = this.#used === CHUNK ? this.#chunk : this.#chunk.subarray(0, this.#used);
+    this.#chunk = Buffer.allocUnsafe(CHUNK);
+    this.#used = 0;
+    return this.#write(buf);
   }
 
-  #write(buf: Buffer): Promise<void> {
+  #write(buf: Buffer): Promise<void> | undefined {
     const out = this.#out;
     if (out.destroyed)
       return Promise.reject(out.errored ?? new BerthError("IO", "layer output closed early"));
-    if (out.write(buf)) return Promise.resolve();
+    if (out.write(buf)) return undefined;
     return new Promise((resolve, reject) => {
       const cleanup = () => {
         out.off("drain", onDrain);
@@ -197,4 +257,12 @@ export class TarWriter {
       out.on("close", onClose);
     });
   }
+}
+
+function sizeChanged(header: EntryHeader, got: number): BerthError {
+  return new BerthError(
+    "LAYER_INVALID",
+    `layer entry ${JSON.stringify(header.path)} has ${got > header.size ? "more than" : got} bytes where ${header.size} were expected (did the file change while the layer was built?)`,
+    { details: { entry: header.path } },
+  );
 }
