@@ -1,5 +1,6 @@
 /** Build a reproducible layer from host files in one pass. */
-import { createReadStream, readFileSync } from "node:fs";
+import { createReadStream, type Stats } from "node:fs";
+import { lstat } from "node:fs/promises";
 import { wrapError } from "../errors.ts";
 import {
   type LayerDescriptor,
@@ -7,7 +8,14 @@ import {
   type LayerOutputOptions,
   writeLayer,
 } from "./output.ts";
-import { type LayerSource, type PlannedEntry, type PlanOptions, planLayer } from "./walk.ts";
+import {
+  canStreamLayer,
+  type LayerSource,
+  type PlannedEntry,
+  type PlanOptions,
+  planLayer,
+  streamLayer,
+} from "./walk.ts";
 import type { TarWriter } from "./writer.ts";
 
 export interface BuildLayerOptions extends PlanOptions, LayerOutputOptions {}
@@ -28,6 +36,22 @@ export async function buildLayer(
   destination: LayerDestination,
   options: BuildLayerOptions = {},
 ): Promise<BuildLayerResult> {
+  if (typeof input === "string" && canStreamLayer(options)) {
+    let st: Stats;
+    try {
+      st = await lstat(input);
+    } catch (err) {
+      throw wrapError(`reading layer source ${input}`, err);
+    }
+    if (st.isDirectory()) {
+      // The common case: walk, tar and compress at once.
+      const count = { entries: 0 };
+      const desc = await writeLayer(destination, options, (w) =>
+        writeEntries(w, walking(input, streamLayer(input, options), count)),
+      );
+      return { ...desc, entries: count.entries };
+    }
+  }
   const sources = typeof input === "string" ? [{ source: input, dest: "/" }] : input;
   const entries = await planLayer(sources, options);
   const desc = await writeLayer(destination, options, (w) => writeEntries(w, entries));
@@ -38,14 +62,16 @@ export async function buildLayer(
  * Write planned entries. Small files are read synchronously: an asynchronous read is four trips through
  * libuv's thread pool (open, fstat, read, close), where they queue behind the compressor's blocks, so for
  * trees of many small files (node_modules) the event loop mostly waited; a synchronous read of a small file
- * takes microseconds and leaves the pool to the compressor.
+ * takes microseconds and leaves the pool to the compressor. It goes straight into the writer's output chunk.
  */
-export async function writeEntries(writer: TarWriter, entries: readonly PlannedEntry[]): Promise<void> {
-  for (let i = 0; i < entries.length; i++) {
-    const e = entries[i]!;
+export async function writeEntries(
+  writer: TarWriter,
+  entries: Iterable<PlannedEntry> | AsyncIterable<PlannedEntry>,
+): Promise<void> {
+  for await (const e of entries) {
     try {
       if (e.hostPath !== undefined && e.header.size <= SMALL) {
-        await writer.add(e.header, readFileSync(e.hostPath));
+        await writer.addFile(e.header, e.hostPath);
       } else if (e.hostPath !== undefined) {
         await writer.add(e.header, createReadStream(e.hostPath, { highWaterMark: SMALL }));
       } else {
@@ -54,5 +80,21 @@ export async function writeEntries(writer: TarWriter, entries: readonly PlannedE
     } catch (err) {
       throw wrapError(`adding ${e.hostPath ?? e.header.path} to the layer`, err);
     }
+  }
+}
+
+/** A walk's entries, counted, its failures saying which walk failed. */
+async function* walking(
+  dir: string,
+  entries: AsyncIterable<PlannedEntry>,
+  count: { entries: number },
+): AsyncGenerator<PlannedEntry> {
+  try {
+    for await (const e of entries) {
+      count.entries++;
+      yield e;
+    }
+  } catch (err) {
+    throw wrapError(`walking ${dir}`, err);
   }
 }

@@ -78,29 +78,14 @@ function typeOf(st: Stats): EntryHeader["type"] | undefined {
   return undefined;
 }
 
-/** Plan the entries of a layer built from these sources (later sources override earlier ones). */
-export async function planLayer(
-  sources: readonly LayerSource[],
-  options: PlanOptions = {},
-): Promise<PlannedEntry[]> {
+type EntryFor = (hostPath: string, imagePath: string, st: Stats) => Promise<Found | undefined>;
+
+/** The entry for a host path (undefined for a socket), with the options' owner, mtime and xattrs. */
+function entryMaker(options: PlanOptions): EntryFor {
   const mtime = options.mtime ?? 0;
   const uid = options.uid ?? 0;
   const gid = options.gid ?? 0;
-  const matcher = createMatcher(options.exclude ?? [], options.ignoreSyntax);
-  const found = new Map<string, Found>();
-
-  const put = (f: Found) => {
-    const prev = found.get(f.header.path);
-    if (prev && f.implicit && !prev.implicit) return;
-    found.set(f.header.path, f);
-  };
-  const implicitParents = (path: string) => {
-    for (let d = dirName(path); d !== ""; d = dirName(d)) {
-      if (found.has(d)) continue;
-      put({ header: { path: d, type: "dir", mode: 0o755, uid, gid, size: 0, mtime }, implicit: true });
-    }
-  };
-  const entryFor = async (hostPath: string, imagePath: string, st: Stats): Promise<Found | undefined> => {
+  return async (hostPath, imagePath, st) => {
     const type = typeOf(st);
     if (!type) return undefined;
     const header: EntryHeader = {
@@ -125,6 +110,31 @@ export async function planLayer(
     }
     return f;
   };
+}
+
+/** Plan the entries of a layer built from these sources (later sources override earlier ones). */
+export async function planLayer(
+  sources: readonly LayerSource[],
+  options: PlanOptions = {},
+): Promise<PlannedEntry[]> {
+  const mtime = options.mtime ?? 0;
+  const uid = options.uid ?? 0;
+  const gid = options.gid ?? 0;
+  const matcher = createMatcher(options.exclude ?? [], options.ignoreSyntax);
+  const found = new Map<string, Found>();
+
+  const put = (f: Found) => {
+    const prev = found.get(f.header.path);
+    if (prev && f.implicit && !prev.implicit) return;
+    found.set(f.header.path, f);
+  };
+  const implicitParents = (path: string) => {
+    for (let d = dirName(path); d !== ""; d = dirName(d)) {
+      if (found.has(d)) continue;
+      put({ header: { path: d, type: "dir", mode: 0o755, uid, gid, size: 0, mtime }, implicit: true });
+    }
+  };
+  const entryFor = entryMaker(options);
 
   for (const src of sources) {
     const dest = src.dest ?? "/";
@@ -216,4 +226,88 @@ async function walkDir(
     }),
   );
   return kept.some(Boolean);
+}
+
+/** A child of a directory being streamed: its own entry, or (key `name/`) the entries below it. */
+interface StreamItem {
+  key: Buffer;
+  name: string;
+  st: Stats;
+  below: boolean;
+}
+
+interface Listing {
+  hostDir: string;
+  rel: string;
+  items: StreamItem[];
+}
+
+/**
+ * Whether `streamLayer` can stand in for `planLayer` on this single directory source: only when no pattern
+ * re-includes what an excluded directory holds (which needs the whole subtree before the directory's entry).
+ */
+export function canStreamLayer(options: PlanOptions): boolean {
+  return !createMatcher(options.exclude ?? [], options.ignoreSyntax).hasNegations;
+}
+
+/**
+ * The entries `planLayer([{ source: dir, dest: "/" }], options)` gives, in the same order with the same
+ * headers, produced while the tree is walked so that writing (and compressing) overlaps the walk. Order: at
+ * each level the children are sorted by name, and a directory's subtree by `name/`; as every path below a
+ * directory starts with `name/`, this is the bytewise order of whole paths. The listings of a directory's
+ * subdirectories are started as soon as the directory's own listing is used, one level ahead.
+ * Only for a source `canStreamLayer` accepts.
+ */
+export async function* streamLayer(dir: string, options: PlanOptions = {}): AsyncGenerator<PlannedEntry> {
+  const matcher = createMatcher(options.exclude ?? [], options.ignoreSyntax);
+  const entryFor = entryMaker(options);
+  const firstOfInode = new Map<string, string>();
+  const list = async (hostDir: string, rel: string): Promise<Listing> => {
+    const dirents: Dirent[] = await readdir(hostDir, { withFileTypes: true });
+    const kept = dirents.filter((d) => !matcher.excludes(joinPath(rel, d.name), d.isDirectory()));
+    const stats = await Promise.all(kept.map((d) => lstat(join(hostDir, d.name))));
+    const items: StreamItem[] = [];
+    for (let i = 0; i < kept.length; i++) {
+      const name = kept[i]!.name;
+      const st = stats[i]!;
+      items.push({ key: Buffer.from(name), name, st, below: false });
+      if (st.isDirectory()) items.push({ key: Buffer.from(`${name}/`), name, st, below: true });
+    }
+    items.sort((a, b) => Buffer.compare(a.key, b.key));
+    return { hostDir, rel, items };
+  };
+  async function* walk(listing: Listing): AsyncGenerator<PlannedEntry> {
+    const below = new Map<string, Promise<Listing>>();
+    for (const item of listing.items) {
+      if (!item.below) continue;
+      const p = list(join(listing.hostDir, item.name), joinPath(listing.rel, item.name));
+      p.catch(() => {}); // awaited in order below
+      below.set(item.name, p);
+    }
+    for (const item of listing.items) {
+      if (item.below) {
+        yield* walk(await below.get(item.name)!);
+        continue;
+      }
+      const path = joinPath(listing.rel, item.name);
+      const f = await entryFor(join(listing.hostDir, item.name), path, item.st);
+      if (!f) continue;
+      if (f.inode !== undefined) {
+        const first = firstOfInode.get(f.inode);
+        if (first !== undefined) {
+          yield { header: { ...f.header, type: "hardlink", size: 0, linkname: first } };
+          continue;
+        }
+        firstOfInode.set(f.inode, path);
+      }
+      yield f.hostPath === undefined ? { header: f.header } : { header: f.header, hostPath: f.hostPath };
+    }
+  }
+  let root: Listing;
+  try {
+    root = await list(dir, "");
+  } catch (err) {
+    throw wrapError(`walking ${dir}`, err);
+  }
+  yield* walk(root);
 }

@@ -1,0 +1,38 @@
+import { mkdir, symlink, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { canStreamLayer, planLayer, streamLayer } from "../../src/layer/walk.ts";
+import { cleanup, sh, tempDir } from "./helpers.ts";
+
+afterAll(cleanup);
+
+async function streamed(dir: string, options: Parameters<typeof streamLayer>[1]) {
+  const out = [];
+  for await (const e of streamLayer(dir, options)) out.push(e);
+  return out;
+}
+
+describe("streamLayer", () => {
+  it("gives planLayer's entries in planLayer's order: names that sort between a folder and its children, hardlinks, excludes", async () => {
+    const dir = tempDir("berth-stream-walk-");
+    // "a-b" and "a.c" sort after "a" but before "a/x"; "a0" after all of "a/".
+    for (const d of ["a/x", "a/y/z", "a0", "é/ü", "skip/me"]) await mkdir(join(dir, d), { recursive: true });
+    for (const f of ["a-b", "a.c", "a/x/1", "a/y/z/2", "a0/3", "é/ü/4", "skip/me/5", "README.md", "b.md"]) {
+      await writeFile(join(dir, f), f);
+    }
+    sh("ln", [join(dir, "a0/3"), join(dir, "a/hard")]);
+    await symlink("a/x/1", join(dir, "link"));
+    for (const options of [{}, { exclude: ["*.md", "skip"], mtime: 7, uid: 1 }]) {
+      expect(canStreamLayer(options)).toBe(true);
+      const planned = await planLayer([{ source: dir, dest: "/" }], options);
+      expect(await streamed(dir, options)).toEqual(planned);
+    }
+    const paths = (await streamed(dir, {})).map((e) => e.header.path);
+    expect(paths.indexOf("a-b")).toBeLessThan(paths.indexOf("a/hard"));
+    expect((await streamed(dir, {})).find((e) => e.header.path === "a0/3")?.header.type).toBe("hardlink");
+  });
+
+  it("is not used when a pattern re-includes something below an excluded folder", () => {
+    expect(canStreamLayer({ exclude: ["skip", "!skip/keep"] })).toBe(false);
+  });
+});
