@@ -74,7 +74,9 @@ async function syncDir(src: string, dst: string, rel: string, o: SyncOptions, st
       const same =
         dst0?.isFile() &&
         dst0.size === sst.size &&
-        dst0.mtimeMs === sst.mtimeMs &&
+        // utimes below keeps whole milliseconds only: compare at that precision, or every file would be
+        // copied again on every build.
+        Math.trunc(dst0.mtimeMs) === Math.trunc(sst.mtimeMs) &&
         (dst0.mode & 0o7777) === (sst.mode & 0o7777);
       if (same) {
         await own(d, dst0, o);
