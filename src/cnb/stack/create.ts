@@ -143,9 +143,9 @@ export async function createStack(options: StackOptions): Promise<StackResult> {
     return fs;
   };
   progress(`run image: ${distro.name} ${distro.codename} minbase + ${runPackages.join(", ") || "nothing"}`);
-  const runFs = await tree("run", runPackages);
   progress(`build image: ${distro.name} ${distro.codename} minbase + ${buildPackages.join(", ")}`);
-  const buildFs = await tree("build", buildPackages);
+  // Both trees at once: downloads overlap with the other's unpacking and configuring.
+  const [runFs, buildFs] = await Promise.all([tree("run", runPackages), tree("build", buildPackages)]);
 
   const platform = hostPlatform();
   const cas = options.extraCas ?? [];

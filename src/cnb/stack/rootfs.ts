@@ -120,7 +120,8 @@ export async function bootstrapRootfs(options: RootfsOptions): Promise<Rootfs> {
 async function debootstrap(tool: string, dir: string, key: string, options: RootfsOptions): Promise<Rootfs> {
   const tmp = `${dir}.tmp-${uniqueSuffix()}`;
   await rm(tmp, { recursive: true, force: true });
-  const debs = join(options.cacheDir, "debs", options.distro.codename);
+  // Packages downloaded per tree (two debootstraps may run at once and must not share a download folder).
+  const debs = join(options.cacheDir, "debs", `${options.distro.codename}-${key}`);
   await mkdir(debs, { recursive: true });
   const args = [
     "--variant=minbase",
