@@ -143,7 +143,12 @@ Examples:
       }
       const volumes = (opts.volume as string[]).map((v) => parseVolume(v, c.cwd));
       const opened = await openImage(c, image, opts.platform);
+      // Signals are caught for the whole command: forwarded while the container runs, then ignored until its
+      // mounts and state are cleaned up, so that a late SIGTERM cannot leave a mounted root behind.
       const signals: NodeJS.Signals[] = ["SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2"];
+      let forward: ((s: NodeJS.Signals) => void) | undefined;
+      const onSignal = (s: NodeJS.Signals) => forward?.(s);
+      for (const s of signals) process.on(s, onSignal);
       let result: Awaited<ReturnType<typeof runContainer>>;
       try {
         const rootless = await rootlessIdsWithSubordinates(env.PATH);
@@ -169,13 +174,9 @@ Examples:
           onStdout: (chunk) => out.stdout.write(chunk),
           onStderr: (chunk) => out.stderr.write(chunk),
           forwardSignals: (send) => {
-            const handlers = signals.map((s) => {
-              const h = () => send(s);
-              process.on(s, h);
-              return [s, h] as const;
-            });
+            forward = send;
             return () => {
-              for (const [s, h] of handlers) process.off(s, h);
+              forward = undefined;
             };
           },
           onApply: (i, n) => {
@@ -183,6 +184,7 @@ Examples:
           },
         });
       } finally {
+        for (const s of signals) process.off(s, onSignal);
         await opened.close();
       }
       if (env.BERTH_DEBUG) {
