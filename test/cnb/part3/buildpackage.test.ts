@@ -7,6 +7,7 @@ import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { berth, tempDir } from "../../helpers/cli.ts";
+import { startRegistry } from "../../registry/helpers/registry.ts";
 import { busyboxImage } from "../../runtime/helpers.ts";
 import { makeBuildImage, writeBuildpack } from "../helpers.ts";
 import { BUILDPACKS, imageConfig, shell } from "./helpers.ts";
@@ -136,6 +137,38 @@ describe("berth buildpack package", () => {
     // The same procfile layer as in its own package: the layer is reproducible.
     const own = await imageConfig(home, "bp/procfile");
     expect(layers["berth/procfile"]["0.1.0"].layerDiffID).toBe(own.rootfs.diff_ids[0]);
+  });
+
+  it("publishes straight to a registry with --publish, and builder create reads it from there", async () => {
+    const reg = await startRegistry();
+    try {
+      const ref = `${reg.host}/bp/procfile:1`;
+      const r = await berth(
+        ["buildpack", "package", ref, "--config", join(dir, "procfile.toml"), "--publish"],
+        { home },
+      );
+      expect(r.code, r.stderr).toBe(0);
+      const local = await imageConfig(home, "bp/procfile");
+      const remote = await imageConfig(home, `docker://${ref}`);
+      expect(remote.config.Labels).toEqual(local.config.Labels);
+      expect(remote.rootfs.diff_ids).toEqual(local.rootfs.diff_ids);
+      await writeFile(
+        join(dir, "remote-builder.toml"),
+        `[[buildpacks]]\nimage = "docker://${ref}"\n\n[[order]]\n[[order.group]]\nid = "berth/procfile"\n\n[build]\nimage = "${build}"\n\n[[run.images]]\nimage = "${run}"\n`,
+      );
+      const c = await berth(
+        ["builder", "create", "remote-builder", "--config", join(dir, "remote-builder.toml")],
+        {
+          home,
+        },
+      );
+      expect(c.code, c.stderr).toBe(0);
+      const b = await imageConfig(home, "remote-builder");
+      const layers = JSON.parse(b.config.Labels!["io.buildpacks.buildpack.layers"]!);
+      expect(layers["berth/procfile"]["0.1.0"].layerDiffID).toBe(local.rootfs.diff_ids[0]);
+    } finally {
+      await reg.stop();
+    }
   });
 
   it("refuses a composite whose order names a buildpack the package lacks", async () => {
