@@ -8,6 +8,7 @@
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { checkDebootstrap } from "../../../src/cnb/stack/index.ts";
 import { berth, tempDir } from "../../helpers/cli.ts";
 import {
   copyExample,
@@ -141,6 +142,17 @@ describe("the default builder", () => {
     expect(r.stderr).toContain("Creating a virtualenv (no third-party requirements)");
   }, 300_000);
 
+  it("a pyproject.toml app with no dependencies builds too", async () => {
+    const app = await copyExample("python", dir);
+    await shell(
+      'rm requirements.txt && printf \'[project]\\nname = "hello"\\nversion = "1.0"\\ndependencies = []\\n\' > pyproject.toml',
+      app,
+    );
+    const r = await build(app, "ex/pyproject", ["--network", "none"]);
+    expect(r.stderr).toContain("Creating a virtualenv (no third-party requirements)");
+    expect(r.stderr).toContain("Process web: python app.py");
+  }, 300_000);
+
   it("an app image rebases onto a rebuilt run image and still answers", async () => {
     // The rebuilt run image: the same stack with one more layer on top (as a security update would add).
     const patch = join(dir, "patch");
@@ -228,6 +240,12 @@ describe("the stack", () => {
     const theirs = await imageConfig(home, RUN);
     expect(theirs.rootfs.diff_ids.slice(0, mine.rootfs.diff_ids.length)).toEqual(mine.rootfs.diff_ids);
   }, 300_000);
+
+  it("says so when not root", async () => {
+    await expect(
+      checkDebootstrap({ isRoot: false, searchPath: "/usr/sbin:/usr/bin:/sbin:/bin" }),
+    ).rejects.toThrow("creating a stack runs debootstrap, which needs root; berth is not running as root");
+  });
 
   it("says what is missing when debootstrap is not installed", async () => {
     const { dir: d, cleanup: c } = await tempDir("berth-part3-nodeb-");
