@@ -1,9 +1,10 @@
 /**
  * Buildpacks benchmark (issue 7): `node bench/cnb.ts [--quick]`. Writes bench/results/cnb.md.
  *
- * A Node.js app with ~115 MB of node_modules (bench/data/node-tree, an npm install of 12 packages, copied into
- * the app folder) built by a test-style sh buildpack that moves node_modules into a launch + cache layer (and
- * leaves a symlink, as Paketo's npm-install does with vendored modules), on a busybox build/run image, with
+ * A Node.js app (package.json and 20 source files) whose ~115 MB of node_modules (bench/data/node-tree, an npm
+ * install of 12 packages) a test-style sh buildpack installs into a launch + cache layer (a tar fetched from
+ * 127.0.0.1, standing for the package registry), kept while the package.json checksum in the layer's metadata
+ * is unchanged, and symlinked into the app (as Paketo's npm-install does), on a busybox build/run image, with
  * berth's own launcher; buildpacks run in the runc sandbox. Timed, in process (`buildWithBuildpacks`, and the
  * steps of `berth rebase`): cold build, no-op rebuild, rebuild after one source file changed, rebase; into the
  * local store and with --publish to a local docker-registry. Bytes written: compressed layer bytes export
@@ -11,9 +12,12 @@
  * and a 500 MB app (100 MB with --quick), store and registry.
  */
 import { execFileSync } from "node:child_process";
+import { createReadStream } from "node:fs";
 import { cp, mkdir, mkdtemp, readdir, rm, stat, writeFile } from "node:fs/promises";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { parseArgs } from "node:util";
 import { buildWithBuildpacks } from "../src/cnb/build.ts";
 import { resolveImage } from "../src/cnb/phase/analyze.ts";
@@ -48,6 +52,7 @@ const logger: PhaseLogger = {
 const profile = process.env.BENCH_CNB_PROFILE === "1";
 
 let reg: RegistryHarness | undefined;
+let stopServer: (() => Promise<void>) | undefined;
 try {
   // ---- setup (untimed) ----
   log("setup: node_modules tree, build and run images, buildpack, builder, registry");
@@ -72,26 +77,40 @@ try {
       ctx,
     );
   }
+  // The "package registry": node_modules as one tar over HTTP on 127.0.0.1 (the buildpack's install step).
+  const modulesTar = join(dir, "node_modules.tar");
+  execFileSync("tar", ["-cf", modulesTar, "-C", join(tree.dir, ".."), basename(tree.dir)]);
+  const server = createServer((_q, s) => {
+    s.writeHead(200, { "content-type": "application/x-tar" });
+    createReadStream(modulesTar).pipe(s);
+  });
+  await new Promise<void>((ok) => server.listen(0, "127.0.0.1", ok));
+  stopServer = () => new Promise<void>((ok) => server.close(() => ok()));
+  const modulesUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}/node_modules.tar`;
+  // As a real buildpack (Paketo's npm-install, builders/default's nodejs): node_modules installed into a
+  // launch + cache layer, kept while the lockfile's checksum in the layer's metadata (restored with it) is
+  // unchanged, and symlinked into the app.
   const bp = await writeBuildpack(join(dir, "bps"), {
     id: "bench/node-modules",
     version: "0.0.1",
     build: `L="$CNB_LAYERS_DIR/modules"
-if [ -d /workspace/node_modules ] && [ ! -L /workspace/node_modules ] && [ ! -f /workspace/.slice-node-modules ]; then
-  if [ -d "$L/node_modules" ] && [ "$(cat /workspace/package.json)" = "$(cat "$L/package.json" 2>/dev/null)" ]; then
+if [ -f /workspace/package.json ] && [ ! -f /workspace/.slice-node-modules ]; then
+  set -- $(busybox sha256sum /workspace/package.json)
+  sum="$1"
+  if [ -d "$L/node_modules" ] && grep -q "^lockfile-sha256 = \\"$sum\\"" "$L.toml" 2>/dev/null; then
     echo "node_modules: cached layer reused"
   else
     echo "node_modules: installing into a layer"
     rm -rf "$L"
     mkdir -p "$L/env.launch"
-    cp -a /workspace/node_modules "$L/node_modules"
-    cp /workspace/package.json "$L/package.json"
+    busybox wget -q -O - "${modulesUrl}" | busybox tar -x -o -C "$L"
     printf '%s' "$L/node_modules" > "$L/env.launch/NODE_PATH"
   fi
   rm -rf /workspace/node_modules
-  ln -s "$L/node_modules" /workspace/node_modules
-  printf '[types]\\nlaunch = true\\ncache = true\\n' > "$CNB_LAYERS_DIR/modules.toml"
+  busybox ln -s "$L/node_modules" /workspace/node_modules
+  printf '[types]\\nlaunch = true\\ncache = true\\n\\n[metadata]\\nlockfile-sha256 = "%s"\\n' "$sum" > "$L.toml"
 fi
-if [ -f /workspace/.slice-node-modules ]; then printf '[[slices]]\npaths = ["node_modules"]\n' > "$CNB_LAYERS_DIR/launch.toml"; fi
+if [ -f /workspace/.slice-node-modules ]; then printf '[[slices]]\\npaths = ["node_modules"]\\n' > "$CNB_LAYERS_DIR/launch.toml"; fi
 printf '[[processes]]\\ntype = "web"\\ncommand = ["node", "src/server.js"]\\ndefault = true\\n' >> "$CNB_LAYERS_DIR/launch.toml"
 `,
   });
@@ -116,7 +135,6 @@ printf '[[processes]]\\ntype = "web"\\ncommand = ["node", "src/server.js"]\\ndef
   // The apps.
   const nodeApp = join(dir, "node-app");
   await mkdir(join(nodeApp, "src"), { recursive: true });
-  await cp(tree.dir, join(nodeApp, "node_modules"), { recursive: true, verbatimSymlinks: true });
   await cp(join(tree.dir, "..", "package.json"), join(nodeApp, "package.json"));
   for (let k = 0; k < 20; k++) {
     await writeFile(join(nodeApp, "src", `module${k}.js`), `export const value${k} = ${k};\n`.repeat(200));
@@ -128,6 +146,7 @@ printf '[[processes]]\\ntype = "web"\\ncommand = ["node", "src/server.js"]\\ndef
   // The same app, but node_modules stays in the app as its own slice (the buildpack moves nothing).
   const sliceApp = join(dir, "node-app-slice");
   await cp(nodeApp, sliceApp, { recursive: true, verbatimSymlinks: true });
+  await cp(tree.dir, join(sliceApp, "node_modules"), { recursive: true, verbatimSymlinks: true });
   await writeFile(join(sliceApp, ".slice-node-modules"), "");
   const smallApp = join(dir, "app-1m");
   const largeApp = join(dir, `app-${bigApp}m`);
@@ -304,9 +323,12 @@ printf '[[processes]]\\ntype = "web"\\ncommand = ["node", "src/server.js"]\\ndef
     "# Buildpacks: build, rebuild, rebase (bench/cnb.ts)",
     "",
     `\`node bench/cnb.ts${quick ? " --quick" : ""}\` on ${new Date().toISOString().slice(0, 16).replace("T", " ")} UTC, Node ${process.version}. ` +
-      `A Node.js app (20 small source files, ${mb(tree.bytes)} of node_modules in ${tree.files} files from bench/data/node-tree) built ` +
-      "by an sh buildpack that moves node_modules into a launch + cache layer (symlinked back, as Paketo's npm-install " +
-      "does with vendored modules); busybox build and run images; buildpacks run in the runc sandbox; berth's own " +
+      `A Node.js app (package.json, 20 small source files) built by an sh buildpack that installs its ${mb(tree.bytes)} of ` +
+      `node_modules (${tree.files} files from bench/data/node-tree, fetched as a tar from 127.0.0.1 in place of the ` +
+      "package registry) into a launch + cache layer, keeps that layer while the package.json checksum in its " +
+      "`[metadata]` is unchanged (as a real buildpack does with its lockfile), and symlinks it into the app; the " +
+      '"app slice" rows keep node_modules in the app as its own slice instead. Busybox build and run images; ' +
+      "buildpacks run in the runc sandbox; berth's own " +
       "launcher. One run each, in process (`buildWithBuildpacks`; rebase = the steps of `berth rebase`: open app and " +
       "run image, `Rebaser`, write), so Node's start-up (~0.3 s for the compiled CLI) is not included. Bytes: " +
       "compressed layer bytes export produced (its counter), and the growth of the store's or the registry's blob " +
@@ -326,6 +348,7 @@ printf '[[processes]]\\ntype = "web"\\ncommand = ["node", "src/server.js"]\\ndef
   log(`wrote bench/results/cnb.md in ${((Date.now() - started) / 1000).toFixed(0)} s`);
 } finally {
   await reg?.stop();
+  await stopServer?.();
   await rm(dir, { recursive: true, force: true });
 }
 

@@ -3,8 +3,10 @@
  * build, export), then the image saved to its destination, the cache saved and report.toml written.
  *
  * Working state: `$BERTH_HOME/cache/cnb/<hash of the image name>/` holds the default directory cache
- * (`cache/`) and the app copy buildpacks work on (`workspace/`); `$BERTH_HOME/cache/cnb/{fingerprints,blobs}`
- * the layer index; a temp folder under `$BERTH_HOME/tmp` the layers and platform dirs of this build.
+ * (`cache/`), the app copy buildpacks work on (`workspace/`) and the layers directory (`layers/`, kept between
+ * builds so that restore need not extract a cache layer that is still there unchanged);
+ * `$BERTH_HOME/cache/cnb/{fingerprints,blobs}` the layer index; a temp folder under `$BERTH_HOME/tmp` the
+ * platform dir and the builder of this build.
  */
 import { createHash } from "node:crypto";
 import { chown, cp, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
@@ -32,7 +34,7 @@ import { type Executor, hostExecutor, sandboxExecutor } from "./phase/executor.t
 import { type BlobHolder, Exporter, type ExportStats, type LauncherInput } from "./phase/export.ts";
 import type { PhaseLogger } from "./phase/log.ts";
 import { escapeId, type GroupEntry } from "./phase/metadata.ts";
-import { Restorer } from "./phase/restore.ts";
+import { pruneLayersDir, type RestoreResult, Restorer } from "./phase/restore.ts";
 import { openBuilder } from "./platform/builder.ts";
 import { mergePlatformEnv, parseEnvArg, readEnvFile, writePlatformEnv } from "./platform/env.ts";
 import { readProjectToml } from "./platform/project.ts";
@@ -93,6 +95,8 @@ export interface BuildWithBuildpacksResult {
   group: GroupEntry[];
   defaultProcess: string | undefined;
   stats: ExportStats & { uploaded: number; existing: number; mounted: number };
+  /** What restore did: layers whose metadata came back, extracted from the cache, kept in place. */
+  restore: RestoreResult;
 }
 
 function nameHash(arg: ImageArgument): string {
@@ -179,9 +183,12 @@ export async function buildWithBuildpacks(o: BuildWithBuildpacksOptions): Promis
       ...(asRoot ? { uid: owner.uid, gid: owner.gid } : {}),
       ...(matcher ? { matcher } : {}),
     });
-    const layersDir = join(work, "layers");
+    // The layers directory is the previous build's: only its layer directories stay (the restorer keeps
+    // those the cache holds unchanged); --clear-cache starts from nothing.
+    const layersDir = join(per, "layers");
+    if (o.clearCache) await rm(layersDir, { recursive: true, force: true });
+    await pruneLayersDir(layersDir);
     const platformDir = join(work, "platform");
-    await mkdir(layersDir, { recursive: true });
     await mkdir(platformDir, { recursive: true });
     if (asRoot) await chown(layersDir, owner.uid, owner.gid);
     const hostEnv = o.hostEnv ?? {};
@@ -291,8 +298,9 @@ export async function buildWithBuildpacks(o: BuildWithBuildpacksOptions): Promis
 
     // RESTORING
     log.info("===> RESTORING");
-    await new Restorer({
+    const restored = await new Restorer({
       layersDir,
+      reuse: true,
       group,
       previous: analyzed.previous?.metadata,
       cache,
@@ -435,6 +443,7 @@ export async function buildWithBuildpacks(o: BuildWithBuildpacksOptions): Promis
         existing: written.blobs.exists,
         mounted: written.blobs.mounted,
       },
+      restore: restored,
     };
   } finally {
     for (const c of closers.reverse()) await c().catch(() => undefined);

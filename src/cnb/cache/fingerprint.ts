@@ -8,7 +8,8 @@
  * builds never corrupt them.
  */
 import { createHash, type Hash } from "node:crypto";
-import { lstat, readdir, readFile, readlink } from "node:fs/promises";
+import { lstatSync, readdirSync, readlinkSync } from "node:fs";
+import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Descriptor } from "../../oci/descriptor.ts";
 import { type Digest, encodedOf } from "../../oci/digest.ts";
@@ -21,22 +22,27 @@ export interface FingerprintSource {
   dest: string;
 }
 
-async function walk(hash: Hash, path: string, rel: string): Promise<void> {
-  const st = await lstat(path, { bigint: true });
+/**
+ * Synchronous on purpose: a layer is often thousands of small files (node_modules: 11k), and one lstat through
+ * the thread pool costs ~80 µs against ~3 µs inline, so the async walk took ~1 s where this takes well under
+ * 0.1 s. It blocks the event loop only for that long.
+ */
+function walk(hash: Hash, path: string, rel: string): void {
+  const st = lstatSync(path, { bigint: true });
   let kind = "o";
   let extra = "";
   if (st.isDirectory()) kind = "d";
   else if (st.isFile()) kind = "f";
   else if (st.isSymbolicLink()) {
     kind = "l";
-    extra = await readlink(path);
+    extra = readlinkSync(path);
   }
   hash.update(
     `${rel}\0${kind}\0${st.mode}\0${st.size}\0${st.mtimeNs}\0${st.ctimeNs}\0${st.ino}\0${st.nlink}\0${extra}\n`,
   );
   if (kind !== "d") return;
-  const names = (await readdir(path)).sort();
-  for (const n of names) await walk(hash, join(path, n), rel === "" ? n : `${rel}/${n}`);
+  const names = readdirSync(path).sort();
+  for (const n of names) walk(hash, join(path, n), rel === "" ? n : `${rel}/${n}`);
 }
 
 /**
@@ -49,7 +55,7 @@ export async function statFingerprint(sources: readonly FingerprintSource[], sal
   for (const s of sources) {
     hash.update(`@${s.dest}\n`);
     try {
-      await walk(hash, s.source, "");
+      walk(hash, s.source, "");
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
       hash.update("missing\n");

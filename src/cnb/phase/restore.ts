@@ -10,8 +10,13 @@
  * Restored `<layer>.toml` files hold only `[metadata]` (the buildpack re-adds `[types]` to keep a layer);
  * `store.toml` comes from the previous image. A restored directory's fingerprint is recorded with the cache
  * tar's diffID, so that export knows it unchanged without tarring it again.
+ *
+ * With `reuse`, the layers directory is the previous build's (kept per image): a cache layer whose directory
+ * is still there with the stat fingerprint last recorded for the cache's diffID is kept as it is (nothing
+ * extracted); every other layer directory, and the directories of buildpacks not in the group, are removed
+ * first, so what the buildpacks see is exactly what the reuse table restores.
  */
-import { chown, mkdir, mkdtemp, rename, rm, writeFile } from "node:fs/promises";
+import { chown, mkdir, mkdtemp, readdir, rename, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { wrapError } from "../../errors.ts";
 import { applyLayer } from "../../layer/index.ts";
@@ -33,6 +38,8 @@ export interface RestoreInputs {
   layersPath?: string;
   /** Chown restored files to uid:gid (as root). */
   chown: boolean;
+  /** `layersDir` holds the previous build's layers (see `pruneLayersDir`): keep the unchanged cache layers. */
+  reuse?: boolean;
   log?: (line: string) => void;
   signal?: AbortSignal;
 }
@@ -40,8 +47,32 @@ export interface RestoreInputs {
 export interface RestoreResult {
   /** Layers whose metadata was restored. */
   metadata: number;
-  /** Layers whose contents came from the cache. */
+  /** Layers whose contents came from the cache (extracted). */
   restored: number;
+  /** Layers whose contents were already in place, unchanged since the cache got them (`reuse`). */
+  kept: number;
+}
+
+/** Top-level entries of a layers directory that are the platform's or berth's, never a buildpack's. */
+const PLATFORM_DIRS = new Set(["sbom", "config"]);
+
+/**
+ * Ready a kept layers directory for the next build (before analyze writes into it): remove every top-level
+ * file and platform directory, and in each buildpack directory every file (`<layer>.toml`, `launch.toml`,
+ * `build.toml`, `store.toml`, SBOMs), leaving only the layer directories for the restorer to keep or remove.
+ */
+export async function pruneLayersDir(layersDir: string): Promise<void> {
+  await mkdir(layersDir, { recursive: true });
+  for (const e of await readdir(layersDir, { withFileTypes: true })) {
+    const path = join(layersDir, e.name);
+    if (!e.isDirectory() || e.name.startsWith(".") || PLATFORM_DIRS.has(e.name)) {
+      await rm(path, { recursive: true, force: true });
+      continue;
+    }
+    for (const f of await readdir(path, { withFileTypes: true })) {
+      if (!f.isDirectory()) await rm(join(path, f.name), { force: true });
+    }
+  }
 }
 
 export class Restorer {
@@ -55,8 +86,18 @@ export class Restorer {
     const i = this.i;
     const log = i.log ?? (() => {});
     const cacheMeta = i.cache ? await i.cache.metadata() : { buildpacks: [] };
-    const out: RestoreResult = { metadata: 0, restored: 0 };
+    const out: RestoreResult = { metadata: 0, restored: 0, kept: 0 };
     const layersPath = (i.layersPath ?? "/layers").replace(/^\/+|\/+$/g, "");
+    const salt = `${i.uid}:${i.gid}:${LIFECYCLE_EPOCH}`;
+    if (i.reuse) {
+      // Buildpacks no longer in the group: nothing of theirs is restored.
+      const dirs = new Set(i.group.map((bp) => escapeId(bp.id)));
+      for (const e of await readdir(i.layersDir, { withFileTypes: true })) {
+        if (e.isDirectory() && !dirs.has(e.name) && !e.name.startsWith(".") && !PLATFORM_DIRS.has(e.name)) {
+          await rm(join(i.layersDir, e.name), { recursive: true, force: true });
+        }
+      }
+    }
     for (const bp of i.group) {
       const dir = join(i.layersDir, escapeId(bp.id));
       const fromImage = i.previous?.buildpacks?.find((b) => b.key === bp.id);
@@ -69,6 +110,15 @@ export class Restorer {
         ...Object.keys(fromImage?.layers ?? {}),
         ...Object.keys(fromCache?.layers ?? {}),
       ]);
+      // Directories left by the previous build: kept below only when the cache holds them unchanged.
+      const leftover = new Set<string>();
+      if (i.reuse) {
+        for (const e of await readdir(dir, { withFileTypes: true })) {
+          if (e.isDirectory()) leftover.add(e.name);
+          else await rm(join(dir, e.name), { recursive: true, force: true });
+        }
+      }
+      const keep = new Set<string>();
       for (const name of [...names].sort()) {
         const key = `${bp.id}:${name}`;
         const img = fromImage?.layers?.[name];
@@ -91,13 +141,30 @@ export class Restorer {
         out.metadata++;
         if (!record.cache || !cached?.sha || record.sha !== cached.sha || !i.cache) continue;
         if (!(await i.cache.hasLayer(cached.sha))) continue;
+        if (leftover.has(name)) {
+          const path = join(dir, name);
+          const fp = await statFingerprint(
+            [{ source: path, dest: `/${layersPath}/${escapeId(bp.id)}/${name}` }],
+            salt,
+          );
+          if ((await i.index.lookup(fp)) === cached.sha) {
+            log(`Restoring data for "${key}" from cache (unchanged, kept in place)`);
+            keep.add(name);
+            out.kept++;
+            continue;
+          }
+        }
         log(`Restoring data for "${key}" from cache`);
         try {
           await this.#untar(cached.sha, layersPath, escapeId(bp.id), name);
         } catch (err) {
           throw wrapError(`restoring data for "${key}" from cache`, err);
         }
+        keep.add(name);
         out.restored++;
+      }
+      for (const name of leftover) {
+        if (!keep.has(name)) await rm(join(dir, name), { recursive: true, force: true });
       }
     }
     return out;

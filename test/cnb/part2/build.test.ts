@@ -2,9 +2,14 @@
  * `berth build` end to end with part 1's detect and build in the sandbox: a builder made by `berth builder
  * create` from a tiny busybox build image, a busybox run image, sh buildpacks; then `berth run`, a no-op rebuild.
  */
-import { mkdir, writeFile } from "node:fs/promises";
+import { createHash } from "node:crypto";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { buildWithBuildpacks } from "../../../src/cnb/build.ts";
+import type { PhaseLogger } from "../../../src/cnb/phase/log.ts";
+import { Store } from "../../../src/oci/store.ts";
+import { parseImageArgument } from "../../../src/transport/parse.ts";
 import { berth, tempDir } from "../../helpers/cli.ts";
 import { busyboxImage } from "../../runtime/helpers.ts";
 import { makeBuildImage, writeBuildpack } from "../helpers.ts";
@@ -82,5 +87,46 @@ describe("berth build with buildpacks", () => {
     );
     expect(c.code, c.stderr).toBe(0);
     expect(c.stderr).not.toContain("layer restored");
+  });
+
+  it("a no-op rebuild extracts no cached layer: the kept layers directory is reused in place; a changed one is extracted again", async () => {
+    const lines: string[] = [];
+    const logger: PhaseLogger = {
+      info: (l) => lines.push(l),
+      warn: (l) => lines.push(l),
+      debug: () => {},
+      output: (c) => lines.push(c.toString("utf8")),
+    };
+    const build = (clearCache = false) =>
+      buildWithBuildpacks({
+        appDir: join(dir, "app"),
+        image: parseImageArgument("counters:1"),
+        builder: `oci:${layout}:builder`,
+        ctx: { home, env: {} },
+        hostEnv: { PATH: process.env.PATH },
+        asRoot: process.getuid?.() === 0,
+        clearCache,
+        logger,
+      });
+    const cold = await build();
+    expect(cold.restore).toEqual({ metadata: 0, restored: 0, kept: 0 });
+    const noop = await build();
+    expect(noop.digest).toBe(cold.digest);
+    expect(noop.restore).toEqual({ metadata: 1, restored: 0, kept: 1 });
+    expect(noop.stats.tarsWritten).toBe(0);
+    expect(lines.join("\n")).toContain("layer restored: built");
+    // The kept directory changed behind the cache's back: extracted again from the cache, the stray file gone.
+    const hash = createHash("sha256").update(Store.normalize("counters:1")).digest("hex").slice(0, 24);
+    const layer = join(home, "cache", "cnb", hash, "layers", "examples_hello", "hello");
+    expect(await readFile(join(layer, "stamp"), "utf8")).toBe("built\n");
+    await writeFile(join(layer, "stray"), "x");
+    const changed = await build();
+    expect(changed.restore).toEqual({ metadata: 1, restored: 1, kept: 0 });
+    expect(changed.digest).toBe(cold.digest);
+    expect(await readFile(join(layer, "stray"), "utf8").catch(() => "gone")).toBe("gone");
+    // --clear-cache: nothing restored, nothing kept.
+    const cleared = await build(true);
+    expect(cleared.restore).toEqual({ metadata: 0, restored: 0, kept: 0 });
+    expect(cleared.digest).toBe(cold.digest);
   });
 });
