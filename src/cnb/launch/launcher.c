@@ -449,26 +449,32 @@ static void run_exec_d_program(const char *prog) {
   free(buf);
 }
 
-static void run_exec_d_dir(const char *dir) {
+/* Each regular file of `dir`, in name order. */
+static void each_file(const char *dir, void (*fn)(const char *)) {
   struct dirent **list;
   int n = list_dir(dir, &list);
   for (int i = 0; i < n; i++) {
-    char *prog = join2(dir, list[i]->d_name);
-    if (is_file(prog)) run_exec_d_program(prog);
-    free(prog);
+    char *f = join2(dir, list[i]->d_name);
+    if (is_file(f)) fn(f);
+    free(f);
   }
   free_list(list, n);
 }
 
-static void exec_d_for_layer(const char *layer, const char *type) {
-  char *dir = join2(layer, "exec.d");
-  run_exec_d_dir(dir);
+/* The files of <layer>/<name>/, then, for a process type, of <layer>/<name>/<type>/. */
+static void each_layer_file(const char *layer, const char *name, const char *type, void (*fn)(const char *)) {
+  char *dir = join2(layer, name);
+  each_file(dir, fn);
   if (type) {
     char *proc = join2(dir, type);
-    run_exec_d_dir(proc);
+    each_file(proc, fn);
     free(proc);
   }
   free(dir);
+}
+
+static void exec_d_for_layer(const char *layer, const char *type) {
+  each_layer_file(layer, "exec.d", type, run_exec_d_program);
 }
 
 /* ---- profile.d (shell commands only) ---- */
@@ -499,26 +505,8 @@ static void add_source(const char *file) {
   profile_len = (size_t)(p - profile_script);
 }
 
-static void profiles_in(const char *dir) {
-  struct dirent **list;
-  int n = list_dir(dir, &list);
-  for (int i = 0; i < n; i++) {
-    char *f = join2(dir, list[i]->d_name);
-    if (is_file(f)) add_source(f);
-    free(f);
-  }
-  free_list(list, n);
-}
-
 static void profile_for_layer(const char *layer, const char *type) {
-  char *dir = join2(layer, "profile.d");
-  profiles_in(dir);
-  if (type) {
-    char *proc = join2(dir, type);
-    profiles_in(proc);
-    free(proc);
-  }
-  free(dir);
+  each_layer_file(layer, "profile.d", type, add_source);
 }
 
 /* ---- main ---- */
