@@ -23,7 +23,6 @@ import {
   type Slice,
 } from "../buildpack/files.ts";
 import { bpSubject } from "../buildpack/load.ts";
-import type { BuildpackStore } from "../buildpack/store.ts";
 import {
   type BuildMetadata,
   filterPlan,
@@ -33,23 +32,15 @@ import {
   metadataToml,
   type Plan,
 } from "../platform/files.ts";
-import { type TargetData, targetEnv } from "../platform/target.ts";
+import { targetEnv } from "../platform/target.ts";
 import { type Table, toToml } from "../toml.ts";
-import { type Executor, makeOwnedDir, toRunPath } from "./executor.ts";
-import { type PhaseLogger, timer } from "./log.ts";
+import { makeOwnedDir, toRunPath } from "./executor.ts";
+import type { PhaseInputs } from "./inputs.ts";
+import { timer } from "./log.ts";
 
-export interface BuildInputs {
+export interface BuildInputs extends PhaseInputs {
   group: Group;
   plan: Plan;
-  store: BuildpackStore;
-  executor: Executor;
-  /** The lifecycle's own environment, already filtered (`Env.forBuild`); it is not changed. */
-  env: Env;
-  target: TargetData;
-  platformApi: string;
-  execEnv?: string;
-  logger: PhaseLogger;
-  signal?: AbortSignal;
 }
 
 export interface BuiltLayer {

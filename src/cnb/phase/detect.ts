@@ -9,29 +9,17 @@ import { join } from "node:path";
 import { BerthError } from "../../errors.ts";
 import { apiAtLeast } from "../api.ts";
 import { bpKey, effectiveTargets, escapeId, type ModuleRef, type Order } from "../buildpack/descriptor.ts";
-import type { Env } from "../buildpack/env.ts";
 import { bpSubject, type LoadedBuildpack } from "../buildpack/load.ts";
 import { parseBuildPlan } from "../buildpack/plan.ts";
-import type { BuildpackStore } from "../buildpack/store.ts";
 import type { Group, Plan } from "../platform/files.ts";
-import { type TargetData, targetEnv, targetSatisfied } from "../platform/target.ts";
-import { type Executor, toRunPath } from "./executor.ts";
-import { type PhaseLogger, timer } from "./log.ts";
+import { targetEnv, targetSatisfied } from "../platform/target.ts";
+import { toRunPath } from "./executor.ts";
+import type { PhaseInputs } from "./inputs.ts";
+import { timer } from "./log.ts";
 import { type DetectRun, keyOf, type Member, resolveGroup } from "./resolve.ts";
 
-export interface DetectInputs {
+export interface DetectInputs extends PhaseInputs {
   order: Order;
-  store: BuildpackStore;
-  executor: Executor;
-  /** The lifecycle's own environment, already filtered (`Env.forBuild`). */
-  env: Env;
-  target: TargetData;
-  /** Platform API the phase implements; targets are checked from 0.12 on. */
-  platformApi: string;
-  /** CNB_EXEC_ENV, if any. */
-  execEnv?: string;
-  logger: PhaseLogger;
-  signal?: AbortSignal;
 }
 
 export interface DetectFailure {
