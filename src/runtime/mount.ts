@@ -130,3 +130,42 @@ export async function overlayXattrReader(root: string): Promise<XattrReader | un
   }
   return async (hostPath) => found.get(hostPath);
 }
+
+/** getfattr's escaping of a file name: `\NNN` octal bytes (and `\\`). */
+function unescapeGetfattr(name: string): string {
+  return Buffer.from(
+    name.replace(/\\([0-7]{3})|\\\\/g, (_m, oct: string | undefined) =>
+      oct ? String.fromCharCode(Number.parseInt(oct, 8)) : "\\",
+    ),
+    "latin1",
+  ).toString("utf8");
+}
+
+/**
+ * Remove the overlay-private xattrs that point at other inodes (`origin`, and `impure`/`nlink` which go
+ * with it) from an upper dir that becomes a snapshot: a snapshot must not depend on the identity of the
+ * inodes it was made over, or a later mount may fail to decode them ("stale file handle"). Opaque markers
+ * and whiteouts, which are the layer's content, stay.
+ */
+export async function stripOverlayOrigins(root: string): Promise<void> {
+  let stdout: string;
+  try {
+    ({ stdout } = await pexec(
+      "getfattr",
+      ["-R", "-P", "--absolute-names", "-m", "^trusted\\.overlay\\.(origin|impure|nlink)$", root],
+      { maxBuffer: 256 * 1024 * 1024 },
+    ));
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException & { stdout?: string };
+    if (e.code === "ENOENT") return;
+    stdout = e.stdout ?? "";
+  }
+  let file: string | undefined;
+  for (const line of stdout.split("\n")) {
+    if (line.startsWith("# file: ")) {
+      file = unescapeGetfattr(line.slice("# file: ".length));
+    } else if (file !== undefined && /^trusted\.overlay\.(origin|impure|nlink)$/.test(line.trim())) {
+      await pexec("setfattr", ["-h", "-x", line.trim(), file]).catch(() => undefined);
+    }
+  }
+}

@@ -21,7 +21,7 @@ import { BerthError, wrapError } from "../errors.ts";
 import { applyLayer } from "../layer/index.ts";
 import { chainIds, type Digest, encodedOf } from "../oci/digest.ts";
 import type { Image } from "../oci/image.ts";
-import { mountOverlay, overlaySupported, unmount } from "./mount.ts";
+import { mountOverlay, overlaySupported, stripOverlayOrigins, unmount } from "./mount.ts";
 
 const pexec = promisify(execFile);
 
@@ -163,6 +163,7 @@ export class Snapshots {
         mounted = undefined;
         await rm(join(tmp, "work"), { recursive: true, force: true });
         await rm(join(tmp, "merged"), { recursive: true, force: true });
+        await stripOverlayOrigins(fs);
       }
       await writeFile(
         join(tmp, "meta.json"),
