@@ -195,6 +195,14 @@ export async function sandboxExecutor(o: SandboxExecutorOptions): Promise<Execut
     { source: o.paths.buildpacks, destination: CONTAINER_PATHS.buildpacks, readonly: true },
     { source: o.paths.buildConfig, destination: CONTAINER_PATHS.buildConfig, readonly: true },
   ];
+  // Every container of this executor shares one upper dir, and overlayfs forbids two mounts with the same
+  // upper dir at once ("stale file handle" follows): run them one after another.
+  let queue: Promise<unknown> = Promise.resolve();
+  const oneAtATime = <T>(fn: () => Promise<T>): Promise<T> => {
+    const next = queue.then(fn, fn);
+    queue = next.catch(() => undefined);
+    return next;
+  };
   return {
     kind: "sandbox",
     host: o.paths,
@@ -211,21 +219,23 @@ export async function sandboxExecutor(o: SandboxExecutorOptions): Promise<Execut
     },
     async exec(req) {
       // No `image`: the environment is exactly the one given, not the image's Env (the lifecycle filters it).
-      const r = await runInSandbox({
-        ...o.runtime,
-        chain,
-        upperDir: o.upperDir,
-        args: req.args,
-        env: req.env,
-        user: `${o.owner.uid}:${o.owner.gid}`,
-        cwd: req.cwd,
-        network: o.network ?? "host",
-        volumes,
-        imageName: o.imageName ?? o.image.digest,
-        ...(req.onStdout ? { onStdout: req.onStdout } : {}),
-        ...(req.onStderr ? { onStderr: req.onStderr } : {}),
-        ...(req.signal ? { signal: req.signal } : {}),
-      });
+      const r = await oneAtATime(() =>
+        runInSandbox({
+          ...o.runtime,
+          chain,
+          upperDir: o.upperDir,
+          args: req.args,
+          env: req.env,
+          user: `${o.owner.uid}:${o.owner.gid}`,
+          cwd: req.cwd,
+          network: o.network ?? "host",
+          volumes,
+          imageName: o.imageName ?? o.image.digest,
+          ...(req.onStdout ? { onStdout: req.onStdout } : {}),
+          ...(req.onStderr ? { onStderr: req.onStderr } : {}),
+          ...(req.signal ? { signal: req.signal } : {}),
+        }),
+      );
       return {
         exitCode: r.exitCode,
         signal: r.signal,
