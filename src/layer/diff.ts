@@ -24,7 +24,7 @@ import {
   type LayerOutputOptions,
   writeLayer,
 } from "./output.ts";
-import type { PlannedEntry, XattrReader } from "./walk.ts";
+import { type PlannedEntry, typeOf, type XattrReader } from "./walk.ts";
 
 export interface DiffOptions extends LayerOutputOptions {
   /** Fixed mtime (seconds) for every entry; default: each file's own. */
@@ -66,16 +66,6 @@ async function scan(root: string): Promise<Map<string, Node>> {
   return out;
 }
 
-function kind(st: Stats): EntryHeader["type"] | undefined {
-  if (st.isFile()) return "file";
-  if (st.isDirectory()) return "dir";
-  if (st.isSymbolicLink()) return "symlink";
-  if (st.isCharacterDevice()) return "char";
-  if (st.isBlockDevice()) return "block";
-  if (st.isFIFO()) return "fifo";
-  return undefined;
-}
-
 async function sameContent(a: string, b: string, size: number): Promise<boolean> {
   if (size === 0) return true;
   const [fa, fb] = await Promise.all([open(a), open(b)]);
@@ -101,8 +91,8 @@ async function changed(
   b: Node,
   a: Node,
 ): Promise<boolean> {
-  const ta = kind(a.st);
-  if (kind(b.st) !== ta) return true;
+  const ta = typeOf(a.st);
+  if (typeOf(b.st) !== ta) return true;
   if ((a.st.mode & 0o7777) !== (b.st.mode & 0o7777) || a.st.uid !== b.st.uid || a.st.gid !== b.st.gid)
     return true;
   switch (ta) {
@@ -122,7 +112,7 @@ async function changed(
 }
 
 function headerFor(path: string, node: Node, options: DiffOptions): EntryHeader {
-  const type = kind(node.st)!;
+  const type = typeOf(node.st)!;
   const h: EntryHeader = {
     path,
     type,
@@ -172,7 +162,7 @@ async function plan(
   const entries: { header: EntryHeader; hostPath?: string; inode?: string }[] = [];
   for (const p of chosen) {
     const n = after.get(p)!;
-    if (!kind(n.st)) continue;
+    if (!typeOf(n.st)) continue;
     const header = headerFor(p, n, options);
     if (options.readXattrs) {
       const x = await options.readXattrs(join(afterRoot, p));

@@ -67,8 +67,8 @@ function splitDev(rdev: number): { devmajor: number; devminor: number } {
   };
 }
 
-/** Map map a stat to an entry type, or undefined for sockets (which tar cannot hold). */
-function typeOf(st: Stats): EntryHeader["type"] | undefined {
+/** Map a stat to an entry type, or undefined for sockets (which tar cannot hold). */
+export function typeOf(st: Stats): EntryHeader["type"] | undefined {
   if (st.isFile()) return "file";
   if (st.isDirectory()) return "dir";
   if (st.isSymbolicLink()) return "symlink";
