@@ -36,23 +36,24 @@ export async function buildLayer(
   destination: LayerDestination,
   options: BuildLayerOptions = {},
 ): Promise<BuildLayerResult> {
-  if (typeof input === "string" && canStreamLayer(options)) {
+  const sources = typeof input === "string" ? [{ source: input, dest: "/" }] : input;
+  const only = sources.length === 1 ? sources[0]! : undefined;
+  if (only !== undefined && canStreamLayer(options)) {
     let st: Stats;
     try {
-      st = await lstat(input);
+      st = await lstat(only.source);
     } catch (err) {
-      throw wrapError(`reading layer source ${input}`, err);
+      throw wrapError(`reading layer source ${only.source}`, err);
     }
     if (st.isDirectory()) {
       // The common case: walk, tar and compress at once.
       const count = { entries: 0 };
       const desc = await writeLayer(destination, options, (w) =>
-        writeEntries(w, walking(input, streamLayer(input, options), count)),
+        writeEntries(w, walking(only.source, streamLayer(only.source, options, only.dest), count)),
       );
       return { ...desc, entries: count.entries };
     }
   }
-  const sources = typeof input === "string" ? [{ source: input, dest: "/" }] : input;
   const entries = await planLayer(sources, options);
   const desc = await writeLayer(destination, options, (w) => writeEntries(w, entries));
   return { ...desc, entries: entries.length };

@@ -251,16 +251,21 @@ export function canStreamLayer(options: PlanOptions): boolean {
 }
 
 /**
- * The entries `planLayer([{ source: dir, dest: "/" }], options)` gives, in the same order with the same
- * headers, produced while the tree is walked so that writing (and compressing) overlaps the walk. Order: at
- * each level the children are sorted by name, and a directory's subtree by `name/`; as every path below a
- * directory starts with `name/`, this is the bytewise order of whole paths. The listings of a directory's
- * subdirectories are started as soon as the directory's own listing is used, one level ahead.
- * Only for a source `canStreamLayer` accepts.
+ * The entries `planLayer([{ source: dir, dest }], options)` gives, in the same order with the same headers,
+ * produced while the tree is walked so that writing (and compressing) overlaps the walk. Order: the implicit
+ * parents of `dest` and `dest` itself (all prefixes of what follows), then at each level the children sorted by
+ * name, and a directory's subtree by `name/`; as every path below a directory starts with `name/`, this is the
+ * bytewise order of whole paths. The listings of a directory's subdirectories are started as soon as the
+ * directory's own listing is used, one level ahead. Only for a directory source that `canStreamLayer` accepts.
  */
-export async function* streamLayer(dir: string, options: PlanOptions = {}): AsyncGenerator<PlannedEntry> {
+export async function* streamLayer(
+  dir: string,
+  options: PlanOptions = {},
+  dest = "/",
+): AsyncGenerator<PlannedEntry> {
   const matcher = createMatcher(options.exclude ?? [], options.ignoreSyntax);
   const entryFor = entryMaker(options);
+  const base = cleanImagePath(dest, "destination");
   const firstOfInode = new Map<string, string>();
   const list = async (hostDir: string, rel: string): Promise<Listing> => {
     const dirents: Dirent[] = await readdir(hostDir, { withFileTypes: true });
@@ -289,7 +294,7 @@ export async function* streamLayer(dir: string, options: PlanOptions = {}): Asyn
         yield* walk(await below.get(item.name)!);
         continue;
       }
-      const path = joinPath(listing.rel, item.name);
+      const path = joinPath(base, joinPath(listing.rel, item.name));
       const f = await entryFor(join(listing.hostDir, item.name), path, item.st);
       if (!f) continue;
       if (f.inode !== undefined) {
@@ -304,10 +309,20 @@ export async function* streamLayer(dir: string, options: PlanOptions = {}): Asyn
     }
   }
   let root: Listing;
+  let top: Found | undefined;
   try {
+    if (base !== "") top = await entryFor(dir, base, await lstat(dir));
     root = await list(dir, "");
   } catch (err) {
     throw wrapError(`walking ${dir}`, err);
+  }
+  if (top !== undefined) {
+    const { mtime = 0, uid = 0, gid = 0 } = options;
+    const parents: string[] = [];
+    for (let d = dirName(base); d !== ""; d = dirName(d)) parents.unshift(d);
+    for (const path of parents)
+      yield { header: { path, type: "dir", mode: 0o755, uid, gid, size: 0, mtime } };
+    yield { header: top.header };
   }
   yield* walk(root);
 }

@@ -6,9 +6,9 @@ import { cleanup, sh, tempDir } from "./helpers.ts";
 
 afterAll(cleanup);
 
-async function streamed(dir: string, options: Parameters<typeof streamLayer>[1]) {
+async function streamed(dir: string, options: Parameters<typeof streamLayer>[1], dest?: string) {
   const out = [];
-  for await (const e of streamLayer(dir, options)) out.push(e);
+  for await (const e of streamLayer(dir, options, dest)) out.push(e);
   return out;
 }
 
@@ -26,6 +26,10 @@ describe("streamLayer", () => {
       expect(canStreamLayer(options)).toBe(true);
       const planned = await planLayer([{ source: dir, dest: "/" }], options);
       expect(await streamed(dir, options)).toEqual(planned);
+      for (const dest of ["/srv/app/", "opt", "a0/deep"]) {
+        const at = await planLayer([{ source: dir, dest }], options);
+        expect(await streamed(dir, options, dest)).toEqual(at);
+      }
     }
     const paths = (await streamed(dir, {})).map((e) => e.header.path);
     expect(paths.indexOf("a-b")).toBeLessThan(paths.indexOf("a/hard"));
