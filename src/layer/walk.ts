@@ -5,6 +5,7 @@
  * by inode and pointed at the first path in sorted order.
  */
 import type { Dirent, Stats } from "node:fs";
+import { lstatSync, readdirSync, readlinkSync } from "node:fs";
 import { lstat, readdir, readlink } from "node:fs/promises";
 import { basename, join } from "node:path";
 import { BerthError, wrapError } from "../errors.ts";
@@ -80,34 +81,50 @@ export function typeOf(st: Stats): EntryHeader["type"] | undefined {
 
 type EntryFor = (hostPath: string, imagePath: string, st: Stats) => Promise<Found | undefined>;
 
+/**
+ * The entry for a host path (undefined for a socket) with the options' owner and mtime, its symlink target
+ * read by `readLink`; xattrs are added by the caller.
+ */
+function baseEntry(
+  options: PlanOptions,
+  hostPath: string,
+  imagePath: string,
+  st: Stats,
+  readLink: (hostPath: string) => string,
+): Found | undefined {
+  const type = typeOf(st);
+  if (!type) return undefined;
+  const header: EntryHeader = {
+    path: imagePath,
+    type,
+    mode: st.mode & 0o7777,
+    uid: options.uid ?? 0,
+    gid: options.gid ?? 0,
+    size: type === "file" ? st.size : 0,
+    mtime: options.mtime ?? 0,
+  };
+  if (type === "symlink") header.linkname = readLink(hostPath);
+  if (type === "char" || type === "block") Object.assign(header, splitDev(st.rdev));
+  const f: Found = { header, implicit: false };
+  if (type === "file") {
+    f.hostPath = hostPath;
+    if (st.nlink > 1) f.inode = `${st.dev}:${st.ino}`;
+  }
+  return f;
+}
+
+async function addXattrs(options: PlanOptions, hostPath: string, f: Found | undefined): Promise<void> {
+  if (!f || !options.readXattrs) return;
+  const x = await options.readXattrs(hostPath);
+  if (x && Object.keys(x).length > 0) f.header.xattrs = x;
+}
+
 /** The entry for a host path (undefined for a socket), with the options' owner, mtime and xattrs. */
 function entryMaker(options: PlanOptions): EntryFor {
-  const mtime = options.mtime ?? 0;
-  const uid = options.uid ?? 0;
-  const gid = options.gid ?? 0;
   return async (hostPath, imagePath, st) => {
-    const type = typeOf(st);
-    if (!type) return undefined;
-    const header: EntryHeader = {
-      path: imagePath,
-      type,
-      mode: st.mode & 0o7777,
-      uid,
-      gid,
-      size: type === "file" ? st.size : 0,
-      mtime,
-    };
-    if (type === "symlink") header.linkname = await readlink(hostPath);
-    if (type === "char" || type === "block") Object.assign(header, splitDev(st.rdev));
-    if (options.readXattrs) {
-      const x = await options.readXattrs(hostPath);
-      if (x && Object.keys(x).length > 0) header.xattrs = x;
-    }
-    const f: Found = { header, implicit: false };
-    if (type === "file") {
-      f.hostPath = hostPath;
-      if (st.nlink > 1) f.inode = `${st.dev}:${st.ino}`;
-    }
+    const linkname = st.isSymbolicLink() ? await readlink(hostPath) : "";
+    const f = baseEntry(options, hostPath, imagePath, st, () => linkname);
+    await addXattrs(options, hostPath, f);
     return f;
   };
 }
@@ -236,10 +253,12 @@ interface StreamItem {
   below: boolean;
 }
 
+/** A directory being streamed: its sorted children and the next one to visit. */
 interface Listing {
   hostDir: string;
   rel: string;
   items: StreamItem[];
+  next: number;
 }
 
 /**
@@ -255,8 +274,11 @@ export function canStreamLayer(options: PlanOptions): boolean {
  * produced while the tree is walked so that writing (and compressing) overlaps the walk. Order: the implicit
  * parents of `dest` and `dest` itself (all prefixes of what follows), then at each level the children sorted by
  * name, and a directory's subtree by `name/`; as every path below a directory starts with `name/`, this is the
- * bytewise order of whole paths. The listings of a directory's subdirectories are started as soon as the
- * directory's own listing is used, one level ahead. Only for a directory source that `canStreamLayer` accepts.
+ * bytewise order of whole paths. Only for a directory source that `canStreamLayer` accepts.
+ *
+ * The walk's file system calls are synchronous, as tar's are: asynchronous ones go through libuv's thread pool,
+ * where they queue behind the compressor's blocks (and each costs a promise and a trip through the event loop),
+ * while a directory listing or an lstat of a cached inode takes microseconds.
  */
 export async function* streamLayer(
   dir: string,
@@ -264,55 +286,26 @@ export async function* streamLayer(
   dest = "/",
 ): AsyncGenerator<PlannedEntry> {
   const matcher = createMatcher(options.exclude ?? [], options.ignoreSyntax);
-  const entryFor = entryMaker(options);
   const base = cleanImagePath(dest, "destination");
   const firstOfInode = new Map<string, string>();
-  const list = async (hostDir: string, rel: string): Promise<Listing> => {
-    const dirents: Dirent[] = await readdir(hostDir, { withFileTypes: true });
-    const kept = dirents.filter((d) => !matcher.excludes(joinPath(rel, d.name), d.isDirectory()));
-    const stats = await Promise.all(kept.map((d) => lstat(join(hostDir, d.name))));
+  const list = (hostDir: string, rel: string): Listing => {
     const items: StreamItem[] = [];
-    for (let i = 0; i < kept.length; i++) {
-      const name = kept[i]!.name;
-      const st = stats[i]!;
+    for (const d of readdirSync(hostDir, { withFileTypes: true })) {
+      const name = d.name;
+      if (matcher.excludes(joinPath(rel, name), d.isDirectory())) continue;
+      const st = lstatSync(join(hostDir, name));
       items.push({ key: Buffer.from(name), name, st, below: false });
       if (st.isDirectory()) items.push({ key: Buffer.from(`${name}/`), name, st, below: true });
     }
     items.sort((a, b) => Buffer.compare(a.key, b.key));
-    return { hostDir, rel, items };
+    return { hostDir, rel, items, next: 0 };
   };
-  async function* walk(listing: Listing): AsyncGenerator<PlannedEntry> {
-    const below = new Map<string, Promise<Listing>>();
-    for (const item of listing.items) {
-      if (!item.below) continue;
-      const p = list(join(listing.hostDir, item.name), joinPath(listing.rel, item.name));
-      p.catch(() => {}); // awaited in order below
-      below.set(item.name, p);
-    }
-    for (const item of listing.items) {
-      if (item.below) {
-        yield* walk(await below.get(item.name)!);
-        continue;
-      }
-      const path = joinPath(base, joinPath(listing.rel, item.name));
-      const f = await entryFor(join(listing.hostDir, item.name), path, item.st);
-      if (!f) continue;
-      if (f.inode !== undefined) {
-        const first = firstOfInode.get(f.inode);
-        if (first !== undefined) {
-          yield { header: { ...f.header, type: "hardlink", size: 0, linkname: first } };
-          continue;
-        }
-        firstOfInode.set(f.inode, path);
-      }
-      yield f.hostPath === undefined ? { header: f.header } : { header: f.header, hostPath: f.hostPath };
-    }
-  }
-  let root: Listing;
+  let stack: Listing[];
   let top: Found | undefined;
   try {
-    if (base !== "") top = await entryFor(dir, base, await lstat(dir));
-    root = await list(dir, "");
+    if (base !== "") top = baseEntry(options, dir, base, lstatSync(dir), readlinkSync);
+    await addXattrs(options, dir, top);
+    stack = [list(dir, "")];
   } catch (err) {
     throw wrapError(`walking ${dir}`, err);
   }
@@ -324,5 +317,30 @@ export async function* streamLayer(
       yield { header: { path, type: "dir", mode: 0o755, uid, gid, size: 0, mtime } };
     yield { header: top.header };
   }
-  yield* walk(root);
+  for (let listing = stack.at(-1); listing !== undefined; listing = stack.at(-1)) {
+    const item = listing.items[listing.next++];
+    if (item === undefined) {
+      stack.pop();
+      continue;
+    }
+    const hostPath = join(listing.hostDir, item.name);
+    const rel = joinPath(listing.rel, item.name);
+    if (item.below) {
+      stack.push(list(hostPath, rel));
+      continue;
+    }
+    const path = joinPath(base, rel);
+    const f = baseEntry(options, hostPath, path, item.st, readlinkSync);
+    if (!f) continue;
+    await addXattrs(options, hostPath, f);
+    if (f.inode !== undefined) {
+      const first = firstOfInode.get(f.inode);
+      if (first !== undefined) {
+        yield { header: { ...f.header, type: "hardlink", size: 0, linkname: first } };
+        continue;
+      }
+      firstOfInode.set(f.inode, path);
+    }
+    yield f.hostPath === undefined ? { header: f.header } : { header: f.header, hostPath: f.hostPath };
+  }
 }
