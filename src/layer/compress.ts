@@ -9,13 +9,18 @@ export interface CompressOptions {
   compression?: Compression;
   /** gzip 1–9 (default 6); zstd 1–19 (default 3). */
   level?: number;
+  /** Given each input chunk the compressor is done with (see `ParallelGzip`); only gzip gives any back. */
+  recycle?: (chunk: Buffer) => void;
 }
 
 export function createCompressor(options: CompressOptions = {}): Transform {
   const compression = options.compression ?? "gzip";
   switch (compression) {
     case "gzip":
-      return new ParallelGzip(options.level === undefined ? {} : { level: options.level });
+      return new ParallelGzip({
+        ...(options.level === undefined ? {} : { level: options.level }),
+        ...(options.recycle === undefined ? {} : { recycle: options.recycle }),
+      });
     case "zstd": {
       const level = options.level ?? 3;
       if (!Number.isInteger(level) || level < 1 || level > 22) {

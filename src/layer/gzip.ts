@@ -17,6 +17,11 @@ export interface ParallelGzipOptions {
   blockSize?: number;
   /** Blocks compressed at once; default 3. */
   inFlight?: number;
+  /**
+   * Called with each input block once its deflate is done and nothing here reads it again (a `ChunkPool`'s
+   * `give`, when this stream is the tar writer's only consumer).
+   */
+  recycle?: (block: Buffer) => void;
 }
 
 const DICT = 32 * 1024;
@@ -54,6 +59,7 @@ export class ParallelGzip extends Transform {
   readonly #level: number;
   readonly #blockSize: number;
   readonly #inFlight: number;
+  readonly #recycle: ((block: Buffer) => void) | undefined;
   #chunks: Buffer[] = [];
   #have = 0;
   #dict: Buffer | undefined;
@@ -73,6 +79,7 @@ export class ParallelGzip extends Transform {
     if (this.#blockSize < DICT)
       throw new BerthError("USAGE", `gzip block size must be at least ${DICT} bytes`);
     this.#inFlight = Math.max(1, options.inFlight ?? 3);
+    this.#recycle = options.recycle;
   }
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
@@ -129,6 +136,13 @@ export class ParallelGzip extends Transform {
     const p = deflateBlock(block, this.#dict, this.#level, last);
     p.catch(() => {}); // awaited in order; avoid an unhandled rejection meanwhile
     this.#queue.push(p);
+    // A copy: the block itself may be recycled (and overwritten) before the next block's deflate starts.
     this.#dict = block.length >= DICT ? Buffer.from(block.subarray(block.length - DICT)) : undefined;
+    const recycle = this.#recycle;
+    if (recycle !== undefined)
+      p.then(
+        () => recycle(block),
+        () => {},
+      );
   }
 }

@@ -9,8 +9,9 @@ import type { Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { type Digest, DigestingStream } from "../oci/digest.ts";
 import { type Compression, ociLayerType } from "../oci/mediatype.ts";
+import { ChunkPool } from "./chunks.ts";
 import { createCompressor } from "./compress.ts";
-import { TarWriter } from "./writer.ts";
+import { CHUNK, TarWriter } from "./writer.ts";
 
 export interface LayerOutputOptions {
   /** gzip (default), zstd or none. */
@@ -42,9 +43,12 @@ export async function writeLayer(
 ): Promise<LayerDescriptor> {
   const compression = options.compression ?? "gzip";
   const tarHash = new DigestingStream();
+  // The compressor is the only reader of the tar's chunks, so it gives them back for the writer to refill.
+  const pool = new ChunkPool(CHUNK);
   const compressor = createCompressor({
     compression,
     ...(options.level === undefined ? {} : { level: options.level }),
+    recycle: (chunk) => pool.give(chunk),
   });
   const blobHash = new DigestingStream();
   const temp =
@@ -59,7 +63,7 @@ export async function writeLayer(
   );
   done.catch(() => {});
   try {
-    const writer = new TarWriter(tarHash);
+    const writer = new TarWriter(tarHash, pool);
     await produce(writer);
     await writer.finish();
     tarHash.end();

@@ -16,6 +16,7 @@ import {
   truncateBytes,
 } from "../tar/header.ts";
 import { encodePax, type PaxRecords } from "../tar/pax.ts";
+import { ChunkPool } from "./chunks.ts";
 import { baseName, type EntryHeader, type EntryType } from "./entry.ts";
 
 const TYPEFLAG: Record<EntryType, string> = {
@@ -33,7 +34,7 @@ const ZERO = Buffer.alloc(BLOCK * 2);
  * Bytes written to the output at a time. The same as the parallel gzip's block size, so each chunk becomes one
  * block without being copied again (the gzip output does not depend on it).
  */
-const CHUNK = 1024 * 1024;
+export const CHUNK = 1024 * 1024;
 
 /** The USTAR header of an entry, and the PAX records it needs (empty when everything fits USTAR). */
 function entryFields(h: EntryHeader): { header: RawHeader; pax: PaxRecords } {
@@ -127,12 +128,20 @@ export function encodeEntryHeader(h: EntryHeader): Buffer {
  */
 export class TarWriter {
   readonly #out: Writable;
-  #chunk: Buffer = Buffer.allocUnsafe(CHUNK);
+  readonly #pool: ChunkPool;
+  #chunk: Buffer;
   #used = 0;
   #bytes = 0;
 
-  constructor(out: Writable) {
+  /**
+   * `pool`: where chunks come from, when the consumer gives them back once done (`writeLayer`); chunks must
+   * be `CHUNK` bytes. Without one, every chunk is new and never reused.
+   */
+  constructor(out: Writable, pool?: ChunkPool) {
     this.#out = out;
+    this.#pool = pool ?? new ChunkPool(CHUNK, 0);
+    if (this.#pool.size !== CHUNK) throw new BerthError("INTERNAL", `tar chunks must be ${CHUNK} bytes`);
+    this.#chunk = this.#pool.take();
   }
 
   /** Bytes of tar written so far. */
@@ -224,7 +233,7 @@ export class TarWriter {
   #flush(): Promise<void> | undefined {
     if (this.#used === 0) return undefined;
     const buf = this.#used === CHUNK ? this.#chunk : this.#chunk.subarray(0, this.#used);
-    this.#chunk = Buffer.allocUnsafe(CHUNK);
+    this.#chunk = this.#pool.take();
     this.#used = 0;
     return this.#write(buf);
   }

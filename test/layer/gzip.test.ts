@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { Readable } from "node:stream";
 import { gunzipSync } from "node:zlib";
 import { afterAll, describe, expect, it } from "vitest";
+import { ChunkPool } from "../../src/layer/chunks.ts";
 import { ParallelGzip } from "../../src/layer/gzip.ts";
 import { cleanup, sh, tempDir } from "./helpers.ts";
 
@@ -62,5 +63,31 @@ describe("ParallelGzip", () => {
     expect(gunzipSync(await gz(Buffer.alloc(0), 1)).length).toBe(0);
     const exact = data(2 * 1024 * 1024);
     expect(gunzipSync(await gz(exact, 4096)).equals(exact)).toBe(true);
+  });
+
+  it("gives whole blocks back for reuse once deflated, with the same bytes as fresh chunks", async () => {
+    const size = 1 << 20;
+    const pool = new ChunkPool(size);
+    const parts: Buffer[] = [];
+    for (let i = 0; i < input.length; i += size) {
+      const chunk = pool.take();
+      const n = input.copy(chunk, 0, i);
+      parts.push(n === size ? chunk : chunk.subarray(0, n));
+    }
+    const given: Buffer[] = [];
+    const recycle = (b: Buffer) => {
+      given.push(b);
+      pool.give(b);
+    };
+    const out: Buffer[] = [];
+    for await (const c of Readable.from(parts).pipe(new ParallelGzip({ recycle }))) out.push(c as Buffer);
+    expect(Buffer.concat(out).equals(await gz(input, size))).toBe(true);
+    // Every block was given back; the pool kept the five whole chunks and refused the partial last one.
+    expect(given.length).toBe(6);
+    const again = new Set(
+      [pool.take(), pool.take(), pool.take(), pool.take(), pool.take()].map((b) => b.buffer),
+    );
+    expect(parts.slice(0, 5).every((p) => again.has(p.buffer))).toBe(true);
+    expect(again.has(pool.take().buffer)).toBe(false);
   });
 });
