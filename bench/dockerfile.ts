@@ -31,7 +31,7 @@ const dir = join(DATA, "dockerfile");
 await fresh(dir);
 await mkdir(dir, { recursive: true });
 if (!values.prebuilt) {
-  log("compiling the CLI (tsc -p tsconfig.build.json) into bench/data/build");
+  log("building the CLI (scripts/build.ts: tsc + bundle) into bench/data/build");
   await buildCli();
 }
 

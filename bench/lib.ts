@@ -9,9 +9,9 @@ import { promisify } from "node:util";
 
 export const ROOT = resolve(import.meta.dirname, "..");
 export const DATA = join(ROOT, "bench", "data");
-/** The CLI as installed (`bin/berth.js` runs the compiled `dist/`): compiled by `buildCli` into bench/data. */
+/** The CLI as installed (`bin/berth.js` runs the bundle in `dist/bundle/`): built by `buildCli` into bench/data. */
 export const BUILD = join(DATA, "build");
-export const BIN = join(BUILD, "cli", "bin.js");
+export const BIN = join(BUILD, "bundle", "berth.js");
 export const SCRATCH = join(DATA, "scratch");
 
 const exec = promisify(execFile);
@@ -123,24 +123,11 @@ export async function compare(tools: Tool[], options: CompareOptions): Promise<R
 }
 
 /**
- * Compile src/ as `npm run build` does, but into bench/data/build, so the bench times the CLI users run (plain
- * JavaScript, no type stripping at start-up) without touching anyone's dist/.
+ * Build the CLI as `npm run build` does (scripts/build.ts: tsc, then the esbuild bundle), but into
+ * bench/data/build, so the bench times the CLI users run without touching anyone's dist/.
  */
 export async function buildCli(): Promise<void> {
-  await rm(BUILD, { recursive: true, force: true });
-  try {
-    await exec(join(ROOT, "node_modules", ".bin", "tsc"), [
-      "-p",
-      join(ROOT, "tsconfig.build.json"),
-      "--outDir",
-      BUILD,
-    ]);
-  } catch (err) {
-    // tsc emits even when some file elsewhere in the tree does not type-check; only a missing CLI is fatal.
-    await readFile(BIN).catch(() => {
-      throw err;
-    });
-  }
+  await exec(process.execPath, [join(ROOT, "scripts", "build.ts"), "--out", BUILD]);
 }
 
 /** The compiled berth CLI, on this Node, with its own BERTH_HOME. */

@@ -35,7 +35,7 @@ const layerBytes = quick ? 16 * MiB : 128 * MiB;
 
 const results: { section: string; benches: BenchResult[] }[] = [];
 await fresh(SCRATCH);
-log("compiling the CLI (tsc -p tsconfig.build.json) into bench/data/build");
+log("building the CLI (scripts/build.ts: tsc + bundle) into bench/data/build");
 await buildCli();
 try {
   if (only.has("images") || only.has("registry")) {

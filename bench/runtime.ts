@@ -2,7 +2,7 @@
 // image (the CLI, and runContainer in-process), `runc run` on a ready bundle, and `umoci unpack` + `runc run`.
 // Medians of N runs each. Run: node bench/runtime.ts [N]. Writes bench/results/runtime.md.
 import { execFileSync, spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { performance } from "node:perf_hooks";
@@ -11,9 +11,11 @@ import { runContainer } from "../src/runtime/index.ts";
 import { openSource } from "../src/transport/open.ts";
 import { parseImageArgument } from "../src/transport/parse.ts";
 import { busyboxImage } from "../test/runtime/helpers.ts";
+import { BIN, buildCli } from "./lib.ts";
 
 const N = Number(process.argv[2] ?? 15);
-const BIN = resolve(import.meta.dirname, "../src/cli/bin.ts");
+// The CLI as users run it (compiled JavaScript); `npm run bench` compiled it already.
+if (!existsSync(BIN)) await buildCli();
 const dir = mkdtempSync(join(tmpdir(), "berth-bench-rt-"));
 const layout = join(dir, "layout");
 const home = join(dir, "home");
@@ -72,7 +74,7 @@ for (let i = 0; i < N; i++) {
   rmSync(ub, { recursive: true, force: true });
 }
 rows.push(["`runc run` on a ready bundle", runcReady]);
-rows.push(["`berth run IMAGE true` (CLI process, cached image)", berthCli]);
+rows.push(["`berth run IMAGE true` (installed CLI process, cached image)", berthCli]);
 rows.push(["`runContainer()` in-process (cached image)", berthLib]);
 rows.push(["`umoci unpack` + `runc run`", umociRunc]);
 const base = median(runcReady);

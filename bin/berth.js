@@ -1,3 +1,3 @@
 #!/usr/bin/env node
-// The berth command. Runs the compiled CLI; `npm ci` builds it through the `prepare` script.
-import "../dist/cli/bin.js";
+// The berth command. Runs the bundled CLI; `npm ci` builds it through the `prepare` script (scripts/build.ts).
+import "../dist/bundle/berth.js";

@@ -1,6 +1,5 @@
 import { readFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
 import type { Command } from "commander";
 import { parse as parseToml } from "smol-toml";
 import {
@@ -9,16 +8,14 @@ import {
   ensureDefaultBuilder,
   setDefaultBuilder,
 } from "../../cnb/stack/index.ts";
+import { packagePath } from "../../util/package.ts";
 import type { Cli } from "../env.ts";
 import { cnbLogger } from "./builder.ts";
 import { isRoot, readExtraCas } from "./stack.ts";
 
 /** builders/default/builder.toml of this berth (or $BERTH_DEFAULT_BUILDER_TOML). */
 export function defaultBuilderToml(env: Record<string, string | undefined>): string {
-  return (
-    env.BERTH_DEFAULT_BUILDER_TOML ??
-    fileURLToPath(new URL("../../../builders/default/builder.toml", import.meta.url))
-  );
+  return env.BERTH_DEFAULT_BUILDER_TOML ?? packagePath("builders", "default", "builder.toml");
 }
 
 /** Whether `berth build` will take the buildpacks way with no builder named (so the default one is needed). */

@@ -9,15 +9,15 @@ import { execFile } from "node:child_process";
 import { createHash } from "node:crypto";
 import { createWriteStream, existsSync } from "node:fs";
 import { chmod, mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
-import { dirname, join } from "node:path";
+import { join } from "node:path";
 import { pipeline } from "node:stream/promises";
-import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { BerthError } from "../../errors.ts";
 import { readTar } from "../../layer/index.ts";
 import { encodedOf } from "../../oci/digest.ts";
 import type { Image } from "../../oci/image.ts";
 import { formatPlatform, hostPlatform, type Platform, platformMatches } from "../../oci/platform.ts";
+import { packagePath } from "../../util/package.ts";
 import type { LauncherInput } from "../phase/export.ts";
 
 const run = promisify(execFile);
@@ -25,17 +25,16 @@ const run = promisify(execFile);
 export const BERTH_LAUNCHER_VERSION = "berth-0.1.0";
 const FLAGS = ["-static", "-Os", "-s", "-Wl,--build-id=none", "-fno-ident"];
 
-/** launcher.c next to this module, or (from the compiled dist/) in the source tree. */
+/** launcher.c in berth's package (shipped as source: it is compiled on the machine that builds). */
 export function launcherSourcePath(): string {
-  const here = dirname(fileURLToPath(import.meta.url));
-  const candidates = [join(here, "launcher.c"), join(here, "../../../src/cnb/launch/launcher.c")];
-  const hit = candidates.find((p) => existsSync(p));
-  if (!hit)
+  const path = packagePath("src", "cnb", "launch", "launcher.c");
+  if (!existsSync(path)) {
     throw new BerthError(
       "CNB_LAUNCHER_UNAVAILABLE",
-      `berth's launcher source is missing (looked in ${candidates.join(", ")})`,
+      `berth's launcher source is missing (looked for ${path})`,
     );
-  return hit;
+  }
+  return path;
 }
 
 export interface LauncherOptions {

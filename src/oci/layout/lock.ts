@@ -1,4 +1,3 @@
-import lockfile from "proper-lockfile";
 import { BerthError } from "../../errors.ts";
 
 /**
@@ -8,6 +7,8 @@ import { BerthError } from "../../errors.ts";
 export async function withLock<T>(path: string, fn: () => Promise<T>): Promise<T> {
   let release: () => Promise<void>;
   try {
+    // Loaded on first use: commands that only read (berth run of a stored image) never pay for it.
+    const { default: lockfile } = await import("proper-lockfile");
     release = await lockfile.lock(path, {
       realpath: false,
       stale: 10_000,

@@ -1,0 +1,44 @@
+/**
+ * `npm run build` (also `prepare`): tsc compiles src/ into dist/ (the library, with its type declarations),
+ * then esbuild bundles the CLI into dist/bundle/ (one file per command module, loaded lazily), which is what
+ * bin/berth.js runs: one bundle loads several times faster than the ~100 files a command would otherwise
+ * import, most of `berth run`'s own start time. undici stays outside (src/registry loads it on first use).
+ *
+ *   node scripts/build.ts [--out DIR]     (default: dist)
+ */
+import { execFile } from "node:child_process";
+import { rm } from "node:fs/promises";
+import { join, resolve } from "node:path";
+import { parseArgs } from "node:util";
+import { build } from "esbuild";
+
+const ROOT = resolve(import.meta.dirname, "..");
+const { values } = parseArgs({ options: { out: { type: "string", default: join(ROOT, "dist") } } });
+const out = resolve(values.out!);
+
+await rm(out, { recursive: true, force: true });
+await new Promise<void>((done, fail) =>
+  execFile(
+    join(ROOT, "node_modules", ".bin", "tsc"),
+    ["-p", join(ROOT, "tsconfig.build.json"), "--outDir", out],
+    (err, stdout) => (err ? fail(new Error(`tsc failed:\n${stdout}`)) : done()),
+  ),
+);
+await build({
+  entryPoints: { berth: join(ROOT, "src", "cli", "bin.ts") },
+  outdir: join(out, "bundle"),
+  chunkNames: "chunks/[name]-[hash]",
+  bundle: true,
+  splitting: true,
+  format: "esm",
+  platform: "node",
+  target: "node22",
+  external: ["undici"],
+  sourcemap: "linked",
+  legalComments: "linked",
+  logLevel: "warning",
+  // The CommonJS packages bundled in (commander, proper-lockfile) call require() for Node's modules.
+  banner: {
+    js: 'import { createRequire as __berthRequire } from "node:module";\nconst require = __berthRequire(import.meta.url);',
+  },
+});
