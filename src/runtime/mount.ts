@@ -5,11 +5,13 @@
  */
 import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdir, rm } from "node:fs/promises";
+import { mkdir, readFile, rm } from "node:fs/promises";
+import { release } from "node:os";
 import { join, relative } from "node:path";
 import { promisify } from "node:util";
 import { BerthError } from "../errors.ts";
 import type { XattrReader } from "../layer/index.ts";
+import { writeFileAtomic } from "../util/fs.ts";
 
 const pexec = promisify(execFile);
 
@@ -69,32 +71,58 @@ export async function unmount(target: string): Promise<void> {
 
 const probes = new Map<string, Promise<boolean>>();
 
-/** Whether this process may mount overlayfs with upper and lower dirs under `dir` (tried once per dir). */
-export function overlaySupported(dir: string, isRoot: boolean): Promise<boolean> {
+/** The file remembering, per kernel, that overlayfs worked under a snapshots root. */
+const PROBE_FILE = "overlay-probe.json";
+
+/**
+ * Whether this process may mount overlayfs with upper and lower dirs under `root` (a snapshots root, whose
+ * `tmp/` is used for the trial). A success is remembered in `root/overlay-probe.json` for this kernel
+ * release, so later processes skip the trial mount; `forgetOverlaySupport` drops it when a mount fails.
+ */
+export function overlaySupported(root: string, isRoot: boolean): Promise<boolean> {
   if (!isRoot) return Promise.resolve(false);
-  let p = probes.get(dir);
+  let p = probes.get(root);
   if (!p) {
     p = (async () => {
-      const t = join(dir, `probe-${randomBytes(6).toString("hex")}`);
-      try {
-        await Promise.all(["l", "u", "w", "m"].map((d) => mkdir(join(t, d), { recursive: true })));
-        await mountOverlay({
-          lowerDirs: [join(t, "l")],
-          upperDir: join(t, "u"),
-          workDir: join(t, "w"),
-          target: join(t, "m"),
-        });
-        await unmount(join(t, "m"));
-        return true;
-      } catch {
-        return false;
-      } finally {
-        await rm(t, { recursive: true, force: true }).catch(() => undefined);
-      }
+      const memo = join(root, PROBE_FILE);
+      const kernel = release();
+      const known = await readFile(memo, "utf8").then(
+        (s) => (JSON.parse(s) as { kernel?: unknown }).kernel === kernel,
+        () => false,
+      );
+      if (known) return true;
+      const ok = await probeOverlay(join(root, "tmp"));
+      if (ok) await writeFileAtomic(memo, `${JSON.stringify({ kernel, overlay: true })}\n`);
+      return ok;
     })();
-    probes.set(dir, p);
+    probes.set(root, p);
   }
   return p;
+}
+
+/** Drop what `overlaySupported` remembered about `root` (an overlay mount failed after all). */
+export async function forgetOverlaySupport(root: string): Promise<void> {
+  probes.delete(root);
+  await rm(join(root, PROBE_FILE), { force: true });
+}
+
+async function probeOverlay(dir: string): Promise<boolean> {
+  const t = join(dir, `probe-${randomBytes(6).toString("hex")}`);
+  try {
+    await Promise.all(["l", "u", "w", "m"].map((d) => mkdir(join(t, d), { recursive: true })));
+    await mountOverlay({
+      lowerDirs: [join(t, "l")],
+      upperDir: join(t, "u"),
+      workDir: join(t, "w"),
+      target: join(t, "m"),
+    });
+    await unmount(join(t, "m"));
+    return true;
+  } catch {
+    return false;
+  } finally {
+    await rm(t, { recursive: true, force: true }).catch(() => undefined);
+  }
 }
 
 /**

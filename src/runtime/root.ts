@@ -3,7 +3,7 @@ import { execFile } from "node:child_process";
 import { mkdir, readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { mountOverlay } from "./mount.ts";
+import { forgetOverlaySupport, mountOverlay } from "./mount.ts";
 import type { SnapshotChain, Snapshots } from "./snapshots.ts";
 
 const pexec = promisify(execFile);
@@ -35,7 +35,17 @@ export async function createRoot(
     const rootfs = join(dir, "rootfs");
     await Promise.all([mkdir(upper, { recursive: true }), mkdir(work), mkdir(rootfs)]);
     const lowerDirs = chain.dirs.length ? [...chain.dirs].reverse() : [await snapshots.empty()];
-    await mountOverlay({ lowerDirs, upperDir: upper, workDir: work, target: rootfs, base: snapshots.root });
+    await mountOverlay({
+      lowerDirs,
+      upperDir: upper,
+      workDir: work,
+      target: rootfs,
+      base: snapshots.root,
+    }).catch(async (err: unknown) => {
+      // The remembered probe may be stale (another kernel config, another mount namespace): try it afresh next time.
+      await forgetOverlaySupport(snapshots.root);
+      throw err;
+    });
     return { rootfs, mounted: true, upperDir: upper, lowerDirs };
   }
   const top = chain.dirs[chain.dirs.length - 1];

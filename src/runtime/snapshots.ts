@@ -69,8 +69,7 @@ export class Snapshots {
     const root = join(home, "snapshots");
     await mkdir(join(root, "tmp"), { recursive: true });
     const rootless = options.rootless ?? false;
-    const mode =
-      options.mode ?? ((await overlaySupported(join(root, "tmp"), !rootless)) ? "overlay" : "full");
+    const mode = options.mode ?? ((await overlaySupported(root, !rootless)) ? "overlay" : "full");
     if (mode === "overlay" && rootless) {
       throw new BerthError("USAGE", "overlay snapshots need root; rootless runs use full snapshots");
     }
