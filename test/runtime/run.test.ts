@@ -11,6 +11,7 @@ import { writeImage } from "../../src/transport/copy.ts";
 import { parseImageArgument } from "../../src/transport/parse.ts";
 import { berth, tempDir } from "../helpers/cli.ts";
 import { run } from "../helpers/exec.ts";
+import { type RegistryHarness, startRegistry } from "../registry/helpers/registry.ts";
 import { APPLETS, BUSYBOX, busyboxImage, GROUP, PASSWD } from "./helpers.ts";
 
 const BIN = resolve(import.meta.dirname, "../../src/cli/bin.ts");
@@ -115,10 +116,10 @@ describe("output, env, cwd, user and exit code", () => {
     expect(r.stderr).toContain('user "ghost" is not in /etc/passwd');
   });
 
-  it("a missing image in the store is a clear error", async () => {
-    const r = await rb(["no-such-image:1"]);
+  it("a missing image in the store is a clear error (--pull never)", async () => {
+    const r = await rb(["--pull", "never", "no-such-image:1"]);
     expect(r.code).toBe(3);
-    expect(r.stderr).toContain("no image no-such-image:1 in the local store");
+    expect(r.stderr).toContain("no image no-such-image:1 in the local store (--pull never)");
   });
 
   it("no runtime on PATH: a clear error with an install hint", async () => {
@@ -235,6 +236,54 @@ describe("signals and kills", () => {
     expect(code).toBe(137);
     expect(readdirSync(state)).toEqual([]);
     expect(readdirSync(join(h, "run", "containers"))).toEqual([]);
+  });
+});
+
+describe("images from a registry", () => {
+  let reg: RegistryHarness;
+  let ref: string;
+  beforeAll(async () => {
+    reg = await startRegistry();
+    ref = `${reg.host}/run/app:1`;
+    const pushed = await berth(["copy", app, `docker://${ref}`], { home });
+    expect(pushed.code).toBe(0);
+  });
+  afterAll(() => reg?.stop());
+
+  it("a reference missing from the store is pulled into it and run; then runs from the store", async () => {
+    const fresh = join(dir, "home-pull");
+    const never = await berth(["run", "--pull", "never", ref], { home: fresh });
+    expect(never.code).toBe(3);
+    expect(never.stderr).toContain(`no image ${ref} in the local store (--pull never)`);
+
+    const first = await berth(["run", ref], { home: fresh });
+    expect(first.stderr).toContain(`no image ${ref} in the local store, pulling it`);
+    expect(first.stdout).toBe("hello from /home/app as 0:0 home=/root\n");
+    expect(first.code).toBe(0);
+
+    await reg.markLog();
+    const again = await berth(["run", ref], { home: fresh });
+    expect(again.stderr).toBe("");
+    expect(again.stdout).toBe(first.stdout);
+    expect(await reg.requests()).toEqual([]);
+  });
+
+  it("docker://REF with --pull always asks the registry every time", async () => {
+    const fresh = join(dir, "home-pull-always");
+    await reg.markLog();
+    for (let i = 0; i < 2; i++) {
+      const r = await berth(["run", "--pull", "always", `docker://${ref}`, "echo", "ok"], { home: fresh });
+      expect(r.stdout).toBe("ok\n");
+      expect(r.code).toBe(0);
+    }
+    const manifests = (await reg.requests()).filter((q) => q.uri.includes("/manifests/"));
+    expect(manifests.length).toBeGreaterThanOrEqual(2);
+  });
+
+  it("a --pull value docker does not know is a usage error", async () => {
+    const r = await berth(["run", "--pull", "sometimes", ref], { home });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain("--pull must be missing, always or never");
   });
 });
 

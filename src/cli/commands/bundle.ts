@@ -4,7 +4,7 @@ import { BerthError } from "../../errors.ts";
 import { type NetworkMode, writeBundle } from "../../runtime/index.ts";
 import type { Cli } from "../env.ts";
 import { info } from "../output.ts";
-import { openImage, rootlessIds } from "./run.ts";
+import { openImage, parsePullPolicy, rootlessIds } from "./run.ts";
 
 const collect = (v: string, prev: string[]) => [...prev, v];
 
@@ -23,6 +23,11 @@ export function registerBundle(program: Command, cli: () => Cli): void {
     .option("--network <host|none>", "host (default) or none", "host")
     .option("--hostname <name>", "the container's hostname")
     .option("--platform <os/arch[/variant]>", "from a multi-platform image, this platform's")
+    .option(
+      "--pull <missing|always|never>",
+      "pull a registry image into the store: when missing (default), always or never",
+      "missing",
+    )
     .passThroughOptions()
     .addHelpText(
       "after",
@@ -35,7 +40,7 @@ Examples:
       if (opts.network !== "host" && opts.network !== "none") {
         throw new BerthError("USAGE", `--network must be host or none, not ${JSON.stringify(opts.network)}`);
       }
-      const opened = await openImage(c, image, opts.platform);
+      const opened = await openImage(c, image, opts.platform, parsePullPolicy(opts.pull as string));
       try {
         const rootless = rootlessIds();
         const target = resolve(c.cwd, dir);

@@ -3,55 +3,76 @@ import { resolve } from "node:path";
 import type { Command } from "commander";
 import { BerthError } from "../../errors.ts";
 import { type Image, loadRoot, selectImage } from "../../oci/image.ts";
-import { parsePlatform } from "../../oci/platform.ts";
+import { type Platform, parsePlatform } from "../../oci/platform.ts";
+import { Store } from "../../oci/store.ts";
 import type { NetworkMode, RootlessIds, Volume } from "../../runtime/index.ts";
 import { runContainer, subordinateIds } from "../../runtime/index.ts";
+import { copyImage } from "../../transport/copy.ts";
 import { openSource } from "../../transport/open.ts";
-import { parseImageArgument } from "../../transport/parse.ts";
+import { type ImageArgument, parseImageArgument } from "../../transport/parse.ts";
 import type { Cli } from "../env.ts";
+import { info } from "../output.ts";
+import { BlobProgress } from "../progress.ts";
 
 const collect = (v: string, prev: string[]) => [...prev, v];
 
-/** Open an image argument (any transport) and select this platform's image. */
+/** When `run` and `bundle` pull from a registry (docker's `--pull`). */
+export type PullPolicy = "missing" | "always" | "never";
+
+export function parsePullPolicy(value: string): PullPolicy {
+  if (value === "missing" || value === "always" || value === "never") return value;
+  throw new BerthError("USAGE", `--pull must be missing, always or never, not ${JSON.stringify(value)}`);
+}
+
+/**
+ * Open an image argument and select this platform's image. As `docker run` does, a bare reference or
+ * `docker://REF` runs from the local store, pulled into it first when it is not there (`pull` "missing"),
+ * every time ("always") or never; other transports are read in place.
+ */
 export async function openImage(
   cli: Cli,
   text: string,
   platform: string | undefined,
+  pull: PullPolicy = "missing",
 ): Promise<{ image: Image; name: string; close: () => Promise<void> }> {
-  const arg = parseImageArgument(text);
-  if (arg.transport === "docker") {
-    throw new BerthError(
-      "TRANSPORT_UNSUPPORTED",
-      `running ${text} straight from a registry is not wired yet`,
-      {
-        hint: `copy it into the local store first: berth copy ${text} ${arg.ref}`,
-      },
-    );
-  }
+  const given = parseImageArgument(text);
+  const arg: ImageArgument =
+    given.transport === "docker" ? { transport: "store", ref: given.ref, text: given.ref } : given;
+  const wanted = platform ? parsePlatform(platform) : undefined;
+  if (arg.transport === "store" && pull === "always") await pullIntoStore(cli, arg.ref, wanted);
   let opened: Awaited<ReturnType<typeof openSource>>;
   try {
     opened = await openSource(arg, cli.ctx);
   } catch (err) {
-    if (err instanceof BerthError && err.code === "IMAGE_NOT_FOUND" && arg.transport === "store") {
-      throw new BerthError(
-        "IMAGE_NOT_FOUND",
-        `no image ${text} in the local store (pulling is not wired yet)`,
-        {
-          cause: err,
-          hint: `copy it into the store first: berth copy docker://${text} ${text}, or name a layout: oci:DIR:TAG`,
-        },
-      );
+    if (!(err instanceof BerthError && err.code === "IMAGE_NOT_FOUND" && arg.transport === "store"))
+      throw err;
+    if (pull !== "missing") {
+      throw new BerthError("IMAGE_NOT_FOUND", `no image ${arg.ref} in the local store (--pull ${pull})`, {
+        cause: err,
+        hint: `pull it first: berth pull ${arg.ref}`,
+      });
     }
-    throw err;
+    info(cli.out, `berth: no image ${Store.normalize(arg.ref)} in the local store, pulling it`);
+    await pullIntoStore(cli, arg.ref, wanted);
+    opened = await openSource(arg, cli.ctx);
   }
   try {
     const root = await loadRoot(opened.source, opened.root);
-    const image = await selectImage(root, platform ? parsePlatform(platform) : undefined);
+    const image = await selectImage(root, wanted);
     return { image, name: text, close: opened.close };
   } catch (err) {
     await opened.close();
     throw err;
   }
+}
+
+/** `berth pull REF`: the registry's image (this platform's, or `platform`'s) into the store under REF. */
+async function pullIntoStore(cli: Cli, ref: string, platform: Platform | undefined): Promise<void> {
+  const progress = new BlobProgress(cli.out);
+  await copyImage(parseImageArgument(`docker://${ref}`), { transport: "store", ref, text: ref }, cli.ctx, {
+    ...(platform ? { platform } : {}),
+    onBlob: progress.onBlob,
+  });
 }
 
 /** The caller's ids when not root (rootless mode), from the process. */
@@ -121,6 +142,11 @@ export function registerRun(program: Command, cli: () => Cli): void {
     .option("--hostname <name>", "the container's hostname")
     .option("--runtime <runc|crun|path>", "OCI runtime (default: $BERTH_RUNTIME, else runc, else crun)")
     .option("--platform <os/arch[/variant]>", "from a multi-platform image, run this platform's")
+    .option(
+      "--pull <missing|always|never>",
+      "pull a registry image into the store: when missing (default), always or never",
+      "missing",
+    )
     .option("--keep", "keep the container's folder (its writable layer) afterwards")
     .option("--rm", "remove the container afterwards (the default)")
     .passThroughOptions()
@@ -130,8 +156,11 @@ export function registerRun(program: Command, cli: () => Cli): void {
 The container shares the host's network by default, so a server it starts on 127.0.0.1 is reachable from
 here. stdin is passed, SIGINT and SIGTERM are forwarded, and berth exits with the container's exit code.
 
+A bare reference or docker://REF runs from the local store and is pulled into it first when missing.
+
 Examples:
   berth run oci:./layout:app
+  berth run 127.0.0.1:5000/team/app:1
   berth run -e GREETING=hi -v ./data:/data:ro app:1 sh -c 'cat /data/x'
   berth run --user nobody --network none app:1 id`,
     )
@@ -142,7 +171,7 @@ Examples:
         throw new BerthError("USAGE", `--network must be host or none, not ${JSON.stringify(opts.network)}`);
       }
       const volumes = (opts.volume as string[]).map((v) => parseVolume(v, c.cwd));
-      const opened = await openImage(c, image, opts.platform);
+      const opened = await openImage(c, image, opts.platform, parsePullPolicy(opts.pull as string));
       // Signals are caught for the whole command: forwarded while the container runs, then ignored until its
       // mounts and state are cleaned up, so that a late SIGTERM cannot leave a mounted root behind.
       const signals: NodeJS.Signals[] = ["SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2"];
