@@ -4,8 +4,7 @@
  * the config is converted from the image with Docker's defaults, and the runtime's state lives under
  * `$BERTH_HOME/run/state`. The container's folder and state are removed afterwards unless `keep` is set.
  */
-import { randomBytes } from "node:crypto";
-import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
+import { readFile, rm, writeFile } from "node:fs/promises";
 import { hostname as osHostname } from "node:os";
 import { join } from "node:path";
 import type { Image } from "../oci/image.ts";
@@ -27,6 +26,7 @@ import {
   type SpecMount,
   type Volume,
 } from "./spec.ts";
+import { disownContainerDir, makeContainerDir } from "./sweep.ts";
 import { resolveUser } from "./user.ts";
 import { assertUserNamespaces } from "./userns.ts";
 
@@ -75,14 +75,6 @@ export interface RunResult extends ProcessResult {
   warnings: string[];
 }
 
-export function containerId(): string {
-  return `berth-${randomBytes(8).toString("hex")}`;
-}
-
-export function runDirs(home: string): { state: string; containers: string } {
-  return { state: join(home, "run", "state"), containers: join(home, "run", "containers") };
-}
-
 /** Files Docker provides in every container: /etc/hostname, /etc/hosts, /etc/resolv.conf. */
 export async function etcMounts(dir: string, hostname: string, network: NetworkMode): Promise<SpecMount[]> {
   const hostHosts =
@@ -122,11 +114,8 @@ export async function runContainer(o: RunOptions): Promise<RunResult> {
     ...(o.signal ? { signal: o.signal } : {}),
     ...(o.onApply ? { onApply: (i: number, n: number) => o.onApply!(i, n) } : {}),
   });
-  const id = containerId();
-  const dirs = runDirs(o.home);
-  const dir = join(dirs.containers, id);
-  await mkdir(dirs.state, { recursive: true });
-  await mkdir(dir, { recursive: true });
+  const container = await makeContainerDir(o.home, runtime);
+  const { id, dir } = container;
   let root: Awaited<ReturnType<typeof createRoot>> | undefined;
   try {
     root = await createRoot(snapshots, chain, dir);
@@ -153,7 +142,10 @@ export async function runContainer(o: RunOptions): Promise<RunResult> {
       ...(o.rootless ? { rootless: o.rootless } : {}),
     });
     await writeFile(join(dir, "config.json"), `${JSON.stringify(spec, null, 2)}\n`);
-    const result = await runBundle({ runtime, stateDir: dirs.state, bundleDir: dir, id, command: args }, o);
+    const result = await runBundle(
+      { runtime, stateDir: container.stateDir, bundleDir: dir, id, command: args },
+      o,
+    );
     return {
       ...result,
       id,
@@ -164,6 +156,7 @@ export async function runContainer(o: RunOptions): Promise<RunResult> {
     };
   } finally {
     if (root?.mounted) await unmount(root.rootfs);
-    if (!o.keep) await rm(dir, { recursive: true, force: true }).catch(() => undefined);
+    if (o.keep) await disownContainerDir(container);
+    else await rm(dir, { recursive: true, force: true }).catch(() => undefined);
   }
 }

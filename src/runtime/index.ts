@@ -39,6 +39,7 @@ export {
   toRootless,
   type Volume,
 } from "./spec.ts";
+export { sweepContainers } from "./sweep.ts";
 export { parseGroup, parsePasswd, type ResolvedUser, resolveInRoot, resolveUser } from "./user.ts";
 export {
   assertUserNamespaces,

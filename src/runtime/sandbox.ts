@@ -3,7 +3,7 @@
  * that the caller keeps, with the mounts, env, user, cwd and network it gives. The result has one shape
  * whether the command succeeds or fails; `captureChanges` turns the upper directory into a layer.
  */
-import { mkdir, rm, writeFile } from "node:fs/promises";
+import { rm, writeFile } from "node:fs/promises";
 import { hostname as osHostname } from "node:os";
 import { join } from "node:path";
 import { BerthError } from "../errors.ts";
@@ -15,13 +15,14 @@ import {
   type LayerDestination,
 } from "../layer/index.ts";
 import type { Image } from "../oci/image.ts";
-import { containerId, etcMounts, type RuntimeContext, runDirs } from "./container.ts";
+import { etcMounts, type RuntimeContext } from "./container.ts";
 import { type ProcessResult, runBundle, type StdioOptions } from "./exec.ts";
 import { overlayXattrReader, unmount } from "./mount.ts";
 import { type ContainerRoot, createRoot } from "./root.ts";
 import { findRuntime } from "./runtime.ts";
 import { type SnapshotChain, type SnapshotMode, Snapshots } from "./snapshots.ts";
 import { buildSpec, mergeEnv, type NetworkMode, processEnv, type SpecMount, type Volume } from "./spec.ts";
+import { makeContainerDir } from "./sweep.ts";
 import { resolveInRoot, resolveUser } from "./user.ts";
 import { assertUserNamespaces } from "./userns.ts";
 
@@ -89,11 +90,7 @@ export async function runInSandbox(o: SandboxOptions): Promise<SandboxResult> {
   }
   const config = o.image?.config;
   const name = o.imageName ?? o.image?.digest ?? "the build root";
-  const id = containerId();
-  const dirs = runDirs(o.home);
-  const dir = join(dirs.containers, id);
-  await mkdir(dirs.state, { recursive: true });
-  await mkdir(dir, { recursive: true });
+  const { id, dir, stateDir } = await makeContainerDir(o.home, runtime);
   let root: ContainerRoot | undefined;
   try {
     root = await createRoot(snapshots, chain, dir, o.upperDir);
@@ -121,7 +118,7 @@ export async function runInSandbox(o: SandboxOptions): Promise<SandboxResult> {
       ...(o.rootless ? { rootless: o.rootless } : {}),
     });
     await writeFile(join(dir, "config.json"), `${JSON.stringify(spec, null, 2)}\n`);
-    const result = await runBundle({ runtime, stateDir: dirs.state, bundleDir: dir, id, command: o.args }, o);
+    const result = await runBundle({ runtime, stateDir, bundleDir: dir, id, command: o.args }, o);
     return {
       ...result,
       root: { mode: chain.mode, lowerDirs: root.lowerDirs, upperDir: root.upperDir },

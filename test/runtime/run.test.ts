@@ -239,6 +239,43 @@ describe("signals and kills", () => {
   });
 });
 
+describe("containers left by a killed berth", () => {
+  it("the next run sweeps them: the orphan is killed, its root unmounted, its folder and state removed; kept ones stay", async () => {
+    const h = join(dir, "home-orphan");
+    const kept = await berth(["run", "--keep", app, "true"], { home: h });
+    expect(kept.code).toBe(0);
+    const keptId = readdirSync(join(h, "run", "containers"));
+    expect(keptId).toHaveLength(1);
+
+    const child = spawn(process.execPath, [BIN, "run", app, "sh", "-c", "echo up; exec sleep 1000"], {
+      env: { PATH: process.env.PATH ?? "", BERTH_HOME: h },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    await new Promise<void>((res) => child.stdout.on("data", () => res()));
+    const state = join(h, "run", "state");
+    const [orphan] = readdirSync(state);
+    const pid = JSON.parse(await readFile(join(state, orphan!, "state.json"), "utf8"))
+      .init_process_pid as number;
+    child.kill("SIGKILL"); // berth dies; runc and the container go on
+    await new Promise((res) => child.on("close", res));
+    expect(existsSync(`/proc/${pid}`)).toBe(true);
+    expect(await readFile("/proc/self/mountinfo", "utf8")).toContain(join(h, "run", "containers", orphan!));
+
+    const next = await berth(["run", app, "echo", "next"], { home: h });
+    expect(next.stdout).toBe("next\n");
+    expect(next.code).toBe(0);
+    expect(readdirSync(state)).toEqual([]);
+    expect(readdirSync(join(h, "run", "containers"))).toEqual(keptId);
+    expect(await readFile("/proc/self/mountinfo", "utf8")).not.toContain(
+      join(h, "run", "containers", orphan!),
+    );
+    const gone = async () =>
+      !existsSync(`/proc/${pid}`) || (await readFile(`/proc/${pid}/stat`, "utf8")).includes(") Z");
+    for (let i = 0; i < 50 && !(await gone()); i++) await new Promise((r) => setTimeout(r, 100));
+    expect(await gone()).toBe(true);
+  });
+});
+
 describe("images from a registry", () => {
   let reg: RegistryHarness;
   let ref: string;
