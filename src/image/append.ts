@@ -89,6 +89,7 @@ export function appendLayers(
         digest: built.digest,
         size: built.size,
         diffId: built.diffId,
+        written: true,
         history: {
           created_by: `berth append ${dir.dest === "/" ? "" : `--dest ${dir.dest} `}(${built.entries} entries)`,
           comment: `berth ${dir.dest}`,

@@ -75,3 +75,16 @@ export interface RangedBlobSource extends BlobSource {
 export function hasBlobRange(source: unknown): source is RangedBlobSource {
   return typeof (source as RangedBlobSource | undefined)?.blobRange === "function";
 }
+
+/**
+ * A source holding some blobs as whole local files that this process wrote and hashed while writing them (a
+ * layer just built): a sink on this machine may link such a file in instead of reading and hashing it again.
+ */
+export interface WrittenBlobSource extends BlobSource {
+  /** The file holding exactly this blob, if it is one this process wrote; undefined otherwise. */
+  writtenFile(desc: Descriptor): string | undefined;
+}
+
+export function hasWrittenFiles(source: unknown): source is WrittenBlobSource {
+  return typeof (source as WrittenBlobSource | undefined)?.writtenFile === "function";
+}

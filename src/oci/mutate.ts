@@ -1,7 +1,7 @@
 import { createReadStream } from "node:fs";
 import { Readable } from "node:stream";
 import { BerthError } from "../errors.ts";
-import { type BlobSource, verified } from "./blob.ts";
+import { type BlobSource, verified, type WrittenBlobSource } from "./blob.ts";
 import type { ContainerConfig, History, ImageConfig } from "./config.ts";
 import type { Descriptor } from "./descriptor.ts";
 import { type Digest, digestBytes } from "./digest.ts";
@@ -19,6 +19,11 @@ export interface AddedLayer {
   size: number;
   diffId: Digest;
   history?: History;
+  /**
+   * The file was written by this process, its digest and size computed over the bytes as they were written
+   * (`buildLayer`): a sink on this machine may link it in rather than copy and hash it again.
+   */
+  written?: boolean;
 }
 
 export interface Mutation {
@@ -122,11 +127,16 @@ export function mutate(base: Image | undefined, m: Mutation, hostPlatform?: Plat
     size: manifestBytes.length,
   };
   const files = new Map(added.map((l) => [l.digest, l.path]));
+  const written = new Map(added.filter((l) => l.written).map((l) => [l.digest, l]));
   const memory = new Map<string, Buffer>([
     [configDesc.digest, configBytes],
     [descriptor.digest, manifestBytes],
   ]);
-  const source: BlobSource = {
+  const source: WrittenBlobSource = {
+    writtenFile(desc: Descriptor): string | undefined {
+      const l = written.get(desc.digest);
+      return l !== undefined && l.size === desc.size ? l.path : undefined;
+    },
     async openBlob(desc: Descriptor): Promise<Readable> {
       const bytes = memory.get(desc.digest);
       if (bytes) {

@@ -1,9 +1,9 @@
 import { createReadStream } from "node:fs";
-import { mkdir, readdir, readFile, rm, stat } from "node:fs/promises";
-import { join } from "node:path";
+import { chmod, link, mkdir, readdir, readFile, rename, rm, stat } from "node:fs/promises";
+import { dirname, join } from "node:path";
 import type { Readable } from "node:stream";
 import { BerthError } from "../../errors.ts";
-import { copyRangeAtomic, exists, streamToFileAtomic, writeFileAtomic } from "../../util/fs.ts";
+import { copyRangeAtomic, exists, streamToFileAtomic, tempName, writeFileAtomic } from "../../util/fs.ts";
 import { progressCounter } from "../../util/progress.ts";
 import { chain } from "../../util/stream.ts";
 import { type BlobSource, type FileRange, type Opener, verified } from "../blob.ts";
@@ -40,6 +40,9 @@ export interface IndexSnapshot {
  * An OCI image layout on disk: `oci-layout`, `index.json`, `blobs/<alg>/<encoded>`. Blob writes are atomic
  * and verified; `index.json` changes happen under a cross-process lock.
  */
+/** Errors of link(2) that mean "not here", not "something is wrong". */
+const LINK_UNSUPPORTED = new Set(["EXDEV", "EPERM", "ENOTSUP", "EOPNOTSUPP", "EMLINK", "EACCES"]);
+
 export class OciLayout implements BlobSource {
   readonly dir: string;
 
@@ -161,6 +164,32 @@ export class OciLayout implements BlobSource {
     return (await this.hasBlob(desc))
       ? { path: this.blobPath(desc.digest), start: 0, size: desc.size }
       : undefined;
+  }
+
+  /**
+   * Put in a blob from a file this process wrote and hashed itself, as a hard link (then renamed into place):
+   * nothing is read or copied. "unsupported" when the file cannot be linked here (another file system, a
+   * file system without hard links): the caller copies it instead.
+   */
+  async linkBlob(desc: Descriptor, file: string): Promise<"linked" | "present" | "unsupported"> {
+    if (await this.hasBlob(desc)) return "present";
+    await mkdir(this.tmpDir, { recursive: true });
+    const tmp = tempName(this.tmpDir, "blob");
+    try {
+      await link(file, tmp);
+    } catch (err) {
+      if (LINK_UNSUPPORTED.has((err as NodeJS.ErrnoException).code ?? "")) return "unsupported";
+      throw err;
+    }
+    try {
+      await chmod(tmp, 0o644);
+      await mkdir(dirname(this.blobPath(desc.digest)), { recursive: true });
+      await rename(tmp, this.blobPath(desc.digest));
+    } catch (err) {
+      await rm(tmp, { force: true });
+      throw err;
+    }
+    return "linked";
   }
 
   /** Write a blob copied from a local file range, verified against the descriptor before it is renamed in. */

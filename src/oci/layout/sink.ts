@@ -1,5 +1,5 @@
 import { rm } from "node:fs/promises";
-import { hasBlobRange, type Opener } from "../blob.ts";
+import { hasBlobRange, hasWrittenFiles, type Opener } from "../blob.ts";
 import type { Descriptor } from "../descriptor.ts";
 import type { ImageSink, PutBlobOptions } from "../sink.ts";
 import { reachable } from "./gc.ts";
@@ -27,6 +27,14 @@ export class LayoutSink implements ImageSink {
   }
 
   async putBlob(desc: Descriptor, open: Opener, options: PutBlobOptions = {}): Promise<"written"> {
+    const file = hasWrittenFiles(options.from) ? options.from.writtenFile(desc) : undefined;
+    if (file !== undefined) {
+      const linked = await this.layout.linkBlob(desc, file);
+      if (linked !== "unsupported") {
+        if (linked === "linked") this.#written.push(desc.digest);
+        return "written";
+      }
+    }
     const range = hasBlobRange(options.from) ? await options.from.blobRange(desc) : undefined;
     const wrote = range
       ? await this.layout.writeBlobFromRange(desc, range, options.onProgress)
