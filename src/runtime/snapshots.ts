@@ -18,7 +18,6 @@ import { join } from "node:path";
 import type { Readable } from "node:stream";
 import { promisify } from "node:util";
 import { BerthError, wrapError } from "../errors.ts";
-import { applyLayer } from "../layer/index.ts";
 import { chainIds, type Digest, encodedOf } from "../oci/digest.ts";
 import type { Image } from "../oci/image.ts";
 import { mountOverlay, overlaySupported, stripOverlayOrigins, unmount } from "./mount.ts";
@@ -151,6 +150,8 @@ export class Snapshots {
       } else if (this.mode === "full" && parents.length > 0) {
         await pexec("cp", ["-a", "--reflink=auto", parents[parents.length - 1]!, fs]);
       }
+      // The layer engine is loaded only when a layer has to be applied (a cached image needs none).
+      const { applyLayer } = await import("../layer/index.ts");
       const stream = await open();
       await applyLayer(stream, target, { rootless: this.rootless, ...(signal ? { signal } : {}) });
       // The DiffID is checked at the end of the stream: read whatever the tar reader left.

@@ -1,5 +1,4 @@
 import { BerthError } from "../errors.ts";
-import { OciArchiveSink, openDockerArchive, openOciArchive } from "../oci/archive/index.ts";
 import type { BlobSource } from "../oci/blob.ts";
 import type { Descriptor } from "../oci/descriptor.ts";
 import { OciLayout } from "../oci/layout/layout.ts";
@@ -7,11 +6,9 @@ import { LayoutSink } from "../oci/layout/sink.ts";
 import { formatReference, parseReference } from "../oci/reference.ts";
 import type { ImageSink } from "../oci/sink.ts";
 import { Store } from "../oci/store.ts";
-import { registrySink } from "../registry/index.ts";
 import { exists } from "../util/fs.ts";
 import { type TransportContext, tmpDirOf } from "./context.ts";
 import type { ImageArgument } from "./parse.ts";
-import { openClient, referenceTarget } from "./registry.ts";
 
 /** An opened image source: where its blobs come from and the root its argument names. */
 export interface OpenedSource {
@@ -23,6 +20,11 @@ export interface OpenedSource {
 }
 
 const noop = async () => undefined;
+
+// The archive and registry transports are loaded when an argument names them, so that commands reading the
+// store or a layout (`berth run app`) do not pay for loading them.
+const archives = () => import("../oci/archive/index.ts");
+const registry = () => import("./registry.ts");
 
 export async function openSource(arg: ImageArgument, ctx: TransportContext): Promise<OpenedSource> {
   switch (arg.transport) {
@@ -41,6 +43,7 @@ export async function openSource(arg: ImageArgument, ctx: TransportContext): Pro
     }
     case "docker-archive":
     case "oci-archive": {
+      const { openDockerArchive, openOciArchive } = await archives();
       const open = arg.transport === "docker-archive" ? openDockerArchive : openOciArchive;
       const archive = await open(arg.path, { tmpDir: tmpDirOf(ctx) });
       try {
@@ -56,6 +59,7 @@ export async function openSource(arg: ImageArgument, ctx: TransportContext): Pro
       }
     }
     case "docker": {
+      const { openClient, referenceTarget } = await registry();
       const client = await openClient(ctx);
       try {
         const ref = parseReference(arg.ref);
@@ -86,8 +90,12 @@ export async function openSink(arg: ImageArgument, ctx: TransportContext): Promi
       return new LayoutSink(await OciLayout.openOrCreate(arg.path), arg.ref, created);
     }
     case "oci-archive":
-      return OciArchiveSink.create(arg.path, { ...(arg.ref ? { ref: arg.ref } : {}), tmpDir: tmpDirOf(ctx) });
+      return (await archives()).OciArchiveSink.create(arg.path, {
+        ...(arg.ref ? { ref: arg.ref } : {}),
+        tmpDir: tmpDirOf(ctx),
+      });
     case "docker": {
+      const { openClient, registrySink } = await registry();
       const client = await openClient(ctx);
       const sink = registrySink(client, parseReference(arg.ref));
       return {

@@ -22,4 +22,5 @@ export function referenceTarget(ref: Reference): string {
   return ref.digest ?? ref.tag ?? "latest";
 }
 
+export { registrySink } from "../registry/index.ts";
 export { parseReference };

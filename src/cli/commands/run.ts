@@ -5,9 +5,10 @@ import { BerthError } from "../../errors.ts";
 import { type Image, loadRoot, selectImage } from "../../oci/image.ts";
 import { type Platform, parsePlatform } from "../../oci/platform.ts";
 import { Store } from "../../oci/store.ts";
-import type { NetworkMode, RootlessIds, Volume } from "../../runtime/index.ts";
-import { runContainer, subordinateIds } from "../../runtime/index.ts";
-import { copyImage } from "../../transport/copy.ts";
+// The modules themselves, not runtime/index.ts: `berth run` then loads neither the sandbox nor the layer engine.
+import { runContainer } from "../../runtime/container.ts";
+import type { NetworkMode, RootlessIds, Volume } from "../../runtime/spec.ts";
+import { subordinateIds } from "../../runtime/userns.ts";
 import { openSource } from "../../transport/open.ts";
 import { type ImageArgument, parseImageArgument } from "../../transport/parse.ts";
 import type { Cli } from "../env.ts";
@@ -69,6 +70,7 @@ export async function openImage(
 /** `berth pull REF`: the registry's image (this platform's, or `platform`'s) into the store under REF. */
 async function pullIntoStore(cli: Cli, ref: string, platform: Platform | undefined): Promise<void> {
   const progress = new BlobProgress(cli.out);
+  const { copyImage } = await import("../../transport/copy.ts");
   await copyImage(parseImageArgument(`docker://${ref}`), { transport: "store", ref, text: ref }, cli.ctx, {
     ...(platform ? { platform } : {}),
     onBlob: progress.onBlob,
