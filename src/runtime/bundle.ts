@@ -33,6 +33,8 @@ export interface BundleOptions {
   hostname?: string;
   /** Not root: apply rootless and write runc's rootless config. */
   rootless?: RootlessIds;
+  /** false: no seccomp filter in config.json; default: Docker's refusals. */
+  seccomp?: boolean;
   signal?: AbortSignal;
 }
 
@@ -89,6 +91,7 @@ export async function writeBundle(image: Image, dir: string, o: BundleOptions = 
       hostname,
       annotations: imageAnnotations(config),
       ...(o.rootless ? { rootless: o.rootless } : {}),
+      ...(o.seccomp === false ? { seccomp: false } : {}),
     });
     await writeFile(join(dir, "config.json"), `${JSON.stringify(spec, null, 2)}\n`);
     return { dir, spec, layers: layers.length };

@@ -58,6 +58,8 @@ export interface RunOptions extends RuntimeContext, StdioOptions {
   volumes?: Volume[];
   network?: NetworkMode;
   hostname?: string;
+  /** false: no seccomp filter (docker's `--security-opt seccomp=unconfined`); default: Docker's refusals. */
+  seccomp?: boolean;
   /** Keep the container's folder (its writable layer) instead of removing it. */
   keep?: boolean;
   /** Called when a layer has to be applied (the image is not cached yet). */
@@ -140,6 +142,7 @@ export async function runContainer(o: RunOptions): Promise<RunResult> {
       annotations: imageAnnotations(config),
       rootPath: root.rootfs,
       ...(o.rootless ? { rootless: o.rootless } : {}),
+      ...(o.seccomp === false ? { seccomp: false } : {}),
     });
     await writeFile(join(dir, "config.json"), `${JSON.stringify(spec, null, 2)}\n`);
     const result = await runBundle(

@@ -6,6 +6,7 @@
  */
 import { BerthError } from "../errors.ts";
 import type { ImageConfig } from "../oci/config.ts";
+import { defaultSeccomp, type Seccomp } from "./seccomp.ts";
 import type { ResolvedUser } from "./user.ts";
 
 export interface SpecMount {
@@ -44,6 +45,7 @@ export interface RuntimeSpec {
     resources?: { devices?: { allow: boolean; access: string }[] } | null;
     maskedPaths?: string[];
     readonlyPaths?: string[];
+    seccomp?: Seccomp;
   };
 }
 
@@ -168,6 +170,8 @@ export interface SpecOptions {
   rootPath?: string;
   /** Set when not root: runc's rootless mode. */
   rootless?: RootlessIds;
+  /** Docker's seccomp refusals (seccomp.ts); false: none (docker's `--security-opt seccomp=unconfined`). */
+  seccomp?: boolean;
 }
 
 /** A runtime config with Docker's defaults. */
@@ -220,6 +224,7 @@ export function buildSpec(o: SpecOptions): RuntimeSpec {
       resources: { devices: [{ allow: false, access: "rwm" }] },
       maskedPaths: [...MASKED_PATHS],
       readonlyPaths: [...READONLY_PATHS],
+      ...(o.seccomp === false ? {} : { seccomp: defaultSeccomp() }),
     },
   };
   return o.rootless ? toRootless(spec, o.rootless) : spec;

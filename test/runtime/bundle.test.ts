@@ -65,6 +65,10 @@ it("writes rootfs/ and a converted config.json that plain `runc run` starts", as
   expect(spec.process.capabilities.bounding).toContain("CAP_NET_BIND_SERVICE");
   expect(spec.process.capabilities.bounding).not.toContain("CAP_SYS_ADMIN");
   expect(spec.linux.maskedPaths).toContain("/proc/kcore");
+  expect(spec.linux.seccomp.defaultAction).toBe("SCMP_ACT_ALLOW");
+  expect(spec.linux.seccomp.syscalls[0].names).toEqual(
+    expect.arrayContaining(["unshare", "mount", "keyctl", "bpf"]),
+  );
   const out = runtimeRun("runc", bundle, "berth-bundle-test");
   expect(out.stderr).toBe("");
   expect(out.stdout).toBe("hello /home/app 1000:1000 1000 10 50\n");

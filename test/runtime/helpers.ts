@@ -37,6 +37,7 @@ export const APPLETS = [
   "wget",
   "readlink",
   "grep",
+  "unshare",
 ];
 
 export const PASSWD =

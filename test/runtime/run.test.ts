@@ -195,6 +195,28 @@ describe("volumes and network", () => {
   });
 });
 
+describe("seccomp", () => {
+  it("refuses what Docker's default profile refuses (unshare); --security-opt seccomp=unconfined lifts it", async () => {
+    const confined = await rb([app, "sh", "-c", "unshare -U true && echo created"]);
+    expect(confined.stdout).toBe("");
+    expect(confined.stderr).toContain("Operation not permitted");
+    expect(confined.code).toBe(1);
+    const free = await rb([
+      "--security-opt",
+      "seccomp=unconfined",
+      app,
+      "sh",
+      "-c",
+      "unshare -U true && echo created",
+    ]);
+    expect(free.stdout).toBe("created\n");
+    expect(free.code).toBe(0);
+    const other = await rb(["--security-opt", "apparmor=unconfined", app, "true"]);
+    expect(other.code).toBe(2);
+    expect(other.stderr).toContain('--security-opt "apparmor=unconfined" is not supported');
+  });
+});
+
 describe("signals and kills", () => {
   it("forwards SIGTERM: a container trapping it sees it", async () => {
     const child = spawn(

@@ -4,7 +4,7 @@ import { BerthError } from "../../errors.ts";
 import { type NetworkMode, writeBundle } from "../../runtime/index.ts";
 import type { Cli } from "../env.ts";
 import { info } from "../output.ts";
-import { openImage, parsePullPolicy, rootlessIds } from "./run.ts";
+import { openImage, parsePullPolicy, rootlessIds, seccompOff } from "./run.ts";
 
 const collect = (v: string, prev: string[]) => [...prev, v];
 
@@ -22,6 +22,12 @@ export function registerBundle(program: Command, cli: () => Cli): void {
     .option("--entrypoint <cmd>", "replace the image's Entrypoint")
     .option("--network <host|none>", "host (default) or none", "host")
     .option("--hostname <name>", "the container's hostname")
+    .option(
+      "--security-opt <seccomp=unconfined>",
+      "seccomp=unconfined: no seccomp filter (default: Docker's refusals)",
+      collect,
+      [],
+    )
     .option("--platform <os/arch[/variant]>", "from a multi-platform image, this platform's")
     .option(
       "--pull <missing|always|never>",
@@ -40,11 +46,13 @@ Examples:
       if (opts.network !== "host" && opts.network !== "none") {
         throw new BerthError("USAGE", `--network must be host or none, not ${JSON.stringify(opts.network)}`);
       }
+      const unconfined = seccompOff(opts.securityOpt as string[]);
       const opened = await openImage(c, image, opts.platform, parsePullPolicy(opts.pull as string));
       try {
         const rootless = rootlessIds();
         const target = resolve(c.cwd, dir);
         const r = await writeBundle(opened.image, target, {
+          ...(unconfined ? { seccomp: false } : {}),
           imageName: opened.name,
           args,
           ...(opts.entrypoint !== undefined ? { entrypoint: [opts.entrypoint as string] } : {}),

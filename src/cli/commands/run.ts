@@ -17,6 +17,19 @@ import { BlobProgress } from "../progress.ts";
 
 const collect = (v: string, prev: string[]) => [...prev, v];
 
+/** Whether docker's `--security-opt` values turn seccomp off; the only one berth takes is seccomp=unconfined. */
+export function seccompOff(values: readonly string[]): boolean {
+  for (const v of values) {
+    if (v !== "seccomp=unconfined" && v !== "seccomp:unconfined") {
+      throw new BerthError(
+        "USAGE",
+        `--security-opt ${JSON.stringify(v)} is not supported (only seccomp=unconfined)`,
+      );
+    }
+  }
+  return values.length > 0;
+}
+
 /** When `run` and `bundle` pull from a registry (docker's `--pull`). */
 export type PullPolicy = "missing" | "always" | "never";
 
@@ -143,6 +156,12 @@ export function registerRun(program: Command, cli: () => Cli): void {
     .option("--network <host|none>", "host (default: share the host's network) or none", "host")
     .option("--hostname <name>", "the container's hostname")
     .option("--runtime <runc|crun|path>", "OCI runtime (default: $BERTH_RUNTIME, else runc, else crun)")
+    .option(
+      "--security-opt <seccomp=unconfined>",
+      "seccomp=unconfined: no seccomp filter (default: Docker's refusals)",
+      collect,
+      [],
+    )
     .option("--platform <os/arch[/variant]>", "from a multi-platform image, run this platform's")
     .option(
       "--pull <missing|always|never>",
@@ -173,6 +192,7 @@ Examples:
         throw new BerthError("USAGE", `--network must be host or none, not ${JSON.stringify(opts.network)}`);
       }
       const volumes = (opts.volume as string[]).map((v) => parseVolume(v, c.cwd));
+      const unconfined = seccompOff(opts.securityOpt as string[]);
       const opened = await openImage(c, image, opts.platform, parsePullPolicy(opts.pull as string));
       // Signals are caught for the whole command: forwarded while the container runs, then ignored until its
       // mounts and state are cleaned up, so that a late SIGTERM cannot leave a mounted root behind.
@@ -184,6 +204,7 @@ Examples:
       try {
         const rootless = await rootlessIdsWithSubordinates(env.PATH);
         result = await runContainer({
+          ...(unconfined ? { seccomp: false } : {}),
           home: c.ctx.home,
           image: opened.image,
           imageName: opened.name,
