@@ -4,9 +4,12 @@
  * the config is converted from the image with Docker's defaults, and the runtime's state lives under
  * `$BERTH_HOME/run/state`. The container's folder and state are removed afterwards unless `keep` is set.
  */
-import { readFile, rm, writeFile } from "node:fs/promises";
+import { execFile } from "node:child_process";
+import { mkdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { hostname as osHostname } from "node:os";
-import { join } from "node:path";
+import { dirname, join, posix } from "node:path";
+import { promisify } from "node:util";
+import type { ImageConfig } from "../oci/config.ts";
 import type { Image } from "../oci/image.ts";
 import { type ProcessResult, runBundle, type StdioOptions } from "./exec.ts";
 import { unmount } from "./mount.ts";
@@ -27,7 +30,7 @@ import {
   type Volume,
 } from "./spec.ts";
 import { disownContainerDir, makeContainerDir } from "./sweep.ts";
-import { resolveUser } from "./user.ts";
+import { resolveInRoot, resolveUser } from "./user.ts";
 import { assertUserNamespaces } from "./userns.ts";
 
 /** Where containers live and which runtime runs them. */
@@ -41,6 +44,8 @@ export interface RuntimeContext {
   /** Set when not root: rootless mode with these host ids mapped to 0. */
   rootless?: RootlessIds;
 }
+
+const pexec = promisify(execFile);
 
 export interface RunOptions extends RuntimeContext, StdioOptions {
   image: Image;
@@ -98,6 +103,35 @@ export async function etcMounts(dir: string, hostname: string, network: NetworkM
   return mounts;
 }
 
+/**
+ * Docker's anonymous volumes for the image's `Volumes`: each path not given a volume by the caller gets a new
+ * folder in the container's folder, holding a copy of what the image has there (owner and mode too), bound
+ * over it. They go with the container's folder (`--rm`), or stay in it (`keep`).
+ */
+async function imageVolumes(
+  config: ImageConfig,
+  rootfs: string,
+  dir: string,
+  given: readonly Volume[],
+): Promise<Volume[]> {
+  const paths = Object.keys(config.config?.Volumes ?? {}).map((p) => posix.normalize(`/${p}`));
+  const taken = new Set(given.map((v) => posix.normalize(v.destination)));
+  const volumes: Volume[] = [];
+  for (const [i, path] of paths.entries()) {
+    if (path === "/" || taken.has(path)) continue;
+    const source = join(dir, "volumes", String(i));
+    await mkdir(dirname(source), { recursive: true });
+    const inImage = await resolveInRoot(rootfs, path);
+    if (inImage && (await stat(inImage)).isDirectory()) {
+      await pexec("cp", ["-a", "--reflink=auto", inImage, source]);
+    } else {
+      await mkdir(source, { mode: 0o755 });
+    }
+    volumes.push({ source, destination: path, readonly: false });
+  }
+  return volumes;
+}
+
 export async function runContainer(o: RunOptions): Promise<RunResult> {
   const runtime = await findRuntime({
     ...(o.runtime ? { want: o.runtime } : {}),
@@ -137,7 +171,7 @@ export async function runContainer(o: RunOptions): Promise<RunResult> {
       cwd: processCwd(config, o.cwd),
       network,
       hostname,
-      volumes: o.volumes ?? [],
+      volumes: [...(o.volumes ?? []), ...(await imageVolumes(config, root.rootfs, dir, o.volumes ?? []))],
       mounts: await etcMounts(dir, hostname, network),
       annotations: imageAnnotations(config),
       rootPath: root.rootfs,

@@ -51,6 +51,7 @@ export interface ImageConfigSpec {
   workdir?: string;
   user?: string;
   labels?: Record<string, string>;
+  volumes?: string[];
 }
 
 export type ExtraFile = {
@@ -118,6 +119,7 @@ export async function busyboxImage(
   if (config.workdir) args.push("--config.workingdir", config.workdir);
   if (config.user) args.push("--config.user", config.user);
   for (const [k, v] of Object.entries(config.labels ?? {})) args.push("--config.label", `${k}=${v}`);
+  for (const v of config.volumes ?? []) args.push("--config.volume", v);
   if (args.length > 3) await run("umoci", args);
 }
 

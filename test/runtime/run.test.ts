@@ -195,6 +195,35 @@ describe("volumes and network", () => {
   });
 });
 
+describe("image volumes", () => {
+  it("each of the image's Volumes is a new volume holding the image's files; -v for the same path wins", async () => {
+    const layout = join(dir, "vol-layout");
+    await busyboxImage(layout, "v", { volumes: ["/data", "/empty"] }, [
+      [{ path: "data/seed", content: "from image\n" }],
+    ]);
+    const img = `oci:${layout}:v`;
+    const h = join(dir, "home-vol");
+    const script =
+      "cat /data/seed; echo new > /data/new; grep -c ' /data ' /proc/mounts; grep -c ' /empty ' /proc/mounts; ls -A /empty";
+    const r = await berth(["run", "--keep", img, "sh", "-c", script], { home: h });
+    expect(r.stdout).toBe("from image\n1\n1\n");
+    expect(r.code).toBe(0);
+    const [kept] = readdirSync(join(h, "run", "containers"));
+    const folder = join(h, "run", "containers", kept!);
+    // The write went to the volume, not to the container's writable layer.
+    expect(existsSync(join(folder, "upper", "data", "new"))).toBe(false);
+    expect(await readFile(join(folder, "volumes", "0", "new"), "utf8")).toBe("new\n");
+
+    const host = join(dir, "vol-host");
+    await mkdir(host, { recursive: true });
+    await writeFile(join(host, "x"), "host\n");
+    const given = await berth(["run", "-v", `${host}:/data`, img, "sh", "-c", "cat /data/x; ls /data"], {
+      home: h,
+    });
+    expect(given.stdout).toBe("host\nx\n");
+  });
+});
+
 describe("seccomp", () => {
   it("refuses what Docker's default profile refuses (unshare); --security-opt seccomp=unconfined lifts it", async () => {
     const confined = await rb([app, "sh", "-c", "unshare -U true && echo created"]);
