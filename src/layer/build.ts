@@ -1,5 +1,5 @@
 /** Build a reproducible layer from host files in one pass. */
-import { createReadStream, type Stats } from "node:fs";
+import type { Stats } from "node:fs";
 import { lstat } from "node:fs/promises";
 import { wrapError } from "../errors.ts";
 import {
@@ -24,8 +24,6 @@ export interface BuildLayerResult extends LayerDescriptor {
   /** Entries written to the tar. */
   entries: number;
 }
-
-const SMALL = 1024 * 1024;
 
 /**
  * Build a layer from a directory (its contents become the image root) or from `{ source, dest }` pairs,
@@ -60,10 +58,10 @@ export async function buildLayer(
 }
 
 /**
- * Write planned entries. Small files are read synchronously: an asynchronous read is four trips through
- * libuv's thread pool (open, fstat, read, close), where they queue behind the compressor's blocks, so for
- * trees of many small files (node_modules) the event loop mostly waited; a synchronous read of a small file
- * takes microseconds and leaves the pool to the compressor. It goes straight into the writer's output chunk.
+ * Write planned entries. Files are read synchronously, straight into the writer's output chunk, a chunk at a
+ * time: an asynchronous read is trips through libuv's thread pool (open, fstat, read, close), where they queue
+ * behind the compressor's blocks, so for trees of many small files (node_modules) the event loop mostly
+ * waited; and a stream of a large file allocated a buffer per read only to copy it into the chunk.
  */
 export async function writeEntries(
   writer: TarWriter,
@@ -71,10 +69,8 @@ export async function writeEntries(
 ): Promise<void> {
   for await (const e of entries) {
     try {
-      if (e.hostPath !== undefined && e.header.size <= SMALL) {
+      if (e.hostPath !== undefined) {
         await writer.addFile(e.header, e.hostPath);
-      } else if (e.hostPath !== undefined) {
-        await writer.add(e.header, createReadStream(e.hostPath, { highWaterMark: SMALL }));
       } else {
         await writer.add(e.header);
       }

@@ -15,7 +15,7 @@ export interface ParallelGzipOptions {
   level?: number;
   /** Uncompressed bytes per block; default 1 MiB. Part of what makes the output what it is. */
   blockSize?: number;
-  /** Blocks compressed at once; default 3. */
+  /** Blocks being deflated (or waiting to be pushed) before the stream stops taking input; default 4. */
   inFlight?: number;
   /**
    * Called with each input block once its deflate is done and nothing here reads it again (a `ChunkPool`'s
@@ -25,22 +25,23 @@ export interface ParallelGzipOptions {
 }
 
 const DICT = 32 * 1024;
-const OUT_CHUNK = 256 * 1024;
+const MIN_OUT = 64 * 1024;
 
 function deflateBlock(
   data: Buffer,
   dictionary: Buffer | undefined,
   level: number,
   last: boolean,
+  outSize: number,
 ): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     deflateRaw(
       data,
       {
         level,
-        // Output comes back in pieces of this size, one thread-pool round trip each (the default is 16 KiB);
-        // it does not change the output.
-        chunkSize: OUT_CHUNK,
+        // Output comes back in pieces of this size, one thread-pool round trip each (the default is 16 KiB),
+        // then joined; it does not change the output.
+        chunkSize: outSize,
         finishFlush: last ? constants.Z_FINISH : constants.Z_SYNC_FLUSH,
         ...(dictionary ? { dictionary } : {}),
       },
@@ -55,6 +56,13 @@ export function gzipHeader(level: number): Buffer {
   return Buffer.from([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, xfl, 3]);
 }
 
+/** A block being deflated; `out` or `err` once done. */
+interface Pending {
+  done: boolean;
+  out?: Buffer;
+  err?: Error;
+}
+
 export class ParallelGzip extends Transform {
   readonly #level: number;
   readonly #blockSize: number;
@@ -63,9 +71,19 @@ export class ParallelGzip extends Transform {
   #chunks: Buffer[] = [];
   #have = 0;
   #dict: Buffer | undefined;
+  /**
+   * The output buffer size for the next block: a little more than the last block gave, so that a block's
+   * output usually fills one buffer, allocated once and not copied (zlib's output buffers are most of the
+   * garbage a build makes, and V8 collects it only every 64 MiB).
+   */
+  #outSize = 256 * 1024;
   #crc = 0;
   #isize = 0;
-  #queue: Promise<Buffer>[] = [];
+  /** Blocks started and not yet pushed, in order. */
+  #queue: Pending[] = [];
+  /** The callback of the write (or the flush) waiting for room in the queue (or for the queue to empty). */
+  #waiting: ((err?: Error) => void) | undefined;
+  #waitFor = 0;
   #started = false;
 
   constructor(options: ParallelGzipOptions = {}) {
@@ -78,7 +96,7 @@ export class ParallelGzip extends Transform {
     this.#blockSize = options.blockSize ?? 1024 * 1024;
     if (this.#blockSize < DICT)
       throw new BerthError("USAGE", `gzip block size must be at least ${DICT} bytes`);
-    this.#inFlight = Math.max(1, options.inFlight ?? 3);
+    this.#inFlight = Math.max(1, options.inFlight ?? 4);
     this.#recycle = options.recycle;
   }
 
@@ -87,27 +105,56 @@ export class ParallelGzip extends Transform {
     this.#isize = (this.#isize + chunk.length) >>> 0;
     this.#chunks.push(chunk);
     this.#have += chunk.length;
-    this.#drainFull().then(() => cb(), cb);
+    // Keep at least one byte back so the final block is never empty unless the input is.
+    while (this.#have > this.#blockSize) this.#start(this.#take(this.#blockSize), false);
+    // Take more input at once unless `inFlight` blocks are still being deflated or waiting to be pushed.
+    this.#wait(this.#inFlight - 1, cb);
   }
 
   override _flush(cb: TransformCallback): void {
-    (async () => {
-      await this.#drainFull();
-      this.#start(this.#take(this.#have), true);
-      while (this.#queue.length > 0) this.push(await this.#queue.shift()!);
+    while (this.#have > this.#blockSize) this.#start(this.#take(this.#blockSize), false);
+    this.#start(this.#take(this.#have), true);
+    this.#wait(0, (err) => {
+      if (err) return cb(err);
       const trailer = Buffer.alloc(8);
       trailer.writeUInt32LE(this.#crc >>> 0, 0);
       trailer.writeUInt32LE(this.#isize, 4);
-      this.push(trailer);
-    })().then(() => cb(), cb);
+      cb(null, trailer);
+    });
   }
 
-  async #drainFull(): Promise<void> {
-    // Keep at least one byte back so the final block is never empty unless the input is.
-    while (this.#have > this.#blockSize) {
-      this.#start(this.#take(this.#blockSize), false);
-      while (this.#queue.length >= this.#inFlight) this.push(await this.#queue.shift()!);
+  /** Call `cb` once at most `pending` blocks are left (at once if there are). */
+  #wait(pending: number, cb: (err?: Error) => void): void {
+    this.#waitFor = pending;
+    this.#waiting = cb;
+    this.#pushDone();
+  }
+
+  /** Push the finished blocks at the head of the queue, in order; wake the waiting callback when due. */
+  #pushDone(): void {
+    let head = this.#queue[0];
+    while (head?.done) {
+      this.#queue.shift();
+      if (head.err) {
+        this.#fail(head.err);
+        return;
+      }
+      this.push(head.out);
+      head = this.#queue[0];
     }
+    const waiting = this.#waiting;
+    if (waiting !== undefined && this.#queue.length <= this.#waitFor) {
+      this.#waiting = undefined;
+      waiting();
+    }
+  }
+
+  #fail(err: Error): void {
+    this.#queue = [];
+    const waiting = this.#waiting;
+    this.#waiting = undefined;
+    if (waiting !== undefined) waiting(err);
+    else this.destroy(err);
   }
 
   #take(n: number): Buffer {
@@ -133,16 +180,23 @@ export class ParallelGzip extends Transform {
       this.push(gzipHeader(this.#level));
       this.#started = true;
     }
-    const p = deflateBlock(block, this.#dict, this.#level, last);
-    p.catch(() => {}); // awaited in order; avoid an unhandled rejection meanwhile
-    this.#queue.push(p);
+    const pending: Pending = { done: false };
+    this.#queue.push(pending);
+    deflateBlock(block, this.#dict, this.#level, last, this.#outSize).then(
+      (out) => {
+        this.#recycle?.(block);
+        this.#outSize = Math.max(MIN_OUT, Math.ceil((out.length * 1.125) / 4096) * 4096);
+        pending.out = out;
+        pending.done = true;
+        this.#pushDone();
+      },
+      (err: Error) => {
+        pending.err = err;
+        pending.done = true;
+        this.#pushDone();
+      },
+    );
     // A copy: the block itself may be recycled (and overwritten) before the next block's deflate starts.
     this.#dict = block.length >= DICT ? Buffer.from(block.subarray(block.length - DICT)) : undefined;
-    const recycle = this.#recycle;
-    if (recycle !== undefined)
-      p.then(
-        () => recycle(block),
-        () => {},
-      );
   }
 }

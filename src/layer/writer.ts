@@ -172,7 +172,7 @@ export class TarWriter {
 
   /**
    * Write a file entry whose content is the host file `hostPath`, read synchronously straight into the
-   * chunk being filled (for small files: see `writeEntries`).
+   * chunk being filled, a chunk at a time (see `writeEntries`).
    */
   async addFile(header: EntryHeader, hostPath: string): Promise<void> {
     await this.#header(header);
