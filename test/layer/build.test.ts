@@ -35,6 +35,32 @@ describe("buildLayer", () => {
     });
   }
 
+  for (const compression of ["gzip", "zstd"] as const) {
+    it(`decompresses to its diffID when the tar spans many reused chunks, large files included (${compression})`, async () => {
+      const src = tempDir();
+      // ~9 MiB of varied content: many small files and a few larger than a chunk, so the writer's chunks are
+      // given back by the compressor and refilled while earlier ones are still being compressed.
+      let seed = 7;
+      const bytes = (n: number) => {
+        const b = Buffer.alloc(n);
+        for (let i = 0; i < n; i++) {
+          seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+          b[i] = seed % 5 === 0 ? seed & 0xff : 97 + (i % 17);
+        }
+        return b;
+      };
+      for (let i = 0; i < 600; i++)
+        writeFileSync(join(src, `small-${i}.txt`), bytes(3000 + ((i * 977) % 9000)));
+      for (let i = 0; i < 3; i++) writeFileSync(join(src, `large-${i}.bin`), bytes(1_500_000 + i * 100_001));
+      const out = join(tempDir(), "layer");
+      const r = await buildLayer(src, out, { compression });
+      const tool = compression === "gzip" ? "gzip" : "zstd";
+      const tar = sh("bash", ["-c", `${tool} -dc '${out}'`]);
+      expect(sha256(tar)).toBe(r.diffId);
+      expect(r.uncompressedSize).toBe(tar.length);
+    });
+  }
+
   it("gzip output is one standard stream: gzip -t, pigz -t, zcat | sha256 = diffID, GNU tar lists the entries", async () => {
     const src = tempDir();
     makeTree(src, files, 5);
