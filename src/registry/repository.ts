@@ -9,6 +9,7 @@ import type { Descriptor } from "../oci/descriptor.ts";
 import { type Digest, digestBytes, parseDigest, verifyBytes } from "../oci/digest.ts";
 import { type Index, parseJson, sniffManifestMediaType } from "../oci/manifest.ts";
 import { isIndex, isManifest, MANIFEST_ACCEPT, MediaType } from "../oci/mediatype.ts";
+import { transferred } from "../util/memory.ts";
 import { repositoryScope } from "./auth.ts";
 import type { RegistryClient, RegistryHost } from "./client.ts";
 import { responseError } from "./errors.ts";
@@ -324,6 +325,7 @@ export class Repository implements BlobSource {
               if (chunk.length === 0) continue;
             }
             offset += chunk.length;
+            transferred(chunk.length);
             onProgress?.(offset);
             yield chunk;
           }

@@ -8,6 +8,7 @@ import { BerthError } from "../errors.ts";
 import type { Opener } from "../oci/blob.ts";
 import { verified } from "../oci/blob.ts";
 import type { Descriptor } from "../oci/descriptor.ts";
+import { transferred } from "../util/memory.ts";
 import type { RegistryHost } from "./client.ts";
 import { responseError } from "./errors.ts";
 import { discard, type HttpResponse, header, isTransientNetworkError, redactUrl } from "./http.ts";
@@ -57,19 +58,19 @@ export async function startUpload(t: Target, signal?: AbortSignal): Promise<URL>
   return new URL(loc, url);
 }
 
-/** A source stream, verified against the descriptor, counting progress. */
+/** A source stream, verified against the descriptor, counting progress and the bytes moved (util/memory). */
 async function openCounted(
   open: Opener,
   desc: Descriptor,
   onProgress?: (n: number) => void,
 ): Promise<Readable> {
   const stream = verified(await open(), desc, `blob ${desc.digest}`);
-  if (!onProgress) return stream;
   let n = 0;
   const counter = new Transform({
     transform(chunk: Buffer, _enc, cb) {
       n += chunk.length;
-      onProgress(n);
+      transferred(chunk.length);
+      onProgress?.(n);
       cb(null, chunk);
     },
   });
