@@ -245,9 +245,11 @@ async function walkDir(
   return kept.some(Boolean);
 }
 
+const SURROGATE = /[\uD800-\uDFFF]/;
+
 /** A child of a directory being streamed: its own entry, or (key `name/`) the entries below it. */
 interface StreamItem {
-  key: Buffer;
+  key: string;
   name: string;
   st: Stats;
   below: boolean;
@@ -290,14 +292,20 @@ export async function* streamLayer(
   const firstOfInode = new Map<string, string>();
   const list = (hostDir: string, rel: string): Listing => {
     const items: StreamItem[] = [];
+    const prefix = hostDir.endsWith("/") ? hostDir : `${hostDir}/`;
+    let astral = false;
     for (const d of readdirSync(hostDir, { withFileTypes: true })) {
       const name = d.name;
       if (matcher.excludes(joinPath(rel, name), d.isDirectory())) continue;
-      const st = lstatSync(join(hostDir, name));
-      items.push({ key: Buffer.from(name), name, st, below: false });
-      if (st.isDirectory()) items.push({ key: Buffer.from(`${name}/`), name, st, below: true });
+      const st = lstatSync(prefix + name);
+      astral ||= SURROGATE.test(name);
+      items.push({ key: name, name, st, below: false });
+      if (st.isDirectory()) items.push({ key: `${name}/`, name, st, below: true });
     }
-    items.sort((a, b) => Buffer.compare(a.key, b.key));
+    // Strings compare by UTF-16 code unit, which is the UTF-8 byte order except for characters outside the
+    // BMP (surrogate pairs); only a listing with one of those needs its names as bytes.
+    if (astral) items.sort((a, b) => Buffer.compare(Buffer.from(a.key), Buffer.from(b.key)));
+    else items.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
     return { hostDir, rel, items, next: 0 };
   };
   let stack: Listing[];
@@ -323,7 +331,7 @@ export async function* streamLayer(
       stack.pop();
       continue;
     }
-    const hostPath = join(listing.hostDir, item.name);
+    const hostPath = `${listing.hostDir.endsWith("/") ? listing.hostDir : `${listing.hostDir}/`}${item.name}`;
     const rel = joinPath(listing.rel, item.name);
     if (item.below) {
       stack.push(list(hostPath, rel));

@@ -36,6 +36,18 @@ describe("streamLayer", () => {
     expect((await streamed(dir, {})).find((e) => e.header.path === "a0/3")?.header.type).toBe("hardlink");
   });
 
+  it("orders names outside the BMP by their UTF-8 bytes, as planLayer does", async () => {
+    const dir = tempDir("berth-stream-astral-");
+    // UTF-16 puts U+1F600 (a surrogate pair, D83D…) before U+E000; UTF-8 (F0… after EE…) does not.
+    for (const name of ["\u{1F600}", "\uE000", "a", "\u00E9"]) await writeFile(join(dir, name), name);
+    await mkdir(join(dir, "d\u{1F600}"));
+    await writeFile(join(dir, "d\u{1F600}", "\uE000"), "x");
+    const planned = await planLayer([{ source: dir, dest: "/" }], {});
+    expect(await streamed(dir, {})).toEqual(planned);
+    const paths = planned.map((e) => e.header.path);
+    expect(paths.indexOf("\uE000")).toBeLessThan(paths.indexOf("\u{1F600}"));
+  });
+
   it("is not used when a pattern re-includes something below an excluded folder", () => {
     expect(canStreamLayer({ exclude: ["skip", "!skip/keep"] })).toBe(false);
   });
