@@ -7,17 +7,25 @@
  * device nodes are skipped with a note.
  */
 import { execFile } from "node:child_process";
-import { constants } from "node:fs";
+import {
+  closeSync,
+  constants,
+  fchmodSync,
+  fchownSync,
+  futimesSync,
+  lstatSync,
+  openSync,
+  type Stats,
+  writeSync,
+} from "node:fs";
 import {
   chmod,
   chown,
-  type FileHandle,
   lchown,
   link,
   lstat,
   lutimes,
   mkdir,
-  open,
   readdir,
   realpath,
   rm,
@@ -148,7 +156,7 @@ class Applier {
     const path = parent === "" ? base : `${parent}/${base}`;
     const host = this.#r.host(path);
     this.#markWritten(path);
-    const existing = await lstat(host).catch(() => undefined);
+    const existing = lstatOrNothing(host);
     if (h.type === "dir") {
       if (existing?.isDirectory()) {
         await this.#attrs(h, path, host, true);
@@ -235,36 +243,31 @@ class Applier {
     }
   }
 
+  /**
+   * Write a regular file with synchronous calls, as tar does: the asynchronous ones (open, write, chown,
+   * chmod, utimes, close: six trips through libuv's thread pool per file) queued behind the decompressor there,
+   * and for a layer of many small files (node_modules) the event loop mostly waited.
+   */
   async #writeFile(h: EntryHeader, path: string, host: string, body: AsyncIterable<Buffer>): Promise<void> {
-    let fh: FileHandle | undefined;
+    const fd = openSync(
+      host,
+      constants.O_CREAT | constants.O_EXCL | constants.O_WRONLY | constants.O_NOFOLLOW,
+      0o600,
+    );
     try {
-      fh = await open(
-        host,
-        constants.O_CREAT | constants.O_EXCL | constants.O_WRONLY | constants.O_NOFOLLOW,
-        0o600,
-      );
-      let pending: Buffer[] = [];
-      let pendingBytes = 0;
       for await (const chunk of body) {
-        pending.push(chunk);
-        pendingBytes += chunk.length;
-        if (pendingBytes >= 1024 * 1024) {
-          await fh.writev(pending);
-          pending = [];
-          pendingBytes = 0;
-        }
+        for (let off = 0; off < chunk.length; ) off += writeSync(fd, chunk, off);
       }
-      if (pendingBytes > 0) await fh.writev(pending);
-      await this.#owner(h, path, host, fh);
-      await fh.chmod(h.mode & 0o7777);
-      await fh.utimes(h.mtime, h.mtime);
+      await this.#owner(h, path, host, fd);
+      fchmodSync(fd, h.mode & 0o7777);
+      futimesSync(fd, h.mtime, h.mtime);
     } finally {
-      await fh?.close();
+      closeSync(fd);
     }
     await this.#xattrs(h, host);
   }
 
-  async #owner(h: EntryHeader, path: string, host: string, fh?: FileHandle): Promise<void> {
+  async #owner(h: EntryHeader, path: string, host: string, fd?: number): Promise<void> {
     if (this.#rootless) {
       if (h.uid !== 0 || h.gid !== 0) {
         this.stats.ownership.set(path, { uid: h.uid, gid: h.gid });
@@ -274,7 +277,7 @@ class Applier {
       }
       return;
     }
-    if (fh) await fh.chown(h.uid, h.gid);
+    if (fd !== undefined) fchownSync(fd, h.uid, h.gid);
     else if (h.type === "symlink") await lchown(host, h.uid, h.gid);
     else await chown(host, h.uid, h.gid);
   }
@@ -385,6 +388,15 @@ class Applier {
       return;
     }
     await this.#remove(host, st.isDirectory());
+  }
+}
+
+/** What is at `host`, or undefined when nothing (or nothing reachable) is. */
+function lstatOrNothing(host: string): Stats | undefined {
+  try {
+    return lstatSync(host, { throwIfNoEntry: false });
+  } catch {
+    return undefined;
   }
 }
 
