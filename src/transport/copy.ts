@@ -1,9 +1,11 @@
+import { availableParallelism } from "node:os";
 import { BerthError, wrapError } from "../errors.ts";
 import { writeDockerArchive } from "../oci/archive/index.ts";
 import type { BlobSource } from "../oci/blob.ts";
 import { type CopyOptions, type CopyResult, copy } from "../oci/copy.ts";
 import type { Descriptor } from "../oci/descriptor.ts";
 import { loadRoot, selectImage } from "../oci/image.ts";
+import { isRepository } from "../registry/index.ts";
 import { type TransportContext, tmpDirOf } from "./context.ts";
 import { openSink, openSource } from "./open.ts";
 import type { ImageArgument } from "./parse.ts";
@@ -41,7 +43,23 @@ export async function writeImage(
 ): Promise<CopyResult> {
   if (dst.transport === "docker-archive")
     return saveDockerArchive(source, root, dst.ref ?? name, dst.path, ctx, options);
-  return copy(source, root, await openSink(dst, ctx), { jobs: ctx.jobs ?? 4, ...options });
+  return copy(source, root, await openSink(dst, ctx), {
+    jobs: ctx.jobs ?? defaultJobs(source, dst),
+    ...options,
+  });
+}
+
+/**
+ * Blobs transferred at once when the caller sets no limit. Into a registry, 4: the registry hashes and stores
+ * each upload, and four at once keep it busy (1 GiB, 8 layers to a local docker-registry: 2.6–2.8 s, against
+ * 3.2–4.8 s with 2). From a registry to this machine, this process hashes and writes every byte, so streams
+ * beyond the cores only contend: the same image pulled on 2 cores took 1.4 s and 110 MiB with 2 at once,
+ * 1.7–1.9 s and 135 MiB with 4 (smaller socket reads, more work per byte).
+ */
+function defaultJobs(source: BlobSource, dst: ImageArgument): number {
+  if (dst.transport !== "docker" && isRepository(source))
+    return Math.min(4, Math.max(2, availableParallelism()));
+  return 4;
 }
 
 /**
