@@ -4,12 +4,21 @@
  * only `commit` points the tag at the root, so a failed copy leaves the tag untouched.
  */
 import { BerthError } from "../errors.ts";
-import type { Opener } from "../oci/blob.ts";
+import { hasBlobRange, type Opener } from "../oci/blob.ts";
 import type { Descriptor } from "../oci/descriptor.ts";
 import type { Reference } from "../oci/reference.ts";
 import type { ImageSink, PutBlobOptions } from "../oci/sink.ts";
+import { readRange } from "../util/fs.ts";
 import type { RegistryClient } from "./client.ts";
 import { isRepository, type Repository } from "./repository.ts";
+
+/**
+ * Pieces read from a local file for an upload. Every piece waits in the stream stages and the socket's queue,
+ * for each blob in flight: with 1 MiB pieces (a layout's default) a push of 1 GiB, 8 layers, 4 at once peaked
+ * at 137–145 MiB; with 128 KiB, 113–116 MiB and less CPU (1.6 s against 1.85 s); 64 KiB saved 10 MiB more for
+ * 10% more CPU.
+ */
+const UPLOAD_PIECE = 128 * 1024;
 
 export class RegistrySink implements ImageSink {
   readonly repository: Repository;
@@ -41,7 +50,9 @@ export class RegistrySink implements ImageSink {
       if (mounted) options.onProgress?.(desc.size);
       return mounted ? "mounted" : "written";
     }
-    await this.repository.putBlob(desc, open, write);
+    const range = hasBlobRange(from) ? await from.blobRange(desc) : undefined;
+    const source: Opener = range ? async () => readRange(range, UPLOAD_PIECE) : open;
+    await this.repository.putBlob(desc, source, write);
     return "written";
   }
 

@@ -1,7 +1,8 @@
 import { randomBytes } from "node:crypto";
+import { createReadStream } from "node:fs";
 import { type FileHandle, mkdir, open, rename, rm, stat } from "node:fs/promises";
 import { dirname, join } from "node:path";
-import type { Readable } from "node:stream";
+import { Readable } from "node:stream";
 
 export async function exists(path: string): Promise<boolean> {
   try {
@@ -158,4 +159,14 @@ export async function copyRangeAtomic(
   } finally {
     await src.close();
   }
+}
+
+/** `size` bytes at `start` of a file as a stream of pieces of at most `piece` bytes. */
+export function readRange(from: { path: string; start: number; size: number }, piece: number): Readable {
+  if (from.size === 0) return Readable.from([]);
+  return createReadStream(from.path, {
+    start: from.start,
+    end: from.start + from.size - 1,
+    highWaterMark: piece,
+  });
 }

@@ -1,9 +1,10 @@
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, open, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { copy } from "../../src/oci/copy.ts";
 import { digestBytes } from "../../src/oci/digest.ts";
+import type { Manifest } from "../../src/oci/manifest.ts";
 import { parseReference } from "../../src/oci/reference.ts";
 import { RegistryClient, registrySink } from "../../src/registry/index.ts";
 import { randomLayout } from "./helpers/images.ts";
@@ -120,6 +121,28 @@ describe("registry API", () => {
     expect(refs[0]).toMatchObject({ digest: put.digest, artifactType: "application/vnd.example.sbom" });
     expect(await repo.referrers(root.digest, { artifactType: "other/type" })).toEqual([]);
     expect(await repo.tags()).toContain(`sha256-${root.digest.slice(7)}`);
+  });
+
+  it("pushing from a layout reads the blob files in pieces and still refuses one changed on disk", async () => {
+    const { layout, root } = await randomLayout(join(tmp, "r"), "t", { layers: 2, layerSize: 300_000 });
+    await copy(layout, root, registrySink(client, parseReference(`${reg.host}/range/ok:1`)));
+    expect((await client.repository(reg.host, "range/ok").getManifest("1")).descriptor.digest).toBe(
+      root.digest,
+    );
+
+    const manifest = JSON.parse(await readFile(layout.blobPath(root.digest), "utf8")) as Manifest;
+    const fh = await open(layout.blobPath(manifest.layers[0]!.digest), "r+");
+    await fh.write(Buffer.from([0xff, 0x00, 0xff]), 0, 3, 1000);
+    await fh.close();
+    const err = await copy(
+      layout,
+      root,
+      registrySink(client, parseReference(`${reg.host}/range/bad:1`)),
+    ).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: "DIGEST_MISMATCH" });
+    await expect(client.repository(reg.host, "range/bad").getManifest("1")).rejects.toMatchObject({
+      code: "REGISTRY_MANIFEST_UNKNOWN",
+    });
   });
 
   it("reports a missing manifest and a missing blob with their codes", async () => {
