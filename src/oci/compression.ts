@@ -1,7 +1,8 @@
 import type { Readable } from "node:stream";
-import { createGunzip, createZstdDecompress } from "node:zlib";
+import { createGunzip } from "node:zlib";
 import { chain } from "../util/stream.ts";
 import { type Compression, sniffCompression } from "./mediatype.ts";
+import { ZstdFrames } from "./zstd.ts";
 
 /** Peek at a stream's first bytes without consuming them. */
 export async function peek(stream: Readable, n: number): Promise<{ head: Buffer; stream: Readable }> {
@@ -55,7 +56,8 @@ const CHUNK = 256 * 1024;
 export function decompressAs(stream: Readable, compression: Compression): Readable {
   if (compression === "none") return stream;
   const options = { chunkSize: CHUNK };
-  return chain(stream, compression === "gzip" ? createGunzip(options) : createZstdDecompress(options));
+  // zstd through ZstdFrames: Node's decoder alone stops after the first frame of a multi-frame layer.
+  return chain(stream, compression === "gzip" ? createGunzip(options) : new ZstdFrames(options));
 }
 
 export async function detectCompression(stream: Readable): Promise<Compression> {
