@@ -48,9 +48,14 @@ export interface RegistryOptions {
 
 const LOOPBACK = /^(localhost|127\.0\.0\.1|\[::1\])(:\d+)?$/i;
 
+/** Whether a registry (`host[:port]`) is on this machine's loopback. */
+export function isLoopbackRegistry(host: string): boolean {
+  return LOOPBACK.test(host);
+}
+
 /** Whether docker would allow plain HTTP for this host: loopback, or listed as insecure. */
 export function allowsPlainHttp(host: string, insecure: string[] = []): boolean {
-  if (LOOPBACK.test(host)) return true;
+  if (isLoopbackRegistry(host)) return true;
   const h = host.toLowerCase();
   return insecure.some((i) => i.toLowerCase() === h || i.toLowerCase() === h.replace(/:\d+$/, ""));
 }

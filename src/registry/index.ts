@@ -2,6 +2,7 @@
 export { Authenticator, type Challenge, parseChallenges, repositoryScope, withAuth } from "./auth.ts";
 export {
   allowsPlainHttp,
+  isLoopbackRegistry,
   openRegistryClient,
   RegistryClient,
   RegistryHost,

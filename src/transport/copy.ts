@@ -5,7 +5,7 @@ import type { BlobSource } from "../oci/blob.ts";
 import { type CopyOptions, type CopyResult, copy } from "../oci/copy.ts";
 import type { Descriptor } from "../oci/descriptor.ts";
 import { loadRoot, selectImage } from "../oci/image.ts";
-import { isRepository } from "../registry/index.ts";
+import { isLoopbackRegistry, isRepository } from "../registry/index.ts";
 import { type TransportContext, tmpDirOf } from "./context.ts";
 import { openSink, openSource } from "./open.ts";
 import type { ImageArgument } from "./parse.ts";
@@ -54,10 +54,12 @@ export async function writeImage(
  * each upload, and four at once keep it busy (1 GiB, 8 layers to a local docker-registry: 2.6–2.8 s, against
  * 3.2–4.8 s with 2). From a registry to this machine, this process hashes and writes every byte, so streams
  * beyond the cores only contend: the same image pulled on 2 cores took 1.4 s and 110 MiB with 2 at once,
- * 1.7–1.9 s and 135 MiB with 4 (smaller socket reads, more work per byte).
+ * 1.7–1.9 s and 135 MiB with 4 (smaller socket reads, more work per byte). That holds where the registry
+ * answers at memory speed (on this machine's loopback); across a network, latency and not the CPU limits each
+ * stream, and four at once stay the default.
  */
 function defaultJobs(source: BlobSource, dst: ImageArgument): number {
-  if (dst.transport !== "docker" && isRepository(source))
+  if (dst.transport !== "docker" && isRepository(source) && isLoopbackRegistry(source.registry))
     return Math.min(4, Math.max(2, availableParallelism()));
   return 4;
 }
