@@ -1,5 +1,4 @@
 import { mkdtemp } from "node:fs/promises";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { berth, tempDir } from "../helpers/cli.ts";
@@ -83,7 +82,7 @@ describe("login over TLS with htpasswd", () => {
   let reg: RegistryHarness;
   let ca: string;
   beforeAll(async () => {
-    const pki = await makePki(await mkdtemp(join(tmpdir(), "berth-cli-pki-")));
+    const pki = await makePki(await mkdtemp(join(dir, "pki-")));
     ca = pki.caCert;
     reg = await startRegistry({
       tls: { cert: pki.serverCert, key: pki.serverKey },

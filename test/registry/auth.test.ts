@@ -78,7 +78,7 @@ describe("Basic auth over TLS with a test CA", () => {
   let reg: RegistryHarness;
   let ca: string;
   beforeAll(async () => {
-    const pki = await makePki(await mkdtemp(join(tmpdir(), "berth-pki-")));
+    const pki = await makePki(await mkdtemp(join(tmp, "pki-")));
     ca = pki.caCert;
     reg = await startRegistry({
       tls: { cert: pki.serverCert, key: pki.serverKey },
@@ -152,7 +152,7 @@ describe("token auth (auth.token with a test token server)", () => {
   let reg: RegistryHarness;
   let tokens: TokenServer;
   beforeAll(async () => {
-    const signing = await makeSigningCert(await mkdtemp(join(tmpdir(), "berth-tok-")));
+    const signing = await makeSigningCert(await mkdtemp(join(tmp, "tok-")));
     tokens = await startTokenServer({
       keyPem: signing.keyPem,
       issuer: "berth-test-issuer",
