@@ -13,7 +13,7 @@ import { parseImageArgument } from "../src/transport/parse.ts";
 import { busyboxImage } from "../test/runtime/helpers.ts";
 import { BIN, buildCli } from "./lib.ts";
 
-const N = Number(process.argv[2] ?? 15);
+const N = Number(process.argv[2] ?? 21);
 // The CLI as users run it (compiled JavaScript); `npm run bench` compiled it already.
 if (!existsSync(BIN)) await buildCli();
 const dir = mkdtempSync(join(tmpdir(), "berth-bench-rt-"));
@@ -26,7 +26,9 @@ const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
   return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
 };
+/** Time `fn`, after a `sync` so that no writeback of an earlier benchmark (or run) is still going on. */
 function time(fn: () => void): number {
+  execFileSync("sync");
   const t = performance.now();
   fn();
   return performance.now() - t;
@@ -59,6 +61,7 @@ for (let i = 0; i < N; i++) {
   berthCli.push(
     time(() => must(spawnSync(process.execPath, [BIN, "run", img, "true"], { env }), "berth run")),
   );
+  execFileSync("sync");
   const t = performance.now();
   const r = await runContainer({ home, image, args: ["true"] });
   berthLib.push(performance.now() - t);
