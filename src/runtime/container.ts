@@ -9,6 +9,7 @@ import { mkdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { hostname as osHostname } from "node:os";
 import { dirname, join, posix } from "node:path";
 import { promisify } from "node:util";
+import { wrapError } from "../errors.ts";
 import type { ImageConfig } from "../oci/config.ts";
 import type { Image } from "../oci/image.ts";
 import { type ProcessResult, runBundle, type StdioOptions } from "./exec.ts";
@@ -123,7 +124,9 @@ async function imageVolumes(
     await mkdir(dirname(source), { recursive: true });
     const inImage = await resolveInRoot(rootfs, path);
     if (inImage && (await stat(inImage)).isDirectory()) {
-      await pexec("cp", ["-a", "--reflink=auto", inImage, source]);
+      await pexec("cp", ["-a", "--reflink=auto", inImage, source]).catch((err: unknown) => {
+        throw wrapError(`copying the image's ${path} into its volume`, err);
+      });
     } else {
       await mkdir(source, { mode: 0o755 });
     }
