@@ -14,6 +14,8 @@ export type Opener = () => Promise<Readable>;
  */
 export interface BlobSource {
   openBlob(desc: Descriptor): Promise<Readable>;
+  /** A whole small blob, verified; where a source has a quicker way than a stream (a file it can read at once). */
+  readBlob?(desc: Descriptor): Promise<Buffer>;
   /**
    * For a source that serves blobs from several places (an image put together from a run image, a previous
    * image and new files): the source this blob really comes from, so that a registry sink can mount it.
@@ -37,7 +39,7 @@ export async function readDocument(source: BlobSource, desc: Descriptor, what: s
     verifyBytes(bytes, desc.digest, desc.size, what);
     return bytes;
   }
-  return buffer(await source.openBlob(desc));
+  return source.readBlob ? source.readBlob(desc) : buffer(await source.openBlob(desc));
 }
 
 /** Whether a stream is already a verifier of exactly this descriptor's digest and size (from `openBlob`). */

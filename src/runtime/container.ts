@@ -155,6 +155,11 @@ export async function runContainer(o: RunOptions): Promise<RunResult> {
   });
   const container = await makeContainerDir(o.home, runtime);
   const { id, dir } = container;
+  const network = o.network ?? "host";
+  const hostname = o.hostname ?? (network === "host" ? osHostname() : id.slice(6, 18));
+  // Written while the root is mounted (both only wait on the kernel); settled before the folder is removed.
+  const etc = etcMounts(dir, hostname, network);
+  etc.catch(() => undefined);
   let root: Awaited<ReturnType<typeof createRoot>> | undefined;
   try {
     root = await createRoot(snapshots, chain, dir);
@@ -165,8 +170,6 @@ export async function runContainer(o: RunOptions): Promise<RunResult> {
         `running as root in the container, not as ${user.name ?? user.uid}:${user.gid}: rootless without subordinate ids (/etc/subuid, /etc/subgid and newuidmap) maps only your own id, to root`,
       );
     }
-    const network = o.network ?? "host";
-    const hostname = o.hostname ?? (network === "host" ? osHostname() : id.slice(6, 18));
     const spec = buildSpec({
       user,
       args,
@@ -175,7 +178,7 @@ export async function runContainer(o: RunOptions): Promise<RunResult> {
       network,
       hostname,
       volumes: [...(o.volumes ?? []), ...(await imageVolumes(config, root.rootfs, dir, o.volumes ?? []))],
-      mounts: await etcMounts(dir, hostname, network),
+      mounts: await etc,
       annotations: imageAnnotations(config),
       rootPath: root.rootfs,
       ...(o.rootless ? { rootless: o.rootless } : {}),
@@ -195,6 +198,7 @@ export async function runContainer(o: RunOptions): Promise<RunResult> {
       warnings,
     };
   } finally {
+    await etc.catch(() => undefined);
     if (root?.mounted) await unmount(root.rootfs);
     if (o.keep) await disownContainerDir(container);
     else await rm(dir, { recursive: true, force: true }).catch(() => undefined);

@@ -8,7 +8,7 @@ import { progressCounter } from "../../util/progress.ts";
 import { chain } from "../../util/stream.ts";
 import { type BlobSource, type FileRange, type Opener, verified } from "../blob.ts";
 import { type Descriptor, isObject } from "../descriptor.ts";
-import { type Digest, digestBytes, parseDigest, Verifier } from "../digest.ts";
+import { type Digest, digestBytes, parseDigest, Verifier, verifyBytes } from "../digest.ts";
 import { type Index, parseIndex, serialize } from "../manifest.ts";
 import { MediaType } from "../mediatype.ts";
 import { withLock } from "./lock.ts";
@@ -133,17 +133,25 @@ export class OciLayout implements BlobSource {
     const stream = createReadStream(path, { highWaterMark: READ_CHUNK });
     await new Promise<void>((resolve, reject) => {
       stream.once("open", () => resolve());
-      stream.once("error", (err: NodeJS.ErrnoException) => {
-        if (err.code === "ENOENT") {
-          reject(
-            new BerthError("BLOB_NOT_FOUND", `blob ${desc.digest} is missing from the layout ${this.dir}`, {
-              details: { digest: desc.digest },
-            }),
-          );
-        } else reject(err);
-      });
+      stream.once("error", (err: NodeJS.ErrnoException) => reject(this.#missing(err, desc)));
     });
     return verified(stream, desc, `blob ${desc.digest} in ${this.dir}`);
+  }
+
+  /** A small blob (manifest, config) read at once and verified: one file read instead of a stream. */
+  async readBlob(desc: Descriptor): Promise<Buffer> {
+    const bytes = await readFile(this.blobPath(desc.digest)).catch((err: NodeJS.ErrnoException) => {
+      throw this.#missing(err, desc);
+    });
+    verifyBytes(bytes, desc.digest, desc.size, `blob ${desc.digest} in ${this.dir}`);
+    return bytes;
+  }
+
+  #missing(err: NodeJS.ErrnoException, desc: Descriptor): Error {
+    if (err.code !== "ENOENT") return err;
+    return new BerthError("BLOB_NOT_FOUND", `blob ${desc.digest} is missing from the layout ${this.dir}`, {
+      details: { digest: desc.digest },
+    });
   }
 
   /**
