@@ -26,11 +26,11 @@ import { type CachedLayer, cacheKey, StepCache } from "./cache.ts";
 import { expandWord, expandWords, type Vars } from "./expand.ts";
 import { applyConfigInstruction } from "./instructions/config.ts";
 import {
+  archiveCompression,
   buildCopyLayer,
   download,
   extractArchive,
   heredocFile,
-  isArchive,
   parseChmod,
 } from "./instructions/copy.ts";
 import { cacheMountDir, parseMount, runStep } from "./instructions/run.ts";
@@ -642,9 +642,11 @@ export class DockerfileBuild {
       const all2: MatchedSource[] = [];
       let keepOwner = fromRoot !== undefined;
       for (const src of sources) {
-        if (isAdd && !fromRoot && !src.isDir && (await isArchive(src.files[0]!.hostPath))) {
+        const compression =
+          isAdd && !fromRoot && !src.isDir ? await archiveCompression(src.files[0]!.hostPath) : undefined;
+        if (compression !== undefined) {
           const dir = join(dl, `tar-${all2.length}`);
-          await extractArchive(src.files[0]!.hostPath, dir);
+          await extractArchive(src.files[0]!.hostPath, compression, dir);
           const extracted = await matchSources(dir, ["."], undefined, "the archive");
           all2.push(...extracted);
           keepOwner = true;

@@ -36,12 +36,18 @@ afterAll(async () => {
   await tmp?.cleanup();
 });
 
-async function build(dockerfile: string, files: Record<string, string> = {}, extra: string[] = []) {
+async function build(
+  dockerfile: string,
+  files: Record<string, string> = {},
+  extra: string[] = [],
+  prepare?: (ctx: string) => Promise<void>,
+) {
   const i = n++;
   const ctx = await writeContext(join(tmp.dir, `ctx-${i}`), {
     ...files,
     Dockerfile: dockerfile.replaceAll("{{BASE}}", base),
   });
+  await prepare?.(ctx);
   const out = join(tmp.dir, `out-${i}`);
   const r = await berth(["build", ctx, "--dockerfile", "-t", `oci:${out}:img`, ...extra], {
     home: join(tmp.dir, "home"),
@@ -89,6 +95,40 @@ END
     expect(await file(out, "hd")).toBe("from a heredoc\nsecond line\n");
     expect(await file(out, "cat-hd")).toBe("cat got it\n");
     expect(t["etc/greeting"]?.mode).toBe("644");
+  });
+
+  it("ADD extracts local tar archives compressed with xz, bzip2, gzip or zstd; a compressed file that is no tar is copied", async () => {
+    const { out } = await build(
+      `FROM {{BASE}}
+ADD rootfs.tar.xz /xz/
+ADD rootfs.tar.bz2 /bz2/
+ADD rootfs.tar.gz /gz/
+ADD rootfs.tar.zst /zst/
+ADD notes.gz /plain/
+`,
+      {},
+      [],
+      async (ctx) => {
+        await writeContext(join(ctx, "src"), { "etc/os-release": "ID=test\n", "bin/tool": "#!/bin/sh\n" });
+        const tar = join(ctx, "rootfs.tar");
+        await run("tar", ["-C", join(ctx, "src"), "--owner=0", "--group=0", "-cf", tar, "etc", "bin"]);
+        await run("sh", [
+          "-c",
+          `xz -kc ${tar} > ${tar}.xz && bzip2 -kc ${tar} > ${tar}.bz2 && gzip -c ${tar} > ${tar}.gz && zstd -qc ${tar} > ${tar}.zst`,
+        ]);
+        await run("sh", [
+          "-c",
+          `printf 'just text\\n' | gzip -c > ${join(ctx, "notes.gz")} && rm -r ${tar} ${join(ctx, "src")}`,
+        ]);
+      },
+    );
+    const t = await tree(out);
+    for (const d of ["xz", "bz2", "gz", "zst"]) {
+      expect(await file(out, `${d}/etc/os-release`)).toBe("ID=test\n");
+      expect(t[`${d}/bin/tool`]).toMatchObject({ type: "file" });
+    }
+    expect(t["plain/notes.gz"]).toMatchObject({ type: "file" });
+    expect(t["plain/etc/os-release"]).toBeUndefined();
   });
 
   it("ADD of a URL (a local HTTP server) makes a 0600 file", async () => {

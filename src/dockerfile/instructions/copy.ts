@@ -4,8 +4,10 @@
  * directory, missing parents are made 0755), existing parent directories kept as they are, `--chown` and
  * `--chmod`, local tar archives extracted by ADD and URLs downloaded by ADD.
  */
+
+import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
-import { createWriteStream } from "node:fs";
+import { createReadStream, createWriteStream } from "node:fs";
 import { mkdir, open, writeFile } from "node:fs/promises";
 import { basename, join, posix } from "node:path";
 import { Readable } from "node:stream";
@@ -14,6 +16,7 @@ import { BerthError } from "../../errors.ts";
 import { writeEntries } from "../../layer/build.ts";
 import { applyLayer, type EntryHeader, writeLayer } from "../../layer/index.ts";
 import type { PlannedEntry } from "../../layer/walk.ts";
+import { decompressAs } from "../../oci/compression.ts";
 import type { Compression } from "../../oci/mediatype.ts";
 import { lstatOrUndefined, resolveInRoot } from "../rootfs.ts";
 import type { MatchedSource } from "../sources.ts";
@@ -139,31 +142,120 @@ export async function buildCopyLayer(o: CopyLayerOptions) {
   return { ...desc, entries: entries.length };
 }
 
-const MAGIC: [number, Buffer][] = [
-  [0, Buffer.from([0x1f, 0x8b])],
-  [0, Buffer.from([0x28, 0xb5, 0x2f, 0xfd])],
-  [257, Buffer.from("ustar")],
+/** The compressions ADD recognises on a local archive, as docker does, by their magic numbers. */
+type ArchiveCompression = "none" | "gzip" | "zstd" | "bzip2" | "xz";
+
+const MAGIC: [ArchiveCompression, Buffer][] = [
+  ["gzip", Buffer.from([0x1f, 0x8b])],
+  ["zstd", Buffer.from([0x28, 0xb5, 0x2f, 0xfd])],
+  ["bzip2", Buffer.from("BZh")],
+  ["xz", Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00])],
 ];
 
-/** Whether a local file is a tar archive ADD extracts (plain, gzip or zstd). */
-export async function isArchive(path: string): Promise<boolean> {
-  const fh = await open(path, "r");
-  try {
-    const buf = Buffer.alloc(262);
-    const { bytesRead } = await fh.read(buf, 0, 262, 0);
-    return MAGIC.some(
-      ([off, m]) => bytesRead >= off + m.length && buf.subarray(off, off + m.length).equals(m),
+/** bzip2 and xz have no decoder in Node: the system's tools decode them. */
+const TOOLS: Partial<Record<ArchiveCompression, { command: string; pkg: string }>> = {
+  bzip2: { command: "bzip2", pkg: "bzip2" },
+  xz: { command: "xz", pkg: "xz-utils" },
+};
+
+/** A local file's content, decompressed as its magic number says. */
+function openDecompressed(path: string, compression: ArchiveCompression): Readable {
+  const file = createReadStream(path);
+  if (compression === "none") return file;
+  if (compression === "gzip" || compression === "zstd") return decompressAs(file, compression);
+  const tool = TOOLS[compression]!;
+  const child = spawn(tool.command, ["-dc"], { stdio: ["pipe", "pipe", "pipe"] });
+  const out = child.stdout;
+  let stderr = "";
+  child.stderr.on("data", (c: Buffer) => {
+    stderr += c;
+  });
+  const fail = (why: string) =>
+    out.destroy(
+      new BerthError("DOCKERFILE_SOURCE_NOT_FOUND", `ADD could not decompress ${basename(path)}: ${why}`),
     );
+  child.on("error", (err: NodeJS.ErrnoException) =>
+    fail(
+      err.code === "ENOENT"
+        ? `it is ${compression}-compressed and the ${tool.command} command is missing (apt-get install ${tool.pkg})`
+        : err.message,
+    ),
+  );
+  child.on("close", (code) => {
+    if (code !== 0 && code !== null) fail(stderr.trim() || `${tool.command} exited ${code}`);
+  });
+  child.stdin.on("error", () => undefined); // a reader that stops early closes the pipe
+  file.on("error", (err) => out.destroy(err));
+  file.pipe(child.stdin);
+  out.once("close", () => {
+    file.destroy();
+    if (child.exitCode === null) child.kill();
+  });
+  return out;
+}
+
+/** Whether a 512-byte block is a tar header: its checksum (POSIX ustar, or a v7 tar's) adds up. */
+function isTarHeader(block: Buffer): boolean {
+  if (block.length < 512) return false;
+  const stored = Number.parseInt(
+    block
+      .subarray(148, 156)
+      .toString("latin1")
+      .replace(/[\0 ]+$/g, "")
+      .trim(),
+    8,
+  );
+  if (!Number.isFinite(stored)) return false;
+  let sum = 8 * 0x20;
+  for (let i = 0; i < 512; i++) if (i < 148 || i >= 156) sum += block[i]!;
+  return sum === stored;
+}
+
+/** The first `n` bytes of a stream (fewer if it is shorter); the stream is closed. */
+async function firstBytes(stream: Readable, n: number): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let have = 0;
+  try {
+    for await (const c of stream) {
+      chunks.push(c as Buffer);
+      have += (c as Buffer).length;
+      if (have >= n) break;
+    }
+  } finally {
+    stream.destroy();
+  }
+  return Buffer.concat(chunks).subarray(0, n);
+}
+
+/**
+ * How ADD should unpack a local file: the compression of a tar archive (plain, gzip, zstd, bzip2 or xz), or
+ * undefined when the file is no tar archive and is copied as it is (a compressed file that is not a tar too,
+ * as docker does).
+ */
+export async function archiveCompression(path: string): Promise<ArchiveCompression | undefined> {
+  const fh = await open(path, "r");
+  let head: Buffer;
+  try {
+    const buf = Buffer.alloc(512);
+    const { bytesRead } = await fh.read(buf, 0, 512, 0);
+    head = buf.subarray(0, bytesRead);
   } finally {
     await fh.close();
   }
+  const compression = MAGIC.find(([, m]) => head.subarray(0, m.length).equals(m))?.[0] ?? "none";
+  if (compression === "none") return isTarHeader(head) ? "none" : undefined;
+  const block = await firstBytes(openDecompressed(path, compression), 512).catch(() => Buffer.alloc(0));
+  return isTarHeader(block) ? compression : undefined;
 }
 
-/** Extract an archive into a fresh directory (confined, owners kept). */
-export async function extractArchive(path: string, dir: string): Promise<void> {
+/** Extract a tar archive (compressed as `archiveCompression` said) into a fresh directory (confined, owners kept). */
+export async function extractArchive(
+  path: string,
+  compression: ArchiveCompression,
+  dir: string,
+): Promise<void> {
   await mkdir(dir, { recursive: true });
-  const { createReadStream } = await import("node:fs");
-  await applyLayer(createReadStream(path), dir);
+  await applyLayer(openDecompressed(path, compression), dir);
 }
 
 /** Download a URL for ADD; returns the file, its name from the URL and the content digest. */
