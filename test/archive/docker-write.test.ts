@@ -1,10 +1,12 @@
-import { readFile, rm } from "node:fs/promises";
+import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { buffer } from "node:stream/consumers";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { appendLayers, mutateImage } from "../../src/image/index.ts";
 import { openDockerArchive, TarIndex, writeDockerArchive } from "../../src/oci/archive/index.ts";
 import { type Image, loadImage } from "../../src/oci/image.ts";
 import { OciLayout } from "../../src/oci/layout/layout.ts";
+import { parseImageArgument } from "../../src/transport/parse.ts";
 import { run } from "../helpers/exec.ts";
 import { umociImage } from "../helpers/umoci.ts";
 import { handImage, ls, sha256, skopeoInspect, tempDir, writeTar } from "./helpers.ts";
@@ -19,13 +21,23 @@ beforeAll(async () => {
   layoutDir = join(dir, "layout");
   const baseLayer = [{ path: "etc/os-release", content: "ID=berth\n" }];
   await umociImage(layoutDir, "base", [baseLayer], { env: ["A=1"] });
-  await umociImage(
-    layoutDir,
-    "derived",
-    [baseLayer, [{ path: "app/hello.txt", content: "hello, archive\n" }]],
-    {
-      cmd: ["/app/run"],
-    },
+  // derived is base plus a layer, so the two share base's layer byte for byte (two umoci builds of the same
+  // files would differ wherever their mtimes fall in different seconds).
+  const app = join(dir, "app-files");
+  await mkdir(join(app, "app"), { recursive: true });
+  await writeFile(join(app, "app", "hello.txt"), "hello, archive\n");
+  const ctx = { home: join(dir, "home"), env: {} };
+  await appendLayers(
+    parseImageArgument(`oci:${layoutDir}:base`),
+    [{ source: app, dest: "/" }],
+    parseImageArgument(`oci:${layoutDir}:derived-app`),
+    ctx,
+  );
+  await mutateImage(
+    parseImageArgument(`oci:${layoutDir}:derived-app`),
+    parseImageArgument(`oci:${layoutDir}:derived`),
+    { cmd: ["/app/run"] },
+    ctx,
   );
   const layout = await OciLayout.open(layoutDir);
   base = await loadImage(layout, await layout.resolve("base"));
