@@ -18,7 +18,7 @@ const ALLOWED: Record<string, string[]> = {
   image: ["errors.ts", "util", "oci", "layer", "transport"],
   runtime: ["errors.ts", "util", "oci", "layer", "transport"],
   cnb: ["errors.ts", "util", "oci", "layer", "registry", "transport", "runtime", "image"],
-  dockerfile: ["errors.ts", "util", "oci", "layer", "registry", "transport", "runtime"],
+  dockerfile: ["errors.ts", "util", "oci", "tar", "layer", "registry", "transport", "runtime"],
   cli: ["*"],
 };
 

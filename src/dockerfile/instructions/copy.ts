@@ -16,8 +16,9 @@ import { BerthError } from "../../errors.ts";
 import { writeEntries } from "../../layer/build.ts";
 import { applyLayer, type EntryHeader, writeLayer } from "../../layer/index.ts";
 import type { PlannedEntry } from "../../layer/walk.ts";
-import { decompressAs } from "../../oci/compression.ts";
+import { decompressAs, peek } from "../../oci/compression.ts";
 import type { Compression } from "../../oci/mediatype.ts";
+import { BLOCK, decodeHeader } from "../../tar/index.ts";
 import { lstatOrUndefined, resolveInRoot } from "../rootfs.ts";
 import type { MatchedSource } from "../sources.ts";
 
@@ -170,19 +171,20 @@ function openDecompressed(path: string, compression: ArchiveCompression): Readab
   child.stderr.on("data", (c: Buffer) => {
     stderr += c;
   });
-  const fail = (why: string) =>
-    out.destroy(
-      new BerthError("DOCKERFILE_SOURCE_NOT_FOUND", `ADD could not decompress ${basename(path)}: ${why}`),
-    );
+  const fail = (why: string, code: "DOCKERFILE_SOURCE_NOT_FOUND" | "DOCKERFILE_UNSUPPORTED") =>
+    out.destroy(new BerthError(code, `ADD could not decompress ${basename(path)}: ${why}`));
   child.on("error", (err: NodeJS.ErrnoException) =>
-    fail(
-      err.code === "ENOENT"
-        ? `it is ${compression}-compressed and the ${tool.command} command is missing (apt-get install ${tool.pkg})`
-        : err.message,
-    ),
+    err.code === "ENOENT"
+      ? fail(
+          `it is ${compression}-compressed and the ${tool.command} command is missing (apt-get install ${tool.pkg})`,
+          "DOCKERFILE_UNSUPPORTED",
+        )
+      : fail(err.message, "DOCKERFILE_SOURCE_NOT_FOUND"),
   );
   child.on("close", (code) => {
-    if (code !== 0 && code !== null) fail(stderr.trim() || `${tool.command} exited ${code}`);
+    if (code !== 0 && code !== null) {
+      fail(stderr.trim() || `${tool.command} exited ${code}`, "DOCKERFILE_SOURCE_NOT_FOUND");
+    }
   });
   child.stdin.on("error", () => undefined); // a reader that stops early closes the pipe
   file.on("error", (err) => out.destroy(err));
@@ -194,37 +196,9 @@ function openDecompressed(path: string, compression: ArchiveCompression): Readab
   return out;
 }
 
-/** Whether a 512-byte block is a tar header: its checksum (POSIX ustar, or a v7 tar's) adds up. */
+/** Whether a block is a tar header: its checksum adds up (the tar module's check, as for layers). */
 function isTarHeader(block: Buffer): boolean {
-  if (block.length < 512) return false;
-  const stored = Number.parseInt(
-    block
-      .subarray(148, 156)
-      .toString("latin1")
-      .replace(/[\0 ]+$/g, "")
-      .trim(),
-    8,
-  );
-  if (!Number.isFinite(stored)) return false;
-  let sum = 8 * 0x20;
-  for (let i = 0; i < 512; i++) if (i < 148 || i >= 156) sum += block[i]!;
-  return sum === stored;
-}
-
-/** The first `n` bytes of a stream (fewer if it is shorter); the stream is closed. */
-async function firstBytes(stream: Readable, n: number): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let have = 0;
-  try {
-    for await (const c of stream) {
-      chunks.push(c as Buffer);
-      have += (c as Buffer).length;
-      if (have >= n) break;
-    }
-  } finally {
-    stream.destroy();
-  }
-  return Buffer.concat(chunks).subarray(0, n);
+  return block.length === BLOCK && !decodeHeader(block).problems.some((p) => p.field === "checksum");
 }
 
 /**
@@ -236,15 +210,24 @@ export async function archiveCompression(path: string): Promise<ArchiveCompressi
   const fh = await open(path, "r");
   let head: Buffer;
   try {
-    const buf = Buffer.alloc(512);
-    const { bytesRead } = await fh.read(buf, 0, 512, 0);
+    const buf = Buffer.alloc(BLOCK);
+    const { bytesRead } = await fh.read(buf, 0, BLOCK, 0);
     head = buf.subarray(0, bytesRead);
   } finally {
     await fh.close();
   }
   const compression = MAGIC.find(([, m]) => head.subarray(0, m.length).equals(m))?.[0] ?? "none";
   if (compression === "none") return isTarHeader(head) ? "none" : undefined;
-  const block = await firstBytes(openDecompressed(path, compression), 512).catch(() => Buffer.alloc(0));
+  let block: Buffer;
+  try {
+    const peeked = await peek(openDecompressed(path, compression), BLOCK);
+    peeked.stream.destroy();
+    block = peeked.head;
+  } catch (err) {
+    // A file that only looks compressed is copied as it is, as docker does; a missing tool is an error.
+    if (err instanceof BerthError && err.code === "DOCKERFILE_UNSUPPORTED") throw err;
+    return undefined;
+  }
   return isTarHeader(block) ? compression : undefined;
 }
 
