@@ -80,6 +80,33 @@ async function writeBatched(stream: Readable, fh: FileHandle): Promise<void> {
   if (bytes > 0) await flush(batch);
 }
 
+/**
+ * Make `path` atomically: `write` fills a new temp file in `tmpDir`, which is renamed to `path` only when `write`
+ * succeeds, and removed otherwise.
+ */
+async function writeViaTemp(
+  path: string,
+  tmpDir: string,
+  mode: number,
+  write: (fh: FileHandle) => Promise<void>,
+): Promise<void> {
+  await mkdir(tmpDir, { recursive: true });
+  const tmp = tempName(tmpDir, "blob");
+  try {
+    const fh = await open(tmp, "wx", mode);
+    try {
+      await write(fh);
+    } finally {
+      await fh.close();
+    }
+    await mkdir(dirname(path), { recursive: true });
+    await rename(tmp, path);
+  } catch (err) {
+    await rm(tmp, { force: true });
+    throw err;
+  }
+}
+
 /** Stream into a file atomically: written to `tmp`, renamed to `path` only when the stream ended without error. */
 export async function streamToFileAtomic(
   stream: Readable,
@@ -91,20 +118,8 @@ export async function streamToFileAtomic(
   // keep that error for the read below instead of letting it go unhandled.
   const held = () => {};
   stream.on("error", held);
-  await mkdir(tmpDir, { recursive: true });
-  const tmp = tempName(tmpDir, "blob");
   try {
-    const fh = await open(tmp, "wx", mode);
-    try {
-      await writeBatched(stream, fh);
-    } finally {
-      await fh.close();
-    }
-    await mkdir(dirname(path), { recursive: true });
-    await rename(tmp, path);
-  } catch (err) {
-    await rm(tmp, { force: true });
-    throw err;
+    await writeViaTemp(path, tmpDir, mode, (fh) => writeBatched(stream, fh));
   } finally {
     stream.off("error", held);
   }
@@ -125,12 +140,9 @@ export async function copyRangeAtomic(
   check: () => void,
   onProgress?: (bytes: number) => void,
 ): Promise<void> {
-  await mkdir(tmpDir, { recursive: true });
-  const tmp = tempName(tmpDir, "blob");
   const src = await open(from.path, "r");
   try {
-    const out = await open(tmp, "wx", 0o644);
-    try {
+    await writeViaTemp(path, tmpDir, 0o644, async (out) => {
       const buffers = [Buffer.allocUnsafe(COPY_BUFFER), Buffer.allocUnsafe(COPY_BUFFER)];
       let done = 0;
       let writing: Promise<unknown> = Promise.resolve();
@@ -147,15 +159,8 @@ export async function copyRangeAtomic(
         onProgress?.(done);
       }
       await writing;
-    } finally {
-      await out.close();
-    }
-    check();
-    await mkdir(dirname(path), { recursive: true });
-    await rename(tmp, path);
-  } catch (err) {
-    await rm(tmp, { force: true });
-    throw err;
+      check();
+    });
   } finally {
     await src.close();
   }
