@@ -18,21 +18,37 @@ export interface ParsedDigest {
   encoded: string;
 }
 
-/** Parse and validate a digest; `what` names the field in the error ("manifest.layers[0].digest"). */
+/**
+ * Parse and validate a digest; `what` names the field in the error ("manifest.layers[0].digest"). Only the
+ * algorithms berth can verify (sha256, sha512) are accepted: content named by any other digest could not be
+ * checked, so it is refused wherever a digest is read (descriptors, references, index.json, archives).
+ */
 export function parseDigest(value: unknown, what = "digest"): ParsedDigest {
   if (typeof value !== "string" || !GRAMMAR.test(value)) {
     throw new BerthError("DIGEST_INVALID", `${what} ${JSON.stringify(value)} is not a valid digest`, {
       hint: "a digest looks like sha256:<64 lowercase hex digits>",
+      details: { digest: value },
     });
   }
   const i = value.indexOf(":");
   const algorithm = value.slice(0, i);
   const encoded = value.slice(i + 1);
   const rule = KNOWN[algorithm];
-  if (rule && !rule.test(encoded)) {
+  if (!rule) {
+    throw new BerthError(
+      "DIGEST_INVALID",
+      `${what} ${value} uses the digest algorithm ${algorithm}, which berth cannot verify (only sha256 and sha512)`,
+      {
+        hint: "content named by such a digest could be anything; get the image with sha256 digests",
+        details: { digest: value },
+      },
+    );
+  }
+  if (!rule.test(encoded)) {
     throw new BerthError(
       "DIGEST_INVALID",
       `${what} ${JSON.stringify(value)} is not a valid ${algorithm} digest (needs ${algorithm === "sha256" ? 64 : 128} lowercase hex digits)`,
+      { details: { digest: value } },
     );
   }
   return { algorithm, encoded };
@@ -63,8 +79,7 @@ export function verifyBytes(
       details: { expectedSize: size, actualSize: bytes.length },
     });
   }
-  const { algorithm } = parseDigest(expected);
-  if (!isSupportedAlgorithm(algorithm)) return;
+  const algorithm = parseDigest(expected, what).algorithm as Algorithm;
   const actual = digestBytes(bytes, algorithm);
   if (actual !== expected) {
     throw new BerthError("DIGEST_MISMATCH", `${what} has digest ${actual} where ${expected} was expected`, {
@@ -81,19 +96,16 @@ export class Verifier {
   readonly expected: Digest;
   readonly expectedSize: number | undefined;
   readonly what: string;
-  readonly #hash: Hash | undefined;
-  readonly #algorithm: Algorithm | undefined;
+  readonly #hash: Hash;
+  readonly #algorithm: Algorithm;
   #count = 0;
 
   constructor(expected: Digest, expectedSize: number | undefined, what: string) {
     this.expected = expected;
     this.expectedSize = expectedSize;
     this.what = what;
-    const { algorithm } = parseDigest(expected, what);
-    if (isSupportedAlgorithm(algorithm)) {
-      this.#algorithm = algorithm;
-      this.#hash = createHash(algorithm);
-    }
+    this.#algorithm = parseDigest(expected, what).algorithm as Algorithm;
+    this.#hash = createHash(this.#algorithm);
   }
 
   get bytes(): number {
@@ -111,7 +123,7 @@ export class Verifier {
         },
       );
     }
-    this.#hash?.update(chunk);
+    this.#hash.update(chunk);
   }
 
   check(): void {
@@ -122,17 +134,15 @@ export class Verifier {
         { details: { expectedSize: this.expectedSize, actualSize: this.#count } },
       );
     }
-    if (this.#hash && this.#algorithm) {
-      const actual = `${this.#algorithm}:${this.#hash.digest("hex")}`;
-      if (actual !== this.expected) {
-        throw new BerthError(
-          "DIGEST_MISMATCH",
-          `${this.what} has digest ${actual} where ${this.expected} was expected`,
-          {
-            details: { expected: this.expected, actual },
-          },
-        );
-      }
+    const actual = `${this.#algorithm}:${this.#hash.digest("hex")}`;
+    if (actual !== this.expected) {
+      throw new BerthError(
+        "DIGEST_MISMATCH",
+        `${this.what} has digest ${actual} where ${this.expected} was expected`,
+        {
+          details: { expected: this.expected, actual },
+        },
+      );
     }
   }
 }
