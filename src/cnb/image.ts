@@ -6,6 +6,7 @@ import type { Platform } from "../oci/platform.ts";
 import type { TransportContext } from "../transport/context.ts";
 import { openSource } from "../transport/open.ts";
 import { type ImageArgument, parseImageArgument } from "../transport/parse.ts";
+import { parseJson } from "../util/json.ts";
 
 export interface OpenedImage {
   image: Image;
@@ -38,17 +39,7 @@ export function labelsOf(image: Image): Record<string, string> {
 export function labelJson<T>(image: Image, key: string, what: string): T | undefined {
   const raw = labelsOf(image)[key];
   if (raw === undefined || raw === "") return undefined;
-  try {
-    return JSON.parse(raw) as T;
-  } catch (err) {
-    throw new BerthError(
-      "CNB_CONFIG_INVALID",
-      `${what}: label ${key} is not valid JSON: ${(err as Error).message}`,
-      {
-        cause: err,
-      },
-    );
-  }
+  return parseJson(raw, `${what}: label ${key}`, "CONFIG_INVALID") as T;
 }
 
 /** Apply the image's layers with the given indexes, in order, to `root`. */

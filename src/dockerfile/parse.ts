@@ -4,6 +4,7 @@
  * `<<"EOF"`). Every instruction keeps its line numbers and the text as written, for messages and history.
  */
 import { BerthError } from "../errors.ts";
+import { parseJson } from "../util/json.ts";
 
 export const KEYWORDS = [
   "FROM",
@@ -183,7 +184,7 @@ export function parseDockerfile(text: string, name = "Dockerfile"): Dockerfile {
     let json: string[] | undefined;
     if (JSON_FORM.has(keyword) && rest.startsWith("[")) {
       try {
-        const parsed: unknown = JSON.parse(rest);
+        const parsed: unknown = parseJson(rest, keyword, "DOCKERFILE_SYNTAX");
         if (Array.isArray(parsed) && parsed.every((s) => typeof s === "string")) json = parsed;
       } catch {
         // Not JSON: docker treats it as the shell form.

@@ -1,4 +1,4 @@
-import { BerthError } from "../errors.ts";
+import { parseJson as parseJsonText } from "../util/json.ts";
 import { type Descriptor, invalid, isObject, validateDescriptor, validateStringMap } from "./descriptor.ts";
 import { MediaType } from "./mediatype.ts";
 
@@ -25,16 +25,13 @@ export interface Index {
   [extra: string]: unknown;
 }
 
+/** A manifest, index or config document (through util/json.ts: not JSON or nested too deep is an error). */
 export function parseJson(
   bytes: Uint8Array,
   what: string,
   code: "MANIFEST_INVALID" | "CONFIG_INVALID" = "MANIFEST_INVALID",
 ): unknown {
-  try {
-    return JSON.parse(Buffer.from(bytes).toString("utf8"));
-  } catch (err) {
-    throw new BerthError(code, `${what} is not valid JSON: ${(err as Error).message}`, { cause: err });
-  }
+  return parseJsonText(bytes, what, code);
 }
 
 /**

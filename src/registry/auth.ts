@@ -3,6 +3,7 @@
  * oauth.md). Tokens are cached per scope set and fetched again when they expire. Secrets never reach a message.
  */
 import { BerthError } from "../errors.ts";
+import { parseJson } from "../util/json.ts";
 import type { Credential } from "./credentials.ts";
 import {
   discard,
@@ -267,15 +268,12 @@ export class Authenticator {
         { details: { status: res.status } },
       );
     }
-    let doc: { token?: unknown; access_token?: unknown; expires_in?: unknown; refresh_token?: unknown };
-    try {
-      doc = JSON.parse((await readBody(res, 1024 * 1024)).toString("utf8")) as typeof doc;
-    } catch {
-      throw new BerthError(
-        "REGISTRY_ERROR",
-        `the token service ${redactUrl(realm)} answered with something that is not JSON`,
-      );
-    }
+    const doc = parseJson(
+      await readBody(res, 1024 * 1024),
+      `the token service ${redactUrl(realm)}'s answer`,
+      "REGISTRY_ERROR",
+      { secret: true },
+    ) as { token?: unknown; access_token?: unknown; expires_in?: unknown; refresh_token?: unknown };
     const token = typeof doc.token === "string" && doc.token ? doc.token : doc.access_token;
     if (typeof token !== "string" || token === "") {
       throw new BerthError(

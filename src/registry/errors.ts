@@ -1,4 +1,5 @@
 import { BerthError, type ErrorCode } from "../errors.ts";
+import { parseJson } from "../util/json.ts";
 import { type HttpResponse, readBody, redactUrl } from "./http.ts";
 
 /** One entry of the distribution-spec error body `{"errors":[{code,message,detail}]}`. */
@@ -10,7 +11,7 @@ export interface RegistryErrorEntry {
 
 export function parseErrorBody(bytes: Buffer): RegistryErrorEntry[] {
   try {
-    const doc = JSON.parse(bytes.toString("utf8")) as { errors?: unknown };
+    const doc = parseJson(bytes, "error body", "REGISTRY_ERROR") as { errors?: unknown };
     if (!Array.isArray(doc.errors)) return [];
     return doc.errors.filter(
       (e): e is RegistryErrorEntry => typeof e === "object" && e !== null && typeof e.code === "string",

@@ -4,6 +4,7 @@ import { appendLayers, exportFilesystem, mutateImage } from "../../image/index.t
 import type { Compression } from "../../oci/mediatype.ts";
 import { parsePlatform } from "../../oci/platform.ts";
 import { parseImageArgument } from "../../transport/parse.ts";
+import { parseJson } from "../../util/json.ts";
 import type { Cli } from "../env.ts";
 import { formatBytes, info, printJson } from "../output.ts";
 
@@ -23,7 +24,7 @@ export function parseCommand(value: string, flag: string): string[] | null {
   if (t.startsWith("[")) {
     let parsed: unknown;
     try {
-      parsed = JSON.parse(t);
+      parsed = parseJson(t, flag, "USAGE");
     } catch {
       throw new BerthError("USAGE", `${flag} ${value} is not a valid JSON array`);
     }

@@ -8,6 +8,7 @@ import { Rebaser, resolveImage } from "../../cnb/index.ts";
 import { BerthError } from "../../errors.ts";
 import { writeImage } from "../../transport/copy.ts";
 import { parseImageArgument } from "../../transport/parse.ts";
+import { parseJson } from "../../util/json.ts";
 import type { Cli } from "../env.ts";
 import { info } from "../output.ts";
 import { publishTarget } from "./builder.ts";
@@ -35,8 +36,10 @@ export function registerRebase(program: Command, cli: () => Cli): void {
       const app = await resolveImage(fromText, ctx);
       if (!app) throw new BerthError("IMAGE_NOT_FOUND", `no image ${fromText}`);
       try {
-        const md = JSON.parse(
+        const md = parseJson(
           app.image.config?.config?.Labels?.["io.buildpacks.lifecycle.metadata"] ?? "{}",
+          `${fromText}: label io.buildpacks.lifecycle.metadata`,
+          "CONFIG_INVALID",
         ) as {
           runImage?: { image?: string };
         };

@@ -17,6 +17,7 @@ import { readTar } from "../../layer/index.ts";
 import { encodedOf } from "../../oci/digest.ts";
 import type { Image } from "../../oci/image.ts";
 import { formatPlatform, hostPlatform, type Platform, platformMatches } from "../../oci/platform.ts";
+import { parseJson } from "../../util/json.ts";
 import { packagePath } from "../../util/package.ts";
 import type { LauncherInput } from "../phase/export.ts";
 
@@ -126,7 +127,11 @@ export async function lifecycleLauncher(builder: Image, home: string): Promise<L
   let version = "";
   try {
     version =
-      (JSON.parse(versionLabel ?? "{}") as { lifecycle?: { version?: string } }).lifecycle?.version ?? "";
+      (
+        parseJson(versionLabel ?? "{}", "builder metadata label", "CONFIG_INVALID") as {
+          lifecycle?: { version?: string };
+        }
+      ).lifecycle?.version ?? "";
   } catch {
     version = "";
   }

@@ -6,6 +6,7 @@
 import { readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { BerthError } from "../../errors.ts";
+import { parseJson } from "../../util/json.ts";
 import { Fields, isTable, readToml, type Table } from "../toml.ts";
 
 export const LABEL = {
@@ -105,16 +106,9 @@ const what = (file: string) => ({ file, code: "CNB_CONFIG_INVALID" as const });
 
 export function parseJsonLabel<T>(text: string | undefined, label: string, image: string): T | undefined {
   if (text === undefined || text === "") return undefined;
-  try {
-    const v = JSON.parse(text) as unknown;
-    if (!isTable(v)) throw new Error("not an object");
-    return v as T;
-  } catch (err) {
-    throw new BerthError(
-      "CNB_CONFIG_INVALID",
-      `${image}: label ${label} is not valid JSON: ${(err as Error).message}`,
-    );
-  }
+  const v = parseJson(text, `${image}: label ${label}`, "CONFIG_INVALID");
+  if (!isTable(v)) throw new BerthError("CONFIG_INVALID", `${image}: label ${label} is not a JSON object`);
+  return v as T;
 }
 
 export async function readBuildResult(layersDir: string): Promise<BuildResultFile> {

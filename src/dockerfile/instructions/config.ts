@@ -5,6 +5,7 @@
 import { BerthError } from "../../errors.ts";
 import type { ContainerConfig, Healthcheck } from "../../oci/config.ts";
 import { setEnv } from "../../oci/mutate.ts";
+import { parseJson } from "../../util/json.ts";
 import { expandPairs, expandWord, expandWords, type Vars } from "../expand.ts";
 import type { Instruction } from "../parse.ts";
 
@@ -142,7 +143,7 @@ export function applyConfigInstruction(
         let json: string[] | undefined;
         if (rest.startsWith("[")) {
           try {
-            const p: unknown = JSON.parse(rest);
+            const p: unknown = parseJson(rest, "CMD", "DOCKERFILE_SYNTAX");
             if (Array.isArray(p) && p.every((x) => typeof x === "string")) json = p;
           } catch {
             // shell form

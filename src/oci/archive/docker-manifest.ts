@@ -1,4 +1,5 @@
 import { BerthError } from "../../errors.ts";
+import { parseJson } from "../../util/json.ts";
 import { isObject } from "../descriptor.ts";
 
 /** One entry of a docker-archive's `manifest.json`. */
@@ -17,12 +18,7 @@ export function parseDockerManifest(bytes: Buffer, archive: string): DockerManif
     new BerthError("ARCHIVE_INVALID", `archive ${archive}: manifest.json${field} ${why}`, {
       details: { archive, entry: "manifest.json" },
     });
-  let doc: unknown;
-  try {
-    doc = JSON.parse(bytes.toString("utf8"));
-  } catch (err) {
-    throw bad("", `is not valid JSON (${(err as Error).message})`);
-  }
+  const doc = parseJson(bytes, `archive ${archive}: manifest.json`, "ARCHIVE_INVALID");
   if (!Array.isArray(doc)) throw bad("", "must be a JSON array");
   return doc.map((e, i) => {
     if (!isObject(e)) throw bad(`[${i}]`, "must be an object");

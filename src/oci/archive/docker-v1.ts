@@ -1,4 +1,5 @@
 import { createHash } from "node:crypto";
+import { parseJson } from "../../util/json.ts";
 import { isObject } from "../descriptor.ts";
 import type { Digest } from "../digest.ts";
 
@@ -49,7 +50,7 @@ const sha256hex = (s: string) => createHash("sha256").update(s).digest("hex");
  */
 export function v1Layers(rawConfig: Buffer, chainIds: readonly Digest[]): V1Layer[] {
   const out: V1Layer[] = [];
-  const config = JSON.parse(rawConfig.toString("utf8")) as Record<string, unknown>;
+  const config = parseJson(rawConfig, "image config", "CONFIG_INVALID") as Record<string, unknown>;
   const top: Record<string, unknown> = { ...config };
   delete top.rootfs;
   delete top.history;

@@ -1,5 +1,6 @@
 import type { Readable } from "node:stream";
 import { BerthError } from "../../errors.ts";
+import { parseJson } from "../../util/json.ts";
 import { type FileRange, MAX_DOCUMENT_SIZE, verified } from "../blob.ts";
 import { type Descriptor, isObject } from "../descriptor.ts";
 import { REF_NAME } from "../layout/layout.ts";
@@ -46,12 +47,11 @@ class OciArchiveSource implements ArchiveSource {
         `it has no oci-layout file${tar.has("manifest.json") ? " (it looks like a docker-archive)" : ""}`,
       );
     }
-    let header: unknown;
-    try {
-      header = JSON.parse((await tar.readEntry("oci-layout", 64 * 1024)).toString("utf8"));
-    } catch {
-      throw bad("its oci-layout file is not valid JSON");
-    }
+    const header = parseJson(
+      await tar.readEntry("oci-layout", 64 * 1024),
+      `archive ${tar.path}: oci-layout`,
+      "ARCHIVE_INVALID",
+    );
     if (!isObject(header) || header.imageLayoutVersion !== "1.0.0") {
       throw bad('its oci-layout file must have imageLayoutVersion "1.0.0"');
     }

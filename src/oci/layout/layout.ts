@@ -4,6 +4,7 @@ import { dirname, join } from "node:path";
 import type { Readable } from "node:stream";
 import { BerthError } from "../../errors.ts";
 import { copyRangeAtomic, exists, streamToFileAtomic, tempName, writeFileAtomic } from "../../util/fs.ts";
+import { parseJson } from "../../util/json.ts";
 import { progressCounter } from "../../util/progress.ts";
 import { chain } from "../../util/stream.ts";
 import { type BlobSource, type FileRange, type Opener, verified } from "../blob.ts";
@@ -94,12 +95,7 @@ export class OciLayout implements BlobSource {
       }
       throw err;
     }
-    let doc: unknown;
-    try {
-      doc = JSON.parse(raw.toString("utf8"));
-    } catch {
-      throw new BerthError("LAYOUT_INVALID", `${join(this.dir, "oci-layout")} is not valid JSON`);
-    }
+    const doc = parseJson(raw, join(this.dir, "oci-layout"), "LAYOUT_INVALID");
     if (!isObject(doc) || doc.imageLayoutVersion !== LAYOUT_VERSION) {
       throw new BerthError(
         "LAYOUT_INVALID",
