@@ -1,10 +1,25 @@
 import type { Writable } from "node:stream";
+import { BerthError } from "../errors.ts";
 
 /** Where the CLI writes: data to stdout, messages and progress to stderr. */
 export interface Output {
   stdout: Writable & { isTTY?: boolean; columns?: number };
   stderr: Writable & { isTTY?: boolean; columns?: number };
   quiet: boolean;
+}
+
+/**
+ * Where `-o PATH` writes: `-` is standard output (not a terminal: a tar there helps nobody), anything else a
+ * path, made through a temp file and a rename (a symbolic link or device there is refused: util/fs.ts).
+ */
+export function outputOf(path: string, out: Output): string | Writable {
+  if (path !== "-") return path;
+  if (out.stdout.isTTY) {
+    throw new BerthError("USAGE", "refusing to write a tar to a terminal (-o -)", {
+      hint: "redirect standard output to a file or a pipe, or give -o FILE",
+    });
+  }
+  return out.stdout;
 }
 
 export function printJson(out: Output, value: unknown): void {

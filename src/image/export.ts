@@ -1,3 +1,4 @@
+import type { Writable } from "node:stream";
 import { wrapError } from "../errors.ts";
 import { flattenLayers } from "../layer/index.ts";
 import { loadRoot, selectImage } from "../oci/image.ts";
@@ -6,10 +7,13 @@ import type { TransportContext } from "../transport/context.ts";
 import { openSource } from "../transport/open.ts";
 import type { ImageArgument } from "../transport/parse.ts";
 
-/** crane export: the image's layers applied, whiteouts honoured, as one filesystem tar written atomically. */
+/**
+ * crane export: the image's layers applied, whiteouts honoured, as one filesystem tar written atomically to a
+ * file, or streamed to a Writable.
+ */
 export async function exportFilesystem(
   image: ImageArgument,
-  output: string,
+  output: string | Writable,
   ctx: TransportContext,
   platform?: Platform,
 ): Promise<{ entries: number; size: number }> {

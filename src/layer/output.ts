@@ -9,6 +9,7 @@ import type { Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { type Digest, DigestingStream } from "../oci/digest.ts";
 import { type Compression, ociLayerType } from "../oci/mediatype.ts";
+import { checkOutputFile } from "../util/fs.ts";
 import { ChunkPool } from "./chunks.ts";
 import { createCompressor } from "./compress.ts";
 import { CHUNK, TarWriter } from "./writer.ts";
@@ -51,6 +52,7 @@ export async function writeLayer(
     recycle: (chunk) => pool.give(chunk),
   });
   const blobHash = new DigestingStream();
+  if (typeof destination === "string") await checkOutputFile(destination);
   const temp =
     typeof destination === "string" ? `${destination}.tmp-${randomBytes(6).toString("hex")}` : undefined;
   const sink = temp === undefined ? (destination as Writable) : createWriteStream(temp);
@@ -68,7 +70,10 @@ export async function writeLayer(
     await writer.finish();
     tarHash.end();
     await done;
-    if (temp !== undefined) await rename(temp, destination as string);
+    if (temp !== undefined) {
+      await checkOutputFile(destination as string);
+      await rename(temp, destination as string);
+    }
   } catch (err) {
     tarHash.destroy(err as Error);
     await done.catch(() => {});

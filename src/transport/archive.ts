@@ -1,3 +1,7 @@
+import { createReadStream } from "node:fs";
+import { rm } from "node:fs/promises";
+import type { Writable } from "node:stream";
+import { pipeline } from "node:stream/promises";
 import { BerthError } from "../errors.ts";
 import {
   type ArchiveSource,
@@ -11,6 +15,7 @@ import { loadRoot, selectImage } from "../oci/image.ts";
 import type { Platform } from "../oci/platform.ts";
 import { parseReference } from "../oci/reference.ts";
 import { Store } from "../oci/store.ts";
+import { tempName } from "../util/fs.ts";
 import { type TransportContext, tmpDirOf } from "./context.ts";
 import { openSource } from "./open.ts";
 import type { ImageArgument } from "./parse.ts";
@@ -63,12 +68,26 @@ export async function loadArchive(path: string, ctx: TransportContext): Promise<
 }
 
 /** `docker save`: images in any transport into one docker-archive, each under its name. */
+/**
+ * `docker save`: the images as one docker-archive at `path`, or streamed to a Writable (`-o -`: written to a
+ * temp file under BERTH_HOME first, the archive format needing positional writes, then copied out).
+ */
 export async function saveArchive(
   images: ImageArgument[],
-  path: string,
+  path: string | Writable,
   ctx: TransportContext,
   platform?: Platform,
 ): Promise<void> {
+  if (typeof path !== "string") {
+    const tmp = tempName(tmpDirOf(ctx), "save");
+    try {
+      await saveArchive(images, tmp, ctx, platform);
+      await pipeline(createReadStream(tmp), path);
+    } finally {
+      await rm(tmp, { force: true });
+    }
+    return;
+  }
   const opened = [];
   try {
     const entries = [];

@@ -1,8 +1,9 @@
 import { randomBytes } from "node:crypto";
 import { createReadStream } from "node:fs";
-import { type FileHandle, mkdir, open, rename, rm, stat } from "node:fs/promises";
+import { type FileHandle, lstat, mkdir, open, rename, rm, stat } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { Readable } from "node:stream";
+import { BerthError } from "../errors.ts";
 
 export async function exists(path: string): Promise<boolean> {
   try {
@@ -12,6 +13,38 @@ export async function exists(path: string): Promise<boolean> {
     if ((err as NodeJS.ErrnoException).code === "ENOENT") return false;
     throw err;
   }
+}
+
+/**
+ * Check that an output file (`-o PATH`, an archive destination) may be made by a temp file renamed over it:
+ * nothing is there yet, or a regular file is (replaced whole). A symbolic link or a device is refused, never
+ * written through nor replaced: the rename would swap the system's `/dev/stdout` link for a file.
+ */
+export async function checkOutputFile(path: string): Promise<void> {
+  let st: Awaited<ReturnType<typeof lstat>>;
+  try {
+    st = await lstat(path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return;
+    throw err;
+  }
+  if (st.isFile()) return;
+  const kind = st.isSymbolicLink()
+    ? "a symbolic link"
+    : st.isCharacterDevice() || st.isBlockDevice()
+      ? "a device"
+      : st.isDirectory()
+        ? "a directory"
+        : st.isFIFO()
+          ? "a named pipe"
+          : "not a regular file";
+  throw new BerthError(
+    "USAGE",
+    `the output ${path} is ${kind}: berth writes a new file there and renames it into place, so it neither writes through nor replaces ${kind === "a directory" ? "a directory" : "anything but a regular file"}`,
+    {
+      hint: "give -o - to write to standard output, or name a path that is a regular file or is not there yet",
+    },
+  );
 }
 
 export function tempName(dir: string, base: string): string {

@@ -3,7 +3,7 @@ import { parsePlatform } from "../../oci/platform.ts";
 import { loadArchive, saveArchive } from "../../transport/archive.ts";
 import { parseImageArgument } from "../../transport/parse.ts";
 import type { Cli } from "../env.ts";
-import { info, printJson } from "../output.ts";
+import { info, outputOf, printJson } from "../output.ts";
 
 export function registerArchive(program: Command, cli: () => Cli): void {
   program
@@ -12,17 +12,20 @@ export function registerArchive(program: Command, cli: () => Cli): void {
       "save images to a docker-archive tar (docker save format) that docker, podman and skopeo load",
     )
     .argument("<image...>", "images (the local store, or any transport)")
-    .requiredOption("-o, --output <file>", "the archive to write")
+    .requiredOption("-o, --output <file>", "the archive to write (- for standard output)")
     .option(
       "--platform <os/arch[/variant]>",
       "from an index, save this platform's image (default: this machine's)",
     )
-    .addHelpText("after", "\nExamples:\n  berth save app:1 -o app.tar\n  berth save app:1 base:2 -o both.tar")
+    .addHelpText(
+      "after",
+      "\nExamples:\n  berth save app:1 -o app.tar\n  berth save app:1 base:2 -o both.tar\n  berth save app:1 -o - | gzip > app.tar.gz",
+    )
     .action(async (images: string[], opts) => {
       const { ctx, out } = cli();
       await saveArchive(
         images.map((i) => parseImageArgument(i)),
-        opts.output,
+        outputOf(opts.output, out),
         ctx,
         opts.platform ? parsePlatform(opts.platform) : undefined,
       );

@@ -6,7 +6,7 @@ import { parsePlatform } from "../../oci/platform.ts";
 import { parseImageArgument } from "../../transport/parse.ts";
 import { parseJson } from "../../util/json.ts";
 import type { Cli } from "../env.ts";
-import { formatBytes, info, printJson } from "../output.ts";
+import { formatBytes, info, outputOf, printJson } from "../output.ts";
 
 const collect = (v: string, prev: string[] = []) => [...prev, v];
 
@@ -156,14 +156,14 @@ Examples:
     .command("export")
     .description("write an image's filesystem (all layers applied) as one tar")
     .argument("<image>", "image in any transport")
-    .requiredOption("-o, --output <file>", "the tar to write")
+    .requiredOption("-o, --output <file>", "the tar to write (- for standard output)")
     .option("--platform <os/arch[/variant]>", "from an index, this platform's image")
     .addHelpText("after", "\nExample:\n  berth export app:1 -o rootfs.tar && tar -tf rootfs.tar | head")
     .action(async (image: string, opts) => {
       const { ctx, out } = cli();
       const r = await exportFilesystem(
         parseImageArgument(image),
-        opts.output,
+        outputOf(opts.output, out),
         ctx,
         opts.platform ? parsePlatform(opts.platform) : undefined,
       );

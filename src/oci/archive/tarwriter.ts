@@ -6,7 +6,7 @@ import { pipeline } from "node:stream/promises";
 import { BerthError } from "../../errors.ts";
 import { BLOCK, encodeHeader, padding, splitUstarName } from "../../tar/header.ts";
 import { encodePaxRecord } from "../../tar/pax.ts";
-import { tempName } from "../../util/fs.ts";
+import { checkOutputFile, tempName } from "../../util/fs.ts";
 
 const ZEROS = Buffer.alloc(BLOCK * 2);
 /** Bytes buffered before a stream's data goes to the file (one write syscall per this much). */
@@ -106,6 +106,7 @@ export class TarWriter {
   }
 
   static async create(path: string): Promise<TarWriter> {
+    await checkOutputFile(path);
     await mkdir(dirname(path), { recursive: true });
     const tmp = tempName(dirname(path), basename(path));
     return new TarWriter(path, tmp, await open(tmp, "wx", 0o644));
@@ -233,6 +234,7 @@ export class TarWriter {
       await this.#fh.truncate(this.#pos);
       await this.#fh.sync();
       await this.#fh.close();
+      await checkOutputFile(this.path);
       await rename(this.#tmp, this.path);
     } catch (err) {
       await this.#fh.close().catch(() => undefined);
