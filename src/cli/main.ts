@@ -1,5 +1,6 @@
 import { Command, CommanderError } from "commander";
 import { BerthError } from "../errors.ts";
+import { secureHome } from "../util/home.ts";
 import { berthHome, type Cli } from "./env.ts";
 import { EXIT, exitCodeFor } from "./exit.ts";
 import type { Output } from "./output.ts";
@@ -133,6 +134,12 @@ export async function main(
     writeErr: (s) => out.stderr.write(s),
   });
   try {
+    const tightened = await secureHome(base.ctx.home);
+    if (tightened.length) {
+      out.stderr.write(
+        `warning: ${tightened.join(", ")} ${tightened.length > 1 ? "were" : "was"} open to other users (image roots with setuid files live there); made 0700\n`,
+      );
+    }
     await program.parseAsync(argv, { from: "user" });
     return exitCode;
   } catch (err) {

@@ -66,7 +66,8 @@ export class Snapshots {
 
   static async open(home: string, options: SnapshotOptions = {}): Promise<Snapshots> {
     const root = join(home, "snapshots");
-    await mkdir(join(root, "tmp"), { recursive: true });
+    // 0700 (with any folder above it made here): snapshots hold image roots, setuid files and all.
+    await mkdir(join(root, "tmp"), { recursive: true, mode: 0o700 });
     const rootless = options.rootless ?? false;
     const mode = options.mode ?? ((await overlaySupported(root, !rootless)) ? "overlay" : "full");
     if (mode === "overlay" && rootless) {

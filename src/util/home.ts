@@ -1,0 +1,52 @@
+import { chmod, mkdir, stat } from "node:fs/promises";
+import { join } from "node:path";
+import { BerthError } from "../errors.ts";
+
+/**
+ * BERTH_HOME's folders that hold image roots as files (setuid binaries, device nodes): applied layers
+ * (`snapshots/`), containers' roots and state (`run/`), build caches and stack trees (`cache/`), edits and
+ * builds in progress (`tmp/`). With BERTH_HOME they are `0700`: any other local user who could reach a setuid
+ * root binary of an image there could run it as root. The store holds blobs only (compressed tars, nothing
+ * executable as it lies) and is kept private by BERTH_HOME's own mode.
+ */
+export const PRIVATE_DIRS = ["snapshots", "run", "cache", "tmp"] as const;
+
+/**
+ * Make BERTH_HOME and its PRIVATE_DIRS `0700`, creating what is missing; returns the folders that were open to
+ * other users and have been tightened (the caller says so). A shared folder (sticky bit, as /tmp) is refused
+ * as BERTH_HOME rather than changed.
+ */
+export async function secureHome(home: string): Promise<string[]> {
+  await mkdir(home, { recursive: true, mode: 0o700 });
+  const st = await stat(home);
+  if (st.mode & 0o1000) {
+    throw new BerthError(
+      "USAGE",
+      `BERTH_HOME ${home} is a shared folder (sticky bit set, as /tmp): berth keeps image roots there that must not be reachable by other users`,
+      { hint: "point BERTH_HOME at a folder of its own, e.g. /var/lib/berth or ~/.local/share/berth" },
+    );
+  }
+  const tightened: string[] = [];
+  const tighten = async (dir: string, mode: number) => {
+    if ((mode & 0o077) === 0) return;
+    try {
+      await chmod(dir, mode & 0o7700);
+    } catch (err) {
+      throw new BerthError(
+        "IO",
+        `${dir} is open to other users (mode ${(mode & 0o7777).toString(8)}) and could not be made 0700: ${(err as Error).message}`,
+        { cause: err, hint: `chmod 700 ${dir}` },
+      );
+    }
+    tightened.push(dir);
+  };
+  await tighten(home, st.mode);
+  for (const name of PRIVATE_DIRS) {
+    const dir = join(home, name);
+    await mkdir(dir, { mode: 0o700 }).catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== "EEXIST") throw err;
+    });
+    await tighten(dir, (await stat(dir)).mode);
+  }
+  return tightened;
+}
