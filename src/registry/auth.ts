@@ -84,6 +84,8 @@ export class Authenticator {
   readonly #options: AuthenticatorOptions;
   #credential: Promise<Credential | undefined> | undefined;
   #challenge: Challenge | undefined;
+  /** The scheme the registry answered on (`https:`), from the response that carried the challenge. */
+  #registryProtocol: string | undefined;
   readonly #tokens = new Map<string, Promise<CachedToken>>();
   #refreshToken: string | undefined;
 
@@ -129,6 +131,7 @@ export class Authenticator {
       challenges.find((c) => c.scheme === "bearer") ?? challenges.find((c) => c.scheme === "basic");
     if (!challenge) return undefined;
     this.#challenge = challenge;
+    this.#registryProtocol = res.url.protocol;
     const cred = await this.credential();
     if (cred?.kind === "registryToken") {
       const h = `Bearer ${cred.token}`;
@@ -210,6 +213,22 @@ export class Authenticator {
     const service = challenge.params.service;
     const cred = await this.credential();
     const refresh = cred?.kind === "identityToken" ? cred.token : this.#refreshToken;
+    if (
+      this.#registryProtocol === "https:" &&
+      realmUrl.protocol !== "https:" &&
+      (refresh !== undefined || cred?.kind === "basic")
+    ) {
+      // A registry reached over TLS that sends clients to a plain-HTTP token service would have the
+      // credentials cross the network in the clear: berth sends none there.
+      throw new BerthError(
+        "REGISTRY_UNAUTHORIZED",
+        `registry ${this.host} (on https) names the token service ${redactUrl(realmUrl)}, which is not https: no credentials were sent to it`,
+        {
+          hint: "the registry's token realm must be an https URL; tell its operator (anonymous pulls still work without credentials)",
+          details: { realm: redactUrl(realmUrl) },
+        },
+      );
+    }
     if (refresh !== undefined) {
       const res = await this.#postForm(realmUrl, service, scopes, refresh);
       if (res.status !== 404 && res.status !== 405) return this.#readToken(res, realmUrl);

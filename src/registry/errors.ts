@@ -48,7 +48,8 @@ function codeFor(status: number, entries: RegistryErrorEntry[]): ErrorCode {
 export async function responseError(step: string, res: HttpResponse): Promise<BerthError> {
   let entries: RegistryErrorEntry[] = [];
   try {
-    entries = parseErrorBody(await readBody(res, 64 * 1024));
+    // At most 64 KiB within 5 s: past that the body is cut off with its connection (readBody).
+    entries = parseErrorBody(await readBody(res, 64 * 1024, 5_000));
   } catch {
     // the body is only for the message
   }

@@ -51,32 +51,84 @@ export function headerAll(res: HttpResponse, name: string): string[] {
   return Array.isArray(v) ? v : [v];
 }
 
-/** Read a response body whole (small documents and error bodies only). */
-export async function readBody(res: HttpResponse, limit = 16 * 1024 * 1024): Promise<Buffer> {
+/** How long a whole document (manifest, index, token, tag list) may take to arrive, however it trickles. */
+export const DOCUMENT_DEADLINE_MS = 60_000;
+
+/**
+ * Read a response body whole (small documents and error bodies only), at most `limit` bytes and within
+ * `deadline` ms in all: past either, the connection is dropped and the read fails, so a hostile registry
+ * cannot keep berth reading forever. A body that breaks off is a network failure (REGISTRY_UNREACHABLE).
+ */
+export async function readBody(
+  res: HttpResponse,
+  limit = 16 * 1024 * 1024,
+  deadline = DOCUMENT_DEADLINE_MS,
+): Promise<Buffer> {
   const chunks: Buffer[] = [];
   let n = 0;
-  for await (const chunk of res.body) {
-    n += (chunk as Buffer).length;
-    if (n > limit) {
-      res.body.destroy();
-      throw new BerthError(
-        "REGISTRY_ERROR",
-        `response from ${redactUrl(res.url)} is larger than ${limit} bytes`,
-      );
+  let late = false;
+  const timer = setTimeout(() => {
+    late = true;
+    res.body.destroy();
+  }, deadline);
+  try {
+    for await (const chunk of res.body) {
+      n += (chunk as Buffer).length;
+      if (n > limit) {
+        res.body.destroy();
+        throw new BerthError(
+          "REGISTRY_ERROR",
+          `the response from ${redactUrl(res.url)} is larger than the ${limit} bytes allowed`,
+        );
+      }
+      chunks.push(chunk as Buffer);
     }
-    chunks.push(chunk as Buffer);
+  } catch (err) {
+    if (err instanceof BerthError) throw err;
+    throw new BerthError(
+      "REGISTRY_UNREACHABLE",
+      late
+        ? `the response from ${redactUrl(res.url)} took longer than ${deadline / 1000} s to arrive (${n} bytes so far)`
+        : `the response from ${redactUrl(res.url)} broke off after ${n} bytes: ${(err as Error).message}`,
+      { cause: err, details: { url: redactUrl(res.url) } },
+    );
+  } finally {
+    clearTimeout(timer);
+  }
+  if (late) {
+    throw new BerthError(
+      "REGISTRY_UNREACHABLE",
+      `the response from ${redactUrl(res.url)} took longer than ${deadline / 1000} s to arrive (${n} bytes so far)`,
+      { details: { url: redactUrl(res.url) } },
+    );
   }
   return Buffer.concat(chunks);
 }
 
-/** Throw the rest of a body away so that the connection goes back to the pool. */
+/** What of an unused body (an error's, a redirect's) is read before the connection is dropped instead. */
+const DISCARD_LIMIT = 64 * 1024;
+const DISCARD_DEADLINE_MS = 5_000;
+
+/**
+ * Throw away the body of a response berth does not use: a short one is read to its end so that the connection
+ * goes back to the pool; one longer than 64 KiB, or slower than 5 s, is cut off with its connection (an
+ * endless 500 body used to be drained forever).
+ */
 export async function discard(res: HttpResponse): Promise<void> {
+  let n = 0;
+  const timer = setTimeout(() => res.body.destroy(), DISCARD_DEADLINE_MS);
   try {
-    for await (const _ of res.body) {
-      // drain
+    for await (const chunk of res.body) {
+      n += (chunk as Buffer).length;
+      if (n > DISCARD_LIMIT) {
+        res.body.destroy();
+        return;
+      }
     }
   } catch {
     // a broken body of a response we do not use does not matter
+  } finally {
+    clearTimeout(timer);
   }
 }
 

@@ -3,7 +3,7 @@
  * and manifests by descriptor, streamed and verified), so `loadRoot(repository, desc)` works over it.
  */
 import { Readable } from "node:stream";
-import { BerthError } from "../errors.ts";
+import { BerthError, wrapError } from "../errors.ts";
 import { type BlobSource, MAX_DOCUMENT_SIZE, type Opener, verified } from "../oci/blob.ts";
 import type { Descriptor } from "../oci/descriptor.ts";
 import { type Digest, digestBytes, parseDigest, verifyBytes } from "../oci/digest.ts";
@@ -12,8 +12,8 @@ import { isIndex, isManifest, MANIFEST_ACCEPT, MediaType } from "../oci/mediatyp
 import { transferred } from "../util/memory.ts";
 import { repositoryScope } from "./auth.ts";
 import type { RegistryClient, RegistryHost } from "./client.ts";
-import { responseError } from "./errors.ts";
-import { discard, type HttpResponse, header, isTransientNetworkError, readBody } from "./http.ts";
+import { networkError, responseError } from "./errors.ts";
+import { discard, type HttpResponse, header, isTransientNetworkError, readBody, redactUrl } from "./http.ts";
 import { uploadBlob } from "./upload.ts";
 
 export interface Manifested {
@@ -103,7 +103,9 @@ export class Repository implements BlobSource {
       signal: options.signal,
     });
     if (res.status !== 200) throw await responseError(step, res);
-    const bytes = await readBody(res, MAX_DOCUMENT_SIZE);
+    const bytes = await readBody(res, MAX_DOCUMENT_SIZE).catch((err: unknown) => {
+      throw wrapError(step, err);
+    });
     const ct = contentType(res);
     const doc = parseJson(bytes, step);
     const declared = sniffManifestMediaType(doc);
@@ -331,9 +333,16 @@ export class Repository implements BlobSource {
           }
           if (offset >= size) return;
         } catch (err) {
-          if (!isTransientNetworkError(err) || resumes >= 5) throw err;
+          if (!isTransientNetworkError(err)) throw err;
+          if (resumes >= 5) throw networkError(`${step}: it broke off ${resumes + 1} times`, url, err);
         }
-        if (resumes++ >= 5) return; // the verifier reports the short blob
+        if (resumes++ >= 5) {
+          throw new BerthError(
+            "REGISTRY_UNREACHABLE",
+            `${step}: the body kept ending short (at ${offset} of ${size} bytes, ${resumes} times)`,
+            { details: { url: redactUrl(url) } },
+          );
+        }
         res = await get(offset);
       }
     }
