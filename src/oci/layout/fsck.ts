@@ -29,8 +29,17 @@ const sink = () =>
 
 /** Check that every blob reachable from index.json is present and has the size and digest it is named by. */
 export async function fsck(layout: OciLayout): Promise<FsckResult> {
-  const { index } = await layout.readIndex();
   const problems: FsckProblem[] = [];
+  let index: Awaited<ReturnType<OciLayout["readIndex"]>>["index"];
+  try {
+    ({ index } = await layout.readIndex());
+  } catch (err) {
+    // index.json itself is at fault (a digest berth cannot verify, bad JSON): a problem to report, not a crash.
+    if (!isBerthError(err)) throw err;
+    const digest = err.details.digest as string | undefined;
+    problems.push({ entry: "index.json", code: err.code, message: err.message, ...(digest ? { digest } : {}) });
+    return { images: 0, blobs: 0, bytes: 0, problems };
+  }
   const checked = new Set<string>();
   let bytes = 0;
   for (const root of index.manifests) {

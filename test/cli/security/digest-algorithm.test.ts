@@ -105,6 +105,21 @@ describe("digests berth cannot verify are refused", () => {
     expect(fsck.stdout).toContain(c.layerDigest);
   });
 
+  it("a store whose index.json names an image by sha384:…: fsck reports it", async () => {
+    const home = join(dir, "h-store-root");
+    const c = await craft("sha256", false);
+    await writeLayout(join(home, "store"), c, "docker.io/library/odd:1");
+    const indexPath = join(home, "store", "index.json");
+    const index = JSON.parse(await readFile(indexPath, "utf8"));
+    const odd = `sha384:${"ab".repeat(48)}`;
+    index.manifests[0].digest = odd;
+    await writeFile(indexPath, JSON.stringify(index));
+    const fsck = await berth(["store", "fsck"], { home });
+    expect(fsck.code, fsck.stdout + fsck.stderr).toBe(4);
+    expect(fsck.stdout).toContain(odd);
+    expect(hasStackTrace(fsck.stderr)).toBe(false);
+  });
+
   it("sha512 layers still work end to end (layout -> store -> registry -> store -> files)", async () => {
     const home = join(dir, "h-512");
     const c = await craft("sha512", false);
