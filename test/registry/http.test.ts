@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { afterEach, describe, expect, it } from "vitest";
 import { digestBytes } from "../../src/oci/digest.ts";
-import { readBody } from "../../src/registry/http.ts";
+import { discard, readBody } from "../../src/registry/http.ts";
 import {
   Authenticator,
   createAgent,
@@ -277,5 +277,45 @@ describe("helpers", () => {
     expect(nextLink('</v2/x/tags/list?last=b&n=2>; rel="next"')).toBe("/v2/x/tags/list?last=b&n=2");
     expect(nextLink(undefined)).toBeUndefined();
     expect(referrersTag(`sha256:${"a".repeat(64)}`)).toBe(`sha256-${"a".repeat(64)}`);
+  });
+});
+
+describe("bodies from a hostile server (issue 19)", () => {
+  const trickle: Handler = (req, res) => {
+    req.resume();
+    res.writeHead(200, { "content-type": "application/json" });
+    const t = setInterval(() => res.write(" "), 20);
+    res.on("close", () => clearInterval(t));
+  };
+
+  it("readBody gives up on a body that trickles past its deadline, dropping the connection", async () => {
+    const host = await serve(trickle);
+    const res = await sendWith(agent)({ method: "GET", url: new URL(`http://${host}/doc`) });
+    const err = await readBody(res, 1024 * 1024, 300).catch((e: unknown) => e);
+    expect((err as { code?: string }).code).toBe("REGISTRY_UNREACHABLE");
+    expect((err as Error).message).toMatch(/took longer than 0\.3 s/);
+    expect(res.body.destroyed).toBe(true);
+  });
+
+  it("discard cuts off an endless body instead of draining it", async () => {
+    const chunk = Buffer.alloc(16 * 1024, 0x20);
+    const host = await serve((req, res) => {
+      req.resume();
+      res.writeHead(500);
+      let gone = false;
+      res.on("close", () => {
+        gone = true;
+      });
+      const pump = () => {
+        while (!gone && res.write(chunk)) {
+          // fill the socket
+        }
+      };
+      res.on("drain", pump);
+      pump();
+    });
+    const res = await sendWith(agent)({ method: "GET", url: new URL(`http://${host}/x`) });
+    await discard(res);
+    expect(res.body.destroyed).toBe(true);
   });
 });
