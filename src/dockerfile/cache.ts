@@ -11,6 +11,7 @@ import { join } from "node:path";
 import type { ContainerConfig, History } from "../oci/config.ts";
 import { encodedOf } from "../oci/digest.ts";
 import { writeFileAtomic } from "../util/fs.ts";
+import { makePrivateHome } from "../util/home.ts";
 
 export interface CachedLayer {
   digest: string;
@@ -35,8 +36,10 @@ export function cacheKey(...parts: unknown[]): string {
 
 export class StepCache {
   readonly root: string;
+  readonly #home: string;
 
   constructor(home: string) {
+    this.#home = home;
     this.root = join(home, "cache", "dockerfile");
   }
 
@@ -47,6 +50,7 @@ export class StepCache {
   /** A folder for layers being written (same filesystem as the blobs, for renames). */
   async tmpDir(): Promise<string> {
     const d = join(this.root, "tmp");
+    await makePrivateHome(this.#home);
     await mkdir(d, { recursive: true });
     return d;
   }

@@ -1,5 +1,6 @@
 import { join } from "node:path";
 import { BerthError } from "../errors.ts";
+import { makePrivateHome } from "../util/home.ts";
 import type { Descriptor } from "./descriptor.ts";
 import { OciLayout, REF_NAME } from "./layout/layout.ts";
 import { LayoutSink } from "./layout/sink.ts";
@@ -23,6 +24,7 @@ export class Store {
   }
 
   static async open(home: string): Promise<Store> {
+    await makePrivateHome(home);
     return new Store(await OciLayout.openOrCreate(join(home, "store")));
   }
 

@@ -20,6 +20,7 @@ import { promisify } from "node:util";
 import { BerthError, wrapError } from "../errors.ts";
 import { chainIds, type Digest, encodedOf } from "../oci/digest.ts";
 import type { Image } from "../oci/image.ts";
+import { makePrivateHome } from "../util/home.ts";
 import { mountOverlay, overlaySupported, stripOverlayOrigins, unmount } from "./mount.ts";
 
 const pexec = promisify(execFile);
@@ -66,7 +67,8 @@ export class Snapshots {
 
   static async open(home: string, options: SnapshotOptions = {}): Promise<Snapshots> {
     const root = join(home, "snapshots");
-    // 0700 (with any folder above it made here): snapshots hold image roots, setuid files and all.
+    // 0700: snapshots hold image roots, setuid files and all.
+    await makePrivateHome(home);
     await mkdir(join(root, "tmp"), { recursive: true, mode: 0o700 });
     const rootless = options.rootless ?? false;
     const mode = options.mode ?? ((await overlaySupported(root, !rootless)) ? "overlay" : "full");

@@ -12,6 +12,20 @@ import { BerthError } from "../errors.ts";
 export const PRIVATE_DIRS = ["snapshots", "run", "cache", "tmp"] as const;
 
 /**
+ * Create BERTH_HOME and its PRIVATE_DIRS `0700` where they are missing (modes of existing ones are left to
+ * `secureHome`, which the CLI runs): library entry points that make folders under BERTH_HOME call it first, so
+ * that a home a library user's first call creates is private too.
+ */
+export async function makePrivateHome(home: string): Promise<void> {
+  await mkdir(home, { recursive: true, mode: 0o700 });
+  for (const name of PRIVATE_DIRS) {
+    await mkdir(join(home, name), { mode: 0o700 }).catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== "EEXIST") throw err;
+    });
+  }
+}
+
+/**
  * Make BERTH_HOME and its PRIVATE_DIRS `0700`, creating what is missing; returns the folders that were open to
  * other users and have been tightened (the caller says so). A shared folder (sticky bit, as /tmp) is refused
  * as BERTH_HOME rather than changed.

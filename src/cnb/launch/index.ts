@@ -17,6 +17,7 @@ import { readTar } from "../../layer/index.ts";
 import { encodedOf } from "../../oci/digest.ts";
 import type { Image } from "../../oci/image.ts";
 import { formatPlatform, hostPlatform, type Platform, platformMatches } from "../../oci/platform.ts";
+import { makePrivateHome } from "../../util/home.ts";
 import { parseJson } from "../../util/json.ts";
 import { packagePath } from "../../util/package.ts";
 import type { LauncherInput } from "../phase/export.ts";
@@ -82,6 +83,7 @@ export async function berthLauncher(o: LauncherOptions): Promise<LauncherInput> 
   const dir = join(o.home, "cache", "cnb", "launcher", key);
   const path = join(dir, "launcher");
   if (!existsSync(path)) {
+    await makePrivateHome(o.home);
     await mkdir(dir, { recursive: true });
     const tmp = `${path}.tmp-${uniqueSuffix()}`;
     try {

@@ -37,7 +37,12 @@ export async function fsck(layout: OciLayout): Promise<FsckResult> {
     // index.json itself is at fault (a digest berth cannot verify, bad JSON): a problem to report, not a crash.
     if (!isBerthError(err)) throw err;
     const digest = err.details.digest as string | undefined;
-    problems.push({ entry: "index.json", code: err.code, message: err.message, ...(digest ? { digest } : {}) });
+    problems.push({
+      entry: "index.json",
+      code: err.code,
+      message: err.message,
+      ...(digest ? { digest } : {}),
+    });
     return { images: 0, blobs: 0, bytes: 0, problems };
   }
   const checked = new Set<string>();
