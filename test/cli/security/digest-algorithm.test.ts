@@ -93,13 +93,16 @@ describe("digests berth cannot verify are refused", () => {
     expect(r.stderr).toMatch(/sha384/);
   });
 
-  it("a store holding such an image: export refuses it and fsck reports it", async () => {
+  it("a store holding such an image: export and run refuse it, fsck reports it", async () => {
     const home = join(dir, "h-store");
     const c = await craft("sha384", true);
     await writeLayout(join(home, "store"), c, "docker.io/library/odd:1");
     const exp = await berth(["export", "odd:1", "-o", join(dir, "odd.tar")], { home });
     expect(exp.code, exp.stderr).toBe(4);
     expect(exp.stderr).toContain(c.layerDigest);
+    const run = await berth(["run", "--network", "none", "odd:1"], { home });
+    expect(run.code, run.stderr).toBe(4);
+    expect(run.stderr).toContain(c.layerDigest);
     const fsck = await berth(["store", "fsck"], { home });
     expect(fsck.code, fsck.stdout + fsck.stderr).toBe(4);
     expect(fsck.stdout).toContain(c.layerDigest);
