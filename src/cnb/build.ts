@@ -303,12 +303,16 @@ export async function buildWithBuildpacks(o: BuildWithBuildpacksOptions): Promis
       reuse: true,
       group,
       previous: analyzed.previous?.metadata,
+      ...(analyzed.previous ? { previousImage: analyzed.previous.image } : {}),
+      // --clear-cache as pack runs the creator (-skip-restore): store.toml only.
+      skipLayers: o.clearCache ?? false,
       cache,
       index,
       uid: owner.uid,
       gid: owner.gid,
       chown: asRoot,
       log: (l) => log.info(l),
+      warn: (l) => log.warn(l),
       ...(o.signal ? { signal: o.signal } : {}),
     }).restore();
 
@@ -401,6 +405,11 @@ export async function buildWithBuildpacks(o: BuildWithBuildpacksOptions): Promis
             `${reused || (cache.kind === "image" && (await cache.hasLayer(sha))) ? "Reusing" : "Adding"} cache layer '${b.key}:${l}'`,
           );
         }
+      }
+      const sbomSha = exported.cache.metadata.sbom?.sha;
+      if (sbomSha) {
+        const reused = exported.cache.layers.find((c) => c.diffId === sbomSha && !c.tarPath && !c.blob);
+        log.info(`${reused ? "Reusing" : "Adding"} cache layer 'buildpacksio/lifecycle:cache.sbom'`);
       }
       if (cache instanceof DirectoryCache) await cache.save(exported.cache.metadata, exported.cache.layers);
       else if (cache instanceof ImageCache) await saveImageCache(cache, exported.cache, ctx);

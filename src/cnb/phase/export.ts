@@ -324,6 +324,27 @@ export class Exporter {
       metadata.sbom = { sha: o.diffId };
     }
 
+    // 2b. The cache SBOM layer (cache only; lc:phase/cache.go addSBOMCacheLayer).
+    let cacheSbom: { sha: string } | undefined;
+    const cacheSbomDir = join(i.layersDir, "sbom", "cache");
+    if (i.cache && (await isDir(cacheSbomDir))) {
+      const dest = `${layersPath}/sbom/cache`;
+      const o = await this.#layer(
+        {
+          name: "buildpacksio/lifecycle:cache.sbom",
+          fingerprint: { sources: [{ source: cacheSbomDir, dest }], salt: planSalt },
+          entries: () => planLayer([{ source: cacheSbomDir, dest }], plan),
+          image: false,
+          cache: true,
+          likelyUnchanged: cacheMeta?.sbom !== undefined,
+          history: { created, created_by: "Layer: 'cache.sbom', Created by lifecycle" },
+        },
+        tmp,
+      );
+      if (o.cacheFiles) cacheFiles.push(o.cacheFiles);
+      cacheSbom = { sha: o.diffId };
+    }
+
     // 3. The app: one layer per slice, then the rest.
     metadata.app = await this.#appLayers(result.slices, appPath, plan, planSalt, created, out, history, tmp);
 
@@ -487,7 +508,10 @@ export class Exporter {
     let cache: ExportResult["cache"];
     if (i.cache)
       cache = {
-        metadata: { buildpacks: cacheRecords.filter((b) => Object.keys(b.layers).length > 0) },
+        metadata: {
+          ...(cacheSbom ? { sbom: cacheSbom } : {}),
+          buildpacks: cacheRecords.filter((b) => Object.keys(b.layers).length > 0),
+        },
         layers: cacheFiles,
       };
     return {

@@ -1,5 +1,6 @@
 /**
- * The restore phase (Platform API §restorer; lc:phase/restorer.go) by the spec's layer-reuse table:
+ * The restore phase (Platform API §restorer; lc:phase/restorer.go, lc:internal/layer/metadata_restorer.go,
+ * sbom_restorer.go) by the spec's layer-reuse table:
  *
  * | build | cache | launch | metadata restored              | contents restored |
  * |-------|-------|--------|--------------------------------|-------------------|
@@ -8,18 +9,33 @@
  * | false | false | true   | yes (from the previous image)  | no                |
  *
  * Restored `<layer>.toml` files hold only `[metadata]` (the buildpack re-adds `[types]` to keep a layer);
- * `store.toml` comes from the previous image. A restored directory's fingerprint is recorded with the cache
- * tar's diffID, so that export knows it unchanged without tarring it again.
+ * `store.toml` comes from the previous image's `io.buildpacks.lifecycle.metadata` (`buildpacks[].store`),
+ * also with `skipLayers` (`--clear-cache`, the lifecycle's `-skip-restore`), which restores nothing else: no
+ * layer metadata, no SBOM, no layer contents. Layer SBOMs come back as the lifecycle brings them: the
+ * previous image's launch SBOM layer and the cache's SBOM layer are extracted to `<layers>/sbom/{launch,
+ * cache}`, every `<kind>/<bp>/<layer>/sbom.<ext>` of a group buildpack whose directory the restore made is
+ * copied to `<layers>/<bp>/<layer>.sbom.<ext>` (cache first, then launch), and `<layers>/sbom` is removed.
+ *
+ * A cache layer is hashed while it is extracted (into a temp folder): one whose bytes do not match its
+ * diffID is dropped with the lifecycle's warning (`Skipping restore for layer …`), never restored.
+ *
+ * A restored directory's fingerprint is recorded with the cache tar's diffID, so that export knows it
+ * unchanged without tarring it again.
  *
  * With `reuse`, the layers directory is the previous build's (kept per image): a cache layer whose directory
  * is still there with the stat fingerprint last recorded for the cache's diffID is kept as it is (nothing
  * extracted); every other layer directory, and the directories of buildpacks not in the group, are removed
  * first, so what the buildpacks see is exactly what the reuse table restores.
  */
-import { chown, mkdir, mkdtemp, readdir, rename, rm, writeFile } from "node:fs/promises";
+import { createHash } from "node:crypto";
+import { chown, copyFile, lstat, mkdir, mkdtemp, readdir, rename, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { wrapError } from "../../errors.ts";
+import type { Readable } from "node:stream";
+import { BerthError, wrapError } from "../../errors.ts";
 import { applyLayer } from "../../layer/index.ts";
+import type { Digest } from "../../oci/digest.ts";
+import type { Image } from "../../oci/image.ts";
+import { apiAtLeast, PLATFORM_API } from "../api.ts";
 import type { Cache } from "../cache/cache.ts";
 import { type LayerIndex, statFingerprint } from "../cache/fingerprint.ts";
 import { type Table, toToml } from "../toml.ts";
@@ -36,11 +52,20 @@ export interface RestoreInputs {
   gid: number;
   /** Image path of the layers directory (cache tars hold `<layersPath>/<bp>/<layer>/…`). */
   layersPath?: string;
+  /**
+   * The previous image (its launch SBOM layer, `sbom.sha` of its metadata, is restored unless `skipLayers`).
+   */
+  previousImage?: Image;
+  /** `--clear-cache` (the lifecycle's `-skip-restore`): only `store.toml` files are restored. */
+  skipLayers?: boolean;
+  /** The platform API (which layers' metadata comes from the cache; default berth's). */
+  platformApi?: string;
   /** Chown restored files to uid:gid (as root). */
   chown: boolean;
   /** `layersDir` holds the previous build's layers (see `pruneLayersDir`): keep the unchanged cache layers. */
   reuse?: boolean;
   log?: (line: string) => void;
+  warn?: (line: string) => void;
   signal?: AbortSignal;
 }
 
@@ -51,6 +76,10 @@ export interface RestoreResult {
   restored: number;
   /** Layers whose contents were already in place, unchanged since the cache got them (`reuse`). */
   kept: number;
+  /** Layers skipped because their cache bytes did not match the recorded diffID. */
+  skipped: number;
+  /** `<layer>.sbom.<ext>` files restored. */
+  sboms: number;
 }
 
 /** Top-level entries of a layers directory that are the platform's or berth's, never a buildpack's. */
@@ -85,10 +114,11 @@ export class Restorer {
   async restore(): Promise<RestoreResult> {
     const i = this.i;
     const log = i.log ?? (() => {});
-    const cacheMeta = i.cache ? await i.cache.metadata() : { buildpacks: [] };
-    const out: RestoreResult = { metadata: 0, restored: 0, kept: 0 };
+    const cacheMeta = i.cache && !i.skipLayers ? await i.cache.metadata() : { buildpacks: [] };
+    const out: RestoreResult = { metadata: 0, restored: 0, kept: 0, skipped: 0, sboms: 0 };
     const layersPath = (i.layersPath ?? "/layers").replace(/^\/+|\/+$/g, "");
     const salt = `${i.uid}:${i.gid}:${LIFECYCLE_EPOCH}`;
+    const api = i.platformApi ?? PLATFORM_API;
     if (i.reuse) {
       // Buildpacks no longer in the group: nothing of theirs is restored.
       const dirs = new Set(i.group.map((bp) => escapeId(bp.id)));
@@ -98,6 +128,19 @@ export class Restorer {
         }
       }
     }
+    // The previous image's launch SBOM layer (the lifecycle's analyzer does this; skipped with skipLayers).
+    const prevSbom = i.previous?.sbom?.sha;
+    if (!i.skipLayers && prevSbom && i.previousImage) {
+      const k = i.previousImage.config?.rootfs.diff_ids.indexOf(prevSbom) ?? -1;
+      const layer = k < 0 ? undefined : i.previousImage.layers()[k];
+      if (layer) {
+        log("Restoring data for SBOM from previous image");
+        await this.#extract(() => layer.uncompressed(), prevSbom, "sbom/launch", "launch.sbom", layersPath);
+      }
+    }
+    if (i.skipLayers) log("Skipping buildpack layer analysis");
+    // Buildpack directories the restore wrote something into (SBOMs are restored only into those).
+    const restoredInto = new Set<string>();
     for (const bp of i.group) {
       const dir = join(i.layersDir, escapeId(bp.id));
       const fromImage = i.previous?.buildpacks?.find((b) => b.key === bp.id);
@@ -105,17 +148,17 @@ export class Restorer {
       await this.#mkdir(dir);
       if (fromImage?.store?.metadata) {
         await this.#write(join(dir, "store.toml"), toToml({ metadata: fromImage.store.metadata }));
+        restoredInto.add(escapeId(bp.id));
       }
-      const names = new Set([
-        ...Object.keys(fromImage?.layers ?? {}),
-        ...Object.keys(fromCache?.layers ?? {}),
-      ]);
+      const names = i.skipLayers
+        ? new Set<string>()
+        : new Set([...Object.keys(fromImage?.layers ?? {}), ...Object.keys(fromCache?.layers ?? {})]);
       // Directories left by the previous build: kept below only when the cache holds them unchanged.
       const leftover = new Set<string>();
       if (i.reuse) {
         for (const e of await readdir(dir, { withFileTypes: true })) {
           if (e.isDirectory()) leftover.add(e.name);
-          else await rm(join(dir, e.name), { recursive: true, force: true });
+          else if (e.name !== "store.toml") await rm(join(dir, e.name), { recursive: true, force: true });
         }
       }
       const keep = new Set<string>();
@@ -125,21 +168,22 @@ export class Restorer {
         const cached = fromCache?.layers?.[name];
         let record: LayerRecord | undefined;
         let where = "";
-        if (img?.launch && img.cache && cached) {
+        // lc:internal/layer/metadata_restorer.go: launch layers from the app image unless build=true
+        // cache=false, or cache=true and not in the cache; then cache=true layers from the cache, unless
+        // launch=true and (in the app image, or platform API < 0.14).
+        if (img?.launch && !(img.build && !img.cache) && (!img.cache || cached?.cache)) {
           record = img;
           where = "app image";
-        } else if (img?.launch && !img.build && !img.cache) {
-          record = img;
-          where = "app image";
-        } else if (cached?.cache) {
+        } else if (cached?.cache && !(cached.launch && (img !== undefined || !apiAtLeast(api, "0.14")))) {
           record = cached;
           where = "cache";
         }
         if (!record) continue;
         log(`Restoring metadata for "${key}" from ${where}`);
         await this.#write(join(dir, `${name}.toml`), toToml({ metadata: (record.data ?? {}) as Table }));
+        restoredInto.add(escapeId(bp.id));
         out.metadata++;
-        if (!record.cache || !cached?.sha || record.sha !== cached.sha || !i.cache) continue;
+        if (!cached?.cache || !cached.sha || record.sha !== cached.sha || !i.cache) continue;
         if (!(await i.cache.hasLayer(cached.sha))) continue;
         if (leftover.has(name)) {
           const path = join(dir, name);
@@ -155,11 +199,23 @@ export class Restorer {
           }
         }
         log(`Restoring data for "${key}" from cache`);
-        try {
-          await this.#untar(cached.sha, layersPath, escapeId(bp.id), name);
-        } catch (err) {
-          throw wrapError(`restoring data for "${key}" from cache`, err);
+        const ok = await this.#extract(
+          () => i.cache!.openLayer(cached.sha as Digest),
+          cached.sha,
+          `${escapeId(bp.id)}/${name}`,
+          key,
+          layersPath,
+        );
+        if (!ok) {
+          out.skipped++;
+          continue;
         }
+        const to = join(i.layersDir, escapeId(bp.id), name);
+        const fp = await statFingerprint(
+          [{ source: to, dest: `/${layersPath}/${escapeId(bp.id)}/${name}` }],
+          salt,
+        );
+        await i.index.remember(fp, cached.sha as Digest);
         keep.add(name);
         out.restored++;
       }
@@ -167,24 +223,105 @@ export class Restorer {
         if (!keep.has(name)) await rm(join(dir, name), { recursive: true, force: true });
       }
     }
+    // The cache's SBOM layer, then every layer SBOM into its buildpack's directory.
+    if (!i.skipLayers) {
+      const cacheSbom = cacheMeta.sbom?.sha;
+      if (cacheSbom && i.cache && (await i.cache.hasLayer(cacheSbom as Digest))) {
+        log("Restoring data for SBOM from cache");
+        await this.#extract(
+          () => i.cache!.openLayer(cacheSbom as Digest),
+          cacheSbom,
+          "sbom/cache",
+          "cache.sbom",
+          layersPath,
+        );
+      }
+      out.sboms = await this.#sbomsToLayers(restoredInto);
+    }
+    await rm(join(i.layersDir, "sbom"), { recursive: true, force: true });
     return out;
   }
 
-  async #untar(diffId: string, layersPath: string, bpDir: string, name: string): Promise<void> {
+  /**
+   * Copy `<layers>/sbom/{cache,launch}/<bp>/<layer>/sbom.<ext>` to `<layers>/<bp>/<layer>.sbom.<ext>` for the
+   * group's buildpacks whose directory the restore made (launch after cache, so it wins), as
+   * lc:internal/layer/sbom_restorer.go does. Only regular files are copied.
+   */
+  async #sbomsToLayers(restoredInto: ReadonlySet<string>): Promise<number> {
+    const i = this.i;
+    let n = 0;
+    for (const kind of ["cache", "launch"]) {
+      const root = join(i.layersDir, "sbom", kind);
+      for (const bpDir of await dirNames(root)) {
+        if (!restoredInto.has(bpDir)) continue;
+        for (const layer of await dirNames(join(root, bpDir))) {
+          const from = join(root, bpDir, layer);
+          for (const f of await readdir(from).catch(() => [] as string[])) {
+            if (!/^sbom.+json$/.test(f)) continue;
+            const st = await lstat(join(from, f));
+            if (!st.isFile()) continue;
+            const dest = join(i.layersDir, bpDir, `${layer}.${f}`);
+            await rm(dest, { force: true });
+            await copyFile(join(from, f), dest);
+            if (i.chown) await chown(dest, i.uid, i.gid);
+            n++;
+          }
+        }
+      }
+    }
+    return n;
+  }
+
+  /**
+   * Extract a layer (a tar holding `<layersPath>/<rel>`) into a temp folder while hashing it, then move
+   * `<rel>` into place. Bytes that do not match `diffId` (or a blob the source itself finds corrupt) leave
+   * nothing behind: false, with the lifecycle's warning.
+   */
+  async #extract(
+    open: () => Promise<Readable>,
+    diffId: string,
+    rel: string,
+    what: string,
+    layersPath: string,
+  ): Promise<boolean> {
     const i = this.i;
     const tmp = await mkdtemp(join(i.layersDir, ".restore-"));
     try {
-      const stream = await i.cache!.openLayer(diffId);
-      await applyLayer(stream, tmp, i.signal ? { signal: i.signal } : {});
-      const from = join(tmp, ...layersPath.split("/").filter(Boolean), bpDir, name);
-      const to = join(i.layersDir, bpDir, name);
+      const hash = createHash("sha256");
+      let found: string;
+      try {
+        const stream = await open();
+        const hashed = (async function* () {
+          for await (const chunk of stream) {
+            hash.update(chunk as Buffer);
+            yield chunk as Buffer;
+          }
+        })();
+        await applyLayer(hashed, tmp, i.signal ? { signal: i.signal } : {});
+        // Whatever follows the tar's end marker counts too.
+        for await (const _ of hashed) void _;
+        found = `sha256:${hash.digest("hex")}`;
+      } catch (err) {
+        if (err instanceof BerthError && err.code === "DIGEST_MISMATCH") {
+          i.warn?.(`Skipping restore for layer ${what}: ${err.message}`);
+          return false;
+        }
+        throw wrapError(`restoring data for "${what}"`, err);
+      }
+      if (found !== diffId) {
+        i.warn?.(
+          `Skipping restore for layer ${what}: expected layer contents to have SHA '${diffId}'; found '${found}'`,
+        );
+        return false;
+      }
+      const from = join(tmp, ...layersPath.split("/").filter(Boolean), ...rel.split("/"));
+      const to = join(i.layersDir, ...rel.split("/"));
       await rm(to, { recursive: true, force: true });
-      await rename(from, to);
-      const fp = await statFingerprint(
-        [{ source: to, dest: `/${layersPath}/${bpDir}/${name}` }],
-        `${i.uid}:${i.gid}:${LIFECYCLE_EPOCH}`,
-      );
-      await i.index.remember(fp, diffId);
+      await mkdir(join(to, ".."), { recursive: true });
+      await rename(from, to).catch((err: NodeJS.ErrnoException) => {
+        if (err.code !== "ENOENT") throw err;
+      });
+      return true;
     } finally {
       await rm(tmp, { recursive: true, force: true });
     }
@@ -198,5 +335,13 @@ export class Restorer {
   async #write(path: string, text: string): Promise<void> {
     await writeFile(path, text);
     if (this.i.chown) await chown(path, this.i.uid, this.i.gid);
+  }
+}
+
+async function dirNames(dir: string): Promise<string[]> {
+  try {
+    return (await readdir(dir, { withFileTypes: true })).filter((e) => e.isDirectory()).map((e) => e.name);
+  } catch {
+    return [];
   }
 }

@@ -1,0 +1,161 @@
+/**
+ * What a buildpack finds in its layers directory on a rebuild, through the real CLI (issue 13, §2.3 and §2.6):
+ * `store.toml` (also after --clear-cache), `<layer>.toml` and `<layer>.sbom.<ext>` by the spec's reuse table
+ * as the lifecycle restores them, nothing but `store.toml` after --clear-cache, and a cache layer whose bytes
+ * do not match its diffID skipped with the lifecycle's warning.
+ */
+import { mkdir, readdir, readFile, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { berth, tempDir } from "../../helpers/cli.ts";
+import { busyboxImage } from "../../runtime/helpers.ts";
+import { makeBuildImage, writeBuildpack } from "../helpers.ts";
+
+let dir: string;
+let cleanup: () => Promise<void>;
+let home: string;
+let builder: string;
+let app: string;
+
+// Prints every entry of its layers directory (files with their contents, directories with their `data`),
+// then counts builds in store.toml and writes three layers with SBOMs: cache-only, launch-only, launch+cache.
+const BUILD = `L="$CNB_LAYERS_DIR"
+echo "SEEN-BEGIN"
+for f in "$L"/*; do
+  [ -e "$f" ] || continue
+  n="\${f##*/}"
+  if [ -d "$f" ]; then echo "dir $n: $(cat "$f/data" 2>/dev/null)"; else echo "file $n:"; cat "$f"; echo; fi
+done
+echo "SEEN-END"
+n=1
+if [ -f "$L/store.toml" ]; then n=$(( $(sed -n 's/^count = "\\(.*\\)"/\\1/p' "$L/store.toml") + 1 )); fi
+printf '[metadata]\\ncount = "%s"\\n' "$n" > "$L/store.toml"
+for x in cached launchonly both; do
+  mkdir -p "$L/$x"
+  echo "$x-$n" > "$L/$x/data"
+  printf '{"layer":"%s","build":%s}' "$x" "$n" > "$L/$x.sbom.cdx.json"
+done
+printf '[types]\\ncache = true\\n[metadata]\\nv = "%s"\\n' "$n" > "$L/cached.toml"
+printf '[types]\\nlaunch = true\\n[metadata]\\nv = "%s"\\n' "$n" > "$L/launchonly.toml"
+printf '[types]\\nlaunch = true\\ncache = true\\n[metadata]\\nv = "%s"\\n' "$n" > "$L/both.toml"
+printf '[[processes]]\\ntype = "web"\\ncommand = ["true"]\\ndefault = true\\n' > "$L/launch.toml"
+`;
+
+beforeAll(async () => {
+  ({ dir, cleanup } = await tempDir("berth-cnb-restore-"));
+  home = join(dir, "home");
+  const layout = join(dir, "layout");
+  await makeBuildImage(dir, `oci:${layout}:build`, home);
+  await busyboxImage(join(dir, "runlayout"), "run", { env: ["PATH=/bin"], user: "app" });
+  const bp = await writeBuildpack(join(dir, "bps"), {
+    id: "test/rs",
+    version: "0.0.1",
+    api: "0.10",
+    extra: 'sbom-formats = ["application/vnd.cyclonedx+json"]\n',
+    build: BUILD,
+  });
+  await writeFile(
+    join(dir, "builder.toml"),
+    `[[buildpacks]]\nuri = "${bp}"\n\n[[order]]\n[[order.group]]\nid = "test/rs"\n\n[build]\nimage = "oci:${layout}:build"\n\n[[run.images]]\nimage = "oci:${join(dir, "runlayout")}:run"\n`,
+  );
+  builder = `oci:${layout}:builder`;
+  const r = await berth(["builder", "create", builder, "--config", join(dir, "builder.toml")], { home });
+  if (r.code !== 0) throw new Error(`builder create failed: ${r.stderr}`);
+  app = join(dir, "app");
+  await mkdir(app, { recursive: true });
+  await writeFile(join(app, "a.txt"), "a");
+});
+afterAll(() => cleanup());
+
+/** What the buildpack printed between its markers. */
+function seen(stderr: string): string {
+  const m = /SEEN-BEGIN\n([\s\S]*?)SEEN-END/.exec(stderr);
+  if (!m) throw new Error(`no SEEN block in:\n${stderr}`);
+  return m[1]!;
+}
+
+const build = (image: string, ...extra: string[]) =>
+  berth(["build", app, "-t", image, "--builder", builder, "--cache-dir", join(dir, "cache"), ...extra], {
+    home,
+  });
+
+describe("restore, as the lifecycle restores", () => {
+  it("brings back store.toml, the layers' metadata and their SBOMs by the reuse table, and cache contents", async () => {
+    const first = await build("rs:1");
+    expect(first.code, first.stderr).toBe(0);
+    expect(seen(first.stderr)).toBe("");
+    const cacheMeta = JSON.parse(
+      await readFile(join(dir, "cache", "committed", "io.buildpacks.lifecycle.cache.metadata"), "utf8"),
+    );
+    expect(cacheMeta.sbom.sha).toMatch(/^sha256:[0-9a-f]{64}$/);
+    expect(first.stderr).toContain("Adding cache layer 'buildpacksio/lifecycle:cache.sbom'");
+
+    const second = await build("rs:1");
+    expect(second.code, second.stderr).toBe(0);
+    expect(seen(second.stderr)).toBe(
+      [
+        "dir both: both-1",
+        "file both.sbom.cdx.json:",
+        '{"layer":"both","build":1}',
+        "file both.toml:",
+        '[metadata]\nv = "1"\n',
+        "dir cached: cached-1",
+        "file cached.sbom.cdx.json:",
+        '{"layer":"cached","build":1}',
+        "file cached.toml:",
+        '[metadata]\nv = "1"\n',
+        "file launchonly.sbom.cdx.json:",
+        '{"layer":"launchonly","build":1}',
+        "file launchonly.toml:",
+        '[metadata]\nv = "1"\n',
+        "file store.toml:",
+        '[metadata]\ncount = "1"\n',
+        "",
+      ].join("\n"),
+    );
+    expect(second.stderr).toContain('Restoring metadata for "test/rs:launchonly" from app image');
+    expect(second.stderr).toContain('Restoring metadata for "test/rs:cached" from cache');
+    expect(second.stderr).toContain("Restoring data for SBOM from previous image");
+    expect(second.stderr).toContain("Restoring data for SBOM from cache");
+  });
+
+  it("--clear-cache restores store.toml from the previous image and nothing else", async () => {
+    const r = await build("rs:1", "--clear-cache");
+    expect(r.code, r.stderr).toBe(0);
+    expect(seen(r.stderr)).toBe(["file store.toml:", '[metadata]\ncount = "2"\n', ""].join("\n"));
+    expect(r.stderr).toContain("Skipping buildpack layer analysis");
+    expect(r.stderr).not.toContain("Restoring metadata");
+    expect(r.stderr).not.toContain("Restoring data");
+  });
+
+  it("a cache layer whose bytes do not match its diffID is skipped with a warning, never restored", async () => {
+    const metaFile = join(dir, "cache", "committed", "io.buildpacks.lifecycle.cache.metadata");
+    const meta = JSON.parse(await readFile(metaFile, "utf8"));
+    const sha: string = meta.buildpacks[0].layers.cached.sha;
+    const tar = join(dir, "cache", "committed", `${sha.slice(7)}.tar`);
+    const bytes = await readFile(tar);
+    const at = bytes.indexOf("cached-3");
+    expect(at).toBeGreaterThan(0);
+    bytes.write("HACKED-3", at);
+    await writeFile(tar, bytes);
+    // Another image (a fresh layers directory) on the same cache: the layer must come from the tar.
+    const r = await build("rs-other:1");
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(
+      new RegExp(
+        `Skipping restore for layer test/rs:cached: expected layer contents to have SHA '${sha}'; found 'sha256:[0-9a-f]{64}'`,
+      ),
+    );
+    const s = seen(r.stderr);
+    expect(s).not.toContain("HACKED");
+    expect(s).not.toContain("dir cached");
+    expect(s).toContain('file cached.toml:\n[metadata]\nv = "3"\n');
+    // Nothing extracted is left behind.
+    const hashDirs = await readdir(join(home, "cache", "cnb"));
+    for (const h of hashDirs) {
+      const layers = join(home, "cache", "cnb", h, "layers");
+      const names = await readdir(layers).catch(() => [] as string[]);
+      expect(names.filter((n) => n.startsWith(".restore-"))).toEqual([]);
+    }
+  });
+});
