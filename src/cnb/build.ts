@@ -12,7 +12,6 @@ import { createHash } from "node:crypto";
 import { chown, cp, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { BerthError, wrapError } from "../errors.ts";
-import { createMatcher } from "../layer/ignore.ts";
 import type { Descriptor } from "../oci/descriptor.ts";
 import { Store } from "../oci/store.ts";
 import type { TransportContext } from "../transport/context.ts";
@@ -20,6 +19,7 @@ import { writeImage } from "../transport/copy.ts";
 import { openSource } from "../transport/open.ts";
 import { type ImageArgument, parseImageArgument } from "../transport/parse.ts";
 import { PLATFORM_API } from "./api.ts";
+import type { ModuleRef, Order } from "./buildpack/descriptor.ts";
 import { Env } from "./buildpack/env.ts";
 import { loadBuildpacks } from "./buildpack/load.ts";
 import { type Cache, DirectoryCache, ImageCache } from "./cache/cache.ts";
@@ -37,7 +37,14 @@ import { escapeId, type GroupEntry } from "./phase/metadata.ts";
 import { pruneLayersDir, type RestoreResult, Restorer } from "./phase/restore.ts";
 import { openBuilder } from "./platform/builder.ts";
 import { mergePlatformEnv, parseEnvArg, readEnvFile, writePlatformEnv } from "./platform/env.ts";
-import { readProjectToml } from "./platform/project.ts";
+import {
+  type ProjectBuildpack,
+  projectDir,
+  projectMetadata,
+  projectSourceFilter,
+  readProjectToml,
+  writeInlineBuildpack,
+} from "./platform/project.ts";
 import { completeTarget } from "./platform/target.ts";
 import { toToml } from "./toml.ts";
 
@@ -144,44 +151,78 @@ export async function buildWithBuildpacks(o: BuildWithBuildpacksOptions): Promis
       throw wrapError(`reading builder ${builderName}`, err);
     });
     const owner = builder.info.user;
-    let order = builder.order;
-    if (o.buildpacks?.length) {
-      const group = [];
-      for (const ref of o.buildpacks) {
-        const at = ref.lastIndexOf("@");
-        const [id, version] =
-          at > 0 && !ref.includes("/") ? [ref.slice(0, at), ref.slice(at + 1)] : [ref, undefined];
-        try {
-          const bp = builder.store.lookup(id, version);
-          group.push({ id: bp.descriptor.buildpack.id, version: bp.descriptor.buildpack.version });
-          continue;
-        } catch {
-          // not the builder's: a directory, archive or image
-        }
-        const loaded = await loadBuildpacks(ref, { relativeTo: appDir, ctx, tmp: join(work, "bp-tmp") });
-        for (const bp of loaded) {
-          const dest = join(
-            builder.buildpacksDir,
-            escapeId(bp.descriptor.buildpack.id),
-            bp.descriptor.buildpack.version,
-          );
-          await rm(dest, { recursive: true, force: true });
-          await cp(bp.dir, dest, { recursive: true });
-          builder.store.add({ ...bp, dir: dest });
-        }
-        const top = loaded[0]!;
-        group.push({ id: top.descriptor.buildpack.id, version: top.descriptor.buildpack.version });
+    // Buildpacks (a directory, archive, image or builder id) added to the builder's store: the group entry.
+    const addRef = async (ref: string, relativeTo: string): Promise<ModuleRef> => {
+      const at = ref.lastIndexOf("@");
+      const [id, version] =
+        at > 0 && !ref.includes("/") ? [ref.slice(0, at), ref.slice(at + 1)] : [ref, undefined];
+      try {
+        const bp = builder.store.lookup(id, version);
+        return { id: bp.descriptor.buildpack.id, version: bp.descriptor.buildpack.version };
+      } catch {
+        // not the builder's: a directory, archive or image
       }
+      const loaded = await loadBuildpacks(ref, { relativeTo, ctx, tmp: join(work, "bp-tmp") });
+      for (const bp of loaded) {
+        const dest = join(
+          builder.buildpacksDir,
+          escapeId(bp.descriptor.buildpack.id),
+          bp.descriptor.buildpack.version,
+        );
+        await rm(dest, { recursive: true, force: true });
+        await cp(bp.dir, dest, { recursive: true });
+        builder.store.add({ ...bp, dir: dest });
+      }
+      const top = loaded[0]!;
+      return { id: top.descriptor.buildpack.id, version: top.descriptor.buildpack.version };
+    };
+    // project.toml's buildpacks as pack takes them: an inline script becomes a buildpack folder, a uri is
+    // loaded against the descriptor's folder, an id (and version) is the builder's.
+    const fromProject = async (list: readonly ProjectBuildpack[], key: string): Promise<ModuleRef[]> => {
+      const out: ModuleRef[] = [];
+      for (const bp of list) {
+        if (bp.script && bp.id) {
+          const dir = await writeInlineBuildpack(bp, join(work, "inline"), builder.info.stackId);
+          out.push(await addRef(dir, dir));
+        } else if (bp.uri) {
+          out.push(await addRef(bp.uri, projectDir(project!)));
+        } else if (bp.id) {
+          try {
+            const found = builder.store.lookup(bp.id, bp.version);
+            out.push({ id: found.descriptor.buildpack.id, version: found.descriptor.buildpack.version });
+          } catch (err) {
+            throw new BerthError(
+              "CNB_CONFIG_INVALID",
+              `${project!.file}: ${key} buildpack ${bp.id}${bp.version ? `@${bp.version}` : ""} is not in the builder ${builderName}`,
+              { cause: err, hint: "give its uri (a folder, .cnb or image) in project.toml" },
+            );
+          }
+        }
+      }
+      return out;
+    };
+    let order: Order = builder.order;
+    if (o.buildpacks?.length) {
+      const group: ModuleRef[] = [];
+      for (const ref of o.buildpacks) group.push(await addRef(ref, appDir));
       order = [{ group }];
+    } else if (project?.group.length) {
+      // The project's group replaces the builder's order (pack: --buildpack wins over it).
+      order = [{ group: await fromProject(project.group, "group") }];
+    } else if (project && (project.pre.length || project.post.length)) {
+      // pre/post wrap every group of the builder's order.
+      const pre = await fromProject(project.pre, "pre");
+      const post = await fromProject(project.post, "post");
+      order = builder.order.map((g) => ({ ...g, group: [...pre, ...g.group, ...post] }));
     }
 
     // Directories: the app copy, layers, platform.
     const workspace = join(per, "workspace");
-    const matcher = project?.exclude.length ? createMatcher(project.exclude) : undefined;
+    const filter = projectSourceFilter(project);
     const asRoot = o.asRoot ?? false;
     await syncTree(appDir, workspace, {
       ...(asRoot ? { uid: owner.uid, gid: owner.gid } : {}),
-      ...(matcher ? { matcher } : {}),
+      ...(filter ? { filter } : {}),
     });
     // The layers directory is the previous build's: only its layer directories stay (the restorer keeps
     // those the cache holds unchanged); --clear-cache starts from nothing.
@@ -458,19 +499,6 @@ export async function buildWithBuildpacks(o: BuildWithBuildpacksOptions): Promis
     for (const c of closers.reverse()) await c().catch(() => undefined);
     await rm(work, { recursive: true, force: true }).catch(() => undefined);
   }
-}
-
-function projectMetadata(p: Awaited<ReturnType<typeof readProjectToml>>): Record<string, unknown> {
-  if (!p) return {};
-  const md = p.project;
-  if (!md.sourceUrl && !md.metadata) return {};
-  return {
-    source: {
-      type: "project",
-      version: { ...(md.version ? { version: md.version } : {}) },
-      metadata: { ...(md.sourceUrl ? { url: md.sourceUrl } : {}), ...(md.metadata ?? {}) },
-    },
-  };
 }
 
 /** Write the cache image: the cache layers' blobs plus the cache metadata label. */

@@ -284,6 +284,8 @@ value = "1"
     expect(p.builder).toBe("b");
     expect(p.include).toEqual(["src"]);
     expect(p.group).toEqual([{ uri: "bp" }]);
-    expect(p.warnings[0]).toContain("schema 0.1");
+    expect(p.warnings[0]).toBe(
+      "No schema version declared in project.toml, defaulting to schema version 0.1",
+    );
   });
 });

@@ -18,13 +18,15 @@ import {
   utimes,
 } from "node:fs/promises";
 import { join } from "node:path";
-import type { Matcher } from "../../layer/ignore.ts";
 
 export interface SyncOptions {
   uid?: number;
   gid?: number;
-  /** Paths (relative to the source) to leave out. */
-  matcher?: Matcher;
+  /**
+   * Which paths (relative to the source, `/`-separated) to copy: "skip" leaves one out (a directory with all
+   * below it), "keep" copies it, "descend" copies a directory only if something below it is kept.
+   */
+  filter?: { decide(path: string, isDir: boolean): "skip" | "keep" | "descend" };
 }
 
 export async function syncTree(src: string, dst: string, o: SyncOptions = {}): Promise<{ copied: number }> {
@@ -42,7 +44,14 @@ async function own(path: string, st: Stats | undefined, o: SyncOptions): Promise
   await lchown(path, o.uid, o.gid);
 }
 
-async function syncDir(src: string, dst: string, rel: string, o: SyncOptions, stats: { copied: number }) {
+/** Sync one directory; returns how many entries it kept. */
+async function syncDir(
+  src: string,
+  dst: string,
+  rel: string,
+  o: SyncOptions,
+  stats: { copied: number },
+): Promise<number> {
   const names = await readdir(src);
   const keep = new Set<string>();
   for (const n of names) {
@@ -50,7 +59,8 @@ async function syncDir(src: string, dst: string, rel: string, o: SyncOptions, st
     const s = join(src, n);
     const d = join(dst, n);
     const sst = await lstat(s);
-    if (o.matcher?.excludes(r, sst.isDirectory())) continue;
+    const decision = o.filter?.decide(r, sst.isDirectory()) ?? "keep";
+    if (decision === "skip") continue;
     keep.add(n);
     const dst0 = await lstat(d).catch(() => undefined);
     if (sst.isDirectory()) {
@@ -59,7 +69,11 @@ async function syncDir(src: string, dst: string, rel: string, o: SyncOptions, st
       const now = await lstat(d);
       if ((now.mode & 0o7777) !== (sst.mode & 0o7777)) await chmod(d, sst.mode & 0o7777);
       await own(d, now, o);
-      await syncDir(s, d, r, o, stats);
+      const kept = await syncDir(s, d, r, o, stats);
+      if (decision === "descend" && kept === 0) {
+        keep.delete(n);
+        await rm(d, { recursive: true, force: true });
+      }
     } else if (sst.isSymbolicLink()) {
       const target = await readlink(s);
       if (dst0?.isSymbolicLink() && (await readlink(d)) === target) {
@@ -93,4 +107,5 @@ async function syncDir(src: string, dst: string, rel: string, o: SyncOptions, st
   for (const n of await readdir(dst)) {
     if (!keep.has(n)) await rm(join(dst, n), { recursive: true, force: true });
   }
+  return keep.size;
 }

@@ -1,11 +1,20 @@
 /**
- * `project.toml`, the project descriptor (schema 0.2, and 0.1 with a warning, as pack reads them):
- * builder, include/exclude, build env, buildpack group (ids, URIs or inline scripts), pre/post groups.
+ * `project.toml`, the project descriptor, read as pack reads it (pack:pkg/project): the schema from
+ * `_.schema-version` ("0.2" and "0.3": `[_]` and `[io.buildpacks]`; none: 0.1, `[project]` and `[build]`, with
+ * pack's warning); builder, include/exclude (gitignore patterns, never both), build env, the buildpack group
+ * (ids, URIs or inline scripts) and the pre/post groups; what it says about the source, for the
+ * `io.buildpacks.project.metadata` label; and the inline buildpacks written out as pack writes them.
  */
-import { readFile } from "node:fs/promises";
-import { dirname, resolve } from "node:path";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { dirname, join, resolve } from "node:path";
+import ignore from "ignore";
 import { BerthError } from "../../errors.ts";
 import { Fields, type Origin, parseToml, type Table, tomlError } from "../toml.ts";
+
+/** Which app paths a build sees: "skip" one (a directory with all below it), "keep" it, or "descend" into a directory kept only for what is kept below it. */
+export interface SourceFilter {
+  decide(path: string, isDir: boolean): "skip" | "keep" | "descend";
+}
 
 export interface ProjectBuildpack {
   id?: string;
@@ -17,7 +26,7 @@ export interface ProjectBuildpack {
 
 export interface ProjectDescriptor {
   file: string;
-  schemaVersion: "0.1" | "0.2";
+  schemaVersion: "0.1" | "0.2" | "0.3";
   project: { id?: string; name?: string; version?: string; sourceUrl?: string; metadata?: Table };
   builder?: string;
   include: string[];
@@ -36,14 +45,21 @@ function buildpacks(list: Fields[]): ProjectBuildpack[] {
       const v = b.str(k);
       if (v) bp[k] = v;
     }
+    if (!bp.id && !bp.uri)
+      throw b.fail("id", "or uri is required (project.toml: buildpacks must have an id or url defined)");
+    if (bp.uri && bp.version)
+      throw b.fail(
+        "version",
+        "cannot be set with uri (pack: buildpacks cannot have both uri and version defined)",
+      );
     const script = b.sub("script");
-    if (script) {
-      const inline = script.requiredStr("inline");
-      const api = script.requiredStr("api");
-      bp.script = { api, inline, shell: script.str("shell") ?? "/bin/sh" };
-      if (!bp.id) throw b.fail("id", "is required for an inline buildpack");
+    const inline = script?.str("inline");
+    // pack: an id with an inline script and no uri is an inline buildpack; a uri wins over a script.
+    if (script && inline && bp.id && !bp.uri) {
+      const api = script.str("api");
+      if (!api) throw script.fail("api", "is required: missing API version for inline buildpack");
+      bp.script = { api, inline, shell: script.str("shell") || "/bin/sh" };
     }
-    if (!bp.id && !bp.uri) throw b.fail("id", "or uri is required");
     return bp;
   });
 }
@@ -52,14 +68,19 @@ function env(list: Fields[]): { name: string; value: string }[] {
   return list.map((e) => ({ name: e.requiredStr("name"), value: e.str("value") ?? "" }));
 }
 
+function licenses(list: Fields[]): void {
+  for (const l of list) {
+    if (!l.str("type") && !l.str("uri")) throw l.fail("type", "or uri must be set for each license");
+  }
+}
+
 export function parseProjectToml(text: string, file: string): ProjectDescriptor {
   const origin: Origin = { file, subject: "project descriptor", code: "CNB_CONFIG_INVALID" };
   const doc = new Fields(parseToml(text, origin), origin);
   const warnings: string[] = [];
-  const underscore = doc.sub("_");
-  const schema = underscore?.str("schema-version");
-  if (schema === "0.2" || (schema === undefined && underscore && doc.has("io"))) {
-    const p = underscore!;
+  const schema = doc.sub("_")?.str("schema-version");
+  if (schema === "0.2" || schema === "0.3") {
+    const p = doc.sub("_")!;
     const io = doc.sub("io")?.sub("buildpacks");
     const project: ProjectDescriptor["project"] = {};
     for (const [k, prop] of [
@@ -71,20 +92,20 @@ export function parseProjectToml(text: string, file: string): ProjectDescriptor 
       const v = p.str(k);
       if (v) project[prop] = v;
     }
+    licenses(p.list("licenses"));
     const md = p.anyTable("metadata");
     if (md) project.metadata = md;
-    const include = io?.strs("include") ?? [];
-    const exclude = io?.strs("exclude") ?? [];
-    if (include.length && exclude.length)
-      throw tomlError(origin, "io.buildpacks.include and io.buildpacks.exclude may not both be set");
+    if (io?.has("include") && io.has("exclude"))
+      throw tomlError(origin, "io.buildpacks.include and io.buildpacks.exclude cannot both be defined");
+    // `[[io.buildpacks.env.build]]` is the older key pack still reads (0.2 only).
     let buildEnv = env(io?.sub("build")?.list("env") ?? []);
-    if (buildEnv.length === 0) buildEnv = env(io?.sub("env")?.list("build") ?? []);
+    if (buildEnv.length === 0 && schema === "0.2") buildEnv = env(io?.sub("env")?.list("build") ?? []);
     const out: ProjectDescriptor = {
       file,
-      schemaVersion: "0.2",
+      schemaVersion: schema,
       project,
-      include,
-      exclude,
+      include: io?.strs("include") ?? [],
+      exclude: io?.strs("exclude") ?? [],
       group: buildpacks(io?.list("group") ?? []),
       pre: buildpacks(io?.sub("pre")?.list("group") ?? []),
       post: buildpacks(io?.sub("post")?.list("group") ?? []),
@@ -95,14 +116,22 @@ export function parseProjectToml(text: string, file: string): ProjectDescriptor 
     if (builder) out.builder = builder;
     return out;
   }
-  if (schema !== undefined && schema !== "0.1") {
+  if (schema !== undefined && schema !== "" && schema !== "0.1") {
     throw tomlError(
       origin,
-      `_.schema-version ${JSON.stringify(schema)} is not supported (berth reads 0.1 and 0.2)`,
+      `unknown project descriptor schema version ${schema} (berth reads 0.1, 0.2 and 0.3)`,
     );
   }
-  if (schema === undefined) {
-    warnings.push(`${file} has no _.schema-version: reading it as schema 0.1 (deprecated; use schema 0.2)`);
+  if (!schema) {
+    warnings.push("No schema version declared in project.toml, defaulting to schema version 0.1");
+  }
+  const unsupported = Object.keys(doc.sub("io")?.sub("buildpacks")?.table ?? {}).map(
+    (k) => `io.buildpacks.${k}`,
+  );
+  if (unsupported.length) {
+    warnings.push(
+      `The following keys declared in project.toml are not supported in schema version 0.1:\n${unsupported.map((k) => `- ${k}`).join("\n")}\nThe above keys will be ignored. If this is not intentional, try updating your schema version.`,
+    );
   }
   const projectF = doc.sub("project");
   const build = doc.sub("build");
@@ -116,21 +145,20 @@ export function parseProjectToml(text: string, file: string): ProjectDescriptor 
     const v = projectF?.str(k);
     if (v) project[prop] = v;
   }
+  licenses(projectF?.list("licenses") ?? []);
   const md = doc.anyTable("metadata");
   if (md) project.metadata = md;
-  const include = build?.strs("include") ?? [];
-  const exclude = build?.strs("exclude") ?? [];
-  if (include.length && exclude.length)
-    throw tomlError(origin, "build.include and build.exclude may not both be set");
+  if (build?.has("include") && build.has("exclude"))
+    throw tomlError(origin, "build.include and build.exclude cannot both be defined");
   const out: ProjectDescriptor = {
     file,
     schemaVersion: "0.1",
     project,
-    include,
-    exclude,
+    include: build?.strs("include") ?? [],
+    exclude: build?.strs("exclude") ?? [],
     group: buildpacks(build?.list("buildpacks") ?? []),
-    pre: [],
-    post: [],
+    pre: buildpacks(build?.sub("pre")?.list("group") ?? []),
+    post: buildpacks(build?.sub("post")?.list("group") ?? []),
     buildEnv: env(build?.list("env") ?? []),
     warnings,
   };
@@ -166,23 +194,68 @@ export function projectDir(p: ProjectDescriptor): string {
 }
 
 /**
- * An inline buildpack of project.toml (`script = { api, inline, shell }`) as a buildpack folder: a
- * buildpack.toml, a `bin/detect` that always passes and a `bin/build` running the script with the shell,
- * as pack makes it.
+ * Which app files the build sees: `exclude` leaves out what its gitignore patterns match (a matched
+ * directory with everything below it; `*.log` matches at any depth), `include` keeps only what its patterns
+ * match (a directory that matches nothing is kept only for what is kept below it), as pack's file filter
+ * (go-gitignore) does. Undefined when the project sets neither.
  */
-export async function writeInlineBuildpack(bp: ProjectBuildpack, dir: string): Promise<string> {
+export function projectSourceFilter(p: ProjectDescriptor | undefined): SourceFilter | undefined {
+  if (!p) return undefined;
+  if (p.exclude.length) {
+    const ig = ignore().add(p.exclude);
+    return { decide: (path, isDir) => (ig.ignores(isDir ? `${path}/` : path) ? "skip" : "keep") };
+  }
+  if (p.include.length) {
+    const ig = ignore().add(p.include);
+    return {
+      decide: (path, isDir) => (ig.ignores(isDir ? `${path}/` : path) ? "keep" : isDir ? "descend" : "skip"),
+    };
+  }
+  return undefined;
+}
+
+/**
+ * The `io.buildpacks.project.metadata` label from what the project declares (`version`, `source-url` of
+ * `[project]` or `[_]`), in the shape pack gives the lifecycle (pkg/client/build.go): `{}` when neither is set.
+ */
+export function projectMetadata(p: ProjectDescriptor | undefined): Record<string, unknown> {
+  const md = p?.project;
+  if (!md || (!md.version && !md.sourceUrl)) return {};
+  return {
+    source: {
+      type: "project",
+      version: { declared: md.version ?? "" },
+      metadata: { url: md.sourceUrl ?? "" },
+    },
+  };
+}
+
+/**
+ * An inline buildpack of project.toml (`script = { api, inline, shell }`) as pack writes it
+ * (pkg/client/build.go createInlineBuildpack): `buildpack.toml` with the api, id, version (default 0.0.0)
+ * and the builder's stack; `bin/build` is `#!<shell>`, a blank line and the script; `bin/detect` always
+ * passes; `bin/build.bat` and `bin/detect.bat` hold the script. Returns the buildpack's folder.
+ */
+export async function writeInlineBuildpack(
+  bp: ProjectBuildpack,
+  dir: string,
+  stackId?: string,
+): Promise<string> {
   if (!bp.script || !bp.id)
     throw new BerthError("CNB_CONFIG_INVALID", "writeInlineBuildpack needs an id and a script");
-  const { mkdir, writeFile } = await import("node:fs/promises");
-  const { join } = await import("node:path");
   const version = bp.version ?? "0.0.0";
   const root = join(dir, bp.id.replaceAll("/", "_"), version);
-  await mkdir(join(root, "bin"), { recursive: true });
+  await mkdir(join(root, "bin"), { recursive: true, mode: 0o755 });
+  const q = (s: string) => JSON.stringify(s);
   await writeFile(
     join(root, "buildpack.toml"),
-    `api = ${JSON.stringify(bp.script.api)}\n\n[buildpack]\nid = ${JSON.stringify(bp.id)}\nversion = ${JSON.stringify(version)}\n\n[[stacks]]\nid = "*"\n`,
+    `api = ${q(bp.script.api)}\n\n[buildpack]\n  id = ${q(bp.id)}\n  version = ${q(version)}\n${stackId ? `\n[[stacks]]\n  id = ${q(stackId)}\n` : ""}`,
   );
-  await writeFile(join(root, "bin", "detect"), "#!/bin/sh\nexit 0\n", { mode: 0o755 });
-  await writeFile(join(root, "bin", "build"), `#!${bp.script.shell}\n${bp.script.inline}\n`, { mode: 0o755 });
+  const shell = bp.script.shell;
+  const bin = join(root, "bin");
+  await writeFile(join(bin, "build"), `#!${shell}\n\n${bp.script.inline}\n`, { mode: 0o755 });
+  await writeFile(join(bin, "build.bat"), bp.script.inline, { mode: 0o755 });
+  await writeFile(join(bin, "detect"), `#!${shell}\n\nexit 0\n`, { mode: 0o755 });
+  await writeFile(join(bin, "detect.bat"), bp.script.inline, { mode: 0o755 });
   return root;
 }
