@@ -183,8 +183,19 @@ export class Restorer {
         await this.#write(join(dir, `${name}.toml`), toToml({ metadata: (record.data ?? {}) as Table }));
         restoredInto.add(escapeId(bp.id));
         out.metadata++;
-        if (!cached?.cache || !cached.sha || record.sha !== cached.sha || !i.cache) continue;
-        if (!(await i.cache.hasLayer(cached.sha))) continue;
+        if (!cached?.cache || !i.cache) continue;
+        if (record.sha !== cached.sha) {
+          // lc:phase/restorer.go: a cache=true layer whose metadata came with another diffID goes entirely.
+          log(`Removing "${key}", wrong sha`);
+          await rm(join(dir, `${name}.toml`), { force: true });
+          out.metadata--;
+          continue;
+        }
+        if (!(await i.cache.hasLayer(cached.sha))) {
+          i.warn?.(`Skipping restore for layer ${key}: failed to find cache layer with SHA '${cached.sha}'`);
+          out.skipped++;
+          continue;
+        }
         if (leftover.has(name)) {
           const path = join(dir, name);
           const fp = await statFingerprint(

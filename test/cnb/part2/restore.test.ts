@@ -158,4 +158,15 @@ describe("restore, as the lifecycle restores", () => {
       expect(names.filter((n) => n.startsWith(".restore-"))).toEqual([]);
     }
   });
+
+  it("a launch+cache layer whose image record and cache record differ is removed, as the lifecycle does", async () => {
+    // The shared cache now holds rs-other's layers; rs:1's image names other diffIDs for test/rs:both.
+    const r = await build("rs:1");
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toContain('Removing "test/rs:both", wrong sha');
+    const s = seen(r.stderr);
+    expect(s).not.toContain("file both.toml");
+    expect(s).not.toContain("dir both");
+    expect(s).toContain('file launchonly.toml:\n[metadata]\nv = "3"\n');
+  });
 });
