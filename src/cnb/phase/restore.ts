@@ -325,13 +325,17 @@ export class Restorer {
         );
         return false;
       }
-      const from = join(tmp, ...layersPath.split("/").filter(Boolean), ...rel.split("/"));
+      // Only a real directory at `<layersPath>/<rel>`, reached through real directories (no link in the
+      // extracted tree is followed).
+      const parts = [...layersPath.split("/").filter(Boolean), ...rel.split("/")];
       const to = join(i.layersDir, ...rel.split("/"));
       await rm(to, { recursive: true, force: true });
+      if (!(await realDirBelow(tmp, parts))) {
+        i.warn?.(`Skipping restore for layer ${what}: it holds no directory /${parts.join("/")}`);
+        return false;
+      }
       await mkdir(join(to, ".."), { recursive: true });
-      await rename(from, to).catch((err: NodeJS.ErrnoException) => {
-        if (err.code !== "ENOENT") throw err;
-      });
+      await rename(join(tmp, ...parts), to);
       return true;
     } finally {
       await rm(tmp, { recursive: true, force: true });
@@ -347,6 +351,17 @@ export class Restorer {
     await writeFile(path, text);
     if (this.i.chown) await chown(path, this.i.uid, this.i.gid);
   }
+}
+
+/** Whether `root/parts…` is a directory with every step a directory, not a symbolic link. */
+async function realDirBelow(root: string, parts: readonly string[]): Promise<boolean> {
+  let path = root;
+  for (const p of parts) {
+    path = join(path, p);
+    const st = await lstat(path).catch(() => undefined);
+    if (!st?.isDirectory()) return false;
+  }
+  return true;
 }
 
 async function dirNames(dir: string): Promise<string[]> {

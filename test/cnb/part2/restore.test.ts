@@ -4,7 +4,9 @@
  * as the lifecycle restores them, nothing but `store.toml` after --clear-cache, and a cache layer whose bytes
  * do not match its diffID skipped with the lifecycle's warning.
  */
-import { mkdir, readdir, readFile, writeFile } from "node:fs/promises";
+import { execFileSync } from "node:child_process";
+import { createHash } from "node:crypto";
+import { mkdir, readdir, readFile, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { berth, tempDir } from "../../helpers/cli.ts";
@@ -168,5 +170,40 @@ describe("restore, as the lifecycle restores", () => {
     expect(s).not.toContain("file both.toml");
     expect(s).not.toContain("dir both");
     expect(s).toContain('file launchonly.toml:\n[metadata]\nv = "3"\n');
+  });
+
+  it("attack: a cache layer whose tar leads out through a symbolic link moves nothing of the host", async () => {
+    // A crafted cache: layers/test_rs is a link to a host folder holding "cached"; the diffID is right.
+    const victim = join(dir, "victim");
+    await mkdir(join(victim, "cached"), { recursive: true });
+    await writeFile(join(victim, "cached", "data"), "host secret");
+    const staging = join(dir, "evil-staging");
+    await mkdir(join(staging, "layers"), { recursive: true });
+    await symlink(victim, join(staging, "layers", "test_rs"));
+    const evil = join(dir, "evil-cache", "committed");
+    await mkdir(evil, { recursive: true });
+    const tarFile = join(dir, "evil.tar");
+    execFileSync("tar", ["-cf", tarFile, "-C", staging, "layers"]);
+    const tar = await readFile(tarFile);
+    const sha = `sha256:${createHash("sha256").update(tar).digest("hex")}`;
+    await writeFile(join(evil, `${sha.slice(7)}.tar`), tar);
+    await writeFile(
+      join(evil, "io.buildpacks.lifecycle.cache.metadata"),
+      JSON.stringify({
+        buildpacks: [
+          { key: "test/rs", version: "0.0.1", layers: { cached: { sha, cache: true, data: { v: "evil" } } } },
+        ],
+      }),
+    );
+    const r = await berth(
+      ["build", app, "-t", "rs-evil:1", "--builder", builder, "--cache-dir", join(dir, "evil-cache")],
+      { home },
+    );
+    expect(r.code, r.stderr).toBe(0);
+    expect(await readFile(join(victim, "cached", "data"), "utf8")).toBe("host secret");
+    expect(seen(r.stderr)).not.toContain("host secret");
+    expect(r.stderr).toContain(
+      "Skipping restore for layer test/rs:cached: it holds no directory /layers/test_rs/cached",
+    );
   });
 });
