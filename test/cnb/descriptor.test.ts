@@ -288,4 +288,39 @@ value = "1"
       "No schema version declared in project.toml, defaulting to schema version 0.1",
     );
   });
+
+  it("warns, as pack does, about keys the schema does not read", () => {
+    const p = parseProjectToml(
+      `[_]\nschema-version = "0.2"\nfoo = "x"\n[_.metadata]\nfree = 1\n[io.buildpacks]\ngrup = 1\n[[io.buildpacks.group]]\nid = "a"\nexec-env = ["test"]\n[io.berth]\nbuild = "buildpacks"\n`,
+      "/app/project.toml",
+    );
+    expect(p.warnings).toEqual([
+      "The following keys declared in project.toml are not supported in schema version 0.2:",
+      "- _.foo",
+      "- io.buildpacks.grup",
+      "- io.buildpacks.group.exec-env",
+      "The above keys will be ignored. If this is not intentional, try updating your schema version.",
+    ]);
+    const old = parseProjectToml(`[io.buildpacks]\nbuilder = "b"\n`, "/app/project.toml");
+    expect(old.builder).toBeUndefined();
+    expect(old.warnings.slice(1)).toEqual([
+      "The following keys declared in project.toml are not supported in schema version 0.1:",
+      "- io.buildpacks",
+      "- io.buildpacks.builder",
+      "The above keys will be ignored. If this is not intentional, try updating your schema version.",
+    ]);
+  });
+
+  it("refuses what pack refuses: uri with version, include with exclude, an inline script without api", () => {
+    const t = (body: string) => () =>
+      parseProjectToml(`[_]\nschema-version = "0.2"\n${body}`, "/app/project.toml");
+    expect(t(`[[io.buildpacks.group]]\nuri = "x"\nversion = "1"\n`)).toThrow(/cannot be set with uri/);
+    expect(t(`[io.buildpacks]\ninclude = []\nexclude = ["a"]\n`)).toThrow(/cannot both be defined/);
+    expect(t(`[[io.buildpacks.group]]\nid = "x"\n[io.buildpacks.group.script]\ninline = "true"\n`)).toThrow(
+      /missing API version/,
+    );
+    expect(() => parseProjectToml(`[_]\nschema-version = "9.9"\n`, "/app/project.toml")).toThrow(
+      /unknown project descriptor schema version 9.9/,
+    );
+  });
 });

@@ -9,7 +9,7 @@ import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import ignore from "ignore";
 import { BerthError } from "../../errors.ts";
-import { Fields, type Origin, parseToml, type Table, tomlError } from "../toml.ts";
+import { Fields, isTable, type Origin, parseToml, type Table, tomlError } from "../toml.ts";
 
 /** Which app paths a build sees: "skip" one (a directory with all below it), "keep" it, or "descend" into a directory kept only for what is kept below it. */
 export interface SourceFilter {
@@ -74,7 +74,7 @@ function licenses(list: Fields[]): void {
   }
 }
 
-export function parseProjectToml(text: string, file: string): ProjectDescriptor {
+function parseDescriptor(text: string, file: string): ProjectDescriptor {
   const origin: Origin = { file, subject: "project descriptor", code: "CNB_CONFIG_INVALID" };
   const doc = new Fields(parseToml(text, origin), origin);
   const warnings: string[] = [];
@@ -125,14 +125,6 @@ export function parseProjectToml(text: string, file: string): ProjectDescriptor 
   if (!schema) {
     warnings.push("No schema version declared in project.toml, defaulting to schema version 0.1");
   }
-  const unsupported = Object.keys(doc.sub("io")?.sub("buildpacks")?.table ?? {}).map(
-    (k) => `io.buildpacks.${k}`,
-  );
-  if (unsupported.length) {
-    warnings.push(
-      `The following keys declared in project.toml are not supported in schema version 0.1:\n${unsupported.map((k) => `- ${k}`).join("\n")}\nThe above keys will be ignored. If this is not intentional, try updating your schema version.`,
-    );
-  }
   const projectF = doc.sub("project");
   const build = doc.sub("build");
   const project: ProjectDescriptor["project"] = {};
@@ -165,6 +157,117 @@ export function parseProjectToml(text: string, file: string): ProjectDescriptor 
   const builder = build?.str("builder");
   if (builder) out.builder = builder;
   return out;
+}
+
+export function parseProjectToml(text: string, file: string): ProjectDescriptor {
+  const p = parseDescriptor(text, file);
+  const origin: Origin = { file, subject: "project descriptor", code: "CNB_CONFIG_INVALID" };
+  const keys = undecodedKeys(parseToml(text, origin), SCHEMAS[p.schemaVersion]).filter((k) =>
+    unsupportedKey(k, p.schemaVersion),
+  );
+  if (keys.length) {
+    p.warnings.push(
+      `The following keys declared in project.toml are not supported in schema version ${p.schemaVersion}:`,
+      ...keys.map((k) => `- ${k}`),
+      "The above keys will be ignored. If this is not intentional, try updating your schema version.",
+    );
+  }
+  return p;
+}
+
+/** The keys each schema reads (`true`: a value, taken whole), as pack's decoders have them. */
+type KeySchema = { [k: string]: true | KeySchema };
+const LICENSE: KeySchema = { type: true, uri: true };
+const SCRIPT: KeySchema = { api: true, inline: true, shell: true };
+const BP01: KeySchema = { id: true, version: true, uri: true, script: SCRIPT, "exec-env": true };
+const BP02: KeySchema = { id: true, version: true, uri: true, script: SCRIPT };
+const ENV01: KeySchema = { name: true, value: true, "exec-env": true };
+const ENV02: KeySchema = { name: true, value: true };
+const UNDERSCORE: KeySchema = {
+  "schema-version": true,
+  id: true,
+  name: true,
+  version: true,
+  authors: true,
+  licenses: LICENSE,
+  "documentation-url": true,
+  "source-url": true,
+  metadata: true,
+};
+const SCHEMAS: Record<ProjectDescriptor["schemaVersion"], KeySchema> = {
+  "0.1": {
+    project: {
+      id: true,
+      name: true,
+      version: true,
+      authors: true,
+      "documentation-url": true,
+      "source-url": true,
+      licenses: LICENSE,
+    },
+    build: {
+      include: true,
+      exclude: true,
+      buildpacks: BP01,
+      env: ENV01,
+      builder: true,
+      pre: { group: BP01 },
+      post: { group: BP01 },
+    },
+    metadata: true,
+  },
+  "0.2": {
+    _: UNDERSCORE,
+    io: {
+      buildpacks: {
+        include: true,
+        exclude: true,
+        group: BP02,
+        env: { build: ENV02 },
+        build: { env: ENV02 },
+        builder: true,
+        pre: { group: BP02 },
+        post: { group: BP02 },
+      },
+    },
+  },
+  "0.3": {
+    _: UNDERSCORE,
+    io: {
+      buildpacks: {
+        include: true,
+        exclude: true,
+        group: BP01,
+        build: { include: true, exclude: true, buildpacks: BP01, env: ENV01, builder: true },
+        builder: true,
+        pre: { group: BP01 },
+        post: { group: BP01 },
+      },
+    },
+  },
+};
+
+/** Keys of the document no schema field reads, in document order (as BurntSushi/toml's `Undecoded`). */
+function undecodedKeys(doc: Table, schema: KeySchema | undefined, prefix = ""): string[] {
+  const out: string[] = [];
+  for (const [k, v] of Object.entries(doc)) {
+    const path = prefix ? `${prefix}.${k}` : k;
+    const known = schema?.[k];
+    if (known === true) continue;
+    if (known === undefined) out.push(path);
+    const tables = Array.isArray(v) ? v.filter(isTable) : isTable(v) ? [v] : [];
+    for (const t of tables) out.push(...undecodedKeys(t, known, path));
+  }
+  return [...new Set(out)];
+}
+
+/** pack's `unsupportedKey`: which undecoded keys it warns about. */
+function unsupportedKey(key: string, schema: ProjectDescriptor["schemaVersion"]): boolean {
+  if (schema === "0.1")
+    return key.startsWith("project.") || key.startsWith("build.") || key.includes("io.buildpacks");
+  if (schema === "0.2")
+    return key.includes("io.buildpacks") || (key.startsWith("_.") && !key.startsWith("_.metadata"));
+  return true;
 }
 
 /** Read a project descriptor; undefined when `optional` and it does not exist. */
