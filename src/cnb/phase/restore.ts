@@ -38,7 +38,7 @@ import type { Image } from "../../oci/image.ts";
 import { apiAtLeast, PLATFORM_API } from "../api.ts";
 import type { Cache } from "../cache/cache.ts";
 import { type LayerIndex, statFingerprint } from "../cache/fingerprint.ts";
-import { type Table, toToml } from "../toml.ts";
+import { encodeGoToml } from "../gotoml.ts";
 import { LIFECYCLE_EPOCH } from "./export.ts";
 import { escapeId, type GroupEntry, type LayerRecord, type LayersMetadata } from "./metadata.ts";
 
@@ -147,7 +147,7 @@ export class Restorer {
       const fromCache = cacheMeta.buildpacks.find((b) => b.key === bp.id);
       await this.#mkdir(dir);
       if (fromImage?.store?.metadata) {
-        await this.#write(join(dir, "store.toml"), toToml({ metadata: fromImage.store.metadata }));
+        await this.#write(join(dir, "store.toml"), encodeGoToml({ metadata: fromImage.store.metadata }));
         restoredInto.add(escapeId(bp.id));
       }
       const names = i.skipLayers
@@ -180,7 +180,11 @@ export class Restorer {
         }
         if (!record) continue;
         log(`Restoring metadata for "${key}" from ${where}`);
-        await this.#write(join(dir, `${name}.toml`), toToml({ metadata: (record.data ?? {}) as Table }));
+        // As lc:buildpack/layermetadata.go writes it: only [metadata]; an empty file when the layer had none
+        // (the lifecycle records `"data": null` then; berth's export records `{}`).
+        const data = record.data;
+        const none = data === undefined || data === null || Object.keys(data).length === 0;
+        await this.#write(join(dir, `${name}.toml`), none ? "" : encodeGoToml({ metadata: data }));
         restoredInto.add(escapeId(bp.id));
         out.metadata++;
         if (!cached?.cache || !i.cache) continue;

@@ -30,7 +30,7 @@ for f in "$L"/*; do
 done
 echo "SEEN-END"
 n=1
-if [ -f "$L/store.toml" ]; then n=$(( $(sed -n 's/^count = "\\(.*\\)"/\\1/p' "$L/store.toml") + 1 )); fi
+if [ -f "$L/store.toml" ]; then n=$(( $(sed -n 's/^ *count = "\\(.*\\)"/\\1/p' "$L/store.toml") + 1 )); fi
 printf '[metadata]\\ncount = "%s"\\n' "$n" > "$L/store.toml"
 for x in cached launchonly both; do
   mkdir -p "$L/$x"
@@ -38,7 +38,7 @@ for x in cached launchonly both; do
   printf '{"layer":"%s","build":%s}' "$x" "$n" > "$L/$x.sbom.cdx.json"
 done
 printf '[types]\\ncache = true\\n[metadata]\\nv = "%s"\\n' "$n" > "$L/cached.toml"
-printf '[types]\\nlaunch = true\\n[metadata]\\nv = "%s"\\n' "$n" > "$L/launchonly.toml"
+printf '[types]\\nlaunch = true\\n[metadata]\\nv = "%s"\\nn = 2\\n' "$n" > "$L/launchonly.toml"
 printf '[types]\\nlaunch = true\\ncache = true\\n[metadata]\\nv = "%s"\\n' "$n" > "$L/both.toml"
 printf '[[processes]]\\ntype = "web"\\ncommand = ["true"]\\ndefault = true\\n' > "$L/launch.toml"
 `;
@@ -100,18 +100,19 @@ describe("restore, as the lifecycle restores", () => {
         "file both.sbom.cdx.json:",
         '{"layer":"both","build":1}',
         "file both.toml:",
-        '[metadata]\nv = "1"\n',
+        '[metadata]\n  v = "1"\n',
         "dir cached: cached-1",
         "file cached.sbom.cdx.json:",
         '{"layer":"cached","build":1}',
         "file cached.toml:",
-        '[metadata]\nv = "1"\n',
+        '[metadata]\n  v = "1"\n',
         "file launchonly.sbom.cdx.json:",
         '{"layer":"launchonly","build":1}',
         "file launchonly.toml:",
-        '[metadata]\nv = "1"\n',
+        // Numbers come back as the lifecycle writes them (JSON-decoded float64s): 2 is 2.0.
+        '[metadata]\n  n = 2.0\n  v = "1"\n',
         "file store.toml:",
-        '[metadata]\ncount = "1"\n',
+        '[metadata]\n  count = "1"\n',
         "",
       ].join("\n"),
     );
@@ -124,7 +125,7 @@ describe("restore, as the lifecycle restores", () => {
   it("--clear-cache restores store.toml from the previous image and nothing else", async () => {
     const r = await build("rs:1", "--clear-cache");
     expect(r.code, r.stderr).toBe(0);
-    expect(seen(r.stderr)).toBe(["file store.toml:", '[metadata]\ncount = "2"\n', ""].join("\n"));
+    expect(seen(r.stderr)).toBe(["file store.toml:", '[metadata]\n  count = "2"\n', ""].join("\n"));
     expect(r.stderr).toContain("Skipping buildpack layer analysis");
     expect(r.stderr).not.toContain("Restoring metadata");
     expect(r.stderr).not.toContain("Restoring data");
@@ -151,7 +152,7 @@ describe("restore, as the lifecycle restores", () => {
     const s = seen(r.stderr);
     expect(s).not.toContain("HACKED");
     expect(s).not.toContain("dir cached");
-    expect(s).toContain('file cached.toml:\n[metadata]\nv = "3"\n');
+    expect(s).toContain('file cached.toml:\n[metadata]\n  v = "3"\n');
     // Nothing extracted is left behind.
     const hashDirs = await readdir(join(home, "cache", "cnb"));
     for (const h of hashDirs) {
@@ -169,7 +170,7 @@ describe("restore, as the lifecycle restores", () => {
     const s = seen(r.stderr);
     expect(s).not.toContain("file both.toml");
     expect(s).not.toContain("dir both");
-    expect(s).toContain('file launchonly.toml:\n[metadata]\nv = "3"\n');
+    expect(s).toContain('file launchonly.toml:\n[metadata]\n  n = 2.0\n  v = "3"\n');
   });
 
   it("attack: a cache layer whose tar leads out through a symbolic link moves nothing of the host", async () => {
