@@ -335,8 +335,8 @@ export function projectMetadata(p: ProjectDescriptor | undefined): Record<string
 
 /**
  * An inline buildpack of project.toml (`script = { api, inline, shell }`) as pack writes it
- * (pkg/client/build.go createInlineBuildpack): `buildpack.toml` with the api, id, version (default 0.0.0)
- * and the builder's stack; `bin/build` is `#!<shell>`, a blank line and the script; `bin/detect` always
+ * (pkg/client/build.go createInlineBuildpack): `buildpack.toml` as BurntSushi/toml encodes pack's descriptor
+ * (api, id, version (default 0.0.0), the builder's stack); `bin/build` is `#!<shell>`, a blank line and the script; `bin/detect` always
  * passes; `bin/build.bat` and `bin/detect.bat` hold the script. Returns the buildpack's folder.
  */
 export async function writeInlineBuildpack(
@@ -352,7 +352,9 @@ export async function writeInlineBuildpack(
   const q = (s: string) => JSON.stringify(s);
   await writeFile(
     join(root, "buildpack.toml"),
-    `api = ${q(bp.script.api)}\n\n[buildpack]\n  id = ${q(bp.id)}\n  version = ${q(version)}\n${stackId ? `\n[[stacks]]\n  id = ${q(stackId)}\n` : ""}`,
+    // pack encodes its BuildpackDescriptor struct with BurntSushi/toml, untagged bool fields included; a
+    // builder without a stack id gets no [[stacks]] here (pack writes `id = ""`, which berth's reader refuses).
+    `api = ${q(bp.script.api)}\nWithWindowsBuild = false\nWithLinuxBuild = false\n\n[buildpack]\n  id = ${q(bp.id)}\n  version = ${q(version)}\n${stackId ? `\n[[stacks]]\n  id = ${q(stackId)}\n` : ""}`,
   );
   const shell = bp.script.shell;
   const bin = join(root, "bin");

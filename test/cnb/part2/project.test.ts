@@ -108,7 +108,7 @@ value = "from-project"
     );
     expect(between("INLINE-DETECT-BEGIN", "INLINE-DETECT-END")).toBe("#!/bin/sh\n\nexit 0\n");
     expect(between("INLINE-TOML-BEGIN", "INLINE-TOML-END")).toBe(
-      'api = "0.10"\n\n[buildpack]\n  id = "me/inline"\n  version = "0.0.0"\n\n[[stacks]]\n  id = "io.berth.test"\n',
+      'api = "0.10"\nWithWindowsBuild = false\nWithLinuxBuild = false\n\n[buildpack]\n  id = "me/inline"\n  version = "0.0.0"\n\n[[stacks]]\n  id = "io.berth.test"\n',
     );
     // No version or source-url declared: the label is empty, as the lifecycle writes it then.
     const labels = JSON.parse((await berth(["inspect", "--json", "proj:1"], { home })).stdout).Labels;
