@@ -634,6 +634,8 @@ export class Exporter {
           const existing = await this.#existingBlob(diffId);
           if (existing) {
             imageLayer ??= existing;
+            // An image cache needs the blob too (it had none when the blob turned out to exist already).
+            if (cacheWantsBlob) cacheBlob ??= existing;
             if (this.#previousByDiff.has(diffId)) reused = true;
           } else {
             const descriptor: Descriptor = {

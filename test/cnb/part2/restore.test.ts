@@ -207,4 +207,34 @@ describe("restore, as the lifecycle restores", () => {
       "Skipping restore for layer test/rs:cached: it holds no directory /layers/test_rs/cached",
     );
   });
+
+  it("an image cache whose blob was altered: the layer is skipped with a warning, the build goes on", async () => {
+    const cacheImage = `oci:${join(dir, "cache-layout")}:cache`;
+    const first = await berth(
+      ["build", app, "-t", "rs-img:1", "--builder", builder, "--cache-image", cacheImage],
+      {
+        home,
+      },
+    );
+    expect(first.code, first.stderr).toBe(0);
+    const blobs = join(dir, "cache-layout", "blobs", "sha256");
+    let altered = 0;
+    for (const f of await readdir(blobs)) {
+      const b = await readFile(join(blobs, f));
+      if (b[0] !== 0x1f || b[1] !== 0x8b) continue; // the gzip layers, not the manifest or config
+      b[b.length - 20]! ^= 0xff;
+      await writeFile(join(blobs, f), b);
+      altered++;
+    }
+    expect(altered).toBeGreaterThan(0);
+    const r = await berth(
+      ["build", app, "-t", "rs-img2:1", "--builder", builder, "--cache-image", cacheImage],
+      {
+        home,
+      },
+    );
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toContain("Skipping restore for layer test/rs:cached: ");
+    expect(seen(r.stderr)).not.toContain("dir cached");
+  });
 });
