@@ -21,7 +21,6 @@ import { type ImageArgument, parseImageArgument } from "../transport/parse.ts";
 import { PLATFORM_API } from "./api.ts";
 import type { ModuleRef, Order } from "./buildpack/descriptor.ts";
 import { Env } from "./buildpack/env.ts";
-import { loadBuildpacks } from "./buildpack/load.ts";
 import { type Cache, DirectoryCache, ImageCache } from "./cache/cache.ts";
 import { LayerIndex } from "./cache/fingerprint.ts";
 import { syncTree } from "./cache/workspace.ts";
@@ -33,10 +32,11 @@ import { detect } from "./phase/detect.ts";
 import { type Executor, hostExecutor, sandboxExecutor } from "./phase/executor.ts";
 import { type BlobHolder, Exporter, type ExportStats, type LauncherInput } from "./phase/export.ts";
 import type { PhaseLogger } from "./phase/log.ts";
-import { escapeId, type GroupEntry } from "./phase/metadata.ts";
+import type { GroupEntry } from "./phase/metadata.ts";
 import { pruneLayersDir, type RestoreResult, Restorer } from "./phase/restore.ts";
 import { openBuilder } from "./platform/builder.ts";
 import { mergePlatformEnv, parseEnvArg, readEnvFile, writePlatformEnv } from "./platform/env.ts";
+import { locateBuildpack, orderFromBuildpackArgs } from "./platform/locator.ts";
 import {
   type ProjectBuildpack,
   projectDir,
@@ -45,6 +45,7 @@ import {
   readProjectToml,
   writeInlineBuildpack,
 } from "./platform/project.ts";
+import { withSystemBuildpacks } from "./platform/system.ts";
 import { completeTarget } from "./platform/target.ts";
 import { toToml } from "./toml.ts";
 
@@ -59,8 +60,12 @@ export interface BuildWithBuildpacksOptions {
   /** `-e K=V` / bare `K`. */
   env?: string[];
   envFile?: string;
-  /** `--buildpack ID|DIR|IMAGE` (replaces the builder's order with one group of these). */
+  /** `--buildpack` arguments as pack takes them (platform/locator.ts); they replace the builder's order. */
   buildpacks?: string[];
+  /** The folder relative `--buildpack` paths are resolved against (pack: the current directory). */
+  cwd?: string;
+  /** pack's `--disable-system-buildpacks`: leave out the builder's `[system]` pre/post buildpacks. */
+  disableSystemBuildpacks?: boolean;
   cacheDir?: string;
   cacheImage?: string;
   clearCache?: boolean;
@@ -151,31 +156,18 @@ export async function buildWithBuildpacks(o: BuildWithBuildpacksOptions): Promis
       throw wrapError(`reading builder ${builderName}`, err);
     });
     const owner = builder.info.user;
-    // Buildpacks (a directory, archive, image or builder id) added to the builder's store: the group entry.
-    const addRef = async (ref: string, relativeTo: string): Promise<ModuleRef> => {
-      const at = ref.lastIndexOf("@");
-      const [id, version] =
-        at > 0 && !ref.includes("/") ? [ref.slice(0, at), ref.slice(at + 1)] : [ref, undefined];
-      try {
-        const bp = builder.store.lookup(id, version);
-        return { id: bp.descriptor.buildpack.id, version: bp.descriptor.buildpack.version };
-      } catch {
-        // not the builder's: a directory, archive or image
-      }
-      const loaded = await loadBuildpacks(ref, { relativeTo, ctx, tmp: join(work, "bp-tmp") });
-      for (const bp of loaded) {
-        const dest = join(
-          builder.buildpacksDir,
-          escapeId(bp.descriptor.buildpack.id),
-          bp.descriptor.buildpack.version,
-        );
-        await rm(dest, { recursive: true, force: true });
-        await cp(bp.dir, dest, { recursive: true });
-        builder.store.add({ ...bp, dir: dest });
-      }
-      const top = loaded[0]!;
-      return { id: top.descriptor.buildpack.id, version: top.descriptor.buildpack.version };
+    // Buildpacks as pack locates them (platform/locator.ts): a path (relative to `relativeTo`), a builder
+    // buildpack ID[@VERSION], an image; fetched ones are added to the builder's store. The group entry.
+    const locate = {
+      builderOrder: builder.order,
+      store: builder.store,
+      buildpacksDir: builder.buildpacksDir,
+      ctx,
+      tmp: join(work, "bp-tmp"),
+      warn: (l: string) => log.warn(l),
     };
+    const addRef = (ref: string, relativeTo: string): Promise<ModuleRef> =>
+      locateBuildpack(ref, { ...locate, cwd: relativeTo });
     // project.toml's buildpacks as pack takes them: an inline script becomes a buildpack folder, a uri is
     // loaded against the descriptor's folder, an id (and version) is the builder's.
     const fromProject = async (list: readonly ProjectBuildpack[], key: string): Promise<ModuleRef[]> => {
@@ -203,9 +195,8 @@ export async function buildWithBuildpacks(o: BuildWithBuildpacksOptions): Promis
     };
     let order: Order = builder.order;
     if (o.buildpacks?.length) {
-      const group: ModuleRef[] = [];
-      for (const ref of o.buildpacks) group.push(await addRef(ref, appDir));
-      order = [{ group }];
+      // --buildpack as pack takes it, relative paths against the CLI's current directory.
+      order = await orderFromBuildpackArgs(o.buildpacks, { ...locate, cwd: resolve(o.cwd ?? ".") });
     } else if (project?.group.length) {
       // The project's group replaces the builder's order (pack: --buildpack wins over it).
       order = [{ group: await fromProject(project.group, "group") }];
@@ -305,7 +296,7 @@ export async function buildWithBuildpacks(o: BuildWithBuildpacksOptions): Promis
 
     // DETECTING
     const detected = await detect({
-      order,
+      order: o.disableSystemBuildpacks ? order : withSystemBuildpacks(order, builder.system),
       store: builder.store,
       executor,
       env,

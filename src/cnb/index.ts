@@ -196,6 +196,7 @@ export {
   runToml,
   stackToml,
 } from "./platform/files.ts";
+export { orderFromBuildpackArgs, parseIdLocator } from "./platform/locator.ts";
 export {
   type ProjectBuildpack,
   type ProjectDescriptor,
@@ -203,6 +204,13 @@ export {
   readProjectToml,
   writeInlineBuildpack,
 } from "./platform/project.ts";
+export {
+  parseSystemToml,
+  SYSTEM_LABEL,
+  type SystemBuildpacks,
+  systemToml,
+  withSystemBuildpacks,
+} from "./platform/system.ts";
 export {
   completeTarget,
   parseOsRelease,

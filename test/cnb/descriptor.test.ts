@@ -106,19 +106,14 @@ describe("buildpack.toml", () => {
       /buildpack "x": .*api 0\.3 is not a supported Buildpack API/,
     ],
     [
-      "bad id",
-      `api = "0.10"\n[buildpack]\nid = "a b"\nversion = "1.0.0"`,
-      /buildpack\.id "a b" may only contain/,
+      "an id that cannot name a folder",
+      `api = "0.10"\n[buildpack]\nid = ".."\nversion = "1.0.0"`,
+      /buildpack\.id "\.\." cannot name a folder/,
     ],
     [
-      "reserved id",
-      `api = "0.10"\n[buildpack]\nid = "app"\nversion = "1.0.0"`,
-      /buildpack\.id "app" is reserved/,
-    ],
-    [
-      "bad version",
-      `api = "0.10"\n[buildpack]\nid = "x"\nversion = "1.0"`,
-      /buildpack "x": .*buildpack\.version "1\.0" must be <X>\.<Y>\.<Z>/,
+      "a version that would leave /cnb/buildpacks/<id>",
+      `api = "0.10"\n[buildpack]\nid = "x"\nversion = "../../etc"`,
+      /buildpack "x": .*buildpack\.version "\.\.\/\.\.\/etc" cannot name a folder/,
     ],
     [
       "wrong type",
@@ -151,6 +146,30 @@ describe("buildpack.toml", () => {
       expect(() => parseBuildpackToml(text, "/cnb/buildpacks/x/1.0.0/buildpack.toml")).toThrow(re);
     });
   }
+
+  it("accepts what the lifecycle and pack accept, warning where the spec is stricter (issue 13, 5)", () => {
+    const loose: [string, string, RegExp][] = [
+      ["a b", "1.0.0", /buildpack\.id "a b" has characters the Buildpack API does not allow/],
+      ["my_bp", "1.0.0", /buildpack\.id "my_bp" has characters/],
+      ["app", "1.0.0", /buildpack\.id "app" is reserved/],
+      ["x", "1.0", /buildpack\.version "1\.0" is not <X>\.<Y>\.<Z>/],
+      ["x", "0.0.1-alpha", /buildpack\.version "0\.0\.1-alpha" is not/],
+      ["x", "latest", /buildpack\.version "latest" is not/],
+    ];
+    for (const [id, version, re] of loose) {
+      const d = parseBuildpackToml(
+        `api = "0.10"\n[buildpack]\nid = "${id}"\nversion = "${version}"`,
+        "/b/buildpack.toml",
+      );
+      expect(d.buildpack.id).toBe(id);
+      expect(d.buildpack.version).toBe(version);
+      expect(d.warnings?.join("\n")).toMatch(re);
+      expect(d.warnings?.[0]).toMatch(/^\/b\/buildpack\.toml: /);
+    }
+    expect(
+      parseBuildpackToml(`api = "0.10"\n[buildpack]\nid = "a/b.c-d"\nversion = "1.2.3"`, "b").warnings,
+    ).toBeUndefined();
+  });
 
   it("infers targets: declared, else from stacks, else linux when bin/build exists", async () => {
     const bpDir = join(dir, "bp");

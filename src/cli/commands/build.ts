@@ -85,6 +85,8 @@ export interface BuildpacksRequest {
   options: Record<string, unknown>;
   ctx: TransportContext;
   log: (line: string) => void;
+  /** The CLI's current directory: relative `--buildpack` paths are resolved against it, as pack does. */
+  cwd: string;
 }
 
 async function buildWithBuildpacks(req: BuildpacksRequest): Promise<{ digest: string }> {
@@ -102,6 +104,8 @@ async function buildWithBuildpacks(req: BuildpacksRequest): Promise<{ digest: st
     env: (o.env as string[] | undefined) ?? [],
     ...(str("envFile") ? { envFile: str("envFile")! } : {}),
     buildpacks: (o.buildpack as string[] | undefined) ?? [],
+    cwd: req.cwd,
+    disableSystemBuildpacks: Boolean(o.disableSystemBuildpacks),
     ...(str("cacheDir") ? { cacheDir: str("cacheDir")! } : {}),
     ...(str("cacheImage") ? { cacheImage: str("cacheImage")! } : {}),
     clearCache: Boolean(o.clearCache),
@@ -201,7 +205,12 @@ export function registerBuild(program: Command, cli: () => Cli): void {
     .option("--run-image <image>", "buildpacks: the run image")
     .option("-e, --env <KEY=VALUE>", "buildpacks: build-time environment (repeatable)", collect)
     .option("--env-file <file>", "buildpacks: build-time environment from a file")
-    .option("-b, --buildpack <id|dir|image>", "buildpacks: use this buildpack (repeatable)", collect)
+    .option(
+      "-b, --buildpack <ref>",
+      "buildpacks: use this buildpack (repeatable): a dir, .tgz or .cnb (relative to the current dir), ID[@VERSION] or urn:cnb:builder:ID[@VERSION] of the builder, from=builder, docker://REF or an image",
+      collect,
+    )
+    .option("--disable-system-buildpacks", "buildpacks: leave out the builder's [system] pre/post buildpacks")
     .option("--cache-dir <dir>", "buildpacks: keep the build cache in this folder")
     .option("--cache-image <ref>", "buildpacks: keep the build cache in this image")
     .option("--clear-cache", "buildpacks: start with an empty cache")
@@ -256,6 +265,7 @@ Examples:
           options: opts,
           ctx,
           log,
+          cwd,
         });
         if (opts.quiet) out.stdout.write(`${r.digest}\n`);
         return;

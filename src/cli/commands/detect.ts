@@ -14,8 +14,9 @@ import {
   prepareDirs,
   prepareExecutor,
   readEnvFile,
+  withSystemBuildpacks,
 } from "../../cnb/index.ts";
-import { BerthError } from "../../errors.ts";
+import { BerthError, isBerthError } from "../../errors.ts";
 import { parsePlatform } from "../../oci/platform.ts";
 import { tmpDirOf } from "../../transport/context.ts";
 import type { Cli } from "../env.ts";
@@ -49,8 +50,9 @@ export function registerDetect(program: Command, cli: () => Cli): void {
     .addHelpText(
       "after",
       `
-Prints group.toml and plan.toml. When no group passes, exits non-zero and names the buildpacks that failed,
-with the output of those that errored.
+Prints group.toml and plan.toml. When no group passes, prints every buildpack's detect output and result
+(as the lifecycle does, without -v) and exits with the platform's codes: 20 when no group passed, 21 when
+a buildpack's detect errored.
 
 Examples:
   berth detect ./app --builder my-builder
@@ -104,14 +106,27 @@ Examples:
           hostEnv,
         });
         const result = await detect({
-          order: builder.order,
+          order: withSystemBuildpacks(builder.order, builder.system),
           store: builder.store,
           executor: prepared.executor,
           env: prepared.env,
           target: prepared.target,
           platformApi: PLATFORM_API,
           logger,
+        }).catch((err: unknown) => {
+          // The platform spec's detector exit codes: 20 no group passed, 21 a buildpack errored.
+          const code = isBerthError(err, "CNB_DETECT_FAILED")
+            ? 20
+            : isBerthError(err, "CNB_DETECT_ERROR")
+              ? 21
+              : 0;
+          if (code === 0 || !isBerthError(err)) throw err;
+          out.stderr.write(`berth: ${err.message}\n`);
+          if (err.hint) out.stderr.write(`hint: ${err.hint}\n`);
+          cli().setExitCode(code);
+          return undefined;
         });
+        if (!result) return;
         if (opts.json) {
           printJson(out, result);
           return;

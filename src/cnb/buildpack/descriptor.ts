@@ -68,6 +68,11 @@ export interface BuildpackDescriptor {
   /** Deprecated `[[stacks]]`. */
   stacks: Stack[];
   metadata?: Table;
+  /**
+   * Where the descriptor is looser than the spec but the lifecycle and pack run it (an id with `_`, a version
+   * that is not `<X>.<Y>.<Z>`, a reserved id): one sentence each, for the caller to show as warnings.
+   */
+  warnings?: string[];
 }
 
 export const RESERVED_IDS = ["app", "config", "generated", "sbom"];
@@ -92,13 +97,44 @@ export function bpKey(id: string, version?: string): string {
   return version ? `${id}@${version}` : id;
 }
 
-export function validateId(id: string, where: (msg: string) => Error): void {
+/**
+ * Check a buildpack id as the lifecycle and pack do: they take any non-empty id, so only an id that cannot
+ * name a folder under `<layers>` or `/cnb/buildpacks` is refused (it would point outside them); where the
+ * spec is stricter (its character set, the reserved ids) a warning is returned instead.
+ */
+export function checkId(id: string, where: (msg: string) => Error): string[] {
+  const escaped = escapeId(id);
+  if (escaped === "" || escaped === "." || escaped === ".." || /[\\\0]/.test(id)) {
+    throw where(
+      `id ${JSON.stringify(id)} cannot name a folder (it is empty, "." or "..", or holds \\ or NUL)`,
+    );
+  }
+  const warnings: string[] = [];
   if (!ID_RE.test(id)) {
-    throw where(`id ${JSON.stringify(id)} may only contain letters, numbers and the characters . / -`);
+    warnings.push(
+      `id ${JSON.stringify(id)} has characters the Buildpack API does not allow (only letters, numbers and . / -); the lifecycle and pack accept it, so does berth`,
+    );
   }
   if (RESERVED_IDS.includes(id.toLowerCase())) {
-    throw where(`id ${JSON.stringify(id)} is reserved (${RESERVED_IDS.join(", ")} may not be used)`);
+    warnings.push(`id ${JSON.stringify(id)} is reserved by the Buildpack API (${RESERVED_IDS.join(", ")})`);
   }
+  return warnings;
+}
+
+/**
+ * Check a buildpack version: the lifecycle and pack take any non-empty one (`1.0`, `0.0.1-alpha`, `latest`);
+ * the spec's `<X>.<Y>.<Z>` only warns. A version that cannot name a folder is refused.
+ */
+export function checkVersion(version: string, where: (msg: string) => Error): string[] {
+  if (version === "" || version === "." || version === ".." || /[/\\\0]/.test(version)) {
+    throw where(
+      `version ${JSON.stringify(version)} cannot name a folder (it is empty, "." or "..", or holds / \\ or NUL)`,
+    );
+  }
+  if (VERSION_RE.test(version)) return [];
+  return [
+    `version ${JSON.stringify(version)} is not <X>.<Y>.<Z> as the Buildpack API asks; the lifecycle and pack accept it, so does berth`,
+  ];
 }
 
 function parseOrder(f: Fields, key: string): Order {
@@ -175,13 +211,10 @@ export function parseBuildpackToml(text: string, file: string): BuildpackDescrip
   const bp = doc.sub("buildpack");
   if (!bp) throw doc.fail("buildpack", "table is required");
   const id = bp.requiredStr("id");
-  validateId(id, (msg) => bp.fail("id", msg.replace(/^id /, "")));
+  const warnings = checkId(id, (msg) => bp.fail("id", msg.replace(/^id /, ""))).map((w) => `buildpack.${w}`);
   const version = bp.requiredStr("version");
-  if (!VERSION_RE.test(version)) {
-    throw bp.fail(
-      "version",
-      `${JSON.stringify(version)} must be <X>.<Y>.<Z> (non-negative integers, no leading zeros)`,
-    );
+  for (const w of checkVersion(version, (msg) => bp.fail("version", msg.replace(/^version /, "")))) {
+    warnings.push(`buildpack.${w}`);
   }
   const info: BuildpackInfo = { id, version, clearEnv: bp.bool("clear-env") ?? false };
   for (const [key, prop] of [
@@ -227,7 +260,7 @@ export function parseBuildpackToml(text: string, file: string): BuildpackDescrip
   for (const [i, g] of order.entries()) {
     for (const [j, ref] of g.group.entries()) {
       const where = (msg: string) => tomlError(origin, `order[${i}].group[${j}].${msg}`);
-      validateId(ref.id, where);
+      warnings.push(...checkId(ref.id, where).map((w) => `order[${i}].group[${j}]: ${w}`));
       if (!ref.version) throw where("version is required in a composite buildpack's order");
       if (ref.execEnv && !apiAtLeast(api, "0.12")) throw where(`exec-env needs Buildpack API 0.12 or later`);
     }
@@ -245,6 +278,7 @@ export function parseBuildpackToml(text: string, file: string): BuildpackDescrip
   const d: BuildpackDescriptor = { api, buildpack: info, order, targets, stacks };
   const metadata = doc.anyTable("metadata");
   if (metadata) d.metadata = metadata;
+  if (warnings.length) d.warnings = warnings.map((w) => `${file}: ${w}`);
   return d;
 }
 

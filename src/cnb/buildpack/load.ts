@@ -136,7 +136,10 @@ export async function readBuildpacksFromImage(
       out.push(await readBuildpackDir(dir, `${source} (${bpKey(id, version)})`));
     }
   }
-  return out;
+  // A buildpackage's entrypoint (its metadata label's id and version, as pack reads it) comes first: the
+  // buildpack a `--buildpack` or `uri` of it stands for; its order names the others.
+  const main = mainBuildpackOf(image, out);
+  return main ? [main, ...out.filter((b) => b !== main)] : out;
 }
 
 export interface LoadOptions {
@@ -192,9 +195,9 @@ export async function loadBuildpacks(uri: string, o: LoadOptions): Promise<Loade
 }
 
 export async function loadBuildpackImage(ref: string, o: LoadOptions): Promise<LoadedBuildpack[]> {
-  const arg = parseImageArgument(
-    ref.startsWith("docker:") && !ref.startsWith("docker://") ? `docker://${ref.slice(7)}` : ref,
-  );
+  // pack's package locators: `docker://REF`, `docker:/REF` and `docker:REF` all name REF in a registry.
+  const docker = /^docker:\/{0,2}(.*)$/.exec(ref);
+  const arg = parseImageArgument(docker ? `docker://${docker[1]}` : ref);
   const opened = await openImage(arg, o.ctx);
   try {
     return await readBuildpacksFromImage(opened.image, ref, o.tmp);

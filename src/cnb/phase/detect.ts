@@ -15,7 +15,7 @@ import type { Group, Plan } from "../platform/files.ts";
 import { targetEnv, targetSatisfied } from "../platform/target.ts";
 import { toRunPath } from "./executor.ts";
 import type { PhaseInputs } from "./inputs.ts";
-import { timer } from "./log.ts";
+import { type PhaseLogger, timer } from "./log.ts";
 import { type DetectRun, keyOf, type Member, resolveGroup } from "./resolve.ts";
 
 export interface DetectInputs extends PhaseInputs {
@@ -46,8 +46,30 @@ interface RefWithGroup {
   ref: ModuleRef;
 }
 
+/**
+ * The lifecycle's detector logs each group's outputs and results into memory and replays them when detection
+ * ends: at their own level when a group passed, every line (debug ones too) when none did, so that without
+ * `-v` a user sees why (lc phase/detector.go `Detect`, the `memHandler`).
+ */
+class Replay {
+  readonly entries: { level: "info" | "debug"; line: string }[] = [];
+  readonly logger: PhaseLogger = {
+    info: (line) => this.entries.push({ level: "info", line }),
+    debug: (line) => this.entries.push({ level: "debug", line }),
+    warn: (line) => this.entries.push({ level: "info", line }),
+  };
+
+  replay(to: PhaseLogger, all: boolean): void {
+    for (const e of this.entries) {
+      if (all || e.level === "info") to.info(e.line);
+      else to.debug(e.line);
+    }
+  }
+}
+
 class Detector {
   readonly i: DetectInputs;
+  readonly memory = new Replay();
   readonly runs = new Map<string, DetectRun>();
   readonly pending = new Map<string, Promise<void>>();
   readonly tried = new Map<string, Member>();
@@ -120,7 +142,7 @@ class Detector {
     await Promise.all(started);
     await Promise.all(done.map((m) => this.pending.get(keyOf(m))));
     this.showOutputs(done);
-    const r = resolveGroup(done, this.runs, this.i.logger);
+    const r = resolveGroup(done, this.runs, this.memory.logger);
     if (!r.ok) return r;
     return { ok: true, group: r.group, plan: r.plan, considered: done.length };
   }
@@ -130,7 +152,8 @@ class Detector {
     for (const m of done) {
       const run = this.runs.get(keyOf(m))!;
       const quiet = run.code === 0 || run.code === 100;
-      const show = (line: string) => (quiet ? this.i.logger.debug(line) : this.i.logger.info(line));
+      const log = this.memory.logger;
+      const show = (line: string) => (quiet ? log.debug(line) : log.info(line));
       if (run.output) {
         show(`======== Output: ${keyOf(m)} ========`);
         show(run.output.replace(/\n$/, ""));
@@ -232,8 +255,13 @@ export async function detect(i: DetectInputs): Promise<DetectResult> {
   } finally {
     await rm(join(i.executor.host.layers, ".berth-detect"), { recursive: true, force: true });
   }
+  detector.memory.replay(i.logger, !outcome.ok);
   done();
   if (!outcome.ok) {
+    // The lifecycle's words (cmd/lifecycle/detector.go `doDetect`); its exit codes are the CLI's business.
+    i.logger.info("ERROR: No buildpack groups passed detection.");
+    if (outcome.reason === "fail")
+      i.logger.info("ERROR: Please check that you are running against the correct path.");
     const failures = detector.failures();
     const list = failures
       .map(
@@ -244,7 +272,7 @@ export async function detect(i: DetectInputs): Promise<DetectResult> {
     if (outcome.reason === "error") {
       throw new BerthError(
         "CNB_DETECT_ERROR",
-        `detect: buildpack(s) failed with an error: ${list || "none ran"}`,
+        `failed to detect: buildpack(s) failed with err: ${list || "none ran"}`,
         {
           details: { failures },
           hint: "the output of each failing bin/detect is shown above",
@@ -253,10 +281,10 @@ export async function detect(i: DetectInputs): Promise<DetectResult> {
     }
     throw new BerthError(
       "CNB_DETECT_FAILED",
-      `detect: no buildpacks participating${list ? `: ${list}` : ""}`,
+      `failed to detect: no buildpacks participating${list ? `: ${list}` : ""}`,
       {
         details: { failures },
-        hint: "no group of the order passed detection for this app",
+        hint: "No buildpack groups passed detection. Please check that you are running against the correct path.",
       },
     );
   }

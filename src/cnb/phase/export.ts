@@ -315,12 +315,12 @@ export class Exporter {
           image: true,
           cache: false,
           likelyUnchanged: prevMeta?.sbom !== undefined,
-          history: { created, created_by: "Layer: 'launch.sbom', Created by lifecycle" },
+          history: { created, created_by: "Software Bill-of-Materials" },
         },
         tmp,
       );
       out.push(o.layer!);
-      history.push({ created, created_by: "Layer: 'launch.sbom', Created by lifecycle" });
+      history.push({ created, created_by: "Software Bill-of-Materials" });
       metadata.sbom = { sha: o.diffId };
     }
 
@@ -376,12 +376,12 @@ export class Exporter {
         image: true,
         cache: false,
         likelyUnchanged: true,
-        history: { created, created_by: "Buildpacks Launcher" },
+        history: { created, created_by: "Buildpacks Application Launcher" },
       },
       tmp,
     );
     out.push(launcher.layer!);
-    history.push({ created, created_by: "Buildpacks Launcher" });
+    history.push({ created, created_by: "Buildpacks Application Launcher" });
     metadata.launcher = { sha: launcher.diffId };
 
     const configSources: LayerSource[] = [];
@@ -552,6 +552,9 @@ export class Exporter {
     let quiet = true;
     for (let k = 0; k < count; k++) {
       const name = k < slices.length ? `slice-${k + 1}` : "app";
+      // The lifecycle's words (layers/slices.go): slices and the rest are "Application Slice: N" (from 1), or
+      // one "Application Layer" when there are no slices.
+      const createdBy = count === 1 ? "Application Layer" : `Application Slice: ${k + 1}`;
       const o = await this.#layer(
         {
           name,
@@ -560,14 +563,14 @@ export class Exporter {
           image: true,
           cache: false,
           likelyUnchanged: prevApp.size > 0,
-          history: { created, created_by: "Application Layer" },
+          history: { created, created_by: createdBy },
         },
         tmp,
         quiet,
       );
       if (o.reused) reused++;
       out.push(o.layer!);
-      history.push({ created, created_by: k < slices.length ? "Application Slice" : "Application Layer" });
+      history.push({ created, created_by: createdBy });
       shas.push({ sha: o.diffId });
     }
     quiet = false;

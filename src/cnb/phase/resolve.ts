@@ -129,6 +129,7 @@ export function resolveGroup(
   let detected = true;
   let anyPassed = false;
   let buildpackErr = false;
+  log.debug("======== Results ========");
   for (const m of done) {
     const run = runs.get(keyOf(m));
     if (!run) throw new Error(`missing detection of ${keyOf(m)}`);
@@ -140,7 +141,7 @@ export function resolveGroup(
       log.debug(`${m.optional ? "skip" : "fail"}: ${keyOf(m)}`);
       detected &&= m.optional;
     } else {
-      log.debug(`err:  ${keyOf(m)}${run.code === -1 ? "" : ` (${run.code})`}`);
+      log.info(`err:  ${keyOf(m)}${run.code === -1 ? "" : ` (${run.code})`}`);
       buildpackErr = true;
       detected &&= m.optional;
     }

@@ -42,11 +42,20 @@ import { applyImageLayers, labelJson, labelsOf, openImage } from "../image.ts";
 import type { PhaseLogger } from "../phase/log.ts";
 import { type BuilderConfig, buildConfigEnvFiles, configDir } from "./builder-config.ts";
 import { orderToml, parseOrderToml, parseRunToml, type RunImage, runToml, stackToml } from "./files.ts";
+import {
+  hasSystem,
+  NO_SYSTEM,
+  parseSystemToml,
+  resolveSystem,
+  SYSTEM_LABEL,
+  type SystemBuildpacks,
+  systemLabel,
+  systemToml,
+} from "./system.ts";
 
 export const BUILDER_METADATA_LABEL = "io.buildpacks.builder.metadata";
 export const ORDER_LABEL = "io.buildpacks.buildpack.order";
 export const ORDER_EXTENSIONS_LABEL = "io.buildpacks.buildpack.order-extensions";
-export const SYSTEM_LABEL = "io.buildpacks.buildpack.system";
 export const MIXINS_LABEL = "io.buildpacks.stack.mixins";
 export const STACK_ID_LABEL = "io.buildpacks.stack.id";
 
@@ -311,6 +320,7 @@ export async function createBuilder(
           `${where}: holds no buildpack ${bpKey(m.id, m.version)} (found ${got.map((b) => bpKey(b.descriptor.buildpack.id, b.descriptor.buildpack.version)).join(", ")})`,
         );
       }
+      for (const b of got) for (const w of b.descriptor.warnings ?? []) o.logger.warn(w);
       loaded.push(...got);
     }
     const store = new BuildpackStore(loaded);
@@ -334,6 +344,7 @@ export async function createBuilder(
     } catch (err) {
       throw wrapError(`builder config ${config.file}: order`, err);
     }
+    const system = resolveSystem(config.system, store, `builder config ${config.file}`);
     let metadata: BuilderMetadata | undefined;
     const result = await editImage(buildImage, target, o.ctx, o.platform, async (base, layerTmp) => {
       if (!base) throw new BerthError("USAGE", "a builder needs a build image, not scratch");
@@ -388,6 +399,14 @@ export async function createBuilder(
         }),
         "berth builder create: /cnb/order.toml",
       );
+      if (hasSystem(system)) {
+        add(
+          await fileLayer(join(layerTmp, "system.tar"), {
+            files: [{ path: "cnb/system.toml", content: systemToml(system) }],
+          }),
+          "berth builder create: /cnb/system.toml",
+        );
+      }
       const runImages = config.runImages;
       const stackRun = config.stack.runImage
         ? { image: config.stack.runImage, mirrors: config.stack.runImageMirrors ?? [] }
@@ -453,6 +472,7 @@ export async function createBuilder(
         [ORDER_EXTENSIONS_LABEL]: "null",
         [BUILDER_METADATA_LABEL]: JSON.stringify(metadata),
         [MIXINS_LABEL]: labelsOf(base)[MIXINS_LABEL] ?? "null",
+        ...(hasSystem(system) ? { [SYSTEM_LABEL]: systemLabel(system) } : {}),
         ...(o.labels ?? {}),
       };
       return {
@@ -517,6 +537,8 @@ export interface ExtractedBuilder {
   buildConfigDir: string;
   store: BuildpackStore;
   order: Order;
+  /** `/cnb/system.toml` (else the system label): buildpacks detect puts around every group. */
+  system: SystemBuildpacks;
   runImages: RunImage[];
 }
 
@@ -552,6 +574,17 @@ export async function extractBuilder(info: BuilderInfo, dir: string): Promise<Ex
     orderText !== undefined
       ? parseOrderToml(orderText, `${info.name}:/cnb/order.toml`).order
       : resolveOrder(info.orderLabel, store);
+  const systemText = await readFile(join(cnbDir, "system.toml"), "utf8").catch(() => undefined);
+  const systemFromLabel = labelJson<{
+    pre?: { buildpacks?: ModuleRef[] };
+    post?: { buildpacks?: ModuleRef[] };
+  }>(info.image, SYSTEM_LABEL, `builder ${info.name}`);
+  const system =
+    systemText !== undefined
+      ? parseSystemToml(systemText, `${info.name}:/cnb/system.toml`)
+      : systemFromLabel
+        ? { pre: systemFromLabel.pre?.buildpacks ?? [], post: systemFromLabel.post?.buildpacks ?? [] }
+        : NO_SYSTEM;
   const runText = await readFile(join(cnbDir, "run.toml"), "utf8").catch(() => undefined);
   const runImages =
     runText !== undefined
@@ -564,6 +597,7 @@ export async function extractBuilder(info: BuilderInfo, dir: string): Promise<Ex
     buildConfigDir: join(cnbDir, "build-config"),
     store,
     order,
+    system,
     runImages,
   };
 }
