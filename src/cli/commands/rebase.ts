@@ -21,7 +21,10 @@ export function registerRebase(program: Command, cli: () => Cli): void {
     .option("--run-image <image>", "the new run image (default: the app's run image, newest version)")
     .option("--publish", "rebase in the registry: only a config and a manifest are uploaded")
     .option("--previous-image <ref>", "rebase this image and write the result to IMAGE")
-    .option("--force", "rebase even when the CNB checks (rebasable, platform, run image name) fail")
+    .option(
+      "--force",
+      "rebase even when the lifecycle's checks fail (rebasable, os/arch/variant/distro, run image not recorded by the app): each then warns, and a new run image name is recorded",
+    )
     .option("--report-output-dir <dir>", "write report.toml here")
     .option("-q, --quiet", "print only the new digest")
     .action(async (image: string, opts) => {
@@ -61,6 +64,7 @@ export function registerRebase(program: Command, cli: () => Cli): void {
             runImageReference: run.pinned,
             force: Boolean(opts.force),
             log,
+            warn: (l) => out.stderr.write(`${l}\n`),
           }).rebase();
           const name =
             target.transport === "store" || target.transport === "docker" ? target.ref : target.text;

@@ -1,9 +1,11 @@
 /**
  * The rebase phase (Platform API §rebaser; lc:phase/rebaser.go): the app image's layers up to and including
  * `runImage.topLayer` are swapped for the new run image's; the app layers above stay as they are (same
- * blobs, same descriptors), so only a config and a manifest are new. Checks, each overridable with `force`:
- * the app is not `io.buildpacks.rebasable=false`; os/arch (and variant when set) are equal; the new run
- * image's name is the one the app was built on or one of its mirrors.
+ * blobs, same descriptors), so only a config and a manifest are new. The lifecycle's checks, in its order and
+ * words: an app built for Platform API < 0.12 needs the same stack id; otherwise the app must be rebasable
+ * and the new run image's target (os, arch, variant, `io.buildpacks.base.distro.*`) must satisfy the app's
+ * (each overridable with `force`, which then warns); and the new run image's name must be the app's recorded
+ * run image or one of its mirrors (with `force`: a warning, and the new name is recorded, mirrors dropped).
  */
 import { BerthError } from "../../errors.ts";
 import type { BlobSource } from "../../oci/blob.ts";
@@ -11,6 +13,7 @@ import type { ImageConfig } from "../../oci/config.ts";
 import type { Image } from "../../oci/image.ts";
 import { isDocker } from "../../oci/mediatype.ts";
 import { parseReference } from "../../oci/reference.ts";
+import { apiAtLeast } from "../api.ts";
 import { type AssembledImage, type AssembledLayer, assembleImage } from "./assemble.ts";
 import { LABEL, type LayersMetadata, parseJsonLabel } from "./metadata.ts";
 
@@ -25,7 +28,58 @@ export interface RebaseInputs {
   runImageReference: string;
   force: boolean;
   log?: (line: string) => void;
+  /** What `force` lets through, in the lifecycle's words. */
+  warn?: (line: string) => void;
 }
+
+/** The lifecycle's `files.TargetMetadata` of an image (lc platform/target_data.go `GetTargetMetadata`). */
+interface TargetMetadata {
+  os: string;
+  arch: string;
+  "arch-variant"?: string;
+  distro?: { name: string; version: string };
+}
+
+function targetOf(cfg: ImageConfig): TargetMetadata {
+  const t: TargetMetadata = { os: cfg.os ?? "", arch: cfg.architecture ?? "" };
+  if (cfg.variant) t["arch-variant"] = cfg.variant;
+  const labels = cfg.config?.Labels ?? {};
+  const name = labels["io.buildpacks.base.distro.name"];
+  const version = labels["io.buildpacks.base.distro.version"];
+  if (name !== undefined || version !== undefined) t.distro = { name: name ?? "", version: version ?? "" };
+  return t;
+}
+
+/** lc platform `TargetSatisfiedForRebase`. */
+function satisfiedForRebase(base: TargetMetadata, app: TargetMetadata): boolean {
+  if (base.os !== app.os || base.arch !== app.arch) return false;
+  const v1 = base["arch-variant"] ?? "";
+  const v2 = app["arch-variant"] ?? "";
+  if (v1 !== "" && v2 !== "" && v1 !== v2) return false;
+  if (base.distro) {
+    if (!app.distro) return false;
+    if (base.distro.name !== "" && base.distro.name !== app.distro.name) return false;
+    if (base.distro.version !== "" && base.distro.version !== app.distro.version) return false;
+  }
+  return true;
+}
+
+/**
+ * An image name compared as the lifecycle compares run image names (lc internal/name `ParseMaybe`): without
+ * its digest, a registry reference in full (`docker.io/library/x:latest`); other transports as written.
+ */
+export function comparableName(name: string): string {
+  const bare = name.startsWith("docker://") ? name.slice("docker://".length) : name;
+  const noDigest = bare.includes("@sha256:") ? bare.slice(0, bare.indexOf("@")) : bare;
+  try {
+    const r = parseReference(noDigest);
+    return `${r.registry}/${r.repository}:${r.tag ?? "latest"}`;
+  } catch {
+    return noDigest;
+  }
+}
+
+const PROVIDE_FORCE = "please provide -force to override";
 
 export interface RebaseResult {
   image: AssembledImage;
@@ -38,15 +92,6 @@ export interface RebaseResult {
 
 /** Labels re-synced from the run image: the base image's own. */
 const BASE_LABEL_PREFIXES = ["io.buildpacks.base.", "io.buildpacks.stack."];
-
-function stripDigest(name: string): string {
-  try {
-    const r = parseReference(name);
-    return `${r.registry}/${r.repository}`;
-  } catch {
-    return name;
-  }
-}
 
 export class Rebaser {
   readonly i: RebaseInputs;
@@ -68,25 +113,29 @@ export class Rebaser {
         `it has no ${LABEL.lifecycle} label with runImage.topLayer: it was not built with buildpacks`,
       );
     }
-    if (!force) {
+    const warn = (line: string) => this.i.warn?.(`Warning: ${line}`);
+    const appPlatformApi = (appCfg.config?.Env ?? [])
+      .find((e) => e.startsWith("CNB_PLATFORM_API="))
+      ?.slice("CNB_PLATFORM_API=".length);
+    if (!appPlatformApi || !apiAtLeast(appPlatformApi, "0.12")) {
+      const appStack = labels[LABEL.stackId];
+      const runStack = runCfg.config?.Labels?.[LABEL.stackId];
+      if (!appStack) throw fail("stack not defined on app image");
+      if (!runStack) throw fail("stack not defined on new base image");
+      if (appStack !== runStack)
+        throw fail(`incompatible stack: '${runStack}' is not compatible with '${appStack}'`);
+    } else {
       if (labels[LABEL.rebasable] === "false") {
-        throw fail(`it is marked ${LABEL.rebasable}=false`, "rebase anyway with --force");
+        if (!force)
+          throw fail(`app image is not marked as rebasable; ${PROVIDE_FORCE}`, "rebase anyway with --force");
+        warn("app image is not marked as rebasable");
       }
-      if (appCfg.os !== runCfg.os || appCfg.architecture !== runCfg.architecture) {
-        throw fail(
-          `the new run image is ${runCfg.os}/${runCfg.architecture}, the app ${appCfg.os}/${appCfg.architecture}`,
-          "rebase anyway with --force",
-        );
-      }
-      if (appCfg.variant && runCfg.variant && appCfg.variant !== runCfg.variant) {
-        throw fail(`the new run image's variant ${runCfg.variant} differs from the app's ${appCfg.variant}`);
-      }
-      const allowed = [md.runImage.image, ...(md.runImage.mirrors ?? [])].filter((n): n is string => !!n);
-      if (allowed.length > 0 && !allowed.some((n) => stripDigest(n) === stripDigest(this.i.runImageName))) {
-        throw fail(
-          `the new run image ${this.i.runImageName} is not the app's run image ${allowed.join(" or ")}`,
-          "rebase anyway with --force",
-        );
+      const appTarget = targetOf(appCfg);
+      const runTarget = targetOf(runCfg);
+      if (!satisfiedForRebase(runTarget, appTarget)) {
+        const msg = `unable to satisfy target os/arch constraints; new run image: ${JSON.stringify(runTarget)}, old run image: ${JSON.stringify(appTarget)}`;
+        if (!force) throw fail(`${msg}; ${PROVIDE_FORCE}`, "rebase anyway with --force");
+        warn(msg);
       }
     }
     const diffIds = appCfg.rootfs.diff_ids;
@@ -121,6 +170,26 @@ export class Rebaser {
       ...md,
       runImage: { ...md.runImage, topLayer: newTop, reference: this.i.runImageReference },
     };
+    // The run image's name must be one the app recorded (lc `containsName`: runImage, else the older stack).
+    const wanted = comparableName(this.i.runImageName);
+    const recorded = (r: { image?: string; mirrors?: string[] } | undefined) =>
+      [r?.image, ...(r?.mirrors ?? [])].filter((n): n is string => !!n).map(comparableName);
+    if (![...recorded(md.runImage), ...recorded(md.stack?.runImage)].includes(wanted)) {
+      const existing = md.runImage.image
+        ? JSON.stringify(metadata.runImage)
+        : md.stack
+          ? JSON.stringify(md.stack.runImage)
+          : "not found";
+      const msg = `rebase app image: new base image '${this.i.runImageName}' not found in existing run image metadata: ${existing}`;
+      if (!force) throw fail(`${msg}; ${PROVIDE_FORCE}`, "rebase anyway with --force");
+      warn(msg);
+      metadata.runImage = {
+        topLayer: newTop,
+        reference: this.i.runImageReference,
+        image: this.i.runImageName,
+      };
+      metadata.stack = { runImage: { image: this.i.runImageName } };
+    }
     const newLabels: Record<string, string> = {};
     for (const [k, v] of Object.entries(labels)) {
       if (!BASE_LABEL_PREFIXES.some((p) => k.startsWith(p))) newLabels[k] = v;

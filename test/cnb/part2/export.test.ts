@@ -349,6 +349,8 @@ describe("export and launch", () => {
         runImageReference: run2.pinned,
         force: false,
       }).rebase(),
-    ).toThrow(/not the app's run image/);
+    ).toThrow(
+      /new base image 'example.com\/other\/run:1' not found in existing run image metadata.*please provide -force to override/,
+    );
   });
 });

@@ -175,8 +175,23 @@ describe("berth rebase --publish against a registry", () => {
     expect(appLayers.length).toBeGreaterThan(2);
 
     await reg.markLog();
-    const r = await berth(["rebase", target, "--publish", "--run-image", `${reg.host}/base/run:2`], { home });
+    // run:2 is not the run image the app recorded (run:1): the lifecycle wants -force and then warns.
+    const refused = await berth(["rebase", target, "--publish", "--run-image", `${reg.host}/base/run:2`], {
+      home,
+    });
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr).toContain("please provide -force to override");
+    await reg.markLog();
+    const r = await berth(
+      ["rebase", target, "--publish", "--run-image", `${reg.host}/base/run:2`, "--force"],
+      {
+        home,
+      },
+    );
     expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toContain(
+      `new base image '${reg.host}/base/run:2' not found in existing run image metadata`,
+    );
     const rs = await reg.requests();
     const after = await remote(target);
     expect(after.digest).not.toBe(before.digest);
