@@ -94,6 +94,11 @@ export async function readBuildpackArchive(path: string, tmp: string): Promise<L
   }
   if (await stat(join(dest, "buildpack.toml")).catch(() => undefined)) return readBuildpackDir(dest, path);
   const entries = await readdir(dest);
+  if (entries.includes("oci-layout") && entries.includes("index.json")) {
+    throw new BerthError("CNB_BUILDPACK_INVALID", `buildpack archive ${path} is an OCI layout`, {
+      details: { ociLayout: dest },
+    });
+  }
   if (
     entries.length === 1 &&
     (await stat(join(dest, entries[0]!, "buildpack.toml")).catch(() => undefined))
@@ -176,7 +181,14 @@ export async function loadBuildpacks(uri: string, o: LoadOptions): Promise<Loade
     if (st?.isDirectory()) return [await readBuildpackDir(path, uri)];
     if (st?.isFile()) {
       if (path.endsWith(".cnb")) return loadBuildpackImage(`oci-archive:${path}`, o);
-      return [await readBuildpackArchive(path, o.tmp)];
+      try {
+        return [await readBuildpackArchive(path, o.tmp)];
+      } catch (err) {
+        // A buildpackage file under another name: pack looks inside (an OCI layout tar), so does berth.
+        const layout = err instanceof BerthError ? err.details.ociLayout : undefined;
+        if (typeof layout === "string") return loadBuildpackImage(`oci:${layout}`, o);
+        throw err;
+      }
     }
     if (!/^[a-z0-9]/.test(uri) || uri.startsWith(".") || uri.includes("://")) {
       throw new BerthError("CNB_BUILDPACK_NOT_FOUND", `buildpack ${uri}: ${path} does not exist`);

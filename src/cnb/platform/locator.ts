@@ -14,11 +14,12 @@
  */
 import { cp, rm, stat } from "node:fs/promises";
 import { isAbsolute, join, resolve } from "node:path";
-import { BerthError } from "../../errors.ts";
+import { BerthError, wrapError } from "../../errors.ts";
 import type { TransportContext } from "../../transport/context.ts";
 import { bpKey, escapeId, type ModuleRef, type Order } from "../buildpack/descriptor.ts";
-import { type LoadedBuildpack, loadBuildpacks } from "../buildpack/load.ts";
+import { type LoadedBuildpack, loadBuildpackImage, loadBuildpacks } from "../buildpack/load.ts";
 import type { BuildpackStore } from "../buildpack/store.ts";
+import { readPackageConfig } from "../buildpackage/config.ts";
 
 const FROM_BUILDER = "from=builder";
 const BUILDER_URN = "urn:cnb:builder:";
@@ -84,6 +85,30 @@ async function fetchBuildpack(uri: string, o: LocateOptions): Promise<ModuleRef>
       });
     }
     throw err;
+  }
+  // A buildpack folder with a package.toml brings its dependencies too (pack `fetchBuildpackDependencies`).
+  const local = uri.startsWith("/") ? uri : undefined;
+  const packageToml = local ? join(local, "package.toml") : undefined;
+  if (
+    packageToml &&
+    (await stat(local!)
+      .then((s) => s.isDirectory())
+      .catch(() => false)) &&
+    (await exists(packageToml))
+  ) {
+    const cfg = await readPackageConfig(packageToml);
+    for (const dep of cfg.dependencies) {
+      const where = dep.image ?? dep.uri!;
+      try {
+        loaded.push(
+          ...(dep.image
+            ? await loadBuildpackImage(dep.image, { relativeTo: cfg.dir, ctx: o.ctx, tmp: o.tmp })
+            : await loadBuildpacks(dep.uri!, { relativeTo: cfg.dir, ctx: o.ctx, tmp: o.tmp })),
+        );
+      } catch (err) {
+        throw wrapError(`--buildpack ${uri}: ${packageToml}: dependency ${where}`, err);
+      }
+    }
   }
   for (const bp of loaded) await install(bp, o);
   const main = loaded[0]!.descriptor.buildpack;

@@ -179,6 +179,30 @@ describe("--buildpack as pack takes it (4)", () => {
     expect(r.stderr).toMatch(/RAN one[\s\S]*RAN two/);
     // The builder's system buildpacks stay around the group (pack leaves them in too).
     expect(r.stderr).toContain("4 of 4 buildpacks participating");
+    // The same file under another name: pack looks inside (an OCI layout tar), so does berth.
+    await writeFile(join(dir, "pkg", "meta.bin"), await readFile(join(dir, "pkg", "meta.cnb")));
+    const bin = await build(["-t", "cnb:2", "--buildpack", "pkg/meta.bin"], { cwd: dir });
+    expect(bin.code, bin.stderr).toBe(0);
+    expect(bin.stderr).toMatch(/RAN one[\s\S]*RAN two/);
+    // The buildpackage as an image in the store, named bare (pack: an image reference).
+    const img = await berth(
+      ["buildpack", "package", "pkgs/meta:3", "--config", join(dir, "pkg", "package.toml")],
+      {
+        home,
+      },
+    );
+    expect(img.code, img.stderr).toBe(0);
+    const fromImage = await build(["-t", "cnb:4", "--buildpack", "pkgs/meta:3"]);
+    expect(fromImage.code, fromImage.stderr).toBe(0);
+    expect(fromImage.stderr).toMatch(/RAN one[\s\S]*RAN two/);
+    // The composite's folder with a package.toml naming its dependencies (pack fetches them too).
+    await writeFile(
+      join(meta, "package.toml"),
+      `[buildpack]\nuri = "."\n[[dependencies]]\nuri = "../aa_one-1.0.0"\n[[dependencies]]\nuri = "../bb_two-1.0.0"\n`,
+    );
+    const folder = await build(["-t", "cnb:3", "--buildpack", "pkg/zz_meta-3.0.0"], { cwd: dir });
+    expect(folder.code, folder.stderr).toBe(0);
+    expect(folder.stderr).toMatch(/RAN one[\s\S]*RAN two/);
   });
 });
 
