@@ -284,7 +284,7 @@ export async function detect(i: DetectInputs): Promise<DetectResult> {
       `failed to detect: no buildpacks participating${list ? `: ${list}` : ""}`,
       {
         details: { failures },
-        hint: "No buildpack groups passed detection. Please check that you are running against the correct path.",
+        hint: "each buildpack's detect output is shown above",
       },
     );
   }
