@@ -228,22 +228,22 @@ export function parseBuildpackToml(text: string, file: string): BuildpackDescrip
   const keywords = bp.strs("keywords");
   if (keywords) info.keywords = keywords;
   const sbom = bp.strs("sbom-formats");
+  // The lifecycle and pack do not check what follows when they read a descriptor: the spec's rules warn.
   if (sbom) {
     for (const [i, s] of sbom.entries()) {
       if (!SBOM_MEDIA_TYPES.includes(s)) {
-        throw bp.fail(
-          `sbom-formats[${i}]`,
-          `${JSON.stringify(s)} is not a supported SBOM media type (${SBOM_MEDIA_TYPES.join(", ")})`,
+        warnings.push(
+          `buildpack.sbom-formats[${i}] ${JSON.stringify(s)} is not an SBOM media type the Buildpack API knows (${SBOM_MEDIA_TYPES.join(", ")})`,
         );
       }
     }
     info.sbomFormats = sbom;
   }
-  const licenses = bp.list("licenses").map((l) => {
+  const licenses = bp.list("licenses").map((l, i) => {
     const lic: License = {};
     const type = l.str("type");
     const uri = l.str("uri");
-    if (!type && !uri) throw l.fail("type", "or uri is required");
+    if (!type && !uri) warnings.push(`buildpack.licenses[${i}] has neither type nor uri`);
     if (type) lic.type = type;
     if (uri) lic.uri = uri;
     return lic;
@@ -251,9 +251,12 @@ export function parseBuildpackToml(text: string, file: string): BuildpackDescrip
   if (licenses.length) info.licenses = licenses;
   const execEnv = bp.list("exec-env").map((e) => e.requiredStr("name"));
   if (execEnv.length) {
-    if (!apiAtLeast(api, "0.12"))
-      throw bp.fail("exec-env", `needs Buildpack API 0.12 or later (this buildpack declares ${api})`);
-    info.execEnv = execEnv;
+    if (!apiAtLeast(api, "0.12")) {
+      // The lifecycle reads exec-env only from Buildpack API 0.12 on.
+      warnings.push(
+        `buildpack.exec-env needs Buildpack API 0.12 or later (this buildpack declares ${api}); it is ignored`,
+      );
+    } else info.execEnv = execEnv;
   }
 
   const order = parseOrder(doc, "order");
@@ -262,7 +265,10 @@ export function parseBuildpackToml(text: string, file: string): BuildpackDescrip
       const where = (msg: string) => tomlError(origin, `order[${i}].group[${j}].${msg}`);
       warnings.push(...checkId(ref.id, where).map((w) => `order[${i}].group[${j}]: ${w}`));
       if (!ref.version) throw where("version is required in a composite buildpack's order");
-      if (ref.execEnv && !apiAtLeast(api, "0.12")) throw where(`exec-env needs Buildpack API 0.12 or later`);
+      if (ref.execEnv && !apiAtLeast(api, "0.12")) {
+        warnings.push(`order[${i}].group[${j}].exec-env needs Buildpack API 0.12 or later; it is ignored`);
+        delete ref.execEnv;
+      }
     }
   }
   const targets = parseTargets(doc);
