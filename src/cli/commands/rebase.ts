@@ -45,8 +45,10 @@ export function registerRebase(program: Command, cli: () => Cli): void {
           "CONFIG_INVALID",
         ) as {
           runImage?: { image?: string };
+          stack?: { runImage?: { image?: string } };
         };
-        const runName: string | undefined = opts.runImage ?? md.runImage?.image;
+        // Apps from lifecycles before Platform API 0.12 record their run image under `stack` only.
+        const runName: string | undefined = opts.runImage ?? md.runImage?.image ?? md.stack?.runImage?.image;
         if (!runName) {
           throw new BerthError("USAGE", `${image} names no run image; give one with --run-image`);
         }
