@@ -7,6 +7,7 @@ import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { berth, tempDir } from "../../helpers/cli.ts";
+import { type RegistryHarness, startRegistry } from "../../registry/helpers/registry.ts";
 import { busyboxImage } from "../../runtime/helpers.ts";
 import { makeBuildImage, writeBuildpack } from "../helpers.ts";
 
@@ -203,6 +204,36 @@ describe("--buildpack as pack takes it (4)", () => {
     const folder = await build(["-t", "cnb:3", "--buildpack", "pkg/zz_meta-3.0.0"], { cwd: dir });
     expect(folder.code, folder.stderr).toBe(0);
     expect(folder.stderr).toMatch(/RAN one[\s\S]*RAN two/);
+  });
+});
+
+describe("--buildpack docker://REF: a buildpackage in a registry (4)", () => {
+  let reg: RegistryHarness;
+  beforeAll(async () => {
+    reg = await startRegistry();
+  });
+  afterAll(() => reg?.stop());
+
+  it("docker://, docker:/ and docker: all name the registry image, whose entrypoint joins the group", async () => {
+    const extra = await writeBuildpack(join(dir, "reg"), {
+      id: "reg/extra",
+      version: "0.3.0",
+      build: says("reg-extra"),
+    });
+    await writeFile(join(dir, "reg", "package.toml"), `[buildpack]\nuri = "${extra}"\n`);
+    const ref = `${reg.host}/bps/extra:1`;
+    const p = await berth(
+      ["buildpack", "package", ref, "--publish", "--config", join(dir, "reg", "package.toml")],
+      {
+        home,
+      },
+    );
+    expect(p.code, p.stderr).toBe(0);
+    for (const [i, form] of [`docker://${ref}`, `docker:/${ref}`, `docker:${ref}`].entries()) {
+      const r = await build(["-t", `reg:${i}`, "--buildpack", form, "--buildpack", "from=builder"]);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stderr).toMatch(/RAN reg-extra[\s\S]*RAN hello/);
+    }
   });
 });
 
