@@ -103,6 +103,40 @@ describe("ids and versions the lifecycle accepts (5)", () => {
   });
 });
 
+describe("ids and versions that would leave their folder (5, security)", () => {
+  it("an id of .. or a version with / is refused by builder create and --buildpack, naming the file", async () => {
+    for (const [id, version] of [
+      ["..", "0.0.1"],
+      ["ok/id", "../../x"],
+    ] as const) {
+      const root = join(dir, "escape", id === ".." ? "dots" : "ver");
+      await mkdir(join(root, "bin"), { recursive: true });
+      await writeFile(
+        join(root, "buildpack.toml"),
+        `api = "0.10"\n[buildpack]\nid = "${id}"\nversion = "${version}"\n`,
+      );
+      await writeFile(join(root, "bin", "detect"), "#!/bin/sh\nexit 0\n", { mode: 0o755 });
+      await writeFile(join(root, "bin", "build"), "#!/bin/sh\ntouch $CNB_LAYERS_DIR/../escaped\n", {
+        mode: 0o755,
+      });
+      await writeFile(
+        join(root, "builder.toml"),
+        `[[buildpacks]]\nuri = "${root}"\n[[order]]\n[[order.group]]\nid = "${id}"\n[build]\nimage = "oci:${layout}:build"\n[[run.images]]\nimage = "oci:${join(dir, "runlayout")}:run"\n`,
+      );
+      const c = await berth(
+        ["builder", "create", `oci:${layout}:escape`, "--config", join(root, "builder.toml")],
+        { home },
+      );
+      expect(c.code).not.toBe(0);
+      expect(c.stderr).toContain("cannot name a folder");
+      expect(c.stderr).toContain(join(root, "buildpack.toml"));
+      const b = await build(["-t", "escape:1", "--buildpack", root]);
+      expect(b.code).not.toBe(0);
+      expect(b.stderr).toContain("cannot name a folder");
+    }
+  });
+});
+
 describe("--buildpack as pack takes it (4)", () => {
   it("ID@VERSION with a / in the id, and urn:cnb:builder:ID, name the builder's buildpacks", async () => {
     const a = await build(["-t", "bp:1", "--buildpack", "examples/hello@0.0.1"]);
