@@ -366,6 +366,22 @@ describe("rebase safety (7)", () => {
     expect(f.stderr).toContain("unable to satisfy target os/arch constraints");
   });
 
+  it("an app marked io.buildpacks.rebasable=false is refused without --force, which warns", async () => {
+    const m = await berth(
+      ["mutate", "reb:1", "-t", "reb:norebase", "--label", "io.buildpacks.rebasable=false"],
+      {
+        home,
+      },
+    );
+    expect(m.code, m.stderr).toBe(0);
+    const r = await berth(["rebase", "reb:norebase", "--run-image", runName], { home });
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain("app image is not marked as rebasable; please provide -force to override");
+    const f = await berth(["rebase", "reb:norebase", "--run-image", runName, "--force"], { home });
+    expect(f.code, f.stderr).toBe(0);
+    expect(f.stderr).toContain("Warning: app image is not marked as rebasable");
+  });
+
   it("a run image for another architecture is refused", async () => {
     const arm = `oci:${join(dir, "runlayout")}:run-arm`;
     const m = await berth(["mutate", runName, "-t", arm, "--platform", "linux/arm64"], { home });
