@@ -169,6 +169,19 @@ describe("--buildpack as pack takes it (4)", () => {
     );
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toMatch(/RAN extra[\s\S]*RAN hello[\s\S]*RAN under/);
+    // A .tgz, also relative to the current directory.
+    const { execFileSync } = await import("node:child_process");
+    execFileSync("tar", [
+      "-czf",
+      join(dir, "local", "extra.tgz"),
+      "-C",
+      join(dir, "local", "local_extra-0.2.0"),
+      ".",
+    ]);
+    const t = await build(["-t", "rel:2", "--buildpack", "local/extra.tgz"], { cwd: dir });
+    expect(t.code, t.stderr).toBe(0);
+    expect(t.stderr).toContain("RAN extra");
+    expect(t.stderr).not.toContain("RAN hello");
   });
 
   it("a composite buildpackage (.cnb) runs from its entrypoint, whose order expands", async () => {
