@@ -69,7 +69,8 @@ async function install(bp: LoadedBuildpack, o: LocateOptions): Promise<void> {
   for (const w of bp.descriptor.warnings ?? []) o.warn(w);
   const dest = join(o.buildpacksDir, escapeId(id), version);
   await rm(dest, { recursive: true, force: true });
-  await cp(bp.dir, dest, { recursive: true });
+  // Links kept as written (pack tars the folder): a relative link must not become a host path.
+  await cp(bp.dir, dest, { recursive: true, verbatimSymlinks: true });
   o.store.add({ ...bp, dir: dest });
 }
 

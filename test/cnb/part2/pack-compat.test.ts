@@ -3,7 +3,7 @@
  * ids and versions the lifecycle accepts, rebase safety, detection failure as the lifecycle reports it, and a
  * builder's `[system]` buildpacks; history entries worded as the lifecycle's exporter words them.
  */
-import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { mkdir, readFile, rm, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { berth, tempDir } from "../../helpers/cli.ts";
@@ -169,6 +169,15 @@ describe("--buildpack as pack takes it (4)", () => {
     );
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toMatch(/RAN extra[\s\S]*RAN hello[\s\S]*RAN under/);
+    // bin/build as a relative link into the buildpack (as many real buildpacks ship it) still runs.
+    const linked = await writeBuildpack(join(dir, "local"), { id: "local/linked", version: "0.1.0" });
+    await mkdir(join(linked, "lib"), { recursive: true });
+    await writeFile(join(linked, "lib", "build.sh"), `#!/bin/sh\n${says("linked")}\n`, { mode: 0o755 });
+    await rm(join(linked, "bin", "build"));
+    await symlink("../lib/build.sh", join(linked, "bin", "build"));
+    const l = await build(["-t", "rel:3", "--buildpack", "local/local_linked-0.1.0"], { cwd: dir });
+    expect(l.code, l.stderr).toBe(0);
+    expect(l.stderr).toContain("RAN linked");
     // A .tgz, also relative to the current directory.
     const { execFileSync } = await import("node:child_process");
     execFileSync("tar", [
