@@ -81,9 +81,9 @@ export async function buildProgram(cli: () => Cli, argv: readonly string[] = [])
   const module = name === undefined ? undefined : (COMMANDS[name] ?? (name in MODULES ? name : undefined));
   const versionOnly = name === undefined && argv.some((a) => a === "-V" || a === "--version");
   const load = module ? [MODULES[module]!] : versionOnly ? [] : Object.values(MODULES);
-  for (const registers of await Promise.all(load.map((l) => l()))) {
-    for (const register of registers) register(program, cli);
-  }
+  // The overview loads every module, and two of them bring the default builder's registration: once each.
+  const registers = new Set((await Promise.all(load.map((l) => l()))).flat());
+  for (const register of registers) register(program, cli);
   return program;
 }
 

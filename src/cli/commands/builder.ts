@@ -39,10 +39,16 @@ export function publishTarget(name: string, publish: boolean): string {
   return `docker://${name}`;
 }
 
+/** `berth builder`: made by whichever module registers into it first (this one or the default builder's). */
+export function builderGroup(program: Command): Command {
+  return (
+    program.commands.find((c) => c.name() === "builder") ??
+    program.command("builder").description("create and inspect Cloud Native Buildpacks builders")
+  );
+}
+
 export function registerBuilder(program: Command, cli: () => Cli): void {
-  const builder = program
-    .command("builder")
-    .description("create and inspect Cloud Native Buildpacks builders");
+  const builder = builderGroup(program);
   builder
     .command("create")
     .description("create a builder image from pack's builder.toml")

@@ -10,7 +10,7 @@ import {
 } from "../../cnb/stack/index.ts";
 import { packagePath } from "../../util/package.ts";
 import type { Cli } from "../env.ts";
-import { cnbLogger } from "./builder.ts";
+import { builderGroup, cnbLogger } from "./builder.ts";
 import { isRoot, readExtraCas } from "./stack.ts";
 
 /** builders/default/builder.toml of this berth (or $BERTH_DEFAULT_BUILDER_TOML). */
@@ -43,9 +43,7 @@ async function needsDefaultBuilder(appDir: string, opts: Record<string, unknown>
  * use (stack, then builder, with progress) and reused after.
  */
 export function registerDefaultBuilder(program: Command, cli: () => Cli): void {
-  const builder =
-    program.commands.find((c) => c.name() === "builder") ??
-    program.command("builder").description("create and inspect Cloud Native Buildpacks builders");
+  const builder = builderGroup(program);
   builder
     .command("default")
     .description("show or set the builder berth build uses when none is named")
