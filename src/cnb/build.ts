@@ -9,7 +9,7 @@
  * platform dir and the builder of this build.
  */
 import { createHash } from "node:crypto";
-import { chown, cp, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { chown, cp, mkdir, rm, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { BerthError, wrapError } from "../errors.ts";
 import type { Descriptor } from "../oci/descriptor.ts";
@@ -18,6 +18,8 @@ import type { TransportContext } from "../transport/context.ts";
 import { writeImage } from "../transport/copy.ts";
 import { openSource } from "../transport/open.ts";
 import { type ImageArgument, parseImageArgument } from "../transport/parse.ts";
+import { ownedTempDir } from "../util/fs.ts";
+import { withOwnedLock } from "../util/lock.ts";
 import { PLATFORM_API } from "./api.ts";
 import type { ModuleRef, Order } from "./buildpack/descriptor.ts";
 import { Env } from "./buildpack/env.ts";
@@ -147,8 +149,35 @@ export async function buildWithBuildpacks(o: BuildWithBuildpacksOptions): Promis
     throw new BerthError("USAGE", "--cache-dir and --cache-image cannot be used together");
   const created = creationTime(o);
   const per = join(home, "cache", "cnb", nameHash(o.image));
-  await mkdir(join(home, "tmp"), { recursive: true });
-  const work = await mkdtemp(join(home, "tmp", "cnb-build-"));
+  // One build per image name at a time: they share the app copy, the layers directory and the cache. A
+  // second build of the name waits (pack's builds of one name both succeed too; the last one's tag stays).
+  // The lock names its holder, so one left by a killed build is taken over at once.
+  return withOwnedLock(
+    join(per, "build"),
+    () => buildUnderLock(o, { project, builderName, created, per, appDir }),
+    {
+      waitMs: Number.POSITIVE_INFINITY,
+      onWait: (holder) =>
+        log.info(`Waiting for another build of ${o.image.text} (process ${holder.split(" ")[0]}) to finish`),
+    },
+  );
+}
+
+async function buildUnderLock(
+  o: BuildWithBuildpacksOptions,
+  p: {
+    project: Awaited<ReturnType<typeof readProjectToml>>;
+    builderName: string;
+    created: string | undefined;
+    per: string;
+    appDir: string;
+  },
+): Promise<BuildWithBuildpacksResult> {
+  const { project, builderName, created, per, appDir } = p;
+  const log = o.logger;
+  const ctx = o.ctx;
+  const home = ctx.home;
+  const work = await ownedTempDir(join(home, "tmp"), "cnb-build-");
   const closers: (() => Promise<void>)[] = [];
   try {
     // The builder: its /cnb extracted (buildpacks, order, run images, build config).
@@ -371,7 +400,19 @@ export async function buildWithBuildpacks(o: BuildWithBuildpacksOptions): Promis
         env: hostEnv,
       }));
     const store = await Store.open(home);
-    const holders: BlobHolder[] = [{ hasBlob: (d) => store.layout.hasBlob(d), source: store.layout }];
+    // Blobs export reuses from the store are leased before they are checked for, so a `gc` cannot take them
+    // before the image that uses them is written.
+    const storeLease = store.layout.lease();
+    closers.push(() => storeLease.release());
+    const holders: BlobHolder[] = [
+      {
+        hasBlob: async (d) => {
+          await storeLease.add(d.digest);
+          return store.layout.hasBlob(d);
+        },
+        source: store.layout,
+      },
+    ];
     let destRepo: { hasBlob(d: Descriptor): Promise<boolean> } | undefined;
     if (o.image.transport === "docker") {
       const dest = await openSource(o.image, ctx).catch(() => undefined);

@@ -5,7 +5,10 @@ import type { Descriptor } from "./descriptor.ts";
 import { loadRoot, selectImage } from "./image.ts";
 import type { Platform } from "./platform.ts";
 import type { BlobEvent, ImageSink } from "./sink.ts";
-import { walk } from "./walk.ts";
+import { type Node, walk } from "./walk.ts";
+
+/** Commits tried when a sink reports blobs gone at commit (each retry puts them again first). */
+const COMMIT_ATTEMPTS = 3;
 
 export interface CopyOptions {
   /** Copy every image of an index (skopeo's --all). */
@@ -86,32 +89,50 @@ export async function copy(
       else if (loaded && options.platform) await selectImage(loaded, options.platform);
     }
     const nodes = await walk(source, top);
-    const blobs = nodes.filter((n) => n.kind === "blob");
-    await eachLimit(blobs, options.jobs ?? 4, async ({ descriptor }) => {
-      options.signal?.throwIfAborted();
-      if (await sink.hasBlob(descriptor)) {
-        stats.exists++;
-        options.onBlob?.({ type: "done", descriptor, how: "exists" });
-        return;
-      }
-      options.onBlob?.({ type: "start", descriptor });
-      const how = await sink.putBlob(descriptor, opener(source, descriptor), {
-        from: source.originOf?.(descriptor) ?? source,
-        onProgress: (bytes) => options.onBlob?.({ type: "progress", descriptor, bytes }),
-        ...(options.signal ? { signal: options.signal } : {}),
+    const putBlobs = async (blobs: Node[]) =>
+      eachLimit(blobs, options.jobs ?? 4, async ({ descriptor }) => {
+        options.signal?.throwIfAborted();
+        if (await sink.hasBlob(descriptor)) {
+          stats.exists++;
+          options.onBlob?.({ type: "done", descriptor, how: "exists" });
+          return;
+        }
+        options.onBlob?.({ type: "start", descriptor });
+        const how = await sink.putBlob(descriptor, opener(source, descriptor), {
+          from: source.originOf?.(descriptor) ?? source,
+          onProgress: (bytes) => options.onBlob?.({ type: "progress", descriptor, bytes }),
+          ...(options.signal ? { signal: options.signal } : {}),
+        });
+        if (how === "mounted") stats.mounted++;
+        else {
+          stats.written++;
+          stats.bytes += descriptor.size;
+        }
+        options.onBlob?.({ type: "done", descriptor, how });
       });
-      if (how === "mounted") stats.mounted++;
-      else {
-        stats.written++;
-        stats.bytes += descriptor.size;
+    const putManifests = async () => {
+      for (const node of nodes) {
+        if (node.kind !== "blob") await sink.putManifest(node.descriptor, node.bytes);
       }
-      options.onBlob?.({ type: "done", descriptor, how });
-    });
-    for (const node of nodes) {
-      if (node.kind !== "blob") await sink.putManifest(node.descriptor, node.bytes);
-    }
+    };
+    await putBlobs(nodes.filter((n) => n.kind === "blob"));
+    await putManifests();
     const written = rootDescriptor(top === root ? root : top);
-    await sink.commit(written);
+    // A sink's commit may find blobs gone that it had (a local store's gc or another copy's cleanup racing
+    // this copy's lease): it names them, they are put again (now under the lease) and the commit repeated.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await sink.commit(written);
+        break;
+      } catch (err) {
+        const missing =
+          err instanceof BerthError && err.code === "BLOB_NOT_FOUND" ? err.details.missing : undefined;
+        if (!Array.isArray(missing) || attempt >= COMMIT_ATTEMPTS) throw err;
+        const gone = new Set(missing);
+        await putBlobs(nodes.filter((n) => n.kind === "blob" && gone.has(n.descriptor.digest)));
+        await putManifests();
+      }
+    }
     failed = false;
     return { root: written, blobs: stats };
   } finally {

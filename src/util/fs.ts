@@ -1,9 +1,10 @@
 import { randomBytes } from "node:crypto";
 import { createReadStream } from "node:fs";
-import { type FileHandle, lstat, mkdir, open, rename, rm, stat } from "node:fs/promises";
+import { type FileHandle, lstat, mkdir, mkdtemp, open, rename, rm, stat } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { Readable } from "node:stream";
 import { BerthError } from "../errors.ts";
+import { ownerTag } from "./owner.ts";
 
 export async function exists(path: string): Promise<boolean> {
   try {
@@ -47,8 +48,18 @@ export async function checkOutputFile(path: string): Promise<void> {
   );
 }
 
+/**
+ * A temp file name in `dir` that carries this process's identity (`ownerTag`), so that a later berth removes
+ * it when this process was killed before it could (`sweepDeadOwners`).
+ */
 export function tempName(dir: string, base: string): string {
-  return join(dir, `.${base}.${randomBytes(6).toString("hex")}.tmp`);
+  return join(dir, `.${base}.${ownerTag()}.${randomBytes(6).toString("hex")}.tmp`);
+}
+
+/** `mkdtemp` in `parent` (created if missing), the folder's name carrying this process's identity. */
+export async function ownedTempDir(parent: string, prefix: string): Promise<string> {
+  await mkdir(parent, { recursive: true });
+  return mkdtemp(join(parent, `${prefix}${ownerTag()}-`));
 }
 
 /** Write a file atomically: a temp file in the same folder, flushed, then renamed over the target. */

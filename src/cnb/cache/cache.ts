@@ -13,6 +13,7 @@ import type { BlobSource } from "../../oci/blob.ts";
 import type { Descriptor } from "../../oci/descriptor.ts";
 import { type Digest, encodedOf } from "../../oci/digest.ts";
 import type { Image } from "../../oci/image.ts";
+import { withOwnedLock } from "../../util/lock.ts";
 import { type CacheMetadata, LABEL, parseJsonLabel } from "../phase/metadata.ts";
 
 export type { CacheMetadata };
@@ -107,7 +108,14 @@ export class DirectoryCache implements Cache {
    * Replace the cache with these layers and metadata: reused layers are hard-linked from the committed
    * generation, new ones renamed from their temp files, then the new generation replaces the old whole.
    */
-  async save(metadata: CacheMetadata, layers: readonly CacheLayerFiles[]): Promise<void> {
+  /** Swap in a new committed cache, under a lock on the folder (builds of different names may share one). */
+  save(metadata: CacheMetadata, layers: readonly CacheLayerFiles[]): Promise<void> {
+    return withOwnedLock(join(this.dir, "save"), () => this.#save(metadata, layers), {
+      waitMs: Number.POSITIVE_INFINITY,
+    });
+  }
+
+  async #save(metadata: CacheMetadata, layers: readonly CacheLayerFiles[]): Promise<void> {
     const staging = await this.stagingDir();
     const next = join(this.dir, `next-${uniqueSuffix()}`);
     await mkdir(next, { recursive: true });

@@ -4,6 +4,7 @@ import { isBerthError } from "../../errors.ts";
 import type { Descriptor } from "../descriptor.ts";
 import { walk } from "../walk.ts";
 import type { OciLayout } from "./layout.ts";
+import { leasedDigests } from "./lease.ts";
 
 /** Digests of everything reachable from the given index entries. */
 export async function reachable(
@@ -23,46 +24,52 @@ export async function reachable(
   return keep;
 }
 
-/** Temp files older than an hour belong to copies that died; a running copy's are younger. */
-async function removeStaleTemp(dir: string): Promise<void> {
-  const names = await readdir(dir).catch(() => [] as string[]);
-  const cutoff = Date.now() - 3_600_000;
-  for (const name of names) {
-    const path = join(dir, name);
-    const st = await stat(path).catch(() => undefined);
-    if (st && st.mtimeMs < cutoff) await rm(path, { force: true, recursive: true });
-  }
-}
-
 export interface GcResult {
   removed: string[];
   bytes: number;
+  /** Unreferenced blobs kept because a live lease holds them (a copy or build under way). */
+  leased: number;
+  /** Leftovers of killed berths removed: leases, temp files. */
+  swept: number;
 }
 
 /**
- * Remove every blob that no entry of index.json reaches, and stale temp files. Runs under the layout's lock,
- * so a concurrent copy either committed before (its blobs are kept) or writes its blobs after.
+ * Remove every blob that no entry of index.json reaches and no live lease holds, and what killed berths left
+ * (their leases and temp files). Runs under the layout's lock. A concurrent copy leases each blob before it
+ * checks for it or writes it, so its blobs stay; the leases are read after the blobs are listed, and the
+ * one race left (a lease appended between that read and a removal) is caught by the copy's commit, which
+ * re-checks every blob under this same lock and puts back what is missing.
  */
 export async function gc(layout: OciLayout, options: { dryRun?: boolean } = {}): Promise<GcResult> {
   return layout.updateIndex(async (index) => {
+    const swept = options.dryRun ? 0 : await layout.sweep();
     const keep = await reachable(layout, index.manifests);
-    const removed: string[] = [];
-    let bytes = 0;
+    const candidates: { digest: string; path: string }[] = [];
     const blobsDir = join(layout.dir, "blobs");
     for (const algorithm of await readdir(blobsDir)) {
       const dir = join(blobsDir, algorithm);
       if (!(await stat(dir)).isDirectory()) continue;
       for (const encoded of await readdir(dir)) {
         const digest = `${algorithm}:${encoded}`;
-        if (keep.has(digest)) continue;
-        const path = join(dir, encoded);
-        bytes += (await stat(path)).size;
-        removed.push(digest);
-        if (!options.dryRun) await rm(path, { force: true });
+        if (!keep.has(digest)) candidates.push({ digest, path: join(dir, encoded) });
       }
     }
+    const leased = await leasedDigests(layout.leasesDir);
+    const removed: string[] = [];
+    let bytes = 0;
+    let held = 0;
+    for (const { digest, path } of candidates) {
+      if (leased.has(digest)) {
+        held++;
+        continue;
+      }
+      const st = await stat(path).catch(() => undefined);
+      if (!st) continue;
+      bytes += st.size;
+      removed.push(digest);
+      if (!options.dryRun) await rm(path, { force: true });
+    }
     removed.sort();
-    if (!options.dryRun) await removeStaleTemp(layout.tmpDir);
-    return { result: { removed, bytes } };
+    return { result: { removed, bytes, leased: held, swept } };
   });
 }

@@ -5,6 +5,7 @@ import type { Readable } from "node:stream";
 import { BerthError } from "../../errors.ts";
 import { copyRangeAtomic, exists, streamToFileAtomic, tempName, writeFileAtomic } from "../../util/fs.ts";
 import { parseJson } from "../../util/json.ts";
+import { sweepDeadOwners } from "../../util/owner.ts";
 import { progressCounter } from "../../util/progress.ts";
 import { chain } from "../../util/stream.ts";
 import { type BlobSource, type FileRange, type Opener, verified } from "../blob.ts";
@@ -12,6 +13,8 @@ import { type Descriptor, isObject } from "../descriptor.ts";
 import { type Digest, digestBytes, parseDigest, Verifier, verifyBytes } from "../digest.ts";
 import { type Index, parseIndex, serialize } from "../manifest.ts";
 import { MediaType } from "../mediatype.ts";
+import { walk } from "../walk.ts";
+import { LEASES_DIR, Lease, sweepLeases } from "./lease.ts";
 import { withLock } from "./lock.ts";
 
 export const REF_NAME = "org.opencontainers.image.ref.name";
@@ -111,6 +114,52 @@ export class OciLayout implements BlobSource {
 
   get tmpDir(): string {
     return join(this.dir, ".berth-tmp");
+  }
+
+  /** Where the leases of processes writing to this layout live (`lease.ts`). */
+  get leasesDir(): string {
+    return join(this.dir, LEASES_DIR);
+  }
+
+  /** A new lease on blobs of this layout, owned by this process; empty (no file) until a digest is added. */
+  lease(): Lease {
+    return new Lease(this.leasesDir);
+  }
+
+  /**
+   * Remove what killed berth processes left in this layout: their leases, their blob temp files (and temp
+   * files without an owner older than an hour, from older berths), the temp files of their index.json
+   * writes and lock takeovers. Returns how many entries went.
+   */
+  async sweep(): Promise<number> {
+    const swept = await Promise.all([
+      sweepLeases(this.leasesDir),
+      sweepDeadOwners(this.tmpDir, { untaggedOlderThan: 3_600_000 }),
+      sweepDeadOwners(this.dir),
+    ]);
+    return swept.reduce((n, s) => n + s.length, 0);
+  }
+
+  /**
+   * Digests reachable from `root` that this layout lacks (a manifest that is missing hides its children).
+   * Run under the index lock by a commit, this is the check that no image is tagged with a blob missing.
+   */
+  async missingUnder(root: Descriptor): Promise<string[]> {
+    let nodes: Awaited<ReturnType<typeof walk>>;
+    try {
+      nodes = await walk(this, root);
+    } catch (err) {
+      if (err instanceof BerthError && err.code === "BLOB_NOT_FOUND") {
+        return [String(err.details.digest ?? root.digest)];
+      }
+      throw err;
+    }
+    const missing: string[] = [];
+    for (const node of nodes) {
+      if (node.kind === "blob" && !(await this.hasBlob(node.descriptor)))
+        missing.push(node.descriptor.digest);
+    }
+    return missing;
   }
 
   async hasBlob(desc: Pick<Descriptor, "digest" | "size">): Promise<boolean> {
@@ -298,20 +347,26 @@ export class OciLayout implements BlobSource {
   /** Point `name` at `desc` (replacing any entry of that name); without a name, add the entry untagged. */
   async tag(desc: Descriptor, name?: string): Promise<void> {
     if (name !== undefined) validateRefName(name);
-    await this.updateIndex((index) => {
-      const entry: Descriptor = { ...desc };
-      const annotations = { ...(desc.annotations ?? {}) };
-      delete annotations[REF_NAME];
-      if (name !== undefined) annotations[REF_NAME] = name;
-      if (Object.keys(annotations).length > 0) entry.annotations = annotations;
-      else delete entry.annotations;
-      const manifests = index.manifests.filter((m) => {
-        const mName = m.annotations?.[REF_NAME];
-        if (name !== undefined) return mName !== name;
-        return !(mName === undefined && m.digest === desc.digest);
-      });
-      manifests.push(entry);
-      return { index: { ...index, manifests }, result: undefined };
+    await this.updateIndex((index) => ({ index: withEntry(index, desc, name), result: undefined }));
+  }
+
+  /**
+   * `tag`, after checking under the index lock that every blob `desc` reaches is present: a copy's commit. A
+   * blob removed since the copy checked for it (a race with `gc` or another copy's cleanup its lease did not
+   * cover) fails it with BLOB_NOT_FOUND and `details.missing`, and the index stays as it was.
+   */
+  async commitTag(desc: Descriptor, name?: string): Promise<void> {
+    if (name !== undefined) validateRefName(name);
+    await this.updateIndex(async (index) => {
+      const missing = await this.missingUnder(desc);
+      if (missing.length > 0) {
+        throw new BerthError(
+          "BLOB_NOT_FOUND",
+          `${missing.length === 1 ? `blob ${missing[0]} is` : `${missing.length} blobs are`} missing from the layout ${this.dir} at commit`,
+          { details: { digest: missing[0], missing } },
+        );
+      }
+      return { index: withEntry(index, desc, name), result: undefined };
     });
   }
 
@@ -332,6 +387,23 @@ export class OciLayout implements BlobSource {
   async removeBlob(digest: Digest): Promise<void> {
     await rm(this.blobPath(digest), { force: true });
   }
+}
+
+/** `index` with `desc` entered under `name` (replacing any entry of that name), or untagged without one. */
+function withEntry(index: Index, desc: Descriptor, name: string | undefined): Index {
+  const entry: Descriptor = { ...desc };
+  const annotations = { ...(desc.annotations ?? {}) };
+  delete annotations[REF_NAME];
+  if (name !== undefined) annotations[REF_NAME] = name;
+  if (Object.keys(annotations).length > 0) entry.annotations = annotations;
+  else delete entry.annotations;
+  const manifests = index.manifests.filter((m) => {
+    const mName = m.annotations?.[REF_NAME];
+    if (name !== undefined) return mName !== name;
+    return !(mName === undefined && m.digest === desc.digest);
+  });
+  manifests.push(entry);
+  return { ...index, manifests };
 }
 
 export function emptyIndex(): Index {

@@ -4,10 +4,14 @@ import type { Descriptor } from "../descriptor.ts";
 import type { ImageSink, PutBlobOptions } from "../sink.ts";
 import { reachable } from "./gc.ts";
 import type { OciLayout } from "./layout.ts";
+import { type Lease, leasedDigests } from "./lease.ts";
 
 /**
- * Writes a copy into an OCI layout. Blobs land atomically and verified; the tag is set only at `commit`;
- * after a failure, blobs this copy added that nothing references are removed again.
+ * Writes a copy into an OCI layout. Every blob the copy checks for, writes or skips as present is first
+ * recorded in the copy's lease, so `gc` and other copies' cleanups leave it alone; blobs land atomically and
+ * verified; the tag is set only at `commit`, after checking under the index lock that everything the image
+ * reaches is present; after a failure, the blobs this copy created that nothing references and no other
+ * live lease holds are removed again. The lease ends at `close`.
  */
 export class LayoutSink implements ImageSink {
   readonly layout: OciLayout;
@@ -15,18 +19,22 @@ export class LayoutSink implements ImageSink {
   /** Remove the layout folder entirely when the copy fails (it did not exist before). */
   readonly created: boolean;
   readonly #written: string[] = [];
+  readonly #lease: Lease;
 
   constructor(layout: OciLayout, name: string | undefined, created = false) {
     this.layout = layout;
     this.name = name;
     this.created = created;
+    this.#lease = layout.lease();
   }
 
-  hasBlob(desc: Descriptor): Promise<boolean> {
+  async hasBlob(desc: Descriptor): Promise<boolean> {
+    await this.#lease.add(desc.digest);
     return this.layout.hasBlob(desc);
   }
 
   async putBlob(desc: Descriptor, open: Opener, options: PutBlobOptions = {}): Promise<"written"> {
+    await this.#lease.add(desc.digest);
     const file = hasWrittenFiles(options.from) ? options.from.writtenFile(desc) : undefined;
     if (file !== undefined) {
       const linked = await this.layout.linkBlob(desc, file);
@@ -44,17 +52,19 @@ export class LayoutSink implements ImageSink {
   }
 
   async putManifest(desc: Descriptor, bytes: Buffer): Promise<void> {
+    await this.#lease.add(desc.digest);
     const had = await this.layout.hasBlob(desc);
     await this.layout.writeBlobBytes(bytes, desc.mediaType);
     if (!had) this.#written.push(desc.digest);
   }
 
   async commit(root: Descriptor): Promise<void> {
-    await this.layout.tag(root, this.name);
+    await this.layout.commitTag(root, this.name);
   }
 
   async close(failed: boolean): Promise<void> {
-    if (failed) {
+    try {
+      if (!failed) return;
       if (this.created) {
         await rm(this.layout.dir, { recursive: true, force: true });
         return;
@@ -62,10 +72,15 @@ export class LayoutSink implements ImageSink {
       if (this.#written.length > 0) {
         await this.layout.updateIndex(async (index) => {
           const keep = await reachable(this.layout, index.manifests, { tolerateMissing: true });
-          for (const digest of this.#written) if (!keep.has(digest)) await this.layout.removeBlob(digest);
+          const leased = await leasedDigests(this.layout.leasesDir, this.#lease.name);
+          for (const digest of this.#written) {
+            if (!keep.has(digest) && !leased.has(digest)) await this.layout.removeBlob(digest);
+          }
           return { result: undefined };
         });
       }
+    } finally {
+      await this.#lease.release();
     }
   }
 }

@@ -15,7 +15,9 @@ export type Fault =
   /** Forward, send `after` bytes of the body, then end the response cleanly with a short Content-Length. */
   | { kind: "truncate"; after: number }
   /** Forward, flipping one byte of the body. */
-  | { kind: "corrupt" };
+  | { kind: "corrupt" }
+  /** Forward unchanged (with `delayMs`: a slow answer). */
+  | { kind: "pass" };
 
 export interface Rule {
   method?: string;
@@ -24,6 +26,8 @@ export interface Rule {
   fault: Fault;
   /** How many matching requests it takes (default 1; Infinity for all). */
   times?: number;
+  /** Wait this long before the fault (or the forwarding) happens. */
+  delayMs?: number;
 }
 
 export interface SeenRequest {
@@ -46,11 +50,11 @@ export async function startFaultProxy(targetPort: number): Promise<FaultProxy> {
   let rules: (Rule & { left: number })[] = [];
   const seen: SeenRequest[] = [];
 
-  const take = (req: IncomingMessage): Fault | undefined => {
+  const take = (req: IncomingMessage): Rule | undefined => {
     for (const r of rules) {
       if (r.left > 0 && (!r.method || r.method === req.method) && r.path.test(req.url ?? "")) {
         r.left--;
-        return r.fault;
+        return r;
       }
     }
     return undefined;
@@ -104,7 +108,15 @@ export async function startFaultProxy(targetPort: number): Promise<FaultProxy> {
   };
 
   const server: Server = createServer((req, res) => {
-    const fault = take(req);
+    const rule = take(req);
+    if (rule?.delayMs) {
+      req.pause();
+      setTimeout(() => handle(req, res, rule.fault), rule.delayMs);
+    } else handle(req, res, rule?.fault);
+  });
+
+  const handle = (req: IncomingMessage, res: ServerResponse, taken: Fault | undefined) => {
+    const fault = taken?.kind === "pass" ? undefined : taken;
     const entry: SeenRequest = { method: req.method ?? "", url: req.url ?? "" };
     if (req.headers.range) entry.range = String(req.headers.range);
     if (fault) entry.fault = fault.kind;
@@ -133,7 +145,7 @@ export async function startFaultProxy(targetPort: number): Promise<FaultProxy> {
       return;
     }
     forward(req, res, fault);
-  });
+  };
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const addr = server.address();
   const port = typeof addr === "object" && addr ? addr.port : 0;

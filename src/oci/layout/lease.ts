@@ -1,0 +1,79 @@
+/**
+ * Leases, as containerd has them: a process that writes blobs into a layout, or relies on blobs it found
+ * there, first records their digests in a lease of its own; garbage collection and the cleanup of a failed
+ * copy never remove a blob a live lease holds. A lease is one file in `<layout>/.berth-leases/`, named after
+ * its owner (`<ownerTag>.<random>.lease`, see util/owner.ts), one digest per line, appended (O_APPEND) before
+ * the blob is checked for or written. A lease ends when its owner releases it (the file is removed) or when
+ * its owner process is gone (pid + start time): the file of a killed berth is then ignored and swept.
+ * No fsync: a lease only matters while its owner lives, and a living owner's writes are in the page cache
+ * every other process reads; after a crash of the machine, every owner is gone.
+ */
+import { randomBytes } from "node:crypto";
+import { appendFile, mkdir, readdir, readFile, rm } from "node:fs/promises";
+import { join } from "node:path";
+import { isAlive, ownerOfName, ownerTag, sweepDeadOwners } from "../../util/owner.ts";
+
+export const LEASES_DIR = ".berth-leases";
+const SUFFIX = ".lease";
+const DIGEST_LINE = /^[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$/;
+
+export class Lease {
+  readonly path: string;
+  readonly #held = new Set<string>();
+  #created = false;
+  #released = false;
+
+  constructor(dir: string) {
+    this.path = join(dir, `${ownerTag()}.${randomBytes(6).toString("hex")}${SUFFIX}`);
+  }
+
+  get name(): string {
+    return this.path.slice(this.path.lastIndexOf("/") + 1);
+  }
+
+  has(digest: string): boolean {
+    return this.#held.has(digest);
+  }
+
+  /** Record digests in the lease (durably for other processes once this resolves). */
+  async add(...digests: string[]): Promise<void> {
+    const fresh = digests.filter((d) => !this.#held.has(d));
+    if (fresh.length === 0) return;
+    if (this.#released) throw new Error(`lease ${this.path} was released`);
+    for (const d of fresh) this.#held.add(d);
+    if (!this.#created) {
+      await mkdir(join(this.path, ".."), { recursive: true });
+      this.#created = true;
+    }
+    await appendFile(this.path, `${fresh.join("\n")}\n`);
+  }
+
+  /** End the lease: its blobs are no longer protected by it. */
+  async release(): Promise<void> {
+    this.#released = true;
+    if (this.#created) await rm(this.path, { force: true });
+  }
+}
+
+/**
+ * Digests held by the live leases in `dir`, except the lease named `except` (the caller's own). Leases of
+ * processes that are gone are skipped (and removed by `sweepLeases`).
+ */
+export async function leasedDigests(dir: string, except?: string): Promise<Set<string>> {
+  const held = new Set<string>();
+  const names = await readdir(dir).catch(() => [] as string[]);
+  for (const name of names) {
+    if (!name.endsWith(SUFFIX) || name === except) continue;
+    const owner = ownerOfName(name);
+    if (owner === undefined || !(await isAlive(owner))) continue;
+    const text = await readFile(join(dir, name), "utf8").catch(() => "");
+    // A line being appended may be read half: it is not a digest, and the commit's re-check covers that race.
+    for (const line of text.split("\n")) if (DIGEST_LINE.test(line)) held.add(line);
+  }
+  return held;
+}
+
+/** Remove the lease files of processes that are gone. */
+export function sweepLeases(dir: string): Promise<string[]> {
+  return sweepDeadOwners(dir);
+}
