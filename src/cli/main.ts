@@ -129,6 +129,25 @@ export async function main(
       },
     };
   }, argv);
+  // Every command first sweeps what killed berths left (temp folders, store leases and temp files, container
+  // folders), by the owner pid and start time each records; a failure to sweep never fails the command.
+  program.hook("preAction", async () => {
+    const home = base.ctx.home;
+    try {
+      const { sweepLeftovers } = await import("../runtime/sweep.ts");
+      const { findRuntime } = await import("../runtime/runtime.ts");
+      const swept = await sweepLeftovers(home, {
+        runtime: () => findRuntime({ ...(env.PATH ? { path: env.PATH } : {}) }),
+      });
+      if (env.BERTH_DEBUG && (swept.temp > 0 || swept.containers.length > 0)) {
+        out.stderr.write(
+          `debug: swept ${swept.temp} leftovers and ${swept.containers.length} containers of killed berths\n`,
+        );
+      }
+    } catch (err) {
+      if (env.BERTH_DEBUG) out.stderr.write(`debug: sweeping leftovers: ${(err as Error).message}\n`);
+    }
+  });
   program.configureOutput({
     writeOut: (s) => out.stdout.write(s),
     writeErr: (s) => out.stderr.write(s),

@@ -5,7 +5,7 @@
  * the shape `docker build`/`buildah bud` print them.
  */
 import { randomBytes } from "node:crypto";
-import { mkdir, mkdtemp, readFile, rename, rm } from "node:fs/promises";
+import { mkdir, readFile, rename, rm } from "node:fs/promises";
 import { join, posix } from "node:path";
 import { BerthError, isBerthError, wrapError } from "../errors.ts";
 import { createMatcher, type Matcher, parseIgnoreFile } from "../layer/index.ts";
@@ -22,6 +22,7 @@ import type { TransportContext } from "../transport/context.ts";
 import { writeImage } from "../transport/copy.ts";
 import { type OpenedSource, openSource } from "../transport/open.ts";
 import { type ImageArgument, parseImageArgument } from "../transport/parse.ts";
+import { ownedTempDir } from "../util/fs.ts";
 import { type CachedLayer, cacheKey, StepCache } from "./cache.ts";
 import { expandWord, expandWords, type Vars } from "./expand.ts";
 import { applyConfigInstruction } from "./instructions/config.ts";
@@ -193,7 +194,7 @@ export class DockerfileBuild {
     this.#stageCount = stages.length;
     this.#matcher = await this.#loadIgnore();
     await mkdir(await this.#cache.tmpDir(), { recursive: true });
-    this.#tmp = await mkdtemp(join(await this.#cache.tmpDir(), "build-"));
+    this.#tmp = await ownedTempDir(await this.#cache.tmpDir(), "build-");
     try {
       for (const stage of stages) {
         this.#stageNo++;

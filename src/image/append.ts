@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, rm } from "node:fs/promises";
+import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import { BerthError, wrapError } from "../errors.ts";
 import { buildLayer } from "../layer/index.ts";
@@ -11,6 +11,7 @@ import { type TransportContext, tmpDirOf } from "../transport/context.ts";
 import { writeImage } from "../transport/copy.ts";
 import { openSource } from "../transport/open.ts";
 import type { ImageArgument } from "../transport/parse.ts";
+import { ownedTempDir } from "../util/fs.ts";
 
 export interface LayerDir {
   /** Host directory whose contents form the layer. */
@@ -43,8 +44,7 @@ export async function editImage(
   fn: (image: Image | undefined, tmp: string) => Promise<Mutation>,
 ): Promise<CopyResult> {
   const opened = base.transport === "scratch" ? undefined : await openSource(base, ctx);
-  await mkdir(tmpDirOf(ctx), { recursive: true });
-  const tmp = await mkdtemp(join(tmpDirOf(ctx), "edit-"));
+  const tmp = await ownedTempDir(tmpDirOf(ctx), "edit-");
   try {
     const image = opened
       ? await selectImage(await loadRoot(opened.source, opened.root), platform)

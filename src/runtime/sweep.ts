@@ -10,6 +10,8 @@
 import { randomBytes } from "node:crypto";
 import { mkdir, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { OciLayout } from "../oci/layout/layout.ts";
+import { isAlive, selfIdentity, sweepDeadOwners } from "../util/owner.ts";
 import { cleanupState } from "./exec.ts";
 import { unmount } from "./mount.ts";
 import type { OciRuntime } from "./runtime.ts";
@@ -32,19 +34,6 @@ export function runDirs(home: string): { state: string; containers: string } {
   return { state: join(home, "run", "state"), containers: join(home, "run", "containers") };
 }
 
-/** A process's identity that survives pid reuse: its pid and its start time (field 22 of /proc/PID/stat). */
-async function processIdentity(pid: string): Promise<string | undefined> {
-  try {
-    const text = await readFile(`/proc/${pid}/stat`, "utf8");
-    // The command name (field 2) is in parentheses and may hold spaces or parentheses itself.
-    const fields = text.slice(text.lastIndexOf(")") + 2).split(" ");
-    const started = fields[22 - 3];
-    return started ? `${text.slice(0, text.indexOf(" "))} ${started}` : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
 /**
  * Make a new container folder owned by this process, after sweeping the folders of dead owners. `runtime`
  * deletes the runtime state an orphaned container left.
@@ -56,8 +45,7 @@ export async function makeContainerDir(home: string, runtime: OciRuntime): Promi
   const dir = join(dirs.containers, id);
   await mkdir(dirs.state, { recursive: true });
   await mkdir(dir, { recursive: true });
-  const self = await processIdentity("self");
-  if (self) await writeFile(join(dir, OWNER), `${self}\n`);
+  await writeFile(join(dir, OWNER), `${selfIdentity()}\n`);
   return { id, dir, stateDir: dirs.state };
 }
 
@@ -83,8 +71,7 @@ export async function sweepContainers(home: string, runtime: OciRuntime): Promis
     const dir = join(dirs.containers, id);
     const owner = await readFile(join(dir, OWNER), "utf8").catch(() => undefined);
     if (owner === undefined) continue;
-    const [pid] = owner.trim().split(" ");
-    if (pid && (await processIdentity(pid)) === owner.trim()) continue;
+    if (await isAlive(owner)) continue;
     await cleanupState({ runtime, stateDir: dirs.state, id });
     const rootfs = join(dir, "rootfs");
     if (await isMountPoint(rootfs, dir)) await unmount(rootfs);
@@ -102,4 +89,68 @@ async function isMountPoint(path: string, parent: string): Promise<boolean> {
   } catch {
     return false;
   }
+}
+
+/** Mount points at or under `dir`, deepest first (from this process's mount table). */
+async function mountsUnder(dir: string): Promise<string[]> {
+  const table = await readFile("/proc/self/mountinfo", "utf8").catch(() => "");
+  const found: string[] = [];
+  for (const line of table.split("\n")) {
+    const field = line.split(" ")[4];
+    if (!field) continue;
+    const point = field.replace(/\\([0-7]{3})/g, (_, o: string) =>
+      String.fromCharCode(Number.parseInt(o, 8)),
+    );
+    if (point === dir || point.startsWith(`${dir}/`)) found.push(point);
+  }
+  return found.sort((a, b) => b.length - a.length);
+}
+
+/** Unmount everything mounted in `dir`; false when something stays mounted (the folder must not be removed). */
+async function unmountAll(dir: string): Promise<boolean> {
+  for (const point of await mountsUnder(dir)) await unmount(point);
+  return (await mountsUnder(dir)).length === 0;
+}
+
+export interface LeftoversSwept {
+  containers: string[];
+  /** Temp folders and files (under `tmp/`, the Dockerfile cache's `tmp/`, the store). */
+  temp: number;
+}
+
+/**
+ * Sweep what berth processes that are gone (kill -9, OOM) left in `home`, by the owner pid and start time
+ * each leftover records: container folders (with `runtime`: their runtime state is deleted, their root
+ * unmounted), temp folders under `tmp/` and the Dockerfile cache's `tmp/` (anything mounted in them is
+ * unmounted first; a folder that stays mounted is kept), and the store's leases and temp files. Entries
+ * of live processes are never touched. Cheap when there is nothing to do: a few directory reads.
+ */
+export async function sweepLeftovers(
+  home: string,
+  options: { runtime?: () => Promise<OciRuntime | undefined> } = {},
+): Promise<LeftoversSwept> {
+  let containers: string[] = [];
+  if (options.runtime && (await hasDeadContainers(home))) {
+    const runtime = await options.runtime().catch(() => undefined);
+    if (runtime) containers = await sweepContainers(home, runtime);
+  }
+  const beforeRemove = unmountAll;
+  const swept = await Promise.all([
+    sweepDeadOwners(join(home, "tmp"), { beforeRemove }),
+    sweepDeadOwners(join(home, "cache", "dockerfile", "tmp"), { beforeRemove }),
+    OciLayout.open(join(home, "store")).then(
+      (layout) => layout.sweep(),
+      () => 0,
+    ),
+  ]);
+  return { containers, temp: swept[0].length + swept[1].length + swept[2] };
+}
+
+async function hasDeadContainers(home: string): Promise<boolean> {
+  const dir = runDirs(home).containers;
+  for (const id of await readdir(dir).catch(() => [] as string[])) {
+    const owner = await readFile(join(dir, id, OWNER), "utf8").catch(() => undefined);
+    if (owner !== undefined && !(await isAlive(owner))) return true;
+  }
+  return false;
 }

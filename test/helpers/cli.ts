@@ -1,4 +1,4 @@
-import { spawn } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -52,4 +52,37 @@ export async function tempDir(
 ): Promise<{ dir: string; cleanup: () => Promise<void> }> {
   const dir = await mkdtemp(join(tmpdir(), prefix));
   return { dir, cleanup: () => rm(dir, { recursive: true, force: true }) };
+}
+
+/** Start the real berth CLI without waiting for it (to signal it mid-run); `done` resolves as `berth` does. */
+export function spawnBerth(
+  args: string[],
+  options: { home: string; env?: Record<string, string> },
+): { child: ChildProcess; done: Promise<RunResult> } {
+  const child = spawn(process.execPath, [BIN, ...args], {
+    env: {
+      PATH: process.env.PATH ?? "/usr/bin:/bin",
+      HOME: options.home,
+      BERTH_HOME: options.home,
+      ...options.env,
+    },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  const out: Buffer[] = [];
+  const err: Buffer[] = [];
+  child.stdout!.on("data", (c: Buffer) => out.push(c));
+  child.stderr!.on("data", (c: Buffer) => err.push(c));
+  const done = new Promise<RunResult>((resolvePromise, reject) => {
+    child.on("error", reject);
+    child.on("close", (code) => {
+      const stdoutBytes = Buffer.concat(out);
+      resolvePromise({
+        code,
+        stdout: stdoutBytes.toString("utf8"),
+        stderr: Buffer.concat(err).toString("utf8"),
+        stdoutBytes,
+      });
+    });
+  });
+  return { child, done };
 }

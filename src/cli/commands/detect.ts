@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, rm } from "node:fs/promises";
+import { rm } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import type { Command } from "commander";
 import {
@@ -19,6 +19,7 @@ import {
 import { BerthError, isBerthError } from "../../errors.ts";
 import { parsePlatform } from "../../oci/platform.ts";
 import { tmpDirOf } from "../../transport/context.ts";
+import { ownedTempDir } from "../../util/fs.ts";
 import type { Cli } from "../env.ts";
 import { printJson } from "../output.ts";
 import { cnbLogger } from "./builder.ts";
@@ -72,8 +73,7 @@ Examples:
         .map((e) => parseEnvArg(e, hostEnv))
         .filter((e) => e !== undefined);
       const platformEnv = mergePlatformEnv(envFiles, flags);
-      await mkdir(tmpDirOf(ctx), { recursive: true });
-      const work = await mkdtemp(join(tmpDirOf(ctx), "detect-"));
+      const work = await ownedTempDir(tmpDirOf(ctx), "detect-");
       try {
         const builder = await openBuilder(
           opts.builder,

@@ -4,13 +4,14 @@
  * `LoadedBuildpack`s: a parsed descriptor and a host directory holding the buildpack's files.
  */
 import { createReadStream } from "node:fs";
-import { mkdir, mkdtemp, readdir, readFile, stat } from "node:fs/promises";
+import { readdir, readFile, stat } from "node:fs/promises";
 import { isAbsolute, join, resolve } from "node:path";
 import { BerthError, wrapError } from "../../errors.ts";
 import { applyLayer } from "../../layer/index.ts";
 import type { Image } from "../../oci/image.ts";
 import type { TransportContext } from "../../transport/context.ts";
 import { parseImageArgument } from "../../transport/parse.ts";
+import { ownedTempDir } from "../../util/fs.ts";
 import { applyImageLayers, labelJson, layerIndexOfDiffId, openImage } from "../image.ts";
 import {
   type BuildpackDescriptor,
@@ -85,8 +86,7 @@ export async function scanBuildpacksDir(root: string, source: string): Promise<L
 
 /** Extract a buildpack archive (`.tgz`, `.tar.gz`, `.tar`) and read it; the buildpack may sit in one top folder. */
 export async function readBuildpackArchive(path: string, tmp: string): Promise<LoadedBuildpack> {
-  await mkdir(tmp, { recursive: true });
-  const dest = await mkdtemp(join(tmp, "bp-"));
+  const dest = await ownedTempDir(tmp, "bp-");
   try {
     await applyLayer(createReadStream(path), dest);
   } catch (err) {
@@ -127,8 +127,7 @@ export async function readBuildpacksFromImage(
       `image ${source} is neither a buildpackage nor a builder: it has no ${BUILDPACK_LAYERS_LABEL} label`,
     );
   }
-  await mkdir(tmp, { recursive: true });
-  const root = await mkdtemp(join(tmp, "bpimage-"));
+  const root = await ownedTempDir(tmp, "bpimage-");
   const indexes: number[] = [];
   for (const versions of Object.values(layers)) {
     for (const info of Object.values(versions)) indexes.push(layerIndexOfDiffId(image, info.layerDiffID));

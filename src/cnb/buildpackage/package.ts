@@ -5,7 +5,7 @@
  * `io.buildpacks.buildpackage.metadata` (the main buildpack's module info and stacks) and
  * `io.buildpacks.buildpack.layers`; written to any transport, or as a `.cnb` file (an OCI layout in a tar).
  */
-import { mkdir, mkdtemp, rm } from "node:fs/promises";
+import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import { BerthError, wrapError } from "../../errors.ts";
 import type { CopyResult } from "../../oci/copy.ts";
@@ -14,6 +14,7 @@ import { hostPlatform, normalizePlatform, type Platform } from "../../oci/platfo
 import { type TransportContext, tmpDirOf } from "../../transport/context.ts";
 import { writeImage } from "../../transport/copy.ts";
 import type { ImageArgument } from "../../transport/parse.ts";
+import { ownedTempDir } from "../../util/fs.ts";
 import { type BuildpackDescriptor, bpKey, type Target } from "../buildpack/descriptor.ts";
 import {
   BUILDPACK_LAYERS_LABEL,
@@ -69,8 +70,7 @@ export async function packageBuildpack(
   o: PackageOptions,
 ): Promise<PackageResult> {
   const progress = o.onProgress ?? (() => {});
-  await mkdir(tmpDirOf(o.ctx), { recursive: true });
-  const tmp = await mkdtemp(join(tmpDirOf(o.ctx), "package-"));
+  const tmp = await ownedTempDir(tmpDirOf(o.ctx), "package-");
   try {
     const load = { relativeTo: config.dir, ctx: o.ctx, tmp };
     let mainLoaded: LoadedBuildpack[];

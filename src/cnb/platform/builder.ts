@@ -6,7 +6,7 @@
  * `io.buildpacks.builder.metadata`, `io.buildpacks.buildpack.layers`, `io.buildpacks.buildpack.order` in
  * pack's JSON shapes. berth is the lifecycle, so no `/cnb/lifecycle` is added.
  */
-import { mkdir, mkdtemp, readFile, rm } from "node:fs/promises";
+import { mkdir, readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { BerthError, wrapError } from "../../errors.ts";
 import { editImage } from "../../image/index.ts";
@@ -18,6 +18,7 @@ import type { AddedLayer } from "../../oci/mutate.ts";
 import type { Platform } from "../../oci/platform.ts";
 import { type TransportContext, tmpDirOf } from "../../transport/context.ts";
 import type { ImageArgument } from "../../transport/parse.ts";
+import { ownedTempDir } from "../../util/fs.ts";
 import { BERTH_VERSION, PLATFORM_API, SUPPORTED_BUILDPACK_APIS, SUPPORTED_PLATFORM_APIS } from "../api.ts";
 import {
   type BuildpackDescriptor,
@@ -293,8 +294,7 @@ export async function createBuilder(
       `builder config ${config.file}: image extensions are not supported by berth yet`,
     );
   }
-  await mkdir(tmpDirOf(o.ctx), { recursive: true });
-  const tmp = await mkdtemp(join(tmpDirOf(o.ctx), "builder-"));
+  const tmp = await ownedTempDir(tmpDirOf(o.ctx), "builder-");
   try {
     const loaded: LoadedBuildpack[] = [];
     for (const [i, m] of config.buildpacks.entries()) {

@@ -1,8 +1,9 @@
-import { mkdir, mkdtemp, readdir, rm, stat } from "node:fs/promises";
+import { readdir, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import { BerthError } from "../../errors.ts";
+import { ownedTempDir } from "../../util/fs.ts";
 import type { Opener } from "../blob.ts";
 import type { Descriptor } from "../descriptor.ts";
 import { OciLayout, REF_NAME, validateRefName } from "../layout/layout.ts";
@@ -47,8 +48,7 @@ export class OciArchiveSink implements ImageSink {
   static async create(path: string, options: OciArchiveSinkOptions = {}): Promise<OciArchiveSink> {
     if (options.ref !== undefined) validateRefName(options.ref);
     const base = options.tmpDir ?? tmpdir();
-    await mkdir(base, { recursive: true });
-    const staging = await mkdtemp(join(base, "berth-oci-archive-"));
+    const staging = await ownedTempDir(base, "berth-oci-archive-");
     try {
       const layout = await OciLayout.openOrCreate(join(staging, "layout"));
       return new OciArchiveSink(path, options, staging, layout);

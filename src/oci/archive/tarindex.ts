@@ -1,5 +1,5 @@
 import { createReadStream, createWriteStream } from "node:fs";
-import { type FileHandle, mkdir, mkdtemp, open, rm } from "node:fs/promises";
+import { type FileHandle, open, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
@@ -9,6 +9,7 @@ import { BerthError } from "../../errors.ts";
 import { decodeLongName } from "../../tar/gnu.ts";
 import { BLOCK, decodeHeader, headerPath, isZeroBlock } from "../../tar/header.ts";
 import { decodePax } from "../../tar/pax.ts";
+import { ownedTempDir } from "../../util/fs.ts";
 import { decompressAs } from "../compression.ts";
 import { sniffCompression } from "../mediatype.ts";
 import { normalizeEntryName, resolveLinkTarget } from "./entryname.ts";
@@ -70,8 +71,7 @@ export class TarIndex {
       return new TarIndex(path, path, compression, await scan(path, path), undefined);
     }
     const base = options.tmpDir ?? tmpdir();
-    await mkdir(base, { recursive: true });
-    const tempDir = await mkdtemp(join(base, "berth-archive-"));
+    const tempDir = await ownedTempDir(base, "berth-archive-");
     try {
       const file = join(tempDir, "archive.tar");
       try {

@@ -17,7 +17,9 @@ export type Fault =
   /** Forward, flipping one byte of the body. */
   | { kind: "corrupt" }
   /** Forward unchanged (with `delayMs`: a slow answer). */
-  | { kind: "pass" };
+  | { kind: "pass" }
+  /** Forward, send the headers and `after` bytes of the body, then send nothing more (the client hangs). */
+  | { kind: "stall"; after: number };
 
 export interface Rule {
   method?: string;
@@ -28,6 +30,10 @@ export interface Rule {
   times?: number;
   /** Wait this long before the fault (or the forwarding) happens. */
   delayMs?: number;
+  /** Called when a request matches (to let a test act at that moment). */
+  onMatch?: () => void;
+  /** Hold the request until this settles (then `delayMs`, then the fault). */
+  gate?: Promise<unknown>;
 }
 
 export interface SeenRequest {
@@ -73,6 +79,15 @@ export async function startFaultProxy(targetPort: number): Promise<FaultProxy> {
         let sent = 0;
         let flipped = false;
         upRes.on("data", (chunk: Buffer) => {
+          if (fault?.kind === "stall") {
+            const room = fault.after - sent;
+            if (room > 0) {
+              const part = chunk.subarray(0, room);
+              sent += part.length;
+              res.write(part);
+            } else upRes.destroy();
+            return;
+          }
           if (fault?.kind === "reset-body" || fault?.kind === "truncate") {
             const room = fault.after - sent;
             if (room <= 0) return;
@@ -109,9 +124,12 @@ export async function startFaultProxy(targetPort: number): Promise<FaultProxy> {
 
   const server: Server = createServer((req, res) => {
     const rule = take(req);
-    if (rule?.delayMs) {
+    rule?.onMatch?.();
+    if (rule?.delayMs || rule?.gate) {
       req.pause();
-      setTimeout(() => handle(req, res, rule.fault), rule.delayMs);
+      const go = () => setTimeout(() => handle(req, res, rule.fault), rule.delayMs ?? 0);
+      if (rule.gate) void rule.gate.then(go, go);
+      else go();
     } else handle(req, res, rule?.fault);
   });
 
