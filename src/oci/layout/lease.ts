@@ -9,8 +9,8 @@
  * every other process reads; after a crash of the machine, every owner is gone.
  */
 import { randomBytes } from "node:crypto";
-import { appendFile, mkdir, readdir, readFile, rm } from "node:fs/promises";
-import { join } from "node:path";
+import { appendFile, mkdir, readdir, readFile, rm, rmdir } from "node:fs/promises";
+import { dirname, join } from "node:path";
 import { isAlive, ownerOfName, ownerTag, sweepDeadOwners } from "../../util/owner.ts";
 
 export const LEASES_DIR = ".berth-leases";
@@ -22,6 +22,7 @@ export class Lease {
   readonly #held = new Set<string>();
   #created = false;
   #released = false;
+  #tail: Promise<void> = Promise.resolve();
 
   constructor(dir: string) {
     this.path = join(dir, `${ownerTag()}.${randomBytes(6).toString("hex")}${SUFFIX}`);
@@ -35,23 +36,42 @@ export class Lease {
     return this.#held.has(digest);
   }
 
-  /** Record digests in the lease (durably for other processes once this resolves). */
-  async add(...digests: string[]): Promise<void> {
+  /**
+   * Record digests in the lease; resolves once they are in its file, where every other process reads them
+   * (a digest added before resolves when its own write has landed). Writes are appended one at a time.
+   */
+  add(...digests: string[]): Promise<void> {
     const fresh = digests.filter((d) => !this.#held.has(d));
-    if (fresh.length === 0) return;
-    if (this.#released) throw new Error(`lease ${this.path} was released`);
+    if (fresh.length === 0) return this.#tail;
+    if (this.#released) return Promise.reject(new Error(`lease ${this.path} was released`));
     for (const d of fresh) this.#held.add(d);
-    if (!this.#created) {
-      await mkdir(join(this.path, ".."), { recursive: true });
-      this.#created = true;
-    }
-    await appendFile(this.path, `${fresh.join("\n")}\n`);
+    const write = this.#tail.then(() => this.#append(fresh));
+    this.#tail = write.catch(() => undefined);
+    return write;
   }
 
-  /** End the lease: its blobs are no longer protected by it. */
+  async #append(digests: string[]): Promise<void> {
+    // The folder is made on first use and removed when the last lease in it ends (another process may
+    // remove it between our mkdir and our write: then it is made again).
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await appendFile(this.path, `${digests.join("\n")}\n`);
+        this.#created = true;
+        return;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== "ENOENT" || attempt >= 5) throw err;
+        await mkdir(dirname(this.path), { recursive: true });
+      }
+    }
+  }
+
+  /** End the lease: its blobs are no longer protected by it. The folder goes when it is left empty. */
   async release(): Promise<void> {
     this.#released = true;
-    if (this.#created) await rm(this.path, { force: true });
+    await this.#tail;
+    if (!this.#created) return;
+    await rm(this.path, { force: true });
+    await rmdir(dirname(this.path)).catch(() => undefined);
   }
 }
 
