@@ -1,0 +1,61 @@
+/**
+ * Issue 19, "leftovers after a kill": a Dockerfile build killed (SIGKILL) in a RUN step leaves its build
+ * folder in the step cache's tmp/, its container folder (root mounted, container running) and runtime state.
+ * The next berth command, whatever it is, sweeps them all by the owner pid and start time they record.
+ */
+import { readdir, readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { berth, spawnBerth, tempDir } from "../helpers/cli.ts";
+import { localBase, writeContext } from "./helpers/local.ts";
+
+let tmp: { dir: string; cleanup: () => Promise<void> };
+let base: string;
+
+beforeAll(async () => {
+  tmp = await tempDir("berth-df-kill-");
+  base = await localBase(join(tmp.dir, "base"));
+});
+afterAll(() => tmp?.cleanup());
+
+async function mountsUnder(dir: string): Promise<string[]> {
+  const table = await readFile("/proc/self/mountinfo", "utf8");
+  return table
+    .split("\n")
+    .map((l) => l.split(" ")[4] ?? "")
+    .filter((p) => p.startsWith(`${dir}/`));
+}
+
+const list = (dir: string) => readdir(dir).catch(() => [] as string[]);
+
+describe("a Dockerfile build killed in a RUN step", () => {
+  it("leaves a build folder, a container and its mounted root that the next command sweeps", async () => {
+    const ctx = await writeContext(join(tmp.dir, "ctx"), {
+      Dockerfile: `FROM ${base}\nRUN echo STEP-$((40 + 2)) && sleep 60\n`,
+    });
+    const home = join(tmp.dir, "home");
+    const build = spawnBerth(["build", ctx, "--dockerfile", "-t", "killed:1"], { home });
+    let stderr = "";
+    const started = new Promise<boolean>((resolve) => {
+      build.child.stderr!.on("data", (c: Buffer) => {
+        stderr += c.toString();
+        if (stderr.includes("STEP-42")) resolve(true);
+      });
+      void build.done.then(() => resolve(false));
+    });
+    expect(await started, stderr).toBe(true);
+    build.child.kill("SIGKILL");
+    await build.done;
+    const dfTmp = join(home, "cache", "dockerfile", "tmp");
+    const containers = join(home, "run", "containers");
+    expect((await list(dfTmp)).filter((n) => n.startsWith("build-"))).toHaveLength(1);
+    expect(await list(containers)).toHaveLength(1);
+
+    const next = await berth(["images"], { home });
+    expect(next.code, next.stderr).toBe(0);
+    expect((await list(dfTmp)).filter((n) => n.startsWith("build-"))).toEqual([]);
+    expect(await list(containers)).toEqual([]);
+    expect(await mountsUnder(home)).toEqual([]);
+    expect(await list(join(home, "run", "state"))).toEqual([]);
+  }, 120_000);
+});
