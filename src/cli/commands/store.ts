@@ -21,7 +21,7 @@ export function registerStore(program: Command, cli: () => Cli): void {
       if (opts.json) printJson(out, result);
       else
         out.stdout.write(
-          `${opts.dryRun ? "Would remove" : "Removed"} ${result.removed.length} blobs (${formatBytes(result.bytes)})\n`,
+          `${opts.dryRun ? "Would remove" : "Removed"} ${result.removed.length} blobs (${formatBytes(result.bytes)})${result.leased ? `; kept ${result.leased} unreferenced blobs that running commands hold` : ""}\n`,
         );
     });
   store
