@@ -14,6 +14,7 @@ import { join, resolve } from "node:path";
 import { BerthError, wrapError } from "../errors.ts";
 import type { Descriptor } from "../oci/descriptor.ts";
 import { Store } from "../oci/store.ts";
+import type { NetworkMode } from "../runtime/index.ts";
 import type { TransportContext } from "../transport/context.ts";
 import { writeImage } from "../transport/copy.ts";
 import { openSource } from "../transport/open.ts";
@@ -80,7 +81,8 @@ export interface BuildWithBuildpacksOptions {
   reportOutputDir?: string;
   /** project.toml (default APP/project.toml). */
   descriptor?: string;
-  network?: "host" | "none";
+  /** Default "default": a private namespace with outbound access; "host": the host's; "none". */
+  network?: NetworkMode;
   /** "sandbox" (default): buildpacks run in the build image; "host": on this machine. */
   isolation?: "sandbox" | "host";
   /** OCI runtime for the sandbox. */
@@ -301,7 +303,7 @@ async function buildUnderLock(
         paths,
         owner,
         upperDir: join(work, "upper"),
-        network: o.network ?? "host",
+        network: o.network ?? "default",
       });
       env = Env.forBuild(builder.info.image.config?.config?.Env ?? []);
     }

@@ -17,7 +17,7 @@ import { parseManifest } from "../oci/manifest.ts";
 import type { Compression } from "../oci/mediatype.ts";
 import { type AddedLayer, EPOCH, type MutatedImage, mutate } from "../oci/mutate.ts";
 import { formatPlatform, hostPlatform, type Platform, parsePlatform } from "../oci/platform.ts";
-import type { SpecMount } from "../runtime/index.ts";
+import type { NetworkMode, SpecMount } from "../runtime/index.ts";
 import type { TransportContext } from "../transport/context.ts";
 import { writeImage } from "../transport/copy.ts";
 import { type OpenedSource, openSource } from "../transport/open.ts";
@@ -59,6 +59,10 @@ export interface BuildInputs {
   compression?: Compression;
   /** Runtime choice for RUN (runc, crun or a path). */
   runtime?: string;
+  /** RUN's network when the step gives none (default: a private namespace with outbound access). */
+  network?: NetworkMode;
+  /** BuildKit's entitlements: `network.host` lets `RUN --network=host` use the host's network. */
+  allow?: readonly string[];
   searchPath?: string;
   /** Progress lines (`[stage 1/2] STEP 1/4: FROM …`, `--> Using cache …`). */
   log?: (line: string) => void;
@@ -674,6 +678,32 @@ export class DockerfileBuild {
     await rm(dl, { recursive: true, force: true });
   }
 
+  /**
+   * RUN's network: `--network=default|none|host`, else the build's (`inputs.network`, default: a private
+   * namespace with outbound access). As BuildKit, the host's network asked for by the Dockerfile needs the
+   * caller's `network.host` entitlement (`--allow network.host`): whoever wrote the Dockerfile does not get
+   * the host's loopback services by writing a flag.
+   */
+  #runNetwork(ins: Instruction, vars: Vars, where: string): NetworkMode {
+    const flag = ins.flags.network?.[0];
+    if (flag === undefined) return this.inputs.network ?? "default";
+    const text = expandWord(flag, vars, this.#df.escape).value;
+    if (text !== "default" && text !== "none" && text !== "host") {
+      throw new BerthError(
+        "DOCKERFILE_SYNTAX",
+        `${where}: RUN --network must be default, none or host, not ${JSON.stringify(text)}`,
+      );
+    }
+    if (text === "host" && !(this.inputs.allow ?? []).includes("network.host")) {
+      throw new BerthError(
+        "USAGE",
+        `${where}: RUN --network=host asks for the host's network (its loopback services too), which this build does not allow`,
+        { hint: "allow it with berth build --allow network.host, as BuildKit's entitlement" },
+      );
+    }
+    return text;
+  }
+
   async #run(s: StageState, ins: Instruction, all: Stage[], vars: Vars, where: string): Promise<void> {
     const config = this.#config(s);
     const shell = config.Shell ?? ["/bin/sh", "-c"];
@@ -695,7 +725,7 @@ export class DockerfileBuild {
     const mountSpecs = (ins.flags.mount ?? []).map((m) =>
       parseMount(expandWord(m, vars, this.#df.escape).value),
     );
-    const network = (ins.flags.network?.[0] ?? "host") === "none" ? "none" : "host";
+    const network = this.#runNetwork(ins, vars, where);
     const fromIds: string[] = [];
     for (const m of mountSpecs) {
       if (m.type === "bind" && m.from) fromIds.push((await this.#sourceRoot(s, m.from, all, where)).id);

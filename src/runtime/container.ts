@@ -14,6 +14,7 @@ import type { ImageConfig } from "../oci/config.ts";
 import type { Image } from "../oci/image.ts";
 import { type ProcessResult, runBundle, type StdioOptions } from "./exec.ts";
 import { unmount } from "./mount.ts";
+import { type PortMapping, publishPorts, setupNetwork, stopNetwork } from "./network.ts";
 import { createRoot } from "./root.ts";
 import { findRuntime, type OciRuntime } from "./runtime.ts";
 import type { SnapshotMode } from "./snapshots.ts";
@@ -62,7 +63,13 @@ export interface RunOptions extends RuntimeContext, StdioOptions {
   /** NAME, UID, NAME:GROUP, UID:GID…; default: the image's User. */
   user?: string;
   volumes?: Volume[];
+  /** Default "default": a private network namespace with outbound access (network.ts). */
   network?: NetworkMode;
+  /** Ports to publish (default network only). */
+  ports?: readonly PortMapping[];
+  /** Capabilities over Docker's default set and taken from it (`CAP_…` or `ALL`). */
+  capAdd?: readonly string[];
+  capDrop?: readonly string[];
   hostname?: string;
   /** false: no seccomp filter (docker's `--security-opt seccomp=unconfined`); default: Docker's refusals. */
   seccomp?: boolean;
@@ -83,13 +90,21 @@ export interface RunResult extends ProcessResult {
   warnings: string[];
 }
 
-/** Files Docker provides in every container: /etc/hostname, /etc/hosts, /etc/resolv.conf. */
-export async function etcMounts(dir: string, hostname: string, network: NetworkMode): Promise<SpecMount[]> {
+/**
+ * Files Docker provides in every container: /etc/hostname, /etc/hosts, /etc/resolv.conf (`resolvConf`, else
+ * the host's).
+ */
+export async function etcMounts(
+  dir: string,
+  hostname: string,
+  network: NetworkMode,
+  resolvConf?: string,
+): Promise<SpecMount[]> {
   const hostHosts =
     network === "host" ? await readFile("/etc/hosts", "utf8").catch(() => undefined) : undefined;
   const hosts =
     hostHosts ?? `127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t${hostname}\n`;
-  const resolv = await readFile("/etc/resolv.conf", "utf8").catch(() => undefined);
+  const resolv = resolvConf ?? (await readFile("/etc/resolv.conf", "utf8").catch(() => undefined));
   const files: [string, string][] = [
     ["hostname", `${hostname}\n`],
     ["hosts", hosts],
@@ -155,13 +170,21 @@ export async function runContainer(o: RunOptions): Promise<RunResult> {
   });
   const container = await makeContainerDir(o.home, runtime);
   const { id, dir } = container;
-  const network = o.network ?? "host";
+  const network = o.network ?? "default";
   const hostname = o.hostname ?? (network === "host" ? osHostname() : id.slice(6, 18));
-  // Written while the root is mounted (both only wait on the kernel); settled before the folder is removed.
-  const etc = etcMounts(dir, hostname, network);
-  etc.catch(() => undefined);
   let root: Awaited<ReturnType<typeof createRoot>> | undefined;
+  let etc: Promise<SpecMount[]> | undefined;
   try {
+    const net = await setupNetwork({
+      network,
+      dir,
+      rootless: o.rootless !== undefined,
+      ...(o.ports ? { ports: o.ports } : {}),
+      ...(o.searchPath ? { searchPath: o.searchPath } : {}),
+    });
+    // Written while the root is mounted (both only wait on the kernel); settled before the folder is removed.
+    etc = etcMounts(dir, hostname, network, net.resolvConf);
+    etc.catch(() => undefined);
     root = await createRoot(snapshots, chain, dir);
     const user = await resolveUser(root.rootfs, o.user ?? config.config?.User, name);
     const warnings: string[] = [];
@@ -176,6 +199,9 @@ export async function runContainer(o: RunOptions): Promise<RunResult> {
       env: processEnv(config, user, o.env ?? [], hostname),
       cwd: processCwd(config, o.cwd),
       network,
+      ...(net.hooks ? { hooks: net.hooks } : {}),
+      ...(o.capAdd ? { capAdd: o.capAdd } : {}),
+      ...(o.capDrop ? { capDrop: o.capDrop } : {}),
       hostname,
       volumes: [...(o.volumes ?? []), ...(await imageVolumes(config, root.rootfs, dir, o.volumes ?? []))],
       mounts: await etc,
@@ -185,10 +211,23 @@ export async function runContainer(o: RunOptions): Promise<RunResult> {
       ...(o.seccomp === false ? { seccomp: false } : {}),
     });
     await writeFile(join(dir, "config.json"), `${JSON.stringify(spec, null, 2)}\n`);
-    const result = await runBundle(
-      { runtime, stateDir: container.stateDir, bundleDir: dir, id, command: args },
-      o,
-    );
+    // Ports are published once slirp4netns is up; a port that cannot be published ends the container.
+    const abort = new AbortController();
+    const signal = o.signal ? AbortSignal.any([o.signal, abort.signal]) : abort.signal;
+    let running = true;
+    const published = publishPorts(dir, o.ports ?? [], () => running).catch((err: unknown) => {
+      abort.abort(err);
+    });
+    let result: Awaited<ReturnType<typeof runBundle>>;
+    try {
+      result = await runBundle(
+        { runtime, stateDir: container.stateDir, bundleDir: dir, id, command: args },
+        { ...o, signal },
+      );
+    } finally {
+      running = false;
+      await published;
+    }
     return {
       ...result,
       id,
@@ -198,7 +237,8 @@ export async function runContainer(o: RunOptions): Promise<RunResult> {
       warnings,
     };
   } finally {
-    await etc.catch(() => undefined);
+    await etc?.catch(() => undefined);
+    await stopNetwork(dir);
     if (root?.mounted) await unmount(root.rootfs);
     if (o.keep) await disownContainerDir(container);
     else await rm(dir, { recursive: true, force: true }).catch(() => undefined);

@@ -167,6 +167,19 @@ export async function runBundle(b: RunBundle, o: StdioOptions = {}): Promise<Pro
       // No user namespace (rootless): one sentence naming the kernel setting, not the runtime's raw text.
       const userns = userNamespaceFailure([...messages.map((m) => m.msg), result.stderrTail]);
       if (userns) throw userns;
+      // The only hook berth gives the runtime connects the default network (network.ts): say so.
+      const hook = /error running (?:\w+ )?hook\b.*?stderr: ([\s\S]*)$/.exec(failure);
+      if (hook) {
+        const why = hook[1]!.trim().replace(/\\n/g, " ").replace(/"$/, "") || "slirp4netns failed";
+        throw new BerthError(
+          "RUNTIME_FAILED",
+          `setting up the container's network with slirp4netns failed: ${why}`,
+          {
+            hint: "choose --network none (no network) or --network host (the host's, loopback included)",
+            details: { runtime: b.runtime.path, id: b.id, stderr: result.stderrTail },
+          },
+        );
+      }
       // Docker's codes for a command that cannot be run: 127 not found, 126 not executable.
       if (/exec\b.*(executable file not found|no such file or directory)/i.test(failure)) {
         release();

@@ -4,6 +4,16 @@ export { type BundleOptions, type BundleResult, writeBundle } from "./bundle.ts"
 export { type RunOptions, type RunResult, type RuntimeContext, runContainer } from "./container.ts";
 export type { ProcessResult, SignalForwarder, StdioOptions } from "./exec.ts";
 export {
+  type Hook,
+  type NetworkSetup,
+  type PortMapping,
+  parseNetworkMode,
+  parsePublish,
+  privateResolvConf,
+  setupNetwork,
+  stopNetwork,
+} from "./network.ts";
+export {
   type FindRuntimeOptions,
   findRuntime,
   type OciRuntime,
@@ -20,7 +30,10 @@ export {
 } from "./sandbox.ts";
 export { type SnapshotChain, type SnapshotMode, type SnapshotOptions, Snapshots } from "./snapshots.ts";
 export {
+  ALL_CAPABILITIES,
   buildSpec,
+  capabilityName,
+  capabilitySet,
   DEFAULT_CAPABILITIES,
   type IdRange,
   imageAnnotations,

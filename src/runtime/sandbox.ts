@@ -18,6 +18,7 @@ import type { Image } from "../oci/image.ts";
 import { etcMounts, type RuntimeContext } from "./container.ts";
 import { type ProcessResult, runBundle, type StdioOptions } from "./exec.ts";
 import { overlayXattrReader, unmount } from "./mount.ts";
+import { setupNetwork, stopNetwork } from "./network.ts";
 import { type ContainerRoot, createRoot } from "./root.ts";
 import { findRuntime } from "./runtime.ts";
 import { type SnapshotChain, type SnapshotMode, Snapshots } from "./snapshots.ts";
@@ -41,7 +42,7 @@ export interface SandboxOptions extends RuntimeContext, StdioOptions {
   user?: string;
   /** Default: the image's WorkingDir, else "/". */
   cwd?: string;
-  /** Default "host". */
+  /** Default "default": a private network namespace with outbound access (network.ts). */
   network?: NetworkMode;
   hostname?: string;
   volumes?: Volume[];
@@ -95,11 +96,17 @@ export async function runInSandbox(o: SandboxOptions): Promise<SandboxResult> {
   try {
     root = await createRoot(snapshots, chain, dir, o.upperDir);
     const user = await resolveUser(root.rootfs, o.user ?? config?.config?.User, name);
-    const network = o.network ?? "host";
+    const network = o.network ?? "default";
     const hostname = o.hostname ?? (network === "host" ? osHostname() : id.slice(6, 18));
+    const net = await setupNetwork({
+      network,
+      dir,
+      rootless: o.rootless !== undefined,
+      ...(o.searchPath ? { searchPath: o.searchPath } : {}),
+    });
     // Only files the root already has are bound over, so the changes stay the command's own.
     const etc: SpecMount[] = [];
-    for (const m of await etcMounts(dir, hostname, network)) {
+    for (const m of await etcMounts(dir, hostname, network, net.resolvConf)) {
       if (await resolveInRoot(root.rootfs, m.destination)) etc.push(m);
     }
     const cwd = o.cwd || config?.config?.WorkingDir || "/";
@@ -111,6 +118,7 @@ export async function runInSandbox(o: SandboxOptions): Promise<SandboxResult> {
         : mergeEnv(processEnv(undefined, user, [], hostname), o.env ?? []),
       cwd,
       network,
+      ...(net.hooks ? { hooks: net.hooks } : {}),
       hostname,
       volumes: o.volumes ?? [],
       mounts: [...etc, ...(o.mounts ?? [])],
@@ -125,6 +133,7 @@ export async function runInSandbox(o: SandboxOptions): Promise<SandboxResult> {
       applied,
     };
   } finally {
+    await stopNetwork(dir);
     if (root?.mounted) await unmount(root.rootfs);
     await rm(dir, { recursive: true, force: true }).catch(() => undefined);
   }

@@ -1,11 +1,12 @@
 /**
  * The runtime-spec `config.json`: the types berth writes, Docker's defaults (capabilities, masked and
  * read-only paths, mounts, namespaces) and the image-spec conversion (`conversion.md`) from an image config.
- * Rootless follows runc's `ToRootless()`: a user namespace mapping the caller's ids to 0, no network
- * namespace unless asked for, `/sys` as a read-only rbind, no `uid=`/`gid=` mount options, no resources.
+ * Rootless follows runc's `ToRootless()`: a user namespace mapping the caller's ids to 0, `/sys` as a
+ * read-only rbind, no `uid=`/`gid=` mount options, no resources.
  */
 import { BerthError } from "../errors.ts";
 import type { ImageConfig } from "../oci/config.ts";
+import type { Hook, NetworkMode } from "./network.ts";
 import { defaultSeccomp, type Seccomp } from "./seccomp.ts";
 import type { ResolvedUser } from "./user.ts";
 
@@ -38,6 +39,7 @@ export interface RuntimeSpec {
   hostname?: string;
   mounts: SpecMount[];
   annotations?: Record<string, string>;
+  hooks?: { createRuntime?: Hook[] };
   linux: {
     namespaces: { type: string; path?: string }[];
     uidMappings?: IdMapping[];
@@ -49,14 +51,17 @@ export interface RuntimeSpec {
   };
 }
 
-/** Docker's default capability set (moby `oci/caps/defaults.go`). */
+/**
+ * Docker's default capability set (moby `oci/caps/defaults.go`) without CAP_NET_RAW: raw and packet sockets
+ * read every packet of the namespace (with the host's network, the host's loopback traffic and the
+ * credentials in it); `capAdd: ["NET_RAW"]` gives it back.
+ */
 export const DEFAULT_CAPABILITIES = [
   "CAP_CHOWN",
   "CAP_DAC_OVERRIDE",
   "CAP_FSETID",
   "CAP_FOWNER",
   "CAP_MKNOD",
-  "CAP_NET_RAW",
   "CAP_SETGID",
   "CAP_SETUID",
   "CAP_SETFCAP",
@@ -119,7 +124,73 @@ export function defaultMounts(): SpecMount[] {
   ];
 }
 
-export type NetworkMode = "host" | "none";
+export type { NetworkMode } from "./network.ts";
+
+/** Every capability Linux knows (capability(7)), for `--cap-add`/`--cap-drop`. */
+export const ALL_CAPABILITIES = [
+  "CAP_CHOWN",
+  "CAP_DAC_OVERRIDE",
+  "CAP_DAC_READ_SEARCH",
+  "CAP_FOWNER",
+  "CAP_FSETID",
+  "CAP_KILL",
+  "CAP_SETGID",
+  "CAP_SETUID",
+  "CAP_SETPCAP",
+  "CAP_LINUX_IMMUTABLE",
+  "CAP_NET_BIND_SERVICE",
+  "CAP_NET_BROADCAST",
+  "CAP_NET_ADMIN",
+  "CAP_NET_RAW",
+  "CAP_IPC_LOCK",
+  "CAP_IPC_OWNER",
+  "CAP_SYS_MODULE",
+  "CAP_SYS_RAWIO",
+  "CAP_SYS_CHROOT",
+  "CAP_SYS_PTRACE",
+  "CAP_SYS_PACCT",
+  "CAP_SYS_ADMIN",
+  "CAP_SYS_BOOT",
+  "CAP_SYS_NICE",
+  "CAP_SYS_RESOURCE",
+  "CAP_SYS_TIME",
+  "CAP_SYS_TTY_CONFIG",
+  "CAP_MKNOD",
+  "CAP_LEASE",
+  "CAP_AUDIT_WRITE",
+  "CAP_AUDIT_CONTROL",
+  "CAP_SETFCAP",
+  "CAP_MAC_OVERRIDE",
+  "CAP_MAC_ADMIN",
+  "CAP_SYSLOG",
+  "CAP_WAKE_ALARM",
+  "CAP_BLOCK_SUSPEND",
+  "CAP_AUDIT_READ",
+  "CAP_PERFMON",
+  "CAP_BPF",
+  "CAP_CHECKPOINT_RESTORE",
+];
+
+/** A capability name as docker takes it (`NET_RAW`, `cap_net_raw`, `ALL`) in the runtime spec's spelling. */
+export function capabilityName(text: string, flag: string): string {
+  const up = text.trim().toUpperCase();
+  if (up === "ALL") return up;
+  const name = up.startsWith("CAP_") ? up : `CAP_${up}`;
+  if (!ALL_CAPABILITIES.includes(name)) {
+    throw new BerthError("USAGE", `${flag} ${JSON.stringify(text)} is not a Linux capability`, {
+      hint: "name one of capabilities(7) without its CAP_ prefix, e.g. NET_RAW, or ALL",
+    });
+  }
+  return name;
+}
+
+/** The default set with docker's `--cap-drop` then `--cap-add` applied (`ALL` in either). */
+export function capabilitySet(add: readonly string[] = [], drop: readonly string[] = []): string[] {
+  let caps = drop.includes("ALL") ? [] : DEFAULT_CAPABILITIES.filter((c) => !drop.includes(c));
+  if (add.includes("ALL")) caps = [...ALL_CAPABILITIES];
+  for (const c of add) if (c !== "ALL" && !caps.includes(c)) caps.push(c);
+  return caps;
+}
 
 /** A bind mount from the host into the container. */
 export interface Volume {
@@ -159,8 +230,16 @@ export interface SpecOptions {
   /** Full environment, `K=V`. */
   env: string[];
   cwd: string;
-  /** Default "host": no network namespace. "none": a new, empty one (loopback only). */
+  /**
+   * Default "default": a new network namespace that `hooks` connect (see network.ts); "none": a new, empty
+   * one (loopback only); "host": the host's (no namespace).
+   */
   network?: NetworkMode;
+  /** Runtime hooks (the slirp4netns hook of the default network). */
+  hooks?: RuntimeSpec["hooks"];
+  /** Capabilities over the default set, and taken from it (`CAP_…` or `ALL`, see `capabilityName`). */
+  capAdd?: readonly string[];
+  capDrop?: readonly string[];
   hostname?: string;
   volumes?: readonly Volume[];
   /** Extra mounts, appended as given. */
@@ -176,14 +255,15 @@ export interface SpecOptions {
 
 /** A runtime config with Docker's defaults. */
 export function buildSpec(o: SpecOptions): RuntimeSpec {
-  const network = o.network ?? "host";
+  const network = o.network ?? "default";
   const namespaces: { type: string }[] = [
     { type: "pid" },
     { type: "ipc" },
     { type: "uts" },
     { type: "mount" },
   ];
-  if (network === "none") namespaces.push({ type: "network" });
+  if (network !== "host") namespaces.push({ type: "network" });
+  const caps = capabilitySet(o.capAdd, o.capDrop);
   const mounts = defaultMounts();
   for (const v of o.volumes ?? []) {
     mounts.push({
@@ -208,9 +288,9 @@ export function buildSpec(o: SpecOptions): RuntimeSpec {
       env: o.env,
       cwd: o.cwd,
       capabilities: {
-        bounding: [...DEFAULT_CAPABILITIES],
-        effective: [...DEFAULT_CAPABILITIES],
-        permitted: [...DEFAULT_CAPABILITIES],
+        bounding: [...caps],
+        effective: [...caps],
+        permitted: [...caps],
         inheritable: [],
         ambient: [],
       },
@@ -219,6 +299,7 @@ export function buildSpec(o: SpecOptions): RuntimeSpec {
     hostname: o.hostname ?? "berth",
     mounts,
     ...(o.annotations && Object.keys(o.annotations).length ? { annotations: o.annotations } : {}),
+    ...(o.hooks ? { hooks: o.hooks } : {}),
     linux: {
       namespaces,
       resources: { devices: [{ allow: false, access: "rwm" }] },

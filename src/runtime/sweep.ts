@@ -4,7 +4,8 @@
  * A berth killed while its container ran (SIGKILL, OOM, a lost CI runner) cannot unmount the container's root
  * or remove its folder and runtime state. So each folder records its owner, the pid and start time of the
  * process that made it (`owner`), and every new container first sweeps the folders whose owner is gone:
- * the orphaned container is killed and its runtime state deleted, its root unmounted and its folder removed.
+ * the orphaned container is killed and its runtime state deleted, its slirp4netns ended, its root unmounted and its
+ * folder removed.
  * Kept containers (`--keep`) drop their owner file and are never swept.
  */
 import { randomBytes } from "node:crypto";
@@ -14,6 +15,7 @@ import { OciLayout } from "../oci/layout/layout.ts";
 import { isAlive, selfIdentity, sweepDeadOwners } from "../util/owner.ts";
 import { cleanupState } from "./exec.ts";
 import { unmount } from "./mount.ts";
+import { stopNetwork } from "./network.ts";
 import type { OciRuntime } from "./runtime.ts";
 
 const OWNER = "owner";
@@ -73,6 +75,7 @@ export async function sweepContainers(home: string, runtime: OciRuntime): Promis
     if (owner === undefined) continue;
     if (await isAlive(owner)) continue;
     await cleanupState({ runtime, stateDir: dirs.state, id });
+    await stopNetwork(dir);
     const rootfs = join(dir, "rootfs");
     if (await isMountPoint(rootfs, dir)) await unmount(rootfs);
     await rm(dir, { recursive: true, force: true });

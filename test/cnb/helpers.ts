@@ -88,10 +88,15 @@ export function memoryLogger(): PhaseLogger & { lines: string[]; text(): string;
 }
 
 /**
- * A build image at `target` (any transport): busybox, /etc/passwd with `cnb` (1000:1000), a writable
+ * A build image at `target` (any transport): busybox (and `extraApplets`), /etc/passwd with `cnb` (1000:1000), a writable
  * /home/cnb, /etc/os-release, env CNB_USER_ID/CNB_GROUP_ID, user cnb, stack and base labels.
  */
-export async function makeBuildImage(work: string, target: string, home: string): Promise<void> {
+export async function makeBuildImage(
+  work: string,
+  target: string,
+  home: string,
+  extraApplets: readonly string[] = [],
+): Promise<void> {
   const tree = join(work, "build-image-root");
   await mkdir(join(tree, "bin"), { recursive: true });
   await mkdir(join(tree, "etc"), { recursive: true });
@@ -99,7 +104,7 @@ export async function makeBuildImage(work: string, target: string, home: string)
   await chmod(join(tree, "tmp"), 0o1777);
   await copyFile(BUSYBOX, join(tree, "bin", "busybox"));
   await chmod(join(tree, "bin", "busybox"), 0o755);
-  for (const a of APPLETS) await symlink("busybox", join(tree, "bin", a));
+  for (const a of [...APPLETS, ...extraApplets]) await symlink("busybox", join(tree, "bin", a));
   await writeFile(
     join(tree, "etc", "passwd"),
     "root:x:0:0:root:/root:/bin/sh\ncnb:x:1000:1000:cnb:/home/cnb:/bin/sh\n",

@@ -11,6 +11,7 @@ import { buildWithBuildpacks as cnbBuild } from "../../cnb/index.ts";
 import { DockerfileBuild } from "../../dockerfile/index.ts";
 import { BerthError } from "../../errors.ts";
 import { parsePlatform } from "../../oci/platform.ts";
+import { parseNetworkMode } from "../../runtime/network.ts";
 import type { TransportContext } from "../../transport/context.ts";
 import { type ImageArgument, parseImageArgument } from "../../transport/parse.ts";
 import type { Cli } from "../env.ts";
@@ -92,10 +93,7 @@ export interface BuildpacksRequest {
 async function buildWithBuildpacks(req: BuildpacksRequest): Promise<{ digest: string }> {
   const o = req.options as Record<string, string | string[] | boolean | undefined>;
   const str = (k: string) => (typeof o[k] === "string" ? (o[k] as string) : undefined);
-  const network = str("network");
-  if (network !== undefined && network !== "host" && network !== "none") {
-    throw new BerthError("USAGE", `--network ${network}: buildpack builds run with host or none`);
-  }
+  const network = str("network") === undefined ? undefined : parseNetworkMode(str("network")!);
   const r = await cnbBuild({
     appDir: req.appDir,
     image: req.image,
@@ -116,7 +114,7 @@ async function buildWithBuildpacks(req: BuildpacksRequest): Promise<{ digest: st
     ...(str("sbomOutputDir") ? { sbomOutputDir: str("sbomOutputDir")! } : {}),
     ...(str("reportOutputDir") ? { reportOutputDir: str("reportOutputDir")! } : {}),
     ...(str("descriptor") ? { descriptor: str("descriptor")! } : {}),
-    ...(network ? { network: network as "host" | "none" } : {}),
+    ...(network ? { network } : {}),
     ...(str("runtime") ? { runtime: str("runtime")! } : {}),
     ctx: req.ctx,
     hostEnv: process.env,
@@ -128,6 +126,19 @@ async function buildWithBuildpacks(req: BuildpacksRequest): Promise<{ digest: st
     now: () => new Date(),
   });
   return { digest: r.digest };
+}
+
+/** BuildKit's `--allow` entitlements; berth knows `network.host`. */
+function parseEntitlements(values: string[]): string[] {
+  for (const v of values) {
+    if (v !== "network.host") {
+      throw new BerthError(
+        "USAGE",
+        `--allow ${JSON.stringify(v)} is not an entitlement berth knows (only network.host)`,
+      );
+    }
+  }
+  return values;
 }
 
 function parseBuildArgs(values: string[], env: Record<string, string | undefined>): Record<string, string> {
@@ -220,7 +231,11 @@ export function registerBuild(program: Command, cli: () => Cli): void {
     .option("--sbom-output-dir <dir>", "buildpacks: copy the SBOM here")
     .option("--report-output-dir <dir>", "buildpacks: write report.toml here")
     .option("-d, --descriptor <file>", "project descriptor (default CONTEXT/project.toml)")
-    .option("--network <host|none>", "buildpacks: network for the build")
+    .option(
+      "--network <default|host|none>",
+      "network of RUN steps and buildpacks (default: private, with outbound access; host: the host's)",
+    )
+    .option("--allow <entitlement>", "network.host: let RUN --network=host use the host's network", collect)
     .addHelpText(
       "after",
       `
@@ -230,7 +245,9 @@ Which way: --dockerfile (or -f) builds with the Dockerfile; otherwise project.to
   dockerfile = "docker/Dockerfile"   # optional, relative to the project
 and without either, berth builds with Cloud Native Buildpacks. It always says which way it builds.
 
-Dockerfile builds run RUN steps in a sandbox (runc or crun), keep each step's result under
+RUN steps and buildpacks run in a sandbox (runc or crun) with a private network that reaches the internet
+but not the host's loopback services; --network host gives them the host's (for RUN --network=host in the
+Dockerfile itself: --allow network.host, as BuildKit). Dockerfile builds keep each step's result under
 $BERTH_HOME/cache/dockerfile, and are reproducible with SOURCE_DATE_EPOCH (file times and created dates).
 
 Examples:
@@ -286,6 +303,8 @@ Examples:
           ...(epoch === undefined ? {} : { sourceDateEpoch: epoch }),
           destinations: [target],
           ...(opts.runtime ? { runtime: opts.runtime } : {}),
+          ...(opts.network ? { network: parseNetworkMode(opts.network) } : {}),
+          allow: parseEntitlements(opts.allow ?? []),
           log,
           onOutput: (chunk) => {
             if (!opts.quiet) out.stderr.write(chunk);

@@ -7,7 +7,8 @@ import { type Platform, parsePlatform } from "../../oci/platform.ts";
 import { Store } from "../../oci/store.ts";
 // The modules themselves, not runtime/index.ts: `berth run` then loads neither the sandbox nor the layer engine.
 import { runContainer } from "../../runtime/container.ts";
-import type { NetworkMode, RootlessIds, Volume } from "../../runtime/spec.ts";
+import { parseNetworkMode, parsePublish } from "../../runtime/network.ts";
+import { capabilityName, type RootlessIds, type Volume } from "../../runtime/spec.ts";
 import { subordinateIds } from "../../runtime/userns.ts";
 import { openSource } from "../../transport/open.ts";
 import { type ImageArgument, parseImageArgument } from "../../transport/parse.ts";
@@ -153,7 +154,14 @@ export function registerRun(program: Command, cli: () => Cli): void {
     .option("-w, --workdir <dir>", "working directory in the container")
     .option("-u, --user <name|uid[:gid]>", "user to run as")
     .option("--entrypoint <cmd>", "replace the image's Entrypoint (and its Cmd, unless ARGs are given)")
-    .option("--network <host|none>", "host (default: share the host's network) or none", "host")
+    .option(
+      "--network <default|host|none>",
+      "default: a private network with outbound access; host: the host's (loopback included); none",
+      "default",
+    )
+    .option("-p, --publish <[IP:]HOST:CTR[/udp]>", "publish a container port on the host", collect, [])
+    .option("--cap-add <cap>", "add a Linux capability (NET_RAW, …, ALL)", collect, [])
+    .option("--cap-drop <cap>", "drop a Linux capability (…, ALL)", collect, [])
     .option("--hostname <name>", "the container's hostname")
     .option("--runtime <runc|crun|path>", "OCI runtime (default: $BERTH_RUNTIME, else runc, else crun)")
     .option(
@@ -174,8 +182,10 @@ export function registerRun(program: Command, cli: () => Cli): void {
     .addHelpText(
       "after",
       `
-The container shares the host's network by default, so a server it starts on 127.0.0.1 is reachable from
-here. stdin is passed, SIGINT and SIGTERM are forwarded, and berth exits with the container's exit code.
+The container has a private network by default (a namespace connected by pasta): it reaches the internet
+and the host's own addresses, but not the host's loopback (127.0.0.1, ::1) or abstract unix sockets; publish
+its ports with -p (docker's syntax; the host address defaults to every address). --network host shares the
+host's network, loopback included. Raw sockets need --cap-add NET_RAW. stdin is passed, SIGINT and SIGTERM are forwarded, and berth exits with the container's exit code.
 
 A bare reference or docker://REF runs from the local store and is pulled into it first when missing.
 
@@ -183,13 +193,21 @@ Examples:
   berth run oci:./layout:app
   berth run 127.0.0.1:5000/team/app:1
   berth run -e GREETING=hi -v ./data:/data:ro app:1 sh -c 'cat /data/x'
+  berth run -p 127.0.0.1:8080:80 app:1
   berth run --user nobody --network none app:1 id`,
     )
     .action(async (image: string, args: string[], opts) => {
       const c = cli();
       const { out, env } = c;
-      if (opts.network !== "host" && opts.network !== "none") {
-        throw new BerthError("USAGE", `--network must be host or none, not ${JSON.stringify(opts.network)}`);
+      const network = parseNetworkMode(opts.network as string);
+      const ports = (opts.publish as string[]).map(parsePublish);
+      const capAdd = (opts.capAdd as string[]).map((c) => capabilityName(c, "--cap-add"));
+      const capDrop = (opts.capDrop as string[]).map((c) => capabilityName(c, "--cap-drop"));
+      if (ports.length > 0 && network !== "default") {
+        throw new BerthError(
+          "USAGE",
+          `-p publishes ports of the default network, not of --network ${network}`,
+        );
       }
       const volumes = (opts.volume as string[]).map((v) => parseVolume(v, c.cwd));
       const unconfined = seccompOff(opts.securityOpt as string[]);
@@ -214,7 +232,10 @@ Examples:
           ...(opts.workdir ? { cwd: opts.workdir as string } : {}),
           ...(opts.user !== undefined ? { user: opts.user as string } : {}),
           volumes,
-          network: opts.network as NetworkMode,
+          network,
+          ports,
+          capAdd,
+          capDrop,
           ...(opts.hostname ? { hostname: opts.hostname as string } : {}),
           ...((opts.runtime ?? env.BERTH_RUNTIME)
             ? { runtime: (opts.runtime ?? env.BERTH_RUNTIME) as string }

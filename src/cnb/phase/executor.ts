@@ -11,7 +11,7 @@ import { userInfo } from "node:os";
 import { join, relative } from "node:path";
 import { BerthError } from "../../errors.ts";
 import type { Image } from "../../oci/image.ts";
-import type { RuntimeContext, SnapshotChain } from "../../runtime/index.ts";
+import type { NetworkMode, RuntimeContext, SnapshotChain } from "../../runtime/index.ts";
 import { prepareSnapshots, runInSandbox } from "../../runtime/index.ts";
 
 export interface CnbPaths {
@@ -181,7 +181,8 @@ export interface SandboxExecutorOptions {
   owner: { uid: number; gid: number };
   /** Writable upper directory for changes to the image's root (HOME, /tmp); the caller removes it. */
   upperDir: string;
-  network?: "host" | "none";
+  /** Default "default": a private namespace with outbound access; "host": the host's; "none". */
+  network?: NetworkMode;
 }
 
 /** Run buildpacks inside the build image through the runtime sandbox. */
@@ -228,7 +229,7 @@ export async function sandboxExecutor(o: SandboxExecutorOptions): Promise<Execut
           env: req.env,
           user: `${o.owner.uid}:${o.owner.gid}`,
           cwd: req.cwd,
-          network: o.network ?? "host",
+          network: o.network ?? "default",
           volumes,
           imageName: o.imageName ?? o.image.digest,
           ...(req.onStdout ? { onStdout: req.onStdout } : {}),

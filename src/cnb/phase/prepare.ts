@@ -7,7 +7,7 @@ import { chown, cp, mkdir, readdir, writeFile } from "node:fs/promises";
 import { userInfo } from "node:os";
 import { join } from "node:path";
 import type { Image } from "../../oci/image.ts";
-import type { RuntimeContext } from "../../runtime/index.ts";
+import type { NetworkMode, RuntimeContext } from "../../runtime/index.ts";
 import { Env } from "../buildpack/env.ts";
 import { completeTarget, type TargetData, targetOfImage } from "../platform/target.ts";
 import { type CnbPaths, type Executor, hostExecutor, sandboxExecutor } from "./executor.ts";
@@ -24,7 +24,8 @@ export interface PrepareOptions {
   /** Sandbox only: the runtime and a scratch folder for the root's changes. */
   runtime?: RuntimeContext;
   upperDir?: string;
-  network?: "host" | "none";
+  /** Default "default": a private namespace with outbound access; "host": the host's; "none". */
+  network?: NetworkMode;
   /** Host isolation: the environment berth runs with (the base env is filtered from it). */
   hostEnv?: Record<string, string | undefined>;
 }

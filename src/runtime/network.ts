@@ -1,0 +1,300 @@
+/**
+ * The default network of containers and build steps: a private network namespace with outbound access,
+ * connected by `slirp4netns` (as rootless podman and rootlesskit do). The runtime creates the namespace; a
+ * `createRuntime` hook (run by runc/crun on the host once the container's namespaces exist, before its
+ * process starts) starts slirp4netns on it and returns once it is up. slirp4netns relays the namespace's
+ * outbound TCP/UDP through host sockets, never to the host's loopback (`--disable-host-loopback`), answers
+ * DNS on 10.0.2.3, and publishes `-p` ports through its API socket. Its pid is written to the container's
+ * folder; `stopNetwork` ends it when the container is gone (and the sweep for containers of a killed berth).
+ */
+import { constants } from "node:fs";
+import { access, readFile } from "node:fs/promises";
+import { createConnection, isIP } from "node:net";
+import { delimiter, join } from "node:path";
+// Signalling a pid is no reading of the environment: the only thing berth takes from node:process here.
+import { kill } from "node:process";
+import { BerthError } from "../errors.ts";
+
+/** `default`: private namespace with outbound access; `host`: the host's; `none`: a new, empty one. */
+export type NetworkMode = "default" | "host" | "none";
+
+/** A published port: `-p [IP:]HOST:CONTAINER[/udp]`. */
+export interface PortMapping {
+  protocol: "tcp" | "udp";
+  /** The host address to bind; undefined: every address (docker's 0.0.0.0). */
+  hostIp?: string;
+  hostPort: number;
+  containerPort: number;
+}
+
+/** An OCI runtime hook. */
+export interface Hook {
+  path: string;
+  args?: string[];
+  env?: string[];
+  timeout?: number;
+}
+
+/** Parse a network mode; docker's `bridge` and BuildKit's `default` both mean the private one. */
+export function parseNetworkMode(text: string, flag = "--network"): NetworkMode {
+  if (text === "default" || text === "bridge" || text === "private") return "default";
+  if (text === "host" || text === "none") return text;
+  throw new BerthError("USAGE", `${flag} must be default, host or none, not ${JSON.stringify(text)}`);
+}
+
+function port(text: string, what: string, spec: string): number {
+  const n = /^[0-9]{1,5}$/.test(text) ? Number(text) : Number.NaN;
+  if (!(n >= 1 && n <= 65535)) {
+    throw new BerthError("USAGE", `-p ${JSON.stringify(spec)}: the ${what} port must be 1 to 65535`, {
+      hint: "publish as -p [IP:]HOST_PORT:CONTAINER_PORT[/tcp|/udp], e.g. -p 127.0.0.1:8080:80",
+    });
+  }
+  return n;
+}
+
+/** docker's `-p [IP:]HOST:CONTAINER[/tcp|/udp]`; the IP is an IPv4 address. */
+export function parsePublish(spec: string): PortMapping {
+  let rest = spec;
+  let protocol: "tcp" | "udp" = "tcp";
+  const slash = rest.lastIndexOf("/");
+  if (slash >= 0) {
+    const p = rest.slice(slash + 1);
+    if (p !== "tcp" && p !== "udp") {
+      throw new BerthError("USAGE", `-p ${JSON.stringify(spec)}: the protocol must be tcp or udp`);
+    }
+    protocol = p;
+    rest = rest.slice(0, slash);
+  }
+  let hostIp: string | undefined;
+  const v6 = /^\[([^\]]+)\]:(.*)$/.exec(rest);
+  if (v6) {
+    hostIp = v6[1]!;
+    rest = v6[2]!;
+  }
+  const parts = rest.split(":");
+  if (!v6 && parts.length === 3) hostIp = parts.shift()!;
+  if (parts.length !== 2) {
+    throw new BerthError("USAGE", `-p ${JSON.stringify(spec)} is not [IP:]HOST_PORT:CONTAINER_PORT`, {
+      hint: "publish as -p [IP:]HOST_PORT:CONTAINER_PORT[/tcp|/udp], e.g. -p 127.0.0.1:8080:80",
+    });
+  }
+  if (hostIp !== undefined && hostIp !== "" && isIP(hostIp) !== 4) {
+    throw new BerthError(
+      "USAGE",
+      `-p ${JSON.stringify(spec)}: ${JSON.stringify(hostIp)} is not an IPv4 address (slirp4netns publishes on IPv4)`,
+    );
+  }
+  const out: PortMapping = {
+    protocol,
+    hostPort: port(parts[0]!, "host", spec),
+    containerPort: port(parts[1]!, "container", spec),
+  };
+  if (hostIp && hostIp !== "0.0.0.0" && hostIp !== "::") out.hostIp = hostIp;
+  return out;
+}
+
+/** slirp4netns, found on `searchPath`; a clear error naming the package when it is missing. */
+export async function findSlirp(searchPath: string | undefined): Promise<string> {
+  const path = searchPath || "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+  for (const dir of path.split(delimiter)) {
+    if (!dir) continue;
+    const p = join(dir, "slirp4netns");
+    try {
+      await access(p, constants.X_OK);
+      return p;
+    } catch {
+      // next
+    }
+  }
+  throw new BerthError(
+    "RUNTIME_NOT_FOUND",
+    "the default network (a private namespace with outbound access) needs slirp4netns, which is not installed",
+    {
+      hint: "install it (Debian/Ubuntu: apt-get install slirp4netns; Fedora: dnf install slirp4netns), or choose --network none (no network) or --network host (the host's, loopback included)",
+    },
+  );
+}
+
+/** slirp4netns's fixed addresses: the container's, and its DNS forwarder (to the host's resolvers). */
+export const GUEST_ADDRESS = "10.0.2.100";
+export const DNS_ADDRESS = "10.0.2.3";
+
+/**
+ * The container's resolv.conf for the private network: slirp4netns's DNS forwarder (which asks the host's
+ * resolvers, wherever they are, loopback included), with the host's search domains and options.
+ */
+export function privateResolvConf(host: string | undefined): string {
+  const kept = (host ?? "").split("\n").filter((l) => /^\s*(search|domain|options)\s/.test(l));
+  return [`nameserver ${DNS_ADDRESS}`, ...kept, ""].join("\n");
+}
+
+/**
+ * The hook's script. The runtime passes the container's state (JSON with its `pid`) on stdin; the script
+ * opens the namespaces of that pid (as the runtime's child it may) and starts slirp4netns on them in the
+ * background, its output in a log file, never on the runtime's pipes (a daemon holding them would keep the
+ * runtime waiting), then waits on a fifo for slirp4netns's ready byte: the hook returns with the network up.
+ * $1: the container's folder, $2: "rootless" or "root", then slirp4netns's command line.
+ */
+const HOOK_SCRIPT = [
+  'dir=$1; mode=$2; shift 2; state=""',
+  "IFS= read -r state || true",
+  'pid=${state#*\\"pid\\":}; pid=${pid# }; pid=${pid%%[!0-9]*}',
+  'if [ -z "$pid" ]; then echo "berth: no pid in the runtime state" >&2; exit 1; fi',
+  'exec 3<"/proc/$pid/ns/net" || exit 1',
+  'if [ "$mode" = rootless ]; then exec 4<"/proc/$pid/ns/user" || exit 1; set -- "$@" --userns-path=/proc/self/fd/4; fi',
+  'rm -f "$dir/slirp.ready"; mkfifo -m 600 "$dir/slirp.ready" || exit 1',
+  'BERTH_CONTAINER_DIR=$dir "$@" --ready-fd=5 --netns-type=path /proc/self/fd/3 tap0 5>"$dir/slirp.ready" >"$dir/slirp.log" 2>&1 </dev/null &',
+  'echo $! >"$dir/slirp.pid"',
+  'ok=""; IFS= read -r ok <"$dir/slirp.ready" || true',
+  'if [ "$ok" = 1 ]; then exit 0; fi',
+  'while IFS= read -r l; do printf "%s\\n" "$l" >&2; done <"$dir/slirp.log"; exit 1',
+].join("\n");
+
+export interface SlirpOptions {
+  slirp: string;
+  /** The container's folder: slirp4netns's pid, log, ready fifo and API socket go there. */
+  dir: string;
+  /** Ports to publish: the API socket is opened for them. */
+  ports?: readonly PortMapping[];
+  rootless: boolean;
+}
+
+/** slirp4netns's arguments: a private namespace with outbound access and no way to the host's loopback. */
+export function slirpArgs(o: SlirpOptions): string[] {
+  const args = [o.slirp, "--configure", "--mtu=65520", "--disable-host-loopback", "--enable-seccomp"];
+  if ((o.ports?.length ?? 0) > 0) args.push(`--api-socket=${apiSocket(o.dir)}`);
+  return args;
+}
+
+function apiSocket(dir: string): string {
+  return join(dir, "slirp.sock");
+}
+
+/** The `createRuntime` hook that connects the container's new network namespace with slirp4netns. */
+export function slirpHook(o: SlirpOptions): Hook {
+  return {
+    path: "/bin/sh",
+    args: ["sh", "-c", HOOK_SCRIPT, "sh", o.dir, o.rootless ? "rootless" : "root", ...slirpArgs(o)],
+    env: ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"],
+  };
+}
+
+/** End the slirp4netns of a container's folder, if one runs (checked by its environment: pids are reused). */
+export async function stopNetwork(dir: string): Promise<void> {
+  const text = await readFile(join(dir, "slirp.pid"), "utf8").catch(() => "");
+  const pid = Number(text.trim());
+  if (!Number.isInteger(pid) || pid <= 1) return;
+  const environ = await readFile(`/proc/${pid}/environ`, "utf8").catch(() => "");
+  if (!environ.split("\0").includes(`BERTH_CONTAINER_DIR=${dir}`)) return;
+  try {
+    kill(pid, "SIGTERM");
+  } catch {
+    // gone already
+  }
+}
+
+/** One request on slirp4netns's API socket. */
+function slirpRequest(
+  socket: string,
+  body: unknown,
+): Promise<{ return?: unknown; error?: { desc?: string } }> {
+  return new Promise((resolvePromise, reject) => {
+    const c = createConnection(socket);
+    let data = "";
+    c.on("connect", () => c.end(JSON.stringify(body)));
+    c.on("data", (d) => {
+      data += d;
+    });
+    c.on("error", reject);
+    c.on("close", () => {
+      try {
+        resolvePromise(JSON.parse(data || "{}"));
+      } catch (err) {
+        reject(err);
+      }
+    });
+  });
+}
+
+/**
+ * Publish `ports` through the API socket of the container's slirp4netns once it is up (the hook creates the
+ * socket before the container's process starts). Waits for the socket while `running()` says the container
+ * is still starting or running.
+ */
+export async function publishPorts(
+  dir: string,
+  ports: readonly PortMapping[],
+  running: () => boolean,
+): Promise<void> {
+  if (ports.length === 0) return;
+  const socket = apiSocket(dir);
+  for (;;) {
+    const ready = await readFile(join(dir, "slirp.pid"), "utf8").catch(() => "");
+    if (
+      ready &&
+      (await access(socket).then(
+        () => true,
+        () => false,
+      ))
+    )
+      break;
+    if (!running()) return;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  for (const p of ports) {
+    const r = await slirpRequest(socket, {
+      execute: "add_hostfwd",
+      arguments: {
+        proto: p.protocol,
+        host_addr: p.hostIp ?? "0.0.0.0",
+        host_port: p.hostPort,
+        guest_addr: GUEST_ADDRESS,
+        guest_port: p.containerPort,
+      },
+    });
+    if (r.error || r.return === undefined) {
+      throw new BerthError(
+        "RUNTIME_FAILED",
+        `publishing ${p.hostIp ?? "0.0.0.0"}:${p.hostPort} to the container's port ${p.containerPort}/${p.protocol} failed: ${r.error?.desc ?? "no answer"}`,
+        { hint: "is the host port taken already? choose another with -p" },
+      );
+    }
+  }
+}
+
+export interface NetworkSetup {
+  /** For the runtime spec (the slirp4netns hook), when the network is the default one. */
+  hooks?: { createRuntime: Hook[] };
+  /** The container's /etc/resolv.conf; undefined: the host's (host network) or none (no network). */
+  resolvConf?: string;
+}
+
+/**
+ * What a container in `network` needs beyond its namespace: for the default network, slirp4netns (found on
+ * `searchPath`) in a hook, and a resolv.conf naming its DNS forwarder.
+ */
+export async function setupNetwork(o: {
+  network: NetworkMode;
+  dir: string;
+  ports?: readonly PortMapping[];
+  rootless: boolean;
+  searchPath?: string;
+}): Promise<NetworkSetup> {
+  if ((o.ports?.length ?? 0) > 0 && o.network !== "default") {
+    throw new BerthError(
+      "USAGE",
+      `-p publishes ports of the default network, not of --network ${o.network}`,
+      {
+        hint:
+          o.network === "host"
+            ? "with --network host the container's ports are the host's already"
+            : undefined,
+      },
+    );
+  }
+  if (o.network !== "default") return {};
+  const slirp = await findSlirp(o.searchPath);
+  const resolv = privateResolvConf(await readFile("/etc/resolv.conf", "utf8").catch(() => undefined));
+  const hook = slirpHook({ slirp, dir: o.dir, rootless: o.rootless, ...(o.ports ? { ports: o.ports } : {}) });
+  return { hooks: { createRuntime: [hook] }, resolvConf: resolv };
+}
