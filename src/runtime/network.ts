@@ -294,6 +294,18 @@ export async function setupNetwork(o: {
   }
   if (o.network !== "default") return {};
   const slirp = await findSlirp(o.searchPath);
+  if (o.rootless) {
+    // slirp4netns opens the tun device as the caller, from inside the container's user namespace.
+    await access("/dev/net/tun", constants.R_OK | constants.W_OK).catch(() => {
+      throw new BerthError(
+        "RUNTIME_FAILED",
+        "the default network needs /dev/net/tun, which this user may not open (rootless slirp4netns creates its interface there)",
+        {
+          hint: "make it usable as Debian's udev does (chmod 0666 /dev/net/tun), or choose --network none (no network) or --network host (the host's, loopback included)",
+        },
+      );
+    });
+  }
   const resolv = privateResolvConf(await readFile("/etc/resolv.conf", "utf8").catch(() => undefined));
   const hook = slirpHook({ slirp, dir: o.dir, rootless: o.rootless, ...(o.ports ? { ports: o.ports } : {}) });
   return { hooks: { createRuntime: [hook] }, resolvConf: resolv };

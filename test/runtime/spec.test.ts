@@ -5,8 +5,11 @@ import { afterAll, beforeAll, expect, it } from "vitest";
 import type { ImageConfig } from "../../src/oci/config.ts";
 import {
   buildSpec,
+  capabilityName,
   findRuntime,
   imageAnnotations,
+  parsePublish,
+  privateResolvConf,
   processArgs,
   processEnv,
   resolveUser,
@@ -119,7 +122,7 @@ it("resolves users through the root's /etc/passwd and /etc/group", async () => {
   });
 });
 
-it("rootless config: user namespace mapping the caller to 0, no network namespace, ro rbind /sys, no resources", () => {
+it("rootless config: user namespace mapping the caller to 0, a network namespace, ro rbind /sys, no resources", () => {
   const spec = buildSpec({
     user: { uid: 1000, gid: 1000, additionalGids: [] },
     args: ["sh"],
@@ -127,7 +130,7 @@ it("rootless config: user namespace mapping the caller to 0, no network namespac
     cwd: "/",
     rootless: { uid: 1234, gid: 5678 },
   });
-  expect(spec.linux.namespaces.map((n) => n.type)).toEqual(["pid", "ipc", "uts", "mount", "user"]);
+  expect(spec.linux.namespaces.map((n) => n.type)).toEqual(["pid", "ipc", "uts", "mount", "network", "user"]);
   expect(spec.linux.uidMappings).toEqual([{ containerID: 0, hostID: 1234, size: 1 }]);
   expect(spec.linux.gidMappings).toEqual([{ containerID: 0, hostID: 5678, size: 1 }]);
   expect(spec.linux.resources).toBeNull();
@@ -149,6 +152,44 @@ it("rootless config: user namespace mapping the caller to 0, no network namespac
     rootless: { uid: 1, gid: 1 },
   });
   expect(none.linux.namespaces.map((n) => n.type)).toContain("network");
+  const host = buildSpec({ ...base, network: "host" });
+  expect(host.linux.namespaces.map((n) => n.type)).not.toContain("network");
+});
+
+const base = { user: { uid: 0, gid: 0, additionalGids: [] }, args: ["sh"], env: [], cwd: "/" };
+
+it("capabilities: Docker's set without NET_RAW; --cap-add/--cap-drop, ALL; unknown names refused", () => {
+  const caps = (o: Partial<Parameters<typeof buildSpec>[0]> = {}) =>
+    buildSpec({ ...base, ...o }).process.capabilities!.bounding;
+  expect(caps()).not.toContain("CAP_NET_RAW");
+  expect(caps()).toContain("CAP_CHOWN");
+  expect(caps({ capAdd: [capabilityName("net_raw", "--cap-add")] })).toContain("CAP_NET_RAW");
+  expect(caps({ capDrop: ["CAP_CHOWN"] })).not.toContain("CAP_CHOWN");
+  expect(caps({ capDrop: ["ALL"], capAdd: ["CAP_KILL"] })).toEqual(["CAP_KILL"]);
+  expect(() => capabilityName("NET_MAGIC", "--cap-add")).toThrow(
+    /--cap-add "NET_MAGIC" is not a Linux capability/,
+  );
+});
+
+it("-p: docker's forms; bad ones are one sentence", () => {
+  expect(parsePublish("8080:80")).toEqual({ protocol: "tcp", hostPort: 8080, containerPort: 80 });
+  expect(parsePublish("127.0.0.1:8080:80/udp")).toEqual({
+    protocol: "udp",
+    hostIp: "127.0.0.1",
+    hostPort: 8080,
+    containerPort: 80,
+  });
+  expect(() => parsePublish("80")).toThrow(/is not \[IP:\]HOST_PORT:CONTAINER_PORT/);
+  expect(() => parsePublish("1.2.3:80:80")).toThrow(/is not an IPv4 address/);
+  expect(() => parsePublish("8080:99999")).toThrow(/container port must be 1 to 65535/);
+  expect(() => parsePublish("8080:80/sctp")).toThrow(/protocol must be tcp or udp/);
+});
+
+it("the private network's resolv.conf: slirp4netns's forwarder, the host's search and options", () => {
+  expect(privateResolvConf("nameserver 127.0.0.53\nsearch corp.example\noptions ndots:2\n")).toBe(
+    "nameserver 10.0.2.3\nsearch corp.example\noptions ndots:2\n",
+  );
+  expect(privateResolvConf(undefined)).toBe("nameserver 10.0.2.3\n");
 });
 
 it("finds runc, else crun; forcing one; a clear error with an install hint when none is installed", async () => {

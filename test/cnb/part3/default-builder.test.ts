@@ -1,7 +1,7 @@
 /**
  * The default builder end to end: `berth build APP -t IMAGE` with no --builder makes the Debian stack (from
  * the shared debootstrap cache) and the builder on first use, builds every example app, and each image,
- * started with `berth run -e PORT=…`, answers on 127.0.0.1. Then: the Node.js one-file rebuild reuses
+ * started with `berth run -e PORT=… -p`, answers on 127.0.0.1. Then: the Node.js one-file rebuild reuses
  * node_modules, an app rebases onto a rebuilt run image, the stack images are what the Platform API asks,
  * and `berth stack create` from the same trees gives the same digests.
  */

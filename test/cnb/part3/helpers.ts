@@ -1,6 +1,6 @@
 /**
  * Part 3 test helpers: a BERTH_HOME whose stack cache is shared by every run (debootstrap once per machine),
- * example apps copied to a temp folder, and apps started with `berth run` and asked over HTTP on 127.0.0.1.
+ * example apps copied to a temp folder, and apps started with `berth run -p` and asked over HTTP on 127.0.0.1.
  */
 import { execFile, spawn } from "node:child_process";
 import { cp, mkdir, symlink } from "node:fs/promises";
@@ -77,7 +77,10 @@ export async function killContainers(home: string): Promise<void> {
   for (const id of ids) await shell(`runc --root ${root} kill ${id} KILL 2>/dev/null || true`);
 }
 
-/** `berth run -e PORT=… -e HOST=127.0.0.1 IMAGE`, then GET / until it answers (up to `waitMs`). */
+/**
+ * `berth run -e PORT=… -e HOST=0.0.0.0 -p 127.0.0.1:PORT:PORT IMAGE`, then GET / until it answers (up to
+ * `waitMs`): the container has a private network, so its server is reached through the published port.
+ */
 export async function startApp(
   home: string,
   image: string,
@@ -87,7 +90,18 @@ export async function startApp(
 ): Promise<RunningApp> {
   const child = spawn(
     process.execPath,
-    [BIN, "run", "-e", `PORT=${port}`, "-e", "HOST=127.0.0.1", ...extra, image],
+    [
+      BIN,
+      "run",
+      "-e",
+      `PORT=${port}`,
+      "-e",
+      "HOST=0.0.0.0",
+      "-p",
+      `127.0.0.1:${port}:${port}`,
+      ...extra,
+      image,
+    ],
     {
       env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: home, BERTH_HOME: home },
       stdio: ["ignore", "pipe", "pipe"],
