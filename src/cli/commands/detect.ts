@@ -18,6 +18,7 @@ import {
 } from "../../cnb/index.ts";
 import { BerthError, isBerthError } from "../../errors.ts";
 import { parsePlatform } from "../../oci/platform.ts";
+import { parseNetworkMode } from "../../runtime/network.ts";
 import { tmpDirOf } from "../../transport/context.ts";
 import { ownedTempDir } from "../../util/fs.ts";
 import type { Cli } from "../env.ts";
@@ -43,7 +44,11 @@ export function registerDetect(program: Command, cli: () => Cli): void {
       "run buildpacks in the build image (sandbox) or on this machine (host)",
       "sandbox",
     )
-    .option("--network <host|none>", "the sandbox's network", "host")
+    .option(
+      "--network <default|host|none>",
+      "the sandbox's network (default: private, with outbound access; host: the host's)",
+      "default",
+    )
     .option("--platform <os/arch[/variant]>", "from a multi-platform builder, the platform to use")
     .option("-v, --verbose", "show every buildpack's detect output and timings")
     .option("-q, --quiet", "only errors")
@@ -102,7 +107,7 @@ Examples:
             ...(hostEnv.PATH ? { searchPath: hostEnv.PATH } : {}),
           },
           upperDir: join(work, "upper"),
-          network: opts.network,
+          network: parseNetworkMode(opts.network),
           hostEnv,
         });
         const result = await detect({
