@@ -5,6 +5,7 @@
  */
 import { spawn } from "node:child_process";
 import { chmod, chown, cp, lstat, mkdir, readdir, readFile } from "node:fs/promises";
+import { createServer } from "node:net";
 import { join, resolve } from "node:path";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { userNamespaceForbidden } from "../../src/runtime/userns.ts";
@@ -206,5 +207,45 @@ it.skipIf(!isRoot)(
       /^berth: the kernel allows this user no more user namespaces \(sysctl user\.max_user_namespaces[^\n]*\nhint: [^\n]*sysctl -w user\.max_user_namespaces/,
     );
     expect(r.stderr).not.toMatch(/runc|nsexec/);
+  },
+);
+
+when(
+  "rootless, the default network is private too (no host loopback service); --network host shares the host's",
+  async () => {
+    const secret = `rootless-secret-${process.pid}`;
+    const server = createServer((s) => s.end(secret));
+    const port = await new Promise<number>((res) =>
+      server.listen(0, "127.0.0.1", () => res((server.address() as { port: number }).port)),
+    );
+    try {
+      const { home, image } = await homeFor("home-net", ID, ID);
+      const r = await berthAs(ID, ID, home, [
+        "run",
+        "--user",
+        "0",
+        image,
+        "sh",
+        "-c",
+        `ip -o link | grep -q tap0 && echo tap0; ip -o link | grep -q eth0 && echo eth0; echo | nc -w 3 127.0.0.1 ${port}; grep nameserver /etc/resolv.conf`,
+      ]);
+      expect(r.stderr).toBe("nc: can't connect to remote host (127.0.0.1): Connection refused\n");
+      expect(r.stdout).not.toContain(secret);
+      expect(r.stdout).toBe("tap0\nnameserver 10.0.2.3\n");
+      const host = await berthAs(ID, ID, home, [
+        "run",
+        "--network",
+        "host",
+        "--user",
+        "0",
+        image,
+        "sh",
+        "-c",
+        `echo | nc -w 3 127.0.0.1 ${port}`,
+      ]);
+      expect(host.stdout).toBe(secret);
+    } finally {
+      server.close();
+    }
   },
 );
