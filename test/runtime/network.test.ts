@@ -153,6 +153,15 @@ describe("berth run", () => {
     expect(stderr).toBe("");
     expect(got).toBe("served\n");
     expect(code).toBe(0);
+    // A host port that is taken ends the run with one sentence (docker: "port is already allocated").
+    const taken = createServer();
+    const takenPort = await new Promise<number>((res) =>
+      taken.listen(0, "127.0.0.1", () => res((taken.address() as { port: number }).port)),
+    );
+    const busy = await rb(["-p", `127.0.0.1:${takenPort}:80`, image, "sleep", "30"]);
+    taken.close();
+    expect(busy.code).not.toBe(0);
+    expect(busy.stderr).toContain(`publishing 127.0.0.1:${takenPort} to the container's port 80/tcp failed`);
     const bad = await rb(["--network", "host", "-p", "8080:80", image, "true"]);
     expect(bad.code).not.toBe(0);
     expect(bad.stderr).toContain("-p publishes ports of the default network");
