@@ -14,7 +14,7 @@ import type { ImageConfig } from "../oci/config.ts";
 import type { Image } from "../oci/image.ts";
 import { type ProcessResult, runBundle, type StdioOptions } from "./exec.ts";
 import { unmount } from "./mount.ts";
-import { type PortMapping, publishPorts, setupNetwork, stopNetwork } from "./network.ts";
+import { type NetworkSetup, type PortMapping, publishPorts, setupNetwork } from "./network.ts";
 import { createRoot } from "./root.ts";
 import { findRuntime, type OciRuntime } from "./runtime.ts";
 import type { SnapshotMode } from "./snapshots.ts";
@@ -173,9 +173,10 @@ export async function runContainer(o: RunOptions): Promise<RunResult> {
   const network = o.network ?? "default";
   const hostname = o.hostname ?? (network === "host" ? osHostname() : id.slice(6, 18));
   let root: Awaited<ReturnType<typeof createRoot>> | undefined;
+  let net: NetworkSetup | undefined;
   let etc: Promise<SpecMount[]> | undefined;
   try {
-    const net = await setupNetwork({
+    net = await setupNetwork({
       network,
       dir,
       rootless: o.rootless !== undefined,
@@ -238,7 +239,7 @@ export async function runContainer(o: RunOptions): Promise<RunResult> {
     };
   } finally {
     await etc?.catch(() => undefined);
-    await stopNetwork(dir);
+    await net?.close();
     if (root?.mounted) await unmount(root.rootfs);
     if (o.keep) await disownContainerDir(container);
     else await rm(dir, { recursive: true, force: true }).catch(() => undefined);

@@ -7,13 +7,18 @@
  * DNS on 10.0.2.3, and publishes `-p` ports through its API socket. Its pid is written to the container's
  * folder; `stopNetwork` ends it when the container is gone (and the sweep for containers of a killed berth).
  */
+
+import { execFile } from "node:child_process";
 import { constants } from "node:fs";
-import { access, readFile } from "node:fs/promises";
+import { access, open, readFile } from "node:fs/promises";
 import { createConnection, isIP } from "node:net";
 import { delimiter, join } from "node:path";
 // Signalling a pid is no reading of the environment: the only thing berth takes from node:process here.
 import { kill } from "node:process";
-import { BerthError } from "../errors.ts";
+import { promisify } from "node:util";
+import { BerthError, wrapError } from "../errors.ts";
+
+const pexec = promisify(execFile);
 
 /** `default`: private namespace with outbound access; `host`: the host's; `none`: a new, empty one. */
 export type NetworkMode = "default" | "host" | "none";
@@ -133,6 +138,8 @@ export function privateResolvConf(host: string | undefined): string {
  * opens the namespaces of that pid (as the runtime's child it may) and starts slirp4netns on them in the
  * background, its output in a log file, never on the runtime's pipes (a daemon holding them would keep the
  * runtime waiting), then waits on a fifo for slirp4netns's ready byte: the hook returns with the network up.
+ * Its exit fd is the read end of another fifo (`slirp.exit`) that only berth holds open for writing:
+ * slirp4netns ends when berth closes it, or dies however it dies.
  * $1: the container's folder, $2: "rootless" or "root", then slirp4netns's command line.
  */
 const HOOK_SCRIPT = [
@@ -143,7 +150,7 @@ const HOOK_SCRIPT = [
   'exec 3<"/proc/$pid/ns/net" || exit 1',
   'if [ "$mode" = rootless ]; then exec 4<"/proc/$pid/ns/user" || exit 1; set -- "$@" --userns-path=/proc/self/fd/4; fi',
   'rm -f "$dir/slirp.ready"; mkfifo -m 600 "$dir/slirp.ready" || exit 1',
-  'BERTH_CONTAINER_DIR=$dir "$@" --ready-fd=5 --netns-type=path /proc/self/fd/3 tap0 5>"$dir/slirp.ready" >"$dir/slirp.log" 2>&1 </dev/null &',
+  'BERTH_CONTAINER_DIR=$dir "$@" --ready-fd=5 --exit-fd=6 --netns-type=path /proc/self/fd/3 tap0 5>"$dir/slirp.ready" 6<"$dir/slirp.exit" >"$dir/slirp.log" 2>&1 </dev/null &',
   'echo $! >"$dir/slirp.pid"',
   'ok=""; IFS= read -r ok <"$dir/slirp.ready" || true',
   'if [ "$ok" = 1 ]; then exit 0; fi',
@@ -265,6 +272,8 @@ export async function publishPorts(
 export interface NetworkSetup {
   /** For the runtime spec (the slirp4netns hook), when the network is the default one. */
   hooks?: { createRuntime: Hook[] };
+  /** Ends slirp4netns (closes berth's end of its exit fifo, then signals it); call when the container is gone. */
+  close: () => Promise<void>;
   /** The container's /etc/resolv.conf; undefined: the host's (host network) or none (no network). */
   resolvConf?: string;
 }
@@ -292,7 +301,7 @@ export async function setupNetwork(o: {
       },
     );
   }
-  if (o.network !== "default") return {};
+  if (o.network !== "default") return { close: async () => undefined };
   const slirp = await findSlirp(o.searchPath);
   if (o.rootless) {
     // slirp4netns opens the tun device as the caller, from inside the container's user namespace.
@@ -308,5 +317,18 @@ export async function setupNetwork(o: {
   }
   const resolv = privateResolvConf(await readFile("/etc/resolv.conf", "utf8").catch(() => undefined));
   const hook = slirpHook({ slirp, dir: o.dir, rootless: o.rootless, ...(o.ports ? { ports: o.ports } : {}) });
-  return { hooks: { createRuntime: [hook] }, resolvConf: resolv };
+  // Opened read-write, which does not wait for a reader: berth is then the fifo's only writer.
+  const exitFifo = join(o.dir, "slirp.exit");
+  await pexec("mkfifo", ["-m", "600", exitFifo]).catch((err: unknown) => {
+    throw wrapError(`making the fifo ${exitFifo}`, err);
+  });
+  const exitFd = await open(exitFifo, constants.O_RDWR);
+  return {
+    hooks: { createRuntime: [hook] },
+    resolvConf: resolv,
+    close: async () => {
+      await exitFd.close().catch(() => undefined);
+      await stopNetwork(o.dir);
+    },
+  };
 }

@@ -18,7 +18,7 @@ import type { Image } from "../oci/image.ts";
 import { etcMounts, type RuntimeContext } from "./container.ts";
 import { type ProcessResult, runBundle, type StdioOptions } from "./exec.ts";
 import { overlayXattrReader, unmount } from "./mount.ts";
-import { setupNetwork, stopNetwork } from "./network.ts";
+import { type NetworkSetup, setupNetwork } from "./network.ts";
 import { type ContainerRoot, createRoot } from "./root.ts";
 import { findRuntime } from "./runtime.ts";
 import { type SnapshotChain, type SnapshotMode, Snapshots } from "./snapshots.ts";
@@ -93,12 +93,13 @@ export async function runInSandbox(o: SandboxOptions): Promise<SandboxResult> {
   const name = o.imageName ?? o.image?.digest ?? "the build root";
   const { id, dir, stateDir } = await makeContainerDir(o.home, runtime);
   let root: ContainerRoot | undefined;
+  let net: NetworkSetup | undefined;
   try {
     root = await createRoot(snapshots, chain, dir, o.upperDir);
     const user = await resolveUser(root.rootfs, o.user ?? config?.config?.User, name);
     const network = o.network ?? "default";
     const hostname = o.hostname ?? (network === "host" ? osHostname() : id.slice(6, 18));
-    const net = await setupNetwork({
+    net = await setupNetwork({
       network,
       dir,
       rootless: o.rootless !== undefined,
@@ -133,7 +134,7 @@ export async function runInSandbox(o: SandboxOptions): Promise<SandboxResult> {
       applied,
     };
   } finally {
-    await stopNetwork(dir);
+    await net?.close();
     if (root?.mounted) await unmount(root.rootfs);
     await rm(dir, { recursive: true, force: true }).catch(() => undefined);
   }

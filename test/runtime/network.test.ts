@@ -8,7 +8,7 @@
  */
 import { execFile, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdir, writeFile } from "node:fs/promises";
+import { mkdir, readdir, readFile, writeFile } from "node:fs/promises";
 import { createServer as createHttp, type Server } from "node:http";
 import { createConnection, createServer, type Server as NetServer } from "node:net";
 import { join, resolve } from "node:path";
@@ -165,6 +165,45 @@ describe("berth run", () => {
     const bad = await rb(["--network", "host", "-p", "8080:80", image, "true"]);
     expect(bad.code).not.toBe(0);
     expect(bad.stderr).toContain("-p publishes ports of the default network");
+  });
+});
+
+describe("slirp4netns's lifetime", () => {
+  it("ends with berth, even when berth is killed (SIGKILL): its exit fd is berth's", async () => {
+    const child = spawn(process.execPath, [BIN, "run", image, "sleep", "60"], {
+      env: { PATH: process.env.PATH ?? "", BERTH_HOME: home },
+      stdio: "ignore",
+    });
+    const closed = new Promise((res) => child.on("close", res));
+    const containers = join(home, "run", "containers");
+    let pid = 0;
+    let dirOf = "";
+    for (let i = 0; i < 600 && !pid; i++) {
+      for (const id of await readdir(containers).catch(() => [] as string[])) {
+        const text = await readFile(join(containers, id, "slirp.pid"), "utf8").catch(() => "");
+        if (/^\d+\n$/.test(text)) {
+          pid = Number(text);
+          dirOf = join(containers, id);
+        }
+      }
+      if (!pid) await new Promise((r) => setTimeout(r, 25));
+    }
+    expect(pid).toBeGreaterThan(0);
+    const alive = async () =>
+      (await readFile(`/proc/${pid}/environ`, "utf8").catch(() => "")).includes(
+        `BERTH_CONTAINER_DIR=${dirOf}`,
+      );
+    expect(await alive()).toBe(true);
+    child.kill("SIGKILL");
+    await closed;
+    let gone = false;
+    for (let i = 0; i < 400 && !gone; i++) {
+      gone = !(await alive());
+      if (!gone) await new Promise((r) => setTimeout(r, 25));
+    }
+    expect(gone).toBe(true);
+    // The next command sweeps the orphaned container (sleep 60).
+    expect((await rb([image, "true"])).code).toBe(0);
   });
 });
 
