@@ -14,12 +14,12 @@ import { createConnection, createServer, type Server as NetServer } from "node:n
 import { join, resolve } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { makeBuildImage, writeBuildpack } from "../cnb/helpers.ts";
-import { berth, tempDir } from "../helpers/cli.ts";
-import { busyboxImage } from "./helpers.ts";
+import { makeBuildImage, writeBuildpack } from "../../cnb/helpers.ts";
+import { berth, tempDir } from "../../helpers/cli.ts";
+import { busyboxImage } from "../../runtime/helpers.ts";
 
 const pexec = promisify(execFile);
-const BIN = resolve(import.meta.dirname, "../../src/cli/bin.ts");
+const BIN = resolve(import.meta.dirname, "../../../src/cli/bin.ts");
 const SECRET = `secret-${randomBytes(6).toString("hex")}`;
 const ABSTRACT = `berth-abstract-${randomBytes(6).toString("hex")}`;
 const DUMMY = `bnt${randomBytes(3).toString("hex")}`;
