@@ -13,14 +13,33 @@ if [ -x "$out/lifecycle" ] && [ -x "$out/launcher" ] && [ -f "$out/lifecycle.tom
   echo "$out"
   exit 0
 fi
+# A Go of 1.21 or later (which fetches the toolchain the lifecycle's go.mod asks for itself); else the Go
+# toolchain module golang.org/toolchain from the module proxy (Debian 12's golang-go is 1.19).
+go_ok() { "$1" env GOVERSION 2>/dev/null | awk -F'[go.]' '{ ok = ($3 > 1 || ($3 == 1 && $4 >= 21)) } END { exit !ok }'; }
 go="${GO:-}"
 if [ -z "$go" ]; then
-  if command -v go >/dev/null 2>&1; then go="$(command -v go)"
-  elif [ -x /usr/local/go/bin/go ]; then go=/usr/local/go/bin/go
-  else
-    echo "reference-lifecycle: no Go toolchain (hint: apt-get install golang-go, or set GO=/path/to/go)" >&2
-    exit 1
+  for candidate in "$(command -v go || true)" /usr/local/go/bin/go; do
+    if [ -n "$candidate" ] && [ -x "$candidate" ] && go_ok "$candidate"; then go="$candidate"; break; fi
+  done
+fi
+if [ -z "$go" ]; then
+  toolchain="${GO_TOOLCHAIN:-go1.25.5}"
+  case "$(uname -m)" in x86_64) arch=amd64 ;; aarch64) arch=arm64 ;; *) arch="$(uname -m)" ;; esac
+  tdir="$cache/$toolchain.linux-$arch"
+  if [ ! -x "$tdir/bin/go" ]; then
+    proxy="${GOPROXY:-https://proxy.golang.org}"; proxy="${proxy%%,*}"
+    mkdir -p "$cache"
+    tmpzip="$(mktemp "$cache/.toolchain.XXXXXX")"
+    echo "reference-lifecycle: fetching golang.org/toolchain $toolchain from $proxy" >&2
+    curl -fsSL "$proxy/golang.org/toolchain/@v/v0.0.1-$toolchain.linux-$arch.zip" -o "$tmpzip"
+    rm -rf "$tdir.tmp" && mkdir -p "$tdir.tmp"
+    (cd "$tdir.tmp" && busybox unzip -q "$tmpzip" 2>/dev/null || unzip -q "$tmpzip")
+    rm -f "$tmpzip"
+    mv "$tdir.tmp/golang.org/toolchain@v0.0.1-$toolchain.linux-$arch" "$tdir"
+    chmod +x "$tdir/bin/"* "$tdir/pkg/tool/"*/* 2>/dev/null || true
+    rm -rf "$tdir.tmp"
   fi
+  go="$tdir/bin/go"
 fi
 mkdir -p "$cache"
 # One build at a time (test files may ask at once); the second finds the folder made.
