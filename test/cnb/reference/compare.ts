@@ -55,3 +55,30 @@ export function explain(what: string, reference: unknown, berth: unknown): strin
 export function plain(text: string): string {
   return text.replace(/\x1b\[[0-9;]*m/g, "");
 }
+
+/**
+ * `tar -tv` of the layer with this diffID in a registry image (auth-less test registry), one line per entry with
+ * numeric owners and full times, so that two layers whose digests differ show where.
+ */
+export async function layerListing(registryUrl: string, image: string, diffId: string): Promise<string[]> {
+  const slash = image.indexOf("/");
+  const [repo, tag] = image.slice(slash + 1).split(":") as [string, string];
+  const accept =
+    "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json";
+  const manifest = (await (
+    await fetch(`${registryUrl}/v2/${repo}/manifests/${tag}`, { headers: { Accept: accept } })
+  ).json()) as { config: { digest: string }; layers: { digest: string }[] };
+  const config = (await (
+    await fetch(`${registryUrl}/v2/${repo}/blobs/${manifest.config.digest}`)
+  ).json()) as {
+    rootfs: { diff_ids: string[] };
+  };
+  const k = config.rootfs.diff_ids.indexOf(diffId);
+  if (k < 0) return [`(no layer ${diffId})`];
+  const blob = Buffer.from(
+    await (await fetch(`${registryUrl}/v2/${repo}/blobs/${manifest.layers[k]!.digest}`)).arrayBuffer(),
+  );
+  const { execFileSync } = await import("node:child_process");
+  const out = execFileSync("tar", ["--numeric-owner", "--full-time", "-tvzf", "-"], { input: blob });
+  return out.toString("utf8").trimEnd().split("\n");
+}
