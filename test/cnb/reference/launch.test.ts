@@ -8,6 +8,8 @@
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { appendLayers } from "../../../src/image/index.ts";
+import { parseImageArgument } from "../../../src/transport/parse.ts";
 import { berth, tempDir } from "../../helpers/cli.ts";
 import { type RegistryHarness, startRegistry } from "../../registry/helpers/registry.ts";
 import { makeBuildImage, writeBuildpack } from "../helpers.ts";
@@ -19,6 +21,8 @@ let cleanup: () => Promise<void>;
 let home: string;
 let reg: RegistryHarness;
 let berthImage: string;
+/** Built by berth with a builder that carries the reference lifecycle: its launcher goes into the image. */
+let berthLcImage: string;
 let refImage: string;
 let refLayers: string;
 const bps: { id: string; version: string; dir: string }[] = [];
@@ -178,6 +182,30 @@ EOF
     { home },
   );
   if (b.code !== 0) throw new Error(`berth build failed: ${b.stderr}`);
+  // The same builder plus the reference lifecycle at /cnb/lifecycle (as pack's builders carry it).
+  const lcBuilder = `oci:${layout}:builder-lc`;
+  await appendLayers(
+    parseImageArgument(builder),
+    [{ source: await referenceLifecycle(), dest: "/cnb/lifecycle" }],
+    parseImageArgument(lcBuilder),
+    { home, env: {} },
+  );
+  berthLcImage = `${reg.host}/berth/launch-lc:1`;
+  const blc = await berth(
+    [
+      "build",
+      app,
+      "-t",
+      berthLcImage,
+      "--builder",
+      lcBuilder,
+      "--publish",
+      "--run-image",
+      `${reg.host}/base/run:1`,
+    ],
+    { home },
+  );
+  if (blc.code !== 0) throw new Error(`berth build with the lifecycle's launcher failed: ${blc.stderr}`);
   refImage = `${reg.host}/reference/launch:1`;
   const r = await runCreator({
     home,
@@ -192,7 +220,7 @@ EOF
   if (r.exitCode !== 0) throw new Error(`the reference creator failed (${r.exitCode}):\n${r.output}`);
   refLayers = r.layers;
   // Pull both now, so that each run prints only what the image prints.
-  for (const image of [berthImage, refImage]) {
+  for (const image of [berthImage, berthLcImage, refImage]) {
     const p = await berth(["run", "--entrypoint", "/bin/true", `docker://${image}`], { home });
     if (p.code !== 0) throw new Error(`pulling ${image} failed: ${p.stderr}`);
   }
@@ -282,8 +310,19 @@ describe("launch: a berth image runs as the reference lifecycle's image", () => 
       const ref = await runIn(refImage, opts);
       const ours = await runIn(berthImage, opts);
       expect(ours, explain(name, ref, ours)).toEqual(ref);
+      const lc = await runIn(berthLcImage, opts);
+      expect(lc, explain(`${name}, berth image with the builder's lifecycle launcher`, ref, lc)).toEqual(ref);
     });
   }
+
+  it("berth places the builder's own lifecycle launcher when there is one (it colours its warnings)", async () => {
+    const a = ["run", "-e", "CNB_PROCESS_TYPE=x", "--entrypoint", "/cnb/process/arr"];
+    const lc = await berth([...a, `docker://${berthLcImage}`], { home });
+    expect(lc.stdout).toContain("\x1b[33;1mWarning: \x1b[0mCNB_PROCESS_TYPE is not supported");
+    const own = await berth([...a, `docker://${berthImage}`], { home });
+    expect(own.stdout).toContain("Warning: CNB_PROCESS_TYPE is not supported");
+    expect(own.stdout).not.toContain("\x1b[");
+  });
 
   it("env: the process sees the same variables", async () => {
     const opts = { entrypoint: "/cnb/lifecycle/launcher", args: ["--", "env"] };
