@@ -76,6 +76,12 @@ args = ["[%s]", "$GREETING", "fixed"]
 direct = true
 
 [[processes]]
+type = "shellwd"
+command = "pwd; echo $GREETING"
+direct = false
+working-dir = "/layers"
+
+[[processes]]
 type = "tool"
 command = "tool"
 args = ["one"]
@@ -112,7 +118,13 @@ EOF
       api: "0.10",
       build: `L="$CNB_LAYERS_DIR/rt"
 mkdir -p "$L/exec.d/arr" "$L/env.launch"
-printf '#!/bin/sh\\n[ -z "$EXECD_FAIL" ] || exit 3\\necho "EXECD = \\\\"from exec.d\\\\"" >&3\\n' > "$L/exec.d/10-set"; chmod 755 "$L/exec.d/10-set"
+cat > "$L/exec.d/10-set" <<'X'
+#!/bin/sh
+[ -z "$EXECD_FAIL" ] || exit 3
+echo "exec.d ran in $(pwd)"
+echo "EXECD = \\"\${EXECD_IN:-none}:from exec.d\\"" >&3
+X
+chmod 755 "$L/exec.d/10-set"
 printf '#!/bin/sh\\necho "ARR_ONLY = \\\\"yes\\\\"" >&3\\n' > "$L/exec.d/arr/only"; chmod 755 "$L/exec.d/arr/only"
 printf ':/appended' > "$L/env.launch/PATH.append"
 printf '${layerToml}' > "$L.toml"
@@ -127,6 +139,10 @@ type = "env"
 command = ["sh", "-c", "echo \\"$EXECD|$ARR_ONLY|$GREETING|$0|$*\\"", "zero"]
 args = ["d1"]
 working-dir = "/cnb"
+
+[[processes]]
+type = "process.with.period"
+command = ["echo", "period"]
 
 [[processes]]
 type = "fail"
@@ -266,6 +282,16 @@ const cases: [string, { entrypoint?: string; env?: string[]; args?: string[] }][
   ["exec.d, exec.d/<type> and the command's own args", { entrypoint: "/cnb/process/env" }],
   ["the command's own args stay, user args replace args", { entrypoint: "/cnb/process/env", args: ["x y"] }],
   ["a process's exit code", { entrypoint: "/cnb/process/fail" }],
+  ["a process type with a period", { entrypoint: "/cnb/process/process.with.period", args: ["x"] }],
+  ["a shell process's working-dir", { entrypoint: "/cnb/process/shellwd" }],
+  [
+    "exec.d sees the user's env and runs in the app dir",
+    { entrypoint: "/cnb/process/env", env: ["EXECD_IN=orig"] },
+  ],
+  [
+    "CNB_APP_DIR from the user: the launcher changes to it",
+    { entrypoint: "/cnb/lifecycle/launcher", env: ["CNB_APP_DIR=/layers"], args: ["pwd"] },
+  ],
   ["env.launch/<type> (API 0.12)", { entrypoint: "/cnb/process/twelve" }],
   ["the launcher with no command and no default", { entrypoint: "/cnb/lifecycle/launcher" }],
   [
@@ -325,7 +351,16 @@ describe("launch: a berth image runs as the reference lifecycle's image", () => 
   });
 
   it("env: the process sees the same variables", async () => {
-    const opts = { entrypoint: "/cnb/lifecycle/launcher", args: ["--", "env"] };
+    const opts = {
+      entrypoint: "/cnb/lifecycle/launcher",
+      args: ["--", "env"],
+      env: [
+        "USER_VAR=from user",
+        "CNB_DEPRECATION_MODE=warn",
+        "CNB_PLATFORM_API=0.13",
+        "PATH=/cnb/process:/bin:/cnb/lifecycle",
+      ],
+    };
     const sorted = (o: Outcome) => ({
       ...o,
       stdout: o.stdout
