@@ -99,7 +99,28 @@ export interface CreatorResult {
 }
 
 /** Run the reference `creator` in berth's sandbox, as the reference's acceptance tests run it in docker. */
-export async function runCreator(o: CreatorOptions): Promise<CreatorResult> {
+export function runCreator(o: CreatorOptions): Promise<CreatorResult> {
+  return runPhase(o, [
+    "/cnb/lifecycle/creator",
+    "-app",
+    "/workspace",
+    "-layers",
+    "/layers",
+    "-platform",
+    "/platform",
+    "-cache-dir",
+    "/cache",
+    "-run-image",
+    o.runImage,
+    "-log-level",
+    "debug",
+    ...(o.extraArgs ?? []),
+    o.image,
+  ]);
+}
+
+/** Run one phase (or any command) of the reference lifecycle in the build image, set up as for `runCreator`. */
+export async function runPhase(o: CreatorOptions, args: string[]): Promise<CreatorResult> {
   const lifecycle = await referenceLifecycle();
   const uid = o.uid ?? 1000;
   const gid = o.gid ?? 1000;
@@ -129,23 +150,7 @@ export async function runCreator(o: CreatorOptions): Promise<CreatorResult> {
     home: o.home,
     image,
     upperDir: upper,
-    args: [
-      "/cnb/lifecycle/creator",
-      "-app",
-      "/workspace",
-      "-layers",
-      "/layers",
-      "-platform",
-      "/platform",
-      "-cache-dir",
-      "/cache",
-      "-run-image",
-      o.runImage,
-      "-log-level",
-      "debug",
-      ...(o.extraArgs ?? []),
-      o.image,
-    ],
+    args,
     env: [
       `CNB_PLATFORM_API=${PLATFORM_API}`,
       `CNB_USER_ID=${uid}`,
