@@ -8,6 +8,9 @@
 set -euo pipefail
 version="${LIFECYCLE_VERSION:-v0.21.0}"
 cache="${BERTH_TEST_CACHE:-/var/cache/berth-test}"
+if [ -z "${BERTH_TEST_CACHE:-}" ] && ! { mkdir -p "$cache" 2>/dev/null && [ -w "$cache" ]; }; then
+  cache="${XDG_CACHE_HOME:-$HOME/.cache}/berth-test" # not root: the user's cache
+fi
 out="$cache/lifecycle-$version"
 if [ -x "$out/lifecycle" ] && [ -x "$out/launcher" ] && [ -f "$out/lifecycle.toml" ]; then
   echo "$out"

@@ -44,6 +44,14 @@ static void die(const char *fmt, ...) {
   exit(EXIT_LAUNCH);
 }
 
+/* strerror as Go spells errors ("no such file or directory"): the first letter in lower case. */
+static const char *errstr(int e) {
+  static char buf[256];
+  snprintf(buf, sizeof buf, "%s", strerror(e));
+  if (buf[0] >= 'A' && buf[0] <= 'Z') buf[0] = (char)(buf[0] - 'A' + 'a');
+  return buf;
+}
+
 static void *xmalloc(size_t n) {
   void *p = malloc(n ? n : 1);
   if (!p) die("out of memory");
@@ -130,7 +138,7 @@ static int list_dir(const char *dir, struct dirent ***out) {
       *out = NULL;
       return 0;
     }
-    die("reading %s: %s", dir, strerror(errno));
+    die("reading %s: %s", dir, errstr(errno));
   }
   return n;
 }
@@ -419,7 +427,7 @@ static void load_metadata(const char *layers) {
   md_path = path;
   char *buf = read_file(path, NULL);
   if (!buf) {
-    printf("ERROR: failed to read metadata: open %s: %s\n", path, strerror(errno));
+    printf("ERROR: failed to read metadata: open %s: %s\n", path, errstr(errno));
     exit(1);
   }
   size_t cap = 8;
@@ -520,7 +528,7 @@ static int api_less(const char *v, const char *than) {
 /* ---- the environment ---- */
 
 static void set(const char *name, const char *value) {
-  if (setenv(name, value, 1) != 0) die("setting %s: %s", name, strerror(errno));
+  if (setenv(name, value, 1) != 0) die("setting %s: %s", name, errstr(errno));
 }
 
 static void prepend(const char *name, const char *value, const char *delim) {
@@ -592,7 +600,7 @@ static void apply_env_dir(const char *dir) {
       continue;
     }
     char *value = read_file(path, NULL);
-    if (!value) die("reading %s: %s", path, strerror(errno));
+    if (!value) die("reading %s: %s", path, errstr(errno));
     if (strcmp(suffix, "") == 0 || strcmp(suffix, "override") == 0) {
       set(name, value);
     } else if (strcmp(suffix, "default") == 0) {
@@ -762,9 +770,9 @@ static void apply_exec_d_output(const char *prog, char *text) {
 
 static void run_exec_d_program(const char *prog) {
   int fds[2];
-  if (pipe2(fds, O_CLOEXEC) != 0) die("exec.d %s: pipe: %s", prog, strerror(errno));
+  if (pipe2(fds, O_CLOEXEC) != 0) die("exec.d %s: pipe: %s", prog, errstr(errno));
   pid_t pid = fork();
-  if (pid < 0) die("exec.d %s: fork: %s", prog, strerror(errno));
+  if (pid < 0) die("exec.d %s: fork: %s", prog, errstr(errno));
   if (pid == 0) {
     if (dup2(fds[1], 3) < 0) _exit(127);
     execl(prog, prog, (char *)NULL);
@@ -788,7 +796,7 @@ static void run_exec_d_program(const char *prog) {
   close(fds[0]);
   int status;
   while (waitpid(pid, &status, 0) < 0)
-    if (errno != EINTR) die("exec.d %s: wait: %s", prog, strerror(errno));
+    if (errno != EINTR) die("exec.d %s: wait: %s", prog, errstr(errno));
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
     if (WIFEXITED(status))
       die("exec.d: failed to execute exec.d file at path '%s': exit status %d", prog, WEXITSTATUS(status));
@@ -918,7 +926,7 @@ static struct process select_process(const char *type, const char *platform_api)
 static char *look_path(const char *file) {
   if (strchr(file, '/')) {
     struct stat st;
-    if (stat(file, &st) != 0) die("path lookup: stat %s: %s", file, strerror(errno));
+    if (stat(file, &st) != 0) die("path lookup: stat %s: %s", file, errstr(errno));
     if (S_ISDIR(st.st_mode) || !(st.st_mode & 0111)) die("path lookup: exec: \"%s\": permission denied", file);
     return xstrdup(file);
   }
@@ -961,7 +969,7 @@ int main(int argc, char **argv) {
   nuser = argc - 1;
   struct process proc = select_process(type, platform_api);
 
-  if (chdir(app) != 0) die("change to app directory: chdir %s: %s", app, strerror(errno));
+  if (chdir(app) != 0) die("change to app directory: chdir %s: %s", app, errstr(errno));
   clean_env();
   const char *ptype_env = proc.type && *proc.type ? proc.type : NULL;
   do_env(layers, ptype_env);
@@ -970,10 +978,10 @@ int main(int argc, char **argv) {
 
   if (proc.direct) {
     char *binary = look_path(proc.command[0]);
-    if (chdir(workdir) != 0) die("change directory: chdir %s: %s", workdir, strerror(errno));
+    if (chdir(workdir) != 0) die("change directory: chdir %s: %s", workdir, errstr(errno));
     const char **av = concat_args(proc.command, proc.ncommand, proc.args, proc.nargs);
     execv(binary, (char **)av);
-    die("direct exec: %s", strerror(errno));
+    die("direct exec: %s", errstr(errno));
   }
 
   /* Through bash, as the lifecycle's BashShell: profiles, cd, then the command. */
@@ -1031,6 +1039,6 @@ int main(int argc, char **argv) {
   for (int i = 0; i < proc.nargs; i++) av[k++] = proc.args[i];
   av[k] = NULL;
   execv(shell, (char **)av);
-  die("bash exec: %s", strerror(errno));
+  die("bash exec: %s", errstr(errno));
   return 82;
 }
