@@ -44,12 +44,13 @@ const started = Date.now();
 const dir = await mkdtemp(join(tmpdir(), "berth-bench-reference-"));
 const home = join(dir, "home");
 const ctx = { home, env: {} };
-const quiet: PhaseLogger = {
-  info: () => undefined,
-  warn: () => undefined,
-  debug: () => undefined,
-  output: () => undefined,
+// BENCH_REFERENCE_PROFILE=1: berth's phase lines with the seconds since its build started, on stderr.
+const profile = process.env.BENCH_REFERENCE_PROFILE === "1";
+let t0 = performance.now();
+const at = (l: string) => {
+  if (profile) log(`    ${((performance.now() - t0) / 1000).toFixed(2)} ${l}`);
 };
+const quiet: PhaseLogger = { info: at, warn: at, debug: at, output: () => undefined };
 
 let reg: RegistryHarness | undefined;
 let stopServer: (() => Promise<void>) | undefined;
@@ -138,6 +139,7 @@ printf '[[processes]]\\ntype = "web"\\ncommand = ["node", "src/server.js"]\\ndef
 
   const berthBuild = async (image: string) => {
     const t = performance.now();
+    t0 = t;
     await buildWithBuildpacks({
       appDir: app,
       image: parseImageArgument(`docker://${image}`),
