@@ -131,9 +131,7 @@ describe("detection failures as the reference lifecycle reports them", () => {
     );
     const r = await runPhase(creatorOptions(s, ""), [...detector, "-log-level", "info"]);
     const b = await berth(["build", app, "-t", "det:1", "--builder", s.builder], { home });
-    const refLines = plain(r.output)
-      .split("\n")
-      .filter((l) => l.trim() !== "");
+    const refLines = core(r.output);
     const ours = plain(b.stdout + b.stderr);
     // Every line the reference prints (buildpack output, the message) is in berth's output too.
     const missing = refLines.filter((l) => !ours.includes(l.trim()));
@@ -149,9 +147,7 @@ describe("detection failures as the reference lifecycle reports them", () => {
     );
     const r = await runPhase(creatorOptions(s, ""), [...detector, "-log-level", "info"]);
     const b = await berth(["build", app, "-t", "det:2", "--builder", s.builder], { home });
-    const refLines = plain(r.output)
-      .split("\n")
-      .filter((l) => l.trim() !== "");
+    const refLines = core(r.output);
     const ours = plain(b.stdout + b.stderr);
     const missing = refLines.filter((l) => !ours.includes(l.trim()));
     expect(missing, `reference printed:\n${refLines.join("\n")}\nberth printed:\n${ours}`).toEqual([]);

@@ -89,6 +89,8 @@ export interface CreatorOptions {
   extraArgs?: string[];
   uid?: number;
   gid?: number;
+  /** The build image is a builder: use its own /cnb/buildpacks and /cnb/order.toml (only the lifecycle is mounted). */
+  builderCnb?: boolean;
 }
 
 export interface CreatorResult {
@@ -132,7 +134,7 @@ export async function runPhase(o: CreatorOptions, args: string[]): Promise<Creat
   const upper = join(o.work, "upper");
   for (const d of [cnb, layers, workspace, platform, upper]) await rm(d, { recursive: true, force: true });
   await mkdir(join(cnb, "lifecycle"), { recursive: true });
-  for (const bp of o.buildpacks) {
+  for (const bp of o.builderCnb ? [] : o.buildpacks) {
     await cp(bp.dir, join(cnb, "buildpacks", bp.id.replaceAll("/", "_"), bp.version), { recursive: true });
   }
   await writeFile(join(cnb, "order.toml"), o.order);
@@ -162,7 +164,7 @@ export async function runPhase(o: CreatorOptions, args: string[]): Promise<Creat
     // The lifecycle writes the image to the test registry on this machine's loopback.
     network: "host",
     volumes: [
-      { source: cnb, destination: "/cnb", readonly: true },
+      ...(o.builderCnb ? [] : [{ source: cnb, destination: "/cnb", readonly: true }]),
       { source: lifecycle, destination: "/cnb/lifecycle", readonly: true },
       { source: layers, destination: "/layers" },
       { source: workspace, destination: "/workspace" },
