@@ -1,5 +1,5 @@
 /**
- * `npm run bench` (`node bench/run.ts [--quick] [--runs N] [--only images,registry,layers,runtime,dockerfile,cnb]`): times berth
+ * `npm run bench` (`node bench/run.ts [--quick] [--runs N] [--only images,registry,layers,runtime,dockerfile,cnb,reference]`): times berth
  * side by side with its peers on the same data in one run and writes BENCHMARKS.md. Benchmarks are not tests.
  */
 import { execFile, spawn } from "node:child_process";
@@ -25,7 +25,7 @@ const { values } = parseArgs({
 });
 const quick = values.quick === true;
 const runs = values.runs ? Number(values.runs) : quick ? 3 : 5;
-const only = new Set((values.only ?? "images,registry,layers,runtime,dockerfile,cnb").split(","));
+const only = new Set((values.only ?? "images,registry,layers,runtime,dockerfile,cnb,reference").split(","));
 const log = (s: string) => process.stderr.write(`${s}\n`);
 const started = Date.now();
 
@@ -106,8 +106,17 @@ if (only.has("cnb") && existsSync(cnbScript)) {
   cnb = await readFile(join(ROOT, "bench", "results", "cnb.md"), "utf8").catch(() => stdout);
 }
 
+// bench/reference.ts (berth against the reference lifecycle's creator, issue 13) writes bench/results/reference.md.
+let reference: string | undefined;
+const referenceScript = join(ROOT, "bench", "reference.ts");
+if (only.has("reference") && existsSync(referenceScript)) {
+  log("berth against the reference lifecycle (bench/reference.ts)");
+  const stdout = await subprocess([process.execPath, referenceScript, ...(quick ? ["--quick"] : [])]);
+  reference = await readFile(join(ROOT, "bench", "results", "reference.md"), "utf8").catch(() => stdout);
+}
+
 const machine = await machineInfo();
-await writeFile(values.output!, render(machine, results, runtime, dockerfile, cnb));
+await writeFile(values.output!, render(machine, results, runtime, dockerfile, cnb, reference));
 log(`wrote ${values.output} in ${((Date.now() - started) / 1000).toFixed(0)} s`);
 
 function subprocess(argv: string[]): Promise<string> {
@@ -149,6 +158,7 @@ function render(
   runtimeMd: string | undefined,
   dockerfileMd: string | undefined,
   cnbMd: string | undefined,
+  referenceMd: string | undefined,
 ): string {
   const lines = [
     "# Benchmarks",
@@ -192,6 +202,14 @@ function render(
   }
   if (cnbMd !== undefined) {
     lines.push("## Buildpacks (bench/cnb.ts, issue 7)", "", cnbMd.trim().replace(/^#+ /gm, "### "), "");
+  }
+  if (referenceMd !== undefined) {
+    lines.push(
+      "## Buildpacks against the reference lifecycle (bench/reference.ts, issue 13)",
+      "",
+      referenceMd.trim().replace(/^#+ /gm, "### "),
+      "",
+    );
   }
   return `${lines.join("\n")}\n`;
 }

@@ -122,7 +122,6 @@ export {
   type ExportResult,
   type ExportStats,
   LIFECYCLE_EPOCH,
-  launchFile,
 } from "./phase/export.ts";
 export { type PhaseLogger, silentLogger, timer } from "./phase/log.ts";
 export { LABEL, type LayersMetadata } from "./phase/metadata.ts";

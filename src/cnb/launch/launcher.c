@@ -2,21 +2,21 @@
  * berth's CNB launcher: the launch sequence of the Platform API for app images berth exports when the
  * builder carries no lifecycle launcher. Compiled static (`gcc -static -Os`) by berth at export time and
  * placed at /cnb/lifecycle/launcher; /cnb/process/<type> are symlinks to it. It needs nothing else in the
- * image: no shell, no libc, no berth.
+ * image: no shell (unless a process asks for one), no libc, no berth.
  *
- * It reads <layers>/config/launch.berth (written by berth's exporter; NUL-separated tokens):
- *   "berth-launch" "1"
- *   "bp" <buildpack dir name>                            one per buildpack, in group order
- *   "proc" <type> <working-dir or ""> <n> <command…> <m> <args…>
- *   "default" <type>
- * and then, as the lifecycle's launcher does:
+ * It reads the spec's inputs only, as the reference lifecycle's launcher (github.com/buildpacks/lifecycle,
+ * launch/ and cmd/launcher/) does: <layers>/config/metadata.toml ([[processes]] type, command, args, direct,
+ * buildpack-id, working-dir; [[buildpacks]] id, api) with a small TOML reader for what that file holds, and
+ * the environment (CNB_LAYERS_DIR, CNB_APP_DIR, CNB_PLATFORM_API, PATH…). Then, as the lifecycle:
+ *   the process is the type named by basename(argv[0]); as `launcher`, `-- cmd args` runs cmd directly and
+ *   `cmd args` through bash (each arg evaluated on its own); user args are appended (Platform API < 0.10,
+ *   Buildpack API < 0.9) or replace the process's args;
  *   chdir <app>; strip the CNB_* platform variables and /cnb/process, /cnb/lifecycle from PATH;
- *   for each buildpack and each of its layer dirs (bytewise order): bin → PATH, lib → LD_LIBRARY_PATH
- *   (prepended), then the env files of env/, env.launch/, env.launch/<type>/ by the suffix rules;
- *   exec.d/ and exec.d/<type>/ programs (TOML on fd 3); for a shell command, profile.d/ and <app>/.profile;
- *   chdir working-dir; execvp command + (user args, else the process's args).
- * The process is chosen by the basename of argv[0]; as `launcher`, `-- cmd args` runs cmd directly and
- * `cmd args` runs through /bin/sh with the profiles sourced; with no args, the default process.
+ *   per buildpack in order: every layer's bin → PATH and lib → LD_LIBRARY_PATH, then every layer's env/,
+ *   env.launch/, env.launch/<type>/ by the suffix rules; exec.d/ and exec.d/<type>/ programs (TOML on fd 3);
+ *   direct: chdir working-dir, exec; else bash sources profile.d/, profile.d/<type>/ and <app>/.profile,
+ *   cd working-dir, and evaluates the command (/bin/sh with the same script when the image has no bash).
+ * Errors print `ERROR: failed to launch: …` and exit 82, as the lifecycle's (Platform API ≥ 0.6).
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -36,11 +36,20 @@
 static void die(const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
-  fputs("ERROR: launcher: ", stderr);
-  vfprintf(stderr, fmt, ap);
-  fputc('\n', stderr);
+  /* The lifecycle's logger writes every level to stdout. */
+  fputs("ERROR: failed to launch: ", stdout);
+  vfprintf(stdout, fmt, ap);
+  fputc('\n', stdout);
   va_end(ap);
   exit(EXIT_LAUNCH);
+}
+
+/* strerror as Go spells errors ("no such file or directory"): the first letter in lower case. */
+static const char *errstr(int e) {
+  static char buf[256];
+  snprintf(buf, sizeof buf, "%s", strerror(e));
+  if (buf[0] >= 'A' && buf[0] <= 'Z') buf[0] = (char)(buf[0] - 'A' + 'a');
+  return buf;
 }
 
 static void *xmalloc(size_t n) {
@@ -129,7 +138,7 @@ static int list_dir(const char *dir, struct dirent ***out) {
       *out = NULL;
       return 0;
     }
-    die("reading %s: %s", dir, strerror(errno));
+    die("reading %s: %s", dir, errstr(errno));
   }
   return n;
 }
@@ -139,75 +148,361 @@ static void free_list(struct dirent **l, int n) {
   free(l);
 }
 
-/* ---- the launch file ---- */
+/* ---- metadata.toml ---- */
 
+/*
+ * The TOML the lifecycle (BurntSushi/toml) and berth (smol-toml) write for metadata.toml: comments, [table] and
+ * [[array-of-tables]] headers, `key = value` with bare or quoted keys, values that are strings (basic, literal,
+ * multi-line), booleans, numbers, dates, arrays (nested, over lines) and inline tables. Only string, string-array
+ * and boolean values of [[processes]] and [[buildpacks]] are kept; everything else is parsed and skipped.
+ */
 struct process {
   const char *type;
   const char *workdir;
+  const char *buildpack_id;
+  int direct;
   int ncommand;
   const char **command;
   int nargs;
   const char **args;
 };
 
-static const char **buildpacks;
-static int nbuildpacks;
+struct buildpack {
+  const char *id;
+  const char *api;
+};
+
 static struct process *processes;
 static int nprocesses;
-static const char *default_type;
+static struct buildpack *buildpacks;
+static int nbuildpacks;
 
-static void load_launch_file(const char *layers) {
-  char *path = join2(layers, "config/launch.berth");
-  size_t len;
-  char *buf = read_file(path, &len);
-  if (!buf) die("reading %s: %s", path, strerror(errno));
-  /* Tokens are NUL-terminated. */
-  size_t cap = 16, ntok = 0;
-  const char **tok = xmalloc(cap * sizeof *tok);
-  for (size_t i = 0; i < len;) {
-    if (ntok == cap) {
-      cap *= 2;
-      tok = realloc(tok, cap * sizeof *tok);
-      if (!tok) die("out of memory");
-    }
-    tok[ntok++] = buf + i;
-    i += strlen(buf + i) + 1;
-  }
-  if (ntok < 2 || strcmp(tok[0], "berth-launch") != 0 || strcmp(tok[1], "1") != 0)
-    die("%s is not a berth launch file of version 1", path);
-  buildpacks = xmalloc(ntok * sizeof *buildpacks);
-  processes = xmalloc(ntok * sizeof *processes);
-  size_t i = 2;
-#define NEED(k) \
-  if (i + (k) > ntok) die("%s is truncated", path)
-  while (i < ntok) {
-    const char *kind = tok[i++];
-    if (strcmp(kind, "bp") == 0) {
-      NEED(1);
-      buildpacks[nbuildpacks++] = tok[i++];
-    } else if (strcmp(kind, "default") == 0) {
-      NEED(1);
-      default_type = tok[i++];
-    } else if (strcmp(kind, "proc") == 0) {
-      NEED(3);
-      struct process *p = &processes[nprocesses++];
-      p->type = tok[i++];
-      p->workdir = tok[i++];
-      p->ncommand = atoi(tok[i++]);
-      NEED((size_t)p->ncommand + 1);
-      p->command = &tok[i];
-      i += (size_t)p->ncommand;
-      p->nargs = atoi(tok[i++]);
-      NEED((size_t)p->nargs);
-      p->args = &tok[i];
-      i += (size_t)p->nargs;
-      if (p->ncommand < 1) die("process %s has no command", p->type);
+static const char *md_path;
+static const char *md_p;
+static int md_line = 1;
+
+static void md_fail(const char *what) {
+  printf("ERROR: failed to read metadata: %s: line %d: %s\n", md_path, md_line, what);
+  exit(1);
+}
+
+static void skip_ws(void) {
+  while (*md_p == ' ' || *md_p == '\t') md_p++;
+}
+
+/* Whitespace, newlines and comments (inside arrays). */
+static void skip_ws_nl(void) {
+  for (;;) {
+    skip_ws();
+    if (*md_p == '#') {
+      while (*md_p && *md_p != '\n') md_p++;
+    } else if (*md_p == '\r' || *md_p == '\n') {
+      if (*md_p == '\n') md_line++;
+      md_p++;
     } else {
-      die("%s: unknown record %s", path, kind);
+      return;
     }
   }
-#undef NEED
-  free(path);
+}
+
+static void put_utf8(char *out, size_t *n, unsigned long cp) {
+  if (cp < 0x80) out[(*n)++] = (char)cp;
+  else if (cp < 0x800) {
+    out[(*n)++] = (char)(0xc0 | (cp >> 6));
+    out[(*n)++] = (char)(0x80 | (cp & 0x3f));
+  } else if (cp < 0x10000) {
+    out[(*n)++] = (char)(0xe0 | (cp >> 12));
+    out[(*n)++] = (char)(0x80 | ((cp >> 6) & 0x3f));
+    out[(*n)++] = (char)(0x80 | (cp & 0x3f));
+  } else {
+    out[(*n)++] = (char)(0xf0 | (cp >> 18));
+    out[(*n)++] = (char)(0x80 | ((cp >> 12) & 0x3f));
+    out[(*n)++] = (char)(0x80 | ((cp >> 6) & 0x3f));
+    out[(*n)++] = (char)(0x80 | (cp & 0x3f));
+  }
+}
+
+/* A string at md_p (any of the four kinds); NULL when md_p is not at a string. */
+static char *parse_string(void) {
+  char q = *md_p;
+  if (q != '"' && q != '\'') return NULL;
+  int multi = md_p[1] == q && md_p[2] == q;
+  md_p += multi ? 3 : 1;
+  if (multi && *md_p == '\r') md_p++;
+  if (multi && *md_p == '\n') {
+    md_line++;
+    md_p++;
+  }
+  char *out = xmalloc(strlen(md_p) * 4 + 1);
+  size_t n = 0;
+  for (;;) {
+    char c = *md_p;
+    if (c == '\0') md_fail("unterminated string");
+    if (c == q) {
+      if (!multi) {
+        md_p++;
+        break;
+      }
+      if (md_p[1] == q && md_p[2] == q) {
+        md_p += 3;
+        while (*md_p == q) out[n++] = *md_p++; /* up to two quotes may end the content */
+        break;
+      }
+      out[n++] = *md_p++;
+      continue;
+    }
+    if (c == '\n') {
+      if (!multi) md_fail("newline in a string");
+      md_line++;
+    }
+    if (c == '\\' && q == '"') {
+      md_p++;
+      char e = *md_p++;
+      switch (e) {
+      case 'n': out[n++] = '\n'; break;
+      case 't': out[n++] = '\t'; break;
+      case 'r': out[n++] = '\r'; break;
+      case 'b': out[n++] = '\b'; break;
+      case 'f': out[n++] = '\f'; break;
+      case 'e': out[n++] = '\x1b'; break;
+      case '"': out[n++] = '"'; break;
+      case '\\': out[n++] = '\\'; break;
+      case 'u':
+      case 'U': {
+        int len = e == 'u' ? 4 : 8;
+        unsigned long cp = 0;
+        for (int i = 0; i < len; i++) {
+          char h = *md_p++;
+          cp <<= 4;
+          if (h >= '0' && h <= '9') cp |= (unsigned long)(h - '0');
+          else if (h >= 'a' && h <= 'f') cp |= (unsigned long)(h - 'a' + 10);
+          else if (h >= 'A' && h <= 'F') cp |= (unsigned long)(h - 'A' + 10);
+          else md_fail("bad \\u escape");
+        }
+        put_utf8(out, &n, cp);
+        break;
+      }
+      case '\r':
+      case '\n':
+      case ' ':
+      case '\t':
+        /* line-ending backslash: drop the whitespace up to the next non-blank */
+        if (!multi) md_fail("bad escape");
+        md_p--;
+        while (*md_p == ' ' || *md_p == '\t' || *md_p == '\r' || *md_p == '\n') {
+          if (*md_p == '\n') md_line++;
+          md_p++;
+        }
+        break;
+      default: md_fail("bad escape");
+      }
+      continue;
+    }
+    out[n++] = *md_p++;
+  }
+  out[n] = '\0';
+  return out;
+}
+
+enum vkind { V_OTHER, V_STR, V_BOOL, V_STRS };
+struct value {
+  enum vkind kind;
+  char *str;
+  int b;
+  const char **strs;
+  int nstrs;
+};
+
+static void parse_value(struct value *v);
+
+static void parse_array(struct value *v) {
+  md_p++; /* [ */
+  int cap = 4, n = 0, all_strings = 1;
+  const char **items = xmalloc((size_t)cap * sizeof *items);
+  for (;;) {
+    skip_ws_nl();
+    if (*md_p == ']') {
+      md_p++;
+      break;
+    }
+    struct value item = {0};
+    parse_value(&item);
+    if (item.kind == V_STR) {
+      if (n == cap) {
+        cap *= 2;
+        items = realloc(items, (size_t)cap * sizeof *items);
+        if (!items) die("out of memory");
+      }
+      items[n++] = item.str;
+    } else {
+      all_strings = 0;
+    }
+    skip_ws_nl();
+    if (*md_p == ',') md_p++;
+    else if (*md_p != ']') md_fail("expected , or ] in an array");
+  }
+  v->kind = all_strings ? V_STRS : V_OTHER;
+  v->strs = items;
+  v->nstrs = n;
+}
+
+static void parse_key_into(char *buf, size_t cap);
+
+static void parse_inline_table(void) {
+  md_p++; /* { */
+  for (;;) {
+    skip_ws();
+    if (*md_p == '}') {
+      md_p++;
+      return;
+    }
+    char key[256];
+    parse_key_into(key, sizeof key);
+    skip_ws();
+    if (*md_p != '=') md_fail("expected = in an inline table");
+    md_p++;
+    skip_ws();
+    struct value v = {0};
+    parse_value(&v);
+    skip_ws();
+    if (*md_p == ',') md_p++;
+    else if (*md_p != '}') md_fail("expected , or } in an inline table");
+  }
+}
+
+static void parse_value(struct value *v) {
+  v->kind = V_OTHER;
+  if (*md_p == '"' || *md_p == '\'') {
+    v->kind = V_STR;
+    v->str = parse_string();
+  } else if (*md_p == '[') {
+    parse_array(v);
+  } else if (*md_p == '{') {
+    parse_inline_table();
+  } else if (strncmp(md_p, "true", 4) == 0) {
+    v->kind = V_BOOL;
+    v->b = 1;
+    md_p += 4;
+  } else if (strncmp(md_p, "false", 5) == 0) {
+    v->kind = V_BOOL;
+    v->b = 0;
+    md_p += 5;
+  } else {
+    /* numbers, dates, times: up to the next separator */
+    const char *s = md_p;
+    while (*md_p && *md_p != ',' && *md_p != ']' && *md_p != '}' && *md_p != '\n' && *md_p != '#' &&
+           !(*md_p == ' ' && !(md_p[1] >= '0' && md_p[1] <= '9')))
+      md_p++;
+    if (md_p == s) md_fail("expected a value");
+  }
+}
+
+/* A key (dotted keys are kept whole: metadata.toml's keys are not dotted). */
+static void parse_key_into(char *buf, size_t cap) {
+  size_t n = 0;
+  for (;;) {
+    skip_ws();
+    if (*md_p == '"' || *md_p == '\'') {
+      char *s = parse_string();
+      for (char *c = s; *c && n + 1 < cap; c++) buf[n++] = *c;
+      free(s);
+    } else {
+      const char *s = md_p;
+      while ((*md_p >= 'a' && *md_p <= 'z') || (*md_p >= 'A' && *md_p <= 'Z') || (*md_p >= '0' && *md_p <= '9') ||
+             *md_p == '_' || *md_p == '-')
+        md_p++;
+      if (md_p == s) md_fail("expected a key");
+      for (const char *c = s; c < md_p && n + 1 < cap; c++) buf[n++] = *c;
+    }
+    skip_ws();
+    if (*md_p != '.') break;
+    if (n + 1 < cap) buf[n++] = '.';
+    md_p++;
+  }
+  buf[n] = '\0';
+}
+
+static void load_metadata(const char *layers) {
+  char *path = join2(layers, "config/metadata.toml");
+  md_path = path;
+  char *buf = read_file(path, NULL);
+  if (!buf) {
+    printf("ERROR: failed to read metadata: open %s: %s\n", path, errstr(errno));
+    exit(1);
+  }
+  size_t cap = 8;
+  for (const char *c = buf; *c; c++)
+    if (*c == '[') cap++;
+  processes = xmalloc(cap * sizeof *processes);
+  buildpacks = xmalloc(cap * sizeof *buildpacks);
+  enum { S_OTHER, S_PROC, S_BP } section = S_OTHER;
+  struct process *proc = NULL;
+  struct buildpack *bp = NULL;
+  md_p = buf;
+  for (;;) {
+    skip_ws_nl();
+    if (*md_p == '\0') break;
+    if (*md_p == '[') {
+      int array = md_p[1] == '[';
+      md_p += array ? 2 : 1;
+      char name[256];
+      parse_key_into(name, sizeof name);
+      if (*md_p != ']' || (array && md_p[1] != ']')) md_fail("bad table header");
+      md_p += array ? 2 : 1;
+      section = S_OTHER;
+      if (array && strcmp(name, "processes") == 0) {
+        section = S_PROC;
+        proc = &processes[nprocesses++];
+        memset(proc, 0, sizeof *proc);
+        proc->workdir = "";
+        proc->buildpack_id = "";
+      } else if (array && strcmp(name, "buildpacks") == 0) {
+        section = S_BP;
+        bp = &buildpacks[nbuildpacks++];
+        bp->id = "";
+        bp->api = "";
+      }
+      continue;
+    }
+    char key[256];
+    parse_key_into(key, sizeof key);
+    if (*md_p != '=') md_fail("expected =");
+    md_p++;
+    skip_ws();
+    struct value v = {0};
+    parse_value(&v);
+    if (section == S_PROC) {
+      if (strcmp(key, "type") == 0 && v.kind == V_STR) proc->type = v.str;
+      else if (strcmp(key, "command") == 0 && v.kind == V_STR) {
+        proc->command = xmalloc(sizeof *proc->command);
+        proc->command[0] = v.str;
+        proc->ncommand = 1;
+      } else if (strcmp(key, "command") == 0 && v.kind == V_STRS) {
+        proc->command = v.strs;
+        proc->ncommand = v.nstrs;
+      } else if (strcmp(key, "args") == 0 && v.kind == V_STRS) {
+        proc->args = v.strs;
+        proc->nargs = v.nstrs;
+      } else if (strcmp(key, "direct") == 0 && v.kind == V_BOOL) proc->direct = v.b;
+      else if (strcmp(key, "buildpack-id") == 0 && v.kind == V_STR) proc->buildpack_id = v.str;
+      else if (strcmp(key, "working-dir") == 0 && v.kind == V_STR) proc->workdir = v.str;
+    } else if (section == S_BP) {
+      if (strcmp(key, "id") == 0 && v.kind == V_STR) bp->id = v.str;
+      else if (strcmp(key, "api") == 0 && v.kind == V_STR) bp->api = v.str;
+    }
+    skip_ws();
+    if (*md_p == '#')
+      while (*md_p && *md_p != '\n') md_p++;
+    if (*md_p != '\0' && *md_p != '\n' && *md_p != '\r') md_fail("expected the end of the line");
+  }
+  for (int i = 0; i < nprocesses; i++) {
+    if (!processes[i].type) md_fail("a process has no type");
+    if (processes[i].ncommand < 1) {
+      processes[i].command = xmalloc(sizeof *processes[i].command);
+      processes[i].command[0] = "";
+      processes[i].ncommand = 1;
+    }
+  }
 }
 
 static struct process *find_process(const char *type) {
@@ -216,10 +511,24 @@ static struct process *find_process(const char *type) {
   return NULL;
 }
 
+static struct buildpack *find_buildpack(const char *id) {
+  for (int i = 0; i < nbuildpacks; i++)
+    if (strcmp(buildpacks[i].id, id) == 0) return &buildpacks[i];
+  return NULL;
+}
+
+/* "0.9" < "0.10": compares dotted numbers; a missing version counts as 0.0. */
+static int api_less(const char *v, const char *than) {
+  long a1 = 0, a2 = 0, b1 = 0, b2 = 0;
+  if (v) sscanf(v, "%ld.%ld", &a1, &a2);
+  sscanf(than, "%ld.%ld", &b1, &b2);
+  return a1 != b1 ? a1 < b1 : a2 < b2;
+}
+
 /* ---- the environment ---- */
 
 static void set(const char *name, const char *value) {
-  if (setenv(name, value, 1) != 0) die("setting %s: %s", name, strerror(errno));
+  if (setenv(name, value, 1) != 0) die("setting %s: %s", name, errstr(errno));
 }
 
 static void prepend(const char *name, const char *value, const char *delim) {
@@ -291,11 +600,12 @@ static void apply_env_dir(const char *dir) {
       continue;
     }
     char *value = read_file(path, NULL);
-    if (!value) die("reading %s: %s", path, strerror(errno));
+    if (!value) die("reading %s: %s", path, errstr(errno));
     if (strcmp(suffix, "") == 0 || strcmp(suffix, "override") == 0) {
       set(name, value);
     } else if (strcmp(suffix, "default") == 0) {
-      if (getenv(name) == NULL) set(name, value);
+      const char *old = getenv(name);
+      if (old == NULL || *old == '\0') set(name, value);
     } else if (strcmp(suffix, "append") == 0 || strcmp(suffix, "prepend") == 0) {
       char *delim_path = concat3(dir, "/", name);
       char *dp = concat3(delim_path, ".delim", "");
@@ -315,29 +625,64 @@ static void apply_env_dir(const char *dir) {
   free_list(list, n);
 }
 
+/* Is this directory entry a directory (not following a symlink, as Go's DirEntry.IsDir)? */
+static int entry_is_dir(const char *parent, const struct dirent *d) {
+  if (d->d_type != DT_UNKNOWN) return d->d_type == DT_DIR;
+  char *p = join2(parent, d->d_name);
+  struct stat st;
+  int r = lstat(p, &st) == 0 && S_ISDIR(st.st_mode);
+  free(p);
+  return r;
+}
+
+/* <layers>/<id with / as _>, or NULL when the buildpack left no directory. */
+static char *buildpack_dir(const char *layers, const struct buildpack *bp) {
+  char *id = xstrdup(bp->id);
+  for (char *c = id; *c; c++)
+    if (*c == '/') *c = '_';
+  char *dir = join2(layers, id);
+  free(id);
+  if (!is_dir(dir)) {
+    free(dir);
+    return NULL;
+  }
+  return dir;
+}
+
+/* Calls fn(layer dir) for every layer (a directory) of one buildpack's directory, in name order. */
+static void each_layer_of(const char *bpdir, void (*fn)(const char *layer, const char *type), const char *type) {
+  struct dirent **list;
+  int n = list_dir(bpdir, &list);
+  for (int i = 0; i < n; i++) {
+    if (!entry_is_dir(bpdir, list[i])) continue;
+    char *layer = join2(bpdir, list[i]->d_name);
+    fn(layer, type);
+    free(layer);
+  }
+  free_list(list, n);
+}
+
 /* Calls fn(layer dir) for every layer of every buildpack, in order. */
 static void each_layer(const char *layers, void (*fn)(const char *layer, const char *type), const char *type) {
   for (int b = 0; b < nbuildpacks; b++) {
-    char *bpdir = join2(layers, buildpacks[b]);
-    struct dirent **list;
-    int n = list_dir(bpdir, &list);
-    for (int i = 0; i < n; i++) {
-      char *layer = join2(bpdir, list[i]->d_name);
-      if (is_dir(layer)) fn(layer, type);
-      free(layer);
-    }
-    free_list(list, n);
+    char *bpdir = buildpack_dir(layers, &buildpacks[b]);
+    if (!bpdir) continue;
+    each_layer_of(bpdir, fn, type);
     free(bpdir);
   }
 }
 
-static void env_for_layer(const char *layer, const char *type) {
+static void root_for_layer(const char *layer, const char *type) {
+  (void)type;
   char *bin = join2(layer, "bin");
   if (is_dir(bin)) prepend("PATH", bin, ":");
   free(bin);
   char *lib = join2(layer, "lib");
   if (is_dir(lib)) prepend("LD_LIBRARY_PATH", lib, ":");
   free(lib);
+}
+
+static void env_files_for_layer(const char *layer, const char *type) {
   char *env = join2(layer, "env");
   apply_env_dir(env);
   free(env);
@@ -349,6 +694,17 @@ static void env_for_layer(const char *layer, const char *type) {
     free(proc);
   }
   free(launch);
+}
+
+/* As the lifecycle: per buildpack, first every layer's bin/lib, then every layer's env files. */
+static void do_env(const char *layers, const char *type) {
+  for (int b = 0; b < nbuildpacks; b++) {
+    char *bpdir = buildpack_dir(layers, &buildpacks[b]);
+    if (!bpdir) continue;
+    each_layer_of(bpdir, root_for_layer, type);
+    each_layer_of(bpdir, env_files_for_layer, type);
+    free(bpdir);
+  }
 }
 
 /* ---- exec.d ---- */
@@ -384,7 +740,7 @@ static void apply_exec_d_output(const char *prog, char *text) {
     while (*line == ' ' || *line == '\t') line++;
     if (*line == '\0' || *line == '#') continue;
     char *eq = strchr(line, '=');
-    if (!eq) die("exec.d %s: output line is not NAME = \"value\": %s", prog, line);
+    if (!eq) die("exec.d: failed to decode output from exec.d file at path '%s': %s", prog, line);
     char *kend = eq;
     while (kend > line && (kend[-1] == ' ' || kend[-1] == '\t')) kend--;
     char *key = line;
@@ -405,7 +761,7 @@ static void apply_exec_d_output(const char *prog, char *text) {
       memcpy(value, v + 1, (size_t)(vend - v - 2));
       value[vend - v - 2] = '\0';
     } else {
-      die("exec.d %s: value of %s is not a TOML string", prog, key);
+      die("exec.d: failed to decode output from exec.d file at path '%s': %s is not a string", prog, key);
     }
     set(key, value);
     free(value);
@@ -414,13 +770,12 @@ static void apply_exec_d_output(const char *prog, char *text) {
 
 static void run_exec_d_program(const char *prog) {
   int fds[2];
-  if (pipe2(fds, O_CLOEXEC) != 0) die("exec.d %s: pipe: %s", prog, strerror(errno));
+  if (pipe2(fds, O_CLOEXEC) != 0) die("exec.d %s: pipe: %s", prog, errstr(errno));
   pid_t pid = fork();
-  if (pid < 0) die("exec.d %s: fork: %s", prog, strerror(errno));
+  if (pid < 0) die("exec.d %s: fork: %s", prog, errstr(errno));
   if (pid == 0) {
     if (dup2(fds[1], 3) < 0) _exit(127);
     execl(prog, prog, (char *)NULL);
-    fprintf(stderr, "ERROR: launcher: exec.d %s: %s\n", prog, strerror(errno));
     _exit(127);
   }
   close(fds[1]);
@@ -441,21 +796,24 @@ static void run_exec_d_program(const char *prog) {
   close(fds[0]);
   int status;
   while (waitpid(pid, &status, 0) < 0)
-    if (errno != EINTR) die("exec.d %s: wait: %s", prog, strerror(errno));
-  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-    die("exec.d %s failed (%s %d)", prog, WIFEXITED(status) ? "exit code" : "signal",
-        WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
+    if (errno != EINTR) die("exec.d %s: wait: %s", prog, errstr(errno));
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    if (WIFEXITED(status))
+      die("exec.d: failed to execute exec.d file at path '%s': exit status %d", prog, WEXITSTATUS(status));
+    die("exec.d: failed to execute exec.d file at path '%s': signal: %s", prog, strsignal(WTERMSIG(status)));
+  }
   apply_exec_d_output(prog, buf);
   free(buf);
 }
 
-/* Each regular file of `dir`, in name order. */
+/* Each entry of `dir` that is not a directory (a symlink counts as a file), in name order. */
 static void each_file(const char *dir, void (*fn)(const char *)) {
   struct dirent **list;
   int n = list_dir(dir, &list);
   for (int i = 0; i < n; i++) {
+    if (entry_is_dir(dir, list[i])) continue;
     char *f = join2(dir, list[i]->d_name);
-    if (is_file(f)) fn(f);
+    fn(f);
     free(f);
   }
   free_list(list, n);
@@ -477,32 +835,27 @@ static void exec_d_for_layer(const char *layer, const char *type) {
   each_layer_file(layer, "exec.d", type, run_exec_d_program);
 }
 
-/* ---- profile.d (shell commands only) ---- */
+/* ---- profile.d (shell processes only) ---- */
 
-static char *profile_script;
-static size_t profile_len;
+static char *script;
+static size_t script_len;
 
+static void script_add(const char *text) {
+  size_t l = strlen(text);
+  script = realloc(script, script_len + l + 1);
+  if (!script) die("out of memory");
+  memcpy(script + script_len, text, l + 1);
+  script_len += l;
+}
+
+static const char *source_cmd = "source";
+
+/* `source "<file>"`, as the lifecycle writes it (the path is not escaped there either). */
 static void add_source(const char *file) {
-  /* `. '<file>'` with single quotes escaped. */
-  size_t extra = strlen(file) * 4 + 8;
-  profile_script = realloc(profile_script, profile_len + extra + 1);
-  if (!profile_script) die("out of memory");
-  char *p = profile_script + profile_len;
-  *p++ = '.';
-  *p++ = ' ';
-  *p++ = '\'';
-  for (const char *c = file; *c; c++) {
-    if (*c == '\'') {
-      memcpy(p, "'\\''", 4);
-      p += 4;
-    } else {
-      *p++ = *c;
-    }
-  }
-  *p++ = '\'';
-  *p++ = '\n';
-  *p = '\0';
-  profile_len = (size_t)(p - profile_script);
+  script_add(source_cmd);
+  script_add(" \"");
+  script_add(file);
+  script_add("\"\n");
 }
 
 static void profile_for_layer(const char *layer, const char *type) {
@@ -511,83 +864,181 @@ static void profile_for_layer(const char *layer, const char *type) {
 
 /* ---- main ---- */
 
+static const char **user_args;
+static int nuser;
+
+static void set_args(struct process *p, const char **a, int n) {
+  p->args = a;
+  p->nargs = n;
+}
+
+static const char **concat_args(const char **a, int na, const char **b, int nb) {
+  const char **out = xmalloc(((size_t)na + (size_t)nb + 1) * sizeof *out);
+  for (int i = 0; i < na; i++) out[i] = a[i];
+  for (int i = 0; i < nb; i++) out[na + i] = b[i];
+  out[na + nb] = NULL;
+  return out;
+}
+
+/* The lifecycle's ProcessFor: the process named by argv[0], or one made of the user's command. */
+static struct process select_process(const char *type, const char *platform_api) {
+  struct process p;
+  memset(&p, 0, sizeof p);
+  if (!type) {
+    if (nuser == 0) die("determine start command: when there is no default process a command is required");
+    p.workdir = "";
+    p.buildpack_id = "";
+    if (nuser > 1 && strcmp(user_args[0], "--") == 0) {
+      p.command = &user_args[1];
+      p.ncommand = 1;
+      set_args(&p, &user_args[2], nuser - 2);
+      p.direct = 1;
+    } else {
+      p.command = &user_args[0];
+      p.ncommand = 1;
+      set_args(&p, &user_args[1], nuser - 1);
+      p.direct = 0;
+    }
+    return p;
+  }
+  p = *find_process(type);
+  if (api_less(platform_api, "0.10")) {
+    set_args(&p, concat_args(p.args, p.nargs, user_args, nuser), p.nargs + nuser);
+  } else if (p.ncommand > 1) {
+    /* the command's own args always, then the user's args or else the process's */
+    const char **fixed = p.command + 1;
+    int nfixed = p.ncommand - 1;
+    if (nuser > 0) set_args(&p, concat_args(fixed, nfixed, user_args, nuser), nfixed + nuser);
+    else set_args(&p, concat_args(fixed, nfixed, p.args, p.nargs), nfixed + p.nargs);
+    p.ncommand = 1;
+  } else if (nuser > 0) {
+    struct buildpack *bp = find_buildpack(p.buildpack_id);
+    if (!bp)
+      die("determine start command: failed to find buildpack for process %s with buildpack ID %s", p.type,
+          p.buildpack_id);
+    if (api_less(bp->api, "0.9")) set_args(&p, concat_args(p.args, p.nargs, user_args, nuser), p.nargs + nuser);
+    else set_args(&p, (const char **)user_args, nuser);
+  }
+  return p;
+}
+
+/* Go's exec.LookPath: a name with a slash as it is, else the first executable file on PATH. */
+static char *look_path(const char *file) {
+  if (strchr(file, '/')) {
+    struct stat st;
+    if (stat(file, &st) != 0) die("path lookup: stat %s: %s", file, errstr(errno));
+    if (S_ISDIR(st.st_mode) || !(st.st_mode & 0111)) die("path lookup: exec: \"%s\": permission denied", file);
+    return xstrdup(file);
+  }
+  const char *path = getenv("PATH");
+  char *copy = xstrdup(path ? path : "");
+  char *save = NULL;
+  for (char *d = strtok_r(copy, ":", &save); d; d = strtok_r(NULL, ":", &save)) {
+    char *full = join2(*d ? d : ".", file);
+    struct stat st;
+    if (stat(full, &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & 0111)) {
+      free(copy);
+      return full;
+    }
+    free(full);
+  }
+  free(copy);
+  die("path lookup: exec: \"%s\": executable file not found in $PATH", file);
+  return NULL;
+}
+
 int main(int argc, char **argv) {
   const char *layers = getenv("CNB_LAYERS_DIR");
   const char *app = getenv("CNB_APP_DIR");
+  const char *platform_api = getenv("CNB_PLATFORM_API");
   layers = xstrdup(layers && *layers ? layers : "/layers");
   app = xstrdup(app && *app ? app : "/workspace");
-  load_launch_file(layers);
+  platform_api = xstrdup(platform_api ? platform_api : "");
+  load_metadata(layers);
 
+  const char *ptype = getenv("CNB_PROCESS_TYPE");
+  if (ptype && *ptype) {
+    printf("Warning: CNB_PROCESS_TYPE is not supported in Platform API %s\n", platform_api);
+    printf("Warning: Run with ENTRYPOINT '%s' to invoke the '%s' process type\n", ptype, ptype);
+    fflush(stdout);
+  }
   const char *base = strrchr(argv[0], '/');
   base = base ? base + 1 : argv[0];
-  struct process *proc = NULL;
-  char **user_args = argv + 1;
-  int nuser = argc - 1;
-  int direct = 1;
-  if (strcmp(base, "launcher") != 0) {
-    proc = find_process(base);
-    if (!proc) die("no process type %s in this image", base);
-  } else if (nuser > 0 && strcmp(user_args[0], "--") == 0) {
-    user_args++;
-    nuser--;
-    if (nuser == 0) die("no command after --");
-  } else if (nuser == 1 && find_process(user_args[0])) {
-    proc = find_process(user_args[0]);
-    user_args++;
-    nuser--;
-  } else if (nuser > 0) {
-    direct = 0;
-  } else {
-    if (!default_type) die("this image has no default process; name one with --entrypoint /cnb/process/<type>");
-    proc = find_process(default_type);
-    if (!proc) die("the default process type %s is not defined", default_type);
-  }
-  const char *type = proc ? proc->type : NULL;
+  const char *type = find_process(base) ? base : NULL;
+  user_args = (const char **)argv + 1;
+  nuser = argc - 1;
+  struct process proc = select_process(type, platform_api);
 
-  if (chdir(app) != 0) die("changing to the app directory %s: %s", app, strerror(errno));
+  if (chdir(app) != 0) die("change to app directory: chdir %s: %s", app, errstr(errno));
   clean_env();
-  each_layer(layers, env_for_layer, type);
-  each_layer(layers, exec_d_for_layer, type);
+  const char *ptype_env = proc.type && *proc.type ? proc.type : NULL;
+  do_env(layers, ptype_env);
+  each_layer(layers, exec_d_for_layer, ptype_env);
+  const char *workdir = proc.workdir && *proc.workdir ? proc.workdir : app;
 
-  if (proc && proc->workdir[0]) {
-    if (chdir(proc->workdir) != 0) die("changing to %s: %s", proc->workdir, strerror(errno));
+  if (proc.direct) {
+    char *binary = look_path(proc.command[0]);
+    if (chdir(workdir) != 0) die("change directory: chdir %s: %s", workdir, errstr(errno));
+    const char **av = concat_args(proc.command, proc.ncommand, proc.args, proc.nargs);
+    execv(binary, (char **)av);
+    die("direct exec: %s", errstr(errno));
   }
 
-  if (!direct) {
-    each_layer(layers, profile_for_layer, NULL);
-    char *dotprofile = join2(app, ".profile");
-    if (is_file(dotprofile)) add_source(dotprofile);
-    free(dotprofile);
-    const char *script_tail = "eval \"$@\"\n";
-    size_t tl = strlen(script_tail);
-    profile_script = realloc(profile_script, profile_len + tl + 1);
-    if (!profile_script) die("out of memory");
-    memcpy(profile_script + profile_len, script_tail, tl + 1);
-    const char *shell = is_file("/bin/bash") ? "/bin/bash" : "/bin/sh";
-    char **av = xmalloc(((size_t)nuser + 4) * sizeof *av);
-    av[0] = (char *)shell;
-    av[1] = "-c";
-    av[2] = profile_script;
-    av[3] = (char *)shell;
-    for (int i = 0; i < nuser; i++) av[4 + i] = user_args[i];
-    av[4 + nuser] = NULL;
-    execv(shell, av);
-    die("running %s: %s", shell, strerror(errno));
+  /* Through bash, as the lifecycle's BashShell: profiles, cd, then the command. */
+  int script_mode = proc.nargs == 0;
+  if (!script_mode && proc.buildpack_id && *proc.buildpack_id && !find_buildpack(proc.buildpack_id))
+    die("process type '%s' provided by unknown buildpack '%s'", proc.type, proc.buildpack_id);
+  const char *shell = "/bin/bash";
+  const char *shname = "bash";
+  if (!is_file(shell)) {
+    /* No bash in the image: the same script through /bin/sh (POSIX spelling). */
+    shell = "/bin/sh";
+    shname = "sh";
+    source_cmd = ".";
   }
-
-  char **av;
-  if (proc) {
-    const char **args = nuser > 0 ? (const char **)user_args : proc->args;
-    int nargs = nuser > 0 ? nuser : proc->nargs;
-    av = xmalloc(((size_t)proc->ncommand + (size_t)nargs + 1) * sizeof *av);
-    int k = 0;
-    for (int i = 0; i < proc->ncommand; i++) av[k++] = (char *)proc->command[i];
-    for (int i = 0; i < nargs; i++) av[k++] = (char *)args[i];
-    av[k] = NULL;
+  script_add("");
+  each_layer(layers, profile_for_layer, ptype_env);
+  char *dotprofile = join2(app, ".profile");
+  struct stat st;
+  if (stat(dotprofile, &st) == 0 && !S_ISDIR(st.st_mode)) add_source(".profile");
+  free(dotprofile);
+  script_add("cd \"");
+  script_add(workdir);
+  script_add("\"\n");
+  if (script_mode) {
+    script_add("exec ");
+    script_add(shname);
+    script_add(" -c \"$@\"");
   } else {
-    av = user_args;
+    script_add("exec ");
+    script_add(shname);
+    script_add(" -c '\"$(eval echo \\\"$0\\\")\"");
+    for (int i = 1; i < proc.nargs + 1; i++) {
+      char buf[64];
+      snprintf(buf, sizeof buf, " \"$(eval echo \\\"${%d}\\\")\"", i);
+      script_add(buf);
+    }
+    script_add(source_cmd[0] == 's' ? "' \"${@:1}\"" : "' \"$@\"");
   }
-  execvp(av[0], av);
-  die("running %s: %s", av[0], strerror(errno));
-  return EXIT_LAUNCH;
+  /* the command: its entries joined by spaces */
+  size_t clen = 1;
+  for (int i = 0; i < proc.ncommand; i++) clen += strlen(proc.command[i]) + 1;
+  char *command = xmalloc(clen);
+  command[0] = '\0';
+  for (int i = 0; i < proc.ncommand; i++) {
+    if (i) strcat(command, " ");
+    strcat(command, proc.command[i]);
+  }
+  const char **av = xmalloc(((size_t)proc.nargs + 6) * sizeof *av);
+  int k = 0;
+  av[k++] = shname;
+  av[k++] = "-c";
+  av[k++] = script;
+  av[k++] = argv[0];
+  av[k++] = command;
+  for (int i = 0; i < proc.nargs; i++) av[k++] = proc.args[i];
+  av[k] = NULL;
+  execv(shell, (char **)av);
+  die("bash exec: %s", errstr(errno));
+  return 82;
 }

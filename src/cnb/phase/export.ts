@@ -10,7 +10,7 @@
  * pass that also writes the uncompressed cache tar when the cache needs it.
  */
 import { createReadStream } from "node:fs";
-import { mkdir, mkdtemp, stat, symlink, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, stat, symlink } from "node:fs/promises";
 import { join } from "node:path";
 import { BerthError, wrapError } from "../../errors.ts";
 import { comparePaths, dirName } from "../../layer/entry.ts";
@@ -64,7 +64,7 @@ export interface PreviousImage {
 
 /** The launcher placed at /cnb/lifecycle/launcher. */
 export interface LauncherInput {
-  /** "lifecycle": the builder's CNB launcher (reads metadata.toml); "berth": berth's own (reads launch.berth). */
+  /** "lifecycle": the builder's CNB launcher; "berth": berth's own. Both read `<layers>/config/metadata.toml`. */
   kind: "lifecycle" | "berth";
   /** A host file holding the binary. */
   path: string;
@@ -387,11 +387,6 @@ export class Exporter {
     const configSources: LayerSource[] = [];
     const configDir = join(i.layersDir, "config");
     if (await isDir(configDir)) configSources.push({ source: configDir, dest: `${layersPath}/config` });
-    if (i.launcher.kind === "berth") {
-      const file = join(tmp, "launch.berth");
-      await writeFile(file, launchFile(i.group, processes, defaultProcess));
-      configSources.push({ source: file, dest: `${layersPath}/config/launch.berth` });
-    }
     const config = await this.#layer(
       {
         name: "buildpacksio/lifecycle:config",
@@ -735,26 +730,6 @@ function labelProcess(p: ProcessRecord): Record<string, unknown> & ProcessRecord
     buildpackID: p["buildpack-id"] ?? "",
     ...(p["working-dir"] ? { "working-dir": p["working-dir"] } : {}),
   } as Record<string, unknown> & ProcessRecord;
-}
-
-/** `launch.berth`: what berth's launcher needs, as NUL-separated tokens (see launch/launcher.c). */
-export function launchFile(
-  group: readonly GroupEntry[],
-  processes: readonly ProcessRecord[],
-  defaultProcess: string | undefined,
-): Buffer {
-  const tokens = ["berth-launch", "1"];
-  for (const bp of group) tokens.push("bp", escapeId(bp.id));
-  for (const p of processes) {
-    tokens.push("proc", p.type, p["working-dir"] ?? "", String(p.command.length), ...p.command);
-    tokens.push(String(p.args.length), ...p.args);
-  }
-  if (defaultProcess) tokens.push("default", defaultProcess);
-  for (const t of tokens) {
-    if (t.includes("\0"))
-      throw new BerthError("CNB_EXPORT_FAILED", `process field ${JSON.stringify(t)} contains a NUL`);
-  }
-  return Buffer.from(`${tokens.join("\0")}\0`);
 }
 
 /** Go's filepath.Match, as a regular expression over a path relative to the app. */

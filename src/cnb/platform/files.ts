@@ -175,7 +175,8 @@ export function metadataToml(md: BuildMetadata): string {
     processes: md.processes.map((p) => ({
       type: p.type,
       command: p.command,
-      args: p.args,
+      // As the lifecycle (BurntSushi/toml leaves out a nil slice): no `args` key for a process without args.
+      ...(p.args.length ? { args: p.args } : {}),
       direct: p.direct,
       "buildpack-id": p.buildpackId,
       ...(p.workingDir ? { "working-dir": p.workingDir } : {}),

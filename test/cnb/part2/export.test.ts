@@ -81,6 +81,10 @@ async function makeLayers(
 id = "test/hello"
 version = "1.0.0"
 api = "0.10"
+[[buildpacks]]
+id = "test/other"
+version = "0.1.0"
+api = "0.10"
 [[processes]]
 type = "web"
 command = ["greet", "web"]
