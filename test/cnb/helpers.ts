@@ -32,6 +32,8 @@ const APPLETS = [
   "tr",
   "wc",
   "head",
+  "ln",
+  "mkfifo",
 ];
 
 export interface BpSpec {
@@ -96,6 +98,7 @@ export async function makeBuildImage(
   target: string,
   home: string,
   extraApplets: readonly string[] = [],
+  o: { osReleaseLink?: string; distroLabels?: boolean } = {},
 ): Promise<void> {
   const tree = join(work, "build-image-root");
   await mkdir(join(tree, "bin"), { recursive: true });
@@ -110,7 +113,8 @@ export async function makeBuildImage(
     "root:x:0:0:root:/root:/bin/sh\ncnb:x:1000:1000:cnb:/home/cnb:/bin/sh\n",
   );
   await writeFile(join(tree, "etc", "group"), "root:x:0:\ncnb:x:1000:\n");
-  await writeFile(join(tree, "etc", "os-release"), 'ID=testos\nVERSION_ID="1.2"\n');
+  if (o.osReleaseLink) await symlink(o.osReleaseLink, join(tree, "etc", "os-release"));
+  else await writeFile(join(tree, "etc", "os-release"), 'ID=testos\nVERSION_ID="1.2"\n');
   const homeTree = join(work, "build-image-home");
   await mkdir(join(homeTree, "home", "cnb"), { recursive: true });
   await chown(join(homeTree, "home", "cnb"), 1000, 1000).catch(() => undefined);
@@ -142,8 +146,9 @@ export async function makeBuildImage(
       labels: {
         "io.buildpacks.stack.id": "io.berth.test",
         "io.buildpacks.base.id": "io.berth.test",
-        "io.buildpacks.base.distro.name": "testos",
-        "io.buildpacks.base.distro.version": "1.2",
+        ...(o.distroLabels === false
+          ? {}
+          : { "io.buildpacks.base.distro.name": "testos", "io.buildpacks.base.distro.version": "1.2" }),
       },
     },
     ctx,

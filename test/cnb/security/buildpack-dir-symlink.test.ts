@@ -1,0 +1,45 @@
+/**
+ * Attack: a buildpack replaces the next buildpack's layers directory (or the platform's `sbom`/`config`
+ * directories berth writes after it) with a symlink to a host folder: berth, as root, would chown that folder
+ * to the CNB user and write into it.
+ */
+import { afterAll, beforeAll, describe, it } from "vitest";
+import { type Attack, expectRefused, setupAttack } from "./helpers.ts";
+
+let a: Attack;
+beforeAll(async () => {
+  a = await setupAttack("bp-dir", {
+    build: (secret) => {
+      const dir = secret.replace(/\/shadow$/, "");
+      return `mkdir -p "$CNB_LAYERS_DIR/tools"
+printf '[types]\\nlaunch = true\\n' > "$CNB_LAYERS_DIR/tools.toml"
+echo '{}' > "$CNB_LAYERS_DIR/launch.sbom.cdx.json"
+case "$ATTACK" in
+  sbom) rm -rf "$CNB_LAYERS_DIR/../sbom"; ln -s "${dir}" "$CNB_LAYERS_DIR/../sbom" ;;
+  config) rm -rf "$CNB_LAYERS_DIR/../config"; ln -s "${dir}" "$CNB_LAYERS_DIR/../config" ;;
+  *) rm -rf "$CNB_LAYERS_DIR/../test_next"; ln -s "${dir}" "$CNB_LAYERS_DIR/../test_next" ;;
+esac`;
+    },
+  });
+});
+afterAll(() => a?.cleanup());
+
+describe.each(["sandbox", "host"] as const)("--isolation %s", (isolation) => {
+  it("the next buildpack's layers directory linked to a host folder fails the build; the folder is not chowned", async () => {
+    const r = await a.build(isolation);
+    expectRefused(r, /test_next is a symlink, not a directory/);
+    await a.assertSecretNowhere(r);
+  });
+
+  it("<layers>/sbom linked to a host folder fails the build; nothing is written there", async () => {
+    const r = await a.build(isolation, ["-e", "ATTACK=sbom"]);
+    expectRefused(r, /sbom is a symlink, not a directory/);
+    await a.assertSecretNowhere(r);
+  });
+
+  it("<layers>/config linked to a host folder fails the build; nothing is written there", async () => {
+    const r = await a.build(isolation, ["-e", "ATTACK=config"]);
+    expectRefused(r, /config is a symlink, not a directory/);
+    await a.assertSecretNowhere(r);
+  });
+});
