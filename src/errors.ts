@@ -26,6 +26,8 @@ export type ErrorCode =
   // layers
   | "LAYER_INVALID"
   | "LAYER_UNSAFE"
+  // trees berth reads but does not own (buildpack output, app dirs, build contexts)
+  | "UNSAFE_PATH"
   // registry
   | "REGISTRY_UNAUTHORIZED"
   | "REGISTRY_DENIED"

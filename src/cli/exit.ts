@@ -39,6 +39,7 @@ export function exitCodeFor(code: ErrorCode): number {
     case "STORE_CORRUPT":
     case "LAYER_INVALID":
     case "LAYER_UNSAFE":
+    case "UNSAFE_PATH":
       return EXIT.invalidContent;
     case "REGISTRY_UNAUTHORIZED":
     case "REGISTRY_DENIED":

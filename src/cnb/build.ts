@@ -138,6 +138,7 @@ export async function buildWithBuildpacks(o: BuildWithBuildpacksOptions): Promis
   const project = await readProjectToml(
     o.descriptor ?? join(appDir, "project.toml"),
     o.descriptor === undefined,
+    appDir,
   );
   for (const w of project?.warnings ?? []) log.warn(w);
   const builderName = o.builder ?? project?.builder;

@@ -5,6 +5,7 @@
 import { readFile } from "node:fs/promises";
 import { parse, stringify, TomlError } from "smol-toml";
 import { BerthError, type ErrorCode } from "../errors.ts";
+import type { ConfinedTree } from "../util/confined.ts";
 
 export type Table = Record<string, unknown>;
 
@@ -47,6 +48,30 @@ export async function readToml(path: string, o: Origin, optional = false): Promi
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === "ENOENT" && optional) return undefined;
     throw tomlError(o, `cannot be read: ${(err as Error).message}`, err);
+  }
+  return parseToml(text, o);
+}
+
+/**
+ * `readToml` for a file of a tree berth does not own (a buildpack's layers directory): read confined to the
+ * tree, so a symlink out of it is an UNSAFE_PATH error naming the tree's owner and the path.
+ */
+export async function readTomlIn(
+  tree: ConfinedTree,
+  rel: string,
+  o: Origin,
+  optional = false,
+): Promise<Table | undefined> {
+  let text: string | undefined;
+  try {
+    text = await tree.readText(rel);
+  } catch (err) {
+    if (err instanceof BerthError) throw err;
+    throw tomlError(o, `cannot be read: ${(err as Error).message}`, err);
+  }
+  if (text === undefined) {
+    if (optional) return undefined;
+    throw tomlError(o, "does not exist");
   }
   return parseToml(text, o);
 }

@@ -5,7 +5,7 @@
  * the shape `docker build`/`buildah bud` print them.
  */
 import { randomBytes } from "node:crypto";
-import { mkdir, readFile, rename, rm } from "node:fs/promises";
+import { mkdir, rename, rm } from "node:fs/promises";
 import { join, posix } from "node:path";
 import { BerthError, isBerthError, wrapError } from "../errors.ts";
 import { createMatcher, type Matcher, parseIgnoreFile } from "../layer/index.ts";
@@ -22,6 +22,7 @@ import type { TransportContext } from "../transport/context.ts";
 import { writeImage } from "../transport/copy.ts";
 import { type OpenedSource, openSource } from "../transport/open.ts";
 import { type ImageArgument, parseImageArgument } from "../transport/parse.ts";
+import { readFileWithin } from "../util/confined.ts";
 import { ownedTempDir } from "../util/fs.ts";
 import { type CachedLayer, cacheKey, StepCache } from "./cache.ts";
 import { expandWord, expandWords, type Vars } from "./expand.ts";
@@ -43,8 +44,12 @@ import { findStage, neededStages, type Stage, splitStages, targetStage } from ".
 export interface BuildInputs {
   /** The build context directory. */
   contextDir: string;
-  /** The Dockerfile's path (read once, when the build starts) or its text. */
-  dockerfile: { path: string } | { text: string; name?: string };
+  /**
+   * The Dockerfile's path (read once, when the build starts) or its text. A path inside the context is read
+   * confined to it (util/confined.ts), as is its `.dockerignore`; `inContext` (a path a project file named)
+   * must lie inside the context.
+   */
+  dockerfile: { path: string; inContext?: boolean } | { text: string; name?: string };
   buildArgs?: Record<string, string>;
   target?: string;
   /** Target platform (default: this machine's). */
@@ -117,6 +122,9 @@ function epochToRfc3339(seconds: number): string {
   return new Date(seconds * 1000).toISOString().replace(".000Z", "Z");
 }
 
+/** How the build context names itself in confinement errors. */
+const CONTEXT = { owner: "the build context", name: "the build context" };
+
 const short = (d: string) => d.slice(d.indexOf(":") + 1, d.indexOf(":") + 13);
 
 export class DockerfileBuild {
@@ -161,8 +169,14 @@ export class DockerfileBuild {
     if ("path" in i.dockerfile) {
       let text: string;
       try {
-        text = await readFile(i.dockerfile.path, "utf8");
+        const bytes = await readFileWithin(i.dockerfile.path, i.contextDir, {
+          ...CONTEXT,
+          ...(i.dockerfile.inContext ? { mustBeInside: true } : {}),
+        });
+        if (bytes === undefined) throw new Error(`${i.dockerfile.path} does not exist`);
+        text = bytes.toString("utf8");
       } catch (err) {
+        if (err instanceof BerthError) throw err;
         throw new BerthError("DOCKERFILE_NOT_FOUND", `cannot read the Dockerfile ${i.dockerfile.path}`, {
           cause: err,
           hint: "give its path with --dockerfile, or put a Dockerfile in the build context",
@@ -240,11 +254,14 @@ export class DockerfileBuild {
     if ("path" in i.dockerfile) candidates.push(`${i.dockerfile.path}.dockerignore`);
     candidates.push(join(i.contextDir, ".dockerignore"));
     for (const c of candidates) {
+      let bytes: Buffer | undefined;
       try {
-        return createMatcher(parseIgnoreFile(await readFile(c, "utf8")));
+        bytes = await readFileWithin(c, i.contextDir, CONTEXT);
       } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw wrapError(`reading ${c}`, err);
+        if (err instanceof BerthError) throw err;
+        throw wrapError(`reading ${c}`, err);
       }
+      if (bytes !== undefined) return createMatcher(parseIgnoreFile(bytes.toString("utf8")));
     }
     return undefined;
   }

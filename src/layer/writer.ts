@@ -3,7 +3,7 @@
  * (long path or link name, large size or id, fractional mtime, long user/group name, xattrs), with its keys
  * sorted; no atime or ctime. Writes to a Writable with back-pressure, in chunks of 1 MiB.
  */
-import { closeSync, openSync, readSync } from "node:fs";
+import { closeSync, constants, fstatSync, openSync, readSync } from "node:fs";
 import type { Writable } from "node:stream";
 import { BerthError } from "../errors.ts";
 import {
@@ -176,9 +176,14 @@ export class TarWriter {
    */
   async addFile(header: EntryHeader, hostPath: string): Promise<void> {
     await this.#header(header);
-    const fd = openSync(hostPath, "r");
+    // The file was planned as a regular file: if it became a symlink or a FIFO since (a tree another user
+    // writes to), fail instead of following it or blocking on it.
+    const fd = openSync(hostPath, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
     let got = 0;
     try {
+      if (!fstatSync(fd).isFile()) {
+        throw new BerthError("LAYER_INVALID", `${hostPath} is no longer a regular file`);
+      }
       for (;;) {
         if (this.#used === CHUNK) await this.#flush();
         // Ask for one byte more than expected, to notice a file that grew.

@@ -1,9 +1,3 @@
-/**
- * `berth build`: an image from a project, with Cloud Native Buildpacks (the default) or its Dockerfile
- * (`--dockerfile`, or `project.toml` asking for it). Flag parsing and output live here; the Dockerfile build
- * is `DockerfileBuild` (src/dockerfile), the buildpacks build is one call into src/cnb.
- */
-import { readFile } from "node:fs/promises";
 import { isAbsolute, join, relative, resolve } from "node:path";
 import type { Command } from "commander";
 import { parse as parseToml } from "smol-toml";
@@ -14,6 +8,7 @@ import { parsePlatform } from "../../oci/platform.ts";
 import { parseNetworkMode } from "../../runtime/network.ts";
 import type { TransportContext } from "../../transport/context.ts";
 import { type ImageArgument, parseImageArgument } from "../../transport/parse.ts";
+import { readFileWithin } from "../../util/confined.ts";
 import type { Cli } from "../env.ts";
 import { info, printJson } from "../output.ts";
 import { cnbLogger } from "./builder.ts";
@@ -25,6 +20,8 @@ export interface BuildChoice {
   way: "dockerfile" | "buildpacks";
   /** Dockerfile path (dockerfile only). */
   dockerfile?: string;
+  /** The path came from project.toml: it must lie inside the context. */
+  fromProject?: boolean;
   reason: string;
 }
 
@@ -46,8 +43,13 @@ export async function chooseBuild(
   const file = descriptor ? resolve(descriptor) : join(contextDir, "project.toml");
   let text: string | undefined;
   try {
-    text = await readFile(file, "utf8");
+    // The project's own project.toml (or a --descriptor inside it) is read confined to the project.
+    text = (
+      await readFileWithin(file, contextDir, { owner: "the app", name: "the app directory" })
+    )?.toString("utf8");
+    if (text === undefined && descriptor) throw new Error(`${file} does not exist`);
   } catch (err) {
+    if (err instanceof BerthError) throw err;
     if (descriptor) throw new BerthError("USAGE", `cannot read the descriptor ${descriptor}`, { cause: err });
   }
   if (text !== undefined) {
@@ -71,6 +73,7 @@ export async function chooseBuild(
       return {
         way: "dockerfile",
         dockerfile: isAbsolute(df) ? df : join(contextDir, df),
+        fromProject: true,
         reason: `${relative(contextDir, file) || file} [io.berth] build = "dockerfile"`,
       };
     }
@@ -294,7 +297,7 @@ Examples:
       const build = new DockerfileBuild(
         {
           contextDir,
-          dockerfile: { path: choice.dockerfile! },
+          dockerfile: { path: choice.dockerfile!, ...(choice.fromProject ? { inContext: true } : {}) },
           buildArgs: parseBuildArgs(opts.buildArg ?? [], env),
           ...(opts.target ? { target: opts.target } : {}),
           ...(opts.platform ? { platform: parsePlatform(opts.platform) } : {}),

@@ -4,8 +4,9 @@
  * delimiter for append and prepend (none otherwise); contents are used verbatim. Layer directories add
  * `bin` → PATH, `lib` → LD_LIBRARY_PATH and LIBRARY_PATH, `include` → CPATH, `pkgconfig` → PKG_CONFIG_PATH.
  */
-import { readdir, readFile, stat } from "node:fs/promises";
+import { stat } from "node:fs/promises";
 import { join } from "node:path";
+import { ConfinedTree } from "../../util/confined.ts";
 
 export type EnvAction = "override" | "default" | "append" | "prepend";
 
@@ -45,20 +46,37 @@ export interface EnvFile {
   value: string;
 }
 
-/** The env files of one directory, in name order; `.delim` files are returned as values of `delims`. */
-export async function readEnvDir(dir: string): Promise<{ files: EnvFile[]; delims: Map<string, string> }> {
-  const entries = await readdir(dir, { withFileTypes: true }).catch((err: NodeJS.ErrnoException) => {
-    if (err.code === "ENOENT" || err.code === "ENOTDIR") return [];
-    throw err;
-  });
+/** Env files are read up to this size (Linux caps one environment string at 128 KiB anyway). */
+const MAX_ENV_FILE = 1024 * 1024;
+
+/** A directory inside a tree berth reads without leaving it (a buildpack's layers directory). */
+export interface TreeDir {
+  tree: ConfinedTree;
+  /** The directory, relative to the tree's root. */
+  rel: string;
+}
+
+/**
+ * The env files of one directory, in name order; `.delim` files are returned as values of `delims`. Read
+ * confined (util/confined.ts): a plain path is a tree of its own; a symlink out of the tree, a FIFO or device
+ * is an UNSAFE_PATH error.
+ */
+export async function readEnvDir(
+  dir: string | TreeDir,
+): Promise<{ files: EnvFile[]; delims: Map<string, string> }> {
+  const { tree, rel } =
+    typeof dir === "string"
+      ? { tree: new ConfinedTree(dir, { owner: dir, name: "its directory", seenAs: dir }), rel: "" }
+      : dir;
+  const entries = (await tree.readdir(rel)) ?? [];
   const files: EnvFile[] = [];
   const delims = new Map<string, string>();
   const names = entries.map((e) => e.name).sort();
   for (const fileName of names) {
-    const p = join(dir, fileName);
-    const st = await stat(p).catch(() => undefined);
-    if (!st || st.isDirectory()) continue;
-    const value = await readFile(p, "utf8");
+    const p = rel === "" ? fileName : `${rel}/${fileName}`;
+    const kind = await tree.kind(p);
+    if (!kind || kind === "dir") continue;
+    const value = (await tree.readText(p, MAX_ENV_FILE)) ?? "";
     const dot = fileName.indexOf(".");
     const name = dot < 0 ? fileName : fileName.slice(0, dot);
     const action = dot < 0 ? undefined : fileName.slice(dot + 1);
@@ -143,7 +161,7 @@ export class Env {
   }
 
   /** Apply a directory of env files; files without a suffix use `defaultAction`. */
-  async addEnvDir(dir: string, defaultAction: EnvAction): Promise<void> {
+  async addEnvDir(dir: string | TreeDir, defaultAction: EnvAction): Promise<void> {
     const { files, delims } = await readEnvDir(dir);
     for (const f of files) {
       this.apply(f.name, f.action ?? defaultAction, f.value, delims.get(f.name));

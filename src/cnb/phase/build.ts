@@ -5,9 +5,10 @@
  * later buildpacks, `build.toml` unmet entries, `launch.toml` processes, labels and slices, `store.toml`,
  * SBOM files; and write `<layers>/config/metadata.toml`.
  */
-import { copyFile, mkdir, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
-import { join } from "node:path";
+import { rename, rm, stat } from "node:fs/promises";
+import { join, relative } from "node:path";
 import { BerthError } from "../../errors.ts";
+import { ConfinedTree } from "../../util/confined.ts";
 import { apiAtLeast } from "../api.ts";
 import { escapeId } from "../buildpack/descriptor.ts";
 import type { Env } from "../buildpack/env.ts";
@@ -34,7 +35,7 @@ import {
 } from "../platform/files.ts";
 import { targetEnv } from "../platform/target.ts";
 import { type Table, toToml } from "../toml.ts";
-import { makeOwnedDir, toRunPath } from "./executor.ts";
+import { type Executor, layersTree, makeOwnedDir, toRunPath } from "./executor.ts";
 import type { PhaseInputs } from "./inputs.ts";
 import { timer } from "./log.ts";
 
@@ -79,14 +80,16 @@ const SBOM_EXTS: Record<string, string> = {
   "syft.json": "application/vnd.syft+json",
 };
 
-async function exists(p: string): Promise<boolean> {
-  return (await stat(p).catch(() => undefined)) !== undefined;
-}
-
-async function readIfExists(p: string): Promise<string | undefined> {
-  return readFile(p, "utf8").catch((err: NodeJS.ErrnoException) => {
-    if (err.code === "ENOENT") return undefined;
-    throw err;
+/**
+ * A buildpack's layers directory as berth reads it: confined (util/confined.ts), so a file the buildpack
+ * linked out of it is an UNSAFE_PATH error naming the buildpack and the path as the buildpack sees it.
+ */
+export function buildpackTree(ex: Executor, layersDir: string, subject: string): ConfinedTree {
+  return new ConfinedTree(layersDir, {
+    owner: subject,
+    name: "its layers directory",
+    seenAs: toRunPath(ex, layersDir),
+    hint: "a buildpack's output files must be regular files inside its layers directory; berth does not follow symlinks out of it",
   });
 }
 
@@ -150,15 +153,12 @@ class Builder {
         const layersDir = join(ex.host.layers, escapeId(d.buildpack.id));
         await makeOwnedDir(ex, layersDir);
         const entries = findPlan(plan, d.buildpack.id);
-        const planDir = join(planRoot, `${n}-${escapeId(d.buildpack.id)}`);
-        await mkdir(planDir, { recursive: true });
-        const planPath = join(planDir, "plan.toml");
-        await writeFile(
-          planPath,
+        const planPath = await layersTree(ex).writeFile(
+          `${relative(ex.host.layers, planRoot)}/${n}-${escapeId(d.buildpack.id)}/plan.toml`,
           toToml({
             entries: entries.map((e) => ({ name: e.name, ...(e.metadata ? { metadata: e.metadata } : {}) })),
           }),
-          { mode: 0o644 },
+          0o644,
         );
         const runLayers = toRunPath(ex, layersDir);
         const runDir = toRunPath(ex, bp.dir);
@@ -205,9 +205,10 @@ class Builder {
             { details: { buildpack: d.buildpack.id, exitCode: result.exitCode, stderr: result.stderrTail } },
           );
         }
-        const layers = await this.processLayers(layersDir, subject);
-        await this.setupEnv(layers);
-        const buildToml = await readIfExists(join(layersDir, "build.toml"));
+        const tree = buildpackTree(ex, layersDir, subject);
+        const layers = await this.processLayers(layersDir, subject, tree);
+        await this.setupEnv(layers, tree);
+        const buildToml = await tree.readText("build.toml");
         const unmet = buildToml
           ? parseBuildToml(buildToml, join(layersDir, "build.toml"), subject).unmet
           : [];
@@ -221,8 +222,8 @@ class Builder {
         }
         const met = entries.filter((e) => !unmet.includes(e.name)).map((e) => e.name);
         plan = filterPlan(plan, met);
-        await this.copySboms(layersDir, d.buildpack.id, layers, subject, d.buildpack.sbomFormats);
-        const launchText = await readIfExists(join(layersDir, "launch.toml"));
+        await this.copySboms(layersDir, d.buildpack.id, layers, subject, d.buildpack.sbomFormats, tree);
+        const launchText = await tree.readText("launch.toml");
         if (launchText !== undefined) {
           const launch = parseLaunchToml(
             launchText,
@@ -236,7 +237,7 @@ class Builder {
           const warning = processes.add(launch.processes);
           if (warning) this.i.logger.warn(warning);
         }
-        const storeText = await readIfExists(join(layersDir, "store.toml"));
+        const storeText = await tree.readText("store.toml");
         const storeMd =
           storeText === undefined
             ? undefined
@@ -266,16 +267,14 @@ class Builder {
       slices,
       ...(processes.defaultType ? { buildpackDefaultProcessType: processes.defaultType } : {}),
     };
-    const configDir = join(ex.host.layers, "config");
-    await mkdir(configDir, { recursive: true });
-    const metadataPath = join(configDir, "metadata.toml");
-    await writeFile(metadataPath, metadataToml(metadata));
+    const metadataPath = await layersTree(ex).writeFile("config/metadata.toml", metadataToml(metadata));
     return { metadata, buildpacks: built, metadataPath };
   }
 
   /** Read every `<layer>.toml`; rename type-less layer directories to `<layer>.ignore`. */
-  async processLayers(layersDir: string, subject: string): Promise<BuiltLayer[]> {
-    const names = (await readdir(layersDir, { withFileTypes: true }))
+  async processLayers(layersDir: string, subject: string, tree: ConfinedTree): Promise<BuiltLayer[]> {
+    const exists = async (rel: string) => (await tree.kind(rel)) !== undefined;
+    const names = ((await tree.readdir("")) ?? [])
       .filter((e) => !e.isDirectory() && e.name.endsWith(".toml"))
       .map((e) => e.name.slice(0, -".toml".length))
       .filter((n) => !RESERVED_LAYER_NAMES.includes(n))
@@ -283,9 +282,13 @@ class Builder {
     const out: BuiltLayer[] = [];
     for (const name of names) {
       const tomlPath = join(layersDir, `${name}.toml`);
-      const md: LayerMetadataFile = parseLayerToml(await readFile(tomlPath, "utf8"), tomlPath, subject);
+      const md: LayerMetadataFile = parseLayerToml(
+        (await tree.readText(`${name}.toml`)) ?? "",
+        tomlPath,
+        subject,
+      );
       let path = join(layersDir, name);
-      let hasContents = await exists(path);
+      let hasContents = await exists(name);
       if (!md.build && !md.launch && !md.cache) {
         if (hasContents) {
           await rm(`${path}.ignore`, { recursive: true, force: true });
@@ -303,9 +306,8 @@ class Builder {
       });
     }
     for (const name of RESERVED_LAYER_NAMES) {
-      if (await exists(join(layersDir, name)).then((e) => e && names.length >= 0)) {
-        const st = await stat(join(layersDir, name));
-        if (st.isDirectory() && (await exists(join(layersDir, `${name}.toml`)))) {
+      if ((await tree.kind(name)) === "dir") {
+        if (await exists(`${name}.toml`)) {
           throw new BerthError(
             "CNB_BUILD_INVALID",
             `${subject}: ${join(layersDir, name)}: "${name}" is not a valid layer name (build, launch and store are reserved)`,
@@ -317,13 +319,14 @@ class Builder {
   }
 
   /** A build layer's bin/lib/include/pkgconfig and env/, env.build/ files reach later buildpacks. */
-  async setupEnv(layers: BuiltLayer[]): Promise<void> {
+  async setupEnv(layers: BuiltLayer[], tree: ConfinedTree): Promise<void> {
     const ex = this.i.executor;
     for (const l of layers) {
       if (!l.types.build || !l.hasContents) continue;
       await this.env.addRootDir(l.path, toRunPath(ex, l.path));
-      await this.env.addEnvDir(join(l.path, "env"), "override");
-      await this.env.addEnvDir(join(l.path, "env.build"), "override");
+      const rel = relative(tree.root, l.path);
+      await this.env.addEnvDir({ tree, rel: `${rel}/env` }, "override");
+      await this.env.addEnvDir({ tree, rel: `${rel}/env.build` }, "override");
     }
   }
 
@@ -334,9 +337,10 @@ class Builder {
     layers: BuiltLayer[],
     subject: string,
     formats: string[] | undefined,
+    tree: ConfinedTree,
   ): Promise<void> {
-    const files = await readdir(layersDir);
-    const sbomRoot = join(this.i.executor.host.layers, "sbom");
+    const files = ((await tree.readdir("")) ?? []).map((e) => e.name);
+    const layersOut = layersTree(this.i.executor);
     for (const f of files.sort()) {
       const m = /^(.+)\.sbom\.(cdx\.json|spdx\.json|syft\.json)$/.exec(f);
       if (!m) continue;
@@ -359,9 +363,8 @@ class Builder {
         if (layer.types.cache) kinds.push({ kind: "cache", layer: owner });
       }
       for (const k of kinds) {
-        const dir = join(sbomRoot, k.kind, escapeId(id), ...(k.layer ? [k.layer] : []));
-        await mkdir(dir, { recursive: true });
-        await copyFile(join(layersDir, f), join(dir, `sbom.${ext}`));
+        const dir = ["sbom", k.kind, escapeId(id), ...(k.layer ? [k.layer] : [])].join("/");
+        await tree.copyOut(f, layersOut, `${dir}/sbom.${ext}`);
       }
     }
   }

@@ -4,16 +4,17 @@
  * member's `bin/detect` once (memoised across groups), resolve the build plan, and return the first group
  * that passes with its plan. Prints pack's lines; a failing detect's output is shown.
  */
-import { chmod, mkdir, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { BerthError } from "../../errors.ts";
+import { ConfinedTree } from "../../util/confined.ts";
 import { apiAtLeast } from "../api.ts";
 import { bpKey, effectiveTargets, escapeId, type ModuleRef, type Order } from "../buildpack/descriptor.ts";
 import { bpSubject, type LoadedBuildpack } from "../buildpack/load.ts";
 import { parseBuildPlan } from "../buildpack/plan.ts";
 import type { Group, Plan } from "../platform/files.ts";
 import { targetEnv, targetSatisfied } from "../platform/target.ts";
-import { toRunPath } from "./executor.ts";
+import { layersTree, toRunPath } from "./executor.ts";
 import type { PhaseInputs } from "./inputs.ts";
 import { type PhaseLogger, timer } from "./log.ts";
 import { type DetectRun, keyOf, type Member, resolveGroup } from "./resolve.ts";
@@ -179,12 +180,9 @@ class Detector {
         error: `${subject}: ${detectPath} is not executable (mode ${(st.mode & 0o7777).toString(8)})`,
       };
     }
-    const planDir = join(ex.host.layers, ".berth-detect", `${escapeId(d.buildpack.id)}-${this.#seq++}`);
-    await mkdir(planDir, { recursive: true, mode: 0o777 });
-    await chmod(planDir, 0o777);
-    const planPath = join(planDir, "plan.toml");
-    await writeFile(planPath, "", { mode: 0o666 });
-    await chmod(planPath, 0o666);
+    const planRel = `.berth-detect/${escapeId(d.buildpack.id)}-${this.#seq++}`;
+    const planDir = await layersTree(ex).mkdirs(planRel, undefined, 0o777);
+    const planPath = await layersTree(ex).writeFile(`${planRel}/plan.toml`, "", 0o666);
     try {
       const runPlan = toRunPath(ex, planPath);
       const runDir = toRunPath(ex, bp.dir);
@@ -214,7 +212,13 @@ class Detector {
           run.error = `${subject}: ${detectPath} (or its interpreter) was not found`;
         return run;
       }
-      const text = await readFile(planPath, "utf8");
+      // The buildpack may have replaced its plan.toml: read it confined to its plan directory.
+      const text =
+        (await new ConfinedTree(planDir, {
+          owner: subject,
+          name: "its plan directory",
+          seenAs: toRunPath(ex, planDir),
+        }).readText("plan.toml")) ?? "";
       try {
         return { code: 0, output, plan: parseBuildPlan(text, `${runPlan} (written by bin/detect)`, subject) };
       } catch (err) {

@@ -6,13 +6,15 @@
  * `/cnb/buildpacks` mounted and nothing else of the host (no registry credentials) in reach.
  */
 import { spawn } from "node:child_process";
-import { chown, mkdir, readFile, rm } from "node:fs/promises";
+import type { Stats } from "node:fs";
+import { chown, lstat, mkdir, readFile, readlink, rm } from "node:fs/promises";
 import { userInfo } from "node:os";
-import { join, relative } from "node:path";
+import { isAbsolute, join, relative } from "node:path";
 import { BerthError } from "../../errors.ts";
 import type { Image } from "../../oci/image.ts";
 import type { NetworkMode, RuntimeContext, SnapshotChain } from "../../runtime/index.ts";
 import { prepareSnapshots, runInSandbox } from "../../runtime/index.ts";
+import { ConfinedTree } from "../../util/confined.ts";
 
 export interface CnbPaths {
   /** The application (`/workspace`). */
@@ -77,10 +79,29 @@ export function toRunPath(e: Executor, hostPath: string): string {
   throw new BerthError("INTERNAL", `${hostPath} is not under a CNB directory`);
 }
 
-/** mkdir -p and give the new directory to the buildpack user. */
+/**
+ * The layers directory, as a tree berth writes into but buildpacks own: a buildpack may have replaced any
+ * directory in it with a symlink, which berth refuses instead of following (see util/confined.ts).
+ */
+export function layersTree(e: Executor): ConfinedTree {
+  return new ConfinedTree(e.host.layers, {
+    owner: "the layers directory",
+    name: "the layers directory",
+    seenAs: e.run.layers,
+    hint: "a buildpack replaced a directory of the platform's with a symlink",
+  });
+}
+
+/** mkdir -p and give the new directory to the buildpack user; a symlink on the way is refused. */
 export async function makeOwnedDir(e: Executor, dir: string): Promise<void> {
+  const rel = relative(e.host.layers, dir);
+  const own = e.owner && isRoot() ? e.owner : undefined;
+  if (rel !== "" && !rel.startsWith("..") && !isAbsolute(rel)) {
+    await layersTree(e).mkdirs(rel, own);
+    return;
+  }
   await mkdir(dir, { recursive: true });
-  if (e.owner && isRoot()) await chown(dir, e.owner.uid, e.owner.gid);
+  if (own) await chown(dir, own.uid, own.gid);
 }
 
 function isRoot(): boolean {
@@ -210,13 +231,9 @@ export async function sandboxExecutor(o: SandboxExecutorOptions): Promise<Execut
     run: CONTAINER_PATHS,
     owner: o.owner,
     async readRootFile(path) {
-      // The top-most layer (or the upper dir) holding the file wins.
-      for (const dir of [o.upperDir, ...[...chain.dirs].reverse()]) {
-        const text = await readFile(join(dir, path), "utf8").catch(() => undefined);
-        if (text !== undefined) return text;
-        if (chain.mode === "full" && dir !== o.upperDir) break;
-      }
-      return undefined;
+      const top = [...chain.dirs].reverse();
+      const dirs = [o.upperDir, ...(chain.mode === "full" ? top.slice(0, 1) : top)];
+      return readImageFile(dirs, path, `the build image ${o.imageName ?? o.image.digest}`);
     },
     async exec(req) {
       // No `image`: the environment is exactly the one given, not the image's Env (the lifecycle filters it).
@@ -246,6 +263,91 @@ export async function sandboxExecutor(o: SandboxExecutorOptions): Promise<Execut
       };
     },
   };
+}
+
+const MAX_LINKS = 40;
+const MAX_ROOT_FILE = 64 * 1024;
+
+/**
+ * Read `path` of an image's root made of overlay-form layer directories (`dirs`, top first), resolved as the
+ * image sees it and never on the host: components are looked up in the merged view (the top-most layer's entry
+ * wins, a whiteout hides lower ones, a non-directory hides lower directories), symlinks are followed inside the
+ * image (absolute targets from its root, `..` never above it), and the file is read with `ConfinedTree` from
+ * the layer that holds it (no symlink, FIFO or device; 64 KiB at most). Undefined when it does not exist; a
+ * symlink whose target does not exist in the image is an UNSAFE_PATH error naming it. (Opaque directories are
+ * not honoured: a lower layer's file under one is found; it is still the image's.)
+ */
+export async function readImageFile(
+  dirs: string[],
+  path: string,
+  owner: string,
+): Promise<string | undefined> {
+  const unsafe = (p: string, what: string) =>
+    new BerthError("UNSAFE_PATH", `${owner}: /${p} ${what}`, { details: { owner, path: `/${p}` } });
+  const lookup = async (d: string, rel: string) =>
+    lstat(join(d, rel)).catch((err: NodeJS.ErrnoException) => {
+      if (err.code === "ENOENT" || err.code === "ENOTDIR") return undefined;
+      throw err;
+    });
+  const cur: string[] = [];
+  // Layers whose directory at each depth of `cur` is part of the merged directory.
+  const stack: string[][] = [dirs];
+  const queue = path.split("/").filter((c) => c !== "" && c !== ".");
+  let links = 0;
+  let via: { link: string; target: string } | undefined;
+  const missing = () =>
+    via
+      ? unsafe(via.link, `is a symlink to ${JSON.stringify(via.target)}, which does not exist in the image`)
+      : undefined;
+  while (queue.length > 0) {
+    const c = queue.shift()!;
+    if (c === "..") {
+      if (cur.length > 0) {
+        cur.pop();
+        stack.pop();
+      }
+      continue;
+    }
+    const rel = [...cur, c].join("/");
+    let found: { d: string; st: Stats } | undefined;
+    const merged: string[] = [];
+    for (const d of stack[stack.length - 1]!) {
+      const st = await lookup(d, rel);
+      if (!st) continue;
+      if (st.isCharacterDevice() && st.rdev === 0) break;
+      found ??= { d, st };
+      if (!st.isDirectory() || !found.st.isDirectory()) break;
+      merged.push(d);
+    }
+    if (!found) {
+      const err = missing();
+      if (err) throw err;
+      return undefined;
+    }
+    if (found.st.isSymbolicLink()) {
+      if (++links > MAX_LINKS) throw unsafe(rel, "goes through too many symlinks");
+      const target = await readlink(join(found.d, rel));
+      via = { link: rel, target };
+      if (target.startsWith("/")) {
+        cur.length = 0;
+        stack.length = 1;
+      }
+      queue.unshift(...target.split("/").filter((s) => s !== "" && s !== "."));
+      continue;
+    }
+    if (queue.length === 0) {
+      const tree = new ConfinedTree(found.d, { owner, name: "the image", seenAs: "/" });
+      return (await tree.readFile(rel, MAX_ROOT_FILE))?.toString("utf8");
+    }
+    if (!found.st.isDirectory()) {
+      const err = missing();
+      if (err) throw err;
+      return undefined;
+    }
+    cur.push(c);
+    stack.push(merged);
+  }
+  return undefined;
 }
 
 export async function removeDir(dir: string): Promise<void> {

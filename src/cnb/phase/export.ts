@@ -10,7 +10,7 @@
  * pass that also writes the uncompressed cache tar when the cache needs it.
  */
 import { createReadStream } from "node:fs";
-import { mkdir, mkdtemp, stat, symlink } from "node:fs/promises";
+import { lstat, mkdir, mkdtemp, symlink } from "node:fs/promises";
 import { join } from "node:path";
 import { BerthError, wrapError } from "../../errors.ts";
 import { comparePaths, dirName } from "../../layer/entry.ts";
@@ -225,10 +225,11 @@ export class Exporter {
       const bpDir = join(i.layersDir, dirName);
       const record: BuildpackLayersRecord = { key: bp.id, version: bp.version, layers: {} };
       const cacheRecord: BuildpackLayersRecord = { key: bp.id, version: bp.version, layers: {} };
-      const store = await readStoreToml(bpDir);
+      const owner = `buildpack ${JSON.stringify(`${bp.id}@${bp.version}`)}`;
+      const store = await readStoreToml(bpDir, owner);
       if (store) record.store = { metadata: store };
       const prevBp = prevMeta?.buildpacks?.find((b) => b.key === bp.id);
-      const tomls = await readLayerTomls(bpDir).catch((err) => {
+      const tomls = await readLayerTomls(bpDir, owner).catch((err) => {
         throw wrapError(`reading the layers of buildpack ${bp.id}`, err);
       });
       for (const t of tomls) {
@@ -236,7 +237,7 @@ export class Exporter {
         const name = `${bp.id}:${t.name}`;
         const hostDir = join(bpDir, t.name);
         const dest = `${layersPath}/${dirName}/${t.name}`;
-        const hasDir = await isDir(hostDir);
+        const hasDir = await isDir(hostDir, owner);
         const rec: LayerRecord = {
           sha: "",
           data: t.metadata,
@@ -712,12 +713,20 @@ function fileSource(path: string): BlobSource {
   };
 }
 
-async function isDir(p: string): Promise<boolean> {
-  try {
-    return (await stat(p)).isDirectory();
-  } catch {
-    return false;
+/**
+ * Whether `p` is a directory to export. A symlink is never one: it is refused when `owner` (the buildpack
+ * that left it) is given, as a layer directory must be the buildpack's own, and else taken as no directory.
+ */
+async function isDir(p: string, owner?: string): Promise<boolean> {
+  const st = await lstat(p).catch(() => undefined);
+  if (st?.isSymbolicLink() && owner) {
+    throw new BerthError(
+      "UNSAFE_PATH",
+      `${owner}: ${p} is a symlink, where a layer directory was expected; berth does not export through it`,
+      { details: { owner, path: p } },
+    );
   }
+  return st?.isDirectory() ?? false;
 }
 
 /** The process as `io.buildpacks.build.metadata` shows it (lc launch.Process JSON). */

@@ -3,11 +3,11 @@
  * `io.buildpacks.lifecycle.metadata`, `io.buildpacks.build.metadata`, `io.buildpacks.project.metadata`,
  * `<layers>/config/metadata.toml`, `<layer>.toml`, `store.toml`, `group.toml`.
  */
-import { readdir } from "node:fs/promises";
-import { join } from "node:path";
+import { basename, dirname, join } from "node:path";
 import { BerthError } from "../../errors.ts";
+import { ConfinedTree } from "../../util/confined.ts";
 import { parseJson } from "../../util/json.ts";
-import { Fields, isTable, readToml, type Table } from "../toml.ts";
+import { Fields, isTable, readTomlIn, type Table } from "../toml.ts";
 
 export const LABEL = {
   lifecycle: "io.buildpacks.lifecycle.metadata",
@@ -104,6 +104,22 @@ export interface BuildResultFile {
 
 const what = (file: string) => ({ file, code: "CNB_CONFIG_INVALID" as const });
 
+/**
+ * The layers directory (or a buildpack's part of it) as export reads it: confined (util/confined.ts), since
+ * buildpacks wrote there. `owner` names who wrote it in errors.
+ */
+function tree(dir: string, owner?: string): ConfinedTree {
+  return new ConfinedTree(dir, {
+    owner: owner ?? `the layers of ${basename(dir)}`,
+    name: owner ? "its layers directory" : "the layers directory",
+  });
+}
+
+/** readToml of `file`, confined to its directory. */
+function readIn(file: string, optional: boolean, owner?: string) {
+  return readTomlIn(tree(dirname(file), owner), basename(file), what(file), optional);
+}
+
 export function parseJsonLabel<T>(text: string | undefined, label: string, image: string): T | undefined {
   if (text === undefined || text === "") return undefined;
   const v = parseJson(text, `${image}: label ${label}`, "CONFIG_INVALID");
@@ -113,7 +129,7 @@ export function parseJsonLabel<T>(text: string | undefined, label: string, image
 
 export async function readBuildResult(layersDir: string): Promise<BuildResultFile> {
   const file = join(layersDir, "config", "metadata.toml");
-  const t = await readToml(file, what(file), true);
+  const t = await readTomlIn(tree(layersDir), "config/metadata.toml", what(file), true);
   const f = new Fields(t ?? {}, what(file));
   return {
     defaultProcessType: f.str("buildpack-default-process-type") || undefined,
@@ -152,7 +168,7 @@ function groupEntry(b: Fields): GroupEntry {
 /** `<layers>/group.toml` `[[group]]`. */
 export async function readGroup(layersDir: string): Promise<GroupEntry[]> {
   const file = join(layersDir, "group.toml");
-  const t = await readToml(file, what(file));
+  const t = (await readIn(file, false))!;
   return new Fields(t, what(file)).list("group").map(groupEntry);
 }
 
@@ -168,22 +184,16 @@ export interface LayerToml {
 /** Layer names a buildpack may not use, and files in its dir that are not layers. */
 const NOT_LAYERS = new Set(["launch", "build", "store"]);
 
-/** The `<layer>.toml` files of a buildpack's layers dir, by name. */
-export async function readLayerTomls(bpDir: string): Promise<LayerToml[]> {
-  let names: string[];
-  try {
-    names = await readdir(bpDir);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === "ENOENT") return [];
-    throw err;
-  }
+/** The `<layer>.toml` files of a buildpack's layers dir, by name; `owner` names the buildpack in errors. */
+export async function readLayerTomls(bpDir: string, owner?: string): Promise<LayerToml[]> {
+  const names = ((await tree(bpDir, owner).readdir("")) ?? []).map((e) => e.name);
   const out: LayerToml[] = [];
   for (const n of names.sort()) {
     if (!n.endsWith(".toml")) continue;
     const name = n.slice(0, -5);
     if (NOT_LAYERS.has(name) || name.endsWith(".sbom")) continue;
     const file = join(bpDir, n);
-    const f = new Fields(await readToml(file, what(file)), what(file));
+    const f = new Fields((await readIn(file, false, owner))!, what(file));
     const types = f.sub("types");
     out.push({
       name,
@@ -196,9 +206,9 @@ export async function readLayerTomls(bpDir: string): Promise<LayerToml[]> {
   return out;
 }
 
-export async function readStoreToml(bpDir: string): Promise<Table | undefined> {
+export async function readStoreToml(bpDir: string, owner?: string): Promise<Table | undefined> {
   const file = join(bpDir, "store.toml");
-  const t = await readToml(file, what(file), true);
+  const t = await readIn(file, true, owner);
   if (!t) return undefined;
   return new Fields(t, what(file)).anyTable("metadata") ?? {};
 }
@@ -206,6 +216,6 @@ export async function readStoreToml(bpDir: string): Promise<Table | undefined> {
 /** `project-metadata.toml` → `io.buildpacks.project.metadata` (`{source: {type, version, metadata}}`). */
 export async function readProjectMetadata(layersDir: string): Promise<Table> {
   const file = join(layersDir, "project-metadata.toml");
-  const t = await readToml(file, what(file), true);
+  const t = await readIn(file, true);
   return t ?? {};
 }

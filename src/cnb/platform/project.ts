@@ -9,6 +9,7 @@ import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import ignore from "ignore";
 import { BerthError } from "../../errors.ts";
+import { readFileWithin } from "../../util/confined.ts";
 import { Fields, isTable, type Origin, parseToml, type Table, tomlError } from "../toml.ts";
 
 /** Which app paths a build sees: "skip" one (a directory with all below it), "keep" it, or "descend" into a directory kept only for what is kept below it. */
@@ -270,16 +271,26 @@ function unsupportedKey(key: string, schema: ProjectDescriptor["schemaVersion"])
   return true;
 }
 
-/** Read a project descriptor; undefined when `optional` and it does not exist. */
+/**
+ * Read a project descriptor; undefined when `optional` and it does not exist. Inside `appDir` (the app's own
+ * project.toml) it is read confined to the app directory (util/confined.ts): a symlink out of it is an
+ * UNSAFE_PATH error, never a read of a host file.
+ */
 export async function readProjectToml(
   path: string,
   optional = false,
+  appDir?: string,
 ): Promise<ProjectDescriptor | undefined> {
   const file = resolve(path);
   let text: string;
   try {
-    text = await readFile(file, "utf8");
+    const bytes = appDir
+      ? await readFileWithin(file, appDir, { owner: "the app", name: "the app directory" })
+      : await readFile(file);
+    if (bytes === undefined) throw Object.assign(new Error(`${file} does not exist`), { code: "ENOENT" });
+    text = bytes.toString("utf8");
   } catch (err) {
+    if (err instanceof BerthError) throw err;
     if ((err as NodeJS.ErrnoException).code === "ENOENT" && optional) return undefined;
     throw new BerthError(
       "CNB_CONFIG_INVALID",
