@@ -122,7 +122,9 @@ export class ConfinedTree {
         queue.push(c);
       }
       let links = 0;
-      let via: { link: string; target: string } | undefined;
+      // The last symlink followed, and how many components were left after it: while the queue is at least
+      // that long, a missing component is part of its target (a dangling link, refused like the layer engine's).
+      let via: { link: string; target: string; rest: number } | undefined;
       while (queue.length > 0) {
         const c = queue.shift()!;
         if (c === "..") {
@@ -144,14 +146,20 @@ export class ConfinedTree {
         try {
           st = await lstat(p);
         } catch (err) {
-          if (errno(err) === "ENOENT" || errno(err) === "ENOTDIR") return undefined;
-          throw err;
+          if (errno(err) !== "ENOENT" && errno(err) !== "ENOTDIR") throw err;
+          if (via && queue.length >= via.rest) {
+            throw this.unsafe(
+              via.link,
+              `is a symlink to ${JSON.stringify(via.target)}, which does not exist in ${this.#name}`,
+            );
+          }
+          return undefined;
         }
         if (st.isSymbolicLink()) {
           const link = shownRel(c);
           if (++links > MAX_LINKS) throw this.unsafe(link, "goes through too many symlinks");
           const target = await readlink(p);
-          via = { link, target };
+          via = { link, target, rest: queue.length };
           if (target.startsWith("/")) {
             const inside =
               target === this.#seenAs

@@ -51,6 +51,12 @@ describe("ConfinedTree", () => {
     expect(await t.kind("dirlink")).toBe("dir");
     expect(await t.readText("missing")).toBeUndefined();
     expect(await t.readText("a/missing/x")).toBeUndefined();
+    // A missing file behind a good link is just missing; a link whose own target is missing is refused.
+    expect(await t.readText("dirlink/missing")).toBeUndefined();
+    symlinkSync("a/nope", join(root, "dangle"));
+    expect((await refusal(t.readText("dangle"))).message).toBe(
+      'buildpack "x@1": /layers/bp/dangle is a symlink to "a/nope", which does not exist in its layers directory',
+    );
     for (const [rel, target] of [
       ["out", join(outside, "secret")],
       ["host", "/etc/passwd"],

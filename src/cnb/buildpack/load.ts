@@ -4,13 +4,14 @@
  * `LoadedBuildpack`s: a parsed descriptor and a host directory holding the buildpack's files.
  */
 import { createReadStream } from "node:fs";
-import { readdir, readFile, stat } from "node:fs/promises";
+import { readdir, stat } from "node:fs/promises";
 import { isAbsolute, join, resolve } from "node:path";
 import { BerthError, wrapError } from "../../errors.ts";
 import { applyLayer } from "../../layer/index.ts";
 import type { Image } from "../../oci/image.ts";
 import type { TransportContext } from "../../transport/context.ts";
 import { parseImageArgument } from "../../transport/parse.ts";
+import { readFileWithin } from "../../util/confined.ts";
 import { ownedTempDir } from "../../util/fs.ts";
 import { applyImageLayers, labelJson, layerIndexOfDiffId, openImage } from "../image.ts";
 import {
@@ -51,13 +52,16 @@ export function bpSubject(d: BuildpackDescriptor): string {
   return `buildpack ${JSON.stringify(bpKey(d.buildpack.id, d.buildpack.version))}`;
 }
 
-/** Read `<dir>/buildpack.toml`. */
+/** Read `<dir>/buildpack.toml`, confined to `dir` (a builder's or a download's: not berth's own tree). */
 export async function readBuildpackDir(dir: string, source = dir): Promise<LoadedBuildpack> {
   const file = join(dir, "buildpack.toml");
   let text: string;
   try {
-    text = await readFile(file, "utf8");
+    const bytes = await readFileWithin(file, dir, { owner: `buildpack at ${source}`, name: "its directory" });
+    if (bytes === undefined) throw new Error("no such file");
+    text = bytes.toString("utf8");
   } catch (err) {
+    if (err instanceof BerthError) throw err;
     throw new BerthError(
       "CNB_BUILDPACK_INVALID",
       `buildpack at ${source}: ${file} cannot be read: ${(err as Error).message}`,

@@ -294,9 +294,11 @@ export async function readImageFile(
   const stack: string[][] = [dirs];
   const queue = path.split("/").filter((c) => c !== "" && c !== ".");
   let links = 0;
-  let via: { link: string; target: string } | undefined;
+  // The last symlink followed and the components left after it (see ConfinedTree): a missing component of
+  // its target makes it a dangling link, refused.
+  let via: { link: string; target: string; rest: number } | undefined;
   const missing = () =>
-    via
+    via && queue.length >= via.rest
       ? unsafe(via.link, `is a symlink to ${JSON.stringify(via.target)}, which does not exist in the image`)
       : undefined;
   while (queue.length > 0) {
@@ -327,7 +329,7 @@ export async function readImageFile(
     if (found.st.isSymbolicLink()) {
       if (++links > MAX_LINKS) throw unsafe(rel, "goes through too many symlinks");
       const target = await readlink(join(found.d, rel));
-      via = { link: rel, target };
+      via = { link: rel, target, rest: queue.length };
       if (target.startsWith("/")) {
         cur.length = 0;
         stack.length = 1;

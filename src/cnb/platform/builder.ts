@@ -6,7 +6,7 @@
  * `io.buildpacks.builder.metadata`, `io.buildpacks.buildpack.layers`, `io.buildpacks.buildpack.order` in
  * pack's JSON shapes. berth is the lifecycle, so no `/cnb/lifecycle` is added.
  */
-import { mkdir, readFile, rm } from "node:fs/promises";
+import { mkdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { BerthError, wrapError } from "../../errors.ts";
 import { editImage } from "../../image/index.ts";
@@ -18,6 +18,7 @@ import type { AddedLayer } from "../../oci/mutate.ts";
 import type { Platform } from "../../oci/platform.ts";
 import { type TransportContext, tmpDirOf } from "../../transport/context.ts";
 import type { ImageArgument } from "../../transport/parse.ts";
+import { ConfinedTree } from "../../util/confined.ts";
 import { ownedTempDir } from "../../util/fs.ts";
 import { BERTH_VERSION, PLATFORM_API, SUPPORTED_BUILDPACK_APIS, SUPPORTED_PLATFORM_APIS } from "../api.ts";
 import {
@@ -569,12 +570,18 @@ export async function extractBuilder(info: BuilderInfo, dir: string): Promise<Ex
   await mkdir(buildpacksDir, { recursive: true });
   await mkdir(join(cnbDir, "build-config", "env"), { recursive: true });
   const store = new BuildpackStore(await scanBuildpacksDir(buildpacksDir, `builder ${info.name}`));
-  const orderText = await readFile(join(cnbDir, "order.toml"), "utf8").catch(() => undefined);
+  // The builder's files are read inside its extracted root: a symlink out of it is refused, not followed.
+  const root = new ConfinedTree(dir, {
+    owner: `builder ${info.name}`,
+    name: "the builder image",
+    seenAs: "/",
+  });
+  const orderText = await root.readText("cnb/order.toml");
   const order =
     orderText !== undefined
       ? parseOrderToml(orderText, `${info.name}:/cnb/order.toml`).order
       : resolveOrder(info.orderLabel, store);
-  const systemText = await readFile(join(cnbDir, "system.toml"), "utf8").catch(() => undefined);
+  const systemText = await root.readText("cnb/system.toml");
   const systemFromLabel = labelJson<{
     pre?: { buildpacks?: ModuleRef[] };
     post?: { buildpacks?: ModuleRef[] };
@@ -585,7 +592,7 @@ export async function extractBuilder(info: BuilderInfo, dir: string): Promise<Ex
       : systemFromLabel
         ? { pre: systemFromLabel.pre?.buildpacks ?? [], post: systemFromLabel.post?.buildpacks ?? [] }
         : NO_SYSTEM;
-  const runText = await readFile(join(cnbDir, "run.toml"), "utf8").catch(() => undefined);
+  const runText = await root.readText("cnb/run.toml");
   const runImages =
     runText !== undefined
       ? parseRunToml(runText, `${info.name}:/cnb/run.toml`)
