@@ -9,7 +9,7 @@
  * platform dir and the builder of this build.
  */
 import { createHash } from "node:crypto";
-import { chown, cp, mkdir, rm, writeFile } from "node:fs/promises";
+import { chown, cp, lstat, mkdir, rm, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { BerthError, wrapError } from "../errors.ts";
 import type { Descriptor } from "../oci/descriptor.ts";
@@ -32,7 +32,7 @@ import { type Analyzed, Analyzer, resolveImage } from "./phase/analyze.ts";
 import { assembleImage } from "./phase/assemble.ts";
 import { build } from "./phase/build.ts";
 import { detect } from "./phase/detect.ts";
-import { type Executor, hostExecutor, sandboxExecutor } from "./phase/executor.ts";
+import { type Executor, hostExecutor, layersTree, sandboxExecutor } from "./phase/executor.ts";
 import { type BlobHolder, Exporter, type ExportStats, type LauncherInput } from "./phase/export.ts";
 import type { PhaseLogger } from "./phase/log.ts";
 import type { GroupEntry } from "./phase/metadata.ts";
@@ -500,12 +500,13 @@ async function buildUnderLock(
         "manifest-size": image.descriptor.size,
       },
     });
-    await writeFile(join(layersDir, "report.toml"), report);
+    // Buildpacks own the layers dir: never write through a report.toml one of them left as a symlink.
+    await layersTree(executor).writeFile("report.toml", report);
     if (o.reportOutputDir) {
       await mkdir(o.reportOutputDir, { recursive: true });
       await writeFile(join(o.reportOutputDir, "report.toml"), report);
     }
-    if (o.sbomOutputDir) {
+    if (o.sbomOutputDir && (await lstat(join(layersDir, "sbom")).catch(() => undefined))?.isDirectory()) {
       const sbom = join(layersDir, "sbom");
       await mkdir(o.sbomOutputDir, { recursive: true });
       await cp(sbom, o.sbomOutputDir, { recursive: true }).catch((err: NodeJS.ErrnoException) => {

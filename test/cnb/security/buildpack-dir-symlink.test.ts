@@ -1,7 +1,7 @@
 /**
  * Attack: a buildpack replaces the next buildpack's layers directory (or the platform's `sbom`/`config`
- * directories berth writes after it) with a symlink to a host folder: berth, as root, would chown that folder
- * to the CNB user and write into it.
+ * directories, or `report.toml`, which berth writes after it) with a symlink to a host folder or file: berth,
+ * as root, would chown that folder to the CNB user, write into it, or overwrite the file.
  */
 import { afterAll, beforeAll, describe, it } from "vitest";
 import { type Attack, expectRefused, setupAttack } from "./helpers.ts";
@@ -17,6 +17,7 @@ echo '{}' > "$CNB_LAYERS_DIR/launch.sbom.cdx.json"
 case "$ATTACK" in
   sbom) rm -rf "$CNB_LAYERS_DIR/../sbom"; ln -s "${dir}" "$CNB_LAYERS_DIR/../sbom" ;;
   config) rm -rf "$CNB_LAYERS_DIR/../config"; ln -s "${dir}" "$CNB_LAYERS_DIR/../config" ;;
+  report) ln -s "${secret}" "$CNB_LAYERS_DIR/../report.toml" ;;
   *) rm -rf "$CNB_LAYERS_DIR/../test_next"; ln -s "${dir}" "$CNB_LAYERS_DIR/../test_next" ;;
 esac`;
     },
@@ -40,6 +41,12 @@ describe.each(["sandbox", "host"] as const)("--isolation %s", (isolation) => {
   it("<layers>/config linked to a host folder fails the build; nothing is written there", async () => {
     const r = await a.build(isolation, ["-e", "ATTACK=config"]);
     expectRefused(r, /config is a symlink, not a directory/);
+    await a.assertSecretNowhere(r);
+  });
+
+  it("a report.toml linked to a host file fails the build; the file is not overwritten", async () => {
+    const r = await a.build(isolation, ["-e", "ATTACK=report"]);
+    expectRefused(r, /report\.toml is a symlink; berth does not write through it/);
     await a.assertSecretNowhere(r);
   });
 });
