@@ -28,13 +28,25 @@
  * first, so what the buildpacks see is exactly what the reuse table restores.
  */
 import { createHash } from "node:crypto";
-import { chown, copyFile, lstat, mkdir, mkdtemp, readdir, rename, rm, writeFile } from "node:fs/promises";
-import { join } from "node:path";
+import {
+  chown,
+  copyFile,
+  lchown,
+  lstat,
+  mkdir,
+  mkdtemp,
+  readdir,
+  rename,
+  rm,
+  writeFile,
+} from "node:fs/promises";
+import { join, relative } from "node:path";
 import type { Readable } from "node:stream";
 import { BerthError, wrapError } from "../../errors.ts";
 import { applyLayer } from "../../layer/index.ts";
 import type { Digest } from "../../oci/digest.ts";
 import type { Image } from "../../oci/image.ts";
+import { ConfinedTree } from "../../util/confined.ts";
 import { apiAtLeast, PLATFORM_API } from "../api.ts";
 import type { Cache } from "../cache/cache.ts";
 import { type LayerIndex, statFingerprint } from "../cache/fingerprint.ts";
@@ -349,14 +361,27 @@ export class Restorer {
     }
   }
 
+  /**
+   * The layers dir, which detect's buildpacks could write to: directories and files are made in it without
+   * following a symlink one of them left (util/confined.ts).
+   */
+  get #tree(): ConfinedTree {
+    return new ConfinedTree(this.i.layersDir, {
+      owner: "the layers directory",
+      name: "the layers directory",
+      seenAs: `/${(this.i.layersPath ?? "/layers").replace(/^\/+|\/+$/g, "")}`,
+      hint: "a buildpack replaced a directory of the platform's with a symlink",
+    });
+  }
+
   async #mkdir(dir: string): Promise<void> {
-    await mkdir(dir, { recursive: true });
-    if (this.i.chown) await chown(dir, this.i.uid, this.i.gid);
+    await mkdir(this.i.layersDir, { recursive: true });
+    await this.#tree.mkdirs(relative(this.i.layersDir, dir), this.i.chown ? this.i : undefined);
   }
 
   async #write(path: string, text: string): Promise<void> {
-    await writeFile(path, text);
-    if (this.i.chown) await chown(path, this.i.uid, this.i.gid);
+    const file = await this.#tree.writeFile(relative(this.i.layersDir, path), text);
+    if (this.i.chown) await lchown(file, this.i.uid, this.i.gid);
   }
 }
 

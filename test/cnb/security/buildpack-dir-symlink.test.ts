@@ -9,6 +9,12 @@ import { type Attack, expectRefused, setupAttack } from "./helpers.ts";
 let a: Attack;
 beforeAll(async () => {
   a = await setupAttack("bp-dir", {
+    // bin/detect already sees the layers dir (its plan.toml is in it): it can plant links before restore.
+    detect: (secret) => `if [ "$ATTACK" = detect ]; then
+  rm -rf "$(dirname "$2")/../../test_next"
+  ln -s "${secret.replace(/\/shadow$/, "")}" "$(dirname "$2")/../../test_next"
+fi
+exit 0`,
     build: (secret) => {
       const dir = secret.replace(/\/shadow$/, "");
       return `mkdir -p "$CNB_LAYERS_DIR/tools"
@@ -47,6 +53,12 @@ describe.each(["sandbox", "host"] as const)("--isolation %s", (isolation) => {
   it("a report.toml linked to a host file fails the build; the file is not overwritten", async () => {
     const r = await a.build(isolation, ["-e", "ATTACK=report"]);
     expectRefused(r, /report\.toml is a symlink; berth does not write through it/);
+    await a.assertSecretNowhere(r);
+  });
+
+  it("a layers directory linked to a host folder by bin/detect fails the build at restore; the folder is not chowned", async () => {
+    const r = await a.build(isolation, ["-e", "ATTACK=detect"]);
+    expectRefused(r, /the layers directory: \S*test_next is a symlink, not a directory/);
     await a.assertSecretNowhere(r);
   });
 });
