@@ -28,18 +28,7 @@
  * first, so what the buildpacks see is exactly what the reuse table restores.
  */
 import { createHash } from "node:crypto";
-import {
-  chown,
-  copyFile,
-  lchown,
-  lstat,
-  mkdir,
-  mkdtemp,
-  readdir,
-  rename,
-  rm,
-  writeFile,
-} from "node:fs/promises";
+import { chown, copyFile, lchown, lstat, mkdir, mkdtemp, readdir, rename, rm } from "node:fs/promises";
 import { join, relative } from "node:path";
 import type { Readable } from "node:stream";
 import { BerthError, wrapError } from "../../errors.ts";
