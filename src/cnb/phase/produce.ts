@@ -23,10 +23,17 @@ export interface ProduceOptions {
   blob: boolean;
   /** Where the files go (temp names; the caller renames or removes them). */
   dir: string;
-  /** gzip level (default 6). */
+  /** gzip level (default {@link CNB_GZIP_LEVEL}). */
   level?: number;
   signal?: AbortSignal;
 }
+
+/**
+ * The reference lifecycle's exporter compresses layers through go-containerregistry's default, gzip.BestSpeed
+ * (`tarball.LayerFromOpener`), and so does berth's: on a 109 MiB, 11,312-file node_modules layer level 1 takes
+ * 1.6 s of CPU against level 6's 2.3 s (of a 3.2 s export), which made the cold build 1.58× the reference's.
+ */
+export const CNB_GZIP_LEVEL = 1;
 
 export async function produceLayer(
   entries: Iterable<PlannedEntry> | AsyncIterable<PlannedEntry>,
@@ -39,7 +46,7 @@ export async function produceLayer(
     blobPath ?? null,
     {
       compression: "gzip",
-      ...(o.level ? { level: o.level } : {}),
+      level: o.level ?? CNB_GZIP_LEVEL,
       ...(tarPath ? { tarCopy: tarPath } : {}),
       ...(o.signal ? { signal: o.signal } : {}),
     },
