@@ -97,7 +97,7 @@ try {
 if [ -f /workspace/package.json ] && [ ! -f /workspace/.slice-node-modules ]; then
   set -- $(busybox sha256sum /workspace/package.json)
   sum="$1"
-  if [ -d "$L/node_modules" ] && grep -q "^lockfile-sha256 = \\"$sum\\"" "$L.toml" 2>/dev/null; then
+  if [ -d "$L/node_modules" ] && grep -q "^ *lockfile-sha256 = \\"$sum\\"" "$L.toml" 2>/dev/null; then
     echo "node_modules: cached layer reused"
   else
     echo "node_modules: installing into a layer"

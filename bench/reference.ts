@@ -85,7 +85,7 @@ try {
     build: `L="$CNB_LAYERS_DIR/modules"
 set -- $(busybox sha256sum /workspace/package.json)
 sum="$1"
-if [ -d "$L/node_modules" ] && grep -q "^lockfile-sha256 = \\"$sum\\"" "$L.toml" 2>/dev/null; then
+if [ -d "$L/node_modules" ] && grep -q "^ *lockfile-sha256 = \\"$sum\\"" "$L.toml" 2>/dev/null; then
   echo "node_modules: cached layer reused"
 else
   rm -rf "$L"

@@ -1,12 +1,14 @@
 /**
- * The one pass that turns tar entries into a layer blob: tar → sha256 (diffID) → compressor → sha256 (digest)
- * and size → destination (a Writable, or a file written atomically: temp file, then rename).
+ * The one pass that turns tar entries into a layer blob: tar → sha256 (diffID) → [a copy of the uncompressed
+ * tar] → compressor → sha256 (digest) and size → destination (a Writable, or a file written atomically: temp
+ * file, then rename). With no destination, the same pass gives only the diffID (and the tar copy).
  */
 import { randomBytes } from "node:crypto";
-import { createWriteStream } from "node:fs";
+import { closeSync, createWriteStream, openSync, writeSync } from "node:fs";
 import { rename, rm } from "node:fs/promises";
-import type { Writable } from "node:stream";
+import { Transform, type TransformCallback, Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
+import { wrapError } from "../errors.ts";
 import { type Digest, DigestingStream } from "../oci/digest.ts";
 import { type Compression, ociLayerType } from "../oci/mediatype.ts";
 import { checkOutputFile } from "../util/fs.ts";
@@ -19,6 +21,12 @@ export interface LayerOutputOptions {
   compression?: Compression;
   /** Compression level: gzip 1–9 (default 6), zstd 1–22 (default 3). */
   level?: number;
+  /**
+   * Also write the uncompressed tar to this file (created; removed again on failure), in the same pass: a
+   * directory cache keeps layers as plain tars, and tarring the tree a second time for it cost a second walk
+   * and read of every file.
+   */
+  tarCopy?: string;
   signal?: AbortSignal;
 }
 
@@ -34,8 +42,11 @@ export interface LayerDescriptor {
   uncompressedSize: number;
 }
 
-/** A layer destination: a file path (written atomically) or a Writable (ended when the layer is complete). */
-export type LayerDestination = string | Writable;
+/**
+ * A layer destination: a file path (written atomically), a Writable (ended when the layer is complete), or
+ * null: no blob, nothing compressed (`digest` and `size` are then those of the uncompressed tar).
+ */
+export type LayerDestination = string | Writable | null;
 
 export async function writeLayer(
   destination: LayerDestination,
@@ -44,25 +55,38 @@ export async function writeLayer(
 ): Promise<LayerDescriptor> {
   const compression = options.compression ?? "gzip";
   const tarHash = new DigestingStream();
-  // The compressor is the only reader of the tar's chunks, so it gives them back for the writer to refill.
+  // The compressor (or, with no destination, the discarding sink) is the last reader of the tar's chunks, so
+  // it gives them back for the writer to refill.
   const pool = new ChunkPool(CHUNK);
-  const compressor = createCompressor({
-    compression,
-    ...(options.level === undefined ? {} : { level: options.level }),
-    recycle: (chunk) => pool.give(chunk),
-  });
+  const recycle = (chunk: Buffer) => pool.give(chunk);
   const blobHash = new DigestingStream();
   if (typeof destination === "string") await checkOutputFile(destination);
   const temp =
     typeof destination === "string" ? `${destination}.tmp-${randomBytes(6).toString("hex")}` : undefined;
-  const sink = temp === undefined ? (destination as Writable) : createWriteStream(temp);
-  const done = pipeline(
-    tarHash,
-    compressor,
-    blobHash,
-    sink,
-    options.signal ? { signal: options.signal } : {},
-  );
+  let copy: TarCopy | undefined;
+  const stages: (Transform | Writable)[] = [tarHash];
+  try {
+    if (options.tarCopy !== undefined) {
+      copy = new TarCopy(options.tarCopy);
+      stages.push(copy);
+    }
+  } catch (err) {
+    throw wrapError(`writing ${options.tarCopy}`, err);
+  }
+  if (destination === null) stages.push(new Discard(recycle));
+  else {
+    const compressor = createCompressor({
+      compression,
+      ...(options.level === undefined ? {} : { level: options.level }),
+      recycle,
+    });
+    stages.push(
+      compressor,
+      blobHash,
+      temp === undefined ? (destination as Writable) : createWriteStream(temp),
+    );
+  }
+  const done = pipeline(stages, options.signal ? { signal: options.signal } : {});
   done.catch(() => {});
   try {
     const writer = new TarWriter(tarHash, pool);
@@ -78,7 +102,20 @@ export async function writeLayer(
     tarHash.destroy(err as Error);
     await done.catch(() => {});
     if (temp !== undefined) await rm(temp, { force: true });
+    copy?.close();
+    if (options.tarCopy !== undefined) await rm(options.tarCopy, { force: true });
     throw err;
+  } finally {
+    copy?.close();
+  }
+  if (destination === null) {
+    return {
+      diffId: tarHash.digest,
+      digest: tarHash.digest,
+      size: tarHash.size,
+      mediaType: ociLayerType("none"),
+      uncompressedSize: tarHash.size,
+    };
   }
   return {
     diffId: tarHash.digest,
@@ -87,4 +124,53 @@ export async function writeLayer(
     mediaType: ociLayerType(compression),
     uncompressedSize: tarHash.size,
   };
+}
+
+/**
+ * Writes each chunk to a file as it passes, synchronously: a 1 MiB write to the page cache takes a fraction of a
+ * millisecond on the main thread, while a write stream's write is a trip through libuv's thread pool, queued
+ * behind the compressor's blocks, during which the tee held the whole pass (the writer waited for both).
+ */
+class TarCopy extends Transform {
+  #fd: number | undefined;
+  readonly #path: string;
+
+  constructor(path: string) {
+    super();
+    this.#path = path;
+    this.#fd = openSync(path, "w", 0o600);
+  }
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    try {
+      let off = 0;
+      while (off < chunk.length) off += writeSync(this.#fd!, chunk, off, chunk.length - off);
+    } catch (err) {
+      cb(wrapError(`writing ${this.#path}`, err));
+      return;
+    }
+    cb(null, chunk);
+  }
+
+  close(): void {
+    if (this.#fd === undefined) return;
+    const fd = this.#fd;
+    this.#fd = undefined;
+    closeSync(fd);
+  }
+}
+
+/** The end of a pass with no blob: drops the chunks, giving each back to the pool. */
+class Discard extends Writable {
+  readonly #recycle: (chunk: Buffer) => void;
+
+  constructor(recycle: (chunk: Buffer) => void) {
+    super();
+    this.#recycle = recycle;
+  }
+
+  override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
+    this.#recycle(chunk);
+    cb();
+  }
 }

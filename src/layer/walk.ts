@@ -134,6 +134,31 @@ export async function planLayer(
   sources: readonly LayerSource[],
   options: PlanOptions = {},
 ): Promise<PlannedEntry[]> {
+  // One directory (a CNB layer, a buildpack, an app): the streaming walk gives the same entries with synchronous
+  // file system calls; the asynchronous walk below queued ~12k lstats of a node_modules through libuv's thread
+  // pool (0.4 s idle, over 1 s on a busy machine, against well under 0.1 s inline).
+  const only = sources.length === 1 ? sources[0]! : undefined;
+  if (only !== undefined && canStreamLayer(options)) {
+    let st: Stats | undefined;
+    try {
+      st = lstatSync(only.source);
+    } catch {
+      // Reported below, as for any source.
+    }
+    if (st?.isDirectory()) {
+      const out: PlannedEntry[] = [];
+      for await (const e of streamLayer(only.source, options, only.dest ?? "/")) out.push(e);
+      return out;
+    }
+  }
+  return planLayerByWalk(sources, options);
+}
+
+/** `planLayer` for any sources: all of them walked (asynchronously), then sorted. */
+export async function planLayerByWalk(
+  sources: readonly LayerSource[],
+  options: PlanOptions = {},
+): Promise<PlannedEntry[]> {
   const mtime = options.mtime ?? 0;
   const uid = options.uid ?? 0;
   const gid = options.gid ?? 0;

@@ -1,7 +1,7 @@
 import { mkdir, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { canStreamLayer, planLayer, streamLayer } from "../../src/layer/walk.ts";
+import { canStreamLayer, planLayer, planLayerByWalk, streamLayer } from "../../src/layer/walk.ts";
 import { cleanup, sh, tempDir } from "./helpers.ts";
 
 afterAll(cleanup);
@@ -24,10 +24,12 @@ describe("streamLayer", () => {
     await symlink("a/x/1", join(dir, "link"));
     for (const options of [{}, { exclude: ["*.md", "skip"], mtime: 7, uid: 1 }]) {
       expect(canStreamLayer(options)).toBe(true);
-      const planned = await planLayer([{ source: dir, dest: "/" }], options);
+      const planned = await planLayerByWalk([{ source: dir, dest: "/" }], options);
       expect(await streamed(dir, options)).toEqual(planned);
+      // planLayer takes the streaming walk for one directory.
+      expect(await planLayer([{ source: dir, dest: "/" }], options)).toEqual(planned);
       for (const dest of ["/srv/app/", "opt", "a0/deep"]) {
-        const at = await planLayer([{ source: dir, dest }], options);
+        const at = await planLayerByWalk([{ source: dir, dest }], options);
         expect(await streamed(dir, options, dest)).toEqual(at);
       }
     }
@@ -42,7 +44,7 @@ describe("streamLayer", () => {
     for (const name of ["\u{1F600}", "\uE000", "a", "\u00E9"]) await writeFile(join(dir, name), name);
     await mkdir(join(dir, "d\u{1F600}"));
     await writeFile(join(dir, "d\u{1F600}", "\uE000"), "x");
-    const planned = await planLayer([{ source: dir, dest: "/" }], {});
+    const planned = await planLayerByWalk([{ source: dir, dest: "/" }], {});
     expect(await streamed(dir, {})).toEqual(planned);
     const paths = planned.map((e) => e.header.path);
     expect(paths.indexOf("\uE000")).toBeLessThan(paths.indexOf("\u{1F600}"));

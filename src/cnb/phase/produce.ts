@@ -1,17 +1,15 @@
 /**
  * One tar pass over a layer's entries that gives, as asked: only the diffID (nothing written), the
- * uncompressed tar (for a directory cache), the gzip blob (for an image), or both at once.
+ * uncompressed tar (for a directory cache), the gzip blob (for an image), or both at once: the layer engine's
+ * `writeLayer` with its tar copy, so the tar is hashed, copied and compressed as it is written, with the
+ * writer's chunks recycled.
  */
 import { randomBytes } from "node:crypto";
-import { createWriteStream } from "node:fs";
-import { rm } from "node:fs/promises";
 import { join } from "node:path";
-import { finished, pipeline } from "node:stream/promises";
 import { writeEntries } from "../../layer/build.ts";
-import { createCompressor, TarWriter } from "../../layer/index.ts";
+import { writeLayer } from "../../layer/output.ts";
 import type { PlannedEntry } from "../../layer/walk.ts";
-import { type Digest, DigestingStream } from "../../oci/digest.ts";
-import { ociLayerType } from "../../oci/mediatype.ts";
+import type { Digest } from "../../oci/digest.ts";
 
 export interface Produced {
   diffId: Digest;
@@ -25,51 +23,37 @@ export interface ProduceOptions {
   blob: boolean;
   /** Where the files go (temp names; the caller renames or removes them). */
   dir: string;
-  /** gzip level (default 6). */
+  /** gzip level (default {@link CNB_GZIP_LEVEL}). */
   level?: number;
   signal?: AbortSignal;
 }
 
-export async function produceLayer(entries: readonly PlannedEntry[], o: ProduceOptions): Promise<Produced> {
-  const head = new DigestingStream();
-  const tasks: Promise<void>[] = [];
+/**
+ * The reference lifecycle's exporter compresses layers through go-containerregistry's default, gzip.BestSpeed
+ * (`tarball.LayerFromOpener`), and so does berth's: on a 109 MiB, 11,312-file node_modules layer level 1 takes
+ * 1.6 s of CPU against level 6's 2.3 s (of a 3.2 s export), which made the cold build 1.58× the reference's.
+ */
+export const CNB_GZIP_LEVEL = 1;
+
+export async function produceLayer(
+  entries: Iterable<PlannedEntry> | AsyncIterable<PlannedEntry>,
+  o: ProduceOptions,
+): Promise<Produced> {
   const id = randomBytes(6).toString("hex");
   const tarPath = o.tar ? join(o.dir, `layer-${id}.tar`) : undefined;
   const blobPath = o.blob ? join(o.dir, `layer-${id}.tar.gz`) : undefined;
-  const blobHash = new DigestingStream();
-  const signal = o.signal ? { signal: o.signal } : {};
-  if (tarPath) tasks.push(pipeline(head, createWriteStream(tarPath), signal));
-  if (blobPath) {
-    const gz = createCompressor({ compression: "gzip", ...(o.level ? { level: o.level } : {}) });
-    tasks.push(pipeline(head, gz, blobHash, createWriteStream(blobPath), signal));
-  }
-  if (!tarPath && !blobPath) {
-    head.resume();
-    tasks.push(finished(head));
-  }
-  const done = Promise.all(tasks);
-  done.catch(() => {});
-  try {
-    const writer = new TarWriter(head);
-    await writeEntries(writer, entries);
-    await writer.finish();
-    head.end();
-    await done;
-  } catch (err) {
-    head.destroy(err as Error);
-    await done.catch(() => {});
-    for (const p of [tarPath, blobPath]) if (p) await rm(p, { force: true });
-    throw err;
-  }
-  const out: Produced = { diffId: head.digest, uncompressedSize: head.size };
+  const d = await writeLayer(
+    blobPath ?? null,
+    {
+      compression: "gzip",
+      level: o.level ?? CNB_GZIP_LEVEL,
+      ...(tarPath ? { tarCopy: tarPath } : {}),
+      ...(o.signal ? { signal: o.signal } : {}),
+    },
+    (w) => writeEntries(w, entries),
+  );
+  const out: Produced = { diffId: d.diffId, uncompressedSize: d.uncompressedSize };
   if (tarPath) out.tarPath = tarPath;
-  if (blobPath) {
-    out.blob = {
-      path: blobPath,
-      digest: blobHash.digest,
-      size: blobHash.size,
-      mediaType: ociLayerType("gzip"),
-    };
-  }
+  if (blobPath) out.blob = { path: blobPath, digest: d.digest, size: d.size, mediaType: d.mediaType };
   return out;
 }

@@ -1,0 +1,62 @@
+import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { gunzipSync } from "node:zlib";
+import { afterAll, describe, expect, it } from "vitest";
+import { writeEntries } from "../../src/layer/build.ts";
+import { writeLayer } from "../../src/layer/output.ts";
+import { planLayer } from "../../src/layer/walk.ts";
+import { files, makeTree } from "./fixtures.ts";
+import { cleanup, sha256, tempDir } from "./helpers.ts";
+
+afterAll(cleanup);
+
+describe("writeLayer's tar copy and no-blob pass", () => {
+  it("writes the uncompressed tar in the same pass: its sha256 is the diffID and the blob decompresses to it", async () => {
+    const src = tempDir();
+    makeTree(src, files, 1_000_000);
+    // Over several 1 MiB chunks, so the copy sees reused chunks.
+    const big = Buffer.alloc(3 * 1024 * 1024 + 17, 7);
+    for (let k = 0; k < big.length; k += 4096) big[k] = k & 0xff;
+    writeFileSync(join(src, "big.bin"), big);
+    const entries = await planLayer([{ source: src, dest: "/layers/bp/l" }], {
+      mtime: 1,
+      uid: 1000,
+      gid: 1000,
+    });
+    const out = tempDir();
+    const plain = await writeLayer(join(out, "plain.tgz"), {}, (w) => writeEntries(w, entries));
+    const both = await writeLayer(join(out, "both.tgz"), { tarCopy: join(out, "copy.tar") }, (w) =>
+      writeEntries(w, entries),
+    );
+    const tar = readFileSync(join(out, "copy.tar"));
+    expect(both).toEqual(plain);
+    expect(sha256(tar)).toBe(both.diffId);
+    expect(tar.length).toBe(both.uncompressedSize);
+    expect(gunzipSync(readFileSync(join(out, "both.tgz"))).equals(tar)).toBe(true);
+    expect(readFileSync(join(out, "both.tgz")).equals(readFileSync(join(out, "plain.tgz")))).toBe(true);
+
+    const none = await writeLayer(null, { tarCopy: join(out, "copy2.tar") }, (w) => writeEntries(w, entries));
+    expect(none.diffId).toBe(both.diffId);
+    expect(none.uncompressedSize).toBe(both.uncompressedSize);
+    expect(readFileSync(join(out, "copy2.tar")).equals(tar)).toBe(true);
+    const hashOnly = await writeLayer(null, {}, (w) => writeEntries(w, entries));
+    expect(hashOnly.diffId).toBe(both.diffId);
+  });
+
+  it("leaves no tar copy and no blob behind when the layer fails", async () => {
+    const out = tempDir();
+    for (const dest of [join(out, "blob.tgz"), null]) {
+      await expect(
+        writeLayer(dest, { tarCopy: join(out, "copy.tar") }, async (w) => {
+          await w.add(
+            { path: "a", type: "file", mode: 0o644, uid: 0, gid: 0, size: 3, mtime: 0 },
+            Buffer.from("abc"),
+          );
+          throw new Error("boom");
+        }),
+      ).rejects.toThrow("boom");
+      expect(existsSync(join(out, "copy.tar"))).toBe(false);
+      expect(readdirSync(out)).toEqual([]);
+    }
+  });
+});
