@@ -38,10 +38,6 @@ const KNOWN: Record<string, string> = {
   "an empty buildpack plan": "the reference writes an empty <plan>, berth `entries = []` (build)",
   "Buildpack API 0.7: no CNB_LAYERS_DIR, CNB_BP_PLAN_PATH, CNB_PLATFORM_DIR (0.8 added them)":
     "the reference gives an API 0.7 buildpack only its positional arguments (`layers=unset plan=unset platform=unset`); berth also sets CNB_LAYERS_DIR, CNB_BP_PLAN_PATH and CNB_PLATFORM_DIR (build)",
-  "second build: store.toml is restored":
-    "the reference restores <layers>/<bp>/store.toml from the previous image's metadata before build, berth does not (restore; issue 13 §2.3)",
-  "second build: the .toml of a restored layer without metadata":
-    "the reference restores it empty, berth as `[metadata]` (restore)",
 };
 
 let dir: string;
