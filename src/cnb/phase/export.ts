@@ -22,6 +22,7 @@ import type { Digest } from "../../oci/digest.ts";
 import type { Image } from "../../oci/image.ts";
 import { isDocker } from "../../oci/mediatype.ts";
 import { setEnv } from "../../oci/mutate.ts";
+import { apiAtLeast } from "../api.ts";
 import type { Cache, CacheLayerFiles } from "../cache/cache.ts";
 import { type FingerprintSource, type LayerIndex, statFingerprint } from "../cache/fingerprint.ts";
 import type { Table } from "../toml.ts";
@@ -79,6 +80,8 @@ export interface ExportInputs {
   appDir: string;
   group: readonly GroupEntry[];
   runImage: RunImageInput;
+  /** The builder's run images (run.toml), recorded as the lifecycle's exporter records them (runImageForExport). */
+  runImages?: readonly { image: string; mirrors?: string[] }[];
   previous?: PreviousImage;
   /** The cache to fill (undefined: no cache). */
   cache?: Cache;
@@ -240,7 +243,7 @@ export class Exporter {
         const hasDir = await isDir(hostDir, owner);
         const rec: LayerRecord = {
           sha: "",
-          data: t.metadata,
+          data: t.metadata ?? null,
           build: t.build,
           launch: t.launch,
           cache: t.cache,
@@ -433,18 +436,18 @@ export class Exporter {
     const run = i.runImage;
     const runDiffIds = run.image.config?.rootfs.diff_ids ?? [];
     const topLayer = runDiffIds[runDiffIds.length - 1] ?? "";
+    const forExport = runImageForExport(run.name, i.runImages ?? [], i.platformApi);
     metadata.runImage = {
       topLayer,
       reference: run.reference,
-      image: run.name,
-      ...(run.mirrors?.length ? { mirrors: run.mirrors } : {}),
+      ...(apiAtLeast(i.platformApi, "0.12") ? forExport : {}),
     };
-    metadata.stack = {
-      runImage: { image: run.name, ...(run.mirrors?.length ? { mirrors: run.mirrors } : {}) },
-    };
+    metadata.stack = { runImage: forExport };
 
+    // Field order and omissions as lc:platform/files.BuildMetadata marshals it: `bom` only below Platform API 0.9
+    // (berth records no legacy BOM there: null), the buildpacks' default process type when one was set.
     const buildMetadata: BuildMetadataLabel = {
-      bom: null,
+      ...(apiAtLeast(i.platformApi, "0.9") ? {} : { bom: null }),
       buildpacks: i.group.map((b) => ({
         id: b.id,
         version: b.version,
@@ -457,6 +460,7 @@ export class Exporter {
         },
       },
       processes: processes.map(labelProcess),
+      ...(result.defaultProcessType ? { "buildpack-default-process-type": result.defaultProcessType } : {}),
     };
 
     // 5. The image config.
@@ -729,12 +733,33 @@ async function isDir(p: string, owner?: string): Promise<boolean> {
   return st?.isDirectory() ?? false;
 }
 
+/**
+ * The run image the label records for rebase (lc:platform/run_image.go GetRunImageForExport): from Platform API
+ * 0.12 the run.toml entry naming the run image used (by its image or a mirror), else run.toml's first; below 0.12
+ * stack.toml's (the builder's first). `{}` when the builder lists none (so `--run-image` alone records no name).
+ */
+export function runImageForExport(
+  used: string,
+  runImages: readonly { image: string; mirrors?: string[] }[],
+  platformApi: string,
+): { image?: string; mirrors?: string[] } {
+  const shape = (r: { image: string; mirrors?: string[] } | undefined) =>
+    r
+      ? { ...(r.image ? { image: r.image } : {}), ...(r.mirrors?.length ? { mirrors: [...r.mirrors] } : {}) }
+      : {};
+  if (!apiAtLeast(platformApi, "0.12")) return shape(runImages[0]);
+  const bare = (n: string) => n.replace(/@sha256:[0-9a-f]+$/, "");
+  const found = runImages.find((r) => [r.image, ...(r.mirrors ?? [])].some((n) => bare(n) === bare(used)));
+  return shape(found ?? runImages[0]);
+}
+
 /** The process as `io.buildpacks.build.metadata` shows it (lc launch.Process JSON). */
 function labelProcess(p: ProcessRecord): Record<string, unknown> & ProcessRecord {
   return {
     type: p.type,
     command: p.command,
-    args: p.args,
+    // Go's nil slice: a process without args is `null` there.
+    args: p.args.length ? p.args : null,
     direct: p.direct,
     buildpackID: p["buildpack-id"] ?? "",
     ...(p["working-dir"] ? { "working-dir": p["working-dir"] } : {}),

@@ -182,7 +182,7 @@ export class Restorer {
         if (!record) continue;
         log(`Restoring metadata for "${key}" from ${where}`);
         // As lc:buildpack/layermetadata.go writes it: only [metadata]; an empty file when the layer had none
-        // (the lifecycle records `"data": null` then; berth's export records `{}`).
+        // (`"data": null`; berth before 2026-12 recorded `{}`).
         const data = record.data;
         const none = data === undefined || data === null || Object.keys(data).length === 0;
         await this.#write(join(dir, `${name}.toml`), none ? "" : encodeGoToml({ metadata: data }));

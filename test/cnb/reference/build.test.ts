@@ -23,21 +23,10 @@ import { layersFile, referenceLifecycle, runCreator, withBash } from "./lifecycl
 const RUN_KNOWN = process.env.BERTH_REFERENCE_RUN_KNOWN === "1";
 
 const KNOWN: Record<string, string> = {
-  "io.buildpacks.lifecycle.metadata: a layer without metadata":
-    'the reference records `"data": null`, berth `"data": {}` (export)',
-  "io.buildpacks.lifecycle.metadata: runImage and stack":
-    "with -run-image the reference records runImage {topLayer, reference} and stack.runImage {} without `image`; berth adds `image` to both (export)",
   "io.buildpacks.lifecycle.metadata: the SBOM layer":
     "the reference always exports a launch.sbom layer (`sbom.sha`), berth none when no buildpack wrote an SBOM (export)",
-  "io.buildpacks.build.metadata: top-level keys":
-    'the reference has `buildpack-default-process-type: "web"` and no `bom`; berth has `bom: null` and no default type (export)',
-  "io.buildpacks.build.metadata: processes":
-    "a process without args: the reference has `args: null`, berth `args: []` (export)",
   "each buildpack's layers: same diffIDs":
     "the reference's tar entries are absolute (`/layers/test_provider/dep`, no trailing slash on directories), berth's relative (`layers/test_provider/dep/`), so the same files give other diffIDs (export's layer writer)",
-  "an empty buildpack plan": "the reference writes an empty <plan>, berth `entries = []` (build)",
-  "Buildpack API 0.7: no CNB_LAYERS_DIR, CNB_BP_PLAN_PATH, CNB_PLATFORM_DIR (0.8 added them)":
-    "the reference gives an API 0.7 buildpack only its positional arguments (`layers=unset plan=unset platform=unset`); berth also sets CNB_LAYERS_DIR, CNB_BP_PLAN_PATH and CNB_PLATFORM_DIR (build)",
 };
 
 let dir: string;
@@ -262,6 +251,8 @@ version = "0.0.1"
       buildpacks: bps,
       order,
       runImage: `${reg.host}/base/run:1`,
+      // The builder's [[run.images]], as pack puts them into the builder (berth's builder records the same).
+      runToml: `[[images]]\nimage = "${reg.host}/base/run:1"\n`,
       image: ref.image,
       cacheDir: join(dir, "ref-cache"),
     });
