@@ -159,7 +159,10 @@ class Builder {
           entries.length === 0
             ? ""
             : toToml({
-                entries: entries.map((e) => ({ name: e.name, ...(e.metadata ? { metadata: e.metadata } : {}) })),
+                entries: entries.map((e) => ({
+                  name: e.name,
+                  ...(e.metadata ? { metadata: e.metadata } : {}),
+                })),
               }),
           0o644,
         );
@@ -273,6 +276,13 @@ class Builder {
       slices,
       ...(processes.defaultType ? { buildpackDefaultProcessType: processes.defaultType } : {}),
     };
+    // lc:phase/builder.go: from Platform API 0.9 the legacy BOM goes to `<layers>/sbom/{launch,build}/sbom.legacy.json`
+    // (JSON, `null` when no buildpack wrote one; berth reads no `[[bom]]` tables), so the image always gets the
+    // launch SBOM layer the lifecycle's exporter makes of `<layers>/sbom/launch`.
+    if (apiAtLeast(this.i.platformApi, "0.9")) {
+      for (const kind of ["launch", "build"])
+        await layersTree(ex).writeFile(`sbom/${kind}/sbom.legacy.json`, "null\n");
+    }
     const metadataPath = await layersTree(ex).writeFile("config/metadata.toml", metadataToml(metadata));
     return { metadata, buildpacks: built, metadataPath };
   }
