@@ -8,6 +8,9 @@
  * without tarring. A diffID the previous image already has is reused as that image's blob; one the layer
  * index knows is reused as the blob an earlier export wrote; only the rest is tarred and compressed, in one
  * pass that also writes the uncompressed cache tar when the cache needs it.
+ *
+ * Every layer tar is written as the lifecycle's layer writer writes it (absolute entry names, no trailing `/`
+ * on directories; USTAR headers, no user or group names), so that the same files give the same diffID.
  */
 import { createReadStream } from "node:fs";
 import { lstat, mkdir, mkdtemp, symlink } from "node:fs/promises";
@@ -414,7 +417,8 @@ export class Exporter {
       const ptDir = join(tmp, "process-types");
       await mkdir(ptDir, { recursive: true });
       for (const p of processes) await symlink("/cnb/lifecycle/launcher", join(ptDir, p.type));
-      const key = `process-types:${processes.map((p) => p.type).join("\0")}`;
+      // "2": the tar format (absolute names since 2026-12); a key of the old format must not give its diffID.
+      const key = `process-types 2:${processes.map((p) => p.type).join("\0")}`;
       const pt = await this.#layer(
         {
           name: "buildpacksio/lifecycle:process-types",
@@ -600,6 +604,7 @@ export class Exporter {
           tar: false,
           blob: false,
           dir: tmp,
+          names: "absolute",
           ...signalOf(i),
         });
         diffId = produced.diffId;
@@ -622,6 +627,7 @@ export class Exporter {
           tar: needTar,
           blob: needBlob,
           dir: tmp,
+          names: "absolute",
           ...signalOf(i),
         });
         this.stats.tarsWritten++;
