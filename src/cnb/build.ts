@@ -433,6 +433,7 @@ async function buildUnderLock(
       appDir: workspace,
       group,
       runImage: analyzed.runImage,
+      runImages: builder.runImages,
       ...(analyzed.previous ? { previous: analyzed.previous } : {}),
       cache,
       index,

@@ -23,4 +23,4 @@ export {
   planLayer,
   type XattrReader,
 } from "./walk.ts";
-export { encodeEntryHeader, TarWriter } from "./writer.ts";
+export { encodeEntryHeader, type TarNames, TarWriter } from "./writer.ts";

@@ -14,7 +14,7 @@ import { type Compression, ociLayerType } from "../oci/mediatype.ts";
 import { checkOutputFile } from "../util/fs.ts";
 import { ChunkPool } from "./chunks.ts";
 import { createCompressor } from "./compress.ts";
-import { CHUNK, TarWriter } from "./writer.ts";
+import { CHUNK, type TarNames, TarWriter } from "./writer.ts";
 
 export interface LayerOutputOptions {
   /** gzip (default), zstd or none. */
@@ -27,6 +27,8 @@ export interface LayerOutputOptions {
    * and read of every file.
    */
   tarCopy?: string;
+  /** How entry names are spelled (default "relative"; CNB export: "absolute", as the lifecycle's). */
+  names?: TarNames;
   signal?: AbortSignal;
 }
 
@@ -89,7 +91,7 @@ export async function writeLayer(
   const done = pipeline(stages, options.signal ? { signal: options.signal } : {});
   done.catch(() => {});
   try {
-    const writer = new TarWriter(tarHash, pool);
+    const writer = new TarWriter(tarHash, pool, { names: options.names ?? "relative" });
     await produce(writer);
     await writer.finish();
     tarHash.end();

@@ -36,10 +36,17 @@ const ZERO = Buffer.alloc(BLOCK * 2);
  */
 export const CHUNK = 1024 * 1024;
 
+/**
+ * How entry names are spelled: "relative" (`a/b`, directories `a/b/`, as BuildKit and umoci write them), or
+ * "absolute" (`/a/b` for every type, as the CNB lifecycle's layer writer does: Go's tar.FileInfoHeader with the
+ * name replaced by the absolute path).
+ */
+export type TarNames = "relative" | "absolute";
+
 /** The USTAR header of an entry, and the PAX records it needs (empty when everything fits USTAR). */
-function entryFields(h: EntryHeader): { header: RawHeader; pax: PaxRecords } {
+function entryFields(h: EntryHeader, names: TarNames = "relative"): { header: RawHeader; pax: PaxRecords } {
   const pax: PaxRecords = new Map();
-  const tarName = h.type === "dir" ? `${h.path}/` : h.path;
+  const tarName = names === "absolute" ? `/${h.path}` : h.type === "dir" ? `${h.path}/` : h.path;
   let split = splitUstarName(tarName);
   if (!split) {
     pax.set("path", Buffer.from(tarName));
@@ -129,6 +136,7 @@ export function encodeEntryHeader(h: EntryHeader): Buffer {
 export class TarWriter {
   readonly #out: Writable;
   readonly #pool: ChunkPool;
+  readonly #names: TarNames;
   #chunk: Buffer;
   #used = 0;
   #bytes = 0;
@@ -137,8 +145,9 @@ export class TarWriter {
    * `pool`: where chunks come from, when the consumer gives them back once done (`writeLayer`); chunks must
    * be `CHUNK` bytes. Without one, every chunk is new and never reused.
    */
-  constructor(out: Writable, pool?: ChunkPool) {
+  constructor(out: Writable, pool?: ChunkPool, options: { names?: TarNames } = {}) {
     this.#out = out;
+    this.#names = options.names ?? "relative";
     this.#pool = pool ?? new ChunkPool(CHUNK, 0);
     if (this.#pool.size !== CHUNK) throw new BerthError("INTERNAL", `tar chunks must be ${CHUNK} bytes`);
     this.#chunk = this.#pool.take();
@@ -209,7 +218,7 @@ export class TarWriter {
   }
 
   async #header(h: EntryHeader): Promise<void> {
-    const { header, pax } = entryFields(h);
+    const { header, pax } = entryFields(h, this.#names);
     if (pax.size > 0) await this.#copy(paxEntry(h.path, pax));
     if (CHUNK - this.#used < BLOCK) await this.#flush();
     encodeHeader(header, this.#chunk, this.#used);

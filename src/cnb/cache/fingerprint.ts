@@ -51,7 +51,9 @@ function walk(hash: Hash, path: string, rel: string): void {
  */
 export async function statFingerprint(sources: readonly FingerprintSource[], salt: string): Promise<string> {
   const hash = createHash("sha256");
-  hash.update(`berth-layer-fingerprint 1\0${salt}\n`);
+  // The version is the CNB layer tar format's: 2 since entry names are absolute as the lifecycle's (2026-12), so a
+  // fingerprint recorded for a tar of the old format never gives that tar's diffID for the new one.
+  hash.update(`berth-layer-fingerprint 2\0${salt}\n`);
   for (const s of sources) {
     hash.update(`@${s.dest}\n`);
     try {

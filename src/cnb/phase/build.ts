@@ -153,11 +153,17 @@ class Builder {
         const layersDir = join(ex.host.layers, escapeId(d.buildpack.id));
         await makeOwnedDir(ex, layersDir);
         const entries = findPlan(plan, d.buildpack.id);
+        // An empty plan is an empty file, as the lifecycle's TOML encoder leaves a nil list out.
         const planPath = await layersTree(ex).writeFile(
           `${relative(ex.host.layers, planRoot)}/${n}-${escapeId(d.buildpack.id)}/plan.toml`,
-          toToml({
-            entries: entries.map((e) => ({ name: e.name, ...(e.metadata ? { metadata: e.metadata } : {}) })),
-          }),
+          entries.length === 0
+            ? ""
+            : toToml({
+                entries: entries.map((e) => ({
+                  name: e.name,
+                  ...(e.metadata ? { metadata: e.metadata } : {}),
+                })),
+              }),
           0o644,
         );
         const runLayers = toRunPath(ex, layersDir);
@@ -169,11 +175,14 @@ class Builder {
         );
         const vars = env.list();
         vars.push(`CNB_BUILDPACK_DIR=${runDir}`);
-        vars.push(
-          `CNB_PLATFORM_DIR=${ex.run.platform}`,
-          `CNB_BP_PLAN_PATH=${runPlan}`,
-          `CNB_LAYERS_DIR=${runLayers}`,
-        );
+        // Buildpack API 0.7 gets these only as its arguments (lc:buildpack/build.go: the variables came in 0.8).
+        if (apiAtLeast(d.api, "0.8")) {
+          vars.push(
+            `CNB_PLATFORM_DIR=${ex.run.platform}`,
+            `CNB_BP_PLAN_PATH=${runPlan}`,
+            `CNB_LAYERS_DIR=${runLayers}`,
+          );
+        }
         if (apiAtLeast(d.api, "0.10")) vars.push(...targetEnv(this.i.target));
         if (apiAtLeast(d.api, "0.12") && this.i.execEnv) vars.push(`CNB_EXEC_ENV=${this.i.execEnv}`);
         const buildPath = join(bp.dir, "bin", "build");
@@ -267,6 +276,13 @@ class Builder {
       slices,
       ...(processes.defaultType ? { buildpackDefaultProcessType: processes.defaultType } : {}),
     };
+    // lc:phase/builder.go: from Platform API 0.9 the legacy BOM goes to `<layers>/sbom/{launch,build}/sbom.legacy.json`
+    // (JSON, `null` when no buildpack wrote one; berth reads no `[[bom]]` tables), so the image always gets the
+    // launch SBOM layer the lifecycle's exporter makes of `<layers>/sbom/launch`.
+    if (apiAtLeast(this.i.platformApi, "0.9")) {
+      for (const kind of ["launch", "build"])
+        await layersTree(ex).writeFile(`sbom/${kind}/sbom.legacy.json`, "null\n");
+    }
     const metadataPath = await layersTree(ex).writeFile("config/metadata.toml", metadataToml(metadata));
     return { metadata, buildpacks: built, metadataPath };
   }

@@ -192,7 +192,9 @@ class Detector {
       );
       const vars = env.list();
       vars.push(`CNB_BUILDPACK_DIR=${runDir}`);
-      vars.push(`CNB_PLATFORM_DIR=${ex.run.platform}`, `CNB_BUILD_PLAN_PATH=${runPlan}`);
+      // Buildpack API 0.7 gets these only as its arguments (lc:buildpack/detect.go: the variables came in 0.8).
+      if (apiAtLeast(d.api, "0.8"))
+        vars.push(`CNB_PLATFORM_DIR=${ex.run.platform}`, `CNB_BUILD_PLAN_PATH=${runPlan}`);
       if (apiAtLeast(d.api, "0.10")) vars.push(...targetEnv(this.i.target));
       if (apiAtLeast(d.api, "0.12") && this.i.execEnv) vars.push(`CNB_EXEC_ENV=${this.i.execEnv}`);
       const chunks: Buffer[] = [];

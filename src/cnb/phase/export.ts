@@ -8,6 +8,9 @@
  * without tarring. A diffID the previous image already has is reused as that image's blob; one the layer
  * index knows is reused as the blob an earlier export wrote; only the rest is tarred and compressed, in one
  * pass that also writes the uncompressed cache tar when the cache needs it.
+ *
+ * Every layer tar is written as the lifecycle's layer writer writes it (absolute entry names, no trailing `/`
+ * on directories; USTAR headers, no user or group names), so that the same files give the same diffID.
  */
 import { createReadStream } from "node:fs";
 import { lstat, mkdir, mkdtemp, symlink } from "node:fs/promises";
@@ -22,6 +25,7 @@ import type { Digest } from "../../oci/digest.ts";
 import type { Image } from "../../oci/image.ts";
 import { isDocker } from "../../oci/mediatype.ts";
 import { setEnv } from "../../oci/mutate.ts";
+import { apiAtLeast } from "../api.ts";
 import type { Cache, CacheLayerFiles } from "../cache/cache.ts";
 import { type FingerprintSource, type LayerIndex, statFingerprint } from "../cache/fingerprint.ts";
 import type { Table } from "../toml.ts";
@@ -79,6 +83,8 @@ export interface ExportInputs {
   appDir: string;
   group: readonly GroupEntry[];
   runImage: RunImageInput;
+  /** The builder's run images (run.toml), recorded as the lifecycle's exporter records them (runImageForExport). */
+  runImages?: readonly { image: string; mirrors?: string[] }[];
   previous?: PreviousImage;
   /** The cache to fill (undefined: no cache). */
   cache?: Cache;
@@ -240,7 +246,7 @@ export class Exporter {
         const hasDir = await isDir(hostDir, owner);
         const rec: LayerRecord = {
           sha: "",
-          data: t.metadata,
+          data: t.metadata ?? null,
           build: t.build,
           launch: t.launch,
           cache: t.cache,
@@ -411,7 +417,8 @@ export class Exporter {
       const ptDir = join(tmp, "process-types");
       await mkdir(ptDir, { recursive: true });
       for (const p of processes) await symlink("/cnb/lifecycle/launcher", join(ptDir, p.type));
-      const key = `process-types:${processes.map((p) => p.type).join("\0")}`;
+      // "2": the tar format (absolute names since 2026-12); a key of the old format must not give its diffID.
+      const key = `process-types 2:${processes.map((p) => p.type).join("\0")}`;
       const pt = await this.#layer(
         {
           name: "buildpacksio/lifecycle:process-types",
@@ -433,18 +440,18 @@ export class Exporter {
     const run = i.runImage;
     const runDiffIds = run.image.config?.rootfs.diff_ids ?? [];
     const topLayer = runDiffIds[runDiffIds.length - 1] ?? "";
+    const forExport = runImageForExport(run.name, i.runImages ?? [], i.platformApi);
     metadata.runImage = {
       topLayer,
       reference: run.reference,
-      image: run.name,
-      ...(run.mirrors?.length ? { mirrors: run.mirrors } : {}),
+      ...(apiAtLeast(i.platformApi, "0.12") ? forExport : {}),
     };
-    metadata.stack = {
-      runImage: { image: run.name, ...(run.mirrors?.length ? { mirrors: run.mirrors } : {}) },
-    };
+    metadata.stack = { runImage: forExport };
 
+    // Field order and omissions as lc:platform/files.BuildMetadata marshals it: `bom` only below Platform API 0.9
+    // (berth records no legacy BOM there: null), the buildpacks' default process type when one was set.
     const buildMetadata: BuildMetadataLabel = {
-      bom: null,
+      ...(apiAtLeast(i.platformApi, "0.9") ? {} : { bom: null }),
       buildpacks: i.group.map((b) => ({
         id: b.id,
         version: b.version,
@@ -457,6 +464,7 @@ export class Exporter {
         },
       },
       processes: processes.map(labelProcess),
+      ...(result.defaultProcessType ? { "buildpack-default-process-type": result.defaultProcessType } : {}),
     };
 
     // 5. The image config.
@@ -596,6 +604,7 @@ export class Exporter {
           tar: false,
           blob: false,
           dir: tmp,
+          names: "absolute",
           ...signalOf(i),
         });
         diffId = produced.diffId;
@@ -618,6 +627,7 @@ export class Exporter {
           tar: needTar,
           blob: needBlob,
           dir: tmp,
+          names: "absolute",
           ...signalOf(i),
         });
         this.stats.tarsWritten++;
@@ -729,12 +739,33 @@ async function isDir(p: string, owner?: string): Promise<boolean> {
   return st?.isDirectory() ?? false;
 }
 
+/**
+ * The run image the label records for rebase (lc:platform/run_image.go GetRunImageForExport): from Platform API
+ * 0.12 the run.toml entry naming the run image used (by its image or a mirror), else run.toml's first; below 0.12
+ * stack.toml's (the builder's first). `{}` when the builder lists none (so `--run-image` alone records no name).
+ */
+export function runImageForExport(
+  used: string,
+  runImages: readonly { image: string; mirrors?: string[] }[],
+  platformApi: string,
+): { image?: string; mirrors?: string[] } {
+  const shape = (r: { image: string; mirrors?: string[] } | undefined) =>
+    r
+      ? { ...(r.image ? { image: r.image } : {}), ...(r.mirrors?.length ? { mirrors: [...r.mirrors] } : {}) }
+      : {};
+  if (!apiAtLeast(platformApi, "0.12")) return shape(runImages[0]);
+  const bare = (n: string) => n.replace(/@sha256:[0-9a-f]+$/, "");
+  const found = runImages.find((r) => [r.image, ...(r.mirrors ?? [])].some((n) => bare(n) === bare(used)));
+  return shape(found ?? runImages[0]);
+}
+
 /** The process as `io.buildpacks.build.metadata` shows it (lc launch.Process JSON). */
 function labelProcess(p: ProcessRecord): Record<string, unknown> & ProcessRecord {
   return {
     type: p.type,
     command: p.command,
-    args: p.args,
+    // Go's nil slice: a process without args is `null` there.
+    args: p.args.length ? p.args : null,
     direct: p.direct,
     buildpackID: p["buildpack-id"] ?? "",
     ...(p["working-dir"] ? { "working-dir": p["working-dir"] } : {}),

@@ -36,7 +36,8 @@ export function escapeId(id: string): string {
 /** One layer's record in the lifecycle metadata label and the cache metadata. */
 export interface LayerRecord {
   sha: string;
-  data?: Table;
+  /** The layer's `[metadata]`; null when its `.toml` has none (lc:buildpack.LayerMetadata's nil `Data`). */
+  data?: Table | null;
   build?: boolean;
   launch?: boolean;
   cache?: boolean;
@@ -65,7 +66,7 @@ export interface LayersMetadata {
   "process-types"?: { sha: string };
   buildpacks?: BuildpackLayersRecord[];
   runImage?: RunImageRecord;
-  stack?: { runImage: { image: string; mirrors?: string[] } };
+  stack?: { runImage: { image?: string; mirrors?: string[] } };
 }
 
 /** `io.buildpacks.lifecycle.cache.metadata`. */
@@ -86,11 +87,12 @@ export interface ProcessRecord {
 
 /** `io.buildpacks.build.metadata`. */
 export interface BuildMetadataLabel {
-  bom: null;
+  bom?: null;
   buildpacks: { id: string; version: string; homepage?: string }[];
   extensions?: { id: string; version: string }[];
   launcher: { version: string; source: { git: { repository: string; commit: string } } };
   processes: ProcessRecord[];
+  "buildpack-default-process-type"?: string;
 }
 
 /** `<layers>/config/metadata.toml`, as the build phase writes it. */
@@ -178,7 +180,8 @@ export interface LayerToml {
   build: boolean;
   launch: boolean;
   cache: boolean;
-  metadata: Table;
+  /** Undefined when the file has no `[metadata]` table (an empty table is `{}`). */
+  metadata: Table | undefined;
 }
 
 /** Layer names a buildpack may not use, and files in its dir that are not layers. */
@@ -200,7 +203,7 @@ export async function readLayerTomls(bpDir: string, owner?: string): Promise<Lay
       build: types?.bool("build") ?? false,
       launch: types?.bool("launch") ?? false,
       cache: types?.bool("cache") ?? false,
-      metadata: f.anyTable("metadata") ?? {},
+      metadata: f.anyTable("metadata"),
     });
   }
   return out;

@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { writeEntries } from "../../layer/build.ts";
 import { writeLayer } from "../../layer/output.ts";
 import type { PlannedEntry } from "../../layer/walk.ts";
+import type { TarNames } from "../../layer/writer.ts";
 import type { Digest } from "../../oci/digest.ts";
 
 export interface Produced {
@@ -23,6 +24,11 @@ export interface ProduceOptions {
   blob: boolean;
   /** Where the files go (temp names; the caller renames or removes them). */
   dir: string;
+  /**
+   * Entry names as the CNB lifecycle writes them (`/layers/bp/layer`, no trailing `/` on directories), so
+   * that the same files give the reference lifecycle's diffID. Default "relative".
+   */
+  names?: TarNames;
   /** gzip level (default {@link CNB_GZIP_LEVEL}). */
   level?: number;
   signal?: AbortSignal;
@@ -48,6 +54,7 @@ export async function produceLayer(
       compression: "gzip",
       level: o.level ?? CNB_GZIP_LEVEL,
       ...(tarPath ? { tarCopy: tarPath } : {}),
+      ...(o.names ? { names: o.names } : {}),
       ...(o.signal ? { signal: o.signal } : {}),
     },
     (w) => writeEntries(w, entries),

@@ -107,6 +107,8 @@ export async function pruneLayersDir(layersDir: string): Promise<void> {
 
 export class Restorer {
   readonly i: RestoreInputs;
+  /** Whether the tar `#extract` last read names its entries absolutely (the format export writes now). */
+  #absoluteNames = false;
 
   constructor(i: RestoreInputs) {
     this.i = i;
@@ -182,7 +184,7 @@ export class Restorer {
         if (!record) continue;
         log(`Restoring metadata for "${key}" from ${where}`);
         // As lc:buildpack/layermetadata.go writes it: only [metadata]; an empty file when the layer had none
-        // (the lifecycle records `"data": null` then; berth's export records `{}`).
+        // (`"data": null`; berth before 2026-12 recorded `{}`).
         const data = record.data;
         const none = data === undefined || data === null || Object.keys(data).length === 0;
         await this.#write(join(dir, `${name}.toml`), none ? "" : encodeGoToml({ metadata: data }));
@@ -227,11 +229,15 @@ export class Restorer {
           continue;
         }
         const to = join(i.layersDir, escapeId(bp.id), name);
-        const fp = await statFingerprint(
-          [{ source: to, dest: `/${layersPath}/${escapeId(bp.id)}/${name}` }],
-          salt,
-        );
-        await i.index.remember(fp, cached.sha as Digest);
+        // Only a tar in the format export writes now (absolute names, as the lifecycle's) may stand for the
+        // restored files: a cache tar of older berth (relative names) is written again by the next export.
+        if (this.#absoluteNames) {
+          const fp = await statFingerprint(
+            [{ source: to, dest: `/${layersPath}/${escapeId(bp.id)}/${name}` }],
+            salt,
+          );
+          await i.index.remember(fp, cached.sha as Digest);
+        }
         keep.add(name);
         out.restored++;
       }
@@ -310,12 +316,19 @@ export class Restorer {
         // An error the source reports after the last byte (a compressed blob's digest, checked at its end)
         // must not crash berth: the bytes were all hashed here, and a wrong diffID is caught below.
         stream.on("error", () => {});
-        const hashed = (async function* () {
+        let first = true;
+        this.#absoluteNames = false;
+        const hashed = (async function* (self: Restorer) {
           for await (const chunk of stream) {
+            if (first && (chunk as Buffer).length > 0) {
+              // The first entry's name (a layers-dir parent: never long enough for a PAX header).
+              self.#absoluteNames = (chunk as Buffer)[0] === 0x2f;
+              first = false;
+            }
             hash.update(chunk as Buffer);
             yield chunk as Buffer;
           }
-        })();
+        })(this);
         await applyLayer(hashed, tmp, i.signal ? { signal: i.signal } : {});
         // Whatever follows the tar's end marker counts too.
         for await (const _ of hashed) void _;

@@ -126,6 +126,8 @@ async function exportTo(
     appDir: app,
     group: GROUP,
     runImage: { image: r!.image, reference: r!.pinned, name: `oci:${runLayout}:${runTag}` },
+    // The builder's run images (run.toml): what the label records for rebase.
+    runImages: [{ image: `oci:${runLayout}:${runTag}` }],
     index: new LayerIndex(join(home, "cache", "cnb")),
     workDir,
     launcher,

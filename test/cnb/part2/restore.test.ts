@@ -173,6 +173,55 @@ describe("restore, as the lifecycle restores", () => {
     expect(s).toContain('file launchonly.toml:\n[metadata]\n  n = 2.0\n  v = "3"\n');
   });
 
+  it("restores cache tars with relative names (berth before 2026-12) and with absolute names (the lifecycle's)", async () => {
+    for (const names of ["relative", "absolute"]) {
+      const staging = join(dir, `fmt-${names}`, "staging");
+      await mkdir(join(staging, "layers", "test_rs", "cached"), { recursive: true });
+      await writeFile(join(staging, "layers", "test_rs", "cached", "data"), `from-${names}`);
+      const committed = join(dir, `fmt-${names}`, "cache", "committed");
+      await mkdir(committed, { recursive: true });
+      const tarFile = join(dir, `fmt-${names}`, "layer.tar");
+      const how = names === "absolute" ? ["-P", "--transform", "s,^,/,"] : [];
+      execFileSync("tar", [
+        "-cf",
+        tarFile,
+        ...how,
+        "--owner=1000",
+        "--group=1000",
+        "--numeric-owner",
+        "-C",
+        staging,
+        "layers",
+      ]);
+      const tar = await readFile(tarFile);
+      const sha = `sha256:${createHash("sha256").update(tar).digest("hex")}`;
+      await writeFile(join(committed, `${sha.slice(7)}.tar`), tar);
+      await writeFile(
+        join(committed, "io.buildpacks.lifecycle.cache.metadata"),
+        JSON.stringify({
+          buildpacks: [
+            { key: "test/rs", version: "0.0.1", layers: { cached: { sha, cache: true, data: null } } },
+          ],
+        }),
+      );
+      const r = await berth(
+        [
+          "build",
+          app,
+          "-t",
+          `rs-${names}:1`,
+          "--builder",
+          builder,
+          "--cache-dir",
+          join(dir, `fmt-${names}`, "cache"),
+        ],
+        { home },
+      );
+      expect(r.code, r.stderr).toBe(0);
+      expect(seen(r.stderr), names).toContain(`dir cached: from-${names}\n`);
+    }
+  });
+
   it("attack: a cache layer whose tar leads out through a symbolic link moves nothing of the host", async () => {
     // A crafted cache: layers/test_rs is a link to a host folder holding "cached"; the diffID is right.
     const victim = join(dir, "victim");

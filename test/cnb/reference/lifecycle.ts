@@ -84,6 +84,8 @@ export interface CreatorOptions {
   image: string;
   /** Kept between runs for restore; default `<work>/cache`. */
   cacheDir?: string;
+  /** /cnb/run.toml's text (the builder's run images, as pack writes them into a builder). */
+  runToml?: string;
   /** Files of /platform/env. */
   platformEnv?: Record<string, string>;
   extraArgs?: string[];
@@ -138,6 +140,7 @@ export async function runPhase(o: CreatorOptions, args: string[]): Promise<Creat
     await cp(bp.dir, join(cnb, "buildpacks", bp.id.replaceAll("/", "_"), bp.version), { recursive: true });
   }
   await writeFile(join(cnb, "order.toml"), o.order);
+  if (o.runToml !== undefined) await writeFile(join(cnb, "run.toml"), o.runToml);
   await mkdir(join(platform, "env"), { recursive: true });
   for (const [k, v] of Object.entries(o.platformEnv ?? {})) await writeFile(join(platform, "env", k), v);
   await cp(o.app, workspace, { recursive: true });
