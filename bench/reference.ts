@@ -191,7 +191,8 @@ printf '[[processes]]\\ntype = "web"\\ncommand = ["node", "src/server.js"]\\ndef
       const image = `${host}/${side}/app-${n}:1`;
       const once = (what: keyof typeof times) => async () => {
         execFileSync("sync");
-        const s = side === "berth" ? await berthBuild(image, what === "cold") : await referenceBuild(image, n);
+        const s =
+          side === "berth" ? await berthBuild(image, what === "cold") : await referenceBuild(image, n);
         times[what]![side].push(s);
         log(`  ${side} ${what} #${n + 1}: ${s.toFixed(2)} s`);
       };
