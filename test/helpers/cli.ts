@@ -12,38 +12,16 @@ export interface RunResult {
   stdoutBytes: Buffer;
 }
 
+interface BerthOptions {
+  home: string;
+  env?: Record<string, string>;
+  input?: string | Buffer;
+  cwd?: string;
+}
+
 /** Run the real berth CLI (from source, on this Node) with its own BERTH_HOME. */
-export function berth(
-  args: string[],
-  options: { home: string; env?: Record<string, string>; input?: string | Buffer; cwd?: string },
-): Promise<RunResult> {
-  return new Promise((resolvePromise, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], {
-      cwd: options.cwd ?? process.cwd(),
-      env: {
-        PATH: process.env.PATH ?? "/usr/bin:/bin",
-        HOME: options.home,
-        BERTH_HOME: options.home,
-        ...options.env,
-      },
-      stdio: ["pipe", "pipe", "pipe"],
-    });
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    child.stdout.on("data", (c: Buffer) => out.push(c));
-    child.stderr.on("data", (c: Buffer) => err.push(c));
-    child.on("error", reject);
-    child.on("close", (code) => {
-      const stdoutBytes = Buffer.concat(out);
-      resolvePromise({
-        code,
-        stdout: stdoutBytes.toString("utf8"),
-        stderr: Buffer.concat(err).toString("utf8"),
-        stdoutBytes,
-      });
-    });
-    child.stdin.end(options.input ?? "");
-  });
+export function berth(args: string[], options: BerthOptions): Promise<RunResult> {
+  return spawnBerth(args, options).done;
 }
 
 /** A fresh temp folder, removed by the returned cleanup. */
@@ -57,16 +35,17 @@ export async function tempDir(
 /** Start the real berth CLI without waiting for it (to signal it mid-run); `done` resolves as `berth` does. */
 export function spawnBerth(
   args: string[],
-  options: { home: string; env?: Record<string, string> },
+  options: BerthOptions,
 ): { child: ChildProcess; done: Promise<RunResult> } {
   const child = spawn(process.execPath, [BIN, ...args], {
+    cwd: options.cwd ?? process.cwd(),
     env: {
       PATH: process.env.PATH ?? "/usr/bin:/bin",
       HOME: options.home,
       BERTH_HOME: options.home,
       ...options.env,
     },
-    stdio: ["ignore", "pipe", "pipe"],
+    stdio: ["pipe", "pipe", "pipe"],
   });
   const out: Buffer[] = [];
   const err: Buffer[] = [];
@@ -84,5 +63,6 @@ export function spawnBerth(
       });
     });
   });
+  child.stdin!.end(options.input ?? "");
   return { child, done };
 }

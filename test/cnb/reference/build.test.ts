@@ -5,9 +5,6 @@
  * plan.toml), `<layers>/config/metadata.toml`, the io.buildpacks.* labels field by field (digests masked),
  * the layers each buildpack exported, the image config, what the default process prints, and what the
  * buildpacks saw restored on the second build.
- *
- * Cases where berth differs today (owned by other parts of issue 13) are listed in KNOWN and skipped here; each
- * entry says what the reference does. Remove an entry when its fix lands.
  */
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
@@ -17,12 +14,6 @@ import { type RegistryHarness, startRegistry } from "../../registry/helpers/regi
 import { makeBuildImage, writeBuildpack } from "../helpers.ts";
 import { explain, layerListing, mask, parseTomlText, plain } from "./compare.ts";
 import { layersFile, referenceLifecycle, runCreator, withBash } from "./lifecycle.ts";
-
-/** Deviations found by this suite, skipped until fixed (see the report in the commit that added them). */
-/** BERTH_REFERENCE_RUN_KNOWN=1 runs the known deviations too (to see them, or to check a fix). */
-const RUN_KNOWN = process.env.BERTH_REFERENCE_RUN_KNOWN === "1";
-
-const KNOWN: Record<string, string> = {};
 
 let dir: string;
 let cleanup: () => Promise<void>;
@@ -270,12 +261,6 @@ afterAll(async () => {
   await cleanup?.();
 });
 
-/** A comparison, skipped while it is a known deviation. */
-function compare(name: string, fn: () => Promise<void> | void) {
-  if (KNOWN[name] && !RUN_KNOWN) it.skip(`${name} (known deviation: ${KNOWN[name]})`, fn);
-  else it(name, fn);
-}
-
 function label(c: ImageConfig, key: string): unknown {
   const v = c.config.Labels?.[key];
   return v === undefined ? undefined : JSON.parse(v);
@@ -285,13 +270,13 @@ function label(c: ImageConfig, key: string): unknown {
 const MASKED = ["sha", "topLayer", "reference"];
 
 describe("build: berth against the reference lifecycle", () => {
-  compare("group.toml: the chosen group", () => {
+  it("group.toml: the chosen group", () => {
     expect(ours.group, explain("group", ref.group, ours.group)).toEqual(ref.group);
   });
-  compare("plan.toml: the resolved plan", () => {
+  it("plan.toml: the resolved plan", () => {
     expect(ours.plan, explain("plan", ref.plan, ours.plan)).toEqual(ref.plan);
   });
-  compare("<layers>/config/metadata.toml", () => {
+  it("<layers>/config/metadata.toml", () => {
     expect(ours.metadataToml[0], explain("metadata.toml", ref.metadataToml[0], ours.metadataToml[0])).toEqual(
       ref.metadataToml[0],
     );
@@ -322,52 +307,52 @@ describe("build: berth against the reference lifecycle", () => {
         }),
       ),
     }));
-  compare("io.buildpacks.lifecycle.metadata: buildpacks, layers, types, metadata (digests masked)", () => {
+  it("io.buildpacks.lifecycle.metadata: buildpacks, layers, types, metadata (digests masked)", () => {
     const r = layerRecords(lm(ref.config[0]!), false);
     const o = layerRecords(lm(ours.config[0]!), false);
     expect(o, explain("io.buildpacks.lifecycle.metadata buildpacks", r, o)).toEqual(r);
   });
-  compare("io.buildpacks.lifecycle.metadata: a layer without metadata", () => {
+  it("io.buildpacks.lifecycle.metadata: a layer without metadata", () => {
     const r = layerRecords(lm(ref.config[0]!), true);
     const o = layerRecords(lm(ours.config[0]!), true);
     expect(o, explain("io.buildpacks.lifecycle.metadata buildpacks", r, o)).toEqual(r);
   });
-  compare("io.buildpacks.lifecycle.metadata: runImage and stack", () => {
+  it("io.buildpacks.lifecycle.metadata: runImage and stack", () => {
     const pick = (m: Lm) => ({ runImage: m.runImage, stack: m.stack });
     const r = pick(lm(ref.config[0]!));
     const o = pick(lm(ours.config[0]!));
     expect(o, explain("io.buildpacks.lifecycle.metadata runImage", r, o)).toEqual(r);
   });
-  compare("io.buildpacks.lifecycle.metadata: the SBOM layer", () => {
+  it("io.buildpacks.lifecycle.metadata: the SBOM layer", () => {
     expect(lm(ours.config[0]!).sbom).toEqual(lm(ref.config[0]!).sbom);
   });
 
   type Bm = Record<string, unknown> & { processes: Record<string, unknown>[] };
   const bm = (c: ImageConfig) => mask(label(c, "io.buildpacks.build.metadata"), ["launcher"]) as Bm;
-  compare("io.buildpacks.build.metadata: buildpacks", () => {
+  it("io.buildpacks.build.metadata: buildpacks", () => {
     expect(bm(ours.config[0]!).buildpacks).toEqual(bm(ref.config[0]!).buildpacks);
   });
-  compare("io.buildpacks.build.metadata: processes (args aside)", () => {
+  it("io.buildpacks.build.metadata: processes (args aside)", () => {
     const noArgs = (m: Bm) => m.processes.map(({ args, ...p }) => p);
     const r = noArgs(bm(ref.config[0]!));
     const o = noArgs(bm(ours.config[0]!));
     expect(o, explain("io.buildpacks.build.metadata processes", r, o)).toEqual(r);
   });
-  compare("io.buildpacks.build.metadata: processes", () => {
+  it("io.buildpacks.build.metadata: processes", () => {
     const r = bm(ref.config[0]!).processes;
     const o = bm(ours.config[0]!).processes;
     expect(o, explain("io.buildpacks.build.metadata processes", r, o)).toEqual(r);
   });
-  compare("io.buildpacks.build.metadata: top-level keys", () => {
+  it("io.buildpacks.build.metadata: top-level keys", () => {
     const keys = (m: Bm) => Object.keys(m).sort();
     expect(keys(bm(ours.config[0]!))).toEqual(keys(bm(ref.config[0]!)));
   });
-  compare("io.buildpacks.project.metadata", () => {
+  it("io.buildpacks.project.metadata", () => {
     const r = label(ref.config[0]!, "io.buildpacks.project.metadata");
     const o = label(ours.config[0]!, "io.buildpacks.project.metadata");
     expect(o, explain("io.buildpacks.project.metadata", r, o)).toEqual(r);
   });
-  compare("the other labels (run image's, buildpacks')", () => {
+  it("the other labels (run image's, buildpacks')", () => {
     const other = (c: ImageConfig) =>
       Object.fromEntries(
         Object.entries(c.config.Labels ?? {}).filter(
@@ -378,7 +363,7 @@ describe("build: berth against the reference lifecycle", () => {
     const o = mask(other(ours.config[0]!), ["io.buildpacks.project.metadata"]);
     expect(o, explain("labels", r, o)).toEqual(r);
   });
-  compare("the image config: Env, Entrypoint, Cmd, WorkingDir, User", () => {
+  it("the image config: Env, Entrypoint, Cmd, WorkingDir, User", () => {
     const pick = (c: ImageConfig) => ({
       Env: c.config.Env,
       Entrypoint: c.config.Entrypoint,
@@ -399,7 +384,7 @@ describe("build: berth against the reference lifecycle", () => {
         Object.fromEntries(Object.entries(b.layers).map(([n, l]) => [n, l.sha])),
       ]),
     ) as Record<string, Record<string, string>>;
-  compare("each buildpack's layers: the same entries, modes, owners, sizes and times", async () => {
+  it("each buildpack's layers: the same entries, modes, owners, sizes and times", async () => {
     const r = diffIds(ref.config[0]!);
     const o = diffIds(ours.config[0]!);
     expect(Object.keys(o).sort()).toEqual(Object.keys(r).sort());
@@ -414,17 +399,17 @@ describe("build: berth against the reference lifecycle", () => {
       }
     }
   });
-  compare("each buildpack's layers: same diffIDs", async () => {
+  it("each buildpack's layers: same diffIDs", async () => {
     const r = diffIds(ref.config[0]!);
     const o = diffIds(ours.config[0]!);
     expect(o, explain("buildpack layer diffIDs", r, o)).toEqual(r);
   });
-  compare("the launch SBOM layer: same diffID (the legacy BOM file only)", () => {
+  it("the launch SBOM layer: same diffID (the legacy BOM file only)", () => {
     const sha = (c: ImageConfig) =>
       (label(c, "io.buildpacks.lifecycle.metadata") as { sbom?: { sha: string } }).sbom?.sha;
     expect(sha(ours.config[0]!)).toBe(sha(ref.config[0]!));
   });
-  compare("the default process and a second process print the same", async () => {
+  it("the default process and a second process print the same", async () => {
     for (const entrypoint of [undefined, "/cnb/process/worker"]) {
       const run = async (image: string) => {
         const a = ["run", ...(entrypoint ? ["--entrypoint", entrypoint] : []), `docker://${image}`];
@@ -441,45 +426,45 @@ describe("build: berth against the reference lifecycle", () => {
     }
   });
   const NOT_EMPTY_PLAN = /^(?!bp:\S+ plan: (entries = \[\] )?$)(?!bp:seven env:)/;
-  compare("the buildpacks see the same env, plan and layers on the first build", () => {
+  it("the buildpacks see the same env, plan and layers on the first build", () => {
     const r = buildpackLines(ref.output[0]!, NOT_EMPTY_PLAN);
     const o = buildpackLines(ours.output[0]!, NOT_EMPTY_PLAN);
     expect(o, explain("buildpack output (first build)", r, o)).toEqual(r);
   });
-  compare("Buildpack API 0.7: no CNB_LAYERS_DIR, CNB_BP_PLAN_PATH, CNB_PLATFORM_DIR (0.8 added them)", () => {
+  it("Buildpack API 0.7: no CNB_LAYERS_DIR, CNB_BP_PLAN_PATH, CNB_PLATFORM_DIR (0.8 added them)", () => {
     const r = buildpackLines(ref.output[0]!, /^bp:seven env:/);
     const o = buildpackLines(ours.output[0]!, /^bp:seven env:/);
     expect(r.length).toBe(1);
     expect(o, explain("API 0.7 build env", r, o)).toEqual(r);
   });
-  compare("an empty buildpack plan", () => {
+  it("an empty buildpack plan", () => {
     const r = buildpackLines(ref.output[0]!, /plan:/);
     const o = buildpackLines(ours.output[0]!, /plan:/);
     expect(o, explain("buildpack plans", r, o)).toEqual(r);
   });
-  compare("second build: the buildpacks see the same restored layer folders and their files", () => {
+  it("second build: the buildpacks see the same restored layer folders and their files", () => {
     const r = buildpackLines(ref.output[1]!, /seen:/);
     const o = buildpackLines(ours.output[1]!, /seen:/);
     expect(o, explain("restored layers (second build)", r, o)).toEqual(r);
   });
-  compare("second build: the same layer .toml files with metadata are restored", () => {
+  it("second build: the same layer .toml files with metadata are restored", () => {
     const only = /^bp:\S+ toml: (?!store\.toml).*\[metadata\] \S/;
     const r = buildpackLines(ref.output[1]!, only);
     const o = buildpackLines(ours.output[1]!, only);
     expect(o, explain("restored layer tomls (second build)", r, o)).toEqual(r);
   });
-  compare("second build: the .toml of a restored layer without metadata", () => {
+  it("second build: the .toml of a restored layer without metadata", () => {
     const only = /^bp:\S+ toml: (?!store\.toml)/;
     const r = buildpackLines(ref.output[1]!, only);
     const o = buildpackLines(ours.output[1]!, only);
     expect(o, explain("restored layer tomls (second build)", r, o)).toEqual(r);
   });
-  compare("second build: store.toml is restored", () => {
+  it("second build: store.toml is restored", () => {
     const r = buildpackLines(ref.output[1]!, /store/);
     const o = buildpackLines(ours.output[1]!, /store/);
     expect(o, explain("store.toml (second build)", r, o)).toEqual(r);
   });
-  compare("second build: the same metadata.toml and layer records", () => {
+  it("second build: the same metadata.toml and layer records", () => {
     expect(ours.metadataToml[1]).toEqual(ours.metadataToml[0]);
     expect(ref.metadataToml[1]).toEqual(ref.metadataToml[0]);
     const r = layerRecords(lm(ref.config[1]!), false);
