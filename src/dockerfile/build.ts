@@ -25,7 +25,7 @@ import { type ImageArgument, parseImageArgument } from "../transport/parse.ts";
 import { readFileWithin } from "../util/confined.ts";
 import { ownedTempDir } from "../util/fs.ts";
 import { type CachedLayer, cacheKey, StepCache } from "./cache.ts";
-import { expandWord, expandWords, type Vars } from "./expand.ts";
+import { expandWord, splitRaw, type Vars } from "./expand.ts";
 import { applyConfigInstruction } from "./instructions/config.ts";
 import {
   archiveCompression,
@@ -33,13 +33,18 @@ import {
   download,
   extractArchive,
   heredocFile,
+  isGitSource,
+  isHttpSource,
+  parseChecksum,
   parseChmod,
+  verifyChecksum,
 } from "./instructions/copy.ts";
-import { cacheMountDir, parseMount, runStep } from "./instructions/run.ts";
-import { type Dockerfile, type Instruction, parseDockerfile, parseTrigger } from "./parse.ts";
+import { leaseCacheDir, parseMount, type RunMountSpec, secretFile, sshProxy } from "./instructions/mounts.ts";
+import { runStep } from "./instructions/run.ts";
+import { type Dockerfile, heredocName, type Instruction, parseDockerfile, parseTrigger } from "./parse.ts";
 import { resolveOwner, StageRoot } from "./rootfs.ts";
-import { type MatchedSource, matchSources, sourcesDigest } from "./sources.ts";
-import { findStage, neededStages, type Stage, splitStages, targetStage } from "./stage.ts";
+import { type MatchedSource, matchSources, selectSources, sourcesDigest } from "./sources.ts";
+import { findStage, neededStages, type PlanWarning, type Stage, splitStages, targetStage } from "./stage.ts";
 
 export interface BuildInputs {
   /** The build context directory. */
@@ -57,6 +62,8 @@ export interface BuildInputs {
   noCache?: boolean;
   /** `--secret id=…,src=…`: id → host file. */
   secrets?: Record<string, string>;
+  /** `--ssh id[=socket]`: id → an SSH agent socket RUN --mount=type=ssh forwards to. */
+  ssh?: Record<string, string>;
   /** SOURCE_DATE_EPOCH: file mtimes in COPY/ADD/RUN layers and every created time. */
   sourceDateEpoch?: number;
   /** Where the image goes (each written with the same digest). */
@@ -97,6 +104,8 @@ export interface BuildResult {
   steps: StepReport[];
   /** `--build-arg`s no ARG declared. */
   unusedBuildArgs: string[];
+  /** BuildKit's lint warnings the Dockerfile earns (also logged as `WARN: Rule: sentence (file:line)`). */
+  warnings: PlanWarning[];
   written: { destination: string; result: CopyResult }[];
 }
 
@@ -121,6 +130,9 @@ function toImage(m: MutatedImage): Image {
 function epochToRfc3339(seconds: number): string {
   return new Date(seconds * 1000).toISOString().replace(".000Z", "Z");
 }
+
+/** The PATH a scratch image gets (BuildKit's, Docker's default). */
+const DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 /** How the build context names itself in confinement errors. */
 const CONTEXT = { owner: "the build context", name: "the build context" };
@@ -188,6 +200,7 @@ export class DockerfileBuild {
     }
     const df = this.#df;
     const plan = splitStages(df);
+    for (const w of plan.warnings) this.#log(`WARN: ${w.rule}: ${w.message} (${df.name}:${w.line})`);
     // Global ARGs (before the first FROM) and the automatic platform args.
     const p = this.#platform;
     const auto: Record<string, string> = {
@@ -219,6 +232,7 @@ export class DockerfileBuild {
         await this.#buildStage(stage, plan.stages);
       }
       const final = this.#states.get(target.index)!;
+      if (i.platform) this.#stampPlatform(final, i.platform);
       const written: BuildResult["written"] = [];
       for (const dest of i.destinations) {
         const result = await writeImage(
@@ -240,12 +254,21 @@ export class DockerfileBuild {
         stages: stages.map((s) => s.index),
         steps: this.#steps,
         unusedBuildArgs: unused,
+        warnings: plan.warnings,
         written,
       };
     } finally {
       for (const o of this.#opened) await o.close().catch(() => undefined);
       await rm(this.#tmp, { recursive: true, force: true }).catch(() => undefined);
     }
+  }
+
+  /** An explicit --platform is the image's platform, whatever its base's config said (as BuildKit). */
+  #stampPlatform(s: StageState, p: Platform): void {
+    const c = s.image.config;
+    if (c && c.os === p.os && c.architecture === p.architecture && (c.variant ?? "") === (p.variant ?? ""))
+      return;
+    s.image = toImage(mutate(s.image, { platform: p }, p));
   }
 
   async #loadIgnore(): Promise<Matcher | undefined> {
@@ -354,7 +377,14 @@ export class DockerfileBuild {
       image = st.image;
       key = st.key;
     } else if (baseText === "scratch") {
-      image = toImage(mutate(undefined, { platform, created: EPOCH }, platform));
+      // BuildKit's empty image has the default PATH.
+      image = toImage(
+        mutate(undefined, {
+          platform,
+          created: EPOCH,
+          config: (c) => ({ ...c, Env: [`PATH=${DEFAULT_PATH}`] }),
+        }),
+      );
       key = cacheKey("scratch", formatPlatform(platform));
     } else {
       try {
@@ -432,7 +462,11 @@ export class DockerfileBuild {
         const shell = s.image.config?.config?.Shell ?? ["/bin/sh", "-c"];
         const r = applyConfigInstruction(ins, this.#config(s), vars, df.escape, { cmdSet: s.cmdSet, shell });
         if (ins.keyword === "CMD") s.cmdSet = true;
-        await this.#cached(s, ins, [r.text], async () => ({ config: r.config, createdBy: r.text }));
+        await this.#cached(s, ins, [r.text], async () => ({
+          config: r.config,
+          createdBy: r.text,
+          ...(ins.keyword === "MAINTAINER" ? { author: ins.args.trim() } : {}),
+        }));
         return;
       }
       case "WORKDIR": {
@@ -499,6 +533,7 @@ export class DockerfileBuild {
     produce: () => Promise<{
       config: ContainerConfig;
       createdBy: string;
+      author?: string;
       layer?: CachedLayer & { path: string };
     }>,
   ): Promise<void> {
@@ -510,6 +545,7 @@ export class DockerfileBuild {
     } else {
       const out = await produce();
       rec = { config: out.config, history: { created_by: out.createdBy }, created: this.#created };
+      if (out.author !== undefined) rec.author = out.author;
       if (out.layer) {
         const { path, ...layer } = out.layer;
         const blob = this.#cache.blobPath(layer.digest);
@@ -535,6 +571,7 @@ export class DockerfileBuild {
           layers,
           config: () => r.config,
           ...(r.layer ? {} : { history: [r.history] }),
+          ...(r.author !== undefined ? { author: r.author } : {}),
           created: r.created,
         },
         s.platform,
@@ -582,11 +619,11 @@ export class DockerfileBuild {
   async #copy(s: StageState, ins: Instruction, all: Stage[], vars: Vars, where: string): Promise<void> {
     const df = this.#df;
     const isAdd = ins.keyword === "ADD";
-    const words = ins.json
-      ? ins.json.map((w) => expandWord(w, vars, df.escape).value)
-      : expandWords(ins.args, vars, df.escape).value;
-    if (words.length < 2)
+    // Each word is expanded on its own, as BuildKit does: `COPY ${EMPTY} .` copies the context's root.
+    const raw = ins.json ?? splitRaw(ins.args, df.escape);
+    if (raw.length < 2)
       throw new BerthError("DOCKERFILE_SYNTAX", `${ins.keyword} needs a source and a destination`);
+    const words = raw.map((w) => expandWord(w, vars, df.escape).value);
     const dest = words[words.length - 1]!;
     const srcWords = words.slice(0, -1);
     const flag = (n: string) => {
@@ -597,37 +634,76 @@ export class DockerfileBuild {
     const chown = flag("chown");
     const chmodText = flag("chmod");
     const chmod = chmodText === undefined ? undefined : parseChmod(chmodText);
+    const link = flag("link") === "true";
+    const parents = flag("parents") === "true";
+    const excludes = (ins.flags.exclude ?? []).map((e) => expandWord(e, vars, df.escape).value);
+    const checksum = flag("checksum");
+    const unpackFlag = flag("unpack");
+    const unpack = unpackFlag === undefined ? undefined : unpackFlag === "true";
+    if (checksum !== undefined) {
+      if (srcWords.length !== 1)
+        throw new BerthError("DOCKERFILE_SYNTAX", "checksum can't be specified for multiple sources");
+      if (!isHttpSource(srcWords[0]!) && !isGitSource(srcWords[0]!))
+        throw new BerthError("DOCKERFILE_SYNTAX", "checksum requires HTTP(S) or Git sources");
+      parseChecksum(checksum);
+    }
     const workdir = this.#config(s).WorkingDir || "/";
     const heredocs = new Map(ins.heredocs.map((h) => [h.name, h]));
     const dl = join(this.#tmp, `src-${randomBytes(6).toString("hex")}`);
     // Resolve what the step reads and digest it for the key.
-    const parts: unknown[] = [{ srcWords, dest, workdir, chown, chmod, from: fromRef }];
+    const parts: unknown[] = [
+      { srcWords, dest, workdir, chown, chmod, from: fromRef, link, parents, excludes, checksum, unpack },
+    ];
     const extra: MatchedSource[] = [];
     const patterns: string[] = [];
+    const { stat } = await import("node:fs/promises");
     for (const w of srcWords) {
-      const hd = /^<<-?["']?([A-Za-z_][A-Za-z0-9_]*)["']?$/.exec(w);
-      if (hd && heredocs.has(hd[1]!)) {
-        const h = heredocs.get(hd[1]!)!;
+      const hd = heredocName(w);
+      if (hd !== undefined && heredocs.has(hd)) {
+        const h = heredocs.get(hd)!;
         const content = h.expand ? expandWord(h.content, vars, df.escape).value : h.content;
-        const path = await heredocFile(join(dl, "heredoc"), h.name, content);
-        const { stat } = await import("node:fs/promises");
+        const path = await heredocFile(join(dl, `heredoc-${extra.length}`), posix.basename(h.name), content);
         extra.push({
           path: h.name,
           isDir: false,
           files: [{ hostPath: path, rel: "", st: await stat(path) }],
         });
         parts.push({ heredoc: h.name, content });
-      } else if (isAdd && /^https?:\/\//.test(w)) {
+      } else if (isAdd && isGitSource(w)) {
+        throw new BerthError(
+          "DOCKERFILE_UNSUPPORTED",
+          `ADD of a git repository (${w}) is not supported by berth yet`,
+          { hint: "clone it in a RUN step, or into the build context" },
+        );
+      } else if (isAdd && isHttpSource(w)) {
         const got = await download(w, join(dl, `url-${extra.length}`), this.inputs.signal);
-        const { stat } = await import("node:fs/promises");
-        extra.push({
-          path: got.name,
-          isDir: false,
-          files: [{ hostPath: got.path, rel: "", st: await stat(got.path) }],
-        });
+        if (checksum !== undefined) verifyChecksum(w, checksum, got.path, got.digest);
+        if (unpack === true && (await archiveCompression(got.path)) !== undefined) {
+          const dir = join(dl, `tar-url-${extra.length}`);
+          await extractArchive(got.path, (await archiveCompression(got.path))!, dir);
+          extra.push(...(await matchSources(dir, ["."], undefined, "the archive")));
+        } else {
+          extra.push({
+            path: got.name,
+            isDir: false,
+            files: [{ hostPath: got.path, rel: "", st: await stat(got.path) }],
+          });
+        }
         parts.push({ url: w, digest: got.digest });
+      } else if (/^https?:\/\//.test(w)) {
+        throw new BerthError("DOCKERFILE_SYNTAX", "source can't be a URL for COPY", {
+          hint: "ADD fetches URLs",
+        });
       } else patterns.push(w);
     }
+    const select = (root: string, matcher: Matcher | undefined, what: string) =>
+      selectSources(root, patterns, { matcher, what, parents, excludes }).catch((err) => {
+        if (isBerthError(err, "DOCKERFILE_SOURCE_NOT_FOUND"))
+          throw new BerthError(err.code, `${where}: ${ins.keyword} failed: ${err.message}`, {
+            details: { ...err.details, line: ins.line },
+          });
+        throw err;
+      });
     let sources: MatchedSource[] = [];
     let fromRoot: (() => Promise<string>) | undefined;
     if (fromRef !== undefined) {
@@ -635,37 +711,32 @@ export class DockerfileBuild {
       parts.push({ fromImage: src.id });
       fromRoot = src.root;
     } else if (patterns.length) {
-      try {
-        sources = await matchSources(this.inputs.contextDir, patterns, this.#matcher, "the build context");
-      } catch (err) {
-        if (isBerthError(err, "DOCKERFILE_SOURCE_NOT_FOUND"))
-          throw new BerthError(err.code, `${where}: ${ins.keyword} failed: ${err.message}`, {
-            details: { ...err.details, line: ins.line },
-          });
-        throw err;
-      }
+      sources = await select(this.inputs.contextDir, this.#matcher, "the build context");
       parts.push({ context: await sourcesDigest(sources) });
     }
-    const text = `${ins.keyword} ${ins.flags.from ? `--from=${fromRef} ` : ""}${ins.flags.chown ? `--chown=${chown} ` : ""}${ins.flags.chmod ? `--chmod=${chmodText} ` : ""}${srcWords.join(" ")} ${dest}`;
+    const flagText = [
+      parents ? "--parents" : "",
+      ins.flags.from ? `--from=${fromRef}` : "",
+      ins.flags.chown ? `--chown=${chown}` : "",
+      ins.flags.chmod ? `--chmod=${chmodText}` : "",
+      link ? "--link" : "",
+      ...excludes.map((e) => `--exclude=${e}`),
+      checksum !== undefined ? `--checksum=${checksum}` : "",
+    ]
+      .filter(Boolean)
+      .map((f) => `${f} `)
+      .join("");
+    const text = `${ins.keyword} ${flagText}${srcWords.join(" ")} ${dest}`;
     await this.#cached(s, ins, parts, async () => {
-      if (fromRoot) {
-        const r = await fromRoot();
-        try {
-          sources = await matchSources(r, patterns, undefined, `--from=${fromRef}`);
-        } catch (err) {
-          if (isBerthError(err, "DOCKERFILE_SOURCE_NOT_FOUND"))
-            throw new BerthError(err.code, `${where}: ${ins.keyword} failed: ${err.message}`, {
-              details: { ...err.details, line: ins.line },
-            });
-          throw err;
-        }
-      }
-      // ADD extracts local tar archives into the destination.
+      if (fromRoot) sources = await select(await fromRoot(), undefined, `--from=${fromRef}`);
+      // ADD extracts local tar archives into the destination (unless --unpack=false).
       const all2: MatchedSource[] = [];
       let keepOwner = fromRoot !== undefined;
       for (const src of sources) {
         const compression =
-          isAdd && !fromRoot && !src.isDir ? await archiveCompression(src.files[0]!.hostPath) : undefined;
+          isAdd && unpack !== false && !fromRoot && !src.isDir
+            ? await archiveCompression(src.files[0]!.hostPath)
+            : undefined;
         if (compression !== undefined) {
           const dir = join(dl, `tar-${all2.length}`);
           await extractArchive(src.files[0]!.hostPath, compression, dir);
@@ -676,12 +747,17 @@ export class DockerfileBuild {
       }
       const root = await s.root.sync(s.image);
       const owner = chown === undefined ? undefined : await resolveOwner(root, chown);
-      // Files fetched by ADD from a URL are 0600, as docker makes them.
+      // --link: the layer is made as if on an empty filesystem (BuildKit: `FROM scratch; COPY …`, merged).
+      let layerRoot = root;
+      if (link) {
+        layerRoot = join(dl, "link-root");
+        await mkdir(layerRoot, { recursive: true });
+      }
       const layerPath = join(this.#tmp, `layer-${randomBytes(6).toString("hex")}`);
       const desc = await buildCopyLayer({
-        root,
+        root: layerRoot,
         sources: [...all2, ...extra],
-        dest,
+        dest: parents && !dest.endsWith("/") ? `${dest}/` : dest,
         workdir,
         owner,
         keepOwner,
@@ -727,11 +803,20 @@ export class DockerfileBuild {
     let argv: string[];
     if (ins.json) argv = ins.json;
     else {
-      const only = /^<<-?["']?([A-Za-z_][A-Za-z0-9_]*)["']?$/.exec(ins.args.trim());
+      const only = heredocName(ins.args.trim()) !== undefined && !/\s/.test(ins.args.trim());
       if (only && ins.heredocs.length === 1) argv = [...shell, ins.heredocs[0]!.content];
       else if (ins.heredocs.length)
         argv = [...shell, `${ins.args}\n${ins.heredocs.map((h) => `${h.content}${h.name}`).join("\n")}`];
       else argv = [...shell, ins.args];
+    }
+    const security = ins.flags.security?.[0];
+    if (security !== undefined && security !== "sandbox") {
+      throw new BerthError(
+        security === "insecure" ? "DOCKERFILE_UNSUPPORTED" : "DOCKERFILE_SYNTAX",
+        security === "insecure"
+          ? `${where}: RUN --security=insecure is not supported (berth runs every step sandboxed)`
+          : `${where}: RUN --security must be sandbox or insecure, not ${JSON.stringify(security)}`,
+      );
     }
     // Build args in scope reach the command as env, unless ENV sets the same name.
     const envNames = new Set((config.Env ?? []).map((e) => e.slice(0, e.indexOf("="))));
@@ -739,95 +824,173 @@ export class DockerfileBuild {
       .filter(([k, v]) => v !== undefined && !envNames.has(k))
       .map(([k, v]) => `${k}=${v}`)
       .sort();
-    const mountSpecs = (ins.flags.mount ?? []).map((m) =>
-      parseMount(expandWord(m, vars, this.#df.escape).value),
-    );
+    const workdir = config.WorkingDir || "/";
+    let sshIndex = 0;
+    const mountSpecs = (ins.flags.mount ?? []).map((m) => {
+      const spec = parseMount(expandWord(m, vars, this.#df.escape).value, workdir, sshIndex);
+      if (spec.type === "ssh") sshIndex++;
+      return spec;
+    });
     const network = this.#runNetwork(ins, vars, where);
-    const fromIds: string[] = [];
+    // What each mount reads is in the key: a bind from the context by its content, one from a stage or an
+    // image (or a cache seeded from one) by that image's digest.
+    const reads: unknown[] = [];
+    const roots = new Map<RunMountSpec, { root: () => Promise<string>; id: string }>();
     for (const m of mountSpecs) {
-      if (m.type === "bind" && m.from) fromIds.push((await this.#sourceRoot(s, m.from, all, where)).id);
+      if ((m.type === "bind" || m.type === "cache") && m.from !== undefined) {
+        const src = await this.#sourceRoot(s, m.from, all, where);
+        roots.set(m, src);
+        reads.push({ target: m.target, from: src.id });
+      } else if (m.type === "bind") {
+        const sources = await matchSources(
+          this.inputs.contextDir,
+          [m.source ?? "/"],
+          undefined,
+          "the build context",
+        );
+        reads.push({ target: m.target, context: await sourcesDigest(sources) });
+      }
     }
     const created = `RUN ${argEnv.length ? `|${argEnv.length} ${argEnv.join(" ")} ` : ""}${argv.join(" ")}`;
     await this.#cached(
       s,
       ins,
-      [argv, argEnv, mountSpecs, network, fromIds, config.User, config.WorkingDir],
+      [argv, argEnv, mountSpecs, network, reads, config.User, config.WorkingDir],
       async () => {
         const mounts: SpecMount[] = [];
-        for (const m of mountSpecs) {
-          if (m.type === "cache") {
-            mounts.push({
-              destination: m.target,
-              type: "bind",
-              source: await cacheMountDir(this.#ctx.home, m),
-              options: ["rbind", "rw"],
-            });
-          } else if (m.type === "secret") {
-            const id = m.id ?? posix.basename(m.target);
-            const src = this.inputs.secrets?.[id];
-            if (!src) {
-              if (m.required)
-                throw new BerthError("USAGE", `secret ${JSON.stringify(id)} is required but was not given`, {
-                  hint: `pass it with --secret id=${id},src=FILE`,
-                });
-              continue;
-            }
-            mounts.push({ destination: m.target, type: "bind", source: src, options: ["rbind", "ro"] });
-          } else if (m.type === "tmpfs") {
-            mounts.push({
-              destination: m.target,
-              type: "tmpfs",
-              source: "tmpfs",
-              options: ["nosuid", "nodev"],
-            });
-          } else {
-            if (!m.readonly)
-              throw new BerthError(
-                "DOCKERFILE_UNSUPPORTED",
-                "--mount=type=bind,rw is not supported; bind mounts are read-only",
-              );
-            let base = this.inputs.contextDir;
-            if (m.from) base = await (await this.#sourceRoot(s, m.from, all, where)).root();
-            const { resolveInRoot } = await import("./rootfs.ts");
-            const rel = await resolveInRoot(base, m.source ?? "/", true);
-            mounts.push({
-              destination: m.target,
-              type: "bind",
-              source: rel === "" ? base : `${base}/${rel}`,
-              options: ["rbind", "ro"],
-            });
-          }
+        const env: string[] = [];
+        const cleanups: (() => Promise<void>)[] = [];
+        const secretDir = join(this.#tmp, `secrets-${randomBytes(6).toString("hex")}`);
+        try {
+          for (const m of mountSpecs) await this.#mount(m, roots.get(m), mounts, env, cleanups, secretDir);
+          const upperDir = join(this.#tmp, `upper-${randomBytes(6).toString("hex")}`);
+          const layerPath = join(this.#tmp, `layer-${randomBytes(6).toString("hex")}`);
+          const desc = await runStep({
+            home: this.#ctx.home,
+            image: s.image,
+            args: argv,
+            env: [...argEnv, ...env],
+            user: config.User || undefined,
+            cwd: workdir,
+            network,
+            mounts,
+            // Mount points the runtime makes (and /dev, /proc, /sys) are not the command's changes.
+            mountTargets: [
+              ...mountSpecs.filter((m) => m.target !== "").map((m) => m.target),
+              "/dev",
+              "/proc",
+              "/sys",
+            ],
+            upperDir,
+            layerPath,
+            mtime: this.inputs.sourceDateEpoch,
+            compression: this.inputs.compression ?? "gzip",
+            ...(this.inputs.onOutput
+              ? {
+                  onStdout: (c: Buffer) => this.inputs.onOutput!(c, "stdout"),
+                  onStderr: (c: Buffer) => this.inputs.onOutput!(c, "stderr"),
+                }
+              : {}),
+            ...(this.inputs.signal ? { signal: this.inputs.signal } : {}),
+            where,
+          });
+          await rm(upperDir, { recursive: true, force: true });
+          return { config, createdBy: created, layer: { path: layerPath, ...desc } };
+        } finally {
+          for (const c of cleanups.reverse()) await c().catch(() => undefined);
+          await rm(secretDir, { recursive: true, force: true });
         }
-        const upperDir = join(this.#tmp, `upper-${randomBytes(6).toString("hex")}`);
-        const layerPath = join(this.#tmp, `layer-${randomBytes(6).toString("hex")}`);
-        const desc = await runStep({
-          home: this.#ctx.home,
-          image: s.image,
-          args: argv,
-          env: argEnv,
-          user: config.User || undefined,
-          cwd: config.WorkingDir || "/",
-          network,
-          mounts,
-          // Mount points the runtime makes (and /dev, /proc, /sys) are not the command's changes.
-          mountTargets: [...mountSpecs.map((m) => m.target), "/dev", "/proc", "/sys"],
-          upperDir,
-          layerPath,
-          mtime: this.inputs.sourceDateEpoch,
-          compression: this.inputs.compression ?? "gzip",
-          ...(this.inputs.onOutput
-            ? {
-                onStdout: (c: Buffer) => this.inputs.onOutput!(c, "stdout"),
-                onStderr: (c: Buffer) => this.inputs.onOutput!(c, "stderr"),
-              }
-            : {}),
-          ...(this.inputs.signal ? { signal: this.inputs.signal } : {}),
-          where,
-        });
-        await rm(upperDir, { recursive: true, force: true });
-        return { config, createdBy: created, layer: { path: layerPath, ...desc } };
       },
     );
+  }
+
+  /** What one RUN --mount needs on the host while the step runs. */
+  async #mount(
+    m: RunMountSpec,
+    from: { root: () => Promise<string>; id: string } | undefined,
+    mounts: SpecMount[],
+    env: string[],
+    cleanups: (() => Promise<void>)[],
+    privateDir: string,
+  ): Promise<void> {
+    const { resolveInRoot } = await import("./rootfs.ts");
+    switch (m.type) {
+      case "cache": {
+        let seed: { id: string; path: string | undefined } | undefined;
+        if (from) {
+          const root = await from.root();
+          const rel = await resolveInRoot(root, m.source ?? "/", true);
+          seed = { id: `${from.id}:${m.source ?? "/"}`, path: rel === "" ? root : `${root}/${rel}` };
+        }
+        const lease = await leaseCacheDir(this.#ctx.home, m, seed);
+        cleanups.push(lease.release);
+        mounts.push({
+          destination: m.target,
+          type: "bind",
+          source: lease.dir,
+          options: ["rbind", m.readonly ? "ro" : "rw"],
+        });
+        return;
+      }
+      case "secret": {
+        const id = m.id!;
+        const src = this.inputs.secrets?.[id];
+        if (!src) {
+          if (m.required)
+            throw new BerthError("USAGE", `secret ${JSON.stringify(id)} is required but was not given`, {
+              hint: `pass it with --secret id=${id},src=FILE`,
+            });
+          return;
+        }
+        if (m.env !== undefined) {
+          const { readFile } = await import("node:fs/promises");
+          env.push(`${m.env}=${await readFile(src, "utf8")}`);
+        }
+        if (m.target === "") return;
+        const file = await secretFile(privateDir, src, m);
+        mounts.push({ destination: m.target, type: "bind", source: file, options: ["rbind", "ro"] });
+        return;
+      }
+      case "ssh": {
+        const agent = this.inputs.ssh?.[m.id!];
+        if (!agent) {
+          if (m.required)
+            throw new BerthError("USAGE", `ssh agent ${JSON.stringify(m.id)} is required but was not given`, {
+              hint: `forward one with --ssh ${m.id === "default" ? "default" : `${m.id}=SOCKET`}`,
+            });
+          return;
+        }
+        const proxy = await sshProxy(agent, m);
+        cleanups.push(proxy.close);
+        mounts.push({ destination: m.target, type: "bind", source: proxy.path, options: ["rbind", "rw"] });
+        if (!env.some((e) => e.startsWith("SSH_AUTH_SOCK="))) env.push(`SSH_AUTH_SOCK=${m.target}`);
+        return;
+      }
+      case "tmpfs":
+        mounts.push({
+          destination: m.target,
+          type: "tmpfs",
+          source: "tmpfs",
+          options: ["nosuid", "nodev", ...(m.size !== undefined ? [`size=${m.size}`] : [])],
+        });
+        return;
+      case "bind": {
+        if (!m.readonly)
+          throw new BerthError(
+            "DOCKERFILE_UNSUPPORTED",
+            "--mount=type=bind,rw is not supported; bind mounts are read-only",
+          );
+        const base = from ? await from.root() : this.inputs.contextDir;
+        const rel = await resolveInRoot(base, m.source ?? "/", true);
+        mounts.push({
+          destination: m.target,
+          type: "bind",
+          source: rel === "" ? base : `${base}/${rel}`,
+          options: ["rbind", "ro"],
+        });
+        return;
+      }
+    }
   }
 }
 

@@ -25,6 +25,8 @@ export interface StepRecord {
   config: ContainerConfig;
   history: History;
   created: string;
+  /** MAINTAINER's `author`. */
+  author?: string;
 }
 
 /** A cache key: a digest over its parts, in order. */

@@ -28,8 +28,40 @@ export const KEYWORDS = [
 ] as const;
 export type Keyword = (typeof KEYWORDS)[number];
 
+/** How a flag takes its value, as BuildKit's flag parser: a string (once), strings (repeatable), a boolean. */
+type FlagKind = "string" | "strings" | "bool";
+
+/** The flags each instruction accepts (BuildKit's dockerfile frontend); any other is an error naming the line. */
+const FLAGS: Partial<Record<Keyword, Record<string, FlagKind>>> = {
+  FROM: { platform: "string" },
+  RUN: { mount: "strings", network: "string", security: "string" },
+  COPY: {
+    from: "string",
+    chown: "string",
+    chmod: "string",
+    link: "bool",
+    parents: "bool",
+    exclude: "strings",
+  },
+  ADD: {
+    chown: "string",
+    chmod: "string",
+    link: "bool",
+    checksum: "string",
+    "keep-git-dir": "bool",
+    exclude: "strings",
+    unpack: "bool",
+  },
+  HEALTHCHECK: {
+    interval: "string",
+    timeout: "string",
+    "start-period": "string",
+    "start-interval": "string",
+    retries: "string",
+  },
+};
 /** Instructions whose leading `--name[=value]` words are options. */
-const FLAGGED = new Set<Keyword>(["FROM", "RUN", "COPY", "ADD", "HEALTHCHECK"]);
+const FLAGGED = new Set<Keyword>(Object.keys(FLAGS) as Keyword[]);
 /** Instructions that may carry heredocs. */
 const HEREDOC = new Set<Keyword>(["RUN", "COPY", "ADD"]);
 /** Instructions with a JSON (exec) form. */
@@ -147,36 +179,40 @@ export function parseDockerfile(text: string, name = "Dockerfile"): Dockerfile {
     const flags: Record<string, string[]> = {};
     if (FLAGGED.has(keyword)) {
       for (;;) {
-        const f = /^--([a-zA-Z][a-zA-Z0-9-]*)(?:=((?:"[^"]*"|'[^']*'|\S)*))?(?:\s+|$)/.exec(rest);
+        const f = /^--([^\s=]*)(=((?:"[^"]*"|'[^']*'|\S)*))?(?:\s+|$)/.exec(rest);
         if (!f) break;
-        let value = f[2] ?? "true";
-        if (/^"[^"]*"$|^'[^']*'$/.test(value)) value = value.slice(1, -1);
-        const key = f[1]!.toLowerCase();
-        flags[key] = [...(flags[key] ?? []), value];
         rest = rest.slice(f[0].length);
+        if (f[1] === "" && f[2] === undefined) break; // `--` ends the flags
+        const key = f[1]!;
+        let value = f[3];
+        if (value !== undefined && /^"[^"]*"$|^'[^']*'$/.test(value)) value = value.slice(1, -1);
+        flags[key] = [
+          ...(flags[key] ?? []),
+          checkFlag(name, start, keyword, key, value, flags[key] !== undefined),
+        ];
       }
     }
     const heredocs: Heredoc[] = [];
     if (HEREDOC.has(keyword)) {
-      for (const h of rest.matchAll(/<<(-?)(["']?)([A-Za-z_][A-Za-z0-9_]*)\2/g)) {
-        const chomp = h[1] === "-";
+      for (const h of heredocWords(rest)) {
+        const chomp = h.chomp;
         const body: string[] = [];
         let closed = false;
         while (i < lines.length) {
           let l = lines[i]!;
           i++;
           if (chomp) l = l.replace(/^\t+/, "");
-          if (l === h[3]) {
+          if (l === h.name) {
             closed = true;
             break;
           }
           body.push(l);
         }
-        if (!closed) throw dockerfileError(name, start, `heredoc <<${h[3]} has no closing ${h[3]} line`);
+        if (!closed) throw dockerfileError(name, start, `heredoc <<${h.name} has no closing ${h.name} line`);
         heredocs.push({
-          name: h[3]!,
+          name: h.name,
           content: body.length ? `${body.join("\n")}\n` : "",
-          expand: h[2] === "",
+          expand: h.expand,
           chomp,
         });
       }
@@ -202,6 +238,60 @@ export function parseDockerfile(text: string, name = "Dockerfile"): Dockerfile {
     });
   }
   return { escape: esc, syntax, instructions, name };
+}
+
+/**
+ * A flag's value checked as BuildKit's flag parser checks it (its sentences): known to the instruction, given
+ * a value when it takes one, a boolean when it is one, and given once unless it repeats.
+ */
+function checkFlag(
+  file: string,
+  line: number,
+  keyword: Keyword,
+  key: string,
+  value: string | undefined,
+  repeated: boolean,
+): string {
+  const known = FLAGS[keyword] ?? {};
+  const kind = Object.hasOwn(known, key) ? known[key] : undefined;
+  if (kind === undefined) {
+    const names = Object.keys(known).map((n) => `--${n}`);
+    throw new BerthError("DOCKERFILE_SYNTAX", `${file}:${line}: unknown flag: ${key}`, {
+      details: { line },
+      hint: names.length ? `${keyword} takes ${names.join(", ")}` : `${keyword} takes no flags`,
+    });
+  }
+  if (repeated && kind !== "strings") throw dockerfileError(file, line, `duplicate flag specified: ${key}`);
+  if (kind === "bool") {
+    const v = (value ?? "true").toLowerCase();
+    if (v === "true" || v === "1" || v === "t") return "true";
+    if (v === "false" || v === "0" || v === "f") return "false";
+    throw dockerfileError(file, line, `expecting boolean value for flag ${key}, not: ${value}`);
+  }
+  if (value === undefined) throw dockerfileError(file, line, `missing a value on flag: ${key}`);
+  return value;
+}
+
+/**
+ * Heredocs an instruction opens: each word `[fd]<<[-]NAME` (NAME any word, quoted or not, so `<<robots.txt`
+ * too), as BuildKit's parser finds them; a quoted name turns expansion off.
+ */
+function heredocWords(rest: string): { name: string; chomp: boolean; expand: boolean }[] {
+  const out: { name: string; chomp: boolean; expand: boolean }[] = [];
+  for (const word of rest.match(/(?:"[^"]*"|'[^']*'|\S)+/g) ?? []) {
+    const m = /^\d*<<(-?)(\S+)$/.exec(word);
+    if (!m || m[2]!.includes("<<")) continue;
+    const raw = m[2]!;
+    const name = raw.replace(/"([^"]*)"|'([^']*)'/g, (_, a, b) => a ?? b);
+    if (name === "") continue;
+    out.push({ name, chomp: m[1] === "-", expand: name === raw });
+  }
+  return out;
+}
+
+/** Whether a COPY/ADD/RUN word opens a heredoc, and its name. */
+export function heredocName(word: string): string | undefined {
+  return heredocWords(word)[0]?.name;
 }
 
 /** Parse one ONBUILD trigger (an instruction line on its own). */

@@ -8,7 +8,7 @@ import { createHash } from "node:crypto";
 import { createReadStream, type Stats } from "node:fs";
 import { readdir, readlink, stat } from "node:fs/promises";
 import { BerthError } from "../errors.ts";
-import type { Matcher } from "../layer/index.ts";
+import { createMatcher, type Matcher } from "../layer/index.ts";
 import { components, lstatOrUndefined, resolveInRoot } from "./rootfs.ts";
 
 /** One file, directory or symlink to copy. */
@@ -27,6 +27,12 @@ export interface MatchedSource {
   path: string;
   isDir: boolean;
   files: SourceFile[];
+  /** The name it was matched by (a symlink's own name, not its target's). */
+  name?: string;
+  /** The path that matched, before symlinks were resolved. */
+  matched?: string;
+  /** COPY --parents: its path below the destination. */
+  parents?: string;
 }
 
 const GLOB = /[*?[]/;
@@ -129,6 +135,8 @@ export async function matchSources(
     const matched = GLOB.test(pattern)
       ? await expandPattern(root, pattern, matcher)
       : await expandPattern(root, pattern.replace(/[*?[\\]/g, "\\$&"), matcher);
+    // A wildcard that matches nothing copies nothing (BuildKit's AllowEmptyWildcard); a name must exist.
+    if (matched.length === 0 && GLOB.test(pattern)) continue;
     if (matched.length === 0) {
       throw new BerthError(
         "DOCKERFILE_SOURCE_NOT_FOUND",
@@ -151,9 +159,10 @@ export async function matchSources(
       if (st.isDirectory()) {
         const files: SourceFile[] = [];
         await walk(root, resolved, "", matcher, files);
-        out.push({ path: resolved, isDir: true, files: [{ hostPath, rel: "", st }, ...files] });
+        out.push({ path: resolved, isDir: true, files: [{ hostPath, rel: "", st }, ...files], matched: p });
       } else {
-        out.push({ path: resolved, isDir: false, files: [{ hostPath, rel: "", st }] });
+        const name = p.slice(p.lastIndexOf("/") + 1);
+        out.push({ path: resolved, isDir: false, files: [{ hostPath, rel: "", st }], name, matched: p });
       }
     }
   }
@@ -166,17 +175,92 @@ async function fileDigest(path: string): Promise<string> {
   return h.digest("hex");
 }
 
-/** A digest of what the sources hold: names, types, modes, sizes, link targets and contents. */
+/**
+ * A digest of what the sources hold: names, types, modes, sizes, link targets, contents and which files are
+ * hard links of one another.
+ */
 export async function sourcesDigest(sources: readonly MatchedSource[]): Promise<string> {
   const h = createHash("sha256");
+  const inodes = new Map<string, number>();
+  let n = 0;
   for (const s of sources) {
-    h.update(`source ${s.path} ${s.isDir}\n`);
+    h.update(`source ${s.path} ${s.isDir} ${s.name ?? ""} ${s.parents ?? ""}\n`);
     for (const f of s.files) {
       const type = f.st.isDirectory() ? "d" : f.st.isSymbolicLink() ? "l" : f.st.isFile() ? "f" : "o";
-      h.update(`${f.rel}\0${type}\0${f.st.mode & 0o7777}\0${f.st.size}\0${f.linkname ?? ""}\0`);
+      let group = "";
+      if (type === "f" && f.st.nlink > 1) {
+        const k = `${f.st.dev}:${f.st.ino}`;
+        if (!inodes.has(k)) inodes.set(k, n);
+        group = String(inodes.get(k));
+      }
+      n++;
+      h.update(`${f.rel}\0${type}\0${f.st.mode & 0o7777}\0${f.st.size}\0${f.linkname ?? ""}\0${group}\0`);
       if (type === "f") h.update(await fileDigest(f.hostPath));
       h.update("\n");
     }
   }
   return h.digest("hex");
+}
+
+export interface SelectOptions {
+  /** `.dockerignore` of the build context. */
+  matcher: Matcher | undefined;
+  /** For messages: "the build context", "--from=build". */
+  what: string;
+  /** COPY --parents: each source keeps its path below the root, or below a `/./` pivot in the pattern. */
+  parents: boolean;
+  /** COPY --exclude patterns: a matched source whose name matches is left out, as are files below it that do. */
+  excludes: readonly string[];
+}
+
+/** The sources of one COPY/ADD: `matchSources` plus --parents and --exclude. */
+export async function selectSources(
+  root: string,
+  patterns: readonly string[],
+  o: SelectOptions,
+): Promise<MatchedSource[]> {
+  const out: MatchedSource[] = [];
+  for (const pattern of patterns) {
+    let pivot = "";
+    let rest = pattern;
+    if (o.parents) {
+      const i = pattern.indexOf("/./");
+      if (i >= 0) {
+        pivot = components(pattern.slice(0, i)).join("/");
+        rest = pattern.slice(i + 3);
+      }
+    }
+    for (const src of await matchSources(
+      root,
+      [pivot === "" ? rest : `${pivot}/${rest}`],
+      o.matcher,
+      o.what,
+    )) {
+      if (o.parents) {
+        const matched = src.matched ?? src.path;
+        src.parents = pivot === "" ? matched : matched.slice(pivot.length + 1);
+        if (!src.isDir) src.parents ||= src.name ?? "";
+      }
+      out.push(src);
+    }
+  }
+  if (o.excludes.length === 0) return out;
+  const ex = createMatcher([...o.excludes]);
+  const excluded = (rel: string, isDir: boolean): boolean => {
+    for (let p = rel; p !== "" && p !== "."; p = p.includes("/") ? p.slice(0, p.lastIndexOf("/")) : "") {
+      if (ex.excludes(p, p === rel ? isDir : true)) return true;
+    }
+    return false;
+  };
+  const kept: MatchedSource[] = [];
+  for (const src of out) {
+    const own = o.parents ? (src.parents ?? "") : (src.name ?? "");
+    if (own !== "" && excluded(own, src.isDir)) continue;
+    if (src.isDir) {
+      const prefix = o.parents && src.parents ? `${src.parents}/` : "";
+      src.files = src.files.filter((f) => f.rel === "" || !excluded(`${prefix}${f.rel}`, f.st.isDirectory()));
+    }
+    kept.push(src);
+  }
+  return kept;
 }

@@ -17,15 +17,25 @@ export interface Stage {
   instructions: Instruction[];
 }
 
+/** A lint warning BuildKit also gives (its rule name, the line, its sentence). */
+export interface PlanWarning {
+  rule: string;
+  line: number;
+  message: string;
+}
+
 export interface StagePlan {
   globalArgs: Instruction[];
   stages: Stage[];
+  warnings: PlanWarning[];
 }
 
 export function splitStages(df: Dockerfile): StagePlan {
   const globalArgs: Instruction[] = [];
   const stages: Stage[] = [];
+  const warnings: PlanWarning[] = [];
   for (const ins of df.instructions) {
+    refuseVariableFrom(ins, df.name);
     if (ins.keyword === "FROM") {
       const words = ins.args.split(/\s+/).filter(Boolean);
       if (words.length !== 1 && !(words.length === 3 && words[1]!.toLowerCase() === "as")) {
@@ -42,10 +52,12 @@ export function splitStages(df: Dockerfile): StagePlan {
         );
       }
       if (name !== undefined && stages.some((s) => s.name === name)) {
-        throw new BerthError(
-          "DOCKERFILE_SYNTAX",
-          `${df.name}:${ins.line}: duplicate stage name ${JSON.stringify(name)}`,
-        );
+        // BuildKit's lint rule: a warning, and the later stage is the one the name means from here on.
+        warnings.push({
+          rule: "DuplicateStageName",
+          line: ins.line,
+          message: `Duplicate stage name ${JSON.stringify(name)}, stage names should be unique`,
+        });
       }
       stages.push({ index: stages.length, name, from: ins, baseText: words[0]!, instructions: [] });
     } else if (stages.length === 0) {
@@ -61,13 +73,44 @@ export function splitStages(df: Dockerfile): StagePlan {
     }
   }
   if (stages.length === 0) throw new BerthError("DOCKERFILE_SYNTAX", `${df.name}: no FROM instruction`);
-  return { globalArgs, stages };
+  return { globalArgs, stages, warnings };
+}
+
+/**
+ * `COPY --from=$X` and `RUN --mount=from=$X` are refused before anything builds, with BuildKit's reasons: which
+ * stages a build needs is decided before build args are known.
+ */
+function refuseVariableFrom(ins: Instruction, file: string): void {
+  const from = ins.keyword === "COPY" || ins.keyword === "ADD" ? ins.flags.from?.[0] : undefined;
+  if (from !== undefined && expandWord(from, new Map()).value !== from) {
+    throw new BerthError(
+      "DOCKERFILE_SYNTAX",
+      `${file}:${ins.line}: variable expansion is not supported for --from, define a new stage with FROM using ARG from global scope as a workaround`,
+      { details: { line: ins.line } },
+    );
+  }
+  if (ins.keyword !== "RUN") return;
+  for (const m of ins.flags.mount ?? []) {
+    const f = /(?:^|,)from=([^,]*)/.exec(m)?.[1];
+    const dollar = f?.indexOf("$") ?? -1;
+    if (f !== undefined && dollar !== -1 && dollar !== f.length - 1) {
+      throw new BerthError(
+        "DOCKERFILE_SYNTAX",
+        `${file}:${ins.line}: 'from' doesn't support variable expansion, define alias stage instead`,
+        { details: { line: ins.line } },
+      );
+    }
+  }
 }
 
 /** A stage by name or index (`--from=0`, `--from=build`), among the stages before `before`. */
 export function findStage(stages: readonly Stage[], ref: string, before = stages.length): Stage | undefined {
   const lower = ref.toLowerCase();
-  const named = stages.slice(0, before).find((s) => s.name === lower);
+  // With duplicate names the later stage wins, as in BuildKit.
+  const named = stages
+    .slice(0, before)
+    .reverse()
+    .find((s) => s.name === lower);
   if (named) return named;
   if (/^\d+$/.test(ref)) {
     const i = Number(ref);

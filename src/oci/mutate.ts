@@ -36,6 +36,8 @@ export interface Mutation {
   created?: string;
   /** History entries for config-only changes (`empty_layer: true`). */
   history?: History[];
+  /** The image's `author`. */
+  author?: string;
 }
 
 /** A new image: its root descriptor and a blob source that serves its new blobs and the base's old ones. */
@@ -85,6 +87,7 @@ export function mutate(base: Image | undefined, m: Mutation, hostPlatform?: Plat
   for (const h of m.history ?? []) history.push({ created, ...h, empty_layer: true });
   config.history = history;
   if (m.config) config.config = m.config(structuredClone(config.config ?? {}));
+  if (m.author !== undefined) config.author = m.author;
   if (m.platform) {
     config.os = m.platform.os;
     config.architecture = m.platform.architecture;

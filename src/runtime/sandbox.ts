@@ -49,6 +49,12 @@ export interface SandboxOptions extends RuntimeContext, StdioOptions {
   mounts?: SpecMount[];
   /** Name for messages. */
   imageName?: string;
+  /**
+   * Give the command /etc/hosts, /etc/resolv.conf and /etc/hostname even where the root lacks them (a
+   * Dockerfile RUN, as BuildKit); the mount points this makes are the caller's to leave out of the changes.
+   * Default: only files the root already has are bound over, so the changes stay the command's own.
+   */
+  etcAlways?: boolean;
 }
 
 export interface SandboxResult extends ProcessResult {
@@ -108,7 +114,7 @@ export async function runInSandbox(o: SandboxOptions): Promise<SandboxResult> {
     // Only files the root already has are bound over, so the changes stay the command's own.
     const etc: SpecMount[] = [];
     for (const m of await etcMounts(dir, hostname, network, net.resolvConf)) {
-      if (await resolveInRoot(root.rootfs, m.destination)) etc.push(m);
+      if (o.etcAlways || (await resolveInRoot(root.rootfs, m.destination))) etc.push(m);
     }
     const cwd = o.cwd || config?.config?.WorkingDir || "/";
     const spec = buildSpec({

@@ -185,6 +185,34 @@ function parseSecrets(
   return out;
 }
 
+/**
+ * `--ssh default`, `--ssh default=SOCKET`, `--ssh ID=SOCKET` (BuildKit's): SSH agents RUN --mount=type=ssh
+ * forwards to; `default` alone is $SSH_AUTH_SOCK.
+ */
+function parseSsh(
+  values: string[],
+  env: Record<string, string | undefined>,
+  cwd: string,
+): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const v of values) {
+    const i = v.indexOf("=");
+    const id = i < 0 ? v : v.slice(0, i);
+    if (!/^[A-Za-z0-9_.-]+$/.test(id))
+      throw new BerthError("USAGE", `--ssh ${JSON.stringify(v)} needs an id`);
+    let socket = i < 0 ? undefined : v.slice(i + 1).split(",")[0];
+    if (!socket) {
+      socket = env.SSH_AUTH_SOCK;
+      if (!socket)
+        throw new BerthError("USAGE", `--ssh ${id} forwards $SSH_AUTH_SOCK, which is not set`, {
+          hint: `start an agent (eval $(ssh-agent); ssh-add), or give its socket: --ssh ${id}=PATH`,
+        });
+    }
+    out[id] = resolve(cwd, socket);
+  }
+  return out;
+}
+
 function sourceDateEpoch(env: Record<string, string | undefined>): number | undefined {
   const v = env.SOURCE_DATE_EPOCH;
   if (v === undefined || v === "") return undefined;
@@ -210,6 +238,11 @@ export function registerBuild(program: Command, cli: () => Cli): void {
     .option("--platform <os/arch[/variant]>", "the platform to build for (default: this machine's)")
     .option("--no-cache", "run every step, using no cached result")
     .option("--secret <id=ID,src=FILE>", "a secret for RUN --mount=type=secret (repeatable)", collect)
+    .option(
+      "--ssh <default|ID[=SOCKET]>",
+      "an SSH agent for RUN --mount=type=ssh (default: $SSH_AUTH_SOCK; repeatable)",
+      collect,
+    )
     .option("--publish", "write the image straight to its registry (-t names a registry reference)")
     .option("--runtime <name|path>", "OCI runtime for RUN steps (runc, crun)")
     .option("-q, --quiet", "print only the image digest")
@@ -303,6 +336,7 @@ Examples:
           ...(opts.platform ? { platform: parsePlatform(opts.platform) } : {}),
           noCache: opts.cache === false,
           secrets: parseSecrets(opts.secret ?? [], env, cwd),
+          ssh: parseSsh(opts.ssh ?? [], env, cwd),
           ...(epoch === undefined ? {} : { sourceDateEpoch: epoch }),
           destinations: [target],
           ...(opts.runtime ? { runtime: opts.runtime } : {}),

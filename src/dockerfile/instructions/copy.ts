@@ -7,7 +7,7 @@
 
 import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
-import { createReadStream, createWriteStream } from "node:fs";
+import { createReadStream, createWriteStream, readFileSync } from "node:fs";
 import { mkdir, open, writeFile } from "node:fs/promises";
 import { basename, join, posix } from "node:path";
 import { Readable } from "node:stream";
@@ -42,6 +42,8 @@ export interface CopyLayerOptions {
 interface Item {
   header: EntryHeader;
   hostPath?: string;
+  /** `dev:ino` of a file with more than one link: the copy keeps the hard-link group. */
+  inode?: string;
 }
 
 /** Parse `--chmod` (octal such as 755 or 0644). */
@@ -91,23 +93,32 @@ export async function buildCopyLayer(o: CopyLayerOptions) {
       mtime: o.mtime,
     };
     if (f.linkname !== undefined) header.linkname = f.linkname;
-    items.set(path, type === "file" ? { header, hostPath: f.hostPath } : { header });
+    const item: Item = type === "file" ? { header, hostPath: f.hostPath } : { header };
+    if (type === "file" && st.nlink > 1) item.inode = `${st.dev}:${st.ino}`;
+    items.set(path, item);
   };
   for (const src of o.sources) {
+    // COPY --parents: the source keeps its path (from the context's root or the `/./` pivot).
+    const under = src.parents === undefined ? destRel : join2(destRel, src.parents);
     if (src.isDir) {
       // The directory's contents go into the destination.
       for (const f of src.files) {
         if (f.rel === "") continue;
-        add(join2(destRel, f.rel), f);
+        add(join2(under, f.rel), f);
       }
-      if (destRel !== "" && !destSt) {
-        items.set(destRel, {
-          header: { path: destRel, type: "dir", mode: 0o755, ...dirOwner, size: 0, mtime: o.mtime },
+      const exists = under === destRel ? destSt : await lstatOrUndefined(`${o.root}/${under}`);
+      if (under !== "" && !exists) {
+        items.set(under, {
+          header: { path: under, type: "dir", mode: 0o755, ...dirOwner, size: 0, mtime: o.mtime },
         });
       }
+    } else if (src.parents !== undefined) {
+      if (under === "") throw new BerthError("DOCKERFILE_SYNTAX", `cannot copy a file onto /`);
+      add(under, src.files[0]!);
     } else {
       const f = src.files[0]!;
-      const name = basename(src.path) || basename(f.hostPath);
+      // A symlink source keeps its own name (its target's content, under the link's name), as BuildKit.
+      const name = src.name || basename(src.path) || basename(f.hostPath);
       const path = destIsDir ? join2(destRel, name) : destRel;
       if (path === "") throw new BerthError("DOCKERFILE_SYNTAX", `cannot copy a file onto /`);
       add(path, f);
@@ -136,9 +147,19 @@ export async function buildCopyLayer(o: CopyLayerOptions) {
       });
     }
   }
+  // Hard-link groups stay groups: the first path (in layer order) holds the content, the others link to it.
+  const first = new Map<string, string>();
   const entries: PlannedEntry[] = [...items.values()]
     .sort((a, b) => Buffer.compare(Buffer.from(a.header.path), Buffer.from(b.header.path)))
-    .map((i) => (i.hostPath ? { header: i.header, hostPath: i.hostPath } : { header: i.header }));
+    .map((i) => {
+      if (i.inode !== undefined) {
+        const target = first.get(i.inode);
+        if (target !== undefined)
+          return { header: { ...i.header, type: "hardlink", size: 0, linkname: target } };
+        first.set(i.inode, i.header.path);
+      }
+      return i.hostPath ? { header: i.header, hostPath: i.hostPath } : { header: i.header };
+    });
   const desc = await writeLayer(o.layerPath, { compression: o.compression }, (w) => writeEntries(w, entries));
   return { ...desc, entries: entries.length };
 }
@@ -270,6 +291,45 @@ export async function download(
   await pipeline(body, createWriteStream(path, { mode: 0o600 }));
   const name = basename(new URL(url).pathname) || "index.html";
   return { path, name, digest: `sha256:${h.digest("hex")}` };
+}
+
+/** Whether an ADD source is a git repository (BuildKit's forms: git@…, git://…, ssh://…, …/x.git[#ref]). */
+export function isGitSource(src: string): boolean {
+  return /^(?:git@|git:\/\/|ssh:\/\/)/.test(src) || /^https?:\/\/[^#]+\.git(?:#.*)?$/.test(src);
+}
+
+export function isHttpSource(src: string): boolean {
+  return /^https?:\/\//i.test(src);
+}
+
+const CHECKSUM_ALGORITHMS: Record<string, number> = { sha256: 64, sha384: 96, sha512: 128 };
+
+/** `ADD --checksum=<algorithm>:<hex>` (sha256, sha384, sha512), as BuildKit's digest.Parse takes it. */
+export function parseChecksum(text: string): { algorithm: string; hex: string } {
+  const m = /^([a-z0-9]+):([a-f0-9]+)$/.exec(text);
+  const want = m ? CHECKSUM_ALGORITHMS[m[1]!] : undefined;
+  if (!m || want === undefined || m[2]!.length !== want)
+    throw new BerthError(
+      "DOCKERFILE_SYNTAX",
+      `--checksum=${text} is not a digest such as sha256:<64 hex digits> (sha256, sha384, sha512)`,
+    );
+  return { algorithm: m[1]!, hex: m[2]! };
+}
+
+/** ADD --checksum: the downloaded file's digest must be the one given; a mismatch is an error naming both. */
+export function verifyChecksum(url: string, checksum: string, path: string, sha256: string): void {
+  const want = parseChecksum(checksum);
+  const got =
+    want.algorithm === "sha256"
+      ? sha256
+      : `${want.algorithm}:${createHash(want.algorithm).update(readFileSync(path)).digest("hex")}`;
+  if (got !== `${want.algorithm}:${want.hex}`) {
+    throw new BerthError(
+      "DIGEST_MISMATCH",
+      `ADD ${url}: checksum mismatch: --checksum=${checksum}, but the content's digest is ${got}`,
+      { hint: "the file at the URL changed, or the checksum is wrong" },
+    );
+  }
 }
 
 /** A heredoc's content as a file to copy. */

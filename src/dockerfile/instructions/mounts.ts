@@ -1,0 +1,315 @@
+/**
+ * RUN --mount: the option string parsed with BuildKit's keys, defaults and sentences (an unknown key, type or
+ * value is an error), and what each mount needs on the host while the step runs: a cache directory (seeded
+ * from another stage, shared, private or locked), a secret file with its own mode and owner, an SSH agent
+ * socket of its own, a sized tmpfs.
+ */
+import { randomBytes } from "node:crypto";
+import {
+  cp,
+  chmod as fsChmod,
+  chown as fsChown,
+  lstat,
+  mkdir,
+  mkdtemp,
+  readFile,
+  rm,
+  writeFile,
+} from "node:fs/promises";
+import { createConnection, createServer, type Server } from "node:net";
+import { tmpdir } from "node:os";
+import { join, posix } from "node:path";
+import { BerthError } from "../../errors.ts";
+import { LockTimeout, withOwnedLock } from "../../util/lock.ts";
+
+export type MountType = "bind" | "cache" | "secret" | "ssh" | "tmpfs";
+export type Sharing = "shared" | "private" | "locked";
+
+export interface RunMountSpec {
+  type: MountType;
+  /** Absolute path in the container (a relative one is resolved against the working directory). */
+  target: string;
+  id?: string;
+  source?: string;
+  from?: string;
+  readonly: boolean;
+  required: boolean;
+  sharing?: Sharing;
+  mode?: number;
+  uid?: number;
+  gid?: number;
+  /** tmpfs size in bytes. */
+  size?: number;
+  /** secret: also (or only) as this environment variable. */
+  env?: string;
+}
+
+const TYPES: readonly MountType[] = ["bind", "cache", "tmpfs", "secret", "ssh"];
+const SHARING: readonly Sharing[] = ["shared", "private", "locked"];
+
+/** Docker's RAMInBytes: `64m`, `1g`, `512k`, `1048576` (binary units). */
+export function parseSize(text: string): number | undefined {
+  const m = /^(\d+(?:\.\d+)?) ?([kmgtp])?i?b?$/i.exec(text);
+  if (!m) return undefined;
+  const exp = m[2] ? "kmgtp".indexOf(m[2].toLowerCase()) + 1 : 0;
+  return Math.floor(Number(m[1]) * 1024 ** exp);
+}
+
+function parseBool(key: string, value: string): boolean {
+  const v = value.toLowerCase();
+  if (v === "true" || v === "1" || v === "t") return true;
+  if (v === "false" || v === "0" || v === "f") return false;
+  throw new BerthError("DOCKERFILE_SYNTAX", `invalid value for ${key}: ${value}`);
+}
+
+/**
+ * Parse one `--mount=` value (already expanded) as BuildKit does. `workdir` resolves a relative target; the
+ * default target of a secret is /run/secrets/ID, of an SSH socket /run/buildkit/ssh_agent.N (`sshIndex`).
+ */
+export function parseMount(text: string, workdir = "/", sshIndex = 0): RunMountSpec {
+  const syntax = (msg: string) => new BerthError("DOCKERFILE_SYNTAX", `--mount=${text}: ${msg}`);
+  let type: MountType = "bind";
+  let target: string | undefined;
+  let readonly: boolean | undefined;
+  const m: Partial<RunMountSpec> = {};
+  let required: boolean | undefined;
+  for (const field of text.split(",")) {
+    const eq = field.indexOf("=");
+    const key = (eq < 0 ? field : field.slice(0, eq)).toLowerCase();
+    const value = eq < 0 ? undefined : field.slice(eq + 1);
+    if (value === undefined) {
+      if (key === "readonly" || key === "ro") readonly = true;
+      else if (key === "readwrite" || key === "rw") readonly = false;
+      else if (key === "required" && (type === "secret" || type === "ssh")) required = true;
+      else if (key === "required") throw syntax(`unexpected key '${key}' for mount type '${type}'`);
+      else throw syntax(`invalid field '${field}' must be a key=value pair`);
+      continue;
+    }
+    switch (key) {
+      case "type":
+        if (!TYPES.includes(value.toLowerCase() as MountType))
+          throw syntax(`unsupported mount type ${JSON.stringify(value)} (${TYPES.join(", ")} are)`);
+        type = value.toLowerCase() as MountType;
+        break;
+      case "from":
+        m.from = value;
+        break;
+      case "source":
+      case "src":
+        m.source = value;
+        break;
+      case "target":
+      case "dst":
+      case "destination":
+        target = value;
+        break;
+      case "readonly":
+      case "ro":
+        readonly = parseBool(key, value);
+        break;
+      case "readwrite":
+      case "rw":
+        readonly = !parseBool(key, value);
+        break;
+      case "required":
+        if (type !== "secret" && type !== "ssh")
+          throw syntax(`unexpected key '${key}' for mount type '${type}'`);
+        required = parseBool(key, value);
+        break;
+      case "size": {
+        if (type !== "tmpfs") throw syntax(`unexpected key '${key}' for mount type '${type}'`);
+        const size = parseSize(value);
+        if (size === undefined) throw syntax(`invalid value for size: ${value}`);
+        m.size = size;
+        break;
+      }
+      case "id":
+        m.id = value;
+        break;
+      case "sharing":
+        if (!SHARING.includes(value.toLowerCase() as Sharing))
+          throw syntax(`unsupported sharing value ${JSON.stringify(value)} (${SHARING.join(", ")} are)`);
+        m.sharing = value.toLowerCase() as Sharing;
+        break;
+      case "mode":
+        if (!/^[0-7]+$/.test(value)) throw syntax(`invalid value ${value} for mode`);
+        m.mode = Number.parseInt(value, 8);
+        break;
+      case "uid":
+      case "gid":
+        if (!/^\d+$/.test(value)) throw syntax(`invalid value ${value} for ${key}`);
+        m[key] = Number(value);
+        break;
+      case "env":
+        m.env = value;
+        break;
+      default:
+        throw syntax(`unexpected key '${key}' in '${field}'`);
+    }
+  }
+  if (type !== "secret" && type !== "ssh" && type !== "cache") {
+    for (const k of ["mode", "uid", "gid"] as const)
+      if (m[k] !== undefined) throw syntax(`${k} not allowed for "${type}" type mounts`);
+  }
+  if (m.sharing !== undefined && type !== "cache")
+    throw syntax(`invalid cache sharing set for ${type} mount`);
+  if (type === "secret") {
+    if (m.from !== undefined) throw syntax("secret mount should not have a from");
+    if (m.source === undefined && target === undefined && m.id === undefined)
+      throw syntax("invalid secret mount. one of source, target required");
+    if (m.source !== undefined && m.id !== undefined) throw syntax("both source and id can't be set");
+    // BuildKit: the id is source, else id, else the target's name; the file is at target, else /run/secrets/ID.
+    m.id = m.source ?? m.id ?? posix.basename(target!);
+    delete m.source;
+    if (target === undefined && m.env === undefined) target = `/run/secrets/${posix.basename(m.id)}`;
+  }
+  if (type === "ssh") {
+    if (m.source !== undefined) throw syntax("ssh does not support source");
+    m.id ??= "default";
+    target ??= `/run/buildkit/ssh_agent.${sshIndex}`;
+  }
+  if (target === undefined) {
+    if (type === "secret") target = "";
+    else throw syntax("needs target=");
+  }
+  if (target !== "") {
+    target = posix.resolve(workdir || "/", target);
+    if (target === "/") throw syntax(`invalid mount target ${JSON.stringify(target)}`);
+  }
+  const spec: RunMountSpec = {
+    ...m,
+    type,
+    target,
+    readonly: readonly ?? !(type === "cache" || type === "tmpfs"),
+    required: required ?? false,
+  };
+  if (type === "bind" && spec.from === undefined && spec.source === undefined) spec.source = "/";
+  return spec;
+}
+
+/** A directory a cache mount uses while the step runs, and how to give it back. */
+export interface CacheLease {
+  dir: string;
+  release(): Promise<void>;
+}
+
+/** Hold `<path>.lock` (util/lock.ts) until `release`; with `waitMs` 0, undefined when another holds it. */
+function hold(path: string, waitMs: number): Promise<(() => Promise<void>) | undefined> {
+  return new Promise((resolve, reject) => {
+    let done!: () => void;
+    const held = new Promise<void>((r) => {
+      done = r;
+    });
+    const finished = withOwnedLock(
+      path,
+      async () => {
+        resolve(async () => {
+          done();
+          await finished;
+        });
+        await held;
+      },
+      { waitMs },
+    ).catch((err) => {
+      if (err instanceof LockTimeout) resolve(undefined);
+      else reject(err);
+    });
+  });
+}
+
+/**
+ * The host directory of a cache mount: one per id (default: the target) and seed (`from`+`source`), shared by
+ * every build; `sharing=locked` waits for other builds to give it back, `private` takes another instance
+ * while it is in use. A new directory starts as a copy of `seed` (the `from` stage's `source`), else empty
+ * with `mode`/`uid`/`gid`.
+ */
+export async function leaseCacheDir(
+  home: string,
+  m: RunMountSpec,
+  seed: { id: string; path: string | undefined } | undefined,
+): Promise<CacheLease> {
+  const { createHash } = await import("node:crypto");
+  const name = createHash("sha256")
+    .update(JSON.stringify([m.id ?? m.target, seed?.id ?? ""]))
+    .digest("hex")
+    .slice(0, 32);
+  const base = join(home, "cache", "dockerfile", "mounts");
+  await mkdir(base, { recursive: true });
+  const sharing = m.sharing ?? "shared";
+  let dir = join(base, name);
+  let release: (() => Promise<void>) | undefined;
+  if (sharing === "locked") release = await hold(dir, Number.POSITIVE_INFINITY);
+  else if (sharing === "private") {
+    for (let i = 0; release === undefined; i++) {
+      const d = i === 0 ? dir : `${dir}-${i}`;
+      release = await hold(d, 0);
+      if (release) dir = d;
+    }
+  }
+  const existed = await lstat(dir).then(
+    () => true,
+    () => false,
+  );
+  if (!existed) {
+    const fresh = `${dir}.new-${randomBytes(4).toString("hex")}`;
+    if (seed?.path !== undefined) {
+      await cp(seed.path, fresh, { recursive: true, verbatimSymlinks: true, preserveTimestamps: true });
+    } else await mkdir(fresh);
+    if (seed?.path === undefined || m.source === undefined) {
+      await fsChmod(fresh, m.mode ?? 0o755);
+      await fsChown(fresh, m.uid ?? 0, m.gid ?? 0);
+    }
+    await import("node:fs/promises").then((f) =>
+      f.rename(fresh, dir).catch(async () => rm(fresh, { recursive: true, force: true })),
+    );
+  }
+  return {
+    dir,
+    release: async () => {
+      await release?.();
+    },
+  };
+}
+
+/** A secret as a file of its own (mode default 0400, owner uid:gid default 0:0) for a bind mount. */
+export async function secretFile(dir: string, src: string, m: RunMountSpec): Promise<string> {
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  const path = join(dir, `secret-${randomBytes(6).toString("hex")}`);
+  await writeFile(path, await readFile(src), { mode: 0o600 });
+  await fsChown(path, m.uid ?? 0, m.gid ?? 0);
+  await fsChmod(path, m.mode ?? 0o400);
+  return path;
+}
+
+/**
+ * An SSH agent socket of the step's own (owner uid:gid, mode default 0600) that forwards each connection
+ * to the agent the user gave (`--ssh default=$SSH_AUTH_SOCK`), as BuildKit forwards it.
+ */
+export async function sshProxy(
+  agent: string,
+  m: RunMountSpec,
+): Promise<{ path: string; close(): Promise<void> }> {
+  // A socket's path must fit in 108 bytes: a short private folder of its own, not the build's.
+  const own = await mkdtemp(join(tmpdir(), "berth-ssh-"));
+  await fsChmod(own, 0o711);
+  const path = join(own, "agent.sock");
+  const server: Server = createServer((c) => {
+    const up = createConnection(agent);
+    up.on("error", () => c.destroy());
+    c.on("error", () => up.destroy());
+    c.pipe(up).pipe(c);
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(path, () => resolve());
+  });
+  await fsChown(path, m.uid ?? 0, m.gid ?? 0);
+  await fsChmod(path, m.mode ?? 0o600);
+  return {
+    path,
+    close: async () => {
+      await new Promise<void>((r) => server.close(() => r()));
+      await rm(own, { recursive: true, force: true });
+    },
+  };
+}
