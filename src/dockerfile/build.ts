@@ -39,6 +39,7 @@ import {
   parseChmod,
   verifyChecksum,
 } from "./instructions/copy.ts";
+import { fetchGit, parseGitRef } from "./instructions/git.ts";
 import { leaseCacheDir, parseMount, type RunMountSpec, secretFile, sshProxy } from "./instructions/mounts.ts";
 import { runStep } from "./instructions/run.ts";
 import { type Dockerfile, heredocName, type Instruction, parseDockerfile, parseTrigger } from "./parse.ts";
@@ -645,7 +646,7 @@ export class DockerfileBuild {
         throw new BerthError("DOCKERFILE_SYNTAX", "checksum can't be specified for multiple sources");
       if (!isHttpSource(srcWords[0]!) && !isGitSource(srcWords[0]!))
         throw new BerthError("DOCKERFILE_SYNTAX", "checksum requires HTTP(S) or Git sources");
-      parseChecksum(checksum);
+      if (!isGitSource(srcWords[0]!)) parseChecksum(checksum);
     }
     const workdir = this.#config(s).WorkingDir || "/";
     const heredocs = new Map(ins.heredocs.map((h) => [h.name, h]));
@@ -670,11 +671,21 @@ export class DockerfileBuild {
         });
         parts.push({ heredoc: h.name, content });
       } else if (isAdd && isGitSource(w)) {
-        throw new BerthError(
-          "DOCKERFILE_UNSUPPORTED",
-          `ADD of a git repository (${w}) is not supported by berth yet`,
-          { hint: "clone it in a RUN step, or into the build context" },
-        );
+        const ref = parseGitRef(w);
+        const dir = join(dl, `git-${extra.length}`);
+        const keep = flag("keep-git-dir");
+        const got = await fetchGit(ref, dir, {
+          checksum,
+          keepGitDir: keep === undefined ? (ref.keepGitDir ?? false) : keep === "true",
+          env: this.#ctx.env,
+          ...(this.inputs.signal ? { signal: this.inputs.signal } : {}),
+        });
+        const sub = await matchSources(dir, [ref.subdir ?? "."], undefined, w);
+        // The repository's tree (or its subdir) goes into the destination, as a directory's contents.
+        extra.push(...sub.map((x) => ({ ...x, isDir: true })).filter((x) => x.files[0]!.st.isDirectory()));
+        parts.push({ git: w, commit: got.commit, keep });
+      } else if (/^git@|^git:\/\//.test(w) && !isAdd) {
+        throw new BerthError("DOCKERFILE_SYNTAX", "source can't be a git ref for COPY");
       } else if (isAdd && isHttpSource(w)) {
         const got = await download(w, join(dl, `url-${extra.length}`), this.inputs.signal);
         if (checksum !== undefined) verifyChecksum(w, checksum, got.path, got.digest);

@@ -5,8 +5,10 @@
  * `${EMPTY}`, dotted heredoc names, secret mount options, scratch's PATH, MAINTAINER, --platform,
  * `COPY --from=$VAR` and duplicate stage names as BuildKit has them.
  */
+
+import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
-import { link, lstat, readFile, stat, symlink, writeFile } from "node:fs/promises";
+import { link, lstat, mkdir, readFile, stat, symlink, writeFile } from "node:fs/promises";
 import { createServer, type Server } from "node:http";
 import { createServer as createNetServer, type Server as NetServer } from "node:net";
 import { join } from "node:path";
@@ -236,6 +238,66 @@ ADD --checksum=sha256:${"0".repeat(64)} http://127.0.0.1:{{PORT}}/files/payload.
     expect(wrong.stderr).toContain(PAYLOAD_SHA);
     const local = await tryBuild(`FROM {{BASE}}\nADD --checksum=${PAYLOAD_SHA} a /a\n`, { a: "a" });
     expect(local.stderr).toContain("checksum requires HTTP(S) or Git sources");
+  });
+
+  it("ADD of a git repository (git daemon on 127.0.0.1): ref, --checksum verified, --keep-git-dir", async () => {
+    const repo = join(tmp.dir, "git", "repo.git");
+    const g = (args: string[], cwd = repo) =>
+      run("git", ["-c", "user.name=t", "-c", "user.email=t@example.com", ...args], { cwd });
+    await mkdir(repo, { recursive: true });
+    await g(["init", "-q", "-b", "main"]);
+    await writeFile(join(repo, "hello.txt"), "v1\n");
+    await g(["add", "hello.txt"]);
+    await g(["commit", "-q", "-m", "one"]);
+    await g(["tag", "v1"]);
+    await writeFile(join(repo, "hello.txt"), "v2\n");
+    await g(["commit", "-q", "-am", "two"]);
+    const v1 = (await g(["rev-parse", "v1"])).trim();
+    const probe = createNetServer();
+    await new Promise<void>((r) => probe.listen(0, "127.0.0.1", r));
+    const gitPort = (probe.address() as { port: number }).port;
+    await new Promise<void>((r) => probe.close(() => r()));
+    const daemon = spawn(
+      "git",
+      [
+        "daemon",
+        "--reuseaddr",
+        "--export-all",
+        `--base-path=${join(tmp.dir, "git")}`,
+        "--listen=127.0.0.1",
+        `--port=${gitPort}`,
+      ],
+      { stdio: "ignore" },
+    );
+    const url = `git://127.0.0.1:${gitPort}/repo.git`;
+    try {
+      for (let i = 0; ; i++) {
+        try {
+          await run("git", ["ls-remote", url]);
+          break;
+        } catch (err) {
+          if (i > 100) throw err;
+          await new Promise((r) => setTimeout(r, 100));
+        }
+      }
+      const b = await build(`FROM {{BASE}}
+ADD ${url}#v1 /v1/
+ADD --checksum=${v1.slice(0, 12)} ${url}#v1 /checked/
+ADD --keep-git-dir=true ${url} /head/
+`);
+      const t = await tree(b.out);
+      expect(await file(b.out, "v1/hello.txt")).toBe("v1\n");
+      expect(t["v1/.git"]).toBeUndefined();
+      expect(await file(b.out, "checked/hello.txt")).toBe("v1\n");
+      expect(await file(b.out, "head/hello.txt")).toBe("v2\n");
+      expect(t["head/.git"]?.type).toBe("dir");
+      const wrong = await tryBuild(`FROM {{BASE}}\nADD --checksum=${"0".repeat(40)} ${url}#v1 /x/\n`);
+      expect(wrong.code).not.toBe(0);
+      expect(wrong.stderr).toContain("Dockerfile:2");
+      expect(wrong.stderr).toContain(`expected checksum to match ${"0".repeat(40)}, got ${v1}`);
+    } finally {
+      daemon.kill();
+    }
   });
 
   it("COPY --link makes its layer as on an empty filesystem (parents 0755), as BuildKit", async () => {

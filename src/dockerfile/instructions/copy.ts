@@ -293,9 +293,16 @@ export async function download(
   return { path, name, digest: `sha256:${h.digest("hex")}` };
 }
 
-/** Whether an ADD source is a git repository (BuildKit's forms: git@…, git://…, ssh://…, …/x.git[#ref]). */
+/**
+ * Whether an ADD source is a git repository (BuildKit's forms: git@…, git://…, ssh://…, http(s)://…/x.git and
+ * github.com/OWNER/REPO, each with `#ref[:subdir]` or `?ref=…`).
+ */
 export function isGitSource(src: string): boolean {
-  return /^(?:git@|git:\/\/|ssh:\/\/)/.test(src) || /^https?:\/\/[^#]+\.git(?:#.*)?$/.test(src);
+  return (
+    /^(?:git@|git:\/\/|ssh:\/\/)/.test(src) ||
+    /^https?:\/\/[^#?]+\.git(?:[#?].*)?$/.test(src) ||
+    /^https?:\/\/github\.com\/[^/]+\/[^/#?]+\/?(?:[#?].*)?$/.test(src)
+  );
 }
 
 export function isHttpSource(src: string): boolean {
