@@ -17,35 +17,23 @@ import { parseManifest } from "../oci/manifest.ts";
 import type { Compression } from "../oci/mediatype.ts";
 import { type AddedLayer, EPOCH, type MutatedImage, mutate } from "../oci/mutate.ts";
 import { formatPlatform, hostPlatform, type Platform, parsePlatform } from "../oci/platform.ts";
-import type { NetworkMode, SpecMount } from "../runtime/index.ts";
+import type { NetworkMode } from "../runtime/index.ts";
 import type { TransportContext } from "../transport/context.ts";
 import { writeImage } from "../transport/copy.ts";
 import { type OpenedSource, openSource } from "../transport/open.ts";
 import { type ImageArgument, parseImageArgument } from "../transport/parse.ts";
 import { readFileWithin } from "../util/confined.ts";
 import { ownedTempDir } from "../util/fs.ts";
-import { type CachedLayer, cacheKey, StepCache } from "./cache.ts";
-import { expandWord, splitRaw, type Vars } from "./expand.ts";
+import { cacheKey, StepCache } from "./cache.ts";
+import { expandWord, type Vars } from "./expand.ts";
 import { applyConfigInstruction } from "./instructions/config.ts";
-import {
-  archiveCompression,
-  buildCopyLayer,
-  download,
-  extractArchive,
-  heredocFile,
-  isGitSource,
-  isHttpSource,
-  parseChecksum,
-  parseChmod,
-  verifyChecksum,
-} from "./instructions/copy.ts";
-import { fetchGit, parseGitRef } from "./instructions/git.ts";
-import { leaseCacheDir, parseMount, type RunMountSpec, secretFile, sshProxy } from "./instructions/mounts.ts";
-import { runStep } from "./instructions/run.ts";
-import { type Dockerfile, heredocName, type Instruction, parseDockerfile, parseTrigger } from "./parse.ts";
-import { resolveOwner, StageRoot } from "./rootfs.ts";
-import { type MatchedSource, matchSources, selectSources, sourcesDigest } from "./sources.ts";
+import { copyInstruction } from "./instructions/copy.ts";
+import { runInstruction } from "./instructions/run.ts";
+import { workdirInstruction } from "./instructions/workdir.ts";
+import { type Dockerfile, type Instruction, parseDockerfile, parseTrigger } from "./parse.ts";
+import { StageRoot } from "./rootfs.ts";
 import { findStage, neededStages, type PlanWarning, type Stage, splitStages, targetStage } from "./stage.ts";
+import type { SourceRoot, StepContext, StepOutput } from "./step.ts";
 
 export interface BuildInputs {
   /** The build context directory. */
@@ -470,49 +458,42 @@ export class DockerfileBuild {
         }));
         return;
       }
-      case "WORKDIR": {
-        const w = expandWord(ins.args.trim(), vars, df.escape).value;
-        if (w === "") throw new BerthError("DOCKERFILE_SYNTAX", "WORKDIR needs a path");
-        const dir = posix.resolve(this.#config(s).WorkingDir || "/", w);
-        const config = { ...this.#config(s), WorkingDir: dir };
-        const user = this.#config(s).User || undefined;
-        await this.#cached(s, ins, [`WORKDIR ${dir}`, user], async () => {
-          const root = await s.root.sync(s.image);
-          const { lstatOrUndefined } = await import("./rootfs.ts");
-          if (await lstatOrUndefined(await s.root.host(dir))) return { config, createdBy: `WORKDIR ${dir}` };
-          const empty = join(this.#tmp, `empty-${randomBytes(4).toString("hex")}`);
-          await mkdir(empty);
-          const { stat } = await import("node:fs/promises");
-          const layerPath = join(this.#tmp, `layer-${randomBytes(6).toString("hex")}`);
-          const desc = await buildCopyLayer({
-            root,
-            sources: [
-              { path: "", isDir: true, files: [{ hostPath: empty, rel: "", st: await stat(empty) }] },
-            ],
-            dest: dir,
-            workdir: "/",
-            // As buildah and BuildKit do, the directories WORKDIR makes belong to the stage's USER.
-            owner: user === undefined ? undefined : await resolveOwner(root, user),
-            keepOwner: false,
-            chmod: undefined,
-            mtime: this.#mtime,
-            compression: this.inputs.compression ?? "gzip",
-            layerPath,
-          });
-          return { config, createdBy: `WORKDIR ${dir}`, layer: { path: layerPath, ...desc } };
-        });
+      case "WORKDIR":
+        await workdirInstruction(this.#stepContext(s, ins, all, vars, where));
         return;
-      }
       case "COPY":
       case "ADD":
-        await this.#copy(s, ins, all, vars, where);
+        await copyInstruction(this.#stepContext(s, ins, all, vars, where));
         return;
       case "RUN":
-        await this.#run(s, ins, all, vars, where);
+        await runInstruction(this.#stepContext(s, ins, all, vars, where));
         return;
       case "FROM":
         throw new BerthError("INTERNAL", "FROM inside a stage");
     }
+  }
+
+  /** The context a filesystem-changing instruction runs with (step.ts). */
+  #stepContext(s: StageState, ins: Instruction, all: Stage[], vars: Vars, where: string): StepContext {
+    return {
+      inputs: this.inputs,
+      home: this.#ctx.home,
+      env: this.#ctx.env,
+      ins,
+      escape: this.#df.escape,
+      vars,
+      where,
+      args: s.args,
+      image: s.image,
+      config: this.#config(s),
+      matcher: this.#matcher,
+      mtime: this.#mtime,
+      temp: (prefix) => join(this.#tmp, `${prefix}${randomBytes(6).toString("hex")}`),
+      root: () => s.root.sync(s.image),
+      host: (path) => s.root.host(path),
+      sourceRoot: (ref) => this.#sourceRoot(s, ref, all, where),
+      cached: (parts, produce) => this.#cached(s, ins, parts, produce),
+    };
   }
 
   #report(s: StageState, ins: Instruction, cached: boolean): void {
@@ -531,12 +512,7 @@ export class DockerfileBuild {
     s: StageState,
     ins: Instruction,
     keyParts: unknown[],
-    produce: () => Promise<{
-      config: ContainerConfig;
-      createdBy: string;
-      author?: string;
-      layer?: CachedLayer & { path: string };
-    }>,
+    produce: () => Promise<StepOutput>,
   ): Promise<void> {
     const key = cacheKey(s.key, s.clearOnBuild, ins.keyword, ...keyParts);
     let rec = this.inputs.noCache ? undefined : await this.#cache.get(key);
@@ -584,12 +560,7 @@ export class DockerfileBuild {
     this.#report(s, ins, cached);
   }
 
-  async #sourceRoot(
-    s: StageState,
-    ref: string,
-    all: Stage[],
-    where: string,
-  ): Promise<{ root: () => Promise<string>; id: string; what: string }> {
+  async #sourceRoot(s: StageState, ref: string, all: Stage[], where: string): Promise<SourceRoot> {
     const dep = findStage(all, ref, s.stage.index);
     if (dep) {
       const st = this.#states.get(dep.index);
@@ -615,393 +586,6 @@ export class DockerfileBuild {
     }
     const root = new StageRoot(join(this.#tmp, `image-${short(image.digest)}`));
     return { root: () => root.sync(image), id: image.digest, what: `image ${ref}` };
-  }
-
-  async #copy(s: StageState, ins: Instruction, all: Stage[], vars: Vars, where: string): Promise<void> {
-    const df = this.#df;
-    const isAdd = ins.keyword === "ADD";
-    // Each word is expanded on its own, as BuildKit does: `COPY ${EMPTY} .` copies the context's root.
-    const raw = ins.json ?? splitRaw(ins.args, df.escape);
-    if (raw.length < 2)
-      throw new BerthError("DOCKERFILE_SYNTAX", `${ins.keyword} needs a source and a destination`);
-    const words = raw.map((w) => expandWord(w, vars, df.escape).value);
-    const dest = words[words.length - 1]!;
-    const srcWords = words.slice(0, -1);
-    const flag = (n: string) => {
-      const v = ins.flags[n]?.[0];
-      return v === undefined ? undefined : expandWord(v, vars, df.escape).value;
-    };
-    const fromRef = flag("from");
-    const chown = flag("chown");
-    const chmodText = flag("chmod");
-    const chmod = chmodText === undefined ? undefined : parseChmod(chmodText);
-    const link = flag("link") === "true";
-    const parents = flag("parents") === "true";
-    const excludes = (ins.flags.exclude ?? []).map((e) => expandWord(e, vars, df.escape).value);
-    const checksum = flag("checksum");
-    const unpackFlag = flag("unpack");
-    const unpack = unpackFlag === undefined ? undefined : unpackFlag === "true";
-    if (checksum !== undefined) {
-      if (srcWords.length !== 1)
-        throw new BerthError("DOCKERFILE_SYNTAX", "checksum can't be specified for multiple sources");
-      if (!isHttpSource(srcWords[0]!) && !isGitSource(srcWords[0]!))
-        throw new BerthError("DOCKERFILE_SYNTAX", "checksum requires HTTP(S) or Git sources");
-      if (!isGitSource(srcWords[0]!)) parseChecksum(checksum);
-    }
-    const workdir = this.#config(s).WorkingDir || "/";
-    const heredocs = new Map(ins.heredocs.map((h) => [h.name, h]));
-    const dl = join(this.#tmp, `src-${randomBytes(6).toString("hex")}`);
-    // Resolve what the step reads and digest it for the key.
-    const parts: unknown[] = [
-      { srcWords, dest, workdir, chown, chmod, from: fromRef, link, parents, excludes, checksum, unpack },
-    ];
-    const extra: MatchedSource[] = [];
-    const patterns: string[] = [];
-    const { stat } = await import("node:fs/promises");
-    for (const w of srcWords) {
-      const hd = heredocName(w);
-      if (hd !== undefined && heredocs.has(hd)) {
-        const h = heredocs.get(hd)!;
-        const content = h.expand ? expandWord(h.content, vars, df.escape).value : h.content;
-        const path = await heredocFile(join(dl, `heredoc-${extra.length}`), posix.basename(h.name), content);
-        extra.push({
-          path: h.name,
-          isDir: false,
-          files: [{ hostPath: path, rel: "", st: await stat(path) }],
-        });
-        parts.push({ heredoc: h.name, content });
-      } else if (isAdd && isGitSource(w)) {
-        const ref = parseGitRef(w);
-        const dir = join(dl, `git-${extra.length}`);
-        const keep = flag("keep-git-dir");
-        const got = await fetchGit(ref, dir, {
-          checksum,
-          keepGitDir: keep === undefined ? (ref.keepGitDir ?? false) : keep === "true",
-          env: this.#ctx.env,
-          ...(this.inputs.signal ? { signal: this.inputs.signal } : {}),
-        });
-        const sub = await matchSources(dir, [ref.subdir ?? "."], undefined, w);
-        // The repository's tree (or its subdir) goes into the destination, as a directory's contents.
-        extra.push(...sub.map((x) => ({ ...x, isDir: true })).filter((x) => x.files[0]!.st.isDirectory()));
-        parts.push({ git: w, commit: got.commit, keep });
-      } else if (/^git@|^git:\/\//.test(w) && !isAdd) {
-        throw new BerthError("DOCKERFILE_SYNTAX", "source can't be a git ref for COPY");
-      } else if (isAdd && isHttpSource(w)) {
-        const got = await download(w, join(dl, `url-${extra.length}`), this.inputs.signal);
-        if (checksum !== undefined) verifyChecksum(w, checksum, got.path, got.digest);
-        if (unpack === true && (await archiveCompression(got.path)) !== undefined) {
-          const dir = join(dl, `tar-url-${extra.length}`);
-          await extractArchive(got.path, (await archiveCompression(got.path))!, dir);
-          extra.push(...(await matchSources(dir, ["."], undefined, "the archive")));
-        } else {
-          extra.push({
-            path: got.name,
-            isDir: false,
-            files: [{ hostPath: got.path, rel: "", st: await stat(got.path) }],
-          });
-        }
-        parts.push({ url: w, digest: got.digest });
-      } else if (/^https?:\/\//.test(w)) {
-        throw new BerthError("DOCKERFILE_SYNTAX", "source can't be a URL for COPY", {
-          hint: "ADD fetches URLs",
-        });
-      } else patterns.push(w);
-    }
-    const select = (root: string, matcher: Matcher | undefined, what: string) =>
-      selectSources(root, patterns, { matcher, what, parents, excludes }).catch((err) => {
-        if (isBerthError(err, "DOCKERFILE_SOURCE_NOT_FOUND"))
-          throw new BerthError(err.code, `${where}: ${ins.keyword} failed: ${err.message}`, {
-            details: { ...err.details, line: ins.line },
-          });
-        throw err;
-      });
-    let sources: MatchedSource[] = [];
-    let fromRoot: (() => Promise<string>) | undefined;
-    if (fromRef !== undefined) {
-      const src = await this.#sourceRoot(s, fromRef, all, where);
-      parts.push({ fromImage: src.id });
-      fromRoot = src.root;
-    } else if (patterns.length) {
-      sources = await select(this.inputs.contextDir, this.#matcher, "the build context");
-      parts.push({ context: await sourcesDigest(sources) });
-    }
-    const flagText = [
-      parents ? "--parents" : "",
-      ins.flags.from ? `--from=${fromRef}` : "",
-      ins.flags.chown ? `--chown=${chown}` : "",
-      ins.flags.chmod ? `--chmod=${chmodText}` : "",
-      link ? "--link" : "",
-      ...excludes.map((e) => `--exclude=${e}`),
-      checksum !== undefined ? `--checksum=${checksum}` : "",
-    ]
-      .filter(Boolean)
-      .map((f) => `${f} `)
-      .join("");
-    const text = `${ins.keyword} ${flagText}${srcWords.join(" ")} ${dest}`;
-    await this.#cached(s, ins, parts, async () => {
-      if (fromRoot) sources = await select(await fromRoot(), undefined, `--from=${fromRef}`);
-      // ADD extracts local tar archives into the destination (unless --unpack=false).
-      const all2: MatchedSource[] = [];
-      let keepOwner = fromRoot !== undefined;
-      for (const src of sources) {
-        const compression =
-          isAdd && unpack !== false && !fromRoot && !src.isDir
-            ? await archiveCompression(src.files[0]!.hostPath)
-            : undefined;
-        if (compression !== undefined) {
-          const dir = join(dl, `tar-${all2.length}`);
-          await extractArchive(src.files[0]!.hostPath, compression, dir);
-          const extracted = await matchSources(dir, ["."], undefined, "the archive");
-          all2.push(...extracted);
-          keepOwner = true;
-        } else all2.push(src);
-      }
-      const root = await s.root.sync(s.image);
-      const owner = chown === undefined ? undefined : await resolveOwner(root, chown);
-      // --link: the layer is made as if on an empty filesystem (BuildKit: `FROM scratch; COPY …`, merged).
-      let layerRoot = root;
-      if (link) {
-        layerRoot = join(dl, "link-root");
-        await mkdir(layerRoot, { recursive: true });
-      }
-      const layerPath = join(this.#tmp, `layer-${randomBytes(6).toString("hex")}`);
-      const desc = await buildCopyLayer({
-        root: layerRoot,
-        sources: [...all2, ...extra],
-        dest: parents && !dest.endsWith("/") ? `${dest}/` : dest,
-        workdir,
-        owner,
-        keepOwner,
-        chmod,
-        mtime: this.#mtime,
-        compression: this.inputs.compression ?? "gzip",
-        layerPath,
-      });
-      return { config: this.#config(s), createdBy: text, layer: { path: layerPath, ...desc } };
-    });
-    await rm(dl, { recursive: true, force: true });
-  }
-
-  /**
-   * RUN's network: `--network=default|none|host`, else the build's (`inputs.network`, default: a private
-   * namespace with outbound access). As BuildKit, the host's network asked for by the Dockerfile needs the
-   * caller's `network.host` entitlement (`--allow network.host`): whoever wrote the Dockerfile does not get
-   * the host's loopback services by writing a flag.
-   */
-  #runNetwork(ins: Instruction, vars: Vars, where: string): NetworkMode {
-    const flag = ins.flags.network?.[0];
-    if (flag === undefined) return this.inputs.network ?? "default";
-    const text = expandWord(flag, vars, this.#df.escape).value;
-    if (text !== "default" && text !== "none" && text !== "host") {
-      throw new BerthError(
-        "DOCKERFILE_SYNTAX",
-        `${where}: RUN --network must be default, none or host, not ${JSON.stringify(text)}`,
-      );
-    }
-    if (text === "host" && !(this.inputs.allow ?? []).includes("network.host")) {
-      throw new BerthError(
-        "USAGE",
-        `${where}: RUN --network=host asks for the host's network (its loopback services too), which this build does not allow`,
-        { hint: "allow it with berth build --allow network.host, as BuildKit's entitlement" },
-      );
-    }
-    return text;
-  }
-
-  async #run(s: StageState, ins: Instruction, all: Stage[], vars: Vars, where: string): Promise<void> {
-    const config = this.#config(s);
-    const shell = config.Shell ?? ["/bin/sh", "-c"];
-    let argv: string[];
-    if (ins.json) argv = ins.json;
-    else {
-      const only = heredocName(ins.args.trim()) !== undefined && !/\s/.test(ins.args.trim());
-      if (only && ins.heredocs.length === 1) argv = [...shell, ins.heredocs[0]!.content];
-      else if (ins.heredocs.length)
-        argv = [...shell, `${ins.args}\n${ins.heredocs.map((h) => `${h.content}${h.name}`).join("\n")}`];
-      else argv = [...shell, ins.args];
-    }
-    const security = ins.flags.security?.[0];
-    if (security !== undefined && security !== "sandbox") {
-      throw new BerthError(
-        security === "insecure" ? "DOCKERFILE_UNSUPPORTED" : "DOCKERFILE_SYNTAX",
-        security === "insecure"
-          ? `${where}: RUN --security=insecure is not supported (berth runs every step sandboxed)`
-          : `${where}: RUN --security must be sandbox or insecure, not ${JSON.stringify(security)}`,
-      );
-    }
-    // Build args in scope reach the command as env, unless ENV sets the same name.
-    const envNames = new Set((config.Env ?? []).map((e) => e.slice(0, e.indexOf("="))));
-    const argEnv = [...s.args]
-      .filter(([k, v]) => v !== undefined && !envNames.has(k))
-      .map(([k, v]) => `${k}=${v}`)
-      .sort();
-    const workdir = config.WorkingDir || "/";
-    let sshIndex = 0;
-    const mountSpecs = (ins.flags.mount ?? []).map((m) => {
-      const spec = parseMount(expandWord(m, vars, this.#df.escape).value, workdir, sshIndex);
-      if (spec.type === "ssh") sshIndex++;
-      return spec;
-    });
-    const network = this.#runNetwork(ins, vars, where);
-    // What each mount reads is in the key: a bind from the context by its content, one from a stage or an
-    // image (or a cache seeded from one) by that image's digest.
-    const reads: unknown[] = [];
-    const roots = new Map<RunMountSpec, { root: () => Promise<string>; id: string }>();
-    for (const m of mountSpecs) {
-      if ((m.type === "bind" || m.type === "cache") && m.from !== undefined) {
-        const src = await this.#sourceRoot(s, m.from, all, where);
-        roots.set(m, src);
-        reads.push({ target: m.target, from: src.id });
-      } else if (m.type === "bind") {
-        const sources = await matchSources(
-          this.inputs.contextDir,
-          [m.source ?? "/"],
-          undefined,
-          "the build context",
-        );
-        reads.push({ target: m.target, context: await sourcesDigest(sources) });
-      }
-    }
-    const created = `RUN ${argEnv.length ? `|${argEnv.length} ${argEnv.join(" ")} ` : ""}${argv.join(" ")}`;
-    await this.#cached(
-      s,
-      ins,
-      [argv, argEnv, mountSpecs, network, reads, config.User, config.WorkingDir],
-      async () => {
-        const mounts: SpecMount[] = [];
-        const env: string[] = [];
-        const cleanups: (() => Promise<void>)[] = [];
-        const secretDir = join(this.#tmp, `secrets-${randomBytes(6).toString("hex")}`);
-        try {
-          for (const m of mountSpecs) await this.#mount(m, roots.get(m), mounts, env, cleanups, secretDir);
-          const upperDir = join(this.#tmp, `upper-${randomBytes(6).toString("hex")}`);
-          const layerPath = join(this.#tmp, `layer-${randomBytes(6).toString("hex")}`);
-          const desc = await runStep({
-            home: this.#ctx.home,
-            image: s.image,
-            args: argv,
-            env: [...argEnv, ...env],
-            user: config.User || undefined,
-            cwd: workdir,
-            network,
-            mounts,
-            // Mount points the runtime makes (and /dev, /proc, /sys) are not the command's changes.
-            mountTargets: [
-              ...mountSpecs.filter((m) => m.target !== "").map((m) => m.target),
-              "/dev",
-              "/proc",
-              "/sys",
-            ],
-            upperDir,
-            layerPath,
-            mtime: this.inputs.sourceDateEpoch,
-            compression: this.inputs.compression ?? "gzip",
-            ...(this.inputs.onOutput
-              ? {
-                  onStdout: (c: Buffer) => this.inputs.onOutput!(c, "stdout"),
-                  onStderr: (c: Buffer) => this.inputs.onOutput!(c, "stderr"),
-                }
-              : {}),
-            ...(this.inputs.signal ? { signal: this.inputs.signal } : {}),
-            where,
-          });
-          await rm(upperDir, { recursive: true, force: true });
-          return { config, createdBy: created, layer: { path: layerPath, ...desc } };
-        } finally {
-          for (const c of cleanups.reverse()) await c().catch(() => undefined);
-          await rm(secretDir, { recursive: true, force: true });
-        }
-      },
-    );
-  }
-
-  /** What one RUN --mount needs on the host while the step runs. */
-  async #mount(
-    m: RunMountSpec,
-    from: { root: () => Promise<string>; id: string } | undefined,
-    mounts: SpecMount[],
-    env: string[],
-    cleanups: (() => Promise<void>)[],
-    privateDir: string,
-  ): Promise<void> {
-    const { resolveInRoot } = await import("./rootfs.ts");
-    switch (m.type) {
-      case "cache": {
-        let seed: { id: string; path: string | undefined } | undefined;
-        if (from) {
-          const root = await from.root();
-          const rel = await resolveInRoot(root, m.source ?? "/", true);
-          seed = { id: `${from.id}:${m.source ?? "/"}`, path: rel === "" ? root : `${root}/${rel}` };
-        }
-        const lease = await leaseCacheDir(this.#ctx.home, m, seed);
-        cleanups.push(lease.release);
-        mounts.push({
-          destination: m.target,
-          type: "bind",
-          source: lease.dir,
-          options: ["rbind", m.readonly ? "ro" : "rw"],
-        });
-        return;
-      }
-      case "secret": {
-        const id = m.id!;
-        const src = this.inputs.secrets?.[id];
-        if (!src) {
-          if (m.required)
-            throw new BerthError("USAGE", `secret ${JSON.stringify(id)} is required but was not given`, {
-              hint: `pass it with --secret id=${id},src=FILE`,
-            });
-          return;
-        }
-        if (m.env !== undefined) {
-          const { readFile } = await import("node:fs/promises");
-          env.push(`${m.env}=${await readFile(src, "utf8")}`);
-        }
-        if (m.target === "") return;
-        const file = await secretFile(privateDir, src, m);
-        mounts.push({ destination: m.target, type: "bind", source: file, options: ["rbind", "ro"] });
-        return;
-      }
-      case "ssh": {
-        const agent = this.inputs.ssh?.[m.id!];
-        if (!agent) {
-          if (m.required)
-            throw new BerthError("USAGE", `ssh agent ${JSON.stringify(m.id)} is required but was not given`, {
-              hint: `forward one with --ssh ${m.id === "default" ? "default" : `${m.id}=SOCKET`}`,
-            });
-          return;
-        }
-        const proxy = await sshProxy(agent, m);
-        cleanups.push(proxy.close);
-        mounts.push({ destination: m.target, type: "bind", source: proxy.path, options: ["rbind", "rw"] });
-        if (!env.some((e) => e.startsWith("SSH_AUTH_SOCK="))) env.push(`SSH_AUTH_SOCK=${m.target}`);
-        return;
-      }
-      case "tmpfs":
-        mounts.push({
-          destination: m.target,
-          type: "tmpfs",
-          source: "tmpfs",
-          options: ["nosuid", "nodev", ...(m.size !== undefined ? [`size=${m.size}`] : [])],
-        });
-        return;
-      case "bind": {
-        if (!m.readonly)
-          throw new BerthError(
-            "DOCKERFILE_UNSUPPORTED",
-            "--mount=type=bind,rw is not supported; bind mounts are read-only",
-          );
-        const base = from ? await from.root() : this.inputs.contextDir;
-        const rel = await resolveInRoot(base, m.source ?? "/", true);
-        mounts.push({
-          destination: m.target,
-          type: "bind",
-          source: rel === "" ? base : `${base}/${rel}`,
-          options: ["rbind", "ro"],
-        });
-        return;
-      }
-    }
   }
 }
 

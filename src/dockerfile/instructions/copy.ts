@@ -8,19 +8,23 @@
 import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import { createReadStream, createWriteStream, readFileSync } from "node:fs";
-import { mkdir, open, writeFile } from "node:fs/promises";
+import { mkdir, open, rm, stat, writeFile } from "node:fs/promises";
 import { basename, join, posix } from "node:path";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import { BerthError } from "../../errors.ts";
+import { BerthError, isBerthError } from "../../errors.ts";
 import { writeEntries } from "../../layer/build.ts";
-import { applyLayer, type EntryHeader, writeLayer } from "../../layer/index.ts";
+import { applyLayer, type EntryHeader, type Matcher, writeLayer } from "../../layer/index.ts";
 import type { PlannedEntry } from "../../layer/walk.ts";
 import { decompressAs, peek } from "../../oci/compression.ts";
 import type { Compression } from "../../oci/mediatype.ts";
 import { BLOCK, decodeHeader } from "../../tar/index.ts";
-import { lstatOrUndefined, resolveInRoot } from "../rootfs.ts";
-import type { MatchedSource } from "../sources.ts";
+import { expandWord, splitRaw } from "../expand.ts";
+import { heredocName } from "../parse.ts";
+import { lstatOrUndefined, resolveInRoot, resolveOwner } from "../rootfs.ts";
+import { type MatchedSource, matchSources, selectSources, sourcesDigest } from "../sources.ts";
+import type { StepContext } from "../step.ts";
+import { fetchGit, parseGitRef } from "./git.ts";
 
 export interface CopyLayerOptions {
   /** The stage's filesystem on disk (resolved real path). */
@@ -345,4 +349,169 @@ export async function heredocFile(dir: string, name: string, content: string): P
   const path = join(dir, name);
   await writeFile(path, content, { mode: 0o644 });
   return path;
+}
+
+/** COPY and ADD: what the sources are, the key over what they hold, and the layer. */
+export async function copyInstruction(c: StepContext): Promise<void> {
+  const { ins, vars, where } = c;
+  const isAdd = ins.keyword === "ADD";
+  // Each word is expanded on its own, as BuildKit does: `COPY ${EMPTY} .` copies the context's root.
+  const raw = ins.json ?? splitRaw(ins.args, c.escape);
+  if (raw.length < 2)
+    throw new BerthError("DOCKERFILE_SYNTAX", `${ins.keyword} needs a source and a destination`);
+  const words = raw.map((w) => expandWord(w, vars, c.escape).value);
+  const dest = words[words.length - 1]!;
+  const srcWords = words.slice(0, -1);
+  const flag = (n: string) => {
+    const v = ins.flags[n]?.[0];
+    return v === undefined ? undefined : expandWord(v, vars, c.escape).value;
+  };
+  const fromRef = flag("from");
+  const chown = flag("chown");
+  const chmodText = flag("chmod");
+  const chmod = chmodText === undefined ? undefined : parseChmod(chmodText);
+  const link = flag("link") === "true";
+  const parents = flag("parents") === "true";
+  const excludes = (ins.flags.exclude ?? []).map((e) => expandWord(e, vars, c.escape).value);
+  const checksum = flag("checksum");
+  const unpackFlag = flag("unpack");
+  const unpack = unpackFlag === undefined ? undefined : unpackFlag === "true";
+  if (checksum !== undefined) {
+    if (srcWords.length !== 1)
+      throw new BerthError("DOCKERFILE_SYNTAX", "checksum can't be specified for multiple sources");
+    if (!isHttpSource(srcWords[0]!) && !isGitSource(srcWords[0]!))
+      throw new BerthError("DOCKERFILE_SYNTAX", "checksum requires HTTP(S) or Git sources");
+    if (!isGitSource(srcWords[0]!)) parseChecksum(checksum);
+  }
+  const workdir = c.config.WorkingDir || "/";
+  const heredocs = new Map(ins.heredocs.map((h) => [h.name, h]));
+  const dl = c.temp("src-");
+  // Resolve what the step reads and digest it for the key.
+  const parts: unknown[] = [
+    { srcWords, dest, workdir, chown, chmod, from: fromRef, link, parents, excludes, checksum, unpack },
+  ];
+  const extra: MatchedSource[] = [];
+  const patterns: string[] = [];
+  for (const w of srcWords) {
+    const hd = heredocName(w);
+    if (hd !== undefined && heredocs.has(hd)) {
+      const h = heredocs.get(hd)!;
+      const content = h.expand ? expandWord(h.content, vars, c.escape).value : h.content;
+      const path = await heredocFile(join(dl, `heredoc-${extra.length}`), posix.basename(h.name), content);
+      extra.push({
+        path: h.name,
+        isDir: false,
+        files: [{ hostPath: path, rel: "", st: await stat(path) }],
+      });
+      parts.push({ heredoc: h.name, content });
+    } else if (isAdd && isGitSource(w)) {
+      const ref = parseGitRef(w);
+      const dir = join(dl, `git-${extra.length}`);
+      const keep = flag("keep-git-dir");
+      const got = await fetchGit(ref, dir, {
+        checksum,
+        keepGitDir: keep === undefined ? (ref.keepGitDir ?? false) : keep === "true",
+        env: c.env,
+        ...(c.inputs.signal ? { signal: c.inputs.signal } : {}),
+      });
+      const sub = await matchSources(dir, [ref.subdir ?? "."], undefined, w);
+      // The repository's tree (or its subdir) goes into the destination, as a directory's contents.
+      extra.push(...sub.map((x) => ({ ...x, isDir: true })).filter((x) => x.files[0]!.st.isDirectory()));
+      parts.push({ git: w, commit: got.commit, keep });
+    } else if (/^git@|^git:\/\//.test(w) && !isAdd) {
+      throw new BerthError("DOCKERFILE_SYNTAX", "source can't be a git ref for COPY");
+    } else if (isAdd && isHttpSource(w)) {
+      const got = await download(w, join(dl, `url-${extra.length}`), c.inputs.signal);
+      if (checksum !== undefined) verifyChecksum(w, checksum, got.path, got.digest);
+      if (unpack === true && (await archiveCompression(got.path)) !== undefined) {
+        const dir = join(dl, `tar-url-${extra.length}`);
+        await extractArchive(got.path, (await archiveCompression(got.path))!, dir);
+        extra.push(...(await matchSources(dir, ["."], undefined, "the archive")));
+      } else {
+        extra.push({
+          path: got.name,
+          isDir: false,
+          files: [{ hostPath: got.path, rel: "", st: await stat(got.path) }],
+        });
+      }
+      parts.push({ url: w, digest: got.digest });
+    } else if (/^https?:\/\//.test(w)) {
+      throw new BerthError("DOCKERFILE_SYNTAX", "source can't be a URL for COPY", {
+        hint: "ADD fetches URLs",
+      });
+    } else patterns.push(w);
+  }
+  const select = (root: string, matcher: Matcher | undefined, what: string) =>
+    selectSources(root, patterns, { matcher, what, parents, excludes }).catch((err) => {
+      if (isBerthError(err, "DOCKERFILE_SOURCE_NOT_FOUND"))
+        throw new BerthError(err.code, `${where}: ${ins.keyword} failed: ${err.message}`, {
+          details: { ...err.details, line: ins.line },
+        });
+      throw err;
+    });
+  let sources: MatchedSource[] = [];
+  let fromRoot: (() => Promise<string>) | undefined;
+  if (fromRef !== undefined) {
+    const src = await c.sourceRoot(fromRef);
+    parts.push({ fromImage: src.id });
+    fromRoot = src.root;
+  } else if (patterns.length) {
+    sources = await select(c.inputs.contextDir, c.matcher, "the build context");
+    parts.push({ context: await sourcesDigest(sources) });
+  }
+  const flagText = [
+    parents ? "--parents" : "",
+    ins.flags.from ? `--from=${fromRef}` : "",
+    ins.flags.chown ? `--chown=${chown}` : "",
+    ins.flags.chmod ? `--chmod=${chmodText}` : "",
+    link ? "--link" : "",
+    ...excludes.map((e) => `--exclude=${e}`),
+    checksum !== undefined ? `--checksum=${checksum}` : "",
+  ]
+    .filter(Boolean)
+    .map((f) => `${f} `)
+    .join("");
+  const text = `${ins.keyword} ${flagText}${srcWords.join(" ")} ${dest}`;
+  await c.cached(parts, async () => {
+    if (fromRoot) sources = await select(await fromRoot(), undefined, `--from=${fromRef}`);
+    // ADD extracts local tar archives into the destination (unless --unpack=false).
+    const all2: MatchedSource[] = [];
+    let keepOwner = fromRoot !== undefined;
+    for (const src of sources) {
+      const compression =
+        isAdd && unpack !== false && !fromRoot && !src.isDir
+          ? await archiveCompression(src.files[0]!.hostPath)
+          : undefined;
+      if (compression !== undefined) {
+        const dir = join(dl, `tar-${all2.length}`);
+        await extractArchive(src.files[0]!.hostPath, compression, dir);
+        const extracted = await matchSources(dir, ["."], undefined, "the archive");
+        all2.push(...extracted);
+        keepOwner = true;
+      } else all2.push(src);
+    }
+    const root = await c.root();
+    const owner = chown === undefined ? undefined : await resolveOwner(root, chown);
+    // --link: the layer is made as if on an empty filesystem (BuildKit: `FROM scratch; COPY …`, merged).
+    let layerRoot = root;
+    if (link) {
+      layerRoot = join(dl, "link-root");
+      await mkdir(layerRoot, { recursive: true });
+    }
+    const layerPath = c.temp("layer-");
+    const desc = await buildCopyLayer({
+      root: layerRoot,
+      sources: [...all2, ...extra],
+      dest: parents && !dest.endsWith("/") ? `${dest}/` : dest,
+      workdir,
+      owner,
+      keepOwner,
+      chmod,
+      mtime: c.mtime,
+      compression: c.inputs.compression ?? "gzip",
+      layerPath,
+    });
+    return { config: c.config, createdBy: text, layer: { path: layerPath, ...desc } };
+  });
+  await rm(dl, { recursive: true, force: true });
 }

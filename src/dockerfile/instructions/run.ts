@@ -4,13 +4,18 @@
  * it leaves become the step's layer. /etc/hosts, /etc/resolv.conf and /etc/hostname are always there and never
  * in the layer. A failing command is an error carrying its exit code and output.
  */
-import { mkdir, readdir, rm, rmdir } from "node:fs/promises";
+import { mkdir, readdir, readFile, rm, rmdir } from "node:fs/promises";
 import { join, posix } from "node:path";
 import { BerthError } from "../../errors.ts";
 import type { Image } from "../../oci/image.ts";
 import type { Compression } from "../../oci/mediatype.ts";
 import { captureChanges, type NetworkMode, runInSandbox, type SpecMount } from "../../runtime/index.ts";
-import { lstatOrUndefined } from "../rootfs.ts";
+import { expandWord } from "../expand.ts";
+import { heredocName } from "../parse.ts";
+import { lstatOrUndefined, resolveInRoot } from "../rootfs.ts";
+import { matchSources, sourcesDigest } from "../sources.ts";
+import type { SourceRoot, StepContext } from "../step.ts";
+import { leaseCacheDir, parseMount, type RunMountSpec, secretFile, sshProxy } from "./mounts.ts";
 
 export interface RunStepOptions {
   home: string;
@@ -99,4 +104,223 @@ export async function runStep(o: RunStepOptions) {
       : {}),
   });
   return desc;
+}
+
+/**
+ * RUN's network: `--network=default|none|host`, else the build's (`inputs.network`, default: a private
+ * namespace with outbound access). As BuildKit, the host's network asked for by the Dockerfile needs the
+ * caller's `network.host` entitlement (`--allow network.host`): whoever wrote the Dockerfile does not get
+ * the host's loopback services by writing a flag.
+ */
+function runNetwork(c: StepContext): NetworkMode {
+  const { ins, vars, where } = c;
+  const flag = ins.flags.network?.[0];
+  if (flag === undefined) return c.inputs.network ?? "default";
+  const text = expandWord(flag, vars, c.escape).value;
+  if (text !== "default" && text !== "none" && text !== "host") {
+    throw new BerthError(
+      "DOCKERFILE_SYNTAX",
+      `${where}: RUN --network must be default, none or host, not ${JSON.stringify(text)}`,
+    );
+  }
+  if (text === "host" && !(c.inputs.allow ?? []).includes("network.host")) {
+    throw new BerthError(
+      "USAGE",
+      `${where}: RUN --network=host asks for the host's network (its loopback services too), which this build does not allow`,
+      { hint: "allow it with berth build --allow network.host, as BuildKit's entitlement" },
+    );
+  }
+  return text;
+}
+
+/** RUN: the command, its mounts and network; the changes it leaves are the layer. */
+export async function runInstruction(c: StepContext): Promise<void> {
+  const { ins, vars, where } = c;
+  const config = c.config;
+  const shell = config.Shell ?? ["/bin/sh", "-c"];
+  let argv: string[];
+  if (ins.json) argv = ins.json;
+  else {
+    const only = heredocName(ins.args.trim()) !== undefined && !/\s/.test(ins.args.trim());
+    if (only && ins.heredocs.length === 1) argv = [...shell, ins.heredocs[0]!.content];
+    else if (ins.heredocs.length)
+      argv = [...shell, `${ins.args}\n${ins.heredocs.map((h) => `${h.content}${h.name}`).join("\n")}`];
+    else argv = [...shell, ins.args];
+  }
+  const security = ins.flags.security?.[0];
+  if (security !== undefined && security !== "sandbox") {
+    throw new BerthError(
+      security === "insecure" ? "DOCKERFILE_UNSUPPORTED" : "DOCKERFILE_SYNTAX",
+      security === "insecure"
+        ? `${where}: RUN --security=insecure is not supported (berth runs every step sandboxed)`
+        : `${where}: RUN --security must be sandbox or insecure, not ${JSON.stringify(security)}`,
+    );
+  }
+  // Build args in scope reach the command as env, unless ENV sets the same name.
+  const envNames = new Set((config.Env ?? []).map((e) => e.slice(0, e.indexOf("="))));
+  const argEnv = [...c.args]
+    .filter(([k, v]) => v !== undefined && !envNames.has(k))
+    .map(([k, v]) => `${k}=${v}`)
+    .sort();
+  const workdir = config.WorkingDir || "/";
+  let sshIndex = 0;
+  const mountSpecs = (ins.flags.mount ?? []).map((m) => {
+    const spec = parseMount(expandWord(m, vars, c.escape).value, workdir, sshIndex);
+    if (spec.type === "ssh") sshIndex++;
+    return spec;
+  });
+  const network = runNetwork(c);
+  // What each mount reads is in the key: a bind from the context by its content, one from a stage or an
+  // image (or a cache seeded from one) by that image's digest.
+  const reads: unknown[] = [];
+  const roots = new Map<RunMountSpec, SourceRoot>();
+  for (const m of mountSpecs) {
+    if ((m.type === "bind" || m.type === "cache") && m.from !== undefined) {
+      const src = await c.sourceRoot(m.from);
+      roots.set(m, src);
+      reads.push({ target: m.target, from: src.id });
+    } else if (m.type === "bind") {
+      const sources = await matchSources(
+        c.inputs.contextDir,
+        [m.source ?? "/"],
+        undefined,
+        "the build context",
+      );
+      reads.push({ target: m.target, context: await sourcesDigest(sources) });
+    }
+  }
+  const created = `RUN ${argEnv.length ? `|${argEnv.length} ${argEnv.join(" ")} ` : ""}${argv.join(" ")}`;
+  await c.cached([argv, argEnv, mountSpecs, network, reads, config.User, config.WorkingDir], async () => {
+    const mounts: SpecMount[] = [];
+    const env: string[] = [];
+    const cleanups: (() => Promise<void>)[] = [];
+    const secretDir = c.temp("secrets-");
+    try {
+      for (const m of mountSpecs) await mountFor(c, m, roots.get(m), mounts, env, cleanups, secretDir);
+      const upperDir = c.temp("upper-");
+      const layerPath = c.temp("layer-");
+      const desc = await runStep({
+        home: c.home,
+        image: c.image,
+        args: argv,
+        env: [...argEnv, ...env],
+        user: config.User || undefined,
+        cwd: workdir,
+        network,
+        mounts,
+        // Mount points the runtime makes (and /dev, /proc, /sys) are not the command's changes.
+        mountTargets: [
+          ...mountSpecs.filter((m) => m.target !== "").map((m) => m.target),
+          "/dev",
+          "/proc",
+          "/sys",
+        ],
+        upperDir,
+        layerPath,
+        mtime: c.inputs.sourceDateEpoch,
+        compression: c.inputs.compression ?? "gzip",
+        ...(c.inputs.onOutput
+          ? {
+              onStdout: (chunk: Buffer) => c.inputs.onOutput!(chunk, "stdout"),
+              onStderr: (chunk: Buffer) => c.inputs.onOutput!(chunk, "stderr"),
+            }
+          : {}),
+        ...(c.inputs.signal ? { signal: c.inputs.signal } : {}),
+        where,
+      });
+      await rm(upperDir, { recursive: true, force: true });
+      return { config, createdBy: created, layer: { path: layerPath, ...desc } };
+    } finally {
+      for (const c of cleanups.reverse()) await c().catch(() => undefined);
+      await rm(secretDir, { recursive: true, force: true });
+    }
+  });
+}
+
+/** What one RUN --mount needs on the host while the step runs. */
+async function mountFor(
+  c: StepContext,
+  m: RunMountSpec,
+  from: SourceRoot | undefined,
+  mounts: SpecMount[],
+  env: string[],
+  cleanups: (() => Promise<void>)[],
+  privateDir: string,
+): Promise<void> {
+  switch (m.type) {
+    case "cache": {
+      let seed: { id: string; path: string | undefined } | undefined;
+      if (from) {
+        const root = await from.root();
+        const rel = await resolveInRoot(root, m.source ?? "/", true);
+        seed = { id: `${from.id}:${m.source ?? "/"}`, path: rel === "" ? root : `${root}/${rel}` };
+      }
+      const lease = await leaseCacheDir(c.home, m, seed);
+      cleanups.push(lease.release);
+      mounts.push({
+        destination: m.target,
+        type: "bind",
+        source: lease.dir,
+        options: ["rbind", m.readonly ? "ro" : "rw"],
+      });
+      return;
+    }
+    case "secret": {
+      const id = m.id!;
+      const src = c.inputs.secrets?.[id];
+      if (!src) {
+        if (m.required)
+          throw new BerthError("USAGE", `secret ${JSON.stringify(id)} is required but was not given`, {
+            hint: `pass it with --secret id=${id},src=FILE`,
+          });
+        return;
+      }
+      if (m.env !== undefined) {
+        env.push(`${m.env}=${await readFile(src, "utf8")}`);
+      }
+      if (m.target === "") return;
+      const file = await secretFile(privateDir, src, m);
+      mounts.push({ destination: m.target, type: "bind", source: file, options: ["rbind", "ro"] });
+      return;
+    }
+    case "ssh": {
+      const agent = c.inputs.ssh?.[m.id!];
+      if (!agent) {
+        if (m.required)
+          throw new BerthError("USAGE", `ssh agent ${JSON.stringify(m.id)} is required but was not given`, {
+            hint: `forward one with --ssh ${m.id === "default" ? "default" : `${m.id}=SOCKET`}`,
+          });
+        return;
+      }
+      const proxy = await sshProxy(agent, m);
+      cleanups.push(proxy.close);
+      mounts.push({ destination: m.target, type: "bind", source: proxy.path, options: ["rbind", "rw"] });
+      if (!env.some((e) => e.startsWith("SSH_AUTH_SOCK="))) env.push(`SSH_AUTH_SOCK=${m.target}`);
+      return;
+    }
+    case "tmpfs":
+      mounts.push({
+        destination: m.target,
+        type: "tmpfs",
+        source: "tmpfs",
+        options: ["nosuid", "nodev", ...(m.size !== undefined ? [`size=${m.size}`] : [])],
+      });
+      return;
+    case "bind": {
+      if (!m.readonly)
+        throw new BerthError(
+          "DOCKERFILE_UNSUPPORTED",
+          "--mount=type=bind,rw is not supported; bind mounts are read-only",
+        );
+      const base = from ? await from.root() : c.inputs.contextDir;
+      const rel = await resolveInRoot(base, m.source ?? "/", true);
+      mounts.push({
+        destination: m.target,
+        type: "bind",
+        source: rel === "" ? base : `${base}/${rel}`,
+        options: ["rbind", "ro"],
+      });
+      return;
+    }
+  }
 }

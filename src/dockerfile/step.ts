@@ -1,0 +1,66 @@
+/**
+ * What an instruction that changes the filesystem (COPY/ADD, RUN, WORKDIR; `instructions/`) gets from the build:
+ * the instruction with its variables, the stage's image, config and filesystem, the build's inputs and private
+ * temp folder, other stages' and images' filesystems, and the step cache. An instruction is a function of this
+ * context (issue 17 §4); `DockerfileBuild` makes one per step.
+ */
+import type { Matcher } from "../layer/index.ts";
+import type { ContainerConfig } from "../oci/config.ts";
+import type { Image } from "../oci/image.ts";
+import type { BuildInputs } from "./build.ts";
+import type { CachedLayer } from "./cache.ts";
+import type { Vars } from "./expand.ts";
+import type { Instruction } from "./parse.ts";
+
+/** What a step produces when it is not found in the cache. */
+export interface StepOutput {
+  config: ContainerConfig;
+  createdBy: string;
+  /** MAINTAINER's `author`. */
+  author?: string;
+  layer?: CachedLayer & { path: string };
+}
+
+/** Another stage's or an image's filesystem (`--from=`, `--mount=from=`). */
+export interface SourceRoot {
+  /** Its files on disk (made on first call). */
+  root: () => Promise<string>;
+  /** The image's digest, for cache keys. */
+  id: string;
+  /** For messages: `stage "build"`, `image alpine`. */
+  what: string;
+}
+
+export interface StepContext {
+  readonly inputs: BuildInputs;
+  /** BERTH_HOME. */
+  readonly home: string;
+  /** The environment the CLI gave (for tools berth runs, such as git). */
+  readonly env: Record<string, string | undefined>;
+  readonly ins: Instruction;
+  /** The Dockerfile's escape character. */
+  readonly escape: string;
+  /** Variables in scope (ARGs, then ENV). */
+  readonly vars: Vars;
+  /** `Dockerfile:12`, for messages. */
+  readonly where: string;
+  /** Build args in scope: name → value (undefined when declared without one). */
+  readonly args: ReadonlyMap<string, string | undefined>;
+  /** The image before the step, and its config (ONBUILD cleared when the base's triggers ran). */
+  readonly image: Image;
+  readonly config: ContainerConfig;
+  /** The build context's `.dockerignore`. */
+  readonly matcher: Matcher | undefined;
+  /** File mtimes in layers (SOURCE_DATE_EPOCH, else 0). */
+  readonly mtime: number;
+  /** A new path in the build's private temp folder (not created). */
+  temp(prefix: string): string;
+  /** The stage's filesystem on disk, synced with `image`. */
+  root(): Promise<string>;
+  /** A path in the stage's filesystem on the host, symlinks resolved inside it. */
+  host(path: string): Promise<string>;
+  /** Another stage (by name or index) or an image. */
+  sourceRoot(ref: string): Promise<SourceRoot>;
+  /** Reuse the cached result of this step keyed by `keyParts` (after the parent's key), or produce it. */
+  cached(keyParts: unknown[], produce: () => Promise<StepOutput>): Promise<void>;
+}
