@@ -423,9 +423,11 @@ export async function copyInstruction(c: StepContext): Promise<void> {
     } else if (isAdd && isHttpSource(w)) {
       const got = await download(w, join(dl, `url-${extra.length}`), c.inputs.signal);
       if (checksum !== undefined) verifyChecksum(w, checksum, got.path, got.digest);
-      if (unpack === true && (await archiveCompression(got.path)) !== undefined) {
+      // A URL's archive is unpacked only when --unpack asks (BuildKit).
+      const compression = unpack === true ? await archiveCompression(got.path) : undefined;
+      if (compression !== undefined) {
         const dir = join(dl, `tar-url-${extra.length}`);
-        await extractArchive(got.path, (await archiveCompression(got.path))!, dir);
+        await extractArchive(got.path, compression, dir);
         extra.push(...(await matchSources(dir, ["."], undefined, "the archive")));
       } else {
         extra.push({

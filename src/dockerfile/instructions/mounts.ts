@@ -4,7 +4,7 @@
  * from another stage, shared, private or locked), a secret file with its own mode and owner, an SSH agent
  * socket of its own, a sized tmpfs.
  */
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import {
   cp,
   chmod as fsChmod,
@@ -13,6 +13,7 @@ import {
   mkdir,
   mkdtemp,
   readFile,
+  rename,
   rm,
   writeFile,
 } from "node:fs/promises";
@@ -228,7 +229,6 @@ export async function leaseCacheDir(
   m: RunMountSpec,
   seed: { id: string; path: string | undefined } | undefined,
 ): Promise<CacheLease> {
-  const { createHash } = await import("node:crypto");
   const name = createHash("sha256")
     .update(JSON.stringify([m.id ?? m.target, seed?.id ?? ""]))
     .digest("hex")
@@ -257,11 +257,10 @@ export async function leaseCacheDir(
     } else await mkdir(fresh);
     if (seed?.path === undefined || m.source === undefined) {
       await fsChmod(fresh, m.mode ?? 0o755);
-      await fsChown(fresh, m.uid ?? 0, m.gid ?? 0);
+      await chownAsked(fresh, m);
     }
-    await import("node:fs/promises").then((f) =>
-      f.rename(fresh, dir).catch(async () => rm(fresh, { recursive: true, force: true })),
-    );
+    // Another build may have made it meanwhile: theirs stays.
+    await rename(fresh, dir).catch(() => rm(fresh, { recursive: true, force: true }));
   }
   return {
     dir,
@@ -271,12 +270,17 @@ export async function leaseCacheDir(
   };
 }
 
+/** Give a file the mount's uid/gid when it asks for them (files berth makes are its own, root's, otherwise). */
+async function chownAsked(path: string, m: RunMountSpec): Promise<void> {
+  if (m.uid !== undefined || m.gid !== undefined) await fsChown(path, m.uid ?? 0, m.gid ?? 0);
+}
+
 /** A secret as a file of its own (mode default 0400, owner uid:gid default 0:0) for a bind mount. */
 export async function secretFile(dir: string, src: string, m: RunMountSpec): Promise<string> {
   await mkdir(dir, { recursive: true, mode: 0o700 });
   const path = join(dir, `secret-${randomBytes(6).toString("hex")}`);
   await writeFile(path, await readFile(src), { mode: 0o600 });
-  await fsChown(path, m.uid ?? 0, m.gid ?? 0);
+  await chownAsked(path, m);
   await fsChmod(path, m.mode ?? 0o400);
   return path;
 }
@@ -290,8 +294,8 @@ export async function sshProxy(
   m: RunMountSpec,
 ): Promise<{ path: string; close(): Promise<void> }> {
   // A socket's path must fit in 108 bytes: a short private folder of its own, not the build's.
+  // 0700: no host user reaches the agent through it (the step reaches it by its bind mount).
   const own = await mkdtemp(join(tmpdir(), "berth-ssh-"));
-  await fsChmod(own, 0o711);
   const path = join(own, "agent.sock");
   const server: Server = createServer((c) => {
     const up = createConnection(agent);
@@ -303,7 +307,7 @@ export async function sshProxy(
     server.once("error", reject);
     server.listen(path, () => resolve());
   });
-  await fsChown(path, m.uid ?? 0, m.gid ?? 0);
+  await chownAsked(path, m);
   await fsChmod(path, m.mode ?? 0o600);
   return {
     path,
