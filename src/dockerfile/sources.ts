@@ -209,7 +209,7 @@ export interface SelectOptions {
   what: string;
   /** COPY --parents: each source keeps its path below the root, or below a `/./` pivot in the pattern. */
   parents: boolean;
-  /** COPY --exclude patterns: a matched source whose name matches is left out, as are files below it that do. */
+  /** COPY --exclude patterns (dockerignore syntax), against paths relative to each matched source. */
   excludes: readonly string[];
 }
 
@@ -254,8 +254,9 @@ export async function selectSources(
   };
   const kept: MatchedSource[] = [];
   for (const src of out) {
-    const own = o.parents ? (src.parents ?? "") : (src.name ?? "");
-    if (own !== "" && excluded(own, src.isDir)) continue;
+    // As BuildKit's copier: a matched source itself is copied whatever the patterns say (they apply to the
+    // paths below it); with --parents the source root is the context's (or the pivot), so its path counts.
+    if (o.parents && src.parents && excluded(src.parents, src.isDir)) continue;
     if (src.isDir) {
       const prefix = o.parents && src.parents ? `${src.parents}/` : "";
       src.files = src.files.filter((f) => f.rel === "" || !excluded(`${prefix}${f.rel}`, f.st.isDirectory()));

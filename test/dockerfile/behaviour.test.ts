@@ -191,6 +191,7 @@ describe("3. no flag is silently ignored", () => {
     const b = await build(
       `FROM {{BASE}}
 COPY --exclude=*.md --exclude=dir/skip.txt . /ex/
+COPY --exclude=*.md di* /wild/
 COPY --parents x/a.txt y/*.txt /par/
 COPY --parents ./x/./sub/f /piv/
 `,
@@ -212,6 +213,9 @@ COPY --parents ./x/./sub/f /piv/
     expect(t["ex/dir/d.md"]).toBeDefined(); // `*.md` does not cross `/`, as in BuildKit
     expect(t["ex/dir/skip.txt"]).toBeUndefined();
     expect(t["ex/dir/c.txt"]).toBeDefined();
+    // Patterns are relative to each matched source (BuildKit's exclude_patterns_test: `dir*`).
+    expect(t["wild/c.txt"]).toBeDefined();
+    expect(t["wild/d.md"]).toBeUndefined();
     expect(Object.keys(t).filter((p) => p.startsWith("par/"))).toEqual([
       "par/x",
       "par/x/a.txt",
