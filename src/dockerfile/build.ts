@@ -492,7 +492,7 @@ export class DockerfileBuild {
       root: () => s.root.sync(s.image),
       host: (path) => s.root.host(path),
       sourceRoot: (ref) => this.#sourceRoot(s, ref, all, where),
-      cached: (parts, produce) => this.#cached(s, ins, parts, produce),
+      cached: (parts, produce, linked) => this.#cached(s, ins, parts, produce, linked),
     };
   }
 
@@ -513,9 +513,16 @@ export class DockerfileBuild {
     ins: Instruction,
     keyParts: unknown[],
     produce: () => Promise<StepOutput>,
+    linked = false,
   ): Promise<void> {
-    const key = cacheKey(s.key, s.clearOnBuild, ins.keyword, ...keyParts);
-    let rec = this.inputs.noCache ? undefined : await this.#cache.get(key);
+    // A linked step's record (COPY --link) is found whatever came before it: its layer does not depend on
+    // the stage's filesystem, and its config is the stage's current one. The stage's key still chains.
+    const lookup = linked
+      ? cacheKey("linked", ins.keyword, ...keyParts)
+      : cacheKey(s.key, s.clearOnBuild, ins.keyword, ...keyParts);
+    const key = linked ? cacheKey(s.key, s.clearOnBuild, lookup) : lookup;
+    let rec = this.inputs.noCache ? undefined : await this.#cache.get(lookup);
+    if (rec && linked) rec = { ...rec, config: this.#config(s) };
     const cached = rec !== undefined;
     if (rec) {
       this.#log(`--> Using cache ${short(key)}`);
@@ -535,7 +542,7 @@ export class DockerfileBuild {
           mediaType: layer.mediaType,
         };
       }
-      await this.#cache.put(key, rec);
+      await this.#cache.put(lookup, rec);
     }
     const r = rec;
     const layers: AddedLayer[] = r.layer

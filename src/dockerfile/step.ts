@@ -61,6 +61,9 @@ export interface StepContext {
   host(path: string): Promise<string>;
   /** Another stage (by name or index) or an image. */
   sourceRoot(ref: string): Promise<SourceRoot>;
-  /** Reuse the cached result of this step keyed by `keyParts` (after the parent's key), or produce it. */
-  cached(keyParts: unknown[], produce: () => Promise<StepOutput>): Promise<void>;
+  /**
+   * Reuse the cached result of this step keyed by `keyParts` (after the parent's key), or produce it.
+   * `linked`: the key is `keyParts` alone (a layer that does not depend on what came before: COPY --link).
+   */
+  cached(keyParts: unknown[], produce: () => Promise<StepOutput>, linked?: boolean): Promise<void>;
 }

@@ -317,6 +317,17 @@ COPY --link f /linked/sub/f
     expect(t.plain?.mode).toBe("700");
     expect(t.linked?.mode).toBe("755");
     expect(t["linked/sub/f"]).toBeDefined();
+    // Its layer is reused after a change before it (BuildKit's point of --link); a plain COPY re-runs.
+    const home = join(tmp.dir, "home-link");
+    const df = (v: string) => `FROM {{BASE}}\nRUN echo ${v} > /v\nCOPY --link f /linked\nCOPY f /plain\n`;
+    await build(df("one"), { f: "f" }, [], { home });
+    const again = await build(df("two"), { f: "f" }, ["--json"], { home });
+    const steps = JSON.parse(again.stdout).steps as { instruction: string; cached: boolean }[];
+    expect(steps.find((x) => x.instruction.startsWith("COPY --link"))?.cached).toBe(true);
+    expect(steps.find((x) => x.instruction.startsWith("COPY f"))?.cached).toBe(false);
+    await tree(again.out);
+    expect(await file(again.out, "v")).toBe("two\n");
+    expect(await file(again.out, "linked")).toBe("f");
   });
 
   it("cache mounts: from= and source= seed the cache; sharing=locked and private run", async () => {

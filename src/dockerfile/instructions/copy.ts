@@ -474,46 +474,53 @@ export async function copyInstruction(c: StepContext): Promise<void> {
     .map((f) => `${f} `)
     .join("");
   const text = `${ins.keyword} ${flagText}${srcWords.join(" ")} ${dest}`;
-  await c.cached(parts, async () => {
-    if (fromRoot) sources = await select(await fromRoot(), undefined, `--from=${fromRef}`);
-    // ADD extracts local tar archives into the destination (unless --unpack=false).
-    const all2: MatchedSource[] = [];
-    let keepOwner = fromRoot !== undefined;
-    for (const src of sources) {
-      const compression =
-        isAdd && unpack !== false && !fromRoot && !src.isDir
-          ? await archiveCompression(src.files[0]!.hostPath)
-          : undefined;
-      if (compression !== undefined) {
-        const dir = join(dl, `tar-${all2.length}`);
-        await extractArchive(src.files[0]!.hostPath, compression, dir);
-        const extracted = await matchSources(dir, ["."], undefined, "the archive");
-        all2.push(...extracted);
-        keepOwner = true;
-      } else all2.push(src);
-    }
-    const root = await c.root();
-    const owner = chown === undefined ? undefined : await resolveOwner(root, chown);
-    // --link: the layer is made as if on an empty filesystem (BuildKit: `FROM scratch; COPY …`, merged).
-    let layerRoot = root;
-    if (link) {
-      layerRoot = join(dl, "link-root");
-      await mkdir(layerRoot, { recursive: true });
-    }
-    const layerPath = c.temp("layer-");
-    const desc = await buildCopyLayer({
-      root: layerRoot,
-      sources: [...all2, ...extra],
-      dest: parents && !dest.endsWith("/") ? `${dest}/` : dest,
-      workdir,
-      owner,
-      keepOwner,
-      chmod,
-      mtime: c.mtime,
-      compression: c.inputs.compression ?? "gzip",
-      layerPath,
-    });
-    return { config: c.config, createdBy: text, layer: { path: layerPath, ...desc } };
-  });
+  // COPY --link is reused after any change before it, unless its owner is a name the stage's /etc/passwd
+  // resolves (then the stage's filesystem is an input).
+  const linked = link && (chown === undefined || /^\d+(?::\d+)?$/.test(chown));
+  await c.cached(
+    parts,
+    async () => {
+      if (fromRoot) sources = await select(await fromRoot(), undefined, `--from=${fromRef}`);
+      // ADD extracts local tar archives into the destination (unless --unpack=false).
+      const all2: MatchedSource[] = [];
+      let keepOwner = fromRoot !== undefined;
+      for (const src of sources) {
+        const compression =
+          isAdd && unpack !== false && !fromRoot && !src.isDir
+            ? await archiveCompression(src.files[0]!.hostPath)
+            : undefined;
+        if (compression !== undefined) {
+          const dir = join(dl, `tar-${all2.length}`);
+          await extractArchive(src.files[0]!.hostPath, compression, dir);
+          const extracted = await matchSources(dir, ["."], undefined, "the archive");
+          all2.push(...extracted);
+          keepOwner = true;
+        } else all2.push(src);
+      }
+      const root = await c.root();
+      const owner = chown === undefined ? undefined : await resolveOwner(root, chown);
+      // --link: the layer is made as if on an empty filesystem (BuildKit: `FROM scratch; COPY …`, merged).
+      let layerRoot = root;
+      if (link) {
+        layerRoot = join(dl, "link-root");
+        await mkdir(layerRoot, { recursive: true });
+      }
+      const layerPath = c.temp("layer-");
+      const desc = await buildCopyLayer({
+        root: layerRoot,
+        sources: [...all2, ...extra],
+        dest: parents && !dest.endsWith("/") ? `${dest}/` : dest,
+        workdir,
+        owner,
+        keepOwner,
+        chmod,
+        mtime: c.mtime,
+        compression: c.inputs.compression ?? "gzip",
+        layerPath,
+      });
+      return { config: c.config, createdBy: text, layer: { path: layerPath, ...desc } };
+    },
+    linked,
+  );
   await rm(dl, { recursive: true, force: true });
 }
