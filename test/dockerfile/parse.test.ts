@@ -36,6 +36,39 @@ describe("parseDockerfile", () => {
     expect(ep?.json).toBeUndefined();
   });
 
+  it("BuildKit's flag table: booleans, repeatable flags, `--` ends the flags; heredoc names are any word", () => {
+    const df = parseDockerfile(
+      [
+        "FROM base",
+        "COPY --link --parents=false --exclude=a --exclude=b x /y",
+        "COPY -- --odd /y",
+        "COPY <<robots.txt <<'raw.conf' /srv/",
+        "User-agent: *",
+        "robots.txt",
+        "$NOT_EXPANDED",
+        "raw.conf",
+        "RUN 3<<EOF cat <&3",
+        "x",
+        "EOF",
+      ].join("\n"),
+    );
+    const [, copy, odd, heredoc, run] = df.instructions;
+    expect(copy?.flags).toEqual({ link: ["true"], parents: ["false"], exclude: ["a", "b"] });
+    expect(odd).toMatchObject({ flags: {}, args: "--odd /y" });
+    expect(heredoc?.heredocs.map((h) => [h.name, h.expand, h.content])).toEqual([
+      ["robots.txt", true, "User-agent: *\n"],
+      ["raw.conf", false, "$NOT_EXPANDED\n"],
+    ]);
+    expect(run?.heredocs.map((h) => h.name)).toEqual(["EOF"]);
+    expect(() => parseDockerfile("FROM base\nRUN --mount type=cache true\n")).toThrow(
+      "Dockerfile:2: missing a value on flag: mount",
+    );
+    expect(() => parseDockerfile("FROM base\nCOPY --from=a --from=b x y\n")).toThrow(
+      "Dockerfile:2: duplicate flag specified: from",
+    );
+    expect(() => parseDockerfile("FROM base\nWORKDIR --x /a\n").instructions[1]?.args).not.toThrow();
+  });
+
   it("the backtick escape directive", () => {
     const df = parseDockerfile("# escape=`\nFROM base\nRUN dir `\n  c:\\\\x\n");
     expect(df.escape).toBe("`");
