@@ -396,7 +396,7 @@ RUN cat /etc/hosts > /hosts-copy
 });
 
 describe("5. sources, heredocs, secrets, scratch, MAINTAINER, --platform, --from=$VAR, duplicate names", () => {
-  it("a symlink source keeps its name; an empty wildcard copies nothing; ${EMPTY} is the context; <<robots.txt", async () => {
+  it("a symlink source keeps its name; an empty wildcard copies nothing; an empty variable is the context; <<robots.txt", async () => {
     const b = await build(
       `FROM scratch
 COPY link /a/
