@@ -3,6 +3,7 @@
 export { type BundleOptions, type BundleResult, writeBundle } from "./bundle.ts";
 export { type RunOptions, type RunResult, type RuntimeContext, runContainer } from "./container.ts";
 export type { ProcessResult, SignalForwarder, StdioOptions } from "./exec.ts";
+export { overlayXattrReader } from "./mount.ts";
 export {
   type Hook,
   type NetworkSetup,

@@ -4,12 +4,19 @@
  * it leaves become the step's layer. /etc/hosts, /etc/resolv.conf and /etc/hostname are always there and never
  * in the layer. A failing command is an error carrying its exit code and output.
  */
+import type { Stats } from "node:fs";
 import { mkdir, readdir, readFile, rm, rmdir } from "node:fs/promises";
 import { join, posix } from "node:path";
 import { BerthError } from "../../errors.ts";
 import type { Image } from "../../oci/image.ts";
 import type { Compression } from "../../oci/mediatype.ts";
-import { captureChanges, type NetworkMode, runInSandbox, type SpecMount } from "../../runtime/index.ts";
+import {
+  captureChanges,
+  type NetworkMode,
+  overlayXattrReader,
+  runInSandbox,
+  type SpecMount,
+} from "../../runtime/index.ts";
 import { expandWord } from "../expand.ts";
 import { heredocName } from "../parse.ts";
 import { lstatOrUndefined, resolveInRoot } from "../rootfs.ts";
@@ -43,14 +50,31 @@ export interface RunStepOptions {
 const ETC_FILES = ["/etc/hosts", "/etc/resolv.conf", "/etc/hostname"];
 
 /** Remove mount points the runtime made in the upper dir, when no lower layer has them. */
-async function dropMountPoints(upper: string, lowers: string[], targets: string[]): Promise<void> {
+async function dropMountPoints(
+  upper: string,
+  lowers: string[],
+  targets: string[],
+  overlay: boolean,
+): Promise<void> {
   for (const t of targets) {
     for (let p = posix.normalize(t).replace(/^\/+/, ""); p !== "." && p !== ""; p = posix.dirname(p)) {
-      let inLower = false;
-      for (const l of lowers) if (await lstatOrUndefined(join(l, p))) inLower = true;
-      if (inLower) break;
+      let lower: Stats | undefined;
+      for (const l of lowers) {
+        lower = await lstatOrUndefined(join(l, p));
+        if (lower) break;
+      }
       const host = join(upper, p);
       const st = await lstatOrUndefined(host);
+      if (lower) {
+        // A directory overlayfs copied up only to hold the mount point (now empty, not opaque, as the lower
+        // one) is no change of the command's: BuildKit's differ leaves it out too.
+        if (overlay && st?.isDirectory() && lower.isDirectory() && (await readdir(host)).length === 0) {
+          const same = st.mode === lower.mode && st.uid === lower.uid && st.gid === lower.gid;
+          const attrs = same ? await overlayXattrReader(host) : undefined;
+          if (attrs && (await attrs(host)) === undefined) await rmdir(host);
+        }
+        break;
+      }
       if (!st) continue;
       if (st.isDirectory()) {
         if ((await readdir(host)).length > 0) break;
@@ -95,7 +119,12 @@ export async function runStep(o: RunStepOptions) {
     );
   }
   const upper = result.root.upperDir;
-  await dropMountPoints(upper, result.root.lowerDirs, [...o.mountTargets, ...ETC_FILES]);
+  await dropMountPoints(
+    upper,
+    result.root.lowerDirs,
+    [...o.mountTargets, ...ETC_FILES],
+    result.root.mode !== "full",
+  );
   const desc = await captureChanges(upper, o.layerPath, {
     compression: o.compression,
     ...(o.mtime === undefined ? {} : { mtime: o.mtime }),
