@@ -1,0 +1,171 @@
+/**
+ * BuildKit as the oracle (issue 20 point 6): one private Docker Engine (Debian's docker.io, test/helpers/dockerd.ts)
+ * per test file, the busybox base image of test/dockerfile loaded into it from a docker-archive that skopeo
+ * writes from the same OCI layout berth builds FROM (same config digest, so the same image), and BuildKit's
+ * Dockerfile frontend v0.26.2 (scripts/dockerfile-frontend.sh) loaded as an image and named with `# syntax=`:
+ * the engine's built-in frontend is Dockerfile 1.2, without heredocs. A case is built by both, BuildKit's
+ * result taken with `docker save`, and the two compared with diffImages.
+ */
+import { execFileSync } from "node:child_process";
+import { chmod, copyFile, mkdir, readFile, writeFile } from "node:fs/promises";
+import { join, resolve } from "node:path";
+import { appendLayers, mutateImage } from "../../../../src/image/index.ts";
+import { parseImageArgument } from "../../../../src/transport/parse.ts";
+import { berth } from "../../../helpers/cli.ts";
+import { type Dockerd, startDockerd } from "../../../helpers/dockerd.ts";
+import { run } from "../../../helpers/exec.ts";
+import { localBase, writeContext } from "../../helpers/local.ts";
+import { diffImages } from "./diff.ts";
+import { flatten } from "./flatten.ts";
+
+export interface OracleCase {
+  name: string;
+  /** Context files; a string is a 0644 file. */
+  files?: Record<string, string | { content: string; mode: number }>;
+  /** The Dockerfile; `{{BASE}}` is the base image (a different name for each builder, the same image). */
+  dockerfile: string;
+  buildArgs?: string[];
+  /** Secrets by id: the content is written to a file outside the context. */
+  secrets?: Record<string, string>;
+  target?: string;
+  /** More context preparation (hard links, symlinks, tar archives). */
+  setup?: (ctx: string) => Promise<void>;
+}
+
+export interface Oracle {
+  /** Build the case with both and return diffImages(berth, BuildKit). */
+  compare(c: OracleCase): Promise<string[]>;
+  stop(): Promise<void>;
+}
+
+const FRONTEND_VERSION = "v0.26.2";
+const FRONTEND_IMAGE = `berth-test/dockerfile-frontend:${FRONTEND_VERSION}`;
+const BUILDKIT_BASE = "berth-test/base:1";
+
+/** The frontend binary, built from the Go module proxy on first use (scripts/dockerfile-frontend.sh). */
+function frontendBinary(): string {
+  const script = resolve(import.meta.dirname, "../../../../scripts/dockerfile-frontend.sh");
+  const dir = execFileSync("bash", [script], {
+    encoding: "utf8",
+    env: { ...process.env, DOCKERFILE_FRONTEND_VERSION: FRONTEND_VERSION },
+    stdio: ["ignore", "pipe", "inherit"],
+  }).trim();
+  return join(dir, "dockerfile-frontend");
+}
+
+/** A gateway frontend image: the binary as its entrypoint, and the labels BuildKit reads from it. */
+async function frontendArchive(dir: string): Promise<string> {
+  const ctx = { home: join(dir, "home"), env: {} };
+  await mkdir(join(dir, "rootfs", "bin"), { recursive: true });
+  await copyFile(frontendBinary(), join(dir, "rootfs", "bin", "dockerfile-frontend"));
+  await chmod(join(dir, "rootfs", "bin", "dockerfile-frontend"), 0o755);
+  await appendLayers(
+    parseImageArgument("scratch", { allowScratch: true }),
+    [{ source: join(dir, "rootfs"), dest: "/" }],
+    parseImageArgument(`oci:${dir}/layout:raw`),
+    ctx,
+    { sourceDateEpoch: 0 },
+  );
+  await mutateImage(
+    parseImageArgument(`oci:${dir}/layout:raw`),
+    parseImageArgument(`oci:${dir}/layout:frontend`),
+    {
+      entrypoint: ["/bin/dockerfile-frontend"],
+      labels: {
+        "moby.buildkit.frontend.network.none": "true",
+        "moby.buildkit.frontend.caps":
+          "moby.buildkit.frontend.inputs,moby.buildkit.frontend.subrequests,moby.buildkit.frontend.contexts",
+      },
+    },
+    ctx,
+  );
+  const archive = join(dir, "frontend.tar");
+  await run("skopeo", [
+    "copy",
+    "-q",
+    `oci:${dir}/layout:frontend`,
+    `docker-archive:${archive}:${FRONTEND_IMAGE}`,
+  ]);
+  return archive;
+}
+
+export async function startOracle(work: string): Promise<Oracle> {
+  const base = await localBase(join(work, "base"));
+  const archive = join(work, "base.tar");
+  await run("skopeo", ["copy", "-q", base, `docker-archive:${archive}:${BUILDKIT_BASE}`]);
+  const frontend = await frontendArchive(join(work, "frontend"));
+  const engine: Dockerd = await startDockerd();
+  try {
+    await engine.docker(["load", "-i", archive]);
+    await engine.docker(["load", "-i", frontend]);
+    // The same image on both sides: the engine's image ID is the config digest of the layout berth reads.
+    const layout = base.slice("oci:".length, base.lastIndexOf(":"));
+    const index = JSON.parse(await readFile(join(layout, "index.json"), "utf8"));
+    const desc = index.manifests.find(
+      (m: { annotations?: Record<string, string> }) =>
+        m.annotations?.["org.opencontainers.image.ref.name"] === "base",
+    );
+    const manifest = JSON.parse(
+      await readFile(join(layout, "blobs", "sha256", desc.digest.slice("sha256:".length)), "utf8"),
+    );
+    const id = (await engine.docker(["image", "inspect", "--format", "{{.Id}}", BUILDKIT_BASE])).trim();
+    if (id !== manifest.config.digest)
+      throw new Error(`base image differs: engine ${id}, layout ${manifest.config.digest}`);
+  } catch (err) {
+    await engine.stop();
+    throw err;
+  }
+  let n = 0;
+  return {
+    async compare(c) {
+      const dir = join(work, `case-${n++}`);
+      const ctx = await writeContext(join(dir, "ctx"), c.files ?? {});
+      await c.setup?.(ctx);
+      const secrets: string[] = [];
+      for (const [id, content] of Object.entries(c.secrets ?? {})) {
+        await writeFile(join(dir, `secret-${id}`), content);
+        secrets.push("--secret", `id=${id},src=${join(dir, `secret-${id}`)}`);
+      }
+      const common = [
+        ...(c.buildArgs ?? []).flatMap((a) => ["--build-arg", a]),
+        ...secrets,
+        ...(c.target ? ["--target", c.target] : []),
+      ];
+      // The Dockerfiles live outside the context, so `COPY . …` sees the same files on both sides.
+      const dockerfile = (image: string) =>
+        `# syntax=${FRONTEND_IMAGE}\n${c.dockerfile.replaceAll("{{BASE}}", image)}`;
+      await writeFile(join(dir, "berth.Dockerfile"), dockerfile(base));
+      await writeFile(join(dir, "buildkit.Dockerfile"), dockerfile(BUILDKIT_BASE));
+      const b = await berth(
+        [
+          "build",
+          ctx,
+          "--dockerfile",
+          join(dir, "berth.Dockerfile"),
+          "-t",
+          `oci:${dir}/berth:img`,
+          ...common,
+        ],
+        { home: join(work, "berth-home") },
+      );
+      if (b.code !== 0) throw new Error(`berth build failed (${b.code}):\n${b.stderr}`);
+      const tag = `berth-test/case-${n}:latest`;
+      // No bridge in the private engine: RUN steps get no network, as the corpus needs none.
+      await engine.docker([
+        "build",
+        "--network=none",
+        "-f",
+        join(dir, "buildkit.Dockerfile"),
+        "-t",
+        tag,
+        ...common,
+        ctx,
+      ]);
+      await engine.docker(["save", "-o", join(dir, "buildkit.tar"), tag]);
+      const ours = await flatten({ layout: `${dir}/berth`, tag: "img" });
+      const theirs = await flatten({ archive: join(dir, "buildkit.tar"), scratch: join(dir, "buildkit") });
+      return diffImages(ours, theirs);
+    },
+    stop: () => engine.stop(),
+  };
+}
