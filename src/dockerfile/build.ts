@@ -404,7 +404,8 @@ export class DockerfileBuild {
       digest: image.digest,
     });
     // ONBUILD triggers of the base run first.
-    const triggers = dep ? [] : (image.config?.config?.OnBuild ?? []);
+    // Also when FROM names an earlier stage, as BuildKit.
+    const triggers = image.config?.config?.OnBuild ?? [];
     if (triggers.length) state.clearOnBuild = true;
     for (const t of triggers) {
       const ins = parseTrigger(t, df.name, from.line);

@@ -237,13 +237,9 @@ export async function runInstruction(c: StepContext): Promise<void> {
         cwd: workdir,
         network,
         mounts,
-        // Mount points the runtime makes (and /dev, /proc, /sys) are not the command's changes.
-        mountTargets: [
-          ...mountSpecs.filter((m) => m.target !== "").map((m) => m.target),
-          "/dev",
-          "/proc",
-          "/sys",
-        ],
+        // Mount points of --mount are not the command's changes; /dev, /proc and /sys that the runtime
+        // makes in a root without them stay, as in BuildKit's layers.
+        mountTargets: mountSpecs.filter((m) => m.target !== "").map((m) => m.target),
         upperDir,
         layerPath,
         mtime: c.inputs.sourceDateEpoch,

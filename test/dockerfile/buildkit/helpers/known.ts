@@ -41,9 +41,6 @@ export const KNOWN: Record<string, Known[]> = {
     {
       why: "open: not yet matched",
       lines: [
-        "/dev: only in BuildKit (dir 755 0:0)",
-        "/proc: only in BuildKit (dir 755 0:0)",
-        "/sys: only in BuildKit (dir 755 0:0)",
         'history 1: berth "RUN /bin/sh -c echo \\"[$VERSION]\\" > /second.txt"; BuildKit "RUN /bin/sh -c echo \\"[$VERSION]\\" > /second.txt # buildkit"',
         'history 2: berth "RUN |1 VERSION=2 /bin/sh -c echo \\"[$VERSION]\\" > /third.txt"; BuildKit "ARG VERSION=2" (empty layer)',
         'history 3: berth "COPY --from=one /args.txt /args.txt"; BuildKit "RUN |1 VERSION=2 /bin/sh -c echo \\"[$VERSION]\\" > /third.txt # buildkit"',
@@ -66,9 +63,6 @@ export const KNOWN: Record<string, Known[]> = {
     {
       why: "open: not yet matched",
       lines: [
-        "/dev: only in BuildKit (dir 755 0:0)",
-        "/proc: only in BuildKit (dir 755 0:0)",
-        "/sys: only in BuildKit (dir 755 0:0)",
         'history 2: berth "RUN /bin/sh -c echo one > /one\\necho \\"$NAME\\" > /name\\n"; BuildKit "RUN /bin/sh -c echo one > /one\\necho \\"$NAME\\" > /name\\n # buildkit"',
         'history 3: berth "RUN /bin/sh -c cat <<EOF > /inline\\ninline $NAME\\nEOF"; BuildKit "RUN /bin/sh -c cat <<EOF > /inline\\ninline $NAME\\nEOF # buildkit"',
         "history 4: berth \"RUN /bin/sh -c <<EOF sh -c 'cat > /piped'\\npiped\\nEOF\"; BuildKit \"RUN /bin/sh -c <<EOF sh -c 'cat > /piped'\\npiped\\nEOF # buildkit\"",
@@ -89,17 +83,6 @@ export const KNOWN: Record<string, Known[]> = {
   ],
   "hard links from the context, from RUN and through COPY --from": [
     {
-      why: "open: not yet matched",
-      lines: [
-        "/dev: only in BuildKit (dir 755 0:0)",
-        "/proc: only in BuildKit (dir 755 0:0)",
-        "/sys: only in BuildKit (dir 755 0:0)",
-        'history 1: berth "COPY hl /hl/"; BuildKit "COPY hl /hl/ # buildkit"',
-        'history 2: berth "COPY --from=links /made /made/"; BuildKit "COPY /made /made/ # buildkit"',
-        'history 3: berth "RUN /bin/sh -c echo y > /run-one && ln /run-one /run-two"; BuildKit "RUN /bin/sh -c echo y > /run-one && ln /run-one /run-two # buildkit"',
-      ],
-    },
-    {
       why: "issue 20 point 2: hard links survive COPY/ADD (from the context, --from, a tar); berth copies each link",
       lines: [
         "/hl/a: berth file 644 0:0 7B 922e77203577a854; BuildKit file 644 0:0 7B 922e77203577a854 links=hl/b,hl/sub/c",
@@ -108,6 +91,14 @@ export const KNOWN: Record<string, Known[]> = {
         "/made/one: berth file 644 0:0 2B 73cb3858a687a849; BuildKit file 644 0:0 2B 73cb3858a687a849 links=made/three,made/two",
         "/made/three: berth file 644 0:0 2B 73cb3858a687a849; BuildKit file 644 0:0 2B 73cb3858a687a849 links=made/one,made/two",
         "/made/two: berth file 644 0:0 2B 73cb3858a687a849; BuildKit file 644 0:0 2B 73cb3858a687a849 links=made/one,made/three",
+      ],
+    },
+    {
+      why: "open: not yet matched",
+      lines: [
+        'history 1: berth "COPY hl /hl/"; BuildKit "COPY hl /hl/ # buildkit"',
+        'history 2: berth "COPY --from=links /made /made/"; BuildKit "COPY /made /made/ # buildkit"',
+        'history 3: berth "RUN /bin/sh -c echo y > /run-one && ln /run-one /run-two"; BuildKit "RUN /bin/sh -c echo y > /run-one && ln /run-one /run-two # buildkit"',
       ],
     },
   ],
@@ -125,9 +116,6 @@ export const KNOWN: Record<string, Known[]> = {
     {
       why: "open: not yet matched",
       lines: [
-        "/dev: only in BuildKit (dir 755 0:0)",
-        "/proc: only in BuildKit (dir 755 0:0)",
-        "/sys: only in BuildKit (dir 755 0:0)",
         'history 1: berth "COPY a.txt /data/a.txt"; BuildKit "COPY a.txt /data/a.txt # buildkit"',
         'history 2: berth "COPY dir /data/dir/"; BuildKit "COPY dir /data/dir/ # buildkit"',
         'history 3: berth "RUN /bin/sh -c rm /data/a.txt /etc/motd && rm -r /var/lib/old && rm /data/dir/b.txt"; BuildKit "RUN /bin/sh -c rm /data/a.txt /etc/motd && rm -r /var/lib/old && rm /data/dir/b.txt # buildkit"',
@@ -142,9 +130,6 @@ export const KNOWN: Record<string, Known[]> = {
     {
       why: "open: not yet matched",
       lines: [
-        "/dev: only in BuildKit (dir 755 0:0)",
-        "/proc: only in BuildKit (dir 755 0:0)",
-        "/sys: only in BuildKit (dir 755 0:0)",
         'history 1: berth "COPY --chown=app:app conf /etc/conf/"; BuildKit "COPY --chown=app:app conf /etc/conf/ # buildkit"',
         'history 2: berth "COPY --chown=1000:1000 run.sh /home/app/bin/run.sh"; BuildKit "COPY --chown=1000:1000 run.sh /home/app/bin/run.sh # buildkit"',
         'history 3: berth "COPY --chown=app run.sh /opt/new/dir/run.sh"; BuildKit "COPY --chown=app run.sh /opt/new/dir/run.sh # buildkit"',
@@ -160,9 +145,6 @@ export const KNOWN: Record<string, Known[]> = {
     {
       why: "open: not yet matched",
       lines: [
-        "/dev: only in BuildKit (dir 755 0:0)",
-        "/proc: only in BuildKit (dir 755 0:0)",
-        "/sys: only in BuildKit (dir 755 0:0)",
         'history 5: berth "RUN /bin/sh -c pwd > here"; BuildKit "RUN /bin/sh -c pwd > here # buildkit"',
         'history 6: berth "WORKDIR /etc" (empty layer); BuildKit "WORKDIR /etc"',
         'history 9: berth "WORKDIR /var/lib/old" (empty layer); BuildKit "WORKDIR /var/lib/old"',
@@ -208,9 +190,6 @@ export const KNOWN: Record<string, Known[]> = {
     {
       why: "open: not yet matched",
       lines: [
-        "/dev: only in BuildKit (dir 755 0:0)",
-        "/proc: only in BuildKit (dir 755 0:0)",
-        "/sys: only in BuildKit (dir 755 0:0)",
         'history 1: berth "RUN /bin/sh -c cat /ctx/input/data.txt > /bound.txt"; BuildKit "RUN /bin/sh -c cat /ctx/input/data.txt > /bound.txt # buildkit"',
         'history 2: berth "RUN /bin/sh -c cat /in/data.txt > /source.txt"; BuildKit "RUN /bin/sh -c cat /in/data.txt > /source.txt # buildkit"',
         'history 3: berth "RUN /bin/sh -c cat /s/file > /from-stage.txt"; BuildKit "RUN /bin/sh -c cat /s/file > /from-stage.txt # buildkit"',
@@ -241,15 +220,11 @@ export const KNOWN: Record<string, Known[]> = {
     {
       why: "open: not yet matched",
       lines: [
-        "/dev: only in BuildKit (dir 755 0:0)",
-        "/onbuild-marker: only in BuildKit (file 644 0:0 7B d4169ac586761c1e)",
-        "/proc: only in BuildKit (dir 755 0:0)",
-        "/sys: only in BuildKit (dir 755 0:0)",
-        "/triggered: only in BuildKit (file 644 0:0 10B e561b28a834f81fd)",
-        'config OnBuild: berth ["COPY marker.txt /onbuild-marker","RUN echo triggered > /triggered"]; BuildKit null',
         'history 1: berth "ONBUILD COPY marker.txt /onbuild-marker" (empty layer); BuildKit "COPY marker.txt /onbuild-marker # buildkit"',
         'history 2: berth "ONBUILD RUN echo triggered > /triggered" (empty layer); BuildKit "RUN /bin/sh -c echo triggered > /triggered # buildkit"',
-        'history 3: berth "RUN /bin/sh -c echo child > /child"; BuildKit "RUN /bin/sh -c echo child > /child # buildkit"',
+        'history 3: berth "COPY marker.txt /onbuild-marker"; BuildKit "RUN /bin/sh -c echo child > /child # buildkit"',
+        'history 4: berth "RUN /bin/sh -c echo triggered > /triggered"; BuildKit none',
+        'history 5: berth "RUN /bin/sh -c echo child > /child"; BuildKit none',
       ],
     },
   ],
