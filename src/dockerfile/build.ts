@@ -433,10 +433,16 @@ export class DockerfileBuild {
     const df = this.#df;
     const vars = this.#vars(s);
     switch (ins.keyword) {
-      case "ARG":
-        for (const [name, value] of this.#declareArgs(ins, vars, this.#globalVars)) s.args.set(name, value);
+      case "ARG": {
+        const declared = this.#declareArgs(ins, vars, this.#globalVars);
+        for (const [name, value] of declared) s.args.set(name, value);
+        // BuildKit records each ARG with the value it takes (an empty layer). The cache key is unchanged and
+        // the entry takes the time of the step before it, so a rebuild from the cache gives the same digest.
+        const text = declared.map(([k, v]) => (v === undefined ? k : `${k}=${v}`)).join(" ");
+        s.image = toImage(mutate(s.image, { history: [{ created_by: `ARG ${text}` }] }, s.platform));
         this.#report(s, ins, true);
         return;
+      }
       case "ENV":
       case "LABEL":
       case "EXPOSE":
@@ -454,7 +460,8 @@ export class DockerfileBuild {
         if (ins.keyword === "CMD") s.cmdSet = true;
         await this.#cached(s, ins, [r.text], async () => ({
           config: r.config,
-          createdBy: r.text,
+          // As BuildKit, ONBUILD changes the config without a history entry.
+          createdBy: ins.keyword === "ONBUILD" ? undefined : r.text,
           ...(ins.keyword === "MAINTAINER" ? { author: ins.args.trim() } : {}),
         }));
         return;
@@ -529,7 +536,8 @@ export class DockerfileBuild {
       this.#log(`--> Using cache ${short(key)}`);
     } else {
       const out = await produce();
-      rec = { config: out.config, history: { created_by: out.createdBy }, created: this.#created };
+      rec = { config: out.config, created: this.#created };
+      if (out.createdBy !== undefined) rec.history = { created_by: out.createdBy };
       if (out.author !== undefined) rec.author = out.author;
       if (out.layer) {
         const { path, ...layer } = out.layer;
@@ -547,7 +555,7 @@ export class DockerfileBuild {
     }
     const r = rec;
     const layers: AddedLayer[] = r.layer
-      ? [{ path: this.#cache.blobPath(r.layer.digest), ...r.layer, history: r.history }]
+      ? [{ path: this.#cache.blobPath(r.layer.digest), ...r.layer, history: r.history ?? {} }]
       : [];
     s.image = toImage(
       mutate(
@@ -555,7 +563,7 @@ export class DockerfileBuild {
         {
           layers,
           config: () => r.config,
-          ...(r.layer ? {} : { history: [r.history] }),
+          ...(r.layer || !r.history ? {} : { history: [r.history] }),
           ...(r.author !== undefined ? { author: r.author } : {}),
           created: r.created,
         },

@@ -23,7 +23,8 @@ export interface CachedLayer {
 export interface StepRecord {
   layer?: CachedLayer;
   config: ContainerConfig;
-  history: History;
+  /** None for a step BuildKit records no history for (ONBUILD). */
+  history?: History;
   created: string;
   /** MAINTAINER's `author`. */
   author?: string;

@@ -15,7 +15,8 @@ import type { Instruction } from "./parse.ts";
 /** What a step produces when it is not found in the cache. */
 export interface StepOutput {
   config: ContainerConfig;
-  createdBy: string;
+  /** The history entry's created_by; none for a step without one (ONBUILD). */
+  createdBy: string | undefined;
   /** MAINTAINER's `author`. */
   author?: string;
   layer?: CachedLayer & { path: string };

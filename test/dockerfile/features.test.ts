@@ -184,7 +184,7 @@ ENTRYPOINT echo hi
     expect(cfg.config.Entrypoint).toEqual(["/bin/sh", "-ec", "echo hi"]);
     expect(cfg.config.Cmd ?? null).toBeNull();
     const createdBy = cfg.history.map((h: { created_by?: string }) => h.created_by);
-    expect(createdBy).toContain("RUN /bin/sh -ec echo shell form > /s");
+    expect(createdBy).toContain("RUN /bin/sh -ec echo shell form > /s # buildkit");
     expect(createdBy).toContain("STOPSIGNAL SIGQUIT");
     expect(cfg.history.filter((h: { empty_layer?: boolean }) => !h.empty_layer).length).toBe(
       cfg.rootfs.diff_ids.length,

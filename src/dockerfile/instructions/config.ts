@@ -1,12 +1,14 @@
 /**
  * Instructions that only change the image config: ENV, LABEL, EXPOSE, USER, CMD, ENTRYPOINT, VOLUME,
- * STOPSIGNAL, HEALTHCHECK, SHELL, ONBUILD (WORKDIR also makes its directory; see build.ts).
+ * STOPSIGNAL, HEALTHCHECK, SHELL, ONBUILD (WORKDIR also makes its directory; see build.ts). The history text
+ * is BuildKit's (history.ts).
  */
 import { BerthError } from "../../errors.ts";
 import type { ContainerConfig, Healthcheck } from "../../oci/config.ts";
 import { setEnv } from "../../oci/mutate.ts";
 import { parseJson } from "../../util/json.ts";
 import { expandPairs, expandWord, expandWords, type Vars } from "../expand.ts";
+import { goHealthcheck, goList, goQuoteList } from "../history.ts";
 import type { Instruction } from "../parse.ts";
 
 export interface ConfigStep {
@@ -79,12 +81,18 @@ export function applyConfigInstruction(
       const ports = expandWords(ins.args, vars, esc);
       note(ports.used);
       c.ExposedPorts = { ...(c.ExposedPorts ?? {}) };
-      for (const p of ports.value) {
-        if (!/^\d+(?:-\d+)?(?:\/(?:tcp|udp|sctp))?$/i.test(p))
+      // As BuildKit: the words sorted, a range expanded into its ports, the protocol in lower case.
+      const exposed: string[] = [];
+      for (const p of [...ports.value].sort()) {
+        const m = /^(\d+)(?:-(\d+))?(?:\/(tcp|udp|sctp))?$/i.exec(p);
+        const first = Number(m?.[1]);
+        const last = m?.[2] === undefined ? first : Number(m[2]);
+        if (!m || last < first || last > 65535)
           throw new BerthError("DOCKERFILE_SYNTAX", `invalid port ${JSON.stringify(p)}`);
-        c.ExposedPorts[p.includes("/") ? p.toLowerCase() : `${p}/tcp`] = {};
+        for (let n = first; n <= last; n++) exposed.push(`${n}/${(m[3] ?? "tcp").toLowerCase()}`);
       }
-      text = `EXPOSE ${ports.value.join(" ")}`;
+      for (const p of exposed) c.ExposedPorts[p] = {};
+      text = `EXPOSE ${goList(exposed)}`;
       break;
     }
     case "USER": {
@@ -97,12 +105,12 @@ export function applyConfigInstruction(
     }
     case "CMD":
       c.Cmd = commandOf(ins, state.shell);
-      text = `CMD ${JSON.stringify(c.Cmd)}`;
+      text = `CMD ${goQuoteList(c.Cmd)}`;
       break;
     case "ENTRYPOINT":
       c.Entrypoint = commandOf(ins, state.shell);
       if (!state.cmdSet) c.Cmd = null;
-      text = `ENTRYPOINT ${JSON.stringify(c.Entrypoint)}`;
+      text = `ENTRYPOINT ${goQuoteList(c.Entrypoint)}`;
       break;
     case "VOLUME": {
       const vols = ins.json ?? expandWords(ins.args, vars, esc).value;
@@ -111,7 +119,7 @@ export function applyConfigInstruction(
         if (v.trim() === "") throw new BerthError("DOCKERFILE_SYNTAX", "VOLUME needs a path");
         c.Volumes[v] = {};
       }
-      text = `VOLUME ${JSON.stringify(vols)}`;
+      text = `VOLUME ${goList(vols)}`;
       break;
     }
     case "STOPSIGNAL": {
@@ -125,7 +133,7 @@ export function applyConfigInstruction(
       if (!ins.json || ins.json.length === 0)
         throw new BerthError("DOCKERFILE_SYNTAX", 'SHELL needs a JSON array such as ["/bin/bash", "-c"]');
       c.Shell = ins.json;
-      text = `SHELL ${JSON.stringify(ins.json)}`;
+      text = `SHELL ${goList(ins.json)}`;
       break;
     case "ONBUILD": {
       const trigger = ins.args.trim();
@@ -160,7 +168,7 @@ export function applyConfigInstruction(
       } else {
         throw new BerthError("DOCKERFILE_SYNTAX", "HEALTHCHECK needs CMD or NONE");
       }
-      text = `HEALTHCHECK ${JSON.stringify(c.Healthcheck)}`;
+      text = `HEALTHCHECK ${goHealthcheck(c.Healthcheck)}`;
       break;
     }
     case "MAINTAINER":

@@ -461,19 +461,24 @@ export async function copyInstruction(c: StepContext): Promise<void> {
     sources = await select(c.inputs.contextDir, c.matcher, "the build context");
     parts.push({ context: await sourcesDigest(sources) });
   }
-  const flagText = [
-    parents ? "--parents" : "",
-    ins.flags.from ? `--from=${fromRef}` : "",
-    ins.flags.chown ? `--chown=${chown}` : "",
-    ins.flags.chmod ? `--chmod=${chmodText}` : "",
-    link ? "--link" : "",
-    ...excludes.map((e) => `--exclude=${e}`),
-    checksum !== undefined ? `--checksum=${checksum}` : "",
-  ]
-    .filter(Boolean)
-    .map((f) => `${f} `)
-    .join("");
-  const text = `${ins.keyword} ${flagText}${srcWords.join(" ")} ${dest}`;
+  // BuildKit's wording: --parents, --chown and --chmod (not --from, --link, --exclude or --checksum), the
+  // paths, then the heredocs as <<NAME, and ` # buildkit`.
+  const heredocOf = (w: string) => {
+    const name = heredocName(w);
+    return name !== undefined && heredocs.has(name) ? name : undefined;
+  };
+  const text = [
+    ins.keyword,
+    ...(parents ? ["--parents"] : []),
+    ...(ins.flags.chown ? [`--chown=${chown}`] : []),
+    ...(ins.flags.chmod ? [`--chmod=${chmodText}`] : []),
+    ...srcWords.filter((w) => heredocOf(w) === undefined),
+    ...srcWords.flatMap((w) => {
+      const name = heredocOf(w);
+      return name === undefined ? [] : [`<<${name}`];
+    }),
+    `${dest} # buildkit`,
+  ].join(" ");
   // COPY --link is reused after any change before it, unless its owner is a name the stage's /etc/passwd
   // resolves (then the stage's filesystem is an input).
   const linked = link && (chown === undefined || /^\d+(?::\d+)?$/.test(chown));

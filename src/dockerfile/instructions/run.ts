@@ -218,7 +218,7 @@ export async function runInstruction(c: StepContext): Promise<void> {
       reads.push({ target: m.target, context: await sourcesDigest(sources) });
     }
   }
-  const created = `RUN ${argEnv.length ? `|${argEnv.length} ${argEnv.join(" ")} ` : ""}${argv.join(" ")}`;
+  const created = `RUN ${argEnv.length ? `|${argEnv.length} ${argEnv.join(" ")} ` : ""}${argv.join(" ")} # buildkit`;
   await c.cached([argv, argEnv, mountSpecs, network, reads, config.User, config.WorkingDir], async () => {
     const mounts: SpecMount[] = [];
     const env: string[] = [];

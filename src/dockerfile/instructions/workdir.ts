@@ -20,7 +20,9 @@ export async function workdirInstruction(c: StepContext): Promise<void> {
   const user = c.config.User || undefined;
   await c.cached([`WORKDIR ${dir}`, user], async () => {
     const root = await c.root();
-    if (await lstatOrUndefined(await c.host(dir))) return { config, createdBy: `WORKDIR ${dir}` };
+    // As BuildKit: a layer for every WORKDIR but `/`, an empty one when the directory exists.
+    if (dir === "/" && (await lstatOrUndefined(await c.host(dir))))
+      return { config, createdBy: `WORKDIR ${dir}` };
     const empty = c.temp("empty-");
     await mkdir(empty);
     const layerPath = c.temp("layer-");
