@@ -5,7 +5,7 @@
  * in the layer. A failing command is an error carrying its exit code and output.
  */
 import type { Stats } from "node:fs";
-import { mkdir, readdir, readFile, rm, rmdir } from "node:fs/promises";
+import { cp, mkdir, readdir, readFile, rm, rmdir } from "node:fs/promises";
 import { join, posix } from "node:path";
 import { BerthError } from "../../errors.ts";
 import type { Image } from "../../oci/image.ts";
@@ -332,18 +332,22 @@ async function mountFor(
       });
       return;
     case "bind": {
-      if (!m.readonly)
-        throw new BerthError(
-          "DOCKERFILE_UNSUPPORTED",
-          "--mount=type=bind,rw is not supported; bind mounts are read-only",
-        );
       const base = from ? await from.root() : c.inputs.contextDir;
       const rel = await resolveInRoot(base, m.source ?? "/", true);
+      let source = rel === "" ? base : `${base}/${rel}`;
+      if (!m.readonly) {
+        // rw, as BuildKit: the command writes to a copy that is thrown away after the step (links are copied
+        // as links, never followed).
+        const copy = join(privateDir, `bind-${mounts.length}`);
+        await cp(source, copy, { recursive: true, verbatimSymlinks: true, preserveTimestamps: true });
+        cleanups.push(() => rm(copy, { recursive: true, force: true }));
+        source = copy;
+      }
       mounts.push({
         destination: m.target,
         type: "bind",
-        source: rel === "" ? base : `${base}/${rel}`,
-        options: ["rbind", "ro"],
+        source,
+        options: ["rbind", m.readonly ? "ro" : "rw"],
       });
       return;
     }

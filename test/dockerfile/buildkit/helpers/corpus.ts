@@ -157,6 +157,7 @@ RUN echo y > /run-one && ln /run-one /run-two
 COPY real /real/
 COPY dir-link /via-dir-link/
 COPY top-link /top-link-copy
+COPY top-link /links/
 RUN ln -s /real/file.txt /run-link && ln -s missing /dangling && mkdir /d && ln -s ../real /d/up
 FROM {{BASE}}
 COPY --from=0 /real /from-stage/real
@@ -255,12 +256,15 @@ RUN mkdir /stuff && echo from-stage > /stuff/file
 FROM {{BASE}}
 RUN --mount=type=bind,target=/ctx cat /ctx/input/data.txt > /bound.txt
 RUN --mount=type=bind,source=input,target=/in cat /in/data.txt > /source.txt
+RUN --mount=type=bind,source=input,target=/in,rw echo changed > /in/data.txt && cat /in/data.txt > /rw.txt
+RUN --mount=type=bind,source=input,target=/in2 cat /in2/data.txt > /after-rw.txt
 RUN --mount=type=bind,from=stage,source=/stuff,target=/s cat /s/file > /from-stage.txt
 RUN --mount=type=cache,target=/var/cache/app echo x >> /var/cache/app/runs && wc -l < /var/cache/app/runs > /runs
 RUN --mount=type=cache,id=shared,target=/c1,sharing=locked echo y > /c1/y
 RUN --mount=type=cache,id=shared,target=/c2 cat /c2/y > /cache-shared.txt
 RUN --mount=type=secret,id=token wc -c < /run/secrets/token > /secret-size
 RUN --mount=type=secret,id=token,target=/etc/tok,required=true cat /etc/tok > /secret-copy
+RUN --mount=type=secret,id=token,mode=0440,uid=1000,gid=1000 stat -c '%a %u %g' /run/secrets/token > /secret-stat
 RUN --mount=type=tmpfs,target=/scratch echo t > /scratch/t && ls /scratch > /tmpfs.txt
 RUN --network=none echo offline > /net.txt
 `,
