@@ -1,5 +1,5 @@
 /**
- * `npm run bench` (`node bench/run.ts [--quick] [--runs N] [--only images,registry,layers,runtime,dockerfile,cnb,reference]`): times berth
+ * `npm run bench` (`node bench/run.ts [--quick] [--runs N] [--only images,registry,layers,runtime,dockerfile,buildkit,cnb,reference]`): times berth
  * side by side with its peers on the same data in one run and writes BENCHMARKS.md. Benchmarks are not tests.
  */
 import { execFile, spawn } from "node:child_process";
@@ -25,7 +25,9 @@ const { values } = parseArgs({
 });
 const quick = values.quick === true;
 const runs = values.runs ? Number(values.runs) : quick ? 3 : 5;
-const only = new Set((values.only ?? "images,registry,layers,runtime,dockerfile,cnb,reference").split(","));
+const only = new Set(
+  (values.only ?? "images,registry,layers,runtime,dockerfile,buildkit,cnb,reference").split(","),
+);
 const log = (s: string) => process.stderr.write(`${s}\n`);
 const started = Date.now();
 
@@ -96,6 +98,22 @@ if (only.has("dockerfile") && existsSync(dockerfileScript)) {
   dockerfile = await readFile(join(ROOT, "bench", "results", "dockerfile.md"), "utf8").catch(() => stdout);
 }
 
+// bench/buildkit.ts (one multi-stage project: berth against Debian's docker.io engine with BuildKit, issue 20)
+// writes bench/results/buildkit.md; it reuses the CLI compiled above and needs root (a private dockerd).
+let buildkit: string | undefined;
+const buildkitScript = join(ROOT, "bench", "buildkit.ts");
+if (only.has("buildkit") && existsSync(buildkitScript)) {
+  log("berth against BuildKit (bench/buildkit.ts)");
+  const stdout = await subprocess([
+    process.execPath,
+    buildkitScript,
+    "--prebuilt",
+    "--runs",
+    String(Math.max(3, runs)),
+  ]);
+  buildkit = await readFile(join(ROOT, "bench", "results", "buildkit.md"), "utf8").catch(() => stdout);
+}
+
 // bench/cnb.ts (buildpacks: cold build, no-op rebuild, one file changed, rebase; store and registry) writes
 // bench/results/cnb.md.
 let cnb: string | undefined;
@@ -116,7 +134,7 @@ if (only.has("reference") && existsSync(referenceScript)) {
 }
 
 const machine = await machineInfo();
-await writeFile(values.output!, render(machine, results, runtime, dockerfile, cnb, reference));
+await writeFile(values.output!, render(machine, results, runtime, dockerfile, buildkit, cnb, reference));
 log(`wrote ${values.output} in ${((Date.now() - started) / 1000).toFixed(0)} s`);
 
 function subprocess(argv: string[]): Promise<string> {
@@ -157,6 +175,7 @@ function render(
   sections: typeof results,
   runtimeMd: string | undefined,
   dockerfileMd: string | undefined,
+  buildkitMd: string | undefined,
   cnbMd: string | undefined,
   referenceMd: string | undefined,
 ): string {
@@ -197,6 +216,14 @@ function render(
       "## Dockerfile builds (bench/dockerfile.ts, issue 9)",
       "",
       dockerfileMd.trim().replace(/^#+ /gm, "### "),
+      "",
+    );
+  }
+  if (buildkitMd !== undefined) {
+    lines.push(
+      "## Dockerfile builds against BuildKit (bench/buildkit.ts, issue 20)",
+      "",
+      buildkitMd.trim().replace(/^#+ /gm, "### "),
       "",
     );
   }

@@ -89,15 +89,27 @@ async function frontendArchive(dir: string): Promise<string> {
   return archive;
 }
 
-export async function startOracle(work: string): Promise<Oracle> {
+export interface Engine {
+  engine: Dockerd;
+  /** The base image as berth names it (`oci:DIR:base`). */
+  base: string;
+  /** The same image in the engine (`berth-test/base:1`). */
+  buildkitBase: string;
+}
+
+/**
+ * Start a private engine with the busybox base loaded (the same image berth reads, checked by config digest)
+ * and, with `frontend`, BuildKit's Dockerfile frontend image for `# syntax=`.
+ */
+export async function startEngine(work: string, options: { frontend: boolean }): Promise<Engine> {
   const base = await localBase(join(work, "base"));
   const archive = join(work, "base.tar");
   await run("skopeo", ["copy", "-q", base, `docker-archive:${archive}:${BUILDKIT_BASE}`]);
-  const frontend = await frontendArchive(join(work, "frontend"));
+  const frontend = options.frontend ? await frontendArchive(join(work, "frontend")) : undefined;
   const engine: Dockerd = await startDockerd();
   try {
     await engine.docker(["load", "-i", archive]);
-    await engine.docker(["load", "-i", frontend]);
+    if (frontend) await engine.docker(["load", "-i", frontend]);
     // The same image on both sides: the engine's image ID is the config digest of the layout berth reads.
     const layout = base.slice("oci:".length, base.lastIndexOf(":"));
     const index = JSON.parse(await readFile(join(layout, "index.json"), "utf8"));
@@ -115,6 +127,11 @@ export async function startOracle(work: string): Promise<Oracle> {
     await engine.stop();
     throw err;
   }
+  return { engine, base, buildkitBase: BUILDKIT_BASE };
+}
+
+export async function startOracle(work: string): Promise<Oracle> {
+  const { engine, base } = await startEngine(work, { frontend: true });
   let n = 0;
   return {
     async compare(c) {

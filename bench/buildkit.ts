@@ -1,0 +1,266 @@
+/**
+ * berth against BuildKit (issue 20): one small multi-stage project (deps, build, test and final stages; 60 source
+ * files and 200 static files) built by the compiled berth CLI (`berth build --dockerfile`, into its local store)
+ * and by Debian's docker.io engine (`docker build`, BuildKit built in, Dockerfile 1.2 frontend, into the engine's
+ * image store), FROM the same busybox base image (an OCI layout for berth, `docker load`ed for the engine).
+ * Cold: an empty BERTH_HOME / the engine's build cache pruned; cached: the same build again; one file changed:
+ * one source file rewritten before each run. Memory is the peak of the summed RSS of the process tree, sampled
+ * every 50 ms: for berth the CLI and what it starts (runc), for BuildKit the docker client plus the whole
+ * engine (dockerd, its containerd and shims), which a daemon keeps resident between builds.
+ *
+ * Run: node bench/buildkit.ts [--runs N] [--prebuilt]. Writes bench/results/buildkit.md.
+ */
+import { spawn } from "node:child_process";
+import { mkdir, readdir, readFile, writeFile } from "node:fs/promises";
+import { dirname, join } from "node:path";
+import { parseArgs } from "node:util";
+import { startEngine } from "../test/dockerfile/buildkit/helpers/oracle.ts";
+import { BIN, buildCli, DATA, fresh, median, ROOT, version } from "./lib.ts";
+
+const { values } = parseArgs({
+  options: { runs: { type: "string" }, prebuilt: { type: "boolean", default: false } },
+});
+const runs = Math.max(3, values.runs ? Number(values.runs) : 5);
+const log = (s: string) => process.stderr.write(`${s}\n`);
+
+const DOCKERFILE = `FROM {{BASE}} AS deps
+COPY deps/ /deps/
+RUN mkdir -p /out && cd /deps && /bin/busybox sha256sum * > /out/deps.lock
+FROM {{BASE}} AS build
+COPY --from=deps /out/deps.lock /build/deps.lock
+COPY src/ /src/
+RUN mkdir -p /out && cat /src/*.c > /out/app.c && /bin/busybox gzip -9 -c /out/app.c > /out/app.gz && /bin/busybox sha256sum /out/app.gz > /out/app.sum
+FROM {{BASE}} AS test
+COPY --from=build /out/ /out/
+RUN test -s /out/app.gz && /bin/busybox sha256sum -c /out/app.sum > /tested
+FROM {{BASE}}
+COPY --from=build /out/app.gz /usr/local/lib/app.gz
+COPY --from=test /tested /usr/local/lib/tested
+COPY static/ /srv/static/
+ENV APP_HOME=/srv
+WORKDIR /srv
+EXPOSE 8080
+CMD ["/bin/cat", "/usr/local/lib/tested"]
+`;
+
+/** Deterministic pseudo-random text. */
+function text(seed: number, bytes: number): string {
+  let x = seed * 2654435761;
+  const words = [
+    "int",
+    "return",
+    "static",
+    "const",
+    "struct",
+    "void",
+    "char",
+    "if",
+    "for",
+    "while",
+    "buf",
+    "len",
+  ];
+  let out = "";
+  while (out.length < bytes) {
+    x = (x * 1103515245 + 12345) >>> 0;
+    out += `${words[x % words.length]}${x % 7 === 0 ? ";\n" : " "}`;
+  }
+  return out;
+}
+
+async function writeProject(ctx: string): Promise<void> {
+  const put = async (p: string, content: string) => {
+    await mkdir(dirname(join(ctx, p)), { recursive: true });
+    await writeFile(join(ctx, p), content);
+  };
+  for (let i = 0; i < 8; i++) await put(`deps/dep${i}.tar`, text(1000 + i, 64 * 1024));
+  for (let i = 0; i < 60; i++) await put(`src/mod${String(i).padStart(2, "0")}.c`, text(i, 8 * 1024));
+  await put("src/main.c", "int main(void) { return 0; }\n");
+  for (let i = 0; i < 200; i++) await put(`static/d${i % 10}/f${i}.txt`, text(5000 + i, 4 * 1024));
+}
+
+/** Summed RSS (KiB) of the processes whose pids are in `roots` and all their descendants. */
+async function treeRssKiB(roots: number[]): Promise<number> {
+  const parent = new Map<number, number>();
+  const rss = new Map<number, number>();
+  for (const name of await readdir("/proc")) {
+    const pid = Number(name);
+    if (!Number.isInteger(pid)) continue;
+    try {
+      const status = await readFile(`/proc/${pid}/status`, "utf8");
+      parent.set(pid, Number(/^PPid:\s+(\d+)/m.exec(status)?.[1] ?? 0));
+      rss.set(pid, Number(/^VmRSS:\s+(\d+)/m.exec(status)?.[1] ?? 0));
+    } catch {
+      // gone
+    }
+  }
+  const inTree = (pid: number): boolean => {
+    for (let p = pid, hops = 0; p > 1 && hops < 64; p = parent.get(p) ?? 0, hops++)
+      if (roots.includes(p)) return true;
+    return false;
+  };
+  let total = 0;
+  for (const [pid, kib] of rss) if (inTree(pid)) total += kib;
+  return total;
+}
+
+interface Sample {
+  seconds: number;
+  peakKiB: number;
+}
+
+/** Run argv, sampling the RSS of its tree (and of `also`, a daemon's pid) every 50 ms. */
+function measure(argv: string[], env: NodeJS.ProcessEnv, also: number[]): Promise<Sample> {
+  return new Promise((resolve, reject) => {
+    const start = performance.now();
+    const child = spawn(argv[0]!, argv.slice(1), { stdio: ["ignore", "ignore", "pipe"], env });
+    const err: Buffer[] = [];
+    child.stderr.on("data", (c: Buffer) => {
+      err.push(c);
+      if (err.length > 64) err.shift();
+    });
+    let peak = 0;
+    let sampling = Promise.resolve();
+    const timer = setInterval(() => {
+      sampling = sampling.then(async () => {
+        peak = Math.max(peak, await treeRssKiB([child.pid!, ...also]));
+      });
+    }, 50);
+    child.on("error", reject);
+    child.on("close", async (code) => {
+      clearInterval(timer);
+      await sampling;
+      const seconds = (performance.now() - start) / 1000;
+      if (code !== 0)
+        reject(new Error(`${argv.join(" ")} exited with ${code}:\n${Buffer.concat(err).toString()}`));
+      else resolve({ seconds, peakKiB: peak });
+    });
+  });
+}
+
+interface Side {
+  name: string;
+  run: () => Promise<Sample>;
+  cold: () => Promise<void>;
+}
+
+async function phase(title: string, sides: Side[], before?: (run: number, side: Side) => Promise<void>) {
+  log(title);
+  const samples = new Map(sides.map((s) => [s.name, [] as Sample[]]));
+  for (let i = 0; i < runs; i++) {
+    for (const side of i % 2 === 0 ? sides : [...sides].reverse()) {
+      await before?.(i, side);
+      const s = await side.run();
+      samples.get(side.name)!.push(s);
+      log(`    ${side.name} #${i + 1}: ${s.seconds.toFixed(2)} s, ${(s.peakKiB / 1024).toFixed(0)} MiB`);
+    }
+  }
+  const med = (name: string) => median(samples.get(name)!.map((s) => s.seconds));
+  const peer = med(sides[1]!.name);
+  return sides.map((s, i) => {
+    const xs = samples.get(s.name)!;
+    return `| ${title} | ${s.name} | ${med(s.name).toFixed(2)} | ${Math.min(...xs.map((x) => x.seconds)).toFixed(2)} | ${(Math.max(...xs.map((x) => x.peakKiB)) / 1024).toFixed(0)} | ${i === 1 ? "(peer)" : (med(s.name) / peer).toFixed(2)} |`;
+  });
+}
+
+const dir = join(DATA, "buildkit");
+await fresh(dir);
+await mkdir(dir, { recursive: true });
+if (!values.prebuilt) {
+  log("building the CLI (scripts/build.ts: tsc + bundle) into bench/data/build");
+  await buildCli();
+}
+const { engine, base, buildkitBase } = await startEngine(join(dir, "engine"), { frontend: false });
+try {
+  const dockerdPid = Number(
+    (await readFile(join(dirname(engine.host.slice("unix://".length)), "dockerd.pid"), "utf8")).trim(),
+  );
+  const ctx = join(dir, "ctx");
+  await writeProject(ctx);
+  await writeFile(join(dir, "berth.Dockerfile"), DOCKERFILE.replaceAll("{{BASE}}", base));
+  await writeFile(join(dir, "buildkit.Dockerfile"), DOCKERFILE.replaceAll("{{BASE}}", buildkitBase));
+  const berthHome = join(dir, "berth-home");
+  const berthEnv = { ...process.env, BERTH_HOME: berthHome, SOURCE_DATE_EPOCH: "0" };
+  const sides: Side[] = [
+    {
+      name: "berth build --dockerfile",
+      run: () =>
+        measure(
+          [
+            process.execPath,
+            BIN,
+            "build",
+            ctx,
+            "--dockerfile",
+            join(dir, "berth.Dockerfile"),
+            "-t",
+            "bench-app:latest",
+          ],
+          berthEnv,
+          [],
+        ),
+      cold: () => fresh(berthHome),
+    },
+    {
+      name: "docker build (BuildKit)",
+      run: () =>
+        measure(
+          [
+            "/usr/bin/docker",
+            "build",
+            "-q",
+            "--network=none",
+            "-f",
+            join(dir, "buildkit.Dockerfile"),
+            "-t",
+            "bench-app:latest",
+            ctx,
+          ],
+          engine.env,
+          [dockerdPid],
+        ),
+      cold: async () => {
+        await engine.docker(["image", "rm", "-f", "bench-app:latest"]).catch(() => "");
+        await engine.docker(["builder", "prune", "-af"]);
+      },
+    },
+  ];
+  const rows = [
+    ...(await phase("cold", sides, (_, side) => side.cold())),
+    ...(await phase("cached (no change)", sides)),
+    ...(await phase("one source file changed", sides, async (i, side) => {
+      await writeFile(join(ctx, "src", "main.c"), `int main(void) { return ${i}; } /* ${side.name} */\n`);
+    })),
+  ];
+  const loadavg = await readFile("/proc/loadavg", "utf8");
+  const md = [
+    "# Dockerfile builds: berth against BuildKit",
+    "",
+    "One multi-stage project (bench/buildkit.ts: deps, build, test and final stages, `COPY --from`, RUN steps " +
+      "with busybox; 8 × 64 KiB deps, 61 source files, 200 static files) FROM the same busybox base image: " +
+      "the compiled berth CLI (`berth build CTX --dockerfile … -t bench-app:latest`, into its local store) and " +
+      `Debian's docker.io engine (${await version(["/usr/sbin/dockerd", "--version"])}, BuildKit built in, ` +
+      "its own Dockerfile frontend; `docker build --network=none`, into the engine's image store). Cold: an " +
+      "empty `BERTH_HOME` / the engine's build cache pruned and the image removed (the base stays loaded); " +
+      "cached: the same build again; one source file changed: `src/main.c` rewritten before each run. " +
+      `${runs} runs of each, interleaved; seconds of the whole command. Peak MiB: the largest summed RSS of ` +
+      "the process tree sampled every 50 ms (berth and the runc it starts; for BuildKit the client plus the " +
+      "whole engine, dockerd and its containerd, resident between builds). Ratio: berth's median over " +
+      "BuildKit's (below 1.00 berth is faster).",
+    "",
+    `${new Date().toISOString().slice(0, 16).replace("T", " ")} UTC, Node ${process.version}. The machine was ` +
+      `shared with other jobs while this ran (load average at the end: ${loadavg.split(" ").slice(0, 3).join(" ")} ` +
+      "on 2 cores), so absolute times are inflated and noisy; the ratios are the point.",
+    "",
+    "| build | tool | median s | min s | peak MiB | ratio vs BuildKit |",
+    "|---|---|---:|---:|---:|---:|",
+    ...rows,
+    "",
+  ].join("\n");
+  await mkdir(join(ROOT, "bench", "results"), { recursive: true });
+  await writeFile(join(ROOT, "bench", "results", "buildkit.md"), md);
+  process.stdout.write(md);
+} finally {
+  await engine.stop();
+  await fresh(dir);
+}
