@@ -23,7 +23,7 @@ USER app:app
 VOLUME /data /logs
 VOLUME ["/cache", "/tmp/x"]
 STOPSIGNAL SIGINT
-HEALTHCHECK --interval=30s --timeout=5s --start-period=1m30s --retries=4 CMD wget -q -O- localhost:8080 || exit 1
+HEALTHCHECK --interval=30s --timeout=5s --start-period=1m30s --start-interval=2s --retries=4 CMD wget -q -O- localhost:8080 || exit 1
 SHELL ["/bin/sh", "-ec"]
 ENTRYPOINT /bin/echo started
 CMD ["--serve", "--port=8080"]
@@ -38,7 +38,11 @@ HEALTHCHECK CMD ["/bin/true"]
 FROM first
 HEALTHCHECK NONE
 SHELL ["/bin/sh", "-xc"]
+RUN echo "$0 $*" > /shell-used
 CMD echo shell form under a new SHELL
+STOPSIGNAL 9
+ENV LEGACY form with spaces
+USER 1000:app
 `,
   },
   {
@@ -245,6 +249,8 @@ ADD pkg.tar.bz2 /bz/
 ADD plain.txt /srv/plain.txt
 ADD dir /added-dir/
 ADD plain.txt dir /many/
+ADD {{URL}}/tool.txt /downloaded/
+ADD {{URL}}/tool.txt /downloaded-as
 `,
   },
   {
@@ -301,6 +307,20 @@ RUN echo child > /child
     dockerfile: `FROM {{BASE}}
 ONBUILD RUN echo later
 ONBUILD ENV LATER=1
+`,
+  },
+  {
+    name: "escape directive, ARG in FROM, FROM --platform, COPY --from an image",
+    files: { "dir with space/f.txt": "f\n" },
+    dockerfile: `# escape=\`
+ARG IMG={{BASE}}
+FROM --platform=linux/amd64 \${IMG} AS first
+COPY ["dir with space/f.txt", "/spaced/"]
+RUN echo one \`
+    two > /escaped
+FROM \${IMG}
+COPY --from={{BASE}} /etc/motd /from-image/motd
+COPY --from=first /spaced /spaced
 `,
   },
   {

@@ -8,6 +8,7 @@
  */
 import { execFileSync } from "node:child_process";
 import { chmod, copyFile, mkdir, readFile, writeFile } from "node:fs/promises";
+import { createServer } from "node:http";
 import { join, resolve } from "node:path";
 import { appendLayers, mutateImage } from "../../../../src/image/index.ts";
 import { parseImageArgument } from "../../../../src/transport/parse.ts";
@@ -22,7 +23,10 @@ export interface OracleCase {
   name: string;
   /** Context files; a string is a 0644 file. */
   files?: Record<string, string | { content: string; mode: number }>;
-  /** The Dockerfile; `{{BASE}}` is the base image (a different name for each builder, the same image). */
+  /**
+   * The Dockerfile; `{{BASE}}` is the base image (a different name for each builder, the same image), `{{URL}}`
+   * a local HTTP server for ADD (`{{URL}}/tool.txt`).
+   */
   dockerfile: string;
   buildArgs?: string[];
   /** Secrets by id: the content is written to a file outside the context. */
@@ -132,6 +136,18 @@ export async function startEngine(work: string, options: { frontend: boolean }):
 
 export async function startOracle(work: string): Promise<Oracle> {
   const { engine, base } = await startEngine(work, { frontend: true });
+  // ADD's URLs: fetched by berth and by the engine, both on this machine's loopback.
+  const server = createServer((req, res) => {
+    if (req.url === "/tool.txt") {
+      res.setHeader("Last-Modified", "Tue, 01 Oct 2024 10:00:00 GMT");
+      res.end("downloaded\n");
+    } else {
+      res.statusCode = 404;
+      res.end();
+    }
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  const url = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
   let n = 0;
   return {
     async compare(c) {
@@ -150,7 +166,7 @@ export async function startOracle(work: string): Promise<Oracle> {
       ];
       // The Dockerfiles live outside the context, so `COPY . …` sees the same files on both sides.
       const dockerfile = (image: string) =>
-        `# syntax=${FRONTEND_IMAGE}\n${c.dockerfile.replaceAll("{{BASE}}", image)}`;
+        `# syntax=${FRONTEND_IMAGE}\n${c.dockerfile.replaceAll("{{BASE}}", image).replaceAll("{{URL}}", url)}`;
       await writeFile(join(dir, "berth.Dockerfile"), dockerfile(base));
       await writeFile(join(dir, "buildkit.Dockerfile"), dockerfile(BUILDKIT_BASE));
       const b = await berth(
@@ -183,6 +199,9 @@ export async function startOracle(work: string): Promise<Oracle> {
       const theirs = await flatten({ archive: join(dir, "buildkit.tar"), scratch: join(dir, "buildkit") });
       return diffImages(ours, theirs);
     },
-    stop: () => engine.stop(),
+    async stop() {
+      server.close();
+      await engine.stop();
+    },
   };
 }
