@@ -366,12 +366,12 @@ export class DockerfileBuild {
       image = st.image;
       key = st.key;
     } else if (baseText === "scratch") {
-      // BuildKit's empty image has the default PATH.
+      // BuildKit's empty image (emptyImage in dockerfile2llb) has the default PATH and WorkingDir /.
       image = toImage(
         mutate(undefined, {
           platform,
           created: EPOCH,
-          config: (c) => ({ ...c, Env: [`PATH=${DEFAULT_PATH}`] }),
+          config: (c) => ({ ...c, Env: [`PATH=${DEFAULT_PATH}`], WorkingDir: "/" }),
         }),
       );
       key = cacheKey("scratch", formatPlatform(platform));
