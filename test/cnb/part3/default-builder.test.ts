@@ -76,16 +76,16 @@ describe("the default builder", () => {
 
   it("Node.js: a one-file change reuses the node_modules layer and runs no install", async () => {
     const before = await imageConfig(home, "ex/node");
-    const shaBefore = layerSha(before.config.Labels, "berth/nodejs", "node_modules");
+    const shaBefore = layerSha(before.config.Labels, "berth/nodejs", "deps");
     expect(shaBefore).toMatch(/^sha256:/);
     await writeFile(join(nodeApp, "greeting.js"), 'exports.greeting = () => "Hello again from berth";\n');
     const r = await build(nodeApp, "ex/node");
     expect(r.stderr).toContain("Reusing node_modules: package-lock.json and Node.js");
     expect(r.stderr).not.toContain("Installing node_modules");
     expect(r.stderr).not.toMatch(/added \d+ packages/);
-    expect(r.stderr).toContain("Reusing layer 'berth/nodejs:node_modules'");
+    expect(r.stderr).toContain("Reusing layer 'berth/nodejs:deps'");
     const after = await imageConfig(home, "ex/node");
-    expect(layerSha(after.config.Labels, "berth/nodejs", "node_modules")).toBe(shaBefore);
+    expect(layerSha(after.config.Labels, "berth/nodejs", "deps")).toBe(shaBefore);
     const app = await startApp(home, "ex/node", nextPort());
     try {
       expect(app.body).toMatch(/^Hello again from berth/);

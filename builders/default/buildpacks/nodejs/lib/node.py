@@ -120,29 +120,90 @@ def satisfies(version, rng):
     return False
 
 
-def lts_major(versions, today=None):
-    """Node.js's even majors become LTS in late October of 2013 + major/2 (20: 2023, 22: 2024, 24: 2025)."""
-    today = today or datetime.date.today()
-    majors = sorted({parse_version(v)[0] for v in versions if parse_version(v) and parse_version(v)[3] is None})
-    candidates = [m for m in majors if m % 2 == 0 and datetime.date(2013 + m // 2, 10, 20) <= today]
-    return candidates[-1] if candidates else (majors[-1] if majors else None)
-
-
-def resolve(registry, name, rng, default, node_version=None):
+def registry_json(registry, name):
     req = urllib.request.Request(
         f"{registry}/{name}", headers={"Accept": "application/vnd.npm.install-v1+json; q=1.0, application/json"}
     )
     try:
         with urllib.request.urlopen(req, timeout=60) as r:
-            doc = json.load(r)
+            return json.load(r)
     except Exception as e:  # noqa: BLE001
-        sys.exit(f"berth/nodejs: reading {registry}/{name}: {e}")
+        sys.exit(f"berth/nodejs: reading {registry}/{name}: {e}\nhint: the build reaches the registry through BP_NPM_REGISTRY or NPM_CONFIG_REGISTRY (now {registry})")
+
+
+def release_schedule(registry, workdir):
+    """Node.js's release schedule (majors, LTS start and end dates, codenames) and its per-release LTS flags, from
+    the node-releases package on the npm registry (a copy of nodejs/Release's schedule.json and the release index)."""
+    doc = registry_json(registry, "node-releases")
+    latest = doc.get("dist-tags", {}).get("latest")
+    dist = doc.get("versions", {}).get(latest, {}).get("dist", {})
+    tgz = os.path.join(workdir, "node-releases.tgz")
+    fetch(dist.get("tarball", ""), dist.get("integrity") or "sha1-" + dist.get("shasum", ""), tgz)
+    import tarfile
+
+    with tarfile.open(tgz) as t:
+        schedule = json.load(t.extractfile("package/data/release-schedule/release-schedule.json"))
+        envs = json.load(t.extractfile("package/data/processed/envs.json"))
+    os.unlink(tgz)
+    flags = {e["version"]: e.get("lts") or "" for e in envs if e.get("name") == "nodejs"}
+    return schedule, flags
+
+
+def lts_majors(schedule, today=None):
+    """Majors whose LTS has started and not ended, newest first, with their codenames."""
+    today = (today or datetime.date.today()).isoformat()
+    out = []
+    for key, s in schedule.items():
+        m = re.match(r"^v(\d+)$", key)
+        if m and s.get("lts") and s["lts"] <= today and s.get("end", "9999") > today:
+            out.append((int(m.group(1)), s.get("codename", "")))
+    return sorted(out, reverse=True)
+
+
+def resolve_node(registry, package, rng, origin, workdir):
+    """Print VERSION, TARBALL, INTEGRITY and LTS CODENAME (tab-separated) of the newest Node.js binary package
+    release satisfying `rng`: a semver range, lts, lts/*, lts/<codename>, node, latest, current or stable."""
+    doc = registry_json(registry, package)
+    versions = {v: d for v, d in doc.get("versions", {}).items() if parse_version(v) and parse_version(v)[3] is None}
+    schedule, flags = release_schedule(registry, workdir)
+    want = rng.strip().lower().lstrip("v") if rng.strip().lower() not in ("node",) else "node"
+    if want in ("", "lts", "lts/*", "lts/"):
+        majors = lts_majors(schedule)
+        if not majors:
+            sys.exit("berth/nodejs: the release schedule names no active LTS line")
+        major, codename = majors[0]
+        rng_eff = f"{major}.x"
+    elif want.startswith("lts/"):
+        name = want[4:]
+        match = [int(k[1:]) for k, s in schedule.items() if s.get("codename", "").lower() == name]
+        if not match:
+            names = ", ".join(sorted(s["codename"].lower() for s in schedule.values() if s.get("codename")))
+            sys.exit(f"berth/nodejs: {origin} asks for Node.js {rng!r}, which is no LTS codename (known: {names})")
+        rng_eff = f"{match[0]}.x"
+    elif want in ("node", "latest", "current", "stable"):
+        rng_eff = "*"
+    else:
+        rng_eff = rng
+    picks = [v for v in versions if satisfies(v, rng_eff)]
+    if not picks:
+        newest = max(versions, key=lambda v: parse_version(v)[:3]) if versions else "none"
+        lts = ", ".join(f"{m} ({c})" for m, c in lts_majors(schedule)) or "none"
+        sys.exit(
+            f"berth/nodejs: {origin} asks for Node.js {rng!r}, and no release of {package} on {registry} satisfies it"
+            f" (newest: {newest}; LTS lines: {lts})\n"
+            "hint: widen the range, or set BP_NODE_VERSION to a version that exists (e.g. BP_NODE_VERSION=lts)"
+        )
+    best = max(picks, key=lambda v: parse_version(v)[:3])
+    dist = versions[best].get("dist", {})
+    lts = flags.get(best) or next((s.get("codename", "") for k, s in schedule.items() if k == f"v{parse_version(best)[0]}" and s.get("lts") and s["lts"] <= datetime.date.today().isoformat()), "")
+    print(f"{best}\t{dist.get('tarball', '')}\t{dist.get('integrity') or 'sha1-' + dist.get('shasum', '')}\t{lts or ''}")
+
+
+def resolve(registry, name, rng, default, node_version=None):
+    doc = registry_json(registry, name)
     versions = doc.get("versions", {})
     if rng in ("", "latest") and default == "latest":
         rng = "latest"
-    if rng == "lts" or (rng == "" and default == "lts"):
-        major = lts_major(versions)
-        rng = f"{major}.x"
     if rng == "latest":
         latest = doc.get("dist-tags", {}).get("latest")
         picks = [latest] if latest in versions else []
@@ -193,6 +254,145 @@ def meta(path, key):
         print("")
 
 
+def node_range(env_value):
+    """The requested Node.js version and where it came from: BP_NODE_VERSION, engines.node, .nvmrc, .node-version."""
+    if env_value.strip():
+        return env_value.strip(), "BP_NODE_VERSION"
+    engine = read_json("package.json").get("engines", {}).get("node", "")
+    if isinstance(engine, str) and engine.strip():
+        return engine.strip(), "package.json engines.node"
+    for f in (".nvmrc", ".node-version"):
+        if os.path.isfile(f):
+            for line in open(f, encoding="utf-8").read().splitlines():
+                line = line.split("#", 1)[0].strip()
+                if line:
+                    return line, f
+    return "lts", "the default (no engines.node, .nvmrc or .node-version)"
+
+
+def yarnrc(key):
+    """A top-level scalar of .yarnrc.yml (Yarn Berry's settings file), without a YAML library."""
+    try:
+        text = open(".yarnrc.yml", encoding="utf-8").read()
+    except FileNotFoundError:
+        return ""
+    m = re.search(rf"^{re.escape(key)}:\s*['\"]?([^'\"\n#]+?)['\"]?\s*(?:#.*)?$", text, re.M)
+    return m.group(1).strip() if m else ""
+
+
+def yarn_kind():
+    """berry (Yarn 2+) or classic (Yarn 1), from packageManager, .yarnrc.yml or the lockfile's format."""
+    pm = read_json("package.json").get("packageManager", "")
+    if isinstance(pm, str) and pm.startswith("yarn@"):
+        return "classic" if pm[5:].startswith("1.") else "berry"
+    if os.path.isfile(".yarnrc.yml"):
+        return "berry"
+    try:
+        with open("yarn.lock", encoding="utf-8") as f:
+            if "__metadata:" in f.read(65536):
+                return "berry"
+    except FileNotFoundError:
+        pass
+    return "classic"
+
+
+def workspace_manifests():
+    """package.json files of the app's workspaces (npm/Yarn "workspaces", pnpm-workspace.yaml), relative paths."""
+    import glob
+
+    ws = read_json("package.json").get("workspaces", [])
+    patterns = ws.get("packages", []) if isinstance(ws, dict) else list(ws)
+    if os.path.isfile("pnpm-workspace.yaml"):
+        text = open("pnpm-workspace.yaml", encoding="utf-8").read()
+        block = re.search(r"^packages:\s*\n((?:[ \t]+-.*\n?|[ \t]*#.*\n?)+)", text, re.M)
+        if block:
+            patterns += [m.strip().strip("'\"") for m in re.findall(r"-\s*(.+)", block.group(1))]
+    out = set()
+    for pat in patterns:
+        if pat.startswith("!"):
+            continue
+        for d in glob.glob(pat, recursive=True):
+            d = os.path.normpath(d)
+            if d.startswith("..") or os.path.isabs(d) or "node_modules" in d.split(os.sep):
+                continue
+            m = os.path.join(d, "package.json")
+            if os.path.isfile(m) and not os.path.islink(m) and not os.path.islink(d):
+                out.add(m)
+    return sorted(out)
+
+
+def relink(modules, work, app):
+    """Links the install left in node_modules that point into its work folder (workspace packages) point into the
+    app instead once node_modules moved to its layer."""
+    work = os.path.realpath(work)
+    for root, dirs, files in os.walk(modules):
+        for name in dirs + files:
+            p = os.path.join(root, name)
+            if not os.path.islink(p):
+                continue
+            target = os.readlink(p)
+            full = os.path.normpath(os.path.join(os.path.dirname(p).replace(modules, os.path.join(work, "node_modules"), 1), target))
+            if not os.path.isabs(target) and full.startswith(work + os.sep) and not full.startswith(os.path.join(work, "node_modules") + os.sep):
+                os.unlink(p)
+                os.symlink(os.path.join(app, os.path.relpath(full, work)), p)
+        dirs[:] = [d for d in dirs if not os.path.islink(os.path.join(root, d))]
+
+
+# ---- SBOM (CycloneDX 1.4 JSON) ---------------------------------------------------------------------
+
+
+def npm_purl(name, version):
+    from urllib.parse import quote
+
+    if name.startswith("@") and "/" in name:
+        scope, base = name.split("/", 1)
+        return f"pkg:npm/{quote(scope)}/{quote(base)}@{quote(version)}"
+    return f"pkg:npm/{quote(name)}@{quote(version)}"
+
+
+def cyclonedx(components):
+    seen, out = set(), []
+    for c in components:
+        if c["purl"] in seen:
+            continue
+        seen.add(c["purl"])
+        out.append(c)
+    return json.dumps(
+        {"bomFormat": "CycloneDX", "specVersion": "1.4", "version": 1, "components": sorted(out, key=lambda c: c["purl"])},
+        indent=1,
+    )
+
+
+def component(name, version, purl, lic=None):
+    c = {"type": "library", "name": name, "version": version, "purl": purl}
+    if isinstance(lic, str) and lic:
+        c["licenses"] = [{"expression": lic}]
+    return c
+
+
+def sbom_modules(modules):
+    """Every package folder under a node_modules tree: <node_modules>/NAME or <node_modules>/@SCOPE/NAME."""
+    comps = []
+    for root, dirs, files in os.walk(modules):
+        dirs[:] = [d for d in dirs if not os.path.islink(os.path.join(root, d)) and d != ".bin"]
+        parent = os.path.basename(os.path.dirname(root))
+        grand = os.path.basename(os.path.dirname(os.path.dirname(root)))
+        is_pkg = parent == "node_modules" or (parent.startswith("@") and grand == "node_modules")
+        if is_pkg and "package.json" in files:
+            pkg = read_json(os.path.join(root, "package.json"))
+            if isinstance(pkg.get("name"), str) and isinstance(pkg.get("version"), str):
+                comps.append(component(pkg["name"], pkg["version"], npm_purl(pkg["name"], pkg["version"]), pkg.get("license")))
+    return comps
+
+
+def sbom_yarn_lock(path):
+    comps = []
+    text = open(path, encoding="utf-8").read()
+    for m in re.finditer(r'^\s+resolution:\s*"?((?:@[^@/]+/)?[^@"]+)@npm:([^"\s]+)"?', text, re.M):
+        comps.append(component(m.group(1), m.group(2), npm_purl(m.group(1), m.group(2))))
+    return comps
+
+
 def start_command(pkg):
     start = pkg.get("scripts", {}).get("start")
     if start:
@@ -230,6 +430,8 @@ def main():
     elif cmd == "has-deps":
         pkg = read_json(args[0])
         print("yes" if pkg.get("dependencies") or pkg.get("devDependencies") or pkg.get("optionalDependencies") else "no")
+    elif cmd == "has-dev":
+        print("yes" if read_json(args[0]).get("devDependencies") else "no")
     elif cmd == "script":
         print("yes" if read_json(args[0]).get("scripts", {}).get(args[1]) else "no")
     elif cmd == "key":
@@ -247,6 +449,25 @@ def main():
         m = re.search(r"^lockfileVersion:\s*'?([0-9.]+)", open(args[0], encoding="utf-8").read(), re.M)
         major = int(float(m.group(1))) if m else 9
         print({9: "10", 6: "8", 5: "7"}.get(major, "latest"))
+    elif cmd == "node-range":
+        print("\t".join(node_range(os.environ.get("BP_NODE_VERSION", ""))))
+    elif cmd == "resolve-node":
+        resolve_node(*args)
+    elif cmd == "yarn-kind":
+        print(yarn_kind())
+    elif cmd == "yarnrc":
+        print(yarnrc(args[0]))
+    elif cmd == "workspaces":
+        print("\n".join(workspace_manifests()))
+    elif cmd == "relink":
+        relink(*args)
+    elif cmd == "sbom-modules":
+        print(cyclonedx(sbom_modules(args[0])))
+    elif cmd == "sbom-yarn-lock":
+        print(cyclonedx(sbom_yarn_lock(args[0])))
+    elif cmd == "sbom-runtime":
+        name, version, purl = args
+        print(cyclonedx([{**component(name, version, purl), "type": "application"}]))
     elif cmd == "start":
         print(start_command(read_json(args[0])))
     elif cmd == "launch-toml":
