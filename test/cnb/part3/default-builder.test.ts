@@ -150,7 +150,7 @@ describe("the default builder", () => {
     );
     const r = await build(app, "ex/pyproject", ["--network", "none"]);
     expect(r.stderr).toContain("Creating a virtualenv (no third-party requirements)");
-    expect(r.stderr).toContain("Process web: python app.py");
+    expect(r.stderr).toContain("Process web: /layers/berth_python/venv/bin/python app.py");
   }, 300_000);
 
   it("an app image rebases onto a rebuilt run image and still answers", async () => {

@@ -1,0 +1,148 @@
+/**
+ * The default builder's Python buildpack on small apps of its own (test/cnb/part3/apps): requirements.txt with
+ * gunicorn (the start command found), a PEP 621 pyproject with a uv.lock and a [project.scripts] entry, Poetry's
+ * poetry.lock, Pipfile.lock. Packages come from PyPI through the build's private network; each image answers
+ * HTTP on $PORT. Then: a one-file change reuses the virtualenv (same digest, no install) with the network cut, a
+ * lockfile change reinstalls, dev groups stay out, a Python version the stack does not have fails in one
+ * sentence, and the SBOM lists the interpreter and the packages.
+ */
+import { readFile, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { berth, tempDir } from "../../helpers/cli.ts";
+import {
+  answerOf,
+  buildApp,
+  copyApp,
+  homeWithSharedStack,
+  imageConfig,
+  killContainers,
+  layerSha,
+  shell,
+} from "./helpers.ts";
+
+let dir: string;
+let cleanup: () => Promise<void>;
+let home: string;
+let port = 19200 + Math.floor(Math.random() * 400);
+const nextPort = () => ++port;
+const build = (app: string, image: string, extra: string[] = []) => buildApp(home, app, image, extra);
+const answer = (image: string) => answerOf(home, image, nextPort());
+const copy = (name: string, as?: string) => copyApp(dir, name, as);
+
+beforeAll(async () => {
+  ({ dir, cleanup } = await tempDir("berth-defpy-"));
+  home = await homeWithSharedStack(dir);
+}, 900_000);
+afterAll(async () => {
+  await killContainers(home);
+  await cleanup();
+});
+
+async function pipList(image: string): Promise<string> {
+  const r = await berth(
+    ["run", "--entrypoint", "ls", image, "/layers/berth_python/venv/lib/python3.11/site-packages"],
+    {
+      home,
+    },
+  );
+  expect(r.code, r.stderr).toBe(0);
+  return r.stdout;
+}
+
+describe("the default builder's Python buildpack", () => {
+  it("requirements.txt with gunicorn: served by gunicorn on $PORT", async () => {
+    const app = await copy("py-gunicorn");
+    const r = await build(app, "p/gunicorn");
+    expect(r.stderr).toContain("installing 2 requirement(s) from requirements.txt");
+    expect(r.stderr).toMatch(
+      /Process web: sh -c exec \/layers\/berth_python\/venv\/bin\/gunicorn --bind \$\{HOST:-0\.0\.0\.0\}:\$\{PORT:-8080\} app:app/,
+    );
+    expect(await answer("p/gunicorn")).toBe("Hello from py-gunicorn: flask 3.1.0, gunicorn 23.0.0\n");
+  }, 600_000);
+
+  let uvApp: string;
+  it("pyproject.toml + uv.lock: pinned with hashes, no dev group, started from [project.scripts]; SBOM", async () => {
+    uvApp = await copy("py-uv");
+    const sbom = join(dir, "sbom-uv");
+    const r = await build(uvApp, "p/uv", ["--sbom-output-dir", sbom]);
+    expect(r.stderr).toContain("installing 1 requirement(s) from uv.lock (pinned, no resolution)");
+    expect(r.stderr).toContain(
+      "Process web: /layers/berth_python/venv/bin/python -c import sys; from hello.server import main as f; sys.exit(f()) hello-server",
+    );
+    expect(await answer("p/uv")).toBe("Hello from py-uv: six 1.17.0\n");
+    const site = await pipList("p/uv");
+    expect(site).toContain("six-1.17.0.dist-info");
+    expect(site).not.toContain("iniconfig");
+    const venv = JSON.parse(await readFile(join(sbom, "launch/berth_python/venv/sbom.cdx.json"), "utf8"));
+    expect(venv.components.map((c: { purl: string }) => c.purl)).toContain("pkg:pypi/six@1.17.0");
+    const py = JSON.parse(await readFile(join(sbom, "launch/berth_python/python/sbom.cdx.json"), "utf8"));
+    expect(py.components[0].purl).toMatch(/^pkg:generic\/python@3\.11\.\d+/);
+  }, 600_000);
+
+  it("uv: a one-file rebuild with --network none reuses the virtualenv (same digest, no install)", async () => {
+    const before = layerSha((await imageConfig(home, "p/uv")).config.Labels, "berth/python", "venv");
+    expect(before).toMatch(/^sha256:/);
+    await shell(`sed -i 's/Hello from/Hi again from/' ${join(uvApp, "src/hello/server.py")}`);
+    const r = await build(uvApp, "p/uv", ["--network", "none"]);
+    expect(r.stderr).toContain("Reusing the virtualenv: uv.lock unchanged, no install");
+    expect(r.stderr).toContain("Reusing layer 'berth/python:venv'");
+    expect(layerSha((await imageConfig(home, "p/uv")).config.Labels, "berth/python", "venv")).toBe(before);
+    expect(await answer("p/uv")).toBe("Hi again from py-uv: six 1.17.0\n");
+  }, 600_000);
+
+  it("uv: a lockfile change reinstalls", async () => {
+    const before = layerSha((await imageConfig(home, "p/uv")).config.Labels, "berth/python", "venv");
+    const lock = await readFile(join(uvApp, "uv.lock"), "utf8");
+    // The root package now also depends on iniconfig (already in the lockfile, as a dev package).
+    await writeFile(
+      join(uvApp, "uv.lock"),
+      lock.replace(
+        'dependencies = [\n    { name = "six" },\n]',
+        'dependencies = [\n    { name = "iniconfig" },\n    { name = "six" },\n]',
+      ),
+    );
+    const r = await build(uvApp, "p/uv");
+    expect(r.stderr).toContain("installing 2 requirement(s) from uv.lock");
+    expect(layerSha((await imageConfig(home, "p/uv")).config.Labels, "berth/python", "venv")).not.toBe(
+      before,
+    );
+    expect(await pipList("p/uv")).toContain("iniconfig-2.3.1.dist-info");
+  }, 600_000);
+
+  it("poetry.lock: the main group only, hashes checked", async () => {
+    const app = await copy("py-poetry");
+    const r = await build(app, "p/poetry");
+    expect(r.stderr).toContain("installing 1 requirement(s) from poetry.lock (pinned, no resolution)");
+    expect(await answer("p/poetry")).toBe("Hello from py-poetry: six 1.17.0\n");
+    expect(await pipList("p/poetry")).not.toContain("iniconfig");
+  }, 600_000);
+
+  it("Pipfile.lock: the default section", async () => {
+    const app = await copy("py-pipenv");
+    const r = await build(app, "p/pipenv");
+    expect(r.stderr).toContain("installing 1 requirement(s) from Pipfile.lock (pinned, no resolution)");
+    expect(await answer("p/pipenv")).toBe("Hello from py-pipenv: six 1.17.0\n");
+  }, 600_000);
+
+  it("a tampered lockfile hash fails the install", async () => {
+    const app = await copy("py-poetry", "py-poetry-bad");
+    await shell(
+      `sed -i 's/sha256:4721f391/sha256:0000f391/; s/sha256:ff70335d/sha256:0000335d/' ${join(app, "poetry.lock")}`,
+    );
+    const r = await berth(["build", app, "-t", "p/bad-hash"], { home });
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/THESE PACKAGES DO NOT MATCH THE HASHES/);
+  }, 600_000);
+
+  it("a Python version the stack does not have fails in one sentence naming where it was asked for", async () => {
+    const app = await copy("py-pipenv", "py-version");
+    await writeFile(join(app, ".python-version"), "3.13\n");
+    const r = await berth(["build", app, "-t", "p/bad-version"], { home });
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(
+      /berth\/python: \.python-version asks for Python '3\.13', and the only Python here is 3\.11\.\d+, the stack's Debian python3/,
+    );
+    expect(r.stderr).toContain("hint: allow 3.11");
+  }, 300_000);
+});
