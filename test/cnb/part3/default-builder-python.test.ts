@@ -8,42 +8,19 @@
  */
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { berth, tempDir } from "../../helpers/cli.ts";
-import {
-  answerOf,
-  buildApp,
-  copyApp,
-  homeWithSharedStack,
-  imageConfig,
-  killContainers,
-  layerSha,
-  shell,
-} from "./helpers.ts";
+import { describe, expect, it } from "vitest";
+import { berth } from "../../helpers/cli.ts";
+import { DefaultBuilderSuite, imageConfig, layerSha, shell } from "./helpers.ts";
 
-let dir: string;
-let cleanup: () => Promise<void>;
-let home: string;
-let port = 19200 + Math.floor(Math.random() * 400);
-const nextPort = () => ++port;
-const build = (app: string, image: string, extra: string[] = []) => buildApp(home, app, image, extra);
-const answer = (image: string) => answerOf(home, image, nextPort());
-const copy = (name: string, as?: string) => copyApp(dir, name, as);
-
-beforeAll(async () => {
-  ({ dir, cleanup } = await tempDir("berth-defpy-"));
-  home = await homeWithSharedStack(dir);
-}, 900_000);
-afterAll(async () => {
-  await killContainers(home);
-  await cleanup();
-});
+const s = new DefaultBuilderSuite("berth-defpy-", 19200);
+const { build, answer } = s;
+const copy = s.copy;
 
 async function pipList(image: string): Promise<string> {
   const r = await berth(
     ["run", "--entrypoint", "ls", image, "/layers/berth_python/venv/lib/python3.11/site-packages"],
     {
-      home,
+      home: s.home,
     },
   );
   expect(r.code, r.stderr).toBe(0);
@@ -64,7 +41,7 @@ describe("the default builder's Python buildpack", () => {
   let uvApp: string;
   it("pyproject.toml + uv.lock: pinned with hashes, no dev group, started from [project.scripts]; SBOM", async () => {
     uvApp = await copy("py-uv");
-    const sbom = join(dir, "sbom-uv");
+    const sbom = join(s.dir, "sbom-uv");
     const r = await build(uvApp, "p/uv", ["--sbom-output-dir", sbom]);
     expect(r.stderr).toContain("installing 1 requirement(s) from uv.lock (pinned, no resolution)");
     expect(r.stderr).toContain(
@@ -81,18 +58,18 @@ describe("the default builder's Python buildpack", () => {
   }, 600_000);
 
   it("uv: a one-file rebuild with --network none reuses the virtualenv (same digest, no install)", async () => {
-    const before = layerSha((await imageConfig(home, "p/uv")).config.Labels, "berth/python", "venv");
+    const before = layerSha((await imageConfig(s.home, "p/uv")).config.Labels, "berth/python", "venv");
     expect(before).toMatch(/^sha256:/);
     await shell(`sed -i 's/Hello from/Hi again from/' ${join(uvApp, "src/hello/server.py")}`);
     const r = await build(uvApp, "p/uv", ["--network", "none"]);
     expect(r.stderr).toContain("Reusing the virtualenv: uv.lock unchanged, no install");
     expect(r.stderr).toContain("Reusing layer 'berth/python:venv'");
-    expect(layerSha((await imageConfig(home, "p/uv")).config.Labels, "berth/python", "venv")).toBe(before);
+    expect(layerSha((await imageConfig(s.home, "p/uv")).config.Labels, "berth/python", "venv")).toBe(before);
     expect(await answer("p/uv")).toBe("Hi again from py-uv: six 1.17.0\n");
   }, 600_000);
 
   it("uv: a lockfile change reinstalls", async () => {
-    const before = layerSha((await imageConfig(home, "p/uv")).config.Labels, "berth/python", "venv");
+    const before = layerSha((await imageConfig(s.home, "p/uv")).config.Labels, "berth/python", "venv");
     const lock = await readFile(join(uvApp, "uv.lock"), "utf8");
     // The root package now also depends on iniconfig (already in the lockfile, as a dev package).
     await writeFile(
@@ -104,7 +81,7 @@ describe("the default builder's Python buildpack", () => {
     );
     const r = await build(uvApp, "p/uv");
     expect(r.stderr).toContain("installing 2 requirement(s) from uv.lock");
-    expect(layerSha((await imageConfig(home, "p/uv")).config.Labels, "berth/python", "venv")).not.toBe(
+    expect(layerSha((await imageConfig(s.home, "p/uv")).config.Labels, "berth/python", "venv")).not.toBe(
       before,
     );
     expect(await pipList("p/uv")).toContain("iniconfig-2.3.1.dist-info");
@@ -130,7 +107,7 @@ describe("the default builder's Python buildpack", () => {
     await shell(
       `sed -i 's/sha256:4721f391/sha256:0000f391/; s/sha256:ff70335d/sha256:0000335d/' ${join(app, "poetry.lock")}`,
     );
-    const r = await berth(["build", app, "-t", "p/bad-hash"], { home });
+    const r = await berth(["build", app, "-t", "p/bad-hash"], { home: s.home });
     expect(r.code).not.toBe(0);
     expect(r.stderr).toMatch(/THESE PACKAGES DO NOT MATCH THE HASHES/);
   }, 600_000);
@@ -138,7 +115,7 @@ describe("the default builder's Python buildpack", () => {
   it("a Python version the stack does not have fails in one sentence naming where it was asked for", async () => {
     const app = await copy("py-pipenv", "py-version");
     await writeFile(join(app, ".python-version"), "3.13\n");
-    const r = await berth(["build", app, "-t", "p/bad-version"], { home });
+    const r = await berth(["build", app, "-t", "p/bad-version"], { home: s.home });
     expect(r.code).not.toBe(0);
     expect(r.stderr).toMatch(
       /berth\/python: \.python-version asks for Python '3\.13', and the only Python here is 3\.11\.\d+, the stack's Debian python3/,

@@ -7,8 +7,8 @@ import { cp, mkdir, symlink } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { promisify } from "node:util";
-import { expect } from "vitest";
-import { berth } from "../../helpers/cli.ts";
+import { afterAll, beforeAll, expect } from "vitest";
+import { berth, tempDir } from "../../helpers/cli.ts";
 
 const pexec = promisify(execFile);
 const BIN = resolve(import.meta.dirname, "../../../src/cli/bin.ts");
@@ -177,4 +177,33 @@ export async function answerOf(home: string, image: string, port: number): Promi
   } finally {
     await app.stop();
   }
+}
+
+/**
+ * One test file's temp folder and BERTH_HOME on the shared stack (made before its tests, containers killed and
+ * everything removed after), with the default-builder steps bound to them.
+ */
+export class DefaultBuilderSuite {
+  dir = "";
+  home = "";
+  private port: number;
+
+  constructor(prefix: string, basePort: number) {
+    this.port = basePort + Math.floor(Math.random() * 300);
+    let cleanup = async () => {};
+    beforeAll(async () => {
+      const t = await tempDir(prefix);
+      this.dir = t.dir;
+      cleanup = t.cleanup;
+      this.home = await homeWithSharedStack(this.dir);
+    }, 900_000);
+    afterAll(async () => {
+      await killContainers(this.home);
+      await cleanup();
+    });
+  }
+
+  build = (app: string, image: string, extra: string[] = []) => buildApp(this.home, app, image, extra);
+  answer = (image: string) => answerOf(this.home, image, ++this.port);
+  copy = (name: string, as?: string) => copyApp(this.dir, name, as);
 }
