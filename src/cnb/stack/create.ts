@@ -25,7 +25,8 @@ import { bootstrapRootfs, type Rootfs } from "./rootfs.ts";
 export const DEFAULT_RUN_PACKAGES = ["ca-certificates"] as const;
 /**
  * What the default build image adds: fetching (curl, git), compilers for native modules (g++, make), and the
- * toolchains the default builder's buildpacks take from the distribution (Python, Go, a JRE, busybox).
+ * toolchains the default builder's buildpacks take from the distribution (Python, Go, a JDK for Maven builds and
+ * jlink, busybox).
  */
 export const DEFAULT_BUILD_PACKAGES = [
   "ca-certificates",
@@ -37,7 +38,7 @@ export const DEFAULT_BUILD_PACKAGES = [
   "python3",
   "python3-venv",
   "golang-go",
-  "openjdk-17-jre-headless",
+  "openjdk-17-jdk-headless",
   "busybox-static",
 ] as const;
 
