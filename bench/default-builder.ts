@@ -12,10 +12,9 @@ import { cp, mkdir, mkdtemp, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { ROOT } from "./lib.ts";
+import { berthCli, ROOT } from "./lib.ts";
 
 const { values } = parseArgs({ options: { cold: { type: "boolean", default: false } } });
-const BIN = join(ROOT, "src/cli/bin.ts");
 const SHARED = process.env.BERTH_TEST_STACK_CACHE ?? join(tmpdir(), "berth-test-stack-cache");
 const log = (s: string) => process.stderr.write(`${s}\n`);
 
@@ -27,28 +26,7 @@ if (!values.cold) {
   await symlink(SHARED, join(home, "cache", "stack"));
 }
 
-function berth(args: string[]): Promise<{ seconds: number; out: string; err: string }> {
-  const start = performance.now();
-  return new Promise((res, rej) => {
-    const child = spawn(process.execPath, [BIN, ...args], {
-      env: { ...process.env, BERTH_HOME: home },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let out = "";
-    let err = "";
-    child.stdout.on("data", (c: Buffer) => {
-      out += c;
-    });
-    child.stderr.on("data", (c: Buffer) => {
-      err += c;
-    });
-    child.on("error", rej);
-    child.on("close", (code) => {
-      if (code !== 0) rej(new Error(`berth ${args.join(" ")} failed:\n${err.slice(-3000)}`));
-      else res({ seconds: (performance.now() - start) / 1000, out, err });
-    });
-  });
-}
+const berth = berthCli(home);
 
 const rows: string[] = [];
 try {

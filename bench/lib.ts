@@ -155,3 +155,35 @@ export async function version(argv: string[]): Promise<string> {
 export function mib(bytes: number): string {
   return `${(bytes / 1024 / 1024).toFixed(0)} MiB`;
 }
+
+/**
+ * A runner of the real CLI (`src/cli/bin.ts`, on this Node) with BERTH_HOME=home: resolves with the wall-clock
+ * seconds and the output, rejects with the tail of stderr when berth exits non-zero.
+ */
+export function berthCli(
+  home: string,
+): (args: string[]) => Promise<{ seconds: number; out: string; err: string }> {
+  const bin = join(ROOT, "src/cli/bin.ts");
+  return (args) => {
+    const start = performance.now();
+    return new Promise((res, rej) => {
+      const child = spawn(process.execPath, [bin, ...args], {
+        env: { ...process.env, BERTH_HOME: home },
+        stdio: ["ignore", "pipe", "pipe"],
+      });
+      let out = "";
+      let err = "";
+      child.stdout.on("data", (c: Buffer) => {
+        out += c;
+      });
+      child.stderr.on("data", (c: Buffer) => {
+        err += c;
+      });
+      child.on("error", rej);
+      child.on("close", (code) => {
+        if (code !== 0) rej(new Error(`berth ${args.join(" ")} failed:\n${err.slice(-3000)}`));
+        else res({ seconds: (performance.now() - start) / 1000, out, err });
+      });
+    });
+  };
+}
