@@ -47,9 +47,10 @@ describe("output, env, cwd, user and exit code", () => {
     expect(r.code).toBe(0);
   });
 
-  it("ARGs replace Cmd; -e, -w and stdin", async () => {
+  it("ARGs replace Cmd; -e, -w and stdin (-i)", async () => {
     const r = await rb(
       [
+        "-i",
         "-e",
         "GREETING=bye",
         "-e",
@@ -109,22 +110,22 @@ describe("output, env, cwd, user and exit code", () => {
     r = await rb([app.replace(":app", ":user"), "id", "-u"]);
     expect(r.stdout).toBe("1000\n");
     r = await rb(["--user", "nosuch", app, "id"]);
-    expect(r.code).toBe(3);
+    expect(r.code).toBe(125);
     expect(r.stderr).toContain(`berth: user "nosuch" is not in /etc/passwd of ${app}`);
     r = await rb([app.replace(":app", ":ghost")]);
-    expect(r.code).toBe(3);
+    expect(r.code).toBe(125);
     expect(r.stderr).toContain('user "ghost" is not in /etc/passwd');
   });
 
   it("a missing image in the store is a clear error (--pull never)", async () => {
     const r = await rb(["--pull", "never", "no-such-image:1"]);
-    expect(r.code).toBe(3);
+    expect(r.code).toBe(125);
     expect(r.stderr).toContain("no image no-such-image:1 in the local store (--pull never)");
   });
 
   it("no runtime on PATH: a clear error with an install hint", async () => {
     const r = await rb([app, "true"], undefined, { PATH: "/nonexistent" });
-    expect(r.code).toBe(7);
+    expect(r.code).toBe(125);
     expect(r.stderr).toContain("no OCI runtime found");
     expect(r.stderr).toContain("apt-get install runc");
   });
@@ -245,7 +246,7 @@ describe("seccomp", () => {
     expect(free.stdout).toBe("created\n");
     expect(free.code).toBe(0);
     const other = await rb(["--security-opt", "apparmor=unconfined", app, "true"]);
-    expect(other.code).toBe(2);
+    expect(other.code).toBe(125);
     expect(other.stderr).toContain('--security-opt "apparmor=unconfined" is not supported');
   });
 });
@@ -345,7 +346,7 @@ describe("images from a registry", () => {
   it("a reference missing from the store is pulled into it and run; then runs from the store", async () => {
     const fresh = join(dir, "home-pull");
     const never = await berth(["run", "--pull", "never", ref], { home: fresh });
-    expect(never.code).toBe(3);
+    expect(never.code).toBe(125);
     expect(never.stderr).toContain(`no image ${ref} in the local store (--pull never)`);
 
     const first = await berth(["run", ref], { home: fresh });
@@ -374,7 +375,7 @@ describe("images from a registry", () => {
 
   it("a --pull value docker does not know is a usage error", async () => {
     const r = await berth(["run", "--pull", "sometimes", ref], { home });
-    expect(r.code).toBe(2);
+    expect(r.code).toBe(125);
     expect(r.stderr).toContain("--pull must be missing, always or never");
   });
 });

@@ -1,0 +1,102 @@
+/**
+ * `berth run` in a terminal, as docker users expect: Ctrl-C forwarded then, the second time, the container
+ * killed; --init for a PID 1 that ignores signals; -it giving the container a real terminal.
+ */
+import { existsSync, readdirSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { berth, tempDir } from "../helpers/cli.ts";
+import { berthInTerminal } from "../helpers/terminal.ts";
+import { busyboxImage } from "./helpers.ts";
+
+let dir: string;
+let cleanup: () => Promise<void>;
+let home: string;
+let app: string;
+
+beforeAll(async () => {
+  ({ dir, cleanup } = await tempDir("berth-terminal-"));
+  home = join(dir, "home");
+  await busyboxImage(join(dir, "layout"), "app", { env: ["PATH=/bin"], cmd: ["sh"] });
+  app = `oci:${join(dir, "layout")}:app`;
+});
+afterAll(() => cleanup());
+
+function containersLeft(): string[] {
+  const d = join(home, "run", "containers");
+  return existsSync(d) ? readdirSync(d) : [];
+}
+
+describe("Ctrl-C", () => {
+  it("the first is forwarded (to an app that ignores it), the second kills the container: 137, nothing left", async () => {
+    const t = berthInTerminal(["run", app, "sh", "-c", "trap '' INT; echo ready; exec sleep 1000"], { home });
+    await t.waitFor(/ready/);
+    t.write("\x03");
+    await t.waitFor(/Ctrl-C again kills it/);
+    t.write("\x03");
+    const r = await t.done;
+    expect(r.output).toMatch(/killing the container/);
+    expect(r.code).toBe(137);
+    expect(containersLeft()).toEqual([]);
+  });
+
+  it("--init: tini as PID 1 passes SIGINT on, and sleep (no longer PID 1) ends on the first Ctrl-C: 130", async () => {
+    const t = berthInTerminal(["run", "--init", app, "sh", "-c", "echo ready; exec sleep 1000"], { home });
+    await t.waitFor(/ready/);
+    t.write("\x03");
+    const r = await t.done;
+    expect(r.output).not.toMatch(/killing the container/);
+    expect(r.code).toBe(130);
+    expect(containersLeft()).toEqual([]);
+  });
+
+  it("--init runs the command under /dev/init (tini) as PID 1", async () => {
+    const r = await berth(
+      ["run", "--init", app, "sh", "-c", "cat /proc/1/cmdline | tr '\\0' ' '; echo; echo $$"],
+      {
+        home,
+      },
+    );
+    expect(r.stderr).toBe("");
+    expect(r.stdout).toMatch(/^\/dev\/init -- sh -c/);
+    expect(r.code).toBe(0);
+  });
+});
+
+describe("-t and -i", () => {
+  it("-it: a shell on a real terminal reads what is typed; Ctrl-C goes to the container's terminal", async () => {
+    const t = berthInTerminal(["run", "-it", app, "sh"], { home });
+    await t.waitFor(/# /);
+    t.write("tty; echo $TERM; echo $((6*7))\r");
+    await t.waitFor(/^42\r?$/m);
+    t.write("exit 3\r");
+    const r = await t.done;
+    expect(r.output).toMatch(/^\/dev\/pts\/0\r?$/m);
+    expect(r.output).toMatch(/^xterm\r?$/m);
+    expect(r.code).toBe(3);
+    expect(containersLeft()).toEqual([]);
+  });
+
+  it("-t without a terminal here: a warning, and the container runs without one", async () => {
+    const withT = await berth(["run", "-t", app, "sh", "-c", "[ -t 1 ] && echo terminal || echo none"], {
+      home,
+    });
+    expect(withT.stderr).toMatch(/warning: -t needs a terminal/);
+    expect(withT.stdout).toBe("none\n");
+    expect(withT.code).toBe(0);
+  });
+
+  it("stdin reaches the container with -i only (docker's rule)", async () => {
+    const withI = await berth(["run", "-i", app, "cat"], { home, input: "typed\n" });
+    expect(withI.stdout).toBe("typed\n");
+    const without = await berth(["run", app, "cat"], { home, input: "typed\n" });
+    expect(without.stdout).toBe("");
+    expect(without.code).toBe(0);
+  });
+
+  it("-it with stdin not a terminal: docker's refusal, exit 125", async () => {
+    const r = await berth(["run", "-it", app, "true"], { home, input: "" });
+    expect(r.stderr).toMatch(/the input device is not a TTY/);
+    expect(r.code).toBe(125);
+  });
+});
