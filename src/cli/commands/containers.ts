@@ -90,6 +90,8 @@ async function each(c: Cli, refs: string[], act: (info: ContainerInfo) => Promis
 }
 
 export function registerContainers(program: Command, cli: () => Cli): void {
+  // Options after exec's command belong to it (`berth exec web ls -l`).
+  program.enablePositionalOptions();
   program
     .command("ps")
     .description("list containers (running ones; -a: all)")
