@@ -77,6 +77,39 @@ describe("-t and -i", () => {
     expect(containersLeft()).toEqual([]);
   });
 
+  it("-it: Ctrl-C goes to the container's terminal: it interrupts the shell's command, the shell stays", async () => {
+    const t = berthInTerminal(["run", "-it", app, "sh"], { home });
+    await t.waitFor(/# /);
+    t.write("sleep 1000\r");
+    await t.waitFor(/sleep 1000/);
+    t.write("\x03");
+    await t.waitFor(/\^C[\s\S]*# /);
+    t.write("echo still-$((1+1))\r");
+    await t.waitFor(/^still-2\r?$/m);
+    t.write("exit\r");
+    const r = await t.done;
+    expect(r.output).not.toMatch(/berth: sent SIGINT/);
+    expect(r.code).toBe(0);
+  });
+
+  it("exec -it: a shell on a real terminal in a running container", async () => {
+    const started = await berth(["run", "-d", "--name", "target", app, "sleep", "1000"], { home });
+    expect(started.code).toBe(0);
+    try {
+      const t = berthInTerminal(["exec", "-it", "target", "sh"], { home });
+      await t.waitFor(/# /);
+      t.write("tty; echo $TERM; echo $((2*3))\r");
+      await t.waitFor(/^6\r?$/m);
+      t.write("exit 5\r");
+      const r = await t.done;
+      expect(r.output).toMatch(/^\/dev\/pts\/\d+\r?$/m);
+      expect(r.output).toMatch(/^xterm\r?$/m);
+      expect(r.code).toBe(5);
+    } finally {
+      await berth(["rm", "-f", "target"], { home });
+    }
+  });
+
   it("-t without a terminal here: a warning, and the container runs without one", async () => {
     const withT = await berth(["run", "-t", app, "sh", "-c", "[ -t 1 ] && echo terminal || echo none"], {
       home,

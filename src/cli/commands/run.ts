@@ -504,8 +504,8 @@ async function runAction(
   } finally {
     await opened.close();
   }
-  for (const w of container.warnings) out.stderr.write(`berth: warning: ${w}\n`);
   if (detached) {
+    for (const w of container.warnings) out.stderr.write(`berth: warning: ${w}\n`);
     signals.dispose();
     await detach(c, container);
     return;
@@ -529,6 +529,7 @@ async function runAction(
     await container.finish(exit);
     signals.dispose();
   }
+  for (const w of container.warnings) out.stderr.write(`berth: warning: ${w}\n`);
   if (env.BERTH_DEBUG) {
     out.stderr.write(
       `berth: ${container.id} exited ${result.exitCode} (${container.runtime.name}, ${container.snapshots.mode} snapshots, ${container.snapshots.applied} layers applied, ${container.snapshots.reused} cached)\n`,
