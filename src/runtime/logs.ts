@@ -4,7 +4,7 @@
  * line without a newline is written when the container ends), stdout and stderr in the order they came.
  */
 import { closeSync, openSync, writeSync } from "node:fs";
-import { open, stat } from "node:fs/promises";
+import { type FileHandle, open } from "node:fs/promises";
 import { setTimeout as delay } from "node:timers/promises";
 
 export interface LogEntry {
@@ -62,37 +62,41 @@ export interface ReadLogOptions {
   signal?: AbortSignal;
 }
 
-/** The entries of a log file (none when there is no file). */
+/**
+ * The entries of a log file (none when there is no file). The file is held open while following, so that
+ * what a container wrote last is read even when its folder is removed as it ends (`--rm`).
+ */
 export async function* readLog(path: string, o: ReadLogOptions = {}): AsyncGenerator<LogEntry> {
+  let fh: FileHandle | undefined;
   let offset = 0;
   let rest = "";
   let first = true;
-  for (;;) {
-    const size = (await stat(path).catch(() => undefined))?.size ?? 0;
-    if (size > offset) {
-      const fh = await open(path, "r");
-      try {
+  try {
+    for (;;) {
+      fh ??= await open(path, "r").catch(() => undefined);
+      const size = fh ? (await fh.stat()).size : 0;
+      if (fh && size > offset) {
         const buf = Buffer.alloc(size - offset);
         const { bytesRead } = await fh.read(buf, 0, buf.length, offset);
         offset += bytesRead;
         rest += buf.subarray(0, bytesRead).toString("utf8");
-      } finally {
-        await fh.close();
+        const lines = rest.split("\n");
+        rest = lines.pop()!;
+        let entries = lines.map(parse).filter((e): e is LogEntry => e !== undefined);
+        if (first && o.tail !== undefined) entries = o.tail > 0 ? entries.slice(-o.tail) : [];
+        for (const e of entries) yield e;
       }
-      const lines = rest.split("\n");
-      rest = lines.pop()!;
-      let entries = lines.map(parse).filter((e): e is LogEntry => e !== undefined);
-      if (first && o.tail !== undefined) entries = o.tail > 0 ? entries.slice(-o.tail) : [];
-      for (const e of entries) yield e;
+      first = false;
+      if (!o.follow || o.signal?.aborted) return;
+      // Ended, and read to the end after that: done.
+      if (await o.ended?.()) {
+        fh ??= await open(path, "r").catch(() => undefined);
+        if (!fh || (await fh.stat()).size <= offset) return;
+        continue;
+      }
+      await delay(100, undefined, o.signal ? { signal: o.signal } : {}).catch(() => undefined);
     }
-    first = false;
-    if (!o.follow || o.signal?.aborted) return;
-    // Ended, and read to the end after that: done.
-    if (await o.ended?.()) {
-      const now = (await stat(path).catch(() => undefined))?.size ?? 0;
-      if (now <= offset) return;
-      continue;
-    }
-    await delay(100, undefined, o.signal ? { signal: o.signal } : {}).catch(() => undefined);
+  } finally {
+    await fh?.close();
   }
 }

@@ -5,9 +5,10 @@
  */
 import { existsSync, readdirSync } from "node:fs";
 import { writeFile } from "node:fs/promises";
+import { createConnection, createServer } from "node:net";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { berth, tempDir } from "../helpers/cli.ts";
+import { berth, spawnBerth, tempDir } from "../helpers/cli.ts";
 import { busyboxImage, crunUsable } from "./helpers.ts";
 
 let dir: string;
@@ -151,11 +152,19 @@ describe("kill, logs -f, --rm, exit codes", () => {
   });
 
   it("logs -f follows until the container ends; --rm removes its state once it has", async () => {
-    const id = (
-      await b(["run", "-d", "--rm", app, "sh", "-c", "for i in 1 2 3; do echo $i; sleep 0.2; done"])
-    ).stdout.trim();
-    const followed = await b(["logs", "-f", id]);
-    expect(followed.stdout).toBe("1\n2\n3\n");
+    const script =
+      'for i in 1 2 3; do echo $i; done; trap "echo 4; exit 0" TERM; while true; do sleep 0.1; done';
+    const id = (await b(["run", "-d", "--rm", app, "sh", "-c", script])).stdout.trim();
+    const follow = spawnBerth(["logs", "-f", id], { home });
+    let seen = "";
+    follow.child.stdout!.on("data", (c: Buffer) => {
+      seen += c.toString();
+    });
+    await until(async () => seen === "1\n2\n3\n");
+    expect((await b(["stop", id])).code).toBe(0);
+    const followed = await follow.done;
+    expect(followed.stdout).toBe("1\n2\n3\n4\n");
+    expect(followed.code).toBe(0);
     await until(async () => (await ps()).length === 0);
     expect(existsSync(join(home, "run", "containers", id))).toBe(false);
   });
@@ -212,6 +221,47 @@ describe("--env-file, -p", () => {
     const refused = await b(["run", "--env-file", bad, app, "true"]);
     expect(refused.stderr).toContain('line 2: the variable name "BAD KEY" contains whitespace');
     expect(refused.code).toBe(125);
+  });
+
+  it("run -d -p: the port is published once berth prints the id (the supervisor publishes it)", async () => {
+    const port = await new Promise<number>((res) => {
+      const srv = createServer().listen(0, "127.0.0.1", () => {
+        const p = (srv.address() as { port: number }).port;
+        srv.close(() => res(p));
+      });
+    });
+    const r = await b([
+      "run",
+      "-d",
+      "--rm",
+      "-p",
+      `127.0.0.1:${port}:80`,
+      app,
+      "sh",
+      "-c",
+      "echo served | nc -l -p 80",
+    ]);
+    expect(r.code).toBe(0);
+    const listed = (await ps())[0]!;
+    expect(listed).toMatchObject({
+      ports: [{ hostIp: "127.0.0.1", hostPort: port, containerPort: 80, protocol: "tcp" }],
+    });
+    expect((await b(["ps"])).stdout).toContain(`127.0.0.1:${port}->80/tcp`);
+    // published before the id was printed: the first connection reaches slirp4netns (the server may still be starting)
+    let got = "";
+    for (let i = 0; i < 300 && !got; i++) {
+      got = await new Promise<string>((res) => {
+        const s = createConnection({ host: "127.0.0.1", port });
+        let data = "";
+        s.on("data", (d) => {
+          data += d;
+        });
+        s.on("end", () => (data ? res(data) : setTimeout(() => res(""), 50)));
+        s.on("error", () => setTimeout(() => res(""), 50));
+      });
+    }
+    expect(got).toBe("served\n");
+    await until(async () => (await ps()).length === 0);
   });
 
   it("-p with --network host: a sentence (the port is the host's already), and the container runs", async () => {
