@@ -272,3 +272,55 @@ describe("--env-file, -p", () => {
     expect(r.code).toBe(0);
   });
 });
+
+describe("a one-off command in a buildpacks image (README: --entrypoint launcher)", () => {
+  it("through the launcher the buildpacks' environment is set; without it, it is not", async () => {
+    const { berthLauncher } = await import("../../src/cnb/launch/index.ts");
+    const launcher = (await berthLauncher({ home, env: { PATH: process.env.PATH } })).path;
+    const toml = [
+      "[[buildpacks]]",
+      '  id = "greet"',
+      '  version = "1.0.0"',
+      '  api = "0.10"',
+      "",
+      "[[processes]]",
+      '  type = "web"',
+      '  command = ["echo", "web"]',
+      "  args = []",
+      "  direct = true",
+      "  default = true",
+      '  buildpack-id = "greet"',
+      "",
+    ].join("\n");
+    await busyboxImage(
+      join(dir, "layout"),
+      "cnb",
+      {
+        env: [
+          "PATH=/cnb/process:/cnb/lifecycle:/bin",
+          "CNB_LAYERS_DIR=/layers",
+          "CNB_APP_DIR=/workspace",
+          "CNB_PLATFORM_API=0.12",
+        ],
+        entrypoint: ["/cnb/process/web"],
+      },
+      [
+        [
+          { path: "cnb/lifecycle/launcher", source: launcher },
+          { path: "cnb/process/web", symlink: "../lifecycle/launcher" },
+          { path: "layers/config/metadata.toml", content: toml },
+          { path: "layers/greet/tools.toml", content: "[types]\n  launch = true\n" },
+          { path: "layers/greet/tools/env/GREETING", content: "from-the-buildpack" },
+          { path: "workspace", dir: true },
+        ],
+      ],
+    );
+    const img = `oci:${join(dir, "layout")}:cnb`;
+    expect((await b(["run", img])).stdout).toBe("web\n");
+    const through = await b(["run", "--entrypoint", "launcher", img, "--", "env"]);
+    expect(through.stderr).toBe("");
+    expect(through.stdout).toContain("GREETING=from-the-buildpack\n");
+    const around = await b(["run", "--entrypoint", "env", img]);
+    expect(around.stdout).not.toContain("GREETING=");
+  });
+});

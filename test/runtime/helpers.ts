@@ -61,6 +61,8 @@ export type ExtraFile = {
   dir?: boolean;
   symlink?: string;
   delete?: boolean;
+  /** Copy this host file (mode included) instead of writing `content`. */
+  source?: string;
 };
 
 /**
@@ -98,7 +100,10 @@ export async function busyboxImage(
         if (f.delete) await rm(p, { recursive: true, force: true });
         else if (f.dir) await mkdir(p, { recursive: true, mode: f.mode ?? 0o755 });
         else if (f.symlink !== undefined) await symlink(f.symlink, p);
-        else {
+        else if (f.source !== undefined) {
+          await copyFile(f.source, p);
+          await chmod(p, f.mode ?? 0o755);
+        } else {
           await writeFile(p, f.content ?? "");
           if (f.mode !== undefined) await chmod(p, f.mode);
         }
