@@ -271,7 +271,8 @@ async function detach(c: Cli, container: Container): Promise<void> {
   const msg = await new Promise<SupervisorMessage | undefined>((resolvePromise) => {
     child.on("message", (m) => resolvePromise(m as SupervisorMessage));
     child.on("error", () => resolvePromise(undefined));
-    child.on("exit", () => resolvePromise(undefined));
+    // The channel closes after its last message is read (an exit event may come before it).
+    child.on("disconnect", () => resolvePromise(undefined));
   });
   await errLog.close();
   if (child.connected) child.disconnect();
@@ -375,7 +376,7 @@ berth kill signal it, berth exec runs more in it, and berth rm removes it once i
 
 A buildpacks image starts its default process through the CNB launcher; for a one-off command, go through
 the launcher so that the buildpacks' environment is set (as pack's docs do):
-  berth run --entrypoint launcher app:1 "echo $PATH"     (a shell command)
+  berth run --entrypoint launcher app:1 'echo $PATH'     (a shell command)
   berth run --entrypoint launcher app:1 -- node -v       (an argv, no shell)
 
 A bare reference or docker://REF runs from the local store and is pulled into it first when missing.
