@@ -186,6 +186,16 @@ describe("kill, logs -f, --rm, exit codes", () => {
     expect(none.code).not.toBe(0);
   });
 
+  it("two runs claiming one name at once: one gets it, the other docker's sentence and 125", async () => {
+    const both = await Promise.all(
+      [1, 2].map(() => b(["run", "-d", "--name", "twin", app, "sleep", "1000"])),
+    );
+    expect(both.map((r) => r.code).sort()).toEqual([0, 125]);
+    expect(both.find((r) => r.code === 125)!.stderr).toContain('the container name "twin" is already in use');
+    expect((await ps()).map((c) => c.name)).toEqual(["twin"]);
+    expect((await b(["rm", "-f", "twin"])).code).toBe(0);
+  });
+
   it("an invalid --name is refused with 125 before anything runs", async () => {
     const r = await b(["run", "--name", "bad name", app, "true"]);
     expect(r.stderr).toContain('invalid container name "bad name"');
