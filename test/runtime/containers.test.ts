@@ -5,11 +5,10 @@
  */
 import { existsSync, readdirSync } from "node:fs";
 import { writeFile } from "node:fs/promises";
-import { createConnection, createServer } from "node:net";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { berth, spawnBerth, tempDir } from "../helpers/cli.ts";
-import { busyboxImage, crunUsable } from "./helpers.ts";
+import { busyboxImage, crunUsable, freePort, readPublished } from "./helpers.ts";
 
 let dir: string;
 let cleanup: () => Promise<void>;
@@ -234,12 +233,7 @@ describe("--env-file, -p", () => {
   });
 
   it("run -d -p: the port is published once berth prints the id (the supervisor publishes it)", async () => {
-    const port = await new Promise<number>((res) => {
-      const srv = createServer().listen(0, "127.0.0.1", () => {
-        const p = (srv.address() as { port: number }).port;
-        srv.close(() => res(p));
-      });
-    });
+    const port = await freePort();
     const r = await b([
       "run",
       "-d",
@@ -258,18 +252,7 @@ describe("--env-file, -p", () => {
     });
     expect((await b(["ps"])).stdout).toContain(`127.0.0.1:${port}->80/tcp`);
     // published before the id was printed: the first connection reaches slirp4netns (the server may still be starting)
-    let got = "";
-    for (let i = 0; i < 300 && !got; i++) {
-      got = await new Promise<string>((res) => {
-        const s = createConnection({ host: "127.0.0.1", port });
-        let data = "";
-        s.on("data", (d) => {
-          data += d;
-        });
-        s.on("end", () => (data ? res(data) : setTimeout(() => res(""), 50)));
-        s.on("error", () => setTimeout(() => res(""), 50));
-      });
-    }
+    const got = await readPublished(port);
     expect(got).toBe("served\n");
     await until(async () => (await ps()).length === 0);
   });

@@ -12,7 +12,7 @@ import { parseImageArgument } from "../../src/transport/parse.ts";
 import { berth, tempDir } from "../helpers/cli.ts";
 import { run } from "../helpers/exec.ts";
 import { type RegistryHarness, startRegistry } from "../registry/helpers/registry.ts";
-import { APPLETS, BUSYBOX, busyboxImage, GROUP, PASSWD } from "./helpers.ts";
+import { APPLETS, BUSYBOX, busyboxImage, freePort, GROUP, PASSWD, readPublished } from "./helpers.ts";
 
 const BIN = resolve(import.meta.dirname, "../../src/cli/bin.ts");
 let dir: string;
@@ -162,19 +162,7 @@ describe("volumes and network", () => {
       env: { PATH: process.env.PATH ?? "", BERTH_HOME: home },
       stdio: ["ignore", "pipe", "pipe"],
     });
-    let got = "";
-    for (let i = 0; i < 200 && !got; i++) {
-      got = await new Promise<string>((res) => {
-        const s = createConnection({ host: "127.0.0.1", port });
-        let data = "";
-        s.on("data", (d) => {
-          data += d;
-        });
-        // Before the server listens, the published port accepts and closes at once (slirp4netns): retry.
-        s.on("end", () => (data ? res(data) : setTimeout(() => res(""), 50)));
-        s.on("error", () => setTimeout(() => res(""), 50));
-      });
-    }
+    const got = await readPublished(port);
     const code = await new Promise((res) => child.on("close", res));
     expect(got).toBe("served\n");
     expect(code).toBe(0);
@@ -419,13 +407,3 @@ describe("images made by berth", () => {
     expect(r.code).toBe(0);
   });
 });
-
-async function freePort(): Promise<number> {
-  return new Promise((res) => {
-    const s = createServer();
-    s.listen(0, "127.0.0.1", () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => res(port));
-    });
-  });
-}

@@ -19,7 +19,7 @@ import {
   shortId,
 } from "../../runtime/state.ts";
 import type { Cli } from "../env.ts";
-import { containerSignals, ownFailure, parseEnvFile } from "./run.ts";
+import { containerSignals, environment, ownFailure } from "./run.ts";
 
 const collect = (v: string, prev: string[]) => [...prev, v];
 
@@ -256,14 +256,7 @@ Examples:
       const c = cli();
       try {
         const x = await findContainer(c.ctx.home, ref);
-        const env: string[] = [];
-        for (const f of opts.envFile as string[]) {
-          const { readFile } = await import("node:fs/promises");
-          env.push(...parseEnvFile(await readFile(resolve(c.cwd, f), "utf8"), f, c.env));
-        }
-        for (const e of opts.env as string[]) {
-          env.push(e.includes("=") || c.env[e] === undefined ? e : `${e}=${c.env[e]}`);
-        }
+        const env = await environment(c, opts.envFile as string[], opts.env as string[]);
         const tty = Boolean(opts.tty);
         const signals = containerSignals(c);
         try {

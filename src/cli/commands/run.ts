@@ -171,7 +171,7 @@ export function parseEnvFile(text: string, file: string, env: Record<string, str
 }
 
 /** The environment from `--env-file`s then `-e`s (docker's order: -e wins). */
-async function environment(c: Cli, files: string[], items: string[]): Promise<string[]> {
+export async function environment(c: Cli, files: string[], items: string[]): Promise<string[]> {
   const fromFiles: string[] = [];
   for (const f of files) {
     const path = resolve(c.cwd, f);
