@@ -80,8 +80,9 @@ describe("-t and -i", () => {
   it("-it: Ctrl-C goes to the container's terminal: it interrupts the shell's command, the shell stays", async () => {
     const t = berthInTerminal(["run", "-it", app, "sh"], { home });
     await t.waitFor(/# /);
-    t.write("sleep 1000\r");
-    await t.waitFor(/sleep 1000/);
+    // "started" is printed once the shell has put its terminal back from line editing to cooked mode
+    t.write("echo started; sleep 1000\r");
+    await t.waitFor(/^started\r?$/m);
     t.write("\x03");
     await t.waitFor(/\^C[\s\S]*# /);
     t.write("echo still-$((1+1))\r");
