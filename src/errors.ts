@@ -41,6 +41,8 @@ export type ErrorCode =
   // runtime
   | "RUNTIME_NOT_FOUND"
   | "RUNTIME_FAILED"
+  | "CONTAINER_NOT_FOUND"
+  | "CONTAINER_CONFLICT"
   | "USER_NOT_FOUND"
   // cloud native buildpacks
   | "CNB_BUILDPACK_INVALID"

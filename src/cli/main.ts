@@ -33,6 +33,7 @@ const MODULES: Record<string, () => Promise<Register[]>> = {
   rebase: async () => [(await import("./commands/rebase.ts")).registerRebase],
   stack: async () => [(await import("./commands/stack.ts")).registerStack],
   buildpack: async () => [(await import("./commands/buildpack.ts")).registerBuildpack],
+  containers: async () => [(await import("./commands/containers.ts")).registerContainers],
 };
 
 /** The module defining each command name. */
@@ -50,6 +51,13 @@ const COMMANDS: Record<string, string> = {
   delete: "registry",
   login: "registry",
   logout: "registry",
+  ps: "containers",
+  stop: "containers",
+  kill: "containers",
+  logs: "containers",
+  rm: "containers",
+  exec: "containers",
+  _supervise: "containers",
 };
 
 const GLOBAL_WITH_VALUE = new Set(["--insecure-registry", "--ca-cert", "--jobs"]);
@@ -169,7 +177,7 @@ export async function main(
       out.stderr.write(`berth: ${err.message}\n`);
       if (err.hint) out.stderr.write(`hint: ${err.hint}\n`);
       if (env.BERTH_DEBUG) out.stderr.write(`${err.stack}\n`);
-      return exitCodeFor(err.code);
+      return typeof err.details.exitCode === "number" ? err.details.exitCode : exitCodeFor(err.code);
     }
     const e = err as NodeJS.ErrnoException;
     if (e && typeof e.code === "string" && typeof e.syscall === "string") {

@@ -5,16 +5,26 @@
  * `$BERTH_HOME/run/state`. The container's folder and state are removed afterwards unless `keep` is set.
  */
 import { execFile } from "node:child_process";
-import { mkdir, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { constants } from "node:fs";
+import { access, type FileHandle, mkdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { hostname as osHostname } from "node:os";
 import { dirname, join, posix } from "node:path";
+import { setTimeout as delay } from "node:timers/promises";
 import { promisify } from "node:util";
-import { wrapError } from "../errors.ts";
+import { BerthError, wrapError } from "../errors.ts";
 import type { ImageConfig } from "../oci/config.ts";
 import type { Image } from "../oci/image.ts";
+import { exists } from "../util/fs.ts";
 import { type ProcessResult, runBundle, type StdioOptions } from "./exec.ts";
 import { unmount } from "./mount.ts";
-import { type NetworkSetup, type PortMapping, publishPorts, setupNetwork } from "./network.ts";
+import {
+  type NetworkSetup,
+  openExitFifo,
+  type PortMapping,
+  publishPorts,
+  setupNetwork,
+  stopNetwork,
+} from "./network.ts";
 import { createRoot } from "./root.ts";
 import { findRuntime, type OciRuntime } from "./runtime.ts";
 import type { SnapshotMode } from "./snapshots.ts";
@@ -31,7 +41,17 @@ import {
   type SpecMount,
   type Volume,
 } from "./spec.ts";
-import { disownContainerDir, makeContainerDir } from "./sweep.ts";
+import {
+  type ContainerRecord,
+  checkName,
+  claimName,
+  type ExitRecord,
+  readContainer,
+  releaseName,
+  writeExit,
+  writeRecord,
+} from "./state.ts";
+import { adoptContainerDir, disownContainerDir, makeContainerDir } from "./sweep.ts";
 import { resolveInRoot, resolveUser } from "./user.ts";
 import { assertUserNamespaces } from "./userns.ts";
 
@@ -73,11 +93,24 @@ export interface RunOptions extends RuntimeContext, StdioOptions {
   hostname?: string;
   /** false: no seccomp filter (docker's `--security-opt seccomp=unconfined`); default: Docker's refusals. */
   seccomp?: boolean;
-  /** Keep the container's folder (its writable layer) instead of removing it. */
+  /** Keep the container's folder (its writable layer) and exit instead of removing it. */
   keep?: boolean;
   /** Called when a layer has to be applied (the image is not cached yet). */
   onApply?: (index: number, count: number) => void;
+  /** A unique name (`--name`; docker's rule for the characters). */
+  name?: string;
+  /** Run tini as PID 1 (`--init`): it reaps zombies and passes signals on to the command. */
+  init?: boolean;
+  /** A pseudo-terminal for the process (`-t`). */
+  terminal?: boolean;
+  /** Run by a detached supervisor (adds the hook that tells it the process started). */
+  detached?: boolean;
+  /** Remove the container once it ends; default `!keep`. */
+  autoRemove?: boolean;
 }
+
+/** What `Container.create` needs: everything of a run but the stdio. */
+export type CreateOptions = Omit<RunOptions, keyof StdioOptions> & { signal?: AbortSignal };
 
 export interface RunResult extends ProcessResult {
   id: string;
@@ -150,98 +183,284 @@ async function imageVolumes(
   return volumes;
 }
 
-export async function runContainer(o: RunOptions): Promise<RunResult> {
-  const runtime = await findRuntime({
-    ...(o.runtime ? { want: o.runtime } : {}),
-    ...(o.searchPath ? { path: o.searchPath } : {}),
-  });
-  const name = o.imageName ?? o.image.digest;
-  const config = o.image.imageConfig();
-  const args = processArgs(
-    config,
-    { ...(o.args ? { args: o.args } : {}), ...(o.entrypoint ? { entrypoint: o.entrypoint } : {}) },
-    name,
+/** `--init`'s init: tini, statically linked (it runs in any image), bound read-only at `/dev/init`. */
+export const INIT_PATH = "/dev/init";
+
+async function findInit(searchPath: string | undefined): Promise<string> {
+  const path = searchPath || "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+  for (const dir of path.split(":")) {
+    if (!dir) continue;
+    const p = join(dir, "tini-static");
+    if (
+      await access(p, constants.X_OK).then(
+        () => true,
+        () => false,
+      )
+    )
+      return p;
+  }
+  throw new BerthError(
+    "RUNTIME_NOT_FOUND",
+    "--init needs tini-static (a static tini), which is not installed",
+    {
+      hint: "install it (Debian/Ubuntu: apt-get install tini; Fedora: dnf install tini-static)",
+    },
   );
-  if (o.rootless) await assertUserNamespaces();
-  const snapshots = await Snapshots.open(o.home, { rootless: o.rootless !== undefined });
-  const chain = await snapshots.prepare(o.image, {
-    ...(o.signal ? { signal: o.signal } : {}),
-    ...(o.onApply ? { onApply: (i: number, n: number) => o.onApply!(i, n) } : {}),
-  });
-  const container = await makeContainerDir(o.home, runtime);
-  const { id, dir } = container;
-  const network = o.network ?? "default";
-  const hostname = o.hostname ?? (network === "host" ? osHostname() : id.slice(6, 18));
-  let root: Awaited<ReturnType<typeof createRoot>> | undefined;
-  let net: NetworkSetup | undefined;
-  let etc: Promise<SpecMount[]> | undefined;
-  try {
-    net = await setupNetwork({
-      network,
-      dir,
-      rootless: o.rootless !== undefined,
-      ...(o.ports ? { ports: o.ports } : {}),
-      ...(o.searchPath ? { searchPath: o.searchPath } : {}),
+}
+
+/**
+ * A container made from an image, its folder, name and record in place (state.ts): `create` prepares it
+ * (root, network, config.json), `run` runs it in the foreground of the calling process, `finish` cleans up
+ * once it has ended (removed, or kept with its exit). A detached container is created by `berth run -d`,
+ * then `attach`ed and run by a detached supervisor process.
+ */
+export class Container {
+  readonly record: ContainerRecord;
+  readonly dir: string;
+  readonly home: string;
+  readonly runtime: OciRuntime;
+  /** Things the caller should be told (a rootless run that could not map the image's user). */
+  readonly warnings: string[];
+  readonly snapshots: RunResult["snapshots"];
+  #exitFd: FileHandle | undefined;
+
+  private constructor(
+    home: string,
+    dir: string,
+    record: ContainerRecord,
+    exitFd: FileHandle | undefined,
+    warnings: string[] = [],
+    snapshots: RunResult["snapshots"] = { mode: "overlay", applied: 0, reused: 0 },
+  ) {
+    this.home = home;
+    this.dir = dir;
+    this.record = record;
+    this.runtime = record.runtime;
+    this.#exitFd = exitFd;
+    this.warnings = warnings;
+    this.snapshots = snapshots;
+  }
+
+  get id(): string {
+    return this.record.id;
+  }
+
+  static async create(o: CreateOptions): Promise<Container> {
+    const runtime = await findRuntime({
+      ...(o.runtime ? { want: o.runtime } : {}),
+      ...(o.searchPath ? { path: o.searchPath } : {}),
     });
-    // Written while the root is mounted (both only wait on the kernel); settled before the folder is removed.
-    etc = etcMounts(dir, hostname, network, net.resolvConf);
-    etc.catch(() => undefined);
-    root = await createRoot(snapshots, chain, dir);
-    const user = await resolveUser(root.rootfs, o.user ?? config.config?.User, name);
-    const warnings: string[] = [];
-    if (o.rootless && !rootlessMapsUser(o.rootless, user)) {
-      warnings.push(
-        `running as root in the container, not as ${user.name ?? user.uid}:${user.gid}: rootless without subordinate ids (/etc/subuid, /etc/subgid and newuidmap) maps only your own id, to root`,
-      );
+    const name = o.imageName ?? o.image.digest;
+    const config = o.image.imageConfig();
+    const command = processArgs(
+      config,
+      { ...(o.args ? { args: o.args } : {}), ...(o.entrypoint ? { entrypoint: o.entrypoint } : {}) },
+      name,
+    );
+    if (o.name !== undefined) checkName(o.name);
+    const init = o.init ? await findInit(o.searchPath) : undefined;
+    if (o.rootless) await assertUserNamespaces();
+    const snapshots = await Snapshots.open(o.home, { rootless: o.rootless !== undefined });
+    const chain = await snapshots.prepare(o.image, {
+      ...(o.signal ? { signal: o.signal } : {}),
+      ...(o.onApply ? { onApply: (i: number, n: number) => o.onApply!(i, n) } : {}),
+    });
+    const container = await makeContainerDir(o.home, runtime);
+    const { id, dir } = container;
+    const network = o.network ?? "default";
+    const record: ContainerRecord = {
+      schemaVersion: 1,
+      id,
+      ...(o.name !== undefined ? { name: o.name } : {}),
+      image: name,
+      imageDigest: o.image.digest,
+      command,
+      created: new Date().toISOString(),
+      runtime,
+      stateDir: container.stateDir,
+      detached: o.detached === true,
+      autoRemove: o.autoRemove ?? !o.keep,
+      terminal: o.terminal === true,
+      ...(config.config?.StopSignal ? { stopSignal: config.config.StopSignal } : {}),
+      network,
+      ports: [...(o.ports ?? [])],
+      mounted: false,
+    };
+    const hostname = o.hostname ?? (network === "host" ? osHostname() : id.slice(6, 18));
+    let root: Awaited<ReturnType<typeof createRoot>> | undefined;
+    let net: NetworkSetup | undefined;
+    let etc: Promise<SpecMount[]> | undefined;
+    let named = false;
+    try {
+      // Claimed with a record in place: another berth claiming the name sees a live container.
+      await writeRecord(dir, record);
+      if (o.name !== undefined) {
+        await claimName(o.home, o.name, id);
+        named = true;
+      }
+      net = await setupNetwork({
+        network,
+        dir,
+        rootless: o.rootless !== undefined,
+        ...(o.ports ? { ports: o.ports } : {}),
+        ...(o.searchPath ? { searchPath: o.searchPath } : {}),
+      });
+      // Written while the root is mounted (both only wait on the kernel); settled before the folder is removed.
+      etc = etcMounts(dir, hostname, network, net.resolvConf);
+      etc.catch(() => undefined);
+      root = await createRoot(snapshots, chain, dir);
+      record.mounted = root.mounted;
+      const user = await resolveUser(root.rootfs, o.user ?? config.config?.User, name);
+      const warnings: string[] = [];
+      if (o.rootless && !rootlessMapsUser(o.rootless, user)) {
+        warnings.push(
+          `running as root in the container, not as ${user.name ?? user.uid}:${user.gid}: rootless without subordinate ids (/etc/subuid, /etc/subgid and newuidmap) maps only your own id, to root`,
+        );
+      }
+      const env = processEnv(config, user, o.env ?? [], hostname);
+      // docker's TERM for a terminal, unless the image or the caller set one
+      if (o.terminal && !env.some((e) => e.startsWith("TERM="))) env.push("TERM=xterm");
+      const mounts = await etc;
+      if (init) {
+        mounts.push({
+          destination: INIT_PATH,
+          type: "bind",
+          source: init,
+          options: ["bind", "ro", "nosuid", "nodev", "rprivate"],
+        });
+      }
+      // A detached container's supervisor learns from this hook that the process has started.
+      const poststart = o.detached
+        ? [{ path: "/bin/sh", args: ["sh", "-c", ': >"$1"', "sh", join(dir, STARTED)] }]
+        : undefined;
+      const hooks =
+        net.hooks || poststart ? { ...net.hooks, ...(poststart ? { poststart } : {}) } : undefined;
+      const spec = buildSpec({
+        user,
+        args: init ? [INIT_PATH, "--", ...command] : command,
+        env,
+        cwd: processCwd(config, o.cwd),
+        network,
+        ...(hooks ? { hooks } : {}),
+        ...(o.capAdd ? { capAdd: o.capAdd } : {}),
+        ...(o.capDrop ? { capDrop: o.capDrop } : {}),
+        hostname,
+        volumes: [...(o.volumes ?? []), ...(await imageVolumes(config, root.rootfs, dir, o.volumes ?? []))],
+        mounts,
+        annotations: imageAnnotations(config),
+        rootPath: root.rootfs,
+        ...(o.rootless ? { rootless: o.rootless } : {}),
+        ...(o.seccomp === false ? { seccomp: false } : {}),
+        ...(o.terminal ? { terminal: true } : {}),
+      });
+      await writeFile(join(dir, "config.json"), `${JSON.stringify(spec, null, 2)}\n`);
+      await writeRecord(dir, record);
+      // Opened by setupNetwork, held by whoever runs the container (attach opens its own).
+      const exitFd = net.exitFd;
+      return new Container(o.home, dir, record, exitFd, warnings, {
+        mode: chain.mode,
+        applied: chain.applied,
+        reused: chain.reused,
+      });
+    } catch (err) {
+      await etc?.catch(() => undefined);
+      await net?.close();
+      if (root?.mounted) await unmount(root.rootfs);
+      if (named) await releaseName(o.home, o.name, id);
+      await rm(dir, { recursive: true, force: true }).catch(() => undefined);
+      throw err;
     }
-    const spec = buildSpec({
-      user,
-      args,
-      env: processEnv(config, user, o.env ?? [], hostname),
-      cwd: processCwd(config, o.cwd),
-      network,
-      ...(net.hooks ? { hooks: net.hooks } : {}),
-      ...(o.capAdd ? { capAdd: o.capAdd } : {}),
-      ...(o.capDrop ? { capDrop: o.capDrop } : {}),
-      hostname,
-      volumes: [...(o.volumes ?? []), ...(await imageVolumes(config, root.rootfs, dir, o.volumes ?? []))],
-      mounts: await etc,
-      annotations: imageAnnotations(config),
-      rootPath: root.rootfs,
-      ...(o.rootless ? { rootless: o.rootless } : {}),
-      ...(o.seccomp === false ? { seccomp: false } : {}),
-    });
-    await writeFile(join(dir, "config.json"), `${JSON.stringify(spec, null, 2)}\n`);
-    // Ports are published once slirp4netns is up; a port that cannot be published ends the container.
+  }
+
+  /** Take over a created container as its runner (the detached supervisor): it becomes the folder's owner. */
+  static async attach(home: string, dir: string): Promise<Container> {
+    const info = await readContainer(dir);
+    if (!info) throw new BerthError("CONTAINER_NOT_FOUND", `${dir} holds no container`);
+    await adoptContainerDir(dir);
+    const exitFd = info.record.network === "default" ? await openExitFifo(dir) : undefined;
+    return new Container(home, dir, info.record, exitFd);
+  }
+
+  /**
+   * Run the container in the foreground and wait for it. Ports are published once slirp4netns is up; a
+   * port that cannot be published ends the container. `onStarted` (detached containers) is called once
+   * the process runs and its ports are published.
+   */
+  async run(o: StdioOptions & { onStarted?: () => void } = {}): Promise<ProcessResult> {
     const abort = new AbortController();
     const signal = o.signal ? AbortSignal.any([o.signal, abort.signal]) : abort.signal;
     let running = true;
-    const published = publishPorts(dir, o.ports ?? [], () => running).catch((err: unknown) => {
+    const published = publishPorts(this.dir, this.record.ports, () => running).catch((err: unknown) => {
       abort.abort(err);
     });
-    let result: Awaited<ReturnType<typeof runBundle>>;
+    const started = o.onStarted
+      ? (async () => {
+          while (running && !(await exists(join(this.dir, STARTED)))) await delay(20);
+          await published;
+          if (running && !signal.aborted) o.onStarted!();
+        })()
+      : undefined;
     try {
-      result = await runBundle(
-        { runtime, stateDir: container.stateDir, bundleDir: dir, id, command: args },
+      return await runBundle(
+        {
+          runtime: this.runtime,
+          stateDir: this.record.stateDir,
+          bundleDir: this.dir,
+          id: this.id,
+          command: this.record.command,
+        },
         { ...o, signal },
       );
     } finally {
       running = false;
       await published;
+      await started;
     }
+  }
+
+  /**
+   * Clean up once the container has ended: its network stopped, its root unmounted, then its folder and name
+   * removed (`autoRemove`), or kept with `exit` recorded (ps -a, logs, rm).
+   */
+  async finish(exit?: ExitRecord): Promise<void> {
+    await this.#exitFd?.close().catch(() => undefined);
+    this.#exitFd = undefined;
+    await stopNetwork(this.dir);
+    if (this.record.mounted) await unmount(join(this.dir, "rootfs"));
+    if (this.record.autoRemove) {
+      await releaseName(this.home, this.record.name, this.id);
+      await rm(this.dir, { recursive: true, force: true }).catch(() => undefined);
+      return;
+    }
+    await writeExit(this.dir, exit ?? { exitCode: 255, finishedAt: new Date().toISOString() });
+    await disownContainerDir({ id: this.id, dir: this.dir, stateDir: this.record.stateDir });
+  }
+
+  /** Close this process's hold on the container without ending it (handed over to its supervisor). */
+  async release(): Promise<void> {
+    await this.#exitFd?.close().catch(() => undefined);
+    this.#exitFd = undefined;
+  }
+}
+
+const STARTED = "started";
+
+/** Run an image the way `docker run --rm` does (`keep`: kept, with its exit, until `berth rm`). */
+export async function runContainer(o: RunOptions): Promise<RunResult> {
+  const c = await Container.create(o);
+  let exit: ExitRecord | undefined;
+  try {
+    const result = await c.run(o);
+    exit = { exitCode: result.exitCode, finishedAt: new Date().toISOString() };
     return {
       ...result,
-      id,
-      runtime,
-      snapshots: { mode: chain.mode, applied: chain.applied, reused: chain.reused },
-      ...(o.keep ? { kept: dir } : {}),
-      warnings,
+      id: c.id,
+      runtime: c.runtime,
+      snapshots: c.snapshots,
+      ...(c.record.autoRemove ? {} : { kept: c.dir }),
+      warnings: c.warnings,
     };
   } finally {
-    await etc?.catch(() => undefined);
-    await net?.close();
-    if (root?.mounted) await unmount(root.rootfs);
-    if (o.keep) await disownContainerDir(container);
-    else await rm(dir, { recursive: true, force: true }).catch(() => undefined);
+    await c.finish(exit);
   }
 }

@@ -40,8 +40,19 @@ export interface StdioOptions {
   tailBytes?: number;
   /** Aborting kills the container (SIGKILL) and rejects with the abort reason after cleanup. */
   signal?: AbortSignal;
-  /** Signals (SIGINT, SIGTERM…) to pass to the container's process. */
+  /** Signals (SIGINT, SIGTERM…) to pass to the container's process; SIGKILL kills the container through the runtime. */
   forwardSignals?: SignalForwarder;
+  /**
+   * File descriptors for the process's stdout and stderr, instead of pipes (a terminal: the runtime then
+   * proxies its pseudo-terminal to them, as `runc run` does for a `terminal` process).
+   */
+  stdoutFd?: number;
+  stderrFd?: number;
+  /**
+   * Start the runtime in a session of its own: a terminal's Ctrl-C then reaches only the caller, which
+   * decides what to forward (berth run's Ctrl-C, then SIGKILL on the second).
+   */
+  ownSession?: boolean;
 }
 
 class Tail {
@@ -75,45 +86,47 @@ export interface RunBundle {
   bundleDir: string;
   id: string;
   command: string[];
+  /**
+   * Run a further process in the running container `id` (`runc exec --process FILE`) instead of starting the
+   * bundle; its runtime log is `log`. The container's state is left alone.
+   */
+  exec?: { processFile: string; log: string };
 }
 
 /** Start the bundle and wait for it; removes the runtime's state for `id` afterwards. */
 export async function runBundle(b: RunBundle, o: StdioOptions = {}): Promise<ProcessResult> {
   o.signal?.throwIfAborted();
-  const log = join(b.bundleDir, `${b.runtime.name}.log`);
-  const args = [
-    "--root",
-    b.stateDir,
-    "--log",
-    log,
-    "--log-format",
-    "json",
-    "run",
-    "--bundle",
-    b.bundleDir,
-    b.id,
-  ];
+  const log = b.exec?.log ?? join(b.bundleDir, `${b.runtime.name}.log`);
+  const verb = b.exec
+    ? ["exec", "--process", b.exec.processFile, b.id]
+    : ["run", "--bundle", b.bundleDir, b.id];
+  const args = ["--root", b.stateDir, "--log", log, "--log-format", "json", ...verb];
   const stdinOpt =
     o.stdin === undefined || o.stdin === "ignore" ? "ignore" : typeof o.stdin === "number" ? o.stdin : "pipe";
-  const child = spawn(b.runtime.path, args, { stdio: [stdinOpt, "pipe", "pipe"] });
+  const child = spawn(b.runtime.path, args, {
+    stdio: [stdinOpt, o.stdoutFd ?? "pipe", o.stderrFd ?? "pipe"],
+    detached: o.ownSession === true,
+  });
   const max = o.tailBytes ?? 16 * 1024;
   const out = new Tail(max);
   const err = new Tail(max);
-  child.stdout!.on("data", (c: Buffer) => {
+  child.stdout?.on("data", (c: Buffer) => {
     out.push(c);
     o.onStdout?.(c);
   });
   // The runtime's own last words ("runc run failed: …") are held back: when they explain a failure to start,
   // the thrown error says it (in clearer words where berth knows them); otherwise they are passed on at the end.
-  const ownError = new RegExp(`^${b.runtime.name} (run|create) failed: `);
+  const ownError = new RegExp(`^${b.runtime.name} (run|create|exec) failed: `);
   const held: Buffer[] = [];
-  child.stderr!.on("data", (c: Buffer) => {
+  child.stderr?.on("data", (c: Buffer) => {
     err.push(c);
     if (held.length > 0 || ownError.test(c.subarray(0, 64).toString("latin1"))) held.push(c);
     else o.onStderr?.(c);
   });
   const release = () => {
+    const last = held[held.length - 1];
     for (const c of held.splice(0)) o.onStderr?.(c);
+    if (last && last[last.length - 1] !== 0x0a) o.onStderr?.(Buffer.from("\n"));
   };
   if (stdinOpt === "pipe" && child.stdin) {
     const input = o.stdin as Readable;
@@ -133,7 +146,10 @@ export async function runBundle(b: RunBundle, o: StdioOptions = {}): Promise<Pro
   const onAbort = () => void kill();
   o.signal?.addEventListener("abort", onAbort, { once: true });
   const unsubscribe = o.forwardSignals?.((sig) => {
-    if (child.exitCode === null && child.signalCode === null) child.kill(sig);
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    // SIGKILL would end the runtime, not the container: the runtime kills the container (its init) instead.
+    if (sig === "SIGKILL" && !b.exec) void kill();
+    else child.kill(sig);
   });
   let code: number | null;
   let sig: NodeJS.Signals | null;
@@ -149,7 +165,7 @@ export async function runBundle(b: RunBundle, o: StdioOptions = {}): Promise<Pro
   } finally {
     unsubscribe?.();
     o.signal?.removeEventListener("abort", onAbort);
-    await cleanupState(b);
+    if (!b.exec) await cleanupState(b);
   }
   const exitCode = code ?? 128 + (sig ? (constants.signals[sig] ?? 0) : 0);
   if (aborted && o.signal?.aborted) throw o.signal.reason;
@@ -218,7 +234,7 @@ async function runtimeMessages(log: string): Promise<{ error: boolean; msg: stri
 /** The runtime's own error: the last error in its log (absent when the container ran). */
 function lastError(messages: { error: boolean; msg: string }[]): string | undefined {
   const last = messages.filter((m) => m.error).pop()?.msg;
-  return last?.replace(/^(runc|crun) (run|create) failed: /, "");
+  return last?.replace(/^(runc|crun) (run|create|exec) failed: /, "");
 }
 
 /** Remove the runtime's state for the container if it is still there (killed runtime, failed start). */

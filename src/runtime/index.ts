@@ -1,8 +1,25 @@
 /** The runtime: OCI runtime bundles, snapshots, containers (runc/crun) and the sandbox builds run in. */
 
 export { type BundleOptions, type BundleResult, writeBundle } from "./bundle.ts";
-export { type RunOptions, type RunResult, type RuntimeContext, runContainer } from "./container.ts";
+export {
+  Container,
+  type CreateOptions,
+  type RunOptions,
+  type RunResult,
+  type RuntimeContext,
+  runContainer,
+} from "./container.ts";
+export {
+  type ExecOptions,
+  execInContainer,
+  killContainer,
+  removeContainer,
+  signalName,
+  stopContainer,
+  waitEnded,
+} from "./control.ts";
 export type { ProcessResult, SignalForwarder, StdioOptions } from "./exec.ts";
+export { type LogEntry, LogWriter, type ReadLogOptions, readLog } from "./logs.ts";
 export { overlayXattrReader } from "./mount.ts";
 export {
   type Hook,
@@ -53,6 +70,15 @@ export {
   toRootless,
   type Volume,
 } from "./spec.ts";
+export {
+  type ContainerInfo,
+  type ContainerRecord,
+  type ContainerStatus,
+  type ExitRecord,
+  findContainer,
+  listContainers,
+  readContainer,
+} from "./state.ts";
 export { sweepContainers } from "./sweep.ts";
 export { parseGroup, parsePasswd, type ResolvedUser, resolveInRoot, resolveUser } from "./user.ts";
 export {

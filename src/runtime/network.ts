@@ -10,7 +10,7 @@
 
 import { execFile } from "node:child_process";
 import { constants } from "node:fs";
-import { access, open, readFile } from "node:fs/promises";
+import { access, type FileHandle, open, readFile } from "node:fs/promises";
 import { createConnection, isIP } from "node:net";
 import { delimiter, join } from "node:path";
 // Signalling a pid is no reading of the environment: the only thing berth takes from node:process here.
@@ -276,6 +276,13 @@ export interface NetworkSetup {
   close: () => Promise<void>;
   /** The container's /etc/resolv.conf; undefined: the host's (host network) or none (no network). */
   resolvConf?: string;
+  /** berth's end of slirp4netns's exit fifo (default network): slirp4netns runs while it is open. */
+  exitFd?: FileHandle;
+}
+
+/** Open (read-write: no waiting for a reader) the exit fifo of a container's slirp4netns, to hold it open. */
+export async function openExitFifo(dir: string): Promise<FileHandle> {
+  return open(join(dir, "slirp.exit"), constants.O_RDWR);
 }
 
 /**
@@ -322,10 +329,11 @@ export async function setupNetwork(o: {
   await pexec("mkfifo", ["-m", "600", exitFifo]).catch((err: unknown) => {
     throw wrapError(`making the fifo ${exitFifo}`, err);
   });
-  const exitFd = await open(exitFifo, constants.O_RDWR);
+  const exitFd = await openExitFifo(o.dir);
   return {
     hooks: { createRuntime: [hook] },
     resolvConf: resolv,
+    exitFd,
     close: async () => {
       await exitFd.close().catch(() => undefined);
       await stopNetwork(o.dir);

@@ -251,6 +251,8 @@ export interface SpecOptions {
   rootless?: RootlessIds;
   /** Docker's seccomp refusals (seccomp.ts); false: none (docker's `--security-opt seccomp=unconfined`). */
   seccomp?: boolean;
+  /** Give the process a pseudo-terminal (docker's `-t`). */
+  terminal?: boolean;
 }
 
 /** A runtime config with Docker's defaults. */
@@ -278,7 +280,7 @@ export function buildSpec(o: SpecOptions): RuntimeSpec {
     ociVersion: "1.0.2",
     root: { path: o.rootPath ?? "rootfs", readonly: false },
     process: {
-      terminal: false,
+      terminal: o.terminal === true,
       user: {
         uid: o.user.uid,
         gid: o.user.gid,

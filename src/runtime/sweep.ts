@@ -17,6 +17,7 @@ import { cleanupState } from "./exec.ts";
 import { unmount } from "./mount.ts";
 import { stopNetwork } from "./network.ts";
 import type { OciRuntime } from "./runtime.ts";
+import { readContainer, releaseName } from "./state.ts";
 
 const OWNER = "owner";
 
@@ -51,6 +52,11 @@ export async function makeContainerDir(home: string, runtime: OciRuntime): Promi
   return { id, dir, stateDir: dirs.state };
 }
 
+/** Make this process the owner of a container's folder (the detached supervisor taking over from `berth run -d`). */
+export async function adoptContainerDir(dir: string): Promise<void> {
+  await writeFile(join(dir, OWNER), `${selfIdentity()}\n`);
+}
+
 /** Keep a container's folder for good: it is no longer swept when this process ends. */
 export async function disownContainerDir(c: ContainerDir): Promise<void> {
   await rm(join(c.dir, OWNER), { force: true });
@@ -76,6 +82,8 @@ export async function sweepContainers(home: string, runtime: OciRuntime): Promis
     if (await isAlive(owner)) continue;
     await cleanupState({ runtime, stateDir: dirs.state, id });
     await stopNetwork(dir);
+    const record = await readContainer(dir);
+    if (record) await releaseName(home, record.record.name, id);
     const rootfs = join(dir, "rootfs");
     if (await isMountPoint(rootfs, dir)) await unmount(rootfs);
     await rm(dir, { recursive: true, force: true });

@@ -130,7 +130,7 @@ it("berth run --runtime crun gives a clear error where crun cannot start", async
     return;
   }
   const r = await berth(["run", "--runtime", "crun", img, "true"], { home });
-  expect(r.code).toBe(7);
+  expect(r.code).toBe(125);
   expect(r.stderr).toContain("crun could not start the container");
   t.annotate?.(crun.reason);
 });

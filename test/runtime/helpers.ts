@@ -4,6 +4,7 @@
  */
 import { execFile } from "node:child_process";
 import { chmod, copyFile, mkdir, mkdtemp, rm, symlink, writeFile } from "node:fs/promises";
+import { createConnection, createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { promisify } from "node:util";
@@ -61,6 +62,8 @@ export type ExtraFile = {
   dir?: boolean;
   symlink?: string;
   delete?: boolean;
+  /** Copy this host file (mode included) instead of writing `content`. */
+  source?: string;
 };
 
 /**
@@ -98,7 +101,10 @@ export async function busyboxImage(
         if (f.delete) await rm(p, { recursive: true, force: true });
         else if (f.dir) await mkdir(p, { recursive: true, mode: f.mode ?? 0o755 });
         else if (f.symlink !== undefined) await symlink(f.symlink, p);
-        else {
+        else if (f.source !== undefined) {
+          await copyFile(f.source, p);
+          await chmod(p, f.mode ?? 0o755);
+        } else {
           await writeFile(p, f.content ?? "");
           if (f.mode !== undefined) await chmod(p, f.mode);
         }
@@ -154,4 +160,35 @@ export async function crunUsable(): Promise<{ ok: boolean; reason: string }> {
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
+}
+
+/** A TCP port free on 127.0.0.1 right now. */
+export async function freePort(): Promise<number> {
+  return new Promise((res) => {
+    const s = createServer();
+    s.listen(0, "127.0.0.1", () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => res(port));
+    });
+  });
+}
+
+/**
+ * What a server behind a published port sends, retried until it says something: before the server listens,
+ * slirp4netns accepts on the host port and closes at once. "" when it never answers (or `stop()` says so).
+ */
+export async function readPublished(port: number, stop: () => boolean = () => false): Promise<string> {
+  let got = "";
+  for (let i = 0; i < 300 && !got && !stop(); i++) {
+    got = await new Promise<string>((res) => {
+      const s = createConnection({ host: "127.0.0.1", port });
+      let data = "";
+      s.on("data", (d) => {
+        data += d;
+      });
+      s.on("end", () => (data ? res(data) : setTimeout(() => res(""), 50)));
+      s.on("error", () => setTimeout(() => res(""), 50));
+    });
+  }
+  return got;
 }

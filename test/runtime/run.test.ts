@@ -12,7 +12,7 @@ import { parseImageArgument } from "../../src/transport/parse.ts";
 import { berth, tempDir } from "../helpers/cli.ts";
 import { run } from "../helpers/exec.ts";
 import { type RegistryHarness, startRegistry } from "../registry/helpers/registry.ts";
-import { APPLETS, BUSYBOX, busyboxImage, GROUP, PASSWD } from "./helpers.ts";
+import { APPLETS, BUSYBOX, busyboxImage, freePort, GROUP, PASSWD, readPublished } from "./helpers.ts";
 
 const BIN = resolve(import.meta.dirname, "../../src/cli/bin.ts");
 let dir: string;
@@ -47,9 +47,10 @@ describe("output, env, cwd, user and exit code", () => {
     expect(r.code).toBe(0);
   });
 
-  it("ARGs replace Cmd; -e, -w and stdin", async () => {
+  it("ARGs replace Cmd; -e, -w and stdin (-i)", async () => {
     const r = await rb(
       [
+        "-i",
         "-e",
         "GREETING=bye",
         "-e",
@@ -109,22 +110,22 @@ describe("output, env, cwd, user and exit code", () => {
     r = await rb([app.replace(":app", ":user"), "id", "-u"]);
     expect(r.stdout).toBe("1000\n");
     r = await rb(["--user", "nosuch", app, "id"]);
-    expect(r.code).toBe(3);
+    expect(r.code).toBe(125);
     expect(r.stderr).toContain(`berth: user "nosuch" is not in /etc/passwd of ${app}`);
     r = await rb([app.replace(":app", ":ghost")]);
-    expect(r.code).toBe(3);
+    expect(r.code).toBe(125);
     expect(r.stderr).toContain('user "ghost" is not in /etc/passwd');
   });
 
   it("a missing image in the store is a clear error (--pull never)", async () => {
     const r = await rb(["--pull", "never", "no-such-image:1"]);
-    expect(r.code).toBe(3);
+    expect(r.code).toBe(125);
     expect(r.stderr).toContain("no image no-such-image:1 in the local store (--pull never)");
   });
 
   it("no runtime on PATH: a clear error with an install hint", async () => {
     const r = await rb([app, "true"], undefined, { PATH: "/nonexistent" });
-    expect(r.code).toBe(7);
+    expect(r.code).toBe(125);
     expect(r.stderr).toContain("no OCI runtime found");
     expect(r.stderr).toContain("apt-get install runc");
   });
@@ -161,19 +162,7 @@ describe("volumes and network", () => {
       env: { PATH: process.env.PATH ?? "", BERTH_HOME: home },
       stdio: ["ignore", "pipe", "pipe"],
     });
-    let got = "";
-    for (let i = 0; i < 200 && !got; i++) {
-      got = await new Promise<string>((res) => {
-        const s = createConnection({ host: "127.0.0.1", port });
-        let data = "";
-        s.on("data", (d) => {
-          data += d;
-        });
-        // Before the server listens, the published port accepts and closes at once (slirp4netns): retry.
-        s.on("end", () => (data ? res(data) : setTimeout(() => res(""), 50)));
-        s.on("error", () => setTimeout(() => res(""), 50));
-      });
-    }
+    const got = await readPublished(port);
     const code = await new Promise((res) => child.on("close", res));
     expect(got).toBe("served\n");
     expect(code).toBe(0);
@@ -245,7 +234,7 @@ describe("seccomp", () => {
     expect(free.stdout).toBe("created\n");
     expect(free.code).toBe(0);
     const other = await rb(["--security-opt", "apparmor=unconfined", app, "true"]);
-    expect(other.code).toBe(2);
+    expect(other.code).toBe(125);
     expect(other.stderr).toContain('--security-opt "apparmor=unconfined" is not supported');
   });
 });
@@ -345,7 +334,7 @@ describe("images from a registry", () => {
   it("a reference missing from the store is pulled into it and run; then runs from the store", async () => {
     const fresh = join(dir, "home-pull");
     const never = await berth(["run", "--pull", "never", ref], { home: fresh });
-    expect(never.code).toBe(3);
+    expect(never.code).toBe(125);
     expect(never.stderr).toContain(`no image ${ref} in the local store (--pull never)`);
 
     const first = await berth(["run", ref], { home: fresh });
@@ -374,7 +363,7 @@ describe("images from a registry", () => {
 
   it("a --pull value docker does not know is a usage error", async () => {
     const r = await berth(["run", "--pull", "sometimes", ref], { home });
-    expect(r.code).toBe(2);
+    expect(r.code).toBe(125);
     expect(r.stderr).toContain("--pull must be missing, always or never");
   });
 });
@@ -418,13 +407,3 @@ describe("images made by berth", () => {
     expect(r.code).toBe(0);
   });
 });
-
-async function freePort(): Promise<number> {
-  return new Promise((res) => {
-    const s = createServer();
-    s.listen(0, "127.0.0.1", () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => res(port));
-    });
-  });
-}

@@ -101,7 +101,7 @@ describe("digests berth cannot verify are refused", () => {
     expect(exp.code, exp.stderr).toBe(4);
     expect(exp.stderr).toContain(c.layerDigest);
     const run = await berth(["run", "--network", "none", "odd:1"], { home });
-    expect(run.code, run.stderr).toBe(4);
+    expect(run.code, run.stderr).toBe(125);
     expect(run.stderr).toContain(c.layerDigest);
     const fsck = await berth(["store", "fsck"], { home });
     expect(fsck.code, fsck.stdout + fsck.stderr).toBe(4);

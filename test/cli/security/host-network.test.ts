@@ -117,7 +117,7 @@ describe("berth run", () => {
     expect(r.code).toBe(0);
   });
 
-  it("-p 127.0.0.1:PORT:80 publishes a container's server; -p is refused with --network host", async () => {
+  it("-p 127.0.0.1:PORT:80 publishes a container's server; -p with --network host is a warning, with none an error", async () => {
     const hostPort = await new Promise<number>((res) => {
       const s = createServer().listen(0, "127.0.0.1", () => {
         const p = (s.address() as { port: number }).port;
@@ -162,9 +162,13 @@ describe("berth run", () => {
     taken.close();
     expect(busy.code).not.toBe(0);
     expect(busy.stderr).toContain(`publishing 127.0.0.1:${takenPort} to the container's port 80/tcp failed`);
-    const bad = await rb(["--network", "host", "-p", "8080:80", image, "true"]);
-    expect(bad.code).not.toBe(0);
-    expect(bad.stderr).toContain("-p publishes ports of the default network");
+    // With the host's network the port is the host's already: docker's warning, and the container runs.
+    const host = await rb(["--network", "host", "-p", "8080:80", image, "true"]);
+    expect(host.stderr).toContain("-p 8080:80 is not needed with --network host");
+    expect(host.code).toBe(0);
+    const none = await rb(["--network", "none", "-p", "8080:80", image, "true"]);
+    expect(none.stderr).toContain("--network none has none");
+    expect(none.code).toBe(125);
   });
 });
 
