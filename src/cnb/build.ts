@@ -27,6 +27,9 @@ import { Env } from "./buildpack/env.ts";
 import { type Cache, DirectoryCache, ImageCache } from "./cache/cache.ts";
 import { LayerIndex } from "./cache/fingerprint.ts";
 import { syncTree } from "./cache/workspace.ts";
+import { encodeAnalyzed } from "./files/analyzed.ts";
+import type { GroupEntry } from "./files/group.ts";
+import { encodeReport } from "./files/report.ts";
 import { berthLauncher, lifecycleLauncher } from "./launch/index.ts";
 import { type Analyzed, Analyzer, resolveImage } from "./phase/analyze.ts";
 import { assembleImage } from "./phase/assemble.ts";
@@ -35,7 +38,6 @@ import { detect } from "./phase/detect.ts";
 import { type Executor, hostExecutor, layersTree, sandboxExecutor } from "./phase/executor.ts";
 import { type BlobHolder, Exporter, type ExportStats, type LauncherInput } from "./phase/export.ts";
 import type { PhaseLogger } from "./phase/log.ts";
-import type { GroupEntry } from "./phase/metadata.ts";
 import { pruneLayersDir, type RestoreResult, Restorer } from "./phase/restore.ts";
 import { openBuilder } from "./platform/builder.ts";
 import { mergePlatformEnv, parseEnvArg, readEnvFile, writePlatformEnv } from "./platform/env.ts";
@@ -50,7 +52,6 @@ import {
 } from "./platform/project.ts";
 import { withSystemBuildpacks } from "./platform/system.ts";
 import { completeTarget } from "./platform/target.ts";
-import { toToml } from "./toml.ts";
 
 export interface BuildWithBuildpacksOptions {
   /** The app's folder (APP, default the current folder). */
@@ -311,18 +312,9 @@ async function buildUnderLock(
     const target = await completeTarget(analyzed.target, (p) => executor.readRootFile(p));
     await writeFile(
       join(layersDir, "analyzed.toml"),
-      toToml({
-        image: analyzed.previous ? { reference: analyzed.previous.image.digest } : undefined,
-        "run-image": {
-          reference: analyzed.runImage.reference,
-          image: analyzed.runImage.name,
-          target: {
-            os: target.os,
-            arch: target.arch,
-            ...(target.variant ? { "arch-variant": target.variant } : {}),
-            ...(target.distro ? { distro: target.distro } : {}),
-          },
-        },
+      encodeAnalyzed({
+        ...(analyzed.previous ? { image: { reference: analyzed.previous.image.digest } } : {}),
+        runImage: { reference: analyzed.runImage.reference, image: analyzed.runImage.name, target },
       }),
     );
 
@@ -493,13 +485,11 @@ async function buildUnderLock(
     }
 
     // report.toml, SBOMs.
-    const report = toToml({
-      image: {
-        tags,
-        digest: image.descriptor.digest,
-        "image-id": imageId,
-        "manifest-size": image.descriptor.size,
-      },
+    const report = encodeReport({
+      tags,
+      digest: image.descriptor.digest,
+      imageId,
+      manifestSize: image.descriptor.size,
     });
     // Buildpacks own the layers dir: never write through a report.toml one of them left as a symlink.
     await layersTree(executor).writeFile("report.toml", report);

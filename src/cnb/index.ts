@@ -44,20 +44,6 @@ export {
   readEnvDir,
 } from "./buildpack/env.ts";
 export {
-  type BuildToml,
-  type Label,
-  type LaunchToml,
-  type LayerMetadataFile,
-  type LayerTypes,
-  type Process,
-  parseBuildToml,
-  parseLaunchToml,
-  parseLayerToml,
-  parseStoreToml,
-  type Slice,
-  validateProcessType,
-} from "./buildpack/files.ts";
-export {
   BUILDPACK_LAYERS_LABEL,
   BUILDPACKAGE_METADATA_LABEL,
   bpSubject,
@@ -82,6 +68,47 @@ export {
 export { BuildpackStore } from "./buildpack/store.ts";
 export { type Cache, DirectoryCache, ImageCache } from "./cache/cache.ts";
 export { LayerIndex, statFingerprint } from "./cache/fingerprint.ts";
+export { type AnalyzedFile, encodeAnalyzed } from "./files/analyzed.ts";
+export { type BuildToml, parseBuildToml } from "./files/build.ts";
+export { encodeGroup, type Group, type GroupEntry, parseGroup } from "./files/group.ts";
+export {
+  type BuildMetadataLabel,
+  type CacheMetadata,
+  LABEL,
+  type LayersMetadata,
+  parseJsonLabel,
+} from "./files/labels.ts";
+export {
+  type Label,
+  type LaunchToml,
+  type Process,
+  parseLaunch,
+  type Slice,
+  validateProcessType,
+} from "./files/launch.ts";
+export {
+  encodeLayerMetadata,
+  type LayerMetadataFile,
+  type LayerTypes,
+  parseLayerToml,
+  readLayerTomls,
+} from "./files/layer.ts";
+export { type BuildMetadata, encodeMetadata, parseMetadata, readMetadata } from "./files/metadata.ts";
+export { encodeOrder, parseOrder } from "./files/order.ts";
+export { type PackageConfig, readPackageConfig } from "./files/package.ts";
+export {
+  encodeBuildpackPlan,
+  encodePlan,
+  filterPlan,
+  findPlan,
+  type Plan,
+  type PlanEntry,
+  parsePlan,
+} from "./files/plan.ts";
+export { encodeReport, type Report } from "./files/report.ts";
+export { encodeRun, parseRun, type RunImage } from "./files/run.ts";
+export { encodeStack } from "./files/stack.ts";
+export { encodeStore, readStore } from "./files/store.ts";
 export { applyImageLayers, labelJson, labelsOf, type OpenedImage, openImage } from "./image.ts";
 export { type CnbImageInfo, cnbImageInfo, formatCnbImageInfo } from "./inspect.ts";
 export { BERTH_LAUNCHER_VERSION, berthLauncher, lifecycleLauncher } from "./launch/index.ts";
@@ -124,7 +151,6 @@ export {
   LIFECYCLE_EPOCH,
 } from "./phase/export.ts";
 export { type PhaseLogger, silentLogger, timer } from "./phase/log.ts";
-export { LABEL, type LayersMetadata } from "./phase/metadata.ts";
 export {
   chownTree,
   copyApp,
@@ -174,27 +200,6 @@ export {
   readEnvFile,
   writePlatformEnv,
 } from "./platform/env.ts";
-export {
-  type BuildMetadata,
-  filterPlan,
-  findPlan,
-  type Group,
-  type GroupElement,
-  groupToml,
-  metadataToml,
-  orderToml,
-  type Plan,
-  type PlanEntry,
-  parseGroupToml,
-  parseMetadataToml,
-  parseOrderToml,
-  parsePlanToml,
-  parseRunToml,
-  planToml,
-  type RunImage,
-  runToml,
-  stackToml,
-} from "./platform/files.ts";
 export { orderFromBuildpackArgs, parseIdLocator } from "./platform/locator.ts";
 export {
   type ProjectBuildpack,

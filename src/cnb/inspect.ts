@@ -1,6 +1,6 @@
 /** What `pack inspect` shows for an app image built with buildpacks, from its labels. */
 import type { Image } from "../oci/image.ts";
-import { type BuildMetadataLabel, LABEL, type LayersMetadata, parseJsonLabel } from "./phase/metadata.ts";
+import { type BuildMetadataLabel, LABEL, type LayersMetadata, parseJsonLabel } from "./files/labels.ts";
 
 export interface CnbImageInfo {
   base: { reference: string; topLayer: string };

@@ -12,7 +12,7 @@ import {
   hostExecutor,
   isBerthErrorLike,
   type Plan,
-  parseMetadataToml,
+  parseMetadata,
   readBuildpackDir,
 } from "./lib.ts";
 
@@ -223,7 +223,7 @@ EOF2`,
       { key: "one", value: "1" },
     ]);
     expect(r.metadata.slices).toEqual([{ paths: ["public/*"] }]);
-    const md = parseMetadataToml(await read(join(dir, "layers", "config", "metadata.toml")), "metadata.toml");
+    const md = parseMetadata(await read(join(dir, "layers", "config", "metadata.toml")), "metadata.toml");
     expect(md.buildpackDefaultProcessType).toBe("worker");
     expect(md.processes[1]).toMatchObject({ type: "worker", workingDir: "/workspace/sub", direct: true });
     expect(md.buildpacks.map((b) => b.id)).toEqual(["one", "two", "three"]);

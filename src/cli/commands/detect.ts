@@ -4,13 +4,13 @@ import type { Command } from "commander";
 import {
   copyApp,
   detect,
-  groupToml,
+  encodeGroup,
+  encodePlan,
   type Isolation,
   mergePlatformEnv,
   openBuilder,
   PLATFORM_API,
   parseEnvArg,
-  planToml,
   prepareDirs,
   prepareExecutor,
   readEnvFile,
@@ -136,7 +136,9 @@ Examples:
           printJson(out, result);
           return;
         }
-        out.stdout.write(`# group.toml\n${groupToml(result.group)}\n# plan.toml\n${planToml(result.plan)}`);
+        out.stdout.write(
+          `# group.toml\n${encodeGroup(result.group)}\n# plan.toml\n${encodePlan(result.plan)}`,
+        );
       } finally {
         await rm(work, { recursive: true, force: true });
       }

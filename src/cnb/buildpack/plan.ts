@@ -1,5 +1,5 @@
-/** The Build Plan a `bin/detect` writes (`provides`, `requires`, `or`) and the Buildpack Plan `bin/build` reads. */
-import { Fields, type Origin, parseToml, type Table, tomlError } from "../toml.ts";
+/** The Build Plan a `bin/detect` writes (`provides`, `requires`, `or`); the Buildpack Plan is `files/plan.ts`. */
+import { Fields, type Origin, parseToml, type Table } from "../toml.ts";
 
 export interface Require {
   name: string;
@@ -43,19 +43,4 @@ export function parseBuildPlan(text: string, file: string, subject: string): Bui
   const top = sections(doc, subject);
   const or = doc.list("or").map((o) => sections(o, subject));
   return { ...top, or };
-}
-
-/** One entry of a Buildpack Plan (`[[entries]] name, metadata`). */
-export interface PlanEntry {
-  name: string;
-  metadata?: Table;
-}
-
-/** Parse `[[unmet]] name` from a build.toml table. */
-export function parseUnmet(doc: Fields): string[] {
-  return doc.list("unmet").map((u) => u.requiredStr("name"));
-}
-
-export function planError(o: Origin, message: string) {
-  return tomlError(o, message);
 }

@@ -24,8 +24,8 @@ import {
   loadBuildpacks,
   type ModuleLayers,
 } from "../buildpack/load.ts";
+import type { PackageConfig } from "../files/package.ts";
 import { buildpackLayer, moduleInfo, moduleLayerInfo } from "../platform/builder.ts";
-import type { PackageConfig } from "./config.ts";
 
 export interface PackageOptions {
   ctx: TransportContext;

@@ -14,7 +14,7 @@ import type { Descriptor } from "../../oci/descriptor.ts";
 import { type Digest, encodedOf } from "../../oci/digest.ts";
 import type { Image } from "../../oci/image.ts";
 import { withOwnedLock } from "../../util/lock.ts";
-import { type CacheMetadata, LABEL, parseJsonLabel } from "../phase/metadata.ts";
+import { type CacheMetadata, LABEL, parseJsonLabel } from "../files/labels.ts";
 
 export type { CacheMetadata };
 

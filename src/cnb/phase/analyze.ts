@@ -12,9 +12,9 @@ import { formatReference, parseReference } from "../../oci/reference.ts";
 import type { TransportContext } from "../../transport/context.ts";
 import { openSource } from "../../transport/open.ts";
 import { type ImageArgument, parseImageArgument } from "../../transport/parse.ts";
+import { LABEL, type LayersMetadata, parseJsonLabel } from "../files/labels.ts";
 import { type TargetData, targetOfImage } from "../platform/target.ts";
 import type { PreviousImage, RunImageInput } from "./export.ts";
-import { LABEL, type LayersMetadata, parseJsonLabel } from "./metadata.ts";
 
 /** An image opened for a phase, with what to call it and how to pin it. */
 export interface ResolvedImage {

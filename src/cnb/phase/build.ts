@@ -12,29 +12,16 @@ import { ConfinedTree } from "../../util/confined.ts";
 import { apiAtLeast } from "../api.ts";
 import { escapeId } from "../buildpack/descriptor.ts";
 import type { Env } from "../buildpack/env.ts";
-import {
-  type Label,
-  type LayerMetadataFile,
-  type Process,
-  parseBuildToml,
-  parseLaunchToml,
-  parseLayerToml,
-  parseStoreToml,
-  RESERVED_LAYER_NAMES,
-  type Slice,
-} from "../buildpack/files.ts";
 import { bpSubject } from "../buildpack/load.ts";
-import {
-  type BuildMetadata,
-  filterPlan,
-  findPlan,
-  type Group,
-  type GroupElement,
-  metadataToml,
-  type Plan,
-} from "../platform/files.ts";
+import { parseBuildToml } from "../files/build.ts";
+import type { Group, GroupEntry } from "../files/group.ts";
+import { type Label, type Process, parseLaunch, type Slice } from "../files/launch.ts";
+import { RESERVED_LAYER_NAMES, readLayerTomls } from "../files/layer.ts";
+import { type BuildMetadata, encodeMetadata } from "../files/metadata.ts";
+import { encodeBuildpackPlan, filterPlan, findPlan, type Plan } from "../files/plan.ts";
+import { readStore } from "../files/store.ts";
 import { targetEnv } from "../platform/target.ts";
-import { type Table, toToml } from "../toml.ts";
+import type { Table } from "../toml.ts";
 import { type Executor, layersTree, makeOwnedDir, toRunPath } from "./executor.ts";
 import type { PhaseInputs } from "./inputs.ts";
 import { timer } from "./log.ts";
@@ -143,7 +130,7 @@ class Builder {
     const labels: Label[] = [];
     const slices: Slice[] = [];
     const built: BuiltBuildpack[] = [];
-    const buildpacks: GroupElement[] = [];
+    const buildpacks: GroupEntry[] = [];
     const planRoot = join(ex.host.layers, ".berth-build");
     try {
       for (const [n, member] of this.i.group.group.entries()) {
@@ -153,17 +140,9 @@ class Builder {
         const layersDir = join(ex.host.layers, escapeId(d.buildpack.id));
         await makeOwnedDir(ex, layersDir);
         const entries = findPlan(plan, d.buildpack.id);
-        // An empty plan is an empty file, as the lifecycle's TOML encoder leaves a nil list out.
         const planPath = await layersTree(ex).writeFile(
           `${relative(ex.host.layers, planRoot)}/${n}-${escapeId(d.buildpack.id)}/plan.toml`,
-          entries.length === 0
-            ? ""
-            : toToml({
-                entries: entries.map((e) => ({
-                  name: e.name,
-                  ...(e.metadata ? { metadata: e.metadata } : {}),
-                })),
-              }),
+          encodeBuildpackPlan(entries),
           0o644,
         );
         const runLayers = toRunPath(ex, layersDir);
@@ -234,7 +213,7 @@ class Builder {
         await this.copySboms(layersDir, d.buildpack.id, layers, subject, d.buildpack.sbomFormats, tree);
         const launchText = await tree.readText("launch.toml");
         if (launchText !== undefined) {
-          const launch = parseLaunchToml(
+          const launch = parseLaunch(
             launchText,
             join(layersDir, "launch.toml"),
             subject,
@@ -246,11 +225,7 @@ class Builder {
           const warning = processes.add(launch.processes);
           if (warning) this.i.logger.warn(warning);
         }
-        const storeText = await tree.readText("store.toml");
-        const storeMd =
-          storeText === undefined
-            ? undefined
-            : parseStoreToml(storeText, join(layersDir, "store.toml"), subject);
+        const storeMd = await readStore(tree, layersDir, subject);
         built.push({
           id: d.buildpack.id,
           version: d.buildpack.version,
@@ -283,26 +258,16 @@ class Builder {
       for (const kind of ["launch", "build"])
         await layersTree(ex).writeFile(`sbom/${kind}/sbom.legacy.json`, "null\n");
     }
-    const metadataPath = await layersTree(ex).writeFile("config/metadata.toml", metadataToml(metadata));
+    const metadataPath = await layersTree(ex).writeFile("config/metadata.toml", encodeMetadata(metadata));
     return { metadata, buildpacks: built, metadataPath };
   }
 
   /** Read every `<layer>.toml`; rename type-less layer directories to `<layer>.ignore`. */
   async processLayers(layersDir: string, subject: string, tree: ConfinedTree): Promise<BuiltLayer[]> {
     const exists = async (rel: string) => (await tree.kind(rel)) !== undefined;
-    const names = ((await tree.readdir("")) ?? [])
-      .filter((e) => !e.isDirectory() && e.name.endsWith(".toml"))
-      .map((e) => e.name.slice(0, -".toml".length))
-      .filter((n) => !RESERVED_LAYER_NAMES.includes(n))
-      .sort();
     const out: BuiltLayer[] = [];
-    for (const name of names) {
-      const tomlPath = join(layersDir, `${name}.toml`);
-      const md: LayerMetadataFile = parseLayerToml(
-        (await tree.readText(`${name}.toml`)) ?? "",
-        tomlPath,
-        subject,
-      );
+    for (const md of await readLayerTomls(tree, layersDir, subject)) {
+      const name = md.name;
       let path = join(layersDir, name);
       let hasContents = await exists(name);
       if (!md.build && !md.launch && !md.cache) {

@@ -12,7 +12,8 @@ import { apiAtLeast } from "../api.ts";
 import { bpKey, effectiveTargets, escapeId, type ModuleRef, type Order } from "../buildpack/descriptor.ts";
 import { bpSubject, type LoadedBuildpack } from "../buildpack/load.ts";
 import { parseBuildPlan } from "../buildpack/plan.ts";
-import type { Group, Plan } from "../platform/files.ts";
+import type { Group } from "../files/group.ts";
+import type { Plan } from "../files/plan.ts";
 import { targetEnv, targetSatisfied } from "../platform/target.ts";
 import { layersTree, toRunPath } from "./executor.ts";
 import type { PhaseInputs } from "./inputs.ts";
@@ -297,7 +298,7 @@ export async function detect(i: DetectInputs): Promise<DetectResult> {
   const group = outcome.group.map((m) => ({
     id: m.id,
     version: m.version,
-    ...(m.api ? { api: m.api } : {}),
+    api: m.api,
     ...(m.homepage ? { homepage: m.homepage } : {}),
   }));
   i.logger.info(`${group.length} of ${outcome.considered} buildpacks participating`);

@@ -25,25 +25,27 @@ import type { Digest } from "../../oci/digest.ts";
 import type { Image } from "../../oci/image.ts";
 import { isDocker } from "../../oci/mediatype.ts";
 import { setEnv } from "../../oci/mutate.ts";
+import { ConfinedTree } from "../../util/confined.ts";
 import { apiAtLeast } from "../api.ts";
+import { escapeId } from "../buildpack/descriptor.ts";
 import type { Cache, CacheLayerFiles } from "../cache/cache.ts";
 import { type FingerprintSource, type LayerIndex, statFingerprint } from "../cache/fingerprint.ts";
-import type { Table } from "../toml.ts";
-import { type AssembledImage, type AssembledLayer, assembleImage } from "./assemble.ts";
+import type { GroupEntry } from "../files/group.ts";
 import {
   type BuildMetadataLabel,
   type BuildpackLayersRecord,
   type CacheMetadata,
-  escapeId,
-  type GroupEntry,
   LABEL,
   type LayerRecord,
   type LayersMetadata,
-  type ProcessRecord,
-  readBuildResult,
-  readLayerTomls,
-  readStoreToml,
-} from "./metadata.ts";
+  type ProcessLabel,
+} from "../files/labels.ts";
+import type { Process } from "../files/launch.ts";
+import { readLayerTomls } from "../files/layer.ts";
+import { readMetadata } from "../files/metadata.ts";
+import { readStore } from "../files/store.ts";
+import type { Table } from "../toml.ts";
+import { type AssembledImage, type AssembledLayer, assembleImage } from "./assemble.ts";
 import { type Produced, produceLayer } from "./produce.ts";
 
 /** 1980-01-01T00:00:01Z: the lifecycle's time for layer entries and, unless asked otherwise, the image. */
@@ -213,7 +215,7 @@ export class Exporter {
       }
     }
     const prevMeta = i.previous?.metadata;
-    const result = await readBuildResult(i.layersDir).catch((err) => {
+    const result = await readMetadata(i.layersDir).catch((err) => {
       throw wrapError("reading the build metadata", err);
     });
     const out: AssembledLayer[] = [];
@@ -232,10 +234,11 @@ export class Exporter {
       const record: BuildpackLayersRecord = { key: bp.id, version: bp.version, layers: {} };
       const cacheRecord: BuildpackLayersRecord = { key: bp.id, version: bp.version, layers: {} };
       const owner = `buildpack ${JSON.stringify(`${bp.id}@${bp.version}`)}`;
-      const store = await readStoreToml(bpDir, owner);
+      const tree = new ConfinedTree(bpDir, { owner, name: "its layers directory" });
+      const store = await readStore(tree, bpDir, owner);
       if (store) record.store = { metadata: store };
       const prevBp = prevMeta?.buildpacks?.find((b) => b.key === bp.id);
-      const tomls = await readLayerTomls(bpDir, owner).catch((err) => {
+      const tomls = await readLayerTomls(tree, bpDir, owner).catch((err) => {
         throw wrapError(`reading the layers of buildpack ${bp.id}`, err);
       });
       for (const t of tomls) {
@@ -357,7 +360,7 @@ export class Exporter {
 
     // 4. The launcher, the launch config, the process types.
     const processes = result.processes;
-    let defaultProcess = result.defaultProcessType;
+    let defaultProcess = result.buildpackDefaultProcessType;
     if (i.defaultProcess !== undefined) {
       if (processes.some((p) => p.type === i.defaultProcess)) defaultProcess = i.defaultProcess;
       else {
@@ -464,7 +467,9 @@ export class Exporter {
         },
       },
       processes: processes.map(labelProcess),
-      ...(result.defaultProcessType ? { "buildpack-default-process-type": result.defaultProcessType } : {}),
+      ...(result.buildpackDefaultProcessType
+        ? { "buildpack-default-process-type": result.buildpackDefaultProcessType }
+        : {}),
     };
 
     // 5. The image config.
@@ -760,16 +765,16 @@ export function runImageForExport(
 }
 
 /** The process as `io.buildpacks.build.metadata` shows it (lc launch.Process JSON). */
-function labelProcess(p: ProcessRecord): Record<string, unknown> & ProcessRecord {
+function labelProcess(p: Process): ProcessLabel {
   return {
     type: p.type,
     command: p.command,
     // Go's nil slice: a process without args is `null` there.
     args: p.args.length ? p.args : null,
     direct: p.direct,
-    buildpackID: p["buildpack-id"] ?? "",
-    ...(p["working-dir"] ? { "working-dir": p["working-dir"] } : {}),
-  } as Record<string, unknown> & ProcessRecord;
+    buildpackID: p.buildpackId,
+    ...(p.workingDir ? { "working-dir": p.workingDir } : {}),
+  };
 }
 
 /** Go's filepath.Match, as a regular expression over a path relative to the app. */

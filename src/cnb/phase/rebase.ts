@@ -14,8 +14,8 @@ import type { Image } from "../../oci/image.ts";
 import { isDocker } from "../../oci/mediatype.ts";
 import { parseReference } from "../../oci/reference.ts";
 import { apiAtLeast } from "../api.ts";
+import { LABEL, type LayersMetadata, parseJsonLabel } from "../files/labels.ts";
 import { type AssembledImage, type AssembledLayer, assembleImage } from "./assemble.ts";
-import { LABEL, type LayersMetadata, parseJsonLabel } from "./metadata.ts";
 
 export interface RebaseInputs {
   app: Image;

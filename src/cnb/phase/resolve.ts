@@ -6,7 +6,8 @@
  * optional members that violate this are dropped and the trial re-checked. The first trial that holds wins.
  */
 import type { BuildPlan, PlanSections, Require } from "../buildpack/plan.ts";
-import type { GroupElement, PlanEntry } from "../platform/files.ts";
+import type { GroupEntry } from "../files/group.ts";
+import type { PlanEntry } from "../files/plan.ts";
 import type { PhaseLogger } from "./log.ts";
 
 /** What one `bin/detect` did: 0 pass, 100 fail, anything else (or -1: not run) an error. */
@@ -18,7 +19,7 @@ export interface DetectRun {
   error?: string;
 }
 
-export interface Member extends GroupElement {
+export interface Member extends GroupEntry {
   optional: boolean;
 }
 

@@ -37,11 +37,14 @@ import type { Digest } from "../../oci/digest.ts";
 import type { Image } from "../../oci/image.ts";
 import { ConfinedTree } from "../../util/confined.ts";
 import { apiAtLeast, PLATFORM_API } from "../api.ts";
+import { escapeId } from "../buildpack/descriptor.ts";
 import type { Cache } from "../cache/cache.ts";
 import { type LayerIndex, statFingerprint } from "../cache/fingerprint.ts";
-import { encodeGoToml } from "../gotoml.ts";
+import type { GroupEntry } from "../files/group.ts";
+import type { LayerRecord, LayersMetadata } from "../files/labels.ts";
+import { encodeLayerMetadata } from "../files/layer.ts";
+import { encodeStore } from "../files/store.ts";
 import { LIFECYCLE_EPOCH } from "./export.ts";
-import { escapeId, type GroupEntry, type LayerRecord, type LayersMetadata } from "./metadata.ts";
 
 export interface RestoreInputs {
   layersDir: string;
@@ -150,7 +153,7 @@ export class Restorer {
       const fromCache = cacheMeta.buildpacks.find((b) => b.key === bp.id);
       await this.#mkdir(dir);
       if (fromImage?.store?.metadata) {
-        await this.#write(join(dir, "store.toml"), encodeGoToml({ metadata: fromImage.store.metadata }));
+        await this.#write(join(dir, "store.toml"), encodeStore(fromImage.store.metadata));
         restoredInto.add(escapeId(bp.id));
       }
       const names = i.skipLayers
@@ -183,11 +186,8 @@ export class Restorer {
         }
         if (!record) continue;
         log(`Restoring metadata for "${key}" from ${where}`);
-        // As lc:buildpack/layermetadata.go writes it: only [metadata]; an empty file when the layer had none
-        // (`"data": null`; berth before 2026-12 recorded `{}`).
-        const data = record.data;
-        const none = data === undefined || data === null || Object.keys(data).length === 0;
-        await this.#write(join(dir, `${name}.toml`), none ? "" : encodeGoToml({ metadata: data }));
+        // `"data": null` when the layer had no [metadata] (berth before 2026-12 recorded `{}`).
+        await this.#write(join(dir, `${name}.toml`), encodeLayerMetadata(record.data));
         restoredInto.add(escapeId(bp.id));
         out.metadata++;
         if (!cached?.cache || !i.cache) continue;

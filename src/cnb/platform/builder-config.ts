@@ -7,8 +7,9 @@ import { readFile } from "node:fs/promises";
 import { dirname, resolve } from "node:path";
 import { BerthError } from "../../errors.ts";
 import { type ModuleRef, type Order, parseTargets, type Target } from "../buildpack/descriptor.ts";
+import { parseOrderList } from "../files/order.ts";
+import type { RunImage } from "../files/run.ts";
 import { Fields, type Origin, parseToml, tomlError } from "../toml.ts";
-import { parseOrderList, type RunImage } from "./files.ts";
 
 export interface ModuleConfig {
   id?: string;

@@ -40,10 +40,12 @@ import {
   scanBuildpacksDir,
 } from "../buildpack/load.ts";
 import { BuildpackStore } from "../buildpack/store.ts";
+import { encodeOrder, parseOrder } from "../files/order.ts";
+import { encodeRun, parseRun, type RunImage } from "../files/run.ts";
+import { encodeStack } from "../files/stack.ts";
 import { applyImageLayers, labelJson, labelsOf, openImage } from "../image.ts";
 import type { PhaseLogger } from "../phase/log.ts";
 import { type BuilderConfig, buildConfigEnvFiles, configDir } from "./builder-config.ts";
-import { orderToml, parseOrderToml, parseRunToml, type RunImage, runToml, stackToml } from "./files.ts";
 import {
   hasSystem,
   NO_SYSTEM,
@@ -396,7 +398,7 @@ export async function createBuilder(
       }
       add(
         await fileLayer(join(layerTmp, "order.tar"), {
-          files: [{ path: "cnb/order.toml", content: orderToml(resolved) }],
+          files: [{ path: "cnb/order.toml", content: encodeOrder(resolved) }],
         }),
         "berth builder create: /cnb/order.toml",
       );
@@ -414,13 +416,13 @@ export async function createBuilder(
         : runImages[0];
       add(
         await fileLayer(join(layerTmp, "stack.tar"), {
-          files: [{ path: "cnb/stack.toml", content: stackToml(stackRun) }],
+          files: [{ path: "cnb/stack.toml", content: encodeStack(stackRun) }],
         }),
         "berth builder create: /cnb/stack.toml",
       );
       add(
         await fileLayer(join(layerTmp, "run.tar"), {
-          files: [{ path: "cnb/run.toml", content: runToml(runImages) }],
+          files: [{ path: "cnb/run.toml", content: encodeRun(runImages) }],
         }),
         "berth builder create: /cnb/run.toml",
       );
@@ -579,7 +581,7 @@ export async function extractBuilder(info: BuilderInfo, dir: string): Promise<Ex
   const orderText = await root.readText("cnb/order.toml");
   const order =
     orderText !== undefined
-      ? parseOrderToml(orderText, `${info.name}:/cnb/order.toml`).order
+      ? parseOrder(orderText, `${info.name}:/cnb/order.toml`).order
       : resolveOrder(info.orderLabel, store);
   const systemText = await root.readText("cnb/system.toml");
   const systemFromLabel = labelJson<{
@@ -595,7 +597,7 @@ export async function extractBuilder(info: BuilderInfo, dir: string): Promise<Ex
   const runText = await root.readText("cnb/run.toml");
   const runImages =
     runText !== undefined
-      ? parseRunToml(runText, `${info.name}:/cnb/run.toml`)
+      ? parseRun(runText, `${info.name}:/cnb/run.toml`)
       : (info.metadata?.images ?? []).map((r) => ({ image: r.image, mirrors: r.mirrors ?? [] }));
   return {
     info,

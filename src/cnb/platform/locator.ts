@@ -19,7 +19,7 @@ import type { TransportContext } from "../../transport/context.ts";
 import { bpKey, escapeId, type ModuleRef, type Order } from "../buildpack/descriptor.ts";
 import { type LoadedBuildpack, loadBuildpackImage, loadBuildpacks } from "../buildpack/load.ts";
 import type { BuildpackStore } from "../buildpack/store.ts";
-import { readPackageConfig } from "../buildpackage/config.ts";
+import { readPackageConfig } from "../files/package.ts";
 
 const FROM_BUILDER = "from=builder";
 const BUILDER_URN = "urn:cnb:builder:";

@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DirectoryCache } from "../../../src/cnb/cache/cache.ts";
 import { LayerIndex } from "../../../src/cnb/cache/fingerprint.ts";
+import { LABEL, type LayersMetadata } from "../../../src/cnb/files/labels.ts";
 import { berthLauncher } from "../../../src/cnb/launch/index.ts";
 import { resolveImage } from "../../../src/cnb/phase/analyze.ts";
 import {
@@ -16,7 +17,6 @@ import {
   type ExportResult,
   type LauncherInput,
 } from "../../../src/cnb/phase/export.ts";
-import { LABEL, type LayersMetadata } from "../../../src/cnb/phase/metadata.ts";
 import { Rebaser } from "../../../src/cnb/phase/rebase.ts";
 import { Restorer } from "../../../src/cnb/phase/restore.ts";
 import { loadRoot, selectImage } from "../../../src/oci/image.ts";

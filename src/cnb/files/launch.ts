@@ -1,44 +1,9 @@
 /**
- * What `bin/build` writes: `<layer>.toml`, `launch.toml`, `build.toml`, `store.toml` (Buildpack API 0.7–0.12).
- * Each parser names the buildpack and the file in its errors.
+ * `launch.toml` (Buildpack API 0.7–0.12), written by `bin/build`: labels, processes and slices. The parser names
+ * the buildpack and the file in its errors.
  */
 import { apiAtLeast } from "../api.ts";
-import { Fields, type Origin, parseToml, type Table, tomlError } from "../toml.ts";
-
-export interface LayerTypes {
-  build: boolean;
-  launch: boolean;
-  cache: boolean;
-}
-
-export interface LayerMetadataFile extends LayerTypes {
-  metadata?: Table;
-}
-
-/** Layer names a buildpack may not use (they are its own files). */
-export const RESERVED_LAYER_NAMES = ["build", "launch", "store"];
-
-export function parseLayerToml(text: string, file: string, subject: string): LayerMetadataFile {
-  const origin: Origin = { file, subject, code: "CNB_BUILD_INVALID" };
-  const doc = new Fields(parseToml(text, origin), origin);
-  for (const k of ["build", "launch", "cache"]) {
-    if (doc.has(k)) {
-      throw tomlError(
-        origin,
-        `the launch, cache and build flags must be in the [types] table, but "${k}" is at the top level`,
-      );
-    }
-  }
-  const types = doc.sub("types");
-  const out: LayerMetadataFile = {
-    build: types?.bool("build") ?? false,
-    launch: types?.bool("launch") ?? false,
-    cache: types?.bool("cache") ?? false,
-  };
-  const md = doc.anyTable("metadata");
-  if (md) out.metadata = md;
-  return out;
-}
+import { Fields, type Origin, parseToml, tomlError } from "../toml.ts";
 
 export interface Label {
   key: string;
@@ -77,7 +42,7 @@ export function validateProcessType(type: string, fail: (msg: string) => Error):
   }
 }
 
-export function parseLaunchToml(
+export function parseLaunch(
   text: string,
   file: string,
   subject: string,
@@ -157,20 +122,4 @@ export function parseLaunchToml(
     }
   }
   return { labels, processes, slices };
-}
-
-export interface BuildToml {
-  unmet: string[];
-}
-
-export function parseBuildToml(text: string, file: string, subject: string): BuildToml {
-  const origin: Origin = { file, subject, code: "CNB_BUILD_INVALID" };
-  const doc = new Fields(parseToml(text, origin), origin);
-  return { unmet: doc.list("unmet").map((u) => u.requiredStr("name")) };
-}
-
-export function parseStoreToml(text: string, file: string, subject: string): Table | undefined {
-  const origin: Origin = { file, subject, code: "CNB_BUILD_INVALID" };
-  const doc = new Fields(parseToml(text, origin), origin);
-  return doc.anyTable("metadata");
 }
