@@ -15,6 +15,8 @@ export {
   SUPPORTED_BUILDPACK_APIS,
   SUPPORTED_PLATFORM_APIS,
 } from "./api.ts";
+export { type Isolation, openRun, type RunContext, type RunOptions, targetOf } from "./build/context.ts";
+export * as buildSteps from "./build/steps.ts";
 // Part 2: analyze, restore, export, rebase, cache, launch, and `berth build` with buildpacks.
 export {
   type BuildWithBuildpacksOptions,
@@ -151,15 +153,6 @@ export {
   LIFECYCLE_EPOCH,
 } from "./phase/export.ts";
 export { type PhaseLogger, silentLogger, timer } from "./phase/log.ts";
-export {
-  chownTree,
-  copyApp,
-  type Isolation,
-  type Prepared,
-  type PrepareOptions,
-  prepareDirs,
-  prepareExecutor,
-} from "./phase/prepare.ts";
 export { type RebaseInputs, type RebaseResult, Rebaser } from "./phase/rebase.ts";
 export { type DetectRun, type Member, type Resolution, resolveGroup } from "./phase/resolve.ts";
 export { Restorer } from "./phase/restore.ts";

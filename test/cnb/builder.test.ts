@@ -4,6 +4,7 @@
  */
 import { execFile } from "node:child_process";
 import { mkdir, readFile, stat, writeFile } from "node:fs/promises";
+import { userInfo } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -13,16 +14,15 @@ import { makeBuildImage, memoryLogger, writeBuildpack } from "./helpers.ts";
 import {
   BUILDER_METADATA_LABEL,
   BUILDPACK_LAYERS_LABEL,
-  build,
-  copyApp,
-  detect,
+  buildSteps,
   NORMALIZED_MTIME,
   ORDER_LABEL,
   openBuilder,
   openImage,
+  openRun,
   PLATFORM_API,
-  prepareDirs,
-  prepareExecutor,
+  targetOf,
+  targetOfImage,
 } from "./lib.ts";
 
 const pexec = promisify(execFile);
@@ -341,51 +341,25 @@ describe("detect and build in the runtime sandbox", () => {
 
   it("buildpacks detect and build inside the build image as the CNB user; env flows as the spec says", async () => {
     const work = join(dir, "sandbox-build");
-    const b = await openBuilder(`oci:${layout}:builder`, ctx(), join(work, "builder"));
-    const paths = {
-      app: join(work, "workspace"),
-      layers: join(work, "layers"),
-      platform: join(work, "platform"),
-      buildpacks: b.buildpacksDir,
-      buildConfig: b.buildConfigDir,
-    };
-    await copyApp(join(dir, "app"), paths.app, b.info.user);
-    await prepareDirs(paths, b.info.user, new Map([["BP_USER", "from-platform"]]));
-    const prepared = await prepareExecutor({
-      isolation: "sandbox",
-      image: b.info.image,
-      imageName: "builder",
-      user: b.info.user,
-      paths,
-      runtime: { home },
-      upperDir: join(work, "upper"),
-    });
-    expect(prepared.executor.kind).toBe("sandbox");
-    expect(prepared.target).toMatchObject({
-      os: "linux",
-      arch: "amd64",
-      distro: { name: "testos", version: "1.2" },
-    });
+    await mkdir(work, { recursive: true });
     const logger = memoryLogger();
-    const detected = await detect({
-      order: b.order,
-      store: b.store,
-      executor: prepared.executor,
-      env: prepared.env,
-      target: prepared.target,
-      platformApi: PLATFORM_API,
+    const c = await openRun({
+      builder: `oci:${layout}:builder`,
+      ctx: ctx(),
+      appDir: join(dir, "app"),
+      workspace: join(work, "workspace"),
+      layersDir: join(work, "layers"),
+      work,
+      env: ["BP_USER=from-platform"],
+      asRoot: userInfo().uid === 0,
       logger,
     });
-    const result = await build({
-      group: detected.group,
-      plan: detected.plan,
-      store: b.store,
-      executor: prepared.executor,
-      env: prepared.env,
-      target: prepared.target,
-      platformApi: PLATFORM_API,
-      logger,
-    });
+    const paths = c.paths;
+    expect(c.executor.kind).toBe("sandbox");
+    const target = await targetOf(c, targetOfImage(c.builder.info.image));
+    expect(target).toMatchObject({ os: "linux", arch: "amd64", distro: { name: "testos", version: "1.2" } });
+    const detected = await buildSteps.detect(c, target);
+    const result = await buildSteps.build(c, detected, target);
     const output = logger.outputText();
     expect(output).toContain("hello build as 1000:1000 in /workspace");
     expect(output).toContain("workspace: hi from the app");

@@ -2,19 +2,14 @@ import { rm } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import type { Command } from "commander";
 import {
-  copyApp,
-  detect,
+  buildSteps,
   encodeGroup,
   encodePlan,
   type Isolation,
-  mergePlatformEnv,
-  openBuilder,
-  PLATFORM_API,
-  parseEnvArg,
-  prepareDirs,
-  prepareExecutor,
-  readEnvFile,
-  withSystemBuildpacks,
+  openRun,
+  type RunContext,
+  targetOf,
+  targetOfImage,
 } from "../../cnb/index.ts";
 import { BerthError, isBerthError } from "../../errors.ts";
 import { parsePlatform } from "../../oci/platform.ts";
@@ -71,54 +66,31 @@ Examples:
         throw new BerthError("USAGE", `--isolation ${isolation} must be sandbox or host`);
       }
       const logger = cnbLogger(out, opts);
-      const envFiles: [string, string][] = [];
-      for (const f of (opts.envFile as string[] | undefined) ?? [])
-        envFiles.push(...(await readEnvFile(resolve(cwd, f), hostEnv)));
-      const flags = ((opts.env as string[] | undefined) ?? [])
-        .map((e) => parseEnvArg(e, hostEnv))
-        .filter((e) => e !== undefined);
-      const platformEnv = mergePlatformEnv(envFiles, flags);
       const work = await ownedTempDir(tmpDirOf(ctx), "detect-");
+      let c: RunContext | undefined;
       try {
-        const builder = await openBuilder(
-          opts.builder,
+        // The same run context as `berth build`, in a folder of its own; the builder's order, and the
+        // buildpacks run as berth's own user on this machine (--isolation host).
+        c = await openRun({
+          builder: opts.builder,
+          ...(opts.platform ? { platform: parsePlatform(opts.platform) } : {}),
           ctx,
-          join(work, "builder"),
-          opts.platform ? parsePlatform(opts.platform) : undefined,
-        );
-        const paths = {
-          app: join(work, "workspace"),
-          layers: join(work, "layers"),
-          platform: join(work, "platform"),
-          buildpacks: builder.buildpacksDir,
-          buildConfig: builder.buildConfigDir,
-        };
-        await copyApp(resolve(cwd, app), paths.app, builder.info.user);
-        await prepareDirs(paths, builder.info.user, platformEnv);
-        const prepared = await prepareExecutor({
+          appDir: resolve(cwd, app),
+          workspace: join(work, "workspace"),
+          layersDir: join(work, "layers"),
+          work,
+          env: (opts.env as string[] | undefined) ?? [],
+          envFiles: ((opts.envFile as string[] | undefined) ?? []).map((f) => resolve(cwd, f)),
           isolation,
-          image: builder.info.image,
-          imageName: opts.builder,
-          user: builder.info.user,
-          paths,
-          runtime: {
-            home: ctx.home,
-            ...(hostEnv.BERTH_RUNTIME ? { runtime: hostEnv.BERTH_RUNTIME } : {}),
-            ...(hostEnv.PATH ? { searchPath: hostEnv.PATH } : {}),
-          },
-          upperDir: join(work, "upper"),
+          hostUser: "berth",
+          ...(hostEnv.BERTH_RUNTIME ? { runtime: hostEnv.BERTH_RUNTIME } : {}),
           network: parseNetworkMode(opts.network),
+          asRoot: process.getuid?.() === 0,
           hostEnv,
-        });
-        const result = await detect({
-          order: withSystemBuildpacks(builder.order, builder.system),
-          store: builder.store,
-          executor: prepared.executor,
-          env: prepared.env,
-          target: prepared.target,
-          platformApi: PLATFORM_API,
           logger,
-        }).catch((err: unknown) => {
+        });
+        const target = await targetOf(c, targetOfImage(c.builder.info.image));
+        const result = await buildSteps.detect(c, target).catch((err: unknown) => {
           // The platform spec's detector exit codes: 20 no group passed, 21 a buildpack errored.
           const code = isBerthError(err, "CNB_DETECT_FAILED")
             ? 20
@@ -140,6 +112,7 @@ Examples:
           `# group.toml\n${encodeGroup(result.group)}\n# plan.toml\n${encodePlan(result.plan)}`,
         );
       } finally {
+        await c?.close();
         await rm(work, { recursive: true, force: true });
       }
     });

@@ -20,7 +20,6 @@ import { formatPlatform, hostPlatform, type Platform, platformMatches } from "..
 import { makePrivateHome } from "../../util/home.ts";
 import { parseJson } from "../../util/json.ts";
 import { packagePath } from "../../util/package.ts";
-import type { LauncherInput } from "../phase/export.ts";
 
 const run = promisify(execFile);
 
@@ -47,6 +46,16 @@ export interface LauncherOptions {
   /** The compiler (default `gcc`, found on PATH). */
   cc?: string;
   env?: Record<string, string | undefined>;
+}
+
+/** The launcher placed at /cnb/lifecycle/launcher. */
+export interface LauncherInput {
+  /** "lifecycle": the builder's CNB launcher; "berth": berth's own. Both read `<layers>/config/metadata.toml`. */
+  kind: "lifecycle" | "berth";
+  /** A host file holding the binary. */
+  path: string;
+  version: string;
+  source?: { repository: string; commit: string };
 }
 
 /** berth's launcher, compiled once per source and compiler. */

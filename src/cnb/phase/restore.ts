@@ -44,7 +44,7 @@ import type { GroupEntry } from "../files/group.ts";
 import type { LayerRecord, LayersMetadata } from "../files/labels.ts";
 import { encodeLayerMetadata } from "../files/layer.ts";
 import { encodeStore } from "../files/store.ts";
-import { LIFECYCLE_EPOCH } from "./export.ts";
+import { LIFECYCLE_EPOCH } from "./export/layer.ts";
 
 export interface RestoreInputs {
   layersDir: string;

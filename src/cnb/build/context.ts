@@ -1,0 +1,238 @@
+/**
+ * The context every step of a buildpacks run shares (`berth build` and `berth detect` alike): the builder and
+ * the order to detect, the directories (the app copy, layers, platform) owned by the builder's CNB user, the
+ * platform env, the executor (the build image through the runtime's sandbox, or this machine) and the
+ * lifecycle's base environment. A step is a function of this context that returns values.
+ */
+import { chown, mkdir, rm } from "node:fs/promises";
+import { join, resolve } from "node:path";
+import { BerthError, wrapError } from "../../errors.ts";
+import type { Platform } from "../../oci/platform.ts";
+import type { NetworkMode } from "../../runtime/index.ts";
+import type { TransportContext } from "../../transport/context.ts";
+import type { ModuleRef, Order } from "../buildpack/descriptor.ts";
+import { Env } from "../buildpack/env.ts";
+import { syncTree } from "../cache/workspace.ts";
+import { type CnbPaths, type Executor, hostExecutor, sandboxExecutor } from "../phase/executor.ts";
+import type { PhaseLogger } from "../phase/log.ts";
+import { pruneLayersDir } from "../phase/restore.ts";
+import { type ExtractedBuilder, openBuilder } from "../platform/builder.ts";
+import { mergePlatformEnv, parseEnvArg, readEnvFile, writePlatformEnv } from "../platform/env.ts";
+import { locateBuildpack, orderFromBuildpackArgs } from "../platform/locator.ts";
+import {
+  type ProjectBuildpack,
+  type ProjectDescriptor,
+  projectDir,
+  projectSourceFilter,
+  writeInlineBuildpack,
+} from "../platform/project.ts";
+import { withSystemBuildpacks } from "../platform/system.ts";
+import { completeTarget, type TargetData } from "../platform/target.ts";
+
+export type Isolation = "sandbox" | "host";
+
+export interface RunOptions {
+  /** `--builder`, in any transport. */
+  builder: string;
+  /** From a multi-platform builder, the platform to use. */
+  platform?: Platform;
+  ctx: TransportContext;
+  /** The app's folder and the project descriptor read from it, if any. */
+  appDir: string;
+  project?: ProjectDescriptor | undefined;
+  /** Where the app copy buildpacks work on goes (kept between builds of one image: only changes are copied). */
+  workspace: string;
+  /** The layers directory: kept layer directories stay for restore; `clear` starts from nothing. */
+  layersDir: string;
+  clearLayers?: boolean;
+  /** A folder of this run only (the builder, the platform dir, the sandbox's upper dir); the caller removes it. */
+  work: string;
+  /** `-e K=V` / bare `K`, and `--env-file`s (after project.toml's build env, before `-e`). */
+  env?: readonly string[];
+  envFiles?: readonly string[];
+  /** `--buildpack` arguments as pack takes them (platform/locator.ts); they replace the builder's order. */
+  buildpacks?: readonly string[];
+  /** The folder relative `--buildpack` paths are resolved against (pack: the current directory). */
+  cwd?: string;
+  /** pack's `--disable-system-buildpacks`. */
+  disableSystemBuildpacks?: boolean;
+  /** "sandbox" (default): buildpacks run in the build image; "host": on this machine. */
+  isolation?: Isolation;
+  /** On this machine as root, run buildpacks as the CNB user (`berth build`, as the lifecycle) or as berth's. */
+  hostUser?: "cnb" | "berth";
+  /** OCI runtime for the sandbox. */
+  runtime?: string;
+  network?: NetworkMode;
+  /** Whether berth runs as root (then the directories are given to the CNB user, as the lifecycle does). */
+  asRoot?: boolean;
+  /** The host's environment, for bare `-e K`, the host executor and the search path. */
+  hostEnv?: Record<string, string | undefined>;
+  logger: PhaseLogger;
+  signal?: AbortSignal;
+}
+
+export interface RunContext {
+  readonly o: RunOptions;
+  readonly log: PhaseLogger;
+  readonly builder: ExtractedBuilder;
+  /** The order detection walks, with the builder's system buildpacks unless disabled. */
+  readonly order: Order;
+  readonly paths: CnbPaths;
+  readonly owner: { uid: number; gid: number };
+  readonly executor: Executor;
+  /** The lifecycle's own environment (`Env.forBuild` of the build image's, or of the host's). */
+  readonly env: Env;
+  /** Run `close` when the run ends (last registered first). */
+  defer(close: () => Promise<void>): void;
+  close(): Promise<void>;
+}
+
+export async function openRun(o: RunOptions): Promise<RunContext> {
+  const builder = await openBuilder(o.builder, o.ctx, join(o.work, "builder"), o.platform).catch((err) => {
+    throw wrapError(`reading builder ${o.builder}`, err);
+  });
+  const order = await orderOf(o, builder);
+  const owner = builder.info.user;
+  const paths: CnbPaths = {
+    app: o.workspace,
+    layers: o.layersDir,
+    platform: join(o.work, "platform"),
+    buildpacks: builder.buildpacksDir,
+    buildConfig: builder.buildConfigDir,
+  };
+  await prepareDirs(o, paths, owner);
+  const { executor, env } = await executorOf(o, builder, paths);
+  const closers: (() => Promise<void>)[] = [];
+  return {
+    o,
+    log: o.logger,
+    builder,
+    order: o.disableSystemBuildpacks ? order : withSystemBuildpacks(order, builder.system),
+    paths,
+    owner,
+    executor,
+    env,
+    defer: (close) => closers.push(close),
+    close: async () => {
+      for (const c of closers.reverse()) await c().catch(() => undefined);
+    },
+  };
+}
+
+/** Target data of an image for this run (what its config lacks read from the build image's root). */
+export function targetOf(c: RunContext, target: TargetData): Promise<TargetData> {
+  return completeTarget(target, (p) => c.executor.readRootFile(p));
+}
+
+/** The app copy, the layers directory and the platform env, owned by the CNB user when berth is root. */
+async function prepareDirs(
+  o: RunOptions,
+  paths: CnbPaths,
+  owner: { uid: number; gid: number },
+): Promise<void> {
+  const filter = projectSourceFilter(o.project);
+  await syncTree(resolve(o.appDir), paths.app, {
+    ...(o.asRoot ? { uid: owner.uid, gid: owner.gid } : {}),
+    ...(filter ? { filter } : {}),
+  });
+  if (o.clearLayers) await rm(paths.layers, { recursive: true, force: true });
+  await pruneLayersDir(paths.layers);
+  if (o.asRoot) await chown(paths.layers, owner.uid, owner.gid);
+  await mkdir(paths.platform, { recursive: true });
+  const hostEnv = o.hostEnv ?? {};
+  const pairs: [string, string][] = (o.project?.buildEnv ?? []).map((e) => [e.name, e.value]);
+  for (const f of o.envFiles ?? []) pairs.push(...(await readEnvFile(f, hostEnv)));
+  for (const e of o.env ?? []) {
+    const kv = parseEnvArg(e, hostEnv);
+    if (kv) pairs.push(kv);
+  }
+  await writePlatformEnv(paths.platform, mergePlatformEnv(pairs));
+}
+
+async function executorOf(
+  o: RunOptions,
+  builder: ExtractedBuilder,
+  paths: CnbPaths,
+): Promise<{ executor: Executor; env: Env }> {
+  const hostEnv = o.hostEnv ?? {};
+  const owner = builder.info.user;
+  if (o.isolation === "host") {
+    const asCnb = o.asRoot && o.hostUser !== "berth";
+    return { executor: hostExecutor({ paths, ...(asCnb ? { owner } : {}) }), env: Env.forBuild(hostEnv) };
+  }
+  const executor = await sandboxExecutor({
+    runtime: {
+      home: o.ctx.home,
+      ...(o.runtime ? { runtime: o.runtime } : {}),
+      ...(hostEnv.PATH ? { searchPath: hostEnv.PATH } : {}),
+    },
+    image: builder.info.image,
+    imageName: o.builder,
+    paths,
+    owner,
+    upperDir: join(o.work, "upper"),
+    network: o.network ?? "default",
+  });
+  // The lifecycle's own env inside the build image: the image's Env, filtered.
+  return { executor, env: Env.forBuild(builder.info.image.config?.config?.Env ?? []) };
+}
+
+/**
+ * The order: `--buildpack` as pack takes it (relative paths against the CLI's current directory), else the
+ * project's group (it replaces the builder's order), else the project's pre/post around every builder group,
+ * else the builder's.
+ */
+async function orderOf(o: RunOptions, builder: ExtractedBuilder): Promise<Order> {
+  const locate = {
+    builderOrder: builder.order,
+    store: builder.store,
+    buildpacksDir: builder.buildpacksDir,
+    ctx: o.ctx,
+    tmp: join(o.work, "bp-tmp"),
+    warn: (l: string) => o.logger.warn(l),
+  };
+  if (o.buildpacks?.length)
+    return orderFromBuildpackArgs(o.buildpacks, { ...locate, cwd: resolve(o.cwd ?? ".") });
+  const project = o.project;
+  if (!project) return builder.order;
+  // project.toml's buildpacks as pack takes them: an inline script becomes a buildpack folder, a uri is loaded
+  // against the descriptor's folder, an id (and version) is the builder's.
+  const fromProject = async (list: readonly ProjectBuildpack[], key: string): Promise<ModuleRef[]> => {
+    const out: ModuleRef[] = [];
+    for (const bp of list) {
+      if (bp.script && bp.id) {
+        const dir = await writeInlineBuildpack(bp, join(o.work, "inline"), builder.info.stackId);
+        out.push(await locateBuildpack(dir, { ...locate, cwd: dir }));
+      } else if (bp.uri) {
+        out.push(await locateBuildpack(bp.uri, { ...locate, cwd: projectDir(project) }));
+      } else if (bp.id) {
+        out.push(builderBuildpack(builder, project, bp, key, o.builder));
+      }
+    }
+    return out;
+  };
+  if (project.group.length) return [{ group: await fromProject(project.group, "group") }];
+  if (!project.pre.length && !project.post.length) return builder.order;
+  const pre = await fromProject(project.pre, "pre");
+  const post = await fromProject(project.post, "post");
+  return builder.order.map((g) => ({ ...g, group: [...pre, ...g.group, ...post] }));
+}
+
+function builderBuildpack(
+  builder: ExtractedBuilder,
+  project: ProjectDescriptor,
+  bp: ProjectBuildpack,
+  key: string,
+  builderName: string,
+): ModuleRef {
+  try {
+    const found = builder.store.lookup(bp.id!, bp.version);
+    return { id: found.descriptor.buildpack.id, version: found.descriptor.buildpack.version };
+  } catch (err) {
+    throw new BerthError(
+      "CNB_CONFIG_INVALID",
+      `${project.file}: ${key} buildpack ${bp.id}${bp.version ? `@${bp.version}` : ""} is not in the builder ${builderName}`,
+      { cause: err, hint: "give its uri (a folder, .cnb or image) in project.toml" },
+    );
+  }
+}

@@ -1,0 +1,341 @@
+/**
+ * The steps of a buildpacks build, in the spec's order (pack's creator): analyze → detect → restore → build →
+ * export → cache → report, with the image saved after export. Each step is a function of the build context
+ * that returns what later steps need; `buildWithBuildpacks` (`../build.ts`) lists them.
+ */
+import { cp, lstat, mkdir, writeFile } from "node:fs/promises";
+import { join, resolve } from "node:path";
+import { BerthError, wrapError } from "../../errors.ts";
+import type { Descriptor } from "../../oci/descriptor.ts";
+import { Store } from "../../oci/store.ts";
+import type { TransportContext } from "../../transport/context.ts";
+import { writeImage } from "../../transport/copy.ts";
+import { openSource } from "../../transport/open.ts";
+import { type ImageArgument, parseImageArgument } from "../../transport/parse.ts";
+import { PLATFORM_API } from "../api.ts";
+import { type Cache, DirectoryCache, ImageCache } from "../cache/cache.ts";
+import type { LayerIndex } from "../cache/fingerprint.ts";
+import { encodeAnalyzed } from "../files/analyzed.ts";
+import type { GroupEntry } from "../files/group.ts";
+import { encodeReport } from "../files/report.ts";
+import { berthLauncher, lifecycleLauncher } from "../launch/index.ts";
+import { type Analyzed, Analyzer, resolveImage } from "../phase/analyze.ts";
+import { assembleImage } from "../phase/assemble.ts";
+import { type BuildResult, build as buildPhase } from "../phase/build.ts";
+import { type DetectResult, detect as detectPhase } from "../phase/detect.ts";
+import { layersTree } from "../phase/executor.ts";
+import { type BlobHolder, Exporter, type ExportResult } from "../phase/export.ts";
+import { type RestoreResult, Restorer } from "../phase/restore.ts";
+import type { ProjectDescriptor } from "../platform/project.ts";
+import { projectMetadata } from "../platform/project.ts";
+import type { TargetData } from "../platform/target.ts";
+import { type RunContext, targetOf } from "./context.ts";
+
+/** What a build adds to a run's context: where the image goes and the options that shape it. */
+export interface BuildContext extends RunContext {
+  readonly image: ImageArgument;
+  readonly project: ProjectDescriptor | undefined;
+  /** The image's config `created` (RFC 3339), when not the lifecycle's 1980 default. */
+  readonly created: string | undefined;
+  /** The directory cache of this image name (`cache/cnb/<hash>/cache`), unless --cache-dir/--cache-image. */
+  readonly defaultCacheDir: string;
+  readonly index: LayerIndex;
+  readonly work: string;
+  readonly opts: {
+    runImage?: string;
+    previousImage?: string;
+    publish?: boolean;
+    cacheDir?: string;
+    cacheImage?: string;
+    clearCache?: boolean;
+    defaultProcess?: string;
+    tags?: string[];
+    sbomOutputDir?: string;
+    reportOutputDir?: string;
+  };
+}
+
+/** ANALYZING: the previous image, the run image and its target; writes `analyzed.toml`. */
+export async function analyze(c: BuildContext): Promise<{ analyzed: Analyzed; target: TargetData }> {
+  c.log.info("===> ANALYZING");
+  const analyzed = await new Analyzer({
+    target: c.image,
+    ...(c.opts.previousImage ? { previousImage: c.opts.previousImage } : {}),
+    ...(c.opts.runImage ? { runImage: c.opts.runImage } : {}),
+    runImages: c.builder.runImages,
+    publish: c.opts.publish ?? false,
+    ctx: c.o.ctx,
+    log: (l) => c.log.info(l),
+  }).analyze();
+  c.defer(() => analyzed.close());
+  c.log.info(`Run image: ${analyzed.runImage.reference}`);
+  const target = await targetOf(c, analyzed.target);
+  await writeFile(
+    join(c.paths.layers, "analyzed.toml"),
+    encodeAnalyzed({
+      ...(analyzed.previous ? { image: { reference: analyzed.previous.image.digest } } : {}),
+      runImage: { reference: analyzed.runImage.reference, image: analyzed.runImage.name, target },
+    }),
+  );
+  return { analyzed, target };
+}
+
+/** DETECTING: the first group of the order that passes, and its plan. */
+export function detect(c: RunContext, target: TargetData): Promise<DetectResult> {
+  return detectPhase({
+    order: c.order,
+    store: c.builder.store,
+    executor: c.executor,
+    env: c.env,
+    target,
+    platformApi: PLATFORM_API,
+    logger: c.log,
+    ...(c.o.signal ? { signal: c.o.signal } : {}),
+  });
+}
+
+/** The cache this build restores from and exports to: an image (--cache-image) or a directory. */
+export async function openCache(c: BuildContext): Promise<Cache> {
+  const { cacheImage, cacheDir, clearCache } = c.opts;
+  if (cacheImage) {
+    const opened = clearCache ? undefined : await resolveImage(imageArgText(cacheImage), c.o.ctx);
+    if (opened) c.defer(() => opened.close());
+    return new ImageCache(cacheImage, opened?.image);
+  }
+  return new DirectoryCache(cacheDir ? resolve(cacheDir) : c.defaultCacheDir, { clear: clearCache ?? false });
+}
+
+/** RESTORING: layer metadata, store.toml, cached layers and SBOMs, by the spec's reuse table. */
+export async function restore(
+  c: BuildContext,
+  analyzed: Analyzed,
+  group: readonly GroupEntry[],
+  cache: Cache,
+): Promise<RestoreResult> {
+  c.log.info("===> RESTORING");
+  return new Restorer({
+    layersDir: c.paths.layers,
+    reuse: true,
+    group,
+    previous: analyzed.previous?.metadata,
+    ...(analyzed.previous ? { previousImage: analyzed.previous.image } : {}),
+    // --clear-cache as pack runs the creator (-skip-restore): store.toml only.
+    skipLayers: c.opts.clearCache ?? false,
+    cache,
+    index: c.index,
+    uid: c.owner.uid,
+    gid: c.owner.gid,
+    chown: c.o.asRoot ?? false,
+    log: (l) => c.log.info(l),
+    warn: (l) => c.log.warn(l),
+    ...(c.o.signal ? { signal: c.o.signal } : {}),
+  }).restore();
+}
+
+/** BUILDING: each buildpack of the group's `bin/build`; writes `<layers>/config/metadata.toml`. */
+export function build(c: RunContext, detected: DetectResult, target: TargetData): Promise<BuildResult> {
+  return buildPhase({
+    group: detected.group,
+    plan: detected.plan,
+    store: c.builder.store,
+    executor: c.executor,
+    env: c.env,
+    target,
+    platformApi: PLATFORM_API,
+    logger: c.log,
+    ...(c.o.signal ? { signal: c.o.signal } : {}),
+  });
+}
+
+/** EXPORTING: the app image (not yet written) and what the cache should hold. */
+export async function exportImage(
+  c: BuildContext,
+  analyzed: Analyzed,
+  group: readonly GroupEntry[],
+  cache: Cache,
+  target: TargetData,
+): Promise<ExportResult> {
+  c.log.info("===> EXPORTING");
+  const home = c.o.ctx.home;
+  const launcher =
+    (await lifecycleLauncher(c.builder.info.image, home)) ??
+    (await berthLauncher({
+      home,
+      platform: { os: target.os, architecture: target.arch },
+      env: c.o.hostEnv ?? {},
+    }));
+  const exportDir = join(c.work, "export");
+  await mkdir(exportDir, { recursive: true });
+  return new Exporter({
+    layersDir: c.paths.layers,
+    appDir: c.paths.app,
+    group,
+    runImage: analyzed.runImage,
+    runImages: c.builder.runImages,
+    ...(analyzed.previous ? { previous: analyzed.previous } : {}),
+    cache,
+    index: c.index,
+    workDir: exportDir,
+    launcher,
+    uid: c.owner.uid,
+    gid: c.owner.gid,
+    ...(c.created ? { created: c.created } : {}),
+    ...(c.opts.defaultProcess ? { defaultProcess: c.opts.defaultProcess } : {}),
+    projectMetadata: projectMetadata(c.project),
+    platformApi: PLATFORM_API,
+    blobHolders: await blobHolders(c),
+    log: (l) => c.log.info(l),
+    warn: (l) => c.log.warn(l),
+    ...(c.o.signal ? { signal: c.o.signal } : {}),
+  }).export();
+}
+
+/**
+ * Where blobs export may reuse already are: the local store (leased before they are checked for, so a `gc`
+ * cannot take them before the image that uses them is written) and a registry destination.
+ */
+async function blobHolders(c: BuildContext): Promise<BlobHolder[]> {
+  const store = await Store.open(c.o.ctx.home);
+  const lease = store.layout.lease();
+  c.defer(() => lease.release());
+  const holders: BlobHolder[] = [
+    {
+      hasBlob: async (d) => {
+        await lease.add(d.digest);
+        return store.layout.hasBlob(d);
+      },
+      source: store.layout,
+    },
+  ];
+  if (c.image.transport !== "docker") return holders;
+  const dest = await openSource(c.image, c.o.ctx).catch(() => undefined);
+  if (!dest) return holders;
+  c.defer(() => dest.close());
+  const src = dest.source as unknown as { hasBlob?: (d: Descriptor) => Promise<boolean> };
+  if (src.hasBlob) holders.push({ hasBlob: (d) => src.hasBlob!(d), source: undefined });
+  return holders;
+}
+
+export interface Saved {
+  tags: string[];
+  digest: string;
+  imageId: string;
+  manifestSize: number;
+  blobs: { uploaded: number; existing: number; mounted: number };
+}
+
+/** Write the image to its destination and every extra tag; remember the new blobs. */
+export async function save(c: BuildContext, exported: ExportResult): Promise<Saved> {
+  const image = exported.image;
+  const arg = c.image;
+  c.log.info(`Saving ${nameOf(arg)}...`);
+  const written = await writeImage(image.source, image.descriptor, nameOf(arg), arg, c.o.ctx).catch((err) => {
+    throw wrapError(`saving ${arg.text}`, err);
+  });
+  const tags = [arg.text];
+  for (const t of c.opts.tags ?? []) {
+    const tagArg = parseImageArgument(c.opts.publish && !t.includes("://") ? `docker://${t}` : t);
+    await writeImage(image.source, image.descriptor, t, tagArg, c.o.ctx);
+    tags.push(t);
+  }
+  for (const b of exported.newBlobs) await c.index.rememberBlob(b.diffId, b.descriptor);
+  const imageId = image.manifest.length > 0 ? JSON.parse(image.manifest.toString()).config.digest : "";
+  c.log.info(`*** Images (${imageId.slice(7, 19)}):`);
+  for (const t of tags) c.log.info(`      ${t}`);
+  c.log.info("");
+  c.log.info(`*** Image ID: ${imageId.slice(7)}`);
+  c.log.info(`*** Manifest Digest: ${image.descriptor.digest}`);
+  return {
+    tags,
+    digest: image.descriptor.digest,
+    imageId,
+    manifestSize: image.descriptor.size,
+    blobs: {
+      uploaded: written.blobs.written,
+      existing: written.blobs.exists,
+      mounted: written.blobs.mounted,
+    },
+  };
+}
+
+/** CACHING: the cache layers (pack's "Reusing/Adding cache layer" lines), saved to the directory or image. */
+export async function saveCache(c: BuildContext, exported: ExportResult, cache: Cache): Promise<void> {
+  const contents = exported.cache;
+  if (!contents) return;
+  const reused = (sha: string) => contents.layers.some((l) => l.diffId === sha && !l.tarPath && !l.blob);
+  for (const b of contents.metadata.buildpacks) {
+    for (const [name, l] of Object.entries(b.layers)) {
+      const kept = reused(l.sha) || (cache.kind === "image" && (await cache.hasLayer(l.sha)));
+      c.log.info(`${kept ? "Reusing" : "Adding"} cache layer '${b.key}:${name}'`);
+    }
+  }
+  const sbomSha = contents.metadata.sbom?.sha;
+  if (sbomSha) {
+    c.log.info(`${reused(sbomSha) ? "Reusing" : "Adding"} cache layer 'buildpacksio/lifecycle:cache.sbom'`);
+  }
+  if (cache instanceof DirectoryCache) await cache.save(contents.metadata, contents.layers);
+  else if (cache instanceof ImageCache) await saveImageCache(cache, contents, c.o.ctx);
+}
+
+/** Write the cache image: the cache layers' blobs plus the cache metadata label. */
+async function saveImageCache(
+  cache: ImageCache,
+  contents: NonNullable<ExportResult["cache"]>,
+  ctx: TransportContext,
+): Promise<void> {
+  const layers = [];
+  for (const l of contents.layers) {
+    if (l.blob) {
+      layers.push({ descriptor: l.blob.descriptor, diffId: l.diffId, from: l.blob.source });
+      continue;
+    }
+    const d = cache.layer(l.diffId);
+    if (!d || !cache.image) throw new BerthError("INTERNAL", `cache layer ${l.diffId} has no blob`);
+    layers.push({ descriptor: d, diffId: l.diffId, from: cache.image.source });
+  }
+  const img = assembleImage(
+    {
+      created: "1980-01-01T00:00:01Z",
+      architecture: "amd64",
+      os: "linux",
+      config: { Labels: { "io.buildpacks.lifecycle.cache.metadata": JSON.stringify(contents.metadata) } },
+      rootfs: { type: "layers", diff_ids: [] },
+    },
+    layers,
+    { docker: false },
+  );
+  const arg = parseImageArgument(imageArgText(cache.reference));
+  await writeImage(img.source, img.descriptor, cache.reference, arg, ctx).catch((err) => {
+    throw wrapError(`saving the cache image ${cache.reference}`, err);
+  });
+}
+
+/** report.toml in the layers directory (and --report-output-dir), the SBOMs to --sbom-output-dir. */
+export async function report(c: BuildContext, saved: Saved): Promise<void> {
+  const text = encodeReport(saved);
+  // Buildpacks own the layers dir: never write through a report.toml one of them left as a symlink.
+  await layersTree(c.executor).writeFile("report.toml", text);
+  const { reportOutputDir, sbomOutputDir } = c.opts;
+  if (reportOutputDir) {
+    await mkdir(reportOutputDir, { recursive: true });
+    await writeFile(join(reportOutputDir, "report.toml"), text);
+  }
+  const sbom = join(c.paths.layers, "sbom");
+  if (sbomOutputDir && (await lstat(sbom).catch(() => undefined))?.isDirectory()) {
+    await mkdir(sbomOutputDir, { recursive: true });
+    await cp(sbom, sbomOutputDir, { recursive: true }).catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== "ENOENT") throw err;
+    });
+  }
+  c.log.info(`Successfully built image '${nameOf(c.image)}'`);
+}
+
+/** The image's name as pack prints it. */
+export function nameOf(arg: ImageArgument): string {
+  return arg.transport === "store" || arg.transport === "docker" ? arg.ref : arg.text;
+}
+
+/** A cache image names a registry unless it says otherwise (pack's --cache-image is a registry image). */
+function imageArgText(ref: string): string {
+  return ref.includes("://") || /^(oci|oci-archive|docker-archive):/.test(ref) ? ref : `docker://${ref}`;
+}
