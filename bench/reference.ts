@@ -20,7 +20,7 @@ import { basename, join } from "node:path";
 import { parseArgs } from "node:util";
 import { buildWithBuildpacks } from "../src/cnb/build.ts";
 import { berthLauncher } from "../src/cnb/launch/index.ts";
-import type { PhaseLogger } from "../src/cnb/phase/log.ts";
+import type { PhaseLogger } from "../src/cnb/log.ts";
 import { copyImage } from "../src/transport/copy.ts";
 import { parseImageArgument } from "../src/transport/parse.ts";
 import { makeBuildImage, writeBuildpack } from "../test/cnb/helpers.ts";

@@ -23,8 +23,8 @@ import { openRun } from "./build/context.ts";
 import * as step from "./build/steps.ts";
 import { LayerIndex } from "./cache/fingerprint.ts";
 import type { GroupEntry } from "./files/group.ts";
+import type { PhaseLogger } from "./log.ts";
 import type { ExportStats } from "./phase/export.ts";
-import type { PhaseLogger } from "./phase/log.ts";
 import type { RestoreResult } from "./phase/restore.ts";
 import { type ProjectDescriptor, readProjectToml } from "./platform/project.ts";
 

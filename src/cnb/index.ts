@@ -1,9 +1,11 @@
 /**
- * Cloud Native Buildpacks: berth is a CNB platform and lifecycle.
- * - `buildpack/`: the Buildpack API (buildpack.toml, build plans, layer/launch/build/store files, env rules)
- * - `platform/`: the Platform API (builder.toml, project.toml, platform env, order/group/plan/metadata files,
- *   builders as pack makes them, target data)
- * - `phase/`: detect and build (part 1); analyze, restore, export and rebase build on them.
+ * Cloud Native Buildpacks: berth is a CNB platform and lifecycle. Layers, lowest first (ARCHITECTURE.md):
+ * - `api.ts`, `toml.ts`, `gotoml.ts`, `log.ts`, `image.ts`, `executor.ts`: the base
+ * - `buildpack/`: the Buildpack API (buildpack.toml, the Build Plan, env rules, loading buildpacks)
+ * - `files/`: one typed reader and writer per lifecycle file (group, plan, order, metadata, layer, store, …)
+ * - `platform/`: the Platform API (builders, project.toml, `--buildpack`, platform env, target data)
+ * - `cache/`, `launch/`; `phase/`: detect, analyze, restore, build, export, rebase
+ * - `build/` and `build.ts`: the build context and the build as the spec's steps
  */
 
 export {
@@ -70,6 +72,19 @@ export {
 export { BuildpackStore } from "./buildpack/store.ts";
 export { type Cache, DirectoryCache, ImageCache } from "./cache/cache.ts";
 export { LayerIndex, statFingerprint } from "./cache/fingerprint.ts";
+export {
+  type CnbPaths,
+  CONTAINER_PATHS,
+  type ExecRequest,
+  type ExecResult,
+  type Executor,
+  type HostExecutorOptions,
+  hostExecutor,
+  makeOwnedDir,
+  type SandboxExecutorOptions,
+  sandboxExecutor,
+  toRunPath,
+} from "./executor.ts";
 export { type AnalyzedFile, encodeAnalyzed } from "./files/analyzed.ts";
 export { type BuildToml, parseBuildToml } from "./files/build.ts";
 export { encodeGroup, type Group, type GroupEntry, parseGroup } from "./files/group.ts";
@@ -114,6 +129,7 @@ export { encodeStore, readStore } from "./files/store.ts";
 export { applyImageLayers, labelJson, labelsOf, type OpenedImage, openImage } from "./image.ts";
 export { type CnbImageInfo, cnbImageInfo, formatCnbImageInfo } from "./inspect.ts";
 export { BERTH_LAUNCHER_VERSION, berthLauncher, lifecycleLauncher } from "./launch/index.ts";
+export { type PhaseLogger, silentLogger, timer } from "./log.ts";
 export {
   type Analyzed,
   Analyzer,
@@ -130,20 +146,8 @@ export {
   mergeLabels,
   ProcessMap,
 } from "./phase/build.ts";
+export { type DetectRun, type Member, type Resolution, resolveGroup } from "./phase/detect/resolve.ts";
 export { type DetectFailure, type DetectInputs, type DetectResult, detect } from "./phase/detect.ts";
-export {
-  type CnbPaths,
-  CONTAINER_PATHS,
-  type ExecRequest,
-  type ExecResult,
-  type Executor,
-  type HostExecutorOptions,
-  hostExecutor,
-  makeOwnedDir,
-  type SandboxExecutorOptions,
-  sandboxExecutor,
-  toRunPath,
-} from "./phase/executor.ts";
 export {
   DEFAULT_CREATED,
   Exporter,
@@ -152,9 +156,7 @@ export {
   type ExportStats,
   LIFECYCLE_EPOCH,
 } from "./phase/export.ts";
-export { type PhaseLogger, silentLogger, timer } from "./phase/log.ts";
 export { type RebaseInputs, type RebaseResult, Rebaser } from "./phase/rebase.ts";
-export { type DetectRun, type Member, type Resolution, resolveGroup } from "./phase/resolve.ts";
 export { Restorer } from "./phase/restore.ts";
 export {
   BUILDER_METADATA_LABEL,

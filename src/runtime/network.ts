@@ -13,8 +13,6 @@ import { constants } from "node:fs";
 import { access, type FileHandle, open, readFile } from "node:fs/promises";
 import { createConnection, isIP } from "node:net";
 import { delimiter, join } from "node:path";
-// Signalling a pid is no reading of the environment: the only thing berth takes from node:process here.
-import { kill } from "node:process";
 import { promisify } from "node:util";
 import { BerthError, wrapError } from "../errors.ts";
 
@@ -193,11 +191,8 @@ export async function stopNetwork(dir: string): Promise<void> {
   if (!Number.isInteger(pid) || pid <= 1) return;
   const environ = await readFile(`/proc/${pid}/environ`, "utf8").catch(() => "");
   if (!environ.split("\0").includes(`BERTH_CONTAINER_DIR=${dir}`)) return;
-  try {
-    kill(pid, "SIGTERM");
-  } catch {
-    // gone already
-  }
+  // Through kill(1): slirp4netns is the hook's child, not berth's, and only the CLI touches `process`.
+  await pexec("kill", ["-TERM", String(pid)]).catch(() => undefined);
 }
 
 /** One request on slirp4netns's API socket. */

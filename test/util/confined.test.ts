@@ -3,7 +3,7 @@ import { execFileSync } from "node:child_process";
 import { lstatSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { readImageFile } from "../../src/cnb/phase/executor.ts";
+import { readImageFile } from "../../src/cnb/executor.ts";
 import { isBerthError } from "../../src/errors.ts";
 import { ConfinedTree, readFileWithin } from "../../src/util/confined.ts";
 import { tempDir } from "../helpers/cli.ts";

@@ -15,6 +15,7 @@ import { type ImageArgument, parseImageArgument } from "../../transport/parse.ts
 import { PLATFORM_API } from "../api.ts";
 import { type Cache, DirectoryCache, ImageCache } from "../cache/cache.ts";
 import type { LayerIndex } from "../cache/fingerprint.ts";
+import { layersTree } from "../executor.ts";
 import { encodeAnalyzed } from "../files/analyzed.ts";
 import type { GroupEntry } from "../files/group.ts";
 import { encodeReport } from "../files/report.ts";
@@ -23,8 +24,8 @@ import { type Analyzed, Analyzer, resolveImage } from "../phase/analyze.ts";
 import { assembleImage } from "../phase/assemble.ts";
 import { type BuildResult, build as buildPhase } from "../phase/build.ts";
 import { type DetectResult, detect as detectPhase } from "../phase/detect.ts";
-import { layersTree } from "../phase/executor.ts";
 import { type BlobHolder, Exporter, type ExportResult } from "../phase/export.ts";
+import type { PhaseInputs } from "../phase/inputs.ts";
 import { type RestoreResult, Restorer } from "../phase/restore.ts";
 import type { ProjectDescriptor } from "../platform/project.ts";
 import { projectMetadata } from "../platform/project.ts";
@@ -82,8 +83,12 @@ export async function analyze(c: BuildContext): Promise<{ analyzed: Analyzed; ta
 
 /** DETECTING: the first group of the order that passes, and its plan. */
 export function detect(c: RunContext, target: TargetData): Promise<DetectResult> {
-  return detectPhase({
-    order: c.order,
+  return detectPhase({ ...phaseInputs(c, target), order: c.order });
+}
+
+/** What the detect and build phases run with. */
+function phaseInputs(c: RunContext, target: TargetData): PhaseInputs {
+  return {
     store: c.builder.store,
     executor: c.executor,
     env: c.env,
@@ -91,7 +96,7 @@ export function detect(c: RunContext, target: TargetData): Promise<DetectResult>
     platformApi: PLATFORM_API,
     logger: c.log,
     ...(c.o.signal ? { signal: c.o.signal } : {}),
-  });
+  };
 }
 
 /** The cache this build restores from and exports to: an image (--cache-image) or a directory. */
@@ -134,17 +139,7 @@ export async function restore(
 
 /** BUILDING: each buildpack of the group's `bin/build`; writes `<layers>/config/metadata.toml`. */
 export function build(c: RunContext, detected: DetectResult, target: TargetData): Promise<BuildResult> {
-  return buildPhase({
-    group: detected.group,
-    plan: detected.plan,
-    store: c.builder.store,
-    executor: c.executor,
-    env: c.env,
-    target,
-    platformApi: PLATFORM_API,
-    logger: c.log,
-    ...(c.o.signal ? { signal: c.o.signal } : {}),
-  });
+  return buildPhase({ ...phaseInputs(c, target), group: detected.group, plan: detected.plan });
 }
 
 /** EXPORTING: the app image (not yet written) and what the cache should hold. */

@@ -141,18 +141,19 @@ function parseOrder(f: Fields, key: string): Order {
   return f.list(key).map((o) => {
     const groups = o.list("group");
     if (groups.length === 0) throw o.fail("group", "must list at least one buildpack");
-    return {
-      group: groups.map((g) => {
-        const ref: ModuleRef = { id: g.requiredStr("id") };
-        const version = g.str("version");
-        if (version) ref.version = version;
-        if (g.bool("optional")) ref.optional = true;
-        const execEnv = g.strs("exec-env");
-        if (execEnv) ref.execEnv = execEnv;
-        return ref;
-      }),
-    };
+    return { group: groups.map(moduleRefOf) };
   });
+}
+
+/** One `[[order.group]]` entry (buildpack.toml, order.toml, builder.toml): id, version, optional, exec-env. */
+export function moduleRefOf(g: Fields): ModuleRef {
+  const ref: ModuleRef = { id: g.requiredStr("id") };
+  const version = g.str("version");
+  if (version) ref.version = version;
+  if (g.bool("optional")) ref.optional = true;
+  const execEnv = g.strs("exec-env");
+  if (execEnv) ref.execEnv = execEnv;
+  return ref;
 }
 
 export function parseTargets(f: Fields): Target[] {

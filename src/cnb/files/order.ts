@@ -1,5 +1,5 @@
 /** `order.toml` (`/cnb/order.toml`, lc:platform/files order): `[[order]]` and `[[order-extensions]]` groups. */
-import type { ModuleRef, Order } from "../buildpack/descriptor.ts";
+import { type ModuleRef, moduleRefOf, type Order } from "../buildpack/descriptor.ts";
 import { Fields, type Origin, parseToml, type Table, toToml } from "../toml.ts";
 
 export function parseOrder(text: string, file: string): { order: Order; orderExtensions: Order } {
@@ -10,17 +10,7 @@ export function parseOrder(text: string, file: string): { order: Order; orderExt
 
 /** `[[KEY]] [[KEY.group]] id, version, optional, exec-env` (order.toml, builder.toml, buildpack.toml). */
 export function parseOrderList(f: Fields, key: string): Order {
-  return f.list(key).map((o) => ({
-    group: o.list("group").map((g) => {
-      const ref: ModuleRef = { id: g.requiredStr("id") };
-      const version = g.str("version");
-      if (version) ref.version = version;
-      if (g.bool("optional")) ref.optional = true;
-      const execEnv = g.strs("exec-env");
-      if (execEnv) ref.execEnv = execEnv;
-      return ref;
-    }),
-  }));
+  return f.list(key).map((o) => ({ group: o.list("group").map(moduleRefOf) }));
 }
 
 function refToToml(r: ModuleRef): Table {

@@ -12,7 +12,9 @@ import { ConfinedTree } from "../../util/confined.ts";
 import { apiAtLeast } from "../api.ts";
 import { escapeId } from "../buildpack/descriptor.ts";
 import type { Env } from "../buildpack/env.ts";
-import { bpSubject } from "../buildpack/load.ts";
+import { bpSubject, type LoadedBuildpack } from "../buildpack/load.ts";
+import type { Require } from "../buildpack/plan.ts";
+import { type Executor, layersTree, makeOwnedDir, toRunPath } from "../executor.ts";
 import { parseBuildToml } from "../files/build.ts";
 import type { Group, GroupEntry } from "../files/group.ts";
 import { type Label, type Process, parseLaunch, type Slice } from "../files/launch.ts";
@@ -20,11 +22,10 @@ import { RESERVED_LAYER_NAMES, readLayerTomls } from "../files/layer.ts";
 import { type BuildMetadata, encodeMetadata } from "../files/metadata.ts";
 import { encodeBuildpackPlan, filterPlan, findPlan, type Plan } from "../files/plan.ts";
 import { readStore } from "../files/store.ts";
+import { timer } from "../log.ts";
 import { targetEnv } from "../platform/target.ts";
 import type { Table } from "../toml.ts";
-import { type Executor, layersTree, makeOwnedDir, toRunPath } from "./executor.ts";
 import type { PhaseInputs } from "./inputs.ts";
-import { timer } from "./log.ts";
 
 export interface BuildInputs extends PhaseInputs {
   group: Group;
@@ -112,6 +113,15 @@ export function mergeLabels(labels: readonly Label[]): Label[] {
   return [...m].map(([key, value]) => ({ key, value }));
 }
 
+/** What the buildpacks of the group add up to, in order. */
+interface Outputs {
+  processes: ProcessMap;
+  labels: Label[];
+  slices: Slice[];
+  built: BuiltBuildpack[];
+  buildpacks: GroupEntry[];
+}
+
 class Builder {
   readonly i: BuildInputs;
   /** The build env that later buildpacks see (grows with each build layer). */
@@ -126,130 +136,23 @@ class Builder {
     const ex = this.i.executor;
     await rm(join(ex.host.layers, "sbom"), { recursive: true, force: true });
     let plan = this.i.plan;
-    const processes = new ProcessMap();
-    const labels: Label[] = [];
-    const slices: Slice[] = [];
-    const built: BuiltBuildpack[] = [];
-    const buildpacks: GroupEntry[] = [];
+    const acc: Outputs = { processes: new ProcessMap(), labels: [], slices: [], built: [], buildpacks: [] };
     const planRoot = join(ex.host.layers, ".berth-build");
     try {
       for (const [n, member] of this.i.group.group.entries()) {
         const bp = this.i.store.lookup(member.id, member.version);
-        const d = bp.descriptor;
-        const subject = bpSubject(d);
-        const layersDir = join(ex.host.layers, escapeId(d.buildpack.id));
-        await makeOwnedDir(ex, layersDir);
-        const entries = findPlan(plan, d.buildpack.id);
-        const planPath = await layersTree(ex).writeFile(
-          `${relative(ex.host.layers, planRoot)}/${n}-${escapeId(d.buildpack.id)}/plan.toml`,
-          encodeBuildpackPlan(entries),
-          0o644,
-        );
-        const runLayers = toRunPath(ex, layersDir);
-        const runDir = toRunPath(ex, bp.dir);
-        const runPlan = toRunPath(ex, planPath);
-        const env = await this.env.withOverrides(
-          d.buildpack.clearEnv ? undefined : ex.host.platform,
-          ex.host.buildConfig,
-        );
-        const vars = env.list();
-        vars.push(`CNB_BUILDPACK_DIR=${runDir}`);
-        // Buildpack API 0.7 gets these only as its arguments (lc:buildpack/build.go: the variables came in 0.8).
-        if (apiAtLeast(d.api, "0.8")) {
-          vars.push(
-            `CNB_PLATFORM_DIR=${ex.run.platform}`,
-            `CNB_BP_PLAN_PATH=${runPlan}`,
-            `CNB_LAYERS_DIR=${runLayers}`,
-          );
-        }
-        if (apiAtLeast(d.api, "0.10")) vars.push(...targetEnv(this.i.target));
-        if (apiAtLeast(d.api, "0.12") && this.i.execEnv) vars.push(`CNB_EXEC_ENV=${this.i.execEnv}`);
-        const buildPath = join(bp.dir, "bin", "build");
-        const st = await stat(buildPath).catch(() => undefined);
-        if (!st?.isFile())
-          throw new BerthError("CNB_BUILDPACK_INVALID", `${subject}: ${buildPath} does not exist`);
-        if ((st.mode & 0o111) === 0) {
-          throw new BerthError(
-            "CNB_BUILDPACK_INVALID",
-            `${subject}: ${buildPath} is not executable (mode ${(st.mode & 0o7777).toString(8)})`,
-          );
-        }
-        const t = timer(this.i.logger, `Build for ${member.id}@${member.version}`);
-        const out = this.i.logger.output;
-        const result = await ex.exec({
-          args: [`${runDir}/bin/build`, runLayers, ex.run.platform, runPlan],
-          env: vars,
-          cwd: ex.run.app,
-          ...(out
-            ? { onStdout: (c: Buffer) => out(c, "stdout"), onStderr: (c: Buffer) => out(c, "stderr") }
-            : {}),
-          ...(this.i.signal ? { signal: this.i.signal } : {}),
-        });
-        t();
-        if (result.exitCode !== 0) {
-          throw new BerthError(
-            "CNB_BUILD_FAILED",
-            `build: ${subject} failed: bin/build exited with status ${result.exitCode}${result.signal ? ` (${result.signal})` : ""}`,
-            { details: { buildpack: d.buildpack.id, exitCode: result.exitCode, stderr: result.stderrTail } },
-          );
-        }
-        const tree = buildpackTree(ex, layersDir, subject);
-        const layers = await this.processLayers(layersDir, subject, tree);
-        await this.setupEnv(layers, tree);
-        const buildToml = await tree.readText("build.toml");
-        const unmet = buildToml
-          ? parseBuildToml(buildToml, join(layersDir, "build.toml"), subject).unmet
-          : [];
-        for (const u of unmet) {
-          if (!entries.some((e) => e.name === u)) {
-            throw new BerthError(
-              "CNB_BUILD_INVALID",
-              `${subject}: ${join(layersDir, "build.toml")}: unmet.name ${JSON.stringify(u)} must match an entry of its Buildpack Plan (${entries.map((e) => e.name).join(", ") || "empty"})`,
-            );
-          }
-        }
-        const met = entries.filter((e) => !unmet.includes(e.name)).map((e) => e.name);
-        plan = filterPlan(plan, met);
-        await this.copySboms(layersDir, d.buildpack.id, layers, subject, d.buildpack.sbomFormats, tree);
-        const launchText = await tree.readText("launch.toml");
-        if (launchText !== undefined) {
-          const launch = parseLaunch(
-            launchText,
-            join(layersDir, "launch.toml"),
-            subject,
-            d.api,
-            d.buildpack.id,
-          );
-          labels.push(...launch.labels);
-          slices.push(...launch.slices);
-          const warning = processes.add(launch.processes);
-          if (warning) this.i.logger.warn(warning);
-        }
-        const storeMd = await readStore(tree, layersDir, subject);
-        built.push({
-          id: d.buildpack.id,
-          version: d.buildpack.version,
-          api: d.api,
-          layersDir,
-          layers,
-          ...(storeMd ? { store: storeMd } : {}),
-        });
-        buildpacks.push({
-          id: d.buildpack.id,
-          version: d.buildpack.version,
-          api: d.api,
-          ...(d.buildpack.homepage ? { homepage: d.buildpack.homepage } : {}),
-        });
+        const planFile = `${relative(ex.host.layers, planRoot)}/${n}-${escapeId(bp.descriptor.buildpack.id)}/plan.toml`;
+        plan = await this.#buildOne(bp, plan, planFile, acc);
       }
     } finally {
       await rm(planRoot, { recursive: true, force: true });
     }
     const metadata: BuildMetadata = {
-      buildpacks,
-      processes: processes.list(),
-      labels: mergeLabels(labels),
-      slices,
-      ...(processes.defaultType ? { buildpackDefaultProcessType: processes.defaultType } : {}),
+      buildpacks: acc.buildpacks,
+      processes: acc.processes.list(),
+      labels: mergeLabels(acc.labels),
+      slices: acc.slices,
+      ...(acc.processes.defaultType ? { buildpackDefaultProcessType: acc.processes.defaultType } : {}),
     };
     // lc:phase/builder.go: from Platform API 0.9 the legacy BOM goes to `<layers>/sbom/{launch,build}/sbom.legacy.json`
     // (JSON, `null` when no buildpack wrote one; berth reads no `[[bom]]` tables), so the image always gets the
@@ -259,7 +162,113 @@ class Builder {
         await layersTree(ex).writeFile(`sbom/${kind}/sbom.legacy.json`, "null\n");
     }
     const metadataPath = await layersTree(ex).writeFile("config/metadata.toml", encodeMetadata(metadata));
-    return { metadata, buildpacks: built, metadataPath };
+    return { metadata, buildpacks: acc.built, metadataPath };
+  }
+
+  /** Run one buildpack's `bin/build` and read what it wrote; returns the plan left for the next ones. */
+  async #buildOne(bp: LoadedBuildpack, plan: Plan, planFile: string, acc: Outputs): Promise<Plan> {
+    const ex = this.i.executor;
+    const d = bp.descriptor;
+    const subject = bpSubject(d);
+    const layersDir = join(ex.host.layers, escapeId(d.buildpack.id));
+    await makeOwnedDir(ex, layersDir);
+    const entries = findPlan(plan, d.buildpack.id);
+    const planPath = await layersTree(ex).writeFile(planFile, encodeBuildpackPlan(entries), 0o644);
+    await this.#exec(bp, layersDir, planPath);
+    const tree = buildpackTree(ex, layersDir, subject);
+    const layers = await this.processLayers(layersDir, subject, tree);
+    await this.setupEnv(layers, tree);
+    const unmet = await this.#unmet(tree, layersDir, subject, entries);
+    const met = entries.filter((e) => !unmet.includes(e.name)).map((e) => e.name);
+    await this.copySboms(layersDir, d.buildpack.id, layers, subject, d.buildpack.sbomFormats, tree);
+    const launchText = await tree.readText("launch.toml");
+    if (launchText !== undefined) {
+      const launch = parseLaunch(launchText, join(layersDir, "launch.toml"), subject, d.api, d.buildpack.id);
+      acc.labels.push(...launch.labels);
+      acc.slices.push(...launch.slices);
+      const warning = acc.processes.add(launch.processes);
+      if (warning) this.i.logger.warn(warning);
+    }
+    const storeMd = await readStore(tree, layersDir, subject);
+    const { id, version, homepage } = d.buildpack;
+    acc.built.push({ id, version, api: d.api, layersDir, layers, ...(storeMd ? { store: storeMd } : {}) });
+    acc.buildpacks.push({ id, version, api: d.api, ...(homepage ? { homepage } : {}) });
+    return filterPlan(plan, met);
+  }
+
+  /** `bin/build LAYERS PLATFORM PLAN` with the buildpack's environment; a non-zero exit fails the build. */
+  async #exec(bp: LoadedBuildpack, layersDir: string, planPath: string): Promise<void> {
+    const ex = this.i.executor;
+    const d = bp.descriptor;
+    const subject = bpSubject(d);
+    const runLayers = toRunPath(ex, layersDir);
+    const runDir = toRunPath(ex, bp.dir);
+    const runPlan = toRunPath(ex, planPath);
+    const env = await this.env.withOverrides(
+      d.buildpack.clearEnv ? undefined : ex.host.platform,
+      ex.host.buildConfig,
+    );
+    const vars = env.list();
+    vars.push(`CNB_BUILDPACK_DIR=${runDir}`);
+    // Buildpack API 0.7 gets these only as its arguments (lc:buildpack/build.go: the variables came in 0.8).
+    if (apiAtLeast(d.api, "0.8")) {
+      vars.push(
+        `CNB_PLATFORM_DIR=${ex.run.platform}`,
+        `CNB_BP_PLAN_PATH=${runPlan}`,
+        `CNB_LAYERS_DIR=${runLayers}`,
+      );
+    }
+    if (apiAtLeast(d.api, "0.10")) vars.push(...targetEnv(this.i.target));
+    if (apiAtLeast(d.api, "0.12") && this.i.execEnv) vars.push(`CNB_EXEC_ENV=${this.i.execEnv}`);
+    const buildPath = join(bp.dir, "bin", "build");
+    const st = await stat(buildPath).catch(() => undefined);
+    if (!st?.isFile())
+      throw new BerthError("CNB_BUILDPACK_INVALID", `${subject}: ${buildPath} does not exist`);
+    if ((st.mode & 0o111) === 0) {
+      throw new BerthError(
+        "CNB_BUILDPACK_INVALID",
+        `${subject}: ${buildPath} is not executable (mode ${(st.mode & 0o7777).toString(8)})`,
+      );
+    }
+    const t = timer(this.i.logger, `Build for ${d.buildpack.id}@${d.buildpack.version}`);
+    const out = this.i.logger.output;
+    const result = await ex.exec({
+      args: [`${runDir}/bin/build`, runLayers, ex.run.platform, runPlan],
+      env: vars,
+      cwd: ex.run.app,
+      ...(out
+        ? { onStdout: (c: Buffer) => out(c, "stdout"), onStderr: (c: Buffer) => out(c, "stderr") }
+        : {}),
+      ...(this.i.signal ? { signal: this.i.signal } : {}),
+    });
+    t();
+    if (result.exitCode !== 0) {
+      throw new BerthError(
+        "CNB_BUILD_FAILED",
+        `build: ${subject} failed: bin/build exited with status ${result.exitCode}${result.signal ? ` (${result.signal})` : ""}`,
+        { details: { buildpack: d.buildpack.id, exitCode: result.exitCode, stderr: result.stderrTail } },
+      );
+    }
+  }
+
+  /** `build.toml`'s unmet entries, each of which must name an entry of the buildpack's plan. */
+  async #unmet(
+    tree: ConfinedTree,
+    layersDir: string,
+    subject: string,
+    entries: readonly Require[],
+  ): Promise<string[]> {
+    const text = await tree.readText("build.toml");
+    const unmet = text ? parseBuildToml(text, join(layersDir, "build.toml"), subject).unmet : [];
+    for (const u of unmet) {
+      if (!entries.some((e) => e.name === u)) {
+        throw new BerthError(
+          "CNB_BUILD_INVALID",
+          `${subject}: ${join(layersDir, "build.toml")}: unmet.name ${JSON.stringify(u)} must match an entry of its Buildpack Plan (${entries.map((e) => e.name).join(", ") || "empty"})`,
+        );
+      }
+    }
+    return unmet;
   }
 
   /** Read every `<layer>.toml`; rename type-less layer directories to `<layer>.ignore`. */

@@ -12,13 +12,13 @@ import { apiAtLeast } from "../api.ts";
 import { bpKey, effectiveTargets, escapeId, type ModuleRef, type Order } from "../buildpack/descriptor.ts";
 import { bpSubject, type LoadedBuildpack } from "../buildpack/load.ts";
 import { parseBuildPlan } from "../buildpack/plan.ts";
+import { layersTree, toRunPath } from "../executor.ts";
 import type { Group } from "../files/group.ts";
 import type { Plan } from "../files/plan.ts";
+import { type PhaseLogger, timer } from "../log.ts";
 import { targetEnv, targetSatisfied } from "../platform/target.ts";
-import { layersTree, toRunPath } from "./executor.ts";
+import { type DetectRun, keyOf, type Member, resolveGroup } from "./detect/resolve.ts";
 import type { PhaseInputs } from "./inputs.ts";
-import { type PhaseLogger, timer } from "./log.ts";
-import { type DetectRun, keyOf, type Member, resolveGroup } from "./resolve.ts";
 
 export interface DetectInputs extends PhaseInputs {
   order: Order;

@@ -1,8 +1,8 @@
 import type { Env } from "../buildpack/env.ts";
 import type { BuildpackStore } from "../buildpack/store.ts";
+import type { Executor } from "../executor.ts";
+import type { PhaseLogger } from "../log.ts";
 import type { TargetData } from "../platform/target.ts";
-import type { Executor } from "./executor.ts";
-import type { PhaseLogger } from "./log.ts";
 
 /** What the detect and build phases both run with. */
 export interface PhaseInputs {

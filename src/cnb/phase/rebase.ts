@@ -93,6 +93,8 @@ export interface RebaseResult {
 /** Labels re-synced from the run image: the base image's own. */
 const BASE_LABEL_PREFIXES = ["io.buildpacks.base.", "io.buildpacks.stack."];
 
+type Fail = (why: string, hint?: string) => BerthError;
+
 export class Rebaser {
   readonly i: RebaseInputs;
 
@@ -101,7 +103,7 @@ export class Rebaser {
   }
 
   rebase(): RebaseResult {
-    const { app, runImage, force } = this.i;
+    const { app, runImage } = this.i;
     const fail = (why: string, hint?: string) =>
       new BerthError("CNB_REBASE_FAILED", `rebasing ${this.i.appName}: ${why}`, hint ? { hint } : {});
     const appCfg = app.imageConfig();
@@ -114,30 +116,7 @@ export class Rebaser {
       );
     }
     const warn = (line: string) => this.i.warn?.(`Warning: ${line}`);
-    const appPlatformApi = (appCfg.config?.Env ?? [])
-      .find((e) => e.startsWith("CNB_PLATFORM_API="))
-      ?.slice("CNB_PLATFORM_API=".length);
-    if (!appPlatformApi || !apiAtLeast(appPlatformApi, "0.12")) {
-      const appStack = labels[LABEL.stackId];
-      const runStack = runCfg.config?.Labels?.[LABEL.stackId];
-      if (!appStack) throw fail("stack not defined on app image");
-      if (!runStack) throw fail("stack not defined on new base image");
-      if (appStack !== runStack)
-        throw fail(`incompatible stack: '${runStack}' is not compatible with '${appStack}'`);
-    } else {
-      if (labels[LABEL.rebasable] === "false") {
-        if (!force)
-          throw fail(`app image is not marked as rebasable; ${PROVIDE_FORCE}`, "rebase anyway with --force");
-        warn("app image is not marked as rebasable");
-      }
-      const appTarget = targetOf(appCfg);
-      const runTarget = targetOf(runCfg);
-      if (!satisfiedForRebase(runTarget, appTarget)) {
-        const msg = `unable to satisfy target os/arch constraints; new run image: ${JSON.stringify(runTarget)}, old run image: ${JSON.stringify(appTarget)}`;
-        if (!force) throw fail(`${msg}; ${PROVIDE_FORCE}`, "rebase anyway with --force");
-        warn(msg);
-      }
-    }
+    this.#checkCompatible(appCfg, runCfg, fail, warn);
     const diffIds = appCfg.rootfs.diff_ids;
     const top = diffIds.lastIndexOf(md.runImage.topLayer);
     if (top < 0) throw fail(`it has no layer ${md.runImage.topLayer} (runImage.topLayer)`);
@@ -170,26 +149,7 @@ export class Rebaser {
       ...md,
       runImage: { ...md.runImage, topLayer: newTop, reference: this.i.runImageReference },
     };
-    // The run image's name must be one the app recorded (lc `containsName`: runImage, else the older stack).
-    const wanted = comparableName(this.i.runImageName);
-    const recorded = (r: { image?: string; mirrors?: string[] } | undefined) =>
-      [r?.image, ...(r?.mirrors ?? [])].filter((n): n is string => !!n).map(comparableName);
-    if (![...recorded(md.runImage), ...recorded(md.stack?.runImage)].includes(wanted)) {
-      const existing = md.runImage.image
-        ? JSON.stringify(metadata.runImage)
-        : md.stack
-          ? JSON.stringify(md.stack.runImage)
-          : "not found";
-      const msg = `rebase app image: new base image '${this.i.runImageName}' not found in existing run image metadata: ${existing}`;
-      if (!force) throw fail(`${msg}; ${PROVIDE_FORCE}`, "rebase anyway with --force");
-      warn(msg);
-      metadata.runImage = {
-        topLayer: newTop,
-        reference: this.i.runImageReference,
-        image: this.i.runImageName,
-      };
-      metadata.stack = { runImage: { image: this.i.runImageName } };
-    }
+    this.#checkRunImageName(md, metadata, fail, warn);
     const newLabels: Record<string, string> = {};
     for (const [k, v] of Object.entries(labels)) {
       if (!BASE_LABEL_PREFIXES.some((p) => k.startsWith(p))) newLabels[k] = v;
@@ -211,5 +171,65 @@ export class Rebaser {
     const image = assembleImage(cfg, layers, { docker: isDocker(app.mediaType) });
     this.i.log?.(`Rebasing ${this.i.appName} on run image ${this.i.runImageName}`);
     return { image, metadata, appLayers: appLayers.length, runLayers: runDiffIds.length };
+  }
+
+  /** lc phase/rebaser.go: the stack id below Platform API 0.12, else rebasable and the targets. */
+  #checkCompatible(appCfg: ImageConfig, runCfg: ImageConfig, fail: Fail, warn: (line: string) => void): void {
+    const force = this.i.force;
+    const labels = appCfg.config?.Labels ?? {};
+    const appPlatformApi = (appCfg.config?.Env ?? [])
+      .find((e) => e.startsWith("CNB_PLATFORM_API="))
+      ?.slice("CNB_PLATFORM_API=".length);
+    if (!appPlatformApi || !apiAtLeast(appPlatformApi, "0.12")) {
+      const appStack = labels[LABEL.stackId];
+      const runStack = runCfg.config?.Labels?.[LABEL.stackId];
+      if (!appStack) throw fail("stack not defined on app image");
+      if (!runStack) throw fail("stack not defined on new base image");
+      if (appStack !== runStack)
+        throw fail(`incompatible stack: '${runStack}' is not compatible with '${appStack}'`);
+    } else {
+      if (labels[LABEL.rebasable] === "false") {
+        if (!force)
+          throw fail(`app image is not marked as rebasable; ${PROVIDE_FORCE}`, "rebase anyway with --force");
+        warn("app image is not marked as rebasable");
+      }
+      const appTarget = targetOf(appCfg);
+      const runTarget = targetOf(runCfg);
+      if (!satisfiedForRebase(runTarget, appTarget)) {
+        const msg = `unable to satisfy target os/arch constraints; new run image: ${JSON.stringify(runTarget)}, old run image: ${JSON.stringify(appTarget)}`;
+        if (!force) throw fail(`${msg}; ${PROVIDE_FORCE}`, "rebase anyway with --force");
+        warn(msg);
+      }
+    }
+  }
+
+  /** The run image's name must be one the app recorded (lc `containsName`: runImage, else the older stack). */
+  #checkRunImageName(
+    md: LayersMetadata,
+    metadata: LayersMetadata,
+    fail: Fail,
+    warn: (line: string) => void,
+  ): void {
+    const force = this.i.force;
+    const newTop = metadata.runImage!.topLayer;
+    const wanted = comparableName(this.i.runImageName);
+    const recorded = (r: { image?: string; mirrors?: string[] } | undefined) =>
+      [r?.image, ...(r?.mirrors ?? [])].filter((n): n is string => !!n).map(comparableName);
+    if (![...recorded(md.runImage), ...recorded(md.stack?.runImage)].includes(wanted)) {
+      const existing = md.runImage?.image
+        ? JSON.stringify(metadata.runImage)
+        : md.stack
+          ? JSON.stringify(md.stack.runImage)
+          : "not found";
+      const msg = `rebase app image: new base image '${this.i.runImageName}' not found in existing run image metadata: ${existing}`;
+      if (!force) throw fail(`${msg}; ${PROVIDE_FORCE}`, "rebase anyway with --force");
+      warn(msg);
+      metadata.runImage = {
+        topLayer: newTop,
+        reference: this.i.runImageReference,
+        image: this.i.runImageName,
+      };
+      metadata.stack = { runImage: { image: this.i.runImageName } };
+    }
   }
 }

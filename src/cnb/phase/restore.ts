@@ -41,7 +41,7 @@ import { escapeId } from "../buildpack/descriptor.ts";
 import type { Cache } from "../cache/cache.ts";
 import { type LayerIndex, statFingerprint } from "../cache/fingerprint.ts";
 import type { GroupEntry } from "../files/group.ts";
-import type { LayerRecord, LayersMetadata } from "../files/labels.ts";
+import type { BuildpackLayersRecord, LayerRecord, LayersMetadata } from "../files/labels.ts";
 import { encodeLayerMetadata } from "../files/layer.ts";
 import { encodeStore } from "../files/store.ts";
 import { LIFECYCLE_EPOCH } from "./export/layer.ts";
@@ -123,8 +123,6 @@ export class Restorer {
     const cacheMeta = i.cache && !i.skipLayers ? await i.cache.metadata() : { buildpacks: [] };
     const out: RestoreResult = { metadata: 0, restored: 0, kept: 0, skipped: 0, sboms: 0 };
     const layersPath = (i.layersPath ?? "/layers").replace(/^\/+|\/+$/g, "");
-    const salt = `${i.uid}:${i.gid}:${LIFECYCLE_EPOCH}`;
-    const api = i.platformApi ?? PLATFORM_API;
     if (i.reuse) {
       // Buildpacks no longer in the group: nothing of theirs is restored.
       const dirs = new Set(i.group.map((bp) => escapeId(bp.id)));
@@ -148,102 +146,8 @@ export class Restorer {
     // Buildpack directories the restore wrote something into (SBOMs are restored only into those).
     const restoredInto = new Set<string>();
     for (const bp of i.group) {
-      const dir = join(i.layersDir, escapeId(bp.id));
-      const fromImage = i.previous?.buildpacks?.find((b) => b.key === bp.id);
       const fromCache = cacheMeta.buildpacks.find((b) => b.key === bp.id);
-      await this.#mkdir(dir);
-      if (fromImage?.store?.metadata) {
-        await this.#write(join(dir, "store.toml"), encodeStore(fromImage.store.metadata));
-        restoredInto.add(escapeId(bp.id));
-      }
-      const names = i.skipLayers
-        ? new Set<string>()
-        : new Set([...Object.keys(fromImage?.layers ?? {}), ...Object.keys(fromCache?.layers ?? {})]);
-      // Directories left by the previous build: kept below only when the cache holds them unchanged.
-      const leftover = new Set<string>();
-      if (i.reuse) {
-        for (const e of await readdir(dir, { withFileTypes: true })) {
-          if (e.isDirectory()) leftover.add(e.name);
-          else if (e.name !== "store.toml") await rm(join(dir, e.name), { recursive: true, force: true });
-        }
-      }
-      const keep = new Set<string>();
-      for (const name of [...names].sort()) {
-        const key = `${bp.id}:${name}`;
-        const img = fromImage?.layers?.[name];
-        const cached = fromCache?.layers?.[name];
-        let record: LayerRecord | undefined;
-        let where = "";
-        // lc:internal/layer/metadata_restorer.go: launch layers from the app image unless build=true
-        // cache=false, or cache=true and not in the cache; then cache=true layers from the cache, unless
-        // launch=true and (in the app image, or platform API < 0.14).
-        if (img?.launch && !(img.build && !img.cache) && (!img.cache || cached?.cache)) {
-          record = img;
-          where = "app image";
-        } else if (cached?.cache && !(cached.launch && (img !== undefined || !apiAtLeast(api, "0.14")))) {
-          record = cached;
-          where = "cache";
-        }
-        if (!record) continue;
-        log(`Restoring metadata for "${key}" from ${where}`);
-        // `"data": null` when the layer had no [metadata] (berth before 2026-12 recorded `{}`).
-        await this.#write(join(dir, `${name}.toml`), encodeLayerMetadata(record.data));
-        restoredInto.add(escapeId(bp.id));
-        out.metadata++;
-        if (!cached?.cache || !i.cache) continue;
-        if (record.sha !== cached.sha) {
-          // lc:phase/restorer.go: a cache=true layer whose metadata came with another diffID goes entirely.
-          log(`Removing "${key}", wrong sha`);
-          await rm(join(dir, `${name}.toml`), { force: true });
-          out.metadata--;
-          continue;
-        }
-        if (!(await i.cache.hasLayer(cached.sha))) {
-          i.warn?.(`Skipping restore for layer ${key}: failed to find cache layer with SHA '${cached.sha}'`);
-          out.skipped++;
-          continue;
-        }
-        if (leftover.has(name)) {
-          const path = join(dir, name);
-          const fp = await statFingerprint(
-            [{ source: path, dest: `/${layersPath}/${escapeId(bp.id)}/${name}` }],
-            salt,
-          );
-          if ((await i.index.lookup(fp)) === cached.sha) {
-            log(`Restoring data for "${key}" from cache (unchanged, kept in place)`);
-            keep.add(name);
-            out.kept++;
-            continue;
-          }
-        }
-        log(`Restoring data for "${key}" from cache`);
-        const ok = await this.#extract(
-          () => i.cache!.openLayer(cached.sha as Digest),
-          cached.sha,
-          `${escapeId(bp.id)}/${name}`,
-          key,
-          layersPath,
-        );
-        if (!ok) {
-          out.skipped++;
-          continue;
-        }
-        const to = join(i.layersDir, escapeId(bp.id), name);
-        // Only a tar in the format export writes now (absolute names, as the lifecycle's) may stand for the
-        // restored files: a cache tar of older berth (relative names) is written again by the next export.
-        if (this.#absoluteNames) {
-          const fp = await statFingerprint(
-            [{ source: to, dest: `/${layersPath}/${escapeId(bp.id)}/${name}` }],
-            salt,
-          );
-          await i.index.remember(fp, cached.sha as Digest);
-        }
-        keep.add(name);
-        out.restored++;
-      }
-      for (const name of leftover) {
-        if (!keep.has(name)) await rm(join(dir, name), { recursive: true, force: true });
-      }
+      if (await this.#buildpack(bp, fromCache, layersPath, out)) restoredInto.add(escapeId(bp.id));
     }
     // The cache's SBOM layer, then every layer SBOM into its buildpack's directory.
     if (!i.skipLayers) {
@@ -262,6 +166,129 @@ export class Restorer {
     }
     await rm(join(i.layersDir, "sbom"), { recursive: true, force: true });
     return out;
+  }
+
+  /** One buildpack's store.toml and layers; whether anything was written into its directory. */
+  async #buildpack(
+    bp: GroupEntry,
+    fromCache: BuildpackLayersRecord | undefined,
+    layersPath: string,
+    out: RestoreResult,
+  ): Promise<boolean> {
+    const i = this.i;
+    const dir = join(i.layersDir, escapeId(bp.id));
+    const fromImage = i.previous?.buildpacks?.find((b) => b.key === bp.id);
+    let wrote = false;
+    await this.#mkdir(dir);
+    if (fromImage?.store?.metadata) {
+      await this.#write(join(dir, "store.toml"), encodeStore(fromImage.store.metadata));
+      wrote = true;
+    }
+    const names = i.skipLayers
+      ? new Set<string>()
+      : new Set([...Object.keys(fromImage?.layers ?? {}), ...Object.keys(fromCache?.layers ?? {})]);
+    // Directories left by the previous build: kept below only when the cache holds them unchanged.
+    const leftover = new Set<string>();
+    if (i.reuse) {
+      for (const e of await readdir(dir, { withFileTypes: true })) {
+        if (e.isDirectory()) leftover.add(e.name);
+        else if (e.name !== "store.toml") await rm(join(dir, e.name), { recursive: true, force: true });
+      }
+    }
+    const keep = new Set<string>();
+    for (const name of [...names].sort()) {
+      const img = fromImage?.layers?.[name];
+      const cached = fromCache?.layers?.[name];
+      const r = await this.#layer(bp, name, img, cached, leftover.has(name), layersPath, out);
+      if (r !== "none") wrote = true;
+      if (r === "kept" || r === "restored") keep.add(name);
+    }
+    for (const name of leftover) {
+      if (!keep.has(name)) await rm(join(dir, name), { recursive: true, force: true });
+    }
+    return wrote;
+  }
+
+  /**
+   * One layer by the reuse table: its metadata, then (a cache layer) its contents from the cache, or kept in
+   * place when its directory is still there unchanged. "none" when nothing of it is restored.
+   */
+  async #layer(
+    bp: GroupEntry,
+    name: string,
+    img: LayerRecord | undefined,
+    cached: LayerRecord | undefined,
+    leftover: boolean,
+    layersPath: string,
+    out: RestoreResult,
+  ): Promise<"none" | "metadata" | "kept" | "restored"> {
+    const i = this.i;
+    const log = i.log ?? (() => {});
+    const key = `${bp.id}:${name}`;
+    const dir = join(i.layersDir, escapeId(bp.id));
+    // lc:internal/layer/metadata_restorer.go: launch layers from the app image unless build=true
+    // cache=false, or cache=true and not in the cache; then cache=true layers from the cache, unless
+    // launch=true and (in the app image, or platform API < 0.14).
+    let record: LayerRecord | undefined;
+    let where = "";
+    if (img?.launch && !(img.build && !img.cache) && (!img.cache || cached?.cache)) {
+      record = img;
+      where = "app image";
+    } else if (
+      cached?.cache &&
+      !(cached.launch && (img !== undefined || !apiAtLeast(i.platformApi ?? PLATFORM_API, "0.14")))
+    ) {
+      record = cached;
+      where = "cache";
+    }
+    if (!record) return "none";
+    log(`Restoring metadata for "${key}" from ${where}`);
+    // `"data": null` when the layer had no [metadata] (berth before 2026-12 recorded `{}`).
+    await this.#write(join(dir, `${name}.toml`), encodeLayerMetadata(record.data));
+    out.metadata++;
+    if (!cached?.cache || !i.cache) return "metadata";
+    if (record.sha !== cached.sha) {
+      // lc:phase/restorer.go: a cache=true layer whose metadata came with another diffID goes entirely.
+      log(`Removing "${key}", wrong sha`);
+      await rm(join(dir, `${name}.toml`), { force: true });
+      out.metadata--;
+      return "metadata";
+    }
+    if (!(await i.cache.hasLayer(cached.sha as Digest))) {
+      i.warn?.(`Skipping restore for layer ${key}: failed to find cache layer with SHA '${cached.sha}'`);
+      out.skipped++;
+      return "metadata";
+    }
+    const path = join(dir, name);
+    const fingerprint = () =>
+      statFingerprint([{ source: path, dest: `/${layersPath}/${escapeId(bp.id)}/${name}` }], this.#salt());
+    if (leftover && (await i.index.lookup(await fingerprint())) === cached.sha) {
+      log(`Restoring data for "${key}" from cache (unchanged, kept in place)`);
+      out.kept++;
+      return "kept";
+    }
+    log(`Restoring data for "${key}" from cache`);
+    const ok = await this.#extract(
+      () => i.cache!.openLayer(cached.sha as Digest),
+      cached.sha,
+      `${escapeId(bp.id)}/${name}`,
+      key,
+      layersPath,
+    );
+    if (!ok) {
+      out.skipped++;
+      return "metadata";
+    }
+    // Only a tar in the format export writes now (absolute names, as the lifecycle's) may stand for the
+    // restored files: a cache tar of older berth (relative names) is written again by the next export.
+    if (this.#absoluteNames) await i.index.remember(await fingerprint(), cached.sha as Digest);
+    out.restored++;
+    return "restored";
+  }
+
+  /** What the owner and time of restored entries add to a fingerprint (as export's plan does). */
+  #salt(): string {
+    return `${this.i.uid}:${this.i.gid}:${LIFECYCLE_EPOCH}`;
   }
 
   /**

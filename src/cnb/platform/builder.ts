@@ -44,7 +44,7 @@ import { encodeOrder, parseOrder } from "../files/order.ts";
 import { encodeRun, parseRun, type RunImage } from "../files/run.ts";
 import { encodeStack } from "../files/stack.ts";
 import { applyImageLayers, labelJson, labelsOf, openImage } from "../image.ts";
-import type { PhaseLogger } from "../phase/log.ts";
+import type { PhaseLogger } from "../log.ts";
 import { type BuilderConfig, buildConfigEnvFiles, configDir } from "./builder-config.ts";
 import {
   hasSystem,

@@ -14,7 +14,7 @@ import { Store } from "../../oci/store.ts";
 import type { TransportContext } from "../../transport/context.ts";
 import { parseImageArgument } from "../../transport/parse.ts";
 import { writeFileAtomic } from "../../util/fs.ts";
-import type { PhaseLogger } from "../phase/log.ts";
+import type { PhaseLogger } from "../log.ts";
 import { createBuilder } from "../platform/builder.ts";
 import { readBuilderConfig } from "../platform/builder-config.ts";
 import { createStack } from "./create.ts";

@@ -7,7 +7,7 @@ import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildWithBuildpacks } from "../../../src/cnb/build.ts";
-import type { PhaseLogger } from "../../../src/cnb/phase/log.ts";
+import type { PhaseLogger } from "../../../src/cnb/log.ts";
 import { Store } from "../../../src/oci/store.ts";
 import { parseImageArgument } from "../../../src/transport/parse.ts";
 import { berth, tempDir } from "../../helpers/cli.ts";

@@ -115,31 +115,25 @@ export async function sbomLayers(
   x: ExportContext,
 ): Promise<{ launch?: { sha: string }; cache?: { sha: string } }> {
   const out: { launch?: { sha: string }; cache?: { sha: string } } = {};
-  const launchDir = join(x.i.layersDir, "sbom", "launch");
-  if (await isDir(launchDir)) {
-    const dest = `${x.layersPath}/sbom/launch`;
-    const o = await x.maker.make({
-      name: "buildpacksio/lifecycle:launch.sbom",
-      fingerprint: { sources: [{ source: launchDir, dest }], salt: x.planSalt },
-      entries: () => planLayer([{ source: launchDir, dest }], x.plan),
-      image: true,
-      cache: false,
-      likelyUnchanged: x.i.previous?.metadata.sbom !== undefined,
+  const sbom = (kind: "launch" | "cache", likelyUnchanged: boolean) => {
+    const source = join(x.i.layersDir, "sbom", kind);
+    const dest = `${x.layersPath}/sbom/${kind}`;
+    return x.maker.make({
+      name: `buildpacksio/lifecycle:${kind}.sbom`,
+      fingerprint: { sources: [{ source, dest }], salt: x.planSalt },
+      entries: () => planLayer([{ source, dest }], x.plan),
+      image: kind === "launch",
+      cache: kind === "cache",
+      likelyUnchanged,
     });
+  };
+  if (await isDir(join(x.i.layersDir, "sbom", "launch"))) {
+    const o = await sbom("launch", x.i.previous?.metadata.sbom !== undefined);
     addLayer(x, o.layer, "Software Bill-of-Materials");
     out.launch = { sha: o.diffId };
   }
-  const cacheDir = join(x.i.layersDir, "sbom", "cache");
-  if (x.i.cache && (await isDir(cacheDir))) {
-    const dest = `${x.layersPath}/sbom/cache`;
-    const o = await x.maker.make({
-      name: "buildpacksio/lifecycle:cache.sbom",
-      fingerprint: { sources: [{ source: cacheDir, dest }], salt: x.planSalt },
-      entries: () => planLayer([{ source: cacheDir, dest }], x.plan),
-      image: false,
-      cache: true,
-      likelyUnchanged: x.cacheMeta?.sbom !== undefined,
-    });
+  if (x.i.cache && (await isDir(join(x.i.layersDir, "sbom", "cache")))) {
+    const o = await sbom("cache", x.cacheMeta?.sbom !== undefined);
     if (o.cacheFiles) x.cacheFiles.push(o.cacheFiles);
     out.cache = { sha: o.diffId };
   }

@@ -13,8 +13,8 @@ import type { Digest } from "../../../oci/digest.ts";
 import type { CacheLayerFiles } from "../../cache/cache.ts";
 import { type FingerprintSource, statFingerprint } from "../../cache/fingerprint.ts";
 import type { AssembledLayer } from "../assemble.ts";
-import { type Produced, produceLayer } from "../produce.ts";
 import type { ExportInputs } from "./context.ts";
+import { type Produced, produceLayer } from "./produce.ts";
 
 /** 1980-01-01T00:00:01Z: the lifecycle's time for layer entries and, unless asked otherwise, the image. */
 export const LIFECYCLE_EPOCH = 315532801;

@@ -5,10 +5,10 @@
  * name no earlier member (or itself) provides, or provides a name no later member (or itself) requires;
  * optional members that violate this are dropped and the trial re-checked. The first trial that holds wins.
  */
-import type { BuildPlan, PlanSections, Require } from "../buildpack/plan.ts";
-import type { GroupEntry } from "../files/group.ts";
-import type { PlanEntry } from "../files/plan.ts";
-import type { PhaseLogger } from "./log.ts";
+import type { BuildPlan, PlanSections, Require } from "../../buildpack/plan.ts";
+import type { GroupEntry } from "../../files/group.ts";
+import type { PlanEntry } from "../../files/plan.ts";
+import type { PhaseLogger } from "../../log.ts";
 
 /** What one `bin/detect` did: 0 pass, 100 fail, anything else (or -1: not run) an error. */
 export interface DetectRun {

@@ -6,11 +6,11 @@
  */
 import { randomBytes } from "node:crypto";
 import { join } from "node:path";
-import { writeEntries } from "../../layer/build.ts";
-import { writeLayer } from "../../layer/output.ts";
-import type { PlannedEntry } from "../../layer/walk.ts";
-import type { TarNames } from "../../layer/writer.ts";
-import type { Digest } from "../../oci/digest.ts";
+import { writeEntries } from "../../../layer/build.ts";
+import { writeLayer } from "../../../layer/output.ts";
+import type { PlannedEntry } from "../../../layer/walk.ts";
+import type { TarNames } from "../../../layer/writer.ts";
+import type { Digest } from "../../../oci/digest.ts";
 
 export interface Produced {
   diffId: Digest;

@@ -10,11 +10,11 @@ import type { Stats } from "node:fs";
 import { chown, lstat, mkdir, readFile, readlink, rm } from "node:fs/promises";
 import { userInfo } from "node:os";
 import { isAbsolute, join, relative } from "node:path";
-import { BerthError } from "../../errors.ts";
-import type { Image } from "../../oci/image.ts";
-import type { NetworkMode, RuntimeContext, SnapshotChain } from "../../runtime/index.ts";
-import { prepareSnapshots, runInSandbox } from "../../runtime/index.ts";
-import { ConfinedTree } from "../../util/confined.ts";
+import { BerthError } from "../errors.ts";
+import type { Image } from "../oci/image.ts";
+import type { NetworkMode, RuntimeContext, SnapshotChain } from "../runtime/index.ts";
+import { prepareSnapshots, runInSandbox } from "../runtime/index.ts";
+import { ConfinedTree } from "../util/confined.ts";
 
 export interface CnbPaths {
   /** The application (`/workspace`). */
