@@ -1,4 +1,4 @@
-import { Command, CommanderError } from "commander";
+import { Command, CommanderError, Help, type Option } from "commander";
 import { BerthError } from "../errors.ts";
 import { secureHome } from "../util/home.ts";
 import { berthHome, type Cli } from "./env.ts";
@@ -62,14 +62,55 @@ const COMMANDS: Record<string, string> = {
 
 const GLOBAL_WITH_VALUE = new Set(["--insecure-registry", "--ca-cert", "--jobs"]);
 
-/** The command an argument list names (the first word that is not a global option), if any. */
+/**
+ * The command an argument list names (the first word that is not a global option), if any; for `help CMD`,
+ * CMD (so that `berth help build` loads only build's module).
+ */
 export function commandOf(argv: readonly string[]): string | undefined {
-  for (let i = 0; i < argv.length; i++) {
+  const words: string[] = [];
+  for (let i = 0; i < argv.length && words.length < 2; i++) {
     const a = argv[i]!;
     if (GLOBAL_WITH_VALUE.has(a)) i++;
-    else if (!a.startsWith("-")) return a;
+    else if (!a.startsWith("-")) words.push(a);
   }
-  return undefined;
+  return words[0] === "help" && words[1] !== undefined ? words[1] : words[0];
+}
+
+/** Help without commander's noise: an empty list default (`(default: [])`) says nothing. */
+const HELP = {
+  optionDescription(this: Help, option: Option): string {
+    const empty = Array.isArray(option.defaultValue) && option.defaultValue.length === 0;
+    const shown = empty
+      ? Object.assign(Object.create(option) as Option, { defaultValue: undefined })
+      : option;
+    return Help.prototype.optionDescription.call(this, shown);
+  },
+};
+
+/** The full name of a command (`berth builder create`). */
+function pathOf(command: Command): string {
+  const names: string[] = [];
+  for (let c: Command | null = command; c; c = c.parent) names.unshift(c.name());
+  return names.join(" ");
+}
+
+/**
+ * Every command's settings that commander does not pass to commands registered later: a bad flag or unknown
+ * command prints one line (with commander's "Did you mean") and the usage line, not the whole help.
+ */
+function finish(command: Command): void {
+  const path = pathOf(command);
+  command
+    .configureHelp(HELP)
+    .showHelpAfterError(
+      `Usage: ${path} ${command.usage()}\nRun '${path} --help' for ${command.commands.length ? "its commands" : "the options and examples"}.`,
+    )
+    .exitOverride();
+  for (const sub of command.commands) finish(sub);
+}
+
+function known(name: string): boolean {
+  return name in COMMANDS || name in MODULES;
 }
 
 export async function buildProgram(cli: () => Cli, argv: readonly string[] = []): Promise<Command> {
@@ -83,7 +124,10 @@ export async function buildProgram(cli: () => Cli, argv: readonly string[] = [])
     )
     .option("--ca-cert <file>", "trust this CA certificate file for registries (default: $SSL_CERT_FILE)")
     .option("--jobs <n>", "blobs transferred at once (default 4)", (v) => Number.parseInt(v, 10))
-    .showHelpAfterError()
+    .addHelpText(
+      "after",
+      "\nRun 'berth help COMMAND' or 'berth COMMAND --help' for a command's options and examples.\n\nExamples:\n  berth pull 127.0.0.1:5000/team/app:1\n  berth build . -t app:1\n  berth run app:1",
+    )
     .exitOverride();
   const name = commandOf(argv);
   const module = name === undefined ? undefined : (COMMANDS[name] ?? (name in MODULES ? name : undefined));
@@ -92,6 +136,7 @@ export async function buildProgram(cli: () => Cli, argv: readonly string[] = [])
   // The overview loads every module, and two of them bring the default builder's registration: once each.
   const registers = new Set((await Promise.all(load.map((l) => l()))).flat());
   for (const register of registers) register(program, cli);
+  finish(program);
   return program;
 }
 
@@ -156,10 +201,28 @@ export async function main(
       if (env.BERTH_DEBUG) out.stderr.write(`debug: sweeping leftovers: ${(err as Error).message}\n`);
     }
   });
-  program.configureOutput({
-    writeOut: (s) => out.stdout.write(s),
-    writeErr: (s) => out.stderr.write(s),
-  });
+  const output = {
+    writeOut: (s: string) => out.stdout.write(s),
+    writeErr: (s: string) => out.stderr.write(s),
+    // berth's own errors start with "berth: "; commander's usage errors too
+    outputError: (s: string, write: (s: string) => void) => write(s.replace(/^error: /, "berth: ")),
+  };
+  const configure = (c: Command): void => {
+    c.configureOutput(output);
+    for (const sub of c.commands) configure(sub);
+  };
+  configure(program);
+  // `berth help builder create` is `berth builder create --help` (commander's help command takes one word)
+  const helpAt = argv.indexOf("help");
+  const helped = commandOf(argv);
+  if (helpAt >= 0 && commandOf(argv.slice(0, helpAt + 1)) === "help" && helped && helped !== "help") {
+    // an unknown one is answered as `berth NAME` is: unknown command, the nearest one
+    argv = [...argv.slice(0, helpAt), ...argv.slice(helpAt + 1), ...(known(helped) ? ["--help"] : [])];
+  }
+  // bare `berth` (or only global options) shows the overview, as `berth --help` does
+  if (commandOf(argv) === undefined && !argv.some((a) => /^(-h|--help|-V|--version)$/.test(a))) {
+    argv = [...argv, "--help"];
+  }
   try {
     const tightened = await secureHome(base.ctx.home);
     if (tightened.length) {
@@ -192,5 +255,11 @@ export async function main(
 /** Wire the CLI to this process: argv, env, stdio and the exit code. */
 export async function run(): Promise<void> {
   const out: Output = { stdout: process.stdout, stderr: process.stderr, quiet: false };
+  // `berth … | head`: the reader has what it wanted; stop quietly (as a command killed by SIGPIPE does,
+  // without the trace Node prints for an unhandled EPIPE)
+  process.stdout.on("error", (err: NodeJS.ErrnoException) => {
+    if (err.code === "EPIPE") process.exit(EXIT.ok);
+    throw err;
+  });
   process.exitCode = await main(process.argv.slice(2), process.env, out);
 }

@@ -287,6 +287,9 @@ Dockerfile itself: --allow network.host, as BuildKit). Dockerfile builds keep ea
 $BERTH_HOME/cache/dockerfile, and are reproducible with SOURCE_DATE_EPOCH (file times and created dates).
 
 Examples:
+  berth build . -t app:1                                   (buildpacks, berth's default builder)
+  berth build ./api -t app:1 -B my-builder -e BP_NODE_VERSION=22 -b ./my-buildpack
+  berth build . -t 127.0.0.1:5000/team/app:1 --publish --cache-image 127.0.0.1:5000/team/app-cache
   berth build . --dockerfile -t app:1
   berth build ./svc -f ./svc/Dockerfile.prod -t oci:./out:svc --build-arg VERSION=1.2 --target runtime
   berth build . --dockerfile -t docker://127.0.0.1:5000/app:1 --publish

@@ -43,7 +43,13 @@ export function publishTarget(name: string, publish: boolean): string {
 export function builderGroup(program: Command): Command {
   return (
     program.commands.find((c) => c.name() === "builder") ??
-    program.command("builder").description("create and inspect Cloud Native Buildpacks builders")
+    program
+      .command("builder")
+      .description("create and inspect Cloud Native Buildpacks builders")
+      .addHelpText(
+        "after",
+        "\nExamples:\n  berth builder default\n  berth builder create my-builder --config ./builder.toml\n  berth builder inspect my-builder",
+      )
   );
 }
 
@@ -109,6 +115,10 @@ Examples:
     .description("show a builder's buildpacks, order, run images and CNB user")
     .argument("<name>", "the builder, in any transport")
     .option("--json", "print the labels as JSON")
+    .addHelpText(
+      "after",
+      "\nExamples:\n  berth builder inspect my-builder\n  berth builder inspect docker://127.0.0.1:5000/team/builder:1 --json",
+    )
     .action(async (name: string, opts) => {
       const { ctx, out } = cli();
       const opened = await openImage(name, ctx);

@@ -27,7 +27,10 @@ export function packageTarget(out: string, format: string, publish: boolean, cwd
 }
 
 export function registerBuildpack(program: Command, cli: () => Cli): void {
-  const bp = program.command("buildpack").description("package buildpacks (buildpackages)");
+  const bp = program
+    .command("buildpack")
+    .description("package buildpacks (buildpackages)")
+    .addHelpText("after", "\nExample:\n  berth buildpack package my/node-bp --config ./node/package.toml");
   bp.command("package")
     .description("package a buildpack and its dependencies as a buildpackage image or .cnb file")
     .argument(

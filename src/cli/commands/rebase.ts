@@ -27,6 +27,10 @@ export function registerRebase(program: Command, cli: () => Cli): void {
     )
     .option("--report-output-dir <dir>", "write report.toml here")
     .option("-q, --quiet", "print only the new digest")
+    .addHelpText(
+      "after",
+      "\nExamples:\n  berth rebase app:1\n  berth rebase app:1 --run-image my/run:2\n  berth rebase 127.0.0.1:5000/team/app:1 --publish",
+    )
     .action(async (image: string, opts) => {
       const { ctx, out } = cli();
       const log = (l: string) => {

@@ -55,7 +55,10 @@ export function isRoot(): boolean {
 }
 
 export function registerStack(program: Command, cli: () => Cli): void {
-  const stack = program.command("stack").description("build and run images for buildpacks (stacks)");
+  const stack = program
+    .command("stack")
+    .description("build and run images for buildpacks (stacks)")
+    .addHelpText("after", "\nExample:\n  berth stack create --build-image my/build --run-image my/run");
   stack
     .command("create")
     .description("make a build image and a run image from distribution packages with debootstrap")

@@ -7,7 +7,10 @@ import type { Cli } from "../env.ts";
 import { formatBytes, printJson } from "../output.ts";
 
 export function registerStore(program: Command, cli: () => Cli): void {
-  const store = program.command("store").description("maintain the local store ($BERTH_HOME/store)");
+  const store = program
+    .command("store")
+    .description("maintain the local store ($BERTH_HOME/store)")
+    .addHelpText("after", "\nExamples:\n  berth store gc --dry-run\n  berth store fsck");
   store
     .command("gc")
     .description("remove blobs no tagged image uses")
