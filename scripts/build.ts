@@ -1,5 +1,5 @@
 /**
- * `npm run build` (also `prepare`): tsc compiles src/ into dist/ (the library, with its type declarations),
+ * `npm run build` (also `prepack`, so `npm pack` and `npm publish` build; `npm ci` does not): tsc compiles src/ into dist/ (the library, with its type declarations),
  * then esbuild bundles the CLI into dist/bundle/ (one file per command module, loaded lazily), which is what
  * bin/berth.js runs: one bundle loads several times faster than the ~100 files a command would otherwise
  * import, most of `berth run`'s own start time. undici stays outside (src/registry loads it on first use).
@@ -34,7 +34,8 @@ await build({
   platform: "node",
   target: "node22",
   external: ["undici"],
-  sourcemap: "linked",
+  // no source maps: they would point at src/, which the package does not ship
+  sourcemap: false,
   legalComments: "linked",
   logLevel: "warning",
   // The CommonJS packages bundled in (commander, proper-lockfile) call require() for Node's modules.

@@ -128,7 +128,7 @@ async function main(): Promise<number> {
     say(`The Node.js app answered: ${answer.trim()}`);
     say(
       `Done in ${((Date.now() - started) / 1000).toFixed(0)} s: ${built.length} example apps built (${built.join(", ")}). ` +
-        "Run one yourself: berth run -e PORT=8080 berth-demo/python",
+        "Run one yourself: npx berth run -e PORT=8080 berth-demo/python",
     );
     return 0;
   } finally {

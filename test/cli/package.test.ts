@@ -1,0 +1,135 @@
+// The package as a user gets it (issue 16): `npm pack` (which builds through prepack), installed with
+// `npm i -g --prefix` into a temp folder, then the installed `berth` run from there: help, images, a pull
+// from a local registry, and the refusal on a Node older than the package's engines.
+import { execFile, spawnSync } from "node:child_process";
+import { readFile, writeFile } from "node:fs/promises";
+import { dirname, join, resolve } from "node:path";
+import { promisify } from "node:util";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { tempDir } from "../helpers/cli.ts";
+import { run } from "../helpers/exec.ts";
+import { readIndex } from "../helpers/layout.ts";
+import { umociImage } from "../helpers/umoci.ts";
+import { type RegistryHarness, startRegistry } from "../registry/helpers/registry.ts";
+
+const pexec = promisify(execFile);
+const ROOT = resolve(import.meta.dirname, "../..");
+
+let dir: string;
+let cleanup: () => Promise<void>;
+let prefix: string;
+let files: string[];
+let reg: RegistryHarness;
+
+/** The installed berth, on this Node (node 24 first in PATH, as a user's newer Node would be). */
+async function installed(
+  args: string[],
+  node: string[] = [],
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const r = spawnSync(process.execPath, [...node, join(prefix, "bin", "berth"), ...args], {
+    env: {
+      PATH: `${dirname(process.execPath)}:/usr/bin:/bin`,
+      HOME: join(dir, "home"),
+      BERTH_HOME: join(dir, "home"),
+    },
+    encoding: "utf8",
+  });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+beforeAll(async () => {
+  ({ dir, cleanup } = await tempDir("berth-package-"));
+  prefix = join(dir, "prefix");
+  const env = { ...process.env, npm_config_update_notifier: "false" };
+  const packed = await run("npm", ["pack", "--json", "--pack-destination", dir], { cwd: ROOT, env });
+  const info = JSON.parse(packed.slice(packed.indexOf("["))) as {
+    filename: string;
+    files: { path: string }[];
+  }[];
+  files = info[0]!.files.map((f) => f.path);
+  await pexec(
+    "npm",
+    [
+      "i",
+      "-g",
+      "--prefix",
+      prefix,
+      "--no-audit",
+      "--no-fund",
+      "--prefer-offline",
+      join(dir, info[0]!.filename),
+    ],
+    { env, maxBuffer: 16 * 1024 * 1024 },
+  );
+  reg = await startRegistry();
+}, 600_000);
+afterAll(async () => {
+  await reg?.stop();
+  await cleanup?.();
+});
+
+describe("the packed package, installed with npm i -g --prefix", () => {
+  it("ships a LICENSE, the bundle and no source maps or sources it would point at", () => {
+    expect(files).toContain("LICENSE");
+    expect(files).toContain("bin/berth.js");
+    expect(files).toContain("dist/bundle/berth.js");
+    expect(files.filter((f) => f.endsWith(".map"))).toEqual([]);
+    expect(files.filter((f) => f.startsWith("src/"))).toEqual(["src/cnb/launch/launcher.c"]);
+  });
+
+  it("builds on prepack, not on install", async () => {
+    const pkg = JSON.parse(await readFile(join(ROOT, "package.json"), "utf8")) as {
+      scripts: Record<string, string>;
+    };
+    expect(pkg.scripts.prepare).toBeUndefined();
+    expect(pkg.scripts.prepack).toBe("node scripts/build.ts");
+  });
+
+  it("berth --help and berth images run from the install", async () => {
+    const help = await installed(["--help"]);
+    expect(help.stderr).toBe("");
+    expect(help.code).toBe(0);
+    expect(help.stdout).toMatch(/^Usage: berth /);
+    const images = await installed(["images"]);
+    expect(images.stderr).toBe("");
+    expect(images.code).toBe(0);
+    expect(images.stdout).toMatch(/^REPOSITORY/);
+  });
+
+  it("pulls from a registry on 127.0.0.1", async () => {
+    const src = join(dir, "src");
+    await umociImage(src, "v1", [[{ path: "hello", content: "hello from the package test\n" }]]);
+    const digest = (await readIndex(src)).manifests[0]!.digest;
+    await run("skopeo", [
+      "copy",
+      "--dest-tls-verify=false",
+      `oci:${src}:v1`,
+      `docker://${reg.host}/pkg/app:1`,
+    ]);
+    const pull = await installed(["pull", "-q", `${reg.host}/pkg/app:1`]);
+    expect(pull.code, pull.stderr).toBe(0);
+    expect(pull.stdout.trim()).toBe(digest);
+    const images = await installed(["images"]);
+    expect(images.stdout).toContain(`${reg.host}/pkg/app`);
+  });
+
+  it("on a Node older than engines, says which Node it needs (no SyntaxError)", async () => {
+    const preload = join(dir, "old-node.mjs");
+    await writeFile(preload, 'Object.defineProperty(process.versions, "node", { value: "20.19.0" });\n');
+    const r = await installed(["images"], ["--import", preload]);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toBe("");
+    expect(r.stderr).toBe(
+      "berth: needs Node.js 22.18 or newer; this is Node.js 20.19.0 (" +
+        `${process.execPath})\nhint: install Node.js 22.18 or newer (https://nodejs.org/en/download)\n`,
+    );
+    // a real old Node where the machine has one (Debian's nodejs): the same refusal
+    const system = spawnSync("/usr/bin/node", ["--version"], { encoding: "utf8" });
+    const [major, minor] = (system.stdout ?? "").replace(/^v/, "").split(".").map(Number);
+    if (system.status === 0 && (major! < 22 || (major === 22 && minor! < 18))) {
+      const old = spawnSync("/usr/bin/node", [join(prefix, "bin", "berth"), "images"], { encoding: "utf8" });
+      expect(old.status).toBe(1);
+      expect(old.stderr).toMatch(/^berth: needs Node\.js 22\.18 or newer; this is Node\.js \d+/);
+    }
+  });
+});
