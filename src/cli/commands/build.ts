@@ -1,9 +1,17 @@
 import { isAbsolute, join, relative, resolve } from "node:path";
 import type { Command } from "commander";
 import { parse as parseToml } from "smol-toml";
-import { buildWithBuildpacks as cnbBuild } from "../../cnb/index.ts";
+import type { BuildWithBuildpacksResult } from "../../cnb/build.ts";
+import {
+  chooseRunImage,
+  buildWithBuildpacks as cnbBuild,
+  cnbImageInfo,
+  openImage,
+  readBuilderInfo,
+} from "../../cnb/index.ts";
 import { DockerfileBuild } from "../../dockerfile/index.ts";
 import { BerthError } from "../../errors.ts";
+import type { Image } from "../../oci/image.ts";
 import { parsePlatform } from "../../oci/platform.ts";
 import { parseNetworkMode } from "../../runtime/network.ts";
 import type { TransportContext } from "../../transport/context.ts";
@@ -11,6 +19,7 @@ import { type ImageArgument, parseImageArgument } from "../../transport/parse.ts
 import { readFileWithin } from "../../util/confined.ts";
 import type { Cli } from "../env.ts";
 import { info, printJson } from "../output.ts";
+import { ensureInStore, type PackPullPolicy, parsePackPullPolicy } from "../pull.ts";
 import { cnbLogger } from "./builder.ts";
 
 const collect = (v: string, prev: string[] = []) => [...prev, v];
@@ -93,7 +102,7 @@ export interface BuildpacksRequest {
   cwd: string;
 }
 
-async function buildWithBuildpacks(req: BuildpacksRequest): Promise<{ digest: string }> {
+async function buildWithBuildpacks(req: BuildpacksRequest): Promise<BuildWithBuildpacksResult> {
   const o = req.options as Record<string, string | string[] | boolean | undefined>;
   const str = (k: string) => (typeof o[k] === "string" ? (o[k] as string) : undefined);
   const network = str("network") === undefined ? undefined : parseNetworkMode(str("network")!);
@@ -128,7 +137,124 @@ async function buildWithBuildpacks(req: BuildpacksRequest): Promise<{ digest: st
     ),
     now: () => new Date(),
   });
-  return { digest: r.digest };
+  return r;
+}
+
+/** The flags that apply to one way of building only (commander's option keys → the flag as typed). */
+const DOCKERFILE_ONLY: Record<string, string> = {
+  buildArg: "--build-arg",
+  target: "--target",
+  platform: "--platform",
+  cache: "--no-cache",
+  secret: "--secret",
+  allow: "--allow",
+};
+const BUILDPACKS_ONLY: Record<string, string> = {
+  builder: "-B/--builder",
+  runImage: "--run-image",
+  env: "-e/--env",
+  envFile: "--env-file",
+  buildpack: "-b/--buildpack",
+  disableSystemBuildpacks: "--disable-system-buildpacks",
+  cacheDir: "--cache-dir",
+  cacheImage: "--cache-image",
+  clearCache: "--clear-cache",
+  previousImage: "--previous-image",
+  creationTime: "--creation-time",
+  defaultProcess: "--default-process",
+  sbomOutputDir: "--sbom-output-dir",
+  reportOutputDir: "--report-output-dir",
+  pullPolicy: "--pull-policy",
+};
+
+/** A flag given for the other way of building is an error, not silently ignored (issue 16). */
+function refuseOtherWayFlags(command: Command, way: BuildChoice["way"], reason: string): void {
+  const other = way === "buildpacks" ? DOCKERFILE_ONLY : BUILDPACKS_ONLY;
+  const given = Object.keys(other).filter((k) => command.getOptionValueSource(k) === "cli");
+  if (!given.length) return;
+  const flags = given.map((k) => other[k]!).join(", ");
+  throw new BerthError(
+    "USAGE",
+    `${flags} ${given.length > 1 ? "apply" : "applies"} only to ${way === "buildpacks" ? "Dockerfile" : "buildpacks"} builds; this is a ${way === "buildpacks" ? "buildpacks" : "Dockerfile"} build (${reason})`,
+    {
+      hint:
+        way === "buildpacks"
+          ? "add --dockerfile to build with the Dockerfile, or leave the flag out"
+          : "leave out --dockerfile (and [io.berth] build in project.toml) to build with buildpacks, or leave the flag out",
+    },
+  );
+}
+
+/**
+ * The folder to build and the image to write: `berth build [CONTEXT] -t IMAGE`, or pack's `berth build IMAGE
+ * --path APP` (with `--path`, the argument is the image).
+ */
+export function buildTarget(
+  arg: string | undefined,
+  opts: { path?: string; tag?: string },
+): { context: string; tag: string } {
+  if (opts.path !== undefined) {
+    if (arg !== undefined && opts.tag !== undefined) {
+      throw new BerthError(
+        "USAGE",
+        `two images to write: ${JSON.stringify(arg)} (with --path, the argument is the image) and -t ${JSON.stringify(opts.tag)}`,
+        { hint: "give the image once: berth build IMAGE --path APP, or berth build APP -t IMAGE" },
+      );
+    }
+    const tag = opts.tag ?? arg;
+    if (tag === undefined)
+      throw new BerthError("USAGE", "no image to write", { hint: "berth build IMAGE --path APP" });
+    return { context: opts.path, tag };
+  }
+  if (opts.tag === undefined) {
+    throw new BerthError("USAGE", "no image to write: give -t IMAGE", {
+      hint: `berth build ${arg ?? "."} -t IMAGE (or, as pack: berth build IMAGE --path ${arg ?? "."})`,
+    });
+  }
+  return { context: arg ?? ".", tag: opts.tag };
+}
+
+/** What to build, how, and into which image; a flag of the other way of building is refused here. */
+async function planBuild(
+  arg: string | undefined,
+  opts: Record<string, unknown>,
+  command: Command,
+  cwd: string,
+): Promise<{ tag: string; contextDir: string; choice: BuildChoice }> {
+  const { context, tag } = buildTarget(arg, opts as { path?: string; tag?: string });
+  const contextDir = resolve(cwd, context);
+  const dockerfileFlag = (opts.file ?? opts.dockerfile) as string | boolean | undefined;
+  const choice = await chooseBuild(
+    contextDir,
+    typeof dockerfileFlag === "string" ? resolve(cwd, dockerfileFlag) : dockerfileFlag,
+    typeof opts.descriptor === "string" ? resolve(cwd, opts.descriptor) : undefined,
+  );
+  refuseOtherWayFlags(command, choice.way, choice.reason);
+  return { tag, contextDir, choice };
+}
+
+/** A build's result as `--json` prints it: one schema for both ways (README: "JSON output"). */
+export interface BuildJson {
+  schemaVersion: 1;
+  way: "buildpacks" | "dockerfile";
+  /** Where the image was written, as given to -t. */
+  image: string;
+  digest: string;
+  imageId: string;
+  tags: string[];
+  processes: { type: string; command: string[]; workDir: string | undefined; default: boolean }[];
+  layers: { total: number; reused: number };
+  /** Buildpacks: the group that built the app. */
+  buildpacks?: { id: string; version: string }[];
+  /** Dockerfile: every step, and whether its result came from the cache. */
+  steps?: { stage: number; step: number; instruction: string; cached: boolean }[];
+  unusedBuildArgs?: string[];
+}
+
+async function readBuilt(text: string, ctx: TransportContext): Promise<Image> {
+  const opened = await openImage(text, ctx);
+  await opened.close();
+  return opened.image;
 }
 
 /** BuildKit's `--allow` entitlements; berth knows `network.host`. */
@@ -225,8 +351,9 @@ export function registerBuild(program: Command, cli: () => Cli): void {
   program
     .command("build")
     .description("build an image from a project: with buildpacks (default) or its Dockerfile")
-    .argument("[context]", "the project / build context folder", ".")
-    .requiredOption("-t, --tag <image>", "the image to write: a local name (the store) or any transport")
+    .argument("[context]", "the project / build context folder (default: .); with --path: the image to write")
+    .option("-t, --tag <image>", "the image to write: a local name (the store) or any transport")
+    .option("-p, --path <dir>", "the app folder, as pack's --path (then the argument may name the image)")
     .option("--dockerfile [path]", "build with a Dockerfile (default CONTEXT/Dockerfile)")
     .option("-f, --file <path>", "same as --dockerfile PATH")
     .option(
@@ -250,6 +377,10 @@ export function registerBuild(program: Command, cli: () => Cli): void {
     // Buildpack flags (issue 7: pack's names and meanings), handed to src/cnb.
     .option("-B, --builder <image>", "buildpacks: the builder image")
     .option("--run-image <image>", "buildpacks: the run image")
+    .option(
+      "--pull-policy <always|if-not-present|never>",
+      "buildpacks: when to pull the builder and run image into the store (default: if-not-present)",
+    )
     .option("-e, --env <KEY=VALUE>", "buildpacks: build-time environment (repeatable)", collect)
     .option("--env-file <file>", "buildpacks: build-time environment from a file")
     .option(
@@ -295,25 +426,34 @@ Examples:
   berth build . --dockerfile -t docker://127.0.0.1:5000/app:1 --publish
   berth build . --dockerfile -t app:1 --secret id=npmrc,src=$HOME/.npmrc`,
     )
-    .action(async (context: string, opts) => {
-      const { ctx, out, env, cwd } = cli();
-      const contextDir = resolve(cwd, context);
-      const dockerfileFlag: string | boolean | undefined = opts.file ?? opts.dockerfile;
-      const choice = await chooseBuild(
-        contextDir,
-        typeof dockerfileFlag === "string" ? resolve(cwd, dockerfileFlag) : dockerfileFlag,
-        opts.descriptor ? resolve(cwd, opts.descriptor) : undefined,
-      );
+    // The arguments are checked before anything else runs (the default builder's hook may make a builder).
+    .hook("preAction", async (_cmd, action) => {
+      await planBuild(action.args[0] as string | undefined, action.opts(), action, cli().cwd);
+    })
+    .action(async (arg: string | undefined, opts, command: Command) => {
+      const c = cli();
+      const { ctx, out, env, cwd } = c;
+      const { tag, contextDir, choice } = await planBuild(arg, opts, command, cwd);
       let target: ImageArgument;
       if (opts.publish) {
-        const text = String(opts.tag).startsWith("docker://") ? String(opts.tag) : `docker://${opts.tag}`;
+        const text = String(tag).startsWith("docker://") ? String(tag) : `docker://${tag}`;
         target = parseImageArgument(text);
-      } else target = parseImageArgument(opts.tag);
+      } else target = parseImageArgument(tag);
       const log = (line: string) => {
         if (!opts.quiet) out.stderr.write(`${line}\n`);
       };
       if (choice.way === "buildpacks") {
-        log(`Building ${opts.tag} with Cloud Native Buildpacks (${choice.reason})`);
+        log(`Building ${tag} with Cloud Native Buildpacks (${choice.reason})`);
+        // berth's own default builder (and its run image) are made here, never pulled
+        if (opts.builder && command.getOptionValueSource("builder") !== "default") {
+          await pullBuildImages(
+            c,
+            opts.builder,
+            opts.runImage,
+            parsePackPullPolicy(opts.pullPolicy ?? "if-not-present"),
+            target,
+          );
+        }
         const r = await buildWithBuildpacks({
           appDir: contextDir,
           image: target,
@@ -323,11 +463,30 @@ Examples:
           log,
           cwd,
         });
-        if (opts.quiet) out.stdout.write(`${r.digest}\n`);
+        if (opts.json) {
+          const image = await readBuilt(target.text, ctx);
+          const cnb = cnbImageInfo(image, target.text);
+          printJson(out, {
+            schemaVersion: 1,
+            way: "buildpacks",
+            image: tag,
+            digest: r.digest,
+            imageId: r.imageId,
+            tags: [tag],
+            processes: (cnb?.processes ?? []).map((p) => ({
+              type: p.type,
+              command: [p.command, ...p.args],
+              workDir: p.workDir || undefined,
+              default: p.default,
+            })),
+            layers: { total: image.manifest.layers.length, reused: r.stats.reused },
+            buildpacks: r.group.map((g) => ({ id: g.id, version: g.version })),
+          } satisfies BuildJson);
+        } else if (opts.quiet) out.stdout.write(`${r.digest}\n`);
         return;
       }
       log(
-        `Building ${opts.tag} with the Dockerfile ${relative(cwd, choice.dockerfile!) || choice.dockerfile} (${choice.reason})`,
+        `Building ${tag} with the Dockerfile ${relative(cwd, choice.dockerfile!) || choice.dockerfile} (${choice.reason})`,
       );
       const epoch = sourceDateEpoch(env);
       const build = new DockerfileBuild(
@@ -356,12 +515,69 @@ Examples:
       if (result.unusedBuildArgs.length) {
         log(`[Warning] one or more build-args [${result.unusedBuildArgs.join(" ")}] were not consumed`);
       }
-      if (opts.json) printJson(out, result);
-      else if (opts.quiet) out.stdout.write(`${result.digest}\n`);
+      if (opts.json) {
+        const image = await readBuilt(target.text, ctx);
+        const cfg = image.config?.config;
+        const command = [...(cfg?.Entrypoint ?? []), ...(cfg?.Cmd ?? [])];
+        const final = result.stages[result.stages.length - 1];
+        // layers this build wrote: one per RUN, COPY or ADD step of the target stage that did not come from the cache
+        const written = result.steps.filter(
+          (st) => st.stage === final && !st.cached && /^(RUN|COPY|ADD)\b/i.test(st.instruction),
+        ).length;
+        const total = image.manifest.layers.length;
+        printJson(out, {
+          schemaVersion: 1,
+          way: "dockerfile",
+          image: tag,
+          digest: result.digest,
+          imageId: result.configDigest,
+          tags: [tag],
+          processes: command.length
+            ? [{ type: "default", command, workDir: cfg?.WorkingDir || undefined, default: true }]
+            : [],
+          layers: { total, reused: Math.max(0, total - written) },
+          steps: result.steps.map((st) => ({
+            stage: st.stage,
+            step: st.step,
+            instruction: st.instruction,
+            cached: st.cached,
+          })),
+          unusedBuildArgs: result.unusedBuildArgs,
+        } satisfies BuildJson);
+      } else if (opts.quiet) out.stdout.write(`${result.digest}\n`);
       else {
         const cached = result.steps.filter((s) => s.cached).length;
         info(out, `Successfully built ${result.digest} (${result.steps.length} steps, ${cached} cached)`);
         info(out, `Wrote ${result.digest} to ${target.text}`);
       }
     });
+}
+
+/** pack's pull policy for a named builder and its run image (`--run-image`, else the builder's first). */
+async function pullBuildImages(
+  c: Cli,
+  builder: string,
+  runImage: string | undefined,
+  policy: PackPullPolicy,
+  target: ImageArgument,
+): Promise<void> {
+  await ensureInStore(c, builder, policy, "builder");
+  if (runImage !== undefined) {
+    await ensureInStore(c, runImage, policy, "run image");
+    return;
+  }
+  // The builder's run image: with if-not-present the build itself reads it from the store, else from its
+  // registry in place (as pack's lifecycle does); always and never are settled here.
+  if (policy === "if-not-present") return;
+  const opened = await openImage(builder, c.ctx);
+  let names: { image: string; mirrors?: string[] }[];
+  try {
+    const info = readBuilderInfo(opened.image, builder);
+    const run = info.metadata?.stack?.runImage;
+    names = run?.image ? [{ image: run.image, mirrors: run.mirrors ?? [] }] : [];
+  } finally {
+    await opened.close();
+  }
+  if (!names.length) return;
+  await ensureInStore(c, chooseRunImage(target, undefined, names).name, policy, "run image");
 }

@@ -88,7 +88,11 @@ Examples:
   build?.hook("preAction", async (_cmd, action) => {
     const c = cli();
     const opts = action.opts() as Record<string, unknown>;
-    const appDir = resolve(c.cwd, (action.args[0] as string | undefined) ?? ".");
+    // pack's `berth build IMAGE --path APP`: with --path, the argument is the image
+    const appDir = resolve(
+      c.cwd,
+      (opts.path as string | undefined) ?? (action.args[0] as string | undefined) ?? ".",
+    );
     if (!(await needsDefaultBuilder(appDir, opts))) return;
     const logger = cnbLogger(c.out, { quiet: Boolean(opts.quiet), verbose: Boolean(opts.verbose) });
     const made = await ensureDefaultBuilder({
@@ -101,6 +105,7 @@ Examples:
       logger,
     });
     if (!opts.quiet) c.out.stderr.write(`Using the default builder ${made.name}\n`);
-    action.setOptionValue("builder", made.name);
+    // source "default": berth made this builder here, so build's --pull-policy leaves it (and its run image) alone
+    action.setOptionValueWithSource("builder", made.name, "default");
   });
 }
