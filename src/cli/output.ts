@@ -22,8 +22,15 @@ export function outputOf(path: string, out: Output): string | Writable {
   return out.stdout;
 }
 
-export function printJson(out: Output, value: unknown): void {
-  out.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+/**
+ * The version of every `--json` document's schema (README: "JSON output"); raised when a field changes
+ * meaning or goes away, not when one is added.
+ */
+export const JSON_SCHEMA_VERSION = 1;
+
+/** A command's `--json` result: one object, camelCase keys, `schemaVersion` first. */
+export function printJson(out: Output, value: object): void {
+  out.stdout.write(`${JSON.stringify({ schemaVersion: JSON_SCHEMA_VERSION, ...value }, null, 2)}\n`);
 }
 
 export function info(out: Output, line: string): void {

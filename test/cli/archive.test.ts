@@ -59,7 +59,7 @@ describe("archives through berth copy", () => {
     const back = await berth(["copy", `oci-archive:${file}:v1`, "from-oci-archive:1"], { home });
     expect(back.code, back.stderr).toBe(0);
     expect(
-      JSON.parse((await berth(["inspect", "--json", "from-oci-archive:1"], { home })).stdout).Digest,
+      JSON.parse((await berth(["inspect", "--json", "from-oci-archive:1"], { home })).stdout).digest,
     ).toBe(digest);
   });
 
@@ -92,8 +92,8 @@ describe("archives through berth copy", () => {
     const r = await berth(["copy", `docker-archive:${file}`, "loaded-from-skopeo:2"], { home });
     expect(r.code, r.stderr).toBe(0);
     const s = JSON.parse((await berth(["inspect", "--json", "loaded-from-skopeo:2"], { home })).stdout);
-    expect(s.ConfigDigest).toBe(configDigest);
-    expect(s.Entrypoint).toEqual(["/bin/server"]);
+    expect(s.configDigest).toBe(configDigest);
+    expect(s.entrypoint).toEqual(["/bin/server"]);
   });
 
   it("save and load several images and tags", async () => {
@@ -131,7 +131,7 @@ describe("archives through berth copy", () => {
     expect(r.stderr).toMatch(/trunc\.tar/);
     expect(r.stderr.split("\n").filter(Boolean).length).toBeLessThanOrEqual(2);
     const images = await berth(["images", "--json"], { home: other });
-    expect(JSON.parse(images.stdout)).toEqual([]);
+    expect(JSON.parse(images.stdout)).toEqual({ schemaVersion: 1, images: [] });
     await writeFile(join(dir, "junk.tar"), "this is not a tar archive at all".repeat(40));
     const j = await berth(["load", "-i", join(dir, "junk.tar")], { home: other });
     expect(j.code).not.toBe(0);

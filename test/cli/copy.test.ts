@@ -45,8 +45,8 @@ describe("berth copy round trips with umoci and skopeo", () => {
     let r = await berth(["copy", `oci:${src}:v1`, "app:1"], { home });
     expect(r.code, r.stderr).toBe(0);
     r = await berth(["inspect", "--json", "app:1"], { home });
-    expect(JSON.parse(r.stdout).Digest).toBe(srcDigest);
-    expect(JSON.parse(r.stdout).Name).toBe("docker.io/library/app:1");
+    expect(JSON.parse(r.stdout).digest).toBe(srcDigest);
+    expect(JSON.parse(r.stdout).name).toBe("docker.io/library/app:1");
     // The store is a plain OCI layout that skopeo and umoci read, tagged with full references.
     const store = join(home, "store");
     const raw = await run("skopeo", ["inspect", "--raw", `oci:${store}:docker.io/library/app:1`]);
@@ -76,8 +76,8 @@ describe("berth copy round trips with umoci and skopeo", () => {
     const r = await berth(["copy", `oci:${bySkopeo}:t`, "skopeo-made:t"], { home });
     expect(r.code, r.stderr).toBe(0);
     const inspected = JSON.parse((await berth(["inspect", "--json", "skopeo-made:t"], { home })).stdout);
-    expect(inspected.Env).toContain("A=1");
-    expect(inspected.Labels["org.example"]).toBe("yes");
+    expect(inspected.env).toContain("A=1");
+    expect(inspected.labels["org.example"]).toBe("yes");
   });
 
   it("prints manifest and config bytes exactly as stored", async () => {

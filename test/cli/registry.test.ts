@@ -45,7 +45,11 @@ describe("registry commands against a plain-HTTP registry on 127.0.0.1", () => {
         .length,
     ).toBeGreaterThan(0);
     const tags = await berth(["tags", "--json", `${reg.host}/team/app`], { home });
-    expect(JSON.parse(tags.stdout)).toEqual(["1"]);
+    expect(JSON.parse(tags.stdout)).toEqual({
+      schemaVersion: 1,
+      repository: `${reg.host}/team/app`,
+      tags: ["1"],
+    });
 
     await reg.markLog();
     const copy = await berth(
@@ -61,8 +65,8 @@ describe("registry commands against a plain-HTTP registry on 127.0.0.1", () => {
     const other = join(dir, "pull-home");
     const pull = await berth(["pull", `${reg.host}/other/app:2`], { home: other });
     expect(pull.code, pull.stderr).toBe(0);
-    const images = JSON.parse((await berth(["images", "--json"], { home: other })).stdout);
-    expect(images).toMatchObject([{ Name: `${reg.host}/other/app:2`, Digest: digest }]);
+    const images = JSON.parse((await berth(["images", "--json"], { home: other })).stdout).images;
+    expect(images).toMatchObject([{ name: `${reg.host}/other/app:2`, digest }]);
 
     const del = await berth(["delete", `docker://${reg.host}/other/app:2`], { home });
     expect(del.code, del.stderr).toBe(0);

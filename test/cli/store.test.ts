@@ -27,11 +27,11 @@ describe("the local store", () => {
       ),
     );
     for (const r of results) expect(r.code, r.stderr).toBe(0);
-    const images = JSON.parse((await berth(["images", "--json"], { home })).stdout) as {
-      Name: string;
-      Digest: string;
+    const images = JSON.parse((await berth(["images", "--json"], { home })).stdout).images as {
+      name: string;
+      digest: string;
     }[];
-    expect(images.map((i) => i.Name).sort()).toEqual(
+    expect(images.map((i) => i.name).sort()).toEqual(
       Array.from({ length: 8 }, (_, i) => `docker.io/team/app-${i}:v${i}`).sort(),
     );
     const srcIndex = await readIndex(src);
@@ -39,7 +39,7 @@ describe("the local store", () => {
       const want = srcIndex.manifests.find(
         (m) => m.annotations?.["org.opencontainers.image.ref.name"] === `i${i}`,
       )!.digest;
-      expect(images.find((x) => x.Name === `docker.io/team/app-${i}:v${i}`)!.Digest).toBe(want);
+      expect(images.find((x) => x.name === `docker.io/team/app-${i}:v${i}`)!.digest).toBe(want);
     }
     const fsck = await berth(["store", "fsck", "--json"], { home });
     expect(fsck.code, fsck.stdout).toBe(0);
@@ -48,15 +48,17 @@ describe("the local store", () => {
 
   it("tags, removes and collects garbage", async () => {
     expect((await berth(["tag", "team/app-0:v0", "localhost:5000/zero:latest"], { home })).code).toBe(0);
-    let images = JSON.parse((await berth(["images", "--json"], { home })).stdout) as { Name: string }[];
-    expect(images.map((i) => i.Name)).toContain("localhost:5000/zero:latest");
+    let images = JSON.parse((await berth(["images", "--json"], { home })).stdout).images as {
+      name: string;
+    }[];
+    expect(images.map((i) => i.name)).toContain("localhost:5000/zero:latest");
     // Removing one of two names keeps the blobs; removing the last frees them.
     let r = await berth(["rmi", "team/app-0:v0"], { home });
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).not.toMatch(/Deleted/);
     r = await berth(["rmi", "localhost:5000/zero"], { home });
     expect(r.stderr).toMatch(/Deleted 3 blobs/);
-    images = JSON.parse((await berth(["images", "--json"], { home })).stdout);
+    images = JSON.parse((await berth(["images", "--json"], { home })).stdout).images;
     expect(images).toHaveLength(7);
     const missing = await berth(["rmi", "nothing:here"], { home });
     expect(missing.code).toBe(3);

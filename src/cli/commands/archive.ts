@@ -44,7 +44,7 @@ export function registerArchive(program: Command, cli: () => Cli): void {
       if (opts.quiet) out.quiet = true;
       const loaded = await loadArchive(opts.input, ctx);
       if (opts.json) {
-        printJson(out, loaded);
+        printJson(out, { images: loaded });
         return;
       }
       for (const l of loaded) {

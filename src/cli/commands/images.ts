@@ -13,7 +13,7 @@ export function registerImages(program: Command, cli: () => Cli): void {
     .description("list the images in the local store")
     .option("--json", "print the list as JSON")
     .option("--digests", "show full digests")
-    .addHelpText("after", "\nExamples:\n  berth images\n  berth images --json | jq -r '.[].Name'")
+    .addHelpText("after", "\nExamples:\n  berth images\n  berth images --json | jq -r '.images[].name'")
     .action(async (opts) => {
       const { ctx, out } = cli();
       const store = await Store.open(ctx.home);
@@ -26,29 +26,29 @@ export function registerImages(program: Command, cli: () => Cli): void {
             ? root.manifest.config.size + root.manifest.layers.reduce((n, l) => n + l.size, 0)
             : undefined;
         rows.push({
-          Name: entry.name,
-          Repository: ref ? repositoryName(ref) : undefined,
-          Tag: ref?.tag,
-          Digest: entry.descriptor.digest,
-          MediaType: entry.descriptor.mediaType,
-          Created: root.kind === "image" ? root.config?.created : undefined,
-          Size: size,
-          Platforms: root.kind === "index" ? root.index.manifests.length : 1,
+          name: entry.name,
+          repository: ref ? repositoryName(ref) : undefined,
+          tag: ref?.tag,
+          digest: entry.descriptor.digest,
+          mediaType: entry.descriptor.mediaType,
+          created: root.kind === "image" ? root.config?.created : undefined,
+          size: size,
+          platforms: root.kind === "index" ? root.index.manifests.length : 1,
         });
       }
       if (opts.json) {
-        printJson(out, rows);
+        printJson(out, { images: rows });
         return;
       }
       const lines = [["REPOSITORY", "TAG", "DIGEST", "CREATED", "SIZE"]];
       for (const r of rows) {
-        const ref = r.Name ? parseReference(r.Name) : undefined;
+        const ref = r.name ? parseReference(r.name) : undefined;
         lines.push([
           ref ? familiarReference({ registry: ref.registry, repository: ref.repository }) : "<none>",
-          r.Tag ?? "<none>",
-          opts.digests ? r.Digest : shortDigest(r.Digest),
-          r.Created ?? "-",
-          r.Size === undefined ? `index of ${r.Platforms}` : formatBytes(r.Size),
+          r.tag ?? "<none>",
+          opts.digests ? r.digest : shortDigest(r.digest),
+          r.created ?? "-",
+          r.size === undefined ? `index of ${r.platforms}` : formatBytes(r.size),
         ]);
       }
       out.stdout.write(`${table(lines)}\n`);

@@ -12,73 +12,73 @@ export function imageSummary(image: Image, name?: string) {
   const config = image.config;
   const c = config?.config ?? {};
   const layers = image.manifest.layers.map((l, i) => ({
-    Digest: l.digest,
-    Size: l.size,
-    MediaType: l.mediaType,
-    DiffID: config?.rootfs.diff_ids[i],
+    digest: l.digest,
+    size: l.size,
+    mediaType: l.mediaType,
+    diffId: config?.rootfs.diff_ids[i],
   }));
   return {
-    ...(name ? { Name: name } : {}),
-    Digest: image.digest,
-    MediaType: image.mediaType,
-    ConfigDigest: image.manifest.config.digest,
-    ConfigMediaType: image.manifest.config.mediaType,
-    Created: config?.created,
-    Architecture: config?.architecture,
-    Os: config?.os,
-    ...(config?.variant ? { Variant: config.variant } : {}),
-    Size: image.manifest.config.size + image.manifest.layers.reduce((n, l) => n + l.size, 0),
-    Layers: layers,
-    Env: c.Env ?? [],
-    Entrypoint: c.Entrypoint ?? null,
-    Cmd: c.Cmd ?? null,
-    WorkingDir: c.WorkingDir ?? "",
-    User: c.User ?? "",
-    ExposedPorts: Object.keys(c.ExposedPorts ?? {}),
-    Labels: c.Labels ?? {},
-    Annotations: image.manifest.annotations ?? {},
+    ...(name ? { name: name } : {}),
+    digest: image.digest,
+    mediaType: image.mediaType,
+    configDigest: image.manifest.config.digest,
+    configMediaType: image.manifest.config.mediaType,
+    created: config?.created,
+    architecture: config?.architecture,
+    os: config?.os,
+    ...(config?.variant ? { variant: config.variant } : {}),
+    size: image.manifest.config.size + image.manifest.layers.reduce((n, l) => n + l.size, 0),
+    layers: layers,
+    env: c.Env ?? [],
+    entrypoint: c.Entrypoint ?? null,
+    cmd: c.Cmd ?? null,
+    workingDir: c.WorkingDir ?? "",
+    user: c.User ?? "",
+    exposedPorts: Object.keys(c.ExposedPorts ?? {}),
+    labels: c.Labels ?? {},
+    annotations: image.manifest.annotations ?? {},
   };
 }
 
 function indexSummary(root: Root & { kind: "index" }) {
   return {
-    Digest: root.digest,
-    MediaType: root.mediaType,
-    Manifests: root.index.manifests.map((m) => ({
-      Digest: m.digest,
-      MediaType: m.mediaType,
-      Size: m.size,
-      Platform: m.platform ? formatPlatform(m.platform) : undefined,
+    digest: root.digest,
+    mediaType: root.mediaType,
+    manifests: root.index.manifests.map((m) => ({
+      digest: m.digest,
+      mediaType: m.mediaType,
+      size: m.size,
+      platform: m.platform ? formatPlatform(m.platform) : undefined,
     })),
-    Annotations: root.index.annotations ?? {},
+    annotations: root.index.annotations ?? {},
   };
 }
 
 function humanImage(s: ReturnType<typeof imageSummary>): string {
   const lines = [
-    ...(s.Name ? [`Name:        ${s.Name}`] : []),
-    `Digest:      ${s.Digest}`,
-    `Media type:  ${s.MediaType}`,
-    `Platform:    ${[s.Os, s.Architecture, s.Variant].filter(Boolean).join("/")}`,
-    `Created:     ${s.Created ?? "unknown"}`,
-    `Size:        ${formatBytes(s.Size)} (${s.Size} bytes)`,
-    `Entrypoint:  ${JSON.stringify(s.Entrypoint)}`,
-    `Cmd:         ${JSON.stringify(s.Cmd)}`,
+    ...(s.name ? [`Name:        ${s.name}`] : []),
+    `Digest:      ${s.digest}`,
+    `Media type:  ${s.mediaType}`,
+    `Platform:    ${[s.os, s.architecture, s.variant].filter(Boolean).join("/")}`,
+    `Created:     ${s.created ?? "unknown"}`,
+    `Size:        ${formatBytes(s.size)} (${s.size} bytes)`,
+    `Entrypoint:  ${JSON.stringify(s.entrypoint)}`,
+    `Cmd:         ${JSON.stringify(s.cmd)}`,
   ];
-  if (s.WorkingDir) lines.push(`WorkingDir:  ${s.WorkingDir}`);
-  if (s.User) lines.push(`User:        ${s.User}`);
-  if (s.ExposedPorts.length) lines.push(`Ports:       ${s.ExposedPorts.join(", ")}`);
+  if (s.workingDir) lines.push(`WorkingDir:  ${s.workingDir}`);
+  if (s.user) lines.push(`User:        ${s.user}`);
+  if (s.exposedPorts.length) lines.push(`Ports:       ${s.exposedPorts.join(", ")}`);
   lines.push("Env:");
-  for (const e of s.Env) lines.push(`  ${e}`);
-  const labels = Object.entries(s.Labels);
+  for (const e of s.env) lines.push(`  ${e}`);
+  const labels = Object.entries(s.labels);
   if (labels.length) {
     lines.push("Labels:");
     for (const [k, v] of labels) lines.push(`  ${k}=${v.length > 120 ? `${v.slice(0, 117)}...` : v}`);
   }
-  lines.push(`Layers (${s.Layers.length}):`);
+  lines.push(`Layers (${s.layers.length}):`);
   lines.push(
     table(
-      s.Layers.map((l) => [`  ${l.Digest}`, formatBytes(l.Size), l.MediaType.replace(/^application\//, "")]),
+      s.layers.map((l) => [`  ${l.digest}`, formatBytes(l.size), l.mediaType.replace(/^application\//, "")]),
     ),
   );
   return `${lines.join("\n")}\n`;
@@ -115,9 +115,9 @@ Examples:
           const s = indexSummary(root);
           if (opts.json) printJson(out, s);
           else {
-            out.stdout.write(`Digest:      ${s.Digest}\nMedia type:  ${s.MediaType}\nManifests:\n`);
+            out.stdout.write(`Digest:      ${s.digest}\nMedia type:  ${s.mediaType}\nManifests:\n`);
             out.stdout.write(
-              `${table(s.Manifests.map((m) => [`  ${m.Digest}`, m.Platform ?? "-", formatBytes(m.Size)]))}\n`,
+              `${table(s.manifests.map((m) => [`  ${m.digest}`, m.platform ?? "-", formatBytes(m.size)]))}\n`,
             );
           }
           return;
@@ -140,7 +140,7 @@ Examples:
         const s = imageSummary(img, opened.name);
         // Images built with buildpacks: what `pack inspect` shows (base and run image, buildpacks, processes).
         const cnb = cnbImageInfo(img, image);
-        if (opts.json) printJson(out, cnb ? { ...s, Buildpacks: cnb } : s);
+        if (opts.json) printJson(out, cnb ? { ...s, buildpacks: cnb } : s);
         else out.stdout.write(cnb ? `${humanImage(s)}\n${formatCnbImageInfo(cnb)}` : humanImage(s));
       } finally {
         await opened.close();

@@ -80,7 +80,7 @@ export function registerRegistry(program: Command, cli: () => Cli): void {
       const client = await openClient(ctx);
       try {
         const tags = await client.repositoryOf(ref).tags();
-        if (opts.json) printJson(out, tags);
+        if (opts.json) printJson(out, { repository: `${ref.registry}/${ref.repository}`, tags });
         else out.stdout.write(tags.map((t) => `${t}\n`).join(""));
       } finally {
         await client.close();

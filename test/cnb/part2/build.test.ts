@@ -64,7 +64,7 @@ describe("berth build with buildpacks", () => {
     expect(b.code, b.stderr).toBe(0);
     expect(b.stderr).toContain("===> EXPORTING");
     expect(b.stderr).toContain("Successfully built image 'app:1'");
-    firstDigest = JSON.parse((await berth(["inspect", "--json", "app:1"], { home })).stdout).Digest;
+    firstDigest = JSON.parse((await berth(["inspect", "--json", "app:1"], { home })).stdout).digest;
     const r = await berth(["run", "app:1"], { home });
     expect(r.stdout).toBe("hello berth from the app\n");
     const o = await berth(["run", "--entrypoint", "/cnb/process/other", "app:1"], { home });
@@ -80,7 +80,7 @@ describe("berth build with buildpacks", () => {
     expect(b.stderr).toContain("Reusing layer 'examples/hello:hello'");
     expect(b.stderr).not.toContain("Adding layer");
     const again = await berth(["inspect", "--json", "app:1"], { home });
-    expect(JSON.parse(again.stdout).Digest).toBe(firstDigest);
+    expect(JSON.parse(again.stdout).digest).toBe(firstDigest);
     const c = await berth(
       ["build", join(dir, "app"), "-t", "app:1", "--builder", `oci:${layout}:builder`, "--clear-cache"],
       { home },

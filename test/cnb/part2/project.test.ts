@@ -111,7 +111,7 @@ value = "from-project"
       'api = "0.10"\nWithWindowsBuild = false\nWithLinuxBuild = false\n\n[buildpack]\n  id = "me/inline"\n  version = "0.0.0"\n\n[[stacks]]\n  id = "io.berth.test"\n',
     );
     // No version or source-url declared: the label is empty, as the lifecycle writes it then.
-    const labels = JSON.parse((await berth(["inspect", "--json", "proj:1"], { home })).stdout).Labels;
+    const labels = JSON.parse((await berth(["inspect", "--json", "proj:1"], { home })).stdout).labels;
     expect(labels["io.buildpacks.project.metadata"]).toBe("{}");
   });
 
@@ -200,7 +200,7 @@ value = "old-schema"
       "No schema version declared in project.toml, defaulting to schema version 0.1",
     );
     expect(runs(r.stderr)).toEqual(["test/local old-schema"]);
-    const labels = JSON.parse((await berth(["inspect", "--json", "proj:7"], { home })).stdout).Labels;
+    const labels = JSON.parse((await berth(["inspect", "--json", "proj:7"], { home })).stdout).labels;
     expect(JSON.parse(labels["io.buildpacks.project.metadata"])).toEqual({
       source: {
         type: "project",

@@ -35,7 +35,7 @@ async function remote(ref: string, h = home): Promise<{ digest: string; manifest
   expect(raw.code, raw.stderr).toBe(0);
   const j = await berth(["inspect", "--json", `docker://${ref}`], { home: h });
   expect(j.code, j.stderr).toBe(0);
-  return { digest: JSON.parse(j.stdout).Digest, manifest: JSON.parse(raw.stdout) };
+  return { digest: JSON.parse(j.stdout).digest, manifest: JSON.parse(raw.stdout) };
 }
 
 /** Requests that start, continue or finish a blob upload (a mount is a POST with `mount=`). */

@@ -235,7 +235,7 @@ describe("the stack", () => {
     const made = JSON.parse(r.stdout) as { build: { digest: string }; run: { digest: string } };
     // The default builder's build image is untouched; the run image was patched by the rebase test.
     const b = await berth(["inspect", BUILD, "--json"], { home });
-    expect(JSON.parse(b.stdout).Digest).toBe(made.build.digest);
+    expect(JSON.parse(b.stdout).digest).toBe(made.build.digest);
     const mine = await imageConfig(home, "my/run");
     const theirs = await imageConfig(home, RUN);
     expect(theirs.rootfs.diff_ids.slice(0, mine.rootfs.diff_ids.length)).toEqual(mine.rootfs.diff_ids);
