@@ -2,6 +2,7 @@ import { Command, CommanderError, Help, type Option } from "commander";
 import { BerthError } from "../errors.ts";
 import { secureHome } from "../util/home.ts";
 import { berthHome, type Cli } from "./env.ts";
+import { renderError } from "./errno.ts";
 import { EXIT, exitCodeFor } from "./exit.ts";
 import type { Output } from "./output.ts";
 
@@ -236,16 +237,15 @@ export async function main(
     if (err instanceof CommanderError) {
       return err.exitCode === 0 ? EXIT.ok : EXIT.usage;
     }
-    if (err instanceof BerthError) {
-      out.stderr.write(`berth: ${err.message}\n`);
-      if (err.hint) out.stderr.write(`hint: ${err.hint}\n`);
-      if (env.BERTH_DEBUG) out.stderr.write(`${err.stack}\n`);
-      return typeof err.details.exitCode === "number" ? err.details.exitCode : exitCodeFor(err.code);
-    }
     const e = err as NodeJS.ErrnoException;
-    if (e && typeof e.code === "string" && typeof e.syscall === "string") {
-      out.stderr.write(`berth: ${e.message}\n`);
-      return EXIT.failure;
+    if (err instanceof BerthError || (e && typeof e.code === "string" && typeof e.syscall === "string")) {
+      // raw system errors (ENOENT, ENOSPC, ECONNREFUSED…) become a sentence naming the path or host
+      const { message, hint } = renderError(err as BerthError, base.ctx.home);
+      out.stderr.write(`berth: ${message}\n`);
+      if (hint) out.stderr.write(`hint: ${hint}\n`);
+      if (env.BERTH_DEBUG) out.stderr.write(`${e.stack}\n`);
+      if (!(err instanceof BerthError)) return EXIT.failure;
+      return typeof err.details.exitCode === "number" ? err.details.exitCode : exitCodeFor(err.code);
     }
     out.stderr.write(`berth: internal error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
     return EXIT.failure;

@@ -60,6 +60,11 @@ export async function responseError(step: string, res: HttpResponse): Promise<Be
   if (code === "REGISTRY_UNAUTHORIZED") hint = "log in with `berth login` or check the stored credentials";
   if (code === "REGISTRY_DENIED") hint = "the credentials in use do not grant this access";
   if (code === "REGISTRY_TOO_MANY_REQUESTS") hint = "the registry is rate-limiting; try again later";
+  // a tag the repository does not have: its tags say what there is
+  const tagged = /^\/v2\/(.+)\/manifests\/([^/]+)$/.exec(new URL(res.url).pathname);
+  if (code === "REGISTRY_MANIFEST_UNKNOWN" && tagged && !tagged[2]!.includes(":")) {
+    hint = `list the repository's tags: berth tags ${new URL(res.url).host}/${tagged[1]}`;
+  }
   return new BerthError(code, `${step}: ${url} answered ${res.status}${said ? ` (${said})` : ""}`, {
     hint,
     details: { status: res.status, url, errors: entries },

@@ -199,6 +199,8 @@ export async function copyRangeAtomic(
         inspect(piece);
         await writing;
         writing = out.write(piece);
+        // a failed write (ENOSPC) is thrown by the await above on the next turn, not left unhandled meanwhile
+        writing.catch(() => {});
         done += bytesRead;
         onProgress?.(done);
       }

@@ -1,3 +1,4 @@
+import { mkdir, readdir, utimes, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { berth, tempDir } from "../helpers/cli.ts";
@@ -73,5 +74,23 @@ describe("the local store", () => {
     expect(r.stderr).toBe(
       "berth: no image docker.io/library/absent:latest in the local store\nhint: list the store's images with `berth images`, or pull the image first\n",
     );
+  });
+});
+
+describe("store gc and stale temporary files (issue 16)", () => {
+  it("removes ownerless temporary entries older than a day, keeps fresh ones", async () => {
+    const h = join(dir, "gc-home");
+    expect((await berth(["images"], { home: h })).code).toBe(0);
+    const old = join(h, "tmp", "build-from-an-older-berth");
+    const fresh = join(h, "tmp", "fresh-ownerless");
+    await mkdir(join(old, "sub"), { recursive: true });
+    await writeFile(join(old, "sub", "f"), "x");
+    await mkdir(fresh);
+    const twoDaysAgo = new Date(Date.now() - 2 * 24 * 3600 * 1000);
+    await utimes(old, twoDaysAgo, twoDaysAgo);
+    const r = await berth(["store", "gc", "--json"], { home: h });
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout).staleTemp).toEqual([old]);
+    expect(await readdir(join(h, "tmp"))).toEqual(["fresh-ownerless"]);
   });
 });

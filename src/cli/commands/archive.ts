@@ -1,4 +1,5 @@
 import type { Command } from "commander";
+import { BerthError, wrapError } from "../../errors.ts";
 import { parsePlatform } from "../../oci/platform.ts";
 import { loadArchive, saveArchive } from "../../transport/archive.ts";
 import { parseImageArgument } from "../../transport/parse.ts";
@@ -42,7 +43,10 @@ export function registerArchive(program: Command, cli: () => Cli): void {
     .action(async (opts) => {
       const { ctx, out } = cli();
       if (opts.quiet) out.quiet = true;
-      const loaded = await loadArchive(opts.input, ctx);
+      // a system error (a full disk) is said with the step: berth's own errors already name the archive
+      const loaded = await loadArchive(opts.input, ctx).catch((err: unknown) => {
+        throw err instanceof BerthError ? err : wrapError(`loading ${opts.input} into the local store`, err);
+      });
       if (opts.json) {
         printJson(out, { images: loaded });
         return;

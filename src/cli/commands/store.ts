@@ -1,10 +1,42 @@
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
 import type { Command } from "commander";
 import { BerthError } from "../../errors.ts";
 import { fsck } from "../../oci/layout/fsck.ts";
 import { gc } from "../../oci/layout/gc.ts";
 import { Store } from "../../oci/store.ts";
+import { sweepDeadOwners } from "../../util/owner.ts";
 import type { Cli } from "../env.ts";
 import { formatBytes, printJson } from "../output.ts";
+
+/** Temporary entries older than this with no owner in their name (left by older berths) are stale. */
+const STALE_MS = 24 * 60 * 60 * 1000;
+
+/** Mount points at or below `dir` (then it is kept: nothing is removed through a mount). */
+async function mountedUnder(dir: string): Promise<boolean> {
+  const info = await readFile("/proc/self/mountinfo", "utf8").catch(() => "");
+  return info.split("\n").some((l) => {
+    const point = l.split(" ")[4]?.replace(/\\040/g, " ");
+    return point !== undefined && (point === dir || point.startsWith(`${dir}/`));
+  });
+}
+
+/**
+ * `store gc` also clears BERTH_HOME's temporary folders of entries that name no owner and are older than a day
+ * (every command already sweeps those of dead owners); nothing with a mount inside is touched.
+ */
+async function sweepStaleTemp(home: string): Promise<string[]> {
+  const dirs = [join(home, "tmp"), join(home, "cache", "dockerfile", "tmp")];
+  const removed: string[] = [];
+  for (const dir of dirs) {
+    const names = await sweepDeadOwners(dir, {
+      untaggedOlderThan: STALE_MS,
+      beforeRemove: async (path) => !(await mountedUnder(path)),
+    });
+    removed.push(...names.map((n) => join(dir, n)));
+  }
+  return removed;
+}
 
 export function registerStore(program: Command, cli: () => Cli): void {
   const store = program
@@ -21,10 +53,11 @@ export function registerStore(program: Command, cli: () => Cli): void {
       const { ctx, out } = cli();
       const s = await Store.open(ctx.home);
       const result = await gc(s.layout, { dryRun: Boolean(opts.dryRun) });
-      if (opts.json) printJson(out, result);
+      const temp = opts.dryRun ? [] : await sweepStaleTemp(ctx.home);
+      if (opts.json) printJson(out, { ...result, staleTemp: temp });
       else
         out.stdout.write(
-          `${opts.dryRun ? "Would remove" : "Removed"} ${result.removed.length} blobs (${formatBytes(result.bytes)})${result.leased ? `; kept ${result.leased} unreferenced blobs that running commands hold` : ""}\n`,
+          `${opts.dryRun ? "Would remove" : "Removed"} ${result.removed.length} blobs (${formatBytes(result.bytes)})${result.leased ? `; kept ${result.leased} unreferenced blobs that running commands hold` : ""}${temp.length ? `; removed ${temp.length} stale temporary entries` : ""}\n`,
         );
     });
   store

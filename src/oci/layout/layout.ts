@@ -91,6 +91,15 @@ export class OciLayout implements BlobSource {
       raw = await readFile(join(this.dir, "oci-layout"));
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === "ENOENT") {
+        if (!(await exists(this.dir))) {
+          throw new BerthError(
+            "IMAGE_NOT_FOUND",
+            `no such folder: ${this.dir} (an OCI image layout was expected)`,
+            {
+              hint: "check the path after oci:",
+            },
+          );
+        }
         throw new BerthError(
           "LAYOUT_INVALID",
           `${this.dir} is not an OCI image layout: it has no oci-layout file`,
