@@ -5,7 +5,7 @@
  * node_modules, an app rebases onto a rebuilt run image, the stack images are what the Platform API asks,
  * and `berth stack create` from the same trees gives the same digests.
  */
-import { readFile, writeFile } from "node:fs/promises";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { checkDebootstrap } from "../../../src/cnb/stack/index.ts";
@@ -65,6 +65,26 @@ describe("the default builder", () => {
       await app.stop();
     }
   }, 900_000);
+
+  it("an app no buildpack detects: each buildpack says what it looked for (issue 16)", async () => {
+    const empty = join(dir, "nothing-to-detect");
+    await mkdir(empty, { recursive: true });
+    await writeFile(join(empty, "notes.txt"), "no app here\n");
+    const r = await berth(["build", empty, "-t", "ex/nothing"], { home });
+    expect(r.code).toBe(1);
+    for (const line of [
+      "looked for package.json at the app's root: not there",
+      "looked for requirements.txt, pyproject.toml, Pipfile, setup.py, app.py and main.py: none there",
+      "looked for go.mod at the app's root: not there",
+      "looked for a Procfile at the app's root: not there",
+      "looked for ./index.html (BP_STATIC_ROOT): not there",
+      "looked for *.jar, target/*.jar, build/libs/*.jar, pom.xml and build.gradle(.kts): none there",
+      "looked for Cargo.toml at the app's root: not there",
+      "looked for pom.xml, build.gradle and build.gradle.kts at the app's root: none there",
+    ]) {
+      expect(r.stderr).toContain(line);
+    }
+  }, 300_000);
 
   it("is reused after: no stack or builder made the second time", async () => {
     const r = await berth(["builder", "default", "--create"], { home });
