@@ -39,6 +39,7 @@ const MODULES: Record<string, () => Promise<Register[]>> = {
 
 /** The module defining each command name. */
 const COMMANDS: Record<string, string> = {
+  digest: "inspect",
   tag: "images",
   rmi: "images",
   save: "archive",

@@ -1,10 +1,49 @@
+import { createReadStream, createWriteStream } from "node:fs";
+import { rm, stat } from "node:fs/promises";
+import { join } from "node:path";
+import { pipeline } from "node:stream/promises";
 import type { Command } from "commander";
 import { BerthError, wrapError } from "../../errors.ts";
 import { parsePlatform } from "../../oci/platform.ts";
 import { loadArchive, saveArchive } from "../../transport/archive.ts";
 import { parseImageArgument } from "../../transport/parse.ts";
+import { ownedTempDir } from "../../util/fs.ts";
 import type { Cli } from "../env.ts";
 import { info, outputOf, printJson } from "../output.ts";
+
+/**
+ * Run `fn` on a file it can read at any position: the input itself when it is a regular file, else (`-`,
+ * a pipe, a terminal, /dev/stdin) a copy spooled to a temp file under BERTH_HOME/tmp, removed after.
+ */
+async function withSeekable<T>(c: Cli, input: string, fn: (path: string) => Promise<T>): Promise<T> {
+  if (input !== "-") {
+    const st = await stat(input).catch(() => undefined);
+    if (!st || st.isFile()) return fn(input);
+  }
+  const from = input === "-" ? c.stdin() : createReadStream(input);
+  if (input === "-" && (c.stdin() as { isTTY?: boolean }).isTTY) {
+    throw new BerthError("USAGE", "load reads an archive from standard input, which is a terminal", {
+      hint: "give the archive with -i FILE, or pipe one in: docker save app | berth load",
+    });
+  }
+  const dir = await ownedTempDir(join(c.ctx.home, "tmp"), "load-");
+  try {
+    const path = join(dir, "archive");
+    await pipeline(from as NodeJS.ReadableStream, createWriteStream(path, { mode: 0o600 }));
+    return await fn(path).catch((err: unknown) => {
+      // the spool file is berth's business: the user gave standard input (or a pipe)
+      if (!(err instanceof BerthError)) throw err;
+      const name = input === "-" ? "standard input" : input;
+      throw new BerthError(err.code, err.message.split(path).join(name), {
+        cause: err,
+        hint: err.hint?.split(path).join(name),
+        details: err.details,
+      });
+    });
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
 
 export function registerArchive(program: Command, cli: () => Cli): void {
   program
@@ -36,16 +75,22 @@ export function registerArchive(program: Command, cli: () => Cli): void {
   program
     .command("load")
     .description("load the images of a docker-archive or oci-archive into the local store")
-    .requiredOption("-i, --input <file>", "the archive to read (plain, gzip or zstd)")
+    .option("-i, --input <file>", "the archive to read (plain, gzip or zstd; - or none: standard input)")
     .option("-q, --quiet", "print nothing but errors")
     .option("--json", "print what was loaded as JSON")
-    .addHelpText("after", "\nExamples:\n  berth load -i app.tar\n  berth load -i image.oci.tar.gz")
+    .addHelpText(
+      "after",
+      "\nExamples:\n  berth load -i app.tar\n  berth load -i image.oci.tar.gz\n  docker save app:1 | berth load\n  berth save app:1 -o - | ssh host berth load -i -",
+    )
     .action(async (opts) => {
-      const { ctx, out } = cli();
+      const c = cli();
+      const { ctx, out } = c;
       if (opts.quiet) out.quiet = true;
+      const input: string = opts.input ?? "-";
+      const what = input === "-" ? "standard input" : input;
       // a system error (a full disk) is said with the step: berth's own errors already name the archive
-      const loaded = await loadArchive(opts.input, ctx).catch((err: unknown) => {
-        throw err instanceof BerthError ? err : wrapError(`loading ${opts.input} into the local store`, err);
+      const loaded = await withSeekable(c, input, (path) => loadArchive(path, ctx)).catch((err: unknown) => {
+        throw err instanceof BerthError ? err : wrapError(`loading ${what} into the local store`, err);
       });
       if (opts.json) {
         printJson(out, { images: loaded });

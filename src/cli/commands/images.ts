@@ -11,15 +11,30 @@ export function registerImages(program: Command, cli: () => Cli): void {
   program
     .command("images")
     .description("list the images in the local store")
+    .argument(
+      "[repository]",
+      "only this repository's images (REPO, or REPO:TAG for one tag), as docker images",
+    )
     .option("--json", "print the list as JSON")
     .option("--digests", "show full digests")
-    .addHelpText("after", "\nExamples:\n  berth images\n  berth images --json | jq -r '.images[].name'")
-    .action(async (opts) => {
+    .addHelpText(
+      "after",
+      "\nExamples:\n  berth images\n  berth images --json | jq -r '.images[].name'\n  berth images team/app",
+    )
+    .action(async (repository: string | undefined, opts) => {
       const { ctx, out } = cli();
       const store = await Store.open(ctx.home);
+      const want = repository === undefined ? undefined : parseReference(repository);
       const rows = [];
       for (const entry of await store.list()) {
         const ref = entry.name ? parseReference(entry.name) : undefined;
+        if (want && (!ref || repositoryName(ref) !== repositoryName(want))) continue;
+        if (
+          want?.tag !== undefined &&
+          repository!.replace(/@.*$/, "").match(/:[^/]*$/) &&
+          ref?.tag !== want.tag
+        )
+          continue;
         const root = await loadRoot(store.layout, entry.descriptor);
         const size =
           root.kind === "image"

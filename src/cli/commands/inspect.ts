@@ -146,4 +146,29 @@ Examples:
         await opened.close();
       }
     });
+
+  program
+    .command("digest")
+    .description(
+      "print an image's manifest digest (an index's, unless --platform picks one image), as crane digest",
+    )
+    .argument("<image>", "image in any transport")
+    .option("--platform <os/arch[/variant]>", "from an index, the digest of this platform's image")
+    .addHelpText(
+      "after",
+      "\nExamples:\n  berth digest app:1\n  berth digest docker://127.0.0.1:5000/team/app:1 --platform linux/amd64",
+    )
+    .action(async (image: string, opts) => {
+      const { ctx, out } = cli();
+      const opened = await openSource(parseImageArgument(image), ctx);
+      try {
+        const root = await loadRoot(opened.source, opened.root);
+        const digest = opts.platform
+          ? (await selectImage(root, parsePlatform(opts.platform))).digest
+          : root.digest;
+        out.stdout.write(`${digest}\n`);
+      } finally {
+        await opened.close();
+      }
+    });
 }

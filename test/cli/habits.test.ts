@@ -1,0 +1,74 @@
+/**
+ * docker and skopeo habits (issue 16, point 4) through the real CLI: `save -o -` to standard output, `load`
+ * from standard input (no -i, or -i -), `images REPO[:TAG]`, `berth digest IMAGE`.
+ */
+import { readdir } from "node:fs/promises";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { berth, tempDir } from "../helpers/cli.ts";
+import { readIndex } from "../helpers/layout.ts";
+import { umociImage } from "../helpers/umoci.ts";
+
+let dir: string;
+let cleanup: () => Promise<void>;
+let home: string;
+let digest: string;
+
+beforeAll(async () => {
+  ({ dir, cleanup } = await tempDir("berth-habits-"));
+  home = join(dir, "home");
+  const src = join(dir, "src");
+  await umociImage(src, "v1", [[{ path: "hello", content: "hello\n".repeat(100) }]]);
+  digest = (await readIndex(src)).manifests[0]!.digest;
+  for (const name of ["team/app:1", "team/app:2", "other/app:1"]) {
+    const r = await berth(["copy", `oci:${src}:v1`, name], { home });
+    if (r.code !== 0) throw new Error(r.stderr);
+  }
+});
+afterAll(() => cleanup());
+
+describe("docker and skopeo habits", () => {
+  it("save -o - writes the archive to stdout; load reads it from stdin (no -i, and -i -)", async () => {
+    const saved = await berth(["save", "team/app:1", "-o", "-"], { home });
+    expect(saved.code, saved.stderr).toBe(0);
+    expect(saved.stdoutBytes.subarray(257, 262).toString()).toBe("ustar");
+    for (const args of [["load"], ["load", "-i", "-"]]) {
+      const other = join(dir, `load-home-${args.length}`);
+      const r = await berth([...args, "--json"], { home: other, input: saved.stdoutBytes });
+      expect(r.code, r.stderr).toBe(0);
+      expect(JSON.parse(r.stdout).images).toEqual([
+        { name: "docker.io/team/app:1", digest: expect.any(String) },
+      ]);
+      expect((await berth(["images", "--json"], { home: other })).stdout).toContain("docker.io/team/app:1");
+    }
+  });
+
+  it("load from an empty stdin fails naming standard input, and leaves no temp file", async () => {
+    const other = join(dir, "empty-home");
+    const r = await berth(["load"], { home: other, input: "" });
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/^berth: archive standard input is empty or not a tar archive\n/);
+    expect(await readdir(join(other, "tmp"))).toEqual([]);
+    expect((await berth(["images", "--json"], { home: other })).stdout).toContain('"images": []');
+  });
+
+  it("images REPO lists that repository's images, REPO:TAG one tag", async () => {
+    const all = JSON.parse((await berth(["images", "--json", "team/app"], { home })).stdout).images;
+    expect(all.map((i: { name: string }) => i.name).sort()).toEqual([
+      "docker.io/team/app:1",
+      "docker.io/team/app:2",
+    ]);
+    const one = JSON.parse((await berth(["images", "--json", "team/app:2"], { home })).stdout).images;
+    expect(one.map((i: { name: string }) => i.name)).toEqual(["docker.io/team/app:2"]);
+    const table = await berth(["images", "other/app"], { home });
+    expect(table.stdout.split("\n").filter(Boolean)).toHaveLength(2);
+  });
+
+  it("berth digest IMAGE prints the manifest digest", async () => {
+    const r = await berth(["digest", "team/app:1"], { home });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toBe(`${digest}\n`);
+    const missing = await berth(["digest", "team/absent:1"], { home });
+    expect(missing.code).toBe(3);
+  });
+});
