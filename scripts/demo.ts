@@ -126,6 +126,14 @@ async function main(): Promise<number> {
       return 1;
     }
     say(`The Node.js app answered: ${answer.trim()}`);
+    const df = await berth(["system", "df", "--json"], true);
+    const used = df.code === 0 ? (JSON.parse(df.out) as { total: number }).total : undefined;
+    if (used !== undefined) {
+      say(
+        `berth used ${(used / 2 ** 30).toFixed(1)} GiB in ${berthHome()} (npx berth system df shows what); ` +
+          "npx berth system prune --all --force reclaims all but the images, npx berth rmi IMAGE removes those",
+      );
+    }
     say(
       `Done in ${((Date.now() - started) / 1000).toFixed(0)} s: ${built.length} example apps built (${built.join(", ")}). ` +
         "Run one yourself: npx berth run -e PORT=8080 berth-demo/python",

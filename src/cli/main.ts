@@ -35,6 +35,7 @@ const MODULES: Record<string, () => Promise<Register[]>> = {
   stack: async () => [(await import("./commands/stack.ts")).registerStack],
   buildpack: async () => [(await import("./commands/buildpack.ts")).registerBuildpack],
   containers: async () => [(await import("./commands/containers.ts")).registerContainers],
+  system: async () => [(await import("./commands/system.ts")).registerSystem],
 };
 
 /** The module defining each command name. */

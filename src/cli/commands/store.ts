@@ -1,4 +1,3 @@
-import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Command } from "commander";
 import { BerthError } from "../../errors.ts";
@@ -8,18 +7,10 @@ import { Store } from "../../oci/store.ts";
 import { sweepDeadOwners } from "../../util/owner.ts";
 import type { Cli } from "../env.ts";
 import { formatBytes, printJson } from "../output.ts";
+import { mountsUnder } from "./system.ts";
 
 /** Temporary entries older than this with no owner in their name (left by older berths) are stale. */
 const STALE_MS = 24 * 60 * 60 * 1000;
-
-/** Mount points at or below `dir` (then it is kept: nothing is removed through a mount). */
-async function mountedUnder(dir: string): Promise<boolean> {
-  const info = await readFile("/proc/self/mountinfo", "utf8").catch(() => "");
-  return info.split("\n").some((l) => {
-    const point = l.split(" ")[4]?.replace(/\\040/g, " ");
-    return point !== undefined && (point === dir || point.startsWith(`${dir}/`));
-  });
-}
 
 /**
  * `store gc` also clears BERTH_HOME's temporary folders of entries that name no owner and are older than a day
@@ -31,7 +22,7 @@ async function sweepStaleTemp(home: string): Promise<string[]> {
   for (const dir of dirs) {
     const names = await sweepDeadOwners(dir, {
       untaggedOlderThan: STALE_MS,
-      beforeRemove: async (path) => !(await mountedUnder(path)),
+      beforeRemove: async (path) => (await mountsUnder(path)).length === 0,
     });
     removed.push(...names.map((n) => join(dir, n)));
   }
