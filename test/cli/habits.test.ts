@@ -6,8 +6,10 @@ import { readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { berth, tempDir } from "../helpers/cli.ts";
+import { run } from "../helpers/exec.ts";
 import { readIndex } from "../helpers/layout.ts";
 import { umociImage } from "../helpers/umoci.ts";
+import { type RegistryHarness, startRegistry } from "../registry/helpers/registry.ts";
 
 let dir: string;
 let cleanup: () => Promise<void>;
@@ -70,5 +72,43 @@ describe("docker and skopeo habits", () => {
     expect(r.stdout).toBe(`${digest}\n`);
     const missing = await berth(["digest", "team/absent:1"], { home });
     expect(missing.code).toBe(3);
+  });
+});
+
+describe("push of a loaded docker-archive (uncompressed layers)", () => {
+  let reg: RegistryHarness;
+  beforeAll(async () => {
+    reg = await startRegistry();
+  });
+  afterAll(() => reg?.stop());
+
+  it("gzips the layers, with the same manifest digest every time, config unchanged", async () => {
+    const archive = join(dir, "plain.tar");
+    expect((await berth(["save", "team/app:1", "-o", archive], { home })).code).toBe(0);
+    const other = join(dir, "push-home");
+    expect((await berth(["load", "-i", archive], { home: other })).code).toBe(0);
+    const loaded = JSON.parse((await berth(["inspect", "--json", "team/app:1"], { home: other })).stdout);
+    expect(loaded.layers.map((l: { mediaType: string }) => l.mediaType)).toEqual([
+      "application/vnd.oci.image.layer.v1.tar",
+    ]);
+    const first = await berth(["push", "team/app:1", `${reg.host}/team/a:1`], { home: other });
+    expect(first.code, first.stderr).toBe(0);
+    expect(first.stderr).toContain("Compressing 1 uncompressed layers with gzip for the registry");
+    const second = await berth(["push", "team/app:1", `${reg.host}/team/b:1`], { home: other });
+    expect(second.code, second.stderr).toBe(0);
+    expect(second.stdout).toBe(first.stdout);
+    const raw = JSON.parse(
+      await run("skopeo", ["inspect", "--raw", "--tls-verify=false", `docker://${reg.host}/team/b:1`]),
+    );
+    expect(raw.layers.map((l: { mediaType: string }) => l.mediaType)).toEqual([
+      "application/vnd.oci.image.layer.v1.tar+gzip",
+    ]);
+    expect(raw.layers[0].size).toBeLessThan(loaded.layers[0].size / 4);
+    expect(raw.config.digest).toBe(loaded.configDigest);
+    // what the registry holds reads back to the same files
+    const back = join(dir, "back-home");
+    expect((await berth(["pull", `${reg.host}/team/b:1`], { home: back })).code).toBe(0);
+    const exported = await berth(["export", `${reg.host}/team/b:1`, "-o", "-"], { home: back });
+    expect(exported.stdoutBytes.includes(Buffer.from("hello\nhello\n"))).toBe(true);
   });
 });

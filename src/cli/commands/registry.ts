@@ -1,12 +1,19 @@
+import { rm } from "node:fs/promises";
+import { join } from "node:path";
 import { text } from "node:stream/consumers";
 import type { Command } from "commander";
 import { BerthError } from "../../errors.ts";
+import { compressLayers } from "../../image/compress.ts";
+import type { CopyResult } from "../../oci/copy.ts";
+import { loadRoot } from "../../oci/image.ts";
 import { parsePlatform } from "../../oci/platform.ts";
 import { formatReference, parseReference } from "../../oci/reference.ts";
 import { login, logout } from "../../registry/index.ts";
-import { copyImage } from "../../transport/copy.ts";
-import { parseImageArgument } from "../../transport/parse.ts";
+import { copyImage, writeImage } from "../../transport/copy.ts";
+import { openSource } from "../../transport/open.ts";
+import { type ImageArgument, parseImageArgument } from "../../transport/parse.ts";
 import { openClient, referenceTarget, registryOptions } from "../../transport/registry.ts";
+import { ownedTempDir } from "../../util/fs.ts";
 import type { Cli } from "../env.ts";
 import { info, printJson } from "../output.ts";
 import { BlobProgress } from "../progress.ts";
@@ -14,6 +21,34 @@ import { BlobProgress } from "../progress.ts";
 /** `docker://REF` or a bare reference, as a registry reference. */
 function registryRef(value: string): string {
   return value.startsWith("docker://") ? value.slice("docker://".length) : value;
+}
+
+/**
+ * An image whose layers are uncompressed tars (a loaded `docker save` archive) is pushed with them gzipped, as
+ * docker and skopeo push it: the same bytes every time, so one manifest digest. Undefined when there is
+ * nothing to compress (or the source is an index: its images are pushed as they are).
+ */
+async function pushCompressed(
+  c: Cli,
+  src: ImageArgument,
+  dst: ImageArgument,
+  progress: BlobProgress,
+): Promise<CopyResult | undefined> {
+  const opened = await openSource(src, c.ctx);
+  const dir = await ownedTempDir(join(c.ctx.home, "tmp"), "push-");
+  try {
+    const root = await loadRoot(opened.source, opened.root);
+    if (root.kind !== "image") return undefined;
+    const compressed = await compressLayers(root, dir);
+    if (!compressed) return undefined;
+    info(c.out, `Compressing ${compressed.compressed} uncompressed layers with gzip for the registry`);
+    return await writeImage(compressed.source, compressed.descriptor, undefined, dst, c.ctx, {
+      onBlob: progress.onBlob,
+    });
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+    await opened.close();
+  }
 }
 
 export function registerRegistry(program: Command, cli: () => Cli): void {
@@ -54,16 +89,20 @@ export function registerRegistry(program: Command, cli: () => Cli): void {
       "\nExamples:\n  berth push 127.0.0.1:5000/team/app:1\n  berth push app:1 docker://127.0.0.1:5000/team/app:1",
     )
     .action(async (image: string, dest: string | undefined, opts) => {
-      const { ctx, out } = cli();
+      const c = cli();
+      const { ctx, out } = c;
       if (opts.quiet) out.quiet = true;
       const src = parseImageArgument(image);
       const target = dest ? registryRef(dest) : src.transport === "store" ? src.ref : undefined;
       if (!target) throw new BerthError("USAGE", `push ${image} needs a destination reference`);
       const progress = new BlobProgress(out);
-      const r = await copyImage(src, parseImageArgument(`docker://${target}`), ctx, {
-        all: true,
-        onBlob: progress.onBlob,
-      });
+      const dst = parseImageArgument(`docker://${target}`);
+      const r =
+        (await pushCompressed(c, src, dst, progress)) ??
+        (await copyImage(src, dst, ctx, {
+          all: true,
+          onBlob: progress.onBlob,
+        }));
       info(out, `Pushed ${formatReference(parseReference(target))}`);
       out.stdout.write(`${r.root.digest}\n`);
     });
