@@ -111,4 +111,24 @@ describe("push of a loaded docker-archive (uncompressed layers)", () => {
     const exported = await berth(["export", `${reg.host}/team/b:1`, "-o", "-"], { home: back });
     expect(exported.stdoutBytes.includes(Buffer.from("hello\nhello\n"))).toBe(true);
   });
+
+  it("push from the store mounts the blobs the registry holds in another repository", async () => {
+    const h = join(dir, "mount-home");
+    const pulled = await berth(["pull", `${reg.host}/team/a:1`], { home: h });
+    expect(pulled.code, pulled.stderr).toBe(0);
+    expect(
+      (await berth(["tag", `${reg.host}/team/a:1`, `${reg.host}/elsewhere/app:7`], { home: h })).code,
+    ).toBe(0);
+    await reg.markLog();
+    const r = await berth(["push", `${reg.host}/elsewhere/app:7`], { home: h });
+    expect(r.code, r.stderr).toBe(0);
+    const requests = await reg.requests();
+    const mounts = requests.filter(
+      (q) => q.method === "POST" && q.uri.includes("mount=") && q.status === 201,
+    );
+    expect(mounts.length).toBe(2); // the layer and the config
+    expect(
+      requests.filter((q) => q.method === "PATCH" || (q.method === "PUT" && q.uri.includes("/blobs/"))),
+    ).toEqual([]);
+  });
 });

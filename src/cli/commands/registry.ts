@@ -2,12 +2,15 @@ import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import { text } from "node:stream/consumers";
 import type { Command } from "commander";
-import { BerthError } from "../../errors.ts";
+import { BerthError, wrapError } from "../../errors.ts";
 import { compressLayers } from "../../image/compress.ts";
+import { type BlobSource, hasBlobRange } from "../../oci/blob.ts";
 import type { CopyResult } from "../../oci/copy.ts";
+import type { Descriptor } from "../../oci/descriptor.ts";
 import { loadRoot } from "../../oci/image.ts";
 import { parsePlatform } from "../../oci/platform.ts";
-import { formatReference, parseReference } from "../../oci/reference.ts";
+import { formatReference, parseReference, type Reference, repositoryName } from "../../oci/reference.ts";
+import { Store } from "../../oci/store.ts";
 import { login, logout } from "../../registry/index.ts";
 import { copyImage, writeImage } from "../../transport/copy.ts";
 import { openSource } from "../../transport/open.ts";
@@ -24,28 +27,80 @@ function registryRef(value: string): string {
 }
 
 /**
- * An image whose layers are uncompressed tars (a loaded `docker save` archive) is pushed with them gzipped, as
- * docker and skopeo push it: the same bytes every time, so one manifest digest. Undefined when there is
- * nothing to compress (or the source is an index: its images are pushed as they are).
+ * The local store as a push source that knows where the registry already holds its blobs: a blob of another
+ * image in the store named on the destination's registry (pulled from, or pushed to, another repository there)
+ * is mounted from that repository, as docker does from its distribution metadata; the rest is uploaded.
  */
-async function pushCompressed(
+async function storeWithMounts(
+  c: Cli,
+  source: BlobSource,
+  target: Reference,
+): Promise<{ source: BlobSource; close: () => Promise<void> }> {
+  const store = await Store.open(c.ctx.home);
+  const where = new Map<string, Reference>();
+  for (const entry of await store.list()) {
+    if (!entry.name) continue;
+    const ref = parseReference(entry.name);
+    if (ref.registry !== target.registry || ref.repository === target.repository) continue;
+    const root = await loadRoot(store.layout, entry.descriptor).catch(() => undefined);
+    if (root?.kind !== "image") continue;
+    for (const d of [root.manifest.config, ...root.manifest.layers])
+      if (!where.has(d.digest)) where.set(d.digest, ref);
+  }
+  if (!where.size) return { source, close: async () => {} };
+  const client = await openClient(c.ctx);
+  const repos = new Map<string, BlobSource>();
+  return {
+    source: {
+      openBlob: (d) => source.openBlob(d),
+      ...(source.readBlob ? { readBlob: (d: Descriptor) => source.readBlob!(d) } : {}),
+      ...(hasBlobRange(source) ? { blobRange: (d: Descriptor) => source.blobRange(d) } : {}),
+      originOf: (d) => {
+        const ref = where.get(d.digest);
+        if (!ref) return source.originOf?.(d) ?? source;
+        const key = repositoryName(ref);
+        if (!repos.has(key)) repos.set(key, client.repositoryOf(ref));
+        return repos.get(key);
+      },
+    } as BlobSource,
+    close: () => client.close(),
+  };
+}
+
+/**
+ * Push `src` to `dst`: from the store, blobs the registry holds in another repository are mounted; an image
+ * whose layers are uncompressed tars (a loaded `docker save` archive) goes with them gzipped, as docker and
+ * skopeo push it, the same bytes every time, so one manifest digest (an index is pushed as it is).
+ */
+async function push(
   c: Cli,
   src: ImageArgument,
   dst: ImageArgument,
   progress: BlobProgress,
-): Promise<CopyResult | undefined> {
-  const opened = await openSource(src, c.ctx);
+): Promise<CopyResult> {
+  const opened = await openSource(src, c.ctx).catch((err) => {
+    throw wrapError(`reading ${src.text}`, err);
+  });
   const dir = await ownedTempDir(join(c.ctx.home, "tmp"), "push-");
+  const mounts =
+    src.transport === "store" && dst.transport === "docker"
+      ? await storeWithMounts(c, opened.source, parseReference(dst.ref))
+      : { source: opened.source, close: async () => {} };
   try {
-    const root = await loadRoot(opened.source, opened.root);
-    if (root.kind !== "image") return undefined;
-    const compressed = await compressLayers(root, dir);
-    if (!compressed) return undefined;
-    info(c.out, `Compressing ${compressed.compressed} uncompressed layers with gzip for the registry`);
-    return await writeImage(compressed.source, compressed.descriptor, undefined, dst, c.ctx, {
+    const root = await loadRoot(mounts.source, opened.root);
+    const compressed = root.kind === "image" ? await compressLayers(root, dir) : undefined;
+    if (compressed)
+      info(c.out, `Compressing ${compressed.compressed} uncompressed layers with gzip for the registry`);
+    const source = compressed?.source ?? mounts.source;
+    const rootDesc = compressed?.descriptor ?? opened.root;
+    return await writeImage(source, rootDesc, opened.name, dst, c.ctx, {
+      all: true,
       onBlob: progress.onBlob,
+    }).catch((err) => {
+      throw wrapError(`copying ${src.text} to ${dst.text}`, err);
     });
   } finally {
+    await mounts.close();
     await rm(dir, { recursive: true, force: true });
     await opened.close();
   }
@@ -90,19 +145,14 @@ export function registerRegistry(program: Command, cli: () => Cli): void {
     )
     .action(async (image: string, dest: string | undefined, opts) => {
       const c = cli();
-      const { ctx, out } = c;
+      const { out } = c;
       if (opts.quiet) out.quiet = true;
       const src = parseImageArgument(image);
       const target = dest ? registryRef(dest) : src.transport === "store" ? src.ref : undefined;
       if (!target) throw new BerthError("USAGE", `push ${image} needs a destination reference`);
       const progress = new BlobProgress(out);
       const dst = parseImageArgument(`docker://${target}`);
-      const r =
-        (await pushCompressed(c, src, dst, progress)) ??
-        (await copyImage(src, dst, ctx, {
-          all: true,
-          onBlob: progress.onBlob,
-        }));
+      const r = await push(c, src, dst, progress);
       info(out, `Pushed ${formatReference(parseReference(target))}`);
       out.stdout.write(`${r.root.digest}\n`);
     });
