@@ -2,7 +2,7 @@
 // `npm i -g --prefix` into a temp folder, then the installed `berth` run from there: help, images, a pull
 // from a local registry, and the refusal on a Node older than the package's engines.
 import { execFile, spawnSync } from "node:child_process";
-import { readFile, writeFile } from "node:fs/promises";
+import { mkdir, readFile, symlink, writeFile } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -111,6 +111,60 @@ describe("the packed package, installed with npm i -g --prefix", () => {
     expect(pull.stdout.trim()).toBe(digest);
     const images = await installed(["images"]);
     expect(images.stdout).toContain(`${reg.host}/pkg/app`);
+  });
+
+  it("the README's library example compiles with strict settings against the package and runs", async () => {
+    const readme = await readFile(join(ROOT, "README.md"), "utf8");
+    const code = /## Library[\s\S]*?```ts\n([\s\S]*?)```/.exec(readme)?.[1];
+    expect(code).toBeDefined();
+    const project = join(dir, "example");
+    await mkdir(join(project, "node_modules", "@types"), { recursive: true });
+    await symlink(join(prefix, "lib", "node_modules", "berth"), join(project, "node_modules", "berth"));
+    await symlink(
+      join(ROOT, "node_modules", "@types", "node"),
+      join(project, "node_modules", "@types", "node"),
+    );
+    await writeFile(join(project, "package.json"), '{ "type": "module" }\n');
+    await writeFile(join(project, "example.ts"), code!);
+    await writeFile(
+      join(project, "tsconfig.json"),
+      JSON.stringify({
+        compilerOptions: {
+          strict: true,
+          noUncheckedIndexedAccess: true,
+          exactOptionalPropertyTypes: true,
+          module: "nodenext",
+          target: "es2023",
+          noEmit: true,
+          types: ["node"],
+        },
+        files: ["example.ts"],
+      }),
+    );
+    await run(join(ROOT, "node_modules", ".bin", "tsc"), ["-p", project]);
+    const src = join(dir, "lib-src");
+    await umociImage(src, "v1", [[{ path: "hello", content: "from the library example\n" }]]);
+    await run("skopeo", [
+      "copy",
+      "--dest-tls-verify=false",
+      `oci:${src}:v1`,
+      `docker://${reg.host}/team/app:1`,
+    ]);
+    const r = spawnSync(process.execPath, [join(project, "example.ts")], {
+      cwd: project,
+      env: {
+        PATH: "/usr/bin:/bin",
+        HOME: join(dir, "home"),
+        BERTH_HOME: join(dir, "lib-home"),
+        REGISTRY: reg.host,
+      },
+      encoding: "utf8",
+    });
+    expect(r.stderr).toBe("");
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(
+      /^pulled sha256:[0-9a-f]{64} for amd64\npushed sha256:[0-9a-f]{64}\ntags: 1 2\n$/,
+    );
   });
 
   it("on a Node older than engines, says which Node it needs (no SyntaxError)", async () => {
