@@ -147,6 +147,7 @@ const DOCKERFILE_ONLY: Record<string, string> = {
   platform: "--platform",
   cache: "--no-cache",
   secret: "--secret",
+  ssh: "--ssh",
   allow: "--allow",
 };
 const BUILDPACKS_ONLY: Record<string, string> = {
