@@ -41,7 +41,9 @@ export async function compressLayers(image: Image, dir: string): Promise<Compres
       continue;
     }
     const path = join(dir, `${files.size}.tar.gz`);
-    const hash = createHash("sha256");
+    // the layer's own algorithm (a sha512 image stays sha512-addressed)
+    const algorithm = layer.digest.slice(0, layer.digest.indexOf(":"));
+    const hash = createHash(algorithm);
     let size = 0;
     const count = new Transform({
       transform(chunk: Buffer, _enc, cb) {
@@ -56,7 +58,7 @@ export async function compressLayers(image: Image, dir: string): Promise<Compres
       count,
       createWriteStream(path),
     );
-    const digest = `sha256:${hash.digest("hex")}` as Digest;
+    const digest = `${algorithm}:${hash.digest("hex")}` as Digest;
     files.set(digest, path);
     const mediaType =
       layer.mediaType === MediaType.OciLayerNondist

@@ -141,7 +141,7 @@ describe("help", () => {
     const r = await berth(["images", "--bogus"], { home });
     expect(r.code).toBe(2);
     expect(r.stderr).toBe(
-      "berth: unknown option '--bogus'\nUsage: berth images [options]\nRun 'berth images --help' for the options and examples.\n",
+      "berth: unknown option '--bogus'\nUsage: berth images [options] [repository]\nRun 'berth images --help' for the options and examples.\n",
     );
     const missing = await berth(["pull"], { home });
     expect(missing.code).toBe(2);
