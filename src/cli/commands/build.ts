@@ -563,13 +563,14 @@ async function pullBuildImages(
   target: ImageArgument,
 ): Promise<void> {
   await ensureInStore(c, builder, policy, "builder");
+  // The run image: with if-not-present the build itself reads it from the store, else from its registry in
+  // place (as pack's lifecycle does: a --publish build then mounts its layers, downloading none); always and
+  // never are settled here.
+  if (policy === "if-not-present") return;
   if (runImage !== undefined) {
     await ensureInStore(c, runImage, policy, "run image");
     return;
   }
-  // The builder's run image: with if-not-present the build itself reads it from the store, else from its
-  // registry in place (as pack's lifecycle does); always and never are settled here.
-  if (policy === "if-not-present") return;
   const opened = await openImage(builder, c.ctx);
   let names: { image: string; mirrors?: string[] }[];
   try {
