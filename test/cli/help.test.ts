@@ -25,6 +25,8 @@ async function commandPaths(): Promise<string[][]> {
   const paths: string[][] = [];
   const walk = (c: Command, path: string[]): void => {
     for (const sub of c.commands) {
+      // internal commands (berth run -d's supervisor) are hidden from help
+      if ((sub as unknown as { _hidden?: boolean })._hidden) continue;
       paths.push([...path, sub.name()]);
       walk(sub, [...path, sub.name()]);
     }
