@@ -56,6 +56,10 @@ export type ErrorCode =
   | "CNB_RESTORE_FAILED"
   | "CNB_EXPORT_FAILED"
   | "CNB_REBASE_FAILED"
+  /** An image extension's output (Dockerfiles, extend-config.toml) breaks the Buildpack API's rules. */
+  | "CNB_EXTENSION_INVALID"
+  /** An image extension's bin/generate failed. */
+  | "CNB_GENERATE_FAILED"
   | "CNB_LAUNCHER_UNAVAILABLE"
   // Dockerfile builds
   | "DOCKERFILE_NOT_FOUND"

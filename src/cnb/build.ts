@@ -25,6 +25,7 @@ import { LayerIndex } from "./cache/fingerprint.ts";
 import type { GroupEntry } from "./files/group.ts";
 import type { PhaseLogger } from "./log.ts";
 import type { ExportStats } from "./phase/export.ts";
+import type { DockerfileEngine } from "./phase/extend.ts";
 import type { RestoreResult } from "./phase/restore.ts";
 import { type ProjectDescriptor, readProjectToml } from "./platform/project.ts";
 
@@ -71,6 +72,8 @@ export interface BuildWithBuildpacksOptions {
   /** The host's environment, for bare `-e K` and the compiler. */
   hostEnv?: Record<string, string | undefined>;
   logger: PhaseLogger;
+  /** Applies image extensions' Dockerfiles (berth's Dockerfile engine; the CLI wires it). */
+  dockerfileEngine?: DockerfileEngine;
   /** The current time, for `--creation-time now` (the CLI passes it; library code reads no clock). */
   now?: () => Date;
   signal?: AbortSignal;
@@ -165,11 +168,22 @@ async function buildUnderLock(
     };
     const { analyzed, target } = await step.analyze(c);
     const detected = await step.detect(c, target);
+    const extended = await step.generate(c, analyzed, detected, target);
     const group = detected.group.group;
     const cache = await step.openCache(c);
     const restored = await step.restore(c, analyzed, group, cache);
-    await step.build(c, detected, target);
-    const exported = await step.exportImage(c, analyzed, group, cache, target);
+    // An extended build image is the build step's executor (context fields are readonly: a new context).
+    const cb: step.BuildContext = extended?.executor
+      ? { ...c, executor: extended.executor, env: extended.env ?? c.env }
+      : c;
+    await step.build(cb, extended ? { ...detected, plan: extended.plan } : detected, target);
+    const exported = await step.exportImage(
+      c,
+      extended?.runImage ? { ...analyzed, runImage: extended.runImage } : analyzed,
+      group,
+      cache,
+      target,
+    );
     const saved = await step.save(c, exported);
     await step.saveCache(c, exported, cache);
     await step.report(c, saved);

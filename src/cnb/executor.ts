@@ -27,6 +27,8 @@ export interface CnbPaths {
   buildpacks: string;
   /** The operator's build config (`/cnb/build-config`). */
   buildConfig: string;
+  /** Where image extensions live (`/cnb/extensions`), when the builder has any. */
+  extensions?: string;
 }
 
 export const CONTAINER_PATHS: CnbPaths = {
@@ -35,6 +37,7 @@ export const CONTAINER_PATHS: CnbPaths = {
   platform: "/platform",
   buildpacks: "/cnb/buildpacks",
   buildConfig: "/cnb/build-config",
+  extensions: "/cnb/extensions",
 };
 
 export interface ExecRequest {
@@ -72,8 +75,10 @@ export interface Executor {
 export function toRunPath(e: Executor, hostPath: string): string {
   if (e.kind === "host") return hostPath;
   for (const k of Object.keys(e.host) as (keyof CnbPaths)[]) {
-    const rel = relative(e.host[k], hostPath);
-    if (rel === "") return e.run[k];
+    const host = e.host[k];
+    if (host === undefined) continue;
+    const rel = relative(host, hostPath);
+    if (rel === "") return e.run[k]!;
     if (!rel.startsWith("..") && !rel.startsWith("/")) return `${e.run[k]}/${rel}`;
   }
   throw new BerthError("INTERNAL", `${hostPath} is not under a CNB directory`);
@@ -216,6 +221,9 @@ export async function sandboxExecutor(o: SandboxExecutorOptions): Promise<Execut
     { source: o.paths.platform, destination: CONTAINER_PATHS.platform, readonly: true },
     { source: o.paths.buildpacks, destination: CONTAINER_PATHS.buildpacks, readonly: true },
     { source: o.paths.buildConfig, destination: CONTAINER_PATHS.buildConfig, readonly: true },
+    ...(o.paths.extensions
+      ? [{ source: o.paths.extensions, destination: CONTAINER_PATHS.extensions!, readonly: true }]
+      : []),
   ];
   // Every container of this executor shares one upper dir, and overlayfs forbids two mounts with the same
   // upper dir at once ("stale file handle" follows): run them one after another.

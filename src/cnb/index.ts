@@ -48,6 +48,13 @@ export {
   readEnvDir,
 } from "./buildpack/env.ts";
 export {
+  extensionTargets,
+  isExtension,
+  loadExtension,
+  parseExtensionToml,
+  readExtensionDir,
+} from "./buildpack/extension.ts";
+export {
   BUILDPACK_LAYERS_LABEL,
   BUILDPACKAGE_METADATA_LABEL,
   bpSubject,
@@ -156,6 +163,14 @@ export {
   type ExportStats,
   LIFECYCLE_EPOCH,
 } from "./phase/export.ts";
+export {
+  type ApplyRequest,
+  checkDockerfile,
+  type DockerfileEngine,
+  type GeneratedDockerfile,
+  type ParsedDockerfile,
+} from "./phase/extend.ts";
+export { type GenerateResult, generate, parseExtendConfig } from "./phase/generate.ts";
 export { type RebaseInputs, type RebaseResult, Rebaser } from "./phase/rebase.ts";
 export { Restorer } from "./phase/restore.ts";
 export {

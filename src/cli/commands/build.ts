@@ -17,6 +17,7 @@ import { parseNetworkMode } from "../../runtime/network.ts";
 import type { TransportContext } from "../../transport/context.ts";
 import { type ImageArgument, parseImageArgument } from "../../transport/parse.ts";
 import { readFileWithin } from "../../util/confined.ts";
+import { dockerfileEngine } from "../dockerfile-engine.ts";
 import type { Cli } from "../env.ts";
 import { info, printJson } from "../output.ts";
 import { ensureInStore, type PackPullPolicy, parsePackPullPolicy } from "../pull.ts";
@@ -131,6 +132,11 @@ async function buildWithBuildpacks(req: BuildpacksRequest): Promise<BuildWithBui
     ctx: req.ctx,
     hostEnv: process.env,
     asRoot: process.getuid?.() === 0,
+    dockerfileEngine: dockerfileEngine(req.ctx, {
+      ...(network ? { network } : {}),
+      ...(str("runtime") ? { runtime: str("runtime")! } : {}),
+      ...(process.env.PATH ? { searchPath: process.env.PATH } : {}),
+    }),
     logger: cnbLogger(
       { stdout: process.stdout, stderr: process.stderr, quiet: false },
       { quiet: Boolean(o.quiet) },

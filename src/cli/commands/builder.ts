@@ -73,7 +73,9 @@ The builder is laid out as pack lays it out: the build image, a layer of default
 per buildpack at /cnb/buildpacks/<id>/<version>/, /cnb/order.toml, /cnb/stack.toml, /cnb/run.toml,
 /cnb/build-config/env/, and the labels io.buildpacks.builder.metadata, io.buildpacks.buildpack.layers and
 io.buildpacks.buildpack.order. Buildpack uris are paths relative to builder.toml, .tgz files, .cnb
-buildpackages, or images.
+buildpackages, or images. Image extensions ([[extensions]] with a folder or .tgz uri, [[order-extensions]])
+go to /cnb/extensions/<id>/<version>/ and [[order-extensions]] of /cnb/order.toml, with the labels
+io.buildpacks.extension.layers and io.buildpacks.buildpack.order-extensions.
 
 Examples:
   berth builder create my-builder --config ./builder.toml
@@ -157,6 +159,20 @@ Examples:
             ),
           ]),
         ];
+        const extOrder = info.orderExtensionsLabel;
+        if (info.metadata?.extensions?.length || extOrder.length) {
+          lines.push(
+            "",
+            "Extensions:",
+            ...(info.metadata?.extensions ?? []).map((b) => `  ${b.id.padEnd(40)} ${b.version ?? ""}`),
+            "",
+            "Detection Order (Extensions):",
+            ...extOrder.flatMap((g, i) => [
+              `  Group #${i + 1}:`,
+              ...g.group.map((r) => `    ${r.id}${r.version ? `@${r.version}` : ""}`),
+            ]),
+          );
+        }
         out.stdout.write(`${lines.join("\n")}\n`);
       } finally {
         await opened.close();

@@ -15,6 +15,7 @@ import { Env } from "../buildpack/env.ts";
 import { syncTree } from "../cache/workspace.ts";
 import { type CnbPaths, type Executor, hostExecutor, sandboxExecutor } from "../executor.ts";
 import type { PhaseLogger } from "../log.ts";
+import type { DockerfileEngine } from "../phase/extend.ts";
 import { pruneLayersDir } from "../phase/restore.ts";
 import { type ExtractedBuilder, openBuilder } from "../platform/builder.ts";
 import { mergePlatformEnv, parseEnvArg, readEnvFile, writePlatformEnv } from "../platform/env.ts";
@@ -68,6 +69,8 @@ export interface RunOptions {
   /** The host's environment, for bare `-e K`, the host executor and the search path. */
   hostEnv?: Record<string, string | undefined>;
   logger: PhaseLogger;
+  /** Applies image extensions' Dockerfiles (berth's Dockerfile engine; the CLI wires it). */
+  dockerfileEngine?: DockerfileEngine;
   signal?: AbortSignal;
 }
 
@@ -99,6 +102,7 @@ export async function openRun(o: RunOptions): Promise<RunContext> {
     platform: join(o.work, "platform"),
     buildpacks: builder.buildpacksDir,
     buildConfig: builder.buildConfigDir,
+    ...(builder.extensions.all().length ? { extensions: builder.extensionsDir } : {}),
   };
   await prepareDirs(o, paths, owner);
   const { executor, env } = await executorOf(o, builder, paths);

@@ -1,6 +1,7 @@
 /**
- * The steps of a buildpacks build, in the spec's order (pack's creator): analyze → detect → restore → build →
- * export → cache → report, with the image saved after export. Each step is a function of the build context
+ * The steps of a buildpacks build, in the spec's order (pack's creator): analyze → detect → (generate, when
+ * detection chose image extensions) → restore → build → export → cache → report, with the image saved after
+ * export. Each step is a function of the build context
  * that returns what later steps need; `buildWithBuildpacks` (`../build.ts`) lists them.
  */
 import { cp, lstat, mkdir, writeFile } from "node:fs/promises";
@@ -31,6 +32,7 @@ import type { ProjectDescriptor } from "../platform/project.ts";
 import { projectMetadata } from "../platform/project.ts";
 import type { TargetData } from "../platform/target.ts";
 import { type RunContext, targetOf } from "./context.ts";
+import { type ExtensionsResult, runExtensions } from "./extensions.ts";
 
 /** What a build adds to a run's context: where the image goes and the options that shape it. */
 export interface BuildContext extends RunContext {
@@ -83,7 +85,57 @@ export async function analyze(c: BuildContext): Promise<{ analyzed: Analyzed; ta
 
 /** DETECTING: the first group of the order that passes, and its plan. */
 export function detect(c: RunContext, target: TargetData): Promise<DetectResult> {
-  return detectPhase({ ...phaseInputs(c, target), order: c.order });
+  return detectPhase({
+    ...phaseInputs(c, target),
+    order: c.order,
+    orderExtensions: c.builder.orderExtensions,
+    extensions: c.builder.extensions,
+  });
+}
+
+/**
+ * GENERATING and EXTENDING, when detection chose image extensions (undefined when it chose none): the plan
+ * the buildpacks see, and the extended build image's executor and env and the run image export uses, when an
+ * extension changed them. Later steps get them as `{ ...c, executor, env }`, `{ ...detected, plan }` and
+ * `{ ...analyzed, runImage }`.
+ */
+export async function generate(
+  c: BuildContext,
+  analyzed: Analyzed,
+  detected: DetectResult,
+  target: TargetData,
+): Promise<ExtensionsResult | undefined> {
+  const hostEnv = c.o.hostEnv ?? {};
+  const extended = await runExtensions({
+    builder: c.builder,
+    builderName: c.o.builder,
+    group: detected.group,
+    plan: detected.plan,
+    analyzed,
+    executor: c.executor,
+    env: c.env,
+    target,
+    platformApi: PLATFORM_API,
+    engine: c.o.dockerfileEngine,
+    sandbox:
+      c.o.isolation === "host"
+        ? undefined
+        : {
+            runtime: {
+              home: c.o.ctx.home,
+              ...(c.o.runtime ? { runtime: c.o.runtime } : {}),
+              ...(hostEnv.PATH ? { searchPath: hostEnv.PATH } : {}),
+            },
+            network: c.o.network ?? "default",
+            upperDir: join(c.work, "upper-extended"),
+          },
+    workDir: join(c.work, "extend"),
+    ctx: c.o.ctx,
+    logger: c.log,
+    ...(c.o.signal ? { signal: c.o.signal } : {}),
+  });
+  if (extended) c.defer(extended.close);
+  return extended;
 }
 
 /** What the detect and build phases run with. */

@@ -36,6 +36,8 @@ export interface ModuleRef {
   version?: string;
   optional?: boolean;
   execEnv?: string[];
+  /** An image extension (from `[[order-extensions]]`), looked up among the extensions. */
+  extension?: boolean;
 }
 
 export interface OrderGroup {
@@ -59,6 +61,8 @@ export interface BuildpackInfo {
 }
 
 export interface BuildpackDescriptor {
+  /** "extension": an image extension's `extension.toml` (buildpack/extension.ts), in the same shape. */
+  kind?: "extension";
   api: string;
   buildpack: BuildpackInfo;
   /** Non-empty for a composite buildpack. */

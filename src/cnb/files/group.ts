@@ -12,6 +12,8 @@ export interface GroupEntry {
 
 export interface Group {
   group: GroupEntry[];
+  /** `[[group-extensions]]`: the image extensions that passed detection (Platform API 0.10+). */
+  groupExtensions?: GroupEntry[];
 }
 
 /** One `[[group]]`/`[[buildpacks]]` table as the lifecycle writes it. */
@@ -32,7 +34,12 @@ export function groupEntryOf(f: Fields): GroupEntry {
 }
 
 export function encodeGroup(group: Group): string {
-  return toToml({ group: group.group.map(groupEntryTable) });
+  return toToml({
+    group: group.group.map(groupEntryTable),
+    ...(group.groupExtensions?.length
+      ? { "group-extensions": group.groupExtensions.map(groupEntryTable) }
+      : {}),
+  });
 }
 
 export function parseGroup(text: string, file: string): Group {

@@ -10,6 +10,8 @@ import type { Label, Process, Slice } from "./launch.ts";
 
 export interface BuildMetadata {
   buildpacks: GroupEntry[];
+  /** The image extensions of the group (lc writes them after the buildpacks). */
+  extensions?: GroupEntry[];
   /** By type. */
   processes: Process[];
   labels: Label[];
@@ -21,6 +23,7 @@ export interface BuildMetadata {
 export function encodeMetadata(md: BuildMetadata): string {
   const doc: Table = {
     buildpacks: md.buildpacks.map(groupEntryTable),
+    ...(md.extensions?.length ? { extensions: md.extensions.map(groupEntryTable) } : {}),
     labels: md.labels.map((l) => ({ key: l.key, value: l.value })),
     processes: md.processes.map((p) => ({
       type: p.type,
@@ -66,6 +69,8 @@ function metadataOf(doc: Fields): BuildMetadata {
     labels: doc.list("labels").map((l) => ({ key: l.requiredStr("key"), value: l.str("value") ?? "" })),
     slices: doc.list("slices").map((s) => ({ paths: s.strs("paths") ?? [] })),
   };
+  const extensions = doc.list("extensions").map(groupEntryOf);
+  if (extensions.length) md.extensions = extensions;
   const def = doc.str("buildpack-default-process-type");
   if (def) md.buildpackDefaultProcessType = def;
   return md;

@@ -7,7 +7,8 @@ import type { Require } from "../buildpack/plan.ts";
 import { Fields, type Origin, parseToml, toToml } from "../toml.ts";
 
 export interface PlanEntry {
-  providers: { id: string; version: string }[];
+  /** `extension = true` marks an image extension providing the entry (lc `GroupElement.Extension`). */
+  providers: { id: string; version: string; extension?: boolean }[];
   requires: Require[];
 }
 
@@ -20,7 +21,11 @@ const requireTable = (r: Require) => ({ name: r.name, ...(r.metadata ? { metadat
 export function encodePlan(plan: Plan): string {
   return toToml({
     entries: plan.entries.map((e) => ({
-      providers: e.providers.map((p) => ({ id: p.id, version: p.version })),
+      providers: e.providers.map((p) => ({
+        id: p.id,
+        version: p.version,
+        ...(p.extension ? { extension: true } : {}),
+      })),
       requires: e.requires.map(requireTable),
     })),
   });
@@ -31,9 +36,11 @@ export function parsePlan(text: string, file: string): Plan {
   const doc = new Fields(parseToml(text, origin), origin);
   return {
     entries: doc.list("entries").map((e) => ({
-      providers: e
-        .list("providers")
-        .map((p) => ({ id: p.requiredStr("id"), version: p.str("version") ?? "" })),
+      providers: e.list("providers").map((p) => ({
+        id: p.requiredStr("id"),
+        version: p.str("version") ?? "",
+        ...(p.bool("extension") ? { extension: true } : {}),
+      })),
       requires: e.list("requires").map((r) => {
         const req: Require = { name: r.requiredStr("name") };
         const md = r.anyTable("metadata");
@@ -44,11 +51,14 @@ export function parsePlan(text: string, file: string): Plan {
   };
 }
 
-/** The Buildpack Plan for one buildpack: the requires of every entry it is a provider of (lc `Plan.Find`). */
-export function findPlan(plan: Plan, id: string): Require[] {
+/**
+ * The Buildpack Plan for one buildpack (or, with `extension`, one image extension): the requires of every
+ * entry it is a provider of (lc `Plan.Find`).
+ */
+export function findPlan(plan: Plan, id: string, extension = false): Require[] {
   const out: Require[] = [];
   for (const e of plan.entries) {
-    if (e.providers.some((p) => p.id === id)) out.push(...e.requires);
+    if (e.providers.some((p) => p.id === id && (p.extension ?? false) === extension)) out.push(...e.requires);
   }
   return out;
 }

@@ -149,6 +149,7 @@ class Builder {
     }
     const metadata: BuildMetadata = {
       buildpacks: acc.buildpacks,
+      ...(this.i.group.groupExtensions?.length ? { extensions: this.i.group.groupExtensions } : {}),
       processes: acc.processes.list(),
       labels: mergeLabels(acc.labels),
       slices: acc.slices,

@@ -10,18 +10,24 @@ import { BerthError } from "../../errors.ts";
 import { ConfinedTree } from "../../util/confined.ts";
 import { apiAtLeast } from "../api.ts";
 import { bpKey, effectiveTargets, escapeId, type ModuleRef, type Order } from "../buildpack/descriptor.ts";
+import { extensionTargets, extSubject } from "../buildpack/extension.ts";
 import { bpSubject, type LoadedBuildpack } from "../buildpack/load.ts";
 import { parseBuildPlan } from "../buildpack/plan.ts";
+import type { BuildpackStore } from "../buildpack/store.ts";
 import { layersTree, toRunPath } from "../executor.ts";
 import type { Group } from "../files/group.ts";
 import type { Plan } from "../files/plan.ts";
 import { type PhaseLogger, timer } from "../log.ts";
 import { targetEnv, targetSatisfied } from "../platform/target.ts";
-import { type DetectRun, keyOf, type Member, resolveGroup } from "./detect/resolve.ts";
+import { type DetectRun, keyOf, type Member, resolveGroup, runKey } from "./detect/resolve.ts";
 import type { PhaseInputs } from "./inputs.ts";
 
 export interface DetectInputs extends PhaseInputs {
   order: Order;
+  /** The builder's `[[order-extensions]]`, put before every group of `order` (all optional; lc `PrependExtensions`). */
+  orderExtensions?: Order;
+  /** Where the extensions of `orderExtensions` are looked up. */
+  extensions?: BuildpackStore;
 }
 
 export interface DetectFailure {
@@ -46,6 +52,8 @@ type Outcome =
 
 interface RefWithGroup {
   ref: ModuleRef;
+  /** The element standing for the extensions' order at the head of a group. */
+  extOrder?: Order;
 }
 
 /**
@@ -81,10 +89,16 @@ class Detector {
     this.i = i;
   }
 
-  async detectOrder(order: Order, done: Member[], next: RefWithGroup[], optional: boolean): Promise<Outcome> {
+  async detectOrder(
+    order: Order,
+    done: Member[],
+    next: RefWithGroup[],
+    optional: boolean,
+    head: RefWithGroup[] = [],
+  ): Promise<Outcome> {
     let buildpackErr = false;
     for (const g of order) {
-      const r = await this.detectGroup([...g.group.map((ref) => ({ ref })), ...next], done);
+      const r = await this.detectGroup([...head, ...g.group.map((ref) => ({ ref })), ...next], done);
       if (r.ok) return r;
       if (r.reason === "error") buildpackErr = true;
     }
@@ -94,9 +108,18 @@ class Detector {
 
   async detectGroup(group: RefWithGroup[], done: Member[]): Promise<Outcome> {
     const started: Promise<void>[] = [];
-    for (const [i, { ref }] of group.entries()) {
-      if (done.some((d) => d.id === ref.id)) continue;
-      const bp = this.i.store.lookup(ref.id, ref.version);
+    for (const [i, { ref, extOrder }] of group.entries()) {
+      if (extOrder) {
+        await Promise.all(started);
+        return this.detectOrder(extOrder, done, group.slice(i + 1), true);
+      }
+      const ext = ref.extension ?? false;
+      if (done.some((d) => d.id === ref.id && (d.extension ?? false) === ext)) continue;
+      if (ext && !this.i.extensions)
+        throw new BerthError("INTERNAL", `extension ${ref.id} without an extension store`);
+      const bp = ext
+        ? this.i.extensions!.lookup(ref.id, ref.version)
+        : this.i.store.lookup(ref.id, ref.version);
       const d = bp.descriptor;
       if (d.order.length > 0) {
         await Promise.all(started);
@@ -106,12 +129,13 @@ class Detector {
         id: d.buildpack.id,
         version: d.buildpack.version,
         api: d.api,
-        optional: ref.optional ?? false,
+        optional: ext || (ref.optional ?? false),
         ...(d.buildpack.homepage ? { homepage: d.buildpack.homepage } : {}),
+        ...(ext ? { extension: true } : {}),
       };
-      const key = keyOf(member);
+      const key = runKey(member);
       if (apiAtLeast(this.i.platformApi, "0.12")) {
-        const targets = await effectiveTargets(d, bp.dir);
+        const targets = ext ? await extensionTargets(d, bp.dir) : await effectiveTargets(d, bp.dir);
         const ok = targets.length === 0 || targets.some((t) => targetSatisfied(this.i.target, t));
         if (!ok && !member.optional) {
           done = [...done, member];
@@ -142,7 +166,7 @@ class Detector {
       started.push(this.pending.get(key)!);
     }
     await Promise.all(started);
-    await Promise.all(done.map((m) => this.pending.get(keyOf(m))));
+    await Promise.all(done.map((m) => this.pending.get(runKey(m))));
     this.showOutputs(done);
     const r = resolveGroup(done, this.runs, this.memory.logger);
     if (!r.ok) return r;
@@ -152,7 +176,7 @@ class Detector {
   /** Output of errored detects is shown (as the lifecycle does); of the others at debug level. */
   showOutputs(done: Member[]): void {
     for (const m of done) {
-      const run = this.runs.get(keyOf(m))!;
+      const run = this.runs.get(runKey(m))!;
       const quiet = run.code === 0 || run.code === 100;
       const log = this.memory.logger;
       const show = (line: string) => (quiet ? log.debug(line) : log.info(line));
@@ -168,11 +192,42 @@ class Detector {
   }
 
   async runDetect(bp: LoadedBuildpack): Promise<DetectRun> {
+    const run = await this.runDetectOf(bp);
+    if (bp.descriptor.kind !== "extension" || run.code !== 0 || !run.plan) return run;
+    // An extension only provides (lc buildpack/detect.go `detectExt`).
+    if (run.plan.requires.length || run.plan.or.some((o) => o.requires.length)) {
+      return {
+        ...run,
+        code: -1,
+        error: `extension ${bp.descriptor.buildpack.id} outputs "requires" which is not allowed`,
+      };
+    }
+    return run;
+  }
+
+  async runDetectOf(bp: LoadedBuildpack): Promise<DetectRun> {
     const d = bp.descriptor;
     const ex = this.i.executor;
-    const subject = bpSubject(d);
+    const ext = d.kind === "extension";
+    const subject = ext ? extSubject(d) : bpSubject(d);
     const detectPath = join(bp.dir, "bin", "detect");
     const st = await stat(detectPath).catch(() => undefined);
+    if (!st && ext) {
+      // An extension without bin/detect passes, with the plan it ships as detect/plan.toml (if any).
+      const text =
+        (await new ConfinedTree(bp.dir, { owner: subject, name: "its directory" }).readText(
+          "detect/plan.toml",
+        )) ?? "";
+      try {
+        return {
+          code: 0,
+          output: "",
+          plan: parseBuildPlan(text, join(bp.dir, "detect", "plan.toml"), subject),
+        };
+      } catch (err) {
+        return { code: -1, output: "", error: (err as Error).message };
+      }
+    }
     if (!st?.isFile()) return { code: -1, output: "", error: `${subject}: ${detectPath} does not exist` };
     if ((st.mode & 0o111) === 0) {
       return {
@@ -192,7 +247,7 @@ class Detector {
         ex.host.buildConfig,
       );
       const vars = env.list();
-      vars.push(`CNB_BUILDPACK_DIR=${runDir}`);
+      vars.push(`${ext ? "CNB_EXTENSION_DIR" : "CNB_BUILDPACK_DIR"}=${runDir}`);
       // Buildpack API 0.7 gets these only as its arguments (lc:buildpack/detect.go: the variables came in 0.8).
       if (apiAtLeast(d.api, "0.8"))
         vars.push(`CNB_PLATFORM_DIR=${ex.run.platform}`, `CNB_BUILD_PLAN_PATH=${runPlan}`);
@@ -258,7 +313,17 @@ export async function detect(i: DetectInputs): Promise<DetectResult> {
   const detector = new Detector(i);
   let outcome: Outcome;
   try {
-    outcome = await detector.detectOrder(i.order, [], [], false);
+    const head: RefWithGroup[] = i.orderExtensions?.length
+      ? [
+          {
+            ref: { id: "" },
+            extOrder: i.orderExtensions.map((g) => ({
+              group: g.group.map((r) => ({ ...r, extension: true, optional: true })),
+            })),
+          },
+        ]
+      : [];
+    outcome = await detector.detectOrder(i.order, [], [], false, head);
   } finally {
     await rm(join(i.executor.host.layers, ".berth-detect"), { recursive: true, force: true });
   }
@@ -295,14 +360,20 @@ export async function detect(i: DetectInputs): Promise<DetectResult> {
       },
     );
   }
-  const group = outcome.group.map((m) => ({
+  const element = (m: Member) => ({
     id: m.id,
     version: m.version,
     api: m.api,
     ...(m.homepage ? { homepage: m.homepage } : {}),
-  }));
-  i.logger.info(`${group.length} of ${outcome.considered} buildpacks participating`);
-  const width = Math.max(...group.map((g) => g.id.length));
-  for (const g of group) i.logger.info(`${g.id.padEnd(width)} ${g.version}`);
-  return { group: { group }, plan: { entries: outcome.plan }, considered: outcome.considered };
+  });
+  const group = outcome.group.filter((m) => !m.extension).map(element);
+  const groupExtensions = outcome.group.filter((m) => m.extension).map(element);
+  i.logger.info(`${outcome.group.length} of ${outcome.considered} buildpacks participating`);
+  const width = Math.max(...outcome.group.map((g) => g.id.length));
+  for (const g of outcome.group) i.logger.info(`${g.id.padEnd(width)} ${g.version}`);
+  return {
+    group: { group, ...(groupExtensions.length ? { groupExtensions } : {}) },
+    plan: { entries: outcome.plan },
+    considered: outcome.considered,
+  };
 }

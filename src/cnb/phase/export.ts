@@ -67,7 +67,7 @@ export class Exporter {
       app,
       ...launch,
       buildpacks: buildpacks.records,
-      ...runImageRecords(x),
+      ...runImageRecords(x, md),
     };
     const defaultProcess = defaultProcessOf(x, md);
     const buildMetadata = buildMetadataLabel(x, md);

@@ -87,7 +87,7 @@ export interface RestoreResult {
 }
 
 /** Top-level entries of a layers directory that are the platform's or berth's, never a buildpack's. */
-const PLATFORM_DIRS = new Set(["sbom", "config"]);
+const PLATFORM_DIRS = new Set(["sbom", "config", "generated"]);
 
 /**
  * Ready a kept layers directory for the next build (before analyze writes into it): remove every top-level

@@ -47,6 +47,14 @@ import { applyImageLayers, labelJson, labelsOf, openImage } from "../image.ts";
 import type { PhaseLogger } from "../log.ts";
 import { type BuilderConfig, buildConfigEnvFiles, configDir } from "./builder-config.ts";
 import {
+  addExtensionLayers,
+  EXTENSION_LAYERS_LABEL,
+  extensionInfos,
+  extensionLayerIndexes,
+  extractedExtensions,
+  loadBuilderExtensions,
+} from "./builder-extensions.ts";
+import {
   hasSystem,
   NO_SYSTEM,
   parseSystemToml,
@@ -128,7 +136,7 @@ function targetJson(t: Target): Record<string, unknown> {
   };
 }
 
-function orderJson(order: Order): { group: Record<string, unknown>[] }[] {
+export function orderJson(order: Order): { group: Record<string, unknown>[] }[] {
   return order.map((g) => ({
     group: g.group.map((r) => ({
       id: r.id,
@@ -206,16 +214,17 @@ async function fileLayer(
 export async function buildpackLayer(
   bp: LoadedBuildpack,
   dest: string,
+  root = bp.descriptor.kind === "extension" ? "cnb/extensions" : "cnb/buildpacks",
 ): Promise<Omit<AddedLayer, "history">> {
   const { id, version } = bp.descriptor.buildpack;
-  const base = `cnb/buildpacks/${escapeId(id)}/${version}`;
+  const base = `${root}/${escapeId(id)}/${version}`;
   const planned = await planLayer([{ source: bp.dir, dest: `/${base}` }], {
     mtime: NORMALIZED_MTIME,
     uid: 0,
     gid: 0,
   });
   const entries = planned
-    .filter((e) => e.header.path.startsWith(`cnb/buildpacks/${escapeId(id)}`))
+    .filter((e) => e.header.path.startsWith(`${root}/${escapeId(id)}`))
     .map((e) => {
       const rel = e.header.path === base ? "" : e.header.path.slice(base.length + 1);
       return {
@@ -291,14 +300,9 @@ export async function createBuilder(
   o: CreateBuilderOptions,
 ): Promise<CreateBuilderResult> {
   for (const w of config.warnings) o.logger.warn(w);
-  if (config.extensions.length || config.orderExtensions.length) {
-    throw new BerthError(
-      "CNB_CONFIG_INVALID",
-      `builder config ${config.file}: image extensions are not supported by berth yet`,
-    );
-  }
   const tmp = await ownedTempDir(tmpDirOf(o.ctx), "builder-");
   try {
+    const exts = await loadBuilderExtensions(config, tmp, o.logger);
     const loaded: LoadedBuildpack[] = [];
     for (const [i, m] of config.buildpacks.entries()) {
       const where = `builder config ${config.file}: buildpacks[${i}] (${m.uri ?? m.image})`;
@@ -396,9 +400,10 @@ export async function createBuilder(
         bpLayers[d.buildpack.id]![d.buildpack.version] = moduleLayerInfo(d, l.diffId);
         o.logger.debug(`Adding buildpack ${bpKey(d.buildpack.id, d.buildpack.version)} (diffID=${l.diffId})`);
       }
+      const extLayers = await addExtensionLayers(base, exts, layerTmp, add, o.logger);
       add(
         await fileLayer(join(layerTmp, "order.tar"), {
-          files: [{ path: "cnb/order.toml", content: encodeOrder(resolved) }],
+          files: [{ path: "cnb/order.toml", content: encodeOrder(resolved, exts.orderExtensions) }],
         }),
         "berth builder create: /cnb/order.toml",
       );
@@ -451,7 +456,7 @@ export async function createBuilder(
       metadata = {
         description: config.description,
         buildpacks: infos,
-        extensions: null,
+        extensions: extensionInfos(prevMeta, exts),
         stack: {
           runImage: {
             image: stackRun?.image ?? "",
@@ -472,7 +477,10 @@ export async function createBuilder(
       const labels: Record<string, string> = {
         [BUILDPACK_LAYERS_LABEL]: JSON.stringify(bpLayers),
         [ORDER_LABEL]: JSON.stringify(orderJson(config.order)),
-        [ORDER_EXTENSIONS_LABEL]: "null",
+        [ORDER_EXTENSIONS_LABEL]: exts.orderExtensions.length
+          ? JSON.stringify(orderJson(config.orderExtensions))
+          : "null",
+        ...(extLayers ? { [EXTENSION_LAYERS_LABEL]: JSON.stringify(extLayers) } : {}),
         [BUILDER_METADATA_LABEL]: JSON.stringify(metadata),
         [MIXINS_LABEL]: labelsOf(base)[MIXINS_LABEL] ?? "null",
         ...(hasSystem(system) ? { [SYSTEM_LABEL]: systemLabel(system) } : {}),
@@ -498,6 +506,8 @@ export interface BuilderInfo {
   layers: ModuleLayers;
   /** `io.buildpacks.buildpack.order`, as written (versions may be missing). */
   orderLabel: Order;
+  /** `io.buildpacks.buildpack.order-extensions`, as written (empty when the builder has no extensions). */
+  orderExtensionsLabel: Order;
   user: { uid: number; gid: number };
   stackId: string | undefined;
 }
@@ -526,6 +536,7 @@ export function readBuilderInfo(image: Image, name: string): BuilderInfo {
     metadata: labelJson<BuilderMetadata>(image, BUILDER_METADATA_LABEL, `builder ${name}`),
     layers,
     orderLabel,
+    orderExtensionsLabel: labelJson<Order>(image, ORDER_EXTENSIONS_LABEL, `builder ${name}`) ?? [],
     user: cnbUserOf(image, `builder ${name}`),
     stackId: labelsOf(image)[STACK_ID_LABEL],
   };
@@ -543,6 +554,10 @@ export interface ExtractedBuilder {
   /** `/cnb/system.toml` (else the system label): buildpacks detect puts around every group. */
   system: SystemBuildpacks;
   runImages: RunImage[];
+  /** `/cnb/extensions` (image extensions) and `[[order-extensions]]` of order.toml. */
+  extensionsDir: string;
+  extensions: BuildpackStore;
+  orderExtensions: Order;
 }
 
 /**
@@ -563,6 +578,7 @@ export async function extractBuilder(info: BuilderInfo, dir: string): Promise<Ex
       bpIndexes.push(i);
     }
   }
+  bpIndexes.push(...extensionLayerIndexes(info));
   const first = bpIndexes.length ? Math.min(...bpIndexes) : diffIds.length;
   const indexes = [...bpIndexes];
   for (let i = first; i < diffIds.length; i++) indexes.push(i);
@@ -579,10 +595,9 @@ export async function extractBuilder(info: BuilderInfo, dir: string): Promise<Ex
     seenAs: "/",
   });
   const orderText = await root.readText("cnb/order.toml");
-  const order =
-    orderText !== undefined
-      ? parseOrder(orderText, `${info.name}:/cnb/order.toml`).order
-      : resolveOrder(info.orderLabel, store);
+  const orders = orderText !== undefined ? parseOrder(orderText, `${info.name}:/cnb/order.toml`) : undefined;
+  const order = orders ? orders.order : resolveOrder(info.orderLabel, store);
+  const exts = await extractedExtensions(info, cnbDir, orders?.orderExtensions);
   const systemText = await root.readText("cnb/system.toml");
   const systemFromLabel = labelJson<{
     pre?: { buildpacks?: ModuleRef[] };
@@ -608,6 +623,7 @@ export async function extractBuilder(info: BuilderInfo, dir: string): Promise<Ex
     order,
     system,
     runImages,
+    ...exts,
   };
 }
 

@@ -21,6 +21,8 @@ export interface DetectRun {
 
 export interface Member extends GroupEntry {
   optional: boolean;
+  /** An image extension (always optional; never makes a group pass alone). */
+  extension?: boolean;
 }
 
 export type Resolution =
@@ -40,6 +42,10 @@ interface Dep {
 }
 
 export const keyOf = (m: { id: string; version: string }) => `${m.id}@${m.version}`;
+
+/** The key of a member's detect run: kind and id@version, as lc `keyFor` (an extension may share a buildpack's id). */
+export const runKey = (m: { id: string; version: string; extension?: boolean }) =>
+  `${m.extension ? "extension" : "buildpack"} ${keyOf(m)}`;
 
 function depMap(trial: Option[]): Map<string, Dep> {
   const m = new Map<string, Dep>();
@@ -132,12 +138,12 @@ export function resolveGroup(
   let buildpackErr = false;
   log.debug("======== Results ========");
   for (const m of done) {
-    const run = runs.get(keyOf(m));
-    if (!run) throw new Error(`missing detection of ${keyOf(m)}`);
+    const run = runs.get(runKey(m));
+    if (!run) throw new Error(`missing detection of ${runKey(m)}`);
     if (run.code === 0) {
       log.debug(`pass: ${keyOf(m)}`);
       passed.push({ member: m, plan: run.plan ?? { provides: [], requires: [], or: [] } });
-      anyPassed = true;
+      if (!m.extension) anyPassed = true;
     } else if (run.code === 100) {
       log.debug(`${m.optional ? "skip" : "fail"}: ${keyOf(m)}`);
       detected &&= m.optional;
@@ -161,7 +167,11 @@ export function resolveGroup(
     const plan: PlanEntry[] = [...r.deps.values()]
       .filter((d) => d.requires.length > 0 || d.providers.length > 0)
       .map((d) => ({
-        providers: d.providers.map((p) => ({ id: p.id, version: p.version })),
+        providers: d.providers.map((p) => ({
+          id: p.id,
+          version: p.version,
+          ...(p.extension ? { extension: true } : {}),
+        })),
         requires: d.requires,
       }));
     return { ok: true, group: r.trial.map((o) => o.member), plan };

@@ -19,13 +19,17 @@ import { type AssembledImage, assembleImage } from "../assemble.ts";
 import type { ExportContext } from "./context.ts";
 
 /** The run image's part of `io.buildpacks.lifecycle.metadata`: `runImage` and `stack`. */
-export function runImageRecords(x: ExportContext): Pick<LayersMetadata, "runImage" | "stack"> {
+export function runImageRecords(
+  x: ExportContext,
+  md: BuildMetadata,
+): Pick<LayersMetadata, "runImage" | "stack"> {
   const run = x.i.runImage;
   const runDiffIds = run.image.config?.rootfs.diff_ids ?? [];
-  const forExport = runImageForExport(run.name, x.i.runImages ?? [], x.i.platformApi);
+  const extended = (md.extensions?.length ?? 0) > 0;
+  const forExport = runImageForExport(run.name, x.i.runImages ?? [], x.i.platformApi, extended);
   return {
     runImage: {
-      topLayer: runDiffIds[runDiffIds.length - 1] ?? "",
+      topLayer: run.topLayer ?? runDiffIds[runDiffIds.length - 1] ?? "",
       reference: run.reference,
       ...(apiAtLeast(x.i.platformApi, "0.12") ? forExport : {}),
     },
@@ -47,6 +51,15 @@ export function buildMetadataLabel(x: ExportContext, md: BuildMetadata): BuildMe
       version: b.version,
       ...(b.homepage ? { homepage: b.homepage } : {}),
     })),
+    ...(md.extensions?.length
+      ? {
+          extensions: md.extensions.map((b) => ({
+            id: b.id,
+            version: b.version,
+            ...(b.homepage ? { homepage: b.homepage } : {}),
+          })),
+        }
+      : {}),
     launcher: {
       version: launcher.version,
       source: {
@@ -112,6 +125,8 @@ export function runImageForExport(
   used: string,
   runImages: readonly { image: string; mirrors?: string[] }[],
   platformApi: string,
+  /** Extensions took part: they may have switched the run image, so run.toml's first is not assumed. */
+  extensions = false,
 ): { image?: string; mirrors?: string[] } {
   const shape = (r: { image: string; mirrors?: string[] } | undefined) =>
     r
@@ -120,6 +135,7 @@ export function runImageForExport(
   if (!apiAtLeast(platformApi, "0.12")) return shape(runImages[0]);
   const bare = (n: string) => n.replace(/@sha256:[0-9a-f]+$/, "");
   const found = runImages.find((r) => [r.image, ...(r.mirrors ?? [])].some((n) => bare(n) === bare(used)));
+  if (!found && extensions && runImages.length) return { image: used };
   return shape(found ?? runImages[0]);
 }
 

@@ -24,6 +24,8 @@ export interface RunImageInput {
   /** The name as configured (run.toml `image`, or `--run-image`). */
   name: string;
   mirrors?: string[];
+  /** The run image's own top layer, when `image` is the run image extended by image extensions. */
+  topLayer?: string;
 }
 
 /** The image being replaced (default: the image being built), for layer reuse. */
