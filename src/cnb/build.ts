@@ -1,7 +1,7 @@
 /**
  * `berth build` with buildpacks: the steps of pack's creator (`build/steps.ts`) over one build context
- * (`build/context.ts`): analyze, detect, restore, build, export, then the image saved, the cache saved and
- * report.toml written.
+ * (`build/context.ts`): analyze, detect, generate (image extensions, `build/extensions.ts`), restore, build,
+ * export, then the image saved, the cache saved and report.toml written.
  *
  * Working state: `$BERTH_HOME/cache/cnb/<hash of the image name>/` holds the default directory cache
  * (`cache/`), the app copy buildpacks work on (`workspace/`) and the layers directory (`layers/`, kept between

@@ -68,5 +68,8 @@ describe("export shapes as the lifecycle's", () => {
     expect(runImageForExport("somewhere/else:1", run, "0.13")).toEqual(run[0]);
     // Below Platform API 0.12: stack.toml's run image (the builder's first).
     expect(runImageForExport("reg/other:1", run, "0.11")).toEqual(run[0]);
+    // With image extensions (lc GetRunImageForExport): a run image they switched to is recorded by its name.
+    expect(runImageForExport("somewhere/else:1", run, "0.13", true)).toEqual({ image: "somewhere/else:1" });
+    expect(runImageForExport("mirror/run:1", run, "0.13", true)).toEqual(run[0]);
   });
 });
