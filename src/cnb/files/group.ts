@@ -44,5 +44,10 @@ export function encodeGroup(group: Group): string {
 
 export function parseGroup(text: string, file: string): Group {
   const origin: Origin = { file, code: "CNB_CONFIG_INVALID" };
-  return { group: new Fields(parseToml(text, origin), origin).list("group").map(groupEntryOf) };
+  const f = new Fields(parseToml(text, origin), origin);
+  const extensions = f.list("group-extensions").map(groupEntryOf);
+  return {
+    group: f.list("group").map(groupEntryOf),
+    ...(extensions.length ? { groupExtensions: extensions } : {}),
+  };
 }
