@@ -39,9 +39,12 @@ beforeAll(async () => {
     `[[buildpacks]]\nuri = "${bp}"\n\n[[order]]\n[[order.group]]\nid = "test/web"\n\n[build]\nimage = "oci:${layout}:build"\n\n[[run.images]]\nimage = "${run}"\n`,
   );
   builder = `${reg.host}/team/builder:1`;
-  const r = await berth(["builder", "create", builder, "--publish", "--config", join(dir, "builder.toml")], {
-    home,
-  });
+  const r = await berth(
+    ["builder", "create", "--no-lifecycle", builder, "--publish", "--config", join(dir, "builder.toml")],
+    {
+      home,
+    },
+  );
   if (r.code !== 0) throw new Error(`builder create failed: ${r.stderr}`);
   app = join(dir, "app");
   await mkdir(app);

@@ -20,7 +20,6 @@ import {
   openBuilder,
   openImage,
   openRun,
-  PLATFORM_API,
   targetOf,
   targetOfImage,
 } from "./lib.ts";
@@ -122,7 +121,7 @@ mirrors = ["mirror.example.org/run:1"]
 `,
   );
   const r = await berth(
-    ["builder", "create", `oci:${layout}:builder`, "--config", join(dir, "builder.toml")],
+    ["builder", "create", "--no-lifecycle", `oci:${layout}:builder`, "--config", join(dir, "builder.toml")],
     { home },
   );
   if (r.code !== 0) throw new Error(`builder create failed: ${r.stderr}`);
@@ -200,7 +199,17 @@ describe("berth builder create", () => {
     });
     expect(md.images).toEqual([{ image: "example.org/run:1", mirrors: ["mirror.example.org/run:1"] }]);
     expect(md.createdBy.name).toBe("berth");
-    expect(md.lifecycle.apis.platform.supported).toContain(PLATFORM_API);
+    // --no-lifecycle: the label claims no lifecycle (it claimed lifecycle 0.1.0 and Platform API 0.13 before
+    // issue 14, with no /cnb/lifecycle in the builder), as pack's shape with every value null.
+    expect(md.lifecycle).toEqual({
+      version: null,
+      api: { buildpack: null, platform: null },
+      apis: {
+        buildpack: { deprecated: null, supported: null },
+        platform: { deprecated: null, supported: null },
+      },
+    });
+    expect((await builderLayers()).flat().some((e) => e.path.startsWith("cnb/lifecycle"))).toBe(false);
     expect(labels["io.buildpacks.stack.id"]).toBe("io.berth.test");
   });
 
@@ -275,9 +284,12 @@ describe("berth builder create", () => {
 
   it("names the config file and key on bad input", async () => {
     await writeFile(join(dir, "bad.toml"), `[build]\nimage = "x"\nbogus = 1\n`);
-    const r = await berth(["builder", "create", `oci:${layout}:bad`, "--config", join(dir, "bad.toml")], {
-      home,
-    });
+    const r = await berth(
+      ["builder", "create", "--no-lifecycle", `oci:${layout}:bad`, "--config", join(dir, "bad.toml")],
+      {
+        home,
+      },
+    );
     expect(r.code).not.toBe(0);
     expect(r.stderr).toContain("bad.toml");
     expect(r.stderr).toContain("build.bogus is not a known key");
@@ -286,7 +298,7 @@ describe("berth builder create", () => {
       `[[buildpacks]]\nuri = "nope"\n[build]\nimage = "oci:${layout}:build"\n[[run.images]]\nimage = "r"\n`,
     );
     const m = await berth(
-      ["builder", "create", `oci:${layout}:bad`, "--config", join(dir, "missing-bp.toml")],
+      ["builder", "create", "--no-lifecycle", `oci:${layout}:bad`, "--config", join(dir, "missing-bp.toml")],
       { home },
     );
     expect(m.code).not.toBe(0);

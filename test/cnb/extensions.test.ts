@@ -87,7 +87,10 @@ async function makeBuilder(name: string, exts: ExtSpec[], bp: Parameters<typeof 
   ].join("\n");
   await writeFile(join(root, "builder.toml"), toml);
   const builder = `oci:${layout}:${name}`;
-  const r = await berth(["builder", "create", builder, "--config", join(root, "builder.toml")], { home });
+  const r = await berth(
+    ["builder", "create", "--no-lifecycle", builder, "--config", join(root, "builder.toml")],
+    { home },
+  );
   return { builder, result: r };
 }
 

@@ -62,6 +62,10 @@ export function registerBuilder(program: Command, cli: () => Cli): void {
     .requiredOption("-c, --config <file>", "builder.toml (pack's format)")
     .option("--publish", "write the builder to a registry (NAME is a registry reference)")
     .option("--label <KEY=VALUE>", "add a label to the builder (repeatable)", collect)
+    .option(
+      "--no-lifecycle",
+      "make a builder only berth runs: no /cnb/lifecycle, and a label that claims no lifecycle",
+    )
     .option("--platform <os/arch[/variant]>", "from a multi-platform build image, the platform to use")
     .option("-v, --verbose", "show more detail")
     .option("-q, --quiet", "only errors")
@@ -76,6 +80,12 @@ io.buildpacks.buildpack.order. Buildpack uris are paths relative to builder.toml
 buildpackages, or images. Image extensions ([[extensions]] with a folder or .tgz uri, [[order-extensions]])
 go to /cnb/extensions/<id>/<version>/ and [[order-extensions]] of /cnb/order.toml, with the labels
 io.buildpacks.extension.layers and io.buildpacks.buildpack.order-extensions.
+
+The builder carries a CNB lifecycle at /cnb/lifecycle, as pack's do: builder.toml's [lifecycle] uri (a
+lifecycle .tgz in the release layout, an http(s) URL of one, or docker://IMAGE whose last layer holds
+/cnb/lifecycle) or version (the image docker.io/buildpacksio/lifecycle:<version>); with neither, the
+default lifecycle image docker.io/buildpacksio/lifecycle:0.21.0, pulled into the local store once.
+--no-lifecycle leaves it out: such a builder runs only with berth's own engine.
 
 Examples:
   berth builder create my-builder --config ./builder.toml
@@ -98,6 +108,7 @@ Examples:
         ctx,
         logger,
         labels,
+        noLifecycle: opts.lifecycle === false,
         ...(opts.platform ? { platform: parsePlatform(opts.platform) } : {}),
       });
       if (opts.json) {
@@ -105,6 +116,7 @@ Examples:
           digest: result.root.digest,
           buildpacks: result.metadata.buildpacks,
           order: result.order,
+          lifecycle: result.metadata.lifecycle,
         });
         return;
       }
@@ -141,6 +153,15 @@ Examples:
           `Created By: ${info.metadata?.createdBy?.name ?? ""} ${info.metadata?.createdBy?.version ?? ""}`.trimEnd(),
           `Description: ${info.metadata?.description ?? ""}`,
           `User: ${info.user.uid}:${info.user.gid}`,
+          "",
+          "Lifecycle:",
+          ...(info.metadata?.lifecycle?.version
+            ? [
+                `  Version: ${info.metadata.lifecycle.version}`,
+                `  Buildpack APIs: ${(info.metadata.lifecycle.apis?.buildpack.supported ?? []).join(", ")}`,
+                `  Platform APIs: ${(info.metadata.lifecycle.apis?.platform.supported ?? []).join(", ")}`,
+              ]
+            : ["  (none: the builder runs only with berth's own engine)"]),
           "",
           "Run Images:",
           ...(info.metadata?.images ?? []).flatMap((r) => [

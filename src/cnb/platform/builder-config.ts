@@ -175,8 +175,8 @@ export function parseBuilderConfig(text: string, file: string): BuilderConfig {
   const lifecycle: { uri?: string; version?: string } = {};
   if (lifecycleF?.str("uri")) lifecycle.uri = lifecycleF.str("uri")!;
   if (lifecycleF?.str("version")) lifecycle.version = lifecycleF.str("version")!;
-  if (lifecycle.uri || lifecycle.version) {
-    warnings.push("[lifecycle] is ignored: berth is the lifecycle and runs the phases itself");
+  if (lifecycle.uri && lifecycle.version) {
+    throw tomlError(origin, "lifecycle can only declare version or uri, not both");
   }
   // Append or prepend without a delimiter is an error in pack.
   for (const e of buildEnv) {

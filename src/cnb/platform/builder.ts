@@ -4,7 +4,8 @@
  * 0755 dirs and executables, 0644 other files, mtime 1980-01-01T00:00:01Z), `/cnb/order.toml`,
  * `/cnb/stack.toml`, `/cnb/run.toml`, `/cnb/build-config/env/` and `/platform/env/`, with the labels
  * `io.buildpacks.builder.metadata`, `io.buildpacks.buildpack.layers`, `io.buildpacks.buildpack.order` in
- * pack's JSON shapes. berth is the lifecycle, so no `/cnb/lifecycle` is added.
+ * pack's JSON shapes. The lifecycle builder.toml names (or pack's default) is added as pack adds it
+ * (`./lifecycle.ts`); `noLifecycle` makes a builder only berth runs, whose label claims no lifecycle.
  */
 import { mkdir, rm } from "node:fs/promises";
 import { join } from "node:path";
@@ -20,7 +21,7 @@ import { type TransportContext, tmpDirOf } from "../../transport/context.ts";
 import type { ImageArgument } from "../../transport/parse.ts";
 import { ConfinedTree } from "../../util/confined.ts";
 import { ownedTempDir } from "../../util/fs.ts";
-import { BERTH_VERSION, PLATFORM_API, SUPPORTED_BUILDPACK_APIS, SUPPORTED_PLATFORM_APIS } from "../api.ts";
+import { BERTH_VERSION } from "../api.ts";
 import {
   type BuildpackDescriptor,
   bpKey,
@@ -54,6 +55,14 @@ import {
   extractedExtensions,
   loadBuilderExtensions,
 } from "./builder-extensions.ts";
+import {
+  type FetchedLifecycle,
+  fetchLifecycle,
+  type LifecycleLabel,
+  lifecycleLabel,
+  lifecycleLayer,
+  NO_LIFECYCLE_LABEL,
+} from "./lifecycle.ts";
 import {
   hasSystem,
   NO_SYSTEM,
@@ -93,14 +102,7 @@ export interface BuilderMetadata {
   buildpacks: ModuleInfo[] | null;
   extensions: ModuleInfo[] | null;
   stack: { runImage: { image: string; mirrors: string[] | null } };
-  lifecycle: {
-    version?: string;
-    api?: { buildpack: string; platform: string };
-    apis?: {
-      buildpack: { deprecated: string[] | null; supported: string[] | null };
-      platform: { deprecated: string[] | null; supported: string[] | null };
-    };
-  };
+  lifecycle: LifecycleLabel;
   createdBy: { name: string; version: string };
   images: { image: string; mirrors: string[] | null }[] | null;
 }
@@ -284,10 +286,14 @@ export interface CreateBuilderOptions {
   platform?: Platform;
   /** Extra labels (`--label`). */
   labels?: Record<string, string>;
+  /** A builder only berth runs: no /cnb/lifecycle, and a label that claims none (`--no-lifecycle`). */
+  noLifecycle?: boolean;
 }
 
 export interface CreateBuilderResult extends CopyResult {
   metadata: BuilderMetadata;
+  /** The lifecycle put in the builder (undefined with `noLifecycle`). */
+  lifecycle: FetchedLifecycle["descriptor"] | undefined;
   buildpacks: LoadedBuildpack[];
   order: Order;
 }
@@ -352,6 +358,23 @@ export async function createBuilder(
       throw wrapError(`builder config ${config.file}: order`, err);
     }
     const system = resolveSystem(config.system, store, `builder config ${config.file}`);
+    if (o.noLifecycle && config.lifecycle) {
+      throw new BerthError(
+        "USAGE",
+        `--no-lifecycle makes a builder without a lifecycle, but builder config ${config.file} names one in [lifecycle]`,
+      );
+    }
+    const lifecycle = o.noLifecycle
+      ? undefined
+      : await fetchLifecycle(config.lifecycle, {
+          ctx: o.ctx,
+          relativeTo: configDir(config),
+          tmp,
+          logger: o.logger,
+          ...(o.platform ? { platform: o.platform } : {}),
+        }).catch((err) => {
+          throw wrapError(`builder config ${config.file}: lifecycle`, err);
+        });
     let metadata: BuilderMetadata | undefined;
     const result = await editImage(buildImage, target, o.ctx, o.platform, async (base, layerTmp) => {
       if (!base) throw new BerthError("USAGE", "a builder needs a build image, not scratch");
@@ -379,6 +402,12 @@ export async function createBuilder(
         }),
         "berth builder create: default directories",
       );
+      if (lifecycle) {
+        add(
+          await lifecycleLayer(lifecycle, join(layerTmp, "lifecycle.tar"), NORMALIZED_MTIME),
+          `berth builder create: lifecycle ${lifecycle.descriptor.version}`,
+        );
+      }
       const bpLayers: ModuleLayers = structuredClone(existing);
       const sorted = [...unique].sort((a, b) => {
         const ka = bpKey(a.descriptor.buildpack.id, a.descriptor.buildpack.version);
@@ -463,14 +492,8 @@ export async function createBuilder(
             mirrors: stackRun?.mirrors?.length ? stackRun.mirrors : null,
           },
         },
-        lifecycle: {
-          version: BERTH_VERSION,
-          api: { buildpack: SUPPORTED_BUILDPACK_APIS[0], platform: PLATFORM_API },
-          apis: {
-            buildpack: { deprecated: [], supported: [...SUPPORTED_BUILDPACK_APIS] },
-            platform: { deprecated: [], supported: [...SUPPORTED_PLATFORM_APIS] },
-          },
-        },
+        // A label never claims a lifecycle the builder does not carry (issue 14).
+        lifecycle: lifecycle ? lifecycleLabel(lifecycle.descriptor) : NO_LIFECYCLE_LABEL,
         createdBy: { name: "berth", version: BERTH_VERSION },
         images: runImages.map((r) => ({ image: r.image, mirrors: r.mirrors?.length ? r.mirrors : null })),
       };
@@ -492,7 +515,13 @@ export async function createBuilder(
         created: base.config?.created ?? "1970-01-01T00:00:00Z",
       };
     });
-    return { ...result, metadata: metadata!, buildpacks: unique, order: resolved };
+    return {
+      ...result,
+      metadata: metadata!,
+      lifecycle: lifecycle?.descriptor,
+      buildpacks: unique,
+      order: resolved,
+    };
   } finally {
     await rm(tmp, { recursive: true, force: true });
   }

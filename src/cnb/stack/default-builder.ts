@@ -145,6 +145,8 @@ export async function ensureDefaultBuilder(o: EnsureDefaultBuilderOptions): Prom
     ctx: o.ctx,
     logger: o.logger,
     labels: { [DEFAULT_BUILDER_SOURCE_LABEL]: source },
+    // berth runs its default builder itself; it carries no lifecycle (and needs no network to make).
+    noLifecycle: true,
   }).catch((err) => {
     throw wrapError(`creating the default builder from ${o.builderToml}`, err);
   });

@@ -45,7 +45,10 @@ printf '[[processes]]\\ntype = "web"\\ncommand = ["show"]\\ndefault = true\\n' >
     `[[buildpacks]]\nuri = "${bp}"\n\n[[order]]\n[[order.group]]\nid = "examples/race"\n\n[build]\nimage = "oci:${layout}:build"\n\n[[run.images]]\nimage = "oci:${join(dir, "runlayout")}:run"\n`,
   );
   builder = `oci:${layout}:builder`;
-  const r = await berth(["builder", "create", builder, "--config", join(dir, "builder.toml")], { home });
+  const r = await berth(
+    ["builder", "create", "--no-lifecycle", builder, "--config", join(dir, "builder.toml")],
+    { home },
+  );
   if (r.code !== 0) throw new Error(`builder create failed: ${r.stderr}`);
   for (let i = 0; i < BUILDS; i++) {
     await mkdir(join(dir, `app-${i}`), { recursive: true });

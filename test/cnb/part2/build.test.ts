@@ -44,7 +44,7 @@ printf '[[processes]]\\ntype = "web"\\ncommand = ["hello"]\\ndefault = true\\n[[
     `[[buildpacks]]\nuri = "${bp}"\n\n[[order]]\n[[order.group]]\nid = "examples/hello"\n\n[build]\nimage = "oci:${layout}:build"\n\n[[run.images]]\nimage = "oci:${join(dir, "runlayout")}:run"\n`,
   );
   const r = await berth(
-    ["builder", "create", `oci:${layout}:builder`, "--config", join(dir, "builder.toml")],
+    ["builder", "create", "--no-lifecycle", `oci:${layout}:builder`, "--config", join(dir, "builder.toml")],
     {
       home,
     },

@@ -54,7 +54,10 @@ beforeAll(async () => {
       `[system.pre]\nbuildpacks = [{ id = "sys/pre", version = "0.1.0" }]\n[system.post]\nbuildpacks = [{ id = "sys/post" }]\n\n` +
       `[build]\nimage = "oci:${layout}:build"\n\n[[run.images]]\nimage = "oci:${join(dir, "runlayout")}:run"\n`,
   );
-  const r = await berth(["builder", "create", builder, "--config", join(dir, "builder.toml")], { home });
+  const r = await berth(
+    ["builder", "create", "--no-lifecycle", builder, "--config", join(dir, "builder.toml")],
+    { home },
+  );
   if (r.code !== 0) throw new Error(`builder create failed: ${r.stderr}`);
   // The warnings of the looser descriptor, not a refusal.
   if (!r.stderr.includes('version "1.0" is not <X>.<Y>.<Z>'))
@@ -124,7 +127,14 @@ describe("ids and versions that would leave their folder (5, security)", () => {
         `[[buildpacks]]\nuri = "${root}"\n[[order]]\n[[order.group]]\nid = "${id}"\n[build]\nimage = "oci:${layout}:build"\n[[run.images]]\nimage = "oci:${join(dir, "runlayout")}:run"\n`,
       );
       const c = await berth(
-        ["builder", "create", `oci:${layout}:escape`, "--config", join(root, "builder.toml")],
+        [
+          "builder",
+          "create",
+          "--no-lifecycle",
+          `oci:${layout}:escape`,
+          "--config",
+          join(root, "builder.toml"),
+        ],
         { home },
       );
       expect(c.code).not.toBe(0);
@@ -313,7 +323,10 @@ describe("detection failure as the lifecycle reports it (8)", () => {
       `[[buildpacks]]\nuri = "${no}"\n[[buildpacks]]\nuri = "${err}"\n\n[[order]]\n[[order.group]]\nid = "examples/no"\n\n` +
         `[build]\nimage = "oci:${layout}:build"\n\n[[run.images]]\nimage = "oci:${join(dir, "runlayout")}:run"\n`,
     );
-    const r = await berth(["builder", "create", failing, "--config", join(dir, "failing.toml")], { home });
+    const r = await berth(
+      ["builder", "create", "--no-lifecycle", failing, "--config", join(dir, "failing.toml")],
+      { home },
+    );
     if (r.code !== 0) throw new Error(`builder create failed: ${r.stderr}`);
     broken = `oci:${layout}:broken`;
     await writeFile(
@@ -323,7 +336,10 @@ describe("detection failure as the lifecycle reports it (8)", () => {
         'id = "examples/broken"\n\n',
       ),
     );
-    const b = await berth(["builder", "create", broken, "--config", join(dir, "broken.toml")], { home });
+    const b = await berth(
+      ["builder", "create", "--no-lifecycle", broken, "--config", join(dir, "broken.toml")],
+      { home },
+    );
     if (b.code !== 0) throw new Error(`builder create failed: ${b.stderr}`);
   });
 

@@ -88,7 +88,10 @@ printf '[[processes]]\\ntype = "web"\\ncommand = ["hello"]\\ndefault = true\\n' 
     `[[buildpacks]]\nuri = "${bp}"\n\n[[order]]\n[[order.group]]\nid = "examples/hello"\n\n[build]\nimage = "oci:${layout}:build"\n\n[[run.images]]\nimage = "${reg.host}/base/run:1"\n`,
   );
   builder = `oci:${layout}:builder`;
-  const r = await berth(["builder", "create", builder, "--config", join(dir, "builder.toml")], { home });
+  const r = await berth(
+    ["builder", "create", "--no-lifecycle", builder, "--config", join(dir, "builder.toml")],
+    { home },
+  );
   if (r.code !== 0) throw new Error(`builder create failed: ${r.stderr}`);
   await mkdir(join(dir, "app"), { recursive: true });
   await writeFile(join(dir, "app", "hello.txt"), "the app");

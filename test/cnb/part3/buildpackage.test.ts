@@ -157,7 +157,14 @@ describe("berth buildpack package", () => {
         `[[buildpacks]]\nimage = "docker://${ref}"\n\n[[order]]\n[[order.group]]\nid = "berth/procfile"\n\n[build]\nimage = "${build}"\n\n[[run.images]]\nimage = "${run}"\n`,
       );
       const c = await berth(
-        ["builder", "create", "remote-builder", "--config", join(dir, "remote-builder.toml")],
+        [
+          "builder",
+          "create",
+          "--no-lifecycle",
+          "remote-builder",
+          "--config",
+          join(dir, "remote-builder.toml"),
+        ],
         {
           home,
         },
@@ -186,9 +193,12 @@ describe("berth buildpack package", () => {
       join(dir, "builder.toml"),
       `[[buildpacks]]\nimage = "bp/procfile"\n\n[[buildpacks]]\nuri = "hello.cnb"\n\n[[order]]\n[[order.group]]\nid = "test/hello"\n[[order.group]]\nid = "berth/procfile"\n\n[build]\nimage = "${build}"\n\n[[run.images]]\nimage = "${run}"\n`,
     );
-    const c = await berth(["builder", "create", "pkg-builder", "--config", join(dir, "builder.toml")], {
-      home,
-    });
+    const c = await berth(
+      ["builder", "create", "--no-lifecycle", "pkg-builder", "--config", join(dir, "builder.toml")],
+      {
+        home,
+      },
+    );
     expect(c.code, c.stderr).toBe(0);
     const b = await berth(["build", join(dir, "app"), "-t", "pkg-app", "--builder", "pkg-builder"], { home });
     expect(b.code, b.stderr).toBe(0);
@@ -204,9 +214,12 @@ describe("berth buildpack package", () => {
       join(dir, "plain.toml"),
       `[[buildpacks]]\nuri = "${helloBp}"\n\n[[order]]\n[[order.group]]\nid = "test/hello"\n\n[build]\nimage = "${build}"\n\n[[run.images]]\nimage = "${run}"\n`,
     );
-    const c = await berth(["builder", "create", "plain-builder", "--config", join(dir, "plain.toml")], {
-      home,
-    });
+    const c = await berth(
+      ["builder", "create", "--no-lifecycle", "plain-builder", "--config", join(dir, "plain.toml")],
+      {
+        home,
+      },
+    );
     expect(c.code, c.stderr).toBe(0);
     const b = await berth(
       [

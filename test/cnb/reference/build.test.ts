@@ -196,7 +196,10 @@ version = "0.0.1"
     `${bps.map((b) => `[[buildpacks]]\nuri = "${b.dir}"\n`).join("\n")}\n${order}\n[build]\nimage = "oci:${layout}:build"\n\n[[run.images]]\nimage = "${reg.host}/base/run:1"\n`,
   );
   builder = `oci:${layout}:builder`;
-  const bc = await berth(["builder", "create", builder, "--config", join(dir, "builder.toml")], { home });
+  const bc = await berth(
+    ["builder", "create", "--no-lifecycle", builder, "--config", join(dir, "builder.toml")],
+    { home },
+  );
   if (bc.code !== 0) throw new Error(`builder create failed: ${bc.stderr}`);
   const app = join(dir, "app");
   await mkdir(join(app, "static"), { recursive: true });

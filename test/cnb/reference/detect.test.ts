@@ -60,7 +60,10 @@ async function setup(specs: Parameters<typeof writeBuildpack>[1][], order: strin
   const toml = `${bps.map((b) => `[[buildpacks]]\nuri = "${b.dir}"\n`).join("\n")}\n${order}\n[build]\nimage = "oci:${layout}:build"\n\n[[run.images]]\nimage = "${reg.host}/base/run:1"\n`;
   await writeFile(join(dir, `builder${n}.toml`), toml);
   const builder = `oci:${layout}:builder${n}`;
-  const bc = await berth(["builder", "create", builder, "--config", join(dir, `builder${n}.toml`)], { home });
+  const bc = await berth(
+    ["builder", "create", "--no-lifecycle", builder, "--config", join(dir, `builder${n}.toml`)],
+    { home },
+  );
   if (bc.code !== 0) throw new Error(`builder create failed: ${bc.stderr}`);
   return { bps, order, builder };
 }

@@ -116,7 +116,10 @@ export async function setupAttack(prefix: string, o: AttackOptions): Promise<Att
     `[[buildpacks]]\nuri = "${evil}"\n[[buildpacks]]\nuri = "${next}"\n\n[[order]]\n[[order.group]]\nid = "test/evil"\n[[order.group]]\nid = "test/next"\n\n[build]\nimage = "oci:${layout}:build"\n\n[[run.images]]\nimage = "oci:${join(dir, "runlayout")}:run"\n`,
   );
   const builder = `oci:${layout}:builder`;
-  const r = await berth(["builder", "create", builder, "--config", join(dir, "builder.toml")], { home });
+  const r = await berth(
+    ["builder", "create", "--no-lifecycle", builder, "--config", join(dir, "builder.toml")],
+    { home },
+  );
   if (r.code !== 0) throw new Error(`builder create failed: ${r.stderr}`);
   const app = join(dir, "app");
   await mkdir(app, { recursive: true });
