@@ -11,7 +11,7 @@ export const SUPPORTED_BUILDPACK_APIS = ["0.7", "0.8", "0.9", "0.10", "0.11", "0
 /** Platform APIs berth implements. */
 export const SUPPORTED_PLATFORM_APIS = ["0.13"] as const;
 export const PLATFORM_API = "0.13";
-/** The version berth reports as its lifecycle in builder metadata. */
+/** berth's version, as `createdBy` in builder metadata. */
 export const BERTH_VERSION = "0.1.0";
 
 export function parseApi(text: string): ApiVersion | undefined {

@@ -11,7 +11,7 @@
  */
 import { createHash } from "node:crypto";
 import { rm } from "node:fs/promises";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { BerthError } from "../errors.ts";
 import { Store } from "../oci/store.ts";
 import type { NetworkMode } from "../runtime/index.ts";
@@ -27,7 +27,7 @@ import type { PhaseLogger } from "./log.ts";
 import type { ExportStats } from "./phase/export.ts";
 import type { DockerfileEngine } from "./phase/extend.ts";
 import type { RestoreResult } from "./phase/restore.ts";
-import { type ProjectDescriptor, readProjectToml } from "./platform/project.ts";
+import { type ProjectDescriptor, projectAndBuilder } from "./platform/project.ts";
 
 export interface BuildWithBuildpacksOptions {
   /** The app's folder (APP, default the current folder). */
@@ -96,20 +96,7 @@ export interface BuildWithBuildpacksResult {
 
 /** Build an app image with buildpacks: pack build, daemonless. */
 export async function buildWithBuildpacks(o: BuildWithBuildpacksOptions): Promise<BuildWithBuildpacksResult> {
-  const appDir = resolve(o.appDir);
-  const project = await readProjectToml(
-    o.descriptor ?? join(appDir, "project.toml"),
-    o.descriptor === undefined,
-    appDir,
-  );
-  for (const w of project?.warnings ?? []) o.logger.warn(w);
-  const builder = o.builder ?? project?.builder;
-  if (!builder) {
-    throw new BerthError(
-      "USAGE",
-      "no builder: give one with --builder (or [io.buildpacks] builder in project.toml)",
-    );
-  }
+  const { appDir, project, builderName: builder } = await projectAndBuilder(o);
   if (o.cacheDir && o.cacheImage)
     throw new BerthError("USAGE", "--cache-dir and --cache-image cannot be used together");
   const created = creationTime(o);

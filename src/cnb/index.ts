@@ -18,6 +18,13 @@ export {
   SUPPORTED_PLATFORM_APIS,
 } from "./api.ts";
 export { type Isolation, openRun, type RunContext, type RunOptions, targetOf } from "./build/context.ts";
+export {
+  buildWithLifecycle,
+  type LifecycleBuildOptions,
+  type LifecycleBuildResult,
+  layoutPathOf,
+  trustedBuilders,
+} from "./build/lifecycle.ts";
 export * as buildSteps from "./build/steps.ts";
 // Part 2: analyze, restore, export, rebase, cache, launch, and `berth build` with buildpacks.
 export {
@@ -210,6 +217,16 @@ export {
   readEnvFile,
   writePlatformEnv,
 } from "./platform/env.ts";
+export {
+  DEFAULT_LIFECYCLE_VERSION,
+  type FetchedLifecycle,
+  fetchLifecycle,
+  LIFECYCLE_IMAGE_REPO,
+  type LifecycleDescriptor,
+  lifecycleLabel,
+  lifecycleOfLabel,
+  parseLifecycleToml,
+} from "./platform/lifecycle.ts";
 export { orderFromBuildpackArgs, parseIdLocator } from "./platform/locator.ts";
 export {
   type ProjectBuildpack,
@@ -218,6 +235,15 @@ export {
   readProjectToml,
   writeInlineBuildpack,
 } from "./platform/project.ts";
+export {
+  BUILDPACK_PHASE_ARGS,
+  creatorArgs,
+  FOLDERS,
+  type LifecycleRunOptions,
+  negotiatePlatformApi,
+  RUNNER_PLATFORM_APIS,
+  runLifecyclePhase,
+} from "./platform/runner.ts";
 export {
   parseSystemToml,
   SYSTEM_LABEL,

@@ -3,6 +3,7 @@ import type { Command } from "commander";
 import { parse as parseToml } from "smol-toml";
 import type { BuildWithBuildpacksResult } from "../../cnb/build.ts";
 import {
+  buildWithLifecycle,
   chooseRunImage,
   buildWithBuildpacks as cnbBuild,
   cnbImageInfo,
@@ -103,11 +104,24 @@ export interface BuildpacksRequest {
   cwd: string;
 }
 
-async function buildWithBuildpacks(req: BuildpacksRequest): Promise<BuildWithBuildpacksResult> {
+/** What the CLI reports of a buildpacks build; `--lifecycle builder` knows only the digest (the rest is read from the image). */
+type BuildpacksOutcome = { digest: string } & Partial<
+  Pick<BuildWithBuildpacksResult, "imageId" | "stats" | "group">
+>;
+
+async function buildWithBuildpacks(req: BuildpacksRequest): Promise<BuildpacksOutcome> {
   const o = req.options as Record<string, string | string[] | boolean | undefined>;
   const str = (k: string) => (typeof o[k] === "string" ? (o[k] as string) : undefined);
   const network = str("network") === undefined ? undefined : parseNetworkMode(str("network")!);
-  const r = await cnbBuild({
+  const engine = str("lifecycle") ?? "berth";
+  if (engine !== "berth" && engine !== "builder") {
+    throw new BerthError("USAGE", `--lifecycle ${JSON.stringify(engine)} must be berth or builder`);
+  }
+  if (o.trustBuilder && engine !== "builder") {
+    throw new BerthError("USAGE", "--trust-builder only matters with --lifecycle builder");
+  }
+  const r = await (engine === "builder" ? buildWithLifecycle : cnbBuild)({
+    ...(engine === "builder" ? { trustBuilder: Boolean(o.trustBuilder) } : {}),
     appDir: req.appDir,
     image: req.image,
     ...(str("builder") ? { builder: str("builder")! } : {}),
@@ -172,6 +186,8 @@ const BUILDPACKS_ONLY: Record<string, string> = {
   sbomOutputDir: "--sbom-output-dir",
   reportOutputDir: "--report-output-dir",
   pullPolicy: "--pull-policy",
+  lifecycle: "--lifecycle",
+  trustBuilder: "--trust-builder",
 };
 
 /** A flag given for the other way of building is an error, not silently ignored (issue 16). */
@@ -399,6 +415,11 @@ export function registerBuild(program: Command, cli: () => Cli): void {
     .option("--cache-dir <dir>", "buildpacks: keep the build cache in this folder")
     .option("--cache-image <ref>", "buildpacks: keep the build cache in this image")
     .option("--clear-cache", "buildpacks: start with an empty cache")
+    .option(
+      "--lifecycle <berth|builder>",
+      "buildpacks: berth (default): berth's own engine runs the phases; builder: the builder's /cnb/lifecycle does, in berth's sandbox",
+    )
+    .option("--trust-builder", "buildpacks, --lifecycle builder: run the builder's creator in one container")
     .option("--previous-image <ref>", "buildpacks: reuse layers from this image")
     .option("--creation-time <unix|now>", "buildpacks: the image's creation time")
     .option("-D, --default-process <type>", "buildpacks: the default process type")
@@ -478,7 +499,7 @@ Examples:
             way: "buildpacks",
             image: tag,
             digest: r.digest,
-            imageId: r.imageId,
+            imageId: r.imageId ?? image.manifest.config.digest,
             tags: [tag],
             processes: (cnb?.processes ?? []).map((p) => ({
               type: p.type,
@@ -486,8 +507,8 @@ Examples:
               workDir: p.workDir || undefined,
               default: p.default,
             })),
-            layers: { total: image.manifest.layers.length, reused: r.stats.reused },
-            buildpacks: r.group.map((g) => ({ id: g.id, version: g.version })),
+            layers: { total: image.manifest.layers.length, reused: r.stats?.reused ?? 0 },
+            buildpacks: (r.group ?? cnb?.buildpacks ?? []).map((g) => ({ id: g.id, version: g.version })),
           } satisfies BuildJson);
         } else if (opts.quiet) out.stdout.write(`${r.digest}\n`);
         return;

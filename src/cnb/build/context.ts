@@ -18,7 +18,7 @@ import type { PhaseLogger } from "../log.ts";
 import type { DockerfileEngine } from "../phase/extend.ts";
 import { pruneLayersDir } from "../phase/restore.ts";
 import { type ExtractedBuilder, openBuilder } from "../platform/builder.ts";
-import { mergePlatformEnv, parseEnvArg, readEnvFile, writePlatformEnv } from "../platform/env.ts";
+import { writeBuildPlatformEnv } from "../platform/env.ts";
 import { locateBuildpack, orderFromBuildpackArgs } from "../platform/locator.ts";
 import {
   type ProjectBuildpack,
@@ -134,23 +134,41 @@ async function prepareDirs(
   paths: CnbPaths,
   owner: { uid: number; gid: number },
 ): Promise<void> {
-  const filter = projectSourceFilter(o.project);
-  await syncTree(resolve(o.appDir), paths.app, {
-    ...(o.asRoot ? { uid: owner.uid, gid: owner.gid } : {}),
-    ...(filter ? { filter } : {}),
-  });
+  await syncApp(o, paths.app, owner);
   if (o.clearLayers) await rm(paths.layers, { recursive: true, force: true });
   await pruneLayersDir(paths.layers);
   if (o.asRoot) await chown(paths.layers, owner.uid, owner.gid);
-  await mkdir(paths.platform, { recursive: true });
-  const hostEnv = o.hostEnv ?? {};
-  const pairs: [string, string][] = (o.project?.buildEnv ?? []).map((e) => [e.name, e.value]);
-  for (const f of o.envFiles ?? []) pairs.push(...(await readEnvFile(f, hostEnv)));
-  for (const e of o.env ?? []) {
-    const kv = parseEnvArg(e, hostEnv);
-    if (kv) pairs.push(kv);
-  }
-  await writePlatformEnv(paths.platform, mergePlatformEnv(pairs));
+  await writeRunEnv(o, paths.platform);
+}
+
+/**
+ * The app copy buildpacks work on (project.toml's include/exclude applied), owned by the CNB user when berth
+ * is root. Shared with `--lifecycle builder` (build/lifecycle.ts).
+ */
+export async function syncApp(
+  o: Pick<RunOptions, "appDir" | "project" | "asRoot">,
+  dest: string,
+  owner: { uid: number; gid: number },
+): Promise<void> {
+  const filter = projectSourceFilter(o.project);
+  await syncTree(resolve(o.appDir), dest, {
+    ...(o.asRoot ? { uid: owner.uid, gid: owner.gid } : {}),
+    ...(filter ? { filter } : {}),
+  });
+}
+
+/** `<platform>/env/`: project.toml's build env, then `--env-file`s, then `-e`. Shared with `--lifecycle builder`. */
+export async function writeRunEnv(
+  o: Pick<RunOptions, "project" | "envFiles" | "env" | "hostEnv">,
+  platformDir: string,
+): Promise<void> {
+  await mkdir(platformDir, { recursive: true });
+  await writeBuildPlatformEnv(platformDir, {
+    projectEnv: o.project?.buildEnv,
+    envFiles: o.envFiles,
+    env: o.env,
+    hostEnv: o.hostEnv ?? {},
+  });
 }
 
 async function executorOf(

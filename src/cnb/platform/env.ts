@@ -76,3 +76,26 @@ export function mergePlatformEnv(...sources: Iterable<[string, string]>[]): Map<
 export async function writePlatformEnv(platformDir: string, env: ReadonlyMap<string, string>): Promise<void> {
   for (const [k, v] of env) await writeFileAtomic(join(platformDir, "env", k), v);
 }
+
+/**
+ * The platform's env as pack builds it: project.toml's `[[build.env]]`, then the `--env-file`s, then `-e`
+ * (later wins), written to `<platformDir>/env/`.
+ */
+export async function writeBuildPlatformEnv(
+  platformDir: string,
+  o: {
+    projectEnv?: readonly { name: string; value: string }[] | undefined;
+    envFiles?: readonly string[] | undefined;
+    env?: readonly string[] | undefined;
+    hostEnv: Record<string, string | undefined>;
+  },
+): Promise<void> {
+  const pairs: [string, string][] = [];
+  for (const e of o.projectEnv ?? []) pairs.push([e.name, e.value]);
+  for (const f of o.envFiles ?? []) pairs.push(...(await readEnvFile(f, o.hostEnv)));
+  for (const e of o.env ?? []) {
+    const kv = parseEnvArg(e, o.hostEnv);
+    if (kv) pairs.push(kv);
+  }
+  await writePlatformEnv(platformDir, mergePlatformEnv(pairs));
+}

@@ -303,6 +303,33 @@ export async function readProjectToml(
   return parseProjectToml(text, file);
 }
 
+/**
+ * What a build starts from, as pack reads it: the app's project.toml (or `--descriptor`), its warnings logged,
+ * and the builder (`--builder`, else project.toml's; one of them is required).
+ */
+export async function projectAndBuilder(o: {
+  appDir: string;
+  descriptor?: string;
+  builder?: string;
+  logger: { warn(line: string): void };
+}): Promise<{ appDir: string; project: ProjectDescriptor | undefined; builderName: string }> {
+  const appDir = resolve(o.appDir);
+  const project = await readProjectToml(
+    o.descriptor ?? join(appDir, "project.toml"),
+    o.descriptor === undefined,
+    appDir,
+  );
+  for (const w of project?.warnings ?? []) o.logger.warn(w);
+  const builderName = o.builder ?? project?.builder;
+  if (!builderName) {
+    throw new BerthError(
+      "USAGE",
+      "no builder: give one with --builder (or [io.buildpacks] builder in project.toml)",
+    );
+  }
+  return { appDir, project, builderName };
+}
+
 export function projectDir(p: ProjectDescriptor): string {
   return dirname(p.file);
 }

@@ -6,6 +6,7 @@
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { BUILDPACK_PHASE_ARGS } from "../../../src/cnb/index.ts";
 import { berth, tempDir } from "../../helpers/cli.ts";
 import { type RegistryHarness, startRegistry } from "../../registry/helpers/registry.ts";
 import { makeBuildImage, writeBuildpack } from "../helpers.ts";
@@ -94,15 +95,7 @@ function core(output: string): string[] {
     .map((l) => l.replace(/^ERROR: /, ""));
 }
 
-const detector = [
-  "/cnb/lifecycle/detector",
-  "-app",
-  "/workspace",
-  "-layers",
-  "/layers",
-  "-platform",
-  "/platform",
-];
+const detector = ["/cnb/lifecycle/detector", ...BUILDPACK_PHASE_ARGS];
 
 describe("detection failures as the reference lifecycle reports them", { timeout: 300_000 }, () => {
   it("no group passes: each buildpack's output and the lifecycle's message, without -v", async () => {

@@ -1,7 +1,8 @@
 /**
  * The reference CNB lifecycle (github.com/buildpacks/lifecycle) as a test peer: `scripts/reference-lifecycle.sh`
  * builds it from the Go module proxy into `${BERTH_TEST_CACHE:-/var/cache/berth-test}/lifecycle-<version>/`
- * (its release layout), and `runCreator` runs its `creator` in berth's own build sandbox, in the build image,
+ * (its release layout), and `runCreator` runs its `creator` through src/cnb's lifecycle runner (berth's build
+ * sandbox, `runLifecyclePhase`), in the build image,
  * as the CNB user, with `/cnb/lifecycle`, `/cnb/buildpacks/<id>/<version>`, `/cnb/order.toml`, `/layers`,
  * `/workspace`, `/platform` and a cache folder mounted, writing the app image to the test registry.
  */
@@ -9,9 +10,9 @@ import { execFile } from "node:child_process";
 import { chmod, chown, cp, mkdir, readFile, realpath, rm, writeFile } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import { promisify } from "node:util";
+import { creatorArgs, FOLDERS, runLifecyclePhase } from "../../../src/cnb/index.ts";
 import { appendLayers } from "../../../src/image/index.ts";
 import { loadRoot, selectImage } from "../../../src/oci/image.ts";
-import { runInSandbox } from "../../../src/runtime/index.ts";
 import { openSource } from "../../../src/transport/open.ts";
 import { parseImageArgument } from "../../../src/transport/parse.ts";
 
@@ -106,24 +107,14 @@ export interface CreatorResult {
 export function runCreator(o: CreatorOptions): Promise<CreatorResult> {
   return runPhase(o, [
     "/cnb/lifecycle/creator",
-    "-app",
-    "/workspace",
-    "-layers",
-    "/layers",
-    "-platform",
-    "/platform",
-    "-cache-dir",
-    "/cache",
-    "-run-image",
-    o.runImage,
-    "-log-level",
-    "debug",
-    ...(o.extraArgs ?? []),
-    o.image,
+    ...creatorArgs(o.runImage, o.image, ["-log-level", "debug", ...(o.extraArgs ?? [])]),
   ]);
 }
 
-/** Run one phase (or any command) of the reference lifecycle in the build image, set up as for `runCreator`. */
+/**
+ * Run one phase of the reference lifecycle (`/cnb/lifecycle/<phase>` and its arguments) in the build image,
+ * set up as for `runCreator`, through src/cnb's lifecycle runner.
+ */
 export async function runPhase(o: CreatorOptions, args: string[]): Promise<CreatorResult> {
   const lifecycle = await referenceLifecycle();
   const uid = o.uid ?? 1000;
@@ -150,36 +141,38 @@ export async function runPhase(o: CreatorOptions, args: string[]): Promise<Creat
 
   const src = await openSource(parseImageArgument(o.buildImage), { home: o.home, env: {} });
   const image = await selectImage(await loadRoot(src.source, src.root));
-  const out: Buffer[] = [];
-  const r = await runInSandbox({
-    home: o.home,
-    image,
-    upperDir: upper,
-    args,
-    env: [
-      `CNB_PLATFORM_API=${PLATFORM_API}`,
-      `CNB_USER_ID=${uid}`,
-      `CNB_GROUP_ID=${gid}`,
-      "CNB_NO_COLOR=true",
-    ],
-    user: `${uid}:${gid}`,
-    cwd: "/workspace",
-    // The lifecycle writes the image to the test registry on this machine's loopback.
-    network: "host",
-    volumes: [
-      ...(o.builderCnb ? [] : [{ source: cnb, destination: "/cnb", readonly: true }]),
-      { source: lifecycle, destination: "/cnb/lifecycle", readonly: true },
-      { source: layers, destination: "/layers" },
-      { source: workspace, destination: "/workspace" },
-      { source: platform, destination: "/platform", readonly: true },
-      { source: cache, destination: "/cache" },
-    ],
-    onStdout: (c) => out.push(c),
-    onStderr: (c) => out.push(c),
-  });
-  await src.close();
-  await rm(upper, { recursive: true, force: true });
-  return { exitCode: r.exitCode, output: Buffer.concat(out).toString("utf8"), layers };
+  const [command, ...rest] = args;
+  // `/cnb/lifecycle/<phase>` by its name; any other command (a shell chaining phases) as it is.
+  const phase = command!.replace(/^\/cnb\/lifecycle\//, "");
+  try {
+    const r = await runLifecyclePhase(
+      {
+        home: o.home,
+        image,
+        imageName: o.buildImage,
+        upperDir: upper,
+        uid,
+        gid,
+        platformApi: PLATFORM_API,
+        mounts: [
+          ...(o.builderCnb ? [] : [{ source: cnb, destination: "/cnb", readonly: true }]),
+          { source: lifecycle, destination: "/cnb/lifecycle", readonly: true },
+          { source: layers, destination: FOLDERS.layers },
+          { source: workspace, destination: FOLDERS.app },
+          { source: platform, destination: FOLDERS.platform, readonly: true },
+          { source: cache, destination: FOLDERS.cache },
+        ],
+      },
+      phase,
+      rest,
+      // The lifecycle writes the image to the test registry on this machine's loopback.
+      "host",
+    );
+    return { exitCode: r.exitCode, output: r.output, layers };
+  } finally {
+    await src.close();
+    await rm(upper, { recursive: true, force: true });
+  }
 }
 
 async function chownTree(dir: string, uid: number, gid: number): Promise<void> {
