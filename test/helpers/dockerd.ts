@@ -95,7 +95,14 @@ export async function startDockerd(): Promise<Dockerd> {
         await gone;
         clearTimeout(timer);
       }
-      // The engine's overlay mounts are gone with it; its data root holds root-owned files only.
+      // The engine's overlay mounts are gone with it, but not its network namespace's bind mount
+      // (exec/netns/default): whatever is still mounted under the folder is unmounted first, deepest first.
+      const mounts = (await readFile("/proc/self/mountinfo", "utf8"))
+        .split("\n")
+        .map((l) => l.split(" ")[4] ?? "")
+        .filter((m) => m.startsWith(`${dir}/`))
+        .sort((a, b) => b.length - a.length);
+      for (const m of mounts) await run("umount", ["-l", m]).catch(() => undefined);
       await rm(dir, { recursive: true, force: true, maxRetries: 3 });
     },
   };

@@ -34,6 +34,7 @@ import { type ProjectDescriptor, projectAndBuilder } from "../platform/project.t
 import {
   BUILDPACK_PHASE_ARGS,
   creatorArgs,
+  FOLDERS,
   type LifecycleRunOptions,
   negotiatePlatformApi,
   runLifecyclePhase,
@@ -239,17 +240,17 @@ async function underLock(
       onOutput: (c) => log.output?.(c, "stdout"),
       ...(o.signal ? { signal: o.signal } : {}),
     };
-    const layout = ["-layout", "-layout-dir", "/layout-repo"];
-    const process = o.defaultProcess ? ["-process-type", o.defaultProcess] : [];
+    const layout = ["-layout", "-layout-dir", FOLDERS.layout];
+    const processType = o.defaultProcess ? ["-process-type", o.defaultProcess] : [];
     const prev = o.previousImage && o.previousImage !== name ? ["-previous-image", o.previousImage] : [];
     // Each phase gets only the folders it works on, as pack's containers do: the buildpacks' phases (detector,
     // builder) neither the cache nor the layout repository berth reads images from afterwards.
     const folders = {
-      layers: { source: layersDir, destination: "/layers" },
-      app: { source: workspace, destination: "/workspace" },
-      platform: { source: platformDir, destination: "/platform", readonly: true },
-      cache: { source: cacheDir, destination: "/cache" },
-      layout: { source: layoutDir, destination: "/layout-repo" },
+      layers: { source: layersDir, destination: FOLDERS.layers },
+      app: { source: workspace, destination: FOLDERS.app },
+      platform: { source: platformDir, destination: FOLDERS.platform, readonly: true },
+      cache: { source: cacheDir, destination: FOLDERS.cache },
+      layout: { source: layoutDir, destination: FOLDERS.layout },
     };
     const phase = async (
       p: string,
@@ -276,7 +277,7 @@ async function underLock(
         creatorArgs(runImage, name, [
           ...layout,
           ...prev,
-          ...process,
+          ...processType,
           ...(o.clearCache ? ["-skip-restore"] : []),
         ]),
         net,
@@ -285,14 +286,21 @@ async function underLock(
     } else {
       await phase(
         "analyzer",
-        ["-layers", "/layers", "-run-image", runImage, ...layout, ...prev, name],
+        ["-layers", FOLDERS.layers, "-run-image", runImage, ...layout, ...prev, name],
         "none",
         ["layers", "layout"],
       );
       await phase("detector", BUILDPACK_PHASE_ARGS, net, ["layers", "app", "platform"]);
       await phase(
         "restorer",
-        ["-layers", "/layers", "-cache-dir", "/cache", ...layout, ...(o.clearCache ? ["-skip-layers"] : [])],
+        [
+          "-layers",
+          FOLDERS.layers,
+          "-cache-dir",
+          FOLDERS.cache,
+          ...layout,
+          ...(o.clearCache ? ["-skip-layers"] : []),
+        ],
         "none",
         ["layers", "cache", "layout"],
       );
@@ -301,7 +309,17 @@ async function underLock(
       await portFreeLayoutRefs(layersDir);
       await phase(
         "exporter",
-        ["-app", "/workspace", "-layers", "/layers", "-cache-dir", "/cache", ...layout, ...process, name],
+        [
+          "-app",
+          FOLDERS.app,
+          "-layers",
+          FOLDERS.layers,
+          "-cache-dir",
+          FOLDERS.cache,
+          ...layout,
+          ...processType,
+          name,
+        ],
         "none",
         ["layers", "app", "cache", "layout"],
       );

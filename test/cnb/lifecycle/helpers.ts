@@ -8,7 +8,7 @@ import { createReadStream } from "node:fs";
 import { cp, mkdir, rm, stat } from "node:fs/promises";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { promisify } from "node:util";
 import { appendLayers } from "../../../src/image/index.ts";
 import { parseImageArgument } from "../../../src/transport/parse.ts";
@@ -68,4 +68,22 @@ export async function serveFiles(
     requests,
     close: () => new Promise((r) => server.close(() => r())),
   };
+}
+
+let packBuilt: Promise<string> | undefined;
+
+/** pack, built from the Go module proxy by scripts/pack.sh on first use (cached between runs). */
+export function packBinary(): Promise<string> {
+  packBuilt ??= (async () => {
+    const script = resolve(import.meta.dirname, "../../../scripts/pack.sh");
+    const { stdout } = await pexec("bash", [script], {
+      env: process.env,
+      maxBuffer: 64 * 1024 * 1024,
+      timeout: 1_200_000,
+    }).catch((err: { stderr?: string; message: string }) => {
+      throw new Error(`building pack failed: ${err.stderr ?? err.message}`);
+    });
+    return stdout.trim().split("\n").pop()!;
+  })();
+  return packBuilt;
 }

@@ -1,0 +1,116 @@
+/**
+ * Issue 14, part 3: pack as a peer. pack (built from the Go module proxy by scripts/pack.sh) against a private
+ * dockerd (test/helpers/dockerd.ts) takes a builder berth made — with the reference lifecycle v0.21.0 berth put
+ * in it — from the local registry: `pack builder inspect` reads berth's label, and `pack build` runs that
+ * lifecycle and gives an image that runs (pulled back and run by berth).
+ */
+import { mkdir, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { berth, tempDir } from "../../helpers/cli.ts";
+import { type Dockerd, startDockerd } from "../../helpers/dockerd.ts";
+import { run } from "../../helpers/exec.ts";
+import { type RegistryHarness, startRegistry } from "../../registry/helpers/registry.ts";
+import { makeBuildImage, writeBuildpack } from "../helpers.ts";
+import { withBash } from "../reference/lifecycle.ts";
+import { lifecycleTgz, packBinary } from "./helpers.ts";
+
+let dir: string;
+let cleanup: () => Promise<void>;
+let home: string;
+let reg: RegistryHarness;
+let dockerd: Dockerd;
+let pack: string;
+let builder: string;
+let app: string;
+
+const packRun = (args: string[]) =>
+  run(pack, args, { env: { ...dockerd.env, PACK_HOME: join(dir, "pack-home"), NO_COLOR: "1" } });
+
+beforeAll(async () => {
+  ({ dir, cleanup } = await tempDir("berth-pack-peer-"));
+  home = join(dir, "home");
+  const layout = join(dir, "images");
+  [pack, reg, dockerd] = await Promise.all([packBinary(), startRegistry(), startDockerd()]);
+  await makeBuildImage(dir, `oci:${layout}:build`, home);
+  await withBash(dir, `oci:${layout}:build`, `oci:${layout}:run`, home);
+  const push = await berth(["copy", `oci:${layout}:run`, `docker://${reg.host}/base/run:1`], { home });
+  if (push.code !== 0) throw new Error(`pushing the run image: ${push.stderr}`);
+  await writeBuildpack(join(dir, "bps"), {
+    id: "test/say",
+    build: `mkdir -p "$CNB_LAYERS_DIR/say/bin"
+printf '#!/bin/sh\\necho "say: $(cat /workspace/index.txt)"\\n' > "$CNB_LAYERS_DIR/say/bin/say"
+chmod +x "$CNB_LAYERS_DIR/say/bin/say"
+printf '[types]\\nlaunch = true\\n' > "$CNB_LAYERS_DIR/say.toml"
+printf '[[processes]]\\ntype = "web"\\ncommand = ["say"]\\ndefault = true\\n' > "$CNB_LAYERS_DIR/launch.toml"`,
+  });
+  await writeFile(
+    join(dir, "builder.toml"),
+    `description = "made by berth"
+[[buildpacks]]
+uri = "bps/test_say-0.0.1"
+[[order]]
+[[order.group]]
+id = "test/say"
+[build]
+image = "oci:${layout}:build"
+[[run.images]]
+image = "${reg.host}/base/run:1"
+[lifecycle]
+uri = "${await lifecycleTgz(dir)}"
+`,
+  );
+  builder = `${reg.host}/berth/builder:1`;
+  const bc = await berth(["builder", "create", builder, "--config", join(dir, "builder.toml"), "--publish"], {
+    home,
+  });
+  if (bc.code !== 0) throw new Error(`builder create: ${bc.stderr}`);
+  app = join(dir, "app");
+  await mkdir(app, { recursive: true });
+  await writeFile(join(app, "index.txt"), "built by pack\n");
+}, 1_800_000);
+
+afterAll(async () => {
+  await dockerd?.stop();
+  await reg?.stop();
+  await cleanup?.();
+});
+
+describe("pack with a berth-made builder", () => {
+  it("pack builder inspect reads berth's label: the lifecycle berth put in, its APIs, berth as creator", async () => {
+    const out = await packRun(["builder", "inspect", builder]);
+    expect(out).toContain("Created By:\n  Name: berth");
+    expect(out).toMatch(/Lifecycle:\n\s+Version: 0\.21\.0/);
+    expect(out).toMatch(
+      /Platform APIs:\n\s+Deprecated: \(none\)\n\s+Supported: 0\.7, 0\.8, 0\.9, 0\.10, 0\.11, 0\.12, 0\.13, 0\.14/,
+    );
+    expect(out).toContain("test/say");
+  });
+
+  it("pack build runs the lifecycle berth put in the builder; the image runs", async () => {
+    const image = `${reg.host}/pack/app:1`;
+    const out = await packRun([
+      "build",
+      image,
+      "--builder",
+      builder,
+      "--path",
+      app,
+      "--publish",
+      "--trust-builder",
+      "--network",
+      "host",
+      "--pull-policy",
+      "if-not-present",
+    ]);
+    expect(out).toContain("Successfully built image");
+    const r = await berth(["run", "--pull", "always", `docker://${image}`], { home });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toBe("say: built by pack\n");
+    const cfg = JSON.parse((await berth(["inspect", "--config", `docker://${image}`], { home })).stdout);
+    const md = JSON.parse(cfg.config.Labels["io.buildpacks.build.metadata"]);
+    expect(md.processes.map((p: { type: string }) => p.type)).toEqual(["web"]);
+    // The launcher in the image is the one from berth's builder (the reference lifecycle's).
+    expect(md.launcher.version).toBe("0.21.0");
+  });
+});
