@@ -1,7 +1,7 @@
 /**
  * The CNB lifecycle a builder carries, as pack puts it there (pack pkg/client/create_builder.go fetchLifecycle,
  * internal/builder/{lifecycle,descriptor,builder}.go): builder.toml's `[lifecycle]` `uri` (a `.tgz` in the
- * release layout `lifecycle/{analyzer,…,launcher,lifecycle.toml}`, an `http(s)` URL of one, or a lifecycle
+ * release layout, `lifecycle.toml` and `lifecycle/{analyzer,…,launcher}`, an `http(s)` URL of one, or a lifecycle
  * image `docker://REF` whose last layer holds `/cnb/lifecycle`) or `version` (the image
  * `buildpacksio/lifecycle:<version>`); with neither, the pinned default lifecycle image. The builder gets one
  * layer, `/cnb/lifecycle/*` plus the `/lifecycle` symlink, and its metadata label copies lifecycle.toml's version
@@ -229,7 +229,11 @@ async function download(url: string, file: string): Promise<void> {
   );
 }
 
-/** A release .tgz (or .tar): one top folder holding the binaries and lifecycle.toml. */
+/**
+ * A release .tgz (or .tar), as the lifecycle's packager writes it: `lifecycle.toml` at the top and one folder,
+ * `lifecycle/`, holding the binaries. A lifecycle.toml inside the folder wins; else the top one is put there,
+ * so that the builder has `/cnb/lifecycle/lifecycle.toml`.
+ */
 async function fromArchive(path: string, source: string, dest: string): Promise<FetchedLifecycle> {
   const root = join(dest, "tree");
   try {
@@ -242,8 +246,13 @@ async function fromArchive(path: string, source: string, dest: string): Promise<
   if (!top) {
     throw new BerthError(
       "CNB_CONFIG_INVALID",
-      `lifecycle ${source} is not in the lifecycle's release layout (one folder, lifecycle/, holding the binaries and lifecycle.toml)`,
+      `lifecycle ${source} is not in the lifecycle's release layout (lifecycle.toml and a folder lifecycle/ holding the binaries)`,
     );
+  }
+  const tree = new ConfinedTree(root, { owner: `lifecycle ${source}`, name: "the archive", seenAs: "/" });
+  if ((await tree.kind(`${top.name}/lifecycle.toml`)) === undefined) {
+    const text = await tree.readText("lifecycle.toml");
+    if (text !== undefined) await tree.writeFile(`${top.name}/lifecycle.toml`, text);
   }
   return checked(join(root, top.name), source);
 }

@@ -1,6 +1,6 @@
 /**
  * The reference lifecycle (scripts/reference-lifecycle.sh) in the shapes pack takes a lifecycle in: the release
- * `.tgz` (`lifecycle/{analyzer,…,launcher,lifecycle.toml}`), served also over HTTP from 127.0.0.1, and a
+ * `.tgz`, served also over HTTP from 127.0.0.1, and a
  * lifecycle image whose last layer holds `/cnb/lifecycle` (as buildpacksio/lifecycle's images do).
  */
 import { execFile } from "node:child_process";
@@ -16,15 +16,20 @@ import { referenceLifecycle } from "../reference/lifecycle.ts";
 
 const pexec = promisify(execFile);
 
-/** `<dir>/lifecycle-v0.21.0+linux.x86-64.tgz`: the reference lifecycle in its release layout. */
+/**
+ * `<dir>/lifecycle-v0.21.0+linux.x86-64.tgz`: the reference lifecycle in its release layout, `lifecycle.toml`
+ * and `lifecycle/{analyzer,…,launcher,lifecycle.toml}`.
+ */
 export async function lifecycleTgz(dir: string): Promise<string> {
   const bin = await referenceLifecycle();
   const stage = join(dir, "lifecycle-stage");
   await rm(stage, { recursive: true, force: true });
   await mkdir(stage, { recursive: true });
   await cp(bin, join(stage, "lifecycle"), { recursive: true, verbatimSymlinks: true });
+  // As the lifecycle's packager (tools/packager) writes it: lifecycle.toml first, at the top.
+  await cp(join(bin, "lifecycle.toml"), join(stage, "lifecycle.toml"));
   const out = join(dir, "lifecycle-v0.21.0+linux.x86-64.tgz");
-  await pexec("tar", ["-C", stage, "--owner=0", "--group=0", "-czf", out, "lifecycle"]);
+  await pexec("tar", ["-C", stage, "--owner=0", "--group=0", "-czf", out, "lifecycle.toml", "lifecycle"]);
   await rm(stage, { recursive: true, force: true });
   return out;
 }

@@ -2,11 +2,15 @@
  * Issue 14, part 3: pack as a peer. pack (built from the Go module proxy by scripts/pack.sh) against a private
  * dockerd (test/helpers/dockerd.ts) takes a builder berth made — with the reference lifecycle v0.21.0 berth put
  * in it — from the local registry: `pack builder inspect` reads berth's label, and `pack build` runs that
- * lifecycle and gives an image that runs (pulled back and run by berth).
+ * lifecycle and gives an image that runs (pulled back and run by berth). Both ways: berth builds with a
+ * `pack builder create` builder made from the same builder.toml (its own engine and --lifecycle builder);
+ * `pack inspect` and `pack rebase` take berth-built images, `berth inspect` and `berth rebase` pack-built ones.
  */
-import { mkdir, writeFile } from "node:fs/promises";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { appendLayers } from "../../../src/image/index.ts";
+import { parseImageArgument } from "../../../src/transport/parse.ts";
 import { berth, tempDir } from "../../helpers/cli.ts";
 import { type Dockerd, startDockerd } from "../../helpers/dockerd.ts";
 import { run } from "../../helpers/exec.ts";
@@ -23,6 +27,8 @@ let dockerd: Dockerd;
 let pack: string;
 let builder: string;
 let app: string;
+let packBuilder: string;
+let layout: string;
 
 const packRun = (args: string[]) =>
   run(pack, args, { env: { ...dockerd.env, PACK_HOME: join(dir, "pack-home"), NO_COLOR: "1" } });
@@ -30,7 +36,7 @@ const packRun = (args: string[]) =>
 beforeAll(async () => {
   ({ dir, cleanup } = await tempDir("berth-pack-peer-"));
   home = join(dir, "home");
-  const layout = join(dir, "images");
+  layout = join(dir, "images");
   [pack, reg, dockerd] = await Promise.all([packBinary(), startRegistry(), startDockerd()]);
   await makeBuildImage(dir, `oci:${layout}:build`, home);
   await withBash(dir, `oci:${layout}:build`, `oci:${layout}:run`, home);
@@ -68,7 +74,45 @@ uri = "${await lifecycleTgz(dir)}"
   app = join(dir, "app");
   await mkdir(app, { recursive: true });
   await writeFile(join(app, "index.txt"), "built by pack\n");
+  // The same builder.toml for pack: its build image from the registry.
+  const pb = await berth(["copy", `oci:${layout}:build`, `docker://${reg.host}/base/build:1`], { home });
+  if (pb.code !== 0) throw new Error(`pushing the build image: ${pb.stderr}`);
+  await writeFile(
+    join(dir, "pack-builder.toml"),
+    (await readFile(join(dir, "builder.toml"), "utf8")).replace(
+      `image = "oci:${layout}:build"`,
+      `image = "${reg.host}/base/build:1"`,
+    ),
+  );
+  packBuilder = `${reg.host}/pack/builder:1`;
+  await packRun(["builder", "create", packBuilder, "--config", join(dir, "pack-builder.toml"), "--publish"]);
+  // A second run image: the first plus a layer, for rebase.
+  await mkdir(join(dir, "run2", "etc"), { recursive: true });
+  await writeFile(join(dir, "run2", "etc", "run-version"), "2\n");
+  await appendLayers(
+    parseImageArgument(`oci:${layout}:run`),
+    [{ source: join(dir, "run2"), dest: "/" }],
+    parseImageArgument(`docker://${reg.host}/base/run:2`),
+    { home, env: {} },
+  );
 }, 1_800_000);
+
+async function configOf(image: string): Promise<{ config: { Labels: Record<string, string> } }> {
+  const r = await berth(["inspect", "--config", `docker://${image}`], { home });
+  if (r.code !== 0) throw new Error(`inspect ${image}: ${r.stderr}`);
+  return JSON.parse(r.stdout);
+}
+
+async function runs(image: string, text: string): Promise<void> {
+  const r = await berth(["run", "--pull", "always", `docker://${image}`], { home });
+  expect(r.code, r.stderr).toBe(0);
+  expect(r.stdout).toBe(`say: ${text}\n`);
+}
+
+async function topLayerOf(image: string): Promise<string> {
+  const cfg = await configOf(image);
+  return JSON.parse(cfg.config.Labels["io.buildpacks.lifecycle.metadata"]!).runImage.topLayer;
+}
 
 afterAll(async () => {
   await dockerd?.stop();
@@ -104,13 +148,67 @@ describe("pack with a berth-made builder", () => {
       "if-not-present",
     ]);
     expect(out).toContain("Successfully built image");
-    const r = await berth(["run", "--pull", "always", `docker://${image}`], { home });
-    expect(r.code, r.stderr).toBe(0);
-    expect(r.stdout).toBe("say: built by pack\n");
-    const cfg = JSON.parse((await berth(["inspect", "--config", `docker://${image}`], { home })).stdout);
-    const md = JSON.parse(cfg.config.Labels["io.buildpacks.build.metadata"]);
+    await runs(image, "built by pack");
+    const cfg = await configOf(image);
+    const md = JSON.parse(cfg.config.Labels["io.buildpacks.build.metadata"]!);
     expect(md.processes.map((p: { type: string }) => p.type)).toEqual(["web"]);
     // The launcher in the image is the one from berth's builder (the reference lifecycle's).
     expect(md.launcher.version).toBe("0.21.0");
+  });
+
+  it("berth inspect and berth rebase take the pack-built image", async () => {
+    const image = `${reg.host}/pack/app:1`;
+    const i = await berth(["inspect", `docker://${image}`], { home });
+    expect(i.code, i.stderr).toBe(0);
+    expect(i.stdout).toContain("test/say");
+    // A run image the app did not record: --force, as the lifecycle's rebaser asks.
+    const r = await berth(
+      ["rebase", image, "--publish", "--run-image", `${reg.host}/base/run:2`, "--force"],
+      {
+        home,
+      },
+    );
+    expect(r.code, r.stderr).toBe(0);
+    const run2 = await configOf(`${reg.host}/base/run:2`);
+    expect(await topLayerOf(image)).toBe(
+      (run2 as unknown as { rootfs: { diff_ids: string[] } }).rootfs.diff_ids.at(-1),
+    );
+    await runs(image, "built by pack");
+  });
+});
+
+describe("berth with a pack-made builder, pack with berth-built images", () => {
+  it("berth build (its own engine and --lifecycle builder) with a pack builder create builder", async () => {
+    await writeFile(join(app, "index.txt"), "built by berth\n");
+    // Pulled into the store first: berth's own engine reads a builder's layers after it opened it (the sandbox
+    // snapshots them), which a builder read straight from a registry does not yet allow.
+    const pull = await berth(["copy", `docker://${packBuilder}`, "pack-builder:1"], { home });
+    expect(pull.code, pull.stderr).toBe(0);
+    for (const [image, extra] of [
+      [`${reg.host}/berth/app:1`, []],
+      [`${reg.host}/berth/lc:1`, ["--lifecycle", "builder"]],
+    ] as const) {
+      const b = await berth(
+        ["build", app, "-t", image, "--builder", "pack-builder:1", "--publish", ...extra],
+        {
+          home,
+        },
+      );
+      expect(b.code, b.stdout + b.stderr).toBe(0);
+      await runs(image, "built by berth");
+    }
+  });
+
+  it("pack inspect and pack rebase take the berth-built image", async () => {
+    const image = `${reg.host}/berth/app:1`;
+    const out = await packRun(["inspect", image]);
+    expect(out).toContain("test/say");
+    expect(out).toMatch(/Processes:[\s\S]*web \(default\)/);
+    await packRun(["rebase", image, "--publish", "--run-image", `${reg.host}/base/run:2`, "--force"]);
+    const run2 = await configOf(`${reg.host}/base/run:2`);
+    expect(await topLayerOf(image)).toBe(
+      (run2 as unknown as { rootfs: { diff_ids: string[] } }).rootfs.diff_ids.at(-1),
+    );
+    await runs(image, "built by berth");
   });
 });
