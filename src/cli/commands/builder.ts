@@ -83,8 +83,8 @@ io.buildpacks.extension.layers and io.buildpacks.buildpack.order-extensions.
 
 The builder carries a CNB lifecycle at /cnb/lifecycle, as pack's do: builder.toml's [lifecycle] uri (a
 lifecycle .tgz in the release layout, an http(s) URL of one, or docker://IMAGE whose last layer holds
-/cnb/lifecycle) or version (the image docker.io/buildpacksio/lifecycle:<version>); with neither, the
-default lifecycle image docker.io/buildpacksio/lifecycle:0.21.0, pulled into the local store once.
+/cnb/lifecycle) or version (the image buildpacksio/lifecycle:<version>); with neither, the
+default lifecycle image buildpacksio/lifecycle:0.21.0, pulled into the local store once.
 --no-lifecycle leaves it out: such a builder runs only with berth's own engine.
 
 Examples:

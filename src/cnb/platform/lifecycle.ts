@@ -30,8 +30,11 @@ import { Fields, type Origin, parseToml } from "../toml.ts";
 
 /** pack's builder.DefaultLifecycleVersion. */
 export const DEFAULT_LIFECYCLE_VERSION = "0.21.0";
-/** pack's config.DefaultLifecycleImageRepo. */
-export const LIFECYCLE_IMAGE_REPO = "docker.io/buildpacksio/lifecycle";
+/**
+ * pack's config.DefaultLifecycleImageRepo, without a registry host: the name is normalised like any reference
+ * (Docker Hub's, as `buildpacksio/lifecycle` is for docker and pack).
+ */
+export const LIFECYCLE_IMAGE_REPO = "buildpacksio/lifecycle";
 
 /** The binaries pack requires of a lifecycle (`validateBinaries`). */
 export const LIFECYCLE_BINARIES = [

@@ -207,20 +207,14 @@ describe("berth builder create: [lifecycle]", () => {
       env: { HTTPS_PROXY: "http://127.0.0.1:9", https_proxy: "http://127.0.0.1:9" },
     });
     expect(r.code).not.toBe(0);
-    expect(r.stderr).toContain(
-      "the default lifecycle image docker.io/buildpacksio/lifecycle:0.21.0 cannot be pulled",
-    );
+    expect(r.stderr).toContain("the default lifecycle image buildpacksio/lifecycle:0.21.0 cannot be pulled");
     expect(r.stderr).toContain("--no-lifecycle");
     expect(r.stderr).toContain("[lifecycle] uri");
   });
 
   it("no [lifecycle]: the default lifecycle image, from the store once it is there", async () => {
     const pull = await berth(
-      [
-        "copy",
-        `docker://${reg.host}/buildpacksio/lifecycle:0.21.0`,
-        "docker.io/buildpacksio/lifecycle:0.21.0",
-      ],
+      ["copy", `docker://${reg.host}/buildpacksio/lifecycle:0.21.0`, "buildpacksio/lifecycle:0.21.0"],
       { home },
     );
     expect(pull.code, pull.stderr).toBe(0);
