@@ -251,6 +251,7 @@ describe("berth builder create", () => {
 
   it("writes order.toml with resolved versions, run.toml and stack.toml", async () => {
     const b = await openBuilder(`oci:${layout}:builder`, ctx(), join(dir, "extract-1"));
+    await b.close();
     expect(b.order).toEqual([
       { group: [{ id: "examples/never", version: "1.0.0" }] },
       {

@@ -94,33 +94,40 @@ export async function openRun(o: RunOptions): Promise<RunContext> {
   const builder = await openBuilder(o.builder, o.ctx, join(o.work, "builder"), o.platform).catch((err) => {
     throw wrapError(`reading builder ${o.builder}`, err);
   });
-  const order = await orderOf(o, builder);
-  const owner = builder.info.user;
-  const paths: CnbPaths = {
-    app: o.workspace,
-    layers: o.layersDir,
-    platform: join(o.work, "platform"),
-    buildpacks: builder.buildpacksDir,
-    buildConfig: builder.buildConfigDir,
-    ...(builder.extensions.all().length ? { extensions: builder.extensionsDir } : {}),
+  // The builder's image stays open until the run ends: the sandbox reads the build image's layers from it.
+  const closers: (() => Promise<void>)[] = [() => builder.close()];
+  const close = async () => {
+    for (const c of closers.reverse()) await c().catch(() => undefined);
   };
-  await prepareDirs(o, paths, owner);
-  const { executor, env } = await executorOf(o, builder, paths);
-  const closers: (() => Promise<void>)[] = [];
-  return {
-    o,
-    log: o.logger,
-    builder,
-    order: o.disableSystemBuildpacks ? order : withSystemBuildpacks(order, builder.system),
-    paths,
-    owner,
-    executor,
-    env,
-    defer: (close) => closers.push(close),
-    close: async () => {
-      for (const c of closers.reverse()) await c().catch(() => undefined);
-    },
-  };
+  try {
+    const order = await orderOf(o, builder);
+    const owner = builder.info.user;
+    const paths: CnbPaths = {
+      app: o.workspace,
+      layers: o.layersDir,
+      platform: join(o.work, "platform"),
+      buildpacks: builder.buildpacksDir,
+      buildConfig: builder.buildConfigDir,
+      ...(builder.extensions.all().length ? { extensions: builder.extensionsDir } : {}),
+    };
+    await prepareDirs(o, paths, owner);
+    const { executor, env } = await executorOf(o, builder, paths);
+    return {
+      o,
+      log: o.logger,
+      builder,
+      order: o.disableSystemBuildpacks ? order : withSystemBuildpacks(order, builder.system),
+      paths,
+      owner,
+      executor,
+      env,
+      defer: (c) => closers.push(c),
+      close,
+    };
+  } catch (err) {
+    await close();
+    throw err;
+  }
 }
 
 /** Target data of an image for this run (what its config lacks read from the build image's root). */

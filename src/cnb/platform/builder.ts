@@ -656,17 +656,27 @@ export async function extractBuilder(info: BuilderInfo, dir: string): Promise<Ex
   };
 }
 
+/**
+ * A builder whose image is still open: the sandbox reads the build image's layers from its source (a registry's
+ * client for `docker://`) after extraction, so the caller closes it when the run ends.
+ */
+export interface OpenedBuilder extends ExtractedBuilder {
+  close(): Promise<void>;
+}
+
 /** Open a builder by image argument and extract it to `dir`. */
 export async function openBuilder(
   arg: ImageArgument | string,
   ctx: TransportContext,
   dir: string,
   platform?: Platform,
-): Promise<ExtractedBuilder> {
+): Promise<OpenedBuilder> {
   const opened = await openImage(arg, ctx, platform);
   try {
-    return await extractBuilder(readBuilderInfo(opened.image, opened.text), dir);
-  } finally {
+    const builder = await extractBuilder(readBuilderInfo(opened.image, opened.text), dir);
+    return { ...builder, close: () => opened.close() };
+  } catch (err) {
     await opened.close();
+    throw err;
   }
 }

@@ -234,3 +234,22 @@ describe("berth rebase --publish against a registry", () => {
     expect(v.stdout, v.stderr).toBe("2\n");
   }, 180_000);
 });
+
+describe("berth build with a builder in a registry", () => {
+  it("--builder docker://REF: the builder is read from the registry while the sandbox runs (the source stays open)", async () => {
+    // A fresh BERTH_HOME: the build image's layers are read from the registry, after the builder is extracted.
+    // Before the fix this failed with "The client is destroyed" (openBuilder closed the registry source).
+    const h = join(dir, "home-remote-builder");
+    const ref = `${reg.host}/team/builder:1`;
+    const push = await berth(["copy", builder, `docker://${ref}`], { home });
+    expect(push.code, push.stderr).toBe(0);
+    const r = await berth(
+      ["build", join(dir, "app"), "-t", "from-remote-builder:1", "--builder", `docker://${ref}`],
+      { home: h },
+    );
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).not.toContain("destroyed");
+    const run = await berth(["run", "from-remote-builder:1"], { home: h });
+    expect(run.stdout, run.stderr).toBe("hello berth from the app\n");
+  }, 180_000);
+});
