@@ -29,6 +29,7 @@ import { makeBuildImage, writeBuildpack } from "../test/cnb/helpers.ts";
 import { type RegistryHarness, startRegistry } from "../test/registry/helpers/registry.ts";
 import { busyboxImage } from "../test/runtime/helpers.ts";
 import { nodeModulesTree } from "./data.ts";
+import { createBuilder } from "./lib.ts";
 
 const { values } = parseArgs({ options: { quick: { type: "boolean", default: false } } });
 const quick = values.quick === true;
@@ -119,18 +120,7 @@ printf '[[processes]]\\ntype = "web"\\ncommand = ["node", "src/server.js"]\\ndef
     `[[buildpacks]]\nuri = "${bp}"\n\n[[order]]\n[[order.group]]\nid = "bench/node-modules"\n\n[build]\nimage = "oci:${layout}:build"\n\n[[run.images]]\nimage = "bench/run:1"\n`,
   );
   const builder = `oci:${layout}:builder`;
-  execFileSync(
-    process.execPath,
-    [
-      join(import.meta.dirname, "../src/cli/bin.ts"),
-      "builder",
-      "create",
-      builder,
-      "--config",
-      join(dir, "builder.toml"),
-    ],
-    { env: { ...process.env, BERTH_HOME: home }, stdio: ["ignore", "ignore", "inherit"] },
-  );
+  createBuilder(home, builder, join(dir, "builder.toml"));
 
   // The apps.
   const nodeApp = join(dir, "node-app");

@@ -2,7 +2,7 @@
  * Measuring helpers for the benchmarks: run a command under GNU time (wall time here, peak RSS from `%M`),
  * several times with the tools interleaved, and summarise as median, min and peak memory.
  */
-import { execFile, spawn } from "node:child_process";
+import { execFile, execFileSync, spawn } from "node:child_process";
 import { mkdir, readFile, rm } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { promisify } from "node:util";
@@ -186,4 +186,16 @@ export function berthCli(
       });
     });
   };
+}
+
+/**
+ * `berth builder create BUILDER --config CONFIG --no-lifecycle` with BERTH_HOME=home: the benches time berth's
+ * own engine (and bench/reference.ts mounts the reference lifecycle itself), so the builder carries none.
+ */
+export function createBuilder(home: string, builder: string, config: string): void {
+  execFileSync(
+    process.execPath,
+    [join(ROOT, "src/cli/bin.ts"), "builder", "create", builder, "--config", config, "--no-lifecycle"],
+    { env: { ...process.env, BERTH_HOME: home }, stdio: ["ignore", "ignore", "inherit"] },
+  );
 }

@@ -33,7 +33,7 @@ import {
 import { type RegistryHarness, startRegistry } from "../test/registry/helpers/registry.ts";
 import { busyboxImage } from "../test/runtime/helpers.ts";
 import { nodeModulesTree } from "./data.ts";
-import { median } from "./lib.ts";
+import { createBuilder, median } from "./lib.ts";
 
 const { values } = parseArgs({
   options: { quick: { type: "boolean", default: false }, runs: { type: "string" } },
@@ -103,18 +103,7 @@ printf '[[processes]]\\ntype = "web"\\ncommand = ["node", "src/server.js"]\\ndef
     `[[buildpacks]]\nuri = "${bpDir}"\n\n${order}\n[build]\nimage = "oci:${layout}:build"\n\n[[run.images]]\nimage = "${runImage}"\n`,
   );
   const builder = `oci:${layout}:builder`;
-  execFileSync(
-    process.execPath,
-    [
-      join(import.meta.dirname, "../src/cli/bin.ts"),
-      "builder",
-      "create",
-      builder,
-      "--config",
-      join(dir, "builder.toml"),
-    ],
-    { env: { ...process.env, BERTH_HOME: home }, stdio: ["ignore", "ignore", "inherit"] },
-  );
+  createBuilder(home, builder, join(dir, "builder.toml"));
   const app = join(dir, "app");
   await mkdir(join(app, "src"), { recursive: true });
   await cp(join(tree.dir, "..", "package.json"), join(app, "package.json"));

@@ -5,7 +5,7 @@ import { join, resolve } from "node:path";
 import type { Command } from "commander";
 import { BerthError, type ErrorCode } from "../../errors.ts";
 import { type Image, loadRoot, selectImage } from "../../oci/image.ts";
-import { type Platform, parsePlatform } from "../../oci/platform.ts";
+import { parsePlatform } from "../../oci/platform.ts";
 import { Store } from "../../oci/store.ts";
 // The modules themselves, not runtime/index.ts: `berth run` then loads neither the sandbox nor the layer engine.
 import { Container } from "../../runtime/container.ts";
@@ -18,7 +18,7 @@ import { openSource } from "../../transport/open.ts";
 import { type ImageArgument, parseImageArgument } from "../../transport/parse.ts";
 import type { Cli } from "../env.ts";
 import { info } from "../output.ts";
-import { BlobProgress } from "../progress.ts";
+import { pullIntoStore } from "../pull.ts";
 
 const collect = (v: string, prev: string[]) => [...prev, v];
 
@@ -83,16 +83,6 @@ export async function openImage(
     await opened.close();
     throw err;
   }
-}
-
-/** `berth pull REF`: the registry's image (this platform's, or `platform`'s) into the store under REF. */
-async function pullIntoStore(cli: Cli, ref: string, platform: Platform | undefined): Promise<void> {
-  const progress = new BlobProgress(cli.out);
-  const { copyImage } = await import("../../transport/copy.ts");
-  await copyImage(parseImageArgument(`docker://${ref}`), { transport: "store", ref, text: ref }, cli.ctx, {
-    ...(platform ? { platform } : {}),
-    onBlob: progress.onBlob,
-  });
 }
 
 /** The caller's ids when not root (rootless mode), from the process. */
