@@ -15,12 +15,22 @@ export type ImageArgument =
 
 const PATH_TRANSPORTS = ["oci", "oci-archive", "docker-archive"] as const;
 
+export interface ParseOptions {
+  /** `scratch` names the empty image (FROM scratch, --run-image scratch). */
+  allowScratch?: boolean;
+  /**
+   * What a bare reference means: the local store (default) or a registry (`docker`), for arguments that name
+   * a registry by nature (pull, push targets, --publish).
+   */
+  default?: "store" | "docker";
+}
+
 /**
  * Parse an image argument: `oci:PATH[:REF]`, `oci-archive:PATH[:REF]`, `docker-archive:PATH[:REF]` (the path
  * ends at the first colon, as in skopeo), `docker://REF`, `scratch` where allowed, or a bare reference
- * meaning the local store.
+ * meaning the local store (or the registry, with `default: "docker"`).
  */
-export function parseImageArgument(text: string, options: { allowScratch?: boolean } = {}): ImageArgument {
+export function parseImageArgument(text: string, options: ParseOptions = {}): ImageArgument {
   if (options.allowScratch && text === "scratch") return { transport: "scratch", text };
   if (text.startsWith("docker://")) {
     const ref = text.slice("docker://".length);
@@ -38,12 +48,9 @@ export function parseImageArgument(text: string, options: { allowScratch?: boole
       return { transport: t, path, ref: ref === "" ? undefined : ref, text };
     }
   }
+  // `dir:/x` or `tarball:a.tar` is skopeo's transport, never a reference (a tag holds no '/' and a port is digits).
   const m = /^([a-z][a-z0-9-]*):(?!\d)/.exec(text);
-  if (
-    m &&
-    !text.includes("/") &&
-    ["dir", "containers-storage", "docker-daemon", "ostree", "sif", "tarball"].includes(m[1]!)
-  ) {
+  if (m && ["dir", "containers-storage", "docker-daemon", "ostree", "sif", "tarball"].includes(m[1]!)) {
     throw new BerthError(
       "TRANSPORT_UNSUPPORTED",
       `transport ${m[1]}: of ${JSON.stringify(text)} is not supported`,
@@ -53,5 +60,6 @@ export function parseImageArgument(text: string, options: { allowScratch?: boole
     );
   }
   parseReference(text);
+  if (options.default === "docker") return { transport: "docker", ref: text, text: `docker://${text}` };
   return { transport: "store", ref: text, text };
 }
