@@ -6,7 +6,7 @@
  * first, outside the timings): for each app, a cold build (new image name, empty cache: runtime and
  * dependencies downloaded from the registries), a no-op rebuild, a rebuild after one source file changed, and
  * the image's compressed size (run image included). Apps: examples/nodejs (npm, express) and the test apps of
- * test/cnb/part3/apps.
+ * test/cnb/default-builder/apps.
  */
 import { appendFile, cp, mkdir, mkdtemp, rm, symlink } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -40,38 +40,38 @@ const apps: App[] = [
   },
   {
     name: "Python, uv.lock (six)",
-    from: join(ROOT, "test/cnb/part3/apps/py-uv"),
+    from: join(ROOT, "test/cnb/default-builder/apps/py-uv"),
     touch: "src/hello/server.py",
     official: "python:3.11-slim ≈ 45 MB (+ venv); Paketo python on base ≈ 150 MB",
   },
   {
     name: "Go, go.mod toolchain go1.22.5 + a module",
-    from: join(ROOT, "test/cnb/part3/apps/go-modules"),
+    from: join(ROOT, "test/cnb/default-builder/apps/go-modules"),
     touch: "main.go",
     official: "golang:1.22 ≈ 300 MB; gcr.io/distroless/static ≈ 2 MB + binary; Paketo go on tiny ≈ 25 MB",
   },
   {
     name: "Java, Maven from source (JDK's httpserver)",
-    from: join(ROOT, "test/cnb/part3/apps/java-maven"),
+    from: join(ROOT, "test/cnb/default-builder/apps/java-maven"),
     touch: "src/main/java/berth/example/Hello.java",
     official: "eclipse-temurin:17-jre ≈ 90 MB; Paketo java on base ≈ 130 MB",
   },
   {
     name: "Rust, Cargo.lock (itoa), rust-toolchain 1.99.1",
-    from: join(ROOT, "test/cnb/part3/apps/rust-hello"),
+    from: join(ROOT, "test/cnb/default-builder/apps/rust-hello"),
     touch: "src/main.rs",
     official:
       "rust:1 ≈ 550 MB; debian:bookworm-slim ≈ 28 MB + binary; Paketo rust (community) on tiny ≈ 25 MB",
   },
   {
     name: "Node.js, pnpm (test app)",
-    from: join(ROOT, "test/cnb/part3/apps/node-pnpm"),
+    from: join(ROOT, "test/cnb/default-builder/apps/node-pnpm"),
     touch: "server.js",
     official: "as the other Node.js row",
   },
   {
     name: "Python, requirements.txt, flask + gunicorn",
-    from: join(ROOT, "test/cnb/part3/apps/py-gunicorn"),
+    from: join(ROOT, "test/cnb/default-builder/apps/py-gunicorn"),
     touch: "app.py",
     official: "as the other Python row",
   },

@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { berth, tempDir } from "../../helpers/cli.ts";
 import { type RegistryHarness, startRegistry } from "../../registry/helpers/registry.ts";
-import { copyExample, has, homeWithSharedStack, shell } from "../part3/helpers.ts";
+import { copyExample, has, homeWithSharedStack, shell } from "../default-builder/helpers.ts";
 import { explain, mask, parseTomlText, plain } from "./compare.ts";
 import { layersFile, referenceLifecycle, runCreator } from "./lifecycle.ts";
 

@@ -1,5 +1,5 @@
 /**
- * The default builder's Python buildpack on small apps of its own (test/cnb/part3/apps): requirements.txt with
+ * The default builder's Python buildpack on small apps of its own (test/cnb/default-builder/apps): requirements.txt with
  * gunicorn (the start command found), a PEP 621 pyproject with a uv.lock and a [project.scripts] entry, Poetry's
  * poetry.lock, Pipfile.lock. Packages come from PyPI through the build's private network; each image answers
  * HTTP on $PORT. Then: a one-file change reuses the virtualenv (same digest, no install) with the network cut, a

@@ -155,7 +155,7 @@ export function layerSha(
   return md.buildpacks?.find((b) => b.key === bp)?.layers?.[layer]?.sha;
 }
 
-/** Copy a test app (test/cnb/part3/apps/<name>) to `dir/<as>`. */
+/** Copy a test app (test/cnb/default-builder/apps/<name>) to `dir/<as>`. */
 export async function copyApp(dir: string, name: string, as = name): Promise<string> {
   const dest = join(dir, as);
   await cp(join(APPS, name), dest, { recursive: true });

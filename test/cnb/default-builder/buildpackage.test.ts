@@ -20,7 +20,7 @@ let run: string;
 let helloBp: string;
 
 beforeAll(async () => {
-  ({ dir, cleanup } = await tempDir("berth-part3-pkg-"));
+  ({ dir, cleanup } = await tempDir("berth-default-builder-pkg-"));
   home = join(dir, "home");
   build = `oci:${join(dir, "stack")}:build`;
   run = `oci:${join(dir, "runlayout")}:run`;

@@ -1,5 +1,5 @@
 /**
- * The default builder's Java support on a small Maven app of its own (test/cnb/part3/apps/java-maven): Maven from
+ * The default builder's Java support on a small Maven app of its own (test/cnb/default-builder/apps/java-maven): Maven from
  * Maven Central (checked against its .sha512), `mvn package` with the build image's JDK and the local repository
  * as a cache layer, a JRE made by jlink from the modules the jar uses, the heap following the container's limit.
  * The image answers HTTP on $PORT and holds the jar, not the sources. Then: a one-file rebuild with the network

@@ -1,5 +1,5 @@
 /**
- * The default builder's Rust buildpack on a small app of its own (test/cnb/part3/apps/rust-hello): the toolchain
+ * The default builder's Rust buildpack on a small app of its own (test/cnb/default-builder/apps/rust-hello): the toolchain
  * rust-toolchain.toml names, from the Rust project's release channels (checked against the channel manifest),
  * a crate from crates.io pinned by Cargo.lock, and the image answers HTTP on $PORT with only the release binary.
  * Then: a one-file rebuild with the network cut works from the toolchain, crate and target caches, a missing

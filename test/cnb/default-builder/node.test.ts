@@ -1,5 +1,5 @@
 /**
- * The default builder's Node.js buildpack on small apps of each package manager (test/cnb/part3/apps): Yarn 1,
+ * The default builder's Node.js buildpack on small apps of each package manager (test/cnb/default-builder/apps): Yarn 1,
  * Yarn Berry with node_modules and with Plug'n'Play, pnpm, npm workspaces with a build script that needs a
  * devDependency. Each image answers HTTP on $PORT through `berth run -p`. Then: a one-file change reuses the
  * dependency layer (same digest, no install) with the network cut, a lockfile change reinstalls, the Node.js

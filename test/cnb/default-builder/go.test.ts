@@ -1,5 +1,5 @@
 /**
- * The default builder's Go buildpack on a small app of its own (test/cnb/part3/apps/go-modules): go.mod's
+ * The default builder's Go buildpack on a small app of its own (test/cnb/default-builder/apps/go-modules): go.mod's
  * toolchain line brings that Go from the module proxy (golang.org/toolchain, checked against the checksum
  * database), a third-party module comes through GOPROXY, and the image answers HTTP on $PORT. Then: a one-file
  * change rebuilds with the network cut from the toolchain and module caches, GOFLAGS and GOPROXY from

@@ -31,7 +31,7 @@ let port = 18400 + Math.floor(Math.random() * 400);
 const nextPort = () => ++port;
 
 beforeAll(async () => {
-  ({ dir, cleanup } = await tempDir("berth-part3-"));
+  ({ dir, cleanup } = await tempDir("berth-default-builder-"));
   home = await homeWithSharedStack(dir);
 }, 900_000);
 afterAll(async () => {
@@ -268,7 +268,7 @@ describe("the stack", () => {
   });
 
   it("says what is missing when debootstrap is not installed", async () => {
-    const { dir: d, cleanup: c } = await tempDir("berth-part3-nodeb-");
+    const { dir: d, cleanup: c } = await tempDir("berth-default-builder-nodeb-");
     try {
       const r = await berth(["stack", "create", "--build-image", "x/b", "--run-image", "x/r"], {
         home: join(d, "home"),
