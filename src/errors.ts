@@ -53,7 +53,6 @@ export type ErrorCode =
   | "CNB_BUILD_FAILED"
   | "CNB_BUILD_INVALID"
   | "CNB_ANALYZE_FAILED"
-  | "CNB_RESTORE_FAILED"
   | "CNB_EXPORT_FAILED"
   | "CNB_REBASE_FAILED"
   /** An image extension's output (Dockerfiles, extend-config.toml) breaks the Buildpack API's rules. */
@@ -69,7 +68,6 @@ export type ErrorCode =
   | "DOCKERFILE_SOURCE_NOT_FOUND"
   | "DOCKERFILE_RUN_FAILED"
   | "DOCKERFILE_UNSUPPORTED"
-  | "BUILDPACKS_UNAVAILABLE"
   // generic
   | "USAGE"
   | "IO"
