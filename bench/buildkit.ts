@@ -10,12 +10,11 @@
  *
  * Run: node bench/buildkit.ts [--runs N] [--prebuilt]. Writes bench/results/buildkit.md.
  */
-import { spawn } from "node:child_process";
-import { mkdir, readdir, readFile, writeFile } from "node:fs/promises";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { parseArgs } from "node:util";
 import { startEngine } from "../test/dockerfile/buildkit/helpers/oracle.ts";
-import { BIN, buildCli, DATA, fresh, median, ROOT, version } from "./lib.ts";
+import { BIN, buildCli, DATA, fresh, measure, median, ROOT, type Sample, version } from "./lib.ts";
 
 const { values } = parseArgs({
   options: { runs: { type: "string" }, prebuilt: { type: "boolean", default: false } },
@@ -77,65 +76,6 @@ async function writeProject(ctx: string): Promise<void> {
   for (let i = 0; i < 60; i++) await put(`src/mod${String(i).padStart(2, "0")}.c`, text(i, 8 * 1024));
   await put("src/main.c", "int main(void) { return 0; }\n");
   for (let i = 0; i < 200; i++) await put(`static/d${i % 10}/f${i}.txt`, text(5000 + i, 4 * 1024));
-}
-
-/** Summed RSS (KiB) of the processes whose pids are in `roots` and all their descendants. */
-async function treeRssKiB(roots: number[]): Promise<number> {
-  const parent = new Map<number, number>();
-  const rss = new Map<number, number>();
-  for (const name of await readdir("/proc")) {
-    const pid = Number(name);
-    if (!Number.isInteger(pid)) continue;
-    try {
-      const status = await readFile(`/proc/${pid}/status`, "utf8");
-      parent.set(pid, Number(/^PPid:\s+(\d+)/m.exec(status)?.[1] ?? 0));
-      rss.set(pid, Number(/^VmRSS:\s+(\d+)/m.exec(status)?.[1] ?? 0));
-    } catch {
-      // gone
-    }
-  }
-  const inTree = (pid: number): boolean => {
-    for (let p = pid, hops = 0; p > 1 && hops < 64; p = parent.get(p) ?? 0, hops++)
-      if (roots.includes(p)) return true;
-    return false;
-  };
-  let total = 0;
-  for (const [pid, kib] of rss) if (inTree(pid)) total += kib;
-  return total;
-}
-
-interface Sample {
-  seconds: number;
-  peakKiB: number;
-}
-
-/** Run argv, sampling the RSS of its tree (and of `also`, a daemon's pid) every 50 ms. */
-function measure(argv: string[], env: NodeJS.ProcessEnv, also: number[]): Promise<Sample> {
-  return new Promise((resolve, reject) => {
-    const start = performance.now();
-    const child = spawn(argv[0]!, argv.slice(1), { stdio: ["ignore", "ignore", "pipe"], env });
-    const err: Buffer[] = [];
-    child.stderr.on("data", (c: Buffer) => {
-      err.push(c);
-      if (err.length > 64) err.shift();
-    });
-    let peak = 0;
-    let sampling = Promise.resolve();
-    const timer = setInterval(() => {
-      sampling = sampling.then(async () => {
-        peak = Math.max(peak, await treeRssKiB([child.pid!, ...also]));
-      });
-    }, 50);
-    child.on("error", reject);
-    child.on("close", async (code) => {
-      clearInterval(timer);
-      await sampling;
-      const seconds = (performance.now() - start) / 1000;
-      if (code !== 0)
-        reject(new Error(`${argv.join(" ")} exited with ${code}:\n${Buffer.concat(err).toString()}`));
-      else resolve({ seconds, peakKiB: peak });
-    });
-  });
 }
 
 interface Side {
