@@ -5,7 +5,6 @@
 import { BerthError } from "../errors.ts";
 import type { Platform } from "../oci/platform.ts";
 import { Store } from "../oci/store.ts";
-import { copyImage } from "../transport/copy.ts";
 import { parseImageArgument } from "../transport/parse.ts";
 import type { Host } from "./host.ts";
 
@@ -30,6 +29,8 @@ export function parsePullPolicy(value: string): PullPolicy {
 
 /** The registry's image under REF (this platform's, or `platform`'s) into the local store under REF. */
 export async function pullIntoStore(host: Host, ref: string, platform?: Platform): Promise<void> {
+  // loaded on first use: `berth run` of an image in the store never needs the copy machinery
+  const { copyImage } = await import("../transport/copy.ts");
   await copyImage(parseImageArgument(`docker://${ref}`), { transport: "store", ref, text: ref }, host.ctx, {
     ...(platform ? { platform } : {}),
     ...(host.onBlob ? { onBlob: host.onBlob } : {}),

@@ -10,16 +10,6 @@ import { shortId } from "../../runtime/state.ts";
 import { type Cli, hostOptions } from "../env.ts";
 import { info } from "../output.ts";
 
-export {
-  environment,
-  openRunImage,
-  parseEnvFile,
-  parsePullPolicy,
-  rootlessIds,
-  rootlessIdsWithSubordinates,
-  seccompOff,
-} from "../../api/run.ts";
-
 const collect = (v: string, prev: string[]) => [...prev, v];
 
 /** docker's exit code for its own failures in `run` and `exec` (the container's code is passed on as it is). */
