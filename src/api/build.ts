@@ -152,12 +152,17 @@ export interface BuildOptions extends HostOptions {
   builder?: string;
   /** The run image; default the builder's. */
   runImage?: string;
-  /** When the builder and run image are pulled into the store: "if-not-present" (default), "always", "never". */
+  /**
+   * When the builder and run image are pulled into the store: "if-not-present" (default), "always", "never".
+   */
   pullPolicy?: PackPullPolicy | string;
   /** Build-time environment: `K=V`, or `K` alone to take it from `hostEnv`; or a record. */
   env?: string[] | Record<string, string>;
   envFile?: string;
-  /** Buildpacks to use instead of the builder's order: a dir, .tgz or .cnb (relative to `cwd`), ID[@VERSION], docker://REF… */
+  /**
+   * Buildpacks to use instead of the builder's order: a dir, .tgz or .cnb (relative to `cwd`), ID[@VERSION],
+   * docker://REF…
+   */
   buildpacks?: string[];
   disableSystemBuildpacks?: boolean;
   cacheDir?: string;
@@ -179,7 +184,10 @@ export interface BuildOptions extends HostOptions {
   trustBuilder?: boolean;
   /** The default builder's definition; default berth's builders/default/builder.toml. */
   defaultBuilderToml?: string;
-  /** Trust this machine's local CAs (/usr/local/share/ca-certificates) in the default builder's stack; default true. */
+  /**
+   * Trust this machine's local CAs (/usr/local/share/ca-certificates) in the default builder's stack; default
+   * true.
+   */
   trustHostCas?: boolean;
   /** Phase details (the CLI's --verbose). */
   verbose?: boolean;
@@ -352,7 +360,10 @@ export interface DockerfileBuildOptions extends HostOptions {
   context?: string;
   /** The Dockerfile; default CONTEXT/Dockerfile (relative paths: to `cwd`). */
   file?: string;
-  /** The image(s) to write (each with the same digest): store names, any transport, or with `publish` registry references. */
+  /**
+   * The image(s) to write (each with the same digest): store names, any transport, or with `publish` registry
+   * references.
+   */
   tags: string | string[];
   /** Write straight to the registry. */
   publish?: boolean;
@@ -366,7 +377,10 @@ export interface DockerfileBuildOptions extends HostOptions {
   noCache?: boolean;
   /** `id=ID,src=FILE` for RUN --mount=type=secret. */
   secrets?: string[];
-  /** `default`, `default=SOCKET` or `ID=SOCKET` for RUN --mount=type=ssh (`default` alone: SSH_AUTH_SOCK of `hostEnv`). */
+  /**
+   * `default`, `default=SOCKET` or `ID=SOCKET` for RUN --mount=type=ssh (`default` alone: SSH_AUTH_SOCK of
+   * `hostEnv`).
+   */
   ssh?: string[];
   /** RUN's network when the step names none: "default" (private, outbound access), "host", "none". */
   network?: string;

@@ -1,6 +1,7 @@
 /**
- * What the library's entry points (`build`, `buildDockerfile`, `rebase`, `run`) need from the host, given by
- * the caller: library code never reads the process's environment. `fromEnvironment(env)` gives the CLI's defaults.
+ * What the library's entry points (`build`, `buildDockerfile`, `rebase`, `run`) need from the host, given
+ * by the caller: library code never reads the process's environment. `fromEnvironment(env)` gives the
+ * CLI's defaults.
  */
 import { homedir, userInfo } from "node:os";
 import { join, resolve } from "node:path";
@@ -19,7 +20,10 @@ export interface Logger {
 }
 
 export interface HostOptions {
-  /** BERTH_HOME: the store, caches, snapshots and containers. The CLI's: $BERTH_HOME, else ${XDG_DATA_HOME:-~/.local/share}/berth. */
+  /**
+   * BERTH_HOME: the store, caches, snapshots and containers. The CLI's: $BERTH_HOME, else
+   * ${XDG_DATA_HOME:-~/.local/share}/berth.
+   */
   home: string;
   /**
    * The environment berth reads: credentials (DOCKER_CONFIG, REGISTRY_AUTH_FILE, HOME), `KEY` alone in env
@@ -30,7 +34,10 @@ export interface HostOptions {
   cwd?: string;
   /** OCI runtime, a name or a path (the CLI's `--runtime`, else $BERTH_RUNTIME); default runc, else crun. */
   runtime?: string;
-  /** Where runc, crun, pasta and newuidmap are looked for (the CLI's $PATH); default /usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin. */
+  /**
+   * Where runc, crun, pasta and newuidmap are looked for (the CLI's $PATH); default
+   * /usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin.
+   */
   searchPath?: string;
   /** The user berth runs as; default os.userInfo()'s. Not 0: rootless containers and builds. */
   uid?: number;
@@ -67,8 +74,8 @@ export function sourceDateEpochOf(env: Record<string, string | undefined>): numb
 }
 
 /**
- * The CLI's host options from an environment (the process's, given by the caller): BERTH_HOME, BERTH_RUNTIME, PATH,
- * SOURCE_DATE_EPOCH, and the environment itself for credentials.
+ * The CLI's host options from an environment (the process's, given by the caller): BERTH_HOME,
+ * BERTH_RUNTIME, PATH, SOURCE_DATE_EPOCH, and the environment itself for credentials.
  */
 export function fromEnvironment(
   env: Record<string, string | undefined>,

@@ -11,7 +11,8 @@ import { BerthError } from "../errors.ts";
 import { type Image, loadRoot, selectImage } from "../oci/image.ts";
 import { parsePlatform } from "../oci/platform.ts";
 import { Store } from "../oci/store.ts";
-// The modules themselves, not runtime/index.ts: `berth run` then loads neither the sandbox nor the layer engine.
+// The modules themselves, not runtime/index.ts: `berth run` then loads neither the sandbox nor the layer
+// engine.
 import { Container } from "../runtime/container.ts";
 import type { ProcessResult, StdioOptions } from "../runtime/exec.ts";
 import { parseNetworkMode, parsePublish } from "../runtime/network.ts";
@@ -31,7 +32,9 @@ export interface RunImageOptions extends HostOptions {
   cmd?: string[];
   /** Replace the image's Entrypoint (and its Cmd, unless `cmd` is given): `--entrypoint`. */
   entrypoint?: string;
-  /** `K=V` to set, `K` alone to take K from `hostEnv` (-e); or a record. Over `envFiles`' (docker's order). */
+  /**
+   * `K=V` to set, `K` alone to take K from `hostEnv` (-e); or a record. Over `envFiles`' (docker's order).
+   */
   env?: string[] | Record<string, string>;
   /** docker's `--env-file`s: `K=V` a line, relative to `cwd`. */
   envFiles?: string[];
@@ -43,7 +46,9 @@ export interface RunImageOptions extends HostOptions {
   user?: string;
   /** "default" (a private network with outbound access, not the host's loopback), "host" or "none". */
   network?: string;
-  /** docker's `-p [IP:]HOST:CTR[/udp]` (default network only; with "host" they are dropped with a warning). */
+  /**
+   * docker's `-p [IP:]HOST:CTR[/udp]` (default network only; with "host" they are dropped with a warning).
+   */
   publish?: string[];
   capAdd?: string[];
   capDrop?: string[];
@@ -142,7 +147,9 @@ export async function openRunImage(
   }
 }
 
-/** Whether docker's `--security-opt` values turn seccomp off; the only one berth takes is seccomp=unconfined. */
+/**
+ * Whether docker's `--security-opt` values turn seccomp off; the only one berth takes is seccomp=unconfined.
+ */
 export function seccompOff(values: readonly string[]): boolean {
   for (const v of values) {
     if (v !== "seccomp=unconfined" && v !== "seccomp:unconfined") {

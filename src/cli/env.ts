@@ -18,8 +18,8 @@ export interface Cli {
 
 /**
  * The library's host options for a command: the environment's (fromEnvironment: BERTH_RUNTIME, PATH,
- * SOURCE_DATE_EPOCH with `epoch`), this process's user, and the transport context the global flags made. `runtime` is
- * the command's `--runtime`, over $BERTH_RUNTIME.
+ * SOURCE_DATE_EPOCH with `epoch`), this process's user, and the transport context the global flags made.
+ * `runtime` is the command's `--runtime`, over $BERTH_RUNTIME.
  */
 export function hostOptions(c: Cli, o: { runtime?: string | undefined; epoch?: boolean } = {}): HostOptions {
   const uid = process.geteuid?.() ?? 0;
