@@ -386,6 +386,11 @@ export interface DockerfileBuildOptions extends HostOptions {
   network?: string;
   /** BuildKit's entitlements: `network.host` lets `RUN --network=host` use the host's network. */
   allow?: string[];
+  /**
+   * Stages built at once when they do not need each other (default: the CPUs, at least 2; 1: one after
+   * another; the image is the same either way).
+   */
+  stageJobs?: number;
   signal?: AbortSignal;
   /** The Dockerfile was named by project.toml: it must lie inside the context (berth build's own use). */
   fileInContext?: boolean;
@@ -505,6 +510,7 @@ export async function buildDockerfile(o: DockerfileBuildOptions): Promise<BuildR
       ...(host.searchPath ? { searchPath: host.searchPath } : {}),
       ...(o.network ? { network: parseNetworkMode(o.network) } : {}),
       allow: parseEntitlements(o.allow ?? []),
+      ...(o.stageJobs === undefined ? {} : { stageJobs: o.stageJobs }),
       log: host.info,
       onOutput: (chunk, stream) => host.output(chunk, stream),
       ...(o.signal ? { signal: o.signal } : {}),

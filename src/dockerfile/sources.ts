@@ -177,9 +177,13 @@ async function fileDigest(path: string): Promise<string> {
 
 /**
  * A digest of what the sources hold: names, types, modes, sizes, link targets, contents and which files are
- * hard links of one another.
+ * hard links of one another. `contentOf` gives a regular file's content digest (default: read it; the build
+ * context's come from its index, context-index.ts).
  */
-export async function sourcesDigest(sources: readonly MatchedSource[]): Promise<string> {
+export async function sourcesDigest(
+  sources: readonly MatchedSource[],
+  contentOf: (hostPath: string, st: Stats) => Promise<string> = (p) => fileDigest(p),
+): Promise<string> {
   const h = createHash("sha256");
   const inodes = new Map<string, number>();
   let n = 0;
@@ -195,7 +199,7 @@ export async function sourcesDigest(sources: readonly MatchedSource[]): Promise<
       }
       n++;
       h.update(`${f.rel}\0${type}\0${f.st.mode & 0o7777}\0${f.st.size}\0${f.linkname ?? ""}\0${group}\0`);
-      if (type === "f") h.update(await fileDigest(f.hostPath));
+      if (type === "f") h.update(await contentOf(f.hostPath, f.st));
       h.update("\n");
     }
   }

@@ -22,6 +22,7 @@ const DOCKERFILE_ONLY: Record<string, string> = {
   secret: "--secret",
   ssh: "--ssh",
   allow: "--allow",
+  stageJobs: "--stage-jobs",
 };
 const BUILDPACKS_ONLY: Record<string, string> = {
   builder: "-B/--builder",
@@ -109,6 +110,12 @@ async function planBuild(
   return { tag, contextDir, choice };
 }
 
+function parseStageJobs(v: string): number {
+  if (!/^[1-9]\d*$/.test(v))
+    throw new BerthError("USAGE", `--stage-jobs ${JSON.stringify(v)} must be a whole number of 1 or more`);
+  return Number(v);
+}
+
 export function registerBuild(program: Command, cli: () => Cli): void {
   program
     .command("build")
@@ -170,6 +177,11 @@ export function registerBuild(program: Command, cli: () => Cli): void {
       "network of RUN steps and buildpacks (default: private, with outbound access; host: the host's)",
     )
     .option("--allow <entitlement>", "network.host: let RUN --network=host use the host's network", collect)
+    .option(
+      "--stage-jobs <n>",
+      "Dockerfile stages built at once when they do not depend on each other (default: the CPUs, at least 2; 1: one after another)",
+      parseStageJobs,
+    )
     .addHelpText(
       "after",
       `
@@ -260,6 +272,7 @@ Examples:
         ssh: opts.ssh ?? [],
         ...(opts.network ? { network: opts.network } : {}),
         allow: opts.allow ?? [],
+        ...(opts.stageJobs ? { stageJobs: opts.stageJobs } : {}),
       });
       if (opts.json) printJson(out, r);
       else if (quiet) out.stdout.write(`${r.digest}\n`);

@@ -20,7 +20,7 @@ import {
 import { expandWord } from "../expand.ts";
 import { heredocName } from "../parse.ts";
 import { lstatOrUndefined, resolveInRoot } from "../rootfs.ts";
-import { matchSources, sourcesDigest } from "../sources.ts";
+import { matchSources } from "../sources.ts";
 import type { SourceRoot, StepContext } from "../step.ts";
 import { leaseCacheDir, parseMount, type RunMountSpec, secretFile, sshProxy } from "./mounts.ts";
 
@@ -215,7 +215,7 @@ export async function runInstruction(c: StepContext): Promise<void> {
         undefined,
         "the build context",
       );
-      reads.push({ target: m.target, context: await sourcesDigest(sources) });
+      reads.push({ target: m.target, context: await c.contextDigest(sources) });
     }
   }
   const created = `RUN ${argEnv.length ? `|${argEnv.length} ${argEnv.join(" ")} ` : ""}${argv.join(" ")} # buildkit`;
