@@ -8,6 +8,7 @@ import type { Stats } from "node:fs";
 import { cp, mkdir, readdir, readFile, rm, rmdir } from "node:fs/promises";
 import { join, posix } from "node:path";
 import { BerthError } from "../../errors.ts";
+import type { XattrReader } from "../../layer/index.ts";
 import type { Image } from "../../oci/image.ts";
 import type { Compression } from "../../oci/mediatype.ts";
 import {
@@ -55,6 +56,7 @@ async function dropMountPoints(
   lowers: string[],
   targets: string[],
   overlay: boolean,
+  attrs: XattrReader | undefined,
 ): Promise<void> {
   for (const t of targets) {
     for (let p = posix.normalize(t).replace(/^\/+/, ""); p !== "." && p !== ""; p = posix.dirname(p)) {
@@ -70,8 +72,7 @@ async function dropMountPoints(
         // one) is no change of the command's: BuildKit's differ leaves it out too.
         if (overlay && st?.isDirectory() && lower.isDirectory() && (await readdir(host)).length === 0) {
           const same = st.mode === lower.mode && st.uid === lower.uid && st.gid === lower.gid;
-          const attrs = same ? await overlayXattrReader(host) : undefined;
-          if (attrs && (await attrs(host)) === undefined) await rmdir(host);
+          if (same && attrs && (await attrs(host)) === undefined) await rmdir(host);
         }
         break;
       }
@@ -119,13 +120,13 @@ export async function runStep(o: RunStepOptions) {
     );
   }
   const upper = result.root.upperDir;
-  await dropMountPoints(
-    upper,
-    result.root.lowerDirs,
-    [...o.mountTargets, ...ETC_FILES],
-    result.root.mode !== "full",
-  );
+  const overlay = result.root.mode !== "full";
+  // One read of the upper dir's overlay attributes (a getfattr process) serves both the mount points' check
+  // and the layer: the mount points only lose entries, they never gain attributes.
+  const attrs = overlay ? await overlayXattrReader(upper) : undefined;
+  await dropMountPoints(upper, result.root.lowerDirs, [...o.mountTargets, ...ETC_FILES], overlay, attrs);
   const desc = await captureChanges(upper, o.layerPath, {
+    ...(attrs ? { readXattrs: attrs } : {}),
     compression: o.compression,
     ...(o.mtime === undefined ? {} : { mtime: o.mtime }),
     ...(result.root.mode === "full"
