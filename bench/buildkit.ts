@@ -3,6 +3,7 @@
  * files and 200 static files) built by the compiled berth CLI (`berth build --dockerfile`, into its local store)
  * and by Debian's docker.io engine (`docker build`, BuildKit built in, Dockerfile 1.2 frontend, into the engine's
  * image store), FROM the same busybox base image (an OCI layout for berth, `docker load`ed for the engine).
+ * Both run RUN steps without a network (`--network none`, `--network=none`).
  * Cold: an empty BERTH_HOME / the engine's build cache pruned; cached: the same build again; one file changed:
  * one source file rewritten before each run. Memory is the peak of the summed RSS of the process tree, sampled
  * every 50 ms: for berth the CLI and what it starts (runc), for BuildKit the docker client plus the whole
@@ -135,6 +136,9 @@ try {
             join(dir, "berth.Dockerfile"),
             "-t",
             "bench-app:latest",
+            // as the engine's side: RUN steps without a network (no netns and slirp4netns to set up)
+            "--network",
+            "none",
           ],
           berthEnv,
           [],
@@ -178,7 +182,8 @@ try {
     "",
     "One multi-stage project (bench/buildkit.ts: deps, build, test and final stages, `COPY --from`, RUN steps " +
       "with busybox; 8 × 64 KiB deps, 61 source files, 200 static files) FROM the same busybox base image: " +
-      "the compiled berth CLI (`berth build CTX --dockerfile … -t bench-app:latest`, into its local store) and " +
+      "the compiled berth CLI (`berth build CTX --dockerfile … -t bench-app:latest --network none`, into its local " +
+      "store) and " +
       `Debian's docker.io engine (${await version(["/usr/sbin/dockerd", "--version"])}, BuildKit built in, ` +
       "its own Dockerfile frontend; `docker build --network=none`, into the engine's image store). Cold: an " +
       "empty `BERTH_HOME` / the engine's build cache pruned and the image removed (the base stays loaded); " +
