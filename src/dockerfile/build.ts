@@ -33,7 +33,7 @@ import { runInstruction } from "./instructions/run.ts";
 import { workdirInstruction } from "./instructions/workdir.ts";
 import { type Dockerfile, type Instruction, parseDockerfile, parseTrigger } from "./parse.ts";
 import { StageRoot } from "./rootfs.ts";
-import { defaultStageJobs, LinePrefixer, Slots, stageDependencies } from "./schedule.ts";
+import { baseStages, defaultStageJobs, LinePrefixer, Slots } from "./schedule.ts";
 import { sourcesDigest } from "./sources.ts";
 import { findStage, neededStages, type PlanWarning, type Stage, splitStages, targetStage } from "./stage.ts";
 import type { SourceRoot, StepContext, StepOutput } from "./step.ts";
@@ -287,16 +287,18 @@ export class DockerfileBuild {
   }
 
   /**
-   * Build the stages, each as soon as the stages it needs are built, at most `stageJobs` at once. The first
-   * failure aborts the others (their RUN steps are stopped, no new step starts) and is the error thrown, after
-   * every stage has stopped (the build's temp folder is removed only then).
+   * Build the stages, each as soon as the stage it is built FROM is built, at most `stageJobs` at once (a step
+   * reading another stage waits for it in `#stageResult`). The first failure aborts the others (their RUN
+   * steps are stopped, no new step starts) and is the error thrown, after every stage has stopped (the
+   * build's temp folder is removed only then).
    */
   async #buildStages(stages: Stage[], all: Stage[]): Promise<void> {
-    const deps = stageDependencies(all, stages, this.#globalVars);
+    const bases = baseStages(all, stages, this.#globalVars);
     let failure: { err: unknown } | undefined;
     for (const [n, stage] of stages.entries()) {
       const run = async (): Promise<StageState> => {
-        await Promise.all((deps.get(stage.index) ?? []).map((d) => this.#done.get(d)));
+        const base = bases.get(stage.index);
+        if (base !== undefined) await this.#done.get(base);
         await this.#slots.acquire();
         try {
           this.#abort.signal.throwIfAborted();
@@ -323,8 +325,8 @@ export class DockerfileBuild {
   }
 
   /**
-   * A stage another one reads (FROM, --from): waited for without holding a slot, so that a stage found only
-   * now (an ONBUILD trigger's --from) cannot starve the stages it waits for.
+   * A stage another one reads (FROM, --from): waited for without holding a slot, so that the stages it waits
+   * for (which may still wait for a slot themselves) can run.
    */
   async #stageResult(index: number): Promise<StageState | undefined> {
     const p = this.#done.get(index);

@@ -1,40 +1,36 @@
 /**
- * Which stages can build at the same time (issue 20, "Speed"): a stage depends on the stage it is built FROM
- * and on the stages its instructions read (`COPY/ADD --from=`, `RUN --mount=from=`); stages whose dependencies
- * are built run concurrently, at most `jobs` at once, as BuildKit's solver runs independent vertices. Each
- * stage's result depends only on its own instructions and its dependencies' results, so the digests are the
- * same whatever the order (test/dockerfile/parallel.test.ts builds with 1 job and with several).
+ * Which stages can build at the same time (issue 20, "Speed"): a stage starts once the stage it is built FROM
+ * is built, and a step that reads another stage (`COPY/ADD --from=`, `RUN --mount=from=`) waits there for that
+ * stage, giving its slot to others meanwhile; so stages run concurrently, at most `jobs` at once, as BuildKit's
+ * solver runs independent vertices, and a stage's steps before its first `--from` overlap the stages it reads.
+ * Each stage's result depends only on its own instructions and the results of the stages it reads, so the
+ * digests are the same whatever the order (test/dockerfile/parallel.test.ts builds with 1 job and with several).
  */
 import { availableParallelism } from "node:os";
 import { StringDecoder } from "node:string_decoder";
 import type { Vars } from "./expand.ts";
 import { expandWord } from "./expand.ts";
-import { findStage, type Stage, stageRefs } from "./stage.ts";
+import { findStage, type Stage } from "./stage.ts";
 
 /** The default number of stages built at once: the machine's CPUs, at least 2 (steps wait on runc and disks). */
 export function defaultStageJobs(): number {
   return Math.max(2, availableParallelism());
 }
 
-/** For each stage (by index), the indexes of the earlier stages it needs before it starts. */
-export function stageDependencies(all: readonly Stage[], stages: readonly Stage[], globals: Vars) {
-  const deps = new Map<number, number[]>();
+/** For each stage (by index), the earlier stage it is built FROM, if any: what it needs before it starts. */
+export function baseStages(all: readonly Stage[], stages: readonly Stage[], globals: Vars) {
+  const deps = new Map<number, number>();
   for (const s of stages) {
-    const out = new Set<number>();
     const base = findStage(all, expandWord(s.baseText, globals).value, s.index);
-    if (base) out.add(base.index);
-    for (const ins of s.instructions) {
-      for (const ref of stageRefs(ins, globals)) {
-        const dep = findStage(all, ref, s.index);
-        if (dep) out.add(dep.index);
-      }
-    }
-    deps.set(s.index, [...out]);
+    if (base) deps.set(s.index, base.index);
   }
   return deps;
 }
 
-/** A counting semaphore: at most `size` holders; `acquire` waits for a free slot (first come, first served). */
+/**
+ * A counting semaphore: at most `size` holders; `acquire` waits for a free slot (first come, first served, so
+ * that with one slot the stages build in Dockerfile order).
+ */
 export class Slots {
   #free: number;
   #waiting: (() => void)[] = [];
