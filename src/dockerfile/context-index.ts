@@ -16,10 +16,11 @@
  * index only decides whether a regular file found there has to be read.
  */
 import { createHash } from "node:crypto";
-import { createReadStream, type Stats } from "node:fs";
+import type { Stats } from "node:fs";
 import { mkdir, readFile, realpath } from "node:fs/promises";
 import { join, relative, resolve, sep } from "node:path";
 import { writeFileAtomic } from "../util/fs.ts";
+import { fileDigest } from "./sources.ts";
 
 /** How much older than the read a file's ctime must be for its entry to be trusted (coarse kernel clocks). */
 const RACY_MS = 1000;
@@ -39,12 +40,6 @@ export interface ContextIndexStats {
   reused: number;
 }
 
-async function hashFile(path: string): Promise<string> {
-  const h = createHash("sha256");
-  for await (const chunk of createReadStream(path)) h.update(chunk as Buffer);
-  return h.digest("hex");
-}
-
 const sameMeta = (e: Entry, st: Stats) =>
   e[0] === st.size &&
   e[1] === st.mtimeMs &&
@@ -62,18 +57,18 @@ export class ContextIndex {
   #dirty = false;
   readonly stats: ContextIndexStats = { read: 0, reused: 0 };
   /** How a file is read (a test hook to count reads). */
-  readonly #read: (path: string) => Promise<string>;
+  readonly #read: (path: string, size: number) => Promise<string>;
 
   private constructor(
     file: string | undefined,
     root: string,
     entries: Map<string, Entry>,
-    read: (path: string) => Promise<string>,
+    read: ((path: string, size: number) => Promise<string>) | undefined,
   ) {
     this.#file = file;
     this.#root = root;
     this.#entries = entries;
-    this.#read = read;
+    this.#read = read ?? fileDigest;
   }
 
   /**
@@ -83,7 +78,7 @@ export class ContextIndex {
   static async open(
     cacheRoot: string | undefined,
     contextDir: string,
-    read: (path: string) => Promise<string> = hashFile,
+    read?: (path: string, size: number) => Promise<string>,
   ): Promise<ContextIndex> {
     // Paths are taken relative to the context as the build names it (sources.ts joins onto that); the index
     // file is named after its real path, so that two names of one folder share it.
@@ -118,7 +113,7 @@ export class ContextIndex {
     const rel = relative(this.#root, hostPath);
     if (rel === "" || rel.startsWith(`..${sep}`) || rel === "..") {
       this.stats.read++;
-      return this.#read(hostPath);
+      return this.#read(hostPath, st.size);
     }
     const seen = this.#seen.get(rel);
     if (seen && sameMeta(seen, st)) return seen[6];
@@ -129,7 +124,7 @@ export class ContextIndex {
       return known[6];
     }
     const readAt = Date.now();
-    const hex = await this.#read(hostPath);
+    const hex = await this.#read(hostPath, st.size);
     this.stats.read++;
     const e: Entry = [st.size, st.mtimeMs, st.ctimeMs, st.ino, st.dev, st.mode, hex, readAt];
     this.#seen.set(rel, e);
