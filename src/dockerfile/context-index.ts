@@ -25,6 +25,9 @@ import { fileDigest } from "./sources.ts";
 /** How much older than the read a file's ctime must be for its entry to be trusted (coarse kernel clocks). */
 const RACY_MS = 1000;
 
+/** Entries kept for files this build did not read (see `save`). */
+const MAX_ENTRIES = 100_000;
+
 /** [size, mtimeMs, ctimeMs, ino, dev, mode, sha256 hex, read at (ms since epoch)] */
 type Entry = [number, number, number, number, number, number, string, number];
 
@@ -136,7 +139,10 @@ export class ContextIndex {
   /** Write the index back (atomically) when this build read anything. */
   async save(): Promise<void> {
     if (!this.#file || !this.#dirty) return;
-    const out: IndexFile = { version: 1, entries: Object.fromEntries(this.#entries) };
+    // Files other builds of this context read are kept (another Dockerfile may copy them), up to a bound, past
+    // which only this build's stay: files that come and go must not grow the index for ever.
+    const keep = this.#entries.size > MAX_ENTRIES ? this.#seen : this.#entries;
+    const out: IndexFile = { version: 1, entries: Object.fromEntries(keep) };
     await mkdir(join(this.#file, ".."), { recursive: true });
     await writeFileAtomic(this.#file, JSON.stringify(out), 0o600);
     this.#dirty = false;
