@@ -25,6 +25,16 @@ export {
   layoutPathOf,
   trustedBuilders,
 } from "./build/lifecycle.ts";
+export {
+  detectWithLifecycle,
+  type LifecycleDetectOptions,
+  type LifecycleDetectResult,
+} from "./build/lifecycle-detect.ts";
+export {
+  type LifecycleRebaseOptions,
+  type LifecycleRebaseResult,
+  rebaseWithLifecycle,
+} from "./build/lifecycle-rebase.ts";
 export * as buildSteps from "./build/steps.ts";
 // Part 2: analyze, restore, export, rebase, cache, launch, and `berth build` with buildpacks.
 export {

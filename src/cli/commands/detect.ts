@@ -3,6 +3,7 @@ import { join, resolve } from "node:path";
 import type { Command } from "commander";
 import {
   buildSteps,
+  detectWithLifecycle,
   encodeGroup,
   encodePlan,
   type Isolation,
@@ -45,6 +46,11 @@ export function registerDetect(program: Command, cli: () => Cli): void {
       "default",
     )
     .option("--platform <os/arch[/variant]>", "from a multi-platform builder, the platform to use")
+    .option(
+      "--lifecycle <berth|builder>",
+      "berth (default): berth's own engine detects; builder: the builder's /cnb/lifecycle/detector does, in berth's sandbox",
+      "berth",
+    )
     .option("-v, --verbose", "show every buildpack's detect output and timings")
     .option("-q, --quiet", "only errors")
     .option("--json", "print the group and plan as JSON")
@@ -55,9 +61,14 @@ Prints group.toml and plan.toml. When no group passes, prints every buildpack's 
 (as the lifecycle does, without -v) and exits with the platform's codes: 20 when no group passed, 21 when
 a buildpack's detect errored.
 
+With --lifecycle builder the builder's own lifecycle runs its detector (the Platform API negotiated as pack
+does); its output is shown as it comes and berth exits with the detector's exit code (20, 21, 22–29) when it
+fails.
+
 Examples:
   berth detect ./app --builder my-builder
-  berth detect . -B docker://127.0.0.1:5000/builder:1 -e BP_NODE_VERSION=22 --isolation host`,
+  berth detect . -B docker://127.0.0.1:5000/builder:1 -e BP_NODE_VERSION=22 --isolation host
+  berth detect ./app -B paketobuildpacks/builder-jammy-base --lifecycle builder`,
     )
     .action(async (app: string, opts) => {
       const { ctx, out, env: hostEnv, cwd } = cli();
@@ -66,6 +77,16 @@ Examples:
         throw new BerthError("USAGE", `--isolation ${isolation} must be sandbox or host`);
       }
       const logger = cnbLogger(out, opts);
+      if (opts.lifecycle === "builder") {
+        await lifecycleDetect(app, opts, cli);
+        return;
+      }
+      if (opts.lifecycle !== "berth") {
+        throw new BerthError(
+          "USAGE",
+          `--lifecycle ${JSON.stringify(opts.lifecycle)} must be berth or builder`,
+        );
+      }
       const work = await ownedTempDir(tmpDirOf(ctx), "detect-");
       let c: RunContext | undefined;
       try {
@@ -116,4 +137,43 @@ Examples:
         await rm(work, { recursive: true, force: true });
       }
     });
+}
+
+/** `--lifecycle builder`: the builder's detector; its failure exit code is berth's. */
+async function lifecycleDetect(app: string, opts: Record<string, unknown>, cli: () => Cli): Promise<void> {
+  const { ctx, out, env: hostEnv, cwd } = cli();
+  if (opts.isolation !== "sandbox") {
+    throw new BerthError("USAGE", "--isolation host cannot be used with --lifecycle builder", {
+      hint: "the builder's lifecycle runs in berth's sandbox; leave out --isolation host",
+    });
+  }
+  const r = await detectWithLifecycle({
+    builder: opts.builder as string,
+    ...(opts.platform ? { platform: parsePlatform(opts.platform as string) } : {}),
+    appDir: resolve(cwd, app),
+    ctx,
+    env: (opts.env as string[] | undefined) ?? [],
+    envFiles: ((opts.envFile as string[] | undefined) ?? []).map((f) => resolve(cwd, f)),
+    network: parseNetworkMode(opts.network as string),
+    ...(hostEnv.BERTH_RUNTIME ? { runtime: hostEnv.BERTH_RUNTIME } : {}),
+    asRoot: process.getuid?.() === 0,
+    hostEnv,
+    logger: cnbLogger(out, opts),
+  });
+  if (r.exitCode !== 0) {
+    const why =
+      r.exitCode === 20
+        ? "no buildpack group passed detection"
+        : r.exitCode === 21
+          ? "no buildpack group passed detection, and a buildpack's detect errored"
+          : "the builder's lifecycle failed in detector";
+    out.stderr.write(`berth: ${why} (the lifecycle's detector exited ${r.exitCode})\n`);
+    cli().setExitCode(r.exitCode);
+    return;
+  }
+  if (opts.json) {
+    printJson(out, { group: r.group, plan: r.plan });
+    return;
+  }
+  out.stdout.write(`# group.toml\n${encodeGroup(r.group!)}\n# plan.toml\n${encodePlan(r.plan!)}`);
 }

@@ -209,9 +209,12 @@ async function executorOf(
 /**
  * The order: `--buildpack` as pack takes it (relative paths against the CLI's current directory), else the
  * project's group (it replaces the builder's order), else the project's pre/post around every builder group,
- * else the builder's.
+ * else the builder's. Shared with `--lifecycle builder` (build/lifecycle-run.ts).
  */
-async function orderOf(o: RunOptions, builder: ExtractedBuilder): Promise<Order> {
+export async function orderOf(
+  o: Pick<RunOptions, "buildpacks" | "cwd" | "project" | "ctx" | "work" | "logger" | "builder">,
+  builder: ExtractedBuilder,
+): Promise<Order> {
   const locate = {
     builderOrder: builder.order,
     store: builder.store,

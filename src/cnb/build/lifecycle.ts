@@ -12,12 +12,13 @@
  * registry credentials: berth's own client does every registry transfer.
  */
 import { createHash } from "node:crypto";
-import { chown, lchown, mkdir, readdir, readFile, rename, rm, symlink } from "node:fs/promises";
+import { mkdir, readFile, rename, rm, symlink } from "node:fs/promises";
 import { dirname, join, relative, resolve } from "node:path";
 import { BerthError, isBerthError, wrapError } from "../../errors.ts";
 import { loadRoot, selectImage } from "../../oci/image.ts";
 import { DEFAULT_REGISTRY, parseReference } from "../../oci/reference.ts";
 import { Store } from "../../oci/store.ts";
+import type { NetworkMode } from "../../runtime/index.ts";
 import type { TransportContext } from "../../transport/context.ts";
 import { copyImage, writeImage } from "../../transport/copy.ts";
 import { openSource } from "../../transport/open.ts";
@@ -27,19 +28,23 @@ import { ConfinedTree } from "../../util/confined.ts";
 import { ownedTempDir } from "../../util/fs.ts";
 import { withOwnedLock } from "../../util/lock.ts";
 import type { BuildWithBuildpacksOptions } from "../build.ts";
-import { openImage } from "../image.ts";
-import { readBuilderInfo } from "../platform/builder.ts";
-import { lifecycleOfLabel } from "../platform/lifecycle.ts";
+import type { BuilderInfo } from "../platform/builder.ts";
 import { type ProjectDescriptor, projectAndBuilder } from "../platform/project.ts";
 import {
   BUILDPACK_PHASE_ARGS,
-  creatorArgs,
   FOLDERS,
   type LifecycleRunOptions,
-  negotiatePlatformApi,
   runLifecyclePhase,
 } from "../platform/runner.ts";
 import { syncApp, writeRunEnv } from "./context.ts";
+import {
+  chownTree,
+  type LifecycleOrder,
+  lifecycleOrder,
+  openLifecycleBuilder,
+  phaseFailed,
+  registryAuthEnv,
+} from "./lifecycle-run.ts";
 
 export interface LifecycleBuildOptions extends BuildWithBuildpacksOptions {
   /** `--trust-builder`: run `creator` in one container. */
@@ -119,19 +124,20 @@ function ociArg(path: string): ImageArgument {
 /** Build with the builder's lifecycle. */
 export async function buildWithLifecycle(o: LifecycleBuildOptions): Promise<LifecycleBuildResult> {
   const log = o.logger;
-  const ctx = o.ctx;
-  const home = ctx.home;
+  const home = o.ctx.home;
   const { appDir, project, builderName } = await projectAndBuilder(o);
-  for (const [flag, set] of [
-    ["--buildpack", Boolean(o.buildpacks?.length) || Boolean(project?.group.length)],
-    ["--cache-image", Boolean(o.cacheImage)],
-    ["--isolation host", o.isolation === "host"],
-  ] as const) {
-    if (set) {
-      throw new BerthError("USAGE", `${flag} is not supported with --lifecycle builder yet`, {
-        hint: "build with berth's own engine (leave out --lifecycle builder)",
-      });
-    }
+  if (o.isolation === "host") {
+    throw new BerthError("USAGE", "--isolation host cannot be used with --lifecycle builder", {
+      hint: "the builder's lifecycle runs in berth's sandbox; leave out --isolation host",
+    });
+  }
+  if (o.cacheImage && !o.publish) {
+    throw new BerthError("USAGE", "--cache-image requires --publish with --lifecycle builder, as pack's", {
+      hint: "add --publish, or keep the cache in a folder with --cache-dir",
+    });
+  }
+  if (o.cacheImage && o.cacheDir) {
+    throw new BerthError("USAGE", "--cache-image and --cache-dir cannot be used together");
   }
   const per = join(
     home,
@@ -146,6 +152,18 @@ export async function buildWithLifecycle(o: LifecycleBuildOptions): Promise<Life
   });
 }
 
+/** The phases that read buildpacks (and so the added ones). */
+const BUILDPACK_PHASES = new Set(["detector", "builder", "creator"]);
+
+/** The platform's folders on the host. */
+interface Folders {
+  workspace: string;
+  layersDir: string;
+  cacheDir: string;
+  platformDir: string;
+  layoutDir: string;
+}
+
 async function underLock(
   o: LifecycleBuildOptions,
   builderName: string,
@@ -154,187 +172,55 @@ async function underLock(
   project: ProjectDescriptor | undefined,
 ): Promise<LifecycleBuildResult> {
   const log = o.logger;
-  const ctx = o.ctx;
-  const home = ctx.home;
-  const opened = await openImage(builderName, ctx).catch((err) => {
-    throw wrapError(`reading builder ${builderName}`, err);
-  });
+  const home = o.ctx.home;
+  const b = await openLifecycleBuilder(builderName, o.ctx);
   const work = await ownedTempDir(join(home, "tmp"), "lifecycle-build-");
   try {
-    const info = readBuilderInfo(opened.image, builderName);
-    const lc = lifecycleOfLabel(info.metadata?.lifecycle);
-    if (!lc) {
-      throw new BerthError(
-        "CNB_CONFIG_INVALID",
-        `builder ${builderName} carries no lifecycle (its io.buildpacks.builder.metadata label claims none), so --lifecycle builder cannot run it`,
-        {
-          hint: "build with berth's own engine (leave out --lifecycle builder), or make the builder with a [lifecycle]",
-        },
-      );
-    }
-    const platformApi = negotiatePlatformApi(lc, builderName);
+    const { info, lifecycle: lc, platformApi } = b;
     const trusted = Boolean(o.trustBuilder) || (await trustedBuilders(home)).includes(builderName);
     log.info(
       `Using the builder's lifecycle ${lc.version} (Platform API ${platformApi}, ${trusted ? "trusted: creator" : "untrusted: one container per phase"})`,
     );
-    const { uid, gid } = info.user;
+    const owner = info.user;
     const asRoot = o.asRoot ?? false;
-
-    // The platform's folders: the app copy and layers kept per image name (the next build restores into
-    // them), the cache (--cache-dir, else per image name), the platform env, the layout repository.
-    const workspace = join(per, "workspace");
-    const layersDir = join(per, "layers");
-    const cacheDir = o.cacheDir ? resolve(o.cacheDir) : join(per, "cache");
-    if (o.clearCache) await rm(cacheDir, { recursive: true, force: true });
-    await rm(layersDir, { recursive: true, force: true });
-    await syncApp({ appDir, project, asRoot }, workspace, { uid, gid });
-    const platformDir = join(work, "platform");
-    const layoutDir = join(work, "layout-repo");
-    for (const d of [layersDir, cacheDir, layoutDir]) await mkdir(d, { recursive: true });
-    const hostEnv = o.hostEnv ?? {};
-    await writeRunEnv(
-      { project, envFiles: o.envFile ? [o.envFile] : [], ...(o.env ? { env: o.env } : {}), hostEnv },
-      platformDir,
+    const f = await prepareFolders(o, per, work, appDir, project, owner);
+    const order = await lifecycleOrder(
+      { ...o, project, builder: builderName },
+      info,
+      work,
+      asRoot ? owner : undefined,
     );
-
-    // The run image (as pack picks it: --run-image, else the builder's) and the previous image into the layout.
-    const runImage = o.runImage ?? info.metadata?.images?.[0]?.image ?? info.metadata?.stack?.runImage?.image;
-    if (!runImage) {
-      throw new BerthError("CNB_CONFIG_INVALID", `builder ${builderName} names no run image`, {
-        hint: "give one with --run-image",
-      });
-    }
-    await intoLayout(runImage, layoutDir, ctx);
-    const name = exportName(o.image);
-    // The previous image, as pack's is the image of the same name: the store's, or --previous-image.
-    if (o.previousImage) await intoLayout(o.previousImage, layoutDir, ctx);
-    else if (o.image.transport === "store") {
-      const store = await Store.open(home);
-      if (
-        await store.resolve(name).then(
-          () => true,
-          () => false,
-        )
-      )
-        await intoLayout(name, layoutDir, ctx);
-    }
+    const { runImage, name } = await layoutImages(o, builderName, info, f.layoutDir);
     if (asRoot) {
-      await chownTree(layersDir, uid, gid);
-      await chownTree(cacheDir, uid, gid);
-      await chownTree(layoutDir, uid, gid);
+      for (const d of [f.layersDir, f.cacheDir, f.layoutDir]) await chownTree(d, owner.uid, owner.gid);
     }
-
     const run: LifecycleRunOptions = {
       home,
-      image: opened.image,
+      image: b.opened.image,
       imageName: builderName,
       ...(o.runtime ? { runtime: o.runtime } : {}),
-      ...(hostEnv.PATH ? { searchPath: hostEnv.PATH } : {}),
+      ...(o.hostEnv?.PATH ? { searchPath: o.hostEnv.PATH } : {}),
       upperDir: join(work, "upper"),
-      uid,
-      gid,
+      uid: owner.uid,
+      gid: owner.gid,
       platformApi,
       mounts: [],
       // The layout export is experimental in the lifecycle; berth asks for it knowingly.
-      env: ["CNB_EXPERIMENTAL_MODE=quiet"],
+      env: [
+        "CNB_EXPERIMENTAL_MODE=quiet",
+        ...(o.cacheImage ? [await registryAuthEnv([o.cacheImage], o.ctx)] : []),
+      ],
       onOutput: (c) => log.output?.(c, "stdout"),
       ...(o.signal ? { signal: o.signal } : {}),
     };
-    const layout = ["-layout", "-layout-dir", FOLDERS.layout];
-    const processType = o.defaultProcess ? ["-process-type", o.defaultProcess] : [];
-    const prev = o.previousImage && o.previousImage !== name ? ["-previous-image", o.previousImage] : [];
-    // Each phase gets only the folders it works on, as pack's containers do: the buildpacks' phases (detector,
-    // builder) neither the cache nor the layout repository berth reads images from afterwards.
-    const folders = {
-      layers: { source: layersDir, destination: FOLDERS.layers },
-      app: { source: workspace, destination: FOLDERS.app },
-      platform: { source: platformDir, destination: FOLDERS.platform, readonly: true },
-      cache: { source: cacheDir, destination: FOLDERS.cache },
-      layout: { source: layoutDir, destination: FOLDERS.layout },
-    };
-    const phase = async (
-      p: string,
-      args: string[],
-      network: "default" | "none" | "host",
-      use: (keyof typeof folders)[],
-    ) => {
-      await rm(run.upperDir, { recursive: true, force: true });
-      const r = await runLifecyclePhase({ ...run, mounts: use.map((k) => folders[k]) }, p, args, network);
-      if (r.exitCode !== 0) {
-        throw new BerthError(
-          "CNB_BUILD_FAILED",
-          `the builder's lifecycle failed in ${p} (exit code ${r.exitCode})`,
-          {
-            details: { phase: p, exitCode: r.exitCode },
-          },
-        );
-      }
-    };
-    const net = o.network === "host" ? "host" : o.network === "none" ? "none" : "default";
-    if (trusted) {
-      await phase(
-        "creator",
-        creatorArgs(runImage, name, [
-          ...layout,
-          ...prev,
-          ...processType,
-          ...(o.clearCache ? ["-skip-restore"] : []),
-        ]),
-        net,
-        ["layers", "app", "platform", "cache", "layout"],
-      );
-    } else {
-      await phase(
-        "analyzer",
-        ["-layers", FOLDERS.layers, "-run-image", runImage, ...layout, ...prev, name],
-        "none",
-        ["layers", "layout"],
-      );
-      await phase("detector", BUILDPACK_PHASE_ARGS, net, ["layers", "app", "platform"]);
-      await phase(
-        "restorer",
-        [
-          "-layers",
-          FOLDERS.layers,
-          "-cache-dir",
-          FOLDERS.cache,
-          ...layout,
-          ...(o.clearCache ? ["-skip-layers"] : []),
-        ],
-        "none",
-        ["layers", "cache", "layout"],
-      );
-      await phase("builder", BUILDPACK_PHASE_ARGS, net, ["layers", "app", "platform"]);
-      // The restorer writes analyzed.toml again.
-      await portFreeLayoutRefs(layersDir);
-      await phase(
-        "exporter",
-        [
-          "-app",
-          FOLDERS.app,
-          "-layers",
-          FOLDERS.layers,
-          "-cache-dir",
-          FOLDERS.cache,
-          ...layout,
-          ...processType,
-          name,
-        ],
-        "none",
-        ["layers", "app", "cache", "layout"],
-      );
-    }
+    await runPhases(o, run, f, order, { trusted, runImage, name });
 
     // The app image, from the layout to its destination.
-    const out = join(layoutDir, layoutPathOf(name));
-    const result = await copyImage(
-      { transport: "oci", path: out, ref: undefined, text: `oci:${out}` },
-      o.image,
-      ctx,
-    ).catch((err) => {
+    const out = join(f.layoutDir, layoutPathOf(name));
+    const result = await copyImage(ociArg(out), o.image, o.ctx).catch((err) => {
       throw wrapError(`writing the app image to ${o.image.text}`, err);
     });
-    for (const t of o.tags ?? []) await copyImage(o.image, parseImageArgument(t), ctx);
+    for (const t of o.tags ?? []) await copyImage(o.image, parseImageArgument(t), o.ctx);
     log.info(`Successfully built image '${o.image.text}'`);
     return {
       digest: result.root.digest,
@@ -342,12 +228,156 @@ async function underLock(
       platformApi,
       lifecycleVersion: lc.version,
       trusted,
-      layersDir,
+      layersDir: f.layersDir,
     };
   } finally {
-    await opened.close();
+    await b.opened.close();
     await rm(work, { recursive: true, force: true });
   }
+}
+
+/**
+ * The app copy and layers kept per image name (the next build restores into them), the cache (--cache-dir,
+ * else per image name), the platform env (project.toml's, --env-file, -e), the layout repository.
+ */
+async function prepareFolders(
+  o: LifecycleBuildOptions,
+  per: string,
+  work: string,
+  appDir: string,
+  project: ProjectDescriptor | undefined,
+  owner: { uid: number; gid: number },
+): Promise<Folders> {
+  const f: Folders = {
+    workspace: join(per, "workspace"),
+    layersDir: join(per, "layers"),
+    cacheDir: o.cacheDir ? resolve(o.cacheDir) : join(per, "cache"),
+    platformDir: join(work, "platform"),
+    layoutDir: join(work, "layout-repo"),
+  };
+  if (o.clearCache) await rm(f.cacheDir, { recursive: true, force: true });
+  await rm(f.layersDir, { recursive: true, force: true });
+  await syncApp({ appDir, project, asRoot: o.asRoot ?? false }, f.workspace, owner);
+  for (const d of [f.layersDir, f.cacheDir, f.layoutDir]) await mkdir(d, { recursive: true });
+  await writeRunEnv(
+    {
+      project,
+      envFiles: o.envFile ? [o.envFile] : [],
+      ...(o.env ? { env: o.env } : {}),
+      hostEnv: o.hostEnv ?? {},
+    },
+    f.platformDir,
+  );
+  return f;
+}
+
+/**
+ * The run image (as pack picks it: --run-image, else the builder's) and the previous image (--previous-image,
+ * else the store's image of the same name, as pack's is the daemon's) into the layout repository.
+ */
+async function layoutImages(
+  o: LifecycleBuildOptions,
+  builderName: string,
+  info: BuilderInfo,
+  layoutDir: string,
+): Promise<{ runImage: string; name: string }> {
+  const runImage = o.runImage ?? info.metadata?.images?.[0]?.image ?? info.metadata?.stack?.runImage?.image;
+  if (!runImage) {
+    throw new BerthError("CNB_CONFIG_INVALID", `builder ${builderName} names no run image`, {
+      hint: "give one with --run-image",
+    });
+  }
+  await intoLayout(runImage, layoutDir, o.ctx);
+  const name = exportName(o.image);
+  if (o.previousImage) await intoLayout(o.previousImage, layoutDir, o.ctx);
+  else if (o.image.transport === "store") {
+    const store = await Store.open(o.ctx.home);
+    const have = await store.resolve(name).then(
+      () => true,
+      () => false,
+    );
+    if (have) await intoLayout(name, layoutDir, o.ctx);
+  }
+  return { runImage, name };
+}
+
+/**
+ * The phases, as pack runs them: trusted, `creator`; else `analyzer`, `detector`, `restorer`, `builder`,
+ * `exporter`. Each phase gets only the folders it works on, as pack's containers do: the buildpacks' phases
+ * (detector, builder) neither the cache nor the layout repository berth reads images from afterwards.
+ */
+async function runPhases(
+  o: LifecycleBuildOptions,
+  run: LifecycleRunOptions,
+  f: Folders,
+  order: LifecycleOrder | undefined,
+  x: { trusted: boolean; runImage: string; name: string },
+): Promise<void> {
+  const folders = {
+    layers: { source: f.layersDir, destination: FOLDERS.layers },
+    app: { source: f.workspace, destination: FOLDERS.app },
+    platform: { source: f.platformDir, destination: FOLDERS.platform, readonly: true },
+    cache: { source: f.cacheDir, destination: FOLDERS.cache },
+    layout: { source: f.layoutDir, destination: FOLDERS.layout },
+  };
+  const phase = async (p: string, args: string[], network: NetworkMode, use: (keyof typeof folders)[]) => {
+    await rm(run.upperDir, { recursive: true, force: true });
+    const mounts = [...use.map((k) => folders[k]), ...(order && BUILDPACK_PHASES.has(p) ? order.mounts : [])];
+    const r = await runLifecyclePhase({ ...run, mounts }, p, args, network);
+    if (r.exitCode !== 0) throw phaseFailed(p, r.exitCode);
+  };
+  const net: NetworkMode = o.network === "host" ? "host" : o.network === "none" ? "none" : "default";
+  // A cache image lives in a registry the cache's phases reach (pack's need --publish for it).
+  const cacheNet: NetworkMode = o.cacheImage ? net : "none";
+  const cache = o.cacheImage ? ["-cache-image", o.cacheImage] : ["-cache-dir", FOLDERS.cache];
+  const layout = ["-layout", "-layout-dir", FOLDERS.layout];
+  const processType = o.defaultProcess ? ["-process-type", o.defaultProcess] : [];
+  const prev = o.previousImage && o.previousImage !== x.name ? ["-previous-image", o.previousImage] : [];
+  const bps = order ? [...order.buildpacksArgs] : [];
+  const ord = order ? [...order.orderArgs] : [];
+  if (x.trusted) {
+    await phase(
+      "creator",
+      [
+        ...BUILDPACK_PHASE_ARGS,
+        ...cache,
+        "-run-image",
+        x.runImage,
+        ...bps,
+        ...ord,
+        ...layout,
+        ...prev,
+        ...processType,
+        ...(o.clearCache ? ["-skip-restore"] : []),
+        x.name,
+      ],
+      net,
+      ["layers", "app", "platform", "cache", "layout"],
+    );
+    return;
+  }
+  await phase(
+    "analyzer",
+    ["-layers", FOLDERS.layers, "-run-image", x.runImage, ...layout, ...prev, x.name],
+    "none",
+    ["layers", "layout"],
+  );
+  await phase("detector", [...BUILDPACK_PHASE_ARGS, ...bps, ...ord], net, ["layers", "app", "platform"]);
+  await phase(
+    "restorer",
+    ["-layers", FOLDERS.layers, ...cache, ...layout, ...(o.clearCache ? ["-skip-layers"] : [])],
+    cacheNet,
+    ["layers", "cache", "layout"],
+  );
+  await phase("builder", [...BUILDPACK_PHASE_ARGS, ...bps], net, ["layers", "app", "platform"]);
+  // The restorer writes analyzed.toml again.
+  await portFreeLayoutRefs(f.layersDir);
+  await phase(
+    "exporter",
+    ["-app", FOLDERS.app, "-layers", FOLDERS.layers, ...cache, ...layout, ...processType, x.name],
+    cacheNet,
+    ["layers", "app", "cache", "layout"],
+  );
 }
 
 /**
@@ -371,11 +401,4 @@ async function portFreeLayoutRefs(layersDir: string): Promise<void> {
     (_m, host: string, port: string) => `"/layout-repo/${host}_${port}/`,
   );
   if (changed !== text) await layers.writeFile("analyzed.toml", changed);
-}
-
-async function chownTree(dir: string, uid: number, gid: number): Promise<void> {
-  await chown(dir, uid, gid);
-  for (const e of await readdir(dir, { withFileTypes: true, recursive: true })) {
-    await lchown(join(e.parentPath, e.name), uid, gid);
-  }
 }

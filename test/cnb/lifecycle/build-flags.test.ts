@@ -1,0 +1,139 @@
+/**
+ * Issue 14 §2: with `--lifecycle builder`, pack's build flags mean what they mean for pack, each checked by
+ * what reaches the builder's lifecycle (the reference lifecycle v0.21.0): `-e`/`--env-file` (the platform env),
+ * `--default-process`, `--run-image`, `--previous-image`, `--buildpack` (the order pack's ephemeral builder
+ * would hold), project.toml (env, buildpacks, exclude), and `--cache-image` (with --publish, as pack requires).
+ * Each test fails when its flag is dropped (build/lifecycle.ts refused `--buildpack`, `--cache-image` and a
+ * project.toml group before).
+ */
+import { mkdir, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { berth } from "../../helpers/cli.ts";
+import { type LifecycleFixture, labelsOf, lifecycleFixture } from "./fixture.ts";
+
+let f: LifecycleFixture;
+
+const build = (name: string, args: string[], app = f.app) =>
+  berth(["build", app, "-t", name, "--builder", f.builder, "--lifecycle", "builder", ...args], {
+    home: f.home,
+  });
+
+beforeAll(async () => {
+  f = await lifecycleFixture("berth-lc-flags-");
+}, 600_000);
+
+afterAll(async () => {
+  await f?.cleanup();
+});
+
+describe("berth build --lifecycle builder: pack's flags", () => {
+  it("-e and --env-file reach the lifecycle's platform env", async () => {
+    const envFile = join(f.dir, "build.env");
+    await writeFile(envFile, "FROMFILE=from the file\n");
+    const r = await build("env:1", ["-e", "GREETING=hello there", "--env-file", envFile]);
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    const labels = await labelsOf("env:1", f.home);
+    expect(labels["test.greeting"]).toBe("hello there");
+    expect(labels["test.fromfile"]).toBe("from the file");
+  });
+
+  it("--default-process makes that process the image's default", async () => {
+    const r = await build("proc:1", ["--default-process", "other", "--trust-builder"]);
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    const run = await berth(["run", "proc:1"], { home: f.home });
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stdout).toBe("other\n");
+  });
+
+  it("--run-image is the run image the app is exported on", async () => {
+    const run2 = `${f.reg.host}/base/run2:1`;
+    const push = await berth(["copy", `oci:${f.layout}:run`, `docker://${run2}`], { home: f.home });
+    expect(push.code, push.stderr).toBe(0);
+    const r = await build("runimg:1", ["--run-image", run2]);
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    const md = (await labelsOf("runimg:1", f.home))["io.buildpacks.lifecycle.metadata"] ?? "";
+    expect(md).toContain("base/run2");
+  });
+
+  it("--previous-image is the image the lifecycle reuses layers from", async () => {
+    const first = await build("prevsrc:1", []);
+    expect(first.code, first.stdout + first.stderr).toBe(0);
+    const reuse = /Reusing layer 'test\/provider:say'|Restoring metadata for "test\/provider:say"/;
+    const without = await build("noprev:1", []);
+    expect(without.code, without.stdout + without.stderr).toBe(0);
+    expect(without.stdout + without.stderr).not.toMatch(reuse);
+    const r = await build("withprev:1", ["--previous-image", "prevsrc:1"]);
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(r.stdout + r.stderr).toMatch(reuse);
+  });
+
+  it("--buildpack makes the order, with buildpacks from outside the builder (untrusted and trusted)", async () => {
+    for (const [name, extra] of [
+      ["bp:1", []],
+      ["bpt:1", ["--trust-builder"]],
+    ] as const) {
+      const r = await build(name, ["-b", "test/provider", "-b", f.extraBp, ...extra]);
+      expect(r.code, r.stdout + r.stderr).toBe(0);
+      const labels = await labelsOf(name, f.home);
+      expect(labels["test.extra"]).toBe("yes");
+      expect(labels["test.greeting"]).toBe("unset");
+    }
+  });
+
+  it("project.toml: its env, its buildpacks and its exclude", async () => {
+    const app = join(f.dir, "project-app");
+    await mkdir(app, { recursive: true });
+    await writeFile(join(app, "index.txt"), "the project\n");
+    await writeFile(join(app, "secret.txt"), "left out\n");
+    await writeFile(
+      join(app, "project.toml"),
+      `[project]
+id = "test/project"
+
+[build]
+exclude = ["secret.txt"]
+[[build.env]]
+name = "PROJ"
+value = "from project.toml"
+[[build.buildpacks]]
+id = "test/provider"
+[[build.buildpacks]]
+uri = "${f.extraBp}"
+`,
+    );
+    const r = await build("proj:1", [], app);
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    const labels = await labelsOf("proj:1", f.home);
+    expect(labels["test.proj"]).toBe("from project.toml");
+    expect(labels["test.extra"]).toBe("yes");
+    expect(labels["test.files"]).toContain("index.txt");
+    expect(labels["test.files"]).not.toContain("secret.txt");
+  });
+
+  it("--cache-image needs --publish, as pack's", async () => {
+    const r = await build("ci:1", ["--cache-image", `${f.reg.host}/app/cache:1`]);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain("--cache-image requires --publish with --lifecycle builder");
+    expect(r.stderr.trim().split("\n")[0]).not.toContain("\n");
+  });
+
+  it("--cache-image with --publish: the lifecycle writes the cache image, and another build restores from it", async () => {
+    const cache = `${f.reg.host}/app/cache:1`;
+    const one = await build(`${f.reg.host}/app/ci:1`, ["--publish", "--cache-image", cache, "--network", "host"]);
+    expect(one.code, one.stdout + one.stderr).toBe(0);
+    const inspect = await berth(["inspect", `docker://${cache}`], { home: f.home });
+    expect(inspect.code, inspect.stderr).toBe(0);
+    // Another image name: its own cache folder is empty, so a restore can only come from the cache image.
+    const two = await build(`${f.reg.host}/app/ci2:1`, [
+      "--publish",
+      "--cache-image",
+      cache,
+      "--network",
+      "host",
+      "--trust-builder",
+    ]);
+    expect(two.code, two.stdout + two.stderr).toBe(0);
+    expect(two.stdout + two.stderr).toMatch(/Restoring data for "test\/provider:say" from cache/);
+  });
+});
