@@ -130,9 +130,11 @@ export async function rebaseWithLifecycle(o: LifecycleRebaseOptions): Promise<Li
         o.network ?? "default",
       );
       if (res.exitCode !== 0) {
+        // Its last line says why (shown even when its output is not, with -q).
+        const last = res.output.trim().split("\n").pop()?.trim();
         throw new BerthError(
           "CNB_REBASE_FAILED",
-          `the lifecycle's rebaser failed on ${o.image} (exit code ${res.exitCode})`,
+          `the lifecycle's rebaser failed on ${o.image} (exit code ${res.exitCode})${last ? `: ${last}` : ""}`,
           { details: { exitCode: res.exitCode } },
         );
       }

@@ -120,7 +120,13 @@ uri = "${f.extraBp}"
 
   it("--cache-image with --publish: the lifecycle writes the cache image, and another build restores from it", async () => {
     const cache = `${f.reg.host}/app/cache:1`;
-    const one = await build(`${f.reg.host}/app/ci:1`, ["--publish", "--cache-image", cache, "--network", "host"]);
+    const one = await build(`${f.reg.host}/app/ci:1`, [
+      "--publish",
+      "--cache-image",
+      cache,
+      "--network",
+      "host",
+    ]);
     expect(one.code, one.stdout + one.stderr).toBe(0);
     const inspect = await berth(["inspect", `docker://${cache}`], { home: f.home });
     expect(inspect.code, inspect.stderr).toBe(0);

@@ -1,7 +1,8 @@
 /**
  * A builder carrying the reference lifecycle (v0.21.0) for the `--lifecycle builder` tests: a build image with
  * bash, its run image pushed to a local registry, a provider buildpack whose labels show what reached it (the
- * platform env's GREETING, FROMFILE and PROJ, the app's files), a buildpack that never passes, and one outside
+ * platform env's GREETING, FROMFILE and PROJ, the app's files; it passes on an app with index.txt, unless the platform env has NOPE), a
+ * buildpack that never passes (and errors on an app holding `boom`), and one outside
  * the builder (`extraBp`, for --buildpack and project.toml).
  */
 import { mkdir, writeFile } from "node:fs/promises";
@@ -65,10 +66,13 @@ export async function lifecycleFixture(prefix: string): Promise<LifecycleFixture
   const bps = join(dir, "bps");
   await writeBuildpack(bps, {
     id: "test/provider",
-    detect: `printf '[[provides]]\\nname = "greeting"\\n[[requires]]\\nname = "greeting"\\n' >> "$CNB_BUILD_PLAN_PATH"`,
+    detect: `test -f index.txt || exit 100
+test -f "$CNB_PLATFORM_DIR/env/NOPE" && exit 100
+printf '[[provides]]\\nname = "greeting"\\n[[requires]]\\nname = "greeting"\\n' >> "$CNB_BUILD_PLAN_PATH"`,
     build: PROVIDER_BUILD,
   });
-  await writeBuildpack(bps, { id: "test/never", detect: "exit 100" });
+  // Errors (exit 1) on an app holding `boom`, for the detector's exit code 21.
+  await writeBuildpack(bps, { id: "test/never", detect: "test -f boom && exit 1\nexit 100" });
   const extraBp = await writeBuildpack(join(dir, "extra"), {
     id: "test/extra",
     build: `printf '[[labels]]\\nkey = "test.extra"\\nvalue = "yes"\\n' > "$CNB_LAYERS_DIR/launch.toml"`,
