@@ -1,6 +1,6 @@
 import { rm } from "node:fs/promises";
 import { join, resolve } from "node:path";
-import type { Command } from "commander";
+import type { Command, OptionValues } from "commander";
 import {
   buildSteps,
   detectWithLifecycle,
@@ -71,12 +71,10 @@ Examples:
   berth detect ./app -B paketobuildpacks/builder-jammy-base --lifecycle builder`,
     )
     .action(async (app: string, opts) => {
-      const { ctx, out, env: hostEnv, cwd } = cli();
       const isolation = opts.isolation as Isolation;
       if (isolation !== "sandbox" && isolation !== "host") {
         throw new BerthError("USAGE", `--isolation ${isolation} must be sandbox or host`);
       }
-      const logger = cnbLogger(out, opts);
       if (opts.lifecycle === "builder") {
         await lifecycleDetect(app, opts, cli);
         return;
@@ -87,55 +85,7 @@ Examples:
           `--lifecycle ${JSON.stringify(opts.lifecycle)} must be berth or builder`,
         );
       }
-      const work = await ownedTempDir(tmpDirOf(ctx), "detect-");
-      let c: RunContext | undefined;
-      try {
-        // The same run context as `berth build`, in a folder of its own; the builder's order, and the
-        // buildpacks run as berth's own user on this machine (--isolation host).
-        c = await openRun({
-          builder: opts.builder,
-          ...(opts.platform ? { platform: parsePlatform(opts.platform) } : {}),
-          ctx,
-          appDir: resolve(cwd, app),
-          workspace: join(work, "workspace"),
-          layersDir: join(work, "layers"),
-          work,
-          env: (opts.env as string[] | undefined) ?? [],
-          envFiles: ((opts.envFile as string[] | undefined) ?? []).map((f) => resolve(cwd, f)),
-          isolation,
-          hostUser: "berth",
-          ...(hostEnv.BERTH_RUNTIME ? { runtime: hostEnv.BERTH_RUNTIME } : {}),
-          network: parseNetworkMode(opts.network),
-          asRoot: process.getuid?.() === 0,
-          hostEnv,
-          logger,
-        });
-        const target = await targetOf(c, targetOfImage(c.builder.info.image));
-        const result = await buildSteps.detect(c, target).catch((err: unknown) => {
-          // The platform spec's detector exit codes: 20 no group passed, 21 a buildpack errored.
-          const code = isBerthError(err, "CNB_DETECT_FAILED")
-            ? 20
-            : isBerthError(err, "CNB_DETECT_ERROR")
-              ? 21
-              : 0;
-          if (code === 0 || !isBerthError(err)) throw err;
-          out.stderr.write(`berth: ${err.message}\n`);
-          if (err.hint) out.stderr.write(`hint: ${err.hint}\n`);
-          cli().setExitCode(code);
-          return undefined;
-        });
-        if (!result) return;
-        if (opts.json) {
-          printJson(out, result);
-          return;
-        }
-        out.stdout.write(
-          `# group.toml\n${encodeGroup(result.group)}\n# plan.toml\n${encodePlan(result.plan)}`,
-        );
-      } finally {
-        await c?.close();
-        await rm(work, { recursive: true, force: true });
-      }
+      await ownDetect(app, opts, cli);
     });
 }
 
@@ -176,4 +126,57 @@ async function lifecycleDetect(app: string, opts: Record<string, unknown>, cli: 
     return;
   }
   out.stdout.write(`# group.toml\n${encodeGroup(r.group!)}\n# plan.toml\n${encodePlan(r.plan!)}`);
+}
+
+async function ownDetect(app: string, opts: OptionValues, cli: () => Cli): Promise<void> {
+  const { ctx, out, env: hostEnv, cwd } = cli();
+  const isolation = opts.isolation as Isolation;
+  const logger = cnbLogger(out, opts);
+  const work = await ownedTempDir(tmpDirOf(ctx), "detect-");
+  let c: RunContext | undefined;
+  try {
+    // The same run context as `berth build`, in a folder of its own; the builder's order, and the
+    // buildpacks run as berth's own user on this machine (--isolation host).
+    c = await openRun({
+      builder: opts.builder,
+      ...(opts.platform ? { platform: parsePlatform(opts.platform) } : {}),
+      ctx,
+      appDir: resolve(cwd, app),
+      workspace: join(work, "workspace"),
+      layersDir: join(work, "layers"),
+      work,
+      env: (opts.env as string[] | undefined) ?? [],
+      envFiles: ((opts.envFile as string[] | undefined) ?? []).map((f) => resolve(cwd, f)),
+      isolation,
+      hostUser: "berth",
+      ...(hostEnv.BERTH_RUNTIME ? { runtime: hostEnv.BERTH_RUNTIME } : {}),
+      network: parseNetworkMode(opts.network),
+      asRoot: process.getuid?.() === 0,
+      hostEnv,
+      logger,
+    });
+    const target = await targetOf(c, targetOfImage(c.builder.info.image));
+    const result = await buildSteps.detect(c, target).catch((err: unknown) => {
+      // The platform spec's detector exit codes: 20 no group passed, 21 a buildpack errored.
+      const code = isBerthError(err, "CNB_DETECT_FAILED")
+        ? 20
+        : isBerthError(err, "CNB_DETECT_ERROR")
+          ? 21
+          : 0;
+      if (code === 0 || !isBerthError(err)) throw err;
+      out.stderr.write(`berth: ${err.message}\n`);
+      if (err.hint) out.stderr.write(`hint: ${err.hint}\n`);
+      cli().setExitCode(code);
+      return undefined;
+    });
+    if (!result) return;
+    if (opts.json) {
+      printJson(out, result);
+      return;
+    }
+    out.stdout.write(`# group.toml\n${encodeGroup(result.group)}\n# plan.toml\n${encodePlan(result.plan)}`);
+  } finally {
+    await c?.close();
+    await rm(work, { recursive: true, force: true });
+  }
 }

@@ -12,7 +12,7 @@
  * registry credentials: berth's own client does every registry transfer.
  */
 import { createHash } from "node:crypto";
-import { mkdir, readFile, rename, rm, symlink } from "node:fs/promises";
+import { mkdir, readFile, rename, rm, symlink, writeFile } from "node:fs/promises";
 import { dirname, join, relative, resolve } from "node:path";
 import { BerthError, isBerthError, wrapError } from "../../errors.ts";
 import { loadRoot, selectImage } from "../../oci/image.ts";
@@ -28,6 +28,8 @@ import { ConfinedTree } from "../../util/confined.ts";
 import { ownedTempDir } from "../../util/fs.ts";
 import { withOwnedLock } from "../../util/lock.ts";
 import type { BuildWithBuildpacksOptions } from "../build.ts";
+import { encodeReport } from "../files/report.ts";
+import { openImage } from "../image.ts";
 import type { BuilderInfo } from "../platform/builder.ts";
 import { type ProjectDescriptor, projectAndBuilder } from "../platform/project.ts";
 import {
@@ -136,6 +138,11 @@ export async function buildWithLifecycle(o: LifecycleBuildOptions): Promise<Life
       hint: "add --publish, or keep the cache in a folder with --cache-dir",
     });
   }
+  if (o.sbomOutputDir) {
+    throw new BerthError("USAGE", "--sbom-output-dir cannot be used with --lifecycle builder yet", {
+      hint: "read the SBOM from the image (its io.buildpacks.lifecycle.metadata layers), or build with berth's own engine",
+    });
+  }
   if (o.cacheImage && o.cacheDir) {
     throw new BerthError("USAGE", "--cache-image and --cache-dir cannot be used together");
   }
@@ -209,6 +216,7 @@ async function underLock(
       env: [
         "CNB_EXPERIMENTAL_MODE=quiet",
         ...(o.cacheImage ? [await registryAuthEnv([o.cacheImage], o.ctx)] : []),
+        ...sourceDateEpoch(o),
       ],
       onOutput: (c) => log.output?.(c, "stdout"),
       ...(o.signal ? { signal: o.signal } : {}),
@@ -221,6 +229,7 @@ async function underLock(
       throw wrapError(`writing the app image to ${o.image.text}`, err);
     });
     for (const t of o.tags ?? []) await copyImage(o.image, parseImageArgument(t), o.ctx);
+    if (o.reportOutputDir) await writeReport(o, out, result.root);
     log.info(`Successfully built image '${o.image.text}'`);
     return {
       digest: result.root.digest,
@@ -378,6 +387,41 @@ async function runPhases(
     cacheNet,
     ["layers", "app", "cache", "layout"],
   );
+}
+
+/** `--creation-time` as the lifecycle takes it (Platform API 0.9+): SOURCE_DATE_EPOCH. */
+function sourceDateEpoch(o: LifecycleBuildOptions): string[] {
+  const t = o.creationTime;
+  if (t === undefined || t === "") return [];
+  if (t === "now") return [`SOURCE_DATE_EPOCH=${Math.floor((o.now?.() ?? new Date()).getTime() / 1000)}`];
+  if (!/^\d+$/.test(t)) {
+    throw new BerthError("USAGE", `--creation-time ${JSON.stringify(t)} is not a number of seconds or "now"`);
+  }
+  return [`SOURCE_DATE_EPOCH=${t}`];
+}
+
+/**
+ * `--report-output-dir`: report.toml for the image as berth wrote it (the exporter's names the layout path
+ * and, in layout mode, no digest).
+ */
+async function writeReport(
+  o: LifecycleBuildOptions,
+  out: string,
+  root: { digest: string; size: number },
+): Promise<void> {
+  const opened = await openImage(ociArg(out), o.ctx);
+  try {
+    const text = encodeReport({
+      tags: [o.image.text, ...(o.tags ?? [])],
+      digest: root.digest,
+      imageId: opened.image.manifest.config.digest,
+      manifestSize: root.size,
+    });
+    await mkdir(resolve(o.reportOutputDir!), { recursive: true });
+    await writeFile(join(resolve(o.reportOutputDir!), "report.toml"), text);
+  } finally {
+    await opened.close();
+  }
 }
 
 /**

@@ -2,11 +2,12 @@
  * Issue 14 §2: with `--lifecycle builder`, pack's build flags mean what they mean for pack, each checked by
  * what reaches the builder's lifecycle (the reference lifecycle v0.21.0): `-e`/`--env-file` (the platform env),
  * `--default-process`, `--run-image`, `--previous-image`, `--buildpack` (the order pack's ephemeral builder
- * would hold), project.toml (env, buildpacks, exclude), and `--cache-image` (with --publish, as pack requires).
+ * would hold), project.toml (env, buildpacks, exclude), `--creation-time`, `--report-output-dir`, and
+ * `--cache-image` (with --publish, as pack requires); `--sbom-output-dir` is refused.
  * Each test fails when its flag is dropped (build/lifecycle.ts refused `--buildpack`, `--cache-image` and a
  * project.toml group before).
  */
-import { mkdir, writeFile } from "node:fs/promises";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { berth } from "../../helpers/cli.ts";
@@ -109,6 +110,31 @@ uri = "${f.extraBp}"
     expect(labels["test.extra"]).toBe("yes");
     expect(labels["test.files"]).toContain("index.txt");
     expect(labels["test.files"]).not.toContain("secret.txt");
+  });
+
+  it("--creation-time is the image's created time; --report-output-dir gets the exporter's report", async () => {
+    const reports = join(f.dir, "reports");
+    const r = await build("created:1", ["--creation-time", "1700000000", "--report-output-dir", reports]);
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    const inspect = await berth(["inspect", "--config", "created:1"], { home: f.home });
+    expect((JSON.parse(inspect.stdout) as { created?: string }).created).toBe("2023-11-14T22:13:20Z");
+    expect(await readFile(join(reports, "report.toml"), "utf8")).toMatch(/\[image\][\s\S]*digest = "sha256:/);
+  });
+
+  it("--sbom-output-dir is refused, not ignored", async () => {
+    const r = await build("sbom:1", ["--sbom-output-dir", join(f.dir, "sbom")]);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain("--sbom-output-dir cannot be used with --lifecycle builder");
+  });
+
+  it("--cache-dir is the lifecycle's cache: another image's build restores from it", async () => {
+    const cacheDir = join(f.dir, "shared-cache");
+    const restored = /Restoring data for "test\/provider:say" from cache/;
+    const one = await build("cd1:1", ["--cache-dir", cacheDir]);
+    expect(one.code, one.stdout + one.stderr).toBe(0);
+    const two = await build("cd2:1", ["--cache-dir", cacheDir]);
+    expect(two.code, two.stdout + two.stderr).toBe(0);
+    expect(two.stdout + two.stderr).toMatch(restored);
   });
 
   it("--cache-image needs --publish, as pack's", async () => {
