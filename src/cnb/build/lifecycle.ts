@@ -162,6 +162,9 @@ export async function buildWithLifecycle(o: LifecycleBuildOptions): Promise<Life
 /** The phases that read buildpacks (and so the added ones). */
 const BUILDPACK_PHASES = new Set(["detector", "builder", "creator"]);
 
+/** The phases that may get registry credentials (pack: analyzer, restorer, exporter; trusted, creator). */
+const REGISTRY_PHASES = new Set(["restorer", "exporter", "creator"]);
+
 /** The platform's folders on the host. */
 interface Folders {
   workspace: string;
@@ -213,15 +216,14 @@ async function underLock(
       platformApi,
       mounts: [],
       // The layout export is experimental in the lifecycle; berth asks for it knowingly.
-      env: [
-        "CNB_EXPERIMENTAL_MODE=quiet",
-        ...(o.cacheImage ? [await registryAuthEnv([o.cacheImage], o.ctx)] : []),
-        ...sourceDateEpoch(o),
-      ],
+      env: ["CNB_EXPERIMENTAL_MODE=quiet", ...sourceDateEpoch(o)],
       onOutput: (c) => log.output?.(c, "stdout"),
       ...(o.signal ? { signal: o.signal } : {}),
     };
-    await runPhases(o, run, f, order, { trusted, runImage, name });
+    // Registry credentials (for a cache image) only to the phases that use the registry, never to the
+    // buildpacks' phases: a buildpack runs as the phase's user and could read the phase's environment.
+    const auth = o.cacheImage ? [await registryAuthEnv([o.cacheImage], o.ctx)] : [];
+    await runPhases(o, run, f, order, { trusted, runImage, name, auth });
 
     // The app image, from the layout to its destination.
     const out = join(f.layoutDir, layoutPathOf(name));
@@ -320,7 +322,7 @@ async function runPhases(
   run: LifecycleRunOptions,
   f: Folders,
   order: LifecycleOrder | undefined,
-  x: { trusted: boolean; runImage: string; name: string },
+  x: { trusted: boolean; runImage: string; name: string; auth: string[] },
 ): Promise<void> {
   const folders = {
     layers: { source: f.layersDir, destination: FOLDERS.layers },
@@ -332,7 +334,8 @@ async function runPhases(
   const phase = async (p: string, args: string[], network: NetworkMode, use: (keyof typeof folders)[]) => {
     await rm(run.upperDir, { recursive: true, force: true });
     const mounts = [...use.map((k) => folders[k]), ...(order && BUILDPACK_PHASES.has(p) ? order.mounts : [])];
-    const r = await runLifecyclePhase({ ...run, mounts }, p, args, network);
+    const env = [...(run.env ?? []), ...(REGISTRY_PHASES.has(p) ? x.auth : [])];
+    const r = await runLifecyclePhase({ ...run, mounts, env }, p, args, network);
     if (r.exitCode !== 0) throw phaseFailed(p, r.exitCode);
   };
   const net: NetworkMode = o.network === "host" ? "host" : o.network === "none" ? "none" : "default";

@@ -156,6 +156,10 @@ uri = "${f.extraBp}"
     expect(one.code, one.stdout + one.stderr).toBe(0);
     const inspect = await berth(["inspect", `docker://${cache}`], { home: f.home });
     expect(inspect.code, inspect.stderr).toBe(0);
+    // Untrusted: the buildpacks' phases (detector, builder) get no registry credentials, not even in a
+    // process environment the buildpacks could read (/proc/PID/environ of the phase, same user).
+    const labels = await labelsOf(`docker://${f.reg.host}/app/ci:1`, f.home);
+    expect(labels["test.authseen"]).toBe("0");
     // Another image name: its own cache folder is empty, so a restore can only come from the cache image.
     const two = await build(`${f.reg.host}/app/ci2:1`, [
       "--publish",

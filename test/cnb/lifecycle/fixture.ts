@@ -1,7 +1,8 @@
 /**
  * A builder carrying the reference lifecycle (v0.21.0) for the `--lifecycle builder` tests: a build image with
  * bash, its run image pushed to a local registry, a provider buildpack whose labels show what reached it (the
- * platform env's GREETING, FROMFILE and PROJ, the app's files; it passes on an app with index.txt, unless the platform env has NOPE), a
+ * platform env's GREETING, FROMFILE and PROJ, the app's files, whether any process it can read holds
+ * CNB_REGISTRY_AUTH; it passes on an app with index.txt, unless the platform env has NOPE), a
  * buildpack that never passes (and errors on an app holding `boom`), and one outside
  * the builder (`extraBp`, for --buildpack and project.toml).
  */
@@ -42,6 +43,9 @@ value = "$(env_of FROMFILE)"
 [[labels]]
 key = "test.proj"
 value = "$(env_of PROJ)"
+[[labels]]
+key = "test.authseen"
+value = "$(cat /proc/[0-9]*/environ 2>/dev/null | tr '\\0' '\\n' | grep -c '^CNB_REGISTRY_AUTH=' || true)"
 [[labels]]
 key = "test.files"
 value = "$(ls /workspace | tr '\\n' ' ')"
