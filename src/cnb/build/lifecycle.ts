@@ -9,7 +9,11 @@
  * the exporter writes the app image to one (the lifecycle's `-layout` mode, Platform API 0.12 and later,
  * `CNB_EXPERIMENTAL_MODE=quiet`); berth puts the images into that layout before and copies the app image to
  * its destination (the store, any transport, or the registry with --publish) after. So no phase is given
- * registry credentials: berth's own client does every registry transfer.
+ * registry credentials, except for a cache image (`--cache-image`, with --publish as pack's): `restorer`,
+ * `exporter` or `creator` then read and write it themselves, with `CNB_REGISTRY_AUTH`.
+ *
+ * `--buildpack` and project.toml's buildpacks: the order pack's ephemeral builder would hold, mounted beside
+ * the builder's /cnb (build/lifecycle-run.ts `lifecycleOrder`).
  */
 import { createHash } from "node:crypto";
 import { mkdir, readFile, rename, rm, symlink, writeFile } from "node:fs/promises";
