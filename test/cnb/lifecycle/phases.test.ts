@@ -10,6 +10,8 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { berth } from "../../helpers/cli.ts";
+import { htpasswdLine } from "../../registry/helpers/certs.ts";
+import { startRegistry } from "../../registry/helpers/registry.ts";
 import { type LifecycleFixture, labelsOf, lifecycleFixture } from "./fixture.ts";
 import { lifecycleImage } from "./helpers.ts";
 
@@ -237,6 +239,51 @@ describe("berth rebase --lifecycle builder", () => {
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toContain("Using the lifecycle 0.21.0's rebaser (Platform API 0.14)");
     expect(r.stderr).toMatch(/Rebased .*app\/rb:1 with the lifecycle 0\.21\.0 \(sha256:/);
+  });
+
+  it("on a registry that wants credentials: berth's, as CNB_REGISTRY_AUTH, never printed", async () => {
+    const secret = "s3cret-for-the-rebaser";
+    const auth = await startRegistry({ htpasswd: [await htpasswdLine("alice", secret)] });
+    try {
+      const env = { DOCKER_CONFIG: join(f.dir, "docker-config") };
+      const login = await berth(["login", auth.host, "-u", "alice", "--password-stdin"], {
+        home: f.home,
+        env,
+        input: `${secret}\n`,
+      });
+      expect(login.code, login.stderr).toBe(0);
+      for (const [from, to] of [
+        [app, `${auth.host}/app/rb:1`],
+        [run2, `${auth.host}/base/run:2`],
+      ]) {
+        const c = await berth(["copy", `docker://${from}`, `docker://${to}`], { home: f.home, env });
+        expect(c.code, c.stderr).toBe(0);
+      }
+      const args = [
+        "rebase",
+        `${auth.host}/app/rb:1`,
+        "--publish",
+        "--lifecycle",
+        "builder",
+        "-B",
+        f.builder,
+      ];
+      const r = await berth(
+        [...args, "--run-image", `${auth.host}/base/run:2`, "--network", "host", "--force"],
+        { home: f.home, env },
+      );
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stdout + r.stderr).not.toContain(secret);
+      expect(r.stdout + r.stderr).not.toContain(Buffer.from(`alice:${secret}`).toString("base64"));
+      // Without them the rebaser is refused by the registry.
+      const anon = await berth(
+        [...args, "--run-image", `${auth.host}/base/run:2`, "--network", "host", "--force"],
+        { home: f.home, env: { DOCKER_CONFIG: join(f.dir, "no-config") } },
+      );
+      expect(anon.code).not.toBe(0);
+    } finally {
+      await auth.stop();
+    }
   });
 
   it("--builder and --network only with --lifecycle builder", async () => {
