@@ -4,7 +4,7 @@ import { Store } from "../oci/store.ts";
 import { parseImageArgument } from "../transport/parse.ts";
 import type { Cli } from "./env.ts";
 import { info } from "./output.ts";
-import { BlobProgress } from "./progress.ts";
+import { TransferProgress } from "./progress.ts";
 
 /** pack's `--pull-policy` for the builder and the run image of a buildpacks build. */
 export type PackPullPolicy = "always" | "if-not-present" | "never";
@@ -19,12 +19,17 @@ export function parsePackPullPolicy(value: string): PackPullPolicy {
 
 /** The registry's image under REF (this platform's, or `platform`'s) into the local store under REF. */
 export async function pullIntoStore(cli: Cli, ref: string, platform?: Platform): Promise<void> {
-  const progress = new BlobProgress(cli.out);
+  const progress = new TransferProgress(cli.out);
   const { copyImage } = await import("../transport/copy.ts");
-  await copyImage(parseImageArgument(`docker://${ref}`), { transport: "store", ref, text: ref }, cli.ctx, {
-    ...(platform ? { platform } : {}),
-    onBlob: progress.onBlob,
-  });
+  try {
+    await copyImage(parseImageArgument(`docker://${ref}`), { transport: "store", ref, text: ref }, cli.ctx, {
+      ...(platform ? { platform } : {}),
+      ...progress.hooks,
+    });
+  } finally {
+    progress.close();
+  }
+  progress.finish(`Pulled ${Store.normalize(ref)}`);
 }
 
 /**

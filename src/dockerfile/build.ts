@@ -24,6 +24,7 @@ import { type OpenedSource, openSource } from "../transport/open.ts";
 import { type ImageArgument, parseImageArgument } from "../transport/parse.ts";
 import { readFileWithin } from "../util/confined.ts";
 import { ownedTempDir } from "../util/fs.ts";
+import { formatDuration } from "../util/progress.ts";
 import { cacheKey, StepCache } from "./cache.ts";
 import { expandWord, type Vars } from "./expand.ts";
 import { applyConfigInstruction } from "./instructions/config.ts";
@@ -143,6 +144,9 @@ export class DockerfileBuild {
   #platform: Platform;
   #stageCount = 0;
   #stageNo = 0;
+  /** When the current step (or stage) began: each ends with its duration. */
+  #stepStarted = 0;
+  #stageStarted = 0;
 
   constructor(inputs: BuildInputs, ctx: TransportContext) {
     this.inputs = inputs;
@@ -218,7 +222,11 @@ export class DockerfileBuild {
     try {
       for (const stage of stages) {
         this.#stageNo++;
+        this.#stageStarted = Date.now();
         await this.#buildStage(stage, plan.stages);
+        this.#log(
+          `[stage ${this.#stageNo}/${this.#stageCount}] done in ${formatDuration(Date.now() - this.#stageStarted)}`,
+        );
       }
       const final = this.#states.get(target.index)!;
       if (i.platform) this.#stampPlatform(final, i.platform);
@@ -341,7 +349,13 @@ export class DockerfileBuild {
     return selectImage(await loadRoot(opened.source, opened.root), platform);
   }
 
+  /** How long the current step has taken. */
+  #took(): string {
+    return formatDuration(Date.now() - this.#stepStarted);
+  }
+
   #header(step: number, total: number, text: string): void {
+    this.#stepStarted = Date.now();
     this.#log(`[stage ${this.#stageNo}/${this.#stageCount}] STEP ${step}/${total}: ${text}`);
   }
 
@@ -394,7 +408,7 @@ export class DockerfileBuild {
       platform,
     };
     this.#states.set(stage.index, state);
-    this.#log(`--> ${short(image.digest)}`);
+    this.#log(`--> ${short(image.digest)} (${this.#took()})`);
     this.#steps.push({
       stage: stage.index,
       step: 1,
@@ -572,7 +586,7 @@ export class DockerfileBuild {
     );
     s.key = key;
     s.clearOnBuild = false;
-    this.#log(`--> ${short(s.image.digest)}`);
+    this.#log(`--> ${short(s.image.digest)} (${this.#took()})`);
     this.#report(s, ins, cached);
   }
 

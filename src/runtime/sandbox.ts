@@ -21,7 +21,7 @@ import { overlayXattrReader, unmount } from "./mount.ts";
 import { type NetworkSetup, setupNetwork } from "./network.ts";
 import { type ContainerRoot, createRoot } from "./root.ts";
 import { findRuntime } from "./runtime.ts";
-import { type SnapshotChain, type SnapshotMode, Snapshots } from "./snapshots.ts";
+import { type PrepareOptions, type SnapshotChain, type SnapshotMode, Snapshots } from "./snapshots.ts";
 import { buildSpec, mergeEnv, type NetworkMode, processEnv, type SpecMount, type Volume } from "./spec.ts";
 import { makeContainerDir } from "./sweep.ts";
 import { resolveInRoot, resolveUser } from "./user.ts";
@@ -69,9 +69,10 @@ export async function prepareSnapshots(
   ctx: RuntimeContext,
   image: Image,
   signal?: AbortSignal,
+  onApply?: PrepareOptions["onApply"],
 ): Promise<SnapshotChain> {
   const snapshots = await Snapshots.open(ctx.home, { rootless: ctx.rootless !== undefined });
-  return snapshots.prepare(image, signal ? { signal } : {});
+  return snapshots.prepare(image, { ...(signal ? { signal } : {}), ...(onApply ? { onApply } : {}) });
 }
 
 export async function runInSandbox(o: SandboxOptions): Promise<SandboxResult> {

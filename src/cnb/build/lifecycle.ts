@@ -26,6 +26,7 @@ import { parseImageArgument } from "../../transport/parse.ts";
 import { ConfinedTree } from "../../util/confined.ts";
 import { ownedTempDir } from "../../util/fs.ts";
 import { withOwnedLock } from "../../util/lock.ts";
+import { formatDuration } from "../../util/progress.ts";
 import type { BuildWithBuildpacksOptions } from "../build.ts";
 import { openImage } from "../image.ts";
 import { readBuilderInfo } from "../platform/builder.ts";
@@ -259,6 +260,7 @@ async function underLock(
       use: (keyof typeof folders)[],
     ) => {
       await rm(run.upperDir, { recursive: true, force: true });
+      const started = Date.now();
       const r = await runLifecyclePhase({ ...run, mounts: use.map((k) => folders[k]) }, p, args, network);
       if (r.exitCode !== 0) {
         throw new BerthError(
@@ -269,6 +271,7 @@ async function underLock(
           },
         );
       }
+      log.info(`${p} done in ${formatDuration(Date.now() - started)}`);
     };
     const net = o.network === "host" ? "host" : o.network === "none" ? "none" : "default";
     if (trusted) {

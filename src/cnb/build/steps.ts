@@ -210,6 +210,7 @@ export async function exportImage(
       home,
       platform: { os: target.os, architecture: target.arch },
       env: c.o.hostEnv ?? {},
+      onCompile: () => c.log.info("Compiling berth's launcher (first use; kept for later builds)"),
     }));
   const exportDir = join(c.work, "export");
   await mkdir(exportDir, { recursive: true });

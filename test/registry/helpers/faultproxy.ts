@@ -19,7 +19,9 @@ export type Fault =
   /** Forward unchanged (with `delayMs`: a slow answer). */
   | { kind: "pass" }
   /** Forward, send the headers and `after` bytes of the body, then send nothing more (the client hangs). */
-  | { kind: "stall"; after: number };
+  | { kind: "stall"; after: number }
+  /** Forward, sending the body at most `bytesPerSecond` (a slow link: a long transfer). */
+  | { kind: "throttle"; bytesPerSecond: number };
 
 export interface Rule {
   method?: string;
@@ -79,6 +81,20 @@ export async function startFaultProxy(targetPort: number): Promise<FaultProxy> {
         let sent = 0;
         let flipped = false;
         upRes.on("data", (chunk: Buffer) => {
+          if (fault?.kind === "throttle") {
+            // send in slices of at most a tenth of a second's worth, holding the upstream meanwhile
+            upRes.pause();
+            const slice = Math.max(1, Math.floor(fault.bytesPerSecond / 10));
+            const send = (rest: Buffer) => {
+              if (res.destroyed) return upRes.destroy();
+              const part = rest.subarray(0, slice);
+              res.write(part);
+              const wait = (part.length / fault.bytesPerSecond) * 1000;
+              setTimeout(() => (rest.length > slice ? send(rest.subarray(slice)) : upRes.resume()), wait);
+            };
+            send(chunk);
+            return;
+          }
           if (fault?.kind === "stall") {
             const room = fault.after - sent;
             if (room > 0) {
