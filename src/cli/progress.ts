@@ -260,3 +260,51 @@ function plural(n: number, word: string): string {
 function count(n: number, what: string): string {
   return n > 0 ? `${n} ${what}` : "";
 }
+
+/**
+ * A build's heartbeat in a log that is not a terminal: when nothing was written for HEARTBEAT_MS (a RUN step
+ * or a buildpack working silently), a line says what is still running and for how long. Lines written
+ * through `note` are what it watches; the phase is the last `===> …` or `[stage …] STEP …` line.
+ */
+export class BuildHeartbeat {
+  readonly #out: Output;
+  readonly #now: () => number;
+  #last: number;
+  #phase: string | undefined;
+  #phaseStarted: number;
+  #timer: ReturnType<typeof setInterval> | undefined;
+
+  constructor(out: Output, o: { now?: () => number } = {}) {
+    this.#out = out;
+    this.#now = o.now ?? Date.now;
+    this.#last = this.#now();
+    this.#phaseStarted = this.#last;
+    if (!out.quiet && out.stderr.isTTY !== true) {
+      this.#timer = setInterval(() => this.#beat(), 1000);
+      this.#timer.unref?.();
+    }
+  }
+
+  /** Something was written (a line of the build's, or a chunk of a step's output). */
+  note(text: string | Buffer): void {
+    this.#last = this.#now();
+    if (typeof text !== "string") return;
+    const phase = text.match(/^(===> .+|\[stage \d+\/\d+\] STEP .+)$/m)?.[1];
+    if (phase) {
+      this.#phase = phase;
+      this.#phaseStarted = this.#last;
+    }
+  }
+
+  stop(): void {
+    if (this.#timer) clearInterval(this.#timer);
+    this.#timer = undefined;
+  }
+
+  #beat(): void {
+    const now = this.#now();
+    if (now - this.#last < HEARTBEAT_MS || this.#phase === undefined) return;
+    this.#out.stderr.write(`Still running: ${this.#phase} (${formatDuration(now - this.#phaseStarted)})\n`);
+    this.#last = now;
+  }
+}

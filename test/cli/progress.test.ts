@@ -8,6 +8,7 @@ import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { makeBuildImage, writeBuildpack } from "../cnb/helpers.ts";
+import { localBase } from "../dockerfile/helpers/local.ts";
 import { berth, spawnBerth, tempDir } from "../helpers/cli.ts";
 import { berthInTerminal } from "../helpers/terminal.ts";
 import { type FaultProxy, startFaultProxy } from "../registry/helpers/faultproxy.ts";
@@ -63,6 +64,33 @@ function terminalFaults(
   return { faults: [...new Set(faults)], redraws };
 }
 
+/** Run berth with stderr a pipe, noting when each line arrives. */
+async function timedLines(
+  args: string[],
+  home: string,
+): Promise<{ code: number | null; stderr: string; lines: { at: number; text: string }[] }> {
+  const lines: { at: number; text: string }[] = [];
+  const run = spawnBerth(args, { home });
+  let partial = "";
+  run.child.stderr!.on("data", (c: Buffer) => {
+    const parts = (partial + c.toString("utf8")).split("\n");
+    partial = parts.pop()!;
+    for (const text of parts) lines.push({ at: Date.now(), text });
+  });
+  const r = await run.done;
+  return { code: r.code, stderr: r.stderr, lines };
+}
+
+/** The longest wait between two lines, with the lines around it. */
+function longestGap(lines: { at: number; text: string }[]): { ms: number; between: string } {
+  let worst = { ms: 0, between: "" };
+  for (let i = 1; i < lines.length; i++) {
+    const ms = lines[i]!.at - lines[i - 1]!.at;
+    if (ms > worst.ms) worst = { ms, between: `"${lines[i - 1]!.text}" and "${lines[i]!.text}"` };
+  }
+  return worst;
+}
+
 describe("transfer progress", () => {
   it("a pull of many layers in a 5-row terminal stays within 5 rows and ends with size and time", async () => {
     const src = join(dir, "many");
@@ -105,15 +133,8 @@ describe("transfer progress", () => {
         fault: { kind: "throttle", bytesPerSecond: 96 * 1024 },
         times: Number.POSITIVE_INFINITY,
       });
-      const lines: { at: number; text: string }[] = [];
-      const run = spawnBerth(["pull", `${proxy.host}/progress/slow:1`], { home: join(dir, "slow-pull") });
-      let partial = "";
-      run.child.stderr!.on("data", (c: Buffer) => {
-        const parts = (partial + c.toString("utf8")).split("\n");
-        partial = parts.pop()!;
-        for (const text of parts) lines.push({ at: Date.now(), text });
-      });
-      const r = await run.done;
+      const r = await timedLines(["pull", `${proxy.host}/progress/slow:1`], join(dir, "slow-pull"));
+      const lines = r.lines;
       expect(r.code, r.stderr).toBe(0);
       expect(r.stderr).not.toContain("\x1b");
       const text = lines.map((l) => l.text).join("\n");
@@ -124,12 +145,8 @@ describe("transfer progress", () => {
       expect(text).toMatch(
         /^Total [\d.]+ (B|KiB|MiB) \/ 1\.5 MiB \(\d+%\).*; [0-9a-f]{12} [\d.]+ (B|KiB|MiB)\/1\.5 MiB$/m,
       );
-      for (let i = 1; i < lines.length; i++) {
-        expect(
-          lines[i]!.at - lines[i - 1]!.at,
-          `between "${lines[i - 1]!.text}" and "${lines[i]!.text}"`,
-        ).toBeLessThanOrEqual(10_000);
-      }
+      const gap = longestGap(lines);
+      expect(gap.ms, gap.between).toBeLessThanOrEqual(10_000);
       expect(text).toMatch(/Pulled \S+: 2 blobs, 1\.5 MiB in [\d.]+ s/);
     } finally {
       await proxy?.close();
@@ -216,4 +233,24 @@ describe("build progress", () => {
     expect(b.stderr).toMatch(/^\[stage 1\/2\] done in [\d.]+ s$/m);
     expect(b.stderr).toMatch(/^\[stage 2\/2\] done in [\d.]+ s$/m);
   }, 60_000);
+
+  it("in a log (not a terminal), a silent RUN step longer than 10 s gets a heartbeat line at least every 10 s", async () => {
+    const base = await localBase(join(dir, "df-base"));
+    const ctx = join(dir, "df-slow");
+    await mkdir(ctx, { recursive: true });
+    await writeFile(join(ctx, "Dockerfile"), `FROM ${base}\nRUN sleep 14\n`);
+    const r = await timedLines(["build", ctx, "--dockerfile", "-t", "slow:1"], join(dir, "df-slow-home"));
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).not.toContain("\x1b");
+    expect(r.stderr).toMatch(/^Still running: \[stage 1\/1\] STEP 2\/2: RUN sleep 14 \([\d.]+ s\)$/m);
+    const gap = longestGap(r.lines);
+    expect(gap.ms, gap.between).toBeLessThanOrEqual(10_000);
+    // --quiet: nothing but the digest
+    const q = await berth(["build", ctx, "--dockerfile", "-q", "-t", "slow:2"], {
+      home: join(dir, "df-slow-home"),
+    });
+    expect(q.code, q.stderr).toBe(0);
+    expect(q.stderr).toBe("");
+    expect(q.stdout).toMatch(/^sha256:[0-9a-f]{64}\n$/);
+  }, 120_000);
 });

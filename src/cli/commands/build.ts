@@ -10,6 +10,7 @@ import {
   openImage,
   readBuilderInfo,
 } from "../../cnb/index.ts";
+import type { PhaseLogger } from "../../cnb/log.ts";
 import { DockerfileBuild } from "../../dockerfile/index.ts";
 import { BerthError } from "../../errors.ts";
 import type { Image } from "../../oci/image.ts";
@@ -21,6 +22,7 @@ import { readFileWithin } from "../../util/confined.ts";
 import { dockerfileEngine } from "../dockerfile-engine.ts";
 import type { Cli } from "../env.ts";
 import { info, printJson } from "../output.ts";
+import { BuildHeartbeat } from "../progress.ts";
 import { ensureInStore, type PackPullPolicy, parsePackPullPolicy } from "../pull.ts";
 import { cnbLogger } from "./builder.ts";
 
@@ -100,6 +102,8 @@ export interface BuildpacksRequest {
   options: Record<string, unknown>;
   ctx: TransportContext;
   log: (line: string) => void;
+  /** Watches what the build writes, for the heartbeat of a log that is not a terminal. */
+  heartbeat?: BuildHeartbeat;
   /** The CLI's current directory: relative `--buildpack` paths are resolved against it, as pack does. */
   cwd: string;
 }
@@ -151,13 +155,36 @@ async function buildWithBuildpacks(req: BuildpacksRequest): Promise<BuildpacksOu
       ...(str("runtime") ? { runtime: str("runtime")! } : {}),
       ...(process.env.PATH ? { searchPath: process.env.PATH } : {}),
     }),
-    logger: cnbLogger(
-      { stdout: process.stdout, stderr: process.stderr, quiet: false },
-      { quiet: Boolean(o.quiet) },
+    logger: watched(
+      cnbLogger(
+        { stdout: process.stdout, stderr: process.stderr, quiet: false },
+        { quiet: Boolean(o.quiet) },
+      ),
+      req.heartbeat,
     ),
     now: () => new Date(),
   });
   return r;
+}
+
+/** A phase logger whose lines (and buildpacks' output) the build's heartbeat sees. */
+function watched(logger: PhaseLogger, heartbeat: BuildHeartbeat | undefined): PhaseLogger {
+  if (!heartbeat) return logger;
+  return {
+    info: (l) => {
+      heartbeat.note(l);
+      logger.info(l);
+    },
+    warn: (l) => {
+      heartbeat.note(l);
+      logger.warn(l);
+    },
+    debug: (l) => logger.debug(l),
+    output: (chunk, stream) => {
+      heartbeat.note(chunk);
+      logger.output?.(chunk, stream);
+    },
+  };
 }
 
 /** The flags that apply to one way of building only (commander's option keys → the flag as typed). */
@@ -467,116 +494,124 @@ Examples:
         const text = String(tag).startsWith("docker://") ? String(tag) : `docker://${tag}`;
         target = parseImageArgument(text);
       } else target = parseImageArgument(tag);
+      const heartbeat = new BuildHeartbeat(opts.quiet ? { ...out, quiet: true } : out);
       const log = (line: string) => {
+        heartbeat.note(line);
         if (!opts.quiet) out.stderr.write(`${line}\n`);
       };
-      if (choice.way === "buildpacks") {
-        log(`Building ${tag} with Cloud Native Buildpacks (${choice.reason})`);
-        // berth's own default builder (and its run image) are made here, never pulled
-        if (opts.builder && command.getOptionValueSource("builder") !== "default") {
-          await pullBuildImages(
-            c,
-            opts.builder,
-            opts.runImage,
-            parsePackPullPolicy(opts.pullPolicy ?? "if-not-present"),
-            target,
-          );
+      try {
+        if (choice.way === "buildpacks") {
+          log(`Building ${tag} with Cloud Native Buildpacks (${choice.reason})`);
+          // berth's own default builder (and its run image) are made here, never pulled
+          if (opts.builder && command.getOptionValueSource("builder") !== "default") {
+            await pullBuildImages(
+              c,
+              opts.builder,
+              opts.runImage,
+              parsePackPullPolicy(opts.pullPolicy ?? "if-not-present"),
+              target,
+            );
+          }
+          const r = await buildWithBuildpacks({
+            appDir: contextDir,
+            image: target,
+            publish: Boolean(opts.publish),
+            options: opts,
+            ctx,
+            log,
+            heartbeat,
+            cwd,
+          });
+          if (opts.json) {
+            const image = await readBuilt(target.text, ctx);
+            const cnb = cnbImageInfo(image, target.text);
+            printJson(out, {
+              schemaVersion: 1,
+              way: "buildpacks",
+              image: tag,
+              digest: r.digest,
+              imageId: r.imageId ?? image.manifest.config.digest,
+              tags: [tag],
+              processes: (cnb?.processes ?? []).map((p) => ({
+                type: p.type,
+                command: [p.command, ...p.args],
+                workDir: p.workDir || undefined,
+                default: p.default,
+              })),
+              layers: { total: image.manifest.layers.length, reused: r.stats?.reused ?? 0 },
+              buildpacks: (r.group ?? cnb?.buildpacks ?? []).map((g) => ({ id: g.id, version: g.version })),
+            } satisfies BuildJson);
+          } else if (opts.quiet) out.stdout.write(`${r.digest}\n`);
+          return;
         }
-        const r = await buildWithBuildpacks({
-          appDir: contextDir,
-          image: target,
-          publish: Boolean(opts.publish),
-          options: opts,
+        log(
+          `Building ${tag} with the Dockerfile ${relative(cwd, choice.dockerfile!) || choice.dockerfile} (${choice.reason})`,
+        );
+        const epoch = sourceDateEpoch(env);
+        const build = new DockerfileBuild(
+          {
+            contextDir,
+            dockerfile: { path: choice.dockerfile!, ...(choice.fromProject ? { inContext: true } : {}) },
+            buildArgs: parseBuildArgs(opts.buildArg ?? [], env),
+            ...(opts.target ? { target: opts.target } : {}),
+            ...(opts.platform ? { platform: parsePlatform(opts.platform) } : {}),
+            noCache: opts.cache === false,
+            secrets: parseSecrets(opts.secret ?? [], env, cwd),
+            ssh: parseSsh(opts.ssh ?? [], env, cwd),
+            ...(epoch === undefined ? {} : { sourceDateEpoch: epoch }),
+            destinations: [target],
+            ...(opts.runtime ? { runtime: opts.runtime } : {}),
+            ...(opts.network ? { network: parseNetworkMode(opts.network) } : {}),
+            allow: parseEntitlements(opts.allow ?? []),
+            log,
+            onOutput: (chunk) => {
+              heartbeat.note(chunk);
+              if (!opts.quiet) out.stderr.write(chunk);
+            },
+          },
           ctx,
-          log,
-          cwd,
-        });
+        );
+        const result = await build.build();
+        if (result.unusedBuildArgs.length) {
+          log(`[Warning] one or more build-args [${result.unusedBuildArgs.join(" ")}] were not consumed`);
+        }
         if (opts.json) {
           const image = await readBuilt(target.text, ctx);
-          const cnb = cnbImageInfo(image, target.text);
+          const cfg = image.config?.config;
+          const command = [...(cfg?.Entrypoint ?? []), ...(cfg?.Cmd ?? [])];
+          const final = result.stages[result.stages.length - 1];
+          // layers this build wrote: one per RUN, COPY or ADD step of the target stage that did not come from the cache
+          const written = result.steps.filter(
+            (st) => st.stage === final && !st.cached && /^(RUN|COPY|ADD)\b/i.test(st.instruction),
+          ).length;
+          const total = image.manifest.layers.length;
           printJson(out, {
             schemaVersion: 1,
-            way: "buildpacks",
+            way: "dockerfile",
             image: tag,
-            digest: r.digest,
-            imageId: r.imageId ?? image.manifest.config.digest,
+            digest: result.digest,
+            imageId: result.configDigest,
             tags: [tag],
-            processes: (cnb?.processes ?? []).map((p) => ({
-              type: p.type,
-              command: [p.command, ...p.args],
-              workDir: p.workDir || undefined,
-              default: p.default,
+            processes: command.length
+              ? [{ type: "default", command, workDir: cfg?.WorkingDir || undefined, default: true }]
+              : [],
+            layers: { total, reused: Math.max(0, total - written) },
+            steps: result.steps.map((st) => ({
+              stage: st.stage,
+              step: st.step,
+              instruction: st.instruction,
+              cached: st.cached,
             })),
-            layers: { total: image.manifest.layers.length, reused: r.stats?.reused ?? 0 },
-            buildpacks: (r.group ?? cnb?.buildpacks ?? []).map((g) => ({ id: g.id, version: g.version })),
+            unusedBuildArgs: result.unusedBuildArgs,
           } satisfies BuildJson);
-        } else if (opts.quiet) out.stdout.write(`${r.digest}\n`);
-        return;
-      }
-      log(
-        `Building ${tag} with the Dockerfile ${relative(cwd, choice.dockerfile!) || choice.dockerfile} (${choice.reason})`,
-      );
-      const epoch = sourceDateEpoch(env);
-      const build = new DockerfileBuild(
-        {
-          contextDir,
-          dockerfile: { path: choice.dockerfile!, ...(choice.fromProject ? { inContext: true } : {}) },
-          buildArgs: parseBuildArgs(opts.buildArg ?? [], env),
-          ...(opts.target ? { target: opts.target } : {}),
-          ...(opts.platform ? { platform: parsePlatform(opts.platform) } : {}),
-          noCache: opts.cache === false,
-          secrets: parseSecrets(opts.secret ?? [], env, cwd),
-          ssh: parseSsh(opts.ssh ?? [], env, cwd),
-          ...(epoch === undefined ? {} : { sourceDateEpoch: epoch }),
-          destinations: [target],
-          ...(opts.runtime ? { runtime: opts.runtime } : {}),
-          ...(opts.network ? { network: parseNetworkMode(opts.network) } : {}),
-          allow: parseEntitlements(opts.allow ?? []),
-          log,
-          onOutput: (chunk) => {
-            if (!opts.quiet) out.stderr.write(chunk);
-          },
-        },
-        ctx,
-      );
-      const result = await build.build();
-      if (result.unusedBuildArgs.length) {
-        log(`[Warning] one or more build-args [${result.unusedBuildArgs.join(" ")}] were not consumed`);
-      }
-      if (opts.json) {
-        const image = await readBuilt(target.text, ctx);
-        const cfg = image.config?.config;
-        const command = [...(cfg?.Entrypoint ?? []), ...(cfg?.Cmd ?? [])];
-        const final = result.stages[result.stages.length - 1];
-        // layers this build wrote: one per RUN, COPY or ADD step of the target stage that did not come from the cache
-        const written = result.steps.filter(
-          (st) => st.stage === final && !st.cached && /^(RUN|COPY|ADD)\b/i.test(st.instruction),
-        ).length;
-        const total = image.manifest.layers.length;
-        printJson(out, {
-          schemaVersion: 1,
-          way: "dockerfile",
-          image: tag,
-          digest: result.digest,
-          imageId: result.configDigest,
-          tags: [tag],
-          processes: command.length
-            ? [{ type: "default", command, workDir: cfg?.WorkingDir || undefined, default: true }]
-            : [],
-          layers: { total, reused: Math.max(0, total - written) },
-          steps: result.steps.map((st) => ({
-            stage: st.stage,
-            step: st.step,
-            instruction: st.instruction,
-            cached: st.cached,
-          })),
-          unusedBuildArgs: result.unusedBuildArgs,
-        } satisfies BuildJson);
-      } else if (opts.quiet) out.stdout.write(`${result.digest}\n`);
-      else {
-        const cached = result.steps.filter((s) => s.cached).length;
-        info(out, `Successfully built ${result.digest} (${result.steps.length} steps, ${cached} cached)`);
-        info(out, `Wrote ${result.digest} to ${target.text}`);
+        } else if (opts.quiet) out.stdout.write(`${result.digest}\n`);
+        else {
+          const cached = result.steps.filter((s) => s.cached).length;
+          info(out, `Successfully built ${result.digest} (${result.steps.length} steps, ${cached} cached)`);
+          info(out, `Wrote ${result.digest} to ${target.text}`);
+        }
+      } finally {
+        heartbeat.stop();
       }
     });
 }

@@ -80,19 +80,32 @@ export async function startFaultProxy(targetPort: number): Promise<FaultProxy> {
         res.writeHead(upRes.statusCode ?? 502, headers);
         let sent = 0;
         let flipped = false;
+        // a throttled body ends once its last slice is out ('end' comes as soon as the last chunk is read)
+        let throttled: Promise<void> = Promise.resolve();
         upRes.on("data", (chunk: Buffer) => {
           if (fault?.kind === "throttle") {
             // send in slices of at most a tenth of a second's worth, holding the upstream meanwhile
             upRes.pause();
             const slice = Math.max(1, Math.floor(fault.bytesPerSecond / 10));
-            const send = (rest: Buffer) => {
-              if (res.destroyed) return upRes.destroy();
-              const part = rest.subarray(0, slice);
-              res.write(part);
-              const wait = (part.length / fault.bytesPerSecond) * 1000;
-              setTimeout(() => (rest.length > slice ? send(rest.subarray(slice)) : upRes.resume()), wait);
-            };
-            send(chunk);
+            throttled = new Promise<void>((done) => {
+              const send = (rest: Buffer) => {
+                if (res.destroyed) {
+                  upRes.destroy();
+                  return done();
+                }
+                const part = rest.subarray(0, slice);
+                res.write(part);
+                const wait = (part.length / fault.bytesPerSecond) * 1000;
+                setTimeout(() => {
+                  if (rest.length > slice) send(rest.subarray(slice));
+                  else {
+                    done();
+                    upRes.resume();
+                  }
+                }, wait);
+              };
+              send(chunk);
+            });
             return;
           }
           if (fault?.kind === "stall") {
@@ -130,7 +143,9 @@ export async function startFaultProxy(targetPort: number): Promise<FaultProxy> {
         });
         upRes.on("end", () => {
           // A body shorter than `after` ends normally.
-          if (!res.writableEnded && !res.destroyed) res.end();
+          void throttled.then(() => {
+            if (!res.writableEnded && !res.destroyed) res.end();
+          });
         });
       },
     );
