@@ -1,5 +1,6 @@
 import type { Descriptor } from "../oci/descriptor.ts";
 import type { BlobEvent } from "../oci/sink.ts";
+import type { TransferReporter } from "../transport/context.ts";
 import { formatDuration } from "../util/progress.ts";
 import { formatBytes, type Output, shortDigest } from "./output.ts";
 
@@ -40,7 +41,7 @@ type Tty = Output["stderr"] & { rows?: number; on?: (e: "resize", fn: () => void
  * - with --quiet, nothing.
  * `finish` ends with one line: the blobs, their total size, the time taken and the rate.
  */
-export class TransferProgress {
+export class TransferProgress implements TransferReporter {
   readonly #out: Output;
   readonly #now: () => number;
   readonly #rows = new Map<string, Row>();
@@ -66,14 +67,13 @@ export class TransferProgress {
     return !this.#out.quiet && this.#out.stderr.isTTY === true;
   }
 
-  readonly hooks: TransferHooks = {
-    onPlan: (blobs) => {
-      if (this.#out.quiet) return;
-      for (const b of blobs) this.#planned.set(b.digest, b.size);
-      this.#start();
-    },
-    onBlob: (event) => this.onBlob(event),
+  readonly onPlan = (blobs: readonly Descriptor[]): void => {
+    if (this.#out.quiet || this.#closed) return;
+    for (const b of blobs) this.#planned.set(b.digest, b.size);
+    this.#start();
   };
+
+  readonly hooks: TransferHooks = { onPlan: this.onPlan, onBlob: (event) => this.onBlob(event) };
 
   readonly onBlob = (event: BlobEvent): void => {
     if (this.#out.quiet || this.#closed) return;

@@ -18,7 +18,7 @@ import type { Compression } from "../oci/mediatype.ts";
 import { type AddedLayer, EPOCH, type MutatedImage, mutate } from "../oci/mutate.ts";
 import { formatPlatform, hostPlatform, type Platform, parsePlatform } from "../oci/platform.ts";
 import type { NetworkMode } from "../runtime/index.ts";
-import type { TransportContext } from "../transport/context.ts";
+import { reported, type TransportContext } from "../transport/context.ts";
 import { writeImage } from "../transport/copy.ts";
 import { type OpenedSource, openSource } from "../transport/open.ts";
 import { type ImageArgument, parseImageArgument } from "../transport/parse.ts";
@@ -232,12 +232,12 @@ export class DockerfileBuild {
       if (i.platform) this.#stampPlatform(final, i.platform);
       const written: BuildResult["written"] = [];
       for (const dest of i.destinations) {
-        const result = await writeImage(
-          final.image.source,
-          final.image.descriptor,
-          undefined,
-          dest,
-          this.#ctx,
+        // a push to a registry shows its progress (the CLI's reporter); a local write is quick
+        const result = await reported(
+          dest.transport === "docker" ? this.#ctx.progress : undefined,
+          () => `Pushed ${dest.text}`,
+          (hooks) =>
+            writeImage(final.image.source, final.image.descriptor, undefined, dest, this.#ctx, hooks),
         ).catch((err) => {
           throw wrapError(`writing the image to ${dest.text}`, err);
         });

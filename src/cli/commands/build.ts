@@ -494,7 +494,9 @@ Examples:
         const text = String(tag).startsWith("docker://") ? String(tag) : `docker://${tag}`;
         target = parseImageArgument(text);
       } else target = parseImageArgument(tag);
-      const heartbeat = new BuildHeartbeat(opts.quiet ? { ...out, quiet: true } : out);
+      // -q: only the digest (the pulls and pushes of the build say nothing either)
+      if (opts.quiet) out.quiet = true;
+      const heartbeat = new BuildHeartbeat(out);
       const log = (line: string) => {
         heartbeat.note(line);
         if (!opts.quiet) out.stderr.write(`${line}\n`);

@@ -18,7 +18,7 @@ import { BerthError, isBerthError, wrapError } from "../../errors.ts";
 import { loadRoot, selectImage } from "../../oci/image.ts";
 import { DEFAULT_REGISTRY, parseReference } from "../../oci/reference.ts";
 import { Store } from "../../oci/store.ts";
-import type { TransportContext } from "../../transport/context.ts";
+import { reported, type TransportContext } from "../../transport/context.ts";
 import { copyImage, writeImage } from "../../transport/copy.ts";
 import { openSource } from "../../transport/open.ts";
 import type { ImageArgument } from "../../transport/parse.ts";
@@ -330,10 +330,11 @@ async function underLock(
 
     // The app image, from the layout to its destination.
     const out = join(layoutDir, layoutPathOf(name));
-    const result = await copyImage(
-      { transport: "oci", path: out, ref: undefined, text: `oci:${out}` },
-      o.image,
-      ctx,
+    const result = await reported(
+      o.image.transport === "docker" ? ctx.progress : undefined,
+      () => `Pushed ${o.image.text}`,
+      (hooks) =>
+        copyImage({ transport: "oci", path: out, ref: undefined, text: `oci:${out}` }, o.image, ctx, hooks),
     ).catch((err) => {
       throw wrapError(`writing the app image to ${o.image.text}`, err);
     });
