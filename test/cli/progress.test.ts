@@ -4,12 +4,13 @@
  * in a log (not a terminal) a long blob gets a line at least every 10 s and no escape codes; builds say how
  * long each phase took and announce their first-use pauses.
  */
-import { mkdir, writeFile } from "node:fs/promises";
+import { mkdir, readFile, readlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { makeBuildImage, writeBuildpack } from "../cnb/helpers.ts";
 import { localBase } from "../dockerfile/helpers/local.ts";
 import { berth, spawnBerth, tempDir } from "../helpers/cli.ts";
+import { run } from "../helpers/exec.ts";
 import { berthInTerminal } from "../helpers/terminal.ts";
 import { type FaultProxy, startFaultProxy } from "../registry/helpers/faultproxy.ts";
 import { randomLayout } from "../registry/helpers/images.ts";
@@ -92,13 +93,18 @@ function longestGap(lines: { at: number; text: string }[]): { ms: number; betwee
 }
 
 describe("transfer progress", () => {
-  it("a pull of many layers in a 5-row terminal stays within 5 rows and ends with size and time", async () => {
+  /** `copy` of a 12-layer image to the registry: stderr not a terminal. */
+  let push: { code: number | null; stderr: string };
+  beforeAll(async () => {
     const src = join(dir, "many");
     await randomLayout(src, "v1", { layers: 12, layerSize: 256 * 1024 });
-    const home = join(dir, "pusher");
-    const push = await berth(["copy", `oci:${src}:v1`, `docker://${reg.host}/progress/many:1`], { home });
-    expect(push.code, push.stderr).toBe(0);
+    push = await berth(["copy", `oci:${src}:v1`, `docker://${reg.host}/progress/many:1`], {
+      home: join(dir, "pusher"),
+    });
+    if (push.code !== 0) throw new Error(push.stderr);
+  }, 60_000);
 
+  it("a pull of many layers in a 5-row terminal stays within 5 rows and ends with size and time", async () => {
     const size = { rows: 5, columns: 60 };
     const t = berthInTerminal(["pull", `${reg.host}/progress/many:1`], { home: join(dir, "tty"), size });
     const { code, output } = await t.done;
@@ -116,6 +122,48 @@ describe("transfer progress", () => {
     expect(push.stderr).not.toContain("\x1b");
     expect(push.stderr).toMatch(/^Copied \S+ to \S+: 13 blobs, [\d.]+ MiB in [\d.]+ s/m);
   }, 60_000);
+
+  it("a terminal resized smaller mid-pull gets redraws that fit the new size", async () => {
+    let proxy: FaultProxy | undefined;
+    try {
+      proxy = await startFaultProxy(reg.port);
+      // ~128 KiB/s a blob: the 12 layers of 256 KiB take several seconds
+      proxy.add({
+        method: "GET",
+        path: /\/blobs\/sha256:/,
+        fault: { kind: "throttle", bytesPerSecond: 128 * 1024 },
+        times: Number.POSITIVE_INFINITY,
+      });
+      const t = berthInTerminal(["pull", `${proxy.host}/progress/many:1`], {
+        home: join(dir, "resize"),
+        size: { rows: 12, columns: 100 },
+      });
+      await t.waitFor(/Blob [0-9a-f]{12} \d/);
+      // berth's terminal: the one its stderr is (berth is `script`'s child)
+      const pid = (await readFile(`/proc/${t.child.pid}/task/${t.child.pid}/children`, "utf8")).trim();
+      const tty = await readlink(`/proc/${pid}/fd/2`);
+      await run("stty", ["-F", tty, "rows", "4", "cols", "40"]);
+      const mark = t.output().length;
+      const { code, output } = await t.done;
+      expect(code, output).toBe(0);
+      // the redraws after the resize (the first two may have been on their way already) fit 4 rows of 40 columns
+      const draws = output
+        .slice(mark)
+        .split(/\x1b\[\d+A/)
+        .slice(2, -1);
+      expect(draws.length, JSON.stringify(output.slice(mark))).toBeGreaterThan(0);
+      for (const d of draws) {
+        const lines = d
+          .replace(/\x1b\[J/g, "")
+          .split("\r\n")
+          .filter((l) => l.replace(/\r/g, "") !== "");
+        expect(lines.length, JSON.stringify(d)).toBeLessThanOrEqual(3);
+        for (const l of lines) expect([...l.replace(/\r/g, "")].length, l).toBeLessThanOrEqual(40);
+      }
+    } finally {
+      await proxy?.close();
+    }
+  }, 90_000);
 
   it("in a log (not a terminal), a blob longer than 10 s gets a heartbeat line at least every 10 s", async () => {
     const src = join(dir, "slow");
