@@ -126,13 +126,11 @@ export class TransferProgress implements TransferReporter {
     if (this.#started !== undefined) return;
     this.#started = this.#now();
     this.#lastLine = this.#started;
-    if (this.live) {
-      (this.#out.stderr as Tty).on?.("resize", this.#onResize);
-    } else {
-      // checked every second, so no gap in the log exceeds HEARTBEAT_MS by more than that
-      this.#timer = setInterval(() => this.#heartbeat(), 1000);
-      this.#timer.unref?.();
-    }
+    if (this.live) (this.#out.stderr as Tty).on?.("resize", this.#onResize);
+    // every second: a terminal's display is redrawn (a stalled blob's rate and ETA move on); a log's
+    // heartbeat is checked, so no gap in it exceeds HEARTBEAT_MS by more than that
+    this.#timer = setInterval(() => (this.live ? this.#draw(false) : this.#heartbeat()), 1000);
+    this.#timer.unref?.();
   }
 
   #stop(): void {

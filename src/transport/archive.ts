@@ -10,17 +10,14 @@ import {
   TarIndex,
   writeDockerArchive,
 } from "../oci/archive/index.ts";
-import type { BlobSource } from "../oci/blob.ts";
 import { type CopyOptions, copy } from "../oci/copy.ts";
-import type { Descriptor } from "../oci/descriptor.ts";
 import { loadRoot, selectImage } from "../oci/image.ts";
 import type { Platform } from "../oci/platform.ts";
 import { parseReference } from "../oci/reference.ts";
 import { Store } from "../oci/store.ts";
 import { tempName } from "../util/fs.ts";
-import { progressCounter } from "../util/progress.ts";
-import { chain } from "../util/stream.ts";
 import { type TransportContext, tmpDirOf } from "./context.ts";
+import { reporting } from "./copy.ts";
 import { openSource } from "./open.ts";
 import type { ImageArgument } from "./parse.ts";
 
@@ -73,27 +70,6 @@ export async function loadArchive(
     await archive.close();
   }
   return loaded;
-}
-
-/**
- * A source whose `openBlob` streams report their bytes (as a copy's blobs do): a docker-archive is written
- * layer by layer, not through a copy, and `save` shows the same progress.
- */
-function reporting(source: BlobSource, onBlob: NonNullable<CopyOptions["onBlob"]>): BlobSource {
-  const openBlob = async (descriptor: Descriptor) => {
-    onBlob({ type: "start", descriptor });
-    const stream = await source.openBlob(descriptor);
-    const counter = progressCounter((bytes) => onBlob({ type: "progress", descriptor, bytes }));
-    counter.once("end", () => onBlob({ type: "done", descriptor, how: "written" }));
-    return chain(stream, counter);
-  };
-  return new Proxy(source, {
-    get(target, prop) {
-      if (prop === "openBlob") return openBlob;
-      const value: unknown = Reflect.get(target, prop, target);
-      return typeof value === "function" ? value.bind(target) : value;
-    },
-  });
 }
 
 /**

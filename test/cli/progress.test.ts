@@ -211,6 +211,9 @@ describe("transfer progress", () => {
     const save = await berth(["save", `${reg.host}/progress/many:1`, "-o", tar], { home });
     expect(save.code, save.stderr).toBe(0);
     expect(save.stderr).toMatch(/Saved 1 image to \S+: 12 blobs, [\d.]+ MiB in [\d.]+ s/);
+    const copied = await berth(["copy", `${reg.host}/progress/many:1`, `docker-archive:${tar}.2`], { home });
+    expect(copied.code, copied.stderr).toBe(0);
+    expect(copied.stderr).toMatch(/^Copied \S+ to \S+: 12 blobs, [\d.]+ MiB in [\d.]+ s/m);
     const load = await berth(["load", "-i", tar], { home: join(dir, "loader") });
     expect(load.code, load.stderr).toBe(0);
     expect(load.stderr).toMatch(/Loaded 1 image from \S+: 13 blobs, [\d.]+ MiB in [\d.]+ s/);
