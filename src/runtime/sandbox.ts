@@ -32,6 +32,8 @@ export interface SandboxOptions extends RuntimeContext, StdioOptions {
   image?: Image;
   /** …or a chain already prepared with `prepareSnapshots`. */
   chain?: SnapshotChain;
+  /** Called before each of the image's layers that has to be unpacked into a snapshot (a pause to announce). */
+  onApply?: PrepareOptions["onApply"];
   /** Writable directory for the changes; created if missing, kept afterwards. */
   upperDir: string;
   /** The argv to run. */
@@ -87,7 +89,10 @@ export async function runInSandbox(o: SandboxOptions): Promise<SandboxResult> {
   let applied = 0;
   if (!chain) {
     if (!o.image) throw new BerthError("USAGE", "runInSandbox needs an image or a snapshot chain");
-    chain = await snapshots.prepare(o.image, o.signal ? { signal: o.signal } : {});
+    chain = await snapshots.prepare(o.image, {
+      ...(o.signal ? { signal: o.signal } : {}),
+      ...(o.onApply ? { onApply: o.onApply } : {}),
+    });
     applied = chain.applied;
   }
   if (chain.mode !== snapshots.mode) {

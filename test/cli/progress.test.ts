@@ -293,6 +293,10 @@ describe("build progress", () => {
     const r = await timedLines(["build", ctx, "--dockerfile", "-t", "slow:1"], join(dir, "df-slow-home"));
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).not.toContain("\x1b");
+    // the base image's first use is announced before the step that waits for it
+    expect(r.stderr).toMatch(
+      /^Unpacking the image's 1 layer into snapshots \(first use[^\n]*\n(.*\n)*Still running: /m,
+    );
     expect(r.stderr).toMatch(/^Still running: \[stage 1\/1\] STEP 2\/2: RUN sleep 14 \([\d.]+ s\)$/m);
     const gap = longestGap(r.lines);
     expect(gap.ms, gap.between).toBeLessThanOrEqual(10_000);

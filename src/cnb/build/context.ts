@@ -203,7 +203,7 @@ async function executorOf(
     network: o.network ?? "default",
     onUnpack: (n) =>
       o.logger.info(
-        `Unpacking the build image ${o.builder} (${n} layers) into snapshots (first use; later builds reuse them)`,
+        `Unpacking the build image ${o.builder} (${n} layer${n === 1 ? "" : "s"}) into snapshots (first use; later builds reuse them)`,
       ),
   });
   // The lifecycle's own env inside the build image: the image's Env, filtered.
