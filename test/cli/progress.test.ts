@@ -4,7 +4,7 @@
  * in a log (not a terminal) a long blob gets a line at least every 10 s and no escape codes; builds say how
  * long each phase took and announce their first-use pauses.
  */
-import { mkdir, readFile, readlink, writeFile } from "node:fs/promises";
+import { mkdir, readFile, readlink, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { makeBuildImage, writeBuildpack } from "../cnb/helpers.ts";
@@ -221,7 +221,7 @@ describe("transfer progress", () => {
 });
 
 describe("build progress", () => {
-  it("a buildpacks build announces its first-use pauses and says how long each phase took", async () => {
+  it("a buildpacks build announces its first-use pauses, says how long each phase took, and has a heartbeat in a log", async () => {
     const home = join(dir, "cnb");
     const layout = join(dir, "builder-layout");
     await makeBuildImage(dir, `oci:${layout}:build`, join(dir, "cnb-maker"));
@@ -229,7 +229,8 @@ describe("build progress", () => {
     const bp = await writeBuildpack(join(dir, "bps"), {
       id: "examples/hello",
       version: "0.0.1",
-      build: `set -e\nmkdir -p "$CNB_LAYERS_DIR/hello"\nprintf '[types]\\nlaunch = true\\n' > "$CNB_LAYERS_DIR/hello.toml"\n`,
+      // silent for 12 s while the app has a file "slow"
+      build: `set -e\nif [ -f ./slow ]; then sleep 12; fi\nmkdir -p "$CNB_LAYERS_DIR/hello"\nprintf '[types]\\nlaunch = true\\n' > "$CNB_LAYERS_DIR/hello.toml"\n`,
     });
     await writeFile(
       join(dir, "builder.toml"),
@@ -242,14 +243,21 @@ describe("build progress", () => {
     expect(made.code, made.stderr).toBe(0);
     await mkdir(join(dir, "app"), { recursive: true });
     await writeFile(join(dir, "app", "hello.txt"), "the app");
-    const b = await berth(["build", join(dir, "app"), "-t", "app:1", "--builder", `oci:${layout}:builder`], {
+    await writeFile(join(dir, "app", "slow"), "");
+    const b = await timedLines(
+      ["build", join(dir, "app"), "-t", "app:1", "--builder", `oci:${layout}:builder`],
       home,
-    });
+    );
     expect(b.code, b.stderr).toBe(0);
+    // not a terminal: the silent buildpack gets heartbeat lines
+    expect(b.stderr).toMatch(/^Still running: ===> BUILDING \([\d.]+ s\)$/m);
+    const gap = longestGap(b.lines);
+    expect(gap.ms, gap.between).toBeLessThanOrEqual(10_000);
+    await rm(join(dir, "app", "slow"));
     const e = b.stderr;
     const at = (re: RegExp) => e.search(re);
     // first-use pauses are said before they happen
-    expect(at(/Unpacking the build image \S+ \(\d+ layers\)/), e).toBeGreaterThanOrEqual(0);
+    expect(at(/Unpacking the build image \S+ \(\d+ layers?\)/), e).toBeGreaterThanOrEqual(0);
     expect(at(/Unpacking the build image/)).toBeLessThan(at(/===> ANALYZING/));
     expect(at(/Compiling berth's launcher \(first use/), e).toBeGreaterThan(at(/===> EXPORTING/));
     // each phase ends with its duration, in order

@@ -10,7 +10,6 @@ import {
   openImage,
   readBuilderInfo,
 } from "../../cnb/index.ts";
-import type { PhaseLogger } from "../../cnb/log.ts";
 import { DockerfileBuild } from "../../dockerfile/index.ts";
 import { BerthError } from "../../errors.ts";
 import type { Image } from "../../oci/image.ts";
@@ -155,36 +154,13 @@ async function buildWithBuildpacks(req: BuildpacksRequest): Promise<BuildpacksOu
       ...(str("runtime") ? { runtime: str("runtime")! } : {}),
       ...(process.env.PATH ? { searchPath: process.env.PATH } : {}),
     }),
-    logger: watched(
-      cnbLogger(
-        { stdout: process.stdout, stderr: process.stderr, quiet: false },
-        { quiet: Boolean(o.quiet) },
-      ),
-      req.heartbeat,
+    logger: cnbLogger(
+      { stdout: process.stdout, stderr: process.stderr, quiet: false },
+      { quiet: Boolean(o.quiet), ...(req.heartbeat ? { heartbeat: req.heartbeat } : {}) },
     ),
     now: () => new Date(),
   });
   return r;
-}
-
-/** A phase logger whose lines (and buildpacks' output) the build's heartbeat sees. */
-function watched(logger: PhaseLogger, heartbeat: BuildHeartbeat | undefined): PhaseLogger {
-  if (!heartbeat) return logger;
-  return {
-    info: (l) => {
-      heartbeat.note(l);
-      logger.info(l);
-    },
-    warn: (l) => {
-      heartbeat.note(l);
-      logger.warn(l);
-    },
-    debug: (l) => logger.debug(l),
-    output: (chunk, stream) => {
-      heartbeat.note(chunk);
-      logger.output?.(chunk, stream);
-    },
-  };
 }
 
 /** The flags that apply to one way of building only (commander's option keys → the flag as typed). */

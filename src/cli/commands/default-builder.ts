@@ -10,6 +10,7 @@ import {
 } from "../../cnb/stack/index.ts";
 import { packagePath } from "../../util/package.ts";
 import type { Cli } from "../env.ts";
+import { BuildHeartbeat } from "../progress.ts";
 import { builderGroup, cnbLogger } from "./builder.ts";
 import { isRoot, readExtraCas } from "./stack.ts";
 
@@ -94,7 +95,13 @@ Examples:
       (opts.path as string | undefined) ?? (action.args[0] as string | undefined) ?? ".",
     );
     if (!(await needsDefaultBuilder(appDir, opts))) return;
-    const logger = cnbLogger(c.out, { quiet: Boolean(opts.quiet), verbose: Boolean(opts.verbose) });
+    // making the stack takes minutes on first use: a log that is not a terminal gets a line every few seconds
+    const heartbeat = new BuildHeartbeat(opts.quiet ? { ...c.out, quiet: true } : c.out);
+    const logger = cnbLogger(c.out, {
+      quiet: Boolean(opts.quiet),
+      verbose: Boolean(opts.verbose),
+      heartbeat,
+    });
     const made = await ensureDefaultBuilder({
       ctx: c.ctx,
       builderToml: defaultBuilderToml(c.env),
@@ -103,7 +110,7 @@ Examples:
       // The host's own CAs (a company's, a proxy's) are trusted in the default stack, so that npm and pip work.
       extraCas: await readExtraCas([], true, c.cwd),
       logger,
-    });
+    }).finally(() => heartbeat.stop());
     if (!opts.quiet) c.out.stderr.write(`Using the default builder ${made.name}\n`);
     // source "default": berth made this builder here, so build's --pull-policy leaves it (and its run image) alone
     action.setOptionValueWithSource("builder", made.name, "default");
