@@ -3,6 +3,7 @@
  * files and 200 static files) built by the compiled berth CLI (`berth build --dockerfile`, into its local store)
  * and by Debian's docker.io engine (`docker build`, BuildKit built in, Dockerfile 1.2 frontend, into the engine's
  * image store), FROM the same busybox base image (an OCI layout for berth, `docker load`ed for the engine).
+ * Both run RUN steps without a network (`--network none`, `--network=none`).
  * Cold: an empty BERTH_HOME / the engine's build cache pruned; cached: the same build again; one file changed:
  * one source file rewritten before each run. Memory is the peak of the summed RSS of the process tree, sampled
  * every 50 ms: for berth the CLI and what it starts (runc), for BuildKit the docker client plus the whole
@@ -10,12 +11,11 @@
  *
  * Run: node bench/buildkit.ts [--runs N] [--prebuilt]. Writes bench/results/buildkit.md.
  */
-import { spawn } from "node:child_process";
-import { mkdir, readdir, readFile, writeFile } from "node:fs/promises";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { parseArgs } from "node:util";
 import { startEngine } from "../test/dockerfile/buildkit/helpers/oracle.ts";
-import { BIN, buildCli, DATA, fresh, median, ROOT, version } from "./lib.ts";
+import { BIN, buildCli, DATA, fresh, measure, median, ROOT, type Sample, version } from "./lib.ts";
 
 const { values } = parseArgs({
   options: { runs: { type: "string" }, prebuilt: { type: "boolean", default: false } },
@@ -79,65 +79,6 @@ async function writeProject(ctx: string): Promise<void> {
   for (let i = 0; i < 200; i++) await put(`static/d${i % 10}/f${i}.txt`, text(5000 + i, 4 * 1024));
 }
 
-/** Summed RSS (KiB) of the processes whose pids are in `roots` and all their descendants. */
-async function treeRssKiB(roots: number[]): Promise<number> {
-  const parent = new Map<number, number>();
-  const rss = new Map<number, number>();
-  for (const name of await readdir("/proc")) {
-    const pid = Number(name);
-    if (!Number.isInteger(pid)) continue;
-    try {
-      const status = await readFile(`/proc/${pid}/status`, "utf8");
-      parent.set(pid, Number(/^PPid:\s+(\d+)/m.exec(status)?.[1] ?? 0));
-      rss.set(pid, Number(/^VmRSS:\s+(\d+)/m.exec(status)?.[1] ?? 0));
-    } catch {
-      // gone
-    }
-  }
-  const inTree = (pid: number): boolean => {
-    for (let p = pid, hops = 0; p > 1 && hops < 64; p = parent.get(p) ?? 0, hops++)
-      if (roots.includes(p)) return true;
-    return false;
-  };
-  let total = 0;
-  for (const [pid, kib] of rss) if (inTree(pid)) total += kib;
-  return total;
-}
-
-interface Sample {
-  seconds: number;
-  peakKiB: number;
-}
-
-/** Run argv, sampling the RSS of its tree (and of `also`, a daemon's pid) every 50 ms. */
-function measure(argv: string[], env: NodeJS.ProcessEnv, also: number[]): Promise<Sample> {
-  return new Promise((resolve, reject) => {
-    const start = performance.now();
-    const child = spawn(argv[0]!, argv.slice(1), { stdio: ["ignore", "ignore", "pipe"], env });
-    const err: Buffer[] = [];
-    child.stderr.on("data", (c: Buffer) => {
-      err.push(c);
-      if (err.length > 64) err.shift();
-    });
-    let peak = 0;
-    let sampling = Promise.resolve();
-    const timer = setInterval(() => {
-      sampling = sampling.then(async () => {
-        peak = Math.max(peak, await treeRssKiB([child.pid!, ...also]));
-      });
-    }, 50);
-    child.on("error", reject);
-    child.on("close", async (code) => {
-      clearInterval(timer);
-      await sampling;
-      const seconds = (performance.now() - start) / 1000;
-      if (code !== 0)
-        reject(new Error(`${argv.join(" ")} exited with ${code}:\n${Buffer.concat(err).toString()}`));
-      else resolve({ seconds, peakKiB: peak });
-    });
-  });
-}
-
 interface Side {
   name: string;
   run: () => Promise<Sample>;
@@ -195,6 +136,9 @@ try {
             join(dir, "berth.Dockerfile"),
             "-t",
             "bench-app:latest",
+            // as the engine's side: RUN steps without a network (no netns and slirp4netns to set up)
+            "--network",
+            "none",
           ],
           berthEnv,
           [],
@@ -238,7 +182,8 @@ try {
     "",
     "One multi-stage project (bench/buildkit.ts: deps, build, test and final stages, `COPY --from`, RUN steps " +
       "with busybox; 8 × 64 KiB deps, 61 source files, 200 static files) FROM the same busybox base image: " +
-      "the compiled berth CLI (`berth build CTX --dockerfile … -t bench-app:latest`, into its local store) and " +
+      "the compiled berth CLI (`berth build CTX --dockerfile … -t bench-app:latest --network none`, into its local " +
+      "store) and " +
       `Debian's docker.io engine (${await version(["/usr/sbin/dockerd", "--version"])}, BuildKit built in, ` +
       "its own Dockerfile frontend; `docker build --network=none`, into the engine's image store). Cold: an " +
       "empty `BERTH_HOME` / the engine's build cache pruned and the image removed (the base stays loaded); " +

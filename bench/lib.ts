@@ -3,7 +3,7 @@
  * several times with the tools interleaved, and summarise as median, min and peak memory.
  */
 import { execFile, execFileSync, spawn } from "node:child_process";
-import { mkdir, readFile, rm } from "node:fs/promises";
+import { mkdir, readdir, readFile, rm } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { promisify } from "node:util";
 
@@ -198,4 +198,74 @@ export function createBuilder(home: string, builder: string, config: string): vo
     [join(ROOT, "src/cli/bin.ts"), "builder", "create", builder, "--config", config, "--no-lifecycle"],
     { env: { ...process.env, BERTH_HOME: home }, stdio: ["ignore", "ignore", "inherit"] },
   );
+}
+
+/**
+ * Summed RSS (KiB) of the processes whose pids are in `roots`, those whose command line contains `marker` (a
+ * daemon's private folder: the containerd shims a dockerd starts are reparented away from it, but name its
+ * socket), and all their descendants.
+ */
+export async function treeRssKiB(roots: number[], marker?: string): Promise<number> {
+  const parent = new Map<number, number>();
+  const rss = new Map<number, number>();
+  const allRoots = new Set(roots);
+  for (const name of await readdir("/proc")) {
+    const pid = Number(name);
+    if (!Number.isInteger(pid)) continue;
+    try {
+      const status = await readFile(`/proc/${pid}/status`, "utf8");
+      parent.set(pid, Number(/^PPid:\s+(\d+)/m.exec(status)?.[1] ?? 0));
+      rss.set(pid, Number(/^VmRSS:\s+(\d+)/m.exec(status)?.[1] ?? 0));
+      if (marker && (await readFile(`/proc/${pid}/cmdline`, "utf8")).includes(marker)) allRoots.add(pid);
+    } catch {
+      // gone
+    }
+  }
+  const inTree = (pid: number): boolean => {
+    for (let p = pid, hops = 0; p > 1 && hops < 64; p = parent.get(p) ?? 0, hops++)
+      if (allRoots.has(p)) return true;
+    return false;
+  };
+  let total = 0;
+  for (const [pid, kib] of rss) if (inTree(pid)) total += kib;
+  return total;
+}
+
+/**
+ * Run argv, sampling the summed RSS of its process tree every 50 ms, with `also` (a daemon's pid) and the
+ * processes naming `marker` (see treeRssKiB) and theirs: for a client of a daemon, the daemon's memory counts.
+ */
+export function measure(
+  argv: string[],
+  env: NodeJS.ProcessEnv,
+  also: number[],
+  marker?: string,
+): Promise<Sample> {
+  return new Promise((resolve, reject) => {
+    const start = performance.now();
+    const child = spawn(argv[0]!, argv.slice(1), { stdio: ["ignore", "ignore", "pipe"], env });
+    const err: Buffer[] = [];
+    child.stderr.on("data", (c: Buffer) => {
+      err.push(c);
+      if (err.length > 64) err.shift();
+    });
+    let peak = 0;
+    let sampling = Promise.resolve();
+    const timer = setInterval(() => {
+      sampling = sampling.then(async () => {
+        peak = Math.max(peak, await treeRssKiB([child.pid!, ...also], marker));
+      });
+    }, 50);
+    child.on("error", reject);
+    child.on("close", async (code) => {
+      clearInterval(timer);
+      await sampling;
+      const seconds = (performance.now() - start) / 1000;
+      if (code !== 0)
+        reject(
+          new Error(`${argv.join(" ")} exited with ${code}:\n${Buffer.concat(err).toString().slice(-3000)}`),
+        );
+      else resolve({ seconds, peakKiB: peak });
+    });
+  });
 }

@@ -1,5 +1,5 @@
 /**
- * `npm run bench` (`node bench/run.ts [--quick] [--runs N] [--only images,registry,layers,runtime,dockerfile,buildkit,cnb,reference]`): times berth
+ * `npm run bench` (`node bench/run.ts [--quick] [--runs N] [--only images,registry,layers,runtime,dockerfile,buildkit,cnb,reference,pack]`): times berth
  * side by side with its peers on the same data in one run and writes BENCHMARKS.md. Benchmarks are not tests.
  */
 import { execFile, spawn } from "node:child_process";
@@ -26,7 +26,7 @@ const { values } = parseArgs({
 const quick = values.quick === true;
 const runs = values.runs ? Number(values.runs) : quick ? 3 : 5;
 const only = new Set(
-  (values.only ?? "images,registry,layers,runtime,dockerfile,buildkit,cnb,reference").split(","),
+  (values.only ?? "images,registry,layers,runtime,dockerfile,buildkit,cnb,reference,pack").split(","),
 );
 const log = (s: string) => process.stderr.write(`${s}\n`);
 const started = Date.now();
@@ -133,8 +133,27 @@ if (only.has("reference") && existsSync(referenceScript)) {
   reference = await readFile(join(ROOT, "bench", "results", "reference.md"), "utf8").catch(() => stdout);
 }
 
+// bench/pack.ts (berth build, berth build --lifecycle builder and pack build on the same app, builder and registry;
+// berth rebase against pack rebase; issue 14) writes bench/results/pack.md; it reuses the CLI compiled above and
+// needs root (a private dockerd) and pack (scripts/pack.sh, built on first use).
+let pack: string | undefined;
+const packScript = join(ROOT, "bench", "pack.ts");
+if (only.has("pack") && existsSync(packScript)) {
+  log("berth against pack (bench/pack.ts)");
+  const stdout = await subprocess([
+    process.execPath,
+    packScript,
+    "--prebuilt",
+    ...(quick ? ["--quick"] : values.runs ? ["--runs", values.runs] : []),
+  ]);
+  pack = await readFile(join(ROOT, "bench", "results", "pack.md"), "utf8").catch(() => stdout);
+}
+
 const machine = await machineInfo();
-await writeFile(values.output!, render(machine, results, runtime, dockerfile, buildkit, cnb, reference));
+await writeFile(
+  values.output!,
+  render(machine, results, runtime, dockerfile, buildkit, cnb, reference, pack),
+);
 log(`wrote ${values.output} in ${((Date.now() - started) / 1000).toFixed(0)} s`);
 
 function subprocess(argv: string[]): Promise<string> {
@@ -178,6 +197,7 @@ function render(
   buildkitMd: string | undefined,
   cnbMd: string | undefined,
   referenceMd: string | undefined,
+  packMd: string | undefined,
 ): string {
   const lines = [
     "# Benchmarks",
@@ -235,6 +255,14 @@ function render(
       "## Buildpacks against the reference lifecycle (bench/reference.ts, issue 13)",
       "",
       referenceMd.trim().replace(/^#+ /gm, "### "),
+      "",
+    );
+  }
+  if (packMd !== undefined) {
+    lines.push(
+      "## Buildpacks against pack (bench/pack.ts, issue 14)",
+      "",
+      packMd.trim().replace(/^#+ /gm, "### "),
       "",
     );
   }

@@ -21,6 +21,19 @@ const ALLOWED: Record<string, string[]> = {
   runtime: ["errors.ts", "util", "oci", "layer", "transport"],
   cnb: ["errors.ts", "util", "oci", "layer", "registry", "transport", "runtime", "image"],
   dockerfile: ["errors.ts", "util", "oci", "tar", "layer", "registry", "transport", "runtime"],
+  api: [
+    "errors.ts",
+    "util",
+    "oci",
+    "tar",
+    "layer",
+    "registry",
+    "transport",
+    "runtime",
+    "image",
+    "cnb",
+    "dockerfile",
+  ],
   cli: ["*"],
 };
 

@@ -1,7 +1,32 @@
 /**
- * berth's library API: the same pieces the CLI is made of. Images are read through a `BlobSource` and written
- * through an `ImageSink`; transports turn skopeo-style image arguments into both.
+ * berth's library API (README: "Using berth as a library"). What the CLI does, as functions on plain strings
+ * and options, with the CLI's defaults, errors and `--json` results: `build` (buildpacks), `buildDockerfile`,
+ * `rebase`, `run`, and `images` (crane-style pull, push, copy, digest, config, manifest, tags, append,
+ * mutate). Below them, the same pieces the CLI is made of: images are read through a `BlobSource` and written
+ * through an `ImageSink`; transports turn skopeo-style image arguments into both. The registry client's
+ * internals are not exported: registries are reached through image arguments (`docker://`).
  */
+export {
+  type BuildChoice,
+  type BuildOptions,
+  type BuildResult,
+  build,
+  buildDockerfile,
+  chooseBuild,
+  type DockerfileBuildOptions,
+  defaultBuilder,
+} from "./api/build.ts";
+export { berthHome, fromEnvironment, type HostOptions, type Logger } from "./api/host.ts";
+export type { PackPullPolicy, PullPolicy } from "./api/pull.ts";
+export { type RebaseOptions, type RebaseResult, rebase } from "./api/rebase.ts";
+export {
+  createContainer,
+  type RunImageOptions,
+  type RunImageResult,
+  type RunStdio,
+  run,
+  runCreated,
+} from "./api/run.ts";
 export { BerthError, type ErrorCode, isBerthError } from "./errors.ts";
 export * from "./image/index.ts";
 export * from "./layer/index.ts";
@@ -61,7 +86,6 @@ export {
 export type { BlobEvent, ImageSink, PutBlobOptions } from "./oci/sink.ts";
 export { Store, type StoreEntry } from "./oci/store.ts";
 export { type Node, walk } from "./oci/walk.ts";
-export * as registry from "./registry/index.ts";
 export { loadArchive, openAnyArchive, saveArchive } from "./transport/archive.ts";
 export type { TransportContext } from "./transport/context.ts";
 export { copyImage, writeImage } from "./transport/copy.ts";

@@ -1,7 +1,9 @@
-import { homedir } from "node:os";
-import { join } from "node:path";
+import { fromEnvironment, type HostOptions } from "../api/host.ts";
 import type { TransportContext } from "../transport/context.ts";
 import type { Output } from "./output.ts";
+import { TransferProgress } from "./progress.ts";
+
+export { berthHome } from "../api/host.ts";
 
 /** Everything a command needs from the process, gathered in one place. */
 export interface Cli {
@@ -14,9 +16,24 @@ export interface Cli {
   setExitCode: (code: number) => void;
 }
 
-/** BERTH_HOME, else ${XDG_DATA_HOME:-~/.local/share}/berth. */
-export function berthHome(env: Record<string, string | undefined>): string {
-  if (env.BERTH_HOME) return env.BERTH_HOME;
-  const data = env.XDG_DATA_HOME || join(env.HOME || homedir(), ".local", "share");
-  return join(data, "berth");
+/**
+ * The library's host options for a command: the environment's (fromEnvironment: BERTH_RUNTIME, PATH,
+ * SOURCE_DATE_EPOCH with `epoch`), this process's user, and the transport context the global flags made.
+ * `runtime` is the command's `--runtime`, over $BERTH_RUNTIME.
+ */
+export function hostOptions(c: Cli, o: { runtime?: string | undefined; epoch?: boolean } = {}): HostOptions {
+  const uid = process.geteuid?.() ?? 0;
+  // SOURCE_DATE_EPOCH is read (and a bad one refused) only by the commands that use it
+  const env = o.epoch ? c.env : { ...c.env, SOURCE_DATE_EPOCH: undefined };
+  const h = { ...fromEnvironment(env, { cwd: c.cwd, uid, gid: process.getegid?.() ?? uid }), hostEnv: c.env };
+  return {
+    ...h,
+    home: c.ctx.home,
+    ...(o.runtime ? { runtime: o.runtime } : {}),
+    ...(c.ctx.insecureRegistries ? { insecureRegistries: c.ctx.insecureRegistries } : {}),
+    ...(c.ctx.caCert ? { caCert: c.ctx.caCert } : {}),
+    ...(c.ctx.jobs ? { jobs: c.ctx.jobs } : {}),
+    ...(c.ctx.logger ? { diagnostics: c.ctx.logger } : {}),
+    onBlob: new TransferProgress(c.out).onBlob,
+  };
 }

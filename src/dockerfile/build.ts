@@ -26,6 +26,7 @@ import { readFileWithin } from "../util/confined.ts";
 import { ownedTempDir } from "../util/fs.ts";
 import { formatDuration } from "../util/progress.ts";
 import { cacheKey, StepCache } from "./cache.ts";
+import { ContextIndex } from "./context-index.ts";
 import { expandWord, type Vars } from "./expand.ts";
 import { applyConfigInstruction } from "./instructions/config.ts";
 import { copyInstruction } from "./instructions/copy.ts";
@@ -33,6 +34,8 @@ import { runInstruction } from "./instructions/run.ts";
 import { workdirInstruction } from "./instructions/workdir.ts";
 import { type Dockerfile, type Instruction, parseDockerfile, parseTrigger } from "./parse.ts";
 import { StageRoot } from "./rootfs.ts";
+import { baseStages, defaultStageJobs, LinePrefixer, Slots } from "./schedule.ts";
+import { sourcesDigest } from "./sources.ts";
 import { findStage, neededStages, type PlanWarning, type Stage, splitStages, targetStage } from "./stage.ts";
 import type { SourceRoot, StepContext, StepOutput } from "./step.ts";
 
@@ -68,9 +71,11 @@ export interface BuildInputs {
   searchPath?: string;
   /** Progress lines (`[stage 1/2] STEP 1/4: FROM …`, `--> Using cache …`). */
   log?: (line: string) => void;
-  /** Output of RUN commands as it comes. */
+  /** Output of RUN commands as it comes (whole lines prefixed `[stage N/M] ` when stages build at once). */
   onOutput?: (chunk: Buffer, stream: "stdout" | "stderr") => void;
   signal?: AbortSignal;
+  /** Stages built at once (default: schedule.ts's `defaultStageJobs`); 1 builds them one after another. */
+  stageJobs?: number;
 }
 
 export interface StepReport {
@@ -101,6 +106,8 @@ export interface BuildResult {
 
 interface StageState {
   stage: Stage;
+  /** Its position among the stages this build runs (1-based), for `[stage N/M]`. */
+  no: number;
   image: Image;
   key: string;
   /** ARGs in scope: name → value (undefined when declared without one). */
@@ -109,6 +116,8 @@ interface StageState {
   root: StageRoot;
   clearOnBuild: boolean;
   platform: Platform;
+  /** Writes out a last partial line of RUN output (concurrent stages). */
+  flush?: () => void;
 }
 
 /** An Image object for a mutated image (its bytes are in memory). */
@@ -143,10 +152,22 @@ export class DockerfileBuild {
   #ctx: TransportContext;
   #platform: Platform;
   #stageCount = 0;
-  #stageNo = 0;
-  /** When the current step (or stage) began: each ends with its duration. */
-  #stepStarted = 0;
-  #stageStarted = 0;
+  /** Each scheduled stage's build, resolved with its final state (schedule.ts). */
+  #done = new Map<number, Promise<StageState>>();
+  #finished = new Set<number>();
+  #slots = new Slots(1);
+  /** Aborted by the caller's signal or by the first stage that fails: the other stages stop. */
+  #abort = new AbortController();
+  /** The inputs steps see: the caller's, with the build's own signal. */
+  #stepInputs!: BuildInputs;
+  /** Whether stages may run at the same time (RUN output is then prefixed line by line). */
+  #concurrent = false;
+  /** Filesystems of images named by --from, one per image. */
+  #imageRoots = new Map<string, StageRoot>();
+  /** Content digests of the context's files, kept between builds. */
+  #index!: ContextIndex;
+  /** When each stage's current step began (by stage number): a step ends with its duration. */
+  #stepStarted = new Map<number, number>();
 
   constructor(inputs: BuildInputs, ctx: TransportContext) {
     this.inputs = inputs;
@@ -217,17 +238,18 @@ export class DockerfileBuild {
     const stages = neededStages(plan, target, this.#globalVars, df.name);
     this.#stageCount = stages.length;
     this.#matcher = await this.#loadIgnore();
+    this.#index = await ContextIndex.open(this.#cache.root, i.contextDir);
     await mkdir(await this.#cache.tmpDir(), { recursive: true });
     this.#tmp = await ownedTempDir(await this.#cache.tmpDir(), "build-");
+    const jobs = Math.max(1, Math.floor(i.stageJobs ?? defaultStageJobs()));
+    this.#slots = new Slots(jobs);
+    this.#concurrent = jobs > 1 && stages.length > 1;
+    const onAbort = () => this.#abort.abort(i.signal?.reason);
+    if (i.signal?.aborted) onAbort();
+    i.signal?.addEventListener("abort", onAbort, { once: true });
+    this.#stepInputs = { ...i, signal: this.#abort.signal };
     try {
-      for (const stage of stages) {
-        this.#stageNo++;
-        this.#stageStarted = Date.now();
-        await this.#buildStage(stage, plan.stages);
-        this.#log(
-          `[stage ${this.#stageNo}/${this.#stageCount}] done in ${formatDuration(Date.now() - this.#stageStarted)}`,
-        );
-      }
+      await this.#buildStages(stages, plan.stages);
       const final = this.#states.get(target.index)!;
       if (i.platform) this.#stampPlatform(final, i.platform);
       const written: BuildResult["written"] = [];
@@ -249,14 +271,77 @@ export class DockerfileBuild {
         configDigest: final.image.manifest.config.digest,
         target: target.name ?? String(target.index),
         stages: stages.map((s) => s.index),
-        steps: this.#steps,
+        // in the order a serial build reports them: stage by stage
+        steps: this.#steps.sort(
+          (a, b) =>
+            stages.findIndex((s) => s.index === a.stage) - stages.findIndex((s) => s.index === b.stage),
+        ),
         unusedBuildArgs: unused,
         warnings: plan.warnings,
         written,
       };
     } finally {
+      i.signal?.removeEventListener("abort", onAbort);
+      // what was read stays known, whether or not the build got through
+      await this.#index.save().catch(() => undefined);
       for (const o of this.#opened) await o.close().catch(() => undefined);
       await rm(this.#tmp, { recursive: true, force: true }).catch(() => undefined);
+    }
+  }
+
+  /**
+   * Build the stages, each as soon as the stage it is built FROM is built, at most `stageJobs` at once (a step
+   * reading another stage waits for it in `#stageResult`). The first failure aborts the others (their RUN
+   * steps are stopped, no new step starts) and is the error thrown, after every stage has stopped (the
+   * build's temp folder is removed only then).
+   */
+  async #buildStages(stages: Stage[], all: Stage[]): Promise<void> {
+    const bases = baseStages(all, stages, this.#globalVars);
+    let failure: { err: unknown } | undefined;
+    for (const [n, stage] of stages.entries()) {
+      const run = async (): Promise<StageState> => {
+        const base = bases.get(stage.index);
+        if (base !== undefined) await this.#done.get(base);
+        await this.#slots.acquire();
+        try {
+          this.#abort.signal.throwIfAborted();
+          const started = Date.now();
+          await this.#buildStage(stage, all, n + 1);
+          this.#slog(n + 1, `done in ${formatDuration(Date.now() - started)}`);
+        } finally {
+          this.#slots.release();
+        }
+        return this.#states.get(stage.index)!;
+      };
+      const p = run();
+      p.then(
+        () => this.#finished.add(stage.index),
+        () => this.#finished.add(stage.index),
+      );
+      p.catch((err: unknown) => {
+        if (failure) return;
+        failure = { err };
+        this.#abort.abort(err);
+      });
+      this.#done.set(stage.index, p);
+    }
+    await Promise.allSettled(this.#done.values());
+    if (failure) throw failure.err;
+  }
+
+  /**
+   * A stage another one reads (FROM, --from): waited for without holding a slot, so that the stages it waits
+   * for (which may still wait for a slot themselves) can run.
+   */
+  async #stageResult(index: number): Promise<StageState | undefined> {
+    const p = this.#done.get(index);
+    if (!p) return undefined;
+    if (this.#finished.has(index)) return p;
+    this.#slots.release();
+    try {
+      return await p;
+    } finally {
+      await this.#slots.acquire();
     }
   }
 
@@ -349,21 +434,22 @@ export class DockerfileBuild {
     return selectImage(await loadRoot(opened.source, opened.root), platform);
   }
 
-  /** How long the current step has taken. */
-  #took(): string {
-    return formatDuration(Date.now() - this.#stepStarted);
+  /** A line of stage number `no`: `[stage 2/4] …`. */
+  #slog(no: number, line: string): void {
+    if (line.startsWith("STEP ")) this.#stepStarted.set(no, Date.now());
+    this.#log(`[stage ${no}/${this.#stageCount}] ${line}`);
   }
 
-  #header(step: number, total: number, text: string): void {
-    this.#stepStarted = Date.now();
-    this.#log(`[stage ${this.#stageNo}/${this.#stageCount}] STEP ${step}/${total}: ${text}`);
+  /** How long stage `no`'s current step has taken. */
+  #took(no: number): string {
+    return formatDuration(Date.now() - (this.#stepStarted.get(no) ?? Date.now()));
   }
 
-  async #buildStage(stage: Stage, all: Stage[]): Promise<void> {
+  async #buildStage(stage: Stage, all: Stage[], no: number): Promise<void> {
     const df = this.#df;
     const from = stage.from;
     const total = stage.instructions.length + 1;
-    this.#header(1, total, from.text);
+    this.#slog(no, `STEP 1/${total}: ${from.text}`);
     const baseText = expandWord(stage.baseText, this.#globalVars, df.escape).value;
     const platformText = from.flags.platform?.[0];
     let platform = this.#platform;
@@ -376,7 +462,8 @@ export class DockerfileBuild {
     let key: string;
     const dep = findStage(all, baseText, stage.index);
     if (dep) {
-      const st = this.#states.get(dep.index)!;
+      const st = await this.#stageResult(dep.index);
+      if (!st) throw new BerthError("INTERNAL", `stage ${baseText} was not scheduled`);
       image = st.image;
       key = st.key;
     } else if (baseText === "scratch") {
@@ -399,6 +486,7 @@ export class DockerfileBuild {
     }
     const state: StageState = {
       stage,
+      no,
       image,
       key,
       args: new Map(),
@@ -408,7 +496,7 @@ export class DockerfileBuild {
       platform,
     };
     this.#states.set(stage.index, state);
-    this.#log(`--> ${short(image.digest)} (${this.#took()})`);
+    this.#slog(no, `--> ${short(image.digest)} (${this.#took(no)})`);
     this.#steps.push({
       stage: stage.index,
       step: 1,
@@ -423,20 +511,23 @@ export class DockerfileBuild {
     if (triggers.length) state.clearOnBuild = true;
     for (const t of triggers) {
       const ins = parseTrigger(t, df.name, from.line);
-      this.#log(`ONBUILD ${t}`);
+      this.#slog(no, `ONBUILD ${t}`);
       await this.#step(state, ins, all);
     }
     for (const [n, ins] of stage.instructions.entries()) {
-      this.#header(n + 2, total, ins.text);
+      this.#slog(no, `STEP ${n + 2}/${total}: ${ins.text}`);
       await this.#step(state, ins, all);
     }
   }
 
   async #step(s: StageState, ins: Instruction, all: Stage[]): Promise<void> {
     const where = `${this.#df.name}:${ins.line}`;
+    this.#abort.signal.throwIfAborted();
     try {
       await this.#dispatch(s, ins, all, where);
+      s.flush?.();
     } catch (err) {
+      s.flush?.();
       if (err instanceof BerthError && err.message.startsWith(`${where}:`)) throw err;
       const text = ins.text.length > 80 ? `${ins.text.slice(0, 77)}...` : ins.text;
       throw wrapError(`${where}: ${text}`, err);
@@ -498,7 +589,7 @@ export class DockerfileBuild {
   /** The context a filesystem-changing instruction runs with (step.ts). */
   #stepContext(s: StageState, ins: Instruction, all: Stage[], vars: Vars, where: string): StepContext {
     return {
-      inputs: this.inputs,
+      inputs: this.#inputsFor(s),
       home: this.#ctx.home,
       env: this.#ctx.env,
       ins,
@@ -514,8 +605,18 @@ export class DockerfileBuild {
       root: () => s.root.sync(s.image),
       host: (path) => s.root.host(path),
       sourceRoot: (ref) => this.#sourceRoot(s, ref, all, where),
+      contextDigest: (sources) => sourcesDigest(sources, (path, st) => this.#index.digest(path, st)),
       cached: (parts, produce, linked) => this.#cached(s, ins, parts, produce, linked),
     };
+  }
+
+  /** The inputs a step of `s` sees: the build's signal, and RUN output line by line with the stage's prefix. */
+  #inputsFor(s: StageState): BuildInputs {
+    const write = this.inputs.onOutput;
+    if (!this.#concurrent || !write) return this.#stepInputs;
+    const lines = new LinePrefixer(`[stage ${s.no}/${this.#stageCount}] `, write);
+    s.flush = () => lines.flush();
+    return { ...this.#stepInputs, onOutput: (chunk, stream) => lines.push(chunk, stream) };
   }
 
   #report(s: StageState, ins: Instruction, cached: boolean): void {
@@ -547,7 +648,7 @@ export class DockerfileBuild {
     if (rec && linked) rec = { ...rec, config: this.#config(s) };
     const cached = rec !== undefined;
     if (rec) {
-      this.#log(`--> Using cache ${short(key)}`);
+      this.#slog(s.no, `--> Using cache ${short(key)}`);
     } else {
       const out = await produce();
       rec = { config: out.config, created: this.#created };
@@ -586,14 +687,14 @@ export class DockerfileBuild {
     );
     s.key = key;
     s.clearOnBuild = false;
-    this.#log(`--> ${short(s.image.digest)} (${this.#took()})`);
+    this.#slog(s.no, `--> ${short(s.image.digest)} (${this.#took(s.no)})`);
     this.#report(s, ins, cached);
   }
 
   async #sourceRoot(s: StageState, ref: string, all: Stage[], where: string): Promise<SourceRoot> {
     const dep = findStage(all, ref, s.stage.index);
     if (dep) {
-      const st = this.#states.get(dep.index);
+      const st = await this.#stageResult(dep.index);
       if (!st) throw new BerthError("INTERNAL", `stage ${ref} was not built`);
       return {
         root: () => st.root.sync(st.image),
@@ -614,8 +715,13 @@ export class DockerfileBuild {
       }
       throw err;
     }
-    const root = new StageRoot(join(this.#tmp, `image-${short(image.digest)}`));
-    return { root: () => root.sync(image), id: image.digest, what: `image ${ref}` };
+    let root = this.#imageRoots.get(image.digest);
+    if (!root) {
+      root = new StageRoot(join(this.#tmp, `image-${short(image.digest)}`));
+      this.#imageRoots.set(image.digest, root);
+    }
+    const r = root;
+    return { root: () => r.sync(image), id: image.digest, what: `image ${ref}` };
   }
 }
 

@@ -66,13 +66,23 @@ export class StageRoot {
   readonly dir: string;
   #applied = 0;
   #real: string | undefined;
+  #syncing: Promise<unknown> = Promise.resolve();
 
   constructor(dir: string) {
     this.dir = dir;
   }
 
-  /** Apply the layers of `image` this root does not have yet (the image must extend what was applied). */
-  async sync(image: Image | undefined): Promise<string> {
+  /**
+   * Apply the layers of `image` this root does not have yet (the image must extend what was applied). Calls
+   * run one after another: stages built at once may read the same stage's or image's filesystem.
+   */
+  sync(image: Image | undefined): Promise<string> {
+    const next = this.#syncing.then(() => this.#sync(image));
+    this.#syncing = next.catch(() => undefined);
+    return next;
+  }
+
+  async #sync(image: Image | undefined): Promise<string> {
     await mkdir(this.dir, { recursive: true });
     this.#real ??= await realpath(this.dir);
     const layers = image?.layers() ?? [];

@@ -6,7 +6,7 @@
  */
 import { createHash } from "node:crypto";
 import { createReadStream, type Stats } from "node:fs";
-import { readdir, readlink, stat } from "node:fs/promises";
+import { readdir, readFile, readlink, stat } from "node:fs/promises";
 import { BerthError } from "../errors.ts";
 import { createMatcher, type Matcher } from "../layer/index.ts";
 import { components, lstatOrUndefined, resolveInRoot } from "./rootfs.ts";
@@ -169,17 +169,40 @@ export async function matchSources(
   return out;
 }
 
-async function fileDigest(path: string): Promise<string> {
+/** Files up to this size are read in one call (a stream's machinery costs more than the read). */
+const WHOLE_READ = 1024 * 1024;
+
+/** The sha256 (hex) of a file's content; `size` is what lstat said. */
+export async function fileDigest(path: string, size = Number.POSITIVE_INFINITY): Promise<string> {
   const h = createHash("sha256");
+  if (size <= WHOLE_READ) return h.update(await readFile(path)).digest("hex");
   for await (const chunk of createReadStream(path)) h.update(chunk as Buffer);
   return h.digest("hex");
 }
 
+/** Contents digested at once by `sourcesDigest` (libuv's pool reads 4 at a time; hashing overlaps them). */
+const DIGEST_JOBS = 8;
+
 /**
  * A digest of what the sources hold: names, types, modes, sizes, link targets, contents and which files are
- * hard links of one another.
+ * hard links of one another. `contentOf` gives a regular file's content digest (default: read it; the build
+ * context's come from its index, context-index.ts).
  */
-export async function sourcesDigest(sources: readonly MatchedSource[]): Promise<string> {
+export async function sourcesDigest(
+  sources: readonly MatchedSource[],
+  contentOf: (hostPath: string, st: Stats) => Promise<string> = (p, st) => fileDigest(p, st.size),
+): Promise<string> {
+  // The contents first, several at once; then everything in order.
+  const files = sources.flatMap((s) => s.files).filter((f) => f.st.isFile());
+  const contents = new Map<string, string>();
+  let next = 0;
+  const worker = async () => {
+    while (next < files.length) {
+      const f = files[next++]!;
+      contents.set(f.hostPath, await contentOf(f.hostPath, f.st));
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(DIGEST_JOBS, files.length) }, worker));
   const h = createHash("sha256");
   const inodes = new Map<string, number>();
   let n = 0;
@@ -195,7 +218,7 @@ export async function sourcesDigest(sources: readonly MatchedSource[]): Promise<
       }
       n++;
       h.update(`${f.rel}\0${type}\0${f.st.mode & 0o7777}\0${f.st.size}\0${f.linkname ?? ""}\0${group}\0`);
-      if (type === "f") h.update(await fileDigest(f.hostPath));
+      if (type === "f") h.update(contents.get(f.hostPath)!);
       h.update("\n");
     }
   }

@@ -11,6 +11,7 @@ import type { BuildInputs } from "./build.ts";
 import type { CachedLayer } from "./cache.ts";
 import type { Vars } from "./expand.ts";
 import type { Instruction } from "./parse.ts";
+import type { MatchedSource } from "./sources.ts";
 
 /** What a step produces when it is not found in the cache. */
 export interface StepOutput {
@@ -60,6 +61,8 @@ export interface StepContext {
   root(): Promise<string>;
   /** A path in the stage's filesystem on the host, symlinks resolved inside it. */
   host(path: string): Promise<string>;
+  /** The digest of sources matched in the build context (content from the context's index). */
+  contextDigest(sources: readonly MatchedSource[]): Promise<string>;
   /** Another stage (by name or index) or an image. */
   sourceRoot(ref: string): Promise<SourceRoot>;
   /**

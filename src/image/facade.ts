@@ -19,8 +19,12 @@ export interface Options {
   home: string;
   /** For credential lookup (DOCKER_CONFIG, REGISTRY_AUTH_FILE, HOME); default none. */
   env?: Record<string, string | undefined>;
+  /** The same as `env`, under the name `build`, `run` and `fromEnvironment` use (so their options fit here). */
+  hostEnv?: Record<string, string | undefined>;
   /** Registries reached over plain HTTP besides localhost and 127.0.0.1. */
   insecureRegistries?: string[];
+  /** A PEM CA file registries' certificates are checked against besides the system's. */
+  caCert?: string;
   /** From an index, this platform's image (`linux/arm64`); default this machine's (copies keep every platform). */
   platform?: string;
 }
@@ -28,8 +32,9 @@ export interface Options {
 function ctxOf(o: Options): TransportContext {
   return {
     home: o.home,
-    env: o.env ?? {},
+    env: o.env ?? o.hostEnv ?? {},
     ...(o.insecureRegistries ? { insecureRegistries: o.insecureRegistries } : {}),
+    ...(o.caCert ? { caCert: o.caCert } : {}),
   };
 }
 

@@ -1,6 +1,7 @@
 // The package as a user gets it (issue 16): `npm pack` (which builds through prepack), installed with
 // `npm i -g --prefix` into a temp folder, then the installed `berth` run from there: help, images, a pull
-// from a local registry, and the refusal on a Node older than the package's engines.
+// from a local registry, the library examples (examples/library, README's "Using berth as a library")
+// compiled against it and run, its type declarations, and the refusal on a Node older than engines.
 import { execFile, spawnSync } from "node:child_process";
 import { mkdir, readFile, symlink, writeFile } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
@@ -11,9 +12,11 @@ import { run } from "../helpers/exec.ts";
 import { readIndex } from "../helpers/layout.ts";
 import { umociImage } from "../helpers/umoci.ts";
 import { type RegistryHarness, startRegistry } from "../registry/helpers/registry.ts";
+import { busyboxImage } from "../runtime/helpers.ts";
 
 const pexec = promisify(execFile);
 const ROOT = resolve(import.meta.dirname, "../..");
+const EXAMPLES = ["images.ts", "build.ts"];
 
 let dir: string;
 let cleanup: () => Promise<void>;
@@ -113,10 +116,10 @@ describe("the packed package, installed with npm i -g --prefix", () => {
     expect(images.stdout).toContain(`${reg.host}/pkg/app`);
   });
 
-  it("the README's library example compiles with strict settings against the package and runs", async () => {
+  it("the library examples compile with strict settings against the package, are the README's, and run", async () => {
+    // examples/library/*.ts, quoted verbatim in README's "Using berth as a library"
     const readme = await readFile(join(ROOT, "README.md"), "utf8");
-    const code = /## Library[\s\S]*?```ts\n([\s\S]*?)```/.exec(readme)?.[1];
-    expect(code).toBeDefined();
+    const section = /## Using berth as a library\n([\s\S]*?)\n## /.exec(readme)?.[1] ?? "";
     const project = join(dir, "example");
     await mkdir(join(project, "node_modules", "@types"), { recursive: true });
     await symlink(join(prefix, "lib", "node_modules", "berth"), join(project, "node_modules", "berth"));
@@ -125,7 +128,11 @@ describe("the packed package, installed with npm i -g --prefix", () => {
       join(project, "node_modules", "@types", "node"),
     );
     await writeFile(join(project, "package.json"), '{ "type": "module" }\n');
-    await writeFile(join(project, "example.ts"), code!);
+    for (const name of EXAMPLES) {
+      const code = await readFile(join(ROOT, "examples", "library", name), "utf8");
+      expect(section, `README quotes examples/library/${name}`).toContain(`\`\`\`ts\n${code}\`\`\``);
+      await writeFile(join(project, name), code);
+    }
     await writeFile(
       join(project, "tsconfig.json"),
       JSON.stringify({
@@ -138,10 +145,12 @@ describe("the packed package, installed with npm i -g --prefix", () => {
           noEmit: true,
           types: ["node"],
         },
-        files: ["example.ts"],
+        files: EXAMPLES,
       }),
     );
     await run(join(ROOT, "node_modules", ".bin", "tsc"), ["-p", project]);
+
+    // images.ts: crane-style calls against the local registry
     const src = join(dir, "lib-src");
     await umociImage(src, "v1", [[{ path: "hello", content: "from the library example\n" }]]);
     await run("skopeo", [
@@ -150,14 +159,15 @@ describe("the packed package, installed with npm i -g --prefix", () => {
       `oci:${src}:v1`,
       `docker://${reg.host}/team/app:1`,
     ]);
-    const r = spawnSync(process.execPath, [join(project, "example.ts")], {
+    const env = {
+      PATH: "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+      HOME: join(dir, "home"),
+      BERTH_HOME: join(dir, "lib-home"),
+      REGISTRY: reg.host,
+    };
+    const r = spawnSync(process.execPath, [join(project, "images.ts")], {
       cwd: project,
-      env: {
-        PATH: "/usr/bin:/bin",
-        HOME: join(dir, "home"),
-        BERTH_HOME: join(dir, "lib-home"),
-        REGISTRY: reg.host,
-      },
+      env,
       encoding: "utf8",
     });
     expect(r.stderr).toBe("");
@@ -165,6 +175,51 @@ describe("the packed package, installed with npm i -g --prefix", () => {
     expect(r.stdout).toMatch(
       /^pulled sha256:[0-9a-f]{64} for amd64\npushed sha256:[0-9a-f]{64}\ntags: 1 2\n$/,
     );
+
+    // build.ts: a Dockerfile app on a busybox base from the registry, built, its config read, run with runc
+    const base = join(dir, "busybox");
+    await busyboxImage(base, "1", { env: ["PATH=/bin"] });
+    await run("skopeo", [
+      "copy",
+      "--dest-tls-verify=false",
+      `oci:${base}:1`,
+      `docker://${reg.host}/lib/busybox:1`,
+    ]);
+    const appDir = join(project, "app");
+    await mkdir(appDir);
+    await writeFile(join(appDir, "hello.txt"), "hello from a library build\n");
+    await writeFile(
+      join(appDir, "Dockerfile"),
+      `FROM ${reg.host}/lib/busybox:1\nCOPY hello.txt /hello.txt\nENV GREETING=hi\nCMD ["cat", "/hello.txt"]\n`,
+    );
+    const b = spawnSync(process.execPath, [join(project, "build.ts"), "app", "lib-app:1"], {
+      cwd: project,
+      env,
+      encoding: "utf8",
+    });
+    expect(b.stderr).toBe("");
+    expect(b.stdout).toMatch(
+      /^built lib-app:1 sha256:[0-9a-f]{12} with the dockerfile way\nprocess default: cat \/hello.txt\nenv: PATH=\/bin GREETING=hi\nhello from a library build\nexited 0\n$/,
+    );
+    expect(b.status).toBe(0);
+
+    // an error is a BerthError with the CLI's code, sentence and hint
+    const missing = spawnSync(process.execPath, [join(project, "build.ts"), "app", "oci:"], {
+      cwd: project,
+      env,
+      encoding: "utf8",
+    });
+    expect(missing.status).toBe(1);
+    expect(missing.stderr).toBe('berth: image "oci:" names no path after oci: (TRANSPORT_INVALID)\n');
+  });
+
+  it("declares the library's API and leaves the registry client's internals out", async () => {
+    const dts = await readFile(join(prefix, "lib", "node_modules", "berth", "dist", "index.d.ts"), "utf8");
+    for (const name of ["build", "buildDockerfile", "rebase", "run", "createContainer", "fromEnvironment"]) {
+      expect(dts).toMatch(new RegExp(`\\b${name}\\b`));
+    }
+    expect(dts).toMatch(/export \* from "\.\/image\/index\.[jt]s"/); // images, appendLayers, …
+    expect(dts).not.toMatch(/registry\/index|RegistryClient|withRetry/);
   });
 
   it("on a Node older than engines, says which Node it needs (no SyntaxError)", async () => {

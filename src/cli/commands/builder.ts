@@ -1,4 +1,5 @@
 import type { Command } from "commander";
+import { publishTarget } from "../../api/build.ts";
 import type { PhaseLogger } from "../../cnb/index.ts";
 import { createBuilder, openImage, readBuilderConfig, readBuilderInfo } from "../../cnb/index.ts";
 import { BerthError } from "../../errors.ts";
@@ -38,18 +39,6 @@ export function cnbLogger(
       if (!quiet) out.stderr.write(chunk);
     },
   };
-}
-
-/** A NAME for --publish: a registry reference (docker://), unless it already names a transport. */
-export function publishTarget(name: string, publish: boolean): string {
-  if (!publish || name.startsWith("docker://")) return name;
-  if (/^(oci|oci-archive|docker-archive):/.test(name)) {
-    throw new BerthError(
-      "USAGE",
-      `--publish writes to a registry; ${name} names a ${name.split(":")[0]} destination`,
-    );
-  }
-  return `docker://${name}`;
 }
 
 /** `berth builder`: made by whichever module registers into it first (this one or the default builder's). */

@@ -1,10 +1,11 @@
 import { resolve } from "node:path";
 import type { Command } from "commander";
+import { hostOf } from "../../api/host.ts";
+import { openRunImage, parsePullPolicy, rootlessIds, seccompOff } from "../../api/run.ts";
 import { BerthError } from "../../errors.ts";
 import { type NetworkMode, writeBundle } from "../../runtime/index.ts";
-import type { Cli } from "../env.ts";
+import { type Cli, hostOptions } from "../env.ts";
 import { info } from "../output.ts";
-import { openImage, parsePullPolicy, rootlessIds, seccompOff } from "./run.ts";
 
 const collect = (v: string, prev: string[]) => [...prev, v];
 
@@ -47,9 +48,13 @@ Examples:
         throw new BerthError("USAGE", `--network must be host or none, not ${JSON.stringify(opts.network)}`);
       }
       const unconfined = seccompOff(opts.securityOpt as string[]);
-      const opened = await openImage(c, image, opts.platform, parsePullPolicy(opts.pull as string));
+      const host = hostOf({
+        ...hostOptions(c),
+        logger: { info: (l) => info(c.out, l) },
+      });
+      const opened = await openRunImage(host, image, opts.platform, parsePullPolicy(opts.pull as string));
       try {
-        const rootless = rootlessIds();
+        const rootless = rootlessIds(host);
         const target = resolve(c.cwd, dir);
         const r = await writeBundle(opened.image, target, {
           ...(unconfined ? { seccomp: false } : {}),

@@ -5,6 +5,7 @@
  */
 import { join, resolve } from "node:path";
 import type { Command } from "commander";
+import { environment } from "../../api/run.ts";
 import { BerthError } from "../../errors.ts";
 import { Container } from "../../runtime/container.ts";
 import { execInContainer, killContainer, removeContainer, stopContainer } from "../../runtime/control.ts";
@@ -19,7 +20,7 @@ import {
   shortId,
 } from "../../runtime/state.ts";
 import type { Cli } from "../env.ts";
-import { containerSignals, environment, ownFailure } from "./run.ts";
+import { containerSignals, ownFailure } from "./run.ts";
 
 const collect = (v: string, prev: string[]) => [...prev, v];
 

@@ -4,14 +4,9 @@
  * layout no layer blob is copied; on a registry the run image's layers are mounted and the app's stay.
  */
 import type { Command } from "commander";
-import { Rebaser, resolveImage } from "../../cnb/index.ts";
-import { BerthError } from "../../errors.ts";
-import { writeImage } from "../../transport/copy.ts";
-import { parseImageArgument } from "../../transport/parse.ts";
-import { parseJson } from "../../util/json.ts";
-import type { Cli } from "../env.ts";
-import { info } from "../output.ts";
-import { publishTarget } from "./builder.ts";
+import { rebase } from "../../api/rebase.ts";
+import { type Cli, hostOptions } from "../env.ts";
+import { info, printJson } from "../output.ts";
 
 export function registerRebase(program: Command, cli: () => Cli): void {
   program
@@ -27,74 +22,29 @@ export function registerRebase(program: Command, cli: () => Cli): void {
     )
     .option("--report-output-dir <dir>", "write report.toml here")
     .option("-q, --quiet", "print only the new digest")
+    .option("--json", "print the result as JSON (digest, run image, layers, blobs)")
     .addHelpText(
       "after",
       "\nExamples:\n  berth rebase app:1\n  berth rebase app:1 --run-image my/run:2\n  berth rebase 127.0.0.1:5000/team/app:1 --publish",
     )
     .action(async (image: string, opts) => {
-      const { ctx, out } = cli();
-      const log = (l: string) => {
-        if (!opts.quiet) info(out, l);
-      };
-      const target = parseImageArgument(publishTarget(image, Boolean(opts.publish)));
-      const fromText = opts.previousImage
-        ? publishTarget(opts.previousImage, Boolean(opts.publish))
-        : target.text;
-      const app = await resolveImage(fromText, ctx);
-      if (!app) throw new BerthError("IMAGE_NOT_FOUND", `no image ${fromText}`);
-      try {
-        const md = parseJson(
-          app.image.config?.config?.Labels?.["io.buildpacks.lifecycle.metadata"] ?? "{}",
-          `${fromText}: label io.buildpacks.lifecycle.metadata`,
-          "CONFIG_INVALID",
-        ) as {
-          runImage?: { image?: string };
-          stack?: { runImage?: { image?: string } };
-        };
-        // Apps from lifecycles before Platform API 0.12 record their run image under `stack` only.
-        const runName: string | undefined = opts.runImage ?? md.runImage?.image ?? md.stack?.runImage?.image;
-        if (!runName) {
-          throw new BerthError("USAGE", `${image} names no run image; give one with --run-image`);
-        }
-        const run = await resolveImage(runName, ctx, {
-          registryFallback: true,
-          preferRegistry: Boolean(opts.publish),
-        });
-        if (!run) throw new BerthError("IMAGE_NOT_FOUND", `run image ${runName} was not found`);
-        try {
-          const r = new Rebaser({
-            app: app.image,
-            appName: fromText,
-            runImage: run.image,
-            runImageName: runName,
-            runImageReference: run.pinned,
-            force: Boolean(opts.force),
-            log,
-            warn: (l) => out.stderr.write(`${l}\n`),
-          }).rebase();
-          const name =
-            target.transport === "store" || target.transport === "docker" ? target.ref : target.text;
-          log(`Saving ${name}...`);
-          const written = await writeImage(r.image.source, r.image.descriptor, name, target, ctx);
-          log(`*** Images (${JSON.parse(r.image.manifest.toString()).config.digest.slice(7, 19)}):`);
-          log(`      ${name}`);
-          log(
-            `Rebased ${name} (${r.runLayers} run-image layers, ${r.appLayers} app layers kept; blobs written ${written.blobs.written}, mounted ${written.blobs.mounted}, present ${written.blobs.exists})`,
-          );
-          if (opts.reportOutputDir) {
-            const { mkdir, writeFile } = await import("node:fs/promises");
-            await mkdir(opts.reportOutputDir, { recursive: true });
-            await writeFile(
-              `${opts.reportOutputDir}/report.toml`,
-              `[image]\ntags = [${JSON.stringify(image)}]\ndigest = ${JSON.stringify(r.image.descriptor.digest)}\nmanifest-size = ${r.image.descriptor.size}\n`,
-            );
-          }
-          if (opts.quiet) out.stdout.write(`${r.image.descriptor.digest}\n`);
-        } finally {
-          await run.close();
-        }
-      } finally {
-        await app.close();
-      }
+      const c = cli();
+      const { out } = c;
+      const r = await rebase(image, {
+        ...hostOptions(c),
+        logger: {
+          info: (l) => {
+            if (!opts.quiet && !opts.json) info(out, l);
+          },
+          warn: (l) => out.stderr.write(`${l}\n`),
+        },
+        ...(opts.runImage ? { runImage: opts.runImage } : {}),
+        publish: Boolean(opts.publish),
+        ...(opts.previousImage ? { previousImage: opts.previousImage } : {}),
+        force: Boolean(opts.force),
+        ...(opts.reportOutputDir ? { reportOutputDir: opts.reportOutputDir } : {}),
+      });
+      if (opts.json) printJson(out, r);
+      else if (opts.quiet) out.stdout.write(`${r.digest}\n`);
     });
 }

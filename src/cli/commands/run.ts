@@ -1,180 +1,16 @@
 import { spawn } from "node:child_process";
-import { open, readFile } from "node:fs/promises";
-import { userInfo } from "node:os";
-import { join, resolve } from "node:path";
+import { open } from "node:fs/promises";
+import { join } from "node:path";
 import type { Command } from "commander";
+import { createContainer, runCreated } from "../../api/run.ts";
 import { BerthError, type ErrorCode } from "../../errors.ts";
-import { type Image, loadRoot, selectImage } from "../../oci/image.ts";
-import { parsePlatform } from "../../oci/platform.ts";
-import { Store } from "../../oci/store.ts";
-// The modules themselves, not runtime/index.ts: `berth run` then loads neither the sandbox nor the layer engine.
-import { Container } from "../../runtime/container.ts";
-import type { ProcessResult, SignalForwarder } from "../../runtime/exec.ts";
-import { parseNetworkMode, parsePublish } from "../../runtime/network.ts";
-import { capabilityName, type RootlessIds, type Volume } from "../../runtime/spec.ts";
-import { type ExitRecord, shortId } from "../../runtime/state.ts";
-import { subordinateIds } from "../../runtime/userns.ts";
-import { openSource } from "../../transport/open.ts";
-import { type ImageArgument, parseImageArgument } from "../../transport/parse.ts";
-import type { Cli } from "../env.ts";
+import type { Container } from "../../runtime/container.ts";
+import type { SignalForwarder } from "../../runtime/exec.ts";
+import { shortId } from "../../runtime/state.ts";
+import { type Cli, hostOptions } from "../env.ts";
 import { info } from "../output.ts";
-import { pullIntoStore } from "../pull.ts";
 
 const collect = (v: string, prev: string[]) => [...prev, v];
-
-/** Whether docker's `--security-opt` values turn seccomp off; the only one berth takes is seccomp=unconfined. */
-export function seccompOff(values: readonly string[]): boolean {
-  for (const v of values) {
-    if (v !== "seccomp=unconfined" && v !== "seccomp:unconfined") {
-      throw new BerthError(
-        "USAGE",
-        `--security-opt ${JSON.stringify(v)} is not supported (only seccomp=unconfined)`,
-      );
-    }
-  }
-  return values.length > 0;
-}
-
-/** When `run` and `bundle` pull from a registry (docker's `--pull`). */
-export type PullPolicy = "missing" | "always" | "never";
-
-export function parsePullPolicy(value: string): PullPolicy {
-  if (value === "missing" || value === "always" || value === "never") return value;
-  throw new BerthError("USAGE", `--pull must be missing, always or never, not ${JSON.stringify(value)}`);
-}
-
-/**
- * Open an image argument and select this platform's image. As `docker run` does, a bare reference or
- * `docker://REF` runs from the local store, pulled into it first when it is not there (`pull` "missing"),
- * every time ("always") or never; other transports are read in place.
- */
-export async function openImage(
-  cli: Cli,
-  text: string,
-  platform: string | undefined,
-  pull: PullPolicy = "missing",
-): Promise<{ image: Image; name: string; close: () => Promise<void> }> {
-  const given = parseImageArgument(text);
-  const arg: ImageArgument =
-    given.transport === "docker" ? { transport: "store", ref: given.ref, text: given.ref } : given;
-  const wanted = platform ? parsePlatform(platform) : undefined;
-  if (arg.transport === "store" && pull === "always") await pullIntoStore(cli, arg.ref, wanted);
-  let opened: Awaited<ReturnType<typeof openSource>>;
-  try {
-    opened = await openSource(arg, cli.ctx);
-  } catch (err) {
-    if (!(err instanceof BerthError && err.code === "IMAGE_NOT_FOUND" && arg.transport === "store"))
-      throw err;
-    if (pull !== "missing") {
-      throw new BerthError("IMAGE_NOT_FOUND", `no image ${arg.ref} in the local store (--pull ${pull})`, {
-        cause: err,
-        hint: `pull it first: berth pull ${arg.ref}`,
-      });
-    }
-    info(cli.out, `berth: no image ${Store.normalize(arg.ref)} in the local store, pulling it`);
-    await pullIntoStore(cli, arg.ref, wanted);
-    opened = await openSource(arg, cli.ctx);
-  }
-  try {
-    const root = await loadRoot(opened.source, opened.root);
-    const image = await selectImage(root, wanted);
-    return { image, name: text, close: opened.close };
-  } catch (err) {
-    await opened.close();
-    throw err;
-  }
-}
-
-/** The caller's ids when not root (rootless mode), from the process. */
-export function rootlessIds(): RootlessIds | undefined {
-  const uid = process.geteuid?.() ?? 0;
-  return uid === 0 ? undefined : { uid, gid: process.getegid?.() ?? uid };
-}
-
-/**
- * `rootlessIds` plus the caller's subordinate ranges (/etc/subuid, /etc/subgid) when newuidmap/newgidmap are
- * installed: the container can then run as the image's non-root user.
- */
-export async function rootlessIdsWithSubordinates(
-  searchPath: string | undefined,
-): Promise<RootlessIds | undefined> {
-  const ids = rootlessIds();
-  if (!ids) return undefined;
-  let name: string | undefined;
-  try {
-    name = userInfo().username;
-  } catch {
-    name = undefined; // no passwd entry for this uid: /etc/subuid may still name it by number
-  }
-  const sub = await subordinateIds(name, ids.uid, ids.gid, searchPath || "/usr/sbin:/usr/bin:/sbin:/bin");
-  return sub ? { ...ids, subUids: sub.uids, subGids: sub.gids } : ids;
-}
-
-function parseVolume(text: string, cwd: string): Volume {
-  const parts = text.split(":");
-  let ro = false;
-  if (parts.length === 3) {
-    if (parts[2] !== "ro" && parts[2] !== "rw")
-      throw new BerthError("USAGE", `volume ${JSON.stringify(text)}: the mode must be ro or rw`);
-    ro = parts[2] === "ro";
-  } else if (parts.length !== 2) {
-    throw new BerthError("USAGE", `volume ${JSON.stringify(text)} is not HOST:CONTAINER[:ro]`);
-  }
-  const [host, ctr] = parts as [string, string];
-  if (!host || !ctr.startsWith("/")) {
-    throw new BerthError("USAGE", `volume ${JSON.stringify(text)}: the container path must be absolute`);
-  }
-  return { source: resolve(cwd, host), destination: ctr, readonly: ro };
-}
-
-function parseEnv(items: string[], env: Record<string, string | undefined>): string[] {
-  return items.map((e) => {
-    if (e.includes("=")) return e;
-    const v = env[e];
-    return v === undefined ? e : `${e}=${v}`;
-  });
-}
-
-/**
- * docker's `--env-file`: a `K=V` a line, taken as it is (no quotes, no expansion); `K` alone takes K from
- * here (left out when unset); blank lines and lines starting with `#` are skipped.
- */
-export function parseEnvFile(text: string, file: string, env: Record<string, string | undefined>): string[] {
-  const out: string[] = [];
-  const lines = text.replace(/^\uFEFF/, "").split(/\r?\n/);
-  for (const [i, raw] of lines.entries()) {
-    const line = raw.replace(/^[ \t]+/, "");
-    if (line === "" || line.startsWith("#")) continue;
-    const eq = line.indexOf("=");
-    const key = eq < 0 ? line.trimEnd() : line.slice(0, eq);
-    const at = `${file} line ${i + 1}`;
-    if (key === "") throw new BerthError("USAGE", `${at}: no variable name before "="`);
-    if (/\s/.test(key)) {
-      throw new BerthError("USAGE", `${at}: the variable name ${JSON.stringify(key)} contains whitespace`, {
-        hint: "write one VAR=VALUE a line (values are taken as they are, quotes included)",
-      });
-    }
-    if (eq >= 0) out.push(line);
-    else if (env[key] !== undefined) out.push(`${key}=${env[key]}`);
-  }
-  return out;
-}
-
-/** The environment from `--env-file`s then `-e`s (docker's order: -e wins). */
-export async function environment(c: Cli, files: string[], items: string[]): Promise<string[]> {
-  const fromFiles: string[] = [];
-  for (const f of files) {
-    const path = resolve(c.cwd, f);
-    const text = await readFile(path, "utf8").catch((err: NodeJS.ErrnoException) => {
-      throw new BerthError(
-        "USAGE",
-        `--env-file ${f}: ${err.code === "ENOENT" ? "no such file" : err.message}`,
-      );
-    });
-    fromFiles.push(...parseEnvFile(text, f, c.env));
-  }
-  return [...fromFiles, ...parseEnv(items, c.env)];
-}
 
 /** docker's exit code for its own failures in `run` and `exec` (the container's code is passed on as it is). */
 const OWN_FAILURE = 125;
@@ -397,28 +233,6 @@ async function runAction(
   opts: Record<string, unknown>,
 ): Promise<void> {
   const { out, env } = c;
-  const network = parseNetworkMode(opts.network as string);
-  let ports = (opts.publish as string[]).map(parsePublish);
-  const capAdd = (opts.capAdd as string[]).map((c) => capabilityName(c, "--cap-add"));
-  const capDrop = (opts.capDrop as string[]).map((c) => capabilityName(c, "--cap-drop"));
-  if (ports.length > 0 && network === "host") {
-    // docker warns and goes on: the container's ports are the host's already.
-    for (const p of ports) {
-      out.stderr.write(
-        `berth: warning: -p ${p.hostPort}:${p.containerPort} is not needed with --network host: the container's port ${p.containerPort}/${p.protocol} is the host's port ${p.containerPort} already\n`,
-      );
-    }
-    ports = [];
-  }
-  if (ports.length > 0 && network === "none") {
-    throw new BerthError(
-      "USAGE",
-      "-p publishes ports of the container's own network, and --network none has none",
-      {
-        hint: "drop --network none (the default network publishes -p ports), or use --network host",
-      },
-    );
-  }
   const detached = Boolean(opts.detach);
   const interactive = Boolean(opts.interactive);
   if (detached && (opts.tty || interactive)) {
@@ -444,56 +258,45 @@ async function runAction(
     tty = false;
   }
   if (opts.rm && opts.keep) throw new BerthError("USAGE", "--rm and --keep contradict each other");
-  const volumes = (opts.volume as string[]).map((v) => parseVolume(v, c.cwd));
-  const unconfined = seccompOff(opts.securityOpt as string[]);
-  const environ = await environment(c, opts.envFile as string[], opts.env as string[]);
-  const opened = await openImage(
-    c,
-    image,
-    opts.platform as string | undefined,
-    parsePullPolicy(opts.pull as string),
-  );
   // Signals are caught for the whole command: forwarded while the container runs, then ignored until its
   // mounts and state are cleaned up, so that a late SIGTERM cannot leave a mounted root behind.
   const signals = containerSignals(c);
   let container: Container;
   try {
-    const rootless = await rootlessIdsWithSubordinates(env.PATH);
-    container = await Container.create({
-      ...(unconfined ? { seccomp: false } : {}),
-      home: c.ctx.home,
-      image: opened.image,
-      imageName: opened.name,
-      args,
-      ...(opts.entrypoint !== undefined ? { entrypoint: [opts.entrypoint as string] } : {}),
-      env: environ,
-      ...(opts.workdir ? { cwd: opts.workdir as string } : {}),
-      ...(opts.user !== undefined ? { user: opts.user as string } : {}),
-      volumes,
-      network,
-      ports,
-      capAdd,
-      capDrop,
-      ...(opts.hostname ? { hostname: opts.hostname as string } : {}),
-      ...((opts.runtime ?? env.BERTH_RUNTIME)
-        ? { runtime: (opts.runtime ?? env.BERTH_RUNTIME) as string }
-        : {}),
-      ...(env.PATH ? { searchPath: env.PATH } : {}),
-      ...(rootless ? { rootless } : {}),
-      ...(opts.name !== undefined ? { name: opts.name as string } : {}),
-      init: Boolean(opts.init),
-      terminal: tty,
-      detached,
-      autoRemove: detached ? Boolean(opts.rm) : !opts.keep,
-      onApply: (i, n) => {
-        if (env.BERTH_DEBUG) out.stderr.write(`berth: applying layer ${i + 1}/${n}\n`);
+    container = await createContainer(
+      image,
+      {
+        ...hostOptions(c, { runtime: opts.runtime as string | undefined }),
+        logger: {
+          info: (l) => info(out, l),
+          warn: (l) => out.stderr.write(`${l}\n`),
+          ...(env.BERTH_DEBUG ? { debug: (l: string) => out.stderr.write(`${l}\n`) } : {}),
+        },
+        cmd: args,
+        ...(opts.entrypoint !== undefined ? { entrypoint: opts.entrypoint as string } : {}),
+        env: opts.env as string[],
+        envFiles: opts.envFile as string[],
+        volumes: opts.volume as string[],
+        ...(opts.workdir ? { workdir: opts.workdir as string } : {}),
+        ...(opts.user !== undefined ? { user: opts.user as string } : {}),
+        network: opts.network as string,
+        publish: opts.publish as string[],
+        capAdd: opts.capAdd as string[],
+        capDrop: opts.capDrop as string[],
+        ...(opts.hostname ? { hostname: opts.hostname as string } : {}),
+        securityOpt: opts.securityOpt as string[],
+        ...(opts.platform ? { platform: opts.platform as string } : {}),
+        pull: opts.pull as string,
+        ...(opts.name !== undefined ? { name: opts.name as string } : {}),
+        init: Boolean(opts.init),
+        tty,
+        keep: Boolean(opts.keep),
       },
-    });
+      { detached, autoRemove: detached ? Boolean(opts.rm) : !opts.keep },
+    );
   } catch (err) {
     signals.dispose();
     throw err;
-  } finally {
-    await opened.close();
   }
   if (detached) {
     for (const w of container.warnings) out.stderr.write(`berth: warning: ${w}\n`);
@@ -501,10 +304,9 @@ async function runAction(
     await detach(c, container);
     return;
   }
-  let exit: ExitRecord | undefined;
-  let result: ProcessResult;
+  let result: Awaited<ReturnType<typeof runCreated>>;
   try {
-    result = await container.run({
+    result = await runCreated(container, {
       stdin: interactive ? 0 : "ignore",
       ...(tty
         ? { stdoutFd: 1, stderrFd: 2 }
@@ -515,18 +317,16 @@ async function runAction(
       ownSession: true,
       forwardSignals: signals.forward,
     });
-    exit = { exitCode: result.exitCode, finishedAt: new Date().toISOString() };
   } finally {
-    await container.finish(exit);
     signals.dispose();
   }
-  for (const w of container.warnings) out.stderr.write(`berth: warning: ${w}\n`);
+  for (const w of result.warnings) out.stderr.write(`berth: warning: ${w}\n`);
   if (env.BERTH_DEBUG) {
     out.stderr.write(
-      `berth: ${container.id} exited ${result.exitCode} (${container.runtime.name}, ${container.snapshots.mode} snapshots, ${container.snapshots.applied} layers applied, ${container.snapshots.reused} cached)\n`,
+      `berth: ${result.id} exited ${result.exitCode} (${result.runtime}, ${result.snapshots.mode} snapshots, ${result.snapshots.applied} layers applied, ${result.snapshots.reused} cached)\n`,
     );
   }
-  if (!container.record.autoRemove) {
+  if (result.kept !== undefined) {
     out.stderr.write(
       `berth: kept the container's folder ${container.dir} (berth rm ${container.record.name ?? shortId(container.id)} removes it)\n`,
     );

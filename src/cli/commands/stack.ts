@@ -1,11 +1,10 @@
-import { readdir, readFile } from "node:fs/promises";
-import { basename, join, resolve } from "node:path";
 import type { Command } from "commander";
 import {
   createStack,
   DEFAULT_BUILD_PACKAGES,
   DEFAULT_RUN_PACKAGES,
-  type ExtraCa,
+  HOST_CA_DIR,
+  readExtraCas,
 } from "../../cnb/stack/index.ts";
 import { BerthError } from "../../errors.ts";
 import { parseImageArgument } from "../../transport/parse.ts";
@@ -25,30 +24,6 @@ const list = (v: string) =>
     .split(",")
     .map((s) => s.trim())
     .filter(Boolean);
-
-/** Where Debian keeps locally added CAs (update-ca-certificates reads them). */
-export const HOST_CA_DIR = "/usr/local/share/ca-certificates";
-
-/** CA files to trust: named ones, and with `host` every .crt of this machine's HOST_CA_DIR. */
-export async function readExtraCas(files: readonly string[], host: boolean, cwd: string): Promise<ExtraCa[]> {
-  const out: ExtraCa[] = [];
-  const paths = files.map((f) => resolve(cwd, f));
-  if (host) {
-    const names = await readdir(HOST_CA_DIR).catch(() => [] as string[]);
-    paths.push(...names.filter((n) => n.endsWith(".crt")).map((n) => join(HOST_CA_DIR, n)));
-  }
-  for (const p of paths) {
-    const pem = await readFile(p, "utf8").catch((err) => {
-      throw new BerthError("USAGE", `cannot read the CA certificate ${p}`, { cause: err });
-    });
-    if (!pem.includes("-----BEGIN CERTIFICATE-----")) {
-      throw new BerthError("USAGE", `${p} is not a PEM certificate`);
-    }
-    const name = basename(p).replace(/\.(pem|crt|cer)$/, "");
-    out.push({ name: `${name}.crt`, pem });
-  }
-  return out;
-}
 
 export function isRoot(): boolean {
   return (process.geteuid?.() ?? 0) === 0;

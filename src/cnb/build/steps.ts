@@ -330,7 +330,7 @@ export async function saveCache(c: BuildContext, exported: ExportResult, cache: 
   else if (cache instanceof ImageCache) await saveImageCache(cache, contents, c.o.ctx);
 }
 
-/** Write the cache image: the cache layers' blobs plus the cache metadata label. */
+/** Write the cache image as the lifecycle does: the cache layers' blobs, a history entry each, the cache metadata label. */
 async function saveImageCache(
   cache: ImageCache,
   contents: NonNullable<ExportResult["cache"]>,
@@ -353,6 +353,10 @@ async function saveImageCache(
       os: "linux",
       config: { Labels: { "io.buildpacks.lifecycle.cache.metadata": JSON.stringify(contents.metadata) } },
       rootfs: { type: "layers", diff_ids: [] },
+      // One history entry per layer, as the lifecycle's cache image has: its exporter reuses a cache layer with
+      // that layer's history entry and crashed on a berth cache image without one (imgutil getHistory indexes
+      // `history` unchecked; test/cnb/lifecycle/pack-cross.test.ts).
+      history: layers.map(() => ({ created: "1980-01-01T00:00:01Z" })),
     },
     layers,
     { docker: false },

@@ -1,4 +1,5 @@
 /** Stacks: build and run images made from distribution packages. */
+export { HOST_CA_DIR, readExtraCas } from "./cas.ts";
 export {
   BUILD_USER,
   clearStackCache,

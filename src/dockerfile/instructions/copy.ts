@@ -22,7 +22,7 @@ import { BLOCK, decodeHeader } from "../../tar/index.ts";
 import { expandWord, splitRaw } from "../expand.ts";
 import { heredocName } from "../parse.ts";
 import { lstatOrUndefined, resolveInRoot, resolveOwner } from "../rootfs.ts";
-import { type MatchedSource, matchSources, selectSources, sourcesDigest } from "../sources.ts";
+import { type MatchedSource, matchSources, selectSources } from "../sources.ts";
 import type { StepContext } from "../step.ts";
 import { fetchGit, parseGitRef } from "./git.ts";
 
@@ -459,7 +459,7 @@ export async function copyInstruction(c: StepContext): Promise<void> {
     fromRoot = src.root;
   } else if (patterns.length) {
     sources = await select(c.inputs.contextDir, c.matcher, "the build context");
-    parts.push({ context: await sourcesDigest(sources) });
+    parts.push({ context: await c.contextDigest(sources) });
   }
   // BuildKit's wording: --parents, --chown and --chmod (not --from, --link, --exclude or --checksum), the
   // paths, then the heredocs as <<NAME, and ` # buildkit`.

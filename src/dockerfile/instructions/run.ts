@@ -8,6 +8,7 @@ import type { Stats } from "node:fs";
 import { cp, mkdir, readdir, readFile, rm, rmdir } from "node:fs/promises";
 import { join, posix } from "node:path";
 import { BerthError } from "../../errors.ts";
+import type { XattrReader } from "../../layer/index.ts";
 import type { Image } from "../../oci/image.ts";
 import type { Compression } from "../../oci/mediatype.ts";
 import {
@@ -20,7 +21,7 @@ import {
 import { expandWord } from "../expand.ts";
 import { heredocName } from "../parse.ts";
 import { lstatOrUndefined, resolveInRoot } from "../rootfs.ts";
-import { matchSources, sourcesDigest } from "../sources.ts";
+import { matchSources } from "../sources.ts";
 import type { SourceRoot, StepContext } from "../step.ts";
 import { leaseCacheDir, parseMount, type RunMountSpec, secretFile, sshProxy } from "./mounts.ts";
 
@@ -57,6 +58,7 @@ async function dropMountPoints(
   lowers: string[],
   targets: string[],
   overlay: boolean,
+  attrs: XattrReader | undefined,
 ): Promise<void> {
   for (const t of targets) {
     for (let p = posix.normalize(t).replace(/^\/+/, ""); p !== "." && p !== ""; p = posix.dirname(p)) {
@@ -72,8 +74,7 @@ async function dropMountPoints(
         // one) is no change of the command's: BuildKit's differ leaves it out too.
         if (overlay && st?.isDirectory() && lower.isDirectory() && (await readdir(host)).length === 0) {
           const same = st.mode === lower.mode && st.uid === lower.uid && st.gid === lower.gid;
-          const attrs = same ? await overlayXattrReader(host) : undefined;
-          if (attrs && (await attrs(host)) === undefined) await rmdir(host);
+          if (same && attrs && (await attrs(host)) === undefined) await rmdir(host);
         }
         break;
       }
@@ -122,13 +123,13 @@ export async function runStep(o: RunStepOptions) {
     );
   }
   const upper = result.root.upperDir;
-  await dropMountPoints(
-    upper,
-    result.root.lowerDirs,
-    [...o.mountTargets, ...ETC_FILES],
-    result.root.mode !== "full",
-  );
+  const overlay = result.root.mode !== "full";
+  // One read of the upper dir's overlay attributes (a getfattr process) serves both the mount points' check
+  // and the layer: the mount points only lose entries, they never gain attributes.
+  const attrs = overlay ? await overlayXattrReader(upper) : undefined;
+  await dropMountPoints(upper, result.root.lowerDirs, [...o.mountTargets, ...ETC_FILES], overlay, attrs);
   const desc = await captureChanges(upper, o.layerPath, {
+    ...(attrs ? { readXattrs: attrs } : {}),
     compression: o.compression,
     ...(o.mtime === undefined ? {} : { mtime: o.mtime }),
     ...(result.root.mode === "full"
@@ -218,7 +219,7 @@ export async function runInstruction(c: StepContext): Promise<void> {
         undefined,
         "the build context",
       );
-      reads.push({ target: m.target, context: await sourcesDigest(sources) });
+      reads.push({ target: m.target, context: await c.contextDigest(sources) });
     }
   }
   const created = `RUN ${argEnv.length ? `|${argEnv.length} ${argEnv.join(" ")} ` : ""}${argv.join(" ")} # buildkit`;

@@ -1,13 +1,12 @@
 import { BerthError } from "../../errors.ts";
 
 /**
- * Normalise a tar entry name to a clean relative path (`./a//b/` → `a/b`), refusing names that are absolute
- * or climb out of the archive with `..`. Returns "" for the archive root (`./`).
+ * Normalise a tar entry name to a clean relative path (`./a//b/` → `a/b`), refusing names that climb out of the
+ * archive with `..`. Returns "" for the archive root (`./`). A leading `/` names the archive's root, as GNU tar
+ * and containers/image read it: pack writes its buildpackage `.cnb` files with `/index.json`, `/blobs/…`.
+ * Names here only index the archive; nothing is written to the host by them.
  */
 export function normalizeEntryName(raw: string, archive: string): string {
-  if (raw.startsWith("/")) {
-    throw unsafe(raw, archive, "is an absolute path");
-  }
   const out: string[] = [];
   for (const part of raw.split("/")) {
     if (part === "" || part === ".") continue;

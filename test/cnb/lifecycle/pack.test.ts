@@ -6,108 +6,37 @@
  * `pack builder create` builder made from the same builder.toml (its own engine and --lifecycle builder);
  * `pack inspect` and `pack rebase` take berth-built images, `berth inspect` and `berth rebase` pack-built ones.
  */
-import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { appendLayers } from "../../../src/image/index.ts";
 import { parseImageArgument } from "../../../src/transport/parse.ts";
-import { berth, tempDir } from "../../helpers/cli.ts";
-import { type Dockerd, startDockerd } from "../../helpers/dockerd.ts";
-import { run } from "../../helpers/exec.ts";
-import { type RegistryHarness, startRegistry } from "../../registry/helpers/registry.ts";
-import { makeBuildImage, writeBuildpack } from "../helpers.ts";
-import { withBash } from "../reference/lifecycle.ts";
-import { lifecycleTgz, packBinary } from "./helpers.ts";
+import { berth } from "../../helpers/cli.ts";
+import { type PackPeer, startPackPeer } from "./pack-peer.ts";
 
-let dir: string;
-let cleanup: () => Promise<void>;
+let peer: PackPeer;
 let home: string;
-let reg: RegistryHarness;
-let dockerd: Dockerd;
-let pack: string;
 let builder: string;
 let app: string;
 let packBuilder: string;
-let layout: string;
-
-const packRun = (args: string[]) =>
-  run(pack, args, { env: { ...dockerd.env, PACK_HOME: join(dir, "pack-home"), NO_COLOR: "1" } });
+let reg: PackPeer["reg"];
+let packRun: PackPeer["packRun"];
+let configOf: PackPeer["configOf"];
+let runs: PackPeer["runs"];
 
 beforeAll(async () => {
-  ({ dir, cleanup } = await tempDir("berth-pack-peer-"));
-  home = join(dir, "home");
-  layout = join(dir, "images");
-  [pack, reg, dockerd] = await Promise.all([packBinary(), startRegistry(), startDockerd()]);
-  await makeBuildImage(dir, `oci:${layout}:build`, home);
-  await withBash(dir, `oci:${layout}:build`, `oci:${layout}:run`, home);
-  const push = await berth(["copy", `oci:${layout}:run`, `docker://${reg.host}/base/run:1`], { home });
-  if (push.code !== 0) throw new Error(`pushing the run image: ${push.stderr}`);
-  await writeBuildpack(join(dir, "bps"), {
-    id: "test/say",
-    build: `mkdir -p "$CNB_LAYERS_DIR/say/bin"
-printf '#!/bin/sh\\necho "say: $(cat /workspace/index.txt)"\\n' > "$CNB_LAYERS_DIR/say/bin/say"
-chmod +x "$CNB_LAYERS_DIR/say/bin/say"
-printf '[types]\\nlaunch = true\\n' > "$CNB_LAYERS_DIR/say.toml"
-printf '[[processes]]\\ntype = "web"\\ncommand = ["say"]\\ndefault = true\\n' > "$CNB_LAYERS_DIR/launch.toml"`,
-  });
-  await writeFile(
-    join(dir, "builder.toml"),
-    `description = "made by berth"
-[[buildpacks]]
-uri = "bps/test_say-0.0.1"
-[[order]]
-[[order.group]]
-id = "test/say"
-[build]
-image = "oci:${layout}:build"
-[[run.images]]
-image = "${reg.host}/base/run:1"
-[lifecycle]
-uri = "${await lifecycleTgz(dir)}"
-`,
-  );
-  builder = `${reg.host}/berth/builder:1`;
-  const bc = await berth(["builder", "create", builder, "--config", join(dir, "builder.toml"), "--publish"], {
-    home,
-  });
-  if (bc.code !== 0) throw new Error(`builder create: ${bc.stderr}`);
-  app = join(dir, "app");
-  await mkdir(app, { recursive: true });
-  await writeFile(join(app, "index.txt"), "built by pack\n");
-  // The same builder.toml for pack: its build image from the registry.
-  const pb = await berth(["copy", `oci:${layout}:build`, `docker://${reg.host}/base/build:1`], { home });
-  if (pb.code !== 0) throw new Error(`pushing the build image: ${pb.stderr}`);
-  await writeFile(
-    join(dir, "pack-builder.toml"),
-    (await readFile(join(dir, "builder.toml"), "utf8")).replace(
-      `image = "oci:${layout}:build"`,
-      `image = "${reg.host}/base/build:1"`,
-    ),
-  );
-  packBuilder = `${reg.host}/pack/builder:1`;
-  await packRun(["builder", "create", packBuilder, "--config", join(dir, "pack-builder.toml"), "--publish"]);
+  peer = await startPackPeer();
+  ({ home, builder, app, packBuilder, reg, packRun, configOf, runs } = peer);
   // A second run image: the first plus a layer, for rebase.
-  await mkdir(join(dir, "run2", "etc"), { recursive: true });
-  await writeFile(join(dir, "run2", "etc", "run-version"), "2\n");
+  await mkdir(join(peer.dir, "run2", "etc"), { recursive: true });
+  await writeFile(join(peer.dir, "run2", "etc", "run-version"), "2\n");
   await appendLayers(
-    parseImageArgument(`oci:${layout}:run`),
-    [{ source: join(dir, "run2"), dest: "/" }],
+    parseImageArgument(`oci:${peer.layout}:run`),
+    [{ source: join(peer.dir, "run2"), dest: "/" }],
     parseImageArgument(`docker://${reg.host}/base/run:2`),
     { home, env: {} },
   );
 }, 1_800_000);
-
-async function configOf(image: string): Promise<{ config: { Labels: Record<string, string> } }> {
-  const r = await berth(["inspect", "--config", `docker://${image}`], { home });
-  if (r.code !== 0) throw new Error(`inspect ${image}: ${r.stderr}`);
-  return JSON.parse(r.stdout);
-}
-
-async function runs(image: string, text: string): Promise<void> {
-  const r = await berth(["run", "--pull", "always", `docker://${image}`], { home });
-  expect(r.code, r.stderr).toBe(0);
-  expect(r.stdout).toBe(`say: ${text}\n`);
-}
 
 async function topLayerOf(image: string): Promise<string> {
   const cfg = await configOf(image);
@@ -115,9 +44,7 @@ async function topLayerOf(image: string): Promise<string> {
 }
 
 afterAll(async () => {
-  await dockerd?.stop();
-  await reg?.stop();
-  await cleanup?.();
+  await peer?.stop();
 });
 
 describe("pack with a berth-made builder", () => {
@@ -180,8 +107,7 @@ describe("pack with a berth-made builder", () => {
 describe("berth with a pack-made builder, pack with berth-built images", () => {
   it("berth build (its own engine and --lifecycle builder) with a pack builder create builder", async () => {
     await writeFile(join(app, "index.txt"), "built by berth\n");
-    // Pulled into the store first: berth's own engine reads a builder's layers after it opened it (the sandbox
-    // snapshots them), which a builder read straight from a registry does not yet allow.
+    // From the store here (pack-cross.test.ts builds with a pack builder straight from the registry).
     const pull = await berth(["copy", `docker://${packBuilder}`, "pack-builder:1"], { home });
     expect(pull.code, pull.stderr).toBe(0);
     for (const [image, extra] of [

@@ -1,10 +1,12 @@
+/**
+ * Pulls that builds and runs make on their own: a registry image into the local store, by pack's pull policy
+ * (`build`: the builder and run image) or docker's (`run`: missing, always, never).
+ */
 import { BerthError } from "../errors.ts";
 import type { Platform } from "../oci/platform.ts";
 import { Store } from "../oci/store.ts";
 import { parseImageArgument } from "../transport/parse.ts";
-import type { Cli } from "./env.ts";
-import { info } from "./output.ts";
-import { TransferProgress } from "./progress.ts";
+import type { Host } from "./host.ts";
 
 /** pack's `--pull-policy` for the builder and the run image of a buildpacks build. */
 export type PackPullPolicy = "always" | "if-not-present" | "never";
@@ -17,19 +19,22 @@ export function parsePackPullPolicy(value: string): PackPullPolicy {
   );
 }
 
+/** When `run` (and `bundle`) pull from a registry (docker's `--pull`). */
+export type PullPolicy = "missing" | "always" | "never";
+
+export function parsePullPolicy(value: string): PullPolicy {
+  if (value === "missing" || value === "always" || value === "never") return value;
+  throw new BerthError("USAGE", `--pull must be missing, always or never, not ${JSON.stringify(value)}`);
+}
+
 /** The registry's image under REF (this platform's, or `platform`'s) into the local store under REF. */
-export async function pullIntoStore(cli: Cli, ref: string, platform?: Platform): Promise<void> {
-  const progress = new TransferProgress(cli.out);
+export async function pullIntoStore(host: Host, ref: string, platform?: Platform): Promise<void> {
+  // loaded on first use: `berth run` of an image in the store never needs the copy machinery
   const { copyImage } = await import("../transport/copy.ts");
-  try {
-    await copyImage(parseImageArgument(`docker://${ref}`), { transport: "store", ref, text: ref }, cli.ctx, {
-      ...(platform ? { platform } : {}),
-      ...progress.hooks,
-    });
-  } finally {
-    progress.close();
-  }
-  progress.finish(`Pulled ${Store.normalize(ref)}`);
+  await copyImage(parseImageArgument(`docker://${ref}`), { transport: "store", ref, text: ref }, host.ctx, {
+    ...(platform ? { platform } : {}),
+    ...(host.onBlob ? { onBlob: host.onBlob } : {}),
+  });
 }
 
 /**
@@ -38,7 +43,7 @@ export async function pullIntoStore(cli: Cli, ref: string, platform?: Platform):
  * (`oci:`, `docker://`, archives) are read in place and left alone.
  */
 export async function ensureInStore(
-  cli: Cli,
+  host: Host,
   text: string,
   policy: PackPullPolicy,
   what: string,
@@ -46,11 +51,11 @@ export async function ensureInStore(
   const arg = parseImageArgument(text);
   if (arg.transport !== "store") return;
   if (policy === "always") {
-    info(cli.out, `Pulling ${what} ${Store.normalize(arg.ref)} (--pull-policy always)`);
-    await pullIntoStore(cli, arg.ref);
+    host.info(`Pulling ${what} ${Store.normalize(arg.ref)} (--pull-policy always)`);
+    await pullIntoStore(host, arg.ref);
     return;
   }
-  const store = await Store.open(cli.ctx.home);
+  const store = await Store.open(host.ctx.home);
   try {
     await store.resolve(arg.ref);
     return;
@@ -64,6 +69,6 @@ export async function ensureInStore(
       );
     }
   }
-  info(cli.out, `No ${what} ${Store.normalize(arg.ref)} in the local store, pulling it`);
-  await pullIntoStore(cli, arg.ref);
+  host.info(`No ${what} ${Store.normalize(arg.ref)} in the local store, pulling it`);
+  await pullIntoStore(host, arg.ref);
 }

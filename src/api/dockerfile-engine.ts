@@ -1,8 +1,8 @@
 /**
- * The Dockerfile engine `berth build` gives the CNB image extensions (src/cnb/phase/extend.ts asks for a
- * `DockerfileEngine`; src/cnb may not import src/dockerfile, so the CLI joins the two): extensions'
- * Dockerfiles are parsed by src/dockerfile's parser and applied by `DockerfileBuild`, with its step cache,
- * RUN in berth's sandbox and the build's network.
+ * The Dockerfile engine `build` (and so `berth build`) gives the CNB image extensions (src/cnb/phase/extend.ts
+ * asks for a `DockerfileEngine`; src/cnb may not import src/dockerfile, so the library layer above both joins
+ * them): extensions' Dockerfiles are parsed by src/dockerfile's parser and applied by `DockerfileBuild`, with
+ * its step cache, RUN in berth's sandbox and the build's network.
  */
 import type { DockerfileEngine } from "../cnb/index.ts";
 import { DockerfileBuild, parseDockerfile, splitStages } from "../dockerfile/index.ts";

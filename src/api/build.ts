@@ -1,0 +1,552 @@
+/**
+ * `build` (Cloud Native Buildpacks) and `buildDockerfile`: what `berth build` does, with its flags as
+ * options (the same defaults and errors), and its `--json` document as the result. `chooseBuild` is how
+ * `berth build` picks between them (`--dockerfile`, else project.toml's `[io.berth] build`).
+ */
+import { readFile } from "node:fs/promises";
+import { isAbsolute, join, relative, resolve } from "node:path";
+import { parse as parseToml } from "smol-toml";
+import {
+  buildWithLifecycle,
+  chooseRunImage,
+  buildWithBuildpacks as cnbBuild,
+  cnbImageInfo,
+  openImage,
+  readBuilderInfo,
+} from "../cnb/index.ts";
+import type { PhaseLogger } from "../cnb/log.ts";
+import { ensureDefaultBuilder, readExtraCas } from "../cnb/stack/index.ts";
+import { DockerfileBuild } from "../dockerfile/index.ts";
+import { BerthError } from "../errors.ts";
+import type { Image } from "../oci/image.ts";
+import { parsePlatform } from "../oci/platform.ts";
+import { parseNetworkMode } from "../runtime/network.ts";
+import type { TransportContext } from "../transport/context.ts";
+import { type ImageArgument, parseImageArgument } from "../transport/parse.ts";
+import { readFileWithin } from "../util/confined.ts";
+import { packagePath } from "../util/package.ts";
+import { dockerfileEngine } from "./dockerfile-engine.ts";
+import { type Host, type HostOptions, hostOf } from "./host.ts";
+import { ensureInStore, type PackPullPolicy, parsePackPullPolicy } from "./pull.ts";
+
+/** How a project asks to be built, from `project.toml`. */
+export interface BuildChoice {
+  way: "dockerfile" | "buildpacks";
+  /** Dockerfile path (dockerfile only). */
+  dockerfile?: string;
+  /** The path came from project.toml: it must lie inside the context. */
+  fromProject?: boolean;
+  reason: string;
+}
+
+/**
+ * The way to build: `--dockerfile [PATH]` (or `-f PATH`) always means the Dockerfile; otherwise
+ * `project.toml`'s `[io.berth] build = "dockerfile"` (with an optional `dockerfile = "PATH"`, relative to the
+ * project) does; otherwise buildpacks, as `dubboctl build` and `pack build` do. Paths are absolute.
+ */
+export async function chooseBuild(
+  contextDir: string,
+  dockerfileFlag: string | boolean | undefined,
+  descriptor: string | undefined,
+): Promise<BuildChoice> {
+  if (dockerfileFlag !== undefined && dockerfileFlag !== false) {
+    const path =
+      typeof dockerfileFlag === "string" ? resolve(dockerfileFlag) : join(contextDir, "Dockerfile");
+    return { way: "dockerfile", dockerfile: path, reason: "--dockerfile" };
+  }
+  const file = descriptor ? resolve(descriptor) : join(contextDir, "project.toml");
+  let text: string | undefined;
+  try {
+    // The project's own project.toml (or a --descriptor inside it) is read confined to the project.
+    text = (
+      await readFileWithin(file, contextDir, { owner: "the app", name: "the app directory" })
+    )?.toString("utf8");
+    if (text === undefined && descriptor) throw new Error(`${file} does not exist`);
+  } catch (err) {
+    if (err instanceof BerthError) throw err;
+    if (descriptor) throw new BerthError("USAGE", `cannot read the descriptor ${descriptor}`, { cause: err });
+  }
+  if (text !== undefined) {
+    let doc: Record<string, unknown>;
+    try {
+      doc = parseToml(text) as Record<string, unknown>;
+    } catch (err) {
+      throw new BerthError("USAGE", `${file} is not valid TOML: ${(err as Error).message}`, { cause: err });
+    }
+    const io = doc.io as Record<string, unknown> | undefined;
+    const berth = io?.berth as Record<string, unknown> | undefined;
+    const way = berth?.build;
+    if (way !== undefined && way !== "dockerfile" && way !== "buildpacks") {
+      throw new BerthError(
+        "USAGE",
+        `${file}: [io.berth] build must be "dockerfile" or "buildpacks", not ${JSON.stringify(way)}`,
+      );
+    }
+    if (way === "dockerfile") {
+      const df = typeof berth?.dockerfile === "string" ? berth.dockerfile : "Dockerfile";
+      return {
+        way: "dockerfile",
+        dockerfile: isAbsolute(df) ? df : join(contextDir, df),
+        fromProject: true,
+        reason: `${relative(contextDir, file) || file} [io.berth] build = "dockerfile"`,
+      };
+    }
+  }
+  return { way: "buildpacks", reason: "the default (no --dockerfile, project.toml does not ask for one)" };
+}
+
+/** A build's result, as `berth build --json` prints it: one schema for both ways (README: "JSON output"). */
+export interface BuildResult {
+  schemaVersion: 1;
+  way: "buildpacks" | "dockerfile";
+  /** Where the image was written, as given. */
+  image: string;
+  /** The manifest digest. */
+  digest: string;
+  /** The config digest. */
+  imageId: string;
+  tags: string[];
+  processes: { type: string; command: string[]; workDir: string | undefined; default: boolean }[];
+  layers: { total: number; reused: number };
+  /** Buildpacks: the group that built the app. */
+  buildpacks?: { id: string; version: string }[];
+  /** Dockerfile: every step, and whether its result came from the cache. */
+  steps?: { stage: number; step: number; instruction: string; cached: boolean }[];
+  unusedBuildArgs?: string[];
+}
+
+/** A NAME for `publish`: a registry reference (docker://), unless it already names a transport. */
+export function publishTarget(name: string, publish: boolean): string {
+  if (!publish || name.startsWith("docker://")) return name;
+  if (/^(oci|oci-archive|docker-archive):/.test(name)) {
+    throw new BerthError(
+      "USAGE",
+      `--publish writes to a registry; ${name} names a ${name.split(":")[0]} destination`,
+    );
+  }
+  return `docker://${name}`;
+}
+
+function targetOf(image: string, publish: boolean): ImageArgument {
+  if (typeof image !== "string" || !image) {
+    throw new BerthError("USAGE", "no image to write", { hint: "give the image option, e.g. app:1" });
+  }
+  return parseImageArgument(publish ? publishTarget(image, true) : image);
+}
+
+async function readBuilt(text: string, ctx: TransportContext): Promise<Image> {
+  const opened = await openImage(text, ctx);
+  await opened.close();
+  return opened.image;
+}
+
+/** `berth build`'s buildpacks flags as options (pack's names and meanings). */
+export interface BuildOptions extends HostOptions {
+  /** The app folder (pack's --path); default `cwd`. */
+  path?: string;
+  /** The image to write: a store name (`app:1`), any transport, or with `publish` a registry reference. */
+  image: string;
+  /** Write the image straight to its registry. */
+  publish?: boolean;
+  /** The builder image; default project.toml's, else the default builder (berth's own, made on first use). */
+  builder?: string;
+  /** The run image; default the builder's. */
+  runImage?: string;
+  /**
+   * When the builder and run image are pulled into the store: "if-not-present" (default), "always", "never".
+   */
+  pullPolicy?: PackPullPolicy | string;
+  /** Build-time environment: `K=V`, or `K` alone to take it from `hostEnv`; or a record. */
+  env?: string[] | Record<string, string>;
+  envFile?: string;
+  /**
+   * Buildpacks to use instead of the builder's order: a dir, .tgz or .cnb (relative to `cwd`), ID[@VERSION],
+   * docker://REF…
+   */
+  buildpacks?: string[];
+  disableSystemBuildpacks?: boolean;
+  cacheDir?: string;
+  cacheImage?: string;
+  clearCache?: boolean;
+  previousImage?: string;
+  /** Seconds since the epoch, or "now"; default 1980-01-01 (reproducible), as pack's. */
+  creationTime?: string;
+  defaultProcess?: string;
+  sbomOutputDir?: string;
+  reportOutputDir?: string;
+  /** project.toml; default PATH/project.toml. */
+  descriptor?: string;
+  /** Network of the buildpacks: "default" (private, outbound access), "host", "none". */
+  network?: string;
+  /** "berth" (default): berth's engine runs the phases; "builder": the builder's /cnb/lifecycle does. */
+  lifecycle?: "berth" | "builder" | string;
+  /** With lifecycle "builder": run the builder's creator in one container. */
+  trustBuilder?: boolean;
+  /** The default builder's definition; default berth's builders/default/builder.toml. */
+  defaultBuilderToml?: string;
+  /**
+   * Trust this machine's local CAs (/usr/local/share/ca-certificates) in the default builder's stack; default
+   * true.
+   */
+  trustHostCas?: boolean;
+  /** Phase details (the CLI's --verbose). */
+  verbose?: boolean;
+  /** The clock for `creationTime: "now"`; default the system's. */
+  now?: () => Date;
+  signal?: AbortSignal;
+}
+
+function phaseLogger(host: Host, verbose: boolean): PhaseLogger {
+  return {
+    info: host.info,
+    warn: host.warn,
+    debug: verbose ? host.debug : () => {},
+    output: host.output,
+  };
+}
+
+/** Whether project.toml names a builder (`[io.buildpacks] builder`). */
+async function projectNamesBuilder(appDir: string, descriptor: string | undefined): Promise<boolean> {
+  let text: string;
+  try {
+    text = await readFile(descriptor ?? join(appDir, "project.toml"), "utf8");
+  } catch {
+    return false;
+  }
+  try {
+    const doc = parseToml(text) as { io?: { buildpacks?: { builder?: string } } };
+    return Boolean(doc.io?.buildpacks?.builder);
+  } catch {
+    return false; // the build reports a malformed project.toml itself
+  }
+}
+
+/** pack's pull policy for a named builder and its run image (`runImage`, else the builder's first). */
+async function pullBuildImages(
+  host: Host,
+  builder: string,
+  runImage: string | undefined,
+  policy: PackPullPolicy,
+  target: ImageArgument,
+): Promise<void> {
+  await ensureInStore(host, builder, policy, "builder");
+  // The run image: with if-not-present the build itself reads it from the store, else from its registry in
+  // place (as pack's lifecycle does: a --publish build then mounts its layers, downloading none); always and
+  // never are settled here.
+  if (policy === "if-not-present") return;
+  if (runImage !== undefined) {
+    await ensureInStore(host, runImage, policy, "run image");
+    return;
+  }
+  const opened = await openImage(builder, host.ctx);
+  let names: { image: string; mirrors?: string[] }[];
+  try {
+    const info = readBuilderInfo(opened.image, builder);
+    const run = info.metadata?.stack?.runImage;
+    names = run?.image ? [{ image: run.image, mirrors: run.mirrors ?? [] }] : [];
+  } finally {
+    await opened.close();
+  }
+  if (!names.length) return;
+  await ensureInStore(host, chooseRunImage(target, undefined, names).name, policy, "run image");
+}
+
+/** The default builder, made on first use (stack, then builder); returns its name. */
+export async function defaultBuilder(
+  o: HostOptions & { defaultBuilderToml?: string; trustHostCas?: boolean; verbose?: boolean },
+): Promise<string> {
+  const host = hostOf(o);
+  const made = await ensureDefaultBuilder({
+    ctx: host.ctx,
+    builderToml: o.defaultBuilderToml ?? packagePath("builders", "default", "builder.toml"),
+    isRoot: host.uid === 0,
+    ...(host.searchPath ? { searchPath: host.searchPath } : {}),
+    // The host's own CAs (a company's, a proxy's) are trusted in the default stack, so that npm and pip work.
+    extraCas: await readExtraCas([], o.trustHostCas ?? true, host.cwd),
+    logger: phaseLogger(host, Boolean(o.verbose)),
+  });
+  return made.name;
+}
+
+/**
+ * Build an app with Cloud Native Buildpacks, as `berth build --path PATH IMAGE` (and `pack build`) does:
+ * the builder (named, project.toml's, or the default one, made on first use) pulled by `pullPolicy`, the
+ * phases run in berth's sandbox, the image written to `image`. Resolves with the `--json` document.
+ */
+export async function build(o: BuildOptions): Promise<BuildResult> {
+  const host = hostOf(o);
+  const publish = Boolean(o.publish);
+  const target = targetOf(o.image, publish);
+  const appDir = resolve(host.cwd, o.path ?? ".");
+  const descriptor = o.descriptor === undefined ? undefined : resolve(host.cwd, o.descriptor);
+  const network = o.network === undefined ? undefined : parseNetworkMode(o.network);
+  const engine = o.lifecycle ?? "berth";
+  if (engine !== "berth" && engine !== "builder") {
+    throw new BerthError("USAGE", `--lifecycle ${JSON.stringify(engine)} must be berth or builder`);
+  }
+  if (o.trustBuilder && engine !== "builder") {
+    throw new BerthError("USAGE", "--trust-builder only matters with --lifecycle builder");
+  }
+  const policy = parsePackPullPolicy(o.pullPolicy ?? "if-not-present");
+  let builder = o.builder;
+  if (builder === undefined && !(await projectNamesBuilder(appDir, descriptor))) {
+    // berth's own default builder (and its run image) are made here, never pulled
+    builder = await defaultBuilder(o);
+    host.info(`Using the default builder ${builder}`);
+  } else if (builder !== undefined) {
+    await pullBuildImages(host, builder, o.runImage, policy, target);
+  }
+  const env = Array.isArray(o.env) ? [...o.env] : Object.entries(o.env ?? {}).map(([k, v]) => `${k}=${v}`);
+  const r = await (engine === "builder" ? buildWithLifecycle : cnbBuild)({
+    ...(engine === "builder" ? { trustBuilder: Boolean(o.trustBuilder) } : {}),
+    appDir,
+    image: target,
+    ...(builder ? { builder } : {}),
+    ...(o.runImage ? { runImage: o.runImage } : {}),
+    env,
+    ...(o.envFile ? { envFile: resolve(host.cwd, o.envFile) } : {}),
+    buildpacks: o.buildpacks ?? [],
+    cwd: host.cwd,
+    disableSystemBuildpacks: Boolean(o.disableSystemBuildpacks),
+    ...(o.cacheDir ? { cacheDir: resolve(host.cwd, o.cacheDir) } : {}),
+    ...(o.cacheImage ? { cacheImage: o.cacheImage } : {}),
+    clearCache: Boolean(o.clearCache),
+    ...(o.previousImage ? { previousImage: o.previousImage } : {}),
+    publish,
+    ...(o.creationTime ? { creationTime: o.creationTime } : {}),
+    ...(o.defaultProcess ? { defaultProcess: o.defaultProcess } : {}),
+    ...(o.sbomOutputDir ? { sbomOutputDir: resolve(host.cwd, o.sbomOutputDir) } : {}),
+    ...(o.reportOutputDir ? { reportOutputDir: resolve(host.cwd, o.reportOutputDir) } : {}),
+    ...(descriptor ? { descriptor } : {}),
+    ...(network ? { network } : {}),
+    ...(host.runtime ? { runtime: host.runtime } : {}),
+    ctx: host.ctx,
+    hostEnv: host.env,
+    asRoot: host.uid === 0,
+    dockerfileEngine: dockerfileEngine(host.ctx, {
+      ...(network ? { network } : {}),
+      ...(host.runtime ? { runtime: host.runtime } : {}),
+      ...(host.searchPath ? { searchPath: host.searchPath } : {}),
+    }),
+    logger: phaseLogger(host, Boolean(o.verbose)),
+    now: o.now ?? (() => new Date()),
+    ...(o.signal ? { signal: o.signal } : {}),
+  });
+  const image = await readBuilt(target.text, host.ctx);
+  const cnb = cnbImageInfo(image, target.text);
+  const stats = (r as Partial<Awaited<ReturnType<typeof cnbBuild>>>).stats;
+  const group = (r as Partial<Awaited<ReturnType<typeof cnbBuild>>>).group;
+  return {
+    schemaVersion: 1,
+    way: "buildpacks",
+    image: o.image,
+    digest: r.digest,
+    imageId: (r as { imageId?: string }).imageId ?? image.manifest.config.digest,
+    tags: [o.image],
+    processes: (cnb?.processes ?? []).map((p) => ({
+      type: p.type,
+      command: [p.command, ...p.args],
+      workDir: p.workDir || undefined,
+      default: p.default,
+    })),
+    layers: { total: image.manifest.layers.length, reused: stats?.reused ?? 0 },
+    buildpacks: (group ?? cnb?.buildpacks ?? []).map((g) => ({ id: g.id, version: g.version })),
+  };
+}
+
+/** `berth build --dockerfile`'s flags as options (BuildKit's names and meanings). */
+export interface DockerfileBuildOptions extends HostOptions {
+  /** The build context folder; default `cwd`. */
+  context?: string;
+  /** The Dockerfile; default CONTEXT/Dockerfile (relative paths: to `cwd`). */
+  file?: string;
+  /**
+   * The image(s) to write (each with the same digest): store names, any transport, or with `publish` registry
+   * references.
+   */
+  tags: string | string[];
+  /** Write straight to the registry. */
+  publish?: boolean;
+  /** `KEY=VALUE`, or `KEY` alone to take it from `hostEnv`; or a record. */
+  buildArgs?: string[] | Record<string, string>;
+  /** The stage to build; default the last. */
+  target?: string;
+  /** os/arch[/variant]; default this machine's. */
+  platform?: string;
+  /** Run every step, using no cached result. */
+  noCache?: boolean;
+  /** `id=ID,src=FILE` for RUN --mount=type=secret. */
+  secrets?: string[];
+  /**
+   * `default`, `default=SOCKET` or `ID=SOCKET` for RUN --mount=type=ssh (`default` alone: SSH_AUTH_SOCK of
+   * `hostEnv`).
+   */
+  ssh?: string[];
+  /** RUN's network when the step names none: "default" (private, outbound access), "host", "none". */
+  network?: string;
+  /** BuildKit's entitlements: `network.host` lets `RUN --network=host` use the host's network. */
+  allow?: string[];
+  /**
+   * Stages built at once when they do not need each other (default: the CPUs, at least 2; 1: one after
+   * another; the image is the same either way).
+   */
+  stageJobs?: number;
+  signal?: AbortSignal;
+  /** The Dockerfile was named by project.toml: it must lie inside the context (berth build's own use). */
+  fileInContext?: boolean;
+}
+
+/** BuildKit's `--allow` entitlements; berth knows `network.host`. */
+function parseEntitlements(values: string[]): string[] {
+  for (const v of values) {
+    if (v !== "network.host") {
+      throw new BerthError(
+        "USAGE",
+        `--allow ${JSON.stringify(v)} is not an entitlement berth knows (only network.host)`,
+      );
+    }
+  }
+  return values;
+}
+
+function parseBuildArgs(values: string[], env: Record<string, string | undefined>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const v of values) {
+    const i = v.indexOf("=");
+    if (i === 0) throw new BerthError("USAGE", `--build-arg ${JSON.stringify(v)} must be KEY=VALUE or KEY`);
+    if (i < 0) {
+      // `--build-arg KEY` takes the value from the environment, as docker does.
+      const e = env[v];
+      if (e !== undefined) out[v] = e;
+    } else out[v.slice(0, i)] = v.slice(i + 1);
+  }
+  return out;
+}
+
+function parseSecrets(
+  values: string[],
+  env: Record<string, string | undefined>,
+  cwd: string,
+): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const v of values) {
+    const kv = new Map(
+      v.split(",").map((p) => {
+        const i = p.indexOf("=");
+        return (i < 0 ? [p, ""] : [p.slice(0, i), p.slice(i + 1)]) as [string, string];
+      }),
+    );
+    const id = kv.get("id");
+    if (!id) throw new BerthError("USAGE", `--secret ${JSON.stringify(v)} needs id=`);
+    const src = kv.get("src") ?? kv.get("source");
+    if (src) out[id] = resolve(cwd, src);
+    else if (kv.get("env") && env[kv.get("env")!] !== undefined) {
+      throw new BerthError(
+        "USAGE",
+        `--secret ${JSON.stringify(v)}: env= secrets are not supported; give src=FILE`,
+      );
+    } else throw new BerthError("USAGE", `--secret ${JSON.stringify(v)} needs src=FILE`);
+  }
+  return out;
+}
+
+/**
+ * `--ssh default`, `--ssh default=SOCKET`, `--ssh ID=SOCKET` (BuildKit's): SSH agents RUN --mount=type=ssh
+ * forwards to; `default` alone is $SSH_AUTH_SOCK.
+ */
+function parseSsh(
+  values: string[],
+  env: Record<string, string | undefined>,
+  cwd: string,
+): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const v of values) {
+    const i = v.indexOf("=");
+    const id = i < 0 ? v : v.slice(0, i);
+    if (!/^[A-Za-z0-9_.-]+$/.test(id))
+      throw new BerthError("USAGE", `--ssh ${JSON.stringify(v)} needs an id`);
+    let socket = i < 0 ? undefined : v.slice(i + 1).split(",")[0];
+    if (!socket) {
+      socket = env.SSH_AUTH_SOCK;
+      if (!socket)
+        throw new BerthError("USAGE", `--ssh ${id} forwards $SSH_AUTH_SOCK, which is not set`, {
+          hint: `start an agent (eval $(ssh-agent); ssh-add), or give its socket: --ssh ${id}=PATH`,
+        });
+    }
+    out[id] = resolve(cwd, socket);
+  }
+  return out;
+}
+
+/**
+ * Build an image from a Dockerfile, as `berth build --dockerfile` (and `docker build`) does: steps cached
+ * under BERTH_HOME/cache/dockerfile, RUN in berth's sandbox, reproducible with `sourceDateEpoch`. Resolves
+ * with the `--json` document.
+ */
+export async function buildDockerfile(o: DockerfileBuildOptions): Promise<BuildResult> {
+  const host = hostOf(o);
+  const publish = Boolean(o.publish);
+  const tags = typeof o.tags === "string" ? [o.tags] : [...(o.tags ?? [])];
+  if (!tags.length) throw new BerthError("USAGE", "no image to write", { hint: "give tags, e.g. app:1" });
+  const destinations = tags.map((t) => targetOf(t, publish));
+  const contextDir = resolve(host.cwd, o.context ?? ".");
+  const file = o.file === undefined ? join(contextDir, "Dockerfile") : resolve(host.cwd, o.file);
+  const buildArgs = Array.isArray(o.buildArgs)
+    ? parseBuildArgs(o.buildArgs, host.env)
+    : { ...(o.buildArgs ?? {}) };
+  const dfBuild = new DockerfileBuild(
+    {
+      contextDir,
+      dockerfile: { path: file, ...(o.fileInContext ? { inContext: true } : {}) },
+      buildArgs,
+      ...(o.target ? { target: o.target } : {}),
+      ...(o.platform ? { platform: parsePlatform(o.platform) } : {}),
+      noCache: Boolean(o.noCache),
+      secrets: parseSecrets(o.secrets ?? [], host.env, host.cwd),
+      ssh: parseSsh(o.ssh ?? [], host.env, host.cwd),
+      ...(o.sourceDateEpoch === undefined ? {} : { sourceDateEpoch: o.sourceDateEpoch }),
+      destinations,
+      ...(host.runtime ? { runtime: host.runtime } : {}),
+      ...(host.searchPath ? { searchPath: host.searchPath } : {}),
+      ...(o.network ? { network: parseNetworkMode(o.network) } : {}),
+      allow: parseEntitlements(o.allow ?? []),
+      ...(o.stageJobs === undefined ? {} : { stageJobs: o.stageJobs }),
+      log: host.info,
+      onOutput: (chunk, stream) => host.output(chunk, stream),
+      ...(o.signal ? { signal: o.signal } : {}),
+    },
+    host.ctx,
+  );
+  const result = await dfBuild.build();
+  if (result.unusedBuildArgs.length) {
+    host.info(`[Warning] one or more build-args [${result.unusedBuildArgs.join(" ")}] were not consumed`);
+  }
+  const image = await readBuilt(destinations[0]!.text, host.ctx);
+  const cfg = image.config?.config;
+  const command = [...(cfg?.Entrypoint ?? []), ...(cfg?.Cmd ?? [])];
+  const final = result.stages[result.stages.length - 1];
+  // layers this build wrote: one per RUN, COPY or ADD step of the target stage that did not come from the cache
+  const written = result.steps.filter(
+    (st) => st.stage === final && !st.cached && /^(RUN|COPY|ADD)\b/i.test(st.instruction),
+  ).length;
+  const total = image.manifest.layers.length;
+  return {
+    schemaVersion: 1,
+    way: "dockerfile",
+    image: tags[0]!,
+    digest: result.digest,
+    imageId: result.configDigest,
+    tags,
+    processes: command.length
+      ? [{ type: "default", command, workDir: cfg?.WorkingDir || undefined, default: true }]
+      : [],
+    layers: { total, reused: Math.max(0, total - written) },
+    steps: result.steps.map((st) => ({
+      stage: st.stage,
+      step: st.step,
+      instruction: st.instruction,
+      cached: st.cached,
+    })),
+    unusedBuildArgs: result.unusedBuildArgs,
+  };
+}

@@ -1,0 +1,92 @@
+/**
+ * Which stages can build at the same time (issue 20, "Speed"): a stage starts once the stage it is built FROM
+ * is built, and a step that reads another stage (`COPY/ADD --from=`, `RUN --mount=from=`) waits there for that
+ * stage, giving its slot to others meanwhile; so stages run concurrently, at most `jobs` at once, as BuildKit's
+ * solver runs independent vertices, and a stage's steps before its first `--from` overlap the stages it reads.
+ * Each stage's result depends only on its own instructions and the results of the stages it reads, so the
+ * digests are the same whatever the order (test/dockerfile/parallel.test.ts builds with 1 job and with several).
+ */
+import { availableParallelism } from "node:os";
+import { StringDecoder } from "node:string_decoder";
+import type { Vars } from "./expand.ts";
+import { expandWord } from "./expand.ts";
+import { findStage, type Stage } from "./stage.ts";
+
+/** The default number of stages built at once: the machine's CPUs, at least 2 (steps wait on runc and disks). */
+export function defaultStageJobs(): number {
+  return Math.max(2, availableParallelism());
+}
+
+/** For each stage (by index), the earlier stage it is built FROM, if any: what it needs before it starts. */
+export function baseStages(all: readonly Stage[], stages: readonly Stage[], globals: Vars) {
+  const deps = new Map<number, number>();
+  for (const s of stages) {
+    const base = findStage(all, expandWord(s.baseText, globals).value, s.index);
+    if (base) deps.set(s.index, base.index);
+  }
+  return deps;
+}
+
+/**
+ * A counting semaphore: at most `size` holders; `acquire` waits for a free slot (first come, first served, so
+ * that with one slot the stages build in Dockerfile order).
+ */
+export class Slots {
+  #free: number;
+  #waiting: (() => void)[] = [];
+
+  constructor(size: number) {
+    this.#free = Math.max(1, size);
+  }
+
+  async acquire(): Promise<void> {
+    if (this.#free > 0) {
+      this.#free--;
+      return;
+    }
+    await new Promise<void>((resolve) => this.#waiting.push(resolve));
+  }
+
+  release(): void {
+    const next = this.#waiting.shift();
+    if (next) next();
+    else this.#free++;
+  }
+}
+
+/**
+ * Turns RUN output of concurrently built stages into whole lines prefixed with the stage (`[stage 2/4] `), so
+ * that each step's output stays readable; `flush` writes a last line without its newline.
+ */
+export class LinePrefixer {
+  readonly #prefix: string;
+  readonly #write: (chunk: Buffer, stream: "stdout" | "stderr") => void;
+  #partial: Record<"stdout" | "stderr", string> = { stdout: "", stderr: "" };
+  // a character split across chunks is decoded whole
+  #decoders = { stdout: new StringDecoder("utf8"), stderr: new StringDecoder("utf8") };
+
+  constructor(prefix: string, write: (chunk: Buffer, stream: "stdout" | "stderr") => void) {
+    this.#prefix = prefix;
+    this.#write = write;
+  }
+
+  push(chunk: Buffer, stream: "stdout" | "stderr"): void {
+    const text = this.#partial[stream] + this.#decoders[stream].write(chunk);
+    const end = text.lastIndexOf("\n");
+    if (end < 0) {
+      this.#partial[stream] = text;
+      return;
+    }
+    this.#partial[stream] = text.slice(end + 1);
+    const lines = text.slice(0, end).split("\n");
+    this.#write(Buffer.from(lines.map((l) => `${this.#prefix}${l}\n`).join("")), stream);
+  }
+
+  flush(): void {
+    for (const stream of ["stdout", "stderr"] as const) {
+      if (this.#partial[stream] === "") continue;
+      this.#write(Buffer.from(`${this.#prefix}${this.#partial[stream]}\n`), stream);
+      this.#partial[stream] = "";
+    }
+  }
+}

@@ -1,0 +1,102 @@
+/**
+ * The build context's index (src/dockerfile/context-index.ts, issue 20 "Speed"): unchanged files are not read
+ * again, and a file changed with its size and mtime put back (`touch -r`) is still seen as changed, because
+ * its ctime moved.
+ */
+import { lstat, readFile, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ContextIndex } from "../../src/dockerfile/context-index.ts";
+import { berth, tempDir } from "../helpers/cli.ts";
+import { run } from "../helpers/exec.ts";
+import { localBase, writeContext } from "./helpers/local.ts";
+
+let tmp: { dir: string; cleanup: () => Promise<void> };
+let base: string;
+
+beforeAll(async () => {
+  tmp = await tempDir("berth-df-index-");
+  base = await localBase(join(tmp.dir, "base"));
+});
+afterAll(() => tmp?.cleanup());
+
+/** Wait until the racy window of the index (1 s after a read) is behind us, so that entries are trusted. */
+const settle = () => new Promise((r) => setTimeout(r, 1100));
+
+describe("the context index", () => {
+  it("reads a file only when its metadata changed", async () => {
+    const ctx = await writeContext(join(tmp.dir, "unit"), { "a.txt": "a\n", "b.txt": "b\n" });
+    const cache = join(tmp.dir, "unit-cache");
+    const reads: string[] = [];
+    const counting = async (path: string) => {
+      reads.push(path.slice(ctx.length + 1));
+      return `digest-of-${(await readFile(path, "utf8")).trim()}`;
+    };
+    const digestAll = async () => {
+      const index = await ContextIndex.open(cache, ctx, counting);
+      const out: string[] = [];
+      for (const f of ["a.txt", "b.txt"]) {
+        const p = join(ctx, f);
+        out.push(await index.digest(p, await lstat(p)));
+        // asked again in the same build: never read twice
+        out.push(await index.digest(p, await lstat(p)));
+      }
+      await index.save();
+      return out;
+    };
+    await settle();
+    expect(await digestAll()).toEqual(["digest-of-a", "digest-of-a", "digest-of-b", "digest-of-b"]);
+    expect(reads).toEqual(["a.txt", "b.txt"]);
+    // read right after they were written: not trusted yet (a change in the same clock tick would not show)
+    reads.length = 0;
+    await digestAll();
+    expect(reads).toEqual([]);
+    // changed: read again; unchanged: not
+    await writeFile(join(ctx, "b.txt"), "B\n");
+    await settle();
+    expect(await digestAll()).toEqual(["digest-of-a", "digest-of-a", "digest-of-B", "digest-of-B"]);
+    expect(reads).toEqual(["b.txt"]);
+  });
+
+  it("a file changed with the same size and its mtime put back is rebuilt (ctime moved)", async () => {
+    const ctx = await writeContext(join(tmp.dir, "ctime"), {
+      "app.txt": "version-1\n",
+      Dockerfile: `FROM ${base}\nCOPY app.txt /app.txt\n`,
+    });
+    const home = join(tmp.dir, "ctime-home");
+    const build = async (tag: string) => {
+      const r = await berth(
+        ["build", ctx, "--dockerfile", "-t", `oci:${tmp.dir}/ctime-out:${tag}`, "--json"],
+        {
+          home,
+          env: { SOURCE_DATE_EPOCH: "0" },
+        },
+      );
+      if (r.code !== 0) throw new Error(r.stderr);
+      return JSON.parse(r.stdout) as { digest: string; steps: { instruction: string; cached: boolean }[] };
+    };
+    const first = await build("one");
+    await settle();
+    // the index now trusts app.txt's entry: the next build does not read it and hits the cache
+    const again = await build("two");
+    expect(again.digest).toBe(first.digest);
+    expect(again.steps.find((s) => s.instruction.startsWith("COPY"))?.cached).toBe(true);
+    // same size, other content, mtime and atime put back with `touch -r` (to the nanosecond)
+    const file = join(ctx, "app.txt");
+    const ref = join(tmp.dir, "ctime-ref");
+    const before = await lstat(file);
+    await writeFile(ref, "");
+    await run("touch", ["-r", file, ref]);
+    await writeFile(file, "version-2\n");
+    await run("touch", ["-r", ref, file]);
+    const after = await lstat(file);
+    expect(after.size).toBe(before.size);
+    expect(after.mtimeMs).toBe(before.mtimeMs);
+    await settle();
+    const changed = await build("three");
+    expect(changed.digest).not.toBe(first.digest);
+    expect(changed.steps.find((s) => s.instruction.startsWith("COPY"))?.cached).toBe(false);
+    await run("umoci", ["unpack", "--image", `${tmp.dir}/ctime-out:three`, `${tmp.dir}/ctime-bundle`]);
+    expect(await readFile(join(tmp.dir, "ctime-bundle", "rootfs", "app.txt"), "utf8")).toBe("version-2\n");
+  });
+});
