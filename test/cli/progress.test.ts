@@ -288,7 +288,7 @@ describe("build progress", () => {
     );
     const b = await berth(["build", ctx, "--dockerfile", "-t", "df:1"], { home: join(dir, "df-home") });
     expect(b.code, b.stderr).toBe(0);
-    expect(b.stderr.match(/^--> [0-9a-f]{12} \([\d.]+ s\)$/gm)?.length, b.stderr).toBe(4);
+    expect(b.stderr.match(/^\[stage [12]\/2\] --> [0-9a-f]{12} \([\d.]+ s\)$/gm)?.length, b.stderr).toBe(4);
     expect(b.stderr).toMatch(/^\[stage 1\/2\] done in [\d.]+ s$/m);
     expect(b.stderr).toMatch(/^\[stage 2\/2\] done in [\d.]+ s$/m);
   }, 60_000);
