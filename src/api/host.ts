@@ -55,6 +55,11 @@ export interface HostOptions {
   diagnostics?: TransportContext["logger"];
   /** Each blob of a pull as it starts, moves and ends (for progress). */
   onBlob?: (event: BlobEvent) => void;
+  /**
+   * A reporter for each transfer (a pull, a build's push, a lifecycle image): its blobs, then one final
+   * line; it takes the place of `onBlob`. The CLI's draws README's "Progress".
+   */
+  progress?: TransportContext["progress"];
 }
 
 /** BERTH_HOME, else ${XDG_DATA_HOME:-~/.local/share}/berth. */
@@ -133,6 +138,7 @@ export function hostOf(o: HostOptions): Host {
       ...(o.caCert ? { caCert: o.caCert } : {}),
       ...(o.jobs ? { jobs: o.jobs } : {}),
       ...(o.diagnostics ? { logger: o.diagnostics } : {}),
+      ...(o.progress ? { progress: o.progress } : {}),
     },
     env,
     cwd: resolve(o.cwd ?? "."),

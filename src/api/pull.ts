@@ -3,8 +3,10 @@
  * (`build`: the builder and run image) or docker's (`run`: missing, always, never).
  */
 import { BerthError } from "../errors.ts";
+import type { CopyOptions } from "../oci/copy.ts";
 import type { Platform } from "../oci/platform.ts";
 import { Store } from "../oci/store.ts";
+import { reported } from "../transport/context.ts";
 import { parseImageArgument } from "../transport/parse.ts";
 import type { Host } from "./host.ts";
 
@@ -31,10 +33,13 @@ export function parsePullPolicy(value: string): PullPolicy {
 export async function pullIntoStore(host: Host, ref: string, platform?: Platform): Promise<void> {
   // loaded on first use: `berth run` of an image in the store never needs the copy machinery
   const { copyImage } = await import("../transport/copy.ts");
-  await copyImage(parseImageArgument(`docker://${ref}`), { transport: "store", ref, text: ref }, host.ctx, {
-    ...(platform ? { platform } : {}),
-    ...(host.onBlob ? { onBlob: host.onBlob } : {}),
-  });
+  const pull = (hooks: Pick<CopyOptions, "onBlob" | "onPlan">) =>
+    copyImage(parseImageArgument(`docker://${ref}`), { transport: "store", ref, text: ref }, host.ctx, {
+      ...(platform ? { platform } : {}),
+      ...hooks,
+    });
+  if (host.ctx.progress) await reported(host.ctx.progress, () => `Pulled ${Store.normalize(ref)}`, pull);
+  else await pull(host.onBlob ? { onBlob: host.onBlob } : {});
 }
 
 /**

@@ -1,7 +1,6 @@
 import { fromEnvironment, type HostOptions } from "../api/host.ts";
 import type { TransportContext } from "../transport/context.ts";
 import type { Output } from "./output.ts";
-import { BlobProgress } from "./progress.ts";
 
 export { berthHome } from "../api/host.ts";
 
@@ -34,6 +33,6 @@ export function hostOptions(c: Cli, o: { runtime?: string | undefined; epoch?: b
     ...(c.ctx.caCert ? { caCert: c.ctx.caCert } : {}),
     ...(c.ctx.jobs ? { jobs: c.ctx.jobs } : {}),
     ...(c.ctx.logger ? { diagnostics: c.ctx.logger } : {}),
-    onBlob: new BlobProgress(c.out).onBlob,
+    ...(c.ctx.progress ? { progress: c.ctx.progress } : {}),
   };
 }

@@ -5,6 +5,7 @@ import { berthHome, type Cli } from "./env.ts";
 import { renderError } from "./errno.ts";
 import { EXIT, exitCodeFor } from "./exit.ts";
 import type { Output } from "./output.ts";
+import { TransferProgress } from "./progress.ts";
 
 type Register = (program: Command, cli: () => Cli) => void;
 
@@ -174,6 +175,7 @@ export async function main(
         ...(insecure.length ? { insecureRegistries: insecure } : {}),
         ...(caCert ? { caCert } : {}),
         ...(g.jobs ? { jobs: g.jobs } : {}),
+        progress: () => new TransferProgress(out),
         ...(env.BERTH_DEBUG
           ? {
               logger: {

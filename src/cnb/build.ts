@@ -19,11 +19,12 @@ import type { TransportContext } from "../transport/context.ts";
 import type { ImageArgument } from "../transport/parse.ts";
 import { ownedTempDir } from "../util/fs.ts";
 import { withOwnedLock } from "../util/lock.ts";
+import { formatDuration } from "../util/progress.ts";
 import { openRun } from "./build/context.ts";
 import * as step from "./build/steps.ts";
 import { LayerIndex } from "./cache/fingerprint.ts";
 import type { GroupEntry } from "./files/group.ts";
-import type { PhaseLogger } from "./log.ts";
+import { type PhaseLogger, timedPhase } from "./log.ts";
 import type { ExportStats } from "./phase/export.ts";
 import type { DockerfileEngine } from "./phase/extend.ts";
 import type { RestoreResult } from "./phase/restore.ts";
@@ -128,7 +129,9 @@ async function buildUnderLock(
     appDir: string;
   },
 ): Promise<BuildWithBuildpacksResult> {
+  const started = Date.now();
   const work = await ownedTempDir(join(o.ctx.home, "tmp"), "cnb-build-");
+  const timed = <T>(name: string, fn: () => Promise<T>) => timedPhase(o.logger, name, fn);
   let run: Awaited<ReturnType<typeof openRun>> | undefined;
   try {
     run = await openRun({
@@ -153,27 +156,34 @@ async function buildUnderLock(
       work,
       opts: o,
     };
-    const { analyzed, target } = await step.analyze(c);
-    const detected = await step.detect(c, target);
+    const { analyzed, target } = await timed("Analyze", () => step.analyze(c));
+    const detected = await timed("Detect", () => step.detect(c, target));
+    const generating = Date.now();
     const extended = await step.generate(c, analyzed, detected, target);
+    if (extended) o.logger.info(`Generate done in ${formatDuration(Date.now() - generating)}`);
     const group = detected.group.group;
     const cache = await step.openCache(c);
-    const restored = await step.restore(c, analyzed, group, cache);
+    const restored = await timed("Restore", () => step.restore(c, analyzed, group, cache));
     // An extended build image is the build step's executor (context fields are readonly: a new context).
     const cb: step.BuildContext = extended?.executor
       ? { ...c, executor: extended.executor, env: extended.env ?? c.env }
       : c;
-    await step.build(cb, extended ? { ...detected, plan: extended.plan } : detected, target);
-    const exported = await step.exportImage(
-      c,
-      extended?.runImage ? { ...analyzed, runImage: extended.runImage } : analyzed,
-      group,
-      cache,
-      target,
+    await timed("Build", () =>
+      step.build(cb, extended ? { ...detected, plan: extended.plan } : detected, target),
     );
-    const saved = await step.save(c, exported);
-    await step.saveCache(c, exported, cache);
+    const exported = await timed("Export", () =>
+      step.exportImage(
+        c,
+        extended?.runImage ? { ...analyzed, runImage: extended.runImage } : analyzed,
+        group,
+        cache,
+        target,
+      ),
+    );
+    const saved = await timed("Saving the image", () => step.save(c, exported));
+    await timed("Saving the cache", () => step.saveCache(c, exported, cache));
     await step.report(c, saved);
+    o.logger.info(`Buildpacks build done in ${formatDuration(Date.now() - started)}`);
     return {
       digest: saved.digest,
       imageId: saved.imageId,

@@ -209,11 +209,17 @@ export interface SandboxExecutorOptions {
   upperDir: string;
   /** Default "default": a private namespace with outbound access; "host": the host's; "none". */
   network?: NetworkMode;
+  /** Called before the first layer of the image that has to be unpacked (first use: a pause to announce). */
+  onUnpack?: (layers: number) => void;
 }
 
 /** Run buildpacks inside the build image through the runtime sandbox. */
 export async function sandboxExecutor(o: SandboxExecutorOptions): Promise<Executor> {
-  const chain: SnapshotChain = await prepareSnapshots(o.runtime, o.image);
+  let announced = false;
+  const chain: SnapshotChain = await prepareSnapshots(o.runtime, o.image, undefined, (_i, n) => {
+    if (!announced) o.onUnpack?.(n);
+    announced = true;
+  });
   await mkdir(o.upperDir, { recursive: true });
   const volumes = [
     { source: o.paths.app, destination: CONTAINER_PATHS.app },

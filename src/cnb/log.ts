@@ -1,3 +1,5 @@
+import { formatDuration } from "../util/progress.ts";
+
 /** How phases talk: pack's lines through a logger the caller provides (the CLI maps it to stderr/--quiet/--verbose). */
 export interface PhaseLogger {
   /** Normal lines (`===> DETECTING`, `2 of 3 buildpacks participating`). */
@@ -10,6 +12,17 @@ export interface PhaseLogger {
 }
 
 export const silentLogger: PhaseLogger = { info() {}, warn() {}, debug() {} };
+
+/**
+ * Run one phase of a build and say how long it took when it ends (`Analyze done in 0.4 s`), so a slow
+ * build shows where its time went (README: "Progress").
+ */
+export async function timedPhase<T>(log: PhaseLogger, name: string, fn: () => Promise<T>): Promise<T> {
+  const start = Date.now();
+  const r = await fn();
+  log.info(`${name} done in ${formatDuration(Date.now() - start)}`);
+  return r;
+}
 
 /** `Timer: Detector ran for 1.23s and ended at …`, the lifecycle's --verbose timing line. */
 export function timer(log: PhaseLogger, name: string): () => void {

@@ -18,12 +18,13 @@ import type { Compression } from "../oci/mediatype.ts";
 import { type AddedLayer, EPOCH, type MutatedImage, mutate } from "../oci/mutate.ts";
 import { formatPlatform, hostPlatform, type Platform, parsePlatform } from "../oci/platform.ts";
 import type { NetworkMode } from "../runtime/index.ts";
-import type { TransportContext } from "../transport/context.ts";
+import { reported, type TransportContext } from "../transport/context.ts";
 import { writeImage } from "../transport/copy.ts";
 import { type OpenedSource, openSource } from "../transport/open.ts";
 import { type ImageArgument, parseImageArgument } from "../transport/parse.ts";
 import { readFileWithin } from "../util/confined.ts";
 import { ownedTempDir } from "../util/fs.ts";
+import { formatDuration } from "../util/progress.ts";
 import { cacheKey, StepCache } from "./cache.ts";
 import { ContextIndex } from "./context-index.ts";
 import { expandWord, type Vars } from "./expand.ts";
@@ -165,6 +166,8 @@ export class DockerfileBuild {
   #imageRoots = new Map<string, StageRoot>();
   /** Content digests of the context's files, kept between builds. */
   #index!: ContextIndex;
+  /** When each stage's current step began (by stage number): a step ends with its duration. */
+  #stepStarted = new Map<number, number>();
 
   constructor(inputs: BuildInputs, ctx: TransportContext) {
     this.inputs = inputs;
@@ -251,12 +254,12 @@ export class DockerfileBuild {
       if (i.platform) this.#stampPlatform(final, i.platform);
       const written: BuildResult["written"] = [];
       for (const dest of i.destinations) {
-        const result = await writeImage(
-          final.image.source,
-          final.image.descriptor,
-          undefined,
-          dest,
-          this.#ctx,
+        // a push to a registry shows its progress (the CLI's reporter); a local write is quick
+        const result = await reported(
+          dest.transport === "docker" ? this.#ctx.progress : undefined,
+          () => `Pushed ${dest.text}`,
+          (hooks) =>
+            writeImage(final.image.source, final.image.descriptor, undefined, dest, this.#ctx, hooks),
         ).catch((err) => {
           throw wrapError(`writing the image to ${dest.text}`, err);
         });
@@ -302,7 +305,9 @@ export class DockerfileBuild {
         await this.#slots.acquire();
         try {
           this.#abort.signal.throwIfAborted();
+          const started = Date.now();
           await this.#buildStage(stage, all, n + 1);
+          this.#slog(n + 1, `done in ${formatDuration(Date.now() - started)}`);
         } finally {
           this.#slots.release();
         }
@@ -431,7 +436,13 @@ export class DockerfileBuild {
 
   /** A line of stage number `no`: `[stage 2/4] …`. */
   #slog(no: number, line: string): void {
+    if (line.startsWith("STEP ")) this.#stepStarted.set(no, Date.now());
     this.#log(`[stage ${no}/${this.#stageCount}] ${line}`);
+  }
+
+  /** How long stage `no`'s current step has taken. */
+  #took(no: number): string {
+    return formatDuration(Date.now() - (this.#stepStarted.get(no) ?? Date.now()));
   }
 
   async #buildStage(stage: Stage, all: Stage[], no: number): Promise<void> {
@@ -485,7 +496,7 @@ export class DockerfileBuild {
       platform,
     };
     this.#states.set(stage.index, state);
-    this.#slog(no, `--> ${short(image.digest)}`);
+    this.#slog(no, `--> ${short(image.digest)} (${this.#took(no)})`);
     this.#steps.push({
       stage: stage.index,
       step: 1,
@@ -676,7 +687,7 @@ export class DockerfileBuild {
     );
     s.key = key;
     s.clearOnBuild = false;
-    this.#slog(s.no, `--> ${short(s.image.digest)}`);
+    this.#slog(s.no, `--> ${short(s.image.digest)} (${this.#took(s.no)})`);
     this.#report(s, ins, cached);
   }
 

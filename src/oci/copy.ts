@@ -18,6 +18,8 @@ export interface CopyOptions {
   /** Blobs transferred at once. */
   jobs?: number;
   onBlob?: (event: BlobEvent) => void;
+  /** Called once the blobs to copy are known (before any is written): for totals and an ETA. */
+  onPlan?: (blobs: readonly Descriptor[]) => void;
   signal?: AbortSignal;
 }
 
@@ -89,6 +91,7 @@ export async function copy(
       else if (loaded && options.platform) await selectImage(loaded, options.platform);
     }
     const nodes = await walk(source, top);
+    options.onPlan?.(nodes.filter((n) => n.kind === "blob").map((n) => n.descriptor));
     const putBlobs = async (blobs: Node[]) =>
       eachLimit(blobs, options.jobs ?? 4, async ({ descriptor }) => {
         options.signal?.throwIfAborted();

@@ -21,7 +21,7 @@ import { overlayXattrReader, unmount } from "./mount.ts";
 import { type NetworkSetup, setupNetwork } from "./network.ts";
 import { type ContainerRoot, createRoot } from "./root.ts";
 import { findRuntime } from "./runtime.ts";
-import { type SnapshotChain, type SnapshotMode, Snapshots } from "./snapshots.ts";
+import { type PrepareOptions, type SnapshotChain, type SnapshotMode, Snapshots } from "./snapshots.ts";
 import { buildSpec, mergeEnv, type NetworkMode, processEnv, type SpecMount, type Volume } from "./spec.ts";
 import { makeContainerDir } from "./sweep.ts";
 import { resolveInRoot, resolveUser } from "./user.ts";
@@ -32,6 +32,8 @@ export interface SandboxOptions extends RuntimeContext, StdioOptions {
   image?: Image;
   /** …or a chain already prepared with `prepareSnapshots`. */
   chain?: SnapshotChain;
+  /** Called before each of the image's layers that has to be unpacked into a snapshot (a pause to announce). */
+  onApply?: PrepareOptions["onApply"];
   /** Writable directory for the changes; created if missing, kept afterwards. */
   upperDir: string;
   /** The argv to run. */
@@ -69,9 +71,10 @@ export async function prepareSnapshots(
   ctx: RuntimeContext,
   image: Image,
   signal?: AbortSignal,
+  onApply?: PrepareOptions["onApply"],
 ): Promise<SnapshotChain> {
   const snapshots = await Snapshots.open(ctx.home, { rootless: ctx.rootless !== undefined });
-  return snapshots.prepare(image, signal ? { signal } : {});
+  return snapshots.prepare(image, { ...(signal ? { signal } : {}), ...(onApply ? { onApply } : {}) });
 }
 
 export async function runInSandbox(o: SandboxOptions): Promise<SandboxResult> {
@@ -86,7 +89,10 @@ export async function runInSandbox(o: SandboxOptions): Promise<SandboxResult> {
   let applied = 0;
   if (!chain) {
     if (!o.image) throw new BerthError("USAGE", "runInSandbox needs an image or a snapshot chain");
-    chain = await snapshots.prepare(o.image, o.signal ? { signal: o.signal } : {});
+    chain = await snapshots.prepare(o.image, {
+      ...(o.signal ? { signal: o.signal } : {}),
+      ...(o.onApply ? { onApply: o.onApply } : {}),
+    });
     applied = chain.applied;
   }
   if (chain.mode !== snapshots.mode) {

@@ -10,13 +10,14 @@ import {
   TarIndex,
   writeDockerArchive,
 } from "../oci/archive/index.ts";
-import { copy } from "../oci/copy.ts";
+import { type CopyOptions, copy } from "../oci/copy.ts";
 import { loadRoot, selectImage } from "../oci/image.ts";
 import type { Platform } from "../oci/platform.ts";
 import { parseReference } from "../oci/reference.ts";
 import { Store } from "../oci/store.ts";
 import { tempName } from "../util/fs.ts";
 import { type TransportContext, tmpDirOf } from "./context.ts";
+import { reporting } from "./copy.ts";
 import { openSource } from "./open.ts";
 import type { ImageArgument } from "./parse.ts";
 
@@ -41,7 +42,11 @@ export interface LoadedImage {
 }
 
 /** `docker load`: every image of an archive into the local store, under each of its tags. */
-export async function loadArchive(path: string, ctx: TransportContext): Promise<LoadedImage[]> {
+export async function loadArchive(
+  path: string,
+  ctx: TransportContext,
+  progress: Pick<CopyOptions, "onBlob" | "onPlan"> = {},
+): Promise<LoadedImage[]> {
   const archive = await openAnyArchive(path, ctx);
   const store = await Store.open(ctx.home);
   const loaded: LoadedImage[] = [];
@@ -56,7 +61,7 @@ export async function loadArchive(path: string, ctx: TransportContext): Promise<
         }
       });
       const [first, ...rest] = names;
-      await copy(archive, descriptor, store.sink(first), { all: true });
+      await copy(archive, descriptor, store.sink(first), { all: true, ...progress });
       for (const name of rest) await store.tag(descriptor, name);
       if (names.length === 0) loaded.push({ name: undefined, digest: descriptor.digest });
       for (const name of names) loaded.push({ name: Store.normalize(name), digest: descriptor.digest });
@@ -67,7 +72,6 @@ export async function loadArchive(path: string, ctx: TransportContext): Promise<
   return loaded;
 }
 
-/** `docker save`: images in any transport into one docker-archive, each under its name. */
 /**
  * `docker save`: the images as one docker-archive at `path`, or streamed to a Writable (`-o -`: written to a
  * temp file under BERTH_HOME first, the archive format needing positional writes, then copied out).
@@ -77,11 +81,12 @@ export async function saveArchive(
   path: string | Writable,
   ctx: TransportContext,
   platform?: Platform,
+  progress: Pick<CopyOptions, "onBlob" | "onPlan"> = {},
 ): Promise<void> {
   if (typeof path !== "string") {
     const tmp = tempName(tmpDirOf(ctx), "save");
     try {
-      await saveArchive(images, tmp, ctx, platform);
+      await saveArchive(images, tmp, ctx, platform, progress);
       await pipeline(createReadStream(tmp), path);
     } finally {
       await rm(tmp, { force: true });
@@ -94,9 +99,11 @@ export async function saveArchive(
     for (const arg of images) {
       const src = await openSource(arg, ctx);
       opened.push(src);
-      const image = await selectImage(await loadRoot(src.source, src.root), platform);
+      const source = progress.onBlob ? reporting(src.source, progress.onBlob) : src.source;
+      const image = await selectImage(await loadRoot(source, src.root), platform);
       entries.push({ image, tags: src.name ? [src.name] : [] });
     }
+    progress.onPlan?.(entries.flatMap((e) => e.image.manifest.layers));
     await writeDockerArchive(path, entries, { tmpDir: tmpDirOf(ctx) });
   } finally {
     for (const o of opened) await o.close();

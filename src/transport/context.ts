@@ -1,4 +1,19 @@
 import { join } from "node:path";
+import type { Descriptor } from "../oci/descriptor.ts";
+import type { BlobEvent } from "../oci/sink.ts";
+
+/**
+ * Progress of one transfer, reported by whoever moves blobs (a copy, a pull inside a build) and shown by the
+ * caller (the CLI's is src/cli/progress.ts). Optional everywhere: without one, nothing is reported.
+ */
+export interface TransferReporter {
+  onPlan(blobs: readonly Descriptor[]): void;
+  onBlob(event: BlobEvent): void;
+  /** The transfer succeeded: one line saying `what` was done, its size and time. */
+  finish(what: string): void;
+  /** Stop reporting (after a failure too). */
+  close(): void;
+}
 
 /** What transports need from the environment; built by the CLI, so that library code never reads process.*. */
 export interface TransportContext {
@@ -13,6 +28,25 @@ export interface TransportContext {
   jobs?: number;
   /** Receives diagnostics (retries, fallbacks); never credentials. */
   logger?: { debug?: (line: string) => void; info?: (line: string) => void; warn?: (line: string) => void };
+  /** A reporter for each transfer that library code makes on its own (a lifecycle image pulled, a build published). */
+  progress?: () => TransferReporter;
+}
+
+/** Run a transfer with a reporter (a context's `progress`, if any), closing it however the transfer ends. */
+export async function reported<T>(
+  progress: (() => TransferReporter) | undefined,
+  what: (result: T) => string,
+  fn: (hooks: Partial<Pick<TransferReporter, "onBlob" | "onPlan">>) => Promise<T>,
+): Promise<T> {
+  const r = progress?.();
+  try {
+    const result = await fn(r ? { onBlob: (e) => r.onBlob(e), onPlan: (b) => r.onPlan(b) } : {});
+    r?.close();
+    r?.finish(what(result));
+    return result;
+  } finally {
+    r?.close();
+  }
 }
 
 export function tmpDirOf(ctx: TransportContext): string {

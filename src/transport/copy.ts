@@ -5,7 +5,10 @@ import type { BlobSource } from "../oci/blob.ts";
 import { type CopyOptions, type CopyResult, copy } from "../oci/copy.ts";
 import type { Descriptor } from "../oci/descriptor.ts";
 import { loadRoot, selectImage } from "../oci/image.ts";
+import type { BlobEvent } from "../oci/sink.ts";
 import { isLoopbackRegistry, isRepository } from "../registry/index.ts";
+import { progressCounter } from "../util/progress.ts";
+import { chain } from "../util/stream.ts";
 import { type TransportContext, tmpDirOf } from "./context.ts";
 import { openSink, openSource } from "./open.ts";
 import type { ImageArgument } from "./parse.ts";
@@ -65,6 +68,27 @@ function defaultJobs(source: BlobSource, dst: ImageArgument): number {
 }
 
 /**
+ * A source whose `openBlob` streams report their bytes (as a copy's blobs do): a docker-archive is written
+ * layer by layer, not through a copy, and `save` shows the same progress.
+ */
+export function reporting(source: BlobSource, onBlob: (event: BlobEvent) => void): BlobSource {
+  const openBlob = async (descriptor: Descriptor) => {
+    onBlob({ type: "start", descriptor });
+    const stream = await source.openBlob(descriptor);
+    const counter = progressCounter((bytes) => onBlob({ type: "progress", descriptor, bytes }));
+    counter.once("end", () => onBlob({ type: "done", descriptor, how: "written" }));
+    return chain(stream, counter);
+  };
+  return new Proxy(source, {
+    get(target, prop) {
+      if (prop === "openBlob") return openBlob;
+      const value: unknown = Reflect.get(target, prop, target);
+      return typeof value === "function" ? value.bind(target) : value;
+    },
+  });
+}
+
+/**
  * A docker-archive holds one platform's image with Docker's layout (no manifests of its own), so it is written
  * whole rather than blob by blob; the config bytes, and so the image ID, are kept.
  */
@@ -82,7 +106,9 @@ async function saveDockerArchive(
       "a docker-archive holds one image per tag, not a multi-platform index; copy one platform with --platform",
     );
   }
-  const image = await selectImage(await loadRoot(source, root), options.platform);
+  const from = options.onBlob ? reporting(source, options.onBlob) : source;
+  const image = await selectImage(await loadRoot(from, root), options.platform);
+  options.onPlan?.(image.manifest.layers);
   await writeDockerArchive(path, [{ image, tags: tag ? [tag] : [] }], {
     tmpDir: tmpDirOf(ctx),
     ...(options.signal ? { signal: options.signal } : {}),

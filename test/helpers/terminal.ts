@@ -22,9 +22,13 @@ export interface Terminal {
   done: Promise<{ code: number | null; output: string }>;
 }
 
-export function berthInTerminal(args: string[], o: { home: string; env?: Record<string, string> }): Terminal {
+export function berthInTerminal(
+  args: string[],
+  o: { home: string; env?: Record<string, string>; size?: { rows: number; columns: number } },
+): Terminal {
   // exec: berth is the terminal session's leader, no shell between (a shell would die of the Ctrl-C itself)
-  const command = `exec ${[process.execPath, BIN, ...args].map(quote).join(" ")}`;
+  const stty = o.size ? `stty rows ${o.size.rows} cols ${o.size.columns} && ` : "";
+  const command = `${stty}exec ${[process.execPath, BIN, ...args].map(quote).join(" ")}`;
   const child = spawn("script", ["-q", "-e", "-f", "-c", command, "/dev/null"], {
     env: {
       PATH: process.env.PATH ?? "/usr/bin:/bin",

@@ -9,7 +9,8 @@ import { loadArchive, saveArchive } from "../../transport/archive.ts";
 import { parseImageArgument } from "../../transport/parse.ts";
 import { ownedTempDir } from "../../util/fs.ts";
 import type { Cli } from "../env.ts";
-import { info, outputOf, printJson } from "../output.ts";
+import { outputOf, printJson } from "../output.ts";
+import { TransferProgress } from "../progress.ts";
 
 /**
  * Run `fn` on a file it can read at any position: the input itself when it is a regular file, else (`-`,
@@ -57,19 +58,23 @@ export function registerArchive(program: Command, cli: () => Cli): void {
       "--platform <os/arch[/variant]>",
       "from an index, save this platform's image (default: this machine's)",
     )
+    .option("-q, --quiet", "print nothing but errors")
     .addHelpText(
       "after",
       "\nExamples:\n  berth save app:1 -o app.tar\n  berth save app:1 base:2 -o both.tar\n  berth save app:1 -o - | gzip > app.tar.gz",
     )
     .action(async (images: string[], opts) => {
       const { ctx, out } = cli();
+      if (opts.quiet) out.quiet = true;
+      const progress = new TransferProgress(out);
       await saveArchive(
         images.map((i) => parseImageArgument(i)),
         outputOf(opts.output, out),
         ctx,
         opts.platform ? parsePlatform(opts.platform) : undefined,
-      );
-      info(out, `Saved ${images.length} image${images.length > 1 ? "s" : ""} to ${opts.output}`);
+        progress.hooks,
+      ).finally(() => progress.close());
+      progress.finish(`Saved ${images.length} image${images.length > 1 ? "s" : ""} to ${opts.output}`);
     });
 
   program
@@ -89,9 +94,13 @@ export function registerArchive(program: Command, cli: () => Cli): void {
       const input: string = opts.input ?? "-";
       const what = input === "-" ? "standard input" : input;
       // a system error (a full disk) is said with the step: berth's own errors already name the archive
-      const loaded = await withSeekable(c, input, (path) => loadArchive(path, ctx)).catch((err: unknown) => {
-        throw err instanceof BerthError ? err : wrapError(`loading ${what} into the local store`, err);
-      });
+      const progress = new TransferProgress(out);
+      const loaded = await withSeekable(c, input, (path) => loadArchive(path, ctx, progress.hooks))
+        .catch((err: unknown) => {
+          throw err instanceof BerthError ? err : wrapError(`loading ${what} into the local store`, err);
+        })
+        .finally(() => progress.close());
+      progress.finish(`Loaded ${loaded.length} image${loaded.length === 1 ? "" : "s"} from ${what}`);
       if (opts.json) {
         printJson(out, { images: loaded });
         return;

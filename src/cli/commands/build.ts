@@ -4,6 +4,7 @@ import { type BuildChoice, type BuildResult, build, buildDockerfile, chooseBuild
 import { BerthError } from "../../errors.ts";
 import { type Cli, hostOptions } from "../env.ts";
 import { info, printJson } from "../output.ts";
+import { BuildHeartbeat } from "../progress.ts";
 import { cnbLogger } from "./builder.ts";
 import { defaultBuilderToml } from "./default-builder.ts";
 
@@ -210,76 +211,85 @@ Examples:
       const { out, cwd } = c;
       const { tag, contextDir, choice } = await planBuild(arg, opts, command, cwd);
       const quiet = Boolean(opts.quiet);
+      // -q: only the digest (the pulls and pushes of the build say nothing either)
+      if (quiet) out.quiet = true;
+      const heartbeat = new BuildHeartbeat(out);
       const log = (line: string) => {
+        heartbeat.note(line);
         if (!quiet) out.stderr.write(`${line}\n`);
       };
-      const host = hostOptions(c, { runtime: opts.runtime, epoch: choice.way === "dockerfile" });
-      if (choice.way === "buildpacks") {
-        log(`Building ${tag} with Cloud Native Buildpacks (${choice.reason})`);
-        const r = await build({
+      try {
+        const host = hostOptions(c, { runtime: opts.runtime, epoch: choice.way === "dockerfile" });
+        if (choice.way === "buildpacks") {
+          log(`Building ${tag} with Cloud Native Buildpacks (${choice.reason})`);
+          const r = await build({
+            ...host,
+            logger: cnbLogger(out, { quiet, verbose: Boolean(opts.verbose), heartbeat }),
+            defaultBuilderToml: defaultBuilderToml(c.env),
+            path: contextDir,
+            image: tag,
+            publish: Boolean(opts.publish),
+            ...(opts.builder ? { builder: opts.builder } : {}),
+            ...(opts.runImage ? { runImage: opts.runImage } : {}),
+            ...(opts.pullPolicy ? { pullPolicy: opts.pullPolicy } : {}),
+            env: opts.env ?? [],
+            ...(opts.envFile ? { envFile: opts.envFile } : {}),
+            buildpacks: opts.buildpack ?? [],
+            disableSystemBuildpacks: Boolean(opts.disableSystemBuildpacks),
+            ...(opts.cacheDir ? { cacheDir: opts.cacheDir } : {}),
+            ...(opts.cacheImage ? { cacheImage: opts.cacheImage } : {}),
+            clearCache: Boolean(opts.clearCache),
+            ...(opts.previousImage ? { previousImage: opts.previousImage } : {}),
+            ...(opts.creationTime ? { creationTime: opts.creationTime } : {}),
+            ...(opts.defaultProcess ? { defaultProcess: opts.defaultProcess } : {}),
+            ...(opts.sbomOutputDir ? { sbomOutputDir: opts.sbomOutputDir } : {}),
+            ...(opts.reportOutputDir ? { reportOutputDir: opts.reportOutputDir } : {}),
+            ...(opts.descriptor ? { descriptor: opts.descriptor } : {}),
+            ...(opts.network ? { network: opts.network } : {}),
+            ...(opts.lifecycle ? { lifecycle: opts.lifecycle } : {}),
+            trustBuilder: Boolean(opts.trustBuilder),
+            now: () => new Date(),
+          });
+          if (opts.json) printJson(out, r);
+          else if (quiet) out.stdout.write(`${r.digest}\n`);
+          return;
+        }
+        log(
+          `Building ${tag} with the Dockerfile ${relative(cwd, choice.dockerfile!) || choice.dockerfile} (${choice.reason})`,
+        );
+        const r = await buildDockerfile({
           ...host,
-          logger: cnbLogger(out, { quiet, verbose: Boolean(opts.verbose) }),
-          defaultBuilderToml: defaultBuilderToml(c.env),
-          path: contextDir,
-          image: tag,
+          logger: {
+            info: log,
+            output: (chunk) => {
+              heartbeat.note(chunk);
+              if (!quiet) out.stderr.write(chunk);
+            },
+          },
+          context: contextDir,
+          file: choice.dockerfile!,
+          ...(choice.fromProject ? { fileInContext: true } : {}),
+          tags: [tag],
           publish: Boolean(opts.publish),
-          ...(opts.builder ? { builder: opts.builder } : {}),
-          ...(opts.runImage ? { runImage: opts.runImage } : {}),
-          ...(opts.pullPolicy ? { pullPolicy: opts.pullPolicy } : {}),
-          env: opts.env ?? [],
-          ...(opts.envFile ? { envFile: opts.envFile } : {}),
-          buildpacks: opts.buildpack ?? [],
-          disableSystemBuildpacks: Boolean(opts.disableSystemBuildpacks),
-          ...(opts.cacheDir ? { cacheDir: opts.cacheDir } : {}),
-          ...(opts.cacheImage ? { cacheImage: opts.cacheImage } : {}),
-          clearCache: Boolean(opts.clearCache),
-          ...(opts.previousImage ? { previousImage: opts.previousImage } : {}),
-          ...(opts.creationTime ? { creationTime: opts.creationTime } : {}),
-          ...(opts.defaultProcess ? { defaultProcess: opts.defaultProcess } : {}),
-          ...(opts.sbomOutputDir ? { sbomOutputDir: opts.sbomOutputDir } : {}),
-          ...(opts.reportOutputDir ? { reportOutputDir: opts.reportOutputDir } : {}),
-          ...(opts.descriptor ? { descriptor: opts.descriptor } : {}),
+          buildArgs: opts.buildArg ?? [],
+          ...(opts.target ? { target: opts.target } : {}),
+          ...(opts.platform ? { platform: opts.platform } : {}),
+          noCache: opts.cache === false,
+          secrets: opts.secret ?? [],
+          ssh: opts.ssh ?? [],
           ...(opts.network ? { network: opts.network } : {}),
-          ...(opts.lifecycle ? { lifecycle: opts.lifecycle } : {}),
-          trustBuilder: Boolean(opts.trustBuilder),
-          now: () => new Date(),
+          allow: opts.allow ?? [],
+          ...(opts.stageJobs ? { stageJobs: opts.stageJobs } : {}),
         });
         if (opts.json) printJson(out, r);
         else if (quiet) out.stdout.write(`${r.digest}\n`);
-        return;
-      }
-      log(
-        `Building ${tag} with the Dockerfile ${relative(cwd, choice.dockerfile!) || choice.dockerfile} (${choice.reason})`,
-      );
-      const r = await buildDockerfile({
-        ...host,
-        logger: {
-          info: log,
-          output: (chunk) => {
-            if (!quiet) out.stderr.write(chunk);
-          },
-        },
-        context: contextDir,
-        file: choice.dockerfile!,
-        ...(choice.fromProject ? { fileInContext: true } : {}),
-        tags: [tag],
-        publish: Boolean(opts.publish),
-        buildArgs: opts.buildArg ?? [],
-        ...(opts.target ? { target: opts.target } : {}),
-        ...(opts.platform ? { platform: opts.platform } : {}),
-        noCache: opts.cache === false,
-        secrets: opts.secret ?? [],
-        ssh: opts.ssh ?? [],
-        ...(opts.network ? { network: opts.network } : {}),
-        allow: opts.allow ?? [],
-        ...(opts.stageJobs ? { stageJobs: opts.stageJobs } : {}),
-      });
-      if (opts.json) printJson(out, r);
-      else if (quiet) out.stdout.write(`${r.digest}\n`);
-      else {
-        const cached = (r.steps ?? []).filter((s) => s.cached).length;
-        info(out, `Successfully built ${r.digest} (${r.steps?.length ?? 0} steps, ${cached} cached)`);
-        info(out, `Wrote ${r.digest} to ${r.tags[0]}`);
+        else {
+          const cached = (r.steps ?? []).filter((s) => s.cached).length;
+          info(out, `Successfully built ${r.digest} (${r.steps?.length ?? 0} steps, ${cached} cached)`);
+          info(out, `Wrote ${r.digest} to ${r.tags[0]}`);
+        }
+      } finally {
+        heartbeat.stop();
       }
     });
 }

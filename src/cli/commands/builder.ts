@@ -8,21 +8,34 @@ import { parseImageArgument } from "../../transport/parse.ts";
 import type { Cli } from "../env.ts";
 import type { Output } from "../output.ts";
 import { printJson } from "../output.ts";
+import type { BuildHeartbeat } from "../progress.ts";
 
 const collect = (v: string, prev: string[] = []) => [...prev, v];
 
-/** Phase lines to stderr; --quiet drops all but warnings, --verbose adds debug lines. */
-export function cnbLogger(out: Output, o: { verbose?: boolean; quiet?: boolean }): PhaseLogger {
+/**
+ * Phase lines to stderr; --quiet drops all but warnings, --verbose adds debug lines. A heartbeat sees every
+ * line (for its `Still running:` lines in a log that is not a terminal).
+ */
+export function cnbLogger(
+  out: Output,
+  o: { verbose?: boolean; quiet?: boolean; heartbeat?: BuildHeartbeat },
+): PhaseLogger {
   const quiet = o.quiet || out.quiet;
+  const note = (l: string | Buffer) => o.heartbeat?.note(l);
   return {
     info: (l) => {
+      note(l);
       if (!quiet) out.stderr.write(`${l}\n`);
     },
-    warn: (l) => out.stderr.write(`${l.startsWith("Warning") ? l : `Warning: ${l}`}\n`),
+    warn: (l) => {
+      note(l);
+      out.stderr.write(`${l.startsWith("Warning") ? l : `Warning: ${l}`}\n`);
+    },
     debug: (l) => {
       if (o.verbose && !quiet) out.stderr.write(`${l}\n`);
     },
     output: (chunk) => {
+      note(chunk);
       if (!quiet) out.stderr.write(chunk);
     },
   };

@@ -4,8 +4,8 @@ import { parsePlatform } from "../../oci/platform.ts";
 import { copyImage } from "../../transport/copy.ts";
 import { parseImageArgument } from "../../transport/parse.ts";
 import type { Cli } from "../env.ts";
-import { info, printJson } from "../output.ts";
-import { BlobProgress } from "../progress.ts";
+import { printJson } from "../output.ts";
+import { TransferProgress } from "../progress.ts";
 
 export function registerCopy(program: Command, cli: () => Cli): void {
   program
@@ -33,13 +33,13 @@ Examples:
       if (opts.quiet) out.quiet = true;
       if (opts.all && opts.platform)
         throw new BerthError("USAGE", "--all and --platform cannot be used together");
-      const progress = new BlobProgress(out);
+      const progress = new TransferProgress(out);
       const result = await copyImage(parseImageArgument(src), parseImageArgument(dst), ctx, {
         all: Boolean(opts.all),
         ...(opts.platform ? { platform: parsePlatform(opts.platform) } : {}),
-        onBlob: progress.onBlob,
-      });
+        ...progress.hooks,
+      }).finally(() => progress.close());
+      progress.finish(`Copied ${result.root.digest} to ${dst}`);
       if (opts.json) printJson(out, result);
-      else info(out, `Copied ${result.root.digest} to ${dst}`);
     });
 }

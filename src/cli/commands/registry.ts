@@ -19,7 +19,7 @@ import { openClient, referenceTarget, registryOptions } from "../../transport/re
 import { ownedTempDir } from "../../util/fs.ts";
 import type { Cli } from "../env.ts";
 import { info, printJson } from "../output.ts";
-import { BlobProgress } from "../progress.ts";
+import { TransferProgress } from "../progress.ts";
 
 /** `docker://REF` or a bare reference, as a registry reference. */
 function registryRef(value: string): string {
@@ -76,7 +76,7 @@ async function push(
   c: Cli,
   src: ImageArgument,
   dst: ImageArgument,
-  progress: BlobProgress,
+  progress: TransferProgress,
 ): Promise<CopyResult> {
   const opened = await openSource(src, c.ctx).catch((err) => {
     throw wrapError(`reading ${src.text}`, err);
@@ -95,11 +95,12 @@ async function push(
     const rootDesc = compressed?.descriptor ?? opened.root;
     return await writeImage(source, rootDesc, opened.name, dst, c.ctx, {
       all: true,
-      onBlob: progress.onBlob,
+      ...progress.hooks,
     }).catch((err) => {
       throw wrapError(`copying ${src.text} to ${dst.text}`, err);
     });
   } finally {
+    progress.close();
     await mounts.close();
     await rm(dir, { recursive: true, force: true });
     await opened.close();
@@ -122,13 +123,13 @@ export function registerRegistry(program: Command, cli: () => Cli): void {
       const { ctx, out } = cli();
       if (opts.quiet) out.quiet = true;
       const ref = formatReference(parseReference(registryRef(value)));
-      const progress = new BlobProgress(out);
+      const progress = new TransferProgress(out);
       const r = await copyImage(parseImageArgument(`docker://${ref}`), parseImageArgument(ref), ctx, {
         all: Boolean(opts.all),
         ...(opts.platform ? { platform: parsePlatform(opts.platform) } : {}),
-        onBlob: progress.onBlob,
-      });
-      info(out, `Pulled ${ref}`);
+        ...progress.hooks,
+      }).finally(() => progress.close());
+      progress.finish(`Pulled ${ref}`);
       out.stdout.write(`${r.root.digest}\n`);
     });
 
@@ -150,10 +151,10 @@ export function registerRegistry(program: Command, cli: () => Cli): void {
       const src = parseImageArgument(image);
       const target = dest ? registryRef(dest) : src.transport === "store" ? src.ref : undefined;
       if (!target) throw new BerthError("USAGE", `push ${image} needs a destination reference`);
-      const progress = new BlobProgress(out);
+      const progress = new TransferProgress(out);
       const dst = parseImageArgument(`docker://${target}`);
       const r = await push(c, src, dst, progress);
-      info(out, `Pushed ${formatReference(parseReference(target))}`);
+      progress.finish(`Pushed ${formatReference(parseReference(target))}`);
       out.stdout.write(`${r.root.digest}\n`);
     });
 

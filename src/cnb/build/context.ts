@@ -201,6 +201,10 @@ async function executorOf(
     owner,
     upperDir: join(o.work, "upper"),
     network: o.network ?? "default",
+    onUnpack: (n) =>
+      o.logger.info(
+        `Unpacking the build image ${o.builder} (${n} layer${n === 1 ? "" : "s"}) into snapshots (first use; later builds reuse them)`,
+      ),
   });
   // The lifecycle's own env inside the build image: the image's Env, filtered.
   return { executor, env: Env.forBuild(builder.info.image.config?.config?.Env ?? []) };

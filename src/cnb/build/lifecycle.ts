@@ -23,7 +23,7 @@ import { loadRoot, selectImage } from "../../oci/image.ts";
 import { DEFAULT_REGISTRY, parseReference } from "../../oci/reference.ts";
 import { Store } from "../../oci/store.ts";
 import type { NetworkMode } from "../../runtime/index.ts";
-import type { TransportContext } from "../../transport/context.ts";
+import { reported, type TransportContext } from "../../transport/context.ts";
 import { copyImage, writeImage } from "../../transport/copy.ts";
 import { openSource } from "../../transport/open.ts";
 import type { ImageArgument } from "../../transport/parse.ts";
@@ -31,6 +31,7 @@ import { parseImageArgument } from "../../transport/parse.ts";
 import { ConfinedTree } from "../../util/confined.ts";
 import { ownedTempDir } from "../../util/fs.ts";
 import { withOwnedLock } from "../../util/lock.ts";
+import { formatDuration } from "../../util/progress.ts";
 import type { BuildWithBuildpacksOptions } from "../build.ts";
 import { encodeReport } from "../files/report.ts";
 import { openImage } from "../image.ts";
@@ -231,7 +232,11 @@ async function underLock(
 
     // The app image, from the layout to its destination.
     const out = join(f.layoutDir, layoutPathOf(name));
-    const result = await copyImage(ociArg(out), o.image, o.ctx).catch((err) => {
+    const result = await reported(
+      o.image.transport === "docker" ? o.ctx.progress : undefined,
+      () => `Pushed ${o.image.text}`,
+      (hooks) => copyImage(ociArg(out), o.image, o.ctx, hooks),
+    ).catch((err) => {
       throw wrapError(`writing the app image to ${o.image.text}`, err);
     });
     for (const t of o.tags ?? []) await copyImage(o.image, parseImageArgument(t), o.ctx);
@@ -339,8 +344,10 @@ async function runPhases(
     await rm(run.upperDir, { recursive: true, force: true });
     const mounts = [...use.map((k) => folders[k]), ...(order && BUILDPACK_PHASES.has(p) ? order.mounts : [])];
     const env = [...(run.env ?? []), ...(REGISTRY_PHASES.has(p) ? x.auth : [])];
+    const started = Date.now();
     const r = await runLifecyclePhase({ ...run, mounts, env }, p, args, network);
     if (r.exitCode !== 0) throw phaseFailed(p, r.exitCode);
+    o.logger.info(`${p} done in ${formatDuration(Date.now() - started)}`);
   };
   const net: NetworkMode = o.network === "host" ? "host" : o.network === "none" ? "none" : "default";
   // A cache image lives in a registry the cache's phases reach (pack's need --publish for it).

@@ -9,7 +9,7 @@ import { join, resolve } from "node:path";
 import { BerthError, wrapError } from "../../errors.ts";
 import type { Descriptor } from "../../oci/descriptor.ts";
 import { Store } from "../../oci/store.ts";
-import type { TransportContext } from "../../transport/context.ts";
+import { reported, type TransportContext } from "../../transport/context.ts";
 import { writeImage } from "../../transport/copy.ts";
 import { openSource } from "../../transport/open.ts";
 import { type ImageArgument, parseImageArgument } from "../../transport/parse.ts";
@@ -210,6 +210,7 @@ export async function exportImage(
       home,
       platform: { os: target.os, architecture: target.arch },
       env: c.o.hostEnv ?? {},
+      onCompile: () => c.log.info("Compiling berth's launcher (first use; kept for later builds)"),
     }));
   const exportDir = join(c.work, "export");
   await mkdir(exportDir, { recursive: true });
@@ -276,7 +277,12 @@ export async function save(c: BuildContext, exported: ExportResult): Promise<Sav
   const image = exported.image;
   const arg = c.image;
   c.log.info(`Saving ${nameOf(arg)}...`);
-  const written = await writeImage(image.source, image.descriptor, nameOf(arg), arg, c.o.ctx).catch((err) => {
+  // a push to a registry shows its progress (the CLI's reporter); a local write is quick
+  const written = await reported(
+    arg.transport === "docker" ? c.o.ctx.progress : undefined,
+    () => `Pushed ${arg.text}`,
+    (hooks) => writeImage(image.source, image.descriptor, nameOf(arg), arg, c.o.ctx, hooks),
+  ).catch((err) => {
     throw wrapError(`saving ${arg.text}`, err);
   });
   const tags = [arg.text];

@@ -46,6 +46,8 @@ export interface LauncherOptions {
   /** The compiler (default `gcc`, found on PATH). */
   cc?: string;
   env?: Record<string, string | undefined>;
+  /** Called before the launcher is compiled (its first use with this source and compiler: a pause to announce). */
+  onCompile?: () => void;
 }
 
 /** The launcher placed at /cnb/lifecycle/launcher. */
@@ -92,6 +94,7 @@ export async function berthLauncher(o: LauncherOptions): Promise<LauncherInput> 
   const dir = join(o.home, "cache", "cnb", "launcher", key);
   const path = join(dir, "launcher");
   if (!existsSync(path)) {
+    o.onCompile?.();
     await makePrivateHome(o.home);
     await mkdir(dir, { recursive: true });
     const tmp = `${path}.tmp-${uniqueSuffix()}`;

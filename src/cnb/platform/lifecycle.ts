@@ -18,7 +18,7 @@ import { applyLayer, planLayer, writeLayer } from "../../layer/index.ts";
 import type { AddedLayer } from "../../oci/mutate.ts";
 import type { Platform } from "../../oci/platform.ts";
 import { Store } from "../../oci/store.ts";
-import type { TransportContext } from "../../transport/context.ts";
+import { reported, type TransportContext } from "../../transport/context.ts";
 import { copyImage } from "../../transport/copy.ts";
 import { parseImageArgument } from "../../transport/parse.ts";
 import { ConfinedTree } from "../../util/confined.ts";
@@ -283,7 +283,12 @@ async function fromImage(
     if (!have) {
       o.logger.info(`Pulling lifecycle image ${name}`);
       try {
-        await copyImage(parseImageArgument(`docker://${name}`), parseImageArgument(name), o.ctx);
+        await reported(
+          o.ctx.progress,
+          () => `Pulled lifecycle image ${name}`,
+          (hooks) =>
+            copyImage(parseImageArgument(`docker://${name}`), parseImageArgument(name), o.ctx, hooks),
+        );
       } catch (err) {
         throw new BerthError(
           "CNB_CONFIG_INVALID",

@@ -43,6 +43,8 @@ export interface RunStepOptions {
   onStdout?: (chunk: Buffer) => void;
   onStderr?: (chunk: Buffer) => void;
   signal?: AbortSignal;
+  /** Called before the stage's image is unpacked from its first layer on (a base image's first use). */
+  onUnpack?: (layers: number) => void;
   /** For messages: `Dockerfile:12`. */
   where: string;
 }
@@ -99,6 +101,7 @@ export async function runStep(o: RunStepOptions) {
     network: o.network,
     mounts: o.mounts,
     etcAlways: true,
+    ...(o.onUnpack ? { onApply: (i: number, n: number) => (i === 0 ? o.onUnpack!(n) : undefined) } : {}),
     ...(o.onStdout ? { onStdout: o.onStdout } : {}),
     ...(o.onStderr ? { onStderr: o.onStderr } : {}),
     ...(o.signal ? { signal: o.signal } : {}),
@@ -245,6 +248,10 @@ export async function runInstruction(c: StepContext): Promise<void> {
         layerPath,
         mtime: c.inputs.sourceDateEpoch,
         compression: c.inputs.compression ?? "gzip",
+        onUnpack: (n) =>
+          c.inputs.log?.(
+            `Unpacking the image's ${n} layer${n === 1 ? "" : "s"} into snapshots (first use; later builds reuse them)`,
+          ),
         ...(c.inputs.onOutput
           ? {
               onStdout: (chunk: Buffer) => c.inputs.onOutput!(chunk, "stdout"),

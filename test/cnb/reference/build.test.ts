@@ -420,7 +420,7 @@ describe("build: berth against the reference lifecycle", () => {
         return {
           code: r.code,
           stdout: plain(r.stdout),
-          stderr: plain(r.stderr).replace(/^berth: .*\n|^Blob .*\n/gm, ""),
+          stderr: plain(r.stderr).replace(/^berth: .*\n|^Blob .*\n|^Pulled .*\n/gm, ""),
         };
       };
       const r = await run(ref.image);

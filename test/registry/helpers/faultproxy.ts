@@ -19,7 +19,9 @@ export type Fault =
   /** Forward unchanged (with `delayMs`: a slow answer). */
   | { kind: "pass" }
   /** Forward, send the headers and `after` bytes of the body, then send nothing more (the client hangs). */
-  | { kind: "stall"; after: number };
+  | { kind: "stall"; after: number }
+  /** Forward, sending the body at most `bytesPerSecond` (a slow link: a long transfer). */
+  | { kind: "throttle"; bytesPerSecond: number };
 
 export interface Rule {
   method?: string;
@@ -78,7 +80,34 @@ export async function startFaultProxy(targetPort: number): Promise<FaultProxy> {
         res.writeHead(upRes.statusCode ?? 502, headers);
         let sent = 0;
         let flipped = false;
+        // a throttled body ends once its last slice is out ('end' comes as soon as the last chunk is read)
+        let throttled: Promise<void> = Promise.resolve();
         upRes.on("data", (chunk: Buffer) => {
+          if (fault?.kind === "throttle") {
+            // send in slices of at most a tenth of a second's worth, holding the upstream meanwhile
+            upRes.pause();
+            const slice = Math.max(1, Math.floor(fault.bytesPerSecond / 10));
+            throttled = new Promise<void>((done) => {
+              const send = (rest: Buffer) => {
+                if (res.destroyed) {
+                  upRes.destroy();
+                  return done();
+                }
+                const part = rest.subarray(0, slice);
+                res.write(part);
+                const wait = (part.length / fault.bytesPerSecond) * 1000;
+                setTimeout(() => {
+                  if (rest.length > slice) send(rest.subarray(slice));
+                  else {
+                    done();
+                    upRes.resume();
+                  }
+                }, wait);
+              };
+              send(chunk);
+            });
+            return;
+          }
           if (fault?.kind === "stall") {
             const room = fault.after - sent;
             if (room > 0) {
@@ -114,7 +143,9 @@ export async function startFaultProxy(targetPort: number): Promise<FaultProxy> {
         });
         upRes.on("end", () => {
           // A body shorter than `after` ends normally.
-          if (!res.writableEnded && !res.destroyed) res.end();
+          void throttled.then(() => {
+            if (!res.writableEnded && !res.destroyed) res.end();
+          });
         });
       },
     );
