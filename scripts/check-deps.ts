@@ -55,6 +55,7 @@ const LAYERS: Record<string, string[][]> = {
   ],
   oci: [
     [
+      "assemble.ts",
       "blob.ts",
       "compression.ts",
       "config.ts",

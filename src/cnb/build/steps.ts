@@ -7,6 +7,7 @@
 import { cp, lstat, mkdir, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { BerthError, wrapError } from "../../errors.ts";
+import { type AssembledLayer, assemble, contentLayers } from "../../oci/assemble.ts";
 import type { Descriptor } from "../../oci/descriptor.ts";
 import { Store } from "../../oci/store.ts";
 import type { TransportContext } from "../../transport/context.ts";
@@ -22,7 +23,6 @@ import type { GroupEntry } from "../files/group.ts";
 import { encodeReport } from "../files/report.ts";
 import { berthLauncher, lifecycleLauncher } from "../launch/index.ts";
 import { type Analyzed, Analyzer, resolveImage } from "../phase/analyze.ts";
-import { assembleImage } from "../phase/assemble.ts";
 import { type BuildResult, build as buildPhase } from "../phase/build.ts";
 import { type DetectResult, detect as detectPhase } from "../phase/detect.ts";
 import { type BlobHolder, Exporter, type ExportResult } from "../phase/export.ts";
@@ -286,7 +286,7 @@ export async function save(c: BuildContext, exported: ExportResult): Promise<Sav
     tags.push(t);
   }
   for (const b of exported.newBlobs) await c.index.rememberBlob(b.diffId, b.descriptor);
-  const imageId = image.manifest.length > 0 ? JSON.parse(image.manifest.toString()).config.digest : "";
+  const imageId = image.manifest.config.digest;
   c.log.info(`*** Images (${imageId.slice(7, 19)}):`);
   for (const t of tags) c.log.info(`      ${t}`);
   c.log.info("");
@@ -330,7 +330,7 @@ async function saveImageCache(
   contents: NonNullable<ExportResult["cache"]>,
   ctx: TransportContext,
 ): Promise<void> {
-  const layers = [];
+  const layers: AssembledLayer[] = [];
   for (const l of contents.layers) {
     if (l.blob) {
       layers.push({ descriptor: l.blob.descriptor, diffId: l.diffId, from: l.blob.source });
@@ -340,7 +340,7 @@ async function saveImageCache(
     if (!d || !cache.image) throw new BerthError("INTERNAL", `cache layer ${l.diffId} has no blob`);
     layers.push({ descriptor: d, diffId: l.diffId, from: cache.image.source });
   }
-  const img = assembleImage(
+  const img = assemble(
     {
       created: "1980-01-01T00:00:01Z",
       architecture: "amd64",
@@ -352,7 +352,7 @@ async function saveImageCache(
       // `history` unchecked; test/cnb/lifecycle/pack-cross.test.ts).
       history: layers.map(() => ({ created: "1980-01-01T00:00:01Z" })),
     },
-    layers,
+    contentLayers(layers),
     { docker: false },
   );
   const arg = parseImageArgument(imageArgText(cache.reference));
