@@ -243,13 +243,7 @@ export class DockerfileBuild {
       if (i.platform) this.#stampPlatform(final, i.platform);
       const written: BuildResult["written"] = [];
       for (const dest of i.destinations) {
-        const result = await writeImage(
-          final.image.source,
-          final.image.descriptor,
-          undefined,
-          dest,
-          this.#ctx,
-        ).catch((err) => {
+        const result = await writeImage(final.image, undefined, dest, this.#ctx).catch((err) => {
           throw wrapError(`writing the image to ${dest.text}`, err);
         });
         written.push({ destination: dest.text, result });

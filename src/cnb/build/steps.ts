@@ -276,13 +276,13 @@ export async function save(c: BuildContext, exported: ExportResult): Promise<Sav
   const image = exported.image;
   const arg = c.image;
   c.log.info(`Saving ${nameOf(arg)}...`);
-  const written = await writeImage(image.source, image.descriptor, nameOf(arg), arg, c.o.ctx).catch((err) => {
+  const written = await writeImage(image, nameOf(arg), arg, c.o.ctx).catch((err) => {
     throw wrapError(`saving ${arg.text}`, err);
   });
   const tags = [arg.text];
   for (const t of c.opts.tags ?? []) {
     const tagArg = parseImageArgument(c.opts.publish && !t.includes("://") ? `docker://${t}` : t);
-    await writeImage(image.source, image.descriptor, t, tagArg, c.o.ctx);
+    await writeImage(image, t, tagArg, c.o.ctx);
     tags.push(t);
   }
   for (const b of exported.newBlobs) await c.index.rememberBlob(b.diffId, b.descriptor);
@@ -356,7 +356,7 @@ async function saveImageCache(
     { docker: false },
   );
   const arg = parseImageArgument(imageArgText(cache.reference));
-  await writeImage(img.source, img.descriptor, cache.reference, arg, ctx).catch((err) => {
+  await writeImage(img, cache.reference, arg, ctx).catch((err) => {
     throw wrapError(`saving the cache image ${cache.reference}`, err);
   });
 }
