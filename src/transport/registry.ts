@@ -29,11 +29,6 @@ export function sharedClient(ctx: TransportContext): Promise<RegistryClient> {
   return s.registry;
 }
 
-/** A client of its own, which the caller closes (login checks credentials with one). */
-export function openClient(ctx: TransportContext): Promise<RegistryClient> {
-  return openRegistryClient(registryOptions(ctx));
-}
-
 /** The tag or digest to ask a registry for. */
 export function referenceTarget(ref: Reference): string {
   return ref.digest ?? ref.tag ?? "latest";
