@@ -197,7 +197,10 @@ printf '[[processes]]\\ntype = "web"\\ncommand = ["node", "src/server.js"]\\ndef
     const regNew = publish ? (await dirBytes(reg!.storage)) - regBefore : 0;
     let appBlobMoves = 0;
     if (publish) {
-      const appLayers = r.image.layers.slice(r.runLayers).map((l) => l.descriptor.digest);
+      const appLayers = r.image
+        .layers()
+        .slice(r.runLayers)
+        .map((l) => l.descriptor.digest);
       appBlobMoves = (await reg!.requests()).filter(
         (q) =>
           (q.method === "GET" && appLayers.some((d) => q.uri.endsWith(d))) ||

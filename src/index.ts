@@ -40,6 +40,7 @@ export {
   TarIndex,
   writeDockerArchive,
 } from "./oci/archive/index.ts";
+export { type AssembledLayer, type AssembleOptions, assemble } from "./oci/assemble.ts";
 export { type BlobSource, type Opener, readDocument, verified } from "./oci/blob.ts";
 export { decompress, detectCompression } from "./oci/compression.ts";
 export {
@@ -65,7 +66,7 @@ export { Image, ImageIndex, type Layer, loadImage, loadRoot, type Root, selectIm
 export * from "./oci/layout/index.ts";
 export { type Index, type Manifest, parseIndex, parseManifest } from "./oci/manifest.ts";
 export * from "./oci/mediatype.ts";
-export { type AddedLayer, type MutatedImage, type Mutation, mutate, setEnv } from "./oci/mutate.ts";
+export { type AddedLayer, type Mutation, mutate, setEnv } from "./oci/mutate.ts";
 export {
   formatPlatform,
   hostPlatform,

@@ -79,9 +79,8 @@ export async function rebase(image: string, o: RebaseOptions): Promise<RebaseRes
       }).rebase();
       const name = target.transport === "store" || target.transport === "docker" ? target.ref : target.text;
       host.info(`Saving ${name}...`);
-      const written = await writeImage(r.image.source, r.image.descriptor, name, target, host.ctx);
-      const configDigest = (JSON.parse(r.image.manifest.toString()) as { config: { digest: string } }).config
-        .digest;
+      const written = await writeImage(r.image, name, target, host.ctx);
+      const configDigest = r.image.manifest.config.digest;
       host.info(`*** Images (${configDigest.slice(7, 19)}):`);
       host.info(`      ${name}`);
       host.info(

@@ -1,5 +1,6 @@
 import { Command, CommanderError, Help, type Option } from "commander";
 import { BerthError } from "../errors.ts";
+import { closeContext } from "../transport/context.ts";
 import { secureHome } from "../util/home.ts";
 import { berthHome, type Cli } from "./env.ts";
 import { renderError } from "./errno.ts";
@@ -155,7 +156,8 @@ export async function main(
     env,
     out,
     cwd: process.cwd(),
-    ctx: { home: berthHome(env), env },
+    // `shared`: one registry client for every source and sink of the command, closed when it ends.
+    ctx: { home: berthHome(env), env, shared: {} },
     stdin: () => process.stdin,
     setExitCode: (code) => {
       exitCode = code;
@@ -253,6 +255,9 @@ export async function main(
     }
     out.stderr.write(`berth: internal error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
     return EXIT.failure;
+  } finally {
+    // The command's sources and sinks are done: end the registry client they shared (if one was made).
+    await closeContext(base.ctx).catch(() => undefined);
   }
 }
 

@@ -10,12 +10,10 @@ import { join, posix } from "node:path";
 import { BerthError, isBerthError, wrapError } from "../errors.ts";
 import { createMatcher, type Matcher, parseIgnoreFile } from "../layer/index.ts";
 import type { ContainerConfig } from "../oci/config.ts";
-import { parseConfig } from "../oci/config.ts";
 import type { CopyResult } from "../oci/copy.ts";
-import { Image, loadRoot, selectImage } from "../oci/image.ts";
-import { parseManifest } from "../oci/manifest.ts";
+import { type Image, loadRoot, selectImage } from "../oci/image.ts";
 import type { Compression } from "../oci/mediatype.ts";
-import { type AddedLayer, EPOCH, type MutatedImage, mutate } from "../oci/mutate.ts";
+import { type AddedLayer, EPOCH, mutate } from "../oci/mutate.ts";
 import { formatPlatform, hostPlatform, type Platform, parsePlatform } from "../oci/platform.ts";
 import type { NetworkMode } from "../runtime/index.ts";
 import { reported, type TransportContext } from "../transport/context.ts";
@@ -118,12 +116,6 @@ interface StageState {
   platform: Platform;
   /** Writes out a last partial line of RUN output (concurrent stages). */
   flush?: () => void;
-}
-
-/** An Image object for a mutated image (its bytes are in memory). */
-function toImage(m: MutatedImage): Image {
-  const manifest = parseManifest(m.manifest);
-  return new Image(m.descriptor, m.manifest, manifest, m.config, parseConfig(m.config), m.source);
 }
 
 function epochToRfc3339(seconds: number): string {
@@ -258,8 +250,7 @@ export class DockerfileBuild {
         const result = await reported(
           dest.transport === "docker" ? this.#ctx.progress : undefined,
           () => `Pushed ${dest.text}`,
-          (hooks) =>
-            writeImage(final.image.source, final.image.descriptor, undefined, dest, this.#ctx, hooks),
+          (hooks) => writeImage(final.image, undefined, dest, this.#ctx, hooks),
         ).catch((err) => {
           throw wrapError(`writing the image to ${dest.text}`, err);
         });
@@ -350,7 +341,7 @@ export class DockerfileBuild {
     const c = s.image.config;
     if (c && c.os === p.os && c.architecture === p.architecture && (c.variant ?? "") === (p.variant ?? ""))
       return;
-    s.image = toImage(mutate(s.image, { platform: p }, p));
+    s.image = mutate(s.image, { platform: p }, p);
   }
 
   async #loadIgnore(): Promise<Matcher | undefined> {
@@ -468,13 +459,11 @@ export class DockerfileBuild {
       key = st.key;
     } else if (baseText === "scratch") {
       // BuildKit's empty image (emptyImage in dockerfile2llb) has the default PATH and WorkingDir /.
-      image = toImage(
-        mutate(undefined, {
-          platform,
-          created: EPOCH,
-          config: (c) => ({ ...c, Env: [`PATH=${DEFAULT_PATH}`], WorkingDir: "/" }),
-        }),
-      );
+      image = mutate(undefined, {
+        platform,
+        created: EPOCH,
+        config: (c) => ({ ...c, Env: [`PATH=${DEFAULT_PATH}`], WorkingDir: "/" }),
+      });
       key = cacheKey("scratch", formatPlatform(platform));
     } else {
       try {
@@ -544,7 +533,7 @@ export class DockerfileBuild {
         // BuildKit records each ARG with the value it takes (an empty layer). The cache key is unchanged and
         // the entry takes the time of the step before it, so a rebuild from the cache gives the same digest.
         const text = declared.map(([k, v]) => (v === undefined ? k : `${k}=${v}`)).join(" ");
-        s.image = toImage(mutate(s.image, { history: [{ created_by: `ARG ${text}` }] }, s.platform));
+        s.image = mutate(s.image, { history: [{ created_by: `ARG ${text}` }] }, s.platform);
         this.#report(s, ins, true);
         return;
       }
@@ -672,18 +661,16 @@ export class DockerfileBuild {
     const layers: AddedLayer[] = r.layer
       ? [{ path: this.#cache.blobPath(r.layer.digest), ...r.layer, history: r.history ?? {} }]
       : [];
-    s.image = toImage(
-      mutate(
-        s.image,
-        {
-          layers,
-          config: () => r.config,
-          ...(r.layer || !r.history ? {} : { history: [r.history] }),
-          ...(r.author !== undefined ? { author: r.author } : {}),
-          created: r.created,
-        },
-        s.platform,
-      ),
+    s.image = mutate(
+      s.image,
+      {
+        layers,
+        config: () => r.config,
+        ...(r.layer || !r.history ? {} : { history: [r.history] }),
+        ...(r.author !== undefined ? { author: r.author } : {}),
+        created: r.created,
+      },
+      s.platform,
     );
     s.key = key;
     s.clearOnBuild = false;

@@ -50,7 +50,7 @@ export async function editImage(
       ? await selectImage(await loadRoot(opened.source, opened.root), platform)
       : undefined;
     const result = mutate(image, await fn(image, tmp), platform ?? hostPlatform());
-    return await writeImage(result.source, result.descriptor, undefined, target, ctx);
+    return await writeImage(result, undefined, target, ctx);
   } catch (err) {
     throw wrapError(`writing ${target.text}`, err);
   } finally {

@@ -6,11 +6,11 @@
 import { loadRoot, selectImage } from "../oci/image.ts";
 import { parsePlatform } from "../oci/platform.ts";
 import { parseReference } from "../oci/reference.ts";
-import type { TransportContext } from "../transport/context.ts";
+import { closeContext, type TransportContext } from "../transport/context.ts";
 import { copyImage } from "../transport/copy.ts";
 import { openSource } from "../transport/open.ts";
 import { parseImageArgument } from "../transport/parse.ts";
-import { openClient } from "../transport/registry.ts";
+import { sharedClient } from "../transport/registry.ts";
 import { appendLayers } from "./append.ts";
 import { type ConfigChanges, mutateImage } from "./mutate.ts";
 
@@ -29,13 +29,19 @@ export interface Options {
   platform?: string;
 }
 
-function ctxOf(o: Options): TransportContext {
-  return {
+/** Run `fn` with a context of its own, whose registry client (if `fn` made one) is closed when `fn` is done. */
+async function withContext<T>(o: Options, fn: (ctx: TransportContext) => Promise<T>): Promise<T> {
+  const ctx: TransportContext = {
     home: o.home,
     env: o.env ?? o.hostEnv ?? {},
     ...(o.insecureRegistries ? { insecureRegistries: o.insecureRegistries } : {}),
     ...(o.caCert ? { caCert: o.caCert } : {}),
   };
+  try {
+    return await fn(ctx);
+  } finally {
+    await closeContext(ctx);
+  }
 }
 
 const registryArg = (ref: string) =>
@@ -43,23 +49,29 @@ const registryArg = (ref: string) =>
 
 /** Copy between any two image arguments; returns the root digest written. */
 export async function copy(src: string, dst: string, o: Options): Promise<string> {
-  const r = await copyImage(parseImageArgument(src), parseImageArgument(dst), ctxOf(o), {
-    ...(o.platform ? { platform: parsePlatform(o.platform) } : { all: true }),
-  });
+  const r = await withContext(o, (ctx) =>
+    copyImage(parseImageArgument(src), parseImageArgument(dst), ctx, {
+      ...(o.platform ? { platform: parsePlatform(o.platform) } : { all: true }),
+    }),
+  );
   return r.root.digest;
 }
 
 /** A registry image into the local store under its reference; returns its digest. */
 export async function pull(ref: string, o: Options): Promise<string> {
-  const r = await copyImage(registryArg(ref), parseImageArgument(ref.replace(/^docker:\/\//, "")), ctxOf(o), {
-    ...(o.platform ? { platform: parsePlatform(o.platform) } : {}),
-  });
+  const r = await withContext(o, (ctx) =>
+    copyImage(registryArg(ref), parseImageArgument(ref.replace(/^docker:\/\//, "")), ctx, {
+      ...(o.platform ? { platform: parsePlatform(o.platform) } : {}),
+    }),
+  );
   return r.root.digest;
 }
 
 /** An image (the store, or any transport) to a registry reference; returns the digest pushed. */
 export async function push(image: string, ref: string, o: Options): Promise<string> {
-  const r = await copyImage(parseImageArgument(image), registryArg(ref), ctxOf(o), { all: true });
+  const r = await withContext(o, (ctx) =>
+    copyImage(parseImageArgument(image), registryArg(ref), ctx, { all: true }),
+  );
   return r.root.digest;
 }
 
@@ -68,12 +80,14 @@ async function opened<T>(
   o: Options,
   fn: (r: Awaited<ReturnType<typeof loadRoot>>) => Promise<T>,
 ) {
-  const src = await openSource(parseImageArgument(image), ctxOf(o));
-  try {
-    return await fn(await loadRoot(src.source, src.root));
-  } finally {
-    await src.close();
-  }
+  return withContext(o, async (ctx) => {
+    const src = await openSource(parseImageArgument(image), ctx);
+    try {
+      return await fn(await loadRoot(src.source, src.root));
+    } finally {
+      await src.close();
+    }
+  });
 }
 
 /** The manifest digest (an index's, unless `platform` picks one of its images). */
@@ -103,12 +117,9 @@ export function config(image: string, o: Options): Promise<string> {
 
 /** A registry repository's tags. */
 export async function tags(repository: string, o: Options): Promise<string[]> {
-  const client = await openClient(ctxOf(o));
-  try {
-    return await client.repositoryOf(parseReference(repository.replace(/^docker:\/\//, ""))).tags();
-  } finally {
-    await client.close();
-  }
+  return withContext(o, async (ctx) =>
+    (await sharedClient(ctx)).repositoryOf(parseReference(repository.replace(/^docker:\/\//, ""))).tags(),
+  );
 }
 
 /** One reproducible layer per folder (`DIR` or `DIR:DEST`) on top of `base` (or `scratch`), written to `target`. */
@@ -117,7 +128,9 @@ export async function append(base: string, dirs: string[], target: string, o: Op
     const i = d.indexOf(":");
     return i < 0 ? { source: d, dest: "/" } : { source: d.slice(0, i), dest: d.slice(i + 1) };
   });
-  const r = await appendLayers(parseImageArgument(base), layers, parseImageArgument(target), ctxOf(o));
+  const r = await withContext(o, (ctx) =>
+    appendLayers(parseImageArgument(base), layers, parseImageArgument(target), ctx),
+  );
   return r.root.digest;
 }
 
@@ -128,6 +141,8 @@ export async function mutate(
   changes: ConfigChanges,
   o: Options,
 ): Promise<string> {
-  const r = await mutateImage(parseImageArgument(image), parseImageArgument(target), changes, ctxOf(o));
+  const r = await withContext(o, (ctx) =>
+    mutateImage(parseImageArgument(image), parseImageArgument(target), changes, ctx),
+  );
   return r.root.digest;
 }

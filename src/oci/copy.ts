@@ -2,7 +2,7 @@ import { Readable } from "node:stream";
 import { BerthError } from "../errors.ts";
 import { type BlobSource, verified } from "./blob.ts";
 import type { Descriptor } from "./descriptor.ts";
-import { loadRoot, selectImage } from "./image.ts";
+import { loadRoot, type Root, selectImage } from "./image.ts";
 import type { Platform } from "./platform.ts";
 import type { BlobEvent, ImageSink } from "./sink.ts";
 import { type Node, walk } from "./walk.ts";
@@ -68,25 +68,54 @@ function rootDescriptor(desc: Descriptor): Descriptor {
   return out;
 }
 
+/** Whether a value is an `Image` or `ImageIndex` (rather than a blob source). */
+export function isRoot(x: BlobSource | Root): x is Root {
+  const kind = (x as Partial<Root>).kind;
+  return (kind === "image" || kind === "index") && "descriptor" in x && "source" in x;
+}
+
 /**
- * Copy an image or index from a source to a sink. Bytes are never re-serialised: the destination gets the same
- * manifest digests. From an index, one platform is picked unless `all` is set.
+ * Copy an image or index to a sink: any `Image` (loaded, mutated or assembled) or `ImageIndex`, or the root a
+ * descriptor names in a blob source. Bytes are never re-serialised: the destination gets the same manifest
+ * digests. From an index, one platform is picked unless `all` is set.
  */
-export async function copy(
+export function copy(image: Root, sink: ImageSink, options?: CopyOptions): Promise<CopyResult>;
+export function copy(
   source: BlobSource,
   root: Descriptor,
   sink: ImageSink,
-  options: CopyOptions = {},
+  options?: CopyOptions,
+): Promise<CopyResult>;
+export function copy(
+  a: Root | BlobSource,
+  b: Descriptor | ImageSink,
+  c?: ImageSink | CopyOptions,
+  d?: CopyOptions,
+): Promise<CopyResult> {
+  if (isRoot(a))
+    return copyRoot(a.source, a.descriptor, b as ImageSink, (c as CopyOptions | undefined) ?? {}, a);
+  return copyRoot(a, b as Descriptor, c as ImageSink, d ?? {});
+}
+
+async function copyRoot(
+  source: BlobSource,
+  root: Descriptor,
+  sink: ImageSink,
+  options: CopyOptions,
+  /** The root, when the caller has it loaded already. */
+  loadedRoot?: Root,
 ): Promise<CopyResult> {
   const stats = { written: 0, exists: 0, mounted: 0, bytes: 0 };
   let failed = true;
   try {
     let top = root;
     if (!options.all) {
-      const loaded = await loadRoot(source, root).catch((err) => {
-        if (err instanceof BerthError && err.code === "MEDIA_TYPE_UNSUPPORTED") return undefined;
-        throw err;
-      });
+      const loaded =
+        loadedRoot ??
+        (await loadRoot(source, root).catch((err) => {
+          if (err instanceof BerthError && err.code === "MEDIA_TYPE_UNSUPPORTED") return undefined;
+          throw err;
+        }));
       if (loaded?.kind === "index") top = (await selectImage(loaded, options.platform)).descriptor;
       else if (loaded && options.platform) await selectImage(loaded, options.platform);
     }

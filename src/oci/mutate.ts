@@ -1,13 +1,9 @@
-import { createReadStream } from "node:fs";
-import { Readable } from "node:stream";
 import { BerthError } from "../errors.ts";
-import { type BlobSource, verified, type WrittenBlobSource } from "./blob.ts";
+import { type AssembledLayer, assemble } from "./assemble.ts";
 import type { ContainerConfig, History, ImageConfig } from "./config.ts";
-import type { Descriptor } from "./descriptor.ts";
-import { type Digest, digestBytes } from "./digest.ts";
+import type { Digest } from "./digest.ts";
 import type { Image } from "./image.ts";
-import type { Manifest } from "./manifest.ts";
-import { isDocker, layerCompression, MediaType, toDockerLayerType, toOciLayerType } from "./mediatype.ts";
+import { isDocker, layerCompression } from "./mediatype.ts";
 import type { Platform } from "./platform.ts";
 
 /** A layer made on this machine, waiting in a file. */
@@ -40,14 +36,6 @@ export interface Mutation {
   author?: string;
 }
 
-/** A new image: its root descriptor and a blob source that serves its new blobs and the base's old ones. */
-export interface MutatedImage {
-  descriptor: Descriptor;
-  manifest: Buffer;
-  config: Buffer;
-  source: BlobSource;
-}
-
 export const EPOCH = "1970-01-01T00:00:00Z";
 
 function scratchConfig(platform: Platform | undefined): ImageConfig {
@@ -64,11 +52,12 @@ function scratchConfig(platform: Platform | undefined): ImageConfig {
 }
 
 /**
- * Derive a new image from `base` (undefined: scratch). Content that stays is referenced, not copied; the new
- * config and manifest are serialised once, with keys in a stable order, so the same inputs give the same
- * digests. The manifest keeps the base's family (OCI or Docker) unless a new layer needs OCI (zstd).
+ * Derive a new image from `base` (undefined: scratch): `assemble` over the base's layers and the added ones.
+ * Content that stays is referenced, not copied; the new config and manifest are serialised once, with keys in
+ * a stable order, so the same inputs give the same digests. The manifest keeps the base's family (OCI or
+ * Docker) unless a new layer needs OCI (zstd).
  */
-export function mutate(base: Image | undefined, m: Mutation, hostPlatform?: Platform): MutatedImage {
+export function mutate(base: Image | undefined, m: Mutation, hostPlatform?: Platform): Image {
   if (base && !base.config) {
     throw new BerthError(
       "MEDIA_TYPE_UNSUPPORTED",
@@ -81,7 +70,6 @@ export function mutate(base: Image | undefined, m: Mutation, hostPlatform?: Plat
   const added = m.layers ?? [];
   const created = m.created ?? config.created ?? EPOCH;
   config.created = created;
-  config.rootfs = { type: "layers", diff_ids: [...config.rootfs.diff_ids, ...added.map((l) => l.diffId)] };
   const history = config.history ? [...config.history] : [];
   for (const l of added) history.push({ created, ...l.history });
   for (const h of m.history ?? []) history.push({ created, ...h, empty_layer: true });
@@ -98,60 +86,22 @@ export function mutate(base: Image | undefined, m: Mutation, hostPlatform?: Plat
   const docker = base
     ? isDocker(base.mediaType) && added.every((l) => layerCompression(l.mediaType) !== "zstd")
     : false;
-  const configBytes = Buffer.from(JSON.stringify(config));
-  const configDesc: Descriptor = {
-    mediaType: docker ? MediaType.DockerConfig : MediaType.OciConfig,
-    digest: digestBytes(configBytes),
-    size: configBytes.length,
-  };
-  const baseLayers = base?.manifest.layers ?? [];
-  const layers: Descriptor[] = [
-    ...baseLayers.map((l) => ({
-      ...l,
-      mediaType: docker ? toDockerLayerType(l.mediaType) : toOciLayerType(l.mediaType),
-    })),
-    ...added.map((l) => ({
-      mediaType: docker ? toDockerLayerType(l.mediaType) : l.mediaType,
-      digest: l.digest,
-      size: l.size,
-    })),
-  ];
-  const manifest: Manifest = {
-    schemaVersion: 2,
-    mediaType: docker ? MediaType.DockerManifest : MediaType.OciManifest,
-    config: configDesc,
-    layers,
-  };
-  if (!docker && base?.manifest.annotations) manifest.annotations = base.manifest.annotations;
-  const manifestBytes = Buffer.from(JSON.stringify(manifest));
-  const descriptor: Descriptor = {
-    mediaType: manifest.mediaType!,
-    digest: digestBytes(manifestBytes),
-    size: manifestBytes.length,
-  };
-  const files = new Map(added.map((l) => [l.digest, l.path]));
-  const written = new Map(added.filter((l) => l.written).map((l) => [l.digest, l]));
-  const memory = new Map<string, Buffer>([
-    [configDesc.digest, configBytes],
-    [descriptor.digest, manifestBytes],
-  ]);
-  const source: WrittenBlobSource = {
-    writtenFile(desc: Descriptor): string | undefined {
-      const l = written.get(desc.digest);
-      return l !== undefined && l.size === desc.size ? l.path : undefined;
-    },
-    async openBlob(desc: Descriptor): Promise<Readable> {
-      const bytes = memory.get(desc.digest);
-      if (bytes) {
-        return verified(Readable.from([bytes]), desc, `blob ${desc.digest}`);
-      }
-      const path = files.get(desc.digest);
-      if (path) return verified(createReadStream(path), desc, `layer ${desc.digest}`);
-      if (base) return base.source.openBlob(desc);
-      throw new BerthError("BLOB_NOT_FOUND", `blob ${desc.digest} is not part of this image`);
-    },
-  };
-  return { descriptor, manifest: manifestBytes, config: configBytes, source };
+  const baseLayers: AssembledLayer[] = base
+    ? base.manifest.layers.map((d, i) => ({
+        descriptor: d,
+        diffId: base.config!.rootfs.diff_ids[i]!,
+        from: base.source,
+      }))
+    : [];
+  const addedLayers: AssembledLayer[] = added.map((l) => ({
+    descriptor: { mediaType: l.mediaType, digest: l.digest, size: l.size },
+    diffId: l.diffId,
+    from: { file: l.path, ...(l.written ? { written: true } : {}) },
+  }));
+  return assemble(config, [...baseLayers, ...addedLayers], {
+    docker,
+    ...(!docker && base?.manifest.annotations ? { annotations: base.manifest.annotations } : {}),
+  });
 }
 
 /** Set or replace `KEY=VALUE` entries in an Env list, keeping order. */

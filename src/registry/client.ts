@@ -1,27 +1,15 @@
 /**
- * The registry client: one per process, holding the connection pools and, per registry host, the scheme
- * (https, or plain http where allowed) and the authenticator. `repository()` hands out Repository handles.
+ * The registry client: one per transport context (the CLI's command, a library call), holding the connection
+ * pools and, per registry host, the scheme (https, or plain http where allowed) and the authenticator with its
+ * token cache. `repository()` hands out Repository handles; `close()` ends the pools.
  */
 import { readFile } from "node:fs/promises";
 import type { Agent } from "undici";
 import { BerthError } from "../errors.ts";
 import type { Reference } from "../oci/reference.ts";
-import { Authenticator, withAuth } from "./auth.ts";
 import { type Credential, type Env, resolveCredential } from "./credentials.ts";
-import { networkError, responseError } from "./errors.ts";
-import {
-  createAgent,
-  discard,
-  type HttpRequest,
-  type HttpResponse,
-  type Logger,
-  type RetryOptions,
-  redactUrl,
-  type Send,
-  sendWith,
-  withRedirects,
-  withRetry,
-} from "./http.ts";
+import { allowsPlainHttp, type HostAccess, isLoopbackRegistry, RegistryHost } from "./host.ts";
+import { createAgent, type Logger, type RetryOptions, redactUrl } from "./http.ts";
 import { Repository } from "./repository.ts";
 
 export interface RegistryOptions {
@@ -46,143 +34,25 @@ export interface RegistryOptions {
   bodyTimeout?: number;
 }
 
-const LOOPBACK = /^(localhost|127\.0\.0\.1|\[::1\])(:\d+)?$/i;
-
-/** Whether a registry (`host[:port]`) is on this machine's loopback. */
-export function isLoopbackRegistry(host: string): boolean {
-  return LOOPBACK.test(host);
-}
-
-/** Whether docker would allow plain HTTP for this host: loopback, or listed as insecure. */
-export function allowsPlainHttp(host: string, insecure: string[] = []): boolean {
-  if (isLoopbackRegistry(host)) return true;
-  const h = host.toLowerCase();
-  return insecure.some((i) => i.toLowerCase() === h || i.toLowerCase() === h.replace(/:\d+$/, ""));
-}
-
-function isTlsMismatch(err: unknown): boolean {
-  let e: unknown = err;
-  for (let i = 0; e && i < 5; i++) {
-    const x = e as { code?: string; message?: string; cause?: unknown };
-    if (
-      x.code === "EPROTO" ||
-      x.code?.startsWith("ERR_SSL_") ||
-      /wrong version number|packet length too long/i.test(x.message ?? "")
-    ) {
-      return true;
-    }
-    e = x.cause;
-  }
-  return false;
-}
-
-/** One registry host: its base URL and the composed request function (redirects → auth → retry → send). */
-export class RegistryHost {
-  readonly host: string;
-  readonly auth: Authenticator;
-  readonly #client: RegistryClient;
-  #base: Promise<string> | undefined;
-  #send: Send | undefined;
-
-  /** `registry` is the name in references (`docker.io`); `host` is where requests go (`registry-1.docker.io`). */
-  readonly registry: string;
-
-  constructor(client: RegistryClient, registry: string) {
-    this.#client = client;
-    this.registry = registry;
-    const host = registry === "docker.io" ? "registry-1.docker.io" : registry;
-    this.host = host;
-    const creds =
-      client.options.credential ?? ((r: string) => resolveCredential(r, { env: client.options.env ?? {} }));
-    this.auth = new Authenticator({
-      host,
-      credential: () => creds(registry),
-      send: (req) => this.#plainSend()(req),
-      logger: client.options.logger,
-    });
-  }
-
-  #plainSend(): Send {
-    const agent = this.#client.agentFor(this.host);
-    return withRedirects(
-      withRetry(sendWith(agent, this.#client.options.logger), this.#client.retryOptions()),
-    );
-  }
-
-  get send(): Send {
-    this.#send ??= withRedirects(
-      withAuth(
-        withRetry(
-          sendWith(this.#client.agentFor(this.host), this.#client.options.logger),
-          this.#client.retryOptions(),
-        ),
-        this.auth,
-      ),
-    );
-    return this.#send;
-  }
-
-  /** `https://host` or, where allowed and the host does not speak TLS, `http://host`. */
-  base(): Promise<string> {
-    this.#base ??= this.#detect();
-    this.#base.catch(() => {
-      this.#base = undefined;
-    });
-    return this.#base;
-  }
-
-  async #detect(): Promise<string> {
-    const https = `https://${this.host}`;
-    if (!allowsPlainHttp(this.host, this.#client.options.insecure)) return https;
-    const send = sendWith(this.#client.agentFor(this.host));
-    try {
-      const res = await send({ method: "GET", url: new URL(`${https}/v2/`) });
-      await discard(res);
-      return https;
-    } catch (err) {
-      if (isTlsMismatch(err)) return `http://${this.host}`;
-      throw networkError(`reaching registry ${this.host}`, new URL(`${https}/v2/`), err);
-    }
-  }
-
-  async url(path: string): Promise<URL> {
-    return new URL(path, await this.base());
-  }
-
-  /** Send a request; network failures become REGISTRY_UNREACHABLE naming the step. */
-  async request(step: string, req: HttpRequest): Promise<HttpResponse> {
-    try {
-      return await this.send(req);
-    } catch (err) {
-      if (err instanceof BerthError) {
-        throw new BerthError(err.code, `${step}: ${err.message}`, {
-          cause: err,
-          hint: err.hint,
-          details: err.details,
-        });
-      }
-      throw networkError(step, req.url, err);
-    }
-  }
-
-  /** `GET /v2/`: checks that the registry is there and the credentials (if any) are accepted. */
-  async ping(): Promise<void> {
-    const url = await this.url("/v2/");
-    const res = await this.request(`pinging ${this.host}`, { method: "GET", url });
-    if (res.status !== 200) throw await responseError(`pinging ${this.host}`, res);
-    await discard(res);
-  }
-}
-
 export class RegistryClient {
   readonly options: RegistryOptions;
   readonly #hosts = new Map<string, RegistryHost>();
+  readonly #access: HostAccess;
   #agent: Agent | undefined;
   #insecureAgent: Agent | undefined;
   #ca: string | undefined;
 
   constructor(options: RegistryOptions = {}) {
     this.options = options;
+    const credential =
+      options.credential ?? ((r: string) => resolveCredential(r, { env: options.env ?? {} }));
+    this.#access = {
+      agentFor: (host) => this.agentFor(host),
+      retry: this.retryOptions(),
+      credential,
+      logger: options.logger,
+      insecure: options.insecure,
+    };
   }
 
   /** Read the CA file once; call before the first request when `caCert` is set (done by `open`). */
@@ -210,7 +80,7 @@ export class RegistryClient {
   agentFor(host: string): Agent {
     const connections = Math.max(4, (this.options.jobs ?? 4) * 2);
     const timeouts = { headersTimeout: this.options.headersTimeout, bodyTimeout: this.options.bodyTimeout };
-    if (allowsPlainHttp(host, this.options.insecure) && !LOOPBACK.test(host)) {
+    if (allowsPlainHttp(host, this.options.insecure) && !isLoopbackRegistry(host)) {
       this.#insecureAgent ??= createAgent({ rejectUnauthorized: false, connections, ...timeouts });
       return this.#insecureAgent;
     }
@@ -221,7 +91,7 @@ export class RegistryClient {
   host(registry: string): RegistryHost {
     let h = this.#hosts.get(registry);
     if (!h) {
-      h = new RegistryHost(this, registry);
+      h = new RegistryHost(this.#access, registry);
       this.#hosts.set(registry, h);
     }
     return h;
@@ -229,7 +99,10 @@ export class RegistryClient {
 
   /** A handle on one repository; `push` asks for push access up front (one token for all requests). */
   repository(registry: string, repository: string, options: { push?: boolean } = {}): Repository {
-    return new Repository(this, this.host(registry), repository, options.push ?? false);
+    return new Repository(this.host(registry), repository, options.push ?? false, {
+      ...(this.options.chunkThreshold !== undefined ? { chunkThreshold: this.options.chunkThreshold } : {}),
+      ...(this.options.chunkSize !== undefined ? { chunkSize: this.options.chunkSize } : {}),
+    });
   }
 
   /** The repository a reference names. */

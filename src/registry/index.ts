@@ -1,13 +1,6 @@
 /** The registry client's public surface. */
 export { Authenticator, type Challenge, parseChallenges, repositoryScope, withAuth } from "./auth.ts";
-export {
-  allowsPlainHttp,
-  isLoopbackRegistry,
-  openRegistryClient,
-  RegistryClient,
-  RegistryHost,
-  type RegistryOptions,
-} from "./client.ts";
+export { openRegistryClient, RegistryClient, type RegistryOptions } from "./client.ts";
 export {
   type Credential,
   containersAuthPaths,
@@ -21,6 +14,7 @@ export {
   storeCredential,
 } from "./credentials.ts";
 export { networkError, parseErrorBody, type RegistryErrorEntry, responseError } from "./errors.ts";
+export { allowsPlainHttp, type HostAccess, isLoopbackRegistry, RegistryHost } from "./host.ts";
 export {
   createAgent,
   type HttpRequest,
@@ -44,6 +38,7 @@ export {
   nextLink,
   Repository,
   referrersTag,
+  type UploadPolicy,
 } from "./repository.ts";
 export { RegistrySink, registrySink } from "./sink.ts";
 export { startUpload, type UploadOptions, uploadBlob, uploadedBytes } from "./upload.ts";

@@ -11,8 +11,8 @@ import { type Index, parseJson, sniffManifestMediaType } from "../oci/manifest.t
 import { isIndex, isManifest, MANIFEST_ACCEPT, MediaType } from "../oci/mediatype.ts";
 import { transferred } from "../util/memory.ts";
 import { repositoryScope } from "./auth.ts";
-import type { RegistryClient, RegistryHost } from "./client.ts";
 import { networkError, responseError } from "./errors.ts";
+import type { RegistryHost } from "./host.ts";
 import { discard, type HttpResponse, header, isTransientNetworkError, readBody, redactUrl } from "./http.ts";
 import { uploadBlob } from "./upload.ts";
 
@@ -57,17 +57,25 @@ export function referrersTag(digest: Digest): string {
   return `${algorithm}-${encoded}`.slice(0, 128);
 }
 
+/** How a repository uploads blobs. */
+export interface UploadPolicy {
+  /** Blobs larger than this are uploaded in chunks (default 64 MiB). */
+  chunkThreshold?: number;
+  /** Size of each PATCH of a chunked upload (default 16 MiB). */
+  chunkSize?: number;
+}
+
 export class Repository implements BlobSource {
-  readonly client: RegistryClient;
   readonly host: RegistryHost;
   /** The registry as references name it (`docker.io`, `127.0.0.1:5000`). */
   readonly registry: string;
   readonly repository: string;
   readonly #push: boolean;
+  readonly #uploads: UploadPolicy;
 
-  constructor(client: RegistryClient, host: RegistryHost, repository: string, push: boolean) {
-    this.client = client;
+  constructor(host: RegistryHost, repository: string, push: boolean, uploads: UploadPolicy = {}) {
     this.host = host;
+    this.#uploads = uploads;
     this.registry = host.registry;
     this.repository = repository;
     this.#push = push;
@@ -360,10 +368,10 @@ export class Repository implements BlobSource {
     options: BlobWriteOptions = {},
     location?: URL,
   ): Promise<void> {
-    const threshold = this.client.options.chunkThreshold ?? 64 * 1024 * 1024;
+    const threshold = this.#uploads.chunkThreshold ?? 64 * 1024 * 1024;
     let chunkSize: number | undefined =
       options.chunkSize ??
-      (desc.size > threshold ? (this.client.options.chunkSize ?? 16 * 1024 * 1024) : undefined);
+      (desc.size > threshold ? (this.#uploads.chunkSize ?? 16 * 1024 * 1024) : undefined);
     if (chunkSize === 0) chunkSize = undefined;
     await uploadBlob(
       { host: this.host, repository: this.repository, scopes: this.writeScopes },

@@ -9,8 +9,8 @@ import type { Opener } from "../oci/blob.ts";
 import { verified } from "../oci/blob.ts";
 import type { Descriptor } from "../oci/descriptor.ts";
 import { transferred } from "../util/memory.ts";
-import type { RegistryHost } from "./client.ts";
 import { responseError } from "./errors.ts";
+import type { RegistryHost } from "./host.ts";
 import { discard, type HttpResponse, header, isTransientNetworkError, redactUrl } from "./http.ts";
 
 export interface UploadOptions {

@@ -1,6 +1,7 @@
 import { join } from "node:path";
 import type { Descriptor } from "../oci/descriptor.ts";
 import type { BlobEvent } from "../oci/sink.ts";
+import type { RegistryClient } from "../registry/client.ts";
 
 /**
  * Progress of one transfer, reported by whoever moves blobs (a copy, a pull inside a build) and shown by the
@@ -13,6 +14,14 @@ export interface TransferReporter {
   finish(what: string): void;
   /** Stop reporting (after a failure too). */
   close(): void;
+}
+
+/**
+ * What the sources and sinks of one context share, made on first use: the registry client (its connection
+ * pools, each host's scheme and the token cache). Copies of a context (`{ ...ctx, jobs }`) share it.
+ */
+export interface SharedState {
+  registry?: Promise<RegistryClient> | undefined;
 }
 
 /** What transports need from the environment; built by the CLI, so that library code never reads process.*. */
@@ -30,6 +39,11 @@ export interface TransportContext {
   logger?: { debug?: (line: string) => void; info?: (line: string) => void; warn?: (line: string) => void };
   /** A reporter for each transfer that library code makes on its own (a lifecycle image pulled, a build published). */
   progress?: () => TransferReporter;
+  /**
+   * The state this context's sources and sinks share (see `SharedState`); a context made without one gets
+   * its own on first use. The context's owner ends it with `closeContext`.
+   */
+  shared?: SharedState;
 }
 
 /** Run a transfer with a reporter (a context's `progress`, if any), closing it however the transfer ends. */
@@ -51,4 +65,29 @@ export async function reported<T>(
 
 export function tmpDirOf(ctx: TransportContext): string {
   return join(ctx.home, "tmp");
+}
+
+const implicit = new WeakMap<TransportContext, SharedState>();
+
+/** The state the sources and sinks of `ctx` share. */
+export function sharedState(ctx: TransportContext): SharedState {
+  if (ctx.shared) return ctx.shared;
+  let s = implicit.get(ctx);
+  if (!s) {
+    s = {};
+    implicit.set(ctx, s);
+  }
+  return s;
+}
+
+/**
+ * End what the sources and sinks of `ctx` shared (the registry client's connections); for the context's owner
+ * (a CLI command, a library call) once it is done with every source and sink. The context stays usable: a
+ * later source makes a new client.
+ */
+export async function closeContext(ctx: TransportContext): Promise<void> {
+  const s = sharedState(ctx);
+  const client = s.registry;
+  s.registry = undefined;
+  await (await client?.catch(() => undefined))?.close();
 }

@@ -2,9 +2,9 @@ import { availableParallelism } from "node:os";
 import { BerthError, wrapError } from "../errors.ts";
 import { writeDockerArchive } from "../oci/archive/index.ts";
 import type { BlobSource } from "../oci/blob.ts";
-import { type CopyOptions, type CopyResult, copy } from "../oci/copy.ts";
+import { type CopyOptions, type CopyResult, copy, isRoot } from "../oci/copy.ts";
 import type { Descriptor } from "../oci/descriptor.ts";
-import { loadRoot, selectImage } from "../oci/image.ts";
+import { loadRoot, type Root, selectImage } from "../oci/image.ts";
 import type { BlobEvent } from "../oci/sink.ts";
 import { isLoopbackRegistry, isRepository } from "../registry/index.ts";
 import { progressCounter } from "../util/progress.ts";
@@ -33,16 +33,57 @@ export async function copyImage(
 }
 
 /**
- * Write the image or index at `root` (its blobs served by `source`) to a destination argument. `name` is the
- * tag a docker-archive gets when the destination names none.
+ * Write an image or index to a destination argument: any `Image` or `ImageIndex`, or the root a descriptor
+ * names in a blob source. `name` is the tag a docker-archive gets when the destination names none.
  */
-export async function writeImage(
+export function writeImage(
+  image: Root,
+  name: string | undefined,
+  dst: ImageArgument,
+  ctx: TransportContext,
+  options?: CopyOptions,
+): Promise<CopyResult>;
+export function writeImage(
   source: BlobSource,
   root: Descriptor,
   name: string | undefined,
   dst: ImageArgument,
   ctx: TransportContext,
-  options: CopyOptions = {},
+  options?: CopyOptions,
+): Promise<CopyResult>;
+export function writeImage(
+  ...args:
+    | [Root, string | undefined, ImageArgument, TransportContext, CopyOptions?]
+    | [BlobSource, Descriptor, string | undefined, ImageArgument, TransportContext, CopyOptions?]
+): Promise<CopyResult> {
+  if (isRoot(args[0])) {
+    const [image, name, dst, ctx, options] = args as [
+      Root,
+      string | undefined,
+      ImageArgument,
+      TransportContext,
+      CopyOptions?,
+    ];
+    return writeRoot(image.source, image.descriptor, name, dst, ctx, options ?? {});
+  }
+  const [source, root, name, dst, ctx, options] = args as [
+    BlobSource,
+    Descriptor,
+    string | undefined,
+    ImageArgument,
+    TransportContext,
+    CopyOptions?,
+  ];
+  return writeRoot(source, root, name, dst, ctx, options ?? {});
+}
+
+async function writeRoot(
+  source: BlobSource,
+  root: Descriptor,
+  name: string | undefined,
+  dst: ImageArgument,
+  ctx: TransportContext,
+  options: CopyOptions,
 ): Promise<CopyResult> {
   if (dst.transport === "docker-archive")
     return saveDockerArchive(source, root, dst.ref ?? name, dst.path, ctx, options);

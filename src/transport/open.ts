@@ -59,21 +59,18 @@ export async function openSource(arg: ImageArgument, ctx: TransportContext): Pro
       }
     }
     case "docker": {
-      const { openClient, referenceTarget } = await registry();
-      const client = await openClient(ctx);
-      try {
-        const ref = parseReference(arg.ref);
-        const repo = client.repositoryOf(ref);
-        return {
-          source: repo,
-          root: await repo.resolve(referenceTarget(ref)),
-          name: formatReference(ref),
-          close: () => client.close(),
-        };
-      } catch (err) {
-        await client.close();
-        throw err;
-      }
+      // The context's shared client: the context's owner closes it, so the image stays readable as long as
+      // the context lives (a builder's layers are read again after it was opened).
+      const { sharedClient, referenceTarget } = await registry();
+      const client = await sharedClient(ctx);
+      const ref = parseReference(arg.ref);
+      const repo = client.repositoryOf(ref);
+      return {
+        source: repo,
+        root: await repo.resolve(referenceTarget(ref)),
+        name: formatReference(ref),
+        close: noop,
+      };
     }
     case "scratch":
       throw new BerthError("USAGE", "scratch is not an image to read from here");
@@ -95,22 +92,8 @@ export async function openSink(arg: ImageArgument, ctx: TransportContext): Promi
         tmpDir: tmpDirOf(ctx),
       });
     case "docker": {
-      const { openClient, registrySink } = await registry();
-      const client = await openClient(ctx);
-      const sink = registrySink(client, parseReference(arg.ref));
-      return {
-        hasBlob: (d) => sink.hasBlob(d),
-        putBlob: (d, o, opts) => sink.putBlob(d, o, opts),
-        putManifest: (d, b) => sink.putManifest(d, b),
-        commit: (root) => sink.commit(root),
-        close: async (failed) => {
-          try {
-            await sink.close(failed);
-          } finally {
-            await client.close();
-          }
-        },
-      };
+      const { sharedClient, registrySink } = await registry();
+      return registrySink(await sharedClient(ctx), parseReference(arg.ref));
     }
     case "docker-archive":
     case "scratch":

@@ -1,6 +1,6 @@
 import { parseReference, type Reference } from "../oci/reference.ts";
 import { openRegistryClient, type RegistryClient, type RegistryOptions } from "../registry/index.ts";
-import type { TransportContext } from "./context.ts";
+import { sharedState, type TransportContext } from "./context.ts";
 
 /** Registry client options from the transport context (credentials come from ctx.env). */
 export function registryOptions(ctx: TransportContext): RegistryOptions {
@@ -13,8 +13,20 @@ export function registryOptions(ctx: TransportContext): RegistryOptions {
   };
 }
 
-export function openClient(ctx: TransportContext): Promise<RegistryClient> {
-  return openRegistryClient(registryOptions(ctx));
+/**
+ * The registry client every source and sink of `ctx` shares, made on first use; the context's owner closes
+ * it (`closeContext`), never a source or sink.
+ */
+export function sharedClient(ctx: TransportContext): Promise<RegistryClient> {
+  const s = sharedState(ctx);
+  if (!s.registry) {
+    const made = openRegistryClient(registryOptions(ctx));
+    s.registry = made;
+    made.catch(() => {
+      if (s.registry === made) s.registry = undefined;
+    });
+  }
+  return s.registry;
 }
 
 /** The tag or digest to ask a registry for. */

@@ -77,6 +77,21 @@ it.each([
   expect(r.output).toContain("runtime/network.ts: only src/cli may import process");
 });
 
+it("refuses an import cycle in an acyclic folder, type imports included (registry: client → repository → client)", async () => {
+  const r = await check({
+    ...ordered,
+    "registry/client.ts": 'import { Repository } from "./repository.ts";\nexport class RegistryClient {}\n',
+    "registry/repository.ts": 'import { u } from "./upload.ts";\nexport class Repository {}\n',
+    "registry/upload.ts": 'import type { RegistryClient } from "./client.ts";\nexport const u = 1;\n',
+  });
+  expect(r.code).toBe(1);
+  expect(r.output).toContain(
+    "import cycle among registry/client.ts, registry/repository.ts, registry/upload.ts",
+  );
+  const fixed = await check({ ...ordered, "registry/upload.ts": "export const u = 1;\n" });
+  expect(fixed.code).toBe(0);
+});
+
 it("refuses process.* outside src/cli", async () => {
   const r = await check({ ...ordered, "util/env.ts": "export const home = process.env.HOME;\n" });
   expect(r.code).toBe(1);

@@ -15,7 +15,7 @@ import { login, logout } from "../../registry/index.ts";
 import { copyImage, writeImage } from "../../transport/copy.ts";
 import { openSource } from "../../transport/open.ts";
 import { type ImageArgument, parseImageArgument } from "../../transport/parse.ts";
-import { openClient, referenceTarget, registryOptions } from "../../transport/registry.ts";
+import { referenceTarget, registryOptions, sharedClient } from "../../transport/registry.ts";
 import { ownedTempDir } from "../../util/fs.ts";
 import type { Cli } from "../env.ts";
 import { info, printJson } from "../output.ts";
@@ -48,7 +48,7 @@ async function storeWithMounts(
       if (!where.has(d.digest)) where.set(d.digest, ref);
   }
   if (!where.size) return { source, close: async () => {} };
-  const client = await openClient(c.ctx);
+  const client = await sharedClient(c.ctx);
   const repos = new Map<string, BlobSource>();
   return {
     source: {
@@ -63,7 +63,7 @@ async function storeWithMounts(
         return repos.get(key);
       },
     } as BlobSource,
-    close: () => client.close(),
+    close: async () => {},
   };
 }
 
@@ -167,14 +167,9 @@ export function registerRegistry(program: Command, cli: () => Cli): void {
     .action(async (value: string, opts) => {
       const { ctx, out } = cli();
       const ref = parseReference(registryRef(value));
-      const client = await openClient(ctx);
-      try {
-        const tags = await client.repositoryOf(ref).tags();
-        if (opts.json) printJson(out, { repository: `${ref.registry}/${ref.repository}`, tags });
-        else out.stdout.write(tags.map((t) => `${t}\n`).join(""));
-      } finally {
-        await client.close();
-      }
+      const tags = await (await sharedClient(ctx)).repositoryOf(ref).tags();
+      if (opts.json) printJson(out, { repository: `${ref.registry}/${ref.repository}`, tags });
+      else out.stdout.write(tags.map((t) => `${t}\n`).join(""));
     });
 
   program
@@ -187,13 +182,9 @@ export function registerRegistry(program: Command, cli: () => Cli): void {
       if (!value.startsWith("docker://"))
         throw new BerthError("USAGE", `delete takes docker://REF, not ${value}`);
       const ref = parseReference(registryRef(value));
-      const client = await openClient(ctx);
-      try {
-        await client.repositoryOf(ref, { push: true }).deleteManifest(referenceTarget(ref));
-        info(out, `Deleted ${formatReference(ref)}`);
-      } finally {
-        await client.close();
-      }
+      const client = await sharedClient(ctx);
+      await client.repositoryOf(ref, { push: true }).deleteManifest(referenceTarget(ref));
+      info(out, `Deleted ${formatReference(ref)}`);
     });
 
   program

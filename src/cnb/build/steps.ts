@@ -7,6 +7,7 @@
 import { cp, lstat, mkdir, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { BerthError, wrapError } from "../../errors.ts";
+import { type AssembledLayer, assemble, contentLayers } from "../../oci/assemble.ts";
 import type { Descriptor } from "../../oci/descriptor.ts";
 import { Store } from "../../oci/store.ts";
 import { reported, type TransportContext } from "../../transport/context.ts";
@@ -22,7 +23,6 @@ import type { GroupEntry } from "../files/group.ts";
 import { encodeReport } from "../files/report.ts";
 import { berthLauncher, lifecycleLauncher } from "../launch/index.ts";
 import { type Analyzed, Analyzer, resolveImage } from "../phase/analyze.ts";
-import { assembleImage } from "../phase/assemble.ts";
 import { type BuildResult, build as buildPhase } from "../phase/build.ts";
 import { type DetectResult, detect as detectPhase } from "../phase/detect.ts";
 import { type BlobHolder, Exporter, type ExportResult } from "../phase/export.ts";
@@ -281,18 +281,18 @@ export async function save(c: BuildContext, exported: ExportResult): Promise<Sav
   const written = await reported(
     arg.transport === "docker" ? c.o.ctx.progress : undefined,
     () => `Pushed ${arg.text}`,
-    (hooks) => writeImage(image.source, image.descriptor, nameOf(arg), arg, c.o.ctx, hooks),
+    (hooks) => writeImage(image, nameOf(arg), arg, c.o.ctx, hooks),
   ).catch((err) => {
     throw wrapError(`saving ${arg.text}`, err);
   });
   const tags = [arg.text];
   for (const t of c.opts.tags ?? []) {
     const tagArg = parseImageArgument(c.opts.publish && !t.includes("://") ? `docker://${t}` : t);
-    await writeImage(image.source, image.descriptor, t, tagArg, c.o.ctx);
+    await writeImage(image, t, tagArg, c.o.ctx);
     tags.push(t);
   }
   for (const b of exported.newBlobs) await c.index.rememberBlob(b.diffId, b.descriptor);
-  const imageId = image.manifest.length > 0 ? JSON.parse(image.manifest.toString()).config.digest : "";
+  const imageId = image.manifest.config.digest;
   c.log.info(`*** Images (${imageId.slice(7, 19)}):`);
   for (const t of tags) c.log.info(`      ${t}`);
   c.log.info("");
@@ -336,7 +336,7 @@ async function saveImageCache(
   contents: NonNullable<ExportResult["cache"]>,
   ctx: TransportContext,
 ): Promise<void> {
-  const layers = [];
+  const layers: AssembledLayer[] = [];
   for (const l of contents.layers) {
     if (l.blob) {
       layers.push({ descriptor: l.blob.descriptor, diffId: l.diffId, from: l.blob.source });
@@ -346,7 +346,7 @@ async function saveImageCache(
     if (!d || !cache.image) throw new BerthError("INTERNAL", `cache layer ${l.diffId} has no blob`);
     layers.push({ descriptor: d, diffId: l.diffId, from: cache.image.source });
   }
-  const img = assembleImage(
+  const img = assemble(
     {
       created: "1980-01-01T00:00:01Z",
       architecture: "amd64",
@@ -358,11 +358,11 @@ async function saveImageCache(
       // `history` unchecked; test/cnb/lifecycle/pack-cross.test.ts).
       history: layers.map(() => ({ created: "1980-01-01T00:00:01Z" })),
     },
-    layers,
+    contentLayers(layers),
     { docker: false },
   );
   const arg = parseImageArgument(imageArgText(cache.reference));
-  await writeImage(img.source, img.descriptor, cache.reference, arg, ctx).catch((err) => {
+  await writeImage(img, cache.reference, arg, ctx).catch((err) => {
     throw wrapError(`saving the cache image ${cache.reference}`, err);
   });
 }

@@ -139,11 +139,9 @@ export async function packageBuildpack(
       },
       platform,
     );
-    const written = await writeImage(image.source, image.descriptor, undefined, target, o.ctx).catch(
-      (err) => {
-        throw wrapError(`writing the buildpackage ${target.text}`, err);
-      },
-    );
+    const written = await writeImage(image, undefined, target, o.ctx).catch((err) => {
+      throw wrapError(`writing the buildpackage ${target.text}`, err);
+    });
     return {
       ...written,
       id: main.descriptor.buildpack.id,

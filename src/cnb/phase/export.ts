@@ -16,10 +16,10 @@ import { join } from "node:path";
 import { wrapError } from "../../errors.ts";
 import type { Descriptor } from "../../oci/descriptor.ts";
 import type { Digest } from "../../oci/digest.ts";
+import type { Image } from "../../oci/image.ts";
 import type { CacheLayerFiles } from "../cache/cache.ts";
 import type { BuildMetadataLabel, CacheMetadata, LayersMetadata } from "../files/labels.ts";
 import { readMetadata } from "../files/metadata.ts";
-import type { AssembledImage } from "./assemble.ts";
 import { appLayers } from "./export/app.ts";
 import { buildpackLayers, sbomLayers } from "./export/buildpacks.ts";
 import { buildMetadataLabel, imageOf, runImageRecords } from "./export/config.ts";
@@ -34,7 +34,7 @@ export type { BlobHolder, ExportInputs, PreviousImage, RunImageInput } from "./e
 export { DEFAULT_CREATED, type ExportStats, LIFECYCLE_EPOCH } from "./export/layer.ts";
 
 export interface ExportResult {
-  image: AssembledImage;
+  image: Image;
   metadata: LayersMetadata;
   buildMetadata: BuildMetadataLabel;
   defaultProcess: string | undefined;

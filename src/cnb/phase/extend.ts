@@ -14,12 +14,11 @@
 import { randomUUID } from "node:crypto";
 import { join } from "node:path";
 import { BerthError } from "../../errors.ts";
+import { assemble, contentLayers } from "../../oci/assemble.ts";
 import type { ImageConfig } from "../../oci/config.ts";
-import { Image } from "../../oci/image.ts";
-import { parseManifest } from "../../oci/manifest.ts";
+import type { Image } from "../../oci/image.ts";
 import { isDocker } from "../../oci/mediatype.ts";
 import type { PhaseLogger } from "../log.ts";
-import { assembleImage } from "./assemble.ts";
 
 /** A Dockerfile as the engine parsed it: what the extension rules look at. */
 export interface ParsedDockerfile {
@@ -233,20 +232,14 @@ export async function extendImage(i: ExtendInputs): Promise<Extended> {
     cfg.config.Labels = { ...(cfg.config.Labels ?? {}), "io.buildpacks.rebasable": String(rebasable) };
     cfg.history = history;
     const diffIds = current.config?.rootfs.diff_ids ?? [];
-    const assembled = assembleImage(
+    const image = assemble(
       cfg,
-      current
-        .layers()
-        .map((l, k) => ({ descriptor: l.descriptor, diffId: diffIds[k]!, from: current.source })),
+      contentLayers(
+        current
+          .layers()
+          .map((l, k) => ({ descriptor: l.descriptor, diffId: diffIds[k]!, from: current.source })),
+      ),
       { docker: isDocker(current.mediaType) },
-    );
-    const image = new Image(
-      assembled.descriptor,
-      assembled.manifest,
-      parseManifest(assembled.manifest),
-      assembled.config,
-      assembled.parsedConfig,
-      assembled.source,
     );
     return { image, argument: base, close: () => closeAll(closers) };
   } catch (err) {

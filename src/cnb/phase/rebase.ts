@@ -8,6 +8,7 @@
  * run image or one of its mirrors (with `force`: a warning, and the new name is recorded, mirrors dropped).
  */
 import { BerthError } from "../../errors.ts";
+import { type AssembledLayer, assemble, contentLayers } from "../../oci/assemble.ts";
 import type { BlobSource } from "../../oci/blob.ts";
 import type { ImageConfig } from "../../oci/config.ts";
 import type { Image } from "../../oci/image.ts";
@@ -15,7 +16,6 @@ import { isDocker } from "../../oci/mediatype.ts";
 import { parseReference } from "../../oci/reference.ts";
 import { apiAtLeast } from "../api.ts";
 import { LABEL, type LayersMetadata, parseJsonLabel } from "../files/labels.ts";
-import { type AssembledImage, type AssembledLayer, assembleImage } from "./assemble.ts";
 
 export interface RebaseInputs {
   app: Image;
@@ -82,7 +82,7 @@ export function comparableName(name: string): string {
 const PROVIDE_FORCE = "please provide -force to override";
 
 export interface RebaseResult {
-  image: AssembledImage;
+  image: Image;
   metadata: LayersMetadata;
   /** App layers kept (above the old run image). */
   appLayers: number;
@@ -168,7 +168,7 @@ export class Rebaser {
     if (runCfg.variant) cfg.variant = runCfg.variant;
     else delete cfg.variant;
     if (runCfg.history === undefined && appCfg.history === undefined) delete cfg.history;
-    const image = assembleImage(cfg, layers, { docker: isDocker(app.mediaType) });
+    const image = assemble(cfg, contentLayers(layers), { docker: isDocker(app.mediaType) });
     this.i.log?.(`Rebasing ${this.i.appName} on run image ${this.i.runImageName}`);
     return { image, metadata, appLayers: appLayers.length, runLayers: runDiffIds.length };
   }

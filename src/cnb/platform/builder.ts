@@ -657,8 +657,9 @@ export async function extractBuilder(info: BuilderInfo, dir: string): Promise<Ex
 }
 
 /**
- * A builder whose image is still open: the sandbox reads the build image's layers from its source (a registry's
- * client for `docker://`) after extraction, so the caller closes it when the run ends.
+ * A builder whose image is still open: the sandbox reads the build image's layers from its source after
+ * extraction, so the caller closes it when the run ends. A `docker://` builder needs no more than its context
+ * (the context's registry client outlives every source); an archive's file is closed by `close`.
  */
 export interface OpenedBuilder extends ExtractedBuilder {
   close(): Promise<void>;

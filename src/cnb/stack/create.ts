@@ -229,7 +229,7 @@ export async function createStack(options: StackOptions): Promise<StackResult> {
     );
     let copied: CopyResult;
     try {
-      copied = await writeImage(result.source, result.descriptor, undefined, target, options.ctx);
+      copied = await writeImage(result, undefined, target, options.ctx);
     } catch (err) {
       throw wrapError(`writing the ${kind} image ${target.text}`, err);
     }

@@ -3,7 +3,9 @@
  * entrypoint, working dir and history, the buildpacks' labels, and `io.buildpacks.lifecycle.metadata`,
  * `io.buildpacks.build.metadata`, `io.buildpacks.project.metadata`.
  */
+import { assemble, contentLayers } from "../../../oci/assemble.ts";
 import type { ImageConfig } from "../../../oci/config.ts";
+import type { Image } from "../../../oci/image.ts";
 import { isDocker } from "../../../oci/mediatype.ts";
 import { setEnv } from "../../../oci/mutate.ts";
 import { apiAtLeast } from "../../api.ts";
@@ -15,7 +17,6 @@ import {
 } from "../../files/labels.ts";
 import type { Process } from "../../files/launch.ts";
 import type { BuildMetadata } from "../../files/metadata.ts";
-import { type AssembledImage, assembleImage } from "../assemble.ts";
 import type { ExportContext } from "./context.ts";
 
 /** The run image's part of `io.buildpacks.lifecycle.metadata`: `runImage` and `stack`. */
@@ -79,7 +80,7 @@ export function imageOf(
   md: BuildMetadata,
   labels: { metadata: LayersMetadata; build: BuildMetadataLabel },
   defaultProcess: string | undefined,
-): AssembledImage {
+): Image {
   const run = x.i.runImage.image;
   const base = run.imageConfig();
   const cfg: ImageConfig = structuredClone(base);
@@ -113,7 +114,7 @@ export function imageOf(
   const runLayers = run
     .layers()
     .map((l, k) => ({ descriptor: l.descriptor, diffId: runDiffIds[k]!, from: run.source }));
-  return assembleImage(cfg, [...runLayers, ...x.layers], { docker: isDocker(run.mediaType) });
+  return assemble(cfg, contentLayers([...runLayers, ...x.layers]), { docker: isDocker(run.mediaType) });
 }
 
 /**

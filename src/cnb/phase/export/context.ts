@@ -3,6 +3,7 @@
  * from, and the image and cache layers as they are added (in the image's order).
  */
 import { BerthError } from "../../../errors.ts";
+import type { AssembledLayer } from "../../../oci/assemble.ts";
 import type { BlobSource } from "../../../oci/blob.ts";
 import type { History } from "../../../oci/config.ts";
 import type { Descriptor } from "../../../oci/descriptor.ts";
@@ -13,7 +14,6 @@ import type { GroupEntry } from "../../files/group.ts";
 import type { CacheMetadata, LayersMetadata } from "../../files/labels.ts";
 import type { LauncherInput } from "../../launch/index.ts";
 import type { Table } from "../../toml.ts";
-import type { AssembledLayer } from "../assemble.ts";
 import type { LayerMaker } from "./layer.ts";
 
 /** The run image the app goes on. */

@@ -7,12 +7,12 @@
 import { createReadStream } from "node:fs";
 import { BerthError, wrapError } from "../../../errors.ts";
 import type { PlannedEntry } from "../../../layer/walk.ts";
+import type { AssembledLayer } from "../../../oci/assemble.ts";
 import { type BlobSource, verified } from "../../../oci/blob.ts";
 import type { Descriptor } from "../../../oci/descriptor.ts";
 import type { Digest } from "../../../oci/digest.ts";
 import type { CacheLayerFiles } from "../../cache/cache.ts";
 import { type FingerprintSource, statFingerprint } from "../../cache/fingerprint.ts";
-import type { AssembledLayer } from "../assemble.ts";
 import type { ExportInputs } from "./context.ts";
 import { type Produced, produceLayer } from "./produce.ts";
 

@@ -1,0 +1,111 @@
+/**
+ * Put an image together from a config and layers that live in different places (a base image, a previous app
+ * image, files this process just wrote): the manifest and config are serialised once with a stable key order,
+ * and the image's blob source serves each blob from where it lives, so nothing is copied until a sink needs it.
+ * The result is an `Image` like any loaded one (go-containerregistry's `mutate.Append` returns a `v1.Image`).
+ */
+import { createReadStream } from "node:fs";
+import { Readable } from "node:stream";
+import { BerthError } from "../errors.ts";
+import { type BlobSource, verified, type WrittenBlobSource } from "./blob.ts";
+import type { ImageConfig } from "./config.ts";
+import type { Descriptor } from "./descriptor.ts";
+import { type Digest, digestBytes } from "./digest.ts";
+import { Image } from "./image.ts";
+import type { Manifest } from "./manifest.ts";
+import { MediaType, toDockerLayerType, toOciLayerType } from "./mediatype.ts";
+
+/** A layer of an assembled image and where its blob comes from. */
+export interface AssembledLayer {
+  /** As the manifest lists it (its media type turned to the manifest's family). */
+  descriptor: Descriptor;
+  diffId: Digest;
+  /**
+   * Serves the blob: the source it was found in, or a local file (`written`: this process wrote and hashed it,
+   * so a sink on this machine may link it in instead of reading it again).
+   */
+  from: BlobSource | { file: string; written?: boolean };
+}
+
+export interface AssembleOptions {
+  /** Docker's media types (a registry that stores Docker images gets one back); default OCI's. */
+  docker?: boolean;
+  /** The manifest's annotations (OCI manifests only). */
+  annotations?: Record<string, string>;
+}
+
+/**
+ * Layers with only their descriptors' content fields (media type, digest, size; no annotations or URLs), as
+ * the CNB exporter lists them in the images it builds.
+ */
+export function contentLayers(layers: readonly AssembledLayer[]): AssembledLayer[] {
+  return layers.map((l) => ({
+    ...l,
+    descriptor: { mediaType: l.descriptor.mediaType, digest: l.descriptor.digest, size: l.descriptor.size },
+  }));
+}
+
+/**
+ * An image of `config` (its `rootfs.diff_ids` replaced by the layers') and `layers`, base first. Each layer's
+ * descriptor is listed as given, with its media type turned to the manifest's family.
+ */
+export function assemble(
+  config: ImageConfig,
+  layers: readonly AssembledLayer[],
+  options: AssembleOptions = {},
+): Image {
+  const docker = options.docker ?? false;
+  const cfg: ImageConfig = structuredClone({
+    ...config,
+    rootfs: { type: "layers", diff_ids: layers.map((l) => l.diffId) },
+  });
+  const configBytes = Buffer.from(JSON.stringify(cfg));
+  const configDesc: Descriptor = {
+    mediaType: docker ? MediaType.DockerConfig : MediaType.OciConfig,
+    digest: digestBytes(configBytes),
+    size: configBytes.length,
+  };
+  const manifest: Manifest = {
+    schemaVersion: 2,
+    mediaType: docker ? MediaType.DockerManifest : MediaType.OciManifest,
+    config: configDesc,
+    layers: layers.map((l) => ({
+      ...l.descriptor,
+      mediaType: docker ? toDockerLayerType(l.descriptor.mediaType) : toOciLayerType(l.descriptor.mediaType),
+    })),
+  };
+  if (!docker && options.annotations) manifest.annotations = options.annotations;
+  const manifestBytes = Buffer.from(JSON.stringify(manifest));
+  const descriptor: Descriptor = {
+    mediaType: manifest.mediaType!,
+    digest: digestBytes(manifestBytes),
+    size: manifestBytes.length,
+  };
+  const memory = new Map<string, Buffer>([
+    [configDesc.digest, configBytes],
+    [descriptor.digest, manifestBytes],
+  ]);
+  const where = new Map<string, AssembledLayer>();
+  for (const l of layers) where.set(l.descriptor.digest, l);
+  const source: WrittenBlobSource = {
+    async openBlob(desc: Descriptor): Promise<Readable> {
+      const bytes = memory.get(desc.digest);
+      if (bytes) return verified(Readable.from([bytes]), desc, `blob ${desc.digest}`);
+      const l = where.get(desc.digest);
+      if (!l) throw new BerthError("BLOB_NOT_FOUND", `blob ${desc.digest} is not part of this image`);
+      if ("file" in l.from) return verified(createReadStream(l.from.file), desc, `layer ${desc.digest}`);
+      return l.from.openBlob({ ...l.descriptor });
+    },
+    originOf(desc: Descriptor): BlobSource | undefined {
+      const l = where.get(desc.digest);
+      if (!l || "file" in l.from) return undefined;
+      return l.from.originOf?.(desc) ?? l.from;
+    },
+    writtenFile(desc: Descriptor): string | undefined {
+      const l = where.get(desc.digest);
+      if (!l || !("file" in l.from) || !l.from.written) return undefined;
+      return l.descriptor.size === desc.size ? l.from.file : undefined;
+    },
+  };
+  return new Image(descriptor, manifestBytes, manifest, configBytes, cfg, source);
+}

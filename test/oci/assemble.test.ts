@@ -1,0 +1,85 @@
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { assemble, contentLayers } from "../../src/oci/assemble.ts";
+import type { BlobSource } from "../../src/oci/blob.ts";
+import { parseConfig } from "../../src/oci/config.ts";
+import { copy } from "../../src/oci/copy.ts";
+import { digestBytes } from "../../src/oci/digest.ts";
+import { loadImage } from "../../src/oci/image.ts";
+import { OciLayout } from "../../src/oci/layout/layout.ts";
+import { LayoutSink } from "../../src/oci/layout/sink.ts";
+import { parseManifest } from "../../src/oci/manifest.ts";
+import { MediaType } from "../../src/oci/mediatype.ts";
+import { mutate } from "../../src/oci/mutate.ts";
+import type { ImageSink } from "../../src/oci/sink.ts";
+import { randomLayout } from "../registry/helpers/images.ts";
+
+const dir = mkdtempSync(join(tmpdir(), "berth-assemble-"));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+/** A layout sink that records the source each blob was said to come from. */
+function recording(sink: ImageSink, from: Map<string, BlobSource | undefined>): ImageSink {
+  return {
+    hasBlob: (d) => sink.hasBlob(d),
+    putBlob: (d, open, o) => {
+      from.set(d.digest, o?.from);
+      return sink.putBlob(d, open, o);
+    },
+    putManifest: (d, b) => sink.putManifest(d, b),
+    commit: (r) => sink.commit(r),
+    close: (f) => sink.close(f),
+  };
+}
+
+describe("one image shape", () => {
+  it("mutate returns an Image whose parsed manifest and config are its bytes; copy takes it as any image", async () => {
+    const { layout, root } = await randomLayout(join(dir, "base"), "1", { layers: 2 });
+    const base = await loadImage(layout, root);
+    const bytes = Buffer.from("added layer");
+    const path = join(dir, "added");
+    writeFileSync(path, bytes);
+    const digest = digestBytes(bytes);
+    const image = mutate(base, {
+      layers: [{ path, mediaType: MediaType.OciLayerGzip, digest, size: bytes.length, diffId: digest }],
+      config: (c) => ({ ...c, Env: ["A=1"] }),
+    });
+    expect(image.kind).toBe("image");
+    expect(image.manifest).toEqual(parseManifest(image.rawManifest));
+    expect(image.config).toEqual(parseConfig(image.rawConfig!));
+    expect(image.config!.rootfs.diff_ids).toEqual([...base.config!.rootfs.diff_ids, digest]);
+    expect(image.layers().map((l) => l.diffId)).toEqual(image.config!.rootfs.diff_ids);
+
+    const from = new Map<string, BlobSource | undefined>();
+    const out = await OciLayout.openOrCreate(join(dir, "out"));
+    const result = await copy(image, recording(new LayoutSink(out, "2"), from));
+    expect(result.root.digest).toBe(image.digest);
+    const back = await loadImage(out, await out.resolve("2"));
+    expect(back.rawManifest.equals(image.rawManifest)).toBe(true);
+    expect(back.rawConfig!.equals(image.rawConfig!)).toBe(true);
+    // The base's blobs are named as coming from the base's layout (a registry sink could mount them).
+    for (const l of base.manifest.layers) expect(from.get(l.digest)).toBe(layout);
+    expect(from.get(digest)).toBe(image.source);
+  });
+
+  it("assemble lists descriptors as given (contentLayers cuts them to content fields) in the asked family", async () => {
+    const { layout, root } = await randomLayout(join(dir, "base2"), "1", { layers: 1 });
+    const base = await loadImage(layout, root);
+    const annotated = base.layers().map((l, i) => ({
+      descriptor: { ...l.descriptor, annotations: { n: String(i) } },
+      diffId: l.diffId!,
+      from: base.source,
+    }));
+    const kept = assemble(base.imageConfig(), annotated);
+    expect(kept.manifest.layers[0]!.annotations).toEqual({ n: "0" });
+    const cut = assemble(base.imageConfig(), contentLayers(annotated), { docker: true });
+    expect(cut.manifest.layers[0]).toEqual({
+      mediaType: MediaType.DockerLayer,
+      digest: base.manifest.layers[0]!.digest,
+      size: base.manifest.layers[0]!.size,
+    });
+    expect(cut.mediaType).toBe(MediaType.DockerManifest);
+    expect(cut.manifest.config.mediaType).toBe(MediaType.DockerConfig);
+  });
+});
