@@ -26,7 +26,7 @@ import { type ImageArgument, parseImageArgument } from "../transport/parse.ts";
 import { readFileWithin } from "../util/confined.ts";
 import { packagePath } from "../util/package.ts";
 import { dockerfileEngine } from "./dockerfile-engine.ts";
-import { type Host, type HostOptions, hostOf } from "./host.ts";
+import { type Host, type HostOptions, hostOf, withShared } from "./host.ts";
 import { ensureInStore, type PackPullPolicy, parsePackPullPolicy } from "./pull.ts";
 
 /** How a project asks to be built, from `project.toml`. */
@@ -273,7 +273,12 @@ export async function defaultBuilder(
  * the builder (named, project.toml's, or the default one, made on first use) pulled by `pullPolicy`, the
  * phases run in berth's sandbox, the image written to `image`. Resolves with the `--json` document.
  */
-export async function build(o: BuildOptions): Promise<BuildResult> {
+export function build(o: BuildOptions): Promise<BuildResult> {
+  return withShared(o, (o) => buildOnce(o));
+}
+
+/** One call of `build`, with the shared state it was given. */
+async function buildOnce(o: BuildOptions): Promise<BuildResult> {
   const host = hostOf(o);
   const publish = Boolean(o.publish);
   const target = targetOf(o.image, publish);
@@ -483,7 +488,12 @@ function parseSsh(
  * under BERTH_HOME/cache/dockerfile, RUN in berth's sandbox, reproducible with `sourceDateEpoch`. Resolves
  * with the `--json` document.
  */
-export async function buildDockerfile(o: DockerfileBuildOptions): Promise<BuildResult> {
+export function buildDockerfile(o: DockerfileBuildOptions): Promise<BuildResult> {
+  return withShared(o, (o) => buildDockerfileOnce(o));
+}
+
+/** One call of `buildDockerfile`, with the shared state it was given. */
+async function buildDockerfileOnce(o: DockerfileBuildOptions): Promise<BuildResult> {
   const host = hostOf(o);
   const publish = Boolean(o.publish);
   const tags = typeof o.tags === "string" ? [o.tags] : [...(o.tags ?? [])];

@@ -7,7 +7,7 @@ import { homedir, userInfo } from "node:os";
 import { join, resolve } from "node:path";
 import { BerthError } from "../errors.ts";
 import type { BlobEvent } from "../oci/sink.ts";
-import type { TransportContext } from "../transport/context.ts";
+import { closeContext, type SharedState, type TransportContext } from "../transport/context.ts";
 
 /** Where progress goes; every field is optional (the default is silence). */
 export interface Logger {
@@ -60,6 +60,25 @@ export interface HostOptions {
    * line; it takes the place of `onBlob`. The CLI's draws README's "Progress".
    */
   progress?: TransportContext["progress"];
+  /**
+   * What several calls share: the registry client (connections, tokens). The caller that gives one ends it with
+   * `closeContext`; without it each call makes its own and ends it before returning (the CLI gives its command's).
+   */
+  shared?: SharedState;
+}
+
+/**
+ * Run a library call with the registry client its calls share: the caller's (`o.shared`, which the caller ends)
+ * or one made for this call and ended when it returns, so no connection outlives the call.
+ */
+export async function withShared<O extends HostOptions, T>(o: O, fn: (o: O) => Promise<T>): Promise<T> {
+  if (o.shared) return fn(o);
+  const shared: SharedState = {};
+  try {
+    return await fn({ ...o, shared });
+  } finally {
+    await closeContext({ home: o.home, env: {}, shared }).catch(() => undefined);
+  }
 }
 
 /** BERTH_HOME, else ${XDG_DATA_HOME:-~/.local/share}/berth. */
@@ -139,6 +158,7 @@ export function hostOf(o: HostOptions): Host {
       ...(o.jobs ? { jobs: o.jobs } : {}),
       ...(o.diagnostics ? { logger: o.diagnostics } : {}),
       ...(o.progress ? { progress: o.progress } : {}),
+      ...(o.shared ? { shared: o.shared } : {}),
     },
     env,
     cwd: resolve(o.cwd ?? "."),

@@ -11,7 +11,7 @@ import { writeImage } from "../transport/copy.ts";
 import { parseImageArgument } from "../transport/parse.ts";
 import { parseJson } from "../util/json.ts";
 import { publishTarget } from "./build.ts";
-import { type HostOptions, hostOf } from "./host.ts";
+import { type HostOptions, hostOf, withShared } from "./host.ts";
 
 /** `berth rebase`'s flags as options. */
 export interface RebaseOptions extends HostOptions {
@@ -43,7 +43,12 @@ export interface RebaseResult {
 }
 
 /** Move an app image built with buildpacks onto a new run image, without rebuilding. */
-export async function rebase(image: string, o: RebaseOptions): Promise<RebaseResult> {
+export function rebase(image: string, o: RebaseOptions): Promise<RebaseResult> {
+  return withShared(o, (o) => rebaseOnce(image, o));
+}
+
+/** One call of `rebase`, with the shared state it was given. */
+async function rebaseOnce(image: string, o: RebaseOptions): Promise<RebaseResult> {
   const host = hostOf(o);
   const publish = Boolean(o.publish);
   const target = parseImageArgument(publishTarget(image, publish));

@@ -21,7 +21,7 @@ import type { ExitRecord } from "../runtime/state.ts";
 import { subordinateIds } from "../runtime/userns.ts";
 import { openSource } from "../transport/open.ts";
 import { type ImageArgument, parseImageArgument } from "../transport/parse.ts";
-import { type Host, type HostOptions, hostOf } from "./host.ts";
+import { type Host, type HostOptions, hostOf, withShared } from "./host.ts";
 import { type PullPolicy, parsePullPolicy, pullIntoStore } from "./pull.ts";
 
 export { type PullPolicy, parsePullPolicy } from "./pull.ts";
@@ -268,10 +268,18 @@ export async function environment(
  * errors), the image opened (pulled when the policy says so), the root and network prepared. `detached`:
  * for a supervisor that runs it (the CLI's `-d`); `autoRemove` defaults to `!keep`.
  */
-export async function createContainer(
+export function createContainer(
   image: string,
   o: RunImageOptions,
   how: { detached?: boolean; autoRemove?: boolean } = {},
+): Promise<Container> {
+  return withShared(o, (o) => createContainerOnce(image, o, how));
+}
+
+async function createContainerOnce(
+  image: string,
+  o: RunImageOptions,
+  how: { detached?: boolean; autoRemove?: boolean },
 ): Promise<Container> {
   const host = hostOf(o);
   const network = parseNetworkMode(o.network ?? "default");

@@ -34,5 +34,7 @@ export function hostOptions(c: Cli, o: { runtime?: string | undefined; epoch?: b
     ...(c.ctx.jobs ? { jobs: c.ctx.jobs } : {}),
     ...(c.ctx.logger ? { diagnostics: c.ctx.logger } : {}),
     ...(c.ctx.progress ? { progress: c.ctx.progress } : {}),
+    // the command's registry client: main.ts ends it when the command does
+    ...(c.ctx.shared ? { shared: c.ctx.shared } : {}),
   };
 }
