@@ -419,7 +419,7 @@ export class DockerfileBuild {
       const steps = to.mode === "max" ? this.#used : final.chain;
       const where = to.type === "registry" ? to.ref : to.dest;
       try {
-        const r = await exportCache(to, steps, (d) => this.#cache.blobPath(d), this.#ctx);
+        const r = await exportCache(to, steps, (d) => this.#cache.blobPath(d), this.#ctx, this.#tmp);
         this.#log(
           `exporting cache to ${where} (mode=${to.mode}): ${new Set(steps.map((e) => e.lookup)).size} steps, ${r.layers} layers, ${r.root.digest}`,
         );

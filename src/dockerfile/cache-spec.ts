@@ -6,6 +6,7 @@
  */
 import { BerthError } from "../errors.ts";
 import { validateDigest } from "../oci/digest.ts";
+import type { Compression } from "../oci/mediatype.ts";
 import { parseReference } from "../oci/reference.ts";
 
 export type CacheMode = "min" | "max";
@@ -15,6 +16,11 @@ export interface CacheExportOptions {
   ociMediaTypes: boolean;
   imageManifest: boolean;
   ignoreError: boolean;
+  /** The layers' compression in the cache (default: as built); BuildKit's `uncompressed` is `none`. */
+  compression?: Compression;
+  compressionLevel?: number;
+  /** Recompress layers already in `compression` too (at `compressionLevel`). */
+  forceCompression: boolean;
 }
 
 export type CacheTo =
@@ -26,7 +32,15 @@ export type CacheFrom =
   | { type: "registry"; ref: string; text: string }
   | { type: "local"; src: string; tag: string; digest?: string; text: string };
 
-const EXPORT_ATTRS = ["mode", "oci-mediatypes", "image-manifest", "compression", "ignore-error"];
+const EXPORT_ATTRS = [
+  "mode",
+  "oci-mediatypes",
+  "image-manifest",
+  "compression",
+  "compression-level",
+  "force-compression",
+  "ignore-error",
+];
 
 function usage(flag: string, value: string, why: string, hint?: string): BerthError {
   return new BerthError("USAGE", `${flag} ${JSON.stringify(value)}: ${why}`, hint ? { hint } : {});
@@ -100,28 +114,56 @@ function exportOptions(flag: string, value: string, a: Map<string, string>): Cac
   const mode = a.get("mode") ?? "min";
   if (mode !== "min" && mode !== "max")
     throw usage(flag, value, `mode=${JSON.stringify(mode)} must be min or max`);
-  const compression = a.get("compression");
-  if (compression !== undefined && compression !== "gzip") {
-    if (["zstd", "uncompressed", "estargz"].includes(compression)) {
+  const named = a.get("compression");
+  let compression: Compression | undefined;
+  if (named !== undefined) {
+    if (named === "gzip" || named === "zstd") compression = named;
+    else if (named === "uncompressed") compression = "none";
+    else if (named === "estargz") {
+      throw usage(flag, value, "compression=estargz is not supported by berth", "gzip, zstd or uncompressed");
+    } else
+      throw usage(flag, value, `compression=${JSON.stringify(named)} must be gzip, zstd or uncompressed`);
+  }
+  const levelText = a.get("compression-level");
+  let compressionLevel: number | undefined;
+  if (levelText !== undefined) {
+    compressionLevel = Number(levelText);
+    const max = compression === "zstd" ? 22 : 9;
+    if (!/^\d+$/.test(levelText) || compressionLevel < 1 || compressionLevel > max) {
       throw usage(
         flag,
         value,
-        `compression=${compression}: berth exports the layers as it built them (gzip) and does not recompress them`,
-        "leave compression= out, or give compression=gzip",
+        `compression-level=${JSON.stringify(levelText)} must be a whole number 1-${max}`,
       );
     }
-    throw usage(flag, value, `compression=${JSON.stringify(compression)} is not a compression`);
+    if (compression === undefined || compression === "none") {
+      throw usage(flag, value, "compression-level= needs compression=gzip or compression=zstd");
+    }
+  }
+  const forceCompression = bool(flag, value, "force-compression", a.get("force-compression"), false);
+  if (forceCompression && compression === undefined) {
+    throw usage(flag, value, "force-compression=true needs compression=");
   }
   const ociMediaTypes = bool(flag, value, "oci-mediatypes", a.get("oci-mediatypes"), true);
   const imageManifest = bool(flag, value, "image-manifest", a.get("image-manifest"), false);
   if (imageManifest && !ociMediaTypes) {
     throw usage(flag, value, "image-manifest=true needs oci-mediatypes=true (as BuildKit)");
   }
+  if (compression === "zstd" && !ociMediaTypes) {
+    throw usage(
+      flag,
+      value,
+      "compression=zstd needs oci-mediatypes=true (Docker's media types have no zstd layer)",
+    );
+  }
   return {
     mode,
     ociMediaTypes,
     imageManifest,
     ignoreError: bool(flag, value, "ignore-error", a.get("ignore-error"), false),
+    ...(compression ? { compression } : {}),
+    ...(compressionLevel !== undefined ? { compressionLevel } : {}),
+    forceCompression,
   };
 }
 

@@ -5,22 +5,31 @@
  * reads one back, or the inline cache of an image (its config's `moby.buildkit.cache.v0`). Imported layers are
  * fetched only when a step uses them, verified (digest, size and diff ID) on the way into the local cache.
  */
-import { createHash } from "node:crypto";
-import { createReadStream } from "node:fs";
+import { createHash, randomBytes } from "node:crypto";
+import { createReadStream, createWriteStream } from "node:fs";
 import { mkdir, rename, rm } from "node:fs/promises";
-import { dirname } from "node:path";
+import { dirname, join } from "node:path";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { BerthError } from "../errors.ts";
+import { createCompressor } from "../layer/index.ts";
 import { type BlobSource, readDocument, verified } from "../oci/blob.ts";
-import { decompress } from "../oci/compression.ts";
+import { decompress, decompressAs } from "../oci/compression.ts";
 import { copy } from "../oci/copy.ts";
 import type { Descriptor } from "../oci/descriptor.ts";
-import { digestBytes } from "../oci/digest.ts";
+import { DigestingStream, digestBytes } from "../oci/digest.ts";
 import { loadRoot, selectImage } from "../oci/image.ts";
 import { OciLayout } from "../oci/layout/layout.ts";
 import { LayoutSink } from "../oci/layout/sink.ts";
-import { isIndex, isManifest, MediaType, toDockerLayerType, toOciLayerType } from "../oci/mediatype.ts";
+import {
+  isIndex,
+  isManifest,
+  layerCompression,
+  MediaType,
+  ociLayerType,
+  toDockerLayerType,
+  toOciLayerType,
+} from "../oci/mediatype.ts";
 import type { Platform } from "../oci/platform.ts";
 import type { ImageSink } from "../oci/sink.ts";
 import type { TransportContext } from "../transport/context.ts";
@@ -39,7 +48,7 @@ import {
   parseCacheDocument,
   UNCOMPRESSED_ANNOTATION,
 } from "./cache-format.ts";
-import type { CacheFrom, CacheTo } from "./cache-spec.ts";
+import type { CacheExportOptions, CacheFrom, CacheTo } from "./cache-spec.ts";
 
 export interface ImportedCache {
   /** The --cache-from value. */
@@ -168,13 +177,73 @@ function exportSource(memory: Map<string, Buffer>, files: Map<string, string>): 
   };
 }
 
+/**
+ * A layer in the compression the cache asks for: as built when it already is (and recompression is not forced),
+ * else decompressed and compressed again into the local cache's blobs (content-addressed, so a second export finds
+ * it), the record's layer descriptor following (same diff ID).
+ */
+async function inCompression(
+  layer: NonNullable<StepRecord["layer"]>,
+  to: CacheExportOptions,
+  blobPath: (digest: string) => string,
+  tmpDir: string,
+): Promise<NonNullable<StepRecord["layer"]>> {
+  const have = layerCompression(layer.mediaType);
+  if (to.compression === undefined || have === undefined) return layer;
+  if (have === to.compression && !to.forceCompression) return layer;
+  const part = join(tmpDir, `recompress-${randomBytes(6).toString("hex")}`);
+  const digesting = new DigestingStream();
+  try {
+    await pipeline(
+      decompressAs(createReadStream(blobPath(layer.digest)), have),
+      createCompressor({
+        compression: to.compression,
+        ...(to.compressionLevel !== undefined ? { level: to.compressionLevel } : {}),
+      }),
+      digesting,
+      createWriteStream(part),
+    );
+    const path = blobPath(digesting.digest);
+    await mkdir(dirname(path), { recursive: true });
+    await rename(part, path);
+  } finally {
+    await rm(part, { force: true });
+  }
+  return {
+    digest: digesting.digest,
+    diffId: layer.diffId,
+    size: digesting.size,
+    mediaType: ociLayerType(to.compression),
+  };
+}
+
 /** Write a cache manifest for `steps` to a registry or an OCI layout, as BuildKit's registry and local exporters. */
 export async function exportCache(
   to: Extract<CacheTo, { type: "registry" | "local" }>,
   steps: readonly ExportStep[],
   blobPath: (digest: string) => string,
   ctx: TransportContext,
+  tmpDir: string,
 ): Promise<{ root: Descriptor; layers: number }> {
+  if (to.compression !== undefined) {
+    const converted = new Map<string, NonNullable<StepRecord["layer"]>>();
+    const out: ExportStep[] = [];
+    for (const s of steps) {
+      const l = s.record.layer;
+      if (!l) {
+        out.push(s);
+        continue;
+      }
+      let c = converted.get(l.digest);
+      if (!c) {
+        c = await inCompression(l, to, blobPath, tmpDir);
+        converted.set(l.digest, c);
+      }
+      const below = s.below === undefined ? undefined : (converted.get(s.below)?.digest ?? s.below);
+      out.push({ ...s, record: { ...s.record, layer: c }, below });
+    }
+    steps = out;
+  }
   const config = Buffer.from(JSON.stringify(encodeCacheConfig(steps)));
   const configDesc: Descriptor = {
     mediaType: CACHE_CONFIG_MEDIA_TYPE,

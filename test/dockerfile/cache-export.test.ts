@@ -156,6 +156,34 @@ describe("--cache-to type=registry / --cache-from type=registry", () => {
   });
 });
 
+describe("--cache-to compression=", () => {
+  it("compression=zstd recompresses the cache's layers (same diff IDs); a fresh machine runs nothing from them", async () => {
+    const ctx = await twoStage("zstd", "tok-zstd");
+    const ref = `${registry.host}/cache/zstd:1`;
+    await build(ctx, home("zstd-a"), `oci:${tmp.dir}/out-zstd:a`, [
+      "--cache-to",
+      `type=registry,ref=${ref},mode=max,compression=zstd,compression-level=5`,
+    ]);
+    const index = (await (
+      await fetch(`http://${registry.host}/v2/cache/zstd/manifests/1`, {
+        headers: { accept: "application/vnd.oci.image.index.v1+json" },
+      })
+    ).json()) as { manifests: { mediaType: string }[] };
+    const layers = index.manifests.filter((m) => m.mediaType.includes("layer"));
+    expect(layers.length).toBe(4);
+    expect(layers.every((m) => m.mediaType === "application/vnd.oci.image.layer.v1.tar+zstd")).toBe(true);
+    const b = await build(ctx, home("zstd-b"), `oci:${tmp.dir}/out-zstd:b`, ["--cache-from", ref]);
+    expect(b.stderr).not.toMatch(/^RAN-/m);
+    const manifest = JSON.parse(
+      await readFile(
+        join(tmp.dir, "out-zstd", "blobs", "sha256", b.json.digest.slice("sha256:".length)),
+        "utf8",
+      ),
+    ) as { layers: { mediaType: string }[] };
+    expect(manifest.layers.at(-1)?.mediaType).toBe("application/vnd.oci.image.layer.v1.tar+zstd");
+  });
+});
+
 describe("--cache-to type=local / --cache-from type=local", () => {
   it("round-trips through an OCI layout, tagged latest as BuildKit's local cache", async () => {
     const ctx = await twoStage("local", "tok-local");
@@ -222,7 +250,26 @@ describe("bad and unreachable caches", () => {
       ["--cache-to", "type=nope,ref=x", /unknown type="nope"/],
       ["--cache-to", `type=local,dest=${tmp.dir}/x,bogus=1`, /unknown attribute bogus=/],
       ["--cache-to", `type=registry,ref=${registry.host}/c:1,oci-mediatypes=maybe`, /oci-mediatypes="maybe"/],
-      ["--cache-to", `type=registry,ref=${registry.host}/c:1,compression=zstd`, /compression=zstd/],
+      [
+        "--cache-to",
+        `type=registry,ref=${registry.host}/c:1,compression=estargz`,
+        /compression=estargz is not supported/,
+      ],
+      [
+        "--cache-to",
+        `type=registry,ref=${registry.host}/c:1,compression=zstd,oci-mediatypes=false`,
+        /compression=zstd needs oci-mediatypes=true/,
+      ],
+      [
+        "--cache-to",
+        `type=registry,ref=${registry.host}/c:1,compression-level=30,compression=gzip`,
+        /compression-level="30"/,
+      ],
+      [
+        "--cache-to",
+        `type=registry,ref=${registry.host}/c:1,force-compression=true`,
+        /force-compression=true needs compression=/,
+      ],
       ["--cache-from", "type=local", /src=/],
       ["--cache-from", "type=inline", /type=inline is written with --cache-to/],
       ["--cache-from", "type=registry,ref=UPPER/Case", /ref="UPPER\/Case" is not an image reference/],
