@@ -4,7 +4,9 @@
  * real registry. What interoperates is the format, not the keys: each side parses the other's cache manifests
  * and inline caches, but BuildKit keys its records by LLB digests and berth by its own step keys
  * (src/dockerfile/cache.ts), so neither finds a step of the other's to reuse. These tests pin that: a cache in
- * the other's format is read without failing the build, and the build runs its steps.
+ * the other's format is read without failing the build, and the build runs its steps. And mode=min means less to
+ * berth than to BuildKit: from an inline cache BuildKit skips a builder stage whose result the final stage copies
+ * (its key for that COPY comes from the builder's definition), berth runs it again (its key is the stage's result).
  */
 import { execFile } from "node:child_process";
 import { join } from "node:path";
@@ -73,6 +75,34 @@ describe("BuildKit and berth caches", () => {
       /WARN: --cache-from .*inline cache has no step berth wrote \(its \d+ records are BuildKit's, keyed by LLB digests berth does not compute\); nothing to reuse/,
     );
     expect(out).toMatch(/^RAN-tok-bk/m);
+  });
+
+  it("mode=min on both sides: from an inline cache, berth runs the builder stage again, BuildKit does not", async () => {
+    const files = (base: string) => `FROM ${base} AS builder
+COPY a.txt /a.txt
+RUN echo "RAN-BUILDER-$(cat /a.txt)" && cp /a.txt /built
+FROM ${base}
+COPY --from=builder /built /built
+RUN echo "RAN-FINAL-$(cat /built)" && cp /built /final
+`;
+    const ctx = await writeContext(join(tmp.dir, "min"), {
+      "a.txt": "tok-min\n",
+      "berth.Dockerfile": files(engine.base),
+      "docker.Dockerfile": files(engine.buildkitBase),
+    });
+    const bk = `${registry.host}/min/bk:1`;
+    await dockerBuild(ctx, ["--build-arg", "BUILDKIT_INLINE_CACHE=1", "-t", bk]);
+    await engine.engine.docker(["push", bk]);
+    await engine.engine.docker(["image", "rm", "-f", bk]);
+    await engine.engine.docker(["builder", "prune", "-af"]);
+    const bkOut = await dockerBuild(ctx, ["--cache-from", bk, "-t", "min-again"]);
+    expect(bkOut).not.toMatch(/^#\d+ [\d.]+ RAN-BUILDER/m);
+    expect(bkOut).not.toMatch(/^#\d+ [\d.]+ RAN-FINAL/m);
+
+    const image = `${registry.host}/min/berth:1`;
+    await berthBuild(ctx, "min-a", ["-t", image, "--publish", "--cache-to", "type=inline"]);
+    const out = await berthBuild(ctx, "min-b", ["-t", `oci:${tmp.dir}/out:min`, "--cache-from", image]);
+    expect(out).toMatch(/^RAN-BUILDER-tok-min/m);
   });
 
   it("berth's inline cache and registry cache manifest: BuildKit imports both without failing, and runs its steps", async () => {
