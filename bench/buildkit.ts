@@ -5,7 +5,10 @@
  * image store), FROM the same busybox base image (an OCI layout for berth, `docker load`ed for the engine).
  * Both run RUN steps without a network (`--network none`, `--network=none`).
  * Cold: an empty BERTH_HOME / the engine's build cache pruned; cached: the same build again; one file changed:
- * one source file rewritten before each run. Memory is the peak of the summed RSS of the process tree, sampled
+ * one source file rewritten before each run; fresh machine: an empty BERTH_HOME / a pruned engine without the
+ * image, given the cache one earlier build pushed to a local docker-registry (berth: `--cache-to
+ * type=registry,mode=max`, and the image's inline cache; BuildKit: its inline cache, BUILDKIT_INLINE_CACHE=1, as
+ * docker 20.10 without buildx cannot export a registry cache) with `--cache-from`. Memory is the peak of the summed RSS of the process tree, sampled
  * every 50 ms: for berth the CLI and what it starts (runc), for BuildKit the docker client plus the whole
  * engine (dockerd, its containerd and shims), which a daemon keeps resident between builds.
  *
@@ -15,6 +18,7 @@ import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { parseArgs } from "node:util";
 import { startEngine } from "../test/dockerfile/buildkit/helpers/oracle.ts";
+import { startRegistry } from "../test/registry/helpers/registry.ts";
 import { BIN, buildCli, DATA, fresh, measure, median, ROOT, type Sample, version } from "./lib.ts";
 
 const { values } = parseArgs({
@@ -112,6 +116,7 @@ if (!values.prebuilt) {
   await buildCli();
 }
 const { engine, base, buildkitBase } = await startEngine(join(dir, "engine"), { frontend: false });
+const registry = await startRegistry();
 try {
   const dockerdPid = Number(
     (await readFile(join(dirname(engine.host.slice("unix://".length)), "dockerd.pid"), "utf8")).trim(),
@@ -176,6 +181,91 @@ try {
       await writeFile(join(ctx, "src", "main.c"), `int main(void) { return ${i}; } /* ${side.name} */\n`);
     })),
   ];
+  // A fresh machine with the registry cache: each side's cache is written once by a build of the current
+  // context, then every run starts without a local cache and imports it.
+  const cacheRef = `${registry.host}/bench/cache:max`;
+  const berthImage = `${registry.host}/bench/berth-app:inline`;
+  const bkImage = `${registry.host}/bench/buildkit-app:inline`;
+  const berthArgs = (...extra: string[]) => [
+    process.execPath,
+    BIN,
+    "build",
+    ctx,
+    "--dockerfile",
+    join(dir, "berth.Dockerfile"),
+    ...extra,
+  ];
+  log("writing the caches: berth (registry, mode=max; inline) and BuildKit (inline)");
+  await fresh(berthHome);
+  await measure(
+    berthArgs(
+      "-t",
+      berthImage,
+      "--publish",
+      "--cache-to",
+      `type=registry,ref=${cacheRef},mode=max`,
+      "--cache-to",
+      "type=inline",
+    ),
+    berthEnv,
+    [],
+  );
+  await engine.docker(["builder", "prune", "-af"]);
+  await engine.docker([
+    "build",
+    "-q",
+    "--network=none",
+    "--build-arg",
+    "BUILDKIT_INLINE_CACHE=1",
+    "-f",
+    join(dir, "buildkit.Dockerfile"),
+    "-t",
+    bkImage,
+    ctx,
+  ]);
+  await engine.docker(["push", bkImage]);
+  const buildkitFresh: Side = {
+    name: "docker build --cache-from (BuildKit, inline)",
+    run: () =>
+      measure(
+        [
+          "/usr/bin/docker",
+          "build",
+          "-q",
+          "--network=none",
+          "--cache-from",
+          bkImage,
+          "-f",
+          join(dir, "buildkit.Dockerfile"),
+          "-t",
+          "bench-app:latest",
+          ctx,
+        ],
+        engine.env,
+        [dockerdPid],
+      ),
+    cold: async () => {
+      await engine.docker(["image", "rm", "-f", "bench-app:latest", bkImage]).catch(() => "");
+      await engine.docker(["builder", "prune", "-af"]);
+    },
+  };
+  const berthFresh = (name: string, from: string): Side => ({
+    name,
+    run: () => measure(berthArgs("-t", "bench-app:latest", "--cache-from", from), berthEnv, []),
+    cold: () => fresh(berthHome),
+  });
+  rows.push(
+    ...(await phase(
+      "fresh machine, registry cache",
+      [berthFresh("berth --cache-from (registry, mode=max)", `type=registry,ref=${cacheRef}`), buildkitFresh],
+      (_, side) => side.cold(),
+    )),
+    ...(await phase(
+      "fresh machine, inline cache",
+      [berthFresh("berth --cache-from (inline)", berthImage), buildkitFresh],
+      (_, side) => side.cold(),
+    )),
+  );
   const loadavg = await readFile("/proc/loadavg", "utf8");
   const md = [
     "# Dockerfile builds: berth against BuildKit",
@@ -187,7 +277,12 @@ try {
       `Debian's docker.io engine (${await version(["/usr/sbin/dockerd", "--version"])}, BuildKit built in, ` +
       "its own Dockerfile frontend; `docker build --network=none`, into the engine's image store). Cold: an " +
       "empty `BERTH_HOME` / the engine's build cache pruned and the image removed (the base stays loaded); " +
-      "cached: the same build again; one source file changed: `src/main.c` rewritten before each run. " +
+      "cached: the same build again; one source file changed: `src/main.c` rewritten before each run; " +
+      "fresh machine: an empty `BERTH_HOME` / the engine pruned and without the image, importing the cache one " +
+      "earlier build pushed to a local docker-registry with `--cache-from` (berth: its registry cache written " +
+      "with `--cache-to type=registry,mode=max`, or the image's inline cache; BuildKit: its inline cache, " +
+      "`BUILDKIT_INLINE_CACHE=1`, pulled from the pushed image: docker 20.10 without buildx cannot export a " +
+      "registry cache, and inline is BuildKit's mode=min, the final stage only). " +
       `${runs} runs of each, interleaved; seconds of the whole command. Peak MiB: the largest summed RSS of ` +
       "the process tree sampled every 50 ms (berth and the runc it starts; for BuildKit the client plus the " +
       "whole engine, dockerd and its containerd, resident between builds). Ratio: berth's median over " +
@@ -206,6 +301,7 @@ try {
   await writeFile(join(ROOT, "bench", "results", "buildkit.md"), md);
   process.stdout.write(md);
 } finally {
+  await registry.stop();
   await engine.stop();
   await fresh(dir);
 }

@@ -16,7 +16,7 @@ import {
 } from "../cnb/index.ts";
 import type { PhaseLogger } from "../cnb/log.ts";
 import { ensureDefaultBuilder, readExtraCas } from "../cnb/stack/index.ts";
-import { DockerfileBuild } from "../dockerfile/index.ts";
+import { DockerfileBuild, parseCacheFrom, parseCacheTo } from "../dockerfile/index.ts";
 import { BerthError } from "../errors.ts";
 import type { Image } from "../oci/image.ts";
 import { parsePlatform } from "../oci/platform.ts";
@@ -380,6 +380,13 @@ export interface DockerfileBuildOptions extends HostOptions {
   platform?: string;
   /** Run every step, using no cached result. */
   noCache?: boolean;
+  /**
+   * BuildKit's `--cache-to` values: `type=registry,ref=REF[,mode=min|max]…`, `type=local,dest=DIR…`,
+   * `type=inline`.
+   */
+  cacheTo?: string[];
+  /** BuildKit's `--cache-from` values: `type=registry,ref=REF`, `type=local,src=DIR`, or a reference. */
+  cacheFrom?: string[];
   /** `id=ID,src=FILE` for RUN --mount=type=secret. */
   secrets?: string[];
   /**
@@ -512,6 +519,8 @@ async function buildDockerfileOnce(o: DockerfileBuildOptions): Promise<BuildResu
       ...(o.target ? { target: o.target } : {}),
       ...(o.platform ? { platform: parsePlatform(o.platform) } : {}),
       noCache: Boolean(o.noCache),
+      cacheTo: (o.cacheTo ?? []).map(parseCacheTo),
+      cacheFrom: (o.cacheFrom ?? []).map(parseCacheFrom),
       secrets: parseSecrets(o.secrets ?? [], host.env, host.cwd),
       ssh: parseSsh(o.ssh ?? [], host.env, host.cwd),
       ...(o.sourceDateEpoch === undefined ? {} : { sourceDateEpoch: o.sourceDateEpoch }),

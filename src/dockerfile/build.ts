@@ -23,7 +23,10 @@ import { type ImageArgument, parseImageArgument } from "../transport/parse.ts";
 import { readFileWithin } from "../util/confined.ts";
 import { ownedTempDir } from "../util/fs.ts";
 import { formatDuration } from "../util/progress.ts";
-import { cacheKey, StepCache } from "./cache.ts";
+import { cacheKey, StepCache, type StepRecord } from "./cache.ts";
+import { type ExportStep, encodeInline, INLINE_CACHE_FIELD } from "./cache-format.ts";
+import type { CacheFrom, CacheTo } from "./cache-spec.ts";
+import { exportCache, fetchLayer, type ImportedCache, importCache } from "./cache-transfer.ts";
 import { ContextIndex } from "./context-index.ts";
 import { expandWord, type Vars } from "./expand.ts";
 import { applyConfigInstruction } from "./instructions/config.ts";
@@ -51,6 +54,10 @@ export interface BuildInputs {
   /** Target platform (default: this machine's). */
   platform?: Platform;
   noCache?: boolean;
+  /** `--cache-from`: caches (BuildKit's format) whose step records are used when the local cache has none. */
+  cacheFrom?: CacheFrom[];
+  /** `--cache-to`: where the build's step records go (registry, OCI layout, or inline in the image). */
+  cacheTo?: CacheTo[];
   /** `--secret id=…,src=…`: id → host file. */
   secrets?: Record<string, string>;
   /** `--ssh id[=socket]`: id → an SSH agent socket RUN --mount=type=ssh forwards to. */
@@ -114,6 +121,8 @@ interface StageState {
   root: StageRoot;
   clearOnBuild: boolean;
   platform: Platform;
+  /** The steps behind the stage's image (its base stage's first), for a mode=min or inline cache export. */
+  chain: ExportStep[];
   /** Writes out a last partial line of RUN output (concurrent stages). */
   flush?: () => void;
 }
@@ -144,6 +153,9 @@ export class DockerfileBuild {
   #ctx: TransportContext;
   #platform: Platform;
   #stageCount = 0;
+  #imports: ImportedCache[] = [];
+  /** Every step this build used, for a mode=max cache export. */
+  #used: ExportStep[] = [];
   /** Each scheduled stage's build, resolved with its final state (schedule.ts). */
   #done = new Map<number, Promise<StageState>>();
   #finished = new Set<number>();
@@ -241,9 +253,11 @@ export class DockerfileBuild {
     i.signal?.addEventListener("abort", onAbort, { once: true });
     this.#stepInputs = { ...i, signal: this.#abort.signal };
     try {
+      if (!i.noCache) await this.#importCaches();
       await this.#buildStages(stages, plan.stages);
       const final = this.#states.get(target.index)!;
       if (i.platform) this.#stampPlatform(final, i.platform);
+      if (i.cacheTo?.some((c) => c.type === "inline")) this.#inlineCache(final);
       const written: BuildResult["written"] = [];
       for (const dest of i.destinations) {
         // a push to a registry shows its progress (the CLI's reporter); a local write is quick
@@ -256,6 +270,7 @@ export class DockerfileBuild {
         });
         written.push({ destination: dest.text, result });
       }
+      await this.#exportCaches(final);
       const unused = Object.keys(i.buildArgs ?? {}).filter((k) => !this.#consumed.has(k));
       return {
         digest: final.image.digest,
@@ -275,6 +290,7 @@ export class DockerfileBuild {
       i.signal?.removeEventListener("abort", onAbort);
       // what was read stays known, whether or not the build got through
       await this.#index.save().catch(() => undefined);
+      for (const c of this.#imports) await c.close().catch(() => undefined);
       for (const o of this.#opened) await o.close().catch(() => undefined);
       await rm(this.#tmp, { recursive: true, force: true }).catch(() => undefined);
     }
@@ -333,6 +349,85 @@ export class DockerfileBuild {
       return await p;
     } finally {
       await this.#slots.acquire();
+    }
+  }
+
+  /**
+   * Open each --cache-from and read its records. One that cannot be read is a warning, as BuildKit's: the build
+   * goes on without it.
+   */
+  async #importCaches(): Promise<void> {
+    for (const from of this.inputs.cacheFrom ?? []) {
+      try {
+        const c = await importCache(from, this.#ctx, this.#platform);
+        this.#imports.push(c);
+        if (c.steps.size) this.#log(`importing ${c.kind} from ${from.text}: ${c.steps.size} steps`);
+        else {
+          this.#log(
+            `WARN: --cache-from ${from.text}: ${c.kind} has no step berth wrote${c.buildkitRecords ? ` (its ${c.buildkitRecords} records are BuildKit's, keyed by LLB digests berth does not compute)` : ""}; nothing to reuse`,
+          );
+        }
+      } catch (err) {
+        this.#log(
+          `WARN: --cache-from ${from.text}: cannot import the cache (${(err as Error).message}); building without it`,
+        );
+      }
+    }
+  }
+
+  /** A record from an imported cache, its layer fetched into the local cache and the record kept there. */
+  async #imported(lookup: string): Promise<StepRecord | undefined> {
+    for (const c of this.#imports) {
+      const rec = c.steps.get(lookup);
+      if (!rec) continue;
+      try {
+        if (rec.layer) {
+          await fetchLayer(c, rec.layer, this.#cache.blobPath(rec.layer.digest), await this.#cache.tmpDir());
+        }
+      } catch (err) {
+        this.#log(
+          `WARN: --cache-from ${c.text}: cannot fetch layer ${rec.layer?.digest} (${(err as Error).message})`,
+        );
+        continue;
+      }
+      await this.#cache.put(lookup, rec);
+      return rec;
+    }
+    return undefined;
+  }
+
+  /** BuildKit's inline cache: the final image's steps as records in its config (always mode=min, as BuildKit). */
+  #inlineCache(s: StageState): void {
+    const layers = s.image.manifest.layers.map((l) => l.digest);
+    const steps = s.chain.filter((e) => !e.record.layer || layers.includes(e.record.layer.digest));
+    const value = encodeInline(steps, layers);
+    s.image = mutate(s.image, { fields: { [INLINE_CACHE_FIELD]: value } }, s.platform);
+    this.#log(`--> inline cache: ${steps.length} steps in the image config`);
+  }
+
+  /**
+   * `--cache-to type=registry|local`: after the image is written, as BuildKit; a failure fails the build unless
+   * ignore-error=true.
+   */
+  async #exportCaches(final: StageState): Promise<void> {
+    for (const to of this.inputs.cacheTo ?? []) {
+      if (to.type === "inline") continue;
+      const steps = to.mode === "max" ? this.#used : final.chain;
+      const where = to.type === "registry" ? to.ref : to.dest;
+      try {
+        const r = await exportCache(to, steps, (d) => this.#cache.blobPath(d), this.#ctx, this.#tmp);
+        this.#log(
+          `exporting cache to ${where} (mode=${to.mode}): ${new Set(steps.map((e) => e.lookup)).size} steps, ${r.layers} layers, ${r.root.digest}`,
+        );
+      } catch (err) {
+        if (to.ignoreError) {
+          this.#log(
+            `WARN: --cache-to ${to.text}: cannot export the cache (${(err as Error).message}); ignore-error=true`,
+          );
+          continue;
+        }
+        throw wrapError(`exporting the cache to ${where} (--cache-to ${to.text})`, err);
+      }
     }
   }
 
@@ -451,12 +546,14 @@ export class DockerfileBuild {
     }
     let image: Image;
     let key: string;
+    let chain: ExportStep[] = [];
     const dep = findStage(all, baseText, stage.index);
     if (dep) {
       const st = await this.#stageResult(dep.index);
       if (!st) throw new BerthError("INTERNAL", `stage ${baseText} was not scheduled`);
       image = st.image;
       key = st.key;
+      chain = [...st.chain];
     } else if (baseText === "scratch") {
       // BuildKit's empty image (emptyImage in dockerfile2llb) has the default PATH and WorkingDir /.
       image = mutate(undefined, {
@@ -483,6 +580,7 @@ export class DockerfileBuild {
       root: new StageRoot(join(this.#tmp, `stage-${stage.index}`)),
       clearOnBuild: false,
       platform,
+      chain,
     };
     this.#states.set(stage.index, state);
     this.#slog(no, `--> ${short(image.digest)} (${this.#took(no)})`);
@@ -634,6 +732,8 @@ export class DockerfileBuild {
       : cacheKey(s.key, s.clearOnBuild, ins.keyword, ...keyParts);
     const key = linked ? cacheKey(s.key, s.clearOnBuild, lookup) : lookup;
     let rec = this.inputs.noCache ? undefined : await this.#cache.get(lookup);
+    if (!rec && !this.inputs.noCache && this.#imports.length) rec = await this.#imported(lookup);
+    let stored = rec;
     if (rec && linked) rec = { ...rec, config: this.#config(s) };
     const cached = rec !== undefined;
     if (rec) {
@@ -656,7 +756,17 @@ export class DockerfileBuild {
         };
       }
       await this.#cache.put(lookup, rec);
+      stored = rec;
     }
+    const step: ExportStep = {
+      lookup,
+      key,
+      parent: s.key,
+      record: stored!,
+      below: s.image.manifest.layers.at(-1)?.digest,
+    };
+    s.chain.push(step);
+    this.#used.push(step);
     const r = rec;
     const layers: AddedLayer[] = r.layer
       ? [{ path: this.#cache.blobPath(r.layer.digest), ...r.layer, history: r.history ?? {} }]
@@ -685,7 +795,10 @@ export class DockerfileBuild {
       if (!st) throw new BerthError("INTERNAL", `stage ${ref} was not built`);
       return {
         root: () => st.root.sync(st.image),
-        id: st.image.digest,
+        // The config digest: it names the stage's filesystem (diff IDs) and config whatever its layers'
+        // compression, so a stage whose layers came from a recompressed cache (--cache-to compression=) keys
+        // the same as the one that was built.
+        id: st.image.manifest.config.digest,
         what: `stage ${JSON.stringify(ref)}`,
       };
     }

@@ -7,6 +7,7 @@ export {
   type StepReport,
 } from "./build.ts";
 export { cacheKey, StepCache, type StepRecord } from "./cache.ts";
+export { type CacheFrom, type CacheTo, parseCacheFrom, parseCacheTo } from "./cache-spec.ts";
 export { expandPairs, expandWord, expandWords, type Vars } from "./expand.ts";
 export {
   type Dockerfile,

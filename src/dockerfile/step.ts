@@ -27,7 +27,7 @@ export interface StepOutput {
 export interface SourceRoot {
   /** Its files on disk (made on first call). */
   root: () => Promise<string>;
-  /** The image's digest, for cache keys. */
+  /** For cache keys: a stage's config digest (independent of layer compression), an image's digest. */
   id: string;
   /** For messages: `stage "build"`, `image alpine`. */
   what: string;

@@ -34,6 +34,8 @@ export interface Mutation {
   history?: History[];
   /** The image's `author`. */
   author?: string;
+  /** Top-level config fields to set (BuildKit's inline cache, `moby.buildkit.cache.v0`). */
+  fields?: Record<string, unknown>;
 }
 
 export const EPOCH = "1970-01-01T00:00:00Z";
@@ -76,6 +78,7 @@ export function mutate(base: Image | undefined, m: Mutation, hostPlatform?: Plat
   config.history = history;
   if (m.config) config.config = m.config(structuredClone(config.config ?? {}));
   if (m.author !== undefined) config.author = m.author;
+  for (const [k, v] of Object.entries(m.fields ?? {})) config[k] = v;
   if (m.platform) {
     config.os = m.platform.os;
     config.architecture = m.platform.architecture;

@@ -1,6 +1,7 @@
 import { relative, resolve } from "node:path";
 import type { Command } from "commander";
 import { type BuildChoice, type BuildResult, build, buildDockerfile, chooseBuild } from "../../api/build.ts";
+import { parseCacheFrom, parseCacheTo } from "../../dockerfile/index.ts";
 import { BerthError } from "../../errors.ts";
 import { type Cli, hostOptions } from "../env.ts";
 import { info, printJson } from "../output.ts";
@@ -24,6 +25,8 @@ const DOCKERFILE_ONLY: Record<string, string> = {
   ssh: "--ssh",
   allow: "--allow",
   stageJobs: "--stage-jobs",
+  cacheTo: "--cache-to",
+  cacheFrom: "--cache-from",
 };
 const BUILDPACKS_ONLY: Record<string, string> = {
   builder: "-B/--builder",
@@ -108,6 +111,9 @@ async function planBuild(
     typeof opts.descriptor === "string" ? resolve(cwd, opts.descriptor) : undefined,
   );
   refuseOtherWayFlags(command, choice.way, choice.reason);
+  // Checked before anything runs: a bad value names its attribute.
+  for (const v of (opts.cacheTo as string[] | undefined) ?? []) parseCacheTo(v);
+  for (const v of (opts.cacheFrom as string[] | undefined) ?? []) parseCacheFrom(v);
   return { tag, contextDir, choice };
 }
 
@@ -134,6 +140,16 @@ export function registerBuild(program: Command, cli: () => Cli): void {
     .option("--target <stage>", "build this stage (default: the last)")
     .option("--platform <os/arch[/variant]>", "the platform to build for (default: this machine's)")
     .option("--no-cache", "run every step, using no cached result")
+    .option(
+      "--cache-to <type=registry,ref=REF|type=local,dest=DIR|type=inline>",
+      "export the step cache in BuildKit's format ([,mode=min|max][,compression=][,oci-mediatypes=][,image-manifest=][,ignore-error=]; repeatable)",
+      collect,
+    )
+    .option(
+      "--cache-from <type=registry,ref=REF|type=local,src=DIR|REF>",
+      "reuse steps from a cache (BuildKit's format) or an image's inline cache (repeatable)",
+      collect,
+    )
     .option("--secret <id=ID,src=FILE>", "a secret for RUN --mount=type=secret (repeatable)", collect)
     .option(
       "--ssh <default|ID[=SOCKET]>",
@@ -204,7 +220,8 @@ Examples:
   berth build . --dockerfile -t app:1
   berth build ./svc -f ./svc/Dockerfile.prod -t oci:./out:svc --build-arg VERSION=1.2 --target runtime
   berth build . --dockerfile -t docker://127.0.0.1:5000/app:1 --publish
-  berth build . --dockerfile -t app:1 --secret id=npmrc,src=$HOME/.npmrc`,
+  berth build . --dockerfile -t app:1 --secret id=npmrc,src=$HOME/.npmrc
+  berth build . --dockerfile -t reg/app:1 --publish --cache-from reg/app:cache --cache-to type=registry,ref=reg/app:cache,mode=max`,
     )
     .action(async (arg: string | undefined, opts, command: Command) => {
       const c = cli();
@@ -275,6 +292,8 @@ Examples:
           ...(opts.target ? { target: opts.target } : {}),
           ...(opts.platform ? { platform: opts.platform } : {}),
           noCache: opts.cache === false,
+          cacheTo: opts.cacheTo ?? [],
+          cacheFrom: opts.cacheFrom ?? [],
           secrets: opts.secret ?? [],
           ssh: opts.ssh ?? [],
           ...(opts.network ? { network: opts.network } : {}),

@@ -1,0 +1,357 @@
+/**
+ * The step cache across machines (issue 20): `--cache-to`/`--cache-from` in BuildKit's format, through the real
+ * CLI, a real registry (docker-registry) and OCI layouts. "Machine A" and "machine B" are two BERTH_HOMEs: B starts
+ * empty and must reuse A's steps instead of running them.
+ */
+import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { berth, tempDir } from "../helpers/cli.ts";
+import { htpasswdLine } from "../registry/helpers/certs.ts";
+import { type RegistryHarness, startRegistry } from "../registry/helpers/registry.ts";
+import { localBase, writeContext } from "./helpers/local.ts";
+
+let tmp: { dir: string; cleanup: () => Promise<void> };
+let base: string;
+let registry: RegistryHarness;
+
+beforeAll(async () => {
+  tmp = await tempDir("berth-df-cacheio-");
+  base = await localBase(join(tmp.dir, "base"));
+  registry = await startRegistry();
+});
+afterAll(async () => {
+  await registry?.stop();
+  await tmp?.cleanup();
+});
+
+interface Json {
+  digest: string;
+  steps: { instruction: string; cached: boolean; stage: number }[];
+}
+
+const EPOCH = { SOURCE_DATE_EPOCH: "0" };
+
+async function build(
+  ctx: string,
+  home: string,
+  out: string,
+  extra: string[],
+  env: Record<string, string> = {},
+) {
+  const r = await berth(["build", ctx, "--dockerfile", "-t", out, "--json", ...extra], { home, env });
+  if (r.code !== 0) throw new Error(r.stderr);
+  return { json: JSON.parse(r.stdout) as Json, stderr: r.stderr };
+}
+
+/** A two-stage build: each RUN prints a token only when it really runs. */
+async function twoStage(name: string, token: string): Promise<string> {
+  return writeContext(join(tmp.dir, name), {
+    "src.txt": `${token}\n`,
+    Dockerfile: `FROM ${base} AS builder
+COPY src.txt /src.txt
+RUN echo "RAN-BUILDER-${token}" && cat /src.txt > /built
+FROM ${base}
+ENV MODE=final
+COPY --from=builder /built /app/built
+RUN echo "RAN-FINAL-${token}" && cp /app/built /app/final
+CMD ["cat", "/app/final"]
+`,
+  });
+}
+
+const home = (name: string) => join(tmp.dir, "homes", name);
+
+describe("--cache-to type=registry / --cache-from type=registry", () => {
+  it("mode=max: a fresh machine runs no RUN step and gets the same image", async () => {
+    const ctx = await twoStage("max", "tok-max");
+    const ref = `${registry.host}/cache/app:max`;
+    const a = await build(ctx, home("max-a"), `oci:${tmp.dir}/out-max-a:x`, [
+      "--cache-to",
+      `type=registry,ref=${ref},mode=max`,
+    ]);
+    expect(a.stderr).toMatch(/^(?:\[stage \d+\/\d+\] )?RAN-BUILDER-tok-max/m);
+    expect(a.stderr).toMatch(/^(?:\[stage \d+\/\d+\] )?RAN-FINAL-tok-max/m);
+    expect(a.stderr).toMatch(/exporting cache to .*mode=max/);
+
+    const b = await build(ctx, home("max-b"), `oci:${tmp.dir}/out-max-b:x`, [
+      "--cache-from",
+      `type=registry,ref=${ref}`,
+    ]);
+    expect(b.stderr).toContain("importing cache manifest from");
+    expect(b.stderr).not.toMatch(/^(?:\[stage \d+\/\d+\] )?RAN-BUILDER/m);
+    expect(b.stderr).not.toMatch(/^(?:\[stage \d+\/\d+\] )?RAN-FINAL/m);
+    expect(b.json.digest).toBe(a.json.digest);
+    expect(b.json.steps.filter((s) => /^(RUN|COPY)/.test(s.instruction)).every((s) => s.cached)).toBe(true);
+
+    // The cache manifest is BuildKit's: an OCI index of the layers and one cacheconfig.v0 blob of layers + records.
+    const res = await fetch(`http://${registry.host}/v2/cache/app/manifests/max`, {
+      headers: { accept: "application/vnd.oci.image.index.v1+json" },
+    });
+    const index = (await res.json()) as {
+      mediaType: string;
+      manifests: { mediaType: string; digest: string }[];
+    };
+    expect(index.mediaType).toBe("application/vnd.oci.image.index.v1+json");
+    const cfgDesc = index.manifests.find((m) => m.mediaType === "application/vnd.buildkit.cacheconfig.v0")!;
+    expect(cfgDesc).toBeDefined();
+    expect(index.manifests.filter((m) => m.mediaType.includes("layer")).length).toBe(4);
+    const cfg = (await (
+      await fetch(`http://${registry.host}/v2/cache/app/blobs/${cfgDesc.digest}`)
+    ).json()) as {
+      layers: { blob: string; parent: number }[];
+      records: { digest: string; inputs?: { link: number }[][]; layers?: { layer: number }[] }[];
+    };
+    expect(cfg.layers.length).toBe(4);
+    expect(cfg.records.some((r) => r.layers?.length && r.inputs?.[0]?.[0]?.link !== undefined)).toBe(true);
+  });
+
+  it("mode=min: only the final image's steps are cached, so the builder stage runs again", async () => {
+    const ctx = await twoStage("min", "tok-min");
+    const ref = `${registry.host}/cache/app:min`;
+    const a = await build(
+      ctx,
+      home("min-a"),
+      `oci:${tmp.dir}/out-min-a:x`,
+      ["--cache-to", `type=registry,ref=${ref},mode=min`],
+      EPOCH,
+    );
+    expect(a.stderr).toMatch(/^(?:\[stage \d+\/\d+\] )?RAN-BUILDER-tok-min/m);
+    const b = await build(
+      ctx,
+      home("min-b"),
+      `oci:${tmp.dir}/out-min-b:x`,
+      ["--cache-from", `type=registry,ref=${ref}`],
+      EPOCH,
+    );
+    // Under min the builder's RUN is not in the cache; it runs again, and (reproducible with SOURCE_DATE_EPOCH)
+    // gives the same stage, so the final stage's steps come from the cache.
+    expect(b.stderr).toMatch(/^(?:\[stage \d+\/\d+\] )?RAN-BUILDER-tok-min/m);
+    expect(b.stderr).not.toMatch(/^(?:\[stage \d+\/\d+\] )?RAN-FINAL/m);
+    expect(b.json.digest).toBe(a.json.digest);
+  });
+
+  it("oci-mediatypes=false and image-manifest=true write the other shapes BuildKit writes, and read back", async () => {
+    const ctx = await twoStage("shapes", "tok-shapes");
+    for (const [tag, attrs, mediaType] of [
+      ["docker", "oci-mediatypes=false", "application/vnd.docker.distribution.manifest.list.v2+json"],
+      ["manifest", "image-manifest=true", "application/vnd.oci.image.manifest.v1+json"],
+    ] as const) {
+      const ref = `${registry.host}/cache/shapes:${tag}`;
+      const a = await build(ctx, home(`shapes-a-${tag}`), `oci:${tmp.dir}/out-shapes:a${tag}`, [
+        "--cache-to",
+        `type=registry,ref=${ref},mode=max,${attrs}`,
+      ]);
+      const res = await fetch(`http://${registry.host}/v2/cache/shapes/manifests/${tag}`, {
+        headers: { accept: `${mediaType}` },
+      });
+      expect(((await res.json()) as { mediaType: string }).mediaType).toBe(mediaType);
+      const b = await build(ctx, home(`shapes-b-${tag}`), `oci:${tmp.dir}/out-shapes:b${tag}`, [
+        "--cache-from",
+        `type=registry,ref=${ref}`,
+      ]);
+      expect(b.stderr).not.toMatch(/^(?:\[stage \d+\/\d+\] )?RAN-/m);
+      expect(b.json.digest).toBe(a.json.digest);
+    }
+  });
+});
+
+describe("--cache-to compression=", () => {
+  it("compression=zstd recompresses the cache's layers (same diff IDs); a fresh machine runs nothing from them", async () => {
+    const ctx = await twoStage("zstd", "tok-zstd");
+    const ref = `${registry.host}/cache/zstd:1`;
+    await build(ctx, home("zstd-a"), `oci:${tmp.dir}/out-zstd:a`, [
+      "--cache-to",
+      `type=registry,ref=${ref},mode=max,compression=zstd,compression-level=5`,
+    ]);
+    const index = (await (
+      await fetch(`http://${registry.host}/v2/cache/zstd/manifests/1`, {
+        headers: { accept: "application/vnd.oci.image.index.v1+json" },
+      })
+    ).json()) as { manifests: { mediaType: string }[] };
+    const layers = index.manifests.filter((m) => m.mediaType.includes("layer"));
+    expect(layers.length).toBe(4);
+    expect(layers.every((m) => m.mediaType === "application/vnd.oci.image.layer.v1.tar+zstd")).toBe(true);
+    const b = await build(ctx, home("zstd-b"), `oci:${tmp.dir}/out-zstd:b`, ["--cache-from", ref]);
+    expect(b.stderr).not.toMatch(/^(?:\[stage \d+\/\d+\] )?RAN-/m);
+    const manifest = JSON.parse(
+      await readFile(
+        join(tmp.dir, "out-zstd", "blobs", "sha256", b.json.digest.slice("sha256:".length)),
+        "utf8",
+      ),
+    ) as { layers: { mediaType: string }[] };
+    expect(manifest.layers.at(-1)?.mediaType).toBe("application/vnd.oci.image.layer.v1.tar+zstd");
+  });
+});
+
+describe("--cache-to type=local / --cache-from type=local", () => {
+  it("round-trips through an OCI layout, tagged latest as BuildKit's local cache", async () => {
+    const ctx = await twoStage("local", "tok-local");
+    const dir = join(tmp.dir, "local-cache");
+    const a = await build(ctx, home("local-a"), `oci:${tmp.dir}/out-local:a`, [
+      "--cache-to",
+      `type=local,dest=${dir},mode=max`,
+    ]);
+    const layoutIndex = JSON.parse(await readFile(join(dir, "index.json"), "utf8")) as {
+      manifests: { mediaType: string; annotations?: Record<string, string> }[];
+    };
+    expect(layoutIndex.manifests[0]?.annotations?.["org.opencontainers.image.ref.name"]).toBe("latest");
+    expect(layoutIndex.manifests[0]?.mediaType).toBe("application/vnd.oci.image.index.v1+json");
+    const b = await build(ctx, home("local-b"), `oci:${tmp.dir}/out-local:b`, [
+      "--cache-from",
+      `type=local,src=${dir}`,
+    ]);
+    expect(b.stderr).not.toMatch(/^(?:\[stage \d+\/\d+\] )?RAN-/m);
+    expect(b.json.digest).toBe(a.json.digest);
+  });
+});
+
+describe("--cache-to type=inline", () => {
+  it("puts the final image's steps in its config; a fresh machine reads them from the pushed image", async () => {
+    const ctx = await twoStage("inline", "tok-inline");
+    const ref = `${registry.host}/inline/app:1`;
+    const a = await build(ctx, home("inline-a"), ref, ["--publish", "--cache-to", "type=inline"], EPOCH);
+    expect(a.stderr).toMatch(/^(?:\[stage \d+\/\d+\] )?RAN-FINAL-tok-inline/m);
+    // The config carries BuildKit's field: base64 of a JSON array of records.
+    const manifest = (await (
+      await fetch(`http://${registry.host}/v2/inline/app/manifests/1`, {
+        headers: { accept: "application/vnd.oci.image.manifest.v1+json" },
+      })
+    ).json()) as { config: { digest: string } };
+    const config = (await (
+      await fetch(`http://${registry.host}/v2/inline/app/blobs/${manifest.config.digest}`)
+    ).json()) as Record<string, unknown>;
+    const records = JSON.parse(Buffer.from(config["moby.buildkit.cache.v0"] as string, "base64").toString());
+    expect(Array.isArray(records)).toBe(true);
+    expect(records.length).toBeGreaterThan(2);
+
+    const b = await build(
+      ctx,
+      home("inline-b"),
+      `oci:${tmp.dir}/out-inline:b`,
+      ["--cache-from", ref, "--cache-to", "type=inline"],
+      EPOCH,
+    );
+    expect(b.stderr).toContain("importing inline cache from");
+    // Inline is mode=min: the builder stage runs again, the final stage's steps do not.
+    expect(b.stderr).toMatch(/^(?:\[stage \d+\/\d+\] )?RAN-BUILDER-tok-inline/m);
+    expect(b.stderr).not.toMatch(/^(?:\[stage \d+\/\d+\] )?RAN-FINAL/m);
+    expect(b.json.digest).toBe(a.json.digest);
+  });
+});
+
+describe("bad and unreachable caches", () => {
+  it("a bad --cache-to/--cache-from value names its attribute, before anything runs", async () => {
+    const ctx = await twoStage("bad", "tok-bad");
+    const cases: [string, string, RegExp][] = [
+      ["--cache-to", "type=registry", /ref=/],
+      ["--cache-to", `type=registry,ref=${registry.host}/c:1,mode=all`, /mode="all" must be min or max/],
+      ["--cache-to", "type=gha", /type=gha is not supported/],
+      ["--cache-to", "type=nope,ref=x", /unknown type="nope"/],
+      ["--cache-to", `type=local,dest=${tmp.dir}/x,bogus=1`, /unknown attribute bogus=/],
+      ["--cache-to", `type=registry,ref=${registry.host}/c:1,oci-mediatypes=maybe`, /oci-mediatypes="maybe"/],
+      [
+        "--cache-to",
+        `type=registry,ref=${registry.host}/c:1,compression=estargz`,
+        /compression=estargz is not supported/,
+      ],
+      [
+        "--cache-to",
+        `type=registry,ref=${registry.host}/c:1,compression=zstd,oci-mediatypes=false`,
+        /compression=zstd needs oci-mediatypes=true/,
+      ],
+      [
+        "--cache-to",
+        `type=registry,ref=${registry.host}/c:1,compression-level=30,compression=gzip`,
+        /compression-level="30"/,
+      ],
+      [
+        "--cache-to",
+        `type=registry,ref=${registry.host}/c:1,force-compression=true`,
+        /force-compression=true needs compression=/,
+      ],
+      ["--cache-from", "type=local", /src=/],
+      ["--cache-from", "type=inline", /type=inline is written with --cache-to/],
+      ["--cache-from", "type=registry,ref=UPPER/Case", /ref="UPPER\/Case" is not an image reference/],
+    ];
+    for (const [flag, value, re] of cases) {
+      const out = join(tmp.dir, "bad-out");
+      const r = await berth(["build", ctx, "--dockerfile", "-t", `oci:${out}:x`, flag, value], {
+        home: home("bad"),
+      });
+      expect(r.code, `${flag} ${value}`).not.toBe(0);
+      expect(r.stderr).toMatch(re);
+      expect(r.stderr).not.toMatch(/^(?:\[stage \d+\/\d+\] )?RAN-/m);
+    }
+  });
+
+  it("an unreachable or missing --cache-from is a warning and the build goes on; credentials are never printed", async () => {
+    const ctx = await twoStage("unreach", "tok-unreach");
+    const secret = "s3cret-Pa55word-never-printed";
+    const locked = await startRegistry({ htpasswd: [await htpasswdLine("alice", "right-password")] });
+    try {
+      const cfgDir = join(tmp.dir, "docker-config");
+      await mkdir(cfgDir, { recursive: true });
+      await writeFile(
+        join(cfgDir, "config.json"),
+        JSON.stringify({
+          auths: { [locked.host]: { auth: Buffer.from(`alice:${secret}`).toString("base64") } },
+        }),
+      );
+      const r = await build(
+        ctx,
+        home("unreach"),
+        `oci:${tmp.dir}/out-unreach:x`,
+        [
+          "--cache-from",
+          "type=registry,ref=127.0.0.1:1/nothing/here:cache",
+          "--cache-from",
+          `type=registry,ref=${registry.host}/never/pushed:cache`,
+          "--cache-from",
+          `type=registry,ref=${locked.host}/private/cache:1`,
+          "--cache-from",
+          `type=local,src=${tmp.dir}/no-such-dir`,
+        ],
+        { DOCKER_CONFIG: cfgDir },
+      );
+      expect(r.stderr).toMatch(/^(?:\[stage \d+\/\d+\] )?RAN-FINAL-tok-unreach/m);
+      expect(r.stderr.match(/WARN: --cache-from .*cannot import the cache/g)?.length).toBe(4);
+      expect(r.stderr).not.toContain(secret);
+      expect(r.stderr).not.toContain(Buffer.from(`alice:${secret}`).toString("base64"));
+    } finally {
+      await locked.stop();
+    }
+  });
+
+  it("a --cache-to that cannot be written fails the build, unless ignore-error=true", async () => {
+    const ctx = await twoStage("cant", "tok-cant");
+    const bad = await berth(
+      [
+        "build",
+        ctx,
+        "--dockerfile",
+        "-t",
+        `oci:${tmp.dir}/out-cant:x`,
+        "--cache-to",
+        "type=registry,ref=127.0.0.1:1/nothing/here:cache",
+      ],
+      { home: home("cant") },
+    );
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr).toMatch(/exporting the cache to 127\.0\.0\.1:1\/nothing\/here:cache/);
+    const ok = await berth(
+      [
+        "build",
+        ctx,
+        "--dockerfile",
+        "-t",
+        `oci:${tmp.dir}/out-cant:y`,
+        "--cache-to",
+        "type=registry,ref=127.0.0.1:1/nothing/here:cache,ignore-error=true",
+      ],
+      { home: home("cant") },
+    );
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(ok.stderr).toMatch(/WARN: --cache-to .*ignore-error=true/);
+  });
+});
