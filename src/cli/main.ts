@@ -7,6 +7,7 @@ import { renderError } from "./errno.ts";
 import { EXIT, exitCodeFor } from "./exit.ts";
 import type { Output } from "./output.ts";
 import { TransferProgress } from "./progress.ts";
+import { needsNamespace } from "./userns.ts";
 
 type Register = (program: Command, cli: () => Cli) => void;
 
@@ -231,6 +232,21 @@ export async function main(
     argv = [...argv, "--help"];
   }
   try {
+    // Not root: a build runs again inside a user namespace of the caller's (./userns.ts)
+    const command = commandOf(argv);
+    if (needsNamespace(command, argv, process.geteuid?.() ?? 0)) {
+      const { namespaceCommand, runInNamespace } = await import("./userns.ts");
+      const self = [process.execPath, ...process.execArgv, process.argv[1]!, ...argv];
+      const uid = process.geteuid?.() ?? 0;
+      const ns = await namespaceCommand(
+        command!,
+        self,
+        { uid, gid: process.getegid?.() ?? uid },
+        env.PATH ?? "",
+      );
+      const nsEnv = { ...env, BERTH_USERNS: ns.mapping, ...(ns.why ? { BERTH_USERNS_WHY: ns.why } : {}) };
+      return await runInNamespace(ns.argv, nsEnv, process);
+    }
     const tightened = await secureHome(base.ctx.home);
     if (tightened.length) {
       out.stderr.write(
@@ -249,6 +265,12 @@ export async function main(
       const { message, hint } = renderError(err as BerthError, base.ctx.home);
       out.stderr.write(`berth: ${message}\n`);
       if (hint) out.stderr.write(`hint: ${hint}\n`);
+      if (env.BERTH_USERNS === "single" && !(err instanceof BerthError && err.code === "ID_UNMAPPED")) {
+        // a build without subordinate ids: a chown to another id fails in it, whatever step it is in
+        out.stderr.write(
+          `note: this build ran in a user namespace holding only your own id (${env.BERTH_USERNS_WHY ?? "no subordinate ids"}), so files cannot be given other owners in it\n`,
+        );
+      }
       if (env.BERTH_DEBUG) out.stderr.write(`${e.stack}\n`);
       if (!(err instanceof BerthError)) return EXIT.failure;
       return typeof err.details.exitCode === "number" ? err.details.exitCode : exitCodeFor(err.code);
