@@ -238,14 +238,20 @@ export async function main(
       const { namespaceCommand, runInNamespace } = await import("./userns.ts");
       const self = [process.execPath, ...process.execArgv, process.argv[1]!, ...argv];
       const uid = process.geteuid?.() ?? 0;
+      // system df/prune measure and remove what builds left: where no namespace can be made, no build made one
       const ns = await namespaceCommand(
         command!,
         self,
         { uid, gid: process.getegid?.() ?? uid },
         env.PATH ?? "",
-      );
-      const nsEnv = { ...env, BERTH_USERNS: ns.mapping, ...(ns.why ? { BERTH_USERNS_WHY: ns.why } : {}) };
-      return await runInNamespace(ns.argv, nsEnv, process);
+      ).catch((err) => {
+        if (command === "system") return undefined;
+        throw err;
+      });
+      if (ns) {
+        const nsEnv = { ...env, BERTH_USERNS: ns.mapping, ...(ns.why ? { BERTH_USERNS_WHY: ns.why } : {}) };
+        return await runInNamespace(ns.argv, nsEnv, process);
+      }
     }
     const tightened = await secureHome(base.ctx.home);
     if (tightened.length) {
@@ -265,7 +271,12 @@ export async function main(
       const { message, hint } = renderError(err as BerthError, base.ctx.home);
       out.stderr.write(`berth: ${message}\n`);
       if (hint) out.stderr.write(`hint: ${hint}\n`);
-      if (env.BERTH_USERNS === "single" && !(err instanceof BerthError && err.code === "ID_UNMAPPED")) {
+      const build = commandOf(argv) === "build" || commandOf(argv) === "detect";
+      if (
+        build &&
+        env.BERTH_USERNS === "single" &&
+        !(err instanceof BerthError && err.code === "ID_UNMAPPED")
+      ) {
         // a build without subordinate ids: a chown to another id fails in it, whatever step it is in
         out.stderr.write(
           `note: this build ran in a user namespace holding only your own id (${env.BERTH_USERNS_WHY ?? "no subordinate ids"}), so files cannot be given other owners in it\n`,

@@ -6,7 +6,8 @@
  * (/etc/subuid, /etc/subgid) and newuidmap/newgidmap, ids 1… to that range (`--map-users`, which runs
  * newuidmap). Inside, berth is root of its namespace: layers are applied with their owners, overlay
  * snapshots and runc work as they do for root, and the tars it writes record the ids inside the namespace
- * (1000, not the host's 100999). Without subordinate ids only the caller's own id is mapped (to 0): a build
+ * (1000, not the host's 100999). `system df`/`prune` run there too: what builds leave in BERTH_HOME belongs to the
+ * namespace's ids, which the caller cannot remove outside it. Without subordinate ids only the caller's own id is mapped (to 0): a build
  * that needs another owner fails with `ID_UNMAPPED` naming the file and what to install.
  */
 import { execFile, spawn } from "node:child_process";
@@ -16,8 +17,11 @@ import { join } from "node:path";
 import { BerthError } from "../errors.ts";
 import { subordinateIds, userNamespaceFailure, userNamespaceForbidden } from "../runtime/userns.ts";
 
-/** Commands that write image roots owned by other ids, and so run in a user namespace when not root. */
-const IN_NAMESPACE = new Set(["build", "detect"]);
+/**
+ * Commands that run in a user namespace when not root: those that write image roots owned by other ids, and
+ * `system` (df, prune), which measures and removes what they left (files of the namespace's ids).
+ */
+const IN_NAMESPACE = new Set(["build", "detect", "system"]);
 
 /** Whether `command` with `argv` must run in a user namespace: not root, a build, not asking for help. */
 export function needsNamespace(command: string | undefined, argv: readonly string[], euid: number): boolean {

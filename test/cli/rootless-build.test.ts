@@ -219,6 +219,11 @@ describe.skipIf(skip !== undefined)("builds without root", () => {
     await mkdir(app);
     await writeFile(join(app, "main.txt"), "m");
     await pexec("chown", ["-R", `${user!.uid}:${user!.gid}`, app]);
+    const pulled = await berthAs(home, ["pull", builder]);
+    expect(pulled.code, pulled.stderr).toBe(0);
+    const detected = await berthAs(home, ["detect", app, "-B", builder]);
+    expect(detected.code, detected.stderr).toBe(0);
+    expect(detected.stdout).toContain("test/web");
     const r = await berthAs(home, ["build", "app:1", "--path", app, "-B", builder]);
     expect(r.stderr).not.toMatch(/EPERM|not permitted/);
     expect(r.code, r.stderr).toBe(0);
@@ -240,6 +245,14 @@ describe.skipIf(skip !== undefined)("builds without root", () => {
     // a second build as the same user reuses the cache the first left (files the namespace's ids own)
     const again = await berthAs(home, ["build", "app:1", "--path", app, "-B", builder]);
     expect(again.code, again.stderr).toBe(0);
+    // what the builds left (owned by the namespace's ids: 1000 is a subordinate id on the host) is the
+    // user's to measure and remove
+    const df = await berthAs(home, ["system", "df"]);
+    expect([df.code, df.stderr]).toEqual([0, ""]);
+    const prune = await berthAs(home, ["system", "prune", "--all", "--force"]);
+    expect([prune.code, prune.stderr]).toEqual([0, ""]);
+    expect(await readdir(join(home, "berth", "cache", "cnb")).catch(() => [])).toEqual([]);
+    expect(await readdir(join(home, "berth", "snapshots")).catch(() => [])).toEqual([]);
   }, 300_000);
 
   it("without newuidmap a build that needs only the caller's id still works (one id mapped, to 0)", async () => {
