@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { userNamespaceForbidden } from "../../src/runtime/userns.ts";
 import { makeBuildImage, writeBuildpack } from "../cnb/helpers.ts";
 import { berth, tempDir } from "../helpers/cli.ts";
-import { type TestUser, testUser } from "../helpers/user.ts";
+import { testUser } from "../helpers/user.ts";
 import { type RegistryHarness, startRegistry } from "../registry/helpers/registry.ts";
 import { busyboxImage } from "../runtime/helpers.ts";
 
@@ -239,6 +239,9 @@ describe.skipIf(skip !== undefined)("builds without root", () => {
       o.split("/").some((n) => Number(n) >= user!.uid && Number(n) !== 1000),
     );
     expect(hostIds).toEqual([]);
+    // rebase writes only a config and a manifest: no namespace needed
+    const rebased = await berthAs(home, ["rebase", "app:1"]);
+    expect(rebased.code, rebased.stderr).toBe(0);
     const ran = await berthAs(home, ["run", "app:1"]);
     expect(ran.code, ran.stderr).toBe(0);
     expect(ran.stdout).toMatch(/dep\n$/);
