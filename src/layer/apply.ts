@@ -215,6 +215,16 @@ class Applier {
               String(h.devminor ?? 0),
             ]);
         } catch (err) {
+          // Root of a user namespace (a build without root, cli/userns.ts) may not make device nodes: skipped
+          // as rootless mode skips them (the runtime gives a container its own /dev).
+          const denied = /Operation not permitted/.test(String((err as { stderr?: unknown }).stderr ?? ""));
+          if (h.type !== "fifo" && denied) {
+            this.stats.notes.push({
+              entry: name,
+              reason: `${h.type} device ${h.devmajor}:${h.devminor} not created (not permitted here)`,
+            });
+            return;
+          }
           throw wrapError(`creating ${h.type} ${JSON.stringify(name)}`, err);
         }
         await this.#attrs(h, path, host, true);

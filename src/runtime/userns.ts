@@ -129,3 +129,9 @@ export async function singleIdNamespace(proc = "/proc"): Promise<boolean> {
   const [u, g] = await Promise.all([size("uid_map"), size("gid_map")]);
   return u === 1 || g === 1;
 }
+
+/** Whether this process is in a user namespace other than the host's (its uid map is not the whole range). */
+export async function inUserNamespace(proc = "/proc"): Promise<boolean> {
+  const map = await readFile(`${proc}/self/uid_map`, "utf8").catch(() => "");
+  return map !== "" && map.trim().split(/\s+/).join(" ") !== "0 0 4294967295";
+}

@@ -258,6 +258,28 @@ describe.skipIf(skip !== undefined)("builds without root", () => {
     expect(await readdir(join(home, "berth", "snapshots")).catch(() => [])).toEqual([]);
   }, 300_000);
 
+  it("a base image with device nodes (as Debian's have /dev/console): they are left out of the build's root, as rootless mode does", async () => {
+    const rootHome = join(dir, "root-home");
+    const devs = join(dir, "devs-src");
+    await mkdir(join(devs, "dev"), { recursive: true });
+    await pexec("mknod", ["-m", "666", join(devs, "dev", "console"), "c", "5", "1"]);
+    const appended = await berth(
+      ["append", `oci:${join(dir, "bblayout")}:b`, `${devs}:/`, "-t", `docker://${reg.host}/base/devices:1`],
+      { home: rootHome },
+    );
+    expect(appended.code, appended.stderr).toBe(0);
+    const home = await homeFor("home-devices");
+    const ctx = join(home, "ctx");
+    await mkdir(ctx);
+    await writeFile(join(ctx, "Dockerfile"), `FROM ${reg.host}/base/devices:1\nRUN echo ok > /ok\n`);
+    await pexec("chown", ["-R", `${user!.uid}:${user!.gid}`, ctx]);
+    const r = await berthAs(home, ["build", "--dockerfile", "-t", "devices:1", ctx]);
+    expect(r.stderr).not.toContain("mknod");
+    expect(r.code, r.stderr).toBe(0);
+    const ran = await berthAs(home, ["run", "devices:1", "cat", "/ok"]);
+    expect([ran.code, ran.stdout]).toEqual([0, "ok\n"]);
+  }, 120_000);
+
   it("without newuidmap a build that needs only the caller's id still works (one id mapped, to 0)", async () => {
     const home = await homeFor("home-single");
     const ctx = join(home, "ctx");
@@ -317,6 +339,22 @@ describe.skipIf(skip !== undefined)("builds without root", () => {
     );
     expect((await berthAs(home, ["images"])).stdout).not.toContain("refused");
   }, 120_000);
+
+  it("the default builder's stack (debootstrap) is refused up front, with the way round it", async () => {
+    const home = await homeFor("home-default");
+    const app = join(home, "app");
+    await mkdir(app);
+    await writeFile(join(app, "index.html"), "hi");
+    await pexec("chown", ["-R", `${user!.uid}:${user!.gid}`, app]);
+    const r = await berthAs(home, ["build", app, "-t", "d:1"]);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain(
+      "creating a stack runs debootstrap, which needs root (it makes device nodes, which a user namespace cannot); berth is not running as root",
+    );
+    expect(r.stderr).toContain("berth build -B BUILDER takes any builder image");
+    expect(r.stderr).not.toMatch(/mknod|debootstrap bookworm exited/);
+    expect(await leftovers(home)).toEqual([]);
+  });
 
   it("the build's files in BERTH_HOME belong to the user or its subordinate ids, never to root", async () => {
     const home = join(dir, "home-df");
