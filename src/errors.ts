@@ -69,6 +69,7 @@ export type ErrorCode =
   | "DOCKERFILE_RUN_FAILED"
   | "DOCKERFILE_UNSUPPORTED"
   // generic
+  | "ID_UNMAPPED"
   | "USAGE"
   | "IO"
   | "INTERNAL";

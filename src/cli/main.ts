@@ -7,6 +7,7 @@ import { renderError } from "./errno.ts";
 import { EXIT, exitCodeFor } from "./exit.ts";
 import type { Output } from "./output.ts";
 import { TransferProgress } from "./progress.ts";
+import { needsNamespace } from "./userns.ts";
 
 type Register = (program: Command, cli: () => Cli) => void;
 
@@ -145,6 +146,30 @@ export async function buildProgram(cli: () => Cli, argv: readonly string[] = [])
   return program;
 }
 
+/** `argv` run by berth again in a user namespace; undefined when `system` finds none to be made. */
+async function rerunInNamespace(
+  command: string,
+  argv: readonly string[],
+  env: Record<string, string | undefined>,
+): Promise<number | undefined> {
+  const { namespaceCommand, runInNamespace } = await import("./userns.ts");
+  const self = [process.execPath, ...process.execArgv, process.argv[1]!, ...argv];
+  const uid = process.geteuid?.() ?? 0;
+  // system df/prune measure and remove what builds left: where no namespace can be made, no build made one
+  const ns = await namespaceCommand(
+    command,
+    self,
+    { uid, gid: process.getegid?.() ?? uid },
+    env.PATH ?? "",
+  ).catch((err) => {
+    if (command === "system") return undefined;
+    throw err;
+  });
+  if (!ns) return undefined;
+  const nsEnv = { ...env, BERTH_USERNS: ns.mapping, ...(ns.why ? { BERTH_USERNS_WHY: ns.why } : {}) };
+  return runInNamespace(ns.argv, nsEnv, process);
+}
+
 /** Run the CLI; returns the exit code. Only this module and bin/ touch `process`. */
 export async function main(
   argv: string[],
@@ -163,6 +188,21 @@ export async function main(
       exitCode = code;
     },
   };
+  // Not root: a build runs again inside a user namespace of the caller's (./userns.ts), before any command's
+  // module is loaded (`berth help build` is help, not a build)
+  const command = commandOf(argv);
+  const helpAsked = argv.includes("help") && commandOf(argv.slice(0, argv.indexOf("help") + 1)) === "help";
+  if (!helpAsked && needsNamespace(command, argv, process.geteuid?.() ?? 0)) {
+    try {
+      const code = await rerunInNamespace(command!, argv, env);
+      if (code !== undefined) return code;
+    } catch (err) {
+      const { message, hint } = renderError(err as BerthError, base.ctx.home);
+      out.stderr.write(`berth: ${message}\n`);
+      if (hint) out.stderr.write(`hint: ${hint}\n`);
+      return err instanceof BerthError ? exitCodeFor(err.code) : EXIT.failure;
+    }
+  }
   const program = await buildProgram(() => {
     const g = program.opts<{ insecureRegistry?: string[]; caCert?: string; jobs?: number }>();
     const insecure = [
@@ -249,6 +289,17 @@ export async function main(
       const { message, hint } = renderError(err as BerthError, base.ctx.home);
       out.stderr.write(`berth: ${message}\n`);
       if (hint) out.stderr.write(`hint: ${hint}\n`);
+      const build = commandOf(argv) === "build" || commandOf(argv) === "detect";
+      if (
+        build &&
+        env.BERTH_USERNS === "single" &&
+        !(err instanceof BerthError && err.code === "ID_UNMAPPED")
+      ) {
+        // a build without subordinate ids: a chown to another id fails in it, whatever step it is in
+        out.stderr.write(
+          `note: this build ran in a user namespace holding only your own id (${env.BERTH_USERNS_WHY ?? "no subordinate ids"}), so files cannot be given other owners in it\n`,
+        );
+      }
       if (env.BERTH_DEBUG) out.stderr.write(`${e.stack}\n`);
       if (!(err instanceof BerthError)) return EXIT.failure;
       return typeof err.details.exitCode === "number" ? err.details.exitCode : exitCodeFor(err.code);

@@ -215,6 +215,16 @@ class Applier {
               String(h.devminor ?? 0),
             ]);
         } catch (err) {
+          // Root of a user namespace (a build without root, cli/userns.ts) may not make device nodes: skipped
+          // as rootless mode skips them (the runtime gives a container its own /dev).
+          const denied = /Operation not permitted/.test(String((err as { stderr?: unknown }).stderr ?? ""));
+          if (h.type !== "fifo" && denied) {
+            this.stats.notes.push({
+              entry: name,
+              reason: `${h.type} device ${h.devmajor}:${h.devminor} not created (not permitted here)`,
+            });
+            return;
+          }
           throw wrapError(`creating ${h.type} ${JSON.stringify(name)}`, err);
         }
         await this.#attrs(h, path, host, true);
@@ -277,9 +287,23 @@ class Applier {
       }
       return;
     }
-    if (fd !== undefined) fchownSync(fd, h.uid, h.gid);
-    else if (h.type === "symlink") await lchown(host, h.uid, h.gid);
-    else await chown(host, h.uid, h.gid);
+    try {
+      if (fd !== undefined) fchownSync(fd, h.uid, h.gid);
+      else if (h.type === "symlink") await lchown(host, h.uid, h.gid);
+      else await chown(host, h.uid, h.gid);
+    } catch (err) {
+      // EINVAL: the owner has no id in this user namespace (a rootless berth mapping only the caller's id)
+      if ((err as NodeJS.ErrnoException).code !== "EINVAL") throw err;
+      throw new BerthError(
+        "ID_UNMAPPED",
+        `${path} in the layer is owned by ${h.uid}:${h.gid}, an id this user namespace does not map (only ids of the caller's /etc/subuid and /etc/subgid ranges can own files in a build without root)`,
+        {
+          hint: "install newuidmap/newgidmap (Debian: uidmap) and give your user ranges in /etc/subuid and /etc/subgid (usermod --add-subuids 100000-165535 --add-subgids 100000-165535 USER), or run berth as root",
+          cause: err,
+          details: { path, uid: h.uid, gid: h.gid },
+        },
+      );
+    }
   }
 
   async #attrs(h: EntryHeader, path: string, host: string, chmodIt: boolean): Promise<void> {

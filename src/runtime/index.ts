@@ -83,6 +83,7 @@ export { sweepContainers } from "./sweep.ts";
 export { parseGroup, parsePasswd, type ResolvedUser, resolveInRoot, resolveUser } from "./user.ts";
 export {
   assertUserNamespaces,
+  inUserNamespace,
   parseSubIds,
   subordinateIds,
   userNamespaceFailure,

@@ -25,7 +25,7 @@ import { type PrepareOptions, type SnapshotChain, type SnapshotMode, Snapshots }
 import { buildSpec, mergeEnv, type NetworkMode, processEnv, type SpecMount, type Volume } from "./spec.ts";
 import { makeContainerDir } from "./sweep.ts";
 import { resolveInRoot, resolveUser } from "./user.ts";
-import { assertUserNamespaces } from "./userns.ts";
+import { assertUserNamespaces, singleIdNamespace } from "./userns.ts";
 
 export interface SandboxOptions extends RuntimeContext, StdioOptions {
   /** The image whose layers make the root (snapshotted as needed)… */
@@ -136,7 +136,7 @@ export async function runInSandbox(o: SandboxOptions): Promise<SandboxResult> {
       volumes: o.volumes ?? [],
       mounts: [...etc, ...(o.mounts ?? [])],
       rootPath: root.rootfs,
-      ...(o.rootless ? { rootless: o.rootless } : {}),
+      ...(o.rootless ? { rootless: o.rootless } : (await singleIdNamespace()) ? { singleId: true } : {}),
     });
     await writeFile(join(dir, "config.json"), `${JSON.stringify(spec, null, 2)}\n`);
     const result = await runBundle({ runtime, stateDir, bundleDir: dir, id, command: o.args }, o);

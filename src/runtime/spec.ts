@@ -249,6 +249,11 @@ export interface SpecOptions {
   rootPath?: string;
   /** Set when not root: runc's rootless mode. */
   rootless?: RootlessIds;
+  /**
+   * Root of a user namespace that maps one id (berth rerun without root and without subordinate ids): mount
+   * options naming other ids (devpts's `gid=5`) are left out, as in rootless mode.
+   */
+  singleId?: boolean;
   /** Docker's seccomp refusals (seccomp.ts); false: none (docker's `--security-opt seccomp=unconfined`). */
   seccomp?: boolean;
   /** Give the process a pseudo-terminal (docker's `-t`). */
@@ -276,6 +281,9 @@ export function buildSpec(o: SpecOptions): RuntimeSpec {
     });
   }
   mounts.push(...(o.mounts ?? []));
+  if (o.singleId) {
+    for (const m of mounts) if (m.options) m.options = withoutIdOptions(m.options);
+  }
   const spec: RuntimeSpec = {
     ociVersion: "1.0.2",
     root: { path: o.rootPath ?? "rootfs", readonly: false },
@@ -313,6 +321,11 @@ export function buildSpec(o: SpecOptions): RuntimeSpec {
   return o.rootless ? toRootless(spec, o.rootless) : spec;
 }
 
+/** Mount options without `uid=`/`gid=` (ids a namespace holding one id cannot name). */
+function withoutIdOptions(options: readonly string[]): string[] {
+  return options.filter((x) => !x.startsWith("uid=") && !x.startsWith("gid="));
+}
+
 /** runc's `ToRootless()`: user namespace with the caller's ids as 0, no resources, /sys as a ro rbind. */
 export function toRootless(spec: RuntimeSpec, ids: RootlessIds): RuntimeSpec {
   const namespaces = spec.linux.namespaces.filter((n) => n.type !== "user");
@@ -332,9 +345,7 @@ export function toRootless(spec: RuntimeSpec, ids: RootlessIds): RuntimeSpec {
     if (m.type === "cgroup") continue;
     mounts.push({
       ...m,
-      ...(m.options
-        ? { options: m.options.filter((x) => !x.startsWith("uid=") && !x.startsWith("gid=")) }
-        : {}),
+      ...(m.options ? { options: withoutIdOptions(m.options) } : {}),
     });
   }
   const uidMappings = [{ containerID: 0, hostID: ids.uid, size: 1 }];

@@ -115,3 +115,23 @@ export async function subordinateIds(
   if (!(await found("newuidmap")) || !(await found("newgidmap"))) return undefined;
   return { uids, gids };
 }
+
+/**
+ * Whether this process is in a user namespace that maps a single uid or gid (berth rerun without root and
+ * without subordinate ids: the caller as 0, nothing else).
+ */
+export async function singleIdNamespace(proc = "/proc"): Promise<boolean> {
+  const size = async (file: string) =>
+    (await readFile(`${proc}/self/${file}`, "utf8").catch(() => ""))
+      .split("\n")
+      .map((l) => Number(l.trim().split(/\s+/)[2] ?? 0))
+      .reduce((a, b) => a + b, 0);
+  const [u, g] = await Promise.all([size("uid_map"), size("gid_map")]);
+  return u === 1 || g === 1;
+}
+
+/** Whether this process is in a user namespace other than the host's (its uid map is not the whole range). */
+export async function inUserNamespace(proc = "/proc"): Promise<boolean> {
+  const map = await readFile(`${proc}/self/uid_map`, "utf8").catch(() => "");
+  return map !== "" && map.trim().split(/\s+/).join(" ") !== "0 0 4294967295";
+}

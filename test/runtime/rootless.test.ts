@@ -10,6 +10,7 @@ import { join, resolve } from "node:path";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { userNamespaceForbidden } from "../../src/runtime/userns.ts";
 import { tempDir } from "../helpers/cli.ts";
+import { testUser } from "../helpers/user.ts";
 import { busyboxImage } from "./helpers.ts";
 
 const BIN = resolve(import.meta.dirname, "../../src/cli/bin.ts");
@@ -142,27 +143,11 @@ when("an image user that cannot be mapped (no subordinate ids): runs as root, wi
   );
 });
 
-/** The first user with subordinate ids in /etc/subuid and /etc/subgid and a passwd entry. */
-async function userWithSubIds(): Promise<{ name: string; uid: number; gid: number } | undefined> {
-  const [sub, subg, passwd] = await Promise.all(
-    ["/etc/subuid", "/etc/subgid", "/etc/passwd"].map((f) => readFile(f, "utf8").catch(() => "")),
-  );
-  const hasG = new Set(subg!.split("\n").map((l) => l.split(":")[0]));
-  for (const line of sub!.split("\n")) {
-    const name = line.split(":")[0];
-    if (!name || !hasG.has(name)) continue;
-    const entry = passwd!.split("\n").find((l) => l.startsWith(`${name}:`));
-    if (!entry) continue;
-    const [, , uid, gid] = entry.split(":");
-    if (Number(uid) !== 0) return { name, uid: Number(uid), gid: Number(gid) };
-  }
-  return undefined;
-}
-
-const subUser = isRoot ? await userWithSubIds() : undefined;
+// berthuser, with subordinate ids (.ci/setup makes it; test/helpers/user.ts when absent)
+const subUser = isRoot ? await testUser() : undefined;
 if (!subUser)
   console.log(
-    "rootless --user with subordinate ids skipped: no user with /etc/subuid and /etc/subgid ranges",
+    "rootless --user with subordinate ids skipped: not root, so no test user with /etc/subuid and /etc/subgid ranges",
   );
 
 it.skipIf(forbidden !== undefined || !subUser)(

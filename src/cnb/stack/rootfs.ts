@@ -9,6 +9,7 @@ import { access, constants, mkdir, readdir, readFile, rename, rm, writeFile } fr
 import { delimiter, join } from "node:path";
 import lockfile from "proper-lockfile";
 import { BerthError } from "../../errors.ts";
+import { inUserNamespace } from "../../runtime/index.ts";
 import { exists } from "../../util/fs.ts";
 import type { Distro } from "./distro.ts";
 
@@ -78,12 +79,13 @@ export async function checkDebootstrap(
       hint: "install it (Debian/Ubuntu: apt-get install debootstrap), or use existing images as build and run images",
     });
   }
-  if (!options.isRoot) {
+  // root of a user namespace (a build without root, as berth's CLI runs it) cannot make device nodes either
+  if (!options.isRoot || (await inUserNamespace())) {
     throw new BerthError(
       "USAGE",
-      "creating a stack runs debootstrap, which needs root; berth is not running as root",
+      "creating a stack runs debootstrap, which needs root (it makes device nodes, which a user namespace cannot); berth is not running as root",
       {
-        hint: "run berth stack create as root (sudo), or use build and run images made elsewhere",
+        hint: "run berth stack create as root (sudo), or use build and run images made elsewhere (berth build -B BUILDER takes any builder image)",
       },
     );
   }

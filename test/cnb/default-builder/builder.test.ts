@@ -264,7 +264,9 @@ describe("the stack", () => {
   it("says so when not root", async () => {
     await expect(
       checkDebootstrap({ isRoot: false, searchPath: "/usr/sbin:/usr/bin:/sbin:/bin" }),
-    ).rejects.toThrow("creating a stack runs debootstrap, which needs root; berth is not running as root");
+    ).rejects.toThrow(
+      "creating a stack runs debootstrap, which needs root (it makes device nodes, which a user namespace cannot); berth is not running as root",
+    );
   });
 
   it("says what is missing when debootstrap is not installed", async () => {
