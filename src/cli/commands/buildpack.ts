@@ -22,7 +22,7 @@ export function packageTarget(out: string, format: string, publish: boolean, cwd
   }
   if (format !== "image")
     throw new BerthError("USAGE", `--format must be image or file, not ${JSON.stringify(format)}`);
-  if (publish) return parseImageArgument(out.startsWith("docker://") ? out : `docker://${out}`);
+  if (publish) return parseImageArgument(out, { default: "docker" });
   return parseImageArgument(out);
 }
 

@@ -155,7 +155,7 @@ function phaseInputs(c: RunContext, target: TargetData): PhaseInputs {
 export async function openCache(c: BuildContext): Promise<Cache> {
   const { cacheImage, cacheDir, clearCache } = c.opts;
   if (cacheImage) {
-    const opened = clearCache ? undefined : await resolveImage(imageArgText(cacheImage), c.o.ctx);
+    const opened = clearCache ? undefined : await resolveImage(cacheImageArg(cacheImage).text, c.o.ctx);
     if (opened) c.defer(() => opened.close());
     return new ImageCache(cacheImage, opened?.image);
   }
@@ -287,7 +287,7 @@ export async function save(c: BuildContext, exported: ExportResult): Promise<Sav
   });
   const tags = [arg.text];
   for (const t of c.opts.tags ?? []) {
-    const tagArg = parseImageArgument(c.opts.publish && !t.includes("://") ? `docker://${t}` : t);
+    const tagArg = parseImageArgument(t, c.opts.publish ? { default: "docker" } : {});
     await writeImage(image, t, tagArg, c.o.ctx);
     tags.push(t);
   }
@@ -361,7 +361,7 @@ async function saveImageCache(
     contentLayers(layers),
     { docker: false },
   );
-  const arg = parseImageArgument(imageArgText(cache.reference));
+  const arg = cacheImageArg(cache.reference);
   await writeImage(img, cache.reference, arg, ctx).catch((err) => {
     throw wrapError(`saving the cache image ${cache.reference}`, err);
   });
@@ -393,6 +393,6 @@ export function nameOf(arg: ImageArgument): string {
 }
 
 /** A cache image names a registry unless it says otherwise (pack's --cache-image is a registry image). */
-function imageArgText(ref: string): string {
-  return ref.includes("://") || /^(oci|oci-archive|docker-archive):/.test(ref) ? ref : `docker://${ref}`;
+function cacheImageArg(ref: string): ImageArgument {
+  return parseImageArgument(ref, { default: "docker" });
 }
