@@ -39,6 +39,10 @@ export function registerStack(program: Command, cli: () => Cli): void {
     .description("make a build image and a run image from distribution packages with debootstrap")
     .requiredOption("--build-image <name>", "the build image to write, in any transport")
     .requiredOption("--run-image <name>", "the run image to write, in any transport")
+    .option(
+      "--tiny-run-image <name>",
+      "also write a tiny run image (distroless-style: the build tree's libc, libstdc++, zlib, libssl, CA bundle, tzdata; no shell)",
+    )
     .option("--distro <name:release>", "debian:bookworm, debian:trixie, ubuntu:noble …", "debian:bookworm")
     .option("--packages <p,…>", `build image packages (default: ${DEFAULT_BUILD_PACKAGES.join(",")})`, list)
     .option(
@@ -60,7 +64,9 @@ export function registerStack(program: Command, cli: () => Cli): void {
       `
 Both images get the CNB user (build: cnb 1000:1000, run: cnb 1001:1000, home /home/cnb), CNB_USER_ID and
 CNB_GROUP_ID, the io.buildpacks.base.* labels (distro name and version: the target data), the deprecated
-io.buildpacks.stack.id, and the run image io.buildpacks.rebasable=true. The run image is the minimal base
+io.buildpacks.stack.id, and the run image io.buildpacks.rebasable=true. --tiny-run-image also writes a
+distroless-style run image from the build tree's packages (libc6, libgcc-s1, libstdc++6, zlib1g, libssl3,
+ca-certificates' bundle, tzdata, base-files; dpkg records in /var/lib/dpkg/status.d/), with no shell. The run image is the minimal base
 (no compilers, no package lists or caches, no documentation). Trees are cached under $BERTH_HOME/cache/stack
 by distribution and packages, so a second run takes seconds. File mtimes come from SOURCE_DATE_EPOCH
 (default 0). Needs root and debootstrap.
@@ -82,6 +88,7 @@ Examples:
         distro: opts.distro as string,
         buildImage: parseImageArgument(opts.buildImage as string),
         runImage: parseImageArgument(opts.runImage as string),
+        ...(opts.tinyRunImage ? { tinyRunImage: parseImageArgument(opts.tinyRunImage as string) } : {}),
         ...(opts.packages ? { packages: opts.packages as string[] } : {}),
         ...(opts.runPackages ? { runPackages: opts.runPackages as string[] } : {}),
         ...(mirror ? { mirror } : {}),
@@ -100,7 +107,10 @@ Examples:
       c.out.stdout.write(
         `stack ${result.id}\n` +
           `  build image ${result.build.name} ${result.build.digest} (${formatBytes(result.build.size)}, ${result.build.packages} packages)\n` +
-          `  run image   ${result.run.name} ${result.run.digest} (${formatBytes(result.run.size)}, ${result.run.packages} packages)\n`,
+          `  run image   ${result.run.name} ${result.run.digest} (${formatBytes(result.run.size)}, ${result.run.packages} packages)\n` +
+          (result.tiny
+            ? `  tiny run    ${result.tiny.name} ${result.tiny.digest} (${formatBytes(result.tiny.size)}, ${result.tiny.packages} packages)\n`
+            : ""),
       );
     });
 }

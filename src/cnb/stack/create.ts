@@ -20,6 +20,7 @@ import { exists } from "../../util/fs.ts";
 import { type Distro, parseDistro, stackId } from "./distro.ts";
 import { type CnbUser, caLayer, type ExtraCa, rootfsLayer, type StackLayer, userLayer } from "./layer.ts";
 import { bootstrapRootfs, type Rootfs } from "./rootfs.ts";
+import { TINY_RECIPE, TINY_RUN_PACKAGES, tinyLayer, tinyStaging } from "./tiny.ts";
 
 /** What every run image gets: TLS roots (and openssl, which they need). */
 export const DEFAULT_RUN_PACKAGES = ["ca-certificates"] as const;
@@ -53,6 +54,11 @@ export interface StackOptions {
   distro?: string;
   buildImage: ImageArgument;
   runImage: ImageArgument;
+  /**
+   * The tiny run image (distroless-style: libraries, CA bundle, tzdata, users; no shell), made from the build
+   * tree's packages (TINY_RUN_PACKAGES); none when absent.
+   */
+  tinyRunImage?: ImageArgument;
   /** Build image packages; default DEFAULT_BUILD_PACKAGES. */
   packages?: readonly string[];
   /** Run image packages besides minbase; default DEFAULT_RUN_PACKAGES. */
@@ -87,6 +93,7 @@ export interface StackResult {
   distro: Distro;
   build: StackImage;
   run: StackImage;
+  tiny?: StackImage;
 }
 
 export function stackCacheDir(home: string): string {
@@ -167,45 +174,84 @@ export async function createStack(options: StackOptions): Promise<StackResult> {
         ]
       : []),
   ];
-  const labels = (kind: "build" | "run", fs: Rootfs): Record<string, string> => ({
+  const labels = (
+    kind: "build" | "run" | "tiny",
+    fs: Rootfs,
+    packages = fs.installed.length,
+  ): Record<string, string> => ({
     "io.buildpacks.base.distro.name": distro.name,
     "io.buildpacks.base.distro.version": distro.version,
     "io.buildpacks.base.id": id,
     "io.buildpacks.base.maintainer": "berth",
     "io.buildpacks.base.homepage": "https://github.com/berth-build/berth",
     "io.buildpacks.base.released": epochToRfc3339(epoch),
-    "io.buildpacks.base.description": `${kind} image: ${distro.name} ${distro.codename} (${distro.version}) minbase with ${fs.installed.length} packages, made by berth stack create`,
+    "io.buildpacks.base.description":
+      kind === "tiny"
+        ? `tiny run image: the files of ${packages} ${distro.name} ${distro.codename} (${distro.version}) packages (${TINY_RUN_PACKAGES.join(", ")}), no shell, made by berth stack create`
+        : `${kind} image: ${distro.name} ${distro.codename} (${distro.version}) minbase with ${packages} packages, made by berth stack create`,
     "io.buildpacks.base.metadata": JSON.stringify({
-      packages: fs.installed.length,
+      packages,
       tree: fs.key,
       debianArch: DEB_ARCH[platform.architecture] ?? platform.architecture,
     }),
     "io.buildpacks.stack.id": id,
     "io.buildpacks.stack.mixins": "[]",
-    ...(kind === "run" ? { "io.buildpacks.rebasable": "true" } : {}),
+    ...(kind !== "build" ? { "io.buildpacks.rebasable": "true" } : {}),
   });
   const write = async (
-    kind: "build" | "run",
+    kind: "build" | "run" | "tiny",
     fs: Rootfs,
     user: CnbUser,
     target: ImageArgument,
   ): Promise<StackImage> => {
-    const ls = await layers(fs, user);
-    const added: AddedLayer[] = ls.map((l, i) => ({
+    let added: AddedLayer[];
+    let packages = fs.installed.length;
+    const entry = (l: StackLayer, createdBy: string): AddedLayer => ({
       path: l.path,
       mediaType: l.mediaType,
       digest: l.digest,
       size: l.size,
       diffId: l.diffId,
-      history: {
-        created_by:
+      history: { created_by: createdBy },
+    });
+    if (kind === "tiny") {
+      const debianArch = DEB_ARCH[platform.architecture] ?? platform.architecture;
+      const l = await cachedLayer<StackLayer & { packages: string[] }>(
+        cacheDir,
+        `${fs.key}-${epoch}-tiny${TINY_RECIPE}-${user.uid}-${user.gid}-${caKey}`,
+        async (dest) => {
+          progress(`making the tiny run image's layer from ${fs.dir}`);
+          const made = await tinyLayer(fs.dir, {
+            dest,
+            staging: tinyStaging(cacheDir),
+            user,
+            debianArch,
+            mtime: epoch,
+            extraCas: cas,
+          });
+          return { ...made.layer, packages: made.packages };
+        },
+      );
+      packages = l.packages.length;
+      added = [
+        entry(
+          l,
+          `berth stack create: the files of ${l.packages.join(", ")}; CNB user ${user.name} ${user.uid}:${user.gid}`,
+        ),
+      ];
+    } else {
+      const ls = await layers(fs, user);
+      added = ls.map((l, i) =>
+        entry(
+          l,
           i === 0
             ? `debootstrap --variant=minbase ${distro.codename} (${fs.installed.length} packages)`
             : i === 1
               ? `berth stack create: CNB user ${user.name} ${user.uid}:${user.gid}`
               : `berth stack create: ${cas.length} extra CA certificate(s)`,
-      },
-    }));
+        ),
+      );
+    }
     const env = [
       PATH,
       ...(kind === "build"
@@ -221,8 +267,9 @@ export async function createStack(options: StackOptions): Promise<StackResult> {
         config: () => ({
           User: `${user.uid}:${user.gid}`,
           Env: env,
-          Cmd: ["/bin/bash"],
-          Labels: labels(kind, fs),
+          // The tiny image has no shell to start.
+          ...(kind === "tiny" ? {} : { Cmd: ["/bin/bash"] }),
+          Labels: labels(kind, fs, packages),
         }),
       },
       platform,
@@ -238,26 +285,30 @@ export async function createStack(options: StackOptions): Promise<StackResult> {
       name: target.text,
       digest: copied.root.digest,
       size: added.reduce((n, l) => n + l.size, 0),
-      packages: fs.installed.length,
+      packages,
       cached: fs.cached,
     };
   };
   const run = await write("run", runFs, RUN_USER, options.runImage);
   const build = await write("build", buildFs, BUILD_USER, options.buildImage);
-  return { id, distro, build, run };
+  // The tiny run image's packages come from the build tree (it has every run-time library the build links against).
+  const tiny = options.tinyRunImage
+    ? await write("tiny", buildFs, RUN_USER, options.tinyRunImage)
+    : undefined;
+  return { id, distro, build, run, ...(tiny ? { tiny } : {}) };
 }
 
 /** A layer blob kept in the stack cache under a key, made once. */
-async function cachedLayer(
+async function cachedLayer<T extends StackLayer = StackLayer>(
   cacheDir: string,
   key: string,
-  make: (dest: string) => Promise<StackLayer>,
-): Promise<StackLayer> {
+  make: (dest: string) => Promise<T>,
+): Promise<T> {
   const name = createHash("sha256").update(key).digest("hex").slice(0, 24);
   const blob = join(cacheDir, "layers", `${name}.tar.gz`);
   const meta = `${blob}.json`;
   if ((await exists(blob)) && (await exists(meta))) {
-    return { ...(JSON.parse(await readFile(meta, "utf8")) as StackLayer), path: blob };
+    return { ...(JSON.parse(await readFile(meta, "utf8")) as T), path: blob };
   }
   await mkdir(join(cacheDir, "layers"), { recursive: true });
   const made = await make(blob);

@@ -113,15 +113,21 @@ export async function ensureDefaultBuilder(o: EnsureDefaultBuilderOptions): Prom
   if (!runImage) {
     throw new BerthError("CNB_CONFIG_INVALID", `${o.builderToml} names no run image`);
   }
+  // A second run image is the tiny one, which the builder's tiny-run extension switches apps to.
+  const tinyRunImage = config.runImages[1]?.image;
   let createdStack = false;
   const haveBuild = (await storedImage(o.ctx, config.buildImage)) !== undefined;
   const haveRun = (await storedImage(o.ctx, runImage)) !== undefined;
-  if (!haveBuild || !haveRun) {
-    o.logger.info(`===> CREATING THE DEFAULT STACK (first use: ${config.buildImage}, ${runImage})`);
+  const haveTiny = !tinyRunImage || (await storedImage(o.ctx, tinyRunImage)) !== undefined;
+  if (!haveBuild || !haveRun || !haveTiny) {
+    o.logger.info(
+      `===> CREATING THE DEFAULT STACK (first use: ${[config.buildImage, runImage, tinyRunImage].filter(Boolean).join(", ")})`,
+    );
     const started = Date.now();
     await createStack({
       buildImage: parseImageArgument(config.buildImage),
       runImage: parseImageArgument(runImage),
+      ...(tinyRunImage ? { tinyRunImage: parseImageArgument(tinyRunImage) } : {}),
       ctx: o.ctx,
       isRoot: o.isRoot,
       ...(o.searchPath ? { searchPath: o.searchPath } : {}),

@@ -10,11 +10,13 @@ import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { berth } from "../../helpers/cli.ts";
-import { copyApp, DefaultBuilderSuite, shell } from "./helpers.ts";
+import { copyApp, DefaultBuilderSuite, imageConfig, shell } from "./helpers.ts";
 
 const s = new DefaultBuilderSuite("berth-defgo-", 19600);
 const { build, answer } = s;
 let app: string;
+const TINY = "berth/default-run-tiny:bookworm";
+const RUN = "berth/default-run:bookworm";
 const UUID = "[0-9a-f]{8}-[0-9a-f]{4}-5[0-9a-f]{3}-[0-9a-f]{4}-[0-9a-f]{12}";
 beforeAll(async () => {
   app = await copyApp(s.dir, "go-modules");
@@ -36,6 +38,54 @@ describe("the default builder's Go buildpack", () => {
     const purls = doc.components.map((c: { purl: string }) => c.purl);
     expect(purls).toContain("pkg:golang/github.com/google/uuid@v1.6.0");
     expect(purls).toContain("pkg:golang/std@v1.22.5");
+  }, 900_000);
+
+  it("the binary runs on the tiny run image: no shell, the packages recorded for scanners, a few MiB", async () => {
+    const img = await imageConfig(s.home, "g/mods");
+    const tiny = await imageConfig(s.home, TINY);
+    expect(img.rootfs.diff_ids.slice(0, tiny.rootfs.diff_ids.length)).toEqual(tiny.rootfs.diff_ids);
+    const md = JSON.parse(img.config.Labels?.["io.buildpacks.lifecycle.metadata"] ?? "{}");
+    expect(md.runImage.reference).toMatch(/berth\/default-run-tiny@sha256:/);
+    // The tiny image carries the run image's target data and CNB labels.
+    const run = await imageConfig(s.home, RUN);
+    for (const k of [
+      "io.buildpacks.base.distro.name",
+      "io.buildpacks.base.distro.version",
+      "io.buildpacks.stack.id",
+    ]) {
+      expect(tiny.config.Labels?.[k], k).toBe(run.config.Labels?.[k]);
+    }
+    expect(tiny.config.Labels?.["io.buildpacks.rebasable"]).toBe("true");
+    expect(tiny.config.User).toBe("1001:1000");
+    const sh = await berth(["run", "--entrypoint", "/bin/sh", "g/mods", "-c", "true"], { home: s.home });
+    expect(sh.code).not.toBe(0);
+    expect(sh.stderr).toMatch(/\/bin\/sh.*no such file or directory/);
+    // What scanners read: one dpkg status record per package kept, and os-release.
+    const tinyTar = join(s.dir, "tiny.tar");
+    const e = await berth(["export", TINY, "-o", tinyTar], { home: s.home });
+    expect(e.code, e.stderr).toBe(0);
+    const files = await shell(`tar -tf ${tinyTar}`);
+    for (const f of ["var/lib/dpkg/status.d/libc6", "var/lib/dpkg/status.d/libssl3", "usr/lib/os-release"]) {
+      expect(files).toContain(f);
+    }
+    for (const f of ["usr/bin/sh", "usr/bin/bash", "usr/bin/dpkg", "usr/bin/apt", "usr/bin/ls"]) {
+      expect(files).not.toContain(f);
+    }
+    const sizes = (await berth(["images"], { home: s.home })).stdout;
+    console.log(`tiny run image and the Go app on it:\n${sizes}`);
+    const tinySize = /default-run-tiny\s.*?\s([\d.]+) MiB/.exec(sizes)?.[1];
+    expect(Number(tinySize)).toBeLessThan(8);
+  }, 300_000);
+
+  it("a Procfile with shell syntax keeps the Debian run image, and its process runs", async () => {
+    const withShell = await copyApp(s.dir, "go-modules", "go-procfile");
+    await shell(`printf 'web: echo starting >&2 && exec go-modules\\n' > Procfile`, withShell);
+    const r = await build(withShell, "g/procfile");
+    expect(r.stderr).not.toContain("Run image: berth/default-run-tiny");
+    const img = await imageConfig(s.home, "g/procfile");
+    const run = await imageConfig(s.home, RUN);
+    expect(img.rootfs.diff_ids.slice(0, run.rootfs.diff_ids.length)).toEqual(run.rootfs.diff_ids);
+    expect(await answer("g/procfile")).toMatch(/^Hello from go-modules: /);
   }, 900_000);
 
   it("a one-file rebuild with --network none builds from the toolchain, module and build caches", async () => {

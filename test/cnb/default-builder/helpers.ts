@@ -3,7 +3,7 @@
  * example apps copied to a temp folder, and apps started with `berth run -p` and asked over HTTP on 127.0.0.1.
  */
 import { execFile, spawn } from "node:child_process";
-import { cp, mkdir, symlink } from "node:fs/promises";
+import { cp, lstat, mkdir, readlink, symlink } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { promisify } from "node:util";
@@ -153,6 +153,46 @@ export function layerSha(
     buildpacks?: { key: string; layers?: Record<string, { sha?: string }> }[];
   };
   return md.buildpacks?.find((b) => b.key === bp)?.layers?.[layer]?.sha;
+}
+
+/**
+ * Extract `members` (paths without the leading /, e.g. `workspace`) of an image's filesystem (`berth export`) under
+ * `dir` and return the folder: for looking at app images on the tiny run image, which has no shell, cat or ls.
+ */
+export async function exportedTree(
+  home: string,
+  image: string,
+  dir: string,
+  members: string[],
+): Promise<string> {
+  const root = join(dir, `tree-${image.replace(/[^A-Za-z0-9]/g, "_")}-${Date.now()}`);
+  await mkdir(root, { recursive: true });
+  const r = await berth(["export", image, "-o", `${root}.tar`], { home });
+  if (r.code !== 0) throw new Error(`export ${image}: ${r.stderr}`);
+  await shell(`tar -xf ${root}.tar -C ${root} --no-same-owner ${members.join(" ")}`);
+  await shell(`rm -f ${root}.tar`);
+  return root;
+}
+
+/**
+ * `path` (absolute, inside the image) of a tree `exportedTree` extracted, with the symlinks of its folders followed
+ * inside the tree (as in the container: /workspace/node_modules -> /layers/…); the last component is not followed.
+ */
+export async function pathInTree(root: string, path: string): Promise<string> {
+  const parts = path.split("/").filter(Boolean);
+  let at = "/";
+  for (let i = 0; i < parts.length; i++) {
+    const next = join(at, parts[i]!);
+    if (i === parts.length - 1) return join(root, next);
+    const st = await lstat(join(root, next));
+    if (st.isSymbolicLink()) {
+      const target = await readlink(join(root, next));
+      at = target.startsWith("/") ? target : join(at, target);
+    } else {
+      at = next;
+    }
+  }
+  return join(root, at);
 }
 
 /** Copy a test app (test/cnb/default-builder/apps/<name>) to `dir/<as>`. */

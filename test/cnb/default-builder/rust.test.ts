@@ -9,7 +9,7 @@ import { rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { berth } from "../../helpers/cli.ts";
-import { DefaultBuilderSuite, shell } from "./helpers.ts";
+import { DefaultBuilderSuite, imageConfig, shell } from "./helpers.ts";
 
 const s = new DefaultBuilderSuite("berth-defrust-", 20200);
 const { build, answer, copy } = s;
@@ -29,6 +29,17 @@ describe("the default builder's Rust buildpack", () => {
     const doc = JSON.parse(await readFile(join(sbom, "launch/berth_rust/app/sbom.cdx.json"), "utf8"));
     expect(doc.components.map((c: { purl: string }) => c.purl)).toContain("pkg:cargo/itoa@1.0.19");
   }, 900_000);
+
+  it("the release binary runs on the tiny run image (no shell)", async () => {
+    const img = await imageConfig(s.home, "r/hello");
+    const tiny = await imageConfig(s.home, "berth/default-run-tiny:bookworm");
+    expect(img.rootfs.diff_ids.slice(0, tiny.rootfs.diff_ids.length)).toEqual(tiny.rootfs.diff_ids);
+    const sh = await berth(["run", "--entrypoint", "/bin/sh", "r/hello", "-c", "true"], { home: s.home });
+    expect(sh.code).not.toBe(0);
+    expect(sh.stderr).toMatch(/\/bin\/sh.*no such file or directory/);
+    const sizes = (await berth(["images"], { home: s.home })).stdout;
+    console.log(`the Rust app on the tiny run image:\n${sizes}`);
+  }, 120_000);
 
   it("a one-file rebuild with --network none works from the toolchain, crate and target caches", async () => {
     await shell(`sed -i 's/Hello from/Hi again from/' ${join(app, "src/main.rs")}`);

@@ -15,6 +15,7 @@ import { layersFile, referenceLifecycle, runCreator } from "./lifecycle.ts";
 
 const BUILDER = "berth/default-builder:bookworm";
 const EXAMPLES = ["static", "procfile", "python", "go", "nodejs", "java-jar"];
+const NO_TINY = ["-e", "BERTH_TINY_RUN=false"];
 
 let dir: string;
 let cleanup: () => Promise<void>;
@@ -59,9 +60,12 @@ async function configOf(image: string) {
 
 async function viaBerth(name: string, app: string): Promise<Built> {
   const image = `${reg.host}/berth/${name}:1`;
-  const det = await berth(["detect", app, "--builder", BUILDER, "--json"], { home });
+  // The creator runs no image extensions: the builder's tiny-run extension is turned off for the comparison.
+  const det = await berth(["detect", app, "--builder", BUILDER, "--json", ...NO_TINY], { home });
   if (det.code !== 0) throw new Error(`berth detect ${name}: ${det.stderr}`);
-  const b = await berth(["build", app, "-t", image, "--publish", "--run-image", runImage], { home });
+  const b = await berth(["build", app, "-t", image, "--publish", "--run-image", runImage, ...NO_TINY], {
+    home,
+  });
   if (b.code !== 0) throw new Error(`berth build ${name}: ${b.stderr}`);
   const cat = await berth(
     ["run", "--entrypoint", "/bin/cat", `docker://${image}`, "/layers/config/metadata.toml"],
@@ -77,6 +81,20 @@ async function viaBerth(name: string, app: string): Promise<Built> {
   };
 }
 
+/** The default builder's /cnb/order.toml without `[[order-extensions]]` (read from the builder image). */
+async function builderOrderWithoutExtensions(): Promise<string> {
+  const r = await berth(["run", "--entrypoint", "/bin/cat", BUILDER, "/cnb/order.toml"], { home });
+  if (r.code !== 0) throw new Error(`cat /cnb/order.toml: ${r.stderr}`);
+  const keep: string[] = [];
+  let skipping = false;
+  for (const line of r.stdout.split("\n")) {
+    if (/^\s*\[\[?order-extensions/.test(line)) skipping = true;
+    else if (/^\s*\[\[order\]\]/.test(line)) skipping = false;
+    if (!skipping) keep.push(line);
+  }
+  return keep.join("\n");
+}
+
 async function viaReference(name: string, app: string): Promise<Built> {
   const image = `${reg.host}/reference/${name}:1`;
   const r = await runCreator({
@@ -86,7 +104,9 @@ async function viaReference(name: string, app: string): Promise<Built> {
     builderCnb: true,
     app,
     buildpacks: [],
-    order: "",
+    // The builder's order without its order-extensions, which the creator refuses.
+    order: await builderOrderWithoutExtensions(),
+    replaceOrder: true,
     runImage,
     image,
   });

@@ -94,6 +94,11 @@ export interface CreatorOptions {
   gid?: number;
   /** The build image is a builder: use its own /cnb/buildpacks and /cnb/order.toml (only the lifecycle is mounted). */
   builderCnb?: boolean;
+  /**
+   * With `builderCnb`: mount `order` over the builder's /cnb/order.toml (the creator refuses a builder whose
+   * order.toml has order-extensions: "builder has an order for extensions which is not supported").
+   */
+  replaceOrder?: boolean;
 }
 
 export interface CreatorResult {
@@ -156,6 +161,9 @@ export async function runPhase(o: CreatorOptions, args: string[]): Promise<Creat
         platformApi: PLATFORM_API,
         mounts: [
           ...(o.builderCnb ? [] : [{ source: cnb, destination: "/cnb", readonly: true }]),
+          ...(o.builderCnb && o.replaceOrder
+            ? [{ source: join(cnb, "order.toml"), destination: "/cnb/order.toml", readonly: true }]
+            : []),
           { source: lifecycle, destination: "/cnb/lifecycle", readonly: true },
           { source: layers, destination: FOLDERS.layers },
           { source: workspace, destination: FOLDERS.app },

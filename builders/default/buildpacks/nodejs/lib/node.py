@@ -393,6 +393,11 @@ def sbom_yarn_lock(path):
     return comps
 
 
+# A command of plain words (no quoting, expansion, redirection or globbing), and `node FILE [args]` of them.
+PLAIN = re.compile(r"[A-Za-z0-9_./:=@%+,-]+(?: +[A-Za-z0-9_./:=@%+,-]+)*")
+DIRECT_NODE = re.compile(r"node +[A-Za-z0-9_./@%+,-]+(?: +[A-Za-z0-9_./:=@%+,-]+)*")
+
+
 def start_command(pkg):
     start = pkg.get("scripts", {}).get("start")
     if start:
@@ -470,10 +475,16 @@ def main():
         print(cyclonedx([{**component(name, version, purl), "type": "application"}]))
     elif cmd == "start":
         print(start_command(read_json(args[0])))
+    elif cmd == "direct":
+        # Exit 0 when the start command is `node FILE [args]` of plain words (it runs without a shell or npm).
+        sys.exit(0 if DIRECT_NODE.fullmatch(args[0]) else 1)
     elif cmd == "launch-toml":
         start = args[0]
-        shell = re.search(r"[;&|<>()$`\\\"'*?\n]", start)
-        command = ["sh", "-c", start if shell else f"exec {start}"]
+        if PLAIN.fullmatch(start):
+            # Plain words: exec-form, no shell needed (the launcher finds the program on PATH).
+            command = start.split()
+        else:
+            command = ["sh", "-c", start]
         print("[[processes]]")
         print('type = "web"')
         print("command = [" + ", ".join(toml_string(c) for c in command) + "]")
