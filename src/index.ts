@@ -18,7 +18,15 @@ export {
 } from "./api/build.ts";
 export { berthHome, fromEnvironment, type HostOptions, type Logger } from "./api/host.ts";
 export type { PackPullPolicy, PullPolicy } from "./api/pull.ts";
-export { type RebaseOptions, type RebaseResult, rebase } from "./api/rebase.ts";
+export {
+  type RebaseManyEntry,
+  type RebaseManyOptions,
+  type RebaseManyResult,
+  type RebaseOptions,
+  type RebaseResult,
+  rebase,
+  rebaseMany,
+} from "./api/rebase.ts";
 export {
   createContainer,
   type RunImageOptions,

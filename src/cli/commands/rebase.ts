@@ -1,15 +1,19 @@
 /**
- * `berth rebase IMAGE [--run-image R] [--publish] [--previous-image REF] [--force]`: move an app built with
- * buildpacks onto a new run image by the CNB rules. Only a config and a manifest are new: in the store or a
- * layout no layer blob is copied; on a registry the run image's layers are mounted and the app's stay.
+ * `berth rebase IMAGE… [--from-file FILE] [--run-image R] [--publish] [--previous-image REF] [--force]`: move
+ * apps built with buildpacks onto a new run image by the CNB rules. Only a config and a manifest are new: in
+ * the store or a layout no layer blob is copied; on a registry the run image's layers are mounted and the
+ * app's stay. Many images (several arguments or --from-file) go in one process, `--jobs` at once.
  */
+import { readFile } from "node:fs/promises";
+import { resolve } from "node:path";
 import type { Command } from "commander";
 import { publishTarget } from "../../api/build.ts";
-import { rebase } from "../../api/rebase.ts";
+import { rebase, rebaseMany } from "../../api/rebase.ts";
 import { rebaseWithLifecycle } from "../../cnb/index.ts";
-import { BerthError } from "../../errors.ts";
+import { BerthError, type ErrorCode } from "../../errors.ts";
 import { parseNetworkMode } from "../../runtime/network.ts";
 import { type Cli, hostOptions } from "../env.ts";
+import { exitCodeFor } from "../exit.ts";
 import { info, printJson } from "../output.ts";
 import { cnbLogger } from "./builder.ts";
 
@@ -17,7 +21,14 @@ export function registerRebase(program: Command, cli: () => Cli): void {
   program
     .command("rebase")
     .description("move an app image built with buildpacks onto a new run image, without rebuilding")
-    .argument("<image>", "the app image (a store name, any transport, or a registry name with --publish)")
+    .argument(
+      "[images...]",
+      "the app images (store names, any transport, or registry names with --publish); several are rebased in one process",
+    )
+    .option(
+      "--from-file <file>",
+      "rebase the images named in FILE too (one a line; blank lines and # comments skipped)",
+    )
     .option("--run-image <image>", "the new run image (default: the app's run image, newest version)")
     .option("--publish", "rebase in the registry: only a config and a manifest are uploaded")
     .option("--previous-image <ref>", "rebase this image and write the result to IMAGE")
@@ -26,8 +37,11 @@ export function registerRebase(program: Command, cli: () => Cli): void {
       "rebase even when the lifecycle's checks fail (rebasable, os/arch/variant/distro, run image not recorded by the app): each then warns, and a new run image name is recorded",
     )
     .option("--report-output-dir <dir>", "write report.toml here")
-    .option("-q, --quiet", "print only the new digest")
-    .option("--json", "print the result as JSON (digest, run image, layers, blobs)")
+    .option("-q, --quiet", "print only the new digest (many images: IMAGE DIGEST lines)")
+    .option(
+      "--json",
+      "print the result as JSON (digest, run image, layers, blobs; many images: one entry each)",
+    )
     .option(
       "--lifecycle <berth|builder>",
       "berth (default): berth rebases; builder: a CNB lifecycle's rebaser does, in berth's sandbox (registry images: needs --publish)",
@@ -53,11 +67,23 @@ Examples:
   berth rebase app:1
   berth rebase app:1 --run-image my/run:2
   berth rebase 127.0.0.1:5000/team/app:1 --publish
+  berth rebase --publish --run-image 127.0.0.1:5000/base/run:2 --jobs 16 --from-file apps.txt
   berth rebase registry.example.com/team/app:1 --publish --lifecycle builder`,
     )
-    .action(async (image: string, opts) => {
+    .action(async (args: string[], opts) => {
+      const c = cli();
+      const fromFile = opts.fromFile ? await imagesFromFile(resolve(c.cwd, opts.fromFile)) : undefined;
+      const images = [...args, ...(fromFile ?? [])];
+      if (images.length === 0) {
+        throw new BerthError("USAGE", "rebase needs an image", {
+          hint: "name the app images as arguments or in a file given with --from-file",
+        });
+      }
       if (opts.lifecycle === "builder") {
-        await lifecycleRebase(image, opts, cli);
+        if (images.length !== 1 || fromFile) {
+          throw new BerthError("USAGE", `--lifecycle builder rebases one image; ${images.length} were given`);
+        }
+        await lifecycleRebase(images[0]!, opts, cli);
         return;
       }
       if (opts.lifecycle !== "berth") {
@@ -74,25 +100,80 @@ Examples:
         if (opts[k] !== undefined)
           throw new BerthError("USAGE", `${flag} only matters with --lifecycle builder`);
       }
-      const c = cli();
       const { out } = c;
-      const r = await rebase(image, {
-        ...hostOptions(c),
-        logger: {
-          info: (l) => {
-            if (!opts.quiet && !opts.json) info(out, l);
-          },
-          warn: (l) => out.stderr.write(`${l}\n`),
+      const log = {
+        info: (l: string) => {
+          if (!opts.quiet && !opts.json) info(out, l);
         },
+        warn: (l: string) => out.stderr.write(`${l}\n`),
+      };
+      if (images.length === 1 && !fromFile) {
+        const r = await rebase(images[0]!, {
+          ...hostOptions(c),
+          logger: log,
+          ...(opts.runImage ? { runImage: opts.runImage } : {}),
+          publish: Boolean(opts.publish),
+          ...(opts.previousImage ? { previousImage: opts.previousImage } : {}),
+          force: Boolean(opts.force),
+          ...(opts.reportOutputDir ? { reportOutputDir: opts.reportOutputDir } : {}),
+        });
+        if (opts.json) printJson(out, r);
+        else if (opts.quiet) out.stdout.write(`${r.digest}\n`);
+        return;
+      }
+      for (const [flag, set] of [
+        ["--previous-image", opts.previousImage],
+        ["--report-output-dir", opts.reportOutputDir],
+      ] as const) {
+        if (set) throw new BerthError("USAGE", `${flag} takes one image; ${images.length} were given`);
+      }
+      const r = await rebaseMany(images, {
+        ...hostOptions(c),
+        // for many images, --jobs is the images rebased at once (a rebase moves manifests, configs and mounts)
+        concurrency: c.ctx.jobs ?? 8,
+        logger: log,
         ...(opts.runImage ? { runImage: opts.runImage } : {}),
         publish: Boolean(opts.publish),
-        ...(opts.previousImage ? { previousImage: opts.previousImage } : {}),
         force: Boolean(opts.force),
-        ...(opts.reportOutputDir ? { reportOutputDir: opts.reportOutputDir } : {}),
       });
-      if (opts.json) printJson(out, r);
-      else if (opts.quiet) out.stdout.write(`${r.digest}\n`);
+      if (opts.json) printJson(out, { images: r.images, failed: r.failed });
+      else if (opts.quiet) {
+        for (const e of r.images) if (e.digest) out.stdout.write(`${e.image} ${e.digest}\n`);
+      }
+      if (r.failed.length > 0) {
+        const codes = new Set(r.images.flatMap((e) => (e.error ? [e.error.code as ErrorCode] : [])));
+        const [only] = codes;
+        throw new BerthError(
+          "CNB_REBASE_FAILED",
+          `${r.failed.length} of ${images.length} images were not rebased: ${r.failed.join(", ")}`,
+          { details: { exitCode: codes.size === 1 && only ? exitCodeFor(only) : 1 } },
+        );
+      }
     });
+}
+
+/** The image references of a --from-file file: one a line, blank lines and `#` comments skipped. */
+async function imagesFromFile(path: string): Promise<string[]> {
+  let text: string;
+  try {
+    text = await readFile(path, "utf8");
+  } catch (err) {
+    throw new BerthError("USAGE", `--from-file ${path} cannot be read: ${(err as Error).message}`, {
+      cause: err,
+    });
+  }
+  const images: string[] = [];
+  for (const [i, raw] of text.split("\n").entries()) {
+    const line = raw.replace(/(^|\s)#.*$/, "").trim();
+    if (!line) continue;
+    if (/\s/.test(line)) {
+      throw new BerthError("USAGE", `--from-file ${path} line ${i + 1} names more than one image: ${line}`, {
+        hint: "put one image reference on each line",
+      });
+    }
+    images.push(line);
+  }
+  return images;
 }
 
 /** `--lifecycle builder`: the lifecycle's rebaser, on a registry image. */
