@@ -1,5 +1,5 @@
 /**
- * `npm run bench` (`node bench/run.ts [--quick] [--runs N] [--only images,registry,layers,runtime,dockerfile,buildkit,cnb,reference,pack]`): times berth
+ * `npm run bench` (`node bench/run.ts [--quick] [--runs N] [--only images,registry,layers,runtime,dockerfile,buildkit,cnb,reference,pack,rebase-many]`): times berth
  * side by side with its peers on the same data in one run and writes BENCHMARKS.md. Benchmarks are not tests.
  */
 import { execFile, spawn } from "node:child_process";
@@ -26,7 +26,9 @@ const { values } = parseArgs({
 const quick = values.quick === true;
 const runs = values.runs ? Number(values.runs) : quick ? 3 : 5;
 const only = new Set(
-  (values.only ?? "images,registry,layers,runtime,dockerfile,buildkit,cnb,reference,pack").split(","),
+  (values.only ?? "images,registry,layers,runtime,dockerfile,buildkit,cnb,reference,pack,rebase-many").split(
+    ",",
+  ),
 );
 const log = (s: string) => process.stderr.write(`${s}\n`);
 const started = Date.now();
@@ -149,10 +151,25 @@ if (only.has("pack") && existsSync(packScript)) {
   pack = await readFile(join(ROOT, "bench", "results", "pack.md"), "utf8").catch(() => stdout);
 }
 
+// bench/rebase-many.ts (200 app images rebased by one process against one process per image, issue 15) writes
+// bench/results/rebase-many.md; it reuses the CLI compiled above.
+let rebaseMany: string | undefined;
+const rebaseManyScript = join(ROOT, "bench", "rebase-many.ts");
+if (only.has("rebase-many") && existsSync(rebaseManyScript)) {
+  log("rebase of many images (bench/rebase-many.ts)");
+  const stdout = await subprocess([
+    process.execPath,
+    rebaseManyScript,
+    "--prebuilt",
+    ...(quick ? ["--count", "40", "--per-process", "10"] : []),
+  ]);
+  rebaseMany = await readFile(join(ROOT, "bench", "results", "rebase-many.md"), "utf8").catch(() => stdout);
+}
+
 const machine = await machineInfo();
 await writeFile(
   values.output!,
-  render(machine, results, runtime, dockerfile, buildkit, cnb, reference, pack),
+  render(machine, results, runtime, dockerfile, buildkit, cnb, reference, pack, rebaseMany),
 );
 log(`wrote ${values.output} in ${((Date.now() - started) / 1000).toFixed(0)} s`);
 
@@ -198,6 +215,7 @@ function render(
   cnbMd: string | undefined,
   referenceMd: string | undefined,
   packMd: string | undefined,
+  rebaseManyMd?: string,
 ): string {
   const lines = [
     "# Benchmarks",
@@ -263,6 +281,17 @@ function render(
       "## Buildpacks against pack (bench/pack.ts, issue 14)",
       "",
       packMd.trim().replace(/^#+ /gm, "### "),
+      "",
+    );
+  }
+  if (rebaseManyMd !== undefined) {
+    lines.push(
+      "## Rebase of many images (bench/rebase-many.ts, issue 15)",
+      "",
+      rebaseManyMd
+        .trim()
+        .replace(/^# .*\n+/, "")
+        .replace(/^#+ /gm, "### "),
       "",
     );
   }
