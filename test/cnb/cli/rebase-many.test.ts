@@ -173,6 +173,9 @@ describe("berth rebase IMAGE… --publish", () => {
     const r = await cli(["rebase", "--publish", "--report-output-dir", dir, a, `${reg.host}/${apps[1]}`]);
     expect(r.code).toBe(2);
     expect(r.stderr).toContain("--report-output-dir takes one image; 2 were given");
+    const lc = await cli(["rebase", "--publish", "--lifecycle", "builder", a, `${reg.host}/${apps[1]}`]);
+    expect(lc.code).toBe(2);
+    expect(lc.stderr).toContain("--lifecycle builder rebases one image; 2 were given");
     const twice = await cli(["rebase", "--publish", a, a]);
     expect(twice.code).toBe(2);
     expect(twice.stderr).toContain(`${a} is named twice`);
