@@ -373,13 +373,22 @@ export class Repository implements BlobSource {
       options.chunkSize ??
       (desc.size > threshold ? (this.#uploads.chunkSize ?? 16 * 1024 * 1024) : undefined);
     if (chunkSize === 0) chunkSize = undefined;
-    await uploadBlob(
-      { host: this.host, repository: this.repository, scopes: this.writeScopes },
-      desc,
-      open,
-      { onProgress: options.onProgress, signal: options.signal, chunkSize },
-      location,
-    );
+    try {
+      await uploadBlob(
+        { host: this.host, repository: this.repository, scopes: this.writeScopes },
+        desc,
+        open,
+        { onProgress: options.onProgress, signal: options.signal, chunkSize },
+        location,
+      );
+    } catch (err) {
+      // Uploads are idempotent: a writer that lost a race to the same blob (distribution answers the loser's
+      // final PUT `400 DIGEST_INVALID` or `BLOB_UPLOAD_INVALID` now and then while the winner's lands) is done
+      // when the registry has the blob. A source that is not what the descriptor says is never excused.
+      if (!(err instanceof BerthError) || !err.code.startsWith("REGISTRY_")) throw err;
+      if (err.code === "REGISTRY_UNAUTHORIZED" || err.code === "REGISTRY_DENIED") throw err;
+      if (!(await this.hasBlob(desc, { signal: options.signal }).catch(() => false))) throw err;
+    }
   }
 
   /**
