@@ -175,9 +175,12 @@ export class ImageCache implements Cache {
     return { ...m, buildpacks: m?.buildpacks ?? [] };
   }
 
+  /** Layers whose blob the registry no longer has (found on restore): not reused, written again by export. */
+  readonly #lost = new Set<string>();
+
   /** The compressed layer of the cache image with this diffID. */
   layer(diffId: Digest): Descriptor | undefined {
-    if (!this.image) return undefined;
+    if (!this.image || this.#lost.has(diffId)) return undefined;
     const i = this.image.config?.rootfs.diff_ids.indexOf(diffId) ?? -1;
     return i < 0 ? undefined : this.image.manifest.layers[i];
   }
@@ -192,6 +195,20 @@ export class ImageCache implements Cache {
     if (!image || i < 0) {
       throw new BerthError("BLOB_NOT_FOUND", `the cache image ${this.reference} has no layer ${diffId}`);
     }
-    return image.layers()[i]!.uncompressed();
+    const lost = (err: unknown) => {
+      if (
+        err instanceof BerthError &&
+        (err.code === "REGISTRY_BLOB_UNKNOWN" || err.code === "BLOB_NOT_FOUND")
+      )
+        this.#lost.add(diffId);
+    };
+    try {
+      const stream = await image.layers()[i]!.uncompressed();
+      stream.on("error", lost);
+      return stream;
+    } catch (err) {
+      lost(err);
+      throw err;
+    }
   }
 }

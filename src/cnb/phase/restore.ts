@@ -365,6 +365,17 @@ export class Restorer {
           i.warn?.(`Skipping restore for layer ${what}: ${err.message}`);
           return false;
         }
+        // A cache image whose manifest names a blob the registry no longer has (another build's cache
+        // replaced it, a registry GC) is a cache miss for that layer, never a failed build.
+        if (
+          err instanceof BerthError &&
+          (err.code === "REGISTRY_BLOB_UNKNOWN" || err.code === "BLOB_NOT_FOUND")
+        ) {
+          i.warn?.(
+            `Skipping restore for layer ${what}: its blob is missing (${err.message}); treated as a cache miss`,
+          );
+          return false;
+        }
         throw wrapError(`restoring data for "${what}"`, err);
       }
       if (found !== diffId) {

@@ -5,7 +5,7 @@
  * only manifests and configs (run-image layers mounted or already there, app layers never downloaded or
  * uploaded).
  */
-import { mkdir, writeFile } from "node:fs/promises";
+import { mkdir, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { berth, tempDir } from "../../helpers/cli.ts";
@@ -176,6 +176,37 @@ describe("berth build --publish against a registry", () => {
     expect(none.code, none.stderr).toBe(0);
     expect(none.stderr).not.toContain("cache restored");
   }, 180_000);
+});
+
+describe("a cache image whose blob the registry lost", () => {
+  it("is a cache miss for that layer with a warning, never a failed build; the next cache holds the blob again", async () => {
+    const target = `${reg.host}/team/lost:1`;
+    const cacheRef = `${reg.host}/team/lost-cache:latest`;
+    const b = await build(target, ["--cache-image", cacheRef]);
+    expect(b.code, b.stderr).toBe(0);
+    const cache = await remote(cacheRef);
+    const app = await remote(target);
+    const cacheOnly = cache.manifest.layers.filter(
+      (l) => !app.manifest.layers.some((a) => a.digest === l.digest),
+    );
+    expect(cacheOnly.length).toBe(1);
+    // Another writer's cache replaced it, or a GC: the blob data is gone while the manifest still names it.
+    for (const l of cacheOnly) {
+      const hex = l.digest.slice(7);
+      await rm(join(reg.storage, "docker/registry/v2/blobs/sha256", hex.slice(0, 2), hex), {
+        recursive: true,
+        force: true,
+      });
+    }
+    const again = await build(target, ["--cache-image", cacheRef], join(dir, "home-lost"));
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stderr).toContain("treated as a cache miss");
+    expect(again.stderr).not.toContain("cache restored: deps v1");
+    // The cache written by that build is whole: a third build restores from it.
+    const third = await build(target, ["--cache-image", cacheRef], join(dir, "home-lost-2"));
+    expect(third.code, third.stderr).toBe(0);
+    expect(third.stderr).toContain("cache restored: deps v1");
+  }, 240_000);
 });
 
 describe("berth rebase --publish against a registry", () => {
