@@ -209,6 +209,53 @@ describe("a cache image whose blob the registry lost", () => {
   }, 240_000);
 });
 
+describe("builds sharing one cache image", () => {
+  it("three at once, of different apps and of the same app, round after round: all succeed and each result runs", async () => {
+    const cacheRef = `${reg.host}/team/shared-cache:latest`;
+    for (const n of ["b", "c"]) {
+      await mkdir(join(dir, `app-${n}`), { recursive: true });
+      await writeFile(join(dir, `app-${n}`, "hello.txt"), `app ${n}`);
+    }
+    const failures: string[] = [];
+    for (let round = 0; round < 2; round++) {
+      const rs = await Promise.all(
+        [
+          ["app", "same-1"],
+          ["app", "same-2"],
+          [`app-b`, "other-b"],
+          [`app-c`, "other-c"],
+        ].map(([app, name], k) =>
+          berth(
+            [
+              "build",
+              join(dir, app!),
+              "-t",
+              `${reg.host}/team/${name}:1`,
+              "--builder",
+              builder,
+              "--publish",
+              "--cache-image",
+              cacheRef,
+            ],
+            { home: join(dir, `home-shared-${round}-${k}`) },
+          ),
+        ),
+      );
+      for (const r of rs) if (r.code !== 0) failures.push(r.stderr.trim().split("\n").slice(-3).join("\n"));
+    }
+    expect(failures).toEqual([]);
+    for (const [name, text] of [
+      ["same-2", "the app"],
+      ["other-c", "app c"],
+    ] as const) {
+      const pulled = await berth(["copy", `docker://${reg.host}/team/${name}:1`, `${name}:1`], { home });
+      expect(pulled.code, pulled.stderr).toBe(0);
+      const run = await berth(["run", `${name}:1`], { home });
+      expect(run.stdout, run.stderr).toBe(`hello berth from ${text}\n`);
+    }
+  }, 600_000);
+});
+
 describe("berth rebase --publish against a registry", () => {
   it("puts the new run image's layers under the unchanged app layers; no app-layer blob moves", async () => {
     const target = `${reg.host}/team/rebased:1`;
