@@ -587,6 +587,8 @@ export interface ExtractedBuilder {
   extensionsDir: string;
   extensions: BuildpackStore;
   orderExtensions: Order;
+  /** The builder's lifecycle launcher as a file on this machine (the builder berth runs inside). */
+  launcherPath?: string;
 }
 
 /**
