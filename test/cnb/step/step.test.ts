@@ -136,12 +136,13 @@ async function runStep(
   args: string[],
   env: string[],
   extraMounts: ReturnType<typeof bind>[] = [],
+  uid = 1000,
 ): Promise<{ code: number; out: string }> {
   const config = {
     ociVersion: "1.0.2",
     process: {
       terminal: false,
-      user: { uid: 1000, gid: 1000 },
+      user: { uid, gid: uid },
       args: [NODE, join(REPO, "bin", "berth.js"), ...args],
       env: [
         "PATH=/bin",
