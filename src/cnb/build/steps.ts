@@ -208,7 +208,9 @@ export async function exportImage(
   const home = c.o.ctx.home;
   const fromFs = c.builder.launcherPath;
   const launcher =
-    (fromFs ? { kind: "lifecycle" as const, path: fromFs, version: "" } : undefined) ??
+    (fromFs
+      ? { kind: "lifecycle" as const, path: fromFs, version: c.builder.launcherVersion ?? "" }
+      : undefined) ??
     (await lifecycleLauncher(c.builder.info.image, home)) ??
     (await berthLauncher({
       home,

@@ -49,6 +49,8 @@ export interface LauncherOptions {
   env?: Record<string, string | undefined>;
   /** Called before the launcher is compiled (its first use with this source and compiler: a pause to announce). */
   onCompile?: () => void;
+  /** Where prebuilt launchers are (default: the package's `dist/launcher`). */
+  prebuiltDir?: string;
 }
 
 /** The launcher placed at /cnb/lifecycle/launcher. */
@@ -67,8 +69,8 @@ export function launcherSourceHash(source: Buffer): string {
 }
 
 /** Where the package keeps the launcher prebuilt for an architecture (`dist/launcher/<arch>`, scripts/build.ts). */
-export function prebuiltLauncherPath(architecture: string): string {
-  return packagePath("dist", "launcher", architecture);
+export function prebuiltLauncherPath(architecture?: string): string {
+  return architecture ? packagePath("dist", "launcher", architecture) : packagePath("dist", "launcher");
 }
 
 /**
@@ -99,8 +101,9 @@ export async function berthLauncher(o: LauncherOptions): Promise<LauncherInput> 
   const host = hostPlatform();
   const source = await readFile(launcherSourcePath());
   // Only a launcher built from this very source (scripts/build.ts writes its hash beside it).
-  const prebuilt = prebuiltLauncherPath(o.platform?.architecture ?? host.architecture);
-  const builtFrom = await readFile(prebuiltLauncherPath("source.sha256"), "utf8").catch(() => "");
+  const prebuiltDir = o.prebuiltDir ?? prebuiltLauncherPath();
+  const prebuilt = join(prebuiltDir, o.platform?.architecture ?? host.architecture);
+  const builtFrom = await readFile(join(prebuiltDir, "source.sha256"), "utf8").catch(() => "");
   if (
     (o.platform?.os ?? "linux") === "linux" &&
     builtFrom.trim() === launcherSourceHash(source) &&

@@ -589,6 +589,8 @@ export interface ExtractedBuilder {
   orderExtensions: Order;
   /** The builder's lifecycle launcher as a file on this machine (the builder berth runs inside). */
   launcherPath?: string;
+  /** Its version (`/cnb/lifecycle/lifecycle.toml`), for the image's build metadata label. */
+  launcherVersion?: string;
 }
 
 /**

@@ -76,6 +76,18 @@ export async function openLocalBuilder(o: LocalBuilderOptions): Promise<OpenedBu
     );
   }
   const launcher = join(cnbDir, "lifecycle", "launcher");
+  const lifecycleToml = await root.readText("cnb/lifecycle/lifecycle.toml");
+  const launcherVersion = lifecycleToml
+    ? new Fields(
+        parseToml(lifecycleToml, { file: "/cnb/lifecycle/lifecycle.toml", code: "CNB_CONFIG_INVALID" }),
+        {
+          file: "/cnb/lifecycle/lifecycle.toml",
+          code: "CNB_CONFIG_INVALID",
+        },
+      )
+        .sub("lifecycle")
+        ?.str("version")
+    : undefined;
   return {
     info: {
       image: hostImage(),
@@ -97,7 +109,7 @@ export async function openLocalBuilder(o: LocalBuilderOptions): Promise<OpenedBu
     extensionsDir,
     extensions: new BuildpackStore([]),
     orderExtensions: [],
-    ...(existsSync(launcher) ? { launcherPath: launcher } : {}),
+    ...(existsSync(launcher) ? { launcherPath: launcher, launcherVersion: launcherVersion ?? "" } : {}),
     close: async () => undefined,
   };
 }

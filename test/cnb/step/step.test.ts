@@ -86,7 +86,7 @@ interface Step {
 }
 
 /** A step's bundle: the build image unpacked, the builder's /cnb written into it, fresh volumes. */
-async function makeStep(name: string, o: { builder: boolean }): Promise<Step> {
+async function makeStep(name: string, o: { builder: boolean; lifecycle?: boolean }): Promise<Step> {
   const bundle = join(work, name);
   await pexec("umoci", ["unpack", "--image", `${layout}:build`, bundle]);
   const rootfs = join(bundle, "rootfs");
@@ -110,6 +110,13 @@ async function makeStep(name: string, o: { builder: boolean }): Promise<Step> {
       '[[order]]\n[[order.group]]\nid = "test/hello"\nversion = "1.0.0"\n',
     );
     await writeFile(join(cnb, "run.toml"), `[[images]]\nimage = "${reg.host}/run:1"\n`);
+    if (o.lifecycle) {
+      // A builder that carries a lifecycle: its launcher goes into the image (here berth's binary, under
+      // the lifecycle's name and version).
+      await mkdir(join(cnb, "lifecycle"), { recursive: true });
+      await pexec("cp", [prebuiltLauncherPath("amd64"), join(cnb, "lifecycle", "launcher")]);
+      await writeFile(join(cnb, "lifecycle", "lifecycle.toml"), '[lifecycle]\nversion = "0.99.0-test"\n');
+    }
   }
   const layers = join(work, `${name}-layers`);
   const workspace = join(work, `${name}-workspace`);
@@ -284,6 +291,34 @@ describe("berth build --isolation host inside a build step (runc, uid 1000, no c
     // CNB_REPORT_PATH is where report.toml went.
     expect(existsSync(join(s.layers, "report.toml"))).toBe(false);
     await checkBuilt(s, r.out, "app-cfg", "out-report.toml");
+  }, 300_000);
+
+  it("writes an OCI layout to a volume, with the builder's own /cnb/lifecycle/launcher", async () => {
+    const s = await makeStep("layout-step", { builder: true, lifecycle: true });
+    const before = await snapshot(s.rootfs, MOUNTS);
+    const r = await runStep(
+      s,
+      ["build", "-t", "oci:/layers/out:app", "--isolation", "host"],
+      [`CNB_REGISTRY_AUTH={"${reg.host}":"Basic ${BASIC}"}`],
+    );
+    expect(r.code, r.out).toBe(0);
+    expect(await snapshot(s.rootfs, MOUNTS)).toEqual(before);
+    const out = join(s.layers, "out");
+    const index = JSON.parse(await readFile(join(out, "index.json"), "utf8"));
+    const desc = index.manifests.find(
+      (m: { annotations?: Record<string, string> }) =>
+        m.annotations?.["org.opencontainers.image.ref.name"] === "app",
+    );
+    const report = await readFile(join(s.layers, "report.toml"), "utf8");
+    expect(report).toContain(`digest = "${desc.digest}"`);
+    const blob = (d: string) => readFile(join(out, "blobs", "sha256", d.slice(7)), "utf8");
+    const manifest = JSON.parse(await blob(desc.digest));
+    const config = JSON.parse(await blob(manifest.config.digest));
+    const md = JSON.parse(config.config.Labels["io.buildpacks.build.metadata"]);
+    expect(md.launcher.version).toBe("0.99.0-test");
+    const ran = await berth(["run", "--network", "none", `oci:${out}:app`], { home });
+    expect(ran.stdout).toContain("hello-from-the-step");
+    expect(ran.code).toBe(0);
   }, 300_000);
 
   it("refuses in one sentence when there is no builder on the filesystem and none is given", async () => {
