@@ -96,6 +96,8 @@ async function makeStep(name: string, o: { builder: boolean; lifecycle?: boolean
       id: "test/hello",
       version: "1.0.0",
       build: [
+        'if [ -f "$CNB_LAYERS_DIR/deps/marker" ]; then echo "DEPS-FROM-CACHE $(cat "$CNB_LAYERS_DIR/deps/marker")"; else mkdir -p "$CNB_LAYERS_DIR/deps"; echo first-pod > "$CNB_LAYERS_DIR/deps/marker"; fi',
+        'printf "[types]\\ncache = true\\n" > "$CNB_LAYERS_DIR/deps.toml"',
         'mkdir -p "$CNB_LAYERS_DIR/web"',
         'echo "built-in $PWD by $(id -u)" > "$CNB_LAYERS_DIR/web/built"',
         'printf "[types]\\nlaunch = true\\n" > "$CNB_LAYERS_DIR/web.toml"',
@@ -322,6 +324,25 @@ describe.skipIf(process.arch !== "x64")(
       const ran = await berth(["run", "--network", "none", `oci:${out}:app`], { home });
       expect(ran.stdout).toContain("hello-from-the-step");
       expect(ran.code).toBe(0);
+    }, 300_000);
+
+    it("a second pod with empty volumes restores the cache from CNB_CACHE_IMAGE", async () => {
+      const env = [
+        `CNB_REGISTRY_AUTH={"${reg.host}":"Basic ${BASIC}"}`,
+        `CNB_CACHE_IMAGE=${reg.host}/app-cache:cache`,
+        `CNB_PREVIOUS_IMAGE=${reg.host}/app-cached:1`,
+      ];
+      const args = ["build", "-t", `${reg.host}/app-cached:1`, "--publish", "--isolation", "host"];
+      const first = await runStep(await makeStep("pod-1", { builder: true }), args, env);
+      expect(first.code, first.out).toBe(0);
+      expect(first.out).not.toContain("DEPS-FROM-CACHE");
+      expect(first.out).toContain("Adding cache layer 'test/hello:deps'");
+      const s = await makeStep("pod-2", { builder: true });
+      const second = await runStep(s, args, env);
+      expect(second.code, second.out).toBe(0);
+      expect(second.out).toContain("DEPS-FROM-CACHE first-pod");
+      expect(second.out).toContain("Reusing cache layer 'test/hello:deps'");
+      await checkBuilt(s, second.out, "app-cached");
     }, 300_000);
 
     it("refuses in one sentence when there is no builder on the filesystem and none is given", async () => {
