@@ -104,6 +104,8 @@ export async function berthLauncher(o: LauncherOptions): Promise<LauncherInput> 
   const prebuiltDir = o.prebuiltDir ?? prebuiltLauncherPath();
   const prebuilt = join(prebuiltDir, o.platform?.architecture ?? host.architecture);
   const builtFrom = await readFile(join(prebuiltDir, "source.sha256"), "utf8").catch(() => "");
+  // BERTH_HOME private first, whichever launcher is taken (as when it is compiled into its cache).
+  await makePrivateHome(o.home);
   if (
     (o.platform?.os ?? "linux") === "linux" &&
     builtFrom.trim() === launcherSourceHash(source) &&
