@@ -182,6 +182,24 @@ export interface BuildOptions extends HostOptions {
   lifecycle?: "berth" | "builder" | string;
   /** With lifecycle "builder": run the builder's creator in one container. */
   trustBuilder?: boolean;
+  /**
+   * "sandbox" (default): buildpacks run in the build image through runc. "host": berth itself runs inside the
+   * builder's build image (a build step) as the lifecycle's creator does: the builder is `/cnb` of this
+   * filesystem unless `builder` is given, the spec's directories are `step`'s, no runc, no mounts, no root.
+   */
+  isolation?: "sandbox" | "host";
+  /**
+   * With isolation "host": the step's directories (the lifecycle's CNB_APP_DIR, CNB_LAYERS_DIR,
+   * CNB_PLATFORM_DIR; default /workspace, /layers, /platform) and CNB user (default `uid`/`gid`).
+   */
+  step?: {
+    appDir?: string;
+    layersDir?: string;
+    platformDir?: string;
+    user?: { uid: number; gid: number };
+  };
+  /** Where report.toml goes (the lifecycle's CNB_REPORT_PATH); default `<layers>/report.toml`. */
+  reportPath?: string;
   /** The default builder's definition; default berth's builders/default/builder.toml. */
   defaultBuilderToml?: string;
   /**
@@ -293,8 +311,30 @@ async function buildOnce(o: BuildOptions): Promise<BuildResult> {
     throw new BerthError("USAGE", "--trust-builder only matters with --lifecycle builder");
   }
   const policy = parsePackPullPolicy(o.pullPolicy ?? "if-not-present");
+  const isolation = o.isolation ?? "sandbox";
+  if (isolation !== "sandbox" && isolation !== "host") {
+    throw new BerthError("USAGE", `--isolation ${JSON.stringify(isolation)} must be sandbox or host`);
+  }
+  if (isolation === "host" && engine === "builder") {
+    throw new BerthError(
+      "USAGE",
+      "--lifecycle builder runs the builder's lifecycle in the sandbox, not with --isolation host",
+    );
+  }
+  const step =
+    isolation === "host"
+      ? {
+          appDir: resolve(host.cwd, o.step?.appDir ?? "/workspace"),
+          layersDir: resolve(host.cwd, o.step?.layersDir ?? "/layers"),
+          platformDir: resolve(host.cwd, o.step?.platformDir ?? "/platform"),
+          user: o.step?.user ?? { uid: host.uid, gid: host.gid },
+        }
+      : undefined;
   let builder = o.builder;
-  if (builder === undefined && !(await projectNamesBuilder(appDir, descriptor))) {
+  if (step) {
+    // Inside a build step the builder is the filesystem berth runs on, unless one is named.
+    if (builder !== undefined) await pullBuildImages(host, builder, o.runImage, policy, target);
+  } else if (builder === undefined && !(await projectNamesBuilder(appDir, descriptor))) {
     // berth's own default builder (and its run image) are made here, never pulled
     builder = await defaultBuilder(o);
     host.info(`Using the default builder ${builder}`);
@@ -325,6 +365,13 @@ async function buildOnce(o: BuildOptions): Promise<BuildResult> {
     ...(descriptor ? { descriptor } : {}),
     ...(network ? { network } : {}),
     ...(host.runtime ? { runtime: host.runtime } : {}),
+    ...(step
+      ? {
+          isolation: "host" as const,
+          step,
+          ...(o.reportPath ? { reportPath: resolve(host.cwd, o.reportPath) } : {}),
+        }
+      : {}),
     ctx: host.ctx,
     hostEnv: host.env,
     asRoot: host.uid === 0,

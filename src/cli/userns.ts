@@ -26,6 +26,11 @@ const IN_NAMESPACE = new Set(["build", "detect", "system"]);
 /** Whether `command` with `argv` must run in a user namespace: not root, a build, not asking for help. */
 export function needsNamespace(command: string | undefined, argv: readonly string[], euid: number): boolean {
   if (euid === 0 || command === undefined || !IN_NAMESPACE.has(command)) return false;
+  // `--isolation host`: berth inside a build step runs as the CNB user itself, with no namespace (issue 15)
+  const hostIsolation = argv.some(
+    (a, i) => a === "--isolation=host" || (a === "--isolation" && argv[i + 1] === "host"),
+  );
+  if (hostIsolation && command === "build") return false;
   return !argv.some((a) => a === "-h" || a === "--help");
 }
 

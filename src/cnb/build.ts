@@ -28,6 +28,7 @@ import { type PhaseLogger, timedPhase } from "./log.ts";
 import type { ExportStats } from "./phase/export.ts";
 import type { DockerfileEngine } from "./phase/extend.ts";
 import type { RestoreResult } from "./phase/restore.ts";
+import { LOCAL_BUILDER_NAME } from "./platform/local-builder.ts";
 import { type ProjectDescriptor, projectAndBuilder } from "./platform/project.ts";
 
 export interface BuildWithBuildpacksOptions {
@@ -69,6 +70,22 @@ export interface BuildWithBuildpacksOptions {
   asRoot?: boolean;
   /** Extra tags (`-t` repeated). */
   tags?: string[];
+  /**
+   * Inside a build step (`--isolation host`, README "Running berth inside a build step"): the spec's
+   * directories as the step was given them (CNB_APP_DIR, CNB_LAYERS_DIR, CNB_PLATFORM_DIR) instead of
+   * berth's own under BERTH_HOME, and, with no `builder`, the builder on this filesystem (`root`/cnb).
+   */
+  step?: {
+    appDir: string;
+    layersDir: string;
+    platformDir: string;
+    /** Where `/cnb` is (default `/`). */
+    root?: string;
+    /** The CNB user (CNB_USER_ID/CNB_GROUP_ID, else berth's). */
+    user: { uid: number; gid: number };
+  };
+  /** Where report.toml goes (CNB_REPORT_PATH; default `<layers>/report.toml`). */
+  reportPath?: string;
   ctx: TransportContext;
   /** The host's environment, for bare `-e K` and the compiler. */
   hostEnv?: Record<string, string | undefined>;
@@ -97,7 +114,12 @@ export interface BuildWithBuildpacksResult {
 
 /** Build an app image with buildpacks: pack build, daemonless. */
 export async function buildWithBuildpacks(o: BuildWithBuildpacksOptions): Promise<BuildWithBuildpacksResult> {
-  const { appDir, project, builderName: builder } = await projectAndBuilder(o);
+  const local = o.step && o.builder === undefined;
+  const {
+    appDir,
+    project,
+    builderName: builder,
+  } = await projectAndBuilder(local ? { ...o, builder: LOCAL_BUILDER_NAME } : o);
   if (o.cacheDir && o.cacheImage)
     throw new BerthError("USAGE", "--cache-dir and --cache-image cannot be used together");
   const created = creationTime(o);
@@ -139,8 +161,14 @@ async function buildUnderLock(
       builder: p.builder,
       appDir: p.appDir,
       project: p.project,
-      workspace: join(p.per, "workspace"),
-      layersDir: join(p.per, "layers"),
+      workspace: o.step?.appDir ?? join(p.per, "workspace"),
+      layersDir: o.step?.layersDir ?? join(p.per, "layers"),
+      ...(o.step
+        ? {
+            platformDir: o.step.platformDir,
+            ...(o.builder === undefined ? { localBuilder: { ...o.step } } : {}),
+          }
+        : {}),
       clearLayers: o.clearCache ?? false,
       work,
       envFiles: o.envFile ? [o.envFile] : [],

@@ -208,12 +208,63 @@ async function fromHelper(helper: string, registry: string, env: Env): Promise<C
   return { kind: "basic", username, password: doc.Secret };
 }
 
+/**
+ * `CNB_REGISTRY_AUTH`, as the lifecycle reads it (auth/env_keychain.go): a JSON object of registry →
+ * `Authorization` header value (`Basic <base64 user:pass>`, `Bearer <token>`, `X-Identity <refresh token>`).
+ * It comes before docker's config, as in the lifecycle's keychain. Errors never quote the value.
+ */
+export function registryAuthEnv(registry: string, env: Env): Credential | undefined {
+  const text = env.CNB_REGISTRY_AUTH;
+  if (text === undefined || text.trim() === "") return undefined;
+  let doc: unknown;
+  try {
+    doc = JSON.parse(text);
+  } catch {
+    throw new BerthError("REGISTRY_CREDENTIALS", "CNB_REGISTRY_AUTH is not JSON", {
+      hint: 'give a JSON object of registry to Authorization header, e.g. {"registry.example.com": "Basic <base64 user:password>"}',
+    });
+  }
+  if (typeof doc !== "object" || doc === null || Array.isArray(doc)) {
+    throw new BerthError(
+      "REGISTRY_CREDENTIALS",
+      "CNB_REGISTRY_AUTH is not a JSON object of registry to header",
+    );
+  }
+  const want = normalizeKey(registry);
+  for (const [key, value] of Object.entries(doc as Record<string, unknown>)) {
+    if (normalizeKey(key) !== want) continue;
+    const m = typeof value === "string" ? /^\s*(Basic|Bearer|X-Identity)\s+(\S+)\s*$/i.exec(value) : null;
+    if (!m) {
+      throw new BerthError(
+        "REGISTRY_CREDENTIALS",
+        `CNB_REGISTRY_AUTH: the value for ${key} is not "Basic …", "Bearer …" or "X-Identity …"`,
+      );
+    }
+    const scheme = m[1]!.toLowerCase();
+    const token = m[2]!;
+    if (scheme === "bearer") return { kind: "registryToken", token };
+    if (scheme === "x-identity") return { kind: "identityToken", token };
+    const decoded = Buffer.from(token, "base64").toString("utf8");
+    const i = decoded.indexOf(":");
+    if (i < 0) {
+      throw new BerthError(
+        "REGISTRY_CREDENTIALS",
+        `CNB_REGISTRY_AUTH: the Basic value for ${key} is not base64 of user:password`,
+      );
+    }
+    return { kind: "basic", username: decoded.slice(0, i), password: decoded.slice(i + 1) };
+  }
+  return undefined;
+}
+
 /** Find credentials for a registry host (`host[:port]`), or undefined for anonymous access. */
 export async function resolveCredential(
   registry: string,
   options: KeychainOptions = {},
 ): Promise<Credential | undefined> {
   const env = options.env ?? {};
+  const fromEnv = registryAuthEnv(registry, env);
+  if (fromEnv) return fromEnv;
   const dockerPath = dockerConfigPath(env);
   if (dockerPath) {
     const config = await readConfig(dockerPath);

@@ -1,8 +1,10 @@
+import { readFile } from "node:fs/promises";
 import { relative, resolve } from "node:path";
 import type { Command } from "commander";
 import { type BuildChoice, type BuildResult, build, buildDockerfile, chooseBuild } from "../../api/build.ts";
 import { parseCacheFrom, parseCacheTo } from "../../dockerfile/index.ts";
-import { BerthError } from "../../errors.ts";
+import { BerthError, isBerthError } from "../../errors.ts";
+import { assertUserNamespaces, findRuntime } from "../../runtime/index.ts";
 import { type Cli, hostOptions } from "../env.ts";
 import { info, printJson } from "../output.ts";
 import { BuildHeartbeat } from "../progress.ts";
@@ -46,7 +48,83 @@ const BUILDPACKS_ONLY: Record<string, string> = {
   pullPolicy: "--pull-policy",
   lifecycle: "--lifecycle",
   trustBuilder: "--trust-builder",
+  isolation: "--isolation",
 };
+
+/**
+ * The lifecycle's `CNB_*` environment twins of the flags (Platform API: the creator's inputs), read with
+ * `--isolation host` (berth as the creator inside a build step); a flag given wins over its variable.
+ */
+export function cnbEnvOptions(
+  opts: Record<string, unknown>,
+  env: Record<string, string | undefined>,
+): Record<string, unknown> {
+  const o = { ...opts };
+  const twin = (key: string, name: string) => {
+    const v = env[name];
+    if (o[key] === undefined && v !== undefined && v !== "") o[key] = v;
+  };
+  twin("runImage", "CNB_RUN_IMAGE");
+  twin("previousImage", "CNB_PREVIOUS_IMAGE");
+  twin("cacheImage", "CNB_CACHE_IMAGE");
+  twin("cacheDir", "CNB_CACHE_DIR");
+  twin("defaultProcess", "CNB_PROCESS_TYPE");
+  if (o.clearCache === undefined && /^(1|true)$/i.test(env.CNB_SKIP_RESTORE ?? "")) o.clearCache = true;
+  if (o.quiet === undefined && /^(warn|error)$/i.test(env.CNB_LOG_LEVEL ?? "")) o.quiet = true;
+  return o;
+}
+
+/** The directories and user of a build step (`--isolation host`), as the lifecycle's creator reads them. */
+export function stepOf(env: Record<string, string | undefined>) {
+  const id = (v: string | undefined, name: string) => {
+    if (!/^\d+$/.test(v ?? "")) throw new BerthError("USAGE", `${name} ${JSON.stringify(v)} is not a number`);
+    return Number(v);
+  };
+  const user =
+    env.CNB_USER_ID || env.CNB_GROUP_ID
+      ? { uid: id(env.CNB_USER_ID, "CNB_USER_ID"), gid: id(env.CNB_GROUP_ID, "CNB_GROUP_ID") }
+      : undefined;
+  return {
+    ...(env.CNB_APP_DIR ? { appDir: env.CNB_APP_DIR } : {}),
+    ...(env.CNB_LAYERS_DIR ? { layersDir: env.CNB_LAYERS_DIR } : {}),
+    ...(env.CNB_PLATFORM_DIR ? { platformDir: env.CNB_PLATFORM_DIR } : {}),
+    ...(user ? { user } : {}),
+  };
+}
+
+/**
+ * The sandbox needs an OCI runtime, user namespaces when not root and CAP_SYS_ADMIN when root: where one is
+ * missing (a build step of Tekton, Shipwright, kpack or a CI runner), say which in one sentence and point at
+ * --isolation host.
+ */
+async function checkSandbox(
+  runtime: string | undefined,
+  env: Record<string, string | undefined>,
+): Promise<void> {
+  const hint =
+    "inside a build step (no runc, no mounts, no root), run berth build --isolation host in the builder's image";
+  try {
+    await findRuntime({ ...(runtime ? { want: runtime } : {}), ...(env.PATH ? { path: env.PATH } : {}) });
+    if (process.geteuid?.() !== 0) await assertUserNamespaces();
+    else if (!(await hasSysAdmin())) {
+      throw new BerthError(
+        "RUNTIME_FAILED",
+        "berth runs as root without CAP_SYS_ADMIN, so it cannot mount the build image's layers",
+      );
+    }
+  } catch (err) {
+    if (!isBerthError(err, "RUNTIME_NOT_FOUND") && !isBerthError(err, "RUNTIME_FAILED")) throw err;
+    throw new BerthError(err.code, `the build sandbox cannot run here: ${err.message}`, { cause: err, hint });
+  }
+}
+
+/** Whether this process may mount (CAP_SYS_ADMIN, bit 21 of CapEff in /proc/self/status); true when unknown. */
+async function hasSysAdmin(): Promise<boolean> {
+  const status = await readFile("/proc/self/status", "utf8").catch(() => "");
+  const m = /^CapEff:\s*([0-9a-f]+)$/im.exec(status);
+  if (!m) return true;
+  return (BigInt(`0x${m[1]}`) & (1n << 21n)) !== 0n;
+}
 
 /** A flag given for the other way of building is an error, not silently ignored (issue 16). */
 function refuseOtherWayFlags(command: Command, way: BuildChoice["way"], reason: string): void {
@@ -161,7 +239,14 @@ export function registerBuild(program: Command, cli: () => Cli): void {
     .option("-q, --quiet", "print only the image digest")
     .option("--json", "print the result as JSON")
     // Buildpack flags (issue 7: pack's names and meanings), handed to src/cnb.
-    .option("-B, --builder <image>", "buildpacks: the builder image")
+    .option(
+      "--isolation <sandbox|host>",
+      "buildpacks: sandbox (default): buildpacks run in the build image through runc; host: berth runs inside the build image itself (a build step) and runs them as its own user",
+    )
+    .option(
+      "-B, --builder <image>",
+      "buildpacks: the builder image (with --isolation host, default: the one berth runs in, /cnb)",
+    )
     .option("--run-image <image>", "buildpacks: the run image")
     .option(
       "--pull-policy <always|if-not-present|never>",
@@ -217,6 +302,7 @@ Examples:
   berth build . -t app:1                                   (buildpacks, berth's default builder)
   berth build ./api -t app:1 -B my-builder -e BP_NODE_VERSION=22 -b ./my-buildpack
   berth build . -t 127.0.0.1:5000/team/app:1 --publish --cache-image 127.0.0.1:5000/team/app-cache
+  berth build --isolation host -t registry.example.com/app:1 --publish   (inside a builder's image: a build step)
   berth build . --dockerfile -t app:1
   berth build ./svc -f ./svc/Dockerfile.prod -t oci:./out:svc --build-arg VERSION=1.2 --target runtime
   berth build . --dockerfile -t docker://127.0.0.1:5000/app:1 --publish
@@ -227,6 +313,13 @@ Examples:
       const c = cli();
       const { out, cwd } = c;
       const { tag, contextDir, choice } = await planBuild(arg, opts, command, cwd);
+      const isolation = choice.way === "buildpacks" ? (opts.isolation ?? "sandbox") : "sandbox";
+      if (isolation === "host") {
+        // berth as the creator inside a build step: the CNB_* twins of the flags
+        opts = cnbEnvOptions(opts, c.env);
+      } else if (choice.way === "buildpacks" && isolation === "sandbox") {
+        await checkSandbox(opts.runtime ?? c.env.BERTH_RUNTIME, c.env);
+      }
       const quiet = Boolean(opts.quiet);
       // -q: only the digest (the pulls and pushes of the build say nothing either)
       if (quiet) out.quiet = true;
@@ -265,6 +358,15 @@ Examples:
             ...(opts.network ? { network: opts.network } : {}),
             ...(opts.lifecycle ? { lifecycle: opts.lifecycle } : {}),
             trustBuilder: Boolean(opts.trustBuilder),
+            ...(isolation === "host"
+              ? {
+                  isolation,
+                  step: stepOf(c.env),
+                  ...(c.env.CNB_REPORT_PATH ? { reportPath: c.env.CNB_REPORT_PATH } : {}),
+                }
+              : isolation === "sandbox"
+                ? {}
+                : { isolation }),
             now: () => new Date(),
           });
           if (opts.json) printJson(out, r);

@@ -4,7 +4,8 @@
  * platform env, the executor (the build image through the runtime's sandbox, or this machine) and the
  * lifecycle's base environment. A step is a function of this context that returns values.
  */
-import { chown, mkdir, rm } from "node:fs/promises";
+import { existsSync } from "node:fs";
+import { chown, cp, mkdir, rm } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { BerthError, wrapError } from "../../errors.ts";
 import type { Platform } from "../../oci/platform.ts";
@@ -19,6 +20,7 @@ import type { DockerfileEngine } from "../phase/extend.ts";
 import { pruneLayersDir } from "../phase/restore.ts";
 import { type ExtractedBuilder, openBuilder } from "../platform/builder.ts";
 import { writeBuildPlatformEnv } from "../platform/env.ts";
+import { openLocalBuilder } from "../platform/local-builder.ts";
 import { locateBuildpack, orderFromBuildpackArgs } from "../platform/locator.ts";
 import {
   type ProjectBuildpack,
@@ -33,8 +35,18 @@ import { completeTarget, type TargetData } from "../platform/target.ts";
 export type Isolation = "sandbox" | "host";
 
 export interface RunOptions {
-  /** `--builder`, in any transport. */
+  /** `--builder`, in any transport (with `localBuilder`: the name messages use). */
   builder: string;
+  /**
+   * Inside a build step (`--isolation host` with no `--builder`): the builder is the filesystem berth runs
+   * on (`<root>/cnb`, platform/local-builder.ts), buildpacks run from there as berth's own user.
+   */
+  localBuilder?: { root?: string; user: { uid: number; gid: number } };
+  /**
+   * The platform directory the step was given (CNB_PLATFORM_DIR): used as is when berth adds no env to it,
+   * else copied into this run's own before `-e`/`--env-file` are written.
+   */
+  platformDir?: string;
   /** From a multi-platform builder, the platform to use. */
   platform?: Platform;
   ctx: TransportContext;
@@ -91,7 +103,10 @@ export interface RunContext {
 }
 
 export async function openRun(o: RunOptions): Promise<RunContext> {
-  const builder = await openBuilder(o.builder, o.ctx, join(o.work, "builder"), o.platform).catch((err) => {
+  const builder = await (o.localBuilder
+    ? openLocalBuilder(o.localBuilder)
+    : openBuilder(o.builder, o.ctx, join(o.work, "builder"), o.platform)
+  ).catch((err) => {
     throw wrapError(`reading builder ${o.builder}`, err);
   });
   // The builder's image stays open until the run ends: the sandbox reads the build image's layers from it.
@@ -105,7 +120,7 @@ export async function openRun(o: RunOptions): Promise<RunContext> {
     const paths: CnbPaths = {
       app: o.workspace,
       layers: o.layersDir,
-      platform: join(o.work, "platform"),
+      platform: platformDirOf(o),
       buildpacks: builder.buildpacksDir,
       buildConfig: builder.buildConfigDir,
       ...(builder.extensions.all().length ? { extensions: builder.extensionsDir } : {}),
@@ -141,11 +156,24 @@ async function prepareDirs(
   paths: CnbPaths,
   owner: { uid: number; gid: number },
 ): Promise<void> {
-  await syncApp(o, paths.app, owner);
+  // Inside a step the app may already be the workspace (CNB_APP_DIR): nothing to copy then.
+  if (resolve(o.appDir) !== resolve(paths.app)) await syncApp(o, paths.app, owner);
   if (o.clearLayers) await rm(paths.layers, { recursive: true, force: true });
   await pruneLayersDir(paths.layers);
   if (o.asRoot) await chown(paths.layers, owner.uid, owner.gid);
+  if (paths.platform === o.platformDir) return;
+  if (o.platformDir && existsSync(join(o.platformDir, "env"))) {
+    await mkdir(paths.platform, { recursive: true });
+    await cp(join(o.platformDir, "env"), join(paths.platform, "env"), { recursive: true });
+  }
   await writeRunEnv(o, paths.platform);
+}
+
+/** The step's platform dir when berth has nothing to add to it, else this run's own. */
+function platformDirOf(o: RunOptions): string {
+  const adds = (o.env?.length ?? 0) + (o.envFiles?.length ?? 0) + (o.project?.buildEnv?.length ?? 0);
+  if (o.platformDir && adds === 0 && existsSync(o.platformDir)) return o.platformDir;
+  return join(o.work, "platform");
 }
 
 /**

@@ -55,6 +55,8 @@ export interface BuildContext extends RunContext {
     tags?: string[];
     sbomOutputDir?: string;
     reportOutputDir?: string;
+    /** CNB_REPORT_PATH: report.toml here instead of `<layers>/report.toml`. */
+    reportPath?: string;
   };
 }
 
@@ -204,7 +206,11 @@ export async function exportImage(
 ): Promise<ExportResult> {
   c.log.info("===> EXPORTING");
   const home = c.o.ctx.home;
+  const fromFs = c.builder.launcherPath;
   const launcher =
+    (fromFs
+      ? { kind: "lifecycle" as const, path: fromFs, version: c.builder.launcherVersion ?? "" }
+      : undefined) ??
     (await lifecycleLauncher(c.builder.info.image, home)) ??
     (await berthLauncher({
       home,
@@ -370,9 +376,10 @@ async function saveImageCache(
 /** report.toml in the layers directory (and --report-output-dir), the SBOMs to --sbom-output-dir. */
 export async function report(c: BuildContext, saved: Saved): Promise<void> {
   const text = encodeReport(saved);
+  const { reportOutputDir, sbomOutputDir, reportPath } = c.opts;
   // Buildpacks own the layers dir: never write through a report.toml one of them left as a symlink.
-  await layersTree(c.executor).writeFile("report.toml", text);
-  const { reportOutputDir, sbomOutputDir } = c.opts;
+  if (reportPath) await writeFile(reportPath, text);
+  else await layersTree(c.executor).writeFile("report.toml", text);
   if (reportOutputDir) {
     await mkdir(reportOutputDir, { recursive: true });
     await writeFile(join(reportOutputDir, "report.toml"), text);

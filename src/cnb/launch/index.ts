@@ -2,7 +2,8 @@
  * What runs in the app image. Where the builder carries a CNB lifecycle launcher at /cnb/lifecycle/launcher,
  * export places that very binary at the same path (pack's images, exactly). Otherwise berth supplies its own:
  * `launcher.c` in this folder, compiled static by the host's gcc (`gcc -static -Os`) when first needed and
- * kept under `$BERTH_HOME/cache/cnb/launcher/<hash of source and compiler>/`, so the app image needs nothing
+ * kept under `$BERTH_HOME/cache/cnb/launcher/<hash of source and compiler>/` — unless the package carries it
+ * prebuilt (`dist/launcher/<arch>`, made at prepack by scripts/build.ts) — so the app image needs nothing
  * of berth, no shell and no libc at run time. See ARCHITECTURE.md §Launch.
  */
 import { execFile } from "node:child_process";
@@ -48,6 +49,8 @@ export interface LauncherOptions {
   env?: Record<string, string | undefined>;
   /** Called before the launcher is compiled (its first use with this source and compiler: a pause to announce). */
   onCompile?: () => void;
+  /** Where prebuilt launchers are (default: the package's `dist/launcher`). */
+  prebuiltDir?: string;
 }
 
 /** The launcher placed at /cnb/lifecycle/launcher. */
@@ -60,9 +63,55 @@ export interface LauncherInput {
   source?: { repository: string; commit: string };
 }
 
-/** berth's launcher, compiled once per source and compiler. */
+/** The hash `dist/launcher/source.sha256` holds: launcher.c's bytes and the compiler flags. */
+export function launcherSourceHash(source: Buffer): string {
+  return createHash("sha256").update(source).update(FLAGS.join(" ")).digest("hex");
+}
+
+/** Where the package keeps the launcher prebuilt for an architecture (`dist/launcher/<arch>`, scripts/build.ts). */
+export function prebuiltLauncherPath(architecture?: string): string {
+  return architecture ? packagePath("dist", "launcher", architecture) : packagePath("dist", "launcher");
+}
+
+/**
+ * Compile launcher.c statically into `out` with `cc` (gcc, or a cross compiler such as
+ * aarch64-linux-gnu-gcc): what `berthLauncher` does on first use, and scripts/build.ts at prepack.
+ */
+export async function compileLauncher(
+  cc: string,
+  out: string,
+  env?: Record<string, string | undefined>,
+): Promise<void> {
+  const tmp = `${out}.tmp-${uniqueSuffix()}`;
+  try {
+    await run(cc, [...FLAGS, "-o", tmp, launcherSourcePath()], { env: envOf({ home: "", env: env ?? {} }) });
+    await chmod(tmp, 0o755);
+    await rename(tmp, out);
+  } catch (err) {
+    await rm(tmp, { force: true });
+    throw err;
+  }
+}
+
+/**
+ * berth's launcher: the one prebuilt for the run image's architecture when the package carries it (no
+ * compiler needed: inside a build step), else compiled once per source and compiler.
+ */
 export async function berthLauncher(o: LauncherOptions): Promise<LauncherInput> {
   const host = hostPlatform();
+  const source = await readFile(launcherSourcePath());
+  // Only a launcher built from this very source (scripts/build.ts writes its hash beside it).
+  const prebuiltDir = o.prebuiltDir ?? prebuiltLauncherPath();
+  const prebuilt = join(prebuiltDir, o.platform?.architecture ?? host.architecture);
+  const builtFrom = await readFile(join(prebuiltDir, "source.sha256"), "utf8").catch(() => "");
+  // BERTH_HOME private first, whichever launcher is taken (as when it is compiled into its cache).
+  await makePrivateHome(o.home);
+  if (
+    (o.platform?.os ?? "linux") === "linux" &&
+    builtFrom.trim() === launcherSourceHash(source) &&
+    existsSync(prebuilt)
+  )
+    return { kind: "berth", path: prebuilt, version: BERTH_LAUNCHER_VERSION };
   if (o.platform && !platformMatches(host, { os: o.platform.os, architecture: o.platform.architecture })) {
     throw new BerthError(
       "CNB_LAUNCHER_UNAVAILABLE",
@@ -71,7 +120,6 @@ export async function berthLauncher(o: LauncherOptions): Promise<LauncherInput> 
     );
   }
   const cc = o.cc ?? "gcc";
-  const source = await readFile(launcherSourcePath());
   let version: string;
   try {
     version = (await run(cc, ["--version"], { env: envOf(o) })).stdout;
@@ -97,13 +145,9 @@ export async function berthLauncher(o: LauncherOptions): Promise<LauncherInput> 
     o.onCompile?.();
     await makePrivateHome(o.home);
     await mkdir(dir, { recursive: true });
-    const tmp = `${path}.tmp-${uniqueSuffix()}`;
     try {
-      await run(cc, [...FLAGS, "-o", tmp, launcherSourcePath()], { env: envOf(o) });
-      await chmod(tmp, 0o755);
-      await rename(tmp, path);
+      await compileLauncher(cc, path, o.env);
     } catch (err) {
-      await rm(tmp, { force: true });
       const e = err as { stderr?: string; message: string };
       throw new BerthError(
         "CNB_LAUNCHER_UNAVAILABLE",

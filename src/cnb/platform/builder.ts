@@ -587,6 +587,10 @@ export interface ExtractedBuilder {
   extensionsDir: string;
   extensions: BuildpackStore;
   orderExtensions: Order;
+  /** The builder's lifecycle launcher as a file on this machine (the builder berth runs inside). */
+  launcherPath?: string;
+  /** Its version (`/cnb/lifecycle/lifecycle.toml`), for the image's build metadata label. */
+  launcherVersion?: string;
 }
 
 /**
