@@ -14,7 +14,7 @@ function code(f: () => unknown): string | undefined {
 describe("parseImageArgument", () => {
   it("a bare reference is the local store", () => {
     expect(parseImageArgument("app:1")).toEqual({ transport: "store", ref: "app:1", text: "app:1" });
-    expect(parseImageArgument("127.0.0.1:5000/team/app@sha256:" + "a".repeat(64))).toMatchObject({
+    expect(parseImageArgument(`127.0.0.1:5000/team/app@sha256:${"a".repeat(64)}`)).toMatchObject({
       transport: "store",
       ref: `127.0.0.1:5000/team/app@sha256:${"a".repeat(64)}`,
     });
