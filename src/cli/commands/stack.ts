@@ -1,4 +1,5 @@
 import type { Command } from "commander";
+import { sourceDateEpochOf } from "../../api/host.ts";
 import {
   createStack,
   DEFAULT_BUILD_PACKAGES,
@@ -6,18 +7,9 @@ import {
   HOST_CA_DIR,
   readExtraCas,
 } from "../../cnb/stack/index.ts";
-import { BerthError } from "../../errors.ts";
 import { parseImageArgument } from "../../transport/parse.ts";
 import type { Cli } from "../env.ts";
 import { formatBytes, info, printJson } from "../output.ts";
-
-export function sourceDateEpochOf(env: Record<string, string | undefined>): number | undefined {
-  const v = env.SOURCE_DATE_EPOCH;
-  if (v === undefined || v === "") return undefined;
-  if (!/^\d+$/.test(v))
-    throw new BerthError("USAGE", `SOURCE_DATE_EPOCH ${JSON.stringify(v)} is not a number of seconds`);
-  return Number(v);
-}
 
 const list = (v: string) =>
   v
