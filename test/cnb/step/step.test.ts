@@ -13,12 +13,7 @@ import { chown, mkdir, readdir, readFile, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import {
-  compileLauncher,
-  launcherSourceHash,
-  launcherSourcePath,
-  prebuiltLauncherPath,
-} from "../../../src/cnb/launch/index.ts";
+import { compileLauncher, launcherSourceHash, launcherSourcePath } from "../../../src/cnb/launch/index.ts";
 import { berth, tempDir } from "../../helpers/cli.ts";
 import { htpasswdLine } from "../../registry/helpers/certs.ts";
 import { type RegistryHarness, startRegistry } from "../../registry/helpers/registry.ts";
@@ -26,7 +21,8 @@ import { makeBuildImage, writeBuildpack } from "../helpers.ts";
 
 const pexec = promisify(execFile);
 const REPO = resolve(import.meta.dirname, "../../..");
-const NODE = join(REPO, "node_modules", "node", "bin", "node");
+/** Where the step sees the berth package: this checkout's parts, read-only, plus the launcher built for it. */
+const PKG = "/berth";
 const USER = "step-user";
 const SECRET = "step-secret-Zq81";
 const BASIC = Buffer.from(`${USER}:${SECRET}`).toString("base64");
@@ -37,16 +33,22 @@ let home: string;
 let reg: RegistryHarness;
 let hostDockerConfig: string;
 let layout: string;
+let launcherDir: string;
 
-/** The prebuilt launcher the package ships (scripts/build.ts does this at prepack): the step has no gcc. */
-async function ensurePrebuiltLauncher(): Promise<void> {
-  const hash = launcherSourceHash(await readFile(launcherSourcePath()));
-  const stamp = prebuiltLauncherPath("source.sha256");
-  const have = await readFile(stamp, "utf8").catch(() => "");
-  if (have.trim() === hash && existsSync(prebuiltLauncherPath("amd64"))) return;
-  await mkdir(join(REPO, "dist", "launcher"), { recursive: true });
-  await compileLauncher("gcc", prebuiltLauncherPath("amd64"));
-  await writeFile(stamp, `${hash}\n`);
+/**
+ * The prebuilt launcher a packed berth ships (scripts/build.ts does this at prepack: the step has no gcc), made
+ * in this test's folder and mounted at the step's package's dist/launcher: the checkout itself is never written
+ * (other tests would find it and skip compiling).
+ */
+async function makePrebuiltLauncher(): Promise<string> {
+  const dir = join(work, "launcher");
+  await mkdir(dir, { recursive: true });
+  await compileLauncher("gcc", join(dir, "amd64"));
+  await writeFile(
+    join(dir, "source.sha256"),
+    `${launcherSourceHash(await readFile(launcherSourcePath()))}\n`,
+  );
+  return dir;
 }
 
 beforeAll(async () => {
@@ -60,7 +62,7 @@ beforeAll(async () => {
     join(hostDockerConfig, "config.json"),
     JSON.stringify({ auths: { [reg.host]: { auth: BASIC } } }),
   );
-  await ensurePrebuiltLauncher();
+  launcherDir = await makePrebuiltLauncher();
   // The build image (busybox, a cnb user 1000), also the run image, pushed to the registry.
   layout = join(work, "images");
   await makeBuildImage(work, `oci:${layout}:build`, home);
@@ -116,7 +118,7 @@ async function makeStep(name: string, o: { builder: boolean; lifecycle?: boolean
       // A builder that carries a lifecycle: its launcher goes into the image (here berth's binary, under
       // the lifecycle's name and version).
       await mkdir(join(cnb, "lifecycle"), { recursive: true });
-      await pexec("cp", [prebuiltLauncherPath("amd64"), join(cnb, "lifecycle", "launcher")]);
+      await pexec("cp", [join(launcherDir, "amd64"), join(cnb, "lifecycle", "launcher")]);
       await writeFile(join(cnb, "lifecycle", "lifecycle.toml"), '[lifecycle]\nversion = "0.99.0-test"\n');
     }
   }
@@ -152,7 +154,7 @@ async function runStep(
     process: {
       terminal: false,
       user: { uid, gid: uid },
-      args: [NODE, join(REPO, "bin", "berth.js"), ...args],
+      args: [`${PKG}/node_modules/node/bin/node`, `${PKG}/bin/berth.js`, ...args],
       env: [
         "PATH=/bin",
         "HOME=/tmp/home",
@@ -193,7 +195,10 @@ async function runStep(
       bind(s.workspace, "/workspace", false),
       bind(s.tmp, "/tmp", false),
       // Node 24 and berth from this checkout, with the host's glibc: all read-only.
-      bind(REPO, REPO, true),
+      ...["bin", "src", "node_modules", "builders", "package.json"].map((p) =>
+        bind(join(REPO, p), `${PKG}/${p}`, true),
+      ),
+      bind(launcherDir, `${PKG}/dist/launcher`, true),
       bind("/lib/x86_64-linux-gnu", "/lib/x86_64-linux-gnu", true),
       bind("/lib64", "/lib64", true),
       ...extraMounts,
@@ -231,7 +236,7 @@ async function snapshot(root: string, skip: Set<string>, rel = ""): Promise<stri
   return out.sort();
 }
 
-const MOUNTS = new Set(["/proc", "/dev", "/sys", "/layers", "/workspace", "/tmp", "/lib", "/lib64", "/work"]);
+const MOUNTS = new Set(["/proc", "/dev", "/sys", "/layers", "/workspace", "/tmp", "/lib", "/lib64", PKG]);
 
 async function registryDigest(repo: string, tag: string): Promise<string | null> {
   const r = await fetch(`${reg.url}/v2/${repo}/manifests/${tag}`, {
