@@ -69,7 +69,7 @@ COPY --from=b /seen /b.seen
     expect(Number(bs)).toBeLessThan(Number(ae));
     // Progress lines name their stage, as BuildKit's do.
     expect(r.stderr).toMatch(/^\[stage 1\/3\] STEP 2\/2: RUN /m);
-    expect(r.stderr).toMatch(/^\[stage 2\/3\] --> [0-9a-f]{12}$/m);
+    expect(r.stderr).toMatch(/^\[stage 2\/3\] --> [0-9a-f]{12} \([0-9.]+ m?s\)$/m);
   });
 
   it("gives the digest a build with one stage at a time gives", async () => {
