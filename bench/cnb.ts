@@ -12,12 +12,9 @@
  * and a 500 MB app (100 MB with --quick), store and registry.
  */
 import { execFileSync } from "node:child_process";
-import { createReadStream } from "node:fs";
 import { cp, mkdir, mkdtemp, readdir, rm, stat, writeFile } from "node:fs/promises";
-import { createServer } from "node:http";
-import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
-import { basename, join } from "node:path";
+import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { buildWithBuildpacks } from "../src/cnb/build.ts";
 import type { PhaseLogger } from "../src/cnb/log.ts";
@@ -29,7 +26,7 @@ import { makeBuildImage, writeBuildpack } from "../test/cnb/helpers.ts";
 import { type RegistryHarness, startRegistry } from "../test/registry/helpers/registry.ts";
 import { busyboxImage } from "../test/runtime/helpers.ts";
 import { nodeModulesTree } from "./data.ts";
-import { createBuilder } from "./lib.ts";
+import { createBuilder, serveTreeTar } from "./lib.ts";
 
 const { values } = parseArgs({ options: { quick: { type: "boolean", default: false } } });
 const quick = values.quick === true;
@@ -79,15 +76,9 @@ try {
     );
   }
   // The "package registry": node_modules as one tar over HTTP on 127.0.0.1 (the buildpack's install step).
-  const modulesTar = join(dir, "node_modules.tar");
-  execFileSync("tar", ["-cf", modulesTar, "-C", join(tree.dir, ".."), basename(tree.dir)]);
-  const server = createServer((_q, s) => {
-    s.writeHead(200, { "content-type": "application/x-tar" });
-    createReadStream(modulesTar).pipe(s);
-  });
-  await new Promise<void>((ok) => server.listen(0, "127.0.0.1", ok));
-  stopServer = () => new Promise<void>((ok) => server.close(() => ok()));
-  const modulesUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}/node_modules.tar`;
+  const served = await serveTreeTar(dir, tree.dir);
+  stopServer = served.stop;
+  const modulesUrl = served.url;
   // As a real buildpack (Paketo's npm-install, builders/default's nodejs): node_modules installed into a
   // launch + cache layer, kept while the lockfile's checksum in the layer's metadata (restored with it) is
   // unchanged, and symlinked into the app.

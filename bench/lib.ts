@@ -3,8 +3,11 @@
  * several times with the tools interleaved, and summarise as median, min and peak memory.
  */
 import { execFile, execFileSync, spawn } from "node:child_process";
+import { createReadStream } from "node:fs";
 import { mkdir, readdir, readFile, rm } from "node:fs/promises";
-import { join, resolve } from "node:path";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
+import { basename, dirname, join, resolve } from "node:path";
 import { promisify } from "node:util";
 
 export const ROOT = resolve(import.meta.dirname, "..");
@@ -268,4 +271,25 @@ export function measure(
       else resolve({ seconds, peakKiB: peak });
     });
   });
+}
+
+/**
+ * The benches' "package registry": a tree (node_modules) as one tar served over HTTP on 127.0.0.1, which the
+ * benches' install buildpack fetches. Returns the tar's URL and how to stop the server.
+ */
+export async function serveTreeTar(
+  dir: string,
+  tree: string,
+): Promise<{ url: string; stop: () => Promise<void> }> {
+  const tar = join(dir, `${basename(tree)}.tar`);
+  execFileSync("tar", ["-cf", tar, "-C", dirname(tree), basename(tree)]);
+  const server = createServer((_q, s) => {
+    s.writeHead(200, { "content-type": "application/x-tar" });
+    createReadStream(tar).pipe(s);
+  });
+  await new Promise<void>((ok) => server.listen(0, "127.0.0.1", ok));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/${basename(tar)}`,
+    stop: () => new Promise<void>((ok) => server.close(() => ok())),
+  };
 }

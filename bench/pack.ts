@@ -18,11 +18,8 @@
  * engine (dockerd, its containerd, the shims and the lifecycle containers under them).
  */
 import { execFile, execFileSync } from "node:child_process";
-import { createReadStream } from "node:fs";
 import { cp, mkdir, readFile, rm, writeFile } from "node:fs/promises";
-import { createServer } from "node:http";
-import type { AddressInfo } from "node:net";
-import { basename, dirname, join } from "node:path";
+import { dirname, join } from "node:path";
 import { parseArgs, promisify } from "node:util";
 import { appendLayers } from "../src/image/index.ts";
 import { copyImage } from "../src/transport/copy.ts";
@@ -33,7 +30,18 @@ import { LIFECYCLE_VERSION, withBash } from "../test/cnb/reference/lifecycle.ts"
 import { type Dockerd, startDockerd } from "../test/helpers/dockerd.ts";
 import { type RegistryHarness, startRegistry } from "../test/registry/helpers/registry.ts";
 import { nodeModulesTree } from "./data.ts";
-import { BIN, buildCli, DATA, fresh, measure, median, ROOT, type Sample, version } from "./lib.ts";
+import {
+  BIN,
+  buildCli,
+  DATA,
+  fresh,
+  measure,
+  median,
+  ROOT,
+  type Sample,
+  serveTreeTar,
+  version,
+} from "./lib.ts";
 
 const exec = promisify(execFile);
 const { values } = parseArgs({
@@ -97,15 +105,9 @@ try {
     ctx,
   );
 
-  const modulesTar = join(dir, "node_modules.tar");
-  execFileSync("tar", ["-cf", modulesTar, "-C", join(tree.dir, ".."), basename(tree.dir)]);
-  const server = createServer((_q, s) => {
-    s.writeHead(200, { "content-type": "application/x-tar" });
-    createReadStream(modulesTar).pipe(s);
-  });
-  await new Promise<void>((ok) => server.listen(0, "127.0.0.1", ok));
-  stopServer = () => new Promise<void>((ok) => server.close(() => ok()));
-  const modulesUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}/node_modules.tar`;
+  const served = await serveTreeTar(dir, tree.dir);
+  stopServer = served.stop;
+  const modulesUrl = served.url;
   await writeBuildpack(join(dir, "bps"), {
     id: "bench/node-modules",
     version: "0.0.1",

@@ -11,12 +11,9 @@
  * empty cache), no-op rebuild, one source file changed; each `runs` times, interleaved.
  */
 import { execFileSync } from "node:child_process";
-import { createReadStream } from "node:fs";
 import { cp, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
-import { createServer } from "node:http";
-import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
-import { basename, join } from "node:path";
+import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { buildWithBuildpacks } from "../src/cnb/build.ts";
 import { berthLauncher } from "../src/cnb/launch/index.ts";
@@ -33,7 +30,7 @@ import {
 import { type RegistryHarness, startRegistry } from "../test/registry/helpers/registry.ts";
 import { busyboxImage } from "../test/runtime/helpers.ts";
 import { nodeModulesTree } from "./data.ts";
-import { createBuilder, median } from "./lib.ts";
+import { createBuilder, median, serveTreeTar } from "./lib.ts";
 
 const { values } = parseArgs({
   options: { quick: { type: "boolean", default: false }, runs: { type: "string" } },
@@ -70,15 +67,9 @@ try {
     parseImageArgument(`docker://${runImage}`),
     ctx,
   );
-  const modulesTar = join(dir, "node_modules.tar");
-  execFileSync("tar", ["-cf", modulesTar, "-C", join(tree.dir, ".."), basename(tree.dir)]);
-  const server = createServer((_q, s) => {
-    s.writeHead(200, { "content-type": "application/x-tar" });
-    createReadStream(modulesTar).pipe(s);
-  });
-  await new Promise<void>((ok) => server.listen(0, "127.0.0.1", ok));
-  stopServer = () => new Promise<void>((ok) => server.close(() => ok()));
-  const modulesUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}/node_modules.tar`;
+  const served = await serveTreeTar(dir, tree.dir);
+  stopServer = served.stop;
+  const modulesUrl = served.url;
   const bpDir = await writeBuildpack(join(dir, "bps"), {
     id: "bench/node-modules",
     version: "0.0.1",
