@@ -77,9 +77,9 @@ export type ErrorCode =
 export interface BerthErrorOptions {
   cause?: unknown;
   /** What the user can do about it. */
-  hint?: string;
+  hint?: string | undefined;
   /** Extra fields a caller may need (expected/actual digest, entry name, URL without credentials…). */
-  details?: Record<string, unknown>;
+  details?: Record<string, unknown> | undefined;
 }
 
 export class BerthError extends Error {

@@ -196,10 +196,10 @@ export interface BuildOptions extends HostOptions {
     appDir?: string;
     layersDir?: string;
     platformDir?: string;
-    user?: { uid: number; gid: number };
+    user?: { uid: number; gid: number } | undefined;
   };
   /** Where report.toml goes (the lifecycle's CNB_REPORT_PATH); default `<layers>/report.toml`. */
-  reportPath?: string;
+  reportPath?: string | undefined;
   /** The default builder's definition; default berth's builders/default/builder.toml. */
   defaultBuilderToml?: string;
   /**
@@ -211,7 +211,7 @@ export interface BuildOptions extends HostOptions {
   verbose?: boolean;
   /** The clock for `creationTime: "now"`; default the system's. */
   now?: () => Date;
-  signal?: AbortSignal;
+  signal?: AbortSignal | undefined;
 }
 
 function phaseLogger(host: Host, verbose: boolean): PhaseLogger {
@@ -278,7 +278,7 @@ export async function defaultBuilder(
     ctx: host.ctx,
     builderToml: o.defaultBuilderToml ?? packagePath("builders", "default", "builder.toml"),
     isRoot: host.uid === 0,
-    ...(host.searchPath ? { searchPath: host.searchPath } : {}),
+    searchPath: host.searchPath || undefined,
     // The host's own CAs (a company's, a proxy's) are trusted in the default stack, so that npm and pip work.
     extraCas: await readExtraCas([], o.trustHostCas ?? true, host.cwd),
     logger: phaseLogger(host, Boolean(o.verbose)),
@@ -346,25 +346,25 @@ async function buildOnce(o: BuildOptions): Promise<BuildResult> {
     ...(engine === "builder" ? { trustBuilder: Boolean(o.trustBuilder) } : {}),
     appDir,
     image: target,
-    ...(builder ? { builder } : {}),
-    ...(o.runImage ? { runImage: o.runImage } : {}),
+    builder: builder || undefined,
+    runImage: o.runImage || undefined,
     env,
     ...(o.envFile ? { envFile: resolve(host.cwd, o.envFile) } : {}),
     buildpacks: o.buildpacks ?? [],
     cwd: host.cwd,
     disableSystemBuildpacks: Boolean(o.disableSystemBuildpacks),
     ...(o.cacheDir ? { cacheDir: resolve(host.cwd, o.cacheDir) } : {}),
-    ...(o.cacheImage ? { cacheImage: o.cacheImage } : {}),
+    cacheImage: o.cacheImage || undefined,
     clearCache: Boolean(o.clearCache),
-    ...(o.previousImage ? { previousImage: o.previousImage } : {}),
+    previousImage: o.previousImage || undefined,
     publish,
-    ...(o.creationTime ? { creationTime: o.creationTime } : {}),
-    ...(o.defaultProcess ? { defaultProcess: o.defaultProcess } : {}),
+    creationTime: o.creationTime || undefined,
+    defaultProcess: o.defaultProcess || undefined,
     ...(o.sbomOutputDir ? { sbomOutputDir: resolve(host.cwd, o.sbomOutputDir) } : {}),
     ...(o.reportOutputDir ? { reportOutputDir: resolve(host.cwd, o.reportOutputDir) } : {}),
-    ...(descriptor ? { descriptor } : {}),
-    ...(network ? { network } : {}),
-    ...(host.runtime ? { runtime: host.runtime } : {}),
+    descriptor: descriptor || undefined,
+    network,
+    runtime: host.runtime || undefined,
     ...(step
       ? {
           isolation: "host" as const,
@@ -376,13 +376,13 @@ async function buildOnce(o: BuildOptions): Promise<BuildResult> {
     hostEnv: host.env,
     asRoot: host.uid === 0,
     dockerfileEngine: dockerfileEngine(host.ctx, {
-      ...(network ? { network } : {}),
-      ...(host.runtime ? { runtime: host.runtime } : {}),
-      ...(host.searchPath ? { searchPath: host.searchPath } : {}),
+      network,
+      runtime: host.runtime || undefined,
+      searchPath: host.searchPath || undefined,
     }),
     logger: phaseLogger(host, Boolean(o.verbose)),
     now: o.now ?? (() => new Date()),
-    ...(o.signal ? { signal: o.signal } : {}),
+    signal: o.signal,
   });
   const image = await readBuilt(target.text, host.ctx);
   const cnb = cnbImageInfo(image, target.text);
@@ -450,7 +450,7 @@ export interface DockerfileBuildOptions extends HostOptions {
    * another; the image is the same either way).
    */
   stageJobs?: number;
-  signal?: AbortSignal;
+  signal?: AbortSignal | undefined;
   /** The Dockerfile was named by project.toml: it must lie inside the context (berth build's own use). */
   fileInContext?: boolean;
 }
@@ -563,23 +563,23 @@ async function buildDockerfileOnce(o: DockerfileBuildOptions): Promise<BuildResu
       contextDir,
       dockerfile: { path: file, ...(o.fileInContext ? { inContext: true } : {}) },
       buildArgs,
-      ...(o.target ? { target: o.target } : {}),
+      target: o.target || undefined,
       ...(o.platform ? { platform: parsePlatform(o.platform) } : {}),
       noCache: Boolean(o.noCache),
       cacheTo: (o.cacheTo ?? []).map(parseCacheTo),
       cacheFrom: (o.cacheFrom ?? []).map(parseCacheFrom),
       secrets: parseSecrets(o.secrets ?? [], host.env, host.cwd),
       ssh: parseSsh(o.ssh ?? [], host.env, host.cwd),
-      ...(o.sourceDateEpoch === undefined ? {} : { sourceDateEpoch: o.sourceDateEpoch }),
+      sourceDateEpoch: o.sourceDateEpoch,
       destinations,
-      ...(host.runtime ? { runtime: host.runtime } : {}),
-      ...(host.searchPath ? { searchPath: host.searchPath } : {}),
+      runtime: host.runtime || undefined,
+      searchPath: host.searchPath || undefined,
       ...(o.network ? { network: parseNetworkMode(o.network) } : {}),
       allow: parseEntitlements(o.allow ?? []),
-      ...(o.stageJobs === undefined ? {} : { stageJobs: o.stageJobs }),
+      stageJobs: o.stageJobs,
       log: host.info,
       onOutput: (chunk, stream) => host.output(chunk, stream),
-      ...(o.signal ? { signal: o.signal } : {}),
+      signal: o.signal,
     },
     host.ctx,
   );

@@ -14,7 +14,7 @@ import { parseImageArgument } from "../transport/parse.ts";
 
 export function dockerfileEngine(
   ctx: TransportContext,
-  o: { network?: NetworkMode; runtime?: string; searchPath?: string },
+  o: { network?: NetworkMode | undefined; runtime?: string | undefined; searchPath?: string | undefined },
 ): DockerfileEngine {
   return {
     parse(text, name) {
@@ -40,12 +40,12 @@ export function dockerfileEngine(
           dockerfile: { text: req.text, name: req.name },
           buildArgs: req.buildArgs,
           destinations: [parseImageArgument(req.destination)],
-          ...(o.network ? { network: o.network } : {}),
-          ...(o.runtime ? { runtime: o.runtime } : {}),
-          ...(o.searchPath ? { searchPath: o.searchPath } : {}),
+          network: o.network,
+          runtime: o.runtime || undefined,
+          searchPath: o.searchPath || undefined,
           log: req.log,
-          ...(req.onOutput ? { onOutput: req.onOutput } : {}),
-          ...(req.signal ? { signal: req.signal } : {}),
+          onOutput: req.onOutput,
+          signal: req.signal,
         },
         ctx,
       ).build();

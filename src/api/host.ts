@@ -31,17 +31,17 @@ export interface HostOptions {
    */
   hostEnv?: Record<string, string | undefined>;
   /** The folder relative paths are resolved against; default: the current folder. */
-  cwd?: string;
+  cwd?: string | undefined;
   /** OCI runtime, a name or a path (the CLI's `--runtime`, else $BERTH_RUNTIME); default runc, else crun. */
-  runtime?: string;
+  runtime?: string | undefined;
   /**
    * Where runc, crun, pasta and newuidmap are looked for (the CLI's $PATH); default
    * /usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin.
    */
-  searchPath?: string;
+  searchPath?: string | undefined;
   /** The user berth runs as; default os.userInfo()'s. Not 0: rootless containers and builds. */
-  uid?: number;
-  gid?: number;
+  uid?: number | undefined;
+  gid?: number | undefined;
   /** Registries reached over plain HTTP besides localhost and 127.0.0.1 (the CLI's --insecure-registry). */
   insecureRegistries?: string[];
   /** A PEM CA file registries' certificates are checked against besides the system's (--ca-cert). */
@@ -49,7 +49,7 @@ export interface HostOptions {
   /** Parallel blob transfers (--jobs). */
   jobs?: number;
   /** SOURCE_DATE_EPOCH: file times and created times of Dockerfile builds; default none (0 for files). */
-  sourceDateEpoch?: number;
+  sourceDateEpoch?: number | undefined;
   logger?: Logger;
   /** Registry diagnostics (retries, fallbacks; never credentials): the CLI's BERTH_DEBUG lines. */
   diagnostics?: TransportContext["logger"];
@@ -109,12 +109,12 @@ export function fromEnvironment(
   return {
     home: berthHome(env),
     hostEnv: env,
-    ...(o.cwd !== undefined ? { cwd: o.cwd } : {}),
-    ...(env.BERTH_RUNTIME ? { runtime: env.BERTH_RUNTIME } : {}),
-    ...(env.PATH ? { searchPath: env.PATH } : {}),
-    ...(o.uid !== undefined ? { uid: o.uid } : {}),
-    ...(o.gid !== undefined ? { gid: o.gid } : {}),
-    ...(epoch === undefined ? {} : { sourceDateEpoch: epoch }),
+    cwd: o.cwd,
+    runtime: env.BERTH_RUNTIME || undefined,
+    searchPath: env.PATH || undefined,
+    uid: o.uid,
+    gid: o.gid,
+    sourceDateEpoch: epoch,
   };
 }
 
@@ -153,12 +153,12 @@ export function hostOf(o: HostOptions): Host {
     ctx: {
       home: o.home,
       env,
-      ...(o.insecureRegistries ? { insecureRegistries: o.insecureRegistries } : {}),
-      ...(o.caCert ? { caCert: o.caCert } : {}),
-      ...(o.jobs ? { jobs: o.jobs } : {}),
-      ...(o.diagnostics ? { logger: o.diagnostics } : {}),
-      ...(o.progress ? { progress: o.progress } : {}),
-      ...(o.shared ? { shared: o.shared } : {}),
+      insecureRegistries: o.insecureRegistries,
+      caCert: o.caCert || undefined,
+      jobs: o.jobs || undefined,
+      logger: o.diagnostics,
+      progress: o.progress,
+      shared: o.shared,
     },
     env,
     cwd: resolve(o.cwd ?? "."),

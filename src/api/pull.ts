@@ -35,7 +35,7 @@ export async function pullIntoStore(host: Host, ref: string, platform?: Platform
   const { copyImage } = await import("../transport/copy.ts");
   const pull = (hooks: Pick<CopyOptions, "onBlob" | "onPlan">) =>
     copyImage(parseImageArgument(`docker://${ref}`), { transport: "store", ref, text: ref }, host.ctx, {
-      ...(platform ? { platform } : {}),
+      platform,
       ...hooks,
     });
   if (host.ctx.progress) await reported(host.ctx.progress, () => `Pulled ${Store.normalize(ref)}`, pull);

@@ -80,7 +80,7 @@ export interface RunStdio {
   stdoutFd?: number;
   stderrFd?: number;
   /** Aborting kills the container (SIGKILL); `run` then rejects with the reason, after cleaning up. */
-  signal?: AbortSignal;
+  signal?: AbortSignal | undefined;
   /** Signals to pass to the container's process (the CLI forwards Ctrl-C and SIGTERM). */
   forwardSignals?: StdioOptions["forwardSignals"];
   /** Start the runtime in a session of its own (a terminal's Ctrl-C then reaches only the caller). */
@@ -318,18 +318,18 @@ async function createContainerOnce(
       args: o.cmd ?? [],
       ...(o.entrypoint !== undefined ? { entrypoint: [o.entrypoint] } : {}),
       env: environ,
-      ...(o.workdir ? { cwd: o.workdir } : {}),
-      ...(o.user !== undefined ? { user: o.user } : {}),
+      cwd: o.workdir || undefined,
+      user: o.user,
       volumes,
       network,
       ports,
       capAdd,
       capDrop,
-      ...(o.hostname ? { hostname: o.hostname } : {}),
-      ...(host.runtime ? { runtime: host.runtime } : {}),
-      ...(host.searchPath ? { searchPath: host.searchPath } : {}),
-      ...(rootless ? { rootless } : {}),
-      ...(o.name !== undefined ? { name: o.name } : {}),
+      hostname: o.hostname || undefined,
+      runtime: host.runtime || undefined,
+      searchPath: host.searchPath || undefined,
+      rootless,
+      name: o.name,
       init: Boolean(o.init),
       terminal: Boolean(o.tty),
       detached: Boolean(how.detached),
@@ -348,12 +348,12 @@ export async function runCreated(container: Container, stdio: RunStdio = {}): Pr
   try {
     result = await container.run({
       stdin: stdio.stdin ?? "ignore",
-      ...(stdio.stdoutFd !== undefined ? { stdoutFd: stdio.stdoutFd } : {}),
-      ...(stdio.stderrFd !== undefined ? { stderrFd: stdio.stderrFd } : {}),
-      ...(stdio.onStdout ? { onStdout: stdio.onStdout } : {}),
-      ...(stdio.onStderr ? { onStderr: stdio.onStderr } : {}),
-      ...(stdio.signal ? { signal: stdio.signal } : {}),
-      ...(stdio.forwardSignals ? { forwardSignals: stdio.forwardSignals } : {}),
+      stdoutFd: stdio.stdoutFd,
+      stderrFd: stdio.stderrFd,
+      onStdout: stdio.onStdout,
+      onStderr: stdio.onStderr,
+      signal: stdio.signal,
+      forwardSignals: stdio.forwardSignals,
       ...(stdio.ownSession ? { ownSession: true } : {}),
     });
     exit = { exitCode: result.exitCode, finishedAt: new Date().toISOString() };

@@ -237,7 +237,7 @@ export async function main(
       const { sweepLeftovers } = await import("../runtime/sweep.ts");
       const { findRuntime } = await import("../runtime/runtime.ts");
       const swept = await sweepLeftovers(home, {
-        runtime: () => findRuntime({ ...(env.PATH ? { path: env.PATH } : {}) }),
+        runtime: () => findRuntime({ path: env.PATH || undefined }),
       });
       if (env.BERTH_DEBUG && (swept.temp > 0 || swept.containers.length > 0)) {
         out.stderr.write(

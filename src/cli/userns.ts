@@ -119,7 +119,7 @@ export async function namespaceCommand(
           `berth ${command} cannot run without root`,
         ),
         {
-          ...(kernel.hint ? { hint: kernel.hint } : {}),
+          hint: kernel.hint || undefined,
           details: { unshare: text },
         },
       );

@@ -37,8 +37,8 @@ export interface BuildWithBuildpacksOptions {
   /** Where the image goes (`-t`): a store name, `oci:`, `docker-archive:`, or `docker://` with --publish. */
   image: ImageArgument;
   /** `--builder` (default: project.toml's). */
-  builder?: string;
-  runImage?: string;
+  builder?: string | undefined;
+  runImage?: string | undefined;
   /** `-e K=V` / bare `K`. */
   env?: string[];
   envFile?: string;
@@ -49,23 +49,23 @@ export interface BuildWithBuildpacksOptions {
   /** pack's `--disable-system-buildpacks`: leave out the builder's `[system]` pre/post buildpacks. */
   disableSystemBuildpacks?: boolean;
   cacheDir?: string;
-  cacheImage?: string;
+  cacheImage?: string | undefined;
   clearCache?: boolean;
-  previousImage?: string;
+  previousImage?: string | undefined;
   publish?: boolean;
   /** `--creation-time`: seconds since the epoch, or "now". */
-  creationTime?: string;
-  defaultProcess?: string;
+  creationTime?: string | undefined;
+  defaultProcess?: string | undefined;
   sbomOutputDir?: string;
   reportOutputDir?: string;
   /** project.toml (default APP/project.toml). */
-  descriptor?: string;
+  descriptor?: string | undefined;
   /** Default "default": a private namespace with outbound access; "host": the host's; "none". */
-  network?: NetworkMode;
+  network?: NetworkMode | undefined;
   /** "sandbox" (default): buildpacks run in the build image; "host": on this machine. */
   isolation?: "sandbox" | "host";
   /** OCI runtime for the sandbox. */
-  runtime?: string;
+  runtime?: string | undefined;
   /** Whether berth runs as root (then files are given to the CNB user, as the lifecycle does). */
   asRoot?: boolean;
   /** Extra tags (`-t` repeated). */
@@ -94,7 +94,7 @@ export interface BuildWithBuildpacksOptions {
   dockerfileEngine?: DockerfileEngine;
   /** The current time, for `--creation-time now` (the CLI passes it; library code reads no clock). */
   now?: () => Date;
-  signal?: AbortSignal;
+  signal?: AbortSignal | undefined;
 }
 
 export interface BuildWithBuildpacksResult {

@@ -48,7 +48,7 @@ export interface ExecRequest {
   cwd: string;
   onStdout?: (chunk: Buffer) => void;
   onStderr?: (chunk: Buffer) => void;
-  signal?: AbortSignal;
+  signal?: AbortSignal | undefined;
 }
 
 /** One shape whether the command succeeded or not (as the runtime's ProcessResult). */
@@ -156,7 +156,7 @@ export function hostExecutor(o: HostExecutorOptions): Executor {
           env,
           stdio: ["ignore", "pipe", "pipe"],
           ...(o.owner && isRoot() ? { uid: o.owner.uid, gid: o.owner.gid } : {}),
-          ...(req.signal ? { signal: req.signal } : {}),
+          signal: req.signal,
         });
         const out = new Tail(16 * 1024);
         const err = new Tail(16 * 1024);
@@ -263,9 +263,9 @@ export async function sandboxExecutor(o: SandboxExecutorOptions): Promise<Execut
           network: o.network ?? "default",
           volumes,
           imageName: o.imageName ?? o.image.digest,
-          ...(req.onStdout ? { onStdout: req.onStdout } : {}),
-          ...(req.onStderr ? { onStderr: req.onStderr } : {}),
-          ...(req.signal ? { signal: req.signal } : {}),
+          onStdout: req.onStdout,
+          onStderr: req.onStderr,
+          signal: req.signal,
         }),
       );
       return {

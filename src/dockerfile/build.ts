@@ -50,7 +50,7 @@ export interface BuildInputs {
    */
   dockerfile: { path: string; inContext?: boolean } | { text: string; name?: string };
   buildArgs?: Record<string, string>;
-  target?: string;
+  target?: string | undefined;
   /** Target platform (default: this machine's). */
   platform?: Platform;
   noCache?: boolean;
@@ -63,24 +63,24 @@ export interface BuildInputs {
   /** `--ssh id[=socket]`: id → an SSH agent socket RUN --mount=type=ssh forwards to. */
   ssh?: Record<string, string>;
   /** SOURCE_DATE_EPOCH: file mtimes in COPY/ADD/RUN layers and every created time. */
-  sourceDateEpoch?: number;
+  sourceDateEpoch?: number | undefined;
   /** Where the image goes (each written with the same digest). */
   destinations: ImageArgument[];
   compression?: Compression;
   /** Runtime choice for RUN (runc, crun or a path). */
-  runtime?: string;
+  runtime?: string | undefined;
   /** RUN's network when the step gives none (default: a private namespace with outbound access). */
-  network?: NetworkMode;
+  network?: NetworkMode | undefined;
   /** BuildKit's entitlements: `network.host` lets `RUN --network=host` use the host's network. */
   allow?: readonly string[];
-  searchPath?: string;
+  searchPath?: string | undefined;
   /** Progress lines (`[stage 1/2] STEP 1/4: FROM …`, `--> Using cache …`). */
   log?: (line: string) => void;
   /** Output of RUN commands as it comes (whole lines prefixed `[stage N/M] ` when stages build at once). */
-  onOutput?: (chunk: Buffer, stream: "stdout" | "stderr") => void;
-  signal?: AbortSignal;
+  onOutput?: ((chunk: Buffer, stream: "stdout" | "stderr") => void) | undefined;
+  signal?: AbortSignal | undefined;
   /** Stages built at once (default: schedule.ts's `defaultStageJobs`); 1 builds them one after another. */
-  stageJobs?: number;
+  stageJobs?: number | undefined;
 }
 
 export interface StepReport {
@@ -777,7 +777,7 @@ export class DockerfileBuild {
         layers,
         config: () => r.config,
         ...(r.layer || !r.history ? {} : { history: [r.history] }),
-        ...(r.author !== undefined ? { author: r.author } : {}),
+        author: r.author,
         created: r.created,
       },
       s.platform,

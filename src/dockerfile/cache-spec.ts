@@ -17,8 +17,8 @@ export interface CacheExportOptions {
   imageManifest: boolean;
   ignoreError: boolean;
   /** The layers' compression in the cache (default: as built); BuildKit's `uncompressed` is `none`. */
-  compression?: Compression;
-  compressionLevel?: number;
+  compression?: Compression | undefined;
+  compressionLevel?: number | undefined;
   /** Recompress layers already in `compression` too (at `compressionLevel`). */
   forceCompression: boolean;
 }
@@ -30,7 +30,7 @@ export type CacheTo =
 
 export type CacheFrom =
   | { type: "registry"; ref: string; text: string }
-  | { type: "local"; src: string; tag: string; digest?: string; text: string };
+  | { type: "local"; src: string; tag: string; digest?: string | undefined; text: string };
 
 const EXPORT_ATTRS = [
   "mode",
@@ -161,8 +161,8 @@ function exportOptions(flag: string, value: string, a: Map<string, string>): Cac
     ociMediaTypes,
     imageManifest,
     ignoreError: bool(flag, value, "ignore-error", a.get("ignore-error"), false),
-    ...(compression ? { compression } : {}),
-    ...(compressionLevel !== undefined ? { compressionLevel } : {}),
+    compression,
+    compressionLevel,
     forceCompression,
   };
 }
@@ -222,7 +222,7 @@ export function parseCacheFrom(value: string): CacheFrom {
           throw usage(flag, value, (err as Error).message);
         }
       }
-      return { type, src, tag: a.get("tag") || "latest", ...(digest ? { digest } : {}), text: value };
+      return { type, src, tag: a.get("tag") || "latest", digest: digest || undefined, text: value };
     }
     case "inline":
       throw usage(

@@ -198,7 +198,7 @@ async function inCompression(
       decompressAs(createReadStream(blobPath(layer.digest)), have),
       createCompressor({
         compression: to.compression,
-        ...(to.compressionLevel !== undefined ? { level: to.compressionLevel } : {}),
+        level: to.compressionLevel,
       }),
       digesting,
       createWriteStream(part),
@@ -282,6 +282,6 @@ export async function exportCache(
     const created = !(await exists(to.dest));
     sink = new LayoutSink(await OciLayout.openOrCreate(to.dest), to.tag, created);
   }
-  await copy(exportSource(memory, files), root, sink, { all: true, ...(ctx.jobs ? { jobs: ctx.jobs } : {}) });
+  await copy(exportSource(memory, files), root, sink, { all: true, jobs: ctx.jobs || undefined });
   return { root, layers: layers.length };
 }

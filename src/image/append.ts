@@ -22,12 +22,12 @@ export interface LayerDir {
 
 export interface AppendOptions {
   compression?: Compression;
-  level?: number;
+  level?: number | undefined;
   uid?: number;
   gid?: number;
   exclude?: string[];
   /** SOURCE_DATE_EPOCH: file mtimes and the image's created time. */
-  sourceDateEpoch?: number;
+  sourceDateEpoch?: number | undefined;
   platform?: Platform;
 }
 
@@ -75,11 +75,11 @@ export function appendLayers(
       const path = join(tmp, `layer-${i}`);
       const built = await buildLayer([{ source: dir.source, dest: dir.dest }], path, {
         compression: options.compression ?? "gzip",
-        ...(options.level === undefined ? {} : { level: options.level }),
+        level: options.level,
         mtime: options.sourceDateEpoch ?? 0,
         uid: options.uid ?? 0,
         gid: options.gid ?? 0,
-        ...(options.exclude ? { exclude: options.exclude } : {}),
+        exclude: options.exclude,
       }).catch((err) => {
         throw wrapError(`building a layer from ${dir.source}`, err);
       });

@@ -34,8 +34,8 @@ async function withContext<T>(o: Options, fn: (ctx: TransportContext) => Promise
   const ctx: TransportContext = {
     home: o.home,
     env: o.env ?? o.hostEnv ?? {},
-    ...(o.insecureRegistries ? { insecureRegistries: o.insecureRegistries } : {}),
-    ...(o.caCert ? { caCert: o.caCert } : {}),
+    insecureRegistries: o.insecureRegistries,
+    caCert: o.caCert || undefined,
   };
   try {
     return await fn(ctx);

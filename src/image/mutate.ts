@@ -12,13 +12,13 @@ export interface ConfigChanges {
   /** null clears it. */
   entrypoint?: string[] | null;
   cmd?: string[] | null;
-  workdir?: string;
-  user?: string;
+  workdir?: string | undefined;
+  user?: string | undefined;
   labels?: Record<string, string>;
   /** `80`, `53/udp`. */
   expose?: string[];
   platform?: Platform;
-  sourceDateEpoch?: number;
+  sourceDateEpoch?: number | undefined;
 }
 
 export function applyChanges(c: ContainerConfig, ch: ConfigChanges): ContainerConfig {
@@ -49,7 +49,7 @@ export function mutateImage(
 ): Promise<CopyResult> {
   return editImage(base, target, ctx, undefined, async (image) => ({
     config: (c) => applyChanges(c, changes),
-    ...(changes.platform ? { platform: changes.platform } : {}),
+    platform: changes.platform,
     ...(changes.sourceDateEpoch === undefined
       ? { created: image?.config?.created ?? "1970-01-01T00:00:00Z" }
       : { created: epochToRfc3339(changes.sourceDateEpoch) }),

@@ -52,7 +52,7 @@ export interface ApplyOptions {
    * in the layer and, when rootless, `user.rootlesscontainers` for entries not owned by 0:0.
    */
   setXattr?: (hostPath: string, name: string, value: Buffer) => Promise<void>;
-  signal?: AbortSignal;
+  signal?: AbortSignal | undefined;
 }
 
 export interface ApplyNote {

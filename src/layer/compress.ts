@@ -8,7 +8,7 @@ import { ParallelGzip } from "./gzip.ts";
 export interface CompressOptions {
   compression?: Compression;
   /** gzip 1–9 (default 6); zstd 1–19 (default 3). */
-  level?: number;
+  level?: number | undefined;
   /** Given each input chunk the compressor is done with (see `ParallelGzip`); `none` gives none back. */
   recycle?: (chunk: Buffer) => void;
 }
@@ -18,8 +18,8 @@ export function createCompressor(options: CompressOptions = {}): Transform {
   switch (compression) {
     case "gzip":
       return new ParallelGzip({
-        ...(options.level === undefined ? {} : { level: options.level }),
-        ...(options.recycle === undefined ? {} : { recycle: options.recycle }),
+        level: options.level,
+        recycle: options.recycle,
       });
     case "zstd": {
       const level = options.level ?? 3;

@@ -28,12 +28,12 @@ import { type PlannedEntry, typeOf, type XattrReader } from "./walk.ts";
 
 export interface DiffOptions extends LayerOutputOptions {
   /** Fixed mtime (seconds) for every entry; default: each file's own. */
-  mtime?: number;
+  mtime?: number | undefined;
   /** Fixed owner for every entry; default: each file's own. */
   uid?: number;
   gid?: number;
   /** Extended attributes of a host path: recorded in entries, and used to find overlayfs opaque dirs. */
-  readXattrs?: XattrReader;
+  readXattrs?: XattrReader | undefined;
 }
 
 export interface DiffResult extends LayerDescriptor {

@@ -12,7 +12,7 @@ import { BerthError } from "../errors.ts";
 
 export interface ParallelGzipOptions {
   /** 1 (fastest) … 9 (smallest); default 6, as gzip and pigz. */
-  level?: number;
+  level?: number | undefined;
   /** Uncompressed bytes per block; default 1 MiB. Part of what makes the output what it is. */
   blockSize?: number;
   /** Blocks being deflated (or waiting to be pushed) before the stream stops taking input; default 4. */
@@ -21,7 +21,7 @@ export interface ParallelGzipOptions {
    * Called with each input block once its deflate is done and nothing here reads it again (a `ChunkPool`'s
    * `give`, when this stream is the tar writer's only consumer).
    */
-  recycle?: (block: Buffer) => void;
+  recycle?: ((block: Buffer) => void) | undefined;
 }
 
 const DICT = 32 * 1024;
@@ -43,7 +43,7 @@ function deflateBlock(
         // then joined; it does not change the output.
         chunkSize: outSize,
         finishFlush: last ? constants.Z_FINISH : constants.Z_SYNC_FLUSH,
-        ...(dictionary ? { dictionary } : {}),
+        dictionary,
       },
       (err, out) => (err ? reject(err) : resolve(out)),
     );

@@ -20,16 +20,16 @@ export interface LayerOutputOptions {
   /** gzip (default), zstd or none. */
   compression?: Compression;
   /** Compression level: gzip 1–9 (default 6), zstd 1–22 (default 3). */
-  level?: number;
+  level?: number | undefined;
   /**
    * Also write the uncompressed tar to this file (created; removed again on failure), in the same pass: a
    * directory cache keeps layers as plain tars, and tarring the tree a second time for it cost a second walk
    * and read of every file.
    */
-  tarCopy?: string;
+  tarCopy?: string | undefined;
   /** How entry names are spelled (default "relative"; CNB export: "absolute", as the lifecycle's). */
-  names?: TarNames;
-  signal?: AbortSignal;
+  names?: TarNames | undefined;
+  signal?: AbortSignal | undefined;
 }
 
 export interface LayerDescriptor {
@@ -79,7 +79,7 @@ export async function writeLayer(
   else {
     const compressor = createCompressor({
       compression,
-      ...(options.level === undefined ? {} : { level: options.level }),
+      level: options.level,
       recycle,
     });
     stages.push(

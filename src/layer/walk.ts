@@ -28,7 +28,7 @@ export interface PlanOptions {
   uid?: number;
   gid?: number;
   /** Patterns relative to each directory source. */
-  exclude?: readonly string[];
+  exclude?: readonly string[] | undefined;
   ignoreSyntax?: IgnoreSyntax;
   /** Extended attributes to record for a host path (Node has no xattr API; the caller may provide one). */
   readXattrs?: XattrReader;

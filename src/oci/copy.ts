@@ -14,13 +14,13 @@ export interface CopyOptions {
   /** Copy every image of an index (skopeo's --all). */
   all?: boolean;
   /** From an index, copy only this platform's image (default: this machine's, unless `all`). */
-  platform?: Platform;
+  platform?: Platform | undefined;
   /** Blobs transferred at once. */
-  jobs?: number;
+  jobs?: number | undefined;
   onBlob?: (event: BlobEvent) => void;
   /** Called once the blobs to copy are known (before any is written): for totals and an ETA. */
   onPlan?: (blobs: readonly Descriptor[]) => void;
-  signal?: AbortSignal;
+  signal?: AbortSignal | undefined;
 }
 
 export interface CopyResult {
@@ -133,7 +133,7 @@ async function copyRoot(
         const how = await sink.putBlob(descriptor, opener(source, descriptor), {
           from: source.originOf?.(descriptor) ?? source,
           onProgress: (bytes) => options.onBlob?.({ type: "progress", descriptor, bytes }),
-          ...(options.signal ? { signal: options.signal } : {}),
+          signal: options.signal,
         });
         if (how === "mounted") stats.mounted++;
         else {

@@ -27,13 +27,13 @@ export interface Mutation {
   layers?: AddedLayer[];
   /** Change the execution parameters; receives a copy. */
   config?: (config: ContainerConfig) => ContainerConfig;
-  platform?: Platform;
+  platform?: Platform | undefined;
   /** RFC 3339 creation time for the config and the added history entries; default: the base's. */
   created?: string;
   /** History entries for config-only changes (`empty_layer: true`). */
   history?: History[];
   /** The image's `author`. */
-  author?: string;
+  author?: string | undefined;
   /** Top-level config fields to set (BuildKit's inline cache, `moby.buildkit.cache.v0`). */
   fields?: Record<string, unknown>;
 }

@@ -11,7 +11,7 @@ export interface PutBlobOptions {
   /** The source the blob comes from; a sink may use it for a fast path (a registry mounts across repositories). */
   from?: BlobSource;
   onProgress?: (bytes: number) => void;
-  signal?: AbortSignal;
+  signal?: AbortSignal | undefined;
 }
 
 /**

@@ -63,7 +63,7 @@ export interface AuthenticatorOptions {
   credential: () => Promise<Credential | undefined>;
   /** For token requests (retry and redirects, no auth). */
   send: Send;
-  logger?: Logger;
+  logger?: Logger | undefined;
   now?: () => number;
 }
 

@@ -16,12 +16,12 @@ export interface RegistryOptions {
   /** The environment the keychain reads (DOCKER_CONFIG, HOME, REGISTRY_AUTH_FILE, XDG_RUNTIME_DIR, PATH). */
   env?: Env;
   /** Hosts (`host[:port]`) reached over plain HTTP, or HTTPS without certificate checks (`--insecure-registry`). */
-  insecure?: string[];
+  insecure?: string[] | undefined;
   /** A PEM file of CA certificates to trust (`--ca-cert`, or SSL_CERT_FILE passed in by the CLI). */
-  caCert?: string;
+  caCert?: string | undefined;
   /** Parallel blob transfers a caller should run; also sizes the connection pools. */
-  jobs?: number;
-  logger?: Logger;
+  jobs?: number | undefined;
+  logger?: Logger | undefined;
   retry?: RetryOptions;
   /** Credentials to use instead of the keychain (login verifies with these). */
   credential?: (registry: string) => Promise<Credential | undefined>;
@@ -100,8 +100,8 @@ export class RegistryClient {
   /** A handle on one repository; `push` asks for push access up front (one token for all requests). */
   repository(registry: string, repository: string, options: { push?: boolean } = {}): Repository {
     return new Repository(this.host(registry), repository, options.push ?? false, {
-      ...(this.options.chunkThreshold !== undefined ? { chunkThreshold: this.options.chunkThreshold } : {}),
-      ...(this.options.chunkSize !== undefined ? { chunkSize: this.options.chunkSize } : {}),
+      chunkThreshold: this.options.chunkThreshold,
+      chunkSize: this.options.chunkSize,
     });
   }
 

@@ -21,13 +21,13 @@ export type RequestBody = Buffer | (() => Promise<Readable> | Readable);
 export interface HttpRequest {
   method: "GET" | "HEAD" | "POST" | "PUT" | "PATCH" | "DELETE";
   url: URL;
-  headers?: Record<string, string>;
-  body?: RequestBody;
+  headers?: Record<string, string> | undefined;
+  body?: RequestBody | undefined;
   /** Token scopes this request needs (`repository:foo:pull,push`); read by the auth wrapper. */
-  scopes?: string[];
+  scopes?: string[] | undefined;
   /** Whether the retry wrapper may resend it (default: true unless the body is a one-shot upload). */
-  retry?: boolean;
-  signal?: AbortSignal;
+  retry?: boolean | undefined;
+  signal?: AbortSignal | undefined;
 }
 
 export interface HttpResponse {
@@ -152,13 +152,13 @@ export function redactUrl(url: URL | string): string {
 
 export interface AgentOptions {
   /** PEM CA bundle trusted in addition to nothing else (replaces the defaults when set). */
-  ca?: string | Buffer;
+  ca?: string | Buffer | undefined;
   /** Skip TLS certificate verification (insecure registries only). */
-  rejectUnauthorized?: boolean;
-  connections?: number;
-  headersTimeout?: number;
-  bodyTimeout?: number;
-  connectTimeout?: number;
+  rejectUnauthorized?: boolean | undefined;
+  connections?: number | undefined;
+  headersTimeout?: number | undefined;
+  bodyTimeout?: number | undefined;
+  connectTimeout?: number | undefined;
 }
 
 /**
@@ -206,7 +206,7 @@ export function createAgent(options: AgentOptions = {}): Agent {
 export function sendWith(dispatcher: Dispatcher, logger?: Logger): Send {
   return async (req) => {
     const headers: Record<string, string> = { "user-agent": "berth", ...req.headers };
-    let body: Buffer | Readable | undefined;
+    let body: Buffer | Readable | null = null;
     if (Buffer.isBuffer(req.body)) body = req.body;
     else if (typeof req.body === "function") body = await req.body();
     const res = await loadUndici().request.call(dispatcher, {
@@ -215,7 +215,7 @@ export function sendWith(dispatcher: Dispatcher, logger?: Logger): Send {
       method: req.method,
       headers,
       body,
-      signal: req.signal,
+      signal: req.signal ?? null,
     });
     logger?.debug?.(`${req.method} ${redactUrl(req.url)} -> ${res.statusCode}`);
     return {

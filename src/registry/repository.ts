@@ -22,13 +22,13 @@ export interface Manifested {
 }
 
 export interface BlobReadOptions {
-  onProgress?: (bytes: number) => void;
-  signal?: AbortSignal;
+  onProgress?: ((bytes: number) => void) | undefined;
+  signal?: AbortSignal | undefined;
 }
 
 export interface BlobWriteOptions extends BlobReadOptions {
   /** Force a chunked (or monolithic: 0) upload instead of choosing by size. */
-  chunkSize?: number;
+  chunkSize?: number | undefined;
 }
 
 const KNOWN_MANIFEST_TYPES = new Set<string>([...MANIFEST_ACCEPT, MediaType.DockerManifestV1Signed]);
@@ -60,9 +60,9 @@ export function referrersTag(digest: Digest): string {
 /** How a repository uploads blobs. */
 export interface UploadPolicy {
   /** Blobs larger than this are uploaded in chunks (default 64 MiB). */
-  chunkThreshold?: number;
+  chunkThreshold?: number | undefined;
   /** Size of each PATCH of a chunked upload (default 16 MiB). */
-  chunkSize?: number;
+  chunkSize?: number | undefined;
 }
 
 export class Repository implements BlobSource {
@@ -100,7 +100,10 @@ export class Repository implements BlobSource {
   // ---- manifests ----
 
   /** Fetch a manifest or index by tag or digest: its exact bytes and descriptor. */
-  async getManifest(reference: string, options: { signal?: AbortSignal } = {}): Promise<Manifested> {
+  async getManifest(
+    reference: string,
+    options: { signal?: AbortSignal | undefined } = {},
+  ): Promise<Manifested> {
     const step = `getting manifest ${this.name}${isDigest(reference) ? "@" : ":"}${reference}`;
     const url = await this.#url(`manifests/${reference}`);
     const res = await this.host.request(step, {
@@ -151,7 +154,7 @@ export class Repository implements BlobSource {
   /** HEAD a manifest: its descriptor, or undefined when it is not there. */
   async headManifest(
     reference: string,
-    options: { signal?: AbortSignal } = {},
+    options: { signal?: AbortSignal | undefined } = {},
   ): Promise<Descriptor | undefined> {
     const step = `checking manifest ${this.name}${isDigest(reference) ? "@" : ":"}${reference}`;
     const url = await this.#url(`manifests/${reference}`);
@@ -178,7 +181,7 @@ export class Repository implements BlobSource {
   }
 
   /** The descriptor of the root a tag or digest names (a GET, so that the media type is the body's). */
-  async resolve(reference: string, options: { signal?: AbortSignal } = {}): Promise<Descriptor> {
+  async resolve(reference: string, options: { signal?: AbortSignal | undefined } = {}): Promise<Descriptor> {
     return (await this.getManifest(reference, options)).descriptor;
   }
 
@@ -190,7 +193,7 @@ export class Repository implements BlobSource {
     reference: string,
     bytes: Buffer,
     mediaType: string,
-    options: { signal?: AbortSignal } = {},
+    options: { signal?: AbortSignal | undefined } = {},
   ): Promise<Descriptor> {
     const digest = digestBytes(bytes);
     const step = `putting manifest ${this.name}${isDigest(reference) ? "@" : ":"}${reference}`;
@@ -226,11 +229,10 @@ export class Repository implements BlobSource {
       annotations?: Record<string, string>;
     };
     if (doc.subject && header(res, "oci-subject") === undefined) {
+      const artifactType = doc.artifactType ?? doc.config?.mediaType;
       await this.#addFallbackReferrer(doc.subject.digest, {
         ...descriptor,
-        ...((doc.artifactType ?? doc.config?.mediaType)
-          ? { artifactType: doc.artifactType ?? doc.config?.mediaType }
-          : {}),
+        ...(artifactType ? { artifactType } : {}),
         ...(doc.annotations ? { annotations: doc.annotations } : {}),
       });
     }
@@ -276,7 +278,10 @@ export class Repository implements BlobSource {
 
   // ---- blobs ----
 
-  async hasBlob(desc: Descriptor | Digest, options: { signal?: AbortSignal } = {}): Promise<boolean> {
+  async hasBlob(
+    desc: Descriptor | Digest,
+    options: { signal?: AbortSignal | undefined } = {},
+  ): Promise<boolean> {
     const digest = typeof desc === "string" ? desc : desc.digest;
     const step = `checking blob ${digest} in ${this.name}`;
     const url = await this.#url(`blobs/${digest}`);
@@ -423,7 +428,7 @@ export class Repository implements BlobSource {
   // ---- listings ----
 
   /** All tags, following `Link` pagination; `pageSize` asks for pages of that many. */
-  async tags(options: { pageSize?: number; signal?: AbortSignal } = {}): Promise<string[]> {
+  async tags(options: { pageSize?: number; signal?: AbortSignal | undefined } = {}): Promise<string[]> {
     const step = `listing tags of ${this.name}`;
     let url: URL | undefined = await this.#url("tags/list");
     if (options.pageSize) url.searchParams.set("n", String(options.pageSize));
@@ -450,7 +455,7 @@ export class Repository implements BlobSource {
    */
   async referrers(
     digest: Digest,
-    options: { artifactType?: string; signal?: AbortSignal } = {},
+    options: { artifactType?: string; signal?: AbortSignal | undefined } = {},
   ): Promise<Descriptor[]> {
     const step = `listing referrers of ${this.name}@${digest}`;
     let url: URL | undefined = await this.#url(`referrers/${digest}`);

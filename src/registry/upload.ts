@@ -14,12 +14,12 @@ import type { RegistryHost } from "./host.ts";
 import { discard, type HttpResponse, header, isTransientNetworkError, redactUrl } from "./http.ts";
 
 export interface UploadOptions {
-  onProgress?: (bytes: number) => void;
-  signal?: AbortSignal;
+  onProgress?: ((bytes: number) => void) | undefined;
+  signal?: AbortSignal | undefined;
   /** Upload in chunks of this many bytes (otherwise one PUT). */
-  chunkSize?: number;
+  chunkSize?: number | undefined;
   /** Whole-upload attempts, each from a new session (default 3). */
-  attempts?: number;
+  attempts?: number | undefined;
 }
 
 interface Target {

@@ -32,10 +32,10 @@ export interface BundleOptions {
   network?: NetworkMode;
   hostname?: string;
   /** Not root: apply rootless and write runc's rootless config. */
-  rootless?: RootlessIds;
+  rootless?: RootlessIds | undefined;
   /** false: no seccomp filter in config.json; default: Docker's refusals. */
   seccomp?: boolean;
-  signal?: AbortSignal;
+  signal?: AbortSignal | undefined;
 }
 
 export interface BundleResult {
@@ -49,11 +49,7 @@ export interface BundleResult {
 export async function writeBundle(image: Image, dir: string, o: BundleOptions = {}): Promise<BundleResult> {
   const name = o.imageName ?? image.digest;
   const config = image.imageConfig();
-  const args = processArgs(
-    config,
-    { ...(o.args ? { args: o.args } : {}), ...(o.entrypoint ? { entrypoint: o.entrypoint } : {}) },
-    name,
-  );
+  const args = processArgs(config, { args: o.args, entrypoint: o.entrypoint }, name);
   await mkdir(dir, { recursive: true });
   if ((await readdir(dir)).length > 0) {
     throw new BerthError("USAGE", `the bundle directory ${dir} is not empty`);
@@ -68,7 +64,7 @@ export async function writeBundle(image: Image, dir: string, o: BundleOptions = 
       try {
         await applyLayer(stream, rootfs, {
           rootless: o.rootless !== undefined,
-          ...(o.signal ? { signal: o.signal } : {}),
+          signal: o.signal,
         });
         for await (const _ of stream) {
           // drain: the DiffID is checked at the end of the stream
@@ -90,7 +86,7 @@ export async function writeBundle(image: Image, dir: string, o: BundleOptions = 
       network: o.network ?? "host",
       hostname,
       annotations: imageAnnotations(config),
-      ...(o.rootless ? { rootless: o.rootless } : {}),
+      rootless: o.rootless,
       ...(o.seccomp === false ? { seccomp: false } : {}),
     });
     await writeFile(join(dir, "config.json"), `${JSON.stringify(spec, null, 2)}\n`);

@@ -60,11 +60,11 @@ export interface RuntimeContext {
   /** BERTH_HOME. */
   home: string;
   /** "runc", "crun" or a path; default: runc, else crun, found on `searchPath`. */
-  runtime?: string;
+  runtime?: string | undefined;
   /** PATH to look for the runtime on. */
-  searchPath?: string;
+  searchPath?: string | undefined;
   /** Set when not root: rootless mode with these host ids mapped to 0. */
-  rootless?: RootlessIds;
+  rootless?: RootlessIds | undefined;
 }
 
 const pexec = promisify(execFile);
@@ -79,9 +79,9 @@ export interface RunOptions extends RuntimeContext, StdioOptions {
   entrypoint?: string[];
   /** `K=V` to set, `K` to unset, over the image's Env. */
   env?: string[];
-  cwd?: string;
+  cwd?: string | undefined;
   /** NAME, UID, NAME:GROUP, UID:GID…; default: the image's User. */
-  user?: string;
+  user?: string | undefined;
   volumes?: Volume[];
   /** Default "default": a private network namespace with outbound access (network.ts). */
   network?: NetworkMode;
@@ -90,7 +90,7 @@ export interface RunOptions extends RuntimeContext, StdioOptions {
   /** Capabilities over Docker's default set and taken from it (`CAP_…` or `ALL`). */
   capAdd?: readonly string[];
   capDrop?: readonly string[];
-  hostname?: string;
+  hostname?: string | undefined;
   /** false: no seccomp filter (docker's `--security-opt seccomp=unconfined`); default: Docker's refusals. */
   seccomp?: boolean;
   /** Keep the container's folder (its writable layer) and exit instead of removing it. */
@@ -98,7 +98,7 @@ export interface RunOptions extends RuntimeContext, StdioOptions {
   /** Called when a layer has to be applied (the image is not cached yet). */
   onApply?: (index: number, count: number) => void;
   /** A unique name (`--name`; docker's rule for the characters). */
-  name?: string;
+  name?: string | undefined;
   /** Run tini as PID 1 (`--init`): it reaps zombies and passes signals on to the command. */
   init?: boolean;
   /** A pseudo-terminal for the process (`-t`). */
@@ -110,7 +110,7 @@ export interface RunOptions extends RuntimeContext, StdioOptions {
 }
 
 /** What `Container.create` needs: everything of a run but the stdio. */
-export type CreateOptions = Omit<RunOptions, keyof StdioOptions> & { signal?: AbortSignal };
+export type CreateOptions = Omit<RunOptions, keyof StdioOptions> & { signal?: AbortSignal | undefined };
 
 export interface RunResult extends ProcessResult {
   id: string;
@@ -247,22 +247,18 @@ export class Container {
 
   static async create(o: CreateOptions): Promise<Container> {
     const runtime = await findRuntime({
-      ...(o.runtime ? { want: o.runtime } : {}),
-      ...(o.searchPath ? { path: o.searchPath } : {}),
+      want: o.runtime || undefined,
+      path: o.searchPath || undefined,
     });
     const name = o.imageName ?? o.image.digest;
     const config = o.image.imageConfig();
-    const command = processArgs(
-      config,
-      { ...(o.args ? { args: o.args } : {}), ...(o.entrypoint ? { entrypoint: o.entrypoint } : {}) },
-      name,
-    );
+    const command = processArgs(config, { args: o.args, entrypoint: o.entrypoint }, name);
     if (o.name !== undefined) checkName(o.name);
     const init = o.init ? await findInit(o.searchPath) : undefined;
     if (o.rootless) await assertUserNamespaces();
     const snapshots = await Snapshots.open(o.home, { rootless: o.rootless !== undefined });
     const chain = await snapshots.prepare(o.image, {
-      ...(o.signal ? { signal: o.signal } : {}),
+      signal: o.signal,
       ...(o.onApply ? { onApply: (i: number, n: number) => o.onApply!(i, n) } : {}),
     });
     const container = await makeContainerDir(o.home, runtime);
@@ -302,8 +298,8 @@ export class Container {
         network,
         dir,
         rootless: o.rootless !== undefined,
-        ...(o.ports ? { ports: o.ports } : {}),
-        ...(o.searchPath ? { searchPath: o.searchPath } : {}),
+        ports: o.ports,
+        searchPath: o.searchPath || undefined,
       });
       // Written while the root is mounted (both only wait on the kernel); settled before the folder is removed.
       etc = etcMounts(dir, hostname, network, net.resolvConf);
@@ -333,23 +329,22 @@ export class Container {
       const poststart = o.detached
         ? [{ path: "/bin/sh", args: ["sh", "-c", ': >"$1"', "sh", join(dir, STARTED)] }]
         : undefined;
-      const hooks =
-        net.hooks || poststart ? { ...net.hooks, ...(poststart ? { poststart } : {}) } : undefined;
+      const hooks = net.hooks || poststart ? { ...net.hooks, poststart } : undefined;
       const spec = buildSpec({
         user,
         args: init ? [INIT_PATH, "--", ...command] : command,
         env,
         cwd: processCwd(config, o.cwd),
         network,
-        ...(hooks ? { hooks } : {}),
-        ...(o.capAdd ? { capAdd: o.capAdd } : {}),
-        ...(o.capDrop ? { capDrop: o.capDrop } : {}),
+        hooks,
+        capAdd: o.capAdd,
+        capDrop: o.capDrop,
         hostname,
         volumes: [...(o.volumes ?? []), ...(await imageVolumes(config, root.rootfs, dir, o.volumes ?? []))],
         mounts,
         annotations: imageAnnotations(config),
         rootPath: root.rootfs,
-        ...(o.rootless ? { rootless: o.rootless } : {}),
+        rootless: o.rootless,
         ...(o.seccomp === false ? { seccomp: false } : {}),
         ...(o.terminal ? { terminal: true } : {}),
       });

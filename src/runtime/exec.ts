@@ -34,20 +34,20 @@ export interface StdioOptions {
   /** A stream or file descriptor for the container's stdin; default none (/dev/null). */
   stdin?: Readable | number | "ignore";
   /** Each chunk of output, as it comes. */
-  onStdout?: (chunk: Buffer) => void;
-  onStderr?: (chunk: Buffer) => void;
+  onStdout?: ((chunk: Buffer) => void) | undefined;
+  onStderr?: ((chunk: Buffer) => void) | undefined;
   /** How much of each output to keep in the result; default 16 KiB. */
   tailBytes?: number;
   /** Aborting kills the container (SIGKILL) and rejects with the abort reason after cleanup. */
-  signal?: AbortSignal;
+  signal?: AbortSignal | undefined;
   /** Signals (SIGINT, SIGTERM…) to pass to the container's process; SIGKILL kills the container through the runtime. */
-  forwardSignals?: SignalForwarder;
+  forwardSignals?: SignalForwarder | undefined;
   /**
    * File descriptors for the process's stdout and stderr, instead of pipes (a terminal: the runtime then
    * proxies its pseudo-terminal to them, as `runc run` does for a `terminal` process).
    */
-  stdoutFd?: number;
-  stderrFd?: number;
+  stdoutFd?: number | undefined;
+  stderrFd?: number | undefined;
   /**
    * Start the runtime in a session of its own: a terminal's Ctrl-C then reaches only the caller, which
    * decides what to forward (berth run's Ctrl-C, then SIGKILL on the second).

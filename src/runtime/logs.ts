@@ -55,11 +55,11 @@ function parse(line: string): LogEntry | undefined {
 
 export interface ReadLogOptions {
   /** Only the last `tail` entries of what is there already. */
-  tail?: number;
+  tail?: number | undefined;
   /** Go on with new entries until `ended()` says the container is gone and everything is read. */
   follow?: boolean;
   ended?: () => Promise<boolean>;
-  signal?: AbortSignal;
+  signal?: AbortSignal | undefined;
 }
 
 /**

@@ -160,7 +160,7 @@ export interface SlirpOptions {
   /** The container's folder: slirp4netns's pid, log, ready fifo and API socket go there. */
   dir: string;
   /** Ports to publish: the API socket is opened for them. */
-  ports?: readonly PortMapping[];
+  ports?: readonly PortMapping[] | undefined;
   rootless: boolean;
 }
 
@@ -287,9 +287,9 @@ export async function openExitFifo(dir: string): Promise<FileHandle> {
 export async function setupNetwork(o: {
   network: NetworkMode;
   dir: string;
-  ports?: readonly PortMapping[];
+  ports?: readonly PortMapping[] | undefined;
   rootless: boolean;
-  searchPath?: string;
+  searchPath?: string | undefined;
 }): Promise<NetworkSetup> {
   if ((o.ports?.length ?? 0) > 0 && o.network !== "default") {
     throw new BerthError(
@@ -318,7 +318,7 @@ export async function setupNetwork(o: {
     });
   }
   const resolv = privateResolvConf(await readFile("/etc/resolv.conf", "utf8").catch(() => undefined));
-  const hook = slirpHook({ slirp, dir: o.dir, rootless: o.rootless, ...(o.ports ? { ports: o.ports } : {}) });
+  const hook = slirpHook({ slirp, dir: o.dir, rootless: o.rootless, ports: o.ports });
   // Opened read-write, which does not wait for a reader: berth is then the fifo's only writer.
   const exitFifo = join(o.dir, "slirp.exit");
   await pexec("mkfifo", ["-m", "600", exitFifo]).catch((err: unknown) => {

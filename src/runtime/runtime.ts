@@ -14,9 +14,9 @@ export interface OciRuntime {
 
 export interface FindRuntimeOptions {
   /** "runc", "crun" or a path to either; default: the first of runc, crun found on `path`. */
-  want?: string;
+  want?: string | undefined;
   /** The PATH to search (a `:`-separated list). */
-  path?: string;
+  path?: string | undefined;
 }
 
 export const RUNTIMES: readonly RuntimeName[] = ["runc", "crun"];

@@ -41,7 +41,7 @@ export interface SandboxOptions extends RuntimeContext, StdioOptions {
   /** `K=V` over the image's Env (with Docker's PATH and HOME defaults). */
   env?: string[];
   /** Default: the image's User, else root. */
-  user?: string;
+  user?: string | undefined;
   /** Default: the image's WorkingDir, else "/". */
   cwd?: string;
   /** Default "default": a private network namespace with outbound access (network.ts). */
@@ -74,13 +74,13 @@ export async function prepareSnapshots(
   onApply?: PrepareOptions["onApply"],
 ): Promise<SnapshotChain> {
   const snapshots = await Snapshots.open(ctx.home, { rootless: ctx.rootless !== undefined });
-  return snapshots.prepare(image, { ...(signal ? { signal } : {}), ...(onApply ? { onApply } : {}) });
+  return snapshots.prepare(image, { signal, onApply });
 }
 
 export async function runInSandbox(o: SandboxOptions): Promise<SandboxResult> {
   const runtime = await findRuntime({
-    ...(o.runtime ? { want: o.runtime } : {}),
-    ...(o.searchPath ? { path: o.searchPath } : {}),
+    want: o.runtime || undefined,
+    path: o.searchPath || undefined,
   });
   if (o.args.length === 0) throw new BerthError("USAGE", "runInSandbox: no command to run");
   if (o.rootless) await assertUserNamespaces();
@@ -90,8 +90,8 @@ export async function runInSandbox(o: SandboxOptions): Promise<SandboxResult> {
   if (!chain) {
     if (!o.image) throw new BerthError("USAGE", "runInSandbox needs an image or a snapshot chain");
     chain = await snapshots.prepare(o.image, {
-      ...(o.signal ? { signal: o.signal } : {}),
-      ...(o.onApply ? { onApply: o.onApply } : {}),
+      signal: o.signal,
+      onApply: o.onApply,
     });
     applied = chain.applied;
   }
@@ -115,7 +115,7 @@ export async function runInSandbox(o: SandboxOptions): Promise<SandboxResult> {
       network,
       dir,
       rootless: o.rootless !== undefined,
-      ...(o.searchPath ? { searchPath: o.searchPath } : {}),
+      searchPath: o.searchPath || undefined,
     });
     // Only files the root already has are bound over, so the changes stay the command's own.
     const etc: SpecMount[] = [];
@@ -131,7 +131,7 @@ export async function runInSandbox(o: SandboxOptions): Promise<SandboxResult> {
         : mergeEnv(processEnv(undefined, user, [], hostname), o.env ?? []),
       cwd,
       network,
-      ...(net.hooks ? { hooks: net.hooks } : {}),
+      hooks: net.hooks,
       hostname,
       volumes: o.volumes ?? [],
       mounts: [...etc, ...(o.mounts ?? [])],

@@ -35,9 +35,9 @@ export interface SnapshotOptions {
 }
 
 export interface PrepareOptions {
-  signal?: AbortSignal;
+  signal?: AbortSignal | undefined;
   /** Called before each layer that has to be applied (index, count, chain ID). */
-  onApply?: (index: number, count: number, chainId: Digest) => void;
+  onApply?: ((index: number, count: number, chainId: Digest) => void) | undefined;
 }
 
 /** The snapshots an image's root is made of. */
@@ -156,7 +156,7 @@ export class Snapshots {
       // The layer engine is loaded only when a layer has to be applied (a cached image needs none).
       const { applyLayer } = await import("../layer/index.ts");
       const stream = await open();
-      await applyLayer(stream, target, { rootless: this.rootless, ...(signal ? { signal } : {}) });
+      await applyLayer(stream, target, { rootless: this.rootless, signal });
       // The DiffID is checked at the end of the stream: read whatever the tar reader left.
       for await (const _ of stream) {
         // drain

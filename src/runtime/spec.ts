@@ -236,10 +236,10 @@ export interface SpecOptions {
    */
   network?: NetworkMode;
   /** Runtime hooks (the slirp4netns hook of the default network). */
-  hooks?: RuntimeSpec["hooks"];
+  hooks?: RuntimeSpec["hooks"] | undefined;
   /** Capabilities over the default set, and taken from it (`CAP_…` or `ALL`, see `capabilityName`). */
-  capAdd?: readonly string[];
-  capDrop?: readonly string[];
+  capAdd?: readonly string[] | undefined;
+  capDrop?: readonly string[] | undefined;
   hostname?: string;
   volumes?: readonly Volume[];
   /** Extra mounts, appended as given. */
@@ -248,7 +248,7 @@ export interface SpecOptions {
   /** `root.path` in the bundle; default "rootfs". */
   rootPath?: string;
   /** Set when not root: runc's rootless mode. */
-  rootless?: RootlessIds;
+  rootless?: RootlessIds | undefined;
   /**
    * Root of a user namespace that maps one id (berth rerun without root and without subordinate ids): mount
    * options naming other ids (devpts's `gid=5`) are left out, as in rootless mode.
@@ -390,9 +390,9 @@ export function mergeEnv(base: readonly string[], changes: readonly string[]): s
 
 export interface ProcessOverrides {
   /** Replaces the image's Entrypoint; resets Cmd unless `args` are given (Docker's rule). */
-  entrypoint?: string[];
+  entrypoint?: string[] | undefined;
   /** Replaces the image's Cmd. */
-  args?: string[];
+  args?: string[] | undefined;
   env?: string[];
   cwd?: string;
   user?: string;

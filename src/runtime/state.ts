@@ -67,7 +67,7 @@ export interface ContainerInfo {
   record: ContainerRecord;
   dir: string;
   status: ContainerStatus;
-  exit?: ExitRecord;
+  exit?: ExitRecord | undefined;
 }
 
 const NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]+$/;
@@ -160,7 +160,7 @@ export async function readContainer(dir: string): Promise<ContainerInfo | undefi
     if (owner === undefined || !(await isAlive(owner))) status = "dead";
     else status = (await exists(join(record.stateDir, record.id))) ? "running" : "created";
   }
-  return { record, dir, status, ...(exit ? { exit } : {}) };
+  return { record, dir, status, exit };
 }
 
 /** Every container in `home`, newest first. */

@@ -31,19 +31,21 @@ export interface TransportContext {
   /** Environment variables for credential lookup (DOCKER_CONFIG, REGISTRY_AUTH_FILE, HOME, …). */
   env: Record<string, string | undefined>;
   /** Registries reached over plain HTTP besides localhost. */
-  insecureRegistries?: string[];
-  caCert?: string;
+  insecureRegistries?: string[] | undefined;
+  caCert?: string | undefined;
   /** Parallel blob transfers. */
-  jobs?: number;
+  jobs?: number | undefined;
   /** Receives diagnostics (retries, fallbacks); never credentials. */
-  logger?: { debug?: (line: string) => void; info?: (line: string) => void; warn?: (line: string) => void };
+  logger?:
+    | { debug?: (line: string) => void; info?: (line: string) => void; warn?: (line: string) => void }
+    | undefined;
   /** A reporter for each transfer that library code makes on its own (a lifecycle image pulled, a build published). */
-  progress?: () => TransferReporter;
+  progress?: (() => TransferReporter) | undefined;
   /**
    * The state this context's sources and sinks share (see `SharedState`); a context made without one gets
    * its own on first use. The context's owner ends it with `closeContext`.
    */
-  shared?: SharedState;
+  shared?: SharedState | undefined;
 }
 
 /** Run a transfer with a reporter (a context's `progress`, if any), closing it however the transfer ends. */

@@ -53,8 +53,15 @@ export function writeImage(
 ): Promise<CopyResult>;
 export function writeImage(
   ...args:
-    | [Root, string | undefined, ImageArgument, TransportContext, CopyOptions?]
-    | [BlobSource, Descriptor, string | undefined, ImageArgument, TransportContext, CopyOptions?]
+    | [Root, string | undefined, ImageArgument, TransportContext, (CopyOptions | undefined)?]
+    | [
+        BlobSource,
+        Descriptor,
+        string | undefined,
+        ImageArgument,
+        TransportContext,
+        (CopyOptions | undefined)?,
+      ]
 ): Promise<CopyResult> {
   if (isRoot(args[0])) {
     const [image, name, dst, ctx, options] = args as [
@@ -152,7 +159,7 @@ async function saveDockerArchive(
   options.onPlan?.(image.manifest.layers);
   await writeDockerArchive(path, [{ image, tags: tag ? [tag] : [] }], {
     tmpDir: tmpDirOf(ctx),
-    ...(options.signal ? { signal: options.signal } : {}),
+    signal: options.signal,
   });
   const bytes = image.manifest.layers.reduce((n, l) => n + l.size, image.manifest.config.size);
   return {

@@ -88,7 +88,7 @@ export async function openSink(arg: ImageArgument, ctx: TransportContext): Promi
     }
     case "oci-archive":
       return (await archives()).OciArchiveSink.create(arg.path, {
-        ...(arg.ref ? { ref: arg.ref } : {}),
+        ref: arg.ref || undefined,
         tmpDir: tmpDirOf(ctx),
       });
     case "docker": {

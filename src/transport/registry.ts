@@ -6,10 +6,10 @@ import { sharedState, type TransportContext } from "./context.ts";
 export function registryOptions(ctx: TransportContext): RegistryOptions {
   return {
     env: ctx.env,
-    ...(ctx.insecureRegistries ? { insecure: ctx.insecureRegistries } : {}),
-    ...(ctx.caCert ? { caCert: ctx.caCert } : {}),
-    ...(ctx.jobs ? { jobs: ctx.jobs } : {}),
-    ...(ctx.logger ? { logger: ctx.logger } : {}),
+    insecure: ctx.insecureRegistries,
+    caCert: ctx.caCert || undefined,
+    jobs: ctx.jobs || undefined,
+    logger: ctx.logger,
   };
 }
 

@@ -93,7 +93,7 @@ export class ConfinedTree {
     const path = this.shown(rel);
     return new BerthError("UNSAFE_PATH", `${this.o.owner}: ${path} ${what}`, {
       details: { owner: this.o.owner, path },
-      ...(this.o.hint ? { hint: this.o.hint } : {}),
+      hint: this.o.hint || undefined,
     });
   }
 

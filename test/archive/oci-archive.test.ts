@@ -38,9 +38,9 @@ async function saveWithSink(
   keepExisting?: boolean,
 ): Promise<void> {
   const sink = await OciArchiveSink.create(path, {
-    ...(ref !== undefined ? { ref } : {}),
+    ref,
     tmpDir: join(dir, "tmp"),
-    ...(keepExisting !== undefined ? { keepExisting } : {}),
+    keepExisting,
   });
   await copyInto(layout, root, sink);
 }

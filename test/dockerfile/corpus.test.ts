@@ -35,7 +35,7 @@ describe("berth build vs buildah bud on the corpus", () => {
         work,
         context: ctx,
         home: join(work, "home"),
-        ...(c.buildArgs ? { buildArgs: c.buildArgs } : {}),
+        buildArgs: c.buildArgs,
       });
       expect(r.berth.config).toEqual(r.buildah.config);
       expect(r.berth.tree).toEqual(r.buildah.tree);

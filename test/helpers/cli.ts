@@ -14,8 +14,8 @@ export interface RunResult {
 
 interface BerthOptions {
   home: string;
-  env?: Record<string, string>;
-  input?: string | Buffer;
+  env?: Record<string, string> | undefined;
+  input?: string | Buffer | undefined;
   cwd?: string;
 }
 

@@ -62,7 +62,7 @@ export async function startDockerd(): Promise<Dockerd> {
     DOCKER_CONFIG: join(dir, "client"),
   };
   const readLog = () => readFile(logFile, "utf8").catch(() => "");
-  const docker = (args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}) =>
+  const docker = (args: string[], options: { cwd?: string | undefined; env?: NodeJS.ProcessEnv } = {}) =>
     run(DOCKER_CLIENT, args, { cwd: options.cwd, env: { ...env, ...options.env } });
   let exited = false;
   child.once("exit", () => {

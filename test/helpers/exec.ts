@@ -7,7 +7,7 @@ const pexec = promisify(execFile);
 export async function run(
   cmd: string,
   args: string[],
-  options: { cwd?: string; env?: NodeJS.ProcessEnv } = {},
+  options: { cwd?: string | undefined; env?: NodeJS.ProcessEnv | undefined } = {},
 ): Promise<string> {
   try {
     const { stdout } = await pexec(cmd, args, { maxBuffer: 64 * 1024 * 1024, ...options });

@@ -28,8 +28,7 @@ afterAll(async () => {
   await cleanup();
 });
 
-const b = (args: string[], input?: string) =>
-  berth(args, { home, ...(input !== undefined ? { input } : {}) });
+const b = (args: string[], input?: string) => berth(args, { home, input });
 
 interface PsEntry {
   id: string;

@@ -37,7 +37,7 @@ beforeAll(async () => {
 afterAll(() => cleanup());
 
 const rb = (args: string[], input?: string, env?: Record<string, string>) =>
-  berth(["run", ...args], { home, ...(input !== undefined ? { input } : {}), ...(env ? { env } : {}) });
+  berth(["run", ...args], { home, input, env });
 
 describe("output, env, cwd, user and exit code", () => {
   it("runs the image's Entrypoint + Cmd with its Env and WorkingDir (umoci image)", async () => {

@@ -31,7 +31,7 @@ beforeAll(async () => {
 });
 afterAll(() => cleanup());
 
-const config = (c: ImageConfig["config"]): ImageConfig => ({
+const config = (c: NonNullable<ImageConfig["config"]>): ImageConfig => ({
   architecture: "amd64",
   os: "linux",
   created: "2024-01-01T00:00:00Z",

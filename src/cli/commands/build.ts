@@ -88,7 +88,7 @@ export function stepOf(env: Record<string, string | undefined>) {
     ...(env.CNB_APP_DIR ? { appDir: env.CNB_APP_DIR } : {}),
     ...(env.CNB_LAYERS_DIR ? { layersDir: env.CNB_LAYERS_DIR } : {}),
     ...(env.CNB_PLATFORM_DIR ? { platformDir: env.CNB_PLATFORM_DIR } : {}),
-    ...(user ? { user } : {}),
+    user,
   };
 }
 
@@ -104,7 +104,7 @@ async function checkSandbox(
   const hint =
     "inside a build step (no runc, no mounts, no root), run berth build --isolation host in the builder's image";
   try {
-    await findRuntime({ ...(runtime ? { want: runtime } : {}), ...(env.PATH ? { path: env.PATH } : {}) });
+    await findRuntime({ want: runtime || undefined, path: env.PATH || undefined });
     if (process.geteuid?.() !== 0) await assertUserNamespaces();
     else if (!(await hasSysAdmin())) {
       throw new BerthError(
@@ -362,7 +362,7 @@ Examples:
               ? {
                   isolation,
                   step: stepOf(c.env),
-                  ...(c.env.CNB_REPORT_PATH ? { reportPath: c.env.CNB_REPORT_PATH } : {}),
+                  reportPath: c.env.CNB_REPORT_PATH || undefined,
                 }
               : isolation === "sandbox"
                 ? {}

@@ -66,7 +66,7 @@ Examples:
           ...(opts.user !== undefined ? { user: opts.user as string } : {}),
           network: opts.network as NetworkMode,
           ...(opts.hostname ? { hostname: opts.hostname as string } : {}),
-          ...(rootless ? { rootless } : {}),
+          rootless,
         });
         info(c.out, `Wrote bundle ${r.dir} (${r.layers} layers): runc run -b ${dir} NAME`);
       } finally {

@@ -228,7 +228,7 @@ Examples:
         return now?.status !== "running";
       };
       for await (const e of readLog(join(x.dir, LOG_FILE), {
-        ...(tail !== undefined ? { tail } : {}),
+        tail,
         follow: Boolean(opts.follow),
         ended,
       })) {

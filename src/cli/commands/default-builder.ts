@@ -52,7 +52,7 @@ Examples:
           ctx: c.ctx,
           builderToml: defaultBuilderToml(c.env),
           isRoot: isRoot(),
-          ...(c.env.PATH ? { searchPath: c.env.PATH } : {}),
+          searchPath: c.env.PATH || undefined,
           extraCas: await readExtraCas([], true, c.cwd),
           logger: cnbLogger(c.out, {}),
         });

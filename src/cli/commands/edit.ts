@@ -93,10 +93,10 @@ Examples:
         ctx,
         {
           compression,
-          ...(opts.level === undefined ? {} : { level: opts.level }),
+          level: opts.level,
           ...owner(opts.owner),
           ...(opts.exclude ? { exclude: opts.exclude } : {}),
-          ...(epoch === undefined ? {} : { sourceDateEpoch: epoch }),
+          sourceDateEpoch: epoch,
           ...(opts.platform ? { platform: parsePlatform(opts.platform) } : {}),
         },
       );
@@ -137,14 +137,14 @@ Examples:
             ? {}
             : { entrypoint: parseCommand(opts.entrypoint, "--entrypoint") }),
           ...(opts.cmd === undefined ? {} : { cmd: parseCommand(opts.cmd, "--cmd") }),
-          ...(opts.workdir === undefined ? {} : { workdir: opts.workdir }),
-          ...(opts.user === undefined ? {} : { user: opts.user }),
+          workdir: opts.workdir,
+          user: opts.user,
           ...(opts.label
             ? { labels: Object.fromEntries(opts.label.map((l: string) => keyValue(l, "--label"))) }
             : {}),
           ...(opts.expose ? { expose: opts.expose } : {}),
           ...(opts.platform ? { platform: parsePlatform(opts.platform) } : {}),
-          ...(epoch === undefined ? {} : { sourceDateEpoch: epoch }),
+          sourceDateEpoch: epoch,
         },
         ctx,
       );

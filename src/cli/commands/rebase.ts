@@ -199,7 +199,7 @@ async function lifecycleRebase(image: string, opts: Record<string, unknown>, cli
     ...(opts.lifecycleImage ? { lifecycleImage: opts.lifecycleImage as string } : {}),
     ctx,
     ...(opts.network ? { network: parseNetworkMode(opts.network as string) } : {}),
-    ...(env.BERTH_RUNTIME ? { runtime: env.BERTH_RUNTIME } : {}),
+    runtime: env.BERTH_RUNTIME || undefined,
     hostEnv: env,
     logger: cnbLogger(out, { quiet: Boolean(opts.quiet) }),
   });

@@ -118,7 +118,7 @@ async function detach(c: Cli, container: Container): Promise<void> {
   await container.release();
   if (msg.type === "error") {
     throw new BerthError((msg.code ?? "RUNTIME_FAILED") as ErrorCode, msg.message ?? "the container failed", {
-      ...(msg.hint ? { hint: msg.hint } : {}),
+      hint: msg.hint || undefined,
     });
   }
   if (msg.type === "exited" && !msg.started) {

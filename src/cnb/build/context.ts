@@ -61,7 +61,7 @@ export interface RunOptions {
   /** A folder of this run only (the builder, the platform dir, the sandbox's upper dir); the caller removes it. */
   work: string;
   /** `-e K=V` / bare `K`, and `--env-file`s (after project.toml's build env, before `-e`). */
-  env?: readonly string[];
+  env?: readonly string[] | undefined;
   envFiles?: readonly string[];
   /** `--buildpack` arguments as pack takes them (platform/locator.ts); they replace the builder's order. */
   buildpacks?: readonly string[];
@@ -74,8 +74,8 @@ export interface RunOptions {
   /** On this machine as root, run buildpacks as the CNB user (`berth build`, as the lifecycle) or as berth's. */
   hostUser?: "cnb" | "berth";
   /** OCI runtime for the sandbox. */
-  runtime?: string;
-  network?: NetworkMode;
+  runtime?: string | undefined;
+  network?: NetworkMode | undefined;
   /** Whether berth runs as root (then the directories are given to the CNB user, as the lifecycle does). */
   asRoot?: boolean;
   /** The host's environment, for bare `-e K`, the host executor and the search path. */
@@ -83,7 +83,7 @@ export interface RunOptions {
   logger: PhaseLogger;
   /** Applies image extensions' Dockerfiles (berth's Dockerfile engine; the CLI wires it). */
   dockerfileEngine?: DockerfileEngine;
-  signal?: AbortSignal;
+  signal?: AbortSignal | undefined;
 }
 
 export interface RunContext {
@@ -188,7 +188,7 @@ export async function syncApp(
   const filter = projectSourceFilter(o.project);
   await syncTree(resolve(o.appDir), dest, {
     ...(o.asRoot ? { uid: owner.uid, gid: owner.gid } : {}),
-    ...(filter ? { filter } : {}),
+    filter,
   });
 }
 
@@ -220,8 +220,8 @@ async function executorOf(
   const executor = await sandboxExecutor({
     runtime: {
       home: o.ctx.home,
-      ...(o.runtime ? { runtime: o.runtime } : {}),
-      ...(hostEnv.PATH ? { searchPath: hostEnv.PATH } : {}),
+      runtime: o.runtime || undefined,
+      searchPath: hostEnv.PATH || undefined,
     },
     image: builder.info.image,
     imageName: o.builder,

@@ -40,7 +40,7 @@ export interface ExtensionsInputs {
   workDir: string;
   ctx: TransportContext;
   logger: PhaseLogger;
-  signal?: AbortSignal;
+  signal?: AbortSignal | undefined;
 }
 
 export interface ExtensionsResult {
@@ -74,7 +74,7 @@ export async function runExtensions(i: ExtensionsInputs): Promise<ExtensionsResu
       target: i.target,
       platformApi: i.platformApi,
       logger: i.logger,
-      ...(i.signal ? { signal: i.signal } : {}),
+      signal: i.signal,
     });
     await updateAnalyzed(i.executor.host.layers, generated.newRunImage, generated.extendRun);
     // group.toml and plan.toml as the lifecycle's detector leaves them after generating (the plan without the
@@ -105,7 +105,7 @@ export async function runExtensions(i: ExtensionsInputs): Promise<ExtensionsResu
         dockerfiles: build,
         workDir: i.workDir,
         logger: i.logger,
-        ...(i.signal ? { signal: i.signal } : {}),
+        signal: i.signal,
       }).catch((err) => {
         throw wrapError("extending the build image", err);
       });
@@ -149,7 +149,7 @@ export async function runExtensions(i: ExtensionsInputs): Promise<ExtensionsResu
         dockerfiles: run,
         workDir: i.workDir,
         logger: i.logger,
-        ...(i.signal ? { signal: i.signal } : {}),
+        signal: i.signal,
       }).catch((err) => {
         throw wrapError("extending the run image", err);
       });

@@ -27,11 +27,11 @@ export interface LifecycleDetectOptions {
   env?: readonly string[];
   envFiles?: readonly string[];
   network?: NetworkMode;
-  runtime?: string;
+  runtime?: string | undefined;
   asRoot?: boolean;
   hostEnv?: Record<string, string | undefined>;
   logger: PhaseLogger;
-  signal?: AbortSignal;
+  signal?: AbortSignal | undefined;
 }
 
 export interface LifecycleDetectResult {
@@ -60,7 +60,7 @@ export async function detectWithLifecycle(o: LifecycleDetectOptions): Promise<Li
         home: o.ctx.home,
         image: b.opened.image,
         imageName: o.builder,
-        ...(o.runtime ? { runtime: o.runtime } : {}),
+        runtime: o.runtime || undefined,
         ...(o.hostEnv?.PATH ? { searchPath: o.hostEnv.PATH } : {}),
         upperDir: join(work, "upper"),
         uid: owner.uid,
@@ -72,7 +72,7 @@ export async function detectWithLifecycle(o: LifecycleDetectOptions): Promise<Li
           { source: platform, destination: FOLDERS.platform, readonly: true },
         ],
         onOutput: (c) => o.logger.output?.(c, "stderr"),
-        ...(o.signal ? { signal: o.signal } : {}),
+        signal: o.signal,
       },
       "detector",
       BUILDPACK_PHASE_ARGS,

@@ -34,10 +34,10 @@ export interface LifecycleRebaseOptions {
   lifecycleImage?: string;
   ctx: TransportContext;
   network?: NetworkMode;
-  runtime?: string;
+  runtime?: string | undefined;
   hostEnv?: Record<string, string | undefined>;
   logger: PhaseLogger;
-  signal?: AbortSignal;
+  signal?: AbortSignal | undefined;
 }
 
 export interface LifecycleRebaseResult {
@@ -114,7 +114,7 @@ export async function rebaseWithLifecycle(o: LifecycleRebaseOptions): Promise<Li
           home: o.ctx.home,
           image: r.opened.image,
           imageName: o.builder ?? o.lifecycleImage ?? "the default lifecycle image",
-          ...(o.runtime ? { runtime: o.runtime } : {}),
+          runtime: o.runtime || undefined,
           ...(o.hostEnv?.PATH ? { searchPath: o.hostEnv.PATH } : {}),
           upperDir: join(work, "upper"),
           uid: r.user.uid,
@@ -123,7 +123,7 @@ export async function rebaseWithLifecycle(o: LifecycleRebaseOptions): Promise<Li
           mounts: [{ source: reportDir, destination: "/berth/report" }],
           env: [await registryAuthEnv(refs, o.ctx)],
           onOutput: (c) => o.logger.output?.(c, "stderr"),
-          ...(o.signal ? { signal: o.signal } : {}),
+          signal: o.signal,
         },
         "rebaser",
         args,

@@ -213,7 +213,7 @@ async function underLock(
       home,
       image: b.opened.image,
       imageName: builderName,
-      ...(o.runtime ? { runtime: o.runtime } : {}),
+      runtime: o.runtime || undefined,
       ...(o.hostEnv?.PATH ? { searchPath: o.hostEnv.PATH } : {}),
       upperDir: join(work, "upper"),
       uid: owner.uid,
@@ -223,7 +223,7 @@ async function underLock(
       // The layout export is experimental in the lifecycle; berth asks for it knowingly.
       env: ["CNB_EXPERIMENTAL_MODE=quiet", ...sourceDateEpoch(o)],
       onOutput: (c) => log.output?.(c, "stdout"),
-      ...(o.signal ? { signal: o.signal } : {}),
+      signal: o.signal,
     };
     // Registry credentials (for a cache image) only to the phases that use the registry, never to the
     // buildpacks' phases: a buildpack runs as the phase's user and could read the phase's environment.
@@ -283,7 +283,7 @@ async function prepareFolders(
     {
       project,
       envFiles: o.envFile ? [o.envFile] : [],
-      ...(o.env ? { env: o.env } : {}),
+      env: o.env,
       hostEnv: o.hostEnv ?? {},
     },
     f.platformDir,

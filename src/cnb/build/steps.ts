@@ -45,18 +45,18 @@ export interface BuildContext extends RunContext {
   readonly index: LayerIndex;
   readonly work: string;
   readonly opts: {
-    runImage?: string;
-    previousImage?: string;
-    publish?: boolean;
-    cacheDir?: string;
-    cacheImage?: string;
-    clearCache?: boolean;
-    defaultProcess?: string;
-    tags?: string[];
-    sbomOutputDir?: string;
-    reportOutputDir?: string;
+    runImage?: string | undefined;
+    previousImage?: string | undefined;
+    publish?: boolean | undefined;
+    cacheDir?: string | undefined;
+    cacheImage?: string | undefined;
+    clearCache?: boolean | undefined;
+    defaultProcess?: string | undefined;
+    tags?: string[] | undefined;
+    sbomOutputDir?: string | undefined;
+    reportOutputDir?: string | undefined;
     /** CNB_REPORT_PATH: report.toml here instead of `<layers>/report.toml`. */
-    reportPath?: string;
+    reportPath?: string | undefined;
   };
 }
 
@@ -65,8 +65,8 @@ export async function analyze(c: BuildContext): Promise<{ analyzed: Analyzed; ta
   c.log.info("===> ANALYZING");
   const analyzed = await new Analyzer({
     target: c.image,
-    ...(c.opts.previousImage ? { previousImage: c.opts.previousImage } : {}),
-    ...(c.opts.runImage ? { runImage: c.opts.runImage } : {}),
+    previousImage: c.opts.previousImage || undefined,
+    runImage: c.opts.runImage || undefined,
     runImages: c.builder.runImages,
     publish: c.opts.publish ?? false,
     ctx: c.o.ctx,
@@ -125,8 +125,8 @@ export async function generate(
         : {
             runtime: {
               home: c.o.ctx.home,
-              ...(c.o.runtime ? { runtime: c.o.runtime } : {}),
-              ...(hostEnv.PATH ? { searchPath: hostEnv.PATH } : {}),
+              runtime: c.o.runtime || undefined,
+              searchPath: hostEnv.PATH || undefined,
             },
             network: c.o.network ?? "default",
             upperDir: join(c.work, "upper-extended"),
@@ -134,7 +134,7 @@ export async function generate(
     workDir: join(c.work, "extend"),
     ctx: c.o.ctx,
     logger: c.log,
-    ...(c.o.signal ? { signal: c.o.signal } : {}),
+    signal: c.o.signal,
   });
   if (extended) c.defer(extended.close);
   return extended;
@@ -149,7 +149,7 @@ function phaseInputs(c: RunContext, target: TargetData): PhaseInputs {
     target,
     platformApi: PLATFORM_API,
     logger: c.log,
-    ...(c.o.signal ? { signal: c.o.signal } : {}),
+    signal: c.o.signal,
   };
 }
 
@@ -187,7 +187,7 @@ export async function restore(
     chown: c.o.asRoot ?? false,
     log: (l) => c.log.info(l),
     warn: (l) => c.log.warn(l),
-    ...(c.o.signal ? { signal: c.o.signal } : {}),
+    signal: c.o.signal,
   }).restore();
 }
 
@@ -226,21 +226,21 @@ export async function exportImage(
     group,
     runImage: analyzed.runImage,
     runImages: c.builder.runImages,
-    ...(analyzed.previous ? { previous: analyzed.previous } : {}),
+    previous: analyzed.previous,
     cache,
     index: c.index,
     workDir: exportDir,
     launcher,
     uid: c.owner.uid,
     gid: c.owner.gid,
-    ...(c.created ? { created: c.created } : {}),
-    ...(c.opts.defaultProcess ? { defaultProcess: c.opts.defaultProcess } : {}),
+    created: c.created || undefined,
+    defaultProcess: c.opts.defaultProcess || undefined,
     projectMetadata: projectMetadata(c.project),
     platformApi: PLATFORM_API,
     blobHolders: await blobHolders(c),
     log: (l) => c.log.info(l),
     warn: (l) => c.log.warn(l),
-    ...(c.o.signal ? { signal: c.o.signal } : {}),
+    signal: c.o.signal,
   }).export();
 }
 

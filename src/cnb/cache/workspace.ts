@@ -26,7 +26,7 @@ export interface SyncOptions {
    * Which paths (relative to the source, `/`-separated) to copy: "skip" leaves one out (a directory with all
    * below it), "keep" copies it, "descend" copies a directory only if something below it is kept.
    */
-  filter?: { decide(path: string, isDir: boolean): "skip" | "keep" | "descend" };
+  filter?: { decide(path: string, isDir: boolean): "skip" | "keep" | "descend" } | undefined;
 }
 
 export async function syncTree(src: string, dst: string, o: SyncOptions = {}): Promise<{ copied: number }> {

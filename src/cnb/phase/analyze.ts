@@ -39,7 +39,7 @@ export function registryOf(arg: ImageArgument): string | undefined {
 export async function resolveImage(
   text: string,
   ctx: TransportContext,
-  o: { platform?: Platform; registryFallback?: boolean; preferRegistry?: boolean } = {},
+  o: { platform?: Platform | undefined; registryFallback?: boolean; preferRegistry?: boolean } = {},
 ): Promise<ResolvedImage | undefined> {
   const arg = parseImageArgument(text);
   const tries: ImageArgument[] = [arg];
@@ -89,9 +89,9 @@ export interface AnalyzeInputs {
   /** The image being built. */
   target: ImageArgument;
   /** `--previous-image` (default: the target). */
-  previousImage?: string;
+  previousImage?: string | undefined;
   /** `--run-image`, else the builder's run images (image + mirrors), in order. */
-  runImage?: string;
+  runImage?: string | undefined;
   runImages?: { image: string; mirrors?: string[] }[];
   /** With --publish the run image must be in a registry; without, a store copy is preferred. */
   publish: boolean;
@@ -149,7 +149,7 @@ export class Analyzer {
     const log = i.log ?? (() => {});
     const choice = chooseRunImage(i.target, i.runImage, i.runImages ?? []);
     const run = await resolveImage(choice.name, i.ctx, {
-      ...(i.platform ? { platform: i.platform } : {}),
+      platform: i.platform,
       registryFallback: true,
       preferRegistry: i.publish,
     }).catch((err) => {

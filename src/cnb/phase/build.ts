@@ -50,7 +50,7 @@ export interface BuiltBuildpack {
   layersDir: string;
   layers: BuiltLayer[];
   /** `store.toml` metadata. */
-  store?: Table;
+  store?: Table | undefined;
 }
 
 export type SbomKind = "launch" | "build" | "cache";
@@ -192,7 +192,7 @@ class Builder {
     }
     const storeMd = await readStore(tree, layersDir, subject);
     const { id, version, homepage } = d.buildpack;
-    acc.built.push({ id, version, api: d.api, layersDir, layers, ...(storeMd ? { store: storeMd } : {}) });
+    acc.built.push({ id, version, api: d.api, layersDir, layers, store: storeMd });
     acc.buildpacks.push({ id, version, api: d.api, ...(homepage ? { homepage } : {}) });
     return filterPlan(plan, met);
   }
@@ -240,7 +240,7 @@ class Builder {
       ...(out
         ? { onStdout: (c: Buffer) => out(c, "stdout"), onStderr: (c: Buffer) => out(c, "stderr") }
         : {}),
-      ...(this.i.signal ? { signal: this.i.signal } : {}),
+      signal: this.i.signal,
     });
     t();
     if (result.exitCode !== 0) {

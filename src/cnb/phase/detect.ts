@@ -260,7 +260,7 @@ class Detector {
         cwd: ex.run.app,
         onStdout: (c) => chunks.push(c),
         onStderr: (c) => chunks.push(c),
-        ...(this.i.signal ? { signal: this.i.signal } : {}),
+        signal: this.i.signal,
       });
       const output = Buffer.concat(chunks).toString("utf8");
       if (result.exitCode !== 0) {

@@ -37,8 +37,8 @@ export interface ApplyRequest {
   /** Where the image goes (an `oci:` layout argument). */
   destination: string;
   log: (line: string) => void;
-  onOutput?: (chunk: Buffer, stream: "stdout" | "stderr") => void;
-  signal?: AbortSignal;
+  onOutput?: ((chunk: Buffer, stream: "stdout" | "stderr") => void) | undefined;
+  signal?: AbortSignal | undefined;
 }
 
 /** What the extend phase needs of a Dockerfile engine (berth's: src/dockerfile, wired by the CLI). */
@@ -143,7 +143,7 @@ export interface ExtendInputs {
   /** Folder for the intermediate and final images (an OCI layout). */
   workDir: string;
   logger: PhaseLogger;
-  signal?: AbortSignal;
+  signal?: AbortSignal | undefined;
 }
 
 export interface Extended {
@@ -190,8 +190,8 @@ export async function extendImage(i: ExtendInputs): Promise<Extended> {
         buildArgs: args,
         destination,
         log: (l) => log.debug(l),
-        ...(log.output ? { onOutput: log.output } : {}),
-        ...(i.signal ? { signal: i.signal } : {}),
+        onOutput: log.output,
+        signal: i.signal,
       });
       const opened = await i.engine.open(destination);
       closers.push(opened.close);

@@ -44,7 +44,7 @@ export interface GenerateResult {
   /** Every Dockerfile, in group order (run before build per extension, as the lifecycle lists them). */
   dockerfiles: GeneratedDockerfile[];
   /** The run image a run.Dockerfile switched to, when it differs from analyzed.toml's. */
-  newRunImage?: string;
+  newRunImage?: string | undefined;
   /** Some run.Dockerfile that is not ignored extends the run image. */
   extendRun: boolean;
 }
@@ -110,7 +110,7 @@ export async function generate(i: GenerateInputs): Promise<GenerateResult> {
           ...(out
             ? { onStdout: (c: Buffer) => out(c, "stdout"), onStderr: (c: Buffer) => out(c, "stderr") }
             : {}),
-          ...(i.signal ? { signal: i.signal } : {}),
+          signal: i.signal,
         });
         t();
         if (result.exitCode !== 0) {
@@ -170,7 +170,7 @@ export async function generate(i: GenerateInputs): Promise<GenerateResult> {
     newRunImage = newBase;
   }
   done();
-  return { plan, dockerfiles, ...(newRunImage ? { newRunImage } : {}), extendRun };
+  return { plan, dockerfiles, newRunImage: newRunImage || undefined, extendRun };
 }
 
 /** Read and check what one extension wrote (lc `readOutputFilesExt`). */

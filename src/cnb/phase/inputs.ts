@@ -16,5 +16,5 @@ export interface PhaseInputs {
   /** CNB_EXEC_ENV, if any. */
   execEnv?: string;
   logger: PhaseLogger;
-  signal?: AbortSignal;
+  signal?: AbortSignal | undefined;
 }

@@ -70,7 +70,7 @@ export interface RestoreInputs {
   reuse?: boolean;
   log?: (line: string) => void;
   warn?: (line: string) => void;
-  signal?: AbortSignal;
+  signal?: AbortSignal | undefined;
 }
 
 export interface RestoreResult {

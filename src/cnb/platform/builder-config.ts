@@ -132,7 +132,7 @@ export function parseBuilderConfig(text: string, file: string): BuilderConfig {
       if (!SUFFIXES.includes(suffix as (typeof SUFFIXES)[number])) {
         throw e.fail("suffix", `${JSON.stringify(suffix)} is not one of ${SUFFIXES.join(", ")}`);
       }
-      env.suffix = suffix as BuildConfigEnv["suffix"];
+      env.suffix = suffix as NonNullable<BuildConfigEnv["suffix"]>;
     }
     const delim = e.str("delim");
     if (delim) env.delim = delim;

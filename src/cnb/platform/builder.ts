@@ -371,7 +371,7 @@ export async function createBuilder(
           relativeTo: configDir(config),
           tmp,
           logger: o.logger,
-          ...(o.platform ? { platform: o.platform } : {}),
+          platform: o.platform,
         }).catch((err) => {
           throw wrapError(`builder config ${config.file}: lifecycle`, err);
         });

@@ -157,7 +157,7 @@ export interface FetchLifecycleOptions {
   tmp: string;
   logger: PhaseLogger;
   /** The builder's platform, for a multi-platform lifecycle image. */
-  platform?: Platform;
+  platform?: Platform | undefined;
 }
 
 const IMAGE_PREFIX = /^(docker:\/\/|oci:|oci-archive:|docker-archive:)/;

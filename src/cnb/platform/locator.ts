@@ -82,7 +82,7 @@ async function fetchBuildpack(uri: string, o: LocateOptions): Promise<ModuleRef>
     if (err instanceof BerthError) {
       throw new BerthError(err.code, `--buildpack ${uri}: ${err.message}`, {
         cause: err,
-        ...(err.hint ? { hint: err.hint } : {}),
+        hint: err.hint || undefined,
       });
     }
     throw err;

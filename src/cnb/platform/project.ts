@@ -309,8 +309,8 @@ export async function readProjectToml(
  */
 export async function projectAndBuilder(o: {
   appDir: string;
-  descriptor?: string;
-  builder?: string;
+  descriptor?: string | undefined;
+  builder?: string | undefined;
   logger: { warn(line: string): void };
 }): Promise<{ appDir: string; project: ProjectDescriptor | undefined; builderName: string }> {
   const appDir = resolve(o.appDir);

@@ -69,7 +69,7 @@ export interface LifecycleRunOptions {
   image: Image;
   imageName: string;
   /** OCI runtime and the PATH to find it on. */
-  runtime?: string;
+  runtime?: string | undefined;
   searchPath?: string;
   /** Writable folder for the container's changes (removed by the caller). */
   upperDir: string;
@@ -81,7 +81,7 @@ export interface LifecycleRunOptions {
   /** `K=V` besides CNB_PLATFORM_API (CNB_EXPERIMENTAL_MODE, …). */
   env?: string[];
   onOutput?: (chunk: Buffer) => void;
-  signal?: AbortSignal;
+  signal?: AbortSignal | undefined;
 }
 
 export interface PhaseResult {
@@ -103,8 +103,8 @@ export async function runLifecyclePhase(
   };
   const r = await runInSandbox({
     home: o.home,
-    ...(o.runtime ? { runtime: o.runtime } : {}),
-    ...(o.searchPath ? { searchPath: o.searchPath } : {}),
+    runtime: o.runtime || undefined,
+    searchPath: o.searchPath || undefined,
     image: o.image,
     imageName: o.imageName,
     upperDir: o.upperDir,
@@ -127,7 +127,7 @@ export async function runLifecyclePhase(
     })),
     onStdout: collect,
     onStderr: collect,
-    ...(o.signal ? { signal: o.signal } : {}),
+    signal: o.signal,
   });
   return { exitCode: r.exitCode, output: Buffer.concat(out).toString("utf8") };
 }

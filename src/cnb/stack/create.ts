@@ -63,18 +63,18 @@ export interface StackOptions {
   packages?: readonly string[];
   /** Run image packages besides minbase; default DEFAULT_RUN_PACKAGES. */
   runPackages?: readonly string[];
-  mirror?: string;
+  mirror?: string | undefined;
   ctx: TransportContext;
   isRoot: boolean;
-  searchPath?: string;
+  searchPath?: string | undefined;
   /** Extra CAs both images trust (appended to the distribution's bundle, in a layer of their own). */
   extraCas?: readonly ExtraCa[];
   /** File mtimes and creation time; default 0 (1970). */
-  sourceDateEpoch?: number;
+  sourceDateEpoch?: number | undefined;
   /** Progress lines ("bootstrapping the run image…", debootstrap's own lines when `verbose`). */
   onProgress?: (line: string) => void;
   onDetail?: (line: string) => void;
-  signal?: AbortSignal;
+  signal?: AbortSignal | undefined;
 }
 
 export interface StackImage {
@@ -118,8 +118,8 @@ export async function createStack(options: StackOptions): Promise<StackResult> {
     sourceDateEpoch: epoch,
     ...(options.mirror ? { mirror: options.mirror } : {}),
     ...(options.searchPath ? { searchPath: options.searchPath } : {}),
-    ...(options.onDetail ? { onLine: options.onDetail } : {}),
-    ...(options.signal ? { signal: options.signal } : {}),
+    onLine: options.onDetail,
+    signal: options.signal,
   };
   const tree = async (what: string, packages: string[]): Promise<Rootfs> => {
     const started = Date.now();

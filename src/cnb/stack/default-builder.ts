@@ -78,7 +78,7 @@ export interface EnsureDefaultBuilderOptions {
   /** builders/default/builder.toml. */
   builderToml: string;
   isRoot: boolean;
-  searchPath?: string;
+  searchPath?: string | undefined;
   /** CAs the stack's images trust besides the distribution's. */
   extraCas?: readonly ExtraCa[];
   logger: PhaseLogger;
@@ -130,7 +130,7 @@ export async function ensureDefaultBuilder(o: EnsureDefaultBuilderOptions): Prom
       ...(tinyRunImage ? { tinyRunImage: parseImageArgument(tinyRunImage) } : {}),
       ctx: o.ctx,
       isRoot: o.isRoot,
-      ...(o.searchPath ? { searchPath: o.searchPath } : {}),
+      searchPath: o.searchPath || undefined,
       ...(o.extraCas?.length ? { extraCas: o.extraCas } : {}),
       onProgress: (l) => o.logger.info(l),
       onDetail: (l) => o.logger.debug(l),

@@ -30,7 +30,7 @@ export interface RootfsOptions {
   onLine?: (line: string) => void;
   /** SOURCE_DATE_EPOCH, for the password ages in /etc/shadow. */
   sourceDateEpoch?: number;
-  signal?: AbortSignal;
+  signal?: AbortSignal | undefined;
 }
 
 export interface Rootfs {
@@ -157,7 +157,7 @@ function runTool(tool: string, args: string[], options: RootfsOptions): Promise<
     const child = spawn(tool, args, {
       stdio: ["ignore", "pipe", "pipe"],
       env: { PATH: "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", LANG: "C.UTF-8" },
-      ...(options.signal ? { signal: options.signal } : {}),
+      signal: options.signal,
     });
     const tail: string[] = [];
     let partial = "";

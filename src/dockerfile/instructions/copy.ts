@@ -412,7 +412,7 @@ export async function copyInstruction(c: StepContext): Promise<void> {
         checksum,
         keepGitDir: keep === undefined ? (ref.keepGitDir ?? false) : keep === "true",
         env: c.env,
-        ...(c.inputs.signal ? { signal: c.inputs.signal } : {}),
+        signal: c.inputs.signal,
       });
       const sub = await matchSources(dir, [ref.subdir ?? "."], undefined, w);
       // The repository's tree (or its subdir) goes into the destination, as a directory's contents.

@@ -104,7 +104,7 @@ export async function fetchGit(
     checksum: string | undefined;
     keepGitDir: boolean;
     env: Record<string, string | undefined>;
-    signal?: AbortSignal;
+    signal?: AbortSignal | undefined;
   },
 ): Promise<{ commit: string }> {
   const checksum = o.checksum ?? ref.checksum;

@@ -42,7 +42,7 @@ export interface RunStepOptions {
   compression: Compression;
   onStdout?: (chunk: Buffer) => void;
   onStderr?: (chunk: Buffer) => void;
-  signal?: AbortSignal;
+  signal?: AbortSignal | undefined;
   /** Called before the stage's image is unpacked from its first layer on (a base image's first use). */
   onUnpack?: (layers: number) => void;
   /** For messages: `Dockerfile:12`. */
@@ -96,15 +96,15 @@ export async function runStep(o: RunStepOptions) {
     upperDir: o.upperDir,
     args: o.args,
     env: o.env,
-    ...(o.user ? { user: o.user } : {}),
+    user: o.user || undefined,
     cwd: o.cwd,
     network: o.network,
     mounts: o.mounts,
     etcAlways: true,
     ...(o.onUnpack ? { onApply: (i: number, n: number) => (i === 0 ? o.onUnpack!(n) : undefined) } : {}),
-    ...(o.onStdout ? { onStdout: o.onStdout } : {}),
-    ...(o.onStderr ? { onStderr: o.onStderr } : {}),
-    ...(o.signal ? { signal: o.signal } : {}),
+    onStdout: o.onStdout,
+    onStderr: o.onStderr,
+    signal: o.signal,
   });
   if (result.exitCode !== 0) {
     const output = `${result.stdoutTail}${result.stderrTail}`.trim();
@@ -129,9 +129,9 @@ export async function runStep(o: RunStepOptions) {
   const attrs = overlay ? await overlayXattrReader(upper) : undefined;
   await dropMountPoints(upper, result.root.lowerDirs, [...o.mountTargets, ...ETC_FILES], overlay, attrs);
   const desc = await captureChanges(upper, o.layerPath, {
-    ...(attrs ? { readXattrs: attrs } : {}),
+    readXattrs: attrs,
     compression: o.compression,
-    ...(o.mtime === undefined ? {} : { mtime: o.mtime }),
+    mtime: o.mtime,
     ...(result.root.mode === "full"
       ? { lowerDir: result.root.lowerDirs[result.root.lowerDirs.length - 1]! }
       : {}),
@@ -258,7 +258,7 @@ export async function runInstruction(c: StepContext): Promise<void> {
               onStderr: (chunk: Buffer) => c.inputs.onOutput!(chunk, "stderr"),
             }
           : {}),
-        ...(c.inputs.signal ? { signal: c.inputs.signal } : {}),
+        signal: c.inputs.signal,
         where,
       });
       await rm(upperDir, { recursive: true, force: true });

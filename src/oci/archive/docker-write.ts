@@ -14,7 +14,7 @@ export interface DockerArchiveImage {
 export interface WriteDockerArchiveOptions {
   /** Unused: decompressed layers now stream straight into the archive (kept for callers that pass it). */
   tmpDir?: string;
-  signal?: AbortSignal;
+  signal?: AbortSignal | undefined;
   /** Called as each layer is written: the image's config digest, the layer's DiffID and its size. */
   onLayer?: (event: { image: string; diffId: string; size: number; how: "written" | "linked" }) => void;
 }

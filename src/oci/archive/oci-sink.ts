@@ -14,14 +14,14 @@ import { TarWriter } from "./tarwriter.ts";
 
 export interface OciArchiveSinkOptions {
   /** The `org.opencontainers.image.ref.name` the image gets; without one it is stored untagged. */
-  ref?: string;
+  ref?: string | undefined;
   /** Where the layout is staged before it is tarred (default: the OS temp folder). */
   tmpDir?: string;
   /**
    * When `path` is already an oci-archive, carry its other images into the new archive (default true);
    * otherwise the archive is replaced, as skopeo does.
    */
-  keepExisting?: boolean;
+  keepExisting?: boolean | undefined;
 }
 
 /**

@@ -8,7 +8,7 @@ import { type OciLayout, REF_NAME } from "./layout.ts";
 export interface FsckProblem {
   /** The index.json entry (tag or digest) through which the problem was found. */
   entry: string;
-  digest?: string;
+  digest?: string | undefined;
   code: string;
   message: string;
 }
@@ -41,7 +41,7 @@ export async function fsck(layout: OciLayout): Promise<FsckResult> {
       entry: "index.json",
       code: err.code,
       message: err.message,
-      ...(digest ? { digest } : {}),
+      digest: digest || undefined,
     });
     return { images: 0, blobs: 0, bytes: 0, problems };
   }

@@ -94,7 +94,7 @@ export async function buildBoth(o: {
   work: string;
   context: string;
   home: string;
-  buildArgs?: string[];
+  buildArgs?: string[] | undefined;
   dockerfile?: string;
   env?: Record<string, string>;
 }): Promise<BothResult> {

@@ -11,7 +11,7 @@ export interface RandomImageOptions {
   layers?: number;
   /** Bytes of random content per layer (before gzip, which does not shrink random data). */
   layerSize?: number;
-  platform?: Platform;
+  platform?: Platform | undefined;
 }
 
 function json(doc: unknown): Buffer {

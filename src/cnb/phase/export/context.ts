@@ -49,7 +49,7 @@ export interface ExportInputs {
   runImage: RunImageInput;
   /** The builder's run images (run.toml), recorded as the lifecycle's exporter records them (runImageForExport). */
   runImages?: readonly { image: string; mirrors?: string[] }[];
-  previous?: PreviousImage;
+  previous?: PreviousImage | undefined;
   /** The cache to fill (undefined: no cache). */
   cache?: Cache;
   /** Fingerprint → diffID → blob maps. */
@@ -61,9 +61,9 @@ export interface ExportInputs {
   uid: number;
   gid: number;
   /** RFC 3339; default 1980-01-01T00:00:01Z. */
-  created?: string;
+  created?: string | undefined;
   /** Overrides the buildpacks' default process (`--default-process`). */
-  defaultProcess?: string;
+  defaultProcess?: string | undefined;
   /** `io.buildpacks.project.metadata`. */
   projectMetadata?: Table;
   platformApi: string;
@@ -74,7 +74,7 @@ export interface ExportInputs {
   appPath?: string;
   log?: (line: string) => void;
   warn?: (line: string) => void;
-  signal?: AbortSignal;
+  signal?: AbortSignal | undefined;
 }
 
 export interface ExportContext {

@@ -169,7 +169,7 @@ export class LayerMaker {
       blob,
       dir: this.#tmp,
       names: "absolute",
-      ...(signal ? { signal } : {}),
+      signal,
     });
   }
 

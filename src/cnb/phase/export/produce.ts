@@ -31,7 +31,7 @@ export interface ProduceOptions {
   names?: TarNames;
   /** gzip level (default {@link CNB_GZIP_LEVEL}). */
   level?: number;
-  signal?: AbortSignal;
+  signal?: AbortSignal | undefined;
 }
 
 /**
@@ -53,9 +53,9 @@ export async function produceLayer(
     {
       compression: "gzip",
       level: o.level ?? CNB_GZIP_LEVEL,
-      ...(tarPath ? { tarCopy: tarPath } : {}),
-      ...(o.names ? { names: o.names } : {}),
-      ...(o.signal ? { signal: o.signal } : {}),
+      tarCopy: tarPath || undefined,
+      names: o.names,
+      signal: o.signal,
     },
     (w) => writeEntries(w, entries),
   );
