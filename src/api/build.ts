@@ -576,7 +576,7 @@ async function buildDockerfileOnce(o: DockerfileBuildOptions): Promise<BuildResu
     dockerfile: { path: file, ...(o.fileInContext ? { inContext: true } : {}) },
     buildArgs,
     ...(o.target ? { target: o.target } : {}),
-    ...(platforms.length === 1 ? { platform: platforms[0]! } : {}),
+    platform: platforms.length === 1 ? platforms[0] : undefined,
     noCache: Boolean(o.noCache),
     cacheTo: (o.cacheTo ?? []).map(parseCacheTo),
     cacheFrom: (o.cacheFrom ?? []).map(parseCacheFrom),

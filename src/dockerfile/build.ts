@@ -52,7 +52,7 @@ export interface BuildInputs {
   buildArgs?: Record<string, string>;
   target?: string;
   /** Target platform (default: this machine's). */
-  platform?: Platform;
+  platform?: Platform | undefined;
   noCache?: boolean;
   /** `--cache-from`: caches (BuildKit's format) whose step records are used when the local cache has none. */
   cacheFrom?: CacheFrom[];

@@ -3,7 +3,8 @@
  * linux/amd64,linux/arm64` builds an OCI image index whose arm64 image was built with its RUN steps under
  * qemu-user-static (registered by berth with binfmt_misc when missing; src/runtime/binfmt.ts) and runs under it
  * with `berth run --platform linux/arm64`; the TARGET and BUILD args as BuildKit defines them; the cross-compilation
- * pattern (FROM --platform=$BUILDPLATFORM, COPY --from it); skopeo reads and copies the index; a docker-archive
+ * pattern (FROM --platform=$BUILDPLATFORM, COPY --from it); skopeo reads and copies the index, docker pulls and
+ * runs its arm64 image; a docker-archive
  * and a machine without qemu get one sentence. The arm64 base is Debian's arm64 busybox-static
  * (scripts/foreign-busybox.sh).
  */
@@ -12,6 +13,7 @@ import { mkdir, readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { berth, tempDir } from "../helpers/cli.ts";
+import { dockerdAvailable, startDockerd } from "../helpers/dockerd.ts";
 import { run } from "../helpers/exec.ts";
 import { type RegistryHarness, startRegistry } from "../registry/helpers/registry.ts";
 import { writeContext } from "./helpers/local.ts";
@@ -160,6 +162,25 @@ describe("berth build --platform linux/amd64,linux/arm64", () => {
     const arm = await berth(["run", "--rm", "--platform", "linux/arm64", `docker://${ref}`], { home });
     expect(arm.stdout).toBe("aarch64\n");
   });
+
+  it.skipIf(!dockerdAvailable())(
+    "docker pulls and runs the index's arm64 image (under the same qemu entry)",
+    async () => {
+      const ref = `${registry.host}/multi/docker:1`;
+      const r = await build(CROSS, ["--platform", "linux/amd64,linux/arm64", "-t", ref, "--publish"]);
+      if (r.code !== 0) throw new Error(r.stderr);
+      const d = await startDockerd();
+      try {
+        await d.docker(["pull", "--platform", "linux/arm64", ref]);
+        const arch = await d.docker(["image", "inspect", "--format", "{{.Architecture}}", ref]);
+        expect(arch.trim()).toBe("arm64");
+        const out = await d.docker(["run", "--rm", "--network", "none", "--platform", "linux/arm64", ref]);
+        expect(out).toBe("aarch64\n");
+      } finally {
+        await d.stop();
+      }
+    },
+  );
 });
 
 describe("multi-platform refusals", () => {
