@@ -157,12 +157,8 @@ interface Entry {
 }
 
 async function readEntry(path: string): Promise<Entry | undefined> {
-  let text: string;
-  try {
-    text = await readFile(path, "utf8");
-  } catch {
-    return undefined;
-  }
+  const text = await readText(path);
+  if (text === undefined) return undefined;
   const lines = text.split("\n");
   return {
     enabled: lines[0] === "enabled",
@@ -199,12 +195,8 @@ interface Definition {
 
 /** Debian's binfmt-support format (update-binfmts(8)): `key value` lines. */
 async function readDefinition(path: string): Promise<Definition | undefined> {
-  let text: string;
-  try {
-    text = await readFile(path, "utf8");
-  } catch {
-    return undefined;
-  }
+  const text = await readText(path);
+  if (text === undefined) return undefined;
   const kv = new Map<string, string>();
   for (const l of text.split("\n")) {
     const m = /^(\S+)\s+(.*)$/.exec(l.trim());
@@ -227,6 +219,11 @@ async function readDefinition(path: string): Promise<Definition | undefined> {
     preserve: kv.get("preserve") === "yes",
     credentials: kv.get("credentials") === "yes",
   };
+}
+
+/** A file's text; undefined when it cannot be read (absent: nothing registered or installed). */
+function readText(path: string): Promise<string | undefined> {
+  return readFile(path, "utf8").catch(() => undefined);
 }
 
 async function exists(path: string): Promise<boolean> {
