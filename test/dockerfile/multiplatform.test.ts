@@ -163,6 +163,20 @@ describe("berth build --platform linux/amd64,linux/arm64", () => {
     expect(arm.stdout).toBe("aarch64\n");
   });
 
+  it("writes the same index to the store and to an oci-archive; berth runs the store's arm64 image", async () => {
+    const archive = join(tmp.dir, "multi.tar");
+    for (const dest of ["multi:1", `oci-archive:${archive}`]) {
+      const r = await build(CROSS, ["--platform", "linux/amd64,linux/arm64", "-t", dest, "-q"]);
+      if (r.code !== 0) throw new Error(r.stderr);
+      expect(r.stdout).toBe(`${json.digest}\n`);
+    }
+    expect(
+      JSON.parse(await run("skopeo", ["inspect", "--raw", `oci-archive:${archive}`])).manifests,
+    ).toHaveLength(2);
+    const arm = await berth(["run", "--rm", "--platform", "linux/arm64", "multi:1"], { home });
+    expect(arm.stdout).toBe("aarch64\n");
+  });
+
   it.skipIf(!dockerdAvailable())(
     "docker pulls and runs the index's arm64 image (under the same qemu entry)",
     async () => {
