@@ -209,6 +209,23 @@ describe("multi-platform refusals", () => {
     await expect(readFile(dest)).rejects.toThrow();
   });
 
+  it("one --cache-to type=local for several platforms: one sentence, exit 2, nothing exported", async () => {
+    const dest = join(tmp.dir, "refused-cache");
+    const r = await build(CROSS, [
+      "--platform",
+      "linux/amd64,linux/arm64",
+      "-t",
+      `oci:${tmp.dir}/refused-cache-img:img`,
+      "--cache-to",
+      `type=local,dest=${dest}`,
+    ]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(
+      `--cache-to type=local,dest=${dest}: exporting one cache for the several platforms of --platform linux/amd64,linux/arm64 is not supported`,
+    );
+    await expect(readdir(dest)).rejects.toThrow();
+  });
+
   it("a platform named twice is refused", async () => {
     const r = await build(CROSS, ["--platform", "linux/arm64,linux/arm64", "-t", `oci:${tmp.dir}/twice:img`]);
     expect(r.code).toBe(2);
