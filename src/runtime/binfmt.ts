@@ -111,20 +111,22 @@ async function prepare(platform: Platform, name: string, misc: string, o: Emulat
       `reinstall it: ${install}`,
     );
   }
+  const register = join(misc, "register");
+  const mounted = await exists(register);
+  const mount = `mount -t binfmt_misc binfmt_misc ${misc}`;
   if (!(o.mayRegister ?? userInfo().uid === 0)) {
     throw unavailable(
       platform,
-      `the binfmt_misc entry ${name} is not registered, and registering it needs root`,
-      `ask the machine's admin to run update-binfmts --enable ${name} (it needs the F flag, "fix_binary yes" in ${defFile})`,
+      `the binfmt_misc entry ${name} is not registered${mounted ? "" : ` (binfmt_misc is not mounted at ${misc})`}, and registering it needs root`,
+      `ask the machine's admin to run ${mounted ? "" : `${mount}, then `}update-binfmts --enable ${name} (it needs the F flag, "fix_binary yes" in ${defFile})`,
     );
   }
-  const register = join(misc, "register");
-  if (!(await exists(register))) {
+  if (!mounted) {
     await promisify(execFile)("mount", ["-t", "binfmt_misc", "binfmt_misc", misc]).catch((err: unknown) => {
       throw unavailable(
         platform,
         `binfmt_misc is not mounted at ${misc} and mounting it failed (${(err as Error).message.trim()})`,
-        `mount -t binfmt_misc binfmt_misc ${misc}`,
+        mount,
       );
     });
   }

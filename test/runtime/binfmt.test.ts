@@ -88,6 +88,18 @@ describe("binfmt_misc registration", () => {
     expect(await readFile(join(dir, "register"), "utf8")).toBe("");
   });
 
+  it("tells a user who may not register on a machine without binfmt_misc mounted to mount it first", async () => {
+    const dir = join(tmp.dir, `unmounted-${n++}`);
+    await mkdir(dir, { recursive: true });
+    const err = await ensureEmulation(ARM64, { binfmtMisc: dir, mayRegister: false }).catch((e) => e);
+    expect(err.message).toBe(
+      `cannot run linux/arm64 binaries on this amd64 machine: the binfmt_misc entry qemu-aarch64 is not registered (binfmt_misc is not mounted at ${dir}), and registering it needs root`,
+    );
+    expect(err.hint).toContain(
+      `mount -t binfmt_misc binfmt_misc ${dir}, then update-binfmts --enable qemu-aarch64`,
+    );
+  });
+
   it("needs nothing for the machine's own architectures", () => {
     expect(isForeign({ os: "linux", architecture: "amd64" })).toBe(false);
     expect(isForeign({ os: "linux", architecture: "386" })).toBe(false);
