@@ -197,6 +197,34 @@ describe("berth build --platform linux/amd64,linux/arm64", () => {
   );
 });
 
+describe("the platform args in FROM", () => {
+  it("TARGETARCH names each platform's own single-platform base in FROM, undeclared (global scope)", async () => {
+    // the base layout also holds each platform's image under its arch's tag
+    const perArch = base.replace(/:base$/, ":$TARGETARCH");
+    const out = join(tmp.dir, "per-arch");
+    const r = await build(`FROM ${perArch}\nRUN uname -m > /m\n`, [
+      "--platform",
+      "linux/arm64,linux/amd64",
+      "-t",
+      `oci:${out}:img`,
+    ]);
+    if (r.code !== 0) throw new Error(r.stderr);
+    for (const [platform, m] of [
+      ["linux/arm64", "aarch64"],
+      ["linux/amd64", "x86_64"],
+    ]) {
+      const c = await berth(["run", "--rm", "--platform", platform!, `oci:${out}:img`, "cat", "/m"], {
+        home,
+      });
+      expect(c.stdout).toBe(`${m}\n`);
+    }
+    const index = JSON.parse(await run("skopeo", ["inspect", "--raw", `oci:${out}:img`]));
+    expect(
+      index.manifests.map((m: { platform: { architecture: string } }) => m.platform.architecture),
+    ).toEqual(["arm64", "amd64"]);
+  });
+});
+
 describe("multi-platform refusals", () => {
   it("a docker-archive destination: one sentence, exit 2, nothing built or written", async () => {
     const dest = join(tmp.dir, "refused.tar");
