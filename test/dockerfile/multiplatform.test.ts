@@ -3,8 +3,8 @@
  * linux/amd64,linux/arm64` builds an OCI image index whose arm64 image was built with its RUN steps under
  * qemu-user-static (registered by berth with binfmt_misc when missing; src/runtime/binfmt.ts) and runs under it
  * with `berth run --platform linux/arm64`; the TARGET and BUILD args as BuildKit defines them; the cross-compilation
- * pattern (FROM --platform=$BUILDPLATFORM, COPY --from it); skopeo reads and copies the index, docker pulls and
- * runs its arm64 image; a docker-archive
+ * pattern (FROM --platform=$BUILDPLATFORM, COPY --from it), with BuildKit's arm64 build as the oracle; skopeo
+ * reads and copies the index, docker pulls and runs its arm64 image; a docker-archive
  * and a machine without qemu get one sentence. The arm64 base is Debian's arm64 busybox-static
  * (scripts/foreign-busybox.sh).
  */
@@ -178,11 +178,21 @@ describe("berth build --platform linux/amd64,linux/arm64", () => {
   });
 
   it.skipIf(!dockerdAvailable())(
-    "docker pulls and runs the index's arm64 image (under the same qemu entry)",
+    "docker pulls and runs the index's arm64 image; BuildKit's arm64 build of the same Dockerfile sees the same args",
     async () => {
       const ref = `${registry.host}/multi/docker:1`;
       const r = await build(CROSS, ["--platform", "linux/amd64,linux/arm64", "-t", ref, "--publish"]);
       if (r.code !== 0) throw new Error(r.stderr);
+      const files = ["cat", "/out.txt", "/run.txt"];
+      const ours = await berth(["run", "--rm", "--platform", "linux/arm64", `docker://${ref}`, ...files], {
+        home,
+      });
+      // the base for BuildKit, from the registry (the engine's image store holds one platform per name)
+      const baseRef = `${registry.host}/multi/base:1`;
+      await run("skopeo", ["copy", "--all", "--dest-tls-verify=false", base, `docker://${baseRef}`]);
+      const ctx = await writeContext(join(tmp.dir, "buildkit"), {
+        Dockerfile: CROSS.replaceAll("{{BASE}}", baseRef),
+      });
       const d = await startDockerd();
       try {
         await d.docker(["pull", "--platform", "linux/arm64", ref]);
@@ -190,6 +200,19 @@ describe("berth build --platform linux/amd64,linux/arm64", () => {
         expect(arch.trim()).toBe("arm64");
         const out = await d.docker(["run", "--rm", "--network", "none", "--platform", "linux/arm64", ref]);
         expect(out).toBe("aarch64\n");
+        // BuildKit (the engine's own) as the oracle of TARGET*/BUILD* and the cross pattern, under the same qemu
+        await d.docker(["build", "--network", "none", "--platform", "linux/arm64", "-t", "oracle:1", ctx]);
+        const theirs = await d.docker([
+          "run",
+          "--rm",
+          "--network",
+          "none",
+          "--platform",
+          "linux/arm64",
+          "oracle:1",
+          ...files,
+        ]);
+        expect(ours.stdout).toBe(theirs);
       } finally {
         await d.stop();
       }
