@@ -41,6 +41,8 @@ export type ErrorCode =
   // runtime
   | "RUNTIME_NOT_FOUND"
   | "RUNTIME_FAILED"
+  /** A foreign architecture's binaries cannot run here (qemu-user-static or its binfmt_misc entry missing). */
+  | "EMULATION_UNAVAILABLE"
   | "CONTAINER_NOT_FOUND"
   | "CONTAINER_CONFLICT"
   | "USER_NOT_FOUND"

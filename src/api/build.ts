@@ -16,10 +16,17 @@ import {
 } from "../cnb/index.ts";
 import type { PhaseLogger } from "../cnb/log.ts";
 import { ensureDefaultBuilder, readExtraCas } from "../cnb/stack/index.ts";
-import { DockerfileBuild, parseCacheFrom, parseCacheTo } from "../dockerfile/index.ts";
+import {
+  type BuildInputs,
+  buildPlatforms,
+  DockerfileBuild,
+  type BuildResult as DockerfileResult,
+  parseCacheFrom,
+  parseCacheTo,
+} from "../dockerfile/index.ts";
 import { BerthError } from "../errors.ts";
 import type { Image } from "../oci/image.ts";
-import { parsePlatform } from "../oci/platform.ts";
+import { formatPlatform, type Platform, parsePlatformList } from "../oci/platform.ts";
 import { parseNetworkMode } from "../runtime/network.ts";
 import type { TransportContext } from "../transport/context.ts";
 import { type ImageArgument, parseImageArgument } from "../transport/parse.ts";
@@ -110,8 +117,10 @@ export interface BuildResult {
   layers: { total: number; reused: number };
   /** Buildpacks: the group that built the app. */
   buildpacks?: { id: string; version: string }[];
-  /** Dockerfile: every step, and whether its result came from the cache. */
-  steps?: { stage: number; step: number; instruction: string; cached: boolean }[];
+  /** Dockerfile: every step, and whether its result came from the cache (with several platforms, whose). */
+  steps?: { stage: number; step: number; instruction: string; cached: boolean; platform?: string }[];
+  /** Dockerfile with several platforms (`digest` is then the index's): each platform's image. */
+  manifests?: { platform: string; digest: string; imageId: string }[];
   unusedBuildArgs?: string[];
 }
 
@@ -423,7 +432,10 @@ export interface DockerfileBuildOptions extends HostOptions {
   buildArgs?: string[] | Record<string, string>;
   /** The stage to build; default the last. */
   target?: string;
-  /** os/arch[/variant]; default this machine's. */
+  /**
+   * os/arch[/variant]; default this machine's. Several, comma-separated (docker buildx's
+   * `linux/amd64,linux/arm64`), build an image index with one image per platform.
+   */
   platform?: string;
   /** Run every step, using no cached result. */
   noCache?: boolean;
@@ -558,36 +570,77 @@ async function buildDockerfileOnce(o: DockerfileBuildOptions): Promise<BuildResu
   const buildArgs = Array.isArray(o.buildArgs)
     ? parseBuildArgs(o.buildArgs, host.env)
     : { ...(o.buildArgs ?? {}) };
-  const dfBuild = new DockerfileBuild(
-    {
-      contextDir,
-      dockerfile: { path: file, ...(o.fileInContext ? { inContext: true } : {}) },
-      buildArgs,
-      target: o.target || undefined,
-      ...(o.platform ? { platform: parsePlatform(o.platform) } : {}),
-      noCache: Boolean(o.noCache),
-      cacheTo: (o.cacheTo ?? []).map(parseCacheTo),
-      cacheFrom: (o.cacheFrom ?? []).map(parseCacheFrom),
-      secrets: parseSecrets(o.secrets ?? [], host.env, host.cwd),
-      ssh: parseSsh(o.ssh ?? [], host.env, host.cwd),
-      sourceDateEpoch: o.sourceDateEpoch,
-      destinations,
-      runtime: host.runtime || undefined,
-      searchPath: host.searchPath || undefined,
-      ...(o.network ? { network: parseNetworkMode(o.network) } : {}),
-      allow: parseEntitlements(o.allow ?? []),
-      stageJobs: o.stageJobs,
-      log: host.info,
-      onOutput: (chunk, stream) => host.output(chunk, stream),
-      signal: o.signal,
-    },
-    host.ctx,
+  const platforms = o.platform ? parsePlatformList(o.platform) : [];
+  const inputs: BuildInputs = {
+    contextDir,
+    dockerfile: { path: file, ...(o.fileInContext ? { inContext: true } : {}) },
+    buildArgs,
+    target: o.target || undefined,
+    platform: platforms.length === 1 ? platforms[0] : undefined,
+    noCache: Boolean(o.noCache),
+    cacheTo: (o.cacheTo ?? []).map(parseCacheTo),
+    cacheFrom: (o.cacheFrom ?? []).map(parseCacheFrom),
+    secrets: parseSecrets(o.secrets ?? [], host.env, host.cwd),
+    ssh: parseSsh(o.ssh ?? [], host.env, host.cwd),
+    sourceDateEpoch: o.sourceDateEpoch,
+    destinations,
+    runtime: host.runtime || undefined,
+    searchPath: host.searchPath || undefined,
+    ...(o.network ? { network: parseNetworkMode(o.network) } : {}),
+    allow: parseEntitlements(o.allow ?? []),
+    stageJobs: o.stageJobs,
+    log: host.info,
+    onOutput: (chunk, stream) => host.output(chunk, stream),
+    signal: o.signal,
+  };
+  if (platforms.length > 1) {
+    const r = await buildPlatforms(inputs, platforms, host.ctx);
+    const doc = await dockerfileDocument(r.platforms[0]!.result, tags, destinations[0]!, host, platforms[0]);
+    return {
+      ...doc,
+      digest: r.digest,
+      manifests: r.platforms.map((p) => ({
+        platform: formatPlatform(p.platform),
+        digest: p.result.digest,
+        imageId: p.result.configDigest,
+      })),
+      steps: r.platforms.flatMap((p) =>
+        stepsOf(p.result).map((st) => ({ ...st, platform: formatPlatform(p.platform) })),
+      ),
+    };
+  }
+  return dockerfileDocument(
+    await new DockerfileBuild(inputs, host.ctx).build(),
+    tags,
+    destinations[0]!,
+    host,
   );
-  const result = await dfBuild.build();
+}
+
+/** `--json`'s steps of a Dockerfile build. */
+function stepsOf(result: DockerfileResult): NonNullable<BuildResult["steps"]> {
+  return result.steps.map((st) => ({
+    stage: st.stage,
+    step: st.step,
+    instruction: st.instruction,
+    cached: st.cached,
+  }));
+}
+
+/** The `--json` document of a Dockerfile build (the image written first, `platform`'s of an index). */
+async function dockerfileDocument(
+  result: DockerfileResult,
+  tags: string[],
+  destination: ImageArgument,
+  host: Host,
+  platform?: Platform,
+): Promise<BuildResult> {
   if (result.unusedBuildArgs.length) {
     host.info(`[Warning] one or more build-args [${result.unusedBuildArgs.join(" ")}] were not consumed`);
   }
-  const image = await readBuilt(destinations[0]!.text, host.ctx);
+  const opened = await openImage(destination, host.ctx, platform);
+  await opened.close();
+  const image = opened.image;
   const cfg = image.config?.config;
   const command = [...(cfg?.Entrypoint ?? []), ...(cfg?.Cmd ?? [])];
   const final = result.stages[result.stages.length - 1];
@@ -607,12 +660,7 @@ async function buildDockerfileOnce(o: DockerfileBuildOptions): Promise<BuildResu
       ? [{ type: "default", command, workDir: cfg?.WorkingDir || undefined, default: true }]
       : [],
     layers: { total, reused: Math.max(0, total - written) },
-    steps: result.steps.map((st) => ({
-      stage: st.stage,
-      step: st.step,
-      instruction: st.instruction,
-      cached: st.cached,
-    })),
+    steps: stepsOf(result),
     unusedBuildArgs: result.unusedBuildArgs,
   };
 }

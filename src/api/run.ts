@@ -13,6 +13,7 @@ import { parsePlatform } from "../oci/platform.ts";
 import { Store } from "../oci/store.ts";
 // The modules themselves, not runtime/index.ts: `berth run` then loads neither the sandbox nor the layer
 // engine.
+import { emulationOptions, ensureEmulation } from "../runtime/binfmt.ts";
 import { Container } from "../runtime/container.ts";
 import type { ProcessResult, StdioOptions } from "../runtime/exec.ts";
 import { parseNetworkMode, parsePublish } from "../runtime/network.ts";
@@ -309,6 +310,8 @@ async function createContainerOnce(
   const environ = await environment(host, o.envFiles ?? [], o.env ?? []);
   const opened = await openRunImage(host, image, o.platform, parsePullPolicy(o.pull ?? "missing"));
   try {
+    const platform = opened.image.platform();
+    if (platform) await ensureEmulation(platform, emulationOptions(host.env, host.info));
     const rootless = await rootlessIdsWithSubordinates(host);
     return await Container.create({
       ...(unconfined ? { seccomp: false } : {}),

@@ -50,6 +50,7 @@ export function exitCodeFor(code: ErrorCode): number {
       return EXIT.registry;
     case "RUNTIME_NOT_FOUND":
     case "RUNTIME_FAILED":
+    case "EMULATION_UNAVAILABLE":
       return EXIT.runtime;
     default:
       return EXIT.failure;

@@ -11,7 +11,7 @@ import { BerthError, isBerthError, wrapError } from "../errors.ts";
 import { createMatcher, type Matcher, parseIgnoreFile } from "../layer/index.ts";
 import type { ContainerConfig } from "../oci/config.ts";
 import type { CopyResult } from "../oci/copy.ts";
-import { type Image, loadRoot, selectImage } from "../oci/image.ts";
+import { type Image, loadRoot, type Root, selectImage } from "../oci/image.ts";
 import type { Compression } from "../oci/mediatype.ts";
 import { type AddedLayer, EPOCH, mutate } from "../oci/mutate.ts";
 import { formatPlatform, hostPlatform, type Platform, parsePlatform } from "../oci/platform.ts";
@@ -52,7 +52,7 @@ export interface BuildInputs {
   buildArgs?: Record<string, string>;
   target?: string | undefined;
   /** Target platform (default: this machine's). */
-  platform?: Platform;
+  platform?: Platform | undefined;
   noCache?: boolean;
   /** `--cache-from`: caches (BuildKit's format) whose step records are used when the local cache has none. */
   cacheFrom?: CacheFrom[];
@@ -75,7 +75,7 @@ export interface BuildInputs {
   allow?: readonly string[];
   searchPath?: string | undefined;
   /** Progress lines (`[stage 1/2] STEP 1/4: FROM …`, `--> Using cache …`). */
-  log?: (line: string) => void;
+  log?: ((line: string) => void) | undefined;
   /** Output of RUN commands as it comes (whole lines prefixed `[stage N/M] ` when stages build at once). */
   onOutput?: ((chunk: Buffer, stream: "stdout" | "stderr") => void) | undefined;
   signal?: AbortSignal | undefined;
@@ -258,18 +258,7 @@ export class DockerfileBuild {
       const final = this.#states.get(target.index)!;
       if (i.platform) this.#stampPlatform(final, i.platform);
       if (i.cacheTo?.some((c) => c.type === "inline")) this.#inlineCache(final);
-      const written: BuildResult["written"] = [];
-      for (const dest of i.destinations) {
-        // a push to a registry shows its progress (the CLI's reporter); a local write is quick
-        const result = await reported(
-          dest.transport === "docker" ? this.#ctx.progress : undefined,
-          () => `Pushed ${dest.text}`,
-          (hooks) => writeImage(final.image, undefined, dest, this.#ctx, hooks),
-        ).catch((err) => {
-          throw wrapError(`writing the image to ${dest.text}`, err);
-        });
-        written.push({ destination: dest.text, result });
-      }
+      const written = await writeDestinations(final.image, i.destinations, this.#ctx);
       await this.#exportCaches(final);
       const unused = Object.keys(i.buildArgs ?? {}).filter((k) => !this.#consumed.has(k));
       return {
@@ -823,6 +812,27 @@ export class DockerfileBuild {
     const r = root;
     return { root: () => r.sync(image), id: image.digest, what: `image ${ref}` };
   }
+}
+
+/** Write the built image (or a multi-platform build's index, whole) to each destination, with the same digest. */
+export async function writeDestinations(
+  root: Root,
+  destinations: readonly ImageArgument[],
+  ctx: TransportContext,
+): Promise<BuildResult["written"]> {
+  const written: BuildResult["written"] = [];
+  for (const dest of destinations) {
+    // a push to a registry shows its progress (the CLI's reporter); a local write is quick
+    const result = await reported(
+      dest.transport === "docker" ? ctx.progress : undefined,
+      () => `Pushed ${dest.text}`,
+      (hooks) => writeImage(root, undefined, dest, ctx, { ...hooks, all: root.kind === "index" }),
+    ).catch((err) => {
+      throw wrapError(`writing the image to ${dest.text}`, err);
+    });
+    written.push({ destination: dest.text, result });
+  }
+  return written;
 }
 
 /** ARG words: `NAME`, `NAME=value`, `NAME="quoted value"`. */

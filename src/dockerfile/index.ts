@@ -18,4 +18,5 @@ export {
   type Keyword,
   parseDockerfile,
 } from "./parse.ts";
+export { buildPlatforms, type PlatformsResult } from "./platforms.ts";
 export { neededStages, type Stage, type StagePlan, splitStages, targetStage } from "./stage.ts";

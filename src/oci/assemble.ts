@@ -2,7 +2,8 @@
  * Put an image together from a config and layers that live in different places (a base image, a previous app
  * image, files this process just wrote): the manifest and config are serialised once with a stable key order,
  * and the image's blob source serves each blob from where it lives, so nothing is copied until a sink needs it.
- * The result is an `Image` like any loaded one (go-containerregistry's `mutate.Append` returns a `v1.Image`).
+ * The result is an `Image` like any loaded one (go-containerregistry's `mutate.Append` returns a `v1.Image`);
+ * `assembleIndex` does the same for an index of images (a multi-platform build's).
  */
 import { createReadStream } from "node:fs";
 import { Readable } from "node:stream";
@@ -11,9 +12,10 @@ import { type BlobSource, verified, type WrittenBlobSource } from "./blob.ts";
 import type { ImageConfig } from "./config.ts";
 import type { Descriptor } from "./descriptor.ts";
 import { type Digest, digestBytes } from "./digest.ts";
-import { Image } from "./image.ts";
-import type { Manifest } from "./manifest.ts";
+import { Image, ImageIndex } from "./image.ts";
+import type { Index, Manifest } from "./manifest.ts";
 import { MediaType, toDockerLayerType, toOciLayerType } from "./mediatype.ts";
+import { normalizePlatform } from "./platform.ts";
 
 /** A layer of an assembled image and where its blob comes from. */
 export interface AssembledLayer {
@@ -108,4 +110,47 @@ export function assemble(
     },
   };
   return new Image(descriptor, manifestBytes, manifest, configBytes, cfg, source);
+}
+
+/**
+ * An OCI image index of `images`, each listed with its platform (the image's own config's, normalised as
+ * containerd does: arm64 without variant v8), in the order given. The index's source serves each child's
+ * blobs from that child's source; nothing is copied until a sink needs it.
+ */
+export function assembleIndex(images: readonly Image[], annotations?: Record<string, string>): ImageIndex {
+  const owner = new Map<string, Image>();
+  const manifests: Descriptor[] = images.map((image) => {
+    for (const d of [image.descriptor, image.manifest.config, ...image.manifest.layers]) {
+      if (!owner.has(d.digest)) owner.set(d.digest, image);
+    }
+    const platform = image.platform();
+    const desc: Descriptor = {
+      mediaType: image.mediaType,
+      digest: image.digest,
+      size: image.descriptor.size,
+    };
+    if (platform) desc.platform = normalizePlatform(platform);
+    return desc;
+  });
+  const index: Index = { schemaVersion: 2, mediaType: MediaType.OciIndex, manifests };
+  if (annotations) index.annotations = annotations;
+  const bytes = Buffer.from(JSON.stringify(index));
+  const descriptor: Descriptor = {
+    mediaType: MediaType.OciIndex,
+    digest: digestBytes(bytes),
+    size: bytes.length,
+  };
+  const source: BlobSource = {
+    async openBlob(desc: Descriptor): Promise<Readable> {
+      if (desc.digest === descriptor.digest) return verified(Readable.from([bytes]), desc, "index");
+      const image = owner.get(desc.digest);
+      if (!image) throw new BerthError("BLOB_NOT_FOUND", `blob ${desc.digest} is not part of this index`);
+      return image.source.openBlob(desc);
+    },
+    originOf(desc: Descriptor): BlobSource | undefined {
+      const s = owner.get(desc.digest)?.source;
+      return s?.originOf?.(desc) ?? s;
+    },
+  };
+  return new ImageIndex(descriptor, bytes, index, source);
 }

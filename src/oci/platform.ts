@@ -96,3 +96,19 @@ export function formatPlatform(p: Platform | undefined): string {
   if (!p) return "unknown";
   return [p.os, p.architecture, p.variant].filter(Boolean).join("/");
 }
+
+/** A comma-separated list of platforms (docker buildx's `--platform linux/amd64,linux/arm64`), each once. */
+export function parsePlatformList(text: string): Platform[] {
+  const out: Platform[] = [];
+  for (const part of text.split(",")) {
+    const p = parsePlatform(part.trim());
+    if (out.some((q) => formatPlatform(q) === formatPlatform(p))) {
+      throw new BerthError(
+        "PLATFORM_INVALID",
+        `platform list ${JSON.stringify(text)} names ${formatPlatform(p)} twice`,
+      );
+    }
+    out.push(p);
+  }
+  return out;
+}

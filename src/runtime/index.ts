@@ -1,5 +1,6 @@
 /** The runtime: OCI runtime bundles, snapshots, containers (runc/crun) and the sandbox builds run in. */
 
+export { type EmulationOptions, emulationOptions, ensureEmulation, isForeign } from "./binfmt.ts";
 export { type BundleOptions, type BundleResult, writeBundle } from "./bundle.ts";
 export {
   Container,

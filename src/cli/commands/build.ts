@@ -216,7 +216,11 @@ export function registerBuild(program: Command, cli: () => Cli): void {
       collect,
     )
     .option("--target <stage>", "build this stage (default: the last)")
-    .option("--platform <os/arch[/variant]>", "the platform to build for (default: this machine's)")
+    .option(
+      "--platform <os/arch[/variant],...>",
+      "the platform to build for (default: this machine's); several (comma-separated or repeated) build an image index, foreign ones' RUN steps under qemu-user-static",
+      (v: string, prev?: string) => (prev ? `${prev},${v}` : v),
+    )
     .option("--no-cache", "run every step, using no cached result")
     .option(
       "--cache-to <type=registry,ref=REF|type=local,dest=DIR|type=inline>",

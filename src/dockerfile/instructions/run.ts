@@ -13,6 +13,8 @@ import type { Image } from "../../oci/image.ts";
 import type { Compression } from "../../oci/mediatype.ts";
 import {
   captureChanges,
+  emulationOptions,
+  ensureEmulation,
   type NetworkMode,
   overlayXattrReader,
   runInSandbox,
@@ -229,6 +231,9 @@ export async function runInstruction(c: StepContext): Promise<void> {
     const cleanups: (() => Promise<void>)[] = [];
     const secretDir = c.temp("secrets-");
     try {
+      // a foreign platform's step runs under qemu-user-static (runtime/binfmt.ts)
+      const platform = c.image.platform();
+      if (platform) await ensureEmulation(platform, emulationOptions(c.env, c.inputs.log));
       for (const m of mountSpecs) await mountFor(c, m, roots.get(m), mounts, env, cleanups, secretDir);
       const upperDir = c.temp("upper-");
       const layerPath = c.temp("layer-");
