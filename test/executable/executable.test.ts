@@ -99,6 +99,22 @@ describe("berth as one executable", () => {
     expect(await registryDigest("copied/app", "1")).toBe(digest);
     expect(await digestOf(back, "app")).toBe(digest);
   });
+  it("runs a container in the background: its supervisor is the executable again, not Node", async () => {
+    const o = { home, cwd: work, env: { PATH: "/usr/sbin:/usr/bin:/sbin:/bin" }, executable: exe };
+    const started = await berth(
+      ["run", "-d", "--network", "none", `oci:${layout}:build`, "echo", "from-the-background"],
+      o,
+    );
+    ok(started);
+    const id = started.stdout.trim();
+    let logs = "";
+    for (let i = 0; i < 100 && !logs.includes("from-the-background"); i++) {
+      logs = (await berth(["logs", id], o)).stdout;
+      await new Promise((done) => setTimeout(done, 100));
+    }
+    expect(logs).toContain("from-the-background");
+    ok(await berth(["rm", "-f", id], o));
+  });
 });
 
 /** A step: `berth build --isolation host --publish` in `image` as uid 1000 with no capabilities. */
