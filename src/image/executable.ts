@@ -17,7 +17,7 @@ import type { AddedLayer } from "../oci/mutate.ts";
 import type { Platform } from "../oci/platform.ts";
 import type { TransportContext } from "../transport/context.ts";
 import type { ImageArgument } from "../transport/parse.ts";
-import { editImage, epochToRfc3339 } from "./append.ts";
+import { addedLayer, editImage, epochToRfc3339 } from "./append.ts";
 import { applyChanges, type ConfigChanges } from "./mutate.ts";
 
 const pexec = promisify(execFile);
@@ -83,15 +83,7 @@ async function layer(
   comment: string,
 ): Promise<AddedLayer> {
   const built = await buildLayer(sources, path, { compression: "gzip", mtime: epoch, uid: 0, gid: 0 });
-  return {
-    path,
-    mediaType: built.mediaType,
-    digest: built.digest,
-    size: built.size,
-    diffId: built.diffId,
-    written: true,
-    history: { created_by: `berth image self (${built.entries} entries)`, comment },
-  };
+  return addedLayer(path, built, { created_by: `berth image self (${built.entries} entries)`, comment });
 }
 
 /** The image's execution parameters: berth as the entrypoint; on scratch, the user, /tmp and the CA bundle. */
