@@ -27,6 +27,7 @@ import { tmpdir } from "node:os";
 import { dirname, join, relative, resolve } from "node:path";
 import { parseArgs, promisify } from "node:util";
 import { build } from "esbuild";
+import type { ExecutableFiles } from "../src/cli/executable.ts";
 import { prebuildLaunchers } from "./lib/launchers.ts";
 
 const pexec = promisify(execFile);
@@ -60,7 +61,7 @@ try {
     ...(await filesUnder(launchers)),
   ];
   const assets: Record<string, string> = {};
-  const files: { path: string; mode: number }[] = [];
+  const files: ExecutableFiles["files"] = [];
   const digest = createHash("sha256");
   for (const file of sources) {
     const path = relative(file.startsWith(work) ? work : ROOT, file);
@@ -71,7 +72,7 @@ try {
   }
   files.sort((a, b) => (a.path < b.path ? -1 : 1));
   const list = join(work, "files.json");
-  await writeFile(list, JSON.stringify({ digest: digest.digest("hex"), files }));
+  await writeFile(list, JSON.stringify({ digest: digest.digest("hex"), files } satisfies ExecutableFiles));
   assets["files.json"] = list;
 
   const main = join(work, "berth.cjs");

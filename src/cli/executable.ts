@@ -14,8 +14,8 @@ import { usePackageRoot } from "../util/package.ts";
 import { berthHome } from "./env.ts";
 import { run } from "./main.ts";
 
-/** The asset listing the others: the digest of them all and each one's path (its key) and mode. */
-export const FILES_ASSET = "files.json";
+/** The asset listing the others (scripts/executable.ts writes it): the digest of them all, each one's path (its key) and mode. */
+const FILES_ASSET = "files.json";
 
 export interface ExecutableFiles {
   digest: string;
