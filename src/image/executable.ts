@@ -63,16 +63,24 @@ export async function sharedLibraries(executable: string): Promise<LayerSource[]
   return found;
 }
 
-/** /etc/passwd, /etc/group and /tmp for a scratch image, written under `dir`. */
+/** /etc/passwd, /etc/group and /tmp for a scratch image, written under `dir` (modes set: not the umask's). */
 async function baseFiles(dir: string, user: { id: number; name: string }): Promise<string> {
-  await mkdir(join(dir, "etc"), { recursive: true });
+  const etc = join(dir, "etc");
+  await mkdir(etc, { recursive: true });
   await mkdir(join(dir, "tmp"), { recursive: true });
+  const files: [string, string][] = [
+    [
+      "passwd",
+      `root:x:0:0:root:/root:/sbin/nologin\n${user.name}:x:${user.id}:${user.id}:${user.name}:/tmp:/sbin/nologin\n`,
+    ],
+    ["group", `root:x:0:\n${user.name}:x:${user.id}:\n`],
+  ];
+  for (const [name, text] of files) {
+    await writeFile(join(etc, name), text);
+    await chmod(join(etc, name), 0o644);
+  }
+  await chmod(etc, 0o755);
   await chmod(join(dir, "tmp"), 0o1777);
-  await writeFile(
-    join(dir, "etc", "passwd"),
-    `root:x:0:0:root:/root:/sbin/nologin\n${user.name}:x:${user.id}:${user.id}:${user.name}:/tmp:/sbin/nologin\n`,
-  );
-  await writeFile(join(dir, "etc", "group"), `root:x:0:\n${user.name}:x:${user.id}:\n`);
   return dir;
 }
 

@@ -224,6 +224,10 @@ describe.skipIf(process.arch !== "x64")("berth image self", () => {
   }, 300_000);
 
   it("runs berth as user 1000: its version, and a copy between two repositories of the registry", async () => {
+    const inspected = await berth(["inspect", "--json", `oci:${image}:a`], { home });
+    ok(inspected);
+    const config = JSON.parse(inspected.stdout) as { user: string; entrypoint: string[] };
+    expect([config.user, config.entrypoint]).toEqual(["1000:1000", ["/usr/local/bin/berth"]]);
     const version = await berth(["run", "--network", "none", `oci:${image}:a`, "--version"], { home });
     ok(version);
     expect(version.stdout).toBe("0.1.0\n");
