@@ -12,7 +12,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { makeBuildImage, writeBuildpack } from "../cnb/helpers.ts";
 import { berth, type RunResult, tempDir } from "../helpers/cli.ts";
-import { berthExecutable, berthExecutableFolder } from "../helpers/executable.ts";
+import { berthExecutable, berthExecutableFolder, berthStepImage } from "../helpers/executable.ts";
 import { type RegistryHarness, startRegistry } from "../registry/helpers/registry.ts";
 
 let work: string;
@@ -250,11 +250,7 @@ describe.skipIf(process.arch !== "x64")("berth image self", () => {
 
   it("on a build image, is the step image of an --isolation host build", async () => {
     const step = join(work, "step-image");
-    ok(
-      await berth(["image", "self", "--base", `oci:${layout}:build`, `oci:${step}:1`, "--executable", exe], {
-        home,
-      }),
-    );
+    await berthStepImage(`oci:${layout}:build`, `oci:${step}:1`, home);
     const r = await buildInStep(`oci:${step}:1`, "image-step", {
       entrypoint: "/usr/local/bin/berth",
       mounts: [],

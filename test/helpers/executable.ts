@@ -13,6 +13,7 @@ import { existsSync } from "node:fs";
 import { mkdir, readdir, readFile, rename, rm } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { promisify } from "node:util";
+import { berth } from "./cli.ts";
 
 const pexec = promisify(execFile);
 const REPO = resolve(import.meta.dirname, "../..");
@@ -51,4 +52,16 @@ export async function berthExecutableFolder(): Promise<string> {
 /** The executable's path. */
 export async function berthExecutable(): Promise<string> {
   return join(await berthExecutableFolder(), "berth");
+}
+
+/**
+ * A step image: `base` (a build image, any transport) with berth's executable added as one layer at
+ * /usr/local/bin/berth (`berth image self --base`), written to `target`. Its entrypoint is berth; the base must
+ * have glibc (or the step mounts the host's).
+ */
+export async function berthStepImage(base: string, target: string, home: string): Promise<void> {
+  const r = await berth(["image", "self", "--base", base, target, "--executable", await berthExecutable()], {
+    home,
+  });
+  if (r.code !== 0) throw new Error(`berth image self --base ${base} ${target} failed:\n${r.stderr}`);
 }
