@@ -1,5 +1,5 @@
 /**
- * `npm run bench` (`node bench/run.ts [--quick] [--runs N] [--only images,registry,layers,runtime,dockerfile,buildkit,cnb,reference,pack,rebase-many]`): times berth
+ * `npm run bench` (`node bench/run.ts [--quick] [--runs N] [--only images,registry,layers,runtime,dockerfile,buildkit,cnb,reference,pack,rebase-many,executable]`): times berth
  * side by side with its peers on the same data in one run and writes BENCHMARKS.md. Benchmarks are not tests.
  */
 import { execFile, spawn } from "node:child_process";
@@ -26,9 +26,10 @@ const { values } = parseArgs({
 const quick = values.quick === true;
 const runs = values.runs ? Number(values.runs) : quick ? 3 : 5;
 const only = new Set(
-  (values.only ?? "images,registry,layers,runtime,dockerfile,buildkit,cnb,reference,pack,rebase-many").split(
-    ",",
-  ),
+  (
+    values.only ??
+    "images,registry,layers,runtime,dockerfile,buildkit,cnb,reference,pack,rebase-many,executable"
+  ).split(","),
 );
 const log = (s: string) => process.stderr.write(`${s}\n`);
 const started = Date.now();
@@ -166,10 +167,24 @@ if (only.has("rebase-many") && existsSync(rebaseManyScript)) {
   rebaseMany = await readFile(join(ROOT, "bench", "results", "rebase-many.md"), "utf8").catch(() => stdout);
 }
 
+// bench/executable.ts (berth's single executable against the package and the checkout: size, start time; issue
+// 15 §1) writes bench/results/executable.md; it reuses the CLI compiled above.
+let executable: string | undefined;
+if (only.has("executable")) {
+  log("berth as one executable (bench/executable.ts)");
+  const stdout = await subprocess([
+    process.execPath,
+    join(ROOT, "bench", "executable.ts"),
+    "--prebuilt",
+    ...(quick ? ["--runs", "5"] : []),
+  ]);
+  executable = await readFile(join(ROOT, "bench", "results", "executable.md"), "utf8").catch(() => stdout);
+}
+
 const machine = await machineInfo();
 await writeFile(
   values.output!,
-  render(machine, results, runtime, dockerfile, buildkit, cnb, reference, pack, rebaseMany),
+  render(machine, results, runtime, dockerfile, buildkit, cnb, reference, pack, rebaseMany, executable),
 );
 log(`wrote ${values.output} in ${((Date.now() - started) / 1000).toFixed(0)} s`);
 
@@ -216,6 +231,7 @@ function render(
   referenceMd: string | undefined,
   packMd: string | undefined,
   rebaseManyMd?: string,
+  executableMd?: string,
 ): string {
   const lines = [
     "# Benchmarks",
@@ -294,6 +310,9 @@ function render(
         .replace(/^#+ /gm, "### "),
       "",
     );
+  }
+  if (executableMd !== undefined) {
+    lines.push(executableMd.trim().replace(/^# /m, "## ").replace(/^## `/gm, "### `"), "");
   }
   return `${lines.join("\n")}\n`;
 }

@@ -44,32 +44,8 @@ await build({
   },
 });
 
-// berth's launcher, prebuilt per architecture into dist/launcher/<arch> (with the hash of the source it was
-// built from in dist/launcher/source.sha256), so that a build step needs no compiler: amd64 with the host's
-// gcc on amd64 (x86_64-linux-gnu-gcc elsewhere), arm64 with aarch64-linux-gnu-gcc; each only when present.
+// berth's launcher, prebuilt per architecture (scripts/lib/launchers.ts): a build step needs no compiler.
 {
-  const { compileLauncher, launcherSourceHash, launcherSourcePath } = await import(
-    "../src/cnb/launch/index.ts"
-  );
-  const { mkdir, readFile, writeFile } = await import("node:fs/promises");
-  const dir = join(out, "launcher");
-  await mkdir(dir, { recursive: true });
-  const compilers: [string, string[]][] = [
-    ["amd64", process.arch === "x64" ? ["gcc", "x86_64-linux-gnu-gcc"] : ["x86_64-linux-gnu-gcc"]],
-    ["arm64", process.arch === "arm64" ? ["gcc", "aarch64-linux-gnu-gcc"] : ["aarch64-linux-gnu-gcc"]],
-  ];
-  for (const [arch, ccs] of compilers) {
-    for (const cc of ccs) {
-      try {
-        await compileLauncher(cc, join(dir, arch), process.env);
-        break;
-      } catch {
-        // not installed, or no static libc for it: the next compiler, else none for this architecture
-      }
-    }
-  }
-  await writeFile(
-    join(dir, "source.sha256"),
-    `${launcherSourceHash(await readFile(launcherSourcePath()))}\n`,
-  );
+  const { prebuildLaunchers } = await import("./lib/launchers.ts");
+  await prebuildLaunchers(join(out, "launcher"));
 }

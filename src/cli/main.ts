@@ -7,6 +7,7 @@ import { renderError } from "./errno.ts";
 import { EXIT, exitCodeFor } from "./exit.ts";
 import type { Output } from "./output.ts";
 import { TransferProgress } from "./progress.ts";
+import { selfCommand } from "./self.ts";
 import { needsNamespace } from "./userns.ts";
 
 type Register = (program: Command, cli: () => Cli) => void;
@@ -39,6 +40,7 @@ const MODULES: Record<string, () => Promise<Register[]>> = {
   buildpack: async () => [(await import("./commands/buildpack.ts")).registerBuildpack],
   containers: async () => [(await import("./commands/containers.ts")).registerContainers],
   system: async () => [(await import("./commands/system.ts")).registerSystem],
+  image: async () => [(await import("./commands/image.ts")).registerImage],
 };
 
 /** The module defining each command name. */
@@ -153,7 +155,7 @@ async function rerunInNamespace(
   env: Record<string, string | undefined>,
 ): Promise<number | undefined> {
   const { namespaceCommand, runInNamespace } = await import("./userns.ts");
-  const self = [process.execPath, ...process.execArgv, process.argv[1]!, ...argv];
+  const self = [...selfCommand(), ...argv];
   const uid = process.geteuid?.() ?? 0;
   // system df/prune measure and remove what builds left: where no namespace can be made, no build made one
   const ns = await namespaceCommand(

@@ -1,7 +1,8 @@
 import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import { BerthError, wrapError } from "../errors.ts";
-import { buildLayer } from "../layer/index.ts";
+import { type BuildLayerResult, buildLayer } from "../layer/index.ts";
+import type { History } from "../oci/config.ts";
 import type { CopyResult } from "../oci/copy.ts";
 import { type Image, loadRoot, selectImage } from "../oci/image.ts";
 import type { Compression } from "../oci/mediatype.ts";
@@ -59,6 +60,19 @@ export async function editImage(
   }
 }
 
+/** A layer `buildLayer` wrote at `path`, to add with its history entry. */
+export function addedLayer(path: string, built: BuildLayerResult, history: History): AddedLayer {
+  return {
+    path,
+    mediaType: built.mediaType,
+    digest: built.digest,
+    size: built.size,
+    diffId: built.diffId,
+    written: true,
+    history,
+  };
+}
+
 /** crane append / umoci insert: one new reproducible layer per directory, on top of `base`. */
 export function appendLayers(
   base: ImageArgument,
@@ -83,18 +97,12 @@ export function appendLayers(
       }).catch((err) => {
         throw wrapError(`building a layer from ${dir.source}`, err);
       });
-      layers.push({
-        path,
-        mediaType: built.mediaType,
-        digest: built.digest,
-        size: built.size,
-        diffId: built.diffId,
-        written: true,
-        history: {
+      layers.push(
+        addedLayer(path, built, {
           created_by: `berth append ${dir.dest === "/" ? "" : `--dest ${dir.dest} `}(${built.entries} entries)`,
           comment: `berth ${dir.dest}`,
-        },
-      });
+        }),
+      );
     }
     return { layers, created: created ?? image?.config?.created ?? EPOCH };
   });

@@ -167,13 +167,24 @@ export interface AgentOptions {
  * more (about 28 MiB of resident memory where these two take 15, and 30 ms of start-up); most commands (layouts,
  * archives, layers) never talk to a registry. Falls back to the entry point if undici's files ever move.
  */
-interface Undici {
+export interface Undici {
   Agent: typeof Agent;
   request: (this: Dispatcher, options: Dispatcher.RequestOptions) => Promise<Dispatcher.ResponseData>;
 }
 let undici: Undici | undefined;
+let undiciLoader: (() => Undici) | undefined;
+
+/** How to load undici where it is not in node_modules (berth's single executable bundles it). */
+export function useUndici(load: () => Undici): void {
+  undiciLoader = load;
+}
+
 function loadUndici(): Undici {
   if (undici) return undici;
+  if (undiciLoader) {
+    undici = undiciLoader();
+    return undici;
+  }
   const require = createRequire(import.meta.url);
   try {
     undici = {

@@ -17,6 +17,8 @@ interface BerthOptions {
   env?: Record<string, string> | undefined;
   input?: string | Buffer | undefined;
   cwd?: string;
+  /** Run this berth executable (test/helpers/executable.ts) instead of the checkout's sources on this Node. */
+  executable?: string | undefined;
 }
 
 /** Run the real berth CLI (from source, on this Node) with its own BERTH_HOME. */
@@ -37,7 +39,10 @@ export function spawnBerth(
   args: string[],
   options: BerthOptions,
 ): { child: ChildProcess; done: Promise<RunResult> } {
-  const child = spawn(process.execPath, [BIN, ...args], {
+  const [command, argv] = options.executable
+    ? [options.executable, args]
+    : [process.execPath, [BIN, ...args]];
+  const child = spawn(command, argv, {
     cwd: options.cwd ?? process.cwd(),
     env: {
       PATH: process.env.PATH ?? "/usr/bin:/bin",

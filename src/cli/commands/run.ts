@@ -9,6 +9,7 @@ import type { SignalForwarder } from "../../runtime/exec.ts";
 import { shortId } from "../../runtime/state.ts";
 import { type Cli, hostOptions } from "../env.ts";
 import { info } from "../output.ts";
+import { selfCommand } from "../self.ts";
 
 const collect = (v: string, prev: string[]) => [...prev, v];
 
@@ -85,15 +86,12 @@ interface SupervisorMessage {
  */
 async function detach(c: Cli, container: Container): Promise<void> {
   const errLog = await open(join(container.dir, "supervise.log"), "a", 0o600);
-  const child = spawn(
-    process.execPath,
-    [...process.execArgv, process.argv[1]!, "_supervise", container.dir],
-    {
-      detached: true,
-      stdio: ["ignore", "ignore", errLog.fd, "ipc"],
-      env: { ...process.env, ...c.env },
-    },
-  );
+  const [self, ...selfArgs] = selfCommand();
+  const child = spawn(self!, [...selfArgs, "_supervise", container.dir], {
+    detached: true,
+    stdio: ["ignore", "ignore", errLog.fd, "ipc"],
+    env: { ...process.env, ...c.env },
+  });
   const msg = await new Promise<SupervisorMessage | undefined>((resolvePromise) => {
     child.on("message", (m) => resolvePromise(m as SupervisorMessage));
     child.on("error", () => resolvePromise(undefined));
