@@ -66,8 +66,18 @@ export interface StepContext {
   /** Another stage (by name or index) or an image. */
   sourceRoot(ref: string): Promise<SourceRoot>;
   /**
+   * The key pass (`DockerfileBuild`'s plan): the step's key is all that is wanted, `cached` produces nothing;
+   * a source whose key needs a download (ADD of a URL or git repository) throws instead.
+   */
+  readonly dry: boolean;
+  /**
    * Reuse the cached result of this step keyed by `keyParts` (after the parent's key), or produce it.
    * `linked`: the key is `keyParts` alone (a layer that does not depend on what came before: COPY --link).
+   * `config`: the config after the step, when it is not the one before it (the key pass goes on with it).
    */
-  cached(keyParts: unknown[], produce: () => Promise<StepOutput>, linked?: boolean): Promise<void>;
+  cached(
+    keyParts: unknown[],
+    produce: () => Promise<StepOutput>,
+    options?: { linked?: boolean | undefined; config?: ContainerConfig | undefined },
+  ): Promise<void>;
 }

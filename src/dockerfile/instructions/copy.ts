@@ -404,6 +404,8 @@ export async function copyInstruction(c: StepContext): Promise<void> {
         files: [{ hostPath: path, rel: "", st: await stat(path) }],
       });
       parts.push({ heredoc: h.name, content });
+    } else if (isAdd && (isGitSource(w) || isHttpSource(w)) && c.dry) {
+      throw new BerthError("INTERNAL", `the key of ADD ${w} needs the download`);
     } else if (isAdd && isGitSource(w)) {
       const ref = parseGitRef(w);
       const dir = join(dl, `git-${extra.length}`);
@@ -525,7 +527,7 @@ export async function copyInstruction(c: StepContext): Promise<void> {
       });
       return { config: c.config, createdBy: text, layer: { path: layerPath, ...desc } };
     },
-    linked,
+    { linked },
   );
   await rm(dl, { recursive: true, force: true });
 }
