@@ -31,6 +31,7 @@ import { ContextIndex } from "./context-index.ts";
 import { expandWord, type Vars } from "./expand.ts";
 import { applyConfigInstruction } from "./instructions/config.ts";
 import { copyInstruction } from "./instructions/copy.ts";
+import type { SecretSource } from "./instructions/mounts.ts";
 import { runInstruction } from "./instructions/run.ts";
 import { workdirInstruction } from "./instructions/workdir.ts";
 import { type Dockerfile, type Instruction, parseDockerfile, parseTrigger } from "./parse.ts";
@@ -58,8 +59,8 @@ export interface BuildInputs {
   cacheFrom?: CacheFrom[];
   /** `--cache-to`: where the build's step records go (registry, OCI layout, or inline in the image). */
   cacheTo?: CacheTo[];
-  /** `--secret id=…,src=…`: id → host file. */
-  secrets?: Record<string, string>;
+  /** `--secret`: id → its source (a host file, or a value from the environment). */
+  secrets?: Record<string, SecretSource>;
   /** `--ssh id[=socket]`: id → an SSH agent socket RUN --mount=type=ssh forwards to. */
   ssh?: Record<string, string>;
   /** SOURCE_DATE_EPOCH: file mtimes in COPY/ADD/RUN layers and every created time. */
