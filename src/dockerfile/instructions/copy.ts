@@ -102,23 +102,17 @@ export async function buildCopyLayer(o: CopyLayerOptions) {
     items.set(path, item);
   };
   for (const src of o.sources) {
-    // COPY --parents: the source keeps its path (from the context's root or the `/./` pivot).
-    const under = src.parents === undefined ? destRel : join2(destRel, src.parents);
     if (src.isDir) {
-      // The directory's contents go into the destination.
+      // The directory's contents go into the destination (COPY --parents: the paths kept below the source).
       for (const f of src.files) {
         if (f.rel === "") continue;
-        add(join2(under, f.rel), f);
+        add(join2(destRel, f.rel), f);
       }
-      const exists = under === destRel ? destSt : await lstatOrUndefined(`${o.root}/${under}`);
-      if (under !== "" && !exists) {
-        items.set(under, {
-          header: { path: under, type: "dir", mode: 0o755, ...dirOwner, size: 0, mtime: o.mtime },
+      if (destRel !== "" && !destSt) {
+        items.set(destRel, {
+          header: { path: destRel, type: "dir", mode: 0o755, ...dirOwner, size: 0, mtime: o.mtime },
         });
       }
-    } else if (src.parents !== undefined) {
-      if (under === "") throw new BerthError("DOCKERFILE_SYNTAX", `cannot copy a file onto /`);
-      add(under, src.files[0]!);
     } else {
       const f = src.files[0]!;
       // A symlink source keeps its own name (its target's content, under the link's name), as BuildKit.
