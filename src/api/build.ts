@@ -494,16 +494,26 @@ function parseSecrets(
   cwd: string,
 ): Record<string, SecretSource> {
   const out: Record<string, SecretSource> = {};
+  const known = new Set(["type", "id", "src", "source", "env"]);
   for (const v of values) {
+    // messages show the fields berth knows; anything else might be a value pasted in by mistake
+    const shown = v
+      .split(",")
+      .map((f) => (known.has(f.slice(0, Math.max(0, f.indexOf("="))).toLowerCase()) ? f : "…"))
+      .join(",");
     const bad = (why: string, hint?: string) =>
-      new BerthError("USAGE", `--secret ${JSON.stringify(v)}: ${why}`, hint === undefined ? {} : { hint });
+      new BerthError(
+        "USAGE",
+        `--secret ${JSON.stringify(shown)}: ${why}`,
+        hint === undefined ? {} : { hint },
+      );
     let id: string | undefined;
     let src: string | undefined;
     let variable: string | undefined;
     let type: string | undefined;
     for (const field of v.split(",")) {
       const i = field.indexOf("=");
-      if (i < 0) throw bad(`${JSON.stringify(field)} must be a key=value pair`);
+      if (i < 0) throw bad("each field must be a key=value pair");
       const value = field.slice(i + 1);
       switch (field.slice(0, i).toLowerCase()) {
         case "type":

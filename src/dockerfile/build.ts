@@ -37,7 +37,7 @@ import { workdirInstruction } from "./instructions/workdir.ts";
 import { type Dockerfile, type Instruction, parseDockerfile, parseTrigger } from "./parse.ts";
 import { StageRoot } from "./rootfs.ts";
 import { baseStages, defaultStageJobs, LinePrefixer, Slots } from "./schedule.ts";
-import { sourcesDigest } from "./sources.ts";
+import { type MatchedSource, selectSources, sourcesDigest } from "./sources.ts";
 import { findStage, neededStages, type PlanWarning, type Stage, splitStages, targetStage } from "./stage.ts";
 import type { SourceRoot, StepContext, StepOutput } from "./step.ts";
 
@@ -175,6 +175,9 @@ export class DockerfileBuild {
   #dryStates = new Map<number, StageState>();
   /** Base images by reference and platform, opened once. */
   #bases = new Map<string, Promise<Image>>();
+  /** Sources matched in the context and their digests, found once (the key pass and the build share them). */
+  #contextSources = new Map<string, Promise<MatchedSource[]>>();
+  #contextDigests = new WeakMap<readonly MatchedSource[], Promise<string>>();
   #finished = new Set<number>();
   #slots = new Slots(1);
   /** Aborted by the caller's signal or by the first stage that fails: the other stages stop. */
@@ -769,7 +772,24 @@ export class DockerfileBuild {
       root: () => s.root.sync(s.image),
       host: (path) => s.root.host(path),
       sourceRoot: (ref) => this.#sourceRoot(s, ref, all, where),
-      contextDigest: (sources) => sourcesDigest(sources, (path, st) => this.#index.digest(path, st)),
+      contextSources: (patterns, o) => {
+        const id = JSON.stringify([patterns, o.parents, o.excludes]);
+        let p = this.#contextSources.get(id);
+        if (!p) {
+          const what = "the build context";
+          p = selectSources(this.inputs.contextDir, patterns, { ...o, matcher: this.#matcher, what });
+          this.#contextSources.set(id, p);
+        }
+        return p;
+      },
+      contextDigest: (sources) => {
+        let p = this.#contextDigests.get(sources);
+        if (!p) {
+          p = sourcesDigest(sources, (path, st) => this.#index.digest(path, st));
+          this.#contextDigests.set(sources, p);
+        }
+        return p;
+      },
       dry: s.dry,
       cached: (parts, produce, o) =>
         this.#cached(s, ins, parts, o?.config ?? this.#config(s), produce, o?.linked),

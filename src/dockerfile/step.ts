@@ -61,7 +61,15 @@ export interface StepContext {
   root(): Promise<string>;
   /** A path in the stage's filesystem on the host, symlinks resolved inside it. */
   host(path: string): Promise<string>;
-  /** The digest of sources matched in the build context (content from the context's index). */
+  /**
+   * COPY/ADD sources matched in the build context (its `.dockerignore` applied), found once per build for the
+   * same patterns and flags (the key pass and the build share them).
+   */
+  contextSources(
+    patterns: readonly string[],
+    o: { parents: boolean; excludes: readonly string[] },
+  ): Promise<MatchedSource[]>;
+  /** The digest of sources matched in the build context (content from the context's index; once per sources). */
   contextDigest(sources: readonly MatchedSource[]): Promise<string>;
   /** Another stage (by name or index) or an image. */
   sourceRoot(ref: string): Promise<SourceRoot>;

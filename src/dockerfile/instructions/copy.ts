@@ -439,8 +439,11 @@ export async function copyInstruction(c: StepContext): Promise<void> {
       });
     } else patterns.push(w);
   }
-  const select = (root: string, matcher: Matcher | undefined, what: string) =>
-    selectSources(root, patterns, { matcher, what, parents, excludes }).catch((err) => {
+  const select = (root: string | undefined, what: string) =>
+    (root === undefined
+      ? c.contextSources(patterns, { parents, excludes })
+      : selectSources(root, patterns, { matcher: undefined, what, parents, excludes })
+    ).catch((err) => {
       if (isBerthError(err, "DOCKERFILE_SOURCE_NOT_FOUND"))
         throw new BerthError(err.code, `${where}: ${ins.keyword} failed: ${err.message}`, {
           details: { ...err.details, line: ins.line },
@@ -454,7 +457,7 @@ export async function copyInstruction(c: StepContext): Promise<void> {
     parts.push({ fromImage: src.id });
     fromRoot = src.root;
   } else if (patterns.length) {
-    sources = await select(c.inputs.contextDir, c.matcher, "the build context");
+    sources = await select(undefined, "the build context");
     parts.push({ context: await c.contextDigest(sources) });
   }
   // BuildKit's wording: --parents, --chown and --chmod (not --from, --link, --exclude or --checksum), the
@@ -481,7 +484,7 @@ export async function copyInstruction(c: StepContext): Promise<void> {
   await c.cached(
     parts,
     async () => {
-      if (fromRoot) sources = await select(await fromRoot(), undefined, `--from=${fromRef}`);
+      if (fromRoot) sources = await select(await fromRoot(), `--from=${fromRef}`);
       // ADD extracts local tar archives into the destination (unless --unpack=false).
       const all2: MatchedSource[] = [];
       let keepOwner = fromRoot !== undefined;

@@ -133,5 +133,12 @@ RUN --mount=type=secret,id=t,env=T true
     const both = await build("both", "FROM {{BASE}}\n", ["--secret", "id=t,env=A,src=/x"], { A: "1" });
     expect(both.code).not.toBe(0);
     expect(both.stderr).toMatch(/give src= or env=, not both/);
+    // a value pasted into the flag by mistake is not echoed back
+    for (const flag of [`id=t,value=${VALUE}`, `id=t,${VALUE}`]) {
+      const pasted = await build("pasted", "FROM {{BASE}}\n", ["--secret", flag], {});
+      expect(pasted.code).not.toBe(0);
+      expect(pasted.stderr).toMatch(/--secret "id=t,…": /);
+      expect(`${pasted.stdout}${pasted.stderr}`).not.toContain(VALUE);
+    }
   });
 });
