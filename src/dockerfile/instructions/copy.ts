@@ -14,7 +14,7 @@ import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { BerthError, isBerthError } from "../../errors.ts";
 import { writeEntries } from "../../layer/build.ts";
-import { applyLayer, type EntryHeader, type Matcher, writeLayer } from "../../layer/index.ts";
+import { applyLayer, type EntryHeader, writeLayer } from "../../layer/index.ts";
 import type { PlannedEntry } from "../../layer/walk.ts";
 import { decompressAs, peek } from "../../oci/compression.ts";
 import type { Compression } from "../../oci/mediatype.ts";
