@@ -3,7 +3,7 @@
  * CLI, a real registry (docker-registry) and OCI layouts. "Machine A" and "machine B" are two BERTH_HOMEs: B starts
  * empty and must reuse A's steps instead of running them.
  */
-import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { berth, tempDir } from "../helpers/cli.ts";
@@ -214,6 +214,35 @@ describe("--cache-to type=local / --cache-from type=local", () => {
       `type=local,src=${dir}`,
     ]);
     expect(b.stderr).not.toMatch(/^(?:\[stage \d+\/\d+\] )?RAN-/m);
+    expect(b.json.digest).toBe(a.json.digest);
+  });
+
+  it("mode=min whose layers are gone: the stage the key pass left out is built when the step reading it misses", async () => {
+    const ctx = await twoStage("local-gone", "tok-gone");
+    const dir = join(tmp.dir, "local-gone-cache");
+    const a = await build(
+      ctx,
+      home("gone-a"),
+      `oci:${tmp.dir}/out-gone:a`,
+      ["--cache-to", `type=local,dest=${dir},mode=min`],
+      EPOCH,
+    );
+    // The records stay, the layers go: every record B finds in the key pass fails to fetch in the build.
+    const blobs = join(dir, "blobs", "sha256");
+    for (const name of await readdir(blobs)) {
+      const bytes = await readFile(join(blobs, name));
+      if (bytes[0] === 0x1f && bytes[1] === 0x8b) await rm(join(blobs, name));
+    }
+    const b = await build(
+      ctx,
+      home("gone-b"),
+      `oci:${tmp.dir}/out-gone:b`,
+      ["--cache-from", `type=local,src=${dir}`],
+      EPOCH,
+    );
+    expect(b.stderr).toMatch(/WARN: --cache-from .*cannot fetch layer/);
+    expect(b.stderr).toMatch(/^(?:\[stage \d+\/\d+\] )?RAN-BUILDER-tok-gone/m);
+    expect(b.stderr).toMatch(/^(?:\[stage \d+\/\d+\] )?RAN-FINAL-tok-gone/m);
     expect(b.json.digest).toBe(a.json.digest);
   });
 });
