@@ -23,6 +23,7 @@ import {
   type BuildResult as DockerfileResult,
   parseCacheFrom,
   parseCacheTo,
+  type SecretSource,
 } from "../dockerfile/index.ts";
 import { BerthError } from "../errors.ts";
 import type { Image } from "../oci/image.ts";
@@ -446,7 +447,7 @@ export interface DockerfileBuildOptions extends HostOptions {
   cacheTo?: string[];
   /** BuildKit's `--cache-from` values: `type=registry,ref=REF`, `type=local,src=DIR`, or a reference. */
   cacheFrom?: string[];
-  /** `id=ID,src=FILE` for RUN --mount=type=secret. */
+  /** docker buildx's `id=ID,src=FILE` or `id=ID,env=VARIABLE` (`hostEnv`) for RUN --mount=type=secret. */
   secrets?: string[];
   /**
    * `default`, `default=SOCKET` or `ID=SOCKET` for RUN --mount=type=ssh (`default` alone: SSH_AUTH_SOCK of
@@ -494,29 +495,72 @@ function parseBuildArgs(values: string[], env: Record<string, string | undefined
   return out;
 }
 
+/**
+ * `--secret` as docker buildx takes it: `id=ID` with `src=FILE` (or `source=`), or `env=VARIABLE` (the secret
+ * is the variable's value), `type=file|env` (with type=env, src= names the variable); with neither, the
+ * variable named ID if it is set, else the file ID (BuildKit's secrets provider). An unset variable is refused
+ * (BuildKit would give an empty secret). Messages name the variable, never its value.
+ */
 function parseSecrets(
   values: string[],
   env: Record<string, string | undefined>,
   cwd: string,
-): Record<string, string> {
-  const out: Record<string, string> = {};
+): Record<string, SecretSource> {
+  const out: Record<string, SecretSource> = {};
+  const known = new Set(["type", "id", "src", "source", "env"]);
   for (const v of values) {
-    const kv = new Map(
-      v.split(",").map((p) => {
-        const i = p.indexOf("=");
-        return (i < 0 ? [p, ""] : [p.slice(0, i), p.slice(i + 1)]) as [string, string];
-      }),
-    );
-    const id = kv.get("id");
-    if (!id) throw new BerthError("USAGE", `--secret ${JSON.stringify(v)} needs id=`);
-    const src = kv.get("src") ?? kv.get("source");
-    if (src) out[id] = resolve(cwd, src);
-    else if (kv.get("env") && env[kv.get("env")!] !== undefined) {
-      throw new BerthError(
+    // messages show the fields berth knows; anything else might be a value pasted in by mistake
+    const shown = v
+      .split(",")
+      .map((f) => (known.has(f.slice(0, Math.max(0, f.indexOf("="))).toLowerCase()) ? f : "…"))
+      .join(",");
+    const bad = (why: string, hint?: string) =>
+      new BerthError(
         "USAGE",
-        `--secret ${JSON.stringify(v)}: env= secrets are not supported; give src=FILE`,
+        `--secret ${JSON.stringify(shown)}: ${why}`,
+        hint === undefined ? {} : { hint },
       );
-    } else throw new BerthError("USAGE", `--secret ${JSON.stringify(v)} needs src=FILE`);
+    let id: string | undefined;
+    let src: string | undefined;
+    let variable: string | undefined;
+    let type: string | undefined;
+    for (const field of v.split(",")) {
+      const i = field.indexOf("=");
+      if (i < 0) throw bad("each field must be a key=value pair");
+      const value = field.slice(i + 1);
+      switch (field.slice(0, i).toLowerCase()) {
+        case "type":
+          if (value !== "file" && value !== "env") throw bad(`type=${value} must be file or env`);
+          type = value;
+          break;
+        case "id":
+          id = value;
+          break;
+        case "src":
+        case "source":
+          src = value;
+          break;
+        case "env":
+          variable = value;
+          break;
+        default:
+          throw bad(`unknown key ${JSON.stringify(field.slice(0, i))} (id, src, source, env, type)`);
+      }
+    }
+    if (!id) throw bad("needs id=", "as --secret id=ID,src=FILE or --secret id=ID,env=VARIABLE");
+    if (type === "env" && variable === undefined) [variable, src] = [src ?? id, undefined];
+    if (type === "file" && variable !== undefined) throw bad("type=file takes src=, not env=");
+    if (variable !== undefined && src !== undefined) throw bad("give src= or env=, not both");
+    if (variable === undefined && src === undefined) {
+      if (env[id] !== undefined) variable = id;
+      else src = id;
+    }
+    if (variable !== undefined) {
+      const value = env[variable];
+      if (value === undefined)
+        throw bad(`the environment variable ${variable} is not set`, `export ${variable}, or give src=FILE`);
+      out[id] = { env: variable, value };
+    } else out[id] = { file: resolve(cwd, src!) };
   }
   return out;
 }

@@ -31,12 +31,13 @@ import { ContextIndex } from "./context-index.ts";
 import { expandWord, type Vars } from "./expand.ts";
 import { applyConfigInstruction } from "./instructions/config.ts";
 import { copyInstruction } from "./instructions/copy.ts";
+import type { SecretSource } from "./instructions/mounts.ts";
 import { runInstruction } from "./instructions/run.ts";
 import { workdirInstruction } from "./instructions/workdir.ts";
 import { type Dockerfile, type Instruction, parseDockerfile, parseTrigger } from "./parse.ts";
 import { StageRoot } from "./rootfs.ts";
 import { baseStages, defaultStageJobs, LinePrefixer, Slots } from "./schedule.ts";
-import { sourcesDigest } from "./sources.ts";
+import { type MatchedSource, selectSources, sourcesDigest } from "./sources.ts";
 import { findStage, neededStages, type PlanWarning, type Stage, splitStages, targetStage } from "./stage.ts";
 import type { SourceRoot, StepContext, StepOutput } from "./step.ts";
 
@@ -58,8 +59,8 @@ export interface BuildInputs {
   cacheFrom?: CacheFrom[];
   /** `--cache-to`: where the build's step records go (registry, OCI layout, or inline in the image). */
   cacheTo?: CacheTo[];
-  /** `--secret id=…,src=…`: id → host file. */
-  secrets?: Record<string, string>;
+  /** `--secret`: id → its source (a host file, or a value from the environment). */
+  secrets?: Record<string, SecretSource>;
   /** `--ssh id[=socket]`: id → an SSH agent socket RUN --mount=type=ssh forwards to. */
   ssh?: Record<string, string>;
   /** SOURCE_DATE_EPOCH: file mtimes in COPY/ADD/RUN layers and every created time. */
@@ -123,6 +124,14 @@ interface StageState {
   platform: Platform;
   /** The steps behind the stage's image (its base stage's first), for a mode=min or inline cache export. */
   chain: ExportStep[];
+  /**
+   * The key pass (`#plan`): the stage is walked for its keys only; no step runs, nothing is logged, its image
+   * carries the configs alone. `reads` are the stages the current step reads, `needs` those read by a step
+   * the caches lack (so they must be built).
+   */
+  dry: boolean;
+  reads: Set<number>;
+  needs: Set<number>;
   /** Writes out a last partial line of RUN output (concurrent stages). */
   flush?: () => void;
 }
@@ -158,6 +167,17 @@ export class DockerfileBuild {
   #used: ExportStep[] = [];
   /** Each scheduled stage's build, resolved with its final state (schedule.ts). */
   #done = new Map<number, Promise<StageState>>();
+  /** The stages the target needs (a stage the key pass left out is scheduled when a step misses after all). */
+  #needed: Stage[] = [];
+  #all: Stage[] = [];
+  #failure: { err: unknown } | undefined;
+  /** Each stage walked by the key pass (`#plan`), with its keys. */
+  #dryStates = new Map<number, StageState>();
+  /** Base images by reference and platform, opened once. */
+  #bases = new Map<string, Promise<Image>>();
+  /** Sources matched in the context and their digests, found once (the key pass and the build share them). */
+  #contextSources = new Map<string, Promise<MatchedSource[]>>();
+  #contextDigests = new WeakMap<readonly MatchedSource[], Promise<string>>();
   #finished = new Set<number>();
   #slots = new Slots(1);
   /** Aborted by the caller's signal or by the first stage that fails: the other stages stop. */
@@ -254,7 +274,9 @@ export class DockerfileBuild {
     this.#stepInputs = { ...i, signal: this.#abort.signal };
     try {
       if (!i.noCache) await this.#importCaches();
-      await this.#buildStages(stages, plan.stages);
+      this.#needed = stages;
+      this.#all = plan.stages;
+      await this.#buildStages(await this.#plan(stages, target));
       const final = this.#states.get(target.index)!;
       if (i.platform) this.#stampPlatform(final, i.platform);
       if (i.cacheTo?.some((c) => c.type === "inline")) this.#inlineCache(final);
@@ -265,7 +287,7 @@ export class DockerfileBuild {
         digest: final.image.digest,
         configDigest: final.image.manifest.config.digest,
         target: target.name ?? String(target.index),
-        stages: stages.map((s) => s.index),
+        stages: stages.filter((s) => this.#done.has(s.index)).map((s) => s.index),
         // in the order a serial build reports them: stage by stage
         steps: this.#steps.sort(
           (a, b) =>
@@ -291,48 +313,86 @@ export class DockerfileBuild {
    * steps are stopped, no new step starts) and is the error thrown, after every stage has stopped (the
    * build's temp folder is removed only then).
    */
-  async #buildStages(stages: Stage[], all: Stage[]): Promise<void> {
-    const bases = baseStages(all, stages, this.#globalVars);
-    let failure: { err: unknown } | undefined;
-    for (const [n, stage] of stages.entries()) {
-      const run = async (): Promise<StageState> => {
-        const base = bases.get(stage.index);
-        if (base !== undefined) await this.#done.get(base);
-        await this.#slots.acquire();
-        try {
-          this.#abort.signal.throwIfAborted();
-          const started = Date.now();
-          await this.#buildStage(stage, all, n + 1);
-          this.#slog(n + 1, `done in ${formatDuration(Date.now() - started)}`);
-        } finally {
-          this.#slots.release();
-        }
-        return this.#states.get(stage.index)!;
-      };
-      const p = run();
-      p.then(
-        () => this.#finished.add(stage.index),
-        () => this.#finished.add(stage.index),
-      );
-      p.catch((err: unknown) => {
-        if (failure) return;
-        failure = { err };
-        this.#abort.abort(err);
-      });
-      this.#done.set(stage.index, p);
-    }
+  async #buildStages(stages: Stage[]): Promise<void> {
+    this.#stageCount = stages.length;
+    for (const stage of stages) this.#schedule(stage);
+    // a stage scheduled later (#stageResult) is awaited by the stage that reads it
     await Promise.allSettled(this.#done.values());
-    if (failure) throw failure.err;
+    if (this.#failure) throw this.#failure.err;
+  }
+
+  /** Start building a stage once its base stage is built; number `no` in the `[stage N/M]` lines. */
+  #schedule(stage: Stage): Promise<StageState> {
+    const no = this.#done.size + 1;
+    if (no > this.#stageCount) this.#stageCount = no;
+    const run = async (): Promise<StageState> => {
+      const base = baseStages(this.#all, [stage], this.#globalVars).get(stage.index);
+      if (base !== undefined) await this.#stageResult(base, false);
+      await this.#slots.acquire();
+      try {
+        this.#abort.signal.throwIfAborted();
+        const started = Date.now();
+        await this.#buildStage(stage, this.#all, no);
+        this.#slog(no, `done in ${formatDuration(Date.now() - started)}`);
+      } finally {
+        this.#slots.release();
+      }
+      return this.#states.get(stage.index)!;
+    };
+    const p = run();
+    p.then(
+      () => this.#finished.add(stage.index),
+      () => this.#finished.add(stage.index),
+    );
+    p.catch((err: unknown) => {
+      if (this.#failure) return;
+      this.#failure = { err };
+      this.#abort.abort(err);
+    });
+    this.#done.set(stage.index, p);
+    return p;
+  }
+
+  /**
+   * The key pass (BuildKit computes every key before it runs anything): walk the stages for their keys only,
+   * and keep the stages the target needs built: the target, the base of a kept stage, and a stage a kept
+   * stage's step reads when the caches lack that step. So a stage whose readers all come from a cache (a
+   * fresh machine with a mode=min cache) is not built, as BuildKit does not run it. A stage the pass cannot
+   * walk (ADD of a URL or git repository, whose keys need the download) keeps every stage.
+   */
+  async #plan(stages: Stage[], target: Stage): Promise<Stage[]> {
+    try {
+      for (const stage of stages) await this.#buildStage(stage, this.#all, 0);
+    } catch {
+      // the build's pass reports the error where it happens
+      return stages;
+    }
+    const bases = baseStages(this.#all, stages, this.#globalVars);
+    const kept = new Set<number>();
+    const keep = (index: number) => {
+      if (kept.has(index)) return;
+      kept.add(index);
+      const base = bases.get(index);
+      if (base !== undefined) keep(base);
+      for (const n of this.#dryStates.get(index)?.needs ?? []) keep(n);
+    };
+    keep(target.index);
+    return stages.filter((s) => kept.has(s.index));
   }
 
   /**
    * A stage another one reads (FROM, --from): waited for without holding a slot, so that the stages it waits
    * for (which may still wait for a slot themselves) can run.
    */
-  async #stageResult(index: number): Promise<StageState | undefined> {
-    const p = this.#done.get(index);
-    if (!p) return undefined;
-    if (this.#finished.has(index)) return p;
+  async #stageResult(index: number, holdsSlot = true): Promise<StageState> {
+    let p = this.#done.get(index);
+    if (!p) {
+      // left out by the key pass, but a step reading it missed the caches after all
+      const stage = this.#needed.find((s) => s.index === index);
+      if (!stage) throw new BerthError("INTERNAL", `stage ${index} is not needed by the target`);
+      p = this.#schedule(stage);
+    }
+    if (this.#finished.has(index) || !holdsSlot) return p;
     this.#slots.release();
     try {
       return await p;
@@ -485,7 +545,20 @@ export class DockerfileBuild {
     return c;
   }
 
-  async #openBase(text: string, platform: Platform): Promise<Image> {
+  /** A base image (FROM, --from), opened once per reference and platform. */
+  #openBase(text: string, platform: Platform): Promise<Image> {
+    const id = `${text} ${formatPlatform(platform)}`;
+    let p = this.#bases.get(id);
+    if (!p) {
+      p = this.#loadBase(text, platform);
+      this.#bases.set(id, p);
+      // a failure is not kept: the build's pass tries again and reports it
+      p.catch(() => this.#bases.delete(id));
+    }
+    return p;
+  }
+
+  async #loadBase(text: string, platform: Platform): Promise<Image> {
     let arg = parseImageArgument(text);
     let opened: OpenedSource;
     try {
@@ -509,8 +582,9 @@ export class DockerfileBuild {
     return selectImage(await loadRoot(opened.source, opened.root), platform);
   }
 
-  /** A line of stage number `no`: `[stage 2/4] …`. */
+  /** A line of stage number `no`: `[stage 2/4] …` (none from the key pass, stage 0). */
   #slog(no: number, line: string): void {
+    if (no === 0) return;
     if (line.startsWith("STEP ")) this.#stepStarted.set(no, Date.now());
     this.#log(`[stage ${no}/${this.#stageCount}] ${line}`);
   }
@@ -520,8 +594,10 @@ export class DockerfileBuild {
     return formatDuration(Date.now() - (this.#stepStarted.get(no) ?? Date.now()));
   }
 
+  /** Build a stage, or walk it for its keys only (`no` 0: the key pass, `#plan`). */
   async #buildStage(stage: Stage, all: Stage[], no: number): Promise<void> {
     const df = this.#df;
+    const dry = no === 0;
     const from = stage.from;
     const total = stage.instructions.length + 1;
     this.#slog(no, `STEP 1/${total}: ${from.text}`);
@@ -538,8 +614,7 @@ export class DockerfileBuild {
     let chain: ExportStep[] = [];
     const dep = findStage(all, baseText, stage.index);
     if (dep) {
-      const st = await this.#stageResult(dep.index);
-      if (!st) throw new BerthError("INTERNAL", `stage ${baseText} was not scheduled`);
+      const st = dry ? this.#dryStates.get(dep.index)! : await this.#stageResult(dep.index);
       image = st.image;
       key = st.key;
       chain = [...st.chain];
@@ -570,17 +645,21 @@ export class DockerfileBuild {
       clearOnBuild: false,
       platform,
       chain,
+      dry,
+      reads: new Set(),
+      needs: new Set(),
     };
-    this.#states.set(stage.index, state);
+    (dry ? this.#dryStates : this.#states).set(stage.index, state);
     this.#slog(no, `--> ${short(image.digest)} (${this.#took(no)})`);
-    this.#steps.push({
-      stage: stage.index,
-      step: 1,
-      instruction: from.text,
-      line: from.line,
-      cached: true,
-      digest: image.digest,
-    });
+    if (!dry)
+      this.#steps.push({
+        stage: stage.index,
+        step: 1,
+        instruction: from.text,
+        line: from.line,
+        cached: true,
+        digest: image.digest,
+      });
     // ONBUILD triggers of the base run first.
     // Also when FROM names an earlier stage, as BuildKit.
     const triggers = image.config?.config?.OnBuild ?? [];
@@ -604,6 +683,7 @@ export class DockerfileBuild {
       s.flush?.();
     } catch (err) {
       s.flush?.();
+      if (s.dry) throw err;
       if (err instanceof BerthError && err.message.startsWith(`${where}:`)) throw err;
       const text = ins.text.length > 80 ? `${ins.text.slice(0, 77)}...` : ins.text;
       throw wrapError(`${where}: ${text}`, err);
@@ -639,7 +719,7 @@ export class DockerfileBuild {
         const shell = s.image.config?.config?.Shell ?? ["/bin/sh", "-c"];
         const r = applyConfigInstruction(ins, this.#config(s), vars, df.escape, { cmdSet: s.cmdSet, shell });
         if (ins.keyword === "CMD") s.cmdSet = true;
-        await this.#cached(s, ins, [r.text], async () => ({
+        await this.#cached(s, ins, [r.text], r.config, async () => ({
           config: r.config,
           // As BuildKit, ONBUILD changes the config without a history entry.
           createdBy: ins.keyword === "ONBUILD" ? undefined : r.text,
@@ -681,8 +761,27 @@ export class DockerfileBuild {
       root: () => s.root.sync(s.image),
       host: (path) => s.root.host(path),
       sourceRoot: (ref) => this.#sourceRoot(s, ref, all, where),
-      contextDigest: (sources) => sourcesDigest(sources, (path, st) => this.#index.digest(path, st)),
-      cached: (parts, produce, linked) => this.#cached(s, ins, parts, produce, linked),
+      contextSources: (patterns, o) => {
+        const id = JSON.stringify([patterns, o.parents, o.excludes]);
+        let p = this.#contextSources.get(id);
+        if (!p) {
+          const what = "the build context";
+          p = selectSources(this.inputs.contextDir, patterns, { ...o, matcher: this.#matcher, what });
+          this.#contextSources.set(id, p);
+        }
+        return p;
+      },
+      contextDigest: (sources) => {
+        let p = this.#contextDigests.get(sources);
+        if (!p) {
+          p = sourcesDigest(sources, (path, st) => this.#index.digest(path, st));
+          this.#contextDigests.set(sources, p);
+        }
+        return p;
+      },
+      dry: s.dry,
+      cached: (parts, produce, o) =>
+        this.#cached(s, ins, parts, o?.config ?? this.#config(s), produce, o?.linked),
     };
   }
 
@@ -696,6 +795,7 @@ export class DockerfileBuild {
   }
 
   #report(s: StageState, ins: Instruction, cached: boolean): void {
+    if (s.dry) return;
     this.#steps.push({
       stage: s.stage.index,
       step: this.#steps.filter((x) => x.stage === s.stage.index).length + 1,
@@ -706,11 +806,15 @@ export class DockerfileBuild {
     });
   }
 
-  /** Run a step through the cache: reuse its record, or produce it and record it. */
+  /**
+   * Run a step through the cache: reuse its record, or produce it and record it. The key pass only notes
+   * whether a cache has the step and goes on with `config`, the config after it.
+   */
   async #cached(
     s: StageState,
     ins: Instruction,
     keyParts: unknown[],
+    config: ContainerConfig,
     produce: () => Promise<StepOutput>,
     linked = false,
   ): Promise<void> {
@@ -720,6 +824,17 @@ export class DockerfileBuild {
       ? cacheKey("linked", ins.keyword, ...keyParts)
       : cacheKey(s.key, s.clearOnBuild, ins.keyword, ...keyParts);
     const key = linked ? cacheKey(s.key, s.clearOnBuild, lookup) : lookup;
+    if (s.dry) {
+      const hit =
+        !this.inputs.noCache &&
+        ((await this.#cache.get(lookup)) !== undefined || this.#imports.some((c) => c.steps.has(lookup)));
+      if (!hit) for (const n of s.reads) s.needs.add(n);
+      s.reads.clear();
+      s.image = mutate(s.image, { config: () => config }, s.platform);
+      s.key = key;
+      s.clearOnBuild = false;
+      return;
+    }
     let rec = this.inputs.noCache ? undefined : await this.#cache.get(lookup);
     if (!rec && !this.inputs.noCache && this.#imports.length) rec = await this.#imported(lookup);
     let stored = rec;
@@ -780,16 +895,32 @@ export class DockerfileBuild {
   async #sourceRoot(s: StageState, ref: string, all: Stage[], where: string): Promise<SourceRoot> {
     const dep = findStage(all, ref, s.stage.index);
     if (dep) {
+      const what = `stage ${JSON.stringify(ref)}`;
+      // The stage's key, not its result (BuildKit's definition key): a fresh machine computes it without
+      // building the stage (the key pass), so a step reading it is found in a mode=min cache. A stage the
+      // key pass left out is built when the step misses after all.
+      const planned = this.#dryStates.get(dep.index);
+      if (s.dry) {
+        if (!planned) throw new BerthError("INTERNAL", `stage ${ref} has no keys yet`);
+        s.reads.add(dep.index);
+        return {
+          root: () => Promise.reject(new BerthError("INTERNAL", "the key pass reads no stage")),
+          id: planned.key,
+          what,
+        };
+      }
+      if (planned && !this.#done.has(dep.index)) {
+        return {
+          root: async () => {
+            const st = await this.#stageResult(dep.index);
+            return st.root.sync(st.image);
+          },
+          id: planned.key,
+          what,
+        };
+      }
       const st = await this.#stageResult(dep.index);
-      if (!st) throw new BerthError("INTERNAL", `stage ${ref} was not built`);
-      return {
-        root: () => st.root.sync(st.image),
-        // The config digest: it names the stage's filesystem (diff IDs) and config whatever its layers'
-        // compression, so a stage whose layers came from a recompressed cache (--cache-to compression=) keys
-        // the same as the one that was built.
-        id: st.image.manifest.config.digest,
-        what: `stage ${JSON.stringify(ref)}`,
-      };
+      return { root: () => st.root.sync(st.image), id: st.key, what };
     }
     let image: Image;
     try {

@@ -9,6 +9,7 @@ export {
 export { cacheKey, StepCache, type StepRecord } from "./cache.ts";
 export { type CacheFrom, type CacheTo, parseCacheFrom, parseCacheTo } from "./cache-spec.ts";
 export { expandPairs, expandWord, expandWords, type Vars } from "./expand.ts";
+export type { SecretSource } from "./instructions/mounts.ts";
 export {
   type Dockerfile,
   dockerfileError,

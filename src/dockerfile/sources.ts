@@ -31,8 +31,6 @@ export interface MatchedSource {
   name?: string;
   /** The path that matched, before symlinks were resolved. */
   matched?: string;
-  /** COPY --parents: its path below the destination. */
-  parents?: string;
 }
 
 const GLOB = /[*?[]/;
@@ -207,7 +205,7 @@ export async function sourcesDigest(
   const inodes = new Map<string, number>();
   let n = 0;
   for (const s of sources) {
-    h.update(`source ${s.path} ${s.isDir} ${s.name ?? ""} ${s.parents ?? ""}\n`);
+    h.update(`source ${s.path} ${s.isDir} ${s.name ?? ""} \n`);
     for (const f of s.files) {
       const type = f.st.isDirectory() ? "d" : f.st.isSymbolicLink() ? "l" : f.st.isFile() ? "f" : "o";
       let group = "";
@@ -242,49 +240,66 @@ export async function selectSources(
   patterns: readonly string[],
   o: SelectOptions,
 ): Promise<MatchedSource[]> {
-  const out: MatchedSource[] = [];
-  for (const pattern of patterns) {
-    let pivot = "";
-    let rest = pattern;
-    if (o.parents) {
-      const i = pattern.indexOf("/./");
-      if (i >= 0) {
-        pivot = components(pattern.slice(0, i)).join("/");
-        rest = pattern.slice(i + 3);
-      }
-    }
-    for (const src of await matchSources(
-      root,
-      [pivot === "" ? rest : `${pivot}/${rest}`],
-      o.matcher,
-      o.what,
-    )) {
-      if (o.parents) {
-        const matched = src.matched ?? src.path;
-        src.parents = pivot === "" ? matched : matched.slice(pivot.length + 1);
-        if (!src.isDir) src.parents ||= src.name ?? "";
-      }
-      out.push(src);
-    }
-  }
-  if (o.excludes.length === 0) return out;
-  const ex = createMatcher([...o.excludes]);
+  const ex = o.excludes.length ? createMatcher([...o.excludes]) : undefined;
   const excluded = (rel: string, isDir: boolean): boolean => {
+    if (!ex) return false;
     for (let p = rel; p !== "" && p !== "."; p = p.includes("/") ? p.slice(0, p.lastIndexOf("/")) : "") {
       if (ex.excludes(p, p === rel ? isDir : true)) return true;
     }
     return false;
   };
-  const kept: MatchedSource[] = [];
+  if (o.parents) return selectParents(root, patterns, o, excluded);
+  const out = await matchSources(root, patterns, o.matcher, o.what);
+  if (!ex) return out;
+  // As BuildKit's copier: a matched source itself is copied whatever the patterns say (they apply to the
+  // paths below it).
   for (const src of out) {
-    // As BuildKit's copier: a matched source itself is copied whatever the patterns say (they apply to the
-    // paths below it); with --parents the source root is the context's (or the pivot), so its path counts.
-    if (o.parents && src.parents && excluded(src.parents, src.isDir)) continue;
-    if (src.isDir) {
-      const prefix = o.parents && src.parents ? `${src.parents}/` : "";
-      src.files = src.files.filter((f) => f.rel === "" || !excluded(`${prefix}${f.rel}`, f.st.isDirectory()));
-    }
-    kept.push(src);
+    if (src.isDir) src.files = src.files.filter((f) => f.rel === "" || !excluded(f.rel, f.st.isDirectory()));
   }
-  return kept;
+  return out;
+}
+
+/**
+ * COPY --parents as BuildKit's dockerfile2llb has it: a pattern is cut at its first `/./` into a source
+ * directory (the root when there is no pivot; wildcards allowed) and an include pattern below it (dockerignore
+ * syntax, so `**` spans directories, and a matching directory brings all it holds). What matches keeps its
+ * path below the source, with the directories above it copied from the source (their mode, or --chmod; their
+ * owner as the files'), as BuildKit's copier makes them; --exclude drops paths below the source. A pattern
+ * without wildcards must exist.
+ */
+async function selectParents(
+  root: string,
+  patterns: readonly string[],
+  o: SelectOptions,
+  excluded: (rel: string, isDir: boolean) => boolean,
+): Promise<MatchedSource[]> {
+  const out: MatchedSource[] = [];
+  for (const pattern of patterns) {
+    const i = pattern.indexOf("/./");
+    const dir = i < 0 ? "/" : pattern.slice(0, i) || "/";
+    const include = components(i < 0 ? pattern : pattern.slice(i + 3)).join("/");
+    if (!GLOB.test(dir) && !GLOB.test(include)) {
+      // the path must exist (BuildKit's RequiredPaths): matchSources names it when it does not
+      await matchSources(root, [include === "" ? dir : `${dir}/${include}`], o.matcher, o.what);
+    }
+    const inc = include === "" ? undefined : createMatcher([include]);
+    for (const src of await matchSources(root, [dir], o.matcher, o.what)) {
+      if (!src.isDir) continue;
+      const kept = new Set<string>();
+      for (const f of src.files) {
+        if (f.rel === "") continue;
+        const isDir = f.st.isDirectory();
+        if ((inc && !inc.excludes(f.rel, isDir)) || excluded(f.rel, isDir)) continue;
+        kept.add(f.rel);
+        // the directories above it, as the source has them
+        for (let d = f.rel; d.includes("/"); ) {
+          d = d.slice(0, d.lastIndexOf("/"));
+          kept.add(d);
+        }
+      }
+      const files = src.files.filter((f) => f.rel === "" || kept.has(f.rel));
+      out.push({ ...src, files });
+    }
+  }
+  return out;
 }

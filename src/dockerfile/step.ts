@@ -61,13 +61,31 @@ export interface StepContext {
   root(): Promise<string>;
   /** A path in the stage's filesystem on the host, symlinks resolved inside it. */
   host(path: string): Promise<string>;
-  /** The digest of sources matched in the build context (content from the context's index). */
+  /**
+   * COPY/ADD sources matched in the build context (its `.dockerignore` applied), found once per build for the
+   * same patterns and flags (the key pass and the build share them).
+   */
+  contextSources(
+    patterns: readonly string[],
+    o: { parents: boolean; excludes: readonly string[] },
+  ): Promise<MatchedSource[]>;
+  /** The digest of sources matched in the build context (content from the context's index; once per sources). */
   contextDigest(sources: readonly MatchedSource[]): Promise<string>;
   /** Another stage (by name or index) or an image. */
   sourceRoot(ref: string): Promise<SourceRoot>;
   /**
+   * The key pass (`DockerfileBuild`'s plan): the step's key is all that is wanted, `cached` produces nothing;
+   * a source whose key needs a download (ADD of a URL or git repository) throws instead.
+   */
+  readonly dry: boolean;
+  /**
    * Reuse the cached result of this step keyed by `keyParts` (after the parent's key), or produce it.
    * `linked`: the key is `keyParts` alone (a layer that does not depend on what came before: COPY --link).
+   * `config`: the config after the step, when it is not the one before it (the key pass goes on with it).
    */
-  cached(keyParts: unknown[], produce: () => Promise<StepOutput>, linked?: boolean): Promise<void>;
+  cached(
+    keyParts: unknown[],
+    produce: () => Promise<StepOutput>,
+    options?: { linked?: boolean | undefined; config?: ContainerConfig | undefined },
+  ): Promise<void>;
 }

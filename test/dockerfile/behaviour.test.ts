@@ -8,7 +8,7 @@
 
 import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
-import { link, lstat, mkdir, readFile, stat, symlink, writeFile } from "node:fs/promises";
+import { chmod, link, lstat, mkdir, readFile, stat, symlink, writeFile } from "node:fs/promises";
 import { createServer, type Server } from "node:http";
 import { createServer as createNetServer, type Server as NetServer } from "node:net";
 import { join } from "node:path";
@@ -225,6 +225,58 @@ COPY --parents ./x/./sub/f /piv/
     ]);
     expect(t["piv/sub/f"]).toBeDefined();
     expect(t["piv/x"]).toBeUndefined();
+  });
+
+  it("COPY --parents as BuildKit: ** spans directories, wildcards before the ./ pivot, parents from the source", async () => {
+    // The expectations of BuildKit's dockerfile_parents_test.go (testCopyRelativeParents), and its copier's
+    // (fsutil) parent directories: made from the source's (mode, or --chmod; owner as the files').
+    const files: Record<string, string> = {};
+    for (const f of ["c/d/foo", "c/d/e/bay", "c2/d/e/baz", "c2/d/e2/baz"]) files[`test/a/b/${f}`] = f;
+    files["test/a/b2/c/d/e/bar"] = "bar";
+    Object.assign(files, {
+      "src/app/main.go": "main",
+      "src/app/readme.md": "readme",
+      "src/app/sub/deep/x.go": "x",
+      "src/app/sub/deep/x_test.go": "x test",
+      "docs/a/b/c.txt": "c",
+    });
+    const b = await build(
+      `FROM {{BASE}}
+COPY --parents test/a/b*/./c/**/e /dw/
+COPY --parents test/a/b/c*/./d/**/baz test/a/b*/./c/**/bar /di/
+COPY --parents ./src/./app/**/*.go /pivot/
+COPY --parents --exclude=**/*_test.go src/app/**/*.go /excl/
+COPY --parents --chown=1000:1000 --chmod=640 docs/a/b/c.txt /owned/
+COPY --parents docs/a/b/c.txt /plain/
+`,
+      files,
+      [],
+      {
+        prepare: async (ctx) => {
+          await chmod(join(ctx, "src/app"), 0o750);
+          await chmod(join(ctx, "src/app/sub"), 0o700);
+          await chmod(join(ctx, "docs/a"), 0o711);
+        },
+      },
+    );
+    const t = await tree(b.out);
+    const under = (d: string) => Object.keys(t).filter((p) => p.startsWith(`${d}/`) && t[p]!.type === "file");
+    expect(under("dw")).toEqual(["dw/c/d/e/bar", "dw/c/d/e/bay"]);
+    expect(under("di")).toEqual(["di/c/d/e/bar", "di/d/e/baz", "di/d/e2/baz"]);
+    expect(under("pivot")).toEqual([
+      "pivot/app/main.go",
+      "pivot/app/sub/deep/x.go",
+      "pivot/app/sub/deep/x_test.go",
+    ]);
+    expect(under("excl")).toEqual(["excl/src/app/main.go", "excl/src/app/sub/deep/x.go"]);
+    expect([t["pivot/app"]?.mode, t["pivot/app/sub"]?.mode, t["excl/src"]?.mode]).toEqual([
+      "750",
+      "700",
+      "755",
+    ]);
+    expect(t["plain/docs/a"]?.mode).toBe("711");
+    for (const p of ["owned/docs", "owned/docs/a", "owned/docs/a/b", "owned/docs/a/b/c.txt"])
+      expect([p, t[p]?.mode, t[p]?.owner]).toEqual([p, "640", "1000:1000"]);
   });
 
   it("ADD --checksum verifies a URL's content; a wrong one fails; a local source is refused", async () => {

@@ -232,7 +232,11 @@ export function registerBuild(program: Command, cli: () => Cli): void {
       "reuse steps from a cache (BuildKit's format) or an image's inline cache (repeatable)",
       collect,
     )
-    .option("--secret <id=ID,src=FILE>", "a secret for RUN --mount=type=secret (repeatable)", collect)
+    .option(
+      "--secret <id=ID[,src=FILE|,env=VAR]>",
+      "a secret for RUN --mount=type=secret, from a file or an environment variable (docker buildx's; repeatable)",
+      collect,
+    )
     .option(
       "--ssh <default|ID[=SOCKET]>",
       "an SSH agent for RUN --mount=type=ssh (default: $SSH_AUTH_SOCK; repeatable)",

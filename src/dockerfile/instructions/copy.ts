@@ -14,7 +14,7 @@ import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { BerthError, isBerthError } from "../../errors.ts";
 import { writeEntries } from "../../layer/build.ts";
-import { applyLayer, type EntryHeader, type Matcher, writeLayer } from "../../layer/index.ts";
+import { applyLayer, type EntryHeader, writeLayer } from "../../layer/index.ts";
 import type { PlannedEntry } from "../../layer/walk.ts";
 import { decompressAs, peek } from "../../oci/compression.ts";
 import type { Compression } from "../../oci/mediatype.ts";
@@ -102,23 +102,17 @@ export async function buildCopyLayer(o: CopyLayerOptions) {
     items.set(path, item);
   };
   for (const src of o.sources) {
-    // COPY --parents: the source keeps its path (from the context's root or the `/./` pivot).
-    const under = src.parents === undefined ? destRel : join2(destRel, src.parents);
     if (src.isDir) {
-      // The directory's contents go into the destination.
+      // The directory's contents go into the destination (COPY --parents: the paths kept below the source).
       for (const f of src.files) {
         if (f.rel === "") continue;
-        add(join2(under, f.rel), f);
+        add(join2(destRel, f.rel), f);
       }
-      const exists = under === destRel ? destSt : await lstatOrUndefined(`${o.root}/${under}`);
-      if (under !== "" && !exists) {
-        items.set(under, {
-          header: { path: under, type: "dir", mode: 0o755, ...dirOwner, size: 0, mtime: o.mtime },
+      if (destRel !== "" && !destSt) {
+        items.set(destRel, {
+          header: { path: destRel, type: "dir", mode: 0o755, ...dirOwner, size: 0, mtime: o.mtime },
         });
       }
-    } else if (src.parents !== undefined) {
-      if (under === "") throw new BerthError("DOCKERFILE_SYNTAX", `cannot copy a file onto /`);
-      add(under, src.files[0]!);
     } else {
       const f = src.files[0]!;
       // A symlink source keeps its own name (its target's content, under the link's name), as BuildKit.
@@ -404,6 +398,8 @@ export async function copyInstruction(c: StepContext): Promise<void> {
         files: [{ hostPath: path, rel: "", st: await stat(path) }],
       });
       parts.push({ heredoc: h.name, content });
+    } else if (isAdd && (isGitSource(w) || isHttpSource(w)) && c.dry) {
+      throw new BerthError("INTERNAL", `the key of ADD ${w} needs the download`);
     } else if (isAdd && isGitSource(w)) {
       const ref = parseGitRef(w);
       const dir = join(dl, `git-${extra.length}`);
@@ -443,8 +439,11 @@ export async function copyInstruction(c: StepContext): Promise<void> {
       });
     } else patterns.push(w);
   }
-  const select = (root: string, matcher: Matcher | undefined, what: string) =>
-    selectSources(root, patterns, { matcher, what, parents, excludes }).catch((err) => {
+  const select = (root: string | undefined, what: string) =>
+    (root === undefined
+      ? c.contextSources(patterns, { parents, excludes })
+      : selectSources(root, patterns, { matcher: undefined, what, parents, excludes })
+    ).catch((err) => {
       if (isBerthError(err, "DOCKERFILE_SOURCE_NOT_FOUND"))
         throw new BerthError(err.code, `${where}: ${ins.keyword} failed: ${err.message}`, {
           details: { ...err.details, line: ins.line },
@@ -458,7 +457,7 @@ export async function copyInstruction(c: StepContext): Promise<void> {
     parts.push({ fromImage: src.id });
     fromRoot = src.root;
   } else if (patterns.length) {
-    sources = await select(c.inputs.contextDir, c.matcher, "the build context");
+    sources = await select(undefined, "the build context");
     parts.push({ context: await c.contextDigest(sources) });
   }
   // BuildKit's wording: --parents, --chown and --chmod (not --from, --link, --exclude or --checksum), the
@@ -485,7 +484,7 @@ export async function copyInstruction(c: StepContext): Promise<void> {
   await c.cached(
     parts,
     async () => {
-      if (fromRoot) sources = await select(await fromRoot(), undefined, `--from=${fromRef}`);
+      if (fromRoot) sources = await select(await fromRoot(), `--from=${fromRef}`);
       // ADD extracts local tar archives into the destination (unless --unpack=false).
       const all2: MatchedSource[] = [];
       let keepOwner = fromRoot !== undefined;
@@ -525,7 +524,7 @@ export async function copyInstruction(c: StepContext): Promise<void> {
       });
       return { config: c.config, createdBy: text, layer: { path: layerPath, ...desc } };
     },
-    linked,
+    { linked },
   );
   await rm(dl, { recursive: true, force: true });
 }

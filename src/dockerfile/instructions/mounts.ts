@@ -276,10 +276,21 @@ async function chownAsked(path: string, m: RunMountSpec): Promise<void> {
 }
 
 /** A secret as a file of its own (mode default 0400, owner uid:gid default 0:0) for a bind mount. */
-export async function secretFile(dir: string, src: string, m: RunMountSpec): Promise<string> {
+/**
+ * Where a `--secret` comes from (docker buildx's sources): a host file, or an environment variable's value
+ * (read by the CLI; `env` is its name, for messages, never the value).
+ */
+export type SecretSource = { file: string } | { env: string; value: string };
+
+/** A secret's bytes. */
+export async function secretValue(src: SecretSource): Promise<Buffer> {
+  return "file" in src ? readFile(src.file) : Buffer.from(src.value);
+}
+
+export async function secretFile(dir: string, value: Buffer, m: RunMountSpec): Promise<string> {
   await mkdir(dir, { recursive: true, mode: 0o700 });
   const path = join(dir, `secret-${randomBytes(6).toString("hex")}`);
-  await writeFile(path, await readFile(src), { mode: 0o600 });
+  await writeFile(path, value, { mode: 0o600 });
   await chownAsked(path, m);
   await fsChmod(path, m.mode ?? 0o400);
   return path;

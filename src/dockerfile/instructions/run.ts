@@ -5,7 +5,7 @@
  * in the layer. A failing command is an error carrying its exit code and output.
  */
 import type { Stats } from "node:fs";
-import { cp, mkdir, readdir, readFile, rm, rmdir } from "node:fs/promises";
+import { cp, mkdir, readdir, rm, rmdir } from "node:fs/promises";
 import { join, posix } from "node:path";
 import { BerthError } from "../../errors.ts";
 import type { XattrReader } from "../../layer/index.ts";
@@ -25,7 +25,7 @@ import { heredocName } from "../parse.ts";
 import { lstatOrUndefined, resolveInRoot } from "../rootfs.ts";
 import { matchSources } from "../sources.ts";
 import type { SourceRoot, StepContext } from "../step.ts";
-import { leaseCacheDir, parseMount, type RunMountSpec, secretFile, sshProxy } from "./mounts.ts";
+import { leaseCacheDir, parseMount, type RunMountSpec, secretFile, secretValue, sshProxy } from "./mounts.ts";
 
 export interface RunStepOptions {
   home: string;
@@ -309,15 +309,14 @@ async function mountFor(
       if (!src) {
         if (m.required)
           throw new BerthError("USAGE", `secret ${JSON.stringify(id)} is required but was not given`, {
-            hint: `pass it with --secret id=${id},src=FILE`,
+            hint: `pass it with --secret id=${id},src=FILE or --secret id=${id},env=VARIABLE`,
           });
         return;
       }
-      if (m.env !== undefined) {
-        env.push(`${m.env}=${await readFile(src, "utf8")}`);
-      }
+      const value = await secretValue(src);
+      if (m.env !== undefined) env.push(`${m.env}=${value.toString("utf8")}`);
       if (m.target === "") return;
-      const file = await secretFile(privateDir, src, m);
+      const file = await secretFile(privateDir, value, m);
       mounts.push({ destination: m.target, type: "bind", source: file, options: ["rbind", "ro"] });
       return;
     }

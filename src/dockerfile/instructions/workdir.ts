@@ -18,27 +18,31 @@ export async function workdirInstruction(c: StepContext): Promise<void> {
   const dir = posix.resolve(c.config.WorkingDir || "/", w);
   const config = { ...c.config, WorkingDir: dir };
   const user = c.config.User || undefined;
-  await c.cached([`WORKDIR ${dir}`, user], async () => {
-    const root = await c.root();
-    // As BuildKit: a layer for every WORKDIR but `/`, an empty one when the directory exists.
-    if (dir === "/" && (await lstatOrUndefined(await c.host(dir))))
-      return { config, createdBy: `WORKDIR ${dir}` };
-    const empty = c.temp("empty-");
-    await mkdir(empty);
-    const layerPath = c.temp("layer-");
-    const desc = await buildCopyLayer({
-      root,
-      sources: [{ path: "", isDir: true, files: [{ hostPath: empty, rel: "", st: await stat(empty) }] }],
-      dest: dir,
-      workdir: "/",
-      // As buildah and BuildKit do, the directories WORKDIR makes belong to the stage's USER.
-      owner: user === undefined ? undefined : await resolveOwner(root, user),
-      keepOwner: false,
-      chmod: undefined,
-      mtime: c.mtime,
-      compression: c.inputs.compression ?? "gzip",
-      layerPath,
-    });
-    return { config, createdBy: `WORKDIR ${dir}`, layer: { path: layerPath, ...desc } };
-  });
+  await c.cached(
+    [`WORKDIR ${dir}`, user],
+    async () => {
+      const root = await c.root();
+      // As BuildKit: a layer for every WORKDIR but `/`, an empty one when the directory exists.
+      if (dir === "/" && (await lstatOrUndefined(await c.host(dir))))
+        return { config, createdBy: `WORKDIR ${dir}` };
+      const empty = c.temp("empty-");
+      await mkdir(empty);
+      const layerPath = c.temp("layer-");
+      const desc = await buildCopyLayer({
+        root,
+        sources: [{ path: "", isDir: true, files: [{ hostPath: empty, rel: "", st: await stat(empty) }] }],
+        dest: dir,
+        workdir: "/",
+        // As buildah and BuildKit do, the directories WORKDIR makes belong to the stage's USER.
+        owner: user === undefined ? undefined : await resolveOwner(root, user),
+        keepOwner: false,
+        chmod: undefined,
+        mtime: c.mtime,
+        compression: c.inputs.compression ?? "gzip",
+        layerPath,
+      });
+      return { config, createdBy: `WORKDIR ${dir}`, layer: { path: layerPath, ...desc } };
+    },
+    { config },
+  );
 }
