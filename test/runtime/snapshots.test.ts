@@ -1,6 +1,6 @@
 /** Snapshots: cached by chain ID, shared between images, atomic; a cached image applies no layer. */
 import { readdirSync, statSync } from "node:fs";
-import { writeFile } from "node:fs/promises";
+import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { loadRoot, selectImage } from "../../src/oci/image.ts";
@@ -55,6 +55,25 @@ it("the second run of an image applies no layer; images share the snapshots of c
   expect(readdirSync(snapDir)).toHaveLength(3);
   // The container's writes went to its own upper dir, removed afterwards.
   expect(readdirSync(join(home, "run", "containers"))).toEqual([]);
+});
+
+it("a snapshot made in another boot is made again (nothing was synced: a crash may have left it short)", async () => {
+  const home = join(dir, "home-boot");
+  const two = await image("two");
+  const snapshots = await Snapshots.open(home);
+  const first = await snapshots.prepare(two);
+  expect(first).toMatchObject({ applied: 2, reused: 0 });
+  const meta = join(first.dirs[1]!, "..", "meta.json");
+  const boot = (await readFile("/proc/sys/kernel/random/boot_id", "utf8")).trim();
+  expect(JSON.parse(await readFile(meta, "utf8")).boot).toBe(boot);
+  expect((await snapshots.prepare(two)).applied).toBe(0);
+  await writeFile(
+    meta,
+    JSON.stringify({ ...JSON.parse(await readFile(meta, "utf8")), boot: "another-boot" }),
+  );
+  expect(await snapshots.prepare(two)).toMatchObject({ applied: 1, reused: 1 });
+  expect(JSON.parse(await readFile(meta, "utf8")).boot).toBe(boot);
+  expect(readdirSync(join(home, "snapshots", "tmp"))).toEqual([]);
 });
 
 it("berth run reports layers applied (BERTH_DEBUG) and applies none on the second run", async () => {
