@@ -155,10 +155,30 @@ export class Snapshots {
     let mounted: string | undefined;
     try {
       await mkdir(tmp, { recursive: true });
-      let target = fs;
-      if (this.mode === "overlay" && parents.length > 0) {
+      // The layer engine is loaded only when a layer has to be applied (a cached image needs none).
+      const { applyLayer, selfContained } = await import("../layer/index.ts");
+      const apply = async (target: string, accept?: ReturnType<typeof selfContained>) => {
+        const stream = await open();
+        const stats = await applyLayer(stream, target, {
+          rootless: this.rootless,
+          ...(signal ? { signal } : {}),
+          accept,
+        });
+        if (stats.stopped !== undefined) return false;
+        // The DiffID is checked at the end of the stream: read whatever the tar reader left.
+        for await (const _ of stream) {
+          // drain
+        }
+        return true;
+      };
+      if (this.mode === "full") {
+        if (parents.length > 0) await pexec("cp", ["-a", "--reflink=auto", parents[parents.length - 1]!, fs]);
+        await apply(fs);
+      } else if (!(await apply(fs, parents.length > 0 ? selfContained() : undefined))) {
+        // The layer needs what is below it (`selfContained`): applied again, through an overlay of its parents.
+        await rm(fs, { recursive: true, force: true });
         const work = join(tmp, "work");
-        target = join(tmp, "merged");
+        const target = join(tmp, "merged");
         await Promise.all([mkdir(fs), mkdir(work), mkdir(target)]);
         await mountOverlay({
           lowerDirs: [...parents].reverse(),
@@ -169,22 +189,11 @@ export class Snapshots {
           volatile: true,
         });
         mounted = target;
-      } else if (this.mode === "full" && parents.length > 0) {
-        await pexec("cp", ["-a", "--reflink=auto", parents[parents.length - 1]!, fs]);
-      }
-      // The layer engine is loaded only when a layer has to be applied (a cached image needs none).
-      const { applyLayer } = await import("../layer/index.ts");
-      const stream = await open();
-      await applyLayer(stream, target, { rootless: this.rootless, ...(signal ? { signal } : {}) });
-      // The DiffID is checked at the end of the stream: read whatever the tar reader left.
-      for await (const _ of stream) {
-        // drain
-      }
-      if (mounted) {
+        await apply(target);
         await unmount(mounted);
         mounted = undefined;
-        await rm(join(tmp, "work"), { recursive: true, force: true });
-        await rm(join(tmp, "merged"), { recursive: true, force: true });
+        await rm(work, { recursive: true, force: true });
+        await rm(target, { recursive: true, force: true });
         await stripOverlayOrigins(fs);
       }
       await writeFile(
