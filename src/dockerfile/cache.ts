@@ -78,6 +78,14 @@ export class StepCache {
 
   async put(key: string, rec: StepRecord): Promise<void> {
     await mkdir(join(this.root, "steps"), { recursive: true });
-    await writeFileAtomic(join(this.root, "steps", `${encodedOf(key)}.json`), `${JSON.stringify(rec)}\n`);
+    // Not flushed: a record cut short by a crash does not parse, and `get` calls it a miss.
+    await writeFileAtomic(
+      join(this.root, "steps", `${encodedOf(key)}.json`),
+      `${JSON.stringify(rec)}\n`,
+      0o644,
+      {
+        sync: false,
+      },
+    );
   }
 }

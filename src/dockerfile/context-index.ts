@@ -144,7 +144,8 @@ export class ContextIndex {
     const keep = this.#entries.size > MAX_ENTRIES ? this.#seen : this.#entries;
     const out: IndexFile = { version: 1, entries: Object.fromEntries(keep) };
     await mkdir(join(this.#file, ".."), { recursive: true });
-    await writeFileAtomic(this.#file, JSON.stringify(out), 0o600);
+    // Not flushed: an index cut short by a crash does not parse, and every file is read again.
+    await writeFileAtomic(this.#file, JSON.stringify(out), 0o600, { sync: false });
     this.#dirty = false;
   }
 }

@@ -53,6 +53,11 @@ export interface ApplyOptions {
    */
   setXattr?: (hostPath: string, name: string, value: Buffer) => Promise<void>;
   signal?: AbortSignal | undefined;
+  /**
+   * Asked before each entry is applied; `false` stops the apply there (what was written stays, for the
+   * caller to drop) and the result says `stopped`.
+   */
+  accept?: ((h: EntryHeader) => boolean) | undefined;
 }
 
 export interface ApplyNote {
@@ -73,6 +78,8 @@ export interface ApplyStats {
   notes: ApplyNote[];
   /** Rootless only: image path → owner recorded instead of chown (entries not owned by 0:0). */
   ownership: Map<string, { uid: number; gid: number }>;
+  /** The entry `accept` refused (nothing after it was applied). */
+  stopped?: string;
 }
 
 interface DirAttrs {
@@ -95,6 +102,11 @@ export async function applyLayer(
     const tarOptions = options.maxMetaSize === undefined ? {} : { maxMetaSize: options.maxMetaSize };
     for await (const entry of readTar(stream, tarOptions)) {
       options.signal?.throwIfAborted();
+      if (options.accept && !options.accept(entry.header)) {
+        applier.stats.stopped = entry.header.path;
+        if (layer instanceof Readable) layer.destroy();
+        return applier.stats;
+      }
       await applier.apply(entry.header, entry.body);
     }
     await applier.finish();
@@ -103,6 +115,33 @@ export async function applyLayer(
     throw err instanceof BerthError ? err : wrapError("applying layer", err);
   }
   return applier.stats;
+}
+
+/**
+ * An `accept` for applying a layer into an empty overlayfs upper dir without its parents mounted below it:
+ * true while no entry needs what is below — each entry's parent directory is an entry before it, hard links
+ * point at files of the layer, no whiteouts. Such a layer leaves the same upper dir as applied through the
+ * overlay: a directory over a lower directory is merged either way, anything else hides what is below it.
+ * Layers berth's COPY makes are such layers (they name every parent).
+ */
+export function selfContained(): (h: EntryHeader) => boolean {
+  const dirs = new Set<string>([""]);
+  const files = new Set<string>();
+  return (h) => {
+    const comps = entryComponents(h.path);
+    const path = comps.join("/");
+    if (comps.length > 0 && comps[comps.length - 1]!.startsWith(WHITEOUT_PREFIX)) return false;
+    if (!dirs.has(comps.slice(0, -1).join("/"))) return false;
+    if (h.type === "hardlink" && !files.has(entryComponents(h.linkname ?? "").join("/"))) return false;
+    if (h.type === "dir") {
+      dirs.add(path);
+      files.delete(path);
+    } else {
+      dirs.delete(path);
+      files.add(path);
+    }
+    return true;
+  };
 }
 
 class Applier {

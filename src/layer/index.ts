@@ -1,6 +1,13 @@
 /** The layer engine: build, compress, apply, diff and flatten OCI layers. */
 
-export { type ApplyNote, type ApplyOptions, type ApplyStats, applyLayer, rootlessXattr } from "./apply.ts";
+export {
+  type ApplyNote,
+  type ApplyOptions,
+  type ApplyStats,
+  applyLayer,
+  rootlessXattr,
+  selfContained,
+} from "./apply.ts";
 export { type BuildLayerOptions, type BuildLayerResult, buildLayer } from "./build.ts";
 export { type CompressOptions, createCompressor } from "./compress.ts";
 export { type DiffOptions, type DiffResult, diffOverlay, diffTrees } from "./diff.ts";

@@ -26,7 +26,17 @@ export interface OverlayMount {
   target: string;
   /** Directory the lower paths are made relative to (keeps the options short). */
   base?: string;
+  /**
+   * Mount with overlayfs' `volatile` (Linux 5.10+): its unmount does not sync the upper dir's whole
+   * filesystem (measured: 280–400 ms on this machine's busy disk, against 4 ms), and the upper dir is not
+   * crash-safe: for upper dirs read back and dropped at once, or trusted only in the boot that made them
+   * (snapshots, `currentBootId`). A kernel that refuses it gets a plain mount.
+   */
+  volatile?: boolean | undefined;
 }
+
+/** Whether this kernel refused `volatile` once (then every later mount goes without it). */
+let volatileRefused = false;
 
 export async function mountOverlay(m: OverlayMount): Promise<void> {
   const lower = m.lowerDirs.map((d) => (m.base ? relative(m.base, d) : d));
@@ -42,21 +52,24 @@ export async function mountOverlay(m: OverlayMount): Promise<void> {
   if (options.length > 4000) {
     throw new BerthError("RUNTIME_FAILED", `too many layers for one overlay mount (${m.lowerDirs.length})`);
   }
-  try {
-    await pexec(
-      "mount",
-      ["-t", "overlay", "overlay", "-o", options, m.target],
-      m.base ? { cwd: m.base } : {},
-    );
-  } catch (err) {
-    const e = err as { stderr?: string; message: string };
-    throw new BerthError(
-      "RUNTIME_FAILED",
-      `mounting the container root at ${m.target}: ${(e.stderr || e.message).trim()}`,
-      {
-        cause: err,
-      },
-    );
+  // With `volatile` first where asked; a kernel that refuses it is asked once, then never again.
+  const tries = m.volatile && !volatileRefused ? [`${options},volatile`, options] : [options];
+  for (const [i, o] of tries.entries()) {
+    try {
+      await pexec("mount", ["-t", "overlay", "overlay", "-o", o, m.target], m.base ? { cwd: m.base } : {});
+      return;
+    } catch (err) {
+      if (i + 1 < tries.length) {
+        volatileRefused = true;
+        continue;
+      }
+      const e = err as { stderr?: string; message: string };
+      throw new BerthError(
+        "RUNTIME_FAILED",
+        `mounting the container root at ${m.target}: ${(e.stderr || e.message).trim()}`,
+        { cause: err },
+      );
+    }
   }
 }
 
@@ -67,6 +80,17 @@ export async function unmount(target: string): Promise<void> {
     // Busy (a process still holds it): detach it now, the kernel frees it when the last user goes.
     await pexec("umount", ["-l", target]).catch(() => undefined);
   }
+}
+
+let bootId: Promise<string> | undefined;
+
+/** This boot's id (`/proc/sys/kernel/random/boot_id`; "" where there is none). */
+export function currentBootId(): Promise<string> {
+  bootId ??= readFile("/proc/sys/kernel/random/boot_id", "utf8").then(
+    (s) => s.trim(),
+    () => "",
+  );
+  return bootId;
 }
 
 const probes = new Map<string, Promise<boolean>>();

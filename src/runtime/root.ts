@@ -22,12 +22,15 @@ export interface ContainerRoot {
 /**
  * Make the root in `dir` (`rootfs/`, plus `upper/` and `work/` for an overlay). `upperDir`, when given, is
  * used as the overlay's upper dir instead of `dir/upper` (for a copy: the copy is made there, if empty).
+ * `volatile`: the upper dir is read back and dropped once the command ends (a build step's), so the overlay
+ * skips the sync of the whole filesystem at unmount (`OverlayMount.volatile`).
  */
 export async function createRoot(
   snapshots: Snapshots,
   chain: SnapshotChain,
   dir: string,
   upperDir?: string,
+  volatile?: boolean,
 ): Promise<ContainerRoot> {
   if (chain.mode === "overlay") {
     const upper = upperDir ?? join(dir, "upper");
@@ -41,6 +44,7 @@ export async function createRoot(
       workDir: work,
       target: rootfs,
       base: snapshots.root,
+      volatile,
     }).catch(async (err: unknown) => {
       // The remembered probe may be stale (another kernel config, another mount namespace): try it afresh next time.
       await forgetOverlaySupport(snapshots.root);

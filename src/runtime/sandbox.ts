@@ -107,7 +107,7 @@ export async function runInSandbox(o: SandboxOptions): Promise<SandboxResult> {
   let root: ContainerRoot | undefined;
   let net: NetworkSetup | undefined;
   try {
-    root = await createRoot(snapshots, chain, dir, o.upperDir);
+    root = await createRoot(snapshots, chain, dir, o.upperDir, true);
     const user = await resolveUser(root.rootfs, o.user ?? config?.config?.User, name);
     const network = o.network ?? "default";
     const hostname = o.hostname ?? (network === "host" ? osHostname() : id.slice(6, 18));

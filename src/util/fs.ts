@@ -62,15 +62,24 @@ export async function ownedTempDir(parent: string, prefix: string): Promise<stri
   return mkdtemp(join(parent, `${prefix}${ownerTag()}-`));
 }
 
-/** Write a file atomically: a temp file in the same folder, flushed, then renamed over the target. */
-export async function writeFileAtomic(path: string, data: Uint8Array | string, mode = 0o644): Promise<void> {
+/**
+ * Write a file atomically: a temp file in the same folder, flushed, then renamed over the target.
+ * `sync: false` skips the flush, for a cache a reader re-makes when it finds the file short or unparsable
+ * (an fsync is a journal commit: 1–30 ms each on a busy disk, one per Dockerfile step).
+ */
+export async function writeFileAtomic(
+  path: string,
+  data: Uint8Array | string,
+  mode = 0o644,
+  options: { sync?: boolean | undefined } = {},
+): Promise<void> {
   const dir = dirname(path);
   await mkdir(dir, { recursive: true });
   const tmp = tempName(dir, "write");
   const fh = await open(tmp, "wx", mode);
   try {
     await fh.writeFile(data);
-    await fh.sync();
+    if (options.sync !== false) await fh.sync();
   } catch (err) {
     await fh.close();
     await rm(tmp, { force: true });

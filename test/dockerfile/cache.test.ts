@@ -1,5 +1,5 @@
 /** The build cache and reproducibility: no-op rebuilds run nothing, a changed COPY source re-runs from there. */
-import { writeFile } from "node:fs/promises";
+import { readdir, readFile, truncate, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { berth, tempDir } from "../helpers/cli.ts";
@@ -56,6 +56,28 @@ describe("the step cache", () => {
     );
     expect(steps.every((s) => s.cached)).toBe(true);
     expect(second.stderr.match(/--> Using cache/g)?.length).toBe(5);
+  });
+
+  it("step records and the context index cut short (not flushed, a crash) are misses, never errors", async () => {
+    const ctx = await writeContext(join(tmp.dir, "c-torn"), {
+      "a.txt": "a\n",
+      "b.txt": "b\n",
+      Dockerfile: dockerfile(),
+    });
+    const home = join(tmp.dir, "home-torn");
+    const epoch = { SOURCE_DATE_EPOCH: "0" };
+    const first = await build(ctx, home, [], epoch);
+    const cache = join(home, "cache", "dockerfile");
+    const records = await readdir(join(cache, "steps"));
+    expect(records.length).toBeGreaterThan(2);
+    // One record empty, one cut in the middle, the context's index empty.
+    await truncate(join(cache, "steps", records[0]!), 0);
+    const half = join(cache, "steps", records[1]!);
+    await truncate(half, Math.floor((await readFile(half)).length / 2));
+    for (const f of await readdir(join(cache, "context"))) await truncate(join(cache, "context", f), 0);
+    const second = await build(ctx, home, [], epoch);
+    expect(second.json.digest).toBe(first.json.digest);
+    expect(second.json.steps.filter((s) => !s.cached).length).toBeGreaterThan(0);
   });
 
   it("a change to one COPY source re-runs from that step on", async () => {

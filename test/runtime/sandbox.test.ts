@@ -103,3 +103,18 @@ it("runs a command over a snapshot chain + upper dir, and turns the changes into
   expect(readdirSync(join(home, "run", "containers"))).toEqual([]);
   expect(readdirSync(join(home, "run", "state"))).toEqual([]);
 });
+
+it("mounts the root volatile: its upper dir is dropped after the step, so unmounting it syncs no filesystem", async () => {
+  const opened = await openSource(parseImageArgument(`oci:${join(dir, "layout")}:b`), { home: dir, env: {} });
+  const image = await selectImage(await loadRoot(opened.source, opened.root));
+  const r = await runInSandbox({
+    home: join(dir, "home-sync"),
+    image,
+    upperDir: join(dir, "upper-sync"),
+    args: ["sh", "-c", "grep ' / / ' /proc/self/mountinfo"],
+    network: "none",
+  });
+  expect(r.exitCode).toBe(0);
+  // The kernel lists the option as `volatile`, or `fsync=volatile` since 6.x.
+  expect(r.stdoutTail).toMatch(/ overlay overlay \S*,(fsync=)?volatile(,|\s)/);
+});

@@ -1,9 +1,9 @@
 /** Snapshots: cached by chain ID, shared between images, atomic; a cached image applies no layer. */
 import { readdirSync, statSync } from "node:fs";
-import { writeFile } from "node:fs/promises";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { loadRoot, selectImage } from "../../src/oci/image.ts";
+import { type Image, loadRoot, selectImage } from "../../src/oci/image.ts";
 import { runContainer, Snapshots } from "../../src/runtime/index.ts";
 import { openSource } from "../../src/transport/open.ts";
 import { parseImageArgument } from "../../src/transport/parse.ts";
@@ -55,6 +55,72 @@ it("the second run of an image applies no layer; images share the snapshots of c
   expect(readdirSync(snapDir)).toHaveLength(3);
   // The container's writes went to its own upper dir, removed afterwards.
   expect(readdirSync(join(home, "run", "containers"))).toEqual([]);
+});
+
+it("a snapshot made in another boot is made again (nothing was synced: a crash may have left it short)", async () => {
+  const home = join(dir, "home-boot");
+  const two = await image("two");
+  const snapshots = await Snapshots.open(home);
+  const first = await snapshots.prepare(two);
+  expect(first).toMatchObject({ applied: 2, reused: 0 });
+  const meta = join(first.dirs[1]!, "..", "meta.json");
+  const boot = (await readFile("/proc/sys/kernel/random/boot_id", "utf8")).trim();
+  expect(JSON.parse(await readFile(meta, "utf8")).boot).toBe(boot);
+  expect((await snapshots.prepare(two)).applied).toBe(0);
+  await writeFile(
+    meta,
+    JSON.stringify({ ...JSON.parse(await readFile(meta, "utf8")), boot: "another-boot" }),
+  );
+  expect(await snapshots.prepare(two)).toMatchObject({ applied: 1, reused: 1 });
+  expect(JSON.parse(await readFile(meta, "utf8")).boot).toBe(boot);
+  expect(readdirSync(join(home, "snapshots", "tmp"))).toEqual([]);
+});
+
+it("a layer naming every parent and deleting nothing is applied with no overlay mount; others through one", async () => {
+  const layoutSc = join(dir, "layout-sc");
+  // umoci names a parent it did not change only by its path: /new's are named, /etc is not.
+  await busyboxImage(layoutSc, "adds", {}, [[{ path: "new/dir/file", content: "new\n" }]]);
+  await busyboxImage(layoutSc, "etc", {}, [[{ path: "etc/extra", content: "extra\n" }]]);
+  await busyboxImage(layoutSc, "deletes", {}, [[{ path: "etc/group", delete: true }]]);
+  // mount(8) on PATH logs each call before making it.
+  const bin = join(dir, "logging-mount");
+  const log = join(bin, "log");
+  await mkdir(bin);
+  await writeFile(join(bin, "mount"), `#!/bin/sh\necho "$*" >> ${log}\nexec /usr/bin/mount "$@"\n`, {
+    mode: 0o755,
+  });
+  const snapshotMounts = async () =>
+    (await readFile(log, "utf8").catch(() => ""))
+      .split("\n")
+      .filter((l) => l.includes("/snapshots/tmp/") && !l.includes("/probe-")).length;
+  const path = process.env.PATH;
+  process.env.PATH = `${bin}:${path}`;
+  try {
+    const home = join(dir, "home-sc");
+    const snapshots = await Snapshots.open(home);
+    const open = async (tag: string) => {
+      const opened = await openSource(parseImageArgument(`oci:${layoutSc}:${tag}`), { home: dir, env: {} });
+      return selectImage(await loadRoot(opened.source, opened.root));
+    };
+    const ls = async (image: Image, script: string) =>
+      (await runContainer({ home, image, args: ["sh", "-c", script], network: "none" })).stdoutTail;
+    const adds = await open("adds");
+    expect(await snapshots.prepare(adds)).toMatchObject({ applied: 2 });
+    expect(await snapshotMounts()).toBe(0);
+    expect(await ls(adds, "cat /new/dir/file; ls /")).toBe(
+      "new\nbin\ndev\netc\nhome\nnew\nproc\nroot\nsys\ntmp\n",
+    );
+    const etc = await open("etc");
+    expect(await snapshots.prepare(etc)).toMatchObject({ applied: 2 });
+    expect(await snapshotMounts()).toBe(1);
+    expect(await ls(etc, "test -f /etc/group && test -f /etc/passwd && cat /etc/extra")).toBe("extra\n");
+    const deletes = await open("deletes");
+    expect(await snapshots.prepare(deletes)).toMatchObject({ applied: 2 });
+    expect(await snapshotMounts()).toBe(2);
+    expect(await ls(deletes, "test ! -e /etc/group && test -f /etc/passwd && echo gone")).toBe("gone\n");
+  } finally {
+    process.env.PATH = path;
+  }
 });
 
 it("berth run reports layers applied (BERTH_DEBUG) and applies none on the second run", async () => {
