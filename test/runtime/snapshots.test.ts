@@ -104,6 +104,11 @@ it("a layer naming every parent and deleting nothing is applied with no overlay 
     };
     const ls = async (image: Image, script: string) =>
       (await runContainer({ home, image, args: ["sh", "-c", script], network: "none" })).stdoutTail;
+    // The images share busybox's layer when umoci made them within the same second: then only their own is applied.
+    const expectLastApplied = (r: { applied: number; reused: number }) => {
+      expect(r.applied + r.reused).toBe(2);
+      expect(r.applied).toBeGreaterThanOrEqual(1);
+    };
     const adds = await open("adds");
     expect(await snapshots.prepare(adds)).toMatchObject({ applied: 2 });
     expect(await snapshotMounts()).toBe(0);
@@ -111,11 +116,11 @@ it("a layer naming every parent and deleting nothing is applied with no overlay 
       "new\nbin\ndev\netc\nhome\nnew\nproc\nroot\nsys\ntmp\n",
     );
     const etc = await open("etc");
-    expect(await snapshots.prepare(etc)).toMatchObject({ applied: 2 });
+    expectLastApplied(await snapshots.prepare(etc));
     expect(await snapshotMounts()).toBe(1);
     expect(await ls(etc, "test -f /etc/group && test -f /etc/passwd && cat /etc/extra")).toBe("extra\n");
     const deletes = await open("deletes");
-    expect(await snapshots.prepare(deletes)).toMatchObject({ applied: 2 });
+    expectLastApplied(await snapshots.prepare(deletes));
     expect(await snapshotMounts()).toBe(2);
     expect(await ls(deletes, "test ! -e /etc/group && test -f /etc/passwd && echo gone")).toBe("gone\n");
   } finally {
