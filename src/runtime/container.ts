@@ -60,9 +60,9 @@ export interface RuntimeContext {
   /** BERTH_HOME. */
   home: string;
   /** "runc", "crun" or a path; default: runc, else crun, found on `searchPath`. */
-  runtime?: string;
+  runtime?: string | undefined;
   /** PATH to look for the runtime on. */
-  searchPath?: string;
+  searchPath?: string | undefined;
   /** Set when not root: rootless mode with these host ids mapped to 0. */
   rootless?: RootlessIds;
 }

@@ -15,6 +15,7 @@ import {
   captureChanges,
   type NetworkMode,
   overlayXattrReader,
+  type RuntimeContext,
   runInSandbox,
   type SpecMount,
 } from "../../runtime/index.ts";
@@ -25,7 +26,7 @@ import { matchSources } from "../sources.ts";
 import type { SourceRoot, StepContext } from "../step.ts";
 import { leaseCacheDir, parseMount, type RunMountSpec, secretFile, sshProxy } from "./mounts.ts";
 
-export interface RunStepOptions {
+export interface RunStepOptions extends Pick<RuntimeContext, "runtime" | "searchPath"> {
   home: string;
   image: Image;
   args: string[];
@@ -98,6 +99,8 @@ export async function runStep(o: RunStepOptions) {
     env: o.env,
     ...(o.user ? { user: o.user } : {}),
     cwd: o.cwd,
+    runtime: o.runtime,
+    searchPath: o.searchPath,
     network: o.network,
     mounts: o.mounts,
     etcAlways: true,
@@ -239,6 +242,8 @@ export async function runInstruction(c: StepContext): Promise<void> {
         env: [...argEnv, ...env],
         user: config.User || undefined,
         cwd: workdir,
+        runtime: c.inputs.runtime,
+        searchPath: c.inputs.searchPath,
         network,
         mounts,
         // Mount points of --mount are not the command's changes; /dev, /proc and /sys that the runtime
