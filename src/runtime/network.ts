@@ -139,7 +139,8 @@ export function privateResolvConf(host: string | undefined): string {
  * Its exit fd is the read end of another fifo (`slirp.exit`) that only berth holds open for writing:
  * slirp4netns ends when berth closes it, or dies however it dies. It also ends with the container's process:
  * a watcher (a shell loop, polling every 0.1 s: a process cannot wait for one that is not its child) stops it
- * once that pid no longer has the container's network namespace. crun needs this: `crun run` is a child
+ * once that pid no longer has the container's network namespace (none where that cannot be seen from the hook
+ * at the start). crun needs this: `crun run` is a child
  * subreaper that waits until every descendant has exited, slirp4netns (orphaned by the hook) included,
  * while berth closes the fifo only once crun has exited.
  * $1: the container's folder, $2: "rootless" or "root", then slirp4netns's command line.
@@ -156,7 +157,8 @@ const HOOK_SCRIPT = [
   'slirp=$!; echo $slirp >"$dir/slirp.pid"',
   'ok=""; IFS= read -r ok <"$dir/slirp.ready" || true',
   'if [ "$ok" = 1 ]; then',
-  '  (while [ "/proc/$pid/ns/net" -ef /proc/self/fd/3 ]; do sleep 0.1; done; kill "$slirp") </dev/null >/dev/null 2>&1 &',
+  '  w="[ /proc/$pid/ns/net -ef /proc/self/fd/3 ]"',
+  '  if eval "$w"; then (while eval "$w"; do sleep 0.1; done; kill "$slirp") </dev/null >/dev/null 2>&1 & fi',
   "  exit 0",
   "fi",
   'while IFS= read -r l; do printf "%s\\n" "$l" >&2; done <"$dir/slirp.log"; exit 1',
