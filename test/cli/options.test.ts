@@ -176,6 +176,18 @@ const rows: Row[] = [
   ...networkRows("run", async (args) =>
     ifacesIn(ok(await b(["run", ...args, bb, "sh", "-c", IFACES])).stdout),
   ),
+  // berth bundle: the network namespace in config.json
+  ...(["host", "none"] as const).map((network) => ({
+    name: `bundle --network ${network}`,
+    run: async () => {
+      const out = join(dir, `bundle${++n}`);
+      ok(await b(["bundle", "--network", network, bb, out, "true"]));
+      const config = JSON.parse(await readFile(join(out, "config.json"), "utf8")) as {
+        linux: { namespaces: { type: string }[] };
+      };
+      expect(config.linux.namespaces.some((ns) => ns.type === "network")).toBe(network === "none");
+    },
+  })),
   // berth build --dockerfile
   ...runtimeRows(
     "build --dockerfile",
