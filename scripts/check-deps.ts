@@ -113,6 +113,13 @@ async function* files(dir: string): AsyncGenerator<string> {
   }
 }
 
+/**
+ * The commands that still touch `process` themselves: run.ts (its signal handlers while a container runs in the
+ * foreground, and the detached supervisor it starts as this same program) and containers.ts (the supervisor's
+ * IPC channel to the berth that started it). Every other command gets the host's state from its Cli.
+ */
+const PROCESS_COMMANDS = new Set(["run.ts", "containers.ts"]);
+
 const top = (path: string) => relative(SRC, path).split("/")[0]!;
 const problems: string[] = [];
 /** Module → the modules it imports, for the cycle check. */
@@ -140,6 +147,16 @@ for await (const file of files(SRC)) {
   const code = text.replace(/\/\/.*$|\/\*[\s\S]*?\*\//gm, "");
   if (from !== "cli" && /\bprocess\.(?!nextTick)/.test(code)) {
     problems.push(`${relative(SRC, file)}: only src/cli may use process.*`);
+  }
+  const inCommands = relative(join(SRC, "cli", "commands"), file);
+  if (
+    !inCommands.startsWith("..") &&
+    !PROCESS_COMMANDS.has(inCommands) &&
+    /\bprocess\.(?!nextTick)/.test(code)
+  ) {
+    problems.push(
+      `${relative(SRC, file)}: a command takes what it needs from the host from its Cli (src/cli/env.ts), not process.*`,
+    );
   }
   if (
     from !== "cli" &&

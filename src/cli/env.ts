@@ -10,6 +10,11 @@ export interface Cli {
   out: Output;
   env: Record<string, string | undefined>;
   cwd: string;
+  /** This process's effective user and group (0: root). */
+  uid: number;
+  gid: number;
+  /** Which of the standard streams are terminals. */
+  terminal: { stdin: boolean; stdout: boolean; stderr: boolean };
   stdin: () => NodeJS.ReadableStream;
   /** The exit code when the command succeeds but must still exit non-zero (a container's own code). */
   setExitCode: (code: number) => void;
@@ -21,10 +26,9 @@ export interface Cli {
  * `runtime` is the command's `--runtime`, over $BERTH_RUNTIME.
  */
 export function hostOptions(c: Cli, o: { runtime?: string | undefined; epoch?: boolean } = {}): HostOptions {
-  const uid = process.geteuid?.() ?? 0;
   // SOURCE_DATE_EPOCH is read (and a bad one refused) only by the commands that use it
   const env = o.epoch ? c.env : { ...c.env, SOURCE_DATE_EPOCH: undefined };
-  const h = { ...fromEnvironment(env, { cwd: c.cwd, uid, gid: process.getegid?.() ?? uid }), hostEnv: c.env };
+  const h = { ...fromEnvironment(env, { cwd: c.cwd, uid: c.uid, gid: c.gid }), hostEnv: c.env };
   return {
     ...h,
     home: c.ctx.home,

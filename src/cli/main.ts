@@ -183,6 +183,13 @@ export async function main(
     env,
     out,
     cwd: process.cwd(),
+    uid: process.geteuid?.() ?? 0,
+    gid: process.getegid?.() ?? 0,
+    terminal: {
+      stdin: Boolean(process.stdin.isTTY),
+      stdout: Boolean(process.stdout.isTTY),
+      stderr: Boolean(process.stderr.isTTY),
+    },
     // `shared`: one registry client for every source and sink of the command, closed when it ends.
     ctx: { home: berthHome(env), env, shared: {} },
     stdin: () => process.stdin,

@@ -8,3 +8,8 @@ import { isSea } from "node:sea";
 export function selfCommand(): string[] {
   return isSea() ? [process.execPath] : [process.execPath, ...process.execArgv, process.argv[1]!];
 }
+
+/** This process's file when berth runs as its single executable, else undefined. */
+export function runningExecutable(): string | undefined {
+  return isSea() ? process.execPath : undefined;
+}

@@ -1,7 +1,7 @@
 /**
  * A registry repository as the destination of a copy (ImageSink): blobs that are there are skipped, blobs
- * from another repository of the same registry are mounted, the rest uploaded; manifests go up by digest and
- * only `commit` points the tag at the root, so a failed copy leaves the tag untouched.
+ * from another repository of the same registry are mounted, the rest uploaded; manifests go up by digest, but
+ * the root goes up once, by tag, in `commit`, so a failed copy leaves the tag untouched.
  */
 import { BerthError } from "../errors.ts";
 import { hasBlobRange, type Opener } from "../oci/blob.ts";
@@ -20,10 +20,18 @@ import { isRepository, type Repository } from "./repository.ts";
  */
 const UPLOAD_PIECE = 128 * 1024;
 
+interface Manifest {
+  digest: string;
+  bytes: Buffer;
+  mediaType: string;
+}
+
 export class RegistrySink implements ImageSink {
   readonly repository: Repository;
   readonly reference: Reference;
-  readonly #manifests = new Map<string, { bytes: Buffer; mediaType: string }>();
+  readonly #manifests = new Map<string, Manifest>();
+  /** The last manifest given, not put yet: it goes up by tag if it is the root the copy commits. */
+  #pending: Manifest | undefined;
 
   constructor(client: RegistryClient, reference: Reference) {
     this.reference = reference;
@@ -56,9 +64,26 @@ export class RegistrySink implements ImageSink {
     return "written";
   }
 
+  /**
+   * Manifests go up in the copy's order (children before parents), each one once the next arrives: the last,
+   * the root when the copy commits it, then goes up by tag only (the registry records its digest too).
+   */
   async putManifest(desc: Descriptor, bytes: Buffer): Promise<void> {
-    await this.repository.putManifest(desc.digest, bytes, desc.mediaType);
-    this.#manifests.set(desc.digest, { bytes, mediaType: desc.mediaType });
+    await this.#flush();
+    const m = { digest: desc.digest, bytes, mediaType: desc.mediaType };
+    if (this.reference.tag === undefined) await this.#put(m.digest, m);
+    else this.#pending = m;
+  }
+
+  async #flush(): Promise<void> {
+    const m = this.#pending;
+    this.#pending = undefined;
+    if (m) await this.#put(m.digest, m);
+  }
+
+  async #put(reference: string, m: Manifest): Promise<void> {
+    await this.repository.putManifest(reference, m.bytes, m.mediaType);
+    this.#manifests.set(m.digest, m);
   }
 
   async commit(root: Descriptor): Promise<void> {
@@ -70,16 +95,24 @@ export class RegistrySink implements ImageSink {
       }
       return;
     }
+    const pending = this.#pending;
+    if (pending?.digest === root.digest) {
+      this.#pending = undefined;
+      await this.#put(tag, pending);
+      return;
+    }
+    await this.#flush();
     let m = this.#manifests.get(root.digest);
     if (!m) {
       const got = await this.repository.getManifest(root.digest);
-      m = { bytes: got.bytes, mediaType: root.mediaType };
+      m = { digest: root.digest, bytes: got.bytes, mediaType: root.mediaType };
     }
     await this.repository.putManifest(tag, m.bytes, m.mediaType);
   }
 
   async close(_failed: boolean): Promise<void> {
     this.#manifests.clear();
+    this.#pending = undefined;
   }
 }
 

@@ -196,8 +196,13 @@ export async function runBundle(b: RunBundle, o: StdioOptions = {}): Promise<Pro
           },
         );
       }
-      // Docker's codes for a command that cannot be run: 127 not found, 126 not executable.
-      if (/exec\b.*(executable file not found|no such file or directory)/i.test(failure)) {
+      // Docker's codes for a command that cannot be run: 127 not found, 126 not executable (runc says
+      // "exec: … executable file not found in $PATH", crun "executable file `X` not found in $PATH").
+      if (
+        /exec\b.*(executable file not found|no such file or directory)|executable file `[^`]*` not found/i.test(
+          failure,
+        )
+      ) {
         release();
         return { ...result, exitCode: 127, signal: undefined };
       }

@@ -137,7 +137,12 @@ export function privateResolvConf(host: string | undefined): string {
  * background, its output in a log file, never on the runtime's pipes (a daemon holding them would keep the
  * runtime waiting), then waits on a fifo for slirp4netns's ready byte: the hook returns with the network up.
  * Its exit fd is the read end of another fifo (`slirp.exit`) that only berth holds open for writing:
- * slirp4netns ends when berth closes it, or dies however it dies.
+ * slirp4netns ends when berth closes it, or dies however it dies. It also ends with the container's process:
+ * a watcher (a shell loop, polling every 0.1 s: a process cannot wait for one that is not its child) stops it
+ * once that pid no longer has the container's network namespace (none where that cannot be seen from the hook
+ * at the start). crun needs this: `crun run` is a child
+ * subreaper that waits until every descendant has exited, slirp4netns (orphaned by the hook) included,
+ * while berth closes the fifo only once crun has exited.
  * $1: the container's folder, $2: "rootless" or "root", then slirp4netns's command line.
  */
 const HOOK_SCRIPT = [
@@ -149,9 +154,13 @@ const HOOK_SCRIPT = [
   'if [ "$mode" = rootless ]; then exec 4<"/proc/$pid/ns/user" || exit 1; set -- "$@" --userns-path=/proc/self/fd/4; fi',
   'rm -f "$dir/slirp.ready"; mkfifo -m 600 "$dir/slirp.ready" || exit 1',
   'BERTH_CONTAINER_DIR=$dir "$@" --ready-fd=5 --exit-fd=6 --netns-type=path /proc/self/fd/3 tap0 5>"$dir/slirp.ready" 6<"$dir/slirp.exit" >"$dir/slirp.log" 2>&1 </dev/null &',
-  'echo $! >"$dir/slirp.pid"',
+  'slirp=$!; echo $slirp >"$dir/slirp.pid"',
   'ok=""; IFS= read -r ok <"$dir/slirp.ready" || true',
-  'if [ "$ok" = 1 ]; then exit 0; fi',
+  'if [ "$ok" = 1 ]; then',
+  '  w="[ /proc/$pid/ns/net -ef /proc/self/fd/3 ]"',
+  '  if eval "$w"; then (while eval "$w"; do sleep 0.1; done; kill "$slirp") </dev/null >/dev/null 2>&1 & fi',
+  "  exit 0",
+  "fi",
   'while IFS= read -r l; do printf "%s\\n" "$l" >&2; done <"$dir/slirp.log"; exit 1',
 ].join("\n");
 

@@ -9,6 +9,7 @@ import { OciLayout } from "../../src/oci/layout/layout.ts";
 import { LayoutSink } from "../../src/oci/layout/sink.ts";
 import { parseReference } from "../../src/oci/reference.ts";
 import { RegistryClient, registrySink } from "../../src/registry/index.ts";
+import { berth } from "../helpers/cli.ts";
 import { type FaultProxy, startFaultProxy } from "./helpers/faultproxy.ts";
 import { randomLayout } from "./helpers/images.ts";
 import { type RegistryHarness, startRegistry } from "./helpers/registry.ts";
@@ -189,5 +190,48 @@ describe("push through faults", () => {
     );
     expect(await direct.repository(reg.host, "faults/broken").headManifest("1")).toBeUndefined();
     expect(proxy.seen.some((s) => s.method === "PUT" && s.url.includes("/manifests/"))).toBe(false);
+  });
+});
+
+describe("manifest puts", () => {
+  const manifestPuts = () =>
+    proxy.seen.filter((s) => s.method === "PUT" && s.url.includes("/manifests/")).map((s) => s.url);
+
+  it("berth copy --all of an index puts each manifest once: the children by digest, the root by tag only", async () => {
+    const platforms = [
+      { os: "linux", architecture: "amd64" },
+      { os: "linux", architecture: "arm64" },
+    ];
+    const dir = join(tmp, `puts${++n}`);
+    const { layout, root } = await randomLayout(dir, "t", { platforms, layers: 1 });
+    const children = (JSON.parse((await layout.readBlob(root)).toString()) as { manifests: Descriptor[] })
+      .manifests;
+    const home = join(tmp, `home${n}`);
+    const r = await berth(["copy", "--all", `oci:${dir}:t`, `docker://${proxy.host}/puts/index:1`], { home });
+    expect(r.code, r.stderr).toBe(0);
+    expect(manifestPuts().sort()).toEqual(
+      [...children.map((c) => `/v2/puts/index/manifests/${c.digest}`), "/v2/puts/index/manifests/1"].sort(),
+    );
+    expect((await direct.repository(reg.host, "puts/index").getManifest("1")).descriptor.digest).toBe(
+      root.digest,
+    );
+    expect(await direct.repository(reg.host, "puts/index").headManifest(root.digest)).toBeDefined();
+
+    // Pushed by digest only: the root goes up by its digest, once.
+    proxy.clear();
+    const byDigest = await berth(
+      [
+        "copy",
+        "--platform",
+        "linux/amd64",
+        `oci:${dir}:t`,
+        `docker://${proxy.host}/puts/bydigest@${children[0]!.digest}`,
+      ],
+      {
+        home,
+      },
+    );
+    expect(byDigest.code, byDigest.stderr).toBe(0);
+    expect(manifestPuts()).toEqual([`/v2/puts/bydigest/manifests/${children[0]!.digest}`]);
   });
 });

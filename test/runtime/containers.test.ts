@@ -8,13 +8,15 @@ import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { berth, spawnBerth, tempDir } from "../helpers/cli.ts";
-import { busyboxImage, crunUsable, freePort, readPublished } from "./helpers.ts";
+import { busyboxImage, freePort, readPublished, recordingRuntime } from "./helpers.ts";
 
 let dir: string;
 let cleanup: () => Promise<void>;
 let home: string;
 let app: string;
-const crun = await crunUsable();
+// crun through a wrapper that starts it where this host's cgroup layout lets it (see recordingRuntime)
+const wrappers = await tempDir("berth-containers-runtimes-");
+const crun = await recordingRuntime(wrappers.dir, "crun");
 
 beforeAll(async () => {
   ({ dir, cleanup } = await tempDir("berth-containers-"));
@@ -26,6 +28,7 @@ afterAll(async () => {
   const ids = (await b(["ps", "-aq"])).stdout.split("\n").filter(Boolean);
   if (ids.length) await b(["rm", "-f", ...ids]);
   await cleanup();
+  await wrappers.cleanup();
 });
 
 const b = (args: string[], input?: string) => berth(args, { home, input });
@@ -56,12 +59,12 @@ async function until(check: () => Promise<boolean>): Promise<void> {
 const LOOP = 'echo hello; echo oops >&2; trap "echo bye; exit 0" TERM; while true; do sleep 0.1; done';
 
 describe.each([
-  { runtime: "runc", skip: false },
-  { runtime: "crun", skip: !crun.ok },
-])("detached containers with $runtime", ({ runtime, skip }) => {
+  { runtime: "runc", path: "runc", skip: false },
+  { runtime: "crun", path: crun?.path ?? "crun", skip: !crun },
+])("detached containers with $runtime", ({ runtime, path, skip }) => {
   it.skipIf(skip)("run -d --name, ps, logs, exec, a name clash, stop, logs after the end, rm", async () => {
     const name = `web-${runtime}`;
-    const started = await b(["run", "--runtime", runtime, "-d", "--name", name, app, "sh", "-c", LOOP]);
+    const started = await b(["run", "--runtime", path, "-d", "--name", name, app, "sh", "-c", LOOP]);
     expect(started.stderr).toBe("");
     expect(started.code).toBe(0);
     const id = started.stdout.trim();

@@ -192,3 +192,29 @@ export async function readPublished(port: number, stop: () => boolean = () => fa
   }
   return got;
 }
+
+/**
+ * An OCI runtime for `--runtime PATH` (named `runc` or `crun`, as berth tells them apart) that appends each
+ * invocation's arguments to `log`, a line each, then runs the real one: which runtime ran, and how, is
+ * observable. crun 1.8 refuses this host's hybrid cgroup layout (see crunUsable); as root the wrapper then runs
+ * it in a mount namespace of its own without the cgroup2 mount at /sys/fs/cgroup/unified, where crun finds
+ * cgroup v1 only. undefined: that runtime cannot start containers here.
+ */
+export async function recordingRuntime(
+  dir: string,
+  name: "runc" | "crun",
+): Promise<{ path: string; log: string } | undefined> {
+  const real = (await pexec("sh", ["-c", `command -v ${name}`]).catch(() => ({ stdout: "" }))).stdout.trim();
+  if (!real) return undefined;
+  let exec = `exec ${real} "$@"`;
+  if (name === "crun" && !(await crunUsable()).ok) {
+    if (process.geteuid?.() !== 0) return undefined;
+    exec = `exec unshare -m --propagation private sh -c 'umount /sys/fs/cgroup/unified 2>/dev/null; exec ${real} "$@"' ${name} "$@"`;
+  }
+  const bin = join(dir, `${name}-recorded`);
+  await mkdir(bin, { recursive: true });
+  const log = join(bin, "invocations.log");
+  const path = join(bin, name);
+  await writeFile(path, `#!/bin/sh\necho "$*" >>${log}\n${exec}\n`, { mode: 0o755 });
+  return { path, log };
+}

@@ -97,3 +97,16 @@ it("refuses process.* outside src/cli", async () => {
   expect(r.code).toBe(1);
   expect(r.output).toContain("util/env.ts: only src/cli may use process.*");
 });
+
+it("refuses process.* in a command (its Cli has what it needs from the host), but for run.ts and containers.ts", async () => {
+  const r = await check({
+    ...ordered,
+    "cli/commands/build.ts": "export const root = process.geteuid?.() === 0;\n",
+    "cli/commands/run.ts": 'process.on("SIGINT", () => undefined);\n',
+  });
+  expect(r.code).toBe(1);
+  expect(r.output).toContain(
+    "cli/commands/build.ts: a command takes what it needs from the host from its Cli",
+  );
+  expect(r.output).not.toContain("cli/commands/run.ts");
+});

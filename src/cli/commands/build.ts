@@ -100,12 +100,13 @@ export function stepOf(env: Record<string, string | undefined>) {
 async function checkSandbox(
   runtime: string | undefined,
   env: Record<string, string | undefined>,
+  uid: number,
 ): Promise<void> {
   const hint =
     "inside a build step (no runc, no mounts, no root), run berth build --isolation host in the builder's image";
   try {
     await findRuntime({ want: runtime || undefined, path: env.PATH || undefined });
-    if (process.geteuid?.() !== 0) await assertUserNamespaces();
+    if (uid !== 0) await assertUserNamespaces();
     else if (!(await hasSysAdmin())) {
       throw new BerthError(
         "RUNTIME_FAILED",
@@ -326,7 +327,7 @@ Examples:
         // berth as the creator inside a build step: the CNB_* twins of the flags
         opts = cnbEnvOptions(opts, c.env);
       } else if (choice.way === "buildpacks" && isolation === "sandbox") {
-        await checkSandbox(opts.runtime ?? c.env.BERTH_RUNTIME, c.env);
+        await checkSandbox(opts.runtime ?? c.env.BERTH_RUNTIME, c.env, c.uid);
       }
       const quiet = Boolean(opts.quiet);
       // -q: only the digest (the pulls and pushes of the build say nothing either)

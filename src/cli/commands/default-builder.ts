@@ -9,7 +9,6 @@ import {
 import { packagePath } from "../../util/package.ts";
 import type { Cli } from "../env.ts";
 import { builderGroup, cnbLogger } from "./builder.ts";
-import { isRoot } from "./stack.ts";
 
 /** builders/default/builder.toml of this berth (or $BERTH_DEFAULT_BUILDER_TOML). */
 export function defaultBuilderToml(env: Record<string, string | undefined>): string {
@@ -51,7 +50,7 @@ Examples:
         const made = await ensureDefaultBuilder({
           ctx: c.ctx,
           builderToml: defaultBuilderToml(c.env),
-          isRoot: isRoot(),
+          isRoot: c.uid === 0,
           searchPath: c.env.PATH || undefined,
           extraCas: await readExtraCas([], true, c.cwd),
           logger: cnbLogger(c.out, {}),

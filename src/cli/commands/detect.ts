@@ -17,7 +17,7 @@ import { parsePlatform } from "../../oci/platform.ts";
 import { parseNetworkMode } from "../../runtime/network.ts";
 import { tmpDirOf } from "../../transport/context.ts";
 import { ownedTempDir } from "../../util/fs.ts";
-import type { Cli } from "../env.ts";
+import { type Cli, hostOptions } from "../env.ts";
 import { printJson } from "../output.ts";
 import { cnbLogger } from "./builder.ts";
 
@@ -46,6 +46,10 @@ export function registerDetect(program: Command, cli: () => Cli): void {
       "default",
     )
     .option("--platform <os/arch[/variant]>", "from a multi-platform builder, the platform to use")
+    .option(
+      "--runtime <name|path>",
+      "OCI runtime of the sandbox (runc, crun; default: $BERTH_RUNTIME, else runc)",
+    )
     .option(
       "--lifecycle <berth|builder>",
       "berth (default): berth's own engine detects; builder: the builder's /cnb/lifecycle/detector does, in berth's sandbox",
@@ -92,6 +96,7 @@ Examples:
 /** `--lifecycle builder`: the builder's detector; its failure exit code is berth's. */
 async function lifecycleDetect(app: string, opts: Record<string, unknown>, cli: () => Cli): Promise<void> {
   const { ctx, out, env: hostEnv, cwd } = cli();
+  const host = hostOptions(cli(), { runtime: opts.runtime as string | undefined });
   if (opts.isolation !== "sandbox") {
     throw new BerthError("USAGE", "--isolation host cannot be used with --lifecycle builder", {
       hint: "the builder's lifecycle runs in berth's sandbox; leave out --isolation host",
@@ -105,8 +110,8 @@ async function lifecycleDetect(app: string, opts: Record<string, unknown>, cli: 
     env: (opts.env as string[] | undefined) ?? [],
     envFiles: ((opts.envFile as string[] | undefined) ?? []).map((f) => resolve(cwd, f)),
     network: parseNetworkMode(opts.network as string),
-    runtime: hostEnv.BERTH_RUNTIME || undefined,
-    asRoot: process.getuid?.() === 0,
+    runtime: host.runtime,
+    asRoot: host.uid === 0,
     hostEnv,
     logger: cnbLogger(out, opts),
   });
@@ -130,6 +135,7 @@ async function lifecycleDetect(app: string, opts: Record<string, unknown>, cli: 
 
 async function ownDetect(app: string, opts: OptionValues, cli: () => Cli): Promise<void> {
   const { ctx, out, env: hostEnv, cwd } = cli();
+  const host = hostOptions(cli(), { runtime: opts.runtime });
   const isolation = opts.isolation as Isolation;
   const logger = cnbLogger(out, opts);
   const work = await ownedTempDir(tmpDirOf(ctx), "detect-");
@@ -149,9 +155,9 @@ async function ownDetect(app: string, opts: OptionValues, cli: () => Cli): Promi
       envFiles: ((opts.envFile as string[] | undefined) ?? []).map((f) => resolve(cwd, f)),
       isolation,
       hostUser: "berth",
-      runtime: hostEnv.BERTH_RUNTIME || undefined,
+      runtime: host.runtime,
       network: parseNetworkMode(opts.network),
-      asRoot: process.getuid?.() === 0,
+      asRoot: host.uid === 0,
       hostEnv,
       logger,
     });

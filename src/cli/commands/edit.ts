@@ -1,4 +1,5 @@
 import type { Command } from "commander";
+import { sourceDateEpochOf } from "../../api/host.ts";
 import { BerthError } from "../../errors.ts";
 import { appendLayers, exportFilesystem, mutateImage } from "../../image/index.ts";
 import type { Compression } from "../../oci/mediatype.ts";
@@ -9,14 +10,6 @@ import type { Cli } from "../env.ts";
 import { formatBytes, info, outputOf, printJson } from "../output.ts";
 
 const collect = (v: string, prev: string[] = []) => [...prev, v];
-
-function sourceDateEpoch(env: Record<string, string | undefined>): number | undefined {
-  const v = env.SOURCE_DATE_EPOCH;
-  if (v === undefined || v === "") return undefined;
-  if (!/^\d+$/.test(v))
-    throw new BerthError("USAGE", `SOURCE_DATE_EPOCH ${JSON.stringify(v)} is not a number of seconds`);
-  return Number(v);
-}
 
 /** `["a","b"]` as JSON, or a plain string as docker's shell form `["/bin/sh","-c",STRING]`; `[]` clears. */
 export function parseCommand(value: string, flag: string): string[] | null {
@@ -85,7 +78,7 @@ Examples:
         const i = d.indexOf(":");
         return i < 0 ? { source: d, dest: "/" } : { source: d.slice(0, i), dest: d.slice(i + 1) || "/" };
       });
-      const epoch = sourceDateEpoch(env);
+      const epoch = sourceDateEpochOf(env);
       const result = await appendLayers(
         parseImageArgument(base, { allowScratch: true }),
         layerDirs,
@@ -127,7 +120,7 @@ Examples:
     )
     .action(async (image: string, opts) => {
       const { ctx, out, env } = cli();
-      const epoch = sourceDateEpoch(env);
+      const epoch = sourceDateEpochOf(env);
       const result = await mutateImage(
         parseImageArgument(image),
         parseImageArgument(opts.tag),

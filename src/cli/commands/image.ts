@@ -1,5 +1,4 @@
 import { existsSync } from "node:fs";
-import { isSea } from "node:sea";
 import type { Command } from "commander";
 import { sourceDateEpochOf } from "../../api/host.ts";
 import { BerthError } from "../../errors.ts";
@@ -9,13 +8,15 @@ import { parseImageArgument } from "../../transport/parse.ts";
 import { packagePath } from "../../util/package.ts";
 import type { Cli } from "../env.ts";
 import { info, printJson } from "../output.ts";
+import { runningExecutable } from "../self.ts";
 
 const HOST_CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt";
 
 /** berth's own executable: this one when berth runs as one, else the package's dist/berth-linux-<arch>. */
 function selfExecutable(given: string | undefined, architecture: string): string {
   if (given !== undefined) return given;
-  if (isSea()) return process.execPath;
+  const running = runningExecutable();
+  if (running !== undefined) return running;
   const built = packagePath("dist", `berth-linux-${architecture}`);
   if (!existsSync(built)) {
     throw new BerthError("USAGE", `berth's executable ${built} is not built`, {

@@ -90,7 +90,7 @@ async function detach(c: Cli, container: Container): Promise<void> {
   const child = spawn(self!, [...selfArgs, "_supervise", container.dir], {
     detached: true,
     stdio: ["ignore", "ignore", errLog.fd, "ipc"],
-    env: { ...process.env, ...c.env },
+    env: c.env,
   });
   const msg = await new Promise<SupervisorMessage | undefined>((resolvePromise) => {
     child.on("message", (m) => resolvePromise(m as SupervisorMessage));
@@ -242,13 +242,13 @@ async function runAction(
       },
     );
   }
-  if (opts.tty && interactive && !process.stdin.isTTY) {
+  if (opts.tty && interactive && !c.terminal.stdin) {
     throw new BerthError("USAGE", "the input device is not a TTY: -it needs berth's stdin to be a terminal", {
       hint: "drop -t when stdin is a pipe or file (-i alone passes it)",
     });
   }
   let tty = Boolean(opts.tty);
-  if (tty && !detached && !process.stdin.isTTY && !process.stdout.isTTY && !process.stderr.isTTY) {
+  if (tty && !detached && !c.terminal.stdin && !c.terminal.stdout && !c.terminal.stderr) {
     // runc and crun proxy a container's terminal to a terminal of theirs, in the foreground
     out.stderr.write(
       "berth: warning: -t needs a terminal here (berth's stdin, stdout or stderr): running without one\n",

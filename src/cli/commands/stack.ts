@@ -17,10 +17,6 @@ const list = (v: string) =>
     .map((s) => s.trim())
     .filter(Boolean);
 
-export function isRoot(): boolean {
-  return (process.geteuid?.() ?? 0) === 0;
-}
-
 export function registerStack(program: Command, cli: () => Cli): void {
   const stack = program
     .command("stack")
@@ -86,7 +82,7 @@ Examples:
         mirror: mirror || undefined,
         ctx: c.ctx,
         ...(extraCas.length ? { extraCas } : {}),
-        isRoot: isRoot(),
+        isRoot: c.uid === 0,
         searchPath: c.env.PATH || undefined,
         sourceDateEpoch: epoch,
         onProgress: (l) => info(c.out, l),

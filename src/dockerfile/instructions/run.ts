@@ -17,6 +17,7 @@ import {
   ensureEmulation,
   type NetworkMode,
   overlayXattrReader,
+  type RuntimeContext,
   runInSandbox,
   type SpecMount,
 } from "../../runtime/index.ts";
@@ -27,7 +28,7 @@ import { matchSources } from "../sources.ts";
 import type { SourceRoot, StepContext } from "../step.ts";
 import { leaseCacheDir, parseMount, type RunMountSpec, secretFile, secretValue, sshProxy } from "./mounts.ts";
 
-export interface RunStepOptions {
+export interface RunStepOptions extends Pick<RuntimeContext, "runtime" | "searchPath"> {
   home: string;
   image: Image;
   args: string[];
@@ -100,6 +101,8 @@ export async function runStep(o: RunStepOptions) {
     env: o.env,
     user: o.user || undefined,
     cwd: o.cwd,
+    runtime: o.runtime,
+    searchPath: o.searchPath,
     network: o.network,
     mounts: o.mounts,
     etcAlways: true,
@@ -244,6 +247,8 @@ export async function runInstruction(c: StepContext): Promise<void> {
         env: [...argEnv, ...env],
         user: config.User || undefined,
         cwd: workdir,
+        runtime: c.inputs.runtime,
+        searchPath: c.inputs.searchPath,
         network,
         mounts,
         // Mount points of --mount are not the command's changes; /dev, /proc and /sys that the runtime

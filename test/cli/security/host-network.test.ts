@@ -16,7 +16,7 @@ import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { makeBuildImage, writeBuildpack } from "../../cnb/helpers.ts";
 import { berth, tempDir } from "../../helpers/cli.ts";
-import { busyboxImage } from "../../runtime/helpers.ts";
+import { busyboxImage, recordingRuntime } from "../../runtime/helpers.ts";
 
 const pexec = promisify(execFile);
 const BIN = resolve(import.meta.dirname, "../../../src/cli/bin.ts");
@@ -170,6 +170,25 @@ describe("berth run", () => {
     expect(none.stderr).toContain("--network none has none");
     expect(none.code).toBe(125);
   });
+});
+
+describe("berth run --runtime crun", () => {
+  it("by default: no host loopback, the outside reached; crun, which waits for every process the hook starts, ends", async (t) => {
+    const crun = await recordingRuntime(dir, "crun");
+    if (!crun) return t.skip("crun cannot start containers here");
+    const r = await rb([
+      "--runtime",
+      crun.path,
+      image,
+      "sh",
+      "-c",
+      `${PROBE(port)}; echo ${GET(OUTSIDE, outsidePort)}`,
+    ]);
+    expect(r.stderr).toBe("");
+    expect(r.stdout).toBe("v4-refused\nv6-refused\nabstract-hidden\nraw-denied\noutside-ok\n");
+    expect(r.code).toBe(0);
+    expect(await readFile(crun.log, "utf8")).toMatch(/ run --bundle /);
+  }, 60_000);
 });
 
 describe("slirp4netns's lifetime", () => {
