@@ -21,7 +21,7 @@ export interface ConfigChanges {
   sourceDateEpoch?: number | undefined;
 }
 
-export function applyChanges(c: ContainerConfig, ch: ConfigChanges): ContainerConfig {
+function applyChanges(c: ContainerConfig, ch: ConfigChanges): ContainerConfig {
   const out = { ...c };
   if (ch.env?.length) out.Env = setEnv(c.Env ?? [], ch.env);
   if (ch.entrypoint !== undefined) {

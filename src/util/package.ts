@@ -10,7 +10,7 @@ import { BerthError } from "../errors.ts";
 let root: string | undefined;
 
 /** The berth package's folder: the nearest parent of this module holding berth's package.json. */
-export function packageRoot(): string {
+function packageRoot(): string {
   if (root) return root;
   const start = dirname(fileURLToPath(import.meta.url));
   for (let dir = start; ; dir = dirname(dir)) {

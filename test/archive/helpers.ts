@@ -28,7 +28,7 @@ export interface TarSpec {
 }
 
 /** A tar in memory, built with tar-stream (fixtures are generated, never committed). */
-export async function tarBytes(entries: TarSpec[]): Promise<Buffer> {
+async function tarBytes(entries: TarSpec[]): Promise<Buffer> {
   const pack = tar.pack();
   const out = buffer(pack);
   for (const e of entries) {
@@ -110,10 +110,6 @@ export async function copyInto(source: BlobSource, root: Descriptor, sink: Image
 export async function skopeoInspect(ref: string, config = false): Promise<Record<string, unknown>> {
   const args = ["inspect", ...(config ? ["--config"] : []), ref];
   return JSON.parse(await run("skopeo", args)) as Record<string, unknown>;
-}
-
-export async function skopeoRaw(ref: string): Promise<Record<string, unknown>> {
-  return JSON.parse(await run("skopeo", ["inspect", "--raw", ref])) as Record<string, unknown>;
 }
 
 /** Names in a folder (to check that nothing was left behind). */

@@ -3,13 +3,13 @@
 // touches the machine's /var/run/docker.sock. The Debian client /usr/bin/docker has BuildKit built in; the
 // engine speaks API 1.41, so clients that want newer (recent pack) get DOCKER_API_VERSION from `env`.
 import { type ChildProcess, spawn } from "node:child_process";
-import { createWriteStream, existsSync } from "node:fs";
+import { createWriteStream } from "node:fs";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { run } from "./exec.ts";
 
-export const DOCKER_CLIENT = "/usr/bin/docker";
+const DOCKER_CLIENT = "/usr/bin/docker";
 const DOCKERD = "/usr/sbin/dockerd";
 
 export interface Dockerd {
@@ -22,11 +22,6 @@ export interface Dockerd {
   /** The engine's log so far (for failure messages). */
   log(): Promise<string>;
   stop(): Promise<void>;
-}
-
-/** Whether this machine can start a private engine (docker.io installed, running as root). */
-export function dockerdAvailable(): boolean {
-  return existsSync(DOCKERD) && existsSync(DOCKER_CLIENT) && process.getuid?.() === 0;
 }
 
 export async function startDockerd(): Promise<Dockerd> {

@@ -1,5 +1,5 @@
 /** Test helpers for the layer engine: temp dirs, tree snapshots, hand-made tars, shell tools. */
-import { execFileSync, spawnSync } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { lstatSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -28,15 +28,6 @@ export function sh(cmd: string, args: string[], opts: { cwd?: string; input?: Bu
     maxBuffer: 1 << 30,
     stdio: ["pipe", "pipe", "pipe"],
   });
-}
-
-export function shStatus(
-  cmd: string,
-  args: string[],
-  opts: { cwd?: string } = {},
-): { status: number | null; stderr: string; stdout: string } {
-  const r = spawnSync(cmd, args, { cwd: opts.cwd, encoding: "utf8" });
-  return { status: r.status, stderr: r.stderr, stdout: r.stdout };
 }
 
 export interface NodeInfo {

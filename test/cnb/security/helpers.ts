@@ -171,7 +171,7 @@ export async function setupAttack(prefix: string, o: AttackOptions): Promise<Att
 }
 
 /** Files under `root` (symlinks not followed) whose bytes, or gunzipped bytes, contain `needle`. */
-export async function filesContaining(root: string, needle: Buffer): Promise<string[]> {
+async function filesContaining(root: string, needle: Buffer): Promise<string[]> {
   const hits: string[] = [];
   const walk = async (p: string): Promise<void> => {
     const st = await lstat(p).catch(() => undefined);
