@@ -1,8 +1,6 @@
 import { createHash } from "node:crypto";
 import { createWriteStream } from "node:fs";
-import { mkdtemp, readdir } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { readdir } from "node:fs/promises";
 import { buffer } from "node:stream/consumers";
 import { pipeline } from "node:stream/promises";
 import { gzipSync } from "node:zlib";
@@ -14,10 +12,6 @@ import { walk } from "../../src/oci/walk.ts";
 import { run } from "../helpers/exec.ts";
 
 export const sha256 = (b: Uint8Array | string) => createHash("sha256").update(b).digest("hex");
-
-export function tempDir(name: string): Promise<string> {
-  return mkdtemp(join(tmpdir(), `berth-archive-${name}-`));
-}
 
 export interface TarSpec {
   name: string;

@@ -7,17 +7,17 @@ import { existsSync, readdirSync } from "node:fs";
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { berth, spawnBerth, tempDir } from "../helpers/cli.ts";
+import { berth, spawnBerth } from "../helpers/cli.ts";
+import { tempDir } from "../helpers/temp.ts";
 import { busyboxImage, crunUsable, freePort, readPublished } from "./helpers.ts";
 
 let dir: string;
-let cleanup: () => Promise<void>;
 let home: string;
 let app: string;
 const crun = await crunUsable();
 
 beforeAll(async () => {
-  ({ dir, cleanup } = await tempDir("berth-containers-"));
+  dir = await tempDir("berth-containers-");
   home = join(dir, "home");
   await busyboxImage(join(dir, "layout"), "app", { env: ["PATH=/bin", "FROM_IMAGE=1"], cmd: ["sh"] });
   app = `oci:${join(dir, "layout")}:app`;
@@ -25,7 +25,6 @@ beforeAll(async () => {
 afterAll(async () => {
   const ids = (await b(["ps", "-aq"])).stdout.split("\n").filter(Boolean);
   if (ids.length) await b(["rm", "-f", ...ids]);
-  await cleanup();
 });
 
 const b = (args: string[], input?: string) => berth(args, { home, input });

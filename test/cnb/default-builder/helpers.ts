@@ -8,7 +8,8 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, expect } from "vitest";
-import { berth, tempDir } from "../../helpers/cli.ts";
+import { berth } from "../../helpers/cli.ts";
+import { tempDir } from "../../helpers/temp.ts";
 
 const pexec = promisify(execFile);
 const BIN = resolve(import.meta.dirname, "../../../src/cli/bin.ts");
@@ -230,16 +231,12 @@ export class DefaultBuilderSuite {
 
   constructor(prefix: string, basePort: number) {
     this.port = basePort + Math.floor(Math.random() * 300);
-    let cleanup = async () => {};
     beforeAll(async () => {
-      const t = await tempDir(prefix);
-      this.dir = t.dir;
-      cleanup = t.cleanup;
+      this.dir = await tempDir(prefix);
       this.home = await homeWithSharedStack(this.dir);
     }, 900_000);
     afterAll(async () => {
       await killContainers(this.home);
-      await cleanup();
     });
   }
 

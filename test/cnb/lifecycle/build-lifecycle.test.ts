@@ -8,7 +8,8 @@ import { createHash } from "node:crypto";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { berth, tempDir } from "../../helpers/cli.ts";
+import { berth } from "../../helpers/cli.ts";
+import { tempDir } from "../../helpers/temp.ts";
 import { type RegistryHarness, startRegistry } from "../../registry/helpers/registry.ts";
 import { makeBuildImage, writeBuildpack } from "../helpers.ts";
 import { explain, mask, parseTomlText } from "../reference/compare.ts";
@@ -16,7 +17,6 @@ import { withBash } from "../reference/lifecycle.ts";
 import { lifecycleTgz } from "./helpers.ts";
 
 let dir: string;
-let cleanup: () => Promise<void>;
 let home: string;
 let layout: string;
 let reg: RegistryHarness;
@@ -44,7 +44,7 @@ async function lifecycleLayers(image: string): Promise<string> {
 }
 
 beforeAll(async () => {
-  ({ dir, cleanup } = await tempDir("berth-build-lifecycle-"));
+  dir = await tempDir("berth-build-lifecycle-");
   home = join(dir, "home");
   layout = join(dir, "images");
   reg = await startRegistry();
@@ -122,7 +122,6 @@ uri = "${tgz}"
 
 afterAll(async () => {
   await reg?.stop();
-  await cleanup?.();
 });
 
 describe("berth build --lifecycle builder", () => {

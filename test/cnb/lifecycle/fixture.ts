@@ -8,7 +8,8 @@
  */
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { berth, tempDir } from "../../helpers/cli.ts";
+import { berth } from "../../helpers/cli.ts";
+import { tempDir } from "../../helpers/temp.ts";
 import { type RegistryHarness, startRegistry } from "../../registry/helpers/registry.ts";
 import { makeBuildImage, writeBuildpack } from "../helpers.ts";
 import { withBash } from "../reference/lifecycle.ts";
@@ -59,7 +60,7 @@ command = ["echo", "other"]
 EOF`;
 
 export async function lifecycleFixture(prefix: string): Promise<LifecycleFixture> {
-  const { dir, cleanup } = await tempDir(prefix);
+  const dir = await tempDir(prefix);
   const home = join(dir, "home");
   const layout = join(dir, "images");
   const reg = await startRegistry();
@@ -121,7 +122,6 @@ uri = "${tgz}"
     extraBp,
     cleanup: async () => {
       await reg.stop();
-      await cleanup();
     },
   };
 }
