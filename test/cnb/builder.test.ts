@@ -274,7 +274,8 @@ describe("berth builder create", () => {
 
   it("skopeo and umoci read the builder", async () => {
     const { stdout } = await pexec("skopeo", ["inspect", `oci:${layout}:builder`]);
-    expect(JSON.parse(stdout).Labels[BUILDPACK_LAYERS_LABEL]).toBeDefined();
+    const layers = JSON.parse(JSON.parse(stdout).Labels[BUILDPACK_LAYERS_LABEL]);
+    expect(Object.keys(layers).sort()).toEqual(["examples/after", "examples/hello", "examples/never"]);
     await pexec("umoci", ["unpack", "--image", `${layout}:builder`, join(dir, "unpacked")]);
     const st = await stat(
       join(dir, "unpacked", "rootfs", "cnb", "buildpacks", "examples_hello", "0.0.1", "bin", "detect"),

@@ -94,7 +94,7 @@ describe("--cache-to type=registry / --cache-from type=registry", () => {
     };
     expect(index.mediaType).toBe("application/vnd.oci.image.index.v1+json");
     const cfgDesc = index.manifests.find((m) => m.mediaType === "application/vnd.buildkit.cacheconfig.v0")!;
-    expect(cfgDesc).toBeDefined();
+    expect(cfgDesc?.digest).toMatch(/^sha256:[0-9a-f]{64}$/);
     expect(index.manifests.filter((m) => m.mediaType.includes("layer")).length).toBe(4);
     const cfg = (await (
       await fetch(`http://${registry.host}/v2/cache/app/blobs/${cfgDesc.digest}`)

@@ -6,6 +6,7 @@
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { RegistryClient } from "../../src/registry/client.ts";
 import { closeContext, sharedState, type TransportContext } from "../../src/transport/context.ts";
 import { copyImage } from "../../src/transport/copy.ts";
 import { openSource } from "../../src/transport/open.ts";
@@ -78,7 +79,7 @@ describe("one registry client per context", () => {
     await b.close();
     expect(proxy.counts().tls).toBe(1);
     const client = await sharedState(ctx).registry;
-    expect(client).toBeDefined();
+    expect(client).toBeInstanceOf(RegistryClient);
     // Closed sources leave the client to the context: it still reads.
     expect((await client!.repository(proxy.host, "team/a").tags()).sort()).toEqual(["1"]);
     await closeContext(ctx);

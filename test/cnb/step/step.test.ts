@@ -252,7 +252,7 @@ async function registryDigest(repo: string, tag: string): Promise<string | null>
 async function checkBuilt(s: Step, out: string, repo: string, reportFile = "report.toml"): Promise<void> {
   const report = await readFile(join(s.layers, reportFile), "utf8");
   const digest = /digest = "(sha256:[0-9a-f]{64})"/.exec(report)?.[1];
-  expect(digest, report).toBeDefined();
+  expect(digest, report).toMatch(/^sha256:[0-9a-f]{64}$/);
   expect(await registryDigest(repo, "1")).toBe(digest);
   expect(report).toContain(`${reg.host}/${repo}:1`);
   // The secret never shows.
