@@ -207,7 +207,7 @@ ONBUILD RUN echo triggered > /triggered
     const child = await build(`FROM oci:${parent.out}:img\nLABEL child=1\n`, {
       "marker.txt": "child marker\n",
     });
-    const t = await tree(child.out);
+    await tree(child.out);
     expect(await file(child.out, "triggered")).toBe("triggered\n");
     expect(await file(child.out, "onbuild-marker")).toBe("child marker\n");
     expect((await inspect(child.out)).config.OnBuild ?? null).toBeNull();
