@@ -172,7 +172,7 @@ export function rootlessIds(host: Pick<Host, "uid" | "gid">): RootlessIds | unde
  * `rootlessIds` plus the caller's subordinate ranges (/etc/subuid, /etc/subgid) when newuidmap/newgidmap are
  * installed: the container can then run as the image's non-root user.
  */
-export async function rootlessIdsWithSubordinates(host: Host): Promise<RootlessIds | undefined> {
+async function rootlessIdsWithSubordinates(host: Host): Promise<RootlessIds | undefined> {
   const ids = rootlessIds(host);
   if (!ids) return undefined;
   let name: string | undefined;
@@ -220,7 +220,7 @@ function parseEnv(items: string[], env: Record<string, string | undefined>): str
  * docker's `--env-file`: a `K=V` a line, taken as it is (no quotes, no expansion); `K` alone takes K from
  * `env` (left out when unset); blank lines and lines starting with `#` are skipped.
  */
-export function parseEnvFile(text: string, file: string, env: Record<string, string | undefined>): string[] {
+function parseEnvFile(text: string, file: string, env: Record<string, string | undefined>): string[] {
   const out: string[] = [];
   const lines = text.replace(/^\uFEFF/, "").split(/\r?\n/);
   for (const [i, raw] of lines.entries()) {

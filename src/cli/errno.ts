@@ -9,7 +9,7 @@ export interface Rendered {
 type Errno = NodeJS.ErrnoException & { address?: string; port?: number; hostname?: string; dest?: string };
 
 /** The system error (errno) at the bottom of a failure, if any: a BerthError's causes are followed. */
-export function errnoOf(err: unknown): Errno | undefined {
+function errnoOf(err: unknown): Errno | undefined {
   let e: unknown = err;
   for (let depth = 0; depth < 10 && e && typeof e === "object"; depth++) {
     const x = e as Errno;

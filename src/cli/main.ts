@@ -74,7 +74,7 @@ const GLOBAL_WITH_VALUE = new Set(["--insecure-registry", "--ca-cert", "--jobs"]
  * The command an argument list names (the first word that is not a global option), if any; for `help CMD`,
  * CMD (so that `berth help build` loads only build's module).
  */
-export function commandOf(argv: readonly string[]): string | undefined {
+function commandOf(argv: readonly string[]): string | undefined {
   const words: string[] = [];
   for (let i = 0; i < argv.length && words.length < 2; i++) {
     const a = argv[i]!;
@@ -173,11 +173,7 @@ async function rerunInNamespace(
 }
 
 /** Run the CLI; returns the exit code. Only this module and bin/ touch `process`. */
-export async function main(
-  argv: string[],
-  env: Record<string, string | undefined>,
-  out: Output,
-): Promise<number> {
+async function main(argv: string[], env: Record<string, string | undefined>, out: Output): Promise<number> {
   let exitCode: number = EXIT.ok;
   const base: Cli = {
     env,

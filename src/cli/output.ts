@@ -26,7 +26,7 @@ export function outputOf(path: string, out: Output): string | Writable {
  * The version of every `--json` document's schema (README: "JSON output"); raised when a field changes
  * meaning or goes away, not when one is added.
  */
-export const JSON_SCHEMA_VERSION = 1;
+const JSON_SCHEMA_VERSION = 1;
 
 /** A command's `--json` result: one object, camelCase keys, `schemaVersion` first. */
 export function printJson(out: Output, value: object): void {

@@ -8,7 +8,7 @@ import { formatBytes, type Output, shortDigest } from "./output.ts";
  * A line at least this often in a log that is not a terminal (CI): a transfer or a phase that prints
  * nothing for longer gets a heartbeat line with what it has done so far. README: "Progress".
  */
-export const HEARTBEAT_MS = 5000;
+const HEARTBEAT_MS = 5000;
 /** A terminal is redrawn at most this often (and at every blob that starts or ends). */
 const REDRAW_MS = 100;
 

@@ -7,7 +7,7 @@
  */
 import { spawn } from "node:child_process";
 import type { Stats } from "node:fs";
-import { chown, lstat, mkdir, readFile, readlink, rm } from "node:fs/promises";
+import { chown, lstat, mkdir, readFile, readlink } from "node:fs/promises";
 import { userInfo } from "node:os";
 import { isAbsolute, join, relative } from "node:path";
 import { BerthError } from "../errors.ts";
@@ -364,8 +364,4 @@ export async function readImageFile(
     stack.push(merged);
   }
   return undefined;
-}
-
-export async function removeDir(dir: string): Promise<void> {
-  await rm(dir, { recursive: true, force: true });
 }

@@ -18,7 +18,7 @@ export interface Origin {
   code: ErrorCode;
 }
 
-export function originText(o: Origin): string {
+function originText(o: Origin): string {
   return o.subject ? `${o.subject}: ${o.file}` : o.file;
 }
 

@@ -48,7 +48,7 @@ interface Found {
 }
 
 /** Normalise an image path: `/a/./b/` → `a/b`; `..` is refused. Returns "" for the root. */
-export function cleanImagePath(p: string, what: string): string {
+function cleanImagePath(p: string, what: string): string {
   const parts: string[] = [];
   for (const s of p.split("/")) {
     if (s === "" || s === ".") continue;

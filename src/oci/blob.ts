@@ -43,7 +43,7 @@ export async function readDocument(source: BlobSource, desc: Descriptor, what: s
 }
 
 /** Whether a stream is already a verifier of exactly this descriptor's digest and size (from `openBlob`). */
-export function isVerifying(stream: Readable, desc: Pick<Descriptor, "digest" | "size">): boolean {
+function isVerifying(stream: Readable, desc: Pick<Descriptor, "digest" | "size">): boolean {
   return (
     stream instanceof VerifyingStream && stream.expected === desc.digest && stream.expectedSize === desc.size
   );

@@ -39,7 +39,7 @@ function opener(source: BlobSource, desc: Descriptor): () => Promise<Readable> {
 }
 
 /** Run `fn` over `items` with at most `limit` in flight; the first failure stops new work and is thrown. */
-export async function eachLimit<T>(
+async function eachLimit<T>(
   items: readonly T[],
   limit: number,
   fn: (item: T) => Promise<void>,

@@ -59,10 +59,6 @@ export function validateDigest(value: unknown, what = "digest"): Digest {
   return value as Digest;
 }
 
-export function isSupportedAlgorithm(algorithm: string): algorithm is Algorithm {
-  return algorithm === "sha256" || algorithm === "sha512";
-}
-
 export function digestBytes(bytes: Uint8Array | string, algorithm: Algorithm = "sha256"): Digest {
   return `${algorithm}:${createHash(algorithm).update(bytes).digest("hex")}`;
 }

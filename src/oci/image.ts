@@ -83,7 +83,7 @@ export class Image {
   }
 }
 
-export function blobLayer(
+function blobLayer(
   source: BlobSource,
   descriptor: Descriptor,
   diffId: Digest | undefined,

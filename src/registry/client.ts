@@ -9,7 +9,7 @@ import { BerthError } from "../errors.ts";
 import type { Reference } from "../oci/reference.ts";
 import { type Credential, type Env, resolveCredential } from "./credentials.ts";
 import { allowsPlainHttp, type HostAccess, isLoopbackRegistry, RegistryHost } from "./host.ts";
-import { createAgent, type Logger, type RetryOptions, redactUrl } from "./http.ts";
+import { createAgent, type Logger, type RetryOptions } from "./http.ts";
 import { Repository } from "./repository.ts";
 
 export interface RegistryOptions {
@@ -126,5 +126,3 @@ export class RegistryClient {
 export async function openRegistryClient(options: RegistryOptions = {}): Promise<RegistryClient> {
   return new RegistryClient(options).init();
 }
-
-export { redactUrl };

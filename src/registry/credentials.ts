@@ -53,7 +53,7 @@ export function serverKey(registry: string): string {
 }
 
 /** `https://host:5000/v1/` → `host:5000`, for comparing config keys to a registry. */
-export function normalizeKey(key: string): string {
+function normalizeKey(key: string): string {
   let k = key.replace(/^[a-z]+:\/\//i, "");
   const slash = k.indexOf("/");
   if (slash >= 0) k = k.slice(0, slash);
@@ -141,7 +141,7 @@ export interface HelperResult {
 }
 
 /** Run `docker-credential-<name> <verb>` with `input` on stdin, found on env.PATH. */
-export function runHelper(name: string, verb: string, input: string, env: Env = {}): Promise<HelperResult> {
+function runHelper(name: string, verb: string, input: string, env: Env = {}): Promise<HelperResult> {
   if (!/^[A-Za-z0-9._-]+$/.test(name)) {
     return Promise.reject(
       new BerthError("REGISTRY_CREDENTIALS", `credential helper name ${JSON.stringify(name)} is invalid`),

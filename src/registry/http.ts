@@ -4,7 +4,7 @@
  */
 
 import { createRequire } from "node:module";
-import { Readable } from "node:stream";
+import type { Readable } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Agent, Dispatcher } from "undici";
 import { BerthError } from "../errors.ts";
@@ -45,14 +45,8 @@ export function header(res: HttpResponse, name: string): string | undefined {
   return Array.isArray(v) ? v[0] : v;
 }
 
-export function headerAll(res: HttpResponse, name: string): string[] {
-  const v = res.headers[name.toLowerCase()];
-  if (v === undefined) return [];
-  return Array.isArray(v) ? v : [v];
-}
-
 /** How long a whole document (manifest, index, token, tag list) may take to arrive, however it trickles. */
-export const DOCUMENT_DEADLINE_MS = 60_000;
+const DOCUMENT_DEADLINE_MS = 60_000;
 
 /**
  * Read a response body whole (small documents and error bodies only), at most `limit` bytes and within
@@ -348,9 +342,4 @@ export function withRedirects(next: Send, limit = 10): Send {
       current = { ...current, method, url, headers, body: method === "GET" ? undefined : current.body };
     }
   };
-}
-
-/** A stream over bytes, for request bodies built in memory. */
-export function bytesStream(bytes: Buffer): Readable {
-  return Readable.from([bytes]);
 }

@@ -184,7 +184,7 @@ async function imageVolumes(
 }
 
 /** `--init`'s init: tini, statically linked (it runs in any image), bound read-only at `/dev/init`. */
-export const INIT_PATH = "/dev/init";
+const INIT_PATH = "/dev/init";
 
 async function findInit(searchPath: string | undefined): Promise<string> {
   const path = searchPath || "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";

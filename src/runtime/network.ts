@@ -97,7 +97,7 @@ export function parsePublish(spec: string): PortMapping {
 }
 
 /** slirp4netns, found on `searchPath`; a clear error naming the package when it is missing. */
-export async function findSlirp(searchPath: string | undefined): Promise<string> {
+async function findSlirp(searchPath: string | undefined): Promise<string> {
   const path = searchPath || "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
   for (const dir of path.split(delimiter)) {
     if (!dir) continue;
@@ -119,8 +119,8 @@ export async function findSlirp(searchPath: string | undefined): Promise<string>
 }
 
 /** slirp4netns's fixed addresses: the container's, and its DNS forwarder (to the host's resolvers). */
-export const GUEST_ADDRESS = "10.0.2.100";
-export const DNS_ADDRESS = "10.0.2.3";
+const GUEST_ADDRESS = "10.0.2.100";
+const DNS_ADDRESS = "10.0.2.3";
 
 /**
  * The container's resolv.conf for the private network: slirp4netns's DNS forwarder (which asks the host's
@@ -174,7 +174,7 @@ export interface SlirpOptions {
 }
 
 /** slirp4netns's arguments: a private namespace with outbound access and no way to the host's loopback. */
-export function slirpArgs(o: SlirpOptions): string[] {
+function slirpArgs(o: SlirpOptions): string[] {
   const args = [o.slirp, "--configure", "--mtu=65520", "--disable-host-loopback", "--enable-seccomp"];
   if ((o.ports?.length ?? 0) > 0) args.push(`--api-socket=${apiSocket(o.dir)}`);
   return args;
@@ -185,7 +185,7 @@ function apiSocket(dir: string): string {
 }
 
 /** The `createRuntime` hook that connects the container's new network namespace with slirp4netns. */
-export function slirpHook(o: SlirpOptions): Hook {
+function slirpHook(o: SlirpOptions): Hook {
   return {
     path: "/bin/sh",
     args: ["sh", "-c", HOOK_SCRIPT, "sh", o.dir, o.rootless ? "rootless" : "root", ...slirpArgs(o)],

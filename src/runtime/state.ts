@@ -15,8 +15,8 @@ import type { PortMapping } from "./network.ts";
 import type { RuntimeName } from "./runtime.ts";
 import type { NetworkMode } from "./spec.ts";
 
-export const RECORD_FILE = "container.json";
-export const EXIT_FILE = "exit.json";
+const RECORD_FILE = "container.json";
+const EXIT_FILE = "exit.json";
 export const LOG_FILE = "log.json";
 const OWNER_FILE = "owner";
 

@@ -29,11 +29,11 @@ export interface ContainerDir {
   stateDir: string;
 }
 
-export function containerId(): string {
+function containerId(): string {
   return `berth-${randomBytes(8).toString("hex")}`;
 }
 
-export function runDirs(home: string): { state: string; containers: string } {
+function runDirs(home: string): { state: string; containers: string } {
   return { state: join(home, "run", "state"), containers: join(home, "run", "containers") };
 }
 

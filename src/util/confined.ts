@@ -26,7 +26,7 @@ const { O_RDONLY, O_WRONLY, O_CREAT, O_TRUNC, O_NOFOLLOW, O_NONBLOCK, O_DIRECTOR
 const MAX_LINKS = 40;
 
 /** Default cap for a file read whole (TOML documents, Dockerfiles, ignore files). */
-export const MAX_DOCUMENT_BYTES = 16 * 1024 * 1024;
+const MAX_DOCUMENT_BYTES = 16 * 1024 * 1024;
 
 export interface TreeOptions {
   /** Who wrote the tree, starting the error sentence: `buildpack "examples/hello@1.0"`, `the build context`. */

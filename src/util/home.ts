@@ -9,7 +9,7 @@ import { BerthError } from "../errors.ts";
  * root binary of an image there could run it as root. The store holds blobs only (compressed tars, nothing
  * executable as it lies) and is kept private by BERTH_HOME's own mode.
  */
-export const PRIVATE_DIRS = ["snapshots", "run", "cache", "tmp"] as const;
+const PRIVATE_DIRS = ["snapshots", "run", "cache", "tmp"] as const;
 
 /**
  * Create BERTH_HOME and its PRIVATE_DIRS `0700` where they are missing (modes of existing ones are left to

@@ -5,10 +5,10 @@ import { BerthError, type ErrorCode } from "../errors.ts";
  * levels; a document nested thousands deep parses, but any recursive walk over it (`JSON.stringify` when an
  * image is mutated, comparisons, printing) overflows the stack, so it is refused where it is read.
  */
-export const MAX_JSON_DEPTH = 1000;
+const MAX_JSON_DEPTH = 1000;
 
 /** The deepest nesting of arrays and objects in JSON text, stopping once it passes `limit`. */
-export function jsonDepth(text: string, limit = MAX_JSON_DEPTH): number {
+function jsonDepth(text: string, limit = MAX_JSON_DEPTH): number {
   let depth = 0;
   let max = 0;
   let inString = false;

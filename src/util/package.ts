@@ -18,7 +18,7 @@ export function usePackageRoot(find: () => string): void {
 }
 
 /** The berth package's folder: the nearest parent of this module holding berth's package.json. */
-export function packageRoot(): string {
+function packageRoot(): string {
   if (root) return root;
   if (provider) {
     root = provider();

@@ -4,14 +4,14 @@
  */
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { BerthError } from "../../src/errors.ts";
 import { buildDockerfile, chooseBuild, fromEnvironment, type HostOptions, run } from "../../src/index.ts";
-import { berth, tempDir } from "../helpers/cli.ts";
+import { berth } from "../helpers/cli.ts";
+import { tempDir } from "../helpers/temp.ts";
 import { busyboxImage } from "../runtime/helpers.ts";
 
 let dir: string;
-let cleanup: () => Promise<void>;
 let base: string;
 let ctxDir: string;
 
@@ -22,7 +22,7 @@ const hostFor = (home: string): HostOptions => ({
 });
 
 beforeAll(async () => {
-  ({ dir, cleanup } = await tempDir("berth-api-"));
+  dir = await tempDir("berth-api-");
   const layout = join(dir, "base");
   await busyboxImage(layout, "1", { env: ["PATH=/bin"] });
   base = `oci:${layout}:1`;
@@ -34,7 +34,6 @@ beforeAll(async () => {
     `FROM ${base}\nCOPY hello.txt /hello.txt\nRUN echo built > /built.txt\nWORKDIR /srv\nCMD ["cat", "/hello.txt", "/built.txt"]\n`,
   );
 });
-afterAll(() => cleanup());
 
 describe("buildDockerfile", () => {
   it("gives berth build --dockerfile --json's document, with the same digest", async () => {

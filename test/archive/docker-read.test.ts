@@ -9,15 +9,16 @@ import { loadImage, loadRoot, selectImage } from "../../src/oci/image.ts";
 import { OciLayout } from "../../src/oci/layout/layout.ts";
 import { MediaType } from "../../src/oci/mediatype.ts";
 import { run } from "../helpers/exec.ts";
+import { tempDir } from "../helpers/temp.ts";
 import { umociImage } from "../helpers/umoci.ts";
-import { type HandImage, handImage, ls, sha256, type TarSpec, tempDir, writeTar } from "./helpers.ts";
+import { type HandImage, handImage, ls, sha256, type TarSpec, writeTar } from "./helpers.ts";
 
 let dir: string;
 let layoutDir: string;
 let skopeoArchive: string;
 
 beforeAll(async () => {
-  dir = await tempDir("docker-read");
+  dir = await tempDir("berth-archive-docker-read-");
   layoutDir = join(dir, "layout");
   await umociImage(layoutDir, "t", [
     [{ path: "etc/hello", content: "hello from umoci\n" }],

@@ -8,8 +8,9 @@ import { type Image, loadImage } from "../../src/oci/image.ts";
 import { OciLayout } from "../../src/oci/layout/layout.ts";
 import { parseImageArgument } from "../../src/transport/parse.ts";
 import { run } from "../helpers/exec.ts";
+import { tempDir } from "../helpers/temp.ts";
 import { umociImage } from "../helpers/umoci.ts";
-import { handImage, ls, sha256, skopeoInspect, tempDir, writeTar } from "./helpers.ts";
+import { handImage, ls, sha256, skopeoInspect, writeTar } from "./helpers.ts";
 
 let dir: string;
 let layoutDir: string;
@@ -17,7 +18,7 @@ let base: Image;
 let derived: Image;
 
 beforeAll(async () => {
-  dir = await tempDir("docker-write");
+  dir = await tempDir("berth-archive-docker-write-");
   layoutDir = join(dir, "layout");
   const baseLayer = [{ path: "etc/os-release", content: "ID=berth\n" }];
   await umociImage(layoutDir, "base", [baseLayer], { env: ["A=1"] });

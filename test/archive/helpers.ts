@@ -1,8 +1,6 @@
 import { createHash } from "node:crypto";
 import { createWriteStream } from "node:fs";
-import { mkdtemp, readdir } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { readdir } from "node:fs/promises";
 import { buffer } from "node:stream/consumers";
 import { pipeline } from "node:stream/promises";
 import { gzipSync } from "node:zlib";
@@ -15,10 +13,6 @@ import { run } from "../helpers/exec.ts";
 
 export const sha256 = (b: Uint8Array | string) => createHash("sha256").update(b).digest("hex");
 
-export function tempDir(name: string): Promise<string> {
-  return mkdtemp(join(tmpdir(), `berth-archive-${name}-`));
-}
-
 export interface TarSpec {
   name: string;
   data?: Uint8Array | string;
@@ -28,7 +22,7 @@ export interface TarSpec {
 }
 
 /** A tar in memory, built with tar-stream (fixtures are generated, never committed). */
-export async function tarBytes(entries: TarSpec[]): Promise<Buffer> {
+async function tarBytes(entries: TarSpec[]): Promise<Buffer> {
   const pack = tar.pack();
   const out = buffer(pack);
   for (const e of entries) {
@@ -110,10 +104,6 @@ export async function copyInto(source: BlobSource, root: Descriptor, sink: Image
 export async function skopeoInspect(ref: string, config = false): Promise<Record<string, unknown>> {
   const args = ["inspect", ...(config ? ["--config"] : []), ref];
   return JSON.parse(await run("skopeo", args)) as Record<string, unknown>;
-}
-
-export async function skopeoRaw(ref: string): Promise<Record<string, unknown>> {
-  return JSON.parse(await run("skopeo", ["inspect", "--raw", ref])) as Record<string, unknown>;
 }
 
 /** Names in a folder (to check that nothing was left behind). */

@@ -9,8 +9,9 @@ import { loadImage, loadRoot, selectImage } from "../../src/oci/image.ts";
 import { OciLayout } from "../../src/oci/layout/layout.ts";
 import { MediaType } from "../../src/oci/mediatype.ts";
 import { run } from "../helpers/exec.ts";
+import { tempDir } from "../helpers/temp.ts";
 import { umociImage } from "../helpers/umoci.ts";
-import { copyInto, ls, sha256, skopeoInspect, tempDir, writeTar } from "./helpers.ts";
+import { copyInto, ls, sha256, skopeoInspect, writeTar } from "./helpers.ts";
 
 let dir: string;
 let layoutDir: string;
@@ -19,7 +20,7 @@ let one: Descriptor;
 let two: Descriptor;
 
 beforeAll(async () => {
-  dir = await tempDir("oci-archive");
+  dir = await tempDir("berth-archive-oci-archive-");
   layoutDir = join(dir, "layout");
   await umociImage(layoutDir, "one", [[{ path: "one.txt", content: "first image\n" }]]);
   await umociImage(layoutDir, "two", [[{ path: "two.txt", content: "second image\n" }]], { env: ["TWO=2"] });

@@ -5,14 +5,15 @@ import { gzipSync, zstdCompressSync } from "node:zlib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { TarIndex } from "../../src/oci/archive/index.ts";
 import { run } from "../helpers/exec.ts";
-import { ls, tempDir, writeTar } from "./helpers.ts";
+import { tempDir } from "../helpers/temp.ts";
+import { ls, writeTar } from "./helpers.ts";
 
 const longDir = `${"d".repeat(60)}/${"e".repeat(60)}`;
 const longName = `${longDir}/${"f".repeat(120)}.txt`;
 
 let dir: string;
 beforeAll(async () => {
-  dir = await tempDir("tarindex");
+  dir = await tempDir("berth-archive-tarindex-");
   const src = join(dir, "src");
   await mkdir(join(src, longDir), { recursive: true });
   await mkdir(join(src, "sub"), { recursive: true });

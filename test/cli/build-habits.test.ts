@@ -7,12 +7,12 @@ import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { makeBuildImage, writeBuildpack } from "../cnb/helpers.ts";
-import { berth, tempDir } from "../helpers/cli.ts";
+import { berth } from "../helpers/cli.ts";
+import { tempDir } from "../helpers/temp.ts";
 import { type RegistryHarness, startRegistry } from "../registry/helpers/registry.ts";
 import { busyboxImage } from "../runtime/helpers.ts";
 
 let dir: string;
-let cleanup: () => Promise<void>;
 let home: string;
 let builder: string;
 let app: string;
@@ -23,7 +23,7 @@ mkdir -p "$CNB_LAYERS_DIR/dep" && echo dep > "$CNB_LAYERS_DIR/dep/file"
 printf '[types]\\nlaunch = true\\n' > "$CNB_LAYERS_DIR/dep.toml"`;
 
 beforeAll(async () => {
-  ({ dir, cleanup } = await tempDir("berth-build-habits-"));
+  dir = await tempDir("berth-build-habits-");
   home = join(dir, "home");
   reg = await startRegistry();
   const layout = join(dir, "layout");
@@ -52,7 +52,6 @@ beforeAll(async () => {
 }, 300_000);
 afterAll(async () => {
   await reg?.stop();
-  await cleanup?.();
 });
 
 describe("berth build as pack users type it", () => {

@@ -1,14 +1,14 @@
 import { existsSync } from "node:fs";
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { berth, tempDir } from "../helpers/cli.ts";
+import { beforeAll, describe, expect, it } from "vitest";
+import { berth } from "../helpers/cli.ts";
 import { run } from "../helpers/exec.ts";
 import { blobPath, putBlob, readIndex, writeIndex } from "../helpers/layout.ts";
+import { tempDir } from "../helpers/temp.ts";
 import { umociImage } from "../helpers/umoci.ts";
 
 let dir: string;
-let cleanup: () => Promise<void>;
 let home: string;
 let src: string;
 let srcDigest: string;
@@ -17,7 +17,7 @@ const sha = async (layout: string, ref: string) =>
   (await run("skopeo", ["inspect", "--raw", `oci:${layout}:${ref}`])).trim();
 
 beforeAll(async () => {
-  ({ dir, cleanup } = await tempDir());
+  dir = await tempDir();
   home = join(dir, "home");
   src = join(dir, "umoci");
   await umociImage(
@@ -38,7 +38,6 @@ beforeAll(async () => {
   );
   srcDigest = (await readIndex(src)).manifests[0]!.digest;
 });
-afterAll(() => cleanup());
 
 describe("berth copy round trips with umoci and skopeo", () => {
   it("umoci layout -> store -> oci -> oci-less back, digest unchanged", async () => {

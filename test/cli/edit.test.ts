@@ -1,13 +1,13 @@
 import { chmod, link, mkdir, readFile, readlink, stat, symlink, utimes, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { berth, tempDir } from "../helpers/cli.ts";
+import { beforeAll, describe, expect, it } from "vitest";
+import { berth } from "../helpers/cli.ts";
 import { run } from "../helpers/exec.ts";
 import { readIndex } from "../helpers/layout.ts";
+import { tempDir } from "../helpers/temp.ts";
 import { umociImage } from "../helpers/umoci.ts";
 
 let dir: string;
-let cleanup: () => Promise<void>;
 let home: string;
 
 async function makeTree(root: string, order: string[]): Promise<void> {
@@ -35,10 +35,9 @@ async function makeTree(root: string, order: string[]): Promise<void> {
 }
 
 beforeAll(async () => {
-  ({ dir, cleanup } = await tempDir());
+  dir = await tempDir();
   home = join(dir, "home");
 });
-afterAll(() => cleanup());
 
 describe("berth append", () => {
   it("is reproducible: other mtimes, creation order and umask give the same manifest digest", async () => {

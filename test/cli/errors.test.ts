@@ -8,21 +8,20 @@ import { chmod, mkdir, readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { explainErrno } from "../../src/cli/errno.ts";
-import { berth, tempDir } from "../helpers/cli.ts";
+import { berth } from "../helpers/cli.ts";
 import { run } from "../helpers/exec.ts";
+import { tempDir } from "../helpers/temp.ts";
 import { umociImage } from "../helpers/umoci.ts";
 import { freePort } from "../registry/helpers/ports.ts";
 import { type RegistryHarness, startRegistry } from "../registry/helpers/registry.ts";
 
 let dir: string;
-let cleanup: () => Promise<void>;
 let home: string;
 
 beforeAll(async () => {
-  ({ dir, cleanup } = await tempDir("berth-errors-"));
+  dir = await tempDir("berth-errors-");
   home = join(dir, "home");
 });
-afterAll(() => cleanup());
 
 /** Every file below `root`, relative (Node's compile cache left out: it is Node's, not berth's). */
 async function files(root: string, rel = ""): Promise<string[]> {

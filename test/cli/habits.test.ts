@@ -5,19 +5,19 @@
 import { readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { berth, tempDir } from "../helpers/cli.ts";
+import { berth } from "../helpers/cli.ts";
 import { run } from "../helpers/exec.ts";
 import { readIndex } from "../helpers/layout.ts";
+import { tempDir } from "../helpers/temp.ts";
 import { umociImage } from "../helpers/umoci.ts";
 import { type RegistryHarness, startRegistry } from "../registry/helpers/registry.ts";
 
 let dir: string;
-let cleanup: () => Promise<void>;
 let home: string;
 let digest: string;
 
 beforeAll(async () => {
-  ({ dir, cleanup } = await tempDir("berth-habits-"));
+  dir = await tempDir("berth-habits-");
   home = join(dir, "home");
   const src = join(dir, "src");
   await umociImage(src, "v1", [[{ path: "hello", content: "hello\n".repeat(100) }]]);
@@ -27,7 +27,6 @@ beforeAll(async () => {
     if (r.code !== 0) throw new Error(r.stderr);
   }
 });
-afterAll(() => cleanup());
 
 describe("docker and skopeo habits", () => {
   it("save -o - writes the archive to stdout; load reads it from stdin (no -i, and -i -)", async () => {

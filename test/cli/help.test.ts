@@ -1,20 +1,16 @@
 import { spawn } from "node:child_process";
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import type { Command } from "commander";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { buildProgram } from "../../src/cli/main.ts";
 import { berth } from "../helpers/cli.ts";
+import { tempDir } from "../helpers/temp.ts";
 
 let dir: string;
 let home: string;
 beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), "berth-help-"));
+  dir = await tempDir("berth-help-");
   home = join(dir, "home");
-});
-afterAll(async () => {
-  await rm(dir, { recursive: true, force: true });
 });
 
 /** Every command path (`["builder", "create"]`), from the program the CLI builds. */

@@ -1,20 +1,19 @@
 // --json outputs (issue 16, point 9): one object each, schemaVersion first, camelCase keys throughout (labels,
 // annotations and env keep the image's own keys).
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { berth, tempDir } from "../helpers/cli.ts";
+import { beforeAll, describe, expect, it } from "vitest";
+import { berth } from "../helpers/cli.ts";
+import { tempDir } from "../helpers/temp.ts";
 import { umociImage } from "../helpers/umoci.ts";
 
 let dir: string;
-let cleanup: () => Promise<void>;
 let home: string;
 
 beforeAll(async () => {
-  ({ dir, cleanup } = await tempDir("berth-json-"));
+  dir = await tempDir("berth-json-");
   home = join(dir, "home");
   await umociImage(join(dir, "src"), "v1", [[{ path: "hello", content: "hi\n" }]]);
 });
-afterAll(() => cleanup());
 
 /** Keys that are not camelCase, outside the image's own maps. */
 function badKeys(value: unknown, path = ""): string[] {

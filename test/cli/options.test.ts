@@ -10,7 +10,8 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Descriptor } from "../../src/oci/descriptor.ts";
 import { makeBuildImage, writeBuildpack } from "../cnb/helpers.ts";
-import { berth, type RunResult, tempDir } from "../helpers/cli.ts";
+import { berth, type RunResult } from "../helpers/cli.ts";
+import { tempDir } from "../helpers/temp.ts";
 import { randomLayout } from "../registry/helpers/images.ts";
 import { type RegistryHarness, startRegistry } from "../registry/helpers/registry.ts";
 import { busyboxImage, recordingRuntime } from "../runtime/helpers.ts";
@@ -21,7 +22,6 @@ const EPOCH_TIME = "2023-11-14T22:13:20Z";
 const IFACES = "printf 'if%s: %s\\n' aces \"$(ls /sys/class/net | grep -v '^lo$' | sort | tr '\\n' ' ')\"";
 
 let dir: string;
-let cleanup: () => Promise<void>;
 let home: string;
 let bb: string;
 let index: string;
@@ -29,8 +29,8 @@ let arm64: Descriptor;
 let reg: RegistryHarness;
 // Recording wrappers of runc and crun (crun: where it can start containers here, see recordingRuntime).
 const wrappers = await tempDir("berth-options-runtimes-");
-const runc = (await recordingRuntime(wrappers.dir, "runc"))!;
-const crun = await recordingRuntime(wrappers.dir, "crun");
+const runc = (await recordingRuntime(wrappers, "runc"))!;
+const crun = await recordingRuntime(wrappers, "crun");
 let builder: string;
 let n = 0;
 
@@ -50,7 +50,7 @@ const ranSince = async (log: string, from: number) =>
 const logSize = async (log: string) => (await readFile(log, "utf8").catch(() => "")).length;
 
 beforeAll(async () => {
-  ({ dir, cleanup } = await tempDir("berth-options-"));
+  dir = await tempDir("berth-options-");
   home = join(dir, "home");
   await busyboxImage(join(dir, "layout"), "bb", { env: ["PATH=/bin"] });
   bb = `oci:${join(dir, "layout")}:bb`;
@@ -85,8 +85,6 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await reg?.stop();
-  await cleanup?.();
-  await wrappers.cleanup();
 });
 
 /** A Dockerfile build of `df` (with a file f in its context) to a fresh layout; the output image. */

@@ -7,9 +7,9 @@ import { mkdir, readFile, symlink, writeFile } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { tempDir } from "../helpers/cli.ts";
 import { run } from "../helpers/exec.ts";
 import { readIndex } from "../helpers/layout.ts";
+import { tempDir } from "../helpers/temp.ts";
 import { umociImage } from "../helpers/umoci.ts";
 import { type RegistryHarness, startRegistry } from "../registry/helpers/registry.ts";
 import { busyboxImage } from "../runtime/helpers.ts";
@@ -19,7 +19,6 @@ const ROOT = resolve(import.meta.dirname, "../..");
 const EXAMPLES = ["images.ts", "build.ts"];
 
 let dir: string;
-let cleanup: () => Promise<void>;
 let prefix: string;
 let files: string[];
 let reg: RegistryHarness;
@@ -41,7 +40,7 @@ async function installed(
 }
 
 beforeAll(async () => {
-  ({ dir, cleanup } = await tempDir("berth-package-"));
+  dir = await tempDir("berth-package-");
   prefix = join(dir, "prefix");
   const env = { ...process.env, npm_config_update_notifier: "false" };
   const packed = await run("npm", ["pack", "--json", "--pack-destination", dir], { cwd: ROOT, env });
@@ -68,7 +67,6 @@ beforeAll(async () => {
 }, 600_000);
 afterAll(async () => {
   await reg?.stop();
-  await cleanup?.();
 });
 
 describe("the packed package, installed with npm i -g --prefix", () => {

@@ -9,8 +9,9 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { makeBuildImage, writeBuildpack } from "../cnb/helpers.ts";
 import { localBase } from "../dockerfile/helpers/local.ts";
-import { berth, spawnBerth, tempDir } from "../helpers/cli.ts";
+import { berth, spawnBerth } from "../helpers/cli.ts";
 import { run } from "../helpers/exec.ts";
+import { tempDir } from "../helpers/temp.ts";
 import { berthInTerminal } from "../helpers/terminal.ts";
 import { type FaultProxy, startFaultProxy } from "../registry/helpers/faultproxy.ts";
 import { randomLayout } from "../registry/helpers/images.ts";
@@ -18,16 +19,14 @@ import { type RegistryHarness, startRegistry } from "../registry/helpers/registr
 import { busyboxImage } from "../runtime/helpers.ts";
 
 let dir: string;
-let cleanup: () => Promise<void>;
 let reg: RegistryHarness;
 
 beforeAll(async () => {
-  ({ dir, cleanup } = await tempDir("berth-progress-"));
+  dir = await tempDir("berth-progress-");
   reg = await startRegistry();
 });
 afterAll(async () => {
   await reg?.stop();
-  await cleanup();
 });
 
 /**

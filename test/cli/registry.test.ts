@@ -1,9 +1,10 @@
 import { mkdtemp } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { berth, tempDir } from "../helpers/cli.ts";
+import { berth } from "../helpers/cli.ts";
 import { run } from "../helpers/exec.ts";
 import { readIndex } from "../helpers/layout.ts";
+import { tempDir } from "../helpers/temp.ts";
 import { umociImage } from "../helpers/umoci.ts";
 import { htpasswdLine, makePki } from "../registry/helpers/certs.ts";
 import { type RegistryHarness, startRegistry } from "../registry/helpers/registry.ts";
@@ -11,13 +12,12 @@ import { type RegistryHarness, startRegistry } from "../registry/helpers/registr
 const SECRET = "s3cr3t-Pa55word-for-cli";
 
 let dir: string;
-let cleanup: () => Promise<void>;
 let home: string;
 let src: string;
 let digest: string;
 
 beforeAll(async () => {
-  ({ dir, cleanup } = await tempDir());
+  dir = await tempDir();
   home = join(dir, "home");
   src = join(dir, "src");
   await umociImage(src, "v1", [
@@ -26,7 +26,6 @@ beforeAll(async () => {
   ]);
   digest = (await readIndex(src)).manifests[0]!.digest;
 });
-afterAll(() => cleanup());
 
 describe("registry commands against a plain-HTTP registry on 127.0.0.1", () => {
   let reg: RegistryHarness;

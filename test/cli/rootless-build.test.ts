@@ -12,7 +12,8 @@ import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { userNamespaceForbidden } from "../../src/runtime/userns.ts";
 import { makeBuildImage, writeBuildpack } from "../cnb/helpers.ts";
-import { berth, tempDir } from "../helpers/cli.ts";
+import { berth } from "../helpers/cli.ts";
+import { tempDir } from "../helpers/temp.ts";
 import { testUser } from "../helpers/user.ts";
 import { type RegistryHarness, startRegistry } from "../registry/helpers/registry.ts";
 import { busyboxImage } from "../runtime/helpers.ts";
@@ -39,7 +40,6 @@ interface Result {
 }
 
 let dir: string;
-let cleanup: () => Promise<void>;
 let reg: RegistryHarness;
 let builder: string;
 /** A PATH like the usual one with everything but newuidmap/newgidmap. */
@@ -134,7 +134,7 @@ printf '[types]\\nlaunch = true\\n' > "$CNB_LAYERS_DIR/dep.toml"`;
 
 beforeAll(async () => {
   if (skip) return;
-  ({ dir, cleanup } = await tempDir("berth-rootless-build-"));
+  dir = await tempDir("berth-rootless-build-");
   await chmod(dir, 0o755);
   // the base image and the builder, made as root, in a registry on 127.0.0.1 that berthuser pulls from
   reg = await startRegistry();
@@ -179,7 +179,6 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await reg?.stop();
-  await cleanup?.();
 });
 
 describe.skipIf(skip !== undefined)("builds without root", () => {

@@ -17,7 +17,8 @@ import type { Descriptor } from "../../src/oci/descriptor.ts";
 import { digestBytes } from "../../src/oci/digest.ts";
 import { OciLayout } from "../../src/oci/layout/layout.ts";
 import { MediaType } from "../../src/oci/mediatype.ts";
-import { berth, spawnBerth, tempDir } from "../helpers/cli.ts";
+import { berth, spawnBerth } from "../helpers/cli.ts";
+import { tempDir } from "../helpers/temp.ts";
 import { tarStreamOf } from "../layer/helpers.ts";
 import { type FaultProxy, startFaultProxy } from "../registry/helpers/faultproxy.ts";
 import { type RegistryHarness, startRegistry } from "../registry/helpers/registry.ts";
@@ -26,7 +27,6 @@ import { type RegistryHarness, startRegistry } from "../registry/helpers/registr
 const ROUNDS = Number(process.env.BERTH_RACE_ROUNDS ?? 12);
 
 let dir: string;
-let cleanup: () => Promise<void>;
 let reg: RegistryHarness;
 let proxy: FaultProxy;
 let src: OciLayout;
@@ -102,7 +102,7 @@ const exists = (p: string) =>
   );
 
 beforeAll(async () => {
-  ({ dir, cleanup } = await tempDir("berth-races-"));
+  dir = await tempDir("berth-races-");
   reg = await startRegistry();
   proxy = await startFaultProxy(reg.port);
   src = await OciLayout.openOrCreate(join(dir, "src"));
@@ -125,7 +125,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await proxy?.close();
   await reg?.stop();
-  await cleanup?.();
 });
 
 /** A promise with its resolver. */

@@ -1,23 +1,22 @@
 import { mkdir, readdir, utimes, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { berth, tempDir } from "../helpers/cli.ts";
+import { beforeAll, describe, expect, it } from "vitest";
+import { berth } from "../helpers/cli.ts";
 import { readIndex } from "../helpers/layout.ts";
+import { tempDir } from "../helpers/temp.ts";
 import { umociImage } from "../helpers/umoci.ts";
 
 let dir: string;
-let cleanup: () => Promise<void>;
 let home: string;
 
 beforeAll(async () => {
-  ({ dir, cleanup } = await tempDir());
+  dir = await tempDir();
   home = join(dir, "home");
   const src = join(dir, "src");
   for (let i = 0; i < 8; i++) {
     await umociImage(src, `i${i}`, [[{ path: `file-${i}`, content: `image ${i}\n`.repeat(100 + i) }]]);
   }
 });
-afterAll(() => cleanup());
 
 describe("the local store", () => {
   it("8 berth processes tagging different images at once lose no tag", async () => {

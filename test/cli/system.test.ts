@@ -5,12 +5,12 @@
 import { createHash } from "node:crypto";
 import { mkdir, readdir, utimes, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { berth, tempDir } from "../helpers/cli.ts";
+import { beforeAll, describe, expect, it } from "vitest";
+import { berth } from "../helpers/cli.ts";
+import { tempDir } from "../helpers/temp.ts";
 import { umociImage } from "../helpers/umoci.ts";
 
 let dir: string;
-let cleanup: () => Promise<void>;
 let home: string;
 let blob: string;
 
@@ -27,7 +27,7 @@ async function df(): Promise<Record<string, Kind>> {
 }
 
 beforeAll(async () => {
-  ({ dir, cleanup } = await tempDir("berth-system-"));
+  dir = await tempDir("berth-system-");
   home = join(dir, "home");
   await umociImage(join(dir, "src"), "v1", [[{ path: "hello", content: "hello\n".repeat(1000) }]]);
   expect((await berth(["copy", `oci:${join(dir, "src")}:v1`, "app:1"], { home })).code).toBe(0);
@@ -48,7 +48,6 @@ beforeAll(async () => {
   const past = new Date(Date.now() - 2 * 3600 * 1000);
   await utimes(stale, past, past);
 });
-afterAll(() => cleanup());
 
 describe("berth system", () => {
   it("df shows each kind's size and what prune would reclaim", async () => {

@@ -1,8 +1,8 @@
 /** The build phase on this machine (--isolation host): layers, env files, plans, launch.toml merging, errors. */
 import { mkdir, readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { tempDir } from "../helpers/cli.ts";
+import { beforeEach, describe, expect, it } from "vitest";
+import { tempDir } from "../helpers/temp.ts";
 import { type BpSpec, memoryLogger, writeBuildpack } from "./helpers.ts";
 import {
   BuildpackStore,
@@ -17,11 +17,9 @@ import {
 } from "./lib.ts";
 
 let dir: string;
-let cleanup: () => Promise<void>;
 beforeEach(async () => {
-  ({ dir, cleanup } = await tempDir("berth-cnb-build-"));
+  dir = await tempDir("berth-cnb-build-");
 });
-afterEach(() => cleanup());
 
 async function run(
   specs: BpSpec[],

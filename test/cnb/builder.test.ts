@@ -7,9 +7,10 @@ import { mkdir, readFile, stat, writeFile } from "node:fs/promises";
 import { userInfo } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { readTar } from "../../src/layer/index.ts";
-import { berth, tempDir } from "../helpers/cli.ts";
+import { berth } from "../helpers/cli.ts";
+import { tempDir } from "../helpers/temp.ts";
 import { makeBuildImage, memoryLogger, writeBuildpack } from "./helpers.ts";
 import {
   BUILDER_METADATA_LABEL,
@@ -27,13 +28,12 @@ import {
 const pexec = promisify(execFile);
 
 let dir: string;
-let cleanup: () => Promise<void>;
 let home: string;
 let layout: string;
 const ctx = () => ({ home, env: {} });
 
 beforeAll(async () => {
-  ({ dir, cleanup } = await tempDir("berth-cnb-builder-"));
+  dir = await tempDir("berth-cnb-builder-");
   home = join(dir, "home");
   layout = join(dir, "images");
   await makeBuildImage(dir, `oci:${layout}:build`, home);
@@ -128,7 +128,6 @@ mirrors = ["mirror.example.org/run:1"]
   await mkdir(join(dir, "app"), { recursive: true });
   await writeFile(join(dir, "app", "hello.txt"), "hi from the app\n");
 });
-afterAll(() => cleanup());
 
 async function builderLayers(): Promise<
   { path: string; mode: number; uid: number; gid: number; mtime: number; type: string }[][]
@@ -275,7 +274,8 @@ describe("berth builder create", () => {
 
   it("skopeo and umoci read the builder", async () => {
     const { stdout } = await pexec("skopeo", ["inspect", `oci:${layout}:builder`]);
-    expect(JSON.parse(stdout).Labels[BUILDPACK_LAYERS_LABEL]).toBeDefined();
+    const layers = JSON.parse(JSON.parse(stdout).Labels[BUILDPACK_LAYERS_LABEL]);
+    expect(Object.keys(layers).sort()).toEqual(["examples/after", "examples/hello", "examples/never"]);
     await pexec("umoci", ["unpack", "--image", `${layout}:builder`, join(dir, "unpacked")]);
     const st = await stat(
       join(dir, "unpacked", "rootfs", "cnb", "buildpacks", "examples_hello", "0.0.1", "bin", "detect"),

@@ -1,8 +1,8 @@
 /** buildpack.toml, builder.toml and project.toml parsing, with errors naming the buildpack, file and key. */
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { tempDir } from "../helpers/cli.ts";
+import { beforeEach, describe, expect, it } from "vitest";
+import { tempDir } from "../helpers/temp.ts";
 import {
   buildConfigEnvFiles,
   effectiveTargets,
@@ -14,11 +14,9 @@ import {
 } from "./lib.ts";
 
 let dir: string;
-let cleanup: () => Promise<void>;
 beforeEach(async () => {
-  ({ dir, cleanup } = await tempDir("berth-cnb-desc-"));
+  dir = await tempDir("berth-cnb-desc-");
 });
-afterEach(() => cleanup());
 
 const FULL = `api = "0.12"
 

@@ -1,8 +1,8 @@
 /** Order resolution, one rule per test, with real sh buildpacks run on this machine (--isolation host). */
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { tempDir } from "../helpers/cli.ts";
+import { beforeEach, describe, expect, it } from "vitest";
+import { tempDir } from "../helpers/temp.ts";
 import { type BpSpec, memoryLogger, writeBuildpack } from "./helpers.ts";
 import {
   BuildpackStore,
@@ -16,11 +16,9 @@ import {
 } from "./lib.ts";
 
 let dir: string;
-let cleanup: () => Promise<void>;
 beforeEach(async () => {
-  ({ dir, cleanup } = await tempDir("berth-cnb-detect-"));
+  dir = await tempDir("berth-cnb-detect-");
 });
-afterEach(() => cleanup());
 
 const provides = (...names: string[]) => names.map((n) => `[[provides]]\nname = "${n}"\n`).join("");
 const requires = (...names: string[]) => names.map((n) => `[[requires]]\nname = "${n}"\n`).join("");

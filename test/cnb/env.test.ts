@@ -1,16 +1,14 @@
 /** The environment-file rules (spec §Environment Variable Modification Rules; lc env/env.go) against a table. */
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { tempDir } from "../helpers/cli.ts";
+import { beforeEach, describe, expect, it } from "vitest";
+import { tempDir } from "../helpers/temp.ts";
 import { Env, mergePlatformEnv, parseEnvArg, parseEnvFile } from "./lib.ts";
 
 let dir: string;
-let cleanup: () => Promise<void>;
 beforeEach(async () => {
-  ({ dir, cleanup } = await tempDir("berth-cnb-env-"));
+  dir = await tempDir("berth-cnb-env-");
 });
-afterEach(() => cleanup());
 
 interface Case {
   name: string;

@@ -16,14 +16,14 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { appendLayers } from "../../src/image/index.ts";
 import { parseImageArgument } from "../../src/transport/parse.ts";
-import { berth, tempDir } from "../helpers/cli.ts";
+import { berth } from "../helpers/cli.ts";
+import { tempDir } from "../helpers/temp.ts";
 import { type RegistryHarness, startRegistry } from "../registry/helpers/registry.ts";
 import { makeBuildImage, writeBuildpack } from "./helpers.ts";
 import { explain, parseTomlText } from "./reference/compare.ts";
 import { layersFile, referenceLifecycle, runPhase } from "./reference/lifecycle.ts";
 
 let dir: string;
-let cleanup: () => Promise<void>;
 let home: string;
 let reg: RegistryHarness;
 let layout: string;
@@ -100,7 +100,7 @@ function berthLayers(target: string): string {
 }
 
 beforeAll(async () => {
-  ({ dir, cleanup } = await tempDir("berth-extensions-"));
+  dir = await tempDir("berth-extensions-");
   home = join(dir, "home");
   const [, registry] = await Promise.all([referenceLifecycle(), startRegistry()]);
   reg = registry;
@@ -130,7 +130,6 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await reg?.stop();
-  await cleanup?.();
 });
 
 describe("image extensions: switch and extend the run image, extend the build image", {

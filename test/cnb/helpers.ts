@@ -9,7 +9,7 @@ import type { PhaseLogger } from "../../src/cnb/index.ts";
 import { appendLayers, mutateImage } from "../../src/image/index.ts";
 import { parseImageArgument } from "../../src/transport/parse.ts";
 
-export const BUSYBOX = "/usr/bin/busybox";
+const BUSYBOX = "/usr/bin/busybox";
 const APPLETS = [
   "sh",
   "echo",

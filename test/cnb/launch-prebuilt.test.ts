@@ -4,28 +4,25 @@
  */
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import {
   berthLauncher,
   compileLauncher,
   launcherSourceHash,
   launcherSourcePath,
 } from "../../src/cnb/launch/index.ts";
-import { tempDir } from "../helpers/cli.ts";
+import { tempDir } from "../helpers/temp.ts";
 
 let dir: string;
-let cleanup: () => Promise<void>;
 let prebuiltDir: string;
 const NO_GCC = { PATH: "/nonexistent" };
 
 beforeAll(async () => {
-  ({ dir, cleanup } = await tempDir("berth-launcher-"));
+  dir = await tempDir("berth-launcher-");
   prebuiltDir = join(dir, "dist-launcher");
   await mkdir(prebuiltDir, { recursive: true });
   await compileLauncher("gcc", join(prebuiltDir, "amd64"));
 }, 120_000);
-
-afterAll(() => cleanup?.());
 
 describe("the prebuilt launcher", () => {
   it("is used with no compiler on PATH when built from this source", async () => {

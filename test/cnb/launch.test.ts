@@ -9,22 +9,20 @@ import { execFile } from "node:child_process";
 import { mkdir, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { berthLauncher } from "../../src/cnb/launch/index.ts";
-import { tempDir } from "../helpers/cli.ts";
+import { tempDir } from "../helpers/temp.ts";
 
 const pexec = promisify(execFile);
 
 let dir: string;
-let cleanup: () => Promise<void>;
 let launcher: string;
 let seq = 0;
 
 beforeAll(async () => {
-  ({ dir, cleanup } = await tempDir("berth-launch-toml-"));
+  dir = await tempDir("berth-launch-toml-");
   launcher = (await berthLauncher({ home: join(dir, "home"), env: { PATH: process.env.PATH } })).path;
 });
-afterAll(async () => cleanup?.());
 
 /** Write metadata.toml, run process `type` through a symlink named after it; stdout, stdout of errors, code. */
 async function launch(toml: string, type: string, args: string[] = []) {

@@ -6,23 +6,23 @@
 import { mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { berth, tempDir } from "../helpers/cli.ts";
+import { berth } from "../helpers/cli.ts";
+import { tempDir } from "../helpers/temp.ts";
 import { htpasswdLine } from "../registry/helpers/certs.ts";
 import { type RegistryHarness, startRegistry } from "../registry/helpers/registry.ts";
 import { localBase, writeContext } from "./helpers/local.ts";
 
-let tmp: { dir: string; cleanup: () => Promise<void> };
+let tmp: string;
 let base: string;
 let registry: RegistryHarness;
 
 beforeAll(async () => {
   tmp = await tempDir("berth-df-cacheio-");
-  base = await localBase(join(tmp.dir, "base"));
+  base = await localBase(join(tmp, "base"));
   registry = await startRegistry();
 });
 afterAll(async () => {
   await registry?.stop();
-  await tmp?.cleanup();
 });
 
 interface Json {
@@ -46,7 +46,7 @@ async function build(
 
 /** A two-stage build: each RUN prints a token only when it really runs. */
 async function twoStage(name: string, token: string): Promise<string> {
-  return writeContext(join(tmp.dir, name), {
+  return writeContext(join(tmp, name), {
     "src.txt": `${token}\n`,
     Dockerfile: `FROM ${base} AS builder
 COPY src.txt /src.txt
@@ -60,13 +60,13 @@ CMD ["cat", "/app/final"]
   });
 }
 
-const home = (name: string) => join(tmp.dir, "homes", name);
+const home = (name: string) => join(tmp, "homes", name);
 
 describe("--cache-to type=registry / --cache-from type=registry", () => {
   it("mode=max: a fresh machine runs no RUN step and gets the same image", async () => {
     const ctx = await twoStage("max", "tok-max");
     const ref = `${registry.host}/cache/app:max`;
-    const a = await build(ctx, home("max-a"), `oci:${tmp.dir}/out-max-a:x`, [
+    const a = await build(ctx, home("max-a"), `oci:${tmp}/out-max-a:x`, [
       "--cache-to",
       `type=registry,ref=${ref},mode=max`,
     ]);
@@ -74,7 +74,7 @@ describe("--cache-to type=registry / --cache-from type=registry", () => {
     expect(a.stderr).toMatch(/^(?:\[stage \d+\/\d+\] )?RAN-FINAL-tok-max/m);
     expect(a.stderr).toMatch(/exporting cache to .*mode=max/);
 
-    const b = await build(ctx, home("max-b"), `oci:${tmp.dir}/out-max-b:x`, [
+    const b = await build(ctx, home("max-b"), `oci:${tmp}/out-max-b:x`, [
       "--cache-from",
       `type=registry,ref=${ref}`,
     ]);
@@ -94,7 +94,7 @@ describe("--cache-to type=registry / --cache-from type=registry", () => {
     };
     expect(index.mediaType).toBe("application/vnd.oci.image.index.v1+json");
     const cfgDesc = index.manifests.find((m) => m.mediaType === "application/vnd.buildkit.cacheconfig.v0")!;
-    expect(cfgDesc).toBeDefined();
+    expect(cfgDesc?.digest).toMatch(/^sha256:[0-9a-f]{64}$/);
     expect(index.manifests.filter((m) => m.mediaType.includes("layer")).length).toBe(4);
     const cfg = (await (
       await fetch(`http://${registry.host}/v2/cache/app/blobs/${cfgDesc.digest}`)
@@ -113,7 +113,7 @@ describe("--cache-to type=registry / --cache-from type=registry", () => {
     const a = await build(
       ctx,
       home("min-a"),
-      `oci:${tmp.dir}/out-min-a:x`,
+      `oci:${tmp}/out-min-a:x`,
       ["--cache-to", `type=registry,ref=${ref},mode=min`],
       EPOCH,
     );
@@ -121,7 +121,7 @@ describe("--cache-to type=registry / --cache-from type=registry", () => {
     const b = await build(
       ctx,
       home("min-b"),
-      `oci:${tmp.dir}/out-min-b:x`,
+      `oci:${tmp}/out-min-b:x`,
       ["--cache-from", `type=registry,ref=${ref}`],
       EPOCH,
     );
@@ -136,7 +136,7 @@ describe("--cache-to type=registry / --cache-from type=registry", () => {
     const c = await build(
       ctx,
       home("min-b"),
-      `oci:${tmp.dir}/out-min-c:x`,
+      `oci:${tmp}/out-min-c:x`,
       ["--cache-from", `type=registry,ref=${ref}`],
       EPOCH,
     );
@@ -150,7 +150,7 @@ describe("--cache-to type=registry / --cache-from type=registry", () => {
       ["manifest", "image-manifest=true", "application/vnd.oci.image.manifest.v1+json"],
     ] as const) {
       const ref = `${registry.host}/cache/shapes:${tag}`;
-      const a = await build(ctx, home(`shapes-a-${tag}`), `oci:${tmp.dir}/out-shapes:a${tag}`, [
+      const a = await build(ctx, home(`shapes-a-${tag}`), `oci:${tmp}/out-shapes:a${tag}`, [
         "--cache-to",
         `type=registry,ref=${ref},mode=max,${attrs}`,
       ]);
@@ -158,7 +158,7 @@ describe("--cache-to type=registry / --cache-from type=registry", () => {
         headers: { accept: `${mediaType}` },
       });
       expect(((await res.json()) as { mediaType: string }).mediaType).toBe(mediaType);
-      const b = await build(ctx, home(`shapes-b-${tag}`), `oci:${tmp.dir}/out-shapes:b${tag}`, [
+      const b = await build(ctx, home(`shapes-b-${tag}`), `oci:${tmp}/out-shapes:b${tag}`, [
         "--cache-from",
         `type=registry,ref=${ref}`,
       ]);
@@ -172,7 +172,7 @@ describe("--cache-to compression=", () => {
   it("compression=zstd recompresses the cache's layers (same diff IDs); a fresh machine runs nothing from them", async () => {
     const ctx = await twoStage("zstd", "tok-zstd");
     const ref = `${registry.host}/cache/zstd:1`;
-    await build(ctx, home("zstd-a"), `oci:${tmp.dir}/out-zstd:a`, [
+    await build(ctx, home("zstd-a"), `oci:${tmp}/out-zstd:a`, [
       "--cache-to",
       `type=registry,ref=${ref},mode=max,compression=zstd,compression-level=5`,
     ]);
@@ -184,13 +184,10 @@ describe("--cache-to compression=", () => {
     const layers = index.manifests.filter((m) => m.mediaType.includes("layer"));
     expect(layers.length).toBe(4);
     expect(layers.every((m) => m.mediaType === "application/vnd.oci.image.layer.v1.tar+zstd")).toBe(true);
-    const b = await build(ctx, home("zstd-b"), `oci:${tmp.dir}/out-zstd:b`, ["--cache-from", ref]);
+    const b = await build(ctx, home("zstd-b"), `oci:${tmp}/out-zstd:b`, ["--cache-from", ref]);
     expect(b.stderr).not.toMatch(/^(?:\[stage \d+\/\d+\] )?RAN-/m);
     const manifest = JSON.parse(
-      await readFile(
-        join(tmp.dir, "out-zstd", "blobs", "sha256", b.json.digest.slice("sha256:".length)),
-        "utf8",
-      ),
+      await readFile(join(tmp, "out-zstd", "blobs", "sha256", b.json.digest.slice("sha256:".length)), "utf8"),
     ) as { layers: { mediaType: string }[] };
     expect(manifest.layers.at(-1)?.mediaType).toBe("application/vnd.oci.image.layer.v1.tar+zstd");
   });
@@ -199,8 +196,8 @@ describe("--cache-to compression=", () => {
 describe("--cache-to type=local / --cache-from type=local", () => {
   it("round-trips through an OCI layout, tagged latest as BuildKit's local cache", async () => {
     const ctx = await twoStage("local", "tok-local");
-    const dir = join(tmp.dir, "local-cache");
-    const a = await build(ctx, home("local-a"), `oci:${tmp.dir}/out-local:a`, [
+    const dir = join(tmp, "local-cache");
+    const a = await build(ctx, home("local-a"), `oci:${tmp}/out-local:a`, [
       "--cache-to",
       `type=local,dest=${dir},mode=max`,
     ]);
@@ -209,7 +206,7 @@ describe("--cache-to type=local / --cache-from type=local", () => {
     };
     expect(layoutIndex.manifests[0]?.annotations?.["org.opencontainers.image.ref.name"]).toBe("latest");
     expect(layoutIndex.manifests[0]?.mediaType).toBe("application/vnd.oci.image.index.v1+json");
-    const b = await build(ctx, home("local-b"), `oci:${tmp.dir}/out-local:b`, [
+    const b = await build(ctx, home("local-b"), `oci:${tmp}/out-local:b`, [
       "--cache-from",
       `type=local,src=${dir}`,
     ]);
@@ -219,11 +216,11 @@ describe("--cache-to type=local / --cache-from type=local", () => {
 
   it("mode=min whose layers are gone: the stage the key pass left out is built when the step reading it misses", async () => {
     const ctx = await twoStage("local-gone", "tok-gone");
-    const dir = join(tmp.dir, "local-gone-cache");
+    const dir = join(tmp, "local-gone-cache");
     const a = await build(
       ctx,
       home("gone-a"),
-      `oci:${tmp.dir}/out-gone:a`,
+      `oci:${tmp}/out-gone:a`,
       ["--cache-to", `type=local,dest=${dir},mode=min`],
       EPOCH,
     );
@@ -236,7 +233,7 @@ describe("--cache-to type=local / --cache-from type=local", () => {
     const b = await build(
       ctx,
       home("gone-b"),
-      `oci:${tmp.dir}/out-gone:b`,
+      `oci:${tmp}/out-gone:b`,
       ["--cache-from", `type=local,src=${dir}`],
       EPOCH,
     );
@@ -269,7 +266,7 @@ describe("--cache-to type=inline", () => {
     const b = await build(
       ctx,
       home("inline-b"),
-      `oci:${tmp.dir}/out-inline:b`,
+      `oci:${tmp}/out-inline:b`,
       ["--cache-from", ref, "--cache-to", "type=inline"],
       EPOCH,
     );
@@ -288,7 +285,7 @@ describe("bad and unreachable caches", () => {
       ["--cache-to", `type=registry,ref=${registry.host}/c:1,mode=all`, /mode="all" must be min or max/],
       ["--cache-to", "type=gha", /type=gha is not supported/],
       ["--cache-to", "type=nope,ref=x", /unknown type="nope"/],
-      ["--cache-to", `type=local,dest=${tmp.dir}/x,bogus=1`, /unknown attribute bogus=/],
+      ["--cache-to", `type=local,dest=${tmp}/x,bogus=1`, /unknown attribute bogus=/],
       ["--cache-to", `type=registry,ref=${registry.host}/c:1,oci-mediatypes=maybe`, /oci-mediatypes="maybe"/],
       [
         "--cache-to",
@@ -315,7 +312,7 @@ describe("bad and unreachable caches", () => {
       ["--cache-from", "type=registry,ref=UPPER/Case", /ref="UPPER\/Case" is not an image reference/],
     ];
     for (const [flag, value, re] of cases) {
-      const out = join(tmp.dir, "bad-out");
+      const out = join(tmp, "bad-out");
       const r = await berth(["build", ctx, "--dockerfile", "-t", `oci:${out}:x`, flag, value], {
         home: home("bad"),
       });
@@ -330,7 +327,7 @@ describe("bad and unreachable caches", () => {
     const secret = "s3cret-Pa55word-never-printed";
     const locked = await startRegistry({ htpasswd: [await htpasswdLine("alice", "right-password")] });
     try {
-      const cfgDir = join(tmp.dir, "docker-config");
+      const cfgDir = join(tmp, "docker-config");
       await mkdir(cfgDir, { recursive: true });
       await writeFile(
         join(cfgDir, "config.json"),
@@ -341,7 +338,7 @@ describe("bad and unreachable caches", () => {
       const r = await build(
         ctx,
         home("unreach"),
-        `oci:${tmp.dir}/out-unreach:x`,
+        `oci:${tmp}/out-unreach:x`,
         [
           "--cache-from",
           "type=registry,ref=127.0.0.1:1/nothing/here:cache",
@@ -350,7 +347,7 @@ describe("bad and unreachable caches", () => {
           "--cache-from",
           `type=registry,ref=${locked.host}/private/cache:1`,
           "--cache-from",
-          `type=local,src=${tmp.dir}/no-such-dir`,
+          `type=local,src=${tmp}/no-such-dir`,
         ],
         { DOCKER_CONFIG: cfgDir },
       );
@@ -371,7 +368,7 @@ describe("bad and unreachable caches", () => {
         ctx,
         "--dockerfile",
         "-t",
-        `oci:${tmp.dir}/out-cant:x`,
+        `oci:${tmp}/out-cant:x`,
         "--cache-to",
         "type=registry,ref=127.0.0.1:1/nothing/here:cache",
       ],
@@ -385,7 +382,7 @@ describe("bad and unreachable caches", () => {
         ctx,
         "--dockerfile",
         "-t",
-        `oci:${tmp.dir}/out-cant:y`,
+        `oci:${tmp}/out-cant:y`,
         "--cache-to",
         "type=registry,ref=127.0.0.1:1/nothing/here:cache,ignore-error=true",
       ],

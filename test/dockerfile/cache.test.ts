@@ -1,18 +1,18 @@
 /** The build cache and reproducibility: no-op rebuilds run nothing, a changed COPY source re-runs from there. */
 import { readdir, readFile, truncate, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { berth, tempDir } from "../helpers/cli.ts";
+import { beforeAll, describe, expect, it } from "vitest";
+import { berth } from "../helpers/cli.ts";
+import { tempDir } from "../helpers/temp.ts";
 import { localBase, writeContext } from "./helpers/local.ts";
 
-let tmp: { dir: string; cleanup: () => Promise<void> };
+let tmp: string;
 let base: string;
 
 beforeAll(async () => {
   tmp = await tempDir("berth-df-cache-");
-  base = await localBase(join(tmp.dir, "base"));
+  base = await localBase(join(tmp, "base"));
 });
-afterAll(() => tmp?.cleanup());
 
 interface Json {
   digest: string;
@@ -20,7 +20,7 @@ interface Json {
 }
 
 async function build(ctx: string, home: string, extra: string[] = [], env: Record<string, string> = {}) {
-  const r = await berth(["build", ctx, "--dockerfile", "-t", `oci:${tmp.dir}/out:x`, "--json", ...extra], {
+  const r = await berth(["build", ctx, "--dockerfile", "-t", `oci:${tmp}/out:x`, "--json", ...extra], {
     home,
     env,
   });
@@ -39,12 +39,12 @@ CMD ["cat", "/a.txt"]
 
 describe("the step cache", () => {
   it("a rebuild with nothing changed runs nothing and gives the same digest", async () => {
-    const ctx = await writeContext(join(tmp.dir, "c1"), {
+    const ctx = await writeContext(join(tmp, "c1"), {
       "a.txt": "a\n",
       "b.txt": "b\n",
       Dockerfile: dockerfile(),
     });
-    const home = join(tmp.dir, "home1");
+    const home = join(tmp, "home1");
     const first = await build(ctx, home);
     expect(first.stderr).toContain("RAN-FIRST hello");
     expect(first.stderr).toMatch(/\[stage 1\/1\] STEP 1\/7: FROM /);
@@ -59,12 +59,12 @@ describe("the step cache", () => {
   });
 
   it("step records and the context index cut short (not flushed, a crash) are misses, never errors", async () => {
-    const ctx = await writeContext(join(tmp.dir, "c-torn"), {
+    const ctx = await writeContext(join(tmp, "c-torn"), {
       "a.txt": "a\n",
       "b.txt": "b\n",
       Dockerfile: dockerfile(),
     });
-    const home = join(tmp.dir, "home-torn");
+    const home = join(tmp, "home-torn");
     const epoch = { SOURCE_DATE_EPOCH: "0" };
     const first = await build(ctx, home, [], epoch);
     const cache = join(home, "cache", "dockerfile");
@@ -81,12 +81,12 @@ describe("the step cache", () => {
   });
 
   it("a change to one COPY source re-runs from that step on", async () => {
-    const ctx = await writeContext(join(tmp.dir, "c2"), {
+    const ctx = await writeContext(join(tmp, "c2"), {
       "a.txt": "a\n",
       "b.txt": "b\n",
       Dockerfile: dockerfile(),
     });
-    const home = join(tmp.dir, "home2");
+    const home = join(tmp, "home2");
     const first = await build(ctx, home);
     await writeFile(join(ctx, "a.txt"), "changed\n");
     const second = await build(ctx, home);
@@ -108,12 +108,12 @@ describe("the step cache", () => {
   });
 
   it("a build arg a RUN uses is part of its key; --no-cache runs everything", async () => {
-    const ctx = await writeContext(join(tmp.dir, "c3"), {
+    const ctx = await writeContext(join(tmp, "c3"), {
       "a.txt": "a\n",
       "b.txt": "b\n",
       Dockerfile: dockerfile(),
     });
-    const home = join(tmp.dir, "home3");
+    const home = join(tmp, "home3");
     await build(ctx, home);
     const other = await build(ctx, home, ["--build-arg", "GREETING=bonjour"]);
     expect(other.stderr).toContain("RAN-FIRST bonjour");
@@ -123,14 +123,14 @@ describe("the step cache", () => {
   });
 
   it("SOURCE_DATE_EPOCH makes builds in different homes give the same digest", async () => {
-    const ctx = await writeContext(join(tmp.dir, "c4"), {
+    const ctx = await writeContext(join(tmp, "c4"), {
       "a.txt": "a\n",
       "b.txt": "b\n",
       Dockerfile: dockerfile(),
     });
     const env = { SOURCE_DATE_EPOCH: "1700000000" };
-    const one = await build(ctx, join(tmp.dir, "home4a"), [], env);
-    const two = await build(ctx, join(tmp.dir, "home4b"), [], env);
+    const one = await build(ctx, join(tmp, "home4a"), [], env);
+    const two = await build(ctx, join(tmp, "home4b"), [], env);
     expect(two.stderr).toMatch(/^RAN-FIRST/m);
     expect(two.json.digest).toBe(one.json.digest);
   });

@@ -5,28 +5,28 @@
  */
 import { lstat, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { ContextIndex } from "../../src/dockerfile/context-index.ts";
-import { berth, tempDir } from "../helpers/cli.ts";
+import { berth } from "../helpers/cli.ts";
 import { run } from "../helpers/exec.ts";
+import { tempDir } from "../helpers/temp.ts";
 import { localBase, writeContext } from "./helpers/local.ts";
 
-let tmp: { dir: string; cleanup: () => Promise<void> };
+let tmp: string;
 let base: string;
 
 beforeAll(async () => {
   tmp = await tempDir("berth-df-index-");
-  base = await localBase(join(tmp.dir, "base"));
+  base = await localBase(join(tmp, "base"));
 });
-afterAll(() => tmp?.cleanup());
 
 /** Wait until the racy window of the index (1 s after a read) is behind us, so that entries are trusted. */
 const settle = () => new Promise((r) => setTimeout(r, 1100));
 
 describe("the context index", () => {
   it("reads a file only when its metadata changed", async () => {
-    const ctx = await writeContext(join(tmp.dir, "unit"), { "a.txt": "a\n", "b.txt": "b\n" });
-    const cache = join(tmp.dir, "unit-cache");
+    const ctx = await writeContext(join(tmp, "unit"), { "a.txt": "a\n", "b.txt": "b\n" });
+    const cache = join(tmp, "unit-cache");
     const reads: string[] = [];
     const counting = async (path: string) => {
       reads.push(path.slice(ctx.length + 1));
@@ -59,19 +59,16 @@ describe("the context index", () => {
   });
 
   it("a file changed with the same size and its mtime put back is rebuilt (ctime moved)", async () => {
-    const ctx = await writeContext(join(tmp.dir, "ctime"), {
+    const ctx = await writeContext(join(tmp, "ctime"), {
       "app.txt": "version-1\n",
       Dockerfile: `FROM ${base}\nCOPY app.txt /app.txt\n`,
     });
-    const home = join(tmp.dir, "ctime-home");
+    const home = join(tmp, "ctime-home");
     const build = async (tag: string) => {
-      const r = await berth(
-        ["build", ctx, "--dockerfile", "-t", `oci:${tmp.dir}/ctime-out:${tag}`, "--json"],
-        {
-          home,
-          env: { SOURCE_DATE_EPOCH: "0" },
-        },
-      );
+      const r = await berth(["build", ctx, "--dockerfile", "-t", `oci:${tmp}/ctime-out:${tag}`, "--json"], {
+        home,
+        env: { SOURCE_DATE_EPOCH: "0" },
+      });
       if (r.code !== 0) throw new Error(r.stderr);
       return JSON.parse(r.stdout) as { digest: string; steps: { instruction: string; cached: boolean }[] };
     };
@@ -83,7 +80,7 @@ describe("the context index", () => {
     expect(again.steps.find((s) => s.instruction.startsWith("COPY"))?.cached).toBe(true);
     // same size, other content, mtime and atime put back with `touch -r` (to the nanosecond)
     const file = join(ctx, "app.txt");
-    const ref = join(tmp.dir, "ctime-ref");
+    const ref = join(tmp, "ctime-ref");
     const before = await lstat(file);
     await writeFile(ref, "");
     await run("touch", ["-r", file, ref]);
@@ -96,7 +93,7 @@ describe("the context index", () => {
     const changed = await build("three");
     expect(changed.digest).not.toBe(first.digest);
     expect(changed.steps.find((s) => s.instruction.startsWith("COPY"))?.cached).toBe(false);
-    await run("umoci", ["unpack", "--image", `${tmp.dir}/ctime-out:three`, `${tmp.dir}/ctime-bundle`]);
-    expect(await readFile(join(tmp.dir, "ctime-bundle", "rootfs", "app.txt"), "utf8")).toBe("version-2\n");
+    await run("umoci", ["unpack", "--image", `${tmp}/ctime-out:three`, `${tmp}/ctime-bundle`]);
+    expect(await readFile(join(tmp, "ctime-bundle", "rootfs", "app.txt"), "utf8")).toBe("version-2\n");
   });
 });

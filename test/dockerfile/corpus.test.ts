@@ -4,7 +4,7 @@
  */
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { tempDir } from "../helpers/cli.ts";
+import { tempDir } from "../helpers/temp.ts";
 import { type RegistryHarness, startRegistry } from "../registry/helpers/registry.ts";
 import { pushBase } from "./helpers/base.ts";
 import { buildBoth } from "./helpers/compare.ts";
@@ -12,23 +12,22 @@ import { CORPUS, writeCase } from "./helpers/corpus.ts";
 
 let registry: RegistryHarness;
 let base: string;
-let tmp: { dir: string; cleanup: () => Promise<void> };
+let tmp: string;
 
 beforeAll(async () => {
   tmp = await tempDir("berth-df-corpus-");
   registry = await startRegistry();
-  base = await pushBase(join(tmp.dir, "base-home"), join(tmp.dir, "base-rootfs"), registry.host);
+  base = await pushBase(join(tmp, "base-home"), join(tmp, "base-rootfs"), registry.host);
 });
 
 afterAll(async () => {
   await registry?.stop();
-  await tmp?.cleanup();
 });
 
 describe("berth build vs buildah bud on the corpus", () => {
   for (const [i, c] of CORPUS.entries()) {
     it(c.name, async () => {
-      const work = join(tmp.dir, `case-${i}`);
+      const work = join(tmp, `case-${i}`);
       const ctx = join(work, "ctx");
       await writeCase(ctx, c, base);
       const r = await buildBoth({

@@ -1,26 +1,26 @@
 /** Bad input: every error names the Dockerfile line at fault. */
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { berth, tempDir } from "../helpers/cli.ts";
+import { beforeAll, describe, expect, it } from "vitest";
+import { berth } from "../helpers/cli.ts";
+import { tempDir } from "../helpers/temp.ts";
 import { localBase, writeContext } from "./helpers/local.ts";
 
-let tmp: { dir: string; cleanup: () => Promise<void> };
+let tmp: string;
 let base: string;
 let n = 0;
 
 beforeAll(async () => {
   tmp = await tempDir("berth-df-errors-");
-  base = await localBase(join(tmp.dir, "base"));
+  base = await localBase(join(tmp, "base"));
 });
-afterAll(() => tmp?.cleanup());
 
 async function build(dockerfile: string, files: Record<string, string> = {}, extra: string[] = []) {
-  const ctx = await writeContext(join(tmp.dir, `ctx-${n++}`), {
+  const ctx = await writeContext(join(tmp, `ctx-${n++}`), {
     ...files,
     Dockerfile: dockerfile.replaceAll("{{BASE}}", base),
   });
-  return berth(["build", ctx, "--dockerfile", "-t", `oci:${tmp.dir}/out:x`, ...extra], {
-    home: join(tmp.dir, "home"),
+  return berth(["build", ctx, "--dockerfile", "-t", `oci:${tmp}/out:x`, ...extra], {
+    home: join(tmp, "home"),
   });
 }
 
@@ -86,8 +86,8 @@ describe("Dockerfile errors", () => {
   });
 
   it("a missing Dockerfile", async () => {
-    const ctx = await writeContext(join(tmp.dir, "empty"), { "a.txt": "a" });
-    const r = await berth(["build", ctx, "--dockerfile", "-t", "x:1"], { home: join(tmp.dir, "home") });
+    const ctx = await writeContext(join(tmp, "empty"), { "a.txt": "a" });
+    const r = await berth(["build", ctx, "--dockerfile", "-t", "x:1"], { home: join(tmp, "home") });
     expect(r.code).not.toBe(0);
     expect(r.stderr).toContain("cannot read the Dockerfile");
   });
@@ -95,9 +95,9 @@ describe("Dockerfile errors", () => {
 
 describe("choosing the way to build", () => {
   it("without --dockerfile or project.toml: buildpacks, and it says so", async () => {
-    const ctx = await writeContext(join(tmp.dir, "bp"), { Dockerfile: `FROM ${base}\n` });
-    const r = await berth(["build", ctx, "-t", "app:1", "--builder", `oci:${tmp.dir}/no-such-builder:x`], {
-      home: join(tmp.dir, "home"),
+    const ctx = await writeContext(join(tmp, "bp"), { Dockerfile: `FROM ${base}\n` });
+    const r = await berth(["build", ctx, "-t", "app:1", "--builder", `oci:${tmp}/no-such-builder:x`], {
+      home: join(tmp, "home"),
     });
     expect(r.stderr).toContain("with Cloud Native Buildpacks");
     expect(r.stderr).not.toContain("with the Dockerfile");
@@ -105,13 +105,13 @@ describe("choosing the way to build", () => {
   });
 
   it('project.toml [io.berth] build = "dockerfile" picks the Dockerfile', async () => {
-    const ctx = await writeContext(join(tmp.dir, "pt"), {
+    const ctx = await writeContext(join(tmp, "pt"), {
       "docker/Dockerfile.app": `FROM ${base}\nLABEL from=project-toml\n`,
       "project.toml":
         '[_]\nschema-version = "0.2"\n\n[io.berth]\nbuild = "dockerfile"\ndockerfile = "docker/Dockerfile.app"\n',
     });
-    const r = await berth(["build", ctx, "-t", `oci:${tmp.dir}/pt-out:x`, "--json"], {
-      home: join(tmp.dir, "home"),
+    const r = await berth(["build", ctx, "-t", `oci:${tmp}/pt-out:x`, "--json"], {
+      home: join(tmp, "home"),
     });
     expect(r.stderr).toContain('[io.berth] build = "dockerfile"');
     expect(r.stderr).toContain("Dockerfile.app");

@@ -5,18 +5,18 @@
  */
 import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { berth, spawnBerth, tempDir } from "../helpers/cli.ts";
+import { beforeAll, describe, expect, it } from "vitest";
+import { berth, spawnBerth } from "../helpers/cli.ts";
+import { tempDir } from "../helpers/temp.ts";
 import { localBase, writeContext } from "./helpers/local.ts";
 
-let tmp: { dir: string; cleanup: () => Promise<void> };
+let tmp: string;
 let base: string;
 
 beforeAll(async () => {
   tmp = await tempDir("berth-df-kill-");
-  base = await localBase(join(tmp.dir, "base"));
+  base = await localBase(join(tmp, "base"));
 });
-afterAll(() => tmp?.cleanup());
 
 async function mountsUnder(dir: string): Promise<string[]> {
   const table = await readFile("/proc/self/mountinfo", "utf8");
@@ -30,10 +30,10 @@ const list = (dir: string) => readdir(dir).catch(() => [] as string[]);
 
 describe("a Dockerfile build killed in a RUN step", () => {
   it("leaves a build folder, a container and its mounted root that the next command sweeps", async () => {
-    const ctx = await writeContext(join(tmp.dir, "ctx"), {
+    const ctx = await writeContext(join(tmp, "ctx"), {
       Dockerfile: `FROM ${base}\nRUN echo STEP-$((40 + 2)) && sleep 60\n`,
     });
-    const home = join(tmp.dir, "home");
+    const home = join(tmp, "home");
     const build = spawnBerth(["build", ctx, "--dockerfile", "-t", "killed:1"], { home });
     let stderr = "";
     const started = new Promise<boolean>((resolve) => {

@@ -12,14 +12,15 @@
 import { mkdir, readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { berth, tempDir } from "../helpers/cli.ts";
+import { berth } from "../helpers/cli.ts";
 import { dockerdAvailable, startDockerd } from "../helpers/dockerd.ts";
 import { run } from "../helpers/exec.ts";
+import { tempDir } from "../helpers/temp.ts";
 import { type RegistryHarness, startRegistry } from "../registry/helpers/registry.ts";
 import { writeContext } from "./helpers/local.ts";
 import { twoPlatformBase } from "./helpers/multiarch.ts";
 
-let tmp: { dir: string; cleanup: () => Promise<void> };
+let tmp: string;
 let base: string;
 let home: string;
 let registry: RegistryHarness;
@@ -27,17 +28,16 @@ let n = 0;
 
 beforeAll(async () => {
   tmp = await tempDir("berth-df-multiplatform-");
-  base = await twoPlatformBase(join(tmp.dir, "base"));
-  home = join(tmp.dir, "home");
+  base = await twoPlatformBase(join(tmp, "base"));
+  home = join(tmp, "home");
   registry = await startRegistry();
 }, 300_000);
 afterAll(async () => {
   await registry?.stop();
-  await tmp?.cleanup();
 });
 
 async function build(dockerfile: string, args: string[], env: Record<string, string> = {}) {
-  const ctx = await writeContext(join(tmp.dir, `ctx-${n++}`), {
+  const ctx = await writeContext(join(tmp, `ctx-${n++}`), {
     Dockerfile: dockerfile.replaceAll("{{BASE}}", base),
   });
   return berth(["build", ctx, "--dockerfile", ...args], { home, env: { SOURCE_DATE_EPOCH: "0", ...env } });
@@ -73,7 +73,7 @@ describe("berth build --platform linux/amd64,linux/arm64", () => {
   };
 
   beforeAll(async () => {
-    out = join(tmp.dir, "out");
+    out = join(tmp, "out");
     const r = await build(CROSS, ["--platform", "linux/amd64,linux/arm64", "-t", `oci:${out}:img`, "--json"]);
     if (r.code !== 0) throw new Error(r.stderr);
     json = JSON.parse(r.stdout);
@@ -133,7 +133,7 @@ describe("berth build --platform linux/amd64,linux/arm64", () => {
   it("is read and copied whole by skopeo", async () => {
     const raw = JSON.parse(await run("skopeo", ["inspect", "--raw", `oci:${out}:img`]));
     expect(raw.manifests).toHaveLength(2);
-    const copy = join(tmp.dir, "skopeo-copy");
+    const copy = join(tmp, "skopeo-copy");
     await run("skopeo", ["copy", "--all", `oci:${out}:img`, `oci:${copy}:img`]);
     const arm = JSON.parse(
       await run("skopeo", ["inspect", "--override-arch", "arm64", "--config", `oci:${copy}:img`]),
@@ -164,7 +164,7 @@ describe("berth build --platform linux/amd64,linux/arm64", () => {
   });
 
   it("writes the same index to the store and to an oci-archive; berth runs the store's arm64 image", async () => {
-    const archive = join(tmp.dir, "multi.tar");
+    const archive = join(tmp, "multi.tar");
     for (const dest of ["multi:1", `oci-archive:${archive}`]) {
       const r = await build(CROSS, ["--platform", "linux/amd64,linux/arm64", "-t", dest, "-q"]);
       if (r.code !== 0) throw new Error(r.stderr);
@@ -190,7 +190,7 @@ describe("berth build --platform linux/amd64,linux/arm64", () => {
       // the base for BuildKit, from the registry (the engine's image store holds one platform per name)
       const baseRef = `${registry.host}/multi/base:1`;
       await run("skopeo", ["copy", "--all", "--dest-tls-verify=false", base, `docker://${baseRef}`]);
-      const ctx = await writeContext(join(tmp.dir, "buildkit"), {
+      const ctx = await writeContext(join(tmp, "buildkit"), {
         Dockerfile: CROSS.replaceAll("{{BASE}}", baseRef),
       });
       const d = await startDockerd();
@@ -224,7 +224,7 @@ describe("the platform args in FROM", () => {
   it("TARGETARCH names each platform's own single-platform base in FROM, undeclared (global scope)", async () => {
     // the base layout also holds each platform's image under its arch's tag
     const perArch = base.replace(/:base$/, ":$TARGETARCH");
-    const out = join(tmp.dir, "per-arch");
+    const out = join(tmp, "per-arch");
     const r = await build(`FROM ${perArch}\nRUN uname -m > /m\n`, [
       "--platform",
       "linux/arm64,linux/amd64",
@@ -250,7 +250,7 @@ describe("the platform args in FROM", () => {
 
 describe("multi-platform refusals", () => {
   it("a docker-archive destination: one sentence, exit 2, nothing built or written", async () => {
-    const dest = join(tmp.dir, "refused.tar");
+    const dest = join(tmp, "refused.tar");
     const r = await build(CROSS, ["--platform", "linux/amd64,linux/arm64", "-t", `docker-archive:${dest}`]);
     expect(r.code).toBe(2);
     expect(r.stderr).toContain(
@@ -261,12 +261,12 @@ describe("multi-platform refusals", () => {
   });
 
   it("one --cache-to type=local for several platforms: one sentence, exit 2, nothing exported", async () => {
-    const dest = join(tmp.dir, "refused-cache");
+    const dest = join(tmp, "refused-cache");
     const r = await build(CROSS, [
       "--platform",
       "linux/amd64,linux/arm64",
       "-t",
-      `oci:${tmp.dir}/refused-cache-img:img`,
+      `oci:${tmp}/refused-cache-img:img`,
       "--cache-to",
       `type=local,dest=${dest}`,
     ]);
@@ -278,18 +278,18 @@ describe("multi-platform refusals", () => {
   });
 
   it("a platform named twice is refused", async () => {
-    const r = await build(CROSS, ["--platform", "linux/arm64,linux/arm64", "-t", `oci:${tmp.dir}/twice:img`]);
+    const r = await build(CROSS, ["--platform", "linux/arm64,linux/arm64", "-t", `oci:${tmp}/twice:img`]);
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('platform list "linux/arm64,linux/arm64" names linux/arm64 twice');
   });
 
   it("a machine without qemu-user-static: one sentence naming the package, exit 7, nothing written", async () => {
     // the qemu lookup pointed at empty folders (the host's registration stays as it is for the other tests)
-    const empty = join(tmp.dir, "no-qemu");
+    const empty = join(tmp, "no-qemu");
     await mkdir(join(empty, "binfmts"), { recursive: true });
     await mkdir(join(empty, "binfmt_misc"), { recursive: true });
     const env = { BERTH_QEMU_BINFMTS: join(empty, "binfmts"), BERTH_BINFMT_MISC: join(empty, "binfmt_misc") };
-    const dest = join(tmp.dir, "no-qemu-out");
+    const dest = join(tmp, "no-qemu-out");
     const r = await build(
       "FROM {{BASE}}\nRUN echo never-in-the-cache-before > /x\n",
       ["--platform", "linux/amd64,linux/arm64", "-t", `oci:${dest}:img`],

@@ -5,31 +5,31 @@
  */
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { berth, tempDir } from "../helpers/cli.ts";
+import { beforeAll, describe, expect, it } from "vitest";
+import { berth } from "../helpers/cli.ts";
 import { run } from "../helpers/exec.ts";
+import { tempDir } from "../helpers/temp.ts";
 import { localBase, writeContext } from "./helpers/local.ts";
 
-let tmp: { dir: string; cleanup: () => Promise<void> };
+let tmp: string;
 let base: string;
 let n = 0;
 
 beforeAll(async () => {
   tmp = await tempDir("berth-df-parallel-");
-  base = await localBase(join(tmp.dir, "base"));
+  base = await localBase(join(tmp, "base"));
 });
-afterAll(() => tmp?.cleanup());
 
 async function build(dockerfile: string, extra: string[] = [], files: Record<string, string> = {}) {
   const i = n++;
-  const ctx = await writeContext(join(tmp.dir, `ctx-${i}`), {
+  const ctx = await writeContext(join(tmp, `ctx-${i}`), {
     ...files,
     Dockerfile: dockerfile.replaceAll("{{BASE}}", base),
   });
-  const out = join(tmp.dir, `out-${i}`);
+  const out = join(tmp, `out-${i}`);
   // a home of its own: nothing cached, and a cache mount no earlier build left files in
   const r = await berth(["build", ctx, "--dockerfile", "-t", `oci:${out}:img`, "--json", ...extra], {
-    home: join(tmp.dir, `home-${i}`),
+    home: join(tmp, `home-${i}`),
     env: { SOURCE_DATE_EPOCH: "0" },
   });
   return { ...r, out };

@@ -11,12 +11,12 @@ import { chown, copyFile, cp, mkdir, readFile, writeFile } from "node:fs/promise
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { makeBuildImage, writeBuildpack } from "../cnb/helpers.ts";
-import { berth, type RunResult, tempDir } from "../helpers/cli.ts";
+import { berth, type RunResult } from "../helpers/cli.ts";
 import { berthExecutable, berthExecutableFolder, berthStepImage } from "../helpers/executable.ts";
+import { tempDir } from "../helpers/temp.ts";
 import { type RegistryHarness, startRegistry } from "../registry/helpers/registry.ts";
 
 let work: string;
-let cleanup: () => Promise<void>;
 let home: string;
 let exe: string;
 let reg: RegistryHarness;
@@ -42,7 +42,7 @@ async function registryDigest(repo: string, tag: string): Promise<string | null>
 const ok = (r: RunResult) => expect(r.code, r.stderr + r.stdout).toBe(0);
 
 beforeAll(async () => {
-  ({ dir: work, cleanup } = await tempDir("berth-executable-"));
+  work = await tempDir("berth-executable-");
   home = join(work, "home");
   await mkdir(home, { recursive: true });
   // A copy in a folder of its own: nothing of the checkout beside it.
@@ -75,7 +75,6 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await reg?.stop();
-  await cleanup?.();
 });
 
 describe("berth as one executable", () => {

@@ -1,7 +1,5 @@
 import { type ChildProcess, spawn } from "node:child_process";
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { resolve } from "node:path";
 
 const BIN = resolve(import.meta.dirname, "../../src/cli/bin.ts");
 
@@ -24,14 +22,6 @@ interface BerthOptions {
 /** Run the real berth CLI (from source, on this Node) with its own BERTH_HOME. */
 export function berth(args: string[], options: BerthOptions): Promise<RunResult> {
   return spawnBerth(args, options).done;
-}
-
-/** A fresh temp folder, removed by the returned cleanup. */
-export async function tempDir(
-  prefix = "berth-test-",
-): Promise<{ dir: string; cleanup: () => Promise<void> }> {
-  const dir = await mkdtemp(join(tmpdir(), prefix));
-  return { dir, cleanup: () => rm(dir, { recursive: true, force: true }) };
 }
 
 /** Start the real berth CLI without waiting for it (to signal it mid-run); `done` resolves as `berth` does. */

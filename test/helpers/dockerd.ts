@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { run } from "./exec.ts";
 
-export const DOCKER_CLIENT = "/usr/bin/docker";
+const DOCKER_CLIENT = "/usr/bin/docker";
 const DOCKERD = "/usr/sbin/dockerd";
 
 export interface Dockerd {

@@ -7,7 +7,7 @@ import { readFile } from "node:fs/promises";
 import { promisify } from "node:util";
 
 const run = promisify(execFile);
-export const TEST_USER = "berthuser";
+const TEST_USER = "berthuser";
 
 export interface TestUser {
   name: string;

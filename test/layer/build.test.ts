@@ -1,18 +1,17 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { afterAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { buildLayer } from "../../src/layer/build.ts";
 import { readTar } from "../../src/layer/reader.ts";
+import { tempDirSync } from "../helpers/temp.ts";
 import { files, longDir, makeTree, shuffled } from "./fixtures.ts";
-import { cleanup, sh, sha256, streamOf, tempDir } from "./helpers.ts";
-
-afterAll(cleanup);
+import { sh, sha256, streamOf } from "./helpers.ts";
 
 describe("buildLayer", () => {
   for (const compression of ["gzip", "zstd", "none"] as const) {
     it(`is reproducible (${compression}): mtimes, umask, creation order do not matter`, async () => {
-      const a = tempDir();
-      const b = tempDir();
+      const a = tempDirSync();
+      const b = tempDirSync();
       makeTree(a, files, 1_000_000);
       const oldMask = process.umask(0o077);
       try {
@@ -20,7 +19,7 @@ describe("buildLayer", () => {
       } finally {
         process.umask(oldMask);
       }
-      const out = tempDir();
+      const out = tempDirSync();
       const ra = await buildLayer(a, join(out, "a"), { compression });
       const rb = await buildLayer(b, join(out, "b"), { compression });
       expect(rb.digest).toBe(ra.digest);
@@ -37,7 +36,7 @@ describe("buildLayer", () => {
 
   for (const compression of ["gzip", "zstd"] as const) {
     it(`decompresses to its diffID when the tar spans many reused chunks, large files included (${compression})`, async () => {
-      const src = tempDir();
+      const src = tempDirSync();
       // ~9 MiB of varied content: many small files and a few larger than a chunk, so the writer's chunks are
       // given back by the compressor and refilled while earlier ones are still being compressed.
       let seed = 7;
@@ -52,7 +51,7 @@ describe("buildLayer", () => {
       for (let i = 0; i < 600; i++)
         writeFileSync(join(src, `small-${i}.txt`), bytes(3000 + ((i * 977) % 9000)));
       for (let i = 0; i < 3; i++) writeFileSync(join(src, `large-${i}.bin`), bytes(1_500_000 + i * 100_001));
-      const out = join(tempDir(), "layer");
+      const out = join(tempDirSync(), "layer");
       const r = await buildLayer(src, out, { compression });
       const tool = compression === "gzip" ? "gzip" : "zstd";
       const tar = sh("bash", ["-c", `${tool} -dc '${out}'`]);
@@ -62,9 +61,9 @@ describe("buildLayer", () => {
   }
 
   it("gzip output is one standard stream: gzip -t, pigz -t, zcat | sha256 = diffID, GNU tar lists the entries", async () => {
-    const src = tempDir();
+    const src = tempDirSync();
     makeTree(src, files, 5);
-    const out = join(tempDir(), "layer.tgz");
+    const out = join(tempDirSync(), "layer.tgz");
     const r = await buildLayer(src, out, { mtime: 1_600_000_000 });
     expect(r.mediaType).toBe("application/vnd.oci.image.layer.v1.tar+gzip");
     sh("gzip", ["-t", out]);
@@ -90,9 +89,9 @@ describe("buildLayer", () => {
   });
 
   it("writes PAX records only where USTAR cannot hold a field, with sorted keys", async () => {
-    const src = tempDir();
+    const src = tempDirSync();
     makeTree(src, files, 5);
-    const out = join(tempDir(), "layer.tar");
+    const out = join(tempDirSync(), "layer.tar");
     const xattrs = {
       "security.capability": Buffer.from([1, 0, 0, 2, 0, 0x20, 0, 0]),
       "user.a": Buffer.from("b"),
@@ -131,11 +130,11 @@ describe("buildLayer", () => {
   });
 
   it("places sources at destinations, creating parents, and honours exclude patterns", async () => {
-    const src = tempDir();
+    const src = tempDirSync();
     makeTree(src, files, 5);
-    const file = join(tempDir(), "single.txt");
+    const file = join(tempDirSync(), "single.txt");
     writeFileSync(file, "single");
-    const out = join(tempDir(), "layer.tar");
+    const out = join(tempDirSync(), "layer.tar");
     await buildLayer(
       [
         { source: src, dest: "/app" },

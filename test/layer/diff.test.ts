@@ -11,14 +11,13 @@ import {
   writeFileSync,
 } from "node:fs";
 import { join } from "node:path";
-import { afterAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { applyLayer } from "../../src/layer/apply.ts";
 import { diffOverlay, diffTrees } from "../../src/layer/diff.ts";
 import { readTar } from "../../src/layer/reader.ts";
+import { tempDirSync } from "../helpers/temp.ts";
 import { files, makeTree } from "./fixtures.ts";
-import { cleanup, sh, snapshot, tempDir } from "./helpers.ts";
-
-afterAll(cleanup);
+import { sh, snapshot } from "./helpers.ts";
 
 async function names(file: string): Promise<string[]> {
   const out: string[] = [];
@@ -29,7 +28,7 @@ async function names(file: string): Promise<string[]> {
 
 describe("diffTrees", () => {
   it("applying the diff onto a copy of before gives after", async () => {
-    const base = tempDir();
+    const base = tempDirSync();
     const before = join(base, "before");
     mkdirSync(before);
     makeTree(before, files, 5);
@@ -68,7 +67,7 @@ describe("diffTrees", () => {
   });
 
   it("reads an overlayfs upper dir: char device 0/0 is a whiteout, trusted.overlay.opaque=y an opaque dir", async () => {
-    const base = tempDir();
+    const base = tempDirSync();
     const lower = join(base, "lower");
     mkdirSync(join(lower, "o"), { recursive: true });
     writeFileSync(join(lower, "o/old"), "old");

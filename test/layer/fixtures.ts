@@ -64,10 +64,6 @@ export function makeTree(dir: string, order: F[], mtime: number): void {
   }
 }
 
-export function makeSampleTree(dir: string): void {
-  makeTree(dir, files, 1_000_000);
-}
-
 export function shuffled<T>(xs: T[], seed: number): T[] {
   const out = [...xs];
   let s = seed;

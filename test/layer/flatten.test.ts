@@ -1,15 +1,14 @@
 import { createReadStream, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { afterAll, expect, it } from "vitest";
+import { expect, it } from "vitest";
 import { applyLayer } from "../../src/layer/apply.ts";
 import { flattenLayers } from "../../src/layer/flatten.ts";
+import { tempDirSync } from "../helpers/temp.ts";
 import { layerOf, threeLayers } from "./fixtures.ts";
-import { cleanup, sh, sha256, snapshot, tempDir } from "./helpers.ts";
-
-afterAll(cleanup);
+import { sh, sha256, snapshot } from "./helpers.ts";
 
 it("flattening layers matches applying them all", async () => {
-  const base = tempDir();
+  const base = tempDirSync();
   const files: string[] = [];
   for (const [i, entries] of threeLayers.entries()) {
     const f = join(base, `l${i}`);

@@ -3,12 +3,11 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import { gunzipSync } from "node:zlib";
-import { afterAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { ChunkPool } from "../../src/layer/chunks.ts";
 import { ParallelGzip } from "../../src/layer/gzip.ts";
-import { cleanup, sh, tempDir } from "./helpers.ts";
-
-afterAll(cleanup);
+import { tempDirSync } from "../helpers/temp.ts";
+import { sh } from "./helpers.ts";
 
 /** Pseudo-random but compressible data, deterministic. */
 function data(n: number): Buffer {
@@ -48,7 +47,7 @@ describe("ParallelGzip", () => {
     for (const level of [1, 6, 9]) {
       const out = await gz(input, 100_000, { level });
       expect(gunzipSync(out).equals(input)).toBe(true);
-      const file = join(tempDir(), "x.gz");
+      const file = join(tempDirSync(), "x.gz");
       writeFileSync(file, out);
       sh("gzip", ["-t", file]);
       sh("pigz", ["-t", file]);

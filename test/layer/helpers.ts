@@ -1,25 +1,12 @@
 /** Test helpers for the layer engine: temp dirs, tree snapshots, hand-made tars, shell tools. */
-import { execFileSync, spawnSync } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { lstatSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { lstatSync, readdirSync, readFileSync, readlinkSync } from "node:fs";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import { pack } from "tar-stream";
 import type { EntryHeader } from "../../src/layer/entry.ts";
 import { TarWriter } from "../../src/layer/writer.ts";
-
-const made: string[] = [];
-
-export function tempDir(prefix = "berth-layer-"): string {
-  const d = mkdtempSync(join(tmpdir(), prefix));
-  made.push(d);
-  return d;
-}
-
-export function cleanup(): void {
-  for (const d of made.splice(0)) rmSync(d, { recursive: true, force: true });
-}
 
 export function sh(cmd: string, args: string[], opts: { cwd?: string; input?: Buffer } = {}): Buffer {
   return execFileSync(cmd, args, {
@@ -28,15 +15,6 @@ export function sh(cmd: string, args: string[], opts: { cwd?: string; input?: Bu
     maxBuffer: 1 << 30,
     stdio: ["pipe", "pipe", "pipe"],
   });
-}
-
-export function shStatus(
-  cmd: string,
-  args: string[],
-  opts: { cwd?: string } = {},
-): { status: number | null; stderr: string; stdout: string } {
-  const r = spawnSync(cmd, args, { cwd: opts.cwd, encoding: "utf8" });
-  return { status: r.status, stderr: r.stderr, stdout: r.stdout };
 }
 
 export interface NodeInfo {

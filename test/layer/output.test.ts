@@ -1,18 +1,17 @@
 import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { gunzipSync } from "node:zlib";
-import { afterAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { writeEntries } from "../../src/layer/build.ts";
 import { writeLayer } from "../../src/layer/output.ts";
 import { planLayer } from "../../src/layer/walk.ts";
+import { tempDirSync } from "../helpers/temp.ts";
 import { files, makeTree } from "./fixtures.ts";
-import { cleanup, sha256, tempDir } from "./helpers.ts";
-
-afterAll(cleanup);
+import { sha256 } from "./helpers.ts";
 
 describe("writeLayer's tar copy and no-blob pass", () => {
   it("writes the uncompressed tar in the same pass: its sha256 is the diffID and the blob decompresses to it", async () => {
-    const src = tempDir();
+    const src = tempDirSync();
     makeTree(src, files, 1_000_000);
     // Over several 1 MiB chunks, so the copy sees reused chunks.
     const big = Buffer.alloc(3 * 1024 * 1024 + 17, 7);
@@ -23,7 +22,7 @@ describe("writeLayer's tar copy and no-blob pass", () => {
       uid: 1000,
       gid: 1000,
     });
-    const out = tempDir();
+    const out = tempDirSync();
     const plain = await writeLayer(join(out, "plain.tgz"), {}, (w) => writeEntries(w, entries));
     const both = await writeLayer(join(out, "both.tgz"), { tarCopy: join(out, "copy.tar") }, (w) =>
       writeEntries(w, entries),
@@ -44,7 +43,7 @@ describe("writeLayer's tar copy and no-blob pass", () => {
   });
 
   it("leaves no tar copy and no blob behind when the layer fails", async () => {
-    const out = tempDir();
+    const out = tempDirSync();
     for (const dest of [join(out, "blob.tgz"), null]) {
       await expect(
         writeLayer(dest, { tarCopy: join(out, "copy.tar") }, async (w) => {

@@ -1,19 +1,18 @@
 import { createReadStream } from "node:fs";
 import { join } from "node:path";
-import { afterAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { applyLayer } from "../../src/layer/apply.ts";
 import { buildLayer } from "../../src/layer/build.ts";
+import { tempDirSync } from "../helpers/temp.ts";
 import { files, layerOf, makeTree, threeLayers } from "./fixtures.ts";
-import { cleanup, snapshot, tempDir } from "./helpers.ts";
+import { snapshot } from "./helpers.ts";
 import { layoutWithLayers, umociUnpack } from "./ocilayout.ts";
-
-afterAll(cleanup);
 
 describe("interop with umoci 0.4.7", () => {
   it("umoci unpacks a berth-built layer with the files, modes, symlinks and hardlinks on disk", async () => {
-    const src = tempDir();
+    const src = tempDirSync();
     makeTree(src, files, 5);
-    const out = tempDir();
+    const out = tempDirSync();
     const desc = await buildLayer(src, join(out, "layer"));
     const layout = join(out, "oci");
     layoutWithLayers(layout, "t", [{ file: join(out, "layer"), desc }]);
@@ -24,13 +23,13 @@ describe("interop with umoci 0.4.7", () => {
     expect(got["etc/hard"]?.inodeGroup).toBe("etc/config");
     expect(got["bin/tool"]?.mode).toBe(0o4755);
     // and berth's own apply gives the same tree
-    const mine = tempDir();
+    const mine = tempDirSync();
     await applyLayer(createReadStream(join(out, "layer")), mine);
     expect(snapshot(mine)).toEqual(want);
   });
 
   it("whiteouts and opaque directories agree with umoci unpack on a three-layer image", async () => {
-    const out = tempDir();
+    const out = tempDirSync();
     const built = [];
     for (const [i, entries] of threeLayers.entries()) {
       const file = join(out, `layer${i}`);
@@ -39,7 +38,7 @@ describe("interop with umoci 0.4.7", () => {
     const layout = join(out, "oci");
     layoutWithLayers(layout, "t", built);
     const rootfs = umociUnpack(layout, "t", join(out, "bundle"));
-    const mine = tempDir();
+    const mine = tempDirSync();
     for (const { file } of built) await applyLayer(createReadStream(file), mine);
     const want = snapshot(rootfs);
     expect(snapshot(mine)).toEqual(want);

@@ -1,10 +1,9 @@
 import { mkdir, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { afterAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { canStreamLayer, planLayer, planLayerByWalk, streamLayer } from "../../src/layer/walk.ts";
-import { cleanup, sh, tempDir } from "./helpers.ts";
-
-afterAll(cleanup);
+import { tempDirSync } from "../helpers/temp.ts";
+import { sh } from "./helpers.ts";
 
 async function streamed(dir: string, options: Parameters<typeof streamLayer>[1], dest?: string) {
   const out = [];
@@ -14,7 +13,7 @@ async function streamed(dir: string, options: Parameters<typeof streamLayer>[1],
 
 describe("streamLayer", () => {
   it("gives planLayer's entries in planLayer's order: names that sort between a folder and its children, hardlinks, excludes", async () => {
-    const dir = tempDir("berth-stream-walk-");
+    const dir = tempDirSync("berth-stream-walk-");
     // "a-b" and "a.c" sort after "a" but before "a/x"; "a0" after all of "a/".
     for (const d of ["a/x", "a/y/z", "a0", "é/ü", "skip/me"]) await mkdir(join(dir, d), { recursive: true });
     for (const f of ["a-b", "a.c", "a/x/1", "a/y/z/2", "a0/3", "é/ü/4", "skip/me/5", "README.md", "b.md"]) {
@@ -39,7 +38,7 @@ describe("streamLayer", () => {
   });
 
   it("orders names outside the BMP by their UTF-8 bytes, as planLayer does", async () => {
-    const dir = tempDir("berth-stream-astral-");
+    const dir = tempDirSync("berth-stream-astral-");
     // UTF-16 puts U+1F600 (a surrogate pair, D83D…) before U+E000; UTF-8 (F0… after EE…) does not.
     for (const name of ["\u{1F600}", "\uE000", "a", "\u00E9"]) await writeFile(join(dir, name), name);
     await mkdir(join(dir, "d\u{1F600}"));

@@ -1,7 +1,6 @@
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { afterAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { assemble, contentLayers } from "../../src/oci/assemble.ts";
 import type { BlobSource } from "../../src/oci/blob.ts";
 import { parseConfig } from "../../src/oci/config.ts";
@@ -14,10 +13,10 @@ import { parseManifest } from "../../src/oci/manifest.ts";
 import { MediaType } from "../../src/oci/mediatype.ts";
 import { mutate } from "../../src/oci/mutate.ts";
 import type { ImageSink } from "../../src/oci/sink.ts";
+import { tempDirSync } from "../helpers/temp.ts";
 import { randomLayout } from "../registry/helpers/images.ts";
 
-const dir = mkdtempSync(join(tmpdir(), "berth-assemble-"));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const dir = tempDirSync("berth-assemble-");
 
 /** A layout sink that records the source each blob was said to come from. */
 function recording(sink: ImageSink, from: Map<string, BlobSource | undefined>): ImageSink {

@@ -1,15 +1,14 @@
-import { mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { afterAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { digestBytes } from "../../src/oci/digest.ts";
 import { OciLayout } from "../../src/oci/layout/layout.ts";
 import { LayoutSink } from "../../src/oci/layout/sink.ts";
 import { MediaType } from "../../src/oci/mediatype.ts";
 import { mutate } from "../../src/oci/mutate.ts";
+import { tempDirSync } from "../helpers/temp.ts";
 
-const dir = mkdtempSync(join(tmpdir(), "berth-layout-link-"));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const dir = tempDirSync("berth-layout-link-");
 
 function layerFile(name: string, content: string) {
   const path = join(dir, name);

@@ -1,19 +1,18 @@
 import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import { buffer } from "node:stream/consumers";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { applyLayer } from "../../src/layer/index.ts";
 import { decompress } from "../../src/oci/compression.ts";
+import { tempDir } from "../helpers/temp.ts";
 
 let dir: string;
 beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), "berth-zstd-"));
+  dir = await tempDir("berth-zstd-");
 });
-afterAll(() => rm(dir, { recursive: true, force: true }));
 
 /** `zstd` (the reference tool) compresses `data` into one frame. */
 function zstd(data: Buffer, ...flags: string[]): Buffer {

@@ -1,5 +1,4 @@
-import { mkdtemp, open, readFile, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { open, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { copy } from "../../src/oci/copy.ts";
@@ -7,6 +6,7 @@ import { digestBytes } from "../../src/oci/digest.ts";
 import type { Manifest } from "../../src/oci/manifest.ts";
 import { parseReference } from "../../src/oci/reference.ts";
 import { RegistryClient, registrySink } from "../../src/registry/index.ts";
+import { tempDir } from "../helpers/temp.ts";
 import { randomLayout } from "./helpers/images.ts";
 import { type RegistryHarness, startRegistry } from "./helpers/registry.ts";
 
@@ -16,14 +16,13 @@ let client: RegistryClient;
 
 beforeAll(async () => {
   reg = await startRegistry();
-  tmp = await mkdtemp(join(tmpdir(), "berth-api-"));
+  tmp = await tempDir("berth-api-");
   client = new RegistryClient({ env: {}, chunkThreshold: 100_000, chunkSize: 64 * 1024 });
 });
 
 afterAll(async () => {
   await client?.close();
   await reg?.stop();
-  await rm(tmp, { recursive: true, force: true });
 });
 
 describe("registry API", () => {

@@ -1,5 +1,4 @@
-import { chmod, mkdir, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { chmod, mkdir, mkdtemp, readFile, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { isBerthError } from "../../src/errors.ts";
@@ -13,6 +12,7 @@ import {
   registrySink,
   resolveCredential,
 } from "../../src/registry/index.ts";
+import { tempDir } from "../helpers/temp.ts";
 import { htpasswdLine, makePki, makeSigningCert } from "./helpers/certs.ts";
 import { randomLayout } from "./helpers/images.ts";
 import { type RegistryHarness, startRegistry } from "./helpers/registry.ts";
@@ -61,7 +61,7 @@ async function capture<T>(p: Promise<T>): Promise<unknown> {
 }
 
 beforeAll(async () => {
-  tmp = await mkdtemp(join(tmpdir(), "berth-auth-"));
+  tmp = await tempDir("berth-auth-");
 });
 
 afterAll(async () => {
@@ -71,7 +71,6 @@ afterAll(async () => {
     expect(all).not.toContain(s);
   }
   expect(errors.length).toBeGreaterThan(0);
-  await rm(tmp, { recursive: true, force: true });
 });
 
 describe("Basic auth over TLS with a test CA", () => {

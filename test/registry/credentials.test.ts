@@ -1,8 +1,8 @@
-import { chmod, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { chmod, mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { DOCKER_HUB_KEY, resolveCredential, storeCredential } from "../../src/registry/index.ts";
+import { tempDir } from "../helpers/temp.ts";
 
 let tmp: string;
 const b64 = (s: string) => Buffer.from(s).toString("base64");
@@ -21,10 +21,7 @@ async function helper(name: string, script: string): Promise<string> {
 }
 
 beforeAll(async () => {
-  tmp = await mkdtemp(join(tmpdir(), "berth-creds-"));
-});
-afterAll(async () => {
-  await rm(tmp, { recursive: true, force: true });
+  tmp = await tempDir("berth-creds-");
 });
 
 describe("keychain", () => {

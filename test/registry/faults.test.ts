@@ -1,5 +1,3 @@
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { isBerthError } from "../../src/errors.ts";
@@ -10,6 +8,7 @@ import { LayoutSink } from "../../src/oci/layout/sink.ts";
 import { parseReference } from "../../src/oci/reference.ts";
 import { RegistryClient, registrySink } from "../../src/registry/index.ts";
 import { berth } from "../helpers/cli.ts";
+import { tempDir } from "../helpers/temp.ts";
 import { type FaultProxy, startFaultProxy } from "./helpers/faultproxy.ts";
 import { randomLayout } from "./helpers/images.ts";
 import { type RegistryHarness, startRegistry } from "./helpers/registry.ts";
@@ -24,7 +23,7 @@ const BLOB_GET = /^\/v2\/[^?]+\/blobs\/sha256:/;
 beforeAll(async () => {
   reg = await startRegistry();
   proxy = await startFaultProxy(reg.port);
-  tmp = await mkdtemp(join(tmpdir(), "berth-faults-"));
+  tmp = await tempDir("berth-faults-");
   client = new RegistryClient({
     env: {},
     retry: { baseDelay: 5, maxDelay: 2000 },
@@ -41,7 +40,6 @@ afterAll(async () => {
   await direct?.close();
   await proxy?.close();
   await reg?.stop();
-  await rm(tmp, { recursive: true, force: true });
 });
 
 let n = 0;

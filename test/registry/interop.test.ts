@@ -1,5 +1,4 @@
-import { mkdtemp, readFile, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { copy } from "../../src/oci/copy.ts";
@@ -9,6 +8,7 @@ import { OciLayout } from "../../src/oci/layout/layout.ts";
 import { LayoutSink } from "../../src/oci/layout/sink.ts";
 import { parseReference } from "../../src/oci/reference.ts";
 import { RegistryClient, registrySink } from "../../src/registry/index.ts";
+import { tempDir } from "../helpers/temp.ts";
 import { tool } from "./helpers/exec.ts";
 import { randomLayout } from "./helpers/images.ts";
 import { type RegistryHarness, startRegistry } from "./helpers/registry.ts";
@@ -19,14 +19,13 @@ let client: RegistryClient;
 
 beforeAll(async () => {
   reg = await startRegistry();
-  tmp = await mkdtemp(join(tmpdir(), "berth-interop-"));
+  tmp = await tempDir("berth-interop-");
   client = new RegistryClient({ env: {} });
 });
 
 afterAll(async () => {
   await client?.close();
   await reg?.stop();
-  await rm(tmp, { recursive: true, force: true });
 });
 
 const skopeo = (...args: string[]) => tool("skopeo", ["--insecure-policy", ...args]);

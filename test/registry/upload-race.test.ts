@@ -8,25 +8,24 @@
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { berth, tempDir } from "../helpers/cli.ts";
+import { berth } from "../helpers/cli.ts";
+import { tempDir } from "../helpers/temp.ts";
 import { type FaultProxy, startFaultProxy } from "./helpers/faultproxy.ts";
 import { randomLayout } from "./helpers/images.ts";
 import { type RegistryHarness, startRegistry } from "./helpers/registry.ts";
 
 let dir: string;
-let cleanup: () => Promise<void>;
 let reg: RegistryHarness;
 let proxy: FaultProxy;
 
 beforeAll(async () => {
-  ({ dir, cleanup } = await tempDir("berth-upload-race-"));
+  dir = await tempDir("berth-upload-race-");
   reg = await startRegistry();
   proxy = await startFaultProxy(reg.port);
 }, 60_000);
 afterAll(async () => {
   await proxy?.close();
   await reg?.stop();
-  await cleanup?.();
 });
 
 /** Upload a blob straight to the registry (the race's winner). */

@@ -6,22 +6,21 @@
  */
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { ensureEmulation, isForeign } from "../../src/runtime/binfmt.ts";
-import { tempDir } from "../helpers/cli.ts";
+import { tempDir } from "../helpers/temp.ts";
 
 const ARM64 = { os: "linux", architecture: "arm64" };
-let tmp: { dir: string; cleanup: () => Promise<void> };
+let tmp: string;
 let n = 0;
 
 beforeAll(async () => {
   tmp = await tempDir("berth-binfmt-");
 });
-afterAll(() => tmp?.cleanup());
 
 /** A binfmt_misc stand-in: `register` a plain file, and the given entries. */
 async function misc(entries: Record<string, string> = {}): Promise<string> {
-  const dir = join(tmp.dir, `misc-${n++}`);
+  const dir = join(tmp, `misc-${n++}`);
   await mkdir(dir, { recursive: true });
   await writeFile(join(dir, "register"), "");
   for (const [name, text] of Object.entries(entries)) await writeFile(join(dir, name), text);
@@ -89,7 +88,7 @@ describe("binfmt_misc registration", () => {
   });
 
   it("tells a user who may not register on a machine without binfmt_misc mounted to mount it first", async () => {
-    const dir = join(tmp.dir, `unmounted-${n++}`);
+    const dir = join(tmp, `unmounted-${n++}`);
     await mkdir(dir, { recursive: true });
     const err = await ensureEmulation(ARM64, { binfmtMisc: dir, mayRegister: false }).catch((e) => e);
     expect(err.message).toBe(

@@ -2,17 +2,17 @@
 import { spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { afterAll, beforeAll, expect, it } from "vitest";
-import { berth, tempDir } from "../helpers/cli.ts";
+import { beforeAll, expect, it } from "vitest";
+import { berth } from "../helpers/cli.ts";
+import { tempDir } from "../helpers/temp.ts";
 import { busyboxImage, crunUsable } from "./helpers.ts";
 
 let dir: string;
-let cleanup: () => Promise<void>;
 let home: string;
 let img: string;
 
 beforeAll(async () => {
-  ({ dir, cleanup } = await tempDir("berth-bundle-"));
+  dir = await tempDir("berth-bundle-");
   home = join(dir, "home");
   await busyboxImage(
     join(dir, "layout"),
@@ -28,7 +28,6 @@ beforeAll(async () => {
   );
   img = `oci:${join(dir, "layout")}:app`;
 });
-afterAll(() => cleanup());
 
 function runtimeRun(rt: string, bundle: string, id: string) {
   return spawnSync(rt, ["--root", join(dir, `${rt}-state`), "run", "-b", bundle, id], {

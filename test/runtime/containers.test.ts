@@ -7,19 +7,19 @@ import { existsSync, readdirSync } from "node:fs";
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { berth, spawnBerth, tempDir } from "../helpers/cli.ts";
+import { berth, spawnBerth } from "../helpers/cli.ts";
+import { tempDir } from "../helpers/temp.ts";
 import { busyboxImage, freePort, readPublished, recordingRuntime } from "./helpers.ts";
 
 let dir: string;
-let cleanup: () => Promise<void>;
 let home: string;
 let app: string;
 // crun through a wrapper that starts it where this host's cgroup layout lets it (see recordingRuntime)
 const wrappers = await tempDir("berth-containers-runtimes-");
-const crun = await recordingRuntime(wrappers.dir, "crun");
+const crun = await recordingRuntime(wrappers, "crun");
 
 beforeAll(async () => {
-  ({ dir, cleanup } = await tempDir("berth-containers-"));
+  dir = await tempDir("berth-containers-");
   home = join(dir, "home");
   await busyboxImage(join(dir, "layout"), "app", { env: ["PATH=/bin", "FROM_IMAGE=1"], cmd: ["sh"] });
   app = `oci:${join(dir, "layout")}:app`;
@@ -27,8 +27,6 @@ beforeAll(async () => {
 afterAll(async () => {
   const ids = (await b(["ps", "-aq"])).stdout.split("\n").filter(Boolean);
   if (ids.length) await b(["rm", "-f", ...ids]);
-  await cleanup();
-  await wrappers.cleanup();
 });
 
 const b = (args: string[], input?: string) => berth(args, { home, input });

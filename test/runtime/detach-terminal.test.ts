@@ -4,21 +4,18 @@
  */
 import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
-import { afterAll, beforeAll, expect, it } from "vitest";
-import { berth, tempDir } from "../helpers/cli.ts";
+import { beforeAll, expect, it } from "vitest";
+import { berth } from "../helpers/cli.ts";
+import { tempDir } from "../helpers/temp.ts";
 import { busyboxImage } from "./helpers.ts";
 
 let dir: string;
-let cleanup: () => Promise<void>;
 let image: string;
 
 beforeAll(async () => {
-  ({ dir, cleanup } = await tempDir("berth-detach-tty-"));
+  dir = await tempDir("berth-detach-tty-");
   await busyboxImage(join(dir, "layout"), "b", { cmd: ["sh"] });
   image = `oci:${join(dir, "layout")}:b`;
-});
-afterAll(async () => {
-  await cleanup();
 });
 
 it.each([["-dit"], ["-d", "-t"], ["-d", "-i"], ["--detach", "--tty", "--interactive"]])(

@@ -7,9 +7,9 @@ import { spawn } from "node:child_process";
 import { chmod, chown, cp, lstat, mkdir, readdir, readFile } from "node:fs/promises";
 import { createServer } from "node:net";
 import { join, resolve } from "node:path";
-import { afterAll, beforeAll, expect, it } from "vitest";
+import { beforeAll, expect, it } from "vitest";
 import { userNamespaceForbidden } from "../../src/runtime/userns.ts";
-import { tempDir } from "../helpers/cli.ts";
+import { tempDir } from "../helpers/temp.ts";
 import { testUser } from "../helpers/user.ts";
 import { busyboxImage } from "./helpers.ts";
 
@@ -21,7 +21,7 @@ const forbidden = await userNamespaceForbidden();
 if (forbidden) console.log(`rootless tests skipped: ${forbidden}`);
 const when = it.skipIf(forbidden !== undefined);
 
-let tmp: { dir: string; cleanup: () => Promise<void> };
+let tmp: string;
 /** The test image, owned by root (the layout's files are not all world-readable). */
 let image: string;
 
@@ -74,30 +74,26 @@ function berthAs(uid: number, gid: number, home: string, args: string[]): Promis
 
 /** A home folder owned by `uid:gid`, holding a copy of the test image that user can read. */
 async function homeFor(name: string, uid: number, gid: number): Promise<{ home: string; image: string }> {
-  const home = join(tmp.dir, name);
+  const home = join(tmp, name);
   await mkdir(join(home, "xdg"), { recursive: true, mode: 0o700 });
-  await cp(join(tmp.dir, "layout"), join(home, "layout"), { recursive: true });
+  await cp(join(tmp, "layout"), join(home, "layout"), { recursive: true });
   if (isRoot) await chownTree(home, uid, gid);
   return { home, image: `oci:${join(home, "layout")}:b` };
 }
 
 beforeAll(async () => {
   tmp = await tempDir("berth-rootless-");
-  const layout = join(tmp.dir, "layout");
+  const layout = join(tmp, "layout");
   await busyboxImage(layout, "b", { cmd: ["sh", "-c", "echo hello from $(id -u)"], user: "app" });
   image = `oci:${layout}:b`;
-  await chmod(tmp.dir, 0o755); // the users below pass through
-});
-
-afterAll(async () => {
-  await tmp?.cleanup();
+  await chmod(tmp, 0o755); // the users below pass through
 });
 
 when(
   "runs a container rootless: output, exit code, root inside mapped to the caller, volume files owned by the caller",
   async () => {
     const { home, image } = await homeFor("home", ID, ID);
-    const vol = join(tmp.dir, "vol");
+    const vol = join(tmp, "vol");
     await mkdir(vol);
     await chown(vol, ID, ID);
     const r = await berthAs(ID, ID, home, [
@@ -166,7 +162,7 @@ it.skipIf(!isRoot)(
   async () => {
     // A real kernel limit: in a user namespace of our own, user.max_user_namespaces = 1 lets the CLI's own
     // namespace be made and no more, so runc's cannot.
-    const home = join(tmp.dir, "home-forbidden");
+    const home = join(tmp, "home-forbidden");
     await mkdir(home, { recursive: true });
     const script = `echo 1 > /proc/sys/user/max_user_namespaces && exec unshare --user --map-user=${ID} --map-group=${ID} -- "$@"`;
     const r = await spawnCli(

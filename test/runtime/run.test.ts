@@ -2,26 +2,25 @@
 import { spawn } from "node:child_process";
 import { existsSync, readdirSync } from "node:fs";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
-import { createConnection, createServer } from "node:net";
 import { join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildLayer } from "../../src/layer/index.ts";
 import { mutate } from "../../src/oci/mutate.ts";
 import { writeImage } from "../../src/transport/copy.ts";
 import { parseImageArgument } from "../../src/transport/parse.ts";
-import { berth, tempDir } from "../helpers/cli.ts";
+import { berth } from "../helpers/cli.ts";
 import { run } from "../helpers/exec.ts";
+import { tempDir } from "../helpers/temp.ts";
 import { type RegistryHarness, startRegistry } from "../registry/helpers/registry.ts";
 import { APPLETS, BUSYBOX, busyboxImage, freePort, GROUP, PASSWD, readPublished } from "./helpers.ts";
 
 const BIN = resolve(import.meta.dirname, "../../src/cli/bin.ts");
 let dir: string;
-let cleanup: () => Promise<void>;
 let home: string;
 let app: string;
 
 beforeAll(async () => {
-  ({ dir, cleanup } = await tempDir("berth-run-"));
+  dir = await tempDir("berth-run-");
   home = join(dir, "home");
   const layout = join(dir, "layout");
   await busyboxImage(layout, "app", {
@@ -34,7 +33,6 @@ beforeAll(async () => {
   await busyboxImage(layout, "ghost", { user: "ghost", cmd: ["id"] });
   app = `oci:${layout}:app`;
 });
-afterAll(() => cleanup());
 
 const rb = (args: string[], input?: string, env?: Record<string, string>) =>
   berth(["run", ...args], { home, input, env });

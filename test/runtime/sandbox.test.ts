@@ -2,20 +2,19 @@
 import { createReadStream, readdirSync } from "node:fs";
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { afterAll, beforeAll, expect, it } from "vitest";
+import { beforeAll, expect, it } from "vitest";
 import { readTar } from "../../src/layer/index.ts";
 import { decompress } from "../../src/oci/compression.ts";
 import { loadRoot, selectImage } from "../../src/oci/image.ts";
 import { captureChanges, prepareSnapshots, runInSandbox } from "../../src/runtime/index.ts";
 import { openSource } from "../../src/transport/open.ts";
 import { parseImageArgument } from "../../src/transport/parse.ts";
-import { tempDir } from "../helpers/cli.ts";
+import { tempDir } from "../helpers/temp.ts";
 import { busyboxImage } from "./helpers.ts";
 
 let dir: string;
-let cleanup: () => Promise<void>;
 beforeAll(async () => {
-  ({ dir, cleanup } = await tempDir("berth-sandbox-"));
+  dir = await tempDir("berth-sandbox-");
   await busyboxImage(join(dir, "layout"), "b", { env: ["FROM_IMAGE=1"] }, [
     [
       { path: "etc/old", content: "old" },
@@ -23,7 +22,6 @@ beforeAll(async () => {
     ],
   ]);
 });
-afterAll(() => cleanup());
 
 it("runs a command over a snapshot chain + upper dir, and turns the changes into a layer", async () => {
   const opened = await openSource(parseImageArgument(`oci:${join(dir, "layout")}:b`), { home: dir, env: {} });

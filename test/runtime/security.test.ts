@@ -2,25 +2,24 @@
 import { lstatSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { berth, tempDir } from "../helpers/cli.ts";
+import { beforeAll, describe, expect, it } from "vitest";
+import { berth } from "../helpers/cli.ts";
 import { run } from "../helpers/exec.ts";
+import { tempDir } from "../helpers/temp.ts";
 import { tarStreamOf } from "../layer/helpers.ts";
 import { busyboxImage } from "./helpers.ts";
 
 let dir: string;
-let cleanup: () => Promise<void>;
 let outside: string;
 let sentinel: string;
 
 beforeAll(async () => {
-  ({ dir, cleanup } = await tempDir("berth-rtsec-"));
+  dir = await tempDir("berth-rtsec-");
   outside = join(dir, "outside");
   sentinel = join(outside, "sentinel");
   await run("mkdir", [outside]);
   writeFileSync(sentinel, "precious\n");
 });
-afterAll(() => cleanup());
 
 /** busybox image + one raw layer (added verbatim with umoci raw add-layer). */
 async function evilImage(tag: string, entries: Parameters<typeof tarStreamOf>[0]): Promise<string> {

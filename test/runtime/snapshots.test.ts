@@ -2,21 +2,21 @@
 import { readdirSync, statSync } from "node:fs";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { afterAll, beforeAll, expect, it } from "vitest";
+import { beforeAll, expect, it } from "vitest";
 import { type Image, loadRoot, selectImage } from "../../src/oci/image.ts";
 import { runContainer, Snapshots } from "../../src/runtime/index.ts";
 import { openSource } from "../../src/transport/open.ts";
 import { parseImageArgument } from "../../src/transport/parse.ts";
-import { berth, tempDir } from "../helpers/cli.ts";
+import { berth } from "../helpers/cli.ts";
 import { run } from "../helpers/exec.ts";
+import { tempDir } from "../helpers/temp.ts";
 import { busyboxImage } from "./helpers.ts";
 
 let dir: string;
-let cleanup: () => Promise<void>;
 let layout: string;
 
 beforeAll(async () => {
-  ({ dir, cleanup } = await tempDir("berth-snap-"));
+  dir = await tempDir("berth-snap-");
   layout = join(dir, "layout");
   await busyboxImage(layout, "two", { cmd: ["cat", "/msg"] }, [[{ path: "msg", content: "two\n" }]]);
   // "other" is "two" plus one layer: it shares both of two's snapshots.
@@ -25,7 +25,6 @@ beforeAll(async () => {
   await writeFile(join(bundle, "rootfs", "msg"), "other\n");
   await run("umoci", ["repack", "--image", `${layout}:other`, bundle]);
 });
-afterAll(() => cleanup());
 
 async function image(tag: string) {
   const opened = await openSource(parseImageArgument(`oci:${layout}:${tag}`), { home: dir, env: {} });

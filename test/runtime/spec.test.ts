@@ -1,7 +1,7 @@
 /** Config conversion, rootless config, user resolution and runtime discovery, without running anything. */
 import { mkdir, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { afterAll, beforeAll, expect, it } from "vitest";
+import { beforeAll, expect, it } from "vitest";
 import type { ImageConfig } from "../../src/oci/config.ts";
 import {
   buildSpec,
@@ -14,13 +14,12 @@ import {
   processEnv,
   resolveUser,
 } from "../../src/runtime/index.ts";
-import { tempDir } from "../helpers/cli.ts";
+import { tempDir } from "../helpers/temp.ts";
 import { GROUP, PASSWD } from "./helpers.ts";
 
 let dir: string;
-let cleanup: () => Promise<void>;
 beforeAll(async () => {
-  ({ dir, cleanup } = await tempDir("berth-spec-"));
+  dir = await tempDir("berth-spec-");
   await mkdir(join(dir, "root/etc"), { recursive: true });
   await writeFile(join(dir, "root/etc/passwd"), PASSWD);
   await writeFile(join(dir, "root/etc/group"), GROUP);
@@ -29,7 +28,6 @@ beforeAll(async () => {
   await writeFile(join(dir, "evil/passwd-in-root"), "inside:x:7:7::/in:/bin/sh\n");
   await symlink("/../../../../passwd-in-root", join(dir, "evil/etc/passwd"));
 });
-afterAll(() => cleanup());
 
 const config = (c: NonNullable<ImageConfig["config"]>): ImageConfig => ({
   architecture: "amd64",

@@ -4,23 +4,22 @@
  */
 import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { berth, tempDir } from "../helpers/cli.ts";
+import { beforeAll, describe, expect, it } from "vitest";
+import { berth } from "../helpers/cli.ts";
+import { tempDir } from "../helpers/temp.ts";
 import { berthInTerminal, type Terminal } from "../helpers/terminal.ts";
 import { busyboxImage } from "./helpers.ts";
 
 let dir: string;
-let cleanup: () => Promise<void>;
 let home: string;
 let app: string;
 
 beforeAll(async () => {
-  ({ dir, cleanup } = await tempDir("berth-terminal-"));
+  dir = await tempDir("berth-terminal-");
   home = join(dir, "home");
   await busyboxImage(join(dir, "layout"), "app", { env: ["PATH=/bin"], cmd: ["sh"] });
   app = `oci:${join(dir, "layout")}:app`;
 });
-afterAll(() => cleanup());
 
 /** Type `text` until the terminal shows `re` (retyped every 3 s, 20 times at most). */
 async function typeUntil(t: Terminal, text: string, re: RegExp): Promise<void> {

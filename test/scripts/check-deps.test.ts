@@ -3,18 +3,16 @@ import { execFile } from "node:child_process";
 import { mkdir, writeFile } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import { promisify } from "node:util";
-import { afterEach, beforeEach, expect, it } from "vitest";
-import { tempDir } from "../helpers/cli.ts";
+import { beforeEach, expect, it } from "vitest";
+import { tempDir } from "../helpers/temp.ts";
 
 const pexec = promisify(execFile);
 const SCRIPT = resolve(import.meta.dirname, "../../scripts/check-deps.ts");
 
 let dir: string;
-let cleanup: () => Promise<void>;
 beforeEach(async () => {
-  ({ dir, cleanup } = await tempDir("berth-check-deps-"));
+  dir = await tempDir("berth-check-deps-");
 });
-afterEach(() => cleanup());
 
 async function check(files: Record<string, string>): Promise<{ code: number; output: string }> {
   for (const [path, text] of Object.entries(files)) {

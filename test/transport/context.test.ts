@@ -6,23 +6,24 @@
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { RegistryClient } from "../../src/registry/client.ts";
 import { closeContext, sharedState, type TransportContext } from "../../src/transport/context.ts";
 import { copyImage } from "../../src/transport/copy.ts";
 import { openSource } from "../../src/transport/open.ts";
 import { parseImageArgument } from "../../src/transport/parse.ts";
-import { berth, tempDir } from "../helpers/cli.ts";
+import { berth } from "../helpers/cli.ts";
+import { tempDir } from "../helpers/temp.ts";
 import { umociImage } from "../helpers/umoci.ts";
 import { type CountingProxy, startCountingProxy } from "../registry/helpers/countproxy.ts";
 import { type RegistryHarness, startRegistry } from "../registry/helpers/registry.ts";
 
 let dir: string;
-let cleanup: () => Promise<void>;
 let home: string;
 let reg: RegistryHarness;
 let proxy: CountingProxy;
 
 beforeAll(async () => {
-  ({ dir, cleanup } = await tempDir("berth-context-"));
+  dir = await tempDir("berth-context-");
   home = join(dir, "home");
   const src = join(dir, "src");
   await umociImage(src, "a", [[{ path: "hello", content: "hello from a\n" }]]);
@@ -37,7 +38,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await proxy?.close();
   await reg?.stop();
-  await cleanup();
 });
 
 describe("one registry client per context", () => {
@@ -79,7 +79,7 @@ describe("one registry client per context", () => {
     await b.close();
     expect(proxy.counts().tls).toBe(1);
     const client = await sharedState(ctx).registry;
-    expect(client).toBeDefined();
+    expect(client).toBeInstanceOf(RegistryClient);
     // Closed sources leave the client to the context: it still reads.
     expect((await client!.repository(proxy.host, "team/a").tags()).sort()).toEqual(["1"]);
     await closeContext(ctx);

@@ -2,14 +2,13 @@
 import { execFileSync } from "node:child_process";
 import { lstatSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { readImageFile } from "../../src/cnb/executor.ts";
 import { isBerthError } from "../../src/errors.ts";
 import { ConfinedTree, readFileWithin } from "../../src/util/confined.ts";
-import { tempDir } from "../helpers/cli.ts";
+import { tempDir } from "../helpers/temp.ts";
 
 let dir: string;
-let cleanup: () => Promise<void>;
 let outside: string;
 
 async function refusal(p: Promise<unknown>): Promise<{ code: string; message: string }> {
@@ -22,12 +21,11 @@ async function refusal(p: Promise<unknown>): Promise<{ code: string; message: st
 }
 
 beforeAll(async () => {
-  ({ dir, cleanup } = await tempDir("berth-confined-"));
+  dir = await tempDir("berth-confined-");
   outside = join(dir, "outside");
   mkdirSync(outside);
   writeFileSync(join(outside, "secret"), "SECRET");
 });
-afterAll(() => cleanup());
 
 describe("ConfinedTree", () => {
   it("follows symlinks that stay inside the tree (relative, or absolute under the writer's path) and refuses the rest", async () => {

@@ -5,17 +5,15 @@
 import { spawn } from "node:child_process";
 import { mkdir, readdir, readFile, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { LockTimeout, withOwnedLock } from "../../src/util/lock.ts";
 import { processIdentity } from "../../src/util/owner.ts";
-import { tempDir } from "../helpers/cli.ts";
+import { tempDir } from "../helpers/temp.ts";
 
 let dir: string;
-let cleanup: () => Promise<void>;
 beforeAll(async () => {
-  ({ dir, cleanup } = await tempDir("berth-lock-"));
+  dir = await tempDir("berth-lock-");
 });
-afterAll(() => cleanup());
 
 /** A lock folder as a holder leaves it. */
 async function heldBy(path: string, owner: string): Promise<void> {

@@ -88,7 +88,7 @@ export async function registryAuthEnv(refs: readonly string[], ctx: TransportCon
 }
 
 /** Where the order pack's ephemeral builder would hold is mounted, and the flags that point the phases at it. */
-export const ORDER_FOLDERS = { buildpacks: "/berth/buildpacks", order: "/berth/order" } as const;
+const ORDER_FOLDERS = { buildpacks: "/berth/buildpacks", order: "/berth/order" } as const;
 
 export interface LifecycleOrder {
   mounts: Mount[];

@@ -79,10 +79,10 @@ export interface BuildpackDescriptor {
   warnings?: string[];
 }
 
-export const RESERVED_IDS = ["app", "config", "generated", "sbom"];
+const RESERVED_IDS = ["app", "config", "generated", "sbom"];
 const ID_RE = /^[A-Za-z0-9./-]+$/;
 const VERSION_RE = /^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)$/;
-export const SBOM_MEDIA_TYPES = [
+const SBOM_MEDIA_TYPES = [
   "application/vnd.cyclonedx+json",
   "application/spdx+json",
   "application/vnd.syft+json",

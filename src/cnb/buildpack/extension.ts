@@ -25,7 +25,7 @@ import {
 import type { LoadedBuildpack } from "./load.ts";
 
 /** Extensions came with Buildpack API 0.9 (berth runs 0.9–0.12 for them, as lifecycle v0.21). */
-export const MIN_EXTENSION_API = "0.9";
+const MIN_EXTENSION_API = "0.9";
 
 export function isExtension(d: BuildpackDescriptor): boolean {
   return d.kind === "extension";

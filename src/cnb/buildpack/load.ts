@@ -18,7 +18,6 @@ import {
   type BuildpackDescriptor,
   bpKey,
   escapeId,
-  type Order,
   parseBuildpackToml,
   type Stack,
   type Target,
@@ -222,7 +221,7 @@ export async function loadBuildpackImage(ref: string, o: LoadOptions): Promise<L
 }
 
 /** The buildpackage metadata label's id names the package's main buildpack. */
-export function mainBuildpackOf(image: Image, loaded: LoadedBuildpack[]): LoadedBuildpack | undefined {
+function mainBuildpackOf(image: Image, loaded: LoadedBuildpack[]): LoadedBuildpack | undefined {
   const md = labelJson<{ id?: string; version?: string }>(image, BUILDPACKAGE_METADATA_LABEL, "buildpackage");
   if (!md?.id) return undefined;
   return loaded.find(
@@ -230,5 +229,3 @@ export function mainBuildpackOf(image: Image, loaded: LoadedBuildpack[]): Loaded
       b.descriptor.buildpack.id === md.id && (!md.version || b.descriptor.buildpack.version === md.version),
   );
 }
-
-export type { Order };

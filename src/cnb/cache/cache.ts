@@ -38,7 +38,7 @@ export interface Cache {
   openLayer(diffId: Digest): Promise<Readable>;
 }
 
-export const emptyCacheMetadata = (): CacheMetadata => ({ buildpacks: [] });
+const emptyCacheMetadata = (): CacheMetadata => ({ buildpacks: [] });
 
 const META_FILE = LABEL.cache;
 

@@ -27,7 +27,7 @@ export interface ResolvedImage {
 }
 
 /** The registry host of an image argument, when it names a registry (docker:// or a bare name). */
-export function registryOf(arg: ImageArgument): string | undefined {
+function registryOf(arg: ImageArgument): string | undefined {
   if (arg.transport !== "docker" && arg.transport !== "store") return undefined;
   return parseReference(arg.ref).registry;
 }

@@ -72,7 +72,7 @@ const SBOM_EXTS: Record<string, string> = {
  * A buildpack's layers directory as berth reads it: confined (util/confined.ts), so a file the buildpack
  * linked out of it is an UNSAFE_PATH error naming the buildpack and the path as the buildpack sees it.
  */
-export function buildpackTree(ex: Executor, layersDir: string, subject: string): ConfinedTree {
+function buildpackTree(ex: Executor, layersDir: string, subject: string): ConfinedTree {
   return new ConfinedTree(layersDir, {
     owner: subject,
     name: "its layers directory",

@@ -28,7 +28,6 @@ import { defaultProcessOf, launcherLayers } from "./export/launcher.ts";
 import { DEFAULT_CREATED, type ExportStats, LayerMaker, LIFECYCLE_EPOCH } from "./export/layer.ts";
 
 export type { LauncherInput } from "../launch/index.ts";
-export { globToRegExp, sliceEntries } from "./export/app.ts";
 export { runImageForExport } from "./export/config.ts";
 export type { BlobHolder, ExportInputs, PreviousImage, RunImageInput } from "./export/context.ts";
 export { DEFAULT_CREATED, type ExportStats, LIFECYCLE_EPOCH } from "./export/layer.ts";

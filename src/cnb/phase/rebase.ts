@@ -68,7 +68,7 @@ function satisfiedForRebase(base: TargetMetadata, app: TargetMetadata): boolean 
  * An image name compared as the lifecycle compares run image names (lc internal/name `ParseMaybe`): without
  * its digest, a registry reference in full (`docker.io/library/x:latest`); other transports as written.
  */
-export function comparableName(name: string): string {
+function comparableName(name: string): string {
   const bare = name.startsWith("docker://") ? name.slice("docker://".length) : name;
   const noDigest = bare.includes("@sha256:") ? bare.slice(0, bare.indexOf("@")) : bare;
   try {

@@ -138,7 +138,7 @@ function targetJson(t: Target): Record<string, unknown> {
   };
 }
 
-export function orderJson(order: Order): { group: Record<string, unknown>[] }[] {
+function orderJson(order: Order): { group: Record<string, unknown>[] }[] {
   return order.map((g) => ({
     group: g.group.map((r) => ({
       id: r.id,
@@ -164,7 +164,7 @@ export function moduleLayerInfo(d: BuildpackDescriptor, diffId: string): ModuleL
 }
 
 /** pack's file mode rule for buildpack files (pkg/buildpack/buildpack.go calcFileMode). */
-export function packFileMode(h: EntryHeader, relPath: string): number {
+function packFileMode(h: EntryHeader, relPath: string): number {
   if (h.type === "dir") return 0o755;
   if (["bin/build", "bin/detect", "bin/generate"].includes(relPath)) return 0o755;
   if (h.mode & 0o111) return 0o755;

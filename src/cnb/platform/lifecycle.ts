@@ -37,7 +37,7 @@ export const DEFAULT_LIFECYCLE_VERSION = "0.21.0";
 export const LIFECYCLE_IMAGE_REPO = "buildpacksio/lifecycle";
 
 /** The binaries pack requires of a lifecycle (`validateBinaries`). */
-export const LIFECYCLE_BINARIES = [
+const LIFECYCLE_BINARIES = [
   "detector",
   "restorer",
   "analyzer",

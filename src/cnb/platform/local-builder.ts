@@ -35,7 +35,7 @@ export interface LocalBuilderOptions {
 export const LOCAL_BUILDER_NAME = "the builder on this filesystem (/cnb)";
 
 /** Whether `root` looks like a builder: `/cnb/order.toml` and `/cnb/buildpacks`. */
-export function hasLocalBuilder(root = "/"): boolean {
+function hasLocalBuilder(root = "/"): boolean {
   return existsSync(join(root, "cnb", "order.toml")) && existsSync(join(root, "cnb", "buildpacks"));
 }
 

@@ -15,9 +15,9 @@ export interface TargetData {
   id?: string;
 }
 
-export const DISTRO_NAME_LABEL = "io.buildpacks.base.distro.name";
-export const DISTRO_VERSION_LABEL = "io.buildpacks.base.distro.version";
-export const BASE_ID_LABEL = "io.buildpacks.base.id";
+const DISTRO_NAME_LABEL = "io.buildpacks.base.distro.name";
+const DISTRO_VERSION_LABEL = "io.buildpacks.base.distro.version";
+const BASE_ID_LABEL = "io.buildpacks.base.id";
 
 export function targetOfImage(image: Image): TargetData {
   const cfg = image.config;

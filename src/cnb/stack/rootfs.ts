@@ -55,7 +55,7 @@ export function rootfsKey(distro: Distro, packages: readonly string[], mirror: s
 }
 
 /** Find an executable on a PATH. */
-export async function which(name: string, searchPath: string | undefined): Promise<string | undefined> {
+async function which(name: string, searchPath: string | undefined): Promise<string | undefined> {
   const dirs = (searchPath ?? "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin").split(
     delimiter,
   );
@@ -194,7 +194,7 @@ function runTool(tool: string, args: string[], options: RootfsOptions): Promise<
 const HOSTS = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n";
 
 /** Remove what differs between runs or only takes space; make host-derived files neutral. */
-export async function cleanRootfs(dir: string, sourceDateEpoch: number): Promise<void> {
+async function cleanRootfs(dir: string, sourceDateEpoch: number): Promise<void> {
   const emptyDirs = [
     "var/cache/apt",
     "var/lib/apt/lists",

@@ -24,7 +24,7 @@ const DURATION = /(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)/g;
 const UNIT: Record<string, number> = { ns: 1, us: 1e3, µs: 1e3, ms: 1e6, s: 1e9, m: 60e9, h: 3600e9 };
 
 /** A Go duration (`30s`, `1m30s`) in nanoseconds. */
-export function parseDuration(text: string, flag: string): number {
+function parseDuration(text: string, flag: string): number {
   if (text === "0") return 0;
   let total = 0;
   let consumed = "";
@@ -38,10 +38,7 @@ export function parseDuration(text: string, flag: string): number {
 }
 
 /** The command of CMD/ENTRYPOINT/HEALTHCHECK: exec form as is, shell form run by the stage's shell. */
-export function commandOf(
-  ins: { json: string[] | undefined; args: string },
-  shell: readonly string[],
-): string[] {
+function commandOf(ins: { json: string[] | undefined; args: string }, shell: readonly string[]): string[] {
   return ins.json ?? [...shell, ins.args];
 }
 

@@ -51,7 +51,7 @@ interface Item {
 }
 
 /** Parse `--chmod` (octal such as 755 or 0644). */
-export function parseChmod(text: string): number {
+function parseChmod(text: string): number {
   if (!/^[0-7]{3,4}$/.test(text))
     throw new BerthError("DOCKERFILE_SYNTAX", `--chmod=${text} must be an octal mode such as 755`);
   return Number.parseInt(text, 8);
@@ -225,7 +225,7 @@ function isTarHeader(block: Buffer): boolean {
  * undefined when the file is no tar archive and is copied as it is (a compressed file that is not a tar too,
  * as docker does).
  */
-export async function archiveCompression(path: string): Promise<ArchiveCompression | undefined> {
+async function archiveCompression(path: string): Promise<ArchiveCompression | undefined> {
   const fh = await open(path, "r");
   let head: Buffer;
   try {
@@ -251,17 +251,13 @@ export async function archiveCompression(path: string): Promise<ArchiveCompressi
 }
 
 /** Extract a tar archive (compressed as `archiveCompression` said) into a fresh directory (confined, owners kept). */
-export async function extractArchive(
-  path: string,
-  compression: ArchiveCompression,
-  dir: string,
-): Promise<void> {
+async function extractArchive(path: string, compression: ArchiveCompression, dir: string): Promise<void> {
   await mkdir(dir, { recursive: true });
   await applyLayer(openDecompressed(path, compression), dir);
 }
 
 /** Download a URL for ADD; returns the file, its name from the URL and the content digest. */
-export async function download(
+async function download(
   url: string,
   dir: string,
   signal?: AbortSignal,
@@ -295,7 +291,7 @@ export async function download(
  * Whether an ADD source is a git repository (BuildKit's forms: git@…, git://…, ssh://…, http(s)://…/x.git and
  * github.com/OWNER/REPO, each with `#ref[:subdir]` or `?ref=…`).
  */
-export function isGitSource(src: string): boolean {
+function isGitSource(src: string): boolean {
   return (
     /^(?:git@|git:\/\/|ssh:\/\/)/.test(src) ||
     /^https?:\/\/[^#?]+\.git(?:[#?].*)?$/.test(src) ||
@@ -303,14 +299,14 @@ export function isGitSource(src: string): boolean {
   );
 }
 
-export function isHttpSource(src: string): boolean {
+function isHttpSource(src: string): boolean {
   return /^https?:\/\//i.test(src);
 }
 
 const CHECKSUM_ALGORITHMS: Record<string, number> = { sha256: 64, sha384: 96, sha512: 128 };
 
 /** `ADD --checksum=<algorithm>:<hex>` (sha256, sha384, sha512), as BuildKit's digest.Parse takes it. */
-export function parseChecksum(text: string): { algorithm: string; hex: string } {
+function parseChecksum(text: string): { algorithm: string; hex: string } {
   const m = /^([a-z0-9]+):([a-f0-9]+)$/.exec(text);
   const want = m ? CHECKSUM_ALGORITHMS[m[1]!] : undefined;
   if (!m || want === undefined || m[2]!.length !== want)
@@ -322,7 +318,7 @@ export function parseChecksum(text: string): { algorithm: string; hex: string } 
 }
 
 /** ADD --checksum: the downloaded file's digest must be the one given; a mismatch is an error naming both. */
-export function verifyChecksum(url: string, checksum: string, path: string, sha256: string): void {
+function verifyChecksum(url: string, checksum: string, path: string, sha256: string): void {
   const want = parseChecksum(checksum);
   const got =
     want.algorithm === "sha256"
@@ -338,7 +334,7 @@ export function verifyChecksum(url: string, checksum: string, path: string, sha2
 }
 
 /** A heredoc's content as a file to copy. */
-export async function heredocFile(dir: string, name: string, content: string): Promise<string> {
+async function heredocFile(dir: string, name: string, content: string): Promise<string> {
   await mkdir(dir, { recursive: true });
   const path = join(dir, name);
   await writeFile(path, content, { mode: 0o644 });

@@ -49,7 +49,7 @@ const TYPES: readonly MountType[] = ["bind", "cache", "tmpfs", "secret", "ssh"];
 const SHARING: readonly Sharing[] = ["shared", "private", "locked"];
 
 /** Docker's RAMInBytes: `64m`, `1g`, `512k`, `1048576` (binary units). */
-export function parseSize(text: string): number | undefined {
+function parseSize(text: string): number | undefined {
   const m = /^(\d+(?:\.\d+)?) ?([kmgtp])?i?b?$/i.exec(text);
   if (!m) return undefined;
   const exp = m[2] ? "kmgtp".indexOf(m[2].toLowerCase()) + 1 : 0;

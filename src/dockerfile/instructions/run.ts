@@ -91,7 +91,7 @@ async function dropMountPoints(
   }
 }
 
-export async function runStep(o: RunStepOptions) {
+async function runStep(o: RunStepOptions) {
   await mkdir(o.upperDir, { recursive: true });
   const result = await runInSandbox({
     home: o.home,

@@ -5,7 +5,8 @@
  */
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { berth, tempDir } from "../../helpers/cli.ts";
+import { berth } from "../../helpers/cli.ts";
+import { tempDir } from "../../helpers/temp.ts";
 import { type RegistryHarness, startRegistry } from "../../registry/helpers/registry.ts";
 import { craftImage, hasStackTrace, pushRaw, writeLayout } from "./craft.ts";
 
@@ -15,16 +16,14 @@ const plainConfig = (extra = "", labels: Record<string, string> = {}) =>
   `{"architecture":"amd64","os":"linux","config":{"Labels":${JSON.stringify(labels)}},"rootfs":{"type":"layers","diff_ids":[]}${extra}}`;
 
 let dir: string;
-let cleanup: () => Promise<void>;
 let reg: RegistryHarness;
 
 beforeAll(async () => {
-  ({ dir, cleanup } = await tempDir());
+  dir = await tempDir();
   reg = await startRegistry();
 });
 afterAll(async () => {
   await reg?.stop();
-  await cleanup();
 });
 
 describe("deeply nested JSON is refused with a sentence, never a stack overflow", () => {

@@ -6,12 +6,12 @@ import { execFileSync } from "node:child_process";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { berth, tempDir } from "../../helpers/cli.ts";
+import { berth } from "../../helpers/cli.ts";
+import { tempDir } from "../../helpers/temp.ts";
 import { type RegistryHarness, startRegistry } from "../../registry/helpers/registry.ts";
 import { type Algo, type Crafted, craftImage, hash, hasStackTrace, pushRaw, writeLayout } from "./craft.ts";
 
 let dir: string;
-let cleanup: () => Promise<void>;
 
 /** A tar holding one file `hello` with `content`, made by the system's tar. */
 async function tarOf(content: string): Promise<Buffer> {
@@ -49,9 +49,8 @@ async function craft(algo: Algo, substitute: boolean): Promise<Crafted & { layer
 }
 
 beforeAll(async () => {
-  ({ dir, cleanup } = await tempDir());
+  dir = await tempDir();
 });
-afterAll(() => cleanup());
 
 describe("digests berth cannot verify are refused", () => {
   let reg: RegistryHarness;

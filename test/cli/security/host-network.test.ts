@@ -15,7 +15,8 @@ import { join, resolve } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { makeBuildImage, writeBuildpack } from "../../cnb/helpers.ts";
-import { berth, tempDir } from "../../helpers/cli.ts";
+import { berth } from "../../helpers/cli.ts";
+import { tempDir } from "../../helpers/temp.ts";
 import { busyboxImage, recordingRuntime } from "../../runtime/helpers.ts";
 
 const pexec = promisify(execFile);
@@ -26,7 +27,6 @@ const DUMMY = `bnt${randomBytes(3).toString("hex")}`;
 const OUTSIDE = `10.${100 + (randomBytes(1)[0]! % 100)}.${randomBytes(1)[0]!}.1`;
 
 let dir: string;
-let cleanup: () => Promise<void>;
 let home: string;
 let image: string;
 let port = 0;
@@ -59,7 +59,7 @@ const PROBE = (p: number) =>
   ].join("; ");
 
 beforeAll(async () => {
-  ({ dir, cleanup } = await tempDir("berth-netns-"));
+  dir = await tempDir("berth-netns-");
   home = join(dir, "home");
   const http = createHttp((_, res) => res.end(SECRET));
   port = await listen(http, "127.0.0.1");
@@ -86,7 +86,6 @@ beforeAll(async () => {
 afterAll(async () => {
   for (const s of servers) s.close();
   await pexec("ip", ["link", "del", DUMMY]).catch(() => undefined);
-  await cleanup();
 });
 
 const rb = (args: string[]) => berth(["run", ...args], { home });

@@ -13,7 +13,8 @@ import {
 import { createServer as createHttpsServer } from "node:https";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { berth, tempDir } from "../../helpers/cli.ts";
+import { berth } from "../../helpers/cli.ts";
+import { tempDir } from "../../helpers/temp.ts";
 import { makePki, type TestPki } from "../../registry/helpers/certs.ts";
 import { type FaultProxy, startFaultProxy } from "../../registry/helpers/faultproxy.ts";
 import { randomLayout } from "../../registry/helpers/images.ts";
@@ -23,7 +24,6 @@ import { hasStackTrace } from "./craft.ts";
 type Handler = (req: IncomingMessage, res: ServerResponse) => void;
 
 let dir: string;
-let cleanup: () => Promise<void>;
 let pki: TestPki;
 const servers: Server[] = [];
 
@@ -59,7 +59,7 @@ function endless(status: number, headers: Record<string, string> = {}, prefix = 
 }
 
 beforeAll(async () => {
-  ({ dir, cleanup } = await tempDir());
+  dir = await tempDir();
   const pkiDir = join(dir, "pki");
   await mkdir(pkiDir);
   pki = await makePki(pkiDir);
@@ -67,7 +67,6 @@ beforeAll(async () => {
 afterAll(async () => {
   for (const s of servers) s.closeAllConnections?.();
   await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
-  await cleanup();
 });
 
 describe("error bodies are capped, then the connection is dropped", () => {

@@ -6,19 +6,19 @@
 import { execFileSync } from "node:child_process";
 import { lstat, mkdir, readFile, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { berth, tempDir } from "../../helpers/cli.ts";
+import { beforeAll, describe, expect, it } from "vitest";
+import { berth } from "../../helpers/cli.ts";
+import { tempDir } from "../../helpers/temp.ts";
 import { craftImage, hash, writeLayout } from "./craft.ts";
 
 let dir: string;
-let cleanup: () => Promise<void>;
 let home: string;
 
 const tarList = (bytes: Buffer) =>
   execFileSync("tar", ["-tf", "-"], { input: bytes }).toString().trim().split("\n");
 
 beforeAll(async () => {
-  ({ dir, cleanup } = await tempDir());
+  dir = await tempDir();
   home = join(dir, "home");
   const files = join(dir, "files");
   await mkdir(files);
@@ -47,7 +47,6 @@ beforeAll(async () => {
   const r = await berth(["copy", `oci:${join(dir, "src")}:t`, "app:1"], { home });
   expect(r.code, r.stderr).toBe(0);
 });
-afterAll(() => cleanup());
 
 describe.each([
   ["save", (o: string) => ["save", "app:1", "-o", o], "manifest.json"],

@@ -7,22 +7,21 @@
 import { execFileSync, spawnSync } from "node:child_process";
 import { chmod, mkdir, stat } from "node:fs/promises";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { berth, tempDir } from "../../helpers/cli.ts";
+import { beforeAll, describe, expect, it } from "vitest";
+import { berth } from "../../helpers/cli.ts";
+import { tempDir } from "../../helpers/temp.ts";
 import { busyboxImage } from "../../runtime/helpers.ts";
 
 let dir: string;
-let cleanup: () => Promise<void>;
 
 const PRIVATE = ["", "snapshots", "run", "cache", "tmp"];
 const modeOf = async (p: string) => (await stat(p)).mode & 0o7777;
 
 beforeAll(async () => {
-  ({ dir, cleanup } = await tempDir());
+  dir = await tempDir();
   // As if BERTH_HOME lived in a world-traversable place (/var/lib, /srv, a CI workspace).
   await chmod(dir, 0o755);
 });
-afterAll(() => cleanup());
 
 describe("BERTH_HOME's state folders are private", () => {
   it("a fresh home is made 0700 with snapshots/, run/, cache/ and tmp/, silently", async () => {

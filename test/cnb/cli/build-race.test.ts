@@ -6,8 +6,9 @@
  */
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { berth, tempDir } from "../../helpers/cli.ts";
+import { beforeAll, describe, expect, it } from "vitest";
+import { berth } from "../../helpers/cli.ts";
+import { tempDir } from "../../helpers/temp.ts";
 import { busyboxImage } from "../../runtime/helpers.ts";
 import { makeBuildImage, writeBuildpack } from "../helpers.ts";
 
@@ -15,12 +16,11 @@ const BUILDS = 4;
 const ROUNDS = Number(process.env.BERTH_RACE_ROUNDS ?? 3);
 
 let dir: string;
-let cleanup: () => Promise<void>;
 let home: string;
 let builder: string;
 
 beforeAll(async () => {
-  ({ dir, cleanup } = await tempDir("berth-cnb-race-"));
+  dir = await tempDir("berth-cnb-race-");
   home = join(dir, "home");
   const layout = join(dir, "layout");
   await makeBuildImage(dir, `oci:${layout}:build`, home);
@@ -55,7 +55,6 @@ printf '[[processes]]\\ntype = "web"\\ncommand = ["show"]\\ndefault = true\\n' >
     await writeFile(join(dir, `app-${i}`, "app.txt"), `app ${i}\n`.repeat(2000));
   }
 }, 180_000);
-afterAll(() => cleanup());
 
 describe("buildpack builds of one image name at once", () => {
   it(`${BUILDS} builds of one name at once all succeed, the store and the cache stay whole`, async () => {

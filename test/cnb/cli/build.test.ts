@@ -5,22 +5,22 @@
 import { createHash } from "node:crypto";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { buildWithBuildpacks } from "../../../src/cnb/build.ts";
 import type { PhaseLogger } from "../../../src/cnb/log.ts";
 import { Store } from "../../../src/oci/store.ts";
 import { parseImageArgument } from "../../../src/transport/parse.ts";
-import { berth, tempDir } from "../../helpers/cli.ts";
+import { berth } from "../../helpers/cli.ts";
+import { tempDir } from "../../helpers/temp.ts";
 import { busyboxImage } from "../../runtime/helpers.ts";
 import { makeBuildImage, writeBuildpack } from "../helpers.ts";
 
 let dir: string;
-let cleanup: () => Promise<void>;
 let home: string;
 let layout: string;
 
 beforeAll(async () => {
-  ({ dir, cleanup } = await tempDir("berth-cnb2-build-"));
+  dir = await tempDir("berth-cnb2-build-");
   home = join(dir, "home");
   layout = join(dir, "layout");
   await makeBuildImage(dir, `oci:${layout}:build`, home);
@@ -53,7 +53,6 @@ printf '[[processes]]\\ntype = "web"\\ncommand = ["hello"]\\ndefault = true\\n[[
   await mkdir(join(dir, "app"), { recursive: true });
   await writeFile(join(dir, "app", "hello.txt"), "the app");
 });
-afterAll(() => cleanup());
 
 describe("berth build with buildpacks", () => {
   let firstDigest = "";

@@ -5,7 +5,7 @@
  */
 import { chmod, mkdir, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { DirectoryCache } from "../../../src/cnb/cache/cache.ts";
 import { LayerIndex } from "../../../src/cnb/cache/fingerprint.ts";
 import { LABEL, type LayersMetadata } from "../../../src/cnb/files/labels.ts";
@@ -24,12 +24,12 @@ import { loadRoot, selectImage } from "../../../src/oci/image.ts";
 import { OciLayout } from "../../../src/oci/layout/layout.ts";
 import { writeImage } from "../../../src/transport/copy.ts";
 import { parseImageArgument } from "../../../src/transport/parse.ts";
-import { berth, tempDir } from "../../helpers/cli.ts";
+import { berth } from "../../helpers/cli.ts";
 import { run } from "../../helpers/exec.ts";
+import { tempDir } from "../../helpers/temp.ts";
 import { busyboxImage } from "../../runtime/helpers.ts";
 
 let dir: string;
-let cleanup: () => Promise<void>;
 let home: string;
 let runLayout: string;
 let out: string;
@@ -157,7 +157,7 @@ async function openOut(tag: string) {
 }
 
 beforeAll(async () => {
-  ({ dir, cleanup } = await tempDir("berth-cnb2-"));
+  dir = await tempDir("berth-cnb2-");
   home = join(dir, "home");
   runLayout = join(dir, "run");
   out = join(dir, "out");
@@ -173,7 +173,6 @@ beforeAll(async () => {
   );
   launcher = await berthLauncher({ home, env: { PATH: process.env.PATH } });
 });
-afterAll(() => cleanup());
 
 describe("export and launch", () => {
   let first: ExportResult & { lines?: string[] };

@@ -6,13 +6,13 @@
 import { mkdir, readFile, rm, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { berth, tempDir } from "../../helpers/cli.ts";
+import { berth } from "../../helpers/cli.ts";
+import { tempDir } from "../../helpers/temp.ts";
 import { type RegistryHarness, startRegistry } from "../../registry/helpers/registry.ts";
 import { busyboxImage } from "../../runtime/helpers.ts";
 import { makeBuildImage, writeBuildpack } from "../helpers.ts";
 
 let dir: string;
-let cleanup: () => Promise<void>;
 let home: string;
 let layout: string;
 let builder: string;
@@ -27,7 +27,7 @@ async function build(args: string[], opts: { cwd?: string } = {}) {
 }
 
 beforeAll(async () => {
-  ({ dir, cleanup } = await tempDir("berth-cnb-packcompat-"));
+  dir = await tempDir("berth-cnb-packcompat-");
   home = join(dir, "home");
   layout = join(dir, "layout");
   builder = `oci:${layout}:builder`;
@@ -65,7 +65,6 @@ beforeAll(async () => {
   await mkdir(join(dir, "app"), { recursive: true });
   await writeFile(join(dir, "app", "hello.txt"), "the app");
 });
-afterAll(() => cleanup());
 
 describe("ids and versions the lifecycle accepts (5)", () => {
   it("a builder holds test_under@1.0 and the build runs it, with the system buildpacks around the group (9)", async () => {

@@ -6,13 +6,13 @@
  */
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { berth, tempDir } from "../../helpers/cli.ts";
+import { beforeAll, describe, expect, it } from "vitest";
+import { berth } from "../../helpers/cli.ts";
+import { tempDir } from "../../helpers/temp.ts";
 import { busyboxImage } from "../../runtime/helpers.ts";
 import { makeBuildImage, writeBuildpack } from "../helpers.ts";
 
 let dir: string;
-let cleanup: () => Promise<void>;
 let home: string;
 let builder: string;
 let n = 0;
@@ -25,7 +25,7 @@ const LIST = `walk() { for f in "$1"/*; do [ -e "$f" ] || continue; echo "\${f#/
 echo "FILES-BEGIN"; walk /workspace; echo "FILES-END"`;
 
 beforeAll(async () => {
-  ({ dir, cleanup } = await tempDir("berth-cnb-project-"));
+  dir = await tempDir("berth-cnb-project-");
   home = join(dir, "home");
   const layout = join(dir, "layout");
   await makeBuildImage(dir, `oci:${layout}:build`, home);
@@ -44,7 +44,6 @@ beforeAll(async () => {
   );
   if (r.code !== 0) throw new Error(`builder create failed: ${r.stderr}`);
 });
-afterAll(() => cleanup());
 
 /** A fresh app folder with these files and this project.toml. */
 async function app(

@@ -7,12 +7,12 @@
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { berth, tempDir } from "../../helpers/cli.ts";
+import { berth } from "../../helpers/cli.ts";
+import { tempDir } from "../../helpers/temp.ts";
 import { type RegistryHarness, startRegistry } from "../../registry/helpers/registry.ts";
 import { makeRebaseFleet, pushApps } from "../rebase-apps.ts";
 
 let dir: string;
-let cleanup: () => Promise<void>;
 let home: string;
 let reg: RegistryHarness;
 let newTop: string;
@@ -33,7 +33,7 @@ async function inspect(ref: string): Promise<{ digest: string; layers: { diffId:
 }
 
 beforeAll(async () => {
-  ({ dir, cleanup } = await tempDir("berth-rebase-many-"));
+  dir = await tempDir("berth-rebase-many-");
   home = join(dir, "home");
   reg = await startRegistry();
   const fleet = await makeRebaseFleet(dir, reg.host, cli);
@@ -52,7 +52,6 @@ beforeAll(async () => {
 }, 180_000);
 afterAll(async () => {
   await reg?.stop();
-  await cleanup?.();
 });
 
 describe("berth rebase IMAGE… --publish", () => {

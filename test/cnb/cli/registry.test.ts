@@ -8,7 +8,8 @@
 import { mkdir, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { berth, tempDir } from "../../helpers/cli.ts";
+import { berth } from "../../helpers/cli.ts";
+import { tempDir } from "../../helpers/temp.ts";
 import {
   type RegistryHarness,
   type RegistryRequest,
@@ -18,7 +19,6 @@ import { busyboxImage } from "../../runtime/helpers.ts";
 import { makeBuildImage, writeBuildpack } from "../helpers.ts";
 
 let dir: string;
-let cleanup: () => Promise<void>;
 let home: string;
 let layout: string;
 let reg: RegistryHarness;
@@ -49,7 +49,7 @@ const putDigests = (rs: RegistryRequest[]) =>
     .map((r) => decodeURIComponent(/[?&]digest=([^&]+)/.exec(r.uri)?.[1] ?? ""));
 
 beforeAll(async () => {
-  ({ dir, cleanup } = await tempDir("berth-cnb2-registry-"));
+  dir = await tempDir("berth-cnb2-registry-");
   reg = await startRegistry();
   home = join(dir, "home");
   layout = join(dir, "layout");
@@ -98,7 +98,6 @@ printf '[[processes]]\\ntype = "web"\\ncommand = ["hello"]\\ndefault = true\\n' 
 }, 180_000);
 afterAll(async () => {
   await reg?.stop();
-  await cleanup?.();
 });
 
 const build = (target: string, extra: string[] = [], h = home) =>

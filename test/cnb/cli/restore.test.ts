@@ -8,13 +8,13 @@ import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { mkdir, readdir, readFile, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { berth, tempDir } from "../../helpers/cli.ts";
+import { beforeAll, describe, expect, it } from "vitest";
+import { berth } from "../../helpers/cli.ts";
+import { tempDir } from "../../helpers/temp.ts";
 import { busyboxImage } from "../../runtime/helpers.ts";
 import { makeBuildImage, writeBuildpack } from "../helpers.ts";
 
 let dir: string;
-let cleanup: () => Promise<void>;
 let home: string;
 let builder: string;
 let app: string;
@@ -44,7 +44,7 @@ printf '[[processes]]\\ntype = "web"\\ncommand = ["true"]\\ndefault = true\\n' >
 `;
 
 beforeAll(async () => {
-  ({ dir, cleanup } = await tempDir("berth-cnb-restore-"));
+  dir = await tempDir("berth-cnb-restore-");
   home = join(dir, "home");
   const layout = join(dir, "layout");
   await makeBuildImage(dir, `oci:${layout}:build`, home);
@@ -70,7 +70,6 @@ beforeAll(async () => {
   await mkdir(app, { recursive: true });
   await writeFile(join(app, "a.txt"), "a");
 });
-afterAll(() => cleanup());
 
 /** What the buildpack printed between its markers. */
 function seen(stderr: string): string {

@@ -9,7 +9,8 @@ import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { checkDebootstrap } from "../../../src/cnb/stack/index.ts";
-import { berth, tempDir } from "../../helpers/cli.ts";
+import { berth } from "../../helpers/cli.ts";
+import { tempDir } from "../../helpers/temp.ts";
 import {
   copyExample,
   has,
@@ -22,7 +23,6 @@ import {
 } from "./helpers.ts";
 
 let dir: string;
-let cleanup: () => Promise<void>;
 let home: string;
 const BUILD = "berth/default-build:bookworm";
 const RUN = "berth/default-run:bookworm";
@@ -32,12 +32,11 @@ let port = 18400 + Math.floor(Math.random() * 400);
 const nextPort = () => ++port;
 
 beforeAll(async () => {
-  ({ dir, cleanup } = await tempDir("berth-default-builder-"));
+  dir = await tempDir("berth-default-builder-");
   home = await homeWithSharedStack(dir);
 }, 900_000);
 afterAll(async () => {
   await killContainers(home);
-  await cleanup();
 });
 
 async function build(app: string, image: string, extra: string[] = []) {
@@ -284,18 +283,14 @@ describe("the stack", () => {
   });
 
   it("says what is missing when debootstrap is not installed", async () => {
-    const { dir: d, cleanup: c } = await tempDir("berth-default-builder-nodeb-");
-    try {
-      const r = await berth(["stack", "create", "--build-image", "x/b", "--run-image", "x/r"], {
-        home: join(d, "home"),
-        env: { PATH: "/nonexistent" },
-      });
-      expect(r.code).not.toBe(0);
-      expect(r.stderr).toContain("creating a stack needs debootstrap, which is not installed");
-      expect(r.stderr).toContain("hint: install it (Debian/Ubuntu: apt-get install debootstrap)");
-    } finally {
-      await c();
-    }
+    const d = await tempDir("berth-default-builder-nodeb-");
+    const r = await berth(["stack", "create", "--build-image", "x/b", "--run-image", "x/r"], {
+      home: join(d, "home"),
+      env: { PATH: "/nonexistent" },
+    });
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain("creating a stack needs debootstrap, which is not installed");
+    expect(r.stderr).toContain("hint: install it (Debian/Ubuntu: apt-get install debootstrap)");
   });
 });
 

@@ -5,22 +5,22 @@
  */
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { berth, tempDir } from "../../helpers/cli.ts";
+import { beforeAll, describe, expect, it } from "vitest";
+import { berth } from "../../helpers/cli.ts";
+import { tempDir } from "../../helpers/temp.ts";
 import { startRegistry } from "../../registry/helpers/registry.ts";
 import { busyboxImage } from "../../runtime/helpers.ts";
 import { makeBuildImage, writeBuildpack } from "../helpers.ts";
 import { BUILDPACKS, imageConfig, shell } from "./helpers.ts";
 
 let dir: string;
-let cleanup: () => Promise<void>;
 let home: string;
 let build: string;
 let run: string;
 let helloBp: string;
 
 beforeAll(async () => {
-  ({ dir, cleanup } = await tempDir("berth-default-builder-pkg-"));
+  dir = await tempDir("berth-default-builder-pkg-");
   home = join(dir, "home");
   build = `oci:${join(dir, "stack")}:build`;
   run = `oci:${join(dir, "runlayout")}:run`;
@@ -42,7 +42,6 @@ beforeAll(async () => {
   await mkdir(join(dir, "app"), { recursive: true });
   await writeFile(join(dir, "app", "Procfile"), "web: echo hello from a packaged Procfile buildpack\n");
 });
-afterAll(() => cleanup());
 
 describe("berth buildpack package", () => {
   it("writes an image in pack's shape: one layer per buildpack and the two labels", async () => {

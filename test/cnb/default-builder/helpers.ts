@@ -8,13 +8,14 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, expect } from "vitest";
-import { berth, tempDir } from "../../helpers/cli.ts";
+import { berth } from "../../helpers/cli.ts";
+import { tempDir } from "../../helpers/temp.ts";
 
 const pexec = promisify(execFile);
 const BIN = resolve(import.meta.dirname, "../../../src/cli/bin.ts");
-export const EXAMPLES = resolve(import.meta.dirname, "../../../examples");
+const EXAMPLES = resolve(import.meta.dirname, "../../../examples");
 /** Small apps of each package manager, the default builder's tests' own. */
-export const APPS = resolve(import.meta.dirname, "apps");
+const APPS = resolve(import.meta.dirname, "apps");
 export const BUILDPACKS = resolve(import.meta.dirname, "../../../builders/default/buildpacks");
 
 /** Trees and layers made by debootstrap, kept across test runs (override with BERTH_TEST_STACK_CACHE). */
@@ -203,14 +204,14 @@ export async function copyApp(dir: string, name: string, as = name): Promise<str
 }
 
 /** `berth build APP -t IMAGE …` with the default builder, expected to succeed. */
-export async function buildApp(home: string, app: string, image: string, extra: string[] = []) {
+async function buildApp(home: string, app: string, image: string, extra: string[] = []) {
   const r = await berth(["build", app, "-t", image, ...extra], { home });
   expect(r.code, `${r.stderr}\n${r.stdout}`).toBe(0);
   return r;
 }
 
 /** Start IMAGE on `port`, return its answer to GET /, stop it. */
-export async function answerOf(home: string, image: string, port: number): Promise<string> {
+async function answerOf(home: string, image: string, port: number): Promise<string> {
   const app = await startApp(home, image, port);
   try {
     return app.body;
@@ -230,16 +231,12 @@ export class DefaultBuilderSuite {
 
   constructor(prefix: string, basePort: number) {
     this.port = basePort + Math.floor(Math.random() * 300);
-    let cleanup = async () => {};
     beforeAll(async () => {
-      const t = await tempDir(prefix);
-      this.dir = t.dir;
-      cleanup = t.cleanup;
+      this.dir = await tempDir(prefix);
       this.home = await homeWithSharedStack(this.dir);
     }, 900_000);
     afterAll(async () => {
       await killContainers(this.home);
-      await cleanup();
     });
   }
 

@@ -6,19 +6,19 @@
  */
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { RUN_USER } from "../../../src/cnb/stack/index.ts";
 import { tinyLayer } from "../../../src/cnb/stack/tiny.ts";
-import { berth, tempDir } from "../../helpers/cli.ts";
+import { berth } from "../../helpers/cli.ts";
+import { tempDir } from "../../helpers/temp.ts";
 import { homeWithSharedStack, imageConfig, SHARED_STACK_CACHE, shell } from "./helpers.ts";
 
 let dir: string;
-let cleanup: () => Promise<void>;
 let home: string;
 let tree: string;
 
 beforeAll(async () => {
-  ({ dir, cleanup } = await tempDir("berth-tiny-"));
+  dir = await tempDir("berth-tiny-");
   home = await homeWithSharedStack(dir);
   const made = await berth(["builder", "default", "--create"], { home });
   if (made.code !== 0) throw new Error(`the default builder: ${made.stderr}`);
@@ -26,9 +26,6 @@ beforeAll(async () => {
   const key = JSON.parse(build.config.Labels?.["io.buildpacks.base.metadata"] ?? "{}").tree as string;
   tree = join(SHARED_STACK_CACHE, `rootfs-${key}`);
 }, 1_800_000);
-afterAll(async () => {
-  await cleanup?.();
-});
 
 const make = (name: string, rootfs = tree, epoch = 1_700_000_000) =>
   tinyLayer(rootfs, {

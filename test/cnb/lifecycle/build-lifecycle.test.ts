@@ -5,20 +5,18 @@
  * The same app built by berth's own engine gives the same group, plan, processes and labels; every image runs.
  */
 import { createHash } from "node:crypto";
-import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { berth, tempDir } from "../../helpers/cli.ts";
-import { type RegistryHarness, startRegistry } from "../../registry/helpers/registry.ts";
-import { makeBuildImage, writeBuildpack } from "../helpers.ts";
+import { berth } from "../../helpers/cli.ts";
+import type { RegistryHarness } from "../../registry/helpers/registry.ts";
+import { writeBuildpack } from "../helpers.ts";
 import { explain, mask, parseTomlText } from "../reference/compare.ts";
-import { withBash } from "../reference/lifecycle.ts";
-import { lifecycleTgz } from "./helpers.ts";
+import { type LifecycleFixture, lifecycleFixture } from "./fixture.ts";
 
+let f: LifecycleFixture;
 let dir: string;
-let cleanup: () => Promise<void>;
 let home: string;
-let layout: string;
 let reg: RegistryHarness;
 let app: string;
 const builder = "test/lc-builder:1";
@@ -44,18 +42,9 @@ async function lifecycleLayers(image: string): Promise<string> {
 }
 
 beforeAll(async () => {
-  ({ dir, cleanup } = await tempDir("berth-build-lifecycle-"));
-  home = join(dir, "home");
-  layout = join(dir, "images");
-  reg = await startRegistry();
-  await makeBuildImage(dir, `oci:${layout}:build`, home);
-  await withBash(dir, `oci:${layout}:build`, `oci:${layout}:run`, home);
-  const push = await berth(["copy", `oci:${layout}:run`, `docker://${reg.host}/base/run:1`], { home });
-  if (push.code !== 0) throw new Error(`pushing the run image: ${push.stderr}`);
-  const bps = join(dir, "bps");
-  await writeBuildpack(bps, {
-    id: "test/provider",
-    detect: `cat >> "$CNB_BUILD_PLAN_PATH" <<'EOF'
+  f = await lifecycleFixture("berth-build-lifecycle-", {
+    provider: {
+      detect: `cat >> "$CNB_BUILD_PLAN_PATH" <<'EOF'
 [[provides]]
 name = "greeting"
 [[requires]]
@@ -63,7 +52,7 @@ name = "greeting"
 [requires.metadata]
 word = "hello"
 EOF`,
-    build: `mkdir -p "$CNB_LAYERS_DIR/say/bin"
+      build: `mkdir -p "$CNB_LAYERS_DIR/say/bin"
 printf '#!/bin/sh\\necho "say: $(cat /workspace/index.txt)"\\n' > "$CNB_LAYERS_DIR/say/bin/say"
 chmod +x "$CNB_LAYERS_DIR/say/bin/say"
 printf '[types]\\nlaunch = true\\n[metadata]\\nv = "1"\\n' > "$CNB_LAYERS_DIR/say.toml"
@@ -79,38 +68,10 @@ default = true
 type = "other"
 command = ["echo", "other"]
 EOF`,
+    },
+    never: { detect: "exit 100" },
   });
-  await writeBuildpack(bps, { id: "test/never", detect: "exit 100" });
-  const tgz = await lifecycleTgz(dir);
-  await writeFile(
-    join(dir, "builder.toml"),
-    `[[buildpacks]]
-uri = "bps/test_provider-0.0.1"
-[[buildpacks]]
-uri = "bps/test_never-0.0.1"
-
-[[order]]
-[[order.group]]
-id = "test/never"
-[[order]]
-[[order.group]]
-id = "test/provider"
-
-[build]
-image = "oci:${layout}:build"
-
-[[run.images]]
-image = "${reg.host}/base/run:1"
-
-[lifecycle]
-uri = "${tgz}"
-`,
-  );
-  const bc = await berth(["builder", "create", builder, "--config", join(dir, "builder.toml")], { home });
-  if (bc.code !== 0) throw new Error(`builder create: ${bc.stderr}`);
-  app = join(dir, "app");
-  await mkdir(app, { recursive: true });
-  await writeFile(join(app, "index.txt"), "the app\n");
+  ({ dir, home, reg, app } = f);
   const run = async (name: string, args: string[]) => {
     const r = await berth(["build", app, "-t", name, "--builder", builder, ...args], { home });
     builds[name] = { code: r.code, out: r.stdout + r.stderr };
@@ -121,8 +82,7 @@ uri = "${tgz}"
 }, 1_200_000);
 
 afterAll(async () => {
-  await reg?.stop();
-  await cleanup?.();
+  await f?.cleanup();
 });
 
 describe("berth build --lifecycle builder", () => {

@@ -4,13 +4,15 @@
  * platform env's GREETING, FROMFILE and PROJ, the app's files, whether any process it can read holds
  * CNB_REGISTRY_AUTH; it passes on an app with index.txt, unless the platform env has NOPE), a
  * buildpack that never passes (and errors on an app holding `boom`), and one outside
- * the builder (`extraBp`, for --buildpack and project.toml).
+ * the builder (`extraBp`, for --buildpack and project.toml). A test may bring its own test/provider and
+ * test/never (build-lifecycle.test.ts does).
  */
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { berth, tempDir } from "../../helpers/cli.ts";
+import { berth } from "../../helpers/cli.ts";
+import { tempDir } from "../../helpers/temp.ts";
 import { type RegistryHarness, startRegistry } from "../../registry/helpers/registry.ts";
-import { makeBuildImage, writeBuildpack } from "../helpers.ts";
+import { type BpSpec, makeBuildImage, writeBuildpack } from "../helpers.ts";
 import { withBash } from "../reference/lifecycle.ts";
 import { lifecycleTgz } from "./helpers.ts";
 
@@ -58,8 +60,28 @@ type = "other"
 command = ["echo", "other"]
 EOF`;
 
-export async function lifecycleFixture(prefix: string): Promise<LifecycleFixture> {
-  const { dir, cleanup } = await tempDir(prefix);
+/** The builder's two buildpacks, test/provider and test/never (its order tries test/never first). */
+export interface FixtureBuildpacks {
+  provider: Pick<BpSpec, "detect" | "build">;
+  never: Pick<BpSpec, "detect">;
+}
+
+const BUILDPACKS: FixtureBuildpacks = {
+  provider: {
+    detect: `test -f index.txt || exit 100
+test -f "$CNB_PLATFORM_DIR/env/NOPE" && exit 100
+printf '[[provides]]\\nname = "greeting"\\n[[requires]]\\nname = "greeting"\\n' >> "$CNB_BUILD_PLAN_PATH"`,
+    build: PROVIDER_BUILD,
+  },
+  // Errors (exit 1) on an app holding `boom`, for the detector's exit code 21.
+  never: { detect: "test -f boom && exit 1\nexit 100" },
+};
+
+export async function lifecycleFixture(
+  prefix: string,
+  buildpacks: FixtureBuildpacks = BUILDPACKS,
+): Promise<LifecycleFixture> {
+  const dir = await tempDir(prefix);
   const home = join(dir, "home");
   const layout = join(dir, "images");
   const reg = await startRegistry();
@@ -68,15 +90,8 @@ export async function lifecycleFixture(prefix: string): Promise<LifecycleFixture
   const push = await berth(["copy", `oci:${layout}:run`, `docker://${reg.host}/base/run:1`], { home });
   if (push.code !== 0) throw new Error(`pushing the run image: ${push.stderr}`);
   const bps = join(dir, "bps");
-  await writeBuildpack(bps, {
-    id: "test/provider",
-    detect: `test -f index.txt || exit 100
-test -f "$CNB_PLATFORM_DIR/env/NOPE" && exit 100
-printf '[[provides]]\\nname = "greeting"\\n[[requires]]\\nname = "greeting"\\n' >> "$CNB_BUILD_PLAN_PATH"`,
-    build: PROVIDER_BUILD,
-  });
-  // Errors (exit 1) on an app holding `boom`, for the detector's exit code 21.
-  await writeBuildpack(bps, { id: "test/never", detect: "test -f boom && exit 1\nexit 100" });
+  await writeBuildpack(bps, { id: "test/provider", ...buildpacks.provider });
+  await writeBuildpack(bps, { id: "test/never", ...buildpacks.never });
   const extraBp = await writeBuildpack(join(dir, "extra"), {
     id: "test/extra",
     build: `printf '[[labels]]\\nkey = "test.extra"\\nvalue = "yes"\\n' > "$CNB_LAYERS_DIR/launch.toml"`,
@@ -121,7 +136,6 @@ uri = "${tgz}"
     extraBp,
     cleanup: async () => {
       await reg.stop();
-      await cleanup();
     },
   };
 }

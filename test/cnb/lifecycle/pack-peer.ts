@@ -7,9 +7,10 @@
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { expect } from "vitest";
-import { berth, tempDir } from "../../helpers/cli.ts";
+import { berth } from "../../helpers/cli.ts";
 import { type Dockerd, startDockerd } from "../../helpers/dockerd.ts";
 import { run } from "../../helpers/exec.ts";
+import { tempDir } from "../../helpers/temp.ts";
 import { type RegistryHarness, startRegistry } from "../../registry/helpers/registry.ts";
 import { type BpSpec, makeBuildImage, writeBuildpack } from "../helpers.ts";
 import { withBash } from "../reference/lifecycle.ts";
@@ -61,7 +62,7 @@ export interface PackPeer {
 
 /** Start the peer; `buildpacks` (default: test/say) go into the builders in one group, in this order. */
 export async function startPackPeer(buildpacks: BpSpec[] = [SAY]): Promise<PackPeer> {
-  const { dir, cleanup } = await tempDir("berth-pack-peer-");
+  const dir = await tempDir("berth-pack-peer-");
   const home = join(dir, "home");
   const layout = join(dir, "images");
   const [pack, reg, dockerd] = await Promise.all([packBinary(), startRegistry(), startDockerd()]);
@@ -112,7 +113,6 @@ uri = "${lifecycle}"
     async stop() {
       await dockerd.stop();
       await reg.stop();
-      await cleanup();
     },
   };
   try {

@@ -210,7 +210,7 @@ describe("berth rebase --lifecycle builder", () => {
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout.trim()).toMatch(/^sha256:[0-9a-f]{64}$/);
     const after = await runImageOf(app);
-    expect(after.runImage?.topLayer).toBeDefined();
+    expect(after.runImage?.topLayer).toMatch(/^sha256:[0-9a-f]{64}$/);
     expect(after.runImage?.topLayer).not.toBe(before.runImage?.topLayer);
     const run = await berth(["run", "--pull", "always", `docker://${app}`], { home: f.home });
     expect(run.code, run.stderr).toBe(0);

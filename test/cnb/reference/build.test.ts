@@ -9,14 +9,14 @@
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { berth, tempDir } from "../../helpers/cli.ts";
+import { berth } from "../../helpers/cli.ts";
+import { tempDir } from "../../helpers/temp.ts";
 import { type RegistryHarness, startRegistry } from "../../registry/helpers/registry.ts";
 import { makeBuildImage, writeBuildpack } from "../helpers.ts";
 import { explain, layerListing, mask, parseTomlText, plain } from "./compare.ts";
 import { layersFile, referenceLifecycle, runCreator, withBash } from "./lifecycle.ts";
 
 let dir: string;
-let cleanup: () => Promise<void>;
 let home: string;
 let reg: RegistryHarness;
 let builder: string;
@@ -77,7 +77,7 @@ function buildpackLines(output: string, only: RegExp = /./): string[] {
 }
 
 beforeAll(async () => {
-  ({ dir, cleanup } = await tempDir("berth-reference-build-"));
+  dir = await tempDir("berth-reference-build-");
   home = join(dir, "home");
   const [, registry] = await Promise.all([referenceLifecycle(), startRegistry()]);
   reg = registry;
@@ -261,7 +261,6 @@ version = "0.0.1"
 
 afterAll(async () => {
   await reg?.stop();
-  await cleanup?.();
 });
 
 function label(c: ImageConfig, key: string): unknown {

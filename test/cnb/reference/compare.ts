@@ -8,7 +8,7 @@ import { parse } from "smol-toml";
 export type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
 
 /** Every path where a and b differ, as `path: reference … berth …` lines. */
-export function diffValues(reference: unknown, berth: unknown, path = "$"): string[] {
+function diffValues(reference: unknown, berth: unknown, path = "$"): string[] {
   if (Object.is(reference, berth)) return [];
   const ra = Array.isArray(reference);
   const ba = Array.isArray(berth);

@@ -7,21 +7,21 @@ import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BUILDPACK_PHASE_ARGS } from "../../../src/cnb/index.ts";
-import { berth, tempDir } from "../../helpers/cli.ts";
+import { berth } from "../../helpers/cli.ts";
+import { tempDir } from "../../helpers/temp.ts";
 import { type RegistryHarness, startRegistry } from "../../registry/helpers/registry.ts";
 import { makeBuildImage, writeBuildpack } from "../helpers.ts";
 import { explain, mask, plain } from "./compare.ts";
 import { type CreatorOptions, referenceLifecycle, runCreator, runPhase, withBash } from "./lifecycle.ts";
 
 let dir: string;
-let cleanup: () => Promise<void>;
 let home: string;
 let reg: RegistryHarness;
 let layout: string;
 let app: string;
 
 beforeAll(async () => {
-  ({ dir, cleanup } = await tempDir("berth-reference-detect-"));
+  dir = await tempDir("berth-reference-detect-");
   home = join(dir, "home");
   const [, registry] = await Promise.all([referenceLifecycle(), startRegistry()]);
   reg = registry;
@@ -42,7 +42,6 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await reg?.stop();
-  await cleanup?.();
 });
 
 interface Setup {

@@ -7,7 +7,8 @@
  */
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { berth, tempDir } from "../../helpers/cli.ts";
+import { berth } from "../../helpers/cli.ts";
+import { tempDir } from "../../helpers/temp.ts";
 import { type RegistryHarness, startRegistry } from "../../registry/helpers/registry.ts";
 import { copyExample, has, homeWithSharedStack, shell } from "../default-builder/helpers.ts";
 import { explain, mask, parseTomlText, plain } from "./compare.ts";
@@ -18,13 +19,12 @@ const EXAMPLES = ["static", "procfile", "python", "go", "nodejs", "java-jar"];
 const NO_TINY = ["-e", "BERTH_TINY_RUN=false"];
 
 let dir: string;
-let cleanup: () => Promise<void>;
 let home: string;
 let reg: RegistryHarness;
 let runImage: string;
 
 beforeAll(async () => {
-  ({ dir, cleanup } = await tempDir("berth-reference-examples-"));
+  dir = await tempDir("berth-reference-examples-");
   home = await homeWithSharedStack(dir);
   const [, registry] = await Promise.all([referenceLifecycle(), startRegistry()]);
   reg = registry;
@@ -42,7 +42,6 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await reg?.stop();
-  await cleanup?.();
 });
 
 interface Built {

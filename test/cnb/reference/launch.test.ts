@@ -10,14 +10,14 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { appendLayers } from "../../../src/image/index.ts";
 import { parseImageArgument } from "../../../src/transport/parse.ts";
-import { berth, tempDir } from "../../helpers/cli.ts";
+import { berth } from "../../helpers/cli.ts";
+import { tempDir } from "../../helpers/temp.ts";
 import { type RegistryHarness, startRegistry } from "../../registry/helpers/registry.ts";
 import { makeBuildImage, writeBuildpack } from "../helpers.ts";
 import { explain, parseTomlText, plain } from "./compare.ts";
 import { layersFile, referenceLifecycle, runCreator, withBash } from "./lifecycle.ts";
 
 let dir: string;
-let cleanup: () => Promise<void>;
 let home: string;
 let reg: RegistryHarness;
 let berthImage: string;
@@ -30,7 +30,7 @@ const bps: { id: string; version: string; dir: string }[] = [];
 const layerToml = "[types]\\nlaunch = true\\n";
 
 beforeAll(async () => {
-  ({ dir, cleanup } = await tempDir("berth-reference-launch-"));
+  dir = await tempDir("berth-reference-launch-");
   home = join(dir, "home");
   const [, registry] = await Promise.all([referenceLifecycle(), startRegistry()]);
   reg = registry;
@@ -247,7 +247,6 @@ EOF
 
 afterAll(async () => {
   await reg?.stop();
-  await cleanup?.();
 });
 
 interface Outcome {

@@ -20,7 +20,7 @@ const pexec = promisify(execFile);
 
 export const LIFECYCLE_VERSION = "v0.21.0";
 /** The Platform API berth implements (src/cnb/api.ts), which the reference is run with. */
-export const PLATFORM_API = "0.13";
+const PLATFORM_API = "0.13";
 
 let built: Promise<string> | undefined;
 
@@ -41,7 +41,7 @@ export function referenceLifecycle(): Promise<string> {
 }
 
 /** A folder tree with /bin/bash and the shared libraries it needs, copied from this machine. */
-export async function bashTree(tree: string): Promise<void> {
+async function bashTree(tree: string): Promise<void> {
   const { stdout } = await pexec("ldd", ["/bin/bash"]);
   const files = ["/bin/bash"];
   for (const line of stdout.split("\n")) {

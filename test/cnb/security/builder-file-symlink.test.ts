@@ -4,7 +4,7 @@
  */
 import { mkdir, symlink } from "node:fs/promises";
 import { join } from "node:path";
-import { afterAll, beforeAll, it } from "vitest";
+import { beforeAll, it } from "vitest";
 import { appendLayers } from "../../../src/image/index.ts";
 import { parseImageArgument } from "../../../src/transport/parse.ts";
 import { berth } from "../../helpers/cli.ts";
@@ -14,7 +14,6 @@ let a: Attack;
 beforeAll(async () => {
   a = await setupAttack("builder-file", {});
 });
-afterAll(() => a?.cleanup());
 
 async function evilBuilder(tag: string, path: string): Promise<string> {
   const tree = join(a.dir, `evil-${tag}`);

@@ -3,7 +3,7 @@
  * directories, or `report.toml`, which berth writes after it) with a symlink to a host folder or file: berth,
  * as root, would chown that folder to the CNB user, write into it, or overwrite the file.
  */
-import { afterAll, beforeAll, describe, it } from "vitest";
+import { beforeAll, describe, it } from "vitest";
 import { type Attack, expectRefused, setupAttack } from "./helpers.ts";
 
 let a: Attack;
@@ -29,7 +29,6 @@ esac`;
     },
   });
 });
-afterAll(() => a?.cleanup());
 
 describe.each(["sandbox", "host"] as const)("--isolation %s", (isolation) => {
   it("the next buildpack's layers directory linked to a host folder fails the build; the folder is not chowned", async () => {

@@ -1,5 +1,5 @@
 /** Attack: a build layer's env file (or its env.build directory) is a symlink to a root-only host file, which berth would read as root and hand to the next buildpack. */
-import { afterAll, beforeAll, describe, it } from "vitest";
+import { beforeAll, describe, it } from "vitest";
 import { type Attack, expectRefused, setupAttack } from "./helpers.ts";
 
 let a: Attack;
@@ -11,7 +11,6 @@ printf '[types]\\nbuild = true\\n' > "$CNB_LAYERS_DIR/tools.toml"
 if [ "$ATTACK" = dir ]; then ln -s "${secret.replace(/\/shadow$/, "")}" "$L/env.build"; else ln -s "${secret}" "$L/env/LEAK"; fi`,
   });
 });
-afterAll(() => a?.cleanup());
 
 describe.each(["sandbox", "host"] as const)("--isolation %s", (isolation) => {
   it("an env/ file linked to a host file fails the build naming the buildpack and the file; the next buildpack never sees it", async () => {

@@ -2,7 +2,7 @@
  * Attack: a buildpack leaves a FIFO where berth reads a file (launch.toml, an env file): berth, opening it
  * for reading, blocked forever. It is now opened O_NONBLOCK and refused as not a regular file.
  */
-import { afterAll, beforeAll, describe, it } from "vitest";
+import { beforeAll, describe, it } from "vitest";
 import { type Attack, expectRefused, setupAttack } from "./helpers.ts";
 
 let a: Attack;
@@ -17,7 +17,6 @@ else
 fi`,
   });
 });
-afterAll(() => a?.cleanup());
 
 describe.each(["sandbox", "host"] as const)("--isolation %s", (isolation) => {
   it("a FIFO as launch.toml fails the build at once, naming the buildpack and the file", async () => {

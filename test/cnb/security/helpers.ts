@@ -14,7 +14,8 @@ import { exitCodeFor } from "../../../src/cli/exit.ts";
 import { buildWithBuildpacks } from "../../../src/cnb/build.ts";
 import { BerthError } from "../../../src/errors.ts";
 import { parseImageArgument } from "../../../src/transport/parse.ts";
-import { berth, type RunResult, tempDir } from "../../helpers/cli.ts";
+import { berth, type RunResult } from "../../helpers/cli.ts";
+import { tempDir } from "../../helpers/temp.ts";
 import { busyboxImage } from "../../runtime/helpers.ts";
 import { makeBuildImage, writeBuildpack } from "../helpers.ts";
 
@@ -43,14 +44,13 @@ export interface Secret {
   secretDir: string;
   secretFile: string;
   secret: string;
-  cleanup: () => Promise<void>;
   /** The secret appears in none of the output, nor in any file or blob under these roots (and BERTH_HOME). */
   assertSecretNowhere(r: RunResult, roots?: string[]): Promise<void>;
 }
 
 /** A temp dir (0755) with a root-only secret in `secret/shadow` (0600, folder 0700) and a BERTH_HOME. */
 export async function plantSecret(prefix: string): Promise<Secret> {
-  const { dir, cleanup } = await tempDir(`berth-attack-${prefix}-`);
+  const dir = await tempDir(`berth-attack-${prefix}-`);
   // The CNB user (host isolation) must reach the build dirs under dir, never the secret.
   await chmod(dir, 0o755);
   const secretDir = join(dir, "secret");
@@ -66,7 +66,6 @@ export async function plantSecret(prefix: string): Promise<Secret> {
     secretDir,
     secretFile,
     secret,
-    cleanup,
     async assertSecretNowhere(r, roots = []) {
       expect(r.stdout).not.toContain(secret);
       expect(r.stderr).not.toContain(secret);
@@ -171,7 +170,7 @@ export async function setupAttack(prefix: string, o: AttackOptions): Promise<Att
 }
 
 /** Files under `root` (symlinks not followed) whose bytes, or gunzipped bytes, contain `needle`. */
-export async function filesContaining(root: string, needle: Buffer): Promise<string[]> {
+async function filesContaining(root: string, needle: Buffer): Promise<string[]> {
   const hits: string[] = [];
   const walk = async (p: string): Promise<void> => {
     const st = await lstat(p).catch(() => undefined);

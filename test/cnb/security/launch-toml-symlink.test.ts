@@ -1,5 +1,5 @@
 /** Attack: `launch.toml` is a symlink to a root-only host file, which berth would read as root. */
-import { afterAll, beforeAll, describe, it } from "vitest";
+import { beforeAll, describe, it } from "vitest";
 import { type Attack, expectRefused, setupAttack } from "./helpers.ts";
 
 let a: Attack;
@@ -8,7 +8,6 @@ beforeAll(async () => {
     build: (secret) => `ln -s "${secret}" "$CNB_LAYERS_DIR/launch.toml"`,
   });
 });
-afterAll(() => a?.cleanup());
 
 describe.each(["sandbox", "host"] as const)("--isolation %s", (isolation) => {
   it("launch.toml linked to a host file fails the build naming the buildpack and the file", async () => {

@@ -1,5 +1,5 @@
 /** Attack: `<layer>.toml` is a symlink to a root-only host file, or the layer directory itself is a symlink to a host folder (which export would tar). */
-import { afterAll, beforeAll, describe, it } from "vitest";
+import { beforeAll, describe, it } from "vitest";
 import { type Attack, expectRefused, setupAttack } from "./helpers.ts";
 
 let a: Attack;
@@ -15,7 +15,6 @@ else
 fi`,
   });
 });
-afterAll(() => a?.cleanup());
 
 describe.each(["sandbox", "host"] as const)("--isolation %s", (isolation) => {
   it("<layer>.toml linked to a host file fails the build naming the buildpack and the file", async () => {

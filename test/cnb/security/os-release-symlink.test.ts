@@ -3,14 +3,13 @@
  * to ../usr/lib/os-release): berth read it on the host, as root, and handed its ID to every buildpack as
  * CNB_TARGET_DISTRO_NAME. It must resolve inside the image's root.
  */
-import { afterAll, beforeAll, it } from "vitest";
+import { beforeAll, it } from "vitest";
 import { type Attack, expectRefused, setupAttack } from "./helpers.ts";
 
 let a: Attack;
 beforeAll(async () => {
   a = await setupAttack("os-release", { osReleaseLink: (secret) => secret });
 });
-afterAll(() => a?.cleanup());
 
 it("a build image whose /etc/os-release links to a host file fails the build naming the image and the file", async () => {
   const r = await a.build("sandbox");

@@ -1,5 +1,5 @@
 /** Attack: bin/detect replaces its plan.toml with a symlink to a root-only host file, which berth would read as root. */
-import { afterAll, beforeAll, describe, it } from "vitest";
+import { beforeAll, describe, it } from "vitest";
 import { type Attack, expectRefused, setupAttack } from "./helpers.ts";
 
 let a: Attack;
@@ -8,7 +8,6 @@ beforeAll(async () => {
     detect: (secret) => `rm -f "$2"\nln -s "${secret}" "$2"`,
   });
 });
-afterAll(() => a?.cleanup());
 
 describe.each(["sandbox", "host"] as const)("--isolation %s", (isolation) => {
   it("a plan.toml linked to a host file fails detection naming the buildpack and the file", async () => {

@@ -4,7 +4,7 @@
  */
 import { symlink } from "node:fs/promises";
 import { join } from "node:path";
-import { afterAll, beforeAll, it } from "vitest";
+import { beforeAll, it } from "vitest";
 import { type Attack, expectRefused, setupAttack } from "./helpers.ts";
 
 let a: Attack;
@@ -13,7 +13,6 @@ beforeAll(async () => {
     app: (app, secret) => symlink(secret, join(app, "project.toml")),
   });
 });
-afterAll(() => a?.cleanup());
 
 it("a project.toml linked to a host file fails the build naming the file", async () => {
   const r = await a.build("sandbox");

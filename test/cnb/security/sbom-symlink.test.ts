@@ -1,5 +1,5 @@
 /** Attack: an SBOM file (`launch.sbom.cdx.json`, `<layer>.sbom.cdx.json`) is a symlink to a root-only host file, which berth would copy into the image's SBOM layer. */
-import { afterAll, beforeAll, describe, it } from "vitest";
+import { beforeAll, describe, it } from "vitest";
 import { type Attack, expectRefused, setupAttack } from "./helpers.ts";
 
 let a: Attack;
@@ -10,7 +10,6 @@ printf '[types]\\nlaunch = true\\n' > "$CNB_LAYERS_DIR/tools.toml"
 if [ "$ATTACK" = layer ]; then ln -s "${secret}" "$CNB_LAYERS_DIR/tools.sbom.cdx.json"; else ln -s "${secret}" "$CNB_LAYERS_DIR/launch.sbom.cdx.json"; fi`,
   });
 });
-afterAll(() => a?.cleanup());
 
 describe.each(["sandbox", "host"] as const)("--isolation %s", (isolation) => {
   it("launch.sbom.cdx.json linked to a host file fails the build; nothing of it reaches the image", async () => {

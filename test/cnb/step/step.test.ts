@@ -14,7 +14,8 @@ import { join, resolve } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { compileLauncher, launcherSourceHash, launcherSourcePath } from "../../../src/cnb/launch/index.ts";
-import { berth, tempDir } from "../../helpers/cli.ts";
+import { berth } from "../../helpers/cli.ts";
+import { tempDir } from "../../helpers/temp.ts";
 import { htpasswdLine } from "../../registry/helpers/certs.ts";
 import { type RegistryHarness, startRegistry } from "../../registry/helpers/registry.ts";
 import { makeBuildImage, writeBuildpack } from "../helpers.ts";
@@ -28,7 +29,6 @@ const SECRET = "step-secret-Zq81";
 const BASIC = Buffer.from(`${USER}:${SECRET}`).toString("base64");
 
 let work: string;
-let cleanup: () => Promise<void>;
 let home: string;
 let reg: RegistryHarness;
 let hostDockerConfig: string;
@@ -52,7 +52,7 @@ async function makePrebuiltLauncher(): Promise<string> {
 }
 
 beforeAll(async () => {
-  ({ dir: work, cleanup } = await tempDir("berth-step-"));
+  work = await tempDir("berth-step-");
   home = join(work, "home");
   await mkdir(home, { recursive: true });
   reg = await startRegistry({ htpasswd: [await htpasswdLine(USER, SECRET)] });
@@ -76,7 +76,6 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await reg?.stop();
-  await cleanup?.();
 });
 
 interface Step {
@@ -253,7 +252,7 @@ async function registryDigest(repo: string, tag: string): Promise<string | null>
 async function checkBuilt(s: Step, out: string, repo: string, reportFile = "report.toml"): Promise<void> {
   const report = await readFile(join(s.layers, reportFile), "utf8");
   const digest = /digest = "(sha256:[0-9a-f]{64})"/.exec(report)?.[1];
-  expect(digest, report).toBeDefined();
+  expect(digest, report).toMatch(/^sha256:[0-9a-f]{64}$/);
   expect(await registryDigest(repo, "1")).toBe(digest);
   expect(report).toContain(`${reg.host}/${repo}:1`);
   // The secret never shows.
@@ -366,18 +365,14 @@ describe.skipIf(process.arch !== "x64")(
 
 describe("the sandbox where it cannot run", () => {
   it("names what is missing and points at --isolation host", async () => {
-    const { dir, cleanup: done } = await tempDir();
-    try {
-      await writeFile(join(dir, "index.txt"), "x\n");
-      const r = await berth(["build", dir, "-t", "app:1", "--builder", `oci:${layout}:build`], {
-        home,
-        env: { PATH: join(dir, "no-runtime-here") },
-      });
-      expect(r.code).not.toBe(0);
-      expect(r.stderr).toContain("the build sandbox cannot run here: no OCI runtime found");
-      expect(r.stderr).toContain("--isolation host");
-    } finally {
-      await done();
-    }
+    const dir = await tempDir();
+    await writeFile(join(dir, "index.txt"), "x\n");
+    const r = await berth(["build", dir, "-t", "app:1", "--builder", `oci:${layout}:build`], {
+      home,
+      env: { PATH: join(dir, "no-runtime-here") },
+    });
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain("the build sandbox cannot run here: no OCI runtime found");
+    expect(r.stderr).toContain("--isolation host");
   });
 });

@@ -11,24 +11,24 @@
 import { execFile } from "node:child_process";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { berth, tempDir } from "../../helpers/cli.ts";
+import { berth } from "../../helpers/cli.ts";
+import { tempDir } from "../../helpers/temp.ts";
 import { type RegistryHarness, startRegistry } from "../../registry/helpers/registry.ts";
 import { writeContext } from "../helpers/local.ts";
 import { type Engine, startEngine } from "./helpers/oracle.ts";
 
-let tmp: { dir: string; cleanup: () => Promise<void> };
+let tmp: string;
 let engine: Engine;
 let registry: RegistryHarness;
 
 beforeAll(async () => {
   tmp = await tempDir("berth-df-cache-interop-");
-  engine = await startEngine(join(tmp.dir, "engine"), { frontend: false });
+  engine = await startEngine(join(tmp, "engine"), { frontend: false });
   registry = await startRegistry();
 }, 600_000);
 afterAll(async () => {
   await engine?.engine.stop();
   await registry?.stop();
-  await tmp?.cleanup();
 });
 
 const dockerfile = (base: string, token: string) => `FROM ${base}
@@ -38,7 +38,7 @@ CMD ["cat", "/b.txt"]
 `;
 
 async function context(name: string, token: string) {
-  return writeContext(join(tmp.dir, name), {
+  return writeContext(join(tmp, name), {
     "a.txt": `${token}\n`,
     "berth.Dockerfile": dockerfile(engine.base, token),
     "docker.Dockerfile": dockerfile(engine.buildkitBase, token),
@@ -51,7 +51,7 @@ function dockerBuild(ctx: string, args: string[]) {
 
 async function berthBuild(ctx: string, home: string, args: string[]) {
   const r = await berth(["build", ctx, "--dockerfile", join(ctx, "berth.Dockerfile"), ...args], {
-    home: join(tmp.dir, "homes", home),
+    home: join(tmp, "homes", home),
   });
   if (r.code !== 0) throw new Error(r.stderr);
   return r.stderr;
@@ -70,7 +70,7 @@ describe("BuildKit and berth caches", () => {
     expect(again).not.toMatch(/^#\d+ [\d.]+ RAN-tok-bk/m);
     expect(again).toMatch(/CACHED/);
 
-    const out = await berthBuild(ctx, "bk-inline", ["-t", `oci:${tmp.dir}/out:bk`, "--cache-from", ref]);
+    const out = await berthBuild(ctx, "bk-inline", ["-t", `oci:${tmp}/out:bk`, "--cache-from", ref]);
     expect(out).toMatch(
       /WARN: --cache-from .*inline cache has no step berth wrote \(its \d+ records are BuildKit's, keyed by LLB digests berth does not compute\); nothing to reuse/,
     );
@@ -85,7 +85,7 @@ FROM ${base}
 COPY --from=builder /built /built
 RUN echo "RAN-FINAL-$(cat /built)" && cp /built /final
 `;
-    const ctx = await writeContext(join(tmp.dir, "min"), {
+    const ctx = await writeContext(join(tmp, "min"), {
       "a.txt": "tok-min\n",
       "berth.Dockerfile": files(engine.base),
       "docker.Dockerfile": files(engine.buildkitBase),
@@ -101,7 +101,7 @@ RUN echo "RAN-FINAL-$(cat /built)" && cp /built /final
 
     const image = `${registry.host}/min/berth:1`;
     await berthBuild(ctx, "min-a", ["-t", image, "--publish", "--cache-to", "type=inline"]);
-    const out = await berthBuild(ctx, "min-b", ["-t", `oci:${tmp.dir}/out:min`, "--cache-from", image]);
+    const out = await berthBuild(ctx, "min-b", ["-t", `oci:${tmp}/out:min`, "--cache-from", image]);
     expect(out).not.toMatch(/^(?:\[stage \d+\/\d+\] )?RAN-BUILDER/m);
     expect(out).not.toMatch(/^(?:\[stage \d+\/\d+\] )?RAN-FINAL/m);
   });

@@ -6,22 +6,21 @@
  */
 import { appendFile } from "node:fs/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { tempDir } from "../../helpers/cli.ts";
+import { tempDir } from "../../helpers/temp.ts";
 import { ORACLE_CORPUS } from "./helpers/corpus.ts";
 import { KNOWN } from "./helpers/known.ts";
 import { type Oracle, startOracle } from "./helpers/oracle.ts";
 
-let tmp: { dir: string; cleanup: () => Promise<void> };
+let tmp: string;
 let oracle: Oracle;
 
 beforeAll(async () => {
-  tmp = await tempDir("berth-df-buildkit-");
-  oracle = await startOracle(tmp.dir);
+  tmp = await tempDir("berth-df-buildkit-", { keep: Boolean(process.env.BERTH_ORACLE_KEEP) });
+  oracle = await startOracle(tmp);
 }, 600_000);
 
 afterAll(async () => {
   await oracle?.stop();
-  if (!process.env.BERTH_ORACLE_KEEP) await tmp?.cleanup();
 });
 
 describe("berth build vs BuildKit", () => {

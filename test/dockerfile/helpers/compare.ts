@@ -63,7 +63,7 @@ export interface ConfigView {
   Labels: Record<string, string>;
 }
 
-export async function configOf(layout: string, tag: string): Promise<ConfigView> {
+async function configOf(layout: string, tag: string): Promise<ConfigView> {
   const index = JSON.parse(await readFile(join(layout, "index.json"), "utf8"));
   const desc = index.manifests.find(
     (m: { annotations?: Record<string, string> }) =>

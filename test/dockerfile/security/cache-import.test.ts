@@ -8,18 +8,18 @@
 import { createHash } from "node:crypto";
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { berth, tempDir } from "../../helpers/cli.ts";
+import { beforeAll, describe, expect, it } from "vitest";
+import { berth } from "../../helpers/cli.ts";
+import { tempDir } from "../../helpers/temp.ts";
 import { localBase, writeContext } from "../helpers/local.ts";
 
-let tmp: { dir: string; cleanup: () => Promise<void> };
+let tmp: string;
 let base: string;
 
 beforeAll(async () => {
   tmp = await tempDir("berth-df-cache-attack-");
-  base = await localBase(join(tmp.dir, "base"));
+  base = await localBase(join(tmp, "base"));
 });
-afterAll(() => tmp?.cleanup());
 
 const sha = (b: Buffer) => `sha256:${createHash("sha256").update(b).digest("hex")}`;
 
@@ -53,21 +53,21 @@ async function tamper(
 }
 
 async function cacheOf(name: string): Promise<{ ctx: string; cache: string }> {
-  const ctx = await writeContext(join(tmp.dir, name), {
+  const ctx = await writeContext(join(tmp, name), {
     Dockerfile: `FROM ${base}\nRUN echo "RAN-${name}" && echo hi > /hi\n`,
   });
-  const cache = join(tmp.dir, `${name}-cache`);
+  const cache = join(tmp, `${name}-cache`);
   const r = await berth(
     [
       "build",
       ctx,
       "--dockerfile",
       "-t",
-      `oci:${tmp.dir}/out:${name}`,
+      `oci:${tmp}/out:${name}`,
       "--cache-to",
       `type=local,dest=${cache},mode=max`,
     ],
-    { home: join(tmp.dir, `${name}-home-a`) },
+    { home: join(tmp, `${name}-home-a`) },
   );
   expect(r.code, r.stderr).toBe(0);
   return { ctx, cache };
@@ -89,11 +89,11 @@ describe("a tampered --cache-from", () => {
         ctx,
         "--dockerfile",
         "-t",
-        `oci:${tmp.dir}/out:traversal-b`,
+        `oci:${tmp}/out:traversal-b`,
         "--cache-from",
         `type=local,src=${cache}`,
       ],
-      { home: join(tmp.dir, "traversal-home-b") },
+      { home: join(tmp, "traversal-home-b") },
     );
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toMatch(/WARN: --cache-from .*is not a valid digest/);
@@ -112,18 +112,18 @@ describe("a tampered --cache-from", () => {
         ctx,
         "--dockerfile",
         "-t",
-        `oci:${tmp.dir}/out:diffid-b`,
+        `oci:${tmp}/out:diffid-b`,
         "--json",
         "--cache-from",
         `type=local,src=${cache}`,
       ],
-      { home: join(tmp.dir, "diffid-home-b") },
+      { home: join(tmp, "diffid-home-b") },
     );
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toMatch(/WARN: --cache-from .*not the diff ID sha256:abab/);
     expect(r.stderr).toMatch(/^(?:\[stage \d+\/\d+\] )?RAN-diffid/m);
     const { digest } = JSON.parse(r.stdout) as { digest: string };
-    const blob = (d: string) => join(tmp.dir, "out", "blobs", "sha256", d.slice("sha256:".length));
+    const blob = (d: string) => join(tmp, "out", "blobs", "sha256", d.slice("sha256:".length));
     const manifest = JSON.parse(await readFile(blob(digest), "utf8")) as { config: Desc };
     const config = await readFile(blob(manifest.config.digest), "utf8");
     expect(config).not.toContain(fake);

@@ -4,7 +4,7 @@
  */
 import { mkdir, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { afterAll, beforeAll, expect, it } from "vitest";
+import { beforeAll, expect, it } from "vitest";
 import { expectRefused, plantSecret, type Secret } from "../../cnb/security/helpers.ts";
 import { berth } from "../../helpers/cli.ts";
 
@@ -16,7 +16,6 @@ beforeAll(async () => {
   await mkdir(ctx);
   await writeFile(join(ctx, "hello.txt"), "hello");
 });
-afterAll(() => s?.cleanup());
 
 it("a Dockerfile in the context linked to a host file fails the build naming the file, printing none of it", async () => {
   await symlink(s.secretFile, join(ctx, "Dockerfile"));

@@ -7,22 +7,20 @@
 import { readdir, readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { gunzipSync } from "node:zlib";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { berth, tempDir } from "../../helpers/cli.ts";
+import { beforeAll, describe, expect, it } from "vitest";
+import { berth } from "../../helpers/cli.ts";
 import { run } from "../../helpers/exec.ts";
+import { tempDir } from "../../helpers/temp.ts";
 import { localBase, writeContext } from "../helpers/local.ts";
 
 const VALUE = "tok-Zq8Hv2LmXw9Rk4Ts7Nb3";
 
-let tmp: { dir: string; cleanup: () => Promise<void> };
+let tmp: string;
 let base: string;
 
 beforeAll(async () => {
   tmp = await tempDir("berth-df-secret-env-");
-  base = await localBase(join(tmp.dir, "base"));
-});
-afterAll(async () => {
-  await tmp?.cleanup();
+  base = await localBase(join(tmp, "base"));
 });
 
 /** Every file under `dir`, gzip members decompressed. */
@@ -47,18 +45,18 @@ async function holding(dirs: string[]): Promise<string[]> {
 }
 
 async function build(name: string, dockerfile: string, args: string[], env: Record<string, string>) {
-  const ctx = await writeContext(join(tmp.dir, name), {
+  const ctx = await writeContext(join(tmp, name), {
     Dockerfile: dockerfile.replaceAll("{{BASE}}", base),
   });
-  const out = join(tmp.dir, `out-${name}`);
-  const home = join(tmp.dir, `home-${name}`);
+  const out = join(tmp, `out-${name}`);
+  const home = join(tmp, `home-${name}`);
   const r = await berth(["build", ctx, "--dockerfile", "-t", `oci:${out}:img`, ...args], { home, env });
   return { ...r, out, home };
 }
 
 describe("--secret env=", () => {
   it("reaches RUN as env= and as a file, and lands in no layer, config, history, cache or output", async () => {
-    const cache = join(tmp.dir, "cache-env");
+    const cache = join(tmp, "cache-env");
     const r = await build(
       "env",
       `FROM {{BASE}}

@@ -1,11 +1,9 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { afterAll, expect, it } from "vitest";
+import { expect, it } from "vitest";
 import { applyLayer } from "../../../src/layer/apply.ts";
-import { cleanup, streamOf, tarStreamOf } from "../helpers.ts";
+import { streamOf, tarStreamOf } from "../helpers.ts";
 import { refusal, sandbox } from "./sandbox.ts";
-
-afterAll(cleanup);
 
 it("keeps absolute paths inside the root, and refuses one that climbs out (absolute path)", async () => {
   const s = sandbox();

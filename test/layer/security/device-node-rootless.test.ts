@@ -1,11 +1,9 @@
 import { existsSync, lstatSync } from "node:fs";
 import { join } from "node:path";
-import { afterAll, expect, it } from "vitest";
+import { expect, it } from "vitest";
 import { applyLayer } from "../../../src/layer/apply.ts";
-import { cleanup, streamOf, tarStreamOf } from "../helpers.ts";
+import { streamOf, tarStreamOf } from "../helpers.ts";
 import { sandbox } from "./sandbox.ts";
-
-afterAll(cleanup);
 
 it("skips device nodes in rootless mode with a note naming the entry (device node in rootless mode)", async () => {
   const s = sandbox();

@@ -1,9 +1,7 @@
-import { afterAll, expect, it } from "vitest";
+import { expect, it } from "vitest";
 import { applyLayer } from "../../../src/layer/apply.ts";
-import { cleanup, streamOf, tarStreamOf } from "../helpers.ts";
+import { streamOf, tarStreamOf } from "../helpers.ts";
 import { refusal, sandbox } from "./sandbox.ts";
-
-afterAll(cleanup);
 
 it("refuses a PAX header over the size cap, naming the entry (oversized PAX header)", async () => {
   const s = sandbox();

@@ -6,7 +6,7 @@
 import { lstatSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { expect } from "vitest";
-import { tempDir } from "../helpers.ts";
+import { tempDirSync } from "../../helpers/temp.ts";
 
 export interface Sandbox {
   base: string;
@@ -17,7 +17,7 @@ export interface Sandbox {
 }
 
 export function sandbox(): Sandbox {
-  const base = tempDir("berth-sec-");
+  const base = tempDirSync("berth-sec-");
   const root = join(base, "root");
   const outside = join(base, "outside");
   mkdirSync(root);

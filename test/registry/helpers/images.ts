@@ -19,7 +19,7 @@ function json(doc: unknown): Buffer {
 }
 
 /** Write one random image (gzip layers of random bytes, a config, a manifest) into a layout. */
-export async function writeRandomImage(layout: OciLayout, o: RandomImageOptions = {}): Promise<Descriptor> {
+async function writeRandomImage(layout: OciLayout, o: RandomImageOptions = {}): Promise<Descriptor> {
   const platform = o.platform ?? { os: "linux", architecture: "amd64" };
   const layers: Descriptor[] = [];
   const diffIds: string[] = [];

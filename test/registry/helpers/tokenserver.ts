@@ -50,7 +50,7 @@ function base32(bytes: Buffer): string {
 }
 
 /** libtrust's key ID: base32 of the first 240 bits of sha256(DER SPKI), in groups of four joined by ':'. */
-export function libtrustKeyId(keyPem: string): string {
+function libtrustKeyId(keyPem: string): string {
   const der = createPublicKey(createPrivateKey(keyPem)).export({ type: "spki", format: "der" });
   const s = base32(createHash("sha256").update(der).digest().subarray(0, 30));
   return s.match(/.{1,4}/g)!.join(":");
