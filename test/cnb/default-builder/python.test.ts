@@ -139,11 +139,12 @@ describe("the default builder's Python buildpack", () => {
     expect(py.components[0].purl).toMatch(/^pkg:generic\/python@3\.11\.\d+/);
   }, 600_000);
 
-  it("uv: a one-file rebuild with --network none reuses the virtualenv (same digest, no install)", async () => {
+  it("uv: a one-file rebuild with --network none reuses the interpreter and the virtualenv (same digest, no install)", async () => {
     const before = layerSha((await imageConfig(s.home, "p/uv")).config.Labels, "berth/python", "venv");
     expect(before).toMatch(/^sha256:/);
     await shell(`sed -i 's/Hello from/Hi again from/' ${join(uvApp, "src/hello/server.py")}`);
     const r = await build(uvApp, "p/uv", ["--network", "none"]);
+    expect(r.stderr).toMatch(/Reusing Python 3\.11\.\d+\n/);
     expect(r.stderr).toContain("Reusing the virtualenv: uv.lock unchanged, no install");
     expect(r.stderr).toContain("Reusing layer 'berth/python:venv'");
     expect(layerSha((await imageConfig(s.home, "p/uv")).config.Labels, "berth/python", "venv")).toBe(before);
