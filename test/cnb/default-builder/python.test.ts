@@ -3,7 +3,8 @@
  * Flask and gunicorn, FastAPI and uvicorn, Django and gunicorn (the start command found), a PEP 621 pyproject with a
  * uv.lock and a [project.scripts] entry, Poetry's poetry.lock, Pipfile.lock. Packages come from PyPI through the
  * build's private network; each image answers HTTP on $PORT, on the tiny run image (exec-form starts: no shell),
- * and the interpreter's extension modules all load there; a Procfile with shell syntax keeps the Debian one. Then: a one-file change reuses the virtualenv (same digest, no install) with the network cut, a
+ * and the interpreter's extension modules all load there; a Procfile with shell syntax keeps the Debian one. Then:
+ * a one-file change reuses the interpreter and the virtualenv (same digest, no install) with the network cut, a
  * lockfile change reinstalls, dev groups stay out, a Python version the stack does not have fails in one
  * sentence, and the SBOM lists the interpreter and the packages.
  */
