@@ -189,26 +189,26 @@ describe("the default builder", () => {
     // The rebuilt run image: the same stack with one more layer on top (as a security update would add).
     const patch = join(dir, "patch");
     await shell(`mkdir -p ${patch}/etc && echo patched > ${patch}/etc/berth-patch`);
-    // The Python example is on the Debian run image (the Node.js one is on the tiny one).
-    const before = await imageConfig(home, "ex/python");
+    // The Procfile example (perl) is on the Debian run image (the Node.js and Python ones are on the tiny one).
+    const before = await imageConfig(home, "ex/procfile");
     const oldRun = await imageConfig(home, RUN);
     const a = await berth(["append", RUN, patch, "-t", RUN], { home });
     expect(a.code, a.stderr).toBe(0);
     const newRun = await imageConfig(home, RUN);
     expect(newRun.rootfs.diff_ids.length).toBe(oldRun.rootfs.diff_ids.length + 1);
-    const r = await berth(["rebase", "ex/python", "--run-image", RUN], { home });
+    const r = await berth(["rebase", "ex/procfile", "--run-image", RUN], { home });
     expect(r.code, r.stderr).toBe(0);
-    const after = await imageConfig(home, "ex/python");
+    const after = await imageConfig(home, "ex/procfile");
     const n = oldRun.rootfs.diff_ids.length;
     expect(after.rootfs.diff_ids.slice(0, n + 1)).toEqual(newRun.rootfs.diff_ids);
     expect(after.rootfs.diff_ids.slice(n + 1)).toEqual(before.rootfs.diff_ids.slice(n));
-    const app = await startApp(home, "ex/python", nextPort());
+    const app = await startApp(home, "ex/procfile", nextPort());
     try {
-      expect(app.body).toMatch(/^Hello from berth's Python example/);
+      expect(app.body).toMatch(/^Hello from berth's Procfile example/);
     } finally {
       await app.stop();
     }
-    const p = await berth(["run", "--entrypoint", "cat", "ex/python", "/etc/berth-patch"], { home });
+    const p = await berth(["run", "--entrypoint", "cat", "ex/procfile", "/etc/berth-patch"], { home });
     expect(p.stdout).toBe("patched\n");
   }, 300_000);
 });

@@ -43,14 +43,17 @@ describe("the default builder's Java buildpacks", () => {
     expect(await answer("j/maven")).toMatch(/^Hi again from java-maven/);
   }, 600_000);
 
-  it("Gradle: fails in one sentence saying why", async () => {
+  it("Gradle: fails in one sentence naming the file and the ways out", async () => {
     const g = join(s.dir, "gradle-app");
     await shell(`mkdir -p ${g}`);
-    await writeFile(join(g, "build.gradle"), "plugins { id 'java' }\n");
+    await writeFile(join(g, "build.gradle.kts"), "plugins { java }\n");
     const r = await berth(["build", g, "-t", "j/gradle"], { home: s.home });
     expect(r.code).not.toBe(0);
     expect(r.stderr).toContain(
-      "berth/maven: this is a Gradle project; Gradle distributions come from services.gradle.org, which this builder's network does not reach",
+      "berth/maven: build.gradle.kts: Gradle projects are not built by this builder (Gradle distributions come from services.gradle.org, which its network does not reach, and Debian's gradle 4.4.1 is too old for today's builds)",
+    );
+    expect(r.stderr).toContain(
+      "hint: run 'gradle build' first and build the app with the jar in build/libs/ (with a Procfile if the jar has no Main-Class), or add a pom.xml to build with Maven",
     );
   }, 300_000);
 });

@@ -1,7 +1,7 @@
 /**
  * The default builder's Node.js buildpack on small apps of each package manager (test/cnb/default-builder/apps): Yarn 1,
  * Yarn Berry with node_modules and with Plug'n'Play, pnpm, npm workspaces with a build script that needs a
- * devDependency. Each image answers HTTP on $PORT through `berth run -p`. Then: a one-file change reuses the
+ * devDependency, pnpm workspaces. Each image answers HTTP on $PORT through `berth run -p`. Then: a one-file change reuses the
  * dependency layer (same digest, no install) with the network cut, a lockfile change reinstalls, the Node.js
  * version comes from .nvmrc against the release schedule, a version that does not exist fails in one sentence,
  * the SBOM lists the runtime and the packages, and detection leaves a Python app with a package.json alone.
@@ -140,6 +140,15 @@ describe("the default builder's Node.js buildpack", () => {
     const tree = await exportedTree(s.home, "n/ws", s.dir, ["workspace", "layers"]);
     expect(await readlink(await pathInTree(tree, "/workspace/node_modules/greet"))).toBe(
       "/workspace/packages/greet",
+    );
+  }, 600_000);
+
+  it("pnpm workspaces: a workspace package (workspace:*) with a registry dependency of its own", async () => {
+    const app = await copy("node-pnpm-workspaces");
+    const r = await build(app, "n/pnpm-ws");
+    expect(r.stderr).toMatch(/Installing node_modules with pnpm 10\.\d+\.\d+ \(pnpm-lock\.yaml/);
+    expect(await answer("n/pnpm-ws")).toMatch(
+      /^Hello from node-pnpm-workspaces: one minute is 1m \(Node\.js v\d+/,
     );
   }, 600_000);
 

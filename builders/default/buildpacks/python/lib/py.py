@@ -194,43 +194,52 @@ def module_with(attr_names, files):
     return None
 
 
+# Runs its arguments with {HOST} and {PORT} replaced by those variables' values (default 0.0.0.0 and 8080): the
+# web servers take the address as options, and a start that needs no shell to read the variables runs on the tiny
+# run image.
+WITH_ADDRESS = (
+    "import os, sys; e = os.environ.get; "
+    "a = [x.replace('{HOST}', e('HOST', '0.0.0.0')).replace('{PORT}', e('PORT', '8080')) for x in sys.argv[1:]]; "
+    "os.execv(a[0], a)"
+)
+
+
 def start(reqs_path, venv):
-    """The web command: the venv's own executables by absolute path (whatever PATH order the launcher makes)."""
-    cmd = start_command(reqs_path)
-    b = f"{venv}/bin/"
-    if cmd[:1] == ["python"]:
-        return [b + "python"] + cmd[1:]
-    if cmd[:2] == ["sh", "-c"]:
-        return ["sh", "-c", re.sub(r"^exec (gunicorn|uvicorn|python) ", lambda m: f"exec {b}{m.group(1)} ", cmd[2])]
-    return cmd
+    """The web command, exec-form: the venv's own executables by absolute path (whatever PATH order the launcher
+    makes), through WITH_ADDRESS when the server is given the address."""
+    cmd, address = start_command(reqs_path)
+    if not cmd:
+        return []
+    cmd = [f"{venv}/bin/{cmd[0]}"] + cmd[1:]
+    return [f"{venv}/bin/python", "-c", WITH_ADDRESS] + cmd if address else cmd
 
 
 def start_command(reqs_path):
+    """(command, whether it has {HOST}/{PORT} to replace); ([], False) when there is no conventional start."""
     reqs = [line for line in open(reqs_path, encoding="utf-8").read().splitlines() if line.strip()]
-    host_port = "${HOST:-0.0.0.0}:${PORT:-8080}"
     if declared(reqs, "gunicorn"):
         for wsgi in sorted(f"{d}/wsgi.py" for d in os.listdir(".") if os.path.isfile(f"{d}/wsgi.py")):
             if os.path.isfile("manage.py"):
-                return ["sh", "-c", f"exec gunicorn --bind {host_port} {wsgi[:-3].replace('/', '.')}:application"]
+                return ["gunicorn", "--bind", "{HOST}:{PORT}", f"{wsgi[:-3].replace('/', '.')}:application"], True
         m = module_with(["app", "application"], ["wsgi.py", "app.py", "main.py", "server.py"])
         if m:
-            return ["sh", "-c", f"exec gunicorn --bind {host_port} {m[0]}:{m[1]}"]
+            return ["gunicorn", "--bind", "{HOST}:{PORT}", f"{m[0]}:{m[1]}"], True
     if declared(reqs, "uvicorn"):
         m = module_with(["app", "application"], ["main.py", "app.py", "asgi.py", "server.py"])
         if m:
-            return ["sh", "-c", f"exec uvicorn {m[0]}:{m[1]} --host ${{HOST:-0.0.0.0}} --port ${{PORT:-8080}}"]
+            return ["uvicorn", f"{m[0]}:{m[1]}", "--host", "{HOST}", "--port", "{PORT}"], True
     scripts = load_toml("pyproject.toml").get("project", {}).get("scripts", {})
     if scripts:
         name, target = next(iter(scripts.items()))
         mod, _, func = target.partition(":")
         call = f"import sys; from {mod.strip()} import {func.strip().split('.')[0]} as f; sys.exit(f())" if func else f"import runpy; runpy.run_module({mod.strip()!r}, run_name='__main__')"
-        return ["python", "-c", call, name]
+        return ["python", "-c", call, name], False
     for f in ("app.py", "main.py", "server.py", "wsgi.py"):
         if os.path.isfile(f):
-            return ["python", f]
+            return ["python", f], False
     if os.path.isfile("manage.py"):
-        return ["sh", "-c", "exec python manage.py runserver ${HOST:-0.0.0.0}:${PORT:-8080}"]
-    return []
+        return ["python", "manage.py", "runserver", "{HOST}:{PORT}"], True
+    return [], False
 
 
 # ---- SBOM ------------------------------------------------------------------------------------------
