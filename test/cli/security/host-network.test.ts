@@ -215,7 +215,13 @@ describe("slirp4netns's lifetime", () => {
       (await readFile(`/proc/${pid}/environ`, "utf8").catch(() => "")).includes(
         `BERTH_CONTAINER_DIR=${dirOf}`,
       );
-    expect(await alive()).toBe(true);
+    // slirp.pid is written when the hook forks it: its environment is slirp4netns's once it has exec'd
+    let up = false;
+    for (let i = 0; i < 400 && !up; i++) {
+      up = await alive();
+      if (!up) await new Promise((r) => setTimeout(r, 25));
+    }
+    expect(up).toBe(true);
     child.kill("SIGKILL");
     await closed;
     let gone = false;
