@@ -8,6 +8,7 @@
 import { readFile } from "node:fs/promises";
 import { resolve } from "node:path";
 import { parse } from "yaml";
+import { capabilitySet } from "../../../src/runtime/index.ts";
 import type { Mount, Pod, Step, Volume } from "./harness.ts";
 
 const DEPLOY = resolve(import.meta.dirname, "../../../deploy");
@@ -145,4 +146,135 @@ export function tektonPod(
     return undefined;
   });
   return { volumes, steps: spec.steps.map((s) => k8sStep(s, sub, implicit)) };
+}
+
+/** Docker's default capabilities: what a CI runner's job container holds. */
+const DOCKER_CAPS = capabilitySet();
+
+/** `${{ a.b }}` (GitHub) replaced from `values`; an unknown one is an error naming it. */
+function githubSubstituter(values: Record<string, string>) {
+  return (s: string) =>
+    s.replace(/\$\{\{\s*([\w.-]+)\s*\}\}/g, (m, key: string) => {
+      const v = values[key];
+      if (v === undefined) throw new Error(`unknown expression ${m}`);
+      return v;
+    });
+}
+
+/**
+ * A GitHub Actions job in a container, as the runner runs it: the image's user unless `options: --user`,
+ * docker's default capabilities, the workspace at /__w/<repo>/<repo> (actions/checkout fills it), /__w/_temp
+ * (RUNNER_TEMP), /github/home, the job's `container.volumes`, each `run:` step in `sh -e`.
+ */
+export function githubPod(
+  workflow: Record<string, unknown>,
+  job: string,
+  values: Record<string, string>,
+): Pod {
+  const j = (workflow.jobs as Record<string, unknown>)[job] as {
+    container: { image: string; options?: string; volumes?: string[] };
+    env?: Record<string, string>;
+    steps: { uses?: string; run?: string; env?: Record<string, string>; name?: string }[];
+  };
+  const sub = githubSubstituter(values);
+  if (sub(j.container.image) !== BUILDER)
+    throw new Error(`job ${job} runs ${j.container.image}, not the builder`);
+  const user = /--user[ =](\d+)/.exec(j.container.options ?? "")?.[1];
+  const workspace = "/__w/app/app";
+  const volumes: Record<string, Volume> = {
+    work: { kind: "emptyDir" },
+    temp: { kind: "emptyDir" },
+    home: { kind: "emptyDir" },
+    checkout: { kind: "app" },
+  };
+  const mounts: Mount[] = [
+    { volume: "work", path: "/__w" },
+    { volume: "temp", path: "/__w/_temp" },
+    { volume: "home", path: "/github/home" },
+  ];
+  for (const v of j.container.volumes ?? []) {
+    const [source, path, mode] = v.split(":");
+    if (source !== "/opt/berth" || path === undefined)
+      throw new Error(`volume ${v}: the harness mounts berth only`);
+    volumes.berth = { kind: "berth" };
+    mounts.push({ volume: "berth", path, readOnly: mode === "ro" });
+  }
+  const env = {
+    CI: "true",
+    GITHUB_ACTIONS: "true",
+    GITHUB_WORKSPACE: workspace,
+    RUNNER_TEMP: "/__w/_temp",
+    GITHUB_OUTPUT: "/__w/_temp/github-output",
+    HOME: "/github/home",
+  };
+  const steps: Step[] = [];
+  for (const [i, s] of j.steps.entries()) {
+    if (s.uses?.startsWith("actions/checkout@")) {
+      mounts.push({ volume: "checkout", path: workspace });
+      continue;
+    }
+    if (s.run === undefined) throw new Error(`step ${i + 1} of job ${job} is neither checkout nor run`);
+    const stepEnv = { ...j.env, ...s.env };
+    steps.push({
+      name: `step-${i + 1}`,
+      uid: user === undefined ? undefined : Number(user),
+      gid: user === undefined ? undefined : Number(user),
+      capAdd: DOCKER_CAPS,
+      readOnlyRoot: false,
+      env: { ...env, ...Object.fromEntries(Object.entries(stepEnv).map(([k, v]) => [k, sub(v)])) },
+      args: ["sh", "-e", "-c", sub(s.run)],
+      workingDir: workspace,
+      mounts,
+    });
+  }
+  return { volumes, steps };
+}
+
+/** `$X` and `${X}` replaced from `vars` (GitLab expands a job's variables so); unknown ones are left empty. */
+function expandVars(s: string, vars: Record<string, string>): string {
+  return s.replace(/\$(?:\{(\w+)\}|(\w+))/g, (_m, a?: string, b?: string) => vars[a ?? b ?? ""] ?? "");
+}
+
+/**
+ * A GitLab CI job with the docker executor: the image's user unless `image.docker.user`, docker's default
+ * capabilities, /builds a volume with the project at /builds/group/app, the runner's volume /berth, the
+ * script's lines in one `sh -e` with the job's variables (expanded against the project's `variables`).
+ */
+export function gitlabPod(ci: Record<string, unknown>, job: string, project: Record<string, string>): Pod {
+  const j = ci[job] as {
+    image: { name: string; docker?: { user?: string } };
+    variables?: Record<string, string>;
+    script: string[];
+  };
+  const predefined = {
+    CI: "true",
+    GITLAB_CI: "true",
+    CI_BUILDS_DIR: "/builds",
+    CI_PROJECT_DIR: "/builds/group/app",
+  };
+  const vars: Record<string, string> = { ...predefined, ...project };
+  for (const [k, v] of Object.entries(j.variables ?? {})) vars[k] = expandVars(v, vars);
+  if (expandVars(j.image.name, vars) !== BUILDER)
+    throw new Error(`job ${job} runs ${j.image.name}, not the builder`);
+  const user = j.image.docker?.user;
+  return {
+    volumes: { builds: { kind: "emptyDir" }, checkout: { kind: "app" }, berth: { kind: "berth" } },
+    steps: [
+      {
+        name: job,
+        uid: user === undefined ? undefined : Number(user),
+        gid: user === undefined ? undefined : Number(user),
+        capAdd: DOCKER_CAPS,
+        readOnlyRoot: false,
+        env: vars,
+        args: ["sh", "-e", "-c", j.script.join("\n")],
+        workingDir: predefined.CI_PROJECT_DIR,
+        mounts: [
+          { volume: "builds", path: "/builds" },
+          { volume: "checkout", path: predefined.CI_PROJECT_DIR },
+          { volume: "berth", path: "/berth", readOnly: true },
+        ],
+      },
+    ],
+  };
 }

@@ -8,8 +8,8 @@
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { BUILDER, readDeploy, tektonPod } from "./deploy.ts";
-import { builderRoot, checkBuilt, type Harness, type Pod, runPod, startHarness } from "./harness.ts";
+import { BUILDER, githubPod, gitlabPod, readDeploy, tektonPod } from "./deploy.ts";
+import { BASIC, builderRoot, checkBuilt, type Harness, type Pod, runPod, startHarness } from "./harness.ts";
 
 let h: Harness;
 
@@ -91,5 +91,41 @@ describe.skipIf(process.arch !== "x64")(
       expect(r.steps.map((s) => [s.name, s.code])).toEqual([["prepare", 1]]);
       expect(r.out).toContain("Operation not permitted");
     }, 120_000);
+
+    const auth = () => JSON.stringify({ [h.reg.host]: `Basic ${BASIC}` });
+
+    it("a CI runner: deploy/github/berth.yml (root in the build image, no daemon, cache image in the registry)", async () => {
+      const workflow = await readDeploy("github/berth.yml");
+      const { second, digest } = await twoPods(
+        "github",
+        async (repo) =>
+          githubPod(workflow, "image", {
+            "vars.BUILDER_IMAGE": BUILDER,
+            "vars.APP_IMAGE": `${h.reg.host}/${repo}:1`,
+            "vars.CACHE_IMAGE": `${h.reg.host}/${repo}-cache:cache`,
+            "secrets.CNB_REGISTRY_AUTH": auth(),
+          }),
+        { appDir: "/__w/app/app", report: (v) => join(v.temp!, "layers", "report.toml") },
+      );
+      expect(await readFile(join(second.volumes.temp!, "github-output"), "utf8")).toBe(`digest=${digest}\n`);
+    }, 600_000);
+
+    it("a CI runner: deploy/gitlab/.gitlab-ci.yml (root in the build image, no docker-in-docker)", async () => {
+      const ci = await readDeploy("gitlab/.gitlab-ci.yml");
+      const { second, digest } = await twoPods(
+        "gitlab",
+        async (repo) =>
+          gitlabPod(ci, "berth-image", {
+            BUILDER_IMAGE: BUILDER,
+            APP_IMAGE: `${h.reg.host}/${repo}:1`,
+            CACHE_IMAGE: `${h.reg.host}/${repo}-cache:cache`,
+            CNB_REGISTRY_AUTH: auth(),
+          }),
+        { appDir: "/builds/group/app", report: (v) => join(v.builds!, ".berth", "layers", "report.toml") },
+      );
+      expect(await readFile(join(second.volumes.checkout!, "build.env"), "utf8")).toBe(
+        `APP_IMAGE_DIGEST=${digest}\n`,
+      );
+    }, 600_000);
   },
 );

@@ -47,7 +47,7 @@ export interface Step {
   /** Default: the image's user. */
   uid?: number | undefined;
   gid?: number | undefined;
-  /** Capabilities the step adds (`CHOWN`); every other one is dropped. */
+  /** Capabilities the step adds (`CHOWN` or `CAP_CHOWN`); every other one is dropped. */
   capAdd: string[];
   readOnlyRoot: boolean;
   env: Record<string, string>;
@@ -280,7 +280,7 @@ async function runStep(bundle: string, s: Step, mounts: HostMount[], fsGroup: nu
     cwd: s.workingDir ?? "/",
     network: "host",
     capDrop: ["ALL"],
-    capAdd: s.capAdd.map((c) => `CAP_${c}`),
+    capAdd: s.capAdd.map((c) => (c.startsWith("CAP_") ? c : `CAP_${c}`)),
     hostname: s.name,
     volumes: mounts,
   });
@@ -374,7 +374,7 @@ export async function checkBuilt(
     env: { DOCKER_CONFIG: h.dockerConfig },
   });
   expect(ran.stderr + ran.stdout).toContain("hello-from-the-step");
-  expect(ran.stdout).toMatch(new RegExp(`built-in ${o.appDir}/? by 1000`));
+  expect(ran.stdout, ran.stderr).toMatch(new RegExp(`built-in ${o.appDir}/? by 1000`));
   expect(ran.code).toBe(0);
   return digest!;
 }
