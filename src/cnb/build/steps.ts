@@ -165,12 +165,12 @@ export async function openCache(c: BuildContext): Promise<Cache> {
 }
 
 /**
- * Where buildpacks saw the layers and the app, which is where the image holds them (as the lifecycle exports
- * them): `/layers` and `/workspace` in the sandbox; with `--isolation host`, the step's own folders
- * (CNB_LAYERS_DIR, CNB_APP_DIR), since buildpacks write those paths into the layers (commands, scripts, links).
+ * Where the image holds the layers and the app: in a build step, where buildpacks saw them (CNB_LAYERS_DIR,
+ * CNB_APP_DIR; buildpacks write those paths into their layers: commands, scripts, links), as the lifecycle
+ * exports them; else at `/layers` and `/workspace`, where the sandbox shows them.
  */
 function seenPaths(c: BuildContext): { layers: string; app: string } {
-  return c.o.isolation === "host"
+  return c.o.inStep
     ? { layers: c.paths.layers, app: c.paths.app }
     : { layers: CONTAINER_PATHS.layers, app: CONTAINER_PATHS.app };
 }

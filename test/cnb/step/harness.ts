@@ -29,8 +29,8 @@ export const BASIC = Buffer.from(`${USER}:${SECRET}`).toString("base64");
 /** Where a volume's host folder comes from. */
 export type Volume =
   | { kind: "emptyDir" }
-  /** The source checkout: the app's files, owned by root (as a clone step running as root leaves them). */
-  | { kind: "app" }
+  /** The source checkout: the app's files, owned by root (as a clone step running as root leaves them) or `uid`. */
+  | { kind: "app"; uid?: number | undefined }
   /** A secret holding docker's config.json with the registry's credentials (mounted read-only). */
   | { kind: "dockerConfig" }
   /** berth's package, read-only (an image volume in Kubernetes, a runner's folder in CI): see `berthPackage`. */
@@ -229,7 +229,10 @@ async function makeVolumes(h: Harness, pod: Pod, dir: string): Promise<Record<st
     }
     const d = join(dir, `vol-${name}`);
     await mkdir(d, { recursive: true });
-    if (v.kind === "app") await writeFile(join(d, "index.txt"), "the app\n");
+    if (v.kind === "app") {
+      await writeFile(join(d, "index.txt"), "the app\n");
+      if (v.uid !== undefined) await pexec("chown", ["-R", `${v.uid}:${v.uid}`, d]);
+    }
     // Kubernetes makes an emptyDir 0777; with fsGroup its group is the fsGroup, setgid.
     else if (pod.fsGroup !== undefined) {
       await pexec("chown", [`0:${pod.fsGroup}`, d]);
