@@ -45,6 +45,7 @@ interface K8sVolume {
   name: string;
   emptyDir?: object;
   image?: { reference: string };
+  secret?: { secretName: string; items?: { key: string; path: string }[] };
 }
 
 /** Replace `$(a.b…)` placeholders; an unknown one is an error naming it. */
@@ -62,9 +63,14 @@ function substituter(values: (key: string) => string | undefined) {
  * `set -e` (Tekton's default for a script without #!), the security context's user, added capabilities and
  * read-only root. Steps that ask for more (privileged, escalation, dropping less than ALL) are refused.
  */
-function k8sStep(c: K8sStep, sub: (s: string) => string, implicit: Mount[]): Step {
+function k8sStep(
+  c: K8sStep,
+  sub: (s: string) => string,
+  implicit: Mount[],
+  defaults: K8sStep["securityContext"] = {},
+): Step {
   if (sub(c.image) !== BUILDER) throw new Error(`step ${c.name} runs ${c.image}, not the builder image`);
-  const sc = c.securityContext ?? {};
+  const sc = { ...defaults, ...c.securityContext };
   if (sc.privileged || sc.allowPrivilegeEscalation !== false || !sc.capabilities?.drop?.includes("ALL")) {
     throw new Error(`step ${c.name} does not drop every capability and privilege escalation`);
   }
@@ -87,13 +93,18 @@ function k8sStep(c: K8sStep, sub: (s: string) => string, implicit: Mount[]): Ste
   };
 }
 
-/** A pod's volumes: emptyDirs, and the image volume holding berth. */
+/**
+ * A pod's volumes: emptyDirs, the image volume holding berth, and a docker config secret (its
+ * `.dockerconfigjson` key as config.json, where DOCKER_CONFIG looks).
+ */
 function k8sVolumes(volumes: K8sVolume[] | undefined): Record<string, Volume> {
   const out: Record<string, Volume> = {};
   for (const v of volumes ?? []) {
     if (v.emptyDir) out[v.name] = { kind: "emptyDir" };
     else if (v.image) out[v.name] = { kind: "berth" };
-    else throw new Error(`volume ${v.name}: the harness knows emptyDir and image volumes`);
+    else if (v.secret?.items?.some((i) => i.key === ".dockerconfigjson" && i.path === "config.json")) {
+      out[v.name] = { kind: "dockerConfig" };
+    } else throw new Error(`volume ${v.name}: the harness knows emptyDir, image and docker config volumes`);
   }
   return out;
 }
@@ -146,6 +157,57 @@ export function tektonPod(
     return undefined;
   });
   return { volumes, steps: spec.steps.map((s) => k8sStep(s, sub, implicit)) };
+}
+
+/**
+ * A Shipwright ClusterBuildStrategy as Shipwright runs it (a Tekton TaskRun): the source at
+ * /workspace/source (cloned as the strategy's user), the strategy's `securityContext` for every step, its
+ * parameters' defaults under the test's `params`, and Shipwright's own `shp-*` parameters and results.
+ */
+export function shipwrightPod(
+  strategy: Record<string, unknown>,
+  o: { params: Record<string, string>; outputImage: string },
+): Pod {
+  if (strategy.kind !== "ClusterBuildStrategy")
+    throw new Error(`a ClusterBuildStrategy, not ${String(strategy.kind)}`);
+  const spec = strategy.spec as {
+    parameters?: { name: string; default?: string }[];
+    securityContext?: { runAsUser: number; runAsGroup: number };
+    volumes?: K8sVolume[];
+    steps: K8sStep[];
+  };
+  const source = "/workspace/source";
+  const params: Record<string, string> = {
+    "shp-source-root": source,
+    "shp-source-context": source,
+    "shp-output-image": o.outputImage,
+  };
+  for (const p of spec.parameters ?? []) {
+    const v = o.params[p.name] ?? p.default;
+    if (v === undefined) throw new Error(`parameter ${p.name} has no default and the test gives none`);
+    params[p.name] = v;
+  }
+  const sub = substituter((key) => {
+    const [kind, name, field] = key.split(".");
+    if (kind === "params") return name === undefined ? undefined : params[name];
+    if (kind === "results" && field === "path" && name?.startsWith("shp-")) return `/tekton/results/${name}`;
+    return undefined;
+  });
+  const uid = spec.securityContext?.runAsUser;
+  const implicit: Mount[] = [
+    { volume: "tekton-workspace", path: "/workspace" },
+    { volume: "tekton-results", path: "/tekton/results" },
+    { volume: "source", path: source },
+  ];
+  return {
+    volumes: {
+      ...k8sVolumes(spec.volumes),
+      "tekton-workspace": { kind: "emptyDir" },
+      "tekton-results": { kind: "emptyDir" },
+      source: { kind: "app", uid },
+    },
+    steps: spec.steps.map((s) => k8sStep(s, sub, implicit, spec.securityContext)),
+  };
 }
 
 /** Docker's default capabilities: what a CI runner's job container holds. */

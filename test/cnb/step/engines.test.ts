@@ -8,10 +8,15 @@
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { BUILDER, githubPod, gitlabPod, readDeploy, tektonPod } from "./deploy.ts";
+import { BUILDER, githubPod, gitlabPod, readDeploy, shipwrightPod, tektonPod } from "./deploy.ts";
 import { BASIC, builderRoot, checkBuilt, type Harness, type Pod, runPod, startHarness } from "./harness.ts";
 
 let h: Harness;
+
+interface K8sStepLike {
+  securityContext: { readOnlyRootFilesystem?: boolean };
+  env: { name: string; value: string }[];
+}
 
 beforeAll(async () => {
   h = await startHarness("berth-engines-");
@@ -91,6 +96,37 @@ describe.skipIf(process.arch !== "x64")(
       expect(r.steps.map((s) => [s.name, s.code])).toEqual([["prepare", 1]]);
       expect(r.out).toContain("Operation not permitted");
     }, 120_000);
+
+    it("Shipwright: deploy/shipwright/berth-strategy.yaml (one step as 1000, writes under /tmp only)", async () => {
+      const strategy = await readDeploy("shipwright/berth-strategy.yaml");
+      const { second, digest } = await twoPods(
+        "shipwright",
+        async (repo) =>
+          shipwrightPod(strategy, {
+            outputImage: `${h.reg.host}/${repo}:1`,
+            params: { "builder-image": BUILDER, "cache-image": `${h.reg.host}/${repo}-cache:cache` },
+          }),
+        { appDir: "/workspace/source", report: (v) => join(v.tmp!, "report.toml") },
+      );
+      expect(second.steps.map((s) => s.name)).toEqual(["build-and-push"]);
+      expect(await readFile(join(second.volumes["tekton-results"]!, "shp-image-digest"), "utf8")).toBe(
+        digest,
+      );
+    }, 600_000);
+
+    it("the harness fails a step that writes outside its volumes (a strategy with its layers in the CNB user's home)", async () => {
+      const strategy = await readDeploy("shipwright/berth-strategy.yaml");
+      const step = (strategy.spec as { steps: K8sStepLike[] }).steps[0]!;
+      step.securityContext.readOnlyRootFilesystem = false;
+      step.env.find((e) => e.name === "CNB_LAYERS_DIR")!.value = "/home/cnb/layers";
+      const pod = shipwrightPod(strategy, {
+        outputImage: `${h.reg.host}/outside:1`,
+        params: { "builder-image": BUILDER },
+      });
+      await expect(runPod(h, pod, await builderRoot(h, "outside", { builder: true }))).rejects.toThrow(
+        "step build-and-push wrote outside its volumes",
+      );
+    }, 300_000);
 
     const auth = () => JSON.stringify({ [h.reg.host]: `Basic ${BASIC}` });
 
