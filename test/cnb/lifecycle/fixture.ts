@@ -58,14 +58,24 @@ type = "other"
 command = ["echo", "other"]
 EOF`;
 
-export async function lifecycleFixture(prefix: string): Promise<LifecycleFixture> {
+/**
+ * `o.reg`: the registry to use (the caller's, which it stops), with `o.env` for berth's push to it (its
+ * DOCKER_CONFIG); default a registry of the fixture's own, without auth.
+ */
+export async function lifecycleFixture(
+  prefix: string,
+  o: { reg?: RegistryHarness | undefined; env?: Record<string, string> | undefined } = {},
+): Promise<LifecycleFixture> {
   const { dir, cleanup } = await tempDir(prefix);
   const home = join(dir, "home");
   const layout = join(dir, "images");
-  const reg = await startRegistry();
+  const reg = o.reg ?? (await startRegistry());
   await makeBuildImage(dir, `oci:${layout}:build`, home);
   await withBash(dir, `oci:${layout}:build`, `oci:${layout}:run`, home);
-  const push = await berth(["copy", `oci:${layout}:run`, `docker://${reg.host}/base/run:1`], { home });
+  const push = await berth(["copy", `oci:${layout}:run`, `docker://${reg.host}/base/run:1`], {
+    home,
+    env: o.env ?? {},
+  });
   if (push.code !== 0) throw new Error(`pushing the run image: ${push.stderr}`);
   const bps = join(dir, "bps");
   await writeBuildpack(bps, {
@@ -120,7 +130,7 @@ uri = "${tgz}"
     builderToml,
     extraBp,
     cleanup: async () => {
-      await reg.stop();
+      if (!o.reg) await reg.stop();
       await cleanup();
     },
   };

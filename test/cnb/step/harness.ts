@@ -194,8 +194,7 @@ export async function builderRoot(
   name: string,
   o: { builder: boolean; lifecycle?: boolean | undefined },
 ): Promise<string> {
-  const bundle = join(h.work, name);
-  await pexec("umoci", ["unpack", "--image", `${h.layout}:build`, bundle]);
+  const bundle = await unpackRoot(h, name, `${h.layout}:build`);
   if (!o.builder) return bundle;
   const cnb = join(bundle, "rootfs", "cnb");
   const bpDir = await writeBuildpack(join(h.work, `${name}-bps`), {
@@ -215,6 +214,13 @@ export async function builderRoot(
     await pexec("cp", [join(h.launcherDir, "amd64"), join(cnb, "lifecycle", "launcher")]);
     await writeFile(join(cnb, "lifecycle", "lifecycle.toml"), '[lifecycle]\nversion = "0.99.0-test"\n');
   }
+  return bundle;
+}
+
+/** An image (`LAYOUT:TAG`) unpacked as a bundle for `runPod` (its config.json: the image's user and env). */
+export async function unpackRoot(h: Harness, name: string, image: string): Promise<string> {
+  const bundle = join(h.work, name);
+  await pexec("umoci", ["unpack", "--image", image, bundle]);
   return bundle;
 }
 
@@ -259,7 +265,7 @@ async function stepMounts(h: Harness, pod: Pod, s: Step, vols: Record<string, st
   }
   if (s.env.BERTH_HOME) {
     const fresh = join(dir, `berth-home-${s.name}`);
-    await mkdir(fresh, { recursive: true });
+    await mkdir(fresh, { recursive: true, mode: 0o700 });
     await pexec("chown", [`${s.uid ?? 0}:${s.gid ?? 0}`, fresh]);
     mounts.push({ source: fresh, destination: s.env.BERTH_HOME, readonly: false });
   }
