@@ -10,12 +10,13 @@
  */
 import { execFile } from "node:child_process";
 import { mkdir, readdir, readFile, stat, writeFile } from "node:fs/promises";
+import { type AddressInfo, createServer } from "node:net";
 import { dirname, join, resolve } from "node:path";
 import { promisify } from "node:util";
 import { expect } from "vitest";
 import { compileLauncher, launcherSourceHash, launcherSourcePath } from "../../../src/cnb/launch/index.ts";
 import { buildSpec } from "../../../src/runtime/index.ts";
-import { berth, tempDir } from "../../helpers/cli.ts";
+import { berth, spawnBerth, tempDir } from "../../helpers/cli.ts";
 import { htpasswdLine } from "../../registry/helpers/certs.ts";
 import { type RegistryHarness, startRegistry } from "../../registry/helpers/registry.ts";
 import { makeBuildImage, writeBuildpack } from "../helpers.ts";
@@ -106,7 +107,7 @@ export async function startHarness(prefix: string): Promise<Harness> {
   );
   const launcherDir = await makePrebuiltLauncher(work);
   const layout = join(work, "images");
-  await makeBuildImage(work, `oci:${layout}:build`, home, ["chown"]);
+  await makeBuildImage(work, `oci:${layout}:build`, home, ["chown", "httpd"]);
   const pushed = await berth(["copy", `oci:${layout}:build`, `docker://${reg.host}/run:1`], {
     home,
     env: { DOCKER_CONFIG: dockerConfig },
@@ -174,14 +175,17 @@ export interface HostMount {
   readonly: boolean;
 }
 
-/** The hello buildpack: a cache=true layer (says when it came from the cache) and a web process. */
+/**
+ * The hello buildpack: a cache=true layer (says when it came from the cache) and a web process that prints
+ * where it was built and, with PORT set, serves that as /built over HTTP (busybox httpd).
+ */
 const HELLO_BUILD = [
   'if [ -f "$CNB_LAYERS_DIR/deps/marker" ]; then echo "DEPS-FROM-CACHE $(cat "$CNB_LAYERS_DIR/deps/marker")"; else mkdir -p "$CNB_LAYERS_DIR/deps"; echo first-pod > "$CNB_LAYERS_DIR/deps/marker"; fi',
   'printf "[types]\\ncache = true\\n" > "$CNB_LAYERS_DIR/deps.toml"',
   'mkdir -p "$CNB_LAYERS_DIR/web"',
   'echo "built-in $PWD by $(id -u)" > "$CNB_LAYERS_DIR/web/built"',
   'printf "[types]\\nlaunch = true\\n" > "$CNB_LAYERS_DIR/web.toml"',
-  'printf "[[processes]]\\ntype = \\"web\\"\\ncommand = [\\"/bin/sh\\", \\"-c\\", \\"cat $CNB_LAYERS_DIR/web/built; echo hello-from-the-step\\"]\\ndefault = true\\n" > "$CNB_LAYERS_DIR/launch.toml"',
+  'printf "[[processes]]\\ntype = \\"web\\"\\ncommand = [\\"/bin/sh\\", \\"-c\\", \\"cat $CNB_LAYERS_DIR/web/built; echo hello-from-the-step; [ -z \\$PORT ] || exec httpd -f -p 127.0.0.1:\\$PORT -h $CNB_LAYERS_DIR/web\\"]\\ndefault = true\\n" > "$CNB_LAYERS_DIR/launch.toml"',
 ].join("\n");
 
 /**
@@ -378,12 +382,39 @@ export async function checkBuilt(
   expect(o.report).toContain(`${h.reg.host}/${o.repo}:${o.tag}`);
   expect(o.out).not.toContain(SECRET);
   expect(o.out).not.toContain(BASIC);
-  const ran = await berth(["run", "--network", "none", `docker://${h.reg.host}/${o.repo}:${o.tag}`], {
+  const body = await serveAndGet(h, `docker://${h.reg.host}/${o.repo}:${o.tag}`, "/built");
+  expect(body.out).toContain("hello-from-the-step");
+  expect(body.http, body.out).toMatch(new RegExp(`^built-in ${o.appDir}/? by 1000\n$`));
+  return digest!;
+}
+
+/**
+ * Run `image` on the host's network with PORT set (its web process serves HTTP on 127.0.0.1:PORT), GET `path`,
+ * then stop it: the answer's body ("" when none came before the process ended) and the process's output.
+ */
+async function serveAndGet(h: Harness, image: string, path: string): Promise<{ http: string; out: string }> {
+  const port = await freePort();
+  const { child, done } = spawnBerth(["run", "--init", "--network", "host", "-e", `PORT=${port}`, image], {
     home: h.home,
     env: { DOCKER_CONFIG: h.dockerConfig },
   });
-  expect(ran.stderr + ran.stdout).toContain("hello-from-the-step");
-  expect(ran.stdout, ran.stderr).toMatch(new RegExp(`built-in ${o.appDir}/? by 1000`));
-  expect(ran.code).toBe(0);
-  return digest!;
+  let http = "";
+  for (let i = 0; i < 100 && !http && child.exitCode === null; i++) {
+    http = await fetch(`http://127.0.0.1:${port}${path}`).then(
+      (r) => (r.ok ? r.text() : ""),
+      () => "",
+    );
+    if (!http) await new Promise((r) => setTimeout(r, 200));
+  }
+  child.kill("SIGTERM");
+  const ran = await done;
+  return { http, out: ran.stdout + ran.stderr };
+}
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  const { port } = server.address() as AddressInfo;
+  await new Promise((r) => server.close(r));
+  return port;
 }
