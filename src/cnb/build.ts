@@ -165,6 +165,7 @@ async function buildUnderLock(
       layersDir: o.step?.layersDir ?? join(p.per, "layers"),
       ...(o.step
         ? {
+            inStep: true,
             platformDir: o.step.platformDir,
             ...(o.builder === undefined ? { localBuilder: { ...o.step } } : {}),
           }

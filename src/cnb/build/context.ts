@@ -43,6 +43,11 @@ export interface RunOptions {
    */
   localBuilder?: { root?: string; user: { uid: number; gid: number } };
   /**
+   * Inside a build step: `workspace` and `layersDir` are the step's own (CNB_APP_DIR, CNB_LAYERS_DIR), and the
+   * image holds the app and the layers there, as the lifecycle exports them.
+   */
+  inStep?: boolean | undefined;
+  /**
    * The platform directory the step was given (CNB_PLATFORM_DIR): used as is when berth adds no env to it,
    * else copied into this run's own before `-e`/`--env-file` are written.
    */

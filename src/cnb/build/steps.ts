@@ -17,7 +17,7 @@ import { type ImageArgument, parseImageArgument } from "../../transport/parse.ts
 import { PLATFORM_API } from "../api.ts";
 import { type Cache, DirectoryCache, ImageCache } from "../cache/cache.ts";
 import type { LayerIndex } from "../cache/fingerprint.ts";
-import { layersTree } from "../executor.ts";
+import { CONTAINER_PATHS, layersTree } from "../executor.ts";
 import { encodeAnalyzed } from "../files/analyzed.ts";
 import type { GroupEntry } from "../files/group.ts";
 import { encodeReport } from "../files/report.ts";
@@ -164,6 +164,17 @@ export async function openCache(c: BuildContext): Promise<Cache> {
   return new DirectoryCache(cacheDir ? resolve(cacheDir) : c.defaultCacheDir, { clear: clearCache ?? false });
 }
 
+/**
+ * Where the image holds the layers and the app: in a build step, where buildpacks saw them (CNB_LAYERS_DIR,
+ * CNB_APP_DIR; buildpacks write those paths into their layers: commands, scripts, links), as the lifecycle
+ * exports them; else at `/layers` and `/workspace`, where the sandbox shows them.
+ */
+function seenPaths(c: BuildContext): { layers: string; app: string } {
+  return c.o.inStep
+    ? { layers: c.paths.layers, app: c.paths.app }
+    : { layers: CONTAINER_PATHS.layers, app: CONTAINER_PATHS.app };
+}
+
 /** RESTORING: layer metadata, store.toml, cached layers and SBOMs, by the spec's reuse table. */
 export async function restore(
   c: BuildContext,
@@ -174,6 +185,7 @@ export async function restore(
   c.log.info("===> RESTORING");
   return new Restorer({
     layersDir: c.paths.layers,
+    layersPath: seenPaths(c).layers,
     reuse: true,
     group,
     previous: analyzed.previous?.metadata,
@@ -223,6 +235,8 @@ export async function exportImage(
   return new Exporter({
     layersDir: c.paths.layers,
     appDir: c.paths.app,
+    layersPath: seenPaths(c).layers,
+    appPath: seenPaths(c).app,
     group,
     runImage: analyzed.runImage,
     runImages: c.builder.runImages,

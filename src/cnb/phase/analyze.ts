@@ -164,12 +164,14 @@ export class Analyzer {
     const prevText = i.previousImage ?? i.target.text;
     let prevOpened: ResolvedImage | undefined;
     try {
-      prevOpened = await resolveImage(prevText, i.ctx, i.platform ? { platform: i.platform } : {}).catch(
-        (err) => {
-          if (err instanceof BerthError && /not found|unknown|no image/i.test(err.message)) return undefined;
-          throw err;
-        },
-      );
+      // With --publish the previous image is the registry's first, as pack and the lifecycle read it.
+      prevOpened = await resolveImage(prevText, i.ctx, {
+        ...(i.platform ? { platform: i.platform } : {}),
+        preferRegistry: i.publish,
+      }).catch((err) => {
+        if (err instanceof BerthError && /not found|unknown|no image/i.test(err.message)) return undefined;
+        throw err;
+      });
     } catch (err) {
       await run.close();
       throw wrapError(`reading the previous image ${prevText}`, err);

@@ -356,7 +356,9 @@ export class Restorer {
             yield chunk as Buffer;
           }
         })(this);
-        await applyLayer(hashed, tmp, i.signal ? { signal: i.signal } : {});
+        // Not root: owners are left as they come (as the lifecycle chowns only as root); a layer the
+        // lifecycle exported from a layers dir of another owner (kpack's fsGroup) would else fail with EPERM.
+        await applyLayer(hashed, tmp, { rootless: !i.chown, ...(i.signal ? { signal: i.signal } : {}) });
         // Whatever follows the tar's end marker counts too.
         for await (const _ of hashed) void _;
         found = `sha256:${hash.digest("hex")}`;

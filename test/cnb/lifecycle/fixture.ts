@@ -77,17 +77,25 @@ printf '[[provides]]\\nname = "greeting"\\n[[requires]]\\nname = "greeting"\\n' 
   never: { detect: "test -f boom && exit 1\nexit 100" },
 };
 
+/**
+ * `o.reg`: the registry to use (the caller's, which it stops), with `o.env` for berth's push to it (its
+ * DOCKER_CONFIG); default a registry of the fixture's own, without auth.
+ */
 export async function lifecycleFixture(
   prefix: string,
   buildpacks: FixtureBuildpacks = BUILDPACKS,
+  o: { reg?: RegistryHarness | undefined; env?: Record<string, string> | undefined } = {},
 ): Promise<LifecycleFixture> {
   const dir = await tempDir(prefix);
   const home = join(dir, "home");
   const layout = join(dir, "images");
-  const reg = await startRegistry();
+  const reg = o.reg ?? (await startRegistry());
   await makeBuildImage(dir, `oci:${layout}:build`, home);
   await withBash(dir, `oci:${layout}:build`, `oci:${layout}:run`, home);
-  const push = await berth(["copy", `oci:${layout}:run`, `docker://${reg.host}/base/run:1`], { home });
+  const push = await berth(["copy", `oci:${layout}:run`, `docker://${reg.host}/base/run:1`], {
+    home,
+    env: o.env ?? {},
+  });
   if (push.code !== 0) throw new Error(`pushing the run image: ${push.stderr}`);
   const bps = join(dir, "bps");
   await writeBuildpack(bps, { id: "test/provider", ...buildpacks.provider });
@@ -135,7 +143,7 @@ uri = "${tgz}"
     builderToml,
     extraBp,
     cleanup: async () => {
-      await reg.stop();
+      if (!o.reg) await reg.stop();
     },
   };
 }
