@@ -40,6 +40,12 @@ export interface ExecutableImageOptions {
 const CA_PATH = "/etc/ssl/certs/ca-certificates.crt";
 
 /**
+ * Where berth goes in its image by default: alone in its folder, so an image volume mounted with the subPath
+ * `usr/local/bin` shows it as `MOUNT/berth` (deploy/tekton, deploy/shipwright: /berth/berth).
+ */
+export const SELF_PATH = "/usr/local/bin/berth";
+
+/**
  * The shared libraries `executable` loads, as `ldd` (the host's loader) lists them: the path listed (where the
  * loader looks in the image) and the host file holding it (links resolved). None for a static executable.
  */

@@ -2,7 +2,7 @@ import { existsSync } from "node:fs";
 import type { Command } from "commander";
 import { sourceDateEpochOf } from "../../api/host.ts";
 import { BerthError } from "../../errors.ts";
-import { executableImage } from "../../image/index.ts";
+import { executableImage, SELF_PATH } from "../../image/index.ts";
 import { hostPlatform } from "../../oci/platform.ts";
 import { parseImageArgument } from "../../transport/parse.ts";
 import { packagePath } from "../../util/package.ts";
@@ -41,7 +41,7 @@ export function registerImage(program: Command, cli: () => Cli): void {
       "--executable <file>",
       "the executable to put in (default: this berth's, or dist/berth-linux-<arch>)",
     )
-    .option("--dest <path>", "where it goes in the image", "/usr/local/bin/berth")
+    .option("--dest <path>", "where it goes in the image", SELF_PATH)
     .option("--json", "print the result as JSON")
     .addHelpText(
       "after",

@@ -29,7 +29,7 @@ interface K8sStep {
   script?: string;
   workingDir?: string;
   env?: { name: string; value?: string }[];
-  volumeMounts?: { name: string; mountPath: string; readOnly?: boolean }[];
+  volumeMounts?: { name: string; mountPath: string; readOnly?: boolean; subPath?: string }[];
   securityContext?: {
     runAsUser?: number;
     runAsGroup?: number;
@@ -88,7 +88,12 @@ function k8sStep(
     workingDir: c.workingDir === undefined ? undefined : sub(c.workingDir),
     mounts: [
       ...implicit,
-      ...(c.volumeMounts ?? []).map((m) => ({ volume: m.name, path: m.mountPath, readOnly: m.readOnly })),
+      ...(c.volumeMounts ?? []).map((m) => ({
+        volume: m.name,
+        path: m.mountPath,
+        readOnly: m.readOnly,
+        subPath: m.subPath,
+      })),
     ],
   };
 }
@@ -101,7 +106,7 @@ function k8sVolumes(volumes: K8sVolume[] | undefined): Record<string, Volume> {
   const out: Record<string, Volume> = {};
   for (const v of volumes ?? []) {
     if (v.emptyDir) out[v.name] = { kind: "emptyDir" };
-    else if (v.image) out[v.name] = { kind: "berth" };
+    else if (v.image) out[v.name] = { kind: "berth", image: true };
     else if (v.secret?.items?.some((i) => i.key === ".dockerconfigjson" && i.path === "config.json")) {
       out[v.name] = { kind: "dockerConfig" };
     } else throw new Error(`volume ${v.name}: the harness knows emptyDir, image and docker config volumes`);

@@ -4,26 +4,28 @@
  * made from the builder's build image: the step's uid, gid and fsGroup, every capability dropped but the ones
  * the step adds, no new privileges, docker's default seccomp refusals, a read-only root where the step asks for
  * one, the host's network (the registry is on 127.0.0.1), fresh host folders for each `emptyDir`, the app
- * checked out into its workspace, the docker config as a read-only secret, and a fresh `BERTH_HOME` for each
- * step (state flows only through the volumes and the registry). After each step the root is compared with
+ * checked out into its workspace, the docker config as a read-only secret, berth's single executable where
+ * the berth volume is mounted, and a fresh `BERTH_HOME` for each step (state flows only through the volumes
+ * and the registry). After each step the root is compared with
  * what it was: a write outside the volumes fails the pod.
  */
 import { execFile } from "node:child_process";
 import { mkdir, readdir, readFile, stat, writeFile } from "node:fs/promises";
 import { type AddressInfo, createServer } from "node:net";
-import { dirname, join, resolve } from "node:path";
+import { dirname, join } from "node:path";
 import { promisify } from "node:util";
 import { expect } from "vitest";
-import { compileLauncher, launcherSourceHash, launcherSourcePath } from "../../../src/cnb/launch/index.ts";
+import { compileLauncher } from "../../../src/cnb/launch/index.ts";
+import { SELF_PATH } from "../../../src/image/index.ts";
 import { buildSpec } from "../../../src/runtime/index.ts";
 import { berth, spawnBerth } from "../../helpers/cli.ts";
+import { berthExecutableFolder } from "../../helpers/executable.ts";
 import { tempDir } from "../../helpers/temp.ts";
 import { htpasswdLine } from "../../registry/helpers/certs.ts";
 import { type RegistryHarness, startRegistry } from "../../registry/helpers/registry.ts";
 import { makeBuildImage, writeBuildpack } from "../helpers.ts";
 
 const pexec = promisify(execFile);
-const REPO = resolve(import.meta.dirname, "../../..");
 const USER = "step-user";
 const SECRET = "step-secret-Zq81";
 export const BASIC = Buffer.from(`${USER}:${SECRET}`).toString("base64");
@@ -35,13 +37,18 @@ export type Volume =
   | { kind: "app"; uid?: number | undefined }
   /** A secret holding docker's config.json with the registry's credentials (mounted read-only). */
   | { kind: "dockerConfig" }
-  /** berth's package, read-only (an image volume in Kubernetes, a runner's folder in CI): see `berthPackage`. */
-  | { kind: "berth" };
+  /**
+   * berth, read-only: a runner's folder holding it as `berth` (CI), or with `image` an image volume of
+   * `berth image self`'s image (Kubernetes), mounted with the subPath of berth's folder. See `berthPackage`.
+   */
+  | { kind: "berth"; image?: boolean | undefined };
 
 export interface Mount {
   volume: string;
   path: string;
   readOnly?: boolean | undefined;
+  /** The volume's folder to mount instead of its root (Kubernetes' subPath). */
+  subPath?: string | undefined;
 }
 
 export interface Step {
@@ -89,7 +96,7 @@ export interface Harness {
   dockerConfig: string;
   /** The OCI layout holding the build image (`:build`). */
   layout: string;
-  /** The prebuilt launcher a packed berth ships (the step has no gcc). */
+  /** A launcher for a builder's own /cnb/lifecycle (the step has no gcc). */
   launcherDir: string;
   stop(): Promise<void>;
 }
@@ -106,7 +113,7 @@ export async function startHarness(prefix: string): Promise<Harness> {
     join(dockerConfig, "config.json"),
     JSON.stringify({ auths: { [reg.host]: { auth: BASIC } } }),
   );
-  const launcherDir = await makePrebuiltLauncher(work);
+  const launcherDir = await makeLauncher(work);
   const layout = join(work, "images");
   await makeBuildImage(work, `oci:${layout}:build`, home, ["chown", "httpd"]);
   const pushed = await berth(["copy", `oci:${layout}:build`, `docker://${reg.host}/run:1`], {
@@ -127,43 +134,22 @@ export async function startHarness(prefix: string): Promise<Harness> {
   };
 }
 
-/**
- * The prebuilt launcher a packed berth ships (scripts/build.ts does this at prepack), made in the test's folder:
- * the checkout itself is never written (other tests would find it and skip compiling).
- */
-async function makePrebuiltLauncher(work: string): Promise<string> {
+/** berth's launcher, compiled into the test's folder, for a builder's own /cnb/lifecycle (`builderRoot`). */
+async function makeLauncher(work: string): Promise<string> {
   const dir = join(work, "launcher");
   await mkdir(dir, { recursive: true });
   await compileLauncher("gcc", join(dir, "amd64"));
-  await writeFile(
-    join(dir, "source.sha256"),
-    `${launcherSourceHash(await readFile(launcherSourcePath()))}\n`,
-  );
   return dir;
 }
 
 /**
- * How berth gets into a step, in one place: its package at `path`, read-only, with `path/berth` the command.
- * Today: this checkout's parts, Node 24 from the `node` devDependency, the host's glibc and a launcher built in
- * the test's folder, started by a two-line sh script (the build image has sh); the deploy/ files only know
- * `/berth/berth`.
+ * How berth gets into a step, in one place: a read-only folder at `path` holding only berth's single executable
+ * as `berth` (what the deploy/ files name: an image volume's `usr/local/bin`, a runner's /opt/berth), and the
+ * host's glibc, read-only, which the busybox build image lacks (a real build image has its own).
  */
-async function berthPackage(h: Harness, path: string): Promise<HostMount[]> {
-  const start = join(h.work, "berth-start");
-  await mkdir(start, { recursive: true });
-  await writeFile(
-    join(start, "berth"),
-    `#!/bin/sh\nexec ${path}/node_modules/node/bin/node ${path}/bin/berth.js "$@"\n`,
-    { mode: 0o755 },
-  );
+async function berthPackage(path: string): Promise<HostMount[]> {
   return [
-    { source: join(start, "berth"), destination: `${path}/berth`, readonly: true },
-    ...["bin", "src", "node_modules", "builders", "package.json"].map((p) => ({
-      source: join(REPO, p),
-      destination: `${path}/${p}`,
-      readonly: true,
-    })),
-    { source: h.launcherDir, destination: `${path}/dist/launcher`, readonly: true },
+    { source: await berthExecutableFolder(), destination: path, readonly: true },
     { source: "/lib/x86_64-linux-gnu", destination: "/lib/x86_64-linux-gnu", readonly: true },
     { source: "/lib64", destination: "/lib64", readonly: true },
   ];
@@ -259,7 +245,15 @@ async function stepMounts(h: Harness, pod: Pod, s: Step, vols: Record<string, st
   for (const m of s.mounts) {
     const v = pod.volumes[m.volume];
     if (!v) throw new Error(`step ${s.name} mounts ${m.volume}, which the pod does not have`);
-    if (v.kind === "berth") mounts.push(...(await berthPackage(h, m.path)));
+    if (v.kind === "berth") {
+      const folder = v.image ? dirname(SELF_PATH).slice(1) : undefined;
+      if (m.subPath !== folder)
+        throw new Error(
+          `step ${s.name} mounts ${m.volume} with subPath ${m.subPath ?? "(none)"}, not ${folder ?? "(none)"}: no berth there`,
+        );
+      mounts.push(...(await berthPackage(m.path)));
+    } else if (m.subPath !== undefined)
+      throw new Error(`step ${s.name}: the harness mounts no subPath of ${m.volume}`);
     else
       mounts.push({
         source: vols[m.volume]!,
