@@ -179,7 +179,11 @@ export interface BuildOptions extends HostOptions {
   cacheImage?: string;
   clearCache?: boolean;
   previousImage?: string;
-  /** Seconds since the epoch, or "now"; default 1980-01-01 (reproducible), as pack's. */
+  /**
+   * Seconds since the epoch, or "now"; default `sourceDateEpoch` (SOURCE_DATE_EPOCH, as the lifecycle's exporter
+   * reads it), else 1980-01-01 (reproducible), as pack's. The created time of the config and history only: layer
+   * entries keep the lifecycle's fixed 1980 time.
+   */
   creationTime?: string;
   defaultProcess?: string;
   sbomOutputDir?: string;
@@ -368,7 +372,8 @@ async function buildOnce(o: BuildOptions): Promise<BuildResult> {
     clearCache: Boolean(o.clearCache),
     previousImage: o.previousImage || undefined,
     publish,
-    creationTime: o.creationTime || undefined,
+    // the lifecycle's rule: SOURCE_DATE_EPOCH is the image's created time; pack's --creation-time, when given, wins
+    creationTime: o.creationTime || (o.sourceDateEpoch === undefined ? undefined : String(o.sourceDateEpoch)),
     defaultProcess: o.defaultProcess || undefined,
     ...(o.sbomOutputDir ? { sbomOutputDir: resolve(host.cwd, o.sbomOutputDir) } : {}),
     ...(o.reportOutputDir ? { reportOutputDir: resolve(host.cwd, o.reportOutputDir) } : {}),

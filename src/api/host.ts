@@ -48,7 +48,10 @@ export interface HostOptions {
   caCert?: string;
   /** Parallel blob transfers (--jobs). */
   jobs?: number;
-  /** SOURCE_DATE_EPOCH: file times and created times of Dockerfile builds; default none (0 for files). */
+  /**
+   * SOURCE_DATE_EPOCH: file times and created times of Dockerfile builds, the created time of buildpacks builds
+   * (unless `creationTime`); default none (0 for files).
+   */
   sourceDateEpoch?: number | undefined;
   logger?: Logger;
   /** Registry diagnostics (retries, fallbacks; never credentials): the CLI's BERTH_DEBUG lines. */

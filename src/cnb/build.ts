@@ -13,6 +13,7 @@ import { createHash } from "node:crypto";
 import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import { BerthError } from "../errors.ts";
+import { epochToRfc3339 } from "../image/append.ts";
 import { Store } from "../oci/store.ts";
 import type { NetworkMode } from "../runtime/index.ts";
 import type { TransportContext } from "../transport/context.ts";
@@ -235,11 +236,22 @@ function nameHash(arg: ImageArgument): string {
   return createHash("sha256").update(key).digest("hex").slice(0, 24);
 }
 
-function creationTime(o: BuildWithBuildpacksOptions): string | undefined {
+/**
+ * `--creation-time` in seconds: a number of seconds, or "now" (`o.now`); undefined when not given. The engines
+ * make it the config's `created` (berth's) or the lifecycle's SOURCE_DATE_EPOCH (the builder's).
+ */
+export function creationSeconds(
+  o: Pick<BuildWithBuildpacksOptions, "creationTime" | "now">,
+): number | undefined {
   const t = o.creationTime;
   if (t === undefined || t === "") return undefined;
-  if (t === "now") return (o.now?.() ?? new Date(0)).toISOString().replace(/\.\d{3}Z$/, "Z");
+  if (t === "now") return Math.floor((o.now?.() ?? new Date(0)).getTime() / 1000);
   if (!/^\d+$/.test(t))
     throw new BerthError("USAGE", `--creation-time ${JSON.stringify(t)} is not a number of seconds or "now"`);
-  return new Date(Number(t) * 1000).toISOString().replace(/\.\d{3}Z$/, "Z");
+  return Number(t);
+}
+
+function creationTime(o: BuildWithBuildpacksOptions): string | undefined {
+  const seconds = creationSeconds(o);
+  return seconds === undefined ? undefined : epochToRfc3339(seconds);
 }

@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Descriptor } from "../../src/oci/descriptor.ts";
 import { makeBuildImage, writeBuildpack } from "../cnb/helpers.ts";
+import { twoPlatformBase } from "../dockerfile/helpers/multiarch.ts";
 import { berth, type RunResult } from "../helpers/cli.ts";
 import { tempDir } from "../helpers/temp.ts";
 import { randomLayout } from "../registry/helpers/images.ts";
@@ -27,6 +28,8 @@ let bb: string;
 let index: string;
 let arm64: Descriptor;
 let reg: RegistryHarness;
+/** A linux/amd64 + linux/arm64 busybox index, or why there is none (no arm64 busybox cached or fetchable). */
+let twoPlatform: string | Error;
 // Recording wrappers of runc and crun (crun: where it can start containers here, see recordingRuntime).
 const wrappers = await tempDir("berth-options-runtimes-");
 const runc = (await recordingRuntime(wrappers, "runc"))!;
@@ -65,6 +68,9 @@ beforeAll(async () => {
   ).manifests;
   arm64 = children.find((c) => c.platform?.architecture === "arm64")!;
   reg = await startRegistry();
+  twoPlatform = await twoPlatformBase(join(dir, "two")).catch((e: unknown) =>
+    e instanceof Error ? e : new Error(String(e)),
+  );
   ok(await b(["copy", "--all", index, `docker://${reg.host}/opts/index:1`]));
   // A builder whose one buildpack prints the build container's interfaces.
   const buildLayout = join(dir, "cnb-layout");
@@ -112,7 +118,7 @@ const detect = (args: string[], env: Record<string, string> = {}) =>
 
 interface Row {
   name: string;
-  run: () => Promise<void>;
+  run: (ctx: { skip: (note: string) => void }) => Promise<void>;
   skip?: boolean;
 }
 
@@ -177,6 +183,15 @@ const rows: Row[] = [
   ...networkRows("run", async (args) =>
     ifacesIn(ok(await b(["run", ...args, bb, "sh", "-c", IFACES])).stdout),
   ),
+  ...[undefined, "linux/arm64", "linux/amd64"].map((platform) => ({
+    name: `run ${platform ? `--platform ${platform}` : "(default platform)"} of a two-platform index`,
+    run: async (ctx: { skip: (note: string) => void }) => {
+      if (twoPlatform instanceof Error) return ctx.skip(`no arm64 busybox: ${twoPlatform.message}`);
+      const args = platform ? ["--platform", platform] : [];
+      const r = ok(await b(["run", "--network", "none", ...args, twoPlatform, "uname", "-m"]));
+      expect(r.stdout).toBe(platform === "linux/arm64" ? "aarch64\n" : "x86_64\n");
+    },
+  })),
   // berth bundle: the network namespace in config.json
   ...(["host", "none"] as const).map((network) => ({
     name: `bundle --network ${network}`,
@@ -225,6 +240,23 @@ const rows: Row[] = [
     const r = ok(await buildpacks(args));
     return ifacesIn(r.stdout + r.stderr);
   }),
+  {
+    name: "build (buildpacks) with SOURCE_DATE_EPOCH; --creation-time wins",
+    run: async () => {
+      const sde = { SOURCE_DATE_EPOCH: String(EPOCH) };
+      const out = `oci:${join(dir, `cnb-sde${++n}`)}:app`;
+      ok(await b(["build", join(dir, "app"), "-t", out, "--builder", builder], sde));
+      expect((await configOf(out)).created).toBe(EPOCH_TIME);
+      const both = `oci:${join(dir, `cnb-sde${++n}`)}:app`;
+      ok(
+        await b(
+          ["build", join(dir, "app"), "-t", both, "--builder", builder, "--creation-time", "1600000000"],
+          sde,
+        ),
+      );
+      expect((await configOf(both)).created).toBe("2020-09-13T12:26:40Z");
+    },
+  },
   ...runtimeRows("detect", (args, env) => detect(args, env)),
   // berth copy, pull, inspect, digest: the platform chosen from an index
   {

@@ -278,7 +278,10 @@ export function registerBuild(program: Command, cli: () => Cli): void {
     )
     .option("--trust-builder", "buildpacks, --lifecycle builder: run the builder's creator in one container")
     .option("--previous-image <ref>", "buildpacks: reuse layers from this image")
-    .option("--creation-time <unix|now>", "buildpacks: the image's creation time")
+    .option(
+      "--creation-time <unix|now>",
+      "buildpacks: the image's creation time (default SOURCE_DATE_EPOCH, else 1980)",
+    )
     .option("-D, --default-process <type>", "buildpacks: the default process type")
     .option("--sbom-output-dir <dir>", "buildpacks: copy the SBOM here")
     .option("--report-output-dir <dir>", "buildpacks: write report.toml here")
@@ -306,6 +309,7 @@ RUN steps and buildpacks run in a sandbox (runc or crun) with a private network 
 but not the host's loopback services; --network host gives them the host's (for RUN --network=host in the
 Dockerfile itself: --allow network.host, as BuildKit). Dockerfile builds keep each step's result under
 $BERTH_HOME/cache/dockerfile, and are reproducible with SOURCE_DATE_EPOCH (file times and created dates).
+Buildpacks builds take SOURCE_DATE_EPOCH as the image's created time, as the lifecycle does (--creation-time wins).
 
 Examples:
   berth build . -t app:1                                   (buildpacks, berth's default builder)
@@ -338,7 +342,7 @@ Examples:
         if (!quiet) out.stderr.write(`${line}\n`);
       };
       try {
-        const host = hostOptions(c, { runtime: opts.runtime, epoch: choice.way === "dockerfile" });
+        const host = hostOptions(c, { runtime: opts.runtime, epoch: true });
         if (choice.way === "buildpacks") {
           log(`Building ${tag} with Cloud Native Buildpacks (${choice.reason})`);
           const r = await build({

@@ -32,7 +32,7 @@ import { ConfinedTree } from "../../util/confined.ts";
 import { ownedTempDir } from "../../util/fs.ts";
 import { withOwnedLock } from "../../util/lock.ts";
 import { formatDuration } from "../../util/progress.ts";
-import type { BuildWithBuildpacksOptions } from "../build.ts";
+import { type BuildWithBuildpacksOptions, creationSeconds } from "../build.ts";
 import { encodeReport } from "../files/report.ts";
 import { openImage } from "../image.ts";
 import type { BuilderInfo } from "../platform/builder.ts";
@@ -405,13 +405,8 @@ async function runPhases(
 
 /** `--creation-time` as the lifecycle takes it (Platform API 0.9+): SOURCE_DATE_EPOCH. */
 function sourceDateEpoch(o: LifecycleBuildOptions): string[] {
-  const t = o.creationTime;
-  if (t === undefined || t === "") return [];
-  if (t === "now") return [`SOURCE_DATE_EPOCH=${Math.floor((o.now?.() ?? new Date()).getTime() / 1000)}`];
-  if (!/^\d+$/.test(t)) {
-    throw new BerthError("USAGE", `--creation-time ${JSON.stringify(t)} is not a number of seconds or "now"`);
-  }
-  return [`SOURCE_DATE_EPOCH=${t}`];
+  const seconds = creationSeconds(o);
+  return seconds === undefined ? [] : [`SOURCE_DATE_EPOCH=${seconds}`];
 }
 
 /**

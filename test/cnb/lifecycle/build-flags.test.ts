@@ -15,9 +15,10 @@ import { type LifecycleFixture, labelsOf, lifecycleFixture } from "./fixture.ts"
 
 let f: LifecycleFixture;
 
-const build = (name: string, args: string[], app = f.app) =>
+const build = (name: string, args: string[], app = f.app, env: Record<string, string> = {}) =>
   berth(["build", app, "-t", name, "--builder", f.builder, "--lifecycle", "builder", ...args], {
     home: f.home,
+    env,
   });
 
 beforeAll(async () => {
@@ -119,6 +120,23 @@ uri = "${f.extraBp}"
     const inspect = await berth(["inspect", "--config", "created:1"], { home: f.home });
     expect((JSON.parse(inspect.stdout) as { created?: string }).created).toBe("2023-11-14T22:13:20Z");
     expect(await readFile(join(reports, "report.toml"), "utf8")).toMatch(/\[image\][\s\S]*digest = "sha256:/);
+  });
+
+  it("SOURCE_DATE_EPOCH is the created time, as the lifecycle's exporter reads it; --creation-time wins", async () => {
+    const createdOf = async (image: string) =>
+      (
+        JSON.parse((await berth(["inspect", "--config", image], { home: f.home })).stdout) as {
+          created?: string;
+        }
+      ).created;
+    const r = await build("sde:1", [], f.app, { SOURCE_DATE_EPOCH: "1600000000" });
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(await createdOf("sde:1")).toBe("2020-09-13T12:26:40Z");
+    const both = await build("sde:2", ["--creation-time", "1700000000"], f.app, {
+      SOURCE_DATE_EPOCH: "1600000000",
+    });
+    expect(both.code, both.stdout + both.stderr).toBe(0);
+    expect(await createdOf("sde:2")).toBe("2023-11-14T22:13:20Z");
   });
 
   it("--sbom-output-dir is refused, not ignored", async () => {

@@ -202,6 +202,11 @@ describe("berth rebase --lifecycle builder", () => {
   it("the builder's rebaser moves the app onto the new run image (--force: one the app does not name), and it runs", async () => {
     const before = await runImageOf(app);
     const args = ["rebase", app, "--publish", "--lifecycle", "builder", "-B", f.builder, "--run-image", run2];
+    // --network reaches the rebaser: in its default private network the registry on the host's loopback is out
+    // of reach, so it fails before its own checks; with the host's it gets to them.
+    const unreachable = await berth([...args, "-q", "--force"], { home: f.home });
+    expect(unreachable.code).not.toBe(0);
+    expect(unreachable.stderr).toContain("the lifecycle's rebaser failed");
     // The lifecycle's own check (Platform API 0.12+): the app names run:1 only.
     const refused = await berth([...args, "--network", "host", "-q"], { home: f.home });
     expect(refused.code).not.toBe(0);

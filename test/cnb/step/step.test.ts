@@ -119,10 +119,13 @@ describe.skipIf(process.arch !== "x64")(
       await built(r, "app-cfg", "out-report.toml");
     }, 300_000);
 
-    it("writes an OCI layout to a volume, with the builder's own /cnb/lifecycle/launcher", async () => {
+    it("writes an OCI layout to a volume, with the builder's own /cnb/lifecycle/launcher, created at SOURCE_DATE_EPOCH", async () => {
       const r = await build(
         "layout-step",
-        berthPod(["build", "-t", "oci:/layers/out:app", "--isolation", "host"], authEnv()),
+        berthPod(["build", "-t", "oci:/layers/out:app", "--isolation", "host"], {
+          ...authEnv(),
+          SOURCE_DATE_EPOCH: "1700000000",
+        }),
         { lifecycle: true },
       );
       expect(r.steps[0]?.code, r.out).toBe(0);
@@ -139,6 +142,7 @@ describe.skipIf(process.arch !== "x64")(
       const config = JSON.parse(await blob(manifest.config.digest));
       const md = JSON.parse(config.config.Labels["io.buildpacks.build.metadata"]);
       expect(md.launcher.version).toBe("0.99.0-test");
+      expect(config.created).toBe("2023-11-14T22:13:20Z");
       const ran = await berth(["run", "--network", "none", `oci:${out}:app`], { home: h.home });
       expect(ran.stdout).toContain("hello-from-the-step");
       expect(ran.code).toBe(0);
