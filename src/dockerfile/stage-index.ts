@@ -6,7 +6,7 @@
  */
 import { BerthError } from "../errors.ts";
 import { type EntryHeader, OPAQUE_MARKER, readTar, WHITEOUT_PREFIX } from "../layer/index.ts";
-import type { Image } from "../oci/image.ts";
+import type { Layer } from "../oci/image.ts";
 import { components, type FsView, type PathInfo } from "./rootfs.ts";
 
 /** Files whose content the index keeps, for `--chown` and WORKDIR's owner by name. */
@@ -24,19 +24,24 @@ const implicitDir = (): Node => ({
   children: new Map(),
 });
 
+/** An image, or anything with layers to read. */
+interface LayerList {
+  layers(): readonly Pick<Layer, "uncompressed">[];
+}
+
 export class StageIndex implements FsView {
   readonly #root = implicitDir();
   #applied = 0;
   #syncing: Promise<unknown> = Promise.resolve();
 
   /** Add the layers of `image` the index does not have yet (the image must extend what was added). */
-  sync(image: Image | undefined): Promise<FsView> {
+  sync(image: LayerList | undefined): Promise<FsView> {
     const next = this.#syncing.then(() => this.#sync(image));
     this.#syncing = next.catch(() => undefined);
     return next;
   }
 
-  async #sync(image: Image | undefined): Promise<FsView> {
+  async #sync(image: LayerList | undefined): Promise<FsView> {
     const layers = image?.layers() ?? [];
     for (; this.#applied < layers.length; this.#applied++) {
       const entries: { header: EntryHeader; content?: Buffer | undefined }[] = [];
