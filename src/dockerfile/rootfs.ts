@@ -1,8 +1,8 @@
 /**
- * Paths inside a root directory (the build context, or a stage's filesystem applied on disk), resolved the
- * way the build would see them: symlinks followed with absolute targets taken from the root and `..` never
- * climbing above it. A `StageRoot` is a stage's filesystem, applied layer by layer as the stage grows, made
- * only when an instruction needs to look at it (COPY/ADD destinations, WORKDIR, --chown names, --from).
+ * Paths inside a stage's filesystem, resolved the way the build would see them: symlinks followed with
+ * absolute targets taken from the root and `..` never climbing above it, over an `FsView` (the build context or
+ * a root on disk, or a stage's layer entries: `StageIndex`). A `StageRoot` is a stage's filesystem applied on
+ * disk layer by layer, made only when another step reads its files (`--from`); COPY and WORKDIR ask the index.
  */
 import { lstat, mkdir, readFile, readlink, realpath, rm } from "node:fs/promises";
 import { BerthError } from "../errors.ts";

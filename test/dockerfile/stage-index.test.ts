@@ -6,9 +6,9 @@
  */
 import { Readable } from "node:stream";
 import { describe, expect, it } from "vitest";
-import { applyLayer } from "../../src/layer/index.ts";
 import { resolveIn, resolveInRoot, resolveOwner } from "../../src/dockerfile/rootfs.ts";
 import { StageIndex } from "../../src/dockerfile/stage-index.ts";
+import { applyLayer } from "../../src/layer/index.ts";
 import { tempDir } from "../helpers/temp.ts";
 import { type HandEntry, snapshot, tarOf } from "../layer/helpers.ts";
 
@@ -75,7 +75,8 @@ describe("stage index", () => {
         });
       }
       for (const path of named) {
-        if (!(path in onDisk)) expect({ path, got: await view.lstat(path) }).toEqual({ path, got: undefined });
+        if (!(path in onDisk))
+          expect({ path, got: await view.lstat(path) }).toEqual({ path, got: undefined });
       }
       for (const p of ["/link/sub/b2", "/rel/b", "/up/passwd", "link", "/opq/x"]) {
         for (const followLast of [true, false])
@@ -89,6 +90,8 @@ describe("stage index", () => {
     const view = await index.sync({ layers: () => layers });
     expect(await resolveOwner(view, "app:staff")).toEqual({ uid: 2000, gid: 50 });
     expect(await resolveOwner(view, "app")).toEqual({ uid: 2000, gid: 2001 });
-    await expect(resolveOwner(view, "root")).rejects.toThrow(/user "root" is not in the image's \/etc\/passwd/);
+    await expect(resolveOwner(view, "root")).rejects.toThrow(
+      /user "root" is not in the image's \/etc\/passwd/,
+    );
   });
 });
