@@ -39,6 +39,7 @@ import { StageRoot } from "./rootfs.ts";
 import { baseStages, defaultStageJobs, LinePrefixer, Slots } from "./schedule.ts";
 import { type MatchedSource, selectSources, sourcesDigest } from "./sources.ts";
 import { findStage, neededStages, type PlanWarning, type Stage, splitStages, targetStage } from "./stage.ts";
+import { StageIndex } from "./stage-index.ts";
 import type { SourceRoot, StepContext, StepOutput } from "./step.ts";
 
 export interface BuildInputs {
@@ -119,7 +120,10 @@ interface StageState {
   /** ARGs in scope: name → value (undefined when declared without one). */
   args: Map<string, string | undefined>;
   cmdSet: boolean;
+  /** Its files on disk, made when another stage reads them (`--from`). */
   root: StageRoot;
+  /** Its layers' entries, for COPY's and WORKDIR's path questions. */
+  index: StageIndex;
   clearOnBuild: boolean;
   platform: Platform;
   /** The steps behind the stage's image (its base stage's first), for a mode=min or inline cache export. */
@@ -642,6 +646,7 @@ export class DockerfileBuild {
       args: new Map(),
       cmdSet: false,
       root: new StageRoot(join(this.#tmp, `stage-${stage.index}`)),
+      index: new StageIndex(),
       clearOnBuild: false,
       platform,
       chain,
@@ -758,8 +763,7 @@ export class DockerfileBuild {
       matcher: this.#matcher,
       mtime: this.#mtime,
       temp: (prefix) => join(this.#tmp, `${prefix}${randomBytes(6).toString("hex")}`),
-      root: () => s.root.sync(s.image),
-      host: (path) => s.root.host(path),
+      view: () => s.index.sync(s.image),
       sourceRoot: (ref) => this.#sourceRoot(s, ref, all, where),
       contextSources: (patterns, o) => {
         const id = JSON.stringify([patterns, o.parents, o.excludes]);

@@ -1,11 +1,12 @@
 /**
- * Paths inside a root directory (the build context, or a stage's filesystem applied on disk), resolved the
- * way the build would see them: symlinks followed with absolute targets taken from the root and `..` never
- * climbing above it. A `StageRoot` is a stage's filesystem, applied layer by layer as the stage grows, made
- * only when an instruction needs to look at it (COPY/ADD destinations, WORKDIR, --chown names, --from).
+ * Paths inside a stage's filesystem, resolved the way the build would see them: symlinks followed with
+ * absolute targets taken from the root and `..` never climbing above it, over an `FsView` (the build context or
+ * a root on disk, or a stage's layer entries: `StageIndex`). A `StageRoot` is a stage's filesystem applied on
+ * disk layer by layer, made only when another step reads its files (`--from`); COPY and WORKDIR ask the index.
  */
 import { lstat, mkdir, readFile, readlink, realpath, rm } from "node:fs/promises";
 import { BerthError } from "../errors.ts";
+import type { EntryType } from "../layer/index.ts";
 import { applyLayer } from "../layer/index.ts";
 import type { Image } from "../oci/image.ts";
 
@@ -22,35 +23,79 @@ export function components(path: string): string[] {
   return out;
 }
 
+/** What a path question needs to know of an entry (`lstat`, with a symlink's target). */
+export interface PathInfo {
+  type: EntryType;
+  mode: number;
+  uid: number;
+  gid: number;
+  linkname?: string | undefined;
+}
+
 /**
- * Resolve `path` inside `root`, following symlinks in every component (and in the last one when
+ * A stage's filesystem as COPY and WORKDIR ask about it: a directory on disk (`diskView`) or the layers'
+ * entry lists (`StageIndex`). Paths are relative to the root ("" for the root), not resolved.
+ */
+export interface FsView {
+  lstat(rel: string): Promise<PathInfo | undefined>;
+  /** A file's content as text; undefined when it is not a file. */
+  readFile(rel: string): Promise<string | undefined>;
+}
+
+/** A directory on disk as an `FsView`. */
+function diskView(root: string): FsView {
+  const host = (rel: string) => (rel === "" ? root : `${root}/${rel}`);
+  return {
+    async lstat(rel) {
+      const st = await lstatOrUndefined(host(rel));
+      if (!st) return undefined;
+      const type: EntryType = st.isDirectory()
+        ? "dir"
+        : st.isSymbolicLink()
+          ? "symlink"
+          : st.isFile()
+            ? "file"
+            : st.isFIFO()
+              ? "fifo"
+              : st.isCharacterDevice()
+                ? "char"
+                : "block";
+      const linkname = type === "symlink" ? await readlink(host(rel)) : undefined;
+      return { type, mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, linkname };
+    },
+    async readFile(rel) {
+      return (await lstatOrUndefined(host(rel)))?.isFile() ? readFile(host(rel), "utf8") : undefined;
+    },
+  };
+}
+
+/**
+ * Resolve `path` inside `view`, following symlinks in every component (and in the last one when
  * `followLast`). Returns the resolved path relative to the root ("" for the root), whether or not it exists.
  */
-export async function resolveInRoot(root: string, path: string, followLast = true): Promise<string> {
+export async function resolveIn(view: FsView, path: string, followLast = true): Promise<string> {
   const todo = components(path);
   const done: string[] = [];
   let links = 0;
   while (todo.length > 0) {
     const c = todo.shift()!;
-    const host = `${root}/${[...done, c].join("/")}`;
-    let st: Awaited<ReturnType<typeof lstat>> | undefined;
-    try {
-      st = await lstat(host);
-    } catch {
-      st = undefined;
-    }
-    if (st?.isSymbolicLink() && (todo.length > 0 || followLast)) {
+    const st = await view.lstat([...done, c].join("/"));
+    if (st?.type === "symlink" && (todo.length > 0 || followLast)) {
       if (++links > MAX_LINKS) throw new BerthError("IO", `too many levels of symbolic links in ${path}`);
-      const target = await readlink(host);
+      const target = st.linkname ?? "";
       const next = target.startsWith("/") ? components(target) : components([...done, target].join("/"));
-      if (!target.startsWith("/")) done.length = 0;
-      else done.length = 0;
+      done.length = 0;
       todo.unshift(...next);
       continue;
     }
     done.push(c);
   }
   return done.join("/");
+}
+
+/** `resolveIn` a directory on disk. */
+export function resolveInRoot(root: string, path: string, followLast = true): Promise<string> {
+  return resolveIn(diskView(root), path, followLast);
 }
 
 export async function lstatOrUndefined(host: string) {
@@ -96,35 +141,19 @@ export class StageRoot {
     return this.#real;
   }
 
-  /** The host path of an image path, symlinks resolved inside the root. */
-  async host(path: string, followLast = true): Promise<string> {
-    const real = this.#real ?? (await realpath(this.dir));
-    const rel = await resolveInRoot(real, path, followLast);
-    return rel === "" ? real : `${real}/${rel}`;
-  }
-
   async remove(): Promise<void> {
     await rm(this.dir, { recursive: true, force: true });
   }
 }
 
 /** Numeric ids for `--chown user:group`, names looked up in the root's /etc/passwd and /etc/group. */
-export async function resolveOwner(
-  root: string | undefined,
-  spec: string,
-): Promise<{ uid: number; gid: number }> {
+export async function resolveOwner(view: FsView, spec: string): Promise<{ uid: number; gid: number }> {
   const [user = "", group] = spec.split(":");
-  const read = async (file: string) => {
-    if (!root) return [];
-    try {
-      return (await readFile(`${root}/etc/${file}`, "utf8"))
-        .split("\n")
-        .filter((l) => l && !l.startsWith("#"))
-        .map((l) => l.split(":"));
-    } catch {
-      return [];
-    }
-  };
+  const read = async (file: string) =>
+    ((await view.readFile(await resolveIn(view, `/etc/${file}`))) ?? "")
+      .split("\n")
+      .filter((l) => l && !l.startsWith("#"))
+      .map((l) => l.split(":"));
   let uid: number;
   let primaryGid: number | undefined;
   if (/^\d+$/.test(user)) {

@@ -11,6 +11,7 @@ import type { BuildInputs } from "./build.ts";
 import type { CachedLayer } from "./cache.ts";
 import type { Vars } from "./expand.ts";
 import type { Instruction } from "./parse.ts";
+import type { FsView } from "./rootfs.ts";
 import type { MatchedSource } from "./sources.ts";
 
 /** What a step produces when it is not found in the cache. */
@@ -57,10 +58,8 @@ export interface StepContext {
   readonly mtime: number;
   /** A new path in the build's private temp folder (not created). */
   temp(prefix: string): string;
-  /** The stage's filesystem on disk, synced with `image`. */
-  root(): Promise<string>;
-  /** A path in the stage's filesystem on the host, symlinks resolved inside it. */
-  host(path: string): Promise<string>;
+  /** The stage's filesystem (its layers' entries, not on disk), synced with `image`. */
+  view(): Promise<FsView>;
   /**
    * COPY/ADD sources matched in the build context (its `.dockerignore` applied), found once per build for the
    * same patterns and flags (the key pass and the build share them).

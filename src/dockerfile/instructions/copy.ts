@@ -21,14 +21,14 @@ import type { Compression } from "../../oci/mediatype.ts";
 import { BLOCK, decodeHeader } from "../../tar/index.ts";
 import { expandWord, splitRaw } from "../expand.ts";
 import { heredocName } from "../parse.ts";
-import { lstatOrUndefined, resolveInRoot, resolveOwner } from "../rootfs.ts";
+import { type FsView, resolveIn, resolveOwner } from "../rootfs.ts";
 import { type MatchedSource, matchSources, selectSources } from "../sources.ts";
 import type { StepContext } from "../step.ts";
 import { fetchGit, parseGitRef } from "./git.ts";
 
 export interface CopyLayerOptions {
-  /** The stage's filesystem on disk (resolved real path). */
-  root: string;
+  /** The stage's filesystem, as it was before the copy. */
+  root: FsView;
   sources: MatchedSource[];
   /** Destination as written (expanded), before joining with the working directory. */
   dest: string;
@@ -50,6 +50,9 @@ interface Item {
   inode?: string;
 }
 
+/** The filesystem a COPY --link layer is made against. */
+const EMPTY: FsView = { lstat: async () => undefined, readFile: async () => undefined };
+
 /** Parse `--chmod` (octal such as 755 or 0644). */
 function parseChmod(text: string): number {
   if (!/^[0-7]{3,4}$/.test(text))
@@ -67,9 +70,9 @@ export async function buildCopyLayer(o: CopyLayerOptions) {
       `when copying more than one source (${total} matched), the destination must be a directory ending in /`,
     );
   }
-  const destRel = await resolveInRoot(o.root, destAbs, true);
-  const destSt = await lstatOrUndefined(destRel === "" ? o.root : `${o.root}/${destRel}`);
-  const destIsDir = wantsDir || destSt?.isDirectory() === true;
+  const destRel = await resolveIn(o.root, destAbs, true);
+  const destSt = await o.root.lstat(destRel);
+  const destIsDir = wantsDir || destSt?.type === "dir";
   const items = new Map<string, Item>();
   const join2 = (a: string, b: string) => (a === "" ? b : b === "" ? a : `${a}/${b}`);
   const ownerOf = (st: { uid: number; gid: number }) =>
@@ -126,8 +129,8 @@ export async function buildCopyLayer(o: CopyLayerOptions) {
   for (const path of [...items.keys()]) {
     for (let d = posix.dirname(path); d !== "." && d !== ""; d = posix.dirname(d)) {
       if (items.has(d)) continue;
-      const st = await lstatOrUndefined(`${o.root}/${d}`);
-      if (st && !st.isDirectory()) {
+      const st = await o.root.lstat(d);
+      if (st && st.type !== "dir") {
         throw new BerthError("DOCKERFILE_SYNTAX", `cannot copy to /${path}: /${d} is not a directory`);
       }
       items.set(d, {
@@ -135,7 +138,7 @@ export async function buildCopyLayer(o: CopyLayerOptions) {
           ? {
               path: d,
               type: "dir",
-              mode: st.mode & 0o7777,
+              mode: st.mode,
               uid: st.uid,
               gid: st.gid,
               size: 0,
@@ -497,14 +500,10 @@ export async function copyInstruction(c: StepContext): Promise<void> {
           keepOwner = true;
         } else all2.push(src);
       }
-      const root = await c.root();
+      const root = await c.view();
       const owner = chown === undefined ? undefined : await resolveOwner(root, chown);
       // --link: the layer is made as if on an empty filesystem (BuildKit: `FROM scratch; COPY …`, merged).
-      let layerRoot = root;
-      if (link) {
-        layerRoot = join(dl, "link-root");
-        await mkdir(layerRoot, { recursive: true });
-      }
+      const layerRoot = link ? EMPTY : root;
       const layerPath = c.temp("layer-");
       const desc = await buildCopyLayer({
         root: layerRoot,

@@ -3,7 +3,7 @@ import { mkdir, stat } from "node:fs/promises";
 import { posix } from "node:path";
 import { BerthError } from "../../errors.ts";
 import { expandWord } from "../expand.ts";
-import { lstatOrUndefined, resolveOwner } from "../rootfs.ts";
+import { resolveOwner } from "../rootfs.ts";
 import type { StepContext } from "../step.ts";
 import { buildCopyLayer } from "./copy.ts";
 
@@ -21,10 +21,9 @@ export async function workdirInstruction(c: StepContext): Promise<void> {
   await c.cached(
     [`WORKDIR ${dir}`, user],
     async () => {
-      const root = await c.root();
+      const root = await c.view();
       // As BuildKit: a layer for every WORKDIR but `/`, an empty one when the directory exists.
-      if (dir === "/" && (await lstatOrUndefined(await c.host(dir))))
-        return { config, createdBy: `WORKDIR ${dir}` };
+      if (dir === "/") return { config, createdBy: `WORKDIR ${dir}` };
       const empty = c.temp("empty-");
       await mkdir(empty);
       const layerPath = c.temp("layer-");

@@ -1,0 +1,123 @@
+/**
+ * A stage's filesystem as the tree of its layers' tar headers, whiteouts and opaque directories applied:
+ * COPY's and WORKDIR's path questions (does the destination exist, what is it, who owns it, where do its
+ * symlinks lead, what do /etc/passwd and /etc/group say) answered without writing the files to disk. Only
+ * RUN and `--from` sources need the files themselves (`StageRoot`).
+ */
+import { BerthError } from "../errors.ts";
+import { type EntryHeader, OPAQUE_MARKER, readTar, WHITEOUT_PREFIX } from "../layer/index.ts";
+import type { Layer } from "../oci/image.ts";
+import { components, type FsView, type PathInfo } from "./rootfs.ts";
+
+/** Files whose content the index keeps, for `--chown` and WORKDIR's owner by name. */
+const KEPT = new Set(["passwd", "group"]);
+const MAX_KEPT = 1024 * 1024;
+
+interface Node {
+  info: PathInfo;
+  content?: Buffer | undefined;
+  children: Map<string, Node>;
+}
+
+const implicitDir = (): Node => ({
+  info: { type: "dir", mode: 0o755, uid: 0, gid: 0 },
+  children: new Map(),
+});
+
+/** An image, or anything with layers to read. */
+interface LayerList {
+  layers(): readonly Pick<Layer, "uncompressed">[];
+}
+
+export class StageIndex implements FsView {
+  readonly #root = implicitDir();
+  #applied = 0;
+  #syncing: Promise<unknown> = Promise.resolve();
+
+  /** Add the layers of `image` the index does not have yet (the image must extend what was added). */
+  sync(image: LayerList | undefined): Promise<FsView> {
+    const next = this.#syncing.then(() => this.#sync(image));
+    this.#syncing = next.catch(() => undefined);
+    return next;
+  }
+
+  async #sync(image: LayerList | undefined): Promise<FsView> {
+    const layers = image?.layers() ?? [];
+    for (; this.#applied < layers.length; this.#applied++) {
+      const entries: { header: EntryHeader; content?: Buffer | undefined }[] = [];
+      for await (const { header, body } of readTar(await layers[this.#applied]!.uncompressed())) {
+        const base = header.path.slice(header.path.lastIndexOf("/") + 1);
+        let content: Buffer | undefined;
+        if (header.type === "file" && KEPT.has(base) && header.size <= MAX_KEPT) {
+          const chunks: Buffer[] = [];
+          for await (const c of body) chunks.push(c);
+          content = Buffer.concat(chunks);
+        }
+        entries.push({ header, content });
+      }
+      this.#addLayer(entries);
+    }
+    return this;
+  }
+
+  /** Whiteouts and opaque markers hide what the layers below have; then the layer's entries go in. */
+  #addLayer(entries: { header: EntryHeader; content?: Buffer | undefined }[]): void {
+    for (const { header } of entries) {
+      const comps = components(header.path);
+      const base = comps.pop();
+      if (base === undefined || !base.startsWith(WHITEOUT_PREFIX)) continue;
+      const parent = this.#node(comps);
+      if (parent?.info.type !== "dir") continue;
+      if (base === OPAQUE_MARKER) parent.children.clear();
+      else parent.children.delete(base.slice(WHITEOUT_PREFIX.length));
+    }
+    for (const { header, content } of entries) {
+      const comps = components(header.path);
+      const base = comps.pop();
+      if (base === undefined) {
+        this.#root.info = infoOf(header);
+        continue;
+      }
+      if (base.startsWith(WHITEOUT_PREFIX)) continue;
+      let dir = this.#root;
+      for (const c of comps) {
+        let next = dir.children.get(c);
+        if (next?.info.type !== "dir") {
+          next = implicitDir();
+          dir.children.set(c, next);
+        }
+        dir = next;
+      }
+      const old = dir.children.get(base);
+      if (header.type === "hardlink") {
+        const target = this.#node(components(header.linkname ?? ""));
+        if (target) dir.children.set(base, { ...target, children: new Map() });
+      } else if (header.type === "dir" && old?.info.type === "dir") old.info = infoOf(header);
+      else dir.children.set(base, { info: infoOf(header), content, children: new Map() });
+    }
+  }
+
+  #node(comps: readonly string[]): Node | undefined {
+    let n: Node | undefined = this.#root;
+    for (const c of comps) {
+      n = n.info.type === "dir" ? n.children.get(c) : undefined;
+      if (!n) return undefined;
+    }
+    return n;
+  }
+
+  async lstat(rel: string): Promise<PathInfo | undefined> {
+    return this.#node(components(rel))?.info;
+  }
+
+  async readFile(rel: string): Promise<string | undefined> {
+    const n = this.#node(components(rel));
+    if (n?.info.type !== "file") return undefined;
+    if (!n.content) throw new BerthError("INTERNAL", `the stage index keeps no content for /${rel}`);
+    return n.content.toString("utf8");
+  }
+}
+
+function infoOf(h: EntryHeader): PathInfo {
+  return { type: h.type, mode: h.mode & 0o7777, uid: h.uid, gid: h.gid, linkname: h.linkname };
+}

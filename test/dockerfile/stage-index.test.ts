@@ -1,0 +1,97 @@
+/**
+ * The stage index (COPY's and WORKDIR's view of a stage without its files on disk) against the same layers
+ * applied on disk by the layer engine: every path the disk has, with its type, mode, owner and link target, is
+ * what the index answers, and every path a whiteout or opaque directory removed is gone from both; symlinks
+ * resolve to the same place, and --chown names come from the layers' /etc/passwd and /etc/group.
+ */
+import { Readable } from "node:stream";
+import { describe, expect, it } from "vitest";
+import { resolveIn, resolveInRoot, resolveOwner } from "../../src/dockerfile/rootfs.ts";
+import { StageIndex } from "../../src/dockerfile/stage-index.ts";
+import { applyLayer } from "../../src/layer/index.ts";
+import { tempDir } from "../helpers/temp.ts";
+import { type HandEntry, snapshot, tarOf } from "../layer/helpers.ts";
+
+const LAYERS: HandEntry[][] = [
+  [
+    { path: "etc", type: "dir" },
+    { path: "etc/passwd", content: "root:x:0:0::/root:/bin/sh\napp:x:1000:1001::/home/app:/bin/sh\n" },
+    { path: "etc/group", content: "root:x:0:\nstaff:x:50:\n" },
+    { path: "srv", type: "dir", mode: 0o750, uid: 5, gid: 6 },
+    { path: "srv/a", content: "a", mode: 0o600, uid: 7, gid: 8 },
+    { path: "srv/sub", type: "dir" },
+    { path: "srv/sub/b", content: "b" },
+    { path: "link", type: "symlink", linkname: "/srv" },
+    { path: "rel", type: "symlink", linkname: "srv/sub" },
+    { path: "up", type: "symlink", linkname: "../../../srv/../etc" },
+    { path: "opq", type: "dir" },
+    { path: "opq/x", content: "x" },
+    { path: "gone", type: "dir" },
+    { path: "gone/y", content: "y" },
+    { path: "hl", type: "hardlink", linkname: "srv/a" },
+    { path: "was-file", content: "f" },
+    { path: "deep/no/parents", content: "p" },
+  ],
+  [
+    { path: ".wh.gone" },
+    { path: "opq", type: "dir", mode: 0o711 },
+    { path: "opq/.wh..wh..opq" },
+    { path: "opq/new", content: "n" },
+    { path: "srv", type: "dir", mode: 0o700, uid: 9, gid: 9 },
+    { path: "srv/sub/.wh.b" },
+    { path: "srv/sub/b2", content: "b2" },
+    { path: "was-file", type: "dir", mode: 0o701 },
+    { path: "was-file/in", content: "i" },
+  ],
+  [
+    { path: ".wh.link" },
+    { path: "link", type: "dir" },
+    { path: "etc/passwd", content: "app:x:2000:2001::/home/app:/bin/sh\n" },
+  ],
+];
+
+describe("stage index", () => {
+  it("answers as the layers applied on disk: types, modes, owners, links, whiteouts, opaque dirs", async () => {
+    const disk = await tempDir();
+    const tars = await Promise.all(LAYERS.map((l) => tarOf(l)));
+    const layers = tars.map((t) => ({ uncompressed: async () => Readable.from([t]) }));
+    const index = new StageIndex();
+    const named = new Set(
+      LAYERS.flat().map((e) => e.path.replace(/\/?\.wh\.\.wh\.\.opq$/, "").replace(/(^|\/)\.wh\./, "$1")),
+    );
+    for (let n = 1; n <= tars.length; n++) {
+      await applyLayer(Readable.from([tars[n - 1]!]), disk);
+      const view = await index.sync({ layers: () => layers.slice(0, n) });
+      const onDisk = snapshot(disk);
+      for (const [path, want] of Object.entries(onDisk)) {
+        const got = await view.lstat(path);
+        expect({ path, ...got, mode: want.type === "symlink" ? 0 : got?.mode }).toEqual({
+          path,
+          type: want.type,
+          mode: want.mode,
+          uid: want.uid,
+          gid: want.gid,
+          linkname: want.linkname,
+        });
+      }
+      for (const path of named) {
+        if (!(path in onDisk))
+          expect({ path, got: await view.lstat(path) }).toEqual({ path, got: undefined });
+      }
+      for (const p of ["/link/sub/b2", "/rel/b", "/up/passwd", "link", "/opq/x"]) {
+        for (const followLast of [true, false])
+          expect({ p, followLast, got: await resolveIn(view, p, followLast) }).toEqual({
+            p,
+            followLast,
+            got: await resolveInRoot(disk, p, followLast),
+          });
+      }
+    }
+    const view = await index.sync({ layers: () => layers });
+    expect(await resolveOwner(view, "app:staff")).toEqual({ uid: 2000, gid: 50 });
+    expect(await resolveOwner(view, "app")).toEqual({ uid: 2000, gid: 2001 });
+    await expect(resolveOwner(view, "root")).rejects.toThrow(
+      /user "root" is not in the image's \/etc\/passwd/,
+    );
+  });
+});
