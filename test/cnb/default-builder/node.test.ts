@@ -128,8 +128,10 @@ describe("the default builder's Node.js buildpack", () => {
     expect(await answer("n/pnpm")).toMatch(/^Hi again from node-pnpm: one minute is 1m/);
   }, 600_000);
 
+  let wsApp: string;
   it("npm workspaces: the build script runs with devDependencies, the image has production ones only", async () => {
     const app = await copy("node-workspaces");
+    wsApp = app;
     const r = await build(app, "n/ws");
     expect(r.stderr).toContain("Installing node_modules with devDependencies for the build script");
     expect(r.stderr).toContain("Running the build script: npm run build");
@@ -140,6 +142,25 @@ describe("the default builder's Node.js buildpack", () => {
     const tree = await exportedTree(s.home, "n/ws", s.dir, ["workspace", "layers"]);
     expect(await readlink(await pathInTree(tree, "/workspace/node_modules/greet"))).toBe(
       "/workspace/packages/greet",
+    );
+  }, 600_000);
+
+  it("npm workspaces: a no-op rebuild with --network none reuses Node.js, npm and both dependency layers (no npm ci), then runs the build script", async () => {
+    const labels = async () => (await imageConfig(s.home, "n/ws")).config.Labels;
+    const before = ["node", "deps"].map(async (l) => layerSha(await labels(), "berth/nodejs", l));
+    const r = await build(wsApp, "n/ws", ["--network", "none"]);
+    expect(r.stderr).toMatch(/Reusing Node\.js \d+\.\d+\.\d+/);
+    expect(r.stderr).toMatch(/Reusing npm \d+\.\d+\.\d+/);
+    expect(r.stderr).toContain("Reusing node_modules: package-lock.json and Node.js");
+    expect(r.stderr).toContain("Reusing node_modules with devDependencies for the build script");
+    expect(r.stderr).not.toMatch(/Installing|Downloading|Resolving|npm ci|added \d+ packages/);
+    expect(r.stderr).toContain("Running the build script: npm run build");
+    expect(r.stderr).toContain("Reusing layer 'berth/nodejs:deps'");
+    expect(r.stderr).toContain("Reusing layer 'berth/nodejs:node'");
+    const after = ["node", "deps"].map(async (l) => layerSha(await labels(), "berth/nodejs", l));
+    expect(await Promise.all(after)).toEqual(await Promise.all(before));
+    expect(await answer("n/ws")).toMatch(
+      /^Hello from node-workspaces: one minute is 1m \(built with is-number: true/,
     );
   }, 600_000);
 

@@ -2,15 +2,15 @@
 
 Standard library only (the build image's python3). Usage: node.py COMMAND ARGS...
 """
-import base64
 import datetime
-import hashlib
 import json
 import os
 import re
 import sys
 import tomllib
-import urllib.request
+
+# urllib.request (with http, ssl and email) and the hashes are imported where they are used: every build runs
+# `facts`, which needs none of them, and they are a third of Python's start in the build sandbox.
 
 
 def read_json(path):
@@ -121,6 +121,8 @@ def satisfies(version, rng):
 
 
 def registry_json(registry, name):
+    import urllib.request
+
     req = urllib.request.Request(
         f"{registry}/{name}", headers={"Accept": "application/vnd.npm.install-v1+json; q=1.0, application/json"}
     )
@@ -229,6 +231,10 @@ def resolve(registry, name, rng, default, node_version=None):
 
 
 def fetch(url, integrity, dest):
+    import base64
+    import hashlib
+    import urllib.request
+
     algo, _, want = integrity.partition("-")
     h = hashlib.new(algo if algo in ("sha512", "sha256", "sha1") else "sha512")
     try:
@@ -245,13 +251,6 @@ def fetch(url, integrity, dest):
     if want and got != want:
         sys.exit(f"berth/nodejs: {url}: integrity mismatch (expected {integrity}, got {algo}-{got})")
 
-
-def meta(path, key):
-    try:
-        with open(path, "rb") as f:
-            print(tomllib.load(f).get("metadata", {}).get(key, ""))
-    except (FileNotFoundError, tomllib.TOMLDecodeError):
-        print("")
 
 
 def node_range(env_value):
@@ -415,13 +414,88 @@ def toml_string(s):
     return json.dumps(s)
 
 
+def launch_toml(start):
+    if PLAIN.fullmatch(start):
+        # Plain words: exec-form, no shell needed (the launcher finds the program on PATH).
+        command = start.split()
+    else:
+        command = ["sh", "-c", start]
+    return "\n".join(
+        ["[[processes]]", 'type = "web"', "command = [" + ", ".join(toml_string(c) for c in command) + "]", "default = true", ""]
+    )
+
+
+def layer_metadata(layers):
+    """The [metadata] of every <layer>.toml the lifecycle restored, parsed as TOML (berth and the reference lifecycle
+    write numbers back as floats, so a textual comparison would see a change where there is none)."""
+    out = {}
+    for name in sorted(os.listdir(layers)) if os.path.isdir(layers) else []:
+        if not name.endswith(".toml") or name in ("launch.toml", "build.toml", "store.toml"):
+            continue
+        try:
+            with open(os.path.join(layers, name), "rb") as f:
+                metadata = tomllib.load(f).get("metadata", {})
+        except (OSError, tomllib.TOMLDecodeError):
+            continue
+        for key, value in metadata.items():
+            if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+                out[re.sub(r"\W", "_", f"meta_{name[:-5]}_{key}")] = str(value)
+    return out
+
+
+def facts(layers):
+    """Everything bin/build reads from the app and the restored layers before it decides what to reuse, as shell
+    assignments for one `eval`: one Python start for every check instead of one per check (each start in the
+    build sandbox costs about a second on a loaded machine). Writes launch.toml from the start command."""
+    pkg = read_json("package.json")
+    rng, origin = node_range(os.environ.get("BP_NODE_VERSION", ""))
+    pm_field = pkg.get("packageManager", "")
+    pm_field = pm_field if isinstance(pm_field, str) else ""
+    lock_version = ""
+    if os.path.isfile("pnpm-lock.yaml"):
+        m = re.search(r"^lockfileVersion:\s*'?([0-9.]+)", open("pnpm-lock.yaml", encoding="utf-8").read(), re.M)
+        major = int(float(m.group(1))) if m else 9
+        lock_version = {9: "10", 6: "8", 5: "7"}.get(major, "latest")
+    start = os.environ.get("BP_LAUNCH_COMMAND") or start_command(pkg)
+    engines = pkg.get("engines", {})
+    scripts = pkg.get("scripts", {})
+    out = {
+        "node_range": rng,
+        "node_origin": origin,
+        "yarn_kind": yarn_kind() if os.path.isfile("yarn.lock") else "",
+        "yarnrc_path": yarnrc("yarnPath"),
+        "yarnrc_linker": yarnrc("nodeLinker"),
+        "engine_npm": engines.get("npm", "") if isinstance(engines, dict) else "",
+        "pm_field_yarn": pm_field.split("@", 1)[1].split("+")[0] if pm_field.startswith("yarn@") else "",
+        "pm_field_pnpm": pm_field.split("@", 1)[1].split("+")[0] if pm_field.startswith("pnpm@") else "",
+        "pnpm_for_lock": lock_version,
+        "has_deps": "yes" if pkg.get("dependencies") or pkg.get("devDependencies") or pkg.get("optionalDependencies") else "no",
+        "has_dev": "yes" if pkg.get("devDependencies") else "no",
+        "has_build": "yes" if isinstance(scripts, dict) and scripts.get("build") else "no",
+        "manifests": "\n".join(workspace_manifests()),
+        "start": start,
+        **layer_metadata(layers),
+    }
+    if start:
+        with open(os.path.join(layers, "launch.toml"), "w", encoding="utf-8") as f:
+            f.write(launch_toml(start))
+    import shlex
+
+    print("\n".join(f"{k}={shlex.quote(str(v))}" for k, v in out.items()))
+
+
 def main():
     cmd, args = sys.argv[1], sys.argv[2:]
-    if cmd == "engine":
-        print(read_json(args[0]).get("engines", {}).get(args[1], ""))
-    elif cmd == "package-manager":
-        pm = read_json(args[0]).get("packageManager", "")
-        print(pm.split("@", 1)[1].split("+")[0] if pm.startswith(args[1] + "@") else "")
+    if cmd == "facts":
+        facts(*args)
+    elif cmd == "sbom-runtime":
+        name, version, purl = args
+        print(cyclonedx([{**component(name, version, purl), "type": "application"}]))
+    elif cmd == "start-kind":
+        # For bin/detect: none (no start command), direct (`node FILE [args]` of plain words: it runs without a
+        # shell or npm) or shell.
+        start = start_command(read_json(args[0]))
+        print("none" if not start else "direct" if DIRECT_NODE.fullmatch(start) else "shell")
     elif cmd == "resolve":
         registry, name, rng, default = args[:4]
         node = os.environ.get("BP_RESOLVED_NODE") if name in ("npm", "pnpm", "yarn") else None
@@ -430,65 +504,17 @@ def main():
         resolve(registry, name, rng.strip(), default, node)
     elif cmd == "fetch":
         fetch(*args)
-    elif cmd == "meta":
-        meta(*args)
-    elif cmd == "has-deps":
-        pkg = read_json(args[0])
-        print("yes" if pkg.get("dependencies") or pkg.get("devDependencies") or pkg.get("optionalDependencies") else "no")
-    elif cmd == "has-dev":
-        print("yes" if read_json(args[0]).get("devDependencies") else "no")
-    elif cmd == "script":
-        print("yes" if read_json(args[0]).get("scripts", {}).get(args[1]) else "no")
-    elif cmd == "key":
-        h = hashlib.sha256()
-        for a in args[:2]:
-            h.update(a.encode() + b"\0")
-        for path in args[2:]:
-            with open(path, "rb") as f:
-                h.update(hashlib.sha256(f.read()).digest())
-        print(h.hexdigest())
     elif cmd == "bin-of":
         b = read_json(args[0]).get("bin", {})
         print((b if isinstance(b, str) else b.get(args[1], "")).lstrip("./"))
-    elif cmd == "pnpm-for-lock":
-        m = re.search(r"^lockfileVersion:\s*'?([0-9.]+)", open(args[0], encoding="utf-8").read(), re.M)
-        major = int(float(m.group(1))) if m else 9
-        print({9: "10", 6: "8", 5: "7"}.get(major, "latest"))
-    elif cmd == "node-range":
-        print("\t".join(node_range(os.environ.get("BP_NODE_VERSION", ""))))
     elif cmd == "resolve-node":
         resolve_node(*args)
-    elif cmd == "yarn-kind":
-        print(yarn_kind())
-    elif cmd == "yarnrc":
-        print(yarnrc(args[0]))
-    elif cmd == "workspaces":
-        print("\n".join(workspace_manifests()))
     elif cmd == "relink":
         relink(*args)
     elif cmd == "sbom-modules":
         print(cyclonedx(sbom_modules(args[0])))
     elif cmd == "sbom-yarn-lock":
         print(cyclonedx(sbom_yarn_lock(args[0])))
-    elif cmd == "sbom-runtime":
-        name, version, purl = args
-        print(cyclonedx([{**component(name, version, purl), "type": "application"}]))
-    elif cmd == "start":
-        print(start_command(read_json(args[0])))
-    elif cmd == "direct":
-        # Exit 0 when the start command is `node FILE [args]` of plain words (it runs without a shell or npm).
-        sys.exit(0 if DIRECT_NODE.fullmatch(args[0]) else 1)
-    elif cmd == "launch-toml":
-        start = args[0]
-        if PLAIN.fullmatch(start):
-            # Plain words: exec-form, no shell needed (the launcher finds the program on PATH).
-            command = start.split()
-        else:
-            command = ["sh", "-c", start]
-        print("[[processes]]")
-        print('type = "web"')
-        print("command = [" + ", ".join(toml_string(c) for c in command) + "]")
-        print("default = true")
     else:
         sys.exit(f"node.py: unknown command {cmd}")
 
