@@ -99,7 +99,8 @@ describe("the default builder's Go buildpack", () => {
   }, 600_000);
 
   it("a no-op rebuild reuses the binary's layer: go build does not run, the app layer is the same", async () => {
-    const appSha = async () => layerSha((await imageConfig(s.home, "g/mods")).config.Labels, "berth/go", "app");
+    const appSha = async () =>
+      layerSha((await imageConfig(s.home, "g/mods")).config.Labels, "berth/go", "app");
     const before = await appSha();
     const r = await build(app, "g/mods", ["--network", "none"]);
     expect(r.stderr).toContain("Reusing the binary go-modules: sources and settings unchanged");
