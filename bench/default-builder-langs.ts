@@ -6,7 +6,8 @@
  * first, outside the timings): for each app, a cold build (new image name, empty cache: runtime and
  * dependencies downloaded from the registries), a no-op rebuild, a rebuild after one source file changed, and
  * the image's compressed size (run image included). Apps: examples/nodejs (npm, express) and the test apps of
- * test/cnb/default-builder/apps; BENCH_APPS=python (a word of their names, case-insensitive) runs only those.
+ * test/cnb/default-builder/apps; BENCH_APPS=python or BENCH_APPS=go,rust,java (words of their names, case-insensitive)
+ * runs only those.
  */
 import { appendFile, cp, mkdir, mkdtemp, rm, symlink } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -82,8 +83,8 @@ try {
   log("making the builder (not timed)…");
   await berth(["builder", "default", "--create"]);
   let i = 0;
-  const only = process.env.BENCH_APPS?.toLowerCase();
-  for (const a of apps.filter((x) => !only || x.name.toLowerCase().includes(only))) {
+  const only = process.env.BENCH_APPS?.toLowerCase().split(",");
+  for (const a of apps.filter((x) => !only || only.some((w) => x.name.toLowerCase().includes(w)))) {
     const app = join(dir, `app-${i}`);
     const image = `bench/lang-${i++}`;
     await cp(a.from, app, { recursive: true });

@@ -10,7 +10,7 @@ import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { berth } from "../../helpers/cli.ts";
-import { copyApp, DefaultBuilderSuite, imageConfig, shell } from "./helpers.ts";
+import { copyApp, DefaultBuilderSuite, imageConfig, layerSha, shell } from "./helpers.ts";
 
 const s = new DefaultBuilderSuite("berth-defgo-", 19600);
 const { build, answer } = s;
@@ -94,6 +94,18 @@ describe("the default builder's Go buildpack", () => {
     expect(r.stderr).toContain("Reusing Go 1.22.5");
     expect(r.stderr).toContain("Reusing the module cache: go.sum unchanged");
     expect(r.stderr).toContain("Reusing the Go build cache");
+    expect(r.stderr).toContain("Building example.com/go-modules");
+    expect(await answer("g/mods")).toMatch(/^Hi again from go-modules: /);
+  }, 600_000);
+
+  it("a no-op rebuild reuses the binary's layer: go build does not run, the app layer is the same", async () => {
+    const appSha = async () =>
+      layerSha((await imageConfig(s.home, "g/mods")).config.Labels, "berth/go", "app");
+    const before = await appSha();
+    const r = await build(app, "g/mods", ["--network", "none"]);
+    expect(r.stderr).toContain("Reusing the binary go-modules: sources and settings unchanged");
+    expect(r.stderr).not.toContain("Building example.com");
+    expect(await appSha()).toBe(before);
     expect(await answer("g/mods")).toMatch(/^Hi again from go-modules: /);
   }, 600_000);
 

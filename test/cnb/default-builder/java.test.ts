@@ -9,7 +9,7 @@ import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { berth } from "../../helpers/cli.ts";
-import { DefaultBuilderSuite, exportedTree, shell } from "./helpers.ts";
+import { DefaultBuilderSuite, exportedTree, imageConfig, shell } from "./helpers.ts";
 
 const s = new DefaultBuilderSuite("berth-defjava-", 19900);
 const { build, answer, copy } = s;
@@ -40,6 +40,22 @@ describe("the default builder's Java buildpacks", () => {
     expect(r.stderr).toContain("Reusing Maven from https://repo.maven.apache.org/");
     expect(r.stderr).toContain("Reusing the local Maven repository (~/.m2)");
     expect(r.stderr).toMatch(/Reusing JRE 17/);
+    expect(r.stderr).toContain("Building: mvn -B -DskipTests package");
+    expect(await answer("j/maven")).toMatch(/^Hi again from java-maven/);
+  }, 600_000);
+
+  it("Maven: a no-op rebuild reuses the jar and the JRE: neither mvn nor jdeps runs, the app layer is the same", async () => {
+    const appLayer = async () =>
+      JSON.parse(
+        (await imageConfig(s.home, "j/maven")).config.Labels?.["io.buildpacks.lifecycle.metadata"] ?? "{}",
+      ).app;
+    const before = await appLayer();
+    const r = await build(app, "j/maven", ["--network", "none"]);
+    expect(r.stderr).toContain("Reusing the jar java-maven-1.0.0.jar: sources and settings unchanged");
+    expect(r.stderr).toContain("Reusing the modules of target/java-maven-1.0.0.jar: jar unchanged");
+    expect(r.stderr).not.toContain("Building: mvn");
+    expect(r.stderr).toMatch(/Reusing JRE 17/);
+    expect(await appLayer()).toEqual(before);
     expect(await answer("j/maven")).toMatch(/^Hi again from java-maven/);
   }, 600_000);
 

@@ -9,7 +9,7 @@ import { rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { berth } from "../../helpers/cli.ts";
-import { DefaultBuilderSuite, imageConfig, shell } from "./helpers.ts";
+import { DefaultBuilderSuite, imageConfig, layerSha, shell } from "./helpers.ts";
 
 const s = new DefaultBuilderSuite("berth-defrust-", 20200);
 const { build, answer, copy } = s;
@@ -47,6 +47,18 @@ describe("the default builder's Rust buildpack", () => {
     expect(r.stderr).toContain("Reusing Rust 1.99.1 (1.99.1)");
     expect(r.stderr).toContain("Reusing the crates: Cargo.lock unchanged");
     expect(r.stderr).toContain("Reusing the target dir (incremental)");
+    expect(r.stderr).toContain("Building: cargo build --release --locked --bin rust-hello");
+    expect(await answer("r/hello")).toBe("Hi again from rust-hello: 42\n");
+  }, 600_000);
+
+  it("a no-op rebuild reuses the binary's layer: cargo does not run, the app layer is the same", async () => {
+    const appSha = async () =>
+      layerSha((await imageConfig(s.home, "r/hello")).config.Labels, "berth/rust", "app");
+    const before = await appSha();
+    const r = await build(app, "r/hello", ["--network", "none"]);
+    expect(r.stderr).toContain("Reusing the binary rust-hello: sources and settings unchanged");
+    expect(r.stderr).not.toContain("Building: cargo");
+    expect(await appSha()).toBe(before);
     expect(await answer("r/hello")).toBe("Hi again from rust-hello: 42\n");
   }, 600_000);
 
