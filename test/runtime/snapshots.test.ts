@@ -3,6 +3,7 @@ import { readdirSync, statSync } from "node:fs";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { beforeAll, expect, it } from "vitest";
+import { readTar } from "../../src/layer/reader.ts";
 import { type Image, loadRoot, selectImage } from "../../src/oci/image.ts";
 import { runContainer, Snapshots } from "../../src/runtime/index.ts";
 import { openSource } from "../../src/transport/open.ts";
@@ -115,12 +116,15 @@ it("a layer naming every parent and deleting nothing is applied with no overlay 
       "new\nbin\ndev\netc\nhome\nnew\nproc\nroot\nsys\ntmp\n",
     );
     const etc = await open("etc");
+    // umoci leaves /etc out of the layer unless it saw /etc's mtime change (within the same second it may not):
+    // without it the layer needs the one below (a mount), with it the layer is whole (none)
+    const etcNamed = await namesDir(etc, "etc");
     expectLastApplied(await snapshots.prepare(etc));
-    expect(await snapshotMounts()).toBe(1);
+    expect(await snapshotMounts()).toBe(etcNamed ? 0 : 1);
     expect(await ls(etc, "test -f /etc/group && test -f /etc/passwd && cat /etc/extra")).toBe("extra\n");
     const deletes = await open("deletes");
     expectLastApplied(await snapshots.prepare(deletes));
-    expect(await snapshotMounts()).toBe(2);
+    expect(await snapshotMounts()).toBe(etcNamed ? 1 : 2);
     expect(await ls(deletes, "test ! -e /etc/group && test -f /etc/passwd && echo gone")).toBe("gone\n");
   } finally {
     process.env.PATH = path;
@@ -176,3 +180,14 @@ it("--keep keeps the writable layer", async () => {
   expect(m).not.toBeNull();
   expect(readdirSync(join(m![1]!, "upper"))).toContain("new");
 });
+
+/** Whether the image's last layer has an entry for the directory `dir` itself. */
+async function namesDir(image: Image, dir: string): Promise<boolean> {
+  const layer = image.layers().at(-1)!;
+  let named = false;
+  for await (const e of readTar(await layer.uncompressed())) {
+    if (e.header.type === "dir" && e.header.path.replace(/^\.?\//, "").replace(/\/$/, "") === dir)
+      named = true;
+  }
+  return named;
+}
