@@ -27,7 +27,13 @@ function selfExecutable(given: string | undefined, architecture: string): string
 }
 
 export function registerImage(program: Command, cli: () => Cli): void {
-  const image = program.command("image").description("images of berth itself");
+  const image = program
+    .command("image")
+    .description("images of berth itself")
+    .addHelpText(
+      "after",
+      "\nExamples:\n  berth image self oci:./berth-image:latest\n  berth image self --base BUILD-IMAGE docker://127.0.0.1:5000/builder/build-berth:1",
+    );
   image
     .command("self")
     .description("write an image of berth's single executable, to run berth as a container or a build step")
