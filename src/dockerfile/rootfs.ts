@@ -7,7 +7,7 @@
 import { lstat, mkdir, readFile, readlink, realpath, rm } from "node:fs/promises";
 import { BerthError } from "../errors.ts";
 import type { EntryType } from "../layer/index.ts";
-import { applyLayer } from "../layer/index.ts";
+import { applyLayer, typeOf } from "../layer/index.ts";
 import type { Image } from "../oci/image.ts";
 
 const MAX_LINKS = 40;
@@ -49,17 +49,8 @@ function diskView(root: string): FsView {
     async lstat(rel) {
       const st = await lstatOrUndefined(host(rel));
       if (!st) return undefined;
-      const type: EntryType = st.isDirectory()
-        ? "dir"
-        : st.isSymbolicLink()
-          ? "symlink"
-          : st.isFile()
-            ? "file"
-            : st.isFIFO()
-              ? "fifo"
-              : st.isCharacterDevice()
-                ? "char"
-                : "block";
+      // a socket is neither a directory nor a link, all a path question asks of it
+      const type: EntryType = typeOf(st) ?? "block";
       const linkname = type === "symlink" ? await readlink(host(rel)) : undefined;
       return { type, mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, linkname };
     },

@@ -28,6 +28,7 @@ export {
   type PlannedEntry,
   type PlanOptions,
   planLayer,
+  typeOf,
   type XattrReader,
 } from "./walk.ts";
 export { encodeEntryHeader, type TarNames, TarWriter } from "./writer.ts";
