@@ -240,7 +240,7 @@ async function makeVolumes(h: Harness, pod: Pod, dir: string): Promise<Record<st
 }
 
 /** The bind mounts of a step: its volumes, and a fresh BERTH_HOME of its own where its env names one. */
-async function stepMounts(h: Harness, pod: Pod, s: Step, vols: Record<string, string>, dir: string) {
+async function stepMounts(pod: Pod, s: Step, vols: Record<string, string>, dir: string) {
   const mounts: HostMount[] = [];
   for (const m of s.mounts) {
     const v = pod.volumes[m.volume];
@@ -327,7 +327,7 @@ export async function runPod(h: Harness, pod: Pod, bundle: string): Promise<PodR
   const before = await snapshot(rootfs, top);
   for (const s of pod.steps) {
     if (pod.runAsNonRoot && s.uid === 0) throw new Error(`step ${s.name} runs as root under runAsNonRoot`);
-    const r = await runStep(bundle, s, await stepMounts(h, pod, s, volumes, dir), pod.fsGroup);
+    const r = await runStep(bundle, s, await stepMounts(pod, s, volumes, dir), pod.fsGroup);
     steps.push({ name: s.name, ...r });
     expect(await snapshot(rootfs, top), `step ${s.name} wrote outside its volumes`).toEqual(before);
     if (r.code !== 0) break;
@@ -411,4 +411,46 @@ async function freePort(): Promise<number> {
   const { port } = server.address() as AddressInfo;
   await new Promise((r) => server.close(r));
   return port;
+}
+
+/**
+ * One step running `berth ARGS`: uid 1000, no capabilities, no new privileges, read-only root, fresh /layers,
+ * /workspace (the app, the CNB user's) and /tmp, berth at /berth.
+ */
+export function berthPod(args: string[], env: Record<string, string>, extra: Mount[] = []): Pod {
+  return {
+    volumes: {
+      layers: { kind: "emptyDir" },
+      workspace: { kind: "app", uid: 1000 },
+      tmp: { kind: "emptyDir" },
+      berth: { kind: "berth" },
+      docker: { kind: "dockerConfig" },
+    },
+    steps: [
+      {
+        name: "build",
+        uid: 1000,
+        gid: 1000,
+        capAdd: [],
+        readOnlyRoot: true,
+        env: {
+          PATH: "/bin",
+          HOME: "/tmp/home",
+          BERTH_HOME: "/tmp/berth",
+          CNB_USER_ID: "1000",
+          CNB_GROUP_ID: "1000",
+          ...env,
+        },
+        args: ["/berth/berth", ...args],
+        workingDir: "/workspace",
+        mounts: [
+          { volume: "layers", path: "/layers" },
+          { volume: "workspace", path: "/workspace" },
+          { volume: "tmp", path: "/tmp" },
+          { volume: "berth", path: "/berth", readOnly: true },
+          ...extra,
+        ],
+      },
+    ],
+  };
 }

@@ -15,6 +15,7 @@ import { berth } from "../../helpers/cli.ts";
 import { type LifecycleFixture, lifecycleFixture } from "../lifecycle/fixture.ts";
 import {
   BASIC,
+  berthPod,
   type Harness,
   type Mount,
   type Pod,
@@ -157,38 +158,12 @@ function kpackPod(repo: string): Pod {
 
 /** berth in the same builder image (berth's path), its cache and previous image the lifecycle's. */
 function berthStep(repo: string): Pod {
-  return {
-    volumes: {
-      layers: { kind: "emptyDir" },
-      workspace: { kind: "app", uid: 1000 },
-      tmp: { kind: "emptyDir" },
-      berth: { kind: "berth" },
-    },
-    steps: [
-      {
-        name: "berth",
-        uid: 1000,
-        gid: 1000,
-        capAdd: [],
-        readOnlyRoot: true,
-        env: {
-          HOME: "/tmp",
-          BERTH_HOME: "/tmp/berth",
-          CNB_REGISTRY_AUTH: JSON.stringify({ [h.reg.host]: `Basic ${BASIC}` }),
-          CNB_CACHE_IMAGE: `${h.reg.host}/${repo}-cache:cache`,
-          CNB_PREVIOUS_IMAGE: `${h.reg.host}/${repo}:1`,
-        },
-        args: ["/berth/berth", "build", "--isolation", "host", "--publish", "-t", `${h.reg.host}/${repo}:1`],
-        workingDir: "/workspace",
-        mounts: [
-          { volume: "layers", path: "/layers" },
-          { volume: "workspace", path: "/workspace" },
-          { volume: "tmp", path: "/tmp" },
-          { volume: "berth", path: "/berth", readOnly: true },
-        ],
-      },
-    ],
-  };
+  return berthPod(["build", "--isolation", "host", "--publish", "-t", `${h.reg.host}/${repo}:1`], {
+    HOME: "/tmp",
+    CNB_REGISTRY_AUTH: JSON.stringify({ [h.reg.host]: `Basic ${BASIC}` }),
+    CNB_CACHE_IMAGE: `${h.reg.host}/${repo}-cache:cache`,
+    CNB_PREVIOUS_IMAGE: `${h.reg.host}/${repo}:1`,
+  });
 }
 
 async function checkImage(report: string, repo: string): Promise<void> {

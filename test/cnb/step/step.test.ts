@@ -15,10 +15,10 @@ import { berth } from "../../helpers/cli.ts";
 import { tempDir } from "../../helpers/temp.ts";
 import {
   BASIC,
+  berthPod,
   builderRoot,
   checkBuilt,
   type Harness,
-  type Mount,
   type Pod,
   type PodResult,
   runPod,
@@ -34,48 +34,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await h?.stop();
 });
-
-/**
- * One step running `berth ARGS`: uid 1000, no capabilities, no new privileges, read-only root, fresh /layers,
- * /workspace (the app, the CNB user's) and /tmp, berth at /berth.
- */
-function berthPod(args: string[], env: Record<string, string>, extra: Mount[] = []): Pod {
-  return {
-    volumes: {
-      layers: { kind: "emptyDir" },
-      workspace: { kind: "app", uid: 1000 },
-      tmp: { kind: "emptyDir" },
-      berth: { kind: "berth" },
-      docker: { kind: "dockerConfig" },
-    },
-    steps: [
-      {
-        name: "build",
-        uid: 1000,
-        gid: 1000,
-        capAdd: [],
-        readOnlyRoot: true,
-        env: {
-          PATH: "/bin",
-          HOME: "/tmp/home",
-          BERTH_HOME: "/tmp/berth",
-          CNB_USER_ID: "1000",
-          CNB_GROUP_ID: "1000",
-          ...env,
-        },
-        args: ["/berth/berth", ...args],
-        workingDir: "/workspace",
-        mounts: [
-          { volume: "layers", path: "/layers" },
-          { volume: "workspace", path: "/workspace" },
-          { volume: "tmp", path: "/tmp" },
-          { volume: "berth", path: "/berth", readOnly: true },
-          ...extra,
-        ],
-      },
-    ],
-  };
-}
 
 async function built(r: PodResult, repo: string, reportFile = "report.toml"): Promise<void> {
   const report = await readFile(join(r.volumes.layers!, reportFile), "utf8");
