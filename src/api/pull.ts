@@ -7,7 +7,7 @@ import type { CopyOptions } from "../oci/copy.ts";
 import type { Platform } from "../oci/platform.ts";
 import { Store } from "../oci/store.ts";
 import { reported } from "../transport/context.ts";
-import { parseImageArgument } from "../transport/parse.ts";
+import { parseImageArgument, registryArgument } from "../transport/parse.ts";
 import type { Host } from "./host.ts";
 
 /** pack's `--pull-policy` for the builder and the run image of a buildpacks build. */
@@ -34,7 +34,7 @@ export async function pullIntoStore(host: Host, ref: string, platform?: Platform
   // loaded on first use: `berth run` of an image in the store never needs the copy machinery
   const { copyImage } = await import("../transport/copy.ts");
   const pull = (hooks: Pick<CopyOptions, "onBlob" | "onPlan">) =>
-    copyImage(parseImageArgument(`docker://${ref}`), { transport: "store", ref, text: ref }, host.ctx, {
+    copyImage(registryArgument(ref), { transport: "store", ref, text: ref }, host.ctx, {
       platform,
       ...hooks,
     });

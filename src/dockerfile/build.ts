@@ -19,7 +19,7 @@ import type { NetworkMode } from "../runtime/index.ts";
 import { reported, type TransportContext } from "../transport/context.ts";
 import { writeImage } from "../transport/copy.ts";
 import { type OpenedSource, openSource } from "../transport/open.ts";
-import { type ImageArgument, parseImageArgument } from "../transport/parse.ts";
+import { type ImageArgument, parseImageArgument, registryArgument } from "../transport/parse.ts";
 import { readFileWithin } from "../util/confined.ts";
 import { ownedTempDir } from "../util/fs.ts";
 import { formatDuration } from "../util/progress.ts";
@@ -570,7 +570,7 @@ export class DockerfileBuild {
     } catch (err) {
       if (arg.transport === "store" && isBerthError(err, "IMAGE_NOT_FOUND")) {
         // Not in the local store: the registry, as docker would pull it.
-        arg = { transport: "docker", ref: arg.ref, text: `docker://${arg.ref}` };
+        arg = registryArgument(arg.ref);
         try {
           opened = await openSource(arg, this.#ctx);
         } catch (err2) {

@@ -34,7 +34,7 @@ import type { Platform } from "../oci/platform.ts";
 import type { ImageSink } from "../oci/sink.ts";
 import type { TransportContext } from "../transport/context.ts";
 import { openSink, openSource } from "../transport/open.ts";
-import { parseImageArgument } from "../transport/parse.ts";
+import { registryArgument } from "../transport/parse.ts";
 import { exists, streamToFileAtomic } from "../util/fs.ts";
 import type { StepRecord } from "./cache.ts";
 import {
@@ -73,7 +73,7 @@ export async function importCache(
   let root: Descriptor;
   let close: () => Promise<void> = async () => undefined;
   if (from.type === "registry") {
-    const opened = await openSource(parseImageArgument(`docker://${from.ref}`), ctx);
+    const opened = await openSource(registryArgument(from.ref), ctx);
     source = opened.source;
     root = opened.root;
     close = opened.close;
@@ -277,7 +277,7 @@ export async function exportCache(
     [root.digest, bytes],
   ]);
   let sink: ImageSink;
-  if (to.type === "registry") sink = await openSink(parseImageArgument(`docker://${to.ref}`), ctx);
+  if (to.type === "registry") sink = await openSink(registryArgument(to.ref), ctx);
   else {
     const created = !(await exists(to.dest));
     sink = new LayoutSink(await OciLayout.openOrCreate(to.dest), to.tag, created);

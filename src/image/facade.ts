@@ -9,7 +9,7 @@ import { parseReference } from "../oci/reference.ts";
 import { closeContext, type TransportContext } from "../transport/context.ts";
 import { copyImage } from "../transport/copy.ts";
 import { openSource } from "../transport/open.ts";
-import { parseImageArgument } from "../transport/parse.ts";
+import { parseImageArgument, registryArgument } from "../transport/parse.ts";
 import { sharedClient } from "../transport/registry.ts";
 import { appendLayers } from "./append.ts";
 import { type ConfigChanges, mutateImage } from "./mutate.ts";
@@ -44,9 +44,6 @@ async function withContext<T>(o: Options, fn: (ctx: TransportContext) => Promise
   }
 }
 
-const registryArg = (ref: string) =>
-  parseImageArgument(ref.startsWith("docker://") ? ref : `docker://${ref}`);
-
 /** Copy between any two image arguments; returns the root digest written. */
 export async function copy(src: string, dst: string, o: Options): Promise<string> {
   const r = await withContext(o, (ctx) =>
@@ -59,8 +56,9 @@ export async function copy(src: string, dst: string, o: Options): Promise<string
 
 /** A registry image into the local store under its reference; returns its digest. */
 export async function pull(ref: string, o: Options): Promise<string> {
+  const src = registryArgument(ref);
   const r = await withContext(o, (ctx) =>
-    copyImage(registryArg(ref), parseImageArgument(ref.replace(/^docker:\/\//, "")), ctx, {
+    copyImage(src, parseImageArgument(src.ref), ctx, {
       ...(o.platform ? { platform: parsePlatform(o.platform) } : {}),
     }),
   );
@@ -70,7 +68,7 @@ export async function pull(ref: string, o: Options): Promise<string> {
 /** An image (the store, or any transport) to a registry reference; returns the digest pushed. */
 export async function push(image: string, ref: string, o: Options): Promise<string> {
   const r = await withContext(o, (ctx) =>
-    copyImage(parseImageArgument(image), registryArg(ref), ctx, { all: true }),
+    copyImage(parseImageArgument(image), registryArgument(ref), ctx, { all: true }),
   );
   return r.root.digest;
 }

@@ -63,3 +63,13 @@ export function parseImageArgument(text: string, options: ParseOptions = {}): Im
   if (options.default === "docker") return { transport: "docker", ref: text, text: `docker://${text}` };
   return { transport: "store", ref: text, text };
 }
+
+/**
+ * A reference that names a registry whatever its text looks like (`docker://` optional): a cache ref, a pull or
+ * push target, the registry behind a store name. Unlike `default: "docker"`, a transport prefix is not read.
+ */
+export function registryArgument(ref: string): ImageArgument & { transport: "docker" } {
+  const bare = ref.startsWith("docker://") ? ref.slice("docker://".length) : ref;
+  parseReference(bare);
+  return { transport: "docker", ref: bare, text: `docker://${bare}` };
+}

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { BerthError } from "../../src/errors.ts";
-import { parseImageArgument } from "../../src/transport/parse.ts";
+import { parseImageArgument, registryArgument } from "../../src/transport/parse.ts";
 
 function code(f: () => unknown): string | undefined {
   try {
@@ -94,5 +94,19 @@ describe("parseImageArgument", () => {
     }
     expect((err as BerthError).code).toBe("REFERENCE_INVALID");
     expect((err as BerthError).message).toContain('"Bad Name"');
+  });
+});
+
+describe("registryArgument", () => {
+  it("names the registry with or without docker://, and never reads a transport prefix", () => {
+    const want = { transport: "docker", ref: "127.0.0.1:5000/app:1", text: "docker://127.0.0.1:5000/app:1" };
+    expect(registryArgument("127.0.0.1:5000/app:1")).toEqual(want);
+    expect(registryArgument("docker://127.0.0.1:5000/app:1")).toEqual(want);
+    // not the oci: transport: as a registry reference, "oci:/tmp/layout" is invalid
+    expect(code(() => registryArgument("oci:/tmp/layout"))).toBe("REFERENCE_INVALID");
+  });
+
+  it("an invalid reference names itself", () => {
+    expect(code(() => registryArgument("Bad/Name"))).toBe("REFERENCE_INVALID");
   });
 });

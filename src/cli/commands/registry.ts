@@ -14,7 +14,7 @@ import { Store } from "../../oci/store.ts";
 import { login, logout } from "../../registry/index.ts";
 import { copyImage, writeImage } from "../../transport/copy.ts";
 import { openSource } from "../../transport/open.ts";
-import { type ImageArgument, parseImageArgument } from "../../transport/parse.ts";
+import { type ImageArgument, parseImageArgument, registryArgument } from "../../transport/parse.ts";
 import { referenceTarget, registryOptions, sharedClient } from "../../transport/registry.ts";
 import { ownedTempDir } from "../../util/fs.ts";
 import type { Cli } from "../env.ts";
@@ -124,7 +124,7 @@ export function registerRegistry(program: Command, cli: () => Cli): void {
       if (opts.quiet) out.quiet = true;
       const ref = formatReference(parseReference(registryRef(value)));
       const progress = new TransferProgress(out);
-      const r = await copyImage(parseImageArgument(`docker://${ref}`), parseImageArgument(ref), ctx, {
+      const r = await copyImage(registryArgument(ref), parseImageArgument(ref), ctx, {
         all: Boolean(opts.all),
         ...(opts.platform ? { platform: parsePlatform(opts.platform) } : {}),
         ...progress.hooks,
@@ -152,7 +152,7 @@ export function registerRegistry(program: Command, cli: () => Cli): void {
       const target = dest ? registryRef(dest) : src.transport === "store" ? src.ref : undefined;
       if (!target) throw new BerthError("USAGE", `push ${image} needs a destination reference`);
       const progress = new TransferProgress(out);
-      const dst = parseImageArgument(`docker://${target}`);
+      const dst = registryArgument(target);
       const r = await push(c, src, dst, progress);
       progress.finish(`Pushed ${formatReference(parseReference(target))}`);
       out.stdout.write(`${r.root.digest}\n`);

@@ -15,6 +15,7 @@ import { BerthError } from "../../errors.ts";
 import type { Image } from "../../oci/image.ts";
 import type { NetworkMode } from "../../runtime/index.ts";
 import type { TransportContext } from "../../transport/context.ts";
+import { parseImageArgument } from "../../transport/parse.ts";
 import { ownedTempDir } from "../../util/fs.ts";
 import { type OpenedImage, openImage } from "../image.ts";
 import type { PhaseLogger } from "../log.ts";
@@ -63,8 +64,7 @@ async function openRunner(o: LifecycleRebaseOptions, tmp: string): Promise<Runne
   }
   // A store name or a registry reference is read (pulled once) as a lifecycle image, as builder create does.
   const given = o.lifecycleImage;
-  const uri =
-    given && !/^(docker:\/\/|oci:|oci-archive:|docker-archive:)/.test(given) ? `docker://${given}` : given;
+  const uri = given && parseImageArgument(given, { default: "docker" }).text;
   const l = await fetchLifecycle(uri ? { uri } : undefined, {
     ctx: o.ctx,
     relativeTo: ".",

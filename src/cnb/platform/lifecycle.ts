@@ -20,7 +20,7 @@ import type { Platform } from "../../oci/platform.ts";
 import { Store } from "../../oci/store.ts";
 import { reported, type TransportContext } from "../../transport/context.ts";
 import { copyImage } from "../../transport/copy.ts";
-import { parseImageArgument } from "../../transport/parse.ts";
+import { parseImageArgument, registryArgument } from "../../transport/parse.ts";
 import { ConfinedTree } from "../../util/confined.ts";
 import { ownedTempDir } from "../../util/fs.ts";
 import { compareApi, parseApi } from "../api.ts";
@@ -286,8 +286,7 @@ async function fromImage(
         await reported(
           o.ctx.progress,
           () => `Pulled lifecycle image ${name}`,
-          (hooks) =>
-            copyImage(parseImageArgument(`docker://${name}`), parseImageArgument(name), o.ctx, hooks),
+          (hooks) => copyImage(registryArgument(name), parseImageArgument(name), o.ctx, hooks),
         );
       } catch (err) {
         throw new BerthError(
