@@ -26,8 +26,7 @@ import type { NetworkMode } from "../../runtime/index.ts";
 import { reported, type TransportContext } from "../../transport/context.ts";
 import { copyImage, writeImage } from "../../transport/copy.ts";
 import { openSource } from "../../transport/open.ts";
-import type { ImageArgument } from "../../transport/parse.ts";
-import { parseImageArgument } from "../../transport/parse.ts";
+import { type ImageArgument, parseImageArgument, registryArgument } from "../../transport/parse.ts";
 import { ConfinedTree } from "../../util/confined.ts";
 import { ownedTempDir } from "../../util/fs.ts";
 import { withOwnedLock } from "../../util/lock.ts";
@@ -104,7 +103,7 @@ async function intoLayout(ref: string, layoutDir: string, ctx: TransportContext)
   const stage = join(layoutDir, `.stage-${createHash("sha256").update(ref).digest("hex").slice(0, 12)}`);
   const src = await openSource(parseImageArgument(ref), ctx).catch((err) => {
     if (!isBerthError(err, "IMAGE_NOT_FOUND")) throw err;
-    return openSource(parseImageArgument(`docker://${ref}`), ctx);
+    return openSource(registryArgument(ref), ctx);
   });
   try {
     const image = await selectImage(await loadRoot(src.source, src.root));

@@ -10,7 +10,7 @@ import { BerthError, wrapError } from "../../errors.ts";
 import { applyLayer } from "../../layer/index.ts";
 import type { Image } from "../../oci/image.ts";
 import type { TransportContext } from "../../transport/context.ts";
-import { parseImageArgument } from "../../transport/parse.ts";
+import { parseImageArgument, registryArgument } from "../../transport/parse.ts";
 import { readFileWithin } from "../../util/confined.ts";
 import { ownedTempDir } from "../../util/fs.ts";
 import { applyImageLayers, labelJson, layerIndexOfDiffId, openImage } from "../image.ts";
@@ -211,7 +211,7 @@ export async function loadBuildpacks(uri: string, o: LoadOptions): Promise<Loade
 export async function loadBuildpackImage(ref: string, o: LoadOptions): Promise<LoadedBuildpack[]> {
   // pack's package locators: `docker://REF`, `docker:/REF` and `docker:REF` all name REF in a registry.
   const docker = /^docker:\/{0,2}(.*)$/.exec(ref);
-  const arg = parseImageArgument(docker ? `docker://${docker[1]}` : ref);
+  const arg = docker ? registryArgument(docker[1]!) : parseImageArgument(ref);
   const opened = await openImage(arg, o.ctx);
   try {
     return await readBuildpacksFromImage(opened.image, ref, o.tmp);

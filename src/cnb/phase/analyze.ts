@@ -11,7 +11,7 @@ import type { Platform } from "../../oci/platform.ts";
 import { formatReference, parseReference } from "../../oci/reference.ts";
 import type { TransportContext } from "../../transport/context.ts";
 import { openSource } from "../../transport/open.ts";
-import { type ImageArgument, parseImageArgument } from "../../transport/parse.ts";
+import { type ImageArgument, parseImageArgument, registryArgument } from "../../transport/parse.ts";
 import { LABEL, type LayersMetadata, parseJsonLabel } from "../files/labels.ts";
 import { type TargetData, targetOfImage } from "../platform/target.ts";
 import type { PreviousImage, RunImageInput } from "./export.ts";
@@ -44,7 +44,7 @@ export async function resolveImage(
   const arg = parseImageArgument(text);
   const tries: ImageArgument[] = [arg];
   if (arg.transport === "store" && (o.registryFallback || o.preferRegistry)) {
-    const remote = parseImageArgument(`docker://${arg.ref}`);
+    const remote = registryArgument(arg.ref);
     if (o.preferRegistry) tries.unshift(remote);
     else tries.push(remote);
   }
