@@ -159,41 +159,41 @@ export interface BuildOptions extends HostOptions {
   /** Write the image straight to its registry. */
   publish?: boolean;
   /** The builder image; default project.toml's, else the default builder (berth's own, made on first use). */
-  builder?: string;
+  builder?: string | undefined;
   /** The run image; default the builder's. */
-  runImage?: string;
+  runImage?: string | undefined;
   /**
    * When the builder and run image are pulled into the store: "if-not-present" (default), "always", "never".
    */
-  pullPolicy?: PackPullPolicy | string;
+  pullPolicy?: PackPullPolicy | string | undefined;
   /** Build-time environment: `K=V`, or `K` alone to take it from `hostEnv`; or a record. */
   env?: string[] | Record<string, string>;
-  envFile?: string;
+  envFile?: string | undefined;
   /**
    * Buildpacks to use instead of the builder's order: a dir, .tgz or .cnb (relative to `cwd`), ID[@VERSION],
    * docker://REF…
    */
   buildpacks?: string[];
   disableSystemBuildpacks?: boolean;
-  cacheDir?: string;
-  cacheImage?: string;
+  cacheDir?: string | undefined;
+  cacheImage?: string | undefined;
   clearCache?: boolean;
-  previousImage?: string;
+  previousImage?: string | undefined;
   /**
    * Seconds since the epoch, or "now"; default `sourceDateEpoch` (SOURCE_DATE_EPOCH, as the lifecycle's exporter
    * reads it), else 1980-01-01 (reproducible), as pack's. The created time of the config and history only: layer
    * entries keep the lifecycle's fixed 1980 time.
    */
-  creationTime?: string;
-  defaultProcess?: string;
-  sbomOutputDir?: string;
-  reportOutputDir?: string;
+  creationTime?: string | undefined;
+  defaultProcess?: string | undefined;
+  sbomOutputDir?: string | undefined;
+  reportOutputDir?: string | undefined;
   /** project.toml; default PATH/project.toml. */
-  descriptor?: string;
+  descriptor?: string | undefined;
   /** Network of the buildpacks: "default" (private, outbound access), "host", "none". */
-  network?: string;
+  network?: string | undefined;
   /** "berth" (default): berth's engine runs the phases; "builder": the builder's /cnb/lifecycle does. */
-  lifecycle?: "berth" | "builder" | string;
+  lifecycle?: "berth" | "builder" | string | undefined;
   /** With lifecycle "builder": run the builder's creator in one container. */
   trustBuilder?: boolean;
   /**
@@ -437,12 +437,12 @@ export interface DockerfileBuildOptions extends HostOptions {
   /** `KEY=VALUE`, or `KEY` alone to take it from `hostEnv`; or a record. */
   buildArgs?: string[] | Record<string, string>;
   /** The stage to build; default the last. */
-  target?: string;
+  target?: string | undefined;
   /**
    * os/arch[/variant]; default this machine's. Several, comma-separated (docker buildx's
    * `linux/amd64,linux/arm64`), build an image index with one image per platform.
    */
-  platform?: string;
+  platform?: string | undefined;
   /** Run every step, using no cached result. */
   noCache?: boolean;
   /**
@@ -460,14 +460,14 @@ export interface DockerfileBuildOptions extends HostOptions {
    */
   ssh?: string[];
   /** RUN's network when the step names none: "default" (private, outbound access), "host", "none". */
-  network?: string;
+  network?: string | undefined;
   /** BuildKit's entitlements: `network.host` lets `RUN --network=host` use the host's network. */
   allow?: string[];
   /**
    * Stages built at once when they do not need each other (default: the CPUs, at least 2; 1: one after
    * another; the image is the same either way).
    */
-  stageJobs?: number;
+  stageJobs?: number | undefined;
   signal?: AbortSignal | undefined;
   /** The Dockerfile was named by project.toml: it must lie inside the context (berth build's own use). */
   fileInContext?: boolean;
