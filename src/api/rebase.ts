@@ -17,15 +17,15 @@ import { type Host, type HostOptions, hostOf, withShared } from "./host.ts";
 /** `berth rebase`'s flags as options. */
 export interface RebaseOptions extends HostOptions {
   /** The new run image; default the app's run image (its newest version). */
-  runImage?: string;
+  runImage?: string | undefined;
   /** Rebase in the registry (`image` is a registry reference): only a config and a manifest are uploaded. */
   publish?: boolean;
   /** Rebase this image and write the result to `image`. */
-  previousImage?: string;
+  previousImage?: string | undefined;
   /** Rebase even when the lifecycle's checks fail (each then warns). */
   force?: boolean;
   /** Write report.toml here. */
-  reportOutputDir?: string;
+  reportOutputDir?: string | undefined;
 }
 
 /** What a rebase wrote. */

@@ -32,7 +32,7 @@ export interface RunImageOptions extends HostOptions {
   /** The command and its arguments, replacing the image's Cmd (`berth run IMAGE CMD…`). */
   cmd?: string[];
   /** Replace the image's Entrypoint (and its Cmd, unless `cmd` is given): `--entrypoint`. */
-  entrypoint?: string;
+  entrypoint?: string | undefined;
   /**
    * `K=V` to set, `K` alone to take K from `hostEnv` (-e); or a record. Over `envFiles`' (docker's order).
    */
@@ -42,9 +42,9 @@ export interface RunImageOptions extends HostOptions {
   /** `HOST:CONTAINER[:ro|rw]` bind mounts, HOST relative to `cwd` (-v). */
   volumes?: string[];
   /** Working directory in the container (-w). */
-  workdir?: string;
+  workdir?: string | undefined;
   /** NAME, UID, NAME:GROUP, UID:GID… (-u); default the image's User. */
-  user?: string;
+  user?: string | undefined;
   /** "default" (a private network with outbound access, not the host's loopback), "host" or "none". */
   network?: string;
   /**
@@ -53,15 +53,15 @@ export interface RunImageOptions extends HostOptions {
   publish?: string[];
   capAdd?: string[];
   capDrop?: string[];
-  hostname?: string;
+  hostname?: string | undefined;
   /** docker's `--security-opt`: only `seccomp=unconfined` (no seccomp filter). */
   securityOpt?: string[];
   /** From a multi-platform image, this platform's (os/arch[/variant]); default this machine's. */
-  platform?: string;
+  platform?: string | undefined;
   /** When a registry image is pulled into the store: "missing" (default), "always", "never". */
   pull?: PullPolicy | string;
   /** A unique name for the container (berth ps, stop, logs, exec, rm take it). */
-  name?: string;
+  name?: string | undefined;
   /** Run tini as PID 1 (--init). */
   init?: boolean;
   /** Give the container a pseudo-terminal (-t; the output then goes to `stdoutFd`/`stderrFd`). */

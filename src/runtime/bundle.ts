@@ -26,11 +26,11 @@ export interface BundleOptions {
   args?: string[];
   entrypoint?: string[];
   env?: string[];
-  cwd?: string;
-  user?: string;
+  cwd?: string | undefined;
+  user?: string | undefined;
   /** Default "host" (no network namespace); "none": a new empty one. */
   network?: NetworkMode;
-  hostname?: string;
+  hostname?: string | undefined;
   /** Not root: apply rootless and write runc's rootless config. */
   rootless?: RootlessIds | undefined;
   /** false: no seccomp filter in config.json; default: Docker's refusals. */

@@ -62,10 +62,10 @@ Examples:
           args,
           ...(opts.entrypoint !== undefined ? { entrypoint: [opts.entrypoint as string] } : {}),
           env: opts.env as string[],
-          ...(opts.workdir ? { cwd: opts.workdir as string } : {}),
-          ...(opts.user !== undefined ? { user: opts.user as string } : {}),
+          cwd: opts.workdir as string | undefined,
+          user: opts.user as string | undefined,
           network: opts.network as NetworkMode,
-          ...(opts.hostname ? { hostname: opts.hostname as string } : {}),
+          hostname: opts.hostname as string | undefined,
           rootless,
         });
         info(c.out, `Wrote bundle ${r.dir} (${r.layers} layers): runc run -b ${dir} NAME`);

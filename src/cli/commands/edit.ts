@@ -88,7 +88,7 @@ Examples:
           compression,
           level: opts.level,
           ...owner(opts.owner),
-          ...(opts.exclude ? { exclude: opts.exclude } : {}),
+          exclude: opts.exclude,
           sourceDateEpoch: epoch,
           ...(opts.platform ? { platform: parsePlatform(opts.platform) } : {}),
         },
@@ -135,7 +135,7 @@ Examples:
           ...(opts.label
             ? { labels: Object.fromEntries(opts.label.map((l: string) => keyValue(l, "--label"))) }
             : {}),
-          ...(opts.expose ? { expose: opts.expose } : {}),
+          expose: opts.expose,
           ...(opts.platform ? { platform: parsePlatform(opts.platform) } : {}),
           sourceDateEpoch: epoch,
         },

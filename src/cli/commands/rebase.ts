@@ -111,11 +111,11 @@ Examples:
         const r = await rebase(images[0]!, {
           ...hostOptions(c),
           logger: log,
-          ...(opts.runImage ? { runImage: opts.runImage } : {}),
+          runImage: opts.runImage,
           publish: Boolean(opts.publish),
-          ...(opts.previousImage ? { previousImage: opts.previousImage } : {}),
+          previousImage: opts.previousImage,
           force: Boolean(opts.force),
-          ...(opts.reportOutputDir ? { reportOutputDir: opts.reportOutputDir } : {}),
+          reportOutputDir: opts.reportOutputDir,
         });
         if (opts.json) printJson(out, r);
         else if (opts.quiet) out.stdout.write(`${r.digest}\n`);
@@ -132,7 +132,7 @@ Examples:
         // for many images, --jobs is the images rebased at once (a rebase moves manifests, configs and mounts)
         concurrency: c.ctx.jobs ?? 8,
         logger: log,
-        ...(opts.runImage ? { runImage: opts.runImage } : {}),
+        runImage: opts.runImage,
         publish: Boolean(opts.publish),
         force: Boolean(opts.force),
       });
@@ -193,10 +193,10 @@ async function lifecycleRebase(image: string, opts: Record<string, unknown>, cli
   const r = await rebaseWithLifecycle({
     image: bare(image),
     ...(opts.previousImage ? { previousImage: bare(opts.previousImage as string) } : {}),
-    ...(opts.runImage ? { runImage: opts.runImage as string } : {}),
+    runImage: opts.runImage as string | undefined,
     force: Boolean(opts.force),
-    ...(opts.builder ? { builder: opts.builder as string } : {}),
-    ...(opts.lifecycleImage ? { lifecycleImage: opts.lifecycleImage as string } : {}),
+    builder: opts.builder as string | undefined,
+    lifecycleImage: opts.lifecycleImage as string | undefined,
     ctx,
     ...(opts.network ? { network: parseNetworkMode(opts.network as string) } : {}),
     runtime: env.BERTH_RUNTIME || undefined,

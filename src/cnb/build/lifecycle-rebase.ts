@@ -28,11 +28,11 @@ export interface LifecycleRebaseOptions {
   /** The app image's registry reference (no transport prefix); the result is written under it. */
   image: string;
   previousImage?: string;
-  runImage?: string;
+  runImage?: string | undefined;
   force?: boolean;
   /** Run this builder's lifecycle; else `lifecycleImage`'s; else the default lifecycle image's. */
-  builder?: string;
-  lifecycleImage?: string;
+  builder?: string | undefined;
+  lifecycleImage?: string | undefined;
   ctx: TransportContext;
   network?: NetworkMode;
   runtime?: string | undefined;

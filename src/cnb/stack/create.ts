@@ -60,9 +60,9 @@ export interface StackOptions {
    */
   tinyRunImage?: ImageArgument;
   /** Build image packages; default DEFAULT_BUILD_PACKAGES. */
-  packages?: readonly string[];
+  packages?: readonly string[] | undefined;
   /** Run image packages besides minbase; default DEFAULT_RUN_PACKAGES. */
-  runPackages?: readonly string[];
+  runPackages?: readonly string[] | undefined;
   mirror?: string | undefined;
   ctx: TransportContext;
   isRoot: boolean;
