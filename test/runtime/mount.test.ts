@@ -1,5 +1,4 @@
 /** overlayfs mounts through mount(8), the overlay probe and its memo, and the overlay xattrs read and stripped. */
-import { execFileSync } from "node:child_process";
 import { mkdir, readdir, readFile, writeFile } from "node:fs/promises";
 import { release } from "node:os";
 import { join } from "node:path";
@@ -13,10 +12,11 @@ import {
   stripOverlayOrigins,
   unmount,
 } from "../../src/runtime/mount.ts";
+import { run } from "../helpers/exec.ts";
 import { tempDir } from "../helpers/temp.ts";
 
 const xattrs = (p: string) =>
-  execFileSync("getfattr", ["-h", "--absolute-names", "-d", "-m", "^trusted\\.overlay\\.", p]).toString();
+  run("getfattr", ["-h", "--absolute-names", "-d", "-m", "^trusted\\.overlay\\.", p]);
 
 describe("mountOverlay", () => {
   it("mounts lower dirs (top first, relative to base) under an upper dir; unmount undoes it", async () => {
@@ -94,7 +94,7 @@ describe("overlay xattrs", () => {
     // getfattr prints some names raw (é) and escapes others (a newline as \012): both are found.
     for (const name of ["opaque dir", "é", "new\nline"]) {
       await mkdir(join(root, name));
-      execFileSync("setfattr", ["-n", "trusted.overlay.opaque", "-v", "y", join(root, name)]);
+      await run("setfattr", ["-n", "trusted.overlay.opaque", "-v", "y", join(root, name)]);
     }
     await mkdir(join(root, "plain"));
     const read = (await overlayXattrReader(root))!;
@@ -109,13 +109,13 @@ describe("overlay xattrs", () => {
     const odd = join(root, "é\ndir");
     await mkdir(odd);
     await writeFile(join(root, "f"), "");
-    execFileSync("setfattr", ["-n", "trusted.overlay.origin", "-v", "0x00fb", join(root, "f")]);
-    execFileSync("setfattr", ["-n", "trusted.overlay.impure", "-v", "y", odd]);
-    execFileSync("setfattr", ["-n", "trusted.overlay.opaque", "-v", "y", odd]);
+    await run("setfattr", ["-n", "trusted.overlay.origin", "-v", "0x00fb", join(root, "f")]);
+    await run("setfattr", ["-n", "trusted.overlay.impure", "-v", "y", odd]);
+    await run("setfattr", ["-n", "trusted.overlay.opaque", "-v", "y", odd]);
     await stripOverlayOrigins(root);
-    expect(xattrs(join(root, "f"))).toBe("");
-    expect(xattrs(odd)).toContain('trusted.overlay.opaque="y"');
-    expect(xattrs(odd)).not.toContain("impure");
+    expect(await xattrs(join(root, "f"))).toBe("");
+    expect(await xattrs(odd)).toContain('trusted.overlay.opaque="y"');
+    expect(await xattrs(odd)).not.toContain("impure");
   });
 });
 
