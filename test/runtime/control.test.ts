@@ -3,8 +3,6 @@
  * that is not running. (Signalling and exec into a running container are driven through the CLI in
  * test/runtime/containers.test.ts.)
  */
-import { mkdir, writeFile } from "node:fs/promises";
-import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import {
   execInContainer,
@@ -18,33 +16,17 @@ import {
   type ContainerInfo,
   type ContainerStatus,
   listContainers,
-  writeRecord,
+  readContainer,
 } from "../../src/runtime/state.ts";
+import { containerFolder } from "../helpers/runtime.ts";
 import { tempDir } from "../helpers/temp.ts";
 
 async function made(home: string, status: ContainerStatus, name?: string): Promise<ContainerInfo> {
-  const dir = join(home, "run", "containers", `berth-${status}00000000`);
-  await mkdir(dir, { recursive: true });
-  const record = {
-    schemaVersion: 1 as const,
-    id: `berth-${status}00000000`,
-    ...(name ? { name } : {}),
-    image: "oci:/x:latest",
-    imageDigest: `sha256:${"0".repeat(64)}`,
-    command: ["sh"],
-    created: "2026-01-01T00:00:00Z",
-    runtime: { name: "runc" as const, path: "/usr/sbin/runc" },
-    stateDir: join(home, "run", "state"),
-    detached: true,
-    autoRemove: false,
-    terminal: false,
-    network: "none" as const,
-    ports: [],
-    mounted: false,
-  };
-  await writeRecord(dir, record);
-  if (status === "exited") await writeFile(join(dir, "exit.json"), '{"exitCode":0,"finishedAt":"x"}\n');
-  return { record, dir, status };
+  const dir = await containerFolder(home, `berth-${status}00000000`, {
+    name,
+    ...(status === "exited" ? { exit: 0 } : {}),
+  });
+  return { ...(await readContainer(dir))!, status };
 }
 
 describe("signalName", () => {

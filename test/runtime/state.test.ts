@@ -1,9 +1,8 @@
 /** Container records, statuses, names and lookups, in a real $BERTH_HOME/run folder. */
-import { mkdir, readlink, symlink, writeFile } from "node:fs/promises";
+import { mkdir, readFile, readlink, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import {
-  type ContainerRecord,
   checkName,
   claimName,
   findContainer,
@@ -12,48 +11,10 @@ import {
   releaseName,
   removeContainerFiles,
   shortId,
-  writeExit,
-  writeRecord,
 } from "../../src/runtime/state.ts";
 import { selfIdentity } from "../../src/util/owner.ts";
+import { containerFolder } from "../helpers/runtime.ts";
 import { tempDir } from "../helpers/temp.ts";
-
-function record(id: string, created: string, name?: string): ContainerRecord {
-  return {
-    schemaVersion: 1,
-    id,
-    ...(name ? { name } : {}),
-    image: "oci:/x:latest",
-    imageDigest: `sha256:${"0".repeat(64)}`,
-    command: ["sh"],
-    created,
-    runtime: { name: "runc", path: "/usr/sbin/runc" },
-    stateDir: "",
-    detached: false,
-    autoRemove: false,
-    terminal: false,
-    network: "none",
-    ports: [],
-    mounted: false,
-  };
-}
-
-/** A container folder in `home` whose owner is `owner` (none: no owner file), `exit` written when given. */
-async function container(
-  home: string,
-  r: ContainerRecord,
-  o: { owner?: string; exit?: number; running?: boolean } = {},
-): Promise<string> {
-  const dir = join(home, "run", "containers", r.id);
-  const stateDir = join(home, "run", "state");
-  await mkdir(dir, { recursive: true });
-  await mkdir(stateDir, { recursive: true });
-  if (o.running) await mkdir(join(stateDir, r.id), { recursive: true });
-  await writeRecord(dir, { ...r, stateDir });
-  if (o.owner !== undefined) await writeFile(join(dir, "owner"), `${o.owner}\n`);
-  if (o.exit !== undefined) await writeExit(dir, { exitCode: o.exit, finishedAt: "2026-01-01T00:00:00Z" });
-  return dir;
-}
 
 describe("names", () => {
   it("docker's rule: [a-zA-Z0-9][a-zA-Z0-9_.-]+, two characters at least, 128 at most", () => {
@@ -68,7 +29,7 @@ describe("names", () => {
   it("a name is claimed once; its holder's container gone, it is taken over; release lets go of one's own only", async () => {
     const home = await tempDir();
     const held = "berth-aaaabbbbccccdddd";
-    await container(home, record(held, "2026-01-01T00:00:00Z", "web"));
+    await containerFolder(home, held, { name: "web" });
     await claimName(home, "web", held);
     await expect(claimName(home, "web", "berth-1111")).rejects.toMatchObject({
       code: "CONTAINER_CONFLICT",
@@ -97,11 +58,11 @@ describe("readContainer", () => {
   it("status: exited with an exit record, dead without a live owner, running with runtime state, else created", async () => {
     const home = await tempDir();
     const me = selfIdentity();
-    const exited = await container(home, record("berth-e", "1"), { owner: me, exit: 3 });
-    const dead = await container(home, record("berth-d", "2"), { owner: "999999999 1" });
-    const kept = await container(home, record("berth-k", "3"));
-    const running = await container(home, record("berth-r", "4"), { owner: me, running: true });
-    const created = await container(home, record("berth-c", "5"), { owner: me });
+    const exited = await containerFolder(home, "berth-e", { created: "1", owner: me, exit: 3 });
+    const dead = await containerFolder(home, "berth-d", { created: "2", owner: "999999999 1" });
+    const kept = await containerFolder(home, "berth-k", { created: "3" });
+    const running = await containerFolder(home, "berth-r", { created: "4", owner: me, running: true });
+    const created = await containerFolder(home, "berth-c", { created: "5", owner: me });
     expect(await readContainer(exited)).toMatchObject({
       dir: exited,
       status: "exited",
@@ -117,13 +78,12 @@ describe("readContainer", () => {
   it("a folder without a record, with a broken one or another schema is no container", async () => {
     const home = await tempDir();
     expect(await readContainer(home)).toBeUndefined();
-    await writeFile(join(home, "container.json"), "{not json");
-    expect(await readContainer(home)).toBeUndefined();
-    await writeFile(
-      join(home, "container.json"),
-      JSON.stringify({ ...record("berth-x", "1"), schemaVersion: 2 }),
-    );
-    expect(await readContainer(home)).toBeUndefined();
+    const dir = await containerFolder(home, "berth-x");
+    const text = await readFile(join(dir, "container.json"), "utf8");
+    await writeFile(join(dir, "container.json"), text.replace('"schemaVersion": 1', '"schemaVersion": 2'));
+    expect(await readContainer(dir)).toBeUndefined();
+    await writeFile(join(dir, "container.json"), "{not json");
+    expect(await readContainer(dir)).toBeUndefined();
   });
 });
 
@@ -131,9 +91,9 @@ describe("listContainers and findContainer", () => {
   it("lists newest first; finds by name, id, or a unique prefix (with or without berth-)", async () => {
     const home = await tempDir();
     expect(await listContainers(home)).toEqual([]);
-    await container(home, record("berth-abc111", "2026-01-01T00:00:01Z", "first"), { exit: 0 });
-    await container(home, record("berth-abc222", "2026-01-01T00:00:03Z"), { exit: 0 });
-    await container(home, record("berth-def333", "2026-01-01T00:00:02Z", "abc2"), { exit: 0 });
+    await containerFolder(home, "berth-abc111", { name: "first", created: "2026-01-01T00:00:01Z", exit: 0 });
+    await containerFolder(home, "berth-abc222", { created: "2026-01-01T00:00:03Z", exit: 0 });
+    await containerFolder(home, "berth-def333", { name: "abc2", created: "2026-01-01T00:00:02Z", exit: 0 });
     await mkdir(join(home, "run", "containers", "build-step"));
     expect((await listContainers(home)).map((c) => c.record.id)).toEqual([
       "berth-abc222",
@@ -161,7 +121,7 @@ describe("listContainers and findContainer", () => {
 
   it("removeContainerFiles removes the folder and lets go of the name", async () => {
     const home = await tempDir();
-    await container(home, record("berth-abc", "1", "web"), { exit: 0 });
+    await containerFolder(home, "berth-abc", { name: "web", created: "1", exit: 0 });
     await claimName(home, "web", "berth-abc");
     await removeContainerFiles(home, await findContainer(home, "web"));
     expect(await listContainers(home)).toEqual([]);

@@ -1,9 +1,8 @@
 /** Container folders and the sweep of those a dead berth left: owners by pid and start time, kept folders spared. */
-import { mkdir, readdir, readFile, readlink, symlink, writeFile } from "node:fs/promises";
+import { mkdir, readdir, readFile, readlink } from "node:fs/promises";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { findRuntime, type OciRuntime } from "../../src/runtime/runtime.ts";
-import { writeRecord } from "../../src/runtime/state.ts";
 import {
   adoptContainerDir,
   disownContainerDir,
@@ -12,6 +11,7 @@ import {
   sweepLeftovers,
 } from "../../src/runtime/sweep.ts";
 import { selfIdentity } from "../../src/util/owner.ts";
+import { containerFolder } from "../helpers/runtime.ts";
 import { tempDir } from "../helpers/temp.ts";
 
 const DEAD = "999999999 12345";
@@ -19,35 +19,6 @@ let runtime: OciRuntime;
 beforeAll(async () => {
   runtime = await findRuntime();
 });
-
-/** A container folder under `home` with the given owner file content (none: kept). */
-async function folder(home: string, id: string, owner: string | undefined, name?: string): Promise<string> {
-  const dir = join(home, "run", "containers", id);
-  await mkdir(join(dir, "rootfs"), { recursive: true });
-  if (owner !== undefined) await writeFile(join(dir, "owner"), `${owner}\n`);
-  if (name) {
-    await writeRecord(dir, {
-      schemaVersion: 1,
-      id,
-      name,
-      image: "x",
-      imageDigest: "sha256:0",
-      command: ["sh"],
-      created: "1",
-      runtime,
-      stateDir: join(home, "run", "state"),
-      detached: false,
-      autoRemove: true,
-      terminal: false,
-      network: "none",
-      ports: [],
-      mounted: false,
-    });
-    await mkdir(join(home, "run", "names"), { recursive: true });
-    await symlink(id, join(home, "run", "names", name));
-  }
-  return dir;
-}
 
 describe("container folders", () => {
   it("makeContainerDir: a new berth-<16 hex> folder owned by this process, its state root beside it", async () => {
@@ -67,11 +38,10 @@ describe("container folders", () => {
 describe("sweepContainers", () => {
   it("removes folders of dead owners (state, name and all); spares live owners and kept folders", async () => {
     const home = await tempDir();
-    await folder(home, "berth-dead", DEAD, "web");
-    await mkdir(join(home, "run", "state", "berth-dead"), { recursive: true });
-    await folder(home, "berth-live", selfIdentity());
-    await folder(home, "berth-kept", undefined);
-    await folder(home, "berth-garbage", "not an identity");
+    await containerFolder(home, "berth-dead", { owner: DEAD, name: "web", claim: true, running: true });
+    await containerFolder(home, "berth-live", { owner: selfIdentity() });
+    await containerFolder(home, "berth-kept");
+    await containerFolder(home, "berth-garbage", { owner: "not an identity" });
     expect((await sweepContainers(home, runtime)).sort()).toEqual(["berth-dead", "berth-garbage"]);
     expect((await readdir(join(home, "run", "containers"))).sort()).toEqual(["berth-kept", "berth-live"]);
     expect(await readdir(join(home, "run", "state"))).toEqual([]);
@@ -83,7 +53,7 @@ describe("sweepContainers", () => {
 
   it("makeContainerDir sweeps first", async () => {
     const home = await tempDir();
-    await folder(home, "berth-dead", DEAD);
+    await containerFolder(home, "berth-dead", { owner: DEAD });
     const c = await makeContainerDir(home, runtime);
     expect(await readdir(join(home, "run", "containers"))).toEqual([c.id]);
   });
@@ -92,7 +62,7 @@ describe("sweepContainers", () => {
 describe("sweepLeftovers", () => {
   it("containers only when a runtime is given and one is dead; dead owners' temp folders", async () => {
     const home = await tempDir();
-    await folder(home, "berth-dead", DEAD);
+    await containerFolder(home, "berth-dead", { owner: DEAD });
     await mkdir(join(home, "tmp"), { recursive: true });
     await mkdir(join(home, "tmp", "build-p999999999t12345"));
     await mkdir(join(home, "tmp", `build-p${selfIdentity().replace(" ", "t")}`));
