@@ -6,7 +6,7 @@ import { copyFile, mkdir, readdir, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import { beforeAll, describe, expect, it } from "vitest";
-import { type RunBundle, runBundle } from "../../src/runtime/exec.ts";
+import { cleanupState, type RunBundle, runBundle } from "../../src/runtime/exec.ts";
 import { findRuntime, type OciRuntime } from "../../src/runtime/runtime.ts";
 import { buildSpec } from "../../src/runtime/spec.ts";
 import { tempDir } from "../helpers/temp.ts";
@@ -121,5 +121,15 @@ describe("runBundle", () => {
       message: expect.stringMatching(/^runc could not start the container: /),
       details: { runtime: runtime.path, id: b.id },
     });
+  });
+
+  it("cleanupState removes what a killed runtime left of a container, and nothing when there is nothing", async () => {
+    const states = await tempDir();
+    await mkdir(join(states, "berth-left"));
+    await writeFile(join(states, "berth-left", "state.json"), "{}");
+    await mkdir(join(states, "berth-other"));
+    await cleanupState({ runtime, stateDir: states, id: "berth-left" });
+    await cleanupState({ runtime, stateDir: states, id: "berth-never" });
+    expect(await readdir(states)).toEqual(["berth-other"]);
   });
 });
