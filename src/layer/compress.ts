@@ -7,7 +7,7 @@ import { ParallelGzip } from "./gzip.ts";
 
 export interface CompressOptions {
   compression?: Compression;
-  /** gzip 1–9 (default 6); zstd 1–19 (default 3). */
+  /** gzip 1–9 (default 6); zstd 1–22 (default 3). */
   level?: number | undefined;
   /** Given each input chunk the compressor is done with (see `ParallelGzip`); `none` gives none back. */
   recycle?: (chunk: Buffer) => void;

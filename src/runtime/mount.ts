@@ -150,40 +150,55 @@ async function probeOverlay(dir: string): Promise<boolean> {
 }
 
 /**
- * An XattrReader answering from one `getfattr -R` over `root` (the overlay opaque markers), or undefined
- * when getfattr is not installed.
+ * The xattrs matching `pattern` of every file under `root` (not following symlinks), from one `getfattr -R`:
+ * file → name → value (with `values`; else an empty buffer). Undefined when getfattr is not installed. Its
+ * output is read byte for byte (latin1), as it prints names: raw bytes, or `\NNN` octal escapes for some.
  */
-export async function overlayXattrReader(root: string): Promise<XattrReader | undefined> {
+async function getfattrTree(
+  root: string,
+  pattern: string,
+  values: boolean,
+): Promise<Map<string, Map<string, Buffer>> | undefined> {
   let stdout: string;
   try {
     ({ stdout } = await pexec(
       "getfattr",
-      ["-R", "-P", "--absolute-names", "-m", "^(trusted|user)\\.overlay\\.opaque$", "-d", root],
-      { maxBuffer: 256 * 1024 * 1024 },
+      ["-R", "-P", "--absolute-names", "-m", pattern, ...(values ? ["-d"] : []), root],
+      { maxBuffer: 256 * 1024 * 1024, encoding: "latin1" },
     ));
   } catch (err) {
     const e = err as NodeJS.ErrnoException & { stdout?: string };
     if (e.code === "ENOENT") return undefined;
     stdout = e.stdout ?? "";
   }
-  const found = new Map<string, Record<string, Buffer>>();
-  let file: string | undefined;
+  const found = new Map<string, Map<string, Buffer>>();
+  let file: Map<string, Buffer> | undefined;
   for (const line of stdout.split("\n")) {
     if (line.startsWith("# file: ")) {
-      file = line.slice("# file: ".length);
+      file = new Map();
+      found.set(unescapeGetfattr(line.slice("# file: ".length)), file);
       continue;
     }
-    const m = /^([^=]+)="(.*)"$/.exec(line);
-    if (m && file !== undefined) {
-      const attrs = found.get(file) ?? {};
-      attrs[m[1]!] = Buffer.from(m[2]!);
-      found.set(file, attrs);
-    }
+    const m = values ? /^([^=]+)="(.*)"$/.exec(line) : /^(\S+)$/.exec(line);
+    if (m && file) file.set(m[1]!, Buffer.from(m[2] ?? "", "latin1"));
   }
-  return async (hostPath) => found.get(hostPath);
+  return found;
 }
 
-/** getfattr's escaping of a file name: `\NNN` octal bytes (and `\\`). */
+/**
+ * An XattrReader answering from one `getfattr -R` over `root` (the overlay opaque markers), or undefined
+ * when getfattr is not installed.
+ */
+export async function overlayXattrReader(root: string): Promise<XattrReader | undefined> {
+  const found = await getfattrTree(root, "^(trusted|user)\\.overlay\\.opaque$", true);
+  if (!found) return undefined;
+  return async (hostPath) => {
+    const attrs = found.get(hostPath);
+    return attrs?.size ? Object.fromEntries(attrs) : undefined;
+  };
+}
+
+/** getfattr's escaping of a file name (read as latin1): `\NNN` octal bytes (and `\\`), then UTF-8. */
 function unescapeGetfattr(name: string): string {
   return Buffer.from(
     name.replace(/\\([0-7]{3})|\\\\/g, (_m, oct: string | undefined) =>
@@ -200,24 +215,8 @@ function unescapeGetfattr(name: string): string {
  * and whiteouts, which are the layer's content, stay.
  */
 export async function stripOverlayOrigins(root: string): Promise<void> {
-  let stdout: string;
-  try {
-    ({ stdout } = await pexec(
-      "getfattr",
-      ["-R", "-P", "--absolute-names", "-m", "^trusted\\.overlay\\.(origin|impure|nlink)$", root],
-      { maxBuffer: 256 * 1024 * 1024 },
-    ));
-  } catch (err) {
-    const e = err as NodeJS.ErrnoException & { stdout?: string };
-    if (e.code === "ENOENT") return;
-    stdout = e.stdout ?? "";
-  }
-  let file: string | undefined;
-  for (const line of stdout.split("\n")) {
-    if (line.startsWith("# file: ")) {
-      file = unescapeGetfattr(line.slice("# file: ".length));
-    } else if (file !== undefined && /^trusted\.overlay\.(origin|impure|nlink)$/.test(line.trim())) {
-      await pexec("setfattr", ["-h", "-x", line.trim(), file]).catch(() => undefined);
-    }
+  const found = await getfattrTree(root, "^trusted\\.overlay\\.(origin|impure|nlink)$", false);
+  for (const [file, attrs] of found ?? []) {
+    for (const name of attrs.keys()) await pexec("setfattr", ["-h", "-x", name, file]).catch(() => undefined);
   }
 }

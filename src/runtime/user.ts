@@ -67,16 +67,17 @@ async function readEtc(root: string, path: string): Promise<string | undefined> 
   return readFile(host, "utf8");
 }
 
+/** A decimal uid or gid (an empty field is none, not 0). */
+const isId = (s: string) => /^\d+$/.test(s) && Number(s) < 2 ** 32;
+
 export function parsePasswd(text: string): PasswdEntry[] {
   const out: PasswdEntry[] = [];
   for (const line of text.split("\n")) {
     if (line === "" || line.startsWith("#")) continue;
     const f = line.split(":");
     if (f.length < 4) continue;
-    const uid = Number(f[2]);
-    const gid = Number(f[3]);
-    if (!Number.isInteger(uid) || !Number.isInteger(gid)) continue;
-    out.push({ name: f[0]!, uid, gid, home: f[5] || "/" });
+    if (!isId(f[2]!) || !isId(f[3]!)) continue;
+    out.push({ name: f[0]!, uid: Number(f[2]), gid: Number(f[3]), home: f[5] || "/" });
   }
   return out;
 }
@@ -87,14 +88,11 @@ export function parseGroup(text: string): GroupEntry[] {
     if (line === "" || line.startsWith("#")) continue;
     const f = line.split(":");
     if (f.length < 3) continue;
-    const gid = Number(f[2]);
-    if (!Number.isInteger(gid)) continue;
-    out.push({ name: f[0]!, gid, members: (f[3] ?? "").split(",").filter(Boolean) });
+    if (!isId(f[2]!)) continue;
+    out.push({ name: f[0]!, gid: Number(f[2]), members: (f[3] ?? "").split(",").filter(Boolean) });
   }
   return out;
 }
-
-const isId = (s: string) => /^\d+$/.test(s) && Number(s) < 2 ** 32;
 
 /**
  * Resolve `spec` (empty: root) in `rootDir`. `image` names the image in errors.
@@ -157,7 +155,8 @@ export async function resolveUser(
   }
 
   const additionalGids: number[] = [];
-  if (groupPart === undefined && entry) {
+  // No group given (`user` or `user:`): the groups that list the user, as Docker's GetExecUser.
+  if ((groupPart === undefined || groupPart === "") && entry) {
     for (const g of groups) {
       if (g.members.includes(entry.name) && g.gid !== gid && !additionalGids.includes(g.gid)) {
         additionalGids.push(g.gid);

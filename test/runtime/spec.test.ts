@@ -1,33 +1,13 @@
-/** Config conversion, rootless config, user resolution and runtime discovery, without running anything. */
-import { mkdir, symlink, writeFile } from "node:fs/promises";
-import { join } from "node:path";
-import { beforeAll, expect, it } from "vitest";
+/** Config conversion and the rootless config, without running anything. */
+import { expect, it } from "vitest";
 import type { ImageConfig } from "../../src/oci/config.ts";
 import {
   buildSpec,
   capabilityName,
-  findRuntime,
   imageAnnotations,
-  parsePublish,
-  privateResolvConf,
   processArgs,
   processEnv,
-  resolveUser,
 } from "../../src/runtime/index.ts";
-import { tempDir } from "../helpers/temp.ts";
-import { GROUP, PASSWD } from "./helpers.ts";
-
-let dir: string;
-beforeAll(async () => {
-  dir = await tempDir("berth-spec-");
-  await mkdir(join(dir, "root/etc"), { recursive: true });
-  await writeFile(join(dir, "root/etc/passwd"), PASSWD);
-  await writeFile(join(dir, "root/etc/group"), GROUP);
-  // A root whose /etc/passwd is a symlink to the host's file: read inside the root, never the host's.
-  await mkdir(join(dir, "evil/etc"), { recursive: true });
-  await writeFile(join(dir, "evil/passwd-in-root"), "inside:x:7:7::/in:/bin/sh\n");
-  await symlink("/../../../../passwd-in-root", join(dir, "evil/etc/passwd"));
-});
 
 const config = (c: NonNullable<ImageConfig["config"]>): ImageConfig => ({
   architecture: "amd64",
@@ -74,49 +54,6 @@ it("annotations: org.opencontainers.image.* from the config, then labels (labels
     "org.opencontainers.image.stopSignal": "SIGQUIT",
     "org.opencontainers.image.exposedPorts": "80/tcp",
     a: "b",
-  });
-});
-
-it("resolves users through the root's /etc/passwd and /etc/group", async () => {
-  const root = join(dir, "root");
-  expect(await resolveUser(root, "", "img")).toEqual({
-    uid: 0,
-    gid: 0,
-    additionalGids: [10],
-    home: "/root",
-    name: "root",
-  });
-  expect(await resolveUser(root, "app", "img")).toEqual({
-    uid: 1000,
-    gid: 1000,
-    additionalGids: [50, 10],
-    home: "/home/app",
-    name: "app",
-  });
-  expect(await resolveUser(root, "app:staff", "img")).toMatchObject({
-    uid: 1000,
-    gid: 50,
-    additionalGids: [],
-  });
-  expect(await resolveUser(root, "4242", "img")).toEqual({ uid: 4242, gid: 0, additionalGids: [] });
-  expect(await resolveUser(join(dir, "nothing"), "12:34", "img")).toEqual({
-    uid: 12,
-    gid: 34,
-    additionalGids: [],
-  });
-  await expect(resolveUser(root, "ghost", "oci:x:y")).rejects.toMatchObject({
-    code: "USER_NOT_FOUND",
-    message: 'user "ghost" is not in /etc/passwd of oci:x:y',
-  });
-  await expect(resolveUser(root, "app:nogrp", "img")).rejects.toMatchObject({ code: "USER_NOT_FOUND" });
-  // Symlinks are followed inside the root only.
-  expect(await resolveUser(join(dir, "evil"), "inside", "img")).toMatchObject({
-    uid: 7,
-    gid: 7,
-    home: "/in",
-  });
-  await expect(resolveUser(join(dir, "evil"), "root", "img")).rejects.toMatchObject({
-    code: "USER_NOT_FOUND",
   });
 });
 
@@ -167,40 +104,4 @@ it("capabilities: Docker's set without NET_RAW; --cap-add/--cap-drop, ALL; unkno
   expect(() => capabilityName("NET_MAGIC", "--cap-add")).toThrow(
     /--cap-add "NET_MAGIC" is not a Linux capability/,
   );
-});
-
-it("-p: docker's forms; bad ones are one sentence", () => {
-  expect(parsePublish("8080:80")).toEqual({ protocol: "tcp", hostPort: 8080, containerPort: 80 });
-  expect(parsePublish("127.0.0.1:8080:80/udp")).toEqual({
-    protocol: "udp",
-    hostIp: "127.0.0.1",
-    hostPort: 8080,
-    containerPort: 80,
-  });
-  expect(() => parsePublish("80")).toThrow(/is not \[IP:\]HOST_PORT:CONTAINER_PORT/);
-  expect(() => parsePublish("1.2.3:80:80")).toThrow(/is not an IPv4 address/);
-  expect(() => parsePublish("8080:99999")).toThrow(/container port must be 1 to 65535/);
-  expect(() => parsePublish("8080:80/sctp")).toThrow(/protocol must be tcp or udp/);
-});
-
-it("the private network's resolv.conf: slirp4netns's forwarder, the host's search and options", () => {
-  expect(privateResolvConf("nameserver 127.0.0.53\nsearch corp.example\noptions ndots:2\n")).toBe(
-    "nameserver 10.0.2.3\nsearch corp.example\noptions ndots:2\n",
-  );
-  expect(privateResolvConf(undefined)).toBe("nameserver 10.0.2.3\n");
-});
-
-it("finds runc, else crun; forcing one; a clear error with an install hint when none is installed", async () => {
-  expect((await findRuntime({ path: "/usr/sbin:/usr/bin" })).name).toBe("runc");
-  expect(await findRuntime({ want: "crun", path: "/usr/sbin:/usr/bin" })).toEqual({
-    name: "crun",
-    path: "/usr/bin/crun",
-  });
-  expect(await findRuntime({ want: "/usr/sbin/runc" })).toEqual({ name: "runc", path: "/usr/sbin/runc" });
-  await expect(findRuntime({ path: dir })).rejects.toMatchObject({
-    code: "RUNTIME_NOT_FOUND",
-    hint: expect.stringContaining("apt-get install runc"),
-  });
-  await expect(findRuntime({ want: "crun", path: dir })).rejects.toMatchObject({ code: "RUNTIME_NOT_FOUND" });
-  await expect(findRuntime({ want: "docker" })).rejects.toMatchObject({ code: "USAGE" });
 });

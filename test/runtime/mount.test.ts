@@ -1,0 +1,124 @@
+/** overlayfs mounts through mount(8), the overlay probe and its memo, and the overlay xattrs read and stripped. */
+import { mkdir, readdir, readFile, writeFile } from "node:fs/promises";
+import { release } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import {
+  currentBootId,
+  forgetOverlaySupport,
+  mountOverlay,
+  overlaySupported,
+  overlayXattrReader,
+  stripOverlayOrigins,
+  unmount,
+} from "../../src/runtime/mount.ts";
+import { run } from "../helpers/exec.ts";
+import { tempDir } from "../helpers/temp.ts";
+
+const xattrs = (p: string) =>
+  run("getfattr", ["-h", "--absolute-names", "-d", "-m", "^trusted\\.overlay\\.", p]);
+
+describe("mountOverlay", () => {
+  it("mounts lower dirs (top first, relative to base) under an upper dir; unmount undoes it", async () => {
+    const base = await tempDir();
+    for (const d of ["l1", "l2", "u", "w", "m"]) await mkdir(join(base, d));
+    await writeFile(join(base, "l1/f"), "bottom");
+    await writeFile(join(base, "l2/f"), "top");
+    await writeFile(join(base, "l1/only-bottom"), "b");
+    await mountOverlay({
+      lowerDirs: [join(base, "l2"), join(base, "l1")],
+      upperDir: join(base, "u"),
+      workDir: join(base, "w"),
+      target: join(base, "m"),
+      base,
+      volatile: true,
+    });
+    try {
+      expect(await readFile(join(base, "m/f"), "utf8")).toBe("top");
+      await writeFile(join(base, "m/new"), "changed");
+      expect((await readdir(join(base, "m"))).sort()).toEqual(["f", "new", "only-bottom"]);
+    } finally {
+      await unmount(join(base, "m"));
+    }
+    expect(await readdir(join(base, "m"))).toEqual([]);
+    expect(await readFile(join(base, "u/new"), "utf8")).toBe("changed");
+  });
+
+  it("paths overlayfs cannot take, too many layers, or a mount refused: one sentence", async () => {
+    const base = await tempDir();
+    await expect(
+      mountOverlay({ lowerDirs: ["/a,b"], upperDir: "/u", workDir: "/w", target: "/m" }),
+    ).rejects.toMatchObject({
+      code: "RUNTIME_FAILED",
+      message: 'cannot use "/a,b" in an overlay mount (it has , : or \\)',
+    });
+    const many = Array.from({ length: 300 }, (_, i) => `/layers/${"x".repeat(10)}${i}`);
+    await expect(
+      mountOverlay({ lowerDirs: many, upperDir: "/u", workDir: "/w", target: "/m" }),
+    ).rejects.toMatchObject({ message: "too many layers for one overlay mount (300)" });
+    await expect(
+      mountOverlay({
+        lowerDirs: [join(base, "missing")],
+        upperDir: join(base, "u"),
+        workDir: join(base, "w"),
+        target: join(base, "m"),
+      }),
+    ).rejects.toMatchObject({
+      code: "RUNTIME_FAILED",
+      message: expect.stringContaining(`mounting the container root at ${join(base, "m")}: `),
+    });
+  });
+});
+
+describe("overlaySupported", () => {
+  it("false without root; as root, a trial mount remembered per kernel until forgotten", async () => {
+    const root = await tempDir();
+    expect(await overlaySupported(root, false)).toBe(false);
+    expect(await overlaySupported(root, true)).toBe(true);
+    const memo = JSON.parse(await readFile(join(root, "overlay-probe.json"), "utf8"));
+    expect(memo).toEqual({ kernel: release(), overlay: true });
+    expect(await readdir(join(root, "tmp"))).toEqual([]);
+    await forgetOverlaySupport(root);
+    expect(await readdir(root)).toEqual(["tmp"]);
+    // A memo for another kernel is not trusted; this one is, without a trial (no tmp/ to try in).
+    const other = await tempDir();
+    await writeFile(join(other, "overlay-probe.json"), JSON.stringify({ kernel: release(), overlay: true }));
+    expect(await overlaySupported(other, true)).toBe(true);
+    expect(await readdir(other)).toEqual(["overlay-probe.json"]);
+  });
+});
+
+describe("overlay xattrs", () => {
+  it("overlayXattrReader answers the opaque markers of a tree from one getfattr", async () => {
+    const root = await tempDir();
+    // getfattr prints some names raw (é) and escapes others (a newline as \012): both are found.
+    for (const name of ["opaque dir", "é", "new\nline"]) {
+      await mkdir(join(root, name));
+      await run("setfattr", ["-n", "trusted.overlay.opaque", "-v", "y", join(root, name)]);
+    }
+    await mkdir(join(root, "plain"));
+    const read = (await overlayXattrReader(root))!;
+    for (const name of ["opaque dir", "é", "new\nline"]) {
+      expect(await read(join(root, name))).toEqual({ "trusted.overlay.opaque": Buffer.from("y") });
+    }
+    expect(await read(join(root, "plain"))).toBeUndefined();
+  });
+
+  it("stripOverlayOrigins removes origin, impure and nlink, keeps the opaque marker, names with escapes too", async () => {
+    const root = await tempDir();
+    const odd = join(root, "é\ndir");
+    await mkdir(odd);
+    await writeFile(join(root, "f"), "");
+    await run("setfattr", ["-n", "trusted.overlay.origin", "-v", "0x00fb", join(root, "f")]);
+    await run("setfattr", ["-n", "trusted.overlay.impure", "-v", "y", odd]);
+    await run("setfattr", ["-n", "trusted.overlay.opaque", "-v", "y", odd]);
+    await stripOverlayOrigins(root);
+    expect(await xattrs(join(root, "f"))).toBe("");
+    expect(await xattrs(odd)).toContain('trusted.overlay.opaque="y"');
+    expect(await xattrs(odd)).not.toContain("impure");
+  });
+});
+
+it("currentBootId is the kernel's boot id", async () => {
+  expect(await currentBootId()).toBe((await readFile("/proc/sys/kernel/random/boot_id", "utf8")).trim());
+});

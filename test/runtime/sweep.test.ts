@@ -1,0 +1,89 @@
+/** Container folders and the sweep of those a dead berth left: owners by pid and start time, kept folders spared. */
+import { mkdir, readdir, readFile, readlink } from "node:fs/promises";
+import { join } from "node:path";
+import { beforeAll, describe, expect, it } from "vitest";
+import { findRuntime, type OciRuntime } from "../../src/runtime/runtime.ts";
+import {
+  adoptContainerDir,
+  disownContainerDir,
+  makeContainerDir,
+  sweepContainers,
+  sweepLeftovers,
+} from "../../src/runtime/sweep.ts";
+import { selfIdentity } from "../../src/util/owner.ts";
+import { containerFolder } from "../helpers/runtime.ts";
+import { tempDir } from "../helpers/temp.ts";
+
+const DEAD = "999999999 12345";
+let runtime: OciRuntime;
+beforeAll(async () => {
+  runtime = await findRuntime();
+});
+
+describe("container folders", () => {
+  it("makeContainerDir: a new berth-<16 hex> folder owned by this process, its state root beside it", async () => {
+    const home = await tempDir();
+    const c = await makeContainerDir(home, runtime);
+    expect(c.id).toMatch(/^berth-[0-9a-f]{16}$/);
+    expect(c.dir).toBe(join(home, "run", "containers", c.id));
+    expect(c.stateDir).toBe(join(home, "run", "state"));
+    expect((await readFile(join(c.dir, "owner"), "utf8")).trim()).toBe(selfIdentity());
+    await disownContainerDir(c);
+    expect(await readdir(c.dir)).toEqual([]);
+    await adoptContainerDir(c.dir);
+    expect((await readFile(join(c.dir, "owner"), "utf8")).trim()).toBe(selfIdentity());
+  });
+});
+
+describe("sweepContainers", () => {
+  it("removes folders of dead owners (state, name and all); spares live owners and kept folders", async () => {
+    const home = await tempDir();
+    await containerFolder(home, "berth-dead", { owner: DEAD, name: "web", claim: true, running: true });
+    await containerFolder(home, "berth-live", { owner: selfIdentity() });
+    await containerFolder(home, "berth-kept");
+    await containerFolder(home, "berth-garbage", { owner: "not an identity" });
+    expect((await sweepContainers(home, runtime)).sort()).toEqual(["berth-dead", "berth-garbage"]);
+    expect((await readdir(join(home, "run", "containers"))).sort()).toEqual(["berth-kept", "berth-live"]);
+    expect(await readdir(join(home, "run", "state"))).toEqual([]);
+    await expect(readlink(join(home, "run", "names", "web"))).rejects.toMatchObject({ code: "ENOENT" });
+    // Nothing left to sweep; a home without containers sweeps nothing.
+    expect(await sweepContainers(home, runtime)).toEqual([]);
+    expect(await sweepContainers(await tempDir(), runtime)).toEqual([]);
+  });
+
+  it("makeContainerDir sweeps first", async () => {
+    const home = await tempDir();
+    await containerFolder(home, "berth-dead", { owner: DEAD });
+    const c = await makeContainerDir(home, runtime);
+    expect(await readdir(join(home, "run", "containers"))).toEqual([c.id]);
+  });
+});
+
+describe("sweepLeftovers", () => {
+  it("containers only when a runtime is given and one is dead; dead owners' temp folders", async () => {
+    const home = await tempDir();
+    await containerFolder(home, "berth-dead", { owner: DEAD });
+    await mkdir(join(home, "tmp"), { recursive: true });
+    await mkdir(join(home, "tmp", "build-p999999999t12345"));
+    await mkdir(join(home, "tmp", `build-p${selfIdentity().replace(" ", "t")}`));
+    const first = await sweepLeftovers(home);
+    expect(first).toEqual({ containers: [], temp: 1 });
+    expect(await readdir(join(home, "run", "containers"))).toEqual(["berth-dead"]);
+    let asked = 0;
+    const second = await sweepLeftovers(home, {
+      runtime: async () => {
+        asked++;
+        return runtime;
+      },
+    });
+    expect(second).toEqual({ containers: ["berth-dead"], temp: 0 });
+    await sweepLeftovers(home, {
+      runtime: async () => {
+        asked++;
+        return runtime;
+      },
+    });
+    expect(asked).toBe(1);
+    expect(await readdir(join(home, "tmp"))).toHaveLength(1);
+  });
+});
