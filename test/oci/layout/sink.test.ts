@@ -1,12 +1,12 @@
 import { statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { digestBytes } from "../../src/oci/digest.ts";
-import { OciLayout } from "../../src/oci/layout/layout.ts";
-import { LayoutSink } from "../../src/oci/layout/sink.ts";
-import { MediaType } from "../../src/oci/mediatype.ts";
-import { mutate } from "../../src/oci/mutate.ts";
-import { tempDirSync } from "../helpers/temp.ts";
+import { digestBytes } from "../../../src/oci/digest.ts";
+import { OciLayout } from "../../../src/oci/layout/layout.ts";
+import { LayoutSink } from "../../../src/oci/layout/sink.ts";
+import { MediaType } from "../../../src/oci/mediatype.ts";
+import { mutate } from "../../../src/oci/mutate.ts";
+import { tempDirSync } from "../../helpers/temp.ts";
 
 const dir = tempDirSync("berth-layout-link-");
 
