@@ -43,6 +43,7 @@ describe("validateDescriptor", () => {
     expect(err.code).toBe("MANIFEST_INVALID");
     expect(err.message).toMatch(/^m\.layers\[1\]\.digest "sha256:abc" is not a valid/);
     expect((err.cause as { code: string }).code).toBe("DIGEST_INVALID");
+    expect(err.details.digest).toBe("sha256:abc");
   });
 
   it("refuses embedded data that does not match the digest or size", async () => {
