@@ -3,8 +3,9 @@ import { createHash } from "node:crypto";
 import { gzipSync } from "node:zlib";
 import { BerthError } from "../../src/errors.ts";
 import type { Descriptor } from "../../src/oci/descriptor.ts";
+import { OciLayout } from "../../src/oci/layout/layout.ts";
 import { MediaType } from "../../src/oci/mediatype.ts";
-import { putBlob } from "./layout.ts";
+import { putBlob, writeIndex } from "./layout.ts";
 
 /** The BerthError `fn` throws (or rejects with); fails the test if it throws nothing or something else. */
 export async function errorOf(fn: () => unknown): Promise<BerthError> {
@@ -53,4 +54,15 @@ export async function layoutImage(dir: string, seed: string): Promise<LayoutImag
   );
   const manifest = await putDocument(dir, bytes, MediaType.OciManifest);
   return { manifest, config, layer, bytes };
+}
+
+/** An OCI layout at `dir` (written by hand, empty index) holding one `layoutImage` per seed, opened by berth. */
+export async function handLayout<const S extends string[]>(
+  dir: string,
+  ...seeds: S
+): Promise<{ layout: OciLayout; images: { [K in keyof S]: LayoutImage } }> {
+  await writeIndex(dir, []);
+  const images: LayoutImage[] = [];
+  for (const seed of seeds) images.push(await layoutImage(dir, seed));
+  return { layout: await OciLayout.open(dir), images: images as { [K in keyof S]: LayoutImage } };
 }

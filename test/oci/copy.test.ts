@@ -9,7 +9,7 @@ import { LayoutSink } from "../../src/oci/layout/sink.ts";
 import { MediaType } from "../../src/oci/mediatype.ts";
 import type { BlobEvent, ImageSink } from "../../src/oci/sink.ts";
 import { readIndex, writeIndex } from "../helpers/layout.ts";
-import { errorOf, type LayoutImage, layoutImage, putDocument } from "../helpers/oci.ts";
+import { errorOf, handLayout, type LayoutImage, layoutImage, putDocument } from "../helpers/oci.ts";
 import { tempDir } from "../helpers/temp.ts";
 
 const amd64 = { os: "linux", architecture: "amd64" };
@@ -129,9 +129,10 @@ describe("copy", () => {
 
   it("fails on a blob missing from the source, naming it, and tags nothing", async () => {
     const dir = join(root, "broken");
-    await writeIndex(dir, []);
-    const img = await layoutImage(dir, "broken");
-    const broken = await OciLayout.open(dir);
+    const {
+      layout: broken,
+      images: [img],
+    } = await handLayout(dir, "broken");
     await broken.removeBlob(img.layer.digest);
     const { dir: out, layout } = await dest();
     const err = await errorOf(() => copy(broken, img.manifest, new LayoutSink(layout, "t")));

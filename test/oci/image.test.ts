@@ -4,11 +4,10 @@ import { beforeAll, describe, expect, it } from "vitest";
 import type { Descriptor } from "../../src/oci/descriptor.ts";
 import { digestBytes } from "../../src/oci/digest.ts";
 import { loadImage, loadRoot, selectImage } from "../../src/oci/image.ts";
-import { OciLayout } from "../../src/oci/layout/layout.ts";
+import type { OciLayout } from "../../src/oci/layout/layout.ts";
 import { MediaType } from "../../src/oci/mediatype.ts";
 import { hostPlatform } from "../../src/oci/platform.ts";
-import { writeIndex } from "../helpers/layout.ts";
-import { errorOf, type LayoutImage, layoutImage, putDocument } from "../helpers/oci.ts";
+import { errorOf, handLayout, type LayoutImage, putDocument } from "../helpers/oci.ts";
 import { tempDir } from "../helpers/temp.ts";
 
 let dir: string;
@@ -31,10 +30,10 @@ const manifest = (config: Descriptor, layers: Descriptor[]) =>
 
 beforeAll(async () => {
   dir = await tempDir();
-  await writeIndex(dir, []);
-  img = await layoutImage(dir, "img");
-  arm = await layoutImage(dir, "arm");
-  layout = await OciLayout.open(dir);
+  ({
+    layout,
+    images: [img, arm],
+  } = await handLayout(dir, "img", "arm"));
 });
 
 describe("loadImage", () => {

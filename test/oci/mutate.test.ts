@@ -4,11 +4,10 @@ import { buffer } from "node:stream/consumers";
 import { beforeAll, describe, expect, it } from "vitest";
 import { digestBytes } from "../../src/oci/digest.ts";
 import { loadImage } from "../../src/oci/image.ts";
-import { OciLayout } from "../../src/oci/layout/layout.ts";
+import type { OciLayout } from "../../src/oci/layout/layout.ts";
 import { MediaType } from "../../src/oci/mediatype.ts";
 import { type AddedLayer, EPOCH, mutate, setEnv } from "../../src/oci/mutate.ts";
-import { writeIndex } from "../helpers/layout.ts";
-import { errorOf, type LayoutImage, layoutImage, putDocument } from "../helpers/oci.ts";
+import { errorOf, handLayout, type LayoutImage, putDocument } from "../helpers/oci.ts";
 import { tempDir } from "../helpers/temp.ts";
 
 let dir: string;
@@ -18,9 +17,10 @@ let added: AddedLayer;
 
 beforeAll(async () => {
   dir = await tempDir();
-  await writeIndex(dir, []);
-  base = await layoutImage(dir, "base");
-  layout = await OciLayout.open(dir);
+  ({
+    layout,
+    images: [base],
+  } = await handLayout(dir, "base"));
   const bytes = Buffer.from("added tar");
   await writeFile(join(dir, "added.tar"), bytes);
   const digest = digestBytes(bytes);

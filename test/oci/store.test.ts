@@ -2,10 +2,11 @@ import { stat } from "node:fs/promises";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { copy } from "../../src/oci/copy.ts";
-import { OciLayout, REF_NAME } from "../../src/oci/layout/layout.ts";
+import type { OciLayout } from "../../src/oci/layout/layout.ts";
+import { REF_NAME } from "../../src/oci/layout/layout.ts";
 import { Store } from "../../src/oci/store.ts";
-import { readIndex, writeIndex } from "../helpers/layout.ts";
-import { errorOf, type LayoutImage, layoutImage } from "../helpers/oci.ts";
+import { readIndex } from "../helpers/layout.ts";
+import { errorOf, handLayout, type LayoutImage } from "../helpers/oci.ts";
 import { tempDir } from "../helpers/temp.ts";
 
 let dir: string;
@@ -15,10 +16,10 @@ let b: LayoutImage;
 
 beforeAll(async () => {
   dir = await tempDir();
-  await writeIndex(join(dir, "src"), []);
-  a = await layoutImage(join(dir, "src"), "a");
-  b = await layoutImage(join(dir, "src"), "b");
-  src = await OciLayout.open(join(dir, "src"));
+  ({
+    layout: src,
+    images: [a, b],
+  } = await handLayout(join(dir, "src"), "a", "b"));
 });
 
 describe("Store", () => {

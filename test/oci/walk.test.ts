@@ -1,9 +1,8 @@
 import { beforeAll, describe, expect, it } from "vitest";
-import { OciLayout } from "../../src/oci/layout/layout.ts";
+import type { OciLayout } from "../../src/oci/layout/layout.ts";
 import { MediaType } from "../../src/oci/mediatype.ts";
 import { walk } from "../../src/oci/walk.ts";
-import { writeIndex } from "../helpers/layout.ts";
-import { errorOf, type LayoutImage, layoutImage, putDocument } from "../helpers/oci.ts";
+import { errorOf, handLayout, type LayoutImage, putDocument } from "../helpers/oci.ts";
 import { tempDir } from "../helpers/temp.ts";
 
 let dir: string;
@@ -13,10 +12,10 @@ let b: LayoutImage;
 
 beforeAll(async () => {
   dir = await tempDir();
-  await writeIndex(dir, []);
-  a = await layoutImage(dir, "a");
-  b = await layoutImage(dir, "b");
-  layout = await OciLayout.open(dir);
+  ({
+    layout,
+    images: [a, b],
+  } = await handLayout(dir, "a", "b"));
 });
 
 const summary = (nodes: Awaited<ReturnType<typeof walk>>) => nodes.map((n) => [n.kind, n.descriptor.digest]);

@@ -3,10 +3,9 @@ import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { OciArchiveSink, tarLayout } from "../../../src/oci/archive/oci-sink.ts";
 import { copy } from "../../../src/oci/copy.ts";
-import { OciLayout, REF_NAME } from "../../../src/oci/layout/layout.ts";
+import { type OciLayout, REF_NAME } from "../../../src/oci/layout/layout.ts";
 import { run } from "../../helpers/exec.ts";
-import { writeIndex } from "../../helpers/layout.ts";
-import { errorOf, type LayoutImage, layoutImage } from "../../helpers/oci.ts";
+import { errorOf, handLayout, type LayoutImage } from "../../helpers/oci.ts";
 import { tempDir } from "../../helpers/temp.ts";
 
 let dir: string;
@@ -16,10 +15,10 @@ let b: LayoutImage;
 
 beforeAll(async () => {
   dir = await tempDir();
-  await writeIndex(join(dir, "src"), []);
-  a = await layoutImage(join(dir, "src"), "a");
-  b = await layoutImage(join(dir, "src"), "b");
-  src = await OciLayout.open(join(dir, "src"));
+  ({
+    layout: src,
+    images: [a, b],
+  } = await handLayout(join(dir, "src"), "a", "b"));
 });
 
 const hex = (d: { digest: string }) => d.digest.slice(7);
@@ -38,14 +37,16 @@ const tags = async (path: string) => {
 describe("tarLayout", () => {
   it("tars oci-layout, index.json and the sorted blobs, nothing else of the folder", async () => {
     const layoutDir = join(dir, "tarme");
-    await writeIndex(layoutDir, []);
-    const img = await layoutImage(layoutDir, "t");
+    const {
+      layout,
+      images: [img],
+    } = await handLayout(layoutDir, "t");
     await mkdir(join(layoutDir, ".berth-tmp"));
     await writeFile(join(layoutDir, ".berth-tmp", "x"), "temp");
     await writeFile(join(layoutDir, "blobs", "sha256", ".partial"), "temp");
     await writeFile(join(layoutDir, "index.json.lock"), "");
     const path = join(dir, "tarme.tar");
-    await tarLayout(await OciLayout.open(layoutDir), path);
+    await tarLayout(layout, path);
     expect(await names(path)).toEqual([
       "oci-layout",
       "index.json",
@@ -57,12 +58,13 @@ describe("tarLayout", () => {
 
   it("refuses to tar a corrupt blob and leaves nothing at the path", async () => {
     const layoutDir = join(dir, "corrupt");
-    await writeIndex(layoutDir, []);
-    const img = await layoutImage(layoutDir, "c");
+    const {
+      layout,
+      images: [img],
+    } = await handLayout(layoutDir, "c");
     await writeFile(join(layoutDir, "blobs", "sha256", hex(img.layer)), "flipped!");
     const out = join(dir, "corrupt-out");
     await mkdir(out);
-    const layout = await OciLayout.open(layoutDir);
     expect((await errorOf(() => tarLayout(layout, join(out, "c.tar")))).code).toBe("DIGEST_MISMATCH");
     expect(await readdir(out)).toEqual([]);
   });

@@ -2,17 +2,16 @@ import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { fsck } from "../../../src/oci/layout/fsck.ts";
-import { OciLayout } from "../../../src/oci/layout/layout.ts";
-import { blobPath, writeIndex } from "../../helpers/layout.ts";
-import { layoutImage } from "../../helpers/oci.ts";
+import { blobPath } from "../../helpers/layout.ts";
+import { handLayout } from "../../helpers/oci.ts";
 import { tempDir } from "../../helpers/temp.ts";
 
 async function setup() {
   const dir = await tempDir();
-  await writeIndex(dir, []);
-  const a = await layoutImage(dir, "a");
-  const b = await layoutImage(dir, "b");
-  const layout = await OciLayout.open(dir);
+  const {
+    layout,
+    images: [a, b],
+  } = await handLayout(dir, "a", "b");
   await layout.tag(a.manifest, "a");
   await layout.tag(b.manifest);
   return { dir, layout, a, b };

@@ -3,20 +3,18 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { digestBytes } from "../../../src/oci/digest.ts";
 import { gc, reachable } from "../../../src/oci/layout/gc.ts";
-import { OciLayout } from "../../../src/oci/layout/layout.ts";
 import { MediaType } from "../../../src/oci/mediatype.ts";
-import { writeIndex } from "../../helpers/layout.ts";
-import { errorOf, layoutImage, putDocument } from "../../helpers/oci.ts";
+import { errorOf, handLayout, putDocument } from "../../helpers/oci.ts";
 import { tempDir } from "../../helpers/temp.ts";
 
 /** A layout with a tagged image, an untagged stray image and a loose blob. */
 async function setup() {
   const dir = await tempDir();
-  await writeIndex(dir, []);
-  const kept = await layoutImage(dir, "kept");
-  const stray = await layoutImage(dir, "stray");
+  const {
+    layout,
+    images: [kept, stray],
+  } = await handLayout(dir, "kept", "stray");
   const loose = await putDocument(dir, "loose bytes", MediaType.OciLayer);
-  const layout = await OciLayout.open(dir);
   await layout.tag(kept.manifest, "v1");
   return { dir, layout, kept, stray, loose };
 }

@@ -7,8 +7,8 @@ import type { Descriptor } from "../../../src/oci/descriptor.ts";
 import { digestBytes } from "../../../src/oci/digest.ts";
 import { emptyIndex, OciLayout, REF_NAME, validateRefName } from "../../../src/oci/layout/layout.ts";
 import { MediaType } from "../../../src/oci/mediatype.ts";
-import { blobPath, readIndex, writeIndex } from "../../helpers/layout.ts";
-import { errorOf, type LayoutImage, layoutImage } from "../../helpers/oci.ts";
+import { blobPath, readIndex } from "../../helpers/layout.ts";
+import { errorOf, handLayout, type LayoutImage, layoutImage } from "../../helpers/oci.ts";
 import { tempDir } from "../../helpers/temp.ts";
 
 let root: string;
@@ -19,9 +19,11 @@ beforeAll(async () => {
 /** A fresh layout holding one hand-made image's blobs and an empty index. */
 async function fresh(name: string): Promise<{ layout: OciLayout; image: LayoutImage; dir: string }> {
   const dir = join(root, name);
-  await writeIndex(dir, []);
-  const image = await layoutImage(dir, name);
-  return { layout: await OciLayout.open(dir), image, dir };
+  const {
+    layout,
+    images: [image],
+  } = await handLayout(dir, name);
+  return { layout, image, dir };
 }
 
 describe("opening a layout", () => {

@@ -8,8 +8,7 @@ import { OciLayout } from "../../../src/oci/layout/layout.ts";
 import { LayoutSink } from "../../../src/oci/layout/sink.ts";
 import { MediaType } from "../../../src/oci/mediatype.ts";
 import { mutate } from "../../../src/oci/mutate.ts";
-import { writeIndex } from "../../helpers/layout.ts";
-import { layoutImage } from "../../helpers/oci.ts";
+import { handLayout } from "../../helpers/oci.ts";
 import { tempDirSync } from "../../helpers/temp.ts";
 
 const dir = tempDirSync("berth-layout-link-");
@@ -43,10 +42,10 @@ describe("layout sink and layers this process wrote", () => {
 describe("LayoutSink after a failed copy", () => {
   it("removes the blobs it wrote that nothing references and no other lease holds, and only those", async () => {
     const srcDir = join(dir, "src");
-    await writeIndex(srcDir, []);
-    const img = await layoutImage(srcDir, "img");
-    const img2 = await layoutImage(srcDir, "img2");
-    const src = await OciLayout.open(srcDir);
+    const {
+      layout: src,
+      images: [img, img2],
+    } = await handLayout(srcDir, "img", "img2");
     const layout = await OciLayout.openOrCreate(join(dir, "failed"));
     const put = (d: Descriptor) => layout.writeBlob(d, () => src.openBlob(d));
     // Already there: img's config (tagged through another manifest), img's manifest and img2's layer (loose).
@@ -85,9 +84,10 @@ describe("LayoutSink after a failed copy", () => {
 
   it("removes a layout it created, and keeps everything after success", async () => {
     const srcDir = join(dir, "src2");
-    await writeIndex(srcDir, []);
-    const img = await layoutImage(srcDir, "img");
-    const src = await OciLayout.open(srcDir);
+    const {
+      layout: src,
+      images: [img],
+    } = await handLayout(srcDir, "img");
     const fresh = await OciLayout.openOrCreate(join(dir, "created"));
     const sink = new LayoutSink(fresh, "img", true);
     await sink.putBlob(img.layer, () => src.openBlob(img.layer), { from: src });
