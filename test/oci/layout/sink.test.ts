@@ -11,7 +11,7 @@ import { mutate } from "../../../src/oci/mutate.ts";
 import { handLayout } from "../../helpers/oci.ts";
 import { tempDirSync } from "../../helpers/temp.ts";
 
-const dir = tempDirSync("berth-layout-link-");
+const dir = tempDirSync("berth-layout-sink-");
 
 function layerFile(name: string, content: string) {
   const path = join(dir, name);
