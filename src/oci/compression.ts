@@ -1,10 +1,14 @@
-import type { Readable } from "node:stream";
+import { Readable } from "node:stream";
 import { createGunzip } from "node:zlib";
 import { chain } from "../util/stream.ts";
 import { type Compression, sniffCompression } from "./mediatype.ts";
 import { ZstdFrames } from "./zstd.ts";
 
-/** Peek at a stream's first bytes without consuming them. */
+/**
+ * Peek at a stream's first bytes without consuming them; read on from the stream returned. That is `stream`
+ * itself, except when `stream` ended within the peek (a stream shorter than `n`): bytes cannot be put back
+ * into an ended stream, so a new one carries them.
+ */
 export async function peek(stream: Readable, n: number): Promise<{ head: Buffer; stream: Readable }> {
   const chunks: Buffer[] = [];
   let have = 0;
@@ -40,14 +44,15 @@ export async function peek(stream: Readable, n: number): Promise<{ head: Buffer;
     have += chunk.length;
   }
   const head = Buffer.concat(chunks);
+  if (stream.readableEnded) return { head, stream: Readable.from(head.length > 0 ? [head] : []) };
   if (head.length > 0) stream.unshift(head);
   return { head: head.subarray(0, n), stream };
 }
 
 /** Decompress a layer stream, detecting gzip or zstd from its magic bytes. */
 export async function decompress(stream: Readable): Promise<Readable> {
-  const { head } = await peek(stream, 4);
-  return decompressAs(stream, sniffCompression(head));
+  const peeked = await peek(stream, 4);
+  return decompressAs(peeked.stream, sniffCompression(peeked.head));
 }
 
 /** Output chunk of the decompressors: zlib's 16 KiB default makes ten times the stream traffic downstream. */
@@ -60,6 +65,7 @@ export function decompressAs(stream: Readable, compression: Compression): Readab
   return chain(stream, compression === "gzip" ? createGunzip(options) : new ZstdFrames(options));
 }
 
+/** The compression of a stream, from its first bytes (a stream shorter than 4 bytes is read out: it is "none"). */
 export async function detectCompression(stream: Readable): Promise<Compression> {
   const { head } = await peek(stream, 4);
   return sniffCompression(head);

@@ -54,7 +54,7 @@ export function validateDescriptor(value: unknown, field: string): Descriptor {
   try {
     validateDigest(digest, `${field}.digest`);
   } catch (err) {
-    throw new BerthError("MANIFEST_INVALID", (err as Error).message, { cause: err });
+    throw new BerthError("MANIFEST_INVALID", (err as Error).message, { cause: err, details: { digest } });
   }
   if (typeof size !== "number" || !Number.isSafeInteger(size) || size < 0) {
     throw invalid("MANIFEST_INVALID", `${field}.size`, "must be a non-negative integer");

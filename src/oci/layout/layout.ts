@@ -306,7 +306,10 @@ export class OciLayout implements BlobSource {
     try {
       return { raw, index: parseIndex(raw, "index.json") };
     } catch (err) {
-      throw new BerthError("LAYOUT_INVALID", `layout ${this.dir}: ${(err as Error).message}`, { cause: err });
+      throw new BerthError("LAYOUT_INVALID", `layout ${this.dir}: ${(err as Error).message}`, {
+        cause: err,
+        details: err instanceof BerthError ? err.details : undefined,
+      });
     }
   }
 

@@ -5,11 +5,11 @@ import { buffer } from "node:stream/consumers";
 import { pipeline } from "node:stream/promises";
 import { gzipSync } from "node:zlib";
 import tar from "tar-stream";
-import type { BlobSource } from "../../src/oci/blob.ts";
-import type { Descriptor } from "../../src/oci/descriptor.ts";
-import type { ImageSink } from "../../src/oci/sink.ts";
-import { walk } from "../../src/oci/walk.ts";
-import { run } from "../helpers/exec.ts";
+import type { BlobSource } from "../../../src/oci/blob.ts";
+import type { Descriptor } from "../../../src/oci/descriptor.ts";
+import type { ImageSink } from "../../../src/oci/sink.ts";
+import { walk } from "../../../src/oci/walk.ts";
+import { run } from "../../helpers/exec.ts";
 
 export const sha256 = (b: Uint8Array | string) => createHash("sha256").update(b).digest("hex");
 

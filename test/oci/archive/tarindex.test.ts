@@ -3,9 +3,9 @@ import { join } from "node:path";
 import { buffer } from "node:stream/consumers";
 import { gzipSync, zstdCompressSync } from "node:zlib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { TarIndex } from "../../src/oci/archive/index.ts";
-import { run } from "../helpers/exec.ts";
-import { tempDir } from "../helpers/temp.ts";
+import { TarIndex } from "../../../src/oci/archive/index.ts";
+import { run } from "../../helpers/exec.ts";
+import { tempDir } from "../../helpers/temp.ts";
 import { ls, writeTar } from "./helpers.ts";
 
 const longDir = `${"d".repeat(60)}/${"e".repeat(60)}`;
