@@ -67,6 +67,8 @@ describe("images (crane-style calls on strings)", () => {
     );
     const m = JSON.parse(await images.manifest("edited:1", o));
     expect([await images.digest("edited:1", o), m.layers.length]).toEqual([appended, 4]);
+    const history = JSON.parse(await images.config("edited:1", o)).history;
+    expect(history.at(-1).created_by).toMatch(/^berth append --dest \/opt /);
     await images.mutate("edited:1", "edited:2", { env: ["A=1"], user: "app" }, o);
     expect(JSON.parse(await images.config("edited:2", o)).config).toMatchObject({
       Env: ["A=1"],
