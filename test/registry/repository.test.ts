@@ -1,26 +1,15 @@
 import { randomBytes } from "node:crypto";
 import { Readable } from "node:stream";
 import { buffer } from "node:stream/consumers";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { isBerthError } from "../../src/errors.ts";
 import type { Descriptor } from "../../src/oci/descriptor.ts";
 import { digestBytes } from "../../src/oci/digest.ts";
 import { MediaType } from "../../src/oci/mediatype.ts";
-import { RegistryClient } from "../../src/registry/client.ts";
 import { isRepository, nextLink, type Repository, referrersTag } from "../../src/registry/repository.ts";
-import { type RegistryHarness, startRegistry } from "./helpers/registry.ts";
+import { registryAndClient } from "./helpers/client.ts";
 
-let reg: RegistryHarness;
-let client: RegistryClient;
-
-beforeAll(async () => {
-  reg = await startRegistry();
-  client = new RegistryClient({ retry: { attempts: 1 } });
-});
-afterAll(async () => {
-  await client?.close();
-  await reg?.stop();
-});
+const t = registryAndClient();
 
 function blob(
   bytes: Buffer,
@@ -61,7 +50,7 @@ describe("nextLink and referrersTag", () => {
 
 describe("Repository on a real registry", () => {
   it("puts a blob, knows it is there, and streams it back verified with progress", async () => {
-    const repo = client.repository(reg.host, "repo/blobs", { push: true });
+    const repo = t.client.repository(t.reg.host, "repo/blobs", { push: true });
     const bytes = randomBytes(100_000);
     const [desc, open] = blob(bytes);
     expect(await repo.hasBlob(desc)).toBe(false);
@@ -76,7 +65,7 @@ describe("Repository on a real registry", () => {
   });
 
   it("refuses a blob read whose descriptor gives the wrong size", async () => {
-    const repo = client.repository(reg.host, "repo/blobs", { push: true });
+    const repo = t.client.repository(t.reg.host, "repo/blobs", { push: true });
     const [desc, open] = blob(randomBytes(500));
     await repo.putBlob(desc, open);
     const err = await buffer(await repo.openBlob({ ...desc, size: 400 })).catch((e: unknown) => e);
@@ -84,7 +73,7 @@ describe("Repository on a real registry", () => {
   });
 
   it("refuses to upload a source whose bytes are not the descriptor's", async () => {
-    const repo = client.repository(reg.host, "repo/blobs", { push: true });
+    const repo = t.client.repository(t.reg.host, "repo/blobs", { push: true });
     const [desc] = blob(randomBytes(100));
     const err = await repo
       .putBlob(desc, async () => Readable.from([randomBytes(100)]))
@@ -94,7 +83,7 @@ describe("Repository on a real registry", () => {
   });
 
   it("puts a manifest and gets its exact bytes by tag and digest, and its descriptor by HEAD", async () => {
-    const repo = client.repository(reg.host, "repo/manifests", { push: true });
+    const repo = t.client.repository(t.reg.host, "repo/manifests", { push: true });
     const { bytes, desc } = await pushImage(repo, "v1");
     expect(desc).toEqual({
       mediaType: MediaType.OciManifest,
@@ -113,56 +102,56 @@ describe("Repository on a real registry", () => {
   });
 
   it("refuses to put bytes under a digest they do not have, before sending them", async () => {
-    const repo = client.repository(reg.host, "repo/manifests", { push: true });
-    await reg.markLog();
+    const repo = t.client.repository(t.reg.host, "repo/manifests", { push: true });
+    await t.reg.markLog();
     const other = digestBytes(Buffer.from("other"));
     const err = await repo
       .putManifest(other, Buffer.from("{}"), MediaType.OciManifest)
       .catch((e: unknown) => e);
     expect(isBerthError(err, "DIGEST_MISMATCH")).toBe(true);
     expect((err as Error).message).toMatch(
-      new RegExp(`^putting manifest ${reg.host}/repo/manifests@${other}`),
+      new RegExp(`^putting manifest ${t.reg.host}/repo/manifests@${other}`),
     );
-    expect(await reg.requests()).toEqual([]);
+    expect(await t.reg.requests()).toEqual([]);
   });
 
   it("names an unknown tag with the step and a hint to list the tags", async () => {
-    const repo = client.repository(reg.host, "repo/manifests");
+    const repo = t.client.repository(t.reg.host, "repo/manifests");
     const err = await repo.getManifest("missing").catch((e: unknown) => e);
     expect(isBerthError(err, "REGISTRY_MANIFEST_UNKNOWN")).toBe(true);
     expect((err as Error).message).toMatch(
       new RegExp(
-        `^getting manifest ${reg.host}/repo/manifests:missing: http://${reg.host}/v2/repo/manifests/manifests/missing answered 404`,
+        `^getting manifest ${t.reg.host}/repo/manifests:missing: http://${t.reg.host}/v2/repo/manifests/manifests/missing answered 404`,
       ),
     );
     expect((err as { hint?: string }).hint).toBe(
-      `list the repository's tags: berth tags ${reg.host}/repo/manifests`,
+      `list the repository's tags: berth tags ${t.reg.host}/repo/manifests`,
     );
   });
 
   it("lists every tag, asking for the page size given", async () => {
-    const repo = client.repository(reg.host, "repo/tags", { push: true });
+    const repo = t.client.repository(t.reg.host, "repo/tags", { push: true });
     const { bytes } = await pushImage(repo, "a");
     for (const t of ["b", "c"]) await repo.putManifest(t, bytes, MediaType.OciManifest);
-    await reg.markLog();
+    await t.reg.markLog();
     expect((await repo.tags({ pageSize: 1 })).sort()).toEqual(["a", "b", "c"]);
     // distribution 2.8 answers all at once; paging through Link is in test/registry/http.test.ts
-    expect((await reg.requests()).map((r) => r.uri)).toEqual(["/v2/repo/tags/tags/list?n=1"]);
+    expect((await t.reg.requests()).map((r) => r.uri)).toEqual(["/v2/repo/tags/tags/list?n=1"]);
   });
 
   it("deletes a manifest by tag, and names a tag it cannot find", async () => {
-    const repo = client.repository(reg.host, "repo/delete", { push: true });
+    const repo = t.client.repository(t.reg.host, "repo/delete", { push: true });
     await pushImage(repo, "gone");
     await repo.deleteManifest("gone");
     expect(await repo.headManifest("gone")).toBeUndefined();
     const err = await repo.deleteManifest("gone").catch((e: unknown) => e);
     expect(isBerthError(err, "REGISTRY_MANIFEST_UNKNOWN")).toBe(true);
-    expect((err as Error).message).toBe(`deleting ${reg.host}/repo/delete:gone: no such manifest`);
+    expect((err as Error).message).toBe(`deleting ${t.reg.host}/repo/delete:gone: no such manifest`);
   });
 
   it("mounts a blob it can, and uploads one the source repository does not have", async () => {
-    const from = client.repository(reg.host, "repo/from", { push: true });
-    const to = client.repository(reg.host, "repo/to", { push: true });
+    const from = t.client.repository(t.reg.host, "repo/from", { push: true });
+    const to = t.client.repository(t.reg.host, "repo/to", { push: true });
     const [known, openKnown] = blob(randomBytes(2000));
     await from.putBlob(known, openKnown);
     expect(await to.mountBlob(known, "repo/from", openKnown)).toBe(true);
@@ -173,7 +162,7 @@ describe("Repository on a real registry", () => {
   });
 
   it("keeps referrers under the fallback tag, filtered by artifact type", async () => {
-    const repo = client.repository(reg.host, "repo/referrers", { push: true });
+    const repo = t.client.repository(t.reg.host, "repo/referrers", { push: true });
     const subject = await pushImage(repo, "app");
     expect(await repo.referrers(subject.desc.digest)).toEqual([]);
     const sig = await pushImage(repo, "sig", { artifactType: "application/x.sig", subject: subject.desc });

@@ -1,26 +1,15 @@
 import { randomBytes } from "node:crypto";
 import { Readable } from "node:stream";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { isBerthError } from "../../src/errors.ts";
 import type { Descriptor } from "../../src/oci/descriptor.ts";
 import { digestBytes } from "../../src/oci/digest.ts";
 import { MediaType } from "../../src/oci/mediatype.ts";
 import { parseReference } from "../../src/oci/reference.ts";
-import { RegistryClient } from "../../src/registry/client.ts";
 import { registrySink } from "../../src/registry/sink.ts";
-import { type RegistryHarness, startRegistry } from "./helpers/registry.ts";
+import { registryAndClient } from "./helpers/client.ts";
 
-let reg: RegistryHarness;
-let client: RegistryClient;
-
-beforeAll(async () => {
-  reg = await startRegistry();
-  client = new RegistryClient({ retry: { attempts: 1 } });
-});
-afterAll(async () => {
-  await client?.close();
-  await reg?.stop();
-});
+const t = registryAndClient();
 
 function doc(mediaType: string, body: unknown): [Descriptor, Buffer] {
   const bytes = Buffer.from(JSON.stringify(body));
@@ -31,7 +20,7 @@ const opener = (b: Buffer) => async () => Readable.from([b]);
 
 /** A config and layer in `repository`, a manifest naming them, and an index of that manifest. */
 async function image(repository: string) {
-  const sink = registrySink(client, parseReference(`${reg.host}/${repository}`));
+  const sink = registrySink(t.client, parseReference(`${t.reg.host}/${repository}`));
   const [config, configBytes] = doc(MediaType.OciConfig, { os: "linux", n: randomBytes(4).toString("hex") });
   const layerBytes = randomBytes(1000);
   const layer = {
@@ -56,7 +45,7 @@ async function image(repository: string) {
 }
 
 async function manifestPuts(): Promise<string[]> {
-  return (await reg.requests())
+  return (await t.reg.requests())
     .filter((r) => r.method === "PUT" && r.uri.includes("/manifests/"))
     .map((r) => r.uri);
 }
@@ -64,27 +53,27 @@ async function manifestPuts(): Promise<string[]> {
 describe("RegistrySink", () => {
   it("mounts a blob from another repository of the registry, and uploads one with no repository behind it", async () => {
     const img = await image("sink/a");
-    const sink = registrySink(client, parseReference(`${reg.host}/sink/b:1`));
+    const sink = registrySink(t.client, parseReference(`${t.reg.host}/sink/b:1`));
     const seen: number[] = [];
-    const from = client.repository(reg.host, "sink/a");
+    const from = t.client.repository(t.reg.host, "sink/a");
     expect(
       await sink.putBlob(img.layer, opener(img.layerBytes), { from, onProgress: (n) => seen.push(n) }),
     ).toBe("mounted");
     expect(seen).toEqual([img.layer.size]);
-    const same = client.repository(reg.host, "sink/b");
+    const same = t.client.repository(t.reg.host, "sink/b");
     const other = randomBytes(10);
     const desc = { mediaType: MediaType.OciLayerGzip, digest: digestBytes(other), size: 10 };
-    await reg.markLog();
+    await t.reg.markLog();
     expect(await sink.putBlob(desc, opener(other), { from: same })).toBe("written");
-    expect((await reg.requests()).filter((r) => r.uri.includes("mount="))).toEqual([]);
+    expect((await t.reg.requests()).filter((r) => r.uri.includes("mount="))).toEqual([]);
     expect(await sink.hasBlob(desc)).toBe(true);
   });
 
   it("puts children by digest and the root once, by tag, only when committed", async () => {
     const img = await image("sink/tagged");
-    const repo = client.repository(reg.host, "sink/tagged");
-    const sink = registrySink(client, parseReference(`${reg.host}/sink/tagged:v1`));
-    await reg.markLog();
+    const repo = t.client.repository(t.reg.host, "sink/tagged");
+    const sink = registrySink(t.client, parseReference(`${t.reg.host}/sink/tagged:v1`));
+    await t.reg.markLog();
     await sink.putManifest(img.manifest, img.manifestBytes);
     expect(await manifestPuts()).toEqual([]);
     await sink.putManifest(img.index, img.indexBytes);
@@ -101,28 +90,28 @@ describe("RegistrySink", () => {
 
   it("leaves the tag untouched when the copy fails before its commit", async () => {
     const img = await image("sink/failed");
-    const sink = registrySink(client, parseReference(`${reg.host}/sink/failed:v1`));
+    const sink = registrySink(t.client, parseReference(`${t.reg.host}/sink/failed:v1`));
     await sink.putManifest(img.manifest, img.manifestBytes);
     await sink.close(true);
-    expect(await client.repository(reg.host, "sink/failed").headManifest("v1")).toBeUndefined();
+    expect(await t.client.repository(t.reg.host, "sink/failed").headManifest("v1")).toBeUndefined();
   });
 
   it("tags a root put earlier by digest, fetching its bytes", async () => {
     const img = await image("sink/retag");
-    await client
-      .repository(reg.host, "sink/retag", { push: true })
+    await t.client
+      .repository(t.reg.host, "sink/retag", { push: true })
       .putManifest(img.manifest.digest, img.manifestBytes, MediaType.OciManifest);
-    const sink = registrySink(client, parseReference(`${reg.host}/sink/retag:again`));
+    const sink = registrySink(t.client, parseReference(`${t.reg.host}/sink/retag:again`));
     await sink.commit(img.manifest);
-    expect((await client.repository(reg.host, "sink/retag").headManifest("again"))?.digest).toBe(
+    expect((await t.client.repository(t.reg.host, "sink/retag").headManifest("again"))?.digest).toBe(
       img.manifest.digest,
     );
   });
 
   it("pushed by digest, puts each manifest at once, and refuses to commit one it never saw", async () => {
     const img = await image("sink/digest");
-    const sink = registrySink(client, parseReference(`${reg.host}/sink/digest@${img.manifest.digest}`));
-    await reg.markLog();
+    const sink = registrySink(t.client, parseReference(`${t.reg.host}/sink/digest@${img.manifest.digest}`));
+    await t.reg.markLog();
     await sink.putManifest(img.manifest, img.manifestBytes);
     expect(await manifestPuts()).toEqual([`/v2/sink/digest/manifests/${img.manifest.digest}`]);
     await sink.commit(img.manifest);

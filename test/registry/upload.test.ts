@@ -1,29 +1,18 @@
 import { randomBytes } from "node:crypto";
 import { Readable } from "node:stream";
 import { buffer } from "node:stream/consumers";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { isBerthError } from "../../src/errors.ts";
 import type { Descriptor } from "../../src/oci/descriptor.ts";
 import { digestBytes } from "../../src/oci/digest.ts";
 import { MediaType } from "../../src/oci/mediatype.ts";
-import { RegistryClient } from "../../src/registry/client.ts";
 import { startUpload, uploadBlob, uploadedBytes } from "../../src/registry/upload.ts";
-import { type RegistryHarness, startRegistry } from "./helpers/registry.ts";
+import { registryAndClient } from "./helpers/client.ts";
 
-let reg: RegistryHarness;
-let client: RegistryClient;
-
-beforeAll(async () => {
-  reg = await startRegistry();
-  client = new RegistryClient({ retry: { attempts: 1 } });
-});
-afterAll(async () => {
-  await client?.close();
-  await reg?.stop();
-});
+const t = registryAndClient();
 
 function target(repository: string) {
-  return { host: client.host(reg.host), repository, scopes: [] };
+  return { host: t.client.host(t.reg.host), repository, scopes: [] };
 }
 
 /** A blob's descriptor and an opener giving its bytes in pieces of `piece` bytes. */
@@ -37,11 +26,11 @@ function source(bytes: Buffer, piece = 700): [Descriptor, () => Promise<Readable
 }
 
 async function stored(repository: string, desc: Descriptor): Promise<Buffer> {
-  return buffer(await client.repository(reg.host, repository).openBlob(desc));
+  return buffer(await t.client.repository(t.reg.host, repository).openBlob(desc));
 }
 
 async function methods(): Promise<string[]> {
-  return (await reg.requests()).map((r) => `${r.method} ${r.status}`);
+  return (await t.reg.requests()).map((r) => `${r.method} ${r.status}`);
 }
 
 describe("uploads on a real registry", () => {
@@ -56,7 +45,7 @@ describe("uploads on a real registry", () => {
     const bytes = randomBytes(5000);
     const [desc, open] = source(bytes);
     const seen: number[] = [];
-    await reg.markLog();
+    await t.reg.markLog();
     await uploadBlob(target("up/mono"), desc, open, { onProgress: (n) => seen.push(n) });
     expect(await methods()).toEqual(["POST 202", "PUT 201"]);
     expect(seen.at(-1)).toBe(5000);
@@ -67,7 +56,7 @@ describe("uploads on a real registry", () => {
     const bytes = randomBytes(3500);
     const [desc, open] = source(bytes);
     const seen: number[] = [];
-    await reg.markLog();
+    await t.reg.markLog();
     await uploadBlob(target("up/chunks"), desc, open, { chunkSize: 1000, onProgress: (n) => seen.push(n) });
     expect(await methods()).toEqual([
       "POST 202",
@@ -110,7 +99,7 @@ describe("uploads on a real registry", () => {
       digest: digestBytes(bytes.subarray(0, 2000)),
       size: 2000,
     };
-    await reg.markLog();
+    await t.reg.markLog();
     const err = await uploadBlob(target("up/long"), desc, open, { chunkSize: 1000 }).catch((e: unknown) => e);
     expect(isBerthError(err, "SIZE_MISMATCH")).toBe(true);
     expect((await methods()).filter((m) => m.startsWith("POST"))).toEqual(["POST 202"]);
@@ -121,7 +110,7 @@ describe("uploads on a real registry", () => {
     expect(isBerthError(err)).toBe(true);
     expect((err as Error).message).toMatch(
       new RegExp(
-        `^starting an upload to ${reg.host}/Bad/Name: http://${reg.host}/v2/Bad/Name/blobs/uploads/ answered 404`,
+        `^starting an upload to ${t.reg.host}/Bad/Name: http://${t.reg.host}/v2/Bad/Name/blobs/uploads/ answered 404`,
       ),
     );
   });
