@@ -9,7 +9,7 @@ import { MediaType } from "../../src/oci/mediatype.ts";
 import { isRepository, nextLink, type Repository, referrersTag } from "../../src/registry/repository.ts";
 import { registryAndClient } from "./helpers/client.ts";
 
-const t = registryAndClient();
+const peer = registryAndClient();
 
 function blob(
   bytes: Buffer,
@@ -50,7 +50,7 @@ describe("nextLink and referrersTag", () => {
 
 describe("Repository on a real registry", () => {
   it("puts a blob, knows it is there, and streams it back verified with progress", async () => {
-    const repo = t.client.repository(t.reg.host, "repo/blobs", { push: true });
+    const repo = peer.client.repository(peer.reg.host, "repo/blobs", { push: true });
     const bytes = randomBytes(100_000);
     const [desc, open] = blob(bytes);
     expect(await repo.hasBlob(desc)).toBe(false);
@@ -65,7 +65,7 @@ describe("Repository on a real registry", () => {
   });
 
   it("refuses a blob read whose descriptor gives the wrong size", async () => {
-    const repo = t.client.repository(t.reg.host, "repo/blobs", { push: true });
+    const repo = peer.client.repository(peer.reg.host, "repo/blobs", { push: true });
     const [desc, open] = blob(randomBytes(500));
     await repo.putBlob(desc, open);
     const err = await buffer(await repo.openBlob({ ...desc, size: 400 })).catch((e: unknown) => e);
@@ -73,7 +73,7 @@ describe("Repository on a real registry", () => {
   });
 
   it("refuses to upload a source whose bytes are not the descriptor's", async () => {
-    const repo = t.client.repository(t.reg.host, "repo/blobs", { push: true });
+    const repo = peer.client.repository(peer.reg.host, "repo/blobs", { push: true });
     const [desc] = blob(randomBytes(100));
     const err = await repo
       .putBlob(desc, async () => Readable.from([randomBytes(100)]))
@@ -83,7 +83,7 @@ describe("Repository on a real registry", () => {
   });
 
   it("puts a manifest and gets its exact bytes by tag and digest, and its descriptor by HEAD", async () => {
-    const repo = t.client.repository(t.reg.host, "repo/manifests", { push: true });
+    const repo = peer.client.repository(peer.reg.host, "repo/manifests", { push: true });
     const { bytes, desc } = await pushImage(repo, "v1");
     expect(desc).toEqual({
       mediaType: MediaType.OciManifest,
@@ -102,56 +102,56 @@ describe("Repository on a real registry", () => {
   });
 
   it("refuses to put bytes under a digest they do not have, before sending them", async () => {
-    const repo = t.client.repository(t.reg.host, "repo/manifests", { push: true });
-    await t.reg.markLog();
+    const repo = peer.client.repository(peer.reg.host, "repo/manifests", { push: true });
+    await peer.reg.markLog();
     const other = digestBytes(Buffer.from("other"));
     const err = await repo
       .putManifest(other, Buffer.from("{}"), MediaType.OciManifest)
       .catch((e: unknown) => e);
     expect(isBerthError(err, "DIGEST_MISMATCH")).toBe(true);
     expect((err as Error).message).toMatch(
-      new RegExp(`^putting manifest ${t.reg.host}/repo/manifests@${other}`),
+      new RegExp(`^putting manifest ${peer.reg.host}/repo/manifests@${other}`),
     );
-    expect(await t.reg.requests()).toEqual([]);
+    expect(await peer.reg.requests()).toEqual([]);
   });
 
   it("names an unknown tag with the step and a hint to list the tags", async () => {
-    const repo = t.client.repository(t.reg.host, "repo/manifests");
+    const repo = peer.client.repository(peer.reg.host, "repo/manifests");
     const err = await repo.getManifest("missing").catch((e: unknown) => e);
     expect(isBerthError(err, "REGISTRY_MANIFEST_UNKNOWN")).toBe(true);
     expect((err as Error).message).toMatch(
       new RegExp(
-        `^getting manifest ${t.reg.host}/repo/manifests:missing: http://${t.reg.host}/v2/repo/manifests/manifests/missing answered 404`,
+        `^getting manifest ${peer.reg.host}/repo/manifests:missing: http://${peer.reg.host}/v2/repo/manifests/manifests/missing answered 404`,
       ),
     );
     expect((err as { hint?: string }).hint).toBe(
-      `list the repository's tags: berth tags ${t.reg.host}/repo/manifests`,
+      `list the repository's tags: berth tags ${peer.reg.host}/repo/manifests`,
     );
   });
 
   it("lists every tag, asking for the page size given", async () => {
-    const repo = t.client.repository(t.reg.host, "repo/tags", { push: true });
+    const repo = peer.client.repository(peer.reg.host, "repo/tags", { push: true });
     const { bytes } = await pushImage(repo, "a");
     for (const t of ["b", "c"]) await repo.putManifest(t, bytes, MediaType.OciManifest);
-    await t.reg.markLog();
+    await peer.reg.markLog();
     expect((await repo.tags({ pageSize: 1 })).sort()).toEqual(["a", "b", "c"]);
     // distribution 2.8 answers all at once; paging through Link is in test/registry/http.test.ts
-    expect((await t.reg.requests()).map((r) => r.uri)).toEqual(["/v2/repo/tags/tags/list?n=1"]);
+    expect((await peer.reg.requests()).map((r) => r.uri)).toEqual(["/v2/repo/tags/tags/list?n=1"]);
   });
 
   it("deletes a manifest by tag, and names a tag it cannot find", async () => {
-    const repo = t.client.repository(t.reg.host, "repo/delete", { push: true });
+    const repo = peer.client.repository(peer.reg.host, "repo/delete", { push: true });
     await pushImage(repo, "gone");
     await repo.deleteManifest("gone");
     expect(await repo.headManifest("gone")).toBeUndefined();
     const err = await repo.deleteManifest("gone").catch((e: unknown) => e);
     expect(isBerthError(err, "REGISTRY_MANIFEST_UNKNOWN")).toBe(true);
-    expect((err as Error).message).toBe(`deleting ${t.reg.host}/repo/delete:gone: no such manifest`);
+    expect((err as Error).message).toBe(`deleting ${peer.reg.host}/repo/delete:gone: no such manifest`);
   });
 
   it("mounts a blob it can, and uploads one the source repository does not have", async () => {
-    const from = t.client.repository(t.reg.host, "repo/from", { push: true });
-    const to = t.client.repository(t.reg.host, "repo/to", { push: true });
+    const from = peer.client.repository(peer.reg.host, "repo/from", { push: true });
+    const to = peer.client.repository(peer.reg.host, "repo/to", { push: true });
     const [known, openKnown] = blob(randomBytes(2000));
     await from.putBlob(known, openKnown);
     expect(await to.mountBlob(known, "repo/from", openKnown)).toBe(true);
@@ -162,7 +162,7 @@ describe("Repository on a real registry", () => {
   });
 
   it("keeps referrers under the fallback tag, filtered by artifact type", async () => {
-    const repo = t.client.repository(t.reg.host, "repo/referrers", { push: true });
+    const repo = peer.client.repository(peer.reg.host, "repo/referrers", { push: true });
     const subject = await pushImage(repo, "app");
     expect(await repo.referrers(subject.desc.digest)).toEqual([]);
     const sig = await pushImage(repo, "sig", { artifactType: "application/x.sig", subject: subject.desc });

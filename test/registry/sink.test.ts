@@ -9,7 +9,7 @@ import { parseReference } from "../../src/oci/reference.ts";
 import { registrySink } from "../../src/registry/sink.ts";
 import { registryAndClient } from "./helpers/client.ts";
 
-const t = registryAndClient();
+const peer = registryAndClient();
 
 function doc(mediaType: string, body: unknown): [Descriptor, Buffer] {
   const bytes = Buffer.from(JSON.stringify(body));
@@ -20,7 +20,7 @@ const opener = (b: Buffer) => async () => Readable.from([b]);
 
 /** A config and layer in `repository`, a manifest naming them, and an index of that manifest. */
 async function image(repository: string) {
-  const sink = registrySink(t.client, parseReference(`${t.reg.host}/${repository}`));
+  const sink = registrySink(peer.client, parseReference(`${peer.reg.host}/${repository}`));
   const [config, configBytes] = doc(MediaType.OciConfig, { os: "linux", n: randomBytes(4).toString("hex") });
   const layerBytes = randomBytes(1000);
   const layer = {
@@ -45,7 +45,7 @@ async function image(repository: string) {
 }
 
 async function manifestPuts(): Promise<string[]> {
-  return (await t.reg.requests())
+  return (await peer.reg.requests())
     .filter((r) => r.method === "PUT" && r.uri.includes("/manifests/"))
     .map((r) => r.uri);
 }
@@ -53,27 +53,27 @@ async function manifestPuts(): Promise<string[]> {
 describe("RegistrySink", () => {
   it("mounts a blob from another repository of the registry, and uploads one with no repository behind it", async () => {
     const img = await image("sink/a");
-    const sink = registrySink(t.client, parseReference(`${t.reg.host}/sink/b:1`));
+    const sink = registrySink(peer.client, parseReference(`${peer.reg.host}/sink/b:1`));
     const seen: number[] = [];
-    const from = t.client.repository(t.reg.host, "sink/a");
+    const from = peer.client.repository(peer.reg.host, "sink/a");
     expect(
       await sink.putBlob(img.layer, opener(img.layerBytes), { from, onProgress: (n) => seen.push(n) }),
     ).toBe("mounted");
     expect(seen).toEqual([img.layer.size]);
-    const same = t.client.repository(t.reg.host, "sink/b");
+    const same = peer.client.repository(peer.reg.host, "sink/b");
     const other = randomBytes(10);
     const desc = { mediaType: MediaType.OciLayerGzip, digest: digestBytes(other), size: 10 };
-    await t.reg.markLog();
+    await peer.reg.markLog();
     expect(await sink.putBlob(desc, opener(other), { from: same })).toBe("written");
-    expect((await t.reg.requests()).filter((r) => r.uri.includes("mount="))).toEqual([]);
+    expect((await peer.reg.requests()).filter((r) => r.uri.includes("mount="))).toEqual([]);
     expect(await sink.hasBlob(desc)).toBe(true);
   });
 
   it("puts children by digest and the root once, by tag, only when committed", async () => {
     const img = await image("sink/tagged");
-    const repo = t.client.repository(t.reg.host, "sink/tagged");
-    const sink = registrySink(t.client, parseReference(`${t.reg.host}/sink/tagged:v1`));
-    await t.reg.markLog();
+    const repo = peer.client.repository(peer.reg.host, "sink/tagged");
+    const sink = registrySink(peer.client, parseReference(`${peer.reg.host}/sink/tagged:v1`));
+    await peer.reg.markLog();
     await sink.putManifest(img.manifest, img.manifestBytes);
     expect(await manifestPuts()).toEqual([]);
     await sink.putManifest(img.index, img.indexBytes);
@@ -90,28 +90,31 @@ describe("RegistrySink", () => {
 
   it("leaves the tag untouched when the copy fails before its commit", async () => {
     const img = await image("sink/failed");
-    const sink = registrySink(t.client, parseReference(`${t.reg.host}/sink/failed:v1`));
+    const sink = registrySink(peer.client, parseReference(`${peer.reg.host}/sink/failed:v1`));
     await sink.putManifest(img.manifest, img.manifestBytes);
     await sink.close(true);
-    expect(await t.client.repository(t.reg.host, "sink/failed").headManifest("v1")).toBeUndefined();
+    expect(await peer.client.repository(peer.reg.host, "sink/failed").headManifest("v1")).toBeUndefined();
   });
 
   it("tags a root put earlier by digest, fetching its bytes", async () => {
     const img = await image("sink/retag");
-    await t.client
-      .repository(t.reg.host, "sink/retag", { push: true })
+    await peer.client
+      .repository(peer.reg.host, "sink/retag", { push: true })
       .putManifest(img.manifest.digest, img.manifestBytes, MediaType.OciManifest);
-    const sink = registrySink(t.client, parseReference(`${t.reg.host}/sink/retag:again`));
+    const sink = registrySink(peer.client, parseReference(`${peer.reg.host}/sink/retag:again`));
     await sink.commit(img.manifest);
-    expect((await t.client.repository(t.reg.host, "sink/retag").headManifest("again"))?.digest).toBe(
+    expect((await peer.client.repository(peer.reg.host, "sink/retag").headManifest("again"))?.digest).toBe(
       img.manifest.digest,
     );
   });
 
   it("pushed by digest, puts each manifest at once, and refuses to commit one it never saw", async () => {
     const img = await image("sink/digest");
-    const sink = registrySink(t.client, parseReference(`${t.reg.host}/sink/digest@${img.manifest.digest}`));
-    await t.reg.markLog();
+    const sink = registrySink(
+      peer.client,
+      parseReference(`${peer.reg.host}/sink/digest@${img.manifest.digest}`),
+    );
+    await peer.reg.markLog();
     await sink.putManifest(img.manifest, img.manifestBytes);
     expect(await manifestPuts()).toEqual([`/v2/sink/digest/manifests/${img.manifest.digest}`]);
     await sink.commit(img.manifest);

@@ -9,10 +9,10 @@ import { MediaType } from "../../src/oci/mediatype.ts";
 import { startUpload, uploadBlob, uploadedBytes } from "../../src/registry/upload.ts";
 import { registryAndClient } from "./helpers/client.ts";
 
-const t = registryAndClient();
+const peer = registryAndClient();
 
 function target(repository: string) {
-  return { host: t.client.host(t.reg.host), repository, scopes: [] };
+  return { host: peer.client.host(peer.reg.host), repository, scopes: [] };
 }
 
 /** A blob's descriptor and an opener giving its bytes in pieces of `piece` bytes. */
@@ -26,11 +26,11 @@ function source(bytes: Buffer, piece = 700): [Descriptor, () => Promise<Readable
 }
 
 async function stored(repository: string, desc: Descriptor): Promise<Buffer> {
-  return buffer(await t.client.repository(t.reg.host, repository).openBlob(desc));
+  return buffer(await peer.client.repository(peer.reg.host, repository).openBlob(desc));
 }
 
 async function methods(): Promise<string[]> {
-  return (await t.reg.requests()).map((r) => `${r.method} ${r.status}`);
+  return (await peer.reg.requests()).map((r) => `${r.method} ${r.status}`);
 }
 
 describe("uploads on a real registry", () => {
@@ -45,7 +45,7 @@ describe("uploads on a real registry", () => {
     const bytes = randomBytes(5000);
     const [desc, open] = source(bytes);
     const seen: number[] = [];
-    await t.reg.markLog();
+    await peer.reg.markLog();
     await uploadBlob(target("up/mono"), desc, open, { onProgress: (n) => seen.push(n) });
     expect(await methods()).toEqual(["POST 202", "PUT 201"]);
     expect(seen.at(-1)).toBe(5000);
@@ -56,7 +56,7 @@ describe("uploads on a real registry", () => {
     const bytes = randomBytes(3500);
     const [desc, open] = source(bytes);
     const seen: number[] = [];
-    await t.reg.markLog();
+    await peer.reg.markLog();
     await uploadBlob(target("up/chunks"), desc, open, { chunkSize: 1000, onProgress: (n) => seen.push(n) });
     expect(await methods()).toEqual([
       "POST 202",
@@ -99,7 +99,7 @@ describe("uploads on a real registry", () => {
       digest: digestBytes(bytes.subarray(0, 2000)),
       size: 2000,
     };
-    await t.reg.markLog();
+    await peer.reg.markLog();
     const err = await uploadBlob(target("up/long"), desc, open, { chunkSize: 1000 }).catch((e: unknown) => e);
     expect(isBerthError(err, "SIZE_MISMATCH")).toBe(true);
     expect((await methods()).filter((m) => m.startsWith("POST"))).toEqual(["POST 202"]);
@@ -110,7 +110,7 @@ describe("uploads on a real registry", () => {
     expect(isBerthError(err)).toBe(true);
     expect((err as Error).message).toMatch(
       new RegExp(
-        `^starting an upload to ${t.reg.host}/Bad/Name: http://${t.reg.host}/v2/Bad/Name/blobs/uploads/ answered 404`,
+        `^starting an upload to ${peer.reg.host}/Bad/Name: http://${peer.reg.host}/v2/Bad/Name/blobs/uploads/ answered 404`,
       ),
     );
   });
