@@ -213,7 +213,9 @@ describe("manifest puts", () => {
     expect((await direct.repository(reg.host, "puts/index").getManifest("1")).descriptor.digest).toBe(
       root.digest,
     );
-    expect(await direct.repository(reg.host, "puts/index").headManifest(root.digest)).toBeDefined();
+    expect((await direct.repository(reg.host, "puts/index").headManifest(root.digest))?.digest).toBe(
+      root.digest,
+    );
 
     // Pushed by digest only: the root goes up by its digest, once.
     proxy.clear();

@@ -1,0 +1,80 @@
+import { createServer, type Server } from "node:http";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { isBerthError } from "../../src/errors.ts";
+import { parseReference } from "../../src/oci/reference.ts";
+import { openRegistryClient, RegistryClient } from "../../src/registry/client.ts";
+import { tempDir } from "../helpers/temp.ts";
+
+let server: Server | undefined;
+afterAll(async () => {
+  server?.closeAllConnections();
+  await new Promise((r) => (server ? server.close(r) : r(undefined)));
+});
+
+describe("RegistryClient", () => {
+  it("keeps one host per registry and hands out repositories on it", async () => {
+    const client = new RegistryClient();
+    expect(client.host("127.0.0.1:5000")).toBe(client.host("127.0.0.1:5000"));
+    expect(client.host("127.0.0.1:5000")).not.toBe(client.host("127.0.0.1:5001"));
+    const repo = client.repositoryOf(parseReference("127.0.0.1:5000/team/app:1"));
+    expect([repo.name, repo.host]).toEqual(["127.0.0.1:5000/team/app", client.host("127.0.0.1:5000")]);
+    expect(repo.readScopes).toEqual(["repository:team/app:pull"]);
+    expect(client.repository("127.0.0.1:5000", "x", { push: true }).readScopes).toEqual([
+      "repository:x:pull,push",
+    ]);
+    await client.close();
+  });
+
+  it("uses a separate pool without certificate checks for an insecure host only", async () => {
+    const client = new RegistryClient({ insecure: ["reg.invalid:5000"] });
+    const secure = client.agentFor("127.0.0.1:5000");
+    expect(client.agentFor("other.invalid")).toBe(secure);
+    expect(client.agentFor("reg.invalid:5000")).not.toBe(secure);
+    await client.close();
+    // closed pools are replaced on the next use
+    expect(client.agentFor("127.0.0.1:5000")).not.toBe(secure);
+    await client.close();
+  });
+
+  it("passes its logger to the retry policy unless the policy has one", () => {
+    const logger = { warn: () => {} };
+    const own = { warn: () => {} };
+    expect(new RegistryClient({ logger, retry: { attempts: 2 } }).retryOptions()).toEqual({
+      attempts: 2,
+      logger,
+    });
+    expect(new RegistryClient({ logger, retry: { logger: own } }).retryOptions().logger).toBe(own);
+  });
+
+  it("names a CA file it cannot read", async () => {
+    const missing = join(await tempDir(), "ca.pem");
+    const err = await openRegistryClient({ caCert: missing }).catch((e: unknown) => e);
+    expect(isBerthError(err, "IO")).toBe(true);
+    expect((err as Error).message).toMatch(new RegExp(`^reading CA certificates ${missing}: ENOENT`));
+  });
+
+  it("pings a registry with the credential it was given", async () => {
+    const seen: string[] = [];
+    server = createServer((req, res) => {
+      seen.push(req.headers.authorization ?? "-");
+      if (req.headers.authorization) return res.end("{}");
+      res.writeHead(401, { "www-authenticate": 'Basic realm="r"' });
+      res.end();
+    });
+    await new Promise<void>((r) => server!.listen(0, "127.0.0.1", r));
+    const a = server.address();
+    const host = `127.0.0.1:${typeof a === "object" && a ? a.port : 0}`;
+    const asked: string[] = [];
+    const client = await openRegistryClient({
+      credential: async (r) => {
+        asked.push(r);
+        return { kind: "basic", username: "u", password: "p" };
+      },
+    });
+    await client.ping(host);
+    await client.close();
+    expect(asked).toEqual([host]);
+    expect(seen.at(-1)).toBe(`Basic ${Buffer.from("u:p").toString("base64")}`);
+  });
+});
