@@ -9,7 +9,7 @@ import { loadArchive, openAnyArchive, saveArchive } from "../../src/transport/ar
 import type { TransportContext } from "../../src/transport/context.ts";
 import { copyImage } from "../../src/transport/copy.ts";
 import { parseImageArgument } from "../../src/transport/parse.ts";
-import { writeTar } from "../archive/helpers.ts";
+import { writeTar } from "../oci/archive/helpers.ts";
 import { tempDir } from "../helpers/temp.ts";
 import { randomLayout } from "../registry/helpers/images.ts";
 
