@@ -10,8 +10,8 @@ import {
   compileLauncher,
   launcherSourceHash,
   launcherSourcePath,
-} from "../../src/cnb/launch/index.ts";
-import { tempDir } from "../helpers/temp.ts";
+} from "../../../src/cnb/launch/index.ts";
+import { tempDir } from "../../helpers/temp.ts";
 
 let dir: string;
 let prebuiltDir: string;
