@@ -12,6 +12,7 @@ import { readPackageConfig } from "../../../src/cnb/files/package.ts";
 import { openImage } from "../../../src/cnb/image.ts";
 import { parseImageArgument } from "../../../src/transport/parse.ts";
 import { tempDir } from "../../helpers/temp.ts";
+import { writeBuildpack } from "../helpers.ts";
 
 let dir: string;
 let ctx: { home: string; env: Record<string, string> };
@@ -20,30 +21,17 @@ beforeEach(async () => {
   ctx = { home: join(dir, "home"), env: {} };
 });
 
-async function buildpack(name: string, toml: string): Promise<void> {
-  await mkdir(join(dir, name, "bin"), { recursive: true });
-  await writeFile(join(dir, name, "buildpack.toml"), toml);
-  for (const b of ["detect", "build"])
-    await writeFile(join(dir, name, "bin", b), "#!/bin/sh\n", { mode: 0o755 });
-}
-
-const COMPOSITE = `api = "0.10"
-[buildpack]
-id = "meta/all"
-version = "1.0.0"
-[[order]]
-[[order.group]]
-id = "dep/one"
-version = "0.1.0"
-`;
+/** The composite meta/all@1.0.0 (its order: dep/one@0.1.0) in `meta_all-1.0.0`. */
+const composite = () =>
+  writeBuildpack(dir, { id: "meta/all", version: "1.0.0", order: [[["dep/one", "0.1.0"]]] });
 
 describe("packageBuildpack", () => {
   it("writes a composite with its dependency, the labels and the target's platform, readable as a buildpackage", async () => {
-    await buildpack("main", COMPOSITE);
-    await buildpack("dep", `api = "0.10"\n[buildpack]\nid = "dep/one"\nversion = "0.1.0"\n`);
+    await composite();
+    await writeBuildpack(dir, { id: "dep/one", version: "0.1.0" });
     await writeFile(
       join(dir, "package.toml"),
-      '[buildpack]\nuri = "main"\n[[dependencies]]\nuri = "./dep"\n[[targets]]\nos = "linux"\narch = "arm64"\n',
+      '[buildpack]\nuri = "meta_all-1.0.0"\n[[dependencies]]\nuri = "./dep_one-0.1.0"\n[[targets]]\nos = "linux"\narch = "arm64"\n',
     );
     const lines: string[] = [];
     const target = `oci:${join(dir, "layout")}:pkg`;
@@ -61,7 +49,7 @@ describe("packageBuildpack", () => {
       buildpacks: ["dep/one@0.1.0", "meta/all@1.0.0"],
       platform: { os: "linux", architecture: "arm64" },
     });
-    expect(lines[0]).toBe("dependency ./dep: dep/one@0.1.0");
+    expect(lines[0]).toBe("dependency ./dep_one-0.1.0: dep/one@0.1.0");
 
     const opened = await openImage(target, ctx);
     try {
@@ -87,8 +75,8 @@ describe("packageBuildpack", () => {
   });
 
   it("refuses a composite whose order names a buildpack the package lacks, with a hint", async () => {
-    await buildpack("main", COMPOSITE);
-    await writeFile(join(dir, "package.toml"), '[buildpack]\nuri = "main"\n');
+    await composite();
+    await writeFile(join(dir, "package.toml"), '[buildpack]\nuri = "meta_all-1.0.0"\n');
     const file = join(dir, "package.toml");
     await expect(
       packageBuildpack(await readPackageConfig(file), parseImageArgument(`oci:${join(dir, "layout")}:pkg`), {
