@@ -45,7 +45,8 @@ describe("metadata.toml", () => {
   });
 
   it("writes no args key for a process without args, as the lifecycle does", () => {
-    const text = encodeMetadata({ ...md, extensions: [], buildpackDefaultProcessType: undefined as never });
+    const { buildpackDefaultProcessType: _default, ...noDefault } = md;
+    const text = encodeMetadata({ ...noDefault, extensions: [] });
     expect(text.split("[[processes]]")[2]).not.toContain("args");
     expect(text).not.toContain("extensions");
     expect(text).not.toContain("buildpack-default-process-type");
