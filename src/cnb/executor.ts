@@ -8,7 +8,7 @@
 import { spawn } from "node:child_process";
 import type { Stats } from "node:fs";
 import { chown, lstat, mkdir, readFile, readlink } from "node:fs/promises";
-import { userInfo } from "node:os";
+import { constants, userInfo } from "node:os";
 import { isAbsolute, join, relative } from "node:path";
 import { BerthError } from "../errors.ts";
 import type { Image } from "../oci/image.ts";
@@ -185,7 +185,8 @@ export function hostExecutor(o: HostExecutorOptions): Executor {
         child.on("close", (code, signal) => {
           if (req.signal?.aborted) return reject(req.signal.reason);
           resolvePromise({
-            exitCode: code ?? 128 + (signal ? 9 : 0),
+            // 128 + the signal's number, as a shell and the sandbox executor (runtime/exec.ts) report it.
+            exitCode: code ?? 128 + (signal ? (constants.signals[signal] ?? 0) : 0),
             signal: signal ?? undefined,
             stdoutTail: out.toString(),
             stderrTail: err.toString(),

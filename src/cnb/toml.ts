@@ -90,9 +90,11 @@ function clean(value: unknown): unknown {
   return value;
 }
 
+/** A document as TOML ending in a newline; an empty document is an empty file (smol-toml would write "\n"). */
 export function toToml(value: Table): string {
   const text = stringify(clean(value));
-  return text.endsWith("\n") || text === "" ? text : `${text}\n`;
+  if (text.trim() === "") return "";
+  return text.endsWith("\n") ? text : `${text}\n`;
 }
 
 /** Typed access to one table of a document, with the key path used in errors. */

@@ -106,9 +106,9 @@ export class DirectoryCache implements Cache {
 
   /**
    * Replace the cache with these layers and metadata: reused layers are hard-linked from the committed
-   * generation, new ones renamed from their temp files, then the new generation replaces the old whole.
+   * generation, new ones renamed from their temp files, then the new generation replaces the old whole, under
+   * a lock on the folder (builds of different names may share one).
    */
-  /** Swap in a new committed cache, under a lock on the folder (builds of different names may share one). */
   save(metadata: CacheMetadata, layers: readonly CacheLayerFiles[]): Promise<void> {
     return withOwnedLock(join(this.dir, "save"), () => this.#save(metadata, layers), {
       waitMs: Number.POSITIVE_INFINITY,

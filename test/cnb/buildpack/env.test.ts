@@ -2,8 +2,8 @@
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { beforeEach, describe, expect, it } from "vitest";
-import { tempDir } from "../helpers/temp.ts";
-import { Env, mergePlatformEnv, parseEnvArg, parseEnvFile } from "./lib.ts";
+import { tempDir } from "../../helpers/temp.ts";
+import { Env, mergePlatformEnv, parseEnvArg, parseEnvFile } from "../lib.ts";
 
 let dir: string;
 beforeEach(async () => {
