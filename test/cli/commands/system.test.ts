@@ -6,9 +6,9 @@ import { createHash } from "node:crypto";
 import { mkdir, readdir, utimes, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
-import { berth } from "../helpers/cli.ts";
-import { tempDir } from "../helpers/temp.ts";
-import { umociImage } from "../helpers/umoci.ts";
+import { berth } from "../../helpers/cli.ts";
+import { tempDir } from "../../helpers/temp.ts";
+import { umociImage } from "../../helpers/umoci.ts";
 
 let dir: string;
 let home: string;

@@ -1,13 +1,13 @@
 import { mkdtemp } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { berth } from "../helpers/cli.ts";
-import { run } from "../helpers/exec.ts";
-import { readIndex } from "../helpers/layout.ts";
-import { tempDir } from "../helpers/temp.ts";
-import { umociImage } from "../helpers/umoci.ts";
-import { htpasswdLine, makePki } from "../registry/helpers/certs.ts";
-import { type RegistryHarness, startRegistry } from "../registry/helpers/registry.ts";
+import { berth } from "../../helpers/cli.ts";
+import { run } from "../../helpers/exec.ts";
+import { readIndex } from "../../helpers/layout.ts";
+import { tempDir } from "../../helpers/temp.ts";
+import { umociImage } from "../../helpers/umoci.ts";
+import { htpasswdLine, makePki } from "../../registry/helpers/certs.ts";
+import { type RegistryHarness, startRegistry } from "../../registry/helpers/registry.ts";
 
 const SECRET = "s3cr3t-Pa55word-for-cli";
 
