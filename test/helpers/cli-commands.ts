@@ -26,7 +26,7 @@ interface CommandOptions {
   home: string;
   cwd?: string | undefined;
   env?: Record<string, string> | undefined;
-  stdin?: string | undefined;
+  stdin?: string | Buffer | undefined;
 }
 
 export async function runCommand(argv: string[], o: CommandOptions): Promise<CommandResult> {
