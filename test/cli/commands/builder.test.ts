@@ -24,7 +24,7 @@ function logAll(o: Parameters<typeof cnbLogger>[1], quietOutput = false): string
   log.debug("a debug line");
   log.warn("no cache");
   log.warn("Warning: already said");
-  log.output(Buffer.from("buildpack says hi\n"));
+  log.output?.(Buffer.from("buildpack says hi\n"), "stdout");
   return stderr();
 }
 
