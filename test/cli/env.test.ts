@@ -1,23 +1,17 @@
 /**
  * src/cli/env.ts: the library's host options a command gets from the process's values and the global flags.
  */
-import { PassThrough, Readable } from "node:stream";
 import { describe, expect, it } from "vitest";
 import { type Cli, hostOptions } from "../../src/cli/env.ts";
 import type { TransportContext } from "../../src/transport/context.ts";
+import { testCli } from "../helpers/cli-commands.ts";
 
-function cli(env: Record<string, string | undefined>, ctx: Partial<TransportContext> = {}): Cli {
-  return {
-    ctx: { home: "/h/berth", env, ...ctx },
-    out: { stdout: new PassThrough(), stderr: new PassThrough(), quiet: false },
-    env,
-    cwd: "/work/app",
-    uid: 1000,
-    gid: 100,
-    terminal: { stdin: false, stdout: false, stderr: false },
-    stdin: () => Readable.from([]),
-    setExitCode: () => undefined,
-  };
+// no shared registry client unless the test gives one (main.ts always makes one)
+function cli(
+  env: Record<string, string | undefined>,
+  ctx: Partial<TransportContext> = { shared: undefined },
+): Cli {
+  return testCli({ home: "/h/berth", env, cwd: "/work/app", uid: 1000, gid: 100, ctx }).cli;
 }
 
 describe("hostOptions", () => {

@@ -10,7 +10,7 @@ import { PassThrough, Readable } from "node:stream";
 import type { Command } from "commander";
 import type { Cli } from "../../src/cli/env.ts";
 import { buildProgram } from "../../src/cli/main.ts";
-import { closeContext } from "../../src/transport/context.ts";
+import { closeContext, type TransportContext } from "../../src/transport/context.ts";
 import { tempDir } from "./temp.ts";
 
 export interface CommandResult {
@@ -29,24 +29,41 @@ interface CommandOptions {
   stdin?: string | Buffer | undefined;
 }
 
-export async function runCommand(argv: string[], o: CommandOptions): Promise<CommandResult> {
+/**
+ * A command's Cli as main.ts makes one: `env` as given (no defaults), stdout and stderr captured, no terminal,
+ * this process's user unless `uid`/`gid`; `ctx` adds to the transport context (the global flags' part).
+ */
+export function testCli(o: {
+  home: string;
+  env: Record<string, string | undefined>;
+  cwd?: string | undefined;
+  stdin?: string | Buffer | undefined;
+  uid?: number | undefined;
+  gid?: number | undefined;
+  ctx?: Partial<TransportContext> | undefined;
+}): { cli: Cli; stdout: PassThrough; stderr: PassThrough; exitCode: () => number | undefined } {
   const stdout = new PassThrough();
   const stderr = new PassThrough();
   let exitCode: number | undefined;
-  const env = { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: o.home, BERTH_HOME: o.home, ...o.env };
   const cli: Cli = {
-    ctx: { home: o.home, env, shared: {} },
+    ctx: { home: o.home, env: o.env, shared: {}, ...o.ctx },
     out: { stdout, stderr, quiet: false },
-    env,
+    env: o.env,
     cwd: o.cwd ?? process.cwd(),
-    uid: process.geteuid?.() ?? 0,
-    gid: process.getegid?.() ?? 0,
+    uid: o.uid ?? process.geteuid?.() ?? 0,
+    gid: o.gid ?? process.getegid?.() ?? 0,
     terminal: { stdin: false, stdout: false, stderr: false },
     stdin: () => Readable.from([o.stdin ?? ""]),
     setExitCode: (code) => {
       exitCode = code;
     },
   };
+  return { cli, stdout, stderr, exitCode: () => exitCode };
+}
+
+export async function runCommand(argv: string[], o: CommandOptions): Promise<CommandResult> {
+  const env = { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: o.home, BERTH_HOME: o.home, ...o.env };
+  const { cli, stdout, stderr, exitCode } = testCli({ home: o.home, env, cwd: o.cwd, stdin: o.stdin });
   const program = await buildProgram(() => cli, argv);
   const quietly = (c: Command): void => {
     c.configureOutput({ writeOut: (s) => stdout.write(s), writeErr: (s) => stderr.write(s) });
@@ -62,7 +79,7 @@ export async function runCommand(argv: string[], o: CommandOptions): Promise<Com
     await closeContext(cli.ctx);
   }
   const text = (s: PassThrough) => String(s.read() ?? "");
-  return { stdout: text(stdout), stderr: text(stderr), error, exitCode };
+  return { stdout: text(stdout), stderr: text(stderr), error, exitCode: exitCode() };
 }
 
 /**

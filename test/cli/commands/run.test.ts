@@ -3,12 +3,10 @@
  * container gets (real signals sent to this process), and the flag combinations `berth run` refuses before
  * anything runs (in process). Containers themselves run in test/runtime/.
  */
-import { PassThrough, Readable } from "node:stream";
 import { describe, expect, it } from "vitest";
 import { containerSignals, ownFailure } from "../../../src/cli/commands/run.ts";
-import type { Cli } from "../../../src/cli/env.ts";
 import { BerthError } from "../../../src/errors.ts";
-import { runCommand } from "../../helpers/cli-commands.ts";
+import { runCommand, testCli } from "../../helpers/cli-commands.ts";
 import { tempDir } from "../../helpers/temp.ts";
 
 describe("ownFailure", () => {
@@ -24,20 +22,6 @@ describe("ownFailure", () => {
   });
 });
 
-function cliWith(stderr: PassThrough): Cli {
-  return {
-    ctx: { home: "/nonexistent", env: {} },
-    out: { stdout: new PassThrough(), stderr, quiet: false },
-    env: {},
-    cwd: "/",
-    uid: 0,
-    gid: 0,
-    terminal: { stdin: false, stdout: false, stderr: false },
-    stdin: () => Readable.from([]),
-    setExitCode: () => undefined,
-  };
-}
-
 /** Send `signal` to this process and wait until a handler saw it. */
 async function raise(signal: NodeJS.Signals, seen: NodeJS.Signals[]): Promise<void> {
   const before = seen.length;
@@ -47,8 +31,8 @@ async function raise(signal: NodeJS.Signals, seen: NodeJS.Signals[]): Promise<vo
 
 describe("containerSignals", () => {
   it("forwards signals while the container runs; a second SIGINT or SIGTERM kills it", async () => {
-    const stderr = new PassThrough();
-    const signals = containerSignals(cliWith(stderr));
+    const { cli, stderr } = testCli({ home: "/nonexistent", env: {} });
+    const signals = containerSignals(cli);
     const sent: NodeJS.Signals[] = [];
     const stop = signals.forward((s) => sent.push(s));
     try {
@@ -67,7 +51,7 @@ describe("containerSignals", () => {
   });
 
   it("holds signals when no container runs (before it starts, after it ended), and lets go when disposed", async () => {
-    const signals = containerSignals(cliWith(new PassThrough()));
+    const signals = containerSignals(testCli({ home: "/nonexistent", env: {} }).cli);
     const sent: NodeJS.Signals[] = [];
     const handled: NodeJS.Signals[] = [];
     const watch = () => handled.push("SIGTERM");
