@@ -1,3 +1,4 @@
+import { resolve } from "node:path";
 import type { Command } from "commander";
 import { publishTarget } from "../../api/build.ts";
 import type { PhaseLogger } from "../../cnb/index.ts";
@@ -95,9 +96,9 @@ Examples:
   berth builder create oci:./out:builder --config ./builder.toml`,
     )
     .action(async (name: string, opts) => {
-      const { ctx, out } = cli();
+      const { ctx, out, cwd } = cli();
       const logger = cnbLogger(out, opts);
-      const config = await readBuilderConfig(opts.config);
+      const config = await readBuilderConfig(resolve(cwd, opts.config));
       const labels: Record<string, string> = {};
       for (const l of (opts.label as string[] | undefined) ?? []) {
         const i = l.indexOf("=");

@@ -206,7 +206,16 @@ export function registerRegistry(program: Command, cli: () => Cli): void {
       if (!opts.username) throw new BerthError("USAGE", "login needs --username");
       let password: string | undefined = opts.password;
       if (opts.passwordStdin) password = (await text(cli().stdin())).replace(/\r?\n$/, "");
-      if (!password) throw new BerthError("USAGE", "login needs --password-stdin (or --password)");
+      if (!password) {
+        // --password-stdin given: the input was empty (a variable that was not set, piped in)
+        throw new BerthError(
+          "USAGE",
+          opts.passwordStdin
+            ? "login --password-stdin read no password: standard input was empty"
+            : "login needs --password-stdin (or --password)",
+          opts.passwordStdin ? { hint: 'check what is piped in: echo "$TOKEN" | berth login …' } : {},
+        );
+      }
       const where = await login(registry, opts.username, password, { ...registryOptions(ctx), env: ctx.env });
       info(out, `Login Succeeded (credentials stored in ${where})`);
     });

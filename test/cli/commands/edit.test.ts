@@ -1,11 +1,17 @@
+/**
+ * src/cli/commands/edit.ts: `berth append`, `mutate` and `export` through the real CLI (umoci and GNU tar
+ * check what they write), and the parser of `--entrypoint`/`--cmd` values.
+ */
 import { chmod, link, mkdir, readFile, readlink, stat, symlink, utimes, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
-import { berth } from "../helpers/cli.ts";
-import { run } from "../helpers/exec.ts";
-import { readIndex } from "../helpers/layout.ts";
-import { tempDir } from "../helpers/temp.ts";
-import { umociImage } from "../helpers/umoci.ts";
+import { parseCommand } from "../../../src/cli/commands/edit.ts";
+import { BerthError } from "../../../src/errors.ts";
+import { berth } from "../../helpers/cli.ts";
+import { run } from "../../helpers/exec.ts";
+import { readIndex } from "../../helpers/layout.ts";
+import { tempDir } from "../../helpers/temp.ts";
+import { umociImage } from "../../helpers/umoci.ts";
 
 let dir: string;
 let home: string;
@@ -223,5 +229,35 @@ describe("berth mutate and export", () => {
       .split("\n")
       .filter(Boolean);
     expect(names).toEqual(umociNames);
+  });
+});
+
+describe("parseCommand (--entrypoint, --cmd)", () => {
+  it("takes a JSON array of strings as it is, and [] or nothing as a reset", () => {
+    expect(parseCommand('["/app", "--port", "8080"]', "--cmd")).toEqual(["/app", "--port", "8080"]);
+    expect(parseCommand("  []  ", "--cmd")).toBeNull();
+    expect(parseCommand("", "--entrypoint")).toBeNull();
+    expect(parseCommand("   ", "--entrypoint")).toBeNull();
+  });
+
+  it("runs a plain command line through /bin/sh -c, untrimmed, as docker's shell form", () => {
+    expect(parseCommand(" echo $HOME ", "--cmd")).toEqual(["/bin/sh", "-c", " echo $HOME "]);
+  });
+
+  it("refuses bad JSON and arrays of non-strings, naming the flag", () => {
+    const refused = (value: string, flag: string) => {
+      try {
+        parseCommand(value, flag);
+      } catch (err) {
+        expect(err).toBeInstanceOf(BerthError);
+        return [(err as BerthError).code, (err as BerthError).message];
+      }
+      throw new Error(`${value} was taken`);
+    };
+    expect(refused('["a",', "--cmd")).toEqual(["USAGE", '--cmd ["a", is not a valid JSON array']);
+    expect(refused('["a", 1]', "--entrypoint")).toEqual([
+      "USAGE",
+      "--entrypoint must be a JSON array of strings or a plain command line",
+    ]);
   });
 });

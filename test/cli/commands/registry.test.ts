@@ -1,13 +1,14 @@
 import { mkdtemp } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { berth } from "../helpers/cli.ts";
-import { run } from "../helpers/exec.ts";
-import { readIndex } from "../helpers/layout.ts";
-import { tempDir } from "../helpers/temp.ts";
-import { umociImage } from "../helpers/umoci.ts";
-import { htpasswdLine, makePki } from "../registry/helpers/certs.ts";
-import { type RegistryHarness, startRegistry } from "../registry/helpers/registry.ts";
+import { berth } from "../../helpers/cli.ts";
+import { runCommand } from "../../helpers/cli-commands.ts";
+import { run } from "../../helpers/exec.ts";
+import { readIndex } from "../../helpers/layout.ts";
+import { tempDir } from "../../helpers/temp.ts";
+import { umociImage } from "../../helpers/umoci.ts";
+import { htpasswdLine, makePki } from "../../registry/helpers/certs.ts";
+import { type RegistryHarness, startRegistry } from "../../registry/helpers/registry.ts";
 
 const SECRET = "s3cr3t-Pa55word-for-cli";
 
@@ -128,5 +129,23 @@ describe("login over TLS with htpasswd", () => {
       expect(o).not.toContain(SECRET);
       expect(o).not.toContain(b64);
     }
+  });
+});
+
+describe("login's refusals, in process", () => {
+  it("asks for a password when none is given", async () => {
+    const r = await runCommand(["login", "127.0.0.1:1", "-u", "ci"], { home: await tempDir() });
+    expect(r.error).toMatchObject({ code: "USAGE", message: "login needs --password-stdin (or --password)" });
+  });
+
+  it("says standard input was empty with --password-stdin", async () => {
+    const r = await runCommand(["login", "127.0.0.1:1", "-u", "ci", "--password-stdin"], {
+      home: await tempDir(),
+      stdin: "\n",
+    });
+    expect(r.error).toMatchObject({
+      code: "USAGE",
+      message: "login --password-stdin read no password: standard input was empty",
+    });
   });
 });

@@ -2,11 +2,11 @@ import { existsSync } from "node:fs";
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
-import { berth } from "../helpers/cli.ts";
-import { run } from "../helpers/exec.ts";
-import { blobPath, putBlob, readIndex, writeIndex } from "../helpers/layout.ts";
-import { tempDir } from "../helpers/temp.ts";
-import { umociImage } from "../helpers/umoci.ts";
+import { berth } from "../../helpers/cli.ts";
+import { run } from "../../helpers/exec.ts";
+import { blobPath, putBlob, readIndex, writeIndex } from "../../helpers/layout.ts";
+import { tempDir } from "../../helpers/temp.ts";
+import { umociImage } from "../../helpers/umoci.ts";
 
 let dir: string;
 let home: string;

@@ -1,0 +1,168 @@
+/**
+ * src/cli/commands/build.ts: the folder and image a build names (docker's and pack's spellings), the CNB_*
+ * twins of the flags read by a build step, flags of the other way of building refused, and a Dockerfile
+ * build run in process (FROM scratch: no runtime needed).
+ */
+import { mkdir, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { buildTarget, cnbEnvOptions, stepOf } from "../../../src/cli/commands/build.ts";
+import { BerthError } from "../../../src/errors.ts";
+import { runCommand } from "../../helpers/cli-commands.ts";
+import { tempDir } from "../../helpers/temp.ts";
+
+function refusal(fn: () => unknown): BerthError {
+  try {
+    fn();
+  } catch (err) {
+    expect(err).toBeInstanceOf(BerthError);
+    return err as BerthError;
+  }
+  throw new Error("expected a refusal");
+}
+
+describe("buildTarget", () => {
+  it("takes docker's CONTEXT -t IMAGE, the context defaulting to .", () => {
+    expect(buildTarget("./api", { tag: "app:1" })).toEqual({ context: "./api", tag: "app:1" });
+    expect(buildTarget(undefined, { tag: "app:1" })).toEqual({ context: ".", tag: "app:1" });
+  });
+
+  it("takes pack's IMAGE --path APP, and --path with -t", () => {
+    expect(buildTarget("app:1", { path: "./api" })).toEqual({ context: "./api", tag: "app:1" });
+    expect(buildTarget(undefined, { path: "./api", tag: "app:2" })).toEqual({
+      context: "./api",
+      tag: "app:2",
+    });
+  });
+
+  it("refuses no image, and two images, with the spelling to use", () => {
+    const none = refusal(() => buildTarget("./api", {}));
+    expect([none.code, none.message, none.hint]).toEqual([
+      "USAGE",
+      "no image to write: give -t IMAGE",
+      "berth build ./api -t IMAGE (or, as pack: berth build IMAGE --path ./api)",
+    ]);
+    const nonePack = refusal(() => buildTarget(undefined, { path: "./api" }));
+    expect([nonePack.message, nonePack.hint]).toEqual(["no image to write", "berth build IMAGE --path APP"]);
+    const two = refusal(() => buildTarget("a:1", { path: ".", tag: "b:1" }));
+    expect(two.message).toBe(
+      'two images to write: "a:1" (with --path, the argument is the image) and -t "b:1"',
+    );
+  });
+});
+
+describe("cnbEnvOptions", () => {
+  it("fills flags not given from their CNB_* variables", () => {
+    const env = {
+      CNB_RUN_IMAGE: "run:1",
+      CNB_PREVIOUS_IMAGE: "app:0",
+      CNB_CACHE_IMAGE: "cache:1",
+      CNB_CACHE_DIR: "/cache",
+      CNB_PROCESS_TYPE: "worker",
+      CNB_SKIP_RESTORE: "true",
+      CNB_LOG_LEVEL: "warn",
+    };
+    expect(cnbEnvOptions({ tag: "app:1" }, env)).toEqual({
+      tag: "app:1",
+      runImage: "run:1",
+      previousImage: "app:0",
+      cacheImage: "cache:1",
+      cacheDir: "/cache",
+      defaultProcess: "worker",
+      clearCache: true,
+      quiet: true,
+    });
+  });
+
+  it("lets a flag given win over its variable, and ignores empty or other values", () => {
+    const opts = { runImage: "flag:1", quiet: false };
+    const env = { CNB_RUN_IMAGE: "env:1", CNB_CACHE_DIR: "", CNB_SKIP_RESTORE: "no", CNB_LOG_LEVEL: "debug" };
+    expect(cnbEnvOptions(opts, env)).toEqual({ runImage: "flag:1", quiet: false });
+    expect(opts).toEqual({ runImage: "flag:1", quiet: false });
+  });
+});
+
+describe("stepOf", () => {
+  it("reads the step's folders and user, as the creator does", () => {
+    const env = { CNB_APP_DIR: "/workspace", CNB_LAYERS_DIR: "/layers", CNB_PLATFORM_DIR: "/platform" };
+    expect(stepOf({ ...env, CNB_USER_ID: "1001", CNB_GROUP_ID: "1000" })).toEqual({
+      appDir: "/workspace",
+      layersDir: "/layers",
+      platformDir: "/platform",
+      user: { uid: 1001, gid: 1000 },
+    });
+    expect(stepOf({})).toEqual({ user: undefined });
+  });
+
+  it("refuses an id that is not a number, or one given without the other, naming the variable", () => {
+    expect(refusal(() => stepOf({ CNB_USER_ID: "cnb", CNB_GROUP_ID: "1000" })).message).toBe(
+      'CNB_USER_ID "cnb" is not a number',
+    );
+    expect(refusal(() => stepOf({ CNB_USER_ID: "1000" })).message).toBe(
+      "CNB_GROUP_ID undefined is not a number",
+    );
+  });
+});
+
+describe("berth build, in process", () => {
+  async function dockerfileProject(): Promise<{ home: string; app: string }> {
+    const dir = await tempDir();
+    const app = join(dir, "app");
+    await mkdir(app);
+    await writeFile(join(app, "Dockerfile"), "FROM scratch\nCOPY hello.txt /hello.txt\n");
+    await writeFile(join(app, "hello.txt"), "hello\n");
+    return { home: join(dir, "home"), app };
+  }
+
+  it("refuses a buildpacks flag for a Dockerfile build, saying why it is one", async () => {
+    const { home, app } = await dockerfileProject();
+    const r = await runCommand(["build", app, "--dockerfile", "-t", "app:1", "-B", "b:1", "-e", "A=1"], {
+      home,
+    });
+    expect(r.error).toBeInstanceOf(BerthError);
+    expect((r.error as BerthError).message).toBe(
+      "-B/--builder, -e/--env apply only to buildpacks builds; this is a Dockerfile build (--dockerfile)",
+    );
+  });
+
+  it("refuses a Dockerfile flag for a buildpacks build", async () => {
+    const dir = await tempDir();
+    const r = await runCommand(["build", dir, "-t", "app:1", "--target", "runtime"], {
+      home: join(dir, "h"),
+    });
+    expect(r.error).toMatchObject({ code: "USAGE" });
+    expect((r.error as BerthError).message).toMatch(
+      /^--target applies only to Dockerfile builds; this is a buildpacks build \(/,
+    );
+    expect((r.error as BerthError).hint).toBe(
+      "add --dockerfile to build with the Dockerfile, or leave the flag out",
+    );
+  });
+
+  it("refuses a bad --cache-to and --stage-jobs before building", async () => {
+    const { home, app } = await dockerfileProject();
+    const cache = await runCommand(
+      ["build", app, "--dockerfile", "-t", "app:1", "--cache-to", "type=nowhere"],
+      {
+        home,
+      },
+    );
+    expect(cache.error).toMatchObject({ code: "USAGE" });
+    expect((cache.error as BerthError).message).toContain("nowhere");
+    const jobs = await runCommand(["build", app, "--dockerfile", "-t", "app:1", "--stage-jobs", "0"], {
+      home,
+    });
+    expect((jobs.error as BerthError).message).toBe('--stage-jobs "0" must be a whole number of 1 or more');
+  });
+
+  it("builds FROM scratch with -q, printing only the digest of the image it stored", async () => {
+    const { home, app } = await dockerfileProject();
+    const r = await runCommand(["build", app, "--dockerfile", "-t", "app:1", "-q"], { home });
+    expect(r.error).toBeUndefined();
+    expect(r.stdout).toMatch(/^sha256:[0-9a-f]{64}\n$/);
+    const images = await runCommand(["images", "--json"], { home });
+    const list = (JSON.parse(images.stdout) as { images: { name: string; digest: string }[] }).images;
+    // the store names it in full (the default registry's library/app:1)
+    expect(list.map((i) => [i.name.endsWith("/library/app:1"), i.digest])).toEqual([[true, r.stdout.trim()]]);
+  });
+});

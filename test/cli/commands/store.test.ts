@@ -1,0 +1,82 @@
+/**
+ * src/cli/commands/store.ts: `berth store gc` (a dry run, then the blobs no name uses and stale ownerless
+ * temporary entries, never a tree with a mount inside) and `berth store fsck` (a damaged blob is
+ * STORE_CORRUPT naming it), in process on real stores.
+ */
+import { execFileSync } from "node:child_process";
+import { mkdir, readdir, utimes, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { BerthError } from "../../../src/errors.ts";
+import { runCommand, storedImage } from "../../helpers/cli-commands.ts";
+import { tempDir } from "../../helpers/temp.ts";
+
+interface GcJson {
+  removed: string[];
+  bytes: number;
+  staleTemp: string[];
+}
+
+async function gcJson(home: string, ...flags: string[]): Promise<GcJson> {
+  const r = await runCommand(["store", "gc", "--json", ...flags], { home });
+  if (r.error) throw r.error;
+  return JSON.parse(r.stdout) as GcJson;
+}
+
+describe("berth store gc", () => {
+  it("lists the unused blobs on a dry run, then removes them; the tagged image's stay", async () => {
+    const home = await tempDir();
+    await storedImage(home, "keep:1", { "k.txt": "keep" });
+    const stray = join(home, "store", "blobs", "sha256", "0".repeat(64));
+    await writeFile(stray, "stray");
+    const dry = await gcJson(home, "--dry-run");
+    expect(dry).toMatchObject({ removed: [`sha256:${"0".repeat(64)}`], bytes: 5, staleTemp: [] });
+    expect((await readdir(join(home, "store", "blobs", "sha256"))).includes("0".repeat(64))).toBe(true);
+    const text = await runCommand(["store", "gc"], { home });
+    expect(text.stdout).toBe("Removed 1 blobs (5 B)\n");
+    expect((await readdir(join(home, "store", "blobs", "sha256"))).includes("0".repeat(64))).toBe(false);
+    expect((await runCommand(["store", "fsck"], { home })).error).toBeUndefined();
+  });
+
+  it("removes ownerless temporary entries older than a day, keeps fresh ones and those with a mount", async () => {
+    const home = await tempDir();
+    await storedImage(home, "a:1", { "a.txt": "a" });
+    const tmp = join(home, "tmp");
+    const old = new Date(Date.now() - 2 * 24 * 60 * 60 * 1000);
+    for (const name of ["stale", "fresh", "mounted"])
+      await mkdir(join(tmp, name, "inside"), { recursive: true });
+    await utimes(join(tmp, "stale"), old, old);
+    await utimes(join(tmp, "mounted"), old, old);
+    const root = process.geteuid?.() === 0;
+    if (root) execFileSync("mount", ["-t", "tmpfs", "tmpfs", join(tmp, "mounted", "inside")]);
+    try {
+      const r = await gcJson(home);
+      expect(r.staleTemp).toEqual(root ? [join(tmp, "stale")] : [join(tmp, "stale"), join(tmp, "mounted")]);
+      expect((await readdir(tmp)).sort()).toEqual(root ? ["fresh", "mounted"] : ["fresh"]);
+    } finally {
+      if (root) execFileSync("umount", [join(tmp, "mounted", "inside")]);
+    }
+  });
+});
+
+describe("berth store fsck", () => {
+  it("counts a sound store's images and blobs", async () => {
+    const home = await tempDir();
+    await storedImage(home, "a:1", { "a.txt": "a" });
+    const r = await runCommand(["store", "fsck", "--json"], { home });
+    expect(JSON.parse(r.stdout)).toMatchObject({ schemaVersion: 1, images: 1, blobs: 3, problems: [] });
+  });
+
+  it("names a damaged blob and fails with STORE_CORRUPT", async () => {
+    const home = await tempDir();
+    await storedImage(home, "a:1", { "a.txt": "a" });
+    const raw = await runCommand(["inspect", "--raw", "a:1"], { home });
+    const layer = (JSON.parse(raw.stdout) as { layers: { digest: string }[] }).layers[0]!.digest;
+    await writeFile(join(home, "store", "blobs", ...layer.split(":")), "damaged");
+    const r = await runCommand(["store", "fsck"], { home });
+    expect(r.error).toBeInstanceOf(BerthError);
+    expect(r.error).toMatchObject({ code: "STORE_CORRUPT", message: "the store has 1 problem" });
+    expect(r.stdout.split("\n")[0]).toMatch(/^Checked 1 images, 3 blobs \(/);
+    expect(r.stdout).toContain(layer);
+  });
+});

@@ -1,0 +1,69 @@
+/**
+ * src/cli/main.ts: the program built for an argument list loads only the module of the command it names
+ * (global options and `help` skipped), every module for the overview, none for --version; and a command run
+ * through it gets the Cli the caller made.
+ */
+import { PassThrough } from "node:stream";
+import type { Command } from "commander";
+import { describe, expect, it } from "vitest";
+import type { Cli } from "../../src/cli/env.ts";
+import { buildProgram } from "../../src/cli/main.ts";
+import { runCommand } from "../helpers/cli-commands.ts";
+import { tempDir } from "../helpers/temp.ts";
+
+const names = (p: Command) => p.commands.map((c) => c.name()).sort();
+
+function unused(): Cli {
+  throw new Error("no command ran, so no Cli is asked for");
+}
+
+describe("buildProgram", () => {
+  it("loads only the module of the command named (tag is in images's module)", async () => {
+    expect(names(await buildProgram(unused, ["tag", "a", "b"]))).toEqual(["images", "rmi", "tag"]);
+    expect(names(await buildProgram(unused, ["copy", "a", "b"]))).toEqual(["copy"]);
+  });
+
+  it("skips global options and their values to find the command", async () => {
+    const p = await buildProgram(unused, ["--insecure-registry", "copy", "--jobs", "2", "pull", "x"]);
+    expect(names(p)).toEqual(["delete", "login", "logout", "pull", "push", "tags"]);
+  });
+
+  it("loads the command of `help CMD`, and the default builder with build", async () => {
+    expect(names(await buildProgram(unused, ["help", "build"]))).toEqual(["build", "builder"]);
+  });
+
+  it("loads every module for the overview, the builder group once", async () => {
+    const all = names(await buildProgram(unused, []));
+    expect(all).toContain("build");
+    expect(all).toContain("ps");
+    expect(all).toContain("system");
+    expect(all.filter((n) => n === "builder")).toEqual(["builder"]);
+    expect(names(await buildProgram(unused, ["nonsense"]))).toEqual(all);
+    const builder = (await buildProgram(unused, [])).commands.find((c) => c.name() === "builder")!;
+    expect(names(builder)).toEqual(["create", "default", "inspect"]);
+  });
+
+  it("loads none for --version alone", async () => {
+    expect(names(await buildProgram(unused, ["--version"]))).toEqual([]);
+  });
+
+  it("makes a usage mistake commander's error, with the usage line after it", async () => {
+    const err = new PassThrough();
+    const p = await buildProgram(unused, ["tag"]);
+    p.commands
+      .find((c) => c.name() === "tag")!
+      .configureOutput({ writeErr: (s) => err.write(s), writeOut: () => undefined });
+    await expect(p.parseAsync(["tag", "--nope"], { from: "user" })).rejects.toMatchObject({
+      code: "commander.unknownOption",
+      exitCode: 1,
+    });
+    expect(String(err.read())).toContain("Usage: berth tag ");
+  });
+
+  it("runs the command with the Cli the caller made (its home and output)", async () => {
+    const home = await tempDir();
+    const r = await runCommand(["images", "--json"], { home });
+    expect(r.error).toBeUndefined();
+    expect(JSON.parse(r.stdout)).toEqual({ schemaVersion: 1, images: [] });
+  });
+});
