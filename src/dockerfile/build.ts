@@ -40,7 +40,7 @@ import { baseStages, defaultStageJobs, LinePrefixer, Slots } from "./schedule.ts
 import { type MatchedSource, selectSources, sourcesDigest } from "./sources.ts";
 import { findStage, neededStages, type PlanWarning, type Stage, splitStages, targetStage } from "./stage.ts";
 import { StageIndex } from "./stage-index.ts";
-import type { SourceRoot, StepContext, StepOutput } from "./step.ts";
+import type { SourceRoot, StepCacheOptions, StepContext, StepOutput } from "./step.ts";
 
 export interface BuildInputs {
   /** The build context directory. */
@@ -784,8 +784,7 @@ export class DockerfileBuild {
         return p;
       },
       dry: s.dry,
-      cached: (parts, produce, o) =>
-        this.#cached(s, ins, parts, o?.config ?? this.#config(s), produce, o?.linked),
+      cached: (parts, produce, o) => this.#cached(s, ins, parts, o?.config ?? this.#config(s), produce, o),
     };
   }
 
@@ -812,7 +811,10 @@ export class DockerfileBuild {
 
   /**
    * Run a step through the cache: reuse its record, or produce it and record it. The key pass only notes
-   * whether a cache has the step and goes on with `config`, the config after it.
+   * whether a cache has the step and goes on with `config`, the config after it. A step with `content` (COPY
+   * --from) that misses by its definition is looked up again by the content it reads (BuildKit's content-based
+   * key): the stage goes on with that key, so a source stage that re-ran with the same copied files changes
+   * nothing after the copy. Its record is kept under both lookups, the definition's saying `via` which.
    */
   async #cached(
     s: StageState,
@@ -820,61 +822,53 @@ export class DockerfileBuild {
     keyParts: unknown[],
     config: ContainerConfig,
     produce: () => Promise<StepOutput>,
-    linked = false,
+    o: StepCacheOptions = {},
   ): Promise<void> {
     // A linked step's record (COPY --link) is found whatever came before it: its layer does not depend on
     // the stage's filesystem, and its config is the stage's current one. The stage's key still chains.
-    const lookup = linked
-      ? cacheKey("linked", ins.keyword, ...keyParts)
-      : cacheKey(s.key, s.clearOnBuild, ins.keyword, ...keyParts);
-    const key = linked ? cacheKey(s.key, s.clearOnBuild, lookup) : lookup;
+    const lookupOf = (parts: unknown[]) =>
+      o.linked
+        ? cacheKey("linked", ins.keyword, ...parts)
+        : cacheKey(s.key, s.clearOnBuild, ins.keyword, ...parts);
+    const keyOf = (lookup: string) => (o.linked ? cacheKey(s.key, s.clearOnBuild, lookup) : lookup);
+    const lookup = lookupOf(keyParts);
     if (s.dry) {
-      const hit =
-        !this.inputs.noCache &&
-        ((await this.#cache.get(lookup)) !== undefined || this.#imports.some((c) => c.steps.has(lookup)));
+      const hit = await this.#find(lookup, false);
       if (!hit) for (const n of s.reads) s.needs.add(n);
       s.reads.clear();
       s.image = mutate(s.image, { config: () => config }, s.platform);
-      s.key = key;
+      s.key = keyOf(hit?.via ?? lookup);
       s.clearOnBuild = false;
       return;
     }
-    let rec = this.inputs.noCache ? undefined : await this.#cache.get(lookup);
-    if (!rec && !this.inputs.noCache && this.#imports.length) rec = await this.#imported(lookup);
+    let rec = await this.#find(lookup, true);
+    let via = rec?.via;
+    if (!rec && o.content) {
+      via = lookupOf(await o.content());
+      rec = await this.#find(via, true);
+      if (rec) await this.#cache.put(lookup, { ...rec, via });
+    }
     let stored = rec;
-    if (rec && linked) rec = { ...rec, config: this.#config(s) };
+    if (rec && o.linked) rec = { ...rec, config: this.#config(s) };
     const cached = rec !== undefined;
     if (rec) {
-      this.#slog(s.no, `--> Using cache ${short(key)}`);
+      this.#slog(s.no, `--> Using cache ${short(keyOf(via ?? lookup))}`);
     } else {
-      const out = await produce();
-      rec = { config: out.config, created: this.#created };
-      if (out.createdBy !== undefined) rec.history = { created_by: out.createdBy };
-      if (out.author !== undefined) rec.author = out.author;
-      if (out.layer) {
-        const { path, ...layer } = out.layer;
-        const blob = this.#cache.blobPath(layer.digest);
-        await mkdir(posix.dirname(blob), { recursive: true });
-        await rename(path, blob);
-        rec.layer = {
-          digest: layer.digest,
-          diffId: layer.diffId,
-          size: layer.size,
-          mediaType: layer.mediaType,
-        };
-      }
-      await this.#cache.put(lookup, rec);
+      rec = await this.#record(await produce());
+      await this.#cache.put(via ?? lookup, rec);
+      if (via) await this.#cache.put(lookup, { ...rec, via });
       stored = rec;
     }
-    const step: ExportStep = {
-      lookup,
+    const key = keyOf(via ?? lookup);
+    const steps: ExportStep[] = [lookup, ...(via ? [via] : [])].map((l) => ({
+      lookup: l,
       key,
       parent: s.key,
-      record: stored!,
+      record: l === via || !via ? { ...stored!, via: undefined } : { ...stored!, via },
       below: s.image.manifest.layers.at(-1)?.digest,
-    };
-    s.chain.push(step);
-    this.#used.push(step);
+    }));
+    s.chain.push(...steps);
+    this.#used.push(...steps);
     const r = rec;
     const layers: AddedLayer[] = r.layer
       ? [{ path: this.#cache.blobPath(r.layer.digest), ...r.layer, history: r.history ?? {} }]
@@ -894,6 +888,34 @@ export class DockerfileBuild {
     s.clearOnBuild = false;
     this.#slog(s.no, `--> ${short(s.image.digest)} (${this.#took(s.no)})`);
     this.#report(s, ins, cached);
+  }
+
+  /** A step's record from the local cache, or (not in the key pass) fetched from an imported one. */
+  async #find(lookup: string, fetch: boolean): Promise<StepRecord | undefined> {
+    if (this.inputs.noCache) return undefined;
+    const local = await this.#cache.get(lookup);
+    if (local || !this.#imports.length) return local;
+    return fetch ? this.#imported(lookup) : this.#imports.find((c) => c.steps.has(lookup))?.steps.get(lookup);
+  }
+
+  /** A produced step as a record, its layer moved into the cache's blobs. */
+  async #record(out: StepOutput): Promise<StepRecord> {
+    const rec: StepRecord = { config: out.config, created: this.#created };
+    if (out.createdBy !== undefined) rec.history = { created_by: out.createdBy };
+    if (out.author !== undefined) rec.author = out.author;
+    if (out.layer) {
+      const { path, ...layer } = out.layer;
+      const blob = this.#cache.blobPath(layer.digest);
+      await mkdir(posix.dirname(blob), { recursive: true });
+      await rename(path, blob);
+      rec.layer = {
+        digest: layer.digest,
+        diffId: layer.diffId,
+        size: layer.size,
+        mediaType: layer.mediaType,
+      };
+    }
+    return rec;
   }
 
   async #sourceRoot(s: StageState, ref: string, all: Stage[], where: string): Promise<SourceRoot> {
