@@ -109,6 +109,23 @@ export interface BuildResult {
   /** BuildKit's lint warnings the Dockerfile earns (also logged as `WARN: Rule: sentence (file:line)`). */
   warnings: PlanWarning[];
   written: { destination: string; result: CopyResult }[];
+  /** The steps a `--cache-to` exports: every one the build used (max), the target stage's chain (min). */
+  cacheSteps: CacheSteps;
+}
+
+interface CacheSteps {
+  max: ExportStep[];
+  min: ExportStep[];
+}
+
+/**
+ * What the builds of one multi-platform build share (platforms.ts): the context's index, opened once, and the
+ * steps being produced, so a step two platforms key the same (a `FROM --platform=$BUILDPLATFORM` stage) runs
+ * once and its cache entry has one writer.
+ */
+export interface SharedBuildState {
+  contextIndex?: Promise<ContextIndex> | undefined;
+  producing: Map<string, Promise<StepRecord>>;
 }
 
 interface StageState {
@@ -197,9 +214,12 @@ export class DockerfileBuild {
   /** When each stage's current step began (by stage number): a step ends with its duration. */
   #stepStarted = new Map<number, number>();
 
-  constructor(inputs: BuildInputs, ctx: TransportContext) {
+  readonly #shared: SharedBuildState;
+
+  constructor(inputs: BuildInputs, ctx: TransportContext, shared?: SharedBuildState) {
     this.inputs = inputs;
     this.#ctx = ctx;
+    this.#shared = shared ?? { producing: new Map() };
     this.#cache = new StepCache(ctx.home);
     this.#platform = inputs.platform ?? hostPlatform();
   }
@@ -266,7 +286,8 @@ export class DockerfileBuild {
     const stages = neededStages(plan, target, this.#globalVars, df.name);
     this.#stageCount = stages.length;
     this.#matcher = await this.#loadIgnore();
-    this.#index = await ContextIndex.open(this.#cache.root, i.contextDir);
+    this.#shared.contextIndex ??= ContextIndex.open(this.#cache.root, i.contextDir);
+    this.#index = await this.#shared.contextIndex;
     await mkdir(await this.#cache.tmpDir(), { recursive: true });
     this.#tmp = await ownedTempDir(await this.#cache.tmpDir(), "build-");
     const jobs = Math.max(1, Math.floor(i.stageJobs ?? defaultStageJobs()));
@@ -285,7 +306,8 @@ export class DockerfileBuild {
       if (i.platform) this.#stampPlatform(final, i.platform);
       if (i.cacheTo?.some((c) => c.type === "inline")) this.#inlineCache(final);
       const written = await writeDestinations(final.image, i.destinations, this.#ctx);
-      await this.#exportCaches(final);
+      const cacheSteps = { max: this.#used, min: final.chain };
+      await exportCaches(i.cacheTo ?? [], cacheSteps, this.#cache, this.#ctx, this.#tmp, i.log);
       const unused = Object.keys(i.buildArgs ?? {}).filter((k) => !this.#consumed.has(k));
       return {
         digest: final.image.digest,
@@ -300,6 +322,7 @@ export class DockerfileBuild {
         unusedBuildArgs: unused,
         warnings: plan.warnings,
         written,
+        cacheSteps,
       };
     } finally {
       i.signal?.removeEventListener("abort", onAbort);
@@ -456,32 +479,6 @@ export class DockerfileBuild {
     const value = encodeInline(steps, layers);
     s.image = mutate(s.image, { fields: { [INLINE_CACHE_FIELD]: value } }, s.platform);
     this.#log(`--> inline cache: ${steps.length} steps in the image config`);
-  }
-
-  /**
-   * `--cache-to type=registry|local`: after the image is written, as BuildKit; a failure fails the build unless
-   * ignore-error=true.
-   */
-  async #exportCaches(final: StageState): Promise<void> {
-    for (const to of this.inputs.cacheTo ?? []) {
-      if (to.type === "inline") continue;
-      const steps = to.mode === "max" ? this.#used : final.chain;
-      const where = to.type === "registry" ? to.ref : to.dest;
-      try {
-        const r = await exportCache(to, steps, (d) => this.#cache.blobPath(d), this.#ctx, this.#tmp);
-        this.#log(
-          `exporting cache to ${where} (mode=${to.mode}): ${new Set(steps.map((e) => e.lookup)).size} steps, ${r.layers} layers, ${r.root.digest}`,
-        );
-      } catch (err) {
-        if (to.ignoreError) {
-          this.#log(
-            `WARN: --cache-to ${to.text}: cannot export the cache (${(err as Error).message}); ignore-error=true`,
-          );
-          continue;
-        }
-        throw wrapError(`exporting the cache to ${where} (--cache-to ${to.text})`, err);
-      }
-    }
   }
 
   /** An explicit --platform is the image's platform, whatever its base's config said (as BuildKit). */
@@ -854,8 +851,7 @@ export class DockerfileBuild {
     if (rec) {
       this.#slog(s.no, `--> Using cache ${short(keyOf(via ?? lookup))}`);
     } else {
-      rec = await this.#record(await produce());
-      await this.#cache.put(via ?? lookup, rec);
+      rec = await this.#produceOnce(via ?? lookup, produce);
       if (via) await this.#cache.put(lookup, { ...rec, via });
       stored = rec;
     }
@@ -896,6 +892,20 @@ export class DockerfileBuild {
     const local = await this.#cache.get(lookup);
     if (local || !this.#imports.length) return local;
     return fetch ? this.#imported(lookup) : this.#imports.find((c) => c.steps.has(lookup))?.steps.get(lookup);
+  }
+
+  /** Produce a step and record it under `lookup`, once for the builds sharing this state (platforms.ts). */
+  #produceOnce(lookup: string, produce: () => Promise<StepOutput>): Promise<StepRecord> {
+    let p = this.#shared.producing.get(lookup);
+    if (!p) {
+      p = produce().then(async (out) => {
+        const rec = await this.#record(out);
+        await this.#cache.put(lookup, rec);
+        return rec;
+      });
+      this.#shared.producing.set(lookup, p);
+    }
+    return p;
   }
 
   /** A produced step as a record, its layer moved into the cache's blobs. */
@@ -968,6 +978,39 @@ export class DockerfileBuild {
     }
     const r = root;
     return { root: () => r.sync(image), id: image.digest, what: `image ${ref}` };
+  }
+}
+
+/**
+ * `--cache-to type=registry|local`: after the image is written, as BuildKit; a failure fails the build unless
+ * ignore-error=true. A multi-platform build exports once, every platform's steps in one cache.
+ */
+export async function exportCaches(
+  cacheTo: readonly CacheTo[],
+  used: CacheSteps,
+  cache: StepCache,
+  ctx: TransportContext,
+  tmp: string,
+  log: ((line: string) => void) | undefined,
+): Promise<void> {
+  for (const to of cacheTo) {
+    if (to.type === "inline") continue;
+    const steps = used[to.mode];
+    const where = to.type === "registry" ? to.ref : to.dest;
+    try {
+      const r = await exportCache(to, steps, (d) => cache.blobPath(d), ctx, tmp);
+      log?.(
+        `exporting cache to ${where} (mode=${to.mode}): ${new Set(steps.map((e) => e.lookup)).size} steps, ${r.layers} layers, ${r.root.digest}`,
+      );
+    } catch (err) {
+      if (to.ignoreError) {
+        log?.(
+          `WARN: --cache-to ${to.text}: cannot export the cache (${(err as Error).message}); ignore-error=true`,
+        );
+        continue;
+      }
+      throw wrapError(`exporting the cache to ${where} (--cache-to ${to.text})`, err);
+    }
   }
 }
 
