@@ -1,7 +1,8 @@
 /**
- * COPY --from keyed also on the content it copies (issue 20), as BuildKit's file ops are (a content checksum of
- * the selected paths besides the definition key): a source stage that re-runs but leaves the copied files
- * byte-identical changes nothing after the COPY. Shown with the engine's BuildKit and with berth, locally and
+ * COPY --from (and RUN --mount=from) keyed also on the content it reads (issue 20), as BuildKit's file ops and
+ * read-only mounts are (a content checksum of the selected paths besides the definition key): a source stage
+ * that re-runs but leaves the read files byte-identical changes nothing after the COPY, and the RUN whose
+ * mount reads them does not run. Shown with the engine's BuildKit and with berth, locally and
  * through a mode=min and a mode=max cache read on a fresh BERTH_HOME.
  */
 import { writeFile } from "node:fs/promises";
@@ -30,6 +31,7 @@ RUN echo "RAN-A" && mkdir /out && read -r line < /src.txt && echo "$line" > /out
 FROM ${base}
 COPY --from=a /out/x /x
 RUN echo "RAN-B" && cat /x > /y
+RUN --mount=from=a,source=/out,target=/in echo "RAN-M" && cat /in/x > /m
 `;
 
 async function context(name: string) {
@@ -63,15 +65,17 @@ const dockerBuild = (ctx: string, args: string[]) => engineBuild(engine.engine, 
 const ran = (out: string, token: string) =>
   new RegExp(`^(?:#\\d+ [\\d.]+ |\\[stage \\d+/\\d+\\] )?${token}$`, "m").test(out);
 
-describe("COPY --from keyed on the copied content", () => {
-  it("BuildKit: the source stage re-runs, the copied file is the same: the reading stage's RUN does not", async () => {
+describe("COPY --from and RUN --mount=from keyed on the content they read", () => {
+  it("BuildKit: the source stage re-runs, the file read is the same: the reading stage's RUNs do not", async () => {
     const ctx = await context("bk");
-    await dockerBuild(ctx, ["-t", "content:1"]);
+    const before = await dockerBuild(ctx, ["-t", "content:1"]);
+    expect([ran(before, "RAN-B"), ran(before, "RAN-M")]).toEqual([true, true]);
     const id1 = (await engine.engine.docker(["image", "inspect", "--format", "{{.Id}}", "content:1"])).trim();
     await writeFile(join(ctx, "src.txt"), "first\nchanged\n");
     const out = await dockerBuild(ctx, ["-t", "content:2"]);
     expect(ran(out, "RAN-A")).toBe(true);
     expect(ran(out, "RAN-B")).toBe(false);
+    expect(ran(out, "RAN-M")).toBe(false);
     const id2 = (await engine.engine.docker(["image", "inspect", "--format", "{{.Id}}", "content:2"])).trim();
     expect(id2).toBe(id1);
   });
@@ -79,16 +83,18 @@ describe("COPY --from keyed on the copied content", () => {
   it("berth: the same, and the final digest is unchanged", async () => {
     const ctx = await context("berth");
     const first = await berthBuild(ctx, "local", []);
-    expect(ran(first.stderr, "RAN-B")).toBe(true);
+    expect([ran(first.stderr, "RAN-B"), ran(first.stderr, "RAN-M")]).toEqual([true, true]);
     await writeFile(join(ctx, "src.txt"), "first\nchanged\n");
     const second = await berthBuild(ctx, "local", []);
     expect(ran(second.stderr, "RAN-A")).toBe(true);
     expect(ran(second.stderr, "RAN-B")).toBe(false);
+    expect(ran(second.stderr, "RAN-M")).toBe(false);
     expect(second.digest).toBe(first.digest);
     // a change to the copied file itself runs B again
     await writeFile(join(ctx, "src.txt"), "other\nchanged\n");
     const third = await berthBuild(ctx, "local", []);
     expect(ran(third.stderr, "RAN-B")).toBe(true);
+    expect(ran(third.stderr, "RAN-M")).toBe(true);
   });
 
   for (const mode of ["min", "max"]) {
@@ -103,6 +109,7 @@ describe("COPY --from keyed on the copied content", () => {
       const fresh = await berthBuild(ctx, `reader-${mode}`, ["--cache-from", `type=local,src=${cache}`]);
       expect(ran(fresh.stderr, "RAN-A")).toBe(true);
       expect(ran(fresh.stderr, "RAN-B")).toBe(false);
+      expect(ran(fresh.stderr, "RAN-M")).toBe(false);
       expect(fresh.digest).toBe(first.digest);
     });
   }
