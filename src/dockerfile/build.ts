@@ -40,7 +40,7 @@ import { baseStages, defaultStageJobs, LinePrefixer, Slots } from "./schedule.ts
 import { type MatchedSource, selectSources, sourcesDigest } from "./sources.ts";
 import { findStage, neededStages, type PlanWarning, type Stage, splitStages, targetStage } from "./stage.ts";
 import { StageIndex } from "./stage-index.ts";
-import type { SourceRoot, StepContext, StepOutput } from "./step.ts";
+import type { SourceRoot, StepCacheOptions, StepContext, StepOutput } from "./step.ts";
 
 export interface BuildInputs {
   /** The build context directory. */
@@ -109,6 +109,23 @@ export interface BuildResult {
   /** BuildKit's lint warnings the Dockerfile earns (also logged as `WARN: Rule: sentence (file:line)`). */
   warnings: PlanWarning[];
   written: { destination: string; result: CopyResult }[];
+  /** The steps a `--cache-to` exports: every one the build used (max), the target stage's chain (min). */
+  cacheSteps: CacheSteps;
+}
+
+interface CacheSteps {
+  max: ExportStep[];
+  min: ExportStep[];
+}
+
+/**
+ * What the builds of one multi-platform build share (platforms.ts): the context's index, opened once, and the
+ * steps being produced, so a step two platforms key the same (a `FROM --platform=$BUILDPLATFORM` stage) runs
+ * once and its cache entry has one writer.
+ */
+export interface SharedBuildState {
+  contextIndex?: Promise<ContextIndex> | undefined;
+  producing: Map<string, Promise<StepRecord>>;
 }
 
 interface StageState {
@@ -197,9 +214,12 @@ export class DockerfileBuild {
   /** When each stage's current step began (by stage number): a step ends with its duration. */
   #stepStarted = new Map<number, number>();
 
-  constructor(inputs: BuildInputs, ctx: TransportContext) {
+  readonly #shared: SharedBuildState;
+
+  constructor(inputs: BuildInputs, ctx: TransportContext, shared?: SharedBuildState) {
     this.inputs = inputs;
     this.#ctx = ctx;
+    this.#shared = shared ?? { producing: new Map() };
     this.#cache = new StepCache(ctx.home);
     this.#platform = inputs.platform ?? hostPlatform();
   }
@@ -266,7 +286,8 @@ export class DockerfileBuild {
     const stages = neededStages(plan, target, this.#globalVars, df.name);
     this.#stageCount = stages.length;
     this.#matcher = await this.#loadIgnore();
-    this.#index = await ContextIndex.open(this.#cache.root, i.contextDir);
+    this.#shared.contextIndex ??= ContextIndex.open(this.#cache.root, i.contextDir);
+    this.#index = await this.#shared.contextIndex;
     await mkdir(await this.#cache.tmpDir(), { recursive: true });
     this.#tmp = await ownedTempDir(await this.#cache.tmpDir(), "build-");
     const jobs = Math.max(1, Math.floor(i.stageJobs ?? defaultStageJobs()));
@@ -285,7 +306,8 @@ export class DockerfileBuild {
       if (i.platform) this.#stampPlatform(final, i.platform);
       if (i.cacheTo?.some((c) => c.type === "inline")) this.#inlineCache(final);
       const written = await writeDestinations(final.image, i.destinations, this.#ctx);
-      await this.#exportCaches(final);
+      const cacheSteps = { max: this.#used, min: final.chain };
+      await exportCaches(i.cacheTo ?? [], cacheSteps, this.#cache, this.#ctx, this.#tmp, i.log);
       const unused = Object.keys(i.buildArgs ?? {}).filter((k) => !this.#consumed.has(k));
       return {
         digest: final.image.digest,
@@ -300,6 +322,7 @@ export class DockerfileBuild {
         unusedBuildArgs: unused,
         warnings: plan.warnings,
         written,
+        cacheSteps,
       };
     } finally {
       i.signal?.removeEventListener("abort", onAbort);
@@ -456,32 +479,6 @@ export class DockerfileBuild {
     const value = encodeInline(steps, layers);
     s.image = mutate(s.image, { fields: { [INLINE_CACHE_FIELD]: value } }, s.platform);
     this.#log(`--> inline cache: ${steps.length} steps in the image config`);
-  }
-
-  /**
-   * `--cache-to type=registry|local`: after the image is written, as BuildKit; a failure fails the build unless
-   * ignore-error=true.
-   */
-  async #exportCaches(final: StageState): Promise<void> {
-    for (const to of this.inputs.cacheTo ?? []) {
-      if (to.type === "inline") continue;
-      const steps = to.mode === "max" ? this.#used : final.chain;
-      const where = to.type === "registry" ? to.ref : to.dest;
-      try {
-        const r = await exportCache(to, steps, (d) => this.#cache.blobPath(d), this.#ctx, this.#tmp);
-        this.#log(
-          `exporting cache to ${where} (mode=${to.mode}): ${new Set(steps.map((e) => e.lookup)).size} steps, ${r.layers} layers, ${r.root.digest}`,
-        );
-      } catch (err) {
-        if (to.ignoreError) {
-          this.#log(
-            `WARN: --cache-to ${to.text}: cannot export the cache (${(err as Error).message}); ignore-error=true`,
-          );
-          continue;
-        }
-        throw wrapError(`exporting the cache to ${where} (--cache-to ${to.text})`, err);
-      }
-    }
   }
 
   /** An explicit --platform is the image's platform, whatever its base's config said (as BuildKit). */
@@ -784,8 +781,7 @@ export class DockerfileBuild {
         return p;
       },
       dry: s.dry,
-      cached: (parts, produce, o) =>
-        this.#cached(s, ins, parts, o?.config ?? this.#config(s), produce, o?.linked),
+      cached: (parts, produce, o) => this.#cached(s, ins, parts, o?.config ?? this.#config(s), produce, o),
     };
   }
 
@@ -812,7 +808,10 @@ export class DockerfileBuild {
 
   /**
    * Run a step through the cache: reuse its record, or produce it and record it. The key pass only notes
-   * whether a cache has the step and goes on with `config`, the config after it.
+   * whether a cache has the step and goes on with `config`, the config after it. A step with `content` (COPY
+   * --from) that misses by its definition is looked up again by the content it reads (BuildKit's content-based
+   * key): the stage goes on with that key, so a source stage that re-ran with the same copied files changes
+   * nothing after the copy. Its record is kept under both lookups, the definition's saying `via` which.
    */
   async #cached(
     s: StageState,
@@ -820,61 +819,52 @@ export class DockerfileBuild {
     keyParts: unknown[],
     config: ContainerConfig,
     produce: () => Promise<StepOutput>,
-    linked = false,
+    o: StepCacheOptions = {},
   ): Promise<void> {
     // A linked step's record (COPY --link) is found whatever came before it: its layer does not depend on
     // the stage's filesystem, and its config is the stage's current one. The stage's key still chains.
-    const lookup = linked
-      ? cacheKey("linked", ins.keyword, ...keyParts)
-      : cacheKey(s.key, s.clearOnBuild, ins.keyword, ...keyParts);
-    const key = linked ? cacheKey(s.key, s.clearOnBuild, lookup) : lookup;
+    const lookupOf = (parts: unknown[]) =>
+      o.linked
+        ? cacheKey("linked", ins.keyword, ...parts)
+        : cacheKey(s.key, s.clearOnBuild, ins.keyword, ...parts);
+    const keyOf = (lookup: string) => (o.linked ? cacheKey(s.key, s.clearOnBuild, lookup) : lookup);
+    const lookup = lookupOf(keyParts);
     if (s.dry) {
-      const hit =
-        !this.inputs.noCache &&
-        ((await this.#cache.get(lookup)) !== undefined || this.#imports.some((c) => c.steps.has(lookup)));
+      const hit = await this.#find(lookup, false);
       if (!hit) for (const n of s.reads) s.needs.add(n);
       s.reads.clear();
       s.image = mutate(s.image, { config: () => config }, s.platform);
-      s.key = key;
+      s.key = keyOf(hit?.via ?? lookup);
       s.clearOnBuild = false;
       return;
     }
-    let rec = this.inputs.noCache ? undefined : await this.#cache.get(lookup);
-    if (!rec && !this.inputs.noCache && this.#imports.length) rec = await this.#imported(lookup);
+    let rec = await this.#find(lookup, true);
+    let via = rec?.via;
+    if (!rec && o.content) {
+      via = lookupOf(await o.content());
+      rec = await this.#find(via, true);
+      if (rec) await this.#cache.put(lookup, { ...rec, via });
+    }
     let stored = rec;
-    if (rec && linked) rec = { ...rec, config: this.#config(s) };
+    if (rec && o.linked) rec = { ...rec, config: this.#config(s) };
     const cached = rec !== undefined;
     if (rec) {
-      this.#slog(s.no, `--> Using cache ${short(key)}`);
+      this.#slog(s.no, `--> Using cache ${short(keyOf(via ?? lookup))}`);
     } else {
-      const out = await produce();
-      rec = { config: out.config, created: this.#created };
-      if (out.createdBy !== undefined) rec.history = { created_by: out.createdBy };
-      if (out.author !== undefined) rec.author = out.author;
-      if (out.layer) {
-        const { path, ...layer } = out.layer;
-        const blob = this.#cache.blobPath(layer.digest);
-        await mkdir(posix.dirname(blob), { recursive: true });
-        await rename(path, blob);
-        rec.layer = {
-          digest: layer.digest,
-          diffId: layer.diffId,
-          size: layer.size,
-          mediaType: layer.mediaType,
-        };
-      }
-      await this.#cache.put(lookup, rec);
+      rec = await this.#produceOnce(via ?? lookup, produce);
+      if (via) await this.#cache.put(lookup, { ...rec, via });
       stored = rec;
     }
-    const step: ExportStep = {
-      lookup,
+    const key = keyOf(via ?? lookup);
+    const steps: ExportStep[] = [lookup, ...(via ? [via] : [])].map((l) => ({
+      lookup: l,
       key,
       parent: s.key,
-      record: stored!,
+      record: l === via || !via ? { ...stored!, via: undefined } : { ...stored!, via },
       below: s.image.manifest.layers.at(-1)?.digest,
-    };
-    s.chain.push(step);
-    this.#used.push(step);
+    }));
+    s.chain.push(...steps);
+    this.#used.push(...steps);
     const r = rec;
     const layers: AddedLayer[] = r.layer
       ? [{ path: this.#cache.blobPath(r.layer.digest), ...r.layer, history: r.history ?? {} }]
@@ -894,6 +884,48 @@ export class DockerfileBuild {
     s.clearOnBuild = false;
     this.#slog(s.no, `--> ${short(s.image.digest)} (${this.#took(s.no)})`);
     this.#report(s, ins, cached);
+  }
+
+  /** A step's record from the local cache, or (not in the key pass) fetched from an imported one. */
+  async #find(lookup: string, fetch: boolean): Promise<StepRecord | undefined> {
+    if (this.inputs.noCache) return undefined;
+    const local = await this.#cache.get(lookup);
+    if (local || !this.#imports.length) return local;
+    return fetch ? this.#imported(lookup) : this.#imports.find((c) => c.steps.has(lookup))?.steps.get(lookup);
+  }
+
+  /** Produce a step and record it under `lookup`, once for the builds sharing this state (platforms.ts). */
+  #produceOnce(lookup: string, produce: () => Promise<StepOutput>): Promise<StepRecord> {
+    let p = this.#shared.producing.get(lookup);
+    if (!p) {
+      p = produce().then(async (out) => {
+        const rec = await this.#record(out);
+        await this.#cache.put(lookup, rec);
+        return rec;
+      });
+      this.#shared.producing.set(lookup, p);
+    }
+    return p;
+  }
+
+  /** A produced step as a record, its layer moved into the cache's blobs. */
+  async #record(out: StepOutput): Promise<StepRecord> {
+    const rec: StepRecord = { config: out.config, created: this.#created };
+    if (out.createdBy !== undefined) rec.history = { created_by: out.createdBy };
+    if (out.author !== undefined) rec.author = out.author;
+    if (out.layer) {
+      const { path, ...layer } = out.layer;
+      const blob = this.#cache.blobPath(layer.digest);
+      await mkdir(posix.dirname(blob), { recursive: true });
+      await rename(path, blob);
+      rec.layer = {
+        digest: layer.digest,
+        diffId: layer.diffId,
+        size: layer.size,
+        mediaType: layer.mediaType,
+      };
+    }
+    return rec;
   }
 
   async #sourceRoot(s: StageState, ref: string, all: Stage[], where: string): Promise<SourceRoot> {
@@ -946,6 +978,39 @@ export class DockerfileBuild {
     }
     const r = root;
     return { root: () => r.sync(image), id: image.digest, what: `image ${ref}` };
+  }
+}
+
+/**
+ * `--cache-to type=registry|local`: after the image is written, as BuildKit; a failure fails the build unless
+ * ignore-error=true. A multi-platform build exports once, every platform's steps in one cache.
+ */
+export async function exportCaches(
+  cacheTo: readonly CacheTo[],
+  used: CacheSteps,
+  cache: StepCache,
+  ctx: TransportContext,
+  tmp: string,
+  log: ((line: string) => void) | undefined,
+): Promise<void> {
+  for (const to of cacheTo) {
+    if (to.type === "inline") continue;
+    const steps = used[to.mode];
+    const where = to.type === "registry" ? to.ref : to.dest;
+    try {
+      const r = await exportCache(to, steps, (d) => cache.blobPath(d), ctx, tmp);
+      log?.(
+        `exporting cache to ${where} (mode=${to.mode}): ${new Set(steps.map((e) => e.lookup)).size} steps, ${r.layers} layers, ${r.root.digest}`,
+      );
+    } catch (err) {
+      if (to.ignoreError) {
+        log?.(
+          `WARN: --cache-to ${to.text}: cannot export the cache (${(err as Error).message}); ignore-error=true`,
+        );
+        continue;
+      }
+      throw wrapError(`exporting the cache to ${where} (--cache-to ${to.text})`, err);
+    }
   }
 }
 

@@ -158,6 +158,13 @@ export function decodeCacheRecords(
       throw bad(what, `${field}.history must be an object`);
     if (r.author !== undefined && typeof r.author !== "string")
       throw bad(what, `${field}.author must be a string`);
+    if (r.via !== undefined) {
+      try {
+        validateDigest(r.via, `${field}.via`);
+      } catch (err) {
+        throw bad(what, (err as Error).message);
+      }
+    }
     if (r.layer !== undefined) {
       const l = r.layer;
       if (!isObject(l)) throw bad(what, `${field}.layer must be an object`);

@@ -28,6 +28,11 @@ export interface StepRecord {
   created: string;
   /** MAINTAINER's `author`. */
   author?: string;
+  /**
+   * The lookup whose key the stage goes on with when it is not this record's own: a COPY --from found by
+   * its definition continues with the key of the content it copied.
+   */
+  via?: string | undefined;
 }
 
 /** A cache key: a digest over its parts, in order. */

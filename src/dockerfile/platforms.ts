@@ -1,14 +1,16 @@
 /**
  * A multi-platform Dockerfile build (`--platform linux/amd64,linux/arm64`, as `docker buildx build`): the
- * single-platform build (build.ts) once per platform, one after another, each with its own TARGET* args and
- * base images and the same step cache and context index (a step's key starts from its platform's base, so the
- * platforms never share a step by mistake); each image goes to a private OCI layout, and an OCI image index
- * listing them with their platforms is written to every destination. RUN steps of a platform this machine does
- * not run execute under qemu-user-static (runtime/binfmt.ts).
+ * single-platform build (build.ts) once per platform, all at once as BuildKit's, each with its own TARGET* args
+ * and base images and the same step cache and context index (a step's key starts from its platform's base, so
+ * the platforms never share a step by mistake; one they key the same runs once); the first platform that fails
+ * stops the others and names itself. Each image goes to a private OCI layout, and an OCI image index listing them
+ * with their platforms is written to every destination; `--cache-to type=registry|local` exports one cache of
+ * every platform's steps. RUN steps of a platform this machine does not run execute under qemu-user-static
+ * (runtime/binfmt.ts).
  */
 import { rm } from "node:fs/promises";
 import { join } from "node:path";
-import { BerthError } from "../errors.ts";
+import { BerthError, wrapError } from "../errors.ts";
 import { assembleIndex } from "../oci/assemble.ts";
 import { type Image, loadRoot, selectImage } from "../oci/image.ts";
 import { formatPlatform, type Platform } from "../oci/platform.ts";
@@ -16,7 +18,14 @@ import type { TransportContext } from "../transport/context.ts";
 import { type OpenedSource, openSource } from "../transport/open.ts";
 import { type ImageArgument, parseImageArgument } from "../transport/parse.ts";
 import { ownedTempDir } from "../util/fs.ts";
-import { type BuildInputs, type BuildResult, DockerfileBuild, writeDestinations } from "./build.ts";
+import {
+  type BuildInputs,
+  type BuildResult,
+  DockerfileBuild,
+  exportCaches,
+  type SharedBuildState,
+  writeDestinations,
+} from "./build.ts";
 import { StepCache } from "./cache.ts";
 import { LinePrefixer } from "./schedule.ts";
 
@@ -40,14 +49,12 @@ function checkInputs(inputs: BuildInputs, platforms: readonly Platform[]): void 
       );
     }
   }
-  const shared = inputs.cacheTo?.find((c) => c.type !== "inline");
-  if (shared) {
-    throw new BerthError(
-      "USAGE",
-      `--cache-to ${shared.text}: exporting one cache for the several platforms of --platform ${list} is not supported`,
-      { hint: "use --cache-to type=inline (each platform's image carries its own), or build one platform" },
-    );
-  }
+}
+
+interface Built {
+  platform: Platform;
+  result: BuildResult;
+  image: Image;
 }
 
 /** Build the Dockerfile for each platform and write an image index of the results to the destinations. */
@@ -57,29 +64,59 @@ export async function buildPlatforms(
   ctx: TransportContext,
 ): Promise<PlatformsResult> {
   checkInputs(inputs, platforms);
-  const tmp = await ownedTempDir(await new StepCache(ctx.home).tmpDir(), "platforms-");
+  const cache = new StepCache(ctx.home);
+  const tmp = await ownedTempDir(await cache.tmpDir(), "platforms-");
   const opened: OpenedSource[] = [];
+  // the first platform that fails stops the others
+  const abort = new AbortController();
+  const onAbort = () => abort.abort(inputs.signal?.reason);
+  if (inputs.signal?.aborted) onAbort();
+  inputs.signal?.addEventListener("abort", onAbort, { once: true });
+  const shared: SharedBuildState = { producing: new Map() };
+  let failure: unknown;
   try {
-    const built: PlatformsResult["platforms"] = [];
-    const images: Image[] = [];
-    for (const [n, platform] of platforms.entries()) {
-      const name = formatPlatform(platform);
-      const dest = parseImageArgument(`oci:${join(tmp, "layout")}:${name.replaceAll("/", "-")}`);
-      inputs.log?.(`Building for ${name} (${n + 1}/${platforms.length})`);
-      const { platformInputs, flush } = forPlatform(inputs, platform, dest);
-      const result = await new DockerfileBuild(platformInputs, ctx).build().finally(flush);
-      built.push({ platform, result });
-      const o = await openSource(dest, ctx);
-      opened.push(o);
-      images.push(await selectImage(await loadRoot(o.source, o.root)));
-    }
+    const settled = await Promise.allSettled(
+      platforms.map(async (platform, n) => {
+        const name = formatPlatform(platform);
+        const dest = parseImageArgument(`oci:${join(tmp, "layout")}:${name.replaceAll("/", "-")}`);
+        inputs.log?.(`Building for ${name} (${n + 1}/${platforms.length})`);
+        const { platformInputs, flush } = forPlatform(inputs, platform, dest, abort.signal);
+        try {
+          const result = await new DockerfileBuild(platformInputs, ctx, shared).build().finally(flush);
+          const o = await openSource(dest, ctx);
+          opened.push(o);
+          return { platform, result, image: await selectImage(await loadRoot(o.source, o.root)) };
+        } catch (err) {
+          // the platform that fails first names the failure and stops the others
+          if (failure === undefined) {
+            failure = wrapError(`building for ${name}`, err);
+            abort.abort(failure);
+          }
+          throw failure;
+        }
+      }),
+    );
+    if (failure !== undefined) throw failure;
+    const built = settled.map((r) => (r as PromiseFulfilledResult<Built>).value);
+    const images = built.map((b) => b.image);
     const index = assembleIndex(images);
     const written = await writeDestinations(index, inputs.destinations, ctx);
     inputs.log?.(
       `--> index ${index.digest}: ${images.map((m, i) => `${formatPlatform(platforms[i])} ${m.digest}`).join(", ")}`,
     );
-    return { digest: index.digest, platforms: built, written };
+    // one cache for every platform, as BuildKit's: each one's records and layers
+    const steps = {
+      max: built.flatMap((b) => b.result.cacheSteps.max),
+      min: built.flatMap((b) => b.result.cacheSteps.min),
+    };
+    await exportCaches(inputs.cacheTo ?? [], steps, cache, ctx, tmp, inputs.log);
+    return {
+      digest: index.digest,
+      platforms: built.map(({ platform, result }) => ({ platform, result })),
+      written,
+    };
   } finally {
+    inputs.signal?.removeEventListener("abort", onAbort);
     for (const o of opened) await o.close().catch(() => undefined);
     await rm(tmp, { recursive: true, force: true }).catch(() => undefined);
   }
@@ -90,6 +127,7 @@ function forPlatform(
   inputs: BuildInputs,
   platform: Platform,
   dest: ImageArgument,
+  signal: AbortSignal,
 ): { platformInputs: BuildInputs; flush: () => void } {
   const prefix = `[${formatPlatform(platform)}] `;
   const log = inputs.log;
@@ -100,6 +138,9 @@ function forPlatform(
       ...inputs,
       platform,
       destinations: [dest],
+      signal,
+      // registry and local caches are exported once for all platforms (buildPlatforms)
+      cacheTo: (inputs.cacheTo ?? []).filter((c) => c.type === "inline"),
       log: log && ((line) => log(`${prefix}${line}`)),
       onOutput: lines && ((chunk, stream) => lines.push(chunk, stream)),
     },

@@ -140,11 +140,20 @@ export class StageRoot {
 /** Numeric ids for `--chown user:group`, names looked up in the root's /etc/passwd and /etc/group. */
 export async function resolveOwner(view: FsView, spec: string): Promise<{ uid: number; gid: number }> {
   const [user = "", group] = spec.split(":");
-  const read = async (file: string) =>
-    ((await view.readFile(await resolveIn(view, `/etc/${file}`))) ?? "")
+  const read = async (file: string) => {
+    const path = await resolveIn(view, `/etc/${file}`);
+    const text = await view.readFile(path);
+    // BuildKit opens the link's target in the stage's root and fails when it is not there
+    if (text === undefined && path !== `etc/${file}`)
+      throw new BerthError(
+        "USER_NOT_FOUND",
+        `/etc/${file} is a symlink to /${path}, which is not a file in the stage (links are resolved inside the stage)`,
+      );
+    return (text ?? "")
       .split("\n")
       .filter((l) => l && !l.startsWith("#"))
       .map((l) => l.split(":"));
+  };
   let uid: number;
   let primaryGid: number | undefined;
   if (/^\d+$/.test(user)) {

@@ -189,6 +189,8 @@ const DIGEST_JOBS = 8;
 export async function sourcesDigest(
   sources: readonly MatchedSource[],
   contentOf: (hostPath: string, st: Stats) => Promise<string> = (p, st) => fileDigest(p, st.size),
+  /** Owners too (another stage's files, whose owners COPY --from keeps). */
+  owners = false,
 ): Promise<string> {
   // The contents first, several at once; then everything in order.
   const files = sources.flatMap((s) => s.files).filter((f) => f.st.isFile());
@@ -216,6 +218,7 @@ export async function sourcesDigest(
       }
       n++;
       h.update(`${f.rel}\0${type}\0${f.st.mode & 0o7777}\0${f.st.size}\0${f.linkname ?? ""}\0${group}\0`);
+      if (owners) h.update(`${f.st.uid}:${f.st.gid}\0`);
       if (type === "f") h.update(contents.get(f.hostPath)!);
       h.update("\n");
     }

@@ -9,13 +9,18 @@ import { type EntryHeader, OPAQUE_MARKER, readTar, WHITEOUT_PREFIX } from "../la
 import type { Layer } from "../oci/image.ts";
 import { components, type FsView, type PathInfo } from "./rootfs.ts";
 
-/** Files whose content the index keeps, for `--chown` and WORKDIR's owner by name. */
+/**
+ * Files whose content the index keeps as it reads the layers, for `--chown` and WORKDIR's owner by name; any
+ * other file (where a symlinked /etc/passwd leads) is read again from its layer when asked.
+ */
 const KEPT = new Set(["passwd", "group"]);
 const MAX_KEPT = 1024 * 1024;
 
 interface Node {
   info: PathInfo;
   content?: Buffer | undefined;
+  /** Where a file's content is: the layer and the entry's path in it. */
+  source?: { layer: number; path: string } | undefined;
   children: Map<string, Node>;
 }
 
@@ -31,6 +36,7 @@ interface LayerList {
 
 export class StageIndex implements FsView {
   readonly #root = implicitDir();
+  #layers: readonly Pick<Layer, "uncompressed">[] = [];
   #applied = 0;
   #syncing: Promise<unknown> = Promise.resolve();
 
@@ -43,6 +49,7 @@ export class StageIndex implements FsView {
 
   async #sync(image: LayerList | undefined): Promise<FsView> {
     const layers = image?.layers() ?? [];
+    this.#layers = layers;
     for (; this.#applied < layers.length; this.#applied++) {
       const entries: { header: EntryHeader; content?: Buffer | undefined }[] = [];
       for await (const { header, body } of readTar(await layers[this.#applied]!.uncompressed())) {
@@ -55,13 +62,13 @@ export class StageIndex implements FsView {
         }
         entries.push({ header, content });
       }
-      this.#addLayer(entries);
+      this.#addLayer(this.#applied, entries);
     }
     return this;
   }
 
   /** Whiteouts and opaque markers hide what the layers below have; then the layer's entries go in. */
-  #addLayer(entries: { header: EntryHeader; content?: Buffer | undefined }[]): void {
+  #addLayer(layer: number, entries: { header: EntryHeader; content?: Buffer | undefined }[]): void {
     for (const { header } of entries) {
       const comps = components(header.path);
       const base = comps.pop();
@@ -93,7 +100,13 @@ export class StageIndex implements FsView {
         const target = this.#node(components(header.linkname ?? ""));
         if (target) dir.children.set(base, { ...target, children: new Map() });
       } else if (header.type === "dir" && old?.info.type === "dir") old.info = infoOf(header);
-      else dir.children.set(base, { info: infoOf(header), content, children: new Map() });
+      else
+        dir.children.set(base, {
+          info: infoOf(header),
+          content,
+          source: header.type === "file" ? { layer, path: header.path } : undefined,
+          children: new Map(),
+        });
     }
   }
 
@@ -113,8 +126,21 @@ export class StageIndex implements FsView {
   async readFile(rel: string): Promise<string | undefined> {
     const n = this.#node(components(rel));
     if (n?.info.type !== "file") return undefined;
-    if (!n.content) throw new BerthError("INTERNAL", `the stage index keeps no content for /${rel}`);
+    n.content ??= await this.#read(n, rel);
     return n.content.toString("utf8");
+  }
+
+  /** A file's content from the layer that has it. */
+  async #read(n: Node, rel: string): Promise<Buffer> {
+    const layer = n.source && this.#layers[n.source.layer];
+    if (layer)
+      for await (const { header, body } of readTar(await layer.uncompressed())) {
+        if (header.path !== n.source?.path) continue;
+        const chunks: Buffer[] = [];
+        for await (const c of body) chunks.push(c);
+        return Buffer.concat(chunks);
+      }
+    throw new BerthError("INTERNAL", `the stage index finds no content for /${rel} in its layer`);
   }
 }
 

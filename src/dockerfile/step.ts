@@ -81,10 +81,16 @@ export interface StepContext {
    * Reuse the cached result of this step keyed by `keyParts` (after the parent's key), or produce it.
    * `linked`: the key is `keyParts` alone (a layer that does not depend on what came before: COPY --link).
    * `config`: the config after the step, when it is not the one before it (the key pass goes on with it).
+   * `content`: key parts naming what the step reads by content, tried when the definition's key misses.
    */
   cached(
     keyParts: unknown[],
     produce: () => Promise<StepOutput>,
-    options?: { linked?: boolean | undefined; config?: ContainerConfig | undefined },
+    options?: StepCacheOptions & { config?: ContainerConfig | undefined },
   ): Promise<void>;
+}
+
+export interface StepCacheOptions {
+  linked?: boolean | undefined;
+  content?: (() => Promise<unknown[]>) | undefined;
 }

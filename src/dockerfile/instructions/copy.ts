@@ -22,7 +22,7 @@ import { BLOCK, decodeHeader } from "../../tar/index.ts";
 import { expandWord, splitRaw } from "../expand.ts";
 import { heredocName } from "../parse.ts";
 import { type FsView, resolveIn, resolveOwner } from "../rootfs.ts";
-import { type MatchedSource, matchSources, selectSources } from "../sources.ts";
+import { type MatchedSource, matchSources, selectSources, sourcesDigest } from "../sources.ts";
 import type { StepContext } from "../step.ts";
 import { fetchGit, parseGitRef } from "./git.ts";
 
@@ -450,11 +450,15 @@ export async function copyInstruction(c: StepContext): Promise<void> {
       throw err;
     });
   let sources: MatchedSource[] = [];
-  let fromRoot: (() => Promise<string>) | undefined;
+  let fromSources: (() => Promise<MatchedSource[]>) | undefined;
   if (fromRef !== undefined) {
     const src = await c.sourceRoot(fromRef);
     parts.push({ fromImage: src.id });
-    fromRoot = src.root;
+    let selected: Promise<MatchedSource[]> | undefined;
+    fromSources = () => {
+      selected ??= src.root().then((root) => select(root, `--from=${fromRef}`));
+      return selected;
+    };
   } else if (patterns.length) {
     sources = await select(undefined, "the build context");
     parts.push({ context: await c.contextDigest(sources) });
@@ -483,13 +487,13 @@ export async function copyInstruction(c: StepContext): Promise<void> {
   await c.cached(
     parts,
     async () => {
-      if (fromRoot) sources = await select(await fromRoot(), `--from=${fromRef}`);
+      if (fromSources) sources = await fromSources();
       // ADD extracts local tar archives into the destination (unless --unpack=false).
       const all2: MatchedSource[] = [];
-      let keepOwner = fromRoot !== undefined;
+      let keepOwner = fromSources !== undefined;
       for (const src of sources) {
         const compression =
-          isAdd && unpack !== false && !fromRoot && !src.isDir
+          isAdd && unpack !== false && !fromSources && !src.isDir
             ? await archiveCompression(src.files[0]!.hostPath)
             : undefined;
         if (compression !== undefined) {
@@ -519,7 +523,16 @@ export async function copyInstruction(c: StepContext): Promise<void> {
       });
       return { config: c.config, createdBy: text, layer: { path: layerPath, ...desc } };
     },
-    { linked },
+    {
+      linked,
+      // BuildKit's content-based key: the selected files of the stage or image, owners included.
+      content:
+        fromSources &&
+        (async () => [
+          ...parts.slice(0, -1),
+          { fromContent: await sourcesDigest(await fromSources!(), undefined, true) },
+        ]),
+    },
   );
   await rm(dl, { recursive: true, force: true });
 }

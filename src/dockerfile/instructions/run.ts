@@ -24,7 +24,7 @@ import {
 import { expandWord } from "../expand.ts";
 import { heredocName } from "../parse.ts";
 import { lstatOrUndefined, resolveInRoot } from "../rootfs.ts";
-import { matchSources } from "../sources.ts";
+import { matchSources, sourcesDigest } from "../sources.ts";
 import type { SourceRoot, StepContext } from "../step.ts";
 import { leaseCacheDir, parseMount, type RunMountSpec, secretFile, secretValue, sshProxy } from "./mounts.ts";
 
@@ -171,6 +171,45 @@ function runNetwork(c: StepContext): NetworkMode {
   return text;
 }
 
+/**
+ * What each mount reads, for the key: a bind from the context by its content, one from a stage or an image
+ * (or a cache seeded from one) by that image's digest. A bind from a stage or image also has a content key
+ * (BuildKit's for read-only mounts): the digest of the mounted path in the built source (`byContent`, in the
+ * same order), tried when the definition's key misses.
+ */
+async function mountReads(c: StepContext, mountSpecs: readonly RunMountSpec[]) {
+  const reads: unknown[] = [];
+  const byContent: (() => Promise<unknown>)[] = [];
+  const roots = new Map<RunMountSpec, SourceRoot>();
+  for (const m of mountSpecs) {
+    if ((m.type === "bind" || m.type === "cache") && m.from !== undefined) {
+      const src = await c.sourceRoot(m.from);
+      roots.set(m, src);
+      const read = { target: m.target, from: src.id };
+      reads.push(read);
+      byContent.push(
+        m.type === "bind"
+          ? async () => {
+              const sources = await matchSources(await src.root(), [m.source ?? "/"], undefined, src.what);
+              return { target: m.target, fromContent: await sourcesDigest(sources, undefined, true) };
+            }
+          : async () => read,
+      );
+    } else if (m.type === "bind") {
+      const sources = await matchSources(
+        c.inputs.contextDir,
+        [m.source ?? "/"],
+        undefined,
+        "the build context",
+      );
+      const read = { target: m.target, context: await c.contextDigest(sources) };
+      reads.push(read);
+      byContent.push(async () => read);
+    }
+  }
+  return { reads, byContent, roots };
+}
+
 /** RUN: the command, its mounts and network; the changes it leaves are the layer. */
 export async function runInstruction(c: StepContext): Promise<void> {
   const { ins, vars, where } = c;
@@ -208,76 +247,66 @@ export async function runInstruction(c: StepContext): Promise<void> {
     return spec;
   });
   const network = runNetwork(c);
-  // What each mount reads is in the key: a bind from the context by its content, one from a stage or an
-  // image (or a cache seeded from one) by that image's digest.
-  const reads: unknown[] = [];
-  const roots = new Map<RunMountSpec, SourceRoot>();
-  for (const m of mountSpecs) {
-    if ((m.type === "bind" || m.type === "cache") && m.from !== undefined) {
-      const src = await c.sourceRoot(m.from);
-      roots.set(m, src);
-      reads.push({ target: m.target, from: src.id });
-    } else if (m.type === "bind") {
-      const sources = await matchSources(
-        c.inputs.contextDir,
-        [m.source ?? "/"],
-        undefined,
-        "the build context",
-      );
-      reads.push({ target: m.target, context: await c.contextDigest(sources) });
-    }
-  }
+  const { reads, byContent, roots } = await mountReads(c, mountSpecs);
+  const keyParts = (r: unknown[]) => [argv, argEnv, mountSpecs, network, r, config.User, config.WorkingDir];
+  const fromBind = mountSpecs.some((m) => m.type === "bind" && m.from !== undefined);
   const created = `RUN ${argEnv.length ? `|${argEnv.length} ${argEnv.join(" ")} ` : ""}${argv.join(" ")} # buildkit`;
-  await c.cached([argv, argEnv, mountSpecs, network, reads, config.User, config.WorkingDir], async () => {
-    const mounts: SpecMount[] = [];
-    const env: string[] = [];
-    const cleanups: (() => Promise<void>)[] = [];
-    const secretDir = c.temp("secrets-");
-    try {
-      // a foreign platform's step runs under qemu-user-static (runtime/binfmt.ts)
-      const platform = c.image.platform();
-      if (platform) await ensureEmulation(platform, emulationOptions(c.env, c.inputs.log));
-      for (const m of mountSpecs) await mountFor(c, m, roots.get(m), mounts, env, cleanups, secretDir);
-      const upperDir = c.temp("upper-");
-      const layerPath = c.temp("layer-");
-      const desc = await runStep({
-        home: c.home,
-        image: c.image,
-        args: argv,
-        env: [...argEnv, ...env],
-        user: config.User || undefined,
-        cwd: workdir,
-        runtime: c.inputs.runtime,
-        searchPath: c.inputs.searchPath,
-        network,
-        mounts,
-        // Mount points of --mount are not the command's changes; /dev, /proc and /sys that the runtime
-        // makes in a root without them stay, as in BuildKit's layers.
-        mountTargets: mountSpecs.filter((m) => m.target !== "").map((m) => m.target),
-        upperDir,
-        layerPath,
-        mtime: c.inputs.sourceDateEpoch,
-        compression: c.inputs.compression ?? "gzip",
-        onUnpack: (n) =>
-          c.inputs.log?.(
-            `Unpacking the image's ${n} layer${n === 1 ? "" : "s"} into snapshots (first use; later builds reuse them)`,
-          ),
-        ...(c.inputs.onOutput
-          ? {
-              onStdout: (chunk: Buffer) => c.inputs.onOutput!(chunk, "stdout"),
-              onStderr: (chunk: Buffer) => c.inputs.onOutput!(chunk, "stderr"),
-            }
-          : {}),
-        signal: c.inputs.signal,
-        where,
-      });
-      await rm(upperDir, { recursive: true, force: true });
-      return { config, createdBy: created, layer: { path: layerPath, ...desc } };
-    } finally {
-      for (const c of cleanups.reverse()) await c().catch(() => undefined);
-      await rm(secretDir, { recursive: true, force: true });
-    }
-  });
+  await c.cached(
+    keyParts(reads),
+    async () => {
+      const mounts: SpecMount[] = [];
+      const env: string[] = [];
+      const cleanups: (() => Promise<void>)[] = [];
+      const secretDir = c.temp("secrets-");
+      try {
+        // a foreign platform's step runs under qemu-user-static (runtime/binfmt.ts)
+        const platform = c.image.platform();
+        if (platform) await ensureEmulation(platform, emulationOptions(c.env, c.inputs.log));
+        for (const m of mountSpecs) await mountFor(c, m, roots.get(m), mounts, env, cleanups, secretDir);
+        const upperDir = c.temp("upper-");
+        const layerPath = c.temp("layer-");
+        const desc = await runStep({
+          home: c.home,
+          image: c.image,
+          args: argv,
+          env: [...argEnv, ...env],
+          user: config.User || undefined,
+          cwd: workdir,
+          runtime: c.inputs.runtime,
+          searchPath: c.inputs.searchPath,
+          network,
+          mounts,
+          // Mount points of --mount are not the command's changes; /dev, /proc and /sys that the runtime
+          // makes in a root without them stay, as in BuildKit's layers.
+          mountTargets: mountSpecs.filter((m) => m.target !== "").map((m) => m.target),
+          upperDir,
+          layerPath,
+          mtime: c.inputs.sourceDateEpoch,
+          compression: c.inputs.compression ?? "gzip",
+          onUnpack: (n) =>
+            c.inputs.log?.(
+              `Unpacking the image's ${n} layer${n === 1 ? "" : "s"} into snapshots (first use; later builds reuse them)`,
+            ),
+          ...(c.inputs.onOutput
+            ? {
+                onStdout: (chunk: Buffer) => c.inputs.onOutput!(chunk, "stdout"),
+                onStderr: (chunk: Buffer) => c.inputs.onOutput!(chunk, "stderr"),
+              }
+            : {}),
+          signal: c.inputs.signal,
+          where,
+        });
+        await rm(upperDir, { recursive: true, force: true });
+        return { config, createdBy: created, layer: { path: layerPath, ...desc } };
+      } finally {
+        for (const c of cleanups.reverse()) await c().catch(() => undefined);
+        await rm(secretDir, { recursive: true, force: true });
+      }
+    },
+    {
+      content: fromBind ? async () => keyParts(await Promise.all(byContent.map((f) => f()))) : undefined,
+    },
+  );
 }
 
 /** What one RUN --mount needs on the host while the step runs. */

@@ -8,14 +8,13 @@
  * to both: from an inline cache, each skips a builder stage whose result the final stage copies (the key of that
  * COPY comes from the builder's definition, computed without building it).
  */
-import { execFile } from "node:child_process";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { berth } from "../../helpers/cli.ts";
 import { tempDir } from "../../helpers/temp.ts";
 import { type RegistryHarness, startRegistry } from "../../registry/helpers/registry.ts";
 import { writeContext } from "../helpers/local.ts";
-import { type Engine, startEngine } from "./helpers/oracle.ts";
+import { type Engine, dockerBuild as engineBuild, startEngine } from "./helpers/oracle.ts";
 
 let tmp: string;
 let engine: Engine;
@@ -45,9 +44,7 @@ async function context(name: string, token: string) {
   });
 }
 
-function dockerBuild(ctx: string, args: string[]) {
-  return dockerBuildCapturing(ctx, args);
-}
+const dockerBuild = (ctx: string, args: string[]) => engineBuild(engine.engine, ctx, args);
 
 async function berthBuild(ctx: string, home: string, args: string[]) {
   const r = await berth(["build", ctx, "--dockerfile", join(ctx, "berth.Dockerfile"), ...args], {
@@ -66,7 +63,7 @@ describe("BuildKit and berth caches", () => {
     // BuildKit's own round trip on this engine, its local cache gone: the registry's inline cache is used.
     await engine.engine.docker(["image", "rm", "-f", ref]);
     await engine.engine.docker(["builder", "prune", "-af"]);
-    const again = await dockerBuildCapturing(ctx, ["--cache-from", ref, "-t", "bk-again"]);
+    const again = await dockerBuild(ctx, ["--cache-from", ref, "-t", "bk-again"]);
     expect(again).not.toMatch(/^#\d+ [\d.]+ RAN-tok-bk/m);
     expect(again).toMatch(/CACHED/);
 
@@ -121,24 +118,9 @@ RUN echo "RAN-FINAL-$(cat /built)" && cp /built /final
     ]);
     for (const from of [image, cache]) {
       await engine.engine.docker(["builder", "prune", "-af"]);
-      const out = await dockerBuildCapturing(ctx, ["--cache-from", from, "-t", "from-berth"]);
+      const out = await dockerBuild(ctx, ["--cache-from", from, "-t", "from-berth"]);
       expect(out).toContain(`importing cache manifest from ${from}`);
       expect(out).toMatch(/^#\d+ [\d.]+ RAN-tok-berth/m);
     }
   });
 });
-
-/** docker build's progress goes to stderr: run it and return both streams. */
-async function dockerBuildCapturing(ctx: string, args: string[]): Promise<string> {
-  return new Promise((resolve, reject) => {
-    execFile(
-      "/usr/bin/docker",
-      ["build", "--progress=plain", "--network=none", "-f", join(ctx, "docker.Dockerfile"), ...args, ctx],
-      { env: engine.engine.env, maxBuffer: 64 * 1024 * 1024 },
-      (err, stdout, stderr) => {
-        if (err) reject(new Error(`${err.message}\n${stderr}`));
-        else resolve(`${stdout}${stderr}`);
-      },
-    );
-  });
-}

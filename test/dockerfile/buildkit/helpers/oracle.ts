@@ -6,7 +6,7 @@
  * the engine's built-in frontend is Dockerfile 1.2, without heredocs. A case is built by both, BuildKit's
  * result taken with `docker save`, and the two compared with diffImages.
  */
-import { execFileSync } from "node:child_process";
+import { execFile, execFileSync } from "node:child_process";
 import { chmod, copyFile, mkdir, readFile, writeFile } from "node:fs/promises";
 import { createServer } from "node:http";
 import { join, resolve } from "node:path";
@@ -204,4 +204,19 @@ export async function startOracle(work: string): Promise<Oracle> {
       await engine.stop();
     },
   };
+}
+
+/** `docker build --progress=plain` of `ctx/docker.Dockerfile` on the engine: both streams (progress is stderr). */
+export function dockerBuild(engine: Dockerd, ctx: string, args: string[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile(
+      "/usr/bin/docker",
+      ["build", "--progress=plain", "--network=none", "-f", join(ctx, "docker.Dockerfile"), ...args, ctx],
+      { env: engine.env, maxBuffer: 64 * 1024 * 1024 },
+      (err, stdout, stderr) => {
+        if (err) reject(new Error(`${err.message}\n${stderr}`));
+        else resolve(`${stdout}${stderr}`);
+      },
+    );
+  });
 }
