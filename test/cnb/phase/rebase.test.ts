@@ -115,10 +115,14 @@ describe("Rebaser", () => {
     expect(cfg.history?.map((h) => h.created_by)).toEqual(["new 1", "new 2", "app"]);
   });
 
-  it("the run image name compares as the lifecycle compares it: docker:// and a digest ignored, registry in full", () => {
+  it("the run image name compares as the lifecycle compares it: docker:// and a digest ignored, a missing tag is latest", () => {
     expect(() =>
       rebase(appOn(oldRun), { runImageName: `docker://reg.one/run:1@sha256:${"a".repeat(64)}` }).run(),
     ).not.toThrow();
+    const untagged = appOn(oldRun, {
+      md: { runImage: { topLayer: layer.r1!.diffId, reference: "r", image: "reg.one/run" } },
+    });
+    expect(() => rebase(untagged, { runImageName: "reg.one/run:latest" }).run()).not.toThrow();
     const other = rebase(appOn(oldRun), { runImageName: "reg.one/other:1" });
     expect(other.run).toThrow(
       expect.objectContaining({
