@@ -4,6 +4,7 @@
  */
 import { describe, expect, it } from "vitest";
 import { parseExtendConfig } from "../../../src/cnb/phase/generate.ts";
+import { thrown } from "../platform/helpers.ts";
 
 describe("parseExtendConfig", () => {
   it("[[build.args]] and [[run.args]] in order; a value may be left out", () => {
@@ -24,14 +25,8 @@ describe("parseExtendConfig", () => {
   });
 
   it("an arg without a name, or a value that is not a string: the sentence names the extension, file and field", () => {
-    const failure = (text: string) => {
-      try {
-        parseExtendConfig(text, "/l/extend-config.toml", 'extension "e"');
-      } catch (e) {
-        return { code: (e as { code?: string }).code, message: (e as Error).message };
-      }
-      return "parsed";
-    };
+    const failure = (text: string) =>
+      thrown(() => parseExtendConfig(text, "/l/extend-config.toml", 'extension "e"'));
     expect(failure(`[[run.args]]\nvalue = "x"\n`)).toEqual({
       code: "CNB_EXTENSION_INVALID",
       message: 'extension "e": /l/extend-config.toml: run.args[0].name is required',

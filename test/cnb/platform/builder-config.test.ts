@@ -12,16 +12,10 @@ import {
   readBuilderConfig,
 } from "../../../src/cnb/platform/builder-config.ts";
 import { tempDir } from "../../helpers/temp.ts";
+import { thrown } from "./helpers.ts";
 
 const FILE = "/cfg/builder.toml";
-const failure = (text: string) => {
-  try {
-    parseBuilderConfig(text, FILE);
-  } catch (e) {
-    return { code: (e as { code?: string }).code, message: (e as Error).message };
-  }
-  return "parsed";
-};
+const failure = (text: string) => thrown(() => parseBuilderConfig(text, FILE));
 const invalid = (message: string) => ({
   code: "CNB_CONFIG_INVALID",
   message: `builder config: ${FILE}: ${message}`,

@@ -7,20 +7,12 @@ import { join } from "node:path";
 import { beforeEach, describe, expect, it } from "vitest";
 import { parseEnvArg, parseEnvFile, writeBuildPlatformEnv } from "../../../src/cnb/platform/env.ts";
 import { tempDir } from "../../helpers/temp.ts";
+import { thrown } from "./helpers.ts";
 
 let dir: string;
 beforeEach(async () => {
   dir = await tempDir("berth-cnb-platform-env-");
 });
-
-const failure = (f: () => unknown) => {
-  try {
-    f();
-  } catch (e) {
-    return { code: (e as { code?: string }).code, message: (e as Error).message };
-  }
-  return "parsed";
-};
 
 async function platformEnv(platform: string): Promise<Record<string, string>> {
   const out: Record<string, string> = {};
@@ -38,11 +30,11 @@ describe("parseEnvArg", () => {
   });
 
   it("bad names and CNB_ names: the sentence quotes the argument and says what is wrong", () => {
-    expect(failure(() => parseEnvArg("=x", {}))).toEqual({
+    expect(thrown(() => parseEnvArg("=x", {}))).toEqual({
       code: "USAGE",
       message: '--env "=x": "" is not a variable name',
     });
-    expect(failure(() => parseEnvArg("CNB_APP_DIR=/x", {}))).toEqual({
+    expect(thrown(() => parseEnvArg("CNB_APP_DIR=/x", {}))).toEqual({
       code: "USAGE",
       message: '--env "CNB_APP_DIR=/x": CNB_ variables are reserved for the platform',
     });
@@ -55,7 +47,7 @@ describe("parseEnvFile", () => {
       ["A", "1"],
       ["B", "2"],
     ]);
-    expect(failure(() => parseEnvFile("A=1\n\nBAD NAME=2\n", "f.env", {}))).toEqual({
+    expect(thrown(() => parseEnvFile("A=1\n\nBAD NAME=2\n", "f.env", {}))).toEqual({
       code: "USAGE",
       message: 'f.env line 3: "BAD NAME=2": "BAD NAME" is not a variable name',
     });

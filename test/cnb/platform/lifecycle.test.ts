@@ -9,15 +9,9 @@ import {
   NO_LIFECYCLE_LABEL,
   parseLifecycleToml,
 } from "../../../src/cnb/platform/lifecycle.ts";
+import { thrown } from "./helpers.ts";
 
-const failure = (text: string) => {
-  try {
-    parseLifecycleToml(text, "/x/lifecycle.toml");
-  } catch (e) {
-    return { code: (e as { code?: string }).code, message: (e as Error).message };
-  }
-  return "parsed";
-};
+const failure = (text: string) => thrown(() => parseLifecycleToml(text, "/x/lifecycle.toml"));
 
 describe("parseLifecycleToml", () => {
   it("the release's [apis] lists", () => {

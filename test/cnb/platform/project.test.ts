@@ -15,20 +15,14 @@ import {
   writeInlineBuildpack,
 } from "../../../src/cnb/platform/project.ts";
 import { tempDir } from "../../helpers/temp.ts";
+import { thrown } from "./helpers.ts";
 
 let dir: string;
 beforeEach(async () => {
   dir = await tempDir("berth-cnb-project-");
 });
 
-const failure = (text: string) => {
-  try {
-    parseProjectToml(text, "/app/project.toml");
-  } catch (e) {
-    return { code: (e as { code?: string }).code, message: (e as Error).message };
-  }
-  return "parsed";
-};
+const failure = (text: string) => thrown(() => parseProjectToml(text, "/app/project.toml"));
 
 describe("parseProjectToml", () => {
   it("schema 0.2: [_] and [io.buildpacks], builder, group, pre/post, build env (the older env.build key too)", () => {
