@@ -2,8 +2,8 @@
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { beforeEach, describe, expect, it } from "vitest";
-import { tempDir } from "../helpers/temp.ts";
-import { type BpSpec, memoryLogger, writeBuildpack } from "./helpers.ts";
+import { tempDir } from "../../helpers/temp.ts";
+import { type BpSpec, memoryLogger, writeBuildpack } from "../helpers.ts";
 import {
   BuildpackStore,
   type DetectResult,
@@ -13,7 +13,7 @@ import {
   isBerthErrorLike,
   type Order,
   readBuildpackDir,
-} from "./lib.ts";
+} from "../lib.ts";
 
 let dir: string;
 beforeEach(async () => {

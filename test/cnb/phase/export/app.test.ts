@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { globToRegExp, sliceEntries } from "../../../src/cnb/phase/export/app.ts";
-import type { PlannedEntry } from "../../../src/layer/walk.ts";
+import { globToRegExp, sliceEntries } from "../../../../src/cnb/phase/export/app.ts";
+import type { PlannedEntry } from "../../../../src/layer/walk.ts";
 
 describe("globToRegExp (Go's filepath.Match)", () => {
   const cases: [string, string, boolean][] = [

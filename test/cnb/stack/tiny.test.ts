@@ -11,7 +11,7 @@ import { RUN_USER } from "../../../src/cnb/stack/index.ts";
 import { tinyLayer } from "../../../src/cnb/stack/tiny.ts";
 import { berth } from "../../helpers/cli.ts";
 import { tempDir } from "../../helpers/temp.ts";
-import { homeWithSharedStack, imageConfig, SHARED_STACK_CACHE, shell } from "./helpers.ts";
+import { homeWithSharedStack, imageConfig, SHARED_STACK_CACHE, shell } from "../default-builder/helpers.ts";
 
 let dir: string;
 let home: string;

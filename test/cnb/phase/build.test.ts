@@ -2,8 +2,9 @@
 import { mkdir, readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { beforeEach, describe, expect, it } from "vitest";
-import { tempDir } from "../helpers/temp.ts";
-import { type BpSpec, memoryLogger, writeBuildpack } from "./helpers.ts";
+import { mergeLabels, ProcessMap } from "../../../src/cnb/phase/build.ts";
+import { tempDir } from "../../helpers/temp.ts";
+import { type BpSpec, memoryLogger, writeBuildpack } from "../helpers.ts";
 import {
   BuildpackStore,
   type BuildResult,
@@ -14,7 +15,7 @@ import {
   type Plan,
   parseMetadata,
   readBuildpackDir,
-} from "./lib.ts";
+} from "../lib.ts";
 
 let dir: string;
 beforeEach(async () => {
@@ -311,5 +312,45 @@ echo '{"build":1}' > "$1/build.sbom.syft.json"`,
     const err = await run([{ id: "fails", build: "echo oh no; exit 7" }]).catch((e) => e);
     expect(isBerthErrorLike(err, "CNB_BUILD_FAILED")).toBe(true);
     expect(err.message).toContain('buildpack "fails@0.0.1" failed: bin/build exited with status 7');
+  });
+});
+
+describe("ProcessMap and mergeLabels (lc processMap)", () => {
+  const proc = (type: string, isDefault = false, buildpackId = "bp") => ({
+    type,
+    command: [type],
+    args: [],
+    direct: false,
+    default: isDefault,
+    buildpackId,
+  });
+
+  it("the list is sorted by type with default cleared; the last default wins; a redefinition without default clears it", () => {
+    const m = new ProcessMap();
+    expect(m.add([proc("web", true), proc("worker")])).toBeUndefined();
+    expect(m.add([proc("cli", true, "later")])).toBeUndefined();
+    expect(m.defaultType).toBe("cli");
+    expect(m.list().map((p) => [p.type, p.default, p.buildpackId])).toEqual([
+      ["cli", false, "later"],
+      ["web", false, "bp"],
+      ["worker", false, "bp"],
+    ]);
+    expect(m.add([proc("cli", false, "last")])).toBe(
+      "Warning: redefining the following default process type with a process not marked as default: cli",
+    );
+    expect(m.defaultType).toBeUndefined();
+  });
+
+  it("labels: the last value of a key wins, keys in first-seen order", () => {
+    expect(
+      mergeLabels([
+        { key: "a", value: "1" },
+        { key: "b", value: "2" },
+        { key: "a", value: "3" },
+      ]),
+    ).toEqual([
+      { key: "a", value: "3" },
+      { key: "b", value: "2" },
+    ]);
   });
 });
