@@ -20,3 +20,12 @@ export function failure(fn: () => unknown): Failure {
   }
   throw new Error("expected a failure");
 }
+
+export async function failureOf(p: Promise<unknown>): Promise<Failure> {
+  try {
+    await p;
+  } catch (err) {
+    return pick(err);
+  }
+  throw new Error("expected a failure");
+}
