@@ -11,10 +11,9 @@ import {
 } from "../../src/dockerfile/rootfs.ts";
 import { loadImage } from "../../src/oci/image.ts";
 import { OciLayout } from "../../src/oci/layout/index.ts";
-import { putBlob, writeIndex } from "../helpers/layout.ts";
 import { tempDir } from "../helpers/temp.ts";
-import { sha256, tarOf } from "../layer/helpers.ts";
 import { failureOf } from "./helpers/failure.ts";
+import { handImages } from "./helpers/image.ts";
 
 describe("components", () => {
   it("cleans a path lexically, never above the root", () => {
@@ -100,42 +99,16 @@ describe("StageRoot", () => {
   it("applies only the layers it lacks, one sync after another", async () => {
     const dir = await tempDir();
     const layout = join(dir, "layout");
-    const tars = [
-      await tarOf([
+    const images = await handImages(layout, [
+      [
         { path: "etc/", type: "dir" },
         { path: "etc/a", content: "one" },
-      ]),
-      await tarOf([
+      ],
+      [
         { path: "etc/a", content: "two" },
         { path: "etc/b", content: "b" },
-      ]),
-    ];
-    const layers = [];
-    for (const t of tars) layers.push(await putBlob(layout, t, "application/vnd.oci.image.layer.v1.tar"));
-    const images = [];
-    for (const n of [1, 2]) {
-      const config = await putBlob(
-        layout,
-        JSON.stringify({
-          architecture: "amd64",
-          os: "linux",
-          rootfs: { type: "layers", diff_ids: tars.slice(0, n).map(sha256) },
-        }),
-        "application/vnd.oci.image.config.v1+json",
-      );
-      const manifest = await putBlob(
-        layout,
-        JSON.stringify({
-          schemaVersion: 2,
-          mediaType: "application/vnd.oci.image.manifest.v1+json",
-          config,
-          layers: layers.slice(0, n),
-        }),
-        "application/vnd.oci.image.manifest.v1+json",
-      );
-      images.push({ ...manifest });
-    }
-    await writeIndex(layout, images);
+      ],
+    ]);
     const source = await OciLayout.open(layout);
     const [one, two] = [await loadImage(source, images[0]!), await loadImage(source, images[1]!)];
     const stage = new StageRoot(join(dir, "stage"));
