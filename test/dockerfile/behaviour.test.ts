@@ -6,7 +6,6 @@
  * `COPY --from=$VAR` and duplicate stage names as BuildKit has them.
  */
 
-import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import { chmod, link, lstat, mkdir, readFile, stat, symlink, writeFile } from "node:fs/promises";
 import { createServer, type Server } from "node:http";
@@ -17,6 +16,7 @@ import { berth } from "../helpers/cli.ts";
 import { run } from "../helpers/exec.ts";
 import { tempDir } from "../helpers/temp.ts";
 import { readTree } from "./helpers/compare.ts";
+import { serveGitRepo } from "./helpers/git.ts";
 import { localBase, writeContext } from "./helpers/local.ts";
 
 let tmp: string;
@@ -297,45 +297,9 @@ ADD --checksum=sha256:${"0".repeat(64)} http://127.0.0.1:{{PORT}}/files/payload.
   });
 
   it("ADD of a git repository (git daemon on 127.0.0.1): ref, --checksum verified, --keep-git-dir", async () => {
-    const repo = join(tmp, "git", "repo.git");
-    const g = (args: string[], cwd = repo) =>
-      run("git", ["-c", "user.name=t", "-c", "user.email=t@example.com", ...args], { cwd });
-    await mkdir(repo, { recursive: true });
-    await g(["init", "-q", "-b", "main"]);
-    await writeFile(join(repo, "hello.txt"), "v1\n");
-    await g(["add", "hello.txt"]);
-    await g(["commit", "-q", "-m", "one"]);
-    await g(["tag", "v1"]);
-    await writeFile(join(repo, "hello.txt"), "v2\n");
-    await g(["commit", "-q", "-am", "two"]);
-    const v1 = (await g(["rev-parse", "v1"])).trim();
-    const probe = createNetServer();
-    await new Promise<void>((r) => probe.listen(0, "127.0.0.1", r));
-    const gitPort = (probe.address() as { port: number }).port;
-    await new Promise<void>((r) => probe.close(() => r()));
-    const daemon = spawn(
-      "git",
-      [
-        "daemon",
-        "--reuseaddr",
-        "--export-all",
-        `--base-path=${join(tmp, "git")}`,
-        "--listen=127.0.0.1",
-        `--port=${gitPort}`,
-      ],
-      { stdio: "ignore" },
-    );
-    const url = `git://127.0.0.1:${gitPort}/repo.git`;
+    const server = await serveGitRepo(join(tmp, "git"));
+    const { url, v1 } = server;
     try {
-      for (let i = 0; ; i++) {
-        try {
-          await run("git", ["ls-remote", url]);
-          break;
-        } catch (err) {
-          if (i > 100) throw err;
-          await new Promise((r) => setTimeout(r, 100));
-        }
-      }
       const b = await build(`FROM {{BASE}}
 ADD ${url}#v1 /v1/
 ADD --checksum=${v1.slice(0, 12)} ${url}#v1 /checked/
@@ -352,7 +316,7 @@ ADD --keep-git-dir=true ${url} /head/
       expect(wrong.stderr).toContain("Dockerfile:2");
       expect(wrong.stderr).toContain(`expected checksum to match ${"0".repeat(40)}, got ${v1}`);
     } finally {
-      daemon.kill();
+      server.close();
     }
   });
 

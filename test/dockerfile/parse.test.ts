@@ -1,6 +1,6 @@
 /** The parser and variable expansion, on their own. */
 import { describe, expect, it } from "vitest";
-import { expandPairs, expandWord, expandWords, parseDockerfile } from "../../src/dockerfile/index.ts";
+import { parseDockerfile } from "../../src/dockerfile/index.ts";
 
 describe("parseDockerfile", () => {
   it("directives, continuations, comments inside continuations, JSON and shell forms, flags", () => {
@@ -89,35 +89,5 @@ describe("parseDockerfile", () => {
     expect(() => parseDockerfile("FROM b\nRUNN x\n", "app.Dockerfile")).toThrow(
       "app.Dockerfile:2: unknown instruction: RUNN",
     );
-  });
-});
-
-describe("variable expansion", () => {
-  const vars = new Map([
-    ["A", "alpha"],
-    ["EMPTY", ""],
-    ["SP", "x y"],
-  ]);
-  it("$VAR, ${VAR}, defaults and alternatives", () => {
-    expect(expandWord("$A-${A}_${MISSING:-def}${EMPTY:-e}${EMPTY-set}", vars).value).toBe(
-      "alpha-alpha_def" + "e",
-    );
-    expect(expandWord("${A:+alt}|${EMPTY:+alt}|${EMPTY+alt}|${MISSING+alt}", vars).value).toBe("alt||alt|");
-    expect(expandWord("${MISSING:-${A}}", vars).value).toBe("alpha");
-  });
-  it("quotes and escapes", () => {
-    expect(expandWord("'$A' \"$A\" \\$A", vars).value).toBe("$A alpha $A");
-    expect(expandWords('a "b c" $SP', vars).value).toEqual(["a", "b c", "x", "y"]);
-  });
-  it("KEY=VALUE pairs and the legacy form", () => {
-    expect(expandPairs('X="hello world" Y=$A Z=\\"q\\"', vars).value).toEqual([
-      ["X", "hello world"],
-      ["Y", "alpha"],
-      ["Z", '"q"'],
-    ]);
-    expect(expandPairs("KEY some value $A", vars).value).toEqual([["KEY", "some value alpha"]]);
-  });
-  it("reports the names it used", () => {
-    expect([...expandWord("${A}${B:-x}", vars).used].sort()).toEqual(["A", "B"]);
   });
 });

@@ -160,7 +160,12 @@ export function applyConfigInstruction(
         if (f.timeout) hc.Timeout = parseDuration(f.timeout[0]!, "timeout");
         if (f["start-period"]) hc.StartPeriod = parseDuration(f["start-period"][0]!, "start-period");
         if (f["start-interval"]) hc.StartInterval = parseDuration(f["start-interval"][0]!, "start-interval");
-        if (f.retries) hc.Retries = Number(f.retries[0]);
+        if (f.retries) {
+          const r = f.retries[0]!;
+          if (!/^\d+$/.test(r))
+            throw new BerthError("DOCKERFILE_SYNTAX", `--retries=${r} is not a whole number`);
+          hc.Retries = Number(r);
+        }
         c.Healthcheck = hc;
       } else {
         throw new BerthError("DOCKERFILE_SYNTAX", "HEALTHCHECK needs CMD or NONE");

@@ -56,11 +56,11 @@ function parseSize(text: string): number | undefined {
   return Math.floor(Number(m[1]) * 1024 ** exp);
 }
 
-function parseBool(key: string, value: string): boolean {
+function parseBool(key: string, value: string, syntax: (msg: string) => BerthError): boolean {
   const v = value.toLowerCase();
   if (v === "true" || v === "1" || v === "t") return true;
   if (v === "false" || v === "0" || v === "f") return false;
-  throw new BerthError("DOCKERFILE_SYNTAX", `invalid value for ${key}: ${value}`);
+  throw syntax(`invalid value for ${key}: ${value}`);
 }
 
 /**
@@ -106,16 +106,16 @@ export function parseMount(text: string, workdir = "/", sshIndex = 0): RunMountS
         break;
       case "readonly":
       case "ro":
-        readonly = parseBool(key, value);
+        readonly = parseBool(key, value, syntax);
         break;
       case "readwrite":
       case "rw":
-        readonly = !parseBool(key, value);
+        readonly = !parseBool(key, value, syntax);
         break;
       case "required":
         if (type !== "secret" && type !== "ssh")
           throw syntax(`unexpected key '${key}' for mount type '${type}'`);
-        required = parseBool(key, value);
+        required = parseBool(key, value, syntax);
         break;
       case "size": {
         if (type !== "tmpfs") throw syntax(`unexpected key '${key}' for mount type '${type}'`);
@@ -275,7 +275,6 @@ async function chownAsked(path: string, m: RunMountSpec): Promise<void> {
   if (m.uid !== undefined || m.gid !== undefined) await fsChown(path, m.uid ?? 0, m.gid ?? 0);
 }
 
-/** A secret as a file of its own (mode default 0400, owner uid:gid default 0:0) for a bind mount. */
 /**
  * Where a `--secret` comes from (docker buildx's sources): a host file, or an environment variable's value
  * (read by the CLI; `env` is its name, for messages, never the value).
@@ -287,6 +286,7 @@ export async function secretValue(src: SecretSource): Promise<Buffer> {
   return "file" in src ? readFile(src.file) : Buffer.from(src.value);
 }
 
+/** A secret as a file of its own (mode default 0400, owner uid:gid default 0:0) for a bind mount. */
 export async function secretFile(dir: string, value: Buffer, m: RunMountSpec): Promise<string> {
   await mkdir(dir, { recursive: true, mode: 0o700 });
   const path = join(dir, `secret-${randomBytes(6).toString("hex")}`);

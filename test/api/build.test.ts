@@ -1,0 +1,82 @@
+/** Which way `build` takes and where `--publish` writes (src/api/build.ts; whole builds: test/cnb/, test/dockerfile/). */
+import { mkdir, symlink, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { beforeAll, describe, expect, it } from "vitest";
+import { chooseBuild, publishTarget } from "../../src/api/build.ts";
+import { failure, failureOf } from "../dockerfile/helpers/failure.ts";
+import { tempDir } from "../helpers/temp.ts";
+
+describe("chooseBuild", () => {
+  let app: string;
+  let outside: string;
+  beforeAll(async () => {
+    app = await tempDir();
+    outside = await tempDir();
+  });
+  const project = (text: string) => writeFile(join(app, "project.toml"), text);
+
+  it("--dockerfile always wins; bare, it means the context's Dockerfile", async () => {
+    await project('[io.berth]\nbuild = "buildpacks"\n');
+    expect(await chooseBuild(app, "/x/Other.Dockerfile", undefined)).toEqual({
+      way: "dockerfile",
+      dockerfile: "/x/Other.Dockerfile",
+      reason: "--dockerfile",
+    });
+    expect((await chooseBuild(app, true, undefined)).dockerfile).toBe(join(app, "Dockerfile"));
+    expect((await chooseBuild(app, false, undefined)).way).toBe("buildpacks");
+  });
+
+  it("project.toml's [io.berth] build = dockerfile, with its dockerfile relative to the project", async () => {
+    await project('[io.berth]\nbuild = "dockerfile"\ndockerfile = "docker/Dockerfile.prod"\n');
+    expect(await chooseBuild(app, undefined, undefined)).toEqual({
+      way: "dockerfile",
+      dockerfile: join(app, "docker/Dockerfile.prod"),
+      fromProject: true,
+      reason: 'project.toml [io.berth] build = "dockerfile"',
+    });
+    await project('[_]\nschema-version = "0.2"\n');
+    expect(await chooseBuild(app, undefined, undefined)).toEqual({
+      way: "buildpacks",
+      reason: "the default (no --dockerfile, project.toml does not ask for one)",
+    });
+  });
+
+  it("refuses a bad project.toml, naming it", async () => {
+    await project('[io.berth]\nbuild = "docker"\n');
+    expect(await failureOf(chooseBuild(app, undefined, undefined))).toEqual({
+      code: "USAGE",
+      message: `${join(app, "project.toml")}: [io.berth] build must be "dockerfile" or "buildpacks", not "docker"`,
+    });
+    await project("[io.berth\n");
+    const f = await failureOf(chooseBuild(app, undefined, undefined));
+    expect([f.code, f.message.startsWith(`${join(app, "project.toml")} is not valid TOML: `)]).toEqual([
+      "USAGE",
+      true,
+    ]);
+  });
+
+  it("a --descriptor must exist; a project.toml linking out of the app is not read", async () => {
+    expect(await failureOf(chooseBuild(app, undefined, join(app, "none.toml")))).toEqual({
+      code: "USAGE",
+      message: `cannot read the descriptor ${join(app, "none.toml")}`,
+    });
+    const linked = await tempDir();
+    await writeFile(join(outside, "project.toml"), '[io.berth]\nbuild = "dockerfile"\n');
+    await mkdir(join(linked, "sub"));
+    await symlink(join(outside, "project.toml"), join(linked, "project.toml"));
+    const f = await failureOf(chooseBuild(linked, undefined, undefined));
+    expect(f.code).toBe("UNSAFE_PATH");
+  });
+});
+
+describe("publishTarget", () => {
+  it("a registry reference unless publishing is off or it already says docker://", () => {
+    expect(publishTarget("app:1", true)).toBe("docker://app:1");
+    expect(publishTarget("docker://r/app:1", true)).toBe("docker://r/app:1");
+    expect(publishTarget("app:1", false)).toBe("app:1");
+    expect(failure(() => publishTarget("oci-archive:/x.tar", true))).toEqual({
+      code: "USAGE",
+      message: "--publish writes to a registry; oci-archive:/x.tar names a oci-archive destination",
+    });
+  });
+});

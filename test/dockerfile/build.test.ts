@@ -1,0 +1,98 @@
+/**
+ * A Dockerfile build in-process (src/dockerfile/build.ts): the stages a target needs, the steps and their cache,
+ * build args, lint warnings and the written image. FROM scratch only (no runc); RUN and bases: behaviour.test.ts,
+ * features.test.ts and the BuildKit comparisons in buildkit/.
+ */
+import { mkdir, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { beforeAll, describe, expect, it } from "vitest";
+import { tempDir } from "../helpers/temp.ts";
+import { failureOf } from "./helpers/failure.ts";
+import { layerEntries, scratchBuild } from "./helpers/scratch.ts";
+
+const MULTI = `ARG GREETING=hi
+FROM scratch AS files
+COPY a.txt /a.txt
+FROM scratch AS unused
+COPY b.txt /b.txt
+FROM scratch AS final
+ARG GREETING
+LABEL greeting=$GREETING
+COPY --from=files /a.txt /copied.txt
+`;
+
+describe("DockerfileBuild", () => {
+  let context: string;
+  beforeAll(async () => {
+    context = await tempDir();
+    await mkdir(context, { recursive: true });
+    await writeFile(join(context, "a.txt"), "a");
+    await writeFile(join(context, "b.txt"), "b");
+  });
+
+  it("builds the stages the target needs; a second build takes every step from the cache, same digest", async () => {
+    const dir = await tempDir();
+    const first = await scratchBuild(dir, context, MULTI, { buildArgs: { GREETING: "hello", EXTRA: "x" } });
+    expect(first.result.stages).toEqual([0, 2]);
+    expect(first.result.target).toBe("final");
+    expect(first.result.unusedBuildArgs).toEqual(["EXTRA"]);
+    const steps = (r: {
+      result: { steps: { stage: number; line: number; instruction: string; cached: boolean }[] };
+    }) => r.result.steps.map((s) => `${s.stage}:${s.line} ${s.instruction}${s.cached ? " (cached)" : ""}`);
+    expect(steps(first)).toEqual([
+      "0:2 FROM scratch AS files (cached)",
+      "0:3 COPY a.txt /a.txt",
+      "2:6 FROM scratch AS final (cached)",
+      "2:7 ARG GREETING (cached)",
+      "2:8 LABEL greeting=$GREETING",
+      "2:9 COPY --from=files /a.txt /copied.txt",
+    ]);
+    expect(first.image.digest).toBe(first.result.digest);
+    expect(first.image.config?.config?.Labels).toEqual({ greeting: "hello" });
+    expect(await layerEntries(first.image, 0)).toEqual(["copied.txt file 644 0:0"]);
+    const again = await scratchBuild(dir, context, MULTI, { buildArgs: { GREETING: "hello", EXTRA: "x" } });
+    // All of the final stage is cached: the stage it copies from is not even built.
+    expect(steps(again)).toEqual([
+      "2:6 FROM scratch AS final (cached)",
+      "2:7 ARG GREETING (cached)",
+      "2:8 LABEL greeting=$GREETING (cached)",
+      "2:9 COPY --from=files /a.txt /copied.txt (cached)",
+    ]);
+    expect(again.result.digest).toBe(first.result.digest);
+    const other = await scratchBuild(dir, context, MULTI, { buildArgs: { GREETING: "bye" } });
+    expect(steps(other).slice(3)).toEqual([
+      "2:7 ARG GREETING (cached)",
+      "2:8 LABEL greeting=$GREETING",
+      "2:9 COPY --from=files /a.txt /copied.txt",
+    ]);
+    expect(other.result.digest).not.toBe(first.result.digest);
+  });
+
+  it("--target picks a stage; a missing one lists the stages", async () => {
+    const dir = await tempDir();
+    const { result } = await scratchBuild(dir, context, MULTI, { target: "unused" });
+    expect([result.stages, result.steps.map((s) => s.instruction)]).toEqual([
+      [1],
+      ["FROM scratch AS unused", "COPY b.txt /b.txt"],
+    ]);
+    expect(await failureOf(scratchBuild(dir, context, MULTI, { target: "nope" }))).toEqual({
+      code: "DOCKERFILE_STAGE_NOT_FOUND",
+      message: 'Dockerfile: target stage "nope" not found',
+      hint: "the stages are: files, unused, final",
+    });
+  });
+
+  it("SOURCE_DATE_EPOCH sets the created times; the lint warnings come back", async () => {
+    const dir = await tempDir();
+    const text = "FROM scratch AS x\nCOPY a.txt /\nFROM scratch AS x\nCOPY --from=0 /a.txt /\n";
+    const { result, image } = await scratchBuild(dir, context, text, { sourceDateEpoch: 1700000000 });
+    expect(image.config?.created).toBe("2023-11-14T22:13:20Z");
+    expect(result.warnings).toEqual([
+      {
+        rule: "DuplicateStageName",
+        line: 3,
+        message: 'Duplicate stage name "x", stage names should be unique',
+      },
+    ]);
+  });
+});

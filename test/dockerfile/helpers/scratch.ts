@@ -1,0 +1,41 @@
+/** Builds FROM scratch with `DockerfileBuild` in-process (no base image, no runc) and the image read back. */
+import { join } from "node:path";
+import { type BuildInputs, type BuildResult, DockerfileBuild } from "../../../src/dockerfile/build.ts";
+import { readTar } from "../../../src/layer/index.ts";
+import { type Image, loadRoot, selectImage } from "../../../src/oci/image.ts";
+import { openSource } from "../../../src/transport/open.ts";
+import { parseImageArgument } from "../../../src/transport/parse.ts";
+
+/** Build `text` with `context` to `oci:<dir>/out:<tag>` under BERTH_HOME `<dir>/home`; returns the result and image. */
+export async function scratchBuild(
+  dir: string,
+  context: string,
+  text: string,
+  o: Partial<BuildInputs> & { tag?: string } = {},
+): Promise<{ result: BuildResult; image: Image }> {
+  const ctx = { home: join(dir, "home"), env: {} };
+  const dest = parseImageArgument(`oci:${join(dir, "out")}:${o.tag ?? "latest"}`);
+  const result = await new DockerfileBuild(
+    { contextDir: context, dockerfile: { text }, destinations: [dest], compression: "none", ...o },
+    ctx,
+  ).build();
+  const opened = await openSource(dest, ctx);
+  try {
+    return { result, image: await selectImage(await loadRoot(opened.source, opened.root)) };
+  } finally {
+    await opened.close();
+  }
+}
+
+/** A layer's entries as `path type mode uid:gid` lines. */
+export async function layerEntries(image: Image, index: number): Promise<string[]> {
+  const out: string[] = [];
+  for await (const e of readTar(await image.layers()[index]!.uncompressed())) {
+    const h = e.header;
+    out.push(`${h.path} ${h.type} ${h.mode.toString(8)} ${h.uid}:${h.gid}`);
+    for await (const _ of e.body) {
+      // skip the content
+    }
+  }
+  return out;
+}

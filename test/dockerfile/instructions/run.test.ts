@@ -1,0 +1,64 @@
+/** RUN: the command in the sandbox, its env, mounts and history, and what it leaves as the layer (src/dockerfile/instructions/run.ts). */
+import { join } from "node:path";
+import { beforeAll, describe, expect, it } from "vitest";
+import { tempDir } from "../../helpers/temp.ts";
+import { failureOf } from "../helpers/failure.ts";
+import { localBase, writeContext } from "../helpers/local.ts";
+import { layerEntries, scratchBuild } from "../helpers/scratch.ts";
+
+describe("RUN", () => {
+  let base: string;
+  let context: string;
+  beforeAll(async () => {
+    const dir = await tempDir();
+    base = await localBase(join(dir, "base"));
+    context = await writeContext(join(dir, "context"), { "in.txt": "from the context\n" });
+  });
+  const build = async (body: string, o: Parameters<typeof scratchBuild>[3] = {}) => {
+    const out: string[] = [];
+    const r = await scratchBuild(await tempDir(), context, `FROM ${base}\n${body}`, {
+      onOutput: (chunk) => out.push(chunk.toString()),
+      ...o,
+    });
+    return { ...r, output: out.join("") };
+  };
+
+  it("shell form through the stage's shell, build args as env unless ENV sets them, BuildKit's history", async () => {
+    const { image, output } = await build(
+      'ARG A=arg B=arg\nENV B=env\nRUN echo "$A $B" > /out.txt && echo done\n',
+    );
+    expect(output).toBe("done\n");
+    const layer = await layerEntries(image, image.layers().length - 1);
+    expect(layer).toContain("out.txt file 644 0:0");
+    expect(image.config?.history?.at(-1)?.created_by).toBe(
+      'RUN |1 A=arg /bin/sh -c echo "$A $B" > /out.txt && echo done # buildkit',
+    );
+  });
+
+  it("exec form, a heredoc, a bind mount of the context and a secret as env, none left in the layer", async () => {
+    const { output, image } = await build(
+      [
+        'RUN ["/bin/sh", "-c", "echo exec"]',
+        "RUN <<EOF",
+        "echo heredoc",
+        "EOF",
+        "RUN --mount=type=bind,target=/ctx --mount=type=secret,id=tok,env=TOKEN cat /ctx/in.txt && echo $TOKEN && ls /ctx /run/secrets 2>&1 | wc -l",
+        "",
+      ].join("\n"),
+      { secrets: { tok: { env: "TOK", value: "s3cret" } } },
+    );
+    expect(output.split("\n").slice(0, 4)).toEqual(["exec", "heredoc", "from the context", "s3cret"]);
+    const last = await layerEntries(image, image.layers().length - 1);
+    expect(last.filter((e) => e.startsWith("ctx") || e.includes("secrets"))).toEqual([]);
+    expect(JSON.stringify(image.config)).not.toContain("s3cret");
+  });
+
+  it("a failing command names the step and its exit code; --security=insecure is refused", async () => {
+    const failed = await failureOf(build("RUN exit 3\n"));
+    expect(failed.message).toBe('Dockerfile:2: RUN ["/bin/sh","-c","exit 3"] exited with code 3');
+    expect(await failureOf(build("RUN --security=insecure true\n"))).toEqual({
+      code: "DOCKERFILE_UNSUPPORTED",
+      message: "Dockerfile:2: RUN --security=insecure is not supported (berth runs every step sandboxed)",
+    });
+  });
+});

@@ -1,0 +1,130 @@
+/** Paths inside a stage's filesystem, owners by name, and a stage applied on disk (src/dockerfile/rootfs.ts). */
+import { mkdir, readFile, symlink, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { beforeAll, describe, expect, it } from "vitest";
+import {
+  components,
+  type FsView,
+  resolveInRoot,
+  resolveOwner,
+  StageRoot,
+} from "../../src/dockerfile/rootfs.ts";
+import { loadImage } from "../../src/oci/image.ts";
+import { OciLayout } from "../../src/oci/layout/index.ts";
+import { tempDir } from "../helpers/temp.ts";
+import { failureOf } from "./helpers/failure.ts";
+import { handImages } from "./helpers/image.ts";
+
+describe("components", () => {
+  it("cleans a path lexically, never above the root", () => {
+    expect(components("/a//b/./c/")).toEqual(["a", "b", "c"]);
+    expect(components("../../a/../../b")).toEqual(["b"]);
+    expect(components("")).toEqual([]);
+  });
+});
+
+describe("resolveInRoot", () => {
+  let root: string;
+  beforeAll(async () => {
+    root = await tempDir();
+    await mkdir(join(root, "usr/lib"), { recursive: true });
+    await symlink("usr/lib", join(root, "lib"));
+    await symlink("/usr", join(root, "abs"));
+    await symlink("../../../../etc", join(root, "usr/up"));
+    await symlink("loop2", join(root, "loop1"));
+    await symlink("loop1", join(root, "loop2"));
+    await symlink("/lib/missing", join(root, "dangling"));
+  });
+
+  it("follows relative and absolute links from the root, the last one only when asked", async () => {
+    expect(await resolveInRoot(root, "/lib/x.so")).toBe("usr/lib/x.so");
+    expect(await resolveInRoot(root, "abs/lib")).toBe("usr/lib");
+    expect(await resolveInRoot(root, "/lib")).toBe("usr/lib");
+    expect(await resolveInRoot(root, "/lib", false)).toBe("lib");
+    expect(await resolveInRoot(root, "/")).toBe("");
+  });
+
+  it("never climbs above the root, by .. or by a link", async () => {
+    expect(await resolveInRoot(root, "/../../usr/up/passwd")).toBe("etc/passwd");
+    expect(await resolveInRoot(root, "dangling")).toBe("usr/lib/missing");
+  });
+
+  it("refuses a loop of links, naming the path", async () => {
+    expect(await failureOf(resolveInRoot(root, "/loop1/x"))).toEqual({
+      code: "IO",
+      message: "too many levels of symbolic links in /loop1/x",
+    });
+  });
+});
+
+describe("resolveOwner", () => {
+  // A stage's files as an FsView (the interface COPY and WORKDIR read through), /etc a link to /real-etc.
+  const files: Record<string, string> = {
+    "real-etc/passwd": "# users\nroot:x:0:0::/root:/bin/sh\napp:x:1000:1001::/app:/bin/sh\n",
+    "real-etc/group": "root:x:0:\nstaff:x:50:app\n",
+  };
+  const fsView: FsView = {
+    lstat: async (rel) =>
+      rel === "etc"
+        ? { type: "symlink", mode: 0o777, uid: 0, gid: 0, linkname: "/real-etc" }
+        : rel in files
+          ? { type: "file", mode: 0o644, uid: 0, gid: 0 }
+          : undefined,
+    readFile: async (rel) => files[rel],
+  };
+  const view = (spec: string) => resolveOwner(fsView, spec);
+
+  it("numbers as given (the group defaulting to the uid), names from /etc/passwd and /etc/group", async () => {
+    expect(await view("42")).toEqual({ uid: 42, gid: 42 });
+    expect(await view("42:7")).toEqual({ uid: 42, gid: 7 });
+    expect(await view("app")).toEqual({ uid: 1000, gid: 1001 });
+    expect(await view("app:")).toEqual({ uid: 1000, gid: 1001 });
+    expect(await view("app:staff")).toEqual({ uid: 1000, gid: 50 });
+    expect(await view("0:staff")).toEqual({ uid: 0, gid: 50 });
+  });
+
+  it("names a user or group the image lacks", async () => {
+    expect(await failureOf(view("nobody"))).toEqual({
+      code: "USER_NOT_FOUND",
+      message: `user "nobody" is not in the image's /etc/passwd`,
+    });
+    expect(await failureOf(view("app:wheel"))).toEqual({
+      code: "USER_NOT_FOUND",
+      message: `group "wheel" is not in the image's /etc/group`,
+    });
+  });
+});
+
+describe("StageRoot", () => {
+  it("applies only the layers it lacks, one sync after another", async () => {
+    const dir = await tempDir();
+    const layout = join(dir, "layout");
+    const images = await handImages(layout, [
+      [
+        { path: "etc/", type: "dir" },
+        { path: "etc/a", content: "one" },
+      ],
+      [
+        { path: "etc/a", content: "two" },
+        { path: "etc/b", content: "b" },
+      ],
+    ]);
+    const source = await OciLayout.open(layout);
+    const [one, two] = [await loadImage(source, images[0]!), await loadImage(source, images[1]!)];
+    const stage = new StageRoot(join(dir, "stage"));
+    const [a, b] = await Promise.all([stage.sync(one), stage.sync(one)]);
+    expect(a).toBe(b);
+    expect(await readFile(join(a, "etc/a"), "utf8")).toBe("one");
+    // A file changed by hand stays: layer 1 is not applied again.
+    await writeFile(join(a, "etc/a"), "by hand");
+    await stage.sync(one);
+    expect(await readFile(join(a, "etc/a"), "utf8")).toBe("by hand");
+    await stage.sync(two);
+    expect([await readFile(join(a, "etc/a"), "utf8"), await readFile(join(a, "etc/b"), "utf8")]).toEqual([
+      "two",
+      "b",
+    ]);
+    await stage.remove();
+    expect(await readFile(join(a, "etc/b")).catch((e: NodeJS.ErrnoException) => e.code)).toBe("ENOENT");
+  });
+});

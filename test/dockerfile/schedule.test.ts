@@ -1,0 +1,95 @@
+/** Which stages build at once, the slots they share and their prefixed output (src/dockerfile/schedule.ts). */
+import { describe, expect, it } from "vitest";
+import { parseDockerfile } from "../../src/dockerfile/parse.ts";
+import { baseStages, defaultStageJobs, LinePrefixer, Slots } from "../../src/dockerfile/schedule.ts";
+import { splitStages } from "../../src/dockerfile/stage.ts";
+
+describe("baseStages", () => {
+  it("maps each stage built FROM an earlier stage to it, after the global ARGs", () => {
+    const { stages } = splitStages(
+      parseDockerfile("ARG B=one\nFROM alpine AS one\nFROM one AS two\nFROM $B\nFROM scratch\nFROM TWO\n"),
+    );
+    expect([...baseStages(stages, stages, new Map([["B", "one"]]))]).toEqual([
+      [1, 0],
+      [2, 0],
+      [4, 1],
+    ]);
+    expect([...baseStages(stages, stages.slice(2, 3), new Map([["B", "alpine"]]))]).toEqual([]);
+  });
+});
+
+describe("Slots", () => {
+  const tick = () => new Promise((r) => setImmediate(r));
+
+  it("lets `size` holders in and the waiters in turn, first come first served", async () => {
+    const slots = new Slots(2);
+    const order: string[] = [];
+    await slots.acquire();
+    await slots.acquire();
+    const waiters = ["a", "b"].map((n) => slots.acquire().then(() => order.push(n)));
+    await Promise.resolve();
+    expect(order).toEqual([]);
+    slots.release();
+    await waiters[0];
+    expect(order).toEqual(["a"]);
+    slots.release();
+    await waiters[1];
+    expect(order).toEqual(["a", "b"]);
+    // A slot handed to a waiter is not also free: a third comer still waits.
+    const third = slots.acquire().then(() => order.push("c"));
+    await tick();
+    expect(order).toEqual(["a", "b"]);
+    slots.release();
+    await third;
+    expect(order).toEqual(["a", "b", "c"]);
+  });
+
+  it("has at least one slot", async () => {
+    const slots = new Slots(0);
+    await slots.acquire();
+    let second = false;
+    const p = slots.acquire().then(() => {
+      second = true;
+    });
+    await tick();
+    expect(second).toBe(false);
+    slots.release();
+    await p;
+    expect(second).toBe(true);
+  });
+
+  it("defaults to at least two jobs", () => {
+    expect(defaultStageJobs()).toBeGreaterThanOrEqual(2);
+  });
+});
+
+describe("LinePrefixer", () => {
+  const collect = () => {
+    const out: [string, string][] = [];
+    const p = new LinePrefixer("[stage 1/2] ", (chunk, stream) => out.push([stream, chunk.toString()]));
+    return { out, p };
+  };
+
+  it("writes whole lines prefixed, holding a partial line per stream until its end or the flush", () => {
+    const { out, p } = collect();
+    p.push(Buffer.from("one\ntw"), "stdout");
+    p.push(Buffer.from("err"), "stderr");
+    p.push(Buffer.from("o\nthree\nfour"), "stdout");
+    p.flush();
+    p.flush();
+    expect(out).toEqual([
+      ["stdout", "[stage 1/2] one\n"],
+      ["stdout", "[stage 1/2] two\n[stage 1/2] three\n"],
+      ["stdout", "[stage 1/2] four\n"],
+      ["stderr", "[stage 1/2] err\n"],
+    ]);
+  });
+
+  it("decodes a character split across chunks whole", () => {
+    const { out, p } = collect();
+    const bytes = Buffer.from("é\n");
+    p.push(bytes.subarray(0, 1), "stdout");
+    p.push(bytes.subarray(1), "stdout");
+    expect(out).toEqual([["stdout", "[stage 1/2] é\n"]]);
+  });
+});
