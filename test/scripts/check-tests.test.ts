@@ -62,3 +62,17 @@ it("passes a module with logic whose test sits at the mirrored path", async () =
   });
   expect(r).toEqual({ code: 0, output: "mirror tests: ok\n" });
 });
+
+it("takes a module no test process can load from ELSEWHERE, while its named test exists", async () => {
+  const executable = { ...logicFree, "src/cli/executable.ts": "export function main() { return 1; }\n" };
+  const r = await check(executable);
+  expect(r.code).toBe(1);
+  expect(r.output).toContain(
+    "src/cli/executable.ts: test/executable/executable.test.ts, its test in scripts/check-tests.ts's ELSEWHERE, is gone",
+  );
+  // the same tree once the named test exists (check writes into the same scratch tree)
+  expect(await check({ "test/executable/executable.test.ts": "" })).toEqual({
+    code: 0,
+    output: "mirror tests: ok\n",
+  });
+});
