@@ -31,7 +31,12 @@ describe("rebase", () => {
     expect([r.image, r.runImage.name]).toEqual([`${reg.host}/apps/one:1`, `${reg.host}/base/run:latest`]);
     expect(r.runImage.reference).toMatch(new RegExp(`^${reg.host}/base/run@sha256:[0-9a-f]{64}$`));
     expect(r.layers).toEqual({ run: 2, app: 1 });
-    expect(r.blobs).toEqual({ written: 1, mounted: 1, present: 2 });
+    // only the config is uploaded; the new run layer is mounted from base/run, the app's own layers are there
+    // already (the sink may mount one of those too, or find it present: which depends on the order its
+    // concurrent checks answer in, so only the sum is fixed)
+    expect(r.blobs.written).toBe(1);
+    expect(r.blobs.mounted).toBeGreaterThanOrEqual(1);
+    expect(r.blobs.mounted + r.blobs.present).toBe(3);
     const again = await rebase(`${reg.host}/apps/one:1`, { home, publish: true });
     expect(again.digest).toBe(r.digest);
   });
