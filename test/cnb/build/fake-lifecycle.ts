@@ -12,12 +12,15 @@ import { makeBuildImage, writeBuildpack } from "../helpers.ts";
 
 const pexec = promisify(execFile);
 
-/** `scripts`: lifecycle binary name → its sh body. Returns the builder's store name. */
+/**
+ * `scripts`: lifecycle binary name → its sh body. Returns the builder's store name, its build image and the
+ * folder of the lifecycle's binaries (lifecycle.toml and all).
+ */
 export async function fakeLifecycleBuilder(
   dir: string,
   home: string,
   scripts: Record<string, string>,
-): Promise<string> {
+): Promise<{ builder: string; buildImage: string; lifecycleDir: string }> {
   const layout = join(dir, "images");
   await makeBuildImage(dir, `oci:${layout}:build`, home);
   const stage = join(dir, "fake-lifecycle");
@@ -49,5 +52,5 @@ export async function fakeLifecycleBuilder(
   const name = "test/fake-lc:1";
   const bc = await berth(["builder", "create", name, "--config", config], { home });
   if (bc.code !== 0) throw new Error(`builder create: ${bc.stderr}`);
-  return name;
+  return { builder: name, buildImage: `oci:${layout}:build`, lifecycleDir: join(stage, "lifecycle") };
 }

@@ -31,7 +31,7 @@ esac`;
 beforeAll(async () => {
   dir = await tempDir("berth-cnb-lc-detect-");
   home = join(dir, "home");
-  builder = await fakeLifecycleBuilder(dir, home, { detector: DETECTOR });
+  ({ builder } = await fakeLifecycleBuilder(dir, home, { detector: DETECTOR }));
   app = join(dir, "app");
   await mkdir(app);
 }, 300_000);
