@@ -1,6 +1,7 @@
 /**
- * `rebaseWithLifecycle` (src/cnb/build/lifecycle-rebase.ts) with a builder whose `rebaser` is a script: the
- * arguments it is given, the digest read from its report, its failure as one sentence with its last line. The
+ * `rebaseWithLifecycle` (src/cnb/build/lifecycle-rebase.ts) with a `rebaser` that is a script, from a builder
+ * or a lifecycle image: the arguments it is given, the user it runs as, the digest read from its report, its
+ * failure as one sentence with its last line. The
  * reference lifecycle's rebaser on registry images is test/cnb/lifecycle/phases.test.ts.
  */
 import { join } from "node:path";
