@@ -9,8 +9,8 @@ import { loadArchive, openAnyArchive, saveArchive } from "../../src/transport/ar
 import type { TransportContext } from "../../src/transport/context.ts";
 import { copyImage } from "../../src/transport/copy.ts";
 import { parseImageArgument } from "../../src/transport/parse.ts";
-import { writeTar } from "../oci/archive/helpers.ts";
 import { tempDir } from "../helpers/temp.ts";
+import { writeTar } from "../oci/archive/helpers.ts";
 import { randomLayout } from "../registry/helpers/images.ts";
 
 async function setup() {
