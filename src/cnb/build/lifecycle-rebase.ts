@@ -22,7 +22,7 @@ import type { PhaseLogger } from "../log.ts";
 import { fetchLifecycle } from "../platform/lifecycle.ts";
 import { negotiatePlatformApi, runLifecyclePhase } from "../platform/runner.ts";
 import { Fields, parseToml } from "../toml.ts";
-import { openLifecycleBuilder, registryAuthEnv } from "./lifecycle-run.ts";
+import { lifecycleAuthEnv, openLifecycleBuilder } from "./lifecycle-run.ts";
 
 export interface LifecycleRebaseOptions {
   /** The app image's registry reference (no transport prefix); the result is written under it. */
@@ -121,7 +121,7 @@ export async function rebaseWithLifecycle(o: LifecycleRebaseOptions): Promise<Li
           gid: r.user.gid,
           platformApi: r.platformApi,
           mounts: [{ source: reportDir, destination: "/berth/report" }],
-          env: [await registryAuthEnv(refs, o.ctx)],
+          env: [await lifecycleAuthEnv(refs, o.ctx)],
           onOutput: (c) => o.logger.output?.(c, "stderr"),
           signal: o.signal,
         },

@@ -76,7 +76,7 @@ function authValue(c: Credential): string | undefined {
  * `CNB_REGISTRY_AUTH` for the registries of `refs`, as pack passes it to the phases that touch a registry:
  * `{"host": "Basic …"}` for each registry berth holds credentials for (`{}` for anonymous ones).
  */
-export async function registryAuthEnv(refs: readonly string[], ctx: TransportContext): Promise<string> {
+export async function lifecycleAuthEnv(refs: readonly string[], ctx: TransportContext): Promise<string> {
   const auth: Record<string, string> = {};
   for (const ref of refs) {
     const registry = parseReference(ref).registry;

@@ -46,10 +46,10 @@ import { syncApp, writeRunEnv } from "./context.ts";
 import {
   chownTree,
   type LifecycleOrder,
+  lifecycleAuthEnv,
   lifecycleOrder,
   openLifecycleBuilder,
   phaseFailed,
-  registryAuthEnv,
 } from "./lifecycle-run.ts";
 
 export interface LifecycleBuildOptions extends BuildWithBuildpacksOptions {
@@ -226,7 +226,7 @@ async function underLock(
     };
     // Registry credentials (for a cache image) only to the phases that use the registry, never to the
     // buildpacks' phases: a buildpack runs as the phase's user and could read the phase's environment.
-    const auth = o.cacheImage ? [await registryAuthEnv([o.cacheImage], o.ctx)] : [];
+    const auth = o.cacheImage ? [await lifecycleAuthEnv([o.cacheImage], o.ctx)] : [];
     await runPhases(o, run, f, order, { trusted, runImage, name, auth });
 
     // The app image, from the layout to its destination.

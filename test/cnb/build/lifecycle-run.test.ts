@@ -8,9 +8,9 @@ import { join } from "node:path";
 import { beforeEach, describe, expect, it } from "vitest";
 import {
   chownTree,
+  lifecycleAuthEnv,
   lifecycleOrder,
   phaseFailed,
-  registryAuthEnv,
 } from "../../../src/cnb/build/lifecycle-run.ts";
 import { silentLogger } from "../../../src/cnb/log.ts";
 import type { BuilderInfo } from "../../../src/cnb/platform/builder.ts";
@@ -32,13 +32,13 @@ describe("phaseFailed", () => {
   });
 });
 
-describe("registryAuthEnv", () => {
+describe("lifecycleAuthEnv", () => {
   it("gives Basic auth for each registry berth holds credentials for, nothing for the others", async () => {
     await writeFile(
       join(dir, "config.json"),
       JSON.stringify({ auths: { "127.0.0.1:5000": { auth: Buffer.from("user:pass").toString("base64") } } }),
     );
-    const env = await registryAuthEnv(
+    const env = await lifecycleAuthEnv(
       ["127.0.0.1:5000/app:1", "127.0.0.1:5000/cache", "127.0.0.1:6000/run"],
       {
         home: join(dir, "home"),
@@ -49,7 +49,7 @@ describe("registryAuthEnv", () => {
   });
 
   it("is {} without credentials", async () => {
-    expect(await registryAuthEnv(["127.0.0.1:5000/app"], { home: dir, env: { HOME: dir } })).toBe(
+    expect(await lifecycleAuthEnv(["127.0.0.1:5000/app"], { home: dir, env: { HOME: dir } })).toBe(
       "CNB_REGISTRY_AUTH={}",
     );
   });
