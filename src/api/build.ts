@@ -128,10 +128,12 @@ export interface BuildResult {
 /** A NAME for `publish`: a registry reference (docker://), unless it already names a transport. */
 export function publishTarget(name: string, publish: boolean): string {
   if (!publish || name.startsWith("docker://")) return name;
-  if (/^(oci|oci-archive|docker-archive):/.test(name)) {
+  const transport = /^(oci|oci-archive|docker-archive):/.exec(name)?.[1];
+  if (transport) {
+    const article = transport.startsWith("oci") ? "an" : "a";
     throw new BerthError(
       "USAGE",
-      `--publish writes to a registry; ${name} names a ${name.split(":")[0]} destination`,
+      `--publish writes to a registry; ${name} names ${article} ${transport} destination`,
     );
   }
   return `docker://${name}`;

@@ -76,7 +76,11 @@ describe("publishTarget", () => {
     expect(publishTarget("app:1", false)).toBe("app:1");
     expect(failure(() => publishTarget("oci-archive:/x.tar", true))).toEqual({
       code: "USAGE",
-      message: "--publish writes to a registry; oci-archive:/x.tar names a oci-archive destination",
+      message: "--publish writes to a registry; oci-archive:/x.tar names an oci-archive destination",
+    });
+    expect(failure(() => publishTarget("docker-archive:/x.tar", true))).toEqual({
+      code: "USAGE",
+      message: "--publish writes to a registry; docker-archive:/x.tar names a docker-archive destination",
     });
   });
 });
