@@ -102,8 +102,11 @@ async function isMountPoint(path: string, parent: string): Promise<boolean> {
   }
 }
 
-/** Mount points at or under `dir`, deepest first (from this process's mount table). */
-async function mountsUnder(dir: string): Promise<string[]> {
+/**
+ * Mount points at or under `dir`, deepest first (from this process's mount table): a running container's root,
+ * a build's overlay. Sweeps unmount them; prune and store gc leave a tree with one inside alone.
+ */
+export async function mountsUnder(dir: string): Promise<string[]> {
   const table = await readFile("/proc/self/mountinfo", "utf8").catch(() => "");
   const found: string[] = [];
   for (const line of table.split("\n")) {

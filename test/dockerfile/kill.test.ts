@@ -6,6 +6,7 @@
 import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
+import { mountsUnder } from "../../src/runtime/sweep.ts";
 import { berth, spawnBerth } from "../helpers/cli.ts";
 import { tempDir } from "../helpers/temp.ts";
 import { localBase, writeContext } from "./helpers/local.ts";
@@ -17,14 +18,6 @@ beforeAll(async () => {
   tmp = await tempDir("berth-df-kill-");
   base = await localBase(join(tmp, "base"));
 });
-
-async function mountsUnder(dir: string): Promise<string[]> {
-  const table = await readFile("/proc/self/mountinfo", "utf8");
-  return table
-    .split("\n")
-    .map((l) => l.split(" ")[4] ?? "")
-    .filter((p) => p.startsWith(`${dir}/`));
-}
 
 const list = (dir: string) => readdir(dir).catch(() => [] as string[]);
 

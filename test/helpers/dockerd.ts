@@ -7,6 +7,7 @@ import { createWriteStream, existsSync } from "node:fs";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { mountsUnder } from "../../src/runtime/sweep.ts";
 import { run } from "./exec.ts";
 
 const DOCKER_CLIENT = "/usr/bin/docker";
@@ -97,12 +98,7 @@ export async function startDockerd(): Promise<Dockerd> {
       }
       // The engine's overlay mounts are gone with it, but not its network namespace's bind mount
       // (exec/netns/default): whatever is still mounted under the folder is unmounted first, deepest first.
-      const mounts = (await readFile("/proc/self/mountinfo", "utf8"))
-        .split("\n")
-        .map((l) => l.split(" ")[4] ?? "")
-        .filter((m) => m.startsWith(`${dir}/`))
-        .sort((a, b) => b.length - a.length);
-      for (const m of mounts) await run("umount", ["-l", m]).catch(() => undefined);
+      for (const m of await mountsUnder(dir)) await run("umount", ["-l", m]).catch(() => undefined);
       await rm(dir, { recursive: true, force: true, maxRetries: 3 });
     },
   };

@@ -1,4 +1,5 @@
 /** Container folders and the sweep of those a dead berth left: owners by pid and start time, kept folders spared. */
+import { execFileSync } from "node:child_process";
 import { mkdir, readdir, readFile, readlink } from "node:fs/promises";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
@@ -7,6 +8,7 @@ import {
   adoptContainerDir,
   disownContainerDir,
   makeContainerDir,
+  mountsUnder,
   sweepContainers,
   sweepLeftovers,
 } from "../../src/runtime/sweep.ts";
@@ -85,5 +87,31 @@ describe("sweepLeftovers", () => {
     });
     expect(asked).toBe(1);
     expect(await readdir(join(home, "tmp"))).toHaveLength(1);
+  });
+});
+
+describe("mountsUnder", () => {
+  it("lists the mount points at and below a folder, deepest first, not beside it, with blanks in their names", async () => {
+    const dir = await tempDir();
+    expect(await mountsUnder(dir)).toEqual([]);
+    if (process.geteuid?.() !== 0) return; // mounting a tmpfs needs root
+    const outer = join(dir, "a b");
+    const inner = join(outer, "tab\there");
+    const beside = `${dir}-beside`;
+    await mkdir(outer, { recursive: true });
+    await mkdir(beside);
+    execFileSync("mount", ["-t", "tmpfs", "tmpfs", outer]);
+    await mkdir(inner);
+    execFileSync("mount", ["-t", "tmpfs", "tmpfs", inner]);
+    execFileSync("mount", ["-t", "tmpfs", "tmpfs", beside]);
+    try {
+      expect(await mountsUnder(dir)).toEqual([inner, outer]);
+      expect(await mountsUnder(inner)).toEqual([inner]);
+    } finally {
+      execFileSync("umount", [inner]);
+      execFileSync("umount", [outer]);
+      execFileSync("umount", [beside]);
+      execFileSync("rmdir", [beside]);
+    }
   });
 });

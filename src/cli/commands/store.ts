@@ -4,10 +4,10 @@ import { BerthError } from "../../errors.ts";
 import { fsck } from "../../oci/layout/fsck.ts";
 import { gc } from "../../oci/layout/gc.ts";
 import { Store } from "../../oci/store.ts";
+import { mountsUnder } from "../../runtime/sweep.ts";
 import { sweepDeadOwners } from "../../util/owner.ts";
 import type { Cli } from "../env.ts";
 import { formatBytes, printJson } from "../output.ts";
-import { mountsUnder } from "./system.ts";
 
 /** Temporary entries older than this with no owner in their name (left by older berths) are stale. */
 const STALE_MS = 24 * 60 * 60 * 1000;

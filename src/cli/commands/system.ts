@@ -4,6 +4,7 @@ import type { Command } from "commander";
 import { BerthError } from "../../errors.ts";
 import { gc } from "../../oci/layout/gc.ts";
 import { Store } from "../../oci/store.ts";
+import { mountsUnder } from "../../runtime/sweep.ts";
 import { isAlive, ownerOfName } from "../../util/owner.ts";
 import type { Cli } from "../env.ts";
 import { formatBytes, printJson, table } from "../output.ts";
@@ -43,15 +44,6 @@ async function diskUse(path: string, seen: Set<string>, skip: Set<string>): Prom
     for (const name of names) n += await diskUse(join(path, name), seen, skip);
   }
   return n;
-}
-
-/** Mount points under `dir` (a running container's root, a build's overlay): prune leaves those trees alone. */
-export async function mountsUnder(dir: string): Promise<string[]> {
-  const info = await readFile("/proc/self/mountinfo", "utf8").catch(() => "");
-  return info
-    .split("\n")
-    .map((l) => l.split(" ")[4]?.replace(/\\040/g, " "))
-    .filter((p): p is string => p !== undefined && (p === dir || p.startsWith(`${dir}/`)));
 }
 
 async function usage(home: string): Promise<{ usage: Usage[]; unusedBlobs: number }> {

@@ -1,14 +1,11 @@
 /**
  * `berth system df` and `berth system prune` (issue 16, point 7) through the real CLI: disk use by kind, a dry
  * run first, then unused blobs and stale temporary files, then (--all) every cache; the store's images stay.
- * And `mountsUnder`, by which prune (and store gc) leave a tree with a mount inside alone.
  */
-import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { mkdir, readdir, utimes, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
-import { mountsUnder } from "../../../src/cli/commands/system.ts";
 import { berth } from "../../helpers/cli.ts";
 import { tempDir } from "../../helpers/temp.ts";
 import { umociImage } from "../../helpers/umoci.ts";
@@ -92,27 +89,5 @@ describe("berth system", () => {
       "docker.io/library/df:1",
     ]);
     expect((await berth(["store", "fsck"], { home })).code).toBe(0);
-  });
-});
-
-describe("mountsUnder", () => {
-  it("lists the mount points at and below a folder, not beside it, with spaces in their names", async () => {
-    const dir = await tempDir();
-    expect(await mountsUnder(dir)).toEqual([]);
-    if (process.geteuid?.() !== 0) return; // mounting a tmpfs needs root
-    const inside = join(dir, "a b", "m");
-    const beside = `${dir}-beside`;
-    await mkdir(inside, { recursive: true });
-    await mkdir(beside);
-    execFileSync("mount", ["-t", "tmpfs", "tmpfs", inside]);
-    execFileSync("mount", ["-t", "tmpfs", "tmpfs", beside]);
-    try {
-      expect(await mountsUnder(dir)).toEqual([inside]);
-      expect(await mountsUnder(inside)).toEqual([inside]);
-    } finally {
-      execFileSync("umount", [inside]);
-      execFileSync("umount", [beside]);
-      execFileSync("rmdir", [beside]);
-    }
   });
 });
