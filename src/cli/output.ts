@@ -54,7 +54,7 @@ export function shortDigest(digest: string): string {
   return digest.slice(i + 1, i + 13);
 }
 
-/** Render rows as aligned columns. */
+/** Render rows as aligned columns, three spaces apart, with no blanks at the end of a line (an empty last cell). */
 export function table(rows: string[][]): string {
   const widths: number[] = [];
   for (const row of rows) {
@@ -63,6 +63,11 @@ export function table(rows: string[][]): string {
     });
   }
   return rows
-    .map((row) => row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i]!))).join("   "))
+    .map((row) =>
+      row
+        .map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i]!)))
+        .join("   ")
+        .trimEnd(),
+    )
     .join("\n");
 }

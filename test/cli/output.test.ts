@@ -99,16 +99,15 @@ describe("shortDigest", () => {
 });
 
 describe("table", () => {
-  it("pads every column but the last to its widest cell, three spaces apart", () => {
+  it("pads every column but the last to its widest cell, three spaces apart, no blanks at a line's end", () => {
     const rows = [
       ["NAME", "DIGEST", "SIZE"],
       ["a", "sha256:1", "1 B"],
       ["longer-name", "x", ""],
+      ["b", "", ""],
     ];
     expect(table(rows)).toBe(
-      ["NAME          DIGEST     SIZE", "a             sha256:1   1 B", "longer-name   x          "].join(
-        "\n",
-      ),
+      ["NAME          DIGEST     SIZE", "a             sha256:1   1 B", "longer-name   x", "b"].join("\n"),
     );
     expect(table([])).toBe("");
   });

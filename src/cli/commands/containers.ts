@@ -20,6 +20,7 @@ import {
   shortId,
 } from "../../runtime/state.ts";
 import type { Cli } from "../env.ts";
+import { table } from "../output.ts";
 import { containerSignals, ownFailure } from "./run.ts";
 
 const collect = (v: string, prev: string[]) => [...prev, v];
@@ -52,18 +53,6 @@ function portsText(c: ContainerInfo): string {
   return c.record.ports
     .map((p) => `${p.hostIp ?? "0.0.0.0"}:${p.hostPort}->${p.containerPort}/${p.protocol}`)
     .join(", ");
-}
-
-function table(rows: string[][]): string {
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-  return rows
-    .map((r) =>
-      r
-        .map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i]! + 3)))
-        .join("")
-        .trimEnd(),
-    )
-    .join("\n");
 }
 
 function quoteCommand(argv: string[]): string {
