@@ -160,43 +160,49 @@ export class Analyzer {
         hint: "copy it into the store (berth copy docker://… NAME) or name a registry image",
       });
     }
-    let previous: PreviousImage | undefined;
     const prevText = i.previousImage ?? i.target.text;
     let prevOpened: ResolvedImage | undefined;
     try {
-      // With --publish the previous image is the registry's first, as pack and the lifecycle read it.
-      prevOpened = await resolveImage(prevText, i.ctx, {
-        ...(i.platform ? { platform: i.platform } : {}),
-        preferRegistry: i.publish,
-      }).catch((err) => {
-        if (err instanceof BerthError && /not found|unknown|no image/i.test(err.message)) return undefined;
-        throw err;
-      });
+      prevOpened = await this.#previousImage(prevText);
+      if (!prevOpened) log(`Previous image with name "${prevText}" not found`);
+      const label = prevOpened?.image.config?.config?.Labels?.[LABEL.lifecycle];
+      const previous: PreviousImage | undefined = prevOpened && {
+        image: prevOpened.image,
+        metadata: parseJsonLabel<LayersMetadata>(label, LABEL.lifecycle, prevText) ?? {},
+      };
+      const runInput: RunImageInput = {
+        image: run.image,
+        reference: run.pinned,
+        name: choice.configured,
+        ...(choice.mirrors.length ? { mirrors: choice.mirrors } : {}),
+      };
+      return {
+        previous,
+        runImage: runInput,
+        run,
+        target: targetOfImage(run.image),
+        close: async () => {
+          await run.close();
+          await prevOpened?.close();
+        },
+      };
     } catch (err) {
+      // every path that does not hand them over closes both (a previous image whose label is not JSON)
       await run.close();
-      throw wrapError(`reading the previous image ${prevText}`, err);
+      await prevOpened?.close();
+      throw err;
     }
-    if (!prevOpened) log(`Previous image with name "${prevText}" not found`);
-    else {
-      const label = prevOpened.image.config?.config?.Labels?.[LABEL.lifecycle];
-      const metadata = parseJsonLabel<LayersMetadata>(label, LABEL.lifecycle, prevText) ?? {};
-      previous = { image: prevOpened.image, metadata };
-    }
-    const runInput: RunImageInput = {
-      image: run.image,
-      reference: run.pinned,
-      name: choice.configured,
-      ...(choice.mirrors.length ? { mirrors: choice.mirrors } : {}),
-    };
-    return {
-      previous,
-      runImage: runInput,
-      run,
-      target: targetOfImage(run.image),
-      close: async () => {
-        await run.close();
-        await prevOpened?.close();
-      },
-    };
+  }
+
+  /** The previous image (with --publish the registry's first, as pack and the lifecycle read it), if any. */
+  async #previousImage(text: string): Promise<ResolvedImage | undefined> {
+    const i = this.i;
+    return resolveImage(text, i.ctx, {
+      ...(i.platform ? { platform: i.platform } : {}),
+      preferRegistry: i.publish,
+    }).catch((err) => {
+      if (err instanceof BerthError && /not found|unknown|no image/i.test(err.message)) return undefined;
+      throw wrapError(`reading the previous image ${text}`, err);
+    });
   }
 }

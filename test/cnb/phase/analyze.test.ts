@@ -3,6 +3,8 @@
  * on the target's registry first), images pinned to their digest, the previous image's lifecycle metadata, and
  * the error sentences when the run image is missing or unnamed.
  */
+import { execFileSync } from "node:child_process";
+import { readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { Analyzer, chooseRunImage, resolveImage } from "../../../src/cnb/phase/analyze.ts";
@@ -149,5 +151,20 @@ describe("Analyzer", () => {
         `^oci:${join(dir, "images")}:bad: label io.buildpacks.lifecycle.metadata is not valid JSON: `,
       ),
     });
+  });
+
+  it("a previous image with a bad label: the run and previous images opened are closed", async () => {
+    // a gzipped oci-archive is opened by decompressing it into BERTH_HOME/tmp; closing it removes that copy
+    const archive = join(dir, "images.tar.gz");
+    execFileSync("tar", ["-czf", archive, "-C", join(dir, "images"), "."]);
+    const home = await tempDir();
+    const analyze = new Analyzer({
+      target: parseImageArgument(`oci-archive:${archive}:bad`),
+      runImage: `oci-archive:${archive}:run`,
+      publish: false,
+      ctx: { home, env: {} },
+    }).analyze();
+    await expect(analyze).rejects.toMatchObject({ message: expect.stringContaining("is not valid JSON") });
+    expect(await readdir(join(home, "tmp"))).toEqual([]);
   });
 });
