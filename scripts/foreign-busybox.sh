@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Fetches Debian's busybox-static for a foreign architecture (default arm64) into
 # ${BERTH_TEST_CACHE:-/var/cache/berth-test}/busybox-static-<arch>/busybox and prints that path: the base of the
-# multi-platform tests' arm64 images (test/dockerfile/multiplatform.test.ts). The machine's own apt sources are
+# multi-platform tests' arm64 images (test/dockerfile/platforms.test.ts). The machine's own apt sources are
 # used through a private apt state (its own lists and cache in a temp folder, the architecture given as an
 # option), so the host's apt and dpkg configuration are left as they are. Idempotent.
 set -euo pipefail

@@ -3,7 +3,7 @@
  * folder in the step cache's tmp/, its container folder (root mounted, container running) and runtime state.
  * The next berth command, whatever it is, sweeps them all by the owner pid and start time they record.
  */
-import { readdir, readFile } from "node:fs/promises";
+import { readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { mountsUnder } from "../../src/runtime/sweep.ts";
