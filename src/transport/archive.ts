@@ -101,7 +101,7 @@ export async function saveArchive(
       opened.push(src);
       const source = progress.onBlob ? reporting(src.source, progress.onBlob) : src.source;
       const image = await selectImage(await loadRoot(source, src.root), platform);
-      entries.push({ image, tags: src.name ? [src.name] : [] });
+      entries.push({ image, tags: src.tag ? [src.tag] : [] });
     }
     progress.onPlan?.(entries.flatMap((e) => e.image.manifest.layers));
     await writeDockerArchive(path, entries, { tmpDir: tmpDirOf(ctx) });

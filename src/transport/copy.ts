@@ -24,7 +24,7 @@ export async function copyImage(
     throw wrapError(`reading ${src.text}`, err);
   });
   try {
-    return await writeImage(opened.source, opened.root, opened.name, dst, ctx, options).catch((err) => {
+    return await writeImage(opened.source, opened.root, opened.tag, dst, ctx, options).catch((err) => {
       throw wrapError(`copying ${src.text} to ${dst.text}`, err);
     });
   } finally {

@@ -14,8 +14,14 @@ import type { ImageArgument } from "./parse.ts";
 export interface OpenedSource {
   source: BlobSource;
   root: Descriptor;
-  /** A name for the image, when the argument carries one (used as the default destination tag). */
+  /** A name for the image, when the argument carries one (shown by inspect). */
   name: string | undefined;
+  /**
+   * The reference a docker-archive destination that names none is tagged with: a store or registry name (as
+   * docker save tags it), a docker-archive's own tag. Never an OCI layout's `ref.name`, which may be just `v1`:
+   * skopeo writes no RepoTags for those, and neither does berth.
+   */
+  tag: string | undefined;
   close(): Promise<void>;
 }
 
@@ -34,12 +40,19 @@ export async function openSource(arg: ImageArgument, ctx: TransportContext): Pro
         source: store.layout,
         root: await store.resolve(arg.ref),
         name: Store.normalize(arg.ref),
+        tag: Store.normalize(arg.ref),
         close: noop,
       };
     }
     case "oci": {
       const layout = await OciLayout.open(arg.path);
-      return { source: layout, root: await layout.resolve(arg.ref), name: arg.ref, close: noop };
+      return {
+        source: layout,
+        root: await layout.resolve(arg.ref),
+        name: arg.ref,
+        tag: undefined,
+        close: noop,
+      };
     }
     case "docker-archive":
     case "oci-archive": {
@@ -51,6 +64,7 @@ export async function openSource(arg: ImageArgument, ctx: TransportContext): Pro
           source: archive,
           root: await archive.resolve(arg.ref),
           name: arg.ref,
+          tag: arg.transport === "docker-archive" ? archiveTag(arg.ref) : undefined,
           close: () => archive.close(),
         };
       } catch (err) {
@@ -69,12 +83,18 @@ export async function openSource(arg: ImageArgument, ctx: TransportContext): Pro
         source: repo,
         root: await repo.resolve(referenceTarget(ref)),
         name: formatReference(ref),
+        tag: formatReference(ref),
         close: noop,
       };
     }
     case "scratch":
       throw new BerthError("USAGE", "scratch is not an image to read from here");
   }
+}
+
+/** A docker-archive's REF as a tag: a name it holds, not `@N` (its Nth image) or a digest. */
+function archiveTag(ref: string | undefined): string | undefined {
+  return ref && !/^@\d+$/.test(ref) && !ref.startsWith("sha256:") ? ref : undefined;
 }
 
 /** A sink for a destination argument. docker-archive destinations are written whole by `copyImage`. */

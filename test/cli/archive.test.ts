@@ -85,6 +85,23 @@ describe("archives through berth copy", () => {
     expect(await readlink(join(dir, "da-bundle/rootfs/srv/link"))).toBe("index.html");
   });
 
+  it("copy and save of an OCI layout's image (its ref just v1) write no RepoTags, as skopeo copy", async () => {
+    const repoTags = async (file: string) =>
+      JSON.parse(await run("tar", ["-xOf", file, "manifest.json"])).map(
+        (m: { RepoTags: unknown }) => m.RepoTags,
+      );
+    const bySkopeo = join(dir, "untagged.skopeo.tar");
+    await run("skopeo", ["copy", `oci:${src}:v1`, `docker-archive:${bySkopeo}`]);
+    const copied = join(dir, "untagged.copy.tar");
+    const c = await berth(["copy", `oci:${src}:v1`, `docker-archive:${copied}`], { home });
+    expect(c.code, c.stderr).toBe(0);
+    const saved = join(dir, "untagged.save.tar");
+    const s = await berth(["save", `oci:${src}:v1`, "-o", saved], { home });
+    expect(s.code, s.stderr).toBe(0);
+    expect(await repoTags(bySkopeo)).toEqual([[]]);
+    expect([await repoTags(copied), await repoTags(saved)]).toEqual([[[]], [[]]]);
+  });
+
   it("reads what skopeo writes to a docker-archive", async () => {
     const file = join(dir, "by-skopeo.tar");
     await run("skopeo", ["copy", `oci:${src}:v1`, `docker-archive:${file}:skopeo/made:2`]);

@@ -48,15 +48,26 @@ describe("openAnyArchive", () => {
 
 describe("saveArchive and loadArchive", () => {
   it("save images under their names and load them into the store under each", async () => {
-    const { dir, ctx, root } = await setup();
+    const { dir, ctx, root, src } = await setup();
+    await copyImage(src, parseImageArgument("team/app:1"), ctx);
     const tar = join(dir, "saved.tar");
-    await saveArchive([parseImageArgument(`oci:${join(dir, "src")}:v1`)], tar, ctx);
-    const loaded = await loadArchive(tar, ctx);
+    await saveArchive([parseImageArgument("team/app:1")], tar, ctx);
+    const other = { ...ctx, home: join(dir, "other") };
+    const loaded = await loadArchive(tar, other);
     expect(loaded).toHaveLength(1);
-    expect(loaded[0]!.name).toBe(Store.normalize("v1"));
-    const store = await Store.open(ctx.home);
-    expect((await store.resolve("v1")).digest).toBe(loaded[0]!.digest);
+    expect(loaded[0]!.name).toBe(Store.normalize("team/app:1"));
+    const store = await Store.open(other.home);
+    expect((await store.resolve("team/app:1")).digest).toBe(loaded[0]!.digest);
     expect(loaded[0]!.digest).not.toBe(root.digest); // a docker-archive's manifest is made again
+  });
+
+  it("save an OCI layout's image untagged (its ref may be just v1), as skopeo copies it", async () => {
+    const { dir, ctx, src } = await setup();
+    const tar = join(dir, "untagged.tar");
+    await saveArchive([src], tar, ctx);
+    expect(await loadArchive(tar, { ...ctx, home: join(dir, "other") })).toEqual([
+      { name: undefined, digest: expect.stringMatching(/^sha256:/) },
+    ]);
   });
 
   it("write the same archive to a stream as to a file", async () => {

@@ -54,6 +54,21 @@ describe("copyImage", () => {
     );
   });
 
+  it("tags a docker-archive with a store name but not with an OCI layout's ref, as skopeo", async () => {
+    const { dir, ctx } = await setup();
+    const layout = parseImageArgument(`oci:${join(dir, "src")}:v1`);
+    const tags = async (from: string) => {
+      const dst = parseImageArgument(`docker-archive:${join(dir, `${from.length}.tar`)}`);
+      await copyImage(parseImageArgument(from), dst, ctx);
+      const back = await openSource(dst, ctx);
+      await back.close();
+      return (back.source as ArchiveSource).images().map((i) => i.tags);
+    };
+    expect(await tags(layout.text)).toEqual([[]]);
+    await copyImage(layout, parseImageArgument("team/app:1"), ctx);
+    expect(await tags("team/app:1")).toEqual([["docker.io/team/app:1"]]);
+  });
+
   it("names the source it cannot read", async () => {
     const { dir, ctx } = await setup();
     const src = parseImageArgument(`oci:${join(dir, "none")}:v1`);

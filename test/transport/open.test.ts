@@ -4,6 +4,7 @@ import { isBerthError } from "../../src/errors.ts";
 import { copy } from "../../src/oci/copy.ts";
 import { OciLayout } from "../../src/oci/layout/layout.ts";
 import type { TransportContext } from "../../src/transport/context.ts";
+import { copyImage } from "../../src/transport/copy.ts";
 import { openSink, openSource } from "../../src/transport/open.ts";
 import { parseImageArgument } from "../../src/transport/parse.ts";
 import { tempDir } from "../helpers/temp.ts";
@@ -16,11 +17,29 @@ async function setup(): Promise<{ dir: string; ctx: TransportContext; root: { di
 }
 
 describe("openSource and openSink", () => {
-  it("open a layout by tag, naming the image by its tag", async () => {
+  it("open a layout by tag, naming the image by its tag, which is no reference to tag a copy with", async () => {
     const { dir, ctx, root } = await setup();
     const src = await openSource(parseImageArgument(`oci:${join(dir, "src")}:v1`), ctx);
-    expect([src.root.digest, src.name]).toEqual([root.digest, "v1"]);
+    expect([src.root.digest, src.name, src.tag]).toEqual([root.digest, "v1", undefined]);
     await src.close();
+  });
+
+  it("give a docker-archive's tag as the tag of a copy, not its @N", async () => {
+    const { dir, ctx } = await setup();
+    const tar = join(dir, "d.tar");
+    await copyImage(
+      parseImageArgument(`oci:${join(dir, "src")}:v1`),
+      parseImageArgument(`docker-archive:${tar}:web:2`),
+      ctx,
+    );
+    for (const [ref, tag] of [
+      ["web:2", "web:2"],
+      ["@0", undefined],
+    ] as const) {
+      const archive = await openSource(parseImageArgument(`docker-archive:${tar}:${ref}`), ctx);
+      expect(archive.tag).toBe(tag);
+      await archive.close();
+    }
   });
 
   it("write into a new layout, the store and an oci-archive, each readable back as a source", async () => {
@@ -37,11 +56,13 @@ describe("openSource and openSink", () => {
       expect([text, back.root.digest]).toEqual([text, root.digest]);
       await back.close();
     }
-    // the store names an image by its full reference
+    // the store names an image by its full reference, which a copy is tagged with
     await copy(src.source, src.root, await openSink(parseImageArgument("127.0.0.1:5000/team/app"), ctx));
-    expect((await openSource(parseImageArgument("127.0.0.1:5000/team/app"), ctx)).name).toBe(
+    const stored = await openSource(parseImageArgument("127.0.0.1:5000/team/app"), ctx);
+    expect([stored.name, stored.tag]).toEqual([
       "127.0.0.1:5000/team/app:latest",
-    );
+      "127.0.0.1:5000/team/app:latest",
+    ]);
     expect((await (await OciLayout.open(join(dir, "out"))).resolve("w")).digest).toBe(root.digest);
   });
 

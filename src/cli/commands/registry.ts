@@ -93,7 +93,7 @@ async function push(
       info(c.out, `Compressing ${compressed.compressed} uncompressed layers with gzip for the registry`);
     const source = compressed?.source ?? mounts.source;
     const rootDesc = compressed?.descriptor ?? opened.root;
-    return await writeImage(source, rootDesc, opened.name, dst, c.ctx, {
+    return await writeImage(source, rootDesc, opened.tag, dst, c.ctx, {
       all: true,
       ...progress.hooks,
     }).catch((err) => {
