@@ -4,14 +4,13 @@ and the SBOM from the binary's build information.
 
 Standard library only (the build image's python3). Usage: go.py COMMAND ARGS...
 """
-import base64
-import hashlib
-import json
 import os
 import re
 import sys
-import urllib.request
-import zipfile
+import tomllib
+
+# urllib.request (with http, ssl and email), zipfile, json and the hashes are imported where they are used: every
+# rebuild starts this helper once (facts), and those imports were most of its start.
 
 
 def vt(v):
@@ -40,6 +39,8 @@ def proxies():
 
 
 def get(url, timeout=60):
+    import urllib.request
+
     with urllib.request.urlopen(url, timeout=timeout) as r:
         return r.read()
 
@@ -86,6 +87,10 @@ def resolve(goos, goarch):
 
 def dirhash(path):
     """The go.sum h1: hash of a module zip (golang.org/x/mod/sumdb/dirhash.Hash1)."""
+    import base64
+    import hashlib
+    import zipfile
+
     lines = []
     with zipfile.ZipFile(path) as z:
         for name in sorted(z.namelist()):
@@ -98,6 +103,9 @@ def dirhash(path):
 def install(version, goos, goarch, dest):
     """Download golang.org/toolchain@v0.0.1-go<version>.<os>-<arch>, check it against the checksum database
     (sum.golang.org, through the proxy), unpack it into dest."""
+    import urllib.request
+    import zipfile
+
     mod = f"v0.0.1-go{version}.{goos}-{goarch}"
     zpath = dest + ".zip"
     errors = []
@@ -137,6 +145,8 @@ def install(version, goos, goarch, dest):
 
 def sbom(build_info):
     """CycloneDX from `go version -m BINARY`: the Go toolchain and every module linked in."""
+    import json
+
     comps = []
     for line in build_info.splitlines():
         f = line.split()
@@ -148,11 +158,37 @@ def sbom(build_info):
     print(json.dumps({"bomFormat": "CycloneDX", "specVersion": "1.4", "version": 1, "components": comps}, indent=1))
 
 
+def layer_metadata(layers):
+    """The [metadata] of every <layer>.toml the lifecycle restored, as meta_<layer>_<key> (as node.py's)."""
+    out = {}
+    for name in sorted(os.listdir(layers)) if os.path.isdir(layers) else []:
+        if not name.endswith(".toml") or name in ("launch.toml", "build.toml", "store.toml"):
+            continue
+        try:
+            with open(os.path.join(layers, name), "rb") as f:
+                metadata = tomllib.load(f).get("metadata", {})
+        except (OSError, tomllib.TOMLDecodeError):
+            continue
+        for key, value in metadata.items():
+            if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+                out[re.sub(r"\W", "_", f"meta_{name[:-5]}_{key}")] = str(value)
+    return out
+
+
+def facts(layers):
+    """What bin/build reads before it decides what to reuse (the requested Go and the restored layers' [metadata]),
+    as shell assignments for one `eval`: one Python start on a no-op rebuild instead of one per check."""
+    import shlex
+
+    v, origin, exact = requested()
+    out = {"want": v, "origin": origin, "exactness": "exact" if exact else "min", **layer_metadata(layers)}
+    print("\n".join(f"{k}={shlex.quote(str(val))}" for k, val in out.items()))
+
+
 def main():
     cmd, args = sys.argv[1], sys.argv[2:]
-    if cmd == "requested":
-        v, origin, exact = requested()
-        print(f"{v}\t{origin}\t{'exact' if exact else 'min'}")
+    if cmd == "facts":
+        facts(*args)
     elif cmd == "resolve":
         resolve(*args)
     elif cmd == "install":

@@ -3,14 +3,13 @@ from the Rust project's release channel manifests (checked against their sha256)
 
 Standard library only (the build image's python3). Usage: rust.py COMMAND ARGS...
 """
-import hashlib
-import json
 import os
 import re
 import sys
-import tarfile
 import tomllib
-import urllib.request
+
+# urllib.request (with http, ssl and email), tarfile, json and hashlib are imported where they are used: every
+# rebuild starts this helper once (facts), and those imports were most of its start.
 
 DIST = os.environ.get("BP_RUST_DIST_SERVER", "https://static.rust-lang.org").rstrip("/")
 
@@ -38,6 +37,8 @@ def requested():
 
 def resolve(target):
     """Print VERSION and the three components' URL and sha256 (tab-separated lines) for the requested channel."""
+    import urllib.request
+
     channel, origin = requested()
     if not re.match(r"^(stable|beta|nightly(-\d{4}-\d{2}-\d{2})?|\d+\.\d+(\.\d+)?)$", channel):
         sys.exit(f"berth/rust: {origin} names the toolchain {channel!r}, which is no channel or version")
@@ -63,6 +64,10 @@ def resolve(target):
 
 def install(url, sha256, dest):
     """Download one component tarball, check it, and merge its component folders into dest."""
+    import hashlib
+    import tarfile
+    import urllib.request
+
     part = dest + ".part"
     h = hashlib.sha256()
     with urllib.request.urlopen(url, timeout=600) as r, open(part, "wb") as f:
@@ -97,6 +102,8 @@ def binary():
 
 
 def sbom(version):
+    import json
+
     comps = [{"type": "application", "name": "rustc", "version": version, "purl": f"pkg:generic/rustc@{version}"}]
     if os.path.isfile("Cargo.lock"):
         with open("Cargo.lock", "rb") as f:
@@ -106,16 +113,42 @@ def sbom(version):
     print(json.dumps({"bomFormat": "CycloneDX", "specVersion": "1.4", "version": 1, "components": comps}, indent=1))
 
 
+def layer_metadata(layers):
+    """The [metadata] of every <layer>.toml the lifecycle restored, as meta_<layer>_<key> (as node.py's)."""
+    out = {}
+    for name in sorted(os.listdir(layers)) if os.path.isdir(layers) else []:
+        if not name.endswith(".toml") or name in ("launch.toml", "build.toml", "store.toml"):
+            continue
+        try:
+            with open(os.path.join(layers, name), "rb") as f:
+                metadata = tomllib.load(f).get("metadata", {})
+        except (OSError, tomllib.TOMLDecodeError):
+            continue
+        for key, value in metadata.items():
+            if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+                out[re.sub(r"\W", "_", f"meta_{name[:-5]}_{key}")] = str(value)
+    return out
+
+
+def facts(layers):
+    """What bin/build reads before it decides what to reuse (the requested channel, the binary's name unless
+    BP_RUST_BINARY names it, the restored layers' [metadata]), as shell assignments for one `eval`: one Python
+    start on a no-op rebuild instead of one per check."""
+    import shlex
+
+    channel, origin = requested()
+    out = {"channel": channel, "origin": origin, "binary": "" if os.environ.get("BP_RUST_BINARY") else binary()}
+    print("\n".join(f"{k}={shlex.quote(str(v))}" for k, v in {**out, **layer_metadata(layers)}.items()))
+
+
 def main():
     cmd, args = sys.argv[1], sys.argv[2:]
-    if cmd == "requested":
-        print("\t".join(requested()))
+    if cmd == "facts":
+        facts(*args)
     elif cmd == "resolve":
         resolve(*args)
     elif cmd == "install":
         install(*args)
-    elif cmd == "binary":
-        print(binary())
     elif cmd == "sbom":
         sbom(*args)
     else:
