@@ -88,9 +88,9 @@ async function syncDir(
       const same =
         dst0?.isFile() &&
         dst0.size === sst.size &&
-        // utimes below keeps whole milliseconds only: compare at that precision, or every file would be
-        // copied again on every build.
-        Math.trunc(dst0.mtimeMs) === Math.trunc(sst.mtimeMs) &&
+        // utimes below sets the stat's Date, whole milliseconds rounded (…457.95 → …458), and seconds as a
+        // double may land a nanosecond under it: equal within a millisecond, or files would be copied again.
+        Math.abs(dst0.mtimeMs - sst.mtime.getTime()) < 1 &&
         (dst0.mode & 0o7777) === (sst.mode & 0o7777);
       if (same) {
         await own(d, dst0, o);
