@@ -17,19 +17,13 @@ import {
   toRunPath,
 } from "../../src/cnb/executor.ts";
 import { tempDir } from "../helpers/temp.ts";
+import { phasePaths } from "./helpers.ts";
 
 let dir: string;
 let paths: CnbPaths;
 beforeEach(async () => {
   dir = await tempDir("berth-cnb-exec-");
-  paths = {
-    app: join(dir, "app"),
-    layers: join(dir, "layers"),
-    platform: join(dir, "platform"),
-    buildpacks: join(dir, "buildpacks"),
-    buildConfig: join(dir, "build-config"),
-  };
-  for (const p of Object.values(paths)) await mkdir(p, { recursive: true });
+  paths = await phasePaths(dir, "buildpacks");
 });
 
 /** The sandbox executor's paths without its runtime (toRunPath, layersTree and makeOwnedDir read only these). */

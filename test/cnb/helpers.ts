@@ -154,3 +154,16 @@ export async function makeBuildImage(
     ctx,
   );
 }
+
+/** The spec's directories of one phase run under `dir` (buildpacks in `dir/<buildpacks>`), made empty. */
+export async function phasePaths(dir: string, buildpacks = "bps") {
+  const paths = {
+    app: join(dir, "app"),
+    layers: join(dir, "layers"),
+    platform: join(dir, "platform"),
+    buildpacks: join(dir, buildpacks),
+    buildConfig: join(dir, "build-config"),
+  };
+  for (const p of Object.values(paths)) await mkdir(p, { recursive: true });
+  return paths;
+}

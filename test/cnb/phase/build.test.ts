@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { beforeEach, describe, expect, it } from "vitest";
 import { mergeLabels, ProcessMap } from "../../../src/cnb/phase/build.ts";
 import { tempDir } from "../../helpers/temp.ts";
-import { type BpSpec, memoryLogger, writeBuildpack } from "../helpers.ts";
+import { type BpSpec, memoryLogger, phasePaths, writeBuildpack } from "../helpers.ts";
 import {
   BuildpackStore,
   type BuildResult,
@@ -29,14 +29,7 @@ async function run(
 ): Promise<BuildResult> {
   const bps = [];
   for (const s of specs) bps.push(await readBuildpackDir(await writeBuildpack(join(dir, "bps"), s)));
-  const paths = {
-    app: join(dir, "app"),
-    layers: join(dir, "layers"),
-    platform: join(dir, "platform"),
-    buildpacks: join(dir, "bps"),
-    buildConfig: join(dir, "build-config"),
-  };
-  for (const p of Object.values(paths)) await mkdir(p, { recursive: true });
+  const paths = await phasePaths(dir);
   return build({
     group: { group: specs.map((s) => ({ id: s.id, version: "0.0.1", api: s.api ?? "0.10" })) },
     plan,

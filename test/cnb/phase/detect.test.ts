@@ -3,7 +3,7 @@ import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { beforeEach, describe, expect, it } from "vitest";
 import { tempDir } from "../../helpers/temp.ts";
-import { type BpSpec, memoryLogger, writeBuildpack } from "../helpers.ts";
+import { type BpSpec, memoryLogger, phasePaths, writeBuildpack } from "../helpers.ts";
 import {
   BuildpackStore,
   type DetectResult,
@@ -28,14 +28,7 @@ const plan = (text: string) => `cat > "$2" <<'PLAN'\n${text}PLAN\nexit 0`;
 async function run(specs: BpSpec[], order: Order, logger = memoryLogger()): Promise<DetectResult> {
   const bps = [];
   for (const s of specs) bps.push(await readBuildpackDir(await writeBuildpack(join(dir, "bps"), s)));
-  const paths = {
-    app: join(dir, "app"),
-    layers: join(dir, "layers"),
-    platform: join(dir, "platform"),
-    buildpacks: join(dir, "bps"),
-    buildConfig: join(dir, "build-config"),
-  };
-  for (const p of Object.values(paths)) await mkdir(p, { recursive: true });
+  const paths = await phasePaths(dir);
   return detect({
     order,
     store: new BuildpackStore(bps),
