@@ -1,5 +1,5 @@
 /** The build phase on this machine (--isolation host): layers, env files, plans, launch.toml merging, errors. */
-import { mkdir, readFile, stat } from "node:fs/promises";
+import { readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { beforeEach, describe, expect, it } from "vitest";
 import { mergeLabels, ProcessMap } from "../../../src/cnb/phase/build.ts";
