@@ -208,6 +208,102 @@ async function findInit(searchPath: string | undefined): Promise<string> {
   );
 }
 
+/** The record of a container being created (state.ts): what `ps`, `logs` and the supervisor read. */
+function newRecord(
+  o: CreateOptions,
+  c: {
+    id: string;
+    name: string;
+    command: string[];
+    runtime: OciRuntime;
+    stateDir: string;
+    config: ImageConfig;
+  },
+): ContainerRecord {
+  return {
+    schemaVersion: 1,
+    id: c.id,
+    ...(o.name !== undefined ? { name: o.name } : {}),
+    image: c.name,
+    imageDigest: o.image.digest,
+    command: c.command,
+    created: new Date().toISOString(),
+    runtime: c.runtime,
+    stateDir: c.stateDir,
+    detached: o.detached === true,
+    autoRemove: o.autoRemove ?? !o.keep,
+    terminal: o.terminal === true,
+    ...(c.config.config?.StopSignal ? { stopSignal: c.config.config.StopSignal } : {}),
+    network: o.network ?? "default",
+    ports: [...(o.ports ?? [])],
+    mounted: false,
+  };
+}
+
+/**
+ * The container's config.json, from the image's config and the options over it (user resolved in the mounted
+ * root, env, mounts, hooks, volumes). Returns the warnings for the caller.
+ */
+async function writeSpec(
+  o: CreateOptions,
+  c: {
+    dir: string;
+    name: string;
+    command: string[];
+    hostname: string;
+    init: string | undefined;
+    rootfs: string;
+    net: NetworkSetup;
+    etc: Promise<SpecMount[]>;
+  },
+): Promise<string[]> {
+  const config = o.image.imageConfig();
+  const user = await resolveUser(c.rootfs, o.user ?? config.config?.User, c.name);
+  const warnings: string[] = [];
+  if (o.rootless && !rootlessMapsUser(o.rootless, user)) {
+    warnings.push(
+      `running as root in the container, not as ${user.name ?? user.uid}:${user.gid}: rootless without subordinate ids (/etc/subuid, /etc/subgid and newuidmap) maps only your own id, to root`,
+    );
+  }
+  const env = processEnv(config, user, o.env ?? [], c.hostname);
+  // docker's TERM for a terminal, unless the image or the caller set one
+  if (o.terminal && !env.some((e) => e.startsWith("TERM="))) env.push("TERM=xterm");
+  const mounts = await c.etc;
+  if (c.init) {
+    mounts.push({
+      destination: INIT_PATH,
+      type: "bind",
+      source: c.init,
+      options: ["bind", "ro", "nosuid", "nodev", "rprivate"],
+    });
+  }
+  // A detached container's supervisor learns from this hook that the process has started.
+  const poststart = o.detached
+    ? [{ path: "/bin/sh", args: ["sh", "-c", ': >"$1"', "sh", join(c.dir, STARTED)] }]
+    : undefined;
+  const hooks = c.net.hooks || poststart ? { ...c.net.hooks, poststart } : undefined;
+  const spec = buildSpec({
+    user,
+    args: c.init ? [INIT_PATH, "--", ...c.command] : c.command,
+    env,
+    cwd: processCwd(config, o.cwd),
+    network: o.network ?? "default",
+    hooks,
+    capAdd: o.capAdd,
+    capDrop: o.capDrop,
+    hostname: c.hostname,
+    volumes: [...(o.volumes ?? []), ...(await imageVolumes(config, c.rootfs, c.dir, o.volumes ?? []))],
+    mounts,
+    annotations: imageAnnotations(config),
+    rootPath: c.rootfs,
+    rootless: o.rootless,
+    ...(o.seccomp === false ? { seccomp: false } : {}),
+    ...(o.terminal ? { terminal: true } : {}),
+  });
+  await writeFile(join(c.dir, "config.json"), `${JSON.stringify(spec, null, 2)}\n`);
+  return warnings;
+}
+
 /**
  * A container made from an image, its folder, name and record in place (state.ts): `create` prepares it
  * (root, network, config.json), `run` runs it in the foreground of the calling process, `finish` cleans up
@@ -263,26 +359,8 @@ export class Container {
     });
     const container = await makeContainerDir(o.home, runtime);
     const { id, dir } = container;
-    const network = o.network ?? "default";
-    const record: ContainerRecord = {
-      schemaVersion: 1,
-      id,
-      ...(o.name !== undefined ? { name: o.name } : {}),
-      image: name,
-      imageDigest: o.image.digest,
-      command,
-      created: new Date().toISOString(),
-      runtime,
-      stateDir: container.stateDir,
-      detached: o.detached === true,
-      autoRemove: o.autoRemove ?? !o.keep,
-      terminal: o.terminal === true,
-      ...(config.config?.StopSignal ? { stopSignal: config.config.StopSignal } : {}),
-      network,
-      ports: [...(o.ports ?? [])],
-      mounted: false,
-    };
-    const hostname = o.hostname ?? (network === "host" ? osHostname() : id.slice(6, 18));
+    const record = newRecord(o, { id, name, command, runtime, stateDir: container.stateDir, config });
+    const hostname = o.hostname ?? (record.network === "host" ? osHostname() : id.slice(6, 18));
     let root: Awaited<ReturnType<typeof createRoot>> | undefined;
     let net: NetworkSetup | undefined;
     let etc: Promise<SpecMount[]> | undefined;
@@ -295,64 +373,30 @@ export class Container {
         named = true;
       }
       net = await setupNetwork({
-        network,
+        network: record.network,
         dir,
         rootless: o.rootless !== undefined,
         ports: o.ports,
         searchPath: o.searchPath || undefined,
       });
       // Written while the root is mounted (both only wait on the kernel); settled before the folder is removed.
-      etc = etcMounts(dir, hostname, network, net.resolvConf);
+      etc = etcMounts(dir, hostname, record.network, net.resolvConf);
       etc.catch(() => undefined);
       root = await createRoot(snapshots, chain, dir);
       record.mounted = root.mounted;
-      const user = await resolveUser(root.rootfs, o.user ?? config.config?.User, name);
-      const warnings: string[] = [];
-      if (o.rootless && !rootlessMapsUser(o.rootless, user)) {
-        warnings.push(
-          `running as root in the container, not as ${user.name ?? user.uid}:${user.gid}: rootless without subordinate ids (/etc/subuid, /etc/subgid and newuidmap) maps only your own id, to root`,
-        );
-      }
-      const env = processEnv(config, user, o.env ?? [], hostname);
-      // docker's TERM for a terminal, unless the image or the caller set one
-      if (o.terminal && !env.some((e) => e.startsWith("TERM="))) env.push("TERM=xterm");
-      const mounts = await etc;
-      if (init) {
-        mounts.push({
-          destination: INIT_PATH,
-          type: "bind",
-          source: init,
-          options: ["bind", "ro", "nosuid", "nodev", "rprivate"],
-        });
-      }
-      // A detached container's supervisor learns from this hook that the process has started.
-      const poststart = o.detached
-        ? [{ path: "/bin/sh", args: ["sh", "-c", ': >"$1"', "sh", join(dir, STARTED)] }]
-        : undefined;
-      const hooks = net.hooks || poststart ? { ...net.hooks, poststart } : undefined;
-      const spec = buildSpec({
-        user,
-        args: init ? [INIT_PATH, "--", ...command] : command,
-        env,
-        cwd: processCwd(config, o.cwd),
-        network,
-        hooks,
-        capAdd: o.capAdd,
-        capDrop: o.capDrop,
+      const warnings = await writeSpec(o, {
+        dir,
+        name,
+        command,
         hostname,
-        volumes: [...(o.volumes ?? []), ...(await imageVolumes(config, root.rootfs, dir, o.volumes ?? []))],
-        mounts,
-        annotations: imageAnnotations(config),
-        rootPath: root.rootfs,
-        rootless: o.rootless,
-        ...(o.seccomp === false ? { seccomp: false } : {}),
-        ...(o.terminal ? { terminal: true } : {}),
+        init,
+        rootfs: root.rootfs,
+        net,
+        etc,
       });
-      await writeFile(join(dir, "config.json"), `${JSON.stringify(spec, null, 2)}\n`);
       await writeRecord(dir, record);
       // Opened by setupNetwork, held by whoever runs the container (attach opens its own).
-      const exitFd = net.exitFd;
-      return new Container(o.home, dir, record, exitFd, warnings, {
+      return new Container(o.home, dir, record, net.exitFd, warnings, {
         mode: chain.mode,
         applied: chain.applied,
         reused: chain.reused,

@@ -3,7 +3,7 @@
  * forwarding signals and keeping the tails of stdout and stderr. The result has one shape whether the
  * command succeeds or fails; only a failure of the runtime itself (no process started) is thrown.
  */
-import { execFile, spawn } from "node:child_process";
+import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { readFile, rm, stat } from "node:fs/promises";
 import { constants } from "node:os";
 import { join } from "node:path";
@@ -97,6 +97,40 @@ export interface RunBundle {
 export async function runBundle(b: RunBundle, o: StdioOptions = {}): Promise<ProcessResult> {
   o.signal?.throwIfAborted();
   const log = b.exec?.log ?? join(b.bundleDir, `${b.runtime.name}.log`);
+  const child = spawnRuntime(b, o, log);
+  const output = captureOutput(child, b.runtime.name, o);
+  const stop = forwardStops(child, b, o);
+  let code: number | null;
+  let sig: NodeJS.Signals | null;
+  try {
+    [code, sig] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve, reject) => {
+      child.on("error", reject);
+      child.on("close", (c, s) => resolve([c, s]));
+    });
+  } catch (e) {
+    throw new BerthError("RUNTIME_FAILED", `starting ${b.runtime.path}: ${(e as Error).message}`, {
+      cause: e,
+    });
+  } finally {
+    stop.unsubscribe();
+    if (!b.exec) await cleanupState(b);
+  }
+  const exitCode = code ?? 128 + (sig ? (constants.signals[sig] ?? 0) : 0);
+  if (stop.aborted() && o.signal?.aborted) throw o.signal.reason;
+  const result: ProcessResult = {
+    exitCode,
+    signal: exitCode > 128 ? signalNames.get(exitCode - 128) : undefined,
+    stdoutTail: output.out.toString(),
+    stderrTail: output.err.toString(),
+    command: b.command,
+  };
+  const explained = exitCode === 0 ? result : await explainFailure(b, log, result);
+  output.release();
+  return explained;
+}
+
+/** The runtime process: `run` (or `exec`) with its state root and a JSON log. */
+function spawnRuntime(b: RunBundle, o: StdioOptions, log: string): ChildProcess {
   const verb = b.exec
     ? ["exec", "--process", b.exec.processFile, b.id]
     : ["run", "--bundle", b.bundleDir, b.id];
@@ -107,6 +141,21 @@ export async function runBundle(b: RunBundle, o: StdioOptions = {}): Promise<Pro
     stdio: [stdinOpt, o.stdoutFd ?? "pipe", o.stderrFd ?? "pipe"],
     detached: o.ownSession === true,
   });
+  if (stdinOpt === "pipe" && child.stdin) {
+    const input = o.stdin as Readable;
+    child.stdin.on("error", () => undefined); // the container may not read its stdin: EPIPE is fine
+    input.pipe(child.stdin);
+    child.on("close", () => input.unpipe(child.stdin!));
+  }
+  return child;
+}
+
+/**
+ * The tails of the child's output, each chunk passed on as it comes. The runtime's own last words ("runc run
+ * failed: …") are held back until `release`: when they explain a failure to start, the thrown error says it
+ * (in clearer words where berth knows them); otherwise they are passed on at the end.
+ */
+function captureOutput(child: ChildProcess, runtime: string, o: StdioOptions) {
   const max = o.tailBytes ?? 16 * 1024;
   const out = new Tail(max);
   const err = new Tail(max);
@@ -114,9 +163,7 @@ export async function runBundle(b: RunBundle, o: StdioOptions = {}): Promise<Pro
     out.push(c);
     o.onStdout?.(c);
   });
-  // The runtime's own last words ("runc run failed: …") are held back: when they explain a failure to start,
-  // the thrown error says it (in clearer words where berth knows them); otherwise they are passed on at the end.
-  const ownError = new RegExp(`^${b.runtime.name} (run|create|exec) failed: `);
+  const ownError = new RegExp(`^${runtime} (run|create|exec) failed: `);
   const held: Buffer[] = [];
   child.stderr?.on("data", (c: Buffer) => {
     err.push(c);
@@ -128,12 +175,14 @@ export async function runBundle(b: RunBundle, o: StdioOptions = {}): Promise<Pro
     for (const c of held.splice(0)) o.onStderr?.(c);
     if (last && last[last.length - 1] !== 0x0a) o.onStderr?.(Buffer.from("\n"));
   };
-  if (stdinOpt === "pipe" && child.stdin) {
-    const input = o.stdin as Readable;
-    child.stdin.on("error", () => undefined); // the container may not read its stdin: EPIPE is fine
-    input.pipe(child.stdin);
-    child.on("close", () => input.unpipe(child.stdin!));
-  }
+  return { out, err, release };
+}
+
+/**
+ * Abort and forwarded signals: an abort kills the container through the runtime (SIGKILL would end the
+ * runtime, not the container); other signals go to the runtime, which passes them on.
+ */
+function forwardStops(child: ChildProcess, b: RunBundle, o: StdioOptions) {
   let aborted = false;
   const kill = async () => {
     aborted = true;
@@ -147,76 +196,55 @@ export async function runBundle(b: RunBundle, o: StdioOptions = {}): Promise<Pro
   o.signal?.addEventListener("abort", onAbort, { once: true });
   const unsubscribe = o.forwardSignals?.((sig) => {
     if (child.exitCode !== null || child.signalCode !== null) return;
-    // SIGKILL would end the runtime, not the container: the runtime kills the container (its init) instead.
     if (sig === "SIGKILL" && !b.exec) void kill();
     else child.kill(sig);
   });
-  let code: number | null;
-  let sig: NodeJS.Signals | null;
-  try {
-    [code, sig] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve, reject) => {
-      child.on("error", reject);
-      child.on("close", (c, s) => resolve([c, s]));
-    });
-  } catch (e) {
-    throw new BerthError("RUNTIME_FAILED", `starting ${b.runtime.path}: ${(e as Error).message}`, {
-      cause: e,
-    });
-  } finally {
-    unsubscribe?.();
-    o.signal?.removeEventListener("abort", onAbort);
-    if (!b.exec) await cleanupState(b);
-  }
-  const exitCode = code ?? 128 + (sig ? (constants.signals[sig] ?? 0) : 0);
-  if (aborted && o.signal?.aborted) throw o.signal.reason;
-  const result: ProcessResult = {
-    exitCode,
-    signal: exitCode > 128 ? signalNames.get(exitCode - 128) : undefined,
-    stdoutTail: out.toString(),
-    stderrTail: err.toString(),
-    command: b.command,
+  return {
+    aborted: () => aborted,
+    unsubscribe: () => {
+      unsubscribe?.();
+      o.signal?.removeEventListener("abort", onAbort);
+    },
   };
-  if (exitCode !== 0) {
-    const messages = await runtimeMessages(log);
-    const failure = lastError(messages);
-    if (failure !== undefined) {
-      // No user namespace (rootless): one sentence naming the kernel setting, not the runtime's raw text.
-      const userns = userNamespaceFailure([...messages.map((m) => m.msg), result.stderrTail]);
-      if (userns) throw userns;
-      // The only hook berth gives the runtime connects the default network (network.ts): say so.
-      const hook = /error running (?:\w+ )?hook\b.*?stderr: ([\s\S]*)$/.exec(failure);
-      if (hook) {
-        const why = hook[1]!.trim().replace(/\\n/g, " ").replace(/"$/, "") || "slirp4netns failed";
-        throw new BerthError(
-          "RUNTIME_FAILED",
-          `setting up the container's network with slirp4netns failed: ${why}`,
-          {
-            hint: "choose --network none (no network) or --network host (the host's, loopback included)",
-            details: { runtime: b.runtime.path, id: b.id, stderr: result.stderrTail },
-          },
-        );
-      }
-      // Docker's codes for a command that cannot be run: 127 not found, 126 not executable (runc says
-      // "exec: … executable file not found in $PATH", crun "executable file `X` not found in $PATH").
-      if (
-        /exec\b.*(executable file not found|no such file or directory)|executable file `[^`]*` not found/i.test(
-          failure,
-        )
-      ) {
-        release();
-        return { ...result, exitCode: 127, signal: undefined };
-      }
-      if (/exec\b.*permission denied/i.test(failure)) {
-        release();
-        return { ...result, exitCode: 126, signal: undefined };
-      }
-      throw new BerthError("RUNTIME_FAILED", `${b.runtime.name} could not start the container: ${failure}`, {
+}
+
+/**
+ * A non-zero exit the runtime's log explains: a command that cannot be run becomes Docker's 127 or 126, any
+ * other failure to start is thrown in one sentence. An exit of the command itself is returned as it is.
+ */
+async function explainFailure(b: RunBundle, log: string, result: ProcessResult): Promise<ProcessResult> {
+  const messages = await runtimeMessages(log);
+  const failure = lastError(messages);
+  if (failure === undefined) return result;
+  // No user namespace (rootless): one sentence naming the kernel setting, not the runtime's raw text.
+  const userns = userNamespaceFailure([...messages.map((m) => m.msg), result.stderrTail]);
+  if (userns) throw userns;
+  // The only hook berth gives the runtime connects the default network (network.ts): say so.
+  const hook = /error running (?:\w+ )?hook\b.*?stderr: ([\s\S]*)$/.exec(failure);
+  if (hook) {
+    const why = hook[1]!.trim().replace(/\\n/g, " ").replace(/"$/, "") || "slirp4netns failed";
+    throw new BerthError(
+      "RUNTIME_FAILED",
+      `setting up the container's network with slirp4netns failed: ${why}`,
+      {
+        hint: "choose --network none (no network) or --network host (the host's, loopback included)",
         details: { runtime: b.runtime.path, id: b.id, stderr: result.stderrTail },
-      });
-    }
+      },
+    );
   }
-  release();
-  return result;
+  // Docker's codes for a command that cannot be run: 127 not found, 126 not executable (runc says
+  // "exec: … executable file not found in $PATH", crun "executable file `X` not found in $PATH").
+  if (
+    /exec\b.*(executable file not found|no such file or directory)|executable file `[^`]*` not found/i.test(
+      failure,
+    )
+  ) {
+    return { ...result, exitCode: 127, signal: undefined };
+  }
+  if (/exec\b.*permission denied/i.test(failure)) return { ...result, exitCode: 126, signal: undefined };
+  throw new BerthError("RUNTIME_FAILED", `${b.runtime.name} could not start the container: ${failure}`, {
+    details: { runtime: b.runtime.path, id: b.id, stderr: result.stderrTail },
+  });
 }
 
 /** The runtime's messages, from its JSON log (no errors when the container ran). */
