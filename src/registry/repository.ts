@@ -11,7 +11,7 @@ import { type Index, parseJson, sniffManifestMediaType } from "../oci/manifest.t
 import { isIndex, isManifest, MANIFEST_ACCEPT, MediaType } from "../oci/mediatype.ts";
 import { transferred } from "../util/memory.ts";
 import { repositoryScope } from "./auth.ts";
-import { networkError, responseError } from "./errors.ts";
+import { networkError, type RegistryErrorEntry, responseError } from "./errors.ts";
 import type { RegistryHost } from "./host.ts";
 import { discard, type HttpResponse, header, isTransientNetworkError, readBody, redactUrl } from "./http.ts";
 import { uploadBlob } from "./upload.ts";
@@ -36,6 +36,9 @@ const KNOWN_MANIFEST_TYPES = new Set<string>([...MANIFEST_ACCEPT, MediaType.Dock
 function contentType(res: HttpResponse): string | undefined {
   return header(res, "content-type")?.split(";")[0]?.trim().toLowerCase();
 }
+
+/** PUTs of one manifest while the registry says a blob it has is unknown (100, 400, 1600 ms apart). */
+const BLOB_RACE_RETRIES = 4;
 
 function isDigest(reference: string): boolean {
   return reference.includes(":");
@@ -201,15 +204,31 @@ export class Repository implements BlobSource {
       verifyBytes(bytes, reference, undefined, step);
     }
     const url = await this.#url(`manifests/${reference}`);
-    const res = await this.host.request(step, {
-      method: "PUT",
-      url,
-      headers: { "content-type": mediaType },
-      body: bytes,
-      scopes: this.writeScopes,
-      signal: options.signal,
-    });
-    if (res.status !== 201 && res.status !== 200 && res.status !== 202) throw await responseError(step, res);
+    const doc = parseJson(bytes, step) as {
+      subject?: Descriptor;
+      artifactType?: string;
+      config?: Descriptor;
+      layers?: Descriptor[];
+      manifests?: Descriptor[];
+      annotations?: Record<string, string>;
+    };
+    let res: HttpResponse;
+    for (let attempt = 1; ; attempt++) {
+      res = await this.host.request(step, {
+        method: "PUT",
+        url,
+        headers: { "content-type": mediaType },
+        body: bytes,
+        scopes: this.writeScopes,
+        signal: options.signal,
+      });
+      if (res.status === 201 || res.status === 200 || res.status === 202) break;
+      const err = await responseError(step, res);
+      const said = (err.details.errors ?? []) as RegistryErrorEntry[];
+      if (!said.some((e) => e.code === "MANIFEST_BLOB_UNKNOWN") || attempt === BLOB_RACE_RETRIES) throw err;
+      await this.#explainUnknownBlobs(doc, err, options.signal);
+      await new Promise((r) => setTimeout(r, 100 * 4 ** (attempt - 1)));
+    }
     await discard(res);
     const said = header(res, "docker-content-digest");
     if (said?.startsWith("sha256:") && said !== digest) {
@@ -222,12 +241,6 @@ export class Repository implements BlobSource {
       );
     }
     const descriptor: Descriptor = { mediaType, digest, size: bytes.length };
-    const doc = parseJson(bytes, step) as {
-      subject?: Descriptor;
-      artifactType?: string;
-      config?: Descriptor;
-      annotations?: Record<string, string>;
-    };
     if (doc.subject && header(res, "oci-subject") === undefined) {
       const artifactType = doc.artifactType ?? doc.config?.mediaType;
       await this.#addFallbackReferrer(doc.subject.digest, {
@@ -237,6 +250,36 @@ export class Repository implements BlobSource {
       });
     }
     return descriptor;
+  }
+
+  /**
+   * A manifest PUT answered "blob unknown": distribution says so, with DIGEST_INVALID, when another writer
+   * re-links one of the blobs at that moment (its filesystem driver truncates the link file before writing
+   * it; builds sharing a cache image push the same blobs at once). Every blob there: the race, worth another
+   * PUT. One missing: the error, naming it.
+   */
+  async #explainUnknownBlobs(
+    doc: { config?: Descriptor; layers?: Descriptor[]; manifests?: Descriptor[] },
+    err: BerthError,
+    signal: AbortSignal | undefined,
+  ): Promise<void> {
+    const blobs = [...(doc.config ? [doc.config] : []), ...(doc.layers ?? [])];
+    const checks = [
+      ...blobs.map(async (d) => ((await this.hasBlob(d, { signal })) ? undefined : d.digest)),
+      ...(doc.manifests ?? []).map(async (d) =>
+        (await this.headManifest(d.digest, { signal })) ? undefined : d.digest,
+      ),
+    ];
+    const missing = (await Promise.all(checks)).filter((d) => d !== undefined);
+    if (missing.length > 0) {
+      throw new BerthError(
+        "REGISTRY_BLOB_UNKNOWN",
+        `${err.message}; ${this.name} lacks ${missing.join(", ")}`,
+        {
+          details: { ...err.details, missing },
+        },
+      );
+    }
   }
 
   async #addFallbackReferrer(subject: Digest, desc: Descriptor): Promise<void> {

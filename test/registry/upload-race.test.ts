@@ -4,6 +4,10 @@
  * lands. The fault proxy plays that race exactly: it holds berth's PUT of the layer until the same blob was
  * uploaded straight to the registry, then answers 400. A blob the registry has is uploaded, so berth's push
  * succeeds (before the fix: exit 6, "400").
+ *
+ * The same race reaches the manifest: distribution answers a manifest PUT `400 DIGEST_INVALID;
+ * MANIFEST_BLOB_UNKNOWN` while another writer re-links a blob the manifest names (seen in CI with four builds
+ * sharing one cache image). berth checks the blobs and puts the manifest again; a blob truly missing is named.
  */
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
@@ -82,5 +86,63 @@ describe("an upload that loses a race to the same blob", () => {
       home: join(dir, "home"),
     });
     expect(back.code, back.stderr).toBe(0);
+  }, 120_000);
+
+  /** distribution's answer to a manifest PUT that lost the race to a re-linked blob. */
+  const lostRace = {
+    kind: "status" as const,
+    status: 400,
+    errors: [
+      { code: "DIGEST_INVALID", message: "provided digest did not match uploaded content" },
+      { code: "MANIFEST_BLOB_UNKNOWN", message: "blob unknown to registry" },
+    ],
+  };
+
+  it("a manifest PUT answered 'blob unknown' while every blob is there is put again; the image is whole", async () => {
+    const layout = join(dir, "layout-m");
+    await randomLayout(layout, "img", { layers: 2, layerSize: 64 * 1024 });
+    proxy.add({ method: "PUT", path: /\/v2\/race\/manifest\/manifests\//, fault: lostRace, times: 2 });
+    const r = await berth(["copy", `oci:${layout}:img`, `docker://${proxy.host}/race/manifest:1`], {
+      home: join(dir, "home"),
+    });
+    const puts = proxy.seen.filter((s) => s.method === "PUT" && s.url.includes("/manifests/"));
+    proxy.clear();
+    expect(r.code, r.stderr).toBe(0);
+    expect(puts.map((p) => p.fault ?? "forwarded")).toEqual(["status", "status", "forwarded"]);
+    const back = await berth(
+      ["copy", `docker://${reg.host}/race/manifest:1`, `oci:${join(dir, "back-m")}:img`],
+      {
+        home: join(dir, "home"),
+      },
+    );
+    expect(back.code, back.stderr).toBe(0);
+  }, 120_000);
+
+  it("a manifest PUT answered 'blob unknown' for a blob the registry lacks fails at once, naming the blob", async () => {
+    const layout = join(dir, "layout-gone");
+    await randomLayout(layout, "img", { layers: 1, layerSize: 64 * 1024 });
+    const index = JSON.parse(await readFile(join(layout, "index.json"), "utf8")) as {
+      manifests: { digest: string }[];
+    };
+    const manifest = JSON.parse(
+      (await readFile(join(layout, "blobs", "sha256", index.manifests[0]!.digest.slice(7)))).toString(),
+    ) as { layers: { digest: string }[] };
+    const layer = manifest.layers[0]!.digest;
+    // The registry "loses" the layer: every HEAD of it says 404 (berth uploads it, then checks it after the 400).
+    proxy.add({
+      method: "HEAD",
+      path: new RegExp(`/v2/race/gone/blobs/${layer}`),
+      fault: { kind: "status", status: 404 },
+      times: Number.POSITIVE_INFINITY,
+    });
+    proxy.add({ method: "PUT", path: /\/v2\/race\/gone\/manifests\//, fault: lostRace, times: 5 });
+    const r = await berth(["copy", `oci:${layout}:img`, `docker://${proxy.host}/race/gone:1`], {
+      home: join(dir, "home"),
+    });
+    const puts = proxy.seen.filter((s) => s.method === "PUT" && s.url.includes("/manifests/")).length;
+    proxy.clear();
+    expect(r.code).not.toBe(0);
+    expect(puts).toBe(1);
+    expect(r.stderr).toContain(`race/gone lacks ${layer}`);
   }, 120_000);
 });

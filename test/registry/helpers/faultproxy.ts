@@ -7,7 +7,13 @@
 import { createServer, type IncomingMessage, request, type Server, type ServerResponse } from "node:http";
 
 export type Fault =
-  | { kind: "status"; status: number; headers?: Record<string, string> }
+  | {
+      kind: "status";
+      status: number;
+      headers?: Record<string, string>;
+      /** The body's distribution-spec errors (default one UNKNOWN naming the status). */
+      errors?: { code: string; message: string }[];
+    }
   /** Drop the connection without answering (the request may or may not have reached the registry). */
   | { kind: "reset"; forward?: boolean }
   /** Forward, send the headers and `after` bytes of the body, then destroy the socket. */
@@ -173,7 +179,8 @@ export async function startFaultProxy(targetPort: number): Promise<FaultProxy> {
     if (fault?.kind === "status") {
       req.resume();
       res.writeHead(fault.status, { "content-type": "application/json", ...fault.headers });
-      res.end(JSON.stringify({ errors: [{ code: "UNKNOWN", message: `injected ${fault.status}` }] }));
+      const errors = fault.errors ?? [{ code: "UNKNOWN", message: `injected ${fault.status}` }];
+      res.end(JSON.stringify({ errors }));
       return;
     }
     if (fault?.kind === "reset") {
