@@ -112,7 +112,6 @@ const ESCAPES: Record<string, string> = {
 };
 
 function quoteString(s: string): string {
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: the control characters are what is escaped
   const body = s.replace(
     /["\\\x00-\x1f\x7f]/g,
     (c) => ESCAPES[c] ?? `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`,

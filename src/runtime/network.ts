@@ -148,6 +148,7 @@ export function privateResolvConf(host: string | undefined): string {
 const HOOK_SCRIPT = [
   'dir=$1; mode=$2; shift 2; state=""',
   "IFS= read -r state || true",
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: shell parameter expansion, not a template
   'pid=${state#*\\"pid\\":}; pid=${pid# }; pid=${pid%%[!0-9]*}',
   'if [ -z "$pid" ]; then echo "berth: no pid in the runtime state" >&2; exit 1; fi',
   'exec 3<"/proc/$pid/ns/net" || exit 1',

@@ -7,7 +7,7 @@
  */
 
 import { createHash } from "node:crypto";
-import { chmod, link, lstat, mkdir, readFile, stat, symlink, writeFile } from "node:fs/promises";
+import { chmod, link, lstat, readFile, stat, symlink, writeFile } from "node:fs/promises";
 import { createServer, type Server } from "node:http";
 import { createServer as createNetServer, type Server as NetServer } from "node:net";
 import { join } from "node:path";

@@ -219,6 +219,7 @@ describe("--env-file, -p", () => {
         app,
         "sh",
         "-c",
+        // biome-ignore lint/suspicious/noTemplateCurlyInString: shell parameter expansion, not a template
         'echo "$A|$B|$FROM_HERE|${NOT_SET_HERE-unset}|$C|$A_OVER"',
       ],
       { home, env: { FROM_HERE: "here" } },

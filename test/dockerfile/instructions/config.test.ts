@@ -20,6 +20,7 @@ function apply(line: string, config: ContainerConfig = {}, cmdSet = false) {
 describe("applyConfigInstruction", () => {
   it("ENV and LABEL: expanded pairs added, the old config left as it was", () => {
     const before: ContainerConfig = { Env: ["PATH=/bin", "V=0"], Labels: { a: "1" } };
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: Dockerfile variable syntax, not a template
     const env = apply("ENV V=$V X=${P}", before);
     expect(env.config.Env).toEqual(["PATH=/bin", "V=1.0", "X=8080"]);
     expect(env.text).toBe("ENV V=1.0 X=8080");
