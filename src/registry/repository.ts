@@ -253,10 +253,10 @@ export class Repository implements BlobSource {
   }
 
   /**
-   * A manifest PUT answered "blob unknown": distribution says so, with DIGEST_INVALID, when another writer
-   * re-links one of the blobs at that moment (its filesystem driver truncates the link file before writing
-   * it; builds sharing a cache image push the same blobs at once). Every blob there: the race, worth another
-   * PUT. One missing: the error, naming it.
+   * A manifest PUT answered "blob unknown": distribution 2.x says so, with DIGEST_INVALID, when another writer
+   * re-links one of the blobs at that moment (its filesystem driver's PutContent truncates the link file, then
+   * writes it; distribution 3 writes a temporary file and renames it). Builds sharing a cache image push the
+   * same blobs at once. Every blob there: the race, worth another PUT. One missing: the error, naming it.
    */
   async #explainUnknownBlobs(
     doc: { config?: Descriptor; layers?: Descriptor[]; manifests?: Descriptor[] },
