@@ -314,9 +314,8 @@ export async function createBuilder(
       const where = `builder config ${config.file}: buildpacks[${i}] (${m.uri ?? m.image})`;
       let got: LoadedBuildpack[];
       try {
-        got = m.image
-          ? await loadBuildpackImage(m.image, { relativeTo: configDir(config), ctx: o.ctx, tmp })
-          : await loadBuildpacks(m.uri!, { relativeTo: configDir(config), ctx: o.ctx, tmp });
+        const load = { relativeTo: configDir(config), ctx: o.ctx, tmp, platform: o.platform };
+        got = m.image ? await loadBuildpackImage(m.image, load) : await loadBuildpacks(m.uri!, load);
       } catch (err) {
         throw wrapError(where, err);
       }
