@@ -37,6 +37,11 @@ export interface ExtensionsInputs {
   engine: DockerfileEngine | undefined;
   /** For the build phase in the extended build image. */
   sandbox: { runtime: RuntimeContext; network: NetworkMode; upperDir: string } | undefined;
+  /**
+   * `--publish`: a run image a run.Dockerfile switches to is read from its registry before the store, as the
+   * analyzer reads the builder's (pack's restorer pulls it from the registry).
+   */
+  publish: boolean;
   workDir: string;
   ctx: TransportContext;
   logger: PhaseLogger;
@@ -127,7 +132,10 @@ export async function runExtensions(i: ExtensionsInputs): Promise<ExtensionsResu
     let baseArg = runArgument(i.analyzed);
     if (generated.newRunImage) {
       const name = generated.newRunImage;
-      const opened = await resolveImage(name, i.ctx, { registryFallback: true }).catch((err) => {
+      const opened = await resolveImage(name, i.ctx, {
+        registryFallback: true,
+        preferRegistry: i.publish,
+      }).catch((err) => {
         throw wrapError(`identifying run image ${name} (from a run.Dockerfile)`, err);
       });
       if (!opened) {
