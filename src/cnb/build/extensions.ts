@@ -17,7 +17,12 @@ import { encodePlan, type Plan } from "../files/plan.ts";
 import type { PhaseLogger } from "../log.ts";
 import { type Analyzed, resolveImage } from "../phase/analyze.ts";
 import type { RunImageInput } from "../phase/export.ts";
-import { type DockerfileEngine, extendImage } from "../phase/extend.ts";
+import {
+  type DockerfileEngine,
+  type Extended,
+  extendImage,
+  type GeneratedDockerfile,
+} from "../phase/extend.ts";
 import { generate } from "../phase/generate.ts";
 import type { ExtractedBuilder } from "../platform/builder.ts";
 import type { TargetData } from "../platform/target.ts";
@@ -94,83 +99,101 @@ export async function runExtensions(i: ExtensionsInputs): Promise<ExtensionsResu
     const build = generated.dockerfiles.filter((d) => d.kind === "build");
     const run = generated.dockerfiles.filter((d) => d.kind === "run" && !d.ignore && d.extend);
     if (build.length || run.length) i.logger.info("===> EXTENDING");
-
-    if (build.length) {
-      if (!i.sandbox) {
-        throw new BerthError(
-          "CNB_EXTENSION_INVALID",
-          `extension ${build[0]!.extensionId} extends the build image, which needs the build to run in it`,
-          { hint: "leave out --isolation host" },
-        );
-      }
-      const extended = await extendImage({
-        engine: i.engine!,
-        kind: "build",
-        base: i.builderName,
-        dockerfiles: build,
-        workDir: i.workDir,
-        logger: i.logger,
-        signal: i.signal,
-      }).catch((err) => {
-        throw wrapError("extending the build image", err);
-      });
-      closers.push(extended.close);
-      result.executor = await sandboxExecutor({
-        runtime: i.sandbox.runtime,
-        image: extended.image,
-        imageName: `${i.builderName} (extended)`,
-        paths: i.executor.host,
-        owner: i.builder.info.user,
-        upperDir: i.sandbox.upperDir,
-        network: i.sandbox.network,
-      });
-      // lc: the extended image's Env becomes the build's environment.
-      result.env = Env.forBuild(extended.image.config?.config?.Env ?? []);
-    }
-
-    let runImage = i.analyzed.runImage;
-    let baseArg = runArgument(i.analyzed);
-    if (generated.newRunImage) {
-      const name = generated.newRunImage;
-      const opened = await resolveImage(name, i.ctx, {
-        registryFallback: true,
-        preferRegistry: i.publish,
-      }).catch((err) => {
-        throw wrapError(`identifying run image ${name} (from a run.Dockerfile)`, err);
-      });
-      if (!opened) {
-        throw new BerthError(
-          "CNB_ANALYZE_FAILED",
-          `identifying run image: ${name} (from a run.Dockerfile) was not found`,
-        );
-      }
-      closers.push(opened.close);
-      runImage = { image: opened.image, reference: opened.pinned, name };
-      baseArg = opened.argument.transport === "docker" ? `docker://${opened.pinned}` : opened.argument.text;
-      i.logger.info(`Run image: ${name} (from a run.Dockerfile)`);
-    }
-    if (run.length) {
-      const extended = await extendImage({
-        engine: i.engine!,
-        kind: "run",
-        base: baseArg,
-        dockerfiles: run,
-        workDir: i.workDir,
-        logger: i.logger,
-        signal: i.signal,
-      }).catch((err) => {
-        throw wrapError("extending the run image", err);
-      });
-      closers.push(extended.close);
-      const diffIds = runImage.image.config?.rootfs.diff_ids ?? [];
-      runImage = { ...runImage, image: extended.image, topLayer: diffIds[diffIds.length - 1] ?? "" };
-    }
+    if (build.length) Object.assign(result, await extendBuildImage(i, build, closers));
+    const runImage = await extendRunImage(i, generated.newRunImage, run, closers);
     if (runImage !== i.analyzed.runImage) result.runImage = runImage;
     return result;
   } catch (err) {
     await close();
     throw err;
   }
+}
+
+/** The build image the build.Dockerfiles extend: a sandbox executor on it, and its Env for the build phase. */
+async function extendBuildImage(
+  i: ExtensionsInputs,
+  dockerfiles: GeneratedDockerfile[],
+  closers: (() => Promise<void>)[],
+): Promise<{ executor: Executor; env: Env }> {
+  if (!i.sandbox) {
+    throw new BerthError(
+      "CNB_EXTENSION_INVALID",
+      `extension ${dockerfiles[0]!.extensionId} extends the build image, which needs the build to run in it`,
+      { hint: "leave out --isolation host" },
+    );
+  }
+  const extended = await extendWith(i, "build", i.builderName, dockerfiles, closers);
+  const executor = await sandboxExecutor({
+    runtime: i.sandbox.runtime,
+    image: extended.image,
+    imageName: `${i.builderName} (extended)`,
+    paths: i.executor.host,
+    owner: i.builder.info.user,
+    upperDir: i.sandbox.upperDir,
+    network: i.sandbox.network,
+  });
+  // lc: the extended image's Env becomes the build's environment.
+  return { executor, env: Env.forBuild(extended.image.config?.config?.Env ?? []) };
+}
+
+/**
+ * The run image export puts the app on: the one a run.Dockerfile switched to (opened as the analyzer opens the
+ * builder's), else the analyzed one, extended by the run.Dockerfiles that extend it.
+ */
+async function extendRunImage(
+  i: ExtensionsInputs,
+  newRunImage: string | undefined,
+  dockerfiles: GeneratedDockerfile[],
+  closers: (() => Promise<void>)[],
+): Promise<RunImageInput> {
+  let runImage = i.analyzed.runImage;
+  let baseArg = runArgument(i.analyzed);
+  if (newRunImage) {
+    const name = newRunImage;
+    const opened = await resolveImage(name, i.ctx, {
+      registryFallback: true,
+      preferRegistry: i.publish,
+    }).catch((err) => {
+      throw wrapError(`identifying run image ${name} (from a run.Dockerfile)`, err);
+    });
+    if (!opened) {
+      throw new BerthError(
+        "CNB_ANALYZE_FAILED",
+        `identifying run image: ${name} (from a run.Dockerfile) was not found`,
+      );
+    }
+    closers.push(opened.close);
+    runImage = { image: opened.image, reference: opened.pinned, name };
+    baseArg = opened.argument.transport === "docker" ? `docker://${opened.pinned}` : opened.argument.text;
+    i.logger.info(`Run image: ${name} (from a run.Dockerfile)`);
+  }
+  if (dockerfiles.length === 0) return runImage;
+  const extended = await extendWith(i, "run", baseArg, dockerfiles, closers);
+  const diffIds = runImage.image.config?.rootfs.diff_ids ?? [];
+  return { ...runImage, image: extended.image, topLayer: diffIds[diffIds.length - 1] ?? "" };
+}
+
+/** Apply `dockerfiles` to `base` with the Dockerfile engine; the result is closed with the others. */
+async function extendWith(
+  i: ExtensionsInputs,
+  kind: "build" | "run",
+  base: string,
+  dockerfiles: GeneratedDockerfile[],
+  closers: (() => Promise<void>)[],
+): Promise<Extended> {
+  const extended = await extendImage({
+    engine: i.engine!,
+    kind,
+    base,
+    dockerfiles,
+    workDir: i.workDir,
+    logger: i.logger,
+    signal: i.signal,
+  }).catch((err) => {
+    throw wrapError(`extending the ${kind} image`, err);
+  });
+  closers.push(extended.close);
+  return extended;
 }
 
 /** The run image as an argument the Dockerfile engine opens, pinned where it has a digest reference. */
