@@ -12,6 +12,7 @@ import type { NetworkMode, RuntimeContext } from "../../runtime/index.ts";
 import type { TransportContext } from "../../transport/context.ts";
 import { Env } from "../buildpack/env.ts";
 import { type Executor, layersTree, sandboxExecutor } from "../executor.ts";
+import { updateAnalyzed } from "../files/analyzed.ts";
 import { encodeGroup, type Group } from "../files/group.ts";
 import { encodePlan, type Plan } from "../files/plan.ts";
 import type { PhaseLogger } from "../log.ts";
@@ -26,7 +27,6 @@ import {
 import { generate } from "../phase/generate.ts";
 import type { ExtractedBuilder } from "../platform/builder.ts";
 import type { TargetData } from "../platform/target.ts";
-import { parseToml, type Table, toToml } from "../toml.ts";
 
 export interface ExtensionsInputs {
   builder: ExtractedBuilder;
@@ -86,7 +86,7 @@ export async function runExtensions(i: ExtensionsInputs): Promise<ExtensionsResu
       logger: i.logger,
       signal: i.signal,
     });
-    await updateAnalyzed(i.executor.host.layers, generated.newRunImage, generated.extendRun);
+    await rewriteAnalyzed(i.executor.host.layers, generated.newRunImage, generated.extendRun);
     // group.toml and plan.toml as the lifecycle's detector leaves them after generating (the plan without the
     // entries the extensions met).
     await layersTree(i.executor).writeFile("group.toml", encodeGroup(i.group));
@@ -201,21 +201,13 @@ function runArgument(a: Analyzed): string {
   return a.run.argument.transport === "docker" ? `docker://${a.run.pinned}` : a.run.argument.text;
 }
 
-/**
- * analyzed.toml as the lifecycle's generator leaves it: a switched run image replaces `[run-image]` (reference
- * and image the Dockerfile's FROM, target data cleared), and `extend = true` when a run.Dockerfile extends it.
- */
-async function updateAnalyzed(
+/** Rewrite `<layers>/analyzed.toml` when a run.Dockerfile switched or extends the run image. */
+async function rewriteAnalyzed(
   layersDir: string,
   newRunImage: string | undefined,
   extend: boolean,
 ): Promise<void> {
   if (!newRunImage && !extend) return;
   const file = join(layersDir, "analyzed.toml");
-  const doc: Table = parseToml(await readFile(file, "utf8"), { file, code: "INTERNAL" });
-  const prev = (doc["run-image"] ?? {}) as Table;
-  doc["run-image"] = newRunImage
-    ? { reference: newRunImage, image: newRunImage, ...(extend ? { extend: true } : {}) }
-    : { ...prev, extend: true };
-  await writeFile(file, toToml(doc));
+  await writeFile(file, updateAnalyzed(await readFile(file, "utf8"), file, { newRunImage, extend }));
 }

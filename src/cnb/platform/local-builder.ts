@@ -21,8 +21,8 @@ import { BuildpackStore } from "../buildpack/store.ts";
 import { parseOrder } from "../files/order.ts";
 import { parseRun, type RunImage } from "../files/run.ts";
 import { parseStack } from "../files/stack.ts";
-import { Fields, parseToml } from "../toml.ts";
 import type { OpenedBuilder } from "./builder.ts";
+import { lifecycleVersionOf } from "./lifecycle.ts";
 import { NO_SYSTEM, parseSystemToml } from "./system.ts";
 
 export interface LocalBuilderOptions {
@@ -80,15 +80,7 @@ export async function openLocalBuilder(o: LocalBuilderOptions): Promise<OpenedBu
   const launcher = join(cnbDir, "lifecycle", "launcher");
   const lifecycleToml = await root.readText("cnb/lifecycle/lifecycle.toml");
   const launcherVersion = lifecycleToml
-    ? new Fields(
-        parseToml(lifecycleToml, { file: "/cnb/lifecycle/lifecycle.toml", code: "CNB_CONFIG_INVALID" }),
-        {
-          file: "/cnb/lifecycle/lifecycle.toml",
-          code: "CNB_CONFIG_INVALID",
-        },
-      )
-        .sub("lifecycle")
-        ?.str("version")
+    ? lifecycleVersionOf(lifecycleToml, "/cnb/lifecycle/lifecycle.toml")
     : undefined;
   return {
     info: {
