@@ -10,6 +10,7 @@ import { promisify } from "node:util";
 import { beforeAll, describe, expect, it } from "vitest";
 import { readTar } from "../../src/layer/index.ts";
 import { berth } from "../helpers/cli.ts";
+import { putBlob, readIndex, writeIndex } from "../helpers/layout.ts";
 import { tempDir } from "../helpers/temp.ts";
 import { makeBuildImage, memoryLogger, writeBuildpack } from "./helpers.ts";
 import {
@@ -281,6 +282,72 @@ describe("berth builder create", () => {
       join(dir, "unpacked", "rootfs", "cnb", "buildpacks", "examples_hello", "0.0.1", "bin", "detect"),
     );
     expect(st.mode & 0o777).toBe(0o755);
+  });
+
+  it("--platform also picks the platform of a multi-platform buildpack image it pulls", async () => {
+    // examples/arch@1.0.0 packaged twice, for amd64 and arm64, behind one index; the build image says arm64.
+    const armBuild = `oci:${layout}:build-arm64`;
+    const m = await berth(["mutate", `oci:${layout}:build`, "-t", armBuild, "--platform", "linux/arm64"], {
+      home,
+    });
+    if (m.code !== 0) throw new Error(`mutate failed: ${m.stderr}`);
+    const pkgs = join(dir, "arch-packages");
+    for (const arch of ["amd64", "arm64"]) {
+      const bp = await writeBuildpack(join(dir, `arch-${arch}`), {
+        id: "examples/arch",
+        version: "1.0.0",
+        extra: `[[targets]]\nos = "linux"\narch = "${arch}"\n`,
+      });
+      await writeFile(join(dir, `package-${arch}.toml`), `[buildpack]\nuri = "${bp}"\n`);
+      const p = await berth(
+        ["buildpack", "package", `oci:${pkgs}:${arch}`, "--config", join(dir, `package-${arch}.toml`)],
+        { home },
+      );
+      if (p.code !== 0) throw new Error(`buildpack package failed: ${p.stderr}`);
+    }
+    const idx = await readIndex(pkgs);
+    const manifests = ["amd64", "arm64"].map((arch) => {
+      const m = idx.manifests.find((d) => d.annotations?.["org.opencontainers.image.ref.name"] === arch)!;
+      return {
+        mediaType: m.mediaType,
+        digest: m.digest,
+        size: m.size,
+        platform: { os: "linux", architecture: arch },
+      };
+    });
+    const index = await putBlob(
+      pkgs,
+      JSON.stringify({ schemaVersion: 2, mediaType: "application/vnd.oci.image.index.v1+json", manifests }),
+      "application/vnd.oci.image.index.v1+json",
+    );
+    await writeIndex(pkgs, [
+      ...idx.manifests,
+      { ...index, annotations: { "org.opencontainers.image.ref.name": "both" } },
+    ]);
+    await writeFile(
+      join(dir, "arch-builder.toml"),
+      `[[buildpacks]]\nimage = "oci:${pkgs}:both"\n\n[[order]]\n[[order.group]]\nid = "examples/arch"\n\n[build]\nimage = "${armBuild}"\n\n[[run.images]]\nimage = "example.org/run:1"\n`,
+    );
+    // The host's platform (amd64 here) picked the amd64 package before the fix.
+    const r = await berth(
+      [
+        "builder",
+        "create",
+        "--no-lifecycle",
+        "--platform",
+        "linux/arm64",
+        `oci:${layout}:arch-builder`,
+        "--config",
+        join(dir, "arch-builder.toml"),
+      ],
+      { home },
+    );
+    expect(r.code, r.stderr).toBe(0);
+    const opened = await openImage(`oci:${layout}:arch-builder`, ctx());
+    const labels = opened.image.config!.config!.Labels!;
+    await opened.close();
+    const layers = JSON.parse(labels[BUILDPACK_LAYERS_LABEL]!);
+    expect(layers["examples/arch"]["1.0.0"].targets).toEqual([{ os: "linux", arch: "arm64" }]);
   });
 
   it("names the config file and key on bad input", async () => {

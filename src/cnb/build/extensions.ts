@@ -12,16 +12,21 @@ import type { NetworkMode, RuntimeContext } from "../../runtime/index.ts";
 import type { TransportContext } from "../../transport/context.ts";
 import { Env } from "../buildpack/env.ts";
 import { type Executor, layersTree, sandboxExecutor } from "../executor.ts";
+import { updateAnalyzed } from "../files/analyzed.ts";
 import { encodeGroup, type Group } from "../files/group.ts";
 import { encodePlan, type Plan } from "../files/plan.ts";
 import type { PhaseLogger } from "../log.ts";
 import { type Analyzed, resolveImage } from "../phase/analyze.ts";
 import type { RunImageInput } from "../phase/export.ts";
-import { type DockerfileEngine, extendImage } from "../phase/extend.ts";
+import {
+  type DockerfileEngine,
+  type Extended,
+  extendImage,
+  type GeneratedDockerfile,
+} from "../phase/extend.ts";
 import { generate } from "../phase/generate.ts";
 import type { ExtractedBuilder } from "../platform/builder.ts";
 import type { TargetData } from "../platform/target.ts";
-import { parseToml, type Table, toToml } from "../toml.ts";
 
 export interface ExtensionsInputs {
   builder: ExtractedBuilder;
@@ -37,6 +42,11 @@ export interface ExtensionsInputs {
   engine: DockerfileEngine | undefined;
   /** For the build phase in the extended build image. */
   sandbox: { runtime: RuntimeContext; network: NetworkMode; upperDir: string } | undefined;
+  /**
+   * `--publish`: a run image a run.Dockerfile switches to is read from its registry before the store, as the
+   * analyzer reads the builder's (pack's restorer pulls it from the registry).
+   */
+  publish: boolean;
   workDir: string;
   ctx: TransportContext;
   logger: PhaseLogger;
@@ -76,7 +86,7 @@ export async function runExtensions(i: ExtensionsInputs): Promise<ExtensionsResu
       logger: i.logger,
       signal: i.signal,
     });
-    await updateAnalyzed(i.executor.host.layers, generated.newRunImage, generated.extendRun);
+    await rewriteAnalyzed(i.executor.host.layers, generated.newRunImage, generated.extendRun);
     // group.toml and plan.toml as the lifecycle's detector leaves them after generating (the plan without the
     // entries the extensions met).
     await layersTree(i.executor).writeFile("group.toml", encodeGroup(i.group));
@@ -89,74 +99,8 @@ export async function runExtensions(i: ExtensionsInputs): Promise<ExtensionsResu
     const build = generated.dockerfiles.filter((d) => d.kind === "build");
     const run = generated.dockerfiles.filter((d) => d.kind === "run" && !d.ignore && d.extend);
     if (build.length || run.length) i.logger.info("===> EXTENDING");
-
-    if (build.length) {
-      if (!i.sandbox) {
-        throw new BerthError(
-          "CNB_EXTENSION_INVALID",
-          `extension ${build[0]!.extensionId} extends the build image, which needs the build to run in it`,
-          { hint: "leave out --isolation host" },
-        );
-      }
-      const extended = await extendImage({
-        engine: i.engine!,
-        kind: "build",
-        base: i.builderName,
-        dockerfiles: build,
-        workDir: i.workDir,
-        logger: i.logger,
-        signal: i.signal,
-      }).catch((err) => {
-        throw wrapError("extending the build image", err);
-      });
-      closers.push(extended.close);
-      result.executor = await sandboxExecutor({
-        runtime: i.sandbox.runtime,
-        image: extended.image,
-        imageName: `${i.builderName} (extended)`,
-        paths: i.executor.host,
-        owner: i.builder.info.user,
-        upperDir: i.sandbox.upperDir,
-        network: i.sandbox.network,
-      });
-      // lc: the extended image's Env becomes the build's environment.
-      result.env = Env.forBuild(extended.image.config?.config?.Env ?? []);
-    }
-
-    let runImage = i.analyzed.runImage;
-    let baseArg = runArgument(i.analyzed);
-    if (generated.newRunImage) {
-      const name = generated.newRunImage;
-      const opened = await resolveImage(name, i.ctx, { registryFallback: true }).catch((err) => {
-        throw wrapError(`identifying run image ${name} (from a run.Dockerfile)`, err);
-      });
-      if (!opened) {
-        throw new BerthError(
-          "CNB_ANALYZE_FAILED",
-          `identifying run image: ${name} (from a run.Dockerfile) was not found`,
-        );
-      }
-      closers.push(opened.close);
-      runImage = { image: opened.image, reference: opened.pinned, name };
-      baseArg = opened.argument.transport === "docker" ? `docker://${opened.pinned}` : opened.argument.text;
-      i.logger.info(`Run image: ${name} (from a run.Dockerfile)`);
-    }
-    if (run.length) {
-      const extended = await extendImage({
-        engine: i.engine!,
-        kind: "run",
-        base: baseArg,
-        dockerfiles: run,
-        workDir: i.workDir,
-        logger: i.logger,
-        signal: i.signal,
-      }).catch((err) => {
-        throw wrapError("extending the run image", err);
-      });
-      closers.push(extended.close);
-      const diffIds = runImage.image.config?.rootfs.diff_ids ?? [];
-      runImage = { ...runImage, image: extended.image, topLayer: diffIds[diffIds.length - 1] ?? "" };
-    }
+    if (build.length) Object.assign(result, await extendBuildImage(i, build, closers));
+    const runImage = await extendRunImage(i, generated.newRunImage, run, closers);
     if (runImage !== i.analyzed.runImage) result.runImage = runImage;
     return result;
   } catch (err) {
@@ -165,26 +109,105 @@ export async function runExtensions(i: ExtensionsInputs): Promise<ExtensionsResu
   }
 }
 
+/** The build image the build.Dockerfiles extend: a sandbox executor on it, and its Env for the build phase. */
+async function extendBuildImage(
+  i: ExtensionsInputs,
+  dockerfiles: GeneratedDockerfile[],
+  closers: (() => Promise<void>)[],
+): Promise<{ executor: Executor; env: Env }> {
+  if (!i.sandbox) {
+    throw new BerthError(
+      "CNB_EXTENSION_INVALID",
+      `extension ${dockerfiles[0]!.extensionId} extends the build image, which needs the build to run in it`,
+      { hint: "leave out --isolation host" },
+    );
+  }
+  const extended = await extendWith(i, "build", i.builderName, dockerfiles, closers);
+  const executor = await sandboxExecutor({
+    runtime: i.sandbox.runtime,
+    image: extended.image,
+    imageName: `${i.builderName} (extended)`,
+    paths: i.executor.host,
+    owner: i.builder.info.user,
+    upperDir: i.sandbox.upperDir,
+    network: i.sandbox.network,
+  });
+  // lc: the extended image's Env becomes the build's environment.
+  return { executor, env: Env.forBuild(extended.image.config?.config?.Env ?? []) };
+}
+
+/**
+ * The run image export puts the app on: the one a run.Dockerfile switched to (opened as the analyzer opens the
+ * builder's), else the analyzed one, extended by the run.Dockerfiles that extend it.
+ */
+async function extendRunImage(
+  i: ExtensionsInputs,
+  newRunImage: string | undefined,
+  dockerfiles: GeneratedDockerfile[],
+  closers: (() => Promise<void>)[],
+): Promise<RunImageInput> {
+  let runImage = i.analyzed.runImage;
+  let baseArg = runArgument(i.analyzed);
+  if (newRunImage) {
+    const name = newRunImage;
+    const opened = await resolveImage(name, i.ctx, {
+      registryFallback: true,
+      preferRegistry: i.publish,
+    }).catch((err) => {
+      throw wrapError(`identifying run image ${name} (from a run.Dockerfile)`, err);
+    });
+    if (!opened) {
+      throw new BerthError(
+        "CNB_ANALYZE_FAILED",
+        `identifying run image: ${name} (from a run.Dockerfile) was not found`,
+      );
+    }
+    closers.push(opened.close);
+    runImage = { image: opened.image, reference: opened.pinned, name };
+    baseArg = opened.argument.transport === "docker" ? `docker://${opened.pinned}` : opened.argument.text;
+    i.logger.info(`Run image: ${name} (from a run.Dockerfile)`);
+  }
+  if (dockerfiles.length === 0) return runImage;
+  const extended = await extendWith(i, "run", baseArg, dockerfiles, closers);
+  const diffIds = runImage.image.config?.rootfs.diff_ids ?? [];
+  return { ...runImage, image: extended.image, topLayer: diffIds[diffIds.length - 1] ?? "" };
+}
+
+/** Apply `dockerfiles` to `base` with the Dockerfile engine; the result is closed with the others. */
+async function extendWith(
+  i: ExtensionsInputs,
+  kind: "build" | "run",
+  base: string,
+  dockerfiles: GeneratedDockerfile[],
+  closers: (() => Promise<void>)[],
+): Promise<Extended> {
+  const extended = await extendImage({
+    engine: i.engine!,
+    kind,
+    base,
+    dockerfiles,
+    workDir: i.workDir,
+    logger: i.logger,
+    signal: i.signal,
+  }).catch((err) => {
+    throw wrapError(`extending the ${kind} image`, err);
+  });
+  closers.push(extended.close);
+  return extended;
+}
+
 /** The run image as an argument the Dockerfile engine opens, pinned where it has a digest reference. */
 function runArgument(a: Analyzed): string {
   return a.run.argument.transport === "docker" ? `docker://${a.run.pinned}` : a.run.argument.text;
 }
 
-/**
- * analyzed.toml as the lifecycle's generator leaves it: a switched run image replaces `[run-image]` (reference
- * and image the Dockerfile's FROM, target data cleared), and `extend = true` when a run.Dockerfile extends it.
- */
-async function updateAnalyzed(
+/** Rewrite `<layers>/analyzed.toml` when a run.Dockerfile switched or extends the run image. */
+async function rewriteAnalyzed(
   layersDir: string,
   newRunImage: string | undefined,
   extend: boolean,
 ): Promise<void> {
   if (!newRunImage && !extend) return;
   const file = join(layersDir, "analyzed.toml");
-  const doc: Table = parseToml(await readFile(file, "utf8"), { file, code: "INTERNAL" });
-  const prev = (doc["run-image"] ?? {}) as Table;
-  doc["run-image"] = newRunImage
-    ? { reference: newRunImage, image: newRunImage, ...(extend ? { extend: true } : {}) }
-    : { ...prev, extend: true };
-  await writeFile(file, toToml(doc));
+  await writeFile(file, updateAnalyzed(await readFile(file, "utf8"), file, { newRunImage, extend }));
 }

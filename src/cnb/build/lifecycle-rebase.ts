@@ -17,11 +17,11 @@ import type { NetworkMode } from "../../runtime/index.ts";
 import type { TransportContext } from "../../transport/context.ts";
 import { parseImageArgument } from "../../transport/parse.ts";
 import { ownedTempDir } from "../../util/fs.ts";
+import { reportDigest } from "../files/report.ts";
 import { type OpenedImage, openImage } from "../image.ts";
 import type { PhaseLogger } from "../log.ts";
 import { fetchLifecycle } from "../platform/lifecycle.ts";
 import { negotiatePlatformApi, runLifecyclePhase } from "../platform/runner.ts";
-import { Fields, parseToml } from "../toml.ts";
 import { lifecycleAuthEnv, openLifecycleBuilder } from "./lifecycle-run.ts";
 
 export interface LifecycleRebaseOptions {
@@ -144,7 +144,7 @@ export async function rebaseWithLifecycle(o: LifecycleRebaseOptions): Promise<Li
         subject: "report",
         code: "CNB_REBASE_FAILED" as const,
       };
-      const digest = new Fields(parseToml(report, origin), origin).sub("image")?.str("digest");
+      const digest = reportDigest(report, origin);
       if (!digest)
         throw new BerthError("CNB_REBASE_FAILED", "the lifecycle's rebaser reported no image digest");
       return { digest, platformApi: r.platformApi, lifecycleVersion: r.version, report };

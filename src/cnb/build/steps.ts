@@ -131,6 +131,7 @@ export async function generate(
             network: c.o.network ?? "default",
             upperDir: join(c.work, "upper-extended"),
           },
+    publish: c.opts.publish ?? false,
     workDir: join(c.work, "extend"),
     ctx: c.o.ctx,
     logger: c.log,

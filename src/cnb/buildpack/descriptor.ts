@@ -202,7 +202,31 @@ export function parseBuildpackToml(text: string, file: string): BuildpackDescrip
       "is an extension.toml-style descriptor ([extension]); berth runs buildpacks only",
     );
   }
+  const api = parseBuildpackApi(doc);
+  const bp = doc.sub("buildpack");
+  if (!bp) throw doc.fail("buildpack", "table is required");
+  const warnings: string[] = [];
+  const info = parseBuildpackInfo(bp, api, warnings);
+  const order = parseCompositeOrder(doc, api, warnings);
+  const targets = parseTargets(doc);
+  if (order.length && targets.length) {
+    throw doc.fail("targets", "may not be declared by a composite buildpack (one with [[order]])");
+  }
+  const stacks = doc.list("stacks").map((s) => {
+    const st: Stack = { id: s.requiredStr("id") };
+    const mixins = s.strs("mixins");
+    if (mixins) st.mixins = mixins;
+    return st;
+  });
+  const d: BuildpackDescriptor = { api, buildpack: info, order, targets, stacks };
+  const metadata = doc.anyTable("metadata");
+  if (metadata) d.metadata = metadata;
+  if (warnings.length) d.warnings = warnings.map((w) => `${file}: ${w}`);
+  return d;
+}
 
+/** `api`: required, an API version, one berth supports. */
+function parseBuildpackApi(doc: Fields): string {
   const api = doc.str("api");
   if (api === undefined) throw doc.fail("api", "is required");
   if (!parseApi(api)) throw doc.fail("api", `${JSON.stringify(api)} is not an API version (<major>.<minor>)`);
@@ -212,11 +236,17 @@ export function parseBuildpackToml(text: string, file: string): BuildpackDescrip
       `${api} is not a supported Buildpack API (berth supports ${SUPPORTED_BUILDPACK_APIS.join(", ")})`,
     );
   }
+  return api;
+}
 
-  const bp = doc.sub("buildpack");
-  if (!bp) throw doc.fail("buildpack", "table is required");
+/**
+ * The `[buildpack]` table: id and version checked (errors thrown, the lifecycle's leniencies warned), the rest
+ * read as the lifecycle and pack read it, with the spec's rules as warnings (pushed to `warnings`).
+ */
+function parseBuildpackInfo(bp: Fields, api: string, warnings: string[]): BuildpackInfo {
   const id = bp.requiredStr("id");
-  const warnings = checkId(id, (msg) => bp.fail("id", msg.replace(/^id /, ""))).map((w) => `buildpack.${w}`);
+  for (const w of checkId(id, (msg) => bp.fail("id", msg.replace(/^id /, ""))))
+    warnings.push(`buildpack.${w}`);
   const version = bp.requiredStr("version");
   for (const w of checkVersion(version, (msg) => bp.fail("version", msg.replace(/^version /, "")))) {
     warnings.push(`buildpack.${w}`);
@@ -263,11 +293,15 @@ export function parseBuildpackToml(text: string, file: string): BuildpackDescrip
       );
     } else info.execEnv = execEnv;
   }
+  return info;
+}
 
+/** A composite buildpack's `[[order]]`: every member with a version; exec-env only from Buildpack API 0.12. */
+function parseCompositeOrder(doc: Fields, api: string, warnings: string[]): Order {
   const order = parseOrder(doc, "order");
   for (const [i, g] of order.entries()) {
     for (const [j, ref] of g.group.entries()) {
-      const where = (msg: string) => tomlError(origin, `order[${i}].group[${j}].${msg}`);
+      const where = (msg: string) => tomlError(doc.origin, `order[${i}].group[${j}].${msg}`);
       warnings.push(...checkId(ref.id, where).map((w) => `order[${i}].group[${j}]: ${w}`));
       if (!ref.version) throw where("version is required in a composite buildpack's order");
       if (ref.execEnv && !apiAtLeast(api, "0.12")) {
@@ -276,21 +310,7 @@ export function parseBuildpackToml(text: string, file: string): BuildpackDescrip
       }
     }
   }
-  const targets = parseTargets(doc);
-  if (order.length && targets.length) {
-    throw doc.fail("targets", "may not be declared by a composite buildpack (one with [[order]])");
-  }
-  const stacks = doc.list("stacks").map((s) => {
-    const st: Stack = { id: s.requiredStr("id") };
-    const mixins = s.strs("mixins");
-    if (mixins) st.mixins = mixins;
-    return st;
-  });
-  const d: BuildpackDescriptor = { api, buildpack: info, order, targets, stacks };
-  const metadata = doc.anyTable("metadata");
-  if (metadata) d.metadata = metadata;
-  if (warnings.length) d.warnings = warnings.map((w) => `${file}: ${w}`);
-  return d;
+  return order;
 }
 
 /** The targets the lifecycle checks: declared ones, else from the deprecated stacks, else `linux` if `bin/build` exists. */

@@ -9,6 +9,7 @@ import { isAbsolute, join, resolve } from "node:path";
 import { BerthError, wrapError } from "../../errors.ts";
 import { applyLayer } from "../../layer/index.ts";
 import type { Image } from "../../oci/image.ts";
+import type { Platform } from "../../oci/platform.ts";
 import type { TransportContext } from "../../transport/context.ts";
 import { parseImageArgument, registryArgument } from "../../transport/parse.ts";
 import { readFileWithin } from "../../util/confined.ts";
@@ -155,6 +156,8 @@ export interface LoadOptions {
   ctx: TransportContext;
   /** Scratch space for extracted buildpacks; the caller removes it. */
   tmp: string;
+  /** From a multi-platform buildpack image, the platform to use (default: this machine's). */
+  platform?: Platform | undefined;
 }
 
 function localPath(uri: string, relativeTo: string): string | undefined {
@@ -212,7 +215,7 @@ export async function loadBuildpackImage(ref: string, o: LoadOptions): Promise<L
   // pack's package locators: `docker://REF`, `docker:/REF` and `docker:REF` all name REF in a registry.
   const docker = /^docker:\/{0,2}(.*)$/.exec(ref);
   const arg = docker ? registryArgument(docker[1]!) : parseImageArgument(ref);
-  const opened = await openImage(arg, o.ctx);
+  const opened = await openImage(arg, o.ctx, o.platform);
   try {
     return await readBuildpacksFromImage(opened.image, ref, o.tmp);
   } finally {

@@ -1,5 +1,5 @@
 /** `<layers>/analyzed.toml` (lc:platform/files AnalyzedMetadata): the previous image and the run image with its target. */
-import { toToml } from "../toml.ts";
+import { parseToml, type Table, toToml } from "../toml.ts";
 
 export interface AnalyzedFile {
   /** The previous image, by digest. */
@@ -26,4 +26,22 @@ export function encodeAnalyzed(a: AnalyzedFile): string {
       },
     },
   });
+}
+
+/**
+ * analyzed.toml as the lifecycle's generator leaves it: a switched run image replaces `[run-image]` (reference
+ * and image the Dockerfile's FROM, target data cleared), and `extend = true` when a run.Dockerfile extends it;
+ * every other key kept.
+ */
+export function updateAnalyzed(
+  text: string,
+  file: string,
+  change: { newRunImage: string | undefined; extend: boolean },
+): string {
+  const doc: Table = parseToml(text, { file, code: "INTERNAL" });
+  const prev = (doc["run-image"] ?? {}) as Table;
+  doc["run-image"] = change.newRunImage
+    ? { reference: change.newRunImage, image: change.newRunImage, ...(change.extend ? { extend: true } : {}) }
+    : { ...prev, extend: true };
+  return toToml(doc);
 }

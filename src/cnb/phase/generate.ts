@@ -14,6 +14,7 @@ import { ConfinedTree } from "../../util/confined.ts";
 import { apiAtLeast } from "../api.ts";
 import { escapeId } from "../buildpack/descriptor.ts";
 import { extSubject } from "../buildpack/extension.ts";
+import type { LoadedBuildpack } from "../buildpack/load.ts";
 import type { BuildpackStore } from "../buildpack/store.ts";
 import { layersTree, makeOwnedDir, toRunPath } from "../executor.ts";
 import type { GroupEntry } from "../files/group.ts";
@@ -74,52 +75,10 @@ export async function generate(i: GenerateInputs): Promise<GenerateResult> {
         encodeBuildpackPlan(entries),
         0o644,
       );
-      const generatePath = join(ext.dir, "bin", "generate");
-      if (!(await stat(generatePath).catch(() => undefined))) {
-        // Without bin/generate, the extension's generate/ folder is its output (copied to where the extend
-        // phase finds the output of the others).
-        const pre = new ConfinedTree(join(ext.dir, "generate"), {
-          owner: subject,
-          name: "its generate folder",
-        });
-        const own = new ConfinedTree(outDir, { owner: subject, name: "its output folder" });
-        for (const f of ["run.Dockerfile", "build.Dockerfile", "extend-config.toml"]) {
-          const text = await pre.readText(f).catch(() => undefined);
-          if (text !== undefined) await own.writeFile(f, text, 0o644);
-        }
+      if (await stat(join(ext.dir, "bin", "generate")).catch(() => undefined)) {
+        await execGenerate(i, ext, member, outDir, planPath);
       } else {
-        const runDir = toRunPath(ex, ext.dir);
-        const env = await i.env.withOverrides(
-          d.buildpack.clearEnv ? undefined : ex.host.platform,
-          ex.host.buildConfig,
-        );
-        const vars = env.list();
-        vars.push(
-          `CNB_BP_PLAN_PATH=${toRunPath(ex, planPath)}`,
-          `CNB_EXTENSION_DIR=${runDir}`,
-          `CNB_OUTPUT_DIR=${toRunPath(ex, outDir)}`,
-          `CNB_PLATFORM_DIR=${ex.run.platform}`,
-        );
-        if (apiAtLeast(d.api, "0.10")) vars.push(...targetEnv(i.target));
-        const out = i.logger.output;
-        const t = timer(i.logger, `Generate for ${member.id}@${member.version}`);
-        const result = await ex.exec({
-          args: [`${runDir}/bin/generate`, toRunPath(ex, outDir), ex.run.platform, toRunPath(ex, planPath)],
-          env: vars,
-          cwd: ex.run.app,
-          ...(out
-            ? { onStdout: (c: Buffer) => out(c, "stdout"), onStderr: (c: Buffer) => out(c, "stderr") }
-            : {}),
-          signal: i.signal,
-        });
-        t();
-        if (result.exitCode !== 0) {
-          throw new BerthError(
-            "CNB_GENERATE_FAILED",
-            `generate: ${subject} failed: bin/generate exited with status ${result.exitCode}${result.signal ? ` (${result.signal})` : ""}`,
-            { details: { extension: id, exitCode: result.exitCode, stderr: result.stderrTail } },
-          );
-        }
+        await copyGenerateFolder(ext, outDir, subject);
       }
       const outputs = new ConfinedTree(outDir, {
         owner: subject,
@@ -136,9 +95,74 @@ export async function generate(i: GenerateInputs): Promise<GenerateResult> {
   } finally {
     await rm(planRoot, { recursive: true, force: true });
   }
+  const run = await runImageFrom(i, dockerfiles);
+  done();
+  return { plan, dockerfiles, ...run };
+}
 
-  // The run image (lc Generator.runImageFrom): walking back, the last run.Dockerfile that switches the image
-  // wins and the ones before it are ignored.
+/**
+ * Without bin/generate, the extension's generate/ folder is its output (copied to where the extend phase finds
+ * the output of the others).
+ */
+async function copyGenerateFolder(ext: LoadedBuildpack, outDir: string, subject: string): Promise<void> {
+  const pre = new ConfinedTree(join(ext.dir, "generate"), { owner: subject, name: "its generate folder" });
+  const own = new ConfinedTree(outDir, { owner: subject, name: "its output folder" });
+  for (const f of ["run.Dockerfile", "build.Dockerfile", "extend-config.toml"]) {
+    const text = await pre.readText(f).catch(() => undefined);
+    if (text !== undefined) await own.writeFile(f, text, 0o644);
+  }
+}
+
+/** `bin/generate <output> <platform> <plan>` as the CNB user, with the spec's env; a failure names the extension. */
+async function execGenerate(
+  i: GenerateInputs,
+  ext: LoadedBuildpack,
+  member: GroupEntry,
+  outDir: string,
+  planPath: string,
+): Promise<void> {
+  const ex = i.executor;
+  const d = ext.descriptor;
+  const runDir = toRunPath(ex, ext.dir);
+  const env = await i.env.withOverrides(
+    d.buildpack.clearEnv ? undefined : ex.host.platform,
+    ex.host.buildConfig,
+  );
+  const vars = env.list();
+  vars.push(
+    `CNB_BP_PLAN_PATH=${toRunPath(ex, planPath)}`,
+    `CNB_EXTENSION_DIR=${runDir}`,
+    `CNB_OUTPUT_DIR=${toRunPath(ex, outDir)}`,
+    `CNB_PLATFORM_DIR=${ex.run.platform}`,
+  );
+  if (apiAtLeast(d.api, "0.10")) vars.push(...targetEnv(i.target));
+  const out = i.logger.output;
+  const t = timer(i.logger, `Generate for ${member.id}@${member.version}`);
+  const result = await ex.exec({
+    args: [`${runDir}/bin/generate`, toRunPath(ex, outDir), ex.run.platform, toRunPath(ex, planPath)],
+    env: vars,
+    cwd: ex.run.app,
+    ...(out ? { onStdout: (c: Buffer) => out(c, "stdout"), onStderr: (c: Buffer) => out(c, "stderr") } : {}),
+    signal: i.signal,
+  });
+  t();
+  if (result.exitCode !== 0) {
+    throw new BerthError(
+      "CNB_GENERATE_FAILED",
+      `generate: ${extSubject(d)} failed: bin/generate exited with status ${result.exitCode}${result.signal ? ` (${result.signal})` : ""}`,
+      { details: { extension: d.buildpack.id, exitCode: result.exitCode, stderr: result.stderrTail } },
+    );
+  }
+}
+
+/**
+ * The run image (lc Generator.runImageFrom): walking back, the last run.Dockerfile that switches the image
+ * wins and the ones before it are ignored (renamed `run.Dockerfile.ignore`).
+ */
+async function runImageFrom(
+  i: GenerateInputs,
+  dockerfiles: GeneratedDockerfile[],
+): Promise<{ newRunImage: string | undefined; extendRun: boolean }> {
   let newBase: string | undefined;
   let extendRun = false;
   let ignoreNext = false;
@@ -149,7 +173,7 @@ export async function generate(i: GenerateInputs): Promise<GenerateResult> {
       df.ignore = true;
       // In its folder as the tree holds it (a symlink put there by the extension is refused, not followed); no
       // extension runs any more, so the folder cannot change under the rename.
-      const folder = await layersTree(ex).mkdirs(relative(ex.host.layers, dirname(df.path)));
+      const folder = await layersTree(i.executor).mkdirs(relative(i.executor.host.layers, dirname(df.path)));
       await rename(join(folder, "run.Dockerfile"), join(folder, "run.Dockerfile.ignore"));
       continue;
     }
@@ -162,15 +186,11 @@ export async function generate(i: GenerateInputs): Promise<GenerateResult> {
       ignoreNext = true;
     }
   }
-  let newRunImage: string | undefined;
-  if (newBase !== undefined && newBase !== i.runImage) {
-    if (!i.runImages.some((r) => r.image === newBase || (r.mirrors ?? []).includes(newBase!))) {
-      i.logger.warn(`new runtime base image '${newBase}' not found in run metadata`);
-    }
-    newRunImage = newBase;
+  if (newBase === undefined || newBase === i.runImage) return { newRunImage: undefined, extendRun };
+  if (!i.runImages.some((r) => r.image === newBase || (r.mirrors ?? []).includes(newBase!))) {
+    i.logger.warn(`new runtime base image '${newBase}' not found in run metadata`);
   }
-  done();
-  return { plan, dockerfiles, newRunImage: newRunImage || undefined, extendRun };
+  return { newRunImage: newBase || undefined, extendRun };
 }
 
 /** Read and check what one extension wrote (lc `readOutputFilesExt`). */

@@ -46,9 +46,10 @@ import { encodeRun, parseRun, type RunImage } from "../files/run.ts";
 import { encodeStack } from "../files/stack.ts";
 import { applyImageLayers, labelJson, labelsOf, openImage } from "../image.ts";
 import type { PhaseLogger } from "../log.ts";
-import { type BuilderConfig, buildConfigEnvFiles, configDir } from "./builder-config.ts";
+import { type BuilderConfig, buildConfigEnvFiles, configDir, runImageOf } from "./builder-config.ts";
 import {
   addExtensionLayers,
+  type BuilderExtensions,
   EXTENSION_LAYERS_LABEL,
   extensionInfos,
   extensionLayerIndexes,
@@ -309,208 +310,34 @@ export async function createBuilder(
   const tmp = await ownedTempDir(tmpDirOf(o.ctx), "builder-");
   try {
     const exts = await loadBuilderExtensions(config, tmp, o.logger);
-    const loaded: LoadedBuildpack[] = [];
-    for (const [i, m] of config.buildpacks.entries()) {
-      const where = `builder config ${config.file}: buildpacks[${i}] (${m.uri ?? m.image})`;
-      let got: LoadedBuildpack[];
-      try {
-        got = m.image
-          ? await loadBuildpackImage(m.image, { relativeTo: configDir(config), ctx: o.ctx, tmp })
-          : await loadBuildpacks(m.uri!, { relativeTo: configDir(config), ctx: o.ctx, tmp });
-      } catch (err) {
-        throw wrapError(where, err);
-      }
-      if (
-        m.id &&
-        !got.some(
-          (b) =>
-            b.descriptor.buildpack.id === m.id &&
-            (!m.version || b.descriptor.buildpack.version === m.version),
-        )
-      ) {
-        throw new BerthError(
-          "CNB_CONFIG_INVALID",
-          `${where}: holds no buildpack ${bpKey(m.id, m.version)} (found ${got.map((b) => bpKey(b.descriptor.buildpack.id, b.descriptor.buildpack.version)).join(", ")})`,
-        );
-      }
-      for (const b of got) for (const w of b.descriptor.warnings ?? []) o.logger.warn(w);
-      loaded.push(...got);
-    }
+    const loaded = await loadConfigBuildpacks(config, o, tmp);
     const store = new BuildpackStore(loaded);
-    const unique = store.all();
-    const ids = new Map<string, string>();
-    for (const b of unique) {
-      const lower = b.descriptor.buildpack.id.toLowerCase();
-      const prev = ids.get(lower);
-      if (prev && prev !== b.descriptor.buildpack.id) {
-        throw new BerthError(
-          "CNB_CONFIG_INVALID",
-          `buildpack ids ${JSON.stringify(prev)} and ${JSON.stringify(b.descriptor.buildpack.id)} differ only in case`,
-        );
-      }
-      ids.set(lower, b.descriptor.buildpack.id);
-    }
-    let resolved: Order;
+    checkIdCase(store.all());
+    let order: Order;
     try {
       validateOrder(config.order, store);
-      resolved = resolveOrder(config.order, store);
+      order = resolveOrder(config.order, store);
     } catch (err) {
       throw wrapError(`builder config ${config.file}: order`, err);
     }
-    const system = resolveSystem(config.system, store, `builder config ${config.file}`);
-    if (o.noLifecycle && config.lifecycle) {
-      throw new BerthError(
-        "USAGE",
-        `--no-lifecycle makes a builder without a lifecycle, but builder config ${config.file} names one in [lifecycle]`,
-      );
-    }
-    const lifecycle = o.noLifecycle
-      ? undefined
-      : await fetchLifecycle(config.lifecycle, {
-          ctx: o.ctx,
-          relativeTo: configDir(config),
-          tmp,
-          logger: o.logger,
-          platform: o.platform,
-        }).catch((err) => {
-          throw wrapError(`builder config ${config.file}: lifecycle`, err);
-        });
+    const parts: BuilderParts = {
+      config,
+      buildImage: buildImage.text,
+      loaded,
+      store,
+      order,
+      exts,
+      system: resolveSystem(config.system, store, `builder config ${config.file}`),
+      lifecycle: await builderLifecycle(config, o, tmp),
+    };
     let metadata: BuilderMetadata | undefined;
     const result = await editImage(buildImage, target, o.ctx, o.platform, async (base, layerTmp) => {
       if (!base) throw new BerthError("USAGE", "a builder needs a build image, not scratch");
-      const user = cnbUserOf(base, `build image ${buildImage.text}`);
-      const existing =
-        labelJson<ModuleLayers>(base, BUILDPACK_LAYERS_LABEL, `build image ${buildImage.text}`) ?? {};
-      const layers: AddedLayer[] = [];
-      const add = (l: Omit<AddedLayer, "history">, createdBy: string) =>
-        layers.push({ ...l, history: { created_by: createdBy } });
-      add(
-        await fileLayer(join(layerTmp, "dirs.tar"), {
-          dirs: [
-            { path: "workspace", ...user },
-            { path: "layers", ...user },
-            ...[
-              "cnb",
-              "cnb/buildpacks",
-              "cnb/extensions",
-              "platform",
-              "platform/env",
-              "cnb/build-config",
-              "cnb/build-config/env",
-            ].map((p) => ({ path: p, uid: 0, gid: 0 })),
-          ],
-        }),
-        "berth builder create: default directories",
-      );
-      if (lifecycle) {
-        add(
-          await lifecycleLayer(lifecycle, join(layerTmp, "lifecycle.tar"), NORMALIZED_MTIME),
-          `berth builder create: lifecycle ${lifecycle.descriptor.version}`,
-        );
-      }
-      const bpLayers: ModuleLayers = structuredClone(existing);
-      const sorted = [...unique].sort((a, b) => {
-        const ka = bpKey(a.descriptor.buildpack.id, a.descriptor.buildpack.version);
-        const kb = bpKey(b.descriptor.buildpack.id, b.descriptor.buildpack.version);
-        return ka < kb ? -1 : ka > kb ? 1 : 0;
-      });
-      for (const [i, bp] of sorted.entries()) {
-        const d = bp.descriptor;
-        const l = await buildpackLayer(bp, join(layerTmp, `bp-${i}.tar`));
-        const prev = existing[d.buildpack.id]?.[d.buildpack.version];
-        if (prev?.layerDiffID === l.diffId) {
-          o.logger.debug(
-            `Buildpack ${bpKey(d.buildpack.id, d.buildpack.version)} already exists on builder with same contents, skipping...`,
-          );
-          continue;
-        }
-        add(l, `berth builder create: buildpack ${bpKey(d.buildpack.id, d.buildpack.version)}`);
-        bpLayers[d.buildpack.id] ??= {};
-        bpLayers[d.buildpack.id]![d.buildpack.version] = moduleLayerInfo(d, l.diffId);
-        o.logger.debug(`Adding buildpack ${bpKey(d.buildpack.id, d.buildpack.version)} (diffID=${l.diffId})`);
-      }
-      const extLayers = await addExtensionLayers(base, exts, layerTmp, add, o.logger);
-      add(
-        await fileLayer(join(layerTmp, "order.tar"), {
-          files: [{ path: "cnb/order.toml", content: encodeOrder(resolved, exts.orderExtensions) }],
-        }),
-        "berth builder create: /cnb/order.toml",
-      );
-      if (hasSystem(system)) {
-        add(
-          await fileLayer(join(layerTmp, "system.tar"), {
-            files: [{ path: "cnb/system.toml", content: systemToml(system) }],
-          }),
-          "berth builder create: /cnb/system.toml",
-        );
-      }
-      const runImages = config.runImages;
-      const stackRun = config.stack.runImage
-        ? { image: config.stack.runImage, mirrors: config.stack.runImageMirrors ?? [] }
-        : runImages[0];
-      add(
-        await fileLayer(join(layerTmp, "stack.tar"), {
-          files: [{ path: "cnb/stack.toml", content: encodeStack(stackRun) }],
-        }),
-        "berth builder create: /cnb/stack.toml",
-      );
-      add(
-        await fileLayer(join(layerTmp, "run.tar"), {
-          files: [{ path: "cnb/run.toml", content: encodeRun(runImages) }],
-        }),
-        "berth builder create: /cnb/run.toml",
-      );
-      const envFiles = buildConfigEnvFiles(config.buildEnv);
-      if (envFiles.size) {
-        add(
-          await fileLayer(join(layerTmp, "build-config-env.tar"), {
-            files: [...envFiles]
-              .sort(([a], [b]) => (a < b ? -1 : 1))
-              .map(([name, content]) => ({ path: `cnb/build-config/env/${name}`, content })),
-          }),
-          "berth builder create: /cnb/build-config/env",
-        );
-      }
-      add(await fileLayer(join(layerTmp, "env.tar"), {}), "berth builder create: /platform/env");
-      const prevMeta = labelJson<BuilderMetadata>(
-        base,
-        BUILDER_METADATA_LABEL,
-        `build image ${buildImage.text}`,
-      );
-      const infos = [...(prevMeta?.buildpacks ?? [])];
-      for (const b of loaded) {
-        const mi = moduleInfo(b.descriptor);
-        if (!infos.some((x) => x.id === mi.id && x.version === mi.version)) infos.push(mi);
-      }
-      metadata = {
-        description: config.description,
-        buildpacks: infos,
-        extensions: extensionInfos(prevMeta, exts),
-        stack: {
-          runImage: {
-            image: stackRun?.image ?? "",
-            mirrors: stackRun?.mirrors?.length ? stackRun.mirrors : null,
-          },
-        },
-        // A label never claims a lifecycle the builder does not carry (issue 14).
-        lifecycle: lifecycle ? lifecycleLabel(lifecycle.descriptor) : NO_LIFECYCLE_LABEL,
-        createdBy: { name: "berth", version: BERTH_VERSION },
-        images: runImages.map((r) => ({ image: r.image, mirrors: r.mirrors?.length ? r.mirrors : null })),
-      };
-      const labels: Record<string, string> = {
-        [BUILDPACK_LAYERS_LABEL]: JSON.stringify(bpLayers),
-        [ORDER_LABEL]: JSON.stringify(orderJson(config.order)),
-        [ORDER_EXTENSIONS_LABEL]: exts.orderExtensions.length
-          ? JSON.stringify(orderJson(config.orderExtensions))
-          : "null",
-        ...(extLayers ? { [EXTENSION_LAYERS_LABEL]: JSON.stringify(extLayers) } : {}),
-        [BUILDER_METADATA_LABEL]: JSON.stringify(metadata),
-        [MIXINS_LABEL]: labelsOf(base)[MIXINS_LABEL] ?? "null",
-        ...(hasSystem(system) ? { [SYSTEM_LABEL]: systemLabel(system) } : {}),
-        ...(o.labels ?? {}),
-      };
+      const built = await builderLayers(base, parts, layerTmp, o.logger);
+      metadata = built.metadata;
+      const labels = { ...built.labels, ...(o.labels ?? {}) };
       return {
-        layers,
+        layers: built.layers,
         config: (c) => ({ ...c, WorkingDir: "/layers", Labels: { ...(c.Labels ?? {}), ...labels } }),
         created: base.config?.created ?? "1970-01-01T00:00:00Z",
       };
@@ -518,13 +345,251 @@ export async function createBuilder(
     return {
       ...result,
       metadata: metadata!,
-      lifecycle: lifecycle?.descriptor,
-      buildpacks: unique,
-      order: resolved,
+      lifecycle: parts.lifecycle?.descriptor,
+      buildpacks: store.all(),
+      order,
     };
   } finally {
     await rm(tmp, { recursive: true, force: true });
   }
+}
+
+/** What goes into a builder besides its build image, read and resolved before the image is written. */
+interface BuilderParts {
+  config: BuilderConfig;
+  /** The build image as named, for messages. */
+  buildImage: string;
+  /** Every buildpack builder.toml brought, in its order (duplicates included). */
+  loaded: LoadedBuildpack[];
+  store: BuildpackStore;
+  /** builder.toml's order with versions filled in. */
+  order: Order;
+  exts: BuilderExtensions;
+  system: SystemBuildpacks;
+  lifecycle: FetchedLifecycle | undefined;
+}
+
+/** builder.toml's `[[buildpacks]]`, each checked to hold the id and version it names. */
+async function loadConfigBuildpacks(
+  config: BuilderConfig,
+  o: CreateBuilderOptions,
+  tmp: string,
+): Promise<LoadedBuildpack[]> {
+  const loaded: LoadedBuildpack[] = [];
+  for (const [i, m] of config.buildpacks.entries()) {
+    const where = `builder config ${config.file}: buildpacks[${i}] (${m.uri ?? m.image})`;
+    let got: LoadedBuildpack[];
+    try {
+      const load = { relativeTo: configDir(config), ctx: o.ctx, tmp, platform: o.platform };
+      got = m.image ? await loadBuildpackImage(m.image, load) : await loadBuildpacks(m.uri!, load);
+    } catch (err) {
+      throw wrapError(where, err);
+    }
+    const key = (b: LoadedBuildpack) => bpKey(b.descriptor.buildpack.id, b.descriptor.buildpack.version);
+    const matches = (b: LoadedBuildpack) =>
+      b.descriptor.buildpack.id === m.id && (!m.version || b.descriptor.buildpack.version === m.version);
+    if (m.id && !got.some(matches)) {
+      throw new BerthError(
+        "CNB_CONFIG_INVALID",
+        `${where}: holds no buildpack ${bpKey(m.id, m.version)} (found ${got.map(key).join(", ")})`,
+      );
+    }
+    for (const b of got) for (const w of b.descriptor.warnings ?? []) o.logger.warn(w);
+    loaded.push(...got);
+  }
+  return loaded;
+}
+
+/** Two buildpack ids that differ only in case would share a folder on a case-insensitive disk. */
+function checkIdCase(buildpacks: readonly LoadedBuildpack[]): void {
+  const ids = new Map<string, string>();
+  for (const b of buildpacks) {
+    const id = b.descriptor.buildpack.id;
+    const prev = ids.get(id.toLowerCase());
+    if (prev && prev !== id) {
+      throw new BerthError(
+        "CNB_CONFIG_INVALID",
+        `buildpack ids ${JSON.stringify(prev)} and ${JSON.stringify(id)} differ only in case`,
+      );
+    }
+    ids.set(id.toLowerCase(), id);
+  }
+}
+
+/** The lifecycle builder.toml names (or pack's default); none with `noLifecycle`. */
+async function builderLifecycle(
+  config: BuilderConfig,
+  o: CreateBuilderOptions,
+  tmp: string,
+): Promise<FetchedLifecycle | undefined> {
+  if (o.noLifecycle && config.lifecycle) {
+    throw new BerthError(
+      "USAGE",
+      `--no-lifecycle makes a builder without a lifecycle, but builder config ${config.file} names one in [lifecycle]`,
+    );
+  }
+  if (o.noLifecycle) return undefined;
+  return fetchLifecycle(config.lifecycle, {
+    ctx: o.ctx,
+    relativeTo: configDir(config),
+    tmp,
+    logger: o.logger,
+    platform: o.platform,
+  }).catch((err) => {
+    throw wrapError(`builder config ${config.file}: lifecycle`, err);
+  });
+}
+
+type AddLayer = (l: Omit<AddedLayer, "history">, createdBy: string) => void;
+
+/** The layers a builder adds to its build image, in pack's order, with its labels and metadata. */
+async function builderLayers(
+  base: Image,
+  p: BuilderParts,
+  layerTmp: string,
+  logger: PhaseLogger,
+): Promise<{ layers: AddedLayer[]; labels: Record<string, string>; metadata: BuilderMetadata }> {
+  const what = `build image ${p.buildImage}`;
+  const layers: AddedLayer[] = [];
+  const add: AddLayer = (l, createdBy) => layers.push({ ...l, history: { created_by: createdBy } });
+  await addDirectoryLayers(add, layerTmp, cnbUserOf(base, what), p.lifecycle);
+  const bpLayers = await addBuildpackLayers(
+    add,
+    layerTmp,
+    labelJson<ModuleLayers>(base, BUILDPACK_LAYERS_LABEL, what) ?? {},
+    p.store.all(),
+    logger,
+  );
+  const extLayers = await addExtensionLayers(base, p.exts, layerTmp, add, logger);
+  await addCnbFiles(add, layerTmp, p);
+  const metadata = builderMetadata(labelJson<BuilderMetadata>(base, BUILDER_METADATA_LABEL, what), p);
+  const labels: Record<string, string> = {
+    [BUILDPACK_LAYERS_LABEL]: JSON.stringify(bpLayers),
+    [ORDER_LABEL]: JSON.stringify(orderJson(p.config.order)),
+    [ORDER_EXTENSIONS_LABEL]: p.exts.orderExtensions.length
+      ? JSON.stringify(orderJson(p.config.orderExtensions))
+      : "null",
+    ...(extLayers ? { [EXTENSION_LAYERS_LABEL]: JSON.stringify(extLayers) } : {}),
+    [BUILDER_METADATA_LABEL]: JSON.stringify(metadata),
+    [MIXINS_LABEL]: labelsOf(base)[MIXINS_LABEL] ?? "null",
+    ...(hasSystem(p.system) ? { [SYSTEM_LABEL]: systemLabel(p.system) } : {}),
+  };
+  return { layers, labels, metadata };
+}
+
+/** pack's default directories (`/workspace` and `/layers` owned by the CNB user), then the lifecycle. */
+async function addDirectoryLayers(
+  add: AddLayer,
+  layerTmp: string,
+  user: { uid: number; gid: number },
+  lifecycle: FetchedLifecycle | undefined,
+): Promise<void> {
+  const rootDirs = [
+    "cnb",
+    "cnb/buildpacks",
+    "cnb/extensions",
+    "platform",
+    "platform/env",
+    "cnb/build-config",
+    "cnb/build-config/env",
+  ];
+  add(
+    await fileLayer(join(layerTmp, "dirs.tar"), {
+      dirs: [
+        { path: "workspace", ...user },
+        { path: "layers", ...user },
+        ...rootDirs.map((p) => ({ path: p, uid: 0, gid: 0 })),
+      ],
+    }),
+    "berth builder create: default directories",
+  );
+  if (!lifecycle) return;
+  add(
+    await lifecycleLayer(lifecycle, join(layerTmp, "lifecycle.tar"), NORMALIZED_MTIME),
+    `berth builder create: lifecycle ${lifecycle.descriptor.version}`,
+  );
+}
+
+/**
+ * One layer per buildpack (sorted by id@version, as pack), leaving out one the build image already holds with
+ * the same contents; returns `io.buildpacks.buildpack.layers` (the build image's, plus these).
+ */
+async function addBuildpackLayers(
+  add: AddLayer,
+  layerTmp: string,
+  existing: ModuleLayers,
+  buildpacks: readonly LoadedBuildpack[],
+  logger: PhaseLogger,
+): Promise<ModuleLayers> {
+  const out: ModuleLayers = structuredClone(existing);
+  const key = (b: LoadedBuildpack) => bpKey(b.descriptor.buildpack.id, b.descriptor.buildpack.version);
+  const sorted = [...buildpacks].sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0));
+  for (const [i, bp] of sorted.entries()) {
+    const { id, version } = bp.descriptor.buildpack;
+    const l = await buildpackLayer(bp, join(layerTmp, `bp-${i}.tar`));
+    if (existing[id]?.[version]?.layerDiffID === l.diffId) {
+      logger.debug(`Buildpack ${key(bp)} already exists on builder with same contents, skipping...`);
+      continue;
+    }
+    add(l, `berth builder create: buildpack ${key(bp)}`);
+    out[id] ??= {};
+    out[id]![version] = moduleLayerInfo(bp.descriptor, l.diffId);
+    logger.debug(`Adding buildpack ${key(bp)} (diffID=${l.diffId})`);
+  }
+  return out;
+}
+
+/** The operator's files: order.toml, system.toml, stack.toml, run.toml, build-config env and /platform/env. */
+async function addCnbFiles(add: AddLayer, layerTmp: string, p: BuilderParts): Promise<void> {
+  const file = async (name: string, path: string, content: string) =>
+    add(
+      await fileLayer(join(layerTmp, `${name}.tar`), { files: [{ path, content }] }),
+      `berth builder create: /${path}`,
+    );
+  await file("order", "cnb/order.toml", encodeOrder(p.order, p.exts.orderExtensions));
+  if (hasSystem(p.system)) await file("system", "cnb/system.toml", systemToml(p.system));
+  await file("stack", "cnb/stack.toml", encodeStack(runImageOf(p.config)));
+  await file("run", "cnb/run.toml", encodeRun(p.config.runImages));
+  const envFiles = buildConfigEnvFiles(p.config.buildEnv);
+  if (envFiles.size) {
+    add(
+      await fileLayer(join(layerTmp, "build-config-env.tar"), {
+        files: [...envFiles]
+          .sort(([a], [b]) => (a < b ? -1 : 1))
+          .map(([name, content]) => ({ path: `cnb/build-config/env/${name}`, content })),
+      }),
+      "berth builder create: /cnb/build-config/env",
+    );
+  }
+  add(await fileLayer(join(layerTmp, "env.tar"), {}), "berth builder create: /platform/env");
+}
+
+/** `io.buildpacks.builder.metadata`: the build image's buildpacks and extensions, plus these. */
+function builderMetadata(prev: BuilderMetadata | undefined, p: BuilderParts): BuilderMetadata {
+  const infos = [...(prev?.buildpacks ?? [])];
+  for (const b of p.loaded) {
+    const mi = moduleInfo(b.descriptor);
+    if (!infos.some((x) => x.id === mi.id && x.version === mi.version)) infos.push(mi);
+  }
+  const stackRun = runImageOf(p.config);
+  return {
+    description: p.config.description,
+    buildpacks: infos,
+    extensions: extensionInfos(prev, p.exts),
+    stack: {
+      runImage: {
+        image: stackRun?.image ?? "",
+        mirrors: stackRun?.mirrors?.length ? stackRun.mirrors : null,
+      },
+    },
+    // A label never claims a lifecycle the builder does not carry (issue 14).
+    lifecycle: p.lifecycle ? lifecycleLabel(p.lifecycle.descriptor) : NO_LIFECYCLE_LABEL,
+    createdBy: { name: "berth", version: BERTH_VERSION },
+    images: p.config.runImages.map((r) => ({
+      image: r.image,
+      mirrors: r.mirrors?.length ? r.mirrors : null,
+    })),
+  };
 }
 
 /** A builder's labels, read without extracting anything (for pack-made and berth-made builders alike). */

@@ -141,6 +141,12 @@ export function parseLifecycleToml(text: string, file: string): LifecycleDescrip
   return d;
 }
 
+/** Only the version of a lifecycle.toml (`[lifecycle] version`; undefined without one), nothing checked. */
+export function lifecycleVersionOf(text: string, file: string): string | undefined {
+  const origin: Origin = { file, code: "CNB_CONFIG_INVALID" };
+  return new Fields(parseToml(text, origin), origin).sub("lifecycle")?.str("version");
+}
+
 /** A lifecycle on this machine: a folder holding its binaries and lifecycle.toml. */
 export interface FetchedLifecycle {
   dir: string;

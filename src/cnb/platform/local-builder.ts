@@ -20,8 +20,9 @@ import { scanBuildpacksDir } from "../buildpack/load.ts";
 import { BuildpackStore } from "../buildpack/store.ts";
 import { parseOrder } from "../files/order.ts";
 import { parseRun, type RunImage } from "../files/run.ts";
-import { Fields, type Origin, parseToml } from "../toml.ts";
+import { parseStack } from "../files/stack.ts";
 import type { OpenedBuilder } from "./builder.ts";
+import { lifecycleVersionOf } from "./lifecycle.ts";
 import { NO_SYSTEM, parseSystemToml } from "./system.ts";
 
 export interface LocalBuilderOptions {
@@ -65,7 +66,8 @@ export async function openLocalBuilder(o: LocalBuilderOptions): Promise<OpenedBu
   if (runText !== undefined) runImages = parseRun(runText, "/cnb/run.toml");
   else {
     const stackText = await root.readText("cnb/stack.toml");
-    if (stackText !== undefined) runImages = parseStackRunImage(stackText, "/cnb/stack.toml");
+    const fromStack = stackText !== undefined ? parseStack(stackText, "/cnb/stack.toml") : undefined;
+    if (fromStack) runImages = [fromStack];
   }
   const extensionsDir = join(cnbDir, "extensions");
   if (orders.orderExtensions.length) {
@@ -78,15 +80,7 @@ export async function openLocalBuilder(o: LocalBuilderOptions): Promise<OpenedBu
   const launcher = join(cnbDir, "lifecycle", "launcher");
   const lifecycleToml = await root.readText("cnb/lifecycle/lifecycle.toml");
   const launcherVersion = lifecycleToml
-    ? new Fields(
-        parseToml(lifecycleToml, { file: "/cnb/lifecycle/lifecycle.toml", code: "CNB_CONFIG_INVALID" }),
-        {
-          file: "/cnb/lifecycle/lifecycle.toml",
-          code: "CNB_CONFIG_INVALID",
-        },
-      )
-        .sub("lifecycle")
-        ?.str("version")
+    ? lifecycleVersionOf(lifecycleToml, "/cnb/lifecycle/lifecycle.toml")
     : undefined;
   return {
     info: {
@@ -112,15 +106,6 @@ export async function openLocalBuilder(o: LocalBuilderOptions): Promise<OpenedBu
     ...(existsSync(launcher) ? { launcherPath: launcher, launcherVersion: launcherVersion ?? "" } : {}),
     close: async () => undefined,
   };
-}
-
-/** The legacy `stack.toml`'s `[run-image]`, as the lifecycle reads it below Platform API 0.12. */
-function parseStackRunImage(text: string, file: string): RunImage[] {
-  const origin: Origin = { file, code: "CNB_CONFIG_INVALID" };
-  const doc = new Fields(parseToml(text, origin), origin);
-  const run = doc.sub("run-image");
-  const image = run?.str("image");
-  return image ? [{ image, mirrors: run?.strs("mirrors") ?? [] }] : [];
 }
 
 /** An empty image of this machine's platform, standing for the build image berth runs in. */

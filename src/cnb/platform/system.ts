@@ -90,19 +90,26 @@ export function systemToml(s: SystemBuildpacks): string {
   return out;
 }
 
-/** Read `/cnb/system.toml` (lc platform/files `ReadSystem`: the `[system]` table). */
-export function parseSystemToml(text: string, file: string): SystemBuildpacks {
-  const origin = { file, code: "CNB_CONFIG_INVALID" as const };
-  const doc = new Fields(parseToml(text, origin), origin);
-  const system = doc.sub("system");
+/**
+ * A `[system]` table (builder.toml's, `/cnb/system.toml`'s): `[[system.pre.buildpacks]]` and
+ * `[[system.post.buildpacks]]`, each an id with an optional version, and `optional` where `withOptional`.
+ */
+export function parseSystemTable(system: Fields | undefined, withOptional: boolean): SystemBuildpacks {
   const side = (key: string) =>
     (system?.sub(key)?.list("buildpacks") ?? []).map((b) => {
       const ref: ModuleRef = { id: b.requiredStr("id") };
       const v = b.str("version");
       if (v) ref.version = v;
+      if (withOptional && b.bool("optional")) ref.optional = true;
       return ref;
     });
   return { pre: side("pre"), post: side("post") };
+}
+
+/** Read `/cnb/system.toml` (lc platform/files `ReadSystem`: the `[system]` table, which has no `optional`). */
+export function parseSystemToml(text: string, file: string): SystemBuildpacks {
+  const origin = { file, code: "CNB_CONFIG_INVALID" as const };
+  return parseSystemTable(new Fields(parseToml(text, origin), origin).sub("system"), false);
 }
 
 /** The lifecycle's merge: pre buildpacks before, post after, every group; ids a group holds are left out. */

@@ -105,86 +105,165 @@ const DEB_ARCH: Record<string, string> = { amd64: "amd64", arm64: "arm64", arm: 
 /** Make (or reuse) the trees, turn them into layers (or reuse cached ones), and write both images. */
 export async function createStack(options: StackOptions): Promise<StackResult> {
   const distro = parseDistro(options.distro ?? "debian:bookworm");
-  const id = stackId(distro);
-  const epoch = options.sourceDateEpoch ?? 0;
-  const cacheDir = stackCacheDir(options.ctx.home);
+  const cas = options.extraCas ?? [];
+  const s: StackContext = {
+    options,
+    distro,
+    id: stackId(distro),
+    epoch: options.sourceDateEpoch ?? 0,
+    cacheDir: stackCacheDir(options.ctx.home),
+    platform: hostPlatform(),
+    cas,
+    caKey: createHash("sha256").update(JSON.stringify(cas)).digest("hex").slice(0, 16),
+    progress: options.onProgress ?? (() => {}),
+  };
   const runPackages = [...(options.runPackages ?? DEFAULT_RUN_PACKAGES)];
   const buildPackages = [...new Set([...runPackages, ...(options.packages ?? DEFAULT_BUILD_PACKAGES)])];
-  const progress = options.onProgress ?? (() => {});
-  const common = {
+  s.progress(`run image: ${distro.name} ${distro.codename} minbase + ${runPackages.join(", ") || "nothing"}`);
+  s.progress(`build image: ${distro.name} ${distro.codename} minbase + ${buildPackages.join(", ")}`);
+  // Both trees at once: downloads overlap with the other's unpacking and configuring.
+  const [runFs, buildFs] = await Promise.all([
+    bootstrapTree(s, "run", runPackages),
+    bootstrapTree(s, "build", buildPackages),
+  ]);
+  const run = await writeStackImage(s, "run", runFs, RUN_USER, options.runImage);
+  const build = await writeStackImage(s, "build", buildFs, BUILD_USER, options.buildImage);
+  // The tiny run image's packages come from the build tree (it has every run-time library the build links against).
+  const tiny = options.tinyRunImage
+    ? await writeStackImage(s, "tiny", buildFs, RUN_USER, options.tinyRunImage)
+    : undefined;
+  return { id: s.id, distro, build, run, ...(tiny ? { tiny } : {}) };
+}
+
+/** What every image of one `createStack` shares. */
+interface StackContext {
+  options: StackOptions;
+  distro: Distro;
+  id: string;
+  /** SOURCE_DATE_EPOCH. */
+  epoch: number;
+  cacheDir: string;
+  platform: Platform;
+  cas: readonly ExtraCa[];
+  /** The extra CAs' part of the cache keys of layers that hold them. */
+  caKey: string;
+  progress: (line: string) => void;
+}
+
+type StackKind = "build" | "run" | "tiny";
+
+/** One image's tree (from the cache or debootstrap), with a progress line every 15 s at most. */
+async function bootstrapTree(s: StackContext, what: string, packages: string[]): Promise<Rootfs> {
+  const { options, distro, progress } = s;
+  const started = Date.now();
+  const counts = new Map<string, number>();
+  let last = started;
+  const fs = await bootstrapRootfs({
     distro,
-    cacheDir,
+    cacheDir: s.cacheDir,
     isRoot: options.isRoot,
-    sourceDateEpoch: epoch,
+    sourceDateEpoch: s.epoch,
     ...(options.mirror ? { mirror: options.mirror } : {}),
     ...(options.searchPath ? { searchPath: options.searchPath } : {}),
-    onLine: options.onDetail,
     signal: options.signal,
-  };
-  const tree = async (what: string, packages: string[]): Promise<Rootfs> => {
-    const started = Date.now();
-    const counts = new Map<string, number>();
-    let last = started;
-    const fs = await bootstrapRootfs({
-      ...common,
-      packages,
-      onLine: (l) => {
-        options.onDetail?.(l);
-        // A line every 15 s at most: which stage debootstrap is in, and how many packages it has handled.
-        const m = /^I: (Retrieving|Validating|Extracting|Unpacking|Configuring|Installing)\b/.exec(l);
-        if (!m) return;
-        counts.set(m[1]!, (counts.get(m[1]!) ?? 0) + 1);
-        if (Date.now() - last < 15_000) return;
-        last = Date.now();
-        progress(
-          `${what} image: debootstrap ${m[1]!.toLowerCase()} (${counts.get(m[1]!)} so far, ${((Date.now() - started) / 1000).toFixed(0)} s)`,
-        );
-      },
-    }).catch((err) => {
-      throw wrapError(`bootstrapping the ${what} image's tree (${distro.name} ${distro.codename})`, err);
-    });
-    progress(
-      fs.cached
-        ? `${what} image: reusing the cached ${distro.codename} tree (${fs.installed.length} packages)`
-        : `${what} image: bootstrapped ${distro.codename} with ${fs.installed.length} packages in ${((Date.now() - started) / 1000).toFixed(0)} s`,
-    );
-    return fs;
-  };
-  progress(`run image: ${distro.name} ${distro.codename} minbase + ${runPackages.join(", ") || "nothing"}`);
-  progress(`build image: ${distro.name} ${distro.codename} minbase + ${buildPackages.join(", ")}`);
-  // Both trees at once: downloads overlap with the other's unpacking and configuring.
-  const [runFs, buildFs] = await Promise.all([tree("run", runPackages), tree("build", buildPackages)]);
+    packages,
+    onLine: (l) => {
+      options.onDetail?.(l);
+      // Which stage debootstrap is in, and how many packages it has handled.
+      const m = /^I: (Retrieving|Validating|Extracting|Unpacking|Configuring|Installing)\b/.exec(l);
+      if (!m) return;
+      counts.set(m[1]!, (counts.get(m[1]!) ?? 0) + 1);
+      if (Date.now() - last < 15_000) return;
+      last = Date.now();
+      progress(
+        `${what} image: debootstrap ${m[1]!.toLowerCase()} (${counts.get(m[1]!)} so far, ${((Date.now() - started) / 1000).toFixed(0)} s)`,
+      );
+    },
+  }).catch((err) => {
+    throw wrapError(`bootstrapping the ${what} image's tree (${distro.name} ${distro.codename})`, err);
+  });
+  progress(
+    fs.cached
+      ? `${what} image: reusing the cached ${distro.codename} tree (${fs.installed.length} packages)`
+      : `${what} image: bootstrapped ${distro.codename} with ${fs.installed.length} packages in ${((Date.now() - started) / 1000).toFixed(0)} s`,
+  );
+  return fs;
+}
 
-  const platform = hostPlatform();
-  const cas = options.extraCas ?? [];
-  const caKey = createHash("sha256").update(JSON.stringify(cas)).digest("hex").slice(0, 16);
-  const layers = async (fs: Rootfs, user: CnbUser): Promise<StackLayer[]> => [
-    await cachedLayer(cacheDir, `${fs.key}-${epoch}`, (dest) => {
-      progress(`making the layer of ${fs.dir}`);
-      return rootfsLayer(fs.dir, dest, epoch);
-    }),
-    await cachedLayer(cacheDir, `${fs.key}-${epoch}-user2-${user.uid}-${user.gid}`, (dest) =>
-      userLayer(fs.dir, user, dest, epoch, epoch),
-    ),
-    ...(cas.length
-      ? [
-          await cachedLayer(cacheDir, `${fs.key}-${epoch}-ca-${caKey}`, (dest) =>
-            caLayer(fs.dir, cas, dest, epoch),
-          ),
-        ]
-      : []),
+function addedLayer(l: StackLayer, createdBy: string): AddedLayer {
+  return {
+    path: l.path,
+    mediaType: l.mediaType,
+    digest: l.digest,
+    size: l.size,
+    diffId: l.diffId,
+    history: { created_by: createdBy },
+  };
+}
+
+/** A Debian image's layers: the tree, the CNB user, the extra CAs (each made once, kept in the cache). */
+async function debianLayers(s: StackContext, fs: Rootfs, user: CnbUser): Promise<AddedLayer[]> {
+  const { cacheDir, epoch, cas } = s;
+  const tree = await cachedLayer(cacheDir, `${fs.key}-${epoch}`, (dest) => {
+    s.progress(`making the layer of ${fs.dir}`);
+    return rootfsLayer(fs.dir, dest, epoch);
+  });
+  const users = await cachedLayer(cacheDir, `${fs.key}-${epoch}-user2-${user.uid}-${user.gid}`, (dest) =>
+    userLayer(fs.dir, user, dest, epoch, epoch),
+  );
+  const out = [
+    addedLayer(tree, `debootstrap --variant=minbase ${s.distro.codename} (${fs.installed.length} packages)`),
+    addedLayer(users, `berth stack create: CNB user ${user.name} ${user.uid}:${user.gid}`),
   ];
-  const labels = (
-    kind: "build" | "run" | "tiny",
-    fs: Rootfs,
-    packages = fs.installed.length,
-  ): Record<string, string> => ({
+  if (cas.length) {
+    const ca = await cachedLayer(cacheDir, `${fs.key}-${epoch}-ca-${s.caKey}`, (dest) =>
+      caLayer(fs.dir, cas, dest, epoch),
+    );
+    out.push(addedLayer(ca, `berth stack create: ${cas.length} extra CA certificate(s)`));
+  }
+  return out;
+}
+
+/** The tiny run image's one layer (kept in the cache), and how many packages it holds the files of. */
+async function tinyLayers(
+  s: StackContext,
+  fs: Rootfs,
+  user: CnbUser,
+): Promise<{ layers: AddedLayer[]; packages: number }> {
+  const l = await cachedLayer<StackLayer & { packages: string[] }>(
+    s.cacheDir,
+    `${fs.key}-${s.epoch}-tiny${TINY_RECIPE}-${user.uid}-${user.gid}-${s.caKey}`,
+    async (dest) => {
+      s.progress(`making the tiny run image's layer from ${fs.dir}`);
+      const made = await tinyLayer(fs.dir, {
+        dest,
+        staging: tinyStaging(s.cacheDir),
+        user,
+        debianArch: debianArch(s.platform),
+        mtime: s.epoch,
+        extraCas: s.cas,
+      });
+      return { ...made.layer, packages: made.packages };
+    },
+  );
+  const createdBy = `berth stack create: the files of ${l.packages.join(", ")}; CNB user ${user.name} ${user.uid}:${user.gid}`;
+  return { layers: [addedLayer(l, createdBy)], packages: l.packages.length };
+}
+
+function debianArch(p: Platform): string {
+  return DEB_ARCH[p.architecture] ?? p.architecture;
+}
+
+/** The `io.buildpacks.base.*` labels, the deprecated stack id and mixins, and `rebasable` on run images. */
+function stackLabels(s: StackContext, kind: StackKind, fs: Rootfs, packages: number): Record<string, string> {
+  const { distro, id } = s;
+  return {
     "io.buildpacks.base.distro.name": distro.name,
     "io.buildpacks.base.distro.version": distro.version,
     "io.buildpacks.base.id": id,
     "io.buildpacks.base.maintainer": "berth",
     "io.buildpacks.base.homepage": "https://github.com/berth-build/berth",
-    "io.buildpacks.base.released": epochToRfc3339(epoch),
+    "io.buildpacks.base.released": epochToRfc3339(s.epoch),
     "io.buildpacks.base.description":
       kind === "tiny"
         ? `tiny run image: the files of ${packages} ${distro.name} ${distro.codename} (${distro.version}) packages (${TINY_RUN_PACKAGES.join(", ")}), no shell, made by berth stack create`
@@ -192,110 +271,62 @@ export async function createStack(options: StackOptions): Promise<StackResult> {
     "io.buildpacks.base.metadata": JSON.stringify({
       packages,
       tree: fs.key,
-      debianArch: DEB_ARCH[platform.architecture] ?? platform.architecture,
+      debianArch: debianArch(s.platform),
     }),
     "io.buildpacks.stack.id": id,
     "io.buildpacks.stack.mixins": "[]",
     ...(kind !== "build" ? { "io.buildpacks.rebasable": "true" } : {}),
-  });
-  const write = async (
-    kind: "build" | "run" | "tiny",
-    fs: Rootfs,
-    user: CnbUser,
-    target: ImageArgument,
-  ): Promise<StackImage> => {
-    let added: AddedLayer[];
-    let packages = fs.installed.length;
-    const entry = (l: StackLayer, createdBy: string): AddedLayer => ({
-      path: l.path,
-      mediaType: l.mediaType,
-      digest: l.digest,
-      size: l.size,
-      diffId: l.diffId,
-      history: { created_by: createdBy },
-    });
-    if (kind === "tiny") {
-      const debianArch = DEB_ARCH[platform.architecture] ?? platform.architecture;
-      const l = await cachedLayer<StackLayer & { packages: string[] }>(
-        cacheDir,
-        `${fs.key}-${epoch}-tiny${TINY_RECIPE}-${user.uid}-${user.gid}-${caKey}`,
-        async (dest) => {
-          progress(`making the tiny run image's layer from ${fs.dir}`);
-          const made = await tinyLayer(fs.dir, {
-            dest,
-            staging: tinyStaging(cacheDir),
-            user,
-            debianArch,
-            mtime: epoch,
-            extraCas: cas,
-          });
-          return { ...made.layer, packages: made.packages };
-        },
-      );
-      packages = l.packages.length;
-      added = [
-        entry(
-          l,
-          `berth stack create: the files of ${l.packages.join(", ")}; CNB user ${user.name} ${user.uid}:${user.gid}`,
-        ),
-      ];
-    } else {
-      const ls = await layers(fs, user);
-      added = ls.map((l, i) =>
-        entry(
-          l,
-          i === 0
-            ? `debootstrap --variant=minbase ${distro.codename} (${fs.installed.length} packages)`
-            : i === 1
-              ? `berth stack create: CNB user ${user.name} ${user.uid}:${user.gid}`
-              : `berth stack create: ${cas.length} extra CA certificate(s)`,
-        ),
-      );
-    }
-    const env = [
-      PATH,
-      ...(kind === "build"
-        ? [`CNB_USER_ID=${user.uid}`, `CNB_GROUP_ID=${user.gid}`, `CNB_STACK_ID=${id}`, `HOME=${user.home}`]
-        : [`HOME=${user.home}`]),
-    ];
-    const result = mutate(
-      undefined,
-      {
-        layers: added,
-        platform: platform as Platform,
-        created: epochToRfc3339(epoch),
-        config: () => ({
-          User: `${user.uid}:${user.gid}`,
-          Env: env,
-          // The tiny image has no shell to start.
-          ...(kind === "tiny" ? {} : { Cmd: ["/bin/bash"] }),
-          Labels: labels(kind, fs, packages),
-        }),
-      },
-      platform,
-    );
-    let copied: CopyResult;
-    try {
-      copied = await writeImage(result, undefined, target, options.ctx);
-    } catch (err) {
-      throw wrapError(`writing the ${kind} image ${target.text}`, err);
-    }
-    progress(`${kind} image: ${target.text} ${copied.root.digest}`);
-    return {
-      name: target.text,
-      digest: copied.root.digest,
-      size: added.reduce((n, l) => n + l.size, 0),
-      packages,
-      cached: fs.cached,
-    };
   };
-  const run = await write("run", runFs, RUN_USER, options.runImage);
-  const build = await write("build", buildFs, BUILD_USER, options.buildImage);
-  // The tiny run image's packages come from the build tree (it has every run-time library the build links against).
-  const tiny = options.tinyRunImage
-    ? await write("tiny", buildFs, RUN_USER, options.tinyRunImage)
-    : undefined;
-  return { id, distro, build, run, ...(tiny ? { tiny } : {}) };
+}
+
+/** One image of the stack: its layers, the CNB user, env and labels, written to `target`. */
+async function writeStackImage(
+  s: StackContext,
+  kind: StackKind,
+  fs: Rootfs,
+  user: CnbUser,
+  target: ImageArgument,
+): Promise<StackImage> {
+  const { layers, packages } =
+    kind === "tiny"
+      ? await tinyLayers(s, fs, user)
+      : { layers: await debianLayers(s, fs, user), packages: fs.installed.length };
+  const env = [
+    PATH,
+    ...(kind === "build"
+      ? [`CNB_USER_ID=${user.uid}`, `CNB_GROUP_ID=${user.gid}`, `CNB_STACK_ID=${s.id}`, `HOME=${user.home}`]
+      : [`HOME=${user.home}`]),
+  ];
+  const result = mutate(
+    undefined,
+    {
+      layers,
+      platform: s.platform,
+      created: epochToRfc3339(s.epoch),
+      config: () => ({
+        User: `${user.uid}:${user.gid}`,
+        Env: env,
+        // The tiny image has no shell to start.
+        ...(kind === "tiny" ? {} : { Cmd: ["/bin/bash"] }),
+        Labels: stackLabels(s, kind, fs, packages),
+      }),
+    },
+    s.platform,
+  );
+  let copied: CopyResult;
+  try {
+    copied = await writeImage(result, undefined, target, s.options.ctx);
+  } catch (err) {
+    throw wrapError(`writing the ${kind} image ${target.text}`, err);
+  }
+  s.progress(`${kind} image: ${target.text} ${copied.root.digest}`);
+  return {
+    name: target.text,
+    digest: copied.root.digest,
+    size: layers.reduce((n, l) => n + l.size, 0),
+    packages,
+    cached: fs.cached,
+  };
 }
 
 /** A layer blob kept in the stack cache under a key, made once. */

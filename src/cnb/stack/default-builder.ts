@@ -16,7 +16,7 @@ import { parseImageArgument } from "../../transport/parse.ts";
 import { writeFileAtomic } from "../../util/fs.ts";
 import type { PhaseLogger } from "../log.ts";
 import { createBuilder } from "../platform/builder.ts";
-import { readBuilderConfig } from "../platform/builder-config.ts";
+import { readBuilderConfig, runImageOf } from "../platform/builder-config.ts";
 import { createStack } from "./create.ts";
 import type { ExtraCa } from "./layer.ts";
 
@@ -109,7 +109,7 @@ export async function ensureDefaultBuilder(o: EnsureDefaultBuilderOptions): Prom
     );
   });
   const config = await readBuilderConfig(o.builderToml);
-  const runImage = config.runImages[0]?.image ?? config.stack.runImage;
+  const runImage = runImageOf(config)?.image;
   if (!runImage) {
     throw new BerthError("CNB_CONFIG_INVALID", `${o.builderToml} names no run image`);
   }

@@ -116,149 +116,189 @@ export async function tinyLayer(
     extraCas: readonly ExtraCa[];
   },
 ): Promise<TinyTree> {
-  const { staging, user } = opts;
-  const owners = new Map<string, { uid: number; gid: number }>();
-  await rm(staging, { recursive: true, force: true });
-  await mkdir(staging, { recursive: true });
+  await rm(opts.staging, { recursive: true, force: true });
+  await mkdir(opts.staging, { recursive: true });
   try {
-    // The merged-/usr library links (lib -> usr/lib, lib64 -> usr/lib64, where the loader is): kept, and the
-    // lists' paths through them read as their /usr paths.
-    const topLinks = new Map<string, string>();
-    for (const name of ["lib", "lib32", "lib64", "libx32"]) {
-      const st = await lstat(join(rootfs, name)).catch(() => undefined);
-      if (!st?.isSymbolicLink()) continue;
-      const target = await readlink(join(rootfs, name));
-      if (!/^usr\/[a-z0-9]+$/.test(target)) continue;
-      topLinks.set(name, target);
-      await symlink(target, join(staging, name));
-    }
-    const canonical = (p: string): string => {
-      const rel = p.replace(/^\/+/, "");
-      const [head, ...rest] = rel.split("/");
-      const to = topLinks.get(head ?? "");
-      return to ? [to, ...rest].join("/") : rel;
-    };
-    const ensureDir = async (rel: string): Promise<void> => {
-      const parts = rel.split("/").filter(Boolean);
-      for (let i = 1; i <= parts.length; i++) {
-        const sub = parts.slice(0, i).join("/");
-        if (owners.has(sub)) continue;
-        const st = await lstat(join(rootfs, sub)).catch(() => undefined);
-        await mkdir(join(staging, sub), { recursive: true, mode: 0o755 });
-        owners.set(sub, { uid: st?.uid ?? 0, gid: st?.gid ?? 0 });
-      }
-    };
-    const copyPath = async (rel: string): Promise<void> => {
-      const src = join(rootfs, rel);
-      const st = await lstat(src).catch(() => undefined);
-      if (!st || owners.has(rel)) return;
-      await ensureDir(dirname(rel) === "." ? "" : dirname(rel));
-      const to = join(staging, rel);
-      if (st.isDirectory()) {
-        await mkdir(to, { recursive: true });
-      } else if (st.isSymbolicLink()) {
-        await symlink(await readlink(src), to);
-      } else if (st.isFile()) {
-        await copyFile(src, to);
-      } else {
-        return;
-      }
-      owners.set(rel, { uid: st.uid, gid: st.gid });
-      if (!st.isSymbolicLink()) {
-        await chmod(to, st.mode & 0o7777);
-      }
-    };
-
-    const status = await statusParagraphs(rootfs);
-    const kept: string[] = [];
-    const records: [string, string][] = [];
-    for (const pkg of TINY_RUN_PACKAGES) {
-      const para = status.get(pkg);
-      if (!para || !/^Status: .* installed$/m.test(para)) {
-        throw new BerthError("CNB_CONFIG_INVALID", `the package ${pkg} is not installed there`, {
-          hint: `add ${pkg} to the build image's packages (the tiny run image takes its files from that tree)`,
-        });
-      }
-      kept.push(`${pkg} ${/^Version: (.+)$/m.exec(para)?.[1] ?? ""}`);
-      records.push([pkg, para]);
-      for (const p of await fileList(rootfs, pkg, opts.debianArch)) {
-        const rel = canonical(p);
-        if (rel === "" || rel === "." || DROP.some((re) => re.test(rel))) continue;
-        const st = await lstat(join(rootfs, rel)).catch(() => undefined);
-        // Directories come with the files under them (an empty one of a package is not needed).
-        if (!st || st.isDirectory()) continue;
-        await copyPath(rel);
-      }
-    }
-    // The C.UTF-8 locale (libc-bin's), so that LANG=C.UTF-8 programs get UTF-8.
-    const locale = "usr/lib/locale/C.utf8";
-    if ((await lstat(join(rootfs, locale)).catch(() => undefined))?.isDirectory()) {
-      await ensureDir(locale);
-      for (const e of await readdir(join(rootfs, locale), { recursive: true }))
-        await copyPath(`${locale}/${e}`);
-    }
-
-    // Files of our own (written with root ownership unless said).
-    const write = async (rel: string, body: string, mode = 0o644): Promise<void> => {
-      await ensureDir(dirname(rel));
-      await writeFile(join(staging, rel), body, { mode });
-      await chmod(join(staging, rel), mode);
-      owners.set(rel, { uid: 0, gid: 0 });
-    };
-    const bundle = await readFile(join(rootfs, "etc/ssl/certs/ca-certificates.crt"), "utf8").catch(() => "");
-    await write(
-      "etc/ssl/certs/ca-certificates.crt",
-      `${[bundle.trimEnd(), ...opts.extraCas.map((c) => c.pem.trim())].filter(Boolean).join("\n")}\n`,
-    );
-    await write(
-      "etc/passwd",
-      [
-        "root:x:0:0:root:/root:/sbin/nologin",
-        "nobody:x:65534:65534:nobody:/nonexistent:/sbin/nologin",
-        `${user.name}:x:${user.uid}:${user.gid}:CNB user:${user.home}:/sbin/nologin`,
-        "",
-      ].join("\n"),
-    );
-    await write(
-      "etc/group",
-      ["root:x:0:", "tty:x:5:", "staff:x:50:", "nogroup:x:65534:", `${user.group}:x:${user.gid}:`, ""].join(
-        "\n",
-      ),
-    );
-    await write("etc/nsswitch.conf", NSSWITCH);
-    await write("etc/hosts", HOSTS);
-    await write("etc/hostname", "localhost\n");
-    // Empty: runtimes bind the host's (or their own) over it, and only over a file that exists.
-    await write("etc/resolv.conf", "");
-    await ensureDir("etc");
-    await symlink("/usr/share/zoneinfo/Etc/UTC", join(staging, "etc/localtime"));
-    owners.set("etc/localtime", { uid: 0, gid: 0 });
-    for (const [pkg, para] of records) await write(`var/lib/dpkg/status.d/${pkg}`, para);
-    for (const [rel, mode, uid, gid] of [
-      ["tmp", 0o1777, 0, 0],
-      ["root", 0o700, 0, 0],
-      [user.home.replace(/^\/+|\/+$/g, ""), 0o750, user.uid, user.gid],
-    ] as const) {
-      await ensureDir(dirname(rel));
-      await mkdir(join(staging, rel), { recursive: true });
-      await chmod(join(staging, rel), mode);
-      owners.set(rel, { uid, gid });
-    }
-
-    const entries = await planLayer([{ source: staging, dest: "/" }], { mtime: opts.mtime });
+    const st = new Staging(rootfs, opts.staging);
+    await st.linkLibraryDirs();
+    const packages = await copyPackages(st, opts.debianArch);
+    await copyLocale(st);
+    await writeOwnFiles(st, opts.user, opts.extraCas);
+    for (const [pkg, para] of packages.records) await st.write(`var/lib/dpkg/status.d/${pkg}`, para);
+    const entries = await planLayer([{ source: opts.staging, dest: "/" }], { mtime: opts.mtime });
     for (const e of entries) {
-      const o = owners.get(e.header.path);
+      const o = st.owners.get(e.header.path);
       e.header.uid = o?.uid ?? 0;
       e.header.gid = o?.gid ?? 0;
     }
     const desc = await writeLayer(opts.dest, { compression: "gzip", level: 9 }, (w) =>
       writeEntries(w, entries),
     );
-    return { layer: { ...desc, path: opts.dest }, packages: kept.sort() };
+    return { layer: { ...desc, path: opts.dest }, packages: packages.kept.sort() };
   } catch (err) {
     throw wrapError(`making the tiny run image's layer from ${rootfs}`, err);
   } finally {
-    await rm(staging, { recursive: true, force: true }).catch(() => {});
+    await rm(opts.staging, { recursive: true, force: true }).catch(() => {});
+  }
+}
+
+/** The staging copy of a tree: what is copied or written, and the owner each path gets in the layer. */
+class Staging {
+  readonly rootfs: string;
+  readonly dir: string;
+  /** Owner of each staged path (relative, no leading slash), as in the tree unless written here. */
+  readonly owners = new Map<string, { uid: number; gid: number }>();
+  /** The merged-/usr library links kept (`lib` -> `usr/lib`, …). */
+  readonly #topLinks = new Map<string, string>();
+
+  constructor(rootfs: string, dir: string) {
+    this.rootfs = rootfs;
+    this.dir = dir;
+  }
+
+  /**
+   * The merged-/usr library links (lib -> usr/lib, lib64 -> usr/lib64, where the loader is): kept, and the
+   * lists' paths through them read as their /usr paths.
+   */
+  async linkLibraryDirs(): Promise<void> {
+    for (const name of ["lib", "lib32", "lib64", "libx32"]) {
+      const st = await lstat(join(this.rootfs, name)).catch(() => undefined);
+      if (!st?.isSymbolicLink()) continue;
+      const target = await readlink(join(this.rootfs, name));
+      if (!/^usr\/[a-z0-9]+$/.test(target)) continue;
+      this.#topLinks.set(name, target);
+      await symlink(target, join(this.dir, name));
+    }
+  }
+
+  /** A dpkg list's path, relative and through the library links. */
+  canonical(p: string): string {
+    const rel = p.replace(/^\/+/, "");
+    const [head, ...rest] = rel.split("/");
+    const to = this.#topLinks.get(head ?? "");
+    return to ? [to, ...rest].join("/") : rel;
+  }
+
+  /** Make `rel` and its parents, owned as in the tree. */
+  async ensureDir(rel: string): Promise<void> {
+    const parts = rel.split("/").filter(Boolean);
+    for (let i = 1; i <= parts.length; i++) {
+      const sub = parts.slice(0, i).join("/");
+      if (this.owners.has(sub)) continue;
+      const st = await lstat(join(this.rootfs, sub)).catch(() => undefined);
+      await mkdir(join(this.dir, sub), { recursive: true, mode: 0o755 });
+      this.owners.set(sub, { uid: st?.uid ?? 0, gid: st?.gid ?? 0 });
+    }
+  }
+
+  /** Copy a directory, symlink or file of the tree (once), with its mode and owner. */
+  async copy(rel: string): Promise<void> {
+    const src = join(this.rootfs, rel);
+    const st = await lstat(src).catch(() => undefined);
+    if (!st || this.owners.has(rel)) return;
+    await this.ensureDir(dirname(rel) === "." ? "" : dirname(rel));
+    const to = join(this.dir, rel);
+    if (st.isDirectory()) {
+      await mkdir(to, { recursive: true });
+    } else if (st.isSymbolicLink()) {
+      await symlink(await readlink(src), to);
+    } else if (st.isFile()) {
+      await copyFile(src, to);
+    } else {
+      return;
+    }
+    this.owners.set(rel, { uid: st.uid, gid: st.gid });
+    if (!st.isSymbolicLink()) {
+      await chmod(to, st.mode & 0o7777);
+    }
+  }
+
+  /** A file of our own, owned by root. */
+  async write(rel: string, body: string, mode = 0o644): Promise<void> {
+    await this.ensureDir(dirname(rel));
+    await writeFile(join(this.dir, rel), body, { mode });
+    await chmod(join(this.dir, rel), mode);
+    this.owners.set(rel, { uid: 0, gid: 0 });
+  }
+}
+
+/** The files of TINY_RUN_PACKAGES (DROP left out); `kept` is `name version` of each, `records` their status. */
+async function copyPackages(
+  st: Staging,
+  debianArch: string,
+): Promise<{ kept: string[]; records: [string, string][] }> {
+  const status = await statusParagraphs(st.rootfs);
+  const kept: string[] = [];
+  const records: [string, string][] = [];
+  for (const pkg of TINY_RUN_PACKAGES) {
+    const para = status.get(pkg);
+    if (!para || !/^Status: .* installed$/m.test(para)) {
+      throw new BerthError("CNB_CONFIG_INVALID", `the package ${pkg} is not installed there`, {
+        hint: `add ${pkg} to the build image's packages (the tiny run image takes its files from that tree)`,
+      });
+    }
+    kept.push(`${pkg} ${/^Version: (.+)$/m.exec(para)?.[1] ?? ""}`);
+    records.push([pkg, para]);
+    for (const p of await fileList(st.rootfs, pkg, debianArch)) {
+      const rel = st.canonical(p);
+      if (rel === "" || rel === "." || DROP.some((re) => re.test(rel))) continue;
+      const info = await lstat(join(st.rootfs, rel)).catch(() => undefined);
+      // Directories come with the files under them (an empty one of a package is not needed).
+      if (!info || info.isDirectory()) continue;
+      await st.copy(rel);
+    }
+  }
+  return { kept, records };
+}
+
+/** The C.UTF-8 locale (libc-bin's), so that LANG=C.UTF-8 programs get UTF-8. */
+async function copyLocale(st: Staging): Promise<void> {
+  const locale = "usr/lib/locale/C.utf8";
+  if (!(await lstat(join(st.rootfs, locale)).catch(() => undefined))?.isDirectory()) return;
+  await st.ensureDir(locale);
+  for (const e of await readdir(join(st.rootfs, locale), { recursive: true }))
+    await st.copy(`${locale}/${e}`);
+}
+
+/** The CA bundle (with the extra CAs), users and groups, name service files, /tmp, /root and the user's home. */
+async function writeOwnFiles(st: Staging, user: CnbUser, extraCas: readonly ExtraCa[]): Promise<void> {
+  const bundle = await readFile(join(st.rootfs, "etc/ssl/certs/ca-certificates.crt"), "utf8").catch(() => "");
+  await st.write(
+    "etc/ssl/certs/ca-certificates.crt",
+    `${[bundle.trimEnd(), ...extraCas.map((c) => c.pem.trim())].filter(Boolean).join("\n")}\n`,
+  );
+  await st.write(
+    "etc/passwd",
+    [
+      "root:x:0:0:root:/root:/sbin/nologin",
+      "nobody:x:65534:65534:nobody:/nonexistent:/sbin/nologin",
+      `${user.name}:x:${user.uid}:${user.gid}:CNB user:${user.home}:/sbin/nologin`,
+      "",
+    ].join("\n"),
+  );
+  await st.write(
+    "etc/group",
+    ["root:x:0:", "tty:x:5:", "staff:x:50:", "nogroup:x:65534:", `${user.group}:x:${user.gid}:`, ""].join(
+      "\n",
+    ),
+  );
+  await st.write("etc/nsswitch.conf", NSSWITCH);
+  await st.write("etc/hosts", HOSTS);
+  await st.write("etc/hostname", "localhost\n");
+  // Empty: runtimes bind the host's (or their own) over it, and only over a file that exists.
+  await st.write("etc/resolv.conf", "");
+  await st.ensureDir("etc");
+  await symlink("/usr/share/zoneinfo/Etc/UTC", join(st.dir, "etc/localtime"));
+  st.owners.set("etc/localtime", { uid: 0, gid: 0 });
+  for (const [rel, mode, uid, gid] of [
+    ["tmp", 0o1777, 0, 0],
+    ["root", 0o700, 0, 0],
+    [user.home.replace(/^\/+|\/+$/g, ""), 0o750, user.uid, user.gid],
+  ] as const) {
+    await st.ensureDir(dirname(rel));
+    await mkdir(join(st.dir, rel), { recursive: true });
+    await chmod(join(st.dir, rel), mode);
+    st.owners.set(rel, { uid, gid });
   }
 }
 

@@ -6,7 +6,7 @@
  */
 import { chmod, mkdir, readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { dockerfileEngine } from "../../../src/api/dockerfile-engine.ts";
 import { type ExtensionsInputs, runExtensions } from "../../../src/cnb/build/extensions.ts";
 import type { Group } from "../../../src/cnb/files/group.ts";
@@ -14,27 +14,41 @@ import type { ExtractedBuilder } from "../../../src/cnb/platform/builder.ts";
 import { appendLayers } from "../../../src/image/index.ts";
 import { parseImageArgument } from "../../../src/transport/parse.ts";
 import { tempDir } from "../../helpers/temp.ts";
+import { type RegistryHarness, startRegistry } from "../../registry/helpers/registry.ts";
 import { memoryLogger } from "../helpers.ts";
 import { BuildpackStore, Env, hostExecutor, readExtensionDir, resolveImage } from "../lib.ts";
 
 let dir: string;
 let home: string;
+let reg: RegistryHarness;
 const ctx = () => ({ home, env: {} });
 const runArg = (tag: string) => `oci:${join(dir, "images")}:${tag}`;
+/** A run image name that is both in the local store and, with other contents, in the registry. */
+const bothName = () => `${reg.host}/base/run:1`;
 
 beforeAll(async () => {
   dir = await tempDir("berth-cnb-build-ext-");
   home = join(dir, "home");
+  reg = await startRegistry();
   await writeFile(join(dir, "marker"), "");
-  for (const tag of ["run", "run2"]) {
+  for (const [tag, to] of [
+    ["run", runArg("run")],
+    ["run2", runArg("run2")],
+    ["store", bothName()],
+    ["registry", `docker://${bothName()}`],
+  ] as const) {
     await appendLayers(
       parseImageArgument("scratch", { allowScratch: true }),
       [{ source: join(dir, "marker"), dest: `/etc/${tag}` }],
-      parseImageArgument(runArg(tag)),
+      parseImageArgument(to),
       ctx(),
       { platform: { os: "linux", architecture: "amd64" } },
     );
   }
+}, 120_000);
+
+afterAll(async () => {
+  await reg?.stop();
 });
 
 /** An extension whose bin/generate is `generate` (sh), and the inputs of a build whose group holds it. */
@@ -97,6 +111,7 @@ async function inputs(
     platformApi: "0.13",
     engine: dockerfileEngine(ctx(), {}),
     sandbox: undefined,
+    publish: false,
     workDir: root,
     ctx: ctx(),
     logger: memoryLogger(),
@@ -145,6 +160,28 @@ describe("runExtensions", () => {
     expect(await layersFile(i, "analyzed.toml")).toContain(`reference = "${runArg("run2")}"`);
     expect(i.logger.lines).toContain(`Run image: ${runArg("run2")} (from a run.Dockerfile)`);
     await r.close();
+  });
+
+  it("a switch to a name in both the store and its registry: the store's copy, but with --publish the registry's (as pack's restorer pulls it)", async () => {
+    const digestOf = async (text: string) => {
+      const opened = (await resolveImage(text, ctx()))!;
+      await opened.close();
+      return opened.image.digest;
+    };
+    const [stored, pushed] = [await digestOf(bothName()), await digestOf(`docker://${bothName()}`)];
+    expect(stored).not.toBe(pushed);
+    const generate = `printf 'FROM %s\\n' "${bothName()}" > "$CNB_OUTPUT_DIR/run.Dockerfile"`;
+    for (const [publish, want] of [
+      [false, stored],
+      [true, pushed],
+    ] as const) {
+      const i = await inputs(`both-${publish}`, generate);
+      const r = (await runExtensions({ ...i, publish }))!;
+      expect(r.runImage?.name).toBe(bothName());
+      expect(r.runImage?.image.digest, `publish: ${publish}`).toBe(want);
+      expect(r.runImage?.reference).toBe(`${bothName().replace(/:1$/, "")}@${want}`);
+      await r.close();
+    }
   });
 
   it("a switch to a run image that is not there fails naming it", async () => {

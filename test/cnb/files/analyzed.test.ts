@@ -1,6 +1,6 @@
-/** files/analyzed.ts: analyzed.toml with the previous image and the run image's target. */
+/** files/analyzed.ts: analyzed.toml with the previous image and the run image's target, and the generator's update. */
 import { describe, expect, it } from "vitest";
-import { encodeAnalyzed } from "../../../src/cnb/files/analyzed.ts";
+import { encodeAnalyzed, updateAnalyzed } from "../../../src/cnb/files/analyzed.ts";
 import { parseToml } from "../../../src/cnb/toml.ts";
 
 const origin = { file: "analyzed.toml", code: "INTERNAL" } as const;
@@ -37,6 +37,30 @@ describe("analyzed.toml", () => {
     );
     expect(doc).toEqual({
       "run-image": { reference: "r", image: "r", target: { os: "linux", arch: "amd64" } },
+    });
+  });
+
+  it("the generator's update: a switched run image replaces [run-image] (target cleared), extend is added, the rest kept", () => {
+    const text = encodeAnalyzed({
+      image: { reference: "app@sha256:1" },
+      runImage: { reference: "run@sha256:2", image: "run", target: { os: "linux", arch: "amd64" } },
+    });
+    const update = (newRunImage: string | undefined, extend: boolean) =>
+      parseToml(updateAnalyzed(text, "analyzed.toml", { newRunImage, extend }), origin);
+    expect(update("other/run:2", false)).toEqual({
+      image: { reference: "app@sha256:1" },
+      "run-image": { reference: "other/run:2", image: "other/run:2" },
+    });
+    expect(update("other/run:2", true)["run-image"]).toEqual({
+      reference: "other/run:2",
+      image: "other/run:2",
+      extend: true,
+    });
+    expect(update(undefined, true)["run-image"]).toEqual({
+      reference: "run@sha256:2",
+      image: "run",
+      target: { os: "linux", arch: "amd64" },
+      extend: true,
     });
   });
 });
