@@ -311,14 +311,8 @@ export function build(o: BuildOptions): Promise<BuildResult> {
   return withShared(o, (o) => buildOnce(o));
 }
 
-/** One call of `build`, with the shared state it was given. */
-async function buildOnce(o: BuildOptions): Promise<BuildResult> {
-  const host = hostOf(o);
-  const publish = Boolean(o.publish);
-  const target = targetOf(o.image, publish);
-  const appDir = resolve(host.cwd, o.path ?? ".");
-  const descriptor = o.descriptor === undefined ? undefined : resolve(host.cwd, o.descriptor);
-  const network = o.network === undefined ? undefined : parseNetworkMode(o.network);
+/** What `build`'s options ask for, checked: the engine, the isolation and, with --isolation host, the step's folders. */
+function buildSettings(o: BuildOptions, host: Host) {
   const engine = o.lifecycle ?? "berth";
   if (engine !== "berth" && engine !== "builder") {
     throw new BerthError("USAGE", `--lifecycle ${JSON.stringify(engine)} must be berth or builder`);
@@ -346,6 +340,18 @@ async function buildOnce(o: BuildOptions): Promise<BuildResult> {
           user: o.step?.user ?? { uid: host.uid, gid: host.gid },
         }
       : undefined;
+  return { engine, policy, step };
+}
+
+/** One call of `build`, with the shared state it was given. */
+async function buildOnce(o: BuildOptions): Promise<BuildResult> {
+  const host = hostOf(o);
+  const publish = Boolean(o.publish);
+  const target = targetOf(o.image, publish);
+  const appDir = resolve(host.cwd, o.path ?? ".");
+  const descriptor = o.descriptor === undefined ? undefined : resolve(host.cwd, o.descriptor);
+  const network = o.network === undefined ? undefined : parseNetworkMode(o.network);
+  const { engine, policy, step } = buildSettings(o, host);
   let builder = o.builder;
   if (step) {
     // Inside a build step the builder is the filesystem berth runs on, unless one is named.
@@ -402,7 +408,17 @@ async function buildOnce(o: BuildOptions): Promise<BuildResult> {
     signal: o.signal,
   });
   const image = await readBuilt(target.text, host.ctx);
-  const cnb = cnbImageInfo(image, target.text);
+  return buildResult(o, r, image, target.text);
+}
+
+/** The `--json` document of a buildpacks build: what the engine reported and the image it wrote (`text`). */
+function buildResult(
+  o: BuildOptions,
+  r: Awaited<ReturnType<typeof cnbBuild>> | Awaited<ReturnType<typeof buildWithLifecycle>>,
+  image: Image,
+  text: string,
+): BuildResult {
+  const cnb = cnbImageInfo(image, text);
   const stats = (r as Partial<Awaited<ReturnType<typeof cnbBuild>>>).stats;
   const group = (r as Partial<Awaited<ReturnType<typeof cnbBuild>>>).group;
   return {

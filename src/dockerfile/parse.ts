@@ -116,10 +116,60 @@ const DIRECTIVE = /^#\s*([a-zA-Z][a-zA-Z0-9_-]*)\s*=\s*(.*?)\s*$/;
 /** Parse Dockerfile text; `name` is used in error messages. */
 export function parseDockerfile(text: string, name = "Dockerfile"): Dockerfile {
   const lines = text.replace(/^\uFEFF/, "").split(/\r?\n/);
+  const { esc, syntax, next: first } = readDirectives(lines, name);
+  const instructions: Instruction[] = [];
+  let i = first;
+  while (i < lines.length) {
+    const trimmed = lines[i]!.trim();
+    if (trimmed === "" || trimmed.startsWith("#")) {
+      i++;
+      continue;
+    }
+    const start = i + 1;
+    const { joined, next } = joinContinuations(lines, i, esc);
+    i = next;
+    const endLineBeforeHeredocs = i;
+    const m = /^(\S+)(?:\s+([\s\S]*))?$/.exec(joined.trim());
+    const word = m?.[1] ?? "";
+    const keyword = word.toUpperCase() as Keyword;
+    if (!KEYWORDS.includes(keyword)) {
+      throw dockerfileError(name, start, `unknown instruction: ${word}`, "DOCKERFILE_UNKNOWN_INSTRUCTION");
+    }
+    const args = (m?.[2] ?? "").trim();
+    const { flags, rest } = FLAGGED.has(keyword)
+      ? parseFlags(args, name, start, keyword)
+      : { flags: {}, rest: args };
+    let heredocs: Heredoc[] = [];
+    if (HEREDOC.has(keyword)) {
+      const read = readHeredocs(lines, i, rest, name, start);
+      heredocs = read.heredocs;
+      i = read.next;
+    }
+    instructions.push({
+      keyword,
+      flags,
+      args: rest,
+      json: JSON_FORM.has(keyword) ? jsonForm(keyword, rest) : undefined,
+      heredocs,
+      line: start,
+      endLine: heredocs.length ? i : endLineBeforeHeredocs,
+      text: joined.trim(),
+    });
+  }
+  return { escape: esc, syntax, instructions, name };
+}
+
+/**
+ * Parser directives: only at the very top, before any comment, blank line or instruction. `next`: the index
+ * of the first line after them.
+ */
+function readDirectives(
+  lines: readonly string[],
+  name: string,
+): { esc: string; syntax: string | undefined; next: number } {
   let esc = "\\";
   let syntax: string | undefined;
   let i = 0;
-  // Parser directives: only at the very top, before any comment, blank line or instruction.
   const seen = new Set<string>();
   for (; i < lines.length; i++) {
     const m = DIRECTIVE.exec(lines[i]!);
@@ -135,109 +185,116 @@ export function parseDockerfile(text: string, name = "Dockerfile"): Dockerfile {
       esc = m[2]!;
     } else if (key === "syntax") syntax = m[2];
   }
-  const instructions: Instruction[] = [];
-  while (i < lines.length) {
-    const raw = lines[i]!;
-    const trimmed = raw.trim();
-    if (trimmed === "" || trimmed.startsWith("#")) {
+  return { esc, syntax, next: i };
+}
+
+/**
+ * The instruction starting at line index `i`, its continuation lines joined (comment and empty lines inside
+ * are dropped). `next`: the index of the line after it.
+ */
+function joinContinuations(
+  lines: readonly string[],
+  i: number,
+  esc: string,
+): { joined: string; next: number } {
+  let joined = "";
+  let line = lines[i]!.replace(/^\s+/, "");
+  for (;;) {
+    const right = line.replace(/\s+$/, "");
+    if (right.endsWith(esc)) {
+      joined += right.slice(0, -1);
       i++;
+      while (i < lines.length) {
+        const t = lines[i]!.trim();
+        if (t === "" || t.startsWith("#")) {
+          i++;
+          continue;
+        }
+        break;
+      }
+      if (i >= lines.length) break;
+      line = lines[i]!;
       continue;
     }
-    const start = i + 1;
-    // Join continuation lines; comment lines and empty lines inside are dropped.
-    let joined = "";
-    let line = raw.replace(/^\s+/, "");
-    for (;;) {
-      const right = line.replace(/\s+$/, "");
-      if (right.endsWith(esc)) {
-        joined += right.slice(0, -1);
-        i++;
-        while (i < lines.length) {
-          const t = lines[i]!.trim();
-          if (t === "" || t.startsWith("#")) {
-            i++;
-            continue;
-          }
-          break;
-        }
-        if (i >= lines.length) break;
-        line = lines[i]!;
-        continue;
-      }
-      joined += line;
+    joined += line;
+    i++;
+    break;
+  }
+  return { joined, next: i };
+}
+
+/** The leading `--name[=value]` options of an instruction's arguments, checked, and the arguments after them. */
+function parseFlags(
+  args: string,
+  name: string,
+  start: number,
+  keyword: Keyword,
+): { flags: Record<string, string[]>; rest: string } {
+  let rest = args;
+  const flags: Record<string, string[]> = {};
+  for (;;) {
+    const f = /^--([^\s=]*)(=((?:"[^"]*"|'[^']*'|\S)*))?(?:\s+|$)/.exec(rest);
+    if (!f) break;
+    rest = rest.slice(f[0].length);
+    if (f[1] === "" && f[2] === undefined) break; // `--` ends the flags
+    const key = f[1]!;
+    let value = f[3];
+    if (value !== undefined && /^"[^"]*"$|^'[^']*'$/.test(value)) value = value.slice(1, -1);
+    flags[key] = [
+      ...(flags[key] ?? []),
+      checkFlag(name, start, keyword, key, value, flags[key] !== undefined),
+    ];
+  }
+  return { flags, rest };
+}
+
+/**
+ * The bodies of the heredocs the arguments name, read from line index `i` on. `next`: the index of the line
+ * after the last closing line.
+ */
+function readHeredocs(
+  lines: readonly string[],
+  i: number,
+  rest: string,
+  name: string,
+  start: number,
+): { heredocs: Heredoc[]; next: number } {
+  const heredocs: Heredoc[] = [];
+  for (const h of heredocWords(rest)) {
+    const chomp = h.chomp;
+    const body: string[] = [];
+    let closed = false;
+    while (i < lines.length) {
+      let l = lines[i]!;
       i++;
-      break;
-    }
-    const endLineBeforeHeredocs = i;
-    const m = /^(\S+)(?:\s+([\s\S]*))?$/.exec(joined.trim());
-    const word = m?.[1] ?? "";
-    const keyword = word.toUpperCase() as Keyword;
-    if (!KEYWORDS.includes(keyword)) {
-      throw dockerfileError(name, start, `unknown instruction: ${word}`, "DOCKERFILE_UNKNOWN_INSTRUCTION");
-    }
-    let rest = (m?.[2] ?? "").trim();
-    const flags: Record<string, string[]> = {};
-    if (FLAGGED.has(keyword)) {
-      for (;;) {
-        const f = /^--([^\s=]*)(=((?:"[^"]*"|'[^']*'|\S)*))?(?:\s+|$)/.exec(rest);
-        if (!f) break;
-        rest = rest.slice(f[0].length);
-        if (f[1] === "" && f[2] === undefined) break; // `--` ends the flags
-        const key = f[1]!;
-        let value = f[3];
-        if (value !== undefined && /^"[^"]*"$|^'[^']*'$/.test(value)) value = value.slice(1, -1);
-        flags[key] = [
-          ...(flags[key] ?? []),
-          checkFlag(name, start, keyword, key, value, flags[key] !== undefined),
-        ];
+      if (chomp) l = l.replace(/^\t+/, "");
+      if (l === h.name) {
+        closed = true;
+        break;
       }
+      body.push(l);
     }
-    const heredocs: Heredoc[] = [];
-    if (HEREDOC.has(keyword)) {
-      for (const h of heredocWords(rest)) {
-        const chomp = h.chomp;
-        const body: string[] = [];
-        let closed = false;
-        while (i < lines.length) {
-          let l = lines[i]!;
-          i++;
-          if (chomp) l = l.replace(/^\t+/, "");
-          if (l === h.name) {
-            closed = true;
-            break;
-          }
-          body.push(l);
-        }
-        if (!closed) throw dockerfileError(name, start, `heredoc <<${h.name} has no closing ${h.name} line`);
-        heredocs.push({
-          name: h.name,
-          content: body.length ? `${body.join("\n")}\n` : "",
-          expand: h.expand,
-          chomp,
-        });
-      }
-    }
-    let json: string[] | undefined;
-    if (JSON_FORM.has(keyword) && rest.startsWith("[")) {
-      try {
-        const parsed: unknown = parseJson(rest, keyword, "DOCKERFILE_SYNTAX");
-        if (Array.isArray(parsed) && parsed.every((s) => typeof s === "string")) json = parsed;
-      } catch {
-        // Not JSON: docker treats it as the shell form.
-      }
-    }
-    instructions.push({
-      keyword,
-      flags,
-      args: rest,
-      json,
-      heredocs,
-      line: start,
-      endLine: heredocs.length ? i : endLineBeforeHeredocs,
-      text: joined.trim(),
+    if (!closed) throw dockerfileError(name, start, `heredoc <<${h.name} has no closing ${h.name} line`);
+    heredocs.push({
+      name: h.name,
+      content: body.length ? `${body.join("\n")}\n` : "",
+      expand: h.expand,
+      chomp,
     });
   }
-  return { escape: esc, syntax, instructions, name };
+  return { heredocs, next: i };
+}
+
+/** The arguments as a JSON array of strings (the exec form), or undefined: docker takes anything else as the shell form. */
+export function jsonForm(keyword: Keyword, rest: string): string[] | undefined {
+  if (!rest.startsWith("[")) return undefined;
+  try {
+    const parsed: unknown = parseJson(rest, keyword, "DOCKERFILE_SYNTAX");
+    if (Array.isArray(parsed) && parsed.every((s) => typeof s === "string")) return parsed;
+  } catch {
+    // Not JSON: docker treats it as the shell form.
+  }
+  return undefined;
 }
 
 /**

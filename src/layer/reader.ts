@@ -3,9 +3,15 @@
  * numbers. Yields one entry at a time; its body must be read (or is skipped) before the next is produced.
  */
 import { BerthError } from "../errors.ts";
-import { decodeLongName } from "../tar/gnu.ts";
+import {
+  ExtendedHeaders,
+  isMeta,
+  type MetaType,
+  paxNumber as sharedPaxNumber,
+  typeOf,
+} from "../tar/extended.ts";
 import { BLOCK, type DecodedHeader, decodeHeader, headerPath, isZeroBlock } from "../tar/header.ts";
-import { decodePax, type PaxRecords } from "../tar/pax.ts";
+import type { PaxRecords } from "../tar/pax.ts";
 import type { EntryHeader, EntryType } from "./entry.ts";
 
 export interface TarEntry {
@@ -20,15 +26,12 @@ export interface ReadTarOptions {
   maxMetaSize?: number;
 }
 
-const TYPES: Record<string, EntryType> = {
-  "0": "file",
-  "7": "file",
-  "1": "hardlink",
-  "2": "symlink",
-  "3": "char",
-  "4": "block",
-  "5": "dir",
-  "6": "fifo",
+/** What each meta header is called in messages. */
+const META: Record<MetaType, string> = {
+  pax: "PAX header",
+  paxGlobal: "global PAX header",
+  longName: "GNU long name",
+  longLink: "GNU long link name",
 };
 
 class ByteReader {
@@ -95,17 +98,16 @@ function padded(size: number): number {
   return Math.ceil(size / BLOCK) * BLOCK;
 }
 
-function paxNumber(records: PaxRecords, key: string, what: string): number | undefined {
-  const v = records.get(key);
-  if (v === undefined) return undefined;
-  const s = v.toString("latin1");
-  const n = Number(s);
-  if (s === "" || !Number.isFinite(n) || n < 0) {
-    throw new BerthError(
-      "LAYER_INVALID",
-      `layer entry ${JSON.stringify(what)} has an invalid PAX ${key} ${JSON.stringify(s)}`,
-    );
-  }
+/** A numeric PAX record of the entry at `path`, or undefined when it has none. */
+function paxNumber(records: PaxRecords, key: string, path: string): number | undefined {
+  const n = sharedPaxNumber(records, key);
+  return n === undefined ? undefined : valid(n, path);
+}
+
+/** A number, or the reason the entry at `path` is refused. */
+function valid(n: number | string, path: string): number {
+  if (typeof n === "string")
+    throw new BerthError("LAYER_INVALID", `layer entry ${JSON.stringify(path)}: ${n}`);
   return n;
 }
 
@@ -115,15 +117,12 @@ export async function* readTar(
 ): AsyncGenerator<TarEntry, void, undefined> {
   const maxMeta = options.maxMetaSize ?? 1024 * 1024;
   const r = new ByteReader(source);
-  let global: PaxRecords = new Map();
-  let local: PaxRecords | undefined;
-  let longName: string | undefined;
-  let longLink: string | undefined;
+  const extended = new ExtendedHeaders();
   let previous = "(start of the archive)";
   try {
     for (;;) {
       if (!(await r.fill(BLOCK))) {
-        if (local || longName !== undefined || longLink !== undefined) {
+        if (extended.pending()) {
           throw new BerthError(
             "LAYER_INVALID",
             `layer ends after the extended header of an entry following ${JSON.stringify(previous)}`,
@@ -138,91 +137,35 @@ export async function* readTar(
       }
       const raw = checked(decodeHeader(block));
       const rawName = headerPath(raw);
-      const shownName = longName ?? local?.get("path")?.toString("utf8") ?? rawName;
-      const readMeta = async (what: string): Promise<Buffer> => {
-        if (raw.size > maxMeta) {
-          // Skip it without holding it, looking for the entry's name on the way (a `path` record) or after it.
-          const fromPax = await scanPaxPath(r, raw.size);
-          await skip(r, padded(raw.size) - fromPax.consumed, rawName);
-          let entry = fromPax.path ?? rawName;
-          if (fromPax.path === undefined && (await r.fill(BLOCK))) {
-            const next = decodeHeader(r.take(BLOCK));
-            if (next.problems.length === 0) entry = headerPath(next);
-          }
+      const shownName = extended.pendingName() ?? rawName;
+      const tarType = typeOf(raw.typeflag);
+      if (tarType && isMeta(tarType)) {
+        if (!extended.add(tarType, await readMeta(r, raw, META[tarType], maxMeta))) {
           throw new BerthError(
-            "LAYER_UNSAFE",
-            `layer entry ${JSON.stringify(entry)} has a ${what} of ${raw.size} bytes, over the ${maxMeta}-byte limit`,
-            { details: { entry, size: raw.size, limit: maxMeta } },
+            "LAYER_INVALID",
+            `PAX header of layer entry ${JSON.stringify(rawName)} is malformed`,
           );
         }
-        if (!(await r.fill(padded(raw.size)))) {
-          throw new BerthError("LAYER_INVALID", `layer entry ${JSON.stringify(rawName)} is truncated`);
-        }
-        return Buffer.from(r.take(padded(raw.size)).subarray(0, raw.size));
-      };
-      switch (raw.typeflag) {
-        case "x":
-          local = strictPax(await readMeta("PAX header"), rawName);
-          continue;
-        case "g":
-          global = new Map([...global, ...strictPax(await readMeta("global PAX header"), rawName)]);
-          continue;
-        case "L":
-          longName = decodeLongName(await readMeta("GNU long name"));
-          continue;
-        case "K":
-          longLink = decodeLongName(await readMeta("GNU long link name"));
-          continue;
-        default:
-          break;
+        continue;
       }
-      const pax: PaxRecords = local ? new Map([...global, ...local]) : global;
-      local = undefined;
-      let type = TYPES[raw.typeflag];
+      const { path: stored, linkname, pax, dataSize: paxSize } = extended.resolve(raw);
       if (raw.typeflag === "V") {
         await skip(r, padded(raw.size), rawName);
         continue;
       }
-      if (!type || raw.typeflag === "S" || [...pax.keys()].some((k) => k.startsWith("GNU.sparse."))) {
+      if (!tarType || [...pax.keys()].some((k) => k.startsWith("GNU.sparse."))) {
         throw new BerthError(
           "LAYER_INVALID",
           `layer entry ${JSON.stringify(shownName)} has tar type ${JSON.stringify(raw.typeflag)}, which berth does not accept${raw.typeflag === "S" ? " (sparse files)" : ""}`,
           { details: { entry: shownName } },
         );
       }
-      let path = pax.get("path")?.toString("utf8") ?? longName ?? rawName;
-      longName = undefined;
-      if (type === "file" && path.endsWith("/") && raw.typeflag !== "7") type = "dir";
-      const stripped = path.replace(/\/+$/, "");
-      path = stripped === "" && path !== "" ? "/" : stripped;
-      const linkname = pax.get("linkpath")?.toString("utf8") ?? longLink ?? raw.linkname;
-      longLink = undefined;
-      const size = type === "file" ? (paxNumber(pax, "size", path) ?? raw.size) : 0;
-      const dataSize = paxNumber(pax, "size", path) ?? raw.size;
-      const header: EntryHeader = {
-        path,
-        type,
-        mode: raw.mode & 0o7777,
-        uid: paxNumber(pax, "uid", path) ?? raw.uid,
-        gid: paxNumber(pax, "gid", path) ?? raw.gid,
-        size,
-        mtime: paxNumber(pax, "mtime", path) ?? raw.mtime,
-      };
-      if (type === "symlink" || type === "hardlink") header.linkname = linkname;
-      if (type === "char" || type === "block") {
-        header.devmajor = paxNumber(pax, "SCHILY.devmajor", path) ?? raw.devmajor;
-        header.devminor = paxNumber(pax, "SCHILY.devminor", path) ?? raw.devminor;
-      }
-      const uname = pax.get("uname")?.toString("utf8") ?? raw.uname;
-      const gname = pax.get("gname")?.toString("utf8") ?? raw.gname;
-      if (uname) header.uname = uname;
-      if (gname) header.gname = gname;
-      for (const [k, v] of pax) {
-        if (k.startsWith("SCHILY.xattr.")) {
-          header.xattrs ??= {};
-          header.xattrs[k.slice("SCHILY.xattr.".length)] = v;
-        }
-      }
+      let type: EntryType = tarType;
+      if (type === "file" && stored.endsWith("/") && raw.typeflag !== "7") type = "dir";
+      const stripped = stored.replace(/\/+$/, "");
+      const path = stripped === "" && stored !== "" ? "/" : stripped;
+      const dataSize = valid(paxSize, path);
+      const header = entryHeader(raw, type, path, linkname, pax, dataSize);
       previous = path;
       let remaining = dataSize;
       const body: AsyncIterable<Buffer> = {
@@ -248,18 +191,70 @@ export async function* readTar(
   }
 }
 
+/** The data of a meta header (PAX, GNU long name), refused over `maxMeta` bytes naming the entry it is for. */
+async function readMeta(r: ByteReader, raw: DecodedHeader, what: string, maxMeta: number): Promise<Buffer> {
+  const rawName = headerPath(raw);
+  if (raw.size > maxMeta) {
+    // Skip it without holding it, looking for the entry's name on the way (a `path` record) or after it.
+    const fromPax = await scanPaxPath(r, raw.size);
+    await skip(r, padded(raw.size) - fromPax.consumed, rawName);
+    let entry = fromPax.path ?? rawName;
+    if (fromPax.path === undefined && (await r.fill(BLOCK))) {
+      const next = decodeHeader(r.take(BLOCK));
+      if (next.problems.length === 0) entry = headerPath(next);
+    }
+    throw new BerthError(
+      "LAYER_UNSAFE",
+      `layer entry ${JSON.stringify(entry)} has a ${what} of ${raw.size} bytes, over the ${maxMeta}-byte limit`,
+      { details: { entry, size: raw.size, limit: maxMeta } },
+    );
+  }
+  if (!(await r.fill(padded(raw.size)))) {
+    throw new BerthError("LAYER_INVALID", `layer entry ${JSON.stringify(rawName)} is truncated`);
+  }
+  return Buffer.from(r.take(padded(raw.size)).subarray(0, raw.size));
+}
+
+/** The entry's header: the block's fields, overridden by its PAX records. */
+function entryHeader(
+  raw: DecodedHeader,
+  type: EntryType,
+  path: string,
+  linkname: string,
+  pax: PaxRecords,
+  dataSize: number,
+): EntryHeader {
+  const header: EntryHeader = {
+    path,
+    type,
+    mode: raw.mode & 0o7777,
+    uid: paxNumber(pax, "uid", path) ?? raw.uid,
+    gid: paxNumber(pax, "gid", path) ?? raw.gid,
+    size: type === "file" ? dataSize : 0,
+    mtime: paxNumber(pax, "mtime", path) ?? raw.mtime,
+  };
+  if (type === "symlink" || type === "hardlink") header.linkname = linkname;
+  if (type === "char" || type === "block") {
+    header.devmajor = paxNumber(pax, "SCHILY.devmajor", path) ?? raw.devmajor;
+    header.devminor = paxNumber(pax, "SCHILY.devminor", path) ?? raw.devminor;
+  }
+  const uname = pax.get("uname")?.toString("utf8") ?? raw.uname;
+  const gname = pax.get("gname")?.toString("utf8") ?? raw.gname;
+  if (uname) header.uname = uname;
+  if (gname) header.gname = gname;
+  for (const [k, v] of pax) {
+    if (k.startsWith("SCHILY.xattr.")) {
+      header.xattrs ??= {};
+      header.xattrs[k.slice("SCHILY.xattr.".length)] = v;
+    }
+  }
+  return header;
+}
+
 /** A layer refuses any header with a bad checksum or a field that is not a number. */
 function checked(h: DecodedHeader): DecodedHeader {
   if (h.problems.length > 0) throw new BerthError("LAYER_INVALID", h.problems[0]!.message);
   return h;
-}
-
-function strictPax(data: Buffer, what: string): PaxRecords {
-  const { records, malformed } = decodePax(data);
-  if (malformed) {
-    throw new BerthError("LAYER_INVALID", `PAX header of layer entry ${JSON.stringify(what)} is malformed`);
-  }
-  return records;
 }
 
 async function skip(r: ByteReader, n: number, what: string): Promise<void> {

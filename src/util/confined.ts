@@ -62,6 +62,16 @@ function describe(st: Stats): string {
   return "not a regular file";
 }
 
+/** An entry's lstat, or undefined when it (or a folder on its way) does not exist. */
+async function lstatIfThere(p: string): Promise<Stats | undefined> {
+  try {
+    return await lstat(p);
+  } catch (err) {
+    if (errno(err) !== "ENOENT" && errno(err) !== "ENOTDIR") throw err;
+    return undefined;
+  }
+}
+
 interface Walked {
   /** The final entry's lstat, after following symlinks inside the tree. */
   st: Stats;
@@ -102,25 +112,13 @@ export class ConfinedTree {
    * not a directory). `open`: open the final entry (a directory, or a regular file with O_NONBLOCK).
    */
   async #walk(rel: string, open_: boolean): Promise<Walked | undefined> {
-    const dirs: FileHandle[] = [];
+    const root = await this.#openRoot();
+    if (!root) return undefined;
+    const dirs: FileHandle[] = [root];
     const names: string[] = [];
-    const shownRel = (c?: string) => [...names, ...(c === undefined ? [] : [c])].join("/");
+    const shownRel = (c: string) => [...names, c].join("/");
     try {
-      try {
-        dirs.push(await open(this.root, O_RDONLY | O_DIRECTORY | O_NOFOLLOW));
-      } catch (err) {
-        if (errno(err) === "ENOENT") return undefined;
-        if (errno(err) === "ELOOP" || errno(err) === "ENOTDIR") {
-          throw this.unsafe("", `is not a directory (${errno(err) === "ELOOP" ? "a symlink" : "a file"})`);
-        }
-        throw err;
-      }
-      const queue: string[] = [];
-      for (const c of rel.split("/")) {
-        if (c === "" || c === ".") continue;
-        if (c.includes("\0")) throw this.unsafe(rel, "has a NUL byte in its name");
-        queue.push(c);
-      }
+      const queue = this.#components(rel);
       let links = 0;
       // The last symlink followed, and how many components were left after it: while the queue is at least
       // that long, a missing component is part of its target (a dangling link, refused like the layer engine's).
@@ -128,25 +126,14 @@ export class ConfinedTree {
       while (queue.length > 0) {
         const c = queue.shift()!;
         if (c === "..") {
-          if (dirs.length === 1) {
-            throw via
-              ? this.unsafe(
-                  via.link,
-                  `is a symlink to ${JSON.stringify(via.target)}, which leads out of ${this.#name}`,
-                )
-              : this.unsafe(rel, `climbs out of ${this.#name}`);
-          }
+          if (dirs.length === 1) throw this.#climbsOut(rel, via);
           await dirs.pop()!.close();
           names.pop();
           continue;
         }
-        const dir = dirs[dirs.length - 1]!;
-        const p = at(dir.fd, c);
-        let st: Stats;
-        try {
-          st = await lstat(p);
-        } catch (err) {
-          if (errno(err) !== "ENOENT" && errno(err) !== "ENOTDIR") throw err;
+        const p = at(dirs[dirs.length - 1]!.fd, c);
+        const st = await lstatIfThere(p);
+        if (!st) {
           if (via && queue.length >= via.rest) {
             throw this.unsafe(
               via.link,
@@ -160,58 +147,20 @@ export class ConfinedTree {
           if (++links > MAX_LINKS) throw this.unsafe(link, "goes through too many symlinks");
           const target = await readlink(p);
           via = { link, target, rest: queue.length };
-          if (target.startsWith("/")) {
-            const inside =
-              target === this.#seenAs
-                ? ""
-                : this.#seenAs === "/"
-                  ? target
-                  : target.startsWith(`${this.#seenAs}/`)
-                    ? target.slice(this.#seenAs.length + 1)
-                    : undefined;
-            if (inside === undefined) {
-              throw this.unsafe(
-                link,
-                `is a symlink to ${JSON.stringify(target)}, outside ${this.#name}; berth does not follow it`,
-              );
-            }
+          const next = this.#linkTarget(link, target);
+          if (next.fromRoot) {
             while (dirs.length > 1) await dirs.pop()!.close();
             names.length = 0;
-            queue.unshift(...inside.split("/").filter((s) => s !== "" && s !== "."));
-          } else {
-            queue.unshift(...target.split("/").filter((s) => s !== "" && s !== "."));
           }
+          queue.unshift(...next.components);
           continue;
         }
-        const last = queue.length === 0;
         if (!st.isDirectory()) {
-          if (!last) return undefined;
+          if (queue.length > 0) return undefined;
           if (!open_ || !st.isFile()) return { st };
-          let fh: FileHandle;
-          try {
-            fh = await open(p, O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
-          } catch (err) {
-            if (errno(err) === "ELOOP")
-              throw this.unsafe(shownRel(c), "changed into a symlink while berth read it");
-            throw err;
-          }
-          const fst = await fh.stat();
-          if (!fst.isFile() || fst.ino !== st.ino || fst.dev !== st.dev) {
-            await fh.close();
-            throw this.unsafe(shownRel(c), "changed while berth read it");
-          }
-          return { st: fst, fh };
+          return await this.#openFound(p, st, shownRel(c)); // before the folders close
         }
-        let fh: FileHandle;
-        try {
-          fh = await open(p, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_NONBLOCK);
-        } catch (err) {
-          if (errno(err) === "ELOOP" || errno(err) === "ENOTDIR") {
-            throw this.unsafe(shownRel(c), "changed while berth read it");
-          }
-          throw err;
-        }
-        dirs.push(fh);
+        dirs.push(await this.#openDir(p, shownRel(c)));
         names.push(c);
       }
       const top = dirs[dirs.length - 1]!;
@@ -221,6 +170,93 @@ export class ConfinedTree {
       return { st, fh: top };
     } finally {
       for (const d of dirs) await d.close();
+    }
+  }
+
+  /** The root opened, or undefined when it does not exist; a root that is a symlink or a file is refused. */
+  async #openRoot(): Promise<FileHandle | undefined> {
+    try {
+      return await open(this.root, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
+    } catch (err) {
+      if (errno(err) === "ENOENT") return undefined;
+      if (errno(err) === "ELOOP" || errno(err) === "ENOTDIR") {
+        throw this.unsafe("", `is not a directory (${errno(err) === "ELOOP" ? "a symlink" : "a file"})`);
+      }
+      throw err;
+    }
+  }
+
+  /** The components of `rel` to walk (empty and `.` ones dropped); a NUL byte is refused. */
+  #components(rel: string): string[] {
+    const queue: string[] = [];
+    for (const c of rel.split("/")) {
+      if (c === "" || c === ".") continue;
+      if (c.includes("\0")) throw this.unsafe(rel, "has a NUL byte in its name");
+      queue.push(c);
+    }
+    return queue;
+  }
+
+  /** The error for a `..` at the root: of the last symlink followed, or of the path itself. */
+  #climbsOut(rel: string, via: { link: string; target: string } | undefined): BerthError {
+    return via
+      ? this.unsafe(
+          via.link,
+          `is a symlink to ${JSON.stringify(via.target)}, which leads out of ${this.#name}`,
+        )
+      : this.unsafe(rel, `climbs out of ${this.#name}`);
+  }
+
+  /**
+   * Where the symlink `link` leads: components to walk from its folder, or from the root for an absolute
+   * target under `seenAs`; any other absolute target is refused.
+   */
+  #linkTarget(link: string, target: string): { fromRoot: boolean; components: string[] } {
+    const parts = (t: string) => t.split("/").filter((s) => s !== "" && s !== ".");
+    if (!target.startsWith("/")) return { fromRoot: false, components: parts(target) };
+    const inside =
+      target === this.#seenAs
+        ? ""
+        : this.#seenAs === "/"
+          ? target
+          : target.startsWith(`${this.#seenAs}/`)
+            ? target.slice(this.#seenAs.length + 1)
+            : undefined;
+    if (inside === undefined) {
+      throw this.unsafe(
+        link,
+        `is a symlink to ${JSON.stringify(target)}, outside ${this.#name}; berth does not follow it`,
+      );
+    }
+    return { fromRoot: true, components: parts(inside) };
+  }
+
+  /** Open the regular file `st` found at `p`, refusing it when it changed in between. */
+  async #openFound(p: string, st: Stats, shown: string): Promise<Walked> {
+    let fh: FileHandle;
+    try {
+      fh = await open(p, O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
+    } catch (err) {
+      if (errno(err) === "ELOOP") throw this.unsafe(shown, "changed into a symlink while berth read it");
+      throw err;
+    }
+    const fst = await fh.stat();
+    if (!fst.isFile() || fst.ino !== st.ino || fst.dev !== st.dev) {
+      await fh.close();
+      throw this.unsafe(shown, "changed while berth read it");
+    }
+    return { st: fst, fh };
+  }
+
+  /** Open the directory found at `p`, refusing it when it changed into something else in between. */
+  async #openDir(p: string, shown: string): Promise<FileHandle> {
+    try {
+      return await open(p, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_NONBLOCK);
+    } catch (err) {
+      if (errno(err) === "ELOOP" || errno(err) === "ENOTDIR") {
+        throw this.unsafe(shown, "changed while berth read it");
+      }
+      throw err;
     }
   }
 

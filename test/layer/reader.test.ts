@@ -1,6 +1,23 @@
 import { describe, expect, it } from "vitest";
 import { readTar } from "../../src/layer/reader.ts";
+import { encodeHeader, encodePax, padding, type RawHeader } from "../../src/tar/index.ts";
 import { sh, streamOf, tarOf } from "./helpers.ts";
+
+const ustar: RawHeader = {
+  name: "",
+  prefix: "",
+  mode: 0o644,
+  uid: 0,
+  gid: 0,
+  size: 0,
+  mtime: 0,
+  typeflag: "0",
+  linkname: "",
+  uname: "",
+  gname: "",
+  devmajor: 0,
+  devminor: 0,
+};
 
 async function read(tar: Buffer) {
   const out = [];
@@ -73,5 +90,42 @@ describe("readTar", () => {
       code: "LAYER_INVALID",
       message: expect.stringContaining('"f"'),
     });
+  });
+
+  it("refuses a PAX uid, gid or size that is not a whole number, naming the entry; a global record applies to every entry", async () => {
+    const entry = (name: string, typeflag: string, data: Buffer) => [
+      encodeHeader({ ...ustar, name, typeflag, size: data.length }),
+      data,
+      Buffer.alloc(padding(data.length)),
+    ];
+    const pax = (records: Record<string, string>) =>
+      encodePax(new Map(Object.entries(records).map(([k, v]) => [k, Buffer.from(v)])));
+    const end = Buffer.alloc(1024);
+    for (const [key, value] of [
+      ["uid", "1.5"],
+      ["gid", "-2"],
+      ["size", "3x"],
+    ]) {
+      const tar = Buffer.concat([
+        ...entry("PaxHeaders/f", "x", pax({ [key!]: value! })),
+        ...entry("f", "0", Buffer.from("abc")),
+        end,
+      ]);
+      await expect(read(tar), key).rejects.toMatchObject({
+        code: "LAYER_INVALID",
+        message: `layer entry "f": PAX ${key} ${JSON.stringify(value)} is not a whole number`,
+      });
+    }
+    const global = Buffer.concat([
+      ...entry("GlobalHead", "g", pax({ uid: "42", uname: "g" })),
+      ...entry("a", "0", Buffer.from("1")),
+      ...entry("PaxHeaders/b", "x", pax({ uname: "own" })),
+      ...entry("b", "0", Buffer.from("2")),
+      end,
+    ]);
+    expect((await read(global)).map((e) => [e.path, e.uid, e.uname, e.content])).toEqual([
+      ["a", 42, "g", "1"],
+      ["b", 42, "own", "2"],
+    ]);
   });
 });

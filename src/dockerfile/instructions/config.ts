@@ -6,10 +6,9 @@
 import { BerthError } from "../../errors.ts";
 import type { ContainerConfig, Healthcheck } from "../../oci/config.ts";
 import { setEnv } from "../../oci/mutate.ts";
-import { parseJson } from "../../util/json.ts";
 import { expandPairs, expandWord, expandWords, type Vars } from "../expand.ts";
 import { goHealthcheck, goList, goQuoteList } from "../history.ts";
-import type { Instruction } from "../parse.ts";
+import { type Instruction, jsonForm } from "../parse.ts";
 
 export interface ConfigStep {
   /** The config after the instruction. */
@@ -42,6 +41,42 @@ function commandOf(ins: { json: string[] | undefined; args: string }, shell: rea
   return ins.json ?? [...shell, ins.args];
 }
 
+/** EXPOSE's ports as BuildKit writes them: the words sorted, a range expanded into its ports, the protocol in lower case. */
+function exposedPorts(words: readonly string[]): string[] {
+  const exposed: string[] = [];
+  for (const p of [...words].sort()) {
+    const m = /^(\d+)(?:-(\d+))?(?:\/(tcp|udp|sctp))?$/i.exec(p);
+    const first = Number(m?.[1]);
+    const last = m?.[2] === undefined ? first : Number(m[2]);
+    if (!m || last < first || last > 65535)
+      throw new BerthError("DOCKERFILE_SYNTAX", `invalid port ${JSON.stringify(p)}`);
+    for (let n = first; n <= last; n++) exposed.push(`${n}/${(m[3] ?? "tcp").toLowerCase()}`);
+  }
+  return exposed;
+}
+
+/** HEALTHCHECK NONE, or CMD (exec or shell form) with its --interval, --timeout… flags. */
+function healthcheckOf(ins: Instruction): Healthcheck {
+  const m = /^(\S+)\s*([\s\S]*)$/.exec(ins.args.trim());
+  const kind = m?.[1]?.toUpperCase();
+  if (kind === "NONE") return { Test: ["NONE"] };
+  if (kind !== "CMD") throw new BerthError("DOCKERFILE_SYNTAX", "HEALTHCHECK needs CMD or NONE");
+  const rest = m![2]!.trim();
+  const json = jsonForm("CMD", rest);
+  const hc: Healthcheck = { Test: json ? ["CMD", ...json] : ["CMD-SHELL", rest] };
+  const f = ins.flags;
+  if (f.interval) hc.Interval = parseDuration(f.interval[0]!, "interval");
+  if (f.timeout) hc.Timeout = parseDuration(f.timeout[0]!, "timeout");
+  if (f["start-period"]) hc.StartPeriod = parseDuration(f["start-period"][0]!, "start-period");
+  if (f["start-interval"]) hc.StartInterval = parseDuration(f["start-interval"][0]!, "start-interval");
+  if (f.retries) {
+    const r = f.retries[0]!;
+    if (!/^\d+$/.test(r)) throw new BerthError("DOCKERFILE_SYNTAX", `--retries=${r} is not a whole number`);
+    hc.Retries = Number(r);
+  }
+  return hc;
+}
+
 export function applyConfigInstruction(
   ins: Instruction,
   config: ContainerConfig,
@@ -59,11 +94,9 @@ export function applyConfigInstruction(
     case "ENV": {
       const pairs = expandPairs(ins.args, vars, esc);
       note(pairs.used);
-      c.Env = setEnv(
-        c.Env ?? [],
-        pairs.value.map(([k, v]) => `${k}=${v}`),
-      );
-      text = `ENV ${pairs.value.map(([k, v]) => `${k}=${v}`).join(" ")}`;
+      const assignments = pairs.value.map(([k, v]) => `${k}=${v}`);
+      c.Env = setEnv(c.Env ?? [], assignments);
+      text = `ENV ${assignments.join(" ")}`;
       break;
     }
     case "LABEL": {
@@ -78,16 +111,7 @@ export function applyConfigInstruction(
       const ports = expandWords(ins.args, vars, esc);
       note(ports.used);
       c.ExposedPorts = { ...(c.ExposedPorts ?? {}) };
-      // As BuildKit: the words sorted, a range expanded into its ports, the protocol in lower case.
-      const exposed: string[] = [];
-      for (const p of [...ports.value].sort()) {
-        const m = /^(\d+)(?:-(\d+))?(?:\/(tcp|udp|sctp))?$/i.exec(p);
-        const first = Number(m?.[1]);
-        const last = m?.[2] === undefined ? first : Number(m[2]);
-        if (!m || last < first || last > 65535)
-          throw new BerthError("DOCKERFILE_SYNTAX", `invalid port ${JSON.stringify(p)}`);
-        for (let n = first; n <= last; n++) exposed.push(`${n}/${(m[3] ?? "tcp").toLowerCase()}`);
-      }
+      const exposed = exposedPorts(ports.value);
       for (const p of exposed) c.ExposedPorts[p] = {};
       text = `EXPOSE ${goList(exposed)}`;
       break;
@@ -139,37 +163,7 @@ export function applyConfigInstruction(
       break;
     }
     case "HEALTHCHECK": {
-      const m = /^(\S+)\s*([\s\S]*)$/.exec(ins.args.trim());
-      const kind = m?.[1]?.toUpperCase();
-      if (kind === "NONE") {
-        c.Healthcheck = { Test: ["NONE"] };
-      } else if (kind === "CMD") {
-        const rest = m![2]!.trim();
-        let json: string[] | undefined;
-        if (rest.startsWith("[")) {
-          try {
-            const p: unknown = parseJson(rest, "CMD", "DOCKERFILE_SYNTAX");
-            if (Array.isArray(p) && p.every((x) => typeof x === "string")) json = p;
-          } catch {
-            // shell form
-          }
-        }
-        const hc: Healthcheck = { Test: json ? ["CMD", ...json] : ["CMD-SHELL", rest] };
-        const f = ins.flags;
-        if (f.interval) hc.Interval = parseDuration(f.interval[0]!, "interval");
-        if (f.timeout) hc.Timeout = parseDuration(f.timeout[0]!, "timeout");
-        if (f["start-period"]) hc.StartPeriod = parseDuration(f["start-period"][0]!, "start-period");
-        if (f["start-interval"]) hc.StartInterval = parseDuration(f["start-interval"][0]!, "start-interval");
-        if (f.retries) {
-          const r = f.retries[0]!;
-          if (!/^\d+$/.test(r))
-            throw new BerthError("DOCKERFILE_SYNTAX", `--retries=${r} is not a whole number`);
-          hc.Retries = Number(r);
-        }
-        c.Healthcheck = hc;
-      } else {
-        throw new BerthError("DOCKERFILE_SYNTAX", "HEALTHCHECK needs CMD or NONE");
-      }
+      c.Healthcheck = healthcheckOf(ins);
       text = `HEALTHCHECK ${goHealthcheck(c.Healthcheck)}`;
       break;
     }

@@ -20,7 +20,7 @@ import { decompressAs, peek } from "../../oci/compression.ts";
 import type { Compression } from "../../oci/mediatype.ts";
 import { BLOCK, decodeHeader } from "../../tar/index.ts";
 import { expandWord, splitRaw } from "../expand.ts";
-import { heredocName } from "../parse.ts";
+import { type Heredoc, heredocName } from "../parse.ts";
 import { type FsView, resolveIn, resolveOwner } from "../rootfs.ts";
 import { type MatchedSource, matchSources, selectSources, sourcesDigest } from "../sources.ts";
 import type { StepContext } from "../step.ts";
@@ -61,6 +61,25 @@ function parseChmod(text: string): number {
 }
 
 export async function buildCopyLayer(o: CopyLayerOptions) {
+  const dest = await destinationOf(o);
+  const items = new Map<string, Item>();
+  for (const src of o.sources) addSource(items, src, dest, o);
+  await addParents(items, o);
+  const entries = layerEntries(items);
+  const desc = await writeLayer(o.layerPath, { compression: o.compression }, (w) => writeEntries(w, entries));
+  return { ...desc, entries: entries.length };
+}
+
+/** Where the copy goes: its path in the stage and whether sources go into it (a directory) or become it. */
+interface Destination {
+  /** Relative to the stage's root, its symlinks resolved. */
+  rel: string;
+  /** Whether it exists before the copy. */
+  exists: boolean;
+  isDir: boolean;
+}
+
+async function destinationOf(o: CopyLayerOptions): Promise<Destination> {
   const destAbs = posix.resolve(o.workdir || "/", o.dest);
   const total = o.sources.length;
   const wantsDir = o.dest.endsWith("/") || o.dest.endsWith("/.") || o.dest === ".";
@@ -70,62 +89,78 @@ export async function buildCopyLayer(o: CopyLayerOptions) {
       `when copying more than one source (${total} matched), the destination must be a directory ending in /`,
     );
   }
-  const destRel = await resolveIn(o.root, destAbs, true);
-  const destSt = await o.root.lstat(destRel);
-  const destIsDir = wantsDir || destSt?.type === "dir";
-  const items = new Map<string, Item>();
-  const join2 = (a: string, b: string) => (a === "" ? b : b === "" ? a : `${a}/${b}`);
-  const ownerOf = (st: { uid: number; gid: number }) =>
-    o.owner ?? (o.keepOwner ? { uid: st.uid, gid: st.gid } : { uid: 0, gid: 0 });
-  /** Directories the copy itself creates get this owner (buildah's and BuildKit's ChownDirs). */
-  const dirOwner = o.owner ?? { uid: 0, gid: 0 };
+  const rel = await resolveIn(o.root, destAbs, true);
+  const st = await o.root.lstat(rel);
+  return { rel, exists: st !== undefined, isDir: wantsDir || st?.type === "dir" };
+}
+
+const joinRel = (a: string, b: string) => (a === "" ? b : b === "" ? a : `${a}/${b}`);
+
+/** Directories the copy itself creates get this owner (buildah's and BuildKit's ChownDirs). */
+const dirOwnerOf = (o: CopyLayerOptions) => o.owner ?? { uid: 0, gid: 0 };
+
+/** The items of one source: a directory's contents go into the destination, a file into it or onto it. */
+function addSource(
+  items: Map<string, Item>,
+  src: MatchedSource,
+  dest: Destination,
+  o: CopyLayerOptions,
+): void {
   const add = (path: string, f: MatchedSource["files"][number]) => {
-    const st = f.st;
-    const type: EntryHeader["type"] | undefined = st.isDirectory()
-      ? "dir"
-      : st.isSymbolicLink()
-        ? "symlink"
-        : st.isFile()
-          ? "file"
-          : st.isFIFO()
-            ? "fifo"
-            : undefined;
-    if (!type) return;
-    const header: EntryHeader = {
-      path,
-      type,
-      mode: type === "symlink" ? 0o777 : (o.chmod ?? st.mode & 0o7777),
-      ...ownerOf(st),
-      size: type === "file" ? st.size : 0,
-      mtime: o.mtime,
-    };
-    if (f.linkname !== undefined) header.linkname = f.linkname;
-    const item: Item = type === "file" ? { header, hostPath: f.hostPath } : { header };
-    if (type === "file" && st.nlink > 1) item.inode = `${st.dev}:${st.ino}`;
-    items.set(path, item);
+    const item = itemOf(path, f, o);
+    if (item) items.set(path, item);
   };
-  for (const src of o.sources) {
-    if (src.isDir) {
-      // The directory's contents go into the destination (COPY --parents: the paths kept below the source).
-      for (const f of src.files) {
-        if (f.rel === "") continue;
-        add(join2(destRel, f.rel), f);
-      }
-      if (destRel !== "" && !destSt) {
-        items.set(destRel, {
-          header: { path: destRel, type: "dir", mode: 0o755, ...dirOwner, size: 0, mtime: o.mtime },
-        });
-      }
-    } else {
-      const f = src.files[0]!;
-      // A symlink source keeps its own name (its target's content, under the link's name), as BuildKit.
-      const name = src.name || basename(src.path) || basename(f.hostPath);
-      const path = destIsDir ? join2(destRel, name) : destRel;
-      if (path === "") throw new BerthError("DOCKERFILE_SYNTAX", `cannot copy a file onto /`);
-      add(path, f);
+  if (src.isDir) {
+    // The directory's contents go into the destination (COPY --parents: the paths kept below the source).
+    for (const f of src.files) {
+      if (f.rel === "") continue;
+      add(joinRel(dest.rel, f.rel), f);
     }
+    if (dest.rel !== "" && !dest.exists) {
+      items.set(dest.rel, {
+        header: { path: dest.rel, type: "dir", mode: 0o755, ...dirOwnerOf(o), size: 0, mtime: o.mtime },
+      });
+    }
+    return;
   }
-  // Parents: existing directories keep their attributes, missing ones are made.
+  const f = src.files[0]!;
+  // A symlink source keeps its own name (its target's content, under the link's name), as BuildKit.
+  const name = src.name || basename(src.path) || basename(f.hostPath);
+  const path = dest.isDir ? joinRel(dest.rel, name) : dest.rel;
+  if (path === "") throw new BerthError("DOCKERFILE_SYNTAX", `cannot copy a file onto /`);
+  add(path, f);
+}
+
+/** A source file as the entry at `path`, with the copy's owner and mode; undefined for what is not copied. */
+function itemOf(path: string, f: MatchedSource["files"][number], o: CopyLayerOptions): Item | undefined {
+  const st = f.st;
+  const type: EntryHeader["type"] | undefined = st.isDirectory()
+    ? "dir"
+    : st.isSymbolicLink()
+      ? "symlink"
+      : st.isFile()
+        ? "file"
+        : st.isFIFO()
+          ? "fifo"
+          : undefined;
+  if (!type) return undefined;
+  const owner = o.owner ?? (o.keepOwner ? { uid: st.uid, gid: st.gid } : { uid: 0, gid: 0 });
+  const header: EntryHeader = {
+    path,
+    type,
+    mode: type === "symlink" ? 0o777 : (o.chmod ?? st.mode & 0o7777),
+    ...owner,
+    size: type === "file" ? st.size : 0,
+    mtime: o.mtime,
+  };
+  if (f.linkname !== undefined) header.linkname = f.linkname;
+  const item: Item = type === "file" ? { header, hostPath: f.hostPath } : { header };
+  if (type === "file" && st.nlink > 1) item.inode = `${st.dev}:${st.ino}`;
+  return item;
+}
+
+/** Parents of the items: existing directories keep their attributes, missing ones are made. */
+async function addParents(items: Map<string, Item>, o: CopyLayerOptions): Promise<void> {
   for (const path of [...items.keys()]) {
     for (let d = posix.dirname(path); d !== "." && d !== ""; d = posix.dirname(d)) {
       if (items.has(d)) continue;
@@ -144,13 +179,19 @@ export async function buildCopyLayer(o: CopyLayerOptions) {
               size: 0,
               mtime: o.mtime,
             }
-          : { path: d, type: "dir", mode: 0o755, ...dirOwner, size: 0, mtime: o.mtime },
+          : { path: d, type: "dir", mode: 0o755, ...dirOwnerOf(o), size: 0, mtime: o.mtime },
       });
     }
   }
-  // Hard-link groups stay groups: the first path (in layer order) holds the content, the others link to it.
+}
+
+/**
+ * The layer's entries in layer order. Hard-link groups stay groups: the first path holds the content, the
+ * others link to it.
+ */
+function layerEntries(items: Map<string, Item>): PlannedEntry[] {
   const first = new Map<string, string>();
-  const entries: PlannedEntry[] = [...items.values()]
+  return [...items.values()]
     .sort((a, b) => Buffer.compare(Buffer.from(a.header.path), Buffer.from(b.header.path)))
     .map((i) => {
       if (i.inode !== undefined) {
@@ -161,8 +202,6 @@ export async function buildCopyLayer(o: CopyLayerOptions) {
       }
       return i.hostPath ? { header: i.header, hostPath: i.hostPath } : { header: i.header };
     });
-  const desc = await writeLayer(o.layerPath, { compression: o.compression }, (w) => writeEntries(w, entries));
-  return { ...desc, entries: entries.length };
 }
 
 /** The compressions ADD recognises on a local archive, as docker does, by their magic numbers. */
@@ -344,16 +383,32 @@ async function heredocFile(dir: string, name: string, content: string): Promise<
   return path;
 }
 
-/** COPY and ADD: what the sources are, the key over what they hold, and the layer. */
-export async function copyInstruction(c: StepContext): Promise<void> {
-  const { ins, vars, where } = c;
-  const isAdd = ins.keyword === "ADD";
+/** A COPY or ADD instruction's words and flags, expanded. */
+interface CopyArgs {
+  isAdd: boolean;
+  srcWords: string[];
+  dest: string;
+  fromRef: string | undefined;
+  chown: string | undefined;
+  chmodText: string | undefined;
+  chmod: number | undefined;
+  link: boolean;
+  parents: boolean;
+  excludes: string[];
+  checksum: string | undefined;
+  unpack: boolean | undefined;
+  keepGitDir: () => string | undefined;
+  heredocs: Map<string, Heredoc>;
+}
+
+/** The instruction's words (each expanded on its own) and flags, `--chmod` and `--checksum` checked. */
+function copyArgs(c: StepContext): CopyArgs {
+  const { ins, vars } = c;
   // Each word is expanded on its own, as BuildKit does: `COPY ${EMPTY} .` copies the context's root.
   const raw = ins.json ?? splitRaw(ins.args, c.escape);
   if (raw.length < 2)
     throw new BerthError("DOCKERFILE_SYNTAX", `${ins.keyword} needs a source and a destination`);
   const words = raw.map((w) => expandWord(w, vars, c.escape).value);
-  const dest = words[words.length - 1]!;
   const srcWords = words.slice(0, -1);
   const flag = (n: string) => {
     const v = ins.flags[n]?.[0];
@@ -368,7 +423,6 @@ export async function copyInstruction(c: StepContext): Promise<void> {
   const excludes = (ins.flags.exclude ?? []).map((e) => expandWord(e, vars, c.escape).value);
   const checksum = flag("checksum");
   const unpackFlag = flag("unpack");
-  const unpack = unpackFlag === undefined ? undefined : unpackFlag === "true";
   if (checksum !== undefined) {
     if (srcWords.length !== 1)
       throw new BerthError("DOCKERFILE_SYNTAX", "checksum can't be specified for multiple sources");
@@ -376,20 +430,51 @@ export async function copyInstruction(c: StepContext): Promise<void> {
       throw new BerthError("DOCKERFILE_SYNTAX", "checksum requires HTTP(S) or Git sources");
     if (!isGitSource(srcWords[0]!)) parseChecksum(checksum);
   }
-  const workdir = c.config.WorkingDir || "/";
-  const heredocs = new Map(ins.heredocs.map((h) => [h.name, h]));
-  const dl = c.temp("src-");
-  // Resolve what the step reads and digest it for the key.
-  const parts: unknown[] = [
-    { srcWords, dest, workdir, chown, chmod, from: fromRef, link, parents, excludes, checksum, unpack },
-  ];
+  return {
+    isAdd: ins.keyword === "ADD",
+    srcWords,
+    dest: words[words.length - 1]!,
+    fromRef,
+    chown,
+    chmodText,
+    chmod,
+    link,
+    parents,
+    excludes,
+    checksum,
+    unpack: unpackFlag === undefined ? undefined : unpackFlag === "true",
+    // expanded only when a git source is fetched
+    keepGitDir: () => flag("keep-git-dir"),
+    heredocs: new Map(ins.heredocs.map((h) => [h.name, h])),
+  };
+}
+
+/** The heredoc a source word names, if any. */
+function heredocOf(a: CopyArgs, w: string): Heredoc | undefined {
+  const name = heredocName(w);
+  return name === undefined ? undefined : a.heredocs.get(name);
+}
+
+/** Sources that are not context patterns (heredocs, ADD's git repositories and URLs), fetched into `dl`. */
+interface FetchedSources {
+  extra: MatchedSource[];
+  /** The words left to match in the build context or the `--from` stage. */
+  patterns: string[];
+}
+
+/** Fetch the sources that are not patterns, adding what they hold to the key `parts`. */
+async function fetchSources(
+  c: StepContext,
+  a: CopyArgs,
+  dl: string,
+  parts: unknown[],
+): Promise<FetchedSources> {
   const extra: MatchedSource[] = [];
   const patterns: string[] = [];
-  for (const w of srcWords) {
-    const hd = heredocName(w);
-    if (hd !== undefined && heredocs.has(hd)) {
-      const h = heredocs.get(hd)!;
-      const content = h.expand ? expandWord(h.content, vars, c.escape).value : h.content;
+  for (const w of a.srcWords) {
+    const h = heredocOf(a, w);
+    if (h !== undefined) {
+      const content = h.expand ? expandWord(h.content, c.vars, c.escape).value : h.content;
       const path = await heredocFile(join(dl, `heredoc-${extra.length}`), posix.basename(h.name), content);
       extra.push({
         path: h.name,
@@ -397,47 +482,143 @@ export async function copyInstruction(c: StepContext): Promise<void> {
         files: [{ hostPath: path, rel: "", st: await stat(path) }],
       });
       parts.push({ heredoc: h.name, content });
-    } else if (isAdd && (isGitSource(w) || isHttpSource(w)) && c.dry) {
+    } else if (a.isAdd && (isGitSource(w) || isHttpSource(w)) && c.dry) {
       throw new BerthError("INTERNAL", `the key of ADD ${w} needs the download`);
-    } else if (isAdd && isGitSource(w)) {
-      const ref = parseGitRef(w);
-      const dir = join(dl, `git-${extra.length}`);
-      const keep = flag("keep-git-dir");
-      const got = await fetchGit(ref, dir, {
-        checksum,
-        keepGitDir: keep === undefined ? (ref.keepGitDir ?? false) : keep === "true",
-        env: c.env,
-        signal: c.inputs.signal,
-      });
-      const sub = await matchSources(dir, [ref.subdir ?? "."], undefined, w);
-      // The repository's tree (or its subdir) goes into the destination, as a directory's contents.
-      extra.push(...sub.map((x) => ({ ...x, isDir: true })).filter((x) => x.files[0]!.st.isDirectory()));
-      parts.push({ git: w, commit: got.commit, keep });
-    } else if (/^git@|^git:\/\//.test(w) && !isAdd) {
+    } else if (a.isAdd && isGitSource(w)) {
+      parts.push(await gitSource(c, a, w, join(dl, `git-${extra.length}`), extra));
+    } else if (/^git@|^git:\/\//.test(w) && !a.isAdd) {
       throw new BerthError("DOCKERFILE_SYNTAX", "source can't be a git ref for COPY");
-    } else if (isAdd && isHttpSource(w)) {
-      const got = await download(w, join(dl, `url-${extra.length}`), c.inputs.signal);
-      if (checksum !== undefined) verifyChecksum(w, checksum, got.path, got.digest);
-      // A URL's archive is unpacked only when --unpack asks (BuildKit).
-      const compression = unpack === true ? await archiveCompression(got.path) : undefined;
-      if (compression !== undefined) {
-        const dir = join(dl, `tar-url-${extra.length}`);
-        await extractArchive(got.path, compression, dir);
-        extra.push(...(await matchSources(dir, ["."], undefined, "the archive")));
-      } else {
-        extra.push({
-          path: got.name,
-          isDir: false,
-          files: [{ hostPath: got.path, rel: "", st: await stat(got.path) }],
-        });
-      }
-      parts.push({ url: w, digest: got.digest });
+    } else if (a.isAdd && isHttpSource(w)) {
+      parts.push(await urlSource(c, a, w, dl, extra));
     } else if (/^https?:\/\//.test(w)) {
       throw new BerthError("DOCKERFILE_SYNTAX", "source can't be a URL for COPY", {
         hint: "ADD fetches URLs",
       });
     } else patterns.push(w);
   }
+  return { extra, patterns };
+}
+
+/** ADD of a git repository: its tree (or subdir) is added to `extra`; returns the key part. */
+async function gitSource(
+  c: StepContext,
+  a: CopyArgs,
+  w: string,
+  dir: string,
+  extra: MatchedSource[],
+): Promise<unknown> {
+  const ref = parseGitRef(w);
+  const keep = a.keepGitDir();
+  const got = await fetchGit(ref, dir, {
+    checksum: a.checksum,
+    keepGitDir: keep === undefined ? (ref.keepGitDir ?? false) : keep === "true",
+    env: c.env,
+    signal: c.inputs.signal,
+  });
+  const sub = await matchSources(dir, [ref.subdir ?? "."], undefined, w);
+  // The repository's tree (or its subdir) goes into the destination, as a directory's contents.
+  extra.push(...sub.map((x) => ({ ...x, isDir: true })).filter((x) => x.files[0]!.st.isDirectory()));
+  return { git: w, commit: got.commit, keep };
+}
+
+/** ADD of a URL: the download (unpacked when --unpack asks) is added to `extra`; returns the key part. */
+async function urlSource(
+  c: StepContext,
+  a: CopyArgs,
+  w: string,
+  dl: string,
+  extra: MatchedSource[],
+): Promise<unknown> {
+  const got = await download(w, join(dl, `url-${extra.length}`), c.inputs.signal);
+  if (a.checksum !== undefined) verifyChecksum(w, a.checksum, got.path, got.digest);
+  // A URL's archive is unpacked only when --unpack asks (BuildKit).
+  const compression = a.unpack === true ? await archiveCompression(got.path) : undefined;
+  if (compression !== undefined) {
+    const dir = join(dl, `tar-url-${extra.length}`);
+    await extractArchive(got.path, compression, dir);
+    extra.push(...(await matchSources(dir, ["."], undefined, "the archive")));
+  } else {
+    extra.push({
+      path: got.name,
+      isDir: false,
+      files: [{ hostPath: got.path, rel: "", st: await stat(got.path) }],
+    });
+  }
+  return { url: w, digest: got.digest };
+}
+
+/**
+ * The history's created_by in BuildKit's wording: --parents, --chown and --chmod (not --from, --link, --exclude
+ * or --checksum), the paths, then the heredocs as <<NAME, and ` # buildkit`.
+ */
+function copyCreatedBy(c: StepContext, a: CopyArgs): string {
+  const { ins } = c;
+  return [
+    ins.keyword,
+    ...(a.parents ? ["--parents"] : []),
+    ...(ins.flags.chown ? [`--chown=${a.chown}`] : []),
+    ...(ins.flags.chmod ? [`--chmod=${a.chmodText}`] : []),
+    ...a.srcWords.filter((w) => heredocOf(a, w) === undefined),
+    ...a.srcWords.flatMap((w) => {
+      const h = heredocOf(a, w);
+      return h === undefined ? [] : [`<<${h.name}`];
+    }),
+    `${a.dest} # buildkit`,
+  ].join(" ");
+}
+
+/**
+ * ADD extracts local tar archives into the destination (unless --unpack=false); the sources to copy, and
+ * whether they keep their owners (an archive's, or another stage's).
+ */
+async function unpackSources(
+  a: CopyArgs,
+  sources: MatchedSource[],
+  fromStage: boolean,
+  dl: string,
+): Promise<{ sources: MatchedSource[]; keepOwner: boolean }> {
+  const out: MatchedSource[] = [];
+  let keepOwner = fromStage;
+  for (const src of sources) {
+    const compression =
+      a.isAdd && a.unpack !== false && !fromStage && !src.isDir
+        ? await archiveCompression(src.files[0]!.hostPath)
+        : undefined;
+    if (compression !== undefined) {
+      const dir = join(dl, `tar-${out.length}`);
+      await extractArchive(src.files[0]!.hostPath, compression, dir);
+      const extracted = await matchSources(dir, ["."], undefined, "the archive");
+      out.push(...extracted);
+      keepOwner = true;
+    } else out.push(src);
+  }
+  return { sources: out, keepOwner };
+}
+
+/** COPY and ADD: what the sources are, the key over what they hold, and the layer. */
+export async function copyInstruction(c: StepContext): Promise<void> {
+  const { ins, where } = c;
+  const a = copyArgs(c);
+  const { dest, fromRef, chown, chmod, link, parents, excludes, checksum, unpack } = a;
+  const workdir = c.config.WorkingDir || "/";
+  const dl = c.temp("src-");
+  // Resolve what the step reads and digest it for the key.
+  const parts: unknown[] = [
+    {
+      srcWords: a.srcWords,
+      dest,
+      workdir,
+      chown,
+      chmod,
+      from: fromRef,
+      link,
+      parents,
+      excludes,
+      checksum,
+      unpack,
+    },
+  ];
+  const { extra, patterns } = await fetchSources(c, a, dl, parts);
   const select = (root: string | undefined, what: string) =>
     (root === undefined
       ? c.contextSources(patterns, { parents, excludes })
@@ -463,24 +644,6 @@ export async function copyInstruction(c: StepContext): Promise<void> {
     sources = await select(undefined, "the build context");
     parts.push({ context: await c.contextDigest(sources) });
   }
-  // BuildKit's wording: --parents, --chown and --chmod (not --from, --link, --exclude or --checksum), the
-  // paths, then the heredocs as <<NAME, and ` # buildkit`.
-  const heredocOf = (w: string) => {
-    const name = heredocName(w);
-    return name !== undefined && heredocs.has(name) ? name : undefined;
-  };
-  const text = [
-    ins.keyword,
-    ...(parents ? ["--parents"] : []),
-    ...(ins.flags.chown ? [`--chown=${chown}`] : []),
-    ...(ins.flags.chmod ? [`--chmod=${chmodText}`] : []),
-    ...srcWords.filter((w) => heredocOf(w) === undefined),
-    ...srcWords.flatMap((w) => {
-      const name = heredocOf(w);
-      return name === undefined ? [] : [`<<${name}`];
-    }),
-    `${dest} # buildkit`,
-  ].join(" ");
   // COPY --link is reused after any change before it, unless its owner is a name the stage's /etc/passwd
   // resolves (then the stage's filesystem is an input).
   const linked = link && (chown === undefined || /^\d+(?::\d+)?$/.test(chown));
@@ -488,40 +651,24 @@ export async function copyInstruction(c: StepContext): Promise<void> {
     parts,
     async () => {
       if (fromSources) sources = await fromSources();
-      // ADD extracts local tar archives into the destination (unless --unpack=false).
-      const all2: MatchedSource[] = [];
-      let keepOwner = fromSources !== undefined;
-      for (const src of sources) {
-        const compression =
-          isAdd && unpack !== false && !fromSources && !src.isDir
-            ? await archiveCompression(src.files[0]!.hostPath)
-            : undefined;
-        if (compression !== undefined) {
-          const dir = join(dl, `tar-${all2.length}`);
-          await extractArchive(src.files[0]!.hostPath, compression, dir);
-          const extracted = await matchSources(dir, ["."], undefined, "the archive");
-          all2.push(...extracted);
-          keepOwner = true;
-        } else all2.push(src);
-      }
+      const unpacked = await unpackSources(a, sources, fromSources !== undefined, dl);
       const root = await c.view();
       const owner = chown === undefined ? undefined : await resolveOwner(root, chown);
-      // --link: the layer is made as if on an empty filesystem (BuildKit: `FROM scratch; COPY …`, merged).
-      const layerRoot = link ? EMPTY : root;
       const layerPath = c.temp("layer-");
       const desc = await buildCopyLayer({
-        root: layerRoot,
-        sources: [...all2, ...extra],
+        // --link: the layer is made as if on an empty filesystem (BuildKit: `FROM scratch; COPY …`, merged).
+        root: link ? EMPTY : root,
+        sources: [...unpacked.sources, ...extra],
         dest: parents && !dest.endsWith("/") ? `${dest}/` : dest,
         workdir,
         owner,
-        keepOwner,
+        keepOwner: unpacked.keepOwner,
         chmod,
         mtime: c.mtime,
         compression: c.inputs.compression ?? "gzip",
         layerPath,
       });
-      return { config: c.config, createdBy: text, layer: { path: layerPath, ...desc } };
+      return { config: c.config, createdBy: copyCreatedBy(c, a), layer: { path: layerPath, ...desc } };
     },
     {
       linked,

@@ -6,9 +6,8 @@ import { Readable } from "node:stream";
 import { buffer } from "node:stream/consumers";
 import { pipeline } from "node:stream/promises";
 import { BerthError } from "../../errors.ts";
-import { decodeLongName } from "../../tar/gnu.ts";
-import { BLOCK, decodeHeader, headerPath, isZeroBlock } from "../../tar/header.ts";
-import { decodePax } from "../../tar/pax.ts";
+import { ExtendedHeaders, isMeta, type Resolved, type TarType, typeOf } from "../../tar/extended.ts";
+import { BLOCK, type DecodedHeader, decodeHeader, isZeroBlock, padding } from "../../tar/header.ts";
 import { ownedTempDir } from "../../util/fs.ts";
 import { decompressAs } from "../compression.ts";
 import { sniffCompression } from "../mediatype.ts";
@@ -224,34 +223,45 @@ function truncated(archive: string, why: string): BerthError {
   });
 }
 
+/** Bytes read at once while scanning: the headers of the small entries that follow come from the same read. */
+const WINDOW = 64 * 1024;
+
+/** Positional reads of a file through a window of `WINDOW` bytes. */
+class Window {
+  readonly #fh: FileHandle;
+  readonly #buf = Buffer.alloc(WINDOW);
+  #start = 0;
+  #end = 0;
+
+  constructor(fh: FileHandle) {
+    this.#fh = fh;
+  }
+
+  /** The `n` bytes at `pos` (fewer at the end of the file); valid until the next call. */
+  async at(pos: number, n: number): Promise<Buffer> {
+    if (pos >= this.#start && pos + n <= this.#end)
+      return this.#buf.subarray(pos - this.#start, pos - this.#start + n);
+    if (n > WINDOW) {
+      const data = Buffer.alloc(n);
+      const { bytesRead } = await this.#fh.read(data, 0, n, pos);
+      return data.subarray(0, bytesRead);
+    }
+    const { bytesRead } = await this.#fh.read(this.#buf, 0, WINDOW, pos);
+    this.#start = pos;
+    this.#end = pos + bytesRead;
+    return this.#buf.subarray(0, Math.min(n, bytesRead));
+  }
+}
+
 /** Scan a tar file's headers once, seeking over the data. `archive` names the archive in errors. */
 async function scan(file: string, archive: string): Promise<Map<string, TarEntry>> {
   const fh = await open(file, "r");
   try {
     const { size: fileSize } = await fh.stat();
+    const window = new Window(fh);
     const entries = new Map<string, TarEntry>();
-    const block = Buffer.alloc(BLOCK);
-    let pos = 0;
-    let longName: string | undefined;
-    let longLink: string | undefined;
-    let pax: Map<string, string> | undefined;
-    const globalPax = new Map<string, string>();
-    const readData = async (h: { size: number }, at: number): Promise<Buffer> => {
-      if (h.size > MAX_META) {
-        throw new BerthError(
-          "ARCHIVE_INVALID",
-          `archive ${archive}: extended header at offset ${at} is too large`,
-          {
-            details: { archive },
-          },
-        );
-      }
-      const data = Buffer.alloc(h.size);
-      const { bytesRead } = await fh.read(data, 0, h.size, at + BLOCK);
-      if (bytesRead < h.size) throw truncated(archive, `the extended header at offset ${at} is cut short`);
-      return data;
-    };
-    for (;;) {
+    const extended = new ExtendedHeaders();
+    for (let pos = 0; ; ) {
       if (pos + BLOCK > fileSize) {
         if (pos === 0) {
           throw new BerthError("ARCHIVE_INVALID", `archive ${archive} is empty or not a tar archive`, {
@@ -260,74 +270,35 @@ async function scan(file: string, archive: string): Promise<Map<string, TarEntry
         }
         throw truncated(archive, `it ends at byte ${fileSize} without the tar end-of-archive marker`);
       }
-      await fh.read(block, 0, BLOCK, pos);
+      const block = await window.at(pos, BLOCK);
       if (isZeroBlock(block)) break;
-      const h = indexHeader(block);
-      if (!h) {
+      const h = indexHeader(block, pos, archive);
+      const dataStart = pos + BLOCK;
+      const type = typeOf(h.typeflag);
+      if (type && isMeta(type)) {
+        // Malformed PAX records are not refused here: those before the fault apply, as they did.
+        extended.add(type, await metaData(window, h, pos, fileSize, archive));
+        pos = dataStart + h.size + padding(h.size);
+        continue;
+      }
+      const r = extended.resolve(h);
+      if (typeof r.dataSize === "string") {
         throw new BerthError(
           "ARCHIVE_INVALID",
-          pos === 0
-            ? `archive ${archive} is not a tar archive (its first header is not valid)`
-            : `archive ${archive} has a corrupt tar header at offset ${pos}`,
-          { details: { archive, offset: pos } },
+          `archive ${archive}: bad PAX size at offset ${pos} (${r.dataSize})`,
+          {
+            details: { archive },
+          },
         );
       }
-      const paxSize = pax?.get("size") ?? globalPax.get("size");
-      const size = h.type === "file" && paxSize !== undefined ? Number(paxSize) : h.size;
-      if (!Number.isSafeInteger(size) || size < 0) {
-        throw new BerthError("ARCHIVE_INVALID", `archive ${archive}: bad PAX size at offset ${pos}`, {
-          details: { archive },
-        });
-      }
-      const dataStart = pos + BLOCK;
-      const dataSize = h.type === "link" || h.type === "symlink" || h.type === "directory" ? h.size : size;
-      if (dataStart + dataSize > fileSize) {
+      if (dataStart + r.dataSize > fileSize) {
         throw truncated(
           archive,
-          `entry ${JSON.stringify(longName ?? h.name)} needs ${dataSize} bytes of data but the file ends first`,
+          `entry ${JSON.stringify(r.path)} needs ${r.dataSize} bytes of data but the file ends first`,
         );
       }
-      const next = dataStart + Math.ceil(dataSize / BLOCK) * BLOCK;
-      switch (h.type) {
-        case "longname":
-          longName = decodeLongName(await readData(h, pos));
-          break;
-        case "longlink":
-          longLink = decodeLongName(await readData(h, pos));
-          break;
-        case "pax":
-          pax = parsePax(await readData(h, pos));
-          break;
-        case "paxGlobal":
-          for (const [k, v] of parsePax(await readData(h, pos))) globalPax.set(k, v);
-          break;
-        default: {
-          const rawName = pax?.get("path") ?? longName ?? h.name;
-          const linkname = pax?.get("linkpath") ?? longLink ?? h.linkname;
-          const name = normalizeEntryName(rawName, archive);
-          if (h.type === "link") checkHardlink(name, linkname, archive);
-          if (h.type === "symlink") resolveLinkTarget(name, linkname, archive);
-          if (name !== "") {
-            const e: TarEntry = {
-              name,
-              type:
-                h.type === "file" || h.type === "link" || h.type === "symlink" || h.type === "directory"
-                  ? h.type
-                  : "other",
-              offset: dataStart,
-              size: h.type === "file" ? size : 0,
-              mode: h.mode,
-            };
-            if (h.type === "link" || h.type === "symlink") e.linkname = linkname;
-            entries.delete(name);
-            entries.set(name, e);
-          }
-          longName = undefined;
-          longLink = undefined;
-          pax = undefined;
-        }
-      }
-      pos = next;
+      addEntry(entries, h, type, { ...r, dataSize: r.dataSize }, dataStart, archive);
+      pos = dataStart + r.dataSize + padding(r.dataSize);
     }
     return entries;
   } finally {
@@ -335,52 +306,77 @@ async function scan(file: string, archive: string): Promise<Map<string, TarEntry
   }
 }
 
-type HeaderType =
-  | "file"
-  | "link"
-  | "symlink"
-  | "directory"
-  | "longname"
-  | "longlink"
-  | "pax"
-  | "paxGlobal"
-  | "other";
-
-const TYPES: Record<string, HeaderType> = {
-  "0": "file",
-  "7": "file",
-  "1": "link",
-  "2": "symlink",
-  "5": "directory",
-  L: "longname",
-  K: "longlink",
-  x: "pax",
-  g: "paxGlobal",
-};
-
-/**
- * The fields the index needs from a header block; undefined when its checksum or size is not valid (other
- * fields are not used, so they may hold anything; a mode that is not a number reads as 0o644).
- */
-function indexHeader(
-  block: Buffer,
-): { name: string; linkname: string; size: number; mode: number; type: HeaderType } | undefined {
+/** A header block whose checksum and size are valid (other fields are not used, so they may hold anything). */
+function indexHeader(block: Buffer, pos: number, archive: string): DecodedHeader {
   const h = decodeHeader(block);
-  if (h.problems.some((p) => p.field === "checksum" || p.field === "size")) return undefined;
-  return {
-    name: headerPath(h),
-    linkname: h.linkname,
-    size: h.size,
-    mode: h.problems.some((p) => p.field === "mode") ? 0o644 : h.mode,
-    type: TYPES[h.typeflag] ?? "other",
-  };
+  if (h.problems.some((p) => p.field === "checksum" || p.field === "size")) {
+    throw new BerthError(
+      "ARCHIVE_INVALID",
+      pos === 0
+        ? `archive ${archive} is not a tar archive (its first header is not valid)`
+        : `archive ${archive} has a corrupt tar header at offset ${pos}`,
+      { details: { archive, offset: pos } },
+    );
+  }
+  return h;
 }
 
-/** PAX records as text; a malformed record ends them (what came before it is kept). */
-function parsePax(data: Buffer): Map<string, string> {
-  const out = new Map<string, string>();
-  for (const [k, v] of decodePax(data).records) if (k !== "") out.set(k, v.toString("utf8"));
-  return out;
+/** The data of the PAX or GNU long-name header at `pos`, refused over `MAX_META` bytes. */
+async function metaData(
+  window: Window,
+  h: DecodedHeader,
+  pos: number,
+  fileSize: number,
+  archive: string,
+): Promise<Buffer> {
+  if (h.size > MAX_META) {
+    throw new BerthError(
+      "ARCHIVE_INVALID",
+      `archive ${archive}: extended header at offset ${pos} is too large`,
+      {
+        details: { archive },
+      },
+    );
+  }
+  if (pos + BLOCK + h.size > fileSize)
+    throw truncated(archive, `the extended header at offset ${pos} is cut short`);
+  return window.at(pos + BLOCK, h.size);
+}
+
+const ENTRY_TYPES: Record<TarType, TarEntry["type"]> = {
+  file: "file",
+  hardlink: "link",
+  symlink: "symlink",
+  dir: "directory",
+  char: "other",
+  block: "other",
+  fifo: "other",
+};
+
+/** Record an entry under its normalised name (a later one of the same name replaces it), checking its links. */
+function addEntry(
+  entries: Map<string, TarEntry>,
+  h: DecodedHeader,
+  type: TarType | undefined,
+  r: Resolved & { dataSize: number },
+  offset: number,
+  archive: string,
+): void {
+  const name = normalizeEntryName(r.path, archive);
+  if (type === "hardlink") checkHardlink(name, r.linkname, archive);
+  if (type === "symlink") resolveLinkTarget(name, r.linkname, archive);
+  if (name === "") return;
+  const e: TarEntry = {
+    name,
+    type: type ? ENTRY_TYPES[type] : "other",
+    offset,
+    size: type === "file" ? r.dataSize : 0,
+    // a mode that is not a number reads as 0o644
+    mode: h.problems.some((p) => p.field === "mode") ? 0o644 : h.mode,
+  };
+  if (type === "hardlink" || type === "symlink") e.linkname = r.linkname;
+  entries.delete(name);
+  entries.set(name, e);
 }
 
 function checkHardlink(name: string, target: string, archive: string): void {

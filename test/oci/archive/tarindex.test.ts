@@ -4,6 +4,7 @@ import { buffer } from "node:stream/consumers";
 import { gzipSync, zstdCompressSync } from "node:zlib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { TarIndex } from "../../../src/oci/archive/index.ts";
+import { encodeHeader, encodePax, padding } from "../../../src/tar/index.ts";
 import { run } from "../../helpers/exec.ts";
 import { tempDir } from "../../helpers/temp.ts";
 import { ls, writeTar } from "./helpers.ts";
@@ -166,6 +167,55 @@ describe("TarIndex", () => {
     const index = await TarIndex.open(file);
     expect(() => index.lookup("a")).toThrow(/link loop/);
     expect(() => index.require("nope")).toThrow(/has no entry "nope"/);
+  });
+
+  it("reads headers and data across its read window: many small entries, a PAX header and a file larger than the window", async () => {
+    const block = (name: string, typeflag: string, size: number) =>
+      encodeHeader({
+        name,
+        prefix: "",
+        mode: 0o644,
+        uid: 0,
+        gid: 0,
+        size,
+        mtime: 0,
+        typeflag,
+        linkname: "",
+        uname: "",
+        gname: "",
+        devmajor: 0,
+        devminor: 0,
+      });
+    const entry = (name: string, typeflag: string, data: Buffer) => [
+      block(name, typeflag, data.length),
+      data,
+      Buffer.alloc(padding(data.length)),
+    ];
+    const files = new Map<string, Buffer>();
+    const parts: Buffer[] = [];
+    for (let i = 0; i < 400; i++) {
+      const data = Buffer.alloc((i * 997) % 3000, i % 251);
+      if (i === 150) {
+        // 100 KB of PAX records, then the name they give the entry
+        const pax = encodePax(
+          new Map([
+            ["comment", Buffer.alloc(100_000, 0x61)],
+            ["path", Buffer.from(`pax-${i}`)],
+          ]),
+        );
+        parts.push(...entry("PaxHeaders/x", "x", pax));
+      }
+      const name = i === 150 ? `pax-${i}` : `f${i}`;
+      files.set(name, i === 300 ? Buffer.alloc(200_000, 3) : data);
+      parts.push(...entry(`f${i}`, "0", files.get(name)!));
+    }
+    const file = join(dir, "window.tar");
+    await writeFile(file, Buffer.concat([...parts, Buffer.alloc(1024)]));
+    const index = await TarIndex.open(file);
+    expect(index.names()).toEqual([...files.keys()]);
+    for (const [name, data] of files)
+      expect((await buffer(index.openEntry(name))).equals(data), name).toBe(true);
+    await index.close();
   });
 
   it("refuses a file that is not a tar", async () => {
