@@ -21,8 +21,12 @@ const BAD = /[,:\\]/;
 export interface OverlayMount {
   /** Top first (the overlayfs order). */
   lowerDirs: readonly string[];
-  upperDir: string;
-  workDir: string;
+  /**
+   * Where changes land, with its work dir (same filesystem). Without them the mount is read-only: overlayfs
+   * then needs at least two lower dirs.
+   */
+  upperDir?: string | undefined;
+  workDir?: string | undefined;
   target: string;
   /** Directory the lower paths are made relative to (keeps the options short). */
   base?: string;
@@ -40,7 +44,14 @@ let volatileRefused = false;
 
 export async function mountOverlay(m: OverlayMount): Promise<void> {
   const lower = m.lowerDirs.map((d) => (m.base ? relative(m.base, d) : d));
-  for (const p of [...lower, m.upperDir, m.workDir]) {
+  const rw = m.upperDir !== undefined && m.workDir !== undefined ? [m.upperDir, m.workDir] : undefined;
+  if (!rw && (m.upperDir !== undefined || m.workDir !== undefined || lower.length < 2)) {
+    throw new BerthError(
+      "INTERNAL",
+      "an overlay mount needs an upper dir with a work dir, or (read-only) two lower dirs or more",
+    );
+  }
+  for (const p of [...lower, ...(rw ?? [])]) {
     if (BAD.test(p)) {
       throw new BerthError(
         "RUNTIME_FAILED",
@@ -48,12 +59,12 @@ export async function mountOverlay(m: OverlayMount): Promise<void> {
       );
     }
   }
-  const options = `lowerdir=${lower.join(":")},upperdir=${m.upperDir},workdir=${m.workDir}`;
+  const options = `lowerdir=${lower.join(":")}${rw ? `,upperdir=${rw[0]},workdir=${rw[1]}` : ""}`;
   if (options.length > 4000) {
     throw new BerthError("RUNTIME_FAILED", `too many layers for one overlay mount (${m.lowerDirs.length})`);
   }
   // With `volatile` first where asked; a kernel that refuses it is asked once, then never again.
-  const tries = m.volatile && !volatileRefused ? [`${options},volatile`, options] : [options];
+  const tries = rw && m.volatile && !volatileRefused ? [`${options},volatile`, options] : [options];
   for (const [i, o] of tries.entries()) {
     try {
       await pexec("mount", ["-t", "overlay", "overlay", "-o", o, m.target], m.base ? { cwd: m.base } : {});
@@ -66,7 +77,7 @@ export async function mountOverlay(m: OverlayMount): Promise<void> {
       const e = err as { stderr?: string; message: string };
       throw new BerthError(
         "RUNTIME_FAILED",
-        `mounting the container root at ${m.target}: ${(e.stderr || e.message).trim()}`,
+        `mounting ${rw ? "the container root" : "a read-only root"} at ${m.target}: ${(e.stderr || e.message).trim()}`,
         { cause: err },
       );
     }

@@ -44,6 +44,42 @@ describe("mountOverlay", () => {
     expect(await readFile(join(base, "u/new"), "utf8")).toBe("changed");
   });
 
+  it("lower dirs alone: a read-only mount (whiteouts hide, nothing is written through); it needs two", async () => {
+    const base = await tempDir();
+    for (const d of ["l1", "l2", "m"]) await mkdir(join(base, d));
+    await writeFile(join(base, "l1/f"), "bottom");
+    await writeFile(join(base, "l1/gone"), "deleted above");
+    await writeFile(join(base, "l2/f"), "top");
+    await run("mknod", [join(base, "l2/gone"), "c", "0", "0"]);
+    await mountOverlay({ lowerDirs: [join(base, "l2"), join(base, "l1")], target: join(base, "m"), base });
+    try {
+      expect(await readdir(join(base, "m"))).toEqual(["f"]);
+      expect(await readFile(join(base, "m/f"), "utf8")).toBe("top");
+      await expect(writeFile(join(base, "m/new"), "x")).rejects.toMatchObject({ code: "EROFS" });
+      await expect(writeFile(join(base, "m/f"), "x")).rejects.toMatchObject({ code: "EROFS" });
+    } finally {
+      await unmount(join(base, "m"));
+    }
+    expect([await readdir(join(base, "l1")), await readdir(join(base, "l2"))]).toEqual([
+      ["f", "gone"],
+      ["f", "gone"],
+    ]);
+    const needs =
+      "an overlay mount needs an upper dir with a work dir, or (read-only) two lower dirs or more";
+    for (const m of [
+      { lowerDirs: [join(base, "l1")], target: join(base, "m") },
+      { lowerDirs: [join(base, "l1"), join(base, "l2")], upperDir: join(base, "u"), target: join(base, "m") },
+    ]) {
+      await expect(mountOverlay(m)).rejects.toMatchObject({ code: "INTERNAL", message: needs });
+    }
+    await expect(
+      mountOverlay({ lowerDirs: [join(base, "missing"), join(base, "l1")], target: join(base, "m") }),
+    ).rejects.toMatchObject({
+      code: "RUNTIME_FAILED",
+      message: expect.stringContaining(`mounting a read-only root at ${join(base, "m")}: `),
+    });
+  });
+
   it("paths overlayfs cannot take, too many layers, or a mount refused: one sentence", async () => {
     const base = await tempDir();
     await expect(
