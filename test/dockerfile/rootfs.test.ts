@@ -142,4 +142,24 @@ describe("StageRoot", () => {
     expect(await readdir(dir)).not.toContain("stage");
     expect(await readFile(join(host, "secret"), "utf8")).toBe("host only");
   });
+
+  it("an image of more layers than one mount's options name (60) still gets its root", async () => {
+    const dir = await tempDir();
+    const layout = join(dir, "layout");
+    const layers = Array.from({ length: 60 }, (_, i) => [
+      { path: `f${i}`, content: String(i) },
+      { path: "top", content: String(i) },
+    ]);
+    const images = await handImages(layout, layers);
+    const image = await loadImage(await OciLayout.open(layout), images[59]!);
+    const stage = new StageRoot(join(dir, "stage"), join(dir, "home"));
+    try {
+      const root = await stage.sync(image);
+      expect((await readdir(root)).length).toBe(61);
+      expect(await readFile(join(root, "top"), "utf8")).toBe("59");
+    } finally {
+      await stage.remove();
+    }
+    expect(await mountsUnder(dir)).toEqual([]);
+  });
 });
