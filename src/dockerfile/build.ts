@@ -330,6 +330,9 @@ export class DockerfileBuild {
       await this.#index.save().catch(() => undefined);
       for (const c of this.#imports) await c.close().catch(() => undefined);
       for (const o of this.#opened) await o.close().catch(() => undefined);
+      // the stages' and images' roots are mounts in the temp folder: undone first, whatever happened
+      const roots = [...[...this.#states.values()].map((st) => st.root), ...this.#imageRoots.values()];
+      await Promise.all(roots.map((r) => r.remove().catch(() => undefined)));
       await rm(this.#tmp, { recursive: true, force: true }).catch(() => undefined);
     }
   }
@@ -642,7 +645,7 @@ export class DockerfileBuild {
       key,
       args: new Map(),
       cmdSet: false,
-      root: new StageRoot(join(this.#tmp, `stage-${stage.index}`)),
+      root: new StageRoot(join(this.#tmp, `stage-${stage.index}`), this.#ctx.home),
       index: new StageIndex(),
       clearOnBuild: false,
       platform,
@@ -973,7 +976,7 @@ export class DockerfileBuild {
     }
     let root = this.#imageRoots.get(image.digest);
     if (!root) {
-      root = new StageRoot(join(this.#tmp, `image-${short(image.digest)}`));
+      root = new StageRoot(join(this.#tmp, `image-${short(image.digest)}`), this.#ctx.home);
       this.#imageRoots.set(image.digest, root);
     }
     const r = root;

@@ -1,14 +1,16 @@
 /**
  * Paths inside a stage's filesystem, resolved the way the build would see them: symlinks followed with
  * absolute targets taken from the root and `..` never climbing above it, over an `FsView` (the build context or
- * a root on disk, or a stage's layer entries: `StageIndex`). A `StageRoot` is a stage's filesystem applied on
- * disk layer by layer, made only when another step reads its files (`--from`); COPY and WORKDIR ask the index.
+ * a root on disk, or a stage's layer entries: `StageIndex`). A `StageRoot` is a stage's filesystem on disk, a
+ * read-only overlay of its snapshots made only when another step reads its files (`--from`); COPY and WORKDIR
+ * ask the index.
  */
 import { lstat, mkdir, readFile, readlink, realpath, rm } from "node:fs/promises";
 import { BerthError } from "../errors.ts";
 import type { EntryType } from "../layer/index.ts";
-import { applyLayer, typeOf } from "../layer/index.ts";
+import { typeOf } from "../layer/index.ts";
 import type { Image } from "../oci/image.ts";
+import type { ReadOnlyRoot } from "../runtime/index.ts";
 
 const MAX_LINKS = 40;
 
@@ -97,43 +99,64 @@ export async function lstatOrUndefined(host: string) {
   }
 }
 
-/** A stage's filesystem on disk, kept in step with the stage's image. */
+/**
+ * A stage's (or an image's) filesystem on disk, for `--from` reads: a read-only root of its image's snapshots
+ * (runtime `readOnlyRoot`: an overlay of them mounted at `dir`, lower dirs alone), made on first use and kept
+ * until `remove`. The snapshots the stage's RUN steps made are reused: only the layers after its last RUN
+ * are unpacked (into snapshots, which later builds reuse too).
+ */
 export class StageRoot {
   readonly dir: string;
-  #applied = 0;
-  #real: string | undefined;
+  readonly home: string;
+  #made: { digest: string; root: ReadOnlyRoot } | undefined;
   #syncing: Promise<unknown> = Promise.resolve();
 
-  constructor(dir: string) {
+  /** `dir`: where the overlay is mounted (in the build's temp folder, swept after a kill); `home`: BERTH_HOME. */
+  constructor(dir: string, home: string) {
     this.dir = dir;
+    this.home = home;
   }
 
   /**
-   * Apply the layers of `image` this root does not have yet (the image must extend what was applied). Calls
-   * run one after another: stages built at once may read the same stage's or image's filesystem.
+   * The root of `image`'s filesystem (made, or made again when the image changed). Calls run one after
+   * another: stages built at once may read the same stage's or image's filesystem.
    */
-  sync(image: Image | undefined): Promise<string> {
-    const next = this.#syncing.then(() => this.#sync(image));
+  sync(image: Image): Promise<string> {
+    return this.#serial(() => this.#sync(image));
+  }
+
+  /** Undo the mount and remove `dir` (after a sync under way); the root may be made again. */
+  remove(): Promise<void> {
+    return this.#serial(async () => {
+      await this.#release();
+      await rm(this.dir, { recursive: true, force: true });
+    });
+  }
+
+  #serial<T>(f: () => Promise<T>): Promise<T> {
+    const next = this.#syncing.then(f);
     this.#syncing = next.catch(() => undefined);
     return next;
   }
 
-  async #sync(image: Image | undefined): Promise<string> {
+  async #sync(image: Image): Promise<string> {
+    if (this.#made?.digest === image.digest) return this.#made.root.rootfs;
+    await this.#release();
+    // The runtime is loaded only when a step reads another stage.
+    const { readOnlyRoot, Snapshots } = await import("../runtime/index.ts");
+    const snapshots = await Snapshots.open(this.home);
+    const chain = await snapshots.prepare(image);
+    // mounted at the real path, as the mount table names it (the sweep finds it there)
     await mkdir(this.dir, { recursive: true });
-    this.#real ??= await realpath(this.dir);
-    const layers = image?.layers() ?? [];
-    for (; this.#applied < layers.length; this.#applied++) {
-      const stream = await layers[this.#applied]!.uncompressed();
-      await applyLayer(stream, this.#real);
-      for await (const _ of stream) {
-        // drain: the DiffID is verified at the end
-      }
-    }
-    return this.#real;
+    const root = await readOnlyRoot(snapshots, chain, await realpath(this.dir));
+    this.#made = { digest: image.digest, root };
+    return root.rootfs;
   }
 
-  async remove(): Promise<void> {
-    await rm(this.dir, { recursive: true, force: true });
+  async #release(): Promise<void> {
+    const made = this.#made;
+    this.#made = undefined;
+    await made?.root.release();
   }
 }
 

@@ -32,6 +32,7 @@ export {
   setupNetwork,
   stopNetwork,
 } from "./network.ts";
+export { type ReadOnlyRoot, readOnlyRoot } from "./root.ts";
 export {
   type FindRuntimeOptions,
   findRuntime,

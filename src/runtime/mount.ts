@@ -1,13 +1,13 @@
 /**
  * overlayfs mounts through mount(8) (Node has no mount(2)), and reading overlay xattrs through getfattr(1).
  * Lower directories are passed relative to a working directory so that long chains fit the kernel's
- * one-page limit on mount options.
+ * one-page limit on mount options; a chain longer still, by links with short names made for the mount.
  */
 import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdir, readFile, rm } from "node:fs/promises";
+import { mkdir, readFile, rm, symlink } from "node:fs/promises";
 import { release } from "node:os";
-import { join, relative } from "node:path";
+import { dirname, join, relative, resolve } from "node:path";
 import { promisify } from "node:util";
 import { BerthError } from "../errors.ts";
 import type { XattrReader } from "../layer/index.ts";
@@ -21,8 +21,12 @@ const BAD = /[,:\\]/;
 export interface OverlayMount {
   /** Top first (the overlayfs order). */
   lowerDirs: readonly string[];
-  upperDir: string;
-  workDir: string;
+  /**
+   * Where changes land, with its work dir (same filesystem). Without them the mount is read-only: overlayfs
+   * then needs at least two lower dirs.
+   */
+  upperDir?: string | undefined;
+  workDir?: string | undefined;
   target: string;
   /** Directory the lower paths are made relative to (keeps the options short). */
   base?: string;
@@ -38,9 +42,22 @@ export interface OverlayMount {
 /** Whether this kernel refused `volatile` once (then every later mount goes without it). */
 let volatileRefused = false;
 
+/** overlayfs' limit on lower dirs (`OVL_MAX_STACK`). */
+const MAX_LOWER = 500;
+
+/** What fits in the kernel's one page of mount options, with room for mount(8)'s own. */
+const MAX_OPTIONS = 4000;
+
 export async function mountOverlay(m: OverlayMount): Promise<void> {
   const lower = m.lowerDirs.map((d) => (m.base ? relative(m.base, d) : d));
-  for (const p of [...lower, m.upperDir, m.workDir]) {
+  const rw = m.upperDir !== undefined && m.workDir !== undefined ? [m.upperDir, m.workDir] : undefined;
+  if (!rw && (m.upperDir !== undefined || m.workDir !== undefined || lower.length < 2)) {
+    throw new BerthError(
+      "INTERNAL",
+      "an overlay mount needs an upper dir with a work dir, or (read-only) two lower dirs or more",
+    );
+  }
+  for (const p of [...lower, ...(rw ?? [])]) {
     if (BAD.test(p)) {
       throw new BerthError(
         "RUNTIME_FAILED",
@@ -48,15 +65,45 @@ export async function mountOverlay(m: OverlayMount): Promise<void> {
       );
     }
   }
-  const options = `lowerdir=${lower.join(":")},upperdir=${m.upperDir},workdir=${m.workDir}`;
-  if (options.length > 4000) {
-    throw new BerthError("RUNTIME_FAILED", `too many layers for one overlay mount (${m.lowerDirs.length})`);
+  if (m.lowerDirs.length > MAX_LOWER) {
+    throw new BerthError(
+      "RUNTIME_FAILED",
+      `too many layers for one overlay mount (${m.lowerDirs.length}; overlayfs takes ${MAX_LOWER})`,
+    );
   }
-  // With `volatile` first where asked; a kernel that refuses it is asked once, then never again.
-  const tries = m.volatile && !volatileRefused ? [`${options},volatile`, options] : [options];
+  const upper = rw ? `,upperdir=${rw[0]},workdir=${rw[1]}` : "";
+  if (`lowerdir=${lower.join(":")}${upper}`.length <= MAX_OPTIONS) {
+    await mountWith(`lowerdir=${lower.join(":")}${upper}`, m, m.base);
+    return;
+  }
+  // Too long for the options' page: the lower dirs by short names.
+  const links = await linkLowerDirs(m);
+  try {
+    await mountWith(`lowerdir=${lower.map((_, i) => i).join(":")}${upper}`, m, links);
+  } finally {
+    await rm(links, { recursive: true, force: true });
+  }
+}
+
+/**
+ * The lower dirs of `m` as links named 0, 1, … in a new folder beside its target: the kernel follows them when
+ * it mounts, so the folder may go right after.
+ */
+async function linkLowerDirs(m: OverlayMount): Promise<string> {
+  const dir = join(dirname(m.target), `.lower-${randomBytes(6).toString("hex")}`);
+  await mkdir(dir);
+  await Promise.all(m.lowerDirs.map((d, i) => symlink(resolve(m.base ?? "/", d), join(dir, String(i)))));
+  return dir;
+}
+
+/** mount(8) an overlay with `options` (relative lower dirs from `cwd`), `volatile` first where asked. */
+async function mountWith(options: string, m: OverlayMount, cwd: string | undefined): Promise<void> {
+  const rw = m.upperDir !== undefined;
+  // A kernel that refuses `volatile` is asked once, then never again.
+  const tries = rw && m.volatile && !volatileRefused ? [`${options},volatile`, options] : [options];
   for (const [i, o] of tries.entries()) {
     try {
-      await pexec("mount", ["-t", "overlay", "overlay", "-o", o, m.target], m.base ? { cwd: m.base } : {});
+      await pexec("mount", ["-t", "overlay", "overlay", "-o", o, m.target], cwd ? { cwd } : {});
       return;
     } catch (err) {
       if (i + 1 < tries.length) {
@@ -66,7 +113,7 @@ export async function mountOverlay(m: OverlayMount): Promise<void> {
       const e = err as { stderr?: string; message: string };
       throw new BerthError(
         "RUNTIME_FAILED",
-        `mounting the container root at ${m.target}: ${(e.stderr || e.message).trim()}`,
+        `mounting ${rw ? "the container root" : "a read-only root"} at ${m.target}: ${(e.stderr || e.message).trim()}`,
         { cause: err },
       );
     }

@@ -1,9 +1,12 @@
-/** A container's root filesystem: an overlay over a snapshot chain, or a copy of the top full snapshot. */
+/**
+ * A container's root filesystem: an overlay over a snapshot chain, or a copy of the top full snapshot; and a
+ * read-only root to read files from (another stage's, `--from`): a lower-only overlay, or the top full snapshot.
+ */
 import { execFile } from "node:child_process";
 import { mkdir, readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { forgetOverlaySupport, mountOverlay } from "./mount.ts";
+import { forgetOverlaySupport, mountOverlay, type OverlayMount, unmount } from "./mount.ts";
 import type { SnapshotChain, Snapshots } from "./snapshots.ts";
 
 const pexec = promisify(execFile);
@@ -38,18 +41,7 @@ export async function createRoot(
     const rootfs = join(dir, "rootfs");
     await Promise.all([mkdir(upper, { recursive: true }), mkdir(work), mkdir(rootfs)]);
     const lowerDirs = chain.dirs.length ? [...chain.dirs].reverse() : [await snapshots.empty()];
-    await mountOverlay({
-      lowerDirs,
-      upperDir: upper,
-      workDir: work,
-      target: rootfs,
-      base: snapshots.root,
-      volatile,
-    }).catch(async (err: unknown) => {
-      // The remembered probe may be stale (another kernel config, another mount namespace): try it afresh next time.
-      await forgetOverlaySupport(snapshots.root);
-      throw err;
-    });
+    await mountSnapshots(snapshots, { lowerDirs, upperDir: upper, workDir: work, target: rootfs, volatile });
     return { rootfs, mounted: true, upperDir: upper, lowerDirs };
   }
   const top = chain.dirs[chain.dirs.length - 1];
@@ -59,4 +51,41 @@ export async function createRoot(
     await pexec("cp", ["-a", "--reflink=auto", `${top}/.`, rootfs]);
   }
   return { rootfs, mounted: false, upperDir: rootfs, lowerDirs: top ? [top] : [] };
+}
+
+/** A root only read from, at `rootfs`, until `release` (which undoes its mount, if it has one). */
+export interface ReadOnlyRoot {
+  rootfs: string;
+  release(): Promise<void>;
+}
+
+/**
+ * A read-only root of `chain`, for reads that keep inside its tree (another stage's files, `--from`). overlay:
+ * the chain's dirs mounted at `target` (made if missing) as lower dirs alone, which overlayfs mounts read-only
+ * (with the empty dir below them, as it needs two): nothing is copied, nothing can be written through it.
+ * full: the top snapshot itself, not copied (its readers must not write: a bind mount of it is read-only, a
+ * writable one a copy); no layers: the empty dir.
+ */
+export async function readOnlyRoot(
+  snapshots: Snapshots,
+  chain: SnapshotChain,
+  target: string,
+): Promise<ReadOnlyRoot> {
+  if (chain.mode === "full" || chain.dirs.length === 0) {
+    return { rootfs: chain.dirs.at(-1) ?? (await snapshots.empty()), release: async () => undefined };
+  }
+  const lowerDirs = [...chain.dirs].reverse();
+  if (lowerDirs.length < 2) lowerDirs.push(await snapshots.empty());
+  await mkdir(target, { recursive: true });
+  await mountSnapshots(snapshots, { lowerDirs, target });
+  return { rootfs: target, release: () => unmount(target) };
+}
+
+/** Mount an overlay of snapshots (paths relative to their root). */
+async function mountSnapshots(snapshots: Snapshots, m: OverlayMount): Promise<void> {
+  await mountOverlay({ ...m, base: snapshots.root }).catch(async (err: unknown) => {
+    // The remembered probe may be stale (another kernel config, another mount namespace): try it afresh next time.
+    await forgetOverlaySupport(snapshots.root);
+    throw err;
+  });
 }

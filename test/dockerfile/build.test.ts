@@ -3,9 +3,10 @@
  * build args, lint warnings and the written image. FROM scratch only (no runc); RUN and bases: behaviour.test.ts,
  * features.test.ts and the BuildKit comparisons in buildkit/.
  */
-import { mkdir, writeFile } from "node:fs/promises";
+import { mkdir, readdir, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
+import { mountsUnder } from "../../src/runtime/sweep.ts";
 import { tempDir } from "../helpers/temp.ts";
 import { failureOf } from "./helpers/failure.ts";
 import { layerEntries, scratchBuild } from "./helpers/scratch.ts";
@@ -80,6 +81,36 @@ describe("DockerfileBuild", () => {
       message: 'Dockerfile: target stage "nope" not found',
       hint: "the stages are: files, unused, final",
     });
+  });
+
+  it("--from reads a read-only mount of the stage's snapshots: links stay inside it, unmounted after a failure too", async () => {
+    const dir = await tempDir();
+    const home = join(dir, "home");
+    const host = join(dir, "host");
+    await mkdir(host);
+    await writeFile(join(host, "secret"), "host only");
+    const ctx = join(dir, "ctx");
+    await mkdir(join(ctx, "tree"), { recursive: true });
+    await writeFile(join(ctx, "tree", "a.txt"), "a");
+    await symlink(host, join(ctx, "tree", "hostdir"));
+    await symlink(join(host, "secret"), join(ctx, "tree", "hostfile"));
+    const stage = "FROM scratch AS files\nCOPY tree/ /\nFROM scratch\n";
+    const builds = join(home, "cache", "dockerfile", "tmp");
+    const { image } = await scratchBuild(dir, ctx, `${stage}COPY --from=files / /copy/\n`);
+    expect(await layerEntries(image, 0)).toEqual([
+      "copy dir 755 0:0",
+      "copy/a.txt file 644 0:0",
+      "copy/hostdir symlink 777 0:0",
+      "copy/hostfile symlink 777 0:0",
+    ]);
+    // the stage's layer became a snapshot (its root an overlay of it), and nothing stays mounted
+    expect(await readdir(join(home, "snapshots", "overlay"))).toHaveLength(1);
+    expect([await mountsUnder(dir), await readdir(builds)]).toEqual([[], []]);
+    for (const path of ["/hostdir/secret", "/hostfile"]) {
+      const failed = await failureOf(scratchBuild(dir, ctx, `${stage}COPY --from=files ${path} /stolen\n`));
+      expect(failed.code).toBe("DOCKERFILE_SOURCE_NOT_FOUND");
+      expect([await mountsUnder(dir), await readdir(builds)]).toEqual([[], []]);
+    }
   });
 
   it("SOURCE_DATE_EPOCH sets the created times; the lint warnings come back", async () => {

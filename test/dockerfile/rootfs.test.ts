@@ -1,5 +1,5 @@
-/** Paths inside a stage's filesystem, owners by name, and a stage applied on disk (src/dockerfile/rootfs.ts). */
-import { mkdir, readFile, symlink, writeFile } from "node:fs/promises";
+/** Paths inside a stage's filesystem, owners by name, and a stage's root on disk (src/dockerfile/rootfs.ts). */
+import { mkdir, readdir, readFile, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import {
@@ -9,8 +9,10 @@ import {
   resolveOwner,
   StageRoot,
 } from "../../src/dockerfile/rootfs.ts";
+import { matchSources } from "../../src/dockerfile/sources.ts";
 import { loadImage } from "../../src/oci/image.ts";
 import { OciLayout } from "../../src/oci/layout/index.ts";
+import { mountsUnder } from "../../src/runtime/sweep.ts";
 import { tempDir } from "../helpers/temp.ts";
 import { failureOf } from "./helpers/failure.ts";
 import { handImages } from "./helpers/image.ts";
@@ -96,35 +98,68 @@ describe("resolveOwner", () => {
 });
 
 describe("StageRoot", () => {
-  it("applies only the layers it lacks, one sync after another", async () => {
+  it("a read-only overlay of the image's snapshots, made once per image, kept in the stage; remove unmounts", async () => {
     const dir = await tempDir();
+    const home = join(dir, "home");
+    // a host folder the stage's links name: reading through them must stay in the stage
+    const host = join(dir, "host");
+    await mkdir(host);
+    await writeFile(join(host, "secret"), "host only");
     const layout = join(dir, "layout");
     const images = await handImages(layout, [
       [
         { path: "etc/", type: "dir" },
         { path: "etc/a", content: "one" },
+        { path: "etc/gone", content: "deleted by layer 2" },
+        { path: "hostdir", type: "symlink", linkname: host },
+        { path: "hostfile", type: "symlink", linkname: join(host, "secret") },
       ],
-      [
-        { path: "etc/a", content: "two" },
-        { path: "etc/b", content: "b" },
-      ],
+      [{ path: "etc/a", content: "two" }, { path: "etc/.wh.gone" }, { path: "etc/b", content: "b" }],
     ]);
     const source = await OciLayout.open(layout);
     const [one, two] = [await loadImage(source, images[0]!), await loadImage(source, images[1]!)];
-    const stage = new StageRoot(join(dir, "stage"));
+    const stage = new StageRoot(join(dir, "stage"), home);
     const [a, b] = await Promise.all([stage.sync(one), stage.sync(one)]);
-    expect(a).toBe(b);
+    expect([a, b]).toEqual([stage.dir, stage.dir]);
+    expect(await mountsUnder(dir)).toEqual([stage.dir]);
     expect(await readFile(join(a, "etc/a"), "utf8")).toBe("one");
-    // A file changed by hand stays: layer 1 is not applied again.
-    await writeFile(join(a, "etc/a"), "by hand");
-    await stage.sync(one);
-    expect(await readFile(join(a, "etc/a"), "utf8")).toBe("by hand");
+    await expect(writeFile(join(a, "etc/a"), "by hand")).rejects.toMatchObject({ code: "EROFS" });
+    // The links resolve inside the stage, where the host's folder is not.
+    expect(await resolveInRoot(a, "/hostdir/secret")).toBe(`${host.slice(1)}/secret`);
+    for (const path of ["/hostdir/secret", "/hostfile"]) {
+      expect((await failureOf(matchSources(a, [path], undefined, "--from=stage"))).code).toBe(
+        "DOCKERFILE_SOURCE_NOT_FOUND",
+      );
+    }
+    // The image grew: the root is made again, over its two snapshots.
     await stage.sync(two);
-    expect([await readFile(join(a, "etc/a"), "utf8"), await readFile(join(a, "etc/b"), "utf8")]).toEqual([
-      "two",
-      "b",
-    ]);
+    expect(await mountsUnder(dir)).toEqual([stage.dir]);
+    expect((await readdir(join(a, "etc"))).sort()).toEqual(["a", "b"]);
+    expect(await readFile(join(a, "etc/a"), "utf8")).toBe("two");
+    expect(await readdir(join(home, "snapshots", "overlay"))).toHaveLength(2);
     await stage.remove();
-    expect(await readFile(join(a, "etc/b")).catch((e: NodeJS.ErrnoException) => e.code)).toBe("ENOENT");
+    expect(await mountsUnder(dir)).toEqual([]);
+    expect(await readdir(dir)).not.toContain("stage");
+    expect(await readFile(join(host, "secret"), "utf8")).toBe("host only");
+  });
+
+  it("an image of more layers than one mount's options name (60) still gets its root", async () => {
+    const dir = await tempDir();
+    const layout = join(dir, "layout");
+    const layers = Array.from({ length: 60 }, (_, i) => [
+      { path: `f${i}`, content: String(i) },
+      { path: "top", content: String(i) },
+    ]);
+    const images = await handImages(layout, layers);
+    const image = await loadImage(await OciLayout.open(layout), images[59]!);
+    const stage = new StageRoot(join(dir, "stage"), join(dir, "home"));
+    try {
+      const root = await stage.sync(image);
+      expect((await readdir(root)).length).toBe(61);
+      expect(await readFile(join(root, "top"), "utf8")).toBe("59");
+    } finally {
+      await stage.remove();
+    }
+    expect(await mountsUnder(dir)).toEqual([]);
   });
 });

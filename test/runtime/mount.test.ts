@@ -44,6 +44,74 @@ describe("mountOverlay", () => {
     expect(await readFile(join(base, "u/new"), "utf8")).toBe("changed");
   });
 
+  it("lower dirs alone: a read-only mount (whiteouts hide, nothing is written through); it needs two", async () => {
+    const base = await tempDir();
+    for (const d of ["l1", "l2", "m"]) await mkdir(join(base, d));
+    await writeFile(join(base, "l1/f"), "bottom");
+    await writeFile(join(base, "l1/gone"), "deleted above");
+    await writeFile(join(base, "l2/f"), "top");
+    await run("mknod", [join(base, "l2/gone"), "c", "0", "0"]);
+    await mountOverlay({ lowerDirs: [join(base, "l2"), join(base, "l1")], target: join(base, "m"), base });
+    try {
+      expect(await readdir(join(base, "m"))).toEqual(["f"]);
+      expect(await readFile(join(base, "m/f"), "utf8")).toBe("top");
+      await expect(writeFile(join(base, "m/new"), "x")).rejects.toMatchObject({ code: "EROFS" });
+      await expect(writeFile(join(base, "m/f"), "x")).rejects.toMatchObject({ code: "EROFS" });
+    } finally {
+      await unmount(join(base, "m"));
+    }
+    expect([await readdir(join(base, "l1")), await readdir(join(base, "l2"))]).toEqual([
+      ["f", "gone"],
+      ["f", "gone"],
+    ]);
+    const needs =
+      "an overlay mount needs an upper dir with a work dir, or (read-only) two lower dirs or more";
+    for (const m of [
+      { lowerDirs: [join(base, "l1")], target: join(base, "m") },
+      { lowerDirs: [join(base, "l1"), join(base, "l2")], upperDir: join(base, "u"), target: join(base, "m") },
+    ]) {
+      await expect(mountOverlay(m)).rejects.toMatchObject({ code: "INTERNAL", message: needs });
+    }
+    await expect(
+      mountOverlay({ lowerDirs: [join(base, "missing"), join(base, "l1")], target: join(base, "m") }),
+    ).rejects.toMatchObject({
+      code: "RUNTIME_FAILED",
+      message: expect.stringContaining(`mounting a read-only root at ${join(base, "m")}: `),
+    });
+  });
+
+  it("a chain too long for the options' page is mounted through short links, dropped after the mount", async () => {
+    const base = await tempDir();
+    // 120 lower dirs of 70-character paths: 8400 characters of lowerdir=
+    const lowerDirs: string[] = [];
+    for (let i = 0; i < 120; i++) {
+      const d = join(base, "snapshots", `${String(i).padStart(3, "0")}${"x".repeat(64)}`, "fs");
+      await mkdir(d, { recursive: true });
+      await writeFile(join(d, `f${i}`), String(i));
+      await writeFile(join(d, "top"), String(i));
+      lowerDirs.unshift(d);
+    }
+    await mkdir(join(base, "ro"));
+    await mountOverlay({ lowerDirs, target: join(base, "ro"), base: join(base, "snapshots") });
+    try {
+      expect((await readdir(join(base, "ro"))).length).toBe(121);
+      expect(await readFile(join(base, "ro/top"), "utf8")).toBe("119");
+    } finally {
+      await unmount(join(base, "ro"));
+    }
+    for (const d of ["u", "w", "rw"]) await mkdir(join(base, d));
+    const rw = { upperDir: join(base, "u"), workDir: join(base, "w"), target: join(base, "rw") };
+    await mountOverlay({ lowerDirs, ...rw, base: join(base, "snapshots"), volatile: true });
+    try {
+      await writeFile(join(base, "rw/f0"), "changed");
+      expect(await readFile(join(base, "rw/f119"), "utf8")).toBe("119");
+    } finally {
+      await unmount(join(base, "rw"));
+    }
+    expect(await readFile(join(base, "u/f0"), "utf8")).toBe("changed");
+    expect((await readdir(base)).sort()).toEqual(["ro", "rw", "snapshots", "u", "w"]);
+  });
+
   it("paths overlayfs cannot take, too many layers, or a mount refused: one sentence", async () => {
     const base = await tempDir();
     await expect(
@@ -52,10 +120,10 @@ describe("mountOverlay", () => {
       code: "RUNTIME_FAILED",
       message: 'cannot use "/a,b" in an overlay mount (it has , : or \\)',
     });
-    const many = Array.from({ length: 300 }, (_, i) => `/layers/${"x".repeat(10)}${i}`);
+    const many = Array.from({ length: 501 }, (_, i) => `/layers/${"x".repeat(10)}${i}`);
     await expect(
       mountOverlay({ lowerDirs: many, upperDir: "/u", workDir: "/w", target: "/m" }),
-    ).rejects.toMatchObject({ message: "too many layers for one overlay mount (300)" });
+    ).rejects.toMatchObject({ message: "too many layers for one overlay mount (501; overlayfs takes 500)" });
     await expect(
       mountOverlay({
         lowerDirs: [join(base, "missing")],

@@ -1,10 +1,14 @@
-/** A container's root: an overlay over the snapshot chain, or a copy of the top full snapshot. */
+/**
+ * A container's root: an overlay over the snapshot chain, or a copy of the top full snapshot; a read-only root:
+ * an overlay of the chain's dirs alone, or the top full snapshot.
+ */
 import { mkdir, readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { unmount } from "../../src/runtime/mount.ts";
-import { createRoot } from "../../src/runtime/root.ts";
+import { createRoot, readOnlyRoot } from "../../src/runtime/root.ts";
 import { type SnapshotChain, Snapshots } from "../../src/runtime/snapshots.ts";
+import { mountsUnder } from "../../src/runtime/sweep.ts";
 import { tempDir } from "../helpers/temp.ts";
 
 const chain = (mode: SnapshotChain["mode"], dirs: string[]): SnapshotChain => ({
@@ -102,5 +106,50 @@ describe("createRoot, overlay snapshots", () => {
       createRoot(snapshots, chain("overlay", [join(snapshots.root, "missing")]), dir),
     ).rejects.toMatchObject({ code: "RUNTIME_FAILED" });
     expect(await readdir(snapshots.root)).not.toContain("overlay-probe.json");
+  });
+});
+
+describe("readOnlyRoot", () => {
+  it("overlay: the chain mounted read-only at the target, top first; release unmounts it", async () => {
+    const home = await tempDir();
+    const snapshots = await Snapshots.open(home, { mode: "overlay" });
+    const dirs = await trees(join(snapshots.root, "overlay"), ["base", "top"]);
+    const target = join(home, "stage");
+    const r = await readOnlyRoot(snapshots, chain("overlay", dirs), target);
+    try {
+      expect(r.rootfs).toBe(target);
+      expect(await mountsUnder(home)).toEqual([target]);
+      expect((await readdir(target)).sort()).toEqual(["base.txt", "f", "top.txt"]);
+      expect(await readFile(join(target, "f"), "utf8")).toBe("top");
+      await expect(writeFile(join(target, "f"), "x")).rejects.toMatchObject({ code: "EROFS" });
+    } finally {
+      await r.release();
+    }
+    expect(await mountsUnder(home)).toEqual([]);
+    expect(await readdir(target)).toEqual([]);
+    // One snapshot: the empty dir goes below it (overlayfs needs two lower dirs).
+    const one = await readOnlyRoot(snapshots, chain("overlay", dirs.slice(0, 1)), target);
+    try {
+      expect((await readdir(target)).sort()).toEqual(["base.txt", "f"]);
+      await expect(writeFile(join(target, "new"), "x")).rejects.toMatchObject({ code: "EROFS" });
+    } finally {
+      await one.release();
+    }
+    expect(await mountsUnder(home)).toEqual([]);
+  });
+
+  it("full: the top snapshot itself, nothing copied or mounted; no layers: the empty dir", async () => {
+    const home = await tempDir();
+    const snapshots = await Snapshots.open(home, { mode: "full" });
+    const dirs = await trees(join(home, "snaps"), ["base", "top"]);
+    const target = join(home, "stage");
+    const r = await readOnlyRoot(snapshots, chain("full", dirs), target);
+    expect(r.rootfs).toBe(dirs[1]);
+    await r.release();
+    expect(await readdir(home)).not.toContain("stage");
+    const empty = await readOnlyRoot(snapshots, chain("overlay", []), target);
+    expect(empty.rootfs).toBe(join(snapshots.root, "empty"));
+    expect(await readdir(empty.rootfs)).toEqual([]);
+    expect(await mountsUnder(home)).toEqual([]);
   });
 });

@@ -1,6 +1,8 @@
 /** RUN: the command in the sandbox, its env, mounts and history, and what it leaves as the layer (src/dockerfile/instructions/run.ts). */
+import { readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
+import { mountsUnder } from "../../../src/runtime/sweep.ts";
 import { tempDir } from "../../helpers/temp.ts";
 import { failureOf } from "../helpers/failure.ts";
 import { localBase, writeContext } from "../helpers/local.ts";
@@ -60,5 +62,35 @@ describe("RUN", () => {
       code: "DOCKERFILE_UNSUPPORTED",
       message: "Dockerfile:2: RUN --security=insecure is not supported (berth runs every step sandboxed)",
     });
+  });
+
+  it("a bind mount from a stage reads its read-only root: links resolve inside the stage, nothing is written back", async () => {
+    const dir = await tempDir();
+    // A host folder whose path the stage's link names; the stage has its own folder at that path.
+    const host = join(dir, "host");
+    await writeContext(host, { secret: "host only\n" });
+    const out: string[] = [];
+    const { image } = await scratchBuild(
+      dir,
+      context,
+      [
+        `FROM ${base} AS files`,
+        `RUN mkdir -p ${host} /d && echo stage > ${host}/secret && ln -s ${host} /hostdir && echo kept > /d/f`,
+        `FROM ${base}`,
+        "RUN --mount=type=bind,from=files,source=/hostdir,target=/m cat /m/secret && (touch /m/new 2>/dev/null || echo refused)",
+        "RUN --mount=type=bind,from=files,source=/d,target=/m,rw echo changed > /m/f && cat /m/f",
+        "COPY --from=files /d/ /copied/",
+        "",
+      ].join("\n"),
+      { onOutput: (chunk) => out.push(chunk.toString()), stageJobs: 1 },
+    );
+    expect(out.join("")).toBe("stage\nrefused\nchanged\n");
+    // snapshots: the base, the first RUN's layer below the second RUN, and the stage's RUN layer its root is made of
+    expect(await readdir(join(dir, "home", "snapshots", "overlay"))).toHaveLength(3);
+    expect(await layerEntries(image, image.layers().length - 1)).toEqual([
+      "copied dir 755 0:0",
+      "copied/f file 644 0:0",
+    ]);
+    expect(await mountsUnder(dir)).toEqual([]);
   });
 });
