@@ -5,9 +5,16 @@ import { gc } from "../../oci/layout/gc.ts";
 import { familiarReference, parseReference, repositoryName } from "../../oci/reference.ts";
 import { Store } from "../../oci/store.ts";
 import type { Cli } from "../env.ts";
+import { jsonOption } from "../flags.ts";
 import { formatBytes, info, printJson, shortDigest, table } from "../output.ts";
 
 export function registerImages(program: Command, cli: () => Cli): void {
+  registerImageList(program, cli);
+  registerTag(program, cli);
+  registerRmi(program, cli);
+}
+
+function registerImageList(program: Command, cli: () => Cli): void {
   program
     .command("images")
     .description("list the images in the local store")
@@ -15,7 +22,7 @@ export function registerImages(program: Command, cli: () => Cli): void {
       "[repository]",
       "only this repository's images (REPO, or REPO:TAG for one tag), as docker images",
     )
-    .option("--json", "print the list as JSON")
+    .addOption(jsonOption("the list"))
     .option("--digests", "show full digests")
     .addHelpText(
       "after",
@@ -68,7 +75,9 @@ export function registerImages(program: Command, cli: () => Cli): void {
       }
       out.stdout.write(`${table(lines)}\n`);
     });
+}
 
+function registerTag(program: Command, cli: () => Cli): void {
   program
     .command("tag")
     .description("give an image in the local store another name")
@@ -80,7 +89,9 @@ export function registerImages(program: Command, cli: () => Cli): void {
       const store = await Store.open(ctx.home);
       await store.tag(await store.resolve(source), target);
     });
+}
 
+function registerRmi(program: Command, cli: () => Cli): void {
   program
     .command("rmi")
     .description("remove images from the local store, and the blobs no other image uses")

@@ -7,6 +7,7 @@ import { Store } from "../../oci/store.ts";
 import { mountsUnder } from "../../runtime/sweep.ts";
 import { sweepDeadOwners } from "../../util/owner.ts";
 import type { Cli } from "../env.ts";
+import { jsonOption } from "../flags.ts";
 import { formatBytes, printJson } from "../output.ts";
 
 /** Temporary entries older than this with no owner in their name (left by older berths) are stale. */
@@ -39,7 +40,7 @@ export function registerStore(program: Command, cli: () => Cli): void {
     .description("remove blobs no tagged image uses")
     .option("--dry-run", "only list what would be removed")
     .addHelpText("after", "\nExamples:\n  berth store gc --dry-run --json\n  berth store gc")
-    .option("--json", "print the result as JSON")
+    .addOption(jsonOption())
     .action(async (opts) => {
       const { ctx, out } = cli();
       const s = await Store.open(ctx.home);
@@ -58,7 +59,7 @@ export function registerStore(program: Command, cli: () => Cli): void {
       "after",
       "\nExit code 4 when a blob is missing or damaged.\n\nExample:\n  berth store fsck --json",
     )
-    .option("--json", "print the result as JSON")
+    .addOption(jsonOption())
     .action(async (opts) => {
       const { ctx, out } = cli();
       const s = await Store.open(ctx.home);

@@ -7,6 +7,7 @@ import { Store } from "../../oci/store.ts";
 import { mountsUnder } from "../../runtime/sweep.ts";
 import { isAlive, ownerOfName } from "../../util/owner.ts";
 import type { Cli } from "../env.ts";
+import { jsonOption } from "../flags.ts";
 import { formatBytes, printJson, table } from "../output.ts";
 
 /** What BERTH_HOME holds, by kind: the folder, and whether `system prune` (without --all) clears it. */
@@ -130,11 +131,15 @@ export function registerSystem(program: Command, cli: () => Cli): void {
       "after",
       "\nExamples:\n  berth system df\n  berth system prune\n  berth system prune --all --force",
     );
+  registerSystemDf(system, cli);
+  registerSystemPrune(system, cli);
+}
 
+function registerSystemDf(system: Command, cli: () => Cli): void {
   system
     .command("df")
     .description("show how much disk the store, snapshots, caches and temporary files use")
-    .option("--json", "print the table as JSON")
+    .addOption(jsonOption("the table"))
     .addHelpText(
       "after",
       "\nExamples:\n  berth system df\n  berth system df --json | jq '.kinds[] | {kind, bytes}'",
@@ -153,7 +158,9 @@ export function registerSystem(program: Command, cli: () => Cli): void {
       }
       out.stdout.write(`${table(lines)}\n\nTotal ${formatBytes(total)} in ${ctx.home}\n`);
     });
+}
 
+function registerSystemPrune(system: Command, cli: () => Cli): void {
   system
     .command("prune")
     .description(
@@ -164,7 +171,7 @@ export function registerSystem(program: Command, cli: () => Cli): void {
       "also the snapshots and every cache (build caches, Dockerfile steps, the stack's trees)",
     )
     .option("-f, --force", "remove (without it, prune only says what it would remove)")
-    .option("--json", "print the result as JSON")
+    .addOption(jsonOption())
     .addHelpText(
       "after",
       `
