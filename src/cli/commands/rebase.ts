@@ -222,6 +222,7 @@ async function lifecycleRebase(image: string, opts: Record<string, unknown>, cli
     await mkdir(opts.reportOutputDir as string, { recursive: true });
     await writeFile(`${opts.reportOutputDir}/report.toml`, r.report);
   }
-  if (opts.quiet) out.stdout.write(`${r.digest}\n`);
+  if (opts.json) printJson(out, r);
+  else if (opts.quiet) out.stdout.write(`${r.digest}\n`);
   else info(out, `Rebased ${bare(image)} with the lifecycle ${r.lifecycleVersion} (${r.digest})`);
 }
