@@ -47,6 +47,11 @@ async function withSeekable<T>(c: Cli, input: string, fn: (path: string) => Prom
 }
 
 export function registerArchive(program: Command, cli: () => Cli): void {
+  registerSave(program, cli);
+  registerLoad(program, cli);
+}
+
+function registerSave(program: Command, cli: () => Cli): void {
   program
     .command("save")
     .description(
@@ -76,7 +81,9 @@ export function registerArchive(program: Command, cli: () => Cli): void {
       ).finally(() => progress.close());
       progress.finish(`Saved ${images.length} image${images.length > 1 ? "s" : ""} to ${opts.output}`);
     });
+}
 
+function registerLoad(program: Command, cli: () => Cli): void {
   program
     .command("load")
     .description("load the images of a docker-archive or oci-archive into the local store")

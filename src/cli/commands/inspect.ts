@@ -86,6 +86,11 @@ function humanImage(s: ReturnType<typeof imageSummary>): string {
 }
 
 export function registerInspect(program: Command, cli: () => Cli): void {
+  registerInspectCommand(program, cli);
+  registerDigest(program, cli);
+}
+
+function registerInspectCommand(program: Command, cli: () => Cli): void {
   program
     .command("inspect")
     .description("show an image's digest, platform, config and layers")
@@ -147,7 +152,9 @@ Examples:
         await opened.close();
       }
     });
+}
 
+function registerDigest(program: Command, cli: () => Cli): void {
   program
     .command("digest")
     .description(

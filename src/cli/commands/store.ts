@@ -35,6 +35,11 @@ export function registerStore(program: Command, cli: () => Cli): void {
     .command("store")
     .description("maintain the local store ($BERTH_HOME/store)")
     .addHelpText("after", "\nExamples:\n  berth store gc --dry-run\n  berth store fsck");
+  registerStoreGc(store, cli);
+  registerStoreFsck(store, cli);
+}
+
+function registerStoreGc(store: Command, cli: () => Cli): void {
   store
     .command("gc")
     .description("remove blobs no tagged image uses")
@@ -52,6 +57,9 @@ export function registerStore(program: Command, cli: () => Cli): void {
           `${opts.dryRun ? "Would remove" : "Removed"} ${result.removed.length} blobs (${formatBytes(result.bytes)})${result.leased ? `; kept ${result.leased} unreferenced blobs that running commands hold` : ""}${temp.length ? `; removed ${temp.length} stale temporary entries` : ""}\n`,
         );
     });
+}
+
+function registerStoreFsck(store: Command, cli: () => Cli): void {
   store
     .command("fsck")
     .description("check that every blob the store's images use is present and intact")
