@@ -5,7 +5,6 @@ import { secureHome } from "../util/home.ts";
 import { berthHome, type Cli } from "./env.ts";
 import { renderError } from "./errno.ts";
 import { EXIT, exitCodeFor } from "./exit.ts";
-import { collect } from "./flags.ts";
 import type { Output } from "./output.ts";
 import { TransferProgress } from "./progress.ts";
 import { selfCommand } from "./self.ts";
@@ -129,7 +128,8 @@ export async function buildProgram(cli: () => Cli, argv: readonly string[] = [])
     .option(
       "--insecure-registry <host>",
       "reach this registry over plain HTTP or unverified TLS (repeatable)",
-      collect,
+      // flags.ts's collect, written out: `berth --version` loads no more than main's own modules
+      (v: string, p: string[] = []) => [...p, v],
     )
     .option("--ca-cert <file>", "trust this CA certificate file for registries (default: $SSL_CERT_FILE)")
     .option("--jobs <n>", "blobs transferred at once (default 4)", (v) => Number.parseInt(v, 10))
