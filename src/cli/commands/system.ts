@@ -47,12 +47,17 @@ async function diskUse(path: string, seen: Set<string>, skip: Set<string>): Prom
   return n;
 }
 
+/** The caches under cache/ that have a kind of their own (the rest of cache/ is "other-cache"). */
+function specificCaches(home: string): string[] {
+  return KINDS.filter((k) => k.path.startsWith("cache/")).map((k) => join(home, k.path));
+}
+
 async function usage(home: string): Promise<{ usage: Usage[]; unusedBlobs: number }> {
   const store = await Store.open(home);
   const unused = await gc(store.layout, { dryRun: true });
   const seen = new Set<string>();
   // the specific caches are counted under their own kind, not again under "other-cache"
-  const specific = new Set(KINDS.filter((k) => k.path.startsWith("cache/")).map((k) => join(home, k.path)));
+  const specific = new Set(specificCaches(home));
   const out: Usage[] = [];
   for (const k of KINDS) {
     const path = join(home, k.path);
@@ -123,6 +128,43 @@ async function pruneCandidates(
   return { remove, kept };
 }
 
+/** What `system prune` removed (or, without `force`, would remove) of one kind, and what it kept. */
+interface Pruned {
+  kind: string;
+  bytes: number;
+  removed: string[];
+  kept: string[];
+}
+
+/** `system prune`: unused blobs and dead commands' temporary files; with `all`, the snapshots and caches too. */
+async function prune(home: string, o: { all: boolean; force: boolean }): Promise<Pruned[]> {
+  const kinds = KINDS.filter((k) => (o.all ? true : k.kind === "store" || k.kind === "temporary"));
+  const result: Pruned[] = [];
+  for (const k of kinds) {
+    if (k.kind === "store") {
+      const s = await Store.open(home);
+      const done = await gc(s.layout, { dryRun: !o.force });
+      result.push({ kind: k.kind, bytes: done.bytes, removed: done.removed, kept: [] });
+      continue;
+    }
+    const { remove, kept } = await pruneCandidates(home, k.kind, join(home, k.path), specificCaches(home));
+    if (o.force) {
+      for (const c of remove) {
+        await rm(c.path, { recursive: true, force: true }).catch((err: unknown) => {
+          throw new BerthError("IO", `removing ${c.path}`, { cause: err });
+        });
+      }
+    }
+    result.push({
+      kind: k.kind,
+      bytes: remove.reduce((n, c) => n + c.bytes, 0),
+      removed: remove.map((c) => c.path),
+      kept,
+    });
+  }
+  return result;
+}
+
 export function registerSystem(program: Command, cli: () => Cli): void {
   const system = program
     .command("system")
@@ -185,32 +227,7 @@ Examples:
     )
     .action(async (opts) => {
       const { ctx, out } = cli();
-      const home = ctx.home;
-      const kinds = KINDS.filter((k) => (opts.all ? true : k.kind === "store" || k.kind === "temporary"));
-      const specific = KINDS.filter((k) => k.path.startsWith("cache/")).map((k) => join(home, k.path));
-      const result: { kind: string; bytes: number; removed: string[]; kept: string[] }[] = [];
-      for (const k of kinds) {
-        if (k.kind === "store") {
-          const s = await Store.open(home);
-          const done = await gc(s.layout, { dryRun: !opts.force });
-          result.push({ kind: k.kind, bytes: done.bytes, removed: done.removed, kept: [] });
-          continue;
-        }
-        const { remove, kept } = await pruneCandidates(home, k.kind, join(home, k.path), specific);
-        if (opts.force) {
-          for (const c of remove) {
-            await rm(c.path, { recursive: true, force: true }).catch((err: unknown) => {
-              throw new BerthError("IO", `removing ${c.path}`, { cause: err });
-            });
-          }
-        }
-        result.push({
-          kind: k.kind,
-          bytes: remove.reduce((n, c) => n + c.bytes, 0),
-          removed: remove.map((c) => c.path),
-          kept,
-        });
-      }
+      const result = await prune(ctx.home, { all: Boolean(opts.all), force: Boolean(opts.force) });
       const freed = result.reduce((n, r) => n + r.bytes, 0);
       if (opts.json) {
         printJson(out, { dryRun: !opts.force, all: Boolean(opts.all), freed, kinds: result });
