@@ -128,6 +128,7 @@ export async function buildProgram(cli: () => Cli, argv: readonly string[] = [])
     .option(
       "--insecure-registry <host>",
       "reach this registry over plain HTTP or unverified TLS (repeatable)",
+      // flags.ts's collect, written out: `berth --version` loads no more than main's own modules
       (v: string, p: string[] = []) => [...p, v],
     )
     .option("--ca-cert <file>", "trust this CA certificate file for registries (default: $SSL_CERT_FILE)")
@@ -172,10 +173,9 @@ async function rerunInNamespace(
   return runInNamespace(ns.argv, nsEnv, process);
 }
 
-/** Run the CLI; returns the exit code. Only this module and bin/ touch `process`. */
-async function main(argv: string[], env: Record<string, string | undefined>, out: Output): Promise<number> {
-  let exitCode: number = EXIT.ok;
-  const base: Cli = {
+/** The Cli of this process before the global flags are read; `setExitCode` sets `code.exit`. */
+function processCli(env: Record<string, string | undefined>, out: Output, code: { exit: number }): Cli {
+  return {
     env,
     out,
     cwd: process.cwd(),
@@ -189,59 +189,52 @@ async function main(argv: string[], env: Record<string, string | undefined>, out
     // `shared`: one registry client for every source and sink of the command, closed when it ends.
     ctx: { home: berthHome(env), env, shared: {} },
     stdin: () => process.stdin,
-    setExitCode: (code) => {
-      exitCode = code;
+    setExitCode: (c) => {
+      code.exit = c;
     },
   };
-  // Not root: a build runs again inside a user namespace of the caller's (./userns.ts), before any command's
-  // module is loaded (`berth help build` is help, not a build)
-  const command = commandOf(argv);
-  const helpAsked = argv.includes("help") && commandOf(argv.slice(0, argv.indexOf("help") + 1)) === "help";
-  if (!helpAsked && needsNamespace(command, argv, process.geteuid?.() ?? 0)) {
-    try {
-      const code = await rerunInNamespace(command!, argv, env);
-      if (code !== undefined) return code;
-    } catch (err) {
-      const { message, hint } = renderError(err as BerthError, base.ctx.home);
-      out.stderr.write(`berth: ${message}\n`);
-      if (hint) out.stderr.write(`hint: ${hint}\n`);
-      return err instanceof BerthError ? exitCodeFor(err.code) : EXIT.failure;
-    }
-  }
-  const program = await buildProgram(() => {
-    const g = program.opts<{ insecureRegistry?: string[]; caCert?: string; jobs?: number }>();
-    const insecure = [
-      ...(env.BERTH_INSECURE_REGISTRIES?.split(",").filter(Boolean) ?? []),
-      ...(g.insecureRegistry ?? []),
-    ];
-    const caCert = g.caCert ?? env.SSL_CERT_FILE;
-    return {
-      ...base,
-      ctx: {
-        ...base.ctx,
-        ...(insecure.length ? { insecureRegistries: insecure } : {}),
-        ...(caCert ? { caCert } : {}),
-        ...(g.jobs ? { jobs: g.jobs } : {}),
-        progress: () => new TransferProgress(out),
-        ...(env.BERTH_DEBUG
-          ? {
-              logger: {
-                debug: (l: string) => out.stderr.write(`debug: ${l}\n`),
-                warn: (l: string) => out.stderr.write(`warning: ${l}\n`),
-              },
-            }
-          : {}),
-      },
-    };
-  }, argv);
-  // Every command first sweeps what killed berths left (temp folders, store leases and temp files, container
-  // folders), by the owner pid and start time each records; a failure to sweep never fails the command.
+}
+
+/** The Cli a command gets: the process's, with the transport context of the global flags and env. */
+function commandCli(program: Command, base: Cli): Cli {
+  const { env, out } = base;
+  const g = program.opts<{ insecureRegistry?: string[]; caCert?: string; jobs?: number }>();
+  const insecure = [
+    ...(env.BERTH_INSECURE_REGISTRIES?.split(",").filter(Boolean) ?? []),
+    ...(g.insecureRegistry ?? []),
+  ];
+  const caCert = g.caCert ?? env.SSL_CERT_FILE;
+  return {
+    ...base,
+    ctx: {
+      ...base.ctx,
+      ...(insecure.length ? { insecureRegistries: insecure } : {}),
+      ...(caCert ? { caCert } : {}),
+      ...(g.jobs ? { jobs: g.jobs } : {}),
+      progress: () => new TransferProgress(out),
+      ...(env.BERTH_DEBUG
+        ? {
+            logger: {
+              debug: (l: string) => out.stderr.write(`debug: ${l}\n`),
+              warn: (l: string) => out.stderr.write(`warning: ${l}\n`),
+            },
+          }
+        : {}),
+    },
+  };
+}
+
+/**
+ * Every command first sweeps what killed berths left (temp folders, store leases and temp files, container
+ * folders), by the owner pid and start time each records; a failure to sweep never fails the command.
+ */
+function sweepFirst(program: Command, base: Cli): void {
+  const { env, out } = base;
   program.hook("preAction", async () => {
-    const home = base.ctx.home;
     try {
       const { sweepLeftovers } = await import("../runtime/sweep.ts");
       const { findRuntime } = await import("../runtime/runtime.ts");
-      const swept = await sweepLeftovers(home, {
+      const swept = await sweepLeftovers(base.ctx.home, {
         runtime: () => findRuntime({ path: env.PATH || undefined }),
       });
       if (env.BERTH_DEBUG && (swept.temp > 0 || swept.containers.length > 0)) {
@@ -253,28 +246,91 @@ async function main(argv: string[], env: Record<string, string | undefined>, out
       if (env.BERTH_DEBUG) out.stderr.write(`debug: sweeping leftovers: ${(err as Error).message}\n`);
     }
   });
-  const output = {
+}
+
+/** Every command's output goes to `out`; berth's own errors and commander's usage errors start with "berth: ". */
+function routeOutput(command: Command, out: Output): void {
+  command.configureOutput({
     writeOut: (s: string) => out.stdout.write(s),
     writeErr: (s: string) => out.stderr.write(s),
-    // berth's own errors start with "berth: "; commander's usage errors too
     outputError: (s: string, write: (s: string) => void) => write(s.replace(/^error: /, "berth: ")),
-  };
-  const configure = (c: Command): void => {
-    c.configureOutput(output);
-    for (const sub of c.commands) configure(sub);
-  };
-  configure(program);
-  // `berth help builder create` is `berth builder create --help` (commander's help command takes one word)
-  const helpAt = argv.indexOf("help");
+  });
+  for (const sub of command.commands) routeOutput(sub, out);
+}
+
+/** Whether `help` in `argv` is the help command (`berth help build`), not an argument (`berth run img help`). */
+function helpAsked(argv: readonly string[]): boolean {
+  const at = argv.indexOf("help");
+  return at >= 0 && commandOf(argv.slice(0, at + 1)) === "help";
+}
+
+/**
+ * The arguments commander is given: `berth help builder create` as `berth builder create --help` (commander's
+ * help command takes one word), and bare `berth` (or only global options) as `berth --help`.
+ */
+function helpArgv(argv: string[]): string[] {
   const helped = commandOf(argv);
-  if (helpAt >= 0 && commandOf(argv.slice(0, helpAt + 1)) === "help" && helped && helped !== "help") {
+  if (helpAsked(argv) && helped && helped !== "help") {
+    const at = argv.indexOf("help");
     // an unknown one is answered as `berth NAME` is: unknown command, the nearest one
-    argv = [...argv.slice(0, helpAt), ...argv.slice(helpAt + 1), ...(known(helped) ? ["--help"] : [])];
+    argv = [...argv.slice(0, at), ...argv.slice(at + 1), ...(known(helped) ? ["--help"] : [])];
   }
-  // bare `berth` (or only global options) shows the overview, as `berth --help` does
   if (commandOf(argv) === undefined && !argv.some((a) => /^(-h|--help|-V|--version)$/.test(a))) {
     argv = [...argv, "--help"];
   }
+  return argv;
+}
+
+/** An error as berth says it: `berth: SENTENCE` and its hint; the exit code of its kind. */
+function printError(err: unknown, out: Output, home: string): number {
+  const { message, hint } = renderError(err as BerthError, home);
+  out.stderr.write(`berth: ${message}\n`);
+  if (hint) out.stderr.write(`hint: ${hint}\n`);
+  if (!(err instanceof BerthError)) return EXIT.failure;
+  return typeof err.details.exitCode === "number" ? err.details.exitCode : exitCodeFor(err.code);
+}
+
+/** The exit code of a command that failed, after saying why on stderr. */
+function failed(err: unknown, argv: readonly string[], base: Cli): number {
+  const { env, out } = base;
+  if (err instanceof CommanderError) return err.exitCode === 0 ? EXIT.ok : EXIT.usage;
+  const e = err as NodeJS.ErrnoException;
+  if (!(err instanceof BerthError) && !(e && typeof e.code === "string" && typeof e.syscall === "string")) {
+    out.stderr.write(`berth: internal error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+    return EXIT.failure;
+  }
+  // raw system errors (ENOENT, ENOSPC, ECONNREFUSED…) become a sentence naming the path or host
+  const code = printError(err, out, base.ctx.home);
+  const build = commandOf(argv) === "build" || commandOf(argv) === "detect";
+  if (build && env.BERTH_USERNS === "single" && !(err instanceof BerthError && err.code === "ID_UNMAPPED")) {
+    // a build without subordinate ids: a chown to another id fails in it, whatever step it is in
+    out.stderr.write(
+      `note: this build ran in a user namespace holding only your own id (${env.BERTH_USERNS_WHY ?? "no subordinate ids"}), so files cannot be given other owners in it\n`,
+    );
+  }
+  if (env.BERTH_DEBUG) out.stderr.write(`${e.stack}\n`);
+  return code;
+}
+
+/** Run the CLI; returns the exit code. Only this module and bin/ touch `process`. */
+async function main(argv: string[], env: Record<string, string | undefined>, out: Output): Promise<number> {
+  const code = { exit: EXIT.ok as number };
+  const base = processCli(env, out, code);
+  // Not root: a build runs again inside a user namespace of the caller's (./userns.ts), before any command's
+  // module is loaded (`berth help build` is help, not a build)
+  const command = commandOf(argv);
+  if (!helpAsked(argv) && needsNamespace(command, argv, process.geteuid?.() ?? 0)) {
+    try {
+      const rerun = await rerunInNamespace(command!, argv, env);
+      if (rerun !== undefined) return rerun;
+    } catch (err) {
+      return printError(err, out, base.ctx.home);
+    }
+  }
+  const program = await buildProgram(() => commandCli(program, base), argv);
+  sweepFirst(program, base);
+  routeOutput(program, out);
+  argv = helpArgv(argv);
   try {
     const tightened = await secureHome(base.ctx.home);
     if (tightened.length) {
@@ -283,34 +339,9 @@ async function main(argv: string[], env: Record<string, string | undefined>, out
       );
     }
     await program.parseAsync(argv, { from: "user" });
-    return exitCode;
+    return code.exit;
   } catch (err) {
-    if (err instanceof CommanderError) {
-      return err.exitCode === 0 ? EXIT.ok : EXIT.usage;
-    }
-    const e = err as NodeJS.ErrnoException;
-    if (err instanceof BerthError || (e && typeof e.code === "string" && typeof e.syscall === "string")) {
-      // raw system errors (ENOENT, ENOSPC, ECONNREFUSED…) become a sentence naming the path or host
-      const { message, hint } = renderError(err as BerthError, base.ctx.home);
-      out.stderr.write(`berth: ${message}\n`);
-      if (hint) out.stderr.write(`hint: ${hint}\n`);
-      const build = commandOf(argv) === "build" || commandOf(argv) === "detect";
-      if (
-        build &&
-        env.BERTH_USERNS === "single" &&
-        !(err instanceof BerthError && err.code === "ID_UNMAPPED")
-      ) {
-        // a build without subordinate ids: a chown to another id fails in it, whatever step it is in
-        out.stderr.write(
-          `note: this build ran in a user namespace holding only your own id (${env.BERTH_USERNS_WHY ?? "no subordinate ids"}), so files cannot be given other owners in it\n`,
-        );
-      }
-      if (env.BERTH_DEBUG) out.stderr.write(`${e.stack}\n`);
-      if (!(err instanceof BerthError)) return EXIT.failure;
-      return typeof err.details.exitCode === "number" ? err.details.exitCode : exitCodeFor(err.code);
-    }
-    out.stderr.write(`berth: internal error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
-    return EXIT.failure;
+    return failed(err, argv, base);
   } finally {
     // The command's sources and sinks are done: end the registry client they shared (if one was made).
     await closeContext(base.ctx).catch(() => undefined);

@@ -4,11 +4,11 @@ import { join } from "node:path";
 import { pipeline } from "node:stream/promises";
 import type { Command } from "commander";
 import { BerthError, wrapError } from "../../errors.ts";
-import { parsePlatform } from "../../oci/platform.ts";
 import { loadArchive, saveArchive } from "../../transport/archive.ts";
 import { parseImageArgument } from "../../transport/parse.ts";
 import { ownedTempDir } from "../../util/fs.ts";
 import type { Cli } from "../env.ts";
+import { jsonOption, platformOf } from "../flags.ts";
 import { outputOf, printJson } from "../output.ts";
 import { TransferProgress } from "../progress.ts";
 
@@ -47,6 +47,11 @@ async function withSeekable<T>(c: Cli, input: string, fn: (path: string) => Prom
 }
 
 export function registerArchive(program: Command, cli: () => Cli): void {
+  registerSave(program, cli);
+  registerLoad(program, cli);
+}
+
+function registerSave(program: Command, cli: () => Cli): void {
   program
     .command("save")
     .description(
@@ -71,18 +76,20 @@ export function registerArchive(program: Command, cli: () => Cli): void {
         images.map((i) => parseImageArgument(i)),
         outputOf(opts.output, out),
         ctx,
-        opts.platform ? parsePlatform(opts.platform) : undefined,
+        platformOf(opts.platform),
         progress.hooks,
       ).finally(() => progress.close());
       progress.finish(`Saved ${images.length} image${images.length > 1 ? "s" : ""} to ${opts.output}`);
     });
+}
 
+function registerLoad(program: Command, cli: () => Cli): void {
   program
     .command("load")
     .description("load the images of a docker-archive or oci-archive into the local store")
     .option("-i, --input <file>", "the archive to read (plain, gzip or zstd; - or none: standard input)")
     .option("-q, --quiet", "print nothing but errors")
-    .option("--json", "print what was loaded as JSON")
+    .addOption(jsonOption("what was loaded"))
     .addHelpText(
       "after",
       "\nExamples:\n  berth load -i app.tar\n  berth load -i image.oci.tar.gz\n  docker save app:1 | berth load\n  berth save app:1 -o - | ssh host berth load -i -",

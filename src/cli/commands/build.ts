@@ -6,6 +6,7 @@ import { parseCacheFrom, parseCacheTo } from "../../dockerfile/index.ts";
 import { BerthError, isBerthError } from "../../errors.ts";
 import { assertUserNamespaces, findRuntime } from "../../runtime/index.ts";
 import { type Cli, hostOptions } from "../env.ts";
+import { collect, jsonOption } from "../flags.ts";
 import { info, printJson } from "../output.ts";
 import { BuildHeartbeat } from "../progress.ts";
 import { cnbLogger } from "./builder.ts";
@@ -14,8 +15,6 @@ import { defaultBuilderToml } from "./default-builder.ts";
 export { type BuildChoice, chooseBuild } from "../../api/build.ts";
 /** `berth build --json`'s document: the library's build result. */
 export type BuildJson = BuildResult;
-
-const collect = (v: string, prev: string[] = []) => [...prev, v];
 
 /** The flags that apply to one way of building only (commander's option keys → the flag as typed). */
 const DOCKERFILE_ONLY: Record<string, string> = {
@@ -203,88 +202,22 @@ function parseStageJobs(v: string): number {
 }
 
 export function registerBuild(program: Command, cli: () => Cli): void {
-  program
+  const cmd = program
     .command("build")
     .description("build an image from a project: with buildpacks (default) or its Dockerfile")
     .argument("[context]", "the project / build context folder (default: .); with --path: the image to write")
     .option("-t, --tag <image>", "the image to write: a local name (the store) or any transport")
     .option("-p, --path <dir>", "the app folder, as pack's --path (then the argument may name the image)")
     .option("--dockerfile [path]", "build with a Dockerfile (default CONTEXT/Dockerfile)")
-    .option("-f, --file <path>", "same as --dockerfile PATH")
-    .option(
-      "--build-arg <KEY=VALUE>",
-      "set a build argument (repeatable; KEY alone takes it from the env)",
-      collect,
-    )
-    .option("--target <stage>", "build this stage (default: the last)")
-    .option(
-      "--platform <os/arch[/variant],...>",
-      "the platform to build for (default: this machine's); several (comma-separated or repeated) build an image index, foreign ones' RUN steps under qemu-user-static",
-      (v: string, prev?: string) => (prev ? `${prev},${v}` : v),
-    )
-    .option("--no-cache", "run every step, using no cached result")
-    .option(
-      "--cache-to <type=registry,ref=REF|type=local,dest=DIR|type=inline>",
-      "export the step cache in BuildKit's format ([,mode=min|max][,compression=][,oci-mediatypes=][,image-manifest=][,ignore-error=]; repeatable)",
-      collect,
-    )
-    .option(
-      "--cache-from <type=registry,ref=REF|type=local,src=DIR|REF>",
-      "reuse steps from a cache (BuildKit's format) or an image's inline cache (repeatable)",
-      collect,
-    )
-    .option(
-      "--secret <id=ID[,src=FILE|,env=VAR]>",
-      "a secret for RUN --mount=type=secret, from a file or an environment variable (docker buildx's; repeatable)",
-      collect,
-    )
-    .option(
-      "--ssh <default|ID[=SOCKET]>",
-      "an SSH agent for RUN --mount=type=ssh (default: $SSH_AUTH_SOCK; repeatable)",
-      collect,
-    )
+    .option("-f, --file <path>", "same as --dockerfile PATH");
+  dockerfileOptions(cmd);
+  cmd
     .option("--publish", "write the image straight to its registry (-t names a registry reference)")
     .option("--runtime <name|path>", "OCI runtime for RUN steps (runc, crun)")
     .option("-q, --quiet", "print only the image digest")
-    .option("--json", "print the result as JSON")
-    // Buildpack flags (issue 7: pack's names and meanings), handed to src/cnb.
-    .option(
-      "--isolation <sandbox|host>",
-      "buildpacks: sandbox (default): buildpacks run in the build image through runc; host: berth runs inside the build image itself (a build step) and runs them as its own user",
-    )
-    .option(
-      "-B, --builder <image>",
-      "buildpacks: the builder image (with --isolation host, default: the one berth runs in, /cnb)",
-    )
-    .option("--run-image <image>", "buildpacks: the run image")
-    .option(
-      "--pull-policy <always|if-not-present|never>",
-      "buildpacks: when to pull the builder and run image into the store (default: if-not-present)",
-    )
-    .option("-e, --env <KEY=VALUE>", "buildpacks: build-time environment (repeatable)", collect)
-    .option("--env-file <file>", "buildpacks: build-time environment from a file")
-    .option(
-      "-b, --buildpack <ref>",
-      "buildpacks: use this buildpack (repeatable): a dir, .tgz or .cnb (relative to the current dir), ID[@VERSION] or urn:cnb:builder:ID[@VERSION] of the builder, from=builder, docker://REF or an image",
-      collect,
-    )
-    .option("--disable-system-buildpacks", "buildpacks: leave out the builder's [system] pre/post buildpacks")
-    .option("--cache-dir <dir>", "buildpacks: keep the build cache in this folder")
-    .option("--cache-image <ref>", "buildpacks: keep the build cache in this image")
-    .option("--clear-cache", "buildpacks: start with an empty cache")
-    .option(
-      "--lifecycle <berth|builder>",
-      "buildpacks: berth (default): berth's own engine runs the phases; builder: the builder's /cnb/lifecycle does, in berth's sandbox",
-    )
-    .option("--trust-builder", "buildpacks, --lifecycle builder: run the builder's creator in one container")
-    .option("--previous-image <ref>", "buildpacks: reuse layers from this image")
-    .option(
-      "--creation-time <unix|now>",
-      "buildpacks: the image's creation time (default SOURCE_DATE_EPOCH, else 1980)",
-    )
-    .option("-D, --default-process <type>", "buildpacks: the default process type")
-    .option("--sbom-output-dir <dir>", "buildpacks: copy the SBOM here")
-    .option("--report-output-dir <dir>", "buildpacks: write report.toml here")
+    .addOption(jsonOption());
+  buildpacksOptions(cmd);
+  cmd
     .option("-d, --descriptor <file>", "project descriptor (default CONTEXT/project.toml)")
     .option(
       "--network <default|host|none>",
@@ -426,4 +359,83 @@ Examples:
         heartbeat.stop();
       }
     });
+}
+
+/** The flags of Dockerfile builds (their steps, cache, secrets and SSH agents). */
+function dockerfileOptions(cmd: Command): void {
+  cmd
+    .option(
+      "--build-arg <KEY=VALUE>",
+      "set a build argument (repeatable; KEY alone takes it from the env)",
+      collect,
+    )
+    .option("--target <stage>", "build this stage (default: the last)")
+    .option(
+      "--platform <os/arch[/variant],...>",
+      "the platform to build for (default: this machine's); several (comma-separated or repeated) build an image index, foreign ones' RUN steps under qemu-user-static",
+      (v: string, prev?: string) => (prev ? `${prev},${v}` : v),
+    )
+    .option("--no-cache", "run every step, using no cached result")
+    .option(
+      "--cache-to <type=registry,ref=REF|type=local,dest=DIR|type=inline>",
+      "export the step cache in BuildKit's format ([,mode=min|max][,compression=][,oci-mediatypes=][,image-manifest=][,ignore-error=]; repeatable)",
+      collect,
+    )
+    .option(
+      "--cache-from <type=registry,ref=REF|type=local,src=DIR|REF>",
+      "reuse steps from a cache (BuildKit's format) or an image's inline cache (repeatable)",
+      collect,
+    )
+    .option(
+      "--secret <id=ID[,src=FILE|,env=VAR]>",
+      "a secret for RUN --mount=type=secret, from a file or an environment variable (docker buildx's; repeatable)",
+      collect,
+    )
+    .option(
+      "--ssh <default|ID[=SOCKET]>",
+      "an SSH agent for RUN --mount=type=ssh (default: $SSH_AUTH_SOCK; repeatable)",
+      collect,
+    );
+}
+
+/** Buildpack flags (issue 7: pack's names and meanings), handed to src/cnb. */
+function buildpacksOptions(cmd: Command): void {
+  cmd
+    .option(
+      "--isolation <sandbox|host>",
+      "buildpacks: sandbox (default): buildpacks run in the build image through runc; host: berth runs inside the build image itself (a build step) and runs them as its own user",
+    )
+    .option(
+      "-B, --builder <image>",
+      "buildpacks: the builder image (with --isolation host, default: the one berth runs in, /cnb)",
+    )
+    .option("--run-image <image>", "buildpacks: the run image")
+    .option(
+      "--pull-policy <always|if-not-present|never>",
+      "buildpacks: when to pull the builder and run image into the store (default: if-not-present)",
+    )
+    .option("-e, --env <KEY=VALUE>", "buildpacks: build-time environment (repeatable)", collect)
+    .option("--env-file <file>", "buildpacks: build-time environment from a file")
+    .option(
+      "-b, --buildpack <ref>",
+      "buildpacks: use this buildpack (repeatable): a dir, .tgz or .cnb (relative to the current dir), ID[@VERSION] or urn:cnb:builder:ID[@VERSION] of the builder, from=builder, docker://REF or an image",
+      collect,
+    )
+    .option("--disable-system-buildpacks", "buildpacks: leave out the builder's [system] pre/post buildpacks")
+    .option("--cache-dir <dir>", "buildpacks: keep the build cache in this folder")
+    .option("--cache-image <ref>", "buildpacks: keep the build cache in this image")
+    .option("--clear-cache", "buildpacks: start with an empty cache")
+    .option(
+      "--lifecycle <berth|builder>",
+      "buildpacks: berth (default): berth's own engine runs the phases; builder: the builder's /cnb/lifecycle does, in berth's sandbox",
+    )
+    .option("--trust-builder", "buildpacks, --lifecycle builder: run the builder's creator in one container")
+    .option("--previous-image <ref>", "buildpacks: reuse layers from this image")
+    .option(
+      "--creation-time <unix|now>",
+      "buildpacks: the image's creation time (default SOURCE_DATE_EPOCH, else 1980)",
+    )
+    .option("-D, --default-process <type>", "buildpacks: the default process type")
+    .option("--sbom-output-dir <dir>", "buildpacks: copy the SBOM here")
+    .option("--report-output-dir <dir>", "buildpacks: write report.toml here");
 }

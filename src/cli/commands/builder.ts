@@ -7,11 +7,10 @@ import { BerthError } from "../../errors.ts";
 import { parsePlatform } from "../../oci/platform.ts";
 import { parseImageArgument } from "../../transport/parse.ts";
 import type { Cli } from "../env.ts";
+import { collect, jsonOption } from "../flags.ts";
 import type { Output } from "../output.ts";
 import { printJson } from "../output.ts";
 import type { BuildHeartbeat } from "../progress.ts";
-
-const collect = (v: string, prev: string[] = []) => [...prev, v];
 
 /**
  * Phase lines to stderr; --quiet drops all but warnings, --verbose adds debug lines. A heartbeat sees every
@@ -58,6 +57,11 @@ export function builderGroup(program: Command): Command {
 
 export function registerBuilder(program: Command, cli: () => Cli): void {
   const builder = builderGroup(program);
+  registerBuilderCreate(builder, cli);
+  registerBuilderInspect(builder, cli);
+}
+
+function registerBuilderCreate(builder: Command, cli: () => Cli): void {
   builder
     .command("create")
     .description("create a builder image from pack's builder.toml")
@@ -72,7 +76,7 @@ export function registerBuilder(program: Command, cli: () => Cli): void {
     .option("--platform <os/arch[/variant]>", "from a multi-platform build image, the platform to use")
     .option("-v, --verbose", "show more detail")
     .option("-q, --quiet", "only errors")
-    .option("--json", "print the result as JSON")
+    .addOption(jsonOption())
     .addHelpText(
       "after",
       `
@@ -126,12 +130,14 @@ Examples:
       logger.info(`Successfully created builder image '${name}'`);
       logger.info(`Tip: Run 'berth build <image-name> --builder ${name}' to use this builder`);
     });
+}
 
+function registerBuilderInspect(builder: Command, cli: () => Cli): void {
   builder
     .command("inspect")
     .description("show a builder's buildpacks, order, run images and CNB user")
     .argument("<name>", "the builder, in any transport")
-    .option("--json", "print the labels as JSON")
+    .addOption(jsonOption("the labels"))
     .addHelpText(
       "after",
       "\nExamples:\n  berth builder inspect my-builder\n  berth builder inspect docker://127.0.0.1:5000/team/builder:1 --json",

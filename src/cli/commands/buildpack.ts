@@ -4,6 +4,7 @@ import { packageBuildpack, readPackageConfig } from "../../cnb/buildpackage/inde
 import { BerthError } from "../../errors.ts";
 import { parseImageArgument } from "../../transport/parse.ts";
 import type { Cli } from "../env.ts";
+import { jsonOption } from "../flags.ts";
 import { info, printJson } from "../output.ts";
 
 /** Where `buildpack package OUT` writes: a .cnb file, the local store, or with --publish a registry. */
@@ -40,7 +41,7 @@ export function registerBuildpack(program: Command, cli: () => Cli): void {
     .requiredOption("-c, --config <package.toml>", "pack's package.toml")
     .option("-f, --format <image|file>", "an image, or a .cnb file (an OCI layout in a tar)", "image")
     .option("--publish", "write the image straight to a registry")
-    .option("--json", "print the result as JSON")
+    .addOption(jsonOption())
     .addHelpText(
       "after",
       `

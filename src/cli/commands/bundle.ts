@@ -5,9 +5,8 @@ import { openRunImage, parsePullPolicy, rootlessIds, seccompOff } from "../../ap
 import { BerthError } from "../../errors.ts";
 import { type NetworkMode, writeBundle } from "../../runtime/index.ts";
 import { type Cli, hostOptions } from "../env.ts";
+import { collect } from "../flags.ts";
 import { info } from "../output.ts";
-
-const collect = (v: string, prev: string[]) => [...prev, v];
 
 export function registerBundle(program: Command, cli: () => Cli): void {
   program.enablePositionalOptions();

@@ -20,10 +20,9 @@ import {
   shortId,
 } from "../../runtime/state.ts";
 import type { Cli } from "../env.ts";
+import { collect, jsonOption } from "../flags.ts";
 import { table } from "../output.ts";
 import { containerSignals, ownFailure } from "./run.ts";
-
-const collect = (v: string, prev: string[]) => [...prev, v];
 
 function ago(iso: string, now: number): string {
   const s = Math.max(0, Math.round((now - Date.parse(iso)) / 1000));
@@ -82,12 +81,22 @@ async function each(c: Cli, refs: string[], act: (info: ContainerInfo) => Promis
 export function registerContainers(program: Command, cli: () => Cli): void {
   // Options after exec's command belong to it (`berth exec web ls -l`).
   program.enablePositionalOptions();
+  registerPs(program, cli);
+  registerStop(program, cli);
+  registerKill(program, cli);
+  registerRm(program, cli);
+  registerLogs(program, cli);
+  registerExec(program, cli);
+  registerSupervise(program, cli);
+}
+
+function registerPs(program: Command, cli: () => Cli): void {
   program
     .command("ps")
     .description("list containers (running ones; -a: all)")
     .option("-a, --all", "also containers that have ended (kept: -d without --rm, or --keep)")
     .option("-q, --quiet", "only the ids")
-    .option("--json", "print the list as JSON")
+    .addOption(jsonOption("the list"))
     .addHelpText(
       "after",
       `
@@ -141,7 +150,9 @@ Examples:
       }
       c.out.stdout.write(`${table(rows)}\n`);
     });
+}
 
+function registerStop(program: Command, cli: () => Cli): void {
   program
     .command("stop")
     .description(
@@ -161,7 +172,9 @@ Examples:
       }
       await each(c, refs, (x) => stopContainer(x, t));
     });
+}
 
+function registerKill(program: Command, cli: () => Cli): void {
   program
     .command("kill")
     .description("send a signal (default SIGKILL) to running containers")
@@ -172,7 +185,9 @@ Examples:
       const c = cli();
       await each(c, refs, (x) => killContainer(x, opts.signal));
     });
+}
 
+function registerRm(program: Command, cli: () => Cli): void {
   program
     .command("rm")
     .description("remove containers that have ended (-f: kill running ones first)")
@@ -183,7 +198,9 @@ Examples:
       const c = cli();
       await each(c, refs, (x) => removeContainer(c.ctx.home, x, Boolean(opts.force)));
     });
+}
 
+function registerLogs(program: Command, cli: () => Cli): void {
   program
     .command("logs")
     .description("print the output of a detached container (berth run -d)")
@@ -225,7 +242,9 @@ Examples:
         (e.stream === "stderr" ? c.out.stderr : c.out.stdout).write(line);
       }
     });
+}
 
+function registerExec(program: Command, cli: () => Cli): void {
   program
     .command("exec")
     .description("run a command in a running container")
@@ -274,8 +293,10 @@ Examples:
         throw ownFailure(err);
       }
     });
+}
 
-  // The supervisor of a detached container (berth run -d starts it in a session of its own).
+/** The supervisor of a detached container (berth run -d starts it in a session of its own). */
+function registerSupervise(program: Command, cli: () => Cli): void {
   program
     .command("_supervise", { hidden: true })
     .argument("<dir>")

@@ -1,9 +1,9 @@
 import type { Command } from "commander";
 import { BerthError } from "../../errors.ts";
-import { parsePlatform } from "../../oci/platform.ts";
 import { copyImage } from "../../transport/copy.ts";
 import { parseImageArgument } from "../../transport/parse.ts";
 import type { Cli } from "../env.ts";
+import { jsonOption, withPlatform } from "../flags.ts";
 import { printJson } from "../output.ts";
 import { TransferProgress } from "../progress.ts";
 
@@ -16,7 +16,7 @@ export function registerCopy(program: Command, cli: () => Cli): void {
     .option("-a, --all", "copy every image of a multi-platform index")
     .option("--platform <os/arch[/variant]>", "copy only this platform's image from an index")
     .option("-q, --quiet", "print nothing but errors")
-    .option("--json", "print the result as JSON")
+    .addOption(jsonOption())
     .addHelpText(
       "after",
       `
@@ -36,7 +36,7 @@ Examples:
       const progress = new TransferProgress(out);
       const result = await copyImage(parseImageArgument(src), parseImageArgument(dst), ctx, {
         all: Boolean(opts.all),
-        ...(opts.platform ? { platform: parsePlatform(opts.platform) } : {}),
+        ...withPlatform(opts.platform),
         ...progress.hooks,
       }).finally(() => progress.close());
       progress.finish(`Copied ${result.root.digest} to ${dst}`);

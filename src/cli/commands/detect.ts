@@ -13,15 +13,13 @@ import {
   targetOfImage,
 } from "../../cnb/index.ts";
 import { BerthError, isBerthError } from "../../errors.ts";
-import { parsePlatform } from "../../oci/platform.ts";
 import { parseNetworkMode } from "../../runtime/network.ts";
 import { tmpDirOf } from "../../transport/context.ts";
 import { ownedTempDir } from "../../util/fs.ts";
 import { type Cli, hostOptions } from "../env.ts";
+import { collect, jsonOption, withPlatform } from "../flags.ts";
 import { printJson } from "../output.ts";
 import { cnbLogger } from "./builder.ts";
-
-const collect = (v: string, prev: string[] = []) => [...prev, v];
 
 export function registerDetect(program: Command, cli: () => Cli): void {
   program
@@ -57,7 +55,7 @@ export function registerDetect(program: Command, cli: () => Cli): void {
     )
     .option("-v, --verbose", "show every buildpack's detect output and timings")
     .option("-q, --quiet", "only errors")
-    .option("--json", "print the group and plan as JSON")
+    .addOption(jsonOption("the group and plan"))
     .addHelpText(
       "after",
       `
@@ -104,7 +102,7 @@ async function lifecycleDetect(app: string, opts: Record<string, unknown>, cli: 
   }
   const r = await detectWithLifecycle({
     builder: opts.builder as string,
-    ...(opts.platform ? { platform: parsePlatform(opts.platform as string) } : {}),
+    ...withPlatform(opts.platform as string | undefined),
     appDir: resolve(cwd, app),
     ctx,
     env: (opts.env as string[] | undefined) ?? [],
@@ -145,7 +143,7 @@ async function ownDetect(app: string, opts: OptionValues, cli: () => Cli): Promi
     // buildpacks run as berth's own user on this machine (--isolation host).
     c = await openRun({
       builder: opts.builder,
-      ...(opts.platform ? { platform: parsePlatform(opts.platform) } : {}),
+      ...withPlatform(opts.platform),
       ctx,
       appDir: resolve(cwd, app),
       workspace: join(work, "workspace"),

@@ -3,13 +3,11 @@ import { sourceDateEpochOf } from "../../api/host.ts";
 import { BerthError } from "../../errors.ts";
 import { appendLayers, exportFilesystem, mutateImage } from "../../image/index.ts";
 import type { Compression } from "../../oci/mediatype.ts";
-import { parsePlatform } from "../../oci/platform.ts";
 import { parseImageArgument } from "../../transport/parse.ts";
 import { parseJson } from "../../util/json.ts";
 import type { Cli } from "../env.ts";
+import { collect, jsonOption, keyValue, keyValues, platformOf, withPlatform } from "../flags.ts";
 import { formatBytes, info, outputOf, printJson } from "../output.ts";
-
-const collect = (v: string, prev: string[] = []) => [...prev, v];
 
 /** `["a","b"]` as JSON, or a plain string as docker's shell form `["/bin/sh","-c",STRING]`; `[]` clears. */
 export function parseCommand(value: string, flag: string): string[] | null {
@@ -29,12 +27,6 @@ export function parseCommand(value: string, flag: string): string[] | null {
   return t === "" ? null : ["/bin/sh", "-c", value];
 }
 
-function keyValue(v: string, flag: string): [string, string] {
-  const i = v.indexOf("=");
-  if (i <= 0) throw new BerthError("USAGE", `${flag} ${JSON.stringify(v)} must be KEY=VALUE`);
-  return [v.slice(0, i), v.slice(i + 1)];
-}
-
 function owner(v: string): { uid: number; gid: number } {
   const m = /^(\d+):(\d+)$/.exec(v);
   if (!m) throw new BerthError("USAGE", `--owner ${JSON.stringify(v)} must be UID:GID (numbers)`);
@@ -42,6 +34,12 @@ function owner(v: string): { uid: number; gid: number } {
 }
 
 export function registerEdit(program: Command, cli: () => Cli): void {
+  registerAppend(program, cli);
+  registerMutate(program, cli);
+  registerExport(program, cli);
+}
+
+function registerAppend(program: Command, cli: () => Cli): void {
   program
     .command("append")
     .description("add one reproducible layer per directory on top of an image")
@@ -56,7 +54,7 @@ export function registerEdit(program: Command, cli: () => Cli): void {
       "--platform <os/arch[/variant]>",
       "from an index, the platform to build on; for scratch, the image's platform",
     )
-    .option("--json", "print the result as JSON")
+    .addOption(jsonOption())
     .addHelpText(
       "after",
       `
@@ -90,13 +88,15 @@ Examples:
           ...owner(opts.owner),
           exclude: opts.exclude,
           sourceDateEpoch: epoch,
-          ...(opts.platform ? { platform: parsePlatform(opts.platform) } : {}),
+          ...withPlatform(opts.platform),
         },
       );
       if (opts.json) printJson(out, result);
       else info(out, `Wrote ${result.root.digest} to ${opts.tag}`);
     });
+}
 
+function registerMutate(program: Command, cli: () => Cli): void {
   program
     .command("mutate")
     .description("change an image's config (env, entrypoint, cmd, workdir, user, labels, ports, platform)")
@@ -110,7 +110,7 @@ Examples:
     .option("--label <KEY=VALUE>", "set a label (repeatable)", collect)
     .option("--expose <port[/proto]>", "expose a port (repeatable)", collect)
     .option("--platform <os/arch[/variant]>", "set the image's platform")
-    .option("--json", "print the result as JSON")
+    .addOption(jsonOption())
     .addHelpText(
       "after",
       `
@@ -132,11 +132,9 @@ Examples:
           ...(opts.cmd === undefined ? {} : { cmd: parseCommand(opts.cmd, "--cmd") }),
           workdir: opts.workdir,
           user: opts.user,
-          ...(opts.label
-            ? { labels: Object.fromEntries(opts.label.map((l: string) => keyValue(l, "--label"))) }
-            : {}),
+          ...(opts.label ? { labels: keyValues(opts.label, "--label") } : {}),
           expose: opts.expose,
-          ...(opts.platform ? { platform: parsePlatform(opts.platform) } : {}),
+          ...withPlatform(opts.platform),
           sourceDateEpoch: epoch,
         },
         ctx,
@@ -144,7 +142,9 @@ Examples:
       if (opts.json) printJson(out, result);
       else info(out, `Wrote ${result.root.digest} to ${opts.tag}`);
     });
+}
 
+function registerExport(program: Command, cli: () => Cli): void {
   program
     .command("export")
     .description("write an image's filesystem (all layers applied) as one tar")
@@ -158,7 +158,7 @@ Examples:
         parseImageArgument(image),
         outputOf(opts.output, out),
         ctx,
-        opts.platform ? parsePlatform(opts.platform) : undefined,
+        platformOf(opts.platform),
       );
       info(out, `Exported ${r.entries} entries (${formatBytes(r.size)}) to ${opts.output}`);
     });

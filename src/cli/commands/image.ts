@@ -7,6 +7,7 @@ import { hostPlatform } from "../../oci/platform.ts";
 import { parseImageArgument } from "../../transport/parse.ts";
 import { packagePath } from "../../util/package.ts";
 import type { Cli } from "../env.ts";
+import { jsonOption } from "../flags.ts";
 import { info, printJson } from "../output.ts";
 import { runningExecutable } from "../self.ts";
 
@@ -48,7 +49,7 @@ export function registerImage(program: Command, cli: () => Cli): void {
       "the executable to put in (default: this berth's, or dist/berth-linux-<arch>)",
     )
     .option("--dest <path>", "where it goes in the image", SELF_PATH)
-    .option("--json", "print the result as JSON")
+    .addOption(jsonOption())
     .addHelpText(
       "after",
       `

@@ -5,9 +5,56 @@ import { gc } from "../../oci/layout/gc.ts";
 import { familiarReference, parseReference, repositoryName } from "../../oci/reference.ts";
 import { Store } from "../../oci/store.ts";
 import type { Cli } from "../env.ts";
+import { jsonOption } from "../flags.ts";
 import { formatBytes, info, printJson, shortDigest, table } from "../output.ts";
 
+/** One line of `berth images` (and one entry of its --json). */
+interface ImageRow {
+  name: string | undefined;
+  repository: string | undefined;
+  tag: string | undefined;
+  digest: string;
+  mediaType: string;
+  created: string | undefined;
+  size: number | undefined;
+  platforms: number;
+}
+
+/** The store's images as `berth images` lists them: all, or those of REPO (of REPO:TAG: that tag). */
+async function imageRows(store: Store, repository: string | undefined): Promise<ImageRow[]> {
+  const want = repository === undefined ? undefined : parseReference(repository);
+  const rows: ImageRow[] = [];
+  for (const entry of await store.list()) {
+    const ref = entry.name ? parseReference(entry.name) : undefined;
+    if (want && (!ref || repositoryName(ref) !== repositoryName(want))) continue;
+    if (want?.tag !== undefined && repository!.replace(/@.*$/, "").match(/:[^/]*$/) && ref?.tag !== want.tag)
+      continue;
+    const root = await loadRoot(store.layout, entry.descriptor);
+    const size =
+      root.kind === "image"
+        ? root.manifest.config.size + root.manifest.layers.reduce((n, l) => n + l.size, 0)
+        : undefined;
+    rows.push({
+      name: entry.name,
+      repository: ref ? repositoryName(ref) : undefined,
+      tag: ref?.tag,
+      digest: entry.descriptor.digest,
+      mediaType: entry.descriptor.mediaType,
+      created: root.kind === "image" ? root.config?.created : undefined,
+      size: size,
+      platforms: root.kind === "index" ? root.index.manifests.length : 1,
+    });
+  }
+  return rows;
+}
+
 export function registerImages(program: Command, cli: () => Cli): void {
+  registerImageList(program, cli);
+  registerTag(program, cli);
+  registerRmi(program, cli);
+}
+
+function registerImageList(program: Command, cli: () => Cli): void {
   program
     .command("images")
     .description("list the images in the local store")
@@ -15,7 +62,7 @@ export function registerImages(program: Command, cli: () => Cli): void {
       "[repository]",
       "only this repository's images (REPO, or REPO:TAG for one tag), as docker images",
     )
-    .option("--json", "print the list as JSON")
+    .addOption(jsonOption("the list"))
     .option("--digests", "show full digests")
     .addHelpText(
       "after",
@@ -23,34 +70,7 @@ export function registerImages(program: Command, cli: () => Cli): void {
     )
     .action(async (repository: string | undefined, opts) => {
       const { ctx, out } = cli();
-      const store = await Store.open(ctx.home);
-      const want = repository === undefined ? undefined : parseReference(repository);
-      const rows = [];
-      for (const entry of await store.list()) {
-        const ref = entry.name ? parseReference(entry.name) : undefined;
-        if (want && (!ref || repositoryName(ref) !== repositoryName(want))) continue;
-        if (
-          want?.tag !== undefined &&
-          repository!.replace(/@.*$/, "").match(/:[^/]*$/) &&
-          ref?.tag !== want.tag
-        )
-          continue;
-        const root = await loadRoot(store.layout, entry.descriptor);
-        const size =
-          root.kind === "image"
-            ? root.manifest.config.size + root.manifest.layers.reduce((n, l) => n + l.size, 0)
-            : undefined;
-        rows.push({
-          name: entry.name,
-          repository: ref ? repositoryName(ref) : undefined,
-          tag: ref?.tag,
-          digest: entry.descriptor.digest,
-          mediaType: entry.descriptor.mediaType,
-          created: root.kind === "image" ? root.config?.created : undefined,
-          size: size,
-          platforms: root.kind === "index" ? root.index.manifests.length : 1,
-        });
-      }
+      const rows = await imageRows(await Store.open(ctx.home), repository);
       if (opts.json) {
         printJson(out, { images: rows });
         return;
@@ -68,7 +88,9 @@ export function registerImages(program: Command, cli: () => Cli): void {
       }
       out.stdout.write(`${table(lines)}\n`);
     });
+}
 
+function registerTag(program: Command, cli: () => Cli): void {
   program
     .command("tag")
     .description("give an image in the local store another name")
@@ -80,7 +102,9 @@ export function registerImages(program: Command, cli: () => Cli): void {
       const store = await Store.open(ctx.home);
       await store.tag(await store.resolve(source), target);
     });
+}
 
+function registerRmi(program: Command, cli: () => Cli): void {
   program
     .command("rmi")
     .description("remove images from the local store, and the blobs no other image uses")

@@ -6,6 +6,7 @@ import { formatPlatform, parsePlatform } from "../../oci/platform.ts";
 import { openSource } from "../../transport/open.ts";
 import { parseImageArgument } from "../../transport/parse.ts";
 import type { Cli } from "../env.ts";
+import { jsonOption, platformOf } from "../flags.ts";
 import { formatBytes, printJson, table } from "../output.ts";
 
 export function imageSummary(image: Image, name?: string) {
@@ -85,6 +86,11 @@ function humanImage(s: ReturnType<typeof imageSummary>): string {
 }
 
 export function registerInspect(program: Command, cli: () => Cli): void {
+  registerInspectCommand(program, cli);
+  registerDigest(program, cli);
+}
+
+function registerInspectCommand(program: Command, cli: () => Cli): void {
   program
     .command("inspect")
     .description("show an image's digest, platform, config and layers")
@@ -92,7 +98,7 @@ export function registerInspect(program: Command, cli: () => Cli): void {
     .option("--raw", "print the manifest (or index) bytes exactly as stored")
     .option("--config", "print the config bytes exactly as stored")
     .option("--platform <os/arch[/variant]>", "from an index, inspect this platform's image")
-    .option("--json", "print the summary as JSON")
+    .addOption(jsonOption("the summary"))
     .addHelpText(
       "after",
       `
@@ -122,7 +128,7 @@ Examples:
           }
           return;
         }
-        const img = await selectImage(root, opts.platform ? parsePlatform(opts.platform) : undefined);
+        const img = await selectImage(root, platformOf(opts.platform));
         if (opts.raw) {
           out.stdout.write(img.rawManifest);
           return;
@@ -146,7 +152,9 @@ Examples:
         await opened.close();
       }
     });
+}
 
+function registerDigest(program: Command, cli: () => Cli): void {
   program
     .command("digest")
     .description(

@@ -14,8 +14,10 @@ import { BerthError, type ErrorCode } from "../../errors.ts";
 import { parseNetworkMode } from "../../runtime/network.ts";
 import { type Cli, hostOptions } from "../env.ts";
 import { exitCodeFor } from "../exit.ts";
-import { info, printJson } from "../output.ts";
+import { info, type Output, printJson } from "../output.ts";
 import { cnbLogger } from "./builder.ts";
+
+type Log = (line: string) => void;
 
 export function registerRebase(program: Command, cli: () => Cli): void {
   program
@@ -86,70 +88,82 @@ Examples:
         await lifecycleRebase(images[0]!, opts, cli);
         return;
       }
-      if (opts.lifecycle !== "berth") {
-        throw new BerthError(
-          "USAGE",
-          `--lifecycle ${JSON.stringify(opts.lifecycle)} must be berth or builder`,
-        );
-      }
-      for (const [k, flag] of [
-        ["builder", "--builder"],
-        ["lifecycleImage", "--lifecycle-image"],
-        ["network", "--network"],
-      ] as const) {
-        if (opts[k] !== undefined)
-          throw new BerthError("USAGE", `${flag} only matters with --lifecycle builder`);
-      }
-      const { out } = c;
-      const log = {
-        info: (l: string) => {
-          if (!opts.quiet && !opts.json) info(out, l);
-        },
-        warn: (l: string) => out.stderr.write(`${l}\n`),
-      };
-      if (images.length === 1 && !fromFile) {
-        const r = await rebase(images[0]!, {
-          ...hostOptions(c),
-          logger: log,
-          runImage: opts.runImage,
-          publish: Boolean(opts.publish),
-          previousImage: opts.previousImage,
-          force: Boolean(opts.force),
-          reportOutputDir: opts.reportOutputDir,
-        });
-        if (opts.json) printJson(out, r);
-        else if (opts.quiet) out.stdout.write(`${r.digest}\n`);
-        return;
-      }
-      for (const [flag, set] of [
-        ["--previous-image", opts.previousImage],
-        ["--report-output-dir", opts.reportOutputDir],
-      ] as const) {
-        if (set) throw new BerthError("USAGE", `${flag} takes one image; ${images.length} were given`);
-      }
-      const r = await rebaseMany(images, {
-        ...hostOptions(c),
-        // for many images, --jobs is the images rebased at once (a rebase moves manifests, configs and mounts)
-        concurrency: c.ctx.jobs ?? 8,
-        logger: log,
-        runImage: opts.runImage,
-        publish: Boolean(opts.publish),
-        force: Boolean(opts.force),
-      });
-      if (opts.json) printJson(out, { images: r.images, failed: r.failed });
-      else if (opts.quiet) {
-        for (const e of r.images) if (e.digest) out.stdout.write(`${e.image} ${e.digest}\n`);
-      }
-      if (r.failed.length > 0) {
-        const codes = new Set(r.images.flatMap((e) => (e.error ? [e.error.code as ErrorCode] : [])));
-        const [only] = codes;
-        throw new BerthError(
-          "CNB_REBASE_FAILED",
-          `${r.failed.length} of ${images.length} images were not rebased: ${r.failed.join(", ")}`,
-          { details: { exitCode: codes.size === 1 && only ? exitCodeFor(only) : 1 } },
-        );
-      }
+      refuseBuilderFlags(opts);
+      if (images.length === 1 && !fromFile) await rebaseOne(c, images[0]!, opts);
+      else await rebaseAll(c, images, opts);
     });
+}
+
+/** `--lifecycle berth` (the default): the flags of the lifecycle's rebaser are refused. */
+function refuseBuilderFlags(opts: Record<string, unknown>): void {
+  if (opts.lifecycle !== "berth") {
+    throw new BerthError("USAGE", `--lifecycle ${JSON.stringify(opts.lifecycle)} must be berth or builder`);
+  }
+  for (const [k, flag] of [
+    ["builder", "--builder"],
+    ["lifecycleImage", "--lifecycle-image"],
+    ["network", "--network"],
+  ] as const) {
+    if (opts[k] !== undefined) throw new BerthError("USAGE", `${flag} only matters with --lifecycle builder`);
+  }
+}
+
+/** berth's rebase lines on stderr: none with -q or --json; warnings always. */
+function rebaseLog(out: Output, opts: Record<string, unknown>): { info: Log; warn: Log } {
+  return {
+    info: (l) => {
+      if (!opts.quiet && !opts.json) info(out, l);
+    },
+    warn: (l) => out.stderr.write(`${l}\n`),
+  };
+}
+
+/** One image: every flag applies. */
+async function rebaseOne(c: Cli, image: string, opts: Record<string, unknown>): Promise<void> {
+  const r = await rebase(image, {
+    ...hostOptions(c),
+    logger: rebaseLog(c.out, opts),
+    runImage: opts.runImage as string | undefined,
+    publish: Boolean(opts.publish),
+    previousImage: opts.previousImage as string | undefined,
+    force: Boolean(opts.force),
+    reportOutputDir: opts.reportOutputDir as string | undefined,
+  });
+  if (opts.json) printJson(c.out, r);
+  else if (opts.quiet) c.out.stdout.write(`${r.digest}\n`);
+}
+
+/** Many images, `--jobs` at once; the flags naming one image's files are refused. */
+async function rebaseAll(c: Cli, images: string[], opts: Record<string, unknown>): Promise<void> {
+  const { out } = c;
+  for (const [flag, set] of [
+    ["--previous-image", opts.previousImage],
+    ["--report-output-dir", opts.reportOutputDir],
+  ] as const) {
+    if (set) throw new BerthError("USAGE", `${flag} takes one image; ${images.length} were given`);
+  }
+  const r = await rebaseMany(images, {
+    ...hostOptions(c),
+    // for many images, --jobs is the images rebased at once (a rebase moves manifests, configs and mounts)
+    concurrency: c.ctx.jobs ?? 8,
+    logger: rebaseLog(out, opts),
+    runImage: opts.runImage as string | undefined,
+    publish: Boolean(opts.publish),
+    force: Boolean(opts.force),
+  });
+  if (opts.json) printJson(out, { images: r.images, failed: r.failed });
+  else if (opts.quiet) {
+    for (const e of r.images) if (e.digest) out.stdout.write(`${e.image} ${e.digest}\n`);
+  }
+  if (r.failed.length > 0) {
+    const codes = new Set(r.images.flatMap((e) => (e.error ? [e.error.code as ErrorCode] : [])));
+    const [only] = codes;
+    throw new BerthError(
+      "CNB_REBASE_FAILED",
+      `${r.failed.length} of ${images.length} images were not rebased: ${r.failed.join(", ")}`,
+      { details: { exitCode: codes.size === 1 && only ? exitCodeFor(only) : 1 } },
+    );
+  }
 }
 
 /** The image references of a --from-file file: one a line, blank lines and `#` comments skipped. */
@@ -208,6 +222,7 @@ async function lifecycleRebase(image: string, opts: Record<string, unknown>, cli
     await mkdir(opts.reportOutputDir as string, { recursive: true });
     await writeFile(`${opts.reportOutputDir}/report.toml`, r.report);
   }
-  if (opts.quiet) out.stdout.write(`${r.digest}\n`);
+  if (opts.json) printJson(out, r);
+  else if (opts.quiet) out.stdout.write(`${r.digest}\n`);
   else info(out, `Rebased ${bare(image)} with the lifecycle ${r.lifecycleVersion} (${r.digest})`);
 }

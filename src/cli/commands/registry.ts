@@ -8,7 +8,6 @@ import { type BlobSource, hasBlobRange } from "../../oci/blob.ts";
 import type { CopyResult } from "../../oci/copy.ts";
 import type { Descriptor } from "../../oci/descriptor.ts";
 import { loadRoot } from "../../oci/image.ts";
-import { parsePlatform } from "../../oci/platform.ts";
 import { formatReference, parseReference, type Reference, repositoryName } from "../../oci/reference.ts";
 import { Store } from "../../oci/store.ts";
 import { login, logout } from "../../registry/index.ts";
@@ -18,6 +17,7 @@ import { type ImageArgument, parseImageArgument, registryArgument } from "../../
 import { referenceTarget, registryOptions, sharedClient } from "../../transport/registry.ts";
 import { ownedTempDir } from "../../util/fs.ts";
 import type { Cli } from "../env.ts";
+import { jsonOption, withPlatform } from "../flags.ts";
 import { info, printJson } from "../output.ts";
 import { TransferProgress } from "../progress.ts";
 
@@ -108,6 +108,15 @@ async function push(
 }
 
 export function registerRegistry(program: Command, cli: () => Cli): void {
+  registerPull(program, cli);
+  registerPush(program, cli);
+  registerTags(program, cli);
+  registerDelete(program, cli);
+  registerLogin(program, cli);
+  registerLogout(program, cli);
+}
+
+function registerPull(program: Command, cli: () => Cli): void {
   program
     .command("pull")
     .description("copy an image from a registry into the local store, under its reference")
@@ -126,13 +135,15 @@ export function registerRegistry(program: Command, cli: () => Cli): void {
       const progress = new TransferProgress(out);
       const r = await copyImage(registryArgument(ref), parseImageArgument(ref), ctx, {
         all: Boolean(opts.all),
-        ...(opts.platform ? { platform: parsePlatform(opts.platform) } : {}),
+        ...withPlatform(opts.platform),
         ...progress.hooks,
       }).finally(() => progress.close());
       progress.finish(`Pulled ${ref}`);
       out.stdout.write(`${r.root.digest}\n`);
     });
+}
 
+function registerPush(program: Command, cli: () => Cli): void {
   program
     .command("push")
     .description("copy an image from the local store to a registry")
@@ -157,12 +168,14 @@ export function registerRegistry(program: Command, cli: () => Cli): void {
       progress.finish(`Pushed ${formatReference(parseReference(target))}`);
       out.stdout.write(`${r.root.digest}\n`);
     });
+}
 
+function registerTags(program: Command, cli: () => Cli): void {
   program
     .command("tags")
     .description("list a repository's tags")
     .argument("<repository>", "registry repository (docker://REPO or REPO)")
-    .option("--json", "print the tags as JSON")
+    .addOption(jsonOption("the tags"))
     .addHelpText("after", "\nExample:\n  berth tags 127.0.0.1:5000/team/app")
     .action(async (value: string, opts) => {
       const { ctx, out } = cli();
@@ -171,7 +184,9 @@ export function registerRegistry(program: Command, cli: () => Cli): void {
       if (opts.json) printJson(out, { repository: `${ref.registry}/${ref.repository}`, tags });
       else out.stdout.write(tags.map((t) => `${t}\n`).join(""));
     });
+}
 
+function registerDelete(program: Command, cli: () => Cli): void {
   program
     .command("delete")
     .description("delete a manifest from a registry")
@@ -186,7 +201,9 @@ export function registerRegistry(program: Command, cli: () => Cli): void {
       await client.repositoryOf(ref, { push: true }).deleteManifest(referenceTarget(ref));
       info(out, `Deleted ${formatReference(ref)}`);
     });
+}
 
+function registerLogin(program: Command, cli: () => Cli): void {
   program
     .command("login")
     .description("check credentials against a registry and store them (docker's config.json or its helper)")
@@ -219,7 +236,9 @@ export function registerRegistry(program: Command, cli: () => Cli): void {
       const where = await login(registry, opts.username, password, { ...registryOptions(ctx), env: ctx.env });
       info(out, `Login Succeeded (credentials stored in ${where})`);
     });
+}
 
+function registerLogout(program: Command, cli: () => Cli): void {
   program
     .command("logout")
     .description("remove a registry's stored credentials")

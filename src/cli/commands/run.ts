@@ -2,16 +2,15 @@ import { spawn } from "node:child_process";
 import { open } from "node:fs/promises";
 import { join } from "node:path";
 import type { Command } from "commander";
-import { createContainer, runCreated } from "../../api/run.ts";
+import { createContainer, type RunImageOptions, runCreated } from "../../api/run.ts";
 import { BerthError, type ErrorCode } from "../../errors.ts";
 import type { Container } from "../../runtime/container.ts";
 import type { SignalForwarder } from "../../runtime/exec.ts";
 import { shortId } from "../../runtime/state.ts";
 import { type Cli, hostOptions } from "../env.ts";
+import { collect } from "../flags.ts";
 import { info } from "../output.ts";
 import { selfCommand } from "../self.ts";
-
-const collect = (v: string, prev: string[]) => [...prev, v];
 
 /** docker's exit code for its own failures in `run` and `exec` (the container's code is passed on as it is). */
 const OWN_FAILURE = 125;
@@ -230,7 +229,35 @@ async function runAction(
   args: string[],
   opts: Record<string, unknown>,
 ): Promise<void> {
-  const { out, env } = c;
+  const detached = Boolean(opts.detach);
+  const tty = terminalOf(c, opts);
+  // Signals are caught for the whole command: forwarded while the container runs, then ignored until its
+  // mounts and state are cleaned up, so that a late SIGTERM cannot leave a mounted root behind.
+  const signals = containerSignals(c);
+  let container: Container;
+  try {
+    container = await createContainer(image, runOptions(c, args, opts, tty), {
+      detached,
+      autoRemove: detached ? Boolean(opts.rm) : !opts.keep,
+    });
+  } catch (err) {
+    signals.dispose();
+    throw err;
+  }
+  if (detached) {
+    for (const w of container.warnings) c.out.stderr.write(`berth: warning: ${w}\n`);
+    signals.dispose();
+    await detach(c, container);
+    return;
+  }
+  await runForeground(c, container, signals, { interactive: Boolean(opts.interactive), tty });
+}
+
+/**
+ * Whether the container gets a terminal (-t), after refusing the flags that contradict each other: -d with
+ * -t or -i, -it without a terminal on stdin, --rm with --keep. -t with no terminal at all is dropped, warning.
+ */
+function terminalOf(c: Cli, opts: Record<string, unknown>): boolean {
   const detached = Boolean(opts.detach);
   const interactive = Boolean(opts.interactive);
   if (detached && (opts.tty || interactive)) {
@@ -250,63 +277,60 @@ async function runAction(
   let tty = Boolean(opts.tty);
   if (tty && !detached && !c.terminal.stdin && !c.terminal.stdout && !c.terminal.stderr) {
     // runc and crun proxy a container's terminal to a terminal of theirs, in the foreground
-    out.stderr.write(
+    c.out.stderr.write(
       "berth: warning: -t needs a terminal here (berth's stdin, stdout or stderr): running without one\n",
     );
     tty = false;
   }
   if (opts.rm && opts.keep) throw new BerthError("USAGE", "--rm and --keep contradict each other");
-  // Signals are caught for the whole command: forwarded while the container runs, then ignored until its
-  // mounts and state are cleaned up, so that a late SIGTERM cannot leave a mounted root behind.
-  const signals = containerSignals(c);
-  let container: Container;
-  try {
-    container = await createContainer(
-      image,
-      {
-        ...hostOptions(c, { runtime: opts.runtime as string | undefined }),
-        logger: {
-          info: (l) => info(out, l),
-          warn: (l) => out.stderr.write(`${l}\n`),
-          ...(env.BERTH_DEBUG ? { debug: (l: string) => out.stderr.write(`${l}\n`) } : {}),
-        },
-        cmd: args,
-        entrypoint: opts.entrypoint as string | undefined,
-        env: opts.env as string[],
-        envFiles: opts.envFile as string[],
-        volumes: opts.volume as string[],
-        workdir: opts.workdir as string | undefined,
-        user: opts.user as string | undefined,
-        network: opts.network as string,
-        publish: opts.publish as string[],
-        capAdd: opts.capAdd as string[],
-        capDrop: opts.capDrop as string[],
-        hostname: opts.hostname as string | undefined,
-        securityOpt: opts.securityOpt as string[],
-        platform: opts.platform as string | undefined,
-        pull: opts.pull as string,
-        name: opts.name as string | undefined,
-        init: Boolean(opts.init),
-        tty,
-        keep: Boolean(opts.keep),
-      },
-      { detached, autoRemove: detached ? Boolean(opts.rm) : !opts.keep },
-    );
-  } catch (err) {
-    signals.dispose();
-    throw err;
-  }
-  if (detached) {
-    for (const w of container.warnings) out.stderr.write(`berth: warning: ${w}\n`);
-    signals.dispose();
-    await detach(c, container);
-    return;
-  }
+  return tty;
+}
+
+/** The library's options for the container: every flag of `berth run` that shapes it. */
+function runOptions(c: Cli, args: string[], opts: Record<string, unknown>, tty: boolean): RunImageOptions {
+  const { out, env } = c;
+  return {
+    ...hostOptions(c, { runtime: opts.runtime as string | undefined }),
+    logger: {
+      info: (l) => info(out, l),
+      warn: (l) => out.stderr.write(`${l}\n`),
+      ...(env.BERTH_DEBUG ? { debug: (l: string) => out.stderr.write(`${l}\n`) } : {}),
+    },
+    cmd: args,
+    entrypoint: opts.entrypoint as string | undefined,
+    env: opts.env as string[],
+    envFiles: opts.envFile as string[],
+    volumes: opts.volume as string[],
+    workdir: opts.workdir as string | undefined,
+    user: opts.user as string | undefined,
+    network: opts.network as string,
+    publish: opts.publish as string[],
+    capAdd: opts.capAdd as string[],
+    capDrop: opts.capDrop as string[],
+    hostname: opts.hostname as string | undefined,
+    securityOpt: opts.securityOpt as string[],
+    platform: opts.platform as string | undefined,
+    pull: opts.pull as string,
+    name: opts.name as string | undefined,
+    init: Boolean(opts.init),
+    tty,
+    keep: Boolean(opts.keep),
+  };
+}
+
+/** Run the created container with berth's stdio, then say what the run left, and exit with its code. */
+async function runForeground(
+  c: Cli,
+  container: Container,
+  signals: ReturnType<typeof containerSignals>,
+  o: { interactive: boolean; tty: boolean },
+): Promise<void> {
+  const { out, env } = c;
   let result: Awaited<ReturnType<typeof runCreated>>;
   try {
     result = await runCreated(container, {
-      stdin: interactive ? 0 : "ignore",
-      ...(tty
+      stdin: o.interactive ? 0 : "ignore",
+      ...(o.tty
         ? { stdoutFd: 1, stderrFd: 2 }
         : {
             onStdout: (chunk: Buffer) => out.stdout.write(chunk),

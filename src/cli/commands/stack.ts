@@ -9,6 +9,7 @@ import {
 } from "../../cnb/stack/index.ts";
 import { parseImageArgument } from "../../transport/parse.ts";
 import type { Cli } from "../env.ts";
+import { collect, jsonOption } from "../flags.ts";
 import { formatBytes, info, printJson } from "../output.ts";
 
 const list = (v: string) =>
@@ -39,14 +40,10 @@ export function registerStack(program: Command, cli: () => Cli): void {
       list,
     )
     .option("--mirror <url>", "the package mirror (default: the distribution's; also $BERTH_DEBIAN_MIRROR)")
-    .option(
-      "--trust-ca <file>",
-      "a PEM CA certificate both images trust (repeatable)",
-      (v: string, p: string[] = []) => [...p, v],
-    )
+    .option("--trust-ca <file>", "a PEM CA certificate both images trust (repeatable)", collect)
     .option("--trust-host-cas", `trust this machine's local CAs (${HOST_CA_DIR}/*.crt) in both images`)
     .option("-v, --verbose", "show debootstrap's output")
-    .option("--json", "print the result as JSON")
+    .addOption(jsonOption())
     .addHelpText(
       "after",
       `

@@ -7,6 +7,7 @@ import { Store } from "../../oci/store.ts";
 import { mountsUnder } from "../../runtime/sweep.ts";
 import { sweepDeadOwners } from "../../util/owner.ts";
 import type { Cli } from "../env.ts";
+import { jsonOption } from "../flags.ts";
 import { formatBytes, printJson } from "../output.ts";
 
 /** Temporary entries older than this with no owner in their name (left by older berths) are stale. */
@@ -34,12 +35,17 @@ export function registerStore(program: Command, cli: () => Cli): void {
     .command("store")
     .description("maintain the local store ($BERTH_HOME/store)")
     .addHelpText("after", "\nExamples:\n  berth store gc --dry-run\n  berth store fsck");
+  registerStoreGc(store, cli);
+  registerStoreFsck(store, cli);
+}
+
+function registerStoreGc(store: Command, cli: () => Cli): void {
   store
     .command("gc")
     .description("remove blobs no tagged image uses")
     .option("--dry-run", "only list what would be removed")
     .addHelpText("after", "\nExamples:\n  berth store gc --dry-run --json\n  berth store gc")
-    .option("--json", "print the result as JSON")
+    .addOption(jsonOption())
     .action(async (opts) => {
       const { ctx, out } = cli();
       const s = await Store.open(ctx.home);
@@ -51,6 +57,9 @@ export function registerStore(program: Command, cli: () => Cli): void {
           `${opts.dryRun ? "Would remove" : "Removed"} ${result.removed.length} blobs (${formatBytes(result.bytes)})${result.leased ? `; kept ${result.leased} unreferenced blobs that running commands hold` : ""}${temp.length ? `; removed ${temp.length} stale temporary entries` : ""}\n`,
         );
     });
+}
+
+function registerStoreFsck(store: Command, cli: () => Cli): void {
   store
     .command("fsck")
     .description("check that every blob the store's images use is present and intact")
@@ -58,7 +67,7 @@ export function registerStore(program: Command, cli: () => Cli): void {
       "after",
       "\nExit code 4 when a blob is missing or damaged.\n\nExample:\n  berth store fsck --json",
     )
-    .option("--json", "print the result as JSON")
+    .addOption(jsonOption())
     .action(async (opts) => {
       const { ctx, out } = cli();
       const s = await Store.open(ctx.home);

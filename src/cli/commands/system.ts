@@ -7,6 +7,7 @@ import { Store } from "../../oci/store.ts";
 import { mountsUnder } from "../../runtime/sweep.ts";
 import { isAlive, ownerOfName } from "../../util/owner.ts";
 import type { Cli } from "../env.ts";
+import { jsonOption } from "../flags.ts";
 import { formatBytes, printJson, table } from "../output.ts";
 
 /** What BERTH_HOME holds, by kind: the folder, and whether `system prune` (without --all) clears it. */
@@ -46,12 +47,17 @@ async function diskUse(path: string, seen: Set<string>, skip: Set<string>): Prom
   return n;
 }
 
+/** The caches under cache/ that have a kind of their own (the rest of cache/ is "other-cache"). */
+function specificCaches(home: string): string[] {
+  return KINDS.filter((k) => k.path.startsWith("cache/")).map((k) => join(home, k.path));
+}
+
 async function usage(home: string): Promise<{ usage: Usage[]; unusedBlobs: number }> {
   const store = await Store.open(home);
   const unused = await gc(store.layout, { dryRun: true });
   const seen = new Set<string>();
   // the specific caches are counted under their own kind, not again under "other-cache"
-  const specific = new Set(KINDS.filter((k) => k.path.startsWith("cache/")).map((k) => join(home, k.path)));
+  const specific = new Set(specificCaches(home));
   const out: Usage[] = [];
   for (const k of KINDS) {
     const path = join(home, k.path);
@@ -122,6 +128,43 @@ async function pruneCandidates(
   return { remove, kept };
 }
 
+/** What `system prune` removed (or, without `force`, would remove) of one kind, and what it kept. */
+interface Pruned {
+  kind: string;
+  bytes: number;
+  removed: string[];
+  kept: string[];
+}
+
+/** `system prune`: unused blobs and dead commands' temporary files; with `all`, the snapshots and caches too. */
+async function prune(home: string, o: { all: boolean; force: boolean }): Promise<Pruned[]> {
+  const kinds = KINDS.filter((k) => (o.all ? true : k.kind === "store" || k.kind === "temporary"));
+  const result: Pruned[] = [];
+  for (const k of kinds) {
+    if (k.kind === "store") {
+      const s = await Store.open(home);
+      const done = await gc(s.layout, { dryRun: !o.force });
+      result.push({ kind: k.kind, bytes: done.bytes, removed: done.removed, kept: [] });
+      continue;
+    }
+    const { remove, kept } = await pruneCandidates(home, k.kind, join(home, k.path), specificCaches(home));
+    if (o.force) {
+      for (const c of remove) {
+        await rm(c.path, { recursive: true, force: true }).catch((err: unknown) => {
+          throw new BerthError("IO", `removing ${c.path}`, { cause: err });
+        });
+      }
+    }
+    result.push({
+      kind: k.kind,
+      bytes: remove.reduce((n, c) => n + c.bytes, 0),
+      removed: remove.map((c) => c.path),
+      kept,
+    });
+  }
+  return result;
+}
+
 export function registerSystem(program: Command, cli: () => Cli): void {
   const system = program
     .command("system")
@@ -130,11 +173,15 @@ export function registerSystem(program: Command, cli: () => Cli): void {
       "after",
       "\nExamples:\n  berth system df\n  berth system prune\n  berth system prune --all --force",
     );
+  registerSystemDf(system, cli);
+  registerSystemPrune(system, cli);
+}
 
+function registerSystemDf(system: Command, cli: () => Cli): void {
   system
     .command("df")
     .description("show how much disk the store, snapshots, caches and temporary files use")
-    .option("--json", "print the table as JSON")
+    .addOption(jsonOption("the table"))
     .addHelpText(
       "after",
       "\nExamples:\n  berth system df\n  berth system df --json | jq '.kinds[] | {kind, bytes}'",
@@ -153,7 +200,9 @@ export function registerSystem(program: Command, cli: () => Cli): void {
       }
       out.stdout.write(`${table(lines)}\n\nTotal ${formatBytes(total)} in ${ctx.home}\n`);
     });
+}
 
+function registerSystemPrune(system: Command, cli: () => Cli): void {
   system
     .command("prune")
     .description(
@@ -164,7 +213,7 @@ export function registerSystem(program: Command, cli: () => Cli): void {
       "also the snapshots and every cache (build caches, Dockerfile steps, the stack's trees)",
     )
     .option("-f, --force", "remove (without it, prune only says what it would remove)")
-    .option("--json", "print the result as JSON")
+    .addOption(jsonOption())
     .addHelpText(
       "after",
       `
@@ -178,32 +227,7 @@ Examples:
     )
     .action(async (opts) => {
       const { ctx, out } = cli();
-      const home = ctx.home;
-      const kinds = KINDS.filter((k) => (opts.all ? true : k.kind === "store" || k.kind === "temporary"));
-      const specific = KINDS.filter((k) => k.path.startsWith("cache/")).map((k) => join(home, k.path));
-      const result: { kind: string; bytes: number; removed: string[]; kept: string[] }[] = [];
-      for (const k of kinds) {
-        if (k.kind === "store") {
-          const s = await Store.open(home);
-          const done = await gc(s.layout, { dryRun: !opts.force });
-          result.push({ kind: k.kind, bytes: done.bytes, removed: done.removed, kept: [] });
-          continue;
-        }
-        const { remove, kept } = await pruneCandidates(home, k.kind, join(home, k.path), specific);
-        if (opts.force) {
-          for (const c of remove) {
-            await rm(c.path, { recursive: true, force: true }).catch((err: unknown) => {
-              throw new BerthError("IO", `removing ${c.path}`, { cause: err });
-            });
-          }
-        }
-        result.push({
-          kind: k.kind,
-          bytes: remove.reduce((n, c) => n + c.bytes, 0),
-          removed: remove.map((c) => c.path),
-          kept,
-        });
-      }
+      const result = await prune(ctx.home, { all: Boolean(opts.all), force: Boolean(opts.force) });
       const freed = result.reduce((n, r) => n + r.bytes, 0);
       if (opts.json) {
         printJson(out, { dryRun: !opts.force, all: Boolean(opts.all), freed, kinds: result });

@@ -1,12 +1,14 @@
 /**
  * src/cli/commands/rebase.ts, in process: the --from-file list (comments, blank lines, one image a line),
  * many images failing (the summary sentence, the shared exit code), and the flag combinations refused before
- * anything is read. Rebasing real apps: test/cnb/.
+ * anything is read, and what --lifecycle builder prints (a fake lifecycle's rebaser). Rebasing real apps:
+ * test/cnb/.
  */
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { BerthError } from "../../../src/errors.ts";
+import { fakeLifecycleBuilder } from "../../cnb/build/fake-lifecycle.ts";
 import { runCommand, storedImage } from "../../helpers/cli-commands.ts";
 import { tempDir } from "../../helpers/temp.ts";
 
@@ -93,5 +95,46 @@ describe("berth rebase's --lifecycle refusals", () => {
     expect(err.message).toBe(
       "--lifecycle builder rebases a:1 in its registry (the lifecycle's rebaser has no OCI layout mode), so it needs --publish",
     );
+  });
+});
+
+describe("berth rebase --lifecycle builder's output", () => {
+  const DIGEST = `sha256:${"cd".repeat(32)}`;
+  let home: string;
+  let builder: string;
+
+  beforeAll(async () => {
+    const dir = await tempDir();
+    home = join(dir, "home");
+    // a rebaser that writes the report of a rebase that worked (the image is not reached)
+    const made = await fakeLifecycleBuilder(dir, home, {
+      rebaser: `report=""\nwhile [ $# -gt 0 ]; do\n  if [ "$1" = -report ]; then report=$2; fi\n  shift\ndone\nprintf '[image]\\ndigest = "${DIGEST}"\\n' > "$report"`,
+    });
+    builder = made.builder;
+  }, 300_000);
+
+  const lifecycleRebase = (...flags: string[]) =>
+    runCommand(
+      ["rebase", "127.0.0.1:5999/app:1", "--publish", "--lifecycle", "builder", "-B", builder, ...flags],
+      { home, env: { PATH: process.env.PATH ?? "" } },
+    );
+
+  it("--json prints the result as JSON: the digest, the lifecycle and its report", async () => {
+    const r = await lifecycleRebase("--json");
+    expect(r.error).toBeUndefined();
+    expect(JSON.parse(r.stdout)).toMatchObject({
+      schemaVersion: 1,
+      digest: DIGEST,
+      lifecycleVersion: "9.9.9",
+      platformApi: "0.13",
+      report: expect.stringContaining(DIGEST),
+    });
+  });
+
+  it("-q prints the digest alone; without either, a line on stderr says what was done", async () => {
+    expect((await lifecycleRebase("-q")).stdout).toBe(`${DIGEST}\n`);
+    const plain = await lifecycleRebase();
+    expect(plain.stdout).toBe("");
+    expect(plain.stderr).toContain(`Rebased 127.0.0.1:5999/app:1 with the lifecycle 9.9.9 (${DIGEST})`);
   });
 });
