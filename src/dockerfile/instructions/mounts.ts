@@ -112,6 +112,9 @@ export function parseMount(text: string, workdir = "/", sshIndex = 0): RunMountS
     if (type === "secret") target = "";
     else throw syntax("needs target=");
   }
+  // BuildKit's default cache id: the target as written (path.Clean), not resolved against WORKDIR, so
+  // `target=cache` is one cache in every WORKDIR.
+  if (type === "cache") m.id ??= cleanPath(target);
   if (target !== "") {
     target = posix.resolve(workdir || "/", target);
     if (target === "/") throw syntax(`invalid mount target ${JSON.stringify(target)}`);
@@ -208,15 +211,20 @@ function parseOption(
   }
 }
 
+/** Go's path.Clean: no `.`, `..` resolved, no trailing slash. */
+function cleanPath(p: string): string {
+  const n = posix.normalize(p);
+  return n.length > 1 ? n.replace(/\/+$/, "") : n;
+}
+
 /** The path a mount selects in its source: `source` made absolute and clean (Go's path.Join), "/" without one. */
 export function mountSource(m: RunMountSpec): string {
-  const p = posix.join("/", m.source ?? "/");
-  return p.length > 1 ? p.replace(/\/+$/, "") : p;
+  return cleanPath(posix.join("/", m.source ?? "/"));
 }
 
 /**
  * What of a mount's options its step's key holds, as BuildKit's exec op holds them. A cache mount: its target,
- * id (default: the target), sharing (default shared), readonly and source, and mode/uid/gid only without a
+ * id (`parseMount`'s default: the target as written), sharing (default shared), readonly and source, and mode/uid/gid only without a
  * source (the frontend then makes the directory of them; with a source it drops them, and so does
  * `leaseCacheDir`). Any mount: no `from`, since what it reads is keyed on its own (the source's key, or the
  * content it selects), as BuildKit keys an input by its definition or content and not by its name.
@@ -230,7 +238,7 @@ export function mountKey(m: RunMountSpec): Record<string, unknown> {
   return {
     type: m.type,
     target: m.target,
-    id: m.id ?? m.target,
+    id: m.id,
     sharing: m.sharing ?? "shared",
     readonly: m.readonly,
     source,

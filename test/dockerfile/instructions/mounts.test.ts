@@ -34,6 +34,9 @@ describe("parseMount", () => {
       readonly: false,
       required: false,
     });
+    // BuildKit's default cache id: the target as written, so one cache in every WORKDIR
+    expect(parseMount("type=cache,target=./c/", "/work")).toMatchObject({ id: "c", target: "/work/c" });
+    expect(parseMount("type=cache,target=c", "/other").id).toBe("c");
     expect(parseMount("type=bind,from=build,src=/out,dst=/in,rw").readonly).toBe(false);
     expect(parseMount("type=bind,target=/x,readonly=false").readonly).toBe(false);
     expect(parseMount("type=cache,target=/x,ro").readonly).toBe(true);
