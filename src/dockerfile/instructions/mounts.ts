@@ -223,6 +223,14 @@ export function mountSource(m: RunMountSpec): string {
 }
 
 /**
+ * A cache mount with mode, uid or gid and no source: BuildKit's frontend mounts `/cache` of its source (`from`,
+ * else scratch) after a mkdir of it with them, which keeps a `/cache` directory the source has.
+ */
+export function madeCacheDir(m: RunMountSpec): boolean {
+  return m.type === "cache" && mountSource(m) === "/" && (m.mode ?? m.uid ?? m.gid) !== undefined;
+}
+
+/**
  * What of a mount's options its step's key holds, as BuildKit's exec op holds them. A cache mount: its target,
  * id (`parseMount`'s default: the target as written), sharing (default shared), readonly and source, and mode/uid/gid only without a
  * source (the frontend then makes the directory of them; with a source it drops them, and so does
@@ -277,10 +285,11 @@ function hold(path: string, waitMs: number): Promise<(() => Promise<void>) | und
 }
 
 /**
- * The host directory of a cache mount: one per id (default: the target) and seed (`from`+`source`), shared by
- * every build; `sharing=locked` waits for other builds to give it back, `private` takes another instance
- * while it is in use. A new directory starts as a copy of `seed` (the `from` stage's `source`), else empty;
- * it gets `mode`/`uid`/`gid` when the mount has no source (BuildKit's frontend drops them with one).
+ * The host directory of a cache mount: one per id (default: the target) and seed (`from`+`source`, or the
+ * mode and owner of a `madeCacheDir`), shared by every build; `sharing=locked` waits for other builds to give
+ * it back, `private` takes another instance while it is in use. A new directory starts as a copy of `seed` (what it selects in the `from` stage: `source`,
+ * or `/cache` for `madeCacheDir`), else empty with `mode`/`uid`/`gid` when the mount has no source (BuildKit's
+ * frontend drops them with one).
  */
 export async function leaseCacheDir(
   home: string,
@@ -288,7 +297,10 @@ export async function leaseCacheDir(
   seed: { id: string; path: string | undefined } | undefined,
 ): Promise<CacheLease> {
   const name = createHash("sha256")
-    .update(JSON.stringify([m.id ?? m.target, seed?.id ?? ""]))
+    // a made directory is a source of its own (BuildKit's mkdir snapshot): one cache per mode and owner
+    .update(
+      JSON.stringify([m.id ?? m.target, seed?.id ?? "", ...(madeCacheDir(m) ? [m.mode, m.uid, m.gid] : [])]),
+    )
     .digest("hex")
     .slice(0, 32);
   const base = join(home, "cache", "dockerfile", "mounts");
@@ -312,11 +324,12 @@ export async function leaseCacheDir(
     const fresh = `${dir}.new-${randomBytes(4).toString("hex")}`;
     if (seed?.path !== undefined) {
       await cp(seed.path, fresh, { recursive: true, verbatimSymlinks: true, preserveTimestamps: true });
-    } else await mkdir(fresh);
-    // mode/uid/gid only without a source, as BuildKit's frontend (and `mountKey`).
-    if (mountSource(m) === "/") {
-      await fsChmod(fresh, m.mode ?? 0o755);
-      await chownAsked(fresh, m);
+    } else {
+      // mode/uid/gid only without a source, as BuildKit's frontend (and `mountKey`); a seed stays as it is.
+      await mkdir(fresh);
+      const asked = mountSource(m) === "/";
+      await fsChmod(fresh, (asked ? m.mode : undefined) ?? 0o755);
+      if (asked) await chownAsked(fresh, m);
     }
     // Another build may have made it meanwhile: theirs stays.
     await rename(fresh, dir).catch(() => rm(fresh, { recursive: true, force: true }));

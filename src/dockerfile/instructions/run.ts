@@ -28,6 +28,7 @@ import { matchSources, sourcesDigest } from "../sources.ts";
 import type { SourceRoot, StepContext } from "../step.ts";
 import {
   leaseCacheDir,
+  madeCacheDir,
   mountKey,
   mountSource,
   parseMount,
@@ -202,25 +203,47 @@ async function mountParts(c: StepContext, mountSpecs: readonly RunMountSpec[]) {
         fromContent: await selectedDigest(await src.root(), m, src.what),
       }));
     } else if (m.type === "bind") {
-      const sources = await matchSources(c.inputs.contextDir, [literal(m)], undefined, "the build context");
+      const context = "the build context";
+      const sources = await matchSources(c.inputs.contextDir, [literal(mountSource(m))], undefined, context);
       const part = { ...key, context: await c.contextDigest(sources) };
       parts.push(part);
       byContent.push(async () => part);
     } else {
       parts.push(key);
-      byContent.push(async () => key);
+      // a made cache directory from scratch has the content of one made in a stage without /cache
+      byContent.push(async () => (madeCacheDir(m) ? { ...key, fromContent: madeDir(m) } : key));
     }
   }
-  const content = roots.size ? () => Promise.all(byContent.map((f) => f())) : undefined;
+  const keyed = roots.size || mountSpecs.some(madeCacheDir);
+  const content = keyed ? () => Promise.all(byContent.map((f) => f())) : undefined;
   return { parts, content, roots };
 }
 
-/** A mount's source as a pattern that matches only itself (a mount selects a path, never a wildcard). */
-const literal = (m: RunMountSpec) => mountSource(m).replace(/[*?[\\]/g, "\\$&");
+/** A path as a pattern that matches only itself (a mount selects a path, never a wildcard). */
+const literal = (path: string) => path.replace(/[*?[\\]/g, "\\$&");
+
+/** The path a mount selects in its source: `source`, or `/cache` for a made cache directory. */
+const selection = (m: RunMountSpec) => (madeCacheDir(m) ? "/cache" : mountSource(m));
+
+/** A made cache directory's content: empty, with the mount's mode and owner. */
+const madeDir = (m: RunMountSpec) => ({ made: [m.mode ?? 0o755, m.uid ?? 0, m.gid ?? 0] });
+
+/**
+ * Where on the host a mount's selection is in its source's files (links followed inside them); none for a made
+ * cache directory whose source has no `/cache` directory (it is made, empty).
+ */
+async function selectedIn(root: string, m: RunMountSpec): Promise<string | undefined> {
+  const rel = await resolveInRoot(root, selection(m), true);
+  const path = rel === "" ? root : `${root}/${rel}`;
+  if (madeCacheDir(m) && !(await lstatOrUndefined(path))?.isDirectory()) return undefined;
+  return path;
+}
 
 /** The digest of what a mount selects in another stage's or image's files (owners too). */
-async function selectedDigest(root: string, m: RunMountSpec, what: string): Promise<string> {
-  return sourcesDigest(await matchSources(root, [literal(m)], undefined, what), undefined, true);
+async function selectedDigest(root: string, m: RunMountSpec, what: string): Promise<unknown> {
+  if ((await selectedIn(root, m)) === undefined) return madeDir(m);
+  const sources = await matchSources(root, [literal(selection(m))], undefined, what);
+  return sourcesDigest(sources, undefined, true);
 }
 
 /** The command RUN runs: its exec form, else the shell's with the line (and its heredocs). */
@@ -342,9 +365,8 @@ async function mountFor(
     case "cache": {
       let seed: { id: string; path: string | undefined } | undefined;
       if (from) {
-        const root = await from.root();
-        const rel = await resolveInRoot(root, m.source ?? "/", true);
-        seed = { id: `${from.id}:${m.source ?? "/"}`, path: rel === "" ? root : `${root}/${rel}` };
+        const selected = selection(m);
+        seed = { id: `${from.id}:${selected}`, path: await selectedIn(await from.root(), m) };
       }
       const lease = await leaseCacheDir(c.home, m, seed);
       cleanups.push(lease.release);

@@ -3,8 +3,8 @@
  * definition (the mount's target, cache id, sharing and readonly; mode/uid/gid only where the frontend makes a
  * directory of them, that is without a source) and, for the `from` input, a content checksum of the `source`
  * subtree. One sequence of builds, each built by BuildKit (the engine with the Dockerfile frontend the oracle
- * loads) and by berth, each on its own long-lived cache; every build says whether the RUN ran, and berth must
- * run it exactly when BuildKit does.
+ * loads) and by berth, each on its own long-lived cache; every build says whether the RUN ran (and what it saw
+ * at the mount), and berth must run it exactly when BuildKit does (and see the same).
  */
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
@@ -63,7 +63,7 @@ COPY other /other
 FROM ${base} AS b
 COPY data /data
 FROM ${base}
-RUN --mount=type=cache,${mount} echo "RAN-M" && (cat /c/x /c2/x 2>/dev/null || true) > /m
+RUN --mount=type=cache,${mount} echo "RAN-M" && echo "SEEN $(stat -c '%a %u:%g %n' /c* | tr '\\n' ' ')$(ls /c* | tr '\\n' ' ')"
 `;
 
 interface Step {
@@ -98,6 +98,9 @@ const STEPS: Step[] = [
   { what: "uid and gid with a source", mount: `${FROM_B},uid=1,gid=1` },
   { what: "readonly", mount: `${FROM_B},ro` },
   { what: "another target", mount: "from=b,source=/data,target=/c2" },
+  { what: "a stage, no source", mount: "from=b,target=/c" },
+  { what: "a stage, no source, mode", mount: "from=b,target=/c,mode=0700" },
+  { what: "a stage, no source, mode again", mount: "from=b,target=/c,mode=0700" },
   { what: "no from", mount: "target=/c" },
   { what: "no from, mode", mount: "target=/c,mode=0700" },
   { what: "no from, uid", mount: "target=/c,uid=1" },
@@ -121,13 +124,20 @@ const EXPECTED = [
   "uid and gid with a source: reused",
   "readonly: ran",
   "another target: ran",
+  "a stage, no source: ran",
+  "a stage, no source, mode: ran",
+  "a stage, no source, mode again: reused",
   "no from: ran",
-  "no from, mode: ran",
+  // the same empty 0700 directory as the one made in stage b (it has no /cache): BuildKit's content key
+  "no from, mode: reused",
   "no from, uid: ran",
   "no from, mode again: reused",
 ];
 
 const ran = (out: string) => /^(?:#\d+ [\d.]+ |\[stage \d+\/\d+\] )?RAN-M$/m.test(out);
+
+/** What the step saw at its mount: the directory's mode and owner, and its files. */
+const seen = (out: string) => /^(?:#\d+ [\d.]+ |\[stage \d+\/\d+\] )?SEEN (.*)$/m.exec(out)?.[1]?.trim();
 
 const forBuilder = (mount: string, builder: "berth" | "buildkit") =>
   mount.replace(/IMG(\d)/g, (_, n: string) => images.get(Number(n))![builder]);
@@ -141,6 +151,8 @@ describe("RUN --mount=type=cache,from= keyed as BuildKit keys it", () => {
     });
     const berthRuns: string[] = [];
     const buildkitRuns: string[] = [];
+    const berthSaw: string[] = [];
+    const buildkitSaw: string[] = [];
     for (const step of STEPS) {
       for (const [path, content] of Object.entries(step.change ?? {}))
         await writeFile(join(ctx, path), content);
@@ -154,14 +166,18 @@ describe("RUN --mount=type=cache,from= keyed as BuildKit keys it", () => {
       );
       const theirs = await dockerBuild(engine.engine, ctx, []);
       buildkitRuns.push(`${step.what}: ${ran(theirs) ? "ran" : "reused"}`);
+      if (ran(theirs)) buildkitSaw.push(`${step.what}: ${seen(theirs)}`);
       const ours = await berth(
         ["build", ctx, "--dockerfile", join(ctx, "berth.Dockerfile"), "-t", `oci:${tmp}/out:img`],
         { home: join(tmp, "berth-home"), env: { SOURCE_DATE_EPOCH: "0" } },
       );
       if (ours.code !== 0) throw new Error(`${step.what}: berth build failed:\n${ours.stderr}`);
       berthRuns.push(`${step.what}: ${ran(ours.stderr) ? "ran" : "reused"}`);
+      if (ran(ours.stderr)) berthSaw.push(`${step.what}: ${seen(ours.stderr)}`);
     }
     expect(buildkitRuns).toEqual(EXPECTED);
     expect(berthRuns).toEqual(buildkitRuns);
+    // and where both ran it, the step saw the same directory
+    expect(berthSaw).toEqual(buildkitSaw);
   });
 });

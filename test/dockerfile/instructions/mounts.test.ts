@@ -142,9 +142,17 @@ describe("leaseCacheDir", () => {
     await a.release();
     const st = await stat(a.dir);
     expect([st.mode & 0o777, st.uid, st.gid]).toEqual([0o700, 7, 8]);
-    const again = await leaseCacheDir(home, { ...cache, target: "/other", id: "x" }, undefined);
+    const again = await leaseCacheDir(
+      home,
+      { ...cache, target: "/other", id: "x", mode: 0o700, uid: 7, gid: 8 },
+      undefined,
+    );
     expect(again.dir).toBe(a.dir);
     expect(await readdir(again.dir)).toEqual(["kept"]);
+    // another mode or owner is another directory, as BuildKit's mkdir snapshot is another source
+    const plain = await leaseCacheDir(home, { ...cache, id: "x" }, undefined);
+    expect(plain.dir).not.toBe(a.dir);
+    expect(await readdir(plain.dir)).toEqual([]);
     const other = await leaseCacheDir(home, cache, undefined);
     expect(other.dir).not.toBe(a.dir);
     expect((await stat(other.dir)).mode & 0o777).toBe(0o755);
