@@ -54,16 +54,23 @@ afterAll(async () => {
 });
 
 /**
- * Stage a has /seed (the source) and /other; stage b has /data as seed image 3 has it. The last stage's one RUN
+ * A directory on this host that stage a also makes, with other content, and links to from /escape (an absolute
+ * link: inside the stage it means the stage's directory, followed on the host it would mean this one).
+ */
+const hostDir = () => join(tmp, "host-only");
+
+/**
+ * Stage a has /seed (the source), /other and /escape; stage b has /data as seed image 3 has it. The last stage's one RUN
  * mounts a cache as `mount` says; `IMG1`… name the seed images.
  */
 const dockerfile = (base: string, mount: string) => `FROM ${base} AS a
 COPY seed /seed
 COPY other /other
+RUN mkdir -p ${hostDir()} && echo stage > ${hostDir()}/x && ln -s ${hostDir()} /escape
 FROM ${base} AS b
 COPY data /data
 FROM ${base}
-RUN --mount=type=cache,${mount} echo "RAN-M" && echo "SEEN $(stat -c '%a %u:%g %n' /c* | tr '\\n' ' ')$(ls /c* | tr '\\n' ' ')"
+RUN --mount=type=cache,${mount} echo "RAN-M" && echo "SEEN $(stat -c '%a %u:%g %n' /c* | tr '\\n' ' ')$(ls /c* | tr '\\n' ' ')$(cat /c/x 2>/dev/null)"
 `;
 
 interface Step {
@@ -71,6 +78,8 @@ interface Step {
   mount: string;
   /** Context files written before the build. */
   change?: Record<string, string>;
+  /** The content of hostDir()/x, written before the build. */
+  host?: string;
 }
 
 const FROM_B = "from=b,source=/data,target=/c";
@@ -105,6 +114,13 @@ const STEPS: Step[] = [
   { what: "no from, mode", mount: "target=/c,mode=0700" },
   { what: "no from, uid", mount: "target=/c,uid=1" },
   { what: "no from, mode again", mount: "target=/c,mode=0700" },
+  { what: "source an absolute link in the stage", mount: "from=a,source=/escape,target=/c" },
+  {
+    what: "the host's directory the link names changed, and the stage",
+    mount: "from=a,source=/escape,target=/c",
+    change: { other: "3\n" },
+    host: "changed on the host\n",
+  },
 ];
 
 /** What BuildKit does (checked below against the engine): does the RUN run? */
@@ -132,6 +148,9 @@ const EXPECTED = [
   "no from, mode: reused",
   "no from, uid: ran",
   "no from, mode again: reused",
+  "source an absolute link in the stage: ran",
+  // the step read the stage's directory, never the host's: its content key is unchanged
+  "the host's directory the link names changed, and the stage: reused",
 ];
 
 const ran = (out: string) => /^(?:#\d+ [\d.]+ |\[stage \d+\/\d+\] )?RAN-M$/m.test(out);
@@ -144,6 +163,7 @@ const forBuilder = (mount: string, builder: "berth" | "buildkit") =>
 
 describe("RUN --mount=type=cache,from= keyed as BuildKit keys it", () => {
   it("berth runs the step exactly when BuildKit does", async () => {
+    await writeContext(hostDir(), { x: "on the host\n" });
     const ctx = await writeContext(join(tmp, "ctx"), {
       "seed/x": "1\n",
       other: "1\n",
@@ -156,6 +176,7 @@ describe("RUN --mount=type=cache,from= keyed as BuildKit keys it", () => {
     for (const step of STEPS) {
       for (const [path, content] of Object.entries(step.change ?? {}))
         await writeFile(join(ctx, path), content);
+      if (step.host) await writeFile(join(hostDir(), "x"), step.host);
       await writeFile(
         join(ctx, "docker.Dockerfile"),
         `# syntax=${FRONTEND_IMAGE}\n${dockerfile(engine.buildkitBase, forBuilder(step.mount, "buildkit"))}`,
