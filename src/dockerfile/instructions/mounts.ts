@@ -63,91 +63,30 @@ function parseBool(key: string, value: string, syntax: (msg: string) => BerthErr
   throw syntax(`invalid value for ${key}: ${value}`);
 }
 
+/** A `--mount=` value's fields as written: the type, target and flags, and the other options. */
+interface MountFields {
+  type: MountType;
+  target: string | undefined;
+  readonly: boolean | undefined;
+  required: boolean | undefined;
+  m: Partial<RunMountSpec>;
+}
+
 /**
  * Parse one `--mount=` value (already expanded) as BuildKit does. `workdir` resolves a relative target; the
  * default target of a secret is /run/secrets/ID, of an SSH socket /run/buildkit/ssh_agent.N (`sshIndex`).
  */
 export function parseMount(text: string, workdir = "/", sshIndex = 0): RunMountSpec {
   const syntax = (msg: string) => new BerthError("DOCKERFILE_SYNTAX", `--mount=${text}: ${msg}`);
-  let type: MountType = "bind";
-  let target: string | undefined;
-  let readonly: boolean | undefined;
-  const m: Partial<RunMountSpec> = {};
-  let required: boolean | undefined;
+  const f: MountFields = { type: "bind", target: undefined, readonly: undefined, required: undefined, m: {} };
   for (const field of text.split(",")) {
     const eq = field.indexOf("=");
     const key = (eq < 0 ? field : field.slice(0, eq)).toLowerCase();
-    const value = eq < 0 ? undefined : field.slice(eq + 1);
-    if (value === undefined) {
-      if (key === "readonly" || key === "ro") readonly = true;
-      else if (key === "readwrite" || key === "rw") readonly = false;
-      else if (key === "required" && (type === "secret" || type === "ssh")) required = true;
-      else if (key === "required") throw syntax(`unexpected key '${key}' for mount type '${type}'`);
-      else throw syntax(`invalid field '${field}' must be a key=value pair`);
-      continue;
-    }
-    switch (key) {
-      case "type":
-        if (!TYPES.includes(value.toLowerCase() as MountType))
-          throw syntax(`unsupported mount type ${JSON.stringify(value)} (${TYPES.join(", ")} are)`);
-        type = value.toLowerCase() as MountType;
-        break;
-      case "from":
-        m.from = value;
-        break;
-      case "source":
-      case "src":
-        m.source = value;
-        break;
-      case "target":
-      case "dst":
-      case "destination":
-        target = value;
-        break;
-      case "readonly":
-      case "ro":
-        readonly = parseBool(key, value, syntax);
-        break;
-      case "readwrite":
-      case "rw":
-        readonly = !parseBool(key, value, syntax);
-        break;
-      case "required":
-        if (type !== "secret" && type !== "ssh")
-          throw syntax(`unexpected key '${key}' for mount type '${type}'`);
-        required = parseBool(key, value, syntax);
-        break;
-      case "size": {
-        if (type !== "tmpfs") throw syntax(`unexpected key '${key}' for mount type '${type}'`);
-        const size = parseSize(value);
-        if (size === undefined) throw syntax(`invalid value for size: ${value}`);
-        m.size = size;
-        break;
-      }
-      case "id":
-        m.id = value;
-        break;
-      case "sharing":
-        if (!SHARING.includes(value.toLowerCase() as Sharing))
-          throw syntax(`unsupported sharing value ${JSON.stringify(value)} (${SHARING.join(", ")} are)`);
-        m.sharing = value.toLowerCase() as Sharing;
-        break;
-      case "mode":
-        if (!/^[0-7]+$/.test(value)) throw syntax(`invalid value ${value} for mode`);
-        m.mode = Number.parseInt(value, 8);
-        break;
-      case "uid":
-      case "gid":
-        if (!/^\d+$/.test(value)) throw syntax(`invalid value ${value} for ${key}`);
-        m[key] = Number(value);
-        break;
-      case "env":
-        m.env = value;
-        break;
-      default:
-        throw syntax(`unexpected key '${key}' in '${field}'`);
-    }
+    if (eq < 0) parseFlag(f, key, field, syntax);
+    else parseOption(f, key, field.slice(eq + 1), field, syntax);
   }
+  const { type, m } = f;
+  let target = f.target;
   if (type !== "secret" && type !== "ssh" && type !== "cache") {
     for (const k of ["mode", "uid", "gid"] as const)
       if (m[k] !== undefined) throw syntax(`${k} not allowed for "${type}" type mounts`);
@@ -173,6 +112,9 @@ export function parseMount(text: string, workdir = "/", sshIndex = 0): RunMountS
     if (type === "secret") target = "";
     else throw syntax("needs target=");
   }
+  // BuildKit's default cache id: the target as written (path.Clean), not resolved against WORKDIR, so
+  // `target=cache` is one cache in every WORKDIR.
+  if (type === "cache") m.id ??= cleanPath(target);
   if (target !== "") {
     target = posix.resolve(workdir || "/", target);
     if (target === "/") throw syntax(`invalid mount target ${JSON.stringify(target)}`);
@@ -181,11 +123,135 @@ export function parseMount(text: string, workdir = "/", sshIndex = 0): RunMountS
     ...m,
     type,
     target,
-    readonly: readonly ?? !(type === "cache" || type === "tmpfs"),
-    required: required ?? false,
+    readonly: f.readonly ?? !(type === "cache" || type === "tmpfs"),
+    required: f.required ?? false,
   };
   if (type === "bind" && spec.from === undefined && spec.source === undefined) spec.source = "/";
   return spec;
+}
+
+/** A field without a value: `ro`, `rw`, `required`. */
+function parseFlag(f: MountFields, key: string, field: string, syntax: (msg: string) => BerthError): void {
+  if (key === "readonly" || key === "ro") f.readonly = true;
+  else if (key === "readwrite" || key === "rw") f.readonly = false;
+  else if (key === "required" && (f.type === "secret" || f.type === "ssh")) f.required = true;
+  else if (key === "required") throw syntax(`unexpected key '${key}' for mount type '${f.type}'`);
+  else throw syntax(`invalid field '${field}' must be a key=value pair`);
+}
+
+/** A `key=value` field. */
+function parseOption(
+  f: MountFields,
+  key: string,
+  value: string,
+  field: string,
+  syntax: (msg: string) => BerthError,
+): void {
+  const m = f.m;
+  switch (key) {
+    case "type":
+      if (!TYPES.includes(value.toLowerCase() as MountType))
+        throw syntax(`unsupported mount type ${JSON.stringify(value)} (${TYPES.join(", ")} are)`);
+      f.type = value.toLowerCase() as MountType;
+      return;
+    case "from":
+      m.from = value;
+      return;
+    case "source":
+    case "src":
+      m.source = value;
+      return;
+    case "target":
+    case "dst":
+    case "destination":
+      f.target = value;
+      return;
+    case "readonly":
+    case "ro":
+      f.readonly = parseBool(key, value, syntax);
+      return;
+    case "readwrite":
+    case "rw":
+      f.readonly = !parseBool(key, value, syntax);
+      return;
+    case "required":
+      if (f.type !== "secret" && f.type !== "ssh")
+        throw syntax(`unexpected key '${key}' for mount type '${f.type}'`);
+      f.required = parseBool(key, value, syntax);
+      return;
+    case "size": {
+      if (f.type !== "tmpfs") throw syntax(`unexpected key '${key}' for mount type '${f.type}'`);
+      const size = parseSize(value);
+      if (size === undefined) throw syntax(`invalid value for size: ${value}`);
+      m.size = size;
+      return;
+    }
+    case "id":
+      m.id = value;
+      return;
+    case "sharing":
+      if (!SHARING.includes(value.toLowerCase() as Sharing))
+        throw syntax(`unsupported sharing value ${JSON.stringify(value)} (${SHARING.join(", ")} are)`);
+      m.sharing = value.toLowerCase() as Sharing;
+      return;
+    case "mode":
+      if (!/^[0-7]+$/.test(value)) throw syntax(`invalid value ${value} for mode`);
+      m.mode = Number.parseInt(value, 8);
+      return;
+    case "uid":
+    case "gid":
+      if (!/^\d+$/.test(value)) throw syntax(`invalid value ${value} for ${key}`);
+      m[key] = Number(value);
+      return;
+    case "env":
+      m.env = value;
+      return;
+    default:
+      throw syntax(`unexpected key '${key}' in '${field}'`);
+  }
+}
+
+/** Go's path.Clean: no `.`, `..` resolved, no trailing slash. */
+function cleanPath(p: string): string {
+  const n = posix.normalize(p);
+  return n.length > 1 ? n.replace(/\/+$/, "") : n;
+}
+
+/** The path a mount selects in its source: `source` made absolute and clean (Go's path.Join), "/" without one. */
+export function mountSource(m: RunMountSpec): string {
+  return cleanPath(posix.join("/", m.source ?? "/"));
+}
+
+/**
+ * A cache mount with mode, uid or gid and no source: BuildKit's frontend mounts `/cache` of its source (`from`,
+ * else scratch) after a mkdir of it with them, which keeps a `/cache` directory the source has.
+ */
+export function madeCacheDir(m: RunMountSpec): boolean {
+  return m.type === "cache" && mountSource(m) === "/" && (m.mode ?? m.uid ?? m.gid) !== undefined;
+}
+
+/**
+ * What of a mount's options its step's key holds, as BuildKit's exec op holds them. A cache mount: its target,
+ * id (`parseMount`'s default: the target as written), sharing (default shared), readonly and source, and mode/uid/gid only without a
+ * source (the frontend then makes the directory of them; with a source it drops them, and so does
+ * `leaseCacheDir`). Any mount: no `from`, since what it reads is keyed on its own (the source's key, or the
+ * content it selects), as BuildKit keys an input by its definition or content and not by its name.
+ */
+export function mountKey(m: RunMountSpec): Record<string, unknown> {
+  if (m.type !== "cache") {
+    const { from: _from, ...rest } = m;
+    return rest;
+  }
+  const source = mountSource(m);
+  return {
+    type: m.type,
+    target: m.target,
+    id: m.id,
+    sharing: m.sharing ?? "shared",
+    readonly: m.readonly,
+    source,
+    ...(source === "/" ? { mode: m.mode, uid: m.uid, gid: m.gid } : {}),
+  };
 }
 
 /** A directory a cache mount uses while the step runs, and how to give it back. */
@@ -219,10 +285,11 @@ function hold(path: string, waitMs: number): Promise<(() => Promise<void>) | und
 }
 
 /**
- * The host directory of a cache mount: one per id (default: the target) and seed (`from`+`source`), shared by
- * every build; `sharing=locked` waits for other builds to give it back, `private` takes another instance
- * while it is in use. A new directory starts as a copy of `seed` (the `from` stage's `source`), else empty
- * with `mode`/`uid`/`gid`.
+ * The host directory of a cache mount: one per id (default: the target) and seed (`from`+`source`, or the
+ * mode and owner of a `madeCacheDir`), shared by every build; `sharing=locked` waits for other builds to give
+ * it back, `private` takes another instance while it is in use. A new directory starts as a copy of `seed` (what it selects in the `from` stage: `source`,
+ * or `/cache` for `madeCacheDir`), else empty with `mode`/`uid`/`gid` when the mount has no source (BuildKit's
+ * frontend drops them with one).
  */
 export async function leaseCacheDir(
   home: string,
@@ -230,7 +297,10 @@ export async function leaseCacheDir(
   seed: { id: string; path: string | undefined } | undefined,
 ): Promise<CacheLease> {
   const name = createHash("sha256")
-    .update(JSON.stringify([m.id ?? m.target, seed?.id ?? ""]))
+    // a made directory is a source of its own (BuildKit's mkdir snapshot): one cache per mode and owner
+    .update(
+      JSON.stringify([m.id ?? m.target, seed?.id ?? "", ...(madeCacheDir(m) ? [m.mode, m.uid, m.gid] : [])]),
+    )
     .digest("hex")
     .slice(0, 32);
   const base = join(home, "cache", "dockerfile", "mounts");
@@ -254,10 +324,12 @@ export async function leaseCacheDir(
     const fresh = `${dir}.new-${randomBytes(4).toString("hex")}`;
     if (seed?.path !== undefined) {
       await cp(seed.path, fresh, { recursive: true, verbatimSymlinks: true, preserveTimestamps: true });
-    } else await mkdir(fresh);
-    if (seed?.path === undefined || m.source === undefined) {
-      await fsChmod(fresh, m.mode ?? 0o755);
-      await chownAsked(fresh, m);
+    } else {
+      // mode/uid/gid only without a source, as BuildKit's frontend (and `mountKey`); a seed stays as it is.
+      await mkdir(fresh);
+      const asked = mountSource(m) === "/";
+      await fsChmod(fresh, (asked ? m.mode : undefined) ?? 0o755);
+      if (asked) await chownAsked(fresh, m);
     }
     // Another build may have made it meanwhile: theirs stays.
     await rename(fresh, dir).catch(() => rm(fresh, { recursive: true, force: true }));

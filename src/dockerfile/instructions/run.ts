@@ -26,7 +26,17 @@ import { heredocName } from "../parse.ts";
 import { lstatOrUndefined, resolveInRoot } from "../rootfs.ts";
 import { matchSources, sourcesDigest } from "../sources.ts";
 import type { SourceRoot, StepContext } from "../step.ts";
-import { leaseCacheDir, parseMount, type RunMountSpec, secretFile, secretValue, sshProxy } from "./mounts.ts";
+import {
+  leaseCacheDir,
+  madeCacheDir,
+  mountKey,
+  mountSource,
+  parseMount,
+  type RunMountSpec,
+  secretFile,
+  secretValue,
+  sshProxy,
+} from "./mounts.ts";
 
 export interface RunStepOptions extends Pick<RuntimeContext, "runtime" | "searchPath"> {
   home: string;
@@ -172,67 +182,100 @@ function runNetwork(c: StepContext): NetworkMode {
 }
 
 /**
- * What each mount reads, for the key: a bind from the context by its content, one from a stage or an image
- * (or a cache seeded from one) by that image's digest. A bind from a stage or image also has a content key
- * (BuildKit's for read-only mounts): the digest of the mounted path in the built source (`byContent`, in the
- * same order), tried when the definition's key misses.
+ * Each mount's part of the key: its options (`mountKey`) and what it reads. A bind from the context by its
+ * content; a bind or cache from a stage or an image by that source's key (a stage's key, an image's digest),
+ * and also by content (`content`, tried when the definition's key misses; BuildKit's content checksum of a
+ * mount's input, for read-only binds and every cache mount): the digest of the selected `source` in the built
+ * source, whatever the source is named or holds outside it.
  */
-async function mountReads(c: StepContext, mountSpecs: readonly RunMountSpec[]) {
-  const reads: unknown[] = [];
+async function mountParts(c: StepContext, mountSpecs: readonly RunMountSpec[]) {
+  const parts: unknown[] = [];
   const byContent: (() => Promise<unknown>)[] = [];
   const roots = new Map<RunMountSpec, SourceRoot>();
   for (const m of mountSpecs) {
+    const key = mountKey(m);
     if ((m.type === "bind" || m.type === "cache") && m.from !== undefined) {
       const src = await c.sourceRoot(m.from);
       roots.set(m, src);
-      const read = { target: m.target, from: src.id };
-      reads.push(read);
-      byContent.push(
-        m.type === "bind"
-          ? async () => {
-              const sources = await matchSources(await src.root(), [m.source ?? "/"], undefined, src.what);
-              return { target: m.target, fromContent: await sourcesDigest(sources, undefined, true) };
-            }
-          : async () => read,
-      );
+      parts.push({ ...key, from: src.id });
+      byContent.push(async () => ({
+        ...key,
+        fromContent: await selectedDigest(await src.root(), m, src.what),
+      }));
     } else if (m.type === "bind") {
-      const sources = await matchSources(
-        c.inputs.contextDir,
-        [m.source ?? "/"],
-        undefined,
-        "the build context",
-      );
-      const read = { target: m.target, context: await c.contextDigest(sources) };
-      reads.push(read);
-      byContent.push(async () => read);
+      const context = "the build context";
+      const sources = await matchSources(c.inputs.contextDir, [literal(mountSource(m))], undefined, context);
+      const part = { ...key, context: await c.contextDigest(sources) };
+      parts.push(part);
+      byContent.push(async () => part);
+    } else {
+      parts.push(key);
+      // a made cache directory from scratch has the content of one made in a stage without /cache
+      byContent.push(async () => (madeCacheDir(m) ? { ...key, fromContent: madeDir(m) } : key));
     }
   }
-  return { reads, byContent, roots };
+  const keyed = roots.size || mountSpecs.some(madeCacheDir);
+  const content = keyed ? () => Promise.all(byContent.map((f) => f())) : undefined;
+  return { parts, content, roots };
+}
+
+/** A path as a pattern that matches only itself (a mount selects a path, never a wildcard). */
+const literal = (path: string) => path.replace(/[*?[\\]/g, "\\$&");
+
+/** The path a mount selects in its source: `source`, or `/cache` for a made cache directory. */
+const selection = (m: RunMountSpec) => (madeCacheDir(m) ? "/cache" : mountSource(m));
+
+/** A made cache directory's content: empty, with the mount's mode and owner. */
+const madeDir = (m: RunMountSpec) => ({ made: [m.mode ?? 0o755, m.uid ?? 0, m.gid ?? 0] });
+
+/**
+ * Where on the host a mount's selection is in its source's files (links followed inside them); none for a made
+ * cache directory whose source has no `/cache` directory (it is made, empty).
+ */
+async function selectedIn(root: string, m: RunMountSpec): Promise<string | undefined> {
+  const rel = await resolveInRoot(root, selection(m), true);
+  const path = rel === "" ? root : `${root}/${rel}`;
+  if (madeCacheDir(m) && !(await lstatOrUndefined(path))?.isDirectory()) return undefined;
+  return path;
+}
+
+/** The digest of what a mount selects in another stage's or image's files (owners too). */
+async function selectedDigest(root: string, m: RunMountSpec, what: string): Promise<unknown> {
+  if ((await selectedIn(root, m)) === undefined) return madeDir(m);
+  const sources = await matchSources(root, [literal(selection(m))], undefined, what);
+  return sourcesDigest(sources, undefined, true);
+}
+
+/** The command RUN runs: its exec form, else the shell's with the line (and its heredocs). */
+function commandArgv(c: StepContext): string[] {
+  const { ins } = c;
+  const shell = c.config.Shell ?? ["/bin/sh", "-c"];
+  if (ins.json) return ins.json;
+  const only = heredocName(ins.args.trim()) !== undefined && !/\s/.test(ins.args.trim());
+  if (only && ins.heredocs.length === 1) return [...shell, ins.heredocs[0]!.content];
+  if (ins.heredocs.length)
+    return [...shell, `${ins.args}\n${ins.heredocs.map((h) => `${h.content}${h.name}`).join("\n")}`];
+  return [...shell, ins.args];
+}
+
+/** RUN --security: sandbox (berth's only way) or an error naming the line. */
+function checkSecurity(c: StepContext): void {
+  const security = c.ins.flags.security?.[0];
+  if (security === undefined || security === "sandbox") return;
+  throw new BerthError(
+    security === "insecure" ? "DOCKERFILE_UNSUPPORTED" : "DOCKERFILE_SYNTAX",
+    security === "insecure"
+      ? `${c.where}: RUN --security=insecure is not supported (berth runs every step sandboxed)`
+      : `${c.where}: RUN --security must be sandbox or insecure, not ${JSON.stringify(security)}`,
+  );
 }
 
 /** RUN: the command, its mounts and network; the changes it leaves are the layer. */
 export async function runInstruction(c: StepContext): Promise<void> {
   const { ins, vars, where } = c;
   const config = c.config;
-  const shell = config.Shell ?? ["/bin/sh", "-c"];
-  let argv: string[];
-  if (ins.json) argv = ins.json;
-  else {
-    const only = heredocName(ins.args.trim()) !== undefined && !/\s/.test(ins.args.trim());
-    if (only && ins.heredocs.length === 1) argv = [...shell, ins.heredocs[0]!.content];
-    else if (ins.heredocs.length)
-      argv = [...shell, `${ins.args}\n${ins.heredocs.map((h) => `${h.content}${h.name}`).join("\n")}`];
-    else argv = [...shell, ins.args];
-  }
-  const security = ins.flags.security?.[0];
-  if (security !== undefined && security !== "sandbox") {
-    throw new BerthError(
-      security === "insecure" ? "DOCKERFILE_UNSUPPORTED" : "DOCKERFILE_SYNTAX",
-      security === "insecure"
-        ? `${where}: RUN --security=insecure is not supported (berth runs every step sandboxed)`
-        : `${where}: RUN --security must be sandbox or insecure, not ${JSON.stringify(security)}`,
-    );
-  }
+  const argv = commandArgv(c);
+  checkSecurity(c);
   // Build args in scope reach the command as env, unless ENV sets the same name.
   const envNames = new Set((config.Env ?? []).map((e) => e.slice(0, e.indexOf("="))));
   const argEnv = [...c.args]
@@ -247,12 +290,11 @@ export async function runInstruction(c: StepContext): Promise<void> {
     return spec;
   });
   const network = runNetwork(c);
-  const { reads, byContent, roots } = await mountReads(c, mountSpecs);
-  const keyParts = (r: unknown[]) => [argv, argEnv, mountSpecs, network, r, config.User, config.WorkingDir];
-  const fromBind = mountSpecs.some((m) => m.type === "bind" && m.from !== undefined);
+  const { parts, content, roots } = await mountParts(c, mountSpecs);
+  const keyParts = (mounts: unknown[]) => [argv, argEnv, mounts, network, config.User, config.WorkingDir];
   const created = `RUN ${argEnv.length ? `|${argEnv.length} ${argEnv.join(" ")} ` : ""}${argv.join(" ")} # buildkit`;
   await c.cached(
-    keyParts(reads),
+    keyParts(parts),
     async () => {
       const mounts: SpecMount[] = [];
       const env: string[] = [];
@@ -304,7 +346,7 @@ export async function runInstruction(c: StepContext): Promise<void> {
       }
     },
     {
-      content: fromBind ? async () => keyParts(await Promise.all(byContent.map((f) => f()))) : undefined,
+      content: content ? async () => keyParts(await content()) : undefined,
     },
   );
 }
@@ -323,9 +365,8 @@ async function mountFor(
     case "cache": {
       let seed: { id: string; path: string | undefined } | undefined;
       if (from) {
-        const root = await from.root();
-        const rel = await resolveInRoot(root, m.source ?? "/", true);
-        seed = { id: `${from.id}:${m.source ?? "/"}`, path: rel === "" ? root : `${root}/${rel}` };
+        const selected = selection(m);
+        seed = { id: `${from.id}:${selected}`, path: await selectedIn(await from.root(), m) };
       }
       const lease = await leaseCacheDir(c.home, m, seed);
       cleanups.push(lease.release);

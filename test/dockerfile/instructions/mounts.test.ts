@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import {
   leaseCacheDir,
+  mountKey,
   parseMount,
   secretFile,
   secretValue,
@@ -33,6 +34,9 @@ describe("parseMount", () => {
       readonly: false,
       required: false,
     });
+    // BuildKit's default cache id: the target as written, so one cache in every WORKDIR
+    expect(parseMount("type=cache,target=./c/", "/work")).toMatchObject({ id: "c", target: "/work/c" });
+    expect(parseMount("type=cache,target=c", "/other").id).toBe("c");
     expect(parseMount("type=bind,from=build,src=/out,dst=/in,rw").readonly).toBe(false);
     expect(parseMount("type=bind,target=/x,readonly=false").readonly).toBe(false);
     expect(parseMount("type=cache,target=/x,ro").readonly).toBe(true);
@@ -97,6 +101,37 @@ describe("parseMount", () => {
   });
 });
 
+describe("mountKey", () => {
+  const key = (text: string) => mountKey(parseMount(text));
+
+  it("a cache mount: BuildKit's defaults written out, so the default spelled out is the same key", () => {
+    expect(key("type=cache,target=/c")).toEqual(key("type=cache,target=/c,id=/c,sharing=shared,rw"));
+    expect(key("type=cache,from=b,source=data/,target=/c")).toEqual(
+      key("type=cache,from=b,src=/data,target=/c"),
+    );
+    for (const changed of ["id=x", "sharing=locked", "sharing=private", "ro", "source=/other"])
+      expect(key(`type=cache,target=/c,source=/d,${changed}`)).not.toEqual(
+        key("type=cache,target=/c,source=/d"),
+      );
+    expect(key("type=cache,target=/c2")).not.toEqual(key("type=cache,target=/c"));
+  });
+
+  it("mode, uid and gid only without a source (the frontend drops them with one)", () => {
+    for (const o of ["mode=0700", "uid=1", "gid=1"]) {
+      expect(key(`type=cache,target=/c,${o}`)).not.toEqual(key("type=cache,target=/c"));
+      expect(key(`type=cache,target=/c,source=/s,${o}`)).toEqual(key("type=cache,target=/c,source=/s"));
+    }
+  });
+
+  it("no mount's key names its source stage or image (what it reads is keyed on its own)", () => {
+    expect(key("type=cache,from=a,source=/s,target=/c")).toEqual(
+      key("type=cache,from=b,source=/s,target=/c"),
+    );
+    expect(key("type=bind,from=a,source=/s,target=/c")).toEqual(key("type=bind,from=b,source=/s,target=/c"));
+    expect(key("type=bind,source=/s,target=/c")).not.toEqual(key("type=bind,source=/t,target=/c"));
+  });
+});
+
 describe("leaseCacheDir", () => {
   const cache = { type: "cache", target: "/c", readonly: false, required: false } as const;
 
@@ -107,12 +142,27 @@ describe("leaseCacheDir", () => {
     await a.release();
     const st = await stat(a.dir);
     expect([st.mode & 0o777, st.uid, st.gid]).toEqual([0o700, 7, 8]);
-    const again = await leaseCacheDir(home, { ...cache, target: "/other", id: "x" }, undefined);
+    const again = await leaseCacheDir(
+      home,
+      { ...cache, target: "/other", id: "x", mode: 0o700, uid: 7, gid: 8 },
+      undefined,
+    );
     expect(again.dir).toBe(a.dir);
     expect(await readdir(again.dir)).toEqual(["kept"]);
+    // another mode or owner is another directory, as BuildKit's mkdir snapshot is another source
+    const plain = await leaseCacheDir(home, { ...cache, id: "x" }, undefined);
+    expect(plain.dir).not.toBe(a.dir);
+    expect(await readdir(plain.dir)).toEqual([]);
     const other = await leaseCacheDir(home, cache, undefined);
     expect(other.dir).not.toBe(a.dir);
     expect((await stat(other.dir)).mode & 0o777).toBe(0o755);
+    // with a source, mode and owner are not the mount's to set (BuildKit's frontend drops them)
+    const sourced = await leaseCacheDir(
+      home,
+      { ...cache, id: "y", source: "/s", mode: 0o700, uid: 7 },
+      undefined,
+    );
+    expect([(await stat(sourced.dir)).mode & 0o777, (await stat(sourced.dir)).uid]).toEqual([0o755, 0]);
   });
 
   it("starts a seeded directory as a copy of the seed, links kept as links", async () => {

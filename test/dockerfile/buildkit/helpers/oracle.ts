@@ -43,7 +43,7 @@ export interface Oracle {
 }
 
 const FRONTEND_VERSION = "v0.26.2";
-const FRONTEND_IMAGE = `berth-test/dockerfile-frontend:${FRONTEND_VERSION}`;
+export const FRONTEND_IMAGE = `berth-test/dockerfile-frontend:${FRONTEND_VERSION}`;
 const BUILDKIT_BASE = "berth-test/base:1";
 
 /** The frontend binary, built from the Go module proxy on first use (scripts/dockerfile-frontend.sh). */
