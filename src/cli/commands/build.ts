@@ -8,8 +8,6 @@ import { assertUserNamespaces, findRuntime } from "../../runtime/index.ts";
 import { type Cli, hostOptions } from "../env.ts";
 import { info, printJson } from "../output.ts";
 import { BuildHeartbeat } from "../progress.ts";
-import { cnbLogger } from "./builder.ts";
-import { defaultBuilderToml } from "./default-builder.ts";
 
 export { type BuildChoice, chooseBuild } from "../../api/build.ts";
 /** `berth build --json`'s document: the library's build result. */
@@ -345,6 +343,11 @@ Examples:
         const host = hostOptions(c, { runtime: opts.runtime, epoch: true });
         if (choice.way === "buildpacks") {
           log(`Building ${tag} with Cloud Native Buildpacks (${choice.reason})`);
+          // these import the CNB engine, which a Dockerfile build does not load
+          const [{ cnbLogger }, { defaultBuilderToml }] = await Promise.all([
+            import("./builder.ts"),
+            import("./default-builder.ts"),
+          ]);
           const r = await build({
             ...host,
             logger: cnbLogger(out, { quiet, verbose: Boolean(opts.verbose), heartbeat }),
