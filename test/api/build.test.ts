@@ -87,7 +87,7 @@ describe("publishTarget", () => {
 });
 
 describe("a Dockerfile build's modules", () => {
-  it("are the Dockerfile engine's: none of the buildpacks engine or the TOML parser", async () => {
+  it("are the Dockerfile engine's: none of the buildpacks engine, the TOML parser, registry client or archives", async () => {
     const dir = await tempDir();
     const app = join(dir, "app");
     await mkdir(app);
