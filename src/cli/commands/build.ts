@@ -4,7 +4,6 @@ import type { Command } from "commander";
 import { type BuildChoice, type BuildResult, build, buildDockerfile, chooseBuild } from "../../api/build.ts";
 import { parseCacheFrom, parseCacheTo } from "../../dockerfile/index.ts";
 import { BerthError, isBerthError } from "../../errors.ts";
-import { assertUserNamespaces, findRuntime } from "../../runtime/index.ts";
 import { type Cli, hostOptions } from "../env.ts";
 import { info, printJson } from "../output.ts";
 import { BuildHeartbeat } from "../progress.ts";
@@ -103,6 +102,7 @@ async function checkSandbox(
   const hint =
     "inside a build step (no runc, no mounts, no root), run berth build --isolation host in the builder's image";
   try {
+    const { assertUserNamespaces, findRuntime } = await import("../../runtime/index.ts");
     await findRuntime({ want: runtime || undefined, path: env.PATH || undefined });
     if (uid !== 0) await assertUserNamespaces();
     else if (!(await hasSysAdmin())) {
