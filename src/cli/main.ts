@@ -18,10 +18,7 @@ type Register = (program: Command, cli: () => Cli) => void;
  */
 const MODULES: Record<string, () => Promise<Register[]>> = {
   copy: async () => [(await import("./commands/copy.ts")).registerCopy],
-  build: async () => [
-    (await import("./commands/build.ts")).registerBuild,
-    (await import("./commands/default-builder.ts")).registerDefaultBuilder,
-  ],
+  build: async () => [(await import("./commands/build.ts")).registerBuild],
   inspect: async () => [(await import("./commands/inspect.ts")).registerInspect],
   images: async () => [(await import("./commands/images.ts")).registerImages],
   archive: async () => [(await import("./commands/archive.ts")).registerArchive],
@@ -142,9 +139,7 @@ export async function buildProgram(cli: () => Cli, argv: readonly string[] = [])
   const module = name === undefined ? undefined : (COMMANDS[name] ?? (name in MODULES ? name : undefined));
   const versionOnly = name === undefined && argv.some((a) => a === "-V" || a === "--version");
   const load = module ? [MODULES[module]!] : versionOnly ? [] : Object.values(MODULES);
-  // The overview loads every module, and two of them bring the default builder's registration: once each.
-  const registers = new Set((await Promise.all(load.map((l) => l()))).flat());
-  for (const register of registers) register(program, cli);
+  for (const register of (await Promise.all(load.map((l) => l()))).flat()) register(program, cli);
   finish(program);
   return program;
 }

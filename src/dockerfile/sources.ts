@@ -5,8 +5,8 @@
  * build cache.
  */
 import { createHash } from "node:crypto";
-import { createReadStream, type Stats } from "node:fs";
-import { readdir, readFile, readlink, stat } from "node:fs/promises";
+import { createReadStream, lstatSync, readdirSync, readlinkSync, type Stats } from "node:fs";
+import { readdir, readFile, stat } from "node:fs/promises";
 import { BerthError } from "../errors.ts";
 import { createMatcher, type Matcher } from "../layer/index.ts";
 import { components, lstatOrUndefined, resolveInRoot } from "./rootfs.ts";
@@ -88,30 +88,35 @@ async function expandPattern(root: string, pattern: string, matcher: Matcher | u
   return out;
 }
 
-async function walk(
+/**
+ * The entries below `dirRel` (not following symlinks: a link is an entry, never a way out of the root),
+ * sorted. Synchronous: a walk is many small lstat calls, each cheaper than a trip through libuv's pool (the
+ * bench's context, 280 entries: 2.7 → 0.5 ms warm, a process's first walk 8.6 → 5.4 ms of CPU).
+ */
+function walk(
   root: string,
   dirRel: string,
   below: string,
   matcher: Matcher | undefined,
   out: SourceFile[],
-): Promise<void> {
+): void {
   const host = dirRel === "" ? root : `${root}/${dirRel}`;
-  const names = (await readdir(host)).sort();
+  const names = readdirSync(host).sort();
   for (const name of names) {
     const rel = dirRel === "" ? name : `${dirRel}/${name}`;
     const hostPath = `${root}/${rel}`;
-    const st = await lstatOrUndefined(hostPath);
+    const st = lstatSync(hostPath, { throwIfNoEntry: false });
     if (!st || st.isSocket()) continue;
     const isDir = st.isDirectory();
     const excluded = matcher?.excludes(rel, isDir) ?? false;
     if (excluded && !(isDir && matcher?.hasNegations)) continue;
     const relBelow = below === "" ? name : `${below}/${name}`;
     const f: SourceFile = { hostPath, rel: relBelow, st };
-    if (st.isSymbolicLink()) f.linkname = await readlink(hostPath);
+    if (st.isSymbolicLink()) f.linkname = readlinkSync(hostPath);
     if (isDir) {
       const before = out.length;
       const idx = out.push(f) - 1;
-      await walk(root, rel, relBelow, matcher, out);
+      walk(root, rel, relBelow, matcher, out);
       if (excluded && out.length === before + 1) out.splice(idx, 1);
     } else if (!excluded) out.push(f);
   }
@@ -156,7 +161,7 @@ export async function matchSources(
       }
       if (st.isDirectory()) {
         const files: SourceFile[] = [];
-        await walk(root, resolved, "", matcher, files);
+        walk(root, resolved, "", matcher, files);
         out.push({ path: resolved, isDir: true, files: [{ hostPath, rel: "", st }, ...files], matched: p });
       } else {
         const name = p.slice(p.lastIndexOf("/") + 1);

@@ -79,6 +79,18 @@ export function hasBlobRange(source: unknown): source is RangedBlobSource {
 }
 
 /**
+ * A source that fetches its blobs from a registry over HTTP; `loopback`: the registry is on this machine's
+ * loopback, where it answers at memory speed (a copy sizes its parallelism by that).
+ */
+export interface RemoteBlobSource extends BlobSource {
+  readonly loopback: boolean;
+}
+
+export function isRemote(source: unknown): source is RemoteBlobSource {
+  return typeof (source as RemoteBlobSource | undefined)?.loopback === "boolean";
+}
+
+/**
  * A source holding some blobs as whole local files that this process wrote and hashed while writing them (a
  * layer just built): a sink on this machine may link such a file in instead of reading and hashing it again.
  */

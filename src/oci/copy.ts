@@ -4,7 +4,7 @@ import { type BlobSource, verified } from "./blob.ts";
 import type { Descriptor } from "./descriptor.ts";
 import { loadRoot, type Root, selectImage } from "./image.ts";
 import type { Platform } from "./platform.ts";
-import type { BlobEvent, ImageSink } from "./sink.ts";
+import { type BlobEvent, hasCommitted, type ImageSink } from "./sink.ts";
 import { type Node, walk } from "./walk.ts";
 
 /** Commits tried when a sink reports blobs gone at commit (each retry puts them again first). */
@@ -120,7 +120,15 @@ async function copyRoot(
       else if (loaded && options.platform) await selectImage(loaded, options.platform);
     }
     const nodes = await walk(source, top);
-    options.onPlan?.(nodes.filter((n) => n.kind === "blob").map((n) => n.descriptor));
+    const blobs = nodes.filter((n) => n.kind === "blob");
+    options.onPlan?.(blobs.map((n) => n.descriptor));
+    const written = rootDescriptor(top === root ? root : top);
+    if (hasCommitted(sink) && (await sink.holds(written))) {
+      for (const { descriptor } of blobs) options.onBlob?.({ type: "done", descriptor, how: "exists" });
+      stats.exists = blobs.length;
+      failed = false;
+      return { root: written, blobs: stats };
+    }
     const putBlobs = async (blobs: Node[]) =>
       eachLimit(blobs, options.jobs ?? 4, async ({ descriptor }) => {
         options.signal?.throwIfAborted();
@@ -147,9 +155,8 @@ async function copyRoot(
         if (node.kind !== "blob") await sink.putManifest(node.descriptor, node.bytes);
       }
     };
-    await putBlobs(nodes.filter((n) => n.kind === "blob"));
+    await putBlobs(blobs);
     await putManifests();
-    const written = rootDescriptor(top === root ? root : top);
     // A sink's commit may find blobs gone that it had (a local store's gc or another copy's cleanup racing
     // this copy's lease): it names them, they are put again (now under the lease) and the commit repeated.
     for (let attempt = 1; ; attempt++) {

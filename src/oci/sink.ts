@@ -31,3 +31,15 @@ export interface ImageSink {
   /** Release resources; after a failure, remove anything of this copy's that is not referenced. */
   close(failed: boolean): Promise<void>;
 }
+
+/**
+ * A sink that can tell, by reading only, that its reference already names this root and holds everything the
+ * root reaches: a copy of an unchanged image (a cached rebuild) then writes nothing, no lease, lock or index.
+ */
+export interface CommittedSink extends ImageSink {
+  holds(root: Descriptor): Promise<boolean>;
+}
+
+export function hasCommitted(sink: ImageSink): sink is CommittedSink {
+  return typeof (sink as Partial<CommittedSink>).holds === "function";
+}

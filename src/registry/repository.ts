@@ -4,7 +4,7 @@
  */
 import { Readable } from "node:stream";
 import { BerthError, wrapError } from "../errors.ts";
-import { type BlobSource, MAX_DOCUMENT_SIZE, type Opener, verified } from "../oci/blob.ts";
+import { MAX_DOCUMENT_SIZE, type Opener, type RemoteBlobSource, verified } from "../oci/blob.ts";
 import type { Descriptor } from "../oci/descriptor.ts";
 import { type Digest, digestBytes, parseDigest, verifyBytes } from "../oci/digest.ts";
 import { type Index, parseJson, sniffManifestMediaType } from "../oci/manifest.ts";
@@ -12,7 +12,7 @@ import { isIndex, isManifest, MANIFEST_ACCEPT, MediaType } from "../oci/mediatyp
 import { transferred } from "../util/memory.ts";
 import { repositoryScope } from "./auth.ts";
 import { networkError, type RegistryErrorEntry, responseError } from "./errors.ts";
-import type { RegistryHost } from "./host.ts";
+import { isLoopbackRegistry, type RegistryHost } from "./host.ts";
 import { discard, type HttpResponse, header, isTransientNetworkError, readBody, redactUrl } from "./http.ts";
 import { uploadBlob } from "./upload.ts";
 
@@ -68,7 +68,7 @@ export interface UploadPolicy {
   chunkSize?: number | undefined;
 }
 
-export class Repository implements BlobSource {
+export class Repository implements RemoteBlobSource {
   readonly host: RegistryHost;
   /** The registry as references name it (`docker.io`, `127.0.0.1:5000`). */
   readonly registry: string;
@@ -86,6 +86,11 @@ export class Repository implements BlobSource {
 
   get name(): string {
     return `${this.registry}/${this.repository}`;
+  }
+
+  /** Whether the registry is on this machine's loopback. */
+  get loopback(): boolean {
+    return isLoopbackRegistry(this.registry);
   }
 
   get readScopes(): string[] {

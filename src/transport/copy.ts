@@ -1,12 +1,10 @@
 import { availableParallelism } from "node:os";
 import { BerthError, wrapError } from "../errors.ts";
-import { writeDockerArchive } from "../oci/archive/index.ts";
-import type { BlobSource } from "../oci/blob.ts";
+import { type BlobSource, isRemote } from "../oci/blob.ts";
 import { type CopyOptions, type CopyResult, copy, isRoot } from "../oci/copy.ts";
 import type { Descriptor } from "../oci/descriptor.ts";
 import { loadRoot, type Root, selectImage } from "../oci/image.ts";
 import type { BlobEvent } from "../oci/sink.ts";
-import { isLoopbackRegistry, isRepository } from "../registry/index.ts";
 import { progressCounter } from "../util/progress.ts";
 import { chain } from "../util/stream.ts";
 import { type TransportContext, tmpDirOf } from "./context.ts";
@@ -110,7 +108,7 @@ async function writeRoot(
  * stream, and four at once stay the default.
  */
 function defaultJobs(source: BlobSource, dst: ImageArgument): number {
-  if (dst.transport !== "docker" && isRepository(source) && isLoopbackRegistry(source.registry))
+  if (dst.transport !== "docker" && isRemote(source) && source.loopback)
     return Math.min(4, Math.max(2, availableParallelism()));
   return 4;
 }
@@ -157,6 +155,7 @@ async function saveDockerArchive(
   const from = options.onBlob ? reporting(source, options.onBlob) : source;
   const image = await selectImage(await loadRoot(from, root), options.platform);
   options.onPlan?.(image.manifest.layers);
+  const { writeDockerArchive } = await import("../oci/archive/index.ts");
   await writeDockerArchive(path, [{ image, tags: tag ? [tag] : [] }], {
     tmpDir: tmpDirOf(ctx),
     signal: options.signal,

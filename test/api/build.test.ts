@@ -1,9 +1,10 @@
 /** Which way `build` takes and where `--publish` writes (src/api/build.ts; whole builds: test/cnb/, test/dockerfile/). */
-import { mkdir, symlink, writeFile } from "node:fs/promises";
+import { mkdir, readFile, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { chooseBuild, publishTarget } from "../../src/api/build.ts";
 import { failure, failureOf } from "../dockerfile/helpers/failure.ts";
+import { berth } from "../helpers/cli.ts";
 import { tempDir } from "../helpers/temp.ts";
 
 describe("chooseBuild", () => {
@@ -82,5 +83,43 @@ describe("publishTarget", () => {
       code: "USAGE",
       message: "--publish writes to a registry; docker-archive:/x.tar names a docker-archive destination",
     });
+  });
+});
+
+describe("a Dockerfile build's modules", () => {
+  it("are the Dockerfile engine's: no buildpacks engine, TOML parser, registry client, archives or RUN runtime", async () => {
+    const dir = await tempDir();
+    const app = join(dir, "app");
+    await mkdir(app);
+    await writeFile(join(app, "Dockerfile"), "FROM scratch\nCOPY a.txt /a.txt\n");
+    await writeFile(join(app, "a.txt"), "a\n");
+    // a module hook that notes every module the CLI loads
+    const log = join(dir, "loaded");
+    const hook = join(dir, "hook.mjs");
+    await writeFile(
+      hook,
+      `import { registerHooks } from "node:module";
+import { appendFileSync } from "node:fs";
+registerHooks({ load(url, context, next) { appendFileSync(${JSON.stringify(log)}, url + "\\n"); return next(url, context); } });
+`,
+    );
+    const r = await berth(["build", app, "--dockerfile", "-t", "app:1", "-q"], {
+      home: join(dir, "home"),
+      env: { NODE_OPTIONS: `--import=${hook}` },
+    });
+    expect(r.stderr).toBe("");
+    const loaded = (await readFile(log, "utf8")).split("\n");
+    const src = "/src/";
+    expect(loaded.filter((u) => u.includes(`${src}dockerfile/build.ts`))).toHaveLength(1);
+    const unwanted = loaded.filter(
+      (u) =>
+        (u.includes(`${src}cnb/`) && !u.endsWith("/cnb/image.ts")) ||
+        u.includes("/smol-toml/") ||
+        u.includes(`${src}registry/`) ||
+        u.includes(`${src}oci/archive/`) ||
+        // RUN's runtime is loaded when a RUN runs (the start-up sweep's few runtime modules are not it)
+        /\/src\/runtime\/(index|sandbox|container|spec|snapshots)\.ts$/.test(u),
+    );
+    expect(unwanted.map((u) => u.slice(u.indexOf(src) + 1))).toEqual([]);
   });
 });

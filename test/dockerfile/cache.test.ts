@@ -3,6 +3,7 @@ import { readdir, readFile, truncate, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { berth } from "../helpers/cli.ts";
+import { fileState } from "../helpers/layout.ts";
 import { tempDir } from "../helpers/temp.ts";
 import { localBase, writeContext } from "./helpers/local.ts";
 
@@ -48,8 +49,11 @@ describe("the step cache", () => {
     const first = await build(ctx, home);
     expect(first.stderr).toContain("RAN-FIRST hello");
     expect(first.stderr).toMatch(/\[stage 1\/1\] STEP 1\/7: FROM /);
+    const index = await fileState(join(tmp, "out", "index.json"));
     const second = await build(ctx, home);
     expect(second.json.digest).toBe(first.json.digest);
+    // the image and its tag are as they were: the destination is not written (no index.json rewrite, no fsync)
+    expect(await fileState(join(tmp, "out", "index.json"))).toEqual(index);
     expect(second.stderr).not.toMatch(/^RAN-/m);
     const steps = second.json.steps.filter(
       (s) => !s.instruction.startsWith("FROM") && !s.instruction.startsWith("ARG"),
@@ -78,6 +82,13 @@ describe("the step cache", () => {
     const second = await build(ctx, home, [], epoch);
     expect(second.json.digest).toBe(first.json.digest);
     expect(second.json.steps.filter((s) => !s.cached).length).toBeGreaterThan(0);
+    // a record whose layer is cut short is a miss: every RUN runs again
+    for (const f of await readdir(join(cache, "blobs", "sha256"))) {
+      await truncate(join(cache, "blobs", "sha256", f), 1);
+    }
+    const third = await build(ctx, home, [], epoch);
+    expect(third.json.digest).toBe(first.json.digest);
+    expect(third.stderr.match(/^RAN-(FIRST|AFTER-A)/gm)).toEqual(["RAN-FIRST", "RAN-AFTER-A"]);
   });
 
   it("a change to one COPY source re-runs from that step on", async () => {

@@ -75,6 +75,26 @@ describe("matchSources", () => {
     ]);
   });
 
+  it("walks the whole root without following a link below it, out of the root or in", async () => {
+    const outside = await tempDir();
+    await writeFile(join(outside, "secret"), "secret");
+    const dir = join(await tempDir(), "ctx");
+    await makeContext(dir);
+    await symlink(outside, join(dir, "src", "out"));
+    await symlink("..", join(dir, "docs", "up"));
+    const [all] = await matchSources(dir, ["."], undefined, "ctx");
+    const links = all!.files.filter((f) => f.linkname !== undefined).map((f) => [f.rel, f.linkname]);
+    expect(links).toEqual([
+      ["broken/dangling", "/nowhere"],
+      ["docs/up", ".."],
+      ["guide", "/docs/guide.md"],
+      ["liblink", "src/lib"],
+      ["src/out", outside],
+    ]);
+    expect(all!.files.filter((f) => /secret|^(liblink|src\/out|docs\/up)\//.test(f.rel))).toEqual([]);
+    expect(all!.files).toHaveLength(21);
+  });
+
   it("follows a link in the source path inside the root, keeping the name it was matched by", async () => {
     const [lib, guide] = await matchSources(root, ["liblink", "guide"], undefined, "ctx");
     expect([lib!.path, lib!.isDir, lib!.matched]).toEqual(["src/lib", true, "liblink"]);

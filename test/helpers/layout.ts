@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { mkdir, readFile, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 
 export interface Desc {
@@ -21,6 +21,12 @@ export async function putBlob(layout: string, bytes: Buffer | string, mediaType:
 
 export async function readIndex(layout: string): Promise<{ manifests: Desc[] } & Record<string, unknown>> {
   return JSON.parse(await readFile(join(layout, "index.json"), "utf8"));
+}
+
+/** A file's bytes, inode and mtime (ns): a rewrite, even of the same bytes, changes it. */
+export async function fileState(path: string): Promise<{ bytes: Buffer; ino: bigint; mtimeNs: bigint }> {
+  const st = await stat(path, { bigint: true });
+  return { bytes: await readFile(path), ino: st.ino, mtimeNs: st.mtimeNs };
 }
 
 export async function writeIndex(layout: string, manifests: Desc[]): Promise<void> {

@@ -5,6 +5,7 @@ import {
   type BlobSource,
   hasBlobRange,
   hasWrittenFiles,
+  isRemote,
   MAX_DOCUMENT_SIZE,
   readDocument,
   verified,
@@ -102,5 +103,10 @@ describe("fast-path guards", () => {
     ]);
     const ranged = { ...plain, blobRange: async () => undefined, writtenFile: () => undefined };
     expect([hasBlobRange(ranged), hasWrittenFiles(ranged)]).toEqual([true, true]);
+    expect([isRemote(plain), isRemote({ ...plain, loopback: false }), isRemote(undefined)]).toEqual([
+      false,
+      true,
+      false,
+    ]);
   });
 });

@@ -1,14 +1,15 @@
+import { watch } from "node:fs";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { BerthError } from "../../src/errors.ts";
 import { copy, isRoot } from "../../src/oci/copy.ts";
 import type { Descriptor } from "../../src/oci/descriptor.ts";
 import { loadImage } from "../../src/oci/image.ts";
-import { OciLayout } from "../../src/oci/layout/layout.ts";
+import { OciLayout, REF_NAME } from "../../src/oci/layout/layout.ts";
 import { LayoutSink } from "../../src/oci/layout/sink.ts";
 import { MediaType } from "../../src/oci/mediatype.ts";
 import type { BlobEvent, ImageSink } from "../../src/oci/sink.ts";
-import { readIndex, writeIndex } from "../helpers/layout.ts";
+import { fileState, readIndex, writeIndex } from "../helpers/layout.ts";
 import { errorOf, handLayout, type LayoutImage, layoutImage, putDocument } from "../helpers/oci.ts";
 import { tempDir } from "../helpers/temp.ts";
 
@@ -125,6 +126,33 @@ describe("copy", () => {
     const { layout, sink } = await dest();
     await copy(await OciLayout.open(dir), m, sink);
     expect((await layout.readBlob(amd.config)).equals(cfgBytes)).toBe(true);
+  });
+
+  it("writes nothing when the destination's name already holds the image: no lease, lock or index.json", async () => {
+    const { layout, dir } = await dest();
+    await copy(src, amd.manifest, new LayoutSink(layout, "t"));
+    const before = await fileState(join(dir, "index.json"));
+    const seen = new Set<string>();
+    const watcher = watch(dir, { recursive: true }, (_, name) => seen.add(String(name)));
+    const events: BlobEvent[] = [];
+    const again = await copy(src, amd.manifest, new LayoutSink(layout, "t"), {
+      onBlob: (e) => events.push(e),
+    });
+    await new Promise((r) => setTimeout(r, 50));
+    watcher.close();
+    expect([...seen]).toEqual([]);
+    expect(await fileState(join(dir, "index.json"))).toEqual(before);
+    expect(again).toEqual({ root: amd.manifest, blobs: { written: 0, exists: 2, mounted: 0, bytes: 0 } });
+    expect(events.map((e) => [e.type, e.descriptor.digest, "how" in e && e.how])).toEqual(
+      blobsOf(amd).map((d) => ["done", d.digest, "exists"]),
+    );
+    // a blob gone from under the tag is put back (the copy does its work)
+    await layout.removeBlob(amd.layer.digest);
+    expect((await copy(src, amd.manifest, new LayoutSink(layout, "t"))).blobs.written).toBe(1);
+    expect(await layout.hasBlob(amd.layer)).toBe(true);
+    // another name is a change
+    await copy(src, amd.manifest, new LayoutSink(layout, "t2"));
+    expect((await readIndex(dir)).manifests.map((m) => m.annotations?.[REF_NAME])).toEqual(["t", "t2"]);
   });
 
   it("fails on a blob missing from the source, naming it, and tags nothing", async () => {

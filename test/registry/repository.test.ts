@@ -3,6 +3,7 @@ import { Readable } from "node:stream";
 import { buffer } from "node:stream/consumers";
 import { describe, expect, it } from "vitest";
 import { isBerthError } from "../../src/errors.ts";
+import { isRemote } from "../../src/oci/blob.ts";
 import type { Descriptor } from "../../src/oci/descriptor.ts";
 import { digestBytes } from "../../src/oci/digest.ts";
 import { MediaType } from "../../src/oci/mediatype.ts";
@@ -62,6 +63,10 @@ describe("Repository on a real registry", () => {
     expect(seen.at(-1)).toBe(bytes.length);
     expect(isRepository(repo)).toBe(true);
     expect(isRepository({ openBlob: () => undefined })).toBe(false);
+    // a remote source, on this machine's loopback (a copy from it fetches fewer blobs at once)
+    expect([isRemote(repo), repo.loopback]).toEqual([true, true]);
+    const far = peer.client.repository("registry.example.com", "repo/blobs", { push: false });
+    expect([isRemote(far), far.loopback]).toEqual([true, false]);
   });
 
   it("refuses a blob read whose descriptor gives the wrong size", async () => {

@@ -1,4 +1,4 @@
-import { chmod, mkdir, stat } from "node:fs/promises";
+import { chmod, lstat, mkdir, stat, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { isBerthError } from "../../src/errors.ts";
@@ -23,6 +23,18 @@ describe("makePrivateHome", () => {
     await makePrivateHome(home);
     for (const d of ["snapshots", "run", "tmp"]) expect(await mode(join(home, d))).toBe(0o700);
     expect(await mode(join(home, "cache"))).toBe(0o755);
+  });
+
+  it("leaves a name held by a file or a dangling link as it is, and secureHome then fails on it", async () => {
+    const home = await tempDir();
+    await writeFile(join(home, "tmp"), "x");
+    await symlink(join(home, "nowhere"), join(home, "cache"));
+    await makePrivateHome(home);
+    expect((await lstat(join(home, "tmp"))).isFile()).toBe(true);
+    expect((await lstat(join(home, "cache"))).isSymbolicLink()).toBe(true);
+    expect(await mode(join(home, "run"))).toBe(0o700);
+    const err = await secureHome(home).catch((e: NodeJS.ErrnoException) => e);
+    expect((err as NodeJS.ErrnoException).code).toBe("ENOENT");
   });
 });
 

@@ -49,4 +49,14 @@ describe("parseJson", () => {
     const inString = `["${"[".repeat(2000)}\\"${"{".repeat(2000)}"]`;
     expect(parseJson(inString, "x", "CONFIG_INVALID")).toEqual([`${"[".repeat(2000)}"${"{".repeat(2000)}`]);
   });
+
+  it("measures the depth of a document with more brackets than the limit, wide or deep, [ and { mixed", () => {
+    const wide = `[${Array.from({ length: 3000 }, (_, i) => (i % 2 ? "[1]" : '{"a":{}}')).join(",")}]`;
+    expect((parseJson(wide, "x", "CONFIG_INVALID") as unknown[]).length).toBe(3000);
+    const mixed = (n: number) => '{"a":['.repeat(n / 2) + "]}".repeat(n / 2);
+    expect(() => parseJson(mixed(1000), "x", "CONFIG_INVALID")).not.toThrow();
+    expect((thrown(() => parseJson(mixed(1002), "z", "CONFIG_INVALID")) as Error).message).toMatch(
+      /more than 1000 deep/,
+    );
+  });
 });

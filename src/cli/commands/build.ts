@@ -4,13 +4,10 @@ import type { Command } from "commander";
 import { type BuildChoice, type BuildResult, build, buildDockerfile, chooseBuild } from "../../api/build.ts";
 import { parseCacheFrom, parseCacheTo } from "../../dockerfile/index.ts";
 import { BerthError, isBerthError } from "../../errors.ts";
-import { assertUserNamespaces, findRuntime } from "../../runtime/index.ts";
 import { type Cli, hostOptions } from "../env.ts";
 import { collect, jsonOption } from "../flags.ts";
 import { info, printJson } from "../output.ts";
 import { BuildHeartbeat } from "../progress.ts";
-import { cnbLogger } from "./builder.ts";
-import { defaultBuilderToml } from "./default-builder.ts";
 
 export { type BuildChoice, chooseBuild } from "../../api/build.ts";
 /** `berth build --json`'s document: the library's build result. */
@@ -104,6 +101,7 @@ async function checkSandbox(
   const hint =
     "inside a build step (no runc, no mounts, no root), run berth build --isolation host in the builder's image";
   try {
+    const { assertUserNamespaces, findRuntime } = await import("../../runtime/index.ts");
     await findRuntime({ want: runtime || undefined, path: env.PATH || undefined });
     if (uid !== 0) await assertUserNamespaces();
     else if (!(await hasSysAdmin())) {
@@ -278,6 +276,11 @@ Examples:
         const host = hostOptions(c, { runtime: opts.runtime, epoch: true });
         if (choice.way === "buildpacks") {
           log(`Building ${tag} with Cloud Native Buildpacks (${choice.reason})`);
+          // these import the CNB engine, which a Dockerfile build does not load
+          const [{ cnbLogger }, { defaultBuilderToml }] = await Promise.all([
+            import("./builder.ts"),
+            import("./default-builder.ts"),
+          ]);
           const r = await build({
             ...host,
             logger: cnbLogger(out, { quiet, verbose: Boolean(opts.verbose), heartbeat }),

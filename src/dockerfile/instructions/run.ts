@@ -11,16 +11,7 @@ import { BerthError } from "../../errors.ts";
 import type { XattrReader } from "../../layer/index.ts";
 import type { Image } from "../../oci/image.ts";
 import type { Compression } from "../../oci/mediatype.ts";
-import {
-  captureChanges,
-  emulationOptions,
-  ensureEmulation,
-  type NetworkMode,
-  overlayXattrReader,
-  type RuntimeContext,
-  runInSandbox,
-  type SpecMount,
-} from "../../runtime/index.ts";
+import type { NetworkMode, RuntimeContext, SpecMount } from "../../runtime/index.ts";
 import { expandWord } from "../expand.ts";
 import { heredocName } from "../parse.ts";
 import { lstatOrUndefined, resolveInRoot } from "../rootfs.ts";
@@ -101,7 +92,11 @@ async function dropMountPoints(
   }
 }
 
+/** The runtime, loaded when a RUN runs: a build whose RUN steps are all cached does not load it. */
+const loadRuntime = () => import("../../runtime/index.ts");
+
 async function runStep(o: RunStepOptions) {
+  const { captureChanges, overlayXattrReader, runInSandbox } = await loadRuntime();
   await mkdir(o.upperDir, { recursive: true });
   const result = await runInSandbox({
     home: o.home,
@@ -303,7 +298,10 @@ export async function runInstruction(c: StepContext): Promise<void> {
       try {
         // a foreign platform's step runs under qemu-user-static (runtime/binfmt.ts)
         const platform = c.image.platform();
-        if (platform) await ensureEmulation(platform, emulationOptions(c.env, c.inputs.log));
+        if (platform) {
+          const { ensureEmulation, emulationOptions } = await loadRuntime();
+          await ensureEmulation(platform, emulationOptions(c.env, c.inputs.log));
+        }
         for (const m of mountSpecs) await mountFor(c, m, roots.get(m), mounts, env, cleanups, secretDir);
         const upperDir = c.temp("upper-");
         const layerPath = c.temp("layer-");

@@ -370,6 +370,7 @@ export class OciLayout implements BlobSource {
   async commitTag(desc: Descriptor, name?: string): Promise<void> {
     if (name !== undefined) validateRefName(name);
     await this.updateIndex(async (index) => {
+      if (isEntered(index, desc, name)) return { result: undefined };
       const missing = await this.missingUnder(desc);
       if (missing.length > 0) {
         throw new BerthError(
@@ -401,14 +402,31 @@ export class OciLayout implements BlobSource {
   }
 }
 
-/** `index` with `desc` entered under `name` (replacing any entry of that name), or untagged without one. */
-function withEntry(index: Index, desc: Descriptor, name: string | undefined): Index {
+/** The index entry of `desc` under `name` (or untagged). */
+function entryOf(desc: Descriptor, name: string | undefined): Descriptor {
   const entry: Descriptor = { ...desc };
   const annotations = { ...(desc.annotations ?? {}) };
   delete annotations[REF_NAME];
   if (name !== undefined) annotations[REF_NAME] = name;
   if (Object.keys(annotations).length > 0) entry.annotations = annotations;
   else delete entry.annotations;
+  return entry;
+}
+
+/**
+ * Whether `index` already has `desc` entered under `name` exactly as `withEntry` would enter it (then
+ * nothing is to be written: a no-change rebuild leaves index.json as it was).
+ */
+export function isEntered(index: Index, desc: Descriptor, name: string | undefined): boolean {
+  const want = serialize(entryOf(desc, name));
+  return index.manifests.some(
+    (m) => m.annotations?.[REF_NAME] === name && m.digest === desc.digest && serialize(m).equals(want),
+  );
+}
+
+/** `index` with `desc` entered under `name` (replacing any entry of that name), or untagged without one. */
+function withEntry(index: Index, desc: Descriptor, name: string | undefined): Index {
+  const entry = entryOf(desc, name);
   const manifests = index.manifests.filter((m) => {
     const mName = m.annotations?.[REF_NAME];
     if (name !== undefined) return mName !== name;

@@ -1,9 +1,9 @@
 import { rm } from "node:fs/promises";
 import { hasBlobRange, hasWrittenFiles, type Opener } from "../blob.ts";
 import type { Descriptor } from "../descriptor.ts";
-import type { ImageSink, PutBlobOptions } from "../sink.ts";
+import type { CommittedSink, PutBlobOptions } from "../sink.ts";
 import { reachable } from "./gc.ts";
-import type { OciLayout } from "./layout.ts";
+import { isEntered, type OciLayout } from "./layout.ts";
 import { type Lease, leasedDigests } from "./lease.ts";
 
 /**
@@ -13,7 +13,7 @@ import { type Lease, leasedDigests } from "./lease.ts";
  * reaches is present; after a failure, the blobs this copy created that nothing references and no other
  * live lease holds are removed again. The lease ends at `close`.
  */
-export class LayoutSink implements ImageSink {
+export class LayoutSink implements CommittedSink {
   readonly layout: OciLayout;
   readonly name: string | undefined;
   /** Remove the layout folder entirely when the copy fails (it did not exist before). */
@@ -56,6 +56,15 @@ export class LayoutSink implements ImageSink {
     const had = await this.layout.hasBlob(desc);
     await this.layout.writeBlobBytes(bytes, desc.mediaType);
     if (!had) this.#written.push(desc.digest);
+  }
+
+  /**
+   * Whether the name already points at `root` (the entry as `commit` would write it) and every blob it
+   * reaches is here: read without the lock and without a lease, as a tag's blobs are kept by `gc` anyway.
+   */
+  async holds(root: Descriptor): Promise<boolean> {
+    const { index } = await this.layout.readIndex();
+    return isEntered(index, root, this.name) && (await this.layout.missingUnder(root)).length === 0;
   }
 
   async commit(root: Descriptor): Promise<void> {

@@ -7,7 +7,7 @@ import type { Descriptor } from "../../../src/oci/descriptor.ts";
 import { digestBytes } from "../../../src/oci/digest.ts";
 import { emptyIndex, OciLayout, REF_NAME, validateRefName } from "../../../src/oci/layout/layout.ts";
 import { MediaType } from "../../../src/oci/mediatype.ts";
-import { blobPath, readIndex } from "../../helpers/layout.ts";
+import { blobPath, fileState, readIndex } from "../../helpers/layout.ts";
 import { errorOf, handLayout, type LayoutImage, layoutImage } from "../../helpers/oci.ts";
 import { tempDir } from "../../helpers/temp.ts";
 
@@ -256,5 +256,19 @@ describe("tags", () => {
     expect((await readIndex(dir)).manifests).toEqual([]);
     await layout.removeBlob(image.manifest.digest);
     expect(await layout.missingUnder(image.manifest)).toEqual([image.manifest.digest]);
+  });
+
+  it("leaves index.json as it was (bytes and mtime) when the tag already names the same entry", async () => {
+    const { layout, image, dir } = await fresh("recommit");
+    await layout.commitTag(image.manifest, "v1");
+    await layout.commitTag(image.manifest);
+    const before = await fileState(join(dir, "index.json"));
+    await layout.commitTag(image.manifest, "v1");
+    await layout.commitTag(image.manifest);
+    expect(await fileState(join(dir, "index.json"))).toEqual(before);
+    // another name, or the entry with other annotations, is a change
+    await layout.commitTag({ ...image.manifest, annotations: { a: "b" } }, "v1");
+    const entries = await layout.entries();
+    expect(entries.map((e) => e.annotations)).toEqual([undefined, { a: "b", [REF_NAME]: "v1" }]);
   });
 });
