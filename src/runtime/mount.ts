@@ -12,6 +12,7 @@ import { promisify } from "node:util";
 import { BerthError } from "../errors.ts";
 import type { XattrReader } from "../layer/index.ts";
 import { writeFileAtomic } from "../util/fs.ts";
+import type { SpecMount } from "./spec.ts";
 
 const pexec = promisify(execFile);
 
@@ -38,7 +39,11 @@ export interface OverlayMount {
 /** Whether this kernel refused `volatile` once (then every later mount goes without it). */
 let volatileRefused = false;
 
-export async function mountOverlay(m: OverlayMount): Promise<void> {
+/**
+ * The mount options of an overlay (lower dirs relative to `base` when given): without `volatile`, which
+ * `mountOverlay` adds where asked, and `rootMount` where the kernel took it.
+ */
+function overlayOptions(m: Omit<OverlayMount, "target" | "volatile">): string {
   const lower = m.lowerDirs.map((d) => (m.base ? relative(m.base, d) : d));
   for (const p of [...lower, m.upperDir, m.workDir]) {
     if (BAD.test(p)) {
@@ -52,6 +57,25 @@ export async function mountOverlay(m: OverlayMount): Promise<void> {
   if (options.length > 4000) {
     throw new BerthError("RUNTIME_FAILED", `too many layers for one overlay mount (${m.lowerDirs.length})`);
   }
+  return options;
+}
+
+/**
+ * The overlay as the spec's mount at `/`, for the runtime to make inside the container's mount namespace
+ * (absolute paths: the runtime's working directory is not berth's); `volatile` unless this kernel refused it.
+ */
+export function rootMount(m: Omit<OverlayMount, "target" | "volatile" | "base">): SpecMount {
+  const options = overlayOptions(m).split(",");
+  return {
+    destination: "/",
+    type: "overlay",
+    source: "overlay",
+    options: volatileRefused ? options : [...options, "volatile"],
+  };
+}
+
+export async function mountOverlay(m: OverlayMount): Promise<void> {
+  const options = overlayOptions(m);
   // With `volatile` first where asked; a kernel that refuses it is asked once, then never again.
   const tries = m.volatile && !volatileRefused ? [`${options},volatile`, options] : [options];
   for (const [i, o] of tries.entries()) {
@@ -179,8 +203,9 @@ async function getfattrTree(
       found.set(unescapeGetfattr(line.slice("# file: ".length)), file);
       continue;
     }
-    const m = values ? /^([^=]+)="(.*)"$/.exec(line) : /^(\S+)$/.exec(line);
-    if (m && file) file.set(m[1]!, Buffer.from(m[2] ?? "", "latin1"));
+    // A value getfattr cannot print as text comes encoded (`0x…`, `0s…`): kept as printed.
+    const m = values ? /^([^=]+)=(?:"(.*)"|(\S+))$/.exec(line) : /^(\S+)$/.exec(line);
+    if (m && file) file.set(m[1]!, Buffer.from(m[2] ?? m[3] ?? "", "latin1"));
   }
   return found;
 }
@@ -212,11 +237,41 @@ function unescapeGetfattr(name: string): string {
  * Remove the overlay-private xattrs that point at other inodes (`origin`, and `impure`/`nlink` which go
  * with it) from an upper dir that becomes a snapshot: a snapshot must not depend on the identity of the
  * inodes it was made over, or a later mount may fail to decode them ("stale file handle"). Opaque markers
- * and whiteouts, which are the layer's content, stay.
+ * and whiteouts, which are the layer's content, stay. From the same getfattr: the tree's opaque directories
+ * (`overlayUnionDirs`).
  */
-export async function stripOverlayOrigins(root: string): Promise<void> {
-  const found = await getfattrTree(root, "^trusted\\.overlay\\.(origin|impure|nlink)$", false);
+export async function stripOverlayOrigins(root: string): Promise<string[] | undefined> {
+  const found = await getfattrTree(root, UNION_XATTRS, true);
   for (const [file, attrs] of found ?? []) {
-    for (const name of attrs.keys()) await pexec("setfattr", ["-h", "-x", name, file]).catch(() => undefined);
+    for (const name of attrs.keys()) {
+      if (/^trusted\.overlay\.(origin|impure|nlink)$/.test(name)) {
+        await pexec("setfattr", ["-h", "-x", name, file]).catch(() => undefined);
+      }
+    }
   }
+  return found && unionDirs(root, found);
+}
+
+/** The overlay xattrs a snapshot's union read (`union.ts`) depends on, with those stripped from it. */
+const UNION_XATTRS = "^trusted\\.overlay\\.(origin|impure|nlink|opaque|redirect|metacopy)$";
+
+/**
+ * The opaque directories of an overlay upper-form tree (relative to `root`, "" for itself), for reading it as
+ * a union without mounting it; undefined when getfattr is missing or the tree has `redirect` or `metacopy`
+ * xattrs (a renamed directory, a metadata-only copy up: a union read does not follow them). Only `trusted.`
+ * counts: a root's overlay mount (the only kind snapshots are read through; rootless ones are whole trees)
+ * ignores `user.overlay.*`.
+ */
+export async function overlayUnionDirs(root: string): Promise<string[] | undefined> {
+  const found = await getfattrTree(root, UNION_XATTRS, true);
+  return found && unionDirs(root, found);
+}
+
+function unionDirs(root: string, found: Map<string, Map<string, Buffer>>): string[] | undefined {
+  const opaque: string[] = [];
+  for (const [file, attrs] of found) {
+    if (attrs.has("trusted.overlay.redirect") || attrs.has("trusted.overlay.metacopy")) return undefined;
+    if (attrs.get("trusted.overlay.opaque")?.toString("latin1") === "y") opaque.push(relative(root, file));
+  }
+  return opaque.sort();
 }
