@@ -124,8 +124,8 @@ export async function runInSandbox(o: SandboxOptions): Promise<SandboxResult> {
 /**
  * The layers of a root the runtime mounts (`rootMount`), top first, read as a union (`union.ts`) for the
  * user and the /etc files. Undefined where berth mounts the root on the host instead: a runtime other than
- * runc (crun 1.8.1 cannot run on this development host, so it is untested), one that refused it before in
- * this process, full snapshots (rootless), or a snapshot or upper dir that cannot be read as a union.
+ * runc (crun 1.8.1 refuses an overlay at `/`), one that refused it before in this process, full snapshots
+ * (rootless), a chain too long for absolute paths, or a snapshot or upper dir that cannot be read as a union.
  */
 async function runtimeRoot(
   runtime: OciRuntime,
@@ -141,6 +141,9 @@ async function runtimeRoot(
     lowers.unshift({ dir, opaque: new Set(opaque) });
   }
   if (lowers.length === 0) lowers.push({ dir: await snapshots.empty(), opaque: new Set() });
+  // The paths are absolute: a chain too long for the kernel's page of mount options (the work dir needs room
+  // too) is mounted by berth, with paths relative to the snapshots.
+  if (lowers.reduce((n, l) => n + l.dir.length + 1, upperDir.length) > 3500) return;
   // An upper dir a command wrote to before (buildpack phases share one) needs its opaque dirs: one getfattr.
   const used = (await readdir(upperDir).catch(() => [])).length > 0;
   const opaque = used ? await overlayUnionDirs(upperDir) : [];
