@@ -13,6 +13,7 @@ import { BerthError } from "../errors.ts";
 import type { XattrReader } from "../layer/index.ts";
 import { writeFileAtomic } from "../util/fs.ts";
 import type { SpecMount } from "./spec.ts";
+import { inUserNamespace } from "./userns.ts";
 
 const pexec = promisify(execFile);
 
@@ -39,11 +40,14 @@ export interface OverlayMount {
 /** Whether this kernel refused `volatile` once (then every later mount goes without it). */
 let volatileRefused = false;
 
+/** Whether this process runs in a user namespace (asked once). */
+let inNamespace: Promise<boolean> | undefined;
+
 /**
  * The mount options of an overlay (lower dirs relative to `base` when given): without `volatile`, which
  * `mountOverlay` adds where asked, and `rootMount` where the kernel took it.
  */
-function overlayOptions(m: Omit<OverlayMount, "target" | "volatile">): string {
+async function overlayOptions(m: Omit<OverlayMount, "target" | "volatile">): Promise<string> {
   const lower = m.lowerDirs.map((d) => (m.base ? relative(m.base, d) : d));
   for (const p of [...lower, m.upperDir, m.workDir]) {
     if (BAD.test(p)) {
@@ -53,7 +57,12 @@ function overlayOptions(m: Omit<OverlayMount, "target" | "volatile">): string {
       );
     }
   }
-  const options = `lowerdir=${lower.join(":")},upperdir=${m.upperDir},workdir=${m.workDir}`;
+  // In a user namespace (berth rerun without root) overlayfs cannot use `trusted.` xattrs: without
+  // `userxattr` it cannot make an opaque directory (removing a lower one fails with EIO); with it, it uses
+  // `user.overlay.*`.
+  inNamespace ??= inUserNamespace();
+  const userxattr = (await inNamespace) ? ",userxattr" : "";
+  const options = `lowerdir=${lower.join(":")},upperdir=${m.upperDir},workdir=${m.workDir}${userxattr}`;
   if (options.length > 4000) {
     throw new BerthError("RUNTIME_FAILED", `too many layers for one overlay mount (${m.lowerDirs.length})`);
   }
@@ -64,8 +73,8 @@ function overlayOptions(m: Omit<OverlayMount, "target" | "volatile">): string {
  * The overlay as the spec's mount at `/`, for the runtime to make inside the container's mount namespace
  * (absolute paths: the runtime's working directory is not berth's); `volatile` unless this kernel refused it.
  */
-export function rootMount(m: Omit<OverlayMount, "target" | "volatile" | "base">): SpecMount {
-  const options = overlayOptions(m).split(",");
+export async function rootMount(m: Omit<OverlayMount, "target" | "volatile" | "base">): Promise<SpecMount> {
+  const options = (await overlayOptions(m)).split(",");
   return {
     destination: "/",
     type: "overlay",
@@ -75,7 +84,7 @@ export function rootMount(m: Omit<OverlayMount, "target" | "volatile" | "base">)
 }
 
 export async function mountOverlay(m: OverlayMount): Promise<void> {
-  const options = overlayOptions(m);
+  const options = await overlayOptions(m);
   // With `volatile` first where asked; a kernel that refuses it is asked once, then never again.
   const tries = m.volatile && !volatileRefused ? [`${options},volatile`, options] : [options];
   for (const [i, o] of tries.entries()) {
@@ -244,7 +253,7 @@ export async function stripOverlayOrigins(root: string): Promise<string[] | unde
   const found = await getfattrTree(root, UNION_XATTRS, true);
   for (const [file, attrs] of found ?? []) {
     for (const name of attrs.keys()) {
-      if (/^trusted\.overlay\.(origin|impure|nlink)$/.test(name)) {
+      if (/^(trusted|user)\.overlay\.(origin|impure|nlink)$/.test(name)) {
         await pexec("setfattr", ["-h", "-x", name, file]).catch(() => undefined);
       }
     }
@@ -252,15 +261,17 @@ export async function stripOverlayOrigins(root: string): Promise<string[] | unde
   return found && unionDirs(root, found);
 }
 
-/** The overlay xattrs a snapshot's union read (`union.ts`) depends on, with those stripped from it. */
-const UNION_XATTRS = "^trusted\\.overlay\\.(origin|impure|nlink|opaque|redirect|metacopy)$";
+/**
+ * The overlay xattrs a snapshot's union read (`union.ts`) depends on, with those stripped from it: `trusted.`,
+ * or `user.` where overlayfs was mounted `userxattr` (in a user namespace).
+ */
+const UNION_XATTRS = "^(trusted|user)\\.overlay\\.(origin|impure|nlink|opaque|redirect|metacopy)$";
 
 /**
  * The opaque directories of an overlay upper-form tree (relative to `root`, "" for itself), for reading it as
  * a union without mounting it; undefined when getfattr is missing or the tree has `redirect` or `metacopy`
- * xattrs (a renamed directory, a metadata-only copy up: a union read does not follow them). Only `trusted.`
- * counts: a root's overlay mount (the only kind snapshots are read through; rootless ones are whole trees)
- * ignores `user.overlay.*`.
+ * xattrs (a renamed directory, a metadata-only copy up: a union read does not follow them). `trusted.` and
+ * `user.` count alike, as for the diff (`layer/diff.ts`): overlayfs writes `user.` in a user namespace.
  */
 export async function overlayUnionDirs(root: string): Promise<string[] | undefined> {
   const found = await getfattrTree(root, UNION_XATTRS, true);
@@ -270,8 +281,9 @@ export async function overlayUnionDirs(root: string): Promise<string[] | undefin
 function unionDirs(root: string, found: Map<string, Map<string, Buffer>>): string[] | undefined {
   const opaque: string[] = [];
   for (const [file, attrs] of found) {
-    if (attrs.has("trusted.overlay.redirect") || attrs.has("trusted.overlay.metacopy")) return undefined;
-    if (attrs.get("trusted.overlay.opaque")?.toString("latin1") === "y") opaque.push(relative(root, file));
+    const attr = (name: string) => attrs.get(`trusted.overlay.${name}`) ?? attrs.get(`user.overlay.${name}`);
+    if (attr("redirect") || attr("metacopy")) return undefined;
+    if (attr("opaque")?.toString("latin1") === "y") opaque.push(relative(root, file));
   }
   return opaque.sort();
 }

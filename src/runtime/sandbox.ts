@@ -216,7 +216,7 @@ async function runOnce(r: SandboxRun, layers: UnionLayer[] | undefined): Promise
       mounts: [...etc, ...(o.mounts ?? [])],
       rootPath: root.rootfs,
       rootMount: layers
-        ? rootMount({ lowerDirs: root.lowerDirs, upperDir: root.upperDir, workDir: join(dir, "work") })
+        ? await rootMount({ lowerDirs: root.lowerDirs, upperDir: root.upperDir, workDir: join(dir, "work") })
         : undefined,
       ...(o.rootless ? { rootless: o.rootless } : (await singleIdNamespace()) ? { singleId: true } : {}),
     });

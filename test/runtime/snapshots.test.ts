@@ -88,10 +88,13 @@ it("meta.json lists a snapshot's opaque dirs (for reading roots as a union); one
   // A snapshot from before: no `opaque` in its meta.json, an opaque dir in its tree.
   await mkdir(join(first.dirs[1]!, "etc", "deep"), { recursive: true });
   await run("setfattr", ["-n", "trusted.overlay.opaque", "-v", "y", join(first.dirs[1]!, "etc", "deep")]);
+  // overlayfs mounted `userxattr` (in a user namespace) marks it `user.overlay.opaque`.
+  await mkdir(join(first.dirs[1]!, "ns"));
+  await run("setfattr", ["-n", "user.overlay.opaque", "-v", "y", join(first.dirs[1]!, "ns")]);
   const { opaque: _, ...old } = JSON.parse(await readFile(meta, "utf8"));
   await writeFile(meta, JSON.stringify(old));
-  expect((await snapshots.prepare(two)).opaque).toEqual([[], ["etc/deep"]]);
-  expect(JSON.parse(await readFile(meta, "utf8")).opaque).toEqual(["etc/deep"]);
+  expect((await snapshots.prepare(two)).opaque).toEqual([[], ["etc/deep", "ns"]]);
+  expect(JSON.parse(await readFile(meta, "utf8")).opaque).toEqual(["etc/deep", "ns"]);
   // A redirect (a directory renamed with redirect_dir on) cannot be followed by a union read: none is given.
   await run("setfattr", ["-n", "trusted.overlay.redirect", "-v", "/x", join(first.dirs[1]!, "etc")]);
   await writeFile(meta, JSON.stringify(old));
