@@ -6,14 +6,13 @@
  * `/cnb/buildpacks` mounted and nothing else of the host (no registry credentials) in reach.
  */
 import { spawn } from "node:child_process";
-import type { Stats } from "node:fs";
-import { chown, lstat, mkdir, readFile, readlink } from "node:fs/promises";
+import { chown, mkdir, readFile } from "node:fs/promises";
 import { constants, userInfo } from "node:os";
-import { isAbsolute, join, relative } from "node:path";
+import { isAbsolute, relative } from "node:path";
 import { BerthError } from "../errors.ts";
 import type { Image } from "../oci/image.ts";
 import type { NetworkMode, RuntimeContext, SnapshotChain } from "../runtime/index.ts";
-import { prepareSnapshots, runInSandbox } from "../runtime/index.ts";
+import { lookupUnion, prepareSnapshots, runInSandbox, type UnionLayer } from "../runtime/index.ts";
 import { ConfinedTree } from "../util/confined.ts";
 
 export interface CnbPaths {
@@ -280,89 +279,33 @@ export async function sandboxExecutor(o: SandboxExecutorOptions): Promise<Execut
   };
 }
 
-const MAX_LINKS = 40;
 const MAX_ROOT_FILE = 64 * 1024;
 
 /**
- * Read `path` of an image's root made of overlay-form layer directories (`dirs`, top first), resolved as the
- * image sees it and never on the host: components are looked up in the merged view (the top-most layer's entry
- * wins, a whiteout hides lower ones, a non-directory hides lower directories), symlinks are followed inside the
- * image (absolute targets from its root, `..` never above it), and the file is read with `ConfinedTree` from
- * the layer that holds it (no symlink, FIFO or device; 64 KiB at most). Undefined when it does not exist; a
- * symlink whose target does not exist in the image is an UNSAFE_PATH error naming it. (Opaque directories are
- * not honoured: a lower layer's file under one is found; it is still the image's.)
+ * Read `path` of an image's root made of overlay-form layer directories (`dirs`, top first, each a directory or
+ * a `UnionLayer` naming its opaque directories), resolved as the image sees it and never on the host
+ * (`lookupUnion`), and read with `ConfinedTree` from the layer that holds it (no symlink, FIFO or device; 64 KiB
+ * at most). Undefined when it does not exist; a symlink whose target does not exist in the image, or that
+ * leads through too many others, is an UNSAFE_PATH error naming it.
  */
 export async function readImageFile(
-  dirs: string[],
+  dirs: readonly (string | UnionLayer)[],
   path: string,
   owner: string,
 ): Promise<string | undefined> {
-  const unsafe = (p: string, what: string) =>
-    new BerthError("UNSAFE_PATH", `${owner}: /${p} ${what}`, { details: { owner, path: `/${p}` } });
-  const lookup = async (d: string, rel: string) =>
-    lstat(join(d, rel)).catch((err: NodeJS.ErrnoException) => {
-      if (err.code === "ENOENT" || err.code === "ENOTDIR") return undefined;
-      throw err;
-    });
-  const cur: string[] = [];
-  // Layers whose directory at each depth of `cur` is part of the merged directory.
-  const stack: string[][] = [dirs];
-  const queue = path.split("/").filter((c) => c !== "" && c !== ".");
-  let links = 0;
-  // The last symlink followed and the components left after it (see ConfinedTree): a missing component of
-  // its target makes it a dangling link, refused.
-  let via: { link: string; target: string; rest: number } | undefined;
-  const missing = () =>
-    via && queue.length >= via.rest
-      ? unsafe(via.link, `is a symlink to ${JSON.stringify(via.target)}, which does not exist in the image`)
-      : undefined;
-  while (queue.length > 0) {
-    const c = queue.shift()!;
-    if (c === "..") {
-      if (cur.length > 0) {
-        cur.pop();
-        stack.pop();
-      }
-      continue;
-    }
-    const rel = [...cur, c].join("/");
-    let found: { d: string; st: Stats } | undefined;
-    const merged: string[] = [];
-    for (const d of stack[stack.length - 1]!) {
-      const st = await lookup(d, rel);
-      if (!st) continue;
-      if (st.isCharacterDevice() && st.rdev === 0) break;
-      found ??= { d, st };
-      if (!st.isDirectory() || !found.st.isDirectory()) break;
-      merged.push(d);
-    }
-    if (!found) {
-      const err = missing();
-      if (err) throw err;
-      return undefined;
-    }
-    if (found.st.isSymbolicLink()) {
-      if (++links > MAX_LINKS) throw unsafe(rel, "goes through too many symlinks");
-      const target = await readlink(join(found.d, rel));
-      via = { link: rel, target, rest: queue.length };
-      if (target.startsWith("/")) {
-        cur.length = 0;
-        stack.length = 1;
-      }
-      queue.unshift(...target.split("/").filter((s) => s !== "" && s !== "."));
-      continue;
-    }
-    if (queue.length === 0) {
-      const tree = new ConfinedTree(found.d, { owner, name: "the image", seenAs: "/" });
-      return (await tree.readFile(rel, MAX_ROOT_FILE))?.toString("utf8");
-    }
-    if (!found.st.isDirectory()) {
-      const err = missing();
-      if (err) throw err;
-      return undefined;
-    }
-    cur.push(c);
-    stack.push(merged);
+  const layers = dirs.map((d) => (typeof d === "string" ? { dir: d, opaque: new Set<string>() } : d));
+  const r = await lookupUnion(layers, path);
+  if (!r.found) {
+    if (!r.problem) return undefined;
+    const { link, target, why } = r.problem;
+    throw new BerthError(
+      "UNSAFE_PATH",
+      why === "loop"
+        ? `${owner}: /${link} goes through too many symlinks`
+        : `${owner}: /${link} is a symlink to ${JSON.stringify(target)}, which does not exist in the image`,
+      { details: { owner, path: `/${link}` } },
+    );
   }
-  return undefined;
+  const tree = new ConfinedTree(r.dir, { owner, name: "the image", seenAs: "/" });
+  return (await tree.readFile(r.rel, MAX_ROOT_FILE))?.toString("utf8");
 }

@@ -82,6 +82,7 @@ export {
   readContainer,
 } from "./state.ts";
 export { sweepContainers } from "./sweep.ts";
+export { findInUnion, lookupUnion, type UnionLayer } from "./union.ts";
 export { parseGroup, parsePasswd, type ResolvedUser, resolveInRoot, resolveUser } from "./user.ts";
 export {
   assertUserNamespaces,

@@ -12,6 +12,8 @@ import { promisify } from "node:util";
 import { BerthError } from "../errors.ts";
 import type { XattrReader } from "../layer/index.ts";
 import { writeFileAtomic } from "../util/fs.ts";
+import type { SpecMount } from "./spec.ts";
+import { inUserNamespace } from "./userns.ts";
 
 const pexec = promisify(execFile);
 
@@ -48,7 +50,17 @@ const MAX_LOWER = 500;
 /** What fits in the kernel's one page of mount options, with room for mount(8)'s own. */
 const MAX_OPTIONS = 4000;
 
-export async function mountOverlay(m: OverlayMount): Promise<void> {
+/** Whether this process runs in a user namespace (asked once). */
+let inNamespace: Promise<boolean> | undefined;
+
+/**
+ * The mount options of an overlay after the lower dirs (the upper and work dirs, `userxattr` where needed),
+ * the lower dirs checked: without `volatile`, which `mountOverlay` adds where asked, and `rootMount` where
+ * the kernel took it.
+ */
+async function overlayOptions(
+  m: Omit<OverlayMount, "target" | "volatile">,
+): Promise<{ lower: string[]; rest: string }> {
   const lower = m.lowerDirs.map((d) => (m.base ? relative(m.base, d) : d));
   const rw = m.upperDir !== undefined && m.workDir !== undefined ? [m.upperDir, m.workDir] : undefined;
   if (!rw && (m.upperDir !== undefined || m.workDir !== undefined || lower.length < 2)) {
@@ -71,15 +83,43 @@ export async function mountOverlay(m: OverlayMount): Promise<void> {
       `too many layers for one overlay mount (${m.lowerDirs.length}; overlayfs takes ${MAX_LOWER})`,
     );
   }
-  const upper = rw ? `,upperdir=${rw[0]},workdir=${rw[1]}` : "";
-  if (`lowerdir=${lower.join(":")}${upper}`.length <= MAX_OPTIONS) {
-    await mountWith(`lowerdir=${lower.join(":")}${upper}`, m, m.base);
+  // In a user namespace (berth rerun without root) overlayfs cannot use `trusted.` xattrs: without
+  // `userxattr` it cannot make an opaque directory (removing a lower one fails with EIO); with it, it uses
+  // `user.overlay.*`.
+  inNamespace ??= inUserNamespace();
+  const userxattr = (await inNamespace) ? ",userxattr" : "";
+  return { lower, rest: `${rw ? `,upperdir=${rw[0]},workdir=${rw[1]}` : ""}${userxattr}` };
+}
+
+/**
+ * The overlay as the spec's mount at `/`, for the runtime to make inside the container's mount namespace
+ * (absolute paths: the runtime's working directory is not berth's); `volatile` unless this kernel refused it.
+ * A chain too long for the options' page is an error (the caller mounts it itself).
+ */
+export async function rootMount(m: Omit<OverlayMount, "target" | "volatile" | "base">): Promise<SpecMount> {
+  const { lower, rest } = await overlayOptions(m);
+  const options = `lowerdir=${lower.join(":")}${rest}`;
+  if (options.length > MAX_OPTIONS) {
+    throw new BerthError("RUNTIME_FAILED", `too many layers for one overlay mount (${m.lowerDirs.length})`);
+  }
+  return {
+    destination: "/",
+    type: "overlay",
+    source: "overlay",
+    options: volatileRefused ? options.split(",") : [...options.split(","), "volatile"],
+  };
+}
+
+export async function mountOverlay(m: OverlayMount): Promise<void> {
+  const { lower, rest } = await overlayOptions(m);
+  if (`lowerdir=${lower.join(":")}${rest}`.length <= MAX_OPTIONS) {
+    await mountWith(`lowerdir=${lower.join(":")}${rest}`, m, m.base);
     return;
   }
   // Too long for the options' page: the lower dirs by short names.
   const links = await linkLowerDirs(m);
   try {
-    await mountWith(`lowerdir=${lower.map((_, i) => i).join(":")}${upper}`, m, links);
+    await mountWith(`lowerdir=${lower.map((_, i) => i).join(":")}${rest}`, m, links);
   } finally {
     await rm(links, { recursive: true, force: true });
   }
@@ -226,8 +266,9 @@ async function getfattrTree(
       found.set(unescapeGetfattr(line.slice("# file: ".length)), file);
       continue;
     }
-    const m = values ? /^([^=]+)="(.*)"$/.exec(line) : /^(\S+)$/.exec(line);
-    if (m && file) file.set(m[1]!, Buffer.from(m[2] ?? "", "latin1"));
+    // A value getfattr cannot print as text comes encoded (`0x…`, `0s…`): kept as printed.
+    const m = values ? /^([^=]+)=(?:"(.*)"|(\S+))$/.exec(line) : /^(\S+)$/.exec(line);
+    if (m && file) file.set(m[1]!, Buffer.from(m[2] ?? m[3] ?? "", "latin1"));
   }
   return found;
 }
@@ -259,11 +300,44 @@ function unescapeGetfattr(name: string): string {
  * Remove the overlay-private xattrs that point at other inodes (`origin`, and `impure`/`nlink` which go
  * with it) from an upper dir that becomes a snapshot: a snapshot must not depend on the identity of the
  * inodes it was made over, or a later mount may fail to decode them ("stale file handle"). Opaque markers
- * and whiteouts, which are the layer's content, stay.
+ * and whiteouts, which are the layer's content, stay. From the same getfattr: the tree's opaque directories
+ * (`overlayUnionDirs`).
  */
-export async function stripOverlayOrigins(root: string): Promise<void> {
-  const found = await getfattrTree(root, "^trusted\\.overlay\\.(origin|impure|nlink)$", false);
+export async function stripOverlayOrigins(root: string): Promise<string[] | undefined> {
+  const found = await getfattrTree(root, UNION_XATTRS, true);
   for (const [file, attrs] of found ?? []) {
-    for (const name of attrs.keys()) await pexec("setfattr", ["-h", "-x", name, file]).catch(() => undefined);
+    for (const name of attrs.keys()) {
+      if (/^(trusted|user)\.overlay\.(origin|impure|nlink)$/.test(name)) {
+        await pexec("setfattr", ["-h", "-x", name, file]).catch(() => undefined);
+      }
+    }
   }
+  return found && unionDirs(root, found);
+}
+
+/**
+ * The overlay xattrs a snapshot's union read (`union.ts`) depends on, with those stripped from it: `trusted.`,
+ * or `user.` where overlayfs was mounted `userxattr` (in a user namespace).
+ */
+const UNION_XATTRS = "^(trusted|user)\\.overlay\\.(origin|impure|nlink|opaque|redirect|metacopy)$";
+
+/**
+ * The opaque directories of an overlay upper-form tree (relative to `root`, "" for itself), for reading it as
+ * a union without mounting it; undefined when getfattr is missing or the tree has `redirect` or `metacopy`
+ * xattrs (a renamed directory, a metadata-only copy up: a union read does not follow them). `trusted.` and
+ * `user.` count alike, as for the diff (`layer/diff.ts`): overlayfs writes `user.` in a user namespace.
+ */
+export async function overlayUnionDirs(root: string): Promise<string[] | undefined> {
+  const found = await getfattrTree(root, UNION_XATTRS, true);
+  return found && unionDirs(root, found);
+}
+
+function unionDirs(root: string, found: Map<string, Map<string, Buffer>>): string[] | undefined {
+  const opaque: string[] = [];
+  for (const [file, attrs] of found) {
+    const attr = (name: string) => attrs.get(`trusted.overlay.${name}`) ?? attrs.get(`user.overlay.${name}`);
+    if (attr("redirect") || attr("metacopy")) return undefined;
+    if (attr("opaque")?.toString("latin1") === "y") opaque.push(relative(root, file));
+  }
+  return opaque.sort();
 }

@@ -3,7 +3,7 @@
  * that the caller keeps, with the mounts, env, user, cwd and network it gives. The result has one shape
  * whether the command succeeds or fails; `captureChanges` turns the upper directory into a layer.
  */
-import { rm, writeFile } from "node:fs/promises";
+import { mkdir, readdir, rm, writeFile } from "node:fs/promises";
 import { hostname as osHostname } from "node:os";
 import { join } from "node:path";
 import { BerthError } from "../errors.ts";
@@ -17,14 +17,15 @@ import {
 import type { Image } from "../oci/image.ts";
 import { etcMounts, type RuntimeContext } from "./container.ts";
 import { type ProcessResult, runBundle, type StdioOptions } from "./exec.ts";
-import { overlayXattrReader, unmount } from "./mount.ts";
+import { overlayUnionDirs, overlayXattrReader, rootMount, unmount } from "./mount.ts";
 import { type NetworkSetup, setupNetwork } from "./network.ts";
 import { type ContainerRoot, createRoot } from "./root.ts";
-import { findRuntime } from "./runtime.ts";
+import { findRuntime, type OciRuntime } from "./runtime.ts";
 import { type PrepareOptions, type SnapshotChain, type SnapshotMode, Snapshots } from "./snapshots.ts";
 import { buildSpec, mergeEnv, type NetworkMode, processEnv, type SpecMount, type Volume } from "./spec.ts";
 import { makeContainerDir } from "./sweep.ts";
-import { resolveInRoot, resolveUser } from "./user.ts";
+import { findInUnion, type UnionLayer } from "./union.ts";
+import { dirFinder, type RootFinder, resolveUser } from "./user.ts";
 import { assertUserNamespaces, singleIdNamespace } from "./userns.ts";
 
 export interface SandboxOptions extends RuntimeContext, StdioOptions {
@@ -51,6 +52,11 @@ export interface SandboxOptions extends RuntimeContext, StdioOptions {
   mounts?: SpecMount[];
   /** Name for messages. */
   imageName?: string;
+  /**
+   * Who mounts the root's overlay: default the runtime where it can (`runtimeRoot`), else berth on the
+   * host; "host" makes berth mount it (tests compare the two).
+   */
+  mountRoot?: "host" | undefined;
   /**
    * Give the command /etc/hosts, /etc/resolv.conf and /etc/hostname even where the root lacks them (a
    * Dockerfile RUN, as BuildKit); the mount points this makes are the caller's to leave out of the changes.
@@ -101,14 +107,87 @@ export async function runInSandbox(o: SandboxOptions): Promise<SandboxResult> {
       `the snapshot chain is ${chain.mode} but this sandbox makes ${snapshots.mode} roots`,
     );
   }
+  const run = { o, runtime, snapshots, chain, applied };
+  const plan = o.mountRoot === "host" ? undefined : await runtimeRoot(runtime, snapshots, chain, o.upperDir);
+  if (plan) {
+    try {
+      return await runOnce(run, plan);
+    } catch (err) {
+      if (!refusedRootMount(err)) throw err;
+      // This runtime (or kernel) does not take the overlay at `/`: berth mounts it, from now on.
+      runtimeMountRefused = true;
+    }
+  }
+  return runOnce(run, undefined);
+}
+
+/**
+ * The layers of a root the runtime mounts (`rootMount`), top first, read as a union (`union.ts`) for the
+ * user and the /etc files. Undefined where berth mounts the root on the host instead: a runtime other than
+ * runc (crun 1.8.1 refuses an overlay at `/`), one that refused it before in this process, full snapshots
+ * (rootless), a chain too long for absolute paths, or a snapshot or upper dir that cannot be read as a union.
+ */
+async function runtimeRoot(
+  runtime: OciRuntime,
+  snapshots: Snapshots,
+  chain: SnapshotChain,
+  upperDir: string,
+): Promise<UnionLayer[] | undefined> {
+  if (runtime.name !== "runc" || runtimeMountRefused || chain.mode !== "overlay" || !chain.opaque) return;
+  const lowers: UnionLayer[] = [];
+  for (const [i, dir] of chain.dirs.entries()) {
+    const opaque = chain.opaque[i];
+    if (!opaque) return;
+    lowers.unshift({ dir, opaque: new Set(opaque) });
+  }
+  if (lowers.length === 0) lowers.push({ dir: await snapshots.empty(), opaque: new Set() });
+  // The paths are absolute: a chain too long for the kernel's page of mount options (the work dir needs room
+  // too) is mounted by berth, with paths relative to the snapshots.
+  if (lowers.reduce((n, l) => n + l.dir.length + 1, upperDir.length) > 3500) return;
+  // An upper dir a command wrote to before (buildpack phases share one) needs its opaque dirs: one getfattr.
+  const used = (await readdir(upperDir).catch(() => [])).length > 0;
+  const opaque = used ? await overlayUnionDirs(upperDir) : [];
+  if (!opaque) return;
+  return [{ dir: upperDir, opaque: new Set(opaque) }, ...lowers];
+}
+
+/** Whether the runtime mounts roots (`runtimeRoot`) in this process: false once it refused one. */
+let runtimeMountRefused = false;
+
+/** The runtime's failure to mount the overlay at `/` (runc: `error mounting "overlay" to rootfs at "/"`). */
+function refusedRootMount(err: unknown): boolean {
+  return (
+    err instanceof BerthError &&
+    err.code === "RUNTIME_FAILED" &&
+    /mounting "overlay" to rootfs at "\/"/.test(err.message)
+  );
+}
+
+interface SandboxRun {
+  o: SandboxOptions;
+  runtime: OciRuntime;
+  snapshots: Snapshots;
+  chain: SnapshotChain;
+  applied: number;
+}
+
+/**
+ * Run the command once: in a root the runtime mounts from `layers` (`runtimeRoot`), or, without them, in one
+ * berth mounts on the host (`createRoot`) and unmounts afterwards.
+ */
+async function runOnce(r: SandboxRun, layers: UnionLayer[] | undefined): Promise<SandboxResult> {
+  const { o, runtime, snapshots, chain } = r;
   const config = o.image?.config;
   const name = o.imageName ?? o.image?.digest ?? "the build root";
   const { id, dir, stateDir } = await makeContainerDir(o.home, runtime);
   let root: ContainerRoot | undefined;
   let net: NetworkSetup | undefined;
   try {
-    root = await createRoot(snapshots, chain, dir, o.upperDir, true);
-    const user = await resolveUser(root.rootfs, o.user ?? config?.config?.User, name);
+    root = layers
+      ? await runtimeMountedRoot(dir, layers)
+      : await createRoot(snapshots, chain, dir, o.upperDir, true);
+    const find: RootFinder = layers ? (p) => findInUnion(layers, p) : dirFinder(root.rootfs);
+    const user = await resolveUser(find, o.user ?? config?.config?.User, name);
     const network = o.network ?? "default";
     const hostname = o.hostname ?? (network === "host" ? osHostname() : id.slice(6, 18));
     net = await setupNetwork({
@@ -120,7 +199,7 @@ export async function runInSandbox(o: SandboxOptions): Promise<SandboxResult> {
     // Only files the root already has are bound over, so the changes stay the command's own.
     const etc: SpecMount[] = [];
     for (const m of await etcMounts(dir, hostname, network, net.resolvConf)) {
-      if (o.etcAlways || (await resolveInRoot(root.rootfs, m.destination))) etc.push(m);
+      if (o.etcAlways || (await find(m.destination))) etc.push(m);
     }
     const cwd = o.cwd || config?.config?.WorkingDir || "/";
     const spec = buildSpec({
@@ -136,6 +215,9 @@ export async function runInSandbox(o: SandboxOptions): Promise<SandboxResult> {
       volumes: o.volumes ?? [],
       mounts: [...etc, ...(o.mounts ?? [])],
       rootPath: root.rootfs,
+      rootMount: layers
+        ? await rootMount({ lowerDirs: root.lowerDirs, upperDir: root.upperDir, workDir: join(dir, "work") })
+        : undefined,
       ...(o.rootless ? { rootless: o.rootless } : (await singleIdNamespace()) ? { singleId: true } : {}),
     });
     await writeFile(join(dir, "config.json"), `${JSON.stringify(spec, null, 2)}\n`);
@@ -143,13 +225,21 @@ export async function runInSandbox(o: SandboxOptions): Promise<SandboxResult> {
     return {
       ...result,
       root: { mode: chain.mode, lowerDirs: root.lowerDirs, upperDir: root.upperDir },
-      applied,
+      applied: r.applied,
     };
   } finally {
     await net?.close();
     if (root?.mounted) await unmount(root.rootfs);
     await rm(dir, { recursive: true, force: true }).catch(() => undefined);
   }
+}
+
+/** The dirs of a root the runtime mounts: an empty `rootfs/` to mount over, `work/`, the upper dir. */
+async function runtimeMountedRoot(dir: string, layers: UnionLayer[]): Promise<ContainerRoot> {
+  const [upper, ...lowers] = layers;
+  const rootfs = join(dir, "rootfs");
+  await Promise.all([mkdir(upper!.dir, { recursive: true }), mkdir(join(dir, "work")), mkdir(rootfs)]);
+  return { rootfs, mounted: false, upperDir: upper!.dir, lowerDirs: lowers.map((l) => l.dir) };
 }
 
 export interface CaptureOptions extends DiffOptions {

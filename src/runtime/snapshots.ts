@@ -12,7 +12,9 @@
  * processes make the same one, the first rename wins and the other's copy is dropped. Nothing is synced to
  * disk (an overlay snapshot is applied through a `volatile` mount, whose unmount skips the sync of the whole
  * filesystem: 280–400 ms a layer on a busy disk), so `meta.json` names the boot a snapshot was made in, and
- * another boot makes it again: a crash may have left it short.
+ * another boot makes it again: a crash may have left it short. An overlay snapshot's `meta.json` also lists its
+ * opaque directories (`opaque`; null when it cannot be read as a union), so that a root can be read without
+ * mounting it (`union.ts`) and without a getfattr; a snapshot made before it did gets them once, from one.
  */
 import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -23,8 +25,16 @@ import { promisify } from "node:util";
 import { BerthError, wrapError } from "../errors.ts";
 import { chainIds, type Digest, encodedOf } from "../oci/digest.ts";
 import type { Image } from "../oci/image.ts";
+import { writeFileAtomic } from "../util/fs.ts";
 import { makePrivateHome } from "../util/home.ts";
-import { currentBootId, mountOverlay, overlaySupported, stripOverlayOrigins, unmount } from "./mount.ts";
+import {
+  currentBootId,
+  mountOverlay,
+  overlaySupported,
+  overlayUnionDirs,
+  stripOverlayOrigins,
+  unmount,
+} from "./mount.ts";
 
 const pexec = promisify(execFile);
 
@@ -53,6 +63,11 @@ export interface SnapshotChain {
   applied: number;
   /** Snapshots found in the cache. */
   reused: number;
+  /**
+   * overlay: the opaque directories of each snapshot (as `dirs`), to read the root as a union (`union.ts`);
+   * undefined for one that cannot be (`overlayUnionDirs`).
+   */
+  opaque?: (readonly string[] | undefined)[];
 }
 
 export class Snapshots {
@@ -106,36 +121,61 @@ export class Snapshots {
     }
     const ids = chainIds(diffIds);
     const dirs: string[] = [];
+    const opaque: (string[] | undefined)[] = [];
     let applied = 0;
     let reused = 0;
     for (let i = 0; i < ids.length; i++) {
       options.signal?.throwIfAborted();
       const dir = this.dir(ids[i]!);
-      if (await this.#usable(dir)) {
+      const meta = await this.#usable(dir);
+      if (meta) {
         reused++;
+        opaque.push(await this.#opaqueOf(dir, meta));
       } else {
         options.onApply?.(i, ids.length, ids[i]!);
-        await this.#make(ids[i]!, diffIds[i]!, dirs, () => layers[i]!.uncompressed(), i, options.signal);
+        opaque.push(
+          await this.#make(ids[i]!, diffIds[i]!, dirs, () => layers[i]!.uncompressed(), i, options.signal),
+        );
         applied++;
       }
       dirs.push(join(dir, "fs"));
     }
-    return { mode: this.mode, chainIds: ids, dirs, applied, reused };
+    return {
+      mode: this.mode,
+      chainIds: ids,
+      dirs,
+      applied,
+      reused,
+      ...(this.mode === "overlay" ? { opaque } : {}),
+    };
   }
 
-  /** Whether the snapshot in `dir` is there and was made in this boot (one of another boot is moved away). */
-  async #usable(dir: string): Promise<boolean> {
-    if (!(await isDir(join(dir, "fs")))) return false;
+  /**
+   * The `meta.json` of the snapshot in `dir` when it is there and was made in this boot (one of another boot
+   * is moved away); undefined when it has to be made.
+   */
+  async #usable(dir: string): Promise<SnapshotMeta | undefined> {
+    if (!(await isDir(join(dir, "fs")))) return undefined;
     const meta = await readFile(join(dir, "meta.json"), "utf8").then(
-      (s) => JSON.parse(s) as { boot?: unknown },
-      () => ({}) as { boot?: unknown },
+      (s) => JSON.parse(s) as SnapshotMeta,
+      () => ({}) as SnapshotMeta,
     );
     // Made before snapshots named their boot: the layers after the first were synced by their unmount.
-    if (meta.boot === undefined || meta.boot === (await currentBootId())) return true;
+    if (meta.boot === undefined || meta.boot === (await currentBootId())) return meta;
     const away = join(this.root, "tmp", `stale-${randomBytes(6).toString("hex")}`);
     await rename(dir, away).catch(() => undefined);
     await rm(away, { recursive: true, force: true });
-    return false;
+    return undefined;
+  }
+
+  /** An overlay snapshot's opaque directories: from its `meta.json`, else (made before it listed them) from a getfattr, then recorded. */
+  async #opaqueOf(dir: string, meta: SnapshotMeta): Promise<string[] | undefined> {
+    if (this.mode !== "overlay") return undefined;
+    if (Array.isArray(meta.opaque)) return meta.opaque.filter((p) => typeof p === "string");
+    if (meta.opaque === null) return undefined;
+    const opaque = await overlayUnionDirs(join(dir, "fs"));
+    await writeFileAtomic(join(dir, "meta.json"), `${JSON.stringify({ ...meta, opaque: opaque ?? null })}\n`);
+    return opaque;
   }
 
   async #make(
@@ -145,7 +185,7 @@ export class Snapshots {
     open: () => Promise<Readable>,
     index: number,
     signal: AbortSignal | undefined,
-  ): Promise<void> {
+  ): Promise<string[] | undefined> {
     const tmp = join(
       this.root,
       "tmp",
@@ -153,6 +193,8 @@ export class Snapshots {
     );
     const fs = join(tmp, "fs");
     let mounted: string | undefined;
+    // A layer applied straight into the dir has no opaque directory (nothing below it to hide).
+    let opaque: string[] | undefined = [];
     try {
       await mkdir(tmp, { recursive: true });
       // The layer engine is loaded only when a layer has to be applied (a cached image needs none).
@@ -194,11 +236,11 @@ export class Snapshots {
         mounted = undefined;
         await rm(work, { recursive: true, force: true });
         await rm(target, { recursive: true, force: true });
-        await stripOverlayOrigins(fs);
+        opaque = await stripOverlayOrigins(fs);
       }
       await writeFile(
         join(tmp, "meta.json"),
-        `${JSON.stringify({ chainId, diffId, index, parent: parents.length ? parents[parents.length - 1] : null, mode: this.mode, boot: await currentBootId() })}\n`,
+        `${JSON.stringify({ chainId, diffId, index, parent: parents.length ? parents[parents.length - 1] : null, mode: this.mode, boot: await currentBootId(), ...(this.mode === "overlay" ? { opaque: opaque ?? null } : {}) })}\n`,
       );
       await mkdir(join(this.root, this.mode), { recursive: true });
       try {
@@ -209,12 +251,19 @@ export class Snapshots {
         // Another process made it first: theirs is as good as ours.
         await rm(tmp, { recursive: true, force: true });
       }
+      return opaque;
     } catch (err) {
       if (mounted) await unmount(mounted);
       await rm(tmp, { recursive: true, force: true }).catch(() => undefined);
       throw wrapError(`applying layer ${index} (${diffId})`, err);
     }
   }
+}
+
+/** What berth reads back from a snapshot's `meta.json`. */
+interface SnapshotMeta {
+  boot?: unknown;
+  opaque?: unknown[] | null;
 }
 
 async function isDir(p: string): Promise<boolean> {

@@ -247,6 +247,11 @@ export interface SpecOptions {
   annotations?: Record<string, string>;
   /** `root.path` in the bundle; default "rootfs". */
   rootPath?: string;
+  /**
+   * The root's overlay for the runtime to mount over the empty `rootPath`, inside the container's mount
+   * namespace (`mount.ts` `rootMount`): the first of all mounts, so that the others land in it.
+   */
+  rootMount?: SpecMount | undefined;
   /** Set when not root: runc's rootless mode. */
   rootless?: RootlessIds | undefined;
   /**
@@ -271,7 +276,7 @@ export function buildSpec(o: SpecOptions): RuntimeSpec {
   ];
   if (network !== "host") namespaces.push({ type: "network" });
   const caps = capabilitySet(o.capAdd, o.capDrop);
-  const mounts = defaultMounts();
+  const mounts = [...(o.rootMount ? [o.rootMount] : []), ...defaultMounts()];
   for (const v of o.volumes ?? []) {
     mounts.push({
       destination: v.destination,

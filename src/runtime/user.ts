@@ -59,8 +59,20 @@ export async function resolveInRoot(root: string, path: string): Promise<string 
   return cur.length === 0 ? root : `${root}/${cur.join("/")}`;
 }
 
-async function readEtc(root: string, path: string): Promise<string | undefined> {
-  const host = await resolveInRoot(root, path);
+/**
+ * Where a root's path is on the host, links followed inside the root (undefined when missing): a directory
+ * (`resolveInRoot`), or layer directories read as a union (`unionFinder`) when the root is not mounted.
+ */
+export type RootFinder = (path: string) => Promise<string | undefined>;
+
+/** A root directory on the host as a `RootFinder`. */
+export const dirFinder =
+  (root: string): RootFinder =>
+  (path) =>
+    resolveInRoot(root, path);
+
+async function readEtc(find: RootFinder, path: string): Promise<string | undefined> {
+  const host = await find(path);
   if (!host) return undefined;
   const st = await lstat(host);
   if (!st.isFile() || st.size > MAX_SIZE) return undefined;
@@ -95,11 +107,12 @@ export function parseGroup(text: string): GroupEntry[] {
 }
 
 /**
- * Resolve `spec` (empty: root) in `rootDir`. `image` names the image in errors.
+ * Resolve `spec` (empty: root) in the root `rootDir` (a directory or a `RootFinder`). `image` names the
+ * image in errors.
  * Supplementary groups come from /etc/group for a user with a passwd entry, unless a group was given.
  */
 export async function resolveUser(
-  rootDir: string,
+  rootDir: string | RootFinder,
   spec: string | undefined,
   image: string,
 ): Promise<ResolvedUser> {
@@ -107,9 +120,10 @@ export async function resolveUser(
   const colon = text.indexOf(":");
   const userPart = colon < 0 ? text : text.slice(0, colon);
   const groupPart = colon < 0 ? undefined : text.slice(colon + 1);
+  const find = typeof rootDir === "string" ? dirFinder(rootDir) : rootDir;
   const [passwdText, groupText] = await Promise.all([
-    readEtc(rootDir, "/etc/passwd"),
-    readEtc(rootDir, "/etc/group"),
+    readEtc(find, "/etc/passwd"),
+    readEtc(find, "/etc/group"),
   ]);
   const passwd = parsePasswd(passwdText ?? "");
   const groups = parseGroup(groupText ?? "");

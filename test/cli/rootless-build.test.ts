@@ -90,6 +90,18 @@ async function homeFor(name: string): Promise<string> {
   return home;
 }
 
+/** A fresh home for berthuser with a build context `ctx/` in it: the Dockerfile and `files`, berthuser's. */
+async function dockerfileContext(name: string, dockerfile: string, files: Record<string, string> = {}) {
+  const home = await homeFor(name);
+  const ctx = join(home, "ctx");
+  await mkdir(ctx);
+  for (const [f, content] of Object.entries({ Dockerfile: dockerfile, ...files })) {
+    await writeFile(join(ctx, f), content);
+  }
+  await pexec("chown", ["-R", `${user!.uid}:${user!.gid}`, ctx]);
+  return { home, ctx };
+}
+
 /** Every layer's entries of an OCI layout's image, with the owners its tar headers record. */
 async function layerOwners(layout: string): Promise<Map<string, string>[]> {
   const index = JSON.parse(await readFile(join(layout, "index.json"), "utf8"));
@@ -183,15 +195,11 @@ afterAll(async () => {
 
 describe.skipIf(skip !== undefined)("builds without root", () => {
   it("a Dockerfile build whose RUN chowns to 1000: the layer records 1000:1000; berth run of the result", async () => {
-    const home = await homeFor("home-df");
-    const ctx = join(home, "ctx");
-    await mkdir(ctx);
-    await writeFile(
-      join(ctx, "Dockerfile"),
+    const { home, ctx } = await dockerfileContext(
+      "home-df",
       `FROM ${reg.host}/base/busybox:1\nRUN mkdir /data && echo hi > /data/f && chown -R 1000:1000 /data && ls -ln /data/f\nCOPY --chown=1000:1000 note.txt /data/note.txt\n`,
+      { "note.txt": "note\n" },
     );
-    await writeFile(join(ctx, "note.txt"), "note\n");
-    await pexec("chown", ["-R", `${user!.uid}:${user!.gid}`, ctx]);
     const r = await berthAs(home, ["build", "--dockerfile", "-t", "df:1", ctx]);
     expect(r.stderr).toContain("Wrote sha256:");
     expect(r.code).toBe(0);
@@ -209,6 +217,18 @@ describe.skipIf(skip !== undefined)("builds without root", () => {
     expect(layers[1]!.size).toBe(2);
     const ran = await berthAs(home, ["run", "df:1", "sh", "-c", "cat /data/f /data/note.txt"]);
     expect([ran.code, ran.stdout, ran.stderr]).toEqual([0, "hi\nnote\n", ""]);
+    expect(await leftovers(home)).toEqual([]);
+  }, 180_000);
+
+  it("a RUN removes a directory of a lower layer and makes it again (an opaque dir: overlayfs mounted userxattr)", async () => {
+    // Before userxattr, the second RUN failed: "rm: can't remove '/d': Input/output error".
+    const { home, ctx } = await dockerfileContext(
+      "home-opaque",
+      `FROM ${reg.host}/base/busybox:1\nRUN mkdir -p /d /e && touch /d/old /e/old\nRUN rm -rf /d && mkdir /d && touch /d/new && rm /e/old\nRUN echo $(ls /d) $(ls /e) end\n`,
+    );
+    const r = await berthAs(home, ["build", "--dockerfile", "-t", "opq:1", ctx]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout + r.stderr).toContain("new end\n");
     expect(await leftovers(home)).toEqual([]);
   }, 180_000);
 

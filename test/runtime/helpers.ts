@@ -218,3 +218,35 @@ export async function recordingRuntime(
   await writeFile(path, `#!/bin/sh\necho "$*" >>${log}\n${exec}\n`, { mode: 0o755 });
   return { path, log };
 }
+
+/**
+ * runc, refusing (as a runtime without it would) a spec whose root is an overlay the runtime mounts: its log
+ * says runc's words, `error mounting "overlay" to rootfs at "/"`, and it exits 1 without starting anything.
+ * Other specs run with the real runc. Each invocation's arguments are appended to `log`.
+ */
+export async function rootMountRefusingRunc(dir: string): Promise<{ path: string; log: string }> {
+  const real = (await pexec("sh", ["-c", "command -v runc"])).stdout.trim();
+  const bin = join(dir, "runc-refusing");
+  await mkdir(bin, { recursive: true });
+  const log = join(bin, "invocations.log");
+  const path = join(bin, "runc");
+  const msg = String.raw`runc run failed: unable to start container process: error during container init: error mounting \"overlay\" to rootfs at \"/\": mount overlay:/: invalid argument`;
+  await writeFile(
+    path,
+    `#!/bin/sh
+echo "$*" >>${log}
+prev=; runlog=; bundle=
+for a in "$@"; do
+  case "$prev" in --log) runlog=$a ;; --bundle) bundle=$a ;; esac
+  prev=$a
+done
+if [ -n "$bundle" ] && grep -q '"type": "overlay"' "$bundle/config.json"; then
+  printf '%s\\n' '{"level":"error","msg":"${msg}"}' >>"$runlog"
+  exit 1
+fi
+exec ${real} "$@"
+`,
+    { mode: 0o755 },
+  );
+  return { path, log };
+}

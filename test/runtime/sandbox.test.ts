@@ -1,5 +1,5 @@
 /** The sandbox API builds use: one result shape, a kept upper dir, and the changes as a layer. */
-import { createReadStream, readdirSync } from "node:fs";
+import { createReadStream, readdirSync, readFileSync } from "node:fs";
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { beforeAll, expect, it } from "vitest";
@@ -115,4 +115,37 @@ it("mounts the root volatile: its upper dir is dropped after the step, so unmoun
   expect(r.exitCode).toBe(0);
   // The kernel lists the option as `volatile`, or `fsync=volatile` since 6.x.
   expect(r.stdoutTail).toMatch(/ overlay overlay \S*,(fsync=)?volatile(,|\s)/);
+});
+
+it("runc mounts the root in the container's namespace: nothing is mounted on the host while the command runs", async () => {
+  const opened = await openSource(parseImageArgument(`oci:${join(dir, "layout")}:b`), { home: dir, env: {} });
+  const image = await selectImage(await loadRoot(opened.source, opened.root));
+  const home = join(dir, "home-ns");
+  // The host's mounts under this home, read while the command runs (it waits for its stdin to close).
+  const hostMounts = async (mountRoot: "host" | undefined) => {
+    let seen: string[] = [];
+    const r = await runInSandbox({
+      home,
+      image,
+      upperDir: join(dir, `upper-ns-${mountRoot ?? "runtime"}`),
+      args: ["sh", "-c", "echo started; id -G; echo $HOME"],
+      user: "app",
+      network: "none",
+      ...(mountRoot ? { mountRoot } : {}),
+      onStdout: () => {
+        seen = readFileSync("/proc/self/mountinfo", "utf8")
+          .split("\n")
+          .filter((l) => l.includes(home));
+      },
+    });
+    expect(r.exitCode).toBe(0);
+    return { seen, out: r.stdoutTail };
+  };
+  const byRuntime = await hostMounts(undefined);
+  const byHost = await hostMounts("host");
+  expect(byRuntime.seen).toEqual([]);
+  expect(byHost.seen).toHaveLength(1);
+  // The same user either way: app's groups and HOME from the image's /etc files.
+  expect(byRuntime.out).toBe("started\n1000 10 50\n/home/app\n");
+  expect(byHost.out).toBe(byRuntime.out);
 });

@@ -76,6 +76,32 @@ it("a snapshot made in another boot is made again (nothing was synced: a crash m
   expect(readdirSync(join(home, "snapshots", "tmp"))).toEqual([]);
 });
 
+it("meta.json lists a snapshot's opaque dirs (for reading roots as a union); one made before it did gets them once", async () => {
+  const home = join(dir, "home-opaque");
+  const two = await image("two");
+  const snapshots = await Snapshots.open(home);
+  const first = await snapshots.prepare(two);
+  // Applied straight into their dirs: nothing below to hide.
+  expect(first.opaque).toEqual([[], []]);
+  const meta = join(first.dirs[1]!, "..", "meta.json");
+  expect(JSON.parse(await readFile(meta, "utf8")).opaque).toEqual([]);
+  // A snapshot from before: no `opaque` in its meta.json, an opaque dir in its tree.
+  await mkdir(join(first.dirs[1]!, "etc", "deep"), { recursive: true });
+  await run("setfattr", ["-n", "trusted.overlay.opaque", "-v", "y", join(first.dirs[1]!, "etc", "deep")]);
+  // overlayfs mounted `userxattr` (in a user namespace) marks it `user.overlay.opaque`.
+  await mkdir(join(first.dirs[1]!, "ns"));
+  await run("setfattr", ["-n", "user.overlay.opaque", "-v", "y", join(first.dirs[1]!, "ns")]);
+  const { opaque: _, ...old } = JSON.parse(await readFile(meta, "utf8"));
+  await writeFile(meta, JSON.stringify(old));
+  expect((await snapshots.prepare(two)).opaque).toEqual([[], ["etc/deep", "ns"]]);
+  expect(JSON.parse(await readFile(meta, "utf8")).opaque).toEqual(["etc/deep", "ns"]);
+  // A redirect (a directory renamed with redirect_dir on) cannot be followed by a union read: none is given.
+  await run("setfattr", ["-n", "trusted.overlay.redirect", "-v", "/x", join(first.dirs[1]!, "etc")]);
+  await writeFile(meta, JSON.stringify(old));
+  expect((await snapshots.prepare(two)).opaque).toEqual([[], undefined]);
+  expect(JSON.parse(await readFile(meta, "utf8")).opaque).toBeNull();
+});
+
 it("a layer naming every parent and deleting nothing is applied with no overlay mount; others through one", async () => {
   const layoutSc = join(dir, "layout-sc");
   // umoci names a parent it did not change only by its path: /new's are named, /etc is not.

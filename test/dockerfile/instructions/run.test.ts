@@ -1,9 +1,10 @@
 /** RUN: the command in the sandbox, its env, mounts and history, and what it leaves as the layer (src/dockerfile/instructions/run.ts). */
-import { readdir } from "node:fs/promises";
+import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { mountsUnder } from "../../../src/runtime/sweep.ts";
 import { tempDir } from "../../helpers/temp.ts";
+import { rootMountRefusingRunc } from "../../runtime/helpers.ts";
 import { failureOf } from "../helpers/failure.ts";
 import { localBase, writeContext } from "../helpers/local.ts";
 import { layerEntries, scratchBuild } from "../helpers/scratch.ts";
@@ -92,5 +93,35 @@ describe("RUN", () => {
       "copied/f file 644 0:0",
     ]);
     expect(await mountsUnder(dir)).toEqual([]);
+  });
+
+  it("a RUN leaves the same layers whether runc mounts the root or berth does (the fallback when it refuses)", async () => {
+    // /etc/group becomes a link into /data, which the next RUN removes and makes again (an opaque dir in
+    // its snapshot): the user's groups must not come from the hidden /data/etc/group.
+    const body = [
+      "RUN mkdir -p /data/etc /opq && echo staff:x:50:app > /data/etc/group && rm /etc/group && ln -s /data/etc/group /etc/group && touch /opq/old",
+      "RUN rm -rf /data /opq && mkdir -p /data/etc /opq && echo app:x:1234:1234::/home/app2:/bin/sh > /data/etc/passwd && rm /etc/passwd && ln -s ../data/etc/passwd /etc/passwd && rm /var/lib/old/data && touch /opq/new",
+      "USER app",
+      "WORKDIR /tmp/work",
+      'RUN --mount=type=tmpfs,target=/tmp/t/mnt --mount=type=bind,target=/ctx echo "$(id) $HOME $(pwd) $(ls /opq)" | tee out',
+      "",
+    ].join("\n");
+    const dir = await tempDir();
+    const refusing = await rootMountRefusingRunc(dir);
+    const a = await build(body, { sourceDateEpoch: 0 });
+    const b = await build(body, { sourceDateEpoch: 0, runtime: refusing.path });
+    const line = "uid=1234(app) gid=1234 /home/app2 /tmp/work new\n";
+    expect(a.output).toBe(line);
+    expect(b.output).toBe(line);
+    expect(a.image.imageConfig().rootfs.diff_ids).toEqual(b.image.imageConfig().rootfs.diff_ids);
+    // The mount points (/tmp/t/mnt, /ctx) and /etc's bind targets are not in the layer.
+    expect(await layerEntries(a.image, a.image.layers().length - 1)).toEqual([
+      "tmp dir 1777 0:0",
+      "tmp/work dir 755 1234:1234",
+      "tmp/work/out file 644 1234:1234",
+    ]);
+    // The wrapper refused the first RUN's runtime-mounted root; berth mounted that one and every later one.
+    const runs = (await readFile(refusing.log, "utf8")).split("\n").filter((l) => / run /.test(l));
+    expect(runs).toHaveLength(4);
   });
 });
