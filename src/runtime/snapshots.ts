@@ -123,6 +123,20 @@ export class Snapshots {
     return { mode: this.mode, chainIds: ids, dirs, applied, reused };
   }
 
+  /**
+   * The snapshots of `image`'s layers that are there already, base first, up to the first one missing (none
+   * is made): what a read-only root can start from without making a snapshot of every layer.
+   */
+  async cachedPrefix(image: Image): Promise<SnapshotChain> {
+    const ids = chainIds(image.imageConfig().rootfs.diff_ids);
+    const dirs: string[] = [];
+    for (const id of ids) {
+      if (!(await this.#usable(this.dir(id)))) break;
+      dirs.push(join(this.dir(id), "fs"));
+    }
+    return { mode: this.mode, chainIds: ids.slice(0, dirs.length), dirs, applied: 0, reused: dirs.length };
+  }
+
   /** Whether the snapshot in `dir` is there and was made in this boot (one of another boot is moved away). */
   async #usable(dir: string): Promise<boolean> {
     if (!(await isDir(join(dir, "fs")))) return false;
