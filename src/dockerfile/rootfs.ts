@@ -5,12 +5,16 @@
  * read-only overlay of its snapshots made only when another step reads its files (`--from`); COPY and WORKDIR
  * ask the index.
  */
+import { execFile } from "node:child_process";
 import { lstat, mkdir, readFile, readlink, realpath, rm } from "node:fs/promises";
+import { promisify } from "node:util";
 import { BerthError } from "../errors.ts";
 import type { EntryType } from "../layer/index.ts";
-import { typeOf } from "../layer/index.ts";
+import { applyLayer, typeOf } from "../layer/index.ts";
 import type { Image } from "../oci/image.ts";
-import type { ReadOnlyRoot } from "../runtime/index.ts";
+import type { ReadOnlyRoot, SnapshotChain, SnapshotOptions, Snapshots } from "../runtime/index.ts";
+
+const pexec = promisify(execFile);
 
 const MAX_LINKS = 40;
 
@@ -103,18 +107,25 @@ export async function lstatOrUndefined(host: string) {
  * A stage's (or an image's) filesystem on disk, for `--from` reads: a read-only root of its image's snapshots
  * (runtime `readOnlyRoot`: an overlay of them mounted at `dir`, lower dirs alone), made on first use and kept
  * until `remove`. The snapshots the stage's RUN steps made are reused: only the layers after its last RUN
- * are unpacked (into snapshots, which later builds reuse too).
+ * are unpacked (into snapshots, which later builds reuse too). Full snapshots (no overlayfs), where each
+ * snapshot is a whole tree: the top one read in place when every layer has one, else a copy of the last one
+ * there with the other layers applied to it in `dir` (no snapshot made per layer).
  */
 export class StageRoot {
   readonly dir: string;
   readonly home: string;
+  readonly #snapshots: SnapshotOptions;
   #made: { digest: string; root: ReadOnlyRoot } | undefined;
   #syncing: Promise<unknown> = Promise.resolve();
 
-  /** `dir`: where the overlay is mounted (in the build's temp folder, swept after a kill); `home`: BERTH_HOME. */
-  constructor(dir: string, home: string) {
+  /**
+   * `dir`: where the overlay is mounted or the tree applied (in the build's temp folder, swept after a kill);
+   * `home`: BERTH_HOME; `snapshots`: how its snapshots are opened (a mode forced).
+   */
+  constructor(dir: string, home: string, snapshots: SnapshotOptions = {}) {
     this.dir = dir;
     this.home = home;
+    this.#snapshots = snapshots;
   }
 
   /**
@@ -144,11 +155,15 @@ export class StageRoot {
     await this.#release();
     // The runtime is loaded only when a step reads another stage.
     const { readOnlyRoot, Snapshots } = await import("../runtime/index.ts");
-    const snapshots = await Snapshots.open(this.home);
-    const chain = await snapshots.prepare(image);
+    const snapshots = await Snapshots.open(this.home, this.#snapshots);
+    const cached = snapshots.mode === "full" ? await snapshots.cachedPrefix(image) : undefined;
     // mounted at the real path, as the mount table names it (the sweep finds it there)
     await mkdir(this.dir, { recursive: true });
-    const root = await readOnlyRoot(snapshots, chain, await realpath(this.dir));
+    const target = await realpath(this.dir);
+    const root =
+      cached === undefined || cached.dirs.length === image.layers().length
+        ? await readOnlyRoot(snapshots, cached ?? (await snapshots.prepare(image)), target)
+        : await appliedRoot(snapshots, cached, image, target);
     this.#made = { digest: image.digest, root };
     return root.rootfs;
   }
@@ -158,6 +173,34 @@ export class StageRoot {
     this.#made = undefined;
     await made?.root.release();
   }
+}
+
+/**
+ * `image`'s tree in `target`: a copy of the top of `cached` (the full snapshots of its first layers, if any),
+ * with the layers after those applied to it; released by removing it.
+ */
+async function appliedRoot(
+  snapshots: Snapshots,
+  cached: SnapshotChain,
+  image: Image,
+  target: string,
+): Promise<ReadOnlyRoot> {
+  const release = () => rm(target, { recursive: true, force: true });
+  try {
+    const from = cached.dirs.at(-1);
+    if (from !== undefined) await pexec("cp", ["-a", "--reflink=auto", `${from}/.`, target]);
+    for (const layer of image.layers().slice(cached.dirs.length)) {
+      const stream = await layer.uncompressed();
+      await applyLayer(stream, target, { rootless: snapshots.rootless });
+      for await (const _ of stream) {
+        // drain: the DiffID is verified at the end
+      }
+    }
+  } catch (err) {
+    await release();
+    throw err;
+  }
+  return { rootfs: target, release };
 }
 
 /** Numeric ids for `--chown user:group`, names looked up in the root's /etc/passwd and /etc/group. */

@@ -151,6 +151,20 @@ export class Snapshots {
   }
 
   /**
+   * The snapshots of `image`'s layers that are there already, base first, up to the first one missing (none
+   * is made): what a read-only root can start from without making a snapshot of every layer.
+   */
+  async cachedPrefix(image: Image): Promise<SnapshotChain> {
+    const ids = chainIds(image.imageConfig().rootfs.diff_ids);
+    const dirs: string[] = [];
+    for (const id of ids) {
+      if (!(await this.#usable(this.dir(id)))) break;
+      dirs.push(join(this.dir(id), "fs"));
+    }
+    return { mode: this.mode, chainIds: ids.slice(0, dirs.length), dirs, applied: 0, reused: dirs.length };
+  }
+
+  /**
    * The `meta.json` of the snapshot in `dir` when it is there and was made in this boot (one of another boot
    * is moved away); undefined when it has to be made.
    */

@@ -12,6 +12,7 @@ import {
 import { matchSources } from "../../src/dockerfile/sources.ts";
 import { loadImage } from "../../src/oci/image.ts";
 import { OciLayout } from "../../src/oci/layout/index.ts";
+import { Snapshots } from "../../src/runtime/snapshots.ts";
 import { mountsUnder } from "../../src/runtime/sweep.ts";
 import { tempDir } from "../helpers/temp.ts";
 import { failureOf } from "./helpers/failure.ts";
@@ -97,40 +98,52 @@ describe("resolveOwner", () => {
   });
 });
 
+/**
+ * Two images of a stage: one's layer has links to a host folder (made, with a secret in it), two's layer
+ * changes a file, deletes one and adds one.
+ */
+async function stageImages() {
+  const dir = await tempDir();
+  // a host folder the stage's links name: reading through them must stay in the stage
+  const host = join(dir, "host");
+  await mkdir(host);
+  await writeFile(join(host, "secret"), "host only");
+  const layout = join(dir, "layout");
+  const images = await handImages(layout, [
+    [
+      { path: "etc/", type: "dir" },
+      { path: "etc/a", content: "one" },
+      { path: "etc/gone", content: "deleted by layer 2" },
+      { path: "hostdir", type: "symlink", linkname: host },
+      { path: "hostfile", type: "symlink", linkname: join(host, "secret") },
+    ],
+    [{ path: "etc/a", content: "two" }, { path: "etc/.wh.gone" }, { path: "etc/b", content: "b" }],
+  ]);
+  const source = await OciLayout.open(layout);
+  const [one, two] = [await loadImage(source, images[0]!), await loadImage(source, images[1]!)];
+  return { dir, home: join(dir, "home"), host, one, two };
+}
+
+/** The stage's links to `host` resolve inside `root`, where the host's folder is not: `--from` finds nothing. */
+async function staysInside(root: string, host: string): Promise<void> {
+  expect(await resolveInRoot(root, "/hostdir/secret")).toBe(`${host.slice(1)}/secret`);
+  for (const path of ["/hostdir/secret", "/hostfile"]) {
+    expect((await failureOf(matchSources(root, [path], undefined, "--from=stage"))).code).toBe(
+      "DOCKERFILE_SOURCE_NOT_FOUND",
+    );
+  }
+}
+
 describe("StageRoot", () => {
   it("a read-only overlay of the image's snapshots, made once per image, kept in the stage; remove unmounts", async () => {
-    const dir = await tempDir();
-    const home = join(dir, "home");
-    // a host folder the stage's links name: reading through them must stay in the stage
-    const host = join(dir, "host");
-    await mkdir(host);
-    await writeFile(join(host, "secret"), "host only");
-    const layout = join(dir, "layout");
-    const images = await handImages(layout, [
-      [
-        { path: "etc/", type: "dir" },
-        { path: "etc/a", content: "one" },
-        { path: "etc/gone", content: "deleted by layer 2" },
-        { path: "hostdir", type: "symlink", linkname: host },
-        { path: "hostfile", type: "symlink", linkname: join(host, "secret") },
-      ],
-      [{ path: "etc/a", content: "two" }, { path: "etc/.wh.gone" }, { path: "etc/b", content: "b" }],
-    ]);
-    const source = await OciLayout.open(layout);
-    const [one, two] = [await loadImage(source, images[0]!), await loadImage(source, images[1]!)];
+    const { dir, home, host, one, two } = await stageImages();
     const stage = new StageRoot(join(dir, "stage"), home);
     const [a, b] = await Promise.all([stage.sync(one), stage.sync(one)]);
     expect([a, b]).toEqual([stage.dir, stage.dir]);
     expect(await mountsUnder(dir)).toEqual([stage.dir]);
     expect(await readFile(join(a, "etc/a"), "utf8")).toBe("one");
     await expect(writeFile(join(a, "etc/a"), "by hand")).rejects.toMatchObject({ code: "EROFS" });
-    // The links resolve inside the stage, where the host's folder is not.
-    expect(await resolveInRoot(a, "/hostdir/secret")).toBe(`${host.slice(1)}/secret`);
-    for (const path of ["/hostdir/secret", "/hostfile"]) {
-      expect((await failureOf(matchSources(a, [path], undefined, "--from=stage"))).code).toBe(
-        "DOCKERFILE_SOURCE_NOT_FOUND",
-      );
-    }
+    await staysInside(a, host);
     // The image grew: the root is made again, over its two snapshots.
     await stage.sync(two);
     expect(await mountsUnder(dir)).toEqual([stage.dir]);
@@ -140,6 +153,40 @@ describe("StageRoot", () => {
     await stage.remove();
     expect(await mountsUnder(dir)).toEqual([]);
     expect(await readdir(dir)).not.toContain("stage");
+    expect(await readFile(join(host, "secret"), "utf8")).toBe("host only");
+  });
+
+  it("full snapshots (no overlayfs): the top one in place when all are there, else the last one there copied and the rest applied, no snapshot made", async () => {
+    const { dir, home, host, one, two } = await stageImages();
+    const snapshotDirs = () => readdir(join(home, "snapshots", "full")).catch(() => []);
+    const stage = new StageRoot(join(dir, "stage"), home, { mode: "full" });
+    const check = async (root: string) => {
+      expect((await readdir(join(root, "etc"))).sort()).toEqual(["a", "b"]);
+      expect(await readFile(join(root, "etc/a"), "utf8")).toBe("two");
+      await staysInside(root, host);
+    };
+    // No snapshot there: both layers applied in the stage's dir, none made.
+    expect(await stage.sync(two)).toBe(stage.dir);
+    await check(stage.dir);
+    expect(await snapshotDirs()).toEqual([]);
+    // One's snapshot there (a RUN step made it): read in place for one; for two, copied and layer 2 applied.
+    const snapshots = await Snapshots.open(home, { mode: "full" });
+    const [top] = (await snapshots.prepare(one)).dirs;
+    expect(await stage.sync(one)).toBe(top);
+    // two's tree, applied before, is gone
+    expect(await readdir(stage.dir)).toEqual([]);
+    expect(await stage.sync(two)).toBe(stage.dir);
+    await check(stage.dir);
+    expect(await snapshotDirs()).toHaveLength(1);
+    expect(await readFile(join(top!, "etc/gone"), "utf8")).toBe("deleted by layer 2");
+    // Every snapshot there: the top one in place.
+    const chain = await snapshots.prepare(two);
+    await stage.remove();
+    expect(await stage.sync(two)).toBe(chain.dirs[1]);
+    await check(chain.dirs[1]!);
+    await stage.remove();
+    expect(await readdir(dir)).not.toContain("stage");
+    expect(await mountsUnder(dir)).toEqual([]);
     expect(await readFile(join(host, "secret"), "utf8")).toBe("host only");
   });
 

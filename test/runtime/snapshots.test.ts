@@ -191,11 +191,18 @@ it("concurrent runs of one image do not interfere (cold cache, writes in each co
 it("full snapshots (the rootless/no-overlay mode) hold whole trees and give the same container", async () => {
   const home = join(dir, "home-full");
   const snaps = await Snapshots.open(home, { mode: "full" });
+  // nothing made yet: no cached prefix, and asking makes no snapshot
+  expect((await snaps.cachedPrefix(await image("other"))).dirs).toEqual([]);
   const chain = await snaps.prepare(await image("two"));
   expect(chain.applied).toBe(2);
   expect(readdirSync(chain.dirs[1]!)).toContain("msg");
   expect(readdirSync(chain.dirs[1]!)).toContain("bin");
   expect((await snaps.prepare(await image("two"))).applied).toBe(0);
+  // "other" is "two" plus one layer: its cached prefix is two's snapshots
+  const prefix = await snaps.cachedPrefix(await image("other"));
+  expect(prefix.dirs).toEqual(chain.dirs);
+  expect(prefix.chainIds).toEqual(chain.chainIds);
+  expect(readdirSync(join(home, "snapshots", "full"))).toHaveLength(2);
 });
 
 it("--keep keeps the writable layer", async () => {
