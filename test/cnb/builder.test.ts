@@ -10,9 +10,8 @@ import { promisify } from "node:util";
 import { beforeAll, describe, expect, it } from "vitest";
 import { readTar } from "../../src/layer/index.ts";
 import { berth } from "../helpers/cli.ts";
-import { putBlob, readIndex, writeIndex } from "../helpers/layout.ts";
 import { tempDir } from "../helpers/temp.ts";
-import { makeBuildImage, memoryLogger, writeBuildpack } from "./helpers.ts";
+import { makeBuildImage, memoryLogger, multiPlatformBuildpackage, writeBuildpack } from "./helpers.ts";
 import {
   BUILDER_METADATA_LABEL,
   BUILDPACK_LAYERS_LABEL,
@@ -291,42 +290,10 @@ describe("berth builder create", () => {
       home,
     });
     if (m.code !== 0) throw new Error(`mutate failed: ${m.stderr}`);
-    const pkgs = join(dir, "arch-packages");
-    for (const arch of ["amd64", "arm64"]) {
-      const bp = await writeBuildpack(join(dir, `arch-${arch}`), {
-        id: "examples/arch",
-        version: "1.0.0",
-        extra: `[[targets]]\nos = "linux"\narch = "${arch}"\n`,
-      });
-      await writeFile(join(dir, `package-${arch}.toml`), `[buildpack]\nuri = "${bp}"\n`);
-      const p = await berth(
-        ["buildpack", "package", `oci:${pkgs}:${arch}`, "--config", join(dir, `package-${arch}.toml`)],
-        { home },
-      );
-      if (p.code !== 0) throw new Error(`buildpack package failed: ${p.stderr}`);
-    }
-    const idx = await readIndex(pkgs);
-    const manifests = ["amd64", "arm64"].map((arch) => {
-      const m = idx.manifests.find((d) => d.annotations?.["org.opencontainers.image.ref.name"] === arch)!;
-      return {
-        mediaType: m.mediaType,
-        digest: m.digest,
-        size: m.size,
-        platform: { os: "linux", architecture: arch },
-      };
-    });
-    const index = await putBlob(
-      pkgs,
-      JSON.stringify({ schemaVersion: 2, mediaType: "application/vnd.oci.image.index.v1+json", manifests }),
-      "application/vnd.oci.image.index.v1+json",
-    );
-    await writeIndex(pkgs, [
-      ...idx.manifests,
-      { ...index, annotations: { "org.opencontainers.image.ref.name": "both" } },
-    ]);
+    const pkgs = await multiPlatformBuildpackage(dir, home);
     await writeFile(
       join(dir, "arch-builder.toml"),
-      `[[buildpacks]]\nimage = "oci:${pkgs}:both"\n\n[[order]]\n[[order.group]]\nid = "examples/arch"\n\n[build]\nimage = "${armBuild}"\n\n[[run.images]]\nimage = "example.org/run:1"\n`,
+      `[[buildpacks]]\nimage = "${pkgs}"\n\n[[order]]\n[[order.group]]\nid = "examples/arch"\n\n[build]\nimage = "${armBuild}"\n\n[[run.images]]\nimage = "example.org/run:1"\n`,
     );
     // The host's platform (amd64 here) picked the amd64 package before the fix.
     const r = await berth(

@@ -31,7 +31,7 @@ import { type RestoreResult, Restorer } from "../phase/restore.ts";
 import type { ProjectDescriptor } from "../platform/project.ts";
 import { projectMetadata } from "../platform/project.ts";
 import type { TargetData } from "../platform/target.ts";
-import { type RunContext, targetOf } from "./context.ts";
+import { buildPlatformOf, type RunContext, targetOf } from "./context.ts";
 import { type ExtensionsResult, runExtensions } from "./extensions.ts";
 
 /** What a build adds to a run's context: where the image goes and the options that shape it. */
@@ -69,6 +69,7 @@ export async function analyze(c: BuildContext): Promise<{ analyzed: Analyzed; ta
     runImage: c.opts.runImage || undefined,
     runImages: c.builder.runImages,
     publish: c.opts.publish ?? false,
+    platform: buildPlatformOf(c.o, c.builder),
     ctx: c.o.ctx,
     log: (l) => c.log.info(l),
   }).analyze();
