@@ -9,7 +9,7 @@
  */
 import { mkdir, rm } from "node:fs/promises";
 import { join } from "node:path";
-import { BerthError, wrapError } from "../../errors.ts";
+import { BerthError, isBerthError, wrapError } from "../../errors.ts";
 import { editImage } from "../../image/index.ts";
 import { writeEntries } from "../../layer/build.ts";
 import { type EntryHeader, planLayer, type TarWriter, writeLayer } from "../../layer/index.ts";
@@ -44,7 +44,7 @@ import { BuildpackStore } from "../buildpack/store.ts";
 import { encodeOrder, parseOrder } from "../files/order.ts";
 import { encodeRun, parseRun, type RunImage } from "../files/run.ts";
 import { encodeStack } from "../files/stack.ts";
-import { applyImageLayers, labelJson, labelsOf, openImage } from "../image.ts";
+import { applyImageLayers, labelJson, labelsOf, openImage, resolveImage } from "../image.ts";
 import type { PhaseLogger } from "../log.ts";
 import { type BuilderConfig, buildConfigEnvFiles, configDir, runImageOf } from "./builder-config.ts";
 import {
@@ -333,6 +333,10 @@ export async function createBuilder(
     let metadata: BuilderMetadata | undefined;
     const result = await editImage(buildImage, target, o.ctx, o.platform, async (base, layerTmp) => {
       if (!base) throw new BerthError("USAGE", "a builder needs a build image, not scratch");
+      await checkRunImages(config, o, {
+        platform: o.platform ?? base.platform(),
+        preferRegistry: target.transport === "docker",
+      });
       const built = await builderLayers(base, parts, layerTmp, o.logger);
       metadata = built.metadata;
       const labels = { ...built.labels, ...(o.labels ?? {}) };
@@ -351,6 +355,38 @@ export async function createBuilder(
     };
   } finally {
     await rm(tmp, { recursive: true, force: true });
+  }
+}
+
+/**
+ * pack's `validateRunImageConfig`: each run image of builder.toml and each mirror, opened for the builder's
+ * platform (the store first, then its registry; the registry first when the builder goes to one). One not found
+ * or not reachable is only a warning, as pack's "not accessible" (berth makes builders offline too); one for
+ * another platform, or whose `io.buildpacks.stack.id` is not builder.toml's `[stack] id`, is an error naming it.
+ */
+async function checkRunImages(
+  config: BuilderConfig,
+  o: CreateBuilderOptions,
+  open: { platform: Platform | undefined; preferRegistry: boolean },
+): Promise<void> {
+  for (const name of config.runImages.flatMap((r) => [r.image, ...(r.mirrors ?? [])])) {
+    const opened = await resolveImage(name, o.ctx, { ...open, registryFallback: true }).catch((err) => {
+      if (isBerthError(err, "REGISTRY_UNREACHABLE")) return undefined;
+      throw wrapError(`builder config ${config.file}: run image ${name}`, err);
+    });
+    if (!opened) {
+      o.logger.warn(`run image ${name} is not accessible`);
+      continue;
+    }
+    const stackId = labelsOf(opened.image)[STACK_ID_LABEL];
+    await opened.close();
+    if (config.stack.id !== undefined && stackId !== config.stack.id) {
+      throw new BerthError(
+        "CNB_CONFIG_INVALID",
+        `builder config ${config.file}: [stack] id ${JSON.stringify(config.stack.id)} does not match run image ${name}, whose ${STACK_ID_LABEL} is ${stackId === undefined ? "not set" : JSON.stringify(stackId)}`,
+        { hint: "name a run image of that stack, or change [stack] id" },
+      );
+    }
   }
 }
 
