@@ -11,6 +11,7 @@ import {
   chooseRunImage,
   buildWithBuildpacks as cnbBuild,
   cnbImageInfo,
+  labelRunImages,
   openImage,
   readBuilderInfo,
 } from "../cnb/index.ts";
@@ -275,9 +276,7 @@ async function pullBuildImages(
   const opened = await openImage(builder, host.ctx);
   let names: { image: string; mirrors?: string[] }[];
   try {
-    const info = readBuilderInfo(opened.image, builder);
-    const run = info.metadata?.stack?.runImage;
-    names = run?.image ? [{ image: run.image, mirrors: run.mirrors ?? [] }] : [];
+    names = labelRunImages(readBuilderInfo(opened.image, builder).metadata);
   } finally {
     await opened.close();
   }

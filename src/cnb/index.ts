@@ -203,6 +203,7 @@ export {
   createBuilder,
   type ExtractedBuilder,
   extractBuilder,
+  labelRunImages,
   MIXINS_LABEL,
   type ModuleInfo,
   moduleInfo,

@@ -34,7 +34,7 @@ import { formatDuration } from "../../util/progress.ts";
 import { type BuildWithBuildpacksOptions, creationSeconds } from "../build.ts";
 import { encodeReport } from "../files/report.ts";
 import { openImage } from "../image.ts";
-import type { BuilderInfo } from "../platform/builder.ts";
+import { type BuilderInfo, labelRunImages } from "../platform/builder.ts";
 import { type ProjectDescriptor, projectAndBuilder } from "../platform/project.ts";
 import {
   BUILDPACK_PHASE_ARGS,
@@ -300,7 +300,7 @@ async function layoutImages(
   info: BuilderInfo,
   layoutDir: string,
 ): Promise<{ runImage: string; name: string }> {
-  const runImage = o.runImage ?? info.metadata?.images?.[0]?.image ?? info.metadata?.stack?.runImage?.image;
+  const runImage = o.runImage ?? labelRunImages(info.metadata)[0]?.image;
   if (!runImage) {
     throw new BerthError("CNB_CONFIG_INVALID", `builder ${builderName} names no run image`, {
       hint: "give one with --run-image",

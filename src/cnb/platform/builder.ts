@@ -42,8 +42,8 @@ import {
 } from "../buildpack/load.ts";
 import { BuildpackStore } from "../buildpack/store.ts";
 import { encodeOrder, parseOrder } from "../files/order.ts";
-import { encodeRun, parseRun, type RunImage } from "../files/run.ts";
-import { encodeStack } from "../files/stack.ts";
+import { encodeRun, parseRun, type RunImage, runImagesOf } from "../files/run.ts";
+import { encodeStack, parseStack } from "../files/stack.ts";
 import { applyImageLayers, labelJson, labelsOf, openImage, resolveImage } from "../image.ts";
 import type { PhaseLogger } from "../log.ts";
 import { type BuilderConfig, buildConfigEnvFiles, configDir, runImageOf } from "./builder-config.ts";
@@ -628,6 +628,35 @@ function builderMetadata(prev: BuilderMetadata | undefined, p: BuilderParts): Bu
   };
 }
 
+/** The run images `io.buildpacks.builder.metadata` names: `images` (run.toml's), else `stack.runImage` (stack.toml's). */
+export function labelRunImages(metadata: BuilderMetadata | undefined): RunImage[] {
+  const runImage = (r: { image: string; mirrors: string[] | null }) => ({
+    image: r.image,
+    mirrors: r.mirrors ?? [],
+  });
+  const stack = metadata?.stack?.runImage;
+  return runImagesOf(metadata?.images?.map(runImage), stack && runImage(stack));
+}
+
+/**
+ * The run images of a builder's files (`root` stands for `/`): `/cnb/run.toml`'s, else the legacy
+ * `/cnb/stack.toml`'s; else `fallback` (the label's, for a builder with neither file). `where` prefixes the
+ * file names in messages (`NAME:`).
+ */
+export async function readRunImages(
+  root: ConfinedTree,
+  where: string,
+  fallback: RunImage[],
+): Promise<RunImage[]> {
+  const runText = await root.readText("cnb/run.toml");
+  const stackText = await root.readText("cnb/stack.toml");
+  const fromFiles = runImagesOf(
+    runText === undefined ? undefined : parseRun(runText, `${where}/cnb/run.toml`),
+    stackText === undefined ? undefined : parseStack(stackText, `${where}/cnb/stack.toml`),
+  );
+  return fromFiles.length ? fromFiles : fallback;
+}
+
 /** A builder's labels, read without extracting anything (for pack-made and berth-made builders alike). */
 export interface BuilderInfo {
   image: Image;
@@ -696,7 +725,7 @@ export interface ExtractedBuilder {
 
 /**
  * Extract the layers a builder added on top of its build image (from its first buildpack layer up) into
- * `dir`, and read `/cnb/order.toml` (else the order label), `/cnb/run.toml` and the buildpacks.
+ * `dir`, and read `/cnb/order.toml` (else the order label), the run images (`readRunImages`) and the buildpacks.
  */
 export async function extractBuilder(info: BuilderInfo, dir: string): Promise<ExtractedBuilder> {
   const diffIds = info.image.config?.rootfs.diff_ids ?? [];
@@ -743,11 +772,7 @@ export async function extractBuilder(info: BuilderInfo, dir: string): Promise<Ex
       : systemFromLabel
         ? { pre: systemFromLabel.pre?.buildpacks ?? [], post: systemFromLabel.post?.buildpacks ?? [] }
         : NO_SYSTEM;
-  const runText = await root.readText("cnb/run.toml");
-  const runImages =
-    runText !== undefined
-      ? parseRun(runText, `${info.name}:/cnb/run.toml`)
-      : (info.metadata?.images ?? []).map((r) => ({ image: r.image, mirrors: r.mirrors ?? [] }));
+  const runImages = await readRunImages(root, `${info.name}:`, labelRunImages(info.metadata));
   return {
     info,
     cnbDir,
