@@ -100,7 +100,7 @@ export async function multiPlatformBuildpackage(dir: string, home: string): Prom
 }
 
 /** In an OCI layout, an index tagged `tag` over the linux images tagged by their architecture (`amd64`, …). */
-export async function platformIndex(layout: string, arches: readonly string[], tag: string): Promise<void> {
+async function platformIndex(layout: string, arches: readonly string[], tag: string): Promise<void> {
   const idx = await readIndex(layout);
   const manifests = arches.map((arch) => {
     const m = idx.manifests.find((d) => d.annotations?.["org.opencontainers.image.ref.name"] === arch)!;
@@ -120,6 +120,25 @@ export async function platformIndex(layout: string, arches: readonly string[], t
     ...idx.manifests,
     { ...index, annotations: { "org.opencontainers.image.ref.name": tag } },
   ]);
+}
+
+/** A tiny image (one file, `/arch`, saying which) for linux/amd64 and linux/arm64 behind one index: `oci:<dir>/two-platforms:both`. */
+export async function twoPlatformImage(dir: string, home: string): Promise<string> {
+  const layout = join(dir, "two-platforms");
+  const arches = ["amd64", "arm64"];
+  for (const arch of arches) {
+    await mkdir(join(dir, `tree-${arch}`), { recursive: true });
+    await writeFile(join(dir, `tree-${arch}`, "arch"), arch);
+    await appendLayers(
+      parseImageArgument("scratch", { allowScratch: true }),
+      [{ source: join(dir, `tree-${arch}`), dest: "/" }],
+      parseImageArgument(`oci:${layout}:${arch}`),
+      { home, env: {} },
+      { platform: { os: "linux", architecture: arch } },
+    );
+  }
+  await platformIndex(layout, arches, "both");
+  return `oci:${layout}:both`;
 }
 
 /** Collects what a phase logs. */

@@ -20,6 +20,7 @@ import { mkdir, readFile, rename, rm, symlink, writeFile } from "node:fs/promise
 import { dirname, join, relative, resolve } from "node:path";
 import { BerthError, isBerthError, wrapError } from "../../errors.ts";
 import { loadRoot, selectImage } from "../../oci/image.ts";
+import type { Platform } from "../../oci/platform.ts";
 import { DEFAULT_REGISTRY, parseReference } from "../../oci/reference.ts";
 import { Store } from "../../oci/store.ts";
 import type { NetworkMode } from "../../runtime/index.ts";
@@ -94,10 +95,15 @@ function exportName(target: ImageArgument): string {
 
 /**
  * An image (from the store when it is there, else its registry) written into the lifecycle's layout repository
- * at its `layoutPathOf` folder, one image manifest (the platform's, from an index). Made before any phase runs,
+ * at its `layoutPathOf` folder, one image manifest (`platform`'s, from an index; default this machine's). Made before any phase runs,
  * while the folder is berth's alone.
  */
-async function intoLayout(ref: string, layoutDir: string, ctx: TransportContext): Promise<void> {
+export async function intoLayout(
+  ref: string,
+  layoutDir: string,
+  ctx: TransportContext,
+  platform: Platform | undefined,
+): Promise<void> {
   const rel = layoutPathOf(ref);
   const dest = join(layoutDir, rel);
   const stage = join(layoutDir, `.stage-${createHash("sha256").update(ref).digest("hex").slice(0, 12)}`);
@@ -106,7 +112,7 @@ async function intoLayout(ref: string, layoutDir: string, ctx: TransportContext)
     return openSource(registryArgument(ref), ctx);
   });
   try {
-    const image = await selectImage(await loadRoot(src.source, src.root));
+    const image = await selectImage(await loadRoot(src.source, src.root), platform);
     await writeImage(src.source, image.descriptor, undefined, ociArg(stage), ctx);
   } catch (err) {
     throw wrapError(`reading image ${ref}`, err);
@@ -306,16 +312,18 @@ async function layoutImages(
       hint: "give one with --run-image",
     });
   }
-  await intoLayout(runImage, layoutDir, o.ctx);
+  // pack's targetToUse: the builder's platform (berth's buildpacks builds take no --platform).
+  const platform = info.image.platform();
+  await intoLayout(runImage, layoutDir, o.ctx, platform);
   const name = exportName(o.image);
-  if (o.previousImage) await intoLayout(o.previousImage, layoutDir, o.ctx);
+  if (o.previousImage) await intoLayout(o.previousImage, layoutDir, o.ctx, platform);
   else if (o.image.transport === "store") {
     const store = await Store.open(o.ctx.home);
     const have = await store.resolve(name).then(
       () => true,
       () => false,
     );
-    if (have) await intoLayout(name, layoutDir, o.ctx);
+    if (have) await intoLayout(name, layoutDir, o.ctx, platform);
   }
   return { runImage, name };
 }

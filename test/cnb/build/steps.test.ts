@@ -8,11 +8,10 @@ import { describe, expect, it } from "vitest";
 import { openRun } from "../../../src/cnb/build/context.ts";
 import { analyze, type BuildContext, nameOf } from "../../../src/cnb/build/steps.ts";
 import { silentLogger } from "../../../src/cnb/log.ts";
-import { appendLayers } from "../../../src/image/index.ts";
 import { hostPlatform } from "../../../src/oci/platform.ts";
 import { parseImageArgument } from "../../../src/transport/parse.ts";
 import { tempDir } from "../../helpers/temp.ts";
-import { platformIndex } from "../helpers.ts";
+import { twoPlatformImage } from "../helpers.ts";
 
 describe("nameOf", () => {
   it("is the reference for store and registry images, the argument as given for the others", () => {
@@ -26,20 +25,7 @@ describe("analyze", () => {
   it("picks the run image of the build's platform from a multi-platform run image", async () => {
     const dir = await tempDir("berth-cnb-steps-");
     const ctx = { home: join(dir, "home"), env: {} };
-    const layout = join(dir, "run");
-    const arches = ["amd64", "arm64"];
-    for (const arch of arches) {
-      await mkdir(join(dir, `tree-${arch}`));
-      await writeFile(join(dir, `tree-${arch}`, "arch"), arch);
-      await appendLayers(
-        parseImageArgument("scratch", { allowScratch: true }),
-        [{ source: join(dir, `tree-${arch}`), dest: "/" }],
-        parseImageArgument(`oci:${layout}:${arch}`),
-        ctx,
-        { platform: { os: "linux", architecture: arch } },
-      );
-    }
-    await platformIndex(layout, arches, "both");
+    const runImage = await twoPlatformImage(dir, ctx.home);
     const root = join(dir, "root");
     await mkdir(join(root, "cnb", "buildpacks"), { recursive: true });
     await writeFile(join(root, "cnb", "order.toml"), "");
@@ -63,7 +49,7 @@ describe("analyze", () => {
         ...run,
         image: parseImageArgument(`oci:${join(dir, "out")}:app`),
         project: undefined,
-        opts: { runImage: `oci:${layout}:both` },
+        opts: { runImage },
       } as unknown as BuildContext;
       // The host's platform picked the host's run image before the fix, whatever --platform said.
       const { target } = await analyze(c);
