@@ -274,13 +274,11 @@ async function pullBuildImages(
     await ensureInStore(host, runImage, policy, "run image");
     return;
   }
-  const { chooseRunImage, readBuilderInfo } = await loadCnb();
+  const { chooseRunImage, labelRunImages, readBuilderInfo } = await loadCnb();
   const opened = await openImage(builder, host.ctx);
   let names: { image: string; mirrors?: string[] }[];
   try {
-    const info = readBuilderInfo(opened.image, builder);
-    const run = info.metadata?.stack?.runImage;
-    names = run?.image ? [{ image: run.image, mirrors: run.mirrors ?? [] }] : [];
+    names = labelRunImages(readBuilderInfo(opened.image, builder).metadata);
   } finally {
     await opened.close();
   }

@@ -1,11 +1,13 @@
 /** Reading the images CNB works with: open by argument, labels as JSON, applying chosen layers to a folder. */
 import { BerthError, wrapError } from "../errors.ts";
 import { applyLayer } from "../layer/index.ts";
+import type { BlobSource } from "../oci/blob.ts";
 import { type Image, loadRoot, selectImage } from "../oci/image.ts";
 import type { Platform } from "../oci/platform.ts";
+import { formatReference, parseReference } from "../oci/reference.ts";
 import type { TransportContext } from "../transport/context.ts";
 import { openSource } from "../transport/open.ts";
-import { type ImageArgument, parseImageArgument } from "../transport/parse.ts";
+import { type ImageArgument, parseImageArgument, registryArgument } from "../transport/parse.ts";
 import { parseJson } from "../util/json.ts";
 
 export interface OpenedImage {
@@ -29,6 +31,69 @@ export async function openImage(
     await opened.close();
     throw wrapError(`reading image ${parsed.text}`, err);
   }
+}
+
+/** An image opened for a phase, with what to call it and how to pin it. */
+export interface ResolvedImage {
+  image: Image;
+  source: BlobSource;
+  argument: ImageArgument;
+  /** The argument pinned to the image's digest (`registry/repo@sha256:…`, store `name@sha256:…`). */
+  pinned: string;
+  close(): Promise<void>;
+}
+
+/**
+ * Open an image argument; a bare name is looked up in the local store first and then, with `registry`
+ * fallback (run images as run.toml names them), in its registry.
+ */
+export async function resolveImage(
+  text: string,
+  ctx: TransportContext,
+  o: { platform?: Platform | undefined; registryFallback?: boolean; preferRegistry?: boolean } = {},
+): Promise<ResolvedImage | undefined> {
+  const arg = parseImageArgument(text);
+  const tries: ImageArgument[] = [arg];
+  if (arg.transport === "store" && (o.registryFallback || o.preferRegistry)) {
+    const remote = registryArgument(arg.ref);
+    if (o.preferRegistry) tries.unshift(remote);
+    else tries.push(remote);
+  }
+  let lastErr: unknown;
+  for (const a of tries) {
+    let opened: Awaited<ReturnType<typeof openSource>> | undefined;
+    try {
+      opened = await openSource(a, ctx);
+      const image = await selectImage(await loadRoot(opened.source, opened.root), o.platform);
+      return { image, source: opened.source, argument: a, pinned: pin(a, image), close: opened.close };
+    } catch (err) {
+      await opened?.close();
+      if (isMissing(err)) {
+        lastErr = err;
+        continue;
+      }
+      throw wrapError(`reading ${a.text}`, err);
+    }
+  }
+  void lastErr;
+  return undefined;
+}
+
+function isMissing(err: unknown): boolean {
+  return (
+    err instanceof BerthError &&
+    ["IMAGE_NOT_FOUND", "REGISTRY_MANIFEST_UNKNOWN", "REGISTRY_NAME_UNKNOWN", "LAYOUT_INVALID"].includes(
+      err.code,
+    )
+  );
+}
+
+function pin(arg: ImageArgument, image: Image): string {
+  if (arg.transport === "docker" || arg.transport === "store") {
+    const ref = parseReference(arg.ref);
+    return formatReference({ registry: ref.registry, repository: ref.repository, digest: image.digest });
+  }
+  return `${arg.text.split(":").slice(0, 2).join(":")}@${image.digest}`;
 }
 
 export function labelsOf(image: Image): Record<string, string> {

@@ -150,17 +150,19 @@ export { encodeReport, type Report } from "./files/report.ts";
 export { encodeRun, parseRun, type RunImage } from "./files/run.ts";
 export { encodeStack } from "./files/stack.ts";
 export { encodeStore, readStore } from "./files/store.ts";
-export { applyImageLayers, labelJson, labelsOf, type OpenedImage, openImage } from "./image.ts";
+export {
+  applyImageLayers,
+  labelJson,
+  labelsOf,
+  type OpenedImage,
+  openImage,
+  type ResolvedImage,
+  resolveImage,
+} from "./image.ts";
 export { type CnbImageInfo, cnbImageInfo, formatCnbImageInfo } from "./inspect.ts";
 export { BERTH_LAUNCHER_VERSION, berthLauncher, lifecycleLauncher } from "./launch/index.ts";
 export { type PhaseLogger, silentLogger, timer } from "./log.ts";
-export {
-  type Analyzed,
-  Analyzer,
-  chooseRunImage,
-  type ResolvedImage,
-  resolveImage,
-} from "./phase/analyze.ts";
+export { type Analyzed, Analyzer, chooseRunImage } from "./phase/analyze.ts";
 export {
   type BuildInputs,
   type BuildResult,
@@ -201,6 +203,7 @@ export {
   createBuilder,
   type ExtractedBuilder,
   extractBuilder,
+  labelRunImages,
   MIXINS_LABEL,
   type ModuleInfo,
   moduleInfo,

@@ -9,10 +9,10 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { beforeAll, describe, expect, it } from "vitest";
 import { readTar } from "../../src/layer/index.ts";
+import { hostPlatform } from "../../src/oci/platform.ts";
 import { berth } from "../helpers/cli.ts";
-import { putBlob, readIndex, writeIndex } from "../helpers/layout.ts";
 import { tempDir } from "../helpers/temp.ts";
-import { makeBuildImage, memoryLogger, writeBuildpack } from "./helpers.ts";
+import { makeBuildImage, memoryLogger, multiPlatformBuildpackage, writeBuildpack } from "./helpers.ts";
 import {
   BUILDER_METADATA_LABEL,
   BUILDPACK_LAYERS_LABEL,
@@ -291,42 +291,10 @@ describe("berth builder create", () => {
       home,
     });
     if (m.code !== 0) throw new Error(`mutate failed: ${m.stderr}`);
-    const pkgs = join(dir, "arch-packages");
-    for (const arch of ["amd64", "arm64"]) {
-      const bp = await writeBuildpack(join(dir, `arch-${arch}`), {
-        id: "examples/arch",
-        version: "1.0.0",
-        extra: `[[targets]]\nos = "linux"\narch = "${arch}"\n`,
-      });
-      await writeFile(join(dir, `package-${arch}.toml`), `[buildpack]\nuri = "${bp}"\n`);
-      const p = await berth(
-        ["buildpack", "package", `oci:${pkgs}:${arch}`, "--config", join(dir, `package-${arch}.toml`)],
-        { home },
-      );
-      if (p.code !== 0) throw new Error(`buildpack package failed: ${p.stderr}`);
-    }
-    const idx = await readIndex(pkgs);
-    const manifests = ["amd64", "arm64"].map((arch) => {
-      const m = idx.manifests.find((d) => d.annotations?.["org.opencontainers.image.ref.name"] === arch)!;
-      return {
-        mediaType: m.mediaType,
-        digest: m.digest,
-        size: m.size,
-        platform: { os: "linux", architecture: arch },
-      };
-    });
-    const index = await putBlob(
-      pkgs,
-      JSON.stringify({ schemaVersion: 2, mediaType: "application/vnd.oci.image.index.v1+json", manifests }),
-      "application/vnd.oci.image.index.v1+json",
-    );
-    await writeIndex(pkgs, [
-      ...idx.manifests,
-      { ...index, annotations: { "org.opencontainers.image.ref.name": "both" } },
-    ]);
+    const pkgs = await multiPlatformBuildpackage(dir, home);
     await writeFile(
       join(dir, "arch-builder.toml"),
-      `[[buildpacks]]\nimage = "oci:${pkgs}:both"\n\n[[order]]\n[[order.group]]\nid = "examples/arch"\n\n[build]\nimage = "${armBuild}"\n\n[[run.images]]\nimage = "example.org/run:1"\n`,
+      `[[buildpacks]]\nimage = "${pkgs}"\n\n[[order]]\n[[order.group]]\nid = "examples/arch"\n\n[build]\nimage = "${armBuild}"\n\n[[run.images]]\nimage = "example.org/run:1"\n`,
     );
     // The host's platform (amd64 here) picked the amd64 package before the fix.
     const r = await berth(
@@ -371,6 +339,51 @@ describe("berth builder create", () => {
     );
     expect(m.code).not.toBe(0);
     expect(m.stderr).toContain("buildpacks[0] (nope)");
+  });
+
+  it("checks the run images as pack does: the stack id, the platform, a warning for one not found", async () => {
+    const create = async (toml: string, extra: string[] = [], build = `oci:${layout}:build`) => {
+      await writeFile(join(dir, "run-check.toml"), `[build]\nimage = "${build}"\n${toml}`);
+      return berth(
+        [
+          "builder",
+          "create",
+          "--no-lifecycle",
+          `oci:${layout}:run-check`,
+          "--config",
+          join(dir, "run-check.toml"),
+          ...extra,
+        ],
+        { home },
+      );
+    };
+    // The build image is also a run image of stack io.berth.test (its label); [stack] id says another.
+    const run = `oci:${layout}:build`;
+    const stack = await create(`[stack]\nid = "other.stack"\n[[run.images]]\nimage = "${run}"\n`);
+    expect(stack.code).not.toBe(0);
+    expect(stack.stderr).toContain(
+      `run-check.toml: [stack] id "other.stack" does not match run image ${run}, whose io.buildpacks.stack.id is "io.berth.test"`,
+    );
+    // A mirror not found: a warning; the builder is made.
+    const none = `oci:${join(dir, "no-such-layout")}:run`;
+    const ok = await create(
+      `[stack]\nid = "io.berth.test"\n[[run.images]]\nimage = "${run}"\nmirrors = ["${none}"]\n`,
+    );
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(ok.stderr).toContain(`run image ${none} is not accessible`);
+    // The run image is for this machine (amd64 or arm64), the builder for the other.
+    const other = hostPlatform().architecture === "arm64" ? "amd64" : "arm64";
+    const otherBuild = `oci:${layout}:build-${other}`;
+    const m = await berth(["mutate", run, "-t", otherBuild, "--platform", `linux/${other}`], { home });
+    if (m.code !== 0) throw new Error(`mutate failed: ${m.stderr}`);
+    const platform = await create(
+      `[[run.images]]\nimage = "${run}"\n`,
+      ["--platform", `linux/${other}`],
+      otherBuild,
+    );
+    expect(platform.code).not.toBe(0);
+    expect(platform.stderr).toContain(`run-check.toml: run image ${run}:`);
+    expect(platform.stderr).toContain(`not linux/${other}`);
   });
 });
 

@@ -8,6 +8,8 @@ import { join } from "node:path";
 import type { PhaseLogger } from "../../src/cnb/index.ts";
 import { appendLayers, mutateImage } from "../../src/image/index.ts";
 import { parseImageArgument } from "../../src/transport/parse.ts";
+import { berth } from "../helpers/cli.ts";
+import { putBlob, readIndex, writeIndex } from "../helpers/layout.ts";
 
 const BUSYBOX = "/usr/bin/busybox";
 const APPLETS = [
@@ -72,6 +74,71 @@ export async function writeBuildpack(root: string, s: BpSpec): Promise<string> {
     });
   }
   return dir;
+}
+
+/**
+ * `examples/arch@1.0.0` packaged twice, for linux/amd64 and linux/arm64 (its `[[targets]]` say which), behind one
+ * index: returns `oci:<dir>/arch-packages:both`.
+ */
+export async function multiPlatformBuildpackage(dir: string, home: string): Promise<string> {
+  const pkgs = join(dir, "arch-packages");
+  for (const arch of ["amd64", "arm64"]) {
+    const bp = await writeBuildpack(join(dir, `arch-${arch}`), {
+      id: "examples/arch",
+      version: "1.0.0",
+      extra: `[[targets]]\nos = "linux"\narch = "${arch}"\n`,
+    });
+    await writeFile(join(dir, `package-${arch}.toml`), `[buildpack]\nuri = "${bp}"\n`);
+    const p = await berth(
+      ["buildpack", "package", `oci:${pkgs}:${arch}`, "--config", join(dir, `package-${arch}.toml`)],
+      { home },
+    );
+    if (p.code !== 0) throw new Error(`buildpack package failed: ${p.stderr}`);
+  }
+  await platformIndex(pkgs, ["amd64", "arm64"], "both");
+  return `oci:${pkgs}:both`;
+}
+
+/** In an OCI layout, an index tagged `tag` over the linux images tagged by their architecture (`amd64`, …). */
+async function platformIndex(layout: string, arches: readonly string[], tag: string): Promise<void> {
+  const idx = await readIndex(layout);
+  const manifests = arches.map((arch) => {
+    const m = idx.manifests.find((d) => d.annotations?.["org.opencontainers.image.ref.name"] === arch)!;
+    return {
+      mediaType: m.mediaType,
+      digest: m.digest,
+      size: m.size,
+      platform: { os: "linux", architecture: arch },
+    };
+  });
+  const index = await putBlob(
+    layout,
+    JSON.stringify({ schemaVersion: 2, mediaType: "application/vnd.oci.image.index.v1+json", manifests }),
+    "application/vnd.oci.image.index.v1+json",
+  );
+  await writeIndex(layout, [
+    ...idx.manifests,
+    { ...index, annotations: { "org.opencontainers.image.ref.name": tag } },
+  ]);
+}
+
+/** A tiny image (one file, `/arch`, saying which) for linux/amd64 and linux/arm64 behind one index: `oci:<dir>/two-platforms:both`. */
+export async function twoPlatformImage(dir: string, home: string): Promise<string> {
+  const layout = join(dir, "two-platforms");
+  const arches = ["amd64", "arm64"];
+  for (const arch of arches) {
+    await mkdir(join(dir, `tree-${arch}`), { recursive: true });
+    await writeFile(join(dir, `tree-${arch}`, "arch"), arch);
+    await appendLayers(
+      parseImageArgument("scratch", { allowScratch: true }),
+      [{ source: join(dir, `tree-${arch}`), dest: "/" }],
+      parseImageArgument(`oci:${layout}:${arch}`),
+      { home, env: {} },
+      { platform: { os: "linux", architecture: arch } },
+    );
+  }
+  await platformIndex(layout, arches, "both");
+  return `oci:${layout}:both`;
 }
 
 /** Collects what a phase logs. */

@@ -73,7 +73,10 @@ function registerBuilderCreate(builder: Command, cli: () => Cli): void {
       "--no-lifecycle",
       "make a builder only berth runs: no /cnb/lifecycle, and a label that claims no lifecycle",
     )
-    .option("--platform <os/arch[/variant]>", "from a multi-platform build image, the platform to use")
+    .option(
+      "--platform <os/arch[/variant]>",
+      "the builder's platform, picked from multi-platform build, lifecycle, buildpack and run images (default: this machine's)",
+    )
     .option("-v, --verbose", "show more detail")
     .option("-q, --quiet", "only errors")
     .addOption(jsonOption())

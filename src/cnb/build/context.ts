@@ -8,7 +8,7 @@ import { existsSync } from "node:fs";
 import { chown, cp, mkdir, rm } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { BerthError, wrapError } from "../../errors.ts";
-import type { Platform } from "../../oci/platform.ts";
+import { hostPlatform, type Platform } from "../../oci/platform.ts";
 import type { NetworkMode } from "../../runtime/index.ts";
 import type { TransportContext } from "../../transport/context.ts";
 import type { ModuleRef, Order } from "../buildpack/descriptor.ts";
@@ -150,6 +150,14 @@ export async function openRun(o: RunOptions): Promise<RunContext> {
   }
 }
 
+/**
+ * The platform the run's images are for, as pack picks it (pkg/client/build.go `targetToUse`): `--platform`,
+ * else the builder image's own. The run image and the buildpack images `--buildpack` names are opened for it.
+ */
+export function buildPlatformOf(o: Pick<RunOptions, "platform">, builder: ExtractedBuilder): Platform {
+  return o.platform ?? builder.info.image.platform() ?? hostPlatform();
+}
+
 /** Target data of an image for this run (what its config lacks read from the build image's root). */
 export function targetOf(c: RunContext, target: TargetData): Promise<TargetData> {
   return completeTarget(target, (p) => c.executor.readRootFile(p));
@@ -249,7 +257,7 @@ async function executorOf(
  * else the builder's. Shared with `--lifecycle builder` (build/lifecycle-run.ts).
  */
 export async function orderOf(
-  o: Pick<RunOptions, "buildpacks" | "cwd" | "project" | "ctx" | "work" | "logger" | "builder">,
+  o: Pick<RunOptions, "buildpacks" | "cwd" | "project" | "ctx" | "work" | "logger" | "builder" | "platform">,
   builder: ExtractedBuilder,
 ): Promise<Order> {
   const locate = {
@@ -257,6 +265,7 @@ export async function orderOf(
     store: builder.store,
     buildpacksDir: builder.buildpacksDir,
     ctx: o.ctx,
+    platform: buildPlatformOf(o, builder),
     tmp: join(o.work, "bp-tmp"),
     warn: (l: string) => o.logger.warn(l),
   };

@@ -15,8 +15,9 @@ import { type Executor, layersTree, sandboxExecutor } from "../executor.ts";
 import { updateAnalyzed } from "../files/analyzed.ts";
 import { encodeGroup, type Group } from "../files/group.ts";
 import { encodePlan, type Plan } from "../files/plan.ts";
+import { resolveImage } from "../image.ts";
 import type { PhaseLogger } from "../log.ts";
-import { type Analyzed, resolveImage } from "../phase/analyze.ts";
+import type { Analyzed } from "../phase/analyze.ts";
 import type { RunImageInput } from "../phase/export.ts";
 import {
   type DockerfileEngine,

@@ -20,6 +20,7 @@ import { mkdir, readFile, rename, rm, symlink, writeFile } from "node:fs/promise
 import { dirname, join, relative, resolve } from "node:path";
 import { BerthError, isBerthError, wrapError } from "../../errors.ts";
 import { loadRoot, selectImage } from "../../oci/image.ts";
+import type { Platform } from "../../oci/platform.ts";
 import { DEFAULT_REGISTRY, parseReference } from "../../oci/reference.ts";
 import { Store } from "../../oci/store.ts";
 import type { NetworkMode } from "../../runtime/index.ts";
@@ -34,7 +35,7 @@ import { formatDuration } from "../../util/progress.ts";
 import { type BuildWithBuildpacksOptions, creationSeconds } from "../build.ts";
 import { encodeReport } from "../files/report.ts";
 import { openImage } from "../image.ts";
-import type { BuilderInfo } from "../platform/builder.ts";
+import { type BuilderInfo, labelRunImages } from "../platform/builder.ts";
 import { type ProjectDescriptor, projectAndBuilder } from "../platform/project.ts";
 import {
   BUILDPACK_PHASE_ARGS,
@@ -94,10 +95,15 @@ function exportName(target: ImageArgument): string {
 
 /**
  * An image (from the store when it is there, else its registry) written into the lifecycle's layout repository
- * at its `layoutPathOf` folder, one image manifest (the platform's, from an index). Made before any phase runs,
+ * at its `layoutPathOf` folder, one image manifest (`platform`'s, from an index; default this machine's). Made before any phase runs,
  * while the folder is berth's alone.
  */
-async function intoLayout(ref: string, layoutDir: string, ctx: TransportContext): Promise<void> {
+export async function intoLayout(
+  ref: string,
+  layoutDir: string,
+  ctx: TransportContext,
+  platform: Platform | undefined,
+): Promise<void> {
   const rel = layoutPathOf(ref);
   const dest = join(layoutDir, rel);
   const stage = join(layoutDir, `.stage-${createHash("sha256").update(ref).digest("hex").slice(0, 12)}`);
@@ -106,7 +112,7 @@ async function intoLayout(ref: string, layoutDir: string, ctx: TransportContext)
     return openSource(registryArgument(ref), ctx);
   });
   try {
-    const image = await selectImage(await loadRoot(src.source, src.root));
+    const image = await selectImage(await loadRoot(src.source, src.root), platform);
     await writeImage(src.source, image.descriptor, undefined, ociArg(stage), ctx);
   } catch (err) {
     throw wrapError(`reading image ${ref}`, err);
@@ -300,22 +306,24 @@ async function layoutImages(
   info: BuilderInfo,
   layoutDir: string,
 ): Promise<{ runImage: string; name: string }> {
-  const runImage = o.runImage ?? info.metadata?.images?.[0]?.image ?? info.metadata?.stack?.runImage?.image;
+  const runImage = o.runImage ?? labelRunImages(info.metadata)[0]?.image;
   if (!runImage) {
     throw new BerthError("CNB_CONFIG_INVALID", `builder ${builderName} names no run image`, {
       hint: "give one with --run-image",
     });
   }
-  await intoLayout(runImage, layoutDir, o.ctx);
+  // pack's targetToUse: the builder's platform (berth's buildpacks builds take no --platform).
+  const platform = info.image.platform();
+  await intoLayout(runImage, layoutDir, o.ctx, platform);
   const name = exportName(o.image);
-  if (o.previousImage) await intoLayout(o.previousImage, layoutDir, o.ctx);
+  if (o.previousImage) await intoLayout(o.previousImage, layoutDir, o.ctx, platform);
   else if (o.image.transport === "store") {
     const store = await Store.open(o.ctx.home);
     const have = await store.resolve(name).then(
       () => true,
       () => false,
     );
-    if (have) await intoLayout(name, layoutDir, o.ctx);
+    if (have) await intoLayout(name, layoutDir, o.ctx, platform);
   }
   return { runImage, name };
 }

@@ -21,8 +21,9 @@ import { CONTAINER_PATHS, layersTree } from "../executor.ts";
 import { encodeAnalyzed } from "../files/analyzed.ts";
 import type { GroupEntry } from "../files/group.ts";
 import { encodeReport } from "../files/report.ts";
+import { resolveImage } from "../image.ts";
 import { berthLauncher, lifecycleLauncher } from "../launch/index.ts";
-import { type Analyzed, Analyzer, resolveImage } from "../phase/analyze.ts";
+import { type Analyzed, Analyzer } from "../phase/analyze.ts";
 import { type BuildResult, build as buildPhase } from "../phase/build.ts";
 import { type DetectResult, detect as detectPhase } from "../phase/detect.ts";
 import { type BlobHolder, Exporter, type ExportResult } from "../phase/export.ts";
@@ -31,7 +32,7 @@ import { type RestoreResult, Restorer } from "../phase/restore.ts";
 import type { ProjectDescriptor } from "../platform/project.ts";
 import { projectMetadata } from "../platform/project.ts";
 import type { TargetData } from "../platform/target.ts";
-import { type RunContext, targetOf } from "./context.ts";
+import { buildPlatformOf, type RunContext, targetOf } from "./context.ts";
 import { type ExtensionsResult, runExtensions } from "./extensions.ts";
 
 /** What a build adds to a run's context: where the image goes and the options that shape it. */
@@ -69,6 +70,7 @@ export async function analyze(c: BuildContext): Promise<{ analyzed: Analyzed; ta
     runImage: c.opts.runImage || undefined,
     runImages: c.builder.runImages,
     publish: c.opts.publish ?? false,
+    platform: buildPlatformOf(c.o, c.builder),
     ctx: c.o.ctx,
     log: (l) => c.log.info(l),
   }).analyze();

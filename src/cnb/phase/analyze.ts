@@ -5,84 +5,19 @@
  * and the target data of the run image.
  */
 import { BerthError, wrapError } from "../../errors.ts";
-import type { BlobSource } from "../../oci/blob.ts";
-import { type Image, loadRoot, selectImage } from "../../oci/image.ts";
 import type { Platform } from "../../oci/platform.ts";
-import { formatReference, parseReference } from "../../oci/reference.ts";
+import { parseReference } from "../../oci/reference.ts";
 import type { TransportContext } from "../../transport/context.ts";
-import { openSource } from "../../transport/open.ts";
-import { type ImageArgument, parseImageArgument, registryArgument } from "../../transport/parse.ts";
+import type { ImageArgument } from "../../transport/parse.ts";
 import { LABEL, type LayersMetadata, parseJsonLabel } from "../files/labels.ts";
+import { type ResolvedImage, resolveImage } from "../image.ts";
 import { type TargetData, targetOfImage } from "../platform/target.ts";
 import type { PreviousImage, RunImageInput } from "./export.ts";
-
-/** An image opened for a phase, with what to call it and how to pin it. */
-export interface ResolvedImage {
-  image: Image;
-  source: BlobSource;
-  argument: ImageArgument;
-  /** The argument pinned to the image's digest (`registry/repo@sha256:…`, store `name@sha256:…`). */
-  pinned: string;
-  close(): Promise<void>;
-}
 
 /** The registry host of an image argument, when it names a registry (docker:// or a bare name). */
 function registryOf(arg: ImageArgument): string | undefined {
   if (arg.transport !== "docker" && arg.transport !== "store") return undefined;
   return parseReference(arg.ref).registry;
-}
-
-/**
- * Open an image argument; a bare name is looked up in the local store first and then, with `registry`
- * fallback (run images as run.toml names them), in its registry.
- */
-export async function resolveImage(
-  text: string,
-  ctx: TransportContext,
-  o: { platform?: Platform | undefined; registryFallback?: boolean; preferRegistry?: boolean } = {},
-): Promise<ResolvedImage | undefined> {
-  const arg = parseImageArgument(text);
-  const tries: ImageArgument[] = [arg];
-  if (arg.transport === "store" && (o.registryFallback || o.preferRegistry)) {
-    const remote = registryArgument(arg.ref);
-    if (o.preferRegistry) tries.unshift(remote);
-    else tries.push(remote);
-  }
-  let lastErr: unknown;
-  for (const a of tries) {
-    let opened: Awaited<ReturnType<typeof openSource>> | undefined;
-    try {
-      opened = await openSource(a, ctx);
-      const image = await selectImage(await loadRoot(opened.source, opened.root), o.platform);
-      return { image, source: opened.source, argument: a, pinned: pin(a, image), close: opened.close };
-    } catch (err) {
-      await opened?.close();
-      if (isMissing(err)) {
-        lastErr = err;
-        continue;
-      }
-      throw wrapError(`reading ${a.text}`, err);
-    }
-  }
-  void lastErr;
-  return undefined;
-}
-
-function isMissing(err: unknown): boolean {
-  return (
-    err instanceof BerthError &&
-    ["IMAGE_NOT_FOUND", "REGISTRY_MANIFEST_UNKNOWN", "REGISTRY_NAME_UNKNOWN", "LAYOUT_INVALID"].includes(
-      err.code,
-    )
-  );
-}
-
-function pin(arg: ImageArgument, image: Image): string {
-  if (arg.transport === "docker" || arg.transport === "store") {
-    const ref = parseReference(arg.ref);
-    return formatReference({ registry: ref.registry, repository: ref.repository, digest: image.digest });
-  }
-  return `${arg.text.split(":").slice(0, 2).join(":")}@${image.digest}`;
 }
 
 export interface AnalyzeInputs {

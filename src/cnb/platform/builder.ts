@@ -9,7 +9,7 @@
  */
 import { mkdir, rm } from "node:fs/promises";
 import { join } from "node:path";
-import { BerthError, wrapError } from "../../errors.ts";
+import { BerthError, isBerthError, wrapError } from "../../errors.ts";
 import { editImage } from "../../image/index.ts";
 import { writeEntries } from "../../layer/build.ts";
 import { type EntryHeader, planLayer, type TarWriter, writeLayer } from "../../layer/index.ts";
@@ -42,9 +42,9 @@ import {
 } from "../buildpack/load.ts";
 import { BuildpackStore } from "../buildpack/store.ts";
 import { encodeOrder, parseOrder } from "../files/order.ts";
-import { encodeRun, parseRun, type RunImage } from "../files/run.ts";
-import { encodeStack } from "../files/stack.ts";
-import { applyImageLayers, labelJson, labelsOf, openImage } from "../image.ts";
+import { encodeRun, parseRun, type RunImage, runImagesOf } from "../files/run.ts";
+import { encodeStack, parseStack } from "../files/stack.ts";
+import { applyImageLayers, labelJson, labelsOf, openImage, resolveImage } from "../image.ts";
 import type { PhaseLogger } from "../log.ts";
 import { type BuilderConfig, buildConfigEnvFiles, configDir, runImageOf } from "./builder-config.ts";
 import {
@@ -333,6 +333,10 @@ export async function createBuilder(
     let metadata: BuilderMetadata | undefined;
     const result = await editImage(buildImage, target, o.ctx, o.platform, async (base, layerTmp) => {
       if (!base) throw new BerthError("USAGE", "a builder needs a build image, not scratch");
+      await checkRunImages(config, o, {
+        platform: o.platform ?? base.platform(),
+        preferRegistry: target.transport === "docker",
+      });
       const built = await builderLayers(base, parts, layerTmp, o.logger);
       metadata = built.metadata;
       const labels = { ...built.labels, ...(o.labels ?? {}) };
@@ -351,6 +355,38 @@ export async function createBuilder(
     };
   } finally {
     await rm(tmp, { recursive: true, force: true });
+  }
+}
+
+/**
+ * pack's `validateRunImageConfig`: each run image of builder.toml and each mirror, opened for the builder's
+ * platform (the store first, then its registry; the registry first when the builder goes to one). One not found
+ * or not reachable is only a warning, as pack's "not accessible" (berth makes builders offline too); one for
+ * another platform, or whose `io.buildpacks.stack.id` is not builder.toml's `[stack] id`, is an error naming it.
+ */
+async function checkRunImages(
+  config: BuilderConfig,
+  o: CreateBuilderOptions,
+  open: { platform: Platform | undefined; preferRegistry: boolean },
+): Promise<void> {
+  for (const name of config.runImages.flatMap((r) => [r.image, ...(r.mirrors ?? [])])) {
+    const opened = await resolveImage(name, o.ctx, { ...open, registryFallback: true }).catch((err) => {
+      if (isBerthError(err, "REGISTRY_UNREACHABLE")) return undefined;
+      throw wrapError(`builder config ${config.file}: run image ${name}`, err);
+    });
+    if (!opened) {
+      o.logger.warn(`run image ${name} is not accessible`);
+      continue;
+    }
+    const stackId = labelsOf(opened.image)[STACK_ID_LABEL];
+    await opened.close();
+    if (config.stack.id !== undefined && stackId !== config.stack.id) {
+      throw new BerthError(
+        "CNB_CONFIG_INVALID",
+        `builder config ${config.file}: [stack] id ${JSON.stringify(config.stack.id)} does not match run image ${name}, whose ${STACK_ID_LABEL} is ${stackId === undefined ? "not set" : JSON.stringify(stackId)}`,
+        { hint: "name a run image of that stack, or change [stack] id" },
+      );
+    }
   }
 }
 
@@ -592,6 +628,35 @@ function builderMetadata(prev: BuilderMetadata | undefined, p: BuilderParts): Bu
   };
 }
 
+/** The run images `io.buildpacks.builder.metadata` names: `images` (run.toml's), else `stack.runImage` (stack.toml's). */
+export function labelRunImages(metadata: BuilderMetadata | undefined): RunImage[] {
+  const runImage = (r: { image: string; mirrors: string[] | null }) => ({
+    image: r.image,
+    mirrors: r.mirrors ?? [],
+  });
+  const stack = metadata?.stack?.runImage;
+  return runImagesOf(metadata?.images?.map(runImage), stack && runImage(stack));
+}
+
+/**
+ * The run images of a builder's files (`root` stands for `/`): `/cnb/run.toml`'s, else the legacy
+ * `/cnb/stack.toml`'s; else `fallback` (the label's, for a builder with neither file). `where` prefixes the
+ * file names in messages (`NAME:`).
+ */
+export async function readRunImages(
+  root: ConfinedTree,
+  where: string,
+  fallback: RunImage[],
+): Promise<RunImage[]> {
+  const runText = await root.readText("cnb/run.toml");
+  const stackText = await root.readText("cnb/stack.toml");
+  const fromFiles = runImagesOf(
+    runText === undefined ? undefined : parseRun(runText, `${where}/cnb/run.toml`),
+    stackText === undefined ? undefined : parseStack(stackText, `${where}/cnb/stack.toml`),
+  );
+  return fromFiles.length ? fromFiles : fallback;
+}
+
 /** A builder's labels, read without extracting anything (for pack-made and berth-made builders alike). */
 export interface BuilderInfo {
   image: Image;
@@ -660,7 +725,7 @@ export interface ExtractedBuilder {
 
 /**
  * Extract the layers a builder added on top of its build image (from its first buildpack layer up) into
- * `dir`, and read `/cnb/order.toml` (else the order label), `/cnb/run.toml` and the buildpacks.
+ * `dir`, and read `/cnb/order.toml` (else the order label), the run images (`readRunImages`) and the buildpacks.
  */
 export async function extractBuilder(info: BuilderInfo, dir: string): Promise<ExtractedBuilder> {
   const diffIds = info.image.config?.rootfs.diff_ids ?? [];
@@ -707,11 +772,7 @@ export async function extractBuilder(info: BuilderInfo, dir: string): Promise<Ex
       : systemFromLabel
         ? { pre: systemFromLabel.pre?.buildpacks ?? [], post: systemFromLabel.post?.buildpacks ?? [] }
         : NO_SYSTEM;
-  const runText = await root.readText("cnb/run.toml");
-  const runImages =
-    runText !== undefined
-      ? parseRun(runText, `${info.name}:/cnb/run.toml`)
-      : (info.metadata?.images ?? []).map((r) => ({ image: r.image, mirrors: r.mirrors ?? [] }));
+  const runImages = await readRunImages(root, `${info.name}:`, labelRunImages(info.metadata));
   return {
     info,
     cnbDir,

@@ -19,9 +19,7 @@ import { ConfinedTree } from "../../util/confined.ts";
 import { scanBuildpacksDir } from "../buildpack/load.ts";
 import { BuildpackStore } from "../buildpack/store.ts";
 import { parseOrder } from "../files/order.ts";
-import { parseRun, type RunImage } from "../files/run.ts";
-import { parseStack } from "../files/stack.ts";
-import type { OpenedBuilder } from "./builder.ts";
+import { type OpenedBuilder, readRunImages } from "./builder.ts";
 import { lifecycleVersionOf } from "./lifecycle.ts";
 import { NO_SYSTEM, parseSystemToml } from "./system.ts";
 
@@ -61,14 +59,7 @@ export async function openLocalBuilder(o: LocalBuilderOptions): Promise<OpenedBu
   const orders = parseOrder(orderText, "/cnb/order.toml");
   const systemText = await root.readText("cnb/system.toml");
   const system = systemText !== undefined ? parseSystemToml(systemText, "/cnb/system.toml") : NO_SYSTEM;
-  const runText = await root.readText("cnb/run.toml");
-  let runImages: RunImage[] = [];
-  if (runText !== undefined) runImages = parseRun(runText, "/cnb/run.toml");
-  else {
-    const stackText = await root.readText("cnb/stack.toml");
-    const fromStack = stackText !== undefined ? parseStack(stackText, "/cnb/stack.toml") : undefined;
-    if (fromStack) runImages = [fromStack];
-  }
+  const runImages = await readRunImages(root, "", []);
   const extensionsDir = join(cnbDir, "extensions");
   if (orders.orderExtensions.length) {
     throw new BerthError(

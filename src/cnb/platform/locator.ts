@@ -15,6 +15,7 @@
 import { cp, rm, stat } from "node:fs/promises";
 import { isAbsolute, join, resolve } from "node:path";
 import { BerthError, wrapError } from "../../errors.ts";
+import type { Platform } from "../../oci/platform.ts";
 import type { TransportContext } from "../../transport/context.ts";
 import { bpKey, escapeId, type ModuleRef, type Order } from "../buildpack/descriptor.ts";
 import { type LoadedBuildpack, loadBuildpackImage, loadBuildpacks } from "../buildpack/load.ts";
@@ -35,6 +36,8 @@ export interface LocateOptions {
   /** Relative paths are resolved against this folder (the CLI's current directory, as pack does). */
   cwd: string;
   ctx: TransportContext;
+  /** From a multi-platform buildpack image, the platform to use (pack's: --platform, else the builder's). */
+  platform?: Platform | undefined;
   /** Scratch space; the caller removes it. */
   tmp: string;
   warn: (line: string) => void;
@@ -77,7 +80,7 @@ async function install(bp: LoadedBuildpack, o: LocateOptions): Promise<void> {
 async function fetchBuildpack(uri: string, o: LocateOptions): Promise<ModuleRef> {
   let loaded: LoadedBuildpack[];
   try {
-    loaded = await loadBuildpacks(uri, { relativeTo: o.cwd, ctx: o.ctx, tmp: o.tmp });
+    loaded = await loadBuildpacks(uri, { relativeTo: o.cwd, ctx: o.ctx, tmp: o.tmp, platform: o.platform });
   } catch (err) {
     if (err instanceof BerthError) {
       throw new BerthError(err.code, `--buildpack ${uri}: ${err.message}`, {
@@ -100,11 +103,10 @@ async function fetchBuildpack(uri: string, o: LocateOptions): Promise<ModuleRef>
     const cfg = await readPackageConfig(packageToml);
     for (const dep of cfg.dependencies) {
       const where = dep.image ?? dep.uri!;
+      const load = { relativeTo: cfg.dir, ctx: o.ctx, tmp: o.tmp, platform: o.platform };
       try {
         loaded.push(
-          ...(dep.image
-            ? await loadBuildpackImage(dep.image, { relativeTo: cfg.dir, ctx: o.ctx, tmp: o.tmp })
-            : await loadBuildpacks(dep.uri!, { relativeTo: cfg.dir, ctx: o.ctx, tmp: o.tmp })),
+          ...(dep.image ? await loadBuildpackImage(dep.image, load) : await loadBuildpacks(dep.uri!, load)),
         );
       } catch (err) {
         throw wrapError(`--buildpack ${uri}: ${packageToml}: dependency ${where}`, err);

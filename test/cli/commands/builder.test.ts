@@ -102,3 +102,14 @@ describe("berth builder inspect, in process", () => {
     });
   });
 });
+
+describe("berth builder create --help", () => {
+  it("says --platform picks the build, lifecycle, buildpack and run images", async () => {
+    const r = await runCommand(["builder", "create", "--help"], {
+      home: await tempDir("berth-cli-builder-"),
+    });
+    expect(r.stdout.replace(/\s+/g, " ")).toContain(
+      "the builder's platform, picked from multi-platform build, lifecycle, buildpack and run images",
+    );
+  });
+});

@@ -6,10 +6,19 @@
 import { mkdir, readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { beforeEach, describe, expect, it } from "vitest";
-import { openRun, type RunOptions, syncApp, writeRunEnv } from "../../../src/cnb/build/context.ts";
+import {
+  buildPlatformOf,
+  openRun,
+  type RunOptions,
+  syncApp,
+  writeRunEnv,
+} from "../../../src/cnb/build/context.ts";
 import { silentLogger } from "../../../src/cnb/log.ts";
 import { parseProjectToml } from "../../../src/cnb/platform/project.ts";
+import type { Image } from "../../../src/oci/image.ts";
+import { hostPlatform } from "../../../src/oci/platform.ts";
 import { tempDir } from "../../helpers/temp.ts";
+import { multiPlatformBuildpackage } from "../helpers.ts";
 
 let dir: string;
 let root: string;
@@ -94,6 +103,39 @@ describe("openRun", () => {
     run.defer(async () => void seen.push("second"));
     await run.close();
     expect(seen).toEqual(["second", "first"]);
+  });
+
+  it("opens a --buildpack image for --platform, else for the builder's platform (pack's targetToUse)", async () => {
+    const pkg = await multiPlatformBuildpackage(dir, join(dir, "home"));
+    const archOf = async (o: Partial<RunOptions>) => {
+      const run = await openRun(options({ buildpacks: [pkg], ...o }));
+      try {
+        expect(run.order).toEqual([{ group: [{ id: "examples/arch", version: "1.0.0" }] }]);
+        return run.builder.store.lookup("examples/arch").descriptor.targets.map((t) => t.arch);
+      } finally {
+        await run.close();
+      }
+    };
+    const other = hostPlatform().architecture === "arm64" ? "amd64" : "arm64";
+    // The host's platform was used before the fix, whatever --platform said.
+    expect(await archOf({ platform: { os: "linux", architecture: other } })).toEqual([other]);
+    expect(await archOf({})).toEqual([hostPlatform().architecture]);
+  });
+
+  it("takes the builder image's platform when no --platform is given", async () => {
+    const run = await openRun(options());
+    try {
+      expect(buildPlatformOf({}, run.builder)).toEqual(hostPlatform());
+      const arm = { os: "linux", architecture: "arm64" };
+      expect(buildPlatformOf({ platform: arm }, run.builder)).toEqual(arm);
+      const image = { platform: () => ({ os: "linux", architecture: "s390x" }) } as unknown as Image;
+      expect(buildPlatformOf({}, { ...run.builder, info: { ...run.builder.info, image } })).toEqual({
+        os: "linux",
+        architecture: "s390x",
+      });
+    } finally {
+      await run.close();
+    }
   });
 
   it("takes --buildpack over the builder's order", async () => {

@@ -5,8 +5,13 @@
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { layoutPathOf, trustedBuilders } from "../../../src/cnb/build/lifecycle.ts";
+import { intoLayout, layoutPathOf, trustedBuilders } from "../../../src/cnb/build/lifecycle.ts";
+import { openImage } from "../../../src/cnb/image.ts";
+import { hostPlatform } from "../../../src/oci/platform.ts";
+import { copyImage } from "../../../src/transport/copy.ts";
+import { parseImageArgument } from "../../../src/transport/parse.ts";
 import { tempDir } from "../../helpers/temp.ts";
+import { twoPlatformImage } from "../helpers.ts";
 
 describe("trustedBuilders", () => {
   it("reads one name a line, dropping comments and blank lines; none without the file", async () => {
@@ -29,5 +34,24 @@ describe("layoutPathOf", () => {
     expect(layoutPathOf("localhost/berth-lifecycle-build:latest")).toBe(
       "localhost/berth-lifecycle-build/latest",
     );
+  });
+});
+
+describe("intoLayout", () => {
+  it("writes the given platform's image of a multi-platform image (the builder's, as pack's targetToUse)", async () => {
+    const dir = await tempDir("berth-cnb-intolayout-");
+    const ctx = { home: join(dir, "home"), env: {} };
+    const both = await twoPlatformImage(dir, ctx.home);
+    await copyImage(parseImageArgument(both), parseImageArgument("example.test/run:1"), ctx, { all: true });
+    const other = hostPlatform().architecture === "arm64" ? "amd64" : "arm64";
+    const layoutDir = join(dir, "layout-repo");
+    // Without the platform (as before the fix) this machine's image went into the layout.
+    await intoLayout("example.test/run:1", layoutDir, ctx, { os: "linux", architecture: other });
+    const opened = await openImage(`oci:${join(layoutDir, layoutPathOf("example.test/run:1"))}`, ctx);
+    try {
+      expect(opened.image.platform()?.architecture).toBe(other);
+    } finally {
+      await opened.close();
+    }
   });
 });

@@ -9,8 +9,8 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { DirectoryCache } from "../../../src/cnb/cache/cache.ts";
 import { LayerIndex } from "../../../src/cnb/cache/fingerprint.ts";
 import { LABEL, type LayersMetadata } from "../../../src/cnb/files/labels.ts";
+import { resolveImage } from "../../../src/cnb/image.ts";
 import { berthLauncher } from "../../../src/cnb/launch/index.ts";
-import { resolveImage } from "../../../src/cnb/phase/analyze.ts";
 import {
   Exporter,
   type ExportInputs,

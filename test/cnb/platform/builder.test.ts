@@ -10,18 +10,23 @@ import { createGunzip } from "node:zlib";
 import { beforeAll, describe, expect, it } from "vitest";
 import { BuildpackStore, type LoadedBuildpack, readBuildpackDir } from "../../../src/cnb/index.ts";
 import {
+  type BuilderMetadata,
   buildpackLayer,
   cnbUserOf,
+  extractBuilder,
+  labelRunImages,
   moduleInfo,
   moduleLayerInfo,
   NORMALIZED_MTIME,
   readBuilderInfo,
+  readRunImages,
   resolveOrder,
   validateOrder,
 } from "../../../src/cnb/platform/builder.ts";
 import { readTar } from "../../../src/layer/index.ts";
 import { assemble } from "../../../src/oci/assemble.ts";
 import type { ImageConfig } from "../../../src/oci/config.ts";
+import { ConfinedTree } from "../../../src/util/confined.ts";
 import { tempDir } from "../../helpers/temp.ts";
 import { writeBuildpack } from "../helpers.ts";
 
@@ -191,5 +196,54 @@ describe("readBuilderInfo", () => {
       layers: {},
     });
     expect(info.metadata).toBeUndefined();
+  });
+});
+
+describe("the builder's run images, one rule for every source", () => {
+  const md = (m: Partial<BuilderMetadata>) => m as BuilderMetadata;
+  const stack = { runImage: { image: "legacy/run:1", mirrors: null } };
+
+  it("the label: images (run.toml's), else stack.runImage (stack.toml's)", () => {
+    expect(labelRunImages(md({ images: [{ image: "r/run:1", mirrors: ["m/run:1"] }], stack }))).toEqual([
+      { image: "r/run:1", mirrors: ["m/run:1"] },
+    ]);
+    expect(labelRunImages(md({ images: null, stack }))).toEqual([{ image: "legacy/run:1", mirrors: [] }]);
+    expect(labelRunImages(md({ images: [], stack: { runImage: { image: "", mirrors: null } } }))).toEqual([]);
+    expect(labelRunImages(undefined)).toEqual([]);
+  });
+
+  it("the files: /cnb/run.toml, else /cnb/stack.toml, else the label's", async () => {
+    const root = await tempDir("berth-cnb-runimages-");
+    await mkdir(join(root, "cnb"));
+    const tree = new ConfinedTree(root, { owner: "builder b", name: "the builder image", seenAs: "/" });
+    const label = [{ image: "label/run:1", mirrors: [] }];
+    expect(await readRunImages(tree, "b:", label)).toEqual(label);
+    await writeFile(
+      join(root, "cnb", "stack.toml"),
+      '[run-image]\nimage = "legacy/run:1"\nmirrors = ["m/legacy:1"]\n',
+    );
+    expect(await readRunImages(tree, "b:", label)).toEqual([
+      { image: "legacy/run:1", mirrors: ["m/legacy:1"] },
+    ]);
+    await writeFile(join(root, "cnb", "run.toml"), '[[images]]\nimage = "r/run:1"\n');
+    expect(await readRunImages(tree, "b:", label)).toEqual([{ image: "r/run:1", mirrors: [] }]);
+    await writeFile(join(root, "cnb", "run.toml"), "[[images]]\nmirrors = []\n");
+    await expect(readRunImages(tree, "b:", label)).rejects.toThrow(
+      "b:/cnb/run.toml: images[0].image is required",
+    );
+  });
+
+  it("extractBuilder of a builder with neither file: the label's stack run image when it has no images", async () => {
+    const labels = {
+      "io.buildpacks.buildpack.layers": "{}",
+      "io.buildpacks.builder.metadata": JSON.stringify({ stack }),
+    };
+    const info = readBuilderInfo(
+      image({ Env: ["CNB_USER_ID=1000", "CNB_GROUP_ID=1000"], Labels: labels }),
+      "old",
+    );
+    // Before one reader served all, extractBuilder read only the label's images: no run image at all.
+    const b = await extractBuilder(info, join(await tempDir("berth-cnb-extract-"), "root"));
+    expect(b.runImages).toEqual([{ image: "legacy/run:1", mirrors: [] }]);
   });
 });
