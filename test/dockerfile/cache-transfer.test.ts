@@ -333,13 +333,20 @@ describe("--cache-from layers are fetched only when needed (BuildKit's lazy refs
     expect(imageLayers.length).toBe(3);
     expect((await layerGets("cache/lazy", layers)).sort()).toEqual([...imageLayers].sort());
 
-    // Pushed to another repository of the cache's registry: every layer is mounted, not one is fetched.
+    // Pushed to another repository of the cache's registry, with a cache written to a third (CI's pattern):
+    // every layer is mounted, not one is fetched.
     await registry.markLog();
     const c = await build(
       ctx,
       home("lazy-c"),
       `${registry.host}/lazy/app:c`,
-      ["--publish", "--cache-from", `type=registry,ref=${ref}`],
+      [
+        "--publish",
+        "--cache-from",
+        `type=registry,ref=${ref}`,
+        "--cache-to",
+        `type=registry,ref=${registry.host}/cache/lazy2:max,mode=max`,
+      ],
       EPOCH,
     );
     expect(c.stderr).not.toMatch(/^(?:\[stage \d+\/\d+\] )?RAN-/m);
@@ -347,7 +354,8 @@ describe("--cache-from layers are fetched only when needed (BuildKit's lazy refs
     const reqs = await registry.requests();
     expect(await layerGets("cache/lazy", layers)).toEqual([]);
     const mounts = reqs.filter((r) => r.method === "POST" && r.uri.includes("mount=") && r.status === 201);
-    expect(mounts.length).toBe(3);
+    expect(mounts.length).toBe(6);
+    expect((await cacheLayers("cache/lazy2", "max")).sort()).toEqual([...imageLayers].sort());
     // and the pushed image is whole: each of its layers is served from its own repository
     for (const d of imageLayers) {
       const head = await fetch(`http://${registry.host}/v2/lazy/app/blobs/${d}`, { method: "HEAD" });
