@@ -206,7 +206,8 @@ async function fetchLayer(
 ): Promise<void> {
   const desc: Descriptor = { mediaType: layer.mediaType, digest: layer.digest, size: layer.size };
   await mkdir(dirname(path), { recursive: true });
-  const part = `${path}.import`;
+  // its own name: builds sharing the local cache (platforms.ts) may fetch the same layer at once
+  const part = `${path}.import-${randomBytes(6).toString("hex")}`;
   await streamToFileAtomic(
     verified(await cache.source.openBlob(desc), desc, `layer ${desc.digest}`),
     part,

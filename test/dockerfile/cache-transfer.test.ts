@@ -3,6 +3,7 @@
  * CLI, a real registry (docker-registry) and OCI layouts. "Machine A" and "machine B" are two BERTH_HOMEs: B starts
  * empty and must reuse A's steps instead of running them.
  */
+import { randomBytes } from "node:crypto";
 import { mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -385,6 +386,32 @@ describe("--cache-from layers are fetched only when needed (BuildKit's lazy refs
     // the same image as a machine without any cache builds (the RUN read /app/final and /app/built)
     const c = await build(ctx, home("miss-c"), `oci:${tmp}/out-miss:c`, ["--build-arg", "LAST=2"], EPOCH);
     expect(c.json.digest).toBe(b.json.digest);
+  });
+
+  it("two platforms needing the same cached layer (COPY --link) fetch it at once without tripping on each other", async () => {
+    const ctx = await writeContext(join(tmp, "lazy-race"), {
+      Dockerfile: "FROM scratch\nCOPY --link big.bin /big.bin\n",
+    });
+    await writeFile(join(ctx, "big.bin"), randomBytes(16 << 20));
+    const dir = join(tmp, "lazy-race-cache");
+    const platforms = ["--platform", "linux/amd64,linux/arm64"];
+    const a = await build(
+      ctx,
+      home("race-a"),
+      `oci:${tmp}/out-race:a`,
+      [...platforms, "--cache-to", `type=local,dest=${dir},mode=max`],
+      EPOCH,
+    );
+    for (const n of [1, 2]) {
+      const b = await build(
+        ctx,
+        home(`race-b${n}`),
+        `oci:${tmp}/out-race:b${n}`,
+        [...platforms, "--cache-from", `type=local,src=${dir}`],
+        EPOCH,
+      );
+      expect(b.json.digest).toBe(a.json.digest);
+    }
   });
 
   it("a layer gone from the registry after the cache was written fails the build naming it, as BuildKit's 'blob not found'", async () => {
