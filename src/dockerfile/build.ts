@@ -26,7 +26,7 @@ import { formatDuration } from "../util/progress.ts";
 import { cacheKey, StepCache, type StepRecord } from "./cache.ts";
 import { type ExportStep, encodeInline, INLINE_CACHE_FIELD } from "./cache-format.ts";
 import type { CacheFrom, CacheTo } from "./cache-spec.ts";
-import { exportCache, fetchLayer, type ImportedCache, importCache } from "./cache-transfer.ts";
+import { exportCache, type ImportedCache, importCache, type LazyLayer, lazyLayer } from "./cache-transfer.ts";
 import { ContextIndex } from "./context-index.ts";
 import { expandWord, type Vars } from "./expand.ts";
 import { applyConfigInstruction } from "./instructions/config.ts";
@@ -184,6 +184,8 @@ export class DockerfileBuild {
   #platform: Platform;
   #stageCount = 0;
   #imports: ImportedCache[] = [];
+  /** Layers of imported records, by digest: fetched only when their bytes are needed (cache-transfer.ts). */
+  #lazy = new Map<string, LazyLayer>();
   /** Every step this build used, for a mode=max cache export. */
   #used: ExportStep[] = [];
   /** Each scheduled stage's build, resolved with its final state (schedule.ts). */
@@ -307,7 +309,7 @@ export class DockerfileBuild {
       if (i.cacheTo?.some((c) => c.type === "inline")) this.#inlineCache(final);
       const written = await writeDestinations(final.image, i.destinations, this.#ctx);
       const cacheSteps = { max: this.#used, min: final.chain };
-      await exportCaches(i.cacheTo ?? [], cacheSteps, this.#cache, this.#ctx, this.#tmp, i.log);
+      await exportCaches(i.cacheTo ?? [], cacheSteps, this.#cache, this.#ctx, this.#tmp, i.log, this.#lazy);
       const unused = Object.keys(i.buildArgs ?? {}).filter((k) => !this.#consumed.has(k));
       return {
         digest: final.image.digest,
@@ -454,25 +456,23 @@ export class DockerfileBuild {
     }
   }
 
-  /** A record from an imported cache, its layer fetched into the local cache and the record kept there. */
+  /**
+   * A record from an imported cache, kept in the local cache; its layer is not fetched here but when its bytes
+   * are needed (`#lazy`), and the local record is used once it is (`StepCache.get` wants the blob).
+   */
   async #imported(lookup: string): Promise<StepRecord | undefined> {
-    for (const c of this.#imports) {
-      const rec = c.steps.get(lookup);
-      if (!rec) continue;
-      try {
-        if (rec.layer) {
-          await fetchLayer(c, rec.layer, this.#cache.blobPath(rec.layer.digest), await this.#cache.tmpDir());
-        }
-      } catch (err) {
-        this.#log(
-          `WARN: --cache-from ${c.text}: cannot fetch layer ${rec.layer?.digest} (${(err as Error).message})`,
-        );
-        continue;
-      }
-      await this.#cache.put(lookup, rec);
-      return rec;
+    const c = this.#imports.find((x) => x.steps.has(lookup));
+    const rec = c?.steps.get(lookup);
+    if (!c || !rec) return undefined;
+    const l = rec.layer;
+    if (l && !this.#lazy.has(l.digest)) {
+      this.#lazy.set(
+        l.digest,
+        lazyLayer(c, l, this.#cache.blobPath(l.digest), () => this.#cache.tmpDir()),
+      );
     }
-    return undefined;
+    await this.#cache.put(lookup, rec);
+    return rec;
   }
 
   /** BuildKit's inline cache: the final image's steps as records in its config (always mode=min, as BuildKit). */
@@ -870,7 +870,14 @@ export class DockerfileBuild {
     this.#used.push(...steps);
     const r = rec;
     const layers: AddedLayer[] = r.layer
-      ? [{ path: this.#cache.blobPath(r.layer.digest), ...r.layer, history: r.history ?? {} }]
+      ? [
+          {
+            path: this.#cache.blobPath(r.layer.digest),
+            source: this.#lazy.get(r.layer.digest),
+            ...r.layer,
+            history: r.history ?? {},
+          },
+        ]
       : [];
     s.image = mutate(
       s.image,
@@ -995,13 +1002,14 @@ export async function exportCaches(
   ctx: TransportContext,
   tmp: string,
   log: ((line: string) => void) | undefined,
+  lazy?: ReadonlyMap<string, LazyLayer>,
 ): Promise<void> {
   for (const to of cacheTo) {
     if (to.type === "inline") continue;
     const steps = used[to.mode];
     const where = to.type === "registry" ? to.ref : to.dest;
     try {
-      const r = await exportCache(to, steps, (d) => cache.blobPath(d), ctx, tmp);
+      const r = await exportCache(to, steps, (d) => cache.blobPath(d), ctx, tmp, lazy);
       log?.(
         `exporting cache to ${where} (mode=${to.mode}): ${new Set(steps.map((e) => e.lookup)).size} steps, ${r.layers} layers, ${r.root.digest}`,
       );

@@ -3,11 +3,13 @@
  * `type=local` write a cache manifest (an OCI index, or with `image-manifest=true` an image manifest, listing the
  * layers and the `application/vnd.buildkit.cacheconfig.v0` blob) to a registry or an OCI layout; `--cache-from`
  * reads one back, or the inline cache of an image (its config's `moby.buildkit.cache.v0`). Imported layers are
- * fetched only when a step uses them, verified (digest, size and diff ID) on the way into the local cache.
+ * fetched only when something needs their bytes (`lazyLayer`: a step that runs on them, the image or a cache
+ * written where the blob is not already, as BuildKit's lazy refs), verified (digest, size and diff ID) on the way
+ * into the local cache; a registry destination on the cache's registry mounts them instead.
  */
 import { createHash, randomBytes } from "node:crypto";
 import { createReadStream, createWriteStream } from "node:fs";
-import { mkdir, rename, rm } from "node:fs/promises";
+import { mkdir, rename, rm, stat } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
@@ -60,6 +62,11 @@ export interface ImportedCache {
   /** `cache manifest` or `inline cache`. */
   kind: string;
   source: BlobSource;
+  /**
+   * Where a sink may take the cache's blobs without fetching them: a registry cache's repository (a registry on
+   * the same host mounts them). None for a local cache: its layers are read through the fetch, verified whole.
+   */
+  origin?: BlobSource | undefined;
   close(): Promise<void>;
 }
 
@@ -86,7 +93,8 @@ export async function importCache(
     const what = `the cache ${from.text}`;
     const { doc, kind } = await readCacheRoot(source, root, platform, what);
     const { steps, buildkitRecords } = decodeCacheRecords(doc, what);
-    return { text: from.text, steps, buildkitRecords, kind, source, close };
+    const origin = from.type === "registry" ? source : undefined;
+    return { text: from.text, steps, buildkitRecords, kind, source, origin, close };
   } catch (err) {
     await close();
     throw err;
@@ -128,11 +136,69 @@ async function readCacheRoot(
   return { doc: decodeInline(value, what), kind: "inline cache" };
 }
 
+/** A layer of an imported cache, fetched only when its bytes are read. */
+export interface LazyLayer extends BlobSource {
+  /** The layer's file in the local cache: fetched (once) and verified first when it is not there. */
+  local(): Promise<string>;
+}
+
+/**
+ * An imported record's layer as a blob source that fetches it into `path` (the local cache's blob) on the first
+ * read, once however many readers ask, verified as `fetchLayer` does. `originOf` names a registry cache's
+ * repository, so that a registry sink on the cache's registry mounts the blob and its bytes are never fetched. A layer the cache
+ * no longer serves (or not as its record says) fails the read, naming the cache and the blob, as BuildKit fails
+ * ("blob not found") on a lazy ref whose blob is gone.
+ */
+export function lazyLayer(
+  cache: ImportedCache,
+  layer: NonNullable<StepRecord["layer"]>,
+  path: string,
+  tmpDir: () => Promise<string>,
+): LazyLayer {
+  let fetching: Promise<string> | undefined;
+  const local = () => {
+    fetching ??= (async () => {
+      if ((await sizeOf(path)) === layer.size) return path;
+      try {
+        await fetchLayer(cache, layer, path, await tmpDir());
+      } catch (err) {
+        throw new BerthError(
+          err instanceof BerthError ? err.code : "BLOB_NOT_FOUND",
+          `--cache-from ${cache.text}: cannot fetch the cached layer ${layer.digest} (${(err as Error).message})`,
+          {
+            cause: err,
+            hint: "the cache names a layer its store no longer serves as recorded: write the cache again (--cache-to), or build with --no-cache",
+          },
+        );
+      }
+      return path;
+    })();
+    return fetching;
+  };
+  return {
+    local,
+    async openBlob(desc: Descriptor): Promise<Readable> {
+      return verified(createReadStream(await local()), desc, `layer ${desc.digest}`);
+    },
+    originOf(desc: Descriptor): BlobSource | undefined {
+      return cache.origin && (cache.origin.originOf?.(desc) ?? cache.origin);
+    },
+  };
+}
+
+async function sizeOf(path: string): Promise<number | undefined> {
+  try {
+    return (await stat(path)).size;
+  } catch {
+    return undefined;
+  }
+}
+
 /**
  * Fetch an imported record's layer into `path` (the local cache's blob), verified: its digest and size as it
  * streams, then its diff ID over the uncompressed bytes, before the record may be used.
  */
-export async function fetchLayer(
+async function fetchLayer(
   cache: ImportedCache,
   layer: NonNullable<StepRecord["layer"]>,
   path: string,
@@ -140,7 +206,8 @@ export async function fetchLayer(
 ): Promise<void> {
   const desc: Descriptor = { mediaType: layer.mediaType, digest: layer.digest, size: layer.size };
   await mkdir(dirname(path), { recursive: true });
-  const part = `${path}.import`;
+  // its own name: builds sharing the local cache (platforms.ts) may fetch the same layer at once
+  const part = `${path}.import-${randomBytes(6).toString("hex")}`;
   await streamToFileAtomic(
     verified(await cache.source.openBlob(desc), desc, `layer ${desc.digest}`),
     part,
@@ -155,7 +222,7 @@ export async function fetchLayer(
     if (diffId !== layer.diffId) {
       throw new BerthError(
         "DIGEST_MISMATCH",
-        `${cache.text}: layer ${layer.digest} uncompresses to ${diffId}, not the diff ID ${layer.diffId} its record gives`,
+        `layer ${layer.digest} uncompresses to ${diffId}, not the diff ID ${layer.diffId} its record gives`,
       );
     }
     await rename(part, path);
@@ -164,15 +231,27 @@ export async function fetchLayer(
   }
 }
 
-/** Blobs of an export: the cache config and index in memory, layers from the local cache's files. */
-function exportSource(memory: Map<string, Buffer>, files: Map<string, string>): BlobSource {
+/**
+ * Blobs of an export: the cache config and index in memory, layers from the local cache's files, or from the
+ * imported cache they were found in when they were never fetched (`lazy`: a registry sink mounts those).
+ */
+function exportSource(
+  memory: Map<string, Buffer>,
+  files: Map<string, string>,
+  lazy: ReadonlyMap<string, LazyLayer>,
+): BlobSource {
   return {
     async openBlob(desc: Descriptor): Promise<Readable> {
       const bytes = memory.get(desc.digest);
       if (bytes) return verified(Readable.from([bytes]), desc, `blob ${desc.digest}`);
+      const fetchable = lazy.get(desc.digest);
+      if (fetchable) return fetchable.openBlob(desc);
       const path = files.get(desc.digest);
       if (path) return verified(createReadStream(path), desc, `layer ${desc.digest}`);
       throw new BerthError("BLOB_NOT_FOUND", `blob ${desc.digest} is not part of this cache`);
+    },
+    originOf(desc: Descriptor): BlobSource | undefined {
+      return lazy.get(desc.digest)?.originOf?.(desc);
     },
   };
 }
@@ -187,10 +266,12 @@ async function inCompression(
   to: CacheExportOptions,
   blobPath: (digest: string) => string,
   tmpDir: string,
+  lazy: ReadonlyMap<string, LazyLayer>,
 ): Promise<NonNullable<StepRecord["layer"]>> {
   const have = layerCompression(layer.mediaType);
   if (to.compression === undefined || have === undefined) return layer;
   if (have === to.compression && !to.forceCompression) return layer;
+  await lazy.get(layer.digest)?.local();
   const part = join(tmpDir, `recompress-${randomBytes(6).toString("hex")}`);
   const digesting = new DigestingStream();
   try {
@@ -217,13 +298,17 @@ async function inCompression(
   };
 }
 
-/** Write a cache manifest for `steps` to a registry or an OCI layout, as BuildKit's registry and local exporters. */
+/**
+ * Write a cache manifest for `steps` to a registry or an OCI layout, as BuildKit's registry and local exporters;
+ * layers from the local cache's blobs, or from `lazy` (found in an imported cache and never fetched).
+ */
 export async function exportCache(
   to: Extract<CacheTo, { type: "registry" | "local" }>,
   steps: readonly ExportStep[],
   blobPath: (digest: string) => string,
   ctx: TransportContext,
   tmpDir: string,
+  lazy: ReadonlyMap<string, LazyLayer> = new Map(),
 ): Promise<{ root: Descriptor; layers: number }> {
   if (to.compression !== undefined) {
     const converted = new Map<string, NonNullable<StepRecord["layer"]>>();
@@ -236,7 +321,7 @@ export async function exportCache(
       }
       let c = converted.get(l.digest);
       if (!c) {
-        c = await inCompression(l, to, blobPath, tmpDir);
+        c = await inCompression(l, to, blobPath, tmpDir, lazy);
         converted.set(l.digest, c);
       }
       const below = s.below === undefined ? undefined : (converted.get(s.below)?.digest ?? s.below);
@@ -282,6 +367,6 @@ export async function exportCache(
     const created = !(await exists(to.dest));
     sink = new LayoutSink(await OciLayout.openOrCreate(to.dest), to.tag, created);
   }
-  await copy(exportSource(memory, files), root, sink, { all: true, jobs: ctx.jobs || undefined });
+  await copy(exportSource(memory, files, lazy), root, sink, { all: true, jobs: ctx.jobs || undefined });
   return { root, layers: layers.length };
 }

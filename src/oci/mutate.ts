@@ -1,5 +1,6 @@
 import { BerthError } from "../errors.ts";
 import { type AssembledLayer, assemble } from "./assemble.ts";
+import type { BlobSource } from "./blob.ts";
 import type { ContainerConfig, History, ImageConfig } from "./config.ts";
 import type { Digest } from "./digest.ts";
 import type { Image } from "./image.ts";
@@ -20,6 +21,11 @@ export interface AddedLayer {
    * (`buildLayer`): a sink on this machine may link it in rather than copy and hash it again.
    */
   written?: boolean;
+  /**
+   * Serves the blob instead of the file, which may not be at `path` yet: a layer of an imported build cache,
+   * fetched there only when a reader or a sink needs its bytes (a registry sink may mount it instead).
+   */
+  source?: BlobSource | undefined;
 }
 
 export interface Mutation {
@@ -99,7 +105,7 @@ export function mutate(base: Image | undefined, m: Mutation, hostPlatform?: Plat
   const addedLayers: AssembledLayer[] = added.map((l) => ({
     descriptor: { mediaType: l.mediaType, digest: l.digest, size: l.size },
     diffId: l.diffId,
-    from: { file: l.path, ...(l.written ? { written: true } : {}) },
+    from: l.source ?? { file: l.path, ...(l.written ? { written: true } : {}) },
   }));
   return assemble(config, [...baseLayers, ...addedLayers], {
     docker,

@@ -3,6 +3,7 @@
  * CLI, a real registry (docker-registry) and OCI layouts. "Machine A" and "machine B" are two BERTH_HOMEs: B starts
  * empty and must reuse A's steps instead of running them.
  */
+import { randomBytes } from "node:crypto";
 import { mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -214,7 +215,7 @@ describe("--cache-to type=local / --cache-from type=local", () => {
     expect(b.json.digest).toBe(a.json.digest);
   });
 
-  it("mode=min whose layers are gone: the stage the key pass left out is built when the step reading it misses", async () => {
+  it("mode=min whose layers are gone: a destination that has them needs none; another fails naming one, as BuildKit", async () => {
     const ctx = await twoStage("local-gone", "tok-gone");
     const dir = join(tmp, "local-gone-cache");
     const a = await build(
@@ -224,12 +225,17 @@ describe("--cache-to type=local / --cache-from type=local", () => {
       ["--cache-to", `type=local,dest=${dir},mode=min`],
       EPOCH,
     );
-    // The records stay, the layers go: every record B finds in the key pass fails to fetch in the build.
+    // The records stay, the layers go. Every record is a hit (BuildKit reads them the same way, its refs lazy).
     const blobs = join(dir, "blobs", "sha256");
+    const gone: string[] = [];
     for (const name of await readdir(blobs)) {
       const bytes = await readFile(join(blobs, name));
-      if (bytes[0] === 0x1f && bytes[1] === 0x8b) await rm(join(blobs, name));
+      if (bytes[0] === 0x1f && bytes[1] === 0x8b) {
+        await rm(join(blobs, name));
+        gone.push(`sha256:${name}`);
+      }
     }
+    // The layout A wrote has every layer of the image: nothing to fetch, the same image, nothing run.
     const b = await build(
       ctx,
       home("gone-b"),
@@ -237,10 +243,211 @@ describe("--cache-to type=local / --cache-from type=local", () => {
       ["--cache-from", `type=local,src=${dir}`],
       EPOCH,
     );
-    expect(b.stderr).toMatch(/WARN: --cache-from .*cannot fetch layer/);
-    expect(b.stderr).toMatch(/^(?:\[stage \d+\/\d+\] )?RAN-BUILDER-tok-gone/m);
-    expect(b.stderr).toMatch(/^(?:\[stage \d+\/\d+\] )?RAN-FINAL-tok-gone/m);
+    expect(b.stderr).not.toMatch(/^(?:\[stage \d+\/\d+\] )?RAN-/m);
     expect(b.json.digest).toBe(a.json.digest);
+    // A new layout needs them: the build fails naming the cache and a missing layer (BuildKit: "blob not found").
+    const r = await berth(
+      [
+        "build",
+        ctx,
+        "--dockerfile",
+        "-t",
+        `oci:${tmp}/out-gone-c:c`,
+        "--cache-from",
+        `type=local,src=${dir}`,
+      ],
+      { home: home("gone-c"), env: EPOCH },
+    );
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(
+      new RegExp(`--cache-from type=local,src=${dir}: cannot fetch the cached layer (${gone.join("|")})`),
+    );
+  });
+});
+
+/** A chain of stages: the final image copies one file from the last and runs on it; a build arg for the last RUN. */
+async function chained(name: string, token: string): Promise<string> {
+  return writeContext(join(tmp, name), {
+    "src.txt": `${token}\n`,
+    Dockerfile: `FROM ${base} AS deps
+COPY src.txt /src.txt
+RUN echo "RAN-DEPS-${token}" && cat /src.txt > /deps
+FROM deps AS builder
+RUN echo "RAN-BUILDER-${token}" && cat /deps /deps > /built
+FROM ${base}
+COPY --from=builder /built /app/built
+RUN echo "RAN-FINAL-${token}" && cp /app/built /app/final
+ARG LAST=1
+RUN echo "RAN-LAST-${token}-$LAST" && cat /app/final /app/built > /app/last && echo $LAST >> /app/last
+CMD ["cat", "/app/last"]
+`,
+  });
+}
+
+/** The layers a registry cache manifest lists (its index's entries other than the cache config). */
+async function cacheLayers(repo: string, tag: string): Promise<string[]> {
+  const res = await fetch(`http://${registry.host}/v2/${repo}/manifests/${tag}`, {
+    headers: { accept: "application/vnd.oci.image.index.v1+json" },
+  });
+  const index = (await res.json()) as { manifests: { mediaType: string; digest: string }[] };
+  return index.manifests.filter((m) => m.mediaType.includes("layer")).map((m) => m.digest);
+}
+
+/** The layer blobs of `repo` the registry served (GET) since the log was marked. */
+async function layerGets(repo: string, layers: readonly string[]): Promise<string[]> {
+  const reqs = await registry.requests();
+  return reqs
+    .filter((r) => r.method === "GET" && r.uri.startsWith(`/v2/${repo}/blobs/`))
+    .map((r) => r.uri.slice(r.uri.lastIndexOf("/") + 1))
+    .filter((d) => layers.includes(d));
+}
+
+describe("--cache-from layers are fetched only when needed (BuildKit's lazy refs)", () => {
+  it("a fresh machine fetches only the final image's layers, and none when it pushes to the cache's registry; same image", async () => {
+    const ctx = await chained("lazy", "tok-lazy");
+    const ref = `${registry.host}/cache/lazy:max`;
+    const a = await build(
+      ctx,
+      home("lazy-a"),
+      `oci:${tmp}/out-lazy-a:x`,
+      ["--cache-to", `type=registry,ref=${ref},mode=max`],
+      EPOCH,
+    );
+    const layers = await cacheLayers("cache/lazy", "max");
+    expect(layers.length).toBe(6);
+
+    // To an OCI layout: every layer of the image is fetched, none of the stages it only copies from.
+    await registry.markLog();
+    const b = await build(
+      ctx,
+      home("lazy-b"),
+      `oci:${tmp}/out-lazy-b:x`,
+      ["--cache-from", `type=registry,ref=${ref}`],
+      EPOCH,
+    );
+    expect(b.stderr).not.toMatch(/^(?:\[stage \d+\/\d+\] )?RAN-/m);
+    expect(b.json.digest).toBe(a.json.digest);
+    const manifest = JSON.parse(
+      await readFile(join(tmp, "out-lazy-b", "blobs", "sha256", b.json.digest.slice(7)), "utf8"),
+    ) as { layers: { digest: string }[] };
+    const imageLayers = manifest.layers.map((l) => l.digest).filter((d) => layers.includes(d));
+    expect(imageLayers.length).toBe(3);
+    expect((await layerGets("cache/lazy", layers)).sort()).toEqual([...imageLayers].sort());
+
+    // Pushed to another repository of the cache's registry, with a cache written to a third (CI's pattern):
+    // every layer is mounted, not one is fetched.
+    await registry.markLog();
+    const c = await build(
+      ctx,
+      home("lazy-c"),
+      `${registry.host}/lazy/app:c`,
+      [
+        "--publish",
+        "--cache-from",
+        `type=registry,ref=${ref}`,
+        "--cache-to",
+        `type=registry,ref=${registry.host}/cache/lazy2:max,mode=max`,
+      ],
+      EPOCH,
+    );
+    expect(c.stderr).not.toMatch(/^(?:\[stage \d+\/\d+\] )?RAN-/m);
+    expect(c.json.digest).toBe(a.json.digest);
+    const reqs = await registry.requests();
+    expect(await layerGets("cache/lazy", layers)).toEqual([]);
+    const mounts = reqs.filter((r) => r.method === "POST" && r.uri.includes("mount=") && r.status === 201);
+    expect(mounts.length).toBe(6);
+    expect((await cacheLayers("cache/lazy2", "max")).sort()).toEqual([...imageLayers].sort());
+    // and the pushed image is whole: each of its layers is served from its own repository
+    for (const d of imageLayers) {
+      const head = await fetch(`http://${registry.host}/v2/lazy/app/blobs/${d}`, { method: "HEAD" });
+      expect(head.status, d).toBe(200);
+    }
+  });
+
+  it("a step that misses after lazy hits runs on its whole root (the layers below it fetched)", async () => {
+    const ctx = await chained("lazy-miss", "tok-miss");
+    const ref = `${registry.host}/cache/lazy:miss`;
+    await build(
+      ctx,
+      home("miss-a"),
+      `oci:${tmp}/out-miss:a`,
+      ["--cache-to", `type=registry,ref=${ref},mode=max`],
+      EPOCH,
+    );
+    const b = await build(
+      ctx,
+      home("miss-b"),
+      `oci:${tmp}/out-miss:b`,
+      ["--cache-from", `type=registry,ref=${ref}`, "--build-arg", "LAST=2"],
+      EPOCH,
+    );
+    const ran = b.stderr.match(/^(?:\[stage \d+\/\d+\] )?RAN-[A-Z]+-tok-miss\S*$/gm) ?? [];
+    expect(ran.map((l) => l.replace(/^\[stage \d+\/\d+\] /, ""))).toEqual(["RAN-LAST-tok-miss-2"]);
+    // the same image as a machine without any cache builds (the RUN read /app/final and /app/built)
+    const c = await build(ctx, home("miss-c"), `oci:${tmp}/out-miss:c`, ["--build-arg", "LAST=2"], EPOCH);
+    expect(c.json.digest).toBe(b.json.digest);
+  });
+
+  it("two platforms needing the same cached layer (COPY --link) fetch it at once without tripping on each other", async () => {
+    const ctx = await writeContext(join(tmp, "lazy-race"), {
+      Dockerfile: "FROM scratch\nCOPY --link big.bin /big.bin\n",
+    });
+    await writeFile(join(ctx, "big.bin"), randomBytes(16 << 20));
+    const dir = join(tmp, "lazy-race-cache");
+    const platforms = ["--platform", "linux/amd64,linux/arm64"];
+    const a = await build(
+      ctx,
+      home("race-a"),
+      `oci:${tmp}/out-race:a`,
+      [...platforms, "--cache-to", `type=local,dest=${dir},mode=max`],
+      EPOCH,
+    );
+    for (const n of [1, 2]) {
+      const b = await build(
+        ctx,
+        home(`race-b${n}`),
+        `oci:${tmp}/out-race:b${n}`,
+        [...platforms, "--cache-from", `type=local,src=${dir}`],
+        EPOCH,
+      );
+      expect(b.json.digest).toBe(a.json.digest);
+    }
+  });
+
+  it("a layer gone from the registry after the cache was written fails the build naming it, as BuildKit's 'blob not found'", async () => {
+    const ctx = await chained("lazy-gone", "tok-lgone");
+    const ref = `${registry.host}/cache/lazy:gone`;
+    const a = await build(
+      ctx,
+      home("lgone-a"),
+      `oci:${tmp}/out-lgone-a:x`,
+      ["--cache-to", `type=registry,ref=${ref},mode=max`],
+      EPOCH,
+    );
+    const manifest = JSON.parse(
+      await readFile(join(tmp, "out-lgone-a", "blobs", "sha256", a.json.digest.slice(7)), "utf8"),
+    ) as { layers: { digest: string }[] };
+    const gone = manifest.layers.at(-1)!.digest;
+    const del = await fetch(`http://${registry.host}/v2/cache/lazy/blobs/${gone}`, { method: "DELETE" });
+    expect(del.status).toBe(202);
+    const r = await berth(
+      [
+        "build",
+        ctx,
+        "--dockerfile",
+        "-t",
+        `oci:${tmp}/out-lgone-b:x`,
+        "--cache-from",
+        `type=registry,ref=${ref}`,
+      ],
+      { home: home("lgone-b"), env: EPOCH },
+    );
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain(`cannot fetch the cached layer ${gone}`);
+    expect(r.stderr).toContain(`--cache-from type=registry,ref=${ref}`);
+    // nothing names a half-written image
+    const index = await readFile(join(tmp, "out-lgone-b", "index.json"), "utf8").catch(() => "{}");
+    expect(index).not.toContain('"x"');
   });
 });
 
