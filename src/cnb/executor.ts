@@ -10,13 +10,12 @@ import type { Stats } from "node:fs";
 import { chown, lstat, mkdir, readFile, readlink } from "node:fs/promises";
 import { constants, userInfo } from "node:os";
 import { basename, dirname, isAbsolute, join, relative } from "node:path";
-import { Readable } from "node:stream";
 import { BerthError } from "../errors.ts";
 import type { Image } from "../oci/image.ts";
 import type { NetworkMode, RuntimeContext, SandboxOptions, SnapshotChain } from "../runtime/index.ts";
 import { prepareSnapshots, runInSandbox } from "../runtime/index.ts";
 import { ConfinedTree } from "../util/confined.ts";
-import { encodeCommands, groupRunner, RunnerOutput, refusedCode } from "./group-runner.ts";
+import { groupRunner, RunnerSession, refusedCode } from "./group-runner.ts";
 
 export interface CnbPaths {
   /** The application (`/workspace`). */
@@ -74,12 +73,14 @@ export interface Executor {
 }
 
 /**
- * An executor that runs several commands in one go (the sandbox: one container for all, through the group
- * runner), each exactly as `exec` would run it on its own: its env, cwd, output and exit code its own, and
+ * An executor that runs several commands in one go (the sandbox: one container for all, and for the batches
+ * after, until `release`, through the group runner), each exactly as `exec` would run it on its own: its env, cwd, output and exit code its own, and
  * nothing it left running or in /dev/shm seen by the next. Results are in the order of the requests.
  */
 export interface BatchExecutor extends Executor {
   execAll(reqs: readonly ExecRequest[]): Promise<ExecResult[]>;
+  /** End the container `execAll` keeps for the next batch (`exec` ends it too, before it runs). */
+  release(): Promise<void>;
 }
 
 export function canExecAll(e: Executor): e is BatchExecutor {
@@ -289,6 +290,12 @@ export async function sandboxExecutor(o: SandboxExecutorOptions): Promise<Execut
       }),
     );
   let runner: Promise<string | undefined> | undefined;
+  let session: RunnerSession | undefined;
+  const release = async () => {
+    const s = session;
+    session = undefined;
+    await s?.close();
+  };
   const executor: BatchExecutor = {
     kind: "sandbox",
     host: o.paths,
@@ -300,6 +307,7 @@ export async function sandboxExecutor(o: SandboxExecutorOptions): Promise<Execut
       return readImageFile(dirs, path, `the build image ${o.imageName ?? o.image.digest}`);
     },
     async exec(req) {
+      await release();
       const r = await run(req);
       return {
         exitCode: r.exitCode,
@@ -316,55 +324,46 @@ export async function sandboxExecutor(o: SandboxExecutorOptions): Promise<Execut
         env: { PATH: o.runtime.searchPath || undefined },
       }).catch(() => undefined);
       const path = await runner;
-      if (reqs.length < 2 || !path) return execEach(executor, reqs);
-      return runGroup(reqs, (stdio) =>
+      if (!path) return execEach(executor, reqs);
+      if (reqs.length === 0) return [];
+      // The first batch's signal ends the container (the detect phase gives every batch its own).
+      session ??= new RunnerSession(({ stdin, ...stdio }) =>
         run(
-          { args: [`${RUNNER_DIR}/${basename(path)}`], env: [], cwd: "/", ...stdio },
+          { args: [`${RUNNER_DIR}/${basename(path)}`], env: [], cwd: "/", ...stdio, signal: reqs[0]?.signal },
           {
-            stdin: Readable.from([encodeCommands(reqs)]),
+            stdin,
             volumes: [...volumes, { source: dirname(path), destination: RUNNER_DIR, readonly: true }],
           },
         ),
       );
+      return runBatch(session, reqs);
     },
+    release,
   };
   return executor;
 }
 
 /**
- * The requests through the group runner (`start` runs it in one container with these handlers and signal):
- * each command's output to its own handlers and tails, its exit code as the runtime reports one (a command
- * that cannot be run: 127 not found, 126 not executable, as runtime/exec.ts `explainFailure`).
+ * The requests as one batch of the runner's session: each command's output to its own handlers and tails, its
+ * exit code as the runtime reports one (a command that cannot be run: 127 not found, 126 not executable, as
+ * runtime/exec.ts `explainFailure`; any other refusal thrown, as the runtime's failure to start is).
  */
-async function runGroup(
-  reqs: readonly ExecRequest[],
-  start: (stdio: Pick<ExecRequest, "onStdout" | "onStderr" | "signal">) => Promise<ExecResult>,
-): Promise<ExecResult[]> {
+async function runBatch(session: RunnerSession, reqs: readonly ExecRequest[]): Promise<ExecResult[]> {
   const tails = reqs.map(() => ({ out: new Tail(16 * 1024), err: new Tail(16 * 1024) }));
-  const output = new RunnerOutput(reqs.length, {
-    onStdout: (i, c) => {
-      tails[i]!.out.push(c);
-      reqs[i]!.onStdout?.(c);
-    },
-    onStderr: (i, c) => {
-      tails[i]!.err.push(c);
-      reqs[i]!.onStderr?.(c);
-    },
-  });
-  const own = new Tail(16 * 1024);
-  const signals = reqs.flatMap((r) => (r.signal ? [r.signal] : []));
-  const r = await start({
-    onStdout: (c) => output.push(c),
-    onStderr: (c) => own.push(c),
-    signal: signals.length > 1 ? AbortSignal.any(signals) : signals[0],
-  });
-  if (r.exitCode !== 0) {
-    throw new BerthError(
-      "INTERNAL",
-      `berth's detect group runner failed (exit ${r.exitCode}): ${own.toString().trim()}`,
-    );
-  }
-  return output.finish().map((end, i) => {
+  const ends = await session.run(
+    reqs.map((req, i) => ({
+      ...req,
+      onStdout: (c: Buffer) => {
+        tails[i]!.out.push(c);
+        req.onStdout?.(c);
+      },
+      onStderr: (c: Buffer) => {
+        tails[i]!.err.push(c);
+        req.onStderr?.(c);
+      },
+    })),
+  );
+  return ends.map((end, i) => {
     const req = reqs[i]!;
     const result = (exitCode: number, err = tails[i]!.err.toString()): ExecResult => ({
       exitCode,

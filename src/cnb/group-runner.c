@@ -4,8 +4,9 @@
  * Compiled static (`gcc -static -Os`) by berth on first use, as the launcher is, and bind-mounted read-only
  * into the build container, where it is the container's process (PID 1 of its PID namespace).
  *
- * Input, on stdin (read whole before anything runs), NUL-terminated strings:
- *   "berth-group-runner/1", N, then N times: cwd, argc, argv..., envc, env...
+ * Input, on stdin, NUL-terminated strings: "berth-group-runner/2", then batches until stdin ends, each
+ *   N, then N times: cwd, argc, argv..., envc, env...
+ * (one container for the whole detect phase: a batch per group, the next sent when the last has ended).
  * Each command runs with the runner's own environment (the sandbox's PATH, HOSTNAME, HOME) overlaid by its
  * env as runtime/spec.ts `mergeEnv` does (a key keeps its first place and takes its last value; `K` alone
  * removes K; HOME, when none is left, the runner's, as runc sets it), stdin /dev/null, stdout and stderr each its own pipe, in its cwd, with default signal
@@ -15,7 +16,8 @@
  *   'o' / 'e': a chunk of the command's stdout / stderr, as it comes;
  *   'f': the command could not be started, as runc refuses to start a container: errno (u32 LE), the step
  *        ("chdir", "lookup", "stat", "access") NUL-terminated, then runc's words for it;
- *   'x': it ended: its exit code (u32 LE), 128 + the signal's number when a signal ended it.
+ *   'x': it ended: its exit code (u32 LE), 128 + the signal's number when a signal ended it;
+ *   'b': the batch has ended (index 0, no data).
  * When a command's process ends, everything it left running is killed (kill(-1) from PID 1: what the end of
  * a container does) and reaped, its pipes are read to their end, and /dev/shm (a fresh tmpfs per container)
  * is emptied; then the next command starts. The runner cannot be traced or read through /proc by the
@@ -60,48 +62,71 @@ static void *xmalloc(size_t n) {
 /* ---- input ---- */
 
 static char *input;
-static size_t input_len, input_pos;
+static size_t input_len, input_pos, input_cap;
 
-static void read_input(void) {
-  size_t cap = 1 << 16;
-  input = xmalloc(cap);
+/* More of stdin into the buffer; 0 at its end. */
+static int fill(void) {
+  if (input_pos > 0) {
+    memmove(input, input + input_pos, input_len - input_pos);
+    input_len -= input_pos;
+    input_pos = 0;
+  }
+  if (input_len == input_cap) {
+    input_cap = input_cap ? input_cap * 2 : 1 << 16;
+    input = realloc(input, input_cap);
+    if (!input) fail("realloc");
+  }
   for (;;) {
-    if (input_len == cap) {
-      cap *= 2;
-      input = realloc(input, cap);
-      if (!input) fail("realloc");
-    }
-    ssize_t n = read(0, input + input_len, cap - input_len);
+    ssize_t n = read(0, input + input_len, input_cap - input_len);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) fail("reading stdin");
-    if (n == 0) break;
     input_len += (size_t)n;
+    return n > 0;
+  }
+}
+
+/* The next string (a copy), or NULL when stdin ends before it starts; ending inside one is bad input. */
+static char *next_string_or_end(void) {
+  for (;;) {
+    char *s = input + input_pos;
+    char *end = input_len > input_pos ? memchr(s, '\0', input_len - input_pos) : NULL;
+    if (end) {
+      input_pos = (size_t)(end - input) + 1;
+      return strdup(s);
+    }
+    if (!fill()) {
+      if (input_len > input_pos) bad_input("a string is not NUL-terminated");
+      return NULL;
+    }
   }
 }
 
 static char *next_string(void) {
-  if (input_pos >= input_len) bad_input("it ends early");
-  char *s = input + input_pos;
-  char *end = memchr(s, '\0', input_len - input_pos);
-  if (!end) bad_input("a string is not NUL-terminated");
-  input_pos = (size_t)(end - input) + 1;
+  char *s = next_string_or_end();
+  if (!s) bad_input("it ends early");
   return s;
 }
 
-static size_t next_count(void) {
-  char *s = next_string(), *end;
+static size_t parse_count(char *s) {
+  char *end;
   errno = 0;
   unsigned long n = strtoul(s, &end, 10);
   if (errno || *s == '\0' || *end != '\0' || n > 1000000) bad_input("a count is not a number");
+  free(s);
   return (size_t)n;
 }
 
 static char **next_list(void) {
-  size_t n = next_count();
+  size_t n = parse_count(next_string());
   char **list = xmalloc((n + 1) * sizeof *list);
   for (size_t i = 0; i < n; i++) list[i] = next_string();
   list[n] = NULL;
   return list;
+}
+
+static void free_list(char **list) {
+  for (char **p = list; *p; p++) free(*p);
+  free(list);
 }
 
 /* ---- environment (runtime/spec.ts mergeEnv) ---- */
@@ -341,19 +366,25 @@ static void run(size_t index, char *cwd, char **argv, char **changes, int devnul
 int main(void) {
   /* Not dumpable: a command running as the same user cannot ptrace the runner or open its /proc fds. */
   if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0) fail("prctl");
-  read_input();
-  if (strcmp(next_string(), "berth-group-runner/1") != 0) bad_input("not berth-group-runner/1");
-  size_t count = next_count();
+  char *magic = next_string();
+  if (strcmp(magic, "berth-group-runner/2") != 0) bad_input("not berth-group-runner/2");
+  free(magic);
   int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
   if (devnull < 0) fail("opening /dev/null");
-  for (size_t i = 0; i < count; i++) {
-    char *cwd = next_string();
-    char **argv = next_list();
-    char **env = next_list();
-    if (!argv[0]) bad_input("a command without arguments");
-    run(i, cwd, argv, env, devnull);
-    free(argv);
-    free(env);
+  /* Batches until stdin ends: each command, then 'b'. */
+  for (char *count; (count = next_string_or_end());) {
+    size_t n = parse_count(count);
+    for (size_t i = 0; i < n; i++) {
+      char *cwd = next_string();
+      char **argv = next_list();
+      char **env = next_list();
+      if (!argv[0]) bad_input("a command without arguments");
+      run(i, cwd, argv, env, devnull);
+      free(cwd);
+      free_list(argv);
+      free_list(env);
+    }
+    record('b', 0, NULL, 0);
   }
   return 0;
 }

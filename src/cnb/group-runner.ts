@@ -6,11 +6,12 @@
  */
 import { existsSync } from "node:fs";
 import { constants } from "node:os";
+import { PassThrough, type Readable } from "node:stream";
 import { BerthError } from "../errors.ts";
 import { type CompileOptions, compiledProgram } from "../util/compile.ts";
 import { packagePath } from "../util/package.ts";
 
-const MAGIC = "berth-group-runner/1";
+const MAGIC = "berth-group-runner/2";
 const HEADER = 9;
 
 /** group-runner.c in berth's package (shipped as source: it is compiled on the machine that builds). */
@@ -44,9 +45,12 @@ export interface RunnerCommand {
   cwd: string;
 }
 
-/** The runner's input: NUL-terminated strings (see group-runner.c). */
-export function encodeCommands(commands: readonly RunnerCommand[]): Buffer {
-  const parts: string[] = [MAGIC, String(commands.length)];
+/** The runner's input, what it reads first: its protocol's name. */
+export const RUNNER_HELLO = Buffer.from(`${MAGIC}\0`);
+
+/** One batch of the runner's input: NUL-terminated strings (see group-runner.c). */
+export function encodeBatch(commands: readonly RunnerCommand[]): Buffer {
+  const parts: string[] = [String(commands.length)];
   for (const c of commands) {
     if (c.args.length === 0)
       throw new BerthError("INTERNAL", "the group runner: a command without arguments");
@@ -72,15 +76,20 @@ export interface RunnerHandlers {
   onStderr(index: number, chunk: Buffer): void;
 }
 
-/** Reads the runner's output records as they come, passing each command's output on. */
-export class RunnerOutput {
-  readonly ends: (RunnerEnd | undefined)[];
-  readonly #handlers: RunnerHandlers;
-  #pending = Buffer.alloc(0);
+interface Batch {
+  ends: (RunnerEnd | undefined)[];
+  handlers: RunnerHandlers;
+  done: (ends: RunnerEnd[]) => void;
+}
 
-  constructor(count: number, handlers: RunnerHandlers) {
-    this.ends = new Array<RunnerEnd | undefined>(count).fill(undefined);
-    this.#handlers = handlers;
+/** Reads the runner's output records as they come, passing each command's output on, batch by batch. */
+export class RunnerOutput {
+  #pending = Buffer.alloc(0);
+  #batch: Batch | undefined;
+
+  /** The records until the next 'b' are of a batch of `count` commands: their output to `handlers`, their ends to `done`. */
+  begin(count: number, handlers: RunnerHandlers, done: (ends: RunnerEnd[]) => void): void {
+    this.#batch = { ends: new Array<RunnerEnd | undefined>(count).fill(undefined), handlers, done };
   }
 
   push(chunk: Buffer): void {
@@ -95,7 +104,18 @@ export class RunnerOutput {
   }
 
   #record(type: string, index: number, data: Buffer): void {
-    if (index >= this.ends.length || this.ends[index] !== undefined) {
+    const b = this.#batch;
+    if (b && type === "b") {
+      this.#batch = undefined;
+      b.done(
+        b.ends.map((e, i) => {
+          if (!e) throw new BerthError("INTERNAL", `the group runner did not say how command ${i} ended`);
+          return e;
+        }),
+      );
+      return;
+    }
+    if (!b || index >= b.ends.length || b.ends[index] !== undefined) {
       throw new BerthError(
         "INTERNAL",
         `the group runner wrote a record for command ${index}, which it cannot`,
@@ -103,17 +123,17 @@ export class RunnerOutput {
     }
     switch (type) {
       case "o":
-        this.#handlers.onStdout(index, data);
+        b.handlers.onStdout(index, data);
         return;
       case "e":
-        this.#handlers.onStderr(index, data);
+        b.handlers.onStderr(index, data);
         return;
       case "x":
-        this.ends[index] = { kind: "exit", code: data.readUInt32LE(0) };
+        b.ends[index] = { kind: "exit", code: data.readUInt32LE(0) };
         return;
       case "f": {
         const nul = data.indexOf(0, 4);
-        this.ends[index] = {
+        b.ends[index] = {
           kind: "refused",
           errno: data.readUInt32LE(0),
           step: data.subarray(4, nul).toString("utf8"),
@@ -128,15 +148,100 @@ export class RunnerOutput {
         );
     }
   }
+}
 
-  /** Every command's end, once the runner has exited; a missing one or a partial record is berth's fault. */
-  finish(): RunnerEnd[] {
-    if (this.#pending.length > 0)
-      throw new BerthError("INTERNAL", "the group runner's output ends inside a record");
-    return this.ends.map((e, i) => {
-      if (!e) throw new BerthError("INTERNAL", `the group runner did not say how command ${i} ended`);
-      return e;
+export interface RunnerJob extends RunnerCommand {
+  onStdout?: ((chunk: Buffer) => void) | undefined;
+  onStderr?: ((chunk: Buffer) => void) | undefined;
+}
+
+/** Starts the runner's container with this stdin and these handlers; resolves when it has ended. */
+export type RunnerStart = (stdio: {
+  stdin: Readable;
+  onStdout: (chunk: Buffer) => void;
+  onStderr: (chunk: Buffer) => void;
+}) => Promise<{ exitCode: number }>;
+
+/**
+ * One runner container kept for batch after batch (the detect phase's groups), until `close`: each batch is
+ * written when the one before has ended; a failure of the runner or its container rejects the batch running
+ * and every later one.
+ */
+export class RunnerSession {
+  readonly #stdin = new PassThrough();
+  readonly #output = new RunnerOutput();
+  readonly #ended: Promise<void>;
+  #failure: unknown;
+  #reject: ((err: unknown) => void) | undefined;
+  #queue: Promise<unknown> = Promise.resolve();
+
+  constructor(start: RunnerStart) {
+    const own: Buffer[] = [];
+    this.#stdin.write(RUNNER_HELLO);
+    this.#ended = start({
+      stdin: this.#stdin,
+      onStdout: (c) => {
+        try {
+          this.#output.push(c);
+        } catch (err) {
+          this.#fail(err);
+        }
+      },
+      onStderr: (c) => own.push(c),
+    }).then(
+      (r) => {
+        const words = Buffer.concat(own).toString("utf8").trim().slice(-4096);
+        this.#fail(
+          new BerthError(
+            "INTERNAL",
+            r.exitCode === 0
+              ? "berth's detect group runner ended before its batch did"
+              : `berth's detect group runner failed (exit ${r.exitCode}): ${words}`,
+          ),
+        );
+      },
+      (err) => this.#fail(err),
+    );
+  }
+
+  #fail(err: unknown): void {
+    this.#failure ??= err;
+    const reject = this.#reject;
+    this.#reject = undefined;
+    reject?.(this.#failure);
+  }
+
+  /** Each command's end, in order, their output passed to their handlers as it comes. */
+  run(jobs: readonly RunnerJob[]): Promise<RunnerEnd[]> {
+    const next = this.#queue.then(() => this.#run(jobs));
+    this.#queue = next.catch(() => undefined);
+    return next;
+  }
+
+  #run(jobs: readonly RunnerJob[]): Promise<RunnerEnd[]> {
+    if (this.#failure !== undefined) return Promise.reject(this.#failure);
+    const batch = encodeBatch(jobs);
+    return new Promise<RunnerEnd[]>((resolve, reject) => {
+      this.#reject = reject;
+      this.#output.begin(
+        jobs.length,
+        {
+          onStdout: (i, c) => jobs[i]!.onStdout?.(c),
+          onStderr: (i, c) => jobs[i]!.onStderr?.(c),
+        },
+        (ends) => {
+          this.#reject = undefined;
+          resolve(ends);
+        },
+      );
+      this.#stdin.write(batch);
     });
+  }
+
+  /** End the runner (its stdin) and wait for its container to end. */
+  async close(): Promise<void> {
+    this.#stdin.end();
+    await this.#ended;
   }
 }
 

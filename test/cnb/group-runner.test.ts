@@ -7,7 +7,7 @@
  */
 import { chmod, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   type BatchExecutor,
   canExecAll,
@@ -17,7 +17,7 @@ import {
   hostExecutor,
   sandboxExecutor,
 } from "../../src/cnb/executor.ts";
-import { encodeCommands, RunnerOutput } from "../../src/cnb/group-runner.ts";
+import { encodeBatch, RUNNER_HELLO, RunnerOutput } from "../../src/cnb/group-runner.ts";
 import { layoutImage } from "../helpers/image.ts";
 import { tempDir } from "../helpers/temp.ts";
 import { type BpSpec, makeBuildImage, memoryLogger, phasePaths, writeBuildpack } from "./helpers.ts";
@@ -62,15 +62,16 @@ beforeAll(async () => {
 }, 300_000);
 
 describe("the group runner's records", () => {
-  it("encodes the commands as NUL-terminated strings and refuses a NUL inside one", () => {
-    expect(encodeCommands([{ args: ["/a", "b"], env: ["K=V"], cwd: "/w" }]).toString("latin1")).toBe(
-      "berth-group-runner/1\x001\x00/w\x002\x00/a\x00b\x001\x00K=V\x00",
+  it("encodes a batch as NUL-terminated strings and refuses a NUL inside one", () => {
+    expect(RUNNER_HELLO.toString("latin1")).toBe("berth-group-runner/2\x00");
+    expect(encodeBatch([{ args: ["/a", "b"], env: ["K=V"], cwd: "/w" }]).toString("latin1")).toBe(
+      "1\x00/w\x002\x00/a\x00b\x001\x00K=V\x00",
     );
-    expect(() => encodeCommands([{ args: ["/a\0b"], env: [], cwd: "/" }])).toThrow(/a NUL byte/);
-    expect(() => encodeCommands([{ args: [], env: [], cwd: "/" }])).toThrow(/without arguments/);
+    expect(() => encodeBatch([{ args: ["/a\0b"], env: [], cwd: "/" }])).toThrow(/a NUL byte/);
+    expect(() => encodeBatch([{ args: [], env: [], cwd: "/" }])).toThrow(/without arguments/);
   });
 
-  it("reads records split anywhere, and refuses one for a command that has ended", () => {
+  it("reads records split anywhere, batch by batch, and refuses one for a command that has ended", () => {
     const rec = (type: string, i: number, data: Buffer) => {
       const h = Buffer.alloc(9);
       h.write(type, 0, "latin1");
@@ -92,28 +93,46 @@ describe("the group runner's records", () => {
         1,
         Buffer.concat([u32(2), Buffer.from('stat\0exec: "/x": stat /x: no such file or directory')]),
       ),
+      rec("b", 0, Buffer.alloc(0)),
     ]);
     const seen: string[] = [];
-    const out = new RunnerOutput(2, {
-      onStdout: (i, c) => seen.push(`${i}o${c}`),
-      onStderr: (i, c) => seen.push(`${i}e${c}`),
-    });
+    const ends: unknown[] = [];
+    const out = new RunnerOutput();
+    out.begin(
+      2,
+      { onStdout: (i, c) => seen.push(`${i}o${c}`), onStderr: (i, c) => seen.push(`${i}e${c}`) },
+      (e) => ends.push(e),
+    );
     for (let k = 0; k < all.length; k += 5) out.push(all.subarray(k, k + 5));
     expect(seen).toEqual(["0oout", "1eerr"]);
-    expect(out.finish()).toEqual([
-      { kind: "exit", code: 100 },
-      { kind: "refused", errno: 2, step: "stat", message: 'exec: "/x": stat /x: no such file or directory' },
+    expect(ends).toEqual([
+      [
+        { kind: "exit", code: 100 },
+        {
+          kind: "refused",
+          errno: 2,
+          step: "stat",
+          message: 'exec: "/x": stat /x: no such file or directory',
+        },
+      ],
     ]);
+    // After its 'b', no record belongs to the batch; a batch that ends without a command's end is refused.
     expect(() => out.push(rec("o", 0, Buffer.from("late")))).toThrow(/command 0, which it cannot/);
-    const partial = new RunnerOutput(1, { onStdout: () => undefined, onStderr: () => undefined });
-    partial.push(rec("x", 0, u32(0)).subarray(0, 10));
-    expect(() => partial.finish()).toThrow(/ends inside a record/);
+    const short = new RunnerOutput();
+    short.begin(1, { onStdout: () => undefined, onStderr: () => undefined }, () => undefined);
+    expect(() => short.push(rec("b", 0, Buffer.alloc(0)))).toThrow(/did not say how command 0 ended/);
   });
+});
+
+const made: BatchExecutor[] = [];
+afterAll(async () => {
+  for (const e of made) await e.release();
 });
 
 async function batch(o: { cc?: string } = {}): Promise<BatchExecutor> {
   const e = await executor(o);
   if (!canExecAll(e)) throw new Error("the sandbox executor has no execAll");
+  made.push(e);
   return e;
 }
 
@@ -154,6 +173,24 @@ describe("execAll: one container for all, each command as if alone", { timeout: 
     expect(all.results[1]!.stdoutTail).toMatch(/^B=2\nHOME=\/home\/cnb\nHOSTNAME=\w+\nPATH=\/bin\n/);
     expect(all.out).toEqual(all.results.map((r) => r.stdoutTail));
     expect(all.err).toEqual(["err\n", "", "", "err\n"]);
+  });
+
+  it("keeps its container for batch after batch until release, and exec ends it first", async () => {
+    const e = await batch();
+    const probe = sh("cat /proc/1/comm /proc/sys/kernel/hostname; echo $$ > /dev/shm/mine; ls /dev/shm");
+    const first = await runAll(e, [probe]);
+    const second = await runAll(e, [probe, probe]);
+    expect(first.out[0]).toMatch(/^runner\n\w+\nmine\n$/);
+    // The same container (its hostname), a clean /dev/shm for each command.
+    expect(second.out).toEqual([first.out[0], first.out[0]]);
+    const alone = await e.exec(sh("cat /proc/1/comm"));
+    // Alone: its own container, whose PID 1 is the command (sh execs cat).
+    expect(alone.stdoutTail).toBe("cat\n");
+    const third = await runAll(e, [probe]);
+    expect(third.out[0]).toMatch(/^runner\n/);
+    expect(third.out[0]).not.toBe(first.out[0]);
+    await e.release();
+    await e.release();
   });
 
   it("reports a command a signal ended as the runtime does: 128 + its number, and the signal", async () => {

@@ -238,8 +238,8 @@ class Detector {
   }
 
   /**
-   * Each buildpack's `bin/detect`, all in one container when the executor can `execAll` (group-runner.ts),
-   * else each on its own, with the same results either way.
+   * Each buildpack's `bin/detect`, all in one batch when the executor can `execAll` (group-runner.ts: one
+   * container for the phase's batches), else each on its own, with the same results either way.
    */
   async runDetects(bps: LoadedBuildpack[]): Promise<DetectRun[]> {
     const prepared = await Promise.all(bps.map((bp) => this.prepareDetect(bp)));
@@ -400,6 +400,8 @@ export async function detect(i: DetectInputs): Promise<DetectResult> {
       : [];
     outcome = await detector.detectOrder(i.order, [], [], false, head);
   } finally {
+    // The runner's container lives for the whole phase (every group's batch); it ends with it.
+    if (canExecAll(i.executor)) await i.executor.release();
     await rm(join(i.executor.host.layers, ".berth-detect"), { recursive: true, force: true });
   }
   detector.memory.replay(i.logger, !outcome.ok);
