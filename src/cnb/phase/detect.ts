@@ -329,36 +329,48 @@ class Detector {
         onStderr: (c) => chunks.push(c),
         signal: this.i.signal,
       };
-      const finish = async (result: ExecResult): Promise<DetectRun> => {
-        const output = Buffer.concat(chunks).toString("utf8");
-        if (result.exitCode !== 0) {
-          const run: DetectRun = { code: result.exitCode, output };
-          if (result.exitCode === 126) run.error = `${subject}: ${detectPath} could not be executed`;
-          if (result.exitCode === 127)
-            run.error = `${subject}: ${detectPath} (or its interpreter) was not found`;
-          return run;
-        }
-        // The buildpack may have replaced its plan.toml: read it confined to its plan directory.
-        const text =
-          (await new ConfinedTree(planDir, {
-            owner: subject,
-            name: "its plan directory",
-            seenAs: toRunPath(ex, planDir),
-          }).readText("plan.toml")) ?? "";
-        try {
-          return {
-            code: 0,
-            output,
-            plan: parseBuildPlan(text, `${runPlan} (written by bin/detect)`, subject),
-          };
-        } catch (err) {
-          return { code: -1, output, error: (err as Error).message };
-        }
-      };
+      const finish = (result: ExecResult) =>
+        this.detectResult(result, Buffer.concat(chunks).toString("utf8"), {
+          subject,
+          detectPath,
+          planDir,
+          runPlan,
+        });
       return { kind: "exec", req, finish, cleanup };
     } catch (err) {
       await cleanup();
       throw err;
+    }
+  }
+
+  /** A finished `bin/detect`'s run: its exit code's meaning, else the plan it wrote (read confined). */
+  async detectResult(
+    result: ExecResult,
+    output: string,
+    c: { subject: string; detectPath: string; planDir: string; runPlan: string },
+  ): Promise<DetectRun> {
+    if (result.exitCode !== 0) {
+      const run: DetectRun = { code: result.exitCode, output };
+      if (result.exitCode === 126) run.error = `${c.subject}: ${c.detectPath} could not be executed`;
+      if (result.exitCode === 127)
+        run.error = `${c.subject}: ${c.detectPath} (or its interpreter) was not found`;
+      return run;
+    }
+    // The buildpack may have replaced its plan.toml: read it confined to its plan directory.
+    const text =
+      (await new ConfinedTree(c.planDir, {
+        owner: c.subject,
+        name: "its plan directory",
+        seenAs: toRunPath(this.i.executor, c.planDir),
+      }).readText("plan.toml")) ?? "";
+    try {
+      return {
+        code: 0,
+        output,
+        plan: parseBuildPlan(text, `${c.runPlan} (written by bin/detect)`, c.subject),
+      };
+    } catch (err) {
+      return { code: -1, output, error: (err as Error).message };
     }
   }
 
