@@ -45,7 +45,7 @@ const ALLOWED: Record<string, string[]> = {
  */
 const LAYERS: Record<string, string[][]> = {
   cnb: [
-    ["api.ts", "toml.ts", "gotoml.ts", "log.ts", "image.ts", "executor.ts"],
+    ["api.ts", "toml.ts", "gotoml.ts", "log.ts", "image.ts", "group-runner.ts", "executor.ts"],
     ["buildpack"],
     ["files"],
     ["platform"],

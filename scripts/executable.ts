@@ -58,6 +58,7 @@ try {
   const sources = [
     ...(await filesUnder(join(ROOT, "builders"))),
     join(ROOT, "src", "cnb", "launch", "launcher.c"),
+    join(ROOT, "src", "cnb", "group-runner.c"),
     ...(await filesUnder(launchers)),
   ];
   const assets: Record<string, string> = {};

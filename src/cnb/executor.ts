@@ -8,12 +8,13 @@
 import { spawn } from "node:child_process";
 import { chown, mkdir, readFile } from "node:fs/promises";
 import { constants, userInfo } from "node:os";
-import { isAbsolute, relative } from "node:path";
+import { basename, dirname, isAbsolute, relative } from "node:path";
 import { BerthError } from "../errors.ts";
 import type { Image } from "../oci/image.ts";
-import type { NetworkMode, RuntimeContext, SnapshotChain } from "../runtime/index.ts";
+import type { NetworkMode, RuntimeContext, SandboxOptions, SnapshotChain } from "../runtime/index.ts";
 import { lookupUnion, prepareSnapshots, runInSandbox, type UnionLayer } from "../runtime/index.ts";
 import { ConfinedTree } from "../util/confined.ts";
+import { groupRunner, RunnerSession, refusedCode } from "./group-runner.ts";
 
 export interface CnbPaths {
   /** The application (`/workspace`). */
@@ -68,6 +69,26 @@ export interface Executor {
   exec(req: ExecRequest): Promise<ExecResult>;
   /** A file of the build environment's root filesystem (e.g. `/etc/os-release`), if present. */
   readRootFile(path: string): Promise<string | undefined>;
+}
+
+/**
+ * An executor that runs several commands in one go (the sandbox: one container for all, and for the batches
+ * after, until `release`, through the group runner), each exactly as `exec` would run it on its own: its env, cwd, output and exit code its own, and
+ * nothing it left running or in /dev/shm seen by the next. Results are in the order of the requests.
+ */
+export interface BatchExecutor extends Executor {
+  execAll(reqs: readonly ExecRequest[]): Promise<ExecResult[]>;
+  /** End the container `execAll` keeps for the next batch (`exec` ends it too, before it runs). */
+  release(): Promise<void>;
+}
+
+export function canExecAll(e: Executor): e is BatchExecutor {
+  return typeof (e as Partial<BatchExecutor>).execAll === "function";
+}
+
+/** Each command with `exec`, all started at once (the sandbox queues them): without `execAll`. */
+export function execEach(e: Executor, reqs: readonly ExecRequest[]): Promise<ExecResult[]> {
+  return Promise.all(reqs.map((req) => e.exec(req)));
 }
 
 /** A run path for a host path under one of the CNB directories. */
@@ -211,7 +232,15 @@ export interface SandboxExecutorOptions {
   network?: NetworkMode;
   /** Called before the first layer of the image that has to be unpacked (first use: a pause to announce). */
   onUnpack?: (layers: number) => void;
+  /**
+   * The C compiler for the group runner that `execAll` runs (default gcc on the runtime's search path); when it
+   * cannot compile the runner, `execAll` runs each command in a container of its own.
+   */
+  cc?: string;
 }
+
+/** Where the group runner's folder is mounted in the container: on its own /dev tmpfs, so that the root keeps no trace. */
+const RUNNER_DIR = "/dev/.berth-group-runner";
 
 /** Run buildpacks inside the build image through the runtime sandbox. */
 export async function sandboxExecutor(o: SandboxExecutorOptions): Promise<Executor> {
@@ -239,7 +268,34 @@ export async function sandboxExecutor(o: SandboxExecutorOptions): Promise<Execut
     queue = next.catch(() => undefined);
     return next;
   };
-  return {
+  const run = (req: ExecRequest, more: Pick<SandboxOptions, "stdin" | "volumes"> = {}) =>
+    // No `image`: the environment is exactly the one given, not the image's Env (the lifecycle filters it).
+    oneAtATime(() =>
+      runInSandbox({
+        ...o.runtime,
+        chain,
+        upperDir: o.upperDir,
+        args: req.args,
+        env: req.env,
+        user: `${o.owner.uid}:${o.owner.gid}`,
+        cwd: req.cwd,
+        network: o.network ?? "default",
+        volumes,
+        imageName: o.imageName ?? o.image.digest,
+        onStdout: req.onStdout,
+        onStderr: req.onStderr,
+        signal: req.signal,
+        ...more,
+      }),
+    );
+  let runner: Promise<string | undefined> | undefined;
+  let session: RunnerSession | undefined;
+  const release = async () => {
+    const s = session;
+    session = undefined;
+    await s?.close();
+  };
+  const executor: BatchExecutor = {
     kind: "sandbox",
     host: o.paths,
     run: CONTAINER_PATHS,
@@ -250,24 +306,8 @@ export async function sandboxExecutor(o: SandboxExecutorOptions): Promise<Execut
       return readImageFile(dirs, path, `the build image ${o.imageName ?? o.image.digest}`);
     },
     async exec(req) {
-      // No `image`: the environment is exactly the one given, not the image's Env (the lifecycle filters it).
-      const r = await oneAtATime(() =>
-        runInSandbox({
-          ...o.runtime,
-          chain,
-          upperDir: o.upperDir,
-          args: req.args,
-          env: req.env,
-          user: `${o.owner.uid}:${o.owner.gid}`,
-          cwd: req.cwd,
-          network: o.network ?? "default",
-          volumes,
-          imageName: o.imageName ?? o.image.digest,
-          onStdout: req.onStdout,
-          onStderr: req.onStderr,
-          signal: req.signal,
-        }),
-      );
+      await release();
+      const r = await run(req);
       return {
         exitCode: r.exitCode,
         signal: r.signal,
@@ -276,8 +316,75 @@ export async function sandboxExecutor(o: SandboxExecutorOptions): Promise<Execut
         command: r.command,
       };
     },
+    async execAll(reqs) {
+      runner ??= groupRunner({
+        home: o.runtime.home,
+        cc: o.cc,
+        env: { PATH: o.runtime.searchPath || undefined },
+      }).catch(() => undefined);
+      const path = await runner;
+      if (!path) return execEach(executor, reqs);
+      if (reqs.length === 0) return [];
+      // The first batch's signal ends the container (the detect phase gives every batch its own).
+      session ??= new RunnerSession(({ stdin, ...stdio }) =>
+        run(
+          { args: [`${RUNNER_DIR}/${basename(path)}`], env: [], cwd: "/", ...stdio, signal: reqs[0]?.signal },
+          {
+            stdin,
+            volumes: [...volumes, { source: dirname(path), destination: RUNNER_DIR, readonly: true }],
+          },
+        ),
+      );
+      return runBatch(session, reqs);
+    },
+    release,
   };
+  return executor;
 }
+
+/**
+ * The requests as one batch of the runner's session: each command's output to its own handlers and tails, its
+ * exit code as the runtime reports one (a command that cannot be run: 127 not found, 126 not executable, as
+ * runtime/exec.ts `explainFailure`; any other refusal thrown, as the runtime's failure to start is).
+ */
+async function runBatch(session: RunnerSession, reqs: readonly ExecRequest[]): Promise<ExecResult[]> {
+  const tails = reqs.map(() => ({ out: new Tail(16 * 1024), err: new Tail(16 * 1024) }));
+  const ends = await session.run(
+    reqs.map((req, i) => ({
+      ...req,
+      onStdout: (c: Buffer) => {
+        tails[i]!.out.push(c);
+        req.onStdout?.(c);
+      },
+      onStderr: (c: Buffer) => {
+        tails[i]!.err.push(c);
+        req.onStderr?.(c);
+      },
+    })),
+  );
+  return ends.map((end, i) => {
+    const req = reqs[i]!;
+    const result = (exitCode: number, err = tails[i]!.err.toString()): ExecResult => ({
+      exitCode,
+      signal: exitCode > 128 ? signalNames.get(exitCode - 128) : undefined,
+      stdoutTail: tails[i]!.out.toString(),
+      stderrTail: err,
+      command: req.args,
+    });
+    if (end.kind === "exit") return result(end.code);
+    const code = refusedCode(end);
+    if (code === undefined) {
+      throw new BerthError("RUNTIME_FAILED", `the container could not start ${req.args[0]}: ${end.message}`);
+    }
+    const words = `unable to start container process: ${end.message}\n`;
+    req.onStderr?.(Buffer.from(words));
+    return result(code, words);
+  });
+}
+
+const signalNames = new Map<number, NodeJS.Signals>(
+  Object.entries(constants.signals).map(([k, v]) => [v, k as NodeJS.Signals]),
+);
 
 const MAX_ROOT_FILE = 64 * 1024;
 

@@ -6,26 +6,27 @@
  * prebuilt (`dist/launcher/<arch>`, made at prepack by scripts/build.ts) — so the app image needs nothing
  * of berth, no shell and no libc at run time. See ARCHITECTURE.md §Launch.
  */
-import { execFile } from "node:child_process";
-import { createHash } from "node:crypto";
 import { createWriteStream, existsSync } from "node:fs";
-import { chmod, mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { chmod, mkdir, readFile, rename, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { pipeline } from "node:stream/promises";
-import { promisify } from "node:util";
 import { BerthError } from "../../errors.ts";
 import { readTar } from "../../layer/index.ts";
 import { encodedOf } from "../../oci/digest.ts";
 import type { Image } from "../../oci/image.ts";
 import { formatPlatform, hostPlatform, type Platform, platformMatches } from "../../oci/platform.ts";
+import {
+  type CompileOptions,
+  compiledProgram,
+  compileStatic,
+  sourceHash,
+  uniqueSuffix,
+} from "../../util/compile.ts";
 import { makePrivateHome } from "../../util/home.ts";
 import { parseJson } from "../../util/json.ts";
 import { packagePath } from "../../util/package.ts";
 
-const run = promisify(execFile);
-
 export const BERTH_LAUNCHER_VERSION = "berth-0.1.0";
-const FLAGS = ["-static", "-Os", "-s", "-Wl,--build-id=none", "-fno-ident"];
 
 /** launcher.c in berth's package (shipped as source: it is compiled on the machine that builds). */
 export function launcherSourcePath(): string {
@@ -39,16 +40,9 @@ export function launcherSourcePath(): string {
   return path;
 }
 
-export interface LauncherOptions {
-  /** BERTH_HOME. */
-  home: string;
+export interface LauncherOptions extends CompileOptions {
   /** The run image's platform: berth's launcher is built for this machine only. */
   platform?: Platform;
-  /** The compiler (default `gcc`, found on PATH). */
-  cc?: string;
-  env?: Record<string, string | undefined>;
-  /** Called before the launcher is compiled (its first use with this source and compiler: a pause to announce). */
-  onCompile?: () => void;
   /** Where prebuilt launchers are (default: the package's `dist/launcher`). */
   prebuiltDir?: string;
 }
@@ -65,7 +59,7 @@ export interface LauncherInput {
 
 /** The hash `dist/launcher/source.sha256` holds: launcher.c's bytes and the compiler flags. */
 export function launcherSourceHash(source: Buffer): string {
-  return createHash("sha256").update(source).update(FLAGS.join(" ")).digest("hex");
+  return sourceHash(source);
 }
 
 /** Where the package keeps the launcher prebuilt for an architecture (`dist/launcher/<arch>`, scripts/build.ts). */
@@ -82,15 +76,7 @@ export async function compileLauncher(
   out: string,
   env?: Record<string, string | undefined>,
 ): Promise<void> {
-  const tmp = `${out}.tmp-${uniqueSuffix()}`;
-  try {
-    await run(cc, [...FLAGS, "-o", tmp, launcherSourcePath()], { env: envOf({ home: "", env: env ?? {} }) });
-    await chmod(tmp, 0o755);
-    await rename(tmp, out);
-  } catch (err) {
-    await rm(tmp, { force: true });
-    throw err;
-  }
+  await compileStatic(cc, launcherSourcePath(), out, env);
 }
 
 /**
@@ -119,57 +105,18 @@ export async function berthLauncher(o: LauncherOptions): Promise<LauncherInput> 
       { hint: "use a builder that carries a CNB lifecycle (/cnb/lifecycle/launcher) for other platforms" },
     );
   }
-  const cc = o.cc ?? "gcc";
-  let version: string;
-  try {
-    version = (await run(cc, ["--version"], { env: envOf(o) })).stdout;
-  } catch (err) {
-    throw new BerthError(
-      "CNB_LAUNCHER_UNAVAILABLE",
-      `building berth's launcher needs a C compiler (${cc}), which is not available: ${(err as Error).message}`,
-      {
-        cause: err,
-        hint: "install gcc and libc6-dev (apt-get install gcc libc6-dev), or use a builder that carries a CNB lifecycle",
-      },
-    );
-  }
-  const key = createHash("sha256")
-    .update(source)
-    .update(FLAGS.join(" "))
-    .update(version)
-    .digest("hex")
-    .slice(0, 32);
-  const dir = join(o.home, "cache", "cnb", "launcher", key);
-  const path = join(dir, "launcher");
-  if (!existsSync(path)) {
-    o.onCompile?.();
-    await makePrivateHome(o.home);
-    await mkdir(dir, { recursive: true });
-    try {
-      await compileLauncher(cc, path, o.env);
-    } catch (err) {
-      const e = err as { stderr?: string; message: string };
-      throw new BerthError(
-        "CNB_LAUNCHER_UNAVAILABLE",
-        `compiling berth's launcher failed: ${(e.stderr ?? e.message).trim()}`,
-        { cause: err, hint: "a static build needs libc6-dev (the static libc)" },
-      );
-    }
-  }
+  const path = await compiledProgram(
+    {
+      source: launcherSourcePath(),
+      folder: "cnb/launcher",
+      file: "launcher",
+      what: "berth's launcher",
+      code: "CNB_LAUNCHER_UNAVAILABLE",
+      hint: "install gcc and libc6-dev (apt-get install gcc libc6-dev), or use a builder that carries a CNB lifecycle",
+    },
+    o,
+  );
   return { kind: "berth", path, version: BERTH_LAUNCHER_VERSION };
-}
-
-function envOf(o: LauncherOptions): Record<string, string> {
-  const env: Record<string, string> = {};
-  for (const [k, v] of Object.entries(o.env ?? {})) if (v !== undefined) env[k] = v;
-  if (!env.PATH) env.PATH = "/usr/local/bin:/usr/bin:/bin";
-  return env;
-}
-
-let seq = 0;
-function uniqueSuffix(): string {
-  seq++;
-  return `${Date.now().toString(36)}${seq}${Math.random().toString(36).slice(2, 6)}`;
 }
 
 const LAUNCHER_PATH = "cnb/lifecycle/launcher";

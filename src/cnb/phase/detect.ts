@@ -14,7 +14,14 @@ import { extensionTargets, extSubject } from "../buildpack/extension.ts";
 import { bpSubject, type LoadedBuildpack } from "../buildpack/load.ts";
 import { parseBuildPlan } from "../buildpack/plan.ts";
 import type { BuildpackStore } from "../buildpack/store.ts";
-import { layersTree, toRunPath } from "../executor.ts";
+import {
+  canExecAll,
+  type ExecRequest,
+  type ExecResult,
+  execEach,
+  layersTree,
+  toRunPath,
+} from "../executor.ts";
 import type { Group } from "../files/group.ts";
 import type { Plan } from "../files/plan.ts";
 import { type PhaseLogger, timer } from "../log.ts";
@@ -77,6 +84,29 @@ class Replay {
   }
 }
 
+/** A `bin/detect` to run (its plan directory removed by `cleanup` after), or its result without a run. */
+type PreparedDetect =
+  | { kind: "done"; run: DetectRun }
+  | {
+      kind: "exec";
+      req: ExecRequest;
+      finish: (result: ExecResult) => Promise<DetectRun>;
+      cleanup: () => Promise<void>;
+    };
+
+/** An extension only provides (lc buildpack/detect.go `detectExt`). */
+function onlyProvides(bp: LoadedBuildpack, run: DetectRun): DetectRun {
+  if (bp.descriptor.kind !== "extension" || run.code !== 0 || !run.plan) return run;
+  if (run.plan.requires.length || run.plan.or.some((o) => o.requires.length)) {
+    return {
+      ...run,
+      code: -1,
+      error: `extension ${bp.descriptor.buildpack.id} outputs "requires" which is not allowed`,
+    };
+  }
+  return run;
+}
+
 class Detector {
   readonly i: DetectInputs;
   readonly memory = new Replay();
@@ -107,10 +137,16 @@ class Detector {
   }
 
   async detectGroup(group: RefWithGroup[], done: Member[]): Promise<Outcome> {
-    const started: Promise<void>[] = [];
+    // The group's detects not run yet go in one batch (one container with an executor that can `execAll`).
+    const batch: { key: string; bp: LoadedBuildpack }[] = [];
+    const started: string[] = [];
+    const runStarted = () => {
+      this.startBatch(batch.splice(0));
+      return Promise.all(started.map((k) => this.pending.get(k)));
+    };
     for (const [i, { ref, extOrder }] of group.entries()) {
       if (extOrder) {
-        await Promise.all(started);
+        await runStarted();
         return this.detectOrder(extOrder, done, group.slice(i + 1), true);
       }
       const ext = ref.extension ?? false;
@@ -122,7 +158,7 @@ class Detector {
         : this.i.store.lookup(ref.id, ref.version);
       const d = bp.descriptor;
       if (d.order.length > 0) {
-        await Promise.all(started);
+        await runStarted();
         return this.detectOrder(d.order, done, group.slice(i + 1), ref.optional ?? false);
       }
       const member: Member = {
@@ -157,15 +193,11 @@ class Detector {
       }
       done = [...done, member];
       this.tried.set(key, member);
-      if (!this.runs.has(key) && !this.pending.has(key)) {
-        const p = this.runDetect(bp).then((run) => {
-          this.runs.set(key, run);
-        });
-        this.pending.set(key, p);
-      }
-      started.push(this.pending.get(key)!);
+      if (!this.runs.has(key) && !this.pending.has(key) && !batch.some((b) => b.key === key))
+        batch.push({ key, bp });
+      started.push(key);
     }
-    await Promise.all(started);
+    await runStarted();
     await Promise.all(done.map((m) => this.pending.get(runKey(m))));
     this.showOutputs(done);
     const r = resolveGroup(done, this.runs, this.memory.logger);
@@ -191,21 +223,45 @@ class Detector {
     }
   }
 
-  async runDetect(bp: LoadedBuildpack): Promise<DetectRun> {
-    const run = await this.runDetectOf(bp);
-    if (bp.descriptor.kind !== "extension" || run.code !== 0 || !run.plan) return run;
-    // An extension only provides (lc buildpack/detect.go `detectExt`).
-    if (run.plan.requires.length || run.plan.or.some((o) => o.requires.length)) {
-      return {
-        ...run,
-        code: -1,
-        error: `extension ${bp.descriptor.buildpack.id} outputs "requires" which is not allowed`,
-      };
+  /** Run these detects together, each key's result in `runs` when its promise in `pending` settles. */
+  startBatch(items: { key: string; bp: LoadedBuildpack }[]): void {
+    if (items.length === 0) return;
+    const all = this.runDetects(items.map((it) => it.bp));
+    for (const [k, it] of items.entries()) {
+      this.pending.set(
+        it.key,
+        all.then((runs) => {
+          this.runs.set(it.key, runs[k]!);
+        }),
+      );
     }
-    return run;
   }
 
-  async runDetectOf(bp: LoadedBuildpack): Promise<DetectRun> {
+  /**
+   * Each buildpack's `bin/detect`, all in one batch when the executor can `execAll` (group-runner.ts: one
+   * container for the phase's batches), else each on its own, with the same results either way.
+   */
+  async runDetects(bps: LoadedBuildpack[]): Promise<DetectRun[]> {
+    const prepared = await Promise.all(bps.map((bp) => this.prepareDetect(bp)));
+    try {
+      const toRun = prepared.flatMap((p) => (p.kind === "exec" ? [p] : []));
+      const ex = this.i.executor;
+      const reqs = toRun.map((p) => p.req);
+      const results = canExecAll(ex) ? await ex.execAll(reqs) : await execEach(ex, reqs);
+      const runs = new Map(
+        await Promise.all(toRun.map(async (p, k) => [p, await p.finish(results[k]!)] as const)),
+      );
+      return bps.map((bp, k) => {
+        const p = prepared[k]!;
+        return onlyProvides(bp, p.kind === "done" ? p.run : runs.get(p)!);
+      });
+    } finally {
+      await Promise.all(prepared.map((p) => (p.kind === "exec" ? p.cleanup() : undefined)));
+    }
+  }
+
+  /** What running a `bin/detect` takes, or its result when it cannot run (missing, not executable). */
+  async prepareDetect(bp: LoadedBuildpack): Promise<PreparedDetect> {
     const d = bp.descriptor;
     const ex = this.i.executor;
     const ext = d.kind === "extension";
@@ -220,25 +276,36 @@ class Detector {
         )) ?? "";
       try {
         return {
-          code: 0,
-          output: "",
-          plan: parseBuildPlan(text, join(bp.dir, "detect", "plan.toml"), subject),
+          kind: "done",
+          run: {
+            code: 0,
+            output: "",
+            plan: parseBuildPlan(text, join(bp.dir, "detect", "plan.toml"), subject),
+          },
         };
       } catch (err) {
-        return { code: -1, output: "", error: (err as Error).message };
+        return { kind: "done", run: { code: -1, output: "", error: (err as Error).message } };
       }
     }
-    if (!st?.isFile()) return { code: -1, output: "", error: `${subject}: ${detectPath} does not exist` };
+    if (!st?.isFile())
+      return {
+        kind: "done",
+        run: { code: -1, output: "", error: `${subject}: ${detectPath} does not exist` },
+      };
     if ((st.mode & 0o111) === 0) {
       return {
-        code: -1,
-        output: "",
-        error: `${subject}: ${detectPath} is not executable (mode ${(st.mode & 0o7777).toString(8)})`,
+        kind: "done",
+        run: {
+          code: -1,
+          output: "",
+          error: `${subject}: ${detectPath} is not executable (mode ${(st.mode & 0o7777).toString(8)})`,
+        },
       };
     }
     const planRel = `.berth-detect/${escapeId(d.buildpack.id)}-${this.#seq++}`;
     const planDir = await layersTree(ex).mkdirs(planRel, undefined, 0o777);
     const planPath = await layersTree(ex).writeFile(`${planRel}/plan.toml`, "", 0o666);
+    const cleanup = () => rm(planDir, { recursive: true, force: true });
     try {
       const runPlan = toRunPath(ex, planPath);
       const runDir = toRunPath(ex, bp.dir);
@@ -254,36 +321,56 @@ class Detector {
       if (apiAtLeast(d.api, "0.10")) vars.push(...targetEnv(this.i.target));
       if (apiAtLeast(d.api, "0.12") && this.i.execEnv) vars.push(`CNB_EXEC_ENV=${this.i.execEnv}`);
       const chunks: Buffer[] = [];
-      const result = await ex.exec({
+      const req: ExecRequest = {
         args: [`${runDir}/bin/detect`, ex.run.platform, runPlan],
         env: vars,
         cwd: ex.run.app,
         onStdout: (c) => chunks.push(c),
         onStderr: (c) => chunks.push(c),
         signal: this.i.signal,
-      });
-      const output = Buffer.concat(chunks).toString("utf8");
-      if (result.exitCode !== 0) {
-        const run: DetectRun = { code: result.exitCode, output };
-        if (result.exitCode === 126) run.error = `${subject}: ${detectPath} could not be executed`;
-        if (result.exitCode === 127)
-          run.error = `${subject}: ${detectPath} (or its interpreter) was not found`;
-        return run;
-      }
-      // The buildpack may have replaced its plan.toml: read it confined to its plan directory.
-      const text =
-        (await new ConfinedTree(planDir, {
-          owner: subject,
-          name: "its plan directory",
-          seenAs: toRunPath(ex, planDir),
-        }).readText("plan.toml")) ?? "";
-      try {
-        return { code: 0, output, plan: parseBuildPlan(text, `${runPlan} (written by bin/detect)`, subject) };
-      } catch (err) {
-        return { code: -1, output, error: (err as Error).message };
-      }
-    } finally {
-      await rm(planDir, { recursive: true, force: true });
+      };
+      const finish = (result: ExecResult) =>
+        this.detectResult(result, Buffer.concat(chunks).toString("utf8"), {
+          subject,
+          detectPath,
+          planDir,
+          runPlan,
+        });
+      return { kind: "exec", req, finish, cleanup };
+    } catch (err) {
+      await cleanup();
+      throw err;
+    }
+  }
+
+  /** A finished `bin/detect`'s run: its exit code's meaning, else the plan it wrote (read confined). */
+  async detectResult(
+    result: ExecResult,
+    output: string,
+    c: { subject: string; detectPath: string; planDir: string; runPlan: string },
+  ): Promise<DetectRun> {
+    if (result.exitCode !== 0) {
+      const run: DetectRun = { code: result.exitCode, output };
+      if (result.exitCode === 126) run.error = `${c.subject}: ${c.detectPath} could not be executed`;
+      if (result.exitCode === 127)
+        run.error = `${c.subject}: ${c.detectPath} (or its interpreter) was not found`;
+      return run;
+    }
+    // The buildpack may have replaced its plan.toml: read it confined to its plan directory.
+    const text =
+      (await new ConfinedTree(c.planDir, {
+        owner: c.subject,
+        name: "its plan directory",
+        seenAs: toRunPath(this.i.executor, c.planDir),
+      }).readText("plan.toml")) ?? "";
+    try {
+      return {
+        code: 0,
+        output,
+        plan: parseBuildPlan(text, `${c.runPlan} (written by bin/detect)`, c.subject),
+      };
+    } catch (err) {
+      return { code: -1, output, error: (err as Error).message };
     }
   }
 
@@ -325,6 +412,8 @@ export async function detect(i: DetectInputs): Promise<DetectResult> {
       : [];
     outcome = await detector.detectOrder(i.order, [], [], false, head);
   } finally {
+    // The runner's container lives for the whole phase (every group's batch); it ends with it.
+    if (canExecAll(i.executor)) await i.executor.release();
     await rm(join(i.executor.host.layers, ".berth-detect"), { recursive: true, force: true });
   }
   detector.memory.replay(i.logger, !outcome.ok);
