@@ -6,13 +6,19 @@
  * `/cnb/buildpacks` mounted and nothing else of the host (no registry credentials) in reach.
  */
 import { spawn } from "node:child_process";
-import { chown, mkdir, readFile } from "node:fs/promises";
+import { chown, mkdir, readdir, readFile } from "node:fs/promises";
 import { constants, userInfo } from "node:os";
 import { basename, dirname, isAbsolute, relative } from "node:path";
 import { BerthError } from "../errors.ts";
 import type { Image } from "../oci/image.ts";
 import type { NetworkMode, RuntimeContext, SandboxOptions, SnapshotChain } from "../runtime/index.ts";
-import { lookupUnion, prepareSnapshots, runInSandbox, type UnionLayer } from "../runtime/index.ts";
+import {
+  chainUnion,
+  lookupUnion,
+  prepareSnapshots,
+  runInSandbox,
+  type UnionLayer,
+} from "../runtime/index.ts";
 import { ConfinedTree } from "../util/confined.ts";
 import { groupRunner, RunnerSession, refusedCode } from "./group-runner.ts";
 
@@ -301,9 +307,11 @@ export async function sandboxExecutor(o: SandboxExecutorOptions): Promise<Execut
     run: CONTAINER_PATHS,
     owner: o.owner,
     async readRootFile(path) {
-      const top = [...chain.dirs].reverse();
-      const dirs = [o.upperDir, ...(chain.mode === "full" ? top.slice(0, 1) : top)];
-      return readImageFile(dirs, path, `the build image ${o.imageName ?? o.image.digest}`);
+      return readImageFile(
+        await rootLayers(chain, o.upperDir),
+        path,
+        `the build image ${o.imageName ?? o.image.digest}`,
+      );
     },
     async exec(req) {
       await release();
@@ -385,6 +393,20 @@ async function runBatch(session: RunnerSession, reqs: readonly ExecRequest[]): P
 const signalNames = new Map<number, NodeJS.Signals>(
   Object.entries(constants.signals).map(([k, v]) => [v, k as NodeJS.Signals]),
 );
+
+/**
+ * The layers of the build image's root as its containers see it, top first. overlay: the same union the runtime
+ * mounts (`chainUnion`: opaque directories of the snapshots and of the shared upper dir honoured), or, where a
+ * layer cannot be read as one (getfattr missing; a `redirect` or `metacopy` xattr), the layers without their
+ * opaque markers. full: the upper dir once a container copied the root there, else the top snapshot.
+ */
+async function rootLayers(chain: SnapshotChain, upperDir: string): Promise<(string | UnionLayer)[]> {
+  if (chain.mode === "full") {
+    const copied = (await readdir(upperDir).catch(() => [])).length > 0;
+    return copied ? [upperDir] : chain.dirs.slice(-1);
+  }
+  return (await chainUnion(chain, upperDir)) ?? [upperDir, ...[...chain.dirs].reverse()];
+}
 
 const MAX_ROOT_FILE = 64 * 1024;
 

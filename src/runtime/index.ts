@@ -43,6 +43,7 @@ export {
 export {
   type CaptureOptions,
   captureChanges,
+  chainUnion,
   prepareSnapshots,
   runInSandbox,
   type SandboxOptions,

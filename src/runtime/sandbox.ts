@@ -133,22 +133,46 @@ async function runtimeRoot(
   chain: SnapshotChain,
   upperDir: string,
 ): Promise<UnionLayer[] | undefined> {
-  if (runtime.name !== "runc" || runtimeMountRefused || chain.mode !== "overlay" || !chain.opaque) return;
+  if (runtime.name !== "runc" || runtimeMountRefused) return;
+  const lowers = chainLayers(chain);
+  if (!lowers) return;
+  if (lowers.length === 0) lowers.push({ dir: await snapshots.empty(), opaque: new Set() });
+  // The paths are absolute: a chain too long for the kernel's page of mount options (the work dir needs room
+  // too) is mounted by berth, with paths relative to the snapshots.
+  if (lowers.reduce((n, l) => n + l.dir.length + 1, upperDir.length) > 3500) return;
+  const upper = await upperLayer(upperDir);
+  return upper && [upper, ...lowers];
+}
+
+/**
+ * The root of an overlay `chain` with `upperDir` over it, as the layers of a union (top first; `union.ts`),
+ * read as the runtime mounts it: the CNB executor reads the build image's files through it. Undefined for
+ * full snapshots, or where a snapshot or the upper dir cannot be read as a union (`overlayUnionDirs`).
+ */
+export async function chainUnion(chain: SnapshotChain, upperDir: string): Promise<UnionLayer[] | undefined> {
+  const lowers = chainLayers(chain);
+  if (!lowers) return;
+  const upper = await upperLayer(upperDir);
+  return upper && [upper, ...lowers];
+}
+
+/** The snapshots of an overlay chain as union layers, top first (their opaque dirs from `meta.json`). */
+function chainLayers(chain: SnapshotChain): UnionLayer[] | undefined {
+  if (chain.mode !== "overlay" || !chain.opaque) return;
   const lowers: UnionLayer[] = [];
   for (const [i, dir] of chain.dirs.entries()) {
     const opaque = chain.opaque[i];
     if (!opaque) return;
     lowers.unshift({ dir, opaque: new Set(opaque) });
   }
-  if (lowers.length === 0) lowers.push({ dir: await snapshots.empty(), opaque: new Set() });
-  // The paths are absolute: a chain too long for the kernel's page of mount options (the work dir needs room
-  // too) is mounted by berth, with paths relative to the snapshots.
-  if (lowers.reduce((n, l) => n + l.dir.length + 1, upperDir.length) > 3500) return;
-  // An upper dir a command wrote to before (buildpack phases share one) needs its opaque dirs: one getfattr.
+  return lowers;
+}
+
+/** An upper dir as a union layer: one a command wrote to before (buildpack phases share one) needs its opaque dirs, from one getfattr. */
+async function upperLayer(upperDir: string): Promise<UnionLayer | undefined> {
   const used = (await readdir(upperDir).catch(() => [])).length > 0;
   const opaque = used ? await overlayUnionDirs(upperDir) : [];
-  if (!opaque) return;
-  return [{ dir: upperDir, opaque: new Set(opaque) }, ...lowers];
+  return opaque && { dir: upperDir, opaque: new Set(opaque) };
 }
 
 /** Whether the runtime mounts roots (`runtimeRoot`) in this process: false once it refused one. */

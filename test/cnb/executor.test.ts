@@ -1,7 +1,8 @@
 /**
  * executor.ts: host and run paths, the layers directory as a confined tree, the host executor's one result
- * shape, and reading a file of an image's root from its layer directories. (The sandbox executor runs in
- * test/cnb/build.test.ts and the CLI tests: it needs runc.)
+ * shape, and reading a file of an image's root from its layer directories, and through the sandbox executor
+ * (with runc) as its containers see it. (The sandbox executor's phases run in test/cnb/build.test.ts and the
+ * CLI tests.)
  */
 import { chmod, lstat, mkdir, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
@@ -14,10 +15,14 @@ import {
   layersTree,
   makeOwnedDir,
   readImageFile,
+  sandboxExecutor,
   toRunPath,
 } from "../../src/cnb/executor.ts";
+import { run } from "../helpers/exec.ts";
+import { layoutImage } from "../helpers/image.ts";
 import { tempDir } from "../helpers/temp.ts";
-import { phasePaths } from "./helpers.ts";
+import { tarStreamOf } from "../layer/helpers.ts";
+import { makeBuildImage, phasePaths } from "./helpers.ts";
 
 let dir: string;
 let paths: CnbPaths;
@@ -175,4 +180,50 @@ describe("readImageFile", () => {
       message: expect.stringMatching(/^the build image b: \/etc\/[ab] goes through too many symlinks$/),
     });
   });
+});
+
+describe("the sandbox executor's readRootFile", () => {
+  it("reads the build image's root as its containers see it: a directory made opaque by an upper layer, or by a command in the shared upper dir, hides the lower layers' files", async () => {
+    const home = join(dir, "home");
+    const layout = join(dir, "layout");
+    await makeBuildImage(dir, `oci:${layout}:build`, home);
+    // An upper layer that replaced /etc (a whiteout, then the new /etc): applied through an overlay of the
+    // layers below, its snapshot's /etc is an opaque directory that hides the base layer's /etc/os-release.
+    const tar = join(dir, "opaque-etc.tar");
+    await writeFile(
+      tar,
+      await tarStreamOf([
+        { name: ".wh.etc", content: "" },
+        { name: "etc/", type: "directory" },
+        { name: "etc/passwd", content: "root:x:0:0:root:/root:/bin/sh\n" },
+        { name: "opt/", type: "directory" },
+        { name: "opt/x/", type: "directory" },
+        { name: "opt/x/file", content: "from the image\n" },
+      ]),
+    );
+    await run("umoci", ["raw", "add-layer", "--image", `${layout}:build`, tar]);
+    const e = await sandboxExecutor({
+      runtime: { home },
+      image: await layoutImage(layout, "build"),
+      imageName: "build",
+      paths,
+      owner: { uid: 0, gid: 0 },
+      upperDir: join(dir, "upper"),
+      network: "none",
+    });
+    expect(await e.readRootFile("/etc/os-release")).toBeUndefined();
+    expect(await e.readRootFile("/etc/passwd")).toBe("root:x:0:0:root:/root:/bin/sh\n");
+    expect(await e.readRootFile("/opt/x/file")).toBe("from the image\n");
+    // The container sees the same.
+    const seen = await e.exec({
+      args: ["/bin/sh", "-c", "ls /etc; cat /opt/x/file; rm -r /opt; mkdir /opt; echo new > /opt/y"],
+      env: ["PATH=/bin"],
+      cwd: "/",
+    });
+    expect(seen).toMatchObject({ exitCode: 0, stdoutTail: "passwd\nfrom the image\n" });
+    // The command's /opt, opaque in the upper dir the phases share, hides the image's.
+    expect(await e.readRootFile("/opt/x/file")).toBeUndefined();
+    expect(await e.readRootFile("/opt/y")).toBe("new\n");
+    expect(await e.readRootFile("/etc/passwd")).toBe("root:x:0:0:root:/root:/bin/sh\n");
+  }, 120_000);
 });

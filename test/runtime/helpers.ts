@@ -224,13 +224,37 @@ export async function recordingRuntime(
  * says runc's words, `error mounting "overlay" to rootfs at "/"`, and it exits 1 without starting anything.
  * Other specs run with the real runc. Each invocation's arguments are appended to `log`.
  */
-export async function rootMountRefusingRunc(dir: string): Promise<{ path: string; log: string }> {
+export function rootMountRefusingRunc(dir: string): Promise<RootMountRunc> {
+  return rootMountRunc(dir, "refuse");
+}
+
+/**
+ * runc, recording who mounts each container's root: for each `run`, a line in `roots`, `runtime` where the
+ * spec has the overlay at `/` for runc to mount (`rootMount`), `host` where berth mounted it; then the real
+ * runc runs it. Each invocation's arguments are appended to `log`.
+ */
+export function rootRecordingRunc(dir: string): Promise<RootMountRunc> {
+  return rootMountRunc(dir, "record");
+}
+
+interface RootMountRunc {
+  path: string;
+  log: string;
+  roots: string;
+}
+
+async function rootMountRunc(dir: string, mode: "refuse" | "record"): Promise<RootMountRunc> {
   const real = (await pexec("sh", ["-c", "command -v runc"])).stdout.trim();
-  const bin = join(dir, "runc-refusing");
+  const bin = join(dir, `runc-${mode}`);
   await mkdir(bin, { recursive: true });
   const log = join(bin, "invocations.log");
+  const roots = join(bin, "roots.log");
   const path = join(bin, "runc");
   const msg = String.raw`runc run failed: unable to start container process: error during container init: error mounting \"overlay\" to rootfs at \"/\": mount overlay:/: invalid argument`;
+  const onOverlay =
+    mode === "refuse"
+      ? `printf '%s\\n' '{"level":"error","msg":"${msg}"}' >>"$runlog"; exit 1`
+      : `echo runtime >>${roots}`;
   await writeFile(
     path,
     `#!/bin/sh
@@ -240,13 +264,12 @@ for a in "$@"; do
   case "$prev" in --log) runlog=$a ;; --bundle) bundle=$a ;; esac
   prev=$a
 done
-if [ -n "$bundle" ] && grep -q '"type": "overlay"' "$bundle/config.json"; then
-  printf '%s\\n' '{"level":"error","msg":"${msg}"}' >>"$runlog"
-  exit 1
+if [ -n "$bundle" ]; then
+  if grep -q '"type": "overlay"' "$bundle/config.json"; then ${onOverlay}; else echo host >>${roots}; fi
 fi
 exec ${real} "$@"
 `,
     { mode: 0o755 },
   );
-  return { path, log };
+  return { path, log, roots };
 }

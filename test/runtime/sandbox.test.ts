@@ -1,6 +1,6 @@
 /** The sandbox API builds use: one result shape, a kept upper dir, and the changes as a layer. */
 import { createReadStream, readdirSync, readFileSync } from "node:fs";
-import { mkdir, writeFile } from "node:fs/promises";
+import { mkdir, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { beforeAll, expect, it } from "vitest";
 import { readTar } from "../../src/layer/index.ts";
@@ -10,7 +10,7 @@ import { captureChanges, prepareSnapshots, runInSandbox } from "../../src/runtim
 import { openSource } from "../../src/transport/open.ts";
 import { parseImageArgument } from "../../src/transport/parse.ts";
 import { tempDir } from "../helpers/temp.ts";
-import { busyboxImage } from "./helpers.ts";
+import { busyboxImage, rootRecordingRunc } from "./helpers.ts";
 
 let dir: string;
 beforeAll(async () => {
@@ -149,3 +149,51 @@ it("runc mounts the root in the container's namespace: nothing is mounted on the
   expect(byRuntime.out).toBe("started\n1000 10 50\n/home/app\n");
   expect(byHost.out).toBe(byRuntime.out);
 });
+
+it("mounts a chain too long for absolute paths in a page of mount options itself (paths relative to the snapshots), and the command sees every layer", async () => {
+  await busyboxImage(join(dir, "layout-long"), "l", {}, [
+    [{ path: "l1", content: "1" }],
+    [{ path: "l2", content: "2" }],
+    [{ path: "l3", content: "3" }],
+  ]);
+  const opened = await openSource(parseImageArgument(`oci:${join(dir, "layout-long")}:l`), {
+    home: dir,
+    env: {},
+  });
+  const image = await selectImage(await loadRoot(opened.source, opened.root));
+  const runc = await rootRecordingRunc(dir);
+  // The host's mounts under `home` while the command runs, and who mounted the root (the runc wrapper's log).
+  const runIn = async (home: string) => {
+    await rm(runc.roots, { force: true });
+    let seen: string[] = [];
+    const r = await runInSandbox({
+      home,
+      image,
+      runtime: runc.path,
+      upperDir: join(home, "upper"),
+      args: ["sh", "-c", "cat /l1 /l2 /l3; test -x /bin/busybox && echo base"],
+      network: "none",
+      onStdout: () => {
+        seen = readFileSync("/proc/self/mountinfo", "utf8")
+          .split("\n")
+          .filter((l) => l.includes(home));
+      },
+    });
+    return {
+      exitCode: r.exitCode,
+      out: r.stdoutTail,
+      seen: seen.length,
+      roots: readFileSync(runc.roots, "utf8"),
+    };
+  };
+  // Four snapshots under a home 700 characters deep, and the upper dir: some 4000 bytes of absolute paths.
+  const long = join(dir, ...["h", "i", "j"].map((c) => c.repeat(230)));
+  expect(await runIn(long)).toEqual({ exitCode: 0, out: "123base\n", seen: 1, roots: "host\n" });
+  // The same image under a short home: runc mounts it.
+  expect(await runIn(join(dir, "home-short"))).toEqual({
+    exitCode: 0,
+    out: "123base\n",
+    seen: 0,
+    roots: "runtime\n",
+  });
+}, 120_000);
