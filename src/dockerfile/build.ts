@@ -133,7 +133,13 @@ interface StageState {
   /** Its position among the stages this build runs (1-based), for `[stage N/M]`. */
   no: number;
   image: Image;
+  /** The chain of its steps' keys, a COPY --from's content key in place of its definition's once known. */
   key: string;
+  /**
+   * The chain of its steps' definitions alone (BuildKit's definition key): what a step reading the stage
+   * (`--from`) is keyed on, the same before the stage is built (the key pass) and after, on any machine.
+   */
+  defKey: string;
   /** ARGs in scope: name → value (undefined when declared without one). */
   args: Map<string, string | undefined>;
   cmdSet: boolean;
@@ -396,7 +402,8 @@ export class DockerfileBuild {
     try {
       for (const stage of stages) await this.#buildStage(stage, this.#all, 0);
     } catch {
-      // the build's pass reports the error where it happens
+      // the build's pass reports the error where it happens; a stage walked part way has no definition key
+      this.#dryStates.clear();
       return stages;
     }
     const bases = baseStages(this.#all, stages, this.#globalVars);
@@ -615,12 +622,14 @@ export class DockerfileBuild {
     }
     let image: Image;
     let key: string;
+    let defKey: string | undefined;
     let chain: ExportStep[] = [];
     const dep = findStage(all, baseText, stage.index);
     if (dep) {
       const st = dry ? this.#dryStates.get(dep.index)! : await this.#stageResult(dep.index);
       image = st.image;
       key = st.key;
+      defKey = st.defKey;
       chain = [...st.chain];
     } else if (baseText === "scratch") {
       // BuildKit's empty image (emptyImage in dockerfile2llb) has the default PATH and WorkingDir /.
@@ -643,6 +652,7 @@ export class DockerfileBuild {
       no,
       image,
       key,
+      defKey: defKey ?? key,
       args: new Map(),
       cmdSet: false,
       root: new StageRoot(join(this.#tmp, `stage-${stage.index}`), this.#ctx.home),
@@ -832,6 +842,9 @@ export class DockerfileBuild {
         : cacheKey(s.key, s.clearOnBuild, ins.keyword, ...parts);
     const keyOf = (lookup: string) => (o.linked ? cacheKey(s.key, s.clearOnBuild, lookup) : lookup);
     const lookup = lookupOf(keyParts);
+    s.defKey = o.linked
+      ? cacheKey(s.defKey, s.clearOnBuild, lookup)
+      : cacheKey(s.defKey, s.clearOnBuild, ins.keyword, ...keyParts);
     if (s.dry) {
       const hit = await this.#find(lookup, false);
       if (!hit) for (const n of s.reads) s.needs.add(n);
@@ -942,31 +955,32 @@ export class DockerfileBuild {
     const dep = findStage(all, ref, s.stage.index);
     if (dep) {
       const what = `stage ${JSON.stringify(ref)}`;
-      // The stage's key, not its result (BuildKit's definition key): a fresh machine computes it without
-      // building the stage (the key pass), so a step reading it is found in a mode=min cache. A stage the
-      // key pass left out is built when the step misses after all.
+      // The stage's definition key, not its result nor its content-keyed chain (BuildKit's definition key):
+      // the same in the key pass and after the stage is built, on any machine, so a step reading it is found
+      // in a mode=min cache written by a machine that built the stage. The step waits for the stage only
+      // when it needs its files (a miss); a stage the key pass left out is built then.
       const planned = this.#dryStates.get(dep.index);
       if (s.dry) {
         if (!planned) throw new BerthError("INTERNAL", `stage ${ref} has no keys yet`);
         s.reads.add(dep.index);
         return {
           root: () => Promise.reject(new BerthError("INTERNAL", "the key pass reads no stage")),
-          id: planned.key,
+          id: planned.defKey,
           what,
         };
       }
-      if (planned && !this.#done.has(dep.index)) {
+      if (planned) {
         return {
           root: async () => {
             const st = await this.#stageResult(dep.index);
             return st.root.sync(st.image);
           },
-          id: planned.key,
+          id: planned.defKey,
           what,
         };
       }
       const st = await this.#stageResult(dep.index);
-      return { root: () => st.root.sync(st.image), id: st.key, what };
+      return { root: () => st.root.sync(st.image), id: st.defKey, what };
     }
     let image: Image;
     try {

@@ -482,6 +482,43 @@ describe("--cache-to type=inline", () => {
     expect(b.stderr).not.toMatch(/^(?:\[stage \d+\/\d+\] )?RAN-/m);
     expect(b.json.digest).toBe(a.json.digest);
   });
+
+  it("a stage that copies from another stage is keyed on its definition: a fresh machine builds no other stage", async () => {
+    // deps -> build (COPY --from=deps) -> final (COPY --from=build): on the machine that writes the cache the
+    // build stage's COPY --from is keyed on the content it copies, which a fresh machine cannot know without
+    // building deps; the final stage's COPY --from=build must still be keyed on build's definition alone.
+    const ctx = await writeContext(join(tmp, "inline-chain"), {
+      "dep.txt": "dep\n",
+      "src.txt": "src\n",
+      Dockerfile: `FROM ${base} AS deps
+COPY dep.txt /dep.txt
+RUN echo "RAN-DEPS" && cat /dep.txt > /deps.lock
+FROM ${base} AS build
+COPY --from=deps /deps.lock /deps.lock
+COPY src.txt /src.txt
+RUN echo "RAN-BUILD" && cat /deps.lock /src.txt > /app
+FROM ${base}
+COPY --from=build /app /app
+CMD ["cat", "/app"]
+`,
+    });
+    const ref = `${registry.host}/inline/chain:1`;
+    const ran = (stderr: string) =>
+      [...stderr.matchAll(/^(?:\[stage \d+\/\d+\] )?(RAN-[A-Z]+)$/gm)].map((m) => m[1]);
+    const a = await build(ctx, home("chain-a"), ref, ["--publish", "--cache-to", "type=inline"], EPOCH);
+    expect(ran(a.stderr).sort()).toEqual(["RAN-BUILD", "RAN-DEPS"]);
+    const b = await build(
+      ctx,
+      home("chain-b"),
+      `oci:${tmp}/out-chain:b`,
+      ["--cache-from", ref, "--cache-to", "type=inline"],
+      EPOCH,
+    );
+    expect(b.stderr).toContain("importing inline cache from");
+    expect(ran(b.stderr)).toEqual([]);
+    expect(b.json.steps.every((s) => s.stage === 2 && s.cached)).toBe(true);
+    expect(b.json.digest).toBe(a.json.digest);
+  });
 });
 
 describe("bad and unreachable caches", () => {
