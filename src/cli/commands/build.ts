@@ -45,6 +45,7 @@ const BUILDPACKS_ONLY: Record<string, string> = {
   lifecycle: "--lifecycle",
   trustBuilder: "--trust-builder",
   isolation: "--isolation",
+  verbose: "-v/--verbose",
 };
 
 /**
@@ -67,6 +68,7 @@ export function cnbEnvOptions(
   twin("defaultProcess", "CNB_PROCESS_TYPE");
   if (o.clearCache === undefined && /^(1|true)$/i.test(env.CNB_SKIP_RESTORE ?? "")) o.clearCache = true;
   if (o.quiet === undefined && /^(warn|error)$/i.test(env.CNB_LOG_LEVEL ?? "")) o.quiet = true;
+  if (o.verbose === undefined && /^debug$/i.test(env.CNB_LOG_LEVEL ?? "")) o.verbose = true;
   return o;
 }
 
@@ -375,6 +377,7 @@ async function buildpacksBuild(
     network: opts.network,
     lifecycle: opts.lifecycle,
     trustBuilder: Boolean(opts.trustBuilder),
+    verbose: Boolean(opts.verbose),
     ...(isolation === "host"
       ? {
           isolation,
@@ -514,5 +517,6 @@ function buildpacksOptions(cmd: Command): void {
     )
     .option("-D, --default-process <type>", "buildpacks: the default process type")
     .option("--sbom-output-dir <dir>", "buildpacks: copy the SBOM here")
-    .option("--report-output-dir <dir>", "buildpacks: write report.toml here");
+    .option("--report-output-dir <dir>", "buildpacks: write report.toml here")
+    .option("-v, --verbose", "buildpacks: show the phases' debug lines too (as pack's -v)");
 }
