@@ -1,8 +1,9 @@
 // Lists the procedures longer than a limit (STYLE: procedures under 100 lines): every function, method,
 // accessor, constructor and function expression or arrow function with a body, longest first, as
 // `LINES FILE:LINE NAME`. The TypeScript compiler's parser finds them; a nested procedure is listed on its own
-// and also counts in the one around it. `node scripts/long-procedures.ts [--max N] [FILE|DIR...]`
-// (default: 100 lines, src/). Exits 0: it reports, it does not judge.
+// and also counts in the one around it. `node scripts/long-procedures.ts [--max N] [--check] [FILE|DIR...]`
+// (default: 100 lines, src/). Exits 0: it reports, it does not judge; with --check (`npm run procs`, part of
+// `npm test`) it exits 1 when it lists any.
 import { readdir, readFile, stat } from "node:fs/promises";
 import { join, relative, resolve } from "node:path";
 import ts from "typescript";
@@ -57,6 +58,8 @@ if (import.meta.main) {
   const args = process.argv.slice(2);
   const at = args.indexOf("--max");
   const max = at >= 0 ? Number(args.splice(at, 2)[1]) : 100;
+  const check = args.includes("--check");
+  if (check) args.splice(args.indexOf("--check"), 1);
   if (!Number.isInteger(max) || max < 1) throw new Error("--max takes a whole number of lines");
   const paths = args.length ? args : [resolve(import.meta.dirname, "../src")];
   const found: Procedure[] = [];
@@ -67,5 +70,11 @@ if (import.meta.main) {
   }
   for (const p of found.sort((a, b) => b.lines - a.lines)) {
     console.log(`${String(p.lines).padStart(4)} ${p.file}:${p.line} ${p.name}`);
+  }
+  if (check && found.length) {
+    console.error(
+      `long-procedures: ${found.length} procedure${found.length > 1 ? "s are" : " is"} over ${max} lines (STYLE: procedures under 100 lines); split ${found.length > 1 ? "them" : "it"} into named steps`,
+    );
+    process.exitCode = 1;
   }
 }

@@ -197,15 +197,7 @@ class Applier {
     this.#markWritten(path);
     const existing = lstatOrNothing(host);
     if (h.type === "dir") {
-      if (existing?.isDirectory()) {
-        await this.#attrs(h, path, host, true);
-      } else {
-        if (existing) await this.#remove(host, existing.isDirectory());
-        await mkdir(host, { mode: 0o700 });
-        this.#r.noteDir(path);
-        await this.#attrs(h, path, host, true);
-      }
-      this.stats.dirs++;
+      await this.#dir(h, path, host, existing);
       return;
     }
     if (h.type === "hardlink") {
@@ -233,44 +225,61 @@ class Applier {
         return;
       case "char":
       case "block":
-      case "fifo": {
-        if (h.type !== "fifo" && this.#rootless) {
-          this.stats.notes.push({
-            entry: name,
-            reason: `${h.type} device ${h.devmajor}:${h.devminor} not created (rootless)`,
-          });
-          return;
-        }
-        const mode = (h.mode & 0o777).toString(8);
-        try {
-          if (h.type === "fifo") await run("mkfifo", ["-m", mode, host]);
-          else
-            await run("mknod", [
-              "-m",
-              mode,
-              host,
-              h.type === "char" ? "c" : "b",
-              String(h.devmajor ?? 0),
-              String(h.devminor ?? 0),
-            ]);
-        } catch (err) {
-          // Root of a user namespace (a build without root, cli/userns.ts) may not make device nodes: skipped
-          // as rootless mode skips them (the runtime gives a container its own /dev).
-          const denied = /Operation not permitted/.test(String((err as { stderr?: unknown }).stderr ?? ""));
-          if (h.type !== "fifo" && denied) {
-            this.stats.notes.push({
-              entry: name,
-              reason: `${h.type} device ${h.devmajor}:${h.devminor} not created (not permitted here)`,
-            });
-            return;
-          }
-          throw wrapError(`creating ${h.type} ${JSON.stringify(name)}`, err);
-        }
-        await this.#attrs(h, path, host, true);
-        this.stats.devices++;
+      case "fifo":
+        await this.#node(h, name, path, host);
+        return;
+    }
+  }
+
+  /** A directory entry: an existing directory keeps its contents, anything else there is replaced. */
+  async #dir(h: EntryHeader, path: string, host: string, existing: Stats | undefined): Promise<void> {
+    if (existing?.isDirectory()) {
+      await this.#attrs(h, path, host, true);
+    } else {
+      if (existing) await this.#remove(host, existing.isDirectory());
+      await mkdir(host, { mode: 0o700 });
+      this.#r.noteDir(path);
+      await this.#attrs(h, path, host, true);
+    }
+    this.stats.dirs++;
+  }
+
+  /** A device node or FIFO (made with mknod/mkfifo); a device rootless, or where not permitted, is a note. */
+  async #node(h: EntryHeader, name: string, path: string, host: string): Promise<void> {
+    if (h.type !== "fifo" && this.#rootless) {
+      this.stats.notes.push({
+        entry: name,
+        reason: `${h.type} device ${h.devmajor}:${h.devminor} not created (rootless)`,
+      });
+      return;
+    }
+    const mode = (h.mode & 0o777).toString(8);
+    try {
+      if (h.type === "fifo") await run("mkfifo", ["-m", mode, host]);
+      else
+        await run("mknod", [
+          "-m",
+          mode,
+          host,
+          h.type === "char" ? "c" : "b",
+          String(h.devmajor ?? 0),
+          String(h.devminor ?? 0),
+        ]);
+    } catch (err) {
+      // Root of a user namespace (a build without root, cli/userns.ts) may not make device nodes: skipped
+      // as rootless mode skips them (the runtime gives a container its own /dev).
+      const denied = /Operation not permitted/.test(String((err as { stderr?: unknown }).stderr ?? ""));
+      if (h.type !== "fifo" && denied) {
+        this.stats.notes.push({
+          entry: name,
+          reason: `${h.type} device ${h.devmajor}:${h.devminor} not created (not permitted here)`,
+        });
         return;
       }
+      throw wrapError(`creating ${h.type} ${JSON.stringify(name)}`, err);
     }
+    await this.#attrs(h, path, host, true);
+    this.stats.devices++;
   }
 
   async finish(): Promise<void> {

@@ -1,4 +1,4 @@
-/** scripts/long-procedures.ts: which procedures it finds, how it names and measures them. */
+/** scripts/long-procedures.ts: which procedures it finds, how it names and measures them; --check's exit code. */
 import { execFile } from "node:child_process";
 import { writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
@@ -54,4 +54,21 @@ it("prints them longest first, from the folders it is given", async () => {
   const script = resolve(import.meta.dirname, "../../scripts/long-procedures.ts");
   const { stdout } = await promisify(execFile)(process.execPath, [script, "--max", "5", dir], { cwd: dir });
   expect(stdout).toBe("  12 m.ts:2 long\n   7 m.ts:18 C.method\n   7 m.ts:29 assigned\n");
+});
+
+it("with --check, exits 1 when it lists any, and 0 when it lists none", async () => {
+  const dir = await tempDir("berth-long-procedures-");
+  await writeFile(join(dir, "m.ts"), MODULE);
+  const script = resolve(import.meta.dirname, "../../scripts/long-procedures.ts");
+  const run = (max: string) =>
+    promisify(execFile)(process.execPath, [script, "--check", "--max", max, dir], { cwd: dir }).then(
+      () => ({ code: 0, stderr: "" }),
+      (err: { code: number; stderr: string }) => ({ code: err.code, stderr: err.stderr }),
+    );
+  expect(await run("12")).toEqual({ code: 0, stderr: "" });
+  expect(await run("11")).toEqual({
+    code: 1,
+    stderr:
+      "long-procedures: 1 procedure is over 11 lines (STYLE: procedures under 100 lines); split it into named steps\n",
+  });
 });

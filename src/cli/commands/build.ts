@@ -45,6 +45,7 @@ const BUILDPACKS_ONLY: Record<string, string> = {
   lifecycle: "--lifecycle",
   trustBuilder: "--trust-builder",
   isolation: "--isolation",
+  verbose: "-v/--verbose",
 };
 
 /**
@@ -67,6 +68,7 @@ export function cnbEnvOptions(
   twin("defaultProcess", "CNB_PROCESS_TYPE");
   if (o.clearCache === undefined && /^(1|true)$/i.test(env.CNB_SKIP_RESTORE ?? "")) o.clearCache = true;
   if (o.quiet === undefined && /^(warn|error)$/i.test(env.CNB_LOG_LEVEL ?? "")) o.quiet = true;
+  if (o.verbose === undefined && /^debug$/i.test(env.CNB_LOG_LEVEL ?? "")) o.verbose = true;
   return o;
 }
 
@@ -199,6 +201,30 @@ function parseStageJobs(v: string): number {
   return Number(v);
 }
 
+const BUILD_HELP = `
+Which way: --dockerfile (or -f) builds with the Dockerfile; otherwise project.toml decides with
+  [io.berth]
+  build = "dockerfile"          # or "buildpacks" (the default)
+  dockerfile = "docker/Dockerfile"   # optional, relative to the project
+and without either, berth builds with Cloud Native Buildpacks. It always says which way it builds.
+
+RUN steps and buildpacks run in a sandbox (runc or crun) with a private network that reaches the internet
+but not the host's loopback services; --network host gives them the host's (for RUN --network=host in the
+Dockerfile itself: --allow network.host, as BuildKit). Dockerfile builds keep each step's result under
+$BERTH_HOME/cache/dockerfile, and are reproducible with SOURCE_DATE_EPOCH (file times and created dates).
+Buildpacks builds take SOURCE_DATE_EPOCH as the image's created time, as the lifecycle does (--creation-time wins).
+
+Examples:
+  berth build . -t app:1                                   (buildpacks, berth's default builder)
+  berth build ./api -t app:1 -B my-builder -e BP_NODE_VERSION=22 -b ./my-buildpack
+  berth build . -t 127.0.0.1:5000/team/app:1 --publish --cache-image 127.0.0.1:5000/team/app-cache
+  berth build --isolation host -t registry.example.com/app:1 --publish   (inside a builder's image: a build step)
+  berth build . --dockerfile -t app:1
+  berth build ./svc -f ./svc/Dockerfile.prod -t oci:./out:svc --build-arg VERSION=1.2 --target runtime
+  berth build . --dockerfile -t docker://127.0.0.1:5000/app:1 --publish
+  berth build . --dockerfile -t app:1 --secret id=npmrc,src=$HOME/.npmrc
+  berth build . --dockerfile -t reg/app:1 --publish --cache-from reg/app:cache --cache-to type=registry,ref=reg/app:cache,mode=max`;
+
 export function registerBuild(program: Command, cli: () => Cli): void {
   const cmd = program
     .command("build")
@@ -227,141 +253,192 @@ export function registerBuild(program: Command, cli: () => Cli): void {
       "Dockerfile stages built at once when they do not depend on each other (default: the CPUs, at least 2; 1: one after another)",
       parseStageJobs,
     )
-    .addHelpText(
-      "after",
-      `
-Which way: --dockerfile (or -f) builds with the Dockerfile; otherwise project.toml decides with
-  [io.berth]
-  build = "dockerfile"          # or "buildpacks" (the default)
-  dockerfile = "docker/Dockerfile"   # optional, relative to the project
-and without either, berth builds with Cloud Native Buildpacks. It always says which way it builds.
+    .addHelpText("after", BUILD_HELP)
+    .action((arg: string | undefined, opts: BuildFlags, command: Command) =>
+      runBuild(cli(), arg, opts, command),
+    );
+}
 
-RUN steps and buildpacks run in a sandbox (runc or crun) with a private network that reaches the internet
-but not the host's loopback services; --network host gives them the host's (for RUN --network=host in the
-Dockerfile itself: --allow network.host, as BuildKit). Dockerfile builds keep each step's result under
-$BERTH_HOME/cache/dockerfile, and are reproducible with SOURCE_DATE_EPOCH (file times and created dates).
-Buildpacks builds take SOURCE_DATE_EPOCH as the image's created time, as the lifecycle does (--creation-time wins).
+/** `berth build`'s flags as commander hands them over (repeatable ones are lists, switches booleans). */
+interface BuildFlags {
+  [flag: string]: unknown;
+  runtime?: string;
+  quiet?: boolean;
+  json?: boolean;
+  publish?: boolean;
+  verbose?: boolean;
+  isolation?: string;
+  network?: string;
+  descriptor?: string;
+  builder?: string;
+  runImage?: string;
+  pullPolicy?: string;
+  env?: string[];
+  envFile?: string;
+  buildpack?: string[];
+  disableSystemBuildpacks?: boolean;
+  cacheDir?: string;
+  cacheImage?: string;
+  clearCache?: boolean;
+  previousImage?: string;
+  creationTime?: string;
+  defaultProcess?: string;
+  sbomOutputDir?: string;
+  reportOutputDir?: string;
+  lifecycle?: string;
+  trustBuilder?: boolean;
+  buildArg?: string[];
+  target?: string;
+  platform?: string;
+  cache?: boolean;
+  cacheTo?: string[];
+  cacheFrom?: string[];
+  secret?: string[];
+  ssh?: string[];
+  allow?: string[];
+  stageJobs?: number;
+}
 
-Examples:
-  berth build . -t app:1                                   (buildpacks, berth's default builder)
-  berth build ./api -t app:1 -B my-builder -e BP_NODE_VERSION=22 -b ./my-buildpack
-  berth build . -t 127.0.0.1:5000/team/app:1 --publish --cache-image 127.0.0.1:5000/team/app-cache
-  berth build --isolation host -t registry.example.com/app:1 --publish   (inside a builder's image: a build step)
-  berth build . --dockerfile -t app:1
-  berth build ./svc -f ./svc/Dockerfile.prod -t oci:./out:svc --build-arg VERSION=1.2 --target runtime
-  berth build . --dockerfile -t docker://127.0.0.1:5000/app:1 --publish
-  berth build . --dockerfile -t app:1 --secret id=npmrc,src=$HOME/.npmrc
-  berth build . --dockerfile -t reg/app:1 --publish --cache-from reg/app:cache --cache-to type=registry,ref=reg/app:cache,mode=max`,
-    )
-    .action(async (arg: string | undefined, opts, command: Command) => {
-      const c = cli();
-      const { out, cwd } = c;
-      const { tag, contextDir, choice } = await planBuild(arg, opts, command, cwd);
-      const isolation = choice.way === "buildpacks" ? (opts.isolation ?? "sandbox") : "sandbox";
-      if (isolation === "host") {
-        // berth as the creator inside a build step: the CNB_* twins of the flags
-        opts = cnbEnvOptions(opts, c.env);
-      } else if (choice.way === "buildpacks" && isolation === "sandbox") {
-        await checkSandbox(opts.runtime ?? c.env.BERTH_RUNTIME, c.env, c.uid);
-      }
-      const quiet = Boolean(opts.quiet);
-      // -q: only the digest (the pulls and pushes of the build say nothing either)
-      if (quiet) out.quiet = true;
-      const heartbeat = new BuildHeartbeat(out);
-      const log = (line: string) => {
-        heartbeat.note(line);
-        if (!quiet) out.stderr.write(`${line}\n`);
-      };
-      try {
-        const host = hostOptions(c, { runtime: opts.runtime, epoch: true });
-        if (choice.way === "buildpacks") {
-          log(`Building ${tag} with Cloud Native Buildpacks (${choice.reason})`);
-          // these import the CNB engine, which a Dockerfile build does not load
-          const [{ cnbLogger }, { defaultBuilderToml }] = await Promise.all([
-            import("./builder.ts"),
-            import("./default-builder.ts"),
-          ]);
-          const r = await build({
-            ...host,
-            logger: cnbLogger(out, { quiet, verbose: Boolean(opts.verbose), heartbeat }),
-            defaultBuilderToml: defaultBuilderToml(c.env),
-            path: contextDir,
-            image: tag,
-            publish: Boolean(opts.publish),
-            builder: opts.builder,
-            runImage: opts.runImage,
-            pullPolicy: opts.pullPolicy,
-            env: opts.env ?? [],
-            envFile: opts.envFile,
-            buildpacks: opts.buildpack ?? [],
-            disableSystemBuildpacks: Boolean(opts.disableSystemBuildpacks),
-            cacheDir: opts.cacheDir,
-            cacheImage: opts.cacheImage,
-            clearCache: Boolean(opts.clearCache),
-            previousImage: opts.previousImage,
-            creationTime: opts.creationTime,
-            defaultProcess: opts.defaultProcess,
-            sbomOutputDir: opts.sbomOutputDir,
-            reportOutputDir: opts.reportOutputDir,
-            descriptor: opts.descriptor,
-            network: opts.network,
-            lifecycle: opts.lifecycle,
-            trustBuilder: Boolean(opts.trustBuilder),
-            ...(isolation === "host"
-              ? {
-                  isolation,
-                  step: stepOf(c.env),
-                  reportPath: c.env.CNB_REPORT_PATH || undefined,
-                }
-              : isolation === "sandbox"
-                ? {}
-                : { isolation }),
-            now: () => new Date(),
-          });
-          if (opts.json) printJson(out, r);
-          else if (quiet) out.stdout.write(`${r.digest}\n`);
-          return;
+/** How a build reports: -q's quietness, the heartbeat, and the line logger both ways of building use. */
+interface BuildOutput {
+  quiet: boolean;
+  heartbeat: BuildHeartbeat;
+  log: (line: string) => void;
+}
+
+/** `berth build`'s action: plan, check the sandbox, then build one way or the other. */
+async function runBuild(c: Cli, arg: string | undefined, opts: BuildFlags, command: Command): Promise<void> {
+  const { out } = c;
+  const { tag, contextDir, choice } = await planBuild(arg, opts, command, c.cwd);
+  const isolation = choice.way === "buildpacks" ? (opts.isolation ?? "sandbox") : "sandbox";
+  if (isolation === "host") {
+    // berth as the creator inside a build step: the CNB_* twins of the flags
+    opts = cnbEnvOptions(opts, c.env) as BuildFlags;
+  } else if (choice.way === "buildpacks" && isolation === "sandbox") {
+    await checkSandbox(opts.runtime ?? c.env.BERTH_RUNTIME, c.env, c.uid);
+  }
+  const quiet = Boolean(opts.quiet);
+  // -q: only the digest (the pulls and pushes of the build say nothing either)
+  if (quiet) out.quiet = true;
+  const heartbeat = new BuildHeartbeat(out);
+  const log = (line: string) => {
+    heartbeat.note(line);
+    if (!quiet) out.stderr.write(`${line}\n`);
+  };
+  const o: BuildOutput = { quiet, heartbeat, log };
+  try {
+    if (choice.way === "buildpacks")
+      await buildpacksBuild(c, opts, { tag, contextDir, choice, isolation }, o);
+    else await dockerfileBuild(c, opts, { tag, contextDir, choice }, o);
+  } finally {
+    heartbeat.stop();
+  }
+}
+
+/** A buildpacks build, with the CNB engine imported here: a Dockerfile build does not load it. */
+async function buildpacksBuild(
+  c: Cli,
+  opts: BuildFlags,
+  plan: { tag: string; contextDir: string; choice: BuildChoice; isolation: string },
+  { quiet, heartbeat, log }: BuildOutput,
+): Promise<void> {
+  const { out } = c;
+  const { tag, contextDir, choice, isolation } = plan;
+  const host = hostOptions(c, { runtime: opts.runtime, epoch: true });
+  log(`Building ${tag} with Cloud Native Buildpacks (${choice.reason})`);
+  // these import the CNB engine, which a Dockerfile build does not load
+  const [{ cnbLogger }, { defaultBuilderToml }] = await Promise.all([
+    import("./builder.ts"),
+    import("./default-builder.ts"),
+  ]);
+  const r = await build({
+    ...host,
+    logger: cnbLogger(out, { quiet, verbose: Boolean(opts.verbose), heartbeat }),
+    defaultBuilderToml: defaultBuilderToml(c.env),
+    path: contextDir,
+    image: tag,
+    publish: Boolean(opts.publish),
+    builder: opts.builder,
+    runImage: opts.runImage,
+    pullPolicy: opts.pullPolicy,
+    env: opts.env ?? [],
+    envFile: opts.envFile,
+    buildpacks: opts.buildpack ?? [],
+    disableSystemBuildpacks: Boolean(opts.disableSystemBuildpacks),
+    cacheDir: opts.cacheDir,
+    cacheImage: opts.cacheImage,
+    clearCache: Boolean(opts.clearCache),
+    previousImage: opts.previousImage,
+    creationTime: opts.creationTime,
+    defaultProcess: opts.defaultProcess,
+    sbomOutputDir: opts.sbomOutputDir,
+    reportOutputDir: opts.reportOutputDir,
+    descriptor: opts.descriptor,
+    network: opts.network,
+    lifecycle: opts.lifecycle,
+    trustBuilder: Boolean(opts.trustBuilder),
+    verbose: Boolean(opts.verbose),
+    ...(isolation === "host"
+      ? {
+          isolation,
+          step: stepOf(c.env),
+          reportPath: c.env.CNB_REPORT_PATH || undefined,
         }
-        log(
-          `Building ${tag} with the Dockerfile ${relative(cwd, choice.dockerfile!) || choice.dockerfile} (${choice.reason})`,
-        );
-        const r = await buildDockerfile({
-          ...host,
-          logger: {
-            info: log,
-            output: (chunk) => {
-              heartbeat.note(chunk);
-              if (!quiet) out.stderr.write(chunk);
-            },
-          },
-          context: contextDir,
-          file: choice.dockerfile!,
-          ...(choice.fromProject ? { fileInContext: true } : {}),
-          tags: [tag],
-          publish: Boolean(opts.publish),
-          buildArgs: opts.buildArg ?? [],
-          target: opts.target,
-          platform: opts.platform,
-          noCache: opts.cache === false,
-          cacheTo: opts.cacheTo ?? [],
-          cacheFrom: opts.cacheFrom ?? [],
-          secrets: opts.secret ?? [],
-          ssh: opts.ssh ?? [],
-          network: opts.network,
-          allow: opts.allow ?? [],
-          stageJobs: opts.stageJobs,
-        });
-        if (opts.json) printJson(out, r);
-        else if (quiet) out.stdout.write(`${r.digest}\n`);
-        else {
-          const cached = (r.steps ?? []).filter((s) => s.cached).length;
-          info(out, `Successfully built ${r.digest} (${r.steps?.length ?? 0} steps, ${cached} cached)`);
-          info(out, `Wrote ${r.digest} to ${r.tags[0]}`);
-        }
-      } finally {
-        heartbeat.stop();
-      }
-    });
+      : isolation === "sandbox"
+        ? {}
+        : { isolation: isolation as "sandbox" | "host" }),
+    now: () => new Date(),
+  });
+  if (opts.json) printJson(out, r);
+  else if (quiet) out.stdout.write(`${r.digest}\n`);
+}
+
+/** A Dockerfile build: its steps' output streamed to stderr, a summary line after. */
+async function dockerfileBuild(
+  c: Cli,
+  opts: BuildFlags,
+  plan: { tag: string; contextDir: string; choice: BuildChoice },
+  { quiet, heartbeat, log }: BuildOutput,
+): Promise<void> {
+  const { out, cwd } = c;
+  const { tag, contextDir, choice } = plan;
+  const host = hostOptions(c, { runtime: opts.runtime, epoch: true });
+  log(
+    `Building ${tag} with the Dockerfile ${relative(cwd, choice.dockerfile!) || choice.dockerfile} (${choice.reason})`,
+  );
+  const r = await buildDockerfile({
+    ...host,
+    logger: {
+      info: log,
+      output: (chunk) => {
+        heartbeat.note(chunk);
+        if (!quiet) out.stderr.write(chunk);
+      },
+    },
+    context: contextDir,
+    file: choice.dockerfile!,
+    ...(choice.fromProject ? { fileInContext: true } : {}),
+    tags: [tag],
+    publish: Boolean(opts.publish),
+    buildArgs: opts.buildArg ?? [],
+    target: opts.target,
+    platform: opts.platform,
+    noCache: opts.cache === false,
+    cacheTo: opts.cacheTo ?? [],
+    cacheFrom: opts.cacheFrom ?? [],
+    secrets: opts.secret ?? [],
+    ssh: opts.ssh ?? [],
+    network: opts.network,
+    allow: opts.allow ?? [],
+    stageJobs: opts.stageJobs,
+  });
+  if (opts.json) printJson(out, r);
+  else if (quiet) out.stdout.write(`${r.digest}\n`);
+  else {
+    const cached = (r.steps ?? []).filter((s) => s.cached).length;
+    info(out, `Successfully built ${r.digest} (${r.steps?.length ?? 0} steps, ${cached} cached)`);
+    info(out, `Wrote ${r.digest} to ${r.tags[0]}`);
+  }
 }
 
 /** The flags of Dockerfile builds (their steps, cache, secrets and SSH agents). */
@@ -440,5 +517,6 @@ function buildpacksOptions(cmd: Command): void {
     )
     .option("-D, --default-process <type>", "buildpacks: the default process type")
     .option("--sbom-output-dir <dir>", "buildpacks: copy the SBOM here")
-    .option("--report-output-dir <dir>", "buildpacks: write report.toml here");
+    .option("--report-output-dir <dir>", "buildpacks: write report.toml here")
+    .option("-v, --verbose", "buildpacks: show the phases' debug lines too (as pack's -v)");
 }

@@ -1,15 +1,18 @@
 /**
  * src/cli/commands/build.ts: the folder and image a build names (docker's and pack's spellings), the CNB_*
- * twins of the flags read by a build step, flags of the other way of building refused, and a Dockerfile
- * build run in process (FROM scratch: no runtime needed).
+ * twins of the flags read by a build step, flags of the other way of building refused, a Dockerfile
+ * build run in process (FROM scratch: no runtime needed), and -v/--verbose's debug lines in a buildpacks build
+ * (a builder made here, real runc).
  */
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { buildTarget, cnbEnvOptions, stepOf } from "../../../src/cli/commands/build.ts";
 import { BerthError } from "../../../src/errors.ts";
+import { makeBuildImage, writeBuildpack } from "../../cnb/helpers.ts";
 import { runCommand } from "../../helpers/cli-commands.ts";
 import { tempDir } from "../../helpers/temp.ts";
+import { busyboxImage } from "../../runtime/helpers.ts";
 
 function refusal(fn: () => unknown): BerthError {
   try {
@@ -76,9 +79,14 @@ describe("cnbEnvOptions", () => {
 
   it("lets a flag given win over its variable, and ignores empty or other values", () => {
     const opts = { runImage: "flag:1", quiet: false };
-    const env = { CNB_RUN_IMAGE: "env:1", CNB_CACHE_DIR: "", CNB_SKIP_RESTORE: "no", CNB_LOG_LEVEL: "debug" };
+    const env = { CNB_RUN_IMAGE: "env:1", CNB_CACHE_DIR: "", CNB_SKIP_RESTORE: "no", CNB_LOG_LEVEL: "info" };
     expect(cnbEnvOptions(opts, env)).toEqual({ runImage: "flag:1", quiet: false });
     expect(opts).toEqual({ runImage: "flag:1", quiet: false });
+  });
+
+  it("reads CNB_LOG_LEVEL=debug as -v, the flag given winning", () => {
+    expect(cnbEnvOptions({}, { CNB_LOG_LEVEL: "DEBUG" })).toEqual({ verbose: true });
+    expect(cnbEnvOptions({ verbose: false }, { CNB_LOG_LEVEL: "debug" })).toEqual({ verbose: false });
   });
 });
 
@@ -165,4 +173,42 @@ describe("berth build, in process", () => {
     // the store names it in full (the default registry's library/app:1)
     expect(list.map((i) => [i.name.endsWith("/library/app:1"), i.digest])).toEqual([[true, r.stdout.trim()]]);
   });
+});
+
+describe("berth build -v (pack's --verbose)", () => {
+  it("adds the phases' debug lines to a buildpacks build, and is refused for a Dockerfile build", async () => {
+    const dir = await tempDir();
+    const home = join(dir, "home");
+    const layout = join(dir, "layout");
+    await makeBuildImage(dir, `oci:${layout}:build`, home);
+    await busyboxImage(join(dir, "run"), "run", { env: ["PATH=/bin"], user: "app" });
+    const bp = await writeBuildpack(join(dir, "bps"), { id: "test/hello" });
+    await writeFile(
+      join(dir, "builder.toml"),
+      `[[buildpacks]]\nuri = "${bp}"\n\n[[order]]\n[[order.group]]\nid = "test/hello"\n\n[build]\nimage = "oci:${layout}:build"\n\n[[run.images]]\nimage = "oci:${join(dir, "run")}:run"\n`,
+    );
+    const builder = `oci:${layout}:builder`;
+    const made = await runCommand(
+      ["builder", "create", "--no-lifecycle", builder, "--config", "builder.toml", "-q"],
+      {
+        home,
+        cwd: dir,
+      },
+    );
+    expect(made.error).toBeUndefined();
+    const app = join(dir, "app");
+    await mkdir(app);
+    await writeFile(join(app, "hello.txt"), "hi\n");
+    const plain = await runCommand(["build", app, "-t", "app:1", "-B", builder], { home });
+    expect(plain.error).toBeUndefined();
+    const verbose = await runCommand(["build", app, "-t", "app:2", "-B", builder, "-v"], { home });
+    expect(verbose.error).toBeUndefined();
+    // the detect phase's resolution is a debug line (the lifecycle's own, at debug level)
+    expect(plain.stderr).not.toContain("======== Results ========");
+    expect(verbose.stderr).toContain("======== Results ========");
+    expect(verbose.stderr).toMatch(/^pass: test\/hello@0\.0\.1$/m);
+    await writeFile(join(app, "Dockerfile"), "FROM scratch\n");
+    const df = await runCommand(["build", app, "--dockerfile", "-t", "app:3", "-v"], { home });
+    expect((df.error as BerthError).message).toMatch(/^-v\/--verbose applies only to buildpacks builds/);
+  }, 180_000);
 });
