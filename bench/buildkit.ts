@@ -20,68 +20,13 @@ import { parseArgs } from "node:util";
 import { startEngine } from "../test/dockerfile/buildkit/helpers/oracle.ts";
 import { startRegistry } from "../test/registry/helpers/registry.ts";
 import { BIN, buildCli, DATA, fresh, measure, median, ROOT, type Sample, version } from "./lib.ts";
+import { projectDockerfile, writeProject } from "./project.ts";
 
 const { values } = parseArgs({
   options: { runs: { type: "string" }, prebuilt: { type: "boolean", default: false } },
 });
 const runs = Math.max(3, values.runs ? Number(values.runs) : 5);
 const log = (s: string) => process.stderr.write(`${s}\n`);
-
-const DOCKERFILE = `FROM {{BASE}} AS deps
-COPY deps/ /deps/
-RUN mkdir -p /out && cd /deps && /bin/busybox sha256sum * > /out/deps.lock
-FROM {{BASE}} AS build
-COPY --from=deps /out/deps.lock /build/deps.lock
-COPY src/ /src/
-RUN mkdir -p /out && cat /src/*.c > /out/app.c && /bin/busybox gzip -9 -c /out/app.c > /out/app.gz && /bin/busybox sha256sum /out/app.gz > /out/app.sum
-FROM {{BASE}} AS test
-COPY --from=build /out/ /out/
-RUN test -s /out/app.gz && /bin/busybox sha256sum -c /out/app.sum > /tested
-FROM {{BASE}}
-COPY --from=build /out/app.gz /usr/local/lib/app.gz
-COPY --from=test /tested /usr/local/lib/tested
-COPY static/ /srv/static/
-ENV APP_HOME=/srv
-WORKDIR /srv
-EXPOSE 8080
-CMD ["/bin/cat", "/usr/local/lib/tested"]
-`;
-
-/** Deterministic pseudo-random text. */
-function text(seed: number, bytes: number): string {
-  let x = seed * 2654435761;
-  const words = [
-    "int",
-    "return",
-    "static",
-    "const",
-    "struct",
-    "void",
-    "char",
-    "if",
-    "for",
-    "while",
-    "buf",
-    "len",
-  ];
-  let out = "";
-  while (out.length < bytes) {
-    x = (x * 1103515245 + 12345) >>> 0;
-    out += `${words[x % words.length]}${x % 7 === 0 ? ";\n" : " "}`;
-  }
-  return out;
-}
-
-async function writeProject(ctx: string): Promise<void> {
-  const put = async (p: string, content: string) => {
-    await mkdir(dirname(join(ctx, p)), { recursive: true });
-    await writeFile(join(ctx, p), content);
-  };
-  for (let i = 0; i < 8; i++) await put(`deps/dep${i}.tar`, text(1000 + i, 64 * 1024));
-  for (let i = 0; i < 60; i++) await put(`src/mod${String(i).padStart(2, "0")}.c`, text(i, 8 * 1024));
-  await put("src/main.c", "int main(void) { return 0; }\n");
-  for (let i = 0; i < 200; i++) await put(`static/d${i % 10}/f${i}.txt`, text(5000 + i, 4 * 1024));
-}
 
 interface Side {
   name: string;
@@ -123,8 +68,8 @@ try {
   );
   const ctx = join(dir, "ctx");
   await writeProject(ctx);
-  await writeFile(join(dir, "berth.Dockerfile"), DOCKERFILE.replaceAll("{{BASE}}", base));
-  await writeFile(join(dir, "buildkit.Dockerfile"), DOCKERFILE.replaceAll("{{BASE}}", buildkitBase));
+  await writeFile(join(dir, "berth.Dockerfile"), projectDockerfile(base));
+  await writeFile(join(dir, "buildkit.Dockerfile"), projectDockerfile(buildkitBase));
   const berthHome = join(dir, "berth-home");
   const berthEnv = { ...process.env, BERTH_HOME: berthHome, SOURCE_DATE_EPOCH: "0" };
   const sides: Side[] = [

@@ -12,11 +12,12 @@
 import { spawn } from "node:child_process";
 import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { loadavg } from "node:os";
-import { dirname, join } from "node:path";
+import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { localBase } from "../test/dockerfile/helpers/local.ts";
 import { startRegistry } from "../test/registry/helpers/registry.ts";
 import { median, ROOT, SCRATCH } from "./lib.ts";
+import { projectDockerfile, writeProject } from "./project.ts";
 
 const { values } = parseArgs({
   options: {
@@ -34,58 +35,12 @@ const node = process.execPath;
 await mkdir(SCRATCH, { recursive: true });
 const dir = await mkdtemp(join(SCRATCH, "cache-fresh-"));
 const base = await localBase(join(dir, "base"));
-const DOCKERFILE = `FROM ${base} AS deps
-COPY deps/ /deps/
-RUN mkdir -p /out && cd /deps && /bin/busybox sha256sum * > /out/deps.lock
-FROM ${base} AS build
-COPY --from=deps /out/deps.lock /build/deps.lock
-COPY src/ /src/
-RUN mkdir -p /out && cat /src/*.c > /out/app.c && /bin/busybox gzip -9 -c /out/app.c > /out/app.gz && /bin/busybox sha256sum /out/app.gz > /out/app.sum
-FROM ${base} AS test
-COPY --from=build /out/ /out/
-RUN test -s /out/app.gz && /bin/busybox sha256sum -c /out/app.sum > /tested
-FROM ${base}
-COPY --from=build /out/app.gz /usr/local/lib/app.gz
-COPY --from=test /tested /usr/local/lib/tested
-COPY static/ /srv/static/
-${values.big ? "RUN dd if=/dev/urandom of=/big bs=1M count=64 2>/dev/null\n" : ""}ENV APP_HOME=/srv
-WORKDIR /srv
-EXPOSE 8080
-CMD ["/bin/cat", "/usr/local/lib/tested"]
-`;
-function text(seed: number, bytes: number): string {
-  let x = seed * 2654435761;
-  const words = [
-    "int",
-    "return",
-    "static",
-    "const",
-    "struct",
-    "void",
-    "char",
-    "if",
-    "for",
-    "while",
-    "buf",
-    "len",
-  ];
-  let out = "";
-  while (out.length < bytes) {
-    x = (x * 1103515245 + 12345) >>> 0;
-    out += `${words[x % words.length]}${x % 7 === 0 ? ";\n" : " "}`;
-  }
-  return out;
-}
 const ctx = join(dir, "ctx");
-const put = async (p: string, c: string) => {
-  await mkdir(dirname(join(ctx, p)), { recursive: true });
-  await writeFile(join(ctx, p), c);
-};
-for (let i = 0; i < 8; i++) await put(`deps/dep${i}.tar`, text(1000 + i, 64 * 1024));
-for (let i = 0; i < 60; i++) await put(`src/mod${String(i).padStart(2, "0")}.c`, text(i, 8 * 1024));
-await put("src/main.c", "int main(void) { return 0; }\n");
-for (let i = 0; i < 200; i++) await put(`static/d${i % 10}/f${i}.txt`, text(5000 + i, 4 * 1024));
-await writeFile(join(dir, "Dockerfile"), DOCKERFILE);
+await writeProject(ctx);
+await writeFile(
+  join(dir, "Dockerfile"),
+  projectDockerfile(base, values.big ? "RUN dd if=/dev/urandom of=/big bs=1M count=64 2>/dev/null\n" : ""),
+);
 const registry = await startRegistry();
 const cacheRef = `${registry.host}/bench/cache:max`;
 
