@@ -360,10 +360,15 @@ export async function createBuilder(
 
 /**
  * pack's `validateRunImageConfig`: each run image of builder.toml and each mirror, opened for the builder's
- * platform (the store first, then its registry; the registry first when the builder goes to one). One not found
- * or not reachable is only a warning, as pack's "not accessible" (berth makes builders offline too); one for
+ * platform (the store first, then its registry; the registry first when the builder goes to one). One not found,
+ * not reachable or refused for want of credentials is only a warning, as pack's "not accessible" for a missing
+ * one (pack fails on the other two; berth makes builders offline and without the run image's credentials, which
+ * only the build needs: the builder holds no byte of it); one for
  * another platform, or whose `io.buildpacks.stack.id` is not builder.toml's `[stack] id`, is an error naming it.
  */
+/** What makes a run image "not accessible" to `checkRunImages` (a warning, not an error). */
+const NOT_ACCESSIBLE = ["REGISTRY_UNREACHABLE", "REGISTRY_UNAUTHORIZED", "REGISTRY_DENIED"] as const;
+
 async function checkRunImages(
   config: BuilderConfig,
   o: CreateBuilderOptions,
@@ -371,7 +376,7 @@ async function checkRunImages(
 ): Promise<void> {
   for (const name of config.runImages.flatMap((r) => [r.image, ...(r.mirrors ?? [])])) {
     const opened = await resolveImage(name, o.ctx, { ...open, registryFallback: true }).catch((err) => {
-      if (isBerthError(err, "REGISTRY_UNREACHABLE")) return undefined;
+      if (NOT_ACCESSIBLE.some((code) => isBerthError(err, code))) return undefined;
       throw wrapError(`builder config ${config.file}: run image ${name}`, err);
     });
     if (!opened) {
