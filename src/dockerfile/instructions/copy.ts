@@ -14,7 +14,7 @@ import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { BerthError, isBerthError } from "../../errors.ts";
 import { writeEntries } from "../../layer/build.ts";
-import { applyLayer, type EntryHeader, writeLayer } from "../../layer/index.ts";
+import { applyLayer, type EntryHeader, typeOf, writeLayer } from "../../layer/index.ts";
 import type { PlannedEntry } from "../../layer/walk.ts";
 import { decompressAs, peek } from "../../oci/compression.ts";
 import type { Compression } from "../../oci/mediatype.ts";
@@ -134,16 +134,9 @@ function addSource(
 /** A source file as the entry at `path`, with the copy's owner and mode; undefined for what is not copied. */
 function itemOf(path: string, f: MatchedSource["files"][number], o: CopyLayerOptions): Item | undefined {
   const st = f.st;
-  const type: EntryHeader["type"] | undefined = st.isDirectory()
-    ? "dir"
-    : st.isSymbolicLink()
-      ? "symlink"
-      : st.isFile()
-        ? "file"
-        : st.isFIFO()
-          ? "fifo"
-          : undefined;
-  if (!type) return undefined;
+  // COPY takes no device nodes from a context or stage (nor sockets, which tar cannot hold)
+  const type = typeOf(st);
+  if (!type || type === "char" || type === "block") return undefined;
   const owner = o.owner ?? (o.keepOwner ? { uid: st.uid, gid: st.gid } : { uid: 0, gid: 0 });
   const header: EntryHeader = {
     path,
