@@ -414,9 +414,8 @@ async function buildOnce(o: BuildOptions): Promise<BuildResult> {
   return buildResult(o, r, image, cnbImageInfo(image, target.text));
 }
 
-type EngineResult =
-  | Awaited<ReturnType<typeof buildWithBuildpacks>>
-  | Awaited<ReturnType<typeof buildWithLifecycle>>;
+type BuildpacksResult = Awaited<ReturnType<typeof buildWithBuildpacks>>;
+type EngineResult = BuildpacksResult | Awaited<ReturnType<typeof buildWithLifecycle>>;
 
 /** The `--json` document of a buildpacks build: what the engine reported and the image it wrote. */
 function buildResult(
@@ -425,8 +424,7 @@ function buildResult(
   image: Image,
   cnb: ReturnType<typeof cnbImageInfo>,
 ): BuildResult {
-  const stats = (r as Partial<Awaited<ReturnType<typeof buildWithBuildpacks>>>).stats;
-  const group = (r as Partial<Awaited<ReturnType<typeof buildWithBuildpacks>>>).group;
+  const { stats, group } = r as Partial<BuildpacksResult>;
   return {
     schemaVersion: 1,
     way: "buildpacks",
