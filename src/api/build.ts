@@ -167,6 +167,12 @@ export interface BuildOptions extends HostOptions {
   /** The run image; default the builder's. */
   runImage?: string | undefined;
   /**
+   * pack's `--platform`: one os/arch[/variant]; the builder, run image and buildpack images are taken for it
+   * from their indexes, and the app image is for it (default: the builder image's own platform). A builder
+   * foreign to this machine runs under qemu-user-static, as docker runs it.
+   */
+  platform?: string | undefined;
+  /**
    * When the builder and run image are pulled into the store: "if-not-present" (default), "always", "never".
    */
   pullPolicy?: PackPullPolicy | string | undefined;
@@ -257,25 +263,29 @@ async function projectNamesBuilder(appDir: string, descriptor: string | undefine
   }
 }
 
-/** pack's pull policy for a named builder and its run image (`runImage`, else the builder's first). */
+/**
+ * pack's pull policy for a named builder and its run image (`runImage`, else the builder's first), for
+ * `platform` (`--platform`) when given: an index's image for it.
+ */
 async function pullBuildImages(
   host: Host,
   builder: string,
   runImage: string | undefined,
   policy: PackPullPolicy,
   target: ImageArgument,
+  platform: Platform | undefined,
 ): Promise<void> {
-  await ensureInStore(host, builder, policy, "builder");
+  await ensureInStore(host, builder, policy, "builder", platform);
   // The run image: with if-not-present the build itself reads it from the store, else from its registry in
   // place (as pack's lifecycle does: a --publish build then mounts its layers, downloading none); always and
   // never are settled here.
   if (policy === "if-not-present") return;
   if (runImage !== undefined) {
-    await ensureInStore(host, runImage, policy, "run image");
+    await ensureInStore(host, runImage, policy, "run image", platform);
     return;
   }
   const { chooseRunImage, labelRunImages, readBuilderInfo } = await loadCnb();
-  const opened = await openImage(builder, host.ctx);
+  const opened = await openImage(builder, host.ctx, platform);
   let names: { image: string; mirrors?: string[] }[];
   try {
     names = labelRunImages(readBuilderInfo(opened.image, builder).metadata);
@@ -283,7 +293,9 @@ async function pullBuildImages(
     await opened.close();
   }
   if (!names.length) return;
-  await ensureInStore(host, chooseRunImage(target, undefined, names).name, policy, "run image");
+  // pack's rule: --platform, else the builder's own
+  const runPlatform = platform ?? opened.image.platform();
+  await ensureInStore(host, chooseRunImage(target, undefined, names).name, policy, "run image", runPlatform);
 }
 
 /** The default builder, made on first use (stack, then builder); returns its name. */
@@ -342,7 +354,21 @@ function buildSettings(o: BuildOptions, host: Host) {
           user: o.step?.user ?? { uid: host.uid, gid: host.gid },
         }
       : undefined;
-  return { engine, policy, step };
+  return { engine, policy, step, platform: buildpacksPlatform(o.platform) };
+}
+
+/** `--platform` of a buildpacks build: one platform, as pack's (a buildpacks build makes one image). */
+function buildpacksPlatform(text: string | undefined): Platform | undefined {
+  if (!text) return undefined;
+  const platforms = parsePlatformList(text);
+  if (platforms.length > 1) {
+    throw new BerthError(
+      "USAGE",
+      `--platform ${text} names ${platforms.length} platforms; a buildpacks build makes one image, for one platform`,
+      { hint: `give one (--platform ${formatPlatform(platforms[0])}) and build once per platform` },
+    );
+  }
+  return platforms[0];
 }
 
 /** One call of `build`, with the shared state it was given. */
@@ -353,17 +379,17 @@ async function buildOnce(o: BuildOptions): Promise<BuildResult> {
   const appDir = resolve(host.cwd, o.path ?? ".");
   const descriptor = o.descriptor === undefined ? undefined : resolve(host.cwd, o.descriptor);
   const network = o.network === undefined ? undefined : parseNetworkMode(o.network);
-  const { engine, policy, step } = buildSettings(o, host);
+  const { engine, policy, step, platform } = buildSettings(o, host);
   let builder = o.builder;
   if (step) {
     // Inside a build step the builder is the filesystem berth runs on, unless one is named.
-    if (builder !== undefined) await pullBuildImages(host, builder, o.runImage, policy, target);
+    if (builder !== undefined) await pullBuildImages(host, builder, o.runImage, policy, target, platform);
   } else if (builder === undefined && !(await projectNamesBuilder(appDir, descriptor))) {
     // berth's own default builder (and its run image) are made here, never pulled
     builder = await defaultBuilder(o);
     host.info(`Using the default builder ${builder}`);
   } else if (builder !== undefined) {
-    await pullBuildImages(host, builder, o.runImage, policy, target);
+    await pullBuildImages(host, builder, o.runImage, policy, target, platform);
   }
   const env = Array.isArray(o.env) ? [...o.env] : Object.entries(o.env ?? {}).map(([k, v]) => `${k}=${v}`);
   const { buildWithLifecycle, buildWithBuildpacks: cnbBuild, cnbImageInfo } = await loadCnb();
@@ -373,6 +399,7 @@ async function buildOnce(o: BuildOptions): Promise<BuildResult> {
     image: target,
     builder: builder || undefined,
     runImage: o.runImage || undefined,
+    ...(platform ? { platform } : {}),
     env,
     ...(o.envFile ? { envFile: resolve(host.cwd, o.envFile) } : {}),
     buildpacks: o.buildpacks ?? [],

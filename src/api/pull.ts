@@ -2,11 +2,13 @@
  * Pulls that builds and runs make on their own: a registry image into the local store, by pack's pull policy
  * (`build`: the builder and run image) or docker's (`run`: missing, always, never).
  */
-import { BerthError } from "../errors.ts";
+import { BerthError, isBerthError } from "../errors.ts";
 import type { CopyOptions } from "../oci/copy.ts";
-import type { Platform } from "../oci/platform.ts";
+import { loadRoot, selectImage } from "../oci/image.ts";
+import { formatPlatform, hostPlatform, type Platform, platformMatches } from "../oci/platform.ts";
 import { Store } from "../oci/store.ts";
 import { reported } from "../transport/context.ts";
+import { openSource } from "../transport/open.ts";
 import { parseImageArgument, registryArgument } from "../transport/parse.ts";
 import type { Host } from "./host.ts";
 
@@ -44,36 +46,60 @@ export async function pullIntoStore(host: Host, ref: string, platform?: Platform
 
 /**
  * Make a store name (a bare reference) ready as pack's pull policy says: pulled every time (`always`), when
- * the store lacks it (`if-not-present`), or never (missing: an error naming the policy). Other transports
- * (`oci:`, `docker://`, archives) are read in place and left alone.
+ * the store lacks it (`if-not-present`), or never (missing: an error naming the policy). With a `platform`
+ * (`berth build --platform`), a stored image that has no image for it counts as missing, and the pull takes
+ * that platform's from an index. Other transports (`oci:`, `docker://`, archives) are read in place and left
+ * alone.
  */
 export async function ensureInStore(
   host: Host,
   text: string,
   policy: PackPullPolicy,
   what: string,
+  platform?: Platform,
 ): Promise<void> {
   const arg = parseImageArgument(text);
   if (arg.transport !== "store") return;
+  // the platform is named when it is not this machine's
+  const other = platform && !platformMatches(hostPlatform(), platform) ? platform : undefined;
+  const named = `${what} ${Store.normalize(arg.ref)}${other ? ` for ${formatPlatform(other)}` : ""}`;
   if (policy === "always") {
-    host.info(`Pulling ${what} ${Store.normalize(arg.ref)} (--pull-policy always)`);
-    await pullIntoStore(host, arg.ref);
+    host.info(`Pulling ${named} (--pull-policy always)`);
+    await pullIntoStore(host, arg.ref, platform);
     return;
   }
+  const missing = await storeLacks(host, arg.ref, platform);
+  if (!missing) return;
+  if (policy === "never") {
+    throw new BerthError("IMAGE_NOT_FOUND", `no ${named} in the local store (--pull-policy never)`, {
+      cause: missing,
+      hint: `pull it first (berth pull ${other ? `--platform ${formatPlatform(other)} ` : ""}${arg.ref}), or give --pull-policy if-not-present`,
+    });
+  }
+  host.info(`No ${named} in the local store, pulling it`);
+  await pullIntoStore(host, arg.ref, platform);
+}
+
+/** Why the store cannot give REF (for `platform`, when given): its error, or undefined when it can. */
+async function storeLacks(
+  host: Host,
+  ref: string,
+  platform: Platform | undefined,
+): Promise<Error | undefined> {
   const store = await Store.open(host.ctx.home);
   try {
-    await store.resolve(arg.ref);
-    return;
-  } catch (err) {
-    if (!(err instanceof BerthError && err.code === "IMAGE_NOT_FOUND")) throw err;
-    if (policy === "never") {
-      throw new BerthError(
-        "IMAGE_NOT_FOUND",
-        `no ${what} ${Store.normalize(arg.ref)} in the local store (--pull-policy never)`,
-        { cause: err, hint: `pull it first (berth pull ${arg.ref}), or give --pull-policy if-not-present` },
-      );
+    await store.resolve(ref);
+    if (platform) {
+      const opened = await openSource({ transport: "store", ref, text: ref }, host.ctx);
+      try {
+        await selectImage(await loadRoot(opened.source, opened.root), platform);
+      } finally {
+        await opened.close();
+      }
     }
+    return undefined;
+  } catch (err) {
+    if (isBerthError(err, "IMAGE_NOT_FOUND") || isBerthError(err, "PLATFORM_NOT_FOUND")) return err;
+    throw err;
   }
-  host.info(`No ${what} ${Store.normalize(arg.ref)} in the local store, pulling it`);
-  await pullIntoStore(host, arg.ref);
 }

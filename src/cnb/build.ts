@@ -14,6 +14,7 @@ import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import { BerthError } from "../errors.ts";
 import { epochToRfc3339 } from "../image/append.ts";
+import type { Platform } from "../oci/platform.ts";
 import { Store } from "../oci/store.ts";
 import type { NetworkMode } from "../runtime/index.ts";
 import type { TransportContext } from "../transport/context.ts";
@@ -40,6 +41,11 @@ export interface BuildWithBuildpacksOptions {
   /** `--builder` (default: project.toml's). */
   builder?: string | undefined;
   runImage?: string | undefined;
+  /**
+   * `--platform`: the builder, run image and buildpack images are this platform's (from their indexes), and so
+   * the app image; default the builder image's own (pack's `targetToUse`).
+   */
+  platform?: Platform | undefined;
   /** `-e K=V` / bare `K`. */
   env?: string[];
   envFile?: string;

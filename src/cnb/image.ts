@@ -1,9 +1,9 @@
 /** Reading the images CNB works with: open by argument, labels as JSON, applying chosen layers to a folder. */
-import { BerthError, wrapError } from "../errors.ts";
+import { BerthError, isBerthError, wrapError } from "../errors.ts";
 import { applyLayer } from "../layer/index.ts";
 import type { BlobSource } from "../oci/blob.ts";
 import { type Image, loadRoot, selectImage } from "../oci/image.ts";
-import type { Platform } from "../oci/platform.ts";
+import { formatPlatform, hostPlatform, type Platform } from "../oci/platform.ts";
 import { formatReference, parseReference } from "../oci/reference.ts";
 import type { TransportContext } from "../transport/context.ts";
 import { openSource } from "../transport/open.ts";
@@ -31,6 +31,28 @@ export async function openImage(
     await opened.close();
     throw wrapError(`reading image ${parsed.text}`, err);
   }
+}
+
+/**
+ * `openImage` of a builder (or a run or lifecycle image) for `platform` (default this machine's): an image that
+ * has nothing for it is refused in one sentence naming it, the platform and the ones it has; other errors are
+ * the caller's to word.
+ */
+export async function openImageFor(
+  what: string,
+  arg: ImageArgument | string,
+  ctx: TransportContext,
+  platform: Platform | undefined,
+): Promise<OpenedImage> {
+  return openImage(arg, ctx, platform).catch((err: unknown) => {
+    if (!isBerthError(err, "PLATFORM_NOT_FOUND")) throw err;
+    const want = formatPlatform(platform ?? hostPlatform());
+    throw new BerthError(
+      "PLATFORM_NOT_FOUND",
+      `the ${what} ${typeof arg === "string" ? arg : arg.text} has no image for ${want} (it has ${String(err.details.has ?? "none")})`,
+      { cause: err, hint: `give --platform one of its platforms, or a ${what} made for ${want}` },
+    );
+  });
 }
 
 /** An image opened for a phase, with what to call it and how to pin it. */

@@ -141,9 +141,7 @@ export class ImageIndex {
       throw new BerthError(
         "PLATFORM_NOT_FOUND",
         `${this.digest} has no image for ${formatPlatform(want)} (it has ${have || "none"})`,
-        {
-          hint: "choose one of its platforms with --platform",
-        },
+        { hint: "choose one of its platforms with --platform", details: { has: have || "none" } },
       );
     }
     return found;
@@ -208,6 +206,7 @@ export async function selectImage(root: Root, platform?: Platform): Promise<Imag
         throw new BerthError(
           "PLATFORM_NOT_FOUND",
           `${root.digest} is for ${formatPlatform(have)}, not ${formatPlatform(platform)}`,
+          { details: { has: formatPlatform(have) } },
         );
       }
     }

@@ -3,9 +3,13 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { hostOf } from "../../src/api/host.ts";
 import { ensureInStore, parsePackPullPolicy, parsePullPolicy } from "../../src/api/pull.ts";
+import { loadRoot, selectImage } from "../../src/oci/image.ts";
+import { parsePlatform } from "../../src/oci/platform.ts";
 import { Store } from "../../src/oci/store.ts";
 import { copyImage } from "../../src/transport/copy.ts";
+import { openSource } from "../../src/transport/open.ts";
 import { parseImageArgument } from "../../src/transport/parse.ts";
+import { twoPlatformImage } from "../cnb/helpers.ts";
 import { failure, failureOf } from "../dockerfile/helpers/failure.ts";
 import { handImages } from "../dockerfile/helpers/image.ts";
 import { tempDir } from "../helpers/temp.ts";
@@ -87,5 +91,55 @@ describe("ensureInStore and pullIntoStore (registry on 127.0.0.1)", () => {
     const { host, lines } = await hostIn();
     await ensureInStore(host, `oci:${join(host.ctx.home, "none")}:1`, "always", "builder");
     expect(lines).toEqual([]);
+  });
+});
+
+describe("ensureInStore for a platform (berth build --platform)", () => {
+  let registry: RegistryHarness;
+  let ref: string;
+  beforeAll(async () => {
+    registry = await startRegistry();
+    const dir = await tempDir();
+    const home = join(dir, "home");
+    ref = `${registry.host}/pull/two:1`;
+    await copyImage(
+      parseImageArgument(await twoPlatformImage(dir, home)),
+      parseImageArgument(`docker://${ref}`),
+      {
+        home,
+        env: {},
+      },
+      { all: true },
+    );
+  });
+  afterAll(() => registry?.stop());
+
+  it("a stored image without the platform is missing: pulled again for it (if-not-present), refused (never)", async () => {
+    const lines: string[] = [];
+    const host = hostOf({ home: await tempDir(), logger: { info: (l) => lines.push(l) } });
+    const platformOfStored = async () => {
+      const opened = await openSource(parseImageArgument(ref), host.ctx);
+      try {
+        return (await selectImage(await loadRoot(opened.source, opened.root))).platform();
+      } finally {
+        await opened.close();
+      }
+    };
+    const amd64 = parsePlatform("linux/amd64");
+    const arm64 = parsePlatform("linux/arm64");
+    await ensureInStore(host, ref, "if-not-present", "builder", amd64);
+    expect(await platformOfStored()).toMatchObject(amd64);
+    await ensureInStore(host, ref, "never", "builder", amd64);
+    expect(await failureOf(ensureInStore(host, ref, "never", "builder", arm64))).toEqual({
+      code: "IMAGE_NOT_FOUND",
+      message: `no builder ${ref} for linux/arm64 in the local store (--pull-policy never)`,
+      hint: `pull it first (berth pull --platform linux/arm64 ${ref}), or give --pull-policy if-not-present`,
+    });
+    await ensureInStore(host, ref, "if-not-present", "builder", arm64);
+    expect(await platformOfStored()).toMatchObject(arm64);
+    expect(lines).toEqual([
+      `No builder ${ref} in the local store, pulling it`,
+      `No builder ${ref} for linux/arm64 in the local store, pulling it`,
+    ]);
   });
 });

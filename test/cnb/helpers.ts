@@ -100,7 +100,7 @@ export async function multiPlatformBuildpackage(dir: string, home: string): Prom
 }
 
 /** In an OCI layout, an index tagged `tag` over the linux images tagged by their architecture (`amd64`, …). */
-async function platformIndex(layout: string, arches: readonly string[], tag: string): Promise<void> {
+export async function platformIndex(layout: string, arches: readonly string[], tag: string): Promise<void> {
   const idx = await readIndex(layout);
   const manifests = arches.map((arch) => {
     const m = idx.manifests.find((d) => d.annotations?.["org.opencontainers.image.ref.name"] === arch)!;
@@ -165,14 +165,25 @@ export async function makeBuildImage(
   target: string,
   home: string,
   extraApplets: readonly string[] = [],
-  o: { osReleaseLink?: string; distroLabels?: boolean } = {},
+  o: {
+    osReleaseLink?: string;
+    distroLabels?: boolean;
+    /** Another architecture's image: its static busybox (default this machine's amd64 one). */
+    foreign?: { architecture: string; busybox: string };
+    /** A file put at /cnb/lifecycle/launcher (the launcher export takes from the builder). */
+    launcher?: string;
+  } = {},
 ): Promise<void> {
   const tree = join(work, "build-image-root");
   await mkdir(join(tree, "bin"), { recursive: true });
   await mkdir(join(tree, "etc"), { recursive: true });
   await mkdir(join(tree, "tmp"), { recursive: true, mode: 0o1777 });
   await chmod(join(tree, "tmp"), 0o1777);
-  await copyFile(BUSYBOX, join(tree, "bin", "busybox"));
+  await copyFile(o.foreign?.busybox ?? BUSYBOX, join(tree, "bin", "busybox"));
+  if (o.launcher) {
+    await mkdir(join(tree, "cnb", "lifecycle"), { recursive: true });
+    await copyFile(o.launcher, join(tree, "cnb", "lifecycle", "launcher"));
+  }
   await chmod(join(tree, "bin", "busybox"), 0o755);
   for (const a of [...APPLETS, ...extraApplets]) await symlink("busybox", join(tree, "bin", a));
   await writeFile(
@@ -193,7 +204,7 @@ export async function makeBuildImage(
     parseImageArgument(base),
     ctx,
     {
-      platform: { os: "linux", architecture: "amd64" },
+      platform: { os: "linux", architecture: o.foreign?.architecture ?? "amd64" },
     },
   );
   const withHome = `oci:${join(work, "base-layout")}:home`;

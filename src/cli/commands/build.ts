@@ -17,7 +17,6 @@ export type BuildJson = BuildResult;
 const DOCKERFILE_ONLY: Record<string, string> = {
   buildArg: "--build-arg",
   target: "--target",
-  platform: "--platform",
   cache: "--no-cache",
   secret: "--secret",
   ssh: "--ssh",
@@ -360,6 +359,7 @@ async function buildpacksBuild(
     publish: Boolean(opts.publish),
     builder: opts.builder,
     runImage: opts.runImage,
+    platform: opts.platform,
     pullPolicy: opts.pullPolicy,
     env: opts.env ?? [],
     envFile: opts.envFile,
@@ -452,7 +452,7 @@ function dockerfileOptions(cmd: Command): void {
     .option("--target <stage>", "build this stage (default: the last)")
     .option(
       "--platform <os/arch[/variant],...>",
-      "the platform to build for (default: this machine's); several (comma-separated or repeated) build an image index, foreign ones' RUN steps under qemu-user-static",
+      "the platform to build for (default: this machine's; buildpacks: the builder's); several (comma-separated or repeated, Dockerfile only) build an image index; foreign RUN steps and builders run under qemu-user-static",
       (v: string, prev?: string) => (prev ? `${prev},${v}` : v),
     )
     .option("--no-cache", "run every step, using no cached result")

@@ -7,9 +7,9 @@
 import { existsSync } from "node:fs";
 import { chown, cp, mkdir, rm } from "node:fs/promises";
 import { join, resolve } from "node:path";
-import { BerthError, wrapError } from "../../errors.ts";
+import { BerthError, isBerthError, wrapError } from "../../errors.ts";
 import { hostPlatform, type Platform } from "../../oci/platform.ts";
-import type { NetworkMode } from "../../runtime/index.ts";
+import { emulationOptions, ensureEmulation, type NetworkMode } from "../../runtime/index.ts";
 import type { TransportContext } from "../../transport/context.ts";
 import type { ModuleRef, Order } from "../buildpack/descriptor.ts";
 import { Env } from "../buildpack/env.ts";
@@ -52,8 +52,8 @@ export interface RunOptions {
    * else copied into this run's own before `-e`/`--env-file` are written.
    */
   platformDir?: string;
-  /** From a multi-platform builder, the platform to use. */
-  platform?: Platform;
+  /** `--platform`: the builder's, run image's and buildpack images' platform (default the builder's own). */
+  platform?: Platform | undefined;
   ctx: TransportContext;
   /** The app's folder and the project descriptor read from it, if any. */
   appDir: string;
@@ -112,7 +112,8 @@ export async function openRun(o: RunOptions): Promise<RunContext> {
     ? openLocalBuilder(o.localBuilder)
     : openBuilder(o.builder, o.ctx, join(o.work, "builder"), o.platform)
   ).catch((err) => {
-    throw wrapError(`reading builder ${o.builder}`, err);
+    // a builder with no image for the platform is refused in a sentence of its own (cnb/image.ts openImageFor)
+    throw isBerthError(err, "PLATFORM_NOT_FOUND") ? err : wrapError(`reading builder ${o.builder}`, err);
   });
   // The builder's image stays open until the run ends: the sandbox reads the build image's layers from it.
   const closers: (() => Promise<void>)[] = [() => builder.close()];
@@ -230,6 +231,13 @@ async function executorOf(
     const asCnb = o.asRoot && o.hostUser !== "berth";
     return { executor: hostExecutor({ paths, ...(asCnb ? { owner } : {}) }), env: Env.forBuild(hostEnv) };
   }
+  // A build image foreign to this machine runs under qemu-user-static, as docker runs it (runtime/binfmt.ts).
+  const platform = builder.info.image.platform();
+  if (platform)
+    await ensureEmulation(
+      platform,
+      emulationOptions(hostEnv, (l) => o.logger.info(l)),
+    );
   const executor = await sandboxExecutor({
     runtime: {
       home: o.ctx.home,

@@ -7,13 +7,13 @@
  */
 import { chown, lchown, mkdir, readdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { BerthError, wrapError } from "../../errors.ts";
+import { BerthError, isBerthError, wrapError } from "../../errors.ts";
 import type { Platform } from "../../oci/platform.ts";
 import { parseReference } from "../../oci/reference.ts";
 import { type Credential, resolveCredential } from "../../registry/credentials.ts";
 import type { TransportContext } from "../../transport/context.ts";
 import { encodeOrder } from "../files/order.ts";
-import { type OpenedImage, openImage } from "../image.ts";
+import { type OpenedImage, openImageFor } from "../image.ts";
 import { type BuilderInfo, extractBuilder, readBuilderInfo } from "../platform/builder.ts";
 import { type LifecycleDescriptor, lifecycleOfLabel } from "../platform/lifecycle.ts";
 import { type Mount, negotiatePlatformApi } from "../platform/runner.ts";
@@ -33,8 +33,8 @@ export async function openLifecycleBuilder(
   ctx: TransportContext,
   platform?: Platform,
 ): Promise<LifecycleBuilder> {
-  const opened = await openImage(builderName, ctx, platform).catch((err) => {
-    throw wrapError(`reading builder ${builderName}`, err);
+  const opened = await openImageFor("builder", builderName, ctx, platform).catch((err) => {
+    throw isBerthError(err, "PLATFORM_NOT_FOUND") ? err : wrapError(`reading builder ${builderName}`, err);
   });
   try {
     const info = readBuilderInfo(opened.image, builderName);

@@ -23,7 +23,7 @@ import { loadRoot, selectImage } from "../../oci/image.ts";
 import type { Platform } from "../../oci/platform.ts";
 import { DEFAULT_REGISTRY, parseReference } from "../../oci/reference.ts";
 import { Store } from "../../oci/store.ts";
-import type { NetworkMode } from "../../runtime/index.ts";
+import { emulationOptions, ensureEmulation, type NetworkMode } from "../../runtime/index.ts";
 import { reported, type TransportContext } from "../../transport/context.ts";
 import { copyImage, writeImage } from "../../transport/copy.ts";
 import { openSource } from "../../transport/open.ts";
@@ -193,7 +193,7 @@ async function underLock(
 ): Promise<LifecycleBuildResult> {
   const log = o.logger;
   const home = o.ctx.home;
-  const b = await openLifecycleBuilder(builderName, o.ctx);
+  const b = await openLifecycleBuilder(builderName, o.ctx, o.platform);
   const work = await ownedTempDir(join(home, "tmp"), "lifecycle-build-");
   try {
     const { info, lifecycle: lc, platformApi } = b;
@@ -211,6 +211,13 @@ async function underLock(
       asRoot ? owner : undefined,
     );
     const { runImage, name } = await layoutImages(o, builderName, info, f.layoutDir);
+    // A builder foreign to this machine runs under qemu-user-static, as docker runs it (runtime/binfmt.ts).
+    const platform = b.opened.image.platform();
+    if (platform)
+      await ensureEmulation(
+        platform,
+        emulationOptions(o.hostEnv ?? {}, (l) => log.info(l)),
+      );
     if (asRoot) {
       for (const d of [f.layersDir, f.cacheDir, f.layoutDir]) await chownTree(d, owner.uid, owner.gid);
     }
@@ -312,8 +319,8 @@ async function layoutImages(
       hint: "give one with --run-image",
     });
   }
-  // pack's targetToUse: the builder's platform (berth's buildpacks builds take no --platform).
-  const platform = info.image.platform();
+  // pack's targetToUse: --platform, else the builder's platform.
+  const platform = o.platform ?? info.image.platform();
   await intoLayout(runImage, layoutDir, o.ctx, platform);
   const name = exportName(o.image);
   if (o.previousImage) await intoLayout(o.previousImage, layoutDir, o.ctx, platform);

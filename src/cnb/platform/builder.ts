@@ -44,7 +44,7 @@ import { BuildpackStore } from "../buildpack/store.ts";
 import { encodeOrder, parseOrder } from "../files/order.ts";
 import { encodeRun, parseRun, type RunImage, runImagesOf } from "../files/run.ts";
 import { encodeStack, parseStack } from "../files/stack.ts";
-import { applyImageLayers, labelJson, labelsOf, openImage, resolveImage } from "../image.ts";
+import { applyImageLayers, labelJson, labelsOf, openImageFor, resolveImage } from "../image.ts";
 import type { PhaseLogger } from "../log.ts";
 import { type BuilderConfig, buildConfigEnvFiles, configDir, runImageOf } from "./builder-config.ts";
 import {
@@ -807,7 +807,7 @@ export async function openBuilder(
   dir: string,
   platform?: Platform,
 ): Promise<OpenedBuilder> {
-  const opened = await openImage(arg, ctx, platform);
+  const opened = await openImageFor("builder", arg, ctx, platform);
   try {
     const builder = await extractBuilder(readBuilderInfo(opened.image, opened.text), dir);
     return { ...builder, close: () => opened.close() };

@@ -19,7 +19,7 @@ import { makeBaseRootfs } from "./base.ts";
 const SCRIPT = resolve(import.meta.dirname, "../../../scripts/foreign-busybox.sh");
 
 /** Debian's busybox-static for `arch` (fetched once into the test cache). */
-async function foreignBusybox(arch: string): Promise<string> {
+export async function foreignBusybox(arch: string): Promise<string> {
   const { stdout } = await promisify(execFile)("bash", [SCRIPT, arch]);
   return stdout.trim();
 }

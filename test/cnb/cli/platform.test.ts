@@ -1,0 +1,156 @@
+/**
+ * `berth build --platform` with buildpacks, as pack's (pkg/client/build.go `targetToUse`: --platform, else the
+ * builder's): a builder in an OCI index of linux/amd64 and linux/arm64 (each made by `berth builder create` from
+ * a busybox build image of its architecture; the arm64 one Debian's arm64 busybox-static) whose run image is an
+ * index of the same two. The platform picks the builder's image, the run image's, and so the app image's config;
+ * the arm64 builder's buildpacks run under qemu-user-static, as docker runs pack's foreign builder. Several
+ * platforms, and a platform the builder lacks, are refused in one sentence, nothing written.
+ */
+import { mkdir, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { beforeAll, describe, expect, it } from "vitest";
+import { Store } from "../../../src/oci/store.ts";
+import { foreignBusybox, twoPlatformBase } from "../../dockerfile/helpers/multiarch.ts";
+import { berth } from "../../helpers/cli.ts";
+import { tempDir } from "../../helpers/temp.ts";
+import { makeBuildImage, platformIndex, writeBuildpack } from "../helpers.ts";
+
+let dir: string;
+let home: string;
+let builder: string;
+let run: string;
+const app = () => join(dir, "app");
+
+/** The platform's image of an index (or an image) as `berth inspect --json` shows it. */
+async function inspect(ref: string, platform?: string) {
+  const r = await berth(["inspect", "--json", ...(platform ? ["--platform", platform] : []), ref], { home });
+  expect(r.code, r.stderr).toBe(0);
+  const j = JSON.parse(r.stdout) as {
+    os: string;
+    architecture: string;
+    variant?: string;
+    layers: { diffId: string }[];
+  };
+  return {
+    platform: [j.os, j.architecture, j.variant].filter(Boolean).join("/"),
+    diffIds: j.layers.map((l) => l.diffId),
+  };
+}
+
+beforeAll(async () => {
+  dir = await tempDir("berth-cnb-platform-");
+  home = join(dir, "home");
+  const layout = join(dir, "builders");
+  run = `${await twoPlatformBase(join(dir, "run"))}`;
+  const bp = await writeBuildpack(join(dir, "bps"), {
+    id: "examples/arch",
+    version: "0.0.1",
+    build: `echo "building on $(uname -m)"
+mkdir -p "$CNB_LAYERS_DIR/arch"
+uname -m > "$CNB_LAYERS_DIR/arch/built-on"
+printf '[types]\\nlaunch = true\\n' > "$CNB_LAYERS_DIR/arch.toml"
+printf '[[processes]]\\ntype = "web"\\ncommand = ["uname", "-m"]\\ndefault = true\\n' > "$CNB_LAYERS_DIR/launch.toml"
+`,
+  });
+  const arm = await foreignBusybox("arm64");
+  for (const arch of ["amd64", "arm64"]) {
+    const work = join(dir, `build-${arch}`);
+    await mkdir(work, { recursive: true });
+    await makeBuildImage(
+      work,
+      `oci:${layout}:build-${arch}`,
+      home,
+      ["uname"],
+      // the arm64 builder carries a launcher of its own (berth compiles its own for this machine only):
+      // busybox, enough to export with; the test runs the arm64 app with --entrypoint
+      arch === "arm64" ? { foreign: { architecture: arch, busybox: arm }, launcher: arm } : {},
+    );
+    const toml = join(dir, `builder-${arch}.toml`);
+    await writeFile(
+      toml,
+      `[[buildpacks]]\nuri = "${bp}"\n\n[[order]]\n[[order.group]]\nid = "examples/arch"\n\n[build]\nimage = "oci:${layout}:build-${arch}"\n\n[[run.images]]\nimage = "${run}"\n`,
+    );
+    const r = await berth(
+      ["builder", "create", "--no-lifecycle", `oci:${layout}:${arch}`, "--config", toml],
+      {
+        home,
+      },
+    );
+    if (r.code !== 0) throw new Error(`builder create failed: ${r.stderr}`);
+  }
+  await platformIndex(layout, ["amd64", "arm64"], "both");
+  builder = `oci:${layout}:both`;
+  await mkdir(app(), { recursive: true });
+  await writeFile(join(app(), "hello.txt"), "the app");
+}, 300_000);
+
+describe("berth build --platform (buildpacks)", () => {
+  /** A build for `platform` (tagged app:ARCH): the buildpack ran on `machine`, the app image is the platform's on its run image. */
+  async function buildFor(platform: string, machine: string): Promise<string> {
+    const tag = `app:${platform.split("/")[1]}`;
+    const b = await berth(["build", app(), "-t", tag, "-B", builder, "--platform", platform], { home });
+    expect(b.code, b.stderr).toBe(0);
+    expect(b.stderr).toContain(`building on ${machine}`);
+    const image = await inspect(tag);
+    expect(image.platform).toBe(platform);
+    const base = await inspect(run, platform);
+    expect(image.diffIds.slice(0, base.diffIds.length)).toEqual(base.diffIds);
+    return tag;
+  }
+
+  it("linux/amd64: the builder's and the run image's amd64 images; the app image is linux/amd64 and runs", async () => {
+    const tag = await buildFor("linux/amd64", "x86_64");
+    const r = await berth(["run", tag], { home });
+    expect(r.stdout).toBe("x86_64\n");
+  });
+
+  it("linux/arm64: the arm64 builder's buildpacks run under qemu-user-static; the app image is linux/arm64 on the arm64 run image", async () => {
+    const tag = await buildFor("linux/arm64", "aarch64");
+    const r = await berth(["run", "--entrypoint", "/bin/cat", tag, "/layers/examples_arch/arch/built-on"], {
+      home,
+    });
+    expect(r.stdout, r.stderr).toBe("aarch64\n");
+  });
+
+  it("several platforms: one sentence, exit 2, nothing written", async () => {
+    const b = await berth(
+      ["build", app(), "-t", "app:several", "-B", builder, "--platform", "linux/amd64,linux/arm64"],
+      { home },
+    );
+    expect(b.code).toBe(2);
+    expect(b.stderr).toContain(
+      "--platform linux/amd64,linux/arm64 names 2 platforms; a buildpacks build makes one image, for one platform",
+    );
+    expect(b.stderr).toContain("give one (--platform linux/amd64) and build once per platform");
+    await expect((await Store.open(home)).resolve("app:several")).rejects.toThrow(/no image/);
+  });
+
+  it("a platform the builder lacks: one sentence naming the builder and its platforms, nothing written", async () => {
+    const b = await berth(["build", app(), "-t", "app:s390x", "-B", builder, "--platform", "linux/s390x"], {
+      home,
+    });
+    expect(b.code).toBe(3);
+    expect(b.stderr).toContain(
+      `the builder ${builder} has no image for linux/s390x (it has linux/amd64, linux/arm64)`,
+    );
+    expect(b.stderr).toContain("give --platform one of its platforms, or a builder made for linux/s390x");
+    await expect((await Store.open(home)).resolve("app:s390x")).rejects.toThrow(/no image/);
+  });
+
+  it("a foreign builder on a machine without qemu-user-static: one sentence naming the package, exit 7, nothing written", async () => {
+    const empty = join(dir, "no-qemu");
+    await mkdir(join(empty, "binfmts"), { recursive: true });
+    await mkdir(join(empty, "binfmt_misc"), { recursive: true });
+    const env = { BERTH_QEMU_BINFMTS: join(empty, "binfmts"), BERTH_BINFMT_MISC: join(empty, "binfmt_misc") };
+    const b = await berth(["build", app(), "-t", "app:noqemu", "-B", builder, "--platform", "linux/arm64"], {
+      home,
+      env,
+    });
+    expect(b.code, b.stderr).toBe(7);
+    expect(b.stderr).toContain(
+      `cannot run linux/arm64 binaries on this amd64 machine: qemu-user-static is not installed (there is no ${env.BERTH_QEMU_BINFMTS}/qemu-aarch64)`,
+    );
+    expect(b.stderr).not.toContain("building on");
+    await expect((await Store.open(home)).resolve("app:noqemu")).rejects.toThrow(/no image/);
+  });
+});
