@@ -19,7 +19,13 @@ import {
 } from "../dockerfile/index.ts";
 import { BerthError } from "../errors.ts";
 import type { Image } from "../oci/image.ts";
-import { formatPlatform, type Platform, parsePlatformList } from "../oci/platform.ts";
+import {
+  formatPlatform,
+  hostPlatform,
+  type Platform,
+  parsePlatformList,
+  platformMatches,
+} from "../oci/platform.ts";
 import { parseNetworkMode } from "../runtime/network.ts";
 import type { TransportContext } from "../transport/context.ts";
 import { type ImageArgument, parseImageArgument } from "../transport/parse.ts";
@@ -354,7 +360,17 @@ function buildSettings(o: BuildOptions, host: Host) {
           user: o.step?.user ?? { uid: host.uid, gid: host.gid },
         }
       : undefined;
-  return { engine, policy, step, platform: buildpacksPlatform(o.platform) };
+  const platform = buildpacksPlatform(o.platform);
+  if (step && platform && !platformMatches(hostPlatform(), platform)) {
+    throw new BerthError(
+      "USAGE",
+      `--platform ${formatPlatform(platform)} cannot be built with --isolation host: the buildpacks run on this machine, ${formatPlatform(hostPlatform())}`,
+      {
+        hint: "leave out --platform, or build in the sandbox (without --isolation host), where a foreign builder runs under qemu-user-static",
+      },
+    );
+  }
+  return { engine, policy, step, platform };
 }
 
 /** `--platform` of a buildpacks build: one platform, as pack's (a buildpacks build makes one image). */

@@ -2,7 +2,7 @@
 import { mkdir, readFile, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
-import { chooseBuild, publishTarget } from "../../src/api/build.ts";
+import { build, chooseBuild, publishTarget } from "../../src/api/build.ts";
 import { failure, failureOf } from "../dockerfile/helpers/failure.ts";
 import { berth } from "../helpers/cli.ts";
 import { tempDir } from "../helpers/temp.ts";
@@ -121,5 +121,23 @@ registerHooks({ load(url, context, next) { appendFileSync(${JSON.stringify(log)}
         /\/src\/runtime\/(index|sandbox|container|spec|snapshots)\.ts$/.test(u),
     );
     expect(unwanted.map((u) => u.slice(u.indexOf(src) + 1))).toEqual([]);
+  });
+});
+
+describe("build --platform (buildpacks)", () => {
+  it("--isolation host runs the buildpacks on this machine: another platform is refused before anything runs", async () => {
+    const home = await tempDir();
+    const app = await tempDir();
+    expect(
+      await failureOf(build({ home, path: app, image: "app:1", isolation: "host", platform: "linux/s390x" })),
+    ).toEqual({
+      code: "USAGE",
+      message:
+        "--platform linux/s390x cannot be built with --isolation host: the buildpacks run on this machine, linux/amd64",
+      hint: "leave out --platform, or build in the sandbox (without --isolation host), where a foreign builder runs under qemu-user-static",
+    });
+    expect(
+      await failureOf(build({ home, path: app, image: "app:1", platform: "linux/amd64,linux/arm64" })),
+    ).toMatchObject({ code: "USAGE", hint: "give one (--platform linux/amd64) and build once per platform" });
   });
 });
