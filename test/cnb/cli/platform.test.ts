@@ -13,7 +13,7 @@ import { Store } from "../../../src/oci/store.ts";
 import { foreignBusybox, twoPlatformBase } from "../../dockerfile/helpers/multiarch.ts";
 import { berth } from "../../helpers/cli.ts";
 import { tempDir } from "../../helpers/temp.ts";
-import { makeBuildImage, platformIndex, writeBuildpack } from "../helpers.ts";
+import { makeBuildImage, multiPlatformBuildpackage, platformIndex, writeBuildpack } from "../helpers.ts";
 
 let dir: string;
 let home: string;
@@ -26,6 +26,7 @@ async function inspect(ref: string, platform?: string) {
   const r = await berth(["inspect", "--json", ...(platform ? ["--platform", platform] : []), ref], { home });
   expect(r.code, r.stderr).toBe(0);
   const j = JSON.parse(r.stdout) as {
+    labels: Record<string, string>;
     os: string;
     architecture: string;
     variant?: string;
@@ -34,6 +35,7 @@ async function inspect(ref: string, platform?: string) {
   return {
     platform: [j.os, j.architecture, j.variant].filter(Boolean).join("/"),
     diffIds: j.layers.map((l) => l.diffId),
+    labels: j.labels,
   };
 }
 
@@ -110,6 +112,26 @@ describe("berth build --platform (buildpacks)", () => {
       home,
     });
     expect(r.stdout, r.stderr).toBe("aarch64\n");
+  });
+
+  it("--buildpack from an index: the platform's buildpackage (its [[targets]] match the run image's)", async () => {
+    const pkg = await multiPlatformBuildpackage(join(dir, "pkg"), home);
+    for (const [platform, arch] of [
+      ["linux/arm64", "arm64"],
+      ["linux/amd64", "amd64"],
+    ] as const) {
+      const b = await berth(
+        ["build", app(), "-t", `bp:${arch}`, "-B", builder, "--platform", platform, "-b", pkg],
+        { home },
+      );
+      expect(b.code, b.stderr).toBe(0);
+      const image = await inspect(`bp:${arch}`);
+      expect(image.platform).toBe(platform);
+      const md = JSON.parse(image.labels["io.buildpacks.build.metadata"]!) as {
+        buildpacks: { id: string; version: string }[];
+      };
+      expect(md.buildpacks).toEqual([expect.objectContaining({ id: "examples/arch", version: "1.0.0" })]);
+    }
   });
 
   it("several platforms: one sentence, exit 2, nothing written", async () => {
