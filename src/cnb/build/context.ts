@@ -8,6 +8,7 @@ import { existsSync } from "node:fs";
 import { chown, cp, mkdir, rm } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { BerthError, isBerthError, wrapError } from "../../errors.ts";
+import type { Image } from "../../oci/image.ts";
 import { hostPlatform, type Platform } from "../../oci/platform.ts";
 import { emulationOptions, ensureEmulation, type NetworkMode } from "../../runtime/index.ts";
 import type { TransportContext } from "../../transport/context.ts";
@@ -220,6 +221,24 @@ export async function writeRunEnv(
   });
 }
 
+/**
+ * A build image foreign to this machine runs under qemu-user-static, as docker runs pack's foreign builder
+ * (runtime/binfmt.ts: its binfmt_misc entry checked, registered as root, or one sentence). Shared with
+ * `--lifecycle builder`.
+ */
+export async function emulateForeign(
+  image: Image,
+  hostEnv: Record<string, string | undefined>,
+  logger: PhaseLogger,
+): Promise<void> {
+  const platform = image.platform();
+  if (platform)
+    await ensureEmulation(
+      platform,
+      emulationOptions(hostEnv, (l) => logger.info(l)),
+    );
+}
+
 async function executorOf(
   o: RunOptions,
   builder: ExtractedBuilder,
@@ -231,13 +250,7 @@ async function executorOf(
     const asCnb = o.asRoot && o.hostUser !== "berth";
     return { executor: hostExecutor({ paths, ...(asCnb ? { owner } : {}) }), env: Env.forBuild(hostEnv) };
   }
-  // A build image foreign to this machine runs under qemu-user-static, as docker runs it (runtime/binfmt.ts).
-  const platform = builder.info.image.platform();
-  if (platform)
-    await ensureEmulation(
-      platform,
-      emulationOptions(hostEnv, (l) => o.logger.info(l)),
-    );
+  await emulateForeign(builder.info.image, hostEnv, o.logger);
   const executor = await sandboxExecutor({
     runtime: {
       home: o.ctx.home,

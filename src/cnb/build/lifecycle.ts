@@ -23,7 +23,7 @@ import { loadRoot, selectImage } from "../../oci/image.ts";
 import type { Platform } from "../../oci/platform.ts";
 import { DEFAULT_REGISTRY, parseReference } from "../../oci/reference.ts";
 import { Store } from "../../oci/store.ts";
-import { emulationOptions, ensureEmulation, type NetworkMode } from "../../runtime/index.ts";
+import type { NetworkMode } from "../../runtime/index.ts";
 import { reported, type TransportContext } from "../../transport/context.ts";
 import { copyImage, writeImage } from "../../transport/copy.ts";
 import { openSource } from "../../transport/open.ts";
@@ -43,7 +43,7 @@ import {
   type LifecycleRunOptions,
   runLifecyclePhase,
 } from "../platform/runner.ts";
-import { syncApp, writeRunEnv } from "./context.ts";
+import { emulateForeign, syncApp, writeRunEnv } from "./context.ts";
 import {
   chownTree,
   type LifecycleOrder,
@@ -211,13 +211,7 @@ async function underLock(
       asRoot ? owner : undefined,
     );
     const { runImage, name } = await layoutImages(o, builderName, info, f.layoutDir);
-    // A builder foreign to this machine runs under qemu-user-static, as docker runs it (runtime/binfmt.ts).
-    const platform = b.opened.image.platform();
-    if (platform)
-      await ensureEmulation(
-        platform,
-        emulationOptions(o.hostEnv ?? {}, (l) => log.info(l)),
-      );
+    await emulateForeign(b.opened.image, o.hostEnv ?? {}, log);
     if (asRoot) {
       for (const d of [f.layersDir, f.cacheDir, f.layoutDir]) await chownTree(d, owner.uid, owner.gid);
     }
