@@ -216,6 +216,7 @@ Buildpacks builds take SOURCE_DATE_EPOCH as the image's created time, as the lif
 Examples:
   berth build . -t app:1                                   (buildpacks, berth's default builder)
   berth build ./api -t app:1 -B my-builder -e BP_NODE_VERSION=22 -b ./my-buildpack
+  berth build . -t app:arm64 -B my-builder --platform linux/arm64   (the builder's arm64 image; qemu on amd64)
   berth build . -t 127.0.0.1:5000/team/app:1 --publish --cache-image 127.0.0.1:5000/team/app-cache
   berth build --isolation host -t registry.example.com/app:1 --publish   (inside a builder's image: a build step)
   berth build . --dockerfile -t app:1
