@@ -401,7 +401,14 @@ async function buildOnce(o: BuildOptions): Promise<BuildResult> {
     // Inside a build step the builder is the filesystem berth runs on, unless one is named.
     if (builder !== undefined) await pullBuildImages(host, builder, o.runImage, policy, target, platform);
   } else if (builder === undefined && !(await projectNamesBuilder(appDir, descriptor))) {
-    // berth's own default builder (and its run image) are made here, never pulled
+    // berth's own default builder (and its run image) are made here, never pulled, for this machine only
+    if (platform && !platformMatches(hostPlatform(), platform)) {
+      throw new BerthError(
+        "PLATFORM_NOT_FOUND",
+        `berth's default builder is made for this machine, ${formatPlatform(hostPlatform())}, not --platform ${formatPlatform(platform)}`,
+        { hint: `give -B a builder with a ${formatPlatform(platform)} image` },
+      );
+    }
     builder = await defaultBuilder(o);
     host.info(`Using the default builder ${builder}`);
   } else if (builder !== undefined) {

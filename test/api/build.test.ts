@@ -1,5 +1,5 @@
 /** Which way `build` takes and where `--publish` writes (src/api/build.ts; whole builds: test/cnb/, test/dockerfile/). */
-import { mkdir, readFile, symlink, writeFile } from "node:fs/promises";
+import { mkdir, readdir, readFile, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { build, chooseBuild, publishTarget } from "../../src/api/build.ts";
@@ -139,5 +139,17 @@ describe("build --platform (buildpacks)", () => {
     expect(
       await failureOf(build({ home, path: app, image: "app:1", platform: "linux/amd64,linux/arm64" })),
     ).toMatchObject({ code: "USAGE", hint: "give one (--platform linux/amd64) and build once per platform" });
+  });
+
+  it("berth's default builder is this machine's: another platform is refused before it is made", async () => {
+    const home = await tempDir();
+    expect(
+      await failureOf(build({ home, path: await tempDir(), image: "app:1", platform: "linux/arm64" })),
+    ).toEqual({
+      code: "PLATFORM_NOT_FOUND",
+      message: "berth's default builder is made for this machine, linux/amd64, not --platform linux/arm64",
+      hint: "give -B a builder with a linux/arm64 image",
+    });
+    expect(await readdir(home)).not.toContain("store");
   });
 });
