@@ -35,8 +35,7 @@ export async function openImage(
 
 /**
  * `openImage` of a builder (or a run or lifecycle image) for `platform` (default this machine's): an image that
- * has nothing for it is refused in one sentence naming it, the platform and the ones it has; other errors are
- * the caller's to word.
+ * has nothing for it is refused in one sentence (`noImageFor`); other errors are the caller's to word.
  */
 export async function openImageFor(
   what: string,
@@ -45,14 +44,28 @@ export async function openImageFor(
   platform: Platform | undefined,
 ): Promise<OpenedImage> {
   return openImage(arg, ctx, platform).catch((err: unknown) => {
-    if (!isBerthError(err, "PLATFORM_NOT_FOUND")) throw err;
-    const want = formatPlatform(platform ?? hostPlatform());
-    throw new BerthError(
-      "PLATFORM_NOT_FOUND",
-      `the ${what} ${typeof arg === "string" ? arg : arg.text} has no image for ${want} (it has ${String(err.details.has ?? "none")})`,
-      { cause: err, hint: `give --platform one of its platforms, or a ${what} made for ${want}` },
-    );
+    throw isBerthError(err, "PLATFORM_NOT_FOUND")
+      ? noImageFor(what, typeof arg === "string" ? arg : arg.text, platform, err)
+      : err;
   });
+}
+
+/**
+ * A PLATFORM_NOT_FOUND while opening the `what` NAME for `platform` (default this machine's), as one sentence
+ * naming it, the platform and the ones it has (the error's `details.has`, oci/image.ts).
+ */
+export function noImageFor(
+  what: string,
+  name: string,
+  platform: Platform | undefined,
+  err: BerthError,
+): BerthError {
+  const want = formatPlatform(platform ?? hostPlatform());
+  return new BerthError(
+    "PLATFORM_NOT_FOUND",
+    `the ${what} ${name} has no image for ${want} (it has ${String(err.details.has ?? "none")})`,
+    { cause: err, hint: `give --platform one of its platforms, or a ${what} made for ${want}` },
+  );
 }
 
 /** An image opened for a phase, with what to call it and how to pin it. */

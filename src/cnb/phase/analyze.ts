@@ -4,13 +4,13 @@
  * `--run-image` or the builder's run.toml, preferring a mirror on the target's registry) pinned to a digest,
  * and the target data of the run image.
  */
-import { BerthError, wrapError } from "../../errors.ts";
+import { BerthError, isBerthError, wrapError } from "../../errors.ts";
 import type { Platform } from "../../oci/platform.ts";
 import { parseReference } from "../../oci/reference.ts";
 import type { TransportContext } from "../../transport/context.ts";
 import type { ImageArgument } from "../../transport/parse.ts";
 import { LABEL, type LayersMetadata, parseJsonLabel } from "../files/labels.ts";
-import { type ResolvedImage, resolveImage } from "../image.ts";
+import { noImageFor, type ResolvedImage, resolveImage } from "../image.ts";
 import { type TargetData, targetOfImage } from "../platform/target.ts";
 import type { PreviousImage, RunImageInput } from "./export.ts";
 
@@ -88,7 +88,9 @@ export class Analyzer {
       registryFallback: true,
       preferRegistry: i.publish,
     }).catch((err) => {
-      throw wrapError(`identifying run image ${choice.name}`, err);
+      throw isBerthError(err, "PLATFORM_NOT_FOUND")
+        ? noImageFor("run image", choice.name, i.platform, err)
+        : wrapError(`identifying run image ${choice.name}`, err);
     });
     if (!run) {
       throw new BerthError("CNB_ANALYZE_FAILED", `identifying run image: ${choice.name} was not found`, {

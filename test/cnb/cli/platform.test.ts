@@ -177,7 +177,7 @@ describe("berth build --platform (buildpacks)", () => {
     await expect((await Store.open(home)).resolve("app:several")).rejects.toThrow(/no image/);
   });
 
-  it("a platform the builder lacks: one sentence naming the builder and its platforms, nothing written", async () => {
+  it("a platform the builder (or --run-image) lacks: one sentence naming it and its platforms, nothing written", async () => {
     const b = await buildApp("app:s390x", builder, "linux/s390x");
     expect(b.code).toBe(3);
     expect(b.stderr).toContain(
@@ -185,6 +185,15 @@ describe("berth build --platform (buildpacks)", () => {
     );
     expect(b.stderr).toContain("give --platform one of its platforms, or a builder made for linux/s390x");
     await expect((await Store.open(home)).resolve("app:s390x")).rejects.toThrow(/no image/);
+    // a --run-image of another platform, the same way
+    const armRun = run.replace(/:base$/, ":arm64");
+    const r = await buildApp("app:armrun", builder, "linux/amd64", ["--run-image", armRun]);
+    expect(r.code).toBe(3);
+    expect(r.stderr).toContain(
+      `berth: the run image ${armRun} has no image for linux/amd64 (it has linux/arm64)`,
+    );
+    expect(r.stderr).toContain("give --platform one of its platforms, or a run image made for linux/amd64");
+    await expect((await Store.open(home)).resolve("app:armrun")).rejects.toThrow(/no image/);
   });
 
   it("a foreign builder on a machine without qemu-user-static: one sentence naming the package, exit 7, nothing written", async () => {
