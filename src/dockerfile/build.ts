@@ -39,7 +39,7 @@ import { StageRoot } from "./rootfs.ts";
 import { baseStages, defaultStageJobs, LinePrefixer, Slots } from "./schedule.ts";
 import { type MatchedSource, selectSources, sourcesDigest } from "./sources.ts";
 import { findStage, neededStages, type PlanWarning, type Stage, splitStages, targetStage } from "./stage.ts";
-import { StageIndex } from "./stage-index.ts";
+import { LayerEntries, StageIndex } from "./stage-index.ts";
 import type { SourceRoot, StepCacheOptions, StepContext, StepOutput } from "./step.ts";
 
 export interface BuildInputs {
@@ -126,6 +126,8 @@ interface CacheSteps {
 export interface SharedBuildState {
   contextIndex?: Promise<ContextIndex> | undefined;
   producing: Map<string, Promise<StepRecord>>;
+  /** The entries of the layers the stages' indexes have read or the steps have written. */
+  layerEntries: LayerEntries;
 }
 
 interface StageState {
@@ -227,7 +229,7 @@ export class DockerfileBuild {
   constructor(inputs: BuildInputs, ctx: TransportContext, shared?: SharedBuildState) {
     this.inputs = inputs;
     this.#ctx = ctx;
-    this.#shared = shared ?? { producing: new Map() };
+    this.#shared = shared ?? { producing: new Map(), layerEntries: new LayerEntries() };
     this.#cache = new StepCache(ctx.home);
     this.#platform = inputs.platform ?? hostPlatform();
   }
@@ -656,7 +658,7 @@ export class DockerfileBuild {
       args: new Map(),
       cmdSet: false,
       root: new StageRoot(join(this.#tmp, `stage-${stage.index}`), this.#ctx.home),
-      index: new StageIndex(),
+      index: new StageIndex(this.#shared.layerEntries),
       clearOnBuild: false,
       platform,
       chain,
@@ -937,10 +939,11 @@ export class DockerfileBuild {
     if (out.createdBy !== undefined) rec.history = { created_by: out.createdBy };
     if (out.author !== undefined) rec.author = out.author;
     if (out.layer) {
-      const { path, ...layer } = out.layer;
+      const { path, headers, ...layer } = out.layer;
       const blob = this.#cache.blobPath(layer.digest);
       await mkdir(posix.dirname(blob), { recursive: true });
       await rename(path, blob);
+      if (headers) this.#shared.layerEntries.note(layer.digest, headers);
       rec.layer = {
         digest: layer.digest,
         diffId: layer.diffId,

@@ -28,6 +28,7 @@ import {
 } from "./build.ts";
 import { StepCache } from "./cache.ts";
 import { LinePrefixer } from "./schedule.ts";
+import { LayerEntries } from "./stage-index.ts";
 
 export interface PlatformsResult {
   /** The index's digest. */
@@ -72,7 +73,7 @@ export async function buildPlatforms(
   const onAbort = () => abort.abort(inputs.signal?.reason);
   if (inputs.signal?.aborted) onAbort();
   inputs.signal?.addEventListener("abort", onAbort, { once: true });
-  const shared: SharedBuildState = { producing: new Map() };
+  const shared: SharedBuildState = { producing: new Map(), layerEntries: new LayerEntries() };
   let failure: unknown;
   try {
     const settled = await Promise.allSettled(

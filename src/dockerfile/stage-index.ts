@@ -29,16 +29,75 @@ const implicitDir = (): Node => ({
   children: new Map(),
 });
 
+/** A layer as the index reads it: its tar, and (from an image) its descriptor, whose digest names its entries. */
+type IndexedLayer = Pick<Layer, "uncompressed"> & { readonly descriptor?: { readonly digest: string } };
+
 /** An image, or anything with layers to read. */
 interface LayerList {
-  layers(): readonly Pick<Layer, "uncompressed">[];
+  layers(): readonly IndexedLayer[];
+}
+
+/** A layer's entries as the index takes them: the headers, and the content of the files it keeps. */
+export interface IndexEntry {
+  header: EntryHeader;
+  content?: Buffer | undefined;
+}
+
+/**
+ * The entries of layers by digest, shared by the stage indexes of one build: the stages FROM the same image
+ * read its layers once, and a step that wrote a layer gives its entries (`note`), so no stage reads them back
+ * from the blob it just compressed.
+ */
+export class LayerEntries {
+  readonly #byDigest = new Map<string, Promise<readonly IndexEntry[]>>();
+
+  /** The entries of the layer whose blob has `digest` (as the step wrote them; no file content kept). */
+  note(digest: string, headers: readonly EntryHeader[]): void {
+    this.#byDigest.set(digest, Promise.resolve(headers.map((header) => ({ header }))));
+  }
+
+  /** The entries of `layer`, read from its tar unless they are known by its digest. */
+  of(layer: IndexedLayer): Promise<readonly IndexEntry[]> {
+    const digest = layer.descriptor?.digest;
+    const known = digest === undefined ? undefined : this.#byDigest.get(digest);
+    if (known) return known;
+    const read = readEntries(layer);
+    if (digest !== undefined) {
+      this.#byDigest.set(digest, read);
+      // a failed read is not kept: the next stage tries again (and says why)
+      read.catch(() => this.#byDigest.delete(digest));
+    }
+    return read;
+  }
+}
+
+/** A layer's headers, with the content of the files the index keeps. */
+async function readEntries(layer: IndexedLayer): Promise<IndexEntry[]> {
+  const entries: IndexEntry[] = [];
+  for await (const { header, body } of readTar(await layer.uncompressed())) {
+    const base = header.path.slice(header.path.lastIndexOf("/") + 1);
+    let content: Buffer | undefined;
+    if (header.type === "file" && KEPT.has(base) && header.size <= MAX_KEPT) {
+      const chunks: Buffer[] = [];
+      for await (const c of body) chunks.push(c);
+      content = Buffer.concat(chunks);
+    }
+    entries.push({ header, content });
+  }
+  return entries;
 }
 
 export class StageIndex implements FsView {
   readonly #root = implicitDir();
-  #layers: readonly Pick<Layer, "uncompressed">[] = [];
+  #layers: readonly IndexedLayer[] = [];
   #applied = 0;
   #syncing: Promise<unknown> = Promise.resolve();
+  readonly #entries: LayerEntries;
+
+  /** `entries`: the layers' entries this index shares with others (default: its own). */
+  constructor(entries: LayerEntries = new LayerEntries()) {
+    this.#entries = entries;
+  }
 
   /** Add the layers of `image` the index does not have yet (the image must extend what was added). */
   sync(image: LayerList | undefined): Promise<FsView> {
@@ -51,24 +110,13 @@ export class StageIndex implements FsView {
     const layers = image?.layers() ?? [];
     this.#layers = layers;
     for (; this.#applied < layers.length; this.#applied++) {
-      const entries: { header: EntryHeader; content?: Buffer | undefined }[] = [];
-      for await (const { header, body } of readTar(await layers[this.#applied]!.uncompressed())) {
-        const base = header.path.slice(header.path.lastIndexOf("/") + 1);
-        let content: Buffer | undefined;
-        if (header.type === "file" && KEPT.has(base) && header.size <= MAX_KEPT) {
-          const chunks: Buffer[] = [];
-          for await (const c of body) chunks.push(c);
-          content = Buffer.concat(chunks);
-        }
-        entries.push({ header, content });
-      }
-      this.#addLayer(this.#applied, entries);
+      this.#addLayer(this.#applied, await this.#entries.of(layers[this.#applied]!));
     }
     return this;
   }
 
   /** Whiteouts and opaque markers hide what the layers below have; then the layer's entries go in. */
-  #addLayer(layer: number, entries: { header: EntryHeader; content?: Buffer | undefined }[]): void {
+  #addLayer(layer: number, entries: readonly IndexEntry[]): void {
     for (const { header } of entries) {
       const comps = components(header.path);
       const base = comps.pop();

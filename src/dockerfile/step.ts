@@ -4,7 +4,7 @@
  * temp folder, other stages' and images' filesystems, and the step cache. An instruction is a function of this
  * context (issue 17 §4); `DockerfileBuild` makes one per step.
  */
-import type { Matcher } from "../layer/index.ts";
+import type { EntryHeader, Matcher } from "../layer/index.ts";
 import type { ContainerConfig } from "../oci/config.ts";
 import type { Image } from "../oci/image.ts";
 import type { BuildInputs } from "./build.ts";
@@ -21,7 +21,8 @@ export interface StepOutput {
   createdBy: string | undefined;
   /** MAINTAINER's `author`. */
   author?: string;
-  layer?: CachedLayer & { path: string };
+  /** The layer's blob at `path`; `headers`: its entries, when the step knows them (no stage reads them back). */
+  layer?: CachedLayer & { path: string; headers?: readonly EntryHeader[] | undefined };
 }
 
 /** Another stage's or an image's filesystem (`--from=`, `--mount=from=`). */

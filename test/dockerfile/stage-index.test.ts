@@ -7,8 +7,8 @@
 import { Readable } from "node:stream";
 import { describe, expect, it } from "vitest";
 import { resolveIn, resolveInRoot, resolveOwner } from "../../src/dockerfile/rootfs.ts";
-import { StageIndex } from "../../src/dockerfile/stage-index.ts";
-import { applyLayer } from "../../src/layer/index.ts";
+import { LayerEntries, StageIndex } from "../../src/dockerfile/stage-index.ts";
+import { applyLayer, type EntryHeader, readTar } from "../../src/layer/index.ts";
 import { tempDir } from "../helpers/temp.ts";
 import { type HandEntry, snapshot, tarOf } from "../layer/helpers.ts";
 
@@ -93,5 +93,33 @@ describe("stage index", () => {
     await expect(resolveOwner(view, "root")).rejects.toThrow(
       /user "root" is not in the image's \/etc\/passwd/,
     );
+  });
+
+  it("reads a layer once for the indexes sharing its entries; a layer a step noted only for a file's content", async () => {
+    const tars = await Promise.all(LAYERS.map((l) => tarOf(l)));
+    const reads: number[] = [];
+    const layers = tars.map((t, i) => ({
+      descriptor: { digest: `sha256:${i}` },
+      uncompressed: async () => {
+        reads.push(i);
+        return Readable.from([t]);
+      },
+    }));
+    const shared = new LayerEntries();
+    const a = await new StageIndex(shared).sync({ layers: () => layers.slice(0, 2) });
+    const b = await new StageIndex(shared).sync({ layers: () => layers.slice(0, 2) });
+    expect(reads).toEqual([0, 1]);
+    expect(await b.lstat("srv/sub/b2")).toEqual(await a.lstat("srv/sub/b2"));
+    expect(await b.lstat("srv/sub/b")).toBeUndefined();
+    // the third layer as the step that wrote it knows it: its headers
+    const headers: EntryHeader[] = [];
+    for await (const { header } of readTar(Readable.from([tars[2]!]))) headers.push(header);
+    shared.note("sha256:2", headers);
+    const c = await new StageIndex(shared).sync({ layers: () => layers });
+    expect(reads).toEqual([0, 1]);
+    expect((await c.lstat("link"))?.type).toBe("dir");
+    // /etc/passwd's content was not kept from the noted headers: read from its layer when asked
+    expect(await resolveOwner(c, "app")).toEqual({ uid: 2000, gid: 2001 });
+    expect(reads).toEqual([0, 1, 2]);
   });
 });

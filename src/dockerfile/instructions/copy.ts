@@ -67,7 +67,7 @@ export async function buildCopyLayer(o: CopyLayerOptions) {
   await addParents(items, o);
   const entries = layerEntries(items);
   const desc = await writeLayer(o.layerPath, { compression: o.compression }, (w) => writeEntries(w, entries));
-  return { ...desc, entries: entries.length };
+  return { ...desc, entries: entries.length, headers: entries.map((e) => e.header) };
 }
 
 /** Where the copy goes: its path in the stage and whether sources go into it (a directory) or become it. */
