@@ -36,7 +36,7 @@ import { runInstruction } from "./instructions/run.ts";
 import { workdirInstruction } from "./instructions/workdir.ts";
 import { type Dockerfile, type Instruction, parseDockerfile, parseTrigger } from "./parse.ts";
 import { StageRoot } from "./rootfs.ts";
-import { baseStages, defaultStageJobs, LinePrefixer, Slots } from "./schedule.ts";
+import { baseStages, defaultStageJobs, LinePrefixer, Slots, unexportedStages } from "./schedule.ts";
 import { type MatchedSource, selectSources, sourcesDigest } from "./sources.ts";
 import { findStage, neededStages, type PlanWarning, type Stage, splitStages, targetStage } from "./stage.ts";
 import { LayerEntries, StageIndex } from "./stage-index.ts";
@@ -149,6 +149,8 @@ interface StageState {
   root: StageRoot;
   /** Its layers' entries, for COPY's and WORKDIR's path questions. */
   index: StageIndex;
+  /** Its steps' layer compression: the build's, none for a stage whose layers no image takes. */
+  compression: Compression;
   clearOnBuild: boolean;
   platform: Platform;
   /** The steps behind the stage's image (its base stage's first), for a mode=min or inline cache export. */
@@ -223,6 +225,12 @@ export class DockerfileBuild {
   #index!: ContextIndex;
   /** When each stage's current step began (by stage number): a step ends with its duration. */
   #stepStarted = new Map<number, number>();
+  /**
+   * The stages whose layers no image takes (`unexportedStages`), kept uncompressed: nothing reads their blobs
+   * but this build's steps and the step cache. None when a cache is imported or exported (a cache holds the
+   * layers compressed, as every stage's records in it are).
+   */
+  #unexported = new Set<number>();
 
   readonly #shared: SharedBuildState;
 
@@ -236,6 +244,11 @@ export class DockerfileBuild {
 
   #log(line: string): void {
     this.inputs.log?.(line);
+  }
+
+  /** The compression of the layers images take (`--compression`, gzip by default). */
+  get #compression(): Compression {
+    return this.inputs.compression ?? "gzip";
   }
 
   get #created(): string {
@@ -294,6 +307,8 @@ export class DockerfileBuild {
     }
     const target = targetStage(plan, i.target, df.name);
     const stages = neededStages(plan, target, this.#globalVars, df.name);
+    if (!i.cacheFrom?.length && !i.cacheTo?.length)
+      this.#unexported = unexportedStages(plan.stages, stages, target, this.#globalVars);
     this.#stageCount = stages.length;
     this.#matcher = await this.#loadIgnore();
     this.#shared.contextIndex ??= ContextIndex.open(this.#cache.root, i.contextDir);
@@ -659,6 +674,7 @@ export class DockerfileBuild {
       cmdSet: false,
       root: new StageRoot(join(this.#tmp, `stage-${stage.index}`), this.#ctx.home),
       index: new StageIndex(this.#shared.layerEntries),
+      compression: this.#unexported.has(stage.index) ? "none" : this.#compression,
       clearOnBuild: false,
       platform,
       chain,
@@ -776,6 +792,7 @@ export class DockerfileBuild {
       mtime: this.#mtime,
       temp: (prefix) => join(this.#tmp, `${prefix}${randomBytes(6).toString("hex")}`),
       view: () => s.index.sync(s.image),
+      compression: s.compression,
       sourceRoot: (ref) => this.#sourceRoot(s, ref, all, where),
       contextSources: (patterns, o) => {
         const id = JSON.stringify([patterns, o.parents, o.excludes]);
@@ -838,10 +855,12 @@ export class DockerfileBuild {
   ): Promise<void> {
     // A linked step's record (COPY --link) is found whatever came before it: its layer does not depend on
     // the stage's filesystem, and its config is the stage's current one. The stage's key still chains.
+    // A stage whose layers stay uncompressed records its steps apart: a compressed stage never takes them.
+    const apart = s.compression === this.#compression ? [] : [{ layers: s.compression }];
     const lookupOf = (parts: unknown[]) =>
       o.linked
-        ? cacheKey("linked", ins.keyword, ...parts)
-        : cacheKey(s.key, s.clearOnBuild, ins.keyword, ...parts);
+        ? cacheKey("linked", ins.keyword, ...parts, ...apart)
+        : cacheKey(s.key, s.clearOnBuild, ins.keyword, ...parts, ...apart);
     const keyOf = (lookup: string) => (o.linked ? cacheKey(s.key, s.clearOnBuild, lookup) : lookup);
     const lookup = lookupOf(keyParts);
     s.defKey = o.linked

@@ -7,6 +7,7 @@
 import type { EntryHeader, Matcher } from "../layer/index.ts";
 import type { ContainerConfig } from "../oci/config.ts";
 import type { Image } from "../oci/image.ts";
+import type { Compression } from "../oci/mediatype.ts";
 import type { BuildInputs } from "./build.ts";
 import type { CachedLayer } from "./cache.ts";
 import type { Vars } from "./expand.ts";
@@ -55,6 +56,8 @@ export interface StepContext {
   readonly config: ContainerConfig;
   /** The build context's `.dockerignore`. */
   readonly matcher: Matcher | undefined;
+  /** The compression of the step's layer: the build's, none in a stage whose layers no image takes. */
+  readonly compression: Compression;
   /** File mtimes in layers (SOURCE_DATE_EPOCH, else 0). */
   readonly mtime: number;
   /** A new path in the build's private temp folder (not created). */

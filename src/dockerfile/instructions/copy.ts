@@ -658,7 +658,7 @@ export async function copyInstruction(c: StepContext): Promise<void> {
         keepOwner: unpacked.keepOwner,
         chmod,
         mtime: c.mtime,
-        compression: c.inputs.compression ?? "gzip",
+        compression: c.compression,
         layerPath,
       });
       return { config: c.config, createdBy: copyCreatedBy(c, a), layer: { path: layerPath, ...desc } };
