@@ -237,8 +237,8 @@ export class DockerfileBuild {
   constructor(inputs: BuildInputs, ctx: TransportContext, shared?: SharedBuildState) {
     this.inputs = inputs;
     this.#ctx = ctx;
-    this.#shared = shared ?? { producing: new Map(), layerEntries: new LayerEntries() };
     this.#cache = new StepCache(ctx.home);
+    this.#shared = shared ?? { producing: new Map(), layerEntries: new LayerEntries(this.#cache.entriesDir) };
     this.#platform = inputs.platform ?? hostPlatform();
   }
 

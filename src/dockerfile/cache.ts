@@ -3,7 +3,7 @@
  * produced (its layer, if any, the config after it, its history entry and creation time), keyed by a digest
  * of its parent's key, the instruction, the build args it uses and the content of what it reads; layer blobs
  * live in `blobs/sha256/<hex>`. A record is written only after its blob is in place, so a record that exists
- * is complete.
+ * is complete. `entries/<hex>.json`: the entries of a layer (by its blob's digest), for the stage index.
  */
 import { createHash } from "node:crypto";
 import { readFileSync, statSync } from "node:fs";
@@ -50,6 +50,11 @@ export class StepCache {
   constructor(home: string) {
     this.#home = home;
     this.root = join(home, "cache", "dockerfile");
+  }
+
+  /** Where the stage indexes save their layers' entries (`LayerEntries`). */
+  get entriesDir(): string {
+    return join(this.root, "entries");
   }
 
   blobPath(digest: string): string {

@@ -73,7 +73,7 @@ export async function buildPlatforms(
   const onAbort = () => abort.abort(inputs.signal?.reason);
   if (inputs.signal?.aborted) onAbort();
   inputs.signal?.addEventListener("abort", onAbort, { once: true });
-  const shared: SharedBuildState = { producing: new Map(), layerEntries: new LayerEntries() };
+  const shared: SharedBuildState = { producing: new Map(), layerEntries: new LayerEntries(cache.entriesDir) };
   let failure: unknown;
   try {
     const settled = await Promise.allSettled(

@@ -4,6 +4,8 @@
  * what the index answers, and every path a whiteout or opaque directory removed is gone from both; symlinks
  * resolve to the same place, and --chown names come from the layers' /etc/passwd and /etc/group.
  */
+import { writeFile } from "node:fs/promises";
+import { join } from "node:path";
 import { Readable } from "node:stream";
 import { describe, expect, it } from "vitest";
 import { resolveIn, resolveInRoot, resolveOwner } from "../../src/dockerfile/rootfs.ts";
@@ -121,5 +123,31 @@ describe("stage index", () => {
     // /etc/passwd's content was not kept from the noted headers: read from its layer when asked
     expect(await resolveOwner(c, "app")).toEqual({ uid: 2000, gid: 2001 });
     expect(reads).toEqual([0, 1, 2]);
+  });
+
+  it("saves a layer's entries for the next build, which reads no layer; a damaged file is read again", async () => {
+    const dir = await tempDir();
+    const tars = await Promise.all(LAYERS.map((l) => tarOf(l)));
+    const reads: number[] = [];
+    const layers = tars.map((t, i) => ({
+      descriptor: { digest: `sha256:${String(i).repeat(64)}` },
+      uncompressed: async () => {
+        reads.push(i);
+        return Readable.from([t]);
+      },
+    }));
+    const image = { layers: () => layers };
+    const first = await new StageIndex(new LayerEntries(dir)).sync(image);
+    expect(reads).toEqual([0, 1, 2]);
+    const next = await new StageIndex(new LayerEntries(dir)).sync(image);
+    for (const p of ["srv", "srv/a", "hl", "link", "rel", "opq/new", "opq/x", "gone", "was-file/in"])
+      expect({ p, got: await next.lstat(p) }).toEqual({ p, got: await first.lstat(p) });
+    // the kept /etc/passwd and /etc/group came back with the entries
+    expect(await resolveOwner(next, "app:staff")).toEqual({ uid: 2000, gid: 50 });
+    expect(reads).toEqual([0, 1, 2]);
+    await writeFile(join(dir, `${"1".repeat(64)}.json`), '{"v":1,"entr');
+    const again = await new StageIndex(new LayerEntries(dir)).sync(image);
+    expect(reads).toEqual([0, 1, 2, 1]);
+    expect(await again.lstat("srv")).toEqual(await first.lstat("srv"));
   });
 });
