@@ -5,7 +5,8 @@
  * the shape `docker build`/`buildah bud` print them.
  */
 import { randomBytes } from "node:crypto";
-import { mkdir, rename, rm } from "node:fs/promises";
+import { mkdirSync, renameSync } from "node:fs";
+import { mkdir, rm } from "node:fs/promises";
 import { join, posix } from "node:path";
 import { BerthError, isBerthError, wrapError } from "../errors.ts";
 import { createMatcher, type Matcher, parseIgnoreFile } from "../layer/index.ts";
@@ -960,8 +961,9 @@ export class DockerfileBuild {
     if (out.layer) {
       const { path, headers, ...layer } = out.layer;
       const blob = this.#cache.blobPath(layer.digest);
-      await mkdir(posix.dirname(blob), { recursive: true });
-      await rename(path, blob);
+      // synchronous: two calls that cost less than their trips through libuv's pool
+      mkdirSync(posix.dirname(blob), { recursive: true });
+      renameSync(path, blob);
       if (headers) this.#shared.layerEntries.note(layer.digest, headers);
       rec.layer = {
         digest: layer.digest,

@@ -11,7 +11,7 @@ import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import type { ContainerConfig, History } from "../oci/config.ts";
 import { encodedOf } from "../oci/digest.ts";
-import { writeFileAtomic } from "../util/fs.ts";
+import { writeFileAtomicSync } from "../util/fs.ts";
 import { makePrivateHome } from "../util/home.ts";
 
 export interface CachedLayer {
@@ -88,16 +88,11 @@ export class StepCache {
     return rec;
   }
 
+  /**
+   * Not flushed: a record cut short by a crash does not parse, and `get` calls it a miss. Written synchronously,
+   * as `get` reads.
+   */
   async put(key: string, rec: StepRecord): Promise<void> {
-    await mkdir(join(this.root, "steps"), { recursive: true });
-    // Not flushed: a record cut short by a crash does not parse, and `get` calls it a miss.
-    await writeFileAtomic(
-      join(this.root, "steps", `${encodedOf(key)}.json`),
-      `${JSON.stringify(rec)}\n`,
-      0o644,
-      {
-        sync: false,
-      },
-    );
+    writeFileAtomicSync(join(this.root, "steps", `${encodedOf(key)}.json`), `${JSON.stringify(rec)}\n`);
   }
 }

@@ -4,12 +4,12 @@
  * symlinks lead, what do /etc/passwd and /etc/group say) answered without writing the files to disk. Only
  * RUN and `--from` sources need the files themselves (`StageRoot`).
  */
-import { randomBytes } from "node:crypto";
-import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { BerthError } from "../errors.ts";
 import { type EntryHeader, type EntryType, OPAQUE_MARKER, readTar, WHITEOUT_PREFIX } from "../layer/index.ts";
 import type { Layer } from "../oci/image.ts";
+import { writeFileAtomicSync } from "../util/fs.ts";
 import { components, type FsView, type PathInfo } from "./rootfs.ts";
 
 /**
@@ -130,13 +130,10 @@ export class LayerEntries {
       h.linkname ?? null,
       content === undefined ? null : content.toString("base64"),
     ]);
-    const tmp = `${file}.${randomBytes(6).toString("hex")}.tmp`;
     try {
-      mkdirSync(dirname(file), { recursive: true });
-      writeFileSync(tmp, JSON.stringify({ v: SAVED_VERSION, entries: saved }));
-      renameSync(tmp, file);
+      writeFileAtomicSync(file, JSON.stringify({ v: SAVED_VERSION, entries: saved }));
     } catch {
-      rmSync(tmp, { force: true });
+      // not saved: the next build reads the layer
     }
   }
 }
