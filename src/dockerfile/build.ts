@@ -172,6 +172,9 @@ function epochToRfc3339(seconds: number): string {
   return new Date(seconds * 1000).toISOString().replace(".000Z", "Z");
 }
 
+/** The instructions that ask the stage's index (`StepContext.view`) when they run. */
+const ASKS_PATHS = new Set(["COPY", "ADD", "WORKDIR"]);
+
 /** The PATH a scratch image gets (BuildKit's, Docker's default). */
 const DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
@@ -870,6 +873,10 @@ export class DockerfileBuild {
     if (s.dry) {
       const hit = await this.#find(lookup, false);
       if (!hit) for (const n of s.reads) s.needs.add(n);
+      // A path question will be asked of the stage's layers: their entries are read while the key pass goes on
+      // (not with a cache import, which may leave the stage unbuilt and its base's layers unfetched).
+      if (!hit && ASKS_PATHS.has(ins.keyword) && !this.#imports.length)
+        this.#shared.layerEntries.prefetch(s.image.layers());
       s.reads.clear();
       s.image = mutate(s.image, { config: () => config }, s.platform);
       s.key = keyOf(hit?.via ?? lookup);

@@ -76,6 +76,11 @@ export class LayerEntries {
     this.#save(digest, entries);
   }
 
+  /** Start reading the entries of `layers` (a later `of` waits for them); a failure is `of`'s to report. */
+  prefetch(layers: readonly IndexedLayer[]): void {
+    for (const layer of layers) if (layer.descriptor) this.of(layer).catch(() => undefined);
+  }
+
   /** The entries of `layer`: known by its digest, saved by an earlier build, else read from its tar. */
   of(layer: IndexedLayer): Promise<readonly IndexEntry[]> {
     const digest = layer.descriptor?.digest;

@@ -150,4 +150,26 @@ describe("stage index", () => {
     expect(reads).toEqual([0, 1, 2, 1]);
     expect(await again.lstat("srv")).toEqual(await first.lstat("srv"));
   });
+
+  it("prefetch starts the reads an index then waits for; a failed one is the index's to report", async () => {
+    const tar = await tarOf(LAYERS[0]!);
+    const reads: string[] = [];
+    const layer = (digest: string, fail: boolean) => ({
+      descriptor: { digest },
+      uncompressed: async () => {
+        reads.push(digest);
+        if (fail) throw new Error(`${digest} is gone`);
+        return Readable.from([tar]);
+      },
+    });
+    const good = layer("sha256:good", false);
+    const bad = layer("sha256:bad", true);
+    const shared = new LayerEntries();
+    shared.prefetch([good, bad]);
+    expect(reads).toEqual(["sha256:good", "sha256:bad"]);
+    const index = await new StageIndex(shared).sync({ layers: () => [good] });
+    expect((await index.lstat("srv/a"))?.uid).toBe(7);
+    expect(reads).toEqual(["sha256:good", "sha256:bad"]);
+    await expect(new StageIndex(shared).sync({ layers: () => [bad] })).rejects.toThrow(/sha256:bad is gone/);
+  });
 });
