@@ -61,6 +61,11 @@ export interface BuildInputs {
   cacheFrom?: CacheFrom[];
   /** `--cache-to`: where the build's step records go (registry, OCI layout, or inline in the image). */
   cacheTo?: CacheTo[];
+  /**
+   * Whether the layers of stages no image takes stay uncompressed (default: `uncompressedStages` of these
+   * inputs; platforms.ts gives its builds the answer for the inputs whose caches it exports itself).
+   */
+  uncompressedStages?: boolean | undefined;
   /** `--secret`: id → its source (a host file, or a value from the environment). */
   secrets?: Record<string, SecretSource>;
   /** `--ssh id[=socket]`: id → an SSH agent socket RUN --mount=type=ssh forwards to. */
@@ -166,6 +171,14 @@ interface StageState {
   needs: Set<number>;
   /** Writes out a last partial line of RUN output (concurrent stages). */
   flush?: () => void;
+}
+
+/**
+ * Whether a build keeps the layers of stages no image takes uncompressed: when it imports and exports no cache
+ * (a cache holds every stage's layers compressed, and its records are keyed so).
+ */
+export function uncompressedStages(i: Pick<BuildInputs, "cacheFrom" | "cacheTo">): boolean {
+  return !i.cacheFrom?.length && !i.cacheTo?.length;
 }
 
 function epochToRfc3339(seconds: number): string {
@@ -311,7 +324,7 @@ export class DockerfileBuild {
     }
     const target = targetStage(plan, i.target, df.name);
     const stages = neededStages(plan, target, this.#globalVars, df.name);
-    if (!i.cacheFrom?.length && !i.cacheTo?.length)
+    if (i.uncompressedStages ?? uncompressedStages(i))
       this.#unexported = unexportedStages(plan.stages, stages, target, this.#globalVars);
     this.#stageCount = stages.length;
     this.#matcher = await this.#loadIgnore();

@@ -24,6 +24,7 @@ import {
   DockerfileBuild,
   exportCaches,
   type SharedBuildState,
+  uncompressedStages,
   writeDestinations,
 } from "./build.ts";
 import { StepCache } from "./cache.ts";
@@ -142,6 +143,7 @@ function forPlatform(
       signal,
       // registry and local caches are exported once for all platforms (buildPlatforms)
       cacheTo: (inputs.cacheTo ?? []).filter((c) => c.type === "inline"),
+      uncompressedStages: uncompressedStages(inputs),
       log: log && ((line) => log(`${prefix}${line}`)),
       onOutput: lines && ((chunk, stream) => lines.push(chunk, stream)),
     },
