@@ -5,7 +5,8 @@
  * the shape `docker build`/`buildah bud` print them.
  */
 import { randomBytes } from "node:crypto";
-import { mkdir, rename, rm } from "node:fs/promises";
+import { mkdirSync, renameSync } from "node:fs";
+import { mkdir, rm } from "node:fs/promises";
 import { join, posix } from "node:path";
 import { BerthError, isBerthError, wrapError } from "../errors.ts";
 import { createMatcher, type Matcher, parseIgnoreFile } from "../layer/index.ts";
@@ -36,10 +37,10 @@ import { runInstruction } from "./instructions/run.ts";
 import { workdirInstruction } from "./instructions/workdir.ts";
 import { type Dockerfile, type Instruction, parseDockerfile, parseTrigger } from "./parse.ts";
 import { StageRoot } from "./rootfs.ts";
-import { baseStages, defaultStageJobs, LinePrefixer, Slots } from "./schedule.ts";
+import { baseStages, defaultStageJobs, LinePrefixer, Slots, unexportedStages } from "./schedule.ts";
 import { type MatchedSource, selectSources, sourcesDigest } from "./sources.ts";
 import { findStage, neededStages, type PlanWarning, type Stage, splitStages, targetStage } from "./stage.ts";
-import { StageIndex } from "./stage-index.ts";
+import { LayerEntries, StageIndex } from "./stage-index.ts";
 import type { SourceRoot, StepCacheOptions, StepContext, StepOutput } from "./step.ts";
 
 export interface BuildInputs {
@@ -60,6 +61,11 @@ export interface BuildInputs {
   cacheFrom?: CacheFrom[];
   /** `--cache-to`: where the build's step records go (registry, OCI layout, or inline in the image). */
   cacheTo?: CacheTo[];
+  /**
+   * Whether the layers of stages no image takes stay uncompressed (default: `uncompressedStages` of these
+   * inputs; platforms.ts gives its builds the answer for the inputs whose caches it exports itself).
+   */
+  uncompressedStages?: boolean | undefined;
   /** `--secret`: id → its source (a host file, or a value from the environment). */
   secrets?: Record<string, SecretSource>;
   /** `--ssh id[=socket]`: id → an SSH agent socket RUN --mount=type=ssh forwards to. */
@@ -126,6 +132,8 @@ interface CacheSteps {
 export interface SharedBuildState {
   contextIndex?: Promise<ContextIndex> | undefined;
   producing: Map<string, Promise<StepRecord>>;
+  /** The entries of the layers the stages' indexes have read or the steps have written. */
+  layerEntries: LayerEntries;
 }
 
 interface StageState {
@@ -147,6 +155,8 @@ interface StageState {
   root: StageRoot;
   /** Its layers' entries, for COPY's and WORKDIR's path questions. */
   index: StageIndex;
+  /** Its steps' layer compression: the build's, none for a stage whose layers no image takes. */
+  compression: Compression;
   clearOnBuild: boolean;
   platform: Platform;
   /** The steps behind the stage's image (its base stage's first), for a mode=min or inline cache export. */
@@ -163,9 +173,20 @@ interface StageState {
   flush?: () => void;
 }
 
+/**
+ * Whether a build keeps the layers of stages no image takes uncompressed: when it imports and exports no cache
+ * (a cache holds every stage's layers compressed, and its records are keyed so).
+ */
+export function uncompressedStages(i: Pick<BuildInputs, "cacheFrom" | "cacheTo">): boolean {
+  return !i.cacheFrom?.length && !i.cacheTo?.length;
+}
+
 function epochToRfc3339(seconds: number): string {
   return new Date(seconds * 1000).toISOString().replace(".000Z", "Z");
 }
+
+/** The instructions that ask the stage's index (`StepContext.view`) when they run. */
+const ASKS_PATHS = new Set(["COPY", "ADD", "WORKDIR"]);
 
 /** The PATH a scratch image gets (BuildKit's, Docker's default). */
 const DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -221,19 +242,30 @@ export class DockerfileBuild {
   #index!: ContextIndex;
   /** When each stage's current step began (by stage number): a step ends with its duration. */
   #stepStarted = new Map<number, number>();
+  /**
+   * The stages whose layers no image takes (`unexportedStages`), kept uncompressed: nothing reads their blobs
+   * but this build's steps and the step cache. None when a cache is imported or exported (a cache holds the
+   * layers compressed, as every stage's records in it are).
+   */
+  #unexported = new Set<number>();
 
   readonly #shared: SharedBuildState;
 
   constructor(inputs: BuildInputs, ctx: TransportContext, shared?: SharedBuildState) {
     this.inputs = inputs;
     this.#ctx = ctx;
-    this.#shared = shared ?? { producing: new Map() };
     this.#cache = new StepCache(ctx.home);
+    this.#shared = shared ?? { producing: new Map(), layerEntries: new LayerEntries(this.#cache.entriesDir) };
     this.#platform = inputs.platform ?? hostPlatform();
   }
 
   #log(line: string): void {
     this.inputs.log?.(line);
+  }
+
+  /** The compression of the layers images take (`--compression`, gzip by default). */
+  get #compression(): Compression {
+    return this.inputs.compression ?? "gzip";
   }
 
   get #created(): string {
@@ -292,6 +324,8 @@ export class DockerfileBuild {
     }
     const target = targetStage(plan, i.target, df.name);
     const stages = neededStages(plan, target, this.#globalVars, df.name);
+    if (i.uncompressedStages ?? uncompressedStages(i))
+      this.#unexported = unexportedStages(plan.stages, stages, target, this.#globalVars);
     this.#stageCount = stages.length;
     this.#matcher = await this.#loadIgnore();
     this.#shared.contextIndex ??= ContextIndex.open(this.#cache.root, i.contextDir);
@@ -656,7 +690,8 @@ export class DockerfileBuild {
       args: new Map(),
       cmdSet: false,
       root: new StageRoot(join(this.#tmp, `stage-${stage.index}`), this.#ctx.home),
-      index: new StageIndex(),
+      index: new StageIndex(this.#shared.layerEntries),
+      compression: this.#unexported.has(stage.index) ? "none" : this.#compression,
       clearOnBuild: false,
       platform,
       chain,
@@ -774,6 +809,7 @@ export class DockerfileBuild {
       mtime: this.#mtime,
       temp: (prefix) => join(this.#tmp, `${prefix}${randomBytes(6).toString("hex")}`),
       view: () => s.index.sync(s.image),
+      compression: s.compression,
       sourceRoot: (ref) => this.#sourceRoot(s, ref, all, where),
       contextSources: (patterns, o) => {
         const id = JSON.stringify([patterns, o.parents, o.excludes]);
@@ -836,10 +872,12 @@ export class DockerfileBuild {
   ): Promise<void> {
     // A linked step's record (COPY --link) is found whatever came before it: its layer does not depend on
     // the stage's filesystem, and its config is the stage's current one. The stage's key still chains.
+    // A stage whose layers stay uncompressed records its steps apart: a compressed stage never takes them.
+    const apart = s.compression === this.#compression ? [] : [{ layers: s.compression }];
     const lookupOf = (parts: unknown[]) =>
       o.linked
-        ? cacheKey("linked", ins.keyword, ...parts)
-        : cacheKey(s.key, s.clearOnBuild, ins.keyword, ...parts);
+        ? cacheKey("linked", ins.keyword, ...parts, ...apart)
+        : cacheKey(s.key, s.clearOnBuild, ins.keyword, ...parts, ...apart);
     const keyOf = (lookup: string) => (o.linked ? cacheKey(s.key, s.clearOnBuild, lookup) : lookup);
     const lookup = lookupOf(keyParts);
     s.defKey = o.linked
@@ -848,6 +886,10 @@ export class DockerfileBuild {
     if (s.dry) {
       const hit = await this.#find(lookup, false);
       if (!hit) for (const n of s.reads) s.needs.add(n);
+      // A path question will be asked of the stage's layers: their entries are read while the key pass goes on
+      // (not with a cache import, which may leave the stage unbuilt and its base's layers unfetched).
+      if (!hit && ASKS_PATHS.has(ins.keyword) && !this.#imports.length)
+        this.#shared.layerEntries.prefetch(s.image.layers());
       s.reads.clear();
       s.image = mutate(s.image, { config: () => config }, s.platform);
       s.key = keyOf(hit?.via ?? lookup);
@@ -937,10 +979,12 @@ export class DockerfileBuild {
     if (out.createdBy !== undefined) rec.history = { created_by: out.createdBy };
     if (out.author !== undefined) rec.author = out.author;
     if (out.layer) {
-      const { path, ...layer } = out.layer;
+      const { path, headers, ...layer } = out.layer;
       const blob = this.#cache.blobPath(layer.digest);
-      await mkdir(posix.dirname(blob), { recursive: true });
-      await rename(path, blob);
+      // synchronous: two calls that cost less than their trips through libuv's pool
+      mkdirSync(posix.dirname(blob), { recursive: true });
+      renameSync(path, blob);
+      if (headers) this.#shared.layerEntries.note(layer.digest, headers);
       rec.layer = {
         digest: layer.digest,
         diffId: layer.diffId,

@@ -3,7 +3,7 @@
  * produced (its layer, if any, the config after it, its history entry and creation time), keyed by a digest
  * of its parent's key, the instruction, the build args it uses and the content of what it reads; layer blobs
  * live in `blobs/sha256/<hex>`. A record is written only after its blob is in place, so a record that exists
- * is complete.
+ * is complete. `entries/<hex>.json`: the entries of a layer (by its blob's digest), for the stage index.
  */
 import { createHash } from "node:crypto";
 import { readFileSync, statSync } from "node:fs";
@@ -11,7 +11,7 @@ import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import type { ContainerConfig, History } from "../oci/config.ts";
 import { encodedOf } from "../oci/digest.ts";
-import { writeFileAtomic } from "../util/fs.ts";
+import { writeFileAtomicSync } from "../util/fs.ts";
 import { makePrivateHome } from "../util/home.ts";
 
 export interface CachedLayer {
@@ -52,6 +52,11 @@ export class StepCache {
     this.root = join(home, "cache", "dockerfile");
   }
 
+  /** Where the stage indexes save their layers' entries (`LayerEntries`). */
+  get entriesDir(): string {
+    return join(this.root, "entries");
+  }
+
   blobPath(digest: string): string {
     return join(this.root, "blobs", "sha256", encodedOf(digest));
   }
@@ -83,16 +88,11 @@ export class StepCache {
     return rec;
   }
 
+  /**
+   * Not flushed: a record cut short by a crash does not parse, and `get` calls it a miss. Written synchronously,
+   * as `get` reads.
+   */
   async put(key: string, rec: StepRecord): Promise<void> {
-    await mkdir(join(this.root, "steps"), { recursive: true });
-    // Not flushed: a record cut short by a crash does not parse, and `get` calls it a miss.
-    await writeFileAtomic(
-      join(this.root, "steps", `${encodedOf(key)}.json`),
-      `${JSON.stringify(rec)}\n`,
-      0o644,
-      {
-        sync: false,
-      },
-    );
+    writeFileAtomicSync(join(this.root, "steps", `${encodedOf(key)}.json`), `${JSON.stringify(rec)}\n`);
   }
 }

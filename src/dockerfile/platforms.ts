@@ -24,10 +24,12 @@ import {
   DockerfileBuild,
   exportCaches,
   type SharedBuildState,
+  uncompressedStages,
   writeDestinations,
 } from "./build.ts";
 import { StepCache } from "./cache.ts";
 import { LinePrefixer } from "./schedule.ts";
+import { LayerEntries } from "./stage-index.ts";
 
 export interface PlatformsResult {
   /** The index's digest. */
@@ -72,7 +74,7 @@ export async function buildPlatforms(
   const onAbort = () => abort.abort(inputs.signal?.reason);
   if (inputs.signal?.aborted) onAbort();
   inputs.signal?.addEventListener("abort", onAbort, { once: true });
-  const shared: SharedBuildState = { producing: new Map() };
+  const shared: SharedBuildState = { producing: new Map(), layerEntries: new LayerEntries(cache.entriesDir) };
   let failure: unknown;
   try {
     const settled = await Promise.allSettled(
@@ -141,6 +143,7 @@ function forPlatform(
       signal,
       // registry and local caches are exported once for all platforms (buildPlatforms)
       cacheTo: (inputs.cacheTo ?? []).filter((c) => c.type === "inline"),
+      uncompressedStages: uncompressedStages(inputs),
       log: log && ((line) => log(`${prefix}${line}`)),
       onOutput: lines && ((chunk, stream) => lines.push(chunk, stream)),
     },

@@ -28,6 +28,23 @@ export function baseStages(all: readonly Stage[], stages: readonly Stage[], glob
 }
 
 /**
+ * The stages whose layers no image takes: all but the target and the stages it is built FROM (directly or
+ * not). Their layers need no compression (only the build's own steps and the step cache read them).
+ */
+export function unexportedStages(
+  all: readonly Stage[],
+  stages: readonly Stage[],
+  target: Stage,
+  globals: Vars,
+): Set<number> {
+  const bases = baseStages(all, stages, globals);
+  const out = new Set(stages.map((s) => s.index));
+  for (let i: number | undefined = target.index; i !== undefined && out.has(i); i = bases.get(i))
+    out.delete(i);
+  return out;
+}
+
+/**
  * A counting semaphore: at most `size` holders; `acquire` waits for a free slot (first come, first served, so
  * that with one slot the stages build in Dockerfile order).
  */

@@ -4,9 +4,12 @@
  * symlinks lead, what do /etc/passwd and /etc/group say) answered without writing the files to disk. Only
  * RUN and `--from` sources need the files themselves (`StageRoot`).
  */
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { BerthError } from "../errors.ts";
-import { type EntryHeader, OPAQUE_MARKER, readTar, WHITEOUT_PREFIX } from "../layer/index.ts";
+import { type EntryHeader, type EntryType, OPAQUE_MARKER, readTar, WHITEOUT_PREFIX } from "../layer/index.ts";
 import type { Layer } from "../oci/image.ts";
+import { writeFileAtomicSync } from "../util/fs.ts";
 import { components, type FsView, type PathInfo } from "./rootfs.ts";
 
 /**
@@ -29,16 +32,144 @@ const implicitDir = (): Node => ({
   children: new Map(),
 });
 
+/** A layer as the index reads it: its tar, and (from an image) its descriptor, whose digest names its entries. */
+type IndexedLayer = Pick<Layer, "uncompressed"> & { readonly descriptor?: { readonly digest: string } };
+
 /** An image, or anything with layers to read. */
 interface LayerList {
-  layers(): readonly Pick<Layer, "uncompressed">[];
+  layers(): readonly IndexedLayer[];
+}
+
+/** What the index takes of an entry's header. */
+type IndexHeader = Pick<EntryHeader, "path" | "type" | "mode" | "uid" | "gid" | "linkname">;
+
+/** A layer's entries as the index takes them: the headers, and the content of the files it keeps. */
+export interface IndexEntry {
+  header: IndexHeader;
+  content?: Buffer | undefined;
+}
+
+/** An entry as saved in `entries/<digest hex>.json`: path, type, mode, uid, gid, link target, kept content. */
+type SavedEntry = [string, EntryType, number, number, number, string | null, string | null];
+
+const SAVED_VERSION = 1;
+
+/**
+ * The entries of layers by digest, shared by the stage indexes of one build: the stages FROM the same image
+ * read its layers once, and a step that wrote a layer gives its entries (`note`), so no stage reads them back
+ * from the blob it just compressed. With a folder, each layer's entries are saved there (`<digest hex>.json`,
+ * not flushed: one that does not parse is read again from the layer), so the next build reads no layer for them.
+ */
+export class LayerEntries {
+  readonly #byDigest = new Map<string, Promise<readonly IndexEntry[]>>();
+  readonly #dir: string | undefined;
+
+  /** `dir`: where the entries are saved between builds (none: kept in memory only). */
+  constructor(dir?: string) {
+    this.#dir = dir;
+  }
+
+  /** The entries of the layer whose blob has `digest` (as the step wrote them; no file content kept). */
+  note(digest: string, headers: readonly IndexHeader[]): void {
+    const entries = headers.map((header) => ({ header }));
+    this.#byDigest.set(digest, Promise.resolve(entries));
+    this.#save(digest, entries);
+  }
+
+  /** Start reading the entries of `layers` (a later `of` waits for them); a failure is `of`'s to report. */
+  prefetch(layers: readonly IndexedLayer[]): void {
+    for (const layer of layers) if (layer.descriptor) this.of(layer).catch(() => undefined);
+  }
+
+  /** The entries of `layer`: known by its digest, saved by an earlier build, else read from its tar. */
+  of(layer: IndexedLayer): Promise<readonly IndexEntry[]> {
+    const digest = layer.descriptor?.digest;
+    if (digest === undefined) return readEntries(layer);
+    const known = this.#byDigest.get(digest) ?? this.#load(digest);
+    if (known) return known;
+    const read = readEntries(layer).then((entries) => {
+      this.#save(digest, entries);
+      return entries;
+    });
+    this.#byDigest.set(digest, read);
+    // a failed read is not kept: the next stage tries again (and says why)
+    read.catch(() => this.#byDigest.delete(digest));
+    return read;
+  }
+
+  #file(digest: string): string | undefined {
+    const hex = /^sha256:([0-9a-f]{64})$/.exec(digest)?.[1];
+    return this.#dir === undefined || hex === undefined ? undefined : join(this.#dir, `${hex}.json`);
+  }
+
+  /** Entries an earlier build saved (read synchronously: one small file), or undefined. */
+  #load(digest: string): Promise<readonly IndexEntry[]> | undefined {
+    const file = this.#file(digest);
+    if (file === undefined) return undefined;
+    let saved: { v?: unknown; entries?: SavedEntry[] };
+    try {
+      saved = JSON.parse(readFileSync(file, "utf8"));
+    } catch {
+      return undefined;
+    }
+    if (saved.v !== SAVED_VERSION || !Array.isArray(saved.entries)) return undefined;
+    const entries = saved.entries.map(([path, type, mode, uid, gid, linkname, content]) => ({
+      header: { path, type, mode, uid, gid, ...(linkname === null ? {} : { linkname }) },
+      content: content === null ? undefined : Buffer.from(content, "base64"),
+    }));
+    const p = Promise.resolve(entries);
+    this.#byDigest.set(digest, p);
+    return p;
+  }
+
+  /** Save a layer's entries for later builds; a failure only costs the next build a read of the layer. */
+  #save(digest: string, entries: readonly IndexEntry[]): void {
+    const file = this.#file(digest);
+    if (file === undefined) return;
+    const saved: SavedEntry[] = entries.map(({ header: h, content }) => [
+      h.path,
+      h.type,
+      h.mode,
+      h.uid,
+      h.gid,
+      h.linkname ?? null,
+      content === undefined ? null : content.toString("base64"),
+    ]);
+    try {
+      writeFileAtomicSync(file, JSON.stringify({ v: SAVED_VERSION, entries: saved }));
+    } catch {
+      // not saved: the next build reads the layer
+    }
+  }
+}
+
+/** A layer's headers, with the content of the files the index keeps. */
+async function readEntries(layer: IndexedLayer): Promise<IndexEntry[]> {
+  const entries: IndexEntry[] = [];
+  for await (const { header, body } of readTar(await layer.uncompressed())) {
+    const base = header.path.slice(header.path.lastIndexOf("/") + 1);
+    let content: Buffer | undefined;
+    if (header.type === "file" && KEPT.has(base) && header.size <= MAX_KEPT) {
+      const chunks: Buffer[] = [];
+      for await (const c of body) chunks.push(c);
+      content = Buffer.concat(chunks);
+    }
+    entries.push({ header, content });
+  }
+  return entries;
 }
 
 export class StageIndex implements FsView {
   readonly #root = implicitDir();
-  #layers: readonly Pick<Layer, "uncompressed">[] = [];
+  #layers: readonly IndexedLayer[] = [];
   #applied = 0;
   #syncing: Promise<unknown> = Promise.resolve();
+  readonly #entries: LayerEntries;
+
+  /** `entries`: the layers' entries this index shares with others (default: its own). */
+  constructor(entries: LayerEntries = new LayerEntries()) {
+    this.#entries = entries;
+  }
 
   /** Add the layers of `image` the index does not have yet (the image must extend what was added). */
   sync(image: LayerList | undefined): Promise<FsView> {
@@ -51,24 +182,13 @@ export class StageIndex implements FsView {
     const layers = image?.layers() ?? [];
     this.#layers = layers;
     for (; this.#applied < layers.length; this.#applied++) {
-      const entries: { header: EntryHeader; content?: Buffer | undefined }[] = [];
-      for await (const { header, body } of readTar(await layers[this.#applied]!.uncompressed())) {
-        const base = header.path.slice(header.path.lastIndexOf("/") + 1);
-        let content: Buffer | undefined;
-        if (header.type === "file" && KEPT.has(base) && header.size <= MAX_KEPT) {
-          const chunks: Buffer[] = [];
-          for await (const c of body) chunks.push(c);
-          content = Buffer.concat(chunks);
-        }
-        entries.push({ header, content });
-      }
-      this.#addLayer(this.#applied, entries);
+      this.#addLayer(this.#applied, await this.#entries.of(layers[this.#applied]!));
     }
     return this;
   }
 
   /** Whiteouts and opaque markers hide what the layers below have; then the layer's entries go in. */
-  #addLayer(layer: number, entries: { header: EntryHeader; content?: Buffer | undefined }[]): void {
+  #addLayer(layer: number, entries: readonly IndexEntry[]): void {
     for (const { header } of entries) {
       const comps = components(header.path);
       const base = comps.pop();
@@ -144,6 +264,6 @@ export class StageIndex implements FsView {
   }
 }
 
-function infoOf(h: EntryHeader): PathInfo {
+function infoOf(h: IndexHeader): PathInfo {
   return { type: h.type, mode: h.mode & 0o7777, uid: h.uid, gid: h.gid, linkname: h.linkname };
 }

@@ -4,9 +4,10 @@
  * temp folder, other stages' and images' filesystems, and the step cache. An instruction is a function of this
  * context (issue 17 §4); `DockerfileBuild` makes one per step.
  */
-import type { Matcher } from "../layer/index.ts";
+import type { EntryHeader, Matcher } from "../layer/index.ts";
 import type { ContainerConfig } from "../oci/config.ts";
 import type { Image } from "../oci/image.ts";
+import type { Compression } from "../oci/mediatype.ts";
 import type { BuildInputs } from "./build.ts";
 import type { CachedLayer } from "./cache.ts";
 import type { Vars } from "./expand.ts";
@@ -21,7 +22,8 @@ export interface StepOutput {
   createdBy: string | undefined;
   /** MAINTAINER's `author`. */
   author?: string;
-  layer?: CachedLayer & { path: string };
+  /** The layer's blob at `path`; `headers`: its entries, when the step knows them (no stage reads them back). */
+  layer?: CachedLayer & { path: string; headers?: readonly EntryHeader[] | undefined };
 }
 
 /** Another stage's or an image's filesystem (`--from=`, `--mount=from=`). */
@@ -54,6 +56,8 @@ export interface StepContext {
   readonly config: ContainerConfig;
   /** The build context's `.dockerignore`. */
   readonly matcher: Matcher | undefined;
+  /** The compression of the step's layer: the build's, none in a stage whose layers no image takes. */
+  readonly compression: Compression;
   /** File mtimes in layers (SOURCE_DATE_EPOCH, else 0). */
   readonly mtime: number;
   /** A new path in the build's private temp folder (not created). */

@@ -4,7 +4,7 @@
  * file, then rename). With no destination, the same pass gives only the diffID (and the tar copy).
  */
 import { randomBytes } from "node:crypto";
-import { closeSync, createWriteStream, openSync, writeSync } from "node:fs";
+import { closeSync, openSync, writeSync } from "node:fs";
 import { rename, rm } from "node:fs/promises";
 import { Transform, type TransformCallback, Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
@@ -82,11 +82,7 @@ export async function writeLayer(
       level: options.level,
       recycle,
     });
-    stages.push(
-      compressor,
-      blobHash,
-      temp === undefined ? (destination as Writable) : createWriteStream(temp),
-    );
+    stages.push(compressor, blobHash, temp === undefined ? (destination as Writable) : new FileSink(temp));
   }
   const done = pipeline(stages, options.signal ? { signal: options.signal } : {});
   done.catch(() => {});
@@ -145,8 +141,7 @@ class TarCopy extends Transform {
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
     try {
-      let off = 0;
-      while (off < chunk.length) off += writeSync(this.#fd!, chunk, off, chunk.length - off);
+      writeAll(this.#fd!, chunk);
     } catch (err) {
       cb(wrapError(`writing ${this.#path}`, err));
       return;
@@ -155,6 +150,62 @@ class TarCopy extends Transform {
   }
 
   close(): void {
+    if (this.#fd === undefined) return;
+    const fd = this.#fd;
+    this.#fd = undefined;
+    closeSync(fd);
+  }
+}
+
+function writeAll(fd: number, chunk: Buffer): void {
+  let off = 0;
+  while (off < chunk.length) off += writeSync(fd, chunk, off, chunk.length - off);
+}
+
+/**
+ * The blob's file, written synchronously as `TarCopy` writes (a write stream's open, writes and close were
+ * trips through libuv's thread pool, queued behind the compressor's blocks).
+ */
+class FileSink extends Writable {
+  readonly #path: string;
+  #fd: number | undefined;
+
+  constructor(path: string) {
+    super();
+    this.#path = path;
+  }
+
+  override _construct(cb: (err?: Error | null) => void): void {
+    try {
+      this.#fd = openSync(this.#path, "w", 0o666);
+    } catch (err) {
+      cb(err as Error);
+      return;
+    }
+    cb();
+  }
+
+  override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
+    try {
+      writeAll(this.#fd!, chunk);
+    } catch (err) {
+      cb(err as Error);
+      return;
+    }
+    cb();
+  }
+
+  override _final(cb: (err?: Error | null) => void): void {
+    this.#close();
+    cb();
+  }
+
+  override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
+    this.#close();
+    cb(err);
+  }
+
+  #close(): void {
     if (this.#fd === undefined) return;
     const fd = this.#fd;
     this.#fd = undefined;

@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { createReadStream } from "node:fs";
+import { createReadStream, mkdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { type FileHandle, lstat, mkdir, mkdtemp, open, rename, rm, stat } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { Readable } from "node:stream";
@@ -90,6 +90,24 @@ export async function writeFileAtomic(
     await rename(tmp, path);
   } catch (err) {
     await rm(tmp, { force: true });
+    throw err;
+  }
+}
+
+/**
+ * `writeFileAtomic` with `sync: false`, in synchronous calls: for a small cache file (a step record, a layer's
+ * entries), where each of the asynchronous version's calls is a trip through libuv's thread pool, queued there
+ * behind the compressors' blocks.
+ */
+export function writeFileAtomicSync(path: string, data: Uint8Array | string, mode = 0o644): void {
+  const dir = dirname(path);
+  mkdirSync(dir, { recursive: true });
+  const tmp = tempName(dir, "write");
+  try {
+    writeFileSync(tmp, data, { mode, flag: "wx" });
+    renameSync(tmp, path);
+  } catch (err) {
+    rmSync(tmp, { force: true });
     throw err;
   }
 }

@@ -3,9 +3,10 @@
  * build args, lint warnings and the written image. FROM scratch only (no runc); RUN and bases: behaviour.test.ts,
  * features.test.ts and the BuildKit comparisons in buildkit/.
  */
-import { mkdir, readdir, symlink, writeFile } from "node:fs/promises";
+import { mkdir, open, readdir, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
+import { parseCacheTo } from "../../src/dockerfile/cache-spec.ts";
 import { overlaySupported } from "../../src/runtime/mount.ts";
 import { mountsUnder } from "../../src/runtime/sweep.ts";
 import { tempDir } from "../helpers/temp.ts";
@@ -130,5 +131,43 @@ describe("DockerfileBuild", () => {
         message: 'Duplicate stage name "x", stage names should be unique',
       },
     ]);
+  });
+
+  it("keeps the layers of a stage no image takes uncompressed (apart in the cache); the images are the same", async () => {
+    const text =
+      "FROM scratch AS files\nCOPY a.txt /a.txt\nFROM scratch\nCOPY --from=files /a.txt /copied.txt\n";
+    // The cache's layer blobs, as `gzip` or `tar` by their first bytes.
+    const blobs = async (dir: string) => {
+      const root = join(dir, "home", "cache", "dockerfile", "blobs", "sha256");
+      const kinds: string[] = [];
+      for (const name of await readdir(root)) {
+        const f = await open(join(root, name));
+        const head = Buffer.alloc(2);
+        await f.read(head, 0, 2, 0);
+        await f.close();
+        kinds.push(head[0] === 0x1f && head[1] === 0x8b ? "gzip" : "tar");
+      }
+      return kinds.sort();
+    };
+    const gzip = { compression: "gzip" as const };
+    const dir = await tempDir();
+    const all = await scratchBuild(dir, context, text, gzip);
+    expect(await blobs(dir)).toEqual(["gzip", "tar"]);
+    // the stage as a target: its layer compressed, the image what a build of it alone makes
+    const target = await scratchBuild(dir, context, text, { ...gzip, target: "files" });
+    expect(target.result.steps.map((s) => s.cached)).toEqual([true, false]);
+    expect(await blobs(dir)).toEqual(["gzip", "gzip", "tar"]);
+    const alone = await tempDir();
+    expect((await scratchBuild(alone, context, text, { ...gzip, target: "files" })).result.digest).toBe(
+      target.result.digest,
+    );
+    // a build exporting a cache compresses every stage's layers; the target's image is the same
+    const cached = await tempDir();
+    const inline = await scratchBuild(cached, context, text, {
+      ...gzip,
+      cacheTo: [parseCacheTo("type=inline")],
+    });
+    expect(await blobs(cached)).toEqual(["gzip", "gzip"]);
+    expect(inline.image.manifest.layers).toEqual(all.image.manifest.layers);
   });
 });

@@ -335,6 +335,19 @@ describe("one --cache-to for several platforms, as BuildKit's", () => {
       const runs = again.steps.filter((s) => s.instruction.startsWith("RUN"));
       expect(new Set(runs.map((s) => s.platform))).toEqual(new Set(["linux/amd64", "linux/arm64"]));
       expect(runs.filter((s) => !s.cached)).toEqual([]);
+      if (mode === "max") {
+        // every stage's records are there, keyed as a build importing the cache keys them
+        const stage = await go(`s-${type}-${mode}`, [
+          "-t",
+          `${out}:c`,
+          "--target",
+          "build",
+          "--cache-from",
+          from,
+        ]);
+        const built = stage.steps.filter((s) => s.instruction.startsWith("RUN"));
+        expect([built.length, built.filter((s) => !s.cached)]).toEqual([2, []]);
+      }
     });
   }
 });

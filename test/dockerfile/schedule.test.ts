@@ -1,7 +1,13 @@
 /** Which stages build at once, the slots they share and their prefixed output (src/dockerfile/schedule.ts). */
 import { describe, expect, it } from "vitest";
 import { parseDockerfile } from "../../src/dockerfile/parse.ts";
-import { baseStages, defaultStageJobs, LinePrefixer, Slots } from "../../src/dockerfile/schedule.ts";
+import {
+  baseStages,
+  defaultStageJobs,
+  LinePrefixer,
+  Slots,
+  unexportedStages,
+} from "../../src/dockerfile/schedule.ts";
 import { splitStages } from "../../src/dockerfile/stage.ts";
 
 describe("baseStages", () => {
@@ -15,6 +21,18 @@ describe("baseStages", () => {
       [4, 1],
     ]);
     expect([...baseStages(stages, stages.slice(2, 3), new Map([["B", "alpine"]]))]).toEqual([]);
+  });
+});
+
+describe("unexportedStages", () => {
+  it("is every stage but the target and the stages it is built FROM, however deep", () => {
+    const { stages } = splitStages(
+      parseDockerfile("FROM alpine AS a\nFROM a AS b\nFROM alpine AS c\nFROM b AS d\nFROM c AS e\n"),
+    );
+    const none = new Map<string, string>();
+    expect([...unexportedStages(stages, stages, stages[3]!, none)].sort()).toEqual([2, 4]);
+    expect([...unexportedStages(stages, stages, stages[4]!, none)].sort()).toEqual([0, 1, 3]);
+    expect([...unexportedStages(stages, stages.slice(0, 1), stages[0]!, none)]).toEqual([]);
   });
 });
 

@@ -4,11 +4,13 @@
  * what the index answers, and every path a whiteout or opaque directory removed is gone from both; symlinks
  * resolve to the same place, and --chown names come from the layers' /etc/passwd and /etc/group.
  */
+import { writeFile } from "node:fs/promises";
+import { join } from "node:path";
 import { Readable } from "node:stream";
 import { describe, expect, it } from "vitest";
 import { resolveIn, resolveInRoot, resolveOwner } from "../../src/dockerfile/rootfs.ts";
-import { StageIndex } from "../../src/dockerfile/stage-index.ts";
-import { applyLayer } from "../../src/layer/index.ts";
+import { LayerEntries, StageIndex } from "../../src/dockerfile/stage-index.ts";
+import { applyLayer, type EntryHeader, readTar } from "../../src/layer/index.ts";
 import { tempDir } from "../helpers/temp.ts";
 import { type HandEntry, snapshot, tarOf } from "../layer/helpers.ts";
 
@@ -93,5 +95,81 @@ describe("stage index", () => {
     await expect(resolveOwner(view, "root")).rejects.toThrow(
       /user "root" is not in the image's \/etc\/passwd/,
     );
+  });
+
+  it("reads a layer once for the indexes sharing its entries; a layer a step noted only for a file's content", async () => {
+    const tars = await Promise.all(LAYERS.map((l) => tarOf(l)));
+    const reads: number[] = [];
+    const layers = tars.map((t, i) => ({
+      descriptor: { digest: `sha256:${i}` },
+      uncompressed: async () => {
+        reads.push(i);
+        return Readable.from([t]);
+      },
+    }));
+    const shared = new LayerEntries();
+    const a = await new StageIndex(shared).sync({ layers: () => layers.slice(0, 2) });
+    const b = await new StageIndex(shared).sync({ layers: () => layers.slice(0, 2) });
+    expect(reads).toEqual([0, 1]);
+    expect(await b.lstat("srv/sub/b2")).toEqual(await a.lstat("srv/sub/b2"));
+    expect(await b.lstat("srv/sub/b")).toBeUndefined();
+    // the third layer as the step that wrote it knows it: its headers
+    const headers: EntryHeader[] = [];
+    for await (const { header } of readTar(Readable.from([tars[2]!]))) headers.push(header);
+    shared.note("sha256:2", headers);
+    const c = await new StageIndex(shared).sync({ layers: () => layers });
+    expect(reads).toEqual([0, 1]);
+    expect((await c.lstat("link"))?.type).toBe("dir");
+    // /etc/passwd's content was not kept from the noted headers: read from its layer when asked
+    expect(await resolveOwner(c, "app")).toEqual({ uid: 2000, gid: 2001 });
+    expect(reads).toEqual([0, 1, 2]);
+  });
+
+  it("saves a layer's entries for the next build, which reads no layer; a damaged file is read again", async () => {
+    const dir = await tempDir();
+    const tars = await Promise.all(LAYERS.map((l) => tarOf(l)));
+    const reads: number[] = [];
+    const layers = tars.map((t, i) => ({
+      descriptor: { digest: `sha256:${String(i).repeat(64)}` },
+      uncompressed: async () => {
+        reads.push(i);
+        return Readable.from([t]);
+      },
+    }));
+    const image = { layers: () => layers };
+    const first = await new StageIndex(new LayerEntries(dir)).sync(image);
+    expect(reads).toEqual([0, 1, 2]);
+    const next = await new StageIndex(new LayerEntries(dir)).sync(image);
+    for (const p of ["srv", "srv/a", "hl", "link", "rel", "opq/new", "opq/x", "gone", "was-file/in"])
+      expect({ p, got: await next.lstat(p) }).toEqual({ p, got: await first.lstat(p) });
+    // the kept /etc/passwd and /etc/group came back with the entries
+    expect(await resolveOwner(next, "app:staff")).toEqual({ uid: 2000, gid: 50 });
+    expect(reads).toEqual([0, 1, 2]);
+    await writeFile(join(dir, `${"1".repeat(64)}.json`), '{"v":1,"entr');
+    const again = await new StageIndex(new LayerEntries(dir)).sync(image);
+    expect(reads).toEqual([0, 1, 2, 1]);
+    expect(await again.lstat("srv")).toEqual(await first.lstat("srv"));
+  });
+
+  it("prefetch starts the reads an index then waits for; a failed one is the index's to report", async () => {
+    const tar = await tarOf(LAYERS[0]!);
+    const reads: string[] = [];
+    const layer = (digest: string, fail: boolean) => ({
+      descriptor: { digest },
+      uncompressed: async () => {
+        reads.push(digest);
+        if (fail) throw new Error(`${digest} is gone`);
+        return Readable.from([tar]);
+      },
+    });
+    const good = layer("sha256:good", false);
+    const bad = layer("sha256:bad", true);
+    const shared = new LayerEntries();
+    shared.prefetch([good, bad]);
+    expect(reads).toEqual(["sha256:good", "sha256:bad"]);
+    const index = await new StageIndex(shared).sync({ layers: () => [good] });
+    expect((await index.lstat("srv/a"))?.uid).toBe(7);
+    expect(reads).toEqual(["sha256:good", "sha256:bad"]);
+    await expect(new StageIndex(shared).sync({ layers: () => [bad] })).rejects.toThrow(/sha256:bad is gone/);
   });
 });

@@ -15,6 +15,7 @@ import {
   streamToFileAtomic,
   tempName,
   writeFileAtomic,
+  writeFileAtomicSync,
 } from "../../src/util/fs.ts";
 import { ownerOfName, selfIdentity } from "../../src/util/owner.ts";
 import { tempDir } from "../helpers/temp.ts";
@@ -87,6 +88,21 @@ describe("writeFileAtomic", () => {
     await mkdir(join(dir, "taken", "inside"), { recursive: true });
     await expect(writeFileAtomic(join(dir, "taken"), "x")).rejects.toMatchObject({ code: "EISDIR" });
     expect((await readdir(dir)).sort()).toEqual(["taken"]);
+  });
+});
+
+describe("writeFileAtomicSync", () => {
+  it("writes the file whole with its mode, creating its folder; a failed rename leaves no temp file", async () => {
+    const dir = await tempDir();
+    const path = join(dir, "sub", "f.json");
+    writeFileAtomicSync(path, "one", 0o600);
+    writeFileAtomicSync(path, "two", 0o600);
+    expect(await readFile(path, "utf8")).toBe("two");
+    expect((await stat(path)).mode & 0o777).toBe(0o600);
+    expect(await readdir(join(dir, "sub"))).toEqual(["f.json"]);
+    await mkdir(join(dir, "taken", "inside"), { recursive: true });
+    expect(() => writeFileAtomicSync(join(dir, "taken"), "x")).toThrow(/EISDIR/);
+    expect((await readdir(dir)).sort()).toEqual(["sub", "taken"]);
   });
 });
 

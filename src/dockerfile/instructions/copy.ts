@@ -67,7 +67,7 @@ export async function buildCopyLayer(o: CopyLayerOptions) {
   await addParents(items, o);
   const entries = layerEntries(items);
   const desc = await writeLayer(o.layerPath, { compression: o.compression }, (w) => writeEntries(w, entries));
-  return { ...desc, entries: entries.length };
+  return { ...desc, entries: entries.length, headers: entries.map((e) => e.header) };
 }
 
 /** Where the copy goes: its path in the stage and whether sources go into it (a directory) or become it. */
@@ -658,7 +658,7 @@ export async function copyInstruction(c: StepContext): Promise<void> {
         keepOwner: unpacked.keepOwner,
         chmod,
         mtime: c.mtime,
-        compression: c.inputs.compression ?? "gzip",
+        compression: c.compression,
         layerPath,
       });
       return { config: c.config, createdBy: copyCreatedBy(c, a), layer: { path: layerPath, ...desc } };

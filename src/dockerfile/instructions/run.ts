@@ -322,7 +322,7 @@ export async function runInstruction(c: StepContext): Promise<void> {
           upperDir,
           layerPath,
           mtime: c.inputs.sourceDateEpoch,
-          compression: c.inputs.compression ?? "gzip",
+          compression: c.compression,
           onUnpack: (n) =>
             c.inputs.log?.(
               `Unpacking the image's ${n} layer${n === 1 ? "" : "s"} into snapshots (first use; later builds reuse them)`,

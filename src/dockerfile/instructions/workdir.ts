@@ -37,7 +37,7 @@ export async function workdirInstruction(c: StepContext): Promise<void> {
         keepOwner: false,
         chmod: undefined,
         mtime: c.mtime,
-        compression: c.inputs.compression ?? "gzip",
+        compression: c.compression,
         layerPath,
       });
       return { config, createdBy: `WORKDIR ${dir}`, layer: { path: layerPath, ...desc } };
