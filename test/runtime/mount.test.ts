@@ -1,5 +1,5 @@
 /** overlayfs mounts through mount(8), the overlay probe and its memo, and the overlay xattrs read and stripped. */
-import { mkdir, readdir, readFile, writeFile } from "node:fs/promises";
+import { chmod, mkdir, readdir, readFile, writeFile } from "node:fs/promises";
 import { release } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -153,6 +153,42 @@ describe("overlaySupported", () => {
     await writeFile(join(other, "overlay-probe.json"), JSON.stringify({ kernel: release(), overlay: true }));
     expect(await overlaySupported(other, true)).toBe(true);
     expect(await readdir(other)).toEqual(["overlay-probe.json"]);
+  });
+  it("a trial in one home serves every other home on its filesystem in this boot, until forgotten", async () => {
+    const home = await tempDir();
+    expect(await overlaySupported(home, true)).toBe(true);
+    // `tmp` a file: a trial mount here would fail; the machine's memo answers without one.
+    const other = await tempDir();
+    await writeFile(join(other, "tmp"), "");
+    expect(await overlaySupported(other, true)).toBe(true);
+    expect(JSON.parse(await readFile(join(other, "overlay-probe.json"), "utf8"))).toEqual({
+      kernel: release(),
+      overlay: true,
+    });
+    await forgetOverlaySupport(other);
+    const third = await tempDir();
+    await writeFile(join(third, "tmp"), "");
+    expect(await overlaySupported(third, true)).toBe(false);
+    // the next trial that works is remembered again
+    expect(await overlaySupported(await tempDir(), true)).toBe(true);
+  });
+
+  it("a machine memo folder someone else could write to is not trusted", async () => {
+    const runtime = await tempDir();
+    const saved = process.env.TMPDIR;
+    process.env.TMPDIR = runtime;
+    try {
+      await mkdir(join(runtime, `berth-${process.getuid!()}`), { mode: 0o777 });
+      await chmod(join(runtime, `berth-${process.getuid!()}`), 0o777);
+      expect(await overlaySupported(await tempDir(), true)).toBe(true);
+      expect(await readdir(join(runtime, `berth-${process.getuid!()}`))).toEqual([]);
+      const other = await tempDir();
+      await writeFile(join(other, "tmp"), "");
+      expect(await overlaySupported(other, true)).toBe(false);
+    } finally {
+      if (saved === undefined) delete process.env.TMPDIR;
+      else process.env.TMPDIR = saved;
+    }
   });
 });
 
