@@ -35,7 +35,7 @@ import type { SecretSource } from "./instructions/mounts.ts";
 import { runInstruction } from "./instructions/run.ts";
 import { workdirInstruction } from "./instructions/workdir.ts";
 import { type Dockerfile, type Instruction, parseDockerfile, parseTrigger } from "./parse.ts";
-import { StageRoot } from "./rootfs.ts";
+import { removeStageRoots, StageRoot } from "./rootfs.ts";
 import { baseStages, defaultStageJobs, LinePrefixer, Slots } from "./schedule.ts";
 import { type MatchedSource, selectSources, sourcesDigest } from "./sources.ts";
 import { findStage, neededStages, type PlanWarning, type Stage, splitStages, targetStage } from "./stage.ts";
@@ -340,7 +340,7 @@ export class DockerfileBuild {
       for (const o of this.#opened) await o.close().catch(() => undefined);
       // the stages' and images' roots are mounts in the temp folder: undone first, whatever happened
       const roots = [...[...this.#states.values()].map((st) => st.root), ...this.#imageRoots.values()];
-      await Promise.all(roots.map((r) => r.remove().catch(() => undefined)));
+      await removeStageRoots(roots).catch(() => undefined);
       await rm(this.#tmp, { recursive: true, force: true }).catch(() => undefined);
     }
   }

@@ -138,9 +138,15 @@ export class StageRoot {
 
   /** Undo the mount and remove `dir` (after a sync under way); the root may be made again. */
   remove(): Promise<void> {
+    return removeStageRoots([this]);
+  }
+
+  /** The root made, no longer this one's to release (after a sync under way): `removeStageRoots`. */
+  detach(): Promise<ReadOnlyRoot | undefined> {
     return this.#serial(async () => {
-      await this.#release();
-      await rm(this.dir, { recursive: true, force: true });
+      const made = this.#made;
+      this.#made = undefined;
+      return made?.root;
     });
   }
 
@@ -173,6 +179,21 @@ export class StageRoot {
     this.#made = undefined;
     await made?.root.release();
   }
+}
+
+/**
+ * Undo the roots' mounts, all with one umount (the end of a build), release the others, and remove their dirs
+ * (each after its sync under way).
+ */
+export async function removeStageRoots(roots: readonly StageRoot[]): Promise<void> {
+  const made = await Promise.all(roots.map((r) => r.detach()));
+  const mounted = made.flatMap((m) => (m?.mountPoint === undefined ? [] : [m.mountPoint]));
+  if (mounted.length > 0) {
+    const { unmountAll } = await import("../runtime/index.ts");
+    await unmountAll(mounted);
+  }
+  await Promise.all(made.map((m) => (m && m.mountPoint === undefined ? m.release() : undefined)));
+  await Promise.all(roots.map((r) => rm(r.dir, { recursive: true, force: true })));
 }
 
 /**

@@ -170,6 +170,19 @@ export async function unmount(target: string): Promise<void> {
   }
 }
 
+/**
+ * Undo several mounts with one umount(8) (a process each costs the parent a fork): where it fails (one busy,
+ * or not mounted), each again through `unmount`, the busy ones detached.
+ */
+export async function unmountAll(targets: readonly string[]): Promise<void> {
+  if (targets.length === 0) return;
+  try {
+    await pexec("umount", [...targets]);
+  } catch {
+    await Promise.all(targets.map((t) => unmount(t)));
+  }
+}
+
 let bootId: Promise<string> | undefined;
 
 /** This boot's id (`/proc/sys/kernel/random/boot_id`; "" where there is none). */

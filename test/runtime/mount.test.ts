@@ -11,7 +11,9 @@ import {
   overlayXattrReader,
   stripOverlayOrigins,
   unmount,
+  unmountAll,
 } from "../../src/runtime/mount.ts";
+import { mountsUnder } from "../../src/runtime/sweep.ts";
 import { run } from "../helpers/exec.ts";
 import { tempDir } from "../helpers/temp.ts";
 
@@ -138,9 +140,32 @@ describe("mountOverlay", () => {
   });
 });
 
+describe("unmountAll", () => {
+  it("undoes several mounts with one umount; where that fails (a target not mounted), each one again", async () => {
+    const base = await tempDir();
+    const targets = ["m1", "m2", "m3"].map((m) => join(base, m));
+    const mountAll = async () => {
+      for (const [i, t] of targets.entries()) {
+        for (const d of [join(base, `l${i}a`), join(base, `l${i}b`), t]) await mkdir(d, { recursive: true });
+        await mountOverlay({ lowerDirs: [join(base, `l${i}a`), join(base, `l${i}b`)], target: t });
+      }
+    };
+    await mountAll();
+    expect(await mountsUnder(base)).toEqual(targets);
+    await unmountAll(targets);
+    expect(await mountsUnder(base)).toEqual([]);
+    await mountAll();
+    await unmountAll([join(base, "l0a"), ...targets]);
+    expect(await mountsUnder(base)).toEqual([]);
+    await unmountAll([]);
+  });
+});
+
 describe("overlaySupported", () => {
   it("false without root; as root, a trial mount remembered per kernel until forgotten", async () => {
     const root = await tempDir();
+    // the machine's memo (`machineProbe`) dropped: this home's trial is tried
+    await forgetOverlaySupport(root);
     expect(await overlaySupported(root, false)).toBe(false);
     expect(await overlaySupported(root, true)).toBe(true);
     const memo = JSON.parse(await readFile(join(root, "overlay-probe.json"), "utf8"));
