@@ -44,10 +44,12 @@ export {
   type CaptureOptions,
   captureChanges,
   chainUnion,
+  dirIdentity,
   prepareSnapshots,
   runInSandbox,
   type SandboxOptions,
   type SandboxResult,
+  upperXattrReader,
 } from "./sandbox.ts";
 export { type SnapshotChain, type SnapshotMode, type SnapshotOptions, Snapshots } from "./snapshots.ts";
 export {
