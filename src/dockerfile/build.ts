@@ -40,6 +40,7 @@ import { baseStages, defaultStageJobs, LinePrefixer, Slots } from "./schedule.ts
 import { type MatchedSource, selectSources, sourcesDigest } from "./sources.ts";
 import { findStage, neededStages, type PlanWarning, type Stage, splitStages, targetStage } from "./stage.ts";
 import { StageIndex } from "./stage-index.ts";
+import { layerSources } from "./stage-sources.ts";
 import type { SourceRoot, StepCacheOptions, StepContext, StepOutput } from "./step.ts";
 
 export interface BuildInputs {
@@ -969,18 +970,22 @@ export class DockerfileBuild {
           what,
         };
       }
-      if (planned) {
-        return {
-          root: async () => {
-            const st = await this.#stageResult(dep.index);
-            return st.root.sync(st.image);
-          },
-          id: planned.defKey,
-          what,
-        };
-      }
-      const st = await this.#stageResult(dep.index);
-      return { root: () => st.root.sync(st.image), id: st.defKey, what };
+      const result = planned ? () => this.#stageResult(dep.index) : undefined;
+      const st = result ? undefined : await this.#stageResult(dep.index);
+      const built = async () => st ?? (await result!());
+      return {
+        root: async () => {
+          const b = await built();
+          return b.root.sync(b.image);
+        },
+        sources: async (patterns, o) => {
+          const b = await built();
+          const layers = await b.root.layers(b.image);
+          return layers && layerSources(layers, patterns, o);
+        },
+        id: planned?.defKey ?? st!.defKey,
+        what,
+      };
     }
     let image: Image;
     try {
@@ -1001,7 +1006,15 @@ export class DockerfileBuild {
       this.#imageRoots.set(image.digest, root);
     }
     const r = root;
-    return { root: () => r.sync(image), id: image.digest, what: `image ${ref}` };
+    return {
+      root: () => r.sync(image),
+      sources: async (patterns, o) => {
+        const layers = await r.layers(image);
+        return layers && layerSources(layers, patterns, o);
+      },
+      id: image.digest,
+      what: `image ${ref}`,
+    };
   }
 }
 

@@ -12,7 +12,13 @@ import { BerthError } from "../errors.ts";
 import type { EntryType } from "../layer/index.ts";
 import { applyLayer, typeOf } from "../layer/index.ts";
 import type { Image } from "../oci/image.ts";
-import type { ReadOnlyRoot, SnapshotChain, SnapshotOptions, Snapshots } from "../runtime/index.ts";
+import type {
+  ReadOnlyRoot,
+  SnapshotChain,
+  SnapshotOptions,
+  Snapshots,
+  UnionLayer,
+} from "../runtime/index.ts";
 
 const pexec = promisify(execFile);
 
@@ -116,6 +122,7 @@ export class StageRoot {
   readonly home: string;
   readonly #snapshots: SnapshotOptions;
   #made: { digest: string; root: ReadOnlyRoot } | undefined;
+  #layers: { digest: string; layers: UnionLayer[] | undefined } | undefined;
   #syncing: Promise<unknown> = Promise.resolve();
 
   /**
@@ -134,6 +141,22 @@ export class StageRoot {
    */
   sync(image: Image): Promise<string> {
     return this.#serial(() => this.#sync(image));
+  }
+
+  /**
+   * The snapshots of `image`'s layers (made as `sync` makes them) as union layers, top first, for reads without
+   * the mount (`stage-sources.ts`); undefined for full snapshots, or one whose opaque dirs are not known.
+   */
+  layers(image: Image): Promise<UnionLayer[] | undefined> {
+    return this.#serial(async () => {
+      if (this.#layers?.digest !== image.digest) {
+        const { chainLayers, Snapshots } = await import("../runtime/index.ts");
+        const snapshots = await Snapshots.open(this.home, this.#snapshots);
+        const layers = snapshots.mode === "overlay" ? chainLayers(await snapshots.prepare(image)) : undefined;
+        this.#layers = { digest: image.digest, layers };
+      }
+      return this.#layers.layers;
+    });
   }
 
   /** Undo the mount and remove `dir` (after a sync under way); the root may be made again. */

@@ -43,6 +43,7 @@ export {
 export {
   type CaptureOptions,
   captureChanges,
+  chainLayers,
   chainUnion,
   dirIdentity,
   prepareSnapshots,

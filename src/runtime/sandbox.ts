@@ -166,7 +166,7 @@ export async function chainUnion(chain: SnapshotChain, upperDir: string): Promis
 }
 
 /** The snapshots of an overlay chain as union layers, top first (their opaque dirs from `meta.json`). */
-function chainLayers(chain: SnapshotChain): UnionLayer[] | undefined {
+export function chainLayers(chain: SnapshotChain): UnionLayer[] | undefined {
   if (chain.mode !== "overlay" || !chain.opaque) return;
   const lowers: UnionLayer[] = [];
   for (const [i, dir] of chain.dirs.entries()) {
