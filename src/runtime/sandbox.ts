@@ -282,7 +282,7 @@ export async function dirIdentity(path: string): Promise<string> {
  * runtime would: /etc as the root has it (a real directory: mode, owner, mtime) with empty files. The runtime's
  * own copy-up of /etc is the same directory, but berth knows this one's identity: while it keeps it, nothing
  * replaced it and it is not opaque (`upperXattrReader`). None where /etc is not a real directory, a mount
- * point is there but not a file, or the upper dir has an /etc already.
+ * point is there but not a file, the upper dir has an /etc already, or it cannot be made as the root's.
  */
 async function premakeEtc(layers: UnionLayer[], etc: SpecMount[]): Promise<Map<string, string> | undefined> {
   const upper = layers[0]!.dir;
@@ -303,12 +303,18 @@ async function premakeEtc(layers: UnionLayer[], etc: SpecMount[]): Promise<Map<s
     ))
   )
     return;
-  const st = await lstat(join(dir.dir, dir.rel), { bigint: true });
-  await Promise.all(missing.map((name) => writeFile(join(host, name), "", { flag: "wx" })));
-  await chown(host, Number(st.uid), Number(st.gid));
-  await chmod(host, Number(st.mode) & 0o7777);
-  await utimes(host, seconds(st.atimeNs), seconds(st.mtimeNs));
-  return new Map([["etc", await dirIdentity(host)]]);
+  try {
+    const st = await lstat(join(dir.dir, dir.rel), { bigint: true });
+    await Promise.all(missing.map((name) => writeFile(join(host, name), "", { flag: "wx" })));
+    await chown(host, Number(st.uid), Number(st.gid));
+    await chmod(host, Number(st.mode) & 0o7777);
+    await utimes(host, seconds(st.atimeNs), seconds(st.mtimeNs));
+    return new Map([["etc", await dirIdentity(host)]]);
+  } catch {
+    // an owner this user namespace cannot give, …: left to the runtime's copy-up, as before
+    await rm(host, { recursive: true, force: true });
+    return undefined;
+  }
 }
 
 /** A time in seconds for `utimes`, the whole seconds exact (a layer keeps those), within a microsecond. */
