@@ -36,11 +36,12 @@ import type { SecretSource } from "./instructions/mounts.ts";
 import { runInstruction } from "./instructions/run.ts";
 import { workdirInstruction } from "./instructions/workdir.ts";
 import { type Dockerfile, type Instruction, parseDockerfile, parseTrigger } from "./parse.ts";
-import { StageRoot } from "./rootfs.ts";
+import { removeStageRoots, StageRoot } from "./rootfs.ts";
 import { baseStages, defaultStageJobs, LinePrefixer, Slots, unexportedStages } from "./schedule.ts";
 import { type MatchedSource, selectSources, sourcesDigest } from "./sources.ts";
 import { findStage, neededStages, type PlanWarning, type Stage, splitStages, targetStage } from "./stage.ts";
 import { LayerEntries, StageIndex } from "./stage-index.ts";
+import { layerSources } from "./stage-sources.ts";
 import type { SourceRoot, StepCacheOptions, StepContext, StepOutput } from "./step.ts";
 
 export interface BuildInputs {
@@ -374,7 +375,7 @@ export class DockerfileBuild {
       for (const o of this.#opened) await o.close().catch(() => undefined);
       // the stages' and images' roots are mounts in the temp folder: undone first, whatever happened
       const roots = [...[...this.#states.values()].map((st) => st.root), ...this.#imageRoots.values()];
-      await Promise.all(roots.map((r) => r.remove().catch(() => undefined)));
+      await removeStageRoots(roots).catch(() => undefined);
       await rm(this.#tmp, { recursive: true, force: true }).catch(() => undefined);
     }
   }
@@ -1013,18 +1014,22 @@ export class DockerfileBuild {
           what,
         };
       }
-      if (planned) {
-        return {
-          root: async () => {
-            const st = await this.#stageResult(dep.index);
-            return st.root.sync(st.image);
-          },
-          id: planned.defKey,
-          what,
-        };
-      }
-      const st = await this.#stageResult(dep.index);
-      return { root: () => st.root.sync(st.image), id: st.defKey, what };
+      const result = planned ? () => this.#stageResult(dep.index) : undefined;
+      const st = result ? undefined : await this.#stageResult(dep.index);
+      const built = async () => st ?? (await result!());
+      return {
+        root: async () => {
+          const b = await built();
+          return b.root.sync(b.image);
+        },
+        sources: async (patterns, o) => {
+          const b = await built();
+          const layers = await b.root.layers(b.image);
+          return layers && layerSources(layers, patterns, o);
+        },
+        id: planned?.defKey ?? st!.defKey,
+        what,
+      };
     }
     let image: Image;
     try {
@@ -1045,7 +1050,15 @@ export class DockerfileBuild {
       this.#imageRoots.set(image.digest, root);
     }
     const r = root;
-    return { root: () => r.sync(image), id: image.digest, what: `image ${ref}` };
+    return {
+      root: () => r.sync(image),
+      sources: async (patterns, o) => {
+        const layers = await r.layers(image);
+        return layers && layerSources(layers, patterns, o);
+      },
+      id: image.digest,
+      what: `image ${ref}`,
+    };
   }
 }
 

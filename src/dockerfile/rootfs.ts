@@ -12,7 +12,13 @@ import { BerthError } from "../errors.ts";
 import type { EntryType } from "../layer/index.ts";
 import { applyLayer, typeOf } from "../layer/index.ts";
 import type { Image } from "../oci/image.ts";
-import type { ReadOnlyRoot, SnapshotChain, SnapshotOptions, Snapshots } from "../runtime/index.ts";
+import type {
+  ReadOnlyRoot,
+  SnapshotChain,
+  SnapshotOptions,
+  Snapshots,
+  UnionLayer,
+} from "../runtime/index.ts";
 
 const pexec = promisify(execFile);
 
@@ -116,6 +122,7 @@ export class StageRoot {
   readonly home: string;
   readonly #snapshots: SnapshotOptions;
   #made: { digest: string; root: ReadOnlyRoot } | undefined;
+  #layers: { digest: string; layers: UnionLayer[] | undefined } | undefined;
   #syncing: Promise<unknown> = Promise.resolve();
 
   /**
@@ -136,11 +143,33 @@ export class StageRoot {
     return this.#serial(() => this.#sync(image));
   }
 
+  /**
+   * The snapshots of `image`'s layers (made as `sync` makes them) as union layers, top first, for reads without
+   * the mount (`stage-sources.ts`); undefined for full snapshots, or one whose opaque dirs are not known.
+   */
+  layers(image: Image): Promise<UnionLayer[] | undefined> {
+    return this.#serial(async () => {
+      if (this.#layers?.digest !== image.digest) {
+        const { chainLayers, Snapshots } = await import("../runtime/index.ts");
+        const snapshots = await Snapshots.open(this.home, this.#snapshots);
+        const layers = snapshots.mode === "overlay" ? chainLayers(await snapshots.prepare(image)) : undefined;
+        this.#layers = { digest: image.digest, layers };
+      }
+      return this.#layers.layers;
+    });
+  }
+
   /** Undo the mount and remove `dir` (after a sync under way); the root may be made again. */
   remove(): Promise<void> {
+    return removeStageRoots([this]);
+  }
+
+  /** The root made, no longer this one's to release (after a sync under way): `removeStageRoots`. */
+  detach(): Promise<ReadOnlyRoot | undefined> {
     return this.#serial(async () => {
-      await this.#release();
-      await rm(this.dir, { recursive: true, force: true });
+      const made = this.#made;
+      this.#made = undefined;
+      return made?.root;
     });
   }
 
@@ -173,6 +202,21 @@ export class StageRoot {
     this.#made = undefined;
     await made?.root.release();
   }
+}
+
+/**
+ * Undo the roots' mounts, all with one umount (the end of a build), release the others, and remove their dirs
+ * (each after its sync under way).
+ */
+export async function removeStageRoots(roots: readonly StageRoot[]): Promise<void> {
+  const made = await Promise.all(roots.map((r) => r.detach()));
+  const mounted = made.flatMap((m) => (m?.mountPoint === undefined ? [] : [m.mountPoint]));
+  if (mounted.length > 0) {
+    const { unmountAll } = await import("../runtime/index.ts");
+    await unmountAll(mounted);
+  }
+  await Promise.all(made.map((m) => (m && m.mountPoint === undefined ? m.release() : undefined)));
+  await Promise.all(roots.map((r) => rm(r.dir, { recursive: true, force: true })));
 }
 
 /**

@@ -13,7 +13,7 @@ import type { CachedLayer } from "./cache.ts";
 import type { Vars } from "./expand.ts";
 import type { Instruction } from "./parse.ts";
 import type { FsView } from "./rootfs.ts";
-import type { MatchedSource } from "./sources.ts";
+import type { MatchedSource, SelectOptions } from "./sources.ts";
 
 /** What a step produces when it is not found in the cache. */
 export interface StepOutput {
@@ -30,6 +30,11 @@ export interface StepOutput {
 export interface SourceRoot {
   /** Its files on disk (made on first call). */
   root: () => Promise<string>;
+  /**
+   * COPY's sources in it read without its files on disk (`stage-sources.ts`), where they can be; undefined
+   * where not (then from `root`).
+   */
+  sources?: (patterns: readonly string[], o: SelectOptions) => Promise<MatchedSource[] | undefined>;
   /** For cache keys: a stage's config digest (independent of layer compression), an image's digest. */
   id: string;
   /** For messages: `stage "build"`, `image alpine`. */

@@ -21,7 +21,7 @@ export {
 } from "./control.ts";
 export type { ProcessResult, SignalForwarder, StdioOptions } from "./exec.ts";
 export { type LogEntry, LogWriter, type ReadLogOptions, readLog } from "./logs.ts";
-export { overlayXattrReader } from "./mount.ts";
+export { overlayXattrReader, unmountAll } from "./mount.ts";
 export {
   type Hook,
   type NetworkSetup,
@@ -43,11 +43,14 @@ export {
 export {
   type CaptureOptions,
   captureChanges,
+  chainLayers,
   chainUnion,
+  dirIdentity,
   prepareSnapshots,
   runInSandbox,
   type SandboxOptions,
   type SandboxResult,
+  upperXattrReader,
 } from "./sandbox.ts";
 export { type SnapshotChain, type SnapshotMode, type SnapshotOptions, Snapshots } from "./snapshots.ts";
 export {

@@ -4,9 +4,10 @@
  * one-page limit on mount options; a chain longer still, by links with short names made for the mount.
  */
 import { execFile } from "node:child_process";
-import { randomBytes } from "node:crypto";
-import { mkdir, readFile, rm, symlink } from "node:fs/promises";
-import { release } from "node:os";
+import { createHash, randomBytes } from "node:crypto";
+import { existsSync } from "node:fs";
+import { lstat, mkdir, readFile, readlink, rm, stat, symlink } from "node:fs/promises";
+import { release, tmpdir, userInfo } from "node:os";
 import { dirname, join, relative, resolve } from "node:path";
 import { promisify } from "node:util";
 import { BerthError } from "../errors.ts";
@@ -169,6 +170,19 @@ export async function unmount(target: string): Promise<void> {
   }
 }
 
+/**
+ * Undo several mounts with one umount(8) (a process each costs the parent a fork): where it fails (one busy,
+ * or not mounted), each again through `unmount`, the busy ones detached.
+ */
+export async function unmountAll(targets: readonly string[]): Promise<void> {
+  if (targets.length === 0) return;
+  try {
+    await pexec("umount", [...targets]);
+  } catch {
+    await Promise.all(targets.map((t) => unmount(t)));
+  }
+}
+
 let bootId: Promise<string> | undefined;
 
 /** This boot's id (`/proc/sys/kernel/random/boot_id`; "" where there is none). */
@@ -188,7 +202,8 @@ const PROBE_FILE = "overlay-probe.json";
 /**
  * Whether this process may mount overlayfs with upper and lower dirs under `root` (a snapshots root, whose
  * `tmp/` is used for the trial). A success is remembered in `root/overlay-probe.json` for this kernel
- * release, so later processes skip the trial mount; `forgetOverlaySupport` drops it when a mount fails.
+ * release, and for this boot in the user's folder of the temp folder (`machineProbe`: a new BERTH_HOME on the same
+ * filesystem skips the trial mount too); `forgetOverlaySupport` drops both when a mount fails.
  */
 export function overlaySupported(root: string, isRoot: boolean): Promise<boolean> {
   if (!isRoot) return Promise.resolve(false);
@@ -202,8 +217,10 @@ export function overlaySupported(root: string, isRoot: boolean): Promise<boolean
         () => false,
       );
       if (known) return true;
-      const ok = await probeOverlay(join(root, "tmp"));
+      const machine = await machineProbe(root);
+      const ok = (machine !== undefined && existsSync(machine)) || (await probeOverlay(join(root, "tmp")));
       if (ok) await writeFileAtomic(memo, `${JSON.stringify({ kernel, overlay: true })}\n`);
+      if (ok && machine !== undefined) await writeFileAtomic(machine, "").catch(() => undefined);
       return ok;
     })();
     probes.set(root, p);
@@ -214,7 +231,36 @@ export function overlaySupported(root: string, isRoot: boolean): Promise<boolean
 /** Drop what `overlaySupported` remembered about `root` (an overlay mount failed after all). */
 export async function forgetOverlaySupport(root: string): Promise<void> {
   probes.delete(root);
-  await rm(join(root, PROBE_FILE), { force: true });
+  const machine = await machineProbe(root);
+  await Promise.all([
+    rm(join(root, PROBE_FILE), { force: true }),
+    machine !== undefined ? rm(machine, { force: true }) : undefined,
+  ]);
+}
+
+/**
+ * The file that says overlayfs worked on `root`'s filesystem in this boot, kernel, mount and user namespace:
+ * in `berth-<uid>` of the temp folder, made `0700`.
+ * Undefined when that folder is not the user's own and closed to others (someone else made it: not trusted),
+ * or there is no boot id.
+ */
+async function machineProbe(root: string): Promise<string | undefined> {
+  const boot = await currentBootId();
+  const { uid } = userInfo();
+  if (!boot) return undefined;
+  const dir = join(tmpdir(), `berth-${uid}`);
+  await mkdir(dir, { mode: 0o700 }).catch(() => undefined);
+  const [own, st, mnt, user] = await Promise.all([
+    lstat(dir).catch(() => undefined),
+    stat(root).catch(() => undefined),
+    readlink("/proc/self/ns/mnt").catch(() => ""),
+    readlink("/proc/self/ns/user").catch(() => ""),
+  ]);
+  if (!own?.isDirectory() || own.uid !== uid || own.mode & 0o077 || !st) return undefined;
+  const key = createHash("sha256")
+    .update(JSON.stringify([boot, release(), st.dev, mnt, user]))
+    .digest("hex");
+  return join(dir, `overlay-${key.slice(0, 32)}`);
 }
 
 async function probeOverlay(dir: string): Promise<boolean> {

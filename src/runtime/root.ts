@@ -57,6 +57,8 @@ export async function createRoot(
 export interface ReadOnlyRoot {
   rootfs: string;
   release(): Promise<void>;
+  /** The overlay mount `release` undoes, for a caller that undoes several at once (`unmountAll`). */
+  mountPoint?: string;
 }
 
 /**
@@ -78,7 +80,7 @@ export async function readOnlyRoot(
   if (lowerDirs.length < 2) lowerDirs.push(await snapshots.empty());
   await mkdir(target, { recursive: true });
   await mountSnapshots(snapshots, { lowerDirs, target });
-  return { rootfs: target, release: () => unmount(target) };
+  return { rootfs: target, release: () => unmount(target), mountPoint: target };
 }
 
 /** Mount an overlay of snapshots (paths relative to their root). */

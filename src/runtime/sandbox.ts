@@ -3,7 +3,7 @@
  * that the caller keeps, with the mounts, env, user, cwd and network it gives. The result has one shape
  * whether the command succeeds or fails; `captureChanges` turns the upper directory into a layer.
  */
-import { mkdir, readdir, rm, writeFile } from "node:fs/promises";
+import { chmod, chown, lstat, mkdir, readdir, rm, utimes, writeFile } from "node:fs/promises";
 import { hostname as osHostname } from "node:os";
 import { join } from "node:path";
 import { BerthError } from "../errors.ts";
@@ -13,6 +13,7 @@ import {
   diffOverlay,
   diffTrees,
   type LayerDestination,
+  type XattrReader,
 } from "../layer/index.ts";
 import type { Image } from "../oci/image.ts";
 import { etcMounts, type RuntimeContext } from "./container.ts";
@@ -24,7 +25,7 @@ import { findRuntime, type OciRuntime } from "./runtime.ts";
 import { type PrepareOptions, type SnapshotChain, type SnapshotMode, Snapshots } from "./snapshots.ts";
 import { buildSpec, mergeEnv, type NetworkMode, processEnv, type SpecMount, type Volume } from "./spec.ts";
 import { makeContainerDir } from "./sweep.ts";
-import { findInUnion, type UnionLayer } from "./union.ts";
+import { findInUnion, lookupUnion, type UnionLayer } from "./union.ts";
 import { dirFinder, type RootFinder, resolveUser } from "./user.ts";
 import { assertUserNamespaces, singleIdNamespace } from "./userns.ts";
 
@@ -66,8 +67,16 @@ export interface SandboxOptions extends RuntimeContext, StdioOptions {
 }
 
 export interface SandboxResult extends ProcessResult {
-  /** How the root was made, for `captureChanges`. */
-  root: { mode: SnapshotMode; lowerDirs: string[]; upperDir: string };
+  /**
+   * How the root was made, for `captureChanges`; `premade`: directories berth made in the upper dir before the
+   * command (`premakeEtc`), by path, with their identity then (`upperXattrReader`).
+   */
+  root: {
+    mode: SnapshotMode;
+    lowerDirs: string[];
+    upperDir: string;
+    premade?: ReadonlyMap<string, string> | undefined;
+  };
   /** Layers applied to make the snapshots now. */
   applied: number;
 }
@@ -157,7 +166,7 @@ export async function chainUnion(chain: SnapshotChain, upperDir: string): Promis
 }
 
 /** The snapshots of an overlay chain as union layers, top first (their opaque dirs from `meta.json`). */
-function chainLayers(chain: SnapshotChain): UnionLayer[] | undefined {
+export function chainLayers(chain: SnapshotChain): UnionLayer[] | undefined {
   if (chain.mode !== "overlay" || !chain.opaque) return;
   const lowers: UnionLayer[] = [];
   for (const [i, dir] of chain.dirs.entries()) {
@@ -225,6 +234,7 @@ async function runOnce(r: SandboxRun, layers: UnionLayer[] | undefined): Promise
     for (const m of await etcMounts(dir, hostname, network, net.resolvConf)) {
       if (o.etcAlways || (await find(m.destination))) etc.push(m);
     }
+    const premade = layers && o.etcAlways ? await premakeEtc(layers, etc) : undefined;
     const cwd = o.cwd || config?.config?.WorkingDir || "/";
     const spec = buildSpec({
       user,
@@ -248,7 +258,7 @@ async function runOnce(r: SandboxRun, layers: UnionLayer[] | undefined): Promise
     const result = await runBundle({ runtime, stateDir, bundleDir: dir, id, command: o.args }, o);
     return {
       ...result,
-      root: { mode: chain.mode, lowerDirs: root.lowerDirs, upperDir: root.upperDir },
+      root: { mode: chain.mode, lowerDirs: root.lowerDirs, upperDir: root.upperDir, premade },
       applied: r.applied,
     };
   } finally {
@@ -256,6 +266,89 @@ async function runOnce(r: SandboxRun, layers: UnionLayer[] | undefined): Promise
     if (root?.mounted) await unmount(root.rootfs);
     await rm(dir, { recursive: true, force: true }).catch(() => undefined);
   }
+}
+
+/**
+ * A directory's identity: its inode and birth time (one made again has another; not its change time, which
+ * overlayfs moves when it first looks the directory up, writing its `origin`).
+ */
+export async function dirIdentity(path: string): Promise<string> {
+  const st = await lstat(path, { bigint: true });
+  return `${st.dev}:${st.ino}:${st.birthtimeNs}`;
+}
+
+/**
+ * The mount points of `etc` the root lacks, made by berth in a fresh upper dir (top of `layers`) before the
+ * runtime would: /etc as the root has it (a real directory: mode, owner, mtime) with empty files. The runtime's
+ * own copy-up of /etc is the same directory, but berth knows this one's identity: while it keeps it, nothing
+ * replaced it and it is not opaque (`upperXattrReader`). None where /etc is not a real directory, a mount
+ * point is there but not a file, the upper dir has an /etc already, or it cannot be made as the root's.
+ */
+async function premakeEtc(layers: UnionLayer[], etc: SpecMount[]): Promise<Map<string, string> | undefined> {
+  const upper = layers[0]!.dir;
+  const dir = await lookupUnion(layers, "etc");
+  if (!dir.found || dir.rel !== "etc" || !dir.stats.isDirectory()) return;
+  const missing: string[] = [];
+  for (const m of etc) {
+    const r = await lookupUnion(layers, m.destination);
+    if (r.found ? !r.stats.isFile() : r.problem !== undefined) return;
+    if (!r.found) missing.push(m.destination.slice("/etc/".length));
+  }
+  if (missing.length === 0) return;
+  const host = join(upper, "etc");
+  if (
+    !(await mkdir(host).then(
+      () => true,
+      () => false,
+    ))
+  )
+    return;
+  try {
+    const st = await lstat(join(dir.dir, dir.rel), { bigint: true });
+    await Promise.all(missing.map((name) => writeFile(join(host, name), "", { flag: "wx" })));
+    await chown(host, Number(st.uid), Number(st.gid));
+    await chmod(host, Number(st.mode) & 0o7777);
+    await utimes(host, seconds(st.atimeNs), seconds(st.mtimeNs));
+    return new Map([["etc", await dirIdentity(host)]]);
+  } catch {
+    // an owner this user namespace cannot give, …: left to the runtime's copy-up, as before
+    await rm(host, { recursive: true, force: true });
+    return undefined;
+  }
+}
+
+/** A time in seconds for `utimes`, the whole seconds exact (a layer keeps those), within a microsecond. */
+function seconds(ns: bigint): number {
+  return Number(ns / 1_000_000_000n) + Math.min(Number(ns % 1_000_000_000n) / 1e9, 0.999999);
+}
+
+/**
+ * An XattrReader for the opaque markers of a command's fresh upper dir over `lowerDirs` (top first). A
+ * directory is opaque only where overlayfs made it over something a lower layer has at its path: when no
+ * directory of the upper dir is there in a lower layer (by real directories of each, no link followed), or
+ * only those berth made itself and that kept their identity (`premade`), none is opaque and no getfattr is
+ * run; else the markers from one (`overlayXattrReader`). The upper dir's root is never opaque.
+ */
+export async function upperXattrReader(
+  upperDir: string,
+  lowerDirs: readonly string[],
+  premade: ReadonlyMap<string, string> = new Map(),
+): Promise<XattrReader | undefined> {
+  const mayBeOpaque = async (rel: string, lowers: readonly string[]): Promise<boolean> => {
+    for (const e of await readdir(join(upperDir, rel), { withFileTypes: true })) {
+      if (!e.isDirectory()) continue;
+      const p = rel === "" ? e.name : `${rel}/${e.name}`;
+      const below = await Promise.all(lowers.map((l) => lstat(join(l, p)).catch(() => undefined)));
+      if (!below.some((st) => st)) continue;
+      const mine = premade.get(p);
+      if (mine === undefined || mine !== (await dirIdentity(join(upperDir, p)))) return true;
+      const dirs = lowers.filter((_, i) => below[i]?.isDirectory());
+      if (await mayBeOpaque(p, dirs)) return true;
+    }
+    return false;
+  };
+  if (await mayBeOpaque("", lowerDirs)) return overlayXattrReader(upperDir);
+  return async () => undefined;
 }
 
 /** The dirs of a root the runtime mounts: an empty `rootfs/` to mount over, `work/`, the upper dir. */

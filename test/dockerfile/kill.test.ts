@@ -61,7 +61,8 @@ describe("a Dockerfile build killed in a RUN step", () => {
   }, 120_000);
 
   it("leaves the stage roots --from mounted (read-only overlays in the build folder), which the next command unmounts", async () => {
-    const dockerfile = `FROM ${base} AS a\nRUN echo a > /a.txt\nFROM ${base}\nCOPY --from=a /a.txt /a.txt\nRUN echo STEP-$((40 + 2)) && sleep 60\n`;
+    // a wildcard source: read through the stage's mounted root (a literal one is read without it)
+    const dockerfile = `FROM ${base} AS a\nRUN echo a > /a.txt\nFROM ${base}\nCOPY --from=a /a*.txt /\nRUN echo STEP-$((40 + 2)) && sleep 60\n`;
     const home = await killedBuild("home-from", dockerfile);
     const dfTmp = join(home, "cache", "dockerfile", "tmp");
     const [build] = (await list(dfTmp)).filter((n) => n.startsWith("build-"));

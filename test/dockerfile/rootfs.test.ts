@@ -1,10 +1,11 @@
 /** Paths inside a stage's filesystem, owners by name, and a stage's root on disk (src/dockerfile/rootfs.ts). */
-import { mkdir, readdir, readFile, symlink, writeFile } from "node:fs/promises";
+import { mkdir, open, readdir, readFile, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import {
   components,
   type FsView,
+  removeStageRoots,
   resolveInRoot,
   resolveOwner,
   StageRoot,
@@ -188,6 +189,25 @@ describe("StageRoot", () => {
     expect(await readdir(dir)).not.toContain("stage");
     expect(await mountsUnder(dir)).toEqual([]);
     expect(await readFile(join(host, "secret"), "utf8")).toBe("host only");
+  });
+
+  it("removeStageRoots: the mounted roots undone together (one busy one detached), the others released, every dir gone", async () => {
+    const { dir, home, one, two } = await stageImages();
+    const a = new StageRoot(join(dir, "a"), home);
+    const b = new StageRoot(join(dir, "b"), home);
+    const full = new StageRoot(join(dir, "full"), home, { mode: "full" });
+    const unused = new StageRoot(join(dir, "unused"), home);
+    await Promise.all([a.sync(one), b.sync(two), full.sync(two)]);
+    expect((await mountsUnder(dir)).sort()).toEqual([a.dir, b.dir]);
+    // a file held open in one: its umount fails (busy), it is detached
+    const held = await open(join(b.dir, "etc/a"));
+    try {
+      await removeStageRoots([a, b, full, unused]);
+    } finally {
+      await held.close();
+    }
+    expect(await mountsUnder(dir)).toEqual([]);
+    expect((await readdir(dir)).filter((d) => ["a", "b", "full", "unused"].includes(d))).toEqual([]);
   });
 
   it("an image of more layers than one mount's options name (60) still gets its root", async () => {

@@ -1,5 +1,5 @@
 /** overlayfs mounts through mount(8), the overlay probe and its memo, and the overlay xattrs read and stripped. */
-import { mkdir, readdir, readFile, writeFile } from "node:fs/promises";
+import { chmod, mkdir, readdir, readFile, writeFile } from "node:fs/promises";
 import { release } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -11,7 +11,9 @@ import {
   overlayXattrReader,
   stripOverlayOrigins,
   unmount,
+  unmountAll,
 } from "../../src/runtime/mount.ts";
+import { mountsUnder } from "../../src/runtime/sweep.ts";
 import { run } from "../helpers/exec.ts";
 import { tempDir } from "../helpers/temp.ts";
 
@@ -138,9 +140,32 @@ describe("mountOverlay", () => {
   });
 });
 
+describe("unmountAll", () => {
+  it("undoes several mounts with one umount; where that fails (a target not mounted), each one again", async () => {
+    const base = await tempDir();
+    const targets = ["m1", "m2", "m3"].map((m) => join(base, m));
+    const mountAll = async () => {
+      for (const [i, t] of targets.entries()) {
+        for (const d of [join(base, `l${i}a`), join(base, `l${i}b`), t]) await mkdir(d, { recursive: true });
+        await mountOverlay({ lowerDirs: [join(base, `l${i}a`), join(base, `l${i}b`)], target: t });
+      }
+    };
+    await mountAll();
+    expect(await mountsUnder(base)).toEqual(targets);
+    await unmountAll(targets);
+    expect(await mountsUnder(base)).toEqual([]);
+    await mountAll();
+    await unmountAll([join(base, "l0a"), ...targets]);
+    expect(await mountsUnder(base)).toEqual([]);
+    await unmountAll([]);
+  });
+});
+
 describe("overlaySupported", () => {
   it("false without root; as root, a trial mount remembered per kernel until forgotten", async () => {
     const root = await tempDir();
+    // the machine's memo (`machineProbe`) dropped: this home's trial is tried
+    await forgetOverlaySupport(root);
     expect(await overlaySupported(root, false)).toBe(false);
     expect(await overlaySupported(root, true)).toBe(true);
     const memo = JSON.parse(await readFile(join(root, "overlay-probe.json"), "utf8"));
@@ -153,6 +178,42 @@ describe("overlaySupported", () => {
     await writeFile(join(other, "overlay-probe.json"), JSON.stringify({ kernel: release(), overlay: true }));
     expect(await overlaySupported(other, true)).toBe(true);
     expect(await readdir(other)).toEqual(["overlay-probe.json"]);
+  });
+  it("a trial in one home serves every other home on its filesystem in this boot, until forgotten", async () => {
+    const home = await tempDir();
+    expect(await overlaySupported(home, true)).toBe(true);
+    // `tmp` a file: a trial mount here would fail; the machine's memo answers without one.
+    const other = await tempDir();
+    await writeFile(join(other, "tmp"), "");
+    expect(await overlaySupported(other, true)).toBe(true);
+    expect(JSON.parse(await readFile(join(other, "overlay-probe.json"), "utf8"))).toEqual({
+      kernel: release(),
+      overlay: true,
+    });
+    await forgetOverlaySupport(other);
+    const third = await tempDir();
+    await writeFile(join(third, "tmp"), "");
+    expect(await overlaySupported(third, true)).toBe(false);
+    // the next trial that works is remembered again
+    expect(await overlaySupported(await tempDir(), true)).toBe(true);
+  });
+
+  it("a machine memo folder someone else could write to is not trusted", async () => {
+    const runtime = await tempDir();
+    const saved = process.env.TMPDIR;
+    process.env.TMPDIR = runtime;
+    try {
+      await mkdir(join(runtime, `berth-${process.getuid!()}`), { mode: 0o777 });
+      await chmod(join(runtime, `berth-${process.getuid!()}`), 0o777);
+      expect(await overlaySupported(await tempDir(), true)).toBe(true);
+      expect(await readdir(join(runtime, `berth-${process.getuid!()}`))).toEqual([]);
+      const other = await tempDir();
+      await writeFile(join(other, "tmp"), "");
+      expect(await overlaySupported(other, true)).toBe(false);
+    } finally {
+      if (saved === undefined) delete process.env.TMPDIR;
+      else process.env.TMPDIR = saved;
+    }
   });
 });
 

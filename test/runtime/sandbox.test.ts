@@ -1,14 +1,21 @@
 /** The sandbox API builds use: one result shape, a kept upper dir, and the changes as a layer. */
-import { createReadStream, readdirSync, readFileSync } from "node:fs";
-import { mkdir, rm, writeFile } from "node:fs/promises";
+import { createReadStream, lstatSync, readdirSync, readFileSync } from "node:fs";
+import { mkdir, rm, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { beforeAll, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { readTar } from "../../src/layer/index.ts";
 import { decompress } from "../../src/oci/compression.ts";
 import { loadRoot, selectImage } from "../../src/oci/image.ts";
-import { captureChanges, prepareSnapshots, runInSandbox } from "../../src/runtime/index.ts";
+import {
+  captureChanges,
+  dirIdentity,
+  prepareSnapshots,
+  runInSandbox,
+  upperXattrReader,
+} from "../../src/runtime/index.ts";
 import { openSource } from "../../src/transport/open.ts";
 import { parseImageArgument } from "../../src/transport/parse.ts";
+import { run } from "../helpers/exec.ts";
 import { tempDir } from "../helpers/temp.ts";
 import { busyboxImage, rootRecordingRunc } from "./helpers.ts";
 
@@ -197,3 +204,83 @@ it("mounts a chain too long for absolute paths in a page of mount options itself
     roots: "runtime\n",
   });
 }, 120_000);
+
+it("etcAlways over a root without the /etc files: berth makes /etc (as the root has it) with the mount points, and knows it is not opaque; a directory made again is", async () => {
+  const opened = await openSource(parseImageArgument(`oci:${join(dir, "layout")}:b`), { home: dir, env: {} });
+  const image = await selectImage(await loadRoot(opened.source, opened.root));
+  const upperDir = join(dir, "upper-etc");
+  const r = await runInSandbox({
+    home: join(dir, "home-etc"),
+    image,
+    upperDir,
+    args: ["sh", "-c", "test -s /etc/hosts && test -s /etc/hostname && rm -r /gone && mkdir /gone /new"],
+    network: "none",
+    etcAlways: true,
+  });
+  expect(r.exitCode).toBe(0);
+  expect([...(r.root.premade?.keys() ?? [])]).toEqual(["etc"]);
+  expect(readdirSync(join(upperDir, "etc")).sort()).toEqual(["hostname", "hosts", "resolv.conf"]);
+  const [upper, lower] = [lstatSync(join(upperDir, "etc")), lstatSync(join(r.root.lowerDirs[0]!, "etc"))];
+  expect([upper.mode, upper.uid, upper.gid]).toEqual([lower.mode, lower.uid, lower.gid]);
+  expect(Math.floor(upper.mtimeMs / 1000)).toBe(Math.floor(lower.mtimeMs / 1000));
+  expect(Math.abs(upper.mtimeMs - lower.mtimeMs)).toBeLessThan(0.001);
+  const read = (await upperXattrReader(upperDir, r.root.lowerDirs, r.root.premade))!;
+  expect(await read(join(upperDir, "gone"))).toEqual({ "trusted.overlay.opaque": Buffer.from("y") });
+  expect(await read(join(upperDir, "etc"))).toBeUndefined();
+  expect(await read(join(upperDir, "new"))).toBeUndefined();
+});
+
+describe("upperXattrReader", () => {
+  const opaque = { "trusted.overlay.opaque": Buffer.from("y") };
+  /** A marker set by hand where overlayfs would never set one: seen only when a getfattr read the tree. */
+  const mark = (p: string) => run("setfattr", ["-n", "trusted.overlay.opaque", "-v", "y", p]);
+
+  it("no getfattr when no directory of the upper dir is in a lower layer, or only untouched ones berth made", async () => {
+    const base = await tempDir();
+    const [upper, lower] = [join(base, "u"), join(base, "l")];
+    for (const d of ["u/new/deeper", "u/etc/sub", "l/etc", "l/a"])
+      await mkdir(join(base, d), { recursive: true });
+    await writeFile(join(base, "u/a"), "a file over the lower dir");
+    for (const d of ["new", "new/deeper", "etc", "etc/sub"]) await mark(join(upper, d));
+    const premade = new Map([["etc", await dirIdentity(join(upper, "etc"))]]);
+    const read = (await upperXattrReader(upper, [lower], premade))!;
+    for (const d of ["new", "new/deeper", "etc", "etc/sub"])
+      expect(await read(join(upper, d))).toBeUndefined();
+    // /etc made again (another inode or birth): it may be opaque, the markers are read
+    await rm(join(upper, "etc"), { recursive: true });
+    await mkdir(join(upper, "etc"));
+    await mark(join(upper, "etc"));
+    const again = (await upperXattrReader(upper, [lower], premade))!;
+    expect(await again(join(upper, "etc"))).toEqual(opaque);
+    expect(await again(join(upper, "new"))).toEqual(opaque);
+    // a directory a lower layer has, not made by berth: read
+    await mkdir(join(upper, "x"));
+    await mkdir(join(lower, "x"));
+    await mark(join(upper, "x"));
+    expect(await (await upperXattrReader(upper, [lower]))!(join(upper, "x"))).toEqual(opaque);
+  });
+
+  it("a lower layer's symlink is never followed out of it (a host directory there does not count)", async () => {
+    const base = await tempDir();
+    const host = join(base, "host");
+    await mkdir(join(host, "sub"), { recursive: true });
+    const [upper, top, bottom] = [join(base, "u"), join(base, "top"), join(base, "bottom")];
+    await mkdir(join(upper, "etc/sub"), { recursive: true });
+    await mkdir(join(top, "etc"), { recursive: true });
+    await mkdir(bottom);
+    // the bottom layer's /etc: a link to a host directory that has `sub`; the upper dir's etc/sub is new
+    await symlink(host, join(bottom, "etc"));
+    await mark(join(upper, "etc/sub"));
+    const premade = new Map([["etc", await dirIdentity(join(upper, "etc"))]]);
+    const read = (await upperXattrReader(upper, [top, bottom], premade))!;
+    expect(await read(join(upper, "etc/sub"))).toBeUndefined();
+    // and a link at the top-level: `sub` under it is not looked for through it
+    await symlink(host, join(top, "lnk"));
+    await mkdir(join(upper, "lnk/sub"), { recursive: true });
+    await mark(join(upper, "lnk/sub"));
+    const premade2 = new Map([...premade, ["lnk", await dirIdentity(join(upper, "lnk"))]]);
+    expect(
+      await (await upperXattrReader(upper, [top, bottom], premade2))!(join(upper, "lnk/sub")),
+    ).toBeUndefined();
+  });
+});

@@ -630,7 +630,10 @@ export async function copyInstruction(c: StepContext): Promise<void> {
     parts.push({ fromImage: src.id });
     let selected: Promise<MatchedSource[]> | undefined;
     fromSources = () => {
-      selected ??= src.root().then((root) => select(root, `--from=${fromRef}`));
+      const what = `--from=${fromRef}`;
+      selected ??= (async () =>
+        (await src.sources?.(patterns, { matcher: undefined, what, parents, excludes })) ??
+        select(await src.root(), what))();
       return selected;
     };
   } else if (patterns.length) {

@@ -96,7 +96,7 @@ async function dropMountPoints(
 const loadRuntime = () => import("../../runtime/index.ts");
 
 async function runStep(o: RunStepOptions) {
-  const { captureChanges, overlayXattrReader, runInSandbox } = await loadRuntime();
+  const { captureChanges, runInSandbox, upperXattrReader } = await loadRuntime();
   await mkdir(o.upperDir, { recursive: true });
   const result = await runInSandbox({
     home: o.home,
@@ -134,9 +134,11 @@ async function runStep(o: RunStepOptions) {
   }
   const upper = result.root.upperDir;
   const overlay = result.root.mode !== "full";
-  // One read of the upper dir's overlay attributes (a getfattr process) serves both the mount points' check
-  // and the layer: the mount points only lose entries, they never gain attributes.
-  const attrs = overlay ? await overlayXattrReader(upper) : undefined;
+  // One read of the upper dir's overlay attributes (a getfattr process, where a directory may be opaque) serves
+  // both the mount points' check and the layer: the mount points only lose entries, never gain attributes.
+  const attrs = overlay
+    ? await upperXattrReader(upper, result.root.lowerDirs, result.root.premade)
+    : undefined;
   await dropMountPoints(upper, result.root.lowerDirs, [...o.mountTargets, ...ETC_FILES], overlay, attrs);
   const desc = await captureChanges(upper, o.layerPath, {
     readXattrs: attrs,
