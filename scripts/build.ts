@@ -7,7 +7,7 @@
  *   node scripts/build.ts [--out DIR]     (default: dist)
  */
 import { execFile } from "node:child_process";
-import { rm } from "node:fs/promises";
+import { rm, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { build } from "esbuild";
@@ -43,6 +43,10 @@ await build({
     js: 'import { createRequire as __berthRequire } from "node:module";\nconst require = __berthRequire(import.meta.url);',
   },
 });
+
+// The bundle's files are ES modules wherever the folder is copied: Node reads that here instead of compiling
+// each file a second time to find out (its module-syntax detection, when no package.json above says so).
+await writeFile(join(out, "bundle", "package.json"), '{ "type": "module" }\n');
 
 // berth's launcher, prebuilt per architecture (scripts/lib/launchers.ts): a build step needs no compiler.
 {

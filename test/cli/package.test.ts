@@ -74,6 +74,8 @@ describe("the packed package, installed with npm i -g --prefix", () => {
     expect(files).toContain("LICENSE");
     expect(files).toContain("bin/berth.js");
     expect(files).toContain("dist/bundle/berth.js");
+    // the bundle says it is ES modules wherever it is copied (Node then skips its syntax detection)
+    expect(files).toContain("dist/bundle/package.json");
     expect(files.filter((f) => f.endsWith(".map"))).toEqual([]);
     expect(files.filter((f) => f.startsWith("src/")).sort()).toEqual([
       "src/cnb/group-runner.c",
