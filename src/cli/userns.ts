@@ -15,7 +15,6 @@ import { access, constants, readFile } from "node:fs/promises";
 import { userInfo } from "node:os";
 import { join } from "node:path";
 import { BerthError } from "../errors.ts";
-import { subordinateIds, userNamespaceFailure, userNamespaceForbidden } from "../runtime/userns.ts";
 
 /**
  * Commands that run in a user namespace when not root: those that write image roots owned by other ids, and
@@ -68,6 +67,10 @@ export async function namespaceCommand(
   ids: { uid: number; gid: number },
   searchPath: string,
 ): Promise<Namespace> {
+  // loaded here, not with `needsNamespace`, which main.ts runs for every command (and root never needs this)
+  const { subordinateIds, userNamespaceFailure, userNamespaceForbidden } = await import(
+    "../runtime/userns.ts"
+  );
   const forbidden = await userNamespaceForbidden();
   if (forbidden !== undefined) {
     throw new BerthError(
