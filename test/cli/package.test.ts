@@ -76,6 +76,16 @@ describe("the packed package, installed with npm i -g --prefix", () => {
     expect(files).toContain("dist/bundle/berth.js");
     // the bundle says it is ES modules wherever it is copied (Node then skips its syntax detection)
     expect(files).toContain("dist/bundle/package.json");
+  });
+
+  it("imports no ES module facade of node:process (commander's default import is the global)", async () => {
+    const bundle = join(prefix, "lib", "node_modules", "berth", "dist", "bundle");
+    const chunks = files.filter((f) => f.startsWith("dist/bundle/") && f.endsWith(".js"));
+    expect(chunks.length).toBeGreaterThan(1);
+    for (const f of chunks) {
+      const text = await readFile(join(bundle, f.slice("dist/bundle/".length)), "utf8");
+      expect(text, f).not.toMatch(/from\s*"(node:)?process"/);
+    }
     expect(files.filter((f) => f.endsWith(".map"))).toEqual([]);
     expect(files.filter((f) => f.startsWith("src/")).sort()).toEqual([
       "src/cnb/group-runner.c",
