@@ -7,14 +7,56 @@
  *   node scripts/build.ts [--out DIR]     (default: dist)
  */
 import { execFile } from "node:child_process";
-import { rm } from "node:fs/promises";
+import { rm, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { build } from "esbuild";
+import { build, type Plugin } from "esbuild";
 
 const ROOT = resolve(import.meta.dirname, "..");
 const { values } = parseArgs({ options: { out: { type: "string", default: join(ROOT, "dist") } } });
 const out = resolve(values.out!);
+
+/**
+ * commander's imports of Node's modules (node:process, node:util, node:child_process, node:fs…) as the modules
+ * themselves (`process.getBuiltinModule`), not their ES module facades: a facade reads every export when it is
+ * made, so getters load what nobody asked for (node:process's create stdin and the diagnostic report;
+ * node:util's load its argument parser and diff). commander is loaded by every command, and for `berth
+ * --version` it is the only importer of node:process, node:util and (cli/userns.ts importing it lazily)
+ * node:child_process. Each name is read when the module is loaded (the names imported
+ * only: esbuild drops the unused pure reads); one that is a getter, or that this Node lacks, fails the build.
+ */
+/**
+ * node:child_process for commander, loaded on first use: commander spawns only executable subcommands, which
+ * berth has none of, and the module brings 37 of Node's (net, dgram…). A named import of it fails the build.
+ */
+const LAZY_CHILD_PROCESS = `let m;
+export default new Proxy({}, { get: (_, k) => (m ??= process.getBuiltinModule("node:child_process"))[k] });`;
+
+const commanderBuiltins: Plugin = {
+  name: "commander-builtins",
+  setup(b) {
+    b.onResolve({ filter: /^node:/ }, (a) =>
+      a.kind === "import-statement" && /[\\/]node_modules[\\/]commander[\\/]/.test(a.importer)
+        ? { path: a.path, namespace: "commander-builtin" }
+        : undefined,
+    );
+    b.onLoad({ filter: /.*/, namespace: "commander-builtin" }, (a) => {
+      if (a.path === "node:child_process") return { contents: LAZY_CHILD_PROCESS, loader: "js" };
+      const m = process.getBuiltinModule(a.path) as Record<string, unknown>;
+      const names = Object.entries(Object.getOwnPropertyDescriptors(m))
+        .filter(([k, d]) => /^[A-Za-z_$][\w$]*$/.test(k) && k !== "default" && !d.get)
+        .map(([k]) => `export const ${k} = /* @__PURE__ */ (() => m.${k})();`);
+      return {
+        contents: [
+          `const m = process.getBuiltinModule(${JSON.stringify(a.path)});`,
+          "export default m;",
+          ...names,
+        ].join("\n"),
+        loader: "js",
+      };
+    });
+  },
+};
 
 await rm(out, { recursive: true, force: true });
 await new Promise<void>((done, fail) =>
@@ -38,11 +80,16 @@ await build({
   sourcemap: false,
   legalComments: "linked",
   logLevel: "warning",
+  plugins: [commanderBuiltins],
   // The CommonJS packages bundled in (commander, proper-lockfile) call require() for Node's modules.
   banner: {
     js: 'import { createRequire as __berthRequire } from "node:module";\nconst require = __berthRequire(import.meta.url);',
   },
 });
+
+// The bundle's files are ES modules wherever the folder is copied: Node reads that here instead of compiling
+// each file a second time to find out (its module-syntax detection, when no package.json above says so).
+await writeFile(join(out, "bundle", "package.json"), '{ "type": "module" }\n');
 
 // berth's launcher, prebuilt per architecture (scripts/lib/launchers.ts): a build step needs no compiler.
 {

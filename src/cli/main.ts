@@ -223,24 +223,41 @@ function commandCli(program: Command, base: Cli): Cli {
  * Every command first sweeps what killed berths left (temp folders, store leases and temp files, container
  * folders), by the owner pid and start time each records; a failure to sweep never fails the command.
  */
-function sweepFirst(program: Command, base: Cli): void {
+async function sweep(base: Cli): Promise<void> {
   const { env, out } = base;
-  program.hook("preAction", async () => {
-    try {
-      const { sweepLeftovers } = await import("../runtime/sweep.ts");
-      const { findRuntime } = await import("../runtime/runtime.ts");
-      const swept = await sweepLeftovers(base.ctx.home, {
-        runtime: () => findRuntime({ path: env.PATH || undefined }),
-      });
-      if (env.BERTH_DEBUG && (swept.temp > 0 || swept.containers.length > 0)) {
-        out.stderr.write(
-          `debug: swept ${swept.temp} leftovers and ${swept.containers.length} containers of killed berths\n`,
-        );
-      }
-    } catch (err) {
-      if (env.BERTH_DEBUG) out.stderr.write(`debug: sweeping leftovers: ${(err as Error).message}\n`);
+  try {
+    const { sweepLeftovers } = await import("../runtime/sweep.ts");
+    const swept = await sweepLeftovers(base.ctx.home, {
+      runtime: async () =>
+        (await import("../runtime/runtime.ts")).findRuntime({ path: env.PATH || undefined }),
+    });
+    if (env.BERTH_DEBUG && (swept.temp > 0 || swept.containers.length > 0)) {
+      out.stderr.write(
+        `debug: swept ${swept.temp} leftovers and ${swept.containers.length} containers of killed berths\n`,
+      );
     }
-  });
+  } catch (err) {
+    if (env.BERTH_DEBUG) out.stderr.write(`debug: sweeping leftovers: ${(err as Error).message}\n`);
+  }
+}
+
+/**
+ * The sweep, done before the command's action. `early`: the sweep already under way (started while the
+ * command's module loads, so that its reads wait beside that work, not before the command).
+ */
+function sweepFirst(program: Command, base: Cli, early: Promise<void> | undefined): void {
+  program.hook("preAction", () => early ?? sweep(base));
+}
+
+/** Whether `argv` runs a known command (no help asked): its sweep can start before its module is loaded. */
+function runsCommand(argv: readonly string[]): boolean {
+  const command = commandOf(argv);
+  return (
+    command !== undefined &&
+    known(command) &&
+    !helpAsked(argv) &&
+    !argv.some((a) => a === "-h" || a === "--help")
+  );
 }
 
 /** Every command's output goes to `out`; berth's own errors and commander's usage errors start with "berth: ". */
@@ -322,10 +339,6 @@ async function main(argv: string[], env: Record<string, string | undefined>, out
       return printError(err, out, base.ctx.home);
     }
   }
-  const program = await buildProgram(() => commandCli(program, base), argv);
-  sweepFirst(program, base);
-  routeOutput(program, out);
-  argv = helpArgv(argv);
   try {
     const tightened = await secureHome(base.ctx.home);
     if (tightened.length) {
@@ -333,6 +346,12 @@ async function main(argv: string[], env: Record<string, string | undefined>, out
         `warning: ${tightened.join(", ")} ${tightened.length > 1 ? "were" : "was"} open to other users (image roots with setuid files live there); made 0700\n`,
       );
     }
+    // only in a home found private (a shared one is refused above)
+    const early = runsCommand(argv) ? sweep(base) : undefined;
+    const program: Command = await buildProgram(() => commandCli(program, base), argv);
+    sweepFirst(program, base, early);
+    routeOutput(program, out);
+    argv = helpArgv(argv);
     await program.parseAsync(argv, { from: "user" });
     return code.exit;
   } catch (err) {

@@ -10,18 +10,22 @@
  * namespace's ids, which the caller cannot remove outside it. Without subordinate ids only the caller's own id is mapped (to 0): a build
  * that needs another owner fails with `ID_UNMAPPED` naming the file and what to install.
  */
-import { execFile, spawn } from "node:child_process";
 import { access, constants, readFile } from "node:fs/promises";
 import { userInfo } from "node:os";
 import { join } from "node:path";
 import { BerthError } from "../errors.ts";
-import { subordinateIds, userNamespaceFailure, userNamespaceForbidden } from "../runtime/userns.ts";
 
 /**
  * Commands that run in a user namespace when not root: those that write image roots owned by other ids, and
  * `system` (df, prune), which measures and removes what they left (files of the namespace's ids).
  */
 const IN_NAMESPACE = new Set(["build", "detect", "system"]);
+
+/**
+ * node:child_process, loaded when a namespace is made: main.ts imports this module for `needsNamespace` on
+ * every command, and `berth --version` then loads no child_process at all (37 of Node's internal modules).
+ */
+const childProcess = () => import("node:child_process");
 
 /** Whether `command` with `argv` must run in a user namespace: not root, a build, not asking for help. */
 export function needsNamespace(command: string | undefined, argv: readonly string[], euid: number): boolean {
@@ -68,6 +72,10 @@ export async function namespaceCommand(
   ids: { uid: number; gid: number },
   searchPath: string,
 ): Promise<Namespace> {
+  // loaded here, not with `needsNamespace`, which main.ts runs for every command (and root never needs this)
+  const { subordinateIds, userNamespaceFailure, userNamespaceForbidden } = await import(
+    "../runtime/userns.ts"
+  );
   const forbidden = await userNamespaceForbidden();
   if (forbidden !== undefined) {
     throw new BerthError(
@@ -103,6 +111,7 @@ export async function namespaceCommand(
   const base = [unshare, "--user", "--mount", "--map-root-user", ...maps];
   // A trial first: a kernel limit or security module refusing the namespace, or newuidmap refusing the
   // ranges, is one sentence, not unshare's words mixed into the build's output.
+  const { execFile } = await childProcess();
   const trial = await new Promise<{ code: number | null; stderr: string }>((done) => {
     execFile(base[0]!, [...base.slice(1), "--", "true"], { timeout: 30_000 }, (err, _out, stderr) =>
       done({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stderr: String(stderr) }),
@@ -160,7 +169,7 @@ async function whySingle(name: string | undefined, uid: number, searchPath: stri
  * sends this process (a terminal's Ctrl-C reaches both: the child acts on it, this process waits); resolves
  * with the exit code (128+n for a signal, as a shell reports it).
  */
-export function runInNamespace(
+export async function runInNamespace(
   argv: readonly string[],
   env: Record<string, string | undefined>,
   signals: {
@@ -168,6 +177,7 @@ export function runInNamespace(
     off: (s: NodeJS.Signals, f: () => void) => void;
   },
 ): Promise<number> {
+  const { spawn } = await childProcess();
   return new Promise((done, fail) => {
     const child = spawn(argv[0]!, argv.slice(1), { stdio: "inherit", env });
     const forwarded: [NodeJS.Signals, () => void][] = (["SIGTERM", "SIGHUP", "SIGQUIT"] as const).map((s) => [

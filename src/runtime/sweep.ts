@@ -13,11 +13,28 @@ import { mkdir, readdir, readFile, rm, stat, writeFile } from "node:fs/promises"
 import { join } from "node:path";
 import { OciLayout } from "../oci/layout/layout.ts";
 import { isAlive, selfIdentity, sweepDeadOwners } from "../util/owner.ts";
-import { cleanupState } from "./exec.ts";
-import { unmount } from "./mount.ts";
-import { stopNetwork } from "./network.ts";
 import type { OciRuntime } from "./runtime.ts";
-import { readContainer, releaseName } from "./state.ts";
+
+/**
+ * What removing a dead container's leftovers needs (runtime state, network, name, mounts): loaded only when
+ * there is one to remove. Every command sweeps, and finds nothing almost always (a no-change rebuild then
+ * loaded these four modules, ~35 KB of source, for nothing).
+ */
+async function removal() {
+  const [exec, mount, network, state] = await Promise.all([
+    import("./exec.ts"),
+    import("./mount.ts"),
+    import("./network.ts"),
+    import("./state.ts"),
+  ]);
+  return {
+    cleanupState: exec.cleanupState,
+    unmount: mount.unmount,
+    stopNetwork: network.stopNetwork,
+    readContainer: state.readContainer,
+    releaseName: state.releaseName,
+  };
+}
 
 const OWNER = "owner";
 
@@ -80,6 +97,7 @@ export async function sweepContainers(home: string, runtime: OciRuntime): Promis
     const owner = await readFile(join(dir, OWNER), "utf8").catch(() => undefined);
     if (owner === undefined) continue;
     if (await isAlive(owner)) continue;
+    const { cleanupState, stopNetwork, readContainer, releaseName, unmount } = await removal();
     await cleanupState({ runtime, stateDir: dirs.state, id });
     await stopNetwork(dir);
     const record = await readContainer(dir);
@@ -122,7 +140,11 @@ export async function mountsUnder(dir: string): Promise<string[]> {
 
 /** Unmount everything mounted in `dir`; false when something stays mounted (the folder must not be removed). */
 async function unmountAll(dir: string): Promise<boolean> {
-  for (const point of await mountsUnder(dir)) await unmount(point);
+  const points = await mountsUnder(dir);
+  if (points.length > 0) {
+    const { unmount } = await removal();
+    for (const point of points) await unmount(point);
+  }
   return (await mountsUnder(dir)).length === 0;
 }
 

@@ -28,7 +28,7 @@ async function files(root: string, rel = ""): Promise<string[]> {
   const out: string[] = [];
   for (const e of await readdir(join(root, rel), { withFileTypes: true })) {
     const p = rel ? `${rel}/${e.name}` : e.name;
-    if (p === "cache/node-compile") continue;
+    if (p === ".cache") continue;
     if (e.isDirectory()) out.push(...(await files(root, p)));
     else out.push(p);
   }

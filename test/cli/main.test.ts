@@ -1,13 +1,17 @@
 /**
  * src/cli/main.ts: the program built for an argument list loads only the module of the command it names
  * (global options and `help` skipped), every module for the overview, none for --version; and a command run
- * through it gets the Cli the caller made.
+ * through it gets the Cli the caller made; the sweep of what killed berths left runs before the command, and
+ * only in a BERTH_HOME found private.
  */
+import { chmod, mkdir, readdir } from "node:fs/promises";
+import { join } from "node:path";
 import { PassThrough } from "node:stream";
 import type { Command } from "commander";
 import { describe, expect, it } from "vitest";
 import type { Cli } from "../../src/cli/env.ts";
 import { buildProgram } from "../../src/cli/main.ts";
+import { berth } from "../helpers/cli.ts";
 import { runCommand } from "../helpers/cli-commands.ts";
 import { tempDir } from "../helpers/temp.ts";
 
@@ -65,5 +69,30 @@ describe("buildProgram", () => {
     const r = await runCommand(["images", "--json"], { home });
     expect(r.error).toBeUndefined();
     expect(JSON.parse(r.stdout)).toEqual({ schemaVersion: 1, images: [] });
+  });
+});
+
+describe("the sweep of killed berths' leftovers", () => {
+  // an edit's temp folder left by a killed berth, as its name records it (pid 2^22+ is beyond pid_max)
+  const LEFT = "edit-p4194399t1-AbCdEf";
+
+  it("is done before the command (started while its module loads), not for help", async () => {
+    const home = join(await tempDir("berth-main-sweep-"), "home");
+    await mkdir(join(home, "tmp", LEFT), { recursive: true });
+    expect((await berth(["images", "--help"], { home })).code).toBe(0);
+    expect(await readdir(join(home, "tmp"))).toEqual([LEFT]);
+    const r = await berth(["images"], { home });
+    expect(r.code, r.stderr).toBe(0);
+    expect(await readdir(join(home, "tmp"))).toEqual([]);
+  });
+
+  it("touches nothing in a shared BERTH_HOME, which is refused first", async () => {
+    const shared = join(await tempDir("berth-main-sweep-"), "shared");
+    await mkdir(join(shared, "tmp", LEFT), { recursive: true });
+    await chmod(shared, 0o1777);
+    const r = await berth(["images"], { home: shared, env: { HOME: "/dev/null" } });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/is a shared folder/);
+    expect(await readdir(join(shared, "tmp"))).toEqual([LEFT]);
   });
 });

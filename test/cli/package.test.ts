@@ -74,6 +74,34 @@ describe("the packed package, installed with npm i -g --prefix", () => {
     expect(files).toContain("LICENSE");
     expect(files).toContain("bin/berth.js");
     expect(files).toContain("dist/bundle/berth.js");
+    // the bundle says it is ES modules wherever it is copied (Node then skips its syntax detection)
+    expect(files).toContain("dist/bundle/package.json");
+  });
+
+  it("berth --version loads neither node:child_process nor the facades of node:process and node:util", async () => {
+    const list = join(dir, "module-list.mjs");
+    await writeFile(
+      list,
+      'process.on("exit", () => process.stderr.write(JSON.stringify(process.moduleLoadList)));\n',
+    );
+    const r = await installed(["--version"], ["--import", list]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe("0.1.0\n");
+    const loaded = JSON.parse(r.stderr) as string[];
+    // the facades' getters load these; child_process is what commander's spawn and cli/userns.ts load
+    for (const m of ["child_process", "internal/util/parse_args/parse_args", "internal/process/report"]) {
+      expect(loaded).not.toContain(`NativeModule ${m}`);
+    }
+  });
+
+  it("imports no ES module facade of node:process (commander's default import is the global)", async () => {
+    const bundle = join(prefix, "lib", "node_modules", "berth", "dist", "bundle");
+    const chunks = files.filter((f) => f.startsWith("dist/bundle/") && f.endsWith(".js"));
+    expect(chunks.length).toBeGreaterThan(1);
+    for (const f of chunks) {
+      const text = await readFile(join(bundle, f.slice("dist/bundle/".length)), "utf8");
+      expect(text, f).not.toMatch(/from\s*"(node:)?process"/);
+    }
     expect(files.filter((f) => f.endsWith(".map"))).toEqual([]);
     expect(files.filter((f) => f.startsWith("src/")).sort()).toEqual([
       "src/cnb/group-runner.c",
