@@ -221,6 +221,8 @@ export class DockerfileBuild {
   #index!: ContextIndex;
   /** When each stage's current step began (by stage number): a step ends with its duration. */
   #stepStarted = new Map<number, number>();
+  /** The target stage's index: its imported layers are the image's (`#prefetch`). */
+  #target = -1;
 
   readonly #shared: SharedBuildState;
 
@@ -291,6 +293,7 @@ export class DockerfileBuild {
       }
     }
     const target = targetStage(plan, i.target, df.name);
+    this.#target = target.index;
     const stages = neededStages(plan, target, this.#globalVars, df.name);
     this.#stageCount = stages.length;
     this.#matcher = await this.#loadIgnore();
@@ -865,6 +868,7 @@ export class DockerfileBuild {
     if (rec && o.linked) rec = { ...rec, config: this.#config(s) };
     const cached = rec !== undefined;
     if (rec) {
+      if (rec.layer) this.#prefetch(s, rec.layer.digest);
       this.#slog(s.no, `--> Using cache ${short(keyOf(via ?? lookup))}`);
     } else {
       rec = await this.#produceOnce(via ?? lookup, produce);
@@ -915,6 +919,21 @@ export class DockerfileBuild {
     const local = await this.#cache.get(lookup);
     if (local || !this.#imports.length) return local;
     return fetch ? this.#imported(lookup) : this.#imports.find((c) => c.steps.has(lookup))?.steps.get(lookup);
+  }
+
+  /**
+   * An imported layer of the target stage is in the image the build writes: where a destination needs its bytes
+   * (any but a registry, which may mount it from the cache's repository), it is fetched from the cache hit on,
+   * while the other steps are looked up, rather than when the image is written. A failure is the same promise
+   * that the image's write then reads (`lazyLayer`), and is reported there.
+   */
+  #prefetch(s: StageState, digest: string): void {
+    if (s.stage.index !== this.#target) return;
+    if (this.inputs.destinations.every((d) => d.transport === "docker")) return;
+    this.#lazy
+      .get(digest)
+      ?.local()
+      .catch(() => undefined);
   }
 
   /** Produce a step and record it under `lookup`, once for the builds sharing this state (platforms.ts). */
