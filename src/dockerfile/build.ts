@@ -223,6 +223,11 @@ export class DockerfileBuild {
   #stepStarted = new Map<number, number>();
   /** The target stage's index: its imported layers are the image's (`#prefetch`). */
   #target = -1;
+  /**
+   * Layers this process wrote into the cache's blobs, their digests computed as they were written: a local
+   * destination links them in rather than reading and hashing them again (mutate's `written`).
+   */
+  #wrote = new Set<string>();
 
   readonly #shared: SharedBuildState;
 
@@ -891,6 +896,7 @@ export class DockerfileBuild {
           {
             path: this.#cache.blobPath(r.layer.digest),
             source: this.#lazy.get(r.layer.digest),
+            written: this.#wrote.has(r.layer.digest),
             ...r.layer,
             history: r.history ?? {},
           },
@@ -960,6 +966,7 @@ export class DockerfileBuild {
       const blob = this.#cache.blobPath(layer.digest);
       await mkdir(posix.dirname(blob), { recursive: true });
       await rename(path, blob);
+      this.#wrote.add(layer.digest);
       rec.layer = {
         digest: layer.digest,
         diffId: layer.diffId,
