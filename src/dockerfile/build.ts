@@ -481,9 +481,11 @@ export class DockerfileBuild {
     if (!c || !rec) return undefined;
     const l = rec.layer;
     if (l && !this.#lazy.has(l.digest)) {
+      // every cache naming the layer may serve it: the one the record is from first
+      const holders = [c, ...this.#imports.filter((x) => x !== c && x.layers.has(l.digest))];
       this.#lazy.set(
         l.digest,
-        lazyLayer(c, l, this.#cache.blobPath(l.digest), () => this.#cache.tmpDir()),
+        lazyLayer(holders, l, this.#cache.blobPath(l.digest), () => this.#cache.tmpDir()),
       );
     }
     await this.#cache.put(lookup, rec);
