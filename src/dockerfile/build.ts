@@ -228,6 +228,8 @@ export class DockerfileBuild {
    * destination links them in rather than reading and hashing them again (mutate's `written`).
    */
   #wrote = new Set<string>();
+  /** The fetches `#prefetch` started: a local destination waits for them, so that it links their files. */
+  #prefetching: Promise<unknown>[] = [];
 
   readonly #shared: SharedBuildState;
 
@@ -321,6 +323,7 @@ export class DockerfileBuild {
       const final = this.#states.get(target.index)!;
       if (i.platform) this.#stampPlatform(final, i.platform);
       if (i.cacheTo?.some((c) => c.type === "inline")) this.#inlineCache(final);
+      await Promise.all(this.#prefetching);
       const written = await writeDestinations(final.image, i.destinations, this.#ctx);
       const cacheSteps = { max: this.#used, min: final.chain };
       await exportCaches(i.cacheTo ?? [], cacheSteps, this.#cache, this.#ctx, this.#tmp, i.log, this.#lazy);
@@ -938,10 +941,8 @@ export class DockerfileBuild {
   #prefetch(s: StageState, digest: string): void {
     if (s.stage.index !== this.#target) return;
     if (this.inputs.destinations.every((d) => d.transport === "docker")) return;
-    this.#lazy
-      .get(digest)
-      ?.local()
-      .catch(() => undefined);
+    const fetching = this.#lazy.get(digest)?.local();
+    if (fetching) this.#prefetching.push(fetching.catch(() => undefined));
   }
 
   /** Produce a step and record it under `lookup`, once for the builds sharing this state (platforms.ts). */

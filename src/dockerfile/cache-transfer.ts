@@ -15,7 +15,7 @@ import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { BerthError } from "../errors.ts";
 import { createCompressor } from "../layer/index.ts";
-import { type BlobSource, readDocument, verified } from "../oci/blob.ts";
+import { type BlobSource, readDocument, verified, type WrittenBlobSource } from "../oci/blob.ts";
 import { decompress, decompressAs } from "../oci/compression.ts";
 import { copy } from "../oci/copy.ts";
 import type { Descriptor } from "../oci/descriptor.ts";
@@ -140,8 +140,11 @@ async function readCacheRoot(
   return { doc: decodeInline(value, what), kind: "inline cache" };
 }
 
-/** A layer of an imported cache, fetched only when its bytes are read. */
-export interface LazyLayer extends BlobSource {
+/**
+ * A layer of an imported cache, fetched only when its bytes are read; once this process has fetched and
+ * verified it, its file is one a local destination may link in (`writtenFile`).
+ */
+export interface LazyLayer extends WrittenBlobSource {
   /** The layer's file in the local cache: fetched (once) and verified first when it is not there. */
   local(): Promise<string>;
 }
@@ -162,6 +165,7 @@ export function lazyLayer(
   tmpDir: () => Promise<string>,
 ): LazyLayer {
   let fetching: Promise<string> | undefined;
+  let fetched = false;
   const local = () => {
     fetching ??= (async () => {
       if ((await sizeOf(path)) === layer.size) return path;
@@ -169,6 +173,7 @@ export function lazyLayer(
       for (const cache of caches) {
         try {
           await fetchLayer(cache, layer, path, await tmpDir());
+          fetched = true;
           return path;
         } catch (err) {
           failures.push(err as Error);
@@ -186,6 +191,9 @@ export function lazyLayer(
     },
     originOf(desc: Descriptor): BlobSource | undefined {
       return origin && (origin.originOf?.(desc) ?? origin);
+    },
+    writtenFile(desc: Descriptor): string | undefined {
+      return fetched && desc.digest === layer.digest && desc.size === layer.size ? path : undefined;
     },
   };
 }

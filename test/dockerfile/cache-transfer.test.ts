@@ -4,9 +4,10 @@
  * empty and must reuse A's steps instead of running them.
  */
 import { randomBytes } from "node:crypto";
-import { mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdir, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { StepCache } from "../../src/dockerfile/cache.ts";
 import { berth } from "../helpers/cli.ts";
 import { tempDir } from "../helpers/temp.ts";
 import { htpasswdLine } from "../registry/helpers/certs.ts";
@@ -333,6 +334,12 @@ describe("--cache-from layers are fetched only when needed (BuildKit's lazy refs
     const imageLayers = manifest.layers.map((l) => l.digest).filter((d) => layers.includes(d));
     expect(imageLayers.length).toBe(3);
     expect((await layerGets("cache/lazy", layers)).sort()).toEqual([...imageLayers].sort());
+    // fetched and verified by this build into its cache, they are linked into the layout, not copied again
+    const steps = new StepCache(home("lazy-b"));
+    for (const d of imageLayers) {
+      const written = join(tmp, "out-lazy-b", "blobs", "sha256", d.slice(7));
+      expect((await stat(written)).ino, d).toBe((await stat(steps.blobPath(d))).ino);
+    }
 
     // Pushed to another repository of the cache's registry, with a cache written to a third (CI's pattern):
     // every layer is mounted, not one is fetched.
