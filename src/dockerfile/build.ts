@@ -249,6 +249,15 @@ export class DockerfileBuild {
    * layers compressed, as every stage's records in it are).
    */
   #unexported = new Set<number>();
+  /** The target stage's index: its imported layers are the image's (`#prefetch`). */
+  #target = -1;
+  /**
+   * Layers this process wrote into the cache's blobs, their digests computed as they were written: a local
+   * destination links them in rather than reading and hashing them again (mutate's `written`).
+   */
+  #wrote = new Set<string>();
+  /** The fetches `#prefetch` started: a local destination waits for them, so that it links their files. */
+  #prefetching: Promise<unknown>[] = [];
 
   readonly #shared: SharedBuildState;
 
@@ -279,28 +288,32 @@ export class DockerfileBuild {
     return this.inputs.sourceDateEpoch ?? 0;
   }
 
+  /** The Dockerfile, read confined to the context when it is inside it, and parsed. */
+  async #readDockerfile(): Promise<Dockerfile> {
+    const i = this.inputs;
+    if (!("path" in i.dockerfile))
+      return parseDockerfile(i.dockerfile.text, i.dockerfile.name ?? "Dockerfile");
+    let text: string;
+    try {
+      const bytes = await readFileWithin(i.dockerfile.path, i.contextDir, {
+        ...CONTEXT,
+        ...(i.dockerfile.inContext ? { mustBeInside: true } : {}),
+      });
+      if (bytes === undefined) throw new Error(`${i.dockerfile.path} does not exist`);
+      text = bytes.toString("utf8");
+    } catch (err) {
+      if (err instanceof BerthError) throw err;
+      throw new BerthError("DOCKERFILE_NOT_FOUND", `cannot read the Dockerfile ${i.dockerfile.path}`, {
+        cause: err,
+        hint: "give its path with --dockerfile, or put a Dockerfile in the build context",
+      });
+    }
+    return parseDockerfile(text, posix.basename(i.dockerfile.path));
+  }
+
   async build(): Promise<BuildResult> {
     const i = this.inputs;
-    if ("path" in i.dockerfile) {
-      let text: string;
-      try {
-        const bytes = await readFileWithin(i.dockerfile.path, i.contextDir, {
-          ...CONTEXT,
-          ...(i.dockerfile.inContext ? { mustBeInside: true } : {}),
-        });
-        if (bytes === undefined) throw new Error(`${i.dockerfile.path} does not exist`);
-        text = bytes.toString("utf8");
-      } catch (err) {
-        if (err instanceof BerthError) throw err;
-        throw new BerthError("DOCKERFILE_NOT_FOUND", `cannot read the Dockerfile ${i.dockerfile.path}`, {
-          cause: err,
-          hint: "give its path with --dockerfile, or put a Dockerfile in the build context",
-        });
-      }
-      this.#df = parseDockerfile(text, posix.basename(i.dockerfile.path));
-    } else {
-      this.#df = parseDockerfile(i.dockerfile.text, i.dockerfile.name ?? "Dockerfile");
-    }
+    this.#df = await this.#readDockerfile();
     const df = this.#df;
     const plan = splitStages(df);
     for (const w of plan.warnings) this.#log(`WARN: ${w.rule}: ${w.message} (${df.name}:${w.line})`);
@@ -324,6 +337,7 @@ export class DockerfileBuild {
       }
     }
     const target = targetStage(plan, i.target, df.name);
+    this.#target = target.index;
     const stages = neededStages(plan, target, this.#globalVars, df.name);
     if (i.uncompressedStages ?? uncompressedStages(i))
       this.#unexported = unexportedStages(plan.stages, stages, target, this.#globalVars);
@@ -348,6 +362,7 @@ export class DockerfileBuild {
       const final = this.#states.get(target.index)!;
       if (i.platform) this.#stampPlatform(final, i.platform);
       if (i.cacheTo?.some((c) => c.type === "inline")) this.#inlineCache(final);
+      await Promise.all(this.#prefetching);
       const written = await writeDestinations(final.image, i.destinations, this.#ctx);
       const cacheSteps = { max: this.#used, min: final.chain };
       await exportCaches(i.cacheTo ?? [], cacheSteps, this.#cache, this.#ctx, this.#tmp, i.log, this.#lazy);
@@ -508,9 +523,11 @@ export class DockerfileBuild {
     if (!c || !rec) return undefined;
     const l = rec.layer;
     if (l && !this.#lazy.has(l.digest)) {
+      // every cache naming the layer may serve it: the one the record is from first
+      const holders = [c, ...this.#imports.filter((x) => x !== c && x.layers.has(l.digest))];
       this.#lazy.set(
         l.digest,
-        lazyLayer(c, l, this.#cache.blobPath(l.digest), () => this.#cache.tmpDir()),
+        lazyLayer(holders, l, this.#cache.blobPath(l.digest), () => this.#cache.tmpDir()),
       );
     }
     await this.#cache.put(lookup, rec);
@@ -908,6 +925,7 @@ export class DockerfileBuild {
     if (rec && o.linked) rec = { ...rec, config: this.#config(s) };
     const cached = rec !== undefined;
     if (rec) {
+      if (rec.layer) this.#prefetch(s, rec.layer.digest);
       this.#slog(s.no, `--> Using cache ${short(keyOf(via ?? lookup))}`);
     } else {
       rec = await this.#produceOnce(via ?? lookup, produce);
@@ -930,6 +948,7 @@ export class DockerfileBuild {
           {
             path: this.#cache.blobPath(r.layer.digest),
             source: this.#lazy.get(r.layer.digest),
+            written: this.#wrote.has(r.layer.digest),
             ...r.layer,
             history: r.history ?? {},
           },
@@ -960,6 +979,19 @@ export class DockerfileBuild {
     return fetch ? this.#imported(lookup) : this.#imports.find((c) => c.steps.has(lookup))?.steps.get(lookup);
   }
 
+  /**
+   * An imported layer of the target stage is in the image the build writes: where a destination needs its bytes
+   * (any but a registry, which may mount it from the cache's repository), it is fetched from the cache hit on,
+   * while the other steps are looked up, rather than when the image is written. A failure is the same promise
+   * that the image's write then reads (`lazyLayer`), and is reported there.
+   */
+  #prefetch(s: StageState, digest: string): void {
+    if (s.stage.index !== this.#target) return;
+    if (this.inputs.destinations.every((d) => d.transport === "docker")) return;
+    const fetching = this.#lazy.get(digest)?.local();
+    if (fetching) this.#prefetching.push(fetching.catch(() => undefined));
+  }
+
   /** Produce a step and record it under `lookup`, once for the builds sharing this state (platforms.ts). */
   #produceOnce(lookup: string, produce: () => Promise<StepOutput>): Promise<StepRecord> {
     let p = this.#shared.producing.get(lookup);
@@ -986,6 +1018,7 @@ export class DockerfileBuild {
       mkdirSync(posix.dirname(blob), { recursive: true });
       renameSync(path, blob);
       if (headers) this.#shared.layerEntries.note(layer.digest, headers);
+      this.#wrote.add(layer.digest);
       rec.layer = {
         digest: layer.digest,
         diffId: layer.diffId,

@@ -15,7 +15,7 @@ import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { BerthError } from "../errors.ts";
 import { createCompressor } from "../layer/index.ts";
-import { type BlobSource, readDocument, verified } from "../oci/blob.ts";
+import { type BlobSource, readDocument, verified, type WrittenBlobSource } from "../oci/blob.ts";
 import { decompress, decompressAs } from "../oci/compression.ts";
 import { copy } from "../oci/copy.ts";
 import type { Descriptor } from "../oci/descriptor.ts";
@@ -59,6 +59,8 @@ export interface ImportedCache {
   steps: Map<string, StepRecord>;
   /** Records without berth's step (BuildKit's). */
   buildkitRecords: number;
+  /** The digests of the layers its records name. */
+  layers: ReadonlySet<string>;
   /** `cache manifest` or `inline cache`. */
   kind: string;
   source: BlobSource;
@@ -94,7 +96,9 @@ export async function importCache(
     const { doc, kind } = await readCacheRoot(source, root, platform, what);
     const { steps, buildkitRecords } = decodeCacheRecords(doc, what);
     const origin = from.type === "registry" ? source : undefined;
-    return { text: from.text, steps, buildkitRecords, kind, source, origin, close };
+    const layers = new Set<string>();
+    for (const r of steps.values()) if (r.layer) layers.add(r.layer.digest);
+    return { text: from.text, steps, buildkitRecords, layers, kind, source, origin, close };
   } catch (err) {
     await close();
     throw err;
@@ -136,54 +140,83 @@ async function readCacheRoot(
   return { doc: decodeInline(value, what), kind: "inline cache" };
 }
 
-/** A layer of an imported cache, fetched only when its bytes are read. */
-export interface LazyLayer extends BlobSource {
+/**
+ * A layer of an imported cache, fetched only when its bytes are read; once this process has fetched and
+ * verified it, its file is one a local destination may link in (`writtenFile`).
+ */
+export interface LazyLayer extends WrittenBlobSource {
   /** The layer's file in the local cache: fetched (once) and verified first when it is not there. */
   local(): Promise<string>;
 }
 
 /**
  * An imported record's layer as a blob source that fetches it into `path` (the local cache's blob) on the first
- * read, once however many readers ask, verified as `fetchLayer` does. `originOf` names a registry cache's
- * repository, so that a registry sink on the cache's registry mounts the blob and its bytes are never fetched. A layer the cache
- * no longer serves (or not as its record says) fails the read, naming the cache and the blob, as BuildKit fails
- * ("blob not found") on a lazy ref whose blob is gone.
+ * read, once however many readers ask, verified as `fetchLayer` does. `caches` are the imported caches whose
+ * records name the layer, the one the record was found in first: one that no longer serves it (pruned) or not
+ * as recorded gives way to the next, as BuildKit resolves a lazy ref against every remote that provides the
+ * record. When none serves it the read fails naming the caches and the blob, as BuildKit fails ("blob not
+ * found") on a lazy ref whose blob is gone. The first cache with a registry repository is the layer's origin,
+ * so that a registry sink on the cache's registry mounts the blob and its bytes are never fetched.
  */
 export function lazyLayer(
-  cache: ImportedCache,
+  caches: readonly ImportedCache[],
   layer: NonNullable<StepRecord["layer"]>,
   path: string,
   tmpDir: () => Promise<string>,
 ): LazyLayer {
   let fetching: Promise<string> | undefined;
+  let fetched = false;
   const local = () => {
     fetching ??= (async () => {
       if ((await sizeOf(path)) === layer.size) return path;
-      try {
-        await fetchLayer(cache, layer, path, await tmpDir());
-      } catch (err) {
-        throw new BerthError(
-          err instanceof BerthError ? err.code : "BLOB_NOT_FOUND",
-          `--cache-from ${cache.text}: cannot fetch the cached layer ${layer.digest} (${(err as Error).message})`,
-          {
-            cause: err,
-            hint: "the cache names a layer its store no longer serves as recorded: write the cache again (--cache-to), or build with --no-cache",
-          },
-        );
+      const failures: Error[] = [];
+      for (const cache of caches) {
+        try {
+          await fetchLayer(cache, layer, path, await tmpDir());
+          fetched = true;
+          return path;
+        } catch (err) {
+          failures.push(err as Error);
+        }
       }
-      return path;
+      throw unfetchable(caches, layer, failures);
     })();
     return fetching;
   };
+  const origin = caches.find((c) => c.origin)?.origin;
   return {
     local,
     async openBlob(desc: Descriptor): Promise<Readable> {
       return verified(createReadStream(await local()), desc, `layer ${desc.digest}`);
     },
     originOf(desc: Descriptor): BlobSource | undefined {
-      return cache.origin && (cache.origin.originOf?.(desc) ?? cache.origin);
+      return origin && (origin.originOf?.(desc) ?? origin);
+    },
+    writtenFile(desc: Descriptor): string | undefined {
+      return fetched && desc.digest === layer.digest && desc.size === layer.size ? path : undefined;
     },
   };
+}
+
+/** A layer none of the caches naming it serves as recorded: each cache and what it answered. */
+function unfetchable(
+  caches: readonly ImportedCache[],
+  layer: NonNullable<StepRecord["layer"]>,
+  failures: readonly Error[],
+): BerthError {
+  const first = failures[0];
+  const why =
+    failures.length === 1
+      ? first?.message
+      : failures.map((e, i) => `${caches[i]?.text}: ${e.message}`).join("; ");
+  return new BerthError(
+    first instanceof BerthError ? first.code : "BLOB_NOT_FOUND",
+    `${caches.map((c) => `--cache-from ${c.text}`).join(", ")}: cannot fetch the cached layer ${layer.digest} (${why})`,
+    {
+      cause: first,
+      hint: "the cache names a layer its store no longer serves as recorded: write the cache again (--cache-to), or build with --no-cache",
+    },
+  );
 }
 
 async function sizeOf(path: string): Promise<number | undefined> {

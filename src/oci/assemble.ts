@@ -8,7 +8,7 @@
 import { createReadStream } from "node:fs";
 import { Readable } from "node:stream";
 import { BerthError } from "../errors.ts";
-import { type BlobSource, verified, type WrittenBlobSource } from "./blob.ts";
+import { type BlobSource, hasWrittenFiles, verified, type WrittenBlobSource } from "./blob.ts";
 import type { ImageConfig } from "./config.ts";
 import type { Descriptor } from "./descriptor.ts";
 import { type Digest, digestBytes } from "./digest.ts";
@@ -105,7 +105,10 @@ export function assemble(
     },
     writtenFile(desc: Descriptor): string | undefined {
       const l = where.get(desc.digest);
-      if (!l || !("file" in l.from) || !l.from.written) return undefined;
+      if (!l) return undefined;
+      // a layer served by a source: that source's file, if it wrote one (an imported layer it fetched)
+      if (!("file" in l.from)) return hasWrittenFiles(l.from) ? l.from.writtenFile(desc) : undefined;
+      if (!l.from.written) return undefined;
       return l.descriptor.size === desc.size ? l.from.file : undefined;
     },
   };
@@ -140,7 +143,7 @@ export function assembleIndex(images: readonly Image[], annotations?: Record<str
     digest: digestBytes(bytes),
     size: bytes.length,
   };
-  const source: BlobSource = {
+  const source: WrittenBlobSource = {
     async openBlob(desc: Descriptor): Promise<Readable> {
       if (desc.digest === descriptor.digest) return verified(Readable.from([bytes]), desc, "index");
       const image = owner.get(desc.digest);
@@ -150,6 +153,10 @@ export function assembleIndex(images: readonly Image[], annotations?: Record<str
     originOf(desc: Descriptor): BlobSource | undefined {
       const s = owner.get(desc.digest)?.source;
       return s?.originOf?.(desc) ?? s;
+    },
+    writtenFile(desc: Descriptor): string | undefined {
+      const s = owner.get(desc.digest)?.source;
+      return hasWrittenFiles(s) ? s.writtenFile(desc) : undefined;
     },
   };
   return new ImageIndex(descriptor, bytes, index, source);

@@ -1,6 +1,6 @@
 import { Readable } from "node:stream";
 import { BerthError } from "../errors.ts";
-import { type BlobSource, verified } from "./blob.ts";
+import { type BlobSource, hasWrittenFiles, verified } from "./blob.ts";
 import type { Descriptor } from "./descriptor.ts";
 import { loadRoot, type Root, selectImage } from "./image.ts";
 import type { Platform } from "./platform.ts";
@@ -140,6 +140,7 @@ async function copyRoot(
         options.onBlob?.({ type: "start", descriptor });
         const how = await sink.putBlob(descriptor, opener(source, descriptor), {
           from: source.originOf?.(descriptor) ?? source,
+          writtenFile: hasWrittenFiles(source) ? source.writtenFile(descriptor) : undefined,
           onProgress: (bytes) => options.onBlob?.({ type: "progress", descriptor, bytes }),
           signal: options.signal,
         });

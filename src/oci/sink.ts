@@ -10,6 +10,11 @@ export type BlobEvent =
 export interface PutBlobOptions {
   /** The source the blob comes from; a sink may use it for a fast path (a registry mounts across repositories). */
   from?: BlobSource;
+  /**
+   * A local file holding exactly this blob, written and hashed by this process (a layer just built, or fetched
+   * and verified): a sink on this machine may link it in instead of reading and hashing it again.
+   */
+  writtenFile?: string | undefined;
   onProgress?: (bytes: number) => void;
   signal?: AbortSignal | undefined;
 }

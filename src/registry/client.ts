@@ -40,6 +40,7 @@ export class RegistryClient {
   readonly #access: HostAccess;
   #agent: Agent | undefined;
   #insecureAgent: Agent | undefined;
+  #probeAgent: Agent | undefined;
   #ca: string | undefined;
 
   constructor(options: RegistryOptions = {}) {
@@ -48,6 +49,7 @@ export class RegistryClient {
       options.credential ?? ((r: string) => resolveCredential(r, { env: options.env ?? {} }));
     this.#access = {
       agentFor: (host) => this.agentFor(host),
+      probeAgent: () => this.#probe(),
       retry: this.retryOptions(),
       credential,
       logger: options.logger,
@@ -88,6 +90,17 @@ export class RegistryClient {
     return this.#agent;
   }
 
+  /**
+   * The pool of the TLS probe (`RegistryHost.base`): trusting no CA and checking no certificate, it loads no CA
+   * store (the first TLS context with the defaults costs 7–20 ms of CPU, most of a fresh process's TLS cost, for
+   * a registry that then turns out to speak plain HTTP). No credential goes through it (the probe is an
+   * anonymous GET /v2/), and its answer only picks the scheme: the requests that follow verify as usual.
+   */
+  #probe(): Agent {
+    this.#probeAgent ??= createAgent({ ca: [], rejectUnauthorized: false, connections: 1 });
+    return this.#probeAgent;
+  }
+
   host(registry: string): RegistryHost {
     let h = this.#hosts.get(registry);
     if (!h) {
@@ -116,9 +129,10 @@ export class RegistryClient {
 
   /** Close the connection pools. */
   async close(): Promise<void> {
-    await Promise.all([this.#agent?.close(), this.#insecureAgent?.close()]);
+    await Promise.all([this.#agent?.close(), this.#insecureAgent?.close(), this.#probeAgent?.close()]);
     this.#agent = undefined;
     this.#insecureAgent = undefined;
+    this.#probeAgent = undefined;
   }
 }
 

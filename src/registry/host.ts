@@ -58,6 +58,11 @@ function isTlsMismatch(err: unknown): boolean {
 export interface HostAccess {
   /** The connection pool for a host (`host[:port]`). */
   agentFor(host: string): Agent;
+  /**
+   * The pool that asks a host whether it speaks TLS (`base`), when it is not `agentFor`'s: one that trusts and
+   * verifies nothing, so that finding a plain-HTTP registry loads no CA store.
+   */
+  probeAgent?(): Agent;
   retry: RetryOptions;
   /** Credentials for a registry as references name it (`docker.io`). */
   credential(registry: string): Promise<Credential | undefined>;
@@ -117,7 +122,7 @@ export class RegistryHost {
   async #detect(): Promise<string> {
     const https = `https://${this.host}`;
     if (!allowsPlainHttp(this.host, this.#access.insecure)) return https;
-    const send = sendWith(this.#access.agentFor(this.host));
+    const send = sendWith(this.#access.probeAgent?.() ?? this.#access.agentFor(this.host));
     try {
       const res = await send({ method: "GET", url: new URL(`${https}/v2/`) });
       await discard(res);

@@ -145,8 +145,8 @@ export function redactUrl(url: URL | string): string {
 }
 
 export interface AgentOptions {
-  /** PEM CA bundle trusted in addition to nothing else (replaces the defaults when set). */
-  ca?: string | Buffer | undefined;
+  /** PEM CA bundle trusted in addition to nothing else (replaces the defaults when set; none trusts nothing). */
+  ca?: string | Buffer | readonly string[] | undefined;
   /** Skip TLS certificate verification (insecure registries only). */
   rejectUnauthorized?: boolean | undefined;
   connections?: number | undefined;

@@ -75,6 +75,11 @@ export class Repository implements RemoteBlobSource {
   readonly repository: string;
   readonly #push: boolean;
   readonly #uploads: UploadPolicy;
+  /**
+   * Manifests this handle already read, by digest: content-addressed, so a second read of the same digest (the
+   * root a tag resolved to, read again as a document; an image's manifest selected from it) is not a second GET.
+   */
+  readonly #read = new Map<string, Manifested>();
 
   constructor(host: RegistryHost, repository: string, push: boolean, uploads: UploadPolicy = {}) {
     this.host = host;
@@ -112,6 +117,8 @@ export class Repository implements RemoteBlobSource {
     reference: string,
     options: { signal?: AbortSignal | undefined } = {},
   ): Promise<Manifested> {
+    const known = isDigest(reference) ? this.#read.get(reference) : undefined;
+    if (known) return known;
     const step = `getting manifest ${this.name}${isDigest(reference) ? "@" : ":"}${reference}`;
     const url = await this.#url(`manifests/${reference}`);
     const res = await this.host.request(step, {
@@ -156,7 +163,9 @@ export class Repository implements RemoteBlobSource {
         );
       }
     }
-    return { bytes, descriptor: { mediaType, digest, size: bytes.length } };
+    const got = { bytes, descriptor: { mediaType, digest, size: bytes.length } };
+    this.#read.set(digest, got);
+    return got;
   }
 
   /** HEAD a manifest: its descriptor, or undefined when it is not there. */
@@ -322,6 +331,7 @@ export class Repository implements RemoteBlobSource {
     });
     if (res.status !== 202 && res.status !== 200 && res.status !== 204) throw await responseError(step, res);
     await discard(res);
+    this.#read.delete(digest);
   }
 
   // ---- blobs ----

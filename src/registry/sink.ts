@@ -95,13 +95,16 @@ export class RegistrySink implements ImageSink {
       }
       return;
     }
-    const pending = this.#pending;
-    if (pending?.digest === root.digest) {
-      this.#pending = undefined;
+    const pending = this.#pending?.digest === root.digest ? this.#pending : undefined;
+    if (pending) this.#pending = undefined;
+    else await this.#flush();
+    // A tag that already names this manifest is left as it is (as skopeo and crane): the registry accepted
+    // the manifest with its blobs once, and putting the same bytes again only has it check them again.
+    if ((await this.repository.headManifest(tag))?.digest === root.digest) return;
+    if (pending) {
       await this.#put(tag, pending);
       return;
     }
-    await this.#flush();
     let m = this.#manifests.get(root.digest);
     if (!m) {
       const got = await this.repository.getManifest(root.digest);

@@ -3,12 +3,14 @@
  * build args, lint warnings and the written image. FROM scratch only (no runc); RUN and bases: behaviour.test.ts,
  * features.test.ts and the BuildKit comparisons in buildkit/.
  */
-import { mkdir, open, readdir, symlink, writeFile } from "node:fs/promises";
+import { mkdir, open, readdir, stat, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
+import { StepCache } from "../../src/dockerfile/cache.ts";
 import { parseCacheTo } from "../../src/dockerfile/cache-spec.ts";
 import { overlaySupported } from "../../src/runtime/mount.ts";
 import { mountsUnder } from "../../src/runtime/sweep.ts";
+import { parseImageArgument } from "../../src/transport/parse.ts";
 import { tempDir } from "../helpers/temp.ts";
 import { failureOf } from "./helpers/failure.ts";
 import { layerEntries, scratchBuild } from "./helpers/scratch.ts";
@@ -69,6 +71,20 @@ describe("DockerfileBuild", () => {
       "2:9 COPY --from=files /a.txt /copied.txt",
     ]);
     expect(other.result.digest).not.toBe(first.result.digest);
+  });
+
+  it("a layer this build wrote is linked into a local destination; one an earlier build wrote is copied", async () => {
+    const dir = await tempDir();
+    const { image } = await scratchBuild(dir, context, MULTI);
+    const layer = image.manifest.layers[0]!.digest;
+    const cached = new StepCache(join(dir, "home")).blobPath(layer);
+    const inode = async (p: string) => (await stat(p)).ino;
+    const written = join(dir, "out", "blobs", "sha256", layer.slice(7));
+    expect(await inode(written)).toBe(await inode(cached));
+    // every step cached: the layer is an earlier process's file, read and verified into the new layout
+    await scratchBuild(dir, context, MULTI, { destinations: [parseImageArgument(`oci:${dir}/again:x`)] });
+    const copied = join(dir, "again", "blobs", "sha256", layer.slice(7));
+    expect(await inode(copied)).not.toBe(await inode(cached));
   });
 
   it("--target picks a stage; a missing one lists the stages", async () => {

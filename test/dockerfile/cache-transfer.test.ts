@@ -4,9 +4,10 @@
  * empty and must reuse A's steps instead of running them.
  */
 import { randomBytes } from "node:crypto";
-import { mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdir, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { StepCache } from "../../src/dockerfile/cache.ts";
 import { berth } from "../helpers/cli.ts";
 import { tempDir } from "../helpers/temp.ts";
 import { htpasswdLine } from "../registry/helpers/certs.ts";
@@ -333,6 +334,12 @@ describe("--cache-from layers are fetched only when needed (BuildKit's lazy refs
     const imageLayers = manifest.layers.map((l) => l.digest).filter((d) => layers.includes(d));
     expect(imageLayers.length).toBe(3);
     expect((await layerGets("cache/lazy", layers)).sort()).toEqual([...imageLayers].sort());
+    // fetched and verified by this build into its cache, they are linked into the layout, not copied again
+    const steps = new StepCache(home("lazy-b"));
+    for (const d of imageLayers) {
+      const written = join(tmp, "out-lazy-b", "blobs", "sha256", d.slice(7));
+      expect((await stat(written)).ino, d).toBe((await stat(steps.blobPath(d))).ino);
+    }
 
     // Pushed to another repository of the cache's registry, with a cache written to a third (CI's pattern):
     // every layer is mounted, not one is fetched.
@@ -448,6 +455,60 @@ describe("--cache-from layers are fetched only when needed (BuildKit's lazy refs
     // nothing names a half-written image
     const index = await readFile(join(tmp, "out-lgone-b", "index.json"), "utf8").catch(() => "{}");
     expect(index).not.toContain('"x"');
+  });
+});
+
+describe("two --cache-from caches holding the same step", () => {
+  it("a layer pruned from the first is fetched from the second; gone from both, the build fails naming both", async () => {
+    const ctx = await chained("lazy-two", "tok-ltwo");
+    const first = `${registry.host}/cache/two-a:max`;
+    const second = `${registry.host}/cache/two-b:max`;
+    const a = await build(
+      ctx,
+      home("ltwo-a"),
+      `oci:${tmp}/out-ltwo-a:x`,
+      [
+        "--cache-to",
+        `type=registry,ref=${first},mode=max`,
+        "--cache-to",
+        `type=registry,ref=${second},mode=max`,
+      ],
+      EPOCH,
+    );
+    const manifest = JSON.parse(
+      await readFile(join(tmp, "out-ltwo-a", "blobs", "sha256", a.json.digest.slice(7)), "utf8"),
+    ) as { layers: { digest: string }[] };
+    const gone = manifest.layers.at(-1)!.digest;
+    const prune = async (repo: string) =>
+      expect(
+        (await fetch(`http://${registry.host}/v2/${repo}/blobs/${gone}`, { method: "DELETE" })).status,
+      ).toBe(202);
+    await prune("cache/two-a");
+    const from = [
+      "--cache-from",
+      `type=registry,ref=${first}`,
+      "--cache-from",
+      `type=registry,ref=${second}`,
+    ];
+    await registry.markLog();
+    const b = await build(ctx, home("ltwo-b"), `oci:${tmp}/out-ltwo-b:x`, from, EPOCH);
+    expect(b.stderr).not.toMatch(/^(?:\[stage \d+\/\d+\] )?RAN-/m);
+    expect(b.json.digest).toBe(a.json.digest);
+    // (the first cache's 404 is logged as an error, which the harness does not read)
+    const served = (await registry.requests()).filter((q) => q.uri.endsWith(`/blobs/${gone}`));
+    expect(served.map((q) => `${q.method} ${q.uri.split("/blobs/")[0]} ${q.status}`)).toEqual([
+      "GET /v2/cache/two-b 200",
+    ]);
+    // pruned from both: the error names the blob and each cache
+    await prune("cache/two-b");
+    const r = await berth(["build", ctx, "--dockerfile", "-t", `oci:${tmp}/out-ltwo-c:x`, ...from], {
+      home: home("ltwo-c"),
+      env: EPOCH,
+    });
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain(
+      `--cache-from type=registry,ref=${first}, --cache-from type=registry,ref=${second}: cannot fetch the cached layer ${gone}`,
+    );
   });
 });
 

@@ -262,6 +262,16 @@ RUN exit 1
         `docker://${registry.host}/app:2`,
       ]);
       expect(JSON.parse(inspected).Digest).toBe(digest);
+      // the same build published again (every step cached, the tag naming its manifest): nothing is written
+      await registry.markLog();
+      const r3 = await berth(
+        ["build", ctx2, "--dockerfile", "-t", `${registry.host}/app:2`, "--publish", "-q"],
+        { home, env: { BERTH_INSECURE_REGISTRIES: "127.0.0.1" } },
+      );
+      expect(r3.code, r3.stderr).toBe(0);
+      expect(r3.stdout.trim()).toBe(digest);
+      const writes = (await registry.requests()).filter((q) => q.method !== "GET" && q.method !== "HEAD");
+      expect(writes.map((q) => `${q.method} ${q.uri}`)).toEqual([]);
     } finally {
       await registry.stop();
     }

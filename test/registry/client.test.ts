@@ -1,6 +1,7 @@
 import { createServer, type Server } from "node:http";
 import { join } from "node:path";
-import { afterAll, describe, expect, it } from "vitest";
+import tls from "node:tls";
+import { afterAll, describe, expect, it, vi } from "vitest";
 import { isBerthError } from "../../src/errors.ts";
 import { parseReference } from "../../src/oci/reference.ts";
 import { openRegistryClient, RegistryClient } from "../../src/registry/client.ts";
@@ -35,6 +36,28 @@ describe("RegistryClient", () => {
     // closed pools are replaced on the next use
     expect(client.agentFor("127.0.0.1:5000")).not.toBe(secure);
     await client.close();
+  });
+
+  it("finds that a loopback registry speaks plain HTTP without loading the CA store", async () => {
+    server = createServer((_req, res) => res.writeHead(200).end("{}"));
+    await new Promise<void>((r) => server!.listen(0, "127.0.0.1", r));
+    const a = server.address();
+    const host = `127.0.0.1:${typeof a === "object" && a ? a.port : 0}`;
+    const contexts = vi.spyOn(tls, "createSecureContext");
+    const client = new RegistryClient();
+    try {
+      await client.ping(host);
+      expect(await client.host(host).base()).toBe(`http://${host}`);
+      // the probe's TLS context trusts nothing: none was made with the default roots (options without `ca`)
+      const made = contexts.mock.calls.map(([o]) => (o?.ca === undefined ? "default roots" : "no roots"));
+      expect(made).toEqual(["no roots"]);
+    } finally {
+      contexts.mockRestore();
+      await client.close();
+      server.closeAllConnections();
+      await new Promise((r) => server!.close(r));
+      server = undefined;
+    }
   });
 
   it("passes its logger to the retry policy unless the policy has one", () => {

@@ -106,6 +106,21 @@ describe("Repository on a real registry", () => {
     expect((await buffer(await repo.openBlob(desc))).equals(bytes)).toBe(true);
   });
 
+  it("reads a manifest it already read (by tag or digest) from memory, not with a second GET", async () => {
+    const pusher = peer.client.repository(peer.reg.host, "repo/read-once", { push: true });
+    const { bytes, desc } = await pushImage(pusher, "v1");
+    const repo = peer.client.repository(peer.reg.host, "repo/read-once");
+    await peer.reg.markLog();
+    expect(await repo.resolve("v1")).toEqual(desc);
+    expect((await repo.getManifest(desc.digest)).bytes.equals(bytes)).toBe(true);
+    expect((await buffer(await repo.openBlob(desc))).equals(bytes)).toBe(true);
+    const gets = (await peer.reg.requests()).filter((q) => q.uri.includes("/manifests/"));
+    expect(gets.map((q) => `${q.method} ${q.uri.split("/").pop()}`)).toEqual(["GET v1"]);
+    // a tag is asked again: it may have moved
+    await repo.resolve("v1");
+    expect((await peer.reg.requests()).filter((q) => q.uri.includes("/manifests/"))).toHaveLength(2);
+  });
+
   it("refuses to put bytes under a digest they do not have, before sending them", async () => {
     const repo = peer.client.repository(peer.reg.host, "repo/manifests", { push: true });
     await peer.reg.markLog();

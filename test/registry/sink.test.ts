@@ -88,6 +88,34 @@ describe("RegistrySink", () => {
     expect((await repo.headManifest("v1"))?.digest).toBe(img.index.digest);
   });
 
+  it("puts no manifest again when the tag already names the root (as skopeo and crane); moves a tag that names another", async () => {
+    const img = await image("sink/same");
+    const push = async (root: Descriptor, bytes: Buffer) => {
+      const sink = registrySink(peer.client, parseReference(`${peer.reg.host}/sink/same:v1`));
+      await sink.putManifest(root, bytes);
+      await sink.commit(root);
+      await sink.close(false);
+    };
+    await push(img.manifest, img.manifestBytes);
+    await peer.reg.markLog();
+    await push(img.manifest, img.manifestBytes);
+    expect(await manifestPuts()).toEqual([]);
+    const asked = (await peer.reg.requests()).map((r) => `${r.method} ${r.uri}`);
+    expect(asked).toEqual(["HEAD /v2/sink/same/manifests/v1"]);
+    // the tag named the image: the index takes it (its child by digest, the index by tag)
+    await peer.reg.markLog();
+    const sink = registrySink(peer.client, parseReference(`${peer.reg.host}/sink/same:v1`));
+    await sink.putManifest(img.manifest, img.manifestBytes);
+    await sink.putManifest(img.index, img.indexBytes);
+    await sink.commit(img.index);
+    expect(await manifestPuts()).toEqual([
+      `/v2/sink/same/manifests/${img.manifest.digest}`,
+      "/v2/sink/same/manifests/v1",
+    ]);
+    const repo = peer.client.repository(peer.reg.host, "sink/same");
+    expect((await repo.headManifest("v1"))?.digest).toBe(img.index.digest);
+  });
+
   it("leaves the tag untouched when the copy fails before its commit", async () => {
     const img = await image("sink/failed");
     const sink = registrySink(peer.client, parseReference(`${peer.reg.host}/sink/failed:v1`));

@@ -283,8 +283,9 @@ export class OciLayout implements BlobSource {
   async writeBlobBytes(bytes: Uint8Array, mediaType: string): Promise<Descriptor> {
     const desc: Descriptor = { mediaType, digest: digestBytes(bytes), size: bytes.length };
     if (!(await this.hasBlob(desc))) {
-      await mkdir(this.tmpDir, { recursive: true });
-      await writeFileAtomic(this.blobPath(desc.digest), bytes);
+      // Not flushed, as no blob is (writeBlob's, linkBlob's): the index names it only once it is whole, and a
+      // blob a crash cut short fails its digest where it is read (fsck names it).
+      await writeFileAtomic(this.blobPath(desc.digest), bytes, 0o644, { sync: false });
     }
     return desc;
   }

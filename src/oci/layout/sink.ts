@@ -35,7 +35,8 @@ export class LayoutSink implements CommittedSink {
 
   async putBlob(desc: Descriptor, open: Opener, options: PutBlobOptions = {}): Promise<"written"> {
     await this.#lease.add(desc.digest);
-    const file = hasWrittenFiles(options.from) ? options.from.writtenFile(desc) : undefined;
+    const from = options.from;
+    const file = options.writtenFile ?? (hasWrittenFiles(from) ? from.writtenFile(desc) : undefined);
     if (file !== undefined) {
       const linked = await this.layout.linkBlob(desc, file);
       if (linked !== "unsupported") {
