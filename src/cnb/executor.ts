@@ -19,6 +19,7 @@ import {
   runInSandbox,
   type UnionLayer,
 } from "../runtime/index.ts";
+import type { CompileOptions } from "../util/compile.ts";
 import { ConfinedTree } from "../util/confined.ts";
 import { groupRunner, RunnerSession, refusedCode } from "./group-runner.ts";
 
@@ -243,10 +244,22 @@ export interface SandboxExecutorOptions {
    * cannot compile the runner, `execAll` runs each command in a container of its own.
    */
   cc?: string;
+  /** The environment berth reads: HOME and XDG_CACHE_HOME place the per-user cache of the runner's binary. */
+  hostEnv?: Record<string, string | undefined>;
 }
 
 /** Where the group runner's folder is mounted in the container: on its own /dev tmpfs, so that the root keeps no trace. */
 const RUNNER_DIR = "/dev/.berth-group-runner";
+
+/** How the group runner is compiled: the runtime's PATH finds the compiler, hostEnv the per-user cache. */
+function runnerCompile(o: SandboxExecutorOptions): CompileOptions {
+  return {
+    home: o.runtime.home,
+    cc: o.cc,
+    env: { PATH: o.runtime.searchPath || undefined },
+    user: { env: o.hostEnv ?? {}, uid: userInfo().uid },
+  };
+}
 
 /** Run buildpacks inside the build image through the runtime sandbox. */
 export async function sandboxExecutor(o: SandboxExecutorOptions): Promise<Executor> {
@@ -325,11 +338,7 @@ export async function sandboxExecutor(o: SandboxExecutorOptions): Promise<Execut
       };
     },
     async execAll(reqs) {
-      runner ??= groupRunner({
-        home: o.runtime.home,
-        cc: o.cc,
-        env: { PATH: o.runtime.searchPath || undefined },
-      }).catch(() => undefined);
+      runner ??= groupRunner(runnerCompile(o)).catch(() => undefined);
       const path = await runner;
       if (!path) return execEach(executor, reqs);
       if (reqs.length === 0) return [];

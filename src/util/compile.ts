@@ -1,16 +1,22 @@
 /**
  * Small C programs berth ships as source and compiles static with the host's gcc on the machine that uses
- * them, once per source, flags and compiler, into `$BERTH_HOME/cache/<folder>/<key>/<file>`: the CNB launcher
- * (cnb/launch/launcher.c) and the detect phase's group runner (cnb/group-runner.c).
+ * them, once per source, flags and compiler: the CNB launcher (cnb/launch/launcher.c) and the detect phase's
+ * group runner (cnb/group-runner.c). The binaries are kept per user (./user-cache.ts: `${XDG_CACHE_HOME:-
+ * ~/.cache}/berth/programs/<folder>/<key>/<file>`, else `$BERTH_HOME/cache/programs/...`), so that a fresh
+ * BERTH_HOME compiles nothing, each with its sha256 beside it, checked before use (the binary is copied into
+ * containers and images). The compiler is known by its resolved path and stat, remembered in `compilers/`:
+ * `cc --version` runs only when that changed (a new or upgraded compiler, which then gives a new key).
  */
 import { execFile } from "node:child_process";
 import { createHash } from "node:crypto";
-import { existsSync } from "node:fs";
-import { chmod, mkdir, readFile, rename, rm } from "node:fs/promises";
-import { join } from "node:path";
+import { accessSync, constants, realpathSync, statSync } from "node:fs";
+import { chmod, lstat, mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { userInfo } from "node:os";
+import { delimiter, dirname, join, resolve } from "node:path";
 import { promisify } from "node:util";
 import { BerthError, type ErrorCode } from "../errors.ts";
 import { makePrivateHome } from "./home.ts";
+import { type CacheProcess, cacheFolder } from "./user-cache.ts";
 
 const run = promisify(execFile);
 
@@ -21,7 +27,7 @@ const STATIC_FLAGS = ["-static", "-Os", "-s", "-Wl,--build-id=none", "-fno-ident
 export interface CProgram {
   /** The C source (in berth's package). */
   source: string;
-  /** Its cache folder under `$BERTH_HOME/cache` (e.g. `cnb/launcher`) and the binary's name there. */
+  /** Its folder in the programs cache (e.g. `cnb/launcher`) and the binary's name there. */
   folder: string;
   file: string;
   /** For messages: "berth's launcher". */
@@ -37,6 +43,8 @@ export interface CompileOptions {
   /** The compiler (default `gcc`, found on PATH). */
   cc?: string | undefined;
   env?: Record<string, string | undefined> | undefined;
+  /** Whose per-user cache holds the binaries (HOME, XDG_CACHE_HOME, uid); default `env`'s and this user's. */
+  user?: CacheProcess | undefined;
   /** Called before the program is compiled (its first use with this source and compiler: a pause to announce). */
   onCompile?: (() => void) | undefined;
 }
@@ -68,9 +76,11 @@ export async function compileStatic(
 export async function compiledProgram(p: CProgram, o: CompileOptions): Promise<string> {
   const source = await readFile(p.source);
   const cc = o.cc ?? "gcc";
+  const env = envOf(o.env);
+  const root = await programsCache(o);
   let version: string;
   try {
-    version = (await run(cc, ["--version"], { env: envOf(o.env) })).stdout;
+    version = await compilerVersion(cc, env, join(root, "compilers"));
   } catch (err) {
     throw new BerthError(
       p.code,
@@ -84,15 +94,21 @@ export async function compiledProgram(p: CProgram, o: CompileOptions): Promise<s
     .update(version)
     .digest("hex")
     .slice(0, 32);
-  const dir = join(o.home, "cache", p.folder, key);
+  const dir = join(root, p.folder, key);
   const path = join(dir, p.file);
-  if (existsSync(path)) return path;
+  if (await verified(path)) return path;
   o.onCompile?.();
-  await makePrivateHome(o.home);
-  await mkdir(dir, { recursive: true });
+  const tmp = `${dir}.tmp-${uniqueSuffix()}`;
   try {
-    await compileStatic(cc, p.source, path, o.env);
+    // 0755: the folder is mounted into containers (the group runner), whose user must reach the binary
+    await mkdir(tmp, { recursive: true });
+    await chmod(tmp, 0o755);
+    const built = join(tmp, p.file);
+    await compileStatic(cc, p.source, built, env);
+    await writeFile(`${built}.sha256`, `${await sha256Of(built)}\n`);
+    await install(tmp, dir, p.file);
   } catch (err) {
+    await rm(tmp, { recursive: true, force: true });
     const e = err as { stderr?: string; message: string };
     throw new BerthError(p.code, `compiling ${p.what} failed: ${(e.stderr ?? e.message).trim()}`, {
       cause: err,
@@ -100,6 +116,99 @@ export async function compiledProgram(p: CProgram, o: CompileOptions): Promise<s
     });
   }
   return path;
+}
+
+/** The programs cache: per user when its folder is safe, else under BERTH_HOME (made private first). */
+async function programsCache(o: CompileOptions): Promise<string> {
+  const folder = cacheFolder(o.user ?? { env: o.env ?? {}, uid: userInfo().uid }, o.home, "programs");
+  switch (folder.kind) {
+    case "user":
+    case "home":
+      return folder.dir;
+    case "none":
+      // a shared BERTH_HOME (main.ts refuses it) with no user cache: BERTH_HOME's place, as before
+      await makePrivateHome(o.home);
+      return join(o.home, "cache", "programs");
+  }
+}
+
+/**
+ * The compiler's `--version` output (hashed), remembered in `records` under its resolved path with its stat
+ * (device, inode, size, mtime, ctime): the compiler is started only when it is new or changed.
+ */
+async function compilerVersion(cc: string, env: Record<string, string>, records: string): Promise<string> {
+  const found = commandPath(cc, env.PATH ?? "");
+  const real = found && realpathSync(found);
+  const st = real && statSync(real, { bigint: true });
+  const stamp = st && `${real}\0${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
+  const record = real && join(records, createHash("sha256").update(real).digest("hex").slice(0, 32));
+  if (record) {
+    const known = (await readFile(record, "utf8").catch(() => "")).split("\n");
+    if (known[0] === stamp && known[1]) return known[1];
+  }
+  const version = createHash("sha256")
+    .update((await run(cc, ["--version"], { env })).stdout)
+    .digest("hex");
+  if (record) {
+    await mkdir(records, { recursive: true });
+    const tmp = `${record}.tmp-${uniqueSuffix()}`;
+    await writeFile(tmp, `${stamp}\n${version}\n`);
+    await rename(tmp, record);
+  }
+  return version;
+}
+
+/** Where `cc` is: itself when it names a path, else the first executable file of that name on `path`. */
+function commandPath(cc: string, path: string): string | undefined {
+  const candidates = cc.includes("/")
+    ? [resolve(cc)]
+    : path.split(delimiter).map((d) => resolve(d || ".", cc));
+  return candidates.find((c) => {
+    try {
+      accessSync(c, constants.X_OK);
+      return statSync(c).isFile();
+    } catch {
+      return false;
+    }
+  });
+}
+
+async function sha256Of(path: string): Promise<string> {
+  return createHash("sha256")
+    .update(await readFile(path))
+    .digest("hex");
+}
+
+/** Whether `path` is a plain file whose sha256 is the one recorded beside it when it was compiled. */
+async function verified(path: string): Promise<boolean> {
+  const st = await lstat(path).catch(() => undefined);
+  if (!st?.isFile()) return false;
+  const recorded = (await readFile(`${path}.sha256`, "utf8").catch(() => "")).trim();
+  return recorded !== "" && recorded === (await sha256Of(path));
+}
+
+/**
+ * Move the folder `tmp` (binary and its hash) to `dir` in one rename: of berths compiling at once one wins and
+ * the others take its binary; a `dir` holding a binary that fails its check is replaced.
+ */
+async function install(tmp: string, dir: string, file: string): Promise<void> {
+  await mkdir(dirname(dir), { recursive: true });
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await rename(tmp, dir);
+      return;
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if ((code !== "ENOTEMPTY" && code !== "EEXIST") || attempt === 3) throw err;
+    }
+    if (await verified(join(dir, file))) {
+      await rm(tmp, { recursive: true, force: true });
+      return;
+    }
+    const old = `${dir}.old-${uniqueSuffix()}`;
+    await rename(dir, old).catch(() => undefined);
+    await rm(old, { recursive: true, force: true });
+  }
 }
 
 function envOf(given: Record<string, string | undefined> | undefined): Record<string, string> {

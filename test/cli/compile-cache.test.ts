@@ -5,7 +5,7 @@
 import { chmodSync, chownSync, mkdirSync, readdirSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { chooseCompileCache, unsafeFolder } from "../../src/cli/compile-cache.ts";
+import { chooseCompileCache } from "../../src/cli/compile-cache.ts";
 import { berth } from "../helpers/cli.ts";
 import { tempDir } from "../helpers/temp.ts";
 
@@ -97,13 +97,6 @@ describe("chooseCompileCache", () => {
     chmodSync(shared, 0o1777);
     expect(chooseCompileCache({ env: { HOME: file }, uid }, shared).kind).toBe("none");
     expect(readdirSync(shared)).toEqual([]);
-  });
-
-  it("unsafeFolder: this user's 0700 folder is fine, a missing one throws", async () => {
-    const { user } = await fresh();
-    chmodSync(user, 0o700);
-    expect(unsafeFolder(user, uid)).toBeUndefined();
-    expect(() => unsafeFolder(join(user, "missing"), uid)).toThrow(/ENOENT/);
   });
 });
 

@@ -263,6 +263,7 @@ async function executorOf(
     owner,
     upperDir: join(o.work, "upper"),
     network: o.network ?? "default",
+    hostEnv,
     onUnpack: (n) =>
       o.logger.info(
         `Unpacking the build image ${o.builder} (${n} layer${n === 1 ? "" : "s"}) into snapshots (first use; later builds reuse them)`,
