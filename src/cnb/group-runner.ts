@@ -19,7 +19,7 @@ function groupRunnerSourcePath(): string {
   return packagePath("src", "cnb", "group-runner.c");
 }
 
-/** The runner's binary, compiled on first use into `$BERTH_HOME/cache/cnb/runner/<key>/runner`. */
+/** The runner's binary, compiled on first use into the per-user programs cache's `cnb/runner/<key>/runner`. */
 export async function groupRunner(o: CompileOptions): Promise<string> {
   const source = groupRunnerSourcePath();
   if (!existsSync(source)) {

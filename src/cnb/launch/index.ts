@@ -2,9 +2,9 @@
  * What runs in the app image. Where the builder carries a CNB lifecycle launcher at /cnb/lifecycle/launcher,
  * export places that very binary at the same path (pack's images, exactly). Otherwise berth supplies its own:
  * `launcher.c` in this folder, compiled static by the host's gcc (`gcc -static -Os`) when first needed and
- * kept under `$BERTH_HOME/cache/cnb/launcher/<hash of source and compiler>/` — unless the package carries it
- * prebuilt (`dist/launcher/<arch>`, made at prepack by scripts/build.ts) — so the app image needs nothing
- * of berth, no shell and no libc at run time. See ARCHITECTURE.md §Launch.
+ * kept in the per-user programs cache (util/compile.ts) under `cnb/launcher/<hash of source and compiler>/`
+ * — unless the package carries it prebuilt (`dist/launcher/<arch>`, made at prepack by scripts/build.ts) — so
+ * the app image needs nothing of berth, no shell and no libc at run time. See ARCHITECTURE.md §Launch.
  */
 import { createWriteStream, existsSync } from "node:fs";
 import { chmod, mkdir, readFile, rename, writeFile } from "node:fs/promises";
