@@ -2,9 +2,11 @@
  * Issue 19: buildpack builds of one image name at once share its work folder (app copy, layers, cache under
  * `$BERTH_HOME/cache/cnb/<hash of the name>/`). Before the per-name lock, builds of one name at once failed
  * on each other's files. Now each waits for the one before it: all succeed, the last one's tag stays, the
- * cache stays whole and the store passes fsck.
+ * cache stays whole and the store passes fsck. Builds in fresh BERTH_HOMEs at once share the user's compiled
+ * helpers (util/compile.ts): both compile, one binary stays whole, and the next fresh BERTH_HOME starts no gcc.
  */
-import { mkdir, writeFile } from "node:fs/promises";
+import { existsSync, readdirSync } from "node:fs";
+import { chmod, mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { berth } from "../../helpers/cli.ts";
@@ -84,4 +86,35 @@ describe("buildpack builds of one image name at once", () => {
     expect(next.code, next.stderr).toBe(0);
     expect(next.stderr).not.toMatch(/warning|error/i);
   }, 300_000);
+
+  it("fresh BERTH_HOMEs share the user's compiled helpers: at once both build, then no gcc is started", async () => {
+    const bin = join(dir, "gcc-bin");
+    const log = join(dir, "gcc.log");
+    await mkdir(bin, { recursive: true });
+    await writeFile(log, "");
+    await writeFile(
+      join(bin, "gcc"),
+      `#!/bin/sh\necho "$@" >> ${log}\nPATH=${process.env.PATH} exec gcc "$@"\n`,
+    );
+    await chmod(join(bin, "gcc"), 0o755);
+    const xdg = join(dir, "xdg");
+    const env = { PATH: `${bin}:${process.env.PATH}`, XDG_CACHE_HOME: xdg };
+    const build = (h: string) =>
+      berth(["build", join(dir, "app-0"), "-t", "helpers:1", "--builder", builder], { home: h, env });
+    const first = await Promise.all([build(join(dir, "fresh-1")), build(join(dir, "fresh-2"))]);
+    for (const r of first) expect(r.code, r.stderr).toBe(0);
+    const calls = (await readFile(log, "utf8")).split("\n").filter(Boolean);
+    // each helper compiled once or by both builds (when both missed it), never more
+    const compiles = calls.filter((c) => c.startsWith("-static")).length;
+    expect(compiles).toBeGreaterThanOrEqual(2);
+    expect(compiles).toBeLessThanOrEqual(4);
+    const programs = join(xdg, "berth", "programs", "cnb");
+    expect(readdirSync(programs).sort()).toEqual(["launcher", "runner"]);
+    for (const p of ["launcher", "runner"]) expect(readdirSync(join(programs, p))).toHaveLength(1);
+    const again = await build(join(dir, "fresh-3"));
+    expect(again.code, again.stderr).toBe(0);
+    expect((await readFile(log, "utf8")).split("\n").filter(Boolean)).toEqual(calls);
+    for (const h of ["fresh-1", "fresh-2", "fresh-3"])
+      expect(existsSync(join(dir, h, "cache", "programs"))).toBe(false);
+  }, 120_000);
 });
