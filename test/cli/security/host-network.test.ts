@@ -126,7 +126,7 @@ describe("berth run", () => {
     const child = spawn(
       process.execPath,
       [BIN, "run", "-p", `127.0.0.1:${hostPort}:80`, image, "sh", "-c", "echo served | nc -l -p 80"],
-      { env: { PATH: process.env.PATH ?? "", BERTH_HOME: home }, stdio: ["ignore", "pipe", "pipe"] },
+      { env: { PATH: process.env.PATH ?? "", BERTH_HOME: home, HOME: home }, stdio: ["ignore", "pipe", "pipe"] },
     );
     let stderr = "";
     child.stderr.on("data", (c) => {
@@ -193,7 +193,7 @@ describe("berth run --runtime crun", () => {
 describe("slirp4netns's lifetime", () => {
   it("ends with berth, even when berth is killed (SIGKILL): its exit fd is berth's", async () => {
     const child = spawn(process.execPath, [BIN, "run", image, "sleep", "60"], {
-      env: { PATH: process.env.PATH ?? "", BERTH_HOME: home },
+      env: { PATH: process.env.PATH ?? "", BERTH_HOME: home, HOME: home },
       stdio: "ignore",
     });
     const closed = new Promise((res) => child.on("close", res));
