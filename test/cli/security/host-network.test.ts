@@ -126,7 +126,10 @@ describe("berth run", () => {
     const child = spawn(
       process.execPath,
       [BIN, "run", "-p", `127.0.0.1:${hostPort}:80`, image, "sh", "-c", "echo served | nc -l -p 80"],
-      { env: { PATH: process.env.PATH ?? "", BERTH_HOME: home, HOME: home }, stdio: ["ignore", "pipe", "pipe"] },
+      {
+        env: { PATH: process.env.PATH ?? "", BERTH_HOME: home, HOME: home },
+        stdio: ["ignore", "pipe", "pipe"],
+      },
     );
     let stderr = "";
     child.stderr.on("data", (c) => {
