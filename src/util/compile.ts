@@ -15,6 +15,7 @@ import { userInfo } from "node:os";
 import { delimiter, dirname, join, resolve } from "node:path";
 import { promisify } from "node:util";
 import { BerthError, type ErrorCode } from "../errors.ts";
+import { writeFileAtomic } from "./fs.ts";
 import { makePrivateHome } from "./home.ts";
 import { type CacheProcess, cacheFolder } from "./user-cache.ts";
 
@@ -149,12 +150,7 @@ async function compilerVersion(cc: string, env: Record<string, string>, records:
   const version = createHash("sha256")
     .update((await run(cc, ["--version"], { env })).stdout)
     .digest("hex");
-  if (record) {
-    await mkdir(records, { recursive: true });
-    const tmp = `${record}.tmp-${uniqueSuffix()}`;
-    await writeFile(tmp, `${stamp}\n${version}\n`);
-    await rename(tmp, record);
-  }
+  if (record) await writeFileAtomic(record, `${stamp}\n${version}\n`, 0o644, { sync: false });
   return version;
 }
 

@@ -27,7 +27,7 @@ export async function makePrivateHome(home: string): Promise<void> {
  * link, holds the name). A stat first: the folders are there on every run but the first, and each mkdir failing
  * with EEXIST cost an exception (a build made ~30).
  */
-function privateDir(dir: string, recursive = false): Stats | undefined {
+export function privateDir(dir: string, recursive = false): Stats | undefined {
   const st = statSync(dir, { throwIfNoEntry: false });
   if (st) return st;
   try {

@@ -1,6 +1,7 @@
-import { lstatSync, mkdirSync, statSync } from "node:fs";
+import { lstatSync, statSync } from "node:fs";
 import { homedir } from "node:os";
 import { isAbsolute, join } from "node:path";
+import { privateDir } from "./home.ts";
 
 /**
  * Per-user cache folders for what berth would make the same again in any BERTH_HOME (V8's code for berth's own
@@ -33,15 +34,6 @@ export function unsafeFolder(dir: string, uid: number): string | undefined {
   return undefined;
 }
 
-/** `dir` made `0700` where missing (its parents too when `recursive`). */
-function makePrivate(dir: string, recursive = false): void {
-  try {
-    mkdirSync(dir, { recursive, mode: 0o700 });
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
-  }
-}
-
 /**
  * The per-user cache folder `name`, made 0700 where missing (only once berth/ is found safe, so that nothing
  * is made in a folder refused); a sentence when it cannot be used.
@@ -56,10 +48,10 @@ function userCache(p: CacheProcess, name: string): { dir: string } | { why: stri
   }
   const dir = join(berth, name);
   try {
-    makePrivate(berth, true);
+    privateDir(berth, true);
     const refused = unsafeFolder(berth, p.uid);
     if (refused) return { why: refused };
-    makePrivate(dir);
+    privateDir(dir);
     const why = unsafeFolder(dir, p.uid);
     return why ? { why } : { dir };
   } catch (err) {
@@ -69,10 +61,9 @@ function userCache(p: CacheProcess, name: string): { dir: string } | { why: stri
 
 /** The cache under BERTH_HOME, the fallback; undefined in a shared BERTH_HOME (main.ts refuses it). */
 function homeCache(home: string, name: string): string | undefined {
-  makePrivate(home, true);
   // a shared folder (sticky, as /tmp) is refused by main.ts: nothing is made in it
-  if (statSync(home).mode & 0o1000) return undefined;
-  makePrivate(join(home, "cache"));
+  if ((privateDir(home, true) ?? statSync(home)).mode & 0o1000) return undefined;
+  privateDir(join(home, "cache"));
   return join(home, "cache", name);
 }
 
