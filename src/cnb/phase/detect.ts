@@ -267,6 +267,9 @@ class Detector {
     const ext = d.kind === "extension";
     const subject = ext ? extSubject(d) : bpSubject(d);
     const detectPath = join(bp.dir, "bin", "detect");
+    // Numbered before the first await, so a buildpack's plan folder follows the group's order, not which stat
+    // returned first (CNB_BUILD_PLAN_PATH is part of what detect shows, batched or not).
+    const planRel = `.berth-detect/${escapeId(d.buildpack.id)}-${this.#seq++}`;
     const st = await stat(detectPath).catch(() => undefined);
     if (!st && ext) {
       // An extension without bin/detect passes, with the plan it ships as detect/plan.toml (if any).
@@ -302,7 +305,6 @@ class Detector {
         },
       };
     }
-    const planRel = `.berth-detect/${escapeId(d.buildpack.id)}-${this.#seq++}`;
     const planDir = await layersTree(ex).mkdirs(planRel, undefined, 0o777);
     const planPath = await layersTree(ex).writeFile(`${planRel}/plan.toml`, "", 0o666);
     const cleanup = () => rm(planDir, { recursive: true, force: true });
