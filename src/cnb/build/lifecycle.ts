@@ -79,12 +79,24 @@ export async function trustedBuilders(home: string): Promise<string[]> {
 
 /**
  * imgutil's `layout.ParseRefToPath`: where the lifecycle's layout mode keeps an image, `<registry>/<repo>/<tag>`
- * or `<registry>/<repo>/sha256/<hex>` (go-containerregistry's names: index.docker.io, library/).
+ * or `<registry>/<repo>/sha256/<hex>`, with go-containerregistry's names (pkg/name `NewRepository`): the first
+ * component is the registry only when it holds a `.` or a `:`, so `localhost/app` (whose registry is `localhost`
+ * for berth, as for docker) is Docker Hub's `localhost/app` there; Docker Hub is `index.docker.io` (`docker.io`
+ * rewritten), where a one-component repository gets `library/`. The lifecycle reads the same string, so it is
+ * read here as it reads it; berth's parser only checks it and gives the tag or digest.
  */
 export function layoutPathOf(ref: string): string {
   const r = parseReference(ref);
-  const registry = r.registry === DEFAULT_REGISTRY ? "index.docker.io" : r.registry;
-  return join(registry, r.repository, ...(r.digest ? r.digest.split(":") : [r.tag ?? "latest"]));
+  const at = ref.indexOf("@");
+  let name = at >= 0 ? ref.slice(0, at) : ref;
+  if (name.lastIndexOf(":") > name.lastIndexOf("/")) name = name.slice(0, name.lastIndexOf(":"));
+  const slash = name.indexOf("/");
+  const first = name.slice(0, slash);
+  const hasRegistry = slash >= 0 && (first.includes(".") || first.includes(":"));
+  const registry = !hasRegistry || first === DEFAULT_REGISTRY ? "index.docker.io" : first;
+  let repository = hasRegistry ? name.slice(slash + 1) : name;
+  if (registry === "index.docker.io" && !repository.includes("/")) repository = `library/${repository}`;
+  return join(registry, repository, ...(r.digest ? r.digest.split(":") : [r.tag ?? "latest"]));
 }
 
 /** The name the lifecycle exports under: the target's reference, or a local name for a path destination. */

@@ -31,9 +31,21 @@ describe("layoutPathOf", () => {
     expect(layoutPathOf("127.0.0.1:5000/team/app:1.2")).toBe("127.0.0.1:5000/team/app/1.2");
     expect(layoutPathOf("127.0.0.1:5000/app")).toBe("127.0.0.1:5000/app/latest");
     expect(layoutPathOf(`127.0.0.1:5000/app@sha256:${hex}`)).toBe(`127.0.0.1:5000/app/sha256/${hex}`);
+    expect(layoutPathOf("localhost:5000/x")).toBe("localhost:5000/x/latest");
+  });
+
+  it("reads a name as go-containerregistry does: a registry only with '.' or ':', Docker Hub's index.docker.io", () => {
+    const hex = "b".repeat(64);
     expect(layoutPathOf("localhost/berth-lifecycle-build:latest")).toBe(
-      "localhost/berth-lifecycle-build/latest",
+      "index.docker.io/localhost/berth-lifecycle-build/latest",
     );
+    expect(layoutPathOf("localhost/run")).toBe("index.docker.io/localhost/run/latest");
+    expect(layoutPathOf("app:1")).toBe("index.docker.io/library/app/1");
+    expect(layoutPathOf("team/app")).toBe("index.docker.io/team/app/latest");
+    expect(layoutPathOf("docker.io/app")).toBe("index.docker.io/library/app/latest");
+    expect(layoutPathOf("index.docker.io/library/app:2")).toBe("index.docker.io/library/app/2");
+    expect(layoutPathOf("registry-1.docker.io/app")).toBe("registry-1.docker.io/app/latest");
+    expect(layoutPathOf(`localhost/app:1@sha256:${hex}`)).toBe(`index.docker.io/localhost/app/sha256/${hex}`);
   });
 });
 
