@@ -10,10 +10,10 @@
  * namespace's ids, which the caller cannot remove outside it. Without subordinate ids only the caller's own id is mapped (to 0): a build
  * that needs another owner fails with `ID_UNMAPPED` naming the file and what to install.
  */
-import { access, constants, readFile } from "node:fs/promises";
+import { readFile } from "node:fs/promises";
 import { userInfo } from "node:os";
-import { join } from "node:path";
 import { BerthError } from "../errors.ts";
+import { which } from "../util/which.ts";
 
 /**
  * Commands that run in a user namespace when not root: those that write image roots owned by other ids, and
@@ -36,21 +36,6 @@ export function needsNamespace(command: string | undefined, argv: readonly strin
   );
   if (hostIsolation && command === "build") return false;
   return !argv.some((a) => a === "-h" || a === "--help");
-}
-
-async function onPath(bin: string, searchPath: string): Promise<string | undefined> {
-  for (const dir of searchPath.split(":")) {
-    if (!dir) continue;
-    const file = join(dir, bin);
-    if (
-      await access(file, constants.X_OK).then(
-        () => true,
-        () => false,
-      )
-    )
-      return file;
-  }
-  return undefined;
 }
 
 export interface Namespace {
@@ -86,7 +71,7 @@ export async function namespaceCommand(
       },
     );
   }
-  const unshare = await onPath("unshare", searchPath);
+  const unshare = await which("unshare", searchPath);
   if (!unshare) {
     throw new BerthError(
       "RUNTIME_FAILED",
@@ -153,7 +138,7 @@ export async function namespaceCommand(
 /** What the caller lacks for subordinate ids, for the hint of a build that ran with only its own id. */
 async function whySingle(name: string | undefined, uid: number, searchPath: string): Promise<string> {
   const missing: string[] = [];
-  if (!(await onPath("newuidmap", searchPath)) || !(await onPath("newgidmap", searchPath)))
+  if (!(await which("newuidmap", searchPath)) || !(await which("newgidmap", searchPath)))
     missing.push("newuidmap/newgidmap are not on PATH (Debian: apt install uidmap)");
   const subuid = await readFile("/etc/subuid", "utf8").catch(() => "");
   if (!subuid.split("\n").some((l) => l.split(":")[0] === name || l.split(":")[0] === String(uid)))

@@ -5,8 +5,7 @@
  * `$BERTH_HOME/run/state`. The container's folder and state are removed afterwards unless `keep` is set.
  */
 import { execFile } from "node:child_process";
-import { constants } from "node:fs";
-import { access, type FileHandle, mkdir, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { type FileHandle, mkdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { hostname as osHostname } from "node:os";
 import { dirname, join, posix } from "node:path";
 import { setTimeout as delay } from "node:timers/promises";
@@ -15,6 +14,7 @@ import { BerthError, wrapError } from "../errors.ts";
 import type { ImageConfig } from "../oci/config.ts";
 import type { Image } from "../oci/image.ts";
 import { exists } from "../util/fs.ts";
+import { SYSTEM_PATH, which } from "../util/which.ts";
 import { type ProcessResult, runBundle, type StdioOptions } from "./exec.ts";
 import { unmount } from "./mount.ts";
 import {
@@ -187,18 +187,8 @@ async function imageVolumes(
 const INIT_PATH = "/dev/init";
 
 async function findInit(searchPath: string | undefined): Promise<string> {
-  const path = searchPath || "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-  for (const dir of path.split(":")) {
-    if (!dir) continue;
-    const p = join(dir, "tini-static");
-    if (
-      await access(p, constants.X_OK).then(
-        () => true,
-        () => false,
-      )
-    )
-      return p;
-  }
+  const found = await which("tini-static", searchPath || SYSTEM_PATH);
+  if (found) return found;
   throw new BerthError(
     "RUNTIME_NOT_FOUND",
     "--init needs tini-static (a static tini), which is not installed",

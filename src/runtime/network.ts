@@ -12,9 +12,10 @@ import { execFile } from "node:child_process";
 import { constants } from "node:fs";
 import { access, type FileHandle, open, readFile } from "node:fs/promises";
 import { createConnection, isIP } from "node:net";
-import { delimiter, join } from "node:path";
+import { join } from "node:path";
 import { promisify } from "node:util";
 import { BerthError, wrapError } from "../errors.ts";
+import { SYSTEM_PATH, which } from "../util/which.ts";
 
 const pexec = promisify(execFile);
 
@@ -98,17 +99,8 @@ export function parsePublish(spec: string): PortMapping {
 
 /** slirp4netns, found on `searchPath`; a clear error naming the package when it is missing. */
 async function findSlirp(searchPath: string | undefined): Promise<string> {
-  const path = searchPath || "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-  for (const dir of path.split(delimiter)) {
-    if (!dir) continue;
-    const p = join(dir, "slirp4netns");
-    try {
-      await access(p, constants.X_OK);
-      return p;
-    } catch {
-      // next
-    }
-  }
+  const found = await which("slirp4netns", searchPath || SYSTEM_PATH);
+  if (found) return found;
   throw new BerthError(
     "RUNTIME_NOT_FOUND",
     "the default network (a private namespace with outbound access) needs slirp4netns, which is not installed",

@@ -1,8 +1,7 @@
 /** Find the OCI runtime to use: runc, else crun, or the one forced by name or path. */
-import { constants } from "node:fs";
-import { access } from "node:fs/promises";
-import { basename, delimiter, join } from "node:path";
+import { basename } from "node:path";
 import { BerthError } from "../errors.ts";
+import { isExecutable, SYSTEM_PATH, which } from "../util/which.ts";
 
 export type RuntimeName = "runc" | "crun";
 
@@ -20,30 +19,11 @@ export interface FindRuntimeOptions {
 }
 
 export const RUNTIMES: readonly RuntimeName[] = ["runc", "crun"];
-const FALLBACK_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-
-async function executable(p: string): Promise<boolean> {
-  try {
-    await access(p, constants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-async function which(name: string, searchPath: string): Promise<string | undefined> {
-  for (const dir of searchPath.split(delimiter)) {
-    if (!dir) continue;
-    const p = join(dir, name);
-    if (await executable(p)) return p;
-  }
-  return undefined;
-}
 
 const cache = new Map<string, OciRuntime>();
 
 export async function findRuntime(options: FindRuntimeOptions = {}): Promise<OciRuntime> {
-  const searchPath = options.path || FALLBACK_PATH;
+  const searchPath = options.path || SYSTEM_PATH;
   const want = options.want?.trim() || undefined;
   const key = `${want ?? ""}\0${searchPath}`;
   const hit = cache.get(key);
@@ -51,7 +31,7 @@ export async function findRuntime(options: FindRuntimeOptions = {}): Promise<Oci
   let found: OciRuntime | undefined;
   if (want?.includes("/")) {
     const name = basename(want).startsWith("crun") ? "crun" : "runc";
-    if (!(await executable(want))) {
+    if (!(await isExecutable(want))) {
       throw new BerthError("RUNTIME_NOT_FOUND", `the OCI runtime ${want} is not an executable file`, {
         hint: "give --runtime runc|crun or a path to one",
       });

@@ -4,8 +4,9 @@
  * namespace: Operation not permitted"). Also: the caller's subordinate id ranges (/etc/subuid, /etc/subgid),
  * which let a rootless container map more than its own id (and so run as a non-root image user).
  */
-import { access, constants, readFile } from "node:fs/promises";
+import { readFile } from "node:fs/promises";
 import { BerthError } from "../errors.ts";
+import { which } from "../util/which.ts";
 import type { IdRange } from "./spec.ts";
 
 const HINT_ENABLE =
@@ -99,20 +100,7 @@ export async function subordinateIds(
   const uids = parseSubIds(u, name, uid);
   const gids = parseSubIds(g, name, gid);
   if (!uids || !gids) return undefined;
-  const found = async (bin: string) => {
-    for (const dir of searchPath.split(":")) {
-      if (!dir) continue;
-      if (
-        await access(`${dir}/${bin}`, constants.X_OK).then(
-          () => true,
-          () => false,
-        )
-      )
-        return true;
-    }
-    return false;
-  };
-  if (!(await found("newuidmap")) || !(await found("newgidmap"))) return undefined;
+  if (!(await which("newuidmap", searchPath)) || !(await which("newgidmap", searchPath))) return undefined;
   return { uids, gids };
 }
 

@@ -9,15 +9,16 @@
  */
 import { execFile } from "node:child_process";
 import { createHash } from "node:crypto";
-import { accessSync, constants, realpathSync, statSync } from "node:fs";
+import { realpathSync, statSync } from "node:fs";
 import { chmod, lstat, mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { userInfo } from "node:os";
-import { delimiter, dirname, join, resolve } from "node:path";
+import { dirname, join } from "node:path";
 import { promisify } from "node:util";
 import { BerthError, type ErrorCode } from "../errors.ts";
 import { writeFileAtomic } from "./fs.ts";
 import { makePrivateHome } from "./home.ts";
 import { type CacheProcess, cacheFolder } from "./user-cache.ts";
+import { whichSync } from "./which.ts";
 
 const run = promisify(execFile);
 
@@ -138,7 +139,7 @@ async function programsCache(o: CompileOptions): Promise<string> {
  * (device, inode, size, mtime, ctime): the compiler is started only when it is new or changed.
  */
 async function compilerVersion(cc: string, env: Record<string, string>, records: string): Promise<string> {
-  const found = commandPath(cc, env.PATH ?? "");
+  const found = whichSync(cc, env.PATH ?? "", { regularFile: true, emptyIsCwd: true });
   const real = found && realpathSync(found);
   const st = real && statSync(real, { bigint: true });
   const stamp = st && `${real}\0${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
@@ -152,21 +153,6 @@ async function compilerVersion(cc: string, env: Record<string, string>, records:
     .digest("hex");
   if (record) await writeFileAtomic(record, `${stamp}\n${version}\n`, 0o644, { sync: false });
   return version;
-}
-
-/** Where `cc` is: itself when it names a path, else the first executable file of that name on `path`. */
-function commandPath(cc: string, path: string): string | undefined {
-  const candidates = cc.includes("/")
-    ? [resolve(cc)]
-    : path.split(delimiter).map((d) => resolve(d || ".", cc));
-  return candidates.find((c) => {
-    try {
-      accessSync(c, constants.X_OK);
-      return statSync(c).isFile();
-    } catch {
-      return false;
-    }
-  });
 }
 
 async function sha256Of(path: string): Promise<string> {

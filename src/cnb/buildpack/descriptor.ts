@@ -2,8 +2,9 @@
  * `buildpack.toml` (Buildpack API 0.7–0.12): component and composite buildpacks, targets, the deprecated
  * stacks, licenses, exec-env, sbom-formats, metadata. Every error names the buildpack and the file.
  */
-import { access, constants, readdir, stat } from "node:fs/promises";
+import { readdir, stat } from "node:fs/promises";
 import { join } from "node:path";
+import { isExecutable } from "../../util/which.ts";
 import { apiAtLeast, buildpackApiSupported, parseApi, SUPPORTED_BUILDPACK_APIS } from "../api.ts";
 import { Fields, type Origin, parseToml, type Table, tomlError } from "../toml.ts";
 
@@ -347,11 +348,7 @@ export async function validateBuildpackDir(d: BuildpackDescriptor, dir: string):
         `declares no [[order]] but bin/${name} is missing (${p})`,
       );
     }
-    const executable = await access(p, constants.X_OK).then(
-      () => (st.mode & 0o111) !== 0,
-      () => false,
-    );
-    if (!executable) {
+    if (!(await isExecutable(p, { regularFile: true }))) {
       throw tomlError(
         { file: p, subject, code: "CNB_BUILDPACK_INVALID" },
         `bin/${name} is not executable (mode ${(st.mode & 0o7777).toString(8)})`,

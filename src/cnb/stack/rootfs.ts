@@ -5,12 +5,13 @@
  */
 import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
-import { access, constants, mkdir, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
-import { delimiter, join } from "node:path";
+import { mkdir, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { join } from "node:path";
 import lockfile from "proper-lockfile";
 import { BerthError } from "../../errors.ts";
 import { inUserNamespace } from "../../runtime/index.ts";
 import { exists } from "../../util/fs.ts";
+import { SYSTEM_PATH, which } from "../../util/which.ts";
 import type { Distro } from "./distro.ts";
 
 /** Bump when the cleaning or the recipe changes, so that old cached trees are not reused. */
@@ -54,26 +55,11 @@ export function rootfsKey(distro: Distro, packages: readonly string[], mirror: s
   return createHash("sha256").update(spec).digest("hex").slice(0, 24);
 }
 
-/** Find an executable on a PATH. */
-async function which(name: string, searchPath: string | undefined): Promise<string | undefined> {
-  const dirs = (searchPath ?? "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin").split(
-    delimiter,
-  );
-  for (const d of dirs) {
-    const p = join(d, name);
-    try {
-      await access(p, constants.X_OK);
-      return p;
-    } catch {}
-  }
-  return undefined;
-}
-
 /** Check that debootstrap can run here, or say what is missing. */
 export async function checkDebootstrap(
   options: Pick<RootfsOptions, "isRoot" | "searchPath">,
 ): Promise<string> {
-  const tool = await which("debootstrap", options.searchPath);
+  const tool = await which("debootstrap", options.searchPath ?? SYSTEM_PATH, { emptyIsCwd: true });
   if (!tool) {
     throw new BerthError("RUNTIME_NOT_FOUND", "creating a stack needs debootstrap, which is not installed", {
       hint: "install it (Debian/Ubuntu: apt-get install debootstrap), or use existing images as build and run images",
@@ -156,7 +142,7 @@ function runTool(tool: string, args: string[], options: RootfsOptions): Promise<
   return new Promise((resolve, reject) => {
     const child = spawn(tool, args, {
       stdio: ["ignore", "pipe", "pipe"],
-      env: { PATH: "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", LANG: "C.UTF-8" },
+      env: { PATH: SYSTEM_PATH, LANG: "C.UTF-8" },
       signal: options.signal,
     });
     const tail: string[] = [];
