@@ -28,8 +28,13 @@ afterAll(async () => {
 });
 
 /** Build `target` with the builder's lifecycle, run it; the build's output. */
-async function buildAndRun(target: string, runImage: string | undefined, runRef = target): Promise<string> {
-  const args = ["build", f.app, "-t", target, "--builder", f.builder, "--lifecycle", "builder"];
+async function buildAndRun(
+  target: string,
+  runImage: string | undefined,
+  runRef = target,
+  extra: string[] = [],
+): Promise<string> {
+  const args = ["build", f.app, "-t", target, "--builder", f.builder, "--lifecycle", "builder", ...extra];
   const r = await berth([...args, ...(runImage ? ["--run-image", runImage] : [])], { home: f.home });
   expect(r.code, r.stdout + r.stderr).toBe(0);
   const run = await berth(["run", runRef], { home: f.home });
@@ -41,6 +46,8 @@ async function buildAndRun(target: string, runImage: string | undefined, runRef 
 describe("--lifecycle builder: image names as the lifecycle's layout repository spells them", () => {
   it("a run image named localhost/NAME (go-containerregistry: index.docker.io/localhost/NAME)", async () => {
     await buildAndRun("names-a:1", "localhost/lc-run:1");
+    // Trusted: creator reads the same layout repository.
+    await buildAndRun("names-a:2", "localhost/lc-run:1", "names-a:2", ["--trust-builder"]);
   }, 300_000);
 
   it("a run image with no registry (Docker Hub's library/) and one on a registry at 127.0.0.1", async () => {
@@ -53,6 +60,12 @@ describe("--lifecycle builder: image names as the lifecycle's layout repository 
     const again = await buildAndRun("localhost/names-app:1", undefined);
     expect(again).not.toContain('names-app/1" not found');
     expect(again).toMatch(/Reusing layer 'test\/provider:say'/);
+    // --previous-image with that spelling, for an app of another name.
+    const other = await buildAndRun("names-other:1", undefined, "names-other:1", [
+      "--previous-image",
+      "localhost/names-app:1",
+    ]);
+    expect(other).toMatch(/Reusing layer 'test\/provider:say'/);
   }, 600_000);
 
   it("an app image written to an OCI layout", async () => {
