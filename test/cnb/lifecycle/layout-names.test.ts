@@ -4,9 +4,10 @@
  * lifecycle wrote: the path imgutil's `layout.ParseRefToPath` makes with go-containerregistry's names. Those
  * read a name's first component as the registry only when it has a `.` or a `:`, so `localhost/run` is Docker
  * Hub's `index.docker.io/localhost/run`, where berth (as docker) reads the registry `localhost`. Each spelling
- * against the real lifecycle (v0.21.0): a run image from the store named `localhost/NAME`, one with no registry
- * (Docker Hub's), one on a registry at 127.0.0.1:PORT; an app image named `localhost/NAME`, and one written
- * to an OCI layout (the lifecycle exports that under a `localhost/` name of berth's).
+ * against the real lifecycle (v0.21.0): a run image from the store named `localhost/NAME`, one with no
+ * registry (Docker Hub's), one on a registry at 127.0.0.1:PORT and as localhost:PORT; an app image named
+ * `localhost/NAME` (and as a previous image), and one written to an OCI layout (the lifecycle exports that
+ * under a `localhost/` name of berth's).
  */
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -53,6 +54,8 @@ describe("--lifecycle builder: image names as the lifecycle's layout repository 
   it("a run image with no registry (Docker Hub's library/) and one on a registry at 127.0.0.1", async () => {
     await buildAndRun("names-b:1", "lc-plain-run:1");
     await buildAndRun("names-c:1", `${f.reg.host}/base/run:1`);
+    // The same registry as localhost:PORT (a registry for both readings).
+    await buildAndRun("names-c:2", `localhost:${f.reg.host.split(":")[1]}/base/run:1`);
   }, 600_000);
 
   it("an app image named localhost/NAME, rebuilt (the previous image read back from the layout)", async () => {
