@@ -7,7 +7,7 @@
  *   node scripts/build.ts [--out DIR]     (default: dist)
  */
 import { execFile } from "node:child_process";
-import { readFile, rm, writeFile } from "node:fs/promises";
+import { rm, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { build, type Plugin } from "esbuild";
@@ -61,7 +61,7 @@ const commanderBuiltins: Plugin = {
 
 /**
  * The chunks' imports of each other resolved by a module hook (`module.registerHooks`, in-thread), registered by
- * the entry before it loads main and a command: a relative specifier from a file in the bundle is the URL it
+ * the entry before it loads the CLI: a relative specifier from a file in the bundle is the URL it
  * names, an ES module. Node's own resolution checks each (specifier, importer) pair on disk (a stat and the
  * realpath of the file, URL work), and a no-change rebuild resolves ~160 of them: resolveSync was
  * ~9–13 ms of a no-change rebuild's ~100. The chunks are berth's own files, named by esbuild.
@@ -84,7 +84,7 @@ await new Promise<void>((done, fail) =>
   ),
 );
 await build({
-  entryPoints: { berth: join(ROOT, "src", "cli", "bin.ts") },
+  entryPoints: { bin: join(ROOT, "src", "cli", "bin.ts") },
   outdir: join(out, "bundle"),
   chunkNames: "chunks/[name]-[hash]",
   bundle: true,
@@ -105,13 +105,9 @@ await build({
   },
 });
 
-{
-  // the hook first of all, after the banner (the entry's own imports are resolved before it runs: few)
-  const entry = join(out, "bundle", "berth.js");
-  const text = await readFile(entry, "utf8");
-  const cut = text.indexOf("\n") + 1;
-  await writeFile(entry, text.slice(0, cut) + CHUNK_RESOLVE + text.slice(cut));
-}
+// The entry (what bin/berth.js imports): the hook, then the CLI, so that every chunk of the CLI's is resolved
+// by it (an ES module's static imports are all resolved before its code runs).
+await writeFile(join(out, "bundle", "berth.js"), `${CHUNK_RESOLVE}await import("./bin.js");\n`);
 
 // The bundle's files are ES modules wherever the folder is copied: Node reads that here instead of compiling
 // each file a second time to find out (its module-syntax detection, when no package.json above says so).
