@@ -178,7 +178,10 @@ function processCli(env: Record<string, string | undefined>, out: Output, code: 
     uid: process.geteuid?.() ?? 0,
     gid: process.getegid?.() ?? 0,
     terminal: {
-      stdin: Boolean(process.stdin.isTTY),
+      // read when asked (berth run): process.stdin is made on first use, a stream Node sets up (~0.6 ms)
+      get stdin() {
+        return Boolean(process.stdin.isTTY);
+      },
       stdout: Boolean(process.stdout.isTTY),
       stderr: Boolean(process.stderr.isTTY),
     },
