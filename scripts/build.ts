@@ -7,7 +7,7 @@
  *   node scripts/build.ts [--out DIR]     (default: dist)
  */
 import { execFile } from "node:child_process";
-import { rm, writeFile } from "node:fs/promises";
+import { readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { build, type Plugin } from "esbuild";
@@ -96,6 +96,9 @@ await build({
   // no source maps: they would point at src/, which the package does not ship
   sourcemap: false,
   legalComments: "linked",
+  // No comments, no indentation: a no-change rebuild reads 1.41 → 1.05 MB of chunks, and without the
+  // comments' arrows and dashes every chunk is ASCII (below). Names are kept, for stack traces.
+  minifyWhitespace: true,
   logLevel: "warning",
   plugins: [commanderBuiltins, builtinReads(join(ROOT, "src"))],
   // The CommonJS packages bundled in (commander, proper-lockfile) call require() for Node's modules
@@ -104,6 +107,20 @@ await build({
     js: 'const require = process.getBuiltinModule("node:module").createRequire(import.meta.url);',
   },
 });
+
+// Every file of the bundle ASCII: one character beyond makes V8 keep the whole chunk's source two bytes a
+// character, and Node's loader decode it the slow way (esbuild escapes strings and names, not regular
+// expressions: write those with \u escapes).
+for (const file of await readdir(join(out, "bundle"), { recursive: true })) {
+  if (!file.endsWith(".js")) continue;
+  const text = await readFile(join(out, "bundle", file), "utf8");
+  const at = text.search(/[^\x00-\x7f]/);
+  if (at >= 0) {
+    throw new Error(
+      `bundle/${file} is not ASCII: ${JSON.stringify(text.slice(Math.max(0, at - 40), at + 10))}`,
+    );
+  }
+}
 
 // The entry (what bin/berth.js imports): the hook, then the CLI, so that every chunk of the CLI's is resolved
 // by it (an ES module's static imports are all resolved before its code runs).
