@@ -1,5 +1,6 @@
 import { Command, CommanderError, Help, type Option } from "commander";
 import { BerthError } from "../errors.ts";
+import { mayHaveLeftovers } from "../runtime/leftovers.ts";
 import { closeContext } from "../transport/context.ts";
 import { secureHome } from "../util/home.ts";
 import { berthHome, type Cli } from "./env.ts";
@@ -177,7 +178,10 @@ function processCli(env: Record<string, string | undefined>, out: Output, code: 
     uid: process.geteuid?.() ?? 0,
     gid: process.getegid?.() ?? 0,
     terminal: {
-      stdin: Boolean(process.stdin.isTTY),
+      // read when asked (berth run): process.stdin is made on first use, a stream Node sets up (~0.6 ms)
+      get stdin() {
+        return Boolean(process.stdin.isTTY);
+      },
       stdout: Boolean(process.stdout.isTTY),
       stderr: Boolean(process.stderr.isTTY),
     },
@@ -221,11 +225,13 @@ function commandCli(program: Command, base: Cli): Cli {
 
 /**
  * Every command first sweeps what killed berths left (temp folders, store leases and temp files, container
- * folders), by the owner pid and start time each records; a failure to sweep never fails the command.
+ * folders), by the owner pid and start time each records; a failure to sweep never fails the command. When
+ * there is nothing (`mayHaveLeftovers`: a few directory reads), the sweep's modules are not even loaded.
  */
 async function sweep(base: Cli): Promise<void> {
   const { env, out } = base;
   try {
+    if (!mayHaveLeftovers(base.ctx.home)) return;
     const { sweepLeftovers } = await import("../runtime/sweep.ts");
     const swept = await sweepLeftovers(base.ctx.home, {
       runtime: async () =>

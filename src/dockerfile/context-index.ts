@@ -28,6 +28,9 @@ const RACY_MS = 1000;
 /** Entries kept for files this build did not read (see `save`). */
 const MAX_ENTRIES = 100_000;
 
+/** A relative path that is not plain names joined by single separators: empty, `.` or `..` names, a trailing one. */
+const NOT_PLAIN = /^$|(?:^|\/)\.\.?(?:\/|$)|\/\/|\/$/;
+
 /** [size, mtimeMs, ctimeMs, ino, dev, mode, sha256 hex, read at (ms since epoch)] */
 type Entry = [number, number, number, number, number, number, string, number];
 
@@ -113,7 +116,7 @@ export class ContextIndex {
 
   /** The sha256 (hex) of a regular file of the context, `st` being its lstat. */
   async digest(hostPath: string, st: Stats): Promise<string> {
-    const rel = relative(this.#root, hostPath);
+    const rel = this.#relative(hostPath);
     if (rel === "" || rel.startsWith(`..${sep}`) || rel === "..") {
       this.stats.read++;
       return this.#read(hostPath, st.size);
@@ -134,6 +137,17 @@ export class ContextIndex {
     this.#entries.set(rel, e);
     this.#dirty = true;
     return hex;
+  }
+
+  /**
+   * `hostPath` relative to the root, as `path.relative` has it: the paths sources.ts joins onto the root (plain
+   * names after it) are cut, not resolved twice (`relative` resolves both: ~4–10 µs a file, 1–3 ms of a
+   * 269-file context's COPYs); any other path goes through `relative`.
+   */
+  #relative(hostPath: string): string {
+    const prefix = this.#root.endsWith(sep) ? this.#root : this.#root + sep;
+    const rest = hostPath.slice(prefix.length);
+    return hostPath.startsWith(prefix) && !NOT_PLAIN.test(rest) ? rest : relative(this.#root, hostPath);
   }
 
   /** Write the index back (atomically) when this build read anything. */

@@ -58,6 +58,28 @@ describe("the context index", () => {
     expect(reads).toEqual(["b.txt"]);
   });
 
+  it("names a file by its path within the context however the path is spelled; a path outside is not kept", async () => {
+    const ctx = await writeContext(join(tmp, "spelled"), { "d/a.txt": "a\n", "b.txt": "b\n" });
+    await writeFile(join(tmp, "outside.txt"), "o\n");
+    const reads: string[] = [];
+    const index = await ContextIndex.open(undefined, `${ctx}/`, async (path: string) => {
+      reads.push(path);
+      return `digest-of-${(await readFile(path, "utf8")).trim()}`;
+    });
+    const digest = async (p: string) => index.digest(p, await lstat(p));
+    const a = join(ctx, "d", "a.txt");
+    expect(await digest(a)).toBe("digest-of-a");
+    for (const p of [`${ctx}/d/./a.txt`, `${ctx}/d//a.txt`, `${ctx}/d/../d/a.txt`, `${ctx}/./d/a.txt`]) {
+      expect(await digest(p), p).toBe("digest-of-a");
+    }
+    expect(reads).toEqual([a]);
+    // outside the context (`..` names after it): read each time, never an entry of the context's
+    const outside = `${ctx}/d/../../outside.txt`;
+    expect(await digest(outside)).toBe("digest-of-o");
+    expect(await digest(outside)).toBe("digest-of-o");
+    expect(reads).toEqual([a, outside, outside]);
+  });
+
   it("a file changed with the same size and its mtime put back is rebuilt (ctime moved)", async () => {
     const ctx = await writeContext(join(tmp, "ctime"), {
       "app.txt": "version-1\n",

@@ -1,8 +1,8 @@
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { assemble, contentLayers } from "../../src/oci/assemble.ts";
-import type { BlobSource } from "../../src/oci/blob.ts";
+import { assemble, assembleIndex, contentLayers } from "../../src/oci/assemble.ts";
+import { type BlobSource, readDocument } from "../../src/oci/blob.ts";
 import { parseConfig } from "../../src/oci/config.ts";
 import { copy } from "../../src/oci/copy.ts";
 import { digestBytes } from "../../src/oci/digest.ts";
@@ -80,5 +80,28 @@ describe("one image shape", () => {
     });
     expect(cut.mediaType).toBe(MediaType.DockerManifest);
     expect(cut.manifest.config.mediaType).toBe(MediaType.DockerConfig);
+  });
+
+  it("serves its manifest, config and index whole (readBlob, no stream), checked against the descriptor asked", async () => {
+    const { layout, root } = await randomLayout(join(dir, "docs"), "1", { layers: 1 });
+    const image = mutate(await loadImage(layout, root), { config: (c) => ({ ...c, Env: ["B=2"] }) });
+    const index = assembleIndex([image]);
+    for (const [source, desc, raw] of [
+      [image.source, image.manifest.config, image.rawConfig!],
+      [image.source, image.descriptor, image.rawManifest],
+      [index.source, index.descriptor, index.rawManifest],
+    ] as const) {
+      expect(typeof source.readBlob).toBe("function");
+      const read = await readDocument(source, desc, "doc");
+      expect(read.equals(raw)).toBe(true);
+      read.fill(0);
+      expect((await source.readBlob!(desc)).equals(raw)).toBe(true);
+      await expect(source.readBlob!({ ...desc, size: desc.size + 1 })).rejects.toMatchObject({
+        code: "SIZE_MISMATCH",
+      });
+    }
+    // a layer is not a document: read through its stream, as before
+    const layer = image.manifest.layers[0]!;
+    expect((await image.source.readBlob!(layer)).length).toBe(layer.size);
   });
 });

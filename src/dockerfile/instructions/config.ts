@@ -19,7 +19,8 @@ export interface ConfigStep {
   used: Set<string>;
 }
 
-const DURATION = /(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)/g;
+// µ written as an escape: the CLI bundle is ASCII only (scripts/build.ts)
+const DURATION = /(\d+(?:\.\d+)?)(ns|us|\u00b5s|ms|s|m|h)/g;
 const UNIT: Record<string, number> = { ns: 1, us: 1e3, µs: 1e3, ms: 1e6, s: 1e9, m: 60e9, h: 3600e9 };
 
 /** A Go duration (`30s`, `1m30s`) in nanoseconds. */

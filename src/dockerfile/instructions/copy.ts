@@ -7,7 +7,7 @@
 
 import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
-import { createReadStream, createWriteStream, readFileSync } from "node:fs";
+import { createReadStream, createWriteStream, existsSync, readFileSync } from "node:fs";
 import { mkdir, open, rm, stat, writeFile } from "node:fs/promises";
 import { basename, join, posix } from "node:path";
 import { Readable } from "node:stream";
@@ -677,5 +677,6 @@ export async function copyInstruction(c: StepContext): Promise<void> {
         ]),
     },
   );
-  await rm(dl, { recursive: true, force: true });
+  // made only by heredocs, ADD's downloads and archives: a cached COPY of the context has none to remove
+  if (existsSync(dl)) await rm(dl, { recursive: true, force: true });
 }
