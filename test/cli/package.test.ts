@@ -111,6 +111,34 @@ describe("the packed package, installed with npm i -g --prefix", () => {
     ]);
   });
 
+  it("evaluates every chunk of the bundle on its own (a builtin read before its module ran would throw here)", async () => {
+    // scripts/lib/builtins.ts turns imports into consts in each module's body; a module whose top level used
+    // another's before it ran (an import cycle) would now throw where the ES import never did
+    const bundle = join(prefix, "lib", "node_modules", "berth", "dist", "bundle");
+    const chunks = files.filter((f) => f.startsWith("dist/bundle/chunks/") && f.endsWith(".js"));
+    expect(chunks.length).toBeGreaterThan(10);
+    const script = join(dir, "evaluate-chunks.mjs");
+    await writeFile(
+      script,
+      `for (const f of ${JSON.stringify(chunks.map((f) => join(bundle, f.slice("dist/bundle/".length))))}) await import(f);\n`,
+    );
+    const r = spawnSync(process.execPath, [script], { encoding: "utf8" });
+    expect(r.stderr).toBe("");
+    expect(r.status).toBe(0);
+  });
+
+  it("builds a Dockerfile from the install (the builder's modules, bundled)", async () => {
+    const ctx = join(dir, "dockerfile-ctx");
+    await mkdir(ctx, { recursive: true });
+    await writeFile(join(ctx, "hello.txt"), "hello from the bundle\n");
+    await writeFile(join(ctx, "Dockerfile"), "FROM scratch\nCOPY hello.txt /hello.txt\nENV A=1\n");
+    const r = await installed(["build", ctx, "--dockerfile", join(ctx, "Dockerfile"), "-t", "bundled:1"]);
+    expect(r.stderr).toMatch(/Wrote sha256:[0-9a-f]{64} to bundled:1/);
+    expect(r.code).toBe(0);
+    const images = await installed(["images", "--json"]);
+    expect(images.stdout).toContain("bundled");
+  });
+
   it("builds on prepack, not on install", async () => {
     const pkg = JSON.parse(await readFile(join(ROOT, "package.json"), "utf8")) as {
       scripts: Record<string, string>;
