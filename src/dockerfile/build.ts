@@ -11,7 +11,7 @@ import { join, posix } from "node:path";
 import { BerthError, isBerthError, wrapError } from "../errors.ts";
 import { createMatcher, type Matcher, parseIgnoreFile } from "../layer/index.ts";
 import type { ContainerConfig } from "../oci/config.ts";
-import type { CopyResult } from "../oci/copy.ts";
+import { type CopyResult, copy } from "../oci/copy.ts";
 import { type Image, loadRoot, type Root, selectImage } from "../oci/image.ts";
 import type { Compression } from "../oci/mediatype.ts";
 import { type AddedLayer, EPOCH, mutate } from "../oci/mutate.ts";
@@ -37,6 +37,7 @@ import type { SecretSource } from "./instructions/mounts.ts";
 import { runInstruction } from "./instructions/run.ts";
 import { workdirInstruction } from "./instructions/workdir.ts";
 import { type Dockerfile, type Instruction, parseDockerfile, parseTrigger } from "./parse.ts";
+import { Prewriter } from "./prewrite.ts";
 import { removeStageRoots, StageRoot } from "./rootfs.ts";
 import { baseStages, defaultStageJobs, LinePrefixer, Slots, unexportedStages } from "./schedule.ts";
 import { type MatchedSource, selectSources, sourcesDigest } from "./sources.ts";
@@ -274,6 +275,8 @@ export class DockerfileBuild {
   #closing = false;
   /** The steps whose output was made early and taken (`StepReport.early`). */
   #madeEarly = new Set<Instruction>();
+  /** The target image's local destinations, written while the build runs (prewrite.ts). */
+  #prewriter: Prewriter | undefined;
   /**
    * The stages whose layers no image takes (`unexportedStages`), kept uncompressed: nothing reads their blobs
    * but this build's steps and the step cache. None when a cache is imported or exported (a cache holds the
@@ -389,12 +392,13 @@ export class DockerfileBuild {
       if (!i.noCache) await this.#importCaches();
       this.#needed = stages;
       this.#all = plan.stages;
+      this.#prewriter = new Prewriter(i.destinations, this.#ctx);
       await this.#buildStages(await this.#plan(stages, target));
       const final = this.#states.get(target.index)!;
       if (i.platform) this.#stampPlatform(final, i.platform);
       if (i.cacheTo?.some((c) => c.type === "inline")) this.#inlineCache(final);
       await Promise.all(this.#prefetching);
-      const written = await writeDestinations(final.image, i.destinations, this.#ctx);
+      const written = await writeDestinations(final.image, i.destinations, this.#ctx, this.#prewriter);
       const cacheSteps = { max: this.#used, min: final.chain };
       await exportCaches(i.cacheTo ?? [], cacheSteps, this.#cache, this.#ctx, this.#tmp, i.log, this.#lazy);
       const unused = Object.keys(i.buildArgs ?? {}).filter((k) => !this.#consumed.has(k));
@@ -415,6 +419,7 @@ export class DockerfileBuild {
       };
     } finally {
       i.signal?.removeEventListener("abort", onAbort);
+      await this.#prewriter?.close();
       // what was read stays known, whether or not the build got through
       await this.#index.save().catch(() => undefined);
       for (const c of this.#imports) await c.close().catch(() => undefined);
@@ -753,6 +758,7 @@ export class DockerfileBuild {
       needs: new Set(),
     };
     (dry ? this.#dryStates : this.#states).set(stage.index, state);
+    this.#prewrite(state);
     this.#slog(no, `--> ${short(image.digest)} (${this.#took(no)})`);
     if (!dry)
       this.#steps.push({
@@ -1010,8 +1016,15 @@ export class DockerfileBuild {
     );
     s.key = key;
     s.clearOnBuild = false;
+    this.#prewrite(s);
     this.#slog(s.no, `--> ${short(s.image.digest)} (${this.#took(s.no)})`);
     this.#report(s, ins, cached);
+  }
+
+  /** The target stage's layers, put into the local destinations while the build goes on (prewrite.ts). */
+  #prewrite(s: StageState): void {
+    if (s.dry || s.stage.index !== this.#target) return;
+    this.#prewriter?.add(s.image, (digest) => this.#lazy.has(digest));
   }
 
   /** A step's record from the local cache, or (not in the key pass) fetched from an imported one. */
@@ -1243,14 +1256,19 @@ export async function writeDestinations(
   root: Root,
   destinations: readonly ImageArgument[],
   ctx: TransportContext,
+  prewritten?: Prewriter,
 ): Promise<BuildResult["written"]> {
   const written: BuildResult["written"] = [];
   for (const dest of destinations) {
+    const sink = await prewritten?.take(dest);
     // a push to a registry shows its progress (the CLI's reporter); a local write is quick
     const result = await reported(
       dest.transport === "docker" ? ctx.progress : undefined,
       () => `Pushed ${dest.text}`,
-      (hooks) => writeImage(root, undefined, dest, ctx, { ...hooks, all: root.kind === "index" }),
+      (hooks) => {
+        const o = { ...hooks, all: root.kind === "index" };
+        return sink ? copy(root, sink, o) : writeImage(root, undefined, dest, ctx, o);
+      },
     ).catch((err) => {
       throw wrapError(`writing the image to ${dest.text}`, err);
     });
