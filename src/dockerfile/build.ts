@@ -392,7 +392,6 @@ export class DockerfileBuild {
       if (!i.noCache) await this.#importCaches();
       this.#needed = stages;
       this.#all = plan.stages;
-      this.#prewriter = new Prewriter(i.destinations, this.#ctx);
       await this.#buildStages(await this.#plan(stages, target));
       const final = this.#states.get(target.index)!;
       if (i.platform) this.#stampPlatform(final, i.platform);
@@ -758,7 +757,7 @@ export class DockerfileBuild {
       needs: new Set(),
     };
     (dry ? this.#dryStates : this.#states).set(stage.index, state);
-    this.#prewrite(state);
+    this.#prewrite(state, false);
     this.#slog(no, `--> ${short(image.digest)} (${this.#took(no)})`);
     if (!dry)
       this.#steps.push({
@@ -1016,14 +1015,18 @@ export class DockerfileBuild {
     );
     s.key = key;
     s.clearOnBuild = false;
-    this.#prewrite(s);
+    this.#prewrite(s, !cached);
     this.#slog(s.no, `--> ${short(s.image.digest)} (${this.#took(s.no)})`);
     this.#report(s, ins, cached);
   }
 
-  /** The target stage's layers, put into the local destinations while the build goes on (prewrite.ts). */
-  #prewrite(s: StageState): void {
+  /**
+   * The target stage's layers, put into the local destinations while the build goes on (prewrite.ts), from its
+   * first step that is not cached (a rebuild that changes nothing writes nothing, as before).
+   */
+  #prewrite(s: StageState, produced: boolean): void {
     if (s.dry || s.stage.index !== this.#target) return;
+    if (produced) this.#prewriter ??= new Prewriter(this.inputs.destinations, this.#ctx);
     this.#prewriter?.add(s.image, (digest) => this.#lazy.has(digest));
   }
 
