@@ -11,7 +11,7 @@ import { join, posix } from "node:path";
 import { BerthError, isBerthError, wrapError } from "../errors.ts";
 import { createMatcher, type Matcher, parseIgnoreFile } from "../layer/index.ts";
 import type { ContainerConfig } from "../oci/config.ts";
-import type { CopyResult } from "../oci/copy.ts";
+import { type CopyResult, copy } from "../oci/copy.ts";
 import { type Image, loadRoot, type Root, selectImage } from "../oci/image.ts";
 import type { Compression } from "../oci/mediatype.ts";
 import { type AddedLayer, EPOCH, mutate } from "../oci/mutate.ts";
@@ -29,6 +29,7 @@ import { type ExportStep, encodeInline, INLINE_CACHE_FIELD } from "./cache-forma
 import type { CacheFrom, CacheTo } from "./cache-spec.ts";
 import { exportCache, type ImportedCache, importCache, type LazyLayer, lazyLayer } from "./cache-transfer.ts";
 import { ContextIndex } from "./context-index.ts";
+import type { EarlyOutput } from "./early.ts";
 import { expandWord, type Vars } from "./expand.ts";
 import { applyConfigInstruction } from "./instructions/config.ts";
 import { copyInstruction } from "./instructions/copy.ts";
@@ -36,6 +37,7 @@ import type { SecretSource } from "./instructions/mounts.ts";
 import { runInstruction } from "./instructions/run.ts";
 import { workdirInstruction } from "./instructions/workdir.ts";
 import { type Dockerfile, type Instruction, parseDockerfile, parseTrigger } from "./parse.ts";
+import { Prewriter } from "./prewrite.ts";
 import { removeStageRoots, StageRoot } from "./rootfs.ts";
 import { baseStages, defaultStageJobs, LinePrefixer, Slots, unexportedStages } from "./schedule.ts";
 import { type MatchedSource, selectSources, sourcesDigest } from "./sources.ts";
@@ -98,6 +100,8 @@ export interface StepReport {
   instruction: string;
   line: number;
   cached: boolean;
+  /** Its layer was made while its stage waited for another stage (a COPY of context files; early.ts). */
+  early?: true;
   /** The image after the step. */
   digest: string;
 }
@@ -186,6 +190,20 @@ function epochToRfc3339(seconds: number): string {
   return new Date(seconds * 1000).toISOString().replace(".000Z", "Z");
 }
 
+/** A step that can be made early (`DockerfileBuild.#early`). */
+interface Early {
+  make: (pace: () => Promise<void>) => Promise<EarlyOutput>;
+  wanted?: boolean;
+  made?: Promise<EarlyOutput>;
+  /** Its turn came: its work goes on whatever else runs. */
+  taken?: boolean;
+}
+
+/** Whether a step may wait for another stage (`--from`, `RUN --mount=from=`). */
+function mayWait(ins: Instruction): boolean {
+  return ins.flags.from !== undefined || (ins.flags.mount ?? []).some((m) => /(?:^|,)from=/.test(m));
+}
+
 /** The instructions that ask the stage's index (`StepContext.view`) when they run. */
 const ASKS_PATHS = new Set(["COPY", "ADD", "WORKDIR"]);
 
@@ -243,6 +261,22 @@ export class DockerfileBuild {
   #index!: ContextIndex;
   /** When each stage's current step began (by stage number): a step ends with its duration. */
   #stepStarted = new Map<number, number>();
+  /**
+   * Steps the key pass found missing that can be made early (`StepCacheOptions.early`), by instruction: wanted
+   * when their stage waits for another stage (`#wantEarly`), started when a RUN's process starts (`#waiting`),
+   * taken by the step (`takeEarly`).
+   */
+  #early = new Map<Instruction, Early>();
+  /** RUN processes running now (`#waiting`): while there are none, work made early holds (`#pace`). */
+  #processes = 0;
+  /** Work made early held by `#pace`, woken when a process starts or a step takes its work. */
+  #held: (() => void)[] = [];
+  /** The build is over: work made early and not taken stops (`#pace` throws). */
+  #closing = false;
+  /** The steps whose output was made early and taken (`StepReport.early`). */
+  #madeEarly = new Set<Instruction>();
+  /** The target image's local destinations, written while the build runs (prewrite.ts). */
+  #prewriter: Prewriter | undefined;
   /**
    * The stages whose layers no image takes (`unexportedStages`), kept uncompressed: nothing reads their blobs
    * but this build's steps and the step cache. None when a cache is imported or exported (a cache holds the
@@ -363,7 +397,7 @@ export class DockerfileBuild {
       if (i.platform) this.#stampPlatform(final, i.platform);
       if (i.cacheTo?.some((c) => c.type === "inline")) this.#inlineCache(final);
       await Promise.all(this.#prefetching);
-      const written = await writeDestinations(final.image, i.destinations, this.#ctx);
+      const written = await writeDestinations(final.image, i.destinations, this.#ctx, this.#prewriter);
       const cacheSteps = { max: this.#used, min: final.chain };
       await exportCaches(i.cacheTo ?? [], cacheSteps, this.#cache, this.#ctx, this.#tmp, i.log, this.#lazy);
       const unused = Object.keys(i.buildArgs ?? {}).filter((k) => !this.#consumed.has(k));
@@ -384,10 +418,15 @@ export class DockerfileBuild {
       };
     } finally {
       i.signal?.removeEventListener("abort", onAbort);
+      await this.#prewriter?.close();
       // what was read stays known, whether or not the build got through
       await this.#index.save().catch(() => undefined);
       for (const c of this.#imports) await c.close().catch(() => undefined);
       for (const o of this.#opened) await o.close().catch(() => undefined);
+      // steps made early and never taken write into the temp folder: stopped before it goes
+      this.#closing = true;
+      this.#wake();
+      await Promise.allSettled([...this.#early.values()].map((e) => e.made));
       // the stages' and images' roots are mounts in the temp folder: undone first, whatever happened
       const roots = [...[...this.#states.values()].map((st) => st.root), ...this.#imageRoots.values()];
       await removeStageRoots(roots).catch(() => undefined);
@@ -718,6 +757,7 @@ export class DockerfileBuild {
       needs: new Set(),
     };
     (dry ? this.#dryStates : this.#states).set(stage.index, state);
+    this.#prewrite(state, false);
     this.#slog(no, `--> ${short(image.digest)} (${this.#took(no)})`);
     if (!dry)
       this.#steps.push({
@@ -828,7 +868,7 @@ export class DockerfileBuild {
       temp: (prefix) => join(this.#tmp, `${prefix}${randomBytes(6).toString("hex")}`),
       view: () => s.index.sync(s.image),
       compression: s.compression,
-      sourceRoot: (ref) => this.#sourceRoot(s, ref, all, where),
+      sourceRoot: (ref) => this.#sourceRoot(s, ins, ref, all, where),
       contextSources: (patterns, o) => {
         const id = JSON.stringify([patterns, o.parents, o.excludes]);
         let p = this.#contextSources.get(id);
@@ -848,6 +888,8 @@ export class DockerfileBuild {
         return p;
       },
       dry: s.dry,
+      takeEarly: () => this.#takeEarly(ins),
+      waiting: (ended) => this.#waiting(ended),
       cached: (parts, produce, o) => this.#cached(s, ins, parts, o?.config ?? this.#config(s), produce, o),
     };
   }
@@ -869,6 +911,7 @@ export class DockerfileBuild {
       instruction: ins.text,
       line: ins.line,
       cached,
+      ...(this.#madeEarly.has(ins) ? { early: true as const } : {}),
       digest: s.image.digest,
     });
   }
@@ -908,6 +951,7 @@ export class DockerfileBuild {
       // (not with a cache import, which may leave the stage unbuilt and its base's layers unfetched).
       if (!hit && ASKS_PATHS.has(ins.keyword) && !this.#imports.length)
         this.#shared.layerEntries.prefetch(s.image.layers());
+      if (!hit && o.early) this.#early.set(ins, { make: o.early });
       s.reads.clear();
       s.image = mutate(s.image, { config: () => config }, s.platform);
       s.key = keyOf(hit?.via ?? lookup);
@@ -928,7 +972,11 @@ export class DockerfileBuild {
       if (rec.layer) this.#prefetch(s, rec.layer.digest);
       this.#slog(s.no, `--> Using cache ${short(keyOf(via ?? lookup))}`);
     } else {
-      rec = await this.#produceOnce(via ?? lookup, produce);
+      rec = await this.#produceOnce(via ?? lookup, async () => {
+        const out = await produce();
+        if (out.early) this.#madeEarly.add(ins);
+        return out;
+      });
       if (via) await this.#cache.put(lookup, { ...rec, via });
       stored = rec;
     }
@@ -967,8 +1015,19 @@ export class DockerfileBuild {
     );
     s.key = key;
     s.clearOnBuild = false;
+    this.#prewrite(s, !cached);
     this.#slog(s.no, `--> ${short(s.image.digest)} (${this.#took(s.no)})`);
     this.#report(s, ins, cached);
+  }
+
+  /**
+   * The target stage's layers, put into the local destinations while the build goes on (prewrite.ts), from its
+   * first step that is not cached (a rebuild that changes nothing writes nothing, as before).
+   */
+  #prewrite(s: StageState, produced: boolean): void {
+    if (s.dry || s.stage.index !== this.#target) return;
+    if (produced) this.#prewriter ??= new Prewriter(this.inputs.destinations, this.#ctx);
+    this.#prewriter?.add(s.image, (digest) => this.#lazy.has(digest));
   }
 
   /** A step's record from the local cache, or (not in the key pass) fetched from an imported one. */
@@ -1029,7 +1088,69 @@ export class DockerfileBuild {
     return rec;
   }
 
-  async #sourceRoot(s: StageState, ref: string, all: Stage[], where: string): Promise<SourceRoot> {
+  /**
+   * `ins` of `stage` waits for another stage: the steps after it that can be made early, up to the next step
+   * that may wait for one (whose wait marks those after it), are wanted. They are started by the next RUN
+   * whose process starts (`#waiting`): then the build's thread has nothing else to do, and the early work
+   * does not delay the stages this one waits for (measured: started at once, it made their steps slower).
+   */
+  #wantEarly(stage: Stage, ins: Instruction): void {
+    const list = stage.instructions;
+    const from = list.indexOf(ins) + 1;
+    if (from === 0) return;
+    let end = from;
+    while (end < list.length && !mayWait(list[end]!)) end++;
+    for (const next of list.slice(from, end)) {
+      const e = this.#early.get(next);
+      if (e) e.wanted = true;
+    }
+  }
+
+  /** A RUN's process started (it ends when `ended` settles): start the steps wanted early (`#wantEarly`). */
+  #waiting(ended: Promise<unknown>): void {
+    this.#processes++;
+    this.#wake();
+    ended.then(() => this.#processes--);
+    for (const e of this.#early.values()) {
+      if (!e.wanted || e.made) continue;
+      e.made = e.make(() => this.#pace(e));
+      e.made.catch(() => undefined);
+    }
+  }
+
+  /**
+   * Before each entry of a layer made early: go on while a RUN's process runs (the build's thread is idle) or
+   * once the step's turn came; else hold, so that the steps of the stages it waits for are not slowed (measured:
+   * writing on after the process ended made their steps slower by more than the early work saved).
+   */
+  async #pace(e: Early): Promise<void> {
+    while (!e.taken && this.#processes === 0) {
+      if (this.#closing) throw new BerthError("INTERNAL", "the build ended before this step's turn");
+      await new Promise<void>((resolve) => this.#held.push(resolve));
+    }
+  }
+
+  #wake(): void {
+    for (const resolve of this.#held.splice(0)) resolve();
+  }
+
+  /** The early output of `ins`, if it was started; given once, its work going on unheld. */
+  #takeEarly(ins: Instruction): Promise<EarlyOutput> | undefined {
+    const e = this.#early.get(ins);
+    this.#early.delete(ins);
+    if (!e?.made) return undefined;
+    e.taken = true;
+    this.#wake();
+    return e.made;
+  }
+
+  async #sourceRoot(
+    s: StageState,
+    ins: Instruction,
+    ref: string,
+    all: Stage[],
+    where: string,
+  ): Promise<SourceRoot> {
     const dep = findStage(all, ref, s.stage.index);
     if (dep) {
       const what = `stage ${JSON.stringify(ref)}`;
@@ -1049,7 +1170,11 @@ export class DockerfileBuild {
       }
       const result = planned ? () => this.#stageResult(dep.index) : undefined;
       const st = result ? undefined : await this.#stageResult(dep.index);
-      const built = async () => st ?? (await result!());
+      const built = async () => {
+        if (st) return st;
+        if (!this.#finished.has(dep.index)) this.#wantEarly(s.stage, ins);
+        return await result!();
+      };
       return {
         root: async () => {
           const b = await built();
@@ -1134,14 +1259,19 @@ export async function writeDestinations(
   root: Root,
   destinations: readonly ImageArgument[],
   ctx: TransportContext,
+  prewritten?: Prewriter,
 ): Promise<BuildResult["written"]> {
   const written: BuildResult["written"] = [];
   for (const dest of destinations) {
+    const sink = await prewritten?.take(dest);
     // a push to a registry shows its progress (the CLI's reporter); a local write is quick
     const result = await reported(
       dest.transport === "docker" ? ctx.progress : undefined,
       () => `Pushed ${dest.text}`,
-      (hooks) => writeImage(root, undefined, dest, ctx, { ...hooks, all: root.kind === "index" }),
+      (hooks) => {
+        const o = { ...hooks, all: root.kind === "index" };
+        return sink ? copy(root, sink, o) : writeImage(root, undefined, dest, ctx, o);
+      },
     ).catch((err) => {
       throw wrapError(`writing the image to ${dest.text}`, err);
     });

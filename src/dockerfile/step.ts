@@ -10,6 +10,7 @@ import type { Image } from "../oci/image.ts";
 import type { Compression } from "../oci/mediatype.ts";
 import type { BuildInputs } from "./build.ts";
 import type { CachedLayer } from "./cache.ts";
+import type { EarlyOutput } from "./early.ts";
 import type { Vars } from "./expand.ts";
 import type { Instruction } from "./parse.ts";
 import type { FsView } from "./rootfs.ts";
@@ -20,6 +21,8 @@ export interface StepOutput {
   config: ContainerConfig;
   /** The history entry's created_by; none for a step without one (ONBUILD). */
   createdBy: string | undefined;
+  /** Made while the stage waited for another stage (`StepCacheOptions.early`). */
+  early?: boolean;
   /** MAINTAINER's `author`. */
   author?: string;
   /** The layer's blob at `path`; `headers`: its entries, when the step knows them (no stage reads them back). */
@@ -86,6 +89,10 @@ export interface StepContext {
    * a source whose key needs a download (ADD of a URL or git repository) throws instead.
    */
   readonly dry: boolean;
+  /** The step's work is a process's until `ended` settles (RUN): the build's thread is free for work made early. */
+  waiting(ended: Promise<unknown>): void;
+  /** This step's output made early (`StepCacheOptions.early`), when the build started it; given once. */
+  takeEarly(): Promise<EarlyOutput> | undefined;
   /**
    * Reuse the cached result of this step keyed by `keyParts` (after the parent's key), or produce it.
    * `linked`: the key is `keyParts` alone (a layer that does not depend on what came before: COPY --link).
@@ -102,4 +109,9 @@ export interface StepContext {
 export interface StepCacheOptions {
   linked?: boolean | undefined;
   content?: (() => Promise<unknown[]>) | undefined;
+  /**
+   * Key pass, the step missing: what makes its output early (early.ts), started while the stage waits for
+   * another stage; the step takes it with `takeEarly`.
+   */
+  early?: ((pace: () => Promise<void>) => Promise<EarlyOutput>) | undefined;
 }

@@ -97,6 +97,29 @@ export function copy(
   return copyRoot(a, b as Descriptor, c as ImageSink, d ?? {});
 }
 
+/** Put one blob of `source` into `sink`, unless the sink holds it ("exists"): how it got there. */
+export async function putBlobOf(
+  source: BlobSource,
+  descriptor: Descriptor,
+  sink: ImageSink,
+  options: Pick<CopyOptions, "onBlob" | "signal"> = {},
+): Promise<"exists" | "written" | "mounted"> {
+  options.signal?.throwIfAborted();
+  if (await sink.hasBlob(descriptor)) {
+    options.onBlob?.({ type: "done", descriptor, how: "exists" });
+    return "exists";
+  }
+  options.onBlob?.({ type: "start", descriptor });
+  const how = await sink.putBlob(descriptor, opener(source, descriptor), {
+    from: source.originOf?.(descriptor) ?? source,
+    writtenFile: hasWrittenFiles(source) ? source.writtenFile(descriptor) : undefined,
+    onProgress: (bytes) => options.onBlob?.({ type: "progress", descriptor, bytes }),
+    signal: options.signal,
+  });
+  options.onBlob?.({ type: "done", descriptor, how });
+  return how;
+}
+
 async function copyRoot(
   source: BlobSource,
   root: Descriptor,
@@ -131,25 +154,13 @@ async function copyRoot(
     }
     const putBlobs = async (blobs: Node[]) =>
       eachLimit(blobs, options.jobs ?? 4, async ({ descriptor }) => {
-        options.signal?.throwIfAborted();
-        if (await sink.hasBlob(descriptor)) {
-          stats.exists++;
-          options.onBlob?.({ type: "done", descriptor, how: "exists" });
-          return;
-        }
-        options.onBlob?.({ type: "start", descriptor });
-        const how = await sink.putBlob(descriptor, opener(source, descriptor), {
-          from: source.originOf?.(descriptor) ?? source,
-          writtenFile: hasWrittenFiles(source) ? source.writtenFile(descriptor) : undefined,
-          onProgress: (bytes) => options.onBlob?.({ type: "progress", descriptor, bytes }),
-          signal: options.signal,
-        });
-        if (how === "mounted") stats.mounted++;
+        const how = await putBlobOf(source, descriptor, sink, options);
+        if (how === "exists") stats.exists++;
+        else if (how === "mounted") stats.mounted++;
         else {
           stats.written++;
           stats.bytes += descriptor.size;
         }
-        options.onBlob?.({ type: "done", descriptor, how });
       });
     const putManifests = async () => {
       for (const node of nodes) {

@@ -4,6 +4,7 @@
  * command succeeds or fails; only a failure of the runtime itself (no process started) is thrown.
  */
 import { type ChildProcess, execFile, spawn } from "node:child_process";
+import { once } from "node:events";
 import { readFile, rm, stat } from "node:fs/promises";
 import { constants } from "node:os";
 import { join } from "node:path";
@@ -33,6 +34,8 @@ export type SignalForwarder = (send: (signal: NodeJS.Signals) => void) => () => 
 export interface StdioOptions {
   /** A stream or file descriptor for the container's stdin; default none (/dev/null). */
   stdin?: Readable | number | "ignore";
+  /** Called once the runtime's process is started, with a promise of its end (settled, never rejected). */
+  onSpawn?: ((ended: Promise<unknown>) => void) | undefined;
   /** Each chunk of output, as it comes. */
   onStdout?: ((chunk: Buffer) => void) | undefined;
   onStderr?: ((chunk: Buffer) => void) | undefined;
@@ -98,6 +101,7 @@ export async function runBundle(b: RunBundle, o: StdioOptions = {}): Promise<Pro
   o.signal?.throwIfAborted();
   const log = b.exec?.log ?? join(b.bundleDir, `${b.runtime.name}.log`);
   const child = spawnRuntime(b, o, log);
+  o.onSpawn?.(once(child, "close").catch(() => undefined));
   const output = captureOutput(child, b.runtime.name, o);
   const stop = forwardStops(child, b, o);
   let code: number | null;

@@ -19,11 +19,12 @@ import type { PlannedEntry } from "../../layer/walk.ts";
 import { decompressAs, peek } from "../../oci/compression.ts";
 import type { Compression } from "../../oci/mediatype.ts";
 import { BLOCK, decodeHeader } from "../../tar/index.ts";
+import { adoptEarly, makeEarly } from "../early.ts";
 import { expandWord, splitRaw } from "../expand.ts";
 import { type Heredoc, heredocName } from "../parse.ts";
 import { type FsView, resolveIn, resolveOwner } from "../rootfs.ts";
 import { type MatchedSource, matchSources, selectSources, sourcesDigest } from "../sources.ts";
-import type { StepContext } from "../step.ts";
+import type { StepContext, StepOutput } from "../step.ts";
 import { fetchGit, parseGitRef } from "./git.ts";
 
 export interface CopyLayerOptions {
@@ -41,6 +42,8 @@ export interface CopyLayerOptions {
   compression: Compression;
   /** Where the layer blob goes. */
   layerPath: string;
+  /** Awaited before each entry is written (a layer made early writes only while the build's thread is idle). */
+  pace?: (() => Promise<void>) | undefined;
 }
 
 interface Item {
@@ -66,8 +69,17 @@ export async function buildCopyLayer(o: CopyLayerOptions) {
   for (const src of o.sources) addSource(items, src, dest, o);
   await addParents(items, o);
   const entries = layerEntries(items);
-  const desc = await writeLayer(o.layerPath, { compression: o.compression }, (w) => writeEntries(w, entries));
+  const desc = await writeLayer(o.layerPath, { compression: o.compression }, (w) =>
+    writeEntries(w, o.pace ? paced(entries, o.pace) : entries),
+  );
   return { ...desc, entries: entries.length, headers: entries.map((e) => e.header) };
+}
+
+async function* paced<T>(items: Iterable<T>, pace: () => Promise<void>): AsyncGenerator<T> {
+  for (const item of items) {
+    await pace();
+    yield item;
+  }
 }
 
 /** Where the copy goes: its path in the stage and whether sources go into it (a directory) or become it. */
@@ -588,6 +600,40 @@ async function unpackSources(
   return { sources: out, keepOwner };
 }
 
+/** The step's output over the stage's filesystem `root`: the layer of `sources` (and `extra`) at the destination. */
+async function copyOutput(
+  c: StepContext,
+  a: CopyArgs,
+  root: FsView,
+  sources: MatchedSource[],
+  extra: MatchedSource[],
+  fromStage: boolean,
+  dl: string,
+  pace?: () => Promise<void>,
+): Promise<StepOutput> {
+  const unpacked = await unpackSources(a, sources, fromStage, dl);
+  const owner = a.chown === undefined ? undefined : await resolveOwner(root, a.chown);
+  const layerPath = c.temp("layer-");
+  const desc = await buildCopyLayer({
+    // --link: the layer is made as if on an empty filesystem (BuildKit: `FROM scratch; COPY …`, merged).
+    root: a.link ? EMPTY : root,
+    sources: [...unpacked.sources, ...extra],
+    dest: a.parents && !a.dest.endsWith("/") ? `${a.dest}/` : a.dest,
+    workdir: c.config.WorkingDir || "/",
+    owner,
+    keepOwner: unpacked.keepOwner,
+    chmod: a.chmod,
+    mtime: c.mtime,
+    compression: c.compression,
+    layerPath,
+    pace,
+  });
+  return { config: c.config, createdBy: copyCreatedBy(c, a), layer: { path: layerPath, ...desc } };
+}
+
+/** What a COPY's layer depends on besides its sources and the stage's filesystem (early.ts's `basis`). */
+const earlyBasis = (c: StepContext) => JSON.stringify([c.config.WorkingDir || "/", c.mtime, c.compression]);
+
 /** COPY and ADD: what the sources are, the key over what they hold, and the layer. */
 export async function copyInstruction(c: StepContext): Promise<void> {
   const { ins, where } = c;
@@ -647,26 +693,20 @@ export async function copyInstruction(c: StepContext): Promise<void> {
     parts,
     async () => {
       if (fromSources) sources = await fromSources();
-      const unpacked = await unpackSources(a, sources, fromSources !== undefined, dl);
       const root = await c.view();
-      const owner = chown === undefined ? undefined : await resolveOwner(root, chown);
-      const layerPath = c.temp("layer-");
-      const desc = await buildCopyLayer({
-        // --link: the layer is made as if on an empty filesystem (BuildKit: `FROM scratch; COPY …`, merged).
-        root: link ? EMPTY : root,
-        sources: [...unpacked.sources, ...extra],
-        dest: parents && !dest.endsWith("/") ? `${dest}/` : dest,
-        workdir,
-        owner,
-        keepOwner: unpacked.keepOwner,
-        chmod,
-        mtime: c.mtime,
-        compression: c.compression,
-        layerPath,
-      });
-      return { config: c.config, createdBy: copyCreatedBy(c, a), layer: { path: layerPath, ...desc } };
+      const early = await adoptEarly(c.takeEarly(), root, earlyBasis(c));
+      if (early) return { ...early, config: c.config, createdBy: copyCreatedBy(c, a), early: true };
+      return await copyOutput(c, a, root, [...sources], extra, fromSources !== undefined, dl);
     },
     {
+      // A COPY of context files alone may be made early, against the key pass's view (early.ts).
+      early:
+        !a.isAdd && fromRef === undefined && extra.length === 0
+          ? async (pace) =>
+              makeEarly(await c.view(), earlyBasis(c), (root) =>
+                copyOutput(c, a, root, [...sources], [], false, dl, pace),
+              )
+          : undefined,
       linked,
       // BuildKit's content-based key: the selected files of the stage or image, owners included.
       content:

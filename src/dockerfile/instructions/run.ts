@@ -44,6 +44,8 @@ export interface RunStepOptions extends Pick<RuntimeContext, "runtime" | "search
   layerPath: string;
   mtime: number | undefined;
   compression: Compression;
+  /** The command's process started; `ended` settles when it ends (`StepContext.waiting`). */
+  onSpawn?: (ended: Promise<unknown>) => void;
   onStdout?: (chunk: Buffer) => void;
   onStderr?: (chunk: Buffer) => void;
   signal?: AbortSignal | undefined;
@@ -112,6 +114,7 @@ async function runStep(o: RunStepOptions) {
     mounts: o.mounts,
     etcAlways: true,
     ...(o.onUnpack ? { onApply: (i: number, n: number) => (i === 0 ? o.onUnpack!(n) : undefined) } : {}),
+    onSpawn: o.onSpawn,
     onStdout: o.onStdout,
     onStderr: o.onStderr,
     signal: o.signal,
@@ -336,6 +339,7 @@ export async function runInstruction(c: StepContext): Promise<void> {
               }
             : {}),
           signal: c.inputs.signal,
+          onSpawn: c.waiting,
           where,
         });
         await rm(upperDir, { recursive: true, force: true });
