@@ -36,7 +36,7 @@ import type { SecretSource } from "./instructions/mounts.ts";
 import { runInstruction } from "./instructions/run.ts";
 import { workdirInstruction } from "./instructions/workdir.ts";
 import { type Dockerfile, type Instruction, parseDockerfile, parseTrigger } from "./parse.ts";
-import { removeStageRoots, StageRoot } from "./rootfs.ts";
+import { removeStageRoots, StageRoot, unpackingLine, warmSnapshots } from "./rootfs.ts";
 import { baseStages, defaultStageJobs, LinePrefixer, Slots, unexportedStages } from "./schedule.ts";
 import { type MatchedSource, selectSources, sourcesDigest } from "./sources.ts";
 import { findStage, neededStages, type PlanWarning, type Stage, splitStages, targetStage } from "./stage.ts";
@@ -154,6 +154,8 @@ interface StageState {
   cmdSet: boolean;
   /** Its files on disk, made when another stage reads them (`--from`). */
   root: StageRoot;
+  /** The image its filesystem starts from (FROM an image, or the one its base stage starts from); none for scratch. */
+  base?: Image | undefined;
   /** Its layers' entries, for COPY's and WORKDIR's path questions. */
   index: StageIndex;
   /** Its steps' layer compression: the build's, none for a stage whose layers no image takes. */
@@ -258,6 +260,8 @@ export class DockerfileBuild {
   #wrote = new Set<string>();
   /** The fetches `#prefetch` started: a local destination waits for them, so that it links their files. */
   #prefetching: Promise<unknown>[] = [];
+  /** Base images whose snapshots are made in the background (`#warm`), by digest; none of these rejects. */
+  #warming = new Map<string, Promise<void>>();
 
   readonly #shared: SharedBuildState;
 
@@ -384,6 +388,8 @@ export class DockerfileBuild {
       };
     } finally {
       i.signal?.removeEventListener("abort", onAbort);
+      // nothing the build started outlives it (a failed build aborted them)
+      await Promise.all(this.#warming.values());
       // what was read stays known, whether or not the build got through
       await this.#index.save().catch(() => undefined);
       for (const c of this.#imports) await c.close().catch(() => undefined);
@@ -676,9 +682,11 @@ export class DockerfileBuild {
     let key: string;
     let defKey: string | undefined;
     let chain: ExportStep[] = [];
+    let base: Image | undefined;
     const dep = findStage(all, baseText, stage.index);
     if (dep) {
       const st = dry ? this.#dryStates.get(dep.index)! : await this.#stageResult(dep.index);
+      base = st.base;
       image = st.image;
       key = st.key;
       defKey = st.defKey;
@@ -697,6 +705,7 @@ export class DockerfileBuild {
       } catch (err) {
         throw wrapError(`${df.name}:${from.line}: FROM ${baseText}`, err);
       }
+      base = image;
       key = cacheKey("from", image.digest);
     }
     const state: StageState = {
@@ -708,6 +717,7 @@ export class DockerfileBuild {
       args: new Map(),
       cmdSet: false,
       root: new StageRoot(join(this.#tmp, `stage-${stage.index}`), this.#ctx.home),
+      base,
       index: new StageIndex(this.#shared.layerEntries),
       compression: this.#unexported.has(stage.index) ? "none" : this.#compression,
       clearOnBuild: false,
@@ -904,6 +914,9 @@ export class DockerfileBuild {
     if (s.dry) {
       const hit = await this.#find(lookup, false);
       if (!hit) for (const n of s.reads) s.needs.add(n);
+      // The snapshots a RUN the caches lack will run on, or a stage that a step they lack reads, start now.
+      if (!hit && ins.keyword === "RUN") this.#warm(s.base);
+      if (!hit) for (const n of s.reads) this.#warm(this.#dryStates.get(n)?.base);
       // A path question will be asked of the stage's layers: their entries are read while the key pass goes on
       // (not with a cache import, which may leave the stage unbuilt and its base's layers unfetched).
       if (!hit && ASKS_PATHS.has(ins.keyword) && !this.#imports.length)
@@ -969,6 +982,23 @@ export class DockerfileBuild {
     s.clearOnBuild = false;
     this.#slog(s.no, `--> ${short(s.image.digest)} (${this.#took(s.no)})`);
     this.#report(s, ins, cached);
+  }
+
+  /**
+   * Start making `image`'s snapshots in the background (`warmSnapshots`), once a build: the key pass found a
+   * step that will need them, and a stage's first RUN would otherwise begin by unpacking its base.
+   */
+  #warm(image: Image | undefined): void {
+    if (!image || this.#warming.has(image.digest)) return;
+    const i = this.#stepInputs;
+    const warming = warmSnapshots(image, {
+      home: this.#ctx.home,
+      runtime: i.runtime,
+      searchPath: i.searchPath,
+      signal: this.#abort.signal,
+      onUnpack: (n) => this.#log(unpackingLine(n)),
+    });
+    this.#warming.set(image.digest, warming);
   }
 
   /** A step's record from the local cache, or (not in the key pass) fetched from an imported one. */

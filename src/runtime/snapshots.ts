@@ -40,6 +40,15 @@ const pexec = promisify(execFile);
 
 export type SnapshotMode = "overlay" | "full";
 
+/** A snapshot `prepare` found or made, with its opaque directories (`SnapshotChain.opaque`). */
+interface MadeSnapshot {
+  made: boolean;
+  opaque: string[] | undefined;
+}
+
+/** The snapshots this process is finding or making, by their dir, each until it is in place or fails. */
+const MAKING = new Map<string, Promise<MadeSnapshot>>();
+
 export interface SnapshotOptions {
   /** Not root: layers are applied rootless (no chown, no device nodes) into full trees. */
   rootless?: boolean;
@@ -127,17 +136,21 @@ export class Snapshots {
     for (let i = 0; i < ids.length; i++) {
       options.signal?.throwIfAborted();
       const dir = this.dir(ids[i]!);
-      const meta = await this.#usable(dir);
-      if (meta) {
-        reused++;
-        opaque.push(await this.#opaqueOf(dir, meta));
-      } else {
-        options.onApply?.(i, ids.length, ids[i]!);
-        opaque.push(
-          await this.#make(ids[i]!, diffIds[i]!, dirs, () => layers[i]!.uncompressed(), i, options.signal),
-        );
-        applied++;
+      // One snapshot at a time per dir in this process: a second prepare (another build's, or a background one)
+      // waits for the first; when that one failed, it tries itself and reports its own failure.
+      const pending = MAKING.get(dir);
+      let got = pending && (await pending.catch(() => undefined));
+      if (!got) {
+        const own = this.#snapshot(dir, () => {
+          options.onApply?.(i, ids.length, ids[i]!);
+          return this.#make(ids[i]!, diffIds[i]!, dirs, () => layers[i]!.uncompressed(), i, options.signal);
+        });
+        MAKING.set(dir, own);
+        got = await own.finally(() => MAKING.get(dir) === own && MAKING.delete(dir));
       }
+      if (got.made) applied++;
+      else reused++;
+      opaque.push(got.opaque);
       dirs.push(join(dir, "fs"));
     }
     return {
@@ -162,6 +175,13 @@ export class Snapshots {
       dirs.push(join(this.dir(id), "fs"));
     }
     return { mode: this.mode, chainIds: ids.slice(0, dirs.length), dirs, applied: 0, reused: dirs.length };
+  }
+
+  /** The snapshot in `dir`: found (its opaque dirs), else made by `make`. */
+  async #snapshot(dir: string, make: () => Promise<string[] | undefined>): Promise<MadeSnapshot> {
+    const meta = await this.#usable(dir);
+    if (meta) return { made: false, opaque: await this.#opaqueOf(dir, meta) };
+    return { made: true, opaque: await make() };
   }
 
   /**

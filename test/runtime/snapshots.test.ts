@@ -57,6 +57,32 @@ it("the second run of an image applies no layer; images share the snapshots of c
   expect(readdirSync(join(home, "run", "containers"))).toEqual([]);
 });
 
+it("two prepares of one image at once apply each layer once: the second waits for the first's snapshots", async () => {
+  const home = join(dir, "home-once");
+  const two = await image("two");
+  const [s1, s2] = [await Snapshots.open(home), await Snapshots.open(home)];
+  const applied: number[] = [];
+  const onApply = (i: number) => applied.push(i);
+  const [a, b] = await Promise.all([s1.prepare(two, { onApply }), s2.prepare(two, { onApply })]);
+  expect(applied.sort()).toEqual([0, 1]);
+  expect(b.dirs).toEqual(a.dirs);
+  expect(b.opaque).toEqual(a.opaque);
+  expect(readdirSync(join(home, "snapshots", "tmp"))).toEqual([]);
+  // when the one waited for fails, the other makes the snapshot itself (each prepare claims its first layer
+  // before its first await: the second one waits for the first's)
+  const fresh = join(dir, "home-once-fail");
+  const [f1, f2] = [await Snapshots.open(fresh), await Snapshots.open(fresh)];
+  const failing = f1.prepare(two, {
+    onApply: () => {
+      throw new Error("stopped");
+    },
+  });
+  const waiting = f2.prepare(two);
+  await expect(failing).rejects.toThrow("stopped");
+  expect(await waiting).toMatchObject({ applied: 2, reused: 0 });
+  expect(readdirSync(join(fresh, "snapshots", "tmp"))).toEqual([]);
+});
+
 it("a snapshot made in another boot is made again (nothing was synced: a crash may have left it short)", async () => {
   const home = join(dir, "home-boot");
   const two = await image("two");

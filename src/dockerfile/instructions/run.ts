@@ -14,7 +14,7 @@ import type { Compression } from "../../oci/mediatype.ts";
 import type { NetworkMode, RuntimeContext, SpecMount } from "../../runtime/index.ts";
 import { expandWord } from "../expand.ts";
 import { heredocName } from "../parse.ts";
-import { lstatOrUndefined, resolveInRoot } from "../rootfs.ts";
+import { lstatOrUndefined, resolveInRoot, unpackingLine } from "../rootfs.ts";
 import { matchSources, sourcesDigest } from "../sources.ts";
 import type { SourceRoot, StepContext } from "../step.ts";
 import {
@@ -325,10 +325,7 @@ export async function runInstruction(c: StepContext): Promise<void> {
           layerPath,
           mtime: c.inputs.sourceDateEpoch,
           compression: c.compression,
-          onUnpack: (n) =>
-            c.inputs.log?.(
-              `Unpacking the image's ${n} layer${n === 1 ? "" : "s"} into snapshots (first use; later builds reuse them)`,
-            ),
+          onUnpack: (n) => c.inputs.log?.(unpackingLine(n)),
           ...(c.inputs.onOutput
             ? {
                 onStdout: (chunk: Buffer) => c.inputs.onOutput!(chunk, "stdout"),
