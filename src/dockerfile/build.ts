@@ -837,6 +837,7 @@ export class DockerfileBuild {
       mtime: this.#mtime,
       temp: (prefix) => join(this.#tmp, `${prefix}${randomBytes(6).toString("hex")}`),
       view: () => s.index.sync(s.image),
+      warmed: s.base && this.#warming.get(s.base.digest),
       compression: s.compression,
       sourceRoot: (ref) => this.#sourceRoot(s, ref, all, where),
       contextSources: (patterns, o) => {

@@ -70,6 +70,12 @@ export interface StepContext {
   /** The stage's filesystem (its layers' entries, not on disk), synced with `image`. */
   view(): Promise<FsView>;
   /**
+   * The snapshots of the image the stage starts from, made in the background since the key pass (`warmSnapshots`;
+   * never rejects): a RUN waits for them rather than unpacking the same layers at the same time. None when no
+   * one started them.
+   */
+  readonly warmed?: Promise<void> | undefined;
+  /**
    * COPY/ADD sources matched in the build context (its `.dockerignore` applied), found once per build for the
    * same patterns and flags (the key pass and the build share them).
    */

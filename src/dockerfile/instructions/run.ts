@@ -305,6 +305,7 @@ export async function runInstruction(c: StepContext): Promise<void> {
           await ensureEmulation(platform, emulationOptions(c.env, c.inputs.log));
         }
         for (const m of mountSpecs) await mountFor(c, m, roots.get(m), mounts, env, cleanups, secretDir);
+        await c.warmed;
         const upperDir = c.temp("upper-");
         const layerPath = c.temp("layer-");
         const desc = await runStep({
