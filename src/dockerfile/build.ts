@@ -36,7 +36,7 @@ import type { SecretSource } from "./instructions/mounts.ts";
 import { runInstruction } from "./instructions/run.ts";
 import { workdirInstruction } from "./instructions/workdir.ts";
 import { type Dockerfile, type Instruction, parseDockerfile, parseTrigger } from "./parse.ts";
-import { removeStageRoots, StageRoot, unpackingLine, warmSnapshots } from "./rootfs.ts";
+import { removeStageRoots, StageRoot, streamedSnapshot, unpackingLine, warmSnapshots } from "./rootfs.ts";
 import { baseStages, defaultStageJobs, LinePrefixer, Slots, unexportedStages } from "./schedule.ts";
 import { type MatchedSource, selectSources, sourcesDigest } from "./sources.ts";
 import { findStage, neededStages, type PlanWarning, type Stage, splitStages, targetStage } from "./stage.ts";
@@ -190,6 +190,10 @@ function epochToRfc3339(seconds: number): string {
 
 /** The instructions that ask the stage's index (`StepContext.view`) when they run. */
 const ASKS_PATHS = new Set(["COPY", "ADD", "WORKDIR"]);
+
+/** Whether a RUN comes after `ins` in `stage` (all of them, for an ONBUILD trigger, which is not among them). */
+const runFollows = (stage: Stage, ins: Instruction) =>
+  stage.instructions.slice(stage.instructions.indexOf(ins) + 1).some((i) => i.keyword === "RUN");
 
 /** The PATH a scratch image gets (BuildKit's, Docker's default). */
 const DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -838,6 +842,8 @@ export class DockerfileBuild {
       temp: (prefix) => join(this.#tmp, `${prefix}${randomBytes(6).toString("hex")}`),
       view: () => s.index.sync(s.image),
       warmed: s.base && this.#warming.get(s.base.digest),
+      snapshotLayer:
+        s.dry || !runFollows(s.stage, ins) ? undefined : () => streamedSnapshot(this.#ctx.home, s.image),
       compression: s.compression,
       sourceRoot: (ref) => this.#sourceRoot(s, ref, all, where),
       contextSources: (patterns, o) => {

@@ -17,6 +17,7 @@ import type {
   SnapshotChain,
   SnapshotOptions,
   Snapshots,
+  StreamedSnapshot,
   UnionLayer,
 } from "../runtime/index.ts";
 
@@ -274,6 +275,20 @@ export async function warmSnapshots(image: Image, o: WarmOptions): Promise<void>
     await runtime;
   } catch {
     // the step that needs them says what is wrong
+  }
+}
+
+/**
+ * A snapshot of the layer a step is writing, over `image`'s (`Snapshots.streamed`), for a RUN after it in the
+ * stage: made as the layer is written instead of read back from the blob when the RUN begins. Undefined where
+ * none can be made (full snapshots, or the snapshots cannot be opened: the RUN then says why).
+ */
+export async function streamedSnapshot(home: string, image: Image): Promise<StreamedSnapshot | undefined> {
+  try {
+    const { Snapshots } = await import("../runtime/index.ts");
+    return await (await Snapshots.open(home)).streamed(image.imageConfig().rootfs.diff_ids);
+  } catch {
+    return undefined;
   }
 }
 

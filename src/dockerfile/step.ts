@@ -8,6 +8,7 @@ import type { EntryHeader, Matcher } from "../layer/index.ts";
 import type { ContainerConfig } from "../oci/config.ts";
 import type { Image } from "../oci/image.ts";
 import type { Compression } from "../oci/mediatype.ts";
+import type { StreamedSnapshot } from "../runtime/index.ts";
 import type { BuildInputs } from "./build.ts";
 import type { CachedLayer } from "./cache.ts";
 import type { Vars } from "./expand.ts";
@@ -75,6 +76,11 @@ export interface StepContext {
    * one started them.
    */
   readonly warmed?: Promise<void> | undefined;
+  /**
+   * When a RUN later in the stage will need the step's layer as a snapshot: one made from the layer's tar as the
+   * step writes it (`streamedSnapshot`); none otherwise, or where it cannot be.
+   */
+  readonly snapshotLayer?: (() => Promise<StreamedSnapshot | undefined>) | undefined;
   /**
    * COPY/ADD sources matched in the build context (its `.dockerignore` applied), found once per build for the
    * same patterns and flags (the key pass and the build share them).

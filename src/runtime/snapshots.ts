@@ -20,7 +20,7 @@ import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import type { Readable } from "node:stream";
+import { PassThrough, type Readable, type Writable } from "node:stream";
 import { promisify } from "node:util";
 import { BerthError, wrapError } from "../errors.ts";
 import { chainIds, type Digest, encodedOf } from "../oci/digest.ts";
@@ -39,6 +39,18 @@ import {
 const pexec = promisify(execFile);
 
 export type SnapshotMode = "overlay" | "full";
+
+/**
+ * A snapshot made from a layer's tar while the layer is written (`Snapshots.streamed`): the writer gives the
+ * uncompressed tar to `input` as it writes it (`writeLayer`'s `tee`), then `finish` with its DiffID.
+ */
+export interface StreamedSnapshot {
+  input: Writable;
+  /** Put the snapshot in place as the layer's of this DiffID; nothing when it could not be made from the stream. */
+  finish(diffId: Digest): Promise<void>;
+  /** Drop it (the layer was not written). */
+  abandon(): Promise<void>;
+}
 
 /** A snapshot `prepare` found or made, with its opaque directories (`SnapshotChain.opaque`). */
 interface MadeSnapshot {
@@ -164,6 +176,52 @@ export class Snapshots {
   }
 
   /**
+   * Make the snapshot of a layer over `parents` (the DiffIDs below it) from its tar as it is written, with no
+   * read back of the blob: applied as `prepare` applies it (the same tar, the same `applyLayer`), so the snapshot
+   * is the one `prepare` would make. overlay only, and only a layer that needs nothing below it (`selfContained`:
+   * berth's COPY layers); for any other, or when the apply fails, no snapshot is made and `prepare` makes it
+   * when a root needs it. Undefined in full mode.
+   */
+  async streamed(parents: readonly Digest[]): Promise<StreamedSnapshot | undefined> {
+    if (this.mode !== "overlay") return undefined;
+    const tmp = join(this.root, "tmp", `stream-${randomBytes(6).toString("hex")}`);
+    const parentIds = chainIds(parents);
+    const { applyLayer, selfContained } = await import("../layer/index.ts");
+    const input = new PassThrough();
+    await mkdir(tmp, { recursive: true });
+    const applied = applyLayer(input, join(tmp, "fs"), {
+      rootless: this.rootless,
+      accept: parents.length > 0 ? selfContained() : undefined,
+    }).then(
+      (stats) => stats.stopped === undefined,
+      () => false,
+    );
+    // whatever stopped the apply, the writer is never held up by this copy of its tar
+    applied.then(() => input.resume());
+    const drop = () => rm(tmp, { recursive: true, force: true }).catch(() => undefined);
+    return {
+      input,
+      abandon: async () => {
+        input.destroy();
+        await applied;
+        await drop();
+      },
+      finish: async (diffId) => {
+        if (!(await applied)) return drop();
+        const chainId = chainIds([...parents, diffId]).at(-1)!;
+        const parent = parentIds.at(-1);
+        await this.#place(tmp, chainId, {
+          chainId,
+          diffId,
+          index: parents.length,
+          parent: parent === undefined ? null : join(this.dir(parent), "fs"),
+          opaque: [],
+        }).catch(drop);
+      },
+    };
+  }
+
+  /**
    * The snapshots of `image`'s layers that are there already, base first, up to the first one missing (none
    * is made): what a read-only root can start from without making a snapshot of every layer.
    */
@@ -210,6 +268,27 @@ export class Snapshots {
     const opaque = await overlayUnionDirs(join(dir, "fs"));
     await writeFileAtomic(join(dir, "meta.json"), `${JSON.stringify({ ...meta, opaque: opaque ?? null })}\n`);
     return opaque;
+  }
+
+  /** Write `tmp`'s `meta.json` and rename it into place as `chainId`'s snapshot (or drop it: one is there). */
+  async #place(tmp: string, chainId: Digest, record: SnapshotRecord): Promise<void> {
+    const { opaque, ...rest } = record;
+    const meta = {
+      ...rest,
+      mode: this.mode,
+      boot: await currentBootId(),
+      ...(opaque !== undefined ? { opaque } : {}),
+    };
+    await writeFile(join(tmp, "meta.json"), `${JSON.stringify(meta)}\n`);
+    await mkdir(join(this.root, this.mode), { recursive: true });
+    try {
+      await rename(tmp, this.dir(chainId));
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code !== "ENOTEMPTY" && code !== "EEXIST") throw err;
+      // Another process made it first: theirs is as good as ours.
+      await rm(tmp, { recursive: true, force: true });
+    }
   }
 
   async #make(
@@ -272,19 +351,13 @@ export class Snapshots {
         await rm(target, { recursive: true, force: true });
         opaque = await stripOverlayOrigins(fs);
       }
-      await writeFile(
-        join(tmp, "meta.json"),
-        `${JSON.stringify({ chainId, diffId, index, parent: parents.length ? parents[parents.length - 1] : null, mode: this.mode, boot: await currentBootId(), ...(this.mode === "overlay" ? { opaque: opaque ?? null } : {}) })}\n`,
-      );
-      await mkdir(join(this.root, this.mode), { recursive: true });
-      try {
-        await rename(tmp, this.dir(chainId));
-      } catch (err) {
-        const code = (err as NodeJS.ErrnoException).code;
-        if (code !== "ENOTEMPTY" && code !== "EEXIST") throw err;
-        // Another process made it first: theirs is as good as ours.
-        await rm(tmp, { recursive: true, force: true });
-      }
+      await this.#place(tmp, chainId, {
+        chainId,
+        diffId,
+        index,
+        parent: parents.length ? parents[parents.length - 1]! : null,
+        ...(this.mode === "overlay" ? { opaque: opaque ?? null } : {}),
+      });
       return opaque;
     } catch (err) {
       if (mounted) await unmount(mounted);
@@ -292,6 +365,15 @@ export class Snapshots {
       throw wrapError(`applying layer ${index} (${diffId})`, err);
     }
   }
+}
+
+/** What a snapshot's `meta.json` records (its mode and boot added when it is placed). */
+interface SnapshotRecord {
+  chainId: Digest;
+  diffId: Digest;
+  index: number;
+  parent: string | null;
+  opaque?: string[] | null;
 }
 
 /** What berth reads back from a snapshot's `meta.json`. */

@@ -10,7 +10,7 @@ import { createHash } from "node:crypto";
 import { createReadStream, createWriteStream, readFileSync } from "node:fs";
 import { mkdir, open, rm, stat, writeFile } from "node:fs/promises";
 import { basename, join, posix } from "node:path";
-import { Readable } from "node:stream";
+import { Readable, type Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { BerthError, isBerthError } from "../../errors.ts";
 import { writeEntries } from "../../layer/build.ts";
@@ -41,6 +41,8 @@ export interface CopyLayerOptions {
   compression: Compression;
   /** Where the layer blob goes. */
   layerPath: string;
+  /** Also give the layer's tar to this stream as it is written (`LayerOutputOptions.tee`). */
+  tee?: Writable | undefined;
 }
 
 interface Item {
@@ -66,7 +68,9 @@ export async function buildCopyLayer(o: CopyLayerOptions) {
   for (const src of o.sources) addSource(items, src, dest, o);
   await addParents(items, o);
   const entries = layerEntries(items);
-  const desc = await writeLayer(o.layerPath, { compression: o.compression }, (w) => writeEntries(w, entries));
+  const desc = await writeLayer(o.layerPath, { compression: o.compression, tee: o.tee }, (w) =>
+    writeEntries(w, entries),
+  );
   return { ...desc, entries: entries.length, headers: entries.map((e) => e.header) };
 }
 
@@ -651,6 +655,7 @@ export async function copyInstruction(c: StepContext): Promise<void> {
       const root = await c.view();
       const owner = chown === undefined ? undefined : await resolveOwner(root, chown);
       const layerPath = c.temp("layer-");
+      const snapshot = await c.snapshotLayer?.();
       const desc = await buildCopyLayer({
         // --link: the layer is made as if on an empty filesystem (BuildKit: `FROM scratch; COPY …`, merged).
         root: link ? EMPTY : root,
@@ -663,7 +668,12 @@ export async function copyInstruction(c: StepContext): Promise<void> {
         mtime: c.mtime,
         compression: c.compression,
         layerPath,
+        tee: snapshot?.input,
+      }).catch(async (err: unknown) => {
+        await snapshot?.abandon();
+        throw err;
       });
+      await snapshot?.finish(desc.diffId);
       return { config: c.config, createdBy: copyCreatedBy(c, a), layer: { path: layerPath, ...desc } };
     },
     {
