@@ -266,6 +266,8 @@ export class DockerfileBuild {
   #prefetching: Promise<unknown>[] = [];
   /** Base images whose snapshots are made in the background (`#warm`), by digest; none of these rejects. */
   #warming = new Map<string, Promise<void>>();
+  /** Work steps left running (`StepContext.background`): snapshots being placed; none of these rejects. */
+  #background: Promise<void>[] = [];
 
   readonly #shared: SharedBuildState;
 
@@ -393,7 +395,7 @@ export class DockerfileBuild {
     } finally {
       i.signal?.removeEventListener("abort", onAbort);
       // nothing the build started outlives it (a failed build aborted them)
-      await Promise.all(this.#warming.values());
+      await Promise.all([...this.#warming.values(), ...this.#background]);
       // what was read stays known, whether or not the build got through
       await this.#index.save().catch(() => undefined);
       for (const c of this.#imports) await c.close().catch(() => undefined);
@@ -844,6 +846,9 @@ export class DockerfileBuild {
       warmed: s.base && this.#warming.get(s.base.digest),
       snapshotLayer:
         s.dry || !runFollows(s.stage, ins) ? undefined : () => streamedSnapshot(this.#ctx.home, s.image),
+      background: (work) => {
+        if (work) this.#background.push(work);
+      },
       compression: s.compression,
       sourceRoot: (ref) => this.#sourceRoot(s, ref, all, where),
       contextSources: (patterns, o) => {

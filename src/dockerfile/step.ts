@@ -81,6 +81,8 @@ export interface StepContext {
    * step writes it (`streamedSnapshot`); none otherwise, or where it cannot be.
    */
   readonly snapshotLayer?: (() => Promise<StreamedSnapshot | undefined>) | undefined;
+  /** Work the step leaves running (never rejecting): the build waits for it before it ends. */
+  readonly background?: ((work: Promise<void> | undefined) => void) | undefined;
   /**
    * COPY/ADD sources matched in the build context (its `.dockerignore` applied), found once per build for the
    * same patterns and flags (the key pass and the build share them).

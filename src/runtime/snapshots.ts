@@ -46,7 +46,10 @@ export type SnapshotMode = "overlay" | "full";
  */
 export interface StreamedSnapshot {
   input: Writable;
-  /** Put the snapshot in place as the layer's of this DiffID; nothing when it could not be made from the stream. */
+  /**
+   * Put the snapshot in place as the layer's of this DiffID (nothing when it could not be made from the
+   * stream); a `prepare` that needs it meanwhile waits for it, so the writer need not. Never rejects.
+   */
   finish(diffId: Digest): Promise<void>;
   /** Drop it (the layer was not written). */
   abandon(): Promise<void>;
@@ -206,17 +209,26 @@ export class Snapshots {
         await applied;
         await drop();
       },
-      finish: async (diffId) => {
-        if (!(await applied)) return drop();
+      finish: (diffId) => {
         const chainId = chainIds([...parents, diffId]).at(-1)!;
+        const dir = this.dir(chainId);
         const parent = parentIds.at(-1);
-        await this.#place(tmp, chainId, {
-          chainId,
-          diffId,
-          index: parents.length,
-          parent: parent === undefined ? null : join(this.dir(parent), "fs"),
-          opaque: [],
-        }).catch(drop);
+        const placing = (async (): Promise<MadeSnapshot> => {
+          if (!(await applied)) throw new Error("the layer was not applied from its tar");
+          await this.#place(tmp, chainId, {
+            chainId,
+            diffId,
+            index: parents.length,
+            parent: parent === undefined ? null : join(this.dir(parent), "fs"),
+            opaque: [],
+          });
+          return { made: true, opaque: [] };
+        })();
+        // claimed at once: a prepare that needs it meanwhile waits for it (and makes it itself if it fails)
+        MAKING.set(dir, placing);
+        return placing
+          .then(() => undefined, drop)
+          .finally(() => MAKING.get(dir) === placing && MAKING.delete(dir));
       },
     };
   }

@@ -147,6 +147,17 @@ describe("streamed snapshots", () => {
       (await readFile(join(d, "..", "meta.json"), "utf8")).replaceAll(h, "HOME");
     expect(await meta(home, chain.dirs[1]!)).toBe(await meta(cold, made.dirs[1]!));
     expect(readdirSync(join(home, "snapshots", "tmp"))).toEqual([]);
+    // a prepare while the snapshot is being placed waits for it, and makes nothing itself
+    const racing = join(dir, "home-streamed-racing");
+    const r = (await (await Snapshots.open(racing)).streamed([d1!]))!;
+    r.input.end(tar);
+    const placed = r.finish(sha256(tar));
+    const applied: number[] = [];
+    const waited = await (await Snapshots.open(racing)).prepare(img, { onApply: (i) => applied.push(i) });
+    expect(applied).toEqual([0]);
+    expect(await treeOf(waited.dirs[1]!)).toEqual(await treeOf(made.dirs[1]!));
+    await placed;
+    expect(readdirSync(join(racing, "snapshots", "tmp"))).toEqual([]);
   });
 
   it("none is made of a layer that needs what is below it, one that fails, or one abandoned: prepare makes it", async () => {

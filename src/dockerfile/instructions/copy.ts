@@ -673,7 +673,8 @@ export async function copyInstruction(c: StepContext): Promise<void> {
         await snapshot?.abandon();
         throw err;
       });
-      await snapshot?.finish(desc.diffId);
+      // placed while the build goes on: the RUN that needs it waits for it (the build, before it ends)
+      c.background?.(snapshot?.finish(desc.diffId));
       return { config: c.config, createdBy: copyCreatedBy(c, a), layer: { path: layerPath, ...desc } };
     },
     {
