@@ -845,7 +845,9 @@ export class DockerfileBuild {
       view: () => s.index.sync(s.image),
       warmed: s.base && this.#warming.get(s.base.digest),
       snapshotLayer:
-        s.dry || !runFollows(s.stage, ins) ? undefined : () => streamedSnapshot(this.#ctx.home, s.image),
+        s.dry || !(runFollows(s.stage, ins) || this.#readByOthers(s.stage.index))
+          ? undefined
+          : () => streamedSnapshot(this.#ctx.home, s.image),
       background: (work) => {
         if (work) this.#background.push(work);
       },
@@ -872,6 +874,15 @@ export class DockerfileBuild {
       dry: s.dry,
       cached: (parts, produce, o) => this.#cached(s, ins, parts, o?.config ?? this.#config(s), produce, o),
     };
+  }
+
+  /**
+   * Whether another stage reads stage `index`'s files (a step the caches lack reads it, as the key pass found,
+   * or a stage is built FROM it): its layers will be needed as snapshots.
+   */
+  #readByOthers(index: number): boolean {
+    if ([...this.#dryStates.values()].some((st) => st.needs.has(index))) return true;
+    return [...baseStages(this.#all, this.#needed, this.#globalVars).values()].includes(index);
   }
 
   /** The inputs a step of `s` sees: the build's signal, and RUN output line by line with the stage's prefix. */

@@ -77,8 +77,8 @@ export interface StepContext {
    */
   readonly warmed?: Promise<void> | undefined;
   /**
-   * When a RUN later in the stage will need the step's layer as a snapshot: one made from the layer's tar as the
-   * step writes it (`streamedSnapshot`); none otherwise, or where it cannot be.
+   * When a RUN later in the stage, or another stage reading this one, will need the step's layer as a snapshot:
+   * one made from the layer's tar as the step writes it (`streamedSnapshot`); none otherwise, or where it cannot be.
    */
   readonly snapshotLayer?: (() => Promise<StreamedSnapshot | undefined>) | undefined;
   /** Work the step leaves running (never rejecting): the build waits for it before it ends. */

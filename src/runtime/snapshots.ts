@@ -205,7 +205,7 @@ export class Snapshots {
     return {
       input,
       abandon: async () => {
-        input.destroy();
+        input.destroy(new Error("the layer was not written"));
         await applied;
         await drop();
       },

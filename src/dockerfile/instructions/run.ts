@@ -7,6 +7,7 @@
 import type { Stats } from "node:fs";
 import { cp, mkdir, readdir, rm, rmdir } from "node:fs/promises";
 import { join, posix } from "node:path";
+import type { Writable } from "node:stream";
 import { BerthError } from "../../errors.ts";
 import type { XattrReader } from "../../layer/index.ts";
 import type { Image } from "../../oci/image.ts";
@@ -42,6 +43,8 @@ export interface RunStepOptions extends Pick<RuntimeContext, "runtime" | "search
   mountTargets: string[];
   upperDir: string;
   layerPath: string;
+  /** Also give the layer's tar to this stream as it is written (`LayerOutputOptions.tee`). */
+  tee?: Writable | undefined;
   mtime: number | undefined;
   compression: Compression;
   onStdout?: (chunk: Buffer) => void;
@@ -144,6 +147,7 @@ async function runStep(o: RunStepOptions) {
     readXattrs: attrs,
     compression: o.compression,
     mtime: o.mtime,
+    tee: o.tee,
     ...(result.root.mode === "full"
       ? { lowerDir: result.root.lowerDirs[result.root.lowerDirs.length - 1]! }
       : {}),
@@ -308,6 +312,7 @@ export async function runInstruction(c: StepContext): Promise<void> {
         await c.warmed;
         const upperDir = c.temp("upper-");
         const layerPath = c.temp("layer-");
+        const snapshot = await c.snapshotLayer?.();
         const desc = await runStep({
           home: c.home,
           image: c.image,
@@ -335,7 +340,13 @@ export async function runInstruction(c: StepContext): Promise<void> {
             : {}),
           signal: c.inputs.signal,
           where,
+          tee: snapshot?.input,
+        }).catch(async (err: unknown) => {
+          await snapshot?.abandon();
+          throw err;
         });
+        // placed while the build goes on: whoever needs it waits for it (the build, before it ends)
+        c.background?.(snapshot?.finish(desc.diffId));
         await rm(upperDir, { recursive: true, force: true });
         return { config, createdBy: created, layer: { path: layerPath, ...desc } };
       } finally {
