@@ -38,7 +38,7 @@ import { runInstruction } from "./instructions/run.ts";
 import { workdirInstruction } from "./instructions/workdir.ts";
 import { type Dockerfile, type Instruction, parseDockerfile, parseTrigger } from "./parse.ts";
 import { Prewriter } from "./prewrite.ts";
-import { removeStageRoots, StageRoot } from "./rootfs.ts";
+import { removeStageRoots, StageRoot, streamedSnapshot, unpackingLine, warmSnapshots } from "./rootfs.ts";
 import { baseStages, defaultStageJobs, LinePrefixer, Slots, unexportedStages } from "./schedule.ts";
 import { type MatchedSource, selectSources, sourcesDigest } from "./sources.ts";
 import { findStage, neededStages, type PlanWarning, type Stage, splitStages, targetStage } from "./stage.ts";
@@ -158,6 +158,8 @@ interface StageState {
   cmdSet: boolean;
   /** Its files on disk, made when another stage reads them (`--from`). */
   root: StageRoot;
+  /** The image its filesystem starts from (FROM an image, or the one its base stage starts from); none for scratch. */
+  base?: Image | undefined;
   /** Its layers' entries, for COPY's and WORKDIR's path questions. */
   index: StageIndex;
   /** Its steps' layer compression: the build's, none for a stage whose layers no image takes. */
@@ -206,6 +208,10 @@ function mayWait(ins: Instruction): boolean {
 
 /** The instructions that ask the stage's index (`StepContext.view`) when they run. */
 const ASKS_PATHS = new Set(["COPY", "ADD", "WORKDIR"]);
+
+/** Whether a RUN comes after `ins` in `stage` (all of them, for an ONBUILD trigger, which is not among them). */
+const runFollows = (stage: Stage, ins: Instruction) =>
+  stage.instructions.slice(stage.instructions.indexOf(ins) + 1).some((i) => i.keyword === "RUN");
 
 /** The PATH a scratch image gets (BuildKit's, Docker's default). */
 const DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -292,6 +298,10 @@ export class DockerfileBuild {
   #wrote = new Set<string>();
   /** The fetches `#prefetch` started: a local destination waits for them, so that it links their files. */
   #prefetching: Promise<unknown>[] = [];
+  /** Base images whose snapshots are made in the background (`#warm`), by digest; none of these rejects. */
+  #warming = new Map<string, Promise<void>>();
+  /** Work steps left running (`StepContext.background`): snapshots being placed; none of these rejects. */
+  #background: Promise<void>[] = [];
 
   readonly #shared: SharedBuildState;
 
@@ -418,6 +428,8 @@ export class DockerfileBuild {
       };
     } finally {
       i.signal?.removeEventListener("abort", onAbort);
+      // nothing the build started outlives it (a failed build aborted them)
+      await Promise.all([...this.#warming.values(), ...this.#background]);
       await this.#prewriter?.close();
       // what was read stays known, whether or not the build got through
       await this.#index.save().catch(() => undefined);
@@ -715,9 +727,11 @@ export class DockerfileBuild {
     let key: string;
     let defKey: string | undefined;
     let chain: ExportStep[] = [];
+    let base: Image | undefined;
     const dep = findStage(all, baseText, stage.index);
     if (dep) {
       const st = dry ? this.#dryStates.get(dep.index)! : await this.#stageResult(dep.index);
+      base = st.base;
       image = st.image;
       key = st.key;
       defKey = st.defKey;
@@ -736,6 +750,7 @@ export class DockerfileBuild {
       } catch (err) {
         throw wrapError(`${df.name}:${from.line}: FROM ${baseText}`, err);
       }
+      base = image;
       key = cacheKey("from", image.digest);
     }
     const state: StageState = {
@@ -747,6 +762,7 @@ export class DockerfileBuild {
       args: new Map(),
       cmdSet: false,
       root: new StageRoot(join(this.#tmp, `stage-${stage.index}`), this.#ctx.home),
+      base,
       index: new StageIndex(this.#shared.layerEntries),
       compression: this.#unexported.has(stage.index) ? "none" : this.#compression,
       clearOnBuild: false,
@@ -867,6 +883,14 @@ export class DockerfileBuild {
       mtime: this.#mtime,
       temp: (prefix) => join(this.#tmp, `${prefix}${randomBytes(6).toString("hex")}`),
       view: () => s.index.sync(s.image),
+      warmed: s.base && this.#warming.get(s.base.digest),
+      snapshotLayer:
+        s.dry || !(runFollows(s.stage, ins) || this.#readByOthers(s.stage.index))
+          ? undefined
+          : () => streamedSnapshot(this.#ctx.home, s.image),
+      background: (work) => {
+        if (work) this.#background.push(work);
+      },
       compression: s.compression,
       sourceRoot: (ref) => this.#sourceRoot(s, ins, ref, all, where),
       contextSources: (patterns, o) => {
@@ -892,6 +916,15 @@ export class DockerfileBuild {
       waiting: (ended) => this.#waiting(ended),
       cached: (parts, produce, o) => this.#cached(s, ins, parts, o?.config ?? this.#config(s), produce, o),
     };
+  }
+
+  /**
+   * Whether another stage reads stage `index`'s files (a step the caches lack reads it, as the key pass found,
+   * or a stage is built FROM it): its layers will be needed as snapshots.
+   */
+  #readByOthers(index: number): boolean {
+    if ([...this.#dryStates.values()].some((st) => st.needs.has(index))) return true;
+    return [...baseStages(this.#all, this.#needed, this.#globalVars).values()].includes(index);
   }
 
   /** The inputs a step of `s` sees: the build's signal, and RUN output line by line with the stage's prefix. */
@@ -947,6 +980,9 @@ export class DockerfileBuild {
     if (s.dry) {
       const hit = await this.#find(lookup, false);
       if (!hit) for (const n of s.reads) s.needs.add(n);
+      // The snapshots a RUN the caches lack will run on, or a stage that a step they lack reads, start now.
+      if (!hit && ins.keyword === "RUN") this.#warm(s.base);
+      if (!hit) for (const n of s.reads) this.#warm(this.#dryStates.get(n)?.base);
       // A path question will be asked of the stage's layers: their entries are read while the key pass goes on
       // (not with a cache import, which may leave the stage unbuilt and its base's layers unfetched).
       if (!hit && ASKS_PATHS.has(ins.keyword) && !this.#imports.length)
@@ -1028,6 +1064,23 @@ export class DockerfileBuild {
     if (s.dry || s.stage.index !== this.#target) return;
     if (produced) this.#prewriter ??= new Prewriter(this.inputs.destinations, this.#ctx);
     this.#prewriter?.add(s.image, (digest) => this.#lazy.has(digest));
+  }
+
+  /**
+   * Start making `image`'s snapshots in the background (`warmSnapshots`), once a build: the key pass found a
+   * step that will need them, and a stage's first RUN would otherwise begin by unpacking its base.
+   */
+  #warm(image: Image | undefined): void {
+    if (!image || this.#warming.has(image.digest)) return;
+    const i = this.#stepInputs;
+    const warming = warmSnapshots(image, {
+      home: this.#ctx.home,
+      runtime: i.runtime,
+      searchPath: i.searchPath,
+      signal: this.#abort.signal,
+      onUnpack: (n) => this.#log(unpackingLine(n)),
+    });
+    this.#warming.set(image.digest, warming);
   }
 
   /** A step's record from the local cache, or (not in the key pass) fetched from an imported one. */

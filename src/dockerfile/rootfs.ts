@@ -17,6 +17,7 @@ import type {
   SnapshotChain,
   SnapshotOptions,
   Snapshots,
+  StreamedSnapshot,
   UnionLayer,
 } from "../runtime/index.ts";
 
@@ -246,6 +247,54 @@ async function appliedRoot(
   }
   return { rootfs: target, release };
 }
+
+/** What `warmSnapshots` needs: where the snapshots are, the runtime the RUN steps use, the build's signal. */
+export interface WarmOptions {
+  home: string;
+  runtime?: string | undefined;
+  searchPath?: string | undefined;
+  signal?: AbortSignal | undefined;
+  /** Called when the image's first layer is unpacked (the pause a RUN waiting for it would announce). */
+  onUnpack?: ((layers: number) => void) | undefined;
+}
+
+/**
+ * Make `image`'s snapshots in the background, and find the runtime, for a RUN (or a `--from` read) that will
+ * need them: a stage starts on them when its base is opened, not when its first RUN begins. The step that
+ * needs them waits for the snapshot under way (`Snapshots.prepare`) instead of making it again. Never rejects:
+ * a failure is dropped here, and the step that needs the snapshots makes them itself and reports it, with the
+ * same sentence.
+ */
+export async function warmSnapshots(image: Image, o: WarmOptions): Promise<void> {
+  try {
+    const { findRuntime, prepareSnapshots } = await import("../runtime/index.ts");
+    const runtime = findRuntime({ want: o.runtime || undefined, path: o.searchPath || undefined });
+    runtime.catch(() => undefined);
+    const onApply = (i: number, n: number) => (i === 0 ? o.onUnpack?.(n) : undefined);
+    await prepareSnapshots({ home: o.home }, image, o.signal, onApply);
+    await runtime;
+  } catch {
+    // the step that needs them says what is wrong
+  }
+}
+
+/**
+ * A snapshot of the layer a step is writing, over `image`'s (`Snapshots.streamed`), for a RUN after it in the
+ * stage: made as the layer is written instead of read back from the blob when the RUN begins. Undefined where
+ * none can be made (full snapshots, or the snapshots cannot be opened: the RUN then says why).
+ */
+export async function streamedSnapshot(home: string, image: Image): Promise<StreamedSnapshot | undefined> {
+  try {
+    const { Snapshots } = await import("../runtime/index.ts");
+    return await (await Snapshots.open(home)).streamed(image.imageConfig().rootfs.diff_ids);
+  } catch {
+    return undefined;
+  }
+}
+
+/** The line that announces the pause of unpacking an image's first layers into snapshots. */
+export const unpackingLine = (n: number) =>
+  `Unpacking the image's ${n} layer${n === 1 ? "" : "s"} into snapshots (first use; later builds reuse them)`;
 
 /** Numeric ids for `--chown user:group`, names looked up in the root's /etc/passwd and /etc/group. */
 export async function resolveOwner(view: FsView, spec: string): Promise<{ uid: number; gid: number }> {

@@ -8,6 +8,7 @@ import type { EntryHeader, Matcher } from "../layer/index.ts";
 import type { ContainerConfig } from "../oci/config.ts";
 import type { Image } from "../oci/image.ts";
 import type { Compression } from "../oci/mediatype.ts";
+import type { StreamedSnapshot } from "../runtime/index.ts";
 import type { BuildInputs } from "./build.ts";
 import type { CachedLayer } from "./cache.ts";
 import type { EarlyOutput } from "./early.ts";
@@ -72,6 +73,19 @@ export interface StepContext {
   temp(prefix: string): string;
   /** The stage's filesystem (its layers' entries, not on disk), synced with `image`. */
   view(): Promise<FsView>;
+  /**
+   * The snapshots of the image the stage starts from, made in the background since the key pass (`warmSnapshots`;
+   * never rejects): a RUN waits for them rather than unpacking the same layers at the same time. None when no
+   * one started them.
+   */
+  readonly warmed?: Promise<void> | undefined;
+  /**
+   * When a RUN later in the stage, or another stage reading this one, will need the step's layer as a snapshot:
+   * one made from the layer's tar as the step writes it (`streamedSnapshot`); none otherwise, or where it cannot be.
+   */
+  readonly snapshotLayer?: (() => Promise<StreamedSnapshot | undefined>) | undefined;
+  /** Work the step leaves running (never rejecting): the build waits for it before it ends. */
+  readonly background?: ((work: Promise<void> | undefined) => void) | undefined;
   /**
    * COPY/ADD sources matched in the build context (its `.dockerignore` applied), found once per build for the
    * same patterns and flags (the key pass and the build share them).

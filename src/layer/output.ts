@@ -27,6 +27,12 @@ export interface LayerOutputOptions {
    * and read of every file.
    */
   tarCopy?: string | undefined;
+  /**
+   * Also give the uncompressed tar to this stream as it is written (a snapshot applied from it:
+   * `Snapshots.streamed`), each chunk a copy; its back-pressure is kept, and once it is destroyed (its reader
+   * stopped or failed) it gets nothing more: it never fails the layer. Ended with the tar.
+   */
+  tee?: Writable | undefined;
   /** How entry names are spelled (default "relative"; CNB export: "absolute", as the lifecycle's). */
   names?: TarNames | undefined;
   signal?: AbortSignal | undefined;
@@ -67,6 +73,7 @@ export async function writeLayer(
     typeof destination === "string" ? `${destination}.tmp-${randomBytes(6).toString("hex")}` : undefined;
   let copy: TarCopy | undefined;
   const stages: (Transform | Writable)[] = [tarHash];
+  if (options.tee) stages.push(new TarTee(options.tee));
   try {
     if (options.tarCopy !== undefined) {
       copy = new TarCopy(options.tarCopy);
@@ -160,6 +167,45 @@ class TarCopy extends Transform {
 function writeAll(fd: number, chunk: Buffer): void {
   let off = 0;
   while (off < chunk.length) off += writeSync(fd, chunk, off, chunk.length - off);
+}
+
+/**
+ * Passes each chunk on and a copy of it to `side` (the pool refills the original), waiting while `side` is full;
+ * a destroyed `side` is left out.
+ */
+class TarTee extends Transform {
+  readonly #side: Writable;
+
+  constructor(side: Writable) {
+    super();
+    this.#side = side;
+  }
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    const side = this.#side;
+    if (side.destroyed || side.write(Buffer.from(chunk))) {
+      cb(null, chunk);
+      return;
+    }
+    const go = () => {
+      side.off("drain", go);
+      side.off("close", go);
+      cb(null, chunk);
+    };
+    side.on("drain", go);
+    side.on("close", go);
+  }
+
+  override _flush(cb: TransformCallback): void {
+    if (!this.#side.destroyed) this.#side.end();
+    cb();
+  }
+
+  override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
+    // the layer was not written: the copy ends short, and its reader fails or is abandoned
+    if (err && !this.#side.destroyed) this.#side.destroy(err);
+    cb(err);
+  }
 }
 
 /**

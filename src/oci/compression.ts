@@ -17,6 +17,8 @@ export async function peek(stream: Readable, n: number): Promise<{ head: Buffer;
     const chunk: Buffer | null = stream.read();
     if (chunk === null) {
       if (stream.readableEnded) break;
+      // destroyed (its writer gave up): no event is coming
+      if (stream.destroyed) throw stream.errored ?? new Error("the stream was closed before it ended");
       const ended = await new Promise<boolean>((resolve, reject) => {
         const onReadable = () => done(false);
         const onEnd = () => done(true);
@@ -24,10 +26,12 @@ export async function peek(stream: Readable, n: number): Promise<{ head: Buffer;
           cleanup();
           reject(err);
         };
+        const onClose = () => onError(stream.errored ?? new Error("the stream was closed before it ended"));
         const cleanup = () => {
           stream.off("readable", onReadable);
           stream.off("end", onEnd);
           stream.off("error", onError);
+          stream.off("close", onClose);
         };
         const done = (v: boolean) => {
           cleanup();
@@ -36,6 +40,7 @@ export async function peek(stream: Readable, n: number): Promise<{ head: Buffer;
         stream.on("readable", onReadable);
         stream.on("end", onEnd);
         stream.on("error", onError);
+        stream.on("close", onClose);
       });
       if (ended) break;
       continue;

@@ -52,7 +52,13 @@ export {
   type SandboxResult,
   upperXattrReader,
 } from "./sandbox.ts";
-export { type SnapshotChain, type SnapshotMode, type SnapshotOptions, Snapshots } from "./snapshots.ts";
+export {
+  type SnapshotChain,
+  type SnapshotMode,
+  type SnapshotOptions,
+  Snapshots,
+  type StreamedSnapshot,
+} from "./snapshots.ts";
 export {
   ALL_CAPABILITIES,
   buildSpec,

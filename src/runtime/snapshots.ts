@@ -20,7 +20,7 @@ import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import type { Readable } from "node:stream";
+import { PassThrough, type Readable, type Writable } from "node:stream";
 import { promisify } from "node:util";
 import { BerthError, wrapError } from "../errors.ts";
 import { chainIds, type Digest, encodedOf } from "../oci/digest.ts";
@@ -39,6 +39,30 @@ import {
 const pexec = promisify(execFile);
 
 export type SnapshotMode = "overlay" | "full";
+
+/**
+ * A snapshot made from a layer's tar while the layer is written (`Snapshots.streamed`): the writer gives the
+ * uncompressed tar to `input` as it writes it (`writeLayer`'s `tee`), then `finish` with its DiffID.
+ */
+export interface StreamedSnapshot {
+  input: Writable;
+  /**
+   * Put the snapshot in place as the layer's of this DiffID (nothing when it could not be made from the
+   * stream); a `prepare` that needs it meanwhile waits for it, so the writer need not. Never rejects.
+   */
+  finish(diffId: Digest): Promise<void>;
+  /** Drop it (the layer was not written). */
+  abandon(): Promise<void>;
+}
+
+/** A snapshot `prepare` found or made, with its opaque directories (`SnapshotChain.opaque`). */
+interface MadeSnapshot {
+  made: boolean;
+  opaque: string[] | undefined;
+}
+
+/** The snapshots this process is finding or making, by their dir, each until it is in place or fails. */
+const MAKING = new Map<string, Promise<MadeSnapshot>>();
 
 export interface SnapshotOptions {
   /** Not root: layers are applied rootless (no chown, no device nodes) into full trees. */
@@ -127,17 +151,21 @@ export class Snapshots {
     for (let i = 0; i < ids.length; i++) {
       options.signal?.throwIfAborted();
       const dir = this.dir(ids[i]!);
-      const meta = await this.#usable(dir);
-      if (meta) {
-        reused++;
-        opaque.push(await this.#opaqueOf(dir, meta));
-      } else {
-        options.onApply?.(i, ids.length, ids[i]!);
-        opaque.push(
-          await this.#make(ids[i]!, diffIds[i]!, dirs, () => layers[i]!.uncompressed(), i, options.signal),
-        );
-        applied++;
+      // One snapshot at a time per dir in this process: a second prepare (another build's, or a background one)
+      // waits for the first; when that one failed, it tries itself and reports its own failure.
+      const pending = MAKING.get(dir);
+      let got = pending && (await pending.catch(() => undefined));
+      if (!got) {
+        const own = this.#snapshot(dir, () => {
+          options.onApply?.(i, ids.length, ids[i]!);
+          return this.#make(ids[i]!, diffIds[i]!, dirs, () => layers[i]!.uncompressed(), i, options.signal);
+        });
+        MAKING.set(dir, own);
+        got = await own.finally(() => MAKING.get(dir) === own && MAKING.delete(dir));
       }
+      if (got.made) applied++;
+      else reused++;
+      opaque.push(got.opaque);
       dirs.push(join(dir, "fs"));
     }
     return {
@@ -147,6 +175,61 @@ export class Snapshots {
       applied,
       reused,
       ...(this.mode === "overlay" ? { opaque } : {}),
+    };
+  }
+
+  /**
+   * Make the snapshot of a layer over `parents` (the DiffIDs below it) from its tar as it is written, with no
+   * read back of the blob: applied as `prepare` applies it (the same tar, the same `applyLayer`), so the snapshot
+   * is the one `prepare` would make. overlay only, and only a layer that needs nothing below it (`selfContained`:
+   * berth's COPY layers); for any other, or when the apply fails, no snapshot is made and `prepare` makes it
+   * when a root needs it. Undefined in full mode.
+   */
+  async streamed(parents: readonly Digest[]): Promise<StreamedSnapshot | undefined> {
+    if (this.mode !== "overlay") return undefined;
+    const tmp = join(this.root, "tmp", `stream-${randomBytes(6).toString("hex")}`);
+    const parentIds = chainIds(parents);
+    const { applyLayer, selfContained } = await import("../layer/index.ts");
+    const input = new PassThrough();
+    await mkdir(tmp, { recursive: true });
+    const applied = applyLayer(input, join(tmp, "fs"), {
+      rootless: this.rootless,
+      accept: parents.length > 0 ? selfContained() : undefined,
+    }).then(
+      (stats) => stats.stopped === undefined,
+      () => false,
+    );
+    // whatever stopped the apply, the writer is never held up by this copy of its tar
+    applied.then(() => input.resume());
+    const drop = () => rm(tmp, { recursive: true, force: true }).catch(() => undefined);
+    return {
+      input,
+      abandon: async () => {
+        input.destroy(new Error("the layer was not written"));
+        await applied;
+        await drop();
+      },
+      finish: (diffId) => {
+        const chainId = chainIds([...parents, diffId]).at(-1)!;
+        const dir = this.dir(chainId);
+        const parent = parentIds.at(-1);
+        const placing = (async (): Promise<MadeSnapshot> => {
+          if (!(await applied)) throw new Error("the layer was not applied from its tar");
+          await this.#place(tmp, chainId, {
+            chainId,
+            diffId,
+            index: parents.length,
+            parent: parent === undefined ? null : join(this.dir(parent), "fs"),
+            opaque: [],
+          });
+          return { made: true, opaque: [] };
+        })();
+        // claimed at once: a prepare that needs it meanwhile waits for it (and makes it itself if it fails)
+        MAKING.set(dir, placing);
+        return placing
+          .then(() => undefined, drop)
+          .finally(() => MAKING.get(dir) === placing && MAKING.delete(dir));
+      },
     };
   }
 
@@ -162,6 +245,13 @@ export class Snapshots {
       dirs.push(join(this.dir(id), "fs"));
     }
     return { mode: this.mode, chainIds: ids.slice(0, dirs.length), dirs, applied: 0, reused: dirs.length };
+  }
+
+  /** The snapshot in `dir`: found (its opaque dirs), else made by `make`. */
+  async #snapshot(dir: string, make: () => Promise<string[] | undefined>): Promise<MadeSnapshot> {
+    const meta = await this.#usable(dir);
+    if (meta) return { made: false, opaque: await this.#opaqueOf(dir, meta) };
+    return { made: true, opaque: await make() };
   }
 
   /**
@@ -190,6 +280,27 @@ export class Snapshots {
     const opaque = await overlayUnionDirs(join(dir, "fs"));
     await writeFileAtomic(join(dir, "meta.json"), `${JSON.stringify({ ...meta, opaque: opaque ?? null })}\n`);
     return opaque;
+  }
+
+  /** Write `tmp`'s `meta.json` and rename it into place as `chainId`'s snapshot (or drop it: one is there). */
+  async #place(tmp: string, chainId: Digest, record: SnapshotRecord): Promise<void> {
+    const { opaque, ...rest } = record;
+    const meta = {
+      ...rest,
+      mode: this.mode,
+      boot: await currentBootId(),
+      ...(opaque !== undefined ? { opaque } : {}),
+    };
+    await writeFile(join(tmp, "meta.json"), `${JSON.stringify(meta)}\n`);
+    await mkdir(join(this.root, this.mode), { recursive: true });
+    try {
+      await rename(tmp, this.dir(chainId));
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code !== "ENOTEMPTY" && code !== "EEXIST") throw err;
+      // Another process made it first: theirs is as good as ours.
+      await rm(tmp, { recursive: true, force: true });
+    }
   }
 
   async #make(
@@ -252,19 +363,13 @@ export class Snapshots {
         await rm(target, { recursive: true, force: true });
         opaque = await stripOverlayOrigins(fs);
       }
-      await writeFile(
-        join(tmp, "meta.json"),
-        `${JSON.stringify({ chainId, diffId, index, parent: parents.length ? parents[parents.length - 1] : null, mode: this.mode, boot: await currentBootId(), ...(this.mode === "overlay" ? { opaque: opaque ?? null } : {}) })}\n`,
-      );
-      await mkdir(join(this.root, this.mode), { recursive: true });
-      try {
-        await rename(tmp, this.dir(chainId));
-      } catch (err) {
-        const code = (err as NodeJS.ErrnoException).code;
-        if (code !== "ENOTEMPTY" && code !== "EEXIST") throw err;
-        // Another process made it first: theirs is as good as ours.
-        await rm(tmp, { recursive: true, force: true });
-      }
+      await this.#place(tmp, chainId, {
+        chainId,
+        diffId,
+        index,
+        parent: parents.length ? parents[parents.length - 1]! : null,
+        ...(this.mode === "overlay" ? { opaque: opaque ?? null } : {}),
+      });
       return opaque;
     } catch (err) {
       if (mounted) await unmount(mounted);
@@ -272,6 +377,15 @@ export class Snapshots {
       throw wrapError(`applying layer ${index} (${diffId})`, err);
     }
   }
+}
+
+/** What a snapshot's `meta.json` records (its mode and boot added when it is placed). */
+interface SnapshotRecord {
+  chainId: Digest;
+  diffId: Digest;
+  index: number;
+  parent: string | null;
+  opaque?: string[] | null;
 }
 
 /** What berth reads back from a snapshot's `meta.json`. */

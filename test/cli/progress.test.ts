@@ -292,6 +292,22 @@ describe("build progress", () => {
     expect(b.stderr).toMatch(/^\[stage 2\/2\] done in [\d.]+ s$/m);
   }, 60_000);
 
+  it("a base image's first use is unpacked when the key pass finds a RUN to run, not when that RUN begins", async () => {
+    const base = await localBase(join(dir, "df-warm-base"));
+    const ctx = join(dir, "df-warm");
+    await mkdir(ctx, { recursive: true });
+    await writeFile(join(ctx, "a.txt"), "a");
+    await writeFile(join(ctx, "Dockerfile"), `FROM ${base}\nCOPY a.txt /a\nRUN cat /a\n`);
+    const b = await berth(["build", ctx, "--dockerfile", "-t", "warm:1"], {
+      home: join(dir, "df-warm-home"),
+    });
+    expect(b.code, b.stderr).toBe(0);
+    // the base's one layer, not the RUN's image (the base and COPY's layer): the RUN found it under way
+    expect(b.stderr.match(/^Unpacking the image's .*$/gm), b.stderr).toEqual([
+      "Unpacking the image's 1 layer into snapshots (first use; later builds reuse them)",
+    ]);
+  }, 60_000);
+
   it("in a log (not a terminal), a silent RUN step longer than 10 s gets a heartbeat line at least every 10 s", async () => {
     const base = await localBase(join(dir, "df-base"));
     const ctx = join(dir, "df-slow");

@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { berth } from "../helpers/cli.ts";
 import { tempDir } from "../helpers/temp.ts";
+import { handImages } from "./helpers/image.ts";
 import { localBase, writeContext } from "./helpers/local.ts";
 
 let tmp: string;
@@ -50,6 +51,21 @@ describe("Dockerfile errors", () => {
     );
     expect(r.code).not.toBe(0);
     expect(r.stderr).toContain('Dockerfile:2: stage "later" not found before this instruction');
+  });
+
+  it("a base layer that cannot be unpacked fails the RUN that needs it (its snapshots are made before, in the background)", async () => {
+    const layout = join(tmp, "evil");
+    await handImages(layout, [
+      [
+        { path: "out", type: "symlink", linkname: tmp },
+        { path: "out/planted", content: "x" },
+      ],
+    ]);
+    const r = await build(`FROM oci:${layout}:1\nCOPY a.txt /a\nRUN true\n`, { "a.txt": "a\n" });
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(
+      /Dockerfile:3: RUN true: applying layer 0 \(sha256:[0-9a-f]{64}\): layer entry "out\/planted" /,
+    );
   });
 
   it("COPY of a missing file", async () => {

@@ -9,6 +9,7 @@ import {
   resolveInRoot,
   resolveOwner,
   StageRoot,
+  warmSnapshots,
 } from "../../src/dockerfile/rootfs.ts";
 import { matchSources } from "../../src/dockerfile/sources.ts";
 import { loadImage } from "../../src/oci/image.ts";
@@ -134,6 +135,34 @@ async function staysInside(root: string, host: string): Promise<void> {
     );
   }
 }
+
+describe("warmSnapshots", () => {
+  it("makes an image's snapshots and announces its first layer; a layer that fails is left to the step that needs it", async () => {
+    const { dir, home, host, two } = await stageImages();
+    const unpacked: number[] = [];
+    await warmSnapshots(two, { home, onUnpack: (n) => unpacked.push(n) });
+    expect(unpacked).toEqual([2]);
+    expect(await (await Snapshots.open(home)).prepare(two)).toMatchObject({ applied: 0, reused: 2 });
+    // a layer writing through its own link to the host's folder: nothing thrown, nothing made, the host untouched;
+    // the step's own prepare then says what is wrong, as without the warm-up
+    const layout = join(dir, "evil");
+    const [evil] = await handImages(layout, [
+      [
+        { path: "out", type: "symlink", linkname: host },
+        { path: "out/planted", content: "x" },
+      ],
+    ]);
+    const image = await loadImage(await OciLayout.open(layout), evil!);
+    const cold = join(dir, "cold");
+    const without = await failureOf((await Snapshots.open(cold)).prepare(image));
+    await expect(warmSnapshots(image, { home })).resolves.toBeUndefined();
+    expect(await readdir(join(home, "snapshots", "overlay"))).toHaveLength(2);
+    expect(await readdir(join(home, "snapshots", "tmp"))).toEqual([]);
+    expect(await readdir(host)).toEqual(["secret"]);
+    expect(await failureOf((await Snapshots.open(home)).prepare(image))).toEqual(without);
+    expect(without.message).toMatch(/^applying layer 0 /);
+  });
+});
 
 describe("StageRoot", () => {
   it("a read-only overlay of the image's snapshots, made once per image, kept in the stage; remove unmounts", async () => {

@@ -1,5 +1,6 @@
 import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { PassThrough, Writable } from "node:stream";
 import { gunzipSync } from "node:zlib";
 import { describe, expect, it } from "vitest";
 import { writeEntries } from "../../src/layer/build.ts";
@@ -57,5 +58,38 @@ describe("writeLayer's tar copy and no-blob pass", () => {
       expect(existsSync(join(out, "copy.tar"))).toBe(false);
       expect(readdirSync(out)).toEqual([]);
     }
+  });
+
+  it("tee: a copy of each chunk of the tar as written (the pool's chunks refilled after), with its back-pressure; a tee destroyed midway leaves the layer whole", async () => {
+    const src = tempDirSync();
+    const big = Buffer.alloc(3 * 1024 * 1024 + 17, 7);
+    for (let k = 0; k < big.length; k += 4096) big[k] = k & 0xff;
+    writeFileSync(join(src, "big.bin"), big);
+    const entries = await planLayer([{ source: src, dest: "/l" }], { mtime: 1, uid: 0, gid: 0 });
+    const out = tempDirSync();
+    // a slow reader: one chunk at a time, after a pause
+    const got: Buffer[] = [];
+    const slow = new Writable({
+      highWaterMark: 1,
+      write(chunk: Buffer, _e, cb) {
+        got.push(chunk);
+        setTimeout(cb, 5);
+      },
+    });
+    const teed = await writeLayer(join(out, "teed.tgz"), { tarCopy: join(out, "copy.tar"), tee: slow }, (w) =>
+      writeEntries(w, entries),
+    );
+    expect(slow.writableFinished).toBe(true);
+    expect(Buffer.concat(got).equals(readFileSync(join(out, "copy.tar")))).toBe(true);
+    expect(sha256(Buffer.concat(got))).toBe(teed.diffId);
+    // destroyed after its first chunk (its reader failed): the layer is the same, the tee gets nothing more
+    const broken = new PassThrough({ highWaterMark: 1 });
+    let chunks = 0;
+    broken.on("data", () => {
+      if (++chunks === 1) broken.destroy();
+    });
+    const after = await writeLayer(join(out, "after.tgz"), { tee: broken }, (w) => writeEntries(w, entries));
+    expect(after).toEqual(teed);
+    expect(chunks).toBe(1);
   });
 });

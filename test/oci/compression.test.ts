@@ -39,6 +39,16 @@ describe("peek", () => {
     setImmediate(() => s.destroy(new Error("disk gone")));
     await expect(peek(s, 4)).rejects.toThrow("disk gone");
   });
+
+  it("rejects a stream destroyed before or while it waits (its writer gave up) instead of waiting for ever", async () => {
+    const before = new PassThrough();
+    before.destroy();
+    await expect(peek(before, 4)).rejects.toThrow("closed before it ended");
+    const during = new PassThrough();
+    const waiting = peek(during, 4);
+    during.destroy();
+    await expect(waiting).rejects.toThrow("closed before it ended");
+  });
 });
 
 describe("decompress", () => {

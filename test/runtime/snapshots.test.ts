@@ -1,16 +1,19 @@
 /** Snapshots: cached by chain ID, shared between images, atomic; a cached image applies no layer. */
 import { readdirSync, statSync } from "node:fs";
-import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { lstat, mkdir, readdir, readFile, readlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { beforeAll, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { readTar } from "../../src/layer/reader.ts";
-import { type Image, loadRoot, selectImage } from "../../src/oci/image.ts";
+import { type Image, loadImage, loadRoot, selectImage } from "../../src/oci/image.ts";
+import { OciLayout } from "../../src/oci/layout/index.ts";
 import { runContainer, Snapshots } from "../../src/runtime/index.ts";
 import { openSource } from "../../src/transport/open.ts";
 import { parseImageArgument } from "../../src/transport/parse.ts";
+import { handImages } from "../dockerfile/helpers/image.ts";
 import { berth } from "../helpers/cli.ts";
 import { run } from "../helpers/exec.ts";
 import { tempDir } from "../helpers/temp.ts";
+import { type HandEntry, sha256, tarOf } from "../layer/helpers.ts";
 import { busyboxImage } from "./helpers.ts";
 
 let dir: string;
@@ -55,6 +58,145 @@ it("the second run of an image applies no layer; images share the snapshots of c
   expect(readdirSync(snapDir)).toHaveLength(3);
   // The container's writes went to its own upper dir, removed afterwards.
   expect(readdirSync(join(home, "run", "containers"))).toEqual([]);
+});
+
+it("two prepares of one image at once apply each layer once: the second waits for the first's snapshots", async () => {
+  const home = join(dir, "home-once");
+  const two = await image("two");
+  const [s1, s2] = [await Snapshots.open(home), await Snapshots.open(home)];
+  const applied: number[] = [];
+  const onApply = (i: number) => applied.push(i);
+  const [a, b] = await Promise.all([s1.prepare(two, { onApply }), s2.prepare(two, { onApply })]);
+  expect(applied.sort()).toEqual([0, 1]);
+  expect(b.dirs).toEqual(a.dirs);
+  expect(b.opaque).toEqual(a.opaque);
+  expect(readdirSync(join(home, "snapshots", "tmp"))).toEqual([]);
+  // when the one waited for fails, the other makes the snapshot itself (each prepare claims its first layer
+  // before its first await: the second one waits for the first's)
+  const fresh = join(dir, "home-once-fail");
+  const [f1, f2] = [await Snapshots.open(fresh), await Snapshots.open(fresh)];
+  const failing = f1.prepare(two, {
+    onApply: () => {
+      throw new Error("stopped");
+    },
+  });
+  const waiting = f2.prepare(two);
+  await expect(failing).rejects.toThrow("stopped");
+  expect(await waiting).toMatchObject({ applied: 2, reused: 0 });
+  expect(readdirSync(join(fresh, "snapshots", "tmp"))).toEqual([]);
+});
+
+/** A tree as a list: each entry's path, type, mode, owner, mtime, content or target, and its hard-link group. */
+async function treeOf(root: string): Promise<unknown[]> {
+  const out: unknown[] = [];
+  const inodes = new Map<number, string>();
+  const walk = async (rel: string) => {
+    for (const name of (await readdir(join(root, rel))).sort()) {
+      const p = rel ? `${rel}/${name}` : name;
+      const st = await lstat(join(root, p));
+      const group = st.nlink > 1 && !st.isDirectory() ? (inodes.get(st.ino) ?? p) : undefined;
+      if (group === p) inodes.set(st.ino, p);
+      const body = st.isSymbolicLink()
+        ? await readlink(join(root, p))
+        : st.isFile()
+          ? await readFile(join(root, p), "utf8")
+          : st.isCharacterDevice()
+            ? st.rdev
+            : undefined;
+      out.push([p, st.mode, st.uid, st.gid, st.mtimeMs, body, group]);
+      if (st.isDirectory()) await walk(p);
+    }
+  };
+  await walk("");
+  return out;
+}
+
+describe("streamed snapshots", () => {
+  const below: HandEntry[] = [
+    { path: "etc/", type: "dir" },
+    { path: "etc/old", content: "old" },
+  ];
+  const layer: HandEntry[] = [
+    { path: "app/", type: "dir", mode: 0o750, uid: 12, gid: 34, mtime: 1000 },
+    { path: "app/bin", content: "#!/bin/sh\n", mode: 0o4755, uid: 0, gid: 0, mtime: 1001 },
+    { path: "app/data", content: "data", mode: 0o600, uid: 5, gid: 6, mtime: 1002.5 },
+    { path: "app/same", type: "hardlink", linkname: "app/data" },
+    { path: "app/link", type: "symlink", linkname: "../etc/old", mtime: 1003 },
+    { path: "etc/", type: "dir", mode: 0o700, mtime: 7 },
+    { path: "etc/new", content: "new" },
+  ];
+
+  it("the snapshot of a layer made from its tar as written is the one prepare makes from the blob", async () => {
+    const layout = join(dir, "streamed");
+    const descs = await handImages(layout, [below, layer]);
+    const img = await loadImage(await OciLayout.open(layout), descs[1]!);
+    const tar = await tarOf(layer);
+    const [d1] = img.imageConfig().rootfs.diff_ids;
+    const home = join(dir, "home-streamed");
+    const s = (await (await Snapshots.open(home)).streamed([d1!]))!;
+    s.input.end(tar);
+    await s.finish(sha256(tar));
+    const chain = await (await Snapshots.open(home)).prepare(img);
+    expect(chain).toMatchObject({ applied: 1, reused: 1 });
+    const cold = join(dir, "home-streamed-cold");
+    const made = await (await Snapshots.open(cold)).prepare(img);
+    expect(made).toMatchObject({ applied: 2, reused: 0 });
+    expect(await treeOf(chain.dirs[1]!)).toEqual(await treeOf(made.dirs[1]!));
+    expect(chain.opaque).toEqual(made.opaque);
+    const meta = async (h: string, d: string) =>
+      (await readFile(join(d, "..", "meta.json"), "utf8")).replaceAll(h, "HOME");
+    expect(await meta(home, chain.dirs[1]!)).toBe(await meta(cold, made.dirs[1]!));
+    expect(readdirSync(join(home, "snapshots", "tmp"))).toEqual([]);
+    // a prepare while the snapshot is being placed waits for it, and makes nothing itself
+    const racing = join(dir, "home-streamed-racing");
+    const r = (await (await Snapshots.open(racing)).streamed([d1!]))!;
+    r.input.end(tar);
+    const placed = r.finish(sha256(tar));
+    const applied: number[] = [];
+    const waited = await (await Snapshots.open(racing)).prepare(img, { onApply: (i) => applied.push(i) });
+    expect(applied).toEqual([0]);
+    expect(await treeOf(waited.dirs[1]!)).toEqual(await treeOf(made.dirs[1]!));
+    await placed;
+    expect(readdirSync(join(racing, "snapshots", "tmp"))).toEqual([]);
+  });
+
+  it("none is made of a layer that needs what is below it, one that fails, or one abandoned: prepare makes it", async () => {
+    const home = join(dir, "home-streamed-none");
+    const snapshots = await Snapshots.open(home);
+    const placed = () => readdir(join(home, "snapshots", "overlay")).catch(() => []);
+    const parent = sha256(await tarOf(below));
+    const cases: [string, HandEntry[]][] = [
+      ["a whiteout", [{ path: "etc/", type: "dir" }, { path: "etc/.wh.old" }]],
+      ["no parent directory", [{ path: "etc/new", content: "x" }]],
+      // an attack: a link to the host's folder, then a file through it (refused by the apply; the host untouched)
+      [
+        "a write through a link",
+        [
+          { path: "out", type: "symlink", linkname: dir },
+          { path: "out/planted", content: "x" },
+        ],
+      ],
+    ];
+    for (const [what, entries] of cases) {
+      const tar = await tarOf(entries);
+      const s = (await snapshots.streamed([parent]))!;
+      s.input.end(tar);
+      await s.finish(sha256(tar));
+      expect(await placed(), what).toEqual([]);
+    }
+    expect(readdirSync(dir)).not.toContain("planted");
+    const s = (await snapshots.streamed([parent]))!;
+    s.input.write((await tarOf(layer)).subarray(0, 512));
+    await s.abandon();
+    // abandoned before any of the tar came (a RUN that failed at once)
+    await (await snapshots.streamed([parent]))!.abandon();
+    expect(await placed()).toEqual([]);
+    expect(readdirSync(join(home, "snapshots", "tmp"))).toEqual([]);
+    // full snapshots (rootless, no overlayfs) are copies of their parents: none streamed
+    expect(
+      await (await Snapshots.open(join(dir, "home-full"), { mode: "full" })).streamed([parent]),
+    ).toBeUndefined();
+  });
 });
 
 it("a snapshot made in another boot is made again (nothing was synced: a crash may have left it short)", async () => {

@@ -10,7 +10,7 @@ import { createHash } from "node:crypto";
 import { createReadStream, createWriteStream, existsSync, readFileSync } from "node:fs";
 import { mkdir, open, rm, stat, writeFile } from "node:fs/promises";
 import { basename, join, posix } from "node:path";
-import { Readable } from "node:stream";
+import { Readable, type Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { BerthError, isBerthError } from "../../errors.ts";
 import { writeEntries } from "../../layer/build.ts";
@@ -44,6 +44,8 @@ export interface CopyLayerOptions {
   layerPath: string;
   /** Awaited before each entry is written (a layer made early writes only while the build's thread is idle). */
   pace?: (() => Promise<void>) | undefined;
+  /** Also give the layer's tar to this stream as it is written (`LayerOutputOptions.tee`). */
+  tee?: Writable | undefined;
 }
 
 interface Item {
@@ -69,7 +71,7 @@ export async function buildCopyLayer(o: CopyLayerOptions) {
   for (const src of o.sources) addSource(items, src, dest, o);
   await addParents(items, o);
   const entries = layerEntries(items);
-  const desc = await writeLayer(o.layerPath, { compression: o.compression }, (w) =>
+  const desc = await writeLayer(o.layerPath, { compression: o.compression, tee: o.tee }, (w) =>
     writeEntries(w, o.pace ? paced(entries, o.pace) : entries),
   );
   return { ...desc, entries: entries.length, headers: entries.map((e) => e.header) };
@@ -614,6 +616,8 @@ async function copyOutput(
   const unpacked = await unpackSources(a, sources, fromStage, dl);
   const owner = a.chown === undefined ? undefined : await resolveOwner(root, a.chown);
   const layerPath = c.temp("layer-");
+  // A layer made early may be dropped at its turn: only one made in turn feeds its snapshot as it is written.
+  const snapshot = pace ? undefined : await c.snapshotLayer?.();
   const desc = await buildCopyLayer({
     // --link: the layer is made as if on an empty filesystem (BuildKit: `FROM scratch; COPY …`, merged).
     root: a.link ? EMPTY : root,
@@ -627,7 +631,13 @@ async function copyOutput(
     compression: c.compression,
     layerPath,
     pace,
+    tee: snapshot?.input,
+  }).catch(async (err: unknown) => {
+    await snapshot?.abandon();
+    throw err;
   });
+  // placed while the build goes on: the RUN that needs it waits for it (the build, before it ends)
+  c.background?.(snapshot?.finish(desc.diffId));
   return { config: c.config, createdBy: copyCreatedBy(c, a), layer: { path: layerPath, ...desc } };
 }
 

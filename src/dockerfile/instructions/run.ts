@@ -7,6 +7,7 @@
 import type { Stats } from "node:fs";
 import { cp, mkdir, readdir, rm, rmdir } from "node:fs/promises";
 import { join, posix } from "node:path";
+import type { Writable } from "node:stream";
 import { BerthError } from "../../errors.ts";
 import type { XattrReader } from "../../layer/index.ts";
 import type { Image } from "../../oci/image.ts";
@@ -14,7 +15,7 @@ import type { Compression } from "../../oci/mediatype.ts";
 import type { NetworkMode, RuntimeContext, SpecMount } from "../../runtime/index.ts";
 import { expandWord } from "../expand.ts";
 import { heredocName } from "../parse.ts";
-import { lstatOrUndefined, resolveInRoot } from "../rootfs.ts";
+import { lstatOrUndefined, resolveInRoot, unpackingLine } from "../rootfs.ts";
 import { matchSources, sourcesDigest } from "../sources.ts";
 import type { SourceRoot, StepContext } from "../step.ts";
 import {
@@ -42,6 +43,8 @@ export interface RunStepOptions extends Pick<RuntimeContext, "runtime" | "search
   mountTargets: string[];
   upperDir: string;
   layerPath: string;
+  /** Also give the layer's tar to this stream as it is written (`LayerOutputOptions.tee`). */
+  tee?: Writable | undefined;
   mtime: number | undefined;
   compression: Compression;
   /** The command's process started; `ended` settles when it ends (`StepContext.waiting`). */
@@ -147,6 +150,7 @@ async function runStep(o: RunStepOptions) {
     readXattrs: attrs,
     compression: o.compression,
     mtime: o.mtime,
+    tee: o.tee,
     ...(result.root.mode === "full"
       ? { lowerDir: result.root.lowerDirs[result.root.lowerDirs.length - 1]! }
       : {}),
@@ -308,8 +312,10 @@ export async function runInstruction(c: StepContext): Promise<void> {
           await ensureEmulation(platform, emulationOptions(c.env, c.inputs.log));
         }
         for (const m of mountSpecs) await mountFor(c, m, roots.get(m), mounts, env, cleanups, secretDir);
+        await c.warmed;
         const upperDir = c.temp("upper-");
         const layerPath = c.temp("layer-");
+        const snapshot = await c.snapshotLayer?.();
         const desc = await runStep({
           home: c.home,
           image: c.image,
@@ -328,10 +334,7 @@ export async function runInstruction(c: StepContext): Promise<void> {
           layerPath,
           mtime: c.inputs.sourceDateEpoch,
           compression: c.compression,
-          onUnpack: (n) =>
-            c.inputs.log?.(
-              `Unpacking the image's ${n} layer${n === 1 ? "" : "s"} into snapshots (first use; later builds reuse them)`,
-            ),
+          onUnpack: (n) => c.inputs.log?.(unpackingLine(n)),
           ...(c.inputs.onOutput
             ? {
                 onStdout: (chunk: Buffer) => c.inputs.onOutput!(chunk, "stdout"),
@@ -341,7 +344,13 @@ export async function runInstruction(c: StepContext): Promise<void> {
           signal: c.inputs.signal,
           onSpawn: c.waiting,
           where,
+          tee: snapshot?.input,
+        }).catch(async (err: unknown) => {
+          await snapshot?.abandon();
+          throw err;
         });
+        // placed while the build goes on: whoever needs it waits for it (the build, before it ends)
+        c.background?.(snapshot?.finish(desc.diffId));
         await rm(upperDir, { recursive: true, force: true });
         return { config, createdBy: created, layer: { path: layerPath, ...desc } };
       } finally {
