@@ -29,7 +29,7 @@ import { type ExportStep, encodeInline, INLINE_CACHE_FIELD } from "./cache-forma
 import type { CacheFrom, CacheTo } from "./cache-spec.ts";
 import { exportCache, type ImportedCache, importCache, type LazyLayer, lazyLayer } from "./cache-transfer.ts";
 import { ContextIndex } from "./context-index.ts";
-import type { EarlyOutput } from "./early.ts";
+import { EarlySteps } from "./early.ts";
 import { expandWord, type Vars } from "./expand.ts";
 import { applyConfigInstruction } from "./instructions/config.ts";
 import { copyInstruction } from "./instructions/copy.ts";
@@ -192,20 +192,6 @@ function epochToRfc3339(seconds: number): string {
   return new Date(seconds * 1000).toISOString().replace(".000Z", "Z");
 }
 
-/** A step that can be made early (`DockerfileBuild.#early`). */
-interface Early {
-  make: (pace: () => Promise<void>) => Promise<EarlyOutput>;
-  wanted?: boolean;
-  made?: Promise<EarlyOutput>;
-  /** Its turn came: its work goes on whatever else runs. */
-  taken?: boolean;
-}
-
-/** Whether a step may wait for another stage (`--from`, `RUN --mount=from=`). */
-function mayWait(ins: Instruction): boolean {
-  return ins.flags.from !== undefined || (ins.flags.mount ?? []).some((m) => /(?:^|,)from=/.test(m));
-}
-
 /** The instructions that ask the stage's index (`StepContext.view`) when they run. */
 const ASKS_PATHS = new Set(["COPY", "ADD", "WORKDIR"]);
 
@@ -267,20 +253,8 @@ export class DockerfileBuild {
   #index!: ContextIndex;
   /** When each stage's current step began (by stage number): a step ends with its duration. */
   #stepStarted = new Map<number, number>();
-  /**
-   * Steps the key pass found missing that can be made early (`StepCacheOptions.early`), by instruction: wanted
-   * when their stage waits for another stage (`#wantEarly`), started when a RUN's process starts (`#waiting`),
-   * taken by the step (`takeEarly`).
-   */
-  #early = new Map<Instruction, Early>();
-  /** RUN processes running now (`#waiting`): while there are none, work made early holds (`#pace`). */
-  #processes = 0;
-  /** Work made early held by `#pace`, woken when a process starts or a step takes its work. */
-  #held: (() => void)[] = [];
-  /** The build is over: work made early and not taken stops (`#pace` throws). */
-  #closing = false;
-  /** The steps whose output was made early and taken (`StepReport.early`). */
-  #madeEarly = new Set<Instruction>();
+  /** Steps the key pass found missing that can be made early while their stage waits (early.ts). */
+  #early = new EarlySteps();
   /** The target image's local destinations, written while the build runs (prewrite.ts). */
   #prewriter: Prewriter | undefined;
   /**
@@ -436,9 +410,7 @@ export class DockerfileBuild {
       for (const c of this.#imports) await c.close().catch(() => undefined);
       for (const o of this.#opened) await o.close().catch(() => undefined);
       // steps made early and never taken write into the temp folder: stopped before it goes
-      this.#closing = true;
-      this.#wake();
-      await Promise.allSettled([...this.#early.values()].map((e) => e.made));
+      await this.#early.close();
       // the stages' and images' roots are mounts in the temp folder: undone first, whatever happened
       const roots = [...[...this.#states.values()].map((st) => st.root), ...this.#imageRoots.values()];
       await removeStageRoots(roots).catch(() => undefined);
@@ -912,8 +884,8 @@ export class DockerfileBuild {
         return p;
       },
       dry: s.dry,
-      takeEarly: () => this.#takeEarly(ins),
-      waiting: (ended) => this.#waiting(ended),
+      takeEarly: () => this.#early.take(ins),
+      waiting: (ended) => this.#early.processStarted(ended),
       cached: (parts, produce, o) => this.#cached(s, ins, parts, o?.config ?? this.#config(s), produce, o),
     };
   }
@@ -944,7 +916,7 @@ export class DockerfileBuild {
       instruction: ins.text,
       line: ins.line,
       cached,
-      ...(this.#madeEarly.has(ins) ? { early: true as const } : {}),
+      ...(this.#early.madeEarly(ins) ? { early: true as const } : {}),
       digest: s.image.digest,
     });
   }
@@ -987,7 +959,7 @@ export class DockerfileBuild {
       // (not with a cache import, which may leave the stage unbuilt and its base's layers unfetched).
       if (!hit && ASKS_PATHS.has(ins.keyword) && !this.#imports.length)
         this.#shared.layerEntries.prefetch(s.image.layers());
-      if (!hit && o.early) this.#early.set(ins, { make: o.early });
+      if (!hit && o.early) this.#early.offer(ins, o.early);
       s.reads.clear();
       s.image = mutate(s.image, { config: () => config }, s.platform);
       s.key = keyOf(hit?.via ?? lookup);
@@ -1010,7 +982,7 @@ export class DockerfileBuild {
     } else {
       rec = await this.#produceOnce(via ?? lookup, async () => {
         const out = await produce();
-        if (out.early) this.#madeEarly.add(ins);
+        if (out.early) this.#early.made(ins);
         return out;
       });
       if (via) await this.#cache.put(lookup, { ...rec, via });
@@ -1141,62 +1113,6 @@ export class DockerfileBuild {
     return rec;
   }
 
-  /**
-   * `ins` of `stage` waits for another stage: the steps after it that can be made early, up to the next step
-   * that may wait for one (whose wait marks those after it), are wanted. They are started by the next RUN
-   * whose process starts (`#waiting`): then the build's thread has nothing else to do, and the early work
-   * does not delay the stages this one waits for (measured: started at once, it made their steps slower).
-   */
-  #wantEarly(stage: Stage, ins: Instruction): void {
-    const list = stage.instructions;
-    const from = list.indexOf(ins) + 1;
-    if (from === 0) return;
-    let end = from;
-    while (end < list.length && !mayWait(list[end]!)) end++;
-    for (const next of list.slice(from, end)) {
-      const e = this.#early.get(next);
-      if (e) e.wanted = true;
-    }
-  }
-
-  /** A RUN's process started (it ends when `ended` settles): start the steps wanted early (`#wantEarly`). */
-  #waiting(ended: Promise<unknown>): void {
-    this.#processes++;
-    this.#wake();
-    ended.then(() => this.#processes--);
-    for (const e of this.#early.values()) {
-      if (!e.wanted || e.made) continue;
-      e.made = e.make(() => this.#pace(e));
-      e.made.catch(() => undefined);
-    }
-  }
-
-  /**
-   * Before each entry of a layer made early: go on while a RUN's process runs (the build's thread is idle) or
-   * once the step's turn came; else hold, so that the steps of the stages it waits for are not slowed (measured:
-   * writing on after the process ended made their steps slower by more than the early work saved).
-   */
-  async #pace(e: Early): Promise<void> {
-    while (!e.taken && this.#processes === 0) {
-      if (this.#closing) throw new BerthError("INTERNAL", "the build ended before this step's turn");
-      await new Promise<void>((resolve) => this.#held.push(resolve));
-    }
-  }
-
-  #wake(): void {
-    for (const resolve of this.#held.splice(0)) resolve();
-  }
-
-  /** The early output of `ins`, if it was started; given once, its work going on unheld. */
-  #takeEarly(ins: Instruction): Promise<EarlyOutput> | undefined {
-    const e = this.#early.get(ins);
-    this.#early.delete(ins);
-    if (!e?.made) return undefined;
-    e.taken = true;
-    this.#wake();
-    return e.made;
-  }
-
   async #sourceRoot(
     s: StageState,
     ins: Instruction,
@@ -1225,7 +1141,7 @@ export class DockerfileBuild {
       const st = result ? undefined : await this.#stageResult(dep.index);
       const built = async () => {
         if (st) return st;
-        if (!this.#finished.has(dep.index)) this.#wantEarly(s.stage, ins);
+        if (!this.#finished.has(dep.index)) this.#early.want(s.stage, ins);
         return await result!();
       };
       return {

@@ -6,7 +6,10 @@
  * of those answers), so it is taken; any other answer and it is dropped, the step made again.
  */
 import { rm } from "node:fs/promises";
+import { BerthError } from "../errors.ts";
+import type { Instruction } from "./parse.ts";
 import type { FsView } from "./rootfs.ts";
+import type { Stage } from "./stage.ts";
 import type { StepOutput } from "./step.ts";
 
 /** A question asked of a filesystem and its answer (as JSON: the view's answers are plain data). */
@@ -82,4 +85,112 @@ async function sameAnswers(asked: readonly Asked[], view: FsView): Promise<boole
     if (json(answer) !== q.answer) return false;
   }
   return true;
+}
+
+/** A step that can be made early (`EarlySteps`). */
+interface Early {
+  make: (pace: () => Promise<void>) => Promise<EarlyOutput>;
+  wanted?: boolean;
+  made?: Promise<EarlyOutput>;
+  /** Its turn came: its work goes on whatever else runs. */
+  taken?: boolean;
+}
+
+/** Whether a step may wait for another stage (`--from`, `RUN --mount=from=`). */
+function mayWait(ins: Instruction): boolean {
+  return ins.flags.from !== undefined || (ins.flags.mount ?? []).some((m) => /(?:^|,)from=/.test(m));
+}
+
+/**
+ * A build's steps that can be made early: offered by the key pass (the step missing), wanted when their stage
+ * waits for another stage (`want`), started when a RUN's process starts (`processStarted`), taken by the step
+ * at its turn (`take`).
+ */
+export class EarlySteps {
+  #steps = new Map<Instruction, Early>();
+  /** RUN processes running now: while there are none, work made early holds (`#pace`). */
+  #processes = 0;
+  /** Work made early held by `#pace`, woken when a process starts or a step takes its work. */
+  #held: (() => void)[] = [];
+  /** The build is over: work made early and not taken stops (`#pace` throws). */
+  #closing = false;
+  /** The steps whose output was made early and taken (`StepReport.early`). */
+  #taken = new Set<Instruction>();
+
+  /** The key pass found `ins` missing, and `make` makes its output early. */
+  offer(ins: Instruction, make: Early["make"]): void {
+    this.#steps.set(ins, { make });
+  }
+
+  /**
+   * `ins` of `stage` waits for another stage: the steps after it that can be made early, up to the next step
+   * that may wait for one (whose wait marks those after it), are wanted. They are started by the next RUN
+   * whose process starts (`processStarted`): then the build's thread has nothing else to do, and the early work
+   * does not delay the stages this one waits for (measured: started at once, it made their steps slower).
+   */
+  want(stage: Stage, ins: Instruction): void {
+    const list = stage.instructions;
+    const from = list.indexOf(ins) + 1;
+    if (from === 0) return;
+    let end = from;
+    while (end < list.length && !mayWait(list[end]!)) end++;
+    for (const next of list.slice(from, end)) {
+      const e = this.#steps.get(next);
+      if (e) e.wanted = true;
+    }
+  }
+
+  /** A RUN's process started (it ends when `ended` settles): start the steps wanted early. */
+  processStarted(ended: Promise<unknown>): void {
+    this.#processes++;
+    this.#wake();
+    ended.then(() => this.#processes--);
+    for (const e of this.#steps.values()) {
+      if (!e.wanted || e.made) continue;
+      e.made = e.make(() => this.#pace(e));
+      e.made.catch(() => undefined);
+    }
+  }
+
+  /** The early output of `ins`, if it was started; given once, its work going on unheld. */
+  take(ins: Instruction): Promise<EarlyOutput> | undefined {
+    const e = this.#steps.get(ins);
+    this.#steps.delete(ins);
+    if (!e?.made) return undefined;
+    e.taken = true;
+    this.#wake();
+    return e.made;
+  }
+
+  /** `ins`'s output was made early and taken. */
+  made(ins: Instruction): void {
+    this.#taken.add(ins);
+  }
+
+  madeEarly(ins: Instruction): boolean {
+    return this.#taken.has(ins);
+  }
+
+  /** The build is over: work made early and never taken stops (it writes into the build's temp folder). */
+  async close(): Promise<void> {
+    this.#closing = true;
+    this.#wake();
+    await Promise.allSettled([...this.#steps.values()].map((e) => e.made));
+  }
+
+  /**
+   * Before each entry of a layer made early: go on while a RUN's process runs (the build's thread is idle) or
+   * once the step's turn came; else hold, so that the steps of the stages it waits for are not slowed (measured:
+   * writing on after the process ended made their steps slower by more than the early work saved).
+   */
+  async #pace(e: Early): Promise<void> {
+    while (!e.taken && this.#processes === 0) {
+      if (this.#closing) throw new BerthError("INTERNAL", "the build ended before this step's turn");
+      await new Promise<void>((resolve) => this.#held.push(resolve));
+    }
+  }
+
+  #wake(): void {
+    for (const resolve of this.#held.splice(0)) resolve();
+  }
 }
