@@ -5,7 +5,7 @@
  * read-only roots of the stages `--from` read (mounted in the build folder) too, and the snapshots it was making
  * in `snapshots/tmp` (a base being unpacked, a layer streamed from its tar).
  */
-import { mkdir, readdir, writeFile } from "node:fs/promises";
+import { mkdir, readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { appendLayers } from "../../src/image/index.ts";
@@ -30,6 +30,8 @@ interface KillOptions {
   files?: Record<string, string>;
   /** Polled once STEP-42 is printed: the build is killed when it holds (default: at once). */
   when?: (home: string) => Promise<boolean>;
+  /** The build's destination (default `killed:1`). */
+  tag?: string;
   /** Run before the kill, while the build lives. */
   whileAlive?: (home: string) => Promise<void>;
 }
@@ -41,7 +43,7 @@ interface KillOptions {
 async function killedBuild(name: string, dockerfile: string, o: KillOptions = {}): Promise<string> {
   const home = join(tmp, name);
   const ctx = await writeContext(join(tmp, `${name}-ctx`), { ...o.files, Dockerfile: dockerfile });
-  const build = spawnBerth(["build", ctx, "--dockerfile", "-t", "killed:1"], { home });
+  const build = spawnBerth(["build", ctx, "--dockerfile", "-t", o.tag ?? "killed:1"], { home });
   let stderr = "";
   let ended = false;
   void build.done.then(() => {
@@ -143,6 +145,28 @@ describe("a Dockerfile build killed in a RUN step", () => {
     expect((await berth(["images"], { home })).stdout).toContain("rebuilt");
     expect(await list(snapTmp)).toEqual([]);
   }, 180_000);
+
+  it("leaves the layers it put into an oci: layout and its dead lease: the next write to the layout sweeps the lease", async () => {
+    const out = join(tmp, "out-layout");
+    const dockerfile = `FROM ${base}\nCOPY a.txt /a.txt\nRUN echo STEP-$((40 + 2)) && sleep 60\n`;
+    const home = await killedBuild("home-oci", dockerfile, {
+      files: { "a.txt": "a\n" },
+      tag: `oci:${out}:x`,
+    });
+    expect(await list(join(out, ".berth-leases"))).toHaveLength(1);
+    expect(JSON.parse(await readFile(join(out, "index.json"), "utf8")).manifests).toEqual([]);
+
+    const ctx = await writeContext(join(tmp, "oci-rebuild-ctx"), {
+      "a.txt": "a\n",
+      Dockerfile: `FROM ${base}\nCOPY a.txt /a.txt\nRUN echo b > /b.txt\n`,
+    });
+    const rebuild = await berth(["build", ctx, "--dockerfile", "-t", `oci:${out}:x`], { home });
+    expect(rebuild.code, rebuild.stderr).toBe(0);
+    expect(await list(join(out, ".berth-leases"))).toEqual([]);
+    expect(await list(join(out, ".berth-tmp"))).toEqual([]);
+    const inspect = await berth(["inspect", `oci:${out}:x`], { home });
+    expect(inspect.code, inspect.stderr).toBe(0);
+  }, 120_000);
 });
 
 /** `oci:DIR:big`: the base with a layer of 40000 small files in /big, slow to unpack. */
