@@ -5,14 +5,16 @@
  * read-only roots of the stages `--from` read (mounted in the build folder) too, and the snapshots it was making
  * in `snapshots/tmp` (a base being unpacked, a layer streamed from its tar).
  */
+import { execFileSync } from "node:child_process";
 import { mkdir, readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { appendLayers } from "../../src/image/index.ts";
 import { mountsUnder } from "../../src/runtime/sweep.ts";
 import { parseImageArgument } from "../../src/transport/parse.ts";
 import { berth, spawnBerth } from "../helpers/cli.ts";
 import { tempDir } from "../helpers/temp.ts";
+import { handImages } from "./helpers/image.ts";
 import { localBase, writeContext } from "./helpers/local.ts";
 
 let tmp: string;
@@ -21,6 +23,11 @@ let base: string;
 beforeAll(async () => {
   tmp = await tempDir("berth-df-kill-");
   base = await localBase(join(tmp, "base"));
+});
+
+// whatever a failing test left mounted (a sweep that did not unmount)
+afterAll(async () => {
+  for (const point of await mountsUnder(tmp)) execFileSync("umount", ["-l", point]);
 });
 
 const list = (dir: string) => readdir(dir).catch(() => [] as string[]);
@@ -166,6 +173,38 @@ describe("a Dockerfile build killed in a RUN step", () => {
     expect(await list(join(out, ".berth-tmp"))).toEqual([]);
     const inspect = await berth(["inspect", `oci:${out}:x`], { home });
     expect(inspect.code, inspect.stderr).toBe(0);
+  }, 120_000);
+});
+
+describe("a berth killed while it applies a layer through an overlay mount in snapshots/tmp", () => {
+  it("leaves the mount and the folder, which the next command unmounts and removes", async () => {
+    // layer 2 deletes a file of layer 1: it is applied through an overlay of layer 1, mounted
+    // at snapshots/tmp/<chain ID>-p<pid>t<start>-<rand>/merged, and its 40000 files take a while
+    const layout = join(tmp, "overlay-layout");
+    const many = Array.from({ length: BIG }, (_, i) => ({ path: `many/${i}`, content: `${i}\n` }));
+    await handImages(layout, [[{ path: "one", content: "1\n" }], [{ path: "one", delete: true }, ...many]]);
+    const home = join(tmp, "home-overlay");
+    const snapTmp = join(home, "snapshots", "tmp");
+    const ctx = await writeContext(join(tmp, "overlay-ctx"), {
+      Dockerfile: `FROM oci:${layout}:2\nRUN true\n`,
+    });
+    const run = spawnBerth(["build", ctx, "--dockerfile", "-t", "killed:1"], { home });
+    let ended = false;
+    void run.done.then(() => {
+      ended = true;
+    });
+    const merged = async () => (await mountsUnder(snapTmp)).filter((m) => m.endsWith("/merged"));
+    while (!ended && (await merged()).length === 0) await new Promise((r) => setTimeout(r, 2));
+    expect(ended).toBe(false);
+    run.child.kill("SIGKILL");
+    await run.done;
+    const [left] = await list(snapTmp);
+    expect(await mountsUnder(snapTmp)).toEqual([join(snapTmp, left!, "merged")]);
+
+    const next = await berth(["images"], { home });
+    expect(next.code, next.stderr).toBe(0);
+    expect(await mountsUnder(home)).toEqual([]);
+    expect(await list(snapTmp)).toEqual([]);
   }, 120_000);
 });
 

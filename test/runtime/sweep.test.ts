@@ -111,9 +111,13 @@ describe("sweepLeftovers: snapshots a dead berth was making", () => {
       await mountOverlay({ lowerDirs: [join(dead, "lower")], upperDir, workDir, target });
       expect(await mountsUnder(dead)).toEqual([target]);
     }
-    expect(await sweepLeftovers(home)).toEqual({ containers: [], temp: 1 });
-    expect(await readdir(tmp)).toEqual([basename(live)]);
-    if (mounts) expect(await mountsUnder(home)).toEqual([]);
+    try {
+      expect(await sweepLeftovers(home)).toEqual({ containers: [], temp: 1 });
+      expect(await readdir(tmp)).toEqual([basename(live)]);
+      expect(await mountsUnder(home)).toEqual([]);
+    } finally {
+      for (const point of await mountsUnder(home)) execFileSync("umount", [point]);
+    }
   });
 });
 
