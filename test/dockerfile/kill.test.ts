@@ -182,7 +182,10 @@ describe("a berth killed while it applies a layer through an overlay mount in sn
     // at snapshots/tmp/<chain ID>-p<pid>t<start>-<rand>/merged, and its 40000 files take a while
     const layout = join(tmp, "overlay-layout");
     const many = Array.from({ length: BIG }, (_, i) => ({ path: `many/${i}`, content: `${i}\n` }));
-    await handImages(layout, [[{ path: "one", content: "1\n" }], [{ path: "one", delete: true }, ...many]]);
+    await handImages(layout, [
+      [{ path: "one", content: "1\n" }],
+      [{ path: ".wh.one", content: "" }, ...many],
+    ]);
     const home = join(tmp, "home-overlay");
     const snapTmp = join(home, "snapshots", "tmp");
     const ctx = await writeContext(join(tmp, "overlay-ctx"), {
