@@ -27,6 +27,7 @@ export function mayHaveLeftovers(home: string): boolean {
     join(home, "run", "containers"),
     join(home, "tmp"),
     join(home, "cache", "dockerfile", "tmp"),
+    join(home, "snapshots", "tmp"),
     join(store, ".berth-tmp"),
     join(store, ".berth-leases"),
   ];

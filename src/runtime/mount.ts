@@ -13,6 +13,7 @@ import { promisify } from "node:util";
 import { BerthError } from "../errors.ts";
 import type { XattrReader } from "../layer/index.ts";
 import { writeFileAtomic } from "../util/fs.ts";
+import { ownerTag } from "../util/owner.ts";
 import type { SpecMount } from "./spec.ts";
 import { inUserNamespace } from "./userns.ts";
 
@@ -264,7 +265,7 @@ async function machineProbe(root: string): Promise<string | undefined> {
 }
 
 async function probeOverlay(dir: string): Promise<boolean> {
-  const t = join(dir, `probe-${randomBytes(6).toString("hex")}`);
+  const t = join(dir, `probe-${ownerTag()}-${randomBytes(6).toString("hex")}`);
   try {
     await Promise.all(["l", "u", "w", "m"].map((d) => mkdir(join(t, d), { recursive: true })));
     await mountOverlay({

@@ -27,6 +27,7 @@ import { chainIds, type Digest, encodedOf } from "../oci/digest.ts";
 import type { Image } from "../oci/image.ts";
 import { writeFileAtomic } from "../util/fs.ts";
 import { makePrivateHome } from "../util/home.ts";
+import { ownerTag } from "../util/owner.ts";
 import {
   currentBootId,
   mountOverlay,
@@ -187,7 +188,7 @@ export class Snapshots {
    */
   async streamed(parents: readonly Digest[]): Promise<StreamedSnapshot | undefined> {
     if (this.mode !== "overlay") return undefined;
-    const tmp = join(this.root, "tmp", `stream-${randomBytes(6).toString("hex")}`);
+    const tmp = this.#tempDir("stream");
     const parentIds = chainIds(parents);
     const { applyLayer, selfContained } = await import("../layer/index.ts");
     const input = new PassThrough();
@@ -266,7 +267,7 @@ export class Snapshots {
     );
     // Made before snapshots named their boot: the layers after the first were synced by their unmount.
     if (meta.boot === undefined || meta.boot === (await currentBootId())) return meta;
-    const away = join(this.root, "tmp", `stale-${randomBytes(6).toString("hex")}`);
+    const away = this.#tempDir("stale");
     await rename(dir, away).catch(() => undefined);
     await rm(away, { recursive: true, force: true });
     return undefined;
@@ -280,6 +281,15 @@ export class Snapshots {
     const opaque = await overlayUnionDirs(join(dir, "fs"));
     await writeFileAtomic(join(dir, "meta.json"), `${JSON.stringify({ ...meta, opaque: opaque ?? null })}\n`);
     return opaque;
+  }
+
+  /**
+   * A new folder's path in `tmp/`, named with this process's identity (`ownerTag`): when this process is killed
+   * while it makes a snapshot there, the next berth's sweep (`sweepLeftovers`) removes it, unmounting the overlay
+   * it may have left mounted in it first.
+   */
+  #tempDir(what: string): string {
+    return join(this.root, "tmp", `${what}-${ownerTag()}-${randomBytes(6).toString("hex")}`);
   }
 
   /** Write `tmp`'s `meta.json` and rename it into place as `chainId`'s snapshot (or drop it: one is there). */
@@ -311,11 +321,7 @@ export class Snapshots {
     index: number,
     signal: AbortSignal | undefined,
   ): Promise<string[] | undefined> {
-    const tmp = join(
-      this.root,
-      "tmp",
-      `${encodedOf(chainId).slice(0, 12)}-${randomBytes(6).toString("hex")}`,
-    );
+    const tmp = this.#tempDir(encodedOf(chainId).slice(0, 12));
     const fs = join(tmp, "fs");
     let mounted: string | undefined;
     // A layer applied straight into the dir has no opaque directory (nothing below it to hide).

@@ -150,14 +150,14 @@ async function unmountAll(dir: string): Promise<boolean> {
 
 export interface LeftoversSwept {
   containers: string[];
-  /** Temp folders and files (under `tmp/`, the Dockerfile cache's `tmp/`, the store). */
+  /** Temp folders and files (under `tmp/`, the Dockerfile cache's `tmp/`, `snapshots/tmp/`, the store). */
   temp: number;
 }
 
 /**
  * Sweep what berth processes that are gone (kill -9, OOM) left in `home`, by the owner pid and start time
  * each leftover records: container folders (with `runtime`: their runtime state is deleted, their root
- * unmounted), temp folders under `tmp/` and the Dockerfile cache's `tmp/` (anything mounted in them is
+ * unmounted), temp folders under `tmp/`, the Dockerfile cache's `tmp/` and `snapshots/tmp/` (anything mounted in them is
  * unmounted first; a folder that stays mounted is kept), and the store's leases and temp files. Entries
  * of live processes are never touched. Cheap when there is nothing to do: a few directory reads.
  */
@@ -174,12 +174,13 @@ export async function sweepLeftovers(
   const swept = await Promise.all([
     sweepDeadOwners(join(home, "tmp"), { beforeRemove }),
     sweepDeadOwners(join(home, "cache", "dockerfile", "tmp"), { beforeRemove }),
+    sweepDeadOwners(join(home, "snapshots", "tmp"), { beforeRemove }),
     OciLayout.open(join(home, "store")).then(
       (layout) => layout.sweep(),
       () => 0,
     ),
   ]);
-  return { containers, temp: swept[0].length + swept[1].length + swept[2] };
+  return { containers, temp: swept[0].length + swept[1].length + swept[2].length + swept[3] };
 }
 
 async function hasDeadContainers(home: string): Promise<boolean> {

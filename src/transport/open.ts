@@ -104,7 +104,10 @@ export async function openSink(arg: ImageArgument, ctx: TransportContext): Promi
       return (await Store.open(ctx.home)).sink(arg.ref);
     case "oci": {
       const created = !(await exists(arg.path));
-      return new LayoutSink(await OciLayout.openOrCreate(arg.path), arg.ref, created);
+      const layout = await OciLayout.openOrCreate(arg.path);
+      // what killed writers left in it (a build's layers are put while it runs): no command sweeps it but this
+      if (!created) await layout.sweep();
+      return new LayoutSink(layout, arg.ref, created);
     }
     case "oci-archive":
       return (await archives()).OciArchiveSink.create(arg.path, {

@@ -2,14 +2,19 @@
  * Issue 19, "leftovers after a kill": a Dockerfile build killed (SIGKILL) in a RUN step leaves its build
  * folder in the step cache's tmp/, its container folder (root mounted, container running) and runtime state.
  * The next berth command, whatever it is, sweeps them all by the owner pid and start time they record, the
- * read-only roots of the stages `--from` read (mounted in the build folder) too.
+ * read-only roots of the stages `--from` read (mounted in the build folder) too, and the snapshots it was making
+ * in `snapshots/tmp` (a base being unpacked, a layer streamed from its tar).
  */
-import { readdir } from "node:fs/promises";
+import { execFileSync } from "node:child_process";
+import { mkdir, readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { appendLayers } from "../../src/image/index.ts";
 import { mountsUnder } from "../../src/runtime/sweep.ts";
+import { parseImageArgument } from "../../src/transport/parse.ts";
 import { berth, spawnBerth } from "../helpers/cli.ts";
 import { tempDir } from "../helpers/temp.ts";
+import { handImages } from "./helpers/image.ts";
 import { localBase, writeContext } from "./helpers/local.ts";
 
 let tmp: string;
@@ -20,17 +25,37 @@ beforeAll(async () => {
   base = await localBase(join(tmp, "base"));
 });
 
+// whatever a failing test left mounted (a sweep that did not unmount)
+afterAll(async () => {
+  for (const point of await mountsUnder(tmp)) execFileSync("umount", ["-l", point]);
+});
+
 const list = (dir: string) => readdir(dir).catch(() => [] as string[]);
+
+interface KillOptions {
+  /** Files of the build context besides the Dockerfile. */
+  files?: Record<string, string>;
+  /** Polled once STEP-42 is printed: the build is killed when it holds (default: at once). */
+  when?: (home: string) => Promise<boolean>;
+  /** The build's destination (default `killed:1`). */
+  tag?: string;
+  /** Run before the kill, while the build lives. */
+  whileAlive?: (home: string) => Promise<void>;
+}
 
 /**
  * Start `berth build` of `dockerfile` with BERTH_HOME `tmp/<name>`, kill it (SIGKILL) once a RUN step printed
- * STEP-42; returns the home.
+ * STEP-42 (and `when` holds); returns the home.
  */
-async function killedBuild(name: string, dockerfile: string): Promise<string> {
+async function killedBuild(name: string, dockerfile: string, o: KillOptions = {}): Promise<string> {
   const home = join(tmp, name);
-  const ctx = await writeContext(join(tmp, `${name}-ctx`), { Dockerfile: dockerfile });
-  const build = spawnBerth(["build", ctx, "--dockerfile", "-t", "killed:1"], { home });
+  const ctx = await writeContext(join(tmp, `${name}-ctx`), { ...o.files, Dockerfile: dockerfile });
+  const build = spawnBerth(["build", ctx, "--dockerfile", "-t", o.tag ?? "killed:1"], { home });
   let stderr = "";
+  let ended = false;
+  void build.done.then(() => {
+    ended = true;
+  });
   const started = new Promise<boolean>((resolve) => {
     build.child.stderr!.on("data", (c: Buffer) => {
       stderr += c.toString();
@@ -39,6 +64,9 @@ async function killedBuild(name: string, dockerfile: string): Promise<string> {
     void build.done.then(() => resolve(false));
   });
   expect(await started, stderr).toBe(true);
+  while (o.when && !ended && !(await o.when(home))) await new Promise((r) => setTimeout(r, 2));
+  expect(ended, stderr).toBe(false);
+  await o.whileAlive?.(home);
   build.child.kill("SIGKILL");
   await build.done;
   return home;
@@ -73,4 +101,133 @@ describe("a Dockerfile build killed in a RUN step", () => {
     expect(await list(dfTmp)).toEqual([]);
     expect(await mountsUnder(home)).toEqual([]);
   }, 120_000);
+
+  it("leaves the snapshots it was making in snapshots/tmp, which the next command removes; the store stays whole", async () => {
+    // Stage `big`'s base is unpacked into snapshots in the background (its 40000 files take a second or more)
+    // while the last stage's RUN runs; that stage's COPY snapshot was streamed from its tar, and its RUN's
+    // layer, which the next RUN needs, is being streamed into snapshots/tmp.
+    const big = await bigBase();
+    const dockerfile = [
+      `FROM ${big} AS big`,
+      "RUN ls /big | wc -l > /count",
+      `FROM ${base}`,
+      "COPY a.txt /a.txt",
+      "RUN echo STEP-$((40 + 2)) && sleep 60 && echo b > /b.txt",
+      "RUN cat /a.txt /b.txt",
+      "COPY --from=big /count /count",
+    ].join("\n");
+    const home = join(tmp, "home-snapshots");
+    const snapTmp = join(home, "snapshots", "tmp");
+    const making = async () => {
+      const names = await list(snapTmp);
+      // a base layer's snapshot (named by its chain ID) and a streamed one, both under way
+      return names.some((n) => /^[0-9a-f]{12}-/.test(n)) && names.some((n) => n.startsWith("stream-"));
+    };
+    let whileAlive: string[] = [];
+    await killedBuild("home-snapshots", `${dockerfile}\n`, {
+      files: { "a.txt": "a\n" },
+      when: making,
+      whileAlive: async () => {
+        // a second berth's sweep leaves what this live one is making alone
+        const other = await berth(["images"], { home });
+        expect(other.code, other.stderr).toBe(0);
+        whileAlive = await list(snapTmp);
+      },
+    });
+    expect(whileAlive.some((n) => n.startsWith("stream-"))).toBe(true);
+    expect(await list(snapTmp)).not.toEqual([]);
+
+    const next = await berth(["images"], { home });
+    expect(next.code, next.stderr).toBe(0);
+    expect(await list(snapTmp)).toEqual([]);
+    expect(await mountsUnder(home)).toEqual([]);
+    const fsck = await berth(["store", "fsck"], { home });
+    expect(fsck.code, fsck.stderr).toBe(0);
+    const ctx = await writeContext(join(tmp, "rebuild-ctx"), {
+      "a.txt": "a\n",
+      Dockerfile: `${dockerfile.replace(" && sleep 60", "")}\n`,
+    });
+    const rebuild = await berth(["build", ctx, "--dockerfile", "-t", "rebuilt:1"], { home });
+    expect(rebuild.code, rebuild.stderr).toBe(0);
+    expect((await berth(["images"], { home })).stdout).toContain("rebuilt");
+    expect(await list(snapTmp)).toEqual([]);
+  }, 180_000);
+
+  it("leaves the layers it put into an oci: layout and its dead lease: the next write to the layout sweeps the lease", async () => {
+    const out = join(tmp, "out-layout");
+    const dockerfile = `FROM ${base}\nCOPY a.txt /a.txt\nRUN echo STEP-$((40 + 2)) && sleep 60\n`;
+    const home = await killedBuild("home-oci", dockerfile, {
+      files: { "a.txt": "a\n" },
+      tag: `oci:${out}:x`,
+    });
+    expect(await list(join(out, ".berth-leases"))).toHaveLength(1);
+    expect(JSON.parse(await readFile(join(out, "index.json"), "utf8")).manifests).toEqual([]);
+
+    const ctx = await writeContext(join(tmp, "oci-rebuild-ctx"), {
+      "a.txt": "a\n",
+      Dockerfile: `FROM ${base}\nCOPY a.txt /a.txt\nRUN echo b > /b.txt\n`,
+    });
+    const rebuild = await berth(["build", ctx, "--dockerfile", "-t", `oci:${out}:x`], { home });
+    expect(rebuild.code, rebuild.stderr).toBe(0);
+    expect(await list(join(out, ".berth-leases"))).toEqual([]);
+    expect(await list(join(out, ".berth-tmp"))).toEqual([]);
+    const inspect = await berth(["inspect", `oci:${out}:x`], { home });
+    expect(inspect.code, inspect.stderr).toBe(0);
+  }, 120_000);
 });
+
+describe("a berth killed while it applies a layer through an overlay mount in snapshots/tmp", () => {
+  it("leaves the mount and the folder, which the next command unmounts and removes", async () => {
+    // layer 2 deletes a file of layer 1: it is applied through an overlay of layer 1, mounted
+    // at snapshots/tmp/<chain ID>-p<pid>t<start>-<rand>/merged, and its 40000 files take a while
+    const layout = join(tmp, "overlay-layout");
+    const many = Array.from({ length: BIG }, (_, i) => ({ path: `many/${i}`, content: `${i}\n` }));
+    await handImages(layout, [
+      [{ path: "one", content: "1\n" }],
+      [{ path: ".wh.one", content: "" }, ...many],
+    ]);
+    const home = join(tmp, "home-overlay");
+    const snapTmp = join(home, "snapshots", "tmp");
+    const ctx = await writeContext(join(tmp, "overlay-ctx"), {
+      Dockerfile: `FROM oci:${layout}:2\nRUN true\n`,
+    });
+    const run = spawnBerth(["build", ctx, "--dockerfile", "-t", "killed:1"], { home });
+    let ended = false;
+    void run.done.then(() => {
+      ended = true;
+    });
+    const merged = async () => (await mountsUnder(snapTmp)).filter((m) => m.endsWith("/merged"));
+    while (!ended && (await merged()).length === 0) await new Promise((r) => setTimeout(r, 2));
+    expect(ended).toBe(false);
+    run.child.kill("SIGKILL");
+    await run.done;
+    const [left] = await list(snapTmp);
+    expect(await mountsUnder(snapTmp)).toEqual([join(snapTmp, left!, "merged")]);
+
+    const next = await berth(["images"], { home });
+    expect(next.code, next.stderr).toBe(0);
+    expect(await mountsUnder(home)).toEqual([]);
+    expect(await list(snapTmp)).toEqual([]);
+  }, 120_000);
+});
+
+/** `oci:DIR:big`: the base with a layer of 40000 small files in /big, slow to unpack. */
+const BIG = 40_000;
+async function bigBase(): Promise<string> {
+  const files = join(tmp, "big-files");
+  await mkdir(files, { recursive: true });
+  for (let i = 0; i < BIG; i += 1000) {
+    await Promise.all(
+      Array.from({ length: 1000 }, (_, j) => writeFile(join(files, String(i + j)), `${i + j}\n`)),
+    );
+  }
+  const ctx = { home: join(tmp, "big-home"), env: {} };
+  await appendLayers(
+    parseImageArgument(base),
+    [{ source: files, dest: "/big" }],
+    parseImageArgument(`oci:${tmp}/big:big`),
+    ctx,
+    { sourceDateEpoch: 0 },
+  );
+  return `oci:${tmp}/big:big`;
+}

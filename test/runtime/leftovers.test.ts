@@ -19,7 +19,7 @@ async function usedHome(): Promise<{ home: string; store: OciLayout }> {
   const store = await OciLayout.openOrCreate(join(home, "store"));
   await store.writeBlobBytes(new TextEncoder().encode("{}"), "application/vnd.oci.image.config.v1+json");
   await mkdir(store.tmpDir, { recursive: true });
-  for (const dir of ["tmp", "cache/dockerfile/tmp", "run/containers", "run/state", "snapshots"]) {
+  for (const dir of ["tmp", "cache/dockerfile/tmp", "run/containers", "run/state", "snapshots/tmp"]) {
     await mkdir(join(home, dir), { recursive: true });
   }
   return { home, store };
@@ -38,6 +38,7 @@ describe("mayHaveLeftovers", () => {
     const left = (store: OciLayout) => [
       ["the home's temp folders", "tmp", `build-${DEAD}-AbCdEf`],
       ["the Dockerfile cache's temp folders", "cache/dockerfile/tmp", `step-${DEAD}-AbCdEf`],
+      ["the snapshots' temp folders", "snapshots/tmp", `stream-${DEAD}-0a0b0c`],
       ["the store's temp files", store.tmpDir, `.blob.${DEAD}.0a0b0c.tmp`],
       ["the store's leases", store.leasesDir, `${DEAD}.0a0b0c.lease`],
       ["index.json's temp files", store.dir, `.index.json.${DEAD}.0a0b0c.tmp`],

@@ -9,6 +9,7 @@ import { OciLayout } from "../../src/oci/layout/index.ts";
 import { runContainer, Snapshots } from "../../src/runtime/index.ts";
 import { openSource } from "../../src/transport/open.ts";
 import { parseImageArgument } from "../../src/transport/parse.ts";
+import { ownerOfName, selfIdentity } from "../../src/util/owner.ts";
 import { handImages } from "../dockerfile/helpers/image.ts";
 import { berth } from "../helpers/cli.ts";
 import { run } from "../helpers/exec.ts";
@@ -134,6 +135,8 @@ describe("streamed snapshots", () => {
     const [d1] = img.imageConfig().rootfs.diff_ids;
     const home = join(dir, "home-streamed");
     const s = (await (await Snapshots.open(home)).streamed([d1!]))!;
+    // its folder names its owner, for the sweep after a kill
+    expect(readdirSync(join(home, "snapshots", "tmp")).map(ownerOfName)).toEqual([selfIdentity()]);
     s.input.end(tar);
     await s.finish(sha256(tar));
     const chain = await (await Snapshots.open(home)).prepare(img);

@@ -1,8 +1,9 @@
 /** Container folders and the sweep of those a dead berth left: owners by pid and start time, kept folders spared. */
 import { execFileSync } from "node:child_process";
 import { mkdir, readdir, readFile, readlink } from "node:fs/promises";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
+import { mountOverlay } from "../../src/runtime/mount.ts";
 import { findRuntime, type OciRuntime } from "../../src/runtime/runtime.ts";
 import {
   adoptContainerDir,
@@ -12,7 +13,7 @@ import {
   sweepContainers,
   sweepLeftovers,
 } from "../../src/runtime/sweep.ts";
-import { selfIdentity } from "../../src/util/owner.ts";
+import { ownerTag, selfIdentity } from "../../src/util/owner.ts";
 import { containerFolder } from "../helpers/runtime.ts";
 import { tempDir } from "../helpers/temp.ts";
 
@@ -87,6 +88,36 @@ describe("sweepLeftovers", () => {
     });
     expect(asked).toBe(1);
     expect(await readdir(join(home, "tmp"))).toHaveLength(1);
+  });
+});
+
+describe("sweepLeftovers: snapshots a dead berth was making", () => {
+  it("removes a dead owner's snapshot folder, its overlay unmounted first; spares one this process is making", async () => {
+    const home = await tempDir();
+    const tmp = join(home, "snapshots", "tmp");
+    const dead = join(tmp, "0a0b0c0d0e0f-p999999999t12345-0a0b0c");
+    const live = join(tmp, `stream-${ownerTag()}-0a0b0c`);
+    await Promise.all(
+      ["fs", "work", "merged", "lower"].map((d) => mkdir(join(dead, d), { recursive: true })),
+    );
+    await mkdir(join(live, "fs"), { recursive: true });
+    const mounts = process.geteuid?.() === 0; // an overlay mount needs root
+    if (mounts) {
+      const [upperDir, workDir, target] = ["fs", "work", "merged"].map((d) => join(dead, d)) as [
+        string,
+        string,
+        string,
+      ];
+      await mountOverlay({ lowerDirs: [join(dead, "lower")], upperDir, workDir, target });
+      expect(await mountsUnder(dead)).toEqual([target]);
+    }
+    try {
+      expect(await sweepLeftovers(home)).toEqual({ containers: [], temp: 1 });
+      expect(await readdir(tmp)).toEqual([basename(live)]);
+      expect(await mountsUnder(home)).toEqual([]);
+    } finally {
+      for (const point of await mountsUnder(home)) execFileSync("umount", [point]);
+    }
   });
 });
 

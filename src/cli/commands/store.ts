@@ -18,7 +18,7 @@ const STALE_MS = 24 * 60 * 60 * 1000;
  * (every command already sweeps those of dead owners); nothing with a mount inside is touched.
  */
 async function sweepStaleTemp(home: string): Promise<string[]> {
-  const dirs = [join(home, "tmp"), join(home, "cache", "dockerfile", "tmp")];
+  const dirs = [join(home, "tmp"), join(home, "cache", "dockerfile", "tmp"), join(home, "snapshots", "tmp")];
   const removed: string[] = [];
   for (const dir of dirs) {
     const names = await sweepDeadOwners(dir, {

@@ -57,6 +57,17 @@ describe("berth store gc", () => {
       if (root) execFileSync("umount", [join(tmp, "mounted", "inside")]);
     }
   });
+
+  it("removes an ownerless snapshot folder older than a day (an older berth's, killed while making it)", async () => {
+    const home = await tempDir();
+    await storedImage(home, "a:1", { "a.txt": "a" });
+    const tmp = join(home, "snapshots", "tmp");
+    const old = new Date(Date.now() - 2 * 24 * 60 * 60 * 1000);
+    await mkdir(join(tmp, "stream-0a0b0c0d0e0f", "fs"), { recursive: true });
+    await utimes(join(tmp, "stream-0a0b0c0d0e0f"), old, old);
+    expect((await gcJson(home)).staleTemp).toEqual([join(tmp, "stream-0a0b0c0d0e0f")]);
+    expect(await readdir(tmp)).toEqual([]);
+  });
 });
 
 describe("berth store fsck", () => {
