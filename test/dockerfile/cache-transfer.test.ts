@@ -64,6 +64,16 @@ CMD ["cat", "/app/final"]
 
 const home = (name: string) => join(tmp, "homes", name);
 
+/** The snapshots in a BERTH_HOME (runtime/snapshots.ts: one folder per chain ID, under the mode's folder). */
+async function snapshotsMade(berthHome: string): Promise<string[]> {
+  const root = join(berthHome, "snapshots");
+  const made: string[] = [];
+  for (const mode of ["overlay", "full"]) {
+    for (const id of await readdir(join(root, mode)).catch(() => [])) made.push(`${mode}/${id}`);
+  }
+  return made;
+}
+
 describe("--cache-to type=registry / --cache-from type=registry", () => {
   it("mode=max: a fresh machine runs no RUN step and gets the same image", async () => {
     const ctx = await twoStage("max", "tok-max");
@@ -542,6 +552,10 @@ describe("--cache-to type=inline", () => {
     // Inline is mode=min: the final stage's steps are in it, so the builder stage is not built (as BuildKit).
     expect(b.stderr).not.toMatch(/^(?:\[stage \d+\/\d+\] )?RAN-/m);
     expect(b.json.digest).toBe(a.json.digest);
+    // The key pass started making the base's snapshots for the builder's RUN, which the caches lack; the
+    // builder left out, that was stopped, not finished while the image was written.
+    expect(b.stderr).not.toContain("into snapshots");
+    expect(await snapshotsMade(home("inline-b"))).toEqual([]);
   });
 
   it("a stage that copies from another stage is keyed on its definition: a fresh machine builds no other stage", async () => {
