@@ -29,6 +29,7 @@ import { parseArgs, promisify } from "node:util";
 import { build } from "esbuild";
 import type { ExecutableFiles } from "../src/cli/executable.ts";
 import { prebuildLaunchers } from "./lib/launchers.ts";
+import { lazyHttp2 } from "./lib/undici.ts";
 
 const pexec = promisify(execFile);
 const ROOT = resolve(import.meta.dirname, "..");
@@ -89,6 +90,8 @@ try {
     logLevel: "warning",
     // import.meta.url is read only where the executable's entry has given the answer (package.ts, http.ts)
     logOverride: { "empty-import-meta": "silent" },
+    // undici's HTTP/2 client (and node:http2) loaded on the first HTTP/2 connection, as in the bundle
+    plugins: [lazyHttp2],
   });
   // Paths relative to the work folder (its name is random; the main script's is kept in the blob). No V8 code
   // cache: it differs from build to build (the executable would not be reproducible) and saves little.

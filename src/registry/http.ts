@@ -159,13 +159,16 @@ export interface AgentOptions {
  * The two parts of undici berth uses, loaded on first use: the Agent (pooled keep-alive connections) and the
  * `request` API over any dispatcher. The package's entry point also loads fetch, WebSocket, caches, mocks and
  * more (about 28 MiB of resident memory where these two take 15, and 30 ms of start-up); most commands (layouts,
- * archives, layers) never talk to a registry. Falls back to the entry point if undici's files ever move.
+ * archives, layers) never talk to a registry. Falls back to the entry point if undici's files ever move. berth's
+ * bundle has the two in one file of its own (chunks/undici.cjs, its HTTP/2 client loaded on first use).
  */
 export interface Undici {
   Agent: typeof Agent;
   request: (this: Dispatcher, options: Dispatcher.RequestOptions) => Promise<Dispatcher.ResponseData>;
 }
 let undici: Undici | undefined;
+/** In berth's bundle, undici's two parts in one file beside this module's chunk (scripts/lib/undici.ts). */
+const BUNDLED_UNDICI = "./undici.cjs";
 let undiciLoader: (() => Undici) | undefined;
 
 /** How to load undici where it is not in node_modules (berth's single executable bundles it). */
@@ -180,6 +183,12 @@ function loadUndici(): Undici {
     return undici;
   }
   const require = createRequire(import.meta.url);
+  try {
+    undici = require(BUNDLED_UNDICI) as Undici;
+    return undici;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== "MODULE_NOT_FOUND") throw err;
+  }
   try {
     undici = {
       Agent: require("undici/lib/dispatcher/agent.js") as typeof Agent,

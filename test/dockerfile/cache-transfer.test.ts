@@ -3,7 +3,7 @@
  * CLI, a real registry (docker-registry) and OCI layouts. "Machine A" and "machine B" are two BERTH_HOMEs: B starts
  * empty and must reuse A's steps instead of running them.
  */
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { mkdir, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -63,6 +63,25 @@ CMD ["cat", "/app/final"]
 }
 
 const home = (name: string) => join(tmp, "homes", name);
+
+/** A build to a new OCI layout (`out-NAME`) in the home NAME, from the local cache in `dir`; its result. */
+function buildFromLocal(ctx: string, name: string, dir: string) {
+  const out = `oci:${tmp}/out-${name}:x`;
+  return berth(["build", ctx, "--dockerfile", "-t", out, "--cache-from", `type=local,src=${dir}`], {
+    home: home(name),
+    env: EPOCH,
+  });
+}
+
+/** The snapshots in a BERTH_HOME (runtime/snapshots.ts: one folder per chain ID, under the mode's folder). */
+async function snapshotsMade(berthHome: string): Promise<string[]> {
+  const root = join(berthHome, "snapshots");
+  const made: string[] = [];
+  for (const mode of ["overlay", "full"]) {
+    for (const id of await readdir(join(root, mode)).catch(() => [])) made.push(`${mode}/${id}`);
+  }
+  return made;
+}
 
 describe("--cache-to type=registry / --cache-from type=registry", () => {
   it("mode=max: a fresh machine runs no RUN step and gets the same image", async () => {
@@ -247,22 +266,73 @@ describe("--cache-to type=local / --cache-from type=local", () => {
     expect(b.stderr).not.toMatch(/^(?:\[stage \d+\/\d+\] )?RAN-/m);
     expect(b.json.digest).toBe(a.json.digest);
     // A new layout needs them: the build fails naming the cache and a missing layer (BuildKit: "blob not found").
-    const r = await berth(
-      [
-        "build",
-        ctx,
-        "--dockerfile",
-        "-t",
-        `oci:${tmp}/out-gone-c:c`,
-        "--cache-from",
-        `type=local,src=${dir}`,
-      ],
-      { home: home("gone-c"), env: EPOCH },
-    );
+    const r = await buildFromLocal(ctx, "gone-c", dir);
     expect(r.code).not.toBe(0);
     expect(r.stderr).toMatch(
       new RegExp(`--cache-from type=local,src=${dir}: cannot fetch the cached layer (${gone.join("|")})`),
     );
+  });
+});
+
+describe("a cached layer is verified as it is fetched", () => {
+  it("fails naming the layer whose bytes uncompress to another diff ID than its record gives", async () => {
+    const ctx = await twoStage("local-diffid", "tok-diffid");
+    const dir = join(tmp, "local-diffid-cache");
+    const a = await build(ctx, home("diffid-a"), `oci:${tmp}/out-diffid:a`, [
+      "--cache-to",
+      `type=local,dest=${dir},mode=min`,
+    ]);
+    // The cache's documents rewritten with the diff ID of the image's last layer (the final RUN's) wrong, each
+    // under its new digest.
+    const blob = (root: string, d: string) => join(root, "blobs", "sha256", d.slice(7));
+    const image = JSON.parse(await readFile(blob(join(tmp, "out-diffid"), a.json.digest), "utf8")) as {
+      layers: { digest: string }[];
+    };
+    const victim = image.layers.at(-1)!.digest;
+    const index = JSON.parse(await readFile(join(dir, "index.json"), "utf8")) as {
+      manifests: { digest: string; size: number }[];
+    };
+    const list = index.manifests[0]!;
+    const listText = await readFile(blob(dir, list.digest), "utf8");
+    const entries = (
+      JSON.parse(listText) as {
+        manifests: {
+          mediaType: string;
+          digest: string;
+          size: number;
+          annotations?: Record<string, string>;
+        }[];
+      }
+    ).manifests;
+    const config = entries.find((m) => m.mediaType.includes("cacheconfig"))!;
+    const right = entries.find((m) => m.digest === victim)!.annotations!["containerd.io/uncompressed"]!;
+    const wrong = `sha256:${createHash("sha256").update("not this layer").digest("hex")}`;
+    const put = async (text: string) => {
+      const digest = `sha256:${createHash("sha256").update(text).digest("hex")}`;
+      await writeFile(blob(dir, digest), text);
+      return { digest, size: Buffer.byteLength(text) };
+    };
+    const newConfig = await put((await readFile(blob(dir, config.digest), "utf8")).replaceAll(right, wrong));
+    const newList = await put(
+      listText
+        .replaceAll(right, wrong)
+        .replace(
+          `"digest":"${config.digest}","size":${config.size}`,
+          `"digest":"${newConfig.digest}","size":${newConfig.size}`,
+        ),
+    );
+    expect(newList.size).toBe(list.size);
+    await writeFile(
+      join(dir, "index.json"),
+      JSON.stringify({ ...index, manifests: [{ ...list, ...newList }] }),
+    );
+    const r = await buildFromLocal(ctx, "diffid-b", dir);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain(
+      `cannot fetch the cached layer ${victim} (layer ${victim} uncompresses to ${right}, not the diff ID ${wrong} its record gives)`,
+    );
+    // nothing of it is left in the local cache's blobs
+    await expect(stat(new StepCache(home("diffid-b")).blobPath(victim))).rejects.toThrow(/ENOENT/);
   });
 });
 
@@ -542,6 +612,10 @@ describe("--cache-to type=inline", () => {
     // Inline is mode=min: the final stage's steps are in it, so the builder stage is not built (as BuildKit).
     expect(b.stderr).not.toMatch(/^(?:\[stage \d+\/\d+\] )?RAN-/m);
     expect(b.json.digest).toBe(a.json.digest);
+    // The key pass started making the base's snapshots for the builder's RUN, which the caches lack; the
+    // builder left out, that was stopped, not finished while the image was written.
+    expect(b.stderr).not.toContain("into snapshots");
+    expect(await snapshotsMade(home("inline-b"))).toEqual([]);
   });
 
   it("a stage that copies from another stage is keyed on its definition: a fresh machine builds no other stage", async () => {
