@@ -165,7 +165,8 @@ describe("DockerfileBuild", () => {
       }
       return kinds.sort();
     };
-    const gzip = { compression: "gzip" as const };
+    // a fixed epoch: the image's created times otherwise follow the clock, and two builds a second apart differ
+    const gzip = { compression: "gzip" as const, sourceDateEpoch: 1700000000 };
     const dir = await tempDir();
     const all = await scratchBuild(dir, context, text, gzip);
     expect(await blobs(dir)).toEqual(["gzip", "tar"]);
