@@ -8,10 +8,12 @@ import { randomBytes } from "node:crypto";
 import { mkdirSync, renameSync } from "node:fs";
 import { mkdir, rm } from "node:fs/promises";
 import { join, posix } from "node:path";
+import type { Writable } from "node:stream";
 import { BerthError, isBerthError, wrapError } from "../errors.ts";
 import { createMatcher, type Matcher, parseIgnoreFile } from "../layer/index.ts";
 import type { ContainerConfig } from "../oci/config.ts";
 import { type CopyResult, copy } from "../oci/copy.ts";
+import type { Digest } from "../oci/digest.ts";
 import { type Image, loadRoot, type Root, selectImage } from "../oci/image.ts";
 import type { Compression } from "../oci/mediatype.ts";
 import { type AddedLayer, EPOCH, mutate } from "../oci/mutate.ts";
@@ -276,7 +278,7 @@ export class DockerfileBuild {
   #warming = new Map<string, Promise<void>>();
   /** Per warming, by digest: the stages whose key pass asked for it, and what stops it (`#stopWarming`). */
   #warmingFor = new Map<string, { stages: Set<number>; stop: AbortController }>();
-  /** Work steps left running (`StepContext.background`): snapshots being placed; none of these rejects. */
+  /** Work steps left running (`StepContext.snapshotting`): snapshots being placed; none of these rejects. */
   #background: Promise<void>[] = [];
 
   readonly #shared: SharedBuildState;
@@ -860,13 +862,10 @@ export class DockerfileBuild {
       temp: (prefix) => join(this.#tmp, `${prefix}${randomBytes(6).toString("hex")}`),
       view: () => s.index.sync(s.image),
       warmed: s.base && this.#warming.get(s.base.digest),
-      snapshotLayer:
+      snapshotting:
         s.dry || !(runFollows(s.stage, ins) || this.#readByOthers(s.stage.index))
           ? undefined
-          : () => streamedSnapshot(this.#ctx.home, s.image),
-      background: (work) => {
-        if (work) this.#background.push(work);
-      },
+          : (write) => this.#writeSnapshotted(s.image, write),
       compression: s.compression,
       sourceRoot: (ref) => this.#sourceRoot(s, ins, ref, all, where),
       contextSources: (patterns, o) => {
@@ -892,6 +891,20 @@ export class DockerfileBuild {
       waiting: (ended) => this.#early.processStarted(ended),
       cached: (parts, produce, o) => this.#cached(s, ins, parts, o?.config ?? this.#config(s), produce, o),
     };
+  }
+
+  /** `StepContext.snapshotting`: the layer over `image` written by `write`, its snapshot made from the tee. */
+  async #writeSnapshotted<T extends { diffId: Digest }>(
+    image: Image,
+    write: (tee: Writable | undefined) => Promise<T>,
+  ): Promise<T> {
+    const snapshot = await streamedSnapshot(this.#ctx.home, image);
+    const out = await write(snapshot?.input).catch(async (err: unknown) => {
+      await snapshot?.abandon();
+      throw err;
+    });
+    if (snapshot) this.#background.push(snapshot.finish(out.diffId));
+    return out;
   }
 
   /**

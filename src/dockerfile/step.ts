@@ -4,11 +4,12 @@
  * temp folder, other stages' and images' filesystems, and the step cache. An instruction is a function of this
  * context (issue 17 §4); `DockerfileBuild` makes one per step.
  */
+import type { Writable } from "node:stream";
 import type { EntryHeader, Matcher } from "../layer/index.ts";
 import type { ContainerConfig } from "../oci/config.ts";
+import type { Digest } from "../oci/digest.ts";
 import type { Image } from "../oci/image.ts";
 import type { Compression } from "../oci/mediatype.ts";
-import type { StreamedSnapshot } from "../runtime/index.ts";
 import type { BuildInputs } from "./build.ts";
 import type { CachedLayer } from "./cache.ts";
 import type { EarlyOutput } from "./early.ts";
@@ -44,6 +45,11 @@ export interface SourceRoot {
   /** For messages: `stage "build"`, `image alpine`. */
   what: string;
 }
+
+/** A step's layer written by `write`, its tar given to `tee` as well (`StepContext.snapshotting`). */
+export type SnapshotWriter = <T extends { diffId: Digest }>(
+  write: (tee: Writable | undefined) => Promise<T>,
+) => Promise<T>;
 
 export interface StepContext {
   readonly inputs: BuildInputs;
@@ -81,11 +87,11 @@ export interface StepContext {
   readonly warmed?: Promise<void> | undefined;
   /**
    * When a RUN later in the stage, or another stage reading this one, will need the step's layer as a snapshot:
-   * one made from the layer's tar as the step writes it (`streamedSnapshot`); none otherwise, or where it cannot be.
+   * `write` (the step writing its layer) is given a stream for the layer's tar, from which the snapshot is made
+   * as it is written (`streamedSnapshot`; none where it cannot be), then placed while the build goes on (whoever
+   * needs it waits for it; the build, before it ends). Undefined when nothing will need it.
    */
-  readonly snapshotLayer?: (() => Promise<StreamedSnapshot | undefined>) | undefined;
-  /** Work the step leaves running (never rejecting): the build waits for it before it ends. */
-  readonly background?: ((work: Promise<void> | undefined) => void) | undefined;
+  readonly snapshotting?: SnapshotWriter | undefined;
   /**
    * COPY/ADD sources matched in the build context (its `.dockerignore` applied), found once per build for the
    * same patterns and flags (the key pass and the build share them).

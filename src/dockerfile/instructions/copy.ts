@@ -616,28 +616,24 @@ async function copyOutput(
   const unpacked = await unpackSources(a, sources, fromStage, dl);
   const owner = a.chown === undefined ? undefined : await resolveOwner(root, a.chown);
   const layerPath = c.temp("layer-");
+  const write = (tee: Writable | undefined) =>
+    buildCopyLayer({
+      // --link: the layer is made as if on an empty filesystem (BuildKit: `FROM scratch; COPY …`, merged).
+      root: a.link ? EMPTY : root,
+      sources: [...unpacked.sources, ...extra],
+      dest: a.parents && !a.dest.endsWith("/") ? `${a.dest}/` : a.dest,
+      workdir: c.config.WorkingDir || "/",
+      owner,
+      keepOwner: unpacked.keepOwner,
+      chmod: a.chmod,
+      mtime: c.mtime,
+      compression: c.compression,
+      layerPath,
+      pace,
+      tee,
+    });
   // A layer made early may be dropped at its turn: only one made in turn feeds its snapshot as it is written.
-  const snapshot = pace ? undefined : await c.snapshotLayer?.();
-  const desc = await buildCopyLayer({
-    // --link: the layer is made as if on an empty filesystem (BuildKit: `FROM scratch; COPY …`, merged).
-    root: a.link ? EMPTY : root,
-    sources: [...unpacked.sources, ...extra],
-    dest: a.parents && !a.dest.endsWith("/") ? `${a.dest}/` : a.dest,
-    workdir: c.config.WorkingDir || "/",
-    owner,
-    keepOwner: unpacked.keepOwner,
-    chmod: a.chmod,
-    mtime: c.mtime,
-    compression: c.compression,
-    layerPath,
-    pace,
-    tee: snapshot?.input,
-  }).catch(async (err: unknown) => {
-    await snapshot?.abandon();
-    throw err;
-  });
-  // placed while the build goes on: the RUN that needs it waits for it (the build, before it ends)
-  c.background?.(snapshot?.finish(desc.diffId));
+  const desc = await (pace || !c.snapshotting ? write(undefined) : c.snapshotting(write));
   return { config: c.config, createdBy: copyCreatedBy(c, a), layer: { path: layerPath, ...desc } };
 }
 

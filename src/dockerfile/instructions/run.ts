@@ -315,42 +315,38 @@ export async function runInstruction(c: StepContext): Promise<void> {
         await c.warmed;
         const upperDir = c.temp("upper-");
         const layerPath = c.temp("layer-");
-        const snapshot = await c.snapshotLayer?.();
-        const desc = await runStep({
-          home: c.home,
-          image: c.image,
-          args: argv,
-          env: [...argEnv, ...env],
-          user: config.User || undefined,
-          cwd: workdir,
-          runtime: c.inputs.runtime,
-          searchPath: c.inputs.searchPath,
-          network,
-          mounts,
-          // Mount points of --mount are not the command's changes; /dev, /proc and /sys that the runtime
-          // makes in a root without them stay, as in BuildKit's layers.
-          mountTargets: mountSpecs.filter((m) => m.target !== "").map((m) => m.target),
-          upperDir,
-          layerPath,
-          mtime: c.inputs.sourceDateEpoch,
-          compression: c.compression,
-          onUnpack: (n) => c.inputs.log?.(unpackingLine(n)),
-          ...(c.inputs.onOutput
-            ? {
-                onStdout: (chunk: Buffer) => c.inputs.onOutput!(chunk, "stdout"),
-                onStderr: (chunk: Buffer) => c.inputs.onOutput!(chunk, "stderr"),
-              }
-            : {}),
-          signal: c.inputs.signal,
-          onSpawn: c.waiting,
-          where,
-          tee: snapshot?.input,
-        }).catch(async (err: unknown) => {
-          await snapshot?.abandon();
-          throw err;
-        });
-        // placed while the build goes on: whoever needs it waits for it (the build, before it ends)
-        c.background?.(snapshot?.finish(desc.diffId));
+        const write = (tee: Writable | undefined) =>
+          runStep({
+            home: c.home,
+            image: c.image,
+            args: argv,
+            env: [...argEnv, ...env],
+            user: config.User || undefined,
+            cwd: workdir,
+            runtime: c.inputs.runtime,
+            searchPath: c.inputs.searchPath,
+            network,
+            mounts,
+            // Mount points of --mount are not the command's changes; /dev, /proc and /sys that the runtime
+            // makes in a root without them stay, as in BuildKit's layers.
+            mountTargets: mountSpecs.filter((m) => m.target !== "").map((m) => m.target),
+            upperDir,
+            layerPath,
+            mtime: c.inputs.sourceDateEpoch,
+            compression: c.compression,
+            onUnpack: (n) => c.inputs.log?.(unpackingLine(n)),
+            ...(c.inputs.onOutput
+              ? {
+                  onStdout: (chunk: Buffer) => c.inputs.onOutput!(chunk, "stdout"),
+                  onStderr: (chunk: Buffer) => c.inputs.onOutput!(chunk, "stderr"),
+                }
+              : {}),
+            signal: c.inputs.signal,
+            onSpawn: c.waiting,
+            where,
+            tee,
+          });
+        const desc = await (c.snapshotting ? c.snapshotting(write) : write(undefined));
         await rm(upperDir, { recursive: true, force: true });
         return { config, createdBy: created, layer: { path: layerPath, ...desc } };
       } finally {
