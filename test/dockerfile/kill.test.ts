@@ -3,10 +3,11 @@
  * folder in the step cache's tmp/, its container folder (root mounted, container running) and runtime state.
  * The next berth command, whatever it is, sweeps them all by the owner pid and start time they record, the
  * read-only roots of the stages `--from` read (mounted in the build folder) too, and the snapshots it was making
- * in `snapshots/tmp` (a base being unpacked, a layer streamed from its tar).
+ * in `snapshots/tmp` (a base being unpacked, a layer streamed from its tar). In an `oci:` layout (the image's
+ * destination, or a --cache-to type=local), the blobs it created and its lease, which the next write there sweeps.
  */
 import { execFileSync } from "node:child_process";
-import { cp, mkdir, readdir, readFile, writeFile } from "node:fs/promises";
+import { cp, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { appendLayers } from "../../src/image/index.ts";
@@ -45,6 +46,8 @@ interface KillOptions {
   whileAlive?: (home: string) => Promise<void>;
   /** A context folder written already (`files` are then not written). */
   context?: string;
+  /** The build's --cache-to. */
+  cacheTo?: string;
 }
 
 /**
@@ -55,7 +58,8 @@ async function killedBuild(name: string, dockerfile: string, o: KillOptions = {}
   const home = join(tmp, name);
   const ctx =
     o.context ?? (await writeContext(join(tmp, `${name}-ctx`), { ...o.files, Dockerfile: dockerfile }));
-  const build = spawnBerth(["build", ctx, "--dockerfile", "-t", o.tag ?? "killed:1"], { home });
+  const cacheTo = o.cacheTo ? ["--cache-to", o.cacheTo] : [];
+  const build = spawnBerth(["build", ctx, "--dockerfile", "-t", o.tag ?? "killed:1", ...cacheTo], { home });
   let stderr = "";
   let ended = false;
   void build.done.then(() => {
@@ -203,6 +207,51 @@ describe("a Dockerfile build killed in a RUN step", () => {
       expect(await blobsOf(out)).toEqual([...new Set([...reached, ...before])].sort());
     }, 120_000);
   }
+
+  it("killed while it writes its --cache-to type=local, leaves the blobs it created, which the next cache export there removes", async () => {
+    // The cache layout on another file system (tmpfs) than BERTH_HOME: its 32 MiB layer is copied, not linked,
+    // and the build is killed once a first blob of the cache is in (retried when the export ended first).
+    const shm = await mkdtemp("/dev/shm/berth-kill-cache-");
+    try {
+      const dockerfile = `FROM ${base}\nRUN echo STEP-$((40 + 2)) && head -c 33554432 /dev/urandom > /big\n`;
+      let out = "";
+      let before: string[] = [];
+      for (let attempt = 0; attempt < 4; attempt++) {
+        out = join(shm, `cache-${attempt}`);
+        await mkdir(join(out, "blobs", "sha256"), { recursive: true });
+        await writeFile(join(out, "oci-layout"), '{"imageLayoutVersion":"1.0.0"}');
+        await writeFile(join(out, "index.json"), '{"schemaVersion":2,"manifests":[]}');
+        await putDocument(out, "a loose blob\n", "application/octet-stream");
+        before = await blobsOf(out);
+        await killedBuild(`home-cache-kill-${attempt}`, dockerfile, {
+          when: async () => (await blobsOf(out)).length > before.length,
+          cacheTo: `type=local,dest=${out}`,
+        }).catch(() => undefined);
+        const { manifests } = JSON.parse(await readFile(join(out, "index.json"), "utf8"));
+        if (manifests.length === 0 && (await list(join(out, ".berth-leases"))).length === 1) break;
+      }
+      expect(await list(join(out, ".berth-leases"))).toHaveLength(1);
+      expect((await blobsOf(out)).length).toBeGreaterThan(before.length);
+
+      const home = join(tmp, "home-cache-next");
+      const ctx = await writeContext(join(tmp, "cache-next-ctx"), {
+        Dockerfile: `FROM ${base}\nRUN echo c > /c\n`,
+      });
+      const next = await berth(
+        ["build", ctx, "--dockerfile", "-t", "app:1", "--cache-to", `type=local,dest=${out}`],
+        {
+          home,
+        },
+      );
+      expect(next.code, next.stderr).toBe(0);
+      expect(await list(join(out, ".berth-leases"))).toEqual([]);
+      expect(await list(join(out, ".berth-tmp"))).toEqual([]);
+      const reached = await umociReached(out);
+      expect(await blobsOf(out)).toEqual([...new Set([...reached, ...before])].sort());
+    } finally {
+      await rm(shm, { recursive: true, force: true });
+    }
+  }, 240_000);
 });
 
 const blobsOf = async (layout: string) =>
