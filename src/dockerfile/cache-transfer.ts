@@ -22,7 +22,6 @@ import type { Descriptor } from "../oci/descriptor.ts";
 import { DigestingStream, digestBytes } from "../oci/digest.ts";
 import { loadRoot, selectImage } from "../oci/image.ts";
 import { OciLayout } from "../oci/layout/layout.ts";
-import { LayoutSink } from "../oci/layout/sink.ts";
 import {
   isIndex,
   isManifest,
@@ -33,11 +32,10 @@ import {
   toOciLayerType,
 } from "../oci/mediatype.ts";
 import type { Platform } from "../oci/platform.ts";
-import type { ImageSink } from "../oci/sink.ts";
 import type { TransportContext } from "../transport/context.ts";
 import { openSink, openSource } from "../transport/open.ts";
-import { registryArgument } from "../transport/parse.ts";
-import { exists, streamToFileAtomic } from "../util/fs.ts";
+import { type ImageArgument, registryArgument } from "../transport/parse.ts";
+import { streamToFileAtomic } from "../util/fs.ts";
 import type { StepRecord } from "./cache.ts";
 import {
   CACHE_CONFIG_MEDIA_TYPE,
@@ -394,12 +392,12 @@ export async function exportCache(
     [configDesc.digest, config],
     [root.digest, bytes],
   ]);
-  let sink: ImageSink;
-  if (to.type === "registry") sink = await openSink(registryArgument(to.ref), ctx);
-  else {
-    const created = !(await exists(to.dest));
-    sink = new LayoutSink(await OciLayout.openOrCreate(to.dest), to.tag, created);
-  }
+  // a layout opened as any `oci:` destination is: what killed writers left in it swept first
+  const dest: ImageArgument =
+    to.type === "registry"
+      ? registryArgument(to.ref)
+      : { transport: "oci", path: to.dest, ref: to.tag, text: `oci:${to.dest}:${to.tag}` };
+  const sink = await openSink(dest, ctx);
   await copy(exportSource(memory, files, lazy), root, sink, { all: true, jobs: ctx.jobs || undefined });
   return { root, layers: layers.length };
 }

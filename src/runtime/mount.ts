@@ -14,6 +14,7 @@ import { BerthError } from "../errors.ts";
 import type { XattrReader } from "../layer/index.ts";
 import { writeFileAtomic } from "../util/fs.ts";
 import { ownerTag } from "../util/owner.ts";
+import { refusedFolder } from "../util/user-cache.ts";
 import type { SpecMount } from "./spec.ts";
 import { inUserNamespace } from "./userns.ts";
 
@@ -242,8 +243,8 @@ export async function forgetOverlaySupport(root: string): Promise<void> {
 /**
  * The file that says overlayfs worked on `root`'s filesystem in this boot, kernel, mount and user namespace:
  * in `berth-<uid>` of the temp folder, made `0700`.
- * Undefined when that folder is not the user's own and closed to others (someone else made it: not trusted),
- * or there is no boot id.
+ * Undefined when someone else could have made that file (the folder is not the user's own, or others may write
+ * in it: `refusedFolder`, the rule of the user's code caches), or there is no boot id.
  */
 async function machineProbe(root: string): Promise<string | undefined> {
   const boot = await currentBootId();
@@ -257,7 +258,7 @@ async function machineProbe(root: string): Promise<string | undefined> {
     readlink("/proc/self/ns/mnt").catch(() => ""),
     readlink("/proc/self/ns/user").catch(() => ""),
   ]);
-  if (!own?.isDirectory() || own.uid !== uid || own.mode & 0o077 || !st) return undefined;
+  if (!own || refusedFolder(dir, own, uid) !== undefined || !st) return undefined;
   const key = createHash("sha256")
     .update(JSON.stringify([boot, release(), st.dev, mnt, user]))
     .digest("hex");

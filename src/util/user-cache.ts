@@ -1,4 +1,4 @@
-import { lstatSync, statSync } from "node:fs";
+import { lstatSync, type Stats, statSync } from "node:fs";
 import { homedir } from "node:os";
 import { isAbsolute, join } from "node:path";
 import { privateDir } from "./home.ts";
@@ -25,9 +25,18 @@ export interface CacheProcess {
   uid: number;
 }
 
-/** Why `dir` may not hold code berth runs; undefined when it may (this user's plain folder, closed to others). */
+/** Why `dir` may not hold code berth runs; undefined when it may (`refusedFolder`). */
 export function unsafeFolder(dir: string, uid: number): string | undefined {
-  const st = lstatSync(dir);
+  return refusedFolder(dir, lstatSync(dir), uid);
+}
+
+/**
+ * Why a folder (`st`: its lstat) may not hold what berth trusts without checking it (code it runs here, the
+ * memo that overlayfs works: runtime/mount.ts); undefined when it may: a plain folder of `uid`'s that no one else
+ * can write, so no one else can put or replace an entry. Others may read it: nothing such a folder holds is
+ * secret (V8's code for berth's own modules, helpers compiled from berth's sources, a marker named by boot id).
+ */
+export function refusedFolder(dir: string, st: Stats, uid: number): string | undefined {
   if (!st.isDirectory()) return `${dir} is not a folder`;
   if (st.uid !== uid) return `${dir} belongs to user ${st.uid}, not ${uid}`;
   if (st.mode & 0o022) return `${dir} is writable by others (mode ${(st.mode & 0o7777).toString(8)})`;

@@ -3,16 +3,19 @@
  * folder in the step cache's tmp/, its container folder (root mounted, container running) and runtime state.
  * The next berth command, whatever it is, sweeps them all by the owner pid and start time they record, the
  * read-only roots of the stages `--from` read (mounted in the build folder) too, and the snapshots it was making
- * in `snapshots/tmp` (a base being unpacked, a layer streamed from its tar).
+ * in `snapshots/tmp` (a base being unpacked, a layer streamed from its tar). In an `oci:` layout (the image's
+ * destination, or a --cache-to type=local), the blobs it created and its lease, which the next write there sweeps.
  */
 import { execFileSync } from "node:child_process";
-import { mkdir, readdir, readFile, writeFile } from "node:fs/promises";
+import { cp, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { appendLayers } from "../../src/image/index.ts";
 import { mountsUnder } from "../../src/runtime/sweep.ts";
 import { parseImageArgument } from "../../src/transport/parse.ts";
 import { berth, spawnBerth } from "../helpers/cli.ts";
+import { run } from "../helpers/exec.ts";
+import { putDocument } from "../helpers/oci.ts";
 import { tempDir } from "../helpers/temp.ts";
 import { handImages } from "./helpers/image.ts";
 import { localBase, writeContext } from "./helpers/local.ts";
@@ -41,6 +44,10 @@ interface KillOptions {
   tag?: string;
   /** Run before the kill, while the build lives. */
   whileAlive?: (home: string) => Promise<void>;
+  /** A context folder written already (`files` are then not written). */
+  context?: string;
+  /** The build's --cache-to. */
+  cacheTo?: string;
 }
 
 /**
@@ -49,8 +56,10 @@ interface KillOptions {
  */
 async function killedBuild(name: string, dockerfile: string, o: KillOptions = {}): Promise<string> {
   const home = join(tmp, name);
-  const ctx = await writeContext(join(tmp, `${name}-ctx`), { ...o.files, Dockerfile: dockerfile });
-  const build = spawnBerth(["build", ctx, "--dockerfile", "-t", o.tag ?? "killed:1"], { home });
+  const ctx =
+    o.context ?? (await writeContext(join(tmp, `${name}-ctx`), { ...o.files, Dockerfile: dockerfile }));
+  const cacheTo = o.cacheTo ? ["--cache-to", o.cacheTo] : [];
+  const build = spawnBerth(["build", ctx, "--dockerfile", "-t", o.tag ?? "killed:1", ...cacheTo], { home });
   let stderr = "";
   let ended = false;
   void build.done.then(() => {
@@ -153,28 +162,108 @@ describe("a Dockerfile build killed in a RUN step", () => {
     expect(await list(snapTmp)).toEqual([]);
   }, 180_000);
 
-  it("leaves the layers it put into an oci: layout and its dead lease: the next write to the layout sweeps the lease", async () => {
-    const out = join(tmp, "out-layout");
-    const dockerfile = `FROM ${base}\nCOPY a.txt /a.txt\nRUN echo STEP-$((40 + 2)) && sleep 60\n`;
-    const home = await killedBuild("home-oci", dockerfile, {
-      files: { "a.txt": "a\n" },
-      tag: `oci:${out}:x`,
-    });
-    expect(await list(join(out, ".berth-leases"))).toHaveLength(1);
-    expect(JSON.parse(await readFile(join(out, "index.json"), "utf8")).manifests).toEqual([]);
+  // The layout holds, unreferenced, an earlier build's blobs (the base's and a.txt's layers, which the killed
+  // build finds there and relies on) and a loose blob; the killed build creates b.txt's layer. The next build
+  // into the layout (as its image's destination, or as its --cache-to) must leave exactly what index.json
+  // reaches (umoci gc on a copy says which) and what was there before the killed build: b.txt's layer goes.
+  for (const next of ["image", "cache"] as const) {
+    it(`leaves the layers it created in an oci: layout, which the next build writing there (${next === "image" ? "its image" : "--cache-to type=local"}) removes, keeping what was there before`, async () => {
+      const out = join(tmp, `out-layout-${next}`);
+      const home = join(tmp, `home-oci-${next}`);
+      const dockerfile = `FROM ${base}\nCOPY a.txt /a.txt\nCOPY b.txt /b.txt\nRUN echo STEP-$((40 + 2)) && sleep 60\n`;
+      // one context for both builds: a.txt's layer is the same blob in each
+      const context = await writeContext(join(tmp, `oci-ctx-${next}`), {
+        "a.txt": "a\n",
+        "b.txt": "b\n",
+        Dockerfile: dockerfile,
+        "pre.Dockerfile": `FROM ${base}\nCOPY a.txt /a.txt\n`,
+      });
+      const preDf = join(context, "pre.Dockerfile");
+      const first = await berth(["build", context, "-f", preDf, "-t", `oci:${out}:pre`], { home });
+      expect(first.code, first.stderr).toBe(0);
+      const index = JSON.parse(await readFile(join(out, "index.json"), "utf8"));
+      await writeFile(join(out, "index.json"), JSON.stringify({ ...index, manifests: [] }));
+      await putDocument(out, "a loose blob\n", "application/octet-stream");
+      const before = await blobsOf(out);
 
-    const ctx = await writeContext(join(tmp, "oci-rebuild-ctx"), {
-      "a.txt": "a\n",
-      Dockerfile: `FROM ${base}\nCOPY a.txt /a.txt\nRUN echo b > /b.txt\n`,
-    });
-    const rebuild = await berth(["build", ctx, "--dockerfile", "-t", `oci:${out}:x`], { home });
-    expect(rebuild.code, rebuild.stderr).toBe(0);
-    expect(await list(join(out, ".berth-leases"))).toEqual([]);
-    expect(await list(join(out, ".berth-tmp"))).toEqual([]);
-    const inspect = await berth(["inspect", `oci:${out}:x`], { home });
-    expect(inspect.code, inspect.stderr).toBe(0);
-  }, 120_000);
+      await killedBuild(`home-oci-${next}`, dockerfile, { context, tag: `oci:${out}:x` });
+      expect(await list(join(out, ".berth-leases"))).toHaveLength(1);
+      const killed = await blobsOf(out);
+      // b.txt's layer only: the base's and a.txt's layers were there
+      expect(killed.filter((d) => !before.includes(d))).toHaveLength(1);
+
+      const ctx = await writeContext(join(tmp, `oci-rebuild-${next}`), {
+        "c.txt": "c\n",
+        Dockerfile: `FROM ${base}\nCOPY c.txt /c.txt\nRUN echo c\n`,
+      });
+      const args =
+        next === "image" ? ["-t", `oci:${out}:x`] : ["-t", "app:1", "--cache-to", `type=local,dest=${out}`];
+      const rebuild = await berth(["build", ctx, "--dockerfile", ...args], { home });
+      expect(rebuild.code, rebuild.stderr).toBe(0);
+      expect(await list(join(out, ".berth-leases"))).toEqual([]);
+      expect(await list(join(out, ".berth-tmp"))).toEqual([]);
+      const reached = await umociReached(out);
+      expect(reached.length).toBeGreaterThan(0);
+      expect(await blobsOf(out)).toEqual([...new Set([...reached, ...before])].sort());
+    }, 120_000);
+  }
+
+  it("killed while it writes its --cache-to type=local, leaves the blobs it created, which the next cache export there removes", async () => {
+    // The cache layout on another file system (tmpfs) than BERTH_HOME: its 32 MiB layer is copied, not linked,
+    // and the build is killed once a first blob of the cache is in (retried when the export ended first).
+    const shm = await mkdtemp("/dev/shm/berth-kill-cache-");
+    try {
+      const dockerfile = `FROM ${base}\nRUN echo STEP-$((40 + 2)) && head -c 33554432 /dev/urandom > /big\n`;
+      let out = "";
+      let before: string[] = [];
+      for (let attempt = 0; attempt < 4; attempt++) {
+        out = join(shm, `cache-${attempt}`);
+        await mkdir(join(out, "blobs", "sha256"), { recursive: true });
+        await writeFile(join(out, "oci-layout"), '{"imageLayoutVersion":"1.0.0"}');
+        await writeFile(join(out, "index.json"), '{"schemaVersion":2,"manifests":[]}');
+        await putDocument(out, "a loose blob\n", "application/octet-stream");
+        before = await blobsOf(out);
+        await killedBuild(`home-cache-kill-${attempt}`, dockerfile, {
+          when: async () => (await blobsOf(out)).length > before.length,
+          cacheTo: `type=local,dest=${out}`,
+        }).catch(() => undefined);
+        const { manifests } = JSON.parse(await readFile(join(out, "index.json"), "utf8"));
+        if (manifests.length === 0 && (await list(join(out, ".berth-leases"))).length === 1) break;
+      }
+      expect(await list(join(out, ".berth-leases"))).toHaveLength(1);
+      expect((await blobsOf(out)).length).toBeGreaterThan(before.length);
+
+      const home = join(tmp, "home-cache-next");
+      const ctx = await writeContext(join(tmp, "cache-next-ctx"), {
+        Dockerfile: `FROM ${base}\nRUN echo c > /c\n`,
+      });
+      const next = await berth(
+        ["build", ctx, "--dockerfile", "-t", "app:1", "--cache-to", `type=local,dest=${out}`],
+        {
+          home,
+        },
+      );
+      expect(next.code, next.stderr).toBe(0);
+      expect(await list(join(out, ".berth-leases"))).toEqual([]);
+      expect(await list(join(out, ".berth-tmp"))).toEqual([]);
+      const reached = await umociReached(out);
+      expect(await blobsOf(out)).toEqual([...new Set([...reached, ...before])].sort());
+    } finally {
+      await rm(shm, { recursive: true, force: true });
+    }
+  }, 240_000);
 });
+
+const blobsOf = async (layout: string) =>
+  (await list(join(layout, "blobs", "sha256"))).map((h) => `sha256:${h}`).sort();
+
+/** The blobs of `layout` that its index reaches, as umoci sees it: what `umoci gc` keeps of a copy. */
+async function umociReached(layout: string): Promise<string[]> {
+  const copy = `${layout}-umoci-gc`;
+  await cp(layout, copy, { recursive: true });
+  await run("umoci", ["gc", "--layout", copy]);
+  return blobsOf(copy);
+}
 
 describe("a berth killed while it applies a layer through an overlay mount in snapshots/tmp", () => {
   it("leaves the mount and the folder, which the next command unmounts and removes", async () => {

@@ -1,6 +1,6 @@
 /** overlayfs mounts through mount(8), the overlay probe and its memo, and the overlay xattrs read and stripped. */
 import { chmod, mkdir, readdir, readFile, writeFile } from "node:fs/promises";
-import { release } from "node:os";
+import { release, userInfo } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import {
@@ -178,6 +178,30 @@ describe("overlaySupported", () => {
     await writeFile(join(other, "overlay-probe.json"), JSON.stringify({ kernel: release(), overlay: true }));
     expect(await overlaySupported(other, true)).toBe(true);
     expect(await readdir(other)).toEqual(["overlay-probe.json"]);
+  });
+  it("trusts the machine's memo in a folder others may read but not write (anyone could have made it there)", async () => {
+    const was = process.env.TMPDIR;
+    process.env.TMPDIR = await tempDir();
+    try {
+      const folder = join(process.env.TMPDIR, `berth-${userInfo().uid}`);
+      expect(await overlaySupported(await tempDir(), true)).toBe(true);
+      expect((await readdir(folder)).filter((n) => n.startsWith("overlay-"))).toHaveLength(1);
+      // `tmp` a file: a trial would fail; only the memo can say yes
+      const untried = async () => {
+        const home = await tempDir();
+        await writeFile(join(home, "tmp"), "");
+        return overlaySupported(home, true);
+      };
+      await chmod(folder, 0o755);
+      expect(await untried()).toBe(true);
+      await chmod(folder, 0o775);
+      expect(await untried()).toBe(false);
+      await chmod(folder, 0o757);
+      expect(await untried()).toBe(false);
+    } finally {
+      if (was === undefined) delete process.env.TMPDIR;
+      else process.env.TMPDIR = was;
+    }
   });
   it("a trial in one home serves every other home on its filesystem in this boot, until forgotten", async () => {
     const home = await tempDir();

@@ -3,8 +3,10 @@ import type { Command } from "commander";
 import { BerthError } from "../../errors.ts";
 import { fsck } from "../../oci/layout/fsck.ts";
 import { gc } from "../../oci/layout/gc.ts";
+import { OciLayout } from "../../oci/layout/layout.ts";
 import { Store } from "../../oci/store.ts";
 import { mountsUnder } from "../../runtime/sweep.ts";
+import { parseImageArgument } from "../../transport/parse.ts";
 import { sweepDeadOwners } from "../../util/owner.ts";
 import type { Cli } from "../env.ts";
 import { jsonOption } from "../flags.ts";
@@ -33,8 +35,11 @@ async function sweepStaleTemp(home: string): Promise<string[]> {
 export function registerStore(program: Command, cli: () => Cli): void {
   const store = program
     .command("store")
-    .description("maintain the local store ($BERTH_HOME/store)")
-    .addHelpText("after", "\nExamples:\n  berth store gc --dry-run\n  berth store fsck");
+    .description("maintain the local store ($BERTH_HOME/store), or collect an OCI layout's unused blobs")
+    .addHelpText(
+      "after",
+      "\nExamples:\n  berth store gc --dry-run\n  berth store gc oci:./out\n  berth store fsck",
+    );
   registerStoreGc(store, cli);
   registerStoreFsck(store, cli);
 }
@@ -42,21 +47,42 @@ export function registerStore(program: Command, cli: () => Cli): void {
 function registerStoreGc(store: Command, cli: () => Cli): void {
   store
     .command("gc")
-    .description("remove blobs no tagged image uses")
+    .description("remove blobs no tagged image uses (in the store, or in the OCI layout oci:DIR)")
+    .argument("[layout]", "an OCI layout, oci:DIR, to collect instead of the store")
     .option("--dry-run", "only list what would be removed")
-    .addHelpText("after", "\nExamples:\n  berth store gc --dry-run --json\n  berth store gc")
+    .addHelpText(
+      "after",
+      "\nExamples:\n  berth store gc --dry-run --json\n  berth store gc\n  berth store gc oci:./out",
+    )
     .addOption(jsonOption())
-    .action(async (opts) => {
+    .action(async (arg: string | undefined, opts) => {
       const { ctx, out } = cli();
-      const s = await Store.open(ctx.home);
-      const result = await gc(s.layout, { dryRun: Boolean(opts.dryRun) });
-      const temp = opts.dryRun ? [] : await sweepStaleTemp(ctx.home);
+      const dryRun = Boolean(opts.dryRun);
+      const layout = arg === undefined ? (await Store.open(ctx.home)).layout : await gcLayout(arg);
+      const result = await gc(layout, { dryRun });
+      const temp = dryRun || arg !== undefined ? [] : await sweepStaleTemp(ctx.home);
       if (opts.json) printJson(out, { ...result, staleTemp: temp });
       else
         out.stdout.write(
-          `${opts.dryRun ? "Would remove" : "Removed"} ${result.removed.length} blobs (${formatBytes(result.bytes)})${result.leased ? `; kept ${result.leased} unreferenced blobs that running commands hold` : ""}${temp.length ? `; removed ${temp.length} stale temporary entries` : ""}\n`,
+          `${dryRun ? "Would remove" : "Removed"} ${result.removed.length} blobs (${formatBytes(result.bytes)})${result.leased ? `; kept ${result.leased} unreferenced blobs that running commands hold` : ""}${temp.length ? `; removed ${temp.length} stale temporary entries` : ""}\n`,
         );
     });
+}
+
+/** The layout `store gc oci:DIR` collects: a whole layout, so a tag after the path is refused. */
+async function gcLayout(text: string): Promise<OciLayout> {
+  const arg = parseImageArgument(text);
+  if (arg.transport !== "oci") {
+    throw new BerthError("USAGE", `store gc collects an OCI layout (oci:DIR), not ${JSON.stringify(text)}`, {
+      hint: "give the layout as oci:DIR, or nothing for the local store",
+    });
+  }
+  if (arg.ref !== undefined) {
+    throw new BerthError("USAGE", `store gc collects a whole layout: ${JSON.stringify(text)} names a tag`, {
+      hint: `give the layout alone: oci:${arg.path}`,
+    });
+  }
+  return OciLayout.open(arg.path);
 }
 
 function registerStoreFsck(store: Command, cli: () => Cli): void {

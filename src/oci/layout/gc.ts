@@ -1,48 +1,30 @@
 import { readdir, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
-import { isBerthError } from "../../errors.ts";
-import type { Descriptor } from "../descriptor.ts";
-import { walk } from "../walk.ts";
-import type { OciLayout } from "./layout.ts";
-import { leasedDigests } from "./lease.ts";
-
-/** Digests of everything reachable from the given index entries. */
-export async function reachable(
-  layout: OciLayout,
-  roots: Descriptor[],
-  options: { tolerateMissing?: boolean } = {},
-): Promise<Set<string>> {
-  const keep = new Set<string>();
-  for (const root of roots) {
-    try {
-      for (const node of await walk(layout, root)) keep.add(node.descriptor.digest);
-    } catch (err) {
-      if (!options.tolerateMissing || !isBerthError(err)) throw err;
-      keep.add(root.digest);
-    }
-  }
-  return keep;
-}
+import { type OciLayout, reachable } from "./layout.ts";
+import { deadLeases, leasedDigests } from "./lease.ts";
 
 export interface GcResult {
   removed: string[];
   bytes: number;
   /** Unreferenced blobs kept because a live lease holds them (a copy or build under way). */
   leased: number;
-  /** Leftovers of killed berths removed: leases, temp files. */
+  /** Leftovers of killed berths removed: leases, temp files (the blobs they created are in `removed`). */
   swept: number;
 }
 
 /**
  * Remove every blob that no entry of index.json reaches and no live lease holds, and what killed berths left
- * (their leases and temp files). Runs under the layout's lock. A concurrent copy leases each blob before it
- * checks for it or writes it, so its blobs stay; the leases are read after the blobs are listed, and the
- * one race left (a lease appended between that read and a removal) is caught by the copy's commit, which
- * re-checks every blob under this same lock and puts back what is missing.
+ * (their leases, once the blobs they created are gone with the rest, and their temp files). Runs under the
+ * layout's lock. A concurrent copy leases each blob before it checks for it or writes it, so its blobs stay;
+ * the leases are read after the blobs are listed, and the one race left (a lease appended between that read
+ * and a removal) is caught by the copy's commit, which re-checks every blob under this same lock and puts back
+ * what is missing. The sweep of a killed copy's lease (`OciLayout.sweep`, `removeUnused`) and a failed copy's
+ * cleanup remove blobs the same way, under the same lock, and meet this race the same way.
  */
 export async function gc(layout: OciLayout, options: { dryRun?: boolean } = {}): Promise<GcResult> {
   return layout.updateIndex(async (index) => {
-    const swept = options.dryRun ? 0 : await layout.sweep();
+    const dead = options.dryRun ? [] : await deadLeases(layout.leasesDir);
+    const temp = options.dryRun ? 0 : await layout.sweepTemp();
     const keep = await reachable(layout, index.manifests);
     const candidates: { digest: string; path: string }[] = [];
     const blobsDir = join(layout.dir, "blobs");
@@ -70,6 +52,7 @@ export async function gc(layout: OciLayout, options: { dryRun?: boolean } = {}):
       if (!options.dryRun) await rm(path, { force: true });
     }
     removed.sort();
-    return { result: { removed, bytes, leased: held, swept } };
+    await Promise.all(dead.map((d) => rm(d.path, { force: true })));
+    return { result: { removed, bytes, leased: held, swept: temp + dead.length } };
   });
 }

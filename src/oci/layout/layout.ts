@@ -2,7 +2,7 @@ import { createReadStream } from "node:fs";
 import { chmod, link, mkdir, readdir, readFile, rename, rm, stat } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import type { Readable } from "node:stream";
-import { BerthError } from "../../errors.ts";
+import { BerthError, isBerthError } from "../../errors.ts";
 import { copyRangeAtomic, exists, streamToFileAtomic, tempName, writeFileAtomic } from "../../util/fs.ts";
 import { parseJson } from "../../util/json.ts";
 import { sweepDeadOwners } from "../../util/owner.ts";
@@ -14,7 +14,7 @@ import { type Digest, digestBytes, parseDigest, Verifier, verifyBytes } from "..
 import { type Index, parseIndex, serialize } from "../manifest.ts";
 import { MediaType } from "../mediatype.ts";
 import { walk } from "../walk.ts";
-import { LEASES_DIR, Lease, sweepLeases } from "./lease.ts";
+import { deadLeases, LEASES_DIR, Lease, leasedDigests } from "./lease.ts";
 import { withLock } from "./lock.ts";
 
 export const REF_NAME = "org.opencontainers.image.ref.name";
@@ -136,17 +136,47 @@ export class OciLayout implements BlobSource {
   }
 
   /**
-   * Remove what killed berth processes left in this layout: their leases, their blob temp files (and temp
-   * files without an owner older than an hour, from older berths), the temp files of their index.json
-   * writes and lock takeovers. Returns how many entries went.
+   * Remove what killed berth processes left in this layout: the blobs they created that no index entry reaches
+   * and no live lease holds (what the cleanup of their failed copy would have removed), then their leases;
+   * their blob temp files (and temp files without an owner older than an hour, from older berths), the temp
+   * files of their index.json writes and lock takeovers. Returns how many entries went (leases, temp files
+   * and blobs). A sweep killed midway leaves the leases it had not dealt with for the next one.
    */
   async sweep(): Promise<number> {
+    const [dead, temp] = await Promise.all([deadLeases(this.leasesDir), this.sweepTemp()]);
+    const created = dead.flatMap((d) => d.created);
+    const removed = created.length > 0 ? await this.removeUnused(created) : [];
+    await Promise.all(dead.map((d) => rm(d.path, { force: true })));
+    return dead.length + removed.length + temp;
+  }
+
+  /** The temp files killed berths left (`sweep`'s part that needs no lock). Returns how many went. */
+  async sweepTemp(): Promise<number> {
     const swept = await Promise.all([
-      sweepLeases(this.leasesDir),
       sweepDeadOwners(this.tmpDir, { untaggedOlderThan: 3_600_000 }),
       sweepDeadOwners(this.dir),
     ]);
-    return swept.reduce((n, s) => n + s.length, 0);
+    return swept[0].length + swept[1].length;
+  }
+
+  /**
+   * Under the index lock, remove those of `digests` that no index entry reaches and no live lease (but the
+   * lease named `exceptLease`, the caller's own) holds: the cleanup of a failed or killed copy, given the blobs
+   * it created. Returns the digests removed. The race with a copy that leases a blob after the leases were
+   * read, finds it present and then loses it is `gc`'s (gc.ts), and caught the same way, by that copy's commit.
+   */
+  async removeUnused(digests: readonly string[], exceptLease?: string): Promise<string[]> {
+    return this.updateIndex(async (index) => {
+      const keep = await reachable(this, index.manifests, { tolerateMissing: true });
+      const leased = await leasedDigests(this.leasesDir, exceptLease);
+      const removed: string[] = [];
+      for (const digest of new Set(digests)) {
+        if (keep.has(digest) || leased.has(digest) || !(await exists(this.blobPath(digest)))) continue;
+        await this.removeBlob(digest);
+        removed.push(digest);
+      }
+      return { result: removed };
+    });
   }
 
   /**
@@ -435,6 +465,24 @@ function withEntry(index: Index, desc: Descriptor, name: string | undefined): In
   });
   manifests.push(entry);
   return { ...index, manifests };
+}
+
+/** Digests of everything reachable from the given index entries (a root whose blobs are missing, just itself). */
+export async function reachable(
+  source: BlobSource,
+  roots: Descriptor[],
+  options: { tolerateMissing?: boolean } = {},
+): Promise<Set<string>> {
+  const keep = new Set<string>();
+  for (const root of roots) {
+    try {
+      for (const node of await walk(source, root)) keep.add(node.descriptor.digest);
+    } catch (err) {
+      if (!options.tolerateMissing || !isBerthError(err)) throw err;
+      keep.add(root.digest);
+    }
+  }
+  return keep;
 }
 
 export function emptyIndex(): Index {

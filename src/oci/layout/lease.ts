@@ -3,19 +3,26 @@
  * there, first records their digests in a lease of its own; garbage collection and the cleanup of a failed
  * copy never remove a blob a live lease holds. A lease is one file in `<layout>/.berth-leases/`, named after
  * its owner (`<ownerTag>.<random>.lease`, see util/owner.ts), one digest per line, appended (O_APPEND) before
- * the blob is checked for or written. A lease ends when its owner releases it (the file is removed) or when
- * its owner process is gone (pid + start time): the file of a killed berth is then ignored and swept.
+ * the blob is checked for or written. A blob the owner is about to create (it found it absent) gets a second
+ * line, `+<digest>`, appended after that check and before the blob is written: what it created is what the
+ * cleanup of a killed owner may remove; a blob it only relied on was there before it came, and stays.
+ * A lease ends when its owner releases it (the file is removed) or when its owner process is gone (pid + start
+ * time): the file of a killed berth is then ignored, and read once more by the sweep that removes what it
+ * created (`OciLayout.sweep`) before it is removed itself.
  * No fsync: a lease only matters while its owner lives, and a living owner's writes are in the page cache
- * every other process reads; after a crash of the machine, every owner is gone.
+ * every other process reads; after a crash of the machine, every owner is gone (and a `+` line lost with the
+ * page cache leaves a blob behind, never removes one).
  */
 import { randomBytes } from "node:crypto";
 import { appendFile, mkdir, readdir, readFile, rm, rmdir } from "node:fs/promises";
 import { dirname, join } from "node:path";
-import { isAlive, ownerOfName, ownerTag, sweepDeadOwners } from "../../util/owner.ts";
+import { isAlive, ownerOfName, ownerTag } from "../../util/owner.ts";
 
 export const LEASES_DIR = ".berth-leases";
 const SUFFIX = ".lease";
-const DIGEST_LINE = /^[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$/;
+/** A held digest, or (with `+`) one the owner created. */
+const DIGEST_LINE = /^(\+?)([a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]+)$/;
+const CREATED = "+";
 
 export class Lease {
   readonly path: string;
@@ -46,6 +53,17 @@ export class Lease {
     if (this.#released) return Promise.reject(new Error(`lease ${this.path} was released`));
     for (const d of fresh) this.#held.add(d);
     const write = this.#tail.then(() => this.#append(fresh));
+    this.#tail = write.catch(() => undefined);
+    return write;
+  }
+
+  /**
+   * Record that this owner is about to create the blob `digest` (held already: `add` came first, then the
+   * check that found it absent). Resolves once the line is in the file.
+   */
+  creating(digest: string): Promise<void> {
+    if (this.#released) return Promise.reject(new Error(`lease ${this.path} was released`));
+    const write = this.#tail.then(() => this.#append([`${CREATED}${digest}`]));
     this.#tail = write.catch(() => undefined);
     return write;
   }
@@ -88,12 +106,38 @@ export async function leasedDigests(dir: string, except?: string): Promise<Set<s
     if (owner === undefined || !(await isAlive(owner))) continue;
     const text = await readFile(join(dir, name), "utf8").catch(() => "");
     // A line being appended may be read half: it is not a digest, and the commit's re-check covers that race.
-    for (const line of text.split("\n")) if (DIGEST_LINE.test(line)) held.add(line);
+    for (const line of text.split("\n")) {
+      const m = DIGEST_LINE.exec(line);
+      if (m) held.add(m[2]!);
+    }
   }
   return held;
 }
 
-/** Remove the lease files of processes that are gone. */
-export function sweepLeases(dir: string): Promise<string[]> {
-  return sweepDeadOwners(dir);
+/** The lease of a process that is gone: its file, and the blobs it created. */
+export interface DeadLease {
+  path: string;
+  created: string[];
+}
+
+/**
+ * The leases in `dir` of processes that are gone, with the digests each created (`+` lines ended by their
+ * newline: a line cut short by the kill names no blob). Their files are left for the caller to remove once it
+ * has dealt with what they created.
+ */
+export async function deadLeases(dir: string): Promise<DeadLease[]> {
+  const dead: DeadLease[] = [];
+  const names = await readdir(dir).catch(() => [] as string[]);
+  for (const name of names) {
+    const owner = ownerOfName(name);
+    if (!name.endsWith(SUFFIX) || owner === undefined || (await isAlive(owner))) continue;
+    const text = await readFile(join(dir, name), "utf8").catch(() => "");
+    const created = new Set<string>();
+    for (const line of text.split("\n").slice(0, -1)) {
+      const m = DIGEST_LINE.exec(line);
+      if (m?.[1] === CREATED) created.add(m[2]!);
+    }
+    dead.push({ path: join(dir, name), created: [...created] });
+  }
+  return dead;
 }

@@ -2,16 +2,16 @@ import { rm } from "node:fs/promises";
 import { hasBlobRange, hasWrittenFiles, type Opener } from "../blob.ts";
 import type { Descriptor } from "../descriptor.ts";
 import type { CommittedSink, PutBlobOptions } from "../sink.ts";
-import { reachable } from "./gc.ts";
 import { isEntered, type OciLayout } from "./layout.ts";
-import { type Lease, leasedDigests } from "./lease.ts";
+import type { Lease } from "./lease.ts";
 
 /**
  * Writes a copy into an OCI layout. Every blob the copy checks for, writes or skips as present is first
  * recorded in the copy's lease, so `gc` and other copies' cleanups leave it alone; blobs land atomically and
  * verified; the tag is set only at `commit`, after checking under the index lock that everything the image
  * reaches is present; after a failure, the blobs this copy created that nothing references and no other
- * live lease holds are removed again. The lease ends at `close`.
+ * live lease holds are removed again. The lease ends at `close`; a copy killed before it is cleaned up after
+ * by the next sweep of the layout, from the blobs its lease says it created (`+` lines, lease.ts).
  */
 export class LayoutSink implements CommittedSink {
   readonly layout: OciLayout;
@@ -35,6 +35,9 @@ export class LayoutSink implements CommittedSink {
 
   async putBlob(desc: Descriptor, open: Opener, options: PutBlobOptions = {}): Promise<"written"> {
     await this.#lease.add(desc.digest);
+    // a blob found here was there before (or another writer's): this copy did not create it
+    if (await this.layout.hasBlob(desc)) return "written";
+    await this.#lease.creating(desc.digest);
     const from = options.from;
     const file = options.writtenFile ?? (hasWrittenFiles(from) ? from.writtenFile(desc) : undefined);
     if (file !== undefined) {
@@ -54,9 +57,10 @@ export class LayoutSink implements CommittedSink {
 
   async putManifest(desc: Descriptor, bytes: Buffer): Promise<void> {
     await this.#lease.add(desc.digest);
-    const had = await this.layout.hasBlob(desc);
+    if (await this.layout.hasBlob(desc)) return;
+    await this.#lease.creating(desc.digest);
     await this.layout.writeBlobBytes(bytes, desc.mediaType);
-    if (!had) this.#written.push(desc.digest);
+    this.#written.push(desc.digest);
   }
 
   /**
@@ -79,16 +83,7 @@ export class LayoutSink implements CommittedSink {
         await rm(this.layout.dir, { recursive: true, force: true });
         return;
       }
-      if (this.#written.length > 0) {
-        await this.layout.updateIndex(async (index) => {
-          const keep = await reachable(this.layout, index.manifests, { tolerateMissing: true });
-          const leased = await leasedDigests(this.layout.leasesDir, this.#lease.name);
-          for (const digest of this.#written) {
-            if (!keep.has(digest) && !leased.has(digest)) await this.layout.removeBlob(digest);
-          }
-          return { result: undefined };
-        });
-      }
+      if (this.#written.length > 0) await this.layout.removeUnused(this.#written, this.#lease.name);
     } finally {
       await this.#lease.release();
     }

@@ -4,12 +4,14 @@
  * STORE_CORRUPT naming it), in process on real stores.
  */
 import { execFileSync } from "node:child_process";
-import { mkdir, readdir, utimes, writeFile } from "node:fs/promises";
+import { cp, mkdir, readdir, utimes, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { BerthError } from "../../../src/errors.ts";
 import { runCommand, storedImage } from "../../helpers/cli-commands.ts";
+import { run } from "../../helpers/exec.ts";
 import { tempDir } from "../../helpers/temp.ts";
+import { umociImage } from "../../helpers/umoci.ts";
 
 interface GcJson {
   removed: string[];
@@ -67,6 +69,53 @@ describe("berth store gc", () => {
     await utimes(join(tmp, "stream-0a0b0c0d0e0f"), old, old);
     expect((await gcJson(home)).staleTemp).toEqual([join(tmp, "stream-0a0b0c0d0e0f")]);
     expect(await readdir(tmp)).toEqual([]);
+  });
+});
+
+describe("berth store gc oci:DIR", () => {
+  const blobsOf = async (layout: string) =>
+    (await readdir(join(layout, "blobs", "sha256"))).map((h) => `sha256:${h}`).sort();
+
+  it("removes what umoci gc removes from a copy: blobs no entry of index.json reaches", async () => {
+    const dir = await tempDir();
+    const layout = join(dir, "layout");
+    // a and b share a's layer; c is untagged again (umoci rm), its blobs left; one loose blob
+    await umociImage(layout, "a", [[{ path: "a", content: "a\n" }]]);
+    await umociImage(layout, "b", [[{ path: "a", content: "a\n" }], [{ path: "b", content: "b\n" }]]);
+    await umociImage(layout, "c", [[{ path: "c", content: "c\n" }]]);
+    await run("umoci", ["rm", "--image", `${layout}:c`]);
+    await writeFile(join(layout, "blobs", "sha256", "0".repeat(64)), "loose");
+    const copy = join(dir, "copy");
+    await cp(layout, copy, { recursive: true });
+    await run("umoci", ["gc", "--layout", copy]);
+    const before = await blobsOf(layout);
+    const kept = await blobsOf(copy);
+    expect(kept.length).toBeLessThan(before.length - 1);
+
+    const home = await tempDir();
+    const dry = await gcJson(home, `oci:${layout}`, "--dry-run");
+    expect(dry.removed).toEqual(before.filter((d) => !kept.includes(d)));
+    expect(await blobsOf(layout)).toEqual(before);
+    const done = await gcJson(home, `oci:${layout}`);
+    expect(done).toMatchObject({ removed: dry.removed, bytes: dry.bytes, staleTemp: [] });
+    expect(await blobsOf(layout)).toEqual(kept);
+    expect(await readdir(home)).not.toContain("store");
+    // umoci reads what is left
+    await run("umoci", ["stat", "--image", `${layout}:b`]);
+  });
+
+  it("refuses what is not a whole OCI layout, in one sentence", async () => {
+    const home = await tempDir();
+    const layout = join(home, "layout");
+    await umociImage(layout, "a", [[{ path: "a", content: "a\n" }]]);
+    const error = async (arg: string) => (await runCommand(["store", "gc", arg], { home })).error;
+    expect(await error(`oci:${layout}:a`)).toMatchObject({
+      code: "USAGE",
+      message: `store gc collects a whole layout: "oci:${layout}:a" names a tag`,
+    });
+    expect(await error("docker://localhost:5000/a:1")).toMatchObject({ code: "USAGE" });
+    expect(await error(`oci:${join(home, "none")}`)).toMatchObject({ code: "IMAGE_NOT_FOUND" });
+    expect(await error(`oci:${home}`)).toMatchObject({ code: "LAYOUT_INVALID" });
   });
 });
 

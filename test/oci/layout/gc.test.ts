@@ -2,7 +2,8 @@ import { readdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { digestBytes } from "../../../src/oci/digest.ts";
-import { gc, reachable } from "../../../src/oci/layout/gc.ts";
+import { gc } from "../../../src/oci/layout/gc.ts";
+import { reachable } from "../../../src/oci/layout/layout.ts";
 import { MediaType } from "../../../src/oci/mediatype.ts";
 import { errorOf, handLayout, putDocument } from "../../helpers/oci.ts";
 import { tempDir } from "../../helpers/temp.ts";
@@ -49,7 +50,10 @@ describe("gc", () => {
     const { layout, stray, loose } = await setup();
     const lease = layout.lease();
     await lease.add(loose.digest);
-    await writeFile(join(layout.leasesDir, "p0t1.000000.lease"), `${stray.layer.digest}\n`);
+    await writeFile(
+      join(layout.leasesDir, "p0t1.000000.lease"),
+      `${stray.layer.digest}\n+${stray.layer.digest}\n`,
+    );
     const result = await gc(layout);
     expect([result.leased, result.swept]).toEqual([1, 1]);
     expect(result.removed).toEqual([stray.manifest, stray.config, stray.layer].map((d) => d.digest).sort());

@@ -1,4 +1,4 @@
-import { mkdir, readFile, stat, writeFile } from "node:fs/promises";
+import { mkdir, readdir, readFile, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import { buffer } from "node:stream/consumers";
@@ -270,5 +270,44 @@ describe("tags", () => {
     await layout.commitTag({ ...image.manifest, annotations: { a: "b" } }, "v1");
     const entries = await layout.entries();
     expect(entries.map((e) => e.annotations)).toEqual([undefined, { a: "b", [REF_NAME]: "v1" }]);
+  });
+});
+
+describe("sweeping what a killed berth left", () => {
+  it("removes the blobs a dead lease created that nothing reaches and no live lease holds, then the lease", async () => {
+    const dir = join(root, "sweep");
+    const {
+      layout,
+      images: [tagged, loose, theirs],
+    } = await handLayout(dir, "tagged", "loose", "theirs");
+    await layout.tag(tagged.manifest, "v1");
+    const live = layout.lease();
+    await live.add(theirs.layer.digest);
+    // The killed berth relied on the loose image (there before it came), created the tagged image's layer (since
+    // tagged by another), the blob a live lease holds, two blobs nothing reaches and one it never got to write.
+    const created = [tagged.layer, theirs.layer, theirs.config, theirs.manifest];
+    const never = digestBytes("never written");
+    const lines = [loose.manifest, loose.config, loose.layer].map((d) => `${d.digest}\n`);
+    for (const d of created) lines.push(`${d.digest}\n+${d.digest}\n`);
+    lines.push(`${never}\n+${never}\n`);
+    await writeFile(join(layout.leasesDir, "p0t1.abcdef.lease"), lines.join(""));
+    await writeFile(join(layout.leasesDir, "p0t2.abcdef.lease"), `${theirs.config.digest}\n`);
+
+    expect(await layout.sweep()).toBe(2 + 2);
+    const has = (d: Descriptor) => layout.hasBlob(d);
+    expect(await Promise.all([tagged.layer, theirs.layer, theirs.config, theirs.manifest].map(has))).toEqual([
+      true,
+      true,
+      false,
+      false,
+    ]);
+    expect(await Promise.all([loose.manifest, loose.config, loose.layer].map(has))).toEqual([
+      true,
+      true,
+      true,
+    ]);
+    expect(await readdir(layout.leasesDir)).toEqual([live.name]);
+    await live.release();
+    expect(await layout.sweep()).toBe(0);
   });
 });

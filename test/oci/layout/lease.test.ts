@@ -2,7 +2,7 @@ import { mkdir, readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { digestBytes } from "../../../src/oci/digest.ts";
-import { Lease, leasedDigests, sweepLeases } from "../../../src/oci/layout/lease.ts";
+import { deadLeases, Lease, leasedDigests } from "../../../src/oci/layout/lease.ts";
 import { tempDir } from "../../helpers/temp.ts";
 
 const a = digestBytes("a");
@@ -47,13 +47,35 @@ describe("leasedDigests", () => {
     expect(await leasedDigests(join(dir, "none"))).toEqual(new Set());
   });
 
-  it("sweeps the leases of processes that are gone, and only those", async () => {
+  it("holds what a live lease created too", async () => {
+    const dir = await tempDir();
+    const lease = new Lease(dir);
+    await lease.add(a);
+    await lease.creating(a);
+    expect(await readFile(lease.path, "utf8")).toBe(`${a}\n+${a}\n`);
+    expect([...(await leasedDigests(dir))]).toEqual([a]);
+    await lease.release();
+    await expect(lease.creating(b)).rejects.toThrow(/was released/);
+  });
+});
+
+describe("deadLeases", () => {
+  it("lists the leases of processes that are gone, and only those, with the blobs each created", async () => {
     const dir = await tempDir();
     await mkdir(dir, { recursive: true });
     const live = new Lease(dir);
     await live.add(a);
-    await writeFile(join(dir, deadName), `${c}\n`);
-    expect(await sweepLeases(dir)).toEqual([deadName]);
-    expect(await readdir(dir)).toEqual([live.name]);
+    await live.creating(a);
+    // relied on b, created a and c; a line the kill cut short (no newline) names nothing
+    await writeFile(join(dir, deadName), `${b}\n${a}\n+${a}\n${c}\n+${c}\n+${a}\n+${b.slice(0, 20)}`);
+    await writeFile(join(dir, "p0t2.fedcba.lease"), `${b}\n`);
+    const dead = await deadLeases(dir);
+    dead.sort((x, y) => x.path.localeCompare(y.path));
+    expect(dead).toEqual([
+      { path: join(dir, deadName), created: [a, c] },
+      { path: join(dir, "p0t2.fedcba.lease"), created: [] },
+    ]);
+    expect((await readdir(dir)).sort()).toEqual([deadName, live.name, "p0t2.fedcba.lease"].sort());
+    expect(await deadLeases(join(dir, "none"))).toEqual([]);
   });
 });

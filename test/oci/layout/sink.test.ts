@@ -1,4 +1,4 @@
-import { statSync, writeFileSync } from "node:fs";
+import { readFileSync, statSync, writeFileSync } from "node:fs";
 import { readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -102,5 +102,25 @@ describe("LayoutSink after a failed copy", () => {
     await good.close(false);
     expect((await ok.resolve("img")).digest).toBe(img.manifest.digest);
     expect(await readdir(join(dir, "ok"))).not.toContain(".berth-leases");
+  });
+
+  it("records in its lease the blobs it creates, apart from those it found (what a sweep after a kill removes)", async () => {
+    const {
+      layout: src,
+      images: [img],
+    } = await handLayout(join(dir, "src3"), "img");
+    const layout = await OciLayout.openOrCreate(join(dir, "recorded"));
+    await layout.writeBlob(img.config, () => src.openBlob(img.config));
+    const sink = new LayoutSink(layout, "img");
+    for (const d of [img.config, img.layer]) {
+      await sink.hasBlob(d);
+      await sink.putBlob(d, () => src.openBlob(d), { from: src });
+    }
+    await sink.putManifest(img.manifest, img.bytes);
+    const [name] = await readdir(layout.leasesDir);
+    const lines = readFileSync(join(layout.leasesDir, name!), "utf8").split("\n");
+    const [config, layer, manifest] = [img.config, img.layer, img.manifest].map((d) => d.digest);
+    expect(lines).toEqual([config, layer, `+${layer}`, manifest, `+${manifest}`, ""]);
+    await sink.close(false);
   });
 });
