@@ -1,6 +1,5 @@
 /** Reading the images CNB works with: open by argument, labels as JSON, applying chosen layers to a folder. */
 import { BerthError, isBerthError, wrapError } from "../errors.ts";
-import { applyLayer } from "../layer/index.ts";
 import type { BlobSource } from "../oci/blob.ts";
 import { type Image, loadRoot, selectImage } from "../oci/image.ts";
 import { formatPlatform, hostPlatform, type Platform } from "../oci/platform.ts";
@@ -153,6 +152,7 @@ export async function applyImageLayers(
     const layer = layers[i];
     if (!layer) throw new BerthError("INTERNAL", `image ${image.digest} has no layer ${i}`);
     try {
+      const { applyLayer } = await import("../layer/apply.ts");
       await applyLayer(await layer.uncompressed(), root);
     } catch (err) {
       throw wrapError(`extracting layer ${i} (${layer.descriptor.digest}) of ${image.digest}`, err);

@@ -10,7 +10,7 @@ import { mkdir, rm } from "node:fs/promises";
 import { join, posix } from "node:path";
 import type { Writable } from "node:stream";
 import { BerthError, isBerthError, wrapError } from "../errors.ts";
-import { createMatcher, type Matcher, parseIgnoreFile } from "../layer/index.ts";
+import { createMatcher, type Matcher, parseIgnoreFile } from "../layer/ignore.ts";
 import type { ContainerConfig } from "../oci/config.ts";
 import { type CopyResult, copy } from "../oci/copy.ts";
 import type { Digest } from "../oci/digest.ts";
@@ -29,7 +29,8 @@ import { formatDuration } from "../util/progress.ts";
 import { cacheKey, StepCache, type StepRecord } from "./cache.ts";
 import { type ExportStep, encodeInline, INLINE_CACHE_FIELD } from "./cache-format.ts";
 import type { CacheFrom, CacheTo } from "./cache-spec.ts";
-import { exportCache, type ImportedCache, importCache, type LazyLayer, lazyLayer } from "./cache-transfer.ts";
+// loaded where a build imports or exports a cache (its registry client, compressors and tar reader with it)
+import type { ImportedCache, LazyLayer } from "./cache-transfer.ts";
 import { ContextIndex } from "./context-index.ts";
 import { EarlySteps } from "./early.ts";
 import { expandWord, type Vars } from "./expand.ts";
@@ -526,6 +527,7 @@ export class DockerfileBuild {
   async #importCaches(): Promise<void> {
     for (const from of this.inputs.cacheFrom ?? []) {
       try {
+        const { importCache } = await import("./cache-transfer.ts");
         const c = await importCache(from, this.#ctx, this.#platform);
         this.#imports.push(c);
         if (c.steps.size) this.#log(`importing ${c.kind} from ${from.text}: ${c.steps.size} steps`);
@@ -551,6 +553,7 @@ export class DockerfileBuild {
     const rec = c?.steps.get(lookup);
     if (!c || !rec) return undefined;
     const l = rec.layer;
+    const { lazyLayer } = await import("./cache-transfer.ts");
     if (l && !this.#lazy.has(l.digest)) {
       // every cache naming the layer may serve it: the one the record is from first
       const holders = [c, ...this.#imports.filter((x) => x !== c && x.layers.has(l.digest))];
@@ -1245,6 +1248,7 @@ export async function exportCaches(
     const steps = used[to.mode];
     const where = to.type === "registry" ? to.ref : to.dest;
     try {
+      const { exportCache } = await import("./cache-transfer.ts");
       const r = await exportCache(to, steps, (d) => cache.blobPath(d), ctx, tmp, lazy);
       log?.(
         `exporting cache to ${where} (mode=${to.mode}): ${new Set(steps.map((e) => e.lookup)).size} steps, ${r.layers} layers, ${r.root.digest}`,

@@ -5,12 +5,11 @@
  * read-only overlay of its snapshots made only when another step reads its files (`--from`); COPY and WORKDIR
  * ask the index.
  */
-import { execFile } from "node:child_process";
 import { lstat, mkdir, readFile, readlink, realpath, rm } from "node:fs/promises";
 import { promisify } from "node:util";
 import { BerthError } from "../errors.ts";
-import type { EntryType } from "../layer/index.ts";
-import { applyLayer, typeOf } from "../layer/index.ts";
+import type { EntryType } from "../layer/entry.ts";
+import { typeOf } from "../layer/walk.ts";
 import type { Image } from "../oci/image.ts";
 import type {
   ReadOnlyRoot,
@@ -20,8 +19,6 @@ import type {
   StreamedSnapshot,
   UnionLayer,
 } from "../runtime/index.ts";
-
-const pexec = promisify(execFile);
 
 const MAX_LINKS = 40;
 
@@ -232,8 +229,13 @@ async function appliedRoot(
 ): Promise<ReadOnlyRoot> {
   const release = () => rm(target, { recursive: true, force: true });
   try {
+    // node:child_process and the layer reader: loaded by a build that unpacks a base, not by one whose steps are cached
+    const [{ applyLayer }, { execFile }] = await Promise.all([
+      import("../layer/apply.ts"),
+      import("node:child_process"),
+    ]);
     const from = cached.dirs.at(-1);
-    if (from !== undefined) await pexec("cp", ["-a", "--reflink=auto", `${from}/.`, target]);
+    if (from !== undefined) await promisify(execFile)("cp", ["-a", "--reflink=auto", `${from}/.`, target]);
     for (const layer of image.layers().slice(cached.dirs.length)) {
       const stream = await layer.uncompressed();
       await applyLayer(stream, target, { rootless: snapshots.rootless });

@@ -8,7 +8,7 @@ import { createHash } from "node:crypto";
 import { createReadStream, lstatSync, readdirSync, readFileSync, readlinkSync, type Stats } from "node:fs";
 import { readdir, readFile, stat } from "node:fs/promises";
 import { BerthError } from "../errors.ts";
-import { createMatcher, type Matcher } from "../layer/index.ts";
+import { createMatcher, type Matcher } from "../layer/ignore.ts";
 import { components, lstatOrUndefined, resolveInRoot } from "./rootfs.ts";
 
 /** One file, directory or symlink to copy. */

@@ -7,7 +7,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { BerthError } from "../errors.ts";
-import { type EntryHeader, type EntryType, OPAQUE_MARKER, readTar, WHITEOUT_PREFIX } from "../layer/index.ts";
+import { type EntryHeader, type EntryType, OPAQUE_MARKER, WHITEOUT_PREFIX } from "../layer/entry.ts";
 import type { Layer } from "../oci/image.ts";
 import { writeFileAtomicSync } from "../util/fs.ts";
 import { components, type FsView, type PathInfo } from "./rootfs.ts";
@@ -146,7 +146,10 @@ export class LayerEntries {
 /** A layer's headers, with the content of the files the index keeps. */
 async function readEntries(layer: IndexedLayer): Promise<IndexEntry[]> {
   const entries: IndexEntry[] = [];
-  for await (const { header, body } of readTar(await layer.uncompressed())) {
+  // the layer opened at once (`LayerEntries.prefetch` starts every read in the same tick), the tar reader loaded
+  // meanwhile by the first layer read: a rebuild that changes nothing reads none
+  const [tar, { readTar }] = await Promise.all([layer.uncompressed(), import("../layer/reader.ts")]);
+  for await (const { header, body } of readTar(tar)) {
     const base = header.path.slice(header.path.lastIndexOf("/") + 1);
     let content: Buffer | undefined;
     if (header.type === "file" && KEPT.has(base) && header.size <= MAX_KEPT) {
@@ -253,13 +256,15 @@ export class StageIndex implements FsView {
   /** A file's content from the layer that has it. */
   async #read(n: Node, rel: string): Promise<Buffer> {
     const layer = n.source && this.#layers[n.source.layer];
-    if (layer)
-      for await (const { header, body } of readTar(await layer.uncompressed())) {
+    if (layer) {
+      const [tar, { readTar }] = await Promise.all([layer.uncompressed(), import("../layer/reader.ts")]);
+      for await (const { header, body } of readTar(tar)) {
         if (header.path !== n.source?.path) continue;
         const chunks: Buffer[] = [];
         for await (const c of body) chunks.push(c);
         return Buffer.concat(chunks);
       }
+    }
     throw new BerthError("INTERNAL", `the stage index finds no content for /${rel} in its layer`);
   }
 }

@@ -5,7 +5,8 @@
  * context (issue 17 §4); `DockerfileBuild` makes one per step.
  */
 import type { Writable } from "node:stream";
-import type { EntryHeader, Matcher } from "../layer/index.ts";
+import type { EntryHeader } from "../layer/entry.ts";
+import type { Matcher } from "../layer/ignore.ts";
 import type { ContainerConfig } from "../oci/config.ts";
 import type { Digest } from "../oci/digest.ts";
 import type { Image } from "../oci/image.ts";

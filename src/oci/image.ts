@@ -2,7 +2,6 @@ import type { Readable } from "node:stream";
 import { BerthError } from "../errors.ts";
 import { chain } from "../util/stream.ts";
 import { type BlobSource, readDocument } from "./blob.ts";
-import { decompress } from "./compression.ts";
 import { type ImageConfig, parseConfig } from "./config.ts";
 import type { Descriptor } from "./descriptor.ts";
 import { type Digest, VerifyingStream } from "./digest.ts";
@@ -94,7 +93,12 @@ function blobLayer(
     diffId,
     compressed: () => source.openBlob(descriptor),
     async uncompressed() {
-      const tar = await decompress(await source.openBlob(descriptor));
+      // the decompressors (node:zlib) loaded by the first layer read: a rebuild that changes nothing reads none
+      const [blob, { decompress }] = await Promise.all([
+        source.openBlob(descriptor),
+        import("./compression.ts"),
+      ]);
+      const tar = await decompress(blob);
       if (!diffId) return tar;
       return chain(tar, new VerifyingStream(diffId, undefined, `${what} uncompressed`));
     },

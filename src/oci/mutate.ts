@@ -72,9 +72,9 @@ export function mutate(base: Image | undefined, m: Mutation, hostPlatform?: Plat
       `${base.digest} is not an image (its config is ${base.manifest.config.mediaType})`,
     );
   }
-  const config: ImageConfig = base?.config
-    ? structuredClone(base.config)
-    : scratchConfig(m.platform ?? hostPlatform);
+  // Only the config's own fields are set below (history is a new array, `config` the callback's own copy):
+  // a shallow copy is enough, as `assemble` copies the whole config it is given (one deep copy, not two).
+  const config: ImageConfig = base?.config ? { ...base.config } : scratchConfig(m.platform ?? hostPlatform);
   const added = m.layers ?? [];
   const created = m.created ?? config.created ?? EPOCH;
   config.created = created;

@@ -8,16 +8,25 @@
  * folder; `stopNetwork` ends it when the container is gone (and the sweep for containers of a killed berth).
  */
 
-import { execFile } from "node:child_process";
 import { constants } from "node:fs";
 import { access, type FileHandle, open, readFile } from "node:fs/promises";
-import { createConnection, isIP } from "node:net";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { BerthError, wrapError } from "../errors.ts";
 import { SYSTEM_PATH, which } from "../util/which.ts";
 
-const pexec = promisify(execFile);
+/**
+ * node:child_process and node:net (with ~30 more of Node's modules) loaded when a container's network is set up,
+ * not by the parsers a build uses (`parseNetworkMode`).
+ */
+async function pexec(file: string, args: readonly string[]): Promise<unknown> {
+  const { execFile } = await import("node:child_process");
+  return promisify(execFile)(file, args);
+}
+
+/** A dotted-quad IPv4 address, as node:net's `isIPv4` has it (each part 0–255, no leading zeros). */
+const IPV4_PART = "(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9][0-9]|[0-9])";
+const IPV4 = new RegExp(`^(?:${IPV4_PART}\\.){3}${IPV4_PART}$`);
 
 /** `default`: private namespace with outbound access; `host`: the host's; `none`: a new, empty one. */
 export type NetworkMode = "default" | "host" | "none";
@@ -82,7 +91,7 @@ export function parsePublish(spec: string): PortMapping {
       hint: "publish as -p [IP:]HOST_PORT:CONTAINER_PORT[/tcp|/udp], e.g. -p 127.0.0.1:8080:80",
     });
   }
-  if (hostIp !== undefined && hostIp !== "" && isIP(hostIp) !== 4) {
+  if (hostIp !== undefined && hostIp !== "" && !IPV4.test(hostIp)) {
     throw new BerthError(
       "USAGE",
       `-p ${JSON.stringify(spec)}: ${JSON.stringify(hostIp)} is not an IPv4 address (slirp4netns publishes on IPv4)`,
@@ -198,10 +207,11 @@ export async function stopNetwork(dir: string): Promise<void> {
 }
 
 /** One request on slirp4netns's API socket. */
-function slirpRequest(
+async function slirpRequest(
   socket: string,
   body: unknown,
 ): Promise<{ return?: unknown; error?: { desc?: string } }> {
+  const { createConnection } = await import("node:net");
   return new Promise((resolvePromise, reject) => {
     const c = createConnection(socket);
     let data = "";

@@ -139,6 +139,41 @@ describe("the packed package, installed with npm i -g --prefix", () => {
     expect(images.stdout).toContain("bundled");
   });
 
+  it("rebuilds with no change loading neither node:zlib nor node:child_process; a step that misses after hits loads them", async () => {
+    // what only a step that makes a layer, runs a process or sets up a network needs is imported at its point
+    // of use: a rebuild whose every step is cached loads none of it (the layer writers, compressors, runc's)
+    const ctx = join(dir, "lazy-ctx");
+    await mkdir(ctx, { recursive: true });
+    await writeFile(join(ctx, "a.txt"), "a\n");
+    await writeFile(join(ctx, "b.txt"), "b\n");
+    const list = join(dir, "module-list-lazy.mjs");
+    await writeFile(
+      list,
+      'process.on("exit", () => process.stderr.write("\\n" + JSON.stringify(process.moduleLoadList)));\n',
+    );
+    const build = async (dockerfile: string) => {
+      await writeFile(join(ctx, "Dockerfile"), dockerfile);
+      const r = await installed(
+        ["build", ctx, "--dockerfile", join(ctx, "Dockerfile"), "-t", "lazy:1", "--network", "none"],
+        ["--import", list],
+      );
+      expect(r.code, r.stderr).toBe(0);
+      const lines = r.stderr.trimEnd().split("\n");
+      return { log: lines.slice(0, -1).join("\n"), loaded: JSON.parse(lines.at(-1)!) as string[] };
+    };
+    // (not node:net, which a piped stderr is made of: berth loads it only for a network, but Node does here)
+    const lazy = ["zlib", "child_process"].map((m) => `NativeModule ${m}`);
+    const first = "FROM scratch\nCOPY a.txt /a.txt\nENV A=1\n";
+    expect((await build(first)).loaded).toEqual(expect.arrayContaining(lazy.slice(0, 1)));
+    const again = await build(first);
+    expect(again.log).toMatch(/\(3 steps, 3 cached\)/);
+    for (const m of lazy) expect(again.loaded).not.toContain(m);
+    // the cached steps first, then one that makes a layer: the writers and compressors loaded there
+    const more = await build(`${first}COPY b.txt /b.txt\n`);
+    expect(more.log).toMatch(/\(4 steps, 3 cached\)/);
+    expect(more.loaded).toContain("NativeModule zlib");
+  });
+
   it("builds on prepack, not on install", async () => {
     const pkg = JSON.parse(await readFile(join(ROOT, "package.json"), "utf8")) as {
       scripts: Record<string, string>;

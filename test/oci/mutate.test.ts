@@ -82,6 +82,33 @@ describe("mutate", () => {
     );
   });
 
+  it("leaves the base's config as it was, sharing no part of it with the new image's", () => {
+    const from = mutate(undefined, {
+      platform: { os: "linux", architecture: "arm", variant: "v7" },
+      config: () => ({ Env: ["A=1"], Labels: { a: "1" } }),
+      history: [{ created_by: "ENV A=1" }],
+    });
+    const before = structuredClone(from.config);
+    const image = mutate(from, {
+      layers: [added],
+      config: (c) => {
+        c.Env!.push("B=2");
+        c.Labels!.b = "2";
+        return c;
+      },
+      history: [{ created_by: "ENV B=2" }],
+      author: "me",
+      fields: { "moby.buildkit.cache.v0": "x" },
+      platform: { os: "linux", architecture: "arm64" },
+    });
+    expect(from.config).toEqual(before);
+    const cfg = image.config!;
+    expect(cfg.config).toEqual({ Env: ["A=1", "B=2"], Labels: { a: "1", b: "2" } });
+    cfg.history![0]!.created_by = "changed";
+    cfg.rootfs.diff_ids.push("sha256:changed");
+    expect(from.config).toEqual(before);
+  });
+
   it("is deterministic: the same inputs give the same digest", async () => {
     const from = await loadImage(layout, base.manifest);
     const a = mutate(from, { layers: [added] });

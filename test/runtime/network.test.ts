@@ -70,6 +70,12 @@ describe("parsePublish", () => {
       '-p "1.2.3:80:80": "1.2.3" is not an IPv4 address (slirp4netns publishes on IPv4)',
     );
     expect(() => parsePublish("[::1]:80:80")).toThrow(/"::1" is not an IPv4 address/);
+    // node:net's isIPv4, which the check follows without loading node:net: parts 0-255, no leading zeros
+    for (const ip of ["256.1.1.1", "01.2.3.4", "1.2.3.4.5", "1.2.3.-4", " 1.2.3.4", "1.2.3.4\n"]) {
+      expect(() => parsePublish(`${ip}:80:80`), ip).toThrow(/is not an IPv4 address/);
+      expect(process.getBuiltinModule("node:net").isIP(ip), ip).toBe(0);
+    }
+    expect(parsePublish("255.0.10.1:80:80").hostIp).toBe("255.0.10.1");
     expect(() => parsePublish("8080:99999")).toThrow(
       '-p "8080:99999": the container port must be 1 to 65535',
     );

@@ -5,7 +5,6 @@
  * `--chmod`, local tar archives extracted by ADD and URLs downloaded by ADD.
  */
 
-import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import { createReadStream, createWriteStream, existsSync, readFileSync } from "node:fs";
 import { mkdir, open, rm, stat, writeFile } from "node:fs/promises";
@@ -13,19 +12,15 @@ import { basename, join, posix } from "node:path";
 import { Readable, type Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { BerthError, isBerthError } from "../../errors.ts";
-import { writeEntries } from "../../layer/build.ts";
-import { applyLayer, type EntryHeader, typeOf, writeLayer } from "../../layer/index.ts";
-import type { PlannedEntry } from "../../layer/walk.ts";
-import { decompressAs, peek } from "../../oci/compression.ts";
+import type { EntryHeader } from "../../layer/entry.ts";
+import { type PlannedEntry, typeOf } from "../../layer/walk.ts";
 import type { Compression } from "../../oci/mediatype.ts";
-import { BLOCK, decodeHeader } from "../../tar/index.ts";
 import { adoptEarly, makeEarly } from "../early.ts";
 import { expandWord, splitRaw } from "../expand.ts";
 import { type Heredoc, heredocName } from "../parse.ts";
 import { type FsView, resolveIn, resolveOwner } from "../rootfs.ts";
 import { type MatchedSource, matchSources, selectSources, sourcesDigest } from "../sources.ts";
 import type { StepContext, StepOutput } from "../step.ts";
-import { fetchGit, parseGitRef } from "./git.ts";
 
 export interface CopyLayerOptions {
   /** The stage's filesystem, as it was before the copy. */
@@ -71,6 +66,11 @@ export async function buildCopyLayer(o: CopyLayerOptions) {
   for (const src of o.sources) addSource(items, src, dest, o);
   await addParents(items, o);
   const entries = layerEntries(items);
+  // the layer's writers are loaded by the first step that makes a layer (a rebuild that changes nothing makes none)
+  const [{ writeLayer }, { writeEntries }] = await Promise.all([
+    import("../../layer/output.ts"),
+    import("../../layer/build.ts"),
+  ]);
   const desc = await writeLayer(o.layerPath, { compression: o.compression, tee: o.tee }, (w) =>
     writeEntries(w, o.pace ? paced(entries, o.pace) : entries),
   );
@@ -227,12 +227,16 @@ const TOOLS: Partial<Record<ArchiveCompression, { command: string; pkg: string }
   xz: { command: "xz", pkg: "xz-utils" },
 };
 
-/** A local file's content, decompressed as its magic number says. */
-function openDecompressed(path: string, compression: ArchiveCompression): Readable {
+/** A local file's content, decompressed as its magic number says (ADD's decompressors loaded on first use). */
+async function openDecompressed(path: string, compression: ArchiveCompression): Promise<Readable> {
   const file = createReadStream(path);
   if (compression === "none") return file;
-  if (compression === "gzip" || compression === "zstd") return decompressAs(file, compression);
+  if (compression === "gzip" || compression === "zstd") {
+    const { decompressAs } = await import("../../oci/compression.ts");
+    return decompressAs(file, compression);
+  }
   const tool = TOOLS[compression]!;
+  const { spawn } = await import("node:child_process");
   const child = spawn(tool.command, ["-dc"], { stdio: ["pipe", "pipe", "pipe"] });
   const out = child.stdout;
   let stderr = "";
@@ -264,17 +268,16 @@ function openDecompressed(path: string, compression: ArchiveCompression): Readab
   return out;
 }
 
-/** Whether a block is a tar header: its checksum adds up (the tar module's check, as for layers). */
-function isTarHeader(block: Buffer): boolean {
-  return block.length === BLOCK && !decodeHeader(block).problems.some((p) => p.field === "checksum");
-}
-
 /**
  * How ADD should unpack a local file: the compression of a tar archive (plain, gzip, zstd, bzip2 or xz), or
  * undefined when the file is no tar archive and is copied as it is (a compressed file that is not a tar too,
  * as docker does).
  */
 async function archiveCompression(path: string): Promise<ArchiveCompression | undefined> {
+  const { BLOCK, decodeHeader } = await import("../../tar/header.ts");
+  // whether a block is a tar header: its checksum adds up (the tar module's check, as for layers)
+  const isTarHeader = (block: Buffer) =>
+    block.length === BLOCK && !decodeHeader(block).problems.some((p) => p.field === "checksum");
   const fh = await open(path, "r");
   let head: Buffer;
   try {
@@ -288,7 +291,8 @@ async function archiveCompression(path: string): Promise<ArchiveCompression | un
   if (compression === "none") return isTarHeader(head) ? "none" : undefined;
   let block: Buffer;
   try {
-    const peeked = await peek(openDecompressed(path, compression), BLOCK);
+    const { peek } = await import("../../oci/compression.ts");
+    const peeked = await peek(await openDecompressed(path, compression), BLOCK);
     peeked.stream.destroy();
     block = peeked.head;
   } catch (err) {
@@ -302,7 +306,8 @@ async function archiveCompression(path: string): Promise<ArchiveCompression | un
 /** Extract a tar archive (compressed as `archiveCompression` said) into a fresh directory (confined, owners kept). */
 async function extractArchive(path: string, compression: ArchiveCompression, dir: string): Promise<void> {
   await mkdir(dir, { recursive: true });
-  await applyLayer(openDecompressed(path, compression), dir);
+  const { applyLayer } = await import("../../layer/apply.ts");
+  await applyLayer(await openDecompressed(path, compression), dir);
 }
 
 /** Download a URL for ADD; returns the file, its name from the URL and the content digest. */
@@ -514,6 +519,7 @@ async function gitSource(
   dir: string,
   extra: MatchedSource[],
 ): Promise<unknown> {
+  const { fetchGit, parseGitRef } = await import("./git.ts");
   const ref = parseGitRef(w);
   const keep = a.keepGitDir();
   const got = await fetchGit(ref, dir, {

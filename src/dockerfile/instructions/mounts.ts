@@ -17,7 +17,7 @@ import {
   rm,
   writeFile,
 } from "node:fs/promises";
-import { createConnection, createServer, type Server } from "node:net";
+import type { Server } from "node:net";
 import { tmpdir } from "node:os";
 import { join, posix } from "node:path";
 import { BerthError } from "../../errors.ts";
@@ -380,6 +380,8 @@ export async function sshProxy(
   // 0700: no host user reaches the agent through it (the step reaches it by its bind mount).
   const own = await mkdtemp(join(tmpdir(), "berth-ssh-"));
   const path = join(own, "agent.sock");
+  // node:net (and the 30 of Node's modules it loads) only for a step that forwards an agent
+  const { createConnection, createServer } = await import("node:net");
   const server: Server = createServer((c) => {
     const up = createConnection(agent);
     up.on("error", () => c.destroy());

@@ -9,7 +9,7 @@ import { cp, mkdir, readdir, rm, rmdir } from "node:fs/promises";
 import { join, posix } from "node:path";
 import type { Writable } from "node:stream";
 import { BerthError } from "../../errors.ts";
-import type { XattrReader } from "../../layer/index.ts";
+import type { XattrReader } from "../../layer/walk.ts";
 import type { Image } from "../../oci/image.ts";
 import type { Compression } from "../../oci/mediatype.ts";
 import type { NetworkMode, RuntimeContext, SpecMount } from "../../runtime/index.ts";
