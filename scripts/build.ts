@@ -3,7 +3,7 @@
  * then esbuild bundles the CLI into dist/bundle/ (one file per command module, loaded lazily), which is what
  * bin/berth.js runs: one bundle loads several times faster than the ~100 files a command would otherwise
  * import, most of `berth run`'s own start time. rolldown then re-chunks esbuild's output (scripts/lib/rechunk.ts):
- * what the build command imports statically past the CLI's own modules is one chunk. undici is bundled apart, into chunks/undici.cjs (scripts/lib/undici.ts),
+ * what each entry (the CLI, a command, a module loaded on first use) imports statically is one chunk. undici is bundled apart, into chunks/undici.cjs (scripts/lib/undici.ts),
  * which src/registry/http.ts loads on first use.
  *
  *   node scripts/build.ts [--out DIR] [--metafile FILE]     (default: dist; FILE: esbuild's account of the CLI bundle,
@@ -120,13 +120,19 @@ const cli = await build({
   metafile: true,
 });
 if (values.metafile !== undefined) await writeFile(resolve(values.metafile), JSON.stringify(cli.metafile));
-// esbuild gives each set of commands sharing code a chunk; the build command's static imports past what the
-// entry loads become one chunk (scripts/lib/rechunk.ts).
+// esbuild gives each set of entries sharing code a chunk; what each entry imports statically becomes one chunk
+// (scripts/lib/rechunk.ts): the CLI's, main's, then the build and run commands' (past what those load), then
+// the other commands' and lazily loaded modules'.
 await rechunk(
   split,
   join(out, "bundle"),
   "bin.js",
-  closureGroups(cli.metafile, ROOT, ["src/cli/bin.ts", "src/cli/main.ts"], ["src/cli/commands/build.ts"]),
+  closureGroups(cli.metafile, ROOT, [
+    "src/cli/bin.ts",
+    "src/cli/main.ts",
+    "src/cli/commands/build.ts",
+    "src/cli/commands/run.ts",
+  ]),
 );
 await rm(split, { recursive: true });
 

@@ -1,9 +1,10 @@
 /**
- * esbuild's split ESM bundle re-chunked by rolldown: the chunks a command loads statically, beyond those the
- * entry (bin.js and the CLI's main) loads, become one chunk. esbuild gives every set of entries that shares code
- * a chunk of its own, and loading a chunk (finding, reading, linking it) costs more than its bytes: a no-change
- * rebuild read ~25 chunks past main's. Taken from the bundle's own import graph (esbuild's metafile), so the groups
- * move with the code; a chunk reached only through a dynamic `import()` (code loaded on first use) stays apart.
+ * esbuild's split ESM bundle re-chunked by rolldown: the chunks an entry (the CLI's bin.js, main, a command, a
+ * module imported on first use) loads statically, past those an earlier entry grouped, become one chunk.
+ * esbuild gives every set of entries that shares code a chunk of its own, and loading a chunk (finding, reading,
+ * linking it) costs more than its bytes: a no-change rebuild read 40 files, 25 past `--version`'s. Taken from the
+ * bundle's own import graph (esbuild's metafile), so the groups move with the code; what an entry imports with
+ * `import()` is another entry, with its own group, loaded when it is.
  */
 import { cp, readdir } from "node:fs/promises";
 import { join, resolve } from "node:path";
@@ -43,35 +44,43 @@ function staticClosure(
 }
 
 /**
- * The groups: for each command module (`commands`, source paths relative to `cwd`, in order of priority), the
- * chunks its entry chunk loads statically less those the `base` entries load (always loaded before a command)
- * and those an earlier group took (a chunk is in one group, so every module has one instance). A group of
- * fewer than two chunks changes nothing and is left out.
+ * The groups: for each entry of the bundle (its entry point and every module loaded by a dynamic `import()`),
+ * the chunks it loads statically that no earlier group took and that are not entries themselves (an entry
+ * stays a file of its own, which imports its group: an entry inside a group that its own dynamic imports
+ * reach again would wait for itself, as bin.js's top-level await of main would). A chunk is in one group, so
+ * every module has one instance. The entries in `first` (source paths relative to `cwd`: the CLI's entry,
+ * then the commands whose start matters most) come first, in order, so that their groups hold all they load;
+ * then every other entry, from the fewest bytes left to group up, so that a small entry seldom loads a large
+ * group made for another. A group of fewer than two chunks changes nothing and is left out.
  */
-export function closureGroups(
-  meta: Metafile,
-  cwd: string,
-  base: readonly string[],
-  commands: readonly string[],
-): Group[] {
+export function closureGroups(meta: Metafile, cwd: string, first: readonly string[]): Group[] {
   const outs = outputs(meta, cwd);
   const entryOf = new Map<string, Chunk>();
   for (const [k, o] of outs) if (o.entryPoint !== undefined) entryOf.set(o.entryPoint, k);
-  const chunkOf = (source: string): Chunk => {
-    const c = entryOf.get(source);
-    if (c === undefined) throw new Error(`rechunk: ${source} is not an entry of the bundle`);
-    return c;
-  };
+  const entries = new Set(entryOf.values());
   const taken = new Set<Chunk>();
-  for (const b of base) for (const c of staticClosure(outs, cwd, chunkOf(b))) taken.add(c);
+  const left = (entry: Chunk) =>
+    [...staticClosure(outs, cwd, entry)].filter((c) => !entries.has(c) && !taken.has(c));
   const groups: Group[] = [];
-  for (const source of commands) {
-    const chunks = new Set([...staticClosure(outs, cwd, chunkOf(source))].filter((c) => !taken.has(c)));
-    if (chunks.size < 2) continue;
-    for (const c of chunks) taken.add(c);
-    const name = /([^/]+)\.[cm]?[jt]s$/.exec(source)?.[1] ?? "group";
+  const take = (entry: Chunk, keep: boolean) => {
+    const chunks = new Set(left(entry));
+    if (keep || chunks.size >= 2) for (const c of chunks) taken.add(c);
+    if (chunks.size < 2) return;
+    const name = /([^/]+?)(-[A-Z0-9]{8})?\.js$/.exec(entry)?.[1] ?? "group";
     groups.push({ name, chunks });
+  };
+  for (const source of first) {
+    const entry = entryOf.get(source);
+    if (entry === undefined) throw new Error(`rechunk: ${source} is not an entry of the bundle`);
+    // kept out of later groups even when not grouped: bin's and main's chunk must not import another group
+    take(entry, true);
   }
+  const bytes = (entry: Chunk) => left(entry).reduce((n, c) => n + (outs.get(c)?.bytes ?? 0), 0);
+  const rest = [...entries]
+    .map((e) => ({ e, n: bytes(e) }))
+    .sort((a, b) => a.n - b.n || (a.e < b.e ? -1 : 1));
+  // a lone chunk left may join a later group: the entry then loads that group instead, one file either way
+  for (const { e } of rest) take(e, false);
   return groups;
 }
 
