@@ -57,7 +57,14 @@ export function closureGroups(meta: Metafile, cwd: string, first: readonly strin
   const outs = outputs(meta, cwd);
   const entryOf = new Map<string, Chunk>();
   for (const [k, o] of outs) if (o.entryPoint !== undefined) entryOf.set(o.entryPoint, k);
-  const entries = new Set(entryOf.values());
+  // entries only imported dynamically: one also imported statically is a chunk like any other (left out of
+  // groups, it could import a group that imports it, and run before the modules it needs)
+  const imported = new Set(
+    [...outs.values()].flatMap((o) =>
+      o.imports.filter((i) => i.kind === "import-statement").map((i) => resolve(cwd, i.path)),
+    ),
+  );
+  const entries = new Set([...entryOf.values()].filter((e) => !imported.has(e)));
   const taken = new Set<Chunk>();
   const left = (entry: Chunk) =>
     [...staticClosure(outs, cwd, entry)].filter((c) => !entries.has(c) && !taken.has(c));

@@ -119,6 +119,33 @@ describe("closureGroups", () => {
     expect(groups[0]!.chunks.size).toBe(2);
   });
 
+  it("groups an entry that is also imported statically as any other chunk (no group imports a chunk importing it)", () => {
+    const out = (entryPoint: string | undefined, statics: string[], dynamics: string[] = []) => ({
+      bytes: 1,
+      inputs: {},
+      exports: [],
+      imports: [
+        ...statics.map((path) => ({ path, kind: "import-statement" as const })),
+        ...dynamics.map((path) => ({ path, kind: "dynamic-import" as const })),
+      ],
+      ...(entryPoint === undefined ? {} : { entryPoint }),
+    });
+    const synthetic: Metafile = {
+      inputs: {},
+      outputs: {
+        "o/bin.js": out("src/bin.ts", [], ["o/a.js", "o/e.js"]),
+        "o/a.js": out("src/a.ts", ["o/x.js", "o/e.js"]),
+        "o/e.js": out("src/e.ts", ["o/z.js"]),
+        "o/x.js": out(undefined, []),
+        "o/z.js": out(undefined, []),
+      },
+    };
+    const groups = closureGroups(synthetic, "/r", ["src/bin.ts", "src/a.ts"]);
+    expect(groups.map((g) => [g.name, [...g.chunks].sort()])).toEqual([
+      ["a", ["/r/o/e.js", "/r/o/x.js", "/r/o/z.js"]],
+    ]);
+  });
+
   it("names a source that is not an entry of the bundle", () => {
     expect(() => closureGroups(meta, dir, ["src/bin.js", "src/nope.js"])).toThrow(
       "rechunk: src/nope.js is not an entry of the bundle",
