@@ -7,7 +7,7 @@
  * which src/registry/http.ts loads on first use.
  *
  *   node scripts/build.ts [--out DIR] [--metafile FILE]     (default: dist; FILE: esbuild's account of the CLI bundle,
- *   which source modules each chunk holds)
+ *   which source modules each of its chunks holds, before rolldown merges them)
  */
 import { execFile } from "node:child_process";
 import { readdir, readFile, rm, writeFile } from "node:fs/promises";
