@@ -2,7 +2,7 @@
  * esbuild's split ESM bundle re-chunked by rolldown: the chunks an entry (the CLI's bin.js, main, a command, a
  * module imported on first use) loads statically, past those an earlier entry grouped, become one chunk.
  * esbuild gives every set of entries that shares code a chunk of its own, and loading a chunk (finding, reading,
- * linking it) costs more than its bytes: a no-change rebuild read 40 files, 25 past `--version`'s. Taken from the
+ * linking it) costs more than its bytes: a no-change rebuild read 42 files, 25 past `--version`'s. Taken from the
  * bundle's own import graph (esbuild's metafile), so the groups move with the code; what an entry imports with
  * `import()` is another entry, with its own group, loaded when it is.
  */
@@ -106,11 +106,13 @@ export async function rechunk(
   const bundle = await rolldown({
     input: { [entry.replace(/\.js$/, "")]: join(from, entry) },
     platform: "node",
-    // tree-shaken, so that rolldown's own runtime is left out (esbuild's helpers are already in the chunks)
+    // Node's modules and undici (loaded by path at run time) stay imports
     external: (id) => !id.startsWith(".") && !id.startsWith("/"),
+    // tree-shaken (the default), so that rolldown's own runtime is left out: esbuild's helpers are in the
+    // chunks already, and the runtime's eager createRequire went through node:module's ESM facade
+    treeshake: true,
     logLevel: "warn",
-    // a group holds no entry, so entries keep their exports; the option is what `includeDependenciesRecursively`
-    // asks to be said
+    // an entry keeps the exports it has and may gain some; `includeDependenciesRecursively: false` asks for it
     preserveEntrySignatures: "allow-extension",
   });
   try {
