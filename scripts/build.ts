@@ -2,11 +2,12 @@
  * `npm run build` (also `prepack`, so `npm pack` and `npm publish` build; `npm ci` does not): tsc compiles src/ into dist/ (the library, with its type declarations),
  * then esbuild bundles the CLI into dist/bundle/ (one file per command module, loaded lazily), which is what
  * bin/berth.js runs: one bundle loads several times faster than the ~100 files a command would otherwise
- * import, most of `berth run`'s own start time. undici is bundled apart, into chunks/undici.cjs (scripts/lib/undici.ts),
+ * import, most of `berth run`'s own start time. rolldown then re-chunks esbuild's output (scripts/lib/rechunk.ts):
+ * what each entry (the CLI, a command, a module loaded on first use) imports statically is one chunk. undici is bundled apart, into chunks/undici.cjs (scripts/lib/undici.ts),
  * which src/registry/http.ts loads on first use.
  *
  *   node scripts/build.ts [--out DIR] [--metafile FILE]     (default: dist; FILE: esbuild's account of the CLI bundle,
- *   which source modules each chunk holds)
+ *   which source modules each of its chunks holds, before rolldown merges them)
  */
 import { execFile } from "node:child_process";
 import { readdir, readFile, rm, writeFile } from "node:fs/promises";
@@ -14,6 +15,7 @@ import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { build, type Plugin } from "esbuild";
 import { builtinReads } from "./lib/builtins.ts";
+import { closureGroups, rechunk } from "./lib/rechunk.ts";
 import { lazyHttp2, UNDICI_ENTRY } from "./lib/undici.ts";
 
 const ROOT = resolve(import.meta.dirname, "..");
@@ -88,9 +90,11 @@ await new Promise<void>((done, fail) =>
     (err, stdout) => (err ? fail(new Error(`tsc failed:\n${stdout}`)) : done()),
   ),
 );
+const split = join(out, "bundle-split");
 const cli = await build({
   entryPoints: { bin: join(ROOT, "src", "cli", "bin.ts") },
-  outdir: join(out, "bundle"),
+  absWorkingDir: ROOT,
+  outdir: split,
   chunkNames: "chunks/[name]-[hash]",
   bundle: true,
   splitting: true,
@@ -113,9 +117,24 @@ const cli = await build({
   banner: {
     js: 'let __berthRequire; const require = (id) => (__berthRequire ??= process.getBuiltinModule("node:module").createRequire(import.meta.url))(id);',
   },
-  metafile: values.metafile !== undefined,
+  metafile: true,
 });
 if (values.metafile !== undefined) await writeFile(resolve(values.metafile), JSON.stringify(cli.metafile));
+// esbuild gives each set of entries sharing code a chunk; what each entry imports statically becomes one chunk
+// (scripts/lib/rechunk.ts): the CLI's, main's, then the build and run commands' (past what those load), then
+// the other commands' and lazily loaded modules'.
+await rechunk(
+  split,
+  join(out, "bundle"),
+  "bin.js",
+  closureGroups(cli.metafile, ROOT, [
+    "src/cli/bin.ts",
+    "src/cli/main.ts",
+    "src/cli/commands/build.ts",
+    "src/cli/commands/run.ts",
+  ]),
+);
+await rm(split, { recursive: true });
 
 // undici's Agent and request API, one file, its HTTP/2 client loaded on first use (scripts/lib/undici.ts): loading
 // it took ~11 ms instead of ~23 (25 files resolved and read, and node:http2 with 43 more of Node's modules).
