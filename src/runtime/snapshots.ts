@@ -18,6 +18,7 @@
  */
 import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
+import { mkdirSync } from "node:fs";
 import { mkdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { PassThrough, type Readable, type Writable } from "node:stream";
@@ -112,7 +113,9 @@ export class Snapshots {
     const root = join(home, "snapshots");
     // 0700: snapshots hold image roots, setuid files and all.
     await makePrivateHome(home);
-    await mkdir(join(root, "tmp"), { recursive: true, mode: 0o700 });
+    // synchronous: there on every open but the first (each RUN opens the snapshots), and a trip through libuv's
+    // pool waits for a main thread that may be busy (the key pass, while the base's snapshots are being made)
+    mkdirSync(join(root, "tmp"), { recursive: true, mode: 0o700 });
     const rootless = options.rootless ?? false;
     const mode = options.mode ?? ((await overlaySupported(root, !rootless)) ? "overlay" : "full");
     if (mode === "overlay" && rootless) {
