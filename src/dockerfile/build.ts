@@ -18,7 +18,7 @@ import { type Image, loadRoot, type Root, selectImage } from "../oci/image.ts";
 import type { Compression } from "../oci/mediatype.ts";
 import { type AddedLayer, EPOCH, mutate } from "../oci/mutate.ts";
 import { formatPlatform, hostPlatform, type Platform, parsePlatform } from "../oci/platform.ts";
-import type { NetworkMode } from "../runtime/index.ts";
+import type { NetworkMode, StreamedSnapshot } from "../runtime/index.ts";
 import { reported, type TransportContext } from "../transport/context.ts";
 import { writeImage } from "../transport/copy.ts";
 import { type OpenedSource, openSource } from "../transport/open.ts";
@@ -46,7 +46,7 @@ import { type MatchedSource, selectSources, sourcesDigest } from "./sources.ts";
 import { findStage, neededStages, type PlanWarning, type Stage, splitStages, targetStage } from "./stage.ts";
 import { LayerEntries, StageIndex } from "./stage-index.ts";
 import { layerSources } from "./stage-sources.ts";
-import type { SourceRoot, StepCacheOptions, StepContext, StepOutput } from "./step.ts";
+import type { HeldSnapshot, SourceRoot, StepCacheOptions, StepContext, StepOutput } from "./step.ts";
 
 export interface BuildInputs {
   /** The build context directory. */
@@ -200,6 +200,20 @@ const ASKS_PATHS = new Set(["COPY", "ADD", "WORKDIR"]);
 /** Whether a RUN comes after `ins` in `stage` (all of them, for an ONBUILD trigger, which is not among them). */
 const runFollows = (stage: Stage, ins: Instruction) =>
   stage.instructions.slice(stage.instructions.indexOf(ins) + 1).some((i) => i.keyword === "RUN");
+
+/** `write` given a stream that makes the layer's snapshot over `image` from its tar (none where it cannot be). */
+async function teedWrite<T>(
+  home: string,
+  image: Image,
+  write: (tee: Writable | undefined) => Promise<T>,
+): Promise<{ out: T; snapshot: StreamedSnapshot | undefined }> {
+  const snapshot = await streamedSnapshot(home, image);
+  const out = await write(snapshot?.input).catch(async (err: unknown) => {
+    await snapshot?.abandon();
+    throw err;
+  });
+  return { out, snapshot };
+}
 
 /** The PATH a scratch image gets (BuildKit's, Docker's default). */
 const DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -866,6 +880,10 @@ export class DockerfileBuild {
         s.dry || !(runFollows(s.stage, ins) || this.#readByOthers(s.stage.index))
           ? undefined
           : (write) => this.#writeSnapshotted(s.image, write),
+      earlySnapshotting:
+        s.dry && runFollows(s.stage, ins)
+          ? (write) => this.#writeEarlySnapshotted(s.image, write)
+          : undefined,
       compression: s.compression,
       sourceRoot: (ref) => this.#sourceRoot(s, ins, ref, all, where),
       contextSources: (patterns, o) => {
@@ -898,13 +916,26 @@ export class DockerfileBuild {
     image: Image,
     write: (tee: Writable | undefined) => Promise<T>,
   ): Promise<T> {
-    const snapshot = await streamedSnapshot(this.#ctx.home, image);
-    const out = await write(snapshot?.input).catch(async (err: unknown) => {
-      await snapshot?.abandon();
-      throw err;
-    });
+    const { out, snapshot } = await teedWrite(this.#ctx.home, image, write);
     if (snapshot) this.#background.push(snapshot.finish(out.diffId));
     return out;
+  }
+
+  /**
+   * `StepContext.earlySnapshotting`: the layer written early over `image` (the key pass's: its base's layers),
+   * its snapshot made from the tee and held; `#cached` places it over the stage's layers when the step takes it.
+   */
+  async #writeEarlySnapshotted<T extends { diffId: Digest }>(
+    image: Image,
+    write: (tee: Writable | undefined) => Promise<T>,
+  ): Promise<T & { snapshot?: HeldSnapshot }> {
+    const { out, snapshot } = await teedWrite(this.#ctx.home, image, write);
+    if (!snapshot) return out;
+    const held: HeldSnapshot = {
+      place: (parents) => snapshot.finish(out.diffId, parents),
+      abandon: () => snapshot.abandon(),
+    };
+    return { ...out, snapshot: held };
   }
 
   /**
@@ -997,11 +1028,7 @@ export class DockerfileBuild {
       if (rec.layer) this.#prefetch(s, rec.layer.digest);
       this.#slog(s.no, `--> Using cache ${short(keyOf(via ?? lookup))}`);
     } else {
-      rec = await this.#produceOnce(via ?? lookup, async () => {
-        const out = await produce();
-        if (out.early) this.#early.made(ins);
-        return out;
-      });
+      rec = await this.#produceOnce(via ?? lookup, () => this.#produceStep(s, ins, produce));
       if (via) await this.#cache.put(lookup, { ...rec, via });
       stored = rec;
     }
@@ -1112,6 +1139,22 @@ export class DockerfileBuild {
     if (this.inputs.destinations.every((d) => d.transport === "docker")) return;
     const fetching = this.#lazy.get(digest)?.local();
     if (fetching) this.#prefetching.push(fetching.catch(() => undefined));
+  }
+
+  /**
+   * A step produced at its turn: noted when its output was made early, and a snapshot made with a layer made
+   * early placed over the stage's layers as they are now.
+   */
+  async #produceStep(
+    s: StageState,
+    ins: Instruction,
+    produce: () => Promise<StepOutput>,
+  ): Promise<StepOutput> {
+    const out = await produce();
+    if (out.early) this.#early.made(ins);
+    const held = out.layer?.snapshot;
+    if (held) this.#background.push(held.place(s.image.imageConfig().rootfs.diff_ids));
+    return out;
   }
 
   /** Produce a step and record it under `lookup`, once for the builds sharing this state (platforms.ts). */

@@ -51,8 +51,10 @@ export interface StreamedSnapshot {
   /**
    * Put the snapshot in place as the layer's of this DiffID (nothing when it could not be made from the
    * stream); a `prepare` that needs it meanwhile waits for it, so the writer need not. Never rejects.
+   * `parents`: the DiffIDs below the layer when they are known only now (a step made early, against its base's
+   * layers, and taken over more); the layer was applied as needing nothing below it, so any parents take it.
    */
-  finish(diffId: Digest): Promise<void>;
+  finish(diffId: Digest, parents?: readonly Digest[]): Promise<void>;
   /** Drop it (the layer was not written). */
   abandon(): Promise<void>;
 }
@@ -189,16 +191,15 @@ export class Snapshots {
    * berth's COPY layers); for any other, or when the apply fails, no snapshot is made and `prepare` makes it
    * when a root needs it. Undefined in full mode.
    */
-  async streamed(parents: readonly Digest[]): Promise<StreamedSnapshot | undefined> {
+  async streamed(below: readonly Digest[]): Promise<StreamedSnapshot | undefined> {
     if (this.mode !== "overlay") return undefined;
     const tmp = this.#tempDir("stream");
-    const parentIds = chainIds(parents);
     const { applyLayer, selfContained } = await import("../layer/index.ts");
     const input = new PassThrough();
     await mkdir(tmp, { recursive: true });
     const applied = applyLayer(input, join(tmp, "fs"), {
       rootless: this.rootless,
-      accept: parents.length > 0 ? selfContained() : undefined,
+      accept: below.length > 0 ? selfContained() : undefined,
     }).then(
       (stats) => stats.stopped === undefined,
       () => false,
@@ -213,12 +214,15 @@ export class Snapshots {
         await applied;
         await drop();
       },
-      finish: (diffId) => {
-        const chainId = chainIds([...parents, diffId]).at(-1)!;
+      finish: (diffId, parents = below) => {
+        const ids = chainIds([...parents, diffId]);
+        const chainId = ids.at(-1)!;
         const dir = this.dir(chainId);
-        const parent = parentIds.at(-1);
+        const parent = ids.at(-2);
         const placing = (async (): Promise<MadeSnapshot> => {
           if (!(await applied)) throw new Error("the layer was not applied from its tar");
+          // applied as a base layer (anything taken): only a base layer it is
+          if (below.length === 0 && parents.length > 0) throw new Error("the layer was applied as a base");
           await this.#place(tmp, chainId, {
             chainId,
             diffId,
