@@ -292,7 +292,10 @@ export class DockerfileBuild {
   #warming = new Map<string, Promise<void>>();
   /** Per warming, by digest: the stages whose key pass asked for it, and what stops it (`#stopWarming`). */
   #warmingFor = new Map<string, { stages: Set<number>; stop: AbortController }>();
-  /** Work steps left running (`StepContext.snapshotting`): snapshots being placed; none of these rejects. */
+  /**
+   * Work steps left running: snapshots being placed (`StepContext.snapshotting`), clean-ups (`StepContext.later`);
+   * none of these rejects.
+   */
   #background: Promise<void>[] = [];
 
   readonly #shared: SharedBuildState;
@@ -907,6 +910,7 @@ export class DockerfileBuild {
       dry: s.dry,
       takeEarly: () => this.#early.take(ins),
       waiting: (ended) => this.#early.processStarted(ended),
+      later: (work) => this.#background.push(work),
       cached: (parts, produce, o) => this.#cached(s, ins, parts, o?.config ?? this.#config(s), produce, o),
     };
   }

@@ -139,6 +139,11 @@ export interface StepContext {
   readonly dry: boolean;
   /** The step's work is a process's until `ended` settles (RUN): the build's thread is free for work made early. */
   waiting(ended: Promise<unknown>): void;
+  /**
+   * Clean-up the step leaves running (files in the build's temp folder it no longer needs), off the build's
+   * path: the build waits for it before it removes its temp folder. `work` never rejects.
+   */
+  later(work: Promise<void>): void;
   /** This step's output made early (`StepCacheOptions.early`), when the build started it; given once. */
   takeEarly(): Promise<EarlyOutput> | undefined;
   /**
