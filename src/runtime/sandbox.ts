@@ -13,7 +13,7 @@ import {
   utimesSync,
   writeFileSync,
 } from "node:fs";
-import { lstat, mkdir, readdir, rm } from "node:fs/promises";
+import { lstat, readdir, rm } from "node:fs/promises";
 import { hostname as osHostname } from "node:os";
 import { join } from "node:path";
 import { BerthError } from "../errors.ts";
@@ -381,7 +381,10 @@ export async function upperXattrReader(
 async function runtimeMountedRoot(dir: string, layers: UnionLayer[]): Promise<ContainerRoot> {
   const [upper, ...lowers] = layers;
   const rootfs = join(dir, "rootfs");
-  await Promise.all([mkdir(upper!.dir, { recursive: true }), mkdir(join(dir, "work")), mkdir(rootfs)]);
+  // synchronous: three folders, before each RUN's runc
+  mkdirSync(upper!.dir, { recursive: true });
+  mkdirSync(join(dir, "work"));
+  mkdirSync(rootfs);
   return { rootfs, mounted: false, upperDir: upper!.dir, lowerDirs: lowers.map((l) => l.dir) };
 }
 
