@@ -292,6 +292,11 @@ export class DockerfileBuild {
   #warming = new Map<string, Promise<void>>();
   /** Per warming, by digest: the stages whose key pass asked for it, and what stops it (`#stopWarming`). */
   #warmingFor = new Map<string, { stages: Set<number>; stop: AbortController }>();
+  /** Settles when the key pass is over and the warmings it left without a stage are stopped (`WarmOptions.after`). */
+  #planEnded: () => void = () => undefined;
+  #planned = new Promise<void>((resolve) => {
+    this.#planEnded = resolve;
+  });
   /**
    * Work steps left running: snapshots being placed (`StepContext.snapshotting`), clean-ups (`StepContext.later`);
    * none of these rejects.
@@ -399,6 +404,7 @@ export class DockerfileBuild {
       this.#all = plan.stages;
       const planned = await this.#plan(stages, target);
       this.#stopWarming(planned);
+      this.#planEnded();
       await this.#buildStages(planned);
       const final = this.#states.get(target.index)!;
       if (i.platform) this.#stampPlatform(final, i.platform);
@@ -426,6 +432,7 @@ export class DockerfileBuild {
     } finally {
       i.signal?.removeEventListener("abort", onAbort);
       // nothing the build started outlives it (a failed build aborted them)
+      this.#planEnded();
       await Promise.all([...this.#warming.values(), ...this.#background]);
       await this.#prewriter?.close();
       // what was read stays known, whether or not the build got through
@@ -1106,6 +1113,8 @@ export class DockerfileBuild {
       searchPath: i.searchPath,
       signal: AbortSignal.any([this.#abort.signal, stop.signal]),
       onUnpack: (n) => this.#log(unpackingLine(n)),
+      // a cache import may leave the stage out (`#stopWarming`): nothing is made before the key pass says
+      after: this.#imports.length ? this.#planned : undefined,
     });
     this.#warming.set(image.digest, warming);
   }
