@@ -18,7 +18,7 @@ import { type Image, loadRoot, type Root, selectImage } from "../oci/image.ts";
 import type { Compression } from "../oci/mediatype.ts";
 import { type AddedLayer, EPOCH, mutate } from "../oci/mutate.ts";
 import { formatPlatform, hostPlatform, type Platform, parsePlatform } from "../oci/platform.ts";
-import type { NetworkMode } from "../runtime/index.ts";
+import type { NetworkMode, StreamedSnapshot } from "../runtime/index.ts";
 import { reported, type TransportContext } from "../transport/context.ts";
 import { writeImage } from "../transport/copy.ts";
 import { type OpenedSource, openSource } from "../transport/open.ts";
@@ -47,7 +47,7 @@ import { type MatchedSource, selectSources, sourcesDigest } from "./sources.ts";
 import { findStage, neededStages, type PlanWarning, type Stage, splitStages, targetStage } from "./stage.ts";
 import { LayerEntries, StageIndex } from "./stage-index.ts";
 import { layerSources } from "./stage-sources.ts";
-import type { SourceRoot, StepCacheOptions, StepContext, StepOutput } from "./step.ts";
+import type { HeldSnapshot, SourceRoot, StepCacheOptions, StepContext, StepOutput } from "./step.ts";
 
 export interface BuildInputs {
   /** The build context directory. */
@@ -202,6 +202,20 @@ const ASKS_PATHS = new Set(["COPY", "ADD", "WORKDIR"]);
 const runFollows = (stage: Stage, ins: Instruction) =>
   stage.instructions.slice(stage.instructions.indexOf(ins) + 1).some((i) => i.keyword === "RUN");
 
+/** `write` given a stream that makes the layer's snapshot over `image` from its tar (none where it cannot be). */
+async function teedWrite<T>(
+  home: string,
+  image: Image,
+  write: (tee: Writable | undefined) => Promise<T>,
+): Promise<{ out: T; snapshot: StreamedSnapshot | undefined }> {
+  const snapshot = await streamedSnapshot(home, image);
+  const out = await write(snapshot?.input).catch(async (err: unknown) => {
+    await snapshot?.abandon();
+    throw err;
+  });
+  return { out, snapshot };
+}
+
 /** The PATH a scratch image gets (BuildKit's, Docker's default). */
 const DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
@@ -279,7 +293,15 @@ export class DockerfileBuild {
   #warming = new Map<string, Promise<void>>();
   /** Per warming, by digest: the stages whose key pass asked for it, and what stops it (`#stopWarming`). */
   #warmingFor = new Map<string, { stages: Set<number>; stop: AbortController }>();
-  /** Work steps left running (`StepContext.snapshotting`): snapshots being placed; none of these rejects. */
+  /** Settles when the key pass is over and the warmings it left without a stage are stopped (`WarmOptions.after`). */
+  #planEnded: () => void = () => undefined;
+  #planned = new Promise<void>((resolve) => {
+    this.#planEnded = resolve;
+  });
+  /**
+   * Work steps left running: snapshots being placed (`StepContext.snapshotting`), clean-ups (`StepContext.later`);
+   * none of these rejects.
+   */
   #background: Promise<void>[] = [];
 
   readonly #shared: SharedBuildState;
@@ -383,6 +405,7 @@ export class DockerfileBuild {
       this.#all = plan.stages;
       const planned = await this.#plan(stages, target);
       this.#stopWarming(planned);
+      this.#planEnded();
       await this.#buildStages(planned);
       const final = this.#states.get(target.index)!;
       if (i.platform) this.#stampPlatform(final, i.platform);
@@ -410,6 +433,7 @@ export class DockerfileBuild {
     } finally {
       i.signal?.removeEventListener("abort", onAbort);
       // nothing the build started outlives it (a failed build aborted them)
+      this.#planEnded();
       await Promise.all([...this.#warming.values(), ...this.#background]);
       await this.#prewriter?.close();
       // what was read stays known, whether or not the build got through
@@ -869,6 +893,10 @@ export class DockerfileBuild {
         s.dry || !(runFollows(s.stage, ins) || this.#readByOthers(s.stage.index))
           ? undefined
           : (write) => this.#writeSnapshotted(s.image, write),
+      earlySnapshotting:
+        s.dry && runFollows(s.stage, ins)
+          ? (write) => this.#writeEarlySnapshotted(s.image, write)
+          : undefined,
       compression: s.compression,
       sourceRoot: (ref) => this.#sourceRoot(s, ins, ref, all, where),
       contextSources: (patterns, o) => {
@@ -892,6 +920,7 @@ export class DockerfileBuild {
       dry: s.dry,
       takeEarly: () => this.#early.take(ins),
       waiting: (ended) => this.#early.processStarted(ended),
+      later: (work) => this.#background.push(work),
       cached: (parts, produce, o) => this.#cached(s, ins, parts, o?.config ?? this.#config(s), produce, o),
     };
   }
@@ -901,13 +930,26 @@ export class DockerfileBuild {
     image: Image,
     write: (tee: Writable | undefined) => Promise<T>,
   ): Promise<T> {
-    const snapshot = await streamedSnapshot(this.#ctx.home, image);
-    const out = await write(snapshot?.input).catch(async (err: unknown) => {
-      await snapshot?.abandon();
-      throw err;
-    });
+    const { out, snapshot } = await teedWrite(this.#ctx.home, image, write);
     if (snapshot) this.#background.push(snapshot.finish(out.diffId));
     return out;
+  }
+
+  /**
+   * `StepContext.earlySnapshotting`: the layer written early over `image` (the key pass's: its base's layers),
+   * its snapshot made from the tee and held; `#cached` places it over the stage's layers when the step takes it.
+   */
+  async #writeEarlySnapshotted<T extends { diffId: Digest }>(
+    image: Image,
+    write: (tee: Writable | undefined) => Promise<T>,
+  ): Promise<T & { snapshot?: HeldSnapshot }> {
+    const { out, snapshot } = await teedWrite(this.#ctx.home, image, write);
+    if (!snapshot) return out;
+    const held: HeldSnapshot = {
+      place: (parents) => snapshot.finish(out.diffId, parents),
+      abandon: () => snapshot.abandon(),
+    };
+    return { ...out, snapshot: held };
   }
 
   /**
@@ -1000,11 +1042,7 @@ export class DockerfileBuild {
       if (rec.layer) this.#prefetch(s, rec.layer.digest);
       this.#slog(s.no, `--> Using cache ${short(keyOf(via ?? lookup))}`);
     } else {
-      rec = await this.#produceOnce(via ?? lookup, async () => {
-        const out = await produce();
-        if (out.early) this.#early.made(ins);
-        return out;
-      });
+      rec = await this.#produceOnce(via ?? lookup, () => this.#produceStep(s, ins, produce));
       if (via) await this.#cache.put(lookup, { ...rec, via });
       stored = rec;
     }
@@ -1078,6 +1116,8 @@ export class DockerfileBuild {
       searchPath: i.searchPath,
       signal: AbortSignal.any([this.#abort.signal, stop.signal]),
       onUnpack: (n) => this.#log(unpackingLine(n)),
+      // a cache import may leave the stage out (`#stopWarming`): nothing is made before the key pass says
+      after: this.#imports.length ? this.#planned : undefined,
     });
     this.#warming.set(image.digest, warming);
   }
@@ -1115,6 +1155,22 @@ export class DockerfileBuild {
     if (this.inputs.destinations.every((d) => d.transport === "docker")) return;
     const fetching = this.#lazy.get(digest)?.local();
     if (fetching) this.#prefetching.push(fetching.catch(() => undefined));
+  }
+
+  /**
+   * A step produced at its turn: noted when its output was made early, and a snapshot made with a layer made
+   * early placed over the stage's layers as they are now.
+   */
+  async #produceStep(
+    s: StageState,
+    ins: Instruction,
+    produce: () => Promise<StepOutput>,
+  ): Promise<StepOutput> {
+    const out = await produce();
+    if (out.early) this.#early.made(ins);
+    const held = out.layer?.snapshot;
+    if (held) this.#background.push(held.place(s.image.imageConfig().rootfs.diff_ids));
+    return out;
   }
 
   /** Produce a step and record it under `lookup`, once for the builds sharing this state (platforms.ts). */

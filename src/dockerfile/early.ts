@@ -75,8 +75,15 @@ export async function adoptEarly(
   const got = await early?.catch(() => undefined);
   if (!got) return undefined;
   if (got.basis === basis && (await sameAnswers(got.asked, view))) return got.output;
-  if (got.output.layer) await rm(got.output.layer.path, { force: true });
+  await dropEarly(got.output);
   return undefined;
+}
+
+/** An early output no step takes: its layer file and held snapshot removed. */
+async function dropEarly(output: StepOutput): Promise<void> {
+  if (!output.layer) return;
+  await output.layer.snapshot?.abandon();
+  await rm(output.layer.path, { force: true });
 }
 
 async function sameAnswers(asked: readonly Asked[], view: FsView): Promise<boolean> {
@@ -175,7 +182,8 @@ export class EarlySteps {
   async close(): Promise<void> {
     this.#closing = true;
     this.#wake();
-    await Promise.allSettled([...this.#steps.values()].map((e) => e.made));
+    // never taken: the snapshots held for them are dropped (their layers go with the build's temp folder)
+    await Promise.allSettled([...this.#steps.values()].map((e) => e.made?.then((m) => dropEarly(m.output))));
   }
 
   /**

@@ -258,6 +258,11 @@ export interface WarmOptions {
   signal?: AbortSignal | undefined;
   /** Called when the image's first layer is unpacked (the pause a RUN waiting for it would announce). */
   onUnpack?: ((layers: number) => void) | undefined;
+  /**
+   * Begin only once this settles (the key pass's end, when a cache import may still leave the stages that asked
+   * for the snapshots out: then `signal` is aborted by then, and nothing is made).
+   */
+  after?: Promise<unknown> | undefined;
 }
 
 /**
@@ -269,6 +274,8 @@ export interface WarmOptions {
  */
 export async function warmSnapshots(image: Image, o: WarmOptions): Promise<void> {
   try {
+    await o.after;
+    if (o.signal?.aborted) return;
     const { findRuntime, prepareSnapshots } = await import("../runtime/index.ts");
     const runtime = findRuntime({ want: o.runtime || undefined, path: o.searchPath || undefined });
     runtime.catch(() => undefined);

@@ -28,8 +28,15 @@ export interface StepOutput {
   early?: boolean;
   /** MAINTAINER's `author`. */
   author?: string;
-  /** The layer's blob at `path`; `headers`: its entries, when the step knows them (no stage reads them back). */
-  layer?: CachedLayer & { path: string; headers?: readonly EntryHeader[] | undefined };
+  /**
+   * The layer's blob at `path`; `headers`: its entries, when the step knows them (no stage reads them back);
+   * `snapshot`: its snapshot, made as it was written early (`EarlySnapshotWriter`), to be placed at its turn.
+   */
+  layer?: CachedLayer & {
+    path: string;
+    headers?: readonly EntryHeader[] | undefined;
+    snapshot?: HeldSnapshot | undefined;
+  };
 }
 
 /** Another stage's or an image's filesystem (`--from=`, `--mount=from=`). */
@@ -51,6 +58,21 @@ export interface SourceRoot {
 export type SnapshotWriter = <T extends { diffId: Digest }>(
   write: (tee: Writable | undefined) => Promise<T>,
 ) => Promise<T>;
+
+/**
+ * A step's layer written early by `write` (`StepContext.earlySnapshotting`), its tar given to `tee` as well: the
+ * snapshot made from it is held until the step takes the layer (`HeldSnapshot`), none where none can be made.
+ */
+export type EarlySnapshotWriter = <T extends { diffId: Digest }>(
+  write: (tee: Writable | undefined) => Promise<T>,
+) => Promise<T & { snapshot?: HeldSnapshot | undefined }>;
+
+/** The snapshot of a layer made early, placed over the stage's layers when the step takes it, else dropped. */
+export interface HeldSnapshot {
+  /** Put it in place over these DiffIDs (the stage's layers at the step's turn). Never rejects. */
+  place(parents: readonly Digest[]): Promise<void>;
+  abandon(): Promise<void>;
+}
 
 export interface StepContext {
   readonly inputs: BuildInputs;
@@ -94,6 +116,12 @@ export interface StepContext {
    */
   readonly snapshotting?: SnapshotWriter | undefined;
   /**
+   * The key pass, when a RUN later in the stage will need the step's layer as a snapshot: for a step made early
+   * (`StepCacheOptions.early`), whose snapshot is made as its layer is written and placed when the step takes it
+   * (over the stage's layers then, which the key pass does not know).
+   */
+  readonly earlySnapshotting?: EarlySnapshotWriter | undefined;
+  /**
    * COPY/ADD sources matched in the build context (its `.dockerignore` applied), found once per build for the
    * same patterns and flags (the key pass and the build share them).
    */
@@ -112,6 +140,11 @@ export interface StepContext {
   readonly dry: boolean;
   /** The step's work is a process's until `ended` settles (RUN): the build's thread is free for work made early. */
   waiting(ended: Promise<unknown>): void;
+  /**
+   * Clean-up the step leaves running (files in the build's temp folder it no longer needs), off the build's
+   * path: the build waits for it before it removes its temp folder. `work` never rejects.
+   */
+  later(work: Promise<void>): void;
   /** This step's output made early (`StepCacheOptions.early`), when the build started it; given once. */
   takeEarly(): Promise<EarlyOutput> | undefined;
   /**

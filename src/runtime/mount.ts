@@ -5,14 +5,14 @@
  */
 import { execFile } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
-import { existsSync } from "node:fs";
-import { lstat, mkdir, readFile, readlink, rm, stat, symlink } from "node:fs/promises";
+import { existsSync, lstatSync, mkdirSync, readFileSync, readlinkSync, statSync } from "node:fs";
+import { mkdir, rm, symlink } from "node:fs/promises";
 import { release, tmpdir, userInfo } from "node:os";
 import { dirname, join, relative, resolve } from "node:path";
 import { promisify } from "node:util";
 import { BerthError } from "../errors.ts";
 import type { XattrReader } from "../layer/index.ts";
-import { writeFileAtomic } from "../util/fs.ts";
+import { writeFileAtomicSync } from "../util/fs.ts";
 import { ownerTag } from "../util/owner.ts";
 import { refusedFolder } from "../util/user-cache.ts";
 import type { SpecMount } from "./spec.ts";
@@ -185,15 +185,21 @@ export async function unmountAll(targets: readonly string[]): Promise<void> {
   }
 }
 
-let bootId: Promise<string> | undefined;
+let bootId: string | undefined;
 
-/** This boot's id (`/proc/sys/kernel/random/boot_id`; "" where there is none). */
+/**
+ * This boot's id (`/proc/sys/kernel/random/boot_id`; "" where there is none), read once, synchronously: a
+ * procfs file, whose read costs less than a trip through libuv's pool.
+ */
 export function currentBootId(): Promise<string> {
-  bootId ??= readFile("/proc/sys/kernel/random/boot_id", "utf8").then(
-    (s) => s.trim(),
-    () => "",
-  );
-  return bootId;
+  if (bootId === undefined) {
+    try {
+      bootId = readFileSync("/proc/sys/kernel/random/boot_id", "utf8").trim();
+    } catch {
+      bootId = "";
+    }
+  }
+  return Promise.resolve(bootId);
 }
 
 const probes = new Map<string, Promise<boolean>>();
@@ -212,17 +218,16 @@ export function overlaySupported(root: string, isRoot: boolean): Promise<boolean
   let p = probes.get(root);
   if (!p) {
     p = (async () => {
+      // The memos are read and written synchronously, without fsync: a handful of small calls, each of which
+      // would otherwise wait its turn on a main thread busy with the key pass (a cold build's first RUN waits
+      // for this); a memo a crash loses only makes the next build try the mount again.
       const memo = join(root, PROBE_FILE);
       const kernel = release();
-      const known = await readFile(memo, "utf8").then(
-        (s) => (JSON.parse(s) as { kernel?: unknown }).kernel === kernel,
-        () => false,
-      );
-      if (known) return true;
-      const machine = await machineProbe(root);
+      if (readMemo(memo)?.kernel === kernel) return true;
+      const machine = machineProbe(root, await currentBootId());
       const ok = (machine !== undefined && existsSync(machine)) || (await probeOverlay(join(root, "tmp")));
-      if (ok) await writeFileAtomic(memo, `${JSON.stringify({ kernel, overlay: true })}\n`);
-      if (ok && machine !== undefined) await writeFileAtomic(machine, "").catch(() => undefined);
+      if (ok) writeFileAtomicSync(memo, `${JSON.stringify({ kernel, overlay: true })}\n`);
+      if (ok && machine !== undefined) writeMachineMemo(machine);
       return ok;
     })();
     probes.set(root, p);
@@ -230,10 +235,27 @@ export function overlaySupported(root: string, isRoot: boolean): Promise<boolean
   return p;
 }
 
+/** The snapshots root's memo, undefined when it is missing or not JSON. */
+function readMemo(path: string): { kernel?: unknown } | undefined {
+  try {
+    return JSON.parse(readFileSync(path, "utf8")) as { kernel?: unknown };
+  } catch {
+    return undefined;
+  }
+}
+
+function writeMachineMemo(path: string): void {
+  try {
+    writeFileAtomicSync(path, "");
+  } catch {
+    // only a memo: the next BERTH_HOME tries the mount
+  }
+}
+
 /** Drop what `overlaySupported` remembered about `root` (an overlay mount failed after all). */
 export async function forgetOverlaySupport(root: string): Promise<void> {
   probes.delete(root);
-  const machine = await machineProbe(root);
+  const machine = machineProbe(root, await currentBootId());
   await Promise.all([
     rm(join(root, PROBE_FILE), { force: true }),
     machine !== undefined ? rm(machine, { force: true }) : undefined,
@@ -246,21 +268,28 @@ export async function forgetOverlaySupport(root: string): Promise<void> {
  * Undefined when someone else could have made that file (the folder is not the user's own, or others may write
  * in it: `refusedFolder`, the rule of the user's code caches), or there is no boot id.
  */
-async function machineProbe(root: string): Promise<string | undefined> {
-  const boot = await currentBootId();
-  const { uid } = userInfo();
+function machineProbe(root: string, boot: string): string | undefined {
   if (!boot) return undefined;
+  const { uid } = userInfo();
   const dir = join(tmpdir(), `berth-${uid}`);
-  await mkdir(dir, { mode: 0o700 }).catch(() => undefined);
-  const [own, st, mnt, user] = await Promise.all([
-    lstat(dir).catch(() => undefined),
-    stat(root).catch(() => undefined),
-    readlink("/proc/self/ns/mnt").catch(() => ""),
-    readlink("/proc/self/ns/user").catch(() => ""),
-  ]);
+  try {
+    mkdirSync(dir, { mode: 0o700 });
+  } catch {
+    // there already, or not ours to make: checked below
+  }
+  const ask = <T>(f: () => T) => {
+    try {
+      return f();
+    } catch {
+      return undefined;
+    }
+  };
+  const own = ask(() => lstatSync(dir));
+  const st = ask(() => statSync(root));
   if (!own || refusedFolder(dir, own, uid) !== undefined || !st) return undefined;
+  const ns = (name: string) => ask(() => readlinkSync(`/proc/self/ns/${name}`)) ?? "";
   const key = createHash("sha256")
-    .update(JSON.stringify([boot, release(), st.dev, mnt, user]))
+    .update(JSON.stringify([boot, release(), st.dev, ns("mnt"), ns("user")]))
     .digest("hex");
   return join(dir, `overlay-${key.slice(0, 32)}`);
 }

@@ -3,7 +3,17 @@
  * that the caller keeps, with the mounts, env, user, cwd and network it gives. The result has one shape
  * whether the command succeeds or fails; `captureChanges` turns the upper directory into a layer.
  */
-import { chmod, chown, lstat, mkdir, readdir, rm, utimes, writeFile } from "node:fs/promises";
+import {
+  type BigIntStats,
+  chmodSync,
+  chownSync,
+  lstatSync,
+  mkdirSync,
+  rmSync,
+  utimesSync,
+  writeFileSync,
+} from "node:fs";
+import { lstat, readdir, rm } from "node:fs/promises";
 import { hostname as osHostname } from "node:os";
 import { join } from "node:path";
 import { BerthError } from "../errors.ts";
@@ -254,7 +264,7 @@ async function runOnce(r: SandboxRun, layers: UnionLayer[] | undefined): Promise
         : undefined,
       ...(o.rootless ? { rootless: o.rootless } : (await singleIdNamespace()) ? { singleId: true } : {}),
     });
-    await writeFile(join(dir, "config.json"), `${JSON.stringify(spec, null, 2)}\n`);
+    writeFileSync(join(dir, "config.json"), `${JSON.stringify(spec, null, 2)}\n`);
     const result = await runBundle({ runtime, stateDir, bundleDir: dir, id, command: o.args }, o);
     return {
       ...result,
@@ -264,8 +274,23 @@ async function runOnce(r: SandboxRun, layers: UnionLayer[] | undefined): Promise
   } finally {
     await net?.close();
     if (root?.mounted) await unmount(root.rootfs);
-    await rm(dir, { recursive: true, force: true }).catch(() => undefined);
+    await removeContainerDir(dir, layers !== undefined);
   }
+}
+
+/**
+ * Remove a container's folder once its process is gone. One whose root the runtime mounted (`small`) holds a
+ * few small files and empty folders: removed synchronously (a RUN's exit waited 9-12 ms for the asynchronous
+ * removal's trips through libuv's pool); another may hold a copied root, removed asynchronously. Never rejects.
+ */
+function removeContainerDir(dir: string, small: boolean): Promise<void> {
+  if (!small) return rm(dir, { recursive: true, force: true }).catch(() => undefined);
+  try {
+    rmSync(dir, { recursive: true, force: true });
+  } catch {
+    // left for the sweep (the folder names its owner)
+  }
+  return Promise.resolve();
 }
 
 /**
@@ -273,9 +298,10 @@ async function runOnce(r: SandboxRun, layers: UnionLayer[] | undefined): Promise
  * overlayfs moves when it first looks the directory up, writing its `origin`).
  */
 export async function dirIdentity(path: string): Promise<string> {
-  const st = await lstat(path, { bigint: true });
-  return `${st.dev}:${st.ino}:${st.birthtimeNs}`;
+  return identityOf(await lstat(path, { bigint: true }));
 }
+
+const identityOf = (st: BigIntStats) => `${st.dev}:${st.ino}:${st.birthtimeNs}`;
 
 /**
  * The mount points of `etc` the root lacks, made by berth in a fresh upper dir (top of `layers`) before the
@@ -296,23 +322,23 @@ async function premakeEtc(layers: UnionLayer[], etc: SpecMount[]): Promise<Map<s
   }
   if (missing.length === 0) return;
   const host = join(upper, "etc");
-  if (
-    !(await mkdir(host).then(
-      () => true,
-      () => false,
-    ))
-  )
-    return;
+  // synchronous: a folder and a few empty files in the fresh upper dir, before each RUN's runc (each
+  // asynchronous call was a trip through libuv's pool, waiting for the build's thread)
   try {
-    const st = await lstat(join(dir.dir, dir.rel), { bigint: true });
-    await Promise.all(missing.map((name) => writeFile(join(host, name), "", { flag: "wx" })));
-    await chown(host, Number(st.uid), Number(st.gid));
-    await chmod(host, Number(st.mode) & 0o7777);
-    await utimes(host, seconds(st.atimeNs), seconds(st.mtimeNs));
-    return new Map([["etc", await dirIdentity(host)]]);
+    mkdirSync(host);
+  } catch {
+    return;
+  }
+  try {
+    const st = lstatSync(join(dir.dir, dir.rel), { bigint: true });
+    for (const name of missing) writeFileSync(join(host, name), "", { flag: "wx" });
+    chownSync(host, Number(st.uid), Number(st.gid));
+    chmodSync(host, Number(st.mode) & 0o7777);
+    utimesSync(host, seconds(st.atimeNs), seconds(st.mtimeNs));
+    return new Map([["etc", identityOf(lstatSync(host, { bigint: true }))]]);
   } catch {
     // an owner this user namespace cannot give, …: left to the runtime's copy-up, as before
-    await rm(host, { recursive: true, force: true });
+    rmSync(host, { recursive: true, force: true });
     return undefined;
   }
 }
@@ -355,7 +381,10 @@ export async function upperXattrReader(
 async function runtimeMountedRoot(dir: string, layers: UnionLayer[]): Promise<ContainerRoot> {
   const [upper, ...lowers] = layers;
   const rootfs = join(dir, "rootfs");
-  await Promise.all([mkdir(upper!.dir, { recursive: true }), mkdir(join(dir, "work")), mkdir(rootfs)]);
+  // synchronous: three folders, before each RUN's runc
+  mkdirSync(upper!.dir, { recursive: true });
+  mkdirSync(join(dir, "work"));
+  mkdirSync(rootfs);
   return { rootfs, mounted: false, upperDir: upper!.dir, lowerDirs: lowers.map((l) => l.dir) };
 }
 

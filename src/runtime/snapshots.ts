@@ -18,7 +18,8 @@
  */
 import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
+import { mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
+import { mkdir, rename, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { PassThrough, type Readable, type Writable } from "node:stream";
 import { promisify } from "node:util";
@@ -50,8 +51,10 @@ export interface StreamedSnapshot {
   /**
    * Put the snapshot in place as the layer's of this DiffID (nothing when it could not be made from the
    * stream); a `prepare` that needs it meanwhile waits for it, so the writer need not. Never rejects.
+   * `parents`: the DiffIDs below the layer when they are known only now (a step made early, against its base's
+   * layers, and taken over more); the layer was applied as needing nothing below it, so any parents take it.
    */
-  finish(diffId: Digest): Promise<void>;
+  finish(diffId: Digest, parents?: readonly Digest[]): Promise<void>;
   /** Drop it (the layer was not written). */
   abandon(): Promise<void>;
 }
@@ -112,7 +115,9 @@ export class Snapshots {
     const root = join(home, "snapshots");
     // 0700: snapshots hold image roots, setuid files and all.
     await makePrivateHome(home);
-    await mkdir(join(root, "tmp"), { recursive: true, mode: 0o700 });
+    // synchronous: there on every open but the first (each RUN opens the snapshots), and a trip through libuv's
+    // pool waits for a main thread that may be busy (the key pass, while the base's snapshots are being made)
+    mkdirSync(join(root, "tmp"), { recursive: true, mode: 0o700 });
     const rootless = options.rootless ?? false;
     const mode = options.mode ?? ((await overlaySupported(root, !rootless)) ? "overlay" : "full");
     if (mode === "overlay" && rootless) {
@@ -186,16 +191,15 @@ export class Snapshots {
    * berth's COPY layers); for any other, or when the apply fails, no snapshot is made and `prepare` makes it
    * when a root needs it. Undefined in full mode.
    */
-  async streamed(parents: readonly Digest[]): Promise<StreamedSnapshot | undefined> {
+  async streamed(below: readonly Digest[]): Promise<StreamedSnapshot | undefined> {
     if (this.mode !== "overlay") return undefined;
     const tmp = this.#tempDir("stream");
-    const parentIds = chainIds(parents);
     const { applyLayer, selfContained } = await import("../layer/index.ts");
     const input = new PassThrough();
     await mkdir(tmp, { recursive: true });
     const applied = applyLayer(input, join(tmp, "fs"), {
       rootless: this.rootless,
-      accept: parents.length > 0 ? selfContained() : undefined,
+      accept: below.length > 0 ? selfContained() : undefined,
     }).then(
       (stats) => stats.stopped === undefined,
       () => false,
@@ -210,12 +214,15 @@ export class Snapshots {
         await applied;
         await drop();
       },
-      finish: (diffId) => {
-        const chainId = chainIds([...parents, diffId]).at(-1)!;
+      finish: (diffId, parents = below) => {
+        const ids = chainIds([...parents, diffId]);
+        const chainId = ids.at(-1)!;
         const dir = this.dir(chainId);
-        const parent = parentIds.at(-1);
+        const parent = ids.at(-2);
         const placing = (async (): Promise<MadeSnapshot> => {
           if (!(await applied)) throw new Error("the layer was not applied from its tar");
+          // applied as a base layer (anything taken): only a base layer it is
+          if (below.length === 0 && parents.length > 0) throw new Error("the layer was applied as a base");
           await this.#place(tmp, chainId, {
             chainId,
             diffId,
@@ -260,11 +267,10 @@ export class Snapshots {
    * is moved away); undefined when it has to be made.
    */
   async #usable(dir: string): Promise<SnapshotMeta | undefined> {
-    if (!(await isDir(join(dir, "fs")))) return undefined;
-    const meta = await readFile(join(dir, "meta.json"), "utf8").then(
-      (s) => JSON.parse(s) as SnapshotMeta,
-      () => ({}) as SnapshotMeta,
-    );
+    // synchronous: a stat and a small file per layer of the chain, before each RUN's runc and each stage read,
+    // where every trip through libuv's pool waits for the build's thread
+    if (!isDir(join(dir, "fs"))) return undefined;
+    const meta = readMeta(join(dir, "meta.json"));
     // Made before snapshots named their boot: the layers after the first were synced by their unmount.
     if (meta.boot === undefined || meta.boot === (await currentBootId())) return meta;
     const away = this.#tempDir("stale");
@@ -301,10 +307,11 @@ export class Snapshots {
       boot: await currentBootId(),
       ...(opaque !== undefined ? { opaque } : {}),
     };
-    await writeFile(join(tmp, "meta.json"), `${JSON.stringify(meta)}\n`);
-    await mkdir(join(this.root, this.mode), { recursive: true });
+    // synchronous, as `#usable`: a small file, a folder there on every placing but the first, a rename
+    writeFileSync(join(tmp, "meta.json"), `${JSON.stringify(meta)}\n`);
+    mkdirSync(join(this.root, this.mode), { recursive: true });
     try {
-      await rename(tmp, this.dir(chainId));
+      renameSync(tmp, this.dir(chainId));
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if (code !== "ENOTEMPTY" && code !== "EEXIST") throw err;
@@ -400,10 +407,19 @@ interface SnapshotMeta {
   opaque?: unknown[] | null;
 }
 
-async function isDir(p: string): Promise<boolean> {
+function isDir(p: string): boolean {
   try {
-    return (await stat(p)).isDirectory();
+    return statSync(p).isDirectory();
   } catch {
     return false;
+  }
+}
+
+/** A snapshot's `meta.json`; empty when it is missing or not JSON (made before snapshots had one). */
+function readMeta(path: string): SnapshotMeta {
+  try {
+    return JSON.parse(readFileSync(path, "utf8")) as SnapshotMeta;
+  } catch {
+    return {};
   }
 }

@@ -9,7 +9,8 @@
  * Kept containers (`--keep`) drop their owner file and are never swept.
  */
 import { randomBytes } from "node:crypto";
-import { mkdir, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { OciLayout } from "../oci/layout/layout.ts";
 import { isAlive, selfIdentity, sweepDeadOwners } from "../util/owner.ts";
@@ -63,9 +64,11 @@ export async function makeContainerDir(home: string, runtime: OciRuntime): Promi
   await sweepContainers(home, runtime);
   const id = containerId();
   const dir = join(dirs.containers, id);
-  await mkdir(dirs.state, { recursive: true });
-  await mkdir(dir, { recursive: true });
-  await writeFile(join(dir, OWNER), `${selfIdentity()}\n`);
+  // synchronous: two folders and a small file, before each RUN's runtime (trips through libuv's pool wait for
+  // a busy main thread)
+  mkdirSync(dirs.state, { recursive: true });
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, OWNER), `${selfIdentity()}\n`);
   return { id, dir, stateDir: dirs.state };
 }
 

@@ -8,8 +8,7 @@
  * directory is a real directory in it.
  */
 
-import type { Stats } from "node:fs";
-import { lstat, readlink } from "node:fs/promises";
+import { lstatSync, readlinkSync, type Stats } from "node:fs";
 import { join } from "node:path";
 
 export interface UnionLayer {
@@ -33,11 +32,18 @@ export type UnionLookup =
 
 const MAX_LINKS = 40;
 
-async function lstatIn(dir: string, rel: string): Promise<Stats | undefined> {
-  return lstat(join(dir, rel)).catch((err: NodeJS.ErrnoException) => {
-    if (err.code === "ENOENT" || err.code === "ENOTDIR") return undefined;
+/**
+ * Synchronous, as every call here: a lookup is an lstat per layer and path component, in a row (a RUN's user and
+ * /etc files take dozens before its runc), each a trip through libuv's pool otherwise, waiting for the thread.
+ */
+function lstatIn(dir: string, rel: string): Stats | undefined {
+  try {
+    return lstatSync(join(dir, rel));
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === "ENOENT" || code === "ENOTDIR") return undefined;
     throw err;
-  });
+  }
 }
 
 const isWhiteout = (st: Stats) => st.isCharacterDevice() && st.rdev === 0;
@@ -54,10 +60,10 @@ function mergeDown(rel: string, found: { layer: UnionLayer; stats: Stats }[]): U
 }
 
 /** The entries for `rel` in the parent's layers, top first, up to the first whiteout. */
-async function entriesOf(layers: readonly UnionLayer[], rel: string) {
+function entriesOf(layers: readonly UnionLayer[], rel: string) {
   const out: { layer: UnionLayer; stats: Stats }[] = [];
   for (const layer of layers) {
-    const stats = await lstatIn(layer.dir, rel);
+    const stats = lstatIn(layer.dir, rel);
     if (!stats) continue;
     if (isWhiteout(stats)) break;
     out.push({ layer, stats });
@@ -100,11 +106,11 @@ export async function lookupUnion(layers: readonly UnionLayer[], path: string): 
       continue;
     }
     const rel = [...cur, c].join("/");
-    const entries = await entriesOf(stack[stack.length - 1]!, rel);
+    const entries = entriesOf(stack[stack.length - 1]!, rel);
     const top = entries[0];
     if (!top) return missing();
     if (top.stats.isSymbolicLink()) {
-      const target = await readlink(join(top.layer.dir, rel));
+      const target = readlinkSync(join(top.layer.dir, rel));
       if (++links > MAX_LINKS) return { found: false, problem: { why: "loop", link: rel, target } };
       via = { link: rel, target, rest: queue.length };
       if (target.startsWith("/")) {
@@ -122,7 +128,7 @@ export async function lookupUnion(layers: readonly UnionLayer[], path: string): 
   // The root itself.
   const root = stack[0]![0];
   if (!root) return { found: false };
-  return { found: true, dir: root.dir, rel: "", stats: await lstat(root.dir) };
+  return { found: true, dir: root.dir, rel: "", stats: lstatSync(root.dir) };
 }
 
 /** The host path of `path` in the union (links followed inside it), undefined when it is not there. */

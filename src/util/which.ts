@@ -39,7 +39,7 @@ export async function isExecutable(path: string, o: ExecutableOptions = {}): Pro
 }
 
 /** isExecutable, synchronously. */
-function isExecutableSync(path: string, o: ExecutableOptions): boolean {
+export function isExecutableSync(path: string, o: ExecutableOptions = {}): boolean {
   try {
     accessSync(path, constants.X_OK);
     return !o.regularFile || fileWithExecuteBit(statSync(path));

@@ -4,9 +4,14 @@
  * question it asked the same: its layer is then the one made in turn, byte for byte. Any other answer (an
  * existing folder's owner, a `--chown` name in the stage's /etc/passwd) and it is made again in turn.
  */
+import { readdirSync } from "node:fs";
+import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import type { BuildInputs, StepReport } from "../../src/dockerfile/build.ts";
+import { readTar } from "../../src/layer/reader.ts";
+import { chainIds, encodedOf } from "../../src/oci/digest.ts";
+import type { Image } from "../../src/oci/image.ts";
 import { tempDir } from "../helpers/temp.ts";
 import { localBase, writeContext } from "./helpers/local.ts";
 import { layerEntries, scratchBuild } from "./helpers/scratch.ts";
@@ -26,13 +31,28 @@ const files = {
   "static/bin/tool": { content: "#!/bin/sh\n", mode: 0o755 },
 };
 
-/** Build in-process (the result's steps say which were made early); the image's layers and the last's entries. */
+/**
+ * Build in-process (the result's steps say which were made early); the image's layers and the last's entries,
+ * the build's BERTH_HOME and image.
+ */
 async function build(dockerfile: string, o: Partial<BuildInputs> = {}) {
   const dir = join(tmp, `b-${n++}`);
   const ctx = await writeContext(join(dir, "ctx"), files);
   const { result, image } = await scratchBuild(dir, ctx, dockerfile.replaceAll("{{BASE}}", base), o);
   const layers = image.manifest.layers.map((l) => l.digest);
-  return { steps: result.steps, layers, last: await layerEntries(image, layers.length - 1) };
+  const home = join(dir, "home");
+  return { steps: result.steps, layers, last: await layerEntries(image, layers.length - 1), home, image };
+}
+
+/** The content of `path` in layer `index` of `image`. */
+async function fileIn(image: Image, index: number, path: string): Promise<string | undefined> {
+  let found: string | undefined;
+  for await (const e of readTar(await image.layers()[index]!.uncompressed())) {
+    const chunks: Buffer[] = [];
+    for await (const c of e.body) chunks.push(c as Buffer);
+    if (e.header.path === path) found = Buffer.concat(chunks).toString("utf8");
+  }
+  return found;
 }
 
 const step = (steps: StepReport[], text: string) => steps.find((s) => s.instruction.startsWith(text))!;
@@ -66,6 +86,25 @@ COPY --from=slow /done /done
     expect(early.layers.at(-2)).toBe(inTurn.layers.at(-1));
   });
 
+  it("with a RUN after it: the RUN sees its files (its snapshot, made as it was written, placed at its turn)", async () => {
+    const r = await build(
+      `${slow("echo done > /done")}FROM {{BASE}}
+COPY --from=slow /done /done
+COPY static/ /srv/static/
+RUN cat /done /srv/static/index.html /srv/static/css/site.css > /seen
+`,
+      { compression: "gzip" },
+    );
+    expect(step(r.steps, "COPY static/").early).toBe(true);
+    expect(await fileIn(r.image, r.layers.length - 1, "seen")).toBe("done\n<p>hi</p>\np{}\n");
+    // placed over the stage's layers at its turn (the other stage's copy among them), its parent that copy's
+    const ids = chainIds(r.image.imageConfig().rootfs.diff_ids);
+    const snapshot = (i: number) => join(r.home, "snapshots", "overlay", encodedOf(ids[i]!));
+    const meta = JSON.parse(await readFile(join(snapshot(ids.length - 2), "meta.json"), "utf8"));
+    expect(meta.parent).toBe(join(snapshot(ids.length - 3), "fs"));
+    expect(readdirSync(join(r.home, "snapshots", "tmp"))).toEqual([]);
+  });
+
   it("is made again when a folder it lands in is the other stage's, with another owner and mode", async () => {
     const r =
       await build(`${slow("mkdir -p /t/srv/static && /bin/busybox chown 7:7 /t/srv/static && /bin/busybox chmod 750 /t/srv/static")}FROM {{BASE}}
@@ -88,5 +127,17 @@ COPY --chown=app static/ /srv/static/
     expect(r.last).toContain("srv/static/index.html file 644 1234:1234");
     expect(r.last).toContain("srv/static/bin/tool file 755 1234:1234");
     expect(step(r.steps, "COPY --chown=app").early).toBeUndefined();
+  });
+
+  it("made again with a RUN after it: the RUN sees the layer made in turn, and the early one's snapshot is gone", async () => {
+    const r =
+      await build(`${slow("mkdir -p /t/etc && /bin/busybox printf 'root:x:0:0::/root:/bin/sh\\napp:x:1234:1234::/:/bin/sh\\n' > /t/etc/passwd")}FROM {{BASE}}
+COPY --from=slow /t/ /
+COPY --chown=app static/ /srv/static/
+RUN /bin/busybox stat -c %u:%g /srv/static/index.html > /owner
+`);
+    expect(step(r.steps, "COPY --chown=app").early).toBeUndefined();
+    expect(await fileIn(r.image, r.layers.length - 1, "owner")).toBe("1234:1234\n");
+    expect(readdirSync(join(r.home, "snapshots", "tmp"))).toEqual([]);
   });
 });

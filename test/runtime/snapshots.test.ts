@@ -163,6 +163,35 @@ describe("streamed snapshots", () => {
     expect(readdirSync(join(racing, "snapshots", "tmp"))).toEqual([]);
   });
 
+  it("one made early, over its base alone, is placed over the layers given when it is taken (a step made early)", async () => {
+    const layout = join(dir, "streamed-later");
+    const mid: HandEntry[] = [{ path: "mid", content: "from a stage" }];
+    const descs = await handImages(layout, [below, mid, layer]);
+    const img = await loadImage(await OciLayout.open(layout), descs[2]!);
+    const tar = await tarOf(layer);
+    const [d1, d2] = img.imageConfig().rootfs.diff_ids;
+    const home = join(dir, "home-streamed-later");
+    // the key pass knows the base's layer only; the layer is taken over the base and another stage's copy
+    const s = (await (await Snapshots.open(home)).streamed([d1!]))!;
+    s.input.end(tar);
+    await s.finish(sha256(tar), [d1!, d2!]);
+    const chain = await (await Snapshots.open(home)).prepare(img);
+    expect(chain).toMatchObject({ applied: 2, reused: 1 });
+    const cold = join(dir, "home-streamed-later-cold");
+    const made = await (await Snapshots.open(cold)).prepare(img);
+    expect(await treeOf(chain.dirs[2]!)).toEqual(await treeOf(made.dirs[2]!));
+    const meta = async (h: string, d: string) =>
+      (await readFile(join(d, "..", "meta.json"), "utf8")).replaceAll(h, "HOME");
+    expect(await meta(home, chain.dirs[2]!)).toBe(await meta(cold, made.dirs[2]!));
+    // one applied as a base layer (anything taken, nothing checked against a parent) is not placed over parents
+    const based = join(dir, "home-streamed-based");
+    const b = (await (await Snapshots.open(based)).streamed([]))!;
+    b.input.end(tar);
+    await b.finish(sha256(tar), [d1!, d2!]);
+    expect(await readdir(join(based, "snapshots", "overlay")).catch(() => [])).toEqual([]);
+    expect(readdirSync(join(based, "snapshots", "tmp"))).toEqual([]);
+  });
+
   it("none is made of a layer that needs what is below it, one that fails, or one abandoned: prepare makes it", async () => {
     const home = join(dir, "home-streamed-none");
     const snapshots = await Snapshots.open(home);

@@ -638,8 +638,9 @@ async function copyOutput(
       pace,
       tee,
     });
-  // A layer made early may be dropped at its turn: only one made in turn feeds its snapshot as it is written.
-  const desc = await (pace || !c.snapshotting ? write(undefined) : c.snapshotting(write));
+  // A layer made early may be dropped at its turn: its snapshot is held until then (`HeldSnapshot`).
+  const teed = pace ? c.earlySnapshotting : c.snapshotting;
+  const desc = await (teed ? teed(write) : write(undefined));
   return { config: c.config, createdBy: copyCreatedBy(c, a), layer: { path: layerPath, ...desc } };
 }
 
