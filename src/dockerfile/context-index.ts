@@ -90,9 +90,10 @@ export class ContextIndex {
     // file is named after its real path, so that two names of one folder share it.
     const root = resolve(contextDir);
     let real = root;
-    // synchronous, as the index's parse is: each async call is a hop through libuv's pool and back
+    // synchronous, as the index's parse is (each async call is a hop through libuv's pool and back); the
+    // native one: one realpath(3), not an lstat per component
     try {
-      real = realpathSync(contextDir);
+      real = realpathSync.native(contextDir);
     } catch {
       // a context that does not exist fails where it is read
     }
