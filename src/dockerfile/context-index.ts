@@ -15,7 +15,7 @@
  * The paths come from the COPY/ADD walk (sources.ts), which never follows links out of the context; the
  * index only decides whether a regular file found there has to be read.
  */
-import { createHash } from "node:crypto";
+import { hash } from "node:crypto";
 import { readFileSync, realpathSync, type Stats } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import { join, relative, resolve, sep } from "node:path";
@@ -100,7 +100,7 @@ export class ContextIndex {
     const entries = new Map<string, Entry>();
     let file: string | undefined;
     if (cacheRoot !== undefined) {
-      const key = createHash("sha256").update(real).digest("hex");
+      const key = hash("sha256", real, "hex");
       file = join(cacheRoot, "context", `${key}.json`);
       try {
         const parsed = JSON.parse(readFileSync(file, "utf8")) as IndexFile;
