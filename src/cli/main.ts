@@ -9,6 +9,7 @@ import { EXIT, exitCodeFor } from "./exit.ts";
 import type { Output } from "./output.ts";
 import { TransferProgress } from "./progress.ts";
 import { selfCommand } from "./self.ts";
+import { stdio } from "./stdio.ts";
 import { needsNamespace } from "./userns.ts";
 
 type Register = (program: Command, cli: () => Cli) => void;
@@ -182,8 +183,8 @@ function processCli(env: Record<string, string | undefined>, out: Output, code: 
       get stdin() {
         return Boolean(process.stdin.isTTY);
       },
-      stdout: Boolean(process.stdout.isTTY),
-      stderr: Boolean(process.stderr.isTTY),
+      stdout: Boolean(out.stdout.isTTY),
+      stderr: Boolean(out.stderr.isTTY),
     },
     // `shared`: one registry client for every source and sink of the command, closed when it ends.
     ctx: { home: berthHome(env), env, shared: {} },
@@ -370,12 +371,17 @@ async function main(argv: string[], env: Record<string, string | undefined>, out
 
 /** Wire the CLI to this process: argv, env, stdio and the exit code. */
 export async function run(): Promise<void> {
-  const out: Output = { stdout: process.stdout, stderr: process.stderr, quiet: false };
   // `berth … | head`: the reader has what it wanted; stop quietly (as a command killed by SIGPIPE does,
   // without the trace Node prints for an unhandled EPIPE)
-  process.stdout.on("error", (err: NodeJS.ErrnoException) => {
-    if (err.code === "EPIPE") process.exit(EXIT.ok);
-    throw err;
-  });
+  const stdout = stdio(
+    1,
+    () => process.stdout,
+    (s) =>
+      s.on("error", (err: NodeJS.ErrnoException) => {
+        if (err.code === "EPIPE") process.exit(EXIT.ok);
+        throw err;
+      }),
+  );
+  const out: Output = { stdout, stderr: stdio(2, () => process.stderr), quiet: false };
   process.exitCode = await main(process.argv.slice(2), process.env, out);
 }

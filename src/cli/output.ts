@@ -1,5 +1,6 @@
 import type { Writable } from "node:stream";
 import { BerthError } from "../errors.ts";
+import { streamOf } from "./stdio.ts";
 
 /** Where the CLI writes: data to stdout, messages and progress to stderr. */
 export interface Output {
@@ -19,7 +20,8 @@ export function outputOf(path: string, out: Output): string | Writable {
       hint: "redirect standard output to a file or a pipe, or give -o FILE",
     });
   }
-  return out.stdout;
+  // Node's stream itself: pipelines know it (they leave process.stdout open)
+  return streamOf(out.stdout);
 }
 
 /**

@@ -5,7 +5,7 @@
  * live in `blobs/sha256/<hex>`. A record is written only after its blob is in place, so a record that exists
  * is complete. `entries/<hex>.json`: the entries of a layer (by its blob's digest), for the stage index.
  */
-import { createHash } from "node:crypto";
+import { hash } from "node:crypto";
 import { readFileSync, statSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
@@ -38,9 +38,9 @@ export interface StepRecord {
 
 /** A cache key: a digest over its parts, in order. */
 export function cacheKey(...parts: unknown[]): string {
-  const h = createHash("sha256");
-  for (const p of parts) h.update(`${JSON.stringify(p)}\n`);
-  return `sha256:${h.digest("hex")}`;
+  let text = "";
+  for (const p of parts) text += `${JSON.stringify(p)}\n`;
+  return `sha256:${hash("sha256", text, "hex")}`;
 }
 
 export class StepCache {

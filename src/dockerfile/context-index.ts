@@ -15,9 +15,9 @@
  * The paths come from the COPY/ADD walk (sources.ts), which never follows links out of the context; the
  * index only decides whether a regular file found there has to be read.
  */
-import { createHash } from "node:crypto";
-import type { Stats } from "node:fs";
-import { mkdir, readFile, realpath } from "node:fs/promises";
+import { hash } from "node:crypto";
+import { readFileSync, realpathSync, type Stats } from "node:fs";
+import { mkdir } from "node:fs/promises";
 import { join, relative, resolve, sep } from "node:path";
 import { writeFileAtomic } from "../util/fs.ts";
 import { fileDigest } from "./sources.ts";
@@ -90,18 +90,20 @@ export class ContextIndex {
     // file is named after its real path, so that two names of one folder share it.
     const root = resolve(contextDir);
     let real = root;
+    // synchronous, as the index's parse is (each async call is a hop through libuv's pool and back); the
+    // native one: one realpath(3), not an lstat per component
     try {
-      real = await realpath(contextDir);
+      real = realpathSync.native(contextDir);
     } catch {
       // a context that does not exist fails where it is read
     }
     const entries = new Map<string, Entry>();
     let file: string | undefined;
     if (cacheRoot !== undefined) {
-      const key = createHash("sha256").update(real).digest("hex");
+      const key = hash("sha256", real, "hex");
       file = join(cacheRoot, "context", `${key}.json`);
       try {
-        const parsed = JSON.parse(await readFile(file, "utf8")) as IndexFile;
+        const parsed = JSON.parse(readFileSync(file, "utf8")) as IndexFile;
         if (parsed.version === 1 && parsed.entries && typeof parsed.entries === "object") {
           for (const [k, e] of Object.entries(parsed.entries)) {
             if (Array.isArray(e) && e.length === 8 && typeof e[6] === "string") entries.set(k, e);

@@ -1,4 +1,4 @@
-import { createHash, type Hash } from "node:crypto";
+import { createHash, type Hash, hash } from "node:crypto";
 import { Transform, type TransformCallback } from "node:stream";
 import { BerthError } from "../errors.ts";
 
@@ -59,8 +59,9 @@ export function validateDigest(value: unknown, what = "digest"): Digest {
   return value as Digest;
 }
 
+/** The digest of bytes in memory (one-shot `hash`: no Hash object, ~110 of them in a no-change rebuild). */
 export function digestBytes(bytes: Uint8Array | string, algorithm: Algorithm = "sha256"): Digest {
-  return `${algorithm}:${createHash(algorithm).update(bytes).digest("hex")}`;
+  return `${algorithm}:${hash(algorithm, bytes, "hex")}`;
 }
 
 /** Check bytes already in memory against a digest and size. */

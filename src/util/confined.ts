@@ -16,8 +16,8 @@
  * This is what the reference lifecycle gets for free by running as the CNB user (it follows only what that
  * user could); berth, running as root, follows only what stays in the tree.
  */
-import { constants, type Dirent, type Stats } from "node:fs";
-import { type FileHandle, lstat, mkdir, open, readdir, readFile, readlink, realpath } from "node:fs/promises";
+import { constants, type Dirent, readFileSync, realpathSync, type Stats } from "node:fs";
+import { type FileHandle, lstat, mkdir, open, readdir, readlink } from "node:fs/promises";
 import { isAbsolute, relative, resolve } from "node:path";
 import { pipeline } from "node:stream/promises";
 import { BerthError } from "../errors.ts";
@@ -469,15 +469,21 @@ export async function readFileWithin(
         `does not hold ${JSON.stringify(file)}; berth reads only files inside it`,
       );
     }
-    return readFile(path).catch((err: NodeJS.ErrnoException) => {
-      if (err.code === "ENOENT") return undefined;
+    // synchronous: what is read whole here (a Dockerfile, a project.toml) is parsed at once, as long
+    try {
+      return readFileSync(path);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
       throw err;
-    });
+    }
   }
-  const root = await realpath(base).catch((err: NodeJS.ErrnoException) => {
-    if (err.code === "ENOENT") return undefined;
-    throw err;
-  });
+  // synchronous: one realpath(3), without a hop through libuv's pool and back
+  let root: string | undefined;
+  try {
+    root = realpathSync.native(base);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
+  }
   if (root === undefined) return undefined;
   return new ConfinedTree(root, { ...o, seenAs: o.seenAs ?? base }).readFile(rel, o.maxBytes);
 }

@@ -231,4 +231,51 @@ describe("fileDigest and sourcesDigest", () => {
     expect(a).not.toBe(await sourcesDigest(sources, async () => "two"));
     expect(await sourcesDigest(sources)).not.toBe(a);
   });
+
+  it("digests the same text however large (cache keys stay as they were: pieces of ~64 KB, not one a file)", async () => {
+    const st = (type: "f" | "d" | "l", i: number) =>
+      ({
+        isDirectory: () => type === "d",
+        isSymbolicLink: () => type === "l",
+        isFile: () => type === "f",
+        nlink: i % 7 === 0 ? 2 : 1,
+        dev: 1,
+        ino: i % 14,
+        mode: 0o100644,
+        size: i,
+        uid: i,
+        gid: 2,
+      }) as unknown as MatchedSource["files"][number]["st"];
+    const files = Array.from({ length: 3000 }, (_, i) => {
+      const type = (["f", "d", "l"] as const)[i % 3]!;
+      return {
+        hostPath: `/h/${i}`,
+        rel: `dir/file-${i}`,
+        st: st(type, i),
+        ...(type === "l" ? { linkname: "t" } : {}),
+      };
+    });
+    const sources: MatchedSource[] = [{ path: "/dir", isDir: true, files, name: "dir" }];
+    const content = async (p: string) => `c${p}`;
+    for (const owners of [false, true]) {
+      const expected = createHash("sha256").update("source /dir true dir \n");
+      const groups = new Map<string, number>();
+      files.forEach((f, n) => {
+        const type = f.st.isDirectory() ? "d" : f.st.isSymbolicLink() ? "l" : "f";
+        let group = "";
+        if (type === "f" && f.st.nlink > 1) {
+          const k = `${f.st.dev}:${f.st.ino}`;
+          if (!groups.has(k)) groups.set(k, n);
+          group = String(groups.get(k));
+        }
+        expected.update(
+          `${f.rel}\0${type}\0${f.st.mode & 0o7777}\0${f.st.size}\0${f.linkname ?? ""}\0${group}\0`,
+        );
+        if (owners) expected.update(`${f.st.uid}:${f.st.gid}\0`);
+        if (type === "f") expected.update(`c${f.hostPath}`);
+        expected.update("\n");
+      });
+      expect(await sourcesDigest(sources, content, owners)).toBe(expected.digest("hex"));
+    }
+  });
 });

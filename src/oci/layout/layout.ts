@@ -1,4 +1,4 @@
-import { createReadStream } from "node:fs";
+import { createReadStream, readFileSync } from "node:fs";
 import { chmod, link, mkdir, readdir, readFile, rename, rm, stat } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import type { Readable } from "node:stream";
@@ -21,6 +21,8 @@ export const REF_NAME = "org.opencontainers.image.ref.name";
 const LAYOUT_VERSION = "1.0.0";
 /** Blobs are read 1 MiB at a time: fewer, larger chunks through the hashing and writing streams. */
 const READ_CHUNK = 1024 * 1024;
+/** Blobs read by `readBlob` synchronously up to this size (manifests and configs are a few KB). */
+const SYNC_READ = 128 * 1024;
 
 /** The grammar of `org.opencontainers.image.ref.name` in an image layout. */
 const REF_NAME_GRAMMAR =
@@ -222,11 +224,18 @@ export class OciLayout implements BlobSource {
     return verified(stream, desc, `blob ${desc.digest} in ${this.dir}`);
   }
 
-  /** A small blob (manifest, config) read at once and verified: one file read instead of a stream. */
+  /**
+   * A small blob (manifest, config) read at once and verified: one file read instead of a stream, synchronous
+   * up to `SYNC_READ` bytes (its parse and digest are: an async read is four hops through libuv's pool).
+   */
   async readBlob(desc: Descriptor): Promise<Buffer> {
-    const bytes = await readFile(this.blobPath(desc.digest)).catch((err: NodeJS.ErrnoException) => {
-      throw this.#missing(err, desc);
-    });
+    const path = this.blobPath(desc.digest);
+    let bytes: Buffer;
+    try {
+      bytes = desc.size >= 0 && desc.size <= SYNC_READ ? readFileSync(path) : await readFile(path);
+    } catch (err) {
+      throw this.#missing(err as NodeJS.ErrnoException, desc);
+    }
     verifyBytes(bytes, desc.digest, desc.size, `blob ${desc.digest} in ${this.dir}`);
     return bytes;
   }
@@ -324,7 +333,8 @@ export class OciLayout implements BlobSource {
     const path = join(this.dir, "index.json");
     let raw: Buffer;
     try {
-      raw = await readFile(path);
+      // synchronous, as its parse is
+      raw = readFileSync(path);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === "ENOENT") {
         throw new BerthError(
