@@ -3,7 +3,7 @@
 // from a local registry, the library examples (examples/library, README's "Using berth as a library")
 // compiled against it and run, its type declarations, and the refusal on a Node older than engines.
 import { execFile, spawnSync } from "node:child_process";
-import { mkdir, readFile, symlink, writeFile } from "node:fs/promises";
+import { cp, mkdir, readFile, symlink, writeFile } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -43,7 +43,19 @@ beforeAll(async () => {
   dir = await tempDir("berth-package-");
   prefix = join(dir, "prefix");
   const env = { ...process.env, npm_config_update_notifier: "false" };
-  const packed = await run("npm", ["pack", "--json", "--pack-destination", dir], { cwd: ROOT, env });
+  // packed from a copy of the checkout's files (its node_modules linked): prepack builds dist/ there, never in the
+  // checkout, where a dist/launcher would stop other test files' berths compiling their launcher (progress.test.ts)
+  const tree = join(dir, "tree");
+  const listed = await run("git", ["ls-files", "-z", "--cached", "--others", "--exclude-standard"], {
+    cwd: ROOT,
+  });
+  for (const path of new Set(listed.split("\0").filter(Boolean))) {
+    await cp(join(ROOT, path), join(tree, path), { recursive: true, verbatimSymlinks: true }).catch((err) => {
+      if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err; // deleted, not yet committed
+    });
+  }
+  await symlink(join(ROOT, "node_modules"), join(tree, "node_modules"));
+  const packed = await run("npm", ["pack", "--json", "--pack-destination", dir], { cwd: tree, env });
   const info = JSON.parse(packed.slice(packed.indexOf("["))) as {
     filename: string;
     files: { path: string }[];

@@ -69,7 +69,9 @@ describe.each([
     expect(id).toMatch(/^berth-[0-9a-f]{16}$/);
 
     const listed = (await ps()).find((c) => c.name === name);
-    expect(listed).toMatchObject({ id, status: "running", exitCode: null });
+    // a container that did not start: what its runtime said is in its log
+    const said = listed?.status === "running" ? "" : (await b(["logs", name])).stderr;
+    expect(listed, said).toMatchObject({ id, status: "running", exitCode: null });
     const table = await b(["ps"]);
     expect(table.stdout).toMatch(/^CONTAINER ID\s+IMAGE\s+COMMAND\s+CREATED\s+STATUS\s+PORTS\s+NAMES$/m);
     expect(table.stdout).toMatch(new RegExp(`^${id.slice(6, 18)}\\s.*Up .*${name}$`, "m"));
