@@ -4,9 +4,9 @@
  * containers here) crun.
  */
 import { existsSync, readdirSync } from "node:fs";
-import { writeFile } from "node:fs/promises";
+import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { berth, spawnBerth } from "../helpers/cli.ts";
 import { tempDir } from "../helpers/temp.ts";
 import { busyboxImage, freePort, readPublished, recordingRuntime } from "./helpers.ts";
@@ -60,6 +60,8 @@ describe.each([
   { runtime: "runc", path: "runc", skip: false },
   { runtime: "crun", path: crun?.path ?? "crun", skip: !crun },
 ])("detached containers with $runtime", ({ runtime, path, skip }) => {
+  // a failure midway leaves no container for the next tests' listings (the test removes it when it passes)
+  afterEach(() => b(["rm", "-f", `web-${runtime}`]));
   it.skipIf(skip)("run -d --name, ps, logs, exec, a name clash, stop, logs after the end, rm", async () => {
     const name = `web-${runtime}`;
     const started = await b(["run", "--runtime", path, "-d", "--name", name, app, "sh", "-c", LOOP]);
@@ -69,8 +71,11 @@ describe.each([
     expect(id).toMatch(/^berth-[0-9a-f]{16}$/);
 
     const listed = (await ps()).find((c) => c.name === name);
-    // a container that did not start: what its runtime said is in its log
-    const said = listed?.status === "running" ? "" : (await b(["logs", name])).stderr;
+    // a container that did not start: what it wrote, and why berth or its runtime could not start it
+    const said =
+      listed?.status === "running"
+        ? ""
+        : `${(await b(["logs", name])).stderr}${await readFile(join(home, "run", "containers", id, "exit.json"), "utf8").catch(() => "")}`;
     expect(listed, said).toMatchObject({ id, status: "running", exitCode: null });
     const table = await b(["ps"]);
     expect(table.stdout).toMatch(/^CONTAINER ID\s+IMAGE\s+COMMAND\s+CREATED\s+STATUS\s+PORTS\s+NAMES$/m);
