@@ -1,0 +1,195 @@
+/**
+ * src/cli/commands/history.ts: `berth history` against `docker history` on the same image (a Dockerfile build
+ * by berth, saved and `docker load`ed into a private engine), row by row; the flags; the errors.
+ */
+import { mkdir, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import {
+  formatHistory,
+  type HistoryRow,
+  historyOf,
+  humanDuration,
+  humanSize,
+  truncateCreatedBy,
+} from "../../../src/cli/commands/history.ts";
+import { BerthError } from "../../../src/errors.ts";
+import type { Image } from "../../../src/oci/image.ts";
+import { localBase } from "../../dockerfile/helpers/local.ts";
+import { berth } from "../../helpers/cli.ts";
+import { runCommand } from "../../helpers/cli-commands.ts";
+import { type Dockerd, dockerdAvailable, startDockerd } from "../../helpers/dockerd.ts";
+import { tempDir } from "../../helpers/temp.ts";
+
+describe("docker's units and truncation", () => {
+  it("sizes as go-units HumanSizeWithPrecision(n, 3), durations as HumanDuration", () => {
+    expect([0, 7, 999, 1000, 1234, 999_500, 12_345_678, 1e12].map(humanSize)).toEqual([
+      "0B",
+      "7B",
+      "999B",
+      "1kB",
+      "1.23kB",
+      "1e+03kB",
+      "12.3MB",
+      "1TB",
+    ]);
+    expect(
+      [0, 1, 59, 60, 119, 3599, 5400, 3 * 86400, 20 * 86400, 90 * 86400, 56.9 * 365 * 86400].map(
+        humanDuration,
+      ),
+    ).toEqual([
+      "Less than a second",
+      "1 second",
+      "59 seconds",
+      "About a minute",
+      "About a minute",
+      "59 minutes",
+      "2 hours",
+      "3 days",
+      "2 weeks",
+      "3 months",
+      "56 years",
+    ]);
+    expect(truncateCreatedBy("a\tb")).toBe("a b");
+    expect(truncateCreatedBy("x".repeat(45))).toBe("x".repeat(45));
+    expect(truncateCreatedBy("x".repeat(46))).toBe(`${"x".repeat(44)}…`);
+  });
+});
+
+describe("a config whose history and layers do not pair up", () => {
+  const image = (history: object[], layers: number) =>
+    ({
+      digest: "sha256:1",
+      manifest: {
+        config: { digest: `sha256:${"c".repeat(64)}`, mediaType: "x", size: 1 },
+        layers: Array.from({ length: layers }, () => ({ digest: "sha256:l", size: 0, mediaType: "x" })),
+      },
+      config: { architecture: "amd64", os: "linux", rootfs: { type: "layers", diff_ids: [] }, history },
+    }) as unknown as Image;
+  const noBlobs = { openBlob: () => Promise.reject(new Error("no layer should be read")) };
+
+  it("more non-empty entries than layers: refused, naming the entry (docker: too many non-empty layers)", async () => {
+    const err = await historyOf(image([{ created_by: "RUN x" }], 0), noBlobs, "app:1").catch((e) => e);
+    expect(err).toBeInstanceOf(BerthError);
+    expect(err.message).toBe(
+      "app:1's config history[0] is a non-empty layer's entry, but the image has only 0 layers",
+    );
+  });
+
+  it("empty entries only: listed, each 0B", async () => {
+    const rows = await historyOf(image([{ created_by: "ENV A=1", empty_layer: true }], 0), noBlobs, "app:1");
+    const text = formatHistory(rows, `sha256:${"c".repeat(64)}`, {
+      human: true,
+      trunc: true,
+      now: 0,
+      quiet: false,
+    });
+    expect(text.split("\n")).toEqual([
+      "IMAGE          CREATED   CREATED BY   SIZE      COMMENT",
+      `${"c".repeat(12)}             ENV A=1      0B`,
+      "",
+    ]);
+  });
+});
+
+describe.skipIf(!dockerdAvailable())("berth history compared with docker history", () => {
+  let dockerd: Dockerd;
+  let home: string;
+  let archive: string;
+  const rows: HistoryRow[] = [];
+
+  beforeAll(async () => {
+    const dir = await tempDir();
+    home = join(dir, "home");
+    const base = await localBase(join(dir, "base"));
+    const ctx = join(dir, "ctx");
+    await mkdir(ctx, { recursive: true });
+    await writeFile(join(ctx, "a.txt"), "hello history\n".repeat(100));
+    await writeFile(
+      join(ctx, "Dockerfile"),
+      [
+        `FROM ${base}`,
+        "ENV A=1",
+        "WORKDIR /w",
+        "COPY a.txt .",
+        "RUN echo made >made.txt && ln -s made.txt link && ln made.txt hard && mkdir -p d/e",
+        'LABEL team="web"\tb=2',
+        `RUN printf '%s' "a long command line that docker truncates to forty-five columns" >long`,
+        "",
+      ].join("\n"),
+    );
+    const env = { SOURCE_DATE_EPOCH: "0" };
+    const b = await berth(["build", ctx, "--dockerfile", "-t", "hist:1", "--network", "none"], { home, env });
+    expect(b.code, b.stderr).toBe(0);
+    archive = join(dir, "hist.tar");
+    const s = await berth(["save", "hist:1", "-o", archive], { home });
+    expect(s.code, s.stderr).toBe(0);
+    dockerd = await startDockerd();
+    await dockerd.docker(["load", "-i", archive]);
+    rows.length = 0;
+  }, 240_000);
+
+  afterAll(async () => {
+    await dockerd?.stop();
+  });
+
+  it("the table, --no-trunc, -H=false and -q print what docker prints, row by row", async () => {
+    for (const flags of [
+      [],
+      ["--no-trunc"],
+      ["-H=false"],
+      ["--human=false", "--no-trunc"],
+      ["-q"],
+      ["-q", "--no-trunc"],
+    ]) {
+      const theirs = await dockerd.docker(["history", ...flags, "hist:1"]);
+      const ours = await runCommand(["history", ...flags, "hist:1"], { home });
+      expect(ours.error, flags.join(" ")).toBeUndefined();
+      const lines = (s: string) => s.split("\n").map((l) => l.trimEnd());
+      expect(lines(ours.stdout), flags.join(" ")).toEqual(lines(theirs));
+    }
+  });
+
+  it("sizes and CREATED BY as docker's --format gives them; the archive reads the same as the store", async () => {
+    const format = "{{.ID}}|{{.CreatedBy}}|{{.Size}}|{{.Comment}}";
+    const theirs = await dockerd.docker(["history", "--no-trunc", "--format", format, "hist:1"]);
+    const ours = await runCommand(["history", "--no-trunc", "hist:1"], { home });
+    const fromArchive = await runCommand(["history", "--no-trunc", `docker-archive:${archive}`], { home });
+    expect(fromArchive.stdout).toBe(ours.stdout);
+    const json = JSON.parse((await runCommand(["history", "--json", "hist:1"], { home })).stdout);
+    const id = (await dockerd.docker(["image", "inspect", "--format", "{{.Id}}", "hist:1"])).trim();
+    expect(json.id).toBe(id);
+    const sizes = (await dockerd.docker(["history", "-H=false", "--format", "{{.Size}}", "hist:1"]))
+      .trim()
+      .split("\n")
+      .map(Number);
+    const entries = [...json.history].reverse();
+    expect(entries.map((e: { size: number }) => e.size)).toEqual(sizes);
+    expect(theirs.trim().split("\n")).toEqual(
+      entries.map(
+        (e: { createdBy: string; size: number; comment: string }, i: number) =>
+          `${i === 0 ? id : "<missing>"}|${e.createdBy.replaceAll("\t", " ")}|${humanSize(e.size)}|${e.comment}`,
+      ),
+    );
+    // ENV and LABEL made no layer; WORKDIR (making /w, as BuildKit's does), COPY and the RUNs did, each with
+    // its digest and diff id
+    expect(json.history.filter((e: { emptyLayer: boolean }) => e.emptyLayer).length).toBeGreaterThanOrEqual(
+      2,
+    );
+    for (const e of json.history.filter((x: { emptyLayer: boolean }) => !x.emptyLayer)) {
+      expect(e.digest).toMatch(/^sha256:/);
+      expect(e.diffId).toMatch(/^sha256:/);
+    }
+    expect(json.schemaVersion).toBe(1);
+  });
+
+  it("a missing image is named as berth inspect names it", async () => {
+    const h = await runCommand(["history", "nothere:1"], { home });
+    const i = await runCommand(["inspect", "nothere:1"], { home });
+    expect(h.error).toBeInstanceOf(BerthError);
+    expect((h.error as Error).message).toBe((i.error as Error).message);
+    expect((h.error as Error).message).toMatch(/nothere:1/);
+    const bad = await runCommand(["history", "--human=maybe", "hist:1"], { home });
+    expect((bad.error as Error).message).toBe("--human maybe: give true or false");
+  });
+});
