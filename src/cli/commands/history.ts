@@ -126,10 +126,22 @@ export function rfc3339(seconds: number): string {
   return `${local}${offset < 0 ? "-" : "+"}${hh}:${String(a % 60).padStart(2, "0")}`;
 }
 
-/** docker's formatter.Ellipsis(s, 45) for CREATED BY (tabs as spaces first); one column per character. */
+/** East Asian Wide and Fullwidth characters (golang.org/x/text/width's two-column kinds), by their main blocks. */
+const WIDE =
+  /[\u{1100}-\u{115F}\u{2E80}-\u{303E}\u{3041}-\u{33FF}\u{3400}-\u{4DBF}\u{4E00}-\u{9FFF}\u{A000}-\u{A4CF}\u{AC00}-\u{D7A3}\u{F900}-\u{FAFF}\u{FE30}-\u{FE4F}\u{FF00}-\u{FF60}\u{FFE0}-\u{FFE6}\u{1F300}-\u{1F64F}\u{1F900}-\u{1F9FF}\u{20000}-\u{3FFFD}]/u;
+
+/**
+ * docker's formatter.Ellipsis(s, 45) for CREATED BY (tabs as spaces first): the longest start that fits in
+ * width - 1 columns and "…", a wide character taking two columns.
+ */
 export function truncateCreatedBy(createdBy: string, width = 45): string {
   const chars = [...createdBy.replaceAll("\t", " ")];
-  return chars.length <= width ? chars.join("") : `${chars.slice(0, width - 1).join("")}…`;
+  const columns = chars.map((c) => (WIDE.test(c) ? 2 : 1));
+  if (columns.reduce((a, b) => a + b, 0) <= width) return chars.join("");
+  let used = 0;
+  let n = 0;
+  while (used + columns[n]! <= width - 1) used += columns[n++]!;
+  return `${chars.slice(0, n).join("")}…`;
 }
 
 interface Columns {

@@ -53,6 +53,10 @@ describe("docker's units and truncation", () => {
     expect(truncateCreatedBy("a\tb")).toBe("a b");
     expect(truncateCreatedBy("x".repeat(45))).toBe("x".repeat(45));
     expect(truncateCreatedBy("x".repeat(46))).toBe(`${"x".repeat(44)}…`);
+    // wide characters take two columns: 22 of them fill 44
+    expect(truncateCreatedBy("日".repeat(23))).toBe(`${"日".repeat(22)}…`);
+    expect(truncateCreatedBy(`a${"日".repeat(22)}`)).toBe(`a${"日".repeat(22)}`);
+    expect(truncateCreatedBy(`a${"日".repeat(23)}`)).toBe(`a${"日".repeat(21)}…`);
   });
 });
 
@@ -115,6 +119,7 @@ describe.skipIf(!dockerdAvailable())("berth history compared with docker history
         "RUN echo made >made.txt && ln -s made.txt link && ln made.txt hard && mkdir -p d/e",
         'LABEL team="web"\tb=2',
         `RUN printf '%s' "a long command line that docker truncates to forty-five columns" >long`,
+        'RUN echo "日本語のテキスト、é and wide characters" >wide',
         "",
       ].join("\n"),
     );
@@ -148,6 +153,16 @@ describe.skipIf(!dockerdAvailable())("berth history compared with docker history
       const lines = (s: string) => s.split("\n").map((l) => l.trimEnd());
       expect(lines(ours.stdout), flags.join(" ")).toEqual(lines(theirs));
     }
+  });
+
+  it("--human=false writes times in the local zone as docker does (TZ=America/St_Johns, -03:30)", async () => {
+    const env = { TZ: "America/St_Johns" };
+    const theirs = await dockerd.docker(["history", "--human=false", "hist:1"], { env });
+    const ours = await berth(["history", "--human=false", "hist:1"], { home, env });
+    expect(ours.code, ours.stderr).toBe(0);
+    expect(ours.stdout).toContain("1969-12-31T20:30:00-03:30");
+    const lines = (s: string) => s.split("\n").map((l) => l.trimEnd());
+    expect(lines(ours.stdout)).toEqual(lines(theirs));
   });
 
   it("sizes and CREATED BY as docker's --format gives them; the archive reads the same as the store", async () => {
