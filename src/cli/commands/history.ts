@@ -41,8 +41,16 @@ async function layerContentSize(source: BlobSource, desc: Descriptor): Promise<n
   return total;
 }
 
-/** The image's history entries in config order, each paired with its layer; refuses as `docker history` does. */
-export async function historyOf(image: Image, source: BlobSource, what: string): Promise<HistoryRow[]> {
+/**
+ * The image's history entries in config order, each paired with its layer; refuses as `docker history` does.
+ * Without `sizes` no layer is read (every size 0): for `-q`, which prints ids only.
+ */
+export async function historyOf(
+  image: Image,
+  source: BlobSource,
+  what: string,
+  sizes = true,
+): Promise<HistoryRow[]> {
   const config = image.config;
   if (!config) {
     throw new BerthError(
@@ -73,7 +81,7 @@ export async function historyOf(image: Image, source: BlobSource, what: string):
         );
       }
       row.layer = { digest: layer.digest, diffId: config.rootfs.diff_ids[next] };
-      row.size = await layerContentSize(source, layer);
+      if (sizes) row.size = await layerContentSize(source, layer);
       next++;
     }
     rows.push(row);
@@ -222,7 +230,7 @@ Examples:
       const opened = await openSource(parseImageArgument(image), ctx);
       try {
         const img = await selectImage(await loadRoot(opened.source, opened.root), platformOf(opts.platform));
-        const rows = await historyOf(img, opened.source, image);
+        const rows = await historyOf(img, opened.source, image, !(opts.quiet && !opts.json));
         const id = img.manifest.config.digest;
         if (opts.json) {
           printJson(out, { id, history: rows.map(jsonRow) });

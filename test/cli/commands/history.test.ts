@@ -2,7 +2,7 @@
  * src/cli/commands/history.ts: `berth history` against `docker history` on the same image (a Dockerfile build
  * by berth, saved and `docker load`ed into a private engine), row by row; the flags; the errors.
  */
-import { mkdir, writeFile } from "node:fs/promises";
+import { mkdir, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
@@ -93,6 +93,27 @@ describe("a config whose history and layers do not pair up", () => {
       `${"c".repeat(12)}             ENV A=1      0B`,
       "",
     ]);
+  });
+});
+
+describe("berth history -q", () => {
+  it("reads no layer (it prints ids only); the table needs them, and says which blob is missing", async () => {
+    const dir = await tempDir();
+    await writeFile(join(dir, "f"), "f");
+    const home = join(dir, "home");
+    const image = `oci:${join(dir, "layout")}:a`;
+    expect(
+      (await runCommand(["append", "scratch", `${dir}/f:/f`, "-t", image], { home })).error,
+    ).toBeUndefined();
+    const inspected = JSON.parse((await runCommand(["inspect", "--json", image], { home })).stdout);
+    const layer = inspected.layers[0].digest as string;
+    await rm(join(dir, "layout", "blobs", "sha256", layer.slice("sha256:".length)));
+    const q = await runCommand(["history", "-q", image], { home });
+    expect(q.error).toBeUndefined();
+    expect(q.stdout).toBe(`${inspected.configDigest.slice(7, 19)}\n`);
+    const t = await runCommand(["history", image], { home });
+    expect(t.error).toBeInstanceOf(BerthError);
+    expect((t.error as Error).message).toContain(layer.slice(7, 19));
   });
 });
 
