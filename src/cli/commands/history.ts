@@ -200,8 +200,9 @@ export function formatHistory(rows: HistoryRow[], imageId: string, o: Columns & 
   return `${dockerTable([header, ...newest.map((r, i) => cells(r, ids[i]!, o))])}\n`;
 }
 
-export function registerHistory(program: Command, cli: () => Cli): void {
-  program
+/** `berth history`, or under `parent` (`berth image history`, as `docker image history`). */
+export function registerHistory(parent: Command, cli: () => Cli): void {
+  parent
     .command("history")
     .description(
       "show how an image was built: its history entries and layer sizes, newest first (docker history)",

@@ -111,6 +111,8 @@ describe("berth history -q", () => {
     const q = await runCommand(["history", "-q", image], { home });
     expect(q.error).toBeUndefined();
     expect(q.stdout).toBe(`${inspected.configDigest.slice(7, 19)}\n`);
+    // docker image history's name too
+    expect((await runCommand(["image", "history", "-q", image], { home })).stdout).toBe(q.stdout);
     const t = await runCommand(["history", image], { home });
     expect(t.error).toBeInstanceOf(BerthError);
     expect((t.error as Error).message).toContain(layer.slice(7, 19));
