@@ -89,9 +89,15 @@ export async function historyOf(
   return rows;
 }
 
-/** go-units HumanDuration, as docker writes "CREATED" ("2 hours" ago). */
+/** Go's time.Duration saturates here (math.MaxInt64 nanoseconds, about 292 years). */
+const MAX_DURATION_SECONDS = 9_223_372_036;
+
+/** Go's zero time (0001-01-01T00:00:00Z) in seconds since the epoch: docker's `created` when an entry has none. */
+const GO_ZERO_TIME = -62_135_596_800;
+
+/** go-units HumanDuration of time.Since, as docker writes "CREATED" ("2 hours" ago; "292 years" at most). */
 export function humanDuration(seconds: number): string {
-  const s = Math.trunc(seconds);
+  const s = Math.trunc(Math.min(seconds, MAX_DURATION_SECONDS));
   if (s < 1) return "Less than a second";
   if (s === 1) return "1 second";
   if (s < 60) return `${s} seconds`;
@@ -159,9 +165,8 @@ interface Columns {
 }
 
 function cells(row: HistoryRow, id: string, o: Columns): string[] {
-  const seconds = row.created === undefined ? undefined : Math.floor(Date.parse(row.created) / 1000);
-  const created =
-    seconds === undefined ? "" : o.human ? `${humanDuration(o.now - seconds)} ago` : rfc3339(seconds);
+  const seconds = row.created === undefined ? GO_ZERO_TIME : Math.floor(Date.parse(row.created) / 1000);
+  const created = o.human ? `${humanDuration(o.now - seconds)} ago` : rfc3339(seconds);
   return [
     id,
     created,
