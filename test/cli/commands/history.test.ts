@@ -21,6 +21,7 @@ import { runCommand } from "../../helpers/cli-commands.ts";
 import { type Dockerd, dockerdAvailable, startDockerd } from "../../helpers/dockerd.ts";
 import { run } from "../../helpers/exec.ts";
 import { tempDir } from "../../helpers/temp.ts";
+import { startRegistry } from "../../registry/helpers/registry.ts";
 
 describe("docker's units and truncation", () => {
   it("sizes as go-units HumanSizeWithPrecision(n, 3), durations as HumanDuration", () => {
@@ -268,6 +269,19 @@ describe.skipIf(!dockerdAvailable())("berth history compared with docker history
       expect(mine.error).toBeUndefined();
       const lines = (s: string) => s.split("\n").map((l) => l.trimEnd());
       expect(lines(mine.stdout), flags.join(" ")).toEqual(lines(theirs));
+    }
+  });
+
+  it("reads a registry's image (docker://) as the store's", async () => {
+    const reg = await startRegistry();
+    try {
+      const ref = `docker://${reg.host}/team/hist:1`;
+      expect((await runCommand(["copy", "hist:1", ref], { home })).error).toBeUndefined();
+      const remote = await runCommand(["history", "--no-trunc", ref], { home });
+      expect(remote.error).toBeUndefined();
+      expect(remote.stdout).toBe((await runCommand(["history", "--no-trunc", "hist:1"], { home })).stdout);
+    } finally {
+      await reg.stop();
     }
   });
 
