@@ -9,7 +9,7 @@ import { openSource } from "../../transport/open.ts";
 import { parseImageArgument } from "../../transport/parse.ts";
 import type { Cli } from "../env.ts";
 import { jsonOption, platformOf } from "../flags.ts";
-import { printJson } from "../output.ts";
+import { printJson, shortDigest } from "../output.ts";
 
 /** One config `history` entry, with the layer it made (if it made one). */
 export interface HistoryRow {
@@ -197,7 +197,7 @@ function dockerTable(rows: string[][]): string {
 
 /** The history as `docker history` prints it, newest first: the image's id on the top row, `<missing>` below. */
 export function formatHistory(rows: HistoryRow[], imageId: string, o: Columns & { quiet: boolean }): string {
-  const id = o.trunc ? imageId.slice(imageId.indexOf(":") + 1, imageId.indexOf(":") + 13) : imageId;
+  const id = o.trunc ? shortDigest(imageId) : imageId;
   const newest = [...rows].reverse();
   const ids = newest.map((_, i) => (i === 0 ? id : "<missing>"));
   if (o.quiet) return ids.map((i) => `${i}\n`).join("");
@@ -212,7 +212,7 @@ export function registerHistory(parent: Command, cli: () => Cli): void {
     .description(
       "show how an image was built: its history entries and layer sizes, newest first (docker history)",
     )
-    .argument("<image>", "image in any transport")
+    .argument("[image]", "image in any transport (required)")
     .option("-H, --human [bool]", "sizes and dates for people (--human=false: bytes and RFC 3339)", "true")
     .option("--no-trunc", "do not truncate CREATED BY and the image id")
     .option("-q, --quiet", "print the IMAGE column only")
@@ -230,9 +230,9 @@ Examples:
   berth history --no-trunc -H=false oci:./layout:app
   berth history --json docker://127.0.0.1:5000/team/app:1`,
     )
-    .action(async (image: string, opts) => {
+    .action(async (given: string | undefined, opts) => {
       const { ctx, out } = cli();
-      const human = humanFlag(opts.human);
+      const { human, image } = humanAndImage(opts.human, given);
       const opened = await openSource(parseImageArgument(image), ctx);
       try {
         const img = await selectImage(await loadRoot(opened.source, opened.root), platformOf(opts.platform));
@@ -263,12 +263,26 @@ function jsonRow(r: HistoryRow) {
   };
 }
 
-/** `-H`, `-H=true`, `--human=false` (docker's boolean flag). */
-function humanFlag(given: string | boolean): boolean {
-  const value = typeof given === "string" ? given.replace(/^=/, "") : given;
-  if (value === true || value === "true" || value === "1") return true;
-  if (value === "false" || value === "0") return false;
-  throw new BerthError("USAGE", `--human ${value}: give true or false`, {
-    hint: "berth history --human=false IMAGE",
-  });
+const GO_BOOLS = new Map<string, boolean>([
+  ...["1", "t", "T", "TRUE", "true", "True"].map((w): [string, boolean] => [w, true]),
+  ...["0", "f", "F", "FALSE", "false", "False"].map((w): [string, boolean] => [w, false]),
+]);
+
+/**
+ * `-H`, `-H=false`, `--human=false`, `--human false` (docker's boolean flag, Go's ParseBool words), and the
+ * image: commander gives an optional value the next word, so in `-H IMAGE` that word is the image.
+ */
+export function humanAndImage(
+  flag: string | boolean,
+  given: string | undefined,
+): { human: boolean; image: string } {
+  const value = typeof flag === "string" ? flag.replace(/^=/, "") : flag;
+  const human = typeof value === "boolean" ? value : GO_BOOLS.get(value);
+  if (human !== undefined && given !== undefined) return { human, image: given };
+  if (human === undefined && given === undefined) return { human: true, image: value as string };
+  throw new BerthError(
+    "USAGE",
+    human === undefined ? `--human ${value}: give true or false` : "berth history needs an image",
+    { hint: "berth history [--human=false] IMAGE" },
+  );
 }

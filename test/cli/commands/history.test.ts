@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   formatHistory,
   historyOf,
+  humanAndImage,
   humanDuration,
   humanSize,
   truncateCreatedBy,
@@ -59,6 +60,19 @@ describe("docker's units and truncation", () => {
     expect(truncateCreatedBy("日".repeat(23))).toBe(`${"日".repeat(22)}…`);
     expect(truncateCreatedBy(`a${"日".repeat(22)}`)).toBe(`a${"日".repeat(22)}`);
     expect(truncateCreatedBy(`a${"日".repeat(23)}`)).toBe(`a${"日".repeat(21)}…`);
+  });
+});
+
+describe("-H/--human and the image", () => {
+  it("takes docker's boolean forms; in -H IMAGE the word after -H is the image", () => {
+    expect(humanAndImage(true, "app")).toEqual({ human: true, image: "app" });
+    expect(humanAndImage("=false", "app")).toEqual({ human: false, image: "app" });
+    expect(humanAndImage("F", "app")).toEqual({ human: false, image: "app" });
+    expect(humanAndImage("1", "app")).toEqual({ human: true, image: "app" });
+    expect(humanAndImage("app:1", undefined)).toEqual({ human: true, image: "app:1" });
+    expect(() => humanAndImage("maybe", "app")).toThrow("--human maybe: give true or false");
+    expect(() => humanAndImage("constructor", "app")).toThrow("--human constructor: give true or false");
+    expect(() => humanAndImage(true, undefined)).toThrow("berth history needs an image");
   });
 });
 
@@ -291,6 +305,12 @@ describe.skipIf(!dockerdAvailable())("berth history compared with docker history
     expect(h.error).toBeInstanceOf(BerthError);
     expect((h.error as Error).message).toBe((i.error as Error).message);
     expect((h.error as Error).message).toMatch(/nothere:1/);
+    // -H before the image (commander's optional value would take it), as docker's bool -H
+    const plain = (await runCommand(["history", "hist:1"], { home })).stdout;
+    expect((await runCommand(["history", "-H", "hist:1"], { home })).stdout).toBe(plain);
+    expect((await runCommand(["history", "hist:1", "-H"], { home })).stdout).toBe(plain);
+    const none = await runCommand(["history"], { home });
+    expect((none.error as Error).message).toBe("berth history needs an image");
     const bad = await runCommand(["history", "--human=maybe", "hist:1"], { home });
     expect((bad.error as Error).message).toBe("--human maybe: give true or false");
   });
