@@ -22,6 +22,7 @@ const MODULES: Record<string, () => Promise<Register[]>> = {
   copy: async () => [(await import("./commands/copy.ts")).registerCopy],
   build: async () => [(await import("./commands/build.ts")).registerBuild],
   inspect: async () => [(await import("./commands/inspect.ts")).registerInspect],
+  history: async () => [(await import("./commands/history.ts")).registerHistory],
   images: async () => [(await import("./commands/images.ts")).registerImages],
   archive: async () => [(await import("./commands/archive.ts")).registerArchive],
   edit: async () => [(await import("./commands/edit.ts")).registerEdit],

@@ -282,6 +282,20 @@ const rows: Row[] = [
     },
   },
   {
+    name: "history --platform",
+    run: async () => {
+      const config = async (p: string) =>
+        (
+          JSON.parse(ok(await b(["inspect", "--json", "--platform", p, index])).stdout) as {
+            configDigest: string;
+          }
+        ).configDigest;
+      const r = ok(await b(["history", "--json", "--platform", "linux/arm64", index]));
+      expect((JSON.parse(r.stdout) as { id: string }).id).toBe(await config("linux/arm64"));
+      expect(await config("linux/arm64")).not.toBe(await config("linux/amd64"));
+    },
+  },
+  {
     name: "digest --platform",
     run: async () =>
       expect(ok(await b(["digest", "--platform", "linux/arm64", index])).stdout).toBe(`${arm64.digest}\n`),

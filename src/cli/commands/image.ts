@@ -10,6 +10,7 @@ import type { Cli } from "../env.ts";
 import { jsonOption } from "../flags.ts";
 import { info, printJson } from "../output.ts";
 import { runningExecutable } from "../self.ts";
+import { registerHistory } from "./history.ts";
 
 const HOST_CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt";
 
@@ -30,7 +31,7 @@ function selfExecutable(given: string | undefined, architecture: string): string
 export function registerImage(program: Command, cli: () => Cli): void {
   const image = program
     .command("image")
-    .description("images of berth itself")
+    .description("images of berth itself; image history as docker's")
     .addHelpText(
       "after",
       "\nExamples:\n  berth image self oci:./berth-image:latest\n  berth image self --base BUILD-IMAGE docker://127.0.0.1:5000/builder/build-berth:1",
@@ -81,4 +82,5 @@ Examples:
       if (opts.json) printJson(out, result);
       else info(out, `Wrote ${result.root.digest} to ${target}`);
     });
+  registerHistory(image, cli);
 }
