@@ -51,6 +51,27 @@ export function formatBytes(n: number): string {
   return `${v.toFixed(v >= 100 ? 0 : 1)} ${units[i]}`;
 }
 
+/** Go's time.Duration saturates here (math.MaxInt64 nanoseconds, about 292 years). */
+const MAX_DURATION_SECONDS = 9_223_372_036;
+
+/** go-units HumanDuration of time.Since, as docker writes "CREATED" and ps's status ("2 hours" ago, "Up 5 seconds"; "292 years" at most). */
+export function humanDuration(seconds: number): string {
+  const s = Math.trunc(Math.min(seconds, MAX_DURATION_SECONDS));
+  if (s < 1) return "Less than a second";
+  if (s === 1) return "1 second";
+  if (s < 60) return `${s} seconds`;
+  const minutes = Math.trunc(s / 60);
+  if (minutes === 1) return "About a minute";
+  if (minutes < 60) return `${minutes} minutes`;
+  const hours = Math.round(s / 3600);
+  if (hours === 1) return "About an hour";
+  if (hours < 48) return `${hours} hours`;
+  if (hours < 24 * 7 * 2) return `${Math.trunc(hours / 24)} days`;
+  if (hours < 24 * 30 * 2) return `${Math.trunc(hours / 24 / 7)} weeks`;
+  if (hours < 24 * 365 * 2) return `${Math.trunc(hours / 24 / 30)} months`;
+  return `${Math.trunc(Math.trunc(s / 3600) / 24 / 365)} years`;
+}
+
 export function shortDigest(digest: string): string {
   const i = digest.indexOf(":");
   return digest.slice(i + 1, i + 13);

@@ -21,18 +21,12 @@ import {
 } from "../../runtime/state.ts";
 import type { Cli } from "../env.ts";
 import { collect, jsonOption } from "../flags.ts";
-import { table } from "../output.ts";
+import { humanDuration, table } from "../output.ts";
 import { containerSignals, ownFailure } from "./run.ts";
 
+/** How long ago `iso` was at `now` (ms), in docker's words (go-units HumanDuration). */
 function ago(iso: string, now: number): string {
-  const s = Math.max(0, Math.round((now - Date.parse(iso)) / 1000));
-  if (s < 1) return "Less than a second";
-  if (s < 60) return `${s} second${s === 1 ? "" : "s"}`;
-  const m = Math.round(s / 60);
-  if (m < 60) return m === 1 ? "About a minute" : `${m} minutes`;
-  const h = Math.round(m / 60);
-  if (h < 48) return h === 1 ? "About an hour" : `${h} hours`;
-  return `${Math.round(h / 24)} days`;
+  return humanDuration(Math.max(0, (now - Date.parse(iso)) / 1000));
 }
 
 function statusText(c: ContainerInfo, now: number): string {

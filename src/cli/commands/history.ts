@@ -9,7 +9,7 @@ import { openSource } from "../../transport/open.ts";
 import { parseImageArgument } from "../../transport/parse.ts";
 import type { Cli } from "../env.ts";
 import { jsonOption, platformOf } from "../flags.ts";
-import { printJson, shortDigest } from "../output.ts";
+import { humanDuration, printJson, shortDigest } from "../output.ts";
 
 /** One config `history` entry, with the layer it made (if it made one). */
 export interface HistoryRow {
@@ -89,29 +89,8 @@ export async function historyOf(
   return rows;
 }
 
-/** Go's time.Duration saturates here (math.MaxInt64 nanoseconds, about 292 years). */
-const MAX_DURATION_SECONDS = 9_223_372_036;
-
 /** Go's zero time (0001-01-01T00:00:00Z) in seconds since the epoch: docker's `created` when an entry has none. */
 const GO_ZERO_TIME = -62_135_596_800;
-
-/** go-units HumanDuration of time.Since, as docker writes "CREATED" ("2 hours" ago; "292 years" at most). */
-export function humanDuration(seconds: number): string {
-  const s = Math.trunc(Math.min(seconds, MAX_DURATION_SECONDS));
-  if (s < 1) return "Less than a second";
-  if (s === 1) return "1 second";
-  if (s < 60) return `${s} seconds`;
-  const minutes = Math.trunc(s / 60);
-  if (minutes === 1) return "About a minute";
-  if (minutes < 60) return `${minutes} minutes`;
-  const hours = Math.round(s / 3600);
-  if (hours === 1) return "About an hour";
-  if (hours < 48) return `${hours} hours`;
-  if (hours < 24 * 7 * 2) return `${Math.trunc(hours / 24)} days`;
-  if (hours < 24 * 30 * 2) return `${Math.trunc(hours / 24 / 7)} weeks`;
-  if (hours < 24 * 365 * 2) return `${Math.trunc(hours / 24 / 30)} months`;
-  return `${Math.trunc(Math.trunc(s / 3600) / 24 / 365)} years`;
-}
 
 const DECIMAL_UNITS = ["B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB"];
 

@@ -10,10 +10,10 @@ import {
   formatHistory,
   historyOf,
   humanAndImage,
-  humanDuration,
   humanSize,
   truncateCreatedBy,
 } from "../../../src/cli/commands/history.ts";
+import { humanDuration } from "../../../src/cli/output.ts";
 import { BerthError } from "../../../src/errors.ts";
 import type { Image } from "../../../src/oci/image.ts";
 import { localBase } from "../../dockerfile/helpers/local.ts";
