@@ -1265,7 +1265,8 @@ export class DockerfileBuild {
       const result = planned ? () => this.#stageResult(dep.index) : undefined;
       const st = result ? undefined : await this.#stageResult(dep.index);
       // A read that only feeds the exported image yields to those leading to a RUN (schedule.ts's ReadOrder).
-      const feedsExport = s.stage.index === this.#target && !runFollows(s.stage, ins);
+      const feedsExport =
+        s.stage.index === this.#target && ins.keyword !== "RUN" && !runFollows(s.stage, ins);
       const built = async () => {
         if (st) return st;
         if (!this.#finished.has(dep.index)) this.#early.want(s.stage, ins);
