@@ -834,7 +834,8 @@ export class DockerfileBuild {
     try {
       await this.#dispatch(s, ins, all, where);
       s.flush?.();
-      if (!runFollows(s.stage, ins)) this.#releaseLeads(s);
+      // a RUN found in the cache started no process: its stage's reads are through as well
+      if (ins.keyword === "RUN" || !runFollows(s.stage, ins)) this.#releaseLeads(s);
     } catch (err) {
       s.flush?.();
       if (s.dry) throw err;

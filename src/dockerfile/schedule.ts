@@ -74,9 +74,10 @@ export class Slots {
 /**
  * The order in which the steps waiting for a stage's files take them (issue 20): a step that leads to a RUN goes
  * before one of the target stage that only feeds the exported image (no RUN after it in its stage). A leading
- * read holds the stage (`lead`) until its stage starts its next RUN's process or is through; a read that only
- * feeds the export waits for the holds pending then (`yieldTo`), so that the hand-off to the next RUN has the
- * build's thread to itself. Nothing waits for the target stage, so the wait cannot go round in a circle.
+ * read holds the stage (`lead`) until its stage starts its next RUN's process (or finds that RUN in the cache)
+ * or is through; a read that only feeds the export waits for the holds pending then (`yieldTo`), so that the
+ * hand-off to the next RUN has the build's thread to itself. Nothing waits for the target stage, so the wait
+ * cannot go round in a circle.
  */
 export class ReadOrder {
   #holds = new Map<number, Set<Promise<void>>>();
