@@ -42,7 +42,14 @@ import { workdirInstruction } from "./instructions/workdir.ts";
 import { type Dockerfile, type Instruction, parseDockerfile, parseTrigger } from "./parse.ts";
 import { Prewriter } from "./prewrite.ts";
 import { removeStageRoots, StageRoot, streamedSnapshot, unpackingLine, warmSnapshots } from "./rootfs.ts";
-import { baseStages, defaultStageJobs, LinePrefixer, Slots, unexportedStages } from "./schedule.ts";
+import {
+  baseStages,
+  defaultStageJobs,
+  LinePrefixer,
+  ReadOrder,
+  Slots,
+  unexportedStages,
+} from "./schedule.ts";
 import { type MatchedSource, selectSources, sourcesDigest } from "./sources.ts";
 import { findStage, neededStages, type PlanWarning, type Stage, splitStages, targetStage } from "./stage.ts";
 import { LayerEntries, StageIndex } from "./stage-index.ts";
@@ -181,6 +188,8 @@ interface StageState {
   needs: Set<number>;
   /** Writes out a last partial line of RUN output (concurrent stages). */
   flush?: () => void;
+  /** Its pending reads of other stages that lead to a RUN (`ReadOrder.lead`): released when they are through. */
+  leads: (() => void)[];
 }
 
 /**
@@ -258,6 +267,8 @@ export class DockerfileBuild {
   #contextDigests = new WeakMap<readonly MatchedSource[], Promise<string>>();
   #finished = new Set<number>();
   #slots = new Slots(1);
+  /** Which steps waiting for a stage's files take them first (schedule.ts). */
+  #readOrder = new ReadOrder();
   /** Aborted by the caller's signal or by the first stage that fails: the other stages stop. */
   #abort = new AbortController();
   /** The inputs steps see: the caller's, with the build's own signal. */
@@ -478,6 +489,8 @@ export class DockerfileBuild {
         this.#slog(no, `done in ${formatDuration(Date.now() - started)}`);
       } finally {
         this.#slots.release();
+        const s = this.#states.get(stage.index);
+        if (s) this.#releaseLeads(s);
       }
       return this.#states.get(stage.index)!;
     };
@@ -536,12 +549,22 @@ export class DockerfileBuild {
       p = this.#schedule(stage);
     }
     if (this.#finished.has(index) || !holdsSlot) return p;
+    return await this.#withoutSlot(p);
+  }
+
+  /** Wait for `p` with the stage's slot given to others meanwhile. */
+  async #withoutSlot<T>(p: Promise<T>): Promise<T> {
     this.#slots.release();
     try {
       return await p;
     } finally {
       await this.#slots.acquire();
     }
+  }
+
+  /** The stage's reads that lead to a RUN are through (its RUN's process started, or it is done). */
+  #releaseLeads(s: StageState): void {
+    for (const release of s.leads.splice(0)) release();
   }
 
   /**
@@ -776,6 +799,7 @@ export class DockerfileBuild {
       dry,
       reads: new Set(),
       needs: new Set(),
+      leads: [],
     };
     (dry ? this.#dryStates : this.#states).set(stage.index, state);
     this.#prewrite(state, false);
@@ -810,6 +834,8 @@ export class DockerfileBuild {
     try {
       await this.#dispatch(s, ins, all, where);
       s.flush?.();
+      // a RUN found in the cache started no process: its stage's reads are through as well
+      if (ins.keyword === "RUN" || !runFollows(s.stage, ins)) this.#releaseLeads(s);
     } catch (err) {
       s.flush?.();
       if (s.dry) throw err;
@@ -919,7 +945,10 @@ export class DockerfileBuild {
       },
       dry: s.dry,
       takeEarly: () => this.#early.take(ins),
-      waiting: (ended) => this.#early.processStarted(ended),
+      waiting: (ended) => {
+        this.#releaseLeads(s);
+        this.#early.processStarted(ended);
+      },
       later: (work) => this.#background.push(work),
       cached: (parts, produce, o) => this.#cached(s, ins, parts, o?.config ?? this.#config(s), produce, o),
     };
@@ -1236,10 +1265,17 @@ export class DockerfileBuild {
       }
       const result = planned ? () => this.#stageResult(dep.index) : undefined;
       const st = result ? undefined : await this.#stageResult(dep.index);
+      // A read that only feeds the exported image yields to those leading to a RUN (schedule.ts's ReadOrder).
+      const feedsExport =
+        s.stage.index === this.#target && ins.keyword !== "RUN" && !runFollows(s.stage, ins);
       const built = async () => {
         if (st) return st;
         if (!this.#finished.has(dep.index)) this.#early.want(s.stage, ins);
-        return await result!();
+        if (!feedsExport) s.leads.push(this.#readOrder.lead(dep.index));
+        const b = await result!();
+        const holds = feedsExport ? this.#readOrder.yieldTo(dep.index) : undefined;
+        if (holds) await this.#withoutSlot(holds);
+        return b;
       };
       return {
         root: async () => {

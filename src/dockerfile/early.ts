@@ -133,7 +133,9 @@ export class EarlySteps {
    * `ins` of `stage` waits for another stage: the steps after it that can be made early, up to the next step
    * that may wait for one (whose wait marks those after it), are wanted. They are started by the next RUN
    * whose process starts (`processStarted`): then the build's thread has nothing else to do, and the early work
-   * does not delay the stages this one waits for (measured: started at once, it made their steps slower).
+   * does not delay the stages this one waits for (measured: started at once, it made their steps slower); at
+   * once when a RUN's process runs now (the step waits while another stage's RUN runs: the bench project's final
+   * stage, whose COPY --from=build yields to test's, waits for test while test's RUN runs).
    */
   want(stage: Stage, ins: Instruction): void {
     const list = stage.instructions;
@@ -145,6 +147,7 @@ export class EarlySteps {
       const e = this.#steps.get(next);
       if (e) e.wanted = true;
     }
+    if (this.#processes > 0) this.#start();
   }
 
   /** A RUN's process started (it ends when `ended` settles): start the steps wanted early. */
@@ -152,6 +155,11 @@ export class EarlySteps {
     this.#processes++;
     this.#wake();
     ended.then(() => this.#processes--);
+    this.#start();
+  }
+
+  /** Start the steps wanted early that are not started yet. */
+  #start(): void {
     for (const e of this.#steps.values()) {
       if (!e.wanted || e.made) continue;
       e.made = e.make(() => this.#pace(e));

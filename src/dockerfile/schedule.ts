@@ -72,6 +72,37 @@ export class Slots {
 }
 
 /**
+ * The order in which the steps waiting for a stage's files take them (issue 20): a step that leads to a RUN goes
+ * before one of the target stage that only feeds the exported image (no RUN after it in its stage). A leading
+ * read holds the stage (`lead`) until its stage starts its next RUN's process (or finds that RUN in the cache)
+ * or is through; a read that only feeds the export waits for the holds pending then (`yieldTo`), so that the
+ * hand-off to the next RUN has the build's thread to itself. Nothing waits for the target stage, so the wait
+ * cannot go round in a circle.
+ */
+export class ReadOrder {
+  #holds = new Map<number, Set<Promise<void>>>();
+
+  /** A step leading to a RUN reads stage `index`: held until the returned function is called (once or more). */
+  lead(index: number): () => void {
+    const set = this.#holds.get(index) ?? new Set<Promise<void>>();
+    this.#holds.set(index, set);
+    let release: () => void = () => undefined;
+    const hold = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    set.add(hold);
+    void hold.then(() => set.delete(hold));
+    return release;
+  }
+
+  /** What a read of stage `index` that only feeds the export waits for: the holds pending now (none: undefined). */
+  yieldTo(index: number): Promise<void> | undefined {
+    const holds = this.#holds.get(index);
+    return holds?.size ? Promise.all(holds).then(() => undefined) : undefined;
+  }
+}
+
+/**
  * Turns RUN output of concurrently built stages into whole lines prefixed with the stage (`[stage 2/4] `), so
  * that each step's output stays readable; `flush` writes a last line without its newline.
  */

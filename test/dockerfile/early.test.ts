@@ -86,6 +86,21 @@ COPY --from=slow /done /done
     expect(early.layers.at(-2)).toBe(inTurn.layers.at(-1));
   });
 
+  it("is made at once when its stage starts to wait while another stage's RUN runs", async () => {
+    // the final stage waits for slow only after quick is built: slow's process is running by then, and no
+    // process starts after it
+    const r = await build(`FROM {{BASE}} AS slow
+RUN /bin/busybox sleep 2 && echo done > /done
+FROM {{BASE}} AS quick
+RUN echo quick > /quick
+FROM {{BASE}}
+COPY --from=quick /quick /quick
+COPY --from=slow /done /done
+COPY static/ /srv/static/
+`);
+    expect(step(r.steps, "COPY static/").early).toBe(true);
+  });
+
   it("with a RUN after it: the RUN sees its files (its snapshot, made as it was written, placed at its turn)", async () => {
     const r = await build(
       `${slow("echo done > /done")}FROM {{BASE}}

@@ -102,6 +102,28 @@ CMD ["cat", "/app"]
     expect(serial.stderr).toMatch(/^RAN-TOOLS$/m);
   });
 
+  it("a stage's files go first to a stage that runs a RUN with them, then to the target's COPY --from", async () => {
+    // test's COPY --from=build is the heavier (16 MiB); before, both took build's files at once and the target's
+    // single-file copy was through first, delaying test's RUN
+    const r = await build(`FROM {{BASE}} AS build
+RUN mkdir -p /out && /bin/busybox dd if=/dev/urandom of=/out/big bs=1M count=16 && echo app > /out/app
+FROM {{BASE}} AS test
+COPY --from=build /out/ /out/
+RUN test -s /out/app && echo ok > /tested
+FROM {{BASE}}
+COPY --from=build /out/app /app
+COPY --from=test /tested /tested
+`);
+    if (r.code !== 0) throw new Error(r.stderr);
+    const lines = r.stderr.split("\n");
+    const at = (re: RegExp, from = 0) => lines.findIndex((l, i) => i >= from && re.test(l));
+    const testRun = at(/^\[stage 2\/3\] STEP 3\/3: RUN /);
+    const targetCopy = at(/^\[stage 3\/3\] --> /, at(/^\[stage 3\/3\] STEP 2\/3: COPY --from=build/));
+    expect(testRun).toBeGreaterThan(0);
+    // the target's copy is through only after test's RUN started (its process runs while the copy is made)
+    expect(targetCopy).toBeGreaterThan(testRun);
+  });
+
   it("a failing stage stops the others, and its error is the one reported", async () => {
     const r = await build(`FROM {{BASE}} AS slow
 RUN sleep 30 && echo SLOW-FIN""ISHED

@@ -5,6 +5,7 @@ import {
   baseStages,
   defaultStageJobs,
   LinePrefixer,
+  ReadOrder,
   Slots,
   unexportedStages,
 } from "../../src/dockerfile/schedule.ts";
@@ -33,6 +34,40 @@ describe("unexportedStages", () => {
     expect([...unexportedStages(stages, stages, stages[3]!, none)].sort()).toEqual([2, 4]);
     expect([...unexportedStages(stages, stages, stages[4]!, none)].sort()).toEqual([0, 1, 3]);
     expect([...unexportedStages(stages, stages.slice(0, 1), stages[0]!, none)]).toEqual([]);
+  });
+});
+
+describe("ReadOrder", () => {
+  const tick = () => new Promise((r) => setImmediate(r));
+
+  it("makes a read that yields wait for the leading reads of that stage pending then, and for no others", async () => {
+    const order = new ReadOrder();
+    expect(order.yieldTo(1)).toBeUndefined();
+    const first = order.lead(1);
+    const second = order.lead(1);
+    const other = order.lead(2);
+    let through = false;
+    void order.yieldTo(1)!.then(() => {
+      through = true;
+    });
+    // a lead taken after the yielding read began is not waited for
+    const late = order.lead(1);
+    first();
+    await tick();
+    expect(through).toBe(false);
+    second();
+    second();
+    await tick();
+    expect(through).toBe(true);
+    // released leads are gone; the late one and stage 2's are still held
+    const pending = order.yieldTo(1);
+    expect(pending).toBeDefined();
+    late();
+    other();
+    await pending;
+    await tick();
+    expect(order.yieldTo(1)).toBeUndefined();
+    expect(order.yieldTo(2)).toBeUndefined();
   });
 });
 
