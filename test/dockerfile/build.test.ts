@@ -3,7 +3,7 @@
  * build args, lint warnings and the written image. FROM scratch only (no runc); RUN and bases: behaviour.test.ts,
  * features.test.ts and the BuildKit comparisons in buildkit/.
  */
-import { mkdir, open, readdir, stat, symlink, writeFile } from "node:fs/promises";
+import { mkdir, open, readdir, rm, stat, symlink, writeFile } from "node:fs/promises";
 import { createServer } from "node:http";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -244,6 +244,19 @@ describe("the base's snapshots, started at the key pass's FROM", () => {
     patience = 20_000;
     await build("fresh", []);
     expect(seen).toBe(true);
+  }, 60_000);
+
+  it("asked for by no RUN (every one cached, the snapshots gone): stopped at the pass's end, nothing made", async () => {
+    const text = `FROM ${base}\nRUN cat /etc/passwd > /x\n`;
+    await build("pruned", [], {}, text);
+    const home = join(dir, "pruned", "home");
+    expect(chainPresent(home, diffIds)).toBe(true);
+    await rm(join(home, "snapshots"), { recursive: true });
+    const lines: string[] = [];
+    await build("pruned", lines, {}, text);
+    expect(lines.join("\n")).toMatch(/Using cache/);
+    expect(chainPresent(home, diffIds)).toBe(false);
+    expect(await readdir(join(home, "snapshots", "tmp")).catch(() => [])).toEqual([]);
   }, 60_000);
 
   it("not when the chain is on disk (one of another boot here, which the RUN makes again)", async () => {
