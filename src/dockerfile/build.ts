@@ -19,6 +19,7 @@ import type { Compression } from "../oci/mediatype.ts";
 import { type AddedLayer, EPOCH, mutate } from "../oci/mutate.ts";
 import { formatPlatform, hostPlatform, type Platform, parsePlatform } from "../oci/platform.ts";
 import type { NetworkMode, StreamedSnapshot } from "../runtime/index.ts";
+import { chainPresent } from "../runtime/snapshot-dir.ts";
 import { reported, type TransportContext } from "../transport/context.ts";
 import { writeImage } from "../transport/copy.ts";
 import { type OpenedSource, openSource } from "../transport/open.ts";
@@ -303,7 +304,7 @@ export class DockerfileBuild {
   /** Base images whose snapshots are made in the background (`#warm`), by digest; none of these rejects. */
   #warming = new Map<string, Promise<void>>();
   /** Per warming, by digest: the stages whose key pass asked for it, and what stops it (`#stopWarming`). */
-  #warmingFor = new Map<string, { stages: Set<number>; stop: AbortController }>();
+  #warmingFor = new Map<string, { stages: Set<number>; from?: number; stop: AbortController }>();
   /** Settles when the key pass is over and the warmings it left without a stage are stopped (`WarmOptions.after`). */
   #planEnded: () => void = () => undefined;
   #planned = new Promise<void>((resolve) => {
@@ -521,6 +522,9 @@ export class DockerfileBuild {
     } catch {
       // the build's pass reports the error where it happens; a stage walked part way has no definition key
       this.#dryStates.clear();
+      // (an ADD of a URL stops the pass: its key needs the download) every stage is built, and the warmings
+      // their FROMs started (`#warmAtFrom`) are kept
+      for (const w of this.#warmingFor.values()) if (w.from !== undefined) w.stages.add(w.from);
       return stages;
     }
     const bases = baseStages(this.#all, stages, this.#globalVars);
@@ -780,6 +784,7 @@ export class DockerfileBuild {
       }
       base = image;
       key = cacheKey("from", image.digest);
+      if (dry) this.#warmAtFrom(stage, image);
     }
     const state: StageState = {
       stage,
@@ -1127,17 +1132,19 @@ export class DockerfileBuild {
 
   /**
    * Start making `image`'s snapshots in the background (`warmSnapshots`), once a build: the key pass found a
-   * step that will need them, and a stage's first RUN would otherwise begin by unpacking its base.
+   * step that will need them, and a stage's first RUN would otherwise begin by unpacking its base; or (`atFrom`)
+   * it is at a stage's FROM, and no stage asks for them yet (`#warmAtFrom`).
    */
-  #warm(image: Image | undefined, stage: number): void {
+  #warm(image: Image | undefined, stage: number, atFrom = false): void {
     if (!image) return;
     const asked = this.#warmingFor.get(image.digest);
     if (asked) {
-      asked.stages.add(stage);
+      if (!atFrom) asked.stages.add(stage);
       return;
     }
     const stop = new AbortController();
-    this.#warmingFor.set(image.digest, { stages: new Set([stage]), stop });
+    const stages = new Set(atFrom ? [] : [stage]);
+    this.#warmingFor.set(image.digest, { stages, ...(atFrom ? { from: stage } : {}), stop });
     const i = this.#stepInputs;
     const warming = warmSnapshots(image, {
       home: this.#ctx.home,
@@ -1145,10 +1152,28 @@ export class DockerfileBuild {
       searchPath: i.searchPath,
       signal: AbortSignal.any([this.#abort.signal, stop.signal]),
       onUnpack: (n) => this.#log(unpackingLine(n)),
+      entries: this.#shared.layerEntries,
       // a cache import may leave the stage out (`#stopWarming`): nothing is made before the key pass says
       after: this.#imports.length ? this.#planned : undefined,
     });
     this.#warming.set(image.digest, warming);
+  }
+
+  /**
+   * Start a base image's snapshots at the key pass's FROM of a stage that has a RUN, before the pass reaches that
+   * RUN (in the bench project's cold build the pass gets there ~20 ms later, hashing the context for COPY deps/,
+   * and the RUN then waited ~12 ms for the snapshot): when the image's snapshot chain is not on disk (a stat of
+   * its top snapshot, `chainPresent`, no runtime loaded) and no cache is imported (an import can leave the stage
+   * out: `#warm` makes nothing before the pass ends then). A missing chain mostly means a fresh BERTH_HOME,
+   * whose cache lacks the RUN too. Asked for by no stage, the warming is stopped at the pass's end
+   * (`#stopWarming`) unless a RUN the caches lack asks for it meanwhile; so when the guess is wrong (the RUNs
+   * cached, the snapshots pruned or made before a reboot) it costs at most the key pass's length of unpacking
+   * in the background (the runtime and the layer engine loaded: ~10 ms of CPU), and leaves nothing half-made.
+   */
+  #warmAtFrom(stage: Stage, image: Image): void {
+    if (this.#imports.length || !stage.instructions.some((ins) => ins.keyword === "RUN")) return;
+    if (chainPresent(this.#ctx.home, image.imageConfig().rootfs.diff_ids)) return;
+    this.#warm(image, stage.index, true);
   }
 
   /**

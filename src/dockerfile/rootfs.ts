@@ -19,6 +19,7 @@ import type {
   StreamedSnapshot,
   UnionLayer,
 } from "../runtime/index.ts";
+import type { LayerEntries } from "./stage-index.ts";
 
 const MAX_LINKS = 40;
 
@@ -263,6 +264,11 @@ export interface WarmOptions {
    * for the snapshots out: then `signal` is aborted by then, and nothing is made).
    */
   after?: Promise<unknown> | undefined;
+  /**
+   * Where the layers' entries are wanted (the build's `LayerEntries`): those of the layers applied are taken as
+   * they are applied, and not read again for the stages' path questions. Not with `after`.
+   */
+  entries?: Pick<LayerEntries, "expect"> | undefined;
 }
 
 /**
@@ -273,6 +279,10 @@ export interface WarmOptions {
  * same sentence.
  */
 export async function warmSnapshots(image: Image, o: WarmOptions): Promise<void> {
+  // before the first await: a path question the key pass asks next waits for these
+  const entries = o.after
+    ? []
+    : image.layers().map((l) => l.descriptor && o.entries?.expect(l.descriptor.digest));
   try {
     await o.after;
     if (o.signal?.aborted) return;
@@ -280,10 +290,12 @@ export async function warmSnapshots(image: Image, o: WarmOptions): Promise<void>
     const runtime = findRuntime({ want: o.runtime || undefined, path: o.searchPath || undefined });
     runtime.catch(() => undefined);
     const onApply = (i: number, n: number) => (i === 0 ? o.onUnpack?.(n) : undefined);
-    await prepareSnapshots({ home: o.home }, image, o.signal, onApply);
+    await prepareSnapshots({ home: o.home }, image, o.signal, onApply, (i) => entries[i]);
     await runtime;
   } catch {
     // the step that needs them says what is wrong
+  } finally {
+    for (const e of entries) e?.end();
   }
 }
 

@@ -49,6 +49,17 @@ export interface IndexEntry {
   content?: Buffer | undefined;
 }
 
+/**
+ * A layer's entries taken from a reader of its tar that is about to start (`LayerEntries.expect`), as
+ * `Snapshots.prepare` observes a layer it applies (its `LayerObserver`): each `begin` starts the entries over,
+ * `applied` says the last reading got through (its DiffID checked), `end` that no reading is left.
+ */
+export interface ExpectedEntries {
+  begin(): (h: EntryHeader) => ((chunk: Buffer) => void) | undefined;
+  applied(): void;
+  end(): void;
+}
+
 /** An entry as saved in `entries/<digest hex>.json`: path, type, mode, uid, gid, link target, kept content. */
 type SavedEntry = [string, EntryType, number, number, number, string | null, string | null];
 
@@ -62,6 +73,8 @@ const SAVED_VERSION = 1;
  */
 export class LayerEntries {
   readonly #byDigest = new Map<string, Promise<readonly IndexEntry[]>>();
+  /** Entries a reader of the layer's tar will give (`expect`): undefined when it did not get through. */
+  readonly #expected = new Map<string, Promise<readonly IndexEntry[] | undefined>>();
   readonly #dir: string | undefined;
 
   /** `dir`: where the entries are saved between builds (none: kept in memory only). */
@@ -76,6 +89,53 @@ export class LayerEntries {
     this.#save(digest, entries);
   }
 
+  /**
+   * The entries of the layer whose blob has `digest` as another reader of its tar takes them (the base's snapshot
+   * made in the background, `warmSnapshots`), so that the layer is not read a second time for them: `of`
+   * waits for that reader, and reads the layer itself only when it did not get through. Undefined when the
+   * entries are known already (or expected from another reader).
+   */
+  expect(digest: string): ExpectedEntries | undefined {
+    if (this.#byDigest.has(digest) || this.#expected.has(digest) || this.#load(digest)) return undefined;
+    let entries: IndexEntry[] = [];
+    let whole = false;
+    let resolve: (got: readonly IndexEntry[] | undefined) => void = () => undefined;
+    const expected = new Promise<readonly IndexEntry[] | undefined>((r) => {
+      resolve = r;
+    });
+    this.#expected.set(digest, expected);
+    expected.then((got) => {
+      this.#expected.delete(digest);
+      // nobody asked meanwhile (`of` keeps and saves what it waited for)
+      if (got && !this.#byDigest.has(digest)) {
+        this.#byDigest.set(digest, Promise.resolve(got));
+        this.#save(digest, got);
+      }
+    });
+    return {
+      begin: () => {
+        const taken: IndexEntry[] = [];
+        entries = taken;
+        whole = false;
+        return (header) => {
+          const entry: IndexEntry = { header, content: undefined };
+          taken.push(entry);
+          if (!kept(header)) return undefined;
+          const chunks: Buffer[] = [];
+          entry.content = Buffer.alloc(0);
+          return (chunk) => {
+            chunks.push(chunk);
+            entry.content = chunks.length === 1 ? chunk : Buffer.concat(chunks);
+          };
+        };
+      },
+      applied: () => {
+        whole = true;
+      },
+      end: () => resolve(whole ? entries : undefined),
+    };
+  }
+
   /** Start reading the entries of `layers` (a later `of` waits for them); a failure is `of`'s to report. */
   prefetch(layers: readonly IndexedLayer[]): void {
     for (const layer of layers) if (layer.descriptor) this.of(layer).catch(() => undefined);
@@ -87,7 +147,9 @@ export class LayerEntries {
     if (digest === undefined) return readEntries(layer);
     const known = this.#byDigest.get(digest) ?? this.#load(digest);
     if (known) return known;
-    const read = readEntries(layer).then((entries) => {
+    const expected = this.#expected.get(digest);
+    const entries = expected ? expected.then((got) => got ?? readEntries(layer)) : readEntries(layer);
+    const read = entries.then((entries) => {
       this.#save(digest, entries);
       return entries;
     });
@@ -143,6 +205,12 @@ export class LayerEntries {
   }
 }
 
+/** Whether the index keeps the content of the entry (`KEPT`). */
+function kept(header: EntryHeader): boolean {
+  const base = header.path.slice(header.path.lastIndexOf("/") + 1);
+  return header.type === "file" && KEPT.has(base) && header.size <= MAX_KEPT;
+}
+
 /** A layer's headers, with the content of the files the index keeps. */
 async function readEntries(layer: IndexedLayer): Promise<IndexEntry[]> {
   const entries: IndexEntry[] = [];
@@ -150,9 +218,8 @@ async function readEntries(layer: IndexedLayer): Promise<IndexEntry[]> {
   // meanwhile by the first layer read: a rebuild that changes nothing reads none
   const [tar, { readTar }] = await Promise.all([layer.uncompressed(), import("../layer/reader.ts")]);
   for await (const { header, body } of readTar(tar)) {
-    const base = header.path.slice(header.path.lastIndexOf("/") + 1);
     let content: Buffer | undefined;
-    if (header.type === "file" && KEPT.has(base) && header.size <= MAX_KEPT) {
+    if (kept(header)) {
       const chunks: Buffer[] = [];
       for await (const c of body) chunks.push(c);
       content = Buffer.concat(chunks);

@@ -8,30 +8,25 @@
  */
 import { execFile } from "node:child_process";
 import {
+  chmodSync,
+  chownSync,
   closeSync,
   constants,
   fchmodSync,
   fchownSync,
   futimesSync,
+  lchownSync,
+  linkSync,
   lstatSync,
+  lutimesSync,
+  mkdirSync,
   openSync,
   type Stats,
+  symlinkSync,
+  utimesSync,
   writeSync,
 } from "node:fs";
-import {
-  chmod,
-  chown,
-  lchown,
-  link,
-  lstat,
-  lutimes,
-  mkdir,
-  readdir,
-  realpath,
-  rm,
-  symlink,
-  utimes,
-} from "node:fs/promises";
+import { mkdir, readdir, realpath, rm } from "node:fs/promises";
 import { Readable } from "node:stream";
 import { promisify } from "node:util";
 import { BerthError, wrapError } from "../errors.ts";
@@ -58,6 +53,12 @@ export interface ApplyOptions {
    * caller to drop) and the result says `stopped`.
    */
   accept?: ((h: EntryHeader) => boolean) | undefined;
+  /**
+   * Told of each entry applied (after `accept`), in the tar's order, whiteouts too: a caller that wants the
+   * layer's entries takes them here rather than reading the layer again. A sink it returns for a file is given
+   * the file's content as it is written.
+   */
+  onEntry?: ((h: EntryHeader) => ((chunk: Buffer) => void) | undefined) | undefined;
 }
 
 export interface ApplyNote {
@@ -107,7 +108,8 @@ export async function applyLayer(
         if (layer instanceof Readable) layer.destroy();
         return applier.stats;
       }
-      await applier.apply(entry.header, entry.body);
+      const sink = options.onEntry?.(entry.header);
+      await applier.apply(entry.header, entry.body, sink);
     }
     await applier.finish();
   } catch (err) {
@@ -171,7 +173,8 @@ class Applier {
     this.#rootless = options.rootless ?? false;
   }
 
-  async apply(h: EntryHeader, body: AsyncIterable<Buffer>): Promise<void> {
+  /** Apply one entry; `sink` (a file's) is given its content as it is written. */
+  async apply(h: EntryHeader, body: AsyncIterable<Buffer>, sink?: (chunk: Buffer) => void): Promise<void> {
     const name = h.path;
     const comps = entryComponents(name);
     this.stats.entries++;
@@ -203,22 +206,22 @@ class Applier {
     if (h.type === "hardlink") {
       const target = await this.#linkTarget(h);
       if (existing) {
-        const t = await lstat(this.#r.host(target));
+        const t = lstatSync(this.#r.host(target));
         if (t.ino === existing.ino && t.dev === existing.dev) return;
         await this.#remove(host, existing.isDirectory());
       }
-      await link(this.#r.host(target), host);
+      linkSync(this.#r.host(target), host);
       this.stats.hardlinks++;
       return;
     }
     if (existing) await this.#remove(host, existing.isDirectory());
     switch (h.type) {
       case "file":
-        await this.#writeFile(h, path, host, body);
+        await this.#writeFile(h, path, host, body, sink);
         this.stats.files++;
         return;
       case "symlink":
-        await symlink(h.linkname ?? "", host);
+        symlinkSync(h.linkname ?? "", host);
         this.#r.invalidate();
         await this.#attrs(h, path, host, false);
         this.stats.symlinks++;
@@ -237,7 +240,7 @@ class Applier {
       await this.#attrs(h, path, host, true);
     } else {
       if (existing) await this.#remove(host, existing.isDirectory());
-      await mkdir(host, { mode: 0o700 });
+      mkdirSync(host, { mode: 0o700 });
       this.#r.noteDir(path);
       await this.#attrs(h, path, host, true);
     }
@@ -287,8 +290,8 @@ class Applier {
     // read-only directory must stay writable until then.
     const dirs = [...this.#dirAttrs.values()].sort((a, b) => b.host.length - a.host.length);
     for (const d of dirs) {
-      await chmod(d.host, d.mode);
-      await utimes(d.host, d.mtime, d.mtime);
+      chmodSync(d.host, d.mode);
+      utimesSync(d.host, d.mtime, d.mtime);
     }
   }
 
@@ -304,9 +307,17 @@ class Applier {
   /**
    * Write a regular file with synchronous calls, as tar does: the asynchronous ones (open, write, chown,
    * chmod, utimes, close: six trips through libuv's thread pool per file) queued behind the decompressor there,
-   * and for a layer of many small files (node_modules) the event loop mostly waited.
+   * and for a layer of many small files (node_modules) the event loop mostly waited. Directories, links and
+   * attributes too (`#dir`, `#attrs`, `finish`, root.ts's lookups): a base's snapshot made in the background
+   * while the key pass keeps the main thread busy waited for it at each of those trips.
    */
-  async #writeFile(h: EntryHeader, path: string, host: string, body: AsyncIterable<Buffer>): Promise<void> {
+  async #writeFile(
+    h: EntryHeader,
+    path: string,
+    host: string,
+    body: AsyncIterable<Buffer>,
+    sink: ((chunk: Buffer) => void) | undefined,
+  ): Promise<void> {
     const fd = openSync(
       host,
       constants.O_CREAT | constants.O_EXCL | constants.O_WRONLY | constants.O_NOFOLLOW,
@@ -315,6 +326,7 @@ class Applier {
     try {
       for await (const chunk of body) {
         for (let off = 0; off < chunk.length; ) off += writeSync(fd, chunk, off);
+        sink?.(chunk);
       }
       await this.#owner(h, path, host, fd);
       fchmodSync(fd, h.mode & 0o7777);
@@ -337,8 +349,8 @@ class Applier {
     }
     try {
       if (fd !== undefined) fchownSync(fd, h.uid, h.gid);
-      else if (h.type === "symlink") await lchown(host, h.uid, h.gid);
-      else await chown(host, h.uid, h.gid);
+      else if (h.type === "symlink") lchownSync(host, h.uid, h.gid);
+      else chownSync(host, h.uid, h.gid);
     } catch (err) {
       // EINVAL: the owner has no id in this user namespace (a rootless berth mapping only the caller's id)
       if ((err as NodeJS.ErrnoException).code !== "EINVAL") throw err;
@@ -359,12 +371,12 @@ class Applier {
     if (h.type === "dir") {
       this.#dirAttrs.set(host, { host, mode: h.mode & 0o7777, mtime: h.mtime });
       // Keep it writable for our own children until finish().
-      await chmod(host, (h.mode & 0o7777) | 0o700);
+      chmodSync(host, (h.mode & 0o7777) | 0o700);
     } else if (h.type === "symlink") {
-      await lutimes(host, h.mtime, h.mtime);
+      lutimesSync(host, h.mtime, h.mtime);
     } else {
-      if (chmodIt) await chmod(host, h.mode & 0o7777);
-      await utimes(host, h.mtime, h.mtime);
+      if (chmodIt) chmodSync(host, h.mode & 0o7777);
+      utimesSync(host, h.mtime, h.mtime);
     }
     await this.#xattrs(h, host);
   }
@@ -399,7 +411,7 @@ class Applier {
         : parent === ""
           ? comps[comps.length - 1]!
           : `${parent}/${comps[comps.length - 1]}`;
-    const st = target === undefined ? undefined : await lstat(this.#r.host(target)).catch(() => undefined);
+    const st = target === undefined ? undefined : lstatOrNothing(this.#r.host(target));
     if (!st || target === undefined) {
       throw new BerthError(
         "LAYER_UNSAFE",
@@ -451,7 +463,7 @@ class Applier {
   /** Remove what lower layers put at `path`, keeping what this layer wrote. */
   async #removeLower(path: string): Promise<void> {
     const host = this.#r.host(path);
-    const st = await lstat(host).catch(() => undefined);
+    const st = lstatOrNothing(host);
     if (!st) return;
     if (this.#written.has(path) || this.#writtenAncestors.has(path)) {
       if (st.isDirectory()) {

@@ -5,7 +5,7 @@
  * out (`..` above the root, from the entry or from a symlink), or goes through a symlink whose target does
  * not exist inside the root, is refused with LAYER_UNSAFE naming the entry.
  */
-import { lstat, mkdir, readlink } from "node:fs/promises";
+import { lstatSync, mkdirSync, readlinkSync } from "node:fs";
 import { BerthError } from "../errors.ts";
 
 const MAX_LINKS = 40;
@@ -100,10 +100,9 @@ export class RootResolver {
         continue;
       }
       const host = this.host(next);
-      const st = await lstat(host).catch((err: NodeJS.ErrnoException) => {
-        if (err.code === "ENOENT") return undefined;
-        throw err;
-      });
+      // synchronous, as the apply's other calls (apply.ts): a trip through libuv's pool per component waits
+      // for a main thread that is busy elsewhere (the key pass, while a base's snapshot is made)
+      const st = lstatSync(host, { throwIfNoEntry: false });
       if (!st) {
         if (via) {
           throw unsafe(
@@ -112,14 +111,14 @@ export class RootResolver {
           );
         }
         if (!create) return undefined;
-        await mkdir(host, { mode: 0o755 });
+        mkdirSync(host, { mode: 0o755 });
         this.#dirs.add(next);
         cur.push(c);
         continue;
       }
       if (st.isSymbolicLink()) {
         if (++links > MAX_LINKS) throw unsafe(entry, "goes through too many symlinks");
-        const target = await readlink(host);
+        const target = readlinkSync(host);
         via = { link: next, target };
         if (target.startsWith("/")) cur.length = 0;
         queue.unshift(...target.split("/").filter((s) => s !== "" && s !== "."));

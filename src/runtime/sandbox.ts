@@ -97,9 +97,10 @@ export async function prepareSnapshots(
   image: Image,
   signal?: AbortSignal,
   onApply?: PrepareOptions["onApply"],
+  observe?: PrepareOptions["observe"],
 ): Promise<SnapshotChain> {
   const snapshots = await Snapshots.open(ctx.home, { rootless: ctx.rootless !== undefined });
-  return snapshots.prepare(image, { signal, onApply });
+  return snapshots.prepare(image, { signal, onApply, observe });
 }
 
 export async function runInSandbox(o: SandboxOptions): Promise<SandboxResult> {

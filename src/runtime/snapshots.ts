@@ -24,6 +24,7 @@ import { join } from "node:path";
 import { PassThrough, type Readable, type Writable } from "node:stream";
 import { promisify } from "node:util";
 import { BerthError, wrapError } from "../errors.ts";
+import type { ApplyOptions } from "../layer/apply.ts";
 import { chainIds, type Digest, encodedOf } from "../oci/digest.ts";
 import type { Image } from "../oci/image.ts";
 import { writeFileAtomic } from "../util/fs.ts";
@@ -37,10 +38,11 @@ import {
   stripOverlayOrigins,
   unmount,
 } from "./mount.ts";
+import { type SnapshotMode, snapshotDir } from "./snapshot-dir.ts";
 
 const pexec = promisify(execFile);
 
-export type SnapshotMode = "overlay" | "full";
+export type { SnapshotMode } from "./snapshot-dir.ts";
 
 /**
  * A snapshot made from a layer's tar while the layer is written (`Snapshots.streamed`): the writer gives the
@@ -79,6 +81,18 @@ export interface PrepareOptions {
   signal?: AbortSignal | undefined;
   /** Called before each layer that has to be applied (index, count, chain ID). */
   onApply?: ((index: number, count: number, chainId: Digest) => void) | undefined;
+  /** Asked before each layer is found or made (index): what sees its entries if it is applied. */
+  observe?: ((index: number) => LayerObserver | undefined) | undefined;
+}
+
+/** What sees the entries of a layer `prepare` applies (`PrepareOptions.observe`). */
+export interface LayerObserver {
+  /** An apply of the layer begins (again, when one stopped part way: what it saw is dropped): its `onEntry`. */
+  begin(): ApplyOptions["onEntry"];
+  /** The apply begun last got through, its DiffID checked. */
+  applied(): void;
+  /** `prepare` is done with the layer: found, made, or failed. */
+  end(): void;
 }
 
 /** The snapshots an image's root is made of. */
@@ -128,7 +142,7 @@ export class Snapshots {
 
   /** The directory of a snapshot (whether or not it exists). */
   dir(chainId: Digest): string {
-    return join(this.root, this.mode, encodedOf(chainId));
+    return snapshotDir(this.home, this.mode, chainId);
   }
 
   /** An empty directory, the lower layer of an image with no layers. */
@@ -162,12 +176,17 @@ export class Snapshots {
       const pending = MAKING.get(dir);
       let got = pending && (await pending.catch(() => undefined));
       if (!got) {
+        const observer = options.observe?.(i);
         const own = this.#snapshot(dir, () => {
           options.onApply?.(i, ids.length, ids[i]!);
-          return this.#make(ids[i]!, diffIds[i]!, dirs, () => layers[i]!.uncompressed(), i, options.signal);
+          const open = () => layers[i]!.uncompressed();
+          return this.#make(ids[i]!, diffIds[i]!, dirs, open, i, options.signal, observer);
         });
         MAKING.set(dir, own);
-        got = await own.finally(() => MAKING.get(dir) === own && MAKING.delete(dir));
+        got = await own.finally(() => {
+          observer?.end();
+          if (MAKING.get(dir) === own) MAKING.delete(dir);
+        });
       }
       if (got.made) applied++;
       else reused++;
@@ -327,6 +346,7 @@ export class Snapshots {
     open: () => Promise<Readable>,
     index: number,
     signal: AbortSignal | undefined,
+    observer: LayerObserver | undefined,
   ): Promise<string[] | undefined> {
     const tmp = this.#tempDir(encodedOf(chainId).slice(0, 12));
     const fs = join(tmp, "fs");
@@ -343,12 +363,14 @@ export class Snapshots {
           rootless: this.rootless,
           signal,
           accept,
+          onEntry: observer?.begin(),
         });
         if (stats.stopped !== undefined) return false;
         // The DiffID is checked at the end of the stream: read whatever the tar reader left.
         for await (const _ of stream) {
           // drain
         }
+        observer?.applied();
         return true;
       };
       if (this.mode === "full") {

@@ -52,6 +52,20 @@ const LAYERS: HandEntry[][] = [
   ],
 ];
 
+/** `LAYERS` as layers with digests, each read noted (by index) in `reads`. */
+async function countedLayers() {
+  const tars = await Promise.all(LAYERS.map((l) => tarOf(l)));
+  const reads: number[] = [];
+  const layers = tars.map((t, i) => ({
+    descriptor: { digest: `sha256:${String(i).repeat(64)}` },
+    uncompressed: async () => {
+      reads.push(i);
+      return Readable.from([t]);
+    },
+  }));
+  return { tars, reads, layers };
+}
+
 describe("stage index", () => {
   it("answers as the layers applied on disk: types, modes, owners, links, whiteouts, opaque dirs", async () => {
     const disk = await tempDir();
@@ -127,15 +141,7 @@ describe("stage index", () => {
 
   it("saves a layer's entries for the next build, which reads no layer; a damaged file is read again", async () => {
     const dir = await tempDir();
-    const tars = await Promise.all(LAYERS.map((l) => tarOf(l)));
-    const reads: number[] = [];
-    const layers = tars.map((t, i) => ({
-      descriptor: { digest: `sha256:${String(i).repeat(64)}` },
-      uncompressed: async () => {
-        reads.push(i);
-        return Readable.from([t]);
-      },
-    }));
+    const { reads, layers } = await countedLayers();
     const image = { layers: () => layers };
     const first = await new StageIndex(new LayerEntries(dir)).sync(image);
     expect(reads).toEqual([0, 1, 2]);
@@ -171,5 +177,51 @@ describe("stage index", () => {
     expect((await index.lstat("srv/a"))?.uid).toBe(7);
     expect(reads).toEqual(["sha256:good", "sha256:bad"]);
     await expect(new StageIndex(shared).sync({ layers: () => [bad] })).rejects.toThrow(/sha256:bad is gone/);
+  });
+
+  it("expect: the entries an apply of the layer takes, not read again; read when that apply did not get through", async () => {
+    const dir = await tempDir();
+    const { tars, reads, layers } = await countedLayers();
+    const image = { layers: () => layers };
+    const shared = new LayerEntries(join(dir, "entries"));
+    const expected = layers.map((l) => shared.expect(l.descriptor.digest));
+    // asked before the applies begin: waits for them
+    const index = new StageIndex(shared).sync(image);
+    // the first applied whole; the second begun twice (the first time stopped) and through; the third not through
+    for (const [i, tar] of tars.entries()) {
+      const e = expected[i]!;
+      if (i === 1)
+        await applyLayer(Readable.from([tar]), join(dir, "stopped"), {
+          onEntry: e.begin(),
+          accept: () => false,
+        });
+      await applyLayer(Readable.from([tar]), join(dir, `root-${i}`), { onEntry: e.begin() });
+      if (i < 2) e.applied();
+      e.end();
+    }
+    const got = await index;
+    expect(reads).toEqual([2]);
+    const read = await new StageIndex(new LayerEntries()).sync(image);
+    for (const p of [
+      "srv",
+      "srv/a",
+      "hl",
+      "link",
+      "rel",
+      "opq/new",
+      "opq/x",
+      "gone",
+      "was-file/in",
+      "srv/sub/b",
+    ])
+      expect({ p, got: await got.lstat(p) }).toEqual({ p, got: await read.lstat(p) });
+    // /etc/passwd's content kept from the first layer's apply
+    const first = await new StageIndex(new LayerEntries(join(dir, "entries"))).sync({
+      layers: () => layers.slice(0, 1),
+    });
+    expect(await resolveOwner(first, "app:staff")).toEqual({ uid: 1000, gid: 50 });
+    expect(reads).toEqual([2, 0, 1, 2]);
+    // known already (saved): nothing to expect
+    expect(shared.expect(layers[0]!.descriptor.digest)).toBeUndefined();
   });
 });

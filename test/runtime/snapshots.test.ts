@@ -87,6 +87,46 @@ it("two prepares of one image at once apply each layer once: the second waits fo
   expect(readdirSync(join(fresh, "snapshots", "tmp"))).toEqual([]);
 });
 
+it("observe sees the entries of the layers it applies, then end; of a layer found, or an apply aborted, end alone", async () => {
+  const home = join(dir, "home-observe");
+  const two = await image("two");
+  const calls: string[] = [];
+  const observe = (i: number) => ({
+    begin: () => {
+      calls.push(`${i} begin`);
+      return (h: { path: string }) => {
+        if (h.path.endsWith("msg")) calls.push(`${i} ${h.path}`);
+        return undefined;
+      };
+    },
+    applied: () => calls.push(`${i} applied`),
+    end: () => calls.push(`${i} end`),
+  });
+  const snapshots = await Snapshots.open(home);
+  const stop = new AbortController();
+  // aborted while the first layer is applied: no snapshot is left, half-made or placed
+  const aborted = snapshots.prepare(two, {
+    signal: stop.signal,
+    observe: (i) => ({
+      ...observe(i),
+      begin: () => {
+        stop.abort();
+        return observe(i).begin();
+      },
+    }),
+  });
+  await expect(aborted).rejects.toThrow();
+  expect(calls).toEqual(["0 begin", "0 end"]);
+  expect(readdirSync(join(home, "snapshots", "tmp"))).toEqual([]);
+  expect(readdirSync(join(home, "snapshots"))).not.toContain("overlay");
+  calls.length = 0;
+  await snapshots.prepare(two, { observe });
+  expect(calls).toEqual(["0 begin", "0 applied", "0 end", "1 begin", "1 msg", "1 applied", "1 end"]);
+  calls.length = 0;
+  await snapshots.prepare(two, { observe });
+  expect(calls).toEqual(["0 end", "1 end"]);
+});
+
 /** A tree as a list: each entry's path, type, mode, owner, mtime, content or target, and its hard-link group. */
 async function treeOf(root: string): Promise<unknown[]> {
   const out: unknown[] = [];
