@@ -63,13 +63,13 @@ export class ContextIndex {
   #dirty = false;
   readonly stats: ContextIndexStats = { read: 0, reused: 0 };
   /** How a file is read (a test hook to count reads). */
-  readonly #read: (path: string, size: number) => Promise<string>;
+  readonly #read: (path: string, size: number) => string | Promise<string>;
 
   private constructor(
     file: string | undefined,
     root: string,
     entries: Map<string, Entry>,
-    read: ((path: string, size: number) => Promise<string>) | undefined,
+    read: ((path: string, size: number) => string | Promise<string>) | undefined,
   ) {
     this.#file = file;
     this.#root = root;
@@ -84,7 +84,7 @@ export class ContextIndex {
   static async open(
     cacheRoot: string | undefined,
     contextDir: string,
-    read?: (path: string, size: number) => Promise<string>,
+    read?: (path: string, size: number) => string | Promise<string>,
   ): Promise<ContextIndex> {
     // Paths are taken relative to the context as the build names it (sources.ts joins onto that); the index
     // file is named after its real path, so that two names of one folder share it.
@@ -116,8 +116,11 @@ export class ContextIndex {
     return new ContextIndex(file, root, entries, read);
   }
 
-  /** The sha256 (hex) of a regular file of the context, `st` being its lstat. */
-  async digest(hostPath: string, st: Stats): Promise<string> {
+  /**
+   * The sha256 (hex) of a regular file of the context, `st` being its lstat: at once when the index knows it or
+   * the file is small (read synchronously), else a promise.
+   */
+  digest(hostPath: string, st: Stats): string | Promise<string> {
     const rel = this.#relative(hostPath);
     if (rel === "" || rel.startsWith(`..${sep}`) || rel === "..") {
       this.stats.read++;
@@ -132,7 +135,14 @@ export class ContextIndex {
       return known[6];
     }
     const readAt = Date.now();
-    const hex = await this.#read(hostPath, st.size);
+    const hex = this.#read(hostPath, st.size);
+    return typeof hex === "string"
+      ? this.#note(rel, st, hex, readAt)
+      : hex.then((h) => this.#note(rel, st, h, readAt));
+  }
+
+  /** Keep what a read found. */
+  #note(rel: string, st: Stats, hex: string, readAt: number): string {
     this.stats.read++;
     const e: Entry = [st.size, st.mtimeMs, st.ctimeMs, st.ino, st.dev, st.mode, hex, readAt];
     this.#seen.set(rel, e);
