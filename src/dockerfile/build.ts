@@ -179,6 +179,8 @@ interface StageState {
   dry: boolean;
   reads: Set<number>;
   needs: Set<number>;
+  /** Key pass: a step of the stage missed (`StepContext.keyless`). */
+  missed: boolean;
   /** Writes out a last partial line of RUN output (concurrent stages). */
   flush?: () => void;
 }
@@ -776,6 +778,7 @@ export class DockerfileBuild {
       dry,
       reads: new Set(),
       needs: new Set(),
+      missed: false,
     };
     (dry ? this.#dryStates : this.#states).set(stage.index, state);
     this.#prewrite(state, false);
@@ -918,6 +921,8 @@ export class DockerfileBuild {
         return p;
       },
       dry: s.dry,
+      // the target: no stage reads it, so its definition key is wanted by nothing
+      keyless: s.dry && s.missed && s.stage.index === this.#target,
       takeEarly: () => this.#early.take(ins),
       waiting: (ended) => this.#early.processStarted(ended),
       later: (work) => this.#background.push(work),
@@ -1012,7 +1017,8 @@ export class DockerfileBuild {
       ? cacheKey(s.defKey, s.clearOnBuild, lookup)
       : cacheKey(s.defKey, s.clearOnBuild, ins.keyword, ...keyParts);
     if (s.dry) {
-      const hit = await this.#find(lookup, false);
+      const hit = o.unkeyed ? undefined : await this.#find(lookup, false);
+      if (!hit) s.missed = true;
       if (!hit) for (const n of s.reads) s.needs.add(n);
       // The snapshots a RUN the caches lack will run on, or a stage that a step they lack reads, start now.
       if (!hit && ins.keyword === "RUN") this.#warm(s.base, s.stage.index);

@@ -138,6 +138,13 @@ export interface StepContext {
    * a source whose key needs a download (ADD of a URL or git repository) throws instead.
    */
   readonly dry: boolean;
+  /**
+   * The key pass, where no cache can have the step (an earlier step of the stage missed, so every later key
+   * chains on a key no record was made under, and no other stage reads this one by its definition key): a key
+   * part that costs work (the context's digest) may be left out with `StepCacheOptions.unkeyed`; the build
+   * computes it at the step's turn.
+   */
+  readonly keyless: boolean;
   /** The step's work is a process's until `ended` settles (RUN): the build's thread is free for work made early. */
   waiting(ended: Promise<unknown>): void;
   /**
@@ -162,6 +169,8 @@ export interface StepContext {
 
 export interface StepCacheOptions {
   linked?: boolean | undefined;
+  /** The key pass left a part of the key out (`StepContext.keyless`): the step is taken as missing, not looked up. */
+  unkeyed?: boolean | undefined;
   content?: (() => Promise<unknown[]>) | undefined;
   /**
    * Key pass, the step missing: what makes its output early (early.ts), started while the stage waits for

@@ -6,8 +6,12 @@
 import { mkdir, open, readdir, stat, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
+import { DockerfileBuild, type SharedBuildState } from "../../src/dockerfile/build.ts";
 import { StepCache } from "../../src/dockerfile/cache.ts";
 import { parseCacheTo } from "../../src/dockerfile/cache-spec.ts";
+import { ContextIndex } from "../../src/dockerfile/context-index.ts";
+import { fileDigest } from "../../src/dockerfile/sources.ts";
+import { LayerEntries } from "../../src/dockerfile/stage-index.ts";
 import { overlaySupported } from "../../src/runtime/mount.ts";
 import { mountsUnder } from "../../src/runtime/sweep.ts";
 import { parseImageArgument } from "../../src/transport/parse.ts";
@@ -186,5 +190,54 @@ describe("DockerfileBuild", () => {
     });
     expect(await blobs(cached)).toEqual(["gzip", "gzip"]);
     expect(inline.image.manifest.layers).toEqual(all.image.manifest.layers);
+  });
+});
+
+describe("the key pass", () => {
+  it("hashes no context file for a COPY no cache can have (a step of the target before it missed): they are read after the pass; the keys are the same", async () => {
+    const dir = await tempDir();
+    const context = join(dir, "ctx");
+    await mkdir(join(context, "late"), { recursive: true });
+    for (const f of ["a.txt", "b.txt", "late/x", "late/y"]) await writeFile(join(context, f), f);
+    const text = `FROM scratch AS a
+COPY a.txt /a
+FROM scratch
+COPY b.txt /b
+COPY --from=a /a /a2
+COPY late/ /late/
+`;
+    const home = join(dir, "home");
+    const build = async () => {
+      // which files the build read, and whether the build had logged its first step then (the pass logs nothing)
+      const reads: string[] = [];
+      let logged = false;
+      const read = (path: string, size: number) => {
+        reads.push(`${path.slice(context.length + 1)}${logged ? " after the pass" : ""}`);
+        return fileDigest(path, size);
+      };
+      const shared: SharedBuildState = {
+        producing: new Map(),
+        layerEntries: new LayerEntries(new StepCache(home).entriesDir),
+        contextIndex: ContextIndex.open(new StepCache(home).root, context, read),
+      };
+      const dest = parseImageArgument(`oci:${join(dir, "out")}:latest`);
+      const inputs = {
+        contextDir: context,
+        dockerfile: { text },
+        destinations: [dest],
+        compression: "none" as const,
+        log: () => {
+          logged = true;
+        },
+      };
+      const result = await new DockerfileBuild(inputs, { home, env: {} }, shared).build();
+      return { reads, result };
+    };
+    const cold = await build();
+    expect(cold.reads).toEqual(["a.txt", "b.txt", "late/x after the pass", "late/y after the pass"]);
+    // the keys the build recorded are the ones a pass that hashes everything finds
+    const again = await build();
+    expect(again.result.steps.every((s) => s.cached)).toBe(true);
+    expect(again.result.digest).toBe(cold.result.digest);
   });
 });

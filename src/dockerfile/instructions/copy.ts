@@ -695,13 +695,18 @@ export async function copyInstruction(c: StepContext): Promise<void> {
         select(await src.root(), what))();
       return selected;
     };
-  } else if (patterns.length) {
-    sources = await select(undefined, "the build context");
-    parts.push({ context: await c.contextDigest(sources) });
   }
   // COPY --link is reused after any change before it, unless its owner is a name the stage's /etc/passwd
   // resolves (then the stage's filesystem is an input).
   const linked = link && (chown === undefined || /^\d+(?::\d+)?$/.test(chown));
+  // The key pass where no cache can have the step: the sources (for a layer made early), not their digest,
+  // which is taken when the layer is made early or at the step's turn (a cold build reads the context's files
+  // of the final stage while a RUN runs, not before the first step).
+  const unkeyed = c.keyless && !linked && patterns.length > 0 && fromRef === undefined;
+  if (fromRef === undefined && patterns.length) {
+    sources = await select(undefined, "the build context");
+    if (!unkeyed) parts.push({ context: await c.contextDigest(sources) });
+  }
   await c.cached(
     parts,
     async () => {
@@ -715,12 +720,16 @@ export async function copyInstruction(c: StepContext): Promise<void> {
       // A COPY of context files alone may be made early, against the key pass's view (early.ts).
       early:
         !a.isAdd && fromRef === undefined && extra.length === 0
-          ? async (pace) =>
-              makeEarly(await c.view(), earlyBasis(c), (root) =>
+          ? async (pace) => {
+              // the step's key at its turn: hashed now, while a RUN runs
+              if (unkeyed) await c.contextDigest(sources);
+              return makeEarly(await c.view(), earlyBasis(c), (root) =>
                 copyOutput(c, a, root, [...sources], [], false, dl, pace),
-              )
+              );
+            }
           : undefined,
       linked,
+      unkeyed,
       // BuildKit's content-based key: the selected files of the stage or image, owners included.
       content:
         fromSources &&
