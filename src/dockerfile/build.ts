@@ -920,6 +920,7 @@ export class DockerfileBuild {
         }
         return p;
       },
+      contextContent: (path, st) => this.#index.content(path, st),
       dry: s.dry,
       // the target: no stage reads it, so its definition key is wanted by nothing
       keyless: s.dry && s.missed && s.stage.index === this.#target,

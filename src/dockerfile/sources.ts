@@ -199,34 +199,40 @@ const SYNC_READ = 128 * 1024;
  */
 const OPEN_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
 
-/** The buffer small files are read into (one per process: the read and the hash are one synchronous run). */
+/** The buffer small files are read into for their digest alone (one per process: read and hash are one run). */
 let scratch: Buffer | undefined;
 
 /**
- * The sha256 (hex) of a file of at most `SYNC_READ` bytes, `size` being what lstat said: one read into a buffer
- * kept for it and one hash call (`readFileSync` and a Hash object per file cost an fstat, an allocation and
- * three calls into OpenSSL more). A file whose size is no longer `size` is read whole, as it is now.
+ * A file of at most `SYNC_READ` bytes read whole, `size` being what lstat said: its bytes (in `into`, else in a
+ * buffer of their own) and their sha256 (hex), with one read and one hash call (`readFileSync` and a Hash
+ * object per file cost an fstat, an allocation and three calls into OpenSSL more). A file whose size is no
+ * longer `size` is read whole as it is now.
  */
-function smallFileDigest(path: string, size: number): string {
+export function readSmallFile(path: string, size: number, into?: Buffer): { bytes: Buffer; hex: string } {
   const fd = openSync(path, OPEN_FLAGS);
   try {
-    scratch ??= Buffer.allocUnsafe(SYNC_READ + 1);
+    const buf = into ?? Buffer.allocUnsafe(size + 1);
     // one byte more than expected, to notice a file that grew
     let got = 0;
-    for (let n = -1; n !== 0 && got <= size; got += n) n = readSync(fd, scratch, got, size + 1 - got, got);
-    if (got === size) return hash("sha256", scratch.subarray(0, size), "hex");
-    return hash("sha256", readFileSync(fd), "hex");
+    for (let n = -1; n !== 0 && got <= size; got += n) n = readSync(fd, buf, got, size + 1 - got, got);
+    const bytes = got === size ? buf.subarray(0, size) : readFileSync(fd);
+    return { bytes, hex: hash("sha256", bytes, "hex") };
   } finally {
     closeSync(fd);
   }
 }
+
+/** Whether `readSmallFile` takes a file of this size. */
+export const isSmallFile = (size: number) => size <= SYNC_READ;
 
 /**
  * The sha256 (hex) of a file's content; `size` is what lstat said. A small file's comes at once (no promise to
  * wait for: the context's 269 files are that many trips through the microtask queue fewer).
  */
 export function fileDigest(path: string, size = Number.POSITIVE_INFINITY): string | Promise<string> {
-  return size <= SYNC_READ ? smallFileDigest(path, size) : largeFileDigest(path, size);
+  if (size > SYNC_READ) return largeFileDigest(path, size);
+  scratch ??= Buffer.allocUnsafe(SYNC_READ + 1);
+  return readSmallFile(path, size, scratch).hex;
 }
 
 async function largeFileDigest(path: string, size: number): Promise<string> {

@@ -4,6 +4,7 @@
  * temp folder, other stages' and images' filesystems, and the step cache. An instruction is a function of this
  * context (issue 17 §4); `DockerfileBuild` makes one per step.
  */
+import type { Stats } from "node:fs";
 import type { Writable } from "node:stream";
 import type { EntryHeader } from "../layer/entry.ts";
 import type { Matcher } from "../layer/ignore.ts";
@@ -131,6 +132,8 @@ export interface StepContext {
   ): Promise<MatchedSource[]>;
   /** The digest of sources matched in the build context (content from the context's index; once per sources). */
   contextDigest(sources: readonly MatchedSource[]): Promise<string>;
+  /** A context file's bytes, if this build read them for a digest with this lstat (`ContextIndex.content`). */
+  contextContent(hostPath: string, st: Stats): Buffer | undefined;
   /** Another stage (by name or index) or an image. */
   sourceRoot(ref: string): Promise<SourceRoot>;
   /**

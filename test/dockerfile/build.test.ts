@@ -3,6 +3,7 @@
  * build args, lint warnings and the written image. FROM scratch only (no runc); RUN and bases: behaviour.test.ts,
  * features.test.ts and the BuildKit comparisons in buildkit/.
  */
+import { writeFileSync } from "node:fs";
 import { mkdir, open, readdir, stat, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
@@ -17,7 +18,7 @@ import { mountsUnder } from "../../src/runtime/sweep.ts";
 import { parseImageArgument } from "../../src/transport/parse.ts";
 import { tempDir } from "../helpers/temp.ts";
 import { failureOf } from "./helpers/failure.ts";
-import { layerEntries, scratchBuild } from "./helpers/scratch.ts";
+import { fileIn, layerEntries, scratchBuild } from "./helpers/scratch.ts";
 
 const MULTI = `ARG GREETING=hi
 FROM scratch AS files
@@ -239,5 +240,28 @@ COPY late/ /late/
     const again = await build();
     expect(again.result.steps.every((s) => s.cached)).toBe(true);
     expect(again.result.digest).toBe(cold.result.digest);
+  });
+});
+
+describe("a context file", () => {
+  it("is read once: the COPY's layer holds the bytes its key was made of, even when the file changed in between", async () => {
+    const dir = await tempDir();
+    const context = join(dir, "ctx");
+    await mkdir(context, { recursive: true });
+    await writeFile(join(context, "f.txt"), "aaaa");
+    const text = "FROM scratch\nCOPY f.txt /f.txt\n";
+    const build = () =>
+      scratchBuild(dir, context, text, {
+        // the key pass hashed f.txt; its step's turn comes: the file changes (same size) before the COPY runs
+        log: (line) => {
+          if (line.includes("COPY f.txt")) writeFileSync(join(context, "f.txt"), "bbbb");
+        },
+      });
+    const first = await build();
+    expect(await fileIn(first.image, 0, "f.txt")).toBe("aaaa");
+    // the change is seen by the next build (its ctime moved): a new key, the new bytes
+    const second = await build();
+    expect(second.result.steps.at(-1)!.cached).toBe(false);
+    expect(await fileIn(second.image, 0, "f.txt")).toBe("bbbb");
   });
 });

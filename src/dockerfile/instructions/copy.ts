@@ -19,7 +19,13 @@ import { adoptEarly, makeEarly } from "../early.ts";
 import { expandWord, splitRaw } from "../expand.ts";
 import { type Heredoc, heredocName } from "../parse.ts";
 import { type FsView, resolveIn, resolveOwner } from "../rootfs.ts";
-import { type MatchedSource, matchSources, selectSources, sourcesDigest } from "../sources.ts";
+import {
+  type MatchedSource,
+  matchSources,
+  type SourceFile,
+  selectSources,
+  sourcesDigest,
+} from "../sources.ts";
 import type { StepContext, StepOutput } from "../step.ts";
 
 export interface CopyLayerOptions {
@@ -37,6 +43,8 @@ export interface CopyLayerOptions {
   compression: Compression;
   /** Where the layer blob goes. */
   layerPath: string;
+  /** A source file's bytes when they were read already (the build context's, for the key). */
+  content?: ((f: SourceFile) => Buffer | undefined) | undefined;
   /** Awaited before each entry is written (a layer made early writes only while the build's thread is idle). */
   pace?: (() => Promise<void>) | undefined;
   /** Also give the layer's tar to this stream as it is written (`LayerOutputOptions.tee`). */
@@ -46,6 +54,7 @@ export interface CopyLayerOptions {
 interface Item {
   header: EntryHeader;
   hostPath?: string;
+  content?: Buffer | undefined;
   /** `dev:ino` of a file with more than one link: the copy keeps the hard-link group. */
   inode?: string;
 }
@@ -161,7 +170,7 @@ function itemOf(path: string, f: MatchedSource["files"][number], o: CopyLayerOpt
     mtime: o.mtime,
   };
   if (f.linkname !== undefined) header.linkname = f.linkname;
-  const item: Item = type === "file" ? { header, hostPath: f.hostPath } : { header };
+  const item: Item = type === "file" ? { header, hostPath: f.hostPath, content: o.content?.(f) } : { header };
   if (type === "file" && st.nlink > 1) item.inode = `${st.dev}:${st.ino}`;
   return item;
 }
@@ -207,7 +216,10 @@ function layerEntries(items: Map<string, Item>): PlannedEntry[] {
           return { header: { ...i.header, type: "hardlink", size: 0, linkname: target } };
         first.set(i.inode, i.header.path);
       }
-      return i.hostPath ? { header: i.header, hostPath: i.hostPath } : { header: i.header };
+      if (!i.hostPath) return { header: i.header };
+      return i.content
+        ? { header: i.header, hostPath: i.hostPath, content: i.content }
+        : { header: i.header, hostPath: i.hostPath };
     });
 }
 
@@ -635,6 +647,8 @@ async function copyOutput(
       mtime: c.mtime,
       compression: c.compression,
       layerPath,
+      // the context's files this build read for the key: written from those bytes
+      content: fromStage ? undefined : (f) => c.contextContent(f.hostPath, f.st),
       pace,
       tee,
     });
