@@ -265,3 +265,23 @@ describe("a context file", () => {
     expect(await fileIn(second.image, 0, "f.txt")).toBe("bbbb");
   });
 });
+
+describe("the ignore files", () => {
+  it("<Dockerfile>.dockerignore next to a Dockerfile in the context wins over .dockerignore; without it .dockerignore applies", async () => {
+    const dir = await tempDir();
+    const context = join(dir, "ctx");
+    await mkdir(context, { recursive: true });
+    for (const f of ["a.txt", "b.txt", "c.txt"]) await writeFile(join(context, f), f);
+    await writeFile(join(context, "Dockerfile"), "FROM scratch\nCOPY *.txt /\n");
+    await writeFile(join(context, ".dockerignore"), "a.txt\n");
+    const copied = async () => {
+      const { image } = await scratchBuild(dir, context, "", {
+        dockerfile: { path: join(context, "Dockerfile") },
+      });
+      return (await layerEntries(image, 0)).map((e) => e.split(" ")[0]);
+    };
+    expect(await copied()).toEqual(["b.txt", "c.txt"]);
+    await writeFile(join(context, "Dockerfile.dockerignore"), "b.txt\n");
+    expect(await copied()).toEqual(["a.txt", "c.txt"]);
+  });
+});
