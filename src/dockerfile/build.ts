@@ -5,9 +5,9 @@
  * the shape `docker build`/`buildah bud` print them.
  */
 import { randomBytes } from "node:crypto";
-import { mkdirSync, renameSync } from "node:fs";
+import { lstatSync, mkdirSync, renameSync } from "node:fs";
 import { mkdir, rm } from "node:fs/promises";
-import { join, posix } from "node:path";
+import { dirname, join, posix, resolve } from "node:path";
 import type { Writable } from "node:stream";
 import { BerthError, isBerthError, wrapError } from "../errors.ts";
 import { createMatcher, type Matcher, parseIgnoreFile } from "../layer/ignore.ts";
@@ -187,6 +187,8 @@ interface StageState {
   dry: boolean;
   reads: Set<number>;
   needs: Set<number>;
+  /** Key pass: a step of the stage missed (`StepContext.keyless`). */
+  missed: boolean;
   /** Writes out a last partial line of RUN output (concurrent stages). */
   flush?: () => void;
   /** Its pending reads of other stages that lead to a RUN (`ReadOrder.lead`): released when they are through. */
@@ -640,6 +642,10 @@ export class DockerfileBuild {
     if ("path" in i.dockerfile) candidates.push(`${i.dockerfile.path}.dockerignore`);
     candidates.push(join(i.contextDir, ".dockerignore"));
     for (const c of candidates) {
+      // one lstat finds a file of the context's own folder missing (most have no .dockerignore), where the
+      // confined reader opens the folder and asks for the name through libuv's pool (~1.5 ms); a file deeper
+      // in the context is looked for only through it (a folder above it may be a link resolved inside)
+      if (resolve(dirname(c)) === resolve(i.contextDir) && !lstatSync(c, { throwIfNoEntry: false })) continue;
       let bytes: Buffer | undefined;
       try {
         bytes = await readFileWithin(c, i.contextDir, CONTEXT);
@@ -805,6 +811,7 @@ export class DockerfileBuild {
       reads: new Set(),
       needs: new Set(),
       leads: [],
+      missed: false,
     };
     (dry ? this.#dryStates : this.#states).set(stage.index, state);
     this.#prewrite(state, false);
@@ -948,7 +955,10 @@ export class DockerfileBuild {
         }
         return p;
       },
+      contextContent: (path, st) => this.#index.content(path, st),
       dry: s.dry,
+      // the target: no stage reads it, so its definition key is wanted by nothing
+      keyless: s.dry && s.missed && s.stage.index === this.#target,
       takeEarly: () => this.#early.take(ins),
       waiting: (ended) => {
         this.#releaseLeads(s);
@@ -1046,7 +1056,8 @@ export class DockerfileBuild {
       ? cacheKey(s.defKey, s.clearOnBuild, lookup)
       : cacheKey(s.defKey, s.clearOnBuild, ins.keyword, ...keyParts);
     if (s.dry) {
-      const hit = await this.#find(lookup, false);
+      const hit = o.unkeyed ? undefined : await this.#find(lookup, false);
+      if (!hit) s.missed = true;
       if (!hit) for (const n of s.reads) s.needs.add(n);
       // The snapshots a RUN the caches lack will run on, or a stage that a step they lack reads, start now.
       if (!hit && ins.keyword === "RUN") this.#warm(s.base, s.stage.index);

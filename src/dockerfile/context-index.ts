@@ -20,10 +20,16 @@ import { readFileSync, realpathSync, type Stats } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import { join, relative, resolve, sep } from "node:path";
 import { writeFileAtomic } from "../util/fs.ts";
-import { fileDigest } from "./sources.ts";
+import { fileDigest, isSmallFile, readSmallFile } from "./sources.ts";
 
 /** How much older than the read a file's ctime must be for its entry to be trusted (coarse kernel clocks). */
 const RACY_MS = 1000;
+
+/**
+ * The bytes of the small files this build read, kept for the COPY that writes them (BuildKit's rule: a context
+ * file's content is read once), up to this many in all; past it files are read again.
+ */
+const KEPT_BYTES = 32 * 1024 * 1024;
 
 /** Entries kept for files this build did not read (see `save`). */
 const MAX_ENTRIES = 100_000;
@@ -62,19 +68,22 @@ export class ContextIndex {
   readonly #seen = new Map<string, Entry>();
   #dirty = false;
   readonly stats: ContextIndexStats = { read: 0, reused: 0 };
-  /** How a file is read (a test hook to count reads). */
-  readonly #read: (path: string, size: number) => Promise<string>;
+  /** How a file is read (a test hook to count reads; none keeps bytes). */
+  readonly #read: ((path: string, size: number) => string | Promise<string>) | undefined;
+  /** Bytes of files read (`content`), by their name in the index. */
+  readonly #kept = new Map<string, Buffer>();
+  #keptBytes = 0;
 
   private constructor(
     file: string | undefined,
     root: string,
     entries: Map<string, Entry>,
-    read: ((path: string, size: number) => Promise<string>) | undefined,
+    read: ((path: string, size: number) => string | Promise<string>) | undefined,
   ) {
     this.#file = file;
     this.#root = root;
     this.#entries = entries;
-    this.#read = read ?? fileDigest;
+    this.#read = read;
   }
 
   /**
@@ -84,7 +93,7 @@ export class ContextIndex {
   static async open(
     cacheRoot: string | undefined,
     contextDir: string,
-    read?: (path: string, size: number) => Promise<string>,
+    read?: (path: string, size: number) => string | Promise<string>,
   ): Promise<ContextIndex> {
     // Paths are taken relative to the context as the build names it (sources.ts joins onto that); the index
     // file is named after its real path, so that two names of one folder share it.
@@ -116,12 +125,15 @@ export class ContextIndex {
     return new ContextIndex(file, root, entries, read);
   }
 
-  /** The sha256 (hex) of a regular file of the context, `st` being its lstat. */
-  async digest(hostPath: string, st: Stats): Promise<string> {
+  /**
+   * The sha256 (hex) of a regular file of the context, `st` being its lstat: at once when the index knows it or
+   * the file is small (read synchronously), else a promise.
+   */
+  digest(hostPath: string, st: Stats): string | Promise<string> {
     const rel = this.#relative(hostPath);
     if (rel === "" || rel.startsWith(`..${sep}`) || rel === "..") {
       this.stats.read++;
-      return this.#read(hostPath, st.size);
+      return (this.#read ?? fileDigest)(hostPath, st.size);
     }
     const seen = this.#seen.get(rel);
     if (seen && sameMeta(seen, st)) return seen[6];
@@ -132,7 +144,32 @@ export class ContextIndex {
       return known[6];
     }
     const readAt = Date.now();
-    const hex = await this.#read(hostPath, st.size);
+    if (!this.#read && isSmallFile(st.size) && this.#keptBytes + st.size <= KEPT_BYTES) {
+      const { bytes, hex } = readSmallFile(hostPath, st.size);
+      if (bytes.length === st.size) {
+        this.#kept.set(rel, bytes);
+        this.#keptBytes += bytes.length;
+      }
+      return this.#note(rel, st, hex, readAt);
+    }
+    const hex = (this.#read ?? fileDigest)(hostPath, st.size);
+    return typeof hex === "string"
+      ? this.#note(rel, st, hex, readAt)
+      : hex.then((h) => this.#note(rel, st, h, readAt));
+  }
+
+  /**
+   * The bytes of a file of the context as this build read them for its digest, if it did and `st` (its lstat)
+   * is what they were read with: a COPY writes these, not the file read again.
+   */
+  content(hostPath: string, st: Stats): Buffer | undefined {
+    const rel = this.#relative(hostPath);
+    const seen = this.#seen.get(rel);
+    return seen && sameMeta(seen, st) ? this.#kept.get(rel) : undefined;
+  }
+
+  /** Keep what a read found. */
+  #note(rel: string, st: Stats, hex: string, readAt: number): string {
     this.stats.read++;
     const e: Entry = [st.size, st.mtimeMs, st.ctimeMs, st.ino, st.dev, st.mode, hex, readAt];
     this.#seen.set(rel, e);

@@ -4,6 +4,7 @@
  * temp folder, other stages' and images' filesystems, and the step cache. An instruction is a function of this
  * context (issue 17 §4); `DockerfileBuild` makes one per step.
  */
+import type { Stats } from "node:fs";
 import type { Writable } from "node:stream";
 import type { EntryHeader } from "../layer/entry.ts";
 import type { Matcher } from "../layer/ignore.ts";
@@ -131,6 +132,8 @@ export interface StepContext {
   ): Promise<MatchedSource[]>;
   /** The digest of sources matched in the build context (content from the context's index; once per sources). */
   contextDigest(sources: readonly MatchedSource[]): Promise<string>;
+  /** A context file's bytes, if this build read them for a digest with this lstat (`ContextIndex.content`). */
+  contextContent(hostPath: string, st: Stats): Buffer | undefined;
   /** Another stage (by name or index) or an image. */
   sourceRoot(ref: string): Promise<SourceRoot>;
   /**
@@ -138,6 +141,13 @@ export interface StepContext {
    * a source whose key needs a download (ADD of a URL or git repository) throws instead.
    */
   readonly dry: boolean;
+  /**
+   * The key pass, where no cache can have the step (an earlier step of the stage missed, so every later key
+   * chains on a key no record was made under, and no other stage reads this one by its definition key): a key
+   * part that costs work (the context's digest) may be left out with `StepCacheOptions.unkeyed`; the build
+   * computes it at the step's turn.
+   */
+  readonly keyless: boolean;
   /** The step's work is a process's until `ended` settles (RUN): the build's thread is free for work made early. */
   waiting(ended: Promise<unknown>): void;
   /**
@@ -162,6 +172,8 @@ export interface StepContext {
 
 export interface StepCacheOptions {
   linked?: boolean | undefined;
+  /** The key pass left a part of the key out (`StepContext.keyless`): the step is taken as missing, not looked up. */
+  unkeyed?: boolean | undefined;
   content?: (() => Promise<unknown[]>) | undefined;
   /**
    * Key pass, the step missing: what makes its output early (early.ts), started while the stage waits for

@@ -69,7 +69,9 @@ export async function writeEntries(
 ): Promise<void> {
   for await (const e of entries) {
     try {
-      if (e.hostPath !== undefined) {
+      if (e.content !== undefined) {
+        await writer.add(e.header, e.content);
+      } else if (e.hostPath !== undefined) {
         await writer.addFile(e.header, e.hostPath);
       } else {
         await writer.add(e.header);

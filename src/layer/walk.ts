@@ -38,6 +38,8 @@ export interface PlannedEntry {
   header: EntryHeader;
   /** Host file whose bytes are the entry's content (regular files only). */
   hostPath?: string;
+  /** Its bytes, read already (a build context's file, read for its digest): written instead of reading it. */
+  content?: Buffer;
 }
 
 interface Found {

@@ -3,13 +3,18 @@
  * build args, lint warnings and the written image. FROM scratch only (no runc); RUN and bases: behaviour.test.ts,
  * features.test.ts and the BuildKit comparisons in buildkit/.
  */
+import { writeFileSync } from "node:fs";
 import { mkdir, open, readdir, rm, stat, symlink, writeFile } from "node:fs/promises";
 import { createServer } from "node:http";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { DockerfileBuild, type SharedBuildState } from "../../src/dockerfile/build.ts";
 import { StepCache } from "../../src/dockerfile/cache.ts";
 import { parseCacheFrom, parseCacheTo } from "../../src/dockerfile/cache-spec.ts";
+import { ContextIndex } from "../../src/dockerfile/context-index.ts";
+import { fileDigest } from "../../src/dockerfile/sources.ts";
+import { LayerEntries } from "../../src/dockerfile/stage-index.ts";
 import { chainIds, type Digest } from "../../src/oci/digest.ts";
 import { loadRoot, selectImage } from "../../src/oci/image.ts";
 import { overlaySupported } from "../../src/runtime/mount.ts";
@@ -20,7 +25,7 @@ import { parseImageArgument } from "../../src/transport/parse.ts";
 import { tempDir } from "../helpers/temp.ts";
 import { failureOf } from "./helpers/failure.ts";
 import { localBase } from "./helpers/local.ts";
-import { layerEntries, scratchBuild } from "./helpers/scratch.ts";
+import { fileIn, layerEntries, scratchBuild } from "./helpers/scratch.ts";
 
 const MULTI = `ARG GREETING=hi
 FROM scratch AS files
@@ -287,4 +292,96 @@ describe("the base's snapshots, started at the key pass's FROM", () => {
     expect(seen).toBe(false);
     expect(unpacking(lines)()).toBe(true);
   }, 60_000);
+});
+
+describe("the key pass", () => {
+  it("hashes no context file for a COPY no cache can have (a step of the target before it missed): they are read after the pass; the keys are the same", async () => {
+    const dir = await tempDir();
+    const context = join(dir, "ctx");
+    await mkdir(join(context, "late"), { recursive: true });
+    for (const f of ["a.txt", "b.txt", "late/x", "late/y"]) await writeFile(join(context, f), f);
+    const text = `FROM scratch AS a
+COPY a.txt /a
+FROM scratch
+COPY b.txt /b
+COPY --from=a /a /a2
+COPY late/ /late/
+`;
+    const home = join(dir, "home");
+    const build = async () => {
+      // which files the build read, and whether the build had logged its first step then (the pass logs nothing)
+      const reads: string[] = [];
+      let logged = false;
+      const read = (path: string, size: number) => {
+        reads.push(`${path.slice(context.length + 1)}${logged ? " after the pass" : ""}`);
+        return fileDigest(path, size);
+      };
+      const shared: SharedBuildState = {
+        producing: new Map(),
+        layerEntries: new LayerEntries(new StepCache(home).entriesDir),
+        contextIndex: ContextIndex.open(new StepCache(home).root, context, read),
+      };
+      const dest = parseImageArgument(`oci:${join(dir, "out")}:latest`);
+      const inputs = {
+        contextDir: context,
+        dockerfile: { text },
+        destinations: [dest],
+        compression: "none" as const,
+        log: () => {
+          logged = true;
+        },
+      };
+      const result = await new DockerfileBuild(inputs, { home, env: {} }, shared).build();
+      return { reads, result };
+    };
+    const cold = await build();
+    expect(cold.reads).toEqual(["a.txt", "b.txt", "late/x after the pass", "late/y after the pass"]);
+    // the keys the build recorded are the ones a pass that hashes everything finds
+    const again = await build();
+    expect(again.result.steps.every((s) => s.cached)).toBe(true);
+    expect(again.result.digest).toBe(cold.result.digest);
+  });
+});
+
+describe("a context file", () => {
+  it("is read once: the COPY's layer holds the bytes its key was made of, even when the file changed in between", async () => {
+    const dir = await tempDir();
+    const context = join(dir, "ctx");
+    await mkdir(context, { recursive: true });
+    await writeFile(join(context, "f.txt"), "aaaa");
+    const text = "FROM scratch\nCOPY f.txt /f.txt\n";
+    const build = () =>
+      scratchBuild(dir, context, text, {
+        // the key pass hashed f.txt; its step's turn comes: the file changes (same size) before the COPY runs
+        log: (line) => {
+          if (line.includes("COPY f.txt")) writeFileSync(join(context, "f.txt"), "bbbb");
+        },
+      });
+    const first = await build();
+    expect(await fileIn(first.image, 0, "f.txt")).toBe("aaaa");
+    // the change is seen by the next build (its ctime moved): a new key, the new bytes
+    const second = await build();
+    expect(second.result.steps.at(-1)!.cached).toBe(false);
+    expect(await fileIn(second.image, 0, "f.txt")).toBe("bbbb");
+  });
+});
+
+describe("the ignore files", () => {
+  it("<Dockerfile>.dockerignore next to a Dockerfile in the context wins over .dockerignore; without it .dockerignore applies", async () => {
+    const dir = await tempDir();
+    const context = join(dir, "ctx");
+    await mkdir(context, { recursive: true });
+    for (const f of ["a.txt", "b.txt", "c.txt"]) await writeFile(join(context, f), f);
+    await writeFile(join(context, "Dockerfile"), "FROM scratch\nCOPY *.txt /\n");
+    await writeFile(join(context, ".dockerignore"), "a.txt\n");
+    const copied = async () => {
+      const { image } = await scratchBuild(dir, context, "", {
+        dockerfile: { path: join(context, "Dockerfile") },
+      });
+      return (await layerEntries(image, 0)).map((e) => e.split(" ")[0]);
+    };
+    expect(await copied()).toEqual(["b.txt", "c.txt"]);
+    await writeFile(join(context, "Dockerfile.dockerignore"), "b.txt\n");
+    expect(await copied()).toEqual(["a.txt", "c.txt"]);
+  });
 });

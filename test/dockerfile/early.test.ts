@@ -9,12 +9,10 @@ import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import type { BuildInputs, StepReport } from "../../src/dockerfile/build.ts";
-import { readTar } from "../../src/layer/reader.ts";
 import { chainIds, encodedOf } from "../../src/oci/digest.ts";
-import type { Image } from "../../src/oci/image.ts";
 import { tempDir } from "../helpers/temp.ts";
 import { localBase, writeContext } from "./helpers/local.ts";
-import { layerEntries, scratchBuild } from "./helpers/scratch.ts";
+import { fileIn, layerEntries, scratchBuild } from "./helpers/scratch.ts";
 
 let tmp: string;
 let base: string;
@@ -42,17 +40,6 @@ async function build(dockerfile: string, o: Partial<BuildInputs> = {}) {
   const layers = image.manifest.layers.map((l) => l.digest);
   const home = join(dir, "home");
   return { steps: result.steps, layers, last: await layerEntries(image, layers.length - 1), home, image };
-}
-
-/** The content of `path` in layer `index` of `image`. */
-async function fileIn(image: Image, index: number, path: string): Promise<string | undefined> {
-  let found: string | undefined;
-  for await (const e of readTar(await image.layers()[index]!.uncompressed())) {
-    const chunks: Buffer[] = [];
-    for await (const c of e.body) chunks.push(c as Buffer);
-    if (e.header.path === path) found = Buffer.concat(chunks).toString("utf8");
-  }
-  return found;
 }
 
 const step = (steps: StepReport[], text: string) => steps.find((s) => s.instruction.startsWith(text))!;

@@ -191,6 +191,42 @@ describe("fileDigest and sourcesDigest", () => {
     expect(await fileDigest(join(dir, "big"), 10)).toBe(want);
   });
 
+  it("digests a small file as it is when it grew or shrank since it was listed", async () => {
+    const dir = await tempDir();
+    for (const [listed, content] of [
+      [3, "abcdef"],
+      [6, "abc"],
+      [0, ""],
+      [2000, "x".repeat(2000)],
+      [200 * 1024, "y".repeat(100)],
+    ] as const) {
+      await writeFile(join(dir, "f"), content);
+      expect(await fileDigest(join(dir, "f"), listed)).toBe(
+        createHash("sha256").update(content).digest("hex"),
+      );
+    }
+  });
+
+  it("never reads through a symlink: a file swapped for a link since it was listed is not read where the link points", async () => {
+    const dir = await tempDir();
+    const outside = join(dir, "secret");
+    await writeFile(outside, "secret");
+    await writeFile(join(dir, "big-secret"), Buffer.alloc(300 * 1024, 1));
+    await symlink(outside, join(dir, "small"));
+    await symlink(join(dir, "big-secret"), join(dir, "big"));
+    // sizes as lstat saw the regular files that were there before
+    for (const [name, size] of [
+      ["small", 6],
+      ["big", 300 * 1024],
+      ["big", 3 * 1024 * 1024],
+    ] as const) {
+      const err = await (async () => fileDigest(join(dir, name), size))().catch(
+        (e: NodeJS.ErrnoException) => e,
+      );
+      expect((err as NodeJS.ErrnoException).code).toBe("ELOOP");
+    }
+  });
+
   it("changes with content, mode, link targets and hard-link grouping, not with the host path", async () => {
     const digestOf = async (setup: (dir: string) => Promise<void>) => {
       const dir = await tempDir();

@@ -19,7 +19,13 @@ import { adoptEarly, makeEarly } from "../early.ts";
 import { expandWord, splitRaw } from "../expand.ts";
 import { type Heredoc, heredocName } from "../parse.ts";
 import { type FsView, resolveIn, resolveOwner } from "../rootfs.ts";
-import { type MatchedSource, matchSources, selectSources, sourcesDigest } from "../sources.ts";
+import {
+  type MatchedSource,
+  matchSources,
+  type SourceFile,
+  selectSources,
+  sourcesDigest,
+} from "../sources.ts";
 import type { StepContext, StepOutput } from "../step.ts";
 
 export interface CopyLayerOptions {
@@ -37,6 +43,8 @@ export interface CopyLayerOptions {
   compression: Compression;
   /** Where the layer blob goes. */
   layerPath: string;
+  /** A source file's bytes when they were read already (the build context's, for the key). */
+  content?: ((f: SourceFile) => Buffer | undefined) | undefined;
   /** Awaited before each entry is written (a layer made early writes only while the build's thread is idle). */
   pace?: (() => Promise<void>) | undefined;
   /** Also give the layer's tar to this stream as it is written (`LayerOutputOptions.tee`). */
@@ -46,6 +54,7 @@ export interface CopyLayerOptions {
 interface Item {
   header: EntryHeader;
   hostPath?: string;
+  content?: Buffer | undefined;
   /** `dev:ino` of a file with more than one link: the copy keeps the hard-link group. */
   inode?: string;
 }
@@ -161,7 +170,7 @@ function itemOf(path: string, f: MatchedSource["files"][number], o: CopyLayerOpt
     mtime: o.mtime,
   };
   if (f.linkname !== undefined) header.linkname = f.linkname;
-  const item: Item = type === "file" ? { header, hostPath: f.hostPath } : { header };
+  const item: Item = type === "file" ? { header, hostPath: f.hostPath, content: o.content?.(f) } : { header };
   if (type === "file" && st.nlink > 1) item.inode = `${st.dev}:${st.ino}`;
   return item;
 }
@@ -207,7 +216,10 @@ function layerEntries(items: Map<string, Item>): PlannedEntry[] {
           return { header: { ...i.header, type: "hardlink", size: 0, linkname: target } };
         first.set(i.inode, i.header.path);
       }
-      return i.hostPath ? { header: i.header, hostPath: i.hostPath } : { header: i.header };
+      if (!i.hostPath) return { header: i.header };
+      return i.content
+        ? { header: i.header, hostPath: i.hostPath, content: i.content }
+        : { header: i.header, hostPath: i.hostPath };
     });
 }
 
@@ -635,6 +647,8 @@ async function copyOutput(
       mtime: c.mtime,
       compression: c.compression,
       layerPath,
+      // the context's files this build read for the key: written from those bytes
+      content: fromStage ? undefined : (f) => c.contextContent(f.hostPath, f.st),
       pace,
       tee,
     });
@@ -695,13 +709,18 @@ export async function copyInstruction(c: StepContext): Promise<void> {
         select(await src.root(), what))();
       return selected;
     };
-  } else if (patterns.length) {
-    sources = await select(undefined, "the build context");
-    parts.push({ context: await c.contextDigest(sources) });
   }
   // COPY --link is reused after any change before it, unless its owner is a name the stage's /etc/passwd
   // resolves (then the stage's filesystem is an input).
   const linked = link && (chown === undefined || /^\d+(?::\d+)?$/.test(chown));
+  // The key pass where no cache can have the step: the sources (for a layer made early), not their digest,
+  // which is taken when the layer is made early or at the step's turn (a cold build reads the context's files
+  // of the final stage while a RUN runs, not before the first step).
+  const unkeyed = c.keyless && !linked && patterns.length > 0 && fromRef === undefined;
+  if (fromRef === undefined && patterns.length) {
+    sources = await select(undefined, "the build context");
+    if (!unkeyed) parts.push({ context: await c.contextDigest(sources) });
+  }
   await c.cached(
     parts,
     async () => {
@@ -715,12 +734,16 @@ export async function copyInstruction(c: StepContext): Promise<void> {
       // A COPY of context files alone may be made early, against the key pass's view (early.ts).
       early:
         !a.isAdd && fromRef === undefined && extra.length === 0
-          ? async (pace) =>
-              makeEarly(await c.view(), earlyBasis(c), (root) =>
+          ? async (pace) => {
+              // the step's key at its turn: hashed now, while a RUN runs
+              if (unkeyed) await c.contextDigest(sources);
+              return makeEarly(await c.view(), earlyBasis(c), (root) =>
                 copyOutput(c, a, root, [...sources], [], false, dl, pace),
-              )
+              );
+            }
           : undefined,
       linked,
+      unkeyed,
       // BuildKit's content-based key: the selected files of the stage or image, owners included.
       content:
         fromSources &&

@@ -39,3 +39,14 @@ export async function layerEntries(image: Image, index: number): Promise<string[
   }
   return out;
 }
+
+/** The content of `path` in layer `index` of `image`. */
+export async function fileIn(image: Image, index: number, path: string): Promise<string | undefined> {
+  let found: string | undefined;
+  for await (const e of readTar(await image.layers()[index]!.uncompressed())) {
+    const chunks: Buffer[] = [];
+    for await (const c of e.body) chunks.push(c as Buffer);
+    if (e.header.path === path) found = Buffer.concat(chunks).toString("utf8");
+  }
+  return found;
+}
