@@ -1,3 +1,5 @@
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
 import type { Command } from "commander";
 import { BerthError } from "../../errors.ts";
 import type { Descriptor } from "../../oci/descriptor.ts";
@@ -5,6 +7,7 @@ import { loadRoot } from "../../oci/image.ts";
 import { gc } from "../../oci/layout/gc.ts";
 import { familiarReference, parseReference, repositoryName } from "../../oci/reference.ts";
 import { Store } from "../../oci/store.ts";
+import { writeFileAtomic } from "../../util/fs.ts";
 import type { Cli } from "../env.ts";
 import { collect, jsonOption } from "../flags.ts";
 import {
@@ -88,20 +91,50 @@ function createdSeconds(r: ImageRow): number {
 }
 
 /**
- * Each row's unpackedSize, every layer read once however many images share it; an image with a layer the store
- * lacks (a foreign layer never downloaded, a store fsck would report) keeps null, shown as N/A.
+ * The layers' content sizes berth has counted, by layer digest (a digest's content never changes, so an entry is
+ * never stale): `$BERTH_HOME/cache/images/content-sizes.json`, so that a listing reads only layers it has not
+ * counted before. Anything but a map of digests to sizes there is ignored and rewritten.
  */
-async function addUnpackedSizes(store: Store, listed: Listed[]): Promise<void> {
-  const sizes = new Map<string, Promise<number>>();
+async function readSizeCache(path: string): Promise<Map<string, number>> {
+  const text = await readFile(path, "utf8").catch(() => "{}");
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    return new Map();
+  }
+  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) return new Map();
+  return new Map(
+    Object.entries(parsed).filter(
+      (e): e is [string, number] =>
+        /^sha256:[0-9a-f]{64}$/.test(e[0]) && Number.isSafeInteger(e[1]) && e[1] >= 0,
+    ),
+  );
+}
+
+/**
+ * Each row's unpackedSize, every layer read once however many images share it (and not again while the size
+ * cache has it); an image with a layer the store lacks (a foreign layer never downloaded, which store fsck
+ * reports) keeps null, shown as N/A. `all`: the listing covers the whole store, so the cache keeps only its layers.
+ */
+async function addUnpackedSizes(home: string, store: Store, listed: Listed[], all: boolean): Promise<void> {
+  const path = join(home, "cache", "images", "content-sizes.json");
+  const cached = await readSizeCache(path);
+  const seen = new Map<string, number>();
+  let counted = 0;
   for (const { row, layers } of listed) {
     row.unpackedSize = null;
     if (!layers) continue;
     let total = 0;
     try {
       for (const l of layers) {
-        const n = sizes.get(l.digest) ?? layerContentSize(store.layout, l);
-        sizes.set(l.digest, n);
-        total += await n;
+        let n = seen.get(l.digest) ?? cached.get(l.digest);
+        if (n === undefined) {
+          n = await layerContentSize(store.layout, l);
+          counted++;
+        }
+        seen.set(l.digest, n);
+        total += n;
       }
     } catch (err) {
       if (err instanceof BerthError && err.code === "BLOB_NOT_FOUND") continue;
@@ -109,6 +142,9 @@ async function addUnpackedSizes(store: Store, listed: Listed[]): Promise<void> {
     }
     row.unpackedSize = total;
   }
+  if (counted === 0 && (!all || seen.size === cached.size)) return;
+  const keep = all ? seen : new Map([...cached, ...seen]);
+  await writeFileAtomic(path, `${JSON.stringify(Object.fromEntries(keep))}\n`);
 }
 
 /** `--filter KEY=VALUE` as `docker images` takes them: the same key's values OR'ed, different keys AND'ed. */
@@ -369,7 +405,8 @@ Examples:
       if (format !== undefined) parseFormat(format);
       const store = await Store.open(ctx.home);
       const listed = (await imageRows(store, repository)).filter((l) => matches(filters, l.row));
-      if (opts.json || !opts.quiet) await addUnpackedSizes(store, listed);
+      const all = repository === undefined && (opts.filter as string[]).length === 0;
+      if (opts.json || !opts.quiet) await addUnpackedSizes(ctx.home, store, listed, all);
       const rows = listed.map((l) => l.row);
       if (opts.json) {
         printJson(out, { images: rows });

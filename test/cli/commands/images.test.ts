@@ -2,7 +2,7 @@
  * src/cli/commands/images.ts: `berth images` (table, --json, a repository or tag filter), `tag` and `rmi`,
  * in process on a real store.
  */
-import { rm } from "node:fs/promises";
+import { readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { formatImages, parseFilters, parseFormat } from "../../../src/cli/commands/images.ts";
@@ -82,6 +82,28 @@ describe("berth images", () => {
     const r = await runCommand(["images", "--format", "{{.Repository}} {{.Size}}"], { home });
     expect(r.error).toBeUndefined();
     expect(r.stdout).toBe("app N/A\n");
+  });
+
+  it("counts a layer's content once: later listings take it from cache/images/content-sizes.json", async () => {
+    const home = await tempDir();
+    await storedImage(home, "app:1", { "a.txt": "a" });
+    await storedImage(home, "other:1", { "b.txt": "bb" });
+    const sizes = join(home, "cache", "images", "content-sizes.json");
+    const size = async (...args: string[]) =>
+      (await runCommand(["images", "--format", "{{.Repository}} {{.Size}}", ...args], { home })).stdout;
+    expect(await size("app")).toBe("app 1B\n");
+    const [layer, n] = Object.entries(JSON.parse(await readFile(sizes, "utf8")))[0]!;
+    expect(n).toBe(1);
+    // the cache is believed (a digest's content never changes): a planted number shows
+    await writeFile(sizes, JSON.stringify({ [layer]: 5000, [`sha256:${"0".repeat(64)}`]: 1 }));
+    expect(await size("app")).toBe("app 5kB\n");
+    // a listing of the whole store keeps only the store's layers; a malformed cache is counted again
+    expect((await size()).split("\n").sort()).toEqual(["", "app 5kB", "other 2B"]);
+    expect(Object.keys(JSON.parse(await readFile(sizes, "utf8"))).sort()).toEqual(
+      expect.not.arrayContaining([`sha256:${"0".repeat(64)}`]),
+    );
+    await writeFile(sizes, "[1, 2");
+    expect(await size("app")).toBe("app 1B\n");
   });
 
   it("lists an index under its own digest as `index of N`", async () => {
