@@ -247,7 +247,8 @@ const FIELDS = {
 type Field = keyof typeof FIELDS;
 
 /** An image row as docker's formatter shows it (every value a string). */
-function fieldsOf(r: ImageRow, trunc: boolean, now: number): Record<Field, string> {
+function fieldsOf(r: ImageRow, o: { trunc: boolean; digests: boolean; now: number }): Record<Field, string> {
+  const { trunc, now } = o;
   const ref = r.name ? parseReference(r.name) : undefined;
   const seconds = createdSeconds(r);
   const index = r.size === undefined;
@@ -257,7 +258,8 @@ function fieldsOf(r: ImageRow, trunc: boolean, now: number): Record<Field, strin
     Containers: "N/A",
     CreatedAt: index && r.created === undefined ? "N/A" : goTimeString(seconds),
     CreatedSince: index && r.created === undefined ? "N/A" : `${humanDuration(now - seconds)} ago`,
-    Digest: r.name === undefined ? "<none>" : r.digest,
+    // docker fills .Digest only with --digests (its imageFormatTaggedAndDigest)
+    Digest: o.digests && r.name !== undefined ? r.digest : "<none>",
     ID: trunc ? shortDigest(r.id) : r.id,
     Repository: ref ? familiarReference({ registry: ref.registry, repository: ref.repository }) : "<none>",
     SharedSize: "N/A",
@@ -349,7 +351,7 @@ export function formatImages(
   rows: ImageRow[],
   o: { trunc: boolean; digests: boolean; quiet: boolean; format: string | undefined; now: number },
 ): string {
-  const all = rows.map((r) => fieldsOf(r, o.trunc, o.now));
+  const all = rows.map((r) => fieldsOf(r, o));
   if (o.quiet) return all.map((f) => `${f.ID}\n`).join("");
   const format =
     o.format ??

@@ -11,6 +11,7 @@ import { berth } from "../../helpers/cli.ts";
 import { runCommand, storedImage } from "../../helpers/cli-commands.ts";
 import { type Dockerd, dockerdAvailable, startDockerd } from "../../helpers/dockerd.ts";
 import { tempDir } from "../../helpers/temp.ts";
+import { startRegistry } from "../../registry/helpers/registry.ts";
 
 interface Row {
   name: string;
@@ -227,6 +228,28 @@ describe.skipIf(!dockerdAvailable())("berth images compared with docker images",
     }
   });
 
+  it("--digests of an image docker pulled from a registry: the same table, the manifest's digest", async () => {
+    const reg = await startRegistry();
+    try {
+      const name = `${reg.host}/team/solo:1`;
+      expect((await runCommand(["push", "solo:1", name], { home })).error).toBeUndefined();
+      expect((await runCommand(["pull", "-q", name], { home })).error).toBeUndefined();
+      await dockerd.docker(["pull", "-q", name]);
+      for (const flags of [
+        ["--digests"],
+        ["--digests", "--no-trunc"],
+        ["--format", "{{json .}}"],
+        ["--digests", "--format", "{{.Repository}} {{.Digest}} {{json .}}"],
+      ]) {
+        const theirs = await dockerd.docker(["images", ...flags, `${reg.host}/team/solo`]);
+        const ours = await runCommand(["images", ...flags, `${reg.host}/team/solo`], { home });
+        expect(ours.stdout, flags.join(" ")).toBe(theirs);
+      }
+    } finally {
+      await reg.stop();
+    }
+  });
+
   it("CreatedAt in the local zone, named as Go names it (CET, NST, IST, -03), as docker prints it", async () => {
     for (const TZ of ["Europe/Berlin", "America/St_Johns", "Asia/Kolkata", "America/Sao_Paulo"]) {
       const args = ["images", "--format", "{{.CreatedAt}}", "solo:1"];
@@ -237,7 +260,7 @@ describe.skipIf(!dockerdAvailable())("berth images compared with docker images",
     }
   });
 
-  it("--digests and {{json .}}: docker shows <none> for a loaded image's DIGEST, berth the manifest's digest", async () => {
+  it("--digests and {{json .}}: docker shows <none> for a loaded image's DIGEST, berth the manifest's digest; .Digest needs --digests", async () => {
     const digest = (await runCommand(["digest", "solo:1"], { home })).stdout.trim();
     const theirs = await dockerd.docker(["images", "--digests", "solo"]);
     const ours = (await runCommand(["images", "--digests", "solo"], { home })).stdout;
@@ -250,9 +273,14 @@ describe.skipIf(!dockerdAvailable())("berth images compared with docker images",
     expect(expected[1]![2]).toBe("<none>");
     expected[1]![2] = digest;
     expect(cells(ours)).toEqual(expected);
+    // .Digest is docker's only with --digests, <none> without
     const json = await dockerd.docker(["images", "--format", "{{json .}}", "solo"]);
     const mine = (await runCommand(["images", "--format", "{{json .}}", "solo"], { home })).stdout;
-    expect(mine).toBe(json.replace("\\u003cnone\\u003e", digest));
+    expect(mine).toBe(json);
+    const withDigests = await dockerd.docker(["images", "--digests", "--format", "{{json .}}", "solo"]);
+    const mineWith = (await runCommand(["images", "--digests", "--format", "{{json .}}", "solo"], { home }))
+      .stdout;
+    expect(mineWith).toBe(withDigests.replace("\\u003cnone\\u003e", digest));
   });
 });
 
