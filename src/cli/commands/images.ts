@@ -346,16 +346,22 @@ function render(parts: Part[], fields: Record<Field, string> | undefined): strin
   return parts.map((p) => renderPart(p, fields)).join("");
 }
 
+function idsOnly(o: { quiet: boolean; format: string | undefined }): boolean {
+  return o.quiet && (o.format === undefined || o.format === "table");
+}
+
 /** The rows as docker images prints them: its table (DIGEST after TAG with --digests), -q, or a --format. */
 export function formatImages(
   rows: ImageRow[],
   o: { trunc: boolean; digests: boolean; quiet: boolean; format: string | undefined; now: number },
 ): string {
   const all = rows.map((r) => fieldsOf(r, o));
-  if (o.quiet) return all.map((f) => `${f.ID}\n`).join("");
+  // docker: a template of one's own wins over -q; `--format table` is the default table
+  if (idsOnly(o)) return all.map((f) => `${f.ID}\n`).join("");
   const format =
-    o.format ??
-    `table {{.Repository}}\t{{.Tag}}\t${o.digests ? "{{.Digest}}\t" : ""}{{.ID}}\t{{.CreatedSince}}\t{{.Size}}`;
+    o.format !== undefined && o.format !== "table"
+      ? o.format
+      : `table {{.Repository}}\t{{.Tag}}\t${o.digests ? "{{.Digest}}\t" : ""}{{.ID}}\t{{.CreatedSince}}\t{{.Size}}`;
   const { table, parts } = parseFormat(format);
   const lines = [...(table ? [render(parts, undefined)] : []), ...all.map((f) => render(parts, f))];
   if (!table) return lines.map((l) => `${l}\n`).join("");
@@ -408,7 +414,8 @@ Examples:
       const store = await Store.open(ctx.home);
       const listed = (await imageRows(store, repository)).filter((l) => matches(filters, l.row));
       const all = repository === undefined && (opts.filter as string[]).length === 0;
-      if (opts.json || !opts.quiet) await addUnpackedSizes(ctx.home, store, listed, all);
+      if (opts.json || !idsOnly({ quiet: !!opts.quiet, format }))
+        await addUnpackedSizes(ctx.home, store, listed, all);
       const rows = listed.map((l) => l.row);
       if (opts.json) {
         printJson(out, { images: rows });
