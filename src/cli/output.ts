@@ -72,6 +72,45 @@ export function humanDuration(seconds: number): string {
   return `${Math.trunc(Math.trunc(s / 3600) / 24 / 365)} years`;
 }
 
+const DECIMAL_UNITS = ["B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB"];
+
+/**
+ * go-units HumanSizeWithPrecision(n, precision): Go's `%.<precision>g` and decimal units ("1.23MB", "0B"), as
+ * docker writes sizes (HumanSize is precision 4).
+ */
+export function humanSize(bytes: number, precision = 3): string {
+  let v = bytes;
+  let i = 0;
+  while (v >= 1000 && i < DECIMAL_UNITS.length - 1) {
+    v /= 1000;
+    i++;
+  }
+  // %.Ng: N significant digits, trailing zeros dropped, an exponent of two digits at least
+  const [mantissa, exponent] = v.toPrecision(precision).split("e") as [string, string | undefined];
+  const m = mantissa.includes(".") ? mantissa.replace(/\.?0+$/, "") : mantissa;
+  const e = exponent === undefined ? "" : `e${exponent[0]}${exponent.slice(1).padStart(2, "0")}`;
+  return `${m}${e}${DECIMAL_UNITS[i]}`;
+}
+
+/** Go's tabwriter as docker's tables use it: columns at least 10 wide, 3 spaces of padding; no blanks at the end. */
+export function dockerTable(rows: string[][]): string {
+  const widths: number[] = [];
+  for (const row of rows) {
+    row.forEach((cell, i) => {
+      widths[i] = Math.max(widths[i] ?? 10, [...cell].length + 3);
+    });
+  }
+  const pad = (cell: string, i: number) => cell + " ".repeat(widths[i]! - [...cell].length);
+  return rows
+    .map((row) =>
+      row
+        .map((cell, i) => (i === row.length - 1 ? cell : pad(cell, i)))
+        .join("")
+        .trimEnd(),
+    )
+    .join("\n");
+}
+
 export function shortDigest(digest: string): string {
   const i = digest.indexOf(":");
   return digest.slice(i + 1, i + 13);

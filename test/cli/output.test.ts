@@ -5,7 +5,9 @@
 import { PassThrough } from "node:stream";
 import { describe, expect, it } from "vitest";
 import {
+  dockerTable,
   formatBytes,
+  humanSize,
   info,
   type Output,
   outputOf,
@@ -110,5 +112,18 @@ describe("table", () => {
       ["NAME          DIGEST     SIZE", "a             sha256:1   1 B", "longer-name   x", "b"].join("\n"),
     );
     expect(table([])).toBe("");
+  });
+});
+
+describe("humanSize and dockerTable", () => {
+  it("sizes with docker's precision (3 for SIZE, 4 for VirtualSize: HumanSize), columns as Go's tabwriter", () => {
+    expect([1_982_533, 5002, 999_950].map((n) => humanSize(n, 4))).toEqual(["1.983MB", "5.002kB", "1000kB"]);
+    expect(humanSize(1_982_533)).toBe("1.98MB");
+    expect(
+      dockerTable([
+        ["TAG", "IMAGE ID"],
+        ["1", "x"],
+      ]),
+    ).toBe("TAG       IMAGE ID\n1         x");
   });
 });

@@ -9,7 +9,7 @@ import { openSource } from "../../transport/open.ts";
 import { parseImageArgument } from "../../transport/parse.ts";
 import type { Cli } from "../env.ts";
 import { jsonOption, platformOf } from "../flags.ts";
-import { humanDuration, printJson, shortDigest } from "../output.ts";
+import { dockerTable, humanDuration, humanSize, printJson, shortDigest } from "../output.ts";
 
 /** One config `history` entry, with the layer it made (if it made one). */
 export interface HistoryRow {
@@ -28,7 +28,7 @@ export interface HistoryRow {
  * its target's length), a hard-linked file once, directories and devices nothing; what a graph driver's
  * DiffSize sums over the unpacked layer.
  */
-async function layerContentSize(source: BlobSource, desc: Descriptor): Promise<number> {
+export async function layerContentSize(source: BlobSource, desc: Descriptor): Promise<number> {
   const sizes = new Map<string, number>();
   for await (const entry of readTar(await decompress(await source.openBlob(desc)))) {
     const h = entry.header;
@@ -92,23 +92,6 @@ export async function historyOf(
 /** Go's zero time (0001-01-01T00:00:00Z) in seconds since the epoch: docker's `created` when an entry has none. */
 const GO_ZERO_TIME = -62_135_596_800;
 
-const DECIMAL_UNITS = ["B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB"];
-
-/** go-units HumanSizeWithPrecision(n, 3): Go's `%.3g` and decimal units ("1.23MB", "0B"). */
-export function humanSize(bytes: number): string {
-  let v = bytes;
-  let i = 0;
-  while (v >= 1000 && i < DECIMAL_UNITS.length - 1) {
-    v /= 1000;
-    i++;
-  }
-  // %.3g: three significant digits, trailing zeros dropped, an exponent of two digits at least
-  const [mantissa, exponent] = v.toPrecision(3).split("e") as [string, string | undefined];
-  const m = mantissa.includes(".") ? mantissa.replace(/\.?0+$/, "") : mantissa;
-  const e = exponent === undefined ? "" : `e${exponent[0]}${exponent.slice(1).padStart(2, "0")}`;
-  return `${m}${e}${DECIMAL_UNITS[i]}`;
-}
-
 /** Go's time.RFC3339 in the local zone, as docker's `--human=false` prints a time. */
 export function rfc3339(seconds: number): string {
   const offset = -new Date(seconds * 1000).getTimezoneOffset();
@@ -153,25 +136,6 @@ function cells(row: HistoryRow, id: string, o: Columns): string[] {
     o.human ? humanSize(row.size) : String(row.size),
     row.comment,
   ];
-}
-
-/** Go's tabwriter as docker's tables use it: columns at least 10 wide, 3 spaces of padding; no blanks at the end. */
-function dockerTable(rows: string[][]): string {
-  const widths: number[] = [];
-  for (const row of rows) {
-    row.forEach((cell, i) => {
-      widths[i] = Math.max(widths[i] ?? 10, [...cell].length + 3);
-    });
-  }
-  const pad = (cell: string, i: number) => cell + " ".repeat(widths[i]! - [...cell].length);
-  return rows
-    .map((row) =>
-      row
-        .map((cell, i) => (i === row.length - 1 ? cell : pad(cell, i)))
-        .join("")
-        .trimEnd(),
-    )
-    .join("\n");
 }
 
 /** The history as `docker history` prints it, newest first: the image's id on the top row, `<missing>` below. */

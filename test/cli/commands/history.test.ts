@@ -10,10 +10,9 @@ import {
   formatHistory,
   historyOf,
   humanAndImage,
-  humanSize,
   truncateCreatedBy,
 } from "../../../src/cli/commands/history.ts";
-import { humanDuration } from "../../../src/cli/output.ts";
+import { humanDuration, humanSize } from "../../../src/cli/output.ts";
 import { BerthError } from "../../../src/errors.ts";
 import type { Image } from "../../../src/oci/image.ts";
 import { localBase } from "../../dockerfile/helpers/local.ts";
@@ -26,7 +25,7 @@ import { startRegistry } from "../../registry/helpers/registry.ts";
 
 describe("docker's units and truncation", () => {
   it("sizes as go-units HumanSizeWithPrecision(n, 3), durations as HumanDuration", () => {
-    expect([0, 7, 999, 1000, 1234, 999_500, 12_345_678, 1e12].map(humanSize)).toEqual([
+    expect([0, 7, 999, 1000, 1234, 999_500, 12_345_678, 1e12].map((n) => humanSize(n))).toEqual([
       "0B",
       "7B",
       "999B",
