@@ -121,6 +121,8 @@ export interface BuildResult {
   /** The manifest digest of the built image. */
   digest: string;
   configDigest: string;
+  /** The image built, as it was written to the destinations. */
+  image: Image;
   /** The target stage (name or index). */
   target: string;
   /** Indexes of the stages built. */
@@ -432,6 +434,7 @@ export class DockerfileBuild {
       return {
         digest: final.image.digest,
         configDigest: final.image.manifest.config.digest,
+        image: final.image,
         target: target.name ?? String(target.index),
         stages: stages.filter((s) => this.#done.has(s.index)).map((s) => s.index),
         // in the order a serial build reports them: stage by stage
