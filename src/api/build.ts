@@ -738,6 +738,13 @@ async function buildDockerfileOnce(o: DockerfileBuildOptions): Promise<BuildResu
   );
 }
 
+/** `platform`'s image in the index written to `destination`. */
+async function writtenImage(destination: ImageArgument, host: Host, platform: Platform): Promise<Image> {
+  const opened = await openImage(destination, host.ctx, platform);
+  await opened.close();
+  return opened.image;
+}
+
 /** `--json`'s steps of a Dockerfile build. */
 function stepsOf(result: DockerfileResult): NonNullable<BuildResult["steps"]> {
   return result.steps.map((st) => ({
@@ -748,7 +755,10 @@ function stepsOf(result: DockerfileResult): NonNullable<BuildResult["steps"]> {
   }));
 }
 
-/** The `--json` document of a Dockerfile build (the image written first, `platform`'s of an index). */
+/**
+ * The `--json` document of a Dockerfile build: of the image the build wrote (not read back from where it went,
+ * a registry round trip for --publish), or `platform`'s of the index written.
+ */
 async function dockerfileDocument(
   result: DockerfileResult,
   tags: string[],
@@ -759,9 +769,7 @@ async function dockerfileDocument(
   if (result.unusedBuildArgs.length) {
     host.info(`[Warning] one or more build-args [${result.unusedBuildArgs.join(" ")}] were not consumed`);
   }
-  const opened = await openImage(destination, host.ctx, platform);
-  await opened.close();
-  const image = opened.image;
+  const image = platform ? await writtenImage(destination, host, platform) : result.image;
   const cfg = image.config?.config;
   const command = [...(cfg?.Entrypoint ?? []), ...(cfg?.Cmd ?? [])];
   const final = result.stages[result.stages.length - 1];

@@ -385,4 +385,18 @@ export async function run(): Promise<void> {
   );
   const out: Output = { stdout, stderr: stdio(2, () => process.stderr), quiet: false };
   process.exitCode = await main(process.argv.slice(2), process.env, out);
+  exitWhenIdle(process);
+}
+
+/**
+ * Exit as soon as the event loop has emptied (when Node would exit by itself: nothing left to run, every
+ * `exit` listener still called), without Node's teardown after that (freeing the environment and V8's heap),
+ * which berth does not need: a no-change rebuild's last mark to its exit 3.7 → 3.1 ms (medians of 21). Node
+ * still writes its compile cache and any profile or coverage on this way out. Another `beforeExit` listener
+ * (which may start more work) leaves the exit to Node.
+ */
+export function exitWhenIdle(proc: Pick<NodeJS.Process, "once" | "listenerCount" | "exit">): void {
+  proc.once("beforeExit", () => {
+    if (proc.listenerCount("beforeExit") === 0) proc.exit();
+  });
 }

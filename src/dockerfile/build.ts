@@ -6,7 +6,7 @@
  */
 import { randomBytes } from "node:crypto";
 import { lstatSync, mkdirSync, renameSync } from "node:fs";
-import { mkdir, rm } from "node:fs/promises";
+import { mkdir } from "node:fs/promises";
 import { dirname, join, posix, resolve } from "node:path";
 import type { Writable } from "node:stream";
 import { BerthError, isBerthError, wrapError } from "../errors.ts";
@@ -25,7 +25,7 @@ import { writeImage } from "../transport/copy.ts";
 import { type OpenedSource, openSource } from "../transport/open.ts";
 import { type ImageArgument, parseImageArgument, registryArgument } from "../transport/parse.ts";
 import { readFileWithin } from "../util/confined.ts";
-import { ownedTempDir } from "../util/fs.ts";
+import { ownedTempDir, removeTree } from "../util/fs.ts";
 import { formatDuration } from "../util/progress.ts";
 import { cacheKey, StepCache, type StepRecord } from "./cache.ts";
 import { type ExportStep, encodeInline, INLINE_CACHE_FIELD } from "./cache-format.ts";
@@ -121,6 +121,8 @@ export interface BuildResult {
   /** The manifest digest of the built image. */
   digest: string;
   configDigest: string;
+  /** The image built, as it was written to the destinations. */
+  image: Image;
   /** The target stage (name or index). */
   target: string;
   /** Indexes of the stages built. */
@@ -432,6 +434,7 @@ export class DockerfileBuild {
       return {
         digest: final.image.digest,
         configDigest: final.image.manifest.config.digest,
+        image: final.image,
         target: target.name ?? String(target.index),
         stages: stages.filter((s) => this.#done.has(s.index)).map((s) => s.index),
         // in the order a serial build reports them: stage by stage
@@ -459,7 +462,7 @@ export class DockerfileBuild {
       // the stages' and images' roots are mounts in the temp folder: undone first, whatever happened
       const roots = [...[...this.#states.values()].map((st) => st.root), ...this.#imageRoots.values()];
       await removeStageRoots(roots).catch(() => undefined);
-      await rm(this.#tmp, { recursive: true, force: true }).catch(() => undefined);
+      await removeTree(this.#tmp).catch(() => undefined);
     }
   }
 

@@ -19,6 +19,7 @@ import type {
   StreamedSnapshot,
   UnionLayer,
 } from "../runtime/index.ts";
+import { removeTree } from "../util/fs.ts";
 import type { LayerEntries } from "./stage-index.ts";
 
 const MAX_LINKS = 40;
@@ -215,7 +216,7 @@ export async function removeStageRoots(roots: readonly StageRoot[]): Promise<voi
     await unmountAll(mounted);
   }
   await Promise.all(made.map((m) => (m && m.mountPoint === undefined ? m.release() : undefined)));
-  await Promise.all(roots.map((r) => rm(r.dir, { recursive: true, force: true })));
+  await Promise.all(roots.map((r) => removeTree(r.dir)));
 }
 
 /**

@@ -6,6 +6,7 @@ import { build, chooseBuild, publishTarget } from "../../src/api/build.ts";
 import { failure, failureOf } from "../dockerfile/helpers/failure.ts";
 import { berth } from "../helpers/cli.ts";
 import { tempDir } from "../helpers/temp.ts";
+import { startRegistry } from "../registry/helpers/registry.ts";
 
 describe("chooseBuild", () => {
   let app: string;
@@ -151,5 +152,42 @@ describe("build --platform (buildpacks)", () => {
       hint: "give -B a builder with a linux/arm64 image",
     });
     expect(await readdir(home)).not.toContain("store");
+  });
+});
+
+describe("build --dockerfile --publish --json", () => {
+  it("describes the image it pushed without reading it back from the registry", async () => {
+    const registry = await startRegistry();
+    try {
+      const app = await tempDir();
+      await writeFile(join(app, "a.txt"), "a\n");
+      await writeFile(
+        join(app, "Dockerfile"),
+        'FROM scratch\nCOPY a.txt /a.txt\nWORKDIR /w\nENTRYPOINT ["/a"]\nCMD ["b"]\n',
+      );
+      const ref = `${registry.host}/doc/app:1`;
+      const r = await berth(["build", app, "--dockerfile", "-t", ref, "--publish", "--json"], {
+        home: await tempDir(),
+      });
+      expect(r.code, r.stderr).toBe(0);
+      const doc = JSON.parse(r.stdout);
+      expect(doc).toMatchObject({
+        way: "dockerfile",
+        image: ref,
+        processes: [{ type: "default", command: ["/a", "b"], workDir: "/w", default: true }],
+        layers: { total: 2, reused: 1 },
+      });
+      const manifest = await fetch(`${registry.url}/v2/doc/app/manifests/1`, {
+        headers: { accept: "application/vnd.oci.image.manifest.v1+json" },
+      });
+      expect(manifest.headers.get("docker-content-digest")).toBe(doc.digest);
+      // the build's own requests: the push (PUT, POST, PATCH, HEAD of blobs), no GET of what it pushed
+      const gets = (await registry.requests()).filter(
+        (q) => q.method === "GET" && q.uri.startsWith("/v2/doc/"),
+      );
+      expect(gets.map((q) => q.uri)).toEqual(["/v2/doc/app/manifests/1"]);
+    } finally {
+      await registry.stop();
+    }
   });
 });

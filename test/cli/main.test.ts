@@ -4,13 +4,16 @@
  * through it gets the Cli the caller made; the sweep of what killed berths left runs before the command, and
  * only in a BERTH_HOME found private.
  */
+import { execFile } from "node:child_process";
 import { chmod, mkdir, readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { PassThrough } from "node:stream";
+import { pathToFileURL } from "node:url";
+import { promisify } from "node:util";
 import type { Command } from "commander";
 import { describe, expect, it } from "vitest";
 import type { Cli } from "../../src/cli/env.ts";
-import { buildProgram } from "../../src/cli/main.ts";
+import { buildProgram, exitWhenIdle } from "../../src/cli/main.ts";
 import { berth } from "../helpers/cli.ts";
 import { runCommand } from "../helpers/cli-commands.ts";
 import { tempDir } from "../helpers/temp.ts";
@@ -94,5 +97,40 @@ describe("the sweep of killed berths' leftovers", () => {
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/is a shared folder/);
     expect(await readdir(join(shared, "tmp"))).toEqual([LEFT]);
+  });
+});
+
+/**
+ * A real Node running `script` after `exitWhenIdle(process)` is armed: the exit code and what it wrote on stderr,
+ * where `fast exit N` says that it left by process.exit (Node's own exit, at an empty event loop, calls no
+ * reallyExit).
+ */
+async function idleExit(script: string): Promise<{ code: number; stderr: string }> {
+  const main = pathToFileURL(join(import.meta.dirname, "../../src/cli/main.ts")).href;
+  const source = `import { ${exitWhenIdle.name} as exitWhenIdle } from ${JSON.stringify(main)};
+const real = process.reallyExit;
+process.reallyExit = (c) => { process.stderr.write("fast exit " + c + "\\n"); real.call(process, c); };
+process.on("exit", (c) => process.stderr.write("exit listener " + c + "\\n"));
+${script}
+exitWhenIdle(process);`;
+  const r = await promisify(execFile)(process.execPath, ["--input-type=module", "-e", source]).then(
+    (o) => ({ code: 0, stderr: o.stderr }),
+    (e: { code: number; stderr: string }) => ({ code: e.code, stderr: e.stderr }),
+  );
+  return r;
+}
+
+describe("exitWhenIdle", () => {
+  it("exits once the event loop is empty: the work still pending runs, the exit listeners and code are kept", async () => {
+    const r = await idleExit(
+      'process.exitCode = 3; setTimeout(() => process.stderr.write("late work done\\n"), 30);',
+    );
+    expect(r).toEqual({ code: 3, stderr: "late work done\nexit listener 3\nfast exit 3\n" });
+  });
+
+  it("leaves the exit to Node when another beforeExit listener may start more work", async () => {
+    const r = await idleExit(`let more = true;
+process.on("beforeExit", () => { if (more) { more = false; setTimeout(() => process.stderr.write("more work\\n"), 10); } });`);
+    expect(r).toEqual({ code: 0, stderr: "more work\nexit listener 0\n" });
   });
 });

@@ -12,6 +12,7 @@ import {
   exists,
   ownedTempDir,
   readRange,
+  removeTree,
   streamToFileAtomic,
   tempName,
   writeFileAtomic,
@@ -28,6 +29,30 @@ describe("exists", () => {
     expect(await exists(dir)).toBe(true);
     expect(await exists(join(dir, "none"))).toBe(false);
     await expect(exists(join(dir, "f", "below"))).rejects.toMatchObject({ code: "ENOTDIR" });
+  });
+});
+
+describe("removeTree", () => {
+  it("removes a folder with what it holds, an empty one, a file; nothing there is no error", async () => {
+    const dir = await tempDir();
+    await mkdir(join(dir, "full", "sub"), { recursive: true });
+    await writeFile(join(dir, "full", "sub", "f"), "x");
+    await mkdir(join(dir, "empty"));
+    await writeFile(join(dir, "file"), "x");
+    for (const name of ["full", "empty", "file", "missing"]) await removeTree(join(dir, name));
+    expect(await readdir(dir)).toEqual([]);
+  });
+
+  it("removes a link to a folder, not the folder it names", async () => {
+    const dir = await tempDir();
+    const outside = await tempDir();
+    await mkdir(join(outside, "kept"));
+    await symlink(join(outside, "kept"), join(dir, "link"));
+    await symlink(outside, join(dir, "link-full"));
+    await removeTree(join(dir, "link"));
+    await removeTree(join(dir, "link-full"));
+    expect(await readdir(dir)).toEqual([]);
+    expect(await readdir(outside)).toEqual(["kept"]);
   });
 });
 
