@@ -3,7 +3,8 @@
  * Node serializes a module's V8 code cache right after compiling it (`CompileCacheHandler::MaybeSave`): a
  * function V8 compiles lazily, on its first call, is not in it and is compiled again by every run. A
  * parenthesised function expression is compiled eagerly (V8's PIFE heuristic), so each top-level
- * `function f(…){…}` becomes `var f = (function f(…){…});`, moved to the start of the chunk's body.
+ * `function f(…){…}` becomes `var f = (function f(…){…});`, moved to the start of the chunk's body, and a
+ * top-level `var f=(a)=>…` or `var f=function(…){…}` is parenthesised (the same expression, in any chunk).
  *
  * Equivalent only where nothing can tell the two apart, which is proved per chunk and per function, else the
  * code is left as it is:
@@ -114,22 +115,48 @@ function staticImports(program: Program): string[] {
   return out;
 }
 
+/** A replacement of `source.slice(from, to)` by `text`. */
+type Edit = readonly [from: number, to: number, text: string];
+
+/** The source with the edits made (in order of `from`; at one place, in the order given). */
+function edited(source: string, edits: readonly Edit[]): string {
+  let text = "";
+  let at = 0;
+  for (const [from, to, t] of [...edits].sort((a, b) => a[0] - b[0])) {
+    text += source.slice(at, from) + t;
+    at = to;
+  }
+  return text + source.slice(at);
+}
+
 /**
- * One chunk's source with its top-level function declarations made eager (module doc), those that can be:
- * `cyclic` says the chunk is in a loop of static imports, and then nothing changes.
+ * Top-level `var f=(a)=>…` and `var f=function(…){…}` parenthesised: the same expression (the variable still
+ * names the function), compiled eagerly; an async arrow is not, parenthesised or not.
  */
-export function eagerSource(
-  file: string,
-  source: string,
-  cyclic: boolean,
-): { text: string; eager: number; kept: string[] } {
-  if (cyclic) return { text: source, eager: 0, kept: ["in a cycle of static imports"] };
-  const program = parseAst(source, { sourceType: "module" }, file);
+function wraps(program: Program): Edit[] {
+  const out: Edit[] = [];
+  for (const s of program.body) {
+    if (s.type !== "VariableDeclaration") continue;
+    for (const { init } of s.declarations) {
+      if (init?.type === "FunctionExpression" || (init?.type === "ArrowFunctionExpression" && !init.async)) {
+        out.push([init.start, init.start, "("], [init.end, init.end, ")"]);
+      }
+    }
+  }
+  return out;
+}
+
+/**
+ * The top-level function declarations moved and made expressions (module doc), those that can be: none when
+ * the chunk is in a loop of static imports (`cyclic`) or names eval.
+ */
+function declarations(program: Program, source: string, cyclic: boolean): { edits: Edit[]; kept: string[] } {
+  if (cyclic) return { edits: [], kept: ["in a cycle of static imports"] };
   const { written, evals } = writtenNames(program);
-  if (evals) return { text: source, eager: 0, kept: ["names eval"] };
+  if (evals) return { edits: [], kept: ["names eval"] };
   const kept: string[] = [];
   const moved: string[] = [];
-  const cuts: [number, number][] = [];
+  const cuts: Edit[] = [];
   let first: Statement | undefined;
   for (const s of program.body) {
     if (first === undefined && s.type !== "ImportDeclaration") first = s;
@@ -140,16 +167,27 @@ export function eagerSource(
       continue;
     }
     moved.push(`var ${name}=(${source.slice(s.start, s.end)});`);
-    cuts.push([s.start, s.end]);
+    cuts.push([s.start, s.end, ""]);
   }
-  if (first === undefined || moved.length === 0) return { text: source, eager: 0, kept };
-  let text = `${source.slice(0, first.start)}${moved.join("\n")}\n`;
-  let at = first.start;
-  for (const [from, to] of cuts) {
-    text += source.slice(at, from);
-    at = to;
-  }
-  return { text: text + source.slice(at), eager: moved.length, kept };
+  if (first === undefined || moved.length === 0) return { edits: [], kept };
+  return { edits: [[first.start, first.start, `${moved.join("\n")}\n`], ...cuts], kept };
+}
+
+/** One chunk's source with its top-level functions made eager where that is proved equivalent (module doc). */
+export function eagerSource(
+  file: string,
+  source: string,
+  cyclic: boolean,
+): { text: string; eager: number; kept: string[] } {
+  const program = parseAst(source, { sourceType: "module" }, file);
+  const { edits, kept } = declarations(program, source, cyclic);
+  const wrapped = wraps(program);
+  const all = [...edits, ...wrapped];
+  return {
+    text: all.length === 0 ? source : edited(source, all),
+    eager: Math.max(0, edits.length - 1) + wrapped.length / 2,
+    kept,
+  };
 }
 
 /** The chunks in a cycle of static imports (a chunk importing itself is one). */

@@ -42,6 +42,16 @@ describe("eagerSource", () => {
     expect(r.eager).toBe(1);
   });
 
+  it("parenthesises top-level arrow and function expressions, not async arrows, in any chunk", async () => {
+    const source =
+      "var a=(x)=>x+1,b=function(x){return x*2},c=async(x)=>x,d=((x)=>x);export const r=[a(1),b(2),a.name,b.name,c.name];";
+    const wrapped =
+      "var a=((x)=>x+1),b=(function(x){return x*2}),c=async(x)=>x,d=(((x)=>x));export const r=[a(1),b(2),a.name,b.name,c.name];";
+    expect(eagerSource("m.js", source, false)).toEqual({ text: wrapped, eager: 3, kept: [] });
+    expect(eagerSource("m.js", source, true).text).toBe(wrapped);
+    expect((await load(wrapped)).r).toEqual((await load(source)).r);
+  });
+
   it("keeps a call before the declaration's place working (the variable is set first)", async () => {
     const { before, after } = await both(
       "export const early=later(2);function later(n){return n*21}export const late=later(1);",
