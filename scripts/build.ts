@@ -3,7 +3,8 @@
  * then esbuild bundles the CLI into dist/bundle/ (one file per command module, loaded lazily), which is what
  * bin/berth.js runs: one bundle loads several times faster than the ~100 files a command would otherwise
  * import, most of `berth run`'s own start time. rolldown then re-chunks esbuild's output (scripts/lib/rechunk.ts):
- * what each entry (the CLI, a command, a module loaded on first use) imports statically is one chunk. undici is bundled apart, into chunks/undici.cjs (scripts/lib/undici.ts),
+ * what each entry (the CLI, a command, a module loaded on first use) imports statically is one chunk; their
+ * top-level functions are then made to compile with their chunk, into Node's compile cache (scripts/lib/eager.ts). undici is bundled apart, into chunks/undici.cjs (scripts/lib/undici.ts),
  * which src/registry/http.ts loads on first use.
  *
  *   node scripts/build.ts [--out DIR] [--metafile FILE]     (default: dist; FILE: esbuild's account of the CLI bundle,
@@ -15,6 +16,7 @@ import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { build, type Plugin } from "esbuild";
 import { builtinReads } from "./lib/builtins.ts";
+import { eagerBundle } from "./lib/eager.ts";
 import { closureGroups, rechunk } from "./lib/rechunk.ts";
 import { lazyHttp2, UNDICI_ENTRY } from "./lib/undici.ts";
 
@@ -135,6 +137,10 @@ await rechunk(
   ]),
 );
 await rm(split, { recursive: true });
+// Every top-level function of the chunks compiled with its chunk, so that it is in Node's compile cache
+// (scripts/lib/eager.ts; a function compiled on first call is not, and is compiled again by every run). A chunk
+// in a cycle of static imports, or a function whose name is written, is left as it is.
+await eagerBundle(join(out, "bundle"));
 
 // undici's Agent and request API, one file, its HTTP/2 client loaded on first use (scripts/lib/undici.ts): loading
 // it took ~11 ms instead of ~23 (25 files resolved and read, and node:http2 with 43 more of Node's modules).

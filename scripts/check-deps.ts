@@ -5,6 +5,7 @@
 // Exits non-zero, naming each offending import, when a rule is broken. `--src DIR` checks another tree (tests).
 import { readdir, readFile } from "node:fs/promises";
 import { dirname, join, relative, resolve } from "node:path";
+import { cycles } from "./lib/graph.ts";
 
 const srcArg = process.argv.indexOf("--src");
 const SRC = srcArg > 0 ? resolve(process.argv[srcArg + 1]!) : resolve(import.meta.dirname, "../src");
@@ -176,40 +177,12 @@ function checkLayers(folder: string, file: string, target: string, spec: string)
 }
 
 /** Strongly connected components of more than one module (Tarjan), among the acyclic folders' modules. */
-function cycles(): string[][] {
+function importCycles(): string[][] {
   const inScope = (f: string) => ACYCLIC.has(top(f));
-  const index = new Map<string, number>();
-  const low = new Map<string, number>();
-  const stack: string[] = [];
-  const onStack = new Set<string>();
-  const found: string[][] = [];
-  let next = 0;
-  const visit = (v: string): void => {
-    index.set(v, next);
-    low.set(v, next++);
-    stack.push(v);
-    onStack.add(v);
-    for (const w of imports.get(v) ?? []) {
-      if (!inScope(w) || !imports.has(w)) continue;
-      if (!index.has(w)) {
-        visit(w);
-        low.set(v, Math.min(low.get(v)!, low.get(w)!));
-      } else if (onStack.has(w)) low.set(v, Math.min(low.get(v)!, index.get(w)!));
-    }
-    if (low.get(v) !== index.get(v)) return;
-    const component: string[] = [];
-    let w: string;
-    do {
-      w = stack.pop()!;
-      onStack.delete(w);
-      component.push(relative(SRC, w));
-    } while (w !== v);
-    if (component.length > 1) found.push(component.sort());
-  };
-  for (const f of [...imports.keys()].sort()) if (inScope(f) && !index.has(f)) visit(f);
-  return found;
+  const nodes = [...imports.keys()].sort().filter(inScope);
+  return cycles(nodes, (v) => imports.get(v) ?? []).map((c) => c.map((f) => relative(SRC, f)).sort());
 }
-for (const c of cycles()) problems.push(`import cycle among ${c.join(", ")}`);
+for (const c of importCycles()) problems.push(`import cycle among ${c.join(", ")}`);
 
 if (problems.length) {
   console.error(`dependency rules broken:\n  ${problems.join("\n  ")}`);
