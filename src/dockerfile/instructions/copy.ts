@@ -177,8 +177,12 @@ function itemOf(path: string, f: MatchedSource["files"][number], o: CopyLayerOpt
 
 /** Parents of the items: existing directories keep their attributes, missing ones are made. */
 async function addParents(items: Map<string, Item>, o: CopyLayerOptions): Promise<void> {
+  // A folder walked once has had its own parents walked: the next path under it stops there.
+  const walked = new Set<string>();
   for (const path of [...items.keys()]) {
     for (let d = posix.dirname(path); d !== "." && d !== ""; d = posix.dirname(d)) {
+      if (walked.has(d)) break;
+      walked.add(d);
       if (items.has(d)) continue;
       const st = await o.root.lstat(d);
       if (st && st.type !== "dir") {
