@@ -123,10 +123,16 @@ export async function writeFileAtomic(
  */
 export function writeFileAtomicSync(path: string, data: Uint8Array | string, mode = 0o644): void {
   const dir = dirname(path);
-  mkdirSync(dir, { recursive: true });
   const tmp = tempName(dir, "write");
   try {
-    writeFileSync(tmp, data, { mode, flag: "wx" });
+    try {
+      writeFileSync(tmp, data, { mode, flag: "wx" });
+    } catch (err) {
+      // the folder made only when missing (a step cache's records: one mkdir per step otherwise)
+      if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
+      mkdirSync(dir, { recursive: true });
+      writeFileSync(tmp, data, { mode, flag: "wx" });
+    }
     renameSync(tmp, path);
   } catch (err) {
     rmSync(tmp, { force: true });
