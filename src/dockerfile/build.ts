@@ -4,9 +4,7 @@
  * result to its destinations, returning what happened. Output lines go to a logger the caller gives, in
  * the shape `docker build`/`buildah bud` print them.
  */
-import { randomBytes } from "node:crypto";
 import { lstatSync, mkdirSync, renameSync } from "node:fs";
-import { mkdir } from "node:fs/promises";
 import { dirname, join, posix, resolve } from "node:path";
 import type { Writable } from "node:stream";
 import { BerthError, isBerthError, wrapError } from "../errors.ts";
@@ -243,6 +241,7 @@ export class DockerfileBuild {
   #df!: Dockerfile;
   #cache: StepCache;
   #tmp = "";
+  #temps = 0;
   #opened: OpenedSource[] = [];
   #states = new Map<number, StageState>();
   #steps: StepReport[] = [];
@@ -406,7 +405,6 @@ export class DockerfileBuild {
     this.#matcher = await this.#loadIgnore();
     this.#shared.contextIndex ??= ContextIndex.open(this.#cache.root, i.contextDir);
     this.#index = await this.#shared.contextIndex;
-    await mkdir(await this.#cache.tmpDir(), { recursive: true });
     this.#tmp = await ownedTempDir(await this.#cache.tmpDir(), "build-");
     const jobs = Math.max(1, Math.floor(i.stageJobs ?? defaultStageJobs()));
     this.#slots = new Slots(jobs);
@@ -927,7 +925,8 @@ export class DockerfileBuild {
       config: this.#config(s),
       matcher: this.#matcher,
       mtime: this.#mtime,
-      temp: (prefix) => join(this.#tmp, `${prefix}${randomBytes(6).toString("hex")}`),
+      // a counter: the folder is this build's own (mkdtemp), so a name is new once the counter moves on
+      temp: (prefix) => join(this.#tmp, `${prefix}${++this.#temps}`),
       view: () => s.index.sync(s.image),
       warmed: s.base && this.#warming.get(s.base.digest),
       snapshotting:

@@ -35,6 +35,12 @@ export interface LayerOutputOptions {
   tee?: Writable | undefined;
   /** How entry names are spelled (default "relative"; CNB export: "absolute", as the lifecycle's). */
   names?: TarNames | undefined;
+  /**
+   * The path destination is a name nothing else has, in a folder this process made for itself (a build's
+   * temp folder): written in place, without the output check and the temp file renamed over it (two lstats, a
+   * random name and a rename per layer), and removed again on failure.
+   */
+  fresh?: boolean | undefined;
   signal?: AbortSignal | undefined;
 }
 
@@ -68,9 +74,13 @@ export async function writeLayer(
   const pool = new ChunkPool(CHUNK);
   const recycle = (chunk: Buffer) => pool.give(chunk);
   const blobHash = new DigestingStream();
-  if (typeof destination === "string") await checkOutputFile(destination);
-  const temp =
-    typeof destination === "string" ? `${destination}.tmp-${randomBytes(6).toString("hex")}` : undefined;
+  const atomic = typeof destination === "string" && !options.fresh;
+  if (atomic) await checkOutputFile(destination);
+  const temp = atomic
+    ? `${destination}.tmp-${randomBytes(6).toString("hex")}`
+    : typeof destination === "string"
+      ? destination
+      : undefined;
   let copy: TarCopy | undefined;
   const stages: (Transform | Writable)[] = [tarHash];
   if (options.tee) stages.push(new TarTee(options.tee));
@@ -82,14 +92,16 @@ export async function writeLayer(
   } catch (err) {
     throw wrapError(`writing ${options.tarCopy}`, err);
   }
+  // The blob is the tar itself where nothing compresses it: no second hash of the same bytes, no pass-through
+  // stage, and a file written synchronously is the chunks' last reader.
+  const plain = compression === "none";
+  let file: FileSink | undefined;
   if (destination === null) stages.push(new Discard(recycle));
   else {
-    const compressor = createCompressor({
-      compression,
-      level: options.level,
-      recycle,
-    });
-    stages.push(compressor, blobHash, temp === undefined ? (destination as Writable) : new FileSink(temp));
+    if (temp !== undefined) file = new FileSink(temp, atomic ? "w" : "wx", plain ? recycle : undefined);
+    const sink = file ?? (destination as Writable);
+    if (plain) stages.push(sink);
+    else stages.push(createCompressor({ compression, level: options.level, recycle }), blobHash, sink);
   }
   const done = pipeline(stages, options.signal ? { signal: options.signal } : {});
   done.catch(() => {});
@@ -99,21 +111,22 @@ export async function writeLayer(
     await writer.finish();
     tarHash.end();
     await done;
-    if (temp !== undefined) {
+    if (atomic) {
       await checkOutputFile(destination as string);
-      await rename(temp, destination as string);
+      await rename(temp as string, destination as string);
     }
   } catch (err) {
     tarHash.destroy(err as Error);
     await done.catch(() => {});
-    if (temp !== undefined) await rm(temp, { force: true });
+    // a fresh name is removed only once this made it (a file there before is not this layer's)
+    if (temp !== undefined && (atomic || file?.made)) await rm(temp, { force: true });
     copy?.close();
     if (options.tarCopy !== undefined) await rm(options.tarCopy, { force: true });
     throw err;
   } finally {
     copy?.close();
   }
-  if (destination === null) {
+  if (destination === null || plain) {
     return {
       diffId: tarHash.digest,
       digest: tarHash.digest,
@@ -214,16 +227,32 @@ class TarTee extends Transform {
  */
 class FileSink extends Writable {
   readonly #path: string;
+  readonly #flags: string;
   #fd: number | undefined;
 
-  constructor(path: string) {
+  readonly #recycle: ((chunk: Buffer) => void) | undefined;
+  #made = false;
+
+  /**
+   * `flags`: "wx" where the name must be new (nothing there is opened, a link neither). `recycle`: each chunk
+   * given back once written, where this is its last reader.
+   */
+  constructor(path: string, flags = "w", recycle?: (chunk: Buffer) => void) {
     super();
     this.#path = path;
+    this.#flags = flags;
+    this.#recycle = recycle;
+  }
+
+  /** Whether this opened (so made or truncated) its file. */
+  get made(): boolean {
+    return this.#made;
   }
 
   override _construct(cb: (err?: Error | null) => void): void {
     try {
-      this.#fd = openSync(this.#path, "w", 0o666);
+      this.#fd = openSync(this.#path, this.#flags, 0o666);
+      this.#made = true;
     } catch (err) {
       cb(err as Error);
       return;
@@ -238,6 +267,7 @@ class FileSink extends Writable {
       cb(err as Error);
       return;
     }
+    this.#recycle?.(chunk);
     cb();
   }
 

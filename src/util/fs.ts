@@ -69,8 +69,14 @@ export async function checkOutputFile(path: string): Promise<void> {
  * it when this process was killed before it could (`sweepDeadOwners`).
  */
 export function tempName(dir: string, base: string): string {
-  return join(dir, `.${base}.${ownerTag()}.${randomBytes(6).toString("hex")}.tmp`);
+  // unique: the process (ownerTag), a random word drawn once per process (another pid namespace may share the
+  // folder), then a counter; a random name per file cost a CSPRNG call each (~25 per build)
+  tempSession ??= randomBytes(4).toString("hex");
+  return join(dir, `.${base}.${ownerTag()}.${tempSession}${(++tempCount).toString(36)}.tmp`);
 }
+
+let tempSession: string | undefined;
+let tempCount = 0;
 
 /** `mkdtemp` in `parent` (created if missing), the folder's name carrying this process's identity. */
 export async function ownedTempDir(parent: string, prefix: string): Promise<string> {
@@ -117,10 +123,16 @@ export async function writeFileAtomic(
  */
 export function writeFileAtomicSync(path: string, data: Uint8Array | string, mode = 0o644): void {
   const dir = dirname(path);
-  mkdirSync(dir, { recursive: true });
   const tmp = tempName(dir, "write");
   try {
-    writeFileSync(tmp, data, { mode, flag: "wx" });
+    try {
+      writeFileSync(tmp, data, { mode, flag: "wx" });
+    } catch (err) {
+      // the folder made only when missing (a step cache's records: one mkdir per step otherwise)
+      if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
+      mkdirSync(dir, { recursive: true });
+      writeFileSync(tmp, data, { mode, flag: "wx" });
+    }
     renameSync(tmp, path);
   } catch (err) {
     rmSync(tmp, { force: true });

@@ -1,4 +1,4 @@
-import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { PassThrough, Writable } from "node:stream";
 import { gunzipSync } from "node:zlib";
@@ -41,6 +41,48 @@ describe("writeLayer's tar copy and no-blob pass", () => {
     expect(readFileSync(join(out, "copy2.tar")).equals(tar)).toBe(true);
     const hashOnly = await writeLayer(null, {}, (w) => writeEntries(w, entries));
     expect(hashOnly.diffId).toBe(both.diffId);
+  });
+
+  it("compression none: the blob is the tar (its chunks refilled once written), digest the diffID", async () => {
+    const src = tempDirSync();
+    const big = Buffer.alloc(3 * 1024 * 1024 + 17, 7);
+    for (let k = 0; k < big.length; k += 4096) big[k] = (k >> 12) & 0xff;
+    writeFileSync(join(src, "big.bin"), big);
+    const entries = await planLayer([{ source: src, dest: "/l" }], { mtime: 1, uid: 0, gid: 0 });
+    const out = tempDirSync();
+    const d = await writeLayer(
+      join(out, "plain.tar"),
+      { compression: "none", tarCopy: join(out, "copy.tar") },
+      (w) => writeEntries(w, entries),
+    );
+    const blob = readFileSync(join(out, "plain.tar"));
+    expect(blob.equals(readFileSync(join(out, "copy.tar")))).toBe(true);
+    expect([d.digest, d.size, d.uncompressedSize]).toEqual([sha256(blob), blob.length, blob.length]);
+    expect(d.diffId).toBe(d.digest);
+    expect(d.mediaType).toBe("application/vnd.oci.image.layer.v1.tar");
+  });
+
+  it("fresh: written at its own name (no temp name beside it), a name already there refused, removed on failure", async () => {
+    const out = tempDirSync();
+    const entry = { path: "a", type: "file", mode: 0o644, uid: 0, gid: 0, size: 3, mtime: 0 } as const;
+    const seen: string[][] = [];
+    const d = await writeLayer(join(out, "layer-1"), { fresh: true }, async (w) => {
+      await w.add(entry, Buffer.from("abc"));
+      // the file is opened once the pipeline's first chunk reaches it
+      for (let i = 0; i < 100 && readdirSync(out).length === 0; i++) await new Promise(setImmediate);
+      seen.push(readdirSync(out));
+    });
+    expect(seen).toEqual([["layer-1"]]);
+    expect(sha256(readFileSync(join(out, "layer-1")))).toBe(d.digest);
+    symlinkSync("/dev/null", join(out, "layer-2"));
+    await expect(writeLayer(join(out, "layer-2"), { fresh: true }, async () => {})).rejects.toThrow("EEXIST");
+    await expect(
+      writeLayer(join(out, "layer-3"), { fresh: true }, async (w) => {
+        await w.add(entry, Buffer.from("abc"));
+        throw new Error("boom");
+      }),
+    ).rejects.toThrow("boom");
+    expect(readdirSync(out).sort()).toEqual(["layer-1", "layer-2"]);
   });
 
   it("leaves no tar copy and no blob behind when the layer fails", async () => {

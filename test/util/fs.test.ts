@@ -88,7 +88,7 @@ describe("temp names", () => {
     const dir = await tempDir();
     const name = tempName(dir, "write");
     expect(dirname(name)).toBe(dir);
-    expect(basename(name)).toMatch(/^\.write\.p\d+t\d+\.[0-9a-f]{12}\.tmp$/);
+    expect(basename(name)).toMatch(/^\.write\.p\d+t\d+\.[0-9a-f]{8}[0-9a-z]+\.tmp$/);
     expect(ownerOfName(basename(name))).toBe(selfIdentity());
     expect(tempName(dir, "write")).not.toBe(name);
     const made = await ownedTempDir(join(dir, "new", "parent"), "build-");

@@ -41,7 +41,7 @@ export interface CopyLayerOptions {
   chmod: number | undefined;
   mtime: number;
   compression: Compression;
-  /** Where the layer blob goes. */
+  /** Where the layer blob goes: a new name in the build's own temp folder (`StepContext.temp`). */
   layerPath: string;
   /** A source file's bytes when they were read already (the build context's, for the key). */
   content?: ((f: SourceFile) => Buffer | undefined) | undefined;
@@ -80,7 +80,7 @@ export async function buildCopyLayer(o: CopyLayerOptions) {
     import("../../layer/output.ts"),
     import("../../layer/build.ts"),
   ]);
-  const desc = await writeLayer(o.layerPath, { compression: o.compression, tee: o.tee }, (w) =>
+  const desc = await writeLayer(o.layerPath, { compression: o.compression, tee: o.tee, fresh: true }, (w) =>
     writeEntries(w, o.pace ? paced(entries, o.pace) : entries),
   );
   return { ...desc, entries: entries.length, headers: entries.map((e) => e.header) };
@@ -177,8 +177,12 @@ function itemOf(path: string, f: MatchedSource["files"][number], o: CopyLayerOpt
 
 /** Parents of the items: existing directories keep their attributes, missing ones are made. */
 async function addParents(items: Map<string, Item>, o: CopyLayerOptions): Promise<void> {
+  // A folder walked once has had its own parents walked: the next path under it stops there.
+  const walked = new Set<string>();
   for (const path of [...items.keys()]) {
     for (let d = posix.dirname(path); d !== "." && d !== ""; d = posix.dirname(d)) {
+      if (walked.has(d)) break;
+      walked.add(d);
       if (items.has(d)) continue;
       const st = await o.root.lstat(d);
       if (st && st.type !== "dir") {

@@ -158,6 +158,7 @@ async function runStep(o: RunStepOptions) {
     : undefined;
   await dropMountPoints(upper, result.root.lowerDirs, [...o.mountTargets, ...ETC_FILES], overlay, attrs);
   const desc = await captureChanges(upper, o.layerPath, {
+    fresh: true,
     readXattrs: attrs,
     compression: o.compression,
     mtime: o.mtime,

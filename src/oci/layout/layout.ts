@@ -275,6 +275,11 @@ export class OciLayout implements BlobSource {
    */
   async linkBlob(desc: Descriptor, file: string): Promise<"linked" | "present" | "unsupported"> {
     if (await this.hasBlob(desc)) return "present";
+    // The link made straight at the blob's name (whole at once, as a rename): no temp name, no rename, the
+    // folder made only when missing. A file there that hasBlob refused (short) is replaced through a temp name.
+    await chmod(file, 0o644);
+    const direct = await this.#linkDirect(file, desc.digest);
+    if (direct !== "exists") return direct;
     await mkdir(this.tmpDir, { recursive: true });
     const tmp = tempName(this.tmpDir, "blob");
     try {
@@ -284,14 +289,28 @@ export class OciLayout implements BlobSource {
       throw err;
     }
     try {
-      await chmod(tmp, 0o644);
-      await mkdir(dirname(this.blobPath(desc.digest)), { recursive: true });
       await rename(tmp, this.blobPath(desc.digest));
     } catch (err) {
       await rm(tmp, { force: true });
       throw err;
     }
     return "linked";
+  }
+
+  async #linkDirect(file: string, digest: Digest): Promise<"linked" | "unsupported" | "exists"> {
+    const target = this.blobPath(digest);
+    for (let made = false; ; made = true) {
+      try {
+        await link(file, target);
+        return "linked";
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code ?? "";
+        if (code === "EEXIST") return "exists";
+        if (LINK_UNSUPPORTED.has(code)) return "unsupported";
+        if (code !== "ENOENT" || made) throw err;
+        await mkdir(dirname(target), { recursive: true });
+      }
+    }
   }
 
   /** Write a blob copied from a local file range, verified against the descriptor before it is renamed in. */

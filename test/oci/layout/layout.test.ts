@@ -1,5 +1,5 @@
 import { mkdir, readdir, readFile, stat, writeFile } from "node:fs/promises";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { Readable } from "node:stream";
 import { buffer } from "node:stream/consumers";
 import { beforeAll, describe, expect, it } from "vitest";
@@ -179,6 +179,19 @@ describe("blobs", () => {
     expect(await layout.linkBlob(desc, file)).toBe("linked");
     expect((await stat(layout.blobPath(desc.digest))).ino).toBe((await stat(file)).ino);
     expect(await layout.linkBlob(desc, file)).toBe("present");
+    expect((await stat(layout.blobPath(desc.digest))).mode & 0o777).toBe(0o644);
+  });
+
+  it("links a file over a short blob left at its name", async () => {
+    const { layout, dir } = await fresh("link-short");
+    const file = join(dir, "built.tar");
+    await writeFile(file, "built layer");
+    const desc = { mediaType: MediaType.OciLayer, digest: digestBytes("built layer"), size: 11 };
+    await mkdir(dirname(layout.blobPath(desc.digest)), { recursive: true });
+    await writeFile(layout.blobPath(desc.digest), "built");
+    expect(await layout.linkBlob(desc, file)).toBe("linked");
+    expect((await stat(layout.blobPath(desc.digest))).ino).toBe((await stat(file)).ino);
+    expect(await readFile(layout.blobPath(desc.digest), "utf8")).toBe("built layer");
   });
 
   it("refuses a digest it cannot verify as a blob path", async () => {
