@@ -58,7 +58,8 @@ function registerStoreGc(store: Command, cli: () => Cli): void {
     .action(async (arg: string | undefined, opts) => {
       const { ctx, out } = cli();
       const dryRun = Boolean(opts.dryRun);
-      const layout = arg === undefined ? (await Store.open(ctx.home)).layout : await gcLayout(arg);
+      const layout =
+        arg === undefined ? (await Store.open(ctx.home)).layout : await wholeLayout(arg, "gc", "collects");
       const result = await gc(layout, { dryRun });
       const temp = dryRun || arg !== undefined ? [] : await sweepStaleTemp(ctx.home);
       if (opts.json) printJson(out, { ...result, staleTemp: temp });
@@ -69,18 +70,26 @@ function registerStoreGc(store: Command, cli: () => Cli): void {
     });
 }
 
-/** The layout `store gc oci:DIR` collects: a whole layout, so a tag after the path is refused. */
-async function gcLayout(text: string): Promise<OciLayout> {
+/** The layout `store gc|fsck oci:DIR` works on: a whole layout, so a tag after the path is refused. */
+async function wholeLayout(text: string, command: string, verb: string): Promise<OciLayout> {
   const arg = parseImageArgument(text);
   if (arg.transport !== "oci") {
-    throw new BerthError("USAGE", `store gc collects an OCI layout (oci:DIR), not ${JSON.stringify(text)}`, {
-      hint: "give the layout as oci:DIR, or nothing for the local store",
-    });
+    throw new BerthError(
+      "USAGE",
+      `store ${command} ${verb} an OCI layout (oci:DIR), not ${JSON.stringify(text)}`,
+      {
+        hint: "give the layout as oci:DIR, or nothing for the local store",
+      },
+    );
   }
   if (arg.ref !== undefined) {
-    throw new BerthError("USAGE", `store gc collects a whole layout: ${JSON.stringify(text)} names a tag`, {
-      hint: `give the layout alone: oci:${arg.path}`,
-    });
+    throw new BerthError(
+      "USAGE",
+      `store ${command} ${verb} a whole layout: ${JSON.stringify(text)} names a tag`,
+      {
+        hint: `give the layout alone: oci:${arg.path}`,
+      },
+    );
   }
   return OciLayout.open(arg.path);
 }
@@ -88,16 +97,20 @@ async function gcLayout(text: string): Promise<OciLayout> {
 function registerStoreFsck(store: Command, cli: () => Cli): void {
   store
     .command("fsck")
-    .description("check that every blob the store's images use is present and intact")
+    .description(
+      "check that every blob the images use is present and intact (in the store, or in the OCI layout oci:DIR)",
+    )
+    .argument("[layout]", "an OCI layout, oci:DIR, to check instead of the store")
     .addHelpText(
       "after",
-      "\nExit code 4 when a blob is missing or damaged.\n\nExample:\n  berth store fsck --json",
+      "\nExit code 4 when a blob is missing or damaged.\n\nExamples:\n  berth store fsck --json\n  berth store fsck oci:./out",
     )
     .addOption(jsonOption())
-    .action(async (opts) => {
+    .action(async (arg: string | undefined, opts) => {
       const { ctx, out } = cli();
-      const s = await Store.open(ctx.home);
-      const result = await fsck(s.layout);
+      const layout =
+        arg === undefined ? (await Store.open(ctx.home)).layout : await wholeLayout(arg, "fsck", "checks");
+      const result = await fsck(layout);
       if (opts.json) printJson(out, result);
       else {
         out.stdout.write(
@@ -106,11 +119,15 @@ function registerStoreFsck(store: Command, cli: () => Cli): void {
         for (const p of result.problems) out.stdout.write(`${p.entry}: ${p.message}\n`);
       }
       if (result.problems.length) {
+        const what = arg === undefined ? "the store" : `the layout ${arg}`;
         throw new BerthError(
           "STORE_CORRUPT",
-          `the store has ${result.problems.length} problem${result.problems.length > 1 ? "s" : ""}`,
+          `${what} has ${result.problems.length} problem${result.problems.length > 1 ? "s" : ""}`,
           {
-            hint: "remove the damaged images with `berth rmi` and copy them in again",
+            hint:
+              arg === undefined
+                ? "remove the damaged images with `berth rmi` and copy them in again"
+                : "copy the damaged images into the layout again (berth copy SOURCE oci:DIR:TAG)",
           },
         );
       }

@@ -4,7 +4,7 @@
  * STORE_CORRUPT naming it), in process on real stores.
  */
 import { execFileSync } from "node:child_process";
-import { cp, mkdir, readdir, utimes, writeFile } from "node:fs/promises";
+import { cp, mkdir, readdir, readFile, utimes, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { BerthError } from "../../../src/errors.ts";
@@ -104,16 +104,22 @@ describe("berth store gc oci:DIR", () => {
     await run("umoci", ["stat", "--image", `${layout}:b`]);
   });
 
-  it("refuses what is not a whole OCI layout, in one sentence", async () => {
+  it.each([
+    ["gc", "collects"],
+    ["fsck", "checks"],
+  ])("store %s refuses what is not a whole OCI layout, in one sentence", async (command, verb) => {
     const home = await tempDir();
     const layout = join(home, "layout");
     await umociImage(layout, "a", [[{ path: "a", content: "a\n" }]]);
-    const error = async (arg: string) => (await runCommand(["store", "gc", arg], { home })).error;
+    const error = async (arg: string) => (await runCommand(["store", command, arg], { home })).error;
     expect(await error(`oci:${layout}:a`)).toMatchObject({
       code: "USAGE",
-      message: `store gc collects a whole layout: "oci:${layout}:a" names a tag`,
+      message: `store ${command} ${verb} a whole layout: "oci:${layout}:a" names a tag`,
     });
-    expect(await error("docker://localhost:5000/a:1")).toMatchObject({ code: "USAGE" });
+    expect(await error("docker://localhost:5000/a:1")).toMatchObject({
+      code: "USAGE",
+      message: `store ${command} ${verb} an OCI layout (oci:DIR), not "docker://localhost:5000/a:1"`,
+    });
     expect(await error(`oci:${join(home, "none")}`)).toMatchObject({ code: "IMAGE_NOT_FOUND" });
     expect(await error(`oci:${home}`)).toMatchObject({ code: "LAYOUT_INVALID" });
   });
@@ -138,5 +144,36 @@ describe("berth store fsck", () => {
     expect(r.error).toMatchObject({ code: "STORE_CORRUPT", message: "the store has 1 problem" });
     expect(r.stdout.split("\n")[0]).toMatch(/^Checked 1 images, 3 blobs \(/);
     expect(r.stdout).toContain(layer);
+  });
+
+  it("checks an OCI layout umoci wrote (oci:DIR), leaving the store alone, and names its damaged blob", async () => {
+    const home = await tempDir();
+    const layout = join(home, "layout");
+    await umociImage(layout, "a", [[{ path: "a", content: "a\n" }]]);
+    await umociImage(layout, "b", [[{ path: "a", content: "a\n" }], [{ path: "b", content: "b\n" }]]);
+    const sound = await runCommand(["store", "fsck", "--json", `oci:${layout}`], { home });
+    expect(sound.error).toBeUndefined();
+    // a and b share a's layer: 2 manifests, 2 configs, 2 layers
+    expect(JSON.parse(sound.stdout)).toMatchObject({ images: 2, blobs: 6, problems: [] });
+    expect(await readdir(home)).not.toContain("store");
+
+    const index = JSON.parse(await readFile(join(layout, "index.json"), "utf8")) as {
+      manifests: { digest: string; annotations: Record<string, string> }[];
+    };
+    const b = index.manifests.find((m) => m.annotations["org.opencontainers.image.ref.name"] === "b")!;
+    const manifest = JSON.parse(await readFile(join(layout, "blobs", ...b.digest.split(":")), "utf8")) as {
+      layers: { digest: string }[];
+    };
+    const damaged = manifest.layers[1]!.digest;
+    await writeFile(join(layout, "blobs", ...damaged.split(":")), "damaged");
+    const r = await runCommand(["store", "fsck", `oci:${layout}`], { home });
+    expect(r.error).toMatchObject({
+      code: "STORE_CORRUPT",
+      message: `the layout oci:${layout} has 1 problem`,
+    });
+    expect(r.stdout).toContain(`b: `);
+    expect(r.stdout).toContain(damaged);
+    // umoci agrees the blob is bad
+    await expect(run("umoci", ["unpack", "--image", `${layout}:b`, join(home, "b")])).rejects.toThrow();
   });
 });
