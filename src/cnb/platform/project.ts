@@ -75,6 +75,22 @@ function licenses(list: Fields[]): void {
   }
 }
 
+/** The `[_]` (0.2+) or `[project]` (0.1) table: id, name, version, source-url, and licenses checked. */
+function projectTable(t: Fields | undefined): ProjectDescriptor["project"] {
+  const project: ProjectDescriptor["project"] = {};
+  for (const [k, prop] of [
+    ["id", "id"],
+    ["name", "name"],
+    ["version", "version"],
+    ["source-url", "sourceUrl"],
+  ] as const) {
+    const v = t?.str(k);
+    if (v) project[prop] = v;
+  }
+  licenses(t?.list("licenses") ?? []);
+  return project;
+}
+
 function parseDescriptor(text: string, file: string): ProjectDescriptor {
   const origin: Origin = { file, subject: "project descriptor", code: "CNB_CONFIG_INVALID" };
   const doc = new Fields(parseToml(text, origin), origin);
@@ -83,17 +99,7 @@ function parseDescriptor(text: string, file: string): ProjectDescriptor {
   if (schema === "0.2" || schema === "0.3") {
     const p = doc.sub("_")!;
     const io = doc.sub("io")?.sub("buildpacks");
-    const project: ProjectDescriptor["project"] = {};
-    for (const [k, prop] of [
-      ["id", "id"],
-      ["name", "name"],
-      ["version", "version"],
-      ["source-url", "sourceUrl"],
-    ] as const) {
-      const v = p.str(k);
-      if (v) project[prop] = v;
-    }
-    licenses(p.list("licenses"));
+    const project = projectTable(p);
     const md = p.anyTable("metadata");
     if (md) project.metadata = md;
     if (io?.has("include") && io.has("exclude"))
@@ -128,17 +134,7 @@ function parseDescriptor(text: string, file: string): ProjectDescriptor {
   }
   const projectF = doc.sub("project");
   const build = doc.sub("build");
-  const project: ProjectDescriptor["project"] = {};
-  for (const [k, prop] of [
-    ["id", "id"],
-    ["name", "name"],
-    ["version", "version"],
-    ["source-url", "sourceUrl"],
-  ] as const) {
-    const v = projectF?.str(k);
-    if (v) project[prop] = v;
-  }
-  licenses(projectF?.list("licenses") ?? []);
+  const project = projectTable(projectF);
   const md = doc.anyTable("metadata");
   if (md) project.metadata = md;
   if (build?.has("include") && build.has("exclude"))
