@@ -702,8 +702,11 @@ export async function copyInstruction(c: StepContext): Promise<void> {
     });
   let sources: MatchedSource[] = [];
   let fromSources: (() => Promise<MatchedSource[]>) | undefined;
+  // a named directory context's files are the host's: copied as root's, as the build context's
+  let local = false;
   if (fromRef !== undefined) {
     const src = await c.sourceRoot(fromRef);
+    local = src.local === true;
     parts.push({ fromImage: src.id });
     let selected: Promise<MatchedSource[]> | undefined;
     fromSources = () => {
@@ -732,7 +735,7 @@ export async function copyInstruction(c: StepContext): Promise<void> {
       const root = await c.view();
       const early = await adoptEarly(c.takeEarly(), root, earlyBasis(c));
       if (early) return { ...early, config: c.config, createdBy: copyCreatedBy(c, a), early: true };
-      return await copyOutput(c, a, root, [...sources], extra, fromSources !== undefined, dl);
+      return await copyOutput(c, a, root, [...sources], extra, fromSources !== undefined && !local, dl);
     },
     {
       // A COPY of context files alone may be made early, against the key pass's view (early.ts).
@@ -753,7 +756,7 @@ export async function copyInstruction(c: StepContext): Promise<void> {
         fromSources &&
         (async () => [
           ...parts.slice(0, -1),
-          { fromContent: await sourcesDigest(await fromSources!(), undefined, true) },
+          { fromContent: await sourcesDigest(await fromSources!(), undefined, !local) },
         ]),
     },
   );
