@@ -38,7 +38,7 @@ import { copyInstruction } from "./instructions/copy.ts";
 import type { SecretSource } from "./instructions/mounts.ts";
 import { runInstruction } from "./instructions/run.ts";
 import { workdirInstruction } from "./instructions/workdir.ts";
-import { dirSource, findContext, type NamedContext } from "./named-context.ts";
+import { dirSource, fetchedSource, findContext, type NamedContext } from "./named-context.ts";
 import { type Dockerfile, type Instruction, parseDockerfile, parseTrigger } from "./parse.ts";
 import { Prewriter } from "./prewrite.ts";
 import { removeStageRoots, StageRoot, streamedSnapshot, unpackingLine, warmSnapshots } from "./rootfs.ts";
@@ -267,10 +267,10 @@ function contextBase(
   where: string,
 ): (NamedContext & { kind: "image" }) | undefined {
   const named = findContext(contexts, baseText);
-  if (named?.kind !== "dir") return named;
+  if (named === undefined || named.kind === "image") return named;
   throw new BerthError(
     "USAGE",
-    `${where}: FROM ${baseText}: the build context ${JSON.stringify(named.name)} is a directory (${named.text}), which berth reads in COPY --from and RUN --mount=from only`,
+    `${where}: FROM ${baseText}: the build context ${JSON.stringify(named.name)} is ${named.kind === "dir" ? "a directory" : `a ${named.kind === "git" ? "git repository" : "URL"}`} (${named.text}), which berth reads in COPY --from and RUN --mount=from only`,
     {
       hint: `name an image for it (--build-context ${named.name}=docker-image://REF), or COPY --from=${named.name}`,
     },
@@ -1355,10 +1355,14 @@ export class DockerfileBuild {
     where: string,
   ): Promise<SourceRoot> {
     const named = findContext(this.inputs.contexts, ref);
-    if (named?.kind === "dir") {
+    if (named && named.kind !== "image") {
       let p = this.#dirContexts.get(named.name);
       if (!p) {
-        p = dirSource(named);
+        const dir = join(this.#tmp, `context-${this.#dirContexts.size}`);
+        p =
+          named.kind === "dir"
+            ? dirSource(named)
+            : fetchedSource(named, dir, this.#ctx.env, this.#abort.signal);
         this.#dirContexts.set(named.name, p);
       }
       return p;

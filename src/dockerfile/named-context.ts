@@ -5,21 +5,28 @@
  * without `:latest` (`alpine`, `alpine:latest` and `docker.io/library/alpine` are one name), and a context named
  * as a stage replaces the stage. VALUE is a directory (read as the build context is: its `.dockerignore`
  * applied, links never followed out of it, files copied as root's), `docker-image://REF` (an image berth reads:
- * the store, else its registry) or `oci-layout://DIR[:TAG|@DIGEST]` (an OCI layout's image).
+ * the store, else its registry), `oci-layout://DIR[:TAG|@DIGEST]` (an OCI layout's image), a git repository (ADD's
+ * forms: cloned as ADD clones, its tree or `:subdir`) or an http(s) URL (one file, named as the URL's last part,
+ * as BuildKit's llb.HTTP); the last two with no .dockerignore, as BuildKit's.
  */
 import { statSync } from "node:fs";
+import { mkdir, rename } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { BerthError } from "../errors.ts";
 import { createMatcher, type Matcher, parseIgnoreFile } from "../layer/ignore.ts";
 import { familiarReference, parseReference } from "../oci/reference.ts";
 import { readFileWithin } from "../util/confined.ts";
+import { download, isGitSource } from "./instructions/copy.ts";
+import { resolveInRoot } from "./rootfs.ts";
 import { selectSources, sourcesDigest } from "./sources.ts";
 import type { SourceRoot } from "./step.ts";
 
 export type NamedContext =
   | { name: string; kind: "dir"; dir: string; text: string }
   /** `image`: berth's image argument (a reference, or `oci:DIR[:REF]`). */
-  | { name: string; kind: "image"; image: string; text: string };
+  | { name: string; kind: "image"; image: string; text: string }
+  /** Fetched when a step first reads it: a git repository (ADD's forms) or a URL's one file. */
+  | { name: string; kind: "git" | "url"; text: string };
 
 /** A name as BuildKit matches it: its familiar reference form without `:latest`; undefined when not one. */
 export function contextName(ref: string): string | undefined {
@@ -61,12 +68,12 @@ export function parseBuildContext(flag: string, cwd: string): NamedContext {
     return { name, kind: "image", image: ref, text };
   }
   if (scheme === "oci-layout") return { name, kind: "image", image: layoutArgument(text, cwd, bad), text };
-  if (scheme !== undefined || /^git@/.test(text)) {
+  if (isGitSource(text)) return { name, kind: "git", text };
+  if (scheme === "http" || scheme === "https") return { name, kind: "url", text };
+  if (scheme !== undefined) {
     throw bad(
-      scheme === "http" || scheme === "https" || scheme === "git" || scheme === "ssh" || /^git@/.test(text)
-        ? "berth reads no git or URL context (a directory, docker-image:// or oci-layout:// only)"
-        : `the scheme ${scheme}:// is not one berth knows`,
-      "give a directory, docker-image://REF or oci-layout://DIR[:TAG|@DIGEST]",
+      `the scheme ${scheme}:// is not one berth knows`,
+      "give a directory, docker-image://REF, oci-layout://DIR[:TAG|@DIGEST], a git repository or an http(s) URL",
     );
   }
   const dir = resolve(cwd, text);
@@ -121,8 +128,8 @@ async function loadIgnore(c: NamedContext & { kind: "dir" }): Promise<Matcher | 
  * are, keyed by the digest of everything it holds (names, modes, contents; not owners, which COPY does not
  * keep), so a step reading it runs again when anything in it changes.
  */
-export async function dirSource(c: NamedContext & { kind: "dir" }): Promise<SourceRoot> {
-  const matcher = await loadIgnore(c);
+export async function dirSource(c: NamedContext & { kind: "dir" }, ignore = true): Promise<SourceRoot> {
+  const matcher = ignore ? await loadIgnore(c) : undefined;
   const what = `the build context ${JSON.stringify(c.name)}`;
   const all = await selectSources(c.dir, ["."], { matcher, what, parents: false, excludes: [] });
   const digest = await sourcesDigest(all);
@@ -133,4 +140,36 @@ export async function dirSource(c: NamedContext & { kind: "dir" }): Promise<Sour
     what,
     local: true,
   };
+}
+
+/**
+ * A git or URL context fetched into `dir` (a folder of the build's own) as ADD fetches them, then read as a
+ * directory context is (without a .dockerignore); errors name the flag and value.
+ */
+export async function fetchedSource(
+  c: NamedContext & { kind: "git" | "url" },
+  dir: string,
+  env: Record<string, string | undefined>,
+  signal: AbortSignal | undefined,
+): Promise<SourceRoot> {
+  const who = `--build-context ${c.name}=`;
+  const root = join(dir, "root");
+  if (c.kind === "git") {
+    const { fetchGit, parseGitRef } = await import("./instructions/git.ts");
+    const ref = parseGitRef(c.text);
+    await fetchGit(ref, join(dir, "clone"), {
+      checksum: undefined,
+      keepGitDir: ref.keepGitDir ?? false,
+      env,
+      signal,
+      who,
+    });
+    const sub = await resolveInRoot(join(dir, "clone"), ref.subdir ?? "/", true);
+    await rename(join(dir, "clone", sub), root);
+  } else {
+    const got = await download(c.text, join(dir, "download"), signal, who.slice(0, -1));
+    await mkdir(root);
+    await rename(got.path, join(root, got.name));
+  }
+  return dirSource({ name: c.name, kind: "dir", dir: root, text: c.text }, false);
 }

@@ -6,14 +6,16 @@
  */
 import { randomUUID } from "node:crypto";
 import { chown, lstat, mkdir, readFile, rm, writeFile } from "node:fs/promises";
+import { createServer, type Server } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { beforeAll, describe, expect, it, onTestFinished } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from "vitest";
 import { contextName, findContext, parseBuildContext } from "../../src/dockerfile/named-context.ts";
 import { berth } from "../helpers/cli.ts";
 import { run } from "../helpers/exec.ts";
 import { tempDir } from "../helpers/temp.ts";
 import { buildBoth } from "./helpers/compare.ts";
+import { type GitServer, serveGitRepo } from "./helpers/git.ts";
 import { localBase, writeContext } from "./helpers/local.ts";
 
 let tmp: string;
@@ -58,6 +60,18 @@ describe("parseBuildContext", () => {
       image: `oci:${layout}:${d}`,
     });
     expect(parseBuildContext(`b=oci-layout://${layout}`, "/")).toMatchObject({ image: `oci:${layout}` });
+    // ADD's git forms, and any other http(s) URL (one file)
+    for (const g of [
+      "git@github.com:a/b.git",
+      "git://h/r.git#v1",
+      "https://h/r.git#main:sub",
+      "https://github.com/a/b",
+    ])
+      expect(parseBuildContext(`g=${g}`, "/"), g).toMatchObject({ kind: "git", text: g });
+    expect(parseBuildContext("u=https://h/tool.tar.gz", "/")).toMatchObject({
+      kind: "url",
+      text: "https://h/tool.tar.gz",
+    });
   });
 
   it("refuses a bad value in one sentence naming the flag and the value", () => {
@@ -75,10 +89,6 @@ describe("parseBuildContext", () => {
     expect(refused("x=foo://bar")).toBe(
       '--build-context "x=foo://bar": the scheme foo:// is not one berth knows',
     );
-    expect(refused("x=https://example.com/a.tar.gz")).toMatch(
-      /^--build-context "x=https:.*": berth reads no git or URL context/,
-    );
-    expect(refused("x=git@github.com:a/b.git")).toMatch(/berth reads no git or URL context/);
     expect(refused("x=./missing")).toBe(`--build-context "x=./missing": ${tmp}/missing is not a directory`);
     expect(refused("x=oci-layout://base")).toBe(
       `--build-context "x=oci-layout://base": ${tmp}/base is not an OCI layout (no index.json)`,
@@ -203,6 +213,72 @@ describe("berth build --build-context", () => {
     ]);
     const bad = await rebuild("filter", ["--no-cache-filter", "nope"]);
     expect(bad.stderr).toContain('--no-cache-filter "nope": the Dockerfile has no stage of that name');
+  });
+});
+
+describe("berth build --build-context of a git repository or a URL", () => {
+  let server: GitServer;
+  let http: Server;
+  let url: string;
+  beforeAll(async () => {
+    server = await serveGitRepo(join(tmp, "served"));
+    http = createServer((req, res) => {
+      if (req.url === "/tool.txt") res.end("downloaded\n");
+      else {
+        res.statusCode = 404;
+        res.end();
+      }
+    });
+    await new Promise<void>((r) => http.listen(0, "127.0.0.1", r));
+    url = `http://127.0.0.1:${(http.address() as { port: number }).port}`;
+  });
+  afterAll(() => {
+    server?.close();
+    http?.close();
+  });
+
+  it("clones the repository at the ref as ADD does; a URL is its one file", async () => {
+    const df = "FROM scratch\nCOPY --from=src hello.txt /hello.txt\nCOPY --from=dl tool.txt /tool.txt\n";
+    const r = await build("git", df, [
+      "--build-context",
+      `src=${server.url}#v1`,
+      "--build-context",
+      `dl=${url}/tool.txt`,
+    ]);
+    expect(r.code, r.stderr).toBe(0);
+    const root = await unpack(r.dir, "b1");
+    expect(await readFile(join(root, "hello.txt"), "utf8")).toBe("v1\n");
+    expect(await readFile(join(root, "tool.txt"), "utf8")).toBe("downloaded\n");
+    // another ref: other content, another image
+    const head = await rebuild("git", [
+      "--build-context",
+      `src=${server.url}`,
+      "--build-context",
+      `dl=${url}/tool.txt`,
+    ]);
+    expect(head.code, head.stderr).toBe(0);
+    expect(head.digest).not.toBe(r.digest);
+  });
+
+  it("a ref the repository lacks, or a URL that answers 404, fails naming the flag", async () => {
+    const r = await rebuild("git", [
+      "--build-context",
+      `src=${server.url}#nope`,
+      "--build-context",
+      `dl=${url}/tool.txt`,
+    ]);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain(
+      `--build-context src=${server.url}#nope: repository does not contain ref nope`,
+    );
+    const u = await rebuild("git", [
+      "--build-context",
+      `src=${server.url}`,
+      "--build-context",
+      `dl=${url}/missing`,
+    ]);
+    expect(u.code).not.toBe(0);
+    expect(u.stderr).toContain(`--build-context dl could not fetch ${url}/missing: HTTP 404`);
   });
 });
 

@@ -499,7 +499,7 @@ function dockerfileInputOptions(cmd: Command): void {
   cmd
     .option(
       "--build-context <NAME=VALUE>",
-      "VALUE (a directory, docker-image://REF or oci-layout://DIR[:TAG|@DIGEST]) is what FROM NAME, COPY --from=NAME and RUN --mount=from=NAME read, in place of the stage or image NAME (repeatable)",
+      "VALUE (a directory, docker-image://REF, oci-layout://DIR[:TAG|@DIGEST], a git repository or a URL) is what FROM NAME, COPY --from=NAME and RUN --mount=from=NAME read, in place of the stage or image NAME (repeatable)",
       collect,
     )
     .option("--add-host <HOST:IP>", "add a line to RUN's /etc/hosts (repeatable; not in the image)", collect)

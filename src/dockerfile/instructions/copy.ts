@@ -326,11 +326,12 @@ async function extractArchive(path: string, compression: ArchiveCompression, dir
   await applyLayer(await openDecompressed(path, compression), dir);
 }
 
-/** Download a URL for ADD; returns the file, its name from the URL and the content digest. */
-async function download(
+/** Download a URL for ADD (or `who` else); returns the file, its name from the URL and the content digest. */
+export async function download(
   url: string,
   dir: string,
   signal?: AbortSignal,
+  who = "ADD",
 ): Promise<{ path: string; name: string; digest: string }> {
   let res: Response;
   try {
@@ -338,14 +339,14 @@ async function download(
   } catch (err) {
     throw new BerthError(
       "DOCKERFILE_SOURCE_NOT_FOUND",
-      `ADD could not fetch ${url}: ${(err as Error).message}`,
+      `${who} could not fetch ${url}: ${(err as Error).message}`,
       {
         cause: err,
       },
     );
   }
   if (!res.ok || !res.body) {
-    throw new BerthError("DOCKERFILE_SOURCE_NOT_FOUND", `ADD could not fetch ${url}: HTTP ${res.status}`);
+    throw new BerthError("DOCKERFILE_SOURCE_NOT_FOUND", `${who} could not fetch ${url}: HTTP ${res.status}`);
   }
   await mkdir(dir, { recursive: true });
   const path = join(dir, "download");
@@ -361,7 +362,7 @@ async function download(
  * Whether an ADD source is a git repository (BuildKit's forms: git@…, git://…, ssh://…, http(s)://…/x.git and
  * github.com/OWNER/REPO, each with `#ref[:subdir]` or `?ref=…`).
  */
-function isGitSource(src: string): boolean {
+export function isGitSource(src: string): boolean {
   return (
     /^(?:git@|git:\/\/|ssh:\/\/)/.test(src) ||
     /^https?:\/\/[^#?]+\.git(?:[#?].*)?$/.test(src) ||
