@@ -112,7 +112,8 @@ export function findContext(
   ref: string,
 ): NamedContext | undefined {
   if (!contexts?.length) return undefined;
-  const name = contextName(ref);
+  // a stage's name is any case in the Dockerfile (`--from=Build`), where an image reference is lowercase
+  const name = contextName(ref) ?? contextName(ref.toLowerCase());
   return name === undefined ? undefined : contexts.find((c) => c.name === name);
 }
 

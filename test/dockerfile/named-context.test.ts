@@ -39,6 +39,8 @@ describe("parseBuildContext", () => {
     const c = parseBuildContext(`alpine=oci-layout://${layout}:base`, "/");
     expect(findContext([c], "docker.io/library/alpine:latest")).toBe(c);
     expect(findContext([c], "alpine:3")).toBeUndefined();
+    const stage = parseBuildContext("build=.", "/");
+    expect(findContext([stage], "Build")).toBe(stage);
   });
 
   it("reads a directory (relative to the current one), docker-image:// and oci-layout:// with a tag or digest", () => {
