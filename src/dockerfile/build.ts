@@ -332,6 +332,8 @@ export class DockerfileBuild {
   #uncachedStages = new Set<number>();
   /** Named directory contexts read by a step, by name: opened (and digested) once. */
   #dirContexts = new Map<string, Promise<SourceRoot>>();
+  /** The content indexes of named directory contexts, saved when the build ends as the context's is. */
+  #dirIndexes: ContextIndex[] = [];
   /** Filesystems of images named by --from, one per image. */
   #imageRoots = new Map<string, StageRoot>();
   /** Content digests of the context's files, kept between builds. */
@@ -511,6 +513,7 @@ export class DockerfileBuild {
       await this.#prewriter?.close();
       // what was read stays known, whether or not the build got through
       await this.#index.save().catch(() => undefined);
+      for (const x of this.#dirIndexes) await x.save().catch(() => undefined);
       for (const c of this.#imports) await c.close().catch(() => undefined);
       for (const o of this.#opened) await o.close().catch(() => undefined);
       // steps made early and never taken write into the temp folder: stopped before it goes
@@ -1039,6 +1042,13 @@ export class DockerfileBuild {
     };
   }
 
+  /** A named directory context, its files' digests kept between builds in an index of its own (context-index.ts). */
+  async #indexedDir(c: NamedContext & { kind: "dir" }): Promise<SourceRoot> {
+    const index = await ContextIndex.open(this.#cache.root, c.dir);
+    this.#dirIndexes.push(index);
+    return dirSource(c, { ignore: true, contentOf: (path, st) => index.digest(path, st) });
+  }
+
   /** `StepContext.snapshotting`: the layer over `image` written by `write`, its snapshot made from the tee. */
   async #writeSnapshotted<T extends { diffId: Digest }>(
     image: Image,
@@ -1361,7 +1371,7 @@ export class DockerfileBuild {
         const dir = join(this.#tmp, `context-${this.#dirContexts.size}`);
         p =
           named.kind === "dir"
-            ? dirSource(named)
+            ? this.#indexedDir(named)
             : fetchedSource(named, dir, this.#ctx.env, this.#abort.signal);
         this.#dirContexts.set(named.name, p);
       }

@@ -9,7 +9,7 @@
  * forms: cloned as ADD clones, its tree or `:subdir`) or an http(s) URL (one file, named as the URL's last part,
  * as BuildKit's llb.HTTP); the last two with no .dockerignore, as BuildKit's.
  */
-import { statSync } from "node:fs";
+import { type Stats, statSync } from "node:fs";
 import { mkdir, rename } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { BerthError } from "../errors.ts";
@@ -20,6 +20,9 @@ import { download, isGitSource } from "./instructions/copy.ts";
 import { resolveInRoot } from "./rootfs.ts";
 import { selectSources, sourcesDigest } from "./sources.ts";
 import type { SourceRoot } from "./step.ts";
+
+/** A file's content digest (sha256 hex) given its lstat. */
+type ContentOf = (hostPath: string, st: Stats) => string | Promise<string>;
 
 export type NamedContext =
   | { name: string; kind: "dir"; dir: string; text: string }
@@ -127,13 +130,17 @@ async function loadIgnore(c: NamedContext & { kind: "dir" }): Promise<Matcher | 
 /**
  * A directory context as a step's source: its files (`.dockerignore` applied) selected as the build context's
  * are, keyed by the digest of everything it holds (names, modes, contents; not owners, which COPY does not
- * keep), so a step reading it runs again when anything in it changes.
+ * keep), so a step reading it runs again when anything in it changes. `contentOf` gives a file's content digest
+ * (the directory's context-index.ts index: a file unchanged since the last build is not read again).
  */
-export async function dirSource(c: NamedContext & { kind: "dir" }, ignore = true): Promise<SourceRoot> {
-  const matcher = ignore ? await loadIgnore(c) : undefined;
+export async function dirSource(
+  c: NamedContext & { kind: "dir" },
+  o: { ignore: boolean; contentOf?: ContentOf | undefined },
+): Promise<SourceRoot> {
+  const matcher = o.ignore ? await loadIgnore(c) : undefined;
   const what = `the build context ${JSON.stringify(c.name)}`;
   const all = await selectSources(c.dir, ["."], { matcher, what, parents: false, excludes: [] });
-  const digest = await sourcesDigest(all);
+  const digest = await sourcesDigest(all, o.contentOf);
   return {
     root: async () => c.dir,
     sources: (patterns, o) => selectSources(c.dir, patterns, { ...o, matcher }),
@@ -172,5 +179,5 @@ export async function fetchedSource(
     await mkdir(root);
     await rename(got.path, join(root, got.name));
   }
-  return dirSource({ name: c.name, kind: "dir", dir: root, text: c.text }, false);
+  return dirSource({ name: c.name, kind: "dir", dir: root, text: c.text }, { ignore: false });
 }
