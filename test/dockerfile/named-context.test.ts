@@ -218,6 +218,34 @@ describe("berth build --build-context", () => {
   });
 });
 
+describe("berth build's refusals of the new flags", () => {
+  it("a bad --build-context or --add-host stops the build before it starts: one sentence and a hint, exit 2, nothing written", async () => {
+    await writeContext(join(tmp, "refused", "ctx"), { Dockerfile: "FROM scratch\n" });
+    for (const [flag, value, sentence] of [
+      [
+        "--build-context",
+        "x=foo://bar",
+        '--build-context "x=foo://bar": the scheme foo:// is not one berth knows',
+      ],
+      [
+        "--build-context",
+        "x=./missing",
+        `--build-context "x=./missing": ${join(tmp, "refused", "missing")} is not a directory`,
+      ],
+      ["--build-context", "Bad=.", '--build-context "Bad=.": the name "Bad" is not a stage or image name'],
+      ["--add-host", "nocolon", '--add-host "nocolon" is not HOST:IP'],
+    ] as const) {
+      const r = await rebuild("refused", [flag, value]);
+      expect(r.code, value).toBe(2);
+      expect(r.stderr.split("\n").filter(Boolean), value).toEqual([
+        `berth: ${sentence}`,
+        expect.stringMatching(/^hint: /),
+      ]);
+      await expect(lstat(join(tmp, "refused", "out"))).rejects.toThrow(/ENOENT/);
+    }
+  });
+});
+
 describe("berth build --build-context of a git repository or a URL", () => {
   let server: GitServer;
   let http: Server;

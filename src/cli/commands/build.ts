@@ -2,8 +2,9 @@ import { readFile } from "node:fs/promises";
 import { relative, resolve } from "node:path";
 import { type Command, Option } from "commander";
 import { type BuildChoice, type BuildResult, build, buildDockerfile, chooseBuild } from "../../api/build.ts";
-import { parseCacheFrom, parseCacheTo } from "../../dockerfile/index.ts";
+import { parseBuildContext, parseCacheFrom, parseCacheTo } from "../../dockerfile/index.ts";
 import { BerthError, isBerthError } from "../../errors.ts";
+import { parseAddHost } from "../../runtime/network.ts";
 import { type Cli, hostOptions } from "../env.ts";
 import { collect, jsonOption } from "../flags.ts";
 import { info, printJson } from "../output.ts";
@@ -195,6 +196,8 @@ async function planBuild(
   // Checked before anything runs: a bad value names its attribute.
   for (const v of (opts.cacheTo as string[] | undefined) ?? []) parseCacheTo(v);
   for (const v of (opts.cacheFrom as string[] | undefined) ?? []) parseCacheFrom(v);
+  for (const v of (opts.buildContext as string[] | undefined) ?? []) parseBuildContext(v, cwd);
+  for (const v of (opts.addHost as string[] | undefined) ?? []) parseAddHost(v);
   return { tag, contextDir, choice };
 }
 
