@@ -1,15 +1,19 @@
 /**
  * docker build's inputs berth takes as BuildKit does, compared with the engine's BuildKit (Debian's docker 20.10,
  * DOCKER_BUILDKIT=1): `--add-host` puts a line in RUN's /etc/hosts and nothing in the image; `--pull` reads a base
- * image from its registry although the local store (the engine's images) holds one of that name.
+ * image from its registry although the local store (the engine's images) holds one of that name. `--add-host` is
+ * compared with buildah 1.28's too.
  */
-import { writeFile } from "node:fs/promises";
+import { randomUUID } from "node:crypto";
+import { readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from "vitest";
 import { berth } from "../../helpers/cli.ts";
 import { tempDir } from "../../helpers/temp.ts";
 import { type RegistryHarness, startRegistry } from "../../registry/helpers/registry.ts";
-import { writeContext } from "../helpers/local.ts";
+import { buildBoth } from "../helpers/compare.ts";
+import { localBase, writeContext } from "../helpers/local.ts";
 import { diffImages } from "./helpers/diff.ts";
 import { flatten } from "./helpers/flatten.ts";
 import { dockerBuild, type Engine, startEngine } from "./helpers/oracle.ts";
@@ -73,6 +77,28 @@ describe("--add-host", () => {
     expect(diffImages(a, b)).toEqual([]);
     expect([a.files.has("etc/hosts"), b.files.has("etc/hosts")]).toEqual([false, false]);
     expect(a.files.get("seen.txt")?.sha256).toBe(b.files.get("seen.txt")?.sha256);
+  }, 300_000);
+});
+
+describe("--add-host vs buildah bud --add-host", () => {
+  it("RUN reads the same line; the images hold the same files", async () => {
+    // buildah reads FROM oci:PATH as a reference too: the path lowercase
+    const work = join(tmpdir(), `berth-df-hosts-${randomUUID().slice(0, 8)}`);
+    onTestFinished(() => rm(work, { recursive: true, force: true }));
+    const base = await localBase(join(work, "base"));
+    const ctx = await writeContext(join(work, "ctx"), {
+      Dockerfile: `FROM ${base}\nRUN grep db.internal /etc/hosts > /seen.txt\n`,
+    });
+    const r = await buildBoth({
+      work,
+      context: ctx,
+      home: join(work, "home"),
+      extra: ["--add-host", "db.internal:10.1.2.3"],
+    });
+    expect(r.berth.tree).toEqual(r.buildah.tree);
+    expect(await readFile(join(work, "berth-bundle/rootfs/seen.txt"), "utf8")).toBe(
+      "10.1.2.3\tdb.internal\n",
+    );
   }, 300_000);
 });
 
