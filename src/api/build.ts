@@ -13,6 +13,7 @@ import {
   buildPlatforms,
   DockerfileBuild,
   type BuildResult as DockerfileResult,
+  parseBuildContext,
   parseCacheFrom,
   parseCacheTo,
   type SecretSource,
@@ -26,7 +27,7 @@ import {
   parsePlatformList,
   platformMatches,
 } from "../oci/platform.ts";
-import { parseNetworkMode } from "../runtime/network.ts";
+import { parseAddHost, parseNetworkMode } from "../runtime/network.ts";
 import type { TransportContext } from "../transport/context.ts";
 import { type ImageArgument, parseImageArgument } from "../transport/parse.ts";
 import { readFileWithin } from "../util/confined.ts";
@@ -536,6 +537,18 @@ export interface DockerfileBuildOptions extends HostOptions {
   /** BuildKit's entitlements: `network.host` lets `RUN --network=host` use the host's network. */
   allow?: string[];
   /**
+   * docker buildx's `--build-context NAME=VALUE`: VALUE a directory, `docker-image://REF` or
+   * `oci-layout://DIR[:TAG|@DIGEST]` (relative paths: to `cwd`), read by FROM NAME, --from=NAME and
+   * RUN --mount=from=NAME in place of the stage or image of that name (a later NAME wins).
+   */
+  buildContexts?: string[];
+  /** docker's `--add-host HOST:IP`: lines in RUN's /etc/hosts (not in the image). */
+  addHosts?: string[];
+  /** docker build's `--pull`: base images named without a transport are read from their registry. */
+  pull?: boolean;
+  /** docker buildx's `--no-cache-filter`: stages whose steps all run, using no cached result. */
+  noCacheFilter?: string[];
+  /**
    * Stages built at once when they do not need each other (default: the CPUs, at least 2; 1: one after
    * another; the image is the same either way).
    */
@@ -699,6 +712,14 @@ async function buildDockerfileOnce(o: DockerfileBuildOptions): Promise<BuildResu
     target: o.target || undefined,
     platform: platforms.length === 1 ? platforms[0] : undefined,
     noCache: Boolean(o.noCache),
+    noCacheStages: o.noCacheFilter ?? [],
+    pull: Boolean(o.pull),
+    contexts: [
+      ...new Map(
+        (o.buildContexts ?? []).map((v) => parseBuildContext(v, host.cwd)).map((c) => [c.name, c]),
+      ).values(),
+    ],
+    extraHosts: (o.addHosts ?? []).map(parseAddHost),
     cacheTo: (o.cacheTo ?? []).map(parseCacheTo),
     cacheFrom: (o.cacheFrom ?? []).map(parseCacheFrom),
     secrets: parseSecrets(o.secrets ?? [], host.env, host.cwd),

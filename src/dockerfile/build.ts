@@ -16,7 +16,7 @@ import { type Image, loadRoot, type Root, selectImage } from "../oci/image.ts";
 import type { Compression } from "../oci/mediatype.ts";
 import { type AddedLayer, EPOCH, mutate } from "../oci/mutate.ts";
 import { formatPlatform, hostPlatform, type Platform, parsePlatform } from "../oci/platform.ts";
-import type { NetworkMode, StreamedSnapshot } from "../runtime/index.ts";
+import type { HostEntry, NetworkMode, StreamedSnapshot } from "../runtime/index.ts";
 import { chainPresent } from "../runtime/snapshot-dir.ts";
 import { reported, type TransportContext } from "../transport/context.ts";
 import { writeImage } from "../transport/copy.ts";
@@ -38,6 +38,7 @@ import { copyInstruction } from "./instructions/copy.ts";
 import type { SecretSource } from "./instructions/mounts.ts";
 import { runInstruction } from "./instructions/run.ts";
 import { workdirInstruction } from "./instructions/workdir.ts";
+import { dirSource, fetchedSource, findContext, type NamedContext } from "./named-context.ts";
 import { type Dockerfile, type Instruction, parseDockerfile, parseTrigger } from "./parse.ts";
 import { Prewriter } from "./prewrite.ts";
 import { removeStageRoots, StageRoot, streamedSnapshot, unpackingLine, warmSnapshots } from "./rootfs.ts";
@@ -69,6 +70,12 @@ export interface BuildInputs {
   /** Target platform (default: this machine's). */
   platform?: Platform | undefined;
   noCache?: boolean;
+  /** `--no-cache-filter`: the stages (names or indexes) whose steps all run, using no cached result. */
+  noCacheStages?: readonly string[];
+  /** `--pull`: a base image named without a transport is read from its registry, not the store's copy. */
+  pull?: boolean;
+  /** `--add-host`: lines added to RUN's /etc/hosts (not to the image). */
+  extraHosts?: readonly HostEntry[];
   /** `--cache-from`: caches (BuildKit's format) whose step records are used when the local cache has none. */
   cacheFrom?: CacheFrom[];
   /** `--cache-to`: where the build's step records go (registry, OCI layout, or inline in the image). */
@@ -80,6 +87,8 @@ export interface BuildInputs {
   uncompressedStages?: boolean | undefined;
   /** `--secret`: id → its source (a host file, or a value from the environment). */
   secrets?: Record<string, SecretSource>;
+  /** `--build-context`: names FROM, --from and RUN --mount=from read in place of a stage or image. */
+  contexts?: readonly NamedContext[];
   /** `--ssh id[=socket]`: id → an SSH agent socket RUN --mount=type=ssh forwards to. */
   ssh?: Record<string, string>;
   /** SOURCE_DATE_EPOCH: file mtimes in COPY/ADD/RUN layers and every created time. */
@@ -189,6 +198,11 @@ interface StageState {
   needs: Set<number>;
   /** Key pass: a step of the stage missed (`StepContext.keyless`). */
   missed: boolean;
+  /**
+   * The current step reads a stage `--no-cache-filter` names: its definition's key is not looked up (it is
+   * found by the content it reads, once that stage has run again).
+   */
+  fresh: boolean;
   /** Writes out a last partial line of RUN output (concurrent stages). */
   flush?: () => void;
   /** Its pending reads of other stages that lead to a RUN (`ReadOrder.lead`): released when they are through. */
@@ -226,6 +240,41 @@ async function teedWrite<T>(
     throw err;
   });
   return { out, snapshot };
+}
+
+/** The stages `--no-cache-filter` names (by name or index), each of which must be one of the Dockerfile's. */
+function noCacheStages(stages: readonly Stage[], names: readonly string[]): Set<number> {
+  const out = new Set<number>();
+  for (const n of names) {
+    const st = findStage(stages, n);
+    if (!st)
+      throw new BerthError(
+        "USAGE",
+        `--no-cache-filter ${JSON.stringify(n)}: the Dockerfile has no stage of that name`,
+        {
+          hint: `the stages are: ${stages.map((x) => x.name ?? x.index).join(", ")}`,
+        },
+      );
+    out.add(st.index);
+  }
+  return out;
+}
+
+/** The named context FROM `baseText` reads, if any: an image's; a directory is refused (berth reads it in steps only). */
+function contextBase(
+  contexts: readonly NamedContext[] | undefined,
+  baseText: string,
+  where: string,
+): (NamedContext & { kind: "image" }) | undefined {
+  const named = findContext(contexts, baseText);
+  if (named === undefined || named.kind === "image") return named;
+  throw new BerthError(
+    "USAGE",
+    `${where}: FROM ${baseText}: the build context ${JSON.stringify(named.name)} is ${named.kind === "dir" ? "a directory" : `a ${named.kind === "git" ? "git repository" : "URL"}`} (${named.text}), which berth reads in COPY --from and RUN --mount=from only`,
+    {
+      hint: `name an image for it (--build-context ${named.name}=docker-image://REF), or COPY --from=${named.name}`,
+    },
+  );
 }
 
 /** The PATH a scratch image gets (BuildKit's, Docker's default). */
@@ -279,6 +328,12 @@ export class DockerfileBuild {
   #stepInputs!: BuildInputs;
   /** Whether stages may run at the same time (RUN output is then prefixed line by line). */
   #concurrent = false;
+  /** The stages `--no-cache-filter` names, by index. */
+  #uncachedStages = new Set<number>();
+  /** Named directory contexts read by a step, by name: opened (and digested) once. */
+  #dirContexts = new Map<string, Promise<SourceRoot>>();
+  /** The content indexes of named directory contexts, saved when the build ends as the context's is. */
+  #dirIndexes: ContextIndex[] = [];
   /** Filesystems of images named by --from, one per image. */
   #imageRoots = new Map<string, StageRoot>();
   /** Content digests of the context's files, kept between builds. */
@@ -376,6 +431,10 @@ export class DockerfileBuild {
     this.#df = await this.#readDockerfile();
     const df = this.#df;
     const plan = splitStages(df);
+    // a named context replaces the stage of its name (BuildKit's): the stage is no longer found by it
+    plan.stages = plan.stages.map((s) =>
+      s.name && findContext(i.contexts, s.name) ? { ...s, name: undefined } : s,
+    );
     for (const w of plan.warnings) this.#log(`WARN: ${w.rule}: ${w.message} (${df.name}:${w.line})`);
     // Global ARGs (before the first FROM) and the automatic platform args.
     const p = this.#platform;
@@ -396,6 +455,7 @@ export class DockerfileBuild {
         else this.#globalVars.delete(name);
       }
     }
+    this.#uncachedStages = noCacheStages(plan.stages, i.noCacheStages ?? []);
     const target = targetStage(plan, i.target, df.name);
     this.#target = target.index;
     const stages = neededStages(plan, target, this.#globalVars, df.name);
@@ -453,6 +513,7 @@ export class DockerfileBuild {
       await this.#prewriter?.close();
       // what was read stays known, whether or not the build got through
       await this.#index.save().catch(() => undefined);
+      for (const x of this.#dirIndexes) await x.save().catch(() => undefined);
       for (const c of this.#imports) await c.close().catch(() => undefined);
       for (const o of this.#opened) await o.close().catch(() => undefined);
       // steps made early and never taken write into the temp folder: stopped before it goes
@@ -712,24 +773,29 @@ export class DockerfileBuild {
   }
 
   async #loadBase(text: string, platform: Platform): Promise<Image> {
-    let arg = parseImageArgument(text);
-    let opened: OpenedSource;
+    const arg = parseImageArgument(text);
+    const stored = arg.transport === "store" ? arg.ref : undefined;
+    // --pull: a bare reference is read from its registry, whatever the store holds (docker build --pull)
+    const pull = this.inputs.pull === true && stored !== undefined;
+    let opened: OpenedSource | undefined;
     try {
-      opened = await openSource(arg, this.#ctx);
+      if (!pull) opened = await openSource(arg, this.#ctx);
     } catch (err) {
-      if (arg.transport === "store" && isBerthError(err, "IMAGE_NOT_FOUND")) {
-        // Not in the local store: the registry, as docker would pull it.
-        arg = registryArgument(arg.ref);
-        try {
-          opened = await openSource(arg, this.#ctx);
-        } catch (err2) {
-          throw new BerthError(
-            "IMAGE_NOT_FOUND",
-            `image ${JSON.stringify(text)} is neither in the local store nor reachable in its registry (${(err2 as Error).message})`,
-            { cause: err2 },
-          );
-        }
-      } else throw err;
+      if (stored === undefined || !isBerthError(err, "IMAGE_NOT_FOUND")) throw err;
+    }
+    if (!opened) {
+      // Not in the local store (or --pull): the registry, as docker would pull it.
+      try {
+        opened = await openSource(registryArgument(stored!), this.#ctx);
+      } catch (err2) {
+        throw new BerthError(
+          "IMAGE_NOT_FOUND",
+          pull
+            ? `image ${JSON.stringify(text)} is not reachable in its registry, where --pull reads it (${(err2 as Error).message})`
+            : `image ${JSON.stringify(text)} is neither in the local store nor reachable in its registry (${(err2 as Error).message})`,
+          { cause: err2, ...(pull ? { hint: "leave out --pull to use the store's copy" } : {}) },
+        );
+      }
     }
     this.#opened.push(opened);
     return selectImage(await loadRoot(opened.source, opened.root), platform);
@@ -767,7 +833,8 @@ export class DockerfileBuild {
     let defKey: string | undefined;
     let chain: ExportStep[] = [];
     let base: Image | undefined;
-    const dep = findStage(all, baseText, stage.index);
+    const named = contextBase(this.inputs.contexts, baseText, `${df.name}:${from.line}`);
+    const dep = named ? undefined : findStage(all, baseText, stage.index);
     if (dep) {
       const st = dry ? this.#dryStates.get(dep.index)! : await this.#stageResult(dep.index);
       base = st.base;
@@ -785,9 +852,12 @@ export class DockerfileBuild {
       key = cacheKey("scratch", formatPlatform(platform));
     } else {
       try {
-        image = await this.#openBase(baseText, platform);
+        image = await this.#openBase(named?.image ?? baseText, platform);
       } catch (err) {
-        throw wrapError(`${df.name}:${from.line}: FROM ${baseText}`, err);
+        throw wrapError(
+          `${df.name}:${from.line}: FROM ${baseText}${named ? ` (--build-context ${named.text})` : ""}`,
+          err,
+        );
       }
       base = image;
       key = cacheKey("from", image.digest);
@@ -813,6 +883,7 @@ export class DockerfileBuild {
       needs: new Set(),
       leads: [],
       missed: false,
+      fresh: false,
     };
     (dry ? this.#dryStates : this.#states).set(stage.index, state);
     this.#prewrite(state, false);
@@ -971,6 +1042,13 @@ export class DockerfileBuild {
     };
   }
 
+  /** A named directory context, its files' digests kept between builds in an index of its own (context-index.ts). */
+  async #indexedDir(c: NamedContext & { kind: "dir" }): Promise<SourceRoot> {
+    const index = await ContextIndex.open(this.#cache.root, c.dir);
+    this.#dirIndexes.push(index);
+    return dirSource(c, { ignore: true, contentOf: (path, st) => index.digest(path, st) });
+  }
+
   /** `StepContext.snapshotting`: the layer over `image` written by `write`, its snapshot made from the tee. */
   async #writeSnapshotted<T extends { diffId: Digest }>(
     image: Image,
@@ -1058,7 +1136,8 @@ export class DockerfileBuild {
       ? cacheKey(s.defKey, s.clearOnBuild, lookup)
       : cacheKey(s.defKey, s.clearOnBuild, ins.keyword, ...keyParts);
     if (s.dry) {
-      const hit = o.unkeyed ? undefined : await this.#find(lookup, false);
+      const hit = o.unkeyed || s.fresh ? undefined : await this.#find(s, lookup, false);
+      s.fresh = false;
       if (!hit) s.missed = true;
       if (!hit) for (const n of s.reads) s.needs.add(n);
       // The snapshots a RUN the caches lack will run on, or a stage that a step they lack reads, start now.
@@ -1075,11 +1154,12 @@ export class DockerfileBuild {
       s.clearOnBuild = false;
       return;
     }
-    let rec = await this.#find(lookup, true);
+    let rec = s.fresh ? undefined : await this.#find(s, lookup, true);
+    s.fresh = false;
     let via = rec?.via;
     if (!rec && o.content) {
       via = lookupOf(await o.content());
-      rec = await this.#find(via, true);
+      rec = await this.#find(s, via, true);
       if (rec) await this.#cache.put(lookup, { ...rec, via });
     }
     let stored = rec;
@@ -1204,8 +1284,8 @@ export class DockerfileBuild {
   }
 
   /** A step's record from the local cache, or (not in the key pass) fetched from an imported one. */
-  async #find(lookup: string, fetch: boolean): Promise<StepRecord | undefined> {
-    if (this.inputs.noCache) return undefined;
+  async #find(s: StageState, lookup: string, fetch: boolean): Promise<StepRecord | undefined> {
+    if (this.inputs.noCache || this.#uncachedStages.has(s.stage.index)) return undefined;
     const local = await this.#cache.get(lookup);
     if (local || !this.#imports.length) return local;
     return fetch ? this.#imported(lookup) : this.#imports.find((c) => c.steps.has(lookup))?.steps.get(lookup);
@@ -1284,8 +1364,22 @@ export class DockerfileBuild {
     all: Stage[],
     where: string,
   ): Promise<SourceRoot> {
-    const dep = findStage(all, ref, s.stage.index);
+    const named = findContext(this.inputs.contexts, ref);
+    if (named && named.kind !== "image") {
+      let p = this.#dirContexts.get(named.name);
+      if (!p) {
+        const dir = join(this.#tmp, `context-${this.#dirContexts.size}`);
+        p =
+          named.kind === "dir"
+            ? this.#indexedDir(named)
+            : fetchedSource(named, dir, this.#ctx.env, this.#abort.signal);
+        this.#dirContexts.set(named.name, p);
+      }
+      return p;
+    }
+    const dep = named ? undefined : findStage(all, ref, s.stage.index);
     if (dep) {
+      if (this.#uncachedStages.has(dep.index)) s.fresh = true;
       const what = `stage ${JSON.stringify(ref)}`;
       // The stage's definition key, not its result nor its content-keyed chain (BuildKit's definition key):
       // the same in the key pass and after the stage is built, on any machine, so a step reading it is found
@@ -1331,8 +1425,9 @@ export class DockerfileBuild {
     }
     let image: Image;
     try {
-      image = await this.#openBase(ref, s.platform);
+      image = await this.#openBase(named?.image ?? ref, s.platform);
     } catch (err) {
+      if (named) throw wrapError(`${where}: --from=${ref} (--build-context ${named.text})`, err);
       if (!/[/:@]/.test(ref) && isBerthError(err, "IMAGE_NOT_FOUND")) {
         throw new BerthError(
           "DOCKERFILE_STAGE_NOT_FOUND",

@@ -53,6 +53,8 @@ export interface SourceRoot {
   id: string;
   /** For messages: `stage "build"`, `image alpine`. */
   what: string;
+  /** A directory of the host (a named build context): its files are copied as root's, as the context's are. */
+  local?: boolean;
 }
 
 /** A step's layer written by `write`, its tar given to `tee` as well (`StepContext.snapshotting`). */

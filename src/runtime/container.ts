@@ -19,6 +19,7 @@ import { SYSTEM_PATH, which } from "../util/which.ts";
 import { type ProcessResult, runBundle, type StdioOptions } from "./exec.ts";
 import { unmount } from "./mount.ts";
 import {
+  type HostEntry,
   type NetworkSetup,
   openExitFifo,
   type PortMapping,
@@ -126,18 +127,21 @@ export interface RunResult extends ProcessResult {
 
 /**
  * Files Docker provides in every container: /etc/hostname, /etc/hosts, /etc/resolv.conf (`resolvConf`, else
- * the host's).
+ * the host's), with `--add-host`'s lines after the others.
  */
 export async function etcMounts(
   dir: string,
   hostname: string,
   network: NetworkMode,
   resolvConf?: string,
+  extraHosts: readonly HostEntry[] = [],
 ): Promise<SpecMount[]> {
   const hostHosts =
     network === "host" ? await readFile("/etc/hosts", "utf8").catch(() => undefined) : undefined;
   const hosts =
-    hostHosts ?? `127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t${hostname}\n`;
+    (hostHosts ??
+      `127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t${hostname}\n`) +
+    extraHosts.map((e) => `${e.ip}\t${e.host}\n`).join("");
   const resolv = resolvConf ?? (await readFile("/etc/resolv.conf", "utf8").catch(() => undefined));
   const files: [string, string][] = [
     ["hostname", `${hostname}\n`],

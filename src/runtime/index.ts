@@ -24,8 +24,10 @@ export { type LogEntry, LogWriter, type ReadLogOptions, readLog } from "./logs.t
 export { overlayXattrReader, unmountAll } from "./mount.ts";
 export {
   type Hook,
+  type HostEntry,
   type NetworkSetup,
   type PortMapping,
+  parseAddHost,
   parseNetworkMode,
   parsePublish,
   privateResolvConf,

@@ -65,6 +65,53 @@ function port(text: string, what: string, spec: string): number {
   return n;
 }
 
+/** A line `--add-host` adds to a container's /etc/hosts. */
+export interface HostEntry {
+  host: string;
+  ip: string;
+}
+
+/**
+ * docker's `--add-host HOST:IP` (or `HOST=IP`; an IPv6 address after the first separator). docker's
+ * `host-gateway` (the daemon's bridge address, which reaches the host's services) is refused: berth's private
+ * network (slirp4netns) keeps the host out, and `--network host` reaches it at 127.0.0.1.
+ */
+export function parseAddHost(spec: string): HostEntry {
+  const eq = spec.indexOf("=");
+  const at = eq >= 0 ? eq : spec.indexOf(":");
+  const host = at < 0 ? "" : spec.slice(0, at);
+  const ip = at < 0 ? "" : spec.slice(at + 1).replace(/^\[(.*)\]$/, "$1");
+  if (!host || !ip) {
+    throw new BerthError("USAGE", `--add-host ${JSON.stringify(spec)} is not HOST:IP`, {
+      hint: "as --add-host db.internal:10.0.0.5 (or db.internal=10.0.0.5)",
+    });
+  }
+  if (!/^[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?$/.test(host)) {
+    throw new BerthError(
+      "USAGE",
+      `--add-host ${JSON.stringify(spec)}: ${JSON.stringify(host)} is not a host name`,
+    );
+  }
+  if (ip === "host-gateway") {
+    throw new BerthError(
+      "USAGE",
+      `--add-host ${JSON.stringify(spec)}: berth's build network has no gateway to the host (host-gateway is docker's bridge address)`,
+      {
+        hint: "give the host's address on another interface, or use --network host, where the host is 127.0.0.1",
+      },
+    );
+  }
+  const v6 =
+    /^[0-9A-Fa-f:.]+$/.test(ip) && ip.includes(":") && (ip.includes("::") || ip.split(":").length === 8);
+  if (!IPV4.test(ip) && !v6) {
+    throw new BerthError(
+      "USAGE",
+      `--add-host ${JSON.stringify(spec)}: ${JSON.stringify(ip)} is not an IP address`,
+    );
+  }
+  return { host, ip };
+}
+
 /** docker's `-p [IP:]HOST:CONTAINER[/tcp|/udp]`; the IP is an IPv4 address. */
 export function parsePublish(spec: string): PortMapping {
   let rest = spec;

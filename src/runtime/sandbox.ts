@@ -29,7 +29,7 @@ import type { Image } from "../oci/image.ts";
 import { etcMounts, type RuntimeContext } from "./container.ts";
 import { type ProcessResult, runBundle, type StdioOptions } from "./exec.ts";
 import { overlayUnionDirs, overlayXattrReader, rootMount, unmount } from "./mount.ts";
-import { type NetworkSetup, setupNetwork } from "./network.ts";
+import { type HostEntry, type NetworkSetup, setupNetwork } from "./network.ts";
 import { type ContainerRoot, createRoot } from "./root.ts";
 import { findRuntime, type OciRuntime } from "./runtime.ts";
 import { type PrepareOptions, type SnapshotChain, type SnapshotMode, Snapshots } from "./snapshots.ts";
@@ -74,6 +74,8 @@ export interface SandboxOptions extends RuntimeContext, StdioOptions {
    * Default: only files the root already has are bound over, so the changes stay the command's own.
    */
   etcAlways?: boolean;
+  /** `--add-host`: lines added to the command's /etc/hosts. */
+  extraHosts?: readonly HostEntry[] | undefined;
 }
 
 export interface SandboxResult extends ProcessResult {
@@ -242,7 +244,7 @@ async function runOnce(r: SandboxRun, layers: UnionLayer[] | undefined): Promise
     });
     // Only files the root already has are bound over, so the changes stay the command's own.
     const etc: SpecMount[] = [];
-    for (const m of await etcMounts(dir, hostname, network, net.resolvConf)) {
+    for (const m of await etcMounts(dir, hostname, network, net.resolvConf, o.extraHosts)) {
       if (o.etcAlways || (await find(m.destination))) etc.push(m);
     }
     const premade = layers && o.etcAlways ? await premakeEtc(layers, etc) : undefined;

@@ -5,6 +5,7 @@ import { createServer } from "node:net";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import {
+  parseAddHost,
   parseNetworkMode,
   parsePublish,
   privateResolvConf,
@@ -38,6 +39,34 @@ describe("parseNetworkMode", () => {
       }),
     );
     expect(() => parseNetworkMode("Host", "RUN --network")).toThrow(/^RUN --network must be/);
+  });
+});
+
+describe("parseAddHost", () => {
+  it("reads docker's HOST:IP and HOST=IP, IPv6 after the first separator", () => {
+    expect(parseAddHost("db.internal:10.1.2.3")).toEqual({ host: "db.internal", ip: "10.1.2.3" });
+    expect(parseAddHost("db=10.1.2.3")).toEqual({ host: "db", ip: "10.1.2.3" });
+    expect(parseAddHost("v6:fd00::1")).toEqual({ host: "v6", ip: "fd00::1" });
+    expect(parseAddHost("v6=[::1]")).toEqual({ host: "v6", ip: "::1" });
+  });
+
+  it("refuses a bad value, and docker's host-gateway, in one sentence naming the flag and value", () => {
+    expect(() => parseAddHost("nocolon")).toThrow(
+      expect.objectContaining({ code: "USAGE", message: '--add-host "nocolon" is not HOST:IP' }),
+    );
+    expect(() => parseAddHost(":1.2.3.4")).toThrow('--add-host ":1.2.3.4" is not HOST:IP');
+    expect(() => parseAddHost("h:")).toThrow('--add-host "h:" is not HOST:IP');
+    expect(() => parseAddHost("h:1.2.3")).toThrow('--add-host "h:1.2.3": "1.2.3" is not an IP address');
+    expect(() => parseAddHost("h:example.com")).toThrow(/"example.com" is not an IP address/);
+    expect(() => parseAddHost("a b:1.2.3.4")).toThrow('--add-host "a b:1.2.3.4": "a b" is not a host name');
+    expect(() => parseAddHost("h:host-gateway")).toThrow(
+      expect.objectContaining({
+        message: expect.stringMatching(
+          /^--add-host "h:host-gateway": berth's build network has no gateway to the host/,
+        ),
+        hint: expect.stringContaining("--network host"),
+      }),
+    );
   });
 });
 

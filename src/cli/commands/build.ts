@@ -1,9 +1,10 @@
 import { readFile } from "node:fs/promises";
 import { relative, resolve } from "node:path";
-import type { Command } from "commander";
+import { type Command, Option } from "commander";
 import { type BuildChoice, type BuildResult, build, buildDockerfile, chooseBuild } from "../../api/build.ts";
-import { parseCacheFrom, parseCacheTo } from "../../dockerfile/index.ts";
+import { parseBuildContext, parseCacheFrom, parseCacheTo } from "../../dockerfile/index.ts";
 import { BerthError, isBerthError } from "../../errors.ts";
+import { parseAddHost } from "../../runtime/network.ts";
 import { type Cli, hostOptions } from "../env.ts";
 import { collect, jsonOption } from "../flags.ts";
 import { info, printJson } from "../output.ts";
@@ -24,6 +25,10 @@ const DOCKERFILE_ONLY: Record<string, string> = {
   stageJobs: "--stage-jobs",
   cacheTo: "--cache-to",
   cacheFrom: "--cache-from",
+  buildContext: "--build-context",
+  addHost: "--add-host",
+  pull: "--pull",
+  noCacheFilter: "--no-cache-filter",
 };
 const BUILDPACKS_ONLY: Record<string, string> = {
   builder: "-B/--builder",
@@ -191,6 +196,8 @@ async function planBuild(
   // Checked before anything runs: a bad value names its attribute.
   for (const v of (opts.cacheTo as string[] | undefined) ?? []) parseCacheTo(v);
   for (const v of (opts.cacheFrom as string[] | undefined) ?? []) parseCacheFrom(v);
+  for (const v of (opts.buildContext as string[] | undefined) ?? []) parseBuildContext(v, cwd);
+  for (const v of (opts.addHost as string[] | undefined) ?? []) parseAddHost(v);
   return { tag, contextDir, choice };
 }
 
@@ -235,6 +242,7 @@ export function registerBuild(program: Command, cli: () => Cli): void {
     .option("--dockerfile [path]", "build with a Dockerfile (default CONTEXT/Dockerfile)")
     .option("-f, --file <path>", "same as --dockerfile PATH");
   dockerfileOptions(cmd);
+  dockerfileInputOptions(cmd);
   cmd
     .option("--publish", "write the image straight to its registry (-t names a registry reference)")
     .option("--runtime <name|path>", "OCI runtime for RUN steps (runc, crun)")
@@ -432,6 +440,10 @@ async function dockerfileBuild(
     network: opts.network,
     allow: opts.allow ?? [],
     stageJobs: opts.stageJobs,
+    buildContexts: (opts.buildContext as string[] | undefined) ?? [],
+    addHosts: (opts.addHost as string[] | undefined) ?? [],
+    pull: Boolean(opts.pull),
+    noCacheFilter: (opts.noCacheFilter as string[] | undefined) ?? [],
   });
   if (opts.json) printJson(out, r);
   else if (quiet) out.stdout.write(`${r.digest}\n`);
@@ -477,6 +489,25 @@ function dockerfileOptions(cmd: Command): void {
       "an SSH agent for RUN --mount=type=ssh (default: $SSH_AUTH_SOCK; repeatable)",
       collect,
     );
+}
+
+/** docker buildx's inputs of Dockerfile builds: named contexts, RUN's extra hosts, --pull, --no-cache-filter. */
+function dockerfileInputOptions(cmd: Command): void {
+  // commander reads a --no-* flag as a switch's negation: this one takes a value and is its own
+  const noCacheFilter = new Option(
+    "--no-cache-filter <stage>",
+    "run this stage's steps without the cache (repeatable)",
+  ).argParser(collect);
+  noCacheFilter.negate = false;
+  cmd
+    .option(
+      "--build-context <NAME=VALUE>",
+      "VALUE (a directory, docker-image://REF, oci-layout://DIR[:TAG|@DIGEST], a git repository or a URL) is what FROM NAME, COPY --from=NAME and RUN --mount=from=NAME read, in place of the stage or image NAME (repeatable)",
+      collect,
+    )
+    .option("--add-host <HOST:IP>", "add a line to RUN's /etc/hosts (repeatable; not in the image)", collect)
+    .option("--pull", "read base images from their registry, not the store's copy (as docker build --pull)")
+    .addOption(noCacheFilter);
 }
 
 /** Buildpack flags (issue 7: pack's names and meanings), handed to src/cnb. */

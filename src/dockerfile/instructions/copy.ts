@@ -326,11 +326,12 @@ async function extractArchive(path: string, compression: ArchiveCompression, dir
   await applyLayer(await openDecompressed(path, compression), dir);
 }
 
-/** Download a URL for ADD; returns the file, its name from the URL and the content digest. */
-async function download(
+/** Download a URL for ADD (or `who` else); returns the file, its name from the URL and the content digest. */
+export async function download(
   url: string,
   dir: string,
   signal?: AbortSignal,
+  who = "ADD",
 ): Promise<{ path: string; name: string; digest: string }> {
   let res: Response;
   try {
@@ -338,14 +339,14 @@ async function download(
   } catch (err) {
     throw new BerthError(
       "DOCKERFILE_SOURCE_NOT_FOUND",
-      `ADD could not fetch ${url}: ${(err as Error).message}`,
+      `${who} could not fetch ${url}: ${(err as Error).message}`,
       {
         cause: err,
       },
     );
   }
   if (!res.ok || !res.body) {
-    throw new BerthError("DOCKERFILE_SOURCE_NOT_FOUND", `ADD could not fetch ${url}: HTTP ${res.status}`);
+    throw new BerthError("DOCKERFILE_SOURCE_NOT_FOUND", `${who} could not fetch ${url}: HTTP ${res.status}`);
   }
   await mkdir(dir, { recursive: true });
   const path = join(dir, "download");
@@ -361,7 +362,7 @@ async function download(
  * Whether an ADD source is a git repository (BuildKit's forms: git@…, git://…, ssh://…, http(s)://…/x.git and
  * github.com/OWNER/REPO, each with `#ref[:subdir]` or `?ref=…`).
  */
-function isGitSource(src: string): boolean {
+export function isGitSource(src: string): boolean {
   return (
     /^(?:git@|git:\/\/|ssh:\/\/)/.test(src) ||
     /^https?:\/\/[^#?]+\.git(?:[#?].*)?$/.test(src) ||
@@ -702,8 +703,11 @@ export async function copyInstruction(c: StepContext): Promise<void> {
     });
   let sources: MatchedSource[] = [];
   let fromSources: (() => Promise<MatchedSource[]>) | undefined;
+  // a named directory context's files are the host's: copied as root's, as the build context's
+  let local = false;
   if (fromRef !== undefined) {
     const src = await c.sourceRoot(fromRef);
+    local = src.local === true;
     parts.push({ fromImage: src.id });
     let selected: Promise<MatchedSource[]> | undefined;
     fromSources = () => {
@@ -732,7 +736,7 @@ export async function copyInstruction(c: StepContext): Promise<void> {
       const root = await c.view();
       const early = await adoptEarly(c.takeEarly(), root, earlyBasis(c));
       if (early) return { ...early, config: c.config, createdBy: copyCreatedBy(c, a), early: true };
-      return await copyOutput(c, a, root, [...sources], extra, fromSources !== undefined, dl);
+      return await copyOutput(c, a, root, [...sources], extra, fromSources !== undefined && !local, dl);
     },
     {
       // A COPY of context files alone may be made early, against the key pass's view (early.ts).
@@ -753,7 +757,7 @@ export async function copyInstruction(c: StepContext): Promise<void> {
         fromSources &&
         (async () => [
           ...parts.slice(0, -1),
-          { fromContent: await sourcesDigest(await fromSources!(), undefined, true) },
+          { fromContent: await sourcesDigest(await fromSources!(), undefined, !local) },
         ]),
     },
   );

@@ -105,6 +105,8 @@ export async function fetchGit(
     keepGitDir: boolean;
     env: Record<string, string | undefined>;
     signal?: AbortSignal | undefined;
+    /** What messages start with, before the repository (default `ADD `). */
+    who?: string;
   },
 ): Promise<{ commit: string }> {
   const checksum = o.checksum ?? ref.checksum;
@@ -150,7 +152,7 @@ export async function fetchGit(
     return { commit };
   } catch (err) {
     if (err instanceof BerthError)
-      throw new BerthError(err.code, `ADD ${where}: ${err.message}`, { cause: err });
+      throw new BerthError(err.code, `${o.who ?? "ADD "}${where}: ${err.message}`, { cause: err });
     throw err;
   }
 }

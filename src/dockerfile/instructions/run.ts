@@ -12,7 +12,7 @@ import { BerthError } from "../../errors.ts";
 import type { XattrReader } from "../../layer/walk.ts";
 import type { Image } from "../../oci/image.ts";
 import type { Compression } from "../../oci/mediatype.ts";
-import type { NetworkMode, RuntimeContext, SpecMount } from "../../runtime/index.ts";
+import type { HostEntry, NetworkMode, RuntimeContext, SpecMount } from "../../runtime/index.ts";
 import { expandWord } from "../expand.ts";
 import { heredocName } from "../parse.ts";
 import { lstatOrUndefined, resolveInRoot, unpackingLine } from "../rootfs.ts";
@@ -38,6 +38,8 @@ export interface RunStepOptions extends Pick<RuntimeContext, "runtime" | "search
   user: string | undefined;
   cwd: string;
   network: NetworkMode;
+  /** `--add-host`'s lines in /etc/hosts. */
+  extraHosts: readonly HostEntry[];
   mounts: SpecMount[];
   /** Image paths of mount targets, removed from the changes when the command's root lacked them. */
   mountTargets: string[];
@@ -127,6 +129,7 @@ async function runStep(o: RunStepOptions) {
     network: o.network,
     mounts: o.mounts,
     etcAlways: true,
+    extraHosts: o.extraHosts,
     ...(o.onUnpack ? { onApply: (i: number, n: number) => (i === 0 ? o.onUnpack!(n) : undefined) } : {}),
     onSpawn: o.onSpawn,
     onStdout: o.onStdout,
@@ -307,7 +310,17 @@ export async function runInstruction(c: StepContext): Promise<void> {
   });
   const network = runNetwork(c);
   const { parts, content, roots } = await mountParts(c, mountSpecs);
-  const keyParts = (mounts: unknown[]) => [argv, argEnv, mounts, network, config.User, config.WorkingDir];
+  // --add-host's lines are the step's input, as BuildKit's ExecOp's extra hosts (no part without them)
+  const hosts = c.inputs.extraHosts?.length ? [c.inputs.extraHosts.map((e) => `${e.ip} ${e.host}`)] : [];
+  const keyParts = (mounts: unknown[]) => [
+    argv,
+    argEnv,
+    mounts,
+    network,
+    config.User,
+    config.WorkingDir,
+    ...hosts,
+  ];
   const created = `RUN ${argEnv.length ? `|${argEnv.length} ${argEnv.join(" ")} ` : ""}${argv.join(" ")} # buildkit`;
   await c.cached(
     keyParts(parts),
@@ -338,6 +351,7 @@ export async function runInstruction(c: StepContext): Promise<void> {
             runtime: c.inputs.runtime,
             searchPath: c.inputs.searchPath,
             network,
+            extraHosts: c.inputs.extraHosts ?? [],
             mounts,
             // Mount points of --mount are not the command's changes; /dev, /proc and /sys that the runtime
             // makes in a root without them stay, as in BuildKit's layers.

@@ -97,8 +97,10 @@ export async function buildBoth(o: {
   buildArgs?: string[] | undefined;
   dockerfile?: string;
   env?: Record<string, string>;
+  /** More flags both builders take (`--build-context`, `--add-host`). */
+  extra?: string[];
 }): Promise<BothResult> {
-  const args = (o.buildArgs ?? []).flatMap((a) => ["--build-arg", a]);
+  const args = [...(o.buildArgs ?? []).flatMap((a) => ["--build-arg", a]), ...(o.extra ?? [])];
   const df = o.dockerfile ?? join(o.context, "Dockerfile");
   const b = await berth(["build", o.context, "--dockerfile", df, "-t", `oci:${o.work}/berth:img`, ...args], {
     home: o.home,

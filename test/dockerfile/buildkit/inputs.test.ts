@@ -1,0 +1,155 @@
+/**
+ * docker build's inputs berth takes as BuildKit does, compared with the engine's BuildKit (Debian's docker 20.10,
+ * DOCKER_BUILDKIT=1): `--add-host` puts a line in RUN's /etc/hosts and nothing in the image; `--pull` reads a base
+ * image from its registry although the local store (the engine's images) holds one of that name. `--add-host` is
+ * compared with buildah 1.28's too.
+ */
+import { randomUUID } from "node:crypto";
+import { readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from "vitest";
+import { berth } from "../../helpers/cli.ts";
+import { tempDir } from "../../helpers/temp.ts";
+import { type RegistryHarness, startRegistry } from "../../registry/helpers/registry.ts";
+import { buildBoth } from "../helpers/compare.ts";
+import { localBase, writeContext } from "../helpers/local.ts";
+import { diffImages } from "./helpers/diff.ts";
+import { flatten } from "./helpers/flatten.ts";
+import { dockerBuild, type Engine, startEngine } from "./helpers/oracle.ts";
+
+let tmp: string;
+let engine: Engine;
+let registry: RegistryHarness;
+
+beforeAll(async () => {
+  tmp = await tempDir("berth-df-inputs-");
+  [engine, registry] = await Promise.all([
+    startEngine(join(tmp, "engine"), { frontend: false }),
+    startRegistry(),
+  ]);
+}, 600_000);
+afterAll(async () => {
+  await engine?.engine.stop();
+  await registry?.stop();
+});
+
+const home = () => join(tmp, "home");
+const env = () => ({ SOURCE_DATE_EPOCH: "0", BERTH_INSECURE_REGISTRIES: "127.0.0.1" });
+
+async function berthBuild(ctx: string, tag: string, args: string[]) {
+  const r = await berth(["build", ctx, "--dockerfile", join(ctx, "berth.Dockerfile"), "-t", tag, ...args], {
+    home: home(),
+    env: env(),
+  });
+  if (r.code !== 0) throw new Error(r.stderr);
+  return r.stderr;
+}
+
+describe("--add-host", () => {
+  it("RUN sees the line in /etc/hosts, after the usual ones; the image holds no /etc/hosts, as BuildKit's", async () => {
+    const df = (base: string) =>
+      `FROM ${base}\nRUN grep db.internal /etc/hosts > /seen.txt && echo "HOSTS-START" && cat /etc/hosts\n`;
+    const ctx = await writeContext(join(tmp, "hosts"), {
+      "berth.Dockerfile": df(engine.base),
+      "docker.Dockerfile": df(engine.buildkitBase),
+    });
+    const ours = await berthBuild(ctx, `oci:${tmp}/hosts-out:img`, [
+      "--add-host",
+      "db.internal:10.1.2.3",
+      "--network",
+      "none",
+    ]);
+    const theirs = await dockerBuild(engine.engine, ctx, [
+      "--add-host",
+      "db.internal:10.1.2.3",
+      "-t",
+      "hosts:1",
+    ]);
+    for (const out of [ours, theirs]) {
+      const hosts = out.slice(out.indexOf("HOSTS-START"));
+      expect(hosts).toMatch(/10\.1\.2\.3\s+db\.internal/);
+      expect(hosts.indexOf("localhost")).toBeLessThan(hosts.indexOf("db.internal"));
+    }
+    await engine.engine.docker(["save", "-o", join(tmp, "hosts.tar"), "hosts:1"]);
+    const a = await flatten({ layout: `${tmp}/hosts-out`, tag: "img" });
+    const b = await flatten({ archive: join(tmp, "hosts.tar"), scratch: join(tmp, "hosts-bk") });
+    expect(diffImages(a, b)).toEqual([]);
+    expect([a.files.has("etc/hosts"), b.files.has("etc/hosts")]).toEqual([false, false]);
+    expect(a.files.get("seen.txt")?.sha256).toBe(b.files.get("seen.txt")?.sha256);
+  }, 300_000);
+});
+
+describe("--add-host vs buildah bud --add-host", () => {
+  it("RUN reads the same line; the images hold the same files", async () => {
+    // buildah reads FROM oci:PATH as a reference too: the path lowercase
+    const work = join(tmpdir(), `berth-df-hosts-${randomUUID().slice(0, 8)}`);
+    onTestFinished(() => rm(work, { recursive: true, force: true }));
+    const base = await localBase(join(work, "base"));
+    const ctx = await writeContext(join(work, "ctx"), {
+      Dockerfile: `FROM ${base}\nRUN grep db.internal /etc/hosts > /seen.txt\n`,
+    });
+    const r = await buildBoth({
+      work,
+      context: ctx,
+      home: join(work, "home"),
+      extra: ["--add-host", "db.internal:10.1.2.3"],
+    });
+    expect(r.berth.tree).toEqual(r.buildah.tree);
+    expect(await readFile(join(work, "berth-bundle/rootfs/seen.txt"), "utf8")).toBe(
+      "10.1.2.3\tdb.internal\n",
+    );
+  }, 300_000);
+});
+
+describe("--pull", () => {
+  it("reads the base from its registry, where the store's copy of that name differs; without it, the store's", async () => {
+    const ref = `${registry.host}/pull/base:1`;
+    // the registry's image says "registry", the local one (berth's store, the engine's images) "local"
+    const seed = (text: string) => `FROM {{BASE}}\nRUN echo ${text} > /v\n`;
+    const ctx = await writeContext(join(tmp, "pull"), {
+      "berth.Dockerfile": seed("registry").replace("{{BASE}}", engine.base),
+      "docker.Dockerfile": seed("local").replace("{{BASE}}", engine.buildkitBase),
+    });
+    await berthBuild(ctx, `docker://${ref}`, ["--publish", "--network", "none"]);
+    await writeFile(join(ctx, "berth.Dockerfile"), seed("local").replace("{{BASE}}", engine.base));
+    await berthBuild(ctx, ref, ["--network", "none"]);
+    await dockerBuild(engine.engine, ctx, ["-t", ref]);
+
+    const use = `FROM ${ref}\nRUN echo "BASE-SAYS-$(cat /v)"\n`;
+    await writeFile(join(ctx, "berth.Dockerfile"), use);
+    await writeFile(join(ctx, "docker.Dockerfile"), use);
+    const says = (out: string) =>
+      /BASE-SAYS-(\w+)/.exec(out.replace(/echo "BASE-SAYS-\$\(cat \/v\)"/g, ""))?.[1];
+    const results: Record<string, string | undefined> = {};
+    for (const pull of [false, true]) {
+      const flags = pull ? ["--pull"] : [];
+      results[`berth${pull ? " --pull" : ""}`] = says(
+        await berthBuild(ctx, `oci:${tmp}/pull-out:img`, [...flags, "--no-cache", "--network", "none"]),
+      );
+      results[`docker${pull ? " --pull" : ""}`] = says(
+        await dockerBuild(engine.engine, ctx, [...flags, "--no-cache", "-t", "pull:1"]),
+      );
+    }
+    expect(results).toEqual({
+      berth: "local",
+      docker: "local",
+      "berth --pull": "registry",
+      "docker --pull": "registry",
+    });
+  }, 300_000);
+
+  it("a base in no registry is refused with --pull, naming the image and the flag", async () => {
+    const ctx = await writeContext(join(tmp, "pull-missing"), {
+      "berth.Dockerfile": `FROM ${registry.host}/pull/none:1\n`,
+    });
+    const r = await berth(
+      ["build", ctx, "--dockerfile", join(ctx, "berth.Dockerfile"), "-t", `oci:${tmp}/x:img`, "--pull"],
+      { home: home(), env: env() },
+    );
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain(
+      `image "${registry.host}/pull/none:1" is not reachable in its registry, where --pull reads it`,
+    );
+  });
+});
