@@ -33,6 +33,7 @@ import type { ImportedCache, LazyLayer } from "./cache-transfer.ts";
 import { ContextIndex } from "./context-index.ts";
 import { EarlySteps } from "./early.ts";
 import { expandWord, type Vars } from "./expand.ts";
+import { exportFilesystems, type FilesystemExport } from "./export.ts";
 import { applyConfigInstruction } from "./instructions/config.ts";
 import { copyInstruction } from "./instructions/copy.ts";
 import type { SecretSource } from "./instructions/mounts.ts";
@@ -84,8 +85,12 @@ export interface BuildInputs {
   ssh?: Record<string, string>;
   /** SOURCE_DATE_EPOCH: file mtimes in COPY/ADD/RUN layers and every created time. */
   sourceDateEpoch?: number | undefined;
-  /** Where the image goes (each written with the same digest). */
+  /** Where the image goes (each written with the same digest); none with only `exports`. */
   destinations: ImageArgument[];
+  /** `-o type=local|tar`: where the target stage's filesystem goes (export.ts). */
+  exports?: readonly FilesystemExport[] | undefined;
+  /** `--label`: set on the built image's config over the Dockerfile's LABELs, with no history entry (BuildKit's). */
+  labels?: Readonly<Record<string, string>> | undefined;
   compression?: Compression;
   /** Runtime choice for RUN (runc, crun or a path). */
   runtime?: string | undefined;
@@ -423,9 +428,11 @@ export class DockerfileBuild {
       await this.#buildStages(planned);
       const final = this.#states.get(target.index)!;
       if (i.platform) this.#stampPlatform(final, i.platform);
+      if (i.labels && Object.keys(i.labels).length) final.image = withLabels(final.image, i.labels);
       if (i.cacheTo?.some((c) => c.type === "inline")) this.#inlineCache(final);
       await Promise.all(this.#prefetching);
       const written = await writeDestinations(final.image, i.destinations, this.#ctx, this.#prewriter);
+      if (i.exports?.length) await exportFilesystems(final.image, i.exports, this.#platform, false);
       const cacheSteps = { max: this.#used, min: final.chain };
       await exportCaches(i.cacheTo ?? [], cacheSteps, this.#cache, this.#ctx, this.#tmp, i.log, this.#lazy);
       const unused = Object.keys(i.buildArgs ?? {}).filter((k) => !this.#consumed.has(k));
@@ -1393,6 +1400,11 @@ export async function exportCaches(
       throw wrapError(`exporting the cache to ${where} (--cache-to ${to.text})`, err);
     }
   }
+}
+
+/** `--label`s over the image's own labels: a config change only, no history entry (as BuildKit's). */
+function withLabels(image: Image, labels: Readonly<Record<string, string>>): Image {
+  return mutate(image, { config: (c) => ({ ...c, Labels: { ...(c.Labels ?? {}), ...labels } }) });
 }
 
 /** Write the built image (or a multi-platform build's index, whole) to each destination, with the same digest. */

@@ -1,0 +1,80 @@
+/**
+ * `-o type=local|tar` (src/dockerfile/export.ts): the target stage's filesystem with the layers applied (a file a
+ * later step removed is not exported), SOURCE_DATE_EPOCH's times in both, and several platforms each into its own
+ * folder (BuildKit's platform-split: DEST/linux_amd64, DEST/linux_arm64) or, with platform-split=false, all into
+ * DEST; one platform goes into DEST itself unless platform-split=true. A tar of several platforms is refused.
+ */
+import { createReadStream } from "node:fs";
+import { lstat, readdir, readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { beforeAll, describe, expect, it } from "vitest";
+import { readTar } from "../../src/layer/reader.ts";
+import { berth } from "../helpers/cli.ts";
+import { tempDir } from "../helpers/temp.ts";
+import { localBase, writeContext } from "./helpers/local.ts";
+
+let tmp: string;
+let base: string;
+let n = 0;
+
+beforeAll(async () => {
+  tmp = await tempDir("berth-df-export-");
+  base = await localBase(join(tmp, "base"));
+}, 300_000);
+
+async function build(dockerfile: string, args: string[]) {
+  const ctx = await writeContext(join(tmp, `ctx-${n++}`), {
+    Dockerfile: dockerfile.replaceAll("{{BASE}}", base),
+    "a.txt": "a\n",
+  });
+  return berth(["build", ctx, "--dockerfile", "--network", "none", ...args], {
+    home: join(tmp, "home"),
+    env: { SOURCE_DATE_EPOCH: "1000" },
+  });
+}
+
+describe("-o type=local|tar", () => {
+  it("exports the layers applied (whiteouts honoured), with SOURCE_DATE_EPOCH's times, in a folder and a tar", async () => {
+    const dest = join(tmp, "whiteout");
+    const r = await build(
+      `FROM {{BASE}}\nRUN mkdir /out && echo 1 > /out/gone && echo 2 > /out/kept\nRUN rm /out/gone\nCOPY a.txt /out/\n`,
+      ["-o", `type=local,dest=${dest}`, "-o", `type=tar,dest=${dest}.tar`],
+    );
+    expect(r.stderr).not.toMatch(/INTERNAL/);
+    expect(r.code).toBe(0);
+    expect((await readdir(join(dest, "out"))).sort()).toEqual(["a.txt", "kept"]);
+    expect(await readFile(join(dest, "out", "kept"), "utf8")).toBe("2\n");
+    expect((await lstat(join(dest, "out", "a.txt"))).mtimeMs).toBe(1000_000);
+    expect((await lstat(join(dest, "bin", "busybox"))).isFile()).toBe(true);
+    const names: string[] = [];
+    for await (const { header, body } of readTar(createReadStream(`${dest}.tar`))) {
+      if (header.path.startsWith("out/")) names.push(`${header.path} ${header.mtime}`);
+      if (body) for await (const _ of body);
+    }
+    expect(names.sort()).toEqual(["out/a.txt 1000", "out/kept 1000"]);
+  });
+
+  it("one platform into DEST itself, or DEST/linux_amd64 with platform-split=true", async () => {
+    const df = `FROM scratch\nCOPY a.txt /\n`;
+    expect((await build(df, ["-o", join(tmp, "one"), "--platform", "linux/amd64"])).code).toBe(0);
+    expect(await readdir(join(tmp, "one"))).toEqual(["a.txt"]);
+    const split = `type=local,dest=${join(tmp, "one-split")},platform-split=true`;
+    expect((await build(df, ["-o", split, "--platform", "linux/amd64"])).code).toBe(0);
+    expect(await readdir(join(tmp, "one-split", "linux_amd64"))).toEqual(["a.txt"]);
+  });
+
+  it("several platforms: a folder each (platform-split), or all in DEST; a tar is refused", async () => {
+    const df = `FROM scratch\nARG TARGETARCH\nCOPY a.txt /a-$TARGETARCH\n`;
+    const platforms = ["--platform", "linux/amd64,linux/arm64"];
+    expect((await build(df, ["-o", join(tmp, "split"), ...platforms])).code).toBe(0);
+    expect((await readdir(join(tmp, "split"))).sort()).toEqual(["linux_amd64", "linux_arm64"]);
+    expect(await readdir(join(tmp, "split", "linux_arm64"))).toEqual(["a-arm64"]);
+    const merged = `type=local,dest=${join(tmp, "merged")},platform-split=false`;
+    expect((await build(df, ["-o", merged, ...platforms])).code).toBe(0);
+    expect((await readdir(join(tmp, "merged"))).sort()).toEqual(["a-amd64", "a-arm64"]);
+    const tar = await build(df, ["-o", `type=tar,dest=${join(tmp, "p.tar")}`, ...platforms]);
+    expect(tar.code).toBe(2);
+    expect(tar.stderr).toMatch(/-o type=tar,dest=.*: berth writes the filesystem of one platform as a tar/);
+    await expect(lstat(join(tmp, "p.tar"))).rejects.toThrow(/ENOENT/);
+  });
+});
