@@ -33,7 +33,7 @@ import type { ImportedCache, LazyLayer } from "./cache-transfer.ts";
 import { ContextIndex } from "./context-index.ts";
 import { EarlySteps } from "./early.ts";
 import { expandWord, type Vars } from "./expand.ts";
-import { exportFilesystems, type FilesystemExport } from "./export.ts";
+import type { FilesystemExport } from "./export.ts";
 import { applyConfigInstruction } from "./instructions/config.ts";
 import { copyInstruction } from "./instructions/copy.ts";
 import type { SecretSource } from "./instructions/mounts.ts";
@@ -432,7 +432,9 @@ export class DockerfileBuild {
       if (i.cacheTo?.some((c) => c.type === "inline")) this.#inlineCache(final);
       await Promise.all(this.#prefetching);
       const written = await writeDestinations(final.image, i.destinations, this.#ctx, this.#prewriter);
-      if (i.exports?.length) await exportFilesystems(final.image, i.exports, this.#platform, false);
+      // loaded only by a build that exports (a module fewer on every other build's start)
+      if (i.exports?.length)
+        await (await import("./export.ts")).exportFilesystems(final.image, i.exports, this.#platform, false);
       const cacheSteps = { max: this.#used, min: final.chain };
       await exportCaches(i.cacheTo ?? [], cacheSteps, this.#cache, this.#ctx, this.#tmp, i.log, this.#lazy);
       const unused = Object.keys(i.buildArgs ?? {}).filter((k) => !this.#consumed.has(k));

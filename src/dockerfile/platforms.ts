@@ -29,7 +29,6 @@ import {
   writeDestinations,
 } from "./build.ts";
 import { StepCache } from "./cache.ts";
-import { exportFilesystems } from "./export.ts";
 import { LinePrefixer } from "./schedule.ts";
 import { LayerEntries } from "./stage-index.ts";
 
@@ -117,7 +116,10 @@ export async function buildPlatforms(
     const index = assembleIndex(images);
     const written = await writeDestinations(index, inputs.destinations, ctx);
     // each platform's filesystem into DEST/linux_arm64 (BuildKit's platform-split; false: all into DEST)
-    for (const b of built) await exportFilesystems(b.image, inputs.exports ?? [], b.platform, true);
+    if (inputs.exports?.length) {
+      const { exportFilesystems } = await import("./export.ts");
+      for (const b of built) await exportFilesystems(b.image, inputs.exports, b.platform, true);
+    }
     inputs.log?.(
       `--> index ${index.digest}: ${images.map((m, i) => `${formatPlatform(platforms[i])} ${m.digest}`).join(", ")}`,
     );

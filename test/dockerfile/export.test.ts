@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { readTar } from "../../src/layer/reader.ts";
 import { berth } from "../helpers/cli.ts";
+import { run } from "../helpers/exec.ts";
 import { tempDir } from "../helpers/temp.ts";
 import { localBase, writeContext } from "./helpers/local.ts";
 
@@ -76,5 +77,31 @@ describe("-o type=local|tar", () => {
     expect(tar.code).toBe(2);
     expect(tar.stderr).toMatch(/-o type=tar,dest=.*: berth writes the filesystem of one platform as a tar/);
     await expect(lstat(join(tmp, "p.tar"))).rejects.toThrow(/ENOENT/);
+  });
+});
+
+describe("-o's image exporters", () => {
+  it("type=oci and type=docker write archives skopeo reads, with no -t; --publish without -t is refused", async () => {
+    const df = `FROM scratch\nCOPY a.txt /\n`;
+    const oci = join(tmp, "img.oci.tar");
+    const docker = join(tmp, "img.docker.tar");
+    const r = await build(df, [
+      "-o",
+      `type=oci,dest=${oci},name=app:1`,
+      "-o",
+      `type=docker,dest=${docker},name=app:1`,
+      "--json",
+    ]);
+    expect(r.code).toBe(0);
+    const doc = JSON.parse(r.stdout);
+    expect(doc.tags).toEqual([]);
+    expect(doc.image).toBe(`oci-archive:${oci}:app:1`);
+    for (const ref of [`oci-archive:${oci}:app:1`, `docker-archive:${docker}`]) {
+      const inspected = JSON.parse(await run("skopeo", ["inspect", "--config", ref]));
+      expect(inspected.rootfs.diff_ids.length).toBe(1);
+    }
+    const publish = await build(df, ["-o", join(tmp, "pub"), "--publish"]);
+    expect(publish.code).toBe(2);
+    expect(publish.stderr).toMatch(/--publish writes -t's image to its registry, and this build has no -t/);
   });
 });

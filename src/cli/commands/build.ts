@@ -229,6 +229,9 @@ Examples:
   berth build ./svc -f ./svc/Dockerfile.prod -t oci:./out:svc --build-arg VERSION=1.2 --target runtime
   berth build . --dockerfile -t docker://127.0.0.1:5000/app:1 --publish
   berth build . --dockerfile -t app:1 --secret id=npmrc,src=$HOME/.npmrc
+  berth build . --dockerfile --target artifacts -o type=local,dest=./dist   (the stage's files, no image)
+  berth build . --dockerfile -o - > rootfs.tar                              (the filesystem as one tar)
+  berth build . --dockerfile -t app:1 --label org.opencontainers.image.version=1.2 --iidfile id.txt
   berth build . --dockerfile -t reg/app:1 --publish --cache-from reg/app:cache --cache-to type=registry,ref=reg/app:cache,mode=max`;
 
 export function registerBuild(program: Command, cli: () => Cli): void {
@@ -480,6 +483,11 @@ function checkOutputs(opts: BuildFlags, tag: string | undefined, terminal: boole
   if (stdout && terminal) {
     throw new BerthError("USAGE", `-o ${stdout.text}: refusing to write a tar to the terminal`, {
       hint: "redirect standard output (-o - > out.tar), or give -o type=tar,dest=FILE",
+    });
+  }
+  if (opts.publish && tag === undefined) {
+    throw new BerthError("USAGE", "--publish writes -t's image to its registry, and this build has no -t", {
+      hint: "add -t REGISTRY/IMAGE, or give -o type=registry,name=REGISTRY/IMAGE",
     });
   }
   if (opts.iidfile !== undefined && tag === undefined && !specs.some((s) => s.type === "image")) {
