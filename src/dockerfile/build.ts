@@ -434,7 +434,10 @@ export class DockerfileBuild {
       const written = await writeDestinations(final.image, i.destinations, this.#ctx, this.#prewriter);
       // loaded only by a build that exports (a module fewer on every other build's start)
       if (i.exports?.length)
-        await (await import("./export.ts")).exportFilesystems(final.image, i.exports, this.#platform, false);
+        await (await import("./export.ts")).exportFilesystems(
+          [{ image: final.image, platform: this.#platform }],
+          i.exports,
+        );
       const cacheSteps = { max: this.#used, min: final.chain };
       await exportCaches(i.cacheTo ?? [], cacheSteps, this.#cache, this.#ctx, this.#tmp, i.log, this.#lazy);
       const unused = Object.keys(i.buildArgs ?? {}).filter((k) => !this.#consumed.has(k));

@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { PassThrough, type Writable } from "node:stream";
 import { wrapError } from "../errors.ts";
 import { applyLayer } from "../layer/apply.ts";
-import { flattenLayers, type LayerOpener } from "../layer/flatten.ts";
+import { flattenLayers, flattenTrees, type LayerOpener } from "../layer/flatten.ts";
 import type { Image } from "../oci/image.ts";
 import { formatPlatform, type Platform } from "../oci/platform.ts";
 
@@ -26,20 +26,32 @@ function platformDir(p: Platform): string {
 }
 
 /**
- * Export `image` (built for `platform`) to each of `exports`; a local export goes into DEST/`platformDir` when
- * it asks (`platform-split=true`), or by default when the build has `several` platforms.
+ * Export each built image (one per platform) to each of `exports`. With several platforms, as BuildKit's: a tar
+ * holds each platform under `linux_amd64/`…, and a local export goes into DEST/linux_amd64… unless
+ * `platform-split=false` (all into DEST); `platform-split=true` splits one platform too.
  */
 export async function exportFilesystems(
-  image: Image,
+  built: readonly { image: Image; platform: Platform }[],
   exports: readonly FilesystemExport[],
-  platform: Platform,
-  several: boolean,
 ): Promise<void> {
-  const layers: LayerOpener[] = image.layers().map((l) => () => l.uncompressed());
+  const several = built.length > 1;
+  const layersOf = (image: Image): LayerOpener[] => image.layers().map((l) => () => l.uncompressed());
   for (const e of exports) {
     try {
-      if (e.type === "tar") await flattenLayers(layers, e.to, { compression: "none" });
-      else await exportLocal(layers, (e.split ?? several) ? join(e.dir, platformDir(platform)) : e.dir);
+      if (e.type === "tar") {
+        const trees = built.map((b) => ({
+          layers: layersOf(b.image),
+          prefix: several ? platformDir(b.platform) : undefined,
+        }));
+        await flattenTrees(trees, e.to, { compression: "none" });
+      } else {
+        for (const b of built) {
+          await exportLocal(
+            layersOf(b.image),
+            (e.split ?? several) ? join(e.dir, platformDir(b.platform)) : e.dir,
+          );
+        }
+      }
     } catch (err) {
       throw wrapError(`exporting the filesystem (-o ${e.text})`, err);
     }

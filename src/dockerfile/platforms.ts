@@ -54,15 +54,6 @@ function checkInputs(inputs: BuildInputs, platforms: readonly Platform[]): void 
       );
     }
   }
-  for (const e of inputs.exports ?? []) {
-    if (e.type === "tar") {
-      throw new BerthError(
-        "USAGE",
-        `-o ${e.text}: berth writes the filesystem of one platform as a tar, and --platform ${list} builds several`,
-        { hint: "use -o type=local,dest=DIR (one folder per platform), or build one platform" },
-      );
-    }
-  }
 }
 
 interface Built {
@@ -116,10 +107,7 @@ export async function buildPlatforms(
     const index = assembleIndex(images);
     const written = await writeDestinations(index, inputs.destinations, ctx);
     // each platform's filesystem into DEST/linux_arm64 (BuildKit's platform-split; false: all into DEST)
-    if (inputs.exports?.length) {
-      const { exportFilesystems } = await import("./export.ts");
-      for (const b of built) await exportFilesystems(b.image, inputs.exports, b.platform, true);
-    }
+    if (inputs.exports?.length) await (await import("./export.ts")).exportFilesystems(built, inputs.exports);
     inputs.log?.(
       `--> index ${index.digest}: ${images.map((m, i) => `${formatPlatform(platforms[i])} ${m.digest}`).join(", ")}`,
     );
