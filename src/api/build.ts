@@ -580,7 +580,8 @@ function outputsOf(o: DockerfileBuildOptions, cwd: string) {
   const exports: FilesystemExport[] = [];
   for (const spec of (o.outputs ?? []).map(parseOutput)) {
     if (spec.type === "image") destinations.push(parseImageArgument(spec.destination));
-    else if (spec.type === "local") exports.push({ ...spec, dir: resolve(cwd, spec.dest) });
+    else if (spec.type === "local")
+      exports.push({ type: "local", dir: resolve(cwd, spec.dest), split: spec.split, text: spec.text });
     else if (spec.dest !== "-") exports.push({ type: "tar", to: resolve(cwd, spec.dest), text: spec.text });
     else if (o.stdout) exports.push({ type: "tar", to: o.stdout, text: spec.text });
     else

@@ -54,6 +54,13 @@ export function parseOutput(value: string): OutputSpec {
   switch (type) {
     case "local":
       if (!dest) throw needs("dest=DIR", "-o type=local,dest=out (or -o out)");
+      if (dest === "-")
+        throw usage(
+          FLAG,
+          value,
+          "a folder export cannot go to standard output",
+          "-o type=tar,dest=- (or -o -)",
+        );
       return {
         type,
         dest,

@@ -90,6 +90,38 @@ describe("-o type=local|tar", () => {
   });
 });
 
+describe("--iidfile and --metadata-file of several platforms", () => {
+  it("the index's digest and descriptor, as buildx writes them (no config digest)", async () => {
+    const df = `FROM scratch\nARG TARGETARCH\nCOPY a.txt /a-$TARGETARCH\n`;
+    const iid = join(tmp, "mp.iid");
+    const meta = join(tmp, "mp.json");
+    const out = `oci:${join(tmp, "mp-layout")}:x`;
+    const args = [
+      "--platform",
+      "linux/amd64,linux/arm64",
+      "-t",
+      out,
+      "--iidfile",
+      iid,
+      "--metadata-file",
+      meta,
+    ];
+    const r = await build(df, [...args, "--json"]);
+    expect(r.code).toBe(0);
+    const doc = JSON.parse(r.stdout);
+    expect(await readFile(iid, "utf8")).toBe(doc.digest);
+    expect(JSON.parse(await readFile(meta, "utf8"))).toEqual({
+      "containerimage.descriptor": {
+        mediaType: "application/vnd.oci.image.index.v1+json",
+        digest: doc.digest,
+        size: expect.any(Number),
+      },
+      "containerimage.digest": doc.digest,
+      "image.name": out,
+    });
+  });
+});
+
 describe("-o's image exporters", () => {
   it("type=oci and type=docker write archives skopeo reads, with no -t; --publish without -t is refused", async () => {
     const df = `FROM scratch\nCOPY a.txt /\n`;

@@ -42,6 +42,7 @@ describe("parseOutput", () => {
       ["type=bogus,dest=x", /type=bogus is not an exporter berth has/],
       ["type=local", /type=local needs dest=DIR/],
       ["type=tar", /type=tar needs dest=FILE/],
+      ["type=local,dest=-", /a folder export cannot go to standard output/],
       ["type=local,dest=x,foo=bar", /unknown key "foo" for type=local \(type, dest, platform-split\)/],
       ["type=tar,dest=x,platform-split=true", /unknown key "platform-split" for type=tar/],
       ["type=local,dest=x,platform-split=maybe", /platform-split="maybe" must be true or false/],
