@@ -4,7 +4,8 @@
  * receive a local export: files, modes (setuid too), mtimes, symlinks (their targets as written) and hard links
  * kept; owned by the user who runs berth (the client's ownership, not the image's); DEST made if missing and
  * merged into, never cleaned (files already there and not in the export stay). Written through the confined
- * applier (layer/apply.ts): a link already in DEST never leads a write out of it. The tar keeps the image's
+ * applier (layer/apply.ts): a link already in DEST where the export has an entry is replaced (as docker's
+ * client replaces it) and never leads a write out of DEST. The tar keeps the image's
  * owners, as BuildKit's tar exporter does, and is written atomically (or streamed to `-`'s stream).
  */
 import { join } from "node:path";
