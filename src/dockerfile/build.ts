@@ -1231,7 +1231,9 @@ export class DockerfileBuild {
    */
   #prefetch(s: StageState, digest: string): void {
     if (s.stage.index !== this.#target) return;
-    if (this.inputs.destinations.every((d) => d.transport === "docker")) return;
+    // an -o type=local|tar export reads every layer here
+    const exported = Boolean(this.inputs.exports?.length);
+    if (!exported && this.inputs.destinations.every((d) => d.transport === "docker")) return;
     const fetching = this.#lazy.get(digest)?.local();
     if (fetching) this.#prefetching.push(fetching.catch(() => undefined));
   }

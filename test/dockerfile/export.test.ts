@@ -90,6 +90,36 @@ describe("-o type=local|tar", () => {
   });
 });
 
+describe("-o with --cache-from", () => {
+  it("a fresh BERTH_HOME exports the layers it takes from a cache (fetched from there), running no RUN", async () => {
+    const df = `FROM {{BASE}}\nRUN echo built > /made && echo ran\n`;
+    const cache = join(tmp, "cache-from");
+    expect(
+      (await build(df, ["-t", "cached:1", "--cache-to", `type=local,dest=${cache},mode=max`])).code,
+    ).toBe(0);
+    const ctx = await writeContext(join(tmp, `ctx-${n++}`), { Dockerfile: df.replaceAll("{{BASE}}", base) });
+    const dest = join(tmp, "from-cache");
+    const r = await berth(
+      [
+        "build",
+        ctx,
+        "--dockerfile",
+        "--network",
+        "none",
+        "-o",
+        dest,
+        "--cache-from",
+        `type=local,src=${cache}`,
+      ],
+      { home: join(tmp, "fresh-home"), env: { SOURCE_DATE_EPOCH: "1000" } },
+    );
+    expect(r.stderr).not.toMatch(/INTERNAL/);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toMatch(/STEP 2\/2: RUN echo built[^\n]*\n[^\n]*--> Using cache/);
+    expect(await readFile(join(dest, "made"), "utf8")).toBe("built\n");
+  });
+});
+
 describe("--iidfile and --metadata-file of several platforms", () => {
   it("the index's digest and descriptor, as buildx writes them (no config digest)", async () => {
     const df = `FROM scratch\nARG TARGETARCH\nCOPY a.txt /a-$TARGETARCH\n`;
