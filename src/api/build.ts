@@ -5,6 +5,7 @@
  */
 import { readFile } from "node:fs/promises";
 import { isAbsolute, join, relative, resolve } from "node:path";
+import type { Writable } from "node:stream";
 import { openImage } from "../cnb/image.ts";
 import type { buildWithBuildpacks, buildWithLifecycle, cnbImageInfo } from "../cnb/index.ts";
 import type { PhaseLogger } from "../cnb/log.ts";
@@ -13,9 +14,11 @@ import {
   buildPlatforms,
   DockerfileBuild,
   type BuildResult as DockerfileResult,
+  type FilesystemExport,
   parseBuildContext,
   parseCacheFrom,
   parseCacheTo,
+  parseOutput,
   type SecretSource,
 } from "../dockerfile/index.ts";
 import { BerthError } from "../errors.ts";
@@ -129,6 +132,8 @@ export interface BuildResult {
   buildpacks?: { id: string; version: string }[];
   /** Dockerfile: every step, and whether its result came from the cache (with several platforms, whose). */
   steps?: { stage: number; step: number; instruction: string; cached: boolean; platform?: string }[];
+  /** Dockerfile: the manifest's (several platforms: the index's) descriptor, as buildx's metadata file has it. */
+  descriptor?: { mediaType: string; digest: string; size: number };
   /** Dockerfile with several platforms (`digest` is then the index's): each platform's image. */
   manifests?: { platform: string; digest: string; imageId: string }[];
   unusedBuildArgs?: string[];
@@ -502,9 +507,18 @@ export interface DockerfileBuildOptions extends HostOptions {
   file?: string;
   /**
    * The image(s) to write (each with the same digest): store names, any transport, or with `publish` registry
-   * references.
+   * references. None when `outputs` say where the build goes.
    */
   tags: string | string[];
+  /**
+   * BuildKit's `--output` values (output-spec.ts): `type=local,dest=DIR`, `type=tar,dest=FILE|-`, `DIR`, `-`,
+   * `type=image|registry|oci|docker,…` (more image destinations). Relative paths: to `cwd`.
+   */
+  outputs?: string[];
+  /** Where `-o -` (a tar to standard output) writes. */
+  stdout?: Writable | undefined;
+  /** docker build's `--label KEY=VALUE` (KEY alone: an empty value), or a record: on the image, over LABEL. */
+  labels?: string[] | Record<string, string>;
   /** Write straight to the registry. */
   publish?: boolean;
   /** `KEY=VALUE`, or `KEY` alone to take it from `hostEnv`; or a record. */
@@ -556,6 +570,40 @@ export interface DockerfileBuildOptions extends HostOptions {
   signal?: AbortSignal | undefined;
   /** The Dockerfile was named by project.toml: it must lie inside the context (berth build's own use). */
   fileInContext?: boolean;
+}
+
+/** `--label KEY=VALUE` (KEY alone: empty, as docker's), the last of a key winning. */
+function parseLabels(values: string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const v of values) {
+    const i = v.indexOf("=");
+    if (i === 0 || v === "")
+      throw new BerthError("USAGE", `--label ${JSON.stringify(v)} must be KEY=VALUE`, {
+        hint: "--label org.opencontainers.image.version=1.2",
+      });
+    if (i < 0) out[v] = "";
+    else out[v.slice(0, i)] = v.slice(i + 1);
+  }
+  return out;
+}
+
+/** `-o` values: the image destinations they add, and the filesystem exports. */
+function outputsOf(o: DockerfileBuildOptions, cwd: string) {
+  const destinations: ImageArgument[] = [];
+  const exports: FilesystemExport[] = [];
+  for (const spec of (o.outputs ?? []).map(parseOutput)) {
+    if (spec.type === "image") destinations.push(parseImageArgument(spec.destination));
+    else if (spec.type === "local")
+      exports.push({ type: "local", dir: resolve(cwd, spec.dest), split: spec.split, text: spec.text });
+    else if (spec.dest !== "-") exports.push({ type: "tar", to: resolve(cwd, spec.dest), text: spec.text });
+    else if (o.stdout) exports.push({ type: "tar", to: o.stdout, text: spec.text });
+    else
+      throw new BerthError(
+        "USAGE",
+        `-o ${spec.text}: this caller gave no standard output to write the tar to`,
+      );
+  }
+  return { destinations, exports };
 }
 
 /** BuildKit's `--allow` entitlements; berth knows `network.host`. */
@@ -697,8 +745,10 @@ async function buildDockerfileOnce(o: DockerfileBuildOptions): Promise<BuildResu
   const host = hostOf(o);
   const publish = Boolean(o.publish);
   const tags = typeof o.tags === "string" ? [o.tags] : [...(o.tags ?? [])];
-  if (!tags.length) throw new BerthError("USAGE", "no image to write", { hint: "give tags, e.g. app:1" });
-  const destinations = tags.map((t) => targetOf(t, publish));
+  const outputs = outputsOf(o, host.cwd);
+  if (!tags.length && !o.outputs?.length)
+    throw new BerthError("USAGE", "no image to write", { hint: "give tags, e.g. app:1, or outputs" });
+  const destinations = [...tags.map((t) => targetOf(t, publish)), ...outputs.destinations];
   const contextDir = resolve(host.cwd, o.context ?? ".");
   const file = o.file === undefined ? join(contextDir, "Dockerfile") : resolve(host.cwd, o.file);
   const buildArgs = Array.isArray(o.buildArgs)
@@ -726,6 +776,8 @@ async function buildDockerfileOnce(o: DockerfileBuildOptions): Promise<BuildResu
     ssh: parseSsh(o.ssh ?? [], host.env, host.cwd),
     sourceDateEpoch: o.sourceDateEpoch,
     destinations,
+    exports: outputs.exports,
+    labels: Array.isArray(o.labels) ? parseLabels(o.labels) : o.labels,
     runtime: host.runtime || undefined,
     searchPath: host.searchPath || undefined,
     ...(o.network ? { network: parseNetworkMode(o.network) } : {}),
@@ -737,10 +789,11 @@ async function buildDockerfileOnce(o: DockerfileBuildOptions): Promise<BuildResu
   };
   if (platforms.length > 1) {
     const r = await buildPlatforms(inputs, platforms, host.ctx);
-    const doc = await dockerfileDocument(r.platforms[0]!.result, tags, destinations[0]!, host, platforms[0]);
+    const doc = await dockerfileDocument(r.platforms[0]!.result, tags, destinations[0], host, platforms[0]);
     return {
       ...doc,
       digest: r.digest,
+      descriptor: r.descriptor,
       manifests: r.platforms.map((p) => ({
         platform: formatPlatform(p.platform),
         digest: p.result.digest,
@@ -751,12 +804,7 @@ async function buildDockerfileOnce(o: DockerfileBuildOptions): Promise<BuildResu
       ),
     };
   }
-  return dockerfileDocument(
-    await new DockerfileBuild(inputs, host.ctx).build(),
-    tags,
-    destinations[0]!,
-    host,
-  );
+  return dockerfileDocument(await new DockerfileBuild(inputs, host.ctx).build(), tags, destinations[0], host);
 }
 
 /** `platform`'s image in the index written to `destination`. */
@@ -783,14 +831,15 @@ function stepsOf(result: DockerfileResult): NonNullable<BuildResult["steps"]> {
 async function dockerfileDocument(
   result: DockerfileResult,
   tags: string[],
-  destination: ImageArgument,
+  destination: ImageArgument | undefined,
   host: Host,
   platform?: Platform,
 ): Promise<BuildResult> {
   if (result.unusedBuildArgs.length) {
     host.info(`[Warning] one or more build-args [${result.unusedBuildArgs.join(" ")}] were not consumed`);
   }
-  const image = platform ? await writtenImage(destination, host, platform) : result.image;
+  // an -o type=local|tar build writes no image: its document is of the image it exported
+  const image = platform && destination ? await writtenImage(destination, host, platform) : result.image;
   const cfg = image.config?.config;
   const command = [...(cfg?.Entrypoint ?? []), ...(cfg?.Cmd ?? [])];
   const final = result.stages[result.stages.length - 1];
@@ -802,8 +851,13 @@ async function dockerfileDocument(
   return {
     schemaVersion: 1,
     way: "dockerfile",
-    image: tags[0]!,
+    image: tags[0] ?? destination?.text ?? "",
     digest: result.digest,
+    descriptor: {
+      mediaType: result.image.mediaType,
+      digest: result.digest,
+      size: result.image.descriptor.size,
+    },
     imageId: result.configDigest,
     tags,
     processes: command.length

@@ -33,6 +33,7 @@ import type { ImportedCache, LazyLayer } from "./cache-transfer.ts";
 import { ContextIndex } from "./context-index.ts";
 import { EarlySteps } from "./early.ts";
 import { expandWord, type Vars } from "./expand.ts";
+import type { FilesystemExport } from "./export.ts";
 import { applyConfigInstruction } from "./instructions/config.ts";
 import { copyInstruction } from "./instructions/copy.ts";
 import type { SecretSource } from "./instructions/mounts.ts";
@@ -93,8 +94,12 @@ export interface BuildInputs {
   ssh?: Record<string, string>;
   /** SOURCE_DATE_EPOCH: file mtimes in COPY/ADD/RUN layers and every created time. */
   sourceDateEpoch?: number | undefined;
-  /** Where the image goes (each written with the same digest). */
+  /** Where the image goes (each written with the same digest); none with only `exports`. */
   destinations: ImageArgument[];
+  /** `-o type=local|tar`: where the target stage's filesystem goes (export.ts). */
+  exports?: readonly FilesystemExport[] | undefined;
+  /** `--label`: set on the built image's config over the Dockerfile's LABELs, with no history entry (BuildKit's). */
+  labels?: Readonly<Record<string, string>> | undefined;
   compression?: Compression;
   /** Runtime choice for RUN (runc, crun or a path). */
   runtime?: string | undefined;
@@ -426,17 +431,8 @@ export class DockerfileBuild {
     return parseDockerfile(text, posix.basename(i.dockerfile.path));
   }
 
-  async build(): Promise<BuildResult> {
-    const i = this.inputs;
-    this.#df = await this.#readDockerfile();
-    const df = this.#df;
-    const plan = splitStages(df);
-    // a named context replaces the stage of its name (BuildKit's): the stage is no longer found by it
-    plan.stages = plan.stages.map((s) =>
-      s.name && findContext(i.contexts, s.name) ? { ...s, name: undefined } : s,
-    );
-    for (const w of plan.warnings) this.#log(`WARN: ${w.rule}: ${w.message} (${df.name}:${w.line})`);
-    // Global ARGs (before the first FROM) and the automatic platform args.
+  /** The global ARGs (before the first FROM) and the automatic platform args. */
+  #declareGlobalArgs(globalArgs: readonly Instruction[]): void {
     const p = this.#platform;
     const auto: Record<string, string> = {
       TARGETPLATFORM: formatPlatform(p),
@@ -449,12 +445,25 @@ export class DockerfileBuild {
       BUILDVARIANT: hostPlatform().variant ?? "",
     };
     for (const [k, v] of Object.entries(auto)) this.#globalVars.set(k, v);
-    for (const ins of plan.globalArgs) {
+    for (const ins of globalArgs) {
       for (const [name, value] of this.#declareArgs(ins, this.#globalVars)) {
         if (value !== undefined) this.#globalVars.set(name, value);
         else this.#globalVars.delete(name);
       }
     }
+  }
+
+  async build(): Promise<BuildResult> {
+    const i = this.inputs;
+    this.#df = await this.#readDockerfile();
+    const df = this.#df;
+    const plan = splitStages(df);
+    // a named context replaces the stage of its name (BuildKit's): the stage is no longer found by it
+    plan.stages = plan.stages.map((s) =>
+      s.name && findContext(i.contexts, s.name) ? { ...s, name: undefined } : s,
+    );
+    for (const w of plan.warnings) this.#log(`WARN: ${w.rule}: ${w.message} (${df.name}:${w.line})`);
+    this.#declareGlobalArgs(plan.globalArgs);
     this.#uncachedStages = noCacheStages(plan.stages, i.noCacheStages ?? []);
     const target = targetStage(plan, i.target, df.name);
     this.#target = target.index;
@@ -483,9 +492,16 @@ export class DockerfileBuild {
       await this.#buildStages(planned);
       const final = this.#states.get(target.index)!;
       if (i.platform) this.#stampPlatform(final, i.platform);
+      if (i.labels && Object.keys(i.labels).length) final.image = withLabels(final.image, i.labels);
       if (i.cacheTo?.some((c) => c.type === "inline")) this.#inlineCache(final);
       await Promise.all(this.#prefetching);
       const written = await writeDestinations(final.image, i.destinations, this.#ctx, this.#prewriter);
+      // loaded only by a build that exports (a module fewer on every other build's start)
+      if (i.exports?.length)
+        await (await import("./export.ts")).exportFilesystems(
+          [{ image: final.image, platform: this.#platform }],
+          i.exports,
+        );
       const cacheSteps = { max: this.#used, min: final.chain };
       await exportCaches(i.cacheTo ?? [], cacheSteps, this.#cache, this.#ctx, this.#tmp, i.log, this.#lazy);
       const unused = Object.keys(i.buildArgs ?? {}).filter((k) => !this.#consumed.has(k));
@@ -1299,7 +1315,9 @@ export class DockerfileBuild {
    */
   #prefetch(s: StageState, digest: string): void {
     if (s.stage.index !== this.#target) return;
-    if (this.inputs.destinations.every((d) => d.transport === "docker")) return;
+    // an -o type=local|tar export reads every layer here
+    const exported = Boolean(this.inputs.exports?.length);
+    if (!exported && this.inputs.destinations.every((d) => d.transport === "docker")) return;
     const fetching = this.#lazy.get(digest)?.local();
     if (fetching) this.#prefetching.push(fetching.catch(() => undefined));
   }
@@ -1488,6 +1506,11 @@ export async function exportCaches(
       throw wrapError(`exporting the cache to ${where} (--cache-to ${to.text})`, err);
     }
   }
+}
+
+/** `--label`s over the image's own labels: a config change only, no history entry (as BuildKit's). */
+function withLabels(image: Image, labels: Readonly<Record<string, string>>): Image {
+  return mutate(image, { config: (c) => ({ ...c, Labels: { ...(c.Labels ?? {}), ...labels } }) });
 }
 
 /** Write the built image (or a multi-platform build's index, whole) to each destination, with the same digest. */

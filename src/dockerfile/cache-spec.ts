@@ -42,12 +42,13 @@ const EXPORT_ATTRS = [
   "ignore-error",
 ];
 
-function usage(flag: string, value: string, why: string, hint?: string): BerthError {
+/** A bad value of `flag`, named in one sentence. */
+export function usage(flag: string, value: string, why: string, hint?: string): BerthError {
   return new BerthError("USAGE", `${flag} ${JSON.stringify(value)}: ${why}`, hint ? { hint } : {});
 }
 
 /** Split `a=b,c=d` (a value may be quoted with "…" to hold commas, as in buildx's CSV). */
-function attributes(flag: string, value: string): Map<string, string> {
+export function attributes(flag: string, value: string): Map<string, string> {
   const out = new Map<string, string>();
   const fields: string[] = [];
   let cur = "";
@@ -71,7 +72,14 @@ function attributes(flag: string, value: string): Map<string, string> {
   return out;
 }
 
-function bool(flag: string, value: string, key: string, v: string | undefined, dflt: boolean): boolean {
+/** A `true`/`false` attribute (default `dflt`). */
+export function bool(
+  flag: string,
+  value: string,
+  key: string,
+  v: string | undefined,
+  dflt: boolean,
+): boolean {
   if (v === undefined) return dflt;
   if (v === "true") return true;
   if (v === "false") return false;

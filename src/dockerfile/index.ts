@@ -9,8 +9,10 @@ export {
 export { cacheKey, StepCache, type StepRecord } from "./cache.ts";
 export { type CacheFrom, type CacheTo, parseCacheFrom, parseCacheTo } from "./cache-spec.ts";
 export { expandPairs, expandWord, expandWords, type Vars } from "./expand.ts";
+export type { FilesystemExport } from "./export.ts";
 export type { SecretSource } from "./instructions/mounts.ts";
 export { type NamedContext, parseBuildContext } from "./named-context.ts";
+export { type OutputSpec, parseOutput } from "./output-spec.ts";
 export {
   type Dockerfile,
   dockerfileError,

@@ -12,6 +12,7 @@ import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import { BerthError, wrapError } from "../errors.ts";
 import { assembleIndex } from "../oci/assemble.ts";
+import type { Descriptor } from "../oci/descriptor.ts";
 import { type Image, loadRoot, selectImage } from "../oci/image.ts";
 import { formatPlatform, type Platform } from "../oci/platform.ts";
 import type { TransportContext } from "../transport/context.ts";
@@ -34,6 +35,8 @@ import { LayerEntries } from "./stage-index.ts";
 export interface PlatformsResult {
   /** The index's digest. */
   digest: string;
+  /** The index's descriptor (buildx's `containerimage.descriptor`). */
+  descriptor: Descriptor;
   /** Each platform's build, in the order asked for. */
   platforms: { platform: Platform; result: BuildResult }[];
   written: BuildResult["written"];
@@ -103,6 +106,8 @@ export async function buildPlatforms(
     const images = built.map((b) => b.image);
     const index = assembleIndex(images);
     const written = await writeDestinations(index, inputs.destinations, ctx);
+    // each platform's filesystem into DEST/linux_arm64 (BuildKit's platform-split; false: all into DEST)
+    if (inputs.exports?.length) await (await import("./export.ts")).exportFilesystems(built, inputs.exports);
     inputs.log?.(
       `--> index ${index.digest}: ${images.map((m, i) => `${formatPlatform(platforms[i])} ${m.digest}`).join(", ")}`,
     );
@@ -114,6 +119,11 @@ export async function buildPlatforms(
     await exportCaches(inputs.cacheTo ?? [], steps, cache, ctx, tmp, inputs.log);
     return {
       digest: index.digest,
+      descriptor: {
+        mediaType: index.descriptor.mediaType,
+        digest: index.digest,
+        size: index.descriptor.size,
+      },
       platforms: built.map(({ platform, result }) => ({ platform, result })),
       written,
     };
@@ -140,6 +150,8 @@ function forPlatform(
       ...inputs,
       platform,
       destinations: [dest],
+      // the filesystems are exported once every platform is built (buildPlatforms)
+      exports: [],
       signal,
       // registry and local caches are exported once for all platforms (buildPlatforms)
       cacheTo: (inputs.cacheTo ?? []).filter((c) => c.type === "inline"),

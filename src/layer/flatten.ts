@@ -38,11 +38,72 @@ async function* entriesOf(open: LayerOpener, options: FlattenOptions) {
 }
 
 /** Flatten layers (base first) into one tar written to `destination` (uncompressed unless asked). */
-export async function flattenLayers(
+export function flattenLayers(
   layers: readonly LayerOpener[],
   destination: LayerDestination,
   options: FlattenOptions = {},
 ): Promise<LayerDescriptor & { entries: number }> {
+  return flattenTrees([{ layers }], destination, options);
+}
+
+/** One filesystem of `flattenTrees`: its layers, and the folder it goes under in the tar (none: the top). */
+export interface FlattenTree {
+  layers: readonly LayerOpener[];
+  prefix?: string | undefined;
+}
+
+/**
+ * Several filesystems flattened into one tar, each under its own folder (a 0755 root-owned entry, as BuildKit's
+ * tar exporter writes the platforms of a multi-platform build: `linux_amd64/…`); hard links keep to their tree.
+ */
+export async function flattenTrees(
+  trees: readonly FlattenTree[],
+  destination: LayerDestination,
+  options: FlattenOptions = {},
+): Promise<LayerDescriptor & { entries: number }> {
+  const kept: Map<number, EntryHeader>[][] = [];
+  for (const t of trees) kept.push(await keptEntries(t.layers, options));
+  let entries = 0;
+  const desc = await writeLayer(destination, { compression: "none", ...options }, async (w) => {
+    for (const [n, t] of trees.entries()) {
+      const under = (path: string) => (t.prefix ? `${t.prefix}/${path}` : path);
+      if (t.prefix) {
+        await w.add({ path: t.prefix, type: "dir", mode: 0o755, uid: 0, gid: 0, size: 0, mtime: 0 });
+        entries++;
+      }
+      for (let i = 0; i < t.layers.length; i++) {
+        const keep = kept[n]![i]!;
+        if (keep.size === 0) continue;
+        let index = -1;
+        for await (const { body } of entriesOf(t.layers[i]!, options)) {
+          index++;
+          const h = keep.get(index);
+          if (!h) continue;
+          const moved =
+            t.prefix === undefined
+              ? h
+              : {
+                  ...h,
+                  path: under(h.path),
+                  ...(h.type === "hardlink" ? { linkname: under(h.linkname!) } : {}),
+                };
+          await w.add(moved, h.type === "file" ? body : undefined);
+          entries++;
+        }
+      }
+    }
+  });
+  return { ...desc, entries };
+}
+
+/**
+ * The first pass: per layer, entry index → the header to write in its place (only entries nothing above
+ * shadows; a directory at its lowest visible position, with its top-most attributes).
+ */
+async function keptEntries(
+  layers: readonly LayerOpener[],
+  options: FlattenOptions,
+): Promise<Map<number, EntryHeader>[]> {
   const seen = new Set<string>();
   const deleted = new Set<string>();
   const opaque = new Set<string>();
@@ -97,20 +158,5 @@ export async function flattenLayers(
     for (const p of layerOpaque) opaque.add(p);
   }
 
-  let entries = 0;
-  const desc = await writeLayer(destination, { compression: "none", ...options }, async (w) => {
-    for (let i = 0; i < layers.length; i++) {
-      const kept = keep[i]!;
-      if (kept.size === 0) continue;
-      let index = -1;
-      for await (const { body } of entriesOf(layers[i]!, options)) {
-        index++;
-        const h = kept.get(index);
-        if (!h) continue;
-        await w.add(h, h.type === "file" ? body : undefined);
-        entries++;
-      }
-    }
-  });
-  return { ...desc, entries };
+  return keep;
 }

@@ -194,6 +194,23 @@ afterAll(async () => {
 });
 
 describe.skipIf(skip !== undefined)("builds without root", () => {
+  it("-o DIR: the files are the user's, as docker's client writes them; the tar keeps the image's owners", async () => {
+    const { home, ctx } = await dockerfileContext(
+      "home-export",
+      "FROM scratch\nCOPY --chown=1234:5678 note.txt /sub/note.txt\nCOPY note.txt /b.txt\n",
+      { "note.txt": "note\n" },
+    );
+    const r = await berthAs(home, ["build", ctx, "--dockerfile", "-o", "out", "-o", "type=tar,dest=out.tar"]);
+    expect(r.stderr).not.toMatch(/INTERNAL/);
+    expect(r.code).toBe(0);
+    for (const f of ["b.txt", "sub", "sub/note.txt"]) {
+      const st = await lstat(join(home, "out", f));
+      expect({ f, owner: `${st.uid}:${st.gid}` }).toEqual({ f, owner: `${user!.uid}:${user!.gid}` });
+    }
+    const { stdout } = await pexec("tar", ["--numeric-owner", "-tvf", join(home, "out.tar")]);
+    expect(stdout).toMatch(/ 1234\/5678 .* sub\/note\.txt/);
+  });
+
   it("a Dockerfile build whose RUN chowns to 1000: the layer records 1000:1000; berth run of the result", async () => {
     const { home, ctx } = await dockerfileContext(
       "home-df",

@@ -2,7 +2,7 @@ import { createReadStream, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { expect, it } from "vitest";
 import { applyLayer } from "../../src/layer/apply.ts";
-import { flattenLayers } from "../../src/layer/flatten.ts";
+import { flattenLayers, flattenTrees } from "../../src/layer/flatten.ts";
 import { tempDirSync } from "../helpers/temp.ts";
 import { layerOf, threeLayers } from "./fixtures.ts";
 import { sh, sha256, snapshot } from "./helpers.ts";
@@ -40,4 +40,38 @@ it("flattening layers matches applying them all", async () => {
   const again = join(base, "again");
   await applyLayer(createReadStream(flat), again);
   expect(snapshot(again)).toEqual(snapshot(applied));
+});
+
+it("flattenTrees puts each filesystem under its folder, hard links kept to their own tree", async () => {
+  const base = tempDirSync();
+  const layer = join(base, "l.tar");
+  await layerOf(
+    [
+      { path: "f", type: "file", content: "x" },
+      { path: "h", type: "hardlink", linkname: "f" },
+    ],
+    layer,
+  );
+  const flat = join(base, "flat.tar");
+  const open = () => createReadStream(layer);
+  await flattenTrees(
+    [
+      { layers: [open], prefix: "linux_amd64" },
+      { layers: [open], prefix: "linux_arm64" },
+    ],
+    flat,
+  );
+  const listing = sh("tar", ["-tvf", flat]).toString().trim().split("\n");
+  expect(listing.map((l) => l.replace(/^(\S+)\s+\S+\s+\d+\s+\S+\s+\S+\s+/, "$1 "))).toEqual([
+    "drwxr-xr-x linux_amd64/",
+    "-rw-r--r-- linux_amd64/f",
+    "hrw-r--r-- linux_amd64/h link to linux_amd64/f",
+    "drwxr-xr-x linux_arm64/",
+    "-rw-r--r-- linux_arm64/f",
+    "hrw-r--r-- linux_arm64/h link to linux_arm64/f",
+  ]);
+  // and one tree without a prefix is flattenLayers' tar
+  const one = join(base, "one.tar");
+  await flattenTrees([{ layers: [open] }], one);
+  expect(sha256(readFileSync(one))).toBe((await flattenLayers([open], join(base, "two.tar"))).diffId);
 });

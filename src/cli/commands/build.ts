@@ -2,9 +2,10 @@ import { readFile } from "node:fs/promises";
 import { relative, resolve } from "node:path";
 import { type Command, Option } from "commander";
 import { type BuildChoice, type BuildResult, build, buildDockerfile, chooseBuild } from "../../api/build.ts";
-import { parseBuildContext, parseCacheFrom, parseCacheTo } from "../../dockerfile/index.ts";
+import { parseBuildContext, parseCacheFrom, parseCacheTo, parseOutput } from "../../dockerfile/index.ts";
 import { BerthError, isBerthError } from "../../errors.ts";
 import { parseAddHost } from "../../runtime/network.ts";
+import { writeFileAtomic } from "../../util/fs.ts";
 import { type Cli, hostOptions } from "../env.ts";
 import { collect, jsonOption } from "../flags.ts";
 import { info, printJson } from "../output.ts";
@@ -29,6 +30,10 @@ const DOCKERFILE_ONLY: Record<string, string> = {
   addHost: "--add-host",
   pull: "--pull",
   noCacheFilter: "--no-cache-filter",
+  output: "-o/--output",
+  label: "--label",
+  iidfile: "--iidfile",
+  metadataFile: "--metadata-file",
 };
 const BUILDPACKS_ONLY: Record<string, string> = {
   builder: "-B/--builder",
@@ -154,8 +159,8 @@ function refuseOtherWayFlags(command: Command, way: BuildChoice["way"], reason: 
  */
 export function buildTarget(
   arg: string | undefined,
-  opts: { path?: string; tag?: string },
-): { context: string; tag: string } {
+  opts: { path?: string; tag?: string; output?: string[] },
+): { context: string; tag: string | undefined } {
   if (opts.path !== undefined) {
     if (arg !== undefined && opts.tag !== undefined) {
       throw new BerthError(
@@ -169,7 +174,8 @@ export function buildTarget(
       throw new BerthError("USAGE", "no image to write", { hint: "berth build IMAGE --path APP" });
     return { context: opts.path, tag };
   }
-  if (opts.tag === undefined) {
+  // -o alone writes what it says and no image, as BuildKit's exporters
+  if (opts.tag === undefined && !opts.output?.length) {
     throw new BerthError("USAGE", "no image to write: give -t IMAGE", {
       hint: `berth build ${arg ?? "."} -t IMAGE (or, as pack: berth build IMAGE --path ${arg ?? "."})`,
     });
@@ -183,8 +189,8 @@ async function planBuild(
   opts: Record<string, unknown>,
   command: Command,
   cwd: string,
-): Promise<{ tag: string; contextDir: string; choice: BuildChoice }> {
-  const { context, tag } = buildTarget(arg, opts as { path?: string; tag?: string });
+): Promise<{ tag: string | undefined; contextDir: string; choice: BuildChoice }> {
+  const { context, tag } = buildTarget(arg, opts as { path?: string; tag?: string; output?: string[] });
   const contextDir = resolve(cwd, context);
   const dockerfileFlag = (opts.file ?? opts.dockerfile) as string | boolean | undefined;
   const choice = await chooseBuild(
@@ -230,6 +236,9 @@ Examples:
   berth build ./svc -f ./svc/Dockerfile.prod -t oci:./out:svc --build-arg VERSION=1.2 --target runtime
   berth build . --dockerfile -t docker://127.0.0.1:5000/app:1 --publish
   berth build . --dockerfile -t app:1 --secret id=npmrc,src=$HOME/.npmrc
+  berth build . --dockerfile --target artifacts -o type=local,dest=./dist   (the stage's files, no image)
+  berth build . --dockerfile -o - > rootfs.tar                              (the filesystem as one tar)
+  berth build . --dockerfile -t app:1 --label org.opencontainers.image.version=1.2 --iidfile id.txt
   berth build . --dockerfile -t reg/app:1 --publish --cache-from reg/app:cache --cache-to type=registry,ref=reg/app:cache,mode=max`;
 
 export function registerBuild(program: Command, cli: () => Cli): void {
@@ -243,6 +252,7 @@ export function registerBuild(program: Command, cli: () => Cli): void {
     .option("-f, --file <path>", "same as --dockerfile PATH");
   dockerfileOptions(cmd);
   dockerfileInputOptions(cmd);
+  outputOptions(cmd);
   cmd
     .option("--publish", "write the image straight to its registry (-t names a registry reference)")
     .option("--runtime <name|path>", "OCI runtime for RUN steps (runc, crun)")
@@ -305,6 +315,10 @@ interface BuildFlags {
   ssh?: string[];
   allow?: string[];
   stageJobs?: number;
+  output?: string[];
+  label?: string[];
+  iidfile?: string;
+  metadataFile?: string;
 }
 
 /** How a build reports: -q's quietness, the heartbeat, and the line logger both ways of building use. */
@@ -318,6 +332,7 @@ interface BuildOutput {
 async function runBuild(c: Cli, arg: string | undefined, opts: BuildFlags, command: Command): Promise<void> {
   const { out } = c;
   const { tag, contextDir, choice } = await planBuild(arg, opts, command, c.cwd);
+  if (choice.way === "dockerfile") checkOutputs(opts, tag, c.terminal.stdout);
   const isolation = choice.way === "buildpacks" ? (opts.isolation ?? "sandbox") : "sandbox";
   if (isolation === "host") {
     // berth as the creator inside a build step: the CNB_* twins of the flags
@@ -336,7 +351,8 @@ async function runBuild(c: Cli, arg: string | undefined, opts: BuildFlags, comma
   const o: BuildOutput = { quiet, heartbeat, log };
   try {
     if (choice.way === "buildpacks")
-      await buildpacksBuild(c, opts, { tag, contextDir, choice, isolation }, o);
+      // -o is refused on buildpacks builds, so buildTarget gave a tag
+      await buildpacksBuild(c, opts, { tag: tag!, contextDir, choice, isolation }, o);
     else await dockerfileBuild(c, opts, { tag, contextDir, choice }, o);
   } finally {
     heartbeat.stop();
@@ -406,14 +422,14 @@ async function buildpacksBuild(
 async function dockerfileBuild(
   c: Cli,
   opts: BuildFlags,
-  plan: { tag: string; contextDir: string; choice: BuildChoice },
+  plan: { tag: string | undefined; contextDir: string; choice: BuildChoice },
   { quiet, heartbeat, log }: BuildOutput,
 ): Promise<void> {
   const { out, cwd } = c;
   const { tag, contextDir, choice } = plan;
   const host = hostOptions(c, { runtime: opts.runtime, epoch: true });
   log(
-    `Building ${tag} with the Dockerfile ${relative(cwd, choice.dockerfile!) || choice.dockerfile} (${choice.reason})`,
+    `Building ${tag ?? `-o ${opts.output!.join(" -o ")}`} with the Dockerfile ${relative(cwd, choice.dockerfile!) || choice.dockerfile} (${choice.reason})`,
   );
   const r = await buildDockerfile({
     ...host,
@@ -427,7 +443,10 @@ async function dockerfileBuild(
     context: contextDir,
     file: choice.dockerfile!,
     ...(choice.fromProject ? { fileInContext: true } : {}),
-    tags: [tag],
+    tags: tag === undefined ? [] : [tag],
+    outputs: opts.output ?? [],
+    labels: opts.label ?? [],
+    stdout: out.stdout,
     publish: Boolean(opts.publish),
     buildArgs: opts.buildArg ?? [],
     target: opts.target,
@@ -445,12 +464,76 @@ async function dockerfileBuild(
     pull: Boolean(opts.pull),
     noCacheFilter: (opts.noCacheFilter as string[] | undefined) ?? [],
   });
+  await writeBuildFiles(opts, r, c.cwd);
   if (opts.json) printJson(out, r);
   else if (quiet) out.stdout.write(`${r.digest}\n`);
   else {
     const cached = (r.steps ?? []).filter((s) => s.cached).length;
     info(out, `Successfully built ${r.digest} (${r.steps?.length ?? 0} steps, ${cached} cached)`);
-    info(out, `Wrote ${r.digest} to ${r.tags[0]}`);
+    if (tag !== undefined) info(out, `Wrote ${r.digest} to ${r.tags[0]}`);
+    for (const o of opts.output ?? []) info(out, `Exported to -o ${o}`);
+  }
+}
+
+/**
+ * `-o`, `--iidfile` and `--metadata-file` checked before anything runs: `-o -` writes the tar to standard output,
+ * so -q and --json (which print there) and a terminal are refused, as buildx refuses a console; an image ID
+ * needs an image (docker 20.10 fails after a local/tar-only build instead).
+ */
+function checkOutputs(opts: BuildFlags, tag: string | undefined, terminal: boolean): void {
+  const specs = (opts.output ?? []).map(parseOutput);
+  const stdout = specs.find((s) => s.type === "tar" && s.dest === "-");
+  if (stdout && (opts.quiet || opts.json)) {
+    throw new BerthError(
+      "USAGE",
+      `-o ${stdout.text} writes the tar to standard output, where ${opts.json ? "--json" : "-q"} prints too`,
+      {
+        hint: "write the tar to a file: -o type=tar,dest=FILE",
+      },
+    );
+  }
+  if (stdout && terminal) {
+    throw new BerthError("USAGE", `-o ${stdout.text}: refusing to write a tar to the terminal`, {
+      hint: "redirect standard output (-o - > out.tar), or give -o type=tar,dest=FILE",
+    });
+  }
+  if (opts.publish && tag === undefined) {
+    throw new BerthError("USAGE", "--publish writes -t's image to its registry, and this build has no -t", {
+      hint: "add -t REGISTRY/IMAGE, or give -o type=registry,name=REGISTRY/IMAGE",
+    });
+  }
+  if (opts.iidfile !== undefined && tag === undefined && !specs.some((s) => s.type === "image")) {
+    throw new BerthError(
+      "USAGE",
+      `--iidfile: this build writes no image (only -o ${specs.map((s) => s.text).join(", -o ")}), so it has no image ID`,
+      {
+        hint: "add -t IMAGE, or leave out --iidfile",
+      },
+    );
+  }
+}
+
+/** `--iidfile` (docker's: the image ID, no newline) and buildx's `--metadata-file`, written once the build is done. */
+async function writeBuildFiles(opts: BuildFlags, r: BuildResult, cwd: string): Promise<void> {
+  if (opts.iidfile !== undefined) {
+    // several platforms: the index's digest, as buildx writes it
+    await writeFileAtomic(resolve(cwd, opts.iidfile), r.manifests ? r.digest : r.imageId);
+  }
+  if (opts.metadataFile !== undefined) {
+    const names = [
+      ...r.tags,
+      ...(opts.output ?? []).map(parseOutput).flatMap((s) => (s.type === "image" ? [s.destination] : [])),
+    ];
+    const doc =
+      names.length && r.descriptor
+        ? {
+            ...(r.manifests ? {} : { "containerimage.config.digest": r.imageId }),
+            "containerimage.descriptor": r.descriptor,
+            "containerimage.digest": r.digest,
+            "image.name": names.join(","),
+          }
+        : {};
+    await writeFileAtomic(resolve(cwd, opts.metadataFile), `${JSON.stringify(doc, null, 2)}\n`);
   }
 }
 
@@ -508,6 +591,23 @@ function dockerfileInputOptions(cmd: Command): void {
     .option("--add-host <HOST:IP>", "add a line to RUN's /etc/hosts (repeatable; not in the image)", collect)
     .option("--pull", "read base images from their registry, not the store's copy (as docker build --pull)")
     .addOption(noCacheFilter);
+}
+
+/** Where a Dockerfile build goes besides -t (BuildKit's exporters), and what is written about it. */
+function outputOptions(cmd: Command): void {
+  cmd
+    .option(
+      "-o, --output <type=local,dest=DIR|type=tar,dest=FILE|DIR|-|…>",
+      "export the build as BuildKit's exporters (repeatable): local: the target stage's files into DIR; tar: the same as one tar (- : standard output); image/registry/oci/docker: the image to the store, a registry or an archive. Without -t, no other image is written",
+      collect,
+    )
+    .option(
+      "--label <KEY=VALUE>",
+      "set a label on the image, over the Dockerfile's LABEL (repeatable)",
+      collect,
+    )
+    .option("--iidfile <file>", "write the image ID (sha256:<config digest>) to this file")
+    .option("--metadata-file <file>", "write buildx's build result metadata (JSON) to this file");
 }
 
 /** Buildpack flags (issue 7: pack's names and meanings), handed to src/cnb. */

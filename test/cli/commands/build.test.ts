@@ -38,6 +38,10 @@ describe("buildTarget", () => {
     });
   });
 
+  it("takes -o alone (BuildKit's exporters write no image then)", () => {
+    expect(buildTarget(".", { output: ["out"] })).toEqual({ context: ".", tag: undefined });
+  });
+
   it("refuses no image, and two images, with the spelling to use", () => {
     const none = refusal(() => buildTarget("./api", {}));
     expect([none.code, none.message, none.hint]).toEqual([
@@ -144,6 +148,18 @@ describe("berth build, in process", () => {
     );
     expect((r.error as BerthError).hint).toBe(
       "add --dockerfile to build with the Dockerfile, or leave the flag out",
+    );
+  });
+
+  it("refuses -o, --label, --iidfile and --metadata-file for a buildpacks build (pack has none of them)", async () => {
+    const dir = await tempDir();
+    const r = await runCommand(
+      ["build", dir, "-o", "out", "--label", "a=b", "--iidfile", "f", "--metadata-file", "m"],
+      { home: join(dir, "h") },
+    );
+    expect(r.error).toMatchObject({ code: "USAGE" });
+    expect((r.error as BerthError).message).toMatch(
+      /^-o\/--output, --label, --iidfile, --metadata-file apply only to Dockerfile builds; this is a buildpacks build \(/,
     );
   });
 
