@@ -19,6 +19,7 @@ import {
 import { open, readdir, stat } from "node:fs/promises";
 import { BerthError } from "../errors.ts";
 import { createMatcher, type Matcher } from "../layer/ignore.ts";
+import { compileGlob, type Glob } from "../util/glob.ts";
 import { components, lstatOrUndefined, resolveInRoot } from "./rootfs.ts";
 
 /** One file, directory or symlink to copy. */
@@ -45,25 +46,22 @@ export interface MatchedSource {
 
 const GLOB = /[*?[]/;
 
-function componentRegex(glob: string): RegExp {
-  let re = "";
-  for (let i = 0; i < glob.length; i++) {
-    const c = glob[i]!;
-    if (c === "*") re += "[^/]*";
-    else if (c === "?") re += "[^/]";
-    else if (c === "[") {
-      const end = glob.indexOf("]", i + 2);
-      if (end < 0)
-        throw new BerthError("DOCKERFILE_SYNTAX", `pattern ${JSON.stringify(glob)} has an unclosed [`);
-      let cls = glob.slice(i + 1, end);
-      if (cls.startsWith("^") || cls.startsWith("!")) cls = `^${cls.slice(1)}`;
-      re += `[${cls.replace(/\\/g, "\\\\")}]`;
-      i = end;
-    } else if (c === "\\" && i + 1 < glob.length) {
-      re += glob[++i]!.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&");
-    } else re += c.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&");
-  }
-  return new RegExp(`^${re}$`);
+/**
+ * One path component of a COPY source pattern, as BuildKit's fsutil matches it (Go's filepath.Match: `!` in
+ * `[!…]` is no negation; a bad pattern matches nothing there, an error here).
+ */
+function componentGlob(part: string, pattern: string): Glob {
+  return compileGlob(
+    part,
+    (why) =>
+      new BerthError(
+        "DOCKERFILE_SYNTAX",
+        `pattern ${JSON.stringify(pattern)} is not a valid wildcard: ${why}`,
+        {
+          hint: "COPY and ADD take Go's filepath.Match wildcards: *, ?, [a-z], [^a-z], and \\ before a character to match it literally",
+        },
+      ),
+  );
 }
 
 /** Paths (relative to root) matching a pattern, not excluded. */
@@ -77,7 +75,7 @@ async function expandPattern(root: string, pattern: string, matcher: Matcher | u
         next.push(dir === "" ? part : `${dir}/${part}`);
         continue;
       }
-      const re = componentRegex(part);
+      const re = componentGlob(part, pattern);
       let names: string[];
       try {
         names = await readdir(dir === "" ? root : `${root}/${dir}`);

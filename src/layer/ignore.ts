@@ -5,6 +5,7 @@
  * an inner slash matches at any depth; in dockerignore syntax every pattern is anchored at the root.
  */
 import { BerthError } from "../errors.ts";
+import { compileGlob, type Glob } from "../util/glob.ts";
 
 export type IgnoreSyntax = "dockerignore" | "gitignore";
 
@@ -12,7 +13,7 @@ interface Rule {
   source: string;
   negate: boolean;
   dirOnly: boolean;
-  regex: RegExp;
+  glob: Glob;
 }
 
 export interface Matcher {
@@ -28,48 +29,6 @@ export function parseIgnoreFile(text: string): string[] {
     .split(/\r?\n/)
     .map((l) => l.trim())
     .filter((l) => l !== "" && !l.startsWith("#"));
-}
-
-function globToRegex(glob: string, pattern: string): string {
-  let re = "";
-  for (let i = 0; i < glob.length; i++) {
-    const c = glob[i]!;
-    if (c === "*") {
-      if (glob[i + 1] === "*") {
-        const atStart = i === 0 || glob[i - 1] === "/";
-        const atEnd = i + 2 === glob.length || glob[i + 2] === "/";
-        if (atStart && atEnd) {
-          if (i + 2 === glob.length) {
-            re += ".*";
-            i += 1;
-          } else {
-            re += "(?:.*/)?";
-            i += 2;
-          }
-          continue;
-        }
-        re += "[^/]*";
-        i += 1;
-        continue;
-      }
-      re += "[^/]*";
-    } else if (c === "?") {
-      re += "[^/]";
-    } else if (c === "[") {
-      const end = glob.indexOf("]", i + 2);
-      if (end < 0) throw new BerthError("USAGE", `pattern ${JSON.stringify(pattern)} has an unclosed [`);
-      let cls = glob.slice(i + 1, end);
-      if (cls.startsWith("!") || cls.startsWith("^")) cls = `^${cls.slice(1)}`;
-      re += `[${cls.replace(/\\/g, "\\\\")}]`;
-      i = end;
-    } else if (c === "\\" && i + 1 < glob.length) {
-      re += glob[i + 1]!.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&");
-      i += 1;
-    } else {
-      re += c.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&");
-    }
-  }
-  return re;
 }
 
 function compile(raw: string, syntax: IgnoreSyntax): Rule | undefined {
@@ -93,17 +52,22 @@ function compile(raw: string, syntax: IgnoreSyntax): Rule | undefined {
     .join("/");
   if (p === "") return undefined;
   if (syntax === "gitignore" && !anchored && !p.includes("/")) p = `**/${p}`;
-  return { source: raw, negate, dirOnly, regex: new RegExp(`^${globToRegex(p, raw)}$`) };
+  const fail = (why: string) =>
+    new BerthError("USAGE", `pattern ${JSON.stringify(raw)} is not a valid ${syntax} pattern: ${why}`, {
+      hint: "patterns take *, ?, [a-z], [^a-z], ** for any directories, and \\ before a character to match it literally",
+    });
+  // moby/patternmatcher's matching, as BuildKit has it for .dockerignore
+  return { source: raw, negate, dirOnly, glob: compileGlob(p, fail, "patternmatcher") };
 }
 
 export function createMatcher(patterns: readonly string[], syntax: IgnoreSyntax = "dockerignore"): Matcher {
   const rules = patterns.map((p) => compile(p, syntax)).filter((r): r is Rule => r !== undefined);
   const hasNegations = rules.some((r) => r.negate);
   const matches = (rule: Rule, path: string, isDir: boolean): boolean => {
-    if ((!rule.dirOnly || isDir) && rule.regex.test(path)) return true;
+    if ((!rule.dirOnly || isDir) && rule.glob.test(path)) return true;
     // A pattern matching an ancestor directory matches the path too.
     for (let i = path.indexOf("/"); i >= 0; i = path.indexOf("/", i + 1)) {
-      if (rule.regex.test(path.slice(0, i))) return true;
+      if (rule.glob.test(path.slice(0, i))) return true;
     }
     return false;
   };

@@ -55,9 +55,13 @@ describe("matchSources", () => {
       { path: "b.txt", isDir: false, files: [""] },
       { path: "src/lib/util.go", isDir: false, files: [""] },
     ]);
+    // BuildKit's fsutil (copy.go resolveWildcards) matches with Go's filepath.Match: `[!a]` is the class of `!`
+    // and `a`, no negation (that is `[^a]`)
     expect(
-      summary(await matchSources(root, ["[ab].txt", "[!a].txt"], undefined, "ctx")).map((s) => s.path),
-    ).toEqual(["a.txt", "b.txt", "b.txt"]);
+      summary(await matchSources(root, ["[ab].txt", "[!a].txt", "[^a].txt"], undefined, "ctx")).map(
+        (s) => s.path,
+      ),
+    ).toEqual(["a.txt", "b.txt", "a.txt", "b.txt"]);
     // A name with wildcard characters that exists as written is taken literally (escaped) when it has no glob.
     expect(summary(await matchSources(root, ["\\[x\\].txt"], undefined, "ctx")).map((s) => s.path)).toEqual([
       "[x].txt",
@@ -125,7 +129,7 @@ describe("matchSources", () => {
       (await failureOf(matchSources(root, ["broken/dangling"], undefined, "--from=build"))).message,
     ).toBe('"broken/dangling" is a symlink whose target "/nowhere" does not exist in --from=build');
     expect((await failureOf(matchSources(root, ["[ab.txt"], undefined, "ctx"))).message).toBe(
-      'pattern "[ab.txt" has an unclosed [',
+      'pattern "[ab.txt" is not a valid wildcard: a [ has no closing ]',
     );
   });
 });

@@ -36,4 +36,19 @@ describe("ignore patterns", () => {
     expect(m.excludes("pkg/dist/x.js", false)).toBe(true);
     expect(m.excludes("pkg/dist", false)).toBe(false);
   });
+
+  it("matches each pattern as moby/patternmatcher does for BuildKit (test/util/glob.test.ts asks it)", () => {
+    const m = createMatcher(["**.log", "[!a].txt", "x**y"]);
+    // a leading ** is a test of the path's end
+    expect(m.excludes("deep/dir/app.log", false)).toBe(true);
+    // ! in a class is no negation
+    expect(m.excludes("b.txt", false)).toBe(false);
+    expect(m.excludes("!.txt", false)).toBe(true);
+    // ** is "any directories" even inside a name
+    expect(m.excludes("x/z/y", false)).toBe(true);
+    expect(m.excludes("xzy", false)).toBe(false);
+    expect(() => createMatcher(["src/[a"])).toThrow(
+      'pattern "src/[a" is not a valid dockerignore pattern: a [ has no closing ]',
+    );
+  });
 });

@@ -1,0 +1,57 @@
+// The glob oracle for test/util/glob.test.ts: reads a JSON array of {"dialect", "pattern", "name"} on stdin and
+// prints, for each, what Go says: path.Match and filepath.Match for "path", moby/patternmatcher (the version
+// BuildKit vendors) for "patternmatcher". Built and cached by scripts/glob-oracle.sh.
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path"
+	"path/filepath"
+
+	"github.com/moby/patternmatcher"
+)
+
+type query struct {
+	Dialect string `json:"dialect"`
+	Pattern string `json:"pattern"`
+	Name    string `json:"name"`
+}
+
+type answer struct {
+	Match bool `json:"match"`
+	Bad   bool `json:"bad"`
+	// filepath.Match's answer, when it differs from path.Match's (never on Linux)
+	Filepath *bool `json:"filepath,omitempty"`
+}
+
+func main() {
+	var queries []query
+	if err := json.NewDecoder(os.Stdin).Decode(&queries); err != nil {
+		panic(err)
+	}
+	answers := make([]answer, len(queries))
+	for i, q := range queries {
+		switch q.Dialect {
+		case "path":
+			m, err := path.Match(q.Pattern, q.Name)
+			answers[i] = answer{Match: m, Bad: err != nil}
+			if fm, ferr := filepath.Match(q.Pattern, q.Name); fm != m || (ferr != nil) != (err != nil) {
+				answers[i].Filepath = &fm
+			}
+		case "patternmatcher":
+			pm, err := patternmatcher.New([]string{q.Pattern})
+			if err != nil {
+				answers[i] = answer{Bad: true}
+				continue
+			}
+			m, err := pm.MatchesUsingParentResult(q.Name, false)
+			answers[i] = answer{Match: m, Bad: err != nil}
+		default:
+			panic("unknown dialect " + q.Dialect)
+		}
+	}
+	if err := json.NewEncoder(os.Stdout).Encode(answers); err != nil {
+		panic(err)
+	}
+}
