@@ -133,6 +133,24 @@ COPY src /only-src
 `,
   },
   {
+    // fsutil matches COPY sources with filepath.Match and .dockerignore with patternmatcher's Go regexp: in
+    // both, `[!c]` is the class of ! and c (negation is `[^c]`)
+    name: "wildcards: [!…] is no negation in COPY sources or .dockerignore",
+    files: {
+      "a.txt": "a\n",
+      "b.txt": "b\n",
+      "!.txt": "bang\n",
+      "c.md": "c\n",
+      "d.md": "d\n",
+      ".dockerignore": "[!c].md\n",
+    },
+    dockerfile: `FROM {{BASE}}
+COPY [!a].txt /neg/
+COPY [^a].txt /not-a/
+COPY *.md /md/
+`,
+  },
+  {
     name: "hard links from the context, from RUN and through COPY --from",
     files: { "hl/a": "linked\n", "other.txt": "o\n" },
     setup: async (ctx) => {
