@@ -1,8 +1,9 @@
 /**
  * Include/exclude patterns with `.dockerignore` (default) or `.gitignore` syntax: `*`, `?`, `[…]`, `**`,
- * `!` re-includes, leading `/` anchors, trailing `/` matches directories only, the last matching pattern wins,
- * and a pattern that matches a directory matches everything under it. In gitignore syntax a pattern without
- * an inner slash matches at any depth; in dockerignore syntax every pattern is anchored at the root.
+ * `!` re-includes, leading `/` anchors, the last matching pattern wins, and a pattern that matches a directory
+ * matches everything under it; each pattern matches as moby/patternmatcher's (src/util/glob.ts). In gitignore
+ * syntax a pattern without an inner slash matches at any depth and a trailing `/` matches directories only; in
+ * dockerignore syntax every pattern is anchored at the root and cleaned as Go's path.Clean (`dir/` is `dir`).
  */
 import { BerthError } from "../errors.ts";
 import { compileGlob, type Glob } from "../util/glob.ts";
@@ -31,33 +32,61 @@ export function parseIgnoreFile(text: string): string[] {
     .filter((l) => l !== "" && !l.startsWith("#"));
 }
 
-function compile(raw: string, syntax: IgnoreSyntax): Rule | undefined {
-  let p = raw.trim();
-  let negate = false;
-  if (p.startsWith("!")) {
-    negate = true;
-    p = p.slice(1).trim();
+/** Go's path.Clean. */
+function goClean(p: string): string {
+  const rooted = p.startsWith("/");
+  const out: string[] = [];
+  for (const c of p.split("/")) {
+    if (c === "" || c === ".") continue;
+    if (c !== "..") out.push(c);
+    else if (out.length > 0 && out[out.length - 1] !== "..") out.pop();
+    else if (!rooted) out.push("..");
   }
-  let dirOnly = false;
-  if (p.endsWith("/")) {
-    dirOnly = true;
-    p = p.replace(/\/+$/, "");
+  const joined = out.join("/");
+  return rooted ? `/${joined}` : joined || ".";
+}
+
+/**
+ * A pattern (without its `!`) as the syntax reads it: dockerignore as moby/patternmatcher's ignorefile (Go's
+ * path.Clean, so a trailing `/` is dropped and `dir/` matches a file too; a leading `/` dropped), gitignore
+ * with `dir/` for directories only and an unanchored name at any depth. Undefined: it matches nothing.
+ */
+function shape(pattern: string, syntax: IgnoreSyntax): { p: string; dirOnly: boolean } | undefined {
+  if (syntax === "dockerignore") {
+    const p = goClean(pattern).replace(/^\/(?=.)/, "");
+    return p === "." || p === "/" ? undefined : { p, dirOnly: false };
   }
-  const anchored = p.startsWith("/");
-  p = p.replace(/^(?:\.?\/)+/, "");
-  // Clean "a//b" and "a/./b".
-  p = p
+  const dirOnly = pattern.endsWith("/");
+  const anchored = pattern.startsWith("/");
+  const p = pattern
+    .replace(/^(?:\.?\/)+/, "")
     .split("/")
-    .filter((s) => s !== "" && s !== ".")
+    .filter((c) => c !== "" && c !== ".")
     .join("/");
   if (p === "") return undefined;
-  if (syntax === "gitignore" && !anchored && !p.includes("/")) p = `**/${p}`;
+  return { p: !anchored && !p.includes("/") ? `**/${p}` : p, dirOnly };
+}
+
+function compile(raw: string, syntax: IgnoreSyntax): Rule | undefined {
+  let pattern = raw.trim();
+  let negate = false;
+  if (pattern.startsWith("!")) {
+    negate = true;
+    pattern = pattern.slice(1).trim();
+  }
+  const shaped = shape(pattern, syntax);
+  if (!shaped) return undefined;
   const fail = (why: string) =>
     new BerthError("USAGE", `pattern ${JSON.stringify(raw)} is not a valid ${syntax} pattern: ${why}`, {
       hint: "patterns take *, ?, [a-z], [^a-z], ** for any directories, and \\ before a character to match it literally",
     });
   // moby/patternmatcher's matching, as BuildKit has it for .dockerignore
-  return { source: raw, negate, dirOnly, glob: compileGlob(p, fail, "patternmatcher") };
+  return {
+    source: raw,
+    negate,
+    dirOnly: shaped.dirOnly,
+    glob: compileGlob(shaped.p, fail, "patternmatcher"),
+  };
 }
 
 export function createMatcher(patterns: readonly string[], syntax: IgnoreSyntax = "dockerignore"): Matcher {

@@ -20,7 +20,8 @@ describe("ignore patterns", () => {
     expect(m.excludes("docs/draft1.md", false)).toBe(true);
     expect(m.excludes("docs/draft10.md", false)).toBe(false);
     expect(m.excludes("build", true)).toBe(true);
-    expect(m.excludes("build", false)).toBe(false); // trailing / = directories only
+    // ignorefile cleans the pattern (Go's path.Clean): a trailing / is dropped, so a file matches too
+    expect(m.excludes("build", false)).toBe(true);
     expect(m.excludes("build/out.js", false)).toBe(true);
     expect(m.excludes("a.txt", false)).toBe(true);
     expect(m.excludes("c.txt", false)).toBe(false);
@@ -35,6 +36,15 @@ describe("ignore patterns", () => {
     expect(m.excludes("pkg/dist", true)).toBe(true);
     expect(m.excludes("pkg/dist/x.js", false)).toBe(true);
     expect(m.excludes("pkg/dist", false)).toBe(false);
+  });
+
+  it("cleans a .dockerignore pattern as ignorefile does (Go's path.Clean, a leading / dropped)", () => {
+    const m = createMatcher(["logs/", "a/../b", "./c/./d", "/", "."]);
+    expect(m.excludes("logs", false)).toBe(true);
+    expect(m.excludes("b/x", false)).toBe(true);
+    expect(m.excludes("a/b", false)).toBe(false);
+    expect(m.excludes("c/d", false)).toBe(true);
+    expect(m.excludes("e", false)).toBe(false);
   });
 
   it("matches each pattern as moby/patternmatcher does for BuildKit (test/util/glob.test.ts asks it)", () => {

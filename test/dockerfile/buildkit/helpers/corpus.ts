@@ -134,20 +134,22 @@ COPY src /only-src
   },
   {
     // fsutil matches COPY sources with filepath.Match and .dockerignore with patternmatcher's Go regexp: in
-    // both, `[!c]` is the class of ! and c (negation is `[^c]`)
-    name: "wildcards: [!…] is no negation in COPY sources or .dockerignore",
+    // both, `[!c]` is the class of ! and c (negation is `[^c]`); ignorefile cleans `out/` to `out`
+    name: "wildcards: [!…] is no negation in COPY sources or .dockerignore; dir/ there matches a file",
     files: {
       "a.txt": "a\n",
       "b.txt": "b\n",
       "!.txt": "bang\n",
       "c.md": "c\n",
       "d.md": "d\n",
-      ".dockerignore": "[!c].md\n",
+      out: "a file\n",
+      ".dockerignore": "[!c].md\nout/\n",
     },
     dockerfile: `FROM {{BASE}}
 COPY [!a].txt /neg/
 COPY [^a].txt /not-a/
 COPY *.md /md/
+COPY . /all/
 `,
   },
   {
