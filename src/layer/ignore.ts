@@ -24,12 +24,24 @@ export interface Matcher {
   readonly hasNegations: boolean;
 }
 
-/** Split an ignore file into patterns: one per line, `#` comments and blank lines dropped. */
+/** Go's strings.TrimSpace: Unicode white space (U+0085 yes, U+FEFF no, unlike String.prototype.trim). */
+function goTrimSpace(s: string): string {
+  return s
+    .replace(/^[\t\n\v\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+/, "")
+    .replace(/[\t\n\v\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+$/, "");
+}
+
+/**
+ * Split an ignore file into patterns as moby/patternmatcher's ignorefile.ReadAll: a leading UTF-8 BOM dropped,
+ * a line starting with `#` (before any space) is a comment, each line trimmed, blank lines dropped.
+ */
 export function parseIgnoreFile(text: string): string[] {
   return text
+    .replace(/^\uFEFF/, "")
     .split(/\r?\n/)
-    .map((l) => l.trim())
-    .filter((l) => l !== "" && !l.startsWith("#"));
+    .filter((l) => !l.startsWith("#"))
+    .map(goTrimSpace)
+    .filter((l) => l !== "");
 }
 
 /** Go's path.Clean. */
@@ -67,19 +79,25 @@ function shape(pattern: string, syntax: IgnoreSyntax): { p: string; dirOnly: boo
   return { p: !anchored && !p.includes("/") ? `**/${p}` : p, dirOnly };
 }
 
-function compile(raw: string, syntax: IgnoreSyntax): Rule | undefined {
-  let pattern = raw.trim();
+function compile(raw: string, syntax: IgnoreSyntax, origin: string | undefined): Rule | undefined {
+  let pattern = goTrimSpace(raw);
   let negate = false;
   if (pattern.startsWith("!")) {
     negate = true;
-    pattern = pattern.slice(1).trim();
+    pattern = goTrimSpace(pattern.slice(1));
   }
+  const fail = (why: string) =>
+    new BerthError(
+      "USAGE",
+      `${origin ? `${origin}: ` : ""}pattern ${JSON.stringify(raw)} is not a valid ${syntax} pattern: ${why}`,
+      {
+        hint: "patterns take *, ?, [a-z], [^a-z], ** for any directories, and \\ before a character to match it literally",
+      },
+    );
+  // patternmatcher.New refuses a lone !
+  if (negate && pattern === "" && syntax === "dockerignore") throw fail("a ! needs a pattern after it");
   const shaped = shape(pattern, syntax);
   if (!shaped) return undefined;
-  const fail = (why: string) =>
-    new BerthError("USAGE", `pattern ${JSON.stringify(raw)} is not a valid ${syntax} pattern: ${why}`, {
-      hint: "patterns take *, ?, [a-z], [^a-z], ** for any directories, and \\ before a character to match it literally",
-    });
   // moby/patternmatcher's matching, as BuildKit has it for .dockerignore
   return {
     source: raw,
@@ -89,8 +107,13 @@ function compile(raw: string, syntax: IgnoreSyntax): Rule | undefined {
   };
 }
 
-export function createMatcher(patterns: readonly string[], syntax: IgnoreSyntax = "dockerignore"): Matcher {
-  const rules = patterns.map((p) => compile(p, syntax)).filter((r): r is Rule => r !== undefined);
+/** A matcher of `patterns`; a bad one is an error naming it, after `origin` (the file it came from) when given. */
+export function createMatcher(
+  patterns: readonly string[],
+  syntax: IgnoreSyntax = "dockerignore",
+  origin?: string,
+): Matcher {
+  const rules = patterns.map((p) => compile(p, syntax, origin)).filter((r): r is Rule => r !== undefined);
   const hasNegations = rules.some((r) => r.negate);
   const matches = (rule: Rule, path: string, isDir: boolean): boolean => {
     if ((!rule.dirOnly || isDir) && rule.glob.test(path)) return true;

@@ -3,36 +3,9 @@
  * (Go's path.Match and filepath.Match, moby/patternmatcher v0.6.0 as BuildKit vendors it; built by
  * scripts/glob-oracle.sh, cached) and of src/util/glob.ts, and the answers (match, or a bad pattern) must agree.
  */
-import { execFile } from "node:child_process";
-import { resolve } from "node:path";
-import { promisify } from "node:util";
 import { beforeAll, describe, expect, it } from "vitest";
 import { compileGlob, type GlobDialect } from "../../src/util/glob.ts";
-
-const pexec = promisify(execFile);
-
-interface Answer {
-  match: boolean;
-  bad: boolean;
-  filepath?: boolean;
-}
-
-async function oracle(queries: { dialect: GlobDialect; pattern: string; name: string }[]): Promise<Answer[]> {
-  const script = resolve(import.meta.dirname, "../../scripts/glob-oracle.sh");
-  const { stdout: built } = await pexec("bash", [script], { timeout: 600_000 });
-  const bin = built.trim().split("\n").pop()!;
-  const child = execFile(bin, { maxBuffer: 64 * 1024 * 1024 });
-  const out = new Promise<string>((res, rej) => {
-    let text = "";
-    child.stdout!.on("data", (d: Buffer) => {
-      text += d.toString();
-    });
-    child.on("error", rej);
-    child.on("close", (code) => (code === 0 ? res(text) : rej(new Error(`glob oracle exited ${code}`))));
-  });
-  child.stdin!.end(JSON.stringify(queries));
-  return JSON.parse(await out) as Answer[];
-}
+import { type Answer, globOracle as oracle } from "../helpers/glob-oracle.ts";
 
 class Bad extends Error {}
 

@@ -1,6 +1,8 @@
-// The glob oracle for test/util/glob.test.ts: reads a JSON array of {"dialect", "pattern", "name"} on stdin and
-// prints, for each, what Go says: path.Match and filepath.Match for "path", moby/patternmatcher (the version
-// BuildKit vendors) for "patternmatcher". Built and cached by scripts/glob-oracle.sh.
+// The glob oracle for test/util/glob.test.ts and test/layer/ignore.test.ts: reads a JSON array of {"dialect",
+// "pattern", "name"} on stdin and prints, for each, what Go says: path.Match and filepath.Match for "path",
+// moby/patternmatcher (the version BuildKit vendors) for "patternmatcher", and for "ignorefile" whether a
+// .dockerignore of that text excludes the name (ignorefile.ReadAll, then MatchesOrParentMatches). Built and
+// cached by scripts/glob-oracle.sh.
 package main
 
 import (
@@ -9,7 +11,10 @@ import (
 	"path"
 	"path/filepath"
 
+	"strings"
+
 	"github.com/moby/patternmatcher"
+	"github.com/moby/patternmatcher/ignorefile"
 )
 
 type query struct {
@@ -46,6 +51,19 @@ func main() {
 				continue
 			}
 			m, err := pm.MatchesUsingParentResult(q.Name, false)
+			answers[i] = answer{Match: m, Bad: err != nil}
+		case "ignorefile":
+			patterns, err := ignorefile.ReadAll(strings.NewReader(q.Pattern))
+			if err != nil {
+				answers[i] = answer{Bad: true}
+				continue
+			}
+			pm, err := patternmatcher.New(patterns)
+			if err != nil {
+				answers[i] = answer{Bad: true}
+				continue
+			}
+			m, err := pm.MatchesOrParentMatches(q.Name)
 			answers[i] = answer{Match: m, Bad: err != nil}
 		default:
 			panic("unknown dialect " + q.Dialect)
