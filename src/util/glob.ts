@@ -1,8 +1,8 @@
 /**
  * Glob patterns, parsed in one place: Go's `path.Match` grammar (`*`, `?`, `[` [`^`] ranges `]`, `\` escapes;
  * `filepath.Match` is the same on Linux), and the two ways berth's references match with it:
- * - `path`: Go's own matcher (COPY/ADD sources as BuildKit's fsutil resolves them, `docker images --filter
- *   reference=`, CNB app slices), ported chunk for chunk: it works on UTF-8 bytes, a `*` takes the first
+ * - `path`: Go's own matcher (COPY/ADD sources, per path component, as BuildKit's fsutil's filepath.Match,
+ *   `docker images --filter reference=`, CNB app slices), ported chunk for chunk: it works on UTF-8 bytes, a `*` takes the first
  *   place its next chunk fits (no backtracking), and a class (`[^a]`, `[/]`) matches a `/`.
  * - `patternmatcher`: moby/patternmatcher's `Pattern.match` (`.dockerignore`, COPY --exclude/--parents): a
  *   pattern valid for path.Match, turned into a Go regexp where `**` spans directories, a class is the
@@ -49,8 +49,8 @@ export function compileGlob(pattern: string, fail: GlobFail, dialect: GlobDialec
   const chunks = parseChunks(Buffer.from(pattern, "utf8"));
   switch (dialect) {
     case "path": {
-      const bad = chunks.find((c) => c.bad !== undefined)?.bad;
-      if (bad !== undefined) throw fail(bad);
+      const why = chunks.find((c) => c.bad !== undefined)?.bad;
+      if (why !== undefined) throw fail(why);
       return { test: (name) => matchChunks(chunks, utf8(name)) === true };
     }
     case "patternmatcher": {
@@ -97,7 +97,7 @@ function parseChunks(p: Buffer): Chunk[] {
       else if (c === 0x2a && !inRange) break;
     }
     try {
-      chunks.push({ star, tokens: parseChunk(p.subarray(i, end), bad) });
+      chunks.push({ star, tokens: parseChunk(p.subarray(i, end)) });
     } catch (err) {
       if (!(err instanceof BadPattern)) throw err;
       chunks.push({ star, tokens: [], bad: err.message });
@@ -107,20 +107,20 @@ function parseChunks(p: Buffer): Chunk[] {
   return chunks;
 }
 
-function parseChunk(c: Buffer, fail: GlobFail): Token[] {
+function parseChunk(c: Buffer): Token[] {
   const tokens: Token[] = [];
   let i = 0;
   while (i < c.length) {
     const b = c[i]!;
     if (b === 0x5b) {
-      const [token, next] = parseClass(c, i + 1, fail);
+      const [token, next] = parseClass(c, i + 1);
       tokens.push(token);
       i = next;
     } else if (b === 0x3f) {
       tokens.push({ kind: "any" });
       i++;
     } else if (b === BACKSLASH) {
-      if (i + 1 >= c.length) throw fail("it ends in a lone \\");
+      if (i + 1 >= c.length) throw bad("it ends in a lone \\");
       tokens.push({ kind: "byte", byte: c[i + 1]! });
       i += 2;
     } else {
@@ -132,34 +132,34 @@ function parseChunk(c: Buffer, fail: GlobFail): Token[] {
 }
 
 /** A class after its `[` (Go's matchChunk with getEsc): at least one range, each `lo` or `lo-hi`. */
-function parseClass(c: Buffer, at: number, fail: GlobFail): [Token, number] {
+function parseClass(c: Buffer, at: number): [Token, number] {
   let i = at;
   const negated = c[i] === 0x5e;
   if (negated) i++;
   const ranges: [number, number][] = [];
   for (;;) {
     if (c[i] === 0x5d && ranges.length > 0) return [{ kind: "class", negated, ranges }, i + 1];
-    const [lo, afterLo] = classChar(c, i, fail);
+    const [lo, afterLo] = classChar(c, i);
     let hi = lo;
     i = afterLo;
-    if (c[i] === 0x2d) [hi, i] = classChar(c, i + 1, fail);
+    if (c[i] === 0x2d) [hi, i] = classChar(c, i + 1);
     ranges.push([lo, hi]);
   }
 }
 
 /** Go's getEsc: one (maybe `\`-escaped) rune of a class, which something must follow. */
-function classChar(c: Buffer, at: number, fail: GlobFail): [number, number] {
+function classChar(c: Buffer, at: number): [number, number] {
   let i = at;
-  if (i >= c.length) throw fail("a [ has no closing ]");
-  if (c[i] === 0x2d) throw fail("a - in a [...] has no character before it");
-  if (c[i] === 0x5d) throw fail("a [...] is empty or has a range with no end");
+  if (i >= c.length) throw bad("a [ has no closing ]");
+  if (c[i] === 0x2d) throw bad("a - in a [...] has no character before it");
+  if (c[i] === 0x5d) throw bad("a [...] is empty or has a range with no end");
   if (c[i] === BACKSLASH) {
     i++;
-    if (i >= c.length) throw fail("it ends in a lone \\");
+    if (i >= c.length) throw bad("it ends in a lone \\");
   }
   const [rune, width] = decodeRune(c, i);
-  if (rune === RUNE_ERROR && width === 1) throw fail("it is not valid UTF-8");
-  if (i + width >= c.length) throw fail("a [ has no closing ]");
+  if (rune === RUNE_ERROR && width === 1) throw bad("it is not valid UTF-8");
+  if (i + width >= c.length) throw bad("a [ has no closing ]");
   return [rune, i + width];
 }
 
