@@ -143,6 +143,9 @@ COPY src /only-src
       "c.md": "c\n",
       "d.md": "d\n",
       out: "a file\n",
+      "e\\*f": "backslash star\n",
+      "e*f": "star\n",
+      exf: "x\n",
       ".dockerignore": "[!c].md\nout/\n",
     },
     dockerfile: `FROM {{BASE}}
@@ -150,6 +153,7 @@ COPY [!a].txt /neg/
 COPY [^a].txt /not-a/
 COPY *.md /md/
 COPY . /all/
+COPY ["e\\\\*f", "/esc/"]
 `,
   },
   {
