@@ -114,6 +114,20 @@ describe("matchSources", () => {
     expect(src!.files.map((f) => f.rel)).toEqual(["", "README", "lib", "lib/util.go", "main.go"]);
   });
 
+  it("the wildcard part is matched whole below its directory, as fsutil's ResolveWildcards walks it", async () => {
+    const paths = async (p: string) =>
+      summary(await matchSources(root, [p], undefined, "ctx")).map((s) => s.path);
+    // a class may take the / (Go's filepath.Match over the path below "src")
+    expect(await paths("src/lib[/]util.go")).toEqual(["src/lib/util.go"]);
+    expect(await paths("s?c[/]?ain.go")).toEqual(["src/main.go"]);
+    // links before the wildcard are followed inside the root; links below it are entries, not walked into
+    expect(await paths("liblink/util*")).toEqual(["src/lib/util.go", "src/lib/util_test.go"]);
+    expect(await paths("*/util.go")).toEqual([]);
+    expect(await paths("*/*/util.go")).toEqual(["src/lib/util.go"]);
+    // a matching directory is not walked further
+    expect(await paths("s*")).toEqual(["src"]);
+  });
+
   it("a wildcard matching nothing copies nothing; a missing name or dangling link is an error naming it", async () => {
     expect(await matchSources(root, ["*.none"], undefined, "ctx")).toEqual([]);
     expect(

@@ -134,7 +134,8 @@ COPY src /only-src
   },
   {
     // fsutil matches COPY sources with filepath.Match and .dockerignore with patternmatcher's Go regexp: in
-    // both, `[!c]` is the class of ! and c (negation is `[^c]`); ignorefile cleans `out/` to `out`
+    // both, `[!c]` is the class of ! and c (negation is `[^c]`); ignorefile cleans `out/` to `out`; the
+    // wildcard part is matched whole (`?[/]?` takes g/h)
     name: "wildcards: [!…] is no negation in COPY sources or .dockerignore; dir/ there matches a file",
     files: {
       "a.txt": "a\n",
@@ -146,6 +147,7 @@ COPY src /only-src
       "e\\*f": "backslash star\n",
       "e*f": "star\n",
       exf: "x\n",
+      "g/h": "through a class\n",
       ".dockerignore": "[!c].md\nout/\n",
     },
     dockerfile: `FROM {{BASE}}
@@ -154,6 +156,7 @@ COPY [^a].txt /not-a/
 COPY *.md /md/
 COPY . /all/
 COPY ["e\\\\*f", "/esc/"]
+COPY ?[/]? /slash/
 `,
   },
   {
