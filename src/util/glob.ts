@@ -1,7 +1,7 @@
 /**
  * Glob patterns, parsed in one place: Go's `path.Match` grammar (`*`, `?`, `[` [`^`] ranges `]`, `\` escapes;
  * `filepath.Match` is the same on Linux), and the two ways berth's references match with it:
- * - `path`: Go's own matcher (COPY/ADD sources, per path component, as BuildKit's fsutil's filepath.Match,
+ * - `path`: Go's own matcher (COPY/ADD sources' wildcard part, as BuildKit's fsutil's filepath.Match,
  *   `docker images --filter reference=`, CNB app slices), ported chunk for chunk: it works on UTF-8 bytes, a `*` takes the first
  *   place its next chunk fits (no backtracking), and a class (`[^a]`, `[/]`) matches a `/`.
  * - `patternmatcher`: moby/patternmatcher's `Pattern.match` (`.dockerignore`, COPY --exclude/--parents): a
