@@ -3,6 +3,7 @@
  * directory; worded "Application Slice: N", or "Application Layer" when there are no slices.
  */
 
+import { posix } from "node:path";
 import { BerthError } from "../../../errors.ts";
 import { comparePaths, dirName } from "../../../layer/entry.ts";
 import type { PlannedEntry } from "../../../layer/walk.ts";
@@ -47,10 +48,14 @@ export async function appLayers(x: ExportContext, slices: readonly Slice[]): Pro
   return shas;
 }
 
-/** A slice's path: Go's filepath.Match over a path relative to the app, as lc:layers/slices.go glob has it. */
+/**
+ * A slice's path: Go's filepath.Match of the cleaned path over each path relative to the app, as
+ * lc:layers/slices.go glob has it.
+ */
 function slicePattern(path: string): Glob {
   return compileGlob(
-    path.replace(/^\.\//, "").replace(/\/+$/, ""),
+    // filepath.Clean: posix.normalize without its trailing /
+    posix.normalize(path).replace(/(.)\/$/, "$1"),
     (why) =>
       new BerthError(
         "CNB_EXPORT_FAILED",

@@ -70,6 +70,17 @@ describe("sliceEntries (lc layers/slices.go)", () => {
     expect(paths(rest!)).toEqual(paths(all));
   });
 
+  it("cleans a slice path as filepath.Clean does", () => {
+    const [slice] = sliceEntries(all, "/workspace", [{ paths: ["public/../app.js", "./public//img/"] }]);
+    expect(paths(slice!)).toEqual([
+      "workspace",
+      "workspace/app.js",
+      "workspace/public",
+      "workspace/public/img",
+      "workspace/public/img/b.png",
+    ]);
+  });
+
   it("matches as Go's filepath.Match (`!` is no negation, a class may take a /); a bad pattern is an error", () => {
     const [neg, slash, rest] = sliceEntries(all, "/workspace", [
       { paths: ["[!a]pp.js"] },
