@@ -5,6 +5,7 @@
  * syntax a pattern without an inner slash matches at any depth and a trailing `/` matches directories only; in
  * dockerignore syntax every pattern is anchored at the root and cleaned as Go's path.Clean (`dir/` is `dir`).
  */
+import { posix } from "node:path";
 import { BerthError } from "../errors.ts";
 import { compileGlob, type Glob } from "../util/glob.ts";
 
@@ -44,20 +45,6 @@ export function parseIgnoreFile(text: string): string[] {
     .filter((l) => l !== "");
 }
 
-/** Go's path.Clean. */
-function goClean(p: string): string {
-  const rooted = p.startsWith("/");
-  const out: string[] = [];
-  for (const c of p.split("/")) {
-    if (c === "" || c === ".") continue;
-    if (c !== "..") out.push(c);
-    else if (out.length > 0 && out[out.length - 1] !== "..") out.pop();
-    else if (!rooted) out.push("..");
-  }
-  const joined = out.join("/");
-  return rooted ? `/${joined}` : joined || ".";
-}
-
 /**
  * A pattern (without its `!`) as the syntax reads it: dockerignore as moby/patternmatcher's ignorefile (Go's
  * path.Clean, so a trailing `/` is dropped and `dir/` matches a file too; a leading `/` dropped), gitignore
@@ -65,7 +52,11 @@ function goClean(p: string): string {
  */
 function shape(pattern: string, syntax: IgnoreSyntax): { p: string; dirOnly: boolean } | undefined {
   if (syntax === "dockerignore") {
-    const p = goClean(pattern).replace(/^\/(?=.)/, "");
+    // Go's path.Clean is posix.normalize without its trailing /
+    const p = posix
+      .normalize(pattern)
+      .replace(/(.)\/$/, "$1")
+      .replace(/^\/(?=.)/, "");
     return p === "." || p === "/" ? undefined : { p, dirOnly: false };
   }
   const dirOnly = pattern.endsWith("/");
