@@ -5,7 +5,7 @@
  * the shape `docker build`/`buildah bud` print them.
  */
 import { lstatSync, mkdirSync, renameSync } from "node:fs";
-import { dirname, join, posix, resolve } from "node:path";
+import { dirname, join, posix, relative, resolve } from "node:path";
 import type { Writable } from "node:stream";
 import { BerthError, isBerthError, wrapError } from "../errors.ts";
 import { createMatcher, type Matcher, parseIgnoreFile } from "../layer/ignore.ts";
@@ -731,7 +731,12 @@ export class DockerfileBuild {
         if (err instanceof BerthError) throw err;
         throw wrapError(`reading ${c}`, err);
       }
-      if (bytes !== undefined) return createMatcher(parseIgnoreFile(bytes.toString("utf8")));
+      if (bytes !== undefined)
+        return createMatcher(
+          parseIgnoreFile(bytes.toString("utf8")),
+          "dockerignore",
+          relative(i.contextDir, c),
+        );
     }
     return undefined;
   }

@@ -16,9 +16,10 @@ import {
   readSync,
   type Stats,
 } from "node:fs";
-import { open, readdir, stat } from "node:fs/promises";
+import { open, stat } from "node:fs/promises";
 import { BerthError } from "../errors.ts";
 import { createMatcher, type Matcher } from "../layer/ignore.ts";
+import { compileGlob, type Glob } from "../util/glob.ts";
 import { components, lstatOrUndefined, resolveInRoot } from "./rootfs.ts";
 
 /** One file, directory or symlink to copy. */
@@ -45,48 +46,57 @@ export interface MatchedSource {
 
 const GLOB = /[*?[]/;
 
-function componentRegex(glob: string): RegExp {
-  let re = "";
-  for (let i = 0; i < glob.length; i++) {
-    const c = glob[i]!;
-    if (c === "*") re += "[^/]*";
-    else if (c === "?") re += "[^/]";
-    else if (c === "[") {
-      const end = glob.indexOf("]", i + 2);
-      if (end < 0)
-        throw new BerthError("DOCKERFILE_SYNTAX", `pattern ${JSON.stringify(glob)} has an unclosed [`);
-      let cls = glob.slice(i + 1, end);
-      if (cls.startsWith("^") || cls.startsWith("!")) cls = `^${cls.slice(1)}`;
-      re += `[${cls.replace(/\\/g, "\\\\")}]`;
-      i = end;
-    } else if (c === "\\" && i + 1 < glob.length) {
-      re += glob[++i]!.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&");
-    } else re += c.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&");
-  }
-  return new RegExp(`^${re}$`);
+/**
+ * A COPY source pattern's wildcard part (from its first component with a wildcard on, whole: a class may
+ * take a `/`), as BuildKit's fsutil matches it (Go's filepath.Match: `!` in `[!…]` is no negation; a bad
+ * pattern matches nothing there, an error here).
+ */
+function wildcardGlob(rest: string, pattern: string): Glob {
+  return compileGlob(
+    rest,
+    (why) =>
+      new BerthError(
+        "DOCKERFILE_SYNTAX",
+        `pattern ${JSON.stringify(pattern)} is not a valid wildcard: ${why}`,
+        {
+          hint: "COPY and ADD take Go's filepath.Match wildcards: *, ?, [a-z], [^a-z], and \\ before a character to match it literally",
+        },
+      ),
+  );
 }
 
-/** Paths (relative to root) matching a pattern, not excluded. */
+/**
+ * Paths (relative to root) matching a pattern, not excluded. As fsutil's ResolveWildcards: the components
+ * before the first one with a wildcard name a directory (links followed inside the root); below it, every
+ * entry (links not followed) whose path from there matches the rest of the pattern, a matching directory not
+ * walked further. A walk goes no deeper than the rest's `/`s (and classes, which may take one) reach.
+ */
 async function expandPattern(root: string, pattern: string, matcher: Matcher | undefined): Promise<string[]> {
   const parts = components(pattern);
-  let found: string[] = [""];
-  for (const part of parts) {
-    const next: string[] = [];
-    for (const dir of found) {
-      if (!GLOB.test(part)) {
-        next.push(dir === "" ? part : `${dir}/${part}`);
-        continue;
-      }
-      const re = componentRegex(part);
+  const k = parts.findIndex((part) => GLOB.test(part));
+  let found: string[];
+  if (k < 0) found = [parts.join("/")];
+  else {
+    const rest = parts.slice(k).join("/");
+    const glob = wildcardGlob(rest, pattern);
+    const base = await resolveInRoot(root, parts.slice(0, k).join("/"), true);
+    found = [];
+    const depth = (rest.match(/[/[]/g) ?? []).length;
+    const visit = (rel: string, slashes: number): void => {
       let names: string[];
       try {
-        names = await readdir(dir === "" ? root : `${root}/${dir}`);
+        names = readdirSync(rel === "" ? `${root}/${base}` : `${root}/${base}/${rel}`).sort();
       } catch {
-        continue;
+        return;
       }
-      for (const n of names.sort()) if (re.test(n)) next.push(dir === "" ? n : `${dir}/${n}`);
-    }
-    found = next;
+      for (const name of names) {
+        const r = rel === "" ? name : `${rel}/${name}`;
+        const isDir = lstatSync(`${root}/${base}/${r}`, { throwIfNoEntry: false })?.isDirectory() ?? false;
+        if (glob.test(r)) found.push(base === "" ? r : `${base}/${r}`);
+        else if (isDir && slashes < depth) visit(r, slashes + 1);
+      }
+    };
+    visit("", 0);
   }
   const out: string[] = [];
   for (const p of found) {
@@ -145,9 +155,7 @@ export async function matchSources(
 ): Promise<MatchedSource[]> {
   const out: MatchedSource[] = [];
   for (const pattern of patterns) {
-    const matched = GLOB.test(pattern)
-      ? await expandPattern(root, pattern, matcher)
-      : await expandPattern(root, pattern.replace(/[*?[\\]/g, "\\$&"), matcher);
+    const matched = await expandPattern(root, pattern, matcher);
     // A wildcard that matches nothing copies nothing (BuildKit's AllowEmptyWildcard); a name must exist.
     if (matched.length === 0 && GLOB.test(pattern)) continue;
     if (matched.length === 0) {

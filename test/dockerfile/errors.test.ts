@@ -86,6 +86,14 @@ describe("Dockerfile errors", () => {
     expect(r.stderr).toContain("excluded by .dockerignore");
   });
 
+  it("a bad .dockerignore pattern: the file and the pattern named, nothing built", async () => {
+    const r = await build("FROM {{BASE}}\nCOPY . /c\n", { "a.txt": "a", ".dockerignore": "*.log\nsrc/[a\n" });
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain(
+      '.dockerignore: pattern "src/[a" is not a valid dockerignore pattern: a [ has no closing ]',
+    );
+  });
+
   it("a failing RUN: exit code and output", async () => {
     const r = await build("FROM {{BASE}}\nENV A=1\nRUN echo about to fail && echo boom >&2 && exit 3\n");
     expect(r.code).not.toBe(0);

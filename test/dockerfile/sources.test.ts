@@ -55,9 +55,13 @@ describe("matchSources", () => {
       { path: "b.txt", isDir: false, files: [""] },
       { path: "src/lib/util.go", isDir: false, files: [""] },
     ]);
+    // BuildKit's fsutil (copy.go resolveWildcards) matches with Go's filepath.Match: `[!a]` is the class of `!`
+    // and `a`, no negation (that is `[^a]`)
     expect(
-      summary(await matchSources(root, ["[ab].txt", "[!a].txt"], undefined, "ctx")).map((s) => s.path),
-    ).toEqual(["a.txt", "b.txt", "b.txt"]);
+      summary(await matchSources(root, ["[ab].txt", "[!a].txt", "[^a].txt"], undefined, "ctx")).map(
+        (s) => s.path,
+      ),
+    ).toEqual(["a.txt", "b.txt", "a.txt", "b.txt"]);
     // A name with wildcard characters that exists as written is taken literally (escaped) when it has no glob.
     expect(summary(await matchSources(root, ["\\[x\\].txt"], undefined, "ctx")).map((s) => s.path)).toEqual([
       "[x].txt",
@@ -110,6 +114,20 @@ describe("matchSources", () => {
     expect(src!.files.map((f) => f.rel)).toEqual(["", "README", "lib", "lib/util.go", "main.go"]);
   });
 
+  it("the wildcard part is matched whole below its directory, as fsutil's ResolveWildcards walks it", async () => {
+    const paths = async (p: string) =>
+      summary(await matchSources(root, [p], undefined, "ctx")).map((s) => s.path);
+    // a class may take the / (Go's filepath.Match over the path below "src")
+    expect(await paths("src/lib[/]util.go")).toEqual(["src/lib/util.go"]);
+    expect(await paths("s?c[/]?ain.go")).toEqual(["src/main.go"]);
+    // links before the wildcard are followed inside the root; links below it are entries, not walked into
+    expect(await paths("liblink/util*")).toEqual(["src/lib/util.go", "src/lib/util_test.go"]);
+    expect(await paths("*/util.go")).toEqual([]);
+    expect(await paths("*/*/util.go")).toEqual(["src/lib/util.go"]);
+    // a matching directory is not walked further
+    expect(await paths("s*")).toEqual(["src"]);
+  });
+
   it("a wildcard matching nothing copies nothing; a missing name or dangling link is an error naming it", async () => {
     expect(await matchSources(root, ["*.none"], undefined, "ctx")).toEqual([]);
     expect(
@@ -125,7 +143,7 @@ describe("matchSources", () => {
       (await failureOf(matchSources(root, ["broken/dangling"], undefined, "--from=build"))).message,
     ).toBe('"broken/dangling" is a symlink whose target "/nowhere" does not exist in --from=build');
     expect((await failureOf(matchSources(root, ["[ab.txt"], undefined, "ctx"))).message).toBe(
-      'pattern "[ab.txt" has an unclosed [',
+      'pattern "[ab.txt" is not a valid wildcard: a [ has no closing ]',
     );
   });
 });

@@ -5,7 +5,6 @@
 import { readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { formatImages, parseFilters, parseFormat } from "../../../src/cli/commands/images.ts";
 import { BerthError } from "../../../src/errors.ts";
 import { berth } from "../../helpers/cli.ts";
 import { runCommand, storedImage } from "../../helpers/cli-commands.ts";
@@ -105,41 +104,6 @@ describe("berth images", () => {
     );
     await writeFile(sizes, "[1, 2");
     expect(await size("app")).toBe("app 1B\n");
-  });
-
-  it("lists an index under its own digest as `index of N`", async () => {
-    const rows: Parameters<typeof formatImages>[0] = [
-      {
-        name: "docker.io/library/multi:1",
-        repository: "docker.io/library/multi",
-        tag: "1",
-        digest: `sha256:${"a".repeat(64)}`,
-        mediaType: "application/vnd.oci.image.index.v1+json",
-        id: `sha256:${"a".repeat(64)}`,
-        created: undefined,
-        size: undefined,
-        unpackedSize: null,
-        platforms: 2,
-        labels: {},
-      },
-    ];
-    const o = { trunc: true, digests: false, quiet: false, format: undefined, now: 0 };
-    expect(formatImages(rows, o).split("\n")[1]).toBe(
-      `multi        1         ${"a".repeat(12)}   N/A       index of 2`,
-    );
-  });
-
-  it("refuses an unknown filter or template field, naming it", () => {
-    expect(() => parseFilters(["before=app:1"])).toThrow(
-      '--filter before=app:1: berth images has no filter "before"',
-    );
-    expect(() => parseFilters(["dangling=maybe"])).toThrow(
-      "--filter dangling=maybe: dangling is true or false",
-    );
-    expect(() => parseFilters(["reference"])).toThrow("--filter reference: a filter is KEY=VALUE");
-    expect(() => parseFormat("{{.Foo}}")).toThrow("--format: an image has no field .Foo");
-    expect(() => parseFormat("{{range .}}")).toThrow("--format: berth images cannot execute {{range .}}");
-    expect(parseFilters(["reference=team/*", "dangling=1", "label=a=b"]).dangling).toBe(true);
   });
 
   it("filters by reference (path.Match: * stops at /), dangling and label", async () => {

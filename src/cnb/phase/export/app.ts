@@ -3,9 +3,12 @@
  * directory; worded "Application Slice: N", or "Application Layer" when there are no slices.
  */
 
+import { posix } from "node:path";
+import { BerthError } from "../../../errors.ts";
 import { comparePaths, dirName } from "../../../layer/entry.ts";
 import type { PlannedEntry } from "../../../layer/walk.ts";
 import { planLayer } from "../../../layer/walk.ts";
+import { compileGlob, type Glob } from "../../../util/glob.ts";
 import { statFingerprint } from "../../cache/fingerprint.ts";
 import type { Slice } from "../../files/launch.ts";
 import { addLayer, type ExportContext } from "./context.ts";
@@ -45,30 +48,23 @@ export async function appLayers(x: ExportContext, slices: readonly Slice[]): Pro
   return shas;
 }
 
-/** Go's filepath.Match, as a regular expression over a path relative to the app. */
-export function globToRegExp(pattern: string): RegExp {
-  let re = "";
-  for (let k = 0; k < pattern.length; k++) {
-    const ch = pattern[k]!;
-    if (ch === "*") re += "[^/]*";
-    else if (ch === "?") re += "[^/]";
-    else if (ch === "\\" && k + 1 < pattern.length) re += escapeRe(pattern[++k]!);
-    else if (ch === "[") {
-      const end = pattern.indexOf("]", k + 2);
-      if (end < 0) re += "\\[";
-      else {
-        let cls = pattern.slice(k + 1, end);
-        if (cls.startsWith("^")) cls = `^${cls.slice(1)}`;
-        re += `[${cls.replaceAll("\\", "\\\\")}]`;
-        k = end;
-      }
-    } else re += escapeRe(ch);
-  }
-  return new RegExp(`^${re}$`);
-}
-
-function escapeRe(ch: string): string {
-  return /[.*+?^${}()|[\]\\/]/.test(ch) ? `\\${ch}` : ch;
+/**
+ * A slice's path: Go's filepath.Match of the cleaned path over each path relative to the app, as
+ * lc:layers/slices.go glob has it.
+ */
+function slicePattern(path: string): Glob {
+  return compileGlob(
+    // filepath.Clean: posix.normalize without its trailing /
+    posix.normalize(path).replace(/(.)\/$/, "$1"),
+    (why) =>
+      new BerthError(
+        "CNB_EXPORT_FAILED",
+        `launch.toml: slice path ${JSON.stringify(path)} is not a valid pattern: ${why}`,
+        {
+          hint: "slice paths take Go's filepath.Match wildcards: *, ?, [a-z], [^a-z], and \\ before a character to match it literally",
+        },
+      ),
+  );
 }
 
 /**
@@ -88,7 +84,7 @@ export function sliceEntries(
   const byPath = new Map(all.map((e) => [e.header.path, e]));
   const out: PlannedEntry[][] = [];
   for (const s of slices) {
-    const res = s.paths.map((p) => globToRegExp(p.replace(/^\.\//, "").replace(/\/+$/, "")));
+    const res = s.paths.map(slicePattern);
     const picked = new Set<string>();
     const matchedDirs: string[] = [];
     for (const e of all) {

@@ -1,33 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { globToRegExp, sliceEntries } from "../../../../src/cnb/phase/export/app.ts";
+import { sliceEntries } from "../../../../src/cnb/phase/export/app.ts";
 import type { PlannedEntry } from "../../../../src/layer/walk.ts";
-
-describe("globToRegExp (Go's filepath.Match)", () => {
-  const cases: [string, string, boolean][] = [
-    ["*.js", "a.js", true],
-    ["*.js", "lib/a.js", false], // * stops at '/'
-    ["lib/*", "lib/a.js", true],
-    ["lib/*", "lib/x/a.js", false],
-    ["?.txt", "a.txt", true],
-    ["?.txt", "ab.txt", false],
-    ["?", "/", false],
-    ["[a-c].go", "b.go", true],
-    ["[a-c].go", "d.go", false],
-    ["[^a-c].go", "d.go", true],
-    ["[^a-c].go", "a.go", false],
-    ["\\*.md", "*.md", true],
-    ["\\*.md", "x.md", false],
-    ["a.b", "axb", false], // '.' is literal
-    ["(x)+", "(x)+", true], // regexp syntax is literal
-    ["static", "static", true],
-    ["static", "static2", false],
-  ];
-  for (const [pattern, path, want] of cases) {
-    it(`${pattern} ${want ? "matches" : "does not match"} ${path}`, () => {
-      expect(globToRegExp(pattern).test(path)).toBe(want);
-    });
-  }
-});
 
 function entry(path: string, type: "dir" | "file"): PlannedEntry {
   return {
@@ -95,5 +68,29 @@ describe("sliceEntries (lc layers/slices.go)", () => {
     const [slice, rest] = sliceEntries(all, "/workspace", [{ paths: ["nothing-*"] }]);
     expect(slice).toEqual([]);
     expect(paths(rest!)).toEqual(paths(all));
+  });
+
+  it("cleans a slice path as filepath.Clean does", () => {
+    const [slice] = sliceEntries(all, "/workspace", [{ paths: ["public/../app.js", "./public//img/"] }]);
+    expect(paths(slice!)).toEqual([
+      "workspace",
+      "workspace/app.js",
+      "workspace/public",
+      "workspace/public/img",
+      "workspace/public/img/b.png",
+    ]);
+  });
+
+  it("matches as Go's filepath.Match (`!` is no negation, a class may take a /); a bad pattern is an error", () => {
+    const [neg, slash, rest] = sliceEntries(all, "/workspace", [
+      { paths: ["[!a]pp.js"] },
+      { paths: ["public[/]a.css"] },
+    ]);
+    expect(paths(neg!)).toEqual(["workspace", "workspace/app.js"]);
+    expect(paths(slash!)).toEqual(["workspace", "workspace/public", "workspace/public/a.css"]);
+    expect(paths(rest!)).not.toContain("workspace/app.js");
+    expect(() => sliceEntries(all, "/workspace", [{ paths: ["public/[a"] }])).toThrow(
+      'launch.toml: slice path "public/[a" is not a valid pattern: a [ has no closing ]',
+    );
   });
 });

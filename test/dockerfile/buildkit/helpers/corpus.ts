@@ -133,6 +133,33 @@ COPY src /only-src
 `,
   },
   {
+    // fsutil matches COPY sources with filepath.Match and .dockerignore with patternmatcher's Go regexp: in
+    // both, `[!c]` is the class of ! and c (negation is `[^c]`); ignorefile cleans `out/` to `out`; the
+    // wildcard part is matched whole (`?[/]?` takes g/h)
+    name: "wildcards: [!…] is no negation in COPY sources or .dockerignore; dir/ there matches a file",
+    files: {
+      "a.txt": "a\n",
+      "b.txt": "b\n",
+      "!.txt": "bang\n",
+      "c.md": "c\n",
+      "d.md": "d\n",
+      out: "a file\n",
+      "e\\*f": "backslash star\n",
+      "e*f": "star\n",
+      exf: "x\n",
+      "g/h": "through a class\n",
+      ".dockerignore": "[!c].md\nout/\n",
+    },
+    dockerfile: `FROM {{BASE}}
+COPY [!a].txt /neg/
+COPY [^a].txt /not-a/
+COPY *.md /md/
+COPY . /all/
+COPY ["e\\\\*f", "/esc/"]
+COPY ?[/]? /slash/
+`,
+  },
+  {
     name: "hard links from the context, from RUN and through COPY --from",
     files: { "hl/a": "linked\n", "other.txt": "o\n" },
     setup: async (ctx) => {
