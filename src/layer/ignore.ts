@@ -67,7 +67,9 @@ function shape(pattern: string, syntax: IgnoreSyntax): { p: string; dirOnly: boo
     .filter((c) => c !== "" && c !== ".")
     .join("/");
   if (p === "") return undefined;
-  return { p: !anchored && !p.includes("/") ? `**/${p}` : p, dirOnly };
+  // git's wildmatch takes `[!…]` as `[^…]`; patternmatcher's classes know only `^`
+  const negated = p.replace(/(^|[^\\])\[!/g, "$1[^");
+  return { p: !anchored && !negated.includes("/") ? `**/${negated}` : negated, dirOnly };
 }
 
 function compile(raw: string, syntax: IgnoreSyntax, origin: string | undefined): Rule | undefined {

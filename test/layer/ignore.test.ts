@@ -40,6 +40,16 @@ describe("ignore patterns", () => {
     expect(m.excludes("pkg/dist", false)).toBe(false);
   });
 
+  it("in .gitignore syntax, [!…] is a negated class, as git's wildmatch (in .dockerignore a literal !)", () => {
+    const git = createMatcher(["file[!0-9].txt", "lit\\[!x]"], "gitignore");
+    expect(git.excludes("filea.txt", false)).toBe(true);
+    expect(git.excludes("file1.txt", false)).toBe(false);
+    expect(git.excludes("lit[!x]", false)).toBe(true);
+    const docker = createMatcher(["file[!0-9].txt"]);
+    expect(docker.excludes("file!.txt", false)).toBe(true);
+    expect(docker.excludes("filea.txt", false)).toBe(false);
+  });
+
   it("cleans a .dockerignore pattern as ignorefile does (Go's path.Clean, a leading / dropped)", () => {
     const m = createMatcher(["logs/", "a/../b", "./c/./d", "/", "."]);
     expect(m.excludes("logs", false)).toBe(true);
