@@ -286,6 +286,17 @@ function checkSecurity(c: StepContext): void {
   );
 }
 
+/**
+ * The `|N k=v … ` BuildKit's history of a RUN starts with (runCommandString): every ARG of the stage in the
+ * order declared, valued as the command's environment has it (ENV wins), else as the ARG (empty without a value).
+ */
+function historyArgs(args: ReadonlyMap<string, string | undefined>, env: readonly string[]): string {
+  if (!args.size) return "";
+  const envValues = new Map(env.map((e) => [e.slice(0, e.indexOf("=")), e.slice(e.indexOf("=") + 1)]));
+  const pairs = [...args].map(([k, v]) => `${k}=${envValues.get(k) ?? v ?? ""}`);
+  return `|${pairs.length} ${pairs.join(" ")} `;
+}
+
 /** RUN: the command, its mounts and network; the changes it leaves are the layer. */
 export async function runInstruction(c: StepContext): Promise<void> {
   const { ins, vars, where } = c;
@@ -308,7 +319,7 @@ export async function runInstruction(c: StepContext): Promise<void> {
   const network = runNetwork(c);
   const { parts, content, roots } = await mountParts(c, mountSpecs);
   const keyParts = (mounts: unknown[]) => [argv, argEnv, mounts, network, config.User, config.WorkingDir];
-  const created = `RUN ${argEnv.length ? `|${argEnv.length} ${argEnv.join(" ")} ` : ""}${argv.join(" ")} # buildkit`;
+  const created = `RUN ${historyArgs(c.args, config.Env ?? [])}${argv.join(" ")} # buildkit`;
   await c.cached(
     keyParts(parts),
     async () => {

@@ -334,4 +334,20 @@ ENV EXTRA=1
 CMD ["/bin/busybox", "cat", "/hello.txt"]
 `,
   },
+  {
+    // From buildah's tests/bud (build-arg, use-args, with-arg, arg-scope, multiarch): the `|N k=v` of a RUN's
+    // history lists every ARG of the stage in declaration order, those without a value as `k=`, ENV's value first.
+    name: "RUN history: the stage's ARGs in order, unset ones empty, ENV's value",
+    buildArgs: ["GIVEN=cli"],
+    dockerfile: `FROM {{BASE}}
+ARG ZED
+RUN echo "$ZED" > /zed
+ARG alpha beta=set
+ARG GIVEN SHADOWED=arg
+ENV SHADOWED=env
+RUN echo "$alpha $beta $GIVEN $SHADOWED" > /all
+ARG ZED=again
+RUN true
+`,
+  },
 ];
