@@ -350,4 +350,28 @@ ARG ZED=again
 RUN true
 `,
   },
+  {
+    // From buildah's tests/bud/heredoc: a RUN's one heredoc that starts with `#!` is run as a file,
+    // /dev/pipes/NAME, so $0 names it; after `<<-` a tab before `#!` makes it shell text again.
+    name: "RUN heredoc with a shebang runs as a file",
+    dockerfile: `FROM {{BASE}}
+RUN <<EOF
+#!/bin/sh
+echo "$0 $*" > /zero
+EOF
+RUN <<-SCRIPT
+#!/bin/sh -e
+\techo "chomped $0" > /chomped
+\tSCRIPT
+RUN <<-EOF
+\t#!/bin/sh
+\techo "tabbed $0" > /tabbed
+\tEOF
+USER app
+RUN <<EOF
+#!/bin/sh
+id -u > /tmp/as-app
+EOF
+`,
+  },
 ];
