@@ -374,4 +374,17 @@ id -u > /tmp/as-app
 EOF
 `,
   },
+  {
+    // From buildah's tests/bud/copy-globs: several sources onto a destination without a trailing / are
+    // copied one after the other: the first makes it (a file, or a directory), a later file overwrites it.
+    name: "COPY of several sources to a destination without /",
+    files: { "one.txt": "one\n", "two.txt": "two\n", "dir/inner.txt": "inner\n" },
+    dockerfile: `FROM {{BASE}}
+COPY *.txt /globbed
+COPY two.txt one.txt /listed
+COPY dir one.txt /made-dir
+WORKDIR /work
+COPY *.txt relative
+`,
+  },
 ];
