@@ -387,4 +387,19 @@ WORKDIR /work
 COPY *.txt relative
 `,
   },
+  {
+    // From buildah's tests/bud/copy-chown (Dockerfile.bad2, --chown=\${BOGUS}:\${BOGUS}): a user or group the
+    // image lacks is no error in BuildKit: a user is 0:0, a group leaves the user's.
+    name: "--chown and WORKDIR with a user or group the image lacks",
+    files: { "f.txt": "f\n" },
+    dockerfile: `FROM {{BASE}}
+ARG NONE
+COPY --chown=nosuch f.txt /a
+COPY --chown=app:nogroup f.txt /b
+COPY --chown=7:nogroup f.txt /c
+COPY --chown=\${NONE}:\${NONE} f.txt /d
+USER ghost
+WORKDIR /made-by-ghost
+`,
+  },
 ];
