@@ -50,7 +50,15 @@ import {
   unexportedStages,
 } from "./schedule.ts";
 import { type MatchedSource, selectSources, sourcesDigest } from "./sources.ts";
-import { findStage, neededStages, type PlanWarning, type Stage, splitStages, targetStage } from "./stage.ts";
+import {
+  findBaseStage,
+  findStage,
+  neededStages,
+  type PlanWarning,
+  type Stage,
+  splitStages,
+  targetStage,
+} from "./stage.ts";
 import { LayerEntries, StageIndex } from "./stage-index.ts";
 import { layerSources } from "./stage-sources.ts";
 import type { HeldSnapshot, SourceRoot, StepCacheOptions, StepContext, StepOutput } from "./step.ts";
@@ -767,7 +775,7 @@ export class DockerfileBuild {
     let defKey: string | undefined;
     let chain: ExportStep[] = [];
     let base: Image | undefined;
-    const dep = findStage(all, baseText, stage.index);
+    const dep = findBaseStage(all, baseText, stage.index);
     if (dep) {
       const st = dry ? this.#dryStates.get(dep.index)! : await this.#stageResult(dep.index);
       base = st.base;
