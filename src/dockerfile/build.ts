@@ -775,9 +775,12 @@ export class DockerfileBuild {
     let defKey: string | undefined;
     let chain: ExportStep[] = [];
     let base: Image | undefined;
+    // FROM a stage: its ARGs too, as BuildKit (the values in scope, the RUN history's `|N k=v`)
+    let args = new Map<string, string | undefined>();
     const dep = findBaseStage(all, baseText, stage.index);
     if (dep) {
       const st = dry ? this.#dryStates.get(dep.index)! : await this.#stageResult(dep.index);
+      args = new Map(st.args);
       base = st.base;
       image = st.image;
       key = st.key;
@@ -807,7 +810,7 @@ export class DockerfileBuild {
       image,
       key,
       defKey: defKey ?? key,
-      args: new Map(),
+      args,
       cmdSet: false,
       root: new StageRoot(join(this.#tmp, `stage-${stage.index}`), this.#ctx.home),
       base,

@@ -402,4 +402,15 @@ USER ghost
 WORKDIR /made-by-ghost
 `,
   },
+  {
+    name: "ARGs of the stage a FROM names",
+    dockerfile: `FROM {{BASE}} AS parent
+ARG INHERITED=from-parent
+ARG BARE
+FROM parent AS child
+ARG OWN=child
+RUN echo "$INHERITED $OWN" > /seen
+ENV COPIED=\${INHERITED:-none}
+`,
+  },
 ];
