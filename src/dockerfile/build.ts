@@ -239,6 +239,15 @@ async function teedWrite<T>(
 /** The PATH a scratch image gets (BuildKit's, Docker's default). */
 const DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
+/** FROM's base expanded with the global ARGs; blank is an error, as BuildKit's "base name should not be blank". */
+function baseNameOf(text: string, vars: Vars, escapeChar: string, where: string): string {
+  const name = expandWord(text, vars, escapeChar).value;
+  if (name !== "") return name;
+  throw new BerthError("DOCKERFILE_SYNTAX", `${where}: FROM ${text}: the base name is blank`, {
+    hint: "give the ARG before the first FROM a default, or a value with --build-arg",
+  });
+}
+
 /** How the build context names itself in confinement errors. */
 const CONTEXT = { owner: "the build context", name: "the build context" };
 
@@ -762,7 +771,7 @@ export class DockerfileBuild {
     const from = stage.from;
     const total = stage.instructions.length + 1;
     this.#slog(no, `STEP 1/${total}: ${from.text}`);
-    const baseText = expandWord(stage.baseText, this.#globalVars, df.escape).value;
+    const baseText = baseNameOf(stage.baseText, this.#globalVars, df.escape, `${df.name}:${from.line}`);
     const platformText = from.flags.platform?.[0];
     let platform = this.#platform;
     try {
