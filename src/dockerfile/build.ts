@@ -52,7 +52,15 @@ import {
   unexportedStages,
 } from "./schedule.ts";
 import { type MatchedSource, selectSources, sourcesDigest } from "./sources.ts";
-import { findStage, neededStages, type PlanWarning, type Stage, splitStages, targetStage } from "./stage.ts";
+import {
+  findBaseStage,
+  findStage,
+  neededStages,
+  type PlanWarning,
+  type Stage,
+  splitStages,
+  targetStage,
+} from "./stage.ts";
 import { LayerEntries, StageIndex } from "./stage-index.ts";
 import { layerSources } from "./stage-sources.ts";
 import type { HeldSnapshot, SourceRoot, StepCacheOptions, StepContext, StepOutput } from "./step.ts";
@@ -284,6 +292,15 @@ function contextBase(
 
 /** The PATH a scratch image gets (BuildKit's, Docker's default). */
 const DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/** FROM's base expanded with the global ARGs; blank is an error, as BuildKit's "base name should not be blank". */
+function baseNameOf(text: string, vars: Vars, escapeChar: string, where: string): string {
+  const name = expandWord(text, vars, escapeChar).value;
+  if (name !== "") return name;
+  throw new BerthError("DOCKERFILE_SYNTAX", `${where}: FROM ${text}: the base name is blank`, {
+    hint: "give the ARG before the first FROM a default, or a value with --build-arg",
+  });
+}
 
 /** How the build context names itself in confinement errors. */
 const CONTEXT = { owner: "the build context", name: "the build context" };
@@ -841,7 +858,7 @@ export class DockerfileBuild {
     const from = stage.from;
     const total = stage.instructions.length + 1;
     this.#slog(no, `STEP 1/${total}: ${from.text}`);
-    const baseText = expandWord(stage.baseText, this.#globalVars, df.escape).value;
+    const baseText = baseNameOf(stage.baseText, this.#globalVars, df.escape, `${df.name}:${from.line}`);
     const platformText = from.flags.platform?.[0];
     let platform = this.#platform;
     try {
@@ -855,9 +872,12 @@ export class DockerfileBuild {
     let chain: ExportStep[] = [];
     let base: Image | undefined;
     const named = contextBase(this.inputs.contexts, baseText, `${df.name}:${from.line}`);
-    const dep = named ? undefined : findStage(all, baseText, stage.index);
+    // FROM a stage: its ARGs too, as BuildKit (the values in scope, the RUN history's `|N k=v`)
+    let args = new Map<string, string | undefined>();
+    const dep = named ? undefined : findBaseStage(all, baseText, stage.index);
     if (dep) {
       const st = dry ? this.#dryStates.get(dep.index)! : await this.#stageResult(dep.index);
+      args = new Map(st.args);
       base = st.base;
       image = st.image;
       key = st.key;
@@ -890,7 +910,7 @@ export class DockerfileBuild {
       image,
       key,
       defKey: defKey ?? key,
-      args: new Map(),
+      args,
       cmdSet: false,
       root: new StageRoot(join(this.#tmp, `stage-${stage.index}`), this.#ctx.home),
       base,

@@ -75,6 +75,8 @@ export interface Heredoc {
   expand: boolean;
   /** `<<-`: leading tabs were stripped. */
   chomp: boolean;
+  /** The body as written (before tabs were stripped) starts with `#!`: BuildKit runs a RUN of it as a file. */
+  shebang: boolean;
 }
 
 export interface Instruction {
@@ -263,6 +265,7 @@ function readHeredocs(
   for (const h of heredocWords(rest)) {
     const chomp = h.chomp;
     const body: string[] = [];
+    const shebang = lines[i]?.startsWith("#!") ?? false;
     let closed = false;
     while (i < lines.length) {
       let l = lines[i]!;
@@ -280,6 +283,7 @@ function readHeredocs(
       content: body.length ? `${body.join("\n")}\n` : "",
       expand: h.expand,
       chomp,
+      shebang: shebang && body.length > 0,
     });
   }
   return { heredocs, next: i };

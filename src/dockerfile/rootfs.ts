@@ -318,7 +318,10 @@ export async function streamedSnapshot(home: string, image: Image): Promise<Stre
 export const unpackingLine = (n: number) =>
   `Unpacking the image's ${n} layer${n === 1 ? "" : "s"} into snapshots (first use; later builds reuse them)`;
 
-/** Numeric ids for `--chown user:group`, names looked up in the root's /etc/passwd and /etc/group. */
+/**
+ * Numeric ids for `--chown user:group`, names looked up in the root's /etc/passwd and /etc/group. A name that is
+ * not there is no error, as in BuildKit's readUser: a user is 0:0, a group leaves the user's (`--chown=:` too).
+ */
 export async function resolveOwner(view: FsView, spec: string): Promise<{ uid: number; gid: number }> {
   const [user = "", group] = spec.split(":");
   const read = async (file: string) => {
@@ -342,25 +345,15 @@ export async function resolveOwner(view: FsView, spec: string): Promise<{ uid: n
     if (group === undefined) primaryGid = uid;
   } else {
     const row = (await read("passwd")).find((r) => r[0] === user);
-    if (!row)
-      throw new BerthError(
-        "USER_NOT_FOUND",
-        `user ${JSON.stringify(user)} is not in the image's /etc/passwd`,
-      );
-    uid = Number(row[2]);
-    primaryGid = Number(row[3]);
+    uid = row ? Number(row[2]) : 0;
+    primaryGid = row ? Number(row[3]) : 0;
   }
   let gid: number;
   if (group === undefined || group === "") gid = primaryGid ?? uid;
   else if (/^\d+$/.test(group)) gid = Number(group);
   else {
     const row = (await read("group")).find((r) => r[0] === group);
-    if (!row)
-      throw new BerthError(
-        "USER_NOT_FOUND",
-        `group ${JSON.stringify(group)} is not in the image's /etc/group`,
-      );
-    gid = Number(row[2]);
+    gid = row ? Number(row[2]) : (primaryGid ?? uid);
   }
   return { uid, gid };
 }

@@ -10,7 +10,7 @@ import { availableParallelism } from "node:os";
 import { StringDecoder } from "node:string_decoder";
 import type { Vars } from "./expand.ts";
 import { expandWord } from "./expand.ts";
-import { findStage, type Stage } from "./stage.ts";
+import { findBaseStage, type Stage } from "./stage.ts";
 
 /** The default number of stages built at once: the machine's CPUs, at least 2 (steps wait on runc and disks). */
 export function defaultStageJobs(): number {
@@ -21,7 +21,7 @@ export function defaultStageJobs(): number {
 export function baseStages(all: readonly Stage[], stages: readonly Stage[], globals: Vars) {
   const deps = new Map<number, number>();
   for (const s of stages) {
-    const base = findStage(all, expandWord(s.baseText, globals).value, s.index);
+    const base = findBaseStage(all, expandWord(s.baseText, globals).value, s.index);
     if (base) deps.set(s.index, base.index);
   }
   return deps;

@@ -105,18 +105,27 @@ function refuseVariableFrom(ins: Instruction, file: string): void {
 
 /** A stage by name or index (`--from=0`, `--from=build`), among the stages before `before`. */
 export function findStage(stages: readonly Stage[], ref: string, before = stages.length): Stage | undefined {
-  const lower = ref.toLowerCase();
-  // With duplicate names the later stage wins, as in BuildKit.
-  const named = stages
-    .slice(0, before)
-    .reverse()
-    .find((s) => s.name === lower);
+  const named = findBaseStage(stages, ref, before);
   if (named) return named;
   if (/^\d+$/.test(ref)) {
     const i = Number(ref);
     if (i < before) return stages[i];
   }
   return undefined;
+}
+
+/** The earlier stage a FROM names: by name only, as BuildKit (`FROM 0` is an image called 0). */
+export function findBaseStage(
+  stages: readonly Stage[],
+  ref: string,
+  before = stages.length,
+): Stage | undefined {
+  const lower = ref.toLowerCase();
+  // With duplicate names the later stage wins, as in BuildKit.
+  return stages
+    .slice(0, before)
+    .reverse()
+    .find((s) => s.name === lower);
 }
 
 /** The stage `--target` names (default: the last one). */
@@ -161,16 +170,20 @@ export function neededStages(plan: StagePlan, target: Stage, globalVars: Vars, f
   const visit = (s: Stage) => {
     if (need.has(s.index)) return;
     need.add(s.index);
-    const base = findStage(plan.stages, expandWord(s.baseText, globalVars).value, s.index);
+    const base = findBaseStage(plan.stages, expandWord(s.baseText, globalVars).value, s.index);
     if (base) visit(base);
     for (const ins of s.instructions) {
       for (const ref of stageRefs(ins, globalVars)) {
         const dep = findStage(plan.stages, ref, s.index);
         if (dep) visit(dep);
         else if (/^\d+$/.test(ref) || plan.stages.slice(s.index).some((x) => x.name === ref.toLowerCase())) {
+          // its own stage: BuildKit's "circular dependency detected on stage"
+          const self = s.name === ref.toLowerCase() || ref === String(s.index);
           throw new BerthError(
             "DOCKERFILE_STAGE_NOT_FOUND",
-            `${file}:${ins.line}: stage ${JSON.stringify(ref)} not found before this instruction`,
+            self
+              ? `${file}:${ins.line}: stage ${JSON.stringify(ref)} reads from itself (a circular dependency)`
+              : `${file}:${ins.line}: stage ${JSON.stringify(ref)} not found before this instruction`,
             { details: { line: ins.line } },
           );
         }

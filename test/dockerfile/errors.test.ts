@@ -107,6 +107,11 @@ describe("Dockerfile errors", () => {
     expect(r1.stderr).toContain("Dockerfile:2: heredoc <<EOF has no closing EOF line");
     const r2 = await build("FROM {{BASE}} AS\n");
     expect(r2.stderr).toContain("Dockerfile:1: FROM needs an image");
+    // BuildKit: "base name ($APP) should not be blank"
+    const r3 = await build("ARG APP\nFROM {{BASE}}\nFROM $APP\n");
+    expect(r3.code).not.toBe(0);
+    expect(r3.stderr).toContain("Dockerfile:3: FROM $APP: the base name is blank");
+    expect(r3.stderr).toContain("hint: give the ARG before the first FROM a default");
   });
 
   it("a missing Dockerfile", async () => {

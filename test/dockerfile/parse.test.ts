@@ -79,8 +79,8 @@ describe("parseDockerfile", () => {
     const df = parseDockerfile("FROM b\nCOPY <<A <<-'B' /dst/\none\nA\n\ttwo\n\tB\nRUN echo done\n");
     const copy = df.instructions[1]!;
     expect(copy.heredocs).toEqual([
-      { name: "A", content: "one\n", expand: true, chomp: false },
-      { name: "B", content: "two\n", expand: false, chomp: true },
+      { name: "A", content: "one\n", expand: true, chomp: false, shebang: false },
+      { name: "B", content: "two\n", expand: false, chomp: true, shebang: false },
     ]);
     expect(df.instructions[2]).toMatchObject({ keyword: "RUN", line: 7 });
   });

@@ -124,6 +124,19 @@ describe("neededStages", () => {
     );
   });
 
+  it("FROM names an earlier stage by name only, as BuildKit: FROM 0 is an image", () => {
+    const q = plan("FROM a AS first\nFROM 0\nFROM first\n");
+    expect(neededStages(q, q.stages[1]!, new Map(), "Dockerfile").map((s) => s.index)).toEqual([1]);
+    expect(neededStages(q, q.stages[2]!, new Map(), "Dockerfile").map((s) => s.index)).toEqual([0, 2]);
+  });
+
+  it("a stage reading from itself is a circular dependency", () => {
+    const q = plan("FROM a AS build\nCOPY --from=build /x /x\n");
+    expect(failure(() => neededStages(q, q.stages[0]!, new Map(), "Dockerfile")).message).toBe(
+      'Dockerfile:2: stage "build" reads from itself (a circular dependency)',
+    );
+  });
+
   it("checks ONBUILD triggers of the stages it needs", () => {
     const q = plan("FROM a\nONBUILD FROM b\n");
     expect(failure(() => neededStages(q, q.stages[0]!, new Map(), "Dockerfile")).message).toBe(

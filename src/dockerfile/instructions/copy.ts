@@ -70,9 +70,23 @@ function parseChmod(text: string): number {
 }
 
 export async function buildCopyLayer(o: CopyLayerOptions) {
-  const dest = await destinationOf(o);
+  let dest = await destinationOf(o);
   const items = new Map<string, Item>();
-  for (const src of o.sources) addSource(items, src, dest, o);
+  for (const src of o.sources) {
+    if (src.isDir && dest.madeFile)
+      throw new BerthError(
+        "DOCKERFILE_SYNTAX",
+        `cannot copy the directory ${src.path} to /${dest.rel}: an earlier source of this COPY made it a file`,
+        { hint: "end the destination with / to copy every source into a directory" },
+      );
+    addSource(items, src, dest, o);
+    // As BuildKit, source after source onto a destination without a trailing /: the first makes it (the file
+    // itself, or a directory with the contents), the next ones find it (a file is overwritten, the last wins).
+    if (!dest.exists) {
+      const isDir = dest.isDir || src.isDir;
+      dest = { ...dest, exists: true, isDir, madeFile: !isDir };
+    }
+  }
   await addParents(items, o);
   const entries = layerEntries(items);
   // the layer's writers are loaded by the first step that makes a layer (a rebuild that changes nothing makes none)
@@ -97,21 +111,16 @@ async function* paced<T>(items: Iterable<T>, pace: () => Promise<void>): AsyncGe
 interface Destination {
   /** Relative to the stage's root, its symlinks resolved. */
   rel: string;
-  /** Whether it exists before the copy. */
+  /** Whether it exists before the copy (or an earlier source of it made it). */
   exists: boolean;
   isDir: boolean;
+  /** An earlier source of this copy made it, a file. */
+  madeFile?: boolean;
 }
 
 async function destinationOf(o: CopyLayerOptions): Promise<Destination> {
   const destAbs = posix.resolve(o.workdir || "/", o.dest);
-  const total = o.sources.length;
   const wantsDir = o.dest.endsWith("/") || o.dest.endsWith("/.") || o.dest === ".";
-  if (total > 1 && !wantsDir) {
-    throw new BerthError(
-      "DOCKERFILE_SYNTAX",
-      `when copying more than one source (${total} matched), the destination must be a directory ending in /`,
-    );
-  }
   const rel = await resolveIn(o.root, destAbs, true);
   const st = await o.root.lstat(rel);
   return { rel, exists: st !== undefined, isDir: wantsDir || st?.type === "dir" };

@@ -155,7 +155,9 @@ function parseOption(
       f.type = value.toLowerCase() as MountType;
       return;
     case "from":
-      m.from = value;
+      // an empty from is none, as BuildKit (the context for a bind, a fresh directory for a cache)
+      if (value === "") delete m.from;
+      else m.from = value;
       return;
     case "source":
     case "src":

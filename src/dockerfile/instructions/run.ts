@@ -5,7 +5,7 @@
  * in the layer. A failing command is an error carrying its exit code and output.
  */
 import { lstatSync, readdirSync, rmdirSync, rmSync, type Stats } from "node:fs";
-import { cp, mkdir, rm } from "node:fs/promises";
+import { chmod, cp, mkdir, rm, writeFile } from "node:fs/promises";
 import { join, posix } from "node:path";
 import type { Writable } from "node:stream";
 import { BerthError } from "../../errors.ts";
@@ -266,15 +266,41 @@ async function selectedDigest(root: string, m: RunMountSpec, what: string): Prom
 }
 
 /** The command RUN runs: its exec form, else the shell's with the line (and its heredocs). */
-function commandArgv(c: StepContext): string[] {
+/** A RUN's one heredoc that starts with `#!`: BuildKit runs it as a file of its own, /dev/pipes/NAME. */
+interface Script {
+  name: string;
+  content: string;
+}
+
+function commandArgv(c: StepContext): { argv: string[]; script?: Script } {
   const { ins } = c;
   const shell = c.config.Shell ?? ["/bin/sh", "-c"];
-  if (ins.json) return ins.json;
+  if (ins.json) return { argv: ins.json };
   const only = heredocName(ins.args.trim()) !== undefined && !/\s/.test(ins.args.trim());
-  if (only && ins.heredocs.length === 1) return [...shell, ins.heredocs[0]!.content];
+  const doc = ins.heredocs[0];
+  if (only && ins.heredocs.length === 1 && doc) {
+    if (!doc.shebang) return { argv: [...shell, doc.content] };
+    return {
+      argv: [...shell, posix.join(PIPES, doc.name)],
+      script: { name: doc.name, content: doc.content },
+    };
+  }
   if (ins.heredocs.length)
-    return [...shell, `${ins.args}\n${ins.heredocs.map((h) => `${h.content}${h.name}`).join("\n")}`];
-  return [...shell, ins.args];
+    return {
+      argv: [...shell, `${ins.args}\n${ins.heredocs.map((h) => `${h.content}${h.name}`).join("\n")}`],
+    };
+  return { argv: [...shell, ins.args] };
+}
+
+const PIPES = "/dev/pipes";
+
+/** The script's file (0755) in a folder of its own, mounted read-only at /dev/pipes as BuildKit does. */
+async function scriptMount(script: Script, privateDir: string): Promise<SpecMount> {
+  const dir = join(privateDir, "pipes");
+  await mkdir(dir, { recursive: true });
+  await writeFile(join(dir, script.name), script.content, { mode: 0o755 });
+  await chmod(join(dir, script.name), 0o755);
+  return { destination: PIPES, type: "bind", source: dir, options: ["rbind", "ro"] };
 }
 
 /** RUN --security: sandbox (berth's only way) or an error naming the line. */
@@ -289,11 +315,22 @@ function checkSecurity(c: StepContext): void {
   );
 }
 
+/**
+ * The `|N k=v … ` BuildKit's history of a RUN starts with (runCommandString): every ARG of the stage in the
+ * order declared, valued as the command's environment has it (ENV wins), else as the ARG (empty without a value).
+ */
+function historyArgs(args: ReadonlyMap<string, string | undefined>, env: readonly string[]): string {
+  if (!args.size) return "";
+  const envValues = new Map(env.map((e) => [e.slice(0, e.indexOf("=")), e.slice(e.indexOf("=") + 1)]));
+  const pairs = [...args].map(([k, v]) => `${k}=${envValues.get(k) ?? v ?? ""}`);
+  return `|${pairs.length} ${pairs.join(" ")} `;
+}
+
 /** RUN: the command, its mounts and network; the changes it leaves are the layer. */
 export async function runInstruction(c: StepContext): Promise<void> {
   const { ins, vars, where } = c;
   const config = c.config;
-  const argv = commandArgv(c);
+  const { argv, script } = commandArgv(c);
   checkSecurity(c);
   // Build args in scope reach the command as env, unless ENV sets the same name.
   const envNames = new Set((config.Env ?? []).map((e) => e.slice(0, e.indexOf("="))));
@@ -320,8 +357,9 @@ export async function runInstruction(c: StepContext): Promise<void> {
     config.User,
     config.WorkingDir,
     ...hosts,
+    ...(script ? [script.content] : []),
   ];
-  const created = `RUN ${argEnv.length ? `|${argEnv.length} ${argEnv.join(" ")} ` : ""}${argv.join(" ")} # buildkit`;
+  const created = `RUN ${historyArgs(c.args, config.Env ?? [])}${argv.join(" ")} # buildkit`;
   await c.cached(
     keyParts(parts),
     async () => {
@@ -337,6 +375,7 @@ export async function runInstruction(c: StepContext): Promise<void> {
           await ensureEmulation(platform, emulationOptions(c.env, c.inputs.log));
         }
         for (const m of mountSpecs) await mountFor(c, m, roots.get(m), mounts, env, cleanups, secretDir);
+        if (script) mounts.push(await scriptMount(script, secretDir));
         await c.warmed;
         const upperDir = c.temp("upper-");
         const layerPath = c.temp("layer-");

@@ -87,11 +87,24 @@ describe("buildCopyLayer", () => {
     ]);
   });
 
-  it("refuses several sources into a non-directory, a file onto /, and a parent that is a file", async () => {
+  it("several sources onto a destination without /, as BuildKit: the first makes it, a file is overwritten", async () => {
+    // files: /x is a file, the last one's
+    expect((await copy(["a.txt", "d/sub/x"], { dest: "/x" })).entries).toEqual(["x file 644 0:0 7"]);
+    // a directory first: /x is a directory, the file goes into it
+    expect((await copy(["d", "a.txt"], { dest: "/x" })).entries).toEqual([
+      "x dir 755 0:0 7",
+      "x/a.txt file 640 0:0 7",
+      "x/sub dir 755 0:0 7",
+      "x/sub/x file 644 0:0 7",
+      "x/y hardlink 644 0:0 7 -> x/sub/x",
+    ]);
+  });
+
+  it("refuses a directory onto the file an earlier source made, a file onto /, and a parent that is a file", async () => {
     expect(await failureOf(copy(["a.txt", "d"], { dest: "/x" }))).toEqual({
       code: "DOCKERFILE_SYNTAX",
-      message:
-        "when copying more than one source (2 matched), the destination must be a directory ending in /",
+      message: "cannot copy the directory d to /x: an earlier source of this COPY made it a file",
+      hint: "end the destination with / to copy every source into a directory",
     });
     expect((await failureOf(copy(["a.txt"], { dest: "/tmp/.." }))).message).toBe("cannot copy a file onto /");
     const fileParent = stage({ etc: { type: "file", mode: 0o644, uid: 0, gid: 0 } });

@@ -40,6 +40,9 @@ describe("parseMount", () => {
     expect(parseMount("type=bind,from=build,src=/out,dst=/in,rw").readonly).toBe(false);
     expect(parseMount("type=bind,target=/x,readonly=false").readonly).toBe(false);
     expect(parseMount("type=cache,target=/x,ro").readonly).toBe(true);
+    // an empty from is none (BuildKit: the context for a bind)
+    expect(parseMount("type=bind,from=,target=/x")).toEqual(parseMount("type=bind,target=/x"));
+    expect(parseMount("type=cache,from=,target=/x")).toEqual(parseMount("type=cache,target=/x"));
   });
 
   it("tmpfs sizes in Docker's binary units", () => {

@@ -34,7 +34,7 @@ describe("RUN", () => {
     const layer = await layerEntries(image, image.layers().length - 1);
     expect(layer).toContain("out.txt file 644 0:0");
     expect(image.config?.history?.at(-1)?.created_by).toBe(
-      'RUN |1 A=arg /bin/sh -c echo "$A $B" > /out.txt && echo done # buildkit',
+      'RUN |2 A=arg B=env /bin/sh -c echo "$A $B" > /out.txt && echo done # buildkit',
     );
   });
 

@@ -361,4 +361,83 @@ ENV EXTRA=1
 CMD ["/bin/busybox", "cat", "/hello.txt"]
 `,
   },
+  {
+    // From buildah's tests/bud (build-arg, use-args, with-arg, arg-scope, multiarch): the `|N k=v` of a RUN's
+    // history lists every ARG of the stage in declaration order, those without a value as `k=`, ENV's value first.
+    name: "RUN history: the stage's ARGs in order, unset ones empty, ENV's value",
+    buildArgs: ["GIVEN=cli"],
+    dockerfile: `FROM {{BASE}}
+ARG ZED
+RUN echo "$ZED" > /zed
+ARG alpha beta=set
+ARG GIVEN SHADOWED=arg
+ENV SHADOWED=env
+RUN echo "$alpha $beta $GIVEN $SHADOWED" > /all
+ARG ZED=again
+RUN true
+`,
+  },
+  {
+    // From buildah's tests/bud/heredoc: a RUN's one heredoc that starts with `#!` is run as a file,
+    // /dev/pipes/NAME, so $0 names it; after `<<-` a tab before `#!` makes it shell text again.
+    name: "RUN heredoc with a shebang runs as a file",
+    dockerfile: `FROM {{BASE}}
+RUN <<EOF
+#!/bin/sh
+echo "$0 $*" > /zero
+EOF
+RUN <<-SCRIPT
+#!/bin/sh -e
+\techo "chomped $0" > /chomped
+\tSCRIPT
+RUN <<-EOF
+\t#!/bin/sh
+\techo "tabbed $0" > /tabbed
+\tEOF
+USER app
+RUN <<EOF
+#!/bin/sh
+id -u > /tmp/as-app
+EOF
+`,
+  },
+  {
+    // From buildah's tests/bud/copy-globs: several sources onto a destination without a trailing / are
+    // copied one after the other: the first makes it (a file, or a directory), a later file overwrites it.
+    name: "COPY of several sources to a destination without /",
+    files: { "one.txt": "one\n", "two.txt": "two\n", "dir/inner.txt": "inner\n" },
+    dockerfile: `FROM {{BASE}}
+COPY *.txt /globbed
+COPY two.txt one.txt /listed
+COPY dir one.txt /made-dir
+WORKDIR /work
+COPY *.txt relative
+`,
+  },
+  {
+    // From buildah's tests/bud/copy-chown (Dockerfile.bad2, --chown=\${BOGUS}:\${BOGUS}): a user or group the
+    // image lacks is no error in BuildKit: a user is 0:0, a group leaves the user's.
+    name: "--chown and WORKDIR with a user or group the image lacks",
+    files: { "f.txt": "f\n" },
+    dockerfile: `FROM {{BASE}}
+ARG NONE
+COPY --chown=nosuch f.txt /a
+COPY --chown=app:nogroup f.txt /b
+COPY --chown=7:nogroup f.txt /c
+COPY --chown=\${NONE}:\${NONE} f.txt /d
+USER ghost
+WORKDIR /made-by-ghost
+`,
+  },
+  {
+    name: "ARGs of the stage a FROM names",
+    dockerfile: `FROM {{BASE}} AS parent
+ARG INHERITED=from-parent
+ARG BARE
+FROM parent AS child
+ARG OWN=child
+RUN echo "$INHERITED $OWN" > /seen
+ENV COPIED=\${INHERITED:-none}
+`,
+  },
 ];
