@@ -999,12 +999,18 @@ export class DockerfileBuild {
         const shell = s.image.config?.config?.Shell ?? ["/bin/sh", "-c"];
         const r = applyConfigInstruction(ins, this.#config(s), vars, df.escape, { cmdSet: s.cmdSet, shell });
         if (ins.keyword === "CMD") s.cmdSet = true;
-        await this.#cached(s, ins, [r.text], r.config, async () => ({
-          config: r.config,
+        await this.#cached(
+          s,
+          ins,
+          [r.text],
+          r.config,
+          async () => ({
+            config: r.config,
+            ...(ins.keyword === "MAINTAINER" ? { author: ins.args.trim() } : {}),
+          }),
           // As BuildKit, ONBUILD changes the config without a history entry.
-          createdBy: ins.keyword === "ONBUILD" ? undefined : r.text,
-          ...(ins.keyword === "MAINTAINER" ? { author: ins.args.trim() } : {}),
-        }));
+          { createdBy: ins.keyword === "ONBUILD" ? undefined : r.text },
+        );
         return;
       }
       case "WORKDIR":
@@ -1205,12 +1211,14 @@ export class DockerfileBuild {
     }
     let stored = rec;
     if (rec && o.linked) rec = { ...rec, config: this.#config(s) };
+    if (rec && o.createdBy !== undefined)
+      rec = { ...rec, history: { ...rec.history, created_by: o.createdBy } };
     const cached = rec !== undefined;
     if (rec) {
       if (rec.layer) this.#prefetch(s, rec.layer.digest);
       this.#slog(s.no, `--> Using cache ${short(keyOf(via ?? lookup))}`);
     } else {
-      rec = await this.#produceOnce(via ?? lookup, () => this.#produceStep(s, ins, produce));
+      rec = await this.#produceOnce(via ?? lookup, o.createdBy, () => this.#produceStep(s, ins, produce));
       if (via) await this.#cache.put(lookup, { ...rec, via });
       stored = rec;
     }
@@ -1364,11 +1372,15 @@ export class DockerfileBuild {
   }
 
   /** Produce a step and record it under `lookup`, once for the builds sharing this state (platforms.ts). */
-  #produceOnce(lookup: string, produce: () => Promise<StepOutput>): Promise<StepRecord> {
+  #produceOnce(
+    lookup: string,
+    createdBy: string | undefined,
+    produce: () => Promise<StepOutput>,
+  ): Promise<StepRecord> {
     let p = this.#shared.producing.get(lookup);
     if (!p) {
       p = produce().then(async (out) => {
-        const rec = await this.#record(out);
+        const rec = await this.#record(out, createdBy);
         await this.#cache.put(lookup, rec);
         return rec;
       });
@@ -1378,9 +1390,9 @@ export class DockerfileBuild {
   }
 
   /** A produced step as a record, its layer moved into the cache's blobs. */
-  async #record(out: StepOutput): Promise<StepRecord> {
+  async #record(out: StepOutput, createdBy: string | undefined): Promise<StepRecord> {
     const rec: StepRecord = { config: out.config, created: this.#created };
-    if (out.createdBy !== undefined) rec.history = { created_by: out.createdBy };
+    if (createdBy !== undefined) rec.history = { created_by: createdBy };
     if (out.author !== undefined) rec.author = out.author;
     if (out.layer) {
       const { path, headers, ...layer } = out.layer;

@@ -23,8 +23,6 @@ import type { MatchedSource, SelectOptions } from "./sources.ts";
 /** What a step produces when it is not found in the cache. */
 export interface StepOutput {
   config: ContainerConfig;
-  /** The history entry's created_by; none for a step without one (ONBUILD). */
-  createdBy: string | undefined;
   /** Made while the stage waited for another stage (`StepCacheOptions.early`). */
   early?: boolean;
   /** MAINTAINER's `author`. */
@@ -173,6 +171,12 @@ export interface StepContext {
 }
 
 export interface StepCacheOptions {
+  /**
+   * The history entry's created_by, as the Dockerfile gives it now; none for a step without one (ONBUILD). A
+   * step found in a cache gets it too: BuildKit writes history from the Dockerfile, never from the cache (a
+   * record of an older berth, or of BuildKit's cache, which has none, would give another text).
+   */
+  createdBy?: string | undefined;
   linked?: boolean | undefined;
   /** The key pass left a part of the key out (`StepContext.keyless`): the step is taken as missing, not looked up. */
   unkeyed?: boolean | undefined;

@@ -91,6 +91,42 @@ describe("the step cache", () => {
     expect(third.stderr.match(/^RAN-(FIRST|AFTER-A)/gm)).toEqual(["RAN-FIRST", "RAN-AFTER-A"]);
   });
 
+  it("a step found in the cache gets its history text from the Dockerfile, not from its record", async () => {
+    const ctx = await writeContext(join(tmp, "c-history"), {
+      "a.txt": "a\n",
+      "b.txt": "b\n",
+      Dockerfile: `${dockerfile()}WORKDIR /w\nENV X=1\n`,
+    });
+    const home = join(tmp, "home-history");
+    const history = async () => {
+      const r = await berth(["inspect", "--config", `oci:${tmp}/out:x`], { home });
+      const config = JSON.parse(r.stdout) as { history: { created_by?: string }[] };
+      return config.history.map((h) => h.created_by);
+    };
+    await build(ctx, home);
+    const first = await history();
+    // records as an older berth (or a cache without history) left them: another text, or none
+    const steps = join(home, "cache", "dockerfile", "steps");
+    for (const name of await readdir(steps)) {
+      const rec = JSON.parse(await readFile(join(steps, name), "utf8")) as {
+        history?: { created_by?: string };
+      };
+      if (!rec.history) continue;
+      if (rec.history.created_by?.startsWith("RUN")) rec.history.created_by = "RUN old text # buildkit";
+      else delete rec.history.created_by;
+      await writeFile(join(steps, name), JSON.stringify(rec));
+    }
+    const again = await build(ctx, home);
+    expect(again.json.steps.filter((s) => s.instruction.startsWith("RUN")).every((s) => s.cached)).toBe(true);
+    expect(await history()).toEqual(first);
+    expect(first).toContain(
+      'RUN |1 GREETING=hello /bin/sh -c echo "RAN-FIRST $GREETING" && echo first > /first # buildkit',
+    );
+    expect(first).toContain("COPY a.txt /a.txt # buildkit");
+    expect(first).toContain("WORKDIR /w");
+    expect(first).toContain("ENV X=1");
+  });
+
   it("a change to one COPY source re-runs from that step on", async () => {
     const ctx = await writeContext(join(tmp, "c2"), {
       "a.txt": "a\n",

@@ -669,7 +669,7 @@ async function copyOutput(
   // A layer made early may be dropped at its turn: its snapshot is held until then (`HeldSnapshot`).
   const teed = pace ? c.earlySnapshotting : c.snapshotting;
   const desc = await (teed ? teed(write) : write(undefined));
-  return { config: c.config, createdBy: copyCreatedBy(c, a), layer: { path: layerPath, ...desc } };
+  return { config: c.config, layer: { path: layerPath, ...desc } };
 }
 
 /** What a COPY's layer depends on besides its sources and the stage's filesystem (early.ts's `basis`). */
@@ -744,10 +744,11 @@ export async function copyInstruction(c: StepContext): Promise<void> {
       if (fromSources) sources = await fromSources();
       const root = await c.view();
       const early = await adoptEarly(c.takeEarly(), root, earlyBasis(c));
-      if (early) return { ...early, config: c.config, createdBy: copyCreatedBy(c, a), early: true };
+      if (early) return { ...early, config: c.config, early: true };
       return await copyOutput(c, a, root, [...sources], extra, fromSources !== undefined && !local, dl);
     },
     {
+      createdBy: copyCreatedBy(c, a),
       // A COPY of context files alone may be made early, against the key pass's view (early.ts).
       early:
         !a.isAdd && fromRef === undefined && extra.length === 0

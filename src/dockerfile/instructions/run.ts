@@ -359,7 +359,6 @@ export async function runInstruction(c: StepContext): Promise<void> {
     ...hosts,
     ...(script ? [script.content] : []),
   ];
-  const created = `RUN ${historyArgs(c.args, config.Env ?? [])}${argv.join(" ")} # buildkit`;
   await c.cached(
     keyParts(parts),
     async () => {
@@ -414,13 +413,14 @@ export async function runInstruction(c: StepContext): Promise<void> {
         const desc = await (c.snapshotting ? c.snapshotting(write) : write(undefined));
         // the layer is written: the command's changes go while the build goes on (2-4 ms here before the next step)
         c.later(rm(upperDir, { recursive: true, force: true }).catch(() => undefined));
-        return { config, createdBy: created, layer: { path: layerPath, ...desc } };
+        return { config, layer: { path: layerPath, ...desc } };
       } finally {
         for (const c of cleanups.reverse()) await c().catch(() => undefined);
         await rm(secretDir, { recursive: true, force: true });
       }
     },
     {
+      createdBy: `RUN ${historyArgs(c.args, config.Env ?? [])}${argv.join(" ")} # buildkit`,
       content: content ? async () => keyParts(await content()) : undefined,
     },
   );

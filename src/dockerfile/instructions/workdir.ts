@@ -23,7 +23,7 @@ export async function workdirInstruction(c: StepContext): Promise<void> {
     async () => {
       const root = await c.view();
       // As BuildKit: a layer for every WORKDIR but `/`, an empty one when the directory exists.
-      if (dir === "/") return { config, createdBy: `WORKDIR ${dir}` };
+      if (dir === "/") return { config };
       const empty = c.temp("empty-");
       await mkdir(empty);
       const layerPath = c.temp("layer-");
@@ -40,8 +40,8 @@ export async function workdirInstruction(c: StepContext): Promise<void> {
         compression: c.compression,
         layerPath,
       });
-      return { config, createdBy: `WORKDIR ${dir}`, layer: { path: layerPath, ...desc } };
+      return { config, layer: { path: layerPath, ...desc } };
     },
-    { config },
+    { config, createdBy: `WORKDIR ${dir}` },
   );
 }
