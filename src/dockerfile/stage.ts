@@ -128,17 +128,20 @@ export function findBaseStage(
     .find((s) => s.name === lower);
 }
 
-/** The stage `--target` names (default: the last one). */
+/** The stage `--target` names (default: the last one): by name only, as BuildKit (`--target 0` is no stage). */
 export function targetStage(plan: StagePlan, target: string | undefined, file: string): Stage {
   if (target === undefined) return plan.stages[plan.stages.length - 1]!;
-  const found = findStage(plan.stages, target);
+  const found = findBaseStage(plan.stages, target);
   if (!found) {
-    const names = plan.stages.map((s) => s.name ?? String(s.index)).join(", ");
+    const named = plan.stages.flatMap((s) => (s.name ? [s.name] : []));
+    const names = named.length
+      ? `the named stages are: ${named.join(", ")}`
+      : "no stage has a name (FROM … AS NAME)";
     throw new BerthError(
       "DOCKERFILE_STAGE_NOT_FOUND",
       `${file}: target stage ${JSON.stringify(target)} not found`,
       {
-        hint: `the stages are: ${names}`,
+        hint: names,
       },
     );
   }

@@ -109,7 +109,7 @@ describe("DockerfileBuild", () => {
     expect(await failureOf(scratchBuild(dir, context, MULTI, { target: "nope" }))).toEqual({
       code: "DOCKERFILE_STAGE_NOT_FOUND",
       message: 'Dockerfile: target stage "nope" not found',
-      hint: "the stages are: files, unused, final",
+      hint: "the named stages are: files, unused, final",
     });
   });
 

@@ -88,7 +88,17 @@ describe("findStage and targetStage", () => {
     expect(failure(() => targetStage(p, "three", "ctx/Dockerfile"))).toEqual({
       code: "DOCKERFILE_STAGE_NOT_FOUND",
       message: 'ctx/Dockerfile: target stage "three" not found',
-      hint: "the stages are: one, two, one",
+      hint: "the named stages are: one, two, one",
+    });
+  });
+
+  it("takes no stage index for a target, as BuildKit (findStateByName)", () => {
+    expect(failure(() => targetStage(p, "1", "Dockerfile"))).toMatchObject({
+      code: "DOCKERFILE_STAGE_NOT_FOUND",
+      message: 'Dockerfile: target stage "1" not found',
+    });
+    expect(failure(() => targetStage(plan("FROM a\nFROM b\n"), "0", "Dockerfile"))).toMatchObject({
+      hint: "no stage has a name (FROM … AS NAME)",
     });
   });
 });
