@@ -265,21 +265,11 @@ function noCacheStages(stages: readonly Stage[], names: readonly string[]): Set<
   return out;
 }
 
-/** The named context FROM `baseText` reads, if any: an image's; a directory is refused (berth reads it in steps only). */
-function contextBase(
-  contexts: readonly NamedContext[] | undefined,
-  baseText: string,
-  where: string,
-): (NamedContext & { kind: "image" }) | undefined {
-  const named = findContext(contexts, baseText);
-  if (named === undefined || named.kind === "image") return named;
-  throw new BerthError(
-    "USAGE",
-    `${where}: FROM ${baseText}: the build context ${JSON.stringify(named.name)} is ${named.kind === "dir" ? "a directory" : `a ${named.kind === "git" ? "git repository" : "URL"}`} (${named.text}), which berth reads in COPY --from and RUN --mount=from only`,
-    {
-      hint: `name an image for it (--build-context ${named.name}=docker-image://REF), or COPY --from=${named.name}`,
-    },
-  );
+/** A stage a named context replaces: nameless, `FROM NAME` alone (read only when it is the target). */
+function replacedStage(s: Stage): Stage {
+  const name = s.name!;
+  const from = { ...s.from, flags: {}, args: name, json: undefined, text: `FROM ${name}` };
+  return { ...s, name: undefined, baseText: name, from, instructions: [] };
 }
 
 /** The PATH a scratch image gets (BuildKit's, Docker's default). */
@@ -458,14 +448,14 @@ export class DockerfileBuild {
     this.#df = await this.#readDockerfile();
     const df = this.#df;
     const plan = splitStages(df);
-    // a named context replaces the stage of its name (BuildKit's): the stage is no longer found by it
-    plan.stages = plan.stages.map((s) =>
-      s.name && findContext(i.contexts, s.name) ? { ...s, name: undefined } : s,
-    );
+    const targetIndex = targetStage(plan, i.target, df.name).index;
+    // a named context replaces the stage of its name (BuildKit's): the stage is no longer found by it, and
+    // as the target it is the context alone (`FROM NAME`: an image context's image, a directory's files)
+    plan.stages = plan.stages.map((s) => (s.name && findContext(i.contexts, s.name) ? replacedStage(s) : s));
     for (const w of plan.warnings) this.#log(`WARN: ${w.rule}: ${w.message} (${df.name}:${w.line})`);
     this.#declareGlobalArgs(plan.globalArgs);
     this.#uncachedStages = noCacheStages(plan.stages, i.noCacheStages ?? []);
-    const target = targetStage(plan, i.target, df.name);
+    const target = plan.stages[targetIndex]!;
     this.#target = target.index;
     const stages = neededStages(plan, target, this.#globalVars, df.name);
     if (i.uncompressedStages ?? uncompressedStages(i))
@@ -842,20 +832,15 @@ export class DockerfileBuild {
     const total = stage.instructions.length + 1;
     this.#slog(no, `STEP 1/${total}: ${from.text}`);
     const baseText = expandWord(stage.baseText, this.#globalVars, df.escape).value;
-    const platformText = from.flags.platform?.[0];
-    let platform = this.#platform;
-    try {
-      if (platformText) platform = parsePlatform(expandWord(platformText, this.#globalVars, df.escape).value);
-    } catch (err) {
-      throw wrapError(`${df.name}:${from.line}: FROM --platform`, err);
-    }
+    const platform = this.#fromPlatform(from);
     let image: Image;
     let key: string;
     let defKey: string | undefined;
     let chain: ExportStep[] = [];
     let base: Image | undefined;
-    const named = contextBase(this.inputs.contexts, baseText, `${df.name}:${from.line}`);
-    const dep = named ? undefined : findStage(all, baseText, stage.index);
+    const context = findContext(this.inputs.contexts, baseText);
+    const named = context?.kind === "image" ? context : undefined;
+    const dep = context ? undefined : findStage(all, baseText, stage.index);
     if (dep) {
       const st = dry ? this.#dryStates.get(dep.index)! : await this.#stageResult(dep.index);
       base = st.base;
@@ -863,14 +848,16 @@ export class DockerfileBuild {
       key = st.key;
       defKey = st.defKey;
       chain = [...st.chain];
-    } else if (baseText === "scratch") {
-      // BuildKit's empty image (emptyImage in dockerfile2llb) has the default PATH and WorkingDir /.
+    } else if (baseText === "scratch" || (context && !named)) {
+      // BuildKit's empty image (emptyImage in dockerfile2llb) has the default PATH and WorkingDir /; a
+      // directory, git or URL context gives it too (contextByName returns no image config), its files on it.
       image = mutate(undefined, {
         platform,
         created: EPOCH,
         config: (c) => ({ ...c, Env: [`PATH=${DEFAULT_PATH}`], WorkingDir: "/" }),
       });
-      key = cacheKey("scratch", formatPlatform(platform));
+      // a context's layer is keyed apart from `FROM scratch` + `COPY --from=NAME / /` (its history differs)
+      key = cacheKey(context ? "context-files" : "scratch", formatPlatform(platform));
     } else {
       try {
         image = await this.#openBase(named?.image ?? baseText, platform);
@@ -918,6 +905,7 @@ export class DockerfileBuild {
         cached: true,
         digest: image.digest,
       });
+    if (context && !named) await this.#fromFiles(state, context.name, all);
     // ONBUILD triggers of the base run first.
     // Also when FROM names an earlier stage, as BuildKit.
     const triggers = image.config?.config?.OnBuild ?? [];
@@ -930,6 +918,40 @@ export class DockerfileBuild {
     for (const [n, ins] of stage.instructions.entries()) {
       this.#slog(no, `STEP ${n + 2}/${total}: ${ins.text}`);
       await this.#step(state, ins, all);
+    }
+  }
+
+  /** FROM's `--platform`, else the build's. */
+  #fromPlatform(from: Instruction): Platform {
+    const text = from.flags.platform?.[0];
+    try {
+      return text ? parsePlatform(expandWord(text, this.#globalVars, this.#df.escape).value) : this.#platform;
+    } catch (err) {
+      throw wrapError(`${this.#df.name}:${from.line}: FROM --platform`, err);
+    }
+  }
+
+  /**
+   * FROM a directory, git or URL context: its files laid on the empty image as `COPY --from=NAME / /` lays them
+   * (the .dockerignore of a directory applied, owners root's, modes and mtimes kept), one layer. BuildKit's
+   * exporter names such a layer after its source ("local source for …", the exporter's comment); berth's history
+   * entry says the same, in the layer's place (BuildKit appends it after the Dockerfile's entries).
+   */
+  async #fromFiles(s: StageState, name: string, all: Stage[]): Promise<void> {
+    const [ins] = parseDockerfile(`COPY --from=${name} / /\n`, this.#df.name).instructions;
+    const line = s.stage.from.line;
+    const where = `${this.#df.name}:${line}`;
+    const copy = { ...ins!, line, endLine: line };
+    try {
+      await copyInstruction({
+        ...this.#stepContext(s, copy, all, this.#vars(s), where),
+        history: { createdBy: `local source for context:${name}`, comment: "buildkit.exporter.image.v0" },
+      });
+      s.flush?.();
+    } catch (err) {
+      s.flush?.();
+      if (s.dry) throw err;
+      throw wrapError(`${where}: FROM ${s.stage.baseText} (--build-context ${name})`, err);
     }
   }
 
@@ -1360,7 +1382,8 @@ export class DockerfileBuild {
   /** A produced step as a record, its layer moved into the cache's blobs. */
   async #record(out: StepOutput): Promise<StepRecord> {
     const rec: StepRecord = { config: out.config, created: this.#created };
-    if (out.createdBy !== undefined) rec.history = { created_by: out.createdBy };
+    if (out.createdBy !== undefined)
+      rec.history = { created_by: out.createdBy, ...(out.comment ? { comment: out.comment } : {}) };
     if (out.author !== undefined) rec.author = out.author;
     if (out.layer) {
       const { path, headers, ...layer } = out.layer;

@@ -25,6 +25,8 @@ export interface StepOutput {
   config: ContainerConfig;
   /** The history entry's created_by; none for a step without one (ONBUILD). */
   createdBy: string | undefined;
+  /** The history entry's comment (a FROM of a local context: BuildKit's exporter's). */
+  comment?: string | undefined;
   /** Made while the stage waited for another stage (`StepCacheOptions.early`). */
   early?: boolean;
   /** MAINTAINER's `author`. */
@@ -90,6 +92,8 @@ export interface StepContext {
   readonly vars: Vars;
   /** `Dockerfile:12`, for messages. */
   readonly where: string;
+  /** The history entry in place of the instruction's (FROM of a directory context: its source's). */
+  readonly history?: { createdBy: string; comment: string } | undefined;
   /** Build args in scope: name → value (undefined when declared without one). */
   readonly args: ReadonlyMap<string, string | undefined>;
   /** The image before the step, and its config (ONBUILD cleared when the base's triggers ran). */

@@ -5,7 +5,7 @@
  * stage of that name. Compared with buildah's --build-context where buildah has the same meaning.
  */
 import { randomUUID } from "node:crypto";
-import { chown, lstat, mkdir, readFile, rm, writeFile } from "node:fs/promises";
+import { chown, lstat, readFile, rm, writeFile } from "node:fs/promises";
 import { createServer, type Server } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -121,6 +121,21 @@ async function rebuild(name: string, flags: string[], home = "home") {
   return { ...r, dir, digest: r.code === 0 ? (JSON.parse(r.stdout) as { digest: string }).digest : "" };
 }
 
+/** The built image's config and its number of layers. */
+async function imageOf(dir: string) {
+  const blob = async (d: string) =>
+    JSON.parse(await readFile(join(dir, "out", "blobs", "sha256", d.slice(7)), "utf8"));
+  const idx = JSON.parse(await readFile(join(dir, "out", "index.json"), "utf8")) as {
+    manifests: { digest: string }[];
+  };
+  const manifest = await blob(idx.manifests[0]!.digest);
+  const config = (await blob(manifest.config.digest)) as {
+    config: Record<string, unknown>;
+    history: { created_by?: string; comment?: string }[];
+  };
+  return { config, layers: (manifest.layers as unknown[]).length };
+}
+
 async function unpack(dir: string, as: string): Promise<string> {
   await run("umoci", ["unpack", "--image", `${dir}/out:img`, `${dir}/${as}`]);
   return `${dir}/${as}/rootfs`;
@@ -188,16 +203,64 @@ describe("berth build --build-context", () => {
     expect(s.digest).toBe(r.digest);
   });
 
-  it("refuses FROM of a directory context, and a base the context names that cannot be read, naming the flag", async () => {
-    await mkdir(join(tmp, "from-dir", "d"), { recursive: true });
-    const r = await build("from-dir", `FROM d\n`, ["--build-context", "d=d"]);
-    expect(r.code).not.toBe(0);
-    expect(r.stderr).toMatch(
-      /Dockerfile:1: FROM d: the build context "d" is a directory \(d\), which berth reads in COPY --from and RUN --mount=from only/,
-    );
+  it("FROM a directory context: its files on BuildKit's empty image (PATH, WorkingDir /), .dockerignore applied, root's", async () => {
+    const d = await writeContext(join(tmp, "from-dir", "d"), {
+      "bin/x.txt": "x\n",
+      "secret.key": "ignored\n",
+      ".dockerignore": "secret.key\n",
+    });
+    await chown(join(d, "bin/x.txt"), 1000, 1000);
+    // buildah 1.28 reads `FROM d` as an image's short name even with --build-context d=DIR ("short-name "d" did
+    // not resolve"); BuildKit's dockerfile2llb gives the stage contextByName's state and emptyImage's config
+    const r = await build("from-dir", `FROM d\nCOPY --from=${base} /bin/busybox /busybox\n`, [
+      "--build-context",
+      "d=d",
+    ]);
+    expect(r.code, r.stderr).toBe(0);
+    const root = await unpack(r.dir, "b1");
+    expect(await readFile(join(root, "bin/x.txt"), "utf8")).toBe("x\n");
+    await expect(readFile(join(root, "secret.key"))).rejects.toThrow(/ENOENT/);
+    const st = await lstat(join(root, "bin/x.txt"));
+    expect([st.uid, st.gid]).toEqual([0, 0]);
+    const img = await imageOf(r.dir);
+    expect(img.config.config).toEqual({
+      Env: ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
+      WorkingDir: "/",
+    });
+    // one layer per history entry with a layer: the context's first, named after its source as BuildKit's exporter
+    expect(img.config.history.map((h) => [h.created_by, h.comment ?? ""])).toEqual([
+      ["local source for context:d", "buildkit.exporter.image.v0"],
+      ["COPY /bin/busybox /busybox # buildkit", ""],
+    ]);
+    expect(img.layers).toBe(2);
+    // a file of the context changed: the image changes; the same again: cached
+    await writeFile(join(d, "bin/x.txt"), "y\n");
+    const changed = await rebuild("from-dir", ["--build-context", "d=d"]);
+    expect(changed.digest).not.toBe(r.digest);
+    expect((await rebuild("from-dir", ["--build-context", "d=d"])).digest).toBe(changed.digest);
+    // a base the context names that cannot be read fails naming the flag
     const m = await rebuild("from-dir", ["--build-context", `d=oci-layout://${layout}:nope`]);
     expect(m.code).not.toBe(0);
     expect(m.stderr).toContain(`FROM d (--build-context oci-layout://${layout}:nope)`);
+  });
+
+  it("a context named as the target (or the last stage) is the build's output: an image's image, a directory's files", async () => {
+    const d = await writeContext(join(tmp, "target", "d"), { "only.txt": "only\n" });
+    const df = `FROM ${base} AS build\nRUN echo RAN-STAGE > /f\nFROM build AS final\nRUN echo RAN-FINAL > /g\n`;
+    const dir = await build("target", df, ["--target", "build", "--build-context", `build=${d}`]);
+    expect(dir.code).toBe(0);
+    expect(dir.stderr).not.toMatch(/RAN-/);
+    const root = await unpack(dir.dir, "t1");
+    expect(await readFile(join(root, "only.txt"), "utf8")).toBe("only\n");
+    await expect(readFile(join(root, "bin/busybox"))).rejects.toThrow(/ENOENT/);
+    // the last stage replaced by an image context: that image (here the layout's busybox, unchanged)
+    const last = await rebuild("target", ["--build-context", `final=oci-layout://${layout}:base`]);
+    expect(last.code).toBe(0);
+    expect(last.stderr).not.toMatch(/RAN-/);
+    const root2 = await unpack(last.dir, "t2");
+    expect(await readFile(join(root2, "bin/busybox")).then((b) => b.length > 0)).toBe(true);
+    await expect(readFile(join(root2, "g"))).rejects.toThrow(/ENOENT/);
+    expect((await imageOf(last.dir)).layers).toBe(1);
   });
 
   it("--no-cache-filter runs the named stage's steps again, the others from the cache", async () => {

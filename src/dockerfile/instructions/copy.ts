@@ -579,11 +579,12 @@ async function urlSource(
 
 /**
  * The history's created_by in BuildKit's wording: --parents, --chown and --chmod (not --from, --link, --exclude
- * or --checksum), the paths, then the heredocs as <<NAME, and ` # buildkit`.
+ * or --checksum), the paths, then the heredocs as <<NAME, and ` # buildkit`; or the entry the step was given.
  */
-function copyCreatedBy(c: StepContext, a: CopyArgs): string {
+function copyHistory(c: StepContext, a: CopyArgs): { createdBy: string; comment?: string } {
+  if (c.history) return c.history;
   const { ins } = c;
-  return [
+  const createdBy = [
     ins.keyword,
     ...(a.parents ? ["--parents"] : []),
     ...(ins.flags.chown ? [`--chown=${a.chown}`] : []),
@@ -595,6 +596,7 @@ function copyCreatedBy(c: StepContext, a: CopyArgs): string {
     }),
     `${a.dest} # buildkit`,
   ].join(" ");
+  return { createdBy };
 }
 
 /**
@@ -660,7 +662,7 @@ async function copyOutput(
   // A layer made early may be dropped at its turn: its snapshot is held until then (`HeldSnapshot`).
   const teed = pace ? c.earlySnapshotting : c.snapshotting;
   const desc = await (teed ? teed(write) : write(undefined));
-  return { config: c.config, createdBy: copyCreatedBy(c, a), layer: { path: layerPath, ...desc } };
+  return { config: c.config, ...copyHistory(c, a), layer: { path: layerPath, ...desc } };
 }
 
 /** What a COPY's layer depends on besides its sources and the stage's filesystem (early.ts's `basis`). */
@@ -735,7 +737,7 @@ export async function copyInstruction(c: StepContext): Promise<void> {
       if (fromSources) sources = await fromSources();
       const root = await c.view();
       const early = await adoptEarly(c.takeEarly(), root, earlyBasis(c));
-      if (early) return { ...early, config: c.config, createdBy: copyCreatedBy(c, a), early: true };
+      if (early) return { ...early, config: c.config, ...copyHistory(c, a), early: true };
       return await copyOutput(c, a, root, [...sources], extra, fromSources !== undefined && !local, dl);
     },
     {
