@@ -268,7 +268,9 @@ function noCacheStages(stages: readonly Stage[], names: readonly string[]): Set<
 /** A stage a named context replaces: nameless, `FROM NAME` alone (read only when it is the target). */
 function replacedStage(s: Stage): Stage {
   const name = s.name!;
-  const from = { ...s.from, flags: {}, args: name, json: undefined, text: `FROM ${name}` };
+  const platform = s.from.flags.platform;
+  const flags = platform ? { platform } : {};
+  const from = { ...s.from, flags, args: name, json: undefined, text: `FROM ${name}` };
   return { ...s, name: undefined, baseText: name, from, instructions: [] };
 }
 
@@ -325,7 +327,7 @@ export class DockerfileBuild {
   #concurrent = false;
   /** The stages `--no-cache-filter` names, by index. */
   #uncachedStages = new Set<number>();
-  /** Named directory contexts read by a step, by name: opened (and digested) once. */
+  /** Named directory contexts read by a step, by name (and platform): opened (and digested) once. */
   #dirContexts = new Map<string, Promise<SourceRoot>>();
   /** The content indexes of named directory contexts, saved when the build ends as the context's is. */
   #dirIndexes: ContextIndex[] = [];
@@ -449,11 +451,13 @@ export class DockerfileBuild {
     const df = this.#df;
     const plan = splitStages(df);
     const targetIndex = targetStage(plan, i.target, df.name).index;
-    // a named context replaces the stage of its name (BuildKit's): the stage is no longer found by it, and
-    // as the target it is the context alone (`FROM NAME`: an image context's image, a directory's files)
-    plan.stages = plan.stages.map((s) => (s.name && findContext(i.contexts, s.name) ? replacedStage(s) : s));
     for (const w of plan.warnings) this.#log(`WARN: ${w.rule}: ${w.message} (${df.name}:${w.line})`);
     this.#declareGlobalArgs(plan.globalArgs);
+    // a named context replaces the stage of its name (BuildKit's): the stage is no longer found by it, and
+    // as the target it is the context alone (`FROM NAME`: an image context's image, a directory's files)
+    plan.stages = plan.stages.map((s) =>
+      s.name && findContext(i.contexts, s.name, this.#fromPlatform(s.from)) ? replacedStage(s) : s,
+    );
     this.#uncachedStages = noCacheStages(plan.stages, i.noCacheStages ?? []);
     const target = plan.stages[targetIndex]!;
     this.#target = target.index;
@@ -838,7 +842,7 @@ export class DockerfileBuild {
     let defKey: string | undefined;
     let chain: ExportStep[] = [];
     let base: Image | undefined;
-    const context = findContext(this.inputs.contexts, baseText);
+    const context = findContext(this.inputs.contexts, baseText, platform);
     const named = context?.kind === "image" ? context : undefined;
     const dep = context ? undefined : findStage(all, baseText, stage.index);
     if (dep) {
@@ -1410,16 +1414,18 @@ export class DockerfileBuild {
     all: Stage[],
     where: string,
   ): Promise<SourceRoot> {
-    const named = findContext(this.inputs.contexts, ref);
+    // a --from is read for the build's platform (BuildKit's: the target platform, not the stage's)
+    const named = findContext(this.inputs.contexts, ref, this.#platform);
     if (named && named.kind !== "image") {
-      let p = this.#dirContexts.get(named.name);
+      const id = `${named.name}::${named.platform ?? ""}`;
+      let p = this.#dirContexts.get(id);
       if (!p) {
         const dir = join(this.#tmp, `context-${this.#dirContexts.size}`);
         p =
           named.kind === "dir"
             ? this.#indexedDir(named)
             : fetchedSource(named, dir, this.#ctx.env, this.#abort.signal);
-        this.#dirContexts.set(named.name, p);
+        this.#dirContexts.set(id, p);
       }
       return p;
     }

@@ -10,7 +10,13 @@ import { createServer, type Server } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from "vitest";
-import { contextName, findContext, parseBuildContext } from "../../src/dockerfile/named-context.ts";
+import {
+  contextName,
+  findContext,
+  parseBuildContext,
+  platformKey,
+} from "../../src/dockerfile/named-context.ts";
+import { parsePlatform } from "../../src/oci/platform.ts";
 import { berth } from "../helpers/cli.ts";
 import { run } from "../helpers/exec.ts";
 import { tempDir } from "../helpers/temp.ts";
@@ -18,6 +24,7 @@ import { buildBoth } from "./helpers/compare.ts";
 import { type GitServer, serveGitRepo } from "./helpers/git.ts";
 import { localBase, writeContext } from "./helpers/local.ts";
 
+const amd64 = parsePlatform("linux/amd64");
 let tmp: string;
 let base: string;
 let layout: string;
@@ -37,10 +44,31 @@ describe("parseBuildContext", () => {
     expect(contextName("127.0.0.1:5000/team/app:latest")).toBe("127.0.0.1:5000/team/app");
     expect(contextName("Bad")).toBeUndefined();
     const c = parseBuildContext(`alpine=oci-layout://${layout}:base`, "/");
-    expect(findContext([c], "docker.io/library/alpine:latest")).toBe(c);
-    expect(findContext([c], "alpine:3")).toBeUndefined();
+    expect(findContext([c], "docker.io/library/alpine:latest", amd64)).toBe(c);
+    expect(findContext([c], "alpine:3", amd64)).toBeUndefined();
     const stage = parseBuildContext("build=.", "/");
-    expect(findContext([stage], "Build")).toBe(stage);
+    expect(findContext([stage], "Build", amd64)).toBe(stage);
+  });
+
+  it("NAME::PLATFORM is read by a build for that platform, before the bare NAME (BuildKit's context:NAME::PLATFORM)", () => {
+    const bare = parseBuildContext("src=.", "/");
+    const arm = parseBuildContext("src::linux/arm64/v8=/tmp", "/");
+    const armv7 = parseBuildContext("docker.io/library/src::linux/arm=/tmp", "/");
+    expect([arm.name, arm.platform, armv7.name, armv7.platform]).toEqual([
+      "src",
+      "linux/arm64",
+      "src",
+      "linux/arm/v7",
+    ]);
+    const all = [bare, arm, armv7];
+    expect(findContext(all, "src", amd64)).toBe(bare);
+    expect(findContext(all, "src", parsePlatform("linux/arm64"))).toBe(arm);
+    expect(findContext(all, "src:latest", parsePlatform("linux/arm/v7"))).toBe(armv7);
+    expect(findContext([arm], "src", amd64)).toBeUndefined();
+    expect(platformKey(parsePlatform("linux/amd64/v1"))).toBe("linux/amd64");
+    expect(() => parseBuildContext("src::linux=.", "/")).toThrow(
+      '--build-context "src::linux=.": "linux" after :: is not a platform',
+    );
   });
 
   it("reads a directory (relative to the current one), docker-image:// and oci-layout:// with a tag or digest", () => {
@@ -261,6 +289,27 @@ describe("berth build --build-context", () => {
     expect(await readFile(join(root2, "bin/busybox")).then((b) => b.length > 0)).toBe(true);
     await expect(readFile(join(root2, "g"))).rejects.toThrow(/ENOENT/);
     expect((await imageOf(last.dir)).layers).toBe(1);
+  });
+
+  it("--platform a,b: a NAME::PLATFORM context is read by that platform's build, the bare NAME by the others", async () => {
+    await writeContext(join(tmp, "plat", "all"), { "which.txt": "all\n" });
+    await writeContext(join(tmp, "plat", "arm"), { "which.txt": "arm64\n" });
+    const df = "FROM src AS s\nFROM scratch\nCOPY --from=src / /\nCOPY --from=s /which.txt /from.txt\n";
+    const r = await build("plat", df, [
+      "--platform",
+      "linux/amd64,linux/arm64",
+      "--build-context",
+      "src=all",
+      "--build-context",
+      "src::linux/arm64=arm",
+      "-o",
+      `type=local,dest=${join(tmp, "plat", "out")}`,
+    ]);
+    expect(r.code, r.stderr).toBe(0);
+    const which = (p: string) => readFile(join(tmp, "plat", "out", p, "which.txt"), "utf8");
+    expect([await which("linux_amd64"), await which("linux_arm64")]).toEqual(["all\n", "arm64\n"]);
+    const from = (p: string) => readFile(join(tmp, "plat", "out", p, "from.txt"), "utf8");
+    expect([await from("linux_amd64"), await from("linux_arm64")]).toEqual(["all\n", "arm64\n"]);
   });
 
   it("--no-cache-filter runs the named stage's steps again, the others from the cache", async () => {
