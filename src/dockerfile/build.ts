@@ -495,6 +495,7 @@ export class DockerfileBuild {
         await (await import("./export.ts")).exportFilesystems(
           [{ image: final.image, platform: this.#platform }],
           i.exports,
+          this.#tmp,
         );
       const cacheSteps = { max: this.#used, min: final.chain };
       await exportCaches(i.cacheTo ?? [], cacheSteps, this.#cache, this.#ctx, this.#tmp, i.log, this.#lazy);

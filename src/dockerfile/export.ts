@@ -6,7 +6,8 @@
  * merged into, never cleaned (files already there and not in the export stay). Written through the confined
  * applier (layer/apply.ts): a link already in DEST where the export has an entry is replaced (as docker's
  * client replaces it) and never leads a write out of DEST. The tar keeps the image's
- * owners, as BuildKit's tar exporter does, and is written atomically (or streamed to `-`'s stream).
+ * owners, as BuildKit's tar exporter does, its entries in the order of BuildKit's walk (each folder's names
+ * sorted, depth first), and is written atomically (or streamed to `-`'s stream).
  */
 import { join } from "node:path";
 import { PassThrough, type Writable } from "node:stream";
@@ -34,6 +35,7 @@ function platformDir(p: Platform): string {
 export async function exportFilesystems(
   built: readonly { image: Image; platform: Platform }[],
   exports: readonly FilesystemExport[],
+  spool: string,
 ): Promise<void> {
   const several = built.length > 1;
   const layersOf = (image: Image): LayerOpener[] => image.layers().map((l) => () => l.uncompressed());
@@ -44,7 +46,8 @@ export async function exportFilesystems(
           layers: layersOf(b.image),
           prefix: several ? platformDir(b.platform) : undefined,
         }));
-        await flattenTrees(trees, e.to, { compression: "none" });
+        // in BuildKit's order (fsutil's walk of the filesystem), the contents spooled in the build's folder
+        await flattenTrees(trees, e.to, { compression: "none", walkOrder: { spool } });
       } else {
         for (const b of built) {
           await exportLocal(

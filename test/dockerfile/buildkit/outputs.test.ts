@@ -155,6 +155,34 @@ describe("-o type=local and type=tar, as BuildKit's exporters", () => {
     expect(await listTar(join(tmp, "tar", "stdout.tar"))).toEqual(a);
   });
 
+  it("the tar's entries come in BuildKit's order: fsutil's walk (each folder's names sorted, depth first)", async () => {
+    // names across two layers, where a walk and a sort of whole paths differ ("a-c" < "a.b" < "a/" as bytes)
+    const ctx = await context(
+      "order",
+      `FROM {{BASE}} AS build
+RUN mkdir -p /out/a /out/z && echo 1 > /out/a.b && echo 2 > /out/a-c && echo 3 > /out/z/f && ln /out/z/f /out/a/hard
+RUN echo 4 > /out/B && echo 5 > /out/a/0 && echo 6 > /out/0 && mkdir /out/a/d && echo 7 > /out/a/d/x
+FROM scratch
+COPY --from=build /out/ /
+`,
+    );
+    const ours = join(tmp, "order", "berth.tar");
+    const theirs = join(tmp, "order", "buildkit.tar");
+    const r = await berthBuild(ctx, ["-o", `type=tar,dest=${ours}`]);
+    expect(r.code, r.stderr).toBe(0);
+    await dockerBuild(ctx, ["-o", `type=tar,dest=${theirs}`]);
+    const order = async (file: string) => {
+      const out: string[] = [];
+      for await (const { header, body } of readTar(createReadStream(file))) {
+        if (body) for await (const _ of body);
+        out.push(`${header.path} ${header.type}${header.linkname ? ` ${header.linkname}` : ""}`);
+      }
+      return out;
+    };
+    const want = await order(theirs);
+    expect(await order(ours)).toEqual(want);
+  });
+
   it("--label over the Dockerfile's LABEL, no history entry; --iidfile as docker writes it", async () => {
     const ctx = await context("label");
     const iid = join(tmp, "label", "berth.iid");
