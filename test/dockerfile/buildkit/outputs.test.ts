@@ -8,7 +8,7 @@
  * no newline, on both sides.
  */
 import { createReadStream } from "node:fs";
-import { lstat, mkdir, readdir, readFile, symlink, writeFile } from "node:fs/promises";
+import { chmod, lstat, mkdir, readdir, readFile, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { readTar } from "../../../src/layer/reader.ts";
@@ -181,6 +181,33 @@ COPY --from=build /out/ /
     };
     const want = await order(theirs);
     expect(await order(ours)).toEqual(want);
+  });
+
+  it("a missing DEST (and the folders above it) is made 0700, not given the image root's mode; an existing one is kept", async () => {
+    const ctx = await context(
+      "dest",
+      `FROM {{BASE}}
+RUN mkdir -p /out && echo 1 > /out/f && chmod 0750 /out
+FROM scratch
+COPY --from=0 /out/ /
+`,
+    );
+    const modes = async (side: string) => {
+      const st = async (p: string) => ((await lstat(join(tmp, "dest", side, p))).mode & 0o7777).toString(8);
+      return [await st("new"), await st("new/dest"), await st("kept"), await st("new/dest/f")];
+    };
+    for (const side of ["berth", "buildkit"]) {
+      await mkdir(join(tmp, "dest", side, "kept"), { recursive: true, mode: 0o751 });
+      await chmod(join(tmp, "dest", side, "kept"), 0o751);
+    }
+    for (const to of ["new/dest", "kept"]) {
+      const r = await berthBuild(ctx, ["-o", `type=local,dest=${join(tmp, "dest", "berth", to)}`]);
+      expect(r.code, r.stderr).toBe(0);
+      await dockerBuild(ctx, ["-o", `type=local,dest=${join(tmp, "dest", "buildkit", to)}`]);
+    }
+    const want = await modes("buildkit");
+    expect(want).toEqual(["700", "700", "751", "644"]);
+    expect(await modes("berth")).toEqual(want);
   });
 
   it("--label over the Dockerfile's LABEL, no history entry; --iidfile as docker writes it", async () => {
