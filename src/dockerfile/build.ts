@@ -327,6 +327,8 @@ export class DockerfileBuild {
   #concurrent = false;
   /** The stages `--no-cache-filter` names, by index. */
   #uncachedStages = new Set<number>();
+  /** Stages a named context replaces (`replacedStage`). */
+  #replaced = new Set<number>();
   /** Named directory contexts read by a step, by name (and platform): opened (and digested) once. */
   #dirContexts = new Map<string, Promise<SourceRoot>>();
   /** The content indexes of named directory contexts, saved when the build ends as the context's is. */
@@ -455,9 +457,11 @@ export class DockerfileBuild {
     this.#declareGlobalArgs(plan.globalArgs);
     // a named context replaces the stage of its name (BuildKit's): the stage is no longer found by it, and
     // as the target it is the context alone (`FROM NAME`: an image context's image, a directory's files)
-    plan.stages = plan.stages.map((s) =>
-      s.name && findContext(i.contexts, s.name, this.#fromPlatform(s.from)) ? replacedStage(s) : s,
-    );
+    plan.stages = plan.stages.map((s) => {
+      if (!s.name || !findContext(i.contexts, s.name, this.#fromPlatform(s.from))) return s;
+      this.#replaced.add(s.index);
+      return replacedStage(s);
+    });
     this.#uncachedStages = noCacheStages(plan.stages, i.noCacheStages ?? []);
     const target = plan.stages[targetIndex]!;
     this.#target = target.index;
@@ -855,14 +859,19 @@ export class DockerfileBuild {
       chain = [...st.chain];
     } else if (baseText === "scratch" || (context && !named)) {
       // BuildKit's empty image (emptyImage in dockerfile2llb) has the default PATH and WorkingDir /; a
-      // directory, git or URL context gives it too (contextByName returns no image config), its files on it.
+      // directory, git or URL context gives it too (contextByName returns no image config), its files on it,
+      // but a stage such a context replaces has no config at all (dockerfile2llb leaves the stage's image unset)
+      const bare = context !== undefined && this.#replaced.has(stage.index);
       image = mutate(undefined, {
         platform,
         created: EPOCH,
-        config: (c) => ({ ...c, Env: [`PATH=${DEFAULT_PATH}`], WorkingDir: "/" }),
+        ...(bare ? {} : { config: (c) => ({ ...c, Env: [`PATH=${DEFAULT_PATH}`], WorkingDir: "/" }) }),
       });
       // a context's layer is keyed apart from `FROM scratch` + `COPY --from=NAME / /` (its history differs)
-      key = cacheKey(context ? "context-files" : "scratch", formatPlatform(platform));
+      key = cacheKey(
+        context ? (bare ? "context-stage" : "context-files") : "scratch",
+        formatPlatform(platform),
+      );
     } else {
       try {
         image = await this.#openBase(named?.image ?? baseText, platform);

@@ -78,6 +78,12 @@ export function parseBuildContext(flag: string, cwd: string): NamedContext {
       `the name ${JSON.stringify(given)} is not a stage or image name`,
       "a name is lowercase letters, digits and . _ - / separators (a tag allowed), as FROM and --from name it",
     );
+  // BuildKit's frontend never looks these two up (toDispatchState's namedContext skips them): refused, not ignored
+  if (name === "scratch" || name === "context")
+    throw bad(
+      `the name ${JSON.stringify(name)} is reserved (FROM scratch is the empty image, "context" the build context)`,
+      "give the context another name and use it in FROM, COPY --from or RUN --mount=from",
+    );
   const platform = platformText === undefined ? undefined : contextPlatform(platformText, bad);
   const c = parseValue(name, text, cwd, bad);
   return platform === undefined ? c : { ...c, platform };

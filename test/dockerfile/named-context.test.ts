@@ -66,6 +66,11 @@ describe("parseBuildContext", () => {
     expect(findContext(all, "src:latest", parsePlatform("linux/arm/v7"))).toBe(armv7);
     expect(findContext([arm], "src", amd64)).toBeUndefined();
     expect(platformKey(parsePlatform("linux/amd64/v1"))).toBe("linux/amd64");
+    expect(() => parseBuildContext("Scratch=.", "/")).toThrow(/is not a stage or image name/);
+    expect(() => parseBuildContext("context=.", "/")).toThrow(
+      '--build-context "context=.": the name "context" is reserved',
+    );
+    expect(() => parseBuildContext("scratch::linux/amd64=.", "/")).toThrow(/"scratch" is reserved/);
     expect(() => parseBuildContext("src::linux=.", "/")).toThrow(
       '--build-context "src::linux=.": "linux" after :: is not a platform',
     );
@@ -281,6 +286,8 @@ describe("berth build --build-context", () => {
     const root = await unpack(dir.dir, "t1");
     expect(await readFile(join(root, "only.txt"), "utf8")).toBe("only\n");
     await expect(readFile(join(root, "bin/busybox"))).rejects.toThrow(/ENOENT/);
+    // dockerfile2llb leaves a replaced stage's image unset: no PATH, no WorkingDir (FROM NAME gets emptyImage's)
+    expect((await imageOf(dir.dir)).config.config ?? {}).toEqual({});
     // the last stage replaced by an image context: that image (here the layout's busybox, unchanged)
     const last = await rebuild("target", ["--build-context", `final=oci-layout://${layout}:base`]);
     expect(last.code).toBe(0);
