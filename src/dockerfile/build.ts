@@ -948,8 +948,9 @@ export class DockerfileBuild {
   /**
    * FROM a directory, git or URL context: its files laid on the empty image as `COPY --from=NAME / /` lays them
    * (the .dockerignore of a directory applied, owners root's, modes and mtimes kept), one layer. BuildKit's
-   * exporter names such a layer after its source ("local source for …", the exporter's comment); berth's history
-   * entry says the same, in the layer's place (BuildKit appends it after the Dockerfile's entries).
+   * exporter (normalizeLayersAndHistory) gives a layer without a history entry one, "local source for NAME" (the
+   * local source's description) with its comment; berth's entry says that in the layer's place, where BuildKit
+   * appends entries after the Dockerfile's, describing its top layers (the same when FROM NAME makes no other).
    */
   async #fromFiles(s: StageState, name: string, all: Stage[]): Promise<void> {
     const [ins] = parseDockerfile(`COPY --from=${name} / /\n`, this.#df.name).instructions;
@@ -959,7 +960,7 @@ export class DockerfileBuild {
     try {
       await copyInstruction({
         ...this.#stepContext(s, copy, all, this.#vars(s), where),
-        history: { createdBy: `local source for context:${name}`, comment: "buildkit.exporter.image.v0" },
+        history: { createdBy: `local source for ${name}`, comment: "buildkit.exporter.image.v0" },
       });
       s.flush?.();
     } catch (err) {

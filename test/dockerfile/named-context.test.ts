@@ -262,7 +262,7 @@ describe("berth build --build-context", () => {
     });
     // one layer per history entry with a layer: the context's first, named after its source as BuildKit's exporter
     expect(img.config.history.map((h) => [h.created_by, h.comment ?? ""])).toEqual([
-      ["local source for context:d", "buildkit.exporter.image.v0"],
+      ["local source for d", "buildkit.exporter.image.v0"],
       ["COPY /bin/busybox /busybox # buildkit", ""],
     ]);
     expect(img.layers).toBe(2);
