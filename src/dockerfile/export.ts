@@ -1,8 +1,8 @@
 /**
  * BuildKit's `local` and `tar` exporters (`-o type=local|tar`): the target stage's filesystem, its layers applied
  * with whiteouts honoured (layer/flatten.ts), written out instead of an image. As the docker CLI and buildx
- * receive a local export: files, modes (setuid too), mtimes, symlinks (their targets as written) and hard links
- * kept; owned by the user who runs berth (the client's ownership, not the image's); DEST made 0700 if missing
+ * receive a local export: files, modes (setuid too), mtimes, symlinks (their targets as written), hard links and
+ * FIFOs kept, device nodes made when berth runs as root (fsutil's DiskWriter mknods them); owned by the user who runs berth (the client's ownership, not the image's); DEST made 0700 if missing
  * (not given the image root's mode or times) and merged into, never cleaned (files already there and not in the export stay). Written through the confined
  * applier (layer/apply.ts): a link already in DEST where the export has an entry is replaced (as docker's
  * client replaces it) and never leads a write out of DEST. The tar keeps the image's
@@ -78,10 +78,11 @@ async function exportLocal(layers: readonly LayerOpener[], dir: string): Promise
     tar.destroy(err as Error);
     throw err;
   };
-  // rootless: the files are the exporting user's, as the docker CLI's receiver gives them its own ids
+  // rootless: the files are the exporting user's, as the docker CLI's receiver gives them its own ids; device
+  // nodes tried as the receiver's fsutil DiskWriter mknods them (made as root; not permitted otherwise: a note)
   const settled = await Promise.allSettled([
     flattenLayers(layers, tar, { compression: "none" }).catch(stop),
-    applyLayer(tar, dir, { rootless: true }).catch(stop),
+    applyLayer(tar, dir, { rootless: true, devices: true }).catch(stop),
   ]);
   for (const s of settled) if (s.status === "rejected") throw s.reason;
 }
