@@ -766,7 +766,9 @@ async function buildDockerfileOnce(o: DockerfileBuildOptions): Promise<BuildResu
     pull: Boolean(o.pull),
     contexts: [
       ...new Map(
-        (o.buildContexts ?? []).map((v) => parseBuildContext(v, host.cwd)).map((c) => [c.name, c]),
+        (o.buildContexts ?? [])
+          .map((v) => parseBuildContext(v, host.cwd))
+          .map((c) => [`${c.name}::${c.platform ?? ""}`, c]),
       ).values(),
     ],
     extraHosts: (o.addHosts ?? []).map(parseAddHost),

@@ -273,21 +273,13 @@ function noCacheStages(stages: readonly Stage[], names: readonly string[]): Set<
   return out;
 }
 
-/** The named context FROM `baseText` reads, if any: an image's; a directory is refused (berth reads it in steps only). */
-function contextBase(
-  contexts: readonly NamedContext[] | undefined,
-  baseText: string,
-  where: string,
-): (NamedContext & { kind: "image" }) | undefined {
-  const named = findContext(contexts, baseText);
-  if (named === undefined || named.kind === "image") return named;
-  throw new BerthError(
-    "USAGE",
-    `${where}: FROM ${baseText}: the build context ${JSON.stringify(named.name)} is ${named.kind === "dir" ? "a directory" : `a ${named.kind === "git" ? "git repository" : "URL"}`} (${named.text}), which berth reads in COPY --from and RUN --mount=from only`,
-    {
-      hint: `name an image for it (--build-context ${named.name}=docker-image://REF), or COPY --from=${named.name}`,
-    },
-  );
+/** A stage a named context replaces: nameless, `FROM NAME` alone (read only when it is the target). */
+function replacedStage(s: Stage): Stage {
+  const name = s.name!;
+  const platform = s.from.flags.platform;
+  const flags = platform ? { platform } : {};
+  const from = { ...s.from, flags, args: name, json: undefined, text: `FROM ${name}` };
+  return { ...s, name: undefined, baseText: name, from, instructions: [] };
 }
 
 /** The PATH a scratch image gets (BuildKit's, Docker's default). */
@@ -352,7 +344,9 @@ export class DockerfileBuild {
   #concurrent = false;
   /** The stages `--no-cache-filter` names, by index. */
   #uncachedStages = new Set<number>();
-  /** Named directory contexts read by a step, by name: opened (and digested) once. */
+  /** Stages a named context replaces (`replacedStage`). */
+  #replaced = new Set<number>();
+  /** Named directory contexts read by a step, by name (and platform): opened (and digested) once. */
   #dirContexts = new Map<string, Promise<SourceRoot>>();
   /** The content indexes of named directory contexts, saved when the build ends as the context's is. */
   #dirIndexes: ContextIndex[] = [];
@@ -475,14 +469,18 @@ export class DockerfileBuild {
     this.#df = await this.#readDockerfile();
     const df = this.#df;
     const plan = splitStages(df);
-    // a named context replaces the stage of its name (BuildKit's): the stage is no longer found by it
-    plan.stages = plan.stages.map((s) =>
-      s.name && findContext(i.contexts, s.name) ? { ...s, name: undefined } : s,
-    );
+    const targetIndex = targetStage(plan, i.target, df.name).index;
     for (const w of plan.warnings) this.#log(`WARN: ${w.rule}: ${w.message} (${df.name}:${w.line})`);
     this.#declareGlobalArgs(plan.globalArgs);
+    // a named context replaces the stage of its name (BuildKit's): the stage is no longer found by it, and
+    // as the target it is the context alone (`FROM NAME`: an image context's image, a directory's files)
+    plan.stages = plan.stages.map((s) => {
+      if (!s.name || !findContext(i.contexts, s.name, this.#fromPlatform(s.from))) return s;
+      this.#replaced.add(s.index);
+      return replacedStage(s);
+    });
     this.#uncachedStages = noCacheStages(plan.stages, i.noCacheStages ?? []);
-    const target = targetStage(plan, i.target, df.name);
+    const target = plan.stages[targetIndex]!;
     this.#target = target.index;
     const stages = neededStages(plan, target, this.#globalVars, df.name);
     if (i.uncompressedStages ?? uncompressedStages(i))
@@ -518,6 +516,7 @@ export class DockerfileBuild {
         await (await import("./export.ts")).exportFilesystems(
           [{ image: final.image, platform: this.#platform }],
           i.exports,
+          this.#tmp,
         );
       const cacheSteps = { max: this.#used, min: final.chain };
       await exportCaches(i.cacheTo ?? [], cacheSteps, this.#cache, this.#ctx, this.#tmp, i.log, this.#lazy);
@@ -859,51 +858,17 @@ export class DockerfileBuild {
     const total = stage.instructions.length + 1;
     this.#slog(no, `STEP 1/${total}: ${from.text}`);
     const baseText = baseNameOf(stage.baseText, this.#globalVars, df.escape, `${df.name}:${from.line}`);
-    const platformText = from.flags.platform?.[0];
-    let platform = this.#platform;
-    try {
-      if (platformText) platform = parsePlatform(expandWord(platformText, this.#globalVars, df.escape).value);
-    } catch (err) {
-      throw wrapError(`${df.name}:${from.line}: FROM --platform`, err);
-    }
-    let image: Image;
-    let key: string;
-    let defKey: string | undefined;
-    let chain: ExportStep[] = [];
-    let base: Image | undefined;
-    const named = contextBase(this.inputs.contexts, baseText, `${df.name}:${from.line}`);
-    // FROM a stage: its ARGs too, as BuildKit (the values in scope, the RUN history's `|N k=v`)
-    let args = new Map<string, string | undefined>();
-    const dep = named ? undefined : findBaseStage(all, baseText, stage.index);
-    if (dep) {
-      const st = dry ? this.#dryStates.get(dep.index)! : await this.#stageResult(dep.index);
-      args = new Map(st.args);
-      base = st.base;
-      image = st.image;
-      key = st.key;
-      defKey = st.defKey;
-      chain = [...st.chain];
-    } else if (baseText === "scratch") {
-      // BuildKit's empty image (emptyImage in dockerfile2llb) has the default PATH and WorkingDir /.
-      image = mutate(undefined, {
-        platform,
-        created: EPOCH,
-        config: (c) => ({ ...c, Env: [`PATH=${DEFAULT_PATH}`], WorkingDir: "/" }),
-      });
-      key = cacheKey("scratch", formatPlatform(platform));
-    } else {
-      try {
-        image = await this.#openBase(named?.image ?? baseText, platform);
-      } catch (err) {
-        throw wrapError(
-          `${df.name}:${from.line}: FROM ${baseText}${named ? ` (--build-context ${named.text})` : ""}`,
-          err,
-        );
-      }
-      base = image;
-      key = cacheKey("from", image.digest);
-      if (dry) this.#warmAtFrom(stage, image);
-    }
+    const platform = this.#fromPlatform(from);
+    const context = findContext(this.inputs.contexts, baseText, platform);
+    const named = context?.kind === "image" ? context : undefined;
+    const { image, key, defKey, chain, base, args } = await this.#stageBase(
+      stage,
+      all,
+      dry,
+      baseText,
+      platform,
+      context,
+    );
     const state: StageState = {
       stage,
       no,
@@ -938,6 +903,7 @@ export class DockerfileBuild {
         cached: true,
         digest: image.digest,
       });
+    if (context && !named) await this.#fromFiles(state, context.name, all);
     // ONBUILD triggers of the base run first.
     // Also when FROM names an earlier stage, as BuildKit.
     const triggers = image.config?.config?.OnBuild ?? [];
@@ -950,6 +916,107 @@ export class DockerfileBuild {
     for (const [n, ins] of stage.instructions.entries()) {
       this.#slog(no, `STEP ${n + 2}/${total}: ${ins.text}`);
       await this.#step(state, ins, all);
+    }
+  }
+
+  /** What a stage starts from: an earlier stage (its state), the empty image (scratch, a files context) or an image. */
+  async #stageBase(
+    stage: Stage,
+    all: Stage[],
+    dry: boolean,
+    baseText: string,
+    platform: Platform,
+    context: ReturnType<typeof findContext>,
+  ): Promise<{
+    image: Image;
+    key: string;
+    defKey: string | undefined;
+    chain: ExportStep[];
+    base: Image | undefined;
+    args: Map<string, string | undefined>;
+  }> {
+    const df = this.#df;
+    const from = stage.from;
+    const named = context?.kind === "image" ? context : undefined;
+    let image: Image;
+    let key: string;
+    let defKey: string | undefined;
+    let chain: ExportStep[] = [];
+    let base: Image | undefined;
+    // FROM a stage: its ARGs too, as BuildKit (the values in scope, the RUN history's `|N k=v`)
+    let args = new Map<string, string | undefined>();
+    const dep = context ? undefined : findBaseStage(all, baseText, stage.index);
+    if (dep) {
+      const st = dry ? this.#dryStates.get(dep.index)! : await this.#stageResult(dep.index);
+      args = new Map(st.args);
+      base = st.base;
+      image = st.image;
+      key = st.key;
+      defKey = st.defKey;
+      chain = [...st.chain];
+    } else if (baseText === "scratch" || (context && !named)) {
+      // BuildKit's empty image (emptyImage in dockerfile2llb) has the default PATH and WorkingDir /; a
+      // directory, git or URL context gives it too (contextByName returns no image config), its files on it,
+      // but a stage such a context replaces has no config at all (dockerfile2llb leaves the stage's image unset)
+      const bare = context !== undefined && this.#replaced.has(stage.index);
+      image = mutate(undefined, {
+        platform,
+        created: EPOCH,
+        ...(bare ? {} : { config: (c) => ({ ...c, Env: [`PATH=${DEFAULT_PATH}`], WorkingDir: "/" }) }),
+      });
+      // a context's layer is keyed apart from `FROM scratch` + `COPY --from=NAME / /` (its history differs)
+      key = cacheKey(
+        context ? (bare ? "context-stage" : "context-files") : "scratch",
+        formatPlatform(platform),
+      );
+    } else {
+      try {
+        image = await this.#openBase(named?.image ?? baseText, platform);
+      } catch (err) {
+        throw wrapError(
+          `${df.name}:${from.line}: FROM ${baseText}${named ? ` (--build-context ${named.text})` : ""}`,
+          err,
+        );
+      }
+      base = image;
+      key = cacheKey("from", image.digest);
+      if (dry) this.#warmAtFrom(stage, image);
+    }
+    return { image, key, defKey, chain, base, args };
+  }
+
+  /** FROM's `--platform`, else the build's. */
+  #fromPlatform(from: Instruction): Platform {
+    const text = from.flags.platform?.[0];
+    try {
+      return text ? parsePlatform(expandWord(text, this.#globalVars, this.#df.escape).value) : this.#platform;
+    } catch (err) {
+      throw wrapError(`${this.#df.name}:${from.line}: FROM --platform`, err);
+    }
+  }
+
+  /**
+   * FROM a directory, git or URL context: its files laid on the empty image as `COPY --from=NAME / /` lays them
+   * (the .dockerignore of a directory applied, owners root's, modes and mtimes kept), one layer. BuildKit's
+   * exporter (normalizeLayersAndHistory) gives a layer without a history entry one, "local source for NAME" (the
+   * local source's description) with its comment; berth's entry says that in the layer's place, where BuildKit
+   * appends entries after the Dockerfile's, describing its top layers (the same when FROM NAME makes no other).
+   */
+  async #fromFiles(s: StageState, name: string, all: Stage[]): Promise<void> {
+    const [ins] = parseDockerfile(`COPY --from=${name} / /\n`, this.#df.name).instructions;
+    const line = s.stage.from.line;
+    const where = `${this.#df.name}:${line}`;
+    const copy = { ...ins!, line, endLine: line };
+    try {
+      await copyInstruction({
+        ...this.#stepContext(s, copy, all, this.#vars(s), where),
+        history: { createdBy: `local source for ${name}`, comment: "buildkit.exporter.image.v0" },
+      });
+      s.flush?.();
+    } catch (err) {
+      s.flush?.();
+      if (s.dry) throw err;
+      throw wrapError(`${where}: FROM ${s.stage.baseText} (--build-context ${name})`, err);
     }
   }
 
@@ -1211,14 +1278,13 @@ export class DockerfileBuild {
     }
     let stored = rec;
     if (rec && o.linked) rec = { ...rec, config: this.#config(s) };
-    if (rec && o.createdBy !== undefined)
-      rec = { ...rec, history: { ...rec.history, created_by: o.createdBy } };
+    if (rec && o.createdBy !== undefined) rec = { ...rec, history: { ...rec.history, ...historyOf(o) } };
     const cached = rec !== undefined;
     if (rec) {
       if (rec.layer) this.#prefetch(s, rec.layer.digest);
       this.#slog(s.no, `--> Using cache ${short(keyOf(via ?? lookup))}`);
     } else {
-      rec = await this.#produceOnce(via ?? lookup, o.createdBy, () => this.#produceStep(s, ins, produce));
+      rec = await this.#produceOnce(via ?? lookup, o, () => this.#produceStep(s, ins, produce));
       if (via) await this.#cache.put(lookup, { ...rec, via });
       stored = rec;
     }
@@ -1374,13 +1440,13 @@ export class DockerfileBuild {
   /** Produce a step and record it under `lookup`, once for the builds sharing this state (platforms.ts). */
   #produceOnce(
     lookup: string,
-    createdBy: string | undefined,
+    history: StepCacheOptions,
     produce: () => Promise<StepOutput>,
   ): Promise<StepRecord> {
     let p = this.#shared.producing.get(lookup);
     if (!p) {
       p = produce().then(async (out) => {
-        const rec = await this.#record(out, createdBy);
+        const rec = await this.#record(out, history);
         await this.#cache.put(lookup, rec);
         return rec;
       });
@@ -1390,9 +1456,9 @@ export class DockerfileBuild {
   }
 
   /** A produced step as a record, its layer moved into the cache's blobs. */
-  async #record(out: StepOutput, createdBy: string | undefined): Promise<StepRecord> {
+  async #record(out: StepOutput, history: StepCacheOptions): Promise<StepRecord> {
     const rec: StepRecord = { config: out.config, created: this.#created };
-    if (createdBy !== undefined) rec.history = { created_by: createdBy };
+    if (history.createdBy !== undefined) rec.history = historyOf(history);
     if (out.author !== undefined) rec.author = out.author;
     if (out.layer) {
       const { path, headers, ...layer } = out.layer;
@@ -1419,16 +1485,18 @@ export class DockerfileBuild {
     all: Stage[],
     where: string,
   ): Promise<SourceRoot> {
-    const named = findContext(this.inputs.contexts, ref);
+    // a --from is read for the build's platform (BuildKit's: the target platform, not the stage's)
+    const named = findContext(this.inputs.contexts, ref, this.#platform);
     if (named && named.kind !== "image") {
-      let p = this.#dirContexts.get(named.name);
+      const id = `${named.name}::${named.platform ?? ""}`;
+      let p = this.#dirContexts.get(id);
       if (!p) {
         const dir = join(this.#tmp, `context-${this.#dirContexts.size}`);
         p =
           named.kind === "dir"
             ? this.#indexedDir(named)
             : fetchedSource(named, dir, this.#ctx.env, this.#abort.signal);
-        this.#dirContexts.set(named.name, p);
+        this.#dirContexts.set(id, p);
       }
       return p;
     }
@@ -1584,4 +1652,9 @@ function splitArgWords(text: string): string[] {
     out.push(m[2] === undefined ? m[1]! : `${m[1]}=${m[2]}`);
   }
   return out;
+}
+
+/** A step's history entry as its options give it (`createdBy` set). */
+function historyOf(o: StepCacheOptions): { created_by: string; comment?: string } {
+  return { created_by: o.createdBy!, ...(o.comment ? { comment: o.comment } : {}) };
 }

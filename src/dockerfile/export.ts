@@ -1,13 +1,15 @@
 /**
  * BuildKit's `local` and `tar` exporters (`-o type=local|tar`): the target stage's filesystem, its layers applied
  * with whiteouts honoured (layer/flatten.ts), written out instead of an image. As the docker CLI and buildx
- * receive a local export: files, modes (setuid too), mtimes, symlinks (their targets as written) and hard links
- * kept; owned by the user who runs berth (the client's ownership, not the image's); DEST made if missing and
- * merged into, never cleaned (files already there and not in the export stay). Written through the confined
+ * receive a local export: files, modes (setuid too), mtimes, symlinks (their targets as written), hard links and
+ * FIFOs kept, device nodes made when berth runs as root (fsutil's DiskWriter mknods them); owned by the user who runs berth (the client's ownership, not the image's); DEST made 0700 if missing
+ * (not given the image root's mode or times) and merged into, never cleaned (files already there and not in the export stay). Written through the confined
  * applier (layer/apply.ts): a link already in DEST where the export has an entry is replaced (as docker's
  * client replaces it) and never leads a write out of DEST. The tar keeps the image's
- * owners, as BuildKit's tar exporter does, and is written atomically (or streamed to `-`'s stream).
+ * owners, as BuildKit's tar exporter does, its entries in the order of BuildKit's walk (each folder's names
+ * sorted, depth first), and is written atomically (or streamed to `-`'s stream).
  */
+import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { PassThrough, type Writable } from "node:stream";
 import { wrapError } from "../errors.ts";
@@ -34,6 +36,7 @@ function platformDir(p: Platform): string {
 export async function exportFilesystems(
   built: readonly { image: Image; platform: Platform }[],
   exports: readonly FilesystemExport[],
+  spool: string,
 ): Promise<void> {
   const several = built.length > 1;
   const layersOf = (image: Image): LayerOpener[] => image.layers().map((l) => () => l.uncompressed());
@@ -44,19 +47,28 @@ export async function exportFilesystems(
           layers: layersOf(b.image),
           prefix: several ? platformDir(b.platform) : undefined,
         }));
-        await flattenTrees(trees, e.to, { compression: "none" });
+        // in BuildKit's order (fsutil's walk of the filesystem), the contents spooled in the build's folder
+        await flattenTrees(trees, e.to, { compression: "none", walkOrder: { spool } });
       } else {
+        // DEST (and any folder above it) made 0700 where missing, as the client's filesync target makes it
+        // (os.MkdirAll(dest, 0700)); an existing DEST keeps its mode and times. A platform's folder is 0755, as
+        // the exporter sends it.
+        await mkdir(e.dir, { recursive: true, mode: 0o700 });
         for (const b of built) {
-          await exportLocal(
-            layersOf(b.image),
-            (e.split ?? several) ? join(e.dir, platformDir(b.platform)) : e.dir,
-          );
+          const split = e.split ?? several;
+          if (split) await mkdir(join(e.dir, platformDir(b.platform)), { mode: 0o755 }).catch(exists);
+          await exportLocal(layersOf(b.image), split ? join(e.dir, platformDir(b.platform)) : e.dir);
         }
       }
     } catch (err) {
       throw wrapError(`exporting the filesystem (-o ${e.text})`, err);
     }
   }
+}
+
+/** An error other than EEXIST, thrown again. */
+function exists(err: NodeJS.ErrnoException): void {
+  if (err.code !== "EEXIST") throw err;
 }
 
 /** The flattened layers applied into `dir` as they are made, without a tar in between on disk. */
@@ -66,10 +78,11 @@ async function exportLocal(layers: readonly LayerOpener[], dir: string): Promise
     tar.destroy(err as Error);
     throw err;
   };
-  // rootless: the files are the exporting user's, as the docker CLI's receiver gives them its own ids
+  // rootless: the files are the exporting user's, as the docker CLI's receiver gives them its own ids; device
+  // nodes tried as the receiver's fsutil DiskWriter mknods them (made as root; not permitted otherwise: a note)
   const settled = await Promise.allSettled([
     flattenLayers(layers, tar, { compression: "none" }).catch(stop),
-    applyLayer(tar, dir, { rootless: true }).catch(stop),
+    applyLayer(tar, dir, { rootless: true, devices: true }).catch(stop),
   ]);
   for (const s of settled) if (s.status === "rejected") throw s.reason;
 }

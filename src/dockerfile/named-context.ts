@@ -14,6 +14,7 @@ import { mkdir, rename } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { BerthError } from "../errors.ts";
 import { createMatcher, type Matcher, parseIgnoreFile } from "../layer/ignore.ts";
+import { normalizePlatform, type Platform, parsePlatform } from "../oci/platform.ts";
 import { familiarReference, parseReference } from "../oci/reference.ts";
 import { readFileWithin } from "../util/confined.ts";
 import { download, isGitSource } from "./instructions/copy.ts";
@@ -24,12 +25,31 @@ import type { SourceRoot } from "./step.ts";
 /** A file's content digest (sha256 hex) given its lstat. */
 type ContentOf = (hostPath: string, st: Stats) => string | Promise<string>;
 
-export type NamedContext =
-  | { name: string; kind: "dir"; dir: string; text: string }
+/**
+ * `platform`: given as `NAME::PLATFORM` (BuildKit's `context:NAME::PLATFORM`), the context is read only by a
+ * build for that platform (normalized as `platformKey`), before a context of the bare name.
+ */
+export type NamedContext = { name: string; text: string; platform?: string } & (
+  | { kind: "dir"; dir: string }
   /** `image`: berth's image argument (a reference, or `oci:DIR[:REF]`). */
-  | { name: string; kind: "image"; image: string; text: string }
+  | { kind: "image"; image: string }
   /** Fetched when a step first reads it: a git repository (ADD's forms) or a URL's one file. */
-  | { name: string; kind: "git" | "url"; text: string };
+  | { kind: "git" | "url" }
+);
+
+/**
+ * A platform as BuildKit names a platform's context (`platforms.FormatAll(platforms.Normalize(p))`): containerd's
+ * normalisation, so `linux/arm64/v8` is `linux/arm64`, `linux/amd64/v1` is `linux/amd64` and `linux/arm` is
+ * `linux/arm/v7`.
+ */
+export function platformKey(p: Platform): string {
+  const n = normalizePlatform(p);
+  let variant = n.variant;
+  if (n.architecture === "amd64" && variant === "v1") variant = undefined;
+  if (n.architecture === "arm" && (variant === undefined || /^[5-8]$/.test(variant)))
+    variant = `v${variant ?? "7"}`;
+  return [n.os, n.architecture, variant].filter(Boolean).join("/");
+}
 
 /** A name as BuildKit matches it: its familiar reference form without `:latest`; undefined when not one. */
 export function contextName(ref: string): string | undefined {
@@ -51,12 +71,43 @@ export function parseBuildContext(flag: string, cwd: string): NamedContext {
       "as --build-context base=docker-image://alpine:3.20 or --build-context src=../src",
     );
   const text = flag.slice(eq + 1);
-  const name = contextName(flag.slice(0, eq));
-  if (name === undefined || /[A-Z]/.test(flag.slice(0, eq)))
+  const [given, platformText] = flag.slice(0, eq).split(/::(.*)/s, 2) as [string, string | undefined];
+  const name = contextName(given);
+  if (name === undefined || /[A-Z]/.test(given))
     throw bad(
-      `the name ${JSON.stringify(flag.slice(0, eq))} is not a stage or image name`,
+      `the name ${JSON.stringify(given)} is not a stage or image name`,
       "a name is lowercase letters, digits and . _ - / separators (a tag allowed), as FROM and --from name it",
     );
+  // BuildKit's frontend never looks these two up (toDispatchState's namedContext skips them): refused, not ignored
+  if (name === "scratch" || name === "context")
+    throw bad(
+      `the name ${JSON.stringify(name)} is reserved (FROM scratch is the empty image, "context" the build context)`,
+      "give the context another name and use it in FROM, COPY --from or RUN --mount=from",
+    );
+  const platform = platformText === undefined ? undefined : contextPlatform(platformText, bad);
+  const c = parseValue(name, text, cwd, bad);
+  return platform === undefined ? c : { ...c, platform };
+}
+
+/** NAME::PLATFORM's platform, as `platformKey` names it. */
+function contextPlatform(text: string, bad: (why: string, hint: string) => BerthError): string {
+  try {
+    return platformKey(parsePlatform(text));
+  } catch {
+    throw bad(
+      `${JSON.stringify(text)} after :: is not a platform`,
+      "as --build-context base::linux/arm64=docker-image://REF (OS/ARCH[/VARIANT])",
+    );
+  }
+}
+
+/** A context's VALUE: a directory, docker-image://, oci-layout://, a git repository or an http(s) URL. */
+function parseValue(
+  name: string,
+  text: string,
+  cwd: string,
+  bad: (why: string, hint: string) => BerthError,
+): NamedContext {
   const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(text)?.[1]?.toLowerCase();
   if (scheme === "docker-image") {
     const ref = text.slice("docker-image://".length);
@@ -109,15 +160,24 @@ function layoutArgument(text: string, cwd: string, bad: (why: string, hint: stri
   return `oci:${dir}${ref ? `:${ref}` : ""}`;
 }
 
-/** The named context `ref` (FROM's base, a --from) means, if any. */
+/**
+ * The named context `ref` (FROM's base, a --from) means for a build for `platform`, if any: a context given for
+ * that platform (`NAME::PLATFORM`) first, then one of the bare name, as BuildKit's dockerui NamedContext.
+ */
 export function findContext(
   contexts: readonly NamedContext[] | undefined,
   ref: string,
+  platform: Platform,
 ): NamedContext | undefined {
   if (!contexts?.length) return undefined;
   // a stage's name is any case in the Dockerfile (`--from=Build`), where an image reference is lowercase
   const name = contextName(ref) ?? contextName(ref.toLowerCase());
-  return name === undefined ? undefined : contexts.find((c) => c.name === name);
+  if (name === undefined) return undefined;
+  const key = platformKey(platform);
+  return (
+    contexts.find((c) => c.name === name && c.platform === key) ??
+    contexts.find((c) => c.name === name && c.platform === undefined)
+  );
 }
 
 /** A directory context's `.dockerignore`, read confined to it. */

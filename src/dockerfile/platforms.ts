@@ -107,7 +107,8 @@ export async function buildPlatforms(
     const index = assembleIndex(images);
     const written = await writeDestinations(index, inputs.destinations, ctx);
     // each platform's filesystem into DEST/linux_arm64 (BuildKit's platform-split; false: all into DEST)
-    if (inputs.exports?.length) await (await import("./export.ts")).exportFilesystems(built, inputs.exports);
+    if (inputs.exports?.length)
+      await (await import("./export.ts")).exportFilesystems(built, inputs.exports, tmp);
     inputs.log?.(
       `--> index ${index.digest}: ${images.map((m, i) => `${formatPlatform(platforms[i])} ${m.digest}`).join(", ")}`,
     );

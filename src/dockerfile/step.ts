@@ -88,6 +88,8 @@ export interface StepContext {
   readonly vars: Vars;
   /** `Dockerfile:12`, for messages. */
   readonly where: string;
+  /** The history entry in place of the instruction's (FROM of a directory context: its source's). */
+  readonly history?: { createdBy: string; comment: string } | undefined;
   /** Build args in scope: name → value (undefined when declared without one). */
   readonly args: ReadonlyMap<string, string | undefined>;
   /** The image before the step, and its config (ONBUILD cleared when the base's triggers ran). */
@@ -177,6 +179,8 @@ export interface StepCacheOptions {
    * record of an older berth, or of BuildKit's cache, which has none, would give another text).
    */
   createdBy?: string | undefined;
+  /** The history entry's comment (a FROM of a local context: BuildKit's exporter's). */
+  comment?: string | undefined;
   linked?: boolean | undefined;
   /** The key pass left a part of the key out (`StepContext.keyless`): the step is taken as missing, not looked up. */
   unkeyed?: boolean | undefined;

@@ -40,6 +40,11 @@ const run = promisify(execFile);
 export interface ApplyOptions {
   /** Not root: record ownership instead of chown, skip device nodes (with a note). */
   rootless?: boolean;
+  /**
+   * Make device nodes (default: unless rootless); a local export as root makes them though it records ownership
+   * rather than chowning (the nodes are the caller's, as docker's client's mknod makes them).
+   */
+  devices?: boolean;
   /** Largest PAX header accepted; default 1 MiB. */
   maxMetaSize?: number;
   /**
@@ -162,6 +167,7 @@ class Applier {
   readonly #r: RootResolver;
   readonly #options: ApplyOptions;
   readonly #rootless: boolean;
+  readonly #devices: boolean;
   /** Paths this layer wrote, and their ancestors: whiteouts and opaque markers leave them alone. */
   readonly #written = new Set<string>();
   readonly #writtenAncestors = new Set<string>();
@@ -171,6 +177,7 @@ class Applier {
     this.#r = new RootResolver(root);
     this.#options = options;
     this.#rootless = options.rootless ?? false;
+    this.#devices = options.devices ?? !this.#rootless;
   }
 
   /** Apply one entry; `sink` (a file's) is given its content as it is written. */
@@ -249,7 +256,7 @@ class Applier {
 
   /** A device node or FIFO (made with mknod/mkfifo); a device rootless, or where not permitted, is a note. */
   async #node(h: EntryHeader, name: string, path: string, host: string): Promise<void> {
-    if (h.type !== "fifo" && this.#rootless) {
+    if (h.type !== "fifo" && !this.#devices) {
       this.stats.notes.push({
         entry: name,
         reason: `${h.type} device ${h.devmajor}:${h.devminor} not created (rootless)`,

@@ -5,6 +5,9 @@
  * writes the kept entries, so hardlink targets come before their links and a directory comes (with the
  * attributes of its top-most version) before its children. Layers are openers, since each is read twice.
  */
+import { randomBytes } from "node:crypto";
+import { open, rm } from "node:fs/promises";
+import { join } from "node:path";
 import type { Readable } from "node:stream";
 import { decompress } from "../oci/compression.ts";
 import { dirName, type EntryHeader, OPAQUE_MARKER, WHITEOUT_PREFIX } from "./entry.ts";
@@ -52,6 +55,15 @@ export interface FlattenTree {
   prefix?: string | undefined;
 }
 
+export interface FlattenTreesOptions extends FlattenOptions {
+  /**
+   * Each tree's entries in the order BuildKit's tar exporter writes a filesystem (fsutil's walk: each folder's
+   * names sorted as bytes, a folder before what it holds; of a hard-link group the first path walked is the
+   * file, the others link to it), not in layer order. The files' contents wait in a spool file in `spool`.
+   */
+  walkOrder?: { spool: string } | undefined;
+}
+
 /**
  * Several filesystems flattened into one tar, each under its own folder (a 0755 root-owned entry, as BuildKit's
  * tar exporter writes the platforms of a multi-platform build: `linux_amd64/…`); hard links keep to their tree.
@@ -59,10 +71,41 @@ export interface FlattenTree {
 export async function flattenTrees(
   trees: readonly FlattenTree[],
   destination: LayerDestination,
-  options: FlattenOptions = {},
+  options: FlattenTreesOptions = {},
 ): Promise<LayerDescriptor & { entries: number }> {
   const kept: Map<number, EntryHeader>[][] = [];
   for (const t of trees) kept.push(await keptEntries(t.layers, options));
+  const { walkOrder, ...rest } = options;
+  if (walkOrder) return walkOrdered(trees, kept, destination, rest, walkOrder.spool);
+  return writeTrees(trees, destination, options, async (n, t, put) => {
+    for await (const { h, body } of keptOf(t, kept[n]!, options)) await put(h, body);
+  });
+}
+
+/** A tree's kept entries, base layer first, each with its body (a file's). */
+async function* keptOf(t: FlattenTree, kept: Map<number, EntryHeader>[], options: FlattenOptions) {
+  for (let i = 0; i < t.layers.length; i++) {
+    const keep = kept[i]!;
+    if (keep.size === 0) continue;
+    let index = -1;
+    for await (const { body } of entriesOf(t.layers[i]!, options)) {
+      const h = keep.get(++index);
+      if (h) yield { h, body: h.type === "file" ? body : undefined };
+    }
+  }
+}
+
+/** The trees written one after another, each under its prefix (a root-owned 0755 folder entry first). */
+async function writeTrees(
+  trees: readonly FlattenTree[],
+  destination: LayerDestination,
+  options: FlattenOptions,
+  each: (
+    n: number,
+    t: FlattenTree,
+    put: (h: EntryHeader, body: AsyncIterable<Buffer> | undefined) => Promise<void>,
+  ) => Promise<void>,
+): Promise<LayerDescriptor & { entries: number }> {
   let entries = 0;
   const desc = await writeLayer(destination, { compression: "none", ...options }, async (w) => {
     for (const [n, t] of trees.entries()) {
@@ -71,26 +114,18 @@ export async function flattenTrees(
         await w.add({ path: t.prefix, type: "dir", mode: 0o755, uid: 0, gid: 0, size: 0, mtime: 0 });
         entries++;
       }
-      for (let i = 0; i < t.layers.length; i++) {
-        const keep = kept[n]![i]!;
-        if (keep.size === 0) continue;
-        let index = -1;
-        for await (const { body } of entriesOf(t.layers[i]!, options)) {
-          index++;
-          const h = keep.get(index);
-          if (!h) continue;
-          const moved =
-            t.prefix === undefined
-              ? h
-              : {
-                  ...h,
-                  path: under(h.path),
-                  ...(h.type === "hardlink" ? { linkname: under(h.linkname!) } : {}),
-                };
-          await w.add(moved, h.type === "file" ? body : undefined);
-          entries++;
-        }
-      }
+      await each(n, t, async (h, body) => {
+        const moved =
+          t.prefix === undefined
+            ? h
+            : {
+                ...h,
+                path: under(h.path),
+                ...(h.type === "hardlink" ? { linkname: under(h.linkname!) } : {}),
+              };
+        await w.add(moved, body);
+        entries++;
+      });
     }
   });
   return { ...desc, entries };
@@ -159,4 +194,84 @@ async function keptEntries(
   }
 
   return keep;
+}
+
+/** A path's place in fsutil's walk: byte order with `/` below every other byte (a folder's names, depth first). */
+function walkKey(path: string): Buffer {
+  return Buffer.from(path.replaceAll("/", "\0"));
+}
+
+/** A kept entry and where its content waits in the spool. */
+interface Spooled {
+  h: EntryHeader;
+  at: number;
+}
+
+/** `flattenTrees` in walk order: each tree's kept entries read once into a spool, sorted, then written. */
+async function walkOrdered(
+  trees: readonly FlattenTree[],
+  kept: Map<number, EntryHeader>[][],
+  destination: LayerDestination,
+  options: FlattenOptions,
+  spoolDir: string,
+): Promise<LayerDescriptor & { entries: number }> {
+  const spoolPath = join(spoolDir, `spool-${randomBytes(6).toString("hex")}`);
+  const spool = await open(spoolPath, "w+");
+  try {
+    let end = 0;
+    const lists: Spooled[][] = [];
+    for (const [n, t] of trees.entries()) {
+      const list: Spooled[] = [];
+      for await (const { h, body } of keptOf(t, kept[n]!, options)) {
+        list.push({ h, at: end });
+        for await (const chunk of (body ?? []) as AsyncIterable<Buffer>) {
+          await spool.write(chunk, 0, chunk.length, end);
+          end += chunk.length;
+        }
+      }
+      list.sort((a, b) => Buffer.compare(walkKey(a.h.path), walkKey(b.h.path)));
+      lists.push(relinked(list));
+    }
+    return await writeTrees(trees, destination, options, async (n, _t, put) => {
+      for (const { h, at } of lists[n]!) {
+        const body =
+          h.type === "file" && h.size > 0
+            ? spool.createReadStream({ start: at, end: at + h.size - 1, autoClose: false })
+            : undefined;
+        await put(h, body);
+      }
+    });
+  } finally {
+    await spool.close();
+    await rm(spoolPath, { force: true }).catch(() => undefined);
+  }
+}
+
+/**
+ * Hard-link groups as a walk finds them: the first path of a group (in `list`'s order) is the file, with the
+ * file's attributes and content, and the others link to it.
+ */
+function relinked(list: Spooled[]): Spooled[] {
+  const files = new Map<string, Spooled>();
+  for (const e of list) if (e.h.type === "file") files.set(e.h.path, e);
+  const leader = new Map<string, string>();
+  const groupOf = (e: Spooled) =>
+    e.h.type === "hardlink" && files.has(e.h.linkname!)
+      ? e.h.linkname!
+      : files.has(e.h.path)
+        ? e.h.path
+        : undefined;
+  const linked = new Set(list.filter((e) => e.h.type === "hardlink").map((e) => groupOf(e)));
+  return list.map((e) => {
+    const group = groupOf(e);
+    if (group === undefined || !linked.has(group)) return e;
+    const first = leader.get(group);
+    if (first === undefined) {
+      leader.set(group, e.h.path);
+      const file = files.get(group)!;
+      return { h: { ...file.h, path: e.h.path }, at: file.at };
+    }
+    const { linkname: _, ...h } = e.h;
+    return { h: { ...h, type: "hardlink", size: 0, linkname: first }, at: 0 };
+  });
 }

@@ -5,12 +5,18 @@
  * stage of that name. Compared with buildah's --build-context where buildah has the same meaning.
  */
 import { randomUUID } from "node:crypto";
-import { chown, lstat, mkdir, readFile, rm, writeFile } from "node:fs/promises";
+import { chown, lstat, readFile, rm, writeFile } from "node:fs/promises";
 import { createServer, type Server } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from "vitest";
-import { contextName, findContext, parseBuildContext } from "../../src/dockerfile/named-context.ts";
+import {
+  contextName,
+  findContext,
+  parseBuildContext,
+  platformKey,
+} from "../../src/dockerfile/named-context.ts";
+import { parsePlatform } from "../../src/oci/platform.ts";
 import { berth } from "../helpers/cli.ts";
 import { run } from "../helpers/exec.ts";
 import { tempDir } from "../helpers/temp.ts";
@@ -18,6 +24,7 @@ import { buildBoth } from "./helpers/compare.ts";
 import { type GitServer, serveGitRepo } from "./helpers/git.ts";
 import { localBase, writeContext } from "./helpers/local.ts";
 
+const amd64 = parsePlatform("linux/amd64");
 let tmp: string;
 let base: string;
 let layout: string;
@@ -37,10 +44,36 @@ describe("parseBuildContext", () => {
     expect(contextName("127.0.0.1:5000/team/app:latest")).toBe("127.0.0.1:5000/team/app");
     expect(contextName("Bad")).toBeUndefined();
     const c = parseBuildContext(`alpine=oci-layout://${layout}:base`, "/");
-    expect(findContext([c], "docker.io/library/alpine:latest")).toBe(c);
-    expect(findContext([c], "alpine:3")).toBeUndefined();
+    expect(findContext([c], "docker.io/library/alpine:latest", amd64)).toBe(c);
+    expect(findContext([c], "alpine:3", amd64)).toBeUndefined();
     const stage = parseBuildContext("build=.", "/");
-    expect(findContext([stage], "Build")).toBe(stage);
+    expect(findContext([stage], "Build", amd64)).toBe(stage);
+  });
+
+  it("NAME::PLATFORM is read by a build for that platform, before the bare NAME (BuildKit's context:NAME::PLATFORM)", () => {
+    const bare = parseBuildContext("src=.", "/");
+    const arm = parseBuildContext("src::linux/arm64/v8=/tmp", "/");
+    const armv7 = parseBuildContext("docker.io/library/src::linux/arm=/tmp", "/");
+    expect([arm.name, arm.platform, armv7.name, armv7.platform]).toEqual([
+      "src",
+      "linux/arm64",
+      "src",
+      "linux/arm/v7",
+    ]);
+    const all = [bare, arm, armv7];
+    expect(findContext(all, "src", amd64)).toBe(bare);
+    expect(findContext(all, "src", parsePlatform("linux/arm64"))).toBe(arm);
+    expect(findContext(all, "src:latest", parsePlatform("linux/arm/v7"))).toBe(armv7);
+    expect(findContext([arm], "src", amd64)).toBeUndefined();
+    expect(platformKey(parsePlatform("linux/amd64/v1"))).toBe("linux/amd64");
+    expect(() => parseBuildContext("Scratch=.", "/")).toThrow(/is not a stage or image name/);
+    expect(() => parseBuildContext("context=.", "/")).toThrow(
+      '--build-context "context=.": the name "context" is reserved',
+    );
+    expect(() => parseBuildContext("scratch::linux/amd64=.", "/")).toThrow(/"scratch" is reserved/);
+    expect(() => parseBuildContext("src::linux=.", "/")).toThrow(
+      '--build-context "src::linux=.": "linux" after :: is not a platform',
+    );
   });
 
   it("reads a directory (relative to the current one), docker-image:// and oci-layout:// with a tag or digest", () => {
@@ -121,6 +154,21 @@ async function rebuild(name: string, flags: string[], home = "home") {
   return { ...r, dir, digest: r.code === 0 ? (JSON.parse(r.stdout) as { digest: string }).digest : "" };
 }
 
+/** The built image's config and its number of layers. */
+async function imageOf(dir: string) {
+  const blob = async (d: string) =>
+    JSON.parse(await readFile(join(dir, "out", "blobs", "sha256", d.slice(7)), "utf8"));
+  const idx = JSON.parse(await readFile(join(dir, "out", "index.json"), "utf8")) as {
+    manifests: { digest: string }[];
+  };
+  const manifest = await blob(idx.manifests[0]!.digest);
+  const config = (await blob(manifest.config.digest)) as {
+    config: Record<string, unknown>;
+    history: { created_by?: string; comment?: string }[];
+  };
+  return { config, layers: (manifest.layers as unknown[]).length };
+}
+
 async function unpack(dir: string, as: string): Promise<string> {
   await run("umoci", ["unpack", "--image", `${dir}/out:img`, `${dir}/${as}`]);
   return `${dir}/${as}/rootfs`;
@@ -188,16 +236,87 @@ describe("berth build --build-context", () => {
     expect(s.digest).toBe(r.digest);
   });
 
-  it("refuses FROM of a directory context, and a base the context names that cannot be read, naming the flag", async () => {
-    await mkdir(join(tmp, "from-dir", "d"), { recursive: true });
-    const r = await build("from-dir", `FROM d\n`, ["--build-context", "d=d"]);
-    expect(r.code).not.toBe(0);
-    expect(r.stderr).toMatch(
-      /Dockerfile:1: FROM d: the build context "d" is a directory \(d\), which berth reads in COPY --from and RUN --mount=from only/,
-    );
+  it("FROM a directory context: its files on BuildKit's empty image (PATH, WorkingDir /), .dockerignore applied, root's", async () => {
+    const d = await writeContext(join(tmp, "from-dir", "d"), {
+      "bin/x.txt": "x\n",
+      "secret.key": "ignored\n",
+      ".dockerignore": "secret.key\n",
+    });
+    await chown(join(d, "bin/x.txt"), 1000, 1000);
+    // buildah 1.28 reads `FROM d` as an image's short name even with --build-context d=DIR ("short-name "d" did
+    // not resolve"); BuildKit's dockerfile2llb gives the stage contextByName's state and emptyImage's config
+    const r = await build("from-dir", `FROM d\nCOPY --from=${base} /bin/busybox /busybox\n`, [
+      "--build-context",
+      "d=d",
+    ]);
+    expect(r.code, r.stderr).toBe(0);
+    const root = await unpack(r.dir, "b1");
+    expect(await readFile(join(root, "bin/x.txt"), "utf8")).toBe("x\n");
+    await expect(readFile(join(root, "secret.key"))).rejects.toThrow(/ENOENT/);
+    const st = await lstat(join(root, "bin/x.txt"));
+    expect([st.uid, st.gid]).toEqual([0, 0]);
+    const img = await imageOf(r.dir);
+    expect(img.config.config).toEqual({
+      Env: ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
+      WorkingDir: "/",
+    });
+    // one layer per history entry with a layer: the context's first, named after its source as BuildKit's exporter
+    expect(img.config.history.map((h) => [h.created_by, h.comment ?? ""])).toEqual([
+      ["local source for d", "buildkit.exporter.image.v0"],
+      ["COPY /bin/busybox /busybox # buildkit", ""],
+    ]);
+    expect(img.layers).toBe(2);
+    // a file of the context changed: the image changes; the same again: cached
+    await writeFile(join(d, "bin/x.txt"), "y\n");
+    const changed = await rebuild("from-dir", ["--build-context", "d=d"]);
+    expect(changed.digest).not.toBe(r.digest);
+    expect((await rebuild("from-dir", ["--build-context", "d=d"])).digest).toBe(changed.digest);
+    // a base the context names that cannot be read fails naming the flag
     const m = await rebuild("from-dir", ["--build-context", `d=oci-layout://${layout}:nope`]);
     expect(m.code).not.toBe(0);
     expect(m.stderr).toContain(`FROM d (--build-context oci-layout://${layout}:nope)`);
+  });
+
+  it("a context named as the target (or the last stage) is the build's output: an image's image, a directory's files", async () => {
+    const d = await writeContext(join(tmp, "target", "d"), { "only.txt": "only\n" });
+    const df = `FROM ${base} AS build\nRUN echo RAN-STAGE > /f\nFROM build AS final\nRUN echo RAN-FINAL > /g\n`;
+    const dir = await build("target", df, ["--target", "build", "--build-context", `build=${d}`]);
+    expect(dir.code).toBe(0);
+    expect(dir.stderr).not.toMatch(/RAN-/);
+    const root = await unpack(dir.dir, "t1");
+    expect(await readFile(join(root, "only.txt"), "utf8")).toBe("only\n");
+    await expect(readFile(join(root, "bin/busybox"))).rejects.toThrow(/ENOENT/);
+    // dockerfile2llb leaves a replaced stage's image unset: no PATH, no WorkingDir (FROM NAME gets emptyImage's)
+    expect((await imageOf(dir.dir)).config.config ?? {}).toEqual({});
+    // the last stage replaced by an image context: that image (here the layout's busybox, unchanged)
+    const last = await rebuild("target", ["--build-context", `final=oci-layout://${layout}:base`]);
+    expect(last.code).toBe(0);
+    expect(last.stderr).not.toMatch(/RAN-/);
+    const root2 = await unpack(last.dir, "t2");
+    expect(await readFile(join(root2, "bin/busybox")).then((b) => b.length > 0)).toBe(true);
+    await expect(readFile(join(root2, "g"))).rejects.toThrow(/ENOENT/);
+    expect((await imageOf(last.dir)).layers).toBe(1);
+  });
+
+  it("--platform a,b: a NAME::PLATFORM context is read by that platform's build, the bare NAME by the others", async () => {
+    await writeContext(join(tmp, "plat", "all"), { "which.txt": "all\n" });
+    await writeContext(join(tmp, "plat", "arm"), { "which.txt": "arm64\n" });
+    const df = "FROM src AS s\nFROM scratch\nCOPY --from=src / /\nCOPY --from=s /which.txt /from.txt\n";
+    const r = await build("plat", df, [
+      "--platform",
+      "linux/amd64,linux/arm64",
+      "--build-context",
+      "src=all",
+      "--build-context",
+      "src::linux/arm64=arm",
+      "-o",
+      `type=local,dest=${join(tmp, "plat", "out")}`,
+    ]);
+    expect(r.code, r.stderr).toBe(0);
+    const which = (p: string) => readFile(join(tmp, "plat", "out", p, "which.txt"), "utf8");
+    expect([await which("linux_amd64"), await which("linux_arm64")]).toEqual(["all\n", "arm64\n"]);
+    const from = (p: string) => readFile(join(tmp, "plat", "out", p, "from.txt"), "utf8");
+    expect([await from("linux_amd64"), await from("linux_arm64")]).toEqual(["all\n", "arm64\n"]);
   });
 
   it("--no-cache-filter runs the named stage's steps again, the others from the cache", async () => {

@@ -75,3 +75,54 @@ it("flattenTrees puts each filesystem under its folder, hard links kept to their
   await flattenTrees([{ layers: [open] }], one);
   expect(sha256(readFileSync(one))).toBe((await flattenLayers([open], join(base, "two.tar"))).diffId);
 });
+
+it("flattenTrees with walkOrder: BuildKit's walk order across layers, the first path of a hard-link group the file", async () => {
+  const base = tempDirSync();
+  const lower = join(base, "lower.tar");
+  const upper = join(base, "upper.tar");
+  await layerOf(
+    [
+      { path: "z", type: "dir" },
+      { path: "z/f", type: "file", content: "linked", mode: 0o4751 },
+      { path: "a.b", type: "file", content: "1" },
+      { path: "gone", type: "file", content: "whited out" },
+    ],
+    lower,
+  );
+  await layerOf(
+    [
+      { path: "a", type: "dir" },
+      { path: "a/hard", type: "hardlink", linkname: "z/f" },
+      { path: "a-c", type: "file", content: "2" },
+      { path: ".wh.gone", type: "file", content: "" },
+      { path: "0", type: "file", content: "" },
+    ],
+    upper,
+  );
+  const flat = join(base, "walk.tar");
+  await flattenTrees([{ layers: [() => createReadStream(lower), () => createReadStream(upper)] }], flat, {
+    walkOrder: { spool: base },
+  });
+  const listing = sh("tar", ["-tvf", flat]).toString().trim().split("\n");
+  expect(listing.map((l) => l.replace(/^(\S+)\s+\S+\s+\d+\s+\S+\s+\S+\s+/, "$1 "))).toEqual([
+    "-rw-r--r-- 0",
+    "drwxr-xr-x a/",
+    "-rwsr-x--x a/hard",
+    "-rw-r--r-- a-c",
+    "-rw-r--r-- a.b",
+    "drwxr-xr-x z/",
+    "hrwsr-x--x z/f link to a/hard",
+  ]);
+  const out = join(base, "out");
+  mkdirSync(out);
+  sh("tar", ["-xpf", flat, "-C", out]);
+  expect(readFileSync(join(out, "z/f"), "utf8")).toBe("linked");
+  expect(readFileSync(join(out, "a.b"), "utf8")).toBe("1");
+  // the spool is gone
+  expect(
+    sh("ls", [base])
+      .toString()
+      .split("\n")
+      .filter((n) => n.startsWith("spool-")),
+  ).toEqual([]);
+});

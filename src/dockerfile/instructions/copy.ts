@@ -588,11 +588,12 @@ async function urlSource(
 
 /**
  * The history's created_by in BuildKit's wording: --parents, --chown and --chmod (not --from, --link, --exclude
- * or --checksum), the paths, then the heredocs as <<NAME, and ` # buildkit`.
+ * or --checksum), the paths, then the heredocs as <<NAME, and ` # buildkit`; or the entry the step was given.
  */
-function copyCreatedBy(c: StepContext, a: CopyArgs): string {
+function copyHistory(c: StepContext, a: CopyArgs): { createdBy: string; comment?: string } {
+  if (c.history) return c.history;
   const { ins } = c;
-  return [
+  const createdBy = [
     ins.keyword,
     ...(a.parents ? ["--parents"] : []),
     ...(ins.flags.chown ? [`--chown=${a.chown}`] : []),
@@ -604,6 +605,7 @@ function copyCreatedBy(c: StepContext, a: CopyArgs): string {
     }),
     `${a.dest} # buildkit`,
   ].join(" ");
+  return { createdBy };
 }
 
 /**
@@ -748,7 +750,7 @@ export async function copyInstruction(c: StepContext): Promise<void> {
       return await copyOutput(c, a, root, [...sources], extra, fromSources !== undefined && !local, dl);
     },
     {
-      createdBy: copyCreatedBy(c, a),
+      ...copyHistory(c, a),
       // A COPY of context files alone may be made early, against the key pass's view (early.ts).
       early:
         !a.isAdd && fromRef === undefined && extra.length === 0

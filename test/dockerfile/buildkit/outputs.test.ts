@@ -8,7 +8,7 @@
  * no newline, on both sides.
  */
 import { createReadStream } from "node:fs";
-import { lstat, mkdir, readdir, readFile, symlink, writeFile } from "node:fs/promises";
+import { chmod, lstat, mkdir, readdir, readFile, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { readTar } from "../../../src/layer/reader.ts";
@@ -153,6 +153,61 @@ describe("-o type=local and type=tar, as BuildKit's exporters", () => {
     expect(out.code).toBe(0);
     await writeFile(join(tmp, "tar", "stdout.tar"), out.stdoutBytes);
     expect(await listTar(join(tmp, "tar", "stdout.tar"))).toEqual(a);
+  });
+
+  it("the tar's entries come in BuildKit's order: fsutil's walk (each folder's names sorted, depth first)", async () => {
+    // names across two layers, where a walk and a sort of whole paths differ ("a-c" < "a.b" < "a/" as bytes)
+    const ctx = await context(
+      "order",
+      `FROM {{BASE}} AS build
+RUN mkdir -p /out/a /out/z && echo 1 > /out/a.b && echo 2 > /out/a-c && echo 3 > /out/z/f && ln /out/z/f /out/a/hard
+RUN echo 4 > /out/B && echo 5 > /out/a/0 && echo 6 > /out/0 && mkdir /out/a/d && echo 7 > /out/a/d/x
+FROM scratch
+COPY --from=build /out/ /
+`,
+    );
+    const ours = join(tmp, "order", "berth.tar");
+    const theirs = join(tmp, "order", "buildkit.tar");
+    const r = await berthBuild(ctx, ["-o", `type=tar,dest=${ours}`]);
+    expect(r.code, r.stderr).toBe(0);
+    await dockerBuild(ctx, ["-o", `type=tar,dest=${theirs}`]);
+    const order = async (file: string) => {
+      const out: string[] = [];
+      for await (const { header, body } of readTar(createReadStream(file))) {
+        if (body) for await (const _ of body);
+        out.push(`${header.path} ${header.type}${header.linkname ? ` ${header.linkname}` : ""}`);
+      }
+      return out;
+    };
+    const want = await order(theirs);
+    expect(await order(ours)).toEqual(want);
+  });
+
+  it("a missing DEST (and the folders above it) is made 0700, not given the image root's mode; an existing one is kept", async () => {
+    const ctx = await context(
+      "dest",
+      `FROM {{BASE}}
+RUN mkdir -p /out && echo 1 > /out/f && chmod 0750 /out
+FROM scratch
+COPY --from=0 /out/ /
+`,
+    );
+    const modes = async (side: string) => {
+      const st = async (p: string) => ((await lstat(join(tmp, "dest", side, p))).mode & 0o7777).toString(8);
+      return [await st("new"), await st("new/dest"), await st("kept"), await st("new/dest/f")];
+    };
+    for (const side of ["berth", "buildkit"]) {
+      await mkdir(join(tmp, "dest", side, "kept"), { recursive: true, mode: 0o751 });
+      await chmod(join(tmp, "dest", side, "kept"), 0o751);
+    }
+    for (const to of ["new/dest", "kept"]) {
+      const r = await berthBuild(ctx, ["-o", `type=local,dest=${join(tmp, "dest", "berth", to)}`]);
+      expect(r.code, r.stderr).toBe(0);
+      await dockerBuild(ctx, ["-o", `type=local,dest=${join(tmp, "dest", "buildkit", to)}`]);
+    }
+    const want = await modes("buildkit");
+    expect(want).toEqual(["700", "700", "751", "644"]);
+    expect(await modes("berth")).toEqual(want);
   });
 
   it("--label over the Dockerfile's LABEL, no history entry; --iidfile as docker writes it", async () => {
