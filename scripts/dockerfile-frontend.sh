@@ -8,35 +8,21 @@
 # Idempotent: a finished folder is left alone. Nothing is committed: the go.mod is written in a temp folder.
 set -euo pipefail
 version="${DOCKERFILE_FRONTEND_VERSION:-v0.26.2}"
-cache="${BERTH_TEST_CACHE:-/var/cache/berth-test}"
-if [ -z "${BERTH_TEST_CACHE:-}" ] && ! { mkdir -p "$cache" 2>/dev/null && [ -w "$cache" ]; }; then
-  cache="${XDG_CACHE_HOME:-$HOME/.cache}/berth-test"
-fi
+tool=dockerfile-frontend
+# shellcheck source=lib/peer.sh
+. "$(dirname "$0")/lib/peer.sh"
 out="$cache/dockerfile-frontend-$version"
-if [ -x "$out/dockerfile-frontend" ]; then echo "$out"; exit 0; fi
-go="${GO:-}"
-if [ -z "$go" ]; then
-  if [ -x /usr/local/go/bin/go ]; then go=/usr/local/go/bin/go; else go="$(command -v go)"; fi
-fi
-mkdir -p "$cache"
-exec 9>"$cache/.dockerfile-frontend-$version.lock"
-flock 9
-if [ -x "$out/dockerfile-frontend" ]; then echo "$out"; exit 0; fi
-work="$(mktemp -d "$cache/.dockerfile-frontend-build.XXXXXX")"
-trap 'rm -rf "$work"' EXIT
-cd "$work"
-printf 'module dftool\n\ngo 1.21\n\nrequire github.com/moby/buildkit %s\n' "$version" > go.mod
-cat > tools.go <<'GO'
+built() { [ -x "$out/dockerfile-frontend" ]; }
+build() {
+  printf 'module dftool\n\ngo 1.21\n\nrequire github.com/moby/buildkit %s\n' "$version" > go.mod
+  cat > tools.go <<'GO'
 //go:build tools
 
 package tools
 
 import _ "github.com/moby/buildkit/frontend/dockerfile/cmd/dockerfile-frontend"
 GO
-export GOFLAGS=-mod=mod GOTOOLCHAIN="${GOTOOLCHAIN:-auto}"
-"$go" mod tidy >&2
-mkdir -p stage
-CGO_ENABLED=0 "$go" build -trimpath -ldflags "-s -w" -o stage/ github.com/moby/buildkit/frontend/dockerfile/cmd/dockerfile-frontend >&2
-rm -rf "$out"
-mv stage "$out"
-echo "$out"
+  "$go" mod tidy
+  CGO_ENABLED=0 "$go" build -trimpath -ldflags "-s -w" -o stage/ github.com/moby/buildkit/frontend/dockerfile/cmd/dockerfile-frontend
+}
+peer_build "$out" "$out" built build

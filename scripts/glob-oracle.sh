@@ -12,30 +12,17 @@ here="$(cd "$(dirname "$0")" && pwd)"
 src="$here/../test/helpers/glob-oracle/main.go"
 hash="$(cat "$src" "$0" | sha256sum | cut -c1-16)"
 out="$cache/glob-oracle-$version-$hash"
-if [ -x "$out/glob-oracle" ]; then
-  echo "$out/glob-oracle"
-  exit 0
-fi
-find_go
-mkdir -p "$cache"
-exec 9>"$cache/.glob-oracle.lock"
-flock 9
-if [ -x "$out/glob-oracle" ]; then echo "$out/glob-oracle"; exit 0; fi
-work="$(mktemp -d "$cache/.glob-oracle-build.XXXXXX")"
-trap 'rm -rf "$work"' EXIT
-cd "$work"
-cat > go.mod <<MOD
+built() { [ -x "$out/glob-oracle" ]; }
+build() {
+  cat > go.mod <<MOD
 module globoracle
 
 go 1.21
 
 require github.com/moby/patternmatcher $version
 MOD
-cp "$src" main.go
-export GOFLAGS=-mod=mod GOTOOLCHAIN="${GOTOOLCHAIN:-auto}"
-"$go" mod tidy >&2
-mkdir -p stage
-CGO_ENABLED=0 "$go" build -trimpath -o stage/glob-oracle . >&2
-rm -rf "$out"
-mv stage "$out"
-echo "$out/glob-oracle"
+  cp "$src" main.go
+  "$go" mod tidy
+  CGO_ENABLED=0 "$go" build -trimpath -o stage/glob-oracle .
+}
+peer_build "$out" "$out/glob-oracle" built build

@@ -13,19 +13,9 @@ tool=pack
 # shellcheck source=lib/peer.sh
 . "$(dirname "$0")/lib/peer.sh"
 out="$cache/pack-$version"
-if [ -x "$out/pack" ]; then
-  echo "$out/pack"
-  exit 0
-fi
-find_go
-mkdir -p "$cache"
-exec 9>"$cache/.pack-$version.lock"
-flock 9
-if [ -x "$out/pack" ]; then echo "$out/pack"; exit 0; fi
-work="$(mktemp -d "$cache/.pack-build.XXXXXX")"
-trap 'rm -rf "$work"' EXIT
-cd "$work"
-cat > go.mod <<MOD
+built() { [ -x "$out/pack" ]; }
+build() {
+  cat > go.mod <<MOD
 module packtool
 
 go 1.25
@@ -34,18 +24,15 @@ require github.com/buildpacks/pack $version
 
 replace github.com/BurntSushi/toml => github.com/BurntSushi/toml v1.3.2
 MOD
-cat > tools.go <<'GO'
+  cat > tools.go <<'GO'
 //go:build tools
 
 package tools
 
 import _ "github.com/buildpacks/pack"
 GO
-export GOFLAGS=-mod=mod GOTOOLCHAIN="${GOTOOLCHAIN:-auto}"
-"$go" mod tidy >&2
-mkdir -p stage
-CGO_ENABLED=0 "$go" build -trimpath -ldflags "-s -w -X github.com/buildpacks/pack/pkg/client.Version=${version#v}" \
-  -o stage/pack github.com/buildpacks/pack >&2
-rm -rf "$out"
-mv stage "$out"
-echo "$out/pack"
+  "$go" mod tidy
+  CGO_ENABLED=0 "$go" build -trimpath -ldflags "-s -w -X github.com/buildpacks/pack/pkg/client.Version=${version#v}" \
+    -o stage/pack github.com/buildpacks/pack
+}
+peer_build "$out" "$out/pack" built build

@@ -11,21 +11,10 @@ tool=reference-lifecycle
 # shellcheck source=lib/peer.sh
 . "$(dirname "$0")/lib/peer.sh"
 out="$cache/lifecycle-$version"
-if [ -x "$out/lifecycle" ] && [ -x "$out/launcher" ] && [ -f "$out/lifecycle.toml" ]; then
-  echo "$out"
-  exit 0
-fi
-find_go
-mkdir -p "$cache"
-# One build at a time (test files may ask at once); the second finds the folder made.
-exec 9>"$cache/.lifecycle-$version.lock"
-flock 9
-if [ -x "$out/lifecycle" ] && [ -x "$out/launcher" ] && [ -f "$out/lifecycle.toml" ]; then echo "$out"; exit 0; fi
-work="$(mktemp -d "$cache/.lifecycle-build.XXXXXX")"
-trap 'rm -rf "$work"' EXIT
-cd "$work"
-printf 'module lctool\n\ngo 1.24\n\nrequire github.com/buildpacks/lifecycle %s\n' "$version" > go.mod
-cat > tools.go <<'GO'
+built() { [ -x "$out/lifecycle" ] && [ -x "$out/launcher" ] && [ -f "$out/lifecycle.toml" ]; }
+build() {
+  printf 'module lctool\n\ngo 1.24\n\nrequire github.com/buildpacks/lifecycle %s\n' "$version" > go.mod
+  cat > tools.go <<'GO'
 //go:build tools
 
 package tools
@@ -35,15 +24,13 @@ import (
 	_ "github.com/buildpacks/lifecycle/cmd/lifecycle"
 )
 GO
-export GOFLAGS=-mod=mod GOTOOLCHAIN="${GOTOOLCHAIN:-auto}"
-"$go" mod tidy >&2
-mkdir -p stage
-CGO_ENABLED=0 "$go" build -trimpath -ldflags "-s -w -X github.com/buildpacks/lifecycle/cmd.Version=${version#v}" \
-  -o stage/ github.com/buildpacks/lifecycle/cmd/lifecycle github.com/buildpacks/lifecycle/cmd/launcher >&2
-for phase in detector analyzer restorer builder exporter rebaser creator extender; do
-  ln -s lifecycle "stage/$phase"
-done
-cat > stage/lifecycle.toml <<TOML
+  "$go" mod tidy
+  CGO_ENABLED=0 "$go" build -trimpath -ldflags "-s -w -X github.com/buildpacks/lifecycle/cmd.Version=${version#v}" \
+    -o stage/ github.com/buildpacks/lifecycle/cmd/lifecycle github.com/buildpacks/lifecycle/cmd/launcher
+  for phase in detector analyzer restorer builder exporter rebaser creator extender; do
+    ln -s lifecycle "stage/$phase"
+  done
+  cat > stage/lifecycle.toml <<TOML
 [apis]
 [apis.buildpack]
   deprecated = []
@@ -55,6 +42,5 @@ cat > stage/lifecycle.toml <<TOML
 [lifecycle]
   version = "${version#v}"
 TOML
-rm -rf "$out"
-mv stage "$out"
-echo "$out"
+}
+peer_build "$out" "$out" built build

@@ -1,4 +1,5 @@
-# Shared by the scripts that build Go test peers from the Go module proxy (reference-lifecycle.sh, pack.sh).
+# Shared by the scripts that build Go test peers from the Go module proxy (reference-lifecycle.sh, pack.sh,
+# dockerfile-frontend.sh, glob-oracle.sh).
 # Sourced: sets $cache, the test cache (${BERTH_TEST_CACHE:-/var/cache/berth-test}; the user's own when that is
 # not writable and BERTH_TEST_CACHE is unset), and defines find_go, which sets $go to a Go of 1.21 or later
 # (which fetches the toolchain a go.mod asks for itself): $GO, the machine's, /usr/local/go; else the Go
@@ -41,4 +42,28 @@ find_go() {
     fi
     go="$tdir/bin/go"
   fi
+}
+
+# peer_build OUT PRINT DONE BUILD: build a peer once into OUT and print PRINT (the path its callers use). DONE is
+# a function that succeeds when OUT is complete; it is asked before and again under a lock (one build at a time:
+# test files may ask at once, and the second finds OUT made). BUILD runs in a fresh temp folder with $go found
+# and GOFLAGS=-mod=mod, its output on stderr, and leaves the result in ./stage, which then becomes OUT.
+peer_build() {
+  local out="$1" print="$2" done="$3" build="$4" name
+  name="$(basename "$out")"
+  if "$done"; then echo "$print"; return 0; fi
+  find_go
+  mkdir -p "$cache"
+  exec 9>"$cache/.$name.lock"
+  flock 9
+  if "$done"; then echo "$print"; return 0; fi
+  work="$(mktemp -d "$cache/.$name-build.XXXXXX")"
+  trap 'rm -rf "$work"' EXIT
+  cd "$work"
+  export GOFLAGS=-mod=mod GOTOOLCHAIN="${GOTOOLCHAIN:-auto}"
+  mkdir -p stage
+  "$build" >&2
+  rm -rf "$out"
+  mv stage "$out"
+  echo "$print"
 }
