@@ -288,6 +288,9 @@ Examples:
   berth build . --dockerfile -t app:1
   berth build ./svc -f ./svc/Dockerfile.prod -t oci:./out:svc --build-arg VERSION=1.2 --target runtime
   berth build . --dockerfile -t docker://127.0.0.1:5000/app:1 --publish
+  berth build -f - . -t app:1 < Dockerfile                   (as docker build: the Dockerfile from stdin)
+  berth build - -t app:1 < context.tar.gz                    (the context from stdin; a plain Dockerfile too)
+  berth build https://example.com/app.git#v1:svc -t app:1 --progress plain
   berth build . --dockerfile -t app:1 --secret id=npmrc,src=$HOME/.npmrc
   berth build . --dockerfile --target artifacts -o type=local,dest=./dist   (the stage's files, no image)
   berth build . --dockerfile -o - > rootfs.tar                              (the filesystem as one tar)
