@@ -3,15 +3,15 @@
  * them (cli/command/image/build.go, build/context.go): `-f -` (the Dockerfile from standard input), the context
  * `-` (standard input: a Dockerfile alone, or a tar of the context, plain or compressed), a git repository
  * (`https://host/repo.git#ref:subdir`, `git@…`, `git://…`) and an http(s) URL of a tarball or a Dockerfile.
- * Whatever is not a folder of the user's is made into a temporary folder of berth's own: tars are extracted by
+ * Whatever is not a folder of the user's is made into a temporary folder of berth's own (under BERTH_HOME/tmp): tars are extracted by
  * berth's layer reader (confined: no entry lands outside it), git repositories and URLs fetched as ADD does.
  */
 import { createWriteStream, statSync } from "node:fs";
-import { mkdir, mkdtemp, rename, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { mkdir, rename, rm } from "node:fs/promises";
 import { dirname, join, relative, resolve } from "node:path";
 import { pipeline } from "node:stream/promises";
 import { BerthError } from "../errors.ts";
+import { ownedTempDir } from "../util/fs.ts";
 
 /** Where the context comes from, in docker's order: `-`, a folder, a git repository, a URL. */
 export type ContextInput =
@@ -58,6 +58,8 @@ export interface InputHost {
   dockerfile: string | boolean | undefined;
   /** The flag's spelling, for messages. */
   flag: string;
+  /** Where the temporary context goes (BERTH_HOME/tmp: a killed berth's is swept by the next command). */
+  tmp: string;
 }
 
 /**
@@ -81,7 +83,7 @@ export async function prepareContext(input: ContextInput, h: InputHost): Promise
       hint: "give the Dockerfile as a file (-f PATH) or the context as a folder",
     });
   }
-  const tmp = await mkdtemp(join(tmpdir(), "berth-context-"));
+  const tmp = await ownedTempDir(h.tmp, "context-");
   const cleanup = () => rm(tmp, { recursive: true, force: true });
   try {
     if (input.kind === "dir") {

@@ -43,6 +43,7 @@ const host = (stdin: string | Buffer, o: Partial<InputHost> = {}): InputHost => 
   env: process.env,
   dockerfile: undefined,
   flag: "-f",
+  tmp: join(tmp, "home-tmp"),
   ...o,
 });
 

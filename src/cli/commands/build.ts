@@ -1,5 +1,5 @@
 import { readFile } from "node:fs/promises";
-import { relative, resolve } from "node:path";
+import { join, relative, resolve } from "node:path";
 import { type Command, Option } from "commander";
 import { type BuildChoice, type BuildResult, build, buildDockerfile, chooseBuild } from "../../api/build.ts";
 import { parseBuildContext, parseCacheFrom, parseCacheTo, parseOutput } from "../../dockerfile/index.ts";
@@ -203,6 +203,7 @@ async function buildInput(
     env: c.env,
     dockerfile: dockerfileFlag,
     flag: opts.file !== undefined ? "-f" : "--dockerfile",
+    tmp: join(c.ctx.home, "tmp"),
   });
   const { dockerfile, reason } = prepared;
   if (dockerfile === undefined || reason === undefined) return { prepared, choice: undefined };

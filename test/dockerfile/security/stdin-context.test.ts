@@ -6,7 +6,6 @@
  */
 import { existsSync } from "node:fs";
 import { mkdir, readdir } from "node:fs/promises";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
 import { beforeAll, expect, it } from "vitest";
@@ -22,18 +21,19 @@ beforeAll(async () => {
 const build = (tar: Buffer, tag: string) =>
   berth(["build", "-", "-t", `oci:${s.dir}/out:${tag}`], { home: s.home, input: tar });
 
-const leftovers = async () => (await readdir(tmpdir())).filter((n) => n.startsWith("berth-context-"));
+const leftovers = async () =>
+  (await readdir(join(s.home, "tmp")).catch(() => [])).filter((n) => n.startsWith("context-"));
 
 it("an entry with ../ is refused naming the context, and nothing is written outside", async () => {
-  const before = await leftovers();
   const tar = await tarOf([
     { path: "Dockerfile", content: "FROM scratch\nCOPY . /\n" },
     { path: "../../escaped", content: "pwned" },
   ]);
   const r = await build(gzipSync(tar), "up");
   expectRefused(r, 'the build context -: layer entry "../../escaped" climbs out of the root');
-  expect(existsSync(join(tmpdir(), "escaped"))).toBe(false);
-  expect(await leftovers()).toEqual(before);
+  for (const at of [join(s.home, "tmp", "escaped"), join(s.home, "escaped"), join(s.dir, "escaped")])
+    expect(existsSync(at)).toBe(false);
+  expect(await leftovers()).toEqual([]);
 });
 
 it("an entry through an absolute link to a host folder is refused; the folder stays empty", async () => {
