@@ -570,6 +570,8 @@ export interface DockerfileBuildOptions extends HostOptions {
   signal?: AbortSignal | undefined;
   /** The Dockerfile was named by project.toml: it must lie inside the context (berth build's own use). */
   fileInContext?: boolean;
+  /** A remote or standard-input context: its `.dockerignore` is not applied, as BuildKit's (berth build's use). */
+  noIgnoreFile?: boolean;
 }
 
 /** `--label KEY=VALUE` (KEY alone: empty, as docker's), the last of a key winning. */
@@ -758,6 +760,7 @@ async function buildDockerfileOnce(o: DockerfileBuildOptions): Promise<BuildResu
   const inputs: BuildInputs = {
     contextDir,
     dockerfile: { path: file, ...(o.fileInContext ? { inContext: true } : {}) },
+    ...(o.noIgnoreFile ? { noIgnoreFile: true } : {}),
     buildArgs,
     target: o.target || undefined,
     platform: platforms.length === 1 ? platforms[0] : undefined,

@@ -74,6 +74,8 @@ export interface BuildInputs {
    * must lie inside the context.
    */
   dockerfile: { path: string; inContext?: boolean } | { text: string; name?: string };
+  /** No `.dockerignore` (a remote context's: BuildKit applies it to local files only). */
+  noIgnoreFile?: boolean;
   buildArgs?: Record<string, string>;
   target?: string | undefined;
   /** Target platform (default: this machine's). */
@@ -732,6 +734,7 @@ export class DockerfileBuild {
 
   async #loadIgnore(): Promise<Matcher | undefined> {
     const i = this.inputs;
+    if (i.noIgnoreFile) return undefined;
     const candidates: string[] = [];
     if ("path" in i.dockerfile) candidates.push(`${i.dockerfile.path}.dockerignore`);
     candidates.push(join(i.contextDir, ".dockerignore"));

@@ -222,22 +222,28 @@ export async function fetchedSource(
 ): Promise<SourceRoot> {
   const who = `--build-context ${c.name}=`;
   const root = join(dir, "root");
-  if (c.kind === "git") {
-    const { fetchGit, parseGitRef } = await import("./instructions/git.ts");
-    const ref = parseGitRef(c.text);
-    await fetchGit(ref, join(dir, "clone"), {
-      checksum: undefined,
-      keepGitDir: ref.keepGitDir ?? false,
-      env,
-      signal,
-      who,
-    });
-    const sub = await resolveInRoot(join(dir, "clone"), ref.subdir ?? "/", true);
-    await rename(join(dir, "clone", sub), root);
-  } else {
+  if (c.kind === "git") await fetchGitTree(c.text, dir, root, { env, signal, who });
+  else {
     const got = await download(c.text, join(dir, "download"), signal, who.slice(0, -1));
     await mkdir(root);
     await rename(got.path, join(root, got.name));
   }
   return dirSource({ name: c.name, kind: "dir", dir: root, text: c.text }, { ignore: false });
+}
+
+/**
+ * Clone a git source (`REMOTE#REF:SUBDIR`, BuildKit's forms) into `dir`/clone as ADD clones it, and move its
+ * subdir (resolved inside the clone) to `root`; errors start with `who`.
+ */
+export async function fetchGitTree(
+  text: string,
+  dir: string,
+  root: string,
+  o: { env: Record<string, string | undefined>; signal: AbortSignal | undefined; who: string },
+): Promise<void> {
+  const { fetchGit, parseGitRef } = await import("./instructions/git.ts");
+  const ref = parseGitRef(text);
+  await fetchGit(ref, join(dir, "clone"), { checksum: undefined, keepGitDir: ref.keepGitDir ?? false, ...o });
+  const sub = await resolveInRoot(join(dir, "clone"), ref.subdir ?? "/", true);
+  await rename(join(dir, "clone", sub), root);
 }

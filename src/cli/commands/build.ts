@@ -1,11 +1,13 @@
 import { readFile } from "node:fs/promises";
-import { relative, resolve } from "node:path";
+import { join, relative, resolve } from "node:path";
 import { type Command, Option } from "commander";
 import { type BuildChoice, type BuildResult, build, buildDockerfile, chooseBuild } from "../../api/build.ts";
 import { parseBuildContext, parseCacheFrom, parseCacheTo, parseOutput } from "../../dockerfile/index.ts";
 import { BerthError, isBerthError } from "../../errors.ts";
 import { parseAddHost } from "../../runtime/network.ts";
 import { writeFileAtomic } from "../../util/fs.ts";
+import { contextInput, type PreparedContext, prepareContext } from "../build-input.ts";
+import { applyProgress, progressMode, pushLoad } from "../buildx-flags.ts";
 import { type Cli, hostOptions } from "../env.ts";
 import { collect, jsonOption } from "../flags.ts";
 import { info, printJson } from "../output.ts";
@@ -34,6 +36,8 @@ const DOCKERFILE_ONLY: Record<string, string> = {
   label: "--label",
   iidfile: "--iidfile",
   metadataFile: "--metadata-file",
+  push: "--push",
+  load: "--load",
 };
 const BUILDPACKS_ONLY: Record<string, string> = {
   builder: "-B/--builder",
@@ -183,28 +187,78 @@ export function buildTarget(
   return { context: arg ?? ".", tag: opts.tag };
 }
 
+/**
+ * The context as docker build takes it (`-`, a folder, a git repository or a URL; `-f -`), made a folder; a
+ * remote or standard-input context, or `-f -`, means a Dockerfile build.
+ */
+async function buildInput(
+  context: string,
+  opts: Record<string, unknown>,
+  c: Cli,
+): Promise<{ prepared: PreparedContext; choice: BuildChoice | undefined }> {
+  const dockerfileFlag = (opts.file ?? opts.dockerfile) as string | boolean | undefined;
+  const prepared = await prepareContext(await contextInput(context, c.cwd), {
+    stdin: c.stdin,
+    stdinIsTerminal: () => c.terminal.stdin,
+    env: c.env,
+    dockerfile: dockerfileFlag,
+    flag: opts.file !== undefined ? "-f" : "--dockerfile",
+    tmp: join(c.ctx.home, "tmp"),
+  });
+  const { dockerfile, reason } = prepared;
+  if (dockerfile === undefined || reason === undefined) return { prepared, choice: undefined };
+  return {
+    prepared,
+    choice: { way: "dockerfile", dockerfile, reason, ...(prepared.inContext ? { fromProject: true } : {}) },
+  };
+}
+
+/** What to build (`remote`: the context is berth's own folder, made from standard input, git or a URL). */
+interface BuildPlan {
+  tag: string | undefined;
+  contextDir: string;
+  choice: BuildChoice;
+  remote: boolean;
+  /** The Dockerfile's name in the first line, when the context's input gave it (`-f -`, a remote context). */
+  shown: string | undefined;
+}
+
 /** What to build, how, and into which image; a flag of the other way of building is refused here. */
 async function planBuild(
   arg: string | undefined,
   opts: Record<string, unknown>,
   command: Command,
-  cwd: string,
-): Promise<{ tag: string | undefined; contextDir: string; choice: BuildChoice }> {
+  c: Cli,
+): Promise<BuildPlan & { cleanup: () => Promise<void> }> {
+  const { cwd } = c;
   const { context, tag } = buildTarget(arg, opts as { path?: string; tag?: string; output?: string[] });
-  const contextDir = resolve(cwd, context);
-  const dockerfileFlag = (opts.file ?? opts.dockerfile) as string | boolean | undefined;
-  const choice = await chooseBuild(
-    contextDir,
-    typeof dockerfileFlag === "string" ? resolve(cwd, dockerfileFlag) : dockerfileFlag,
-    typeof opts.descriptor === "string" ? resolve(cwd, opts.descriptor) : undefined,
-  );
+  const { prepared, choice: given } = await buildInput(context, opts, c);
+  const { contextDir, cleanup } = prepared;
+  try {
+    const dockerfileFlag = (opts.file ?? opts.dockerfile) as string | boolean | undefined;
+    const choice =
+      given ??
+      (await chooseBuild(
+        contextDir,
+        typeof dockerfileFlag === "string" ? resolve(cwd, dockerfileFlag) : dockerfileFlag,
+        typeof opts.descriptor === "string" ? resolve(cwd, opts.descriptor) : undefined,
+      ));
+    checkPlan(opts, command, choice, cwd);
+    return { tag, contextDir, choice, remote: prepared.remote, shown: prepared.shown, cleanup };
+  } catch (err) {
+    await cleanup();
+    throw err;
+  }
+}
+
+/** The checks before anything runs: the other way's flags, and values that name their attribute when bad. */
+function checkPlan(opts: Record<string, unknown>, command: Command, choice: BuildChoice, cwd: string): void {
   refuseOtherWayFlags(command, choice.way, choice.reason);
   // Checked before anything runs: a bad value names its attribute.
   for (const v of (opts.cacheTo as string[] | undefined) ?? []) parseCacheTo(v);
   for (const v of (opts.cacheFrom as string[] | undefined) ?? []) parseCacheFrom(v);
   for (const v of (opts.buildContext as string[] | undefined) ?? []) parseBuildContext(v, cwd);
   for (const v of (opts.addHost as string[] | undefined) ?? []) parseAddHost(v);
-  return { tag, contextDir, choice };
 }
 
 function parseStageJobs(v: string): number {
@@ -235,6 +289,9 @@ Examples:
   berth build . --dockerfile -t app:1
   berth build ./svc -f ./svc/Dockerfile.prod -t oci:./out:svc --build-arg VERSION=1.2 --target runtime
   berth build . --dockerfile -t docker://127.0.0.1:5000/app:1 --publish
+  berth build -f - . -t app:1 < Dockerfile                   (as docker build: the Dockerfile from stdin)
+  berth build - -t app:1 < context.tar.gz                    (the context from stdin; a plain Dockerfile too)
+  berth build https://example.com/app.git#v1:svc -t app:1 --progress plain
   berth build . --dockerfile -t app:1 --secret id=npmrc,src=$HOME/.npmrc
   berth build . --dockerfile --target artifacts -o type=local,dest=./dist   (the stage's files, no image)
   berth build . --dockerfile -o - > rootfs.tar                              (the filesystem as one tar)
@@ -255,6 +312,15 @@ export function registerBuild(program: Command, cli: () => Cli): void {
   outputOptions(cmd);
   cmd
     .option("--publish", "write the image straight to its registry (-t names a registry reference)")
+    .option("--push", "Dockerfile builds: same as --publish (buildx's)")
+    .option(
+      "--load",
+      "Dockerfile builds: write -t's image to the store, as berth does anyway (buildx's; refused with --push or another transport)",
+    )
+    .option(
+      "--progress <auto|plain|tty|quiet>",
+      "how to show progress (default $BUILDKIT_PROGRESS, else auto): plain: no redrawn lines; tty: redraw even off a terminal; quiet: as -q",
+    )
     .option("--runtime <name|path>", "OCI runtime for RUN steps (runc, crun)")
     .option("-q, --quiet", "print only the image digest")
     .addOption(jsonOption());
@@ -284,6 +350,10 @@ interface BuildFlags {
   quiet?: boolean;
   json?: boolean;
   publish?: boolean;
+  push?: boolean;
+  load?: boolean;
+  progress?: string;
+  tag?: string;
   verbose?: boolean;
   isolation?: string;
   network?: string;
@@ -328,10 +398,26 @@ interface BuildOutput {
   log: (line: string) => void;
 }
 
-/** `berth build`'s action: plan, check the sandbox, then build one way or the other. */
+/** `berth build`'s action: plan (the context made a folder), build, then remove what the plan made. */
 async function runBuild(c: Cli, arg: string | undefined, opts: BuildFlags, command: Command): Promise<void> {
   const { out } = c;
-  const { tag, contextDir, choice } = await planBuild(arg, opts, command, c.cwd);
+  // buildx's --progress (BUILDKIT_PROGRESS), --push and --load, checked before the context is read
+  const progress = progressMode(opts.progress, c.env);
+  if (progress === "quiet") opts.quiet = true;
+  opts.publish = pushLoad(opts, opts.tag);
+  const { cleanup, ...plan } = await planBuild(arg, opts, command, c);
+  try {
+    applyProgress(out, progress);
+    await buildWith(c, opts, plan);
+  } finally {
+    await cleanup();
+  }
+}
+
+/** A planned build, one way or the other. */
+async function buildWith(c: Cli, opts: BuildFlags, plan: BuildPlan): Promise<void> {
+  const { tag, contextDir, choice } = plan;
+  const { out } = c;
   if (choice.way === "dockerfile") checkOutputs(opts, tag, c.terminal.stdout);
   const isolation = choice.way === "buildpacks" ? (opts.isolation ?? "sandbox") : "sandbox";
   if (isolation === "host") {
@@ -353,7 +439,7 @@ async function runBuild(c: Cli, arg: string | undefined, opts: BuildFlags, comma
     if (choice.way === "buildpacks")
       // -o is refused on buildpacks builds, so buildTarget gave a tag
       await buildpacksBuild(c, opts, { tag: tag!, contextDir, choice, isolation }, o);
-    else await dockerfileBuild(c, opts, { tag, contextDir, choice }, o);
+    else await dockerfileBuild(c, opts, plan, o);
   } finally {
     heartbeat.stop();
   }
@@ -422,14 +508,14 @@ async function buildpacksBuild(
 async function dockerfileBuild(
   c: Cli,
   opts: BuildFlags,
-  plan: { tag: string | undefined; contextDir: string; choice: BuildChoice },
+  plan: BuildPlan,
   { quiet, heartbeat, log }: BuildOutput,
 ): Promise<void> {
   const { out, cwd } = c;
   const { tag, contextDir, choice } = plan;
   const host = hostOptions(c, { runtime: opts.runtime, epoch: true });
   log(
-    `Building ${tag ?? `-o ${opts.output!.join(" -o ")}`} with the Dockerfile ${relative(cwd, choice.dockerfile!) || choice.dockerfile} (${choice.reason})`,
+    `Building ${tag ?? `-o ${opts.output!.join(" -o ")}`} with the Dockerfile ${dockerfileShown(plan, cwd)} (${choice.reason})`,
   );
   const r = await buildDockerfile({
     ...host,
@@ -443,6 +529,7 @@ async function dockerfileBuild(
     context: contextDir,
     file: choice.dockerfile!,
     ...(choice.fromProject ? { fileInContext: true } : {}),
+    ...(plan.remote ? { noIgnoreFile: true } : {}),
     tags: tag === undefined ? [] : [tag],
     outputs: opts.output ?? [],
     labels: opts.label ?? [],
@@ -473,6 +560,11 @@ async function dockerfileBuild(
     if (tag !== undefined) info(out, `Wrote ${r.digest} to ${r.tags[0]}`);
     for (const o of opts.output ?? []) info(out, `Exported to -o ${o}`);
   }
+}
+
+/** The Dockerfile as the build's first line names it: relative to the current folder, or to berth's own context. */
+function dockerfileShown({ choice, shown }: BuildPlan, cwd: string): string {
+  return shown ?? (relative(cwd, choice.dockerfile!) || choice.dockerfile!);
 }
 
 /**

@@ -237,7 +237,7 @@ function layerEntries(items: Map<string, Item>): PlannedEntry[] {
 }
 
 /** The compressions ADD recognises on a local archive, as docker does, by their magic numbers. */
-type ArchiveCompression = "none" | "gzip" | "zstd" | "bzip2" | "xz";
+export type ArchiveCompression = "none" | "gzip" | "zstd" | "bzip2" | "xz";
 
 const MAGIC: [ArchiveCompression, Buffer][] = [
   ["gzip", Buffer.from([0x1f, 0x8b])],
@@ -298,7 +298,7 @@ async function openDecompressed(path: string, compression: ArchiveCompression): 
  * undefined when the file is no tar archive and is copied as it is (a compressed file that is not a tar too,
  * as docker does).
  */
-async function archiveCompression(path: string): Promise<ArchiveCompression | undefined> {
+export async function archiveCompression(path: string): Promise<ArchiveCompression | undefined> {
   const { BLOCK, decodeHeader } = await import("../../tar/header.ts");
   // whether a block is a tar header: its checksum adds up (the tar module's check, as for layers)
   const isTarHeader = (block: Buffer) =>
@@ -329,7 +329,11 @@ async function archiveCompression(path: string): Promise<ArchiveCompression | un
 }
 
 /** Extract a tar archive (compressed as `archiveCompression` said) into a fresh directory (confined, owners kept). */
-async function extractArchive(path: string, compression: ArchiveCompression, dir: string): Promise<void> {
+export async function extractArchive(
+  path: string,
+  compression: ArchiveCompression,
+  dir: string,
+): Promise<void> {
   await mkdir(dir, { recursive: true });
   const { applyLayer } = await import("../../layer/apply.ts");
   await applyLayer(await openDecompressed(path, compression), dir);

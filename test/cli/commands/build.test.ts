@@ -12,6 +12,7 @@ import { BerthError } from "../../../src/errors.ts";
 import { makeBuildImage, writeBuildpack } from "../../cnb/helpers.ts";
 import { runCommand } from "../../helpers/cli-commands.ts";
 import { tempDir } from "../../helpers/temp.ts";
+import { startRegistry } from "../../registry/helpers/registry.ts";
 import { busyboxImage } from "../../runtime/helpers.ts";
 
 function refusal(fn: () => unknown): BerthError {
@@ -227,4 +228,89 @@ describe("berth build -v (pack's --verbose)", () => {
     const df = await runCommand(["build", app, "--dockerfile", "-t", "app:3", "-v"], { home });
     expect((df.error as BerthError).message).toMatch(/^-v\/--verbose applies only to buildpacks builds/);
   }, 180_000);
+});
+
+describe("berth build, what follows docker build", () => {
+  async function project(): Promise<{ home: string; app: string; dir: string }> {
+    const dir = await tempDir();
+    const app = join(dir, "app");
+    await mkdir(app);
+    await writeFile(join(app, "hello.txt"), "hello\n");
+    return { home: join(dir, "home"), app, dir };
+  }
+
+  it("-f - reads the Dockerfile from standard input; the context - too; both at once is refused", async () => {
+    const { home, app } = await project();
+    const df = "FROM scratch\nCOPY hello.txt /hello.txt\n";
+    const r = await runCommand(["build", "-f", "-", app, "-t", "app:1", "-q"], { home, stdin: df });
+    expect(r.error).toBeUndefined();
+    const s = await runCommand(["build", "-", "-t", "app:2", "-q"], {
+      home,
+      stdin: "FROM scratch\nLABEL a=b\n",
+    });
+    expect(s.error).toBeUndefined();
+    expect(s.stdout).toMatch(/^sha256:[0-9a-f]{64}\n$/);
+    const both = await runCommand(["build", "-", "--file", "-", "-t", "app:3"], { home, stdin: df });
+    expect((both.error as BerthError).message).toBe("-f - and the context - both read standard input");
+  });
+
+  it("--progress quiet is -q, plain builds; an unknown value and rawjson are refused naming the flag or variable", async () => {
+    const { home, app } = await project();
+    await writeFile(join(app, "Dockerfile"), "FROM scratch\nCOPY hello.txt /\n");
+    const q = await runCommand(["build", app, "--dockerfile", "-t", "app:1", "--progress", "quiet"], {
+      home,
+    });
+    expect(q.error).toBeUndefined();
+    expect(q.stdout).toMatch(/^sha256:[0-9a-f]{64}\n$/);
+    expect(q.stderr).toBe("");
+    const plain = await runCommand(["build", app, "--dockerfile", "-t", "app:1"], {
+      home,
+      env: { BUILDKIT_PROGRESS: "plain" },
+    });
+    expect(plain.error).toBeUndefined();
+    expect(plain.stderr).toContain("Successfully built");
+    const bad = await runCommand(["build", app, "--dockerfile", "-t", "app:1", "--progress", "fancy"], {
+      home,
+    });
+    expect((bad.error as BerthError).message).toBe('--progress "fancy" is not a progress mode');
+    const raw = await runCommand(["build", app, "--dockerfile", "-t", "app:1"], {
+      home,
+      env: { BUILDKIT_PROGRESS: "rawjson" },
+    });
+    expect((raw.error as BerthError).message).toMatch(/^BUILDKIT_PROGRESS rawjson: /);
+  });
+
+  it("--load writes to the store and refuses another transport; --push applies to Dockerfile builds only", async () => {
+    const { home, app, dir } = await project();
+    await writeFile(join(app, "Dockerfile"), "FROM scratch\nCOPY hello.txt /\n");
+    const load = await runCommand(["build", app, "--dockerfile", "-t", "app:1", "--load", "-q"], { home });
+    expect(load.error).toBeUndefined();
+    const images = await runCommand(["images", "--json"], { home });
+    expect(images.stdout).toContain(load.stdout.trim());
+    const oci = await runCommand(["build", app, "--dockerfile", "-t", `oci:${dir}/out:x`, "--load"], {
+      home,
+    });
+    expect((oci.error as BerthError).message).toBe(
+      `--load writes to the store, and -t oci:${dir}/out:x names another place`,
+    );
+    const bp = await runCommand(["build", dir, "-t", "app:1", "--push"], { home });
+    expect((bp.error as BerthError).message).toMatch(/^--push applies only to Dockerfile builds/);
+  });
+
+  it("--push writes -t's image to its registry, as --publish", async () => {
+    const { home, app } = await project();
+    await writeFile(join(app, "Dockerfile"), "FROM scratch\nCOPY hello.txt /\n");
+    const reg = await startRegistry();
+    try {
+      const env = { BERTH_INSECURE_REGISTRIES: "127.0.0.1" };
+      const ref = `${reg.host}/push/app:1`;
+      const r = await runCommand(["build", app, "--dockerfile", "-t", ref, "--push", "-q"], { home, env });
+      expect(r.error).toBeUndefined();
+      const got = await runCommand(["inspect", `docker://${ref}`, "--json"], { home, env });
+      expect(got.error).toBeUndefined();
+      expect(got.stdout).toContain(r.stdout.trim());
+    } finally {
+      await reg.stop();
+    }
+  });
 });
