@@ -21,6 +21,11 @@ export type Env = Record<string, string | undefined>;
 export interface KeychainOptions {
   /** The environment: DOCKER_CONFIG, HOME, REGISTRY_AUTH_FILE, XDG_RUNTIME_DIR, PATH (for helpers). */
   env?: Env;
+  /**
+   * An auth file named by the user (skopeo's `--authfile`, containers-auth.json: docker's `auths`), searched
+   * before everything else; it must exist.
+   */
+  authFile?: string | undefined;
 }
 
 export const DOCKER_HUB_KEY = "https://index.docker.io/v1/";
@@ -263,6 +268,18 @@ export async function resolveCredential(
   options: KeychainOptions = {},
 ): Promise<Credential | undefined> {
   const env = options.env ?? {};
+  if (options.authFile !== undefined) {
+    const file = options.authFile;
+    const config = await readConfig(file);
+    if (!config) {
+      throw new BerthError("REGISTRY_CREDENTIALS", `the auth file ${file} does not exist`, {
+        hint: "give the path of a containers-auth.json (docker config.json) file",
+      });
+    }
+    const entry = matchKey(config.auths, registry);
+    const c = entry && fromEntry(entry, file);
+    if (c) return c;
+  }
   const fromEnv = registryAuthEnv(registry, env);
   if (fromEnv) return fromEnv;
   const dockerPath = dockerConfigPath(env);

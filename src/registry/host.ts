@@ -29,7 +29,14 @@ export function isLoopbackRegistry(host: string): boolean {
 
 /** Whether docker would allow plain HTTP for this host: loopback, or listed as insecure. */
 export function allowsPlainHttp(host: string, insecure: string[] = []): boolean {
-  if (isLoopbackRegistry(host)) return true;
+  return isLoopbackRegistry(host) || listedInsecure(host, insecure);
+}
+
+/**
+ * Whether a host is listed as insecure (`--insecure-registry`, skopeo's `--tls-verify=false`): its
+ * certificates go unchecked, on loopback too, where plain HTTP alone is allowed without the listing.
+ */
+export function listedInsecure(host: string, insecure: string[] = []): boolean {
   const h = host.toLowerCase();
   return insecure.some((i) => i.toLowerCase() === h || i.toLowerCase() === h.replace(/:\d+$/, ""));
 }

@@ -11,18 +11,26 @@ import { type TransportContext, tmpDirOf } from "./context.ts";
 import { openSink, openSource } from "./open.ts";
 import type { ImageArgument } from "./parse.ts";
 
+/** A context for each side of a copy (skopeo's `--src-*` and `--dest-*` flags). */
+export interface CopySides {
+  source: TransportContext;
+  destination: TransportContext;
+}
+
 /** Copy an image from one image argument to another, in any transport. */
 export async function copyImage(
   src: ImageArgument,
   dst: ImageArgument,
-  ctx: TransportContext,
+  ctx: TransportContext | CopySides,
   options: CopyOptions = {},
 ): Promise<CopyResult> {
-  const opened = await openSource(src, ctx).catch((err) => {
+  const sides = "source" in ctx ? ctx : { source: ctx, destination: ctx };
+  const opened = await openSource(src, sides.source).catch((err) => {
     throw wrapError(`reading ${src.text}`, err);
   });
   try {
-    return await writeImage(opened.source, opened.root, opened.tag, dst, ctx, options).catch((err) => {
+    const to = sides.destination;
+    return await writeImage(opened.source, opened.root, opened.tag, dst, to, options).catch((err) => {
       throw wrapError(`copying ${src.text} to ${dst.text}`, err);
     });
   } finally {
