@@ -100,6 +100,7 @@ function sideContext(
   side: Side,
   arg: ImageArgument,
   cwd: string,
+  retry: RegistryAccess["retry"],
 ): TransportContext {
   const authFile = text(flags, `${side}Authfile`) ?? text(flags, "authfile");
   const certDir = text(flags, `${side}CertDir`);
@@ -107,6 +108,7 @@ function sideContext(
     credential: sideCredential(flags, side),
     authFile: authFile === undefined ? undefined : resolve(cwd, authFile),
     certDir: certDir === undefined ? undefined : resolve(cwd, certDir),
+    retry,
   };
   const insecure = [...(ctx.insecureRegistries ?? [])];
   if (goBool(flags[`${side}TlsVerify`], `--${side}-tls-verify`) === false && arg.transport === "docker") {
@@ -127,9 +129,10 @@ export function copySides(
   src: ImageArgument,
   dst: ImageArgument,
   cwd: string,
+  retry?: RegistryAccess["retry"],
 ): CopySides {
-  const source = sideContext(ctx, flags, "src", src, cwd);
-  const destination = sideContext(ctx, flags, "dest", dst, cwd);
+  const source = sideContext(ctx, flags, "src", src, cwd, retry);
+  const destination = sideContext(ctx, flags, "dest", dst, cwd, retry);
   const key = (c: TransportContext) => JSON.stringify([c.registryAccess, c.insecureRegistries]);
   return { source, destination: key(source) === key(destination) ? source : destination };
 }

@@ -23,7 +23,7 @@ export interface KeychainOptions {
   env?: Env;
   /**
    * An auth file named by the user (skopeo's `--authfile`, containers-auth.json: docker's `auths`), searched
-   * before everything else; it must exist.
+   * before everything else; one that is not there holds nothing (as skopeo's).
    */
   authFile?: string | undefined;
 }
@@ -269,15 +269,9 @@ export async function resolveCredential(
 ): Promise<Credential | undefined> {
   const env = options.env ?? {};
   if (options.authFile !== undefined) {
-    const file = options.authFile;
-    const config = await readConfig(file);
-    if (!config) {
-      throw new BerthError("REGISTRY_CREDENTIALS", `the auth file ${file} does not exist`, {
-        hint: "give the path of a containers-auth.json (docker config.json) file",
-      });
-    }
-    const entry = matchKey(config.auths, registry);
-    const c = entry && fromEntry(entry, file);
+    // a file that is not there holds no credentials, as for skopeo
+    const entry = matchKey((await readConfig(options.authFile))?.auths, registry);
+    const c = entry && fromEntry(entry, options.authFile);
     if (c) return c;
   }
   const fromEnv = registryAuthEnv(registry, env);

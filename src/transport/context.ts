@@ -59,6 +59,8 @@ export interface RegistryAccess {
   authFile?: string | undefined;
   /** A containers-certs.d directory: `*.crt` CAs, a `*.cert`/`*.key` client pair. */
   certDir?: string | undefined;
+  /** Each registry request's attempts and first backoff (skopeo's `--retry-times`, `--retry-delay`). */
+  retry?: { attempts?: number; baseDelay?: number } | undefined;
 }
 
 /** Run a transfer with a reporter (a context's `progress`, if any), closing it however the transfer ends. */

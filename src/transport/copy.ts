@@ -4,12 +4,26 @@ import { type BlobSource, isRemote } from "../oci/blob.ts";
 import { type CopyOptions, type CopyResult, copy, isRoot } from "../oci/copy.ts";
 import type { Descriptor } from "../oci/descriptor.ts";
 import { loadRoot, type Root, selectImage } from "../oci/image.ts";
+import { isDocker } from "../oci/mediatype.ts";
 import type { BlobEvent } from "../oci/sink.ts";
 import { progressCounter } from "../util/progress.ts";
 import { chain } from "../util/stream.ts";
 import { type TransportContext, tmpDirOf } from "./context.ts";
 import { openSink, openSource } from "./open.ts";
 import type { ImageArgument } from "./parse.ts";
+
+/** skopeo's `--format`: the manifest type the destination must get. */
+export type ManifestFormat = "oci" | "v2s2";
+
+/** What a copy between image arguments takes besides the blob copy's options. */
+export interface CopyImageOptions extends CopyOptions {
+  /** The destination's manifest type; berth converts none, so a source of the other type is refused. */
+  format?: ManifestFormat | undefined;
+  /** Refuse any change to a digest (skopeo's `--preserve-digests`): a docker-archive destination is one. */
+  preserveDigests?: boolean | undefined;
+  /** More tags of a docker-archive destination (skopeo's `--additional-tag`). */
+  additionalTags?: string[] | undefined;
+}
 
 /** A context for each side of a copy (skopeo's `--src-*` and `--dest-*` flags). */
 export interface CopySides {
@@ -22,13 +36,14 @@ export async function copyImage(
   src: ImageArgument,
   dst: ImageArgument,
   ctx: TransportContext | CopySides,
-  options: CopyOptions = {},
+  options: CopyImageOptions = {},
 ): Promise<CopyResult> {
   const sides = "source" in ctx ? ctx : { source: ctx, destination: ctx };
   const opened = await openSource(src, sides.source).catch((err) => {
     throw wrapError(`reading ${src.text}`, err);
   });
   try {
+    checkFormat(opened.root, dst, options);
     const to = sides.destination;
     return await writeImage(opened.source, opened.root, opened.tag, dst, to, options).catch((err) => {
       throw wrapError(`copying ${src.text} to ${dst.text}`, err);
@@ -36,6 +51,25 @@ export async function copyImage(
   } finally {
     await opened.close();
   }
+}
+
+/** Refuse, before anything is written, a copy that `--format` or `--preserve-digests` forbids. */
+function checkFormat(root: Descriptor, dst: ImageArgument, options: CopyImageOptions): void {
+  if (options.preserveDigests && dst.transport === "docker-archive") {
+    throw new BerthError(
+      "USAGE",
+      `--preserve-digests: ${dst.text} is a docker-archive, which keeps no manifest, so the digest would change`,
+      { hint: "copy to oci:, oci-archive: or docker:// to keep digests" },
+    );
+  }
+  if (!options.format || dst.transport === "docker-archive") return;
+  const docker = isDocker(root.mediaType);
+  if (docker === (options.format === "v2s2")) return;
+  throw new BerthError(
+    "USAGE",
+    `--format ${options.format}: the source's manifest is ${root.mediaType} and berth does not convert manifests`,
+    { hint: `leave out --format to copy it as it is` },
+  );
 }
 
 /**
@@ -47,7 +81,7 @@ export function writeImage(
   name: string | undefined,
   dst: ImageArgument,
   ctx: TransportContext,
-  options?: CopyOptions,
+  options?: CopyImageOptions,
 ): Promise<CopyResult>;
 export function writeImage(
   source: BlobSource,
@@ -55,18 +89,18 @@ export function writeImage(
   name: string | undefined,
   dst: ImageArgument,
   ctx: TransportContext,
-  options?: CopyOptions,
+  options?: CopyImageOptions,
 ): Promise<CopyResult>;
 export function writeImage(
   ...args:
-    | [Root, string | undefined, ImageArgument, TransportContext, (CopyOptions | undefined)?]
+    | [Root, string | undefined, ImageArgument, TransportContext, (CopyImageOptions | undefined)?]
     | [
         BlobSource,
         Descriptor,
         string | undefined,
         ImageArgument,
         TransportContext,
-        (CopyOptions | undefined)?,
+        (CopyImageOptions | undefined)?,
       ]
 ): Promise<CopyResult> {
   if (isRoot(args[0])) {
@@ -75,7 +109,7 @@ export function writeImage(
       string | undefined,
       ImageArgument,
       TransportContext,
-      CopyOptions?,
+      CopyImageOptions?,
     ];
     return writeRoot(image.source, image.descriptor, name, dst, ctx, options ?? {});
   }
@@ -85,7 +119,7 @@ export function writeImage(
     string | undefined,
     ImageArgument,
     TransportContext,
-    CopyOptions?,
+    CopyImageOptions?,
   ];
   return writeRoot(source, root, name, dst, ctx, options ?? {});
 }
@@ -96,7 +130,7 @@ async function writeRoot(
   name: string | undefined,
   dst: ImageArgument,
   ctx: TransportContext,
-  options: CopyOptions,
+  options: CopyImageOptions,
 ): Promise<CopyResult> {
   if (dst.transport === "docker-archive")
     return saveDockerArchive(source, root, dst.ref ?? name, dst.path, ctx, options);
@@ -152,7 +186,7 @@ async function saveDockerArchive(
   tag: string | undefined,
   path: string,
   ctx: TransportContext,
-  options: CopyOptions,
+  options: CopyImageOptions,
 ): Promise<CopyResult> {
   if (options.all) {
     throw new BerthError(
@@ -164,7 +198,8 @@ async function saveDockerArchive(
   const image = await selectImage(await loadRoot(from, root), options.platform);
   options.onPlan?.(image.manifest.layers);
   const { writeDockerArchive } = await import("../oci/archive/index.ts");
-  await writeDockerArchive(path, [{ image, tags: tag ? [tag] : [] }], {
+  const tags = [...(tag ? [tag] : []), ...(options.additionalTags ?? [])];
+  await writeDockerArchive(path, [{ image, tags }], {
     tmpDir: tmpDirOf(ctx),
     signal: options.signal,
   });

@@ -1,17 +1,19 @@
+import { writeFile } from "node:fs/promises";
+import { resolve } from "node:path";
 import type { Command } from "commander";
-import { BerthError } from "../../errors.ts";
 import { closeContext } from "../../transport/context.ts";
 import { copyImage } from "../../transport/copy.ts";
 import { parseImageArgument } from "../../transport/parse.ts";
+import { addSkopeoOptions, skopeoCopyOptions } from "../copy-options.ts";
 import { addSideOptions, copySides } from "../copy-sides.ts";
 import type { Cli } from "../env.ts";
-import { jsonOption, withPlatform } from "../flags.ts";
+import { jsonOption } from "../flags.ts";
 import { printJson } from "../output.ts";
 import { TransferProgress } from "../progress.ts";
 
 export function registerCopy(program: Command, cli: () => Cli): void {
   const command = program.command("copy");
-  addSideOptions(command)
+  addSkopeoOptions(addSideOptions(command))
     .description("copy an image between the local store, OCI layouts, archives and registries")
     .argument("<src>", "source image")
     .argument("<dst>", "destination image")
@@ -34,19 +36,16 @@ Examples:
     .action(async (src: string, dst: string, opts) => {
       const { ctx, out, cwd } = cli();
       if (opts.quiet) out.quiet = true;
-      if (opts.all && opts.platform)
-        throw new BerthError("USAGE", "--all and --platform cannot be used together");
-      const progress = new TransferProgress(out);
       const [from, to] = [parseImageArgument(src), parseImageArgument(dst)];
-      const sides = copySides(ctx, opts, from, to, cwd);
-      const result = await copyImage(from, to, sides, {
-        all: Boolean(opts.all),
-        ...withPlatform(opts.platform),
-        ...progress.hooks,
-      }).finally(async () => {
+      const { retry, digestFile, ...options } = skopeoCopyOptions(opts, to);
+      const sides = copySides(ctx, opts, from, to, cwd, retry);
+      const progress = new TransferProgress(out);
+      const result = await copyImage(from, to, sides, { ...options, ...progress.hooks }).finally(async () => {
         progress.close();
         await Promise.all([closeContext(sides.source), closeContext(sides.destination)]);
       });
+      // as skopeo writes it: the digest alone, no newline
+      if (digestFile !== undefined) await writeFile(resolve(cwd, digestFile), result.root.digest);
       progress.finish(`Copied ${result.root.digest} to ${dst}`);
       if (opts.json) printJson(out, result);
     });

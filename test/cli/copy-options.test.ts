@@ -1,0 +1,117 @@
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { goDuration, skopeoCopyOptions } from "../../src/cli/copy-options.ts";
+import { hostPlatform } from "../../src/oci/platform.ts";
+import { parseImageArgument } from "../../src/transport/parse.ts";
+import { runCommand, storedImage } from "../helpers/cli-commands.ts";
+import { tempDir } from "../helpers/temp.ts";
+
+const oci = parseImageArgument("oci:/l:t");
+const read = (flags: Record<string, string | boolean>, dst = oci) => skopeoCopyOptions(flags, dst);
+const usage = (flags: Record<string, string | boolean>, message: string, dst = oci) =>
+  expect(() => read(flags, dst)).toThrow(expect.objectContaining({ code: "USAGE", message }));
+
+describe("skopeoCopyOptions", () => {
+  it("maps --multi-arch and --override-* to --all and --platform", () => {
+    expect(read({ multiArch: "all" })).toMatchObject({ all: true, platform: undefined });
+    expect(read({ multiArch: "system" })).toMatchObject({ all: false, platform: undefined });
+    expect(read({ overrideArch: "arm64", overrideVariant: "v8" }).platform).toEqual({
+      os: hostPlatform().os,
+      architecture: "arm64",
+      variant: "v8",
+    });
+    expect(read({ platform: "linux/s390x" }).platform).toEqual({ os: "linux", architecture: "s390x" });
+  });
+
+  it("refuses bad values and conflicts naming the flag", () => {
+    usage({ multiArch: "some" }, '--multi-arch takes system, all or index-only, not "some"');
+    usage(
+      { multiArch: "index-only" },
+      "--multi-arch index-only is not supported: berth copies an index with its images",
+    );
+    usage(
+      { multiArch: "all", platform: "linux/amd64" },
+      "--all (or --multi-arch all) and --platform cannot be used together",
+    );
+    usage(
+      { overrideOs: "linux", platform: "linux/amd64" },
+      "--override-os/--override-arch/--override-variant and --platform cannot be used together",
+    );
+    usage(
+      { format: "v2s1" },
+      "--format v2s1 is refused: Docker's schema 1 manifests are deprecated and berth writes none",
+    );
+    usage({ format: "docker" }, '--format takes oci, v2s2 or v2s1, not "docker"');
+    usage(
+      { format: "oci" },
+      "--format oci cannot be written to a docker-archive, which holds Docker's format only",
+      parseImageArgument("docker-archive:/a.tar"),
+    );
+    usage({ retryTimes: "-1" }, '--retry-times takes a whole number, not "-1"');
+    usage({ retryDelay: "2" }, '--retry-delay takes a duration such as 500ms or 2s, not "2"');
+  });
+
+  it("refuses signing, encryption, shared blob directories, daemons and recompression, naming the flag", () => {
+    usage(
+      { signBy: "ABC" },
+      "--sign-by is not supported: berth does not sign images: sign the copy afterwards (skopeo standalone-sign, cosign)",
+    );
+    usage(
+      { destSharedBlobDir: "/d" },
+      "--dest-shared-blob-dir is not supported: berth's OCI layouts keep their blobs inside the layout",
+    );
+    usage(
+      { destDecompress: true },
+      "--dest-decompress is not supported: berth copies layers as they are, never recompressed",
+    );
+    usage(
+      { destCompressFormat: "zstd" },
+      "--dest-compress-format is not supported: berth copies layers as they are, never recompressed",
+    );
+  });
+
+  it("reads --retry-times as attempts, --retry-delay as a Go duration", () => {
+    expect(read({ retryTimes: "3", retryDelay: "1m2.5s" }).retry).toEqual({ attempts: 4, baseDelay: 62_500 });
+    expect(read({}).retry).toBeUndefined();
+    expect([goDuration("500ms", "-"), goDuration("0", "-"), goDuration("1h", "-")]).toEqual([
+      500, 0, 3_600_000,
+    ]);
+  });
+});
+
+describe("berth copy --format", () => {
+  it("refuses a conversion berth does not make before writing anything", async () => {
+    const home = await tempDir();
+    await storedImage(home, "app:1", { "a.txt": "a" });
+    const out = join(home, "out");
+    const r = await runCommand(["copy", "--format", "v2s2", "app:1", `oci:${out}:t`], { home });
+    expect(r.error).toMatchObject({
+      code: "USAGE",
+      message: expect.stringMatching(
+        /--format v2s2: the source's manifest is application\/vnd\.oci\.image\.manifest\.v1\+json and berth does not convert manifests$/,
+      ),
+    });
+    expect(existsSync(out)).toBe(false);
+    const ok = await runCommand(["copy", "--format", "oci", "--retry-times", "2", "app:1", `oci:${out}:t`], {
+      home,
+    });
+    expect(ok.error).toBeUndefined();
+  });
+});
+
+describe("--additional-tag", () => {
+  it("is for docker-archive destinations, each a name with a tag", () => {
+    const archive = parseImageArgument("docker-archive:/a.tar:app:1");
+    expect(read({ additionalTag: ["x:2"] } as never, archive).additionalTags).toEqual(["x:2"]);
+    usage(
+      { additionalTag: ["x:2"] } as never,
+      "--additional-tag names tags of a docker-archive destination, and oci:/l:t is none",
+    );
+    usage(
+      { additionalTag: ["Bad Name"] } as never,
+      '--additional-tag "Bad Name" is not an image name with a tag',
+      archive,
+    );
+  });
+});
