@@ -11,11 +11,13 @@ import { run } from "../../helpers/exec.ts";
 import { readIndex } from "../../helpers/layout.ts";
 import { tempDir } from "../../helpers/temp.ts";
 import { umociImage } from "../../helpers/umoci.ts";
-import { htpasswdLine, makePki } from "../../registry/helpers/certs.ts";
+import { htpasswdLine, makePki, makeSigningCert } from "../../registry/helpers/certs.ts";
 import { type RegistryHarness, startRegistry } from "../../registry/helpers/registry.ts";
+import { startTokenServer, type TokenServer } from "../../registry/helpers/tokenserver.ts";
 
 const SECRET = "s3cret-copy-flags-Pw";
 const B64 = Buffer.from(`alice:${SECRET}`).toString("base64");
+const TOKEN = "opaque-registry-token-Xq";
 
 let dir: string;
 let home: string;
@@ -46,6 +48,7 @@ afterAll(async () => {
   for (const o of outputs) {
     expect(o).not.toContain(SECRET);
     expect(o).not.toContain(B64);
+    expect(o).not.toContain(TOKEN);
   }
 });
 
@@ -142,7 +145,7 @@ describe("berth copy takes skopeo's registry flags", () => {
     expect((await skopeo([...anon, `oci:${join(dir, "s-anon")}:t`])).ok).toBe(false);
     expect((await b([...anon, `oci:${join(dir, "b-anon")}:t`])).code).toBe(5);
     // a registry token is sent as a Bearer header: this htpasswd registry refuses it, from both
-    const token = [...tls, "--src-registry-token", "opaque-token", from];
+    const token = [...tls, "--src-registry-token", TOKEN, from];
     expect((await skopeo([...token, `oci:${join(dir, "s-tok")}:t`])).ok).toBe(false);
     expect((await b([...token, `oci:${join(dir, "b-tok")}:t`])).code).toBe(5);
   });
@@ -174,5 +177,46 @@ describe("berth copy's refusals of skopeo's flags", () => {
     expect(await refuse(["--dest-username", "a"])).toMatchObject({
       message: "--dest-username and --dest-password must be given together",
     });
+  });
+});
+
+describe("--dest-registry-token and --src-registry-token", () => {
+  let tokens: TokenServer;
+  let treg: RegistryHarness;
+  beforeAll(async () => {
+    const signing = await makeSigningCert(await mkdtemp(join(dir, "tok-")));
+    const service = "berth-test-registry";
+    tokens = await startTokenServer({
+      keyPem: signing.keyPem,
+      issuer: "berth-test-issuer",
+      service,
+      users: { alice: { password: SECRET, actions: ["pull", "push"] } },
+    });
+    treg = await startRegistry({
+      token: { realm: tokens.realm, service, issuer: "berth-test-issuer", rootCertBundle: signing.cert },
+    });
+  });
+  afterAll(async () => {
+    await treg?.stop();
+    await tokens?.close();
+  });
+
+  it("send the token as it is, as skopeo's: a token for the repository pushes and pulls", async () => {
+    const url = `${tokens.realm}?service=berth-test-registry&scope=repository:t/app:pull,push`;
+    const res = await fetch(url, { headers: { authorization: `Basic ${B64}` } });
+    const token = ((await res.json()) as { token: string }).token;
+    const flags = ["--dest-tls-verify=false", "--dest-registry-token", token, `oci:${src}:v1`];
+    expect((await skopeo([...flags, `docker://${treg.host}/t/app:s`])).ok).toBe(true);
+    const r = await b([...flags, `docker://${treg.host}/t/app:b`]);
+    expect(r.code, r.stderr).toBe(0);
+    const pulled = join(dir, "tok-pulled");
+    const back = await b(["--src-registry-token", token, `docker://${treg.host}/t/app:b`, `oci:${pulled}:t`]);
+    expect(back.code, back.stderr).toBe(0);
+    expect((await readIndex(pulled)).manifests[0]!.digest).toBe(srcDigest);
+    // the token server was asked by nobody but this test: both clients sent the token as given
+    expect(tokens.log.filter((l) => l.who !== "alice")).toEqual([]);
+    // without it: anonymous, refused
+    expect((await b([`docker://${treg.host}/t/app:b`, `oci:${join(dir, "tok-anon")}:t`])).code).toBe(5);
+    for (const o of outputs) expect(o).not.toContain(token);
   });
 });
