@@ -5,6 +5,7 @@
  */
 import { type Command, Option } from "commander";
 import { BerthError } from "../errors.ts";
+import type { CompressTarget } from "../image/compress.ts";
 import { hostPlatform, type Platform } from "../oci/platform.ts";
 import { parseReference } from "../oci/reference.ts";
 import type { ManifestFormat } from "../transport/copy.ts";
@@ -35,12 +36,7 @@ const REFUSED: Record<string, readonly string[]> = {
     "--src-daemon-host <value>",
     "--dest-daemon-host <value>",
   ],
-  "berth copies layers as they are, never recompressed": [
-    "--dest-compress",
-    "--dest-decompress",
-    "--dest-compress-format <value>",
-    "--dest-compress-level <value>",
-  ],
+  "berth has no dir: transport": ["--dest-compress", "--dest-decompress"],
 };
 
 /** A flag's name and commander's key for it: `--sign-by <value>` → `--sign-by`, `signBy`. */
@@ -60,6 +56,8 @@ export function addSkopeoOptions(command: Command): Command {
     .option("--override-arch <arch>", "the architecture of the image to take from an index (as --platform)")
     .option("--override-variant <variant>", "the variant of the image to take from an index (as --platform)")
     .option("-f, --format <type>", "manifest type of the destination: oci or v2s2 (v2s1 is refused)")
+    .option("--dest-compress-format <format>", "rewrite the layers in gzip or zstd (one image, not --all)")
+    .option("--dest-compress-level <n>", "the level of --dest-compress-format (gzip 1-9, zstd 1-22)")
     .option("--preserve-digests", "refuse any change that would alter a digest")
     .option(
       "--additional-tag <name:tag>",
@@ -88,6 +86,7 @@ export interface SkopeoCopyOptions {
   digestFile: string | undefined;
   additionalTags: string[] | undefined;
   retry: { attempts?: number; baseDelay?: number } | undefined;
+  compress: CompressTarget | undefined;
 }
 
 /** A Go duration (`1h2m3.5s`, `500ms`) in milliseconds. */
@@ -201,6 +200,30 @@ function additionalTags(tags: string[] | undefined, dst: ImageArgument): string[
   return tags;
 }
 
+function compressFlags(flags: Flags): CompressTarget | undefined {
+  const format = flags.destCompressFormat as string | undefined;
+  const level = flags.destCompressLevel as string | undefined;
+  if (format === undefined) {
+    if (level !== undefined)
+      throw new BerthError("USAGE", "--dest-compress-level needs --dest-compress-format");
+    return undefined;
+  }
+  if (format !== "gzip" && format !== "zstd")
+    throw new BerthError("USAGE", `--dest-compress-format takes gzip or zstd, not ${JSON.stringify(format)}`);
+  const max = format === "gzip" ? 9 : 22;
+  if (level !== undefined && (!/^\d+$/.test(level) || Number(level) < 1 || Number(level) > max))
+    throw new BerthError(
+      "USAGE",
+      `--dest-compress-level for ${format} takes 1 to ${max}, not ${JSON.stringify(level)}`,
+    );
+  if (flags.preserveDigests === true)
+    throw new BerthError(
+      "USAGE",
+      "--dest-compress-format rewrites layers, so it cannot be used with --preserve-digests",
+    );
+  return { compression: format, ...(level === undefined ? {} : { level: Number(level) }) };
+}
+
 /** Read skopeo's flags; refuse the ones berth does not do, naming the flag. */
 export function skopeoCopyOptions(flags: Flags, dst: ImageArgument): SkopeoCopyOptions {
   for (const [why, refused] of Object.entries(REFUSED)) {
@@ -214,5 +237,6 @@ export function skopeoCopyOptions(flags: Flags, dst: ImageArgument): SkopeoCopyO
     digestFile: flags.digestfile as string | undefined,
     additionalTags: additionalTags(flags.additionalTag as unknown as string[] | undefined, dst),
     retry: retryFlags(flags),
+    compress: compressFlags(flags),
   };
 }

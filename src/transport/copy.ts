@@ -54,7 +54,7 @@ export async function copyImage(
 }
 
 /** Refuse, before anything is written, a copy that `--format` or `--preserve-digests` forbids. */
-function checkFormat(root: Descriptor, dst: ImageArgument, options: CopyImageOptions): void {
+export function checkFormat(root: Descriptor, dst: ImageArgument, options: CopyImageOptions): void {
   if (options.preserveDigests && dst.transport === "docker-archive") {
     throw new BerthError(
       "USAGE",

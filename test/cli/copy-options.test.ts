@@ -61,14 +61,21 @@ describe("skopeoCopyOptions", () => {
       { destSharedBlobDir: "/d" },
       "--dest-shared-blob-dir is not supported: berth's OCI layouts keep their blobs inside the layout",
     );
+    usage({ destDecompress: true }, "--dest-decompress is not supported: berth has no dir: transport");
+    usage({ destCompressFormat: "xz" }, '--dest-compress-format takes gzip or zstd, not "xz"');
     usage(
-      { destDecompress: true },
-      "--dest-decompress is not supported: berth copies layers as they are, never recompressed",
+      { destCompressFormat: "gzip", destCompressLevel: "10" },
+      '--dest-compress-level for gzip takes 1 to 9, not "10"',
     );
+    usage({ destCompressLevel: "3" }, "--dest-compress-level needs --dest-compress-format");
     usage(
-      { destCompressFormat: "zstd" },
-      "--dest-compress-format is not supported: berth copies layers as they are, never recompressed",
+      { destCompressFormat: "zstd", preserveDigests: true },
+      "--dest-compress-format rewrites layers, so it cannot be used with --preserve-digests",
     );
+    expect(read({ destCompressFormat: "zstd", destCompressLevel: "19" }).compress).toEqual({
+      compression: "zstd",
+      level: 19,
+    });
   });
 
   it("reads --retry-times as attempts, --retry-delay as a Go duration", () => {

@@ -1,9 +1,21 @@
-import { writeFile } from "node:fs/promises";
+import { rm, writeFile } from "node:fs/promises";
 import { resolve } from "node:path";
 import type { Command } from "commander";
-import { closeContext } from "../../transport/context.ts";
-import { copyImage } from "../../transport/copy.ts";
-import { parseImageArgument } from "../../transport/parse.ts";
+import { BerthError, wrapError } from "../../errors.ts";
+import { type CompressTarget, compressLayers } from "../../image/compress.ts";
+import type { CopyResult } from "../../oci/copy.ts";
+import { loadRoot, selectImage } from "../../oci/image.ts";
+import { closeContext, tmpDirOf } from "../../transport/context.ts";
+import {
+  type CopyImageOptions,
+  type CopySides,
+  checkFormat,
+  copyImage,
+  writeImage,
+} from "../../transport/copy.ts";
+import { openSource } from "../../transport/open.ts";
+import { type ImageArgument, parseImageArgument } from "../../transport/parse.ts";
+import { ownedTempDir } from "../../util/fs.ts";
 import { addSkopeoOptions, skopeoCopyOptions } from "../copy-options.ts";
 import { addSideOptions, copySides } from "../copy-sides.ts";
 import type { Cli } from "../env.ts";
@@ -37,10 +49,14 @@ Examples:
       const { ctx, out, cwd } = cli();
       if (opts.quiet) out.quiet = true;
       const [from, to] = [parseImageArgument(src), parseImageArgument(dst)];
-      const { retry, digestFile, ...options } = skopeoCopyOptions(opts, to);
+      const { retry, digestFile, compress, ...options } = skopeoCopyOptions(opts, to);
       const sides = copySides(ctx, opts, from, to, cwd, retry);
       const progress = new TransferProgress(out);
-      const result = await copyImage(from, to, sides, { ...options, ...progress.hooks }).finally(async () => {
+      const all = { ...options, ...progress.hooks };
+      const result = await (compress
+        ? copyRecompressed(from, to, sides, compress, all)
+        : copyImage(from, to, sides, all)
+      ).finally(async () => {
         progress.close();
         await Promise.all([closeContext(sides.source), closeContext(sides.destination)]);
       });
@@ -49,4 +65,36 @@ Examples:
       progress.finish(`Copied ${result.root.digest} to ${dst}`);
       if (opts.json) printJson(out, result);
     });
+}
+
+/**
+ * A copy whose layers are rewritten in another compression (`--dest-compress-format`): one image (from an
+ * index, this machine's or `--platform`'s), its layers recompressed into a temp directory of BERTH_HOME, its
+ * config kept (the DiffIDs do not change), a new manifest.
+ */
+async function copyRecompressed(
+  src: ImageArgument,
+  dst: ImageArgument,
+  sides: CopySides,
+  target: CompressTarget,
+  options: CopyImageOptions,
+): Promise<CopyResult> {
+  if (options.all)
+    throw new BerthError("USAGE", "--dest-compress-format copies one image, so it cannot be used with --all");
+  const opened = await openSource(src, sides.source).catch((err) => {
+    throw wrapError(`reading ${src.text}`, err);
+  });
+  const dir = await ownedTempDir(tmpDirOf(sides.destination), "compress-");
+  try {
+    const image = await selectImage(await loadRoot(opened.source, opened.root), options.platform);
+    checkFormat(image.descriptor, dst, options);
+    const made = await compressLayers(image, dir, target);
+    const [source, root] = made ? [made.source, made.descriptor] : [image.source, image.descriptor];
+    return await writeImage(source, root, opened.tag, dst, sides.destination, options).catch((err) => {
+      throw wrapError(`copying ${src.text} to ${dst.text}`, err);
+    });
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+    await opened.close();
+  }
 }

@@ -294,6 +294,40 @@ describe("skopeo copy's flags, beside skopeo", () => {
     expect(await repoTags("b")).toHaveLength(3);
   });
 
+  it("--dest-compress-format zstd rewrites the layers as skopeo's; gzip on gzip layers keeps the digest", async () => {
+    let r = await both(
+      ["--dest-compress-format", "zstd", "--dest-compress-level", "5"],
+      `oci:${src}:v1`,
+      "zs",
+    );
+    expect([r.s, r.b.code], r.b.stderr).toEqual([true, 0]);
+    const layers = async (l: string) =>
+      JSON.parse(await sha(join(dir, l), "t")).layers.map((x: { mediaType: string }) => x.mediaType);
+    expect(await layers("b-zs")).toEqual(await layers("s-zs"));
+    expect(await layers("b-zs")).toEqual(Array(2).fill("application/vnd.oci.image.layer.v1.tar+zstd"));
+    // skopeo reads berth's zstd layers back into gzip, and umoci unpacks them: the same files
+    await run("skopeo", [
+      "copy",
+      "--dest-compress-format",
+      "gzip",
+      `oci:${join(dir, "b-zs")}:t`,
+      `oci:${join(dir, "zs-back")}:t`,
+    ]);
+    await run("umoci", [
+      "unpack",
+      "--rootless",
+      "--image",
+      `${join(dir, "zs-back")}:t`,
+      join(dir, "zs-bundle"),
+    ]);
+    expect(await readFile(join(dir, "zs-bundle/rootfs/data/x"), "utf8")).toBe("x");
+    expect(existsSync(join(dir, "zs-bundle/rootfs/etc/hello.txt"))).toBe(false);
+    r = await both(["--dest-compress-format", "gzip"], `oci:${src}:v1`, "gz");
+    expect([r.s, r.b.code], r.b.stderr).toEqual([true, 0]);
+    expect(await root("b-gz")).toBe(await root("s-gz"));
+    expect(await root("b-gz")).toBe(srcDigest);
+  });
+
   it("refuses what skopeo refuses: --preserve-digests into a docker-archive, --sign-by", async () => {
     for (const args of [["--preserve-digests"], ["--sign-by", "ABCDEF"]]) {
       const dst = `docker-archive:${join(dir, "pd.tar")}:a:b`;
