@@ -111,9 +111,12 @@ function sideContext(
     retry,
   };
   const insecure = [...(ctx.insecureRegistries ?? [])];
-  if (goBool(flags[`${side}TlsVerify`], `--${side}-tls-verify`) === false && arg.transport === "docker") {
+  const verify = goBool(flags[`${side}TlsVerify`], `--${side}-tls-verify`);
+  if (verify !== undefined && arg.transport === "docker") {
     const { registry } = parseReference(arg.ref);
-    insecure.push(registry === "docker.io" ? "registry-1.docker.io" : registry);
+    const host = registry === "docker.io" ? "registry-1.docker.io" : registry;
+    if (verify) access.secure = [host];
+    else insecure.push(host);
   }
   const same =
     Object.values(access).every((v) => v === undefined) &&

@@ -19,6 +19,8 @@ export interface RegistryOptions {
   env?: Env;
   /** Hosts (`host[:port]`) reached over plain HTTP, or HTTPS without certificate checks (`--insecure-registry`). */
   insecure?: string[] | undefined;
+  /** Hosts reached over verified HTTPS only, loopback too (skopeo's `--tls-verify=true`). */
+  secure?: string[] | undefined;
   /** A PEM file of CA certificates to trust (`--ca-cert`, or SSL_CERT_FILE passed in by the CLI). */
   caCert?: string | undefined;
   /**
@@ -65,6 +67,7 @@ export class RegistryClient {
       credential,
       logger: options.logger,
       insecure: options.insecure,
+      secure: options.secure,
     };
   }
 

@@ -59,6 +59,8 @@ export interface RegistryAccess {
   authFile?: string | undefined;
   /** A containers-certs.d directory: `*.crt` CAs, a `*.cert`/`*.key` client pair. */
   certDir?: string | undefined;
+  /** Registries reached over verified HTTPS only, loopback too (skopeo's `--tls-verify=true`). */
+  secure?: string[] | undefined;
   /** Each registry request's attempts and first backoff (skopeo's `--retry-times`, `--retry-delay`). */
   retry?: { attempts?: number; baseDelay?: number } | undefined;
 }

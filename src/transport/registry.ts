@@ -11,6 +11,7 @@ export function registryOptions(ctx: TransportContext): RegistryOptions {
     ...(given === undefined ? {} : { credential: async () => (given === "anonymous" ? undefined : given) }),
     authFile: access.authFile,
     certDir: access.certDir,
+    secure: access.secure,
     ...(access.retry ? { retry: access.retry } : {}),
     insecure: ctx.insecureRegistries,
     caCert: ctx.caCert || undefined,

@@ -59,3 +59,11 @@ describe("copySides shares what it can", () => {
     expect(one.destination).not.toBe(ctx);
   });
 });
+
+describe("--tls-verify=true", () => {
+  it("lists that side's registry as HTTPS-only", () => {
+    const s = sides({ srcTlsVerify: "true" }, "docker://127.0.0.1:5000/x");
+    expect(s.source.registryAccess?.secure).toEqual(["127.0.0.1:5000"]);
+    expect(s.destination).toBe(ctx);
+  });
+});

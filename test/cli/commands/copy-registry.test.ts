@@ -220,3 +220,22 @@ describe("--dest-registry-token and --src-registry-token", () => {
     for (const o of outputs) expect(o).not.toContain(token);
   });
 });
+
+describe("--dest-tls-verify=true", () => {
+  let plain: RegistryHarness;
+  beforeAll(async () => {
+    plain = await startRegistry();
+  });
+  afterAll(() => plain?.stop());
+
+  it("requires HTTPS on loopback too: a plain-HTTP registry is refused, as by skopeo", async () => {
+    const to = `docker://${plain.host}/v/app:1`;
+    expect((await skopeo(["--dest-tls-verify=true", `oci:${src}:v1`, to])).ok).toBe(false);
+    const r = await b(["--dest-tls-verify=true", `oci:${src}:v1`, to]);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/127\.0\.0\.1/);
+    // berth's default, as docker's: plain HTTP allowed on loopback
+    expect((await b([`oci:${src}:v1`, to])).code).toBe(0);
+    expect((await skopeo(["--dest-tls-verify=false", `oci:${src}:v1`, to])).ok).toBe(true);
+  });
+});
