@@ -6,9 +6,9 @@
 import { type Command, Option } from "commander";
 import { BerthError } from "../errors.ts";
 import type { CompressTarget } from "../image/compress.ts";
+import type { ManifestFormat } from "../oci/convert.ts";
 import { hostPlatform, type Platform } from "../oci/platform.ts";
 import { parseReference } from "../oci/reference.ts";
-import type { ManifestFormat } from "../transport/copy.ts";
 import type { ImageArgument } from "../transport/parse.ts";
 import { collect, platformOf } from "./flags.ts";
 

@@ -1,6 +1,7 @@
 import { availableParallelism } from "node:os";
 import { BerthError, wrapError } from "../errors.ts";
 import { type BlobSource, isRemote } from "../oci/blob.ts";
+import { convertImage, type ManifestFormat } from "../oci/convert.ts";
 import { type CopyOptions, type CopyResult, copy, isRoot } from "../oci/copy.ts";
 import type { Descriptor } from "../oci/descriptor.ts";
 import { loadRoot, type Root, selectImage } from "../oci/image.ts";
@@ -12,12 +13,9 @@ import { type TransportContext, tmpDirOf } from "./context.ts";
 import { openSink, openSource } from "./open.ts";
 import type { ImageArgument } from "./parse.ts";
 
-/** skopeo's `--format`: the manifest type the destination must get. */
-export type ManifestFormat = "oci" | "v2s2";
-
 /** What a copy between image arguments takes besides the blob copy's options. */
 export interface CopyImageOptions extends CopyOptions {
-  /** The destination's manifest type; berth converts none, so a source of the other type is refused. */
+  /** The destination's manifest type: an image of the other type is converted (`convertImage`). */
   format?: ManifestFormat | undefined;
   /** Refuse any change to a digest (skopeo's `--preserve-digests`): a docker-archive destination is one. */
   preserveDigests?: boolean | undefined;
@@ -43,9 +41,9 @@ export async function copyImage(
     throw wrapError(`reading ${src.text}`, err);
   });
   try {
-    checkFormat(opened.root, dst, options);
     const to = sides.destination;
-    return await writeImage(opened.source, opened.root, opened.tag, dst, to, options).catch((err) => {
+    const [source, root] = await formatted(opened.source, opened.root, dst, options);
+    return await writeImage(source, root, opened.tag, dst, to, options).catch((err) => {
       throw wrapError(`copying ${src.text} to ${dst.text}`, err);
     });
   } finally {
@@ -53,8 +51,16 @@ export async function copyImage(
   }
 }
 
-/** Refuse, before anything is written, a copy that `--format` or `--preserve-digests` forbids. */
-export function checkFormat(root: Descriptor, dst: ImageArgument, options: CopyImageOptions): void {
+/**
+ * The blobs and root to write for `--format` and `--preserve-digests`: an image in the other format converted
+ * (from an index, the platform's image), refusals before anything is written.
+ */
+export async function formatted(
+  source: BlobSource,
+  root: Descriptor,
+  dst: ImageArgument,
+  options: CopyImageOptions,
+): Promise<[BlobSource, Descriptor]> {
   if (options.preserveDigests && dst.transport === "docker-archive") {
     throw new BerthError(
       "USAGE",
@@ -62,14 +68,27 @@ export function checkFormat(root: Descriptor, dst: ImageArgument, options: CopyI
       { hint: "copy to oci:, oci-archive: or docker:// to keep digests" },
     );
   }
-  if (!options.format || dst.transport === "docker-archive") return;
-  const docker = isDocker(root.mediaType);
-  if (docker === (options.format === "v2s2")) return;
-  throw new BerthError(
-    "USAGE",
-    `--format ${options.format}: the source's manifest is ${root.mediaType} and berth does not convert manifests`,
-    { hint: `leave out --format to copy it as it is` },
-  );
+  const format = options.format;
+  if (!format || dst.transport === "docker-archive") return [source, root];
+  if (isDocker(root.mediaType) === (format === "v2s2")) return [source, root];
+  if (options.preserveDigests)
+    throw new BerthError(
+      "USAGE",
+      `--format ${format} changes the manifest's digest, and --preserve-digests forbids it`,
+    );
+  const loaded = await loadRoot(source, root);
+  if (loaded.kind === "index" && options.all) {
+    throw new BerthError(
+      "USAGE",
+      `--format ${format}: berth converts images, not a whole index (${root.mediaType})`,
+      {
+        hint: "copy one platform's image (leave out --all), or leave out --format",
+      },
+    );
+  }
+  const image = await selectImage(loaded, options.platform);
+  const converted = convertImage(image, format);
+  return converted ? [converted.source, converted.descriptor] : [image.source, image.descriptor];
 }
 
 /**

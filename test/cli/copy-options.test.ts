@@ -88,15 +88,16 @@ describe("skopeoCopyOptions", () => {
 });
 
 describe("berth copy --format", () => {
-  it("refuses a conversion berth does not make before writing anything", async () => {
+  it("refuses a conversion --preserve-digests forbids before writing anything", async () => {
     const home = await tempDir();
     await storedImage(home, "app:1", { "a.txt": "a" });
     const out = join(home, "out");
-    const r = await runCommand(["copy", "--format", "v2s2", "app:1", `oci:${out}:t`], { home });
+    const argv = ["copy", "--format", "v2s2", "--preserve-digests", "app:1", `oci:${out}:t`];
+    const r = await runCommand(argv, { home });
     expect(r.error).toMatchObject({
       code: "USAGE",
       message: expect.stringMatching(
-        /--format v2s2: the source's manifest is application\/vnd\.oci\.image\.manifest\.v1\+json and berth does not convert manifests$/,
+        /--format v2s2 changes the manifest's digest, and --preserve-digests forbids it$/,
       ),
     });
     expect(existsSync(out)).toBe(false);
@@ -107,18 +108,28 @@ describe("berth copy --format", () => {
   });
 });
 
-describe("--additional-tag", () => {
-  it("is for docker-archive destinations, each a name with a tag", () => {
-    const archive = parseImageArgument("docker-archive:/a.tar:app:1");
-    expect(read({ additionalTag: ["x:2"] } as never, archive).additionalTags).toEqual(["x:2"]);
-    usage(
-      { additionalTag: ["x:2"] } as never,
-      "--additional-tag names tags of a docker-archive destination, and oci:/l:t is none",
-    );
-    usage(
-      { additionalTag: ["Bad Name"] } as never,
-      '--additional-tag "Bad Name" is not an image name with a tag',
-      archive,
-    );
+describe("berth copy --format with --dest-compress-format", () => {
+  it("to Docker's format compresses first (a zstd image needs gzip), to OCI converts first", async () => {
+    const home = await tempDir();
+    await storedImage(home, "app:1", { "a.txt": "a" });
+    const z = `oci:${join(home, "z")}:t`;
+    expect(
+      (await runCommand(["copy", "--dest-compress-format", "zstd", "-f", "oci", "app:1", z], { home })).error,
+    ).toBeUndefined();
+    const refused = await runCommand(["copy", "-f", "v2s2", z, `oci:${join(home, "d1")}:t`], { home });
+    expect(refused.error).toMatchObject({ code: "USAGE", hint: "add --dest-compress-format gzip" });
+    const argv = [
+      "copy",
+      "--json",
+      "-f",
+      "v2s2",
+      "--dest-compress-format",
+      "gzip",
+      z,
+      `oci:${join(home, "d2")}:t`,
+    ];
+    const ok = await runCommand(argv, { home });
+    expect(ok.error).toBeUndefined();
+    expect(JSON.parse(ok.stdout).root.mediaType).toBe("application/vnd.docker.distribution.manifest.v2+json");
   });
 });

@@ -3,14 +3,16 @@ import { resolve } from "node:path";
 import type { Command } from "commander";
 import { BerthError, wrapError } from "../../errors.ts";
 import { type CompressTarget, compressLayers } from "../../image/compress.ts";
+import type { BlobSource } from "../../oci/blob.ts";
 import type { CopyResult } from "../../oci/copy.ts";
+import type { Descriptor } from "../../oci/descriptor.ts";
 import { loadRoot, selectImage } from "../../oci/image.ts";
 import { closeContext, tmpDirOf } from "../../transport/context.ts";
 import {
   type CopyImageOptions,
   type CopySides,
-  checkFormat,
   copyImage,
+  formatted,
   writeImage,
 } from "../../transport/copy.ts";
 import { openSource } from "../../transport/open.ts";
@@ -86,11 +88,16 @@ async function copyRecompressed(
   });
   const dir = await ownedTempDir(tmpDirOf(sides.destination), "compress-");
   try {
-    const image = await selectImage(await loadRoot(opened.source, opened.root), options.platform);
-    checkFormat(image.descriptor, dst, options);
-    const made = await compressLayers(image, dir, target);
-    const [source, root] = made ? [made.source, made.descriptor] : [image.source, image.descriptor];
-    return await writeImage(source, root, opened.tag, dst, sides.destination, options).catch((err) => {
+    const picked = await selectImage(await loadRoot(opened.source, opened.root), options.platform);
+    // converted first, unless to Docker's format, which has no zstd: compressed first then
+    const convert = async (from: BlobSource, root: Descriptor) => formatted(from, root, dst, options);
+    const compress = async (from: BlobSource, root: Descriptor): Promise<[BlobSource, Descriptor]> => {
+      const made = await compressLayers(await selectImage(await loadRoot(from, root)), dir, target);
+      return made ? [made.source, made.descriptor] : [from, root];
+    };
+    const [first, second] = options.format === "v2s2" ? [compress, convert] : [convert, compress];
+    const [source, written] = await second(...(await first(picked.source, picked.descriptor)));
+    return await writeImage(source, written, opened.tag, dst, sides.destination, options).catch((err) => {
       throw wrapError(`copying ${src.text} to ${dst.text}`, err);
     });
   } finally {

@@ -2,7 +2,7 @@
  * `berth copy` with skopeo copy's per-side registry flags, each run beside skopeo 1.9 on the same input: a
  * docker-registry on 127.0.0.1 over TLS (a test CA) with htpasswd auth.
  */
-import { copyFile, mkdir, mkdtemp, writeFile } from "node:fs/promises";
+import { copyFile, mkdir, mkdtemp, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { berth, type RunResult } from "../../helpers/cli.ts";
@@ -148,6 +148,37 @@ describe("berth copy takes skopeo's registry flags", () => {
     const token = [...tls, "--src-registry-token", TOKEN, from];
     expect((await skopeo([...token, `oci:${join(dir, "s-tok")}:t`])).ok).toBe(false);
     expect((await b([...token, `oci:${join(dir, "b-tok")}:t`])).code).toBe(5);
+  });
+});
+
+describe("--format converts manifests as skopeo's", () => {
+  it("-f v2s2 pushes skopeo's Docker manifest; -f oci pulls it back into skopeo's OCI one", async () => {
+    const push = ["--dest-creds", `alice:${SECRET}`, "--dest-cert-dir", certs, "-f", "v2s2", `oci:${src}:v1`];
+    expect((await skopeo([...push, `docker://${reg.host}/f/s:1`])).ok).toBe(true);
+    const r = await b([...push, `docker://${reg.host}/f/b:1`]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(await pushedDigest("f/b:1")).toBe(await pushedDigest("f/s:1"));
+    expect(await pushedDigest("f/b:1")).not.toBe(srcDigest);
+    const pull = [
+      "--src-creds",
+      `alice:${SECRET}`,
+      "--src-cert-dir",
+      certs,
+      "-f",
+      "oci",
+      `docker://${reg.host}/f/b:1`,
+    ];
+    expect((await skopeo([...pull, `oci:${join(dir, "f-s")}:t`])).ok).toBe(true);
+    expect((await b([...pull, `oci:${join(dir, "f-b")}:t`])).code).toBe(0);
+    // Docker → OCI: skopeo rewrites the config as an OCI config (Go's field order, no trailing newline), berth
+    // keeps its bytes: the same layers and media types, another config digest; umoci unpacks berth's
+    const manifest = async (l: string) =>
+      JSON.parse(await run("skopeo", ["inspect", "--raw", `oci:${join(dir, l)}:t`]));
+    const [mb, ms] = [await manifest("f-b"), await manifest("f-s")];
+    expect({ ...mb, config: undefined }).toEqual({ ...ms, config: undefined });
+    expect(mb.config.mediaType).toBe(ms.config.mediaType);
+    await run("umoci", ["unpack", "--rootless", "--image", `${join(dir, "f-b")}:t`, join(dir, "f-bundle")]);
+    expect(await readFile(join(dir, "f-bundle/rootfs/etc/hello.txt"), "utf8")).toBe("hello\n");
   });
 });
 
