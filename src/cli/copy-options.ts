@@ -1,7 +1,8 @@
 /**
  * skopeo copy's flags beyond the registry ones (copy-sides.ts): `--multi-arch`, `--override-os/-arch/-variant`,
  * `-f/--format`, `--preserve-digests`, `--digestfile`, `--retry-times`/`--retry-delay`, `--remove-signatures`,
- * and the refusals of what berth does not do (signing, encryption, shared blob directories, daemons, recompression).
+ * `--dest-compress-format`/`-level`, and the refusals of what berth does not do (signing, encryption, shared blob
+ * directories, daemons, the dir: transport).
  */
 import { type Command, Option } from "commander";
 import { BerthError } from "../errors.ts";

@@ -133,3 +133,19 @@ describe("berth copy --format with --dest-compress-format", () => {
     expect(JSON.parse(ok.stdout).root.mediaType).toBe("application/vnd.docker.distribution.manifest.v2+json");
   });
 });
+
+describe("berth copy --dest-compress-format --all", () => {
+  it("is refused: one image is recompressed", async () => {
+    const home = await tempDir();
+    await storedImage(home, "app:1", { "a.txt": "a" });
+    const r = await runCommand(
+      ["copy", "--all", "--dest-compress-format", "zstd", "app:1", `oci:${join(home, "o")}:t`],
+      { home },
+    );
+    expect(r.error).toMatchObject({
+      code: "USAGE",
+      message: "--dest-compress-format copies one image, so it cannot be used with --all",
+    });
+    expect(existsSync(join(home, "o"))).toBe(false);
+  });
+});
