@@ -62,6 +62,7 @@ const LAYERS: Record<string, string[][]> = {
       "blob.ts",
       "compression.ts",
       "config.ts",
+      "convert.ts",
       "copy.ts",
       "descriptor.ts",
       "digest.ts",

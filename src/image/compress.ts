@@ -9,12 +9,14 @@ import { createReadStream, createWriteStream } from "node:fs";
 import { join } from "node:path";
 import { Readable, Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
+import { BerthError } from "../errors.ts";
 import { createCompressor } from "../layer/compress.ts";
 import type { BlobSource } from "../oci/blob.ts";
+import { decompressAs } from "../oci/compression.ts";
 import type { Descriptor } from "../oci/descriptor.ts";
 import type { Digest } from "../oci/digest.ts";
 import type { Image } from "../oci/image.ts";
-import { isDocker, layerCompression, MediaType } from "../oci/mediatype.ts";
+import { type Compression, isDocker, layerCompression, MediaType, ociLayerType } from "../oci/mediatype.ts";
 
 export interface CompressedImage {
   descriptor: Descriptor;
@@ -25,22 +27,42 @@ export interface CompressedImage {
   compressed: number;
 }
 
+/** The compression layers are rewritten in (skopeo's `--dest-compress-format`, `--dest-compress-level`). */
+export interface CompressTarget {
+  compression: Compression;
+  level?: number | undefined;
+}
+
 /**
  * The image with every uncompressed layer gzip-compressed into `dir` (which the caller removes), or undefined
- * when none is uncompressed.
+ * when none is uncompressed. With a `target`, every layer not in the target's compression is rewritten in it
+ * (decompressed first); a Docker manifest has no zstd layers, so that one is refused.
  */
-export async function compressLayers(image: Image, dir: string): Promise<CompressedImage | undefined> {
+export async function compressLayers(
+  image: Image,
+  dir: string,
+  target?: CompressTarget,
+): Promise<CompressedImage | undefined> {
   const layers = image.manifest.layers;
-  if (!layers.some((l) => layerCompression(l.mediaType) === "none")) return undefined;
+  const rewrite = (mt: string) =>
+    target ? layerCompression(mt) !== target.compression : layerCompression(mt) === "none";
+  if (!layers.some((l) => rewrite(l.mediaType))) return undefined;
+  const compression = target?.compression ?? "gzip";
   const files = new Map<string, string>();
   const docker = isDocker(image.mediaType);
+  if (docker && compression === "zstd") {
+    throw new BerthError("USAGE", "zstd layers need an OCI manifest, and this image has Docker's", {
+      hint: "use gzip for Docker images (berth converts no manifest)",
+    });
+  }
   const out: Descriptor[] = [];
   for (const layer of layers) {
-    if (layerCompression(layer.mediaType) !== "none") {
+    const from = layerCompression(layer.mediaType);
+    if (!rewrite(layer.mediaType) || from === undefined) {
       out.push(layer);
       continue;
     }
-    const path = join(dir, `${files.size}.tar.gz`);
+    const path = join(dir, `${files.size}.layer`);
     // the layer's own algorithm (a sha512 image stays sha512-addressed)
     const algorithm = layer.digest.slice(0, layer.digest.indexOf(":"));
     const hash = createHash(algorithm);
@@ -53,19 +75,14 @@ export async function compressLayers(image: Image, dir: string): Promise<Compres
       },
     });
     await pipeline(
-      await image.source.openBlob(layer),
-      createCompressor({ compression: "gzip" }),
+      decompressAs(await image.source.openBlob(layer), from),
+      createCompressor({ compression, level: target?.level }),
       count,
       createWriteStream(path),
     );
     const digest = `${algorithm}:${hash.digest("hex")}` as Digest;
     files.set(digest, path);
-    const mediaType =
-      layer.mediaType === MediaType.OciLayerNondist
-        ? MediaType.OciLayerNondistGzip
-        : docker
-          ? MediaType.DockerLayer
-          : MediaType.OciLayerGzip;
+    const mediaType = layerType(layer.mediaType, docker, compression);
     out.push({ mediaType, digest, size, ...(layer.annotations ? { annotations: layer.annotations } : {}) });
   }
   const manifest = Buffer.from(JSON.stringify({ ...image.manifest, layers: out }));
@@ -87,4 +104,20 @@ export async function compressLayers(image: Image, dir: string): Promise<Compres
         : (base.originOf?.(desc) ?? base),
   };
   return { descriptor, manifest, source, compressed: files.size };
+}
+
+/** A layer's media type once in `compression`: Docker's types in a Docker manifest, nondistributable kept. */
+function layerType(mt: string, docker: boolean, compression: Compression): string {
+  if (docker) return compression === "none" ? MediaType.DockerLayerTar : MediaType.DockerLayer;
+  const nondist = [
+    MediaType.OciLayerNondist,
+    MediaType.OciLayerNondistGzip,
+    MediaType.OciLayerNondistZstd,
+  ] as string[];
+  if (!nondist.includes(mt)) return ociLayerType(compression);
+  return compression === "gzip"
+    ? MediaType.OciLayerNondistGzip
+    : compression === "zstd"
+      ? MediaType.OciLayerNondistZstd
+      : MediaType.OciLayerNondist;
 }

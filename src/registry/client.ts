@@ -3,12 +3,14 @@
  * pools and, per registry host, the scheme (https, or plain http where allowed) and the authenticator with its
  * token cache. `repository()` hands out Repository handles; `close()` ends the pools.
  */
-import { readFile } from "node:fs/promises";
+import { readdir, readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { rootCertificates } from "node:tls";
 import type { Agent } from "undici";
 import { BerthError } from "../errors.ts";
 import type { Reference } from "../oci/reference.ts";
 import { type Credential, type Env, resolveCredential } from "./credentials.ts";
-import { allowsPlainHttp, type HostAccess, isLoopbackRegistry, RegistryHost } from "./host.ts";
+import { type HostAccess, listedInsecure, RegistryHost } from "./host.ts";
 import { createAgent, type Logger, type RetryOptions } from "./http.ts";
 import { Repository } from "./repository.ts";
 
@@ -17,8 +19,17 @@ export interface RegistryOptions {
   env?: Env;
   /** Hosts (`host[:port]`) reached over plain HTTP, or HTTPS without certificate checks (`--insecure-registry`). */
   insecure?: string[] | undefined;
+  /** Hosts reached over verified HTTPS only, loopback too (skopeo's `--tls-verify=true`). */
+  secure?: string[] | undefined;
   /** A PEM file of CA certificates to trust (`--ca-cert`, or SSL_CERT_FILE passed in by the CLI). */
   caCert?: string | undefined;
+  /**
+   * A directory of certificates as containers-certs.d(5) lays it out (skopeo's `--cert-dir`): each `*.crt` a
+   * CA trusted besides the system's, a `*.cert` with its `*.key` the client certificate shown to registries.
+   */
+  certDir?: string | undefined;
+  /** An auth file searched before the keychain (skopeo's `--authfile`). */
+  authFile?: string | undefined;
   /** Parallel blob transfers a caller should run; also sizes the connection pools. */
   jobs?: number | undefined;
   logger?: Logger | undefined;
@@ -41,12 +52,14 @@ export class RegistryClient {
   #agent: Agent | undefined;
   #insecureAgent: Agent | undefined;
   #probeAgent: Agent | undefined;
-  #ca: string | undefined;
+  #ca: string | readonly string[] | undefined;
+  #client: { cert: string; key: string } | undefined;
 
   constructor(options: RegistryOptions = {}) {
     this.options = options;
     const credential =
-      options.credential ?? ((r: string) => resolveCredential(r, { env: options.env ?? {} }));
+      options.credential ??
+      ((r: string) => resolveCredential(r, { env: options.env ?? {}, authFile: options.authFile }));
     this.#access = {
       agentFor: (host) => this.agentFor(host),
       probeAgent: () => this.#probe(),
@@ -54,6 +67,7 @@ export class RegistryClient {
       credential,
       logger: options.logger,
       insecure: options.insecure,
+      secure: options.secure,
     };
   }
 
@@ -70,7 +84,29 @@ export class RegistryClient {
         );
       }
     }
+    if (this.options.certDir !== undefined) await this.#readCertDir(this.options.certDir);
     return this;
+  }
+
+  async #readCertDir(dir: string): Promise<void> {
+    const fail = (what: string, err: unknown): never => {
+      throw new BerthError("IO", `reading certificates ${what}: ${(err as Error).message}`, {
+        cause: err,
+        hint: "give a directory of *.crt CA files and *.cert/*.key client pairs (containers-certs.d)",
+      });
+    };
+    const names = (await readdir(dir).catch((err) => fail(dir, err))).sort();
+    const read = (name: string) =>
+      readFile(join(dir, name), "utf8").catch((err) => fail(join(dir, name), err));
+    const cas = await Promise.all(names.filter((n) => n.endsWith(".crt")).map(read));
+    const base = this.#ca === undefined ? rootCertificates : [this.#ca as string];
+    if (cas.length) this.#ca = [...base, ...cas];
+    const cert = names.find((n) => n.endsWith(".cert"));
+    if (!cert) return;
+    const key = `${cert.slice(0, -".cert".length)}.key`;
+    if (!names.includes(key))
+      throw new BerthError("USAGE", `the client certificate ${join(dir, cert)} has no key ${key} beside it`);
+    this.#client = { cert: await read(cert), key: await read(key) };
   }
 
   retryOptions(): RetryOptions {
@@ -82,11 +118,12 @@ export class RegistryClient {
   agentFor(host: string): Agent {
     const connections = Math.max(4, (this.options.jobs ?? 4) * 2);
     const timeouts = { headersTimeout: this.options.headersTimeout, bodyTimeout: this.options.bodyTimeout };
-    if (allowsPlainHttp(host, this.options.insecure) && !isLoopbackRegistry(host)) {
-      this.#insecureAgent ??= createAgent({ rejectUnauthorized: false, connections, ...timeouts });
+    const client = this.#client;
+    if (listedInsecure(host, this.options.insecure)) {
+      this.#insecureAgent ??= createAgent({ rejectUnauthorized: false, connections, ...client, ...timeouts });
       return this.#insecureAgent;
     }
-    this.#agent ??= createAgent({ ca: this.#ca, connections, ...timeouts });
+    this.#agent ??= createAgent({ ca: this.#ca, connections, ...client, ...timeouts });
     return this.#agent;
   }
 

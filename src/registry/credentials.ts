@@ -21,6 +21,11 @@ export type Env = Record<string, string | undefined>;
 export interface KeychainOptions {
   /** The environment: DOCKER_CONFIG, HOME, REGISTRY_AUTH_FILE, XDG_RUNTIME_DIR, PATH (for helpers). */
   env?: Env;
+  /**
+   * An auth file named by the user (skopeo's `--authfile`, containers-auth.json: docker's `auths`), searched
+   * before everything else; one that is not there holds nothing (as skopeo's).
+   */
+  authFile?: string | undefined;
 }
 
 export const DOCKER_HUB_KEY = "https://index.docker.io/v1/";
@@ -263,6 +268,12 @@ export async function resolveCredential(
   options: KeychainOptions = {},
 ): Promise<Credential | undefined> {
   const env = options.env ?? {};
+  if (options.authFile !== undefined) {
+    // a file that is not there holds no credentials, as for skopeo
+    const entry = matchKey((await readConfig(options.authFile))?.auths, registry);
+    const c = entry && fromEntry(entry, options.authFile);
+    if (c) return c;
+  }
   const fromEnv = registryAuthEnv(registry, env);
   if (fromEnv) return fromEnv;
   const dockerPath = dockerConfigPath(env);

@@ -29,7 +29,14 @@ export function isLoopbackRegistry(host: string): boolean {
 
 /** Whether docker would allow plain HTTP for this host: loopback, or listed as insecure. */
 export function allowsPlainHttp(host: string, insecure: string[] = []): boolean {
-  if (isLoopbackRegistry(host)) return true;
+  return isLoopbackRegistry(host) || listedInsecure(host, insecure);
+}
+
+/**
+ * Whether a host is listed as insecure (`--insecure-registry`, skopeo's `--tls-verify=false`): its
+ * certificates go unchecked, on loopback too, where plain HTTP alone is allowed without the listing.
+ */
+export function listedInsecure(host: string, insecure: string[] = []): boolean {
   const h = host.toLowerCase();
   return insecure.some((i) => i.toLowerCase() === h || i.toLowerCase() === h.replace(/:\d+$/, ""));
 }
@@ -69,6 +76,8 @@ export interface HostAccess {
   logger?: Logger | undefined;
   /** Hosts reached over plain HTTP (or HTTPS without certificate checks) besides loopback. */
   insecure?: string[] | undefined;
+  /** Hosts reached over verified HTTPS only, on loopback too (skopeo's `--tls-verify=true`). */
+  secure?: string[] | undefined;
 }
 
 /** One registry host: its base URL and the composed request function (redirects → auth → retry → send). */
@@ -121,7 +130,8 @@ export class RegistryHost {
 
   async #detect(): Promise<string> {
     const https = `https://${this.host}`;
-    if (!allowsPlainHttp(this.host, this.#access.insecure)) return https;
+    if (!allowsPlainHttp(this.host, this.#access.insecure) || listedInsecure(this.host, this.#access.secure))
+      return https;
     const send = sendWith(this.#access.probeAgent?.() ?? this.#access.agentFor(this.host));
     try {
       const res = await send({ method: "GET", url: new URL(`${https}/v2/`) });

@@ -149,6 +149,9 @@ export interface AgentOptions {
   ca?: string | Buffer | readonly string[] | undefined;
   /** Skip TLS certificate verification (insecure registries only). */
   rejectUnauthorized?: boolean | undefined;
+  /** A client certificate and its key (PEM), shown to registries that ask for one. */
+  cert?: string | undefined;
+  key?: string | undefined;
   connections?: number | undefined;
   headersTimeout?: number | undefined;
   bodyTimeout?: number | undefined;
@@ -206,6 +209,8 @@ export function createAgent(options: AgentOptions = {}): Agent {
   const connect: Record<string, unknown> = { timeout: options.connectTimeout ?? 30_000 };
   if (options.ca !== undefined) connect.ca = options.ca;
   if (options.rejectUnauthorized === false) connect.rejectUnauthorized = false;
+  if (options.cert !== undefined) connect.cert = options.cert;
+  if (options.key !== undefined) connect.key = options.key;
   return new Agent({
     keepAliveTimeout: 30_000,
     keepAliveMaxTimeout: 600_000,

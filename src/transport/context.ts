@@ -2,6 +2,7 @@ import { join } from "node:path";
 import type { Descriptor } from "../oci/descriptor.ts";
 import type { BlobEvent } from "../oci/sink.ts";
 import type { RegistryClient } from "../registry/client.ts";
+import type { Credential } from "../registry/credentials.ts";
 
 /**
  * Progress of one transfer, reported by whoever moves blobs (a copy, a pull inside a build) and shown by the
@@ -33,6 +34,8 @@ export interface TransportContext {
   /** Registries reached over plain HTTP besides localhost. */
   insecureRegistries?: string[] | undefined;
   caCert?: string | undefined;
+  /** How registries are reached beyond the environment's keychain and CAs (one side of `berth copy`). */
+  registryAccess?: RegistryAccess | undefined;
   /** Parallel blob transfers. */
   jobs?: number | undefined;
   /** Receives diagnostics (retries, fallbacks); never credentials. */
@@ -46,6 +49,20 @@ export interface TransportContext {
    * its own on first use. The context's owner ends it with `closeContext`.
    */
   shared?: SharedState | undefined;
+}
+
+/** skopeo's per-side registry flags (`--src-creds`, `--src-authfile`, `--src-cert-dir`, …). */
+export interface RegistryAccess {
+  /** Use this credential for every registry, or none (`--no-creds`), instead of the keychain. */
+  credential?: Credential | "anonymous" | undefined;
+  /** An auth file searched before the keychain. */
+  authFile?: string | undefined;
+  /** A containers-certs.d directory: `*.crt` CAs, a `*.cert`/`*.key` client pair. */
+  certDir?: string | undefined;
+  /** Registries reached over verified HTTPS only, loopback too (skopeo's `--tls-verify=true`). */
+  secure?: string[] | undefined;
+  /** Each registry request's attempts and first backoff (skopeo's `--retry-times`, `--retry-delay`). */
+  retry?: { attempts?: number; baseDelay?: number } | undefined;
 }
 
 /** Run a transfer with a reporter (a context's `progress`, if any), closing it however the transfer ends. */

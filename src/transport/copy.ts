@@ -1,9 +1,11 @@
 import { availableParallelism } from "node:os";
 import { BerthError, wrapError } from "../errors.ts";
 import { type BlobSource, isRemote } from "../oci/blob.ts";
+import { convertImage, type ManifestFormat } from "../oci/convert.ts";
 import { type CopyOptions, type CopyResult, copy, isRoot } from "../oci/copy.ts";
 import type { Descriptor } from "../oci/descriptor.ts";
 import { loadRoot, type Root, selectImage } from "../oci/image.ts";
+import { isDocker } from "../oci/mediatype.ts";
 import type { BlobEvent } from "../oci/sink.ts";
 import { progressCounter } from "../util/progress.ts";
 import { chain } from "../util/stream.ts";
@@ -11,23 +13,82 @@ import { type TransportContext, tmpDirOf } from "./context.ts";
 import { openSink, openSource } from "./open.ts";
 import type { ImageArgument } from "./parse.ts";
 
+/** What a copy between image arguments takes besides the blob copy's options. */
+export interface CopyImageOptions extends CopyOptions {
+  /** The destination's manifest type: an image of the other type is converted (`convertImage`). */
+  format?: ManifestFormat | undefined;
+  /** Refuse any change to a digest (skopeo's `--preserve-digests`): a docker-archive destination is one. */
+  preserveDigests?: boolean | undefined;
+  /** More tags of a docker-archive destination (skopeo's `--additional-tag`). */
+  additionalTags?: string[] | undefined;
+}
+
+/** A context for each side of a copy (skopeo's `--src-*` and `--dest-*` flags). */
+export interface CopySides {
+  source: TransportContext;
+  destination: TransportContext;
+}
+
 /** Copy an image from one image argument to another, in any transport. */
 export async function copyImage(
   src: ImageArgument,
   dst: ImageArgument,
-  ctx: TransportContext,
-  options: CopyOptions = {},
+  ctx: TransportContext | CopySides,
+  options: CopyImageOptions = {},
 ): Promise<CopyResult> {
-  const opened = await openSource(src, ctx).catch((err) => {
+  const sides = "source" in ctx ? ctx : { source: ctx, destination: ctx };
+  const opened = await openSource(src, sides.source).catch((err) => {
     throw wrapError(`reading ${src.text}`, err);
   });
   try {
-    return await writeImage(opened.source, opened.root, opened.tag, dst, ctx, options).catch((err) => {
+    const to = sides.destination;
+    const [source, root] = await formatted(opened.source, opened.root, dst, options);
+    return await writeImage(source, root, opened.tag, dst, to, options).catch((err) => {
       throw wrapError(`copying ${src.text} to ${dst.text}`, err);
     });
   } finally {
     await opened.close();
   }
+}
+
+/**
+ * The blobs and root to write for `--format` and `--preserve-digests`: an image in the other format converted
+ * (from an index, the platform's image), refusals before anything is written.
+ */
+export async function formatted(
+  source: BlobSource,
+  root: Descriptor,
+  dst: ImageArgument,
+  options: CopyImageOptions,
+): Promise<[BlobSource, Descriptor]> {
+  if (options.preserveDigests && dst.transport === "docker-archive") {
+    throw new BerthError(
+      "USAGE",
+      `--preserve-digests: ${dst.text} is a docker-archive, which keeps no manifest, so the digest would change`,
+      { hint: "copy to oci:, oci-archive: or docker:// to keep digests" },
+    );
+  }
+  const format = options.format;
+  if (!format || dst.transport === "docker-archive") return [source, root];
+  if (isDocker(root.mediaType) === (format === "v2s2")) return [source, root];
+  if (options.preserveDigests)
+    throw new BerthError(
+      "USAGE",
+      `--format ${format} changes the manifest's digest, and --preserve-digests forbids it`,
+    );
+  const loaded = await loadRoot(source, root);
+  if (loaded.kind === "index" && options.all) {
+    throw new BerthError(
+      "USAGE",
+      `--format ${format}: berth converts images, not a whole index (${root.mediaType})`,
+      {
+        hint: "copy one platform's image (leave out --all), or leave out --format",
+      },
+    );
+  }
+  const image = await selectImage(loaded, options.platform);
+  const converted = convertImage(image, format);
+  return converted ? [converted.source, converted.descriptor] : [image.source, image.descriptor];
 }
 
 /**
@@ -39,7 +100,7 @@ export function writeImage(
   name: string | undefined,
   dst: ImageArgument,
   ctx: TransportContext,
-  options?: CopyOptions,
+  options?: CopyImageOptions,
 ): Promise<CopyResult>;
 export function writeImage(
   source: BlobSource,
@@ -47,18 +108,18 @@ export function writeImage(
   name: string | undefined,
   dst: ImageArgument,
   ctx: TransportContext,
-  options?: CopyOptions,
+  options?: CopyImageOptions,
 ): Promise<CopyResult>;
 export function writeImage(
   ...args:
-    | [Root, string | undefined, ImageArgument, TransportContext, (CopyOptions | undefined)?]
+    | [Root, string | undefined, ImageArgument, TransportContext, (CopyImageOptions | undefined)?]
     | [
         BlobSource,
         Descriptor,
         string | undefined,
         ImageArgument,
         TransportContext,
-        (CopyOptions | undefined)?,
+        (CopyImageOptions | undefined)?,
       ]
 ): Promise<CopyResult> {
   if (isRoot(args[0])) {
@@ -67,7 +128,7 @@ export function writeImage(
       string | undefined,
       ImageArgument,
       TransportContext,
-      CopyOptions?,
+      CopyImageOptions?,
     ];
     return writeRoot(image.source, image.descriptor, name, dst, ctx, options ?? {});
   }
@@ -77,7 +138,7 @@ export function writeImage(
     string | undefined,
     ImageArgument,
     TransportContext,
-    CopyOptions?,
+    CopyImageOptions?,
   ];
   return writeRoot(source, root, name, dst, ctx, options ?? {});
 }
@@ -88,7 +149,7 @@ async function writeRoot(
   name: string | undefined,
   dst: ImageArgument,
   ctx: TransportContext,
-  options: CopyOptions,
+  options: CopyImageOptions,
 ): Promise<CopyResult> {
   if (dst.transport === "docker-archive")
     return saveDockerArchive(source, root, dst.ref ?? name, dst.path, ctx, options);
@@ -144,7 +205,7 @@ async function saveDockerArchive(
   tag: string | undefined,
   path: string,
   ctx: TransportContext,
-  options: CopyOptions,
+  options: CopyImageOptions,
 ): Promise<CopyResult> {
   if (options.all) {
     throw new BerthError(
@@ -156,7 +217,8 @@ async function saveDockerArchive(
   const image = await selectImage(await loadRoot(from, root), options.platform);
   options.onPlan?.(image.manifest.layers);
   const { writeDockerArchive } = await import("../oci/archive/index.ts");
-  await writeDockerArchive(path, [{ image, tags: tag ? [tag] : [] }], {
+  const tags = [...(tag ? [tag] : []), ...(options.additionalTags ?? [])];
+  await writeDockerArchive(path, [{ image, tags }], {
     tmpDir: tmpDirOf(ctx),
     signal: options.signal,
   });

@@ -4,8 +4,15 @@ import { sharedState, type TransportContext } from "./context.ts";
 
 /** Registry client options from the transport context (credentials come from ctx.env). */
 export function registryOptions(ctx: TransportContext): RegistryOptions {
+  const access = ctx.registryAccess ?? {};
+  const given = access.credential;
   return {
     env: ctx.env,
+    ...(given === undefined ? {} : { credential: async () => (given === "anonymous" ? undefined : given) }),
+    authFile: access.authFile,
+    certDir: access.certDir,
+    secure: access.secure,
+    ...(access.retry ? { retry: access.retry } : {}),
     insecure: ctx.insecureRegistries,
     caCert: ctx.caCert || undefined,
     jobs: ctx.jobs || undefined,

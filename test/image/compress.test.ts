@@ -1,7 +1,7 @@
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { buffer } from "node:stream/consumers";
-import { gunzipSync } from "node:zlib";
+import { gunzipSync, zstdDecompressSync } from "node:zlib";
 import { describe, expect, it } from "vitest";
 import { appendLayers } from "../../src/image/append.ts";
 import { compressLayers } from "../../src/image/compress.ts";
@@ -63,5 +63,35 @@ describe("compressLayers", () => {
     const dir = await tempDir();
     const { gz } = await mixedImage(dir);
     expect(await compressLayers(gz, await tempDir())).toBeUndefined();
+  });
+
+  it("with a target, rewrites every layer in another compression into that one, the DiffIDs kept", async () => {
+    const dir = await tempDir();
+    const { mixed } = await mixedImage(dir);
+    const made = await compressLayers(mixed, await tempDir(), { compression: "zstd", level: 9 });
+    expect(made?.compressed).toBe(2);
+    const layers = JSON.parse(made!.manifest.toString()).layers;
+    expect(layers.map((l: { mediaType: string }) => l.mediaType)).toEqual([
+      MediaType.OciLayerZstd,
+      MediaType.OciLayerZstd,
+    ]);
+    const raw = zstdDecompressSync(await buffer(await made!.source.openBlob(layers[1])));
+    expect(digestBytes(raw)).toBe(mixed.manifest.layers[1]!.digest);
+    expect(JSON.parse(made!.manifest.toString()).config).toEqual(mixed.manifest.config);
+    // already in the target: nothing to do
+    expect(
+      await compressLayers(await layoutImage(join(dir, "out"), "gz"), await tempDir(), {
+        compression: "gzip",
+      }),
+    ).toBeUndefined();
+  });
+
+  it("refuses zstd for a Docker manifest, which has no zstd layers", async () => {
+    const dir = await tempDir();
+    const { mixed } = await mixedImage(dir);
+    const docker = { ...mixed, mediaType: MediaType.DockerManifest } as typeof mixed;
+    await expect(compressLayers(docker, await tempDir(), { compression: "zstd" })).rejects.toThrow(
+      "zstd layers need an OCI manifest, and this image has Docker's",
+    );
   });
 });

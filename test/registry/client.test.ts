@@ -1,4 +1,6 @@
+import { copyFile, mkdir, readFile } from "node:fs/promises";
 import { createServer, type Server } from "node:http";
+import { createServer as createHttpsServer } from "node:https";
 import { join } from "node:path";
 import tls from "node:tls";
 import { afterAll, describe, expect, it, vi } from "vitest";
@@ -6,6 +8,7 @@ import { isBerthError } from "../../src/errors.ts";
 import { parseReference } from "../../src/oci/reference.ts";
 import { openRegistryClient, RegistryClient } from "../../src/registry/client.ts";
 import { tempDir } from "../helpers/temp.ts";
+import { makePki, selfSigned } from "./helpers/certs.ts";
 
 let server: Server | undefined;
 afterAll(async () => {
@@ -99,5 +102,60 @@ describe("RegistryClient", () => {
     await client.close();
     expect(asked).toEqual([host]);
     expect(seen.at(-1)).toBe(`Basic ${Buffer.from("u:p").toString("base64")}`);
+  });
+});
+
+describe("RegistryClient's certDir (containers-certs.d, skopeo's --cert-dir)", () => {
+  it("trusts its *.crt and shows its *.cert/*.key pair to a registry that asks for one", async () => {
+    const dir = await tempDir();
+    const pki = await makePki(dir);
+    // the client's certificate: self-signed, the one the registry trusts
+    await selfSigned(dir, "client", "/CN=berth client");
+    const pem = (n: string) => readFile(join(dir, n), "utf8");
+    const httpsServer = createHttpsServer(
+      {
+        key: await pem("server.key"),
+        cert: await pem("server.crt"),
+        ca: await pem("client.crt"),
+        requestCert: true,
+        rejectUnauthorized: false,
+      },
+      (req, res) => {
+        const authorized = (req.socket as tls.TLSSocket).authorized;
+        res.writeHead(authorized ? 200 : 403).end();
+      },
+    );
+    await new Promise<void>((r) => httpsServer.listen(0, "127.0.0.1", r));
+    const host = `127.0.0.1:${(httpsServer.address() as { port: number }).port}`;
+    try {
+      const certs = join(dir, "certs.d");
+      await mkdir(certs);
+      await copyFile(pki.caCert, join(certs, "registry.crt"));
+      // the CA alone: the registry refuses a client without a certificate
+      const caOnly = await openRegistryClient({ certDir: certs });
+      await expect(caOnly.ping(host)).rejects.toThrow(/403/);
+      await caOnly.close();
+      await copyFile(join(dir, "client.crt"), join(certs, "client.cert"));
+      await expect(openRegistryClient({ certDir: certs })).rejects.toThrow(
+        `the client certificate ${join(certs, "client.cert")} has no key client.key beside it`,
+      );
+      await copyFile(join(dir, "client.key"), join(certs, "client.key"));
+      const full = await openRegistryClient({ certDir: certs });
+      await full.ping(host);
+      await full.close();
+      // no CA from the directory: the registry's certificate is unknown
+      const none = await openRegistryClient({});
+      await expect(none.ping(host)).rejects.toThrow();
+      await none.close();
+    } finally {
+      httpsServer.closeAllConnections();
+      await new Promise((r) => httpsServer.close(r));
+    }
+  });
+
+  it("names a directory it cannot read", async () => {
+    await expect(openRegistryClient({ certDir: "/nonexistent/certs.d" })).rejects.toThrow(
+      /^reading certificates \/nonexistent\/certs.d: ENOENT/,
+    );
   });
 });

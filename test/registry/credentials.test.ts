@@ -135,3 +135,23 @@ describe("keychain", () => {
     });
   });
 });
+
+describe("a given auth file (skopeo's --authfile)", () => {
+  it("is searched before docker's config; a file that is not there holds nothing", async () => {
+    const cfg = join(tmp, "af");
+    await write(join(cfg, "config.json"), { auths: { "reg.example": { auth: b64("docker:d") } } });
+    await write(join(tmp, "af.json"), { auths: { "reg.example": { auth: b64("given:g") } } });
+    const env = { DOCKER_CONFIG: cfg };
+    expect(await resolveCredential("reg.example", { env, authFile: join(tmp, "af.json") })).toEqual({
+      kind: "basic",
+      username: "given",
+      password: "g",
+    });
+    expect(await resolveCredential("other.example", { env, authFile: join(tmp, "af.json") })).toBeUndefined();
+    expect(
+      await resolveCredential("reg.example", { env, authFile: join(tmp, "missing.json") }),
+    ).toMatchObject({
+      username: "docker",
+    });
+  });
+});

@@ -1,15 +1,33 @@
+import { rm, writeFile } from "node:fs/promises";
+import { resolve } from "node:path";
 import type { Command } from "commander";
-import { BerthError } from "../../errors.ts";
-import { copyImage } from "../../transport/copy.ts";
-import { parseImageArgument } from "../../transport/parse.ts";
+import { BerthError, wrapError } from "../../errors.ts";
+import { type CompressTarget, compressLayers } from "../../image/compress.ts";
+import type { BlobSource } from "../../oci/blob.ts";
+import type { CopyResult } from "../../oci/copy.ts";
+import type { Descriptor } from "../../oci/descriptor.ts";
+import { loadRoot, selectImage } from "../../oci/image.ts";
+import { closeContext, tmpDirOf } from "../../transport/context.ts";
+import {
+  type CopyImageOptions,
+  type CopySides,
+  copyImage,
+  formatted,
+  writeImage,
+} from "../../transport/copy.ts";
+import { openSource } from "../../transport/open.ts";
+import { type ImageArgument, parseImageArgument } from "../../transport/parse.ts";
+import { ownedTempDir } from "../../util/fs.ts";
+import { addSkopeoOptions, skopeoCopyOptions } from "../copy-options.ts";
+import { addSideOptions, copySides } from "../copy-sides.ts";
 import type { Cli } from "../env.ts";
-import { jsonOption, withPlatform } from "../flags.ts";
+import { jsonOption } from "../flags.ts";
 import { printJson } from "../output.ts";
 import { TransferProgress } from "../progress.ts";
 
 export function registerCopy(program: Command, cli: () => Cli): void {
-  program
-    .command("copy")
+  const command = program.command("copy");
+  addSkopeoOptions(addSideOptions(command))
     .description("copy an image between the local store, OCI layouts, archives and registries")
     .argument("<src>", "source image")
     .argument("<dst>", "destination image")
@@ -26,20 +44,64 @@ Images are bare references (the local store) or carry skopeo's transports:
 Examples:
   berth copy oci:./layout:app docker-archive:app.tar:app:1
   berth copy docker-archive:app.tar app:1
-  berth copy --all oci:./multi oci-archive:multi.tar`,
+  berth copy --all oci:./multi oci-archive:multi.tar
+  berth copy --src-creds user:pass --dest-tls-verify=false docker://a.example/app docker://b.example/app`,
     )
     .action(async (src: string, dst: string, opts) => {
-      const { ctx, out } = cli();
+      const { ctx, out, cwd } = cli();
       if (opts.quiet) out.quiet = true;
-      if (opts.all && opts.platform)
-        throw new BerthError("USAGE", "--all and --platform cannot be used together");
+      const [from, to] = [parseImageArgument(src), parseImageArgument(dst)];
+      const { retry, digestFile, compress, ...options } = skopeoCopyOptions(opts, to);
+      const sides = copySides(ctx, opts, from, to, cwd, retry);
       const progress = new TransferProgress(out);
-      const result = await copyImage(parseImageArgument(src), parseImageArgument(dst), ctx, {
-        all: Boolean(opts.all),
-        ...withPlatform(opts.platform),
-        ...progress.hooks,
-      }).finally(() => progress.close());
+      const all = { ...options, ...progress.hooks };
+      const result = await (compress
+        ? copyRecompressed(from, to, sides, compress, all)
+        : copyImage(from, to, sides, all)
+      ).finally(async () => {
+        progress.close();
+        await Promise.all([closeContext(sides.source), closeContext(sides.destination)]);
+      });
+      // as skopeo writes it: the digest alone, no newline
+      if (digestFile !== undefined) await writeFile(resolve(cwd, digestFile), result.root.digest);
       progress.finish(`Copied ${result.root.digest} to ${dst}`);
       if (opts.json) printJson(out, result);
     });
+}
+
+/**
+ * A copy whose layers are rewritten in another compression (`--dest-compress-format`): one image (from an
+ * index, this machine's or `--platform`'s), its layers recompressed into a temp directory of BERTH_HOME, its
+ * config kept (the DiffIDs do not change), a new manifest.
+ */
+async function copyRecompressed(
+  src: ImageArgument,
+  dst: ImageArgument,
+  sides: CopySides,
+  target: CompressTarget,
+  options: CopyImageOptions,
+): Promise<CopyResult> {
+  if (options.all)
+    throw new BerthError("USAGE", "--dest-compress-format copies one image, so it cannot be used with --all");
+  const opened = await openSource(src, sides.source).catch((err) => {
+    throw wrapError(`reading ${src.text}`, err);
+  });
+  const dir = await ownedTempDir(tmpDirOf(sides.destination), "compress-");
+  try {
+    const picked = await selectImage(await loadRoot(opened.source, opened.root), options.platform);
+    // converted first, unless to Docker's format, which has no zstd: compressed first then
+    const convert = async (from: BlobSource, root: Descriptor) => formatted(from, root, dst, options);
+    const compress = async (from: BlobSource, root: Descriptor): Promise<[BlobSource, Descriptor]> => {
+      const made = await compressLayers(await selectImage(await loadRoot(from, root)), dir, target);
+      return made ? [made.source, made.descriptor] : [from, root];
+    };
+    const [first, second] = options.format === "v2s2" ? [compress, convert] : [convert, compress];
+    const [source, written] = await second(...(await first(picked.source, picked.descriptor)));
+    return await writeImage(source, written, opened.tag, dst, sides.destination, options).catch((err) => {
+      throw wrapError(`copying ${src.text} to ${dst.text}`, err);
+    });
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+    await opened.close();
+  }
 }

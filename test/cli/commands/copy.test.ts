@@ -230,3 +230,114 @@ describe("bad input gets a clear error and leaves nothing behind", () => {
     expect(s.code, s.stderr).toBe(0);
   });
 });
+
+describe("skopeo copy's flags, beside skopeo", () => {
+  const both = async (args: string[], from: string, name: string) => {
+    const s = await run("skopeo", ["copy", ...args, from, `oci:${join(dir, `s-${name}`)}:t`]).then(
+      () => true,
+      () => false,
+    );
+    const b = await berth(["copy", ...args, from, `oci:${join(dir, `b-${name}`)}:t`], { home });
+    return { s, b };
+  };
+  const root = async (name: string) => (await readIndex(join(dir, name))).manifests[0]!.digest;
+
+  it("--digestfile gets the digest alone, as skopeo's", async () => {
+    const { s, b } = await both(["--digestfile", join(dir, "b-digest.txt")], `oci:${src}:v1`, "dg");
+    expect([s, b.code], b.stderr).toEqual([true, 0]);
+    await run("skopeo", [
+      "copy",
+      "--digestfile",
+      join(dir, "s-digest.txt"),
+      `oci:${src}:v1`,
+      `oci:${join(dir, "s2")}:t`,
+    ]);
+    expect(await readFile(join(dir, "b-digest.txt"), "utf8")).toBe(srcDigest);
+    expect(await readFile(join(dir, "b-digest.txt"), "utf8")).toBe(
+      await readFile(join(dir, "s-digest.txt"), "utf8"),
+    );
+  });
+
+  it("--multi-arch all and --override-arch/--override-variant pick what skopeo's pick", async () => {
+    const multi = `oci:${join(dir, "multi")}:both`;
+    let r = await both(["--multi-arch", "all"], multi, "ma");
+    expect([r.s, r.b.code], r.b.stderr).toEqual([true, 0]);
+    expect(await root("b-ma")).toBe(await root("s-ma"));
+    r = await both(["--override-arch", "arm64", "--override-variant", "v8"], multi, "oa");
+    expect([r.s, r.b.code], r.b.stderr).toEqual([true, 0]);
+    expect(await root("b-oa")).toBe(await root("s-oa"));
+    expect(JSON.parse(await sha(join(dir, "b-oa"), "t")).layers).toHaveLength(1);
+  });
+
+  it("--format oci, --preserve-digests and --remove-signatures keep the digest, as skopeo", async () => {
+    const r = await both(
+      ["--format", "oci", "--preserve-digests", "--remove-signatures"],
+      `oci:${src}:v1`,
+      "fmt",
+    );
+    expect([r.s, r.b.code], r.b.stderr).toEqual([true, 0]);
+    expect(await root("b-fmt")).toBe(srcDigest);
+    expect(await root("s-fmt")).toBe(srcDigest);
+  });
+
+  it("--additional-tag adds RepoTags to a docker-archive, as skopeo's", async () => {
+    const tags = ["--additional-tag", "extra:2", "--additional-tag", "reg.example:5000/x/y:3"];
+    const tar = (who: string) => join(dir, `${who}-at.tar`);
+    await run("skopeo", ["copy", ...tags, `oci:${src}:v1`, `docker-archive:${tar("s")}:app:1`]);
+    const b = await berth(["copy", ...tags, `oci:${src}:v1`, `docker-archive:${tar("b")}:app:1`], { home });
+    expect(b.code, b.stderr).toBe(0);
+    const repoTags = async (who: string) =>
+      JSON.parse(await run("tar", ["-xOf", tar(who), "manifest.json"]))[0].RepoTags;
+    // skopeo 1.9 writes full names (docker.io/library/app:1), berth docker save's familiar ones (app:1)
+    const familiar = (t: string[]) => t.map((x) => x.replace(/^docker\.io\/library\//, ""));
+    expect(await repoTags("b")).toEqual(familiar(await repoTags("s")));
+    expect(await repoTags("b")).toHaveLength(3);
+  });
+
+  it("--dest-compress-format zstd rewrites the layers as skopeo's; gzip on gzip layers keeps the digest", async () => {
+    let r = await both(
+      ["--dest-compress-format", "zstd", "--dest-compress-level", "5"],
+      `oci:${src}:v1`,
+      "zs",
+    );
+    expect([r.s, r.b.code], r.b.stderr).toEqual([true, 0]);
+    const layers = async (l: string) =>
+      JSON.parse(await sha(join(dir, l), "t")).layers.map((x: { mediaType: string }) => x.mediaType);
+    expect(await layers("b-zs")).toEqual(await layers("s-zs"));
+    expect(await layers("b-zs")).toEqual(Array(2).fill("application/vnd.oci.image.layer.v1.tar+zstd"));
+    // skopeo reads berth's zstd layers back into gzip, and umoci unpacks them: the same files
+    await run("skopeo", [
+      "copy",
+      "--dest-compress-format",
+      "gzip",
+      `oci:${join(dir, "b-zs")}:t`,
+      `oci:${join(dir, "zs-back")}:t`,
+    ]);
+    await run("umoci", [
+      "unpack",
+      "--rootless",
+      "--image",
+      `${join(dir, "zs-back")}:t`,
+      join(dir, "zs-bundle"),
+    ]);
+    expect(await readFile(join(dir, "zs-bundle/rootfs/data/x"), "utf8")).toBe("x");
+    expect(existsSync(join(dir, "zs-bundle/rootfs/etc/hello.txt"))).toBe(false);
+    r = await both(["--dest-compress-format", "gzip"], `oci:${src}:v1`, "gz");
+    expect([r.s, r.b.code], r.b.stderr).toEqual([true, 0]);
+    expect(await root("b-gz")).toBe(await root("s-gz"));
+    expect(await root("b-gz")).toBe(srcDigest);
+  });
+
+  it("refuses what skopeo refuses: --preserve-digests into a docker-archive, --sign-by", async () => {
+    for (const args of [["--preserve-digests"], ["--sign-by", "ABCDEF"]]) {
+      const dst = `docker-archive:${join(dir, "pd.tar")}:a:b`;
+      await expect(run("skopeo", ["copy", ...args, `oci:${src}:v1`, dst])).rejects.toThrow();
+      const b = await berth(["copy", ...args, `oci:${src}:v1`, dst], { home });
+      expect(b.code).toBe(2);
+      expect(b.stderr.trim().split("\n")[0]).toMatch(
+        /^berth: (--preserve-digests: |--sign-by is not supported)/,
+      );
+      expect(existsSync(join(dir, "pd.tar"))).toBe(false);
+    }
+  });
+});

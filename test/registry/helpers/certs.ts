@@ -20,26 +20,20 @@ export interface TestPki {
   caPem: string;
 }
 
-/** Make a CA and a server certificate for 127.0.0.1 in `dir`. */
-export async function makePki(dir: string): Promise<TestPki> {
+/** A self-signed certificate `NAME.crt` with its key `NAME.key` in `dir` (a CA, a client's certificate). */
+export async function selfSigned(dir: string, name: string, subject: string): Promise<void> {
   await openssl(
     [
-      "req",
-      "-x509",
-      "-newkey",
-      "rsa:2048",
-      "-nodes",
-      "-keyout",
-      "ca.key",
-      "-out",
-      "ca.crt",
-      "-days",
-      "2",
-      "-subj",
-      "/CN=berth test CA",
+      ...["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", `${name}.key`, "-out", `${name}.crt`],
+      ...["-days", "2", "-subj", subject],
     ],
     dir,
   );
+}
+
+/** Make a CA and a server certificate for 127.0.0.1 in `dir`. */
+export async function makePki(dir: string): Promise<TestPki> {
+  await selfSigned(dir, "ca", "/CN=berth test CA");
   await openssl(
     [
       "req",
