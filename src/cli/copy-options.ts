@@ -57,7 +57,10 @@ export function addSkopeoOptions(command: Command): Command {
     .option("--override-arch <arch>", "the architecture of the image to take from an index (as --platform)")
     .option("--override-variant <variant>", "the variant of the image to take from an index (as --platform)")
     .option("-f, --format <type>", "manifest type of the destination: oci or v2s2 (v2s1 is refused)")
-    .option("--dest-compress-format <format>", "rewrite the layers in gzip or zstd (one image, not --all)")
+    .option(
+      "--dest-compress-format <format>",
+      "rewrite the layers in gzip or zstd (with --all: every image's)",
+    )
     .option("--dest-compress-level <n>", "the level of --dest-compress-format (gzip 1-9, zstd 1-22)")
     .option("--preserve-digests", "refuse any change that would alter a digest")
     .option(
@@ -81,6 +84,8 @@ export function addSkopeoOptions(command: Command): Command {
 /** What the copy command takes from these flags. */
 export interface SkopeoCopyOptions {
   all: boolean;
+  /** `--multi-arch index-only`: the index without its images. */
+  indexOnly: boolean;
   platform: Platform | undefined;
   format: ManifestFormat | undefined;
   preserveDigests: boolean;
@@ -111,23 +116,15 @@ export function goDuration(text: string, flag: string): number {
   return parts.reduce((ms, p) => ms + Number(p[1]) * units[p[2]!]!, 0);
 }
 
-function platformFlags(flags: Flags): { all: boolean; platform: Platform | undefined } {
+function platformFlags(flags: Flags): Pick<SkopeoCopyOptions, "all" | "indexOnly" | "platform"> {
   const multi = flags.multiArch as string | undefined;
   if (multi !== undefined && !["system", "all", "index-only"].includes(multi))
     throw new BerthError(
       "USAGE",
       `--multi-arch takes system, all or index-only, not ${JSON.stringify(multi)}`,
     );
-  if (multi === "index-only") {
-    throw new BerthError(
-      "USAGE",
-      "--multi-arch index-only is not supported: berth copies an index with its images",
-      {
-        hint: "copy the index and every image with --multi-arch all",
-      },
-    );
-  }
-  const all = flags.all === true || multi === "all";
+  const indexOnly = multi === "index-only";
+  const all = flags.all === true || multi === "all" || indexOnly;
   const override = ["overrideOs", "overrideArch", "overrideVariant"].some((k) => flags[k] !== undefined);
   if (override && flags.platform !== undefined)
     throw new BerthError(
@@ -146,7 +143,7 @@ function platformFlags(flags: Flags): { all: boolean; platform: Platform | undef
   }
   if (all && platform)
     throw new BerthError("USAGE", "--all (or --multi-arch all) and --platform cannot be used together");
-  return { all, platform };
+  return { all, indexOnly, platform };
 }
 
 function formatFlag(value: string | undefined, dst: ImageArgument): ManifestFormat | undefined {

@@ -8,8 +8,16 @@ import { BerthError } from "../errors.ts";
 import type { BlobSource } from "./blob.ts";
 import type { Descriptor } from "./descriptor.ts";
 import { digestBytes } from "./digest.ts";
-import type { Image } from "./image.ts";
-import { isDocker, layerCompression, MediaType, toDockerLayerType, toOciLayerType } from "./mediatype.ts";
+import { type Image, type ImageIndex, loadImage } from "./image.ts";
+import {
+  isDocker,
+  isIndex,
+  layerCompression,
+  MediaType,
+  toDockerLayerType,
+  toOciLayerType,
+} from "./mediatype.ts";
+import type { Platform } from "./platform.ts";
 
 export type ManifestFormat = "oci" | "v2s2";
 
@@ -92,4 +100,101 @@ export function convertImage(image: Image, format: ManifestFormat): ConvertedIma
     originOf: (desc) => (desc.digest === descriptor.digest ? undefined : (base.originOf?.(desc) ?? base)),
   };
   return { descriptor, manifest, source };
+}
+
+/** An image or index as written: the root's descriptor and a source serving it and its blobs. */
+export interface Rewritten {
+  source: BlobSource;
+  descriptor: Descriptor;
+}
+
+/** A platform in Go's field order (containers/image's OCI and Docker platform structs agree). */
+function platformFields(p: Platform, docker: boolean): Record<string, unknown> {
+  return {
+    architecture: p.architecture,
+    os: p.os,
+    ...(p["os.version"] ? { "os.version": p["os.version"] } : {}),
+    ...(p["os.features"]?.length ? { "os.features": p["os.features"] } : {}),
+    ...(p.variant ? { variant: p.variant } : {}),
+    ...(docker && p.features?.length ? { features: p.features } : {}),
+  };
+}
+
+/** The index bytes of `children` in `format`: an OCI image index or a Docker manifest list. */
+function indexBytes(index: ImageIndex, children: Descriptor[], format: ManifestFormat): Buffer {
+  if (format === "v2s2") {
+    const manifests = children.map((c) => ({
+      ...dockerDescriptor(c, c.mediaType),
+      platform: platformFields(c.platform ?? { architecture: "", os: "" }, true),
+    }));
+    return Buffer.from(
+      JSON.stringify({ schemaVersion: 2, mediaType: MediaType.DockerManifestList, manifests }),
+    );
+  }
+  const manifests = children.map((c) => ({
+    ...ociDescriptor(c, c.mediaType),
+    ...(c.platform ? { platform: platformFields(c.platform, false) } : {}),
+  }));
+  const annotations = isDocker(index.mediaType) ? undefined : index.index.annotations;
+  return Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: MediaType.OciIndex,
+      manifests,
+      ...(annotations && Object.keys(annotations).length ? { annotations } : {}),
+    }),
+  );
+}
+
+/**
+ * Every image of `index` rewritten by `each` (converted, recompressed) and the index written again with their
+ * new digests and sizes, in `format` (default: the index's own), as skopeo's `copy --all` does; the platforms
+ * are kept. Undefined when nothing changes. A nested index is refused.
+ */
+export async function rewriteIndex(
+  index: ImageIndex,
+  format: ManifestFormat | undefined,
+  each: (image: Image) => Promise<Rewritten>,
+): Promise<Rewritten | undefined> {
+  const target = format ?? (isDocker(index.mediaType) ? "v2s2" : "oci");
+  const children: Descriptor[] = [];
+  const owners = new Map<string, BlobSource>();
+  for (const m of index.index.manifests) {
+    if (isIndex(m.mediaType))
+      throw new BerthError(
+        "USAGE",
+        `index ${index.digest} holds another index (${m.digest}), which berth does not rewrite`,
+      );
+    const made = await each(await loadImage(index.source, m));
+    const image = await loadImage(made.source, made.descriptor);
+    for (const d of [made.descriptor, image.manifest.config, ...image.manifest.layers])
+      owners.set(d.digest, made.source);
+    children.push({
+      ...m,
+      mediaType: made.descriptor.mediaType,
+      digest: made.descriptor.digest,
+      size: made.descriptor.size,
+    });
+  }
+  const same = children.every((c, i) => c.digest === index.index.manifests[i]!.digest);
+  if (same && isDocker(index.mediaType) === (target === "v2s2")) return undefined;
+  const bytes = indexBytes(index, children, target);
+  const descriptor: Descriptor = {
+    mediaType: target === "v2s2" ? MediaType.DockerManifestList : MediaType.OciIndex,
+    digest: digestBytes(bytes),
+    size: bytes.length,
+  };
+  const base = index.source;
+  const source: BlobSource = {
+    openBlob: async (desc) => {
+      if (desc.digest === descriptor.digest) return Readable.from([bytes]);
+      return (owners.get(desc.digest) ?? base).openBlob(desc);
+    },
+    originOf: (desc) => {
+      if (desc.digest === descriptor.digest) return undefined;
+      const owner = owners.get(desc.digest) ?? base;
+      return owner.originOf ? owner.originOf(desc) : owner;
+    },
+  };
+  return { source, descriptor };
 }

@@ -2,7 +2,8 @@ import { Readable } from "node:stream";
 import { BerthError } from "../errors.ts";
 import { type BlobSource, hasWrittenFiles, verified } from "./blob.ts";
 import type { Descriptor } from "./descriptor.ts";
-import { loadRoot, type Root, selectImage } from "./image.ts";
+import { type ImageIndex, loadRoot, type Root, selectImage } from "./image.ts";
+import { isIndex } from "./mediatype.ts";
 import type { Platform } from "./platform.ts";
 import { type BlobEvent, hasCommitted, type ImageSink } from "./sink.ts";
 import { type Node, walk } from "./walk.ts";
@@ -13,6 +14,8 @@ const COMMIT_ATTEMPTS = 3;
 export interface CopyOptions {
   /** Copy every image of an index (skopeo's --all). */
   all?: boolean;
+  /** With `all`: copy the index itself and none of its images (skopeo's `--multi-arch index-only`). */
+  indexOnly?: boolean | undefined;
   /** From an index, copy only this platform's image (default: this machine's, unless `all`). */
   platform?: Platform | undefined;
   /** Blobs transferred at once. */
@@ -120,6 +123,13 @@ export async function putBlobOf(
   return how;
 }
 
+/** The root alone when it is an index (its images are not read), else everything `walk` finds. */
+async function indexAlone(source: BlobSource, root: Descriptor): Promise<Node[]> {
+  if (!isIndex(root.mediaType)) return walk(source, root);
+  const index = (await loadRoot(source, root)) as ImageIndex;
+  return [{ kind: "index", descriptor: root, bytes: index.rawManifest, children: index.index.manifests }];
+}
+
 async function copyRoot(
   source: BlobSource,
   root: Descriptor,
@@ -142,7 +152,7 @@ async function copyRoot(
       if (loaded?.kind === "index") top = (await selectImage(loaded, options.platform)).descriptor;
       else if (loaded && options.platform) await selectImage(loaded, options.platform);
     }
-    const nodes = await walk(source, top);
+    const nodes = options.all && options.indexOnly ? await indexAlone(source, top) : await walk(source, top);
     const blobs = nodes.filter((n) => n.kind === "blob");
     options.onPlan?.(blobs.map((n) => n.descriptor));
     const written = rootDescriptor(top === root ? root : top);
@@ -173,7 +183,9 @@ async function copyRoot(
     // this copy's lease): it names them, they are put again (now under the lease) and the commit repeated.
     for (let attempt = 1; ; attempt++) {
       try {
-        await sink.commit(written);
+        await sink.commit(written, {
+          indexAlone: options.all && options.indexOnly && isIndex(written.mediaType),
+        });
         break;
       } catch (err) {
         const missing =

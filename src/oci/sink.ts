@@ -31,8 +31,11 @@ export interface ImageSink {
   putBlob(desc: Descriptor, open: Opener, options?: PutBlobOptions): Promise<"written" | "mounted">;
   /** Write a manifest or index with exactly these bytes. */
   putManifest(desc: Descriptor, bytes: Buffer): Promise<void>;
-  /** Point the destination's reference at the root, durably. */
-  commit(root: Descriptor): Promise<void>;
+  /**
+   * Point the destination's reference at the root, durably. `indexAlone`: the root is an index copied without
+   * its images (skopeo's `--multi-arch index-only`); a sink that checks completeness checks the index alone.
+   */
+  commit(root: Descriptor, options?: { indexAlone?: boolean | undefined }): Promise<void>;
   /** Release resources; after a failure, remove anything of this copy's that is not referenced. */
   close(failed: boolean): Promise<void>;
 }

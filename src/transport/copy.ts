@@ -1,7 +1,7 @@
 import { availableParallelism } from "node:os";
 import { BerthError, wrapError } from "../errors.ts";
 import { type BlobSource, isRemote } from "../oci/blob.ts";
-import { convertImage, type ManifestFormat } from "../oci/convert.ts";
+import { convertImage, type ManifestFormat, rewriteIndex } from "../oci/convert.ts";
 import { type CopyOptions, type CopyResult, copy, isRoot } from "../oci/copy.ts";
 import type { Descriptor } from "../oci/descriptor.ts";
 import { loadRoot, type Root, selectImage } from "../oci/image.ts";
@@ -17,6 +17,8 @@ import type { ImageArgument } from "./parse.ts";
 export interface CopyImageOptions extends CopyOptions {
   /** The destination's manifest type: an image of the other type is converted (`convertImage`). */
   format?: ManifestFormat | undefined;
+  /** With `all`: the index alone, none of its images (skopeo's `--multi-arch index-only`). */
+  indexOnly?: boolean | undefined;
   /** Refuse any change to a digest (skopeo's `--preserve-digests`): a docker-archive destination is one. */
   preserveDigests?: boolean | undefined;
   /** More tags of a docker-archive destination (skopeo's `--additional-tag`). */
@@ -78,13 +80,12 @@ export async function formatted(
     );
   const loaded = await loadRoot(source, root);
   if (loaded.kind === "index" && options.all) {
-    throw new BerthError(
-      "USAGE",
-      `--format ${format}: berth converts images, not a whole index (${root.mediaType})`,
-      {
-        hint: "copy one platform's image (leave out --all), or leave out --format",
-      },
-    );
+    // index-only: the index converted, its images (not copied) named as they are, as skopeo's
+    const made = await rewriteIndex(loaded, format, async (image) => {
+      const c = options.indexOnly ? undefined : convertImage(image, format);
+      return c ?? { source: image.source, descriptor: image.descriptor };
+    });
+    return made ? [made.source, made.descriptor] : [source, root];
   }
   const image = await selectImage(loaded, options.platform);
   const converted = convertImage(image, format);

@@ -26,10 +26,7 @@ describe("skopeoCopyOptions", () => {
 
   it("refuses bad values and conflicts naming the flag", () => {
     usage({ multiArch: "some" }, '--multi-arch takes system, all or index-only, not "some"');
-    usage(
-      { multiArch: "index-only" },
-      "--multi-arch index-only is not supported: berth copies an index with its images",
-    );
+    expect(read({ multiArch: "index-only" })).toMatchObject({ all: true, indexOnly: true });
     usage(
       { multiArch: "all", platform: "linux/amd64" },
       "--all (or --multi-arch all) and --platform cannot be used together",
@@ -134,17 +131,25 @@ describe("berth copy --format with --dest-compress-format", () => {
   });
 });
 
-describe("berth copy --dest-compress-format --all", () => {
-  it("is refused: one image is recompressed", async () => {
+describe("berth copy --dest-compress-format --multi-arch index-only", () => {
+  it("is refused: no image is copied to recompress", async () => {
     const home = await tempDir();
     await storedImage(home, "app:1", { "a.txt": "a" });
     const r = await runCommand(
-      ["copy", "--all", "--dest-compress-format", "zstd", "app:1", `oci:${join(home, "o")}:t`],
+      [
+        "copy",
+        "--multi-arch",
+        "index-only",
+        "--dest-compress-format",
+        "zstd",
+        "app:1",
+        `oci:${join(home, "o")}:t`,
+      ],
       { home },
     );
     expect(r.error).toMatchObject({
       code: "USAGE",
-      message: "--dest-compress-format copies one image, so it cannot be used with --all",
+      message: "--dest-compress-format rewrites images, and --multi-arch index-only copies none",
     });
     expect(existsSync(join(home, "o"))).toBe(false);
   });

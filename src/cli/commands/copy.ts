@@ -1,12 +1,13 @@
-import { rm, writeFile } from "node:fs/promises";
-import { resolve } from "node:path";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { join, resolve } from "node:path";
 import type { Command } from "commander";
 import { BerthError, wrapError } from "../../errors.ts";
 import { type CompressTarget, compressLayers } from "../../image/compress.ts";
 import type { BlobSource } from "../../oci/blob.ts";
+import { type Rewritten, rewriteIndex } from "../../oci/convert.ts";
 import type { CopyResult } from "../../oci/copy.ts";
 import type { Descriptor } from "../../oci/descriptor.ts";
-import { loadRoot, selectImage } from "../../oci/image.ts";
+import { type Image, loadRoot, selectImage } from "../../oci/image.ts";
 import { closeContext, tmpDirOf } from "../../transport/context.ts";
 import {
   type CopyImageOptions,
@@ -71,8 +72,9 @@ Examples:
 
 /**
  * A copy whose layers are rewritten in another compression (`--dest-compress-format`): one image (from an
- * index, this machine's or `--platform`'s), its layers recompressed into a temp directory of BERTH_HOME, its
- * config kept (the DiffIDs do not change), a new manifest.
+ * index, this machine's or `--platform`'s), or with `--all` every image of the index and the index written again
+ * with their new digests; the layers recompressed into a temp directory of BERTH_HOME, each config kept (the
+ * DiffIDs do not change), new manifests.
  */
 async function copyRecompressed(
   src: ImageArgument,
@@ -81,22 +83,35 @@ async function copyRecompressed(
   target: CompressTarget,
   options: CopyImageOptions,
 ): Promise<CopyResult> {
-  if (options.all)
-    throw new BerthError("USAGE", "--dest-compress-format copies one image, so it cannot be used with --all");
+  if (options.indexOnly)
+    throw new BerthError(
+      "USAGE",
+      "--dest-compress-format rewrites images, and --multi-arch index-only copies none",
+    );
   const opened = await openSource(src, sides.source).catch((err) => {
     throw wrapError(`reading ${src.text}`, err);
   });
   const dir = await ownedTempDir(tmpDirOf(sides.destination), "compress-");
   try {
-    const picked = await selectImage(await loadRoot(opened.source, opened.root), options.platform);
     // converted first, unless to Docker's format, which has no zstd: compressed first then
     const convert = async (from: BlobSource, root: Descriptor) => formatted(from, root, dst, options);
     const compress = async (from: BlobSource, root: Descriptor): Promise<[BlobSource, Descriptor]> => {
-      const made = await compressLayers(await selectImage(await loadRoot(from, root)), dir, target);
+      // each image's layers in a folder of their own (an index's images are rewritten one by one)
+      const into = await mkdtemp(join(dir, "image-"));
+      const made = await compressLayers(await selectImage(await loadRoot(from, root)), into, target);
       return made ? [made.source, made.descriptor] : [from, root];
     };
     const [first, second] = options.format === "v2s2" ? [compress, convert] : [convert, compress];
-    const [source, written] = await second(...(await first(picked.source, picked.descriptor)));
+    const one = async (image: Image): Promise<Rewritten> => {
+      const [source, descriptor] = await second(...(await first(image.source, image.descriptor)));
+      return { source, descriptor };
+    };
+    const root = await loadRoot(opened.source, opened.root);
+    const made =
+      root.kind === "index" && options.all
+        ? ((await rewriteIndex(root, options.format, one)) ?? root)
+        : await one(await selectImage(root, options.platform));
+    const [source, written] = [made.source, made.descriptor];
     return await writeImage(source, written, opened.tag, dst, sides.destination, options).catch((err) => {
       throw wrapError(`copying ${src.text} to ${dst.text}`, err);
     });

@@ -426,13 +426,19 @@ export class OciLayout implements BlobSource {
   /**
    * `tag`, after checking under the index lock that every blob `desc` reaches is present: a copy's commit. A
    * blob removed since the copy checked for it (a race with `gc` or another copy's cleanup its lease did not
-   * cover) fails it with BLOB_NOT_FOUND and `details.missing`, and the index stays as it was.
+   * cover) fails it with BLOB_NOT_FOUND and `details.missing`, and the index stays as it was. `indexAlone`:
+   * only `desc`'s own blob is checked (an index copied without its images, as skopeo's `--multi-arch
+   * index-only` writes one).
    */
-  async commitTag(desc: Descriptor, name?: string): Promise<void> {
+  async commitTag(desc: Descriptor, name?: string, indexAlone = false): Promise<void> {
     if (name !== undefined) validateRefName(name);
     await this.updateIndex(async (index) => {
       if (isEntered(index, desc, name)) return { result: undefined };
-      const missing = await this.missingUnder(desc);
+      const missing = indexAlone
+        ? (await this.hasBlob(desc))
+          ? []
+          : [desc.digest]
+        : await this.missingUnder(desc);
       if (missing.length > 0) {
         throw new BerthError(
           "BLOB_NOT_FOUND",

@@ -72,8 +72,8 @@ export class LayoutSink implements CommittedSink {
     return isEntered(index, root, this.name) && (await this.layout.missingUnder(root)).length === 0;
   }
 
-  async commit(root: Descriptor): Promise<void> {
-    await this.layout.commitTag(root, this.name);
+  async commit(root: Descriptor, options: { indexAlone?: boolean | undefined } = {}): Promise<void> {
+    await this.layout.commitTag(root, this.name, options.indexAlone);
   }
 
   async close(failed: boolean): Promise<void> {

@@ -1,5 +1,5 @@
 import { existsSync } from "node:fs";
-import { readFile, writeFile } from "node:fs/promises";
+import { readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { berth } from "../../helpers/cli.ts";
@@ -326,6 +326,120 @@ describe("skopeo copy's flags, beside skopeo", () => {
     expect([r.s, r.b.code], r.b.stderr).toEqual([true, 0]);
     expect(await root("b-gz")).toBe(await root("s-gz"));
     expect(await root("b-gz")).toBe(srcDigest);
+  });
+
+  /** The root's own bytes, parsed. */
+  const rootDoc = async (name: string) =>
+    JSON.parse(await readFile(blobPath(join(dir, name), await root(name)), "utf8"));
+  const shape = (doc: { mediaType: string; manifests: { mediaType: string; platform?: unknown }[] }) => [
+    doc.mediaType,
+    doc.manifests.map((m) => [m.mediaType, m.platform]),
+  ];
+
+  it("--all --format v2s2|oci converts every image and the index, as skopeo's", async () => {
+    const multi = `oci:${join(dir, "multi")}:both`;
+    const r = await both(["--all", "--format", "v2s2"], multi, "all2");
+    expect([r.s, r.b.code], r.b.stderr).toEqual([true, 0]);
+    // a Docker manifest list of Docker manifests, byte for byte skopeo's (so every child's digest too)
+    expect(await root("b-all2")).toBe(await root("s-all2"));
+    expect(shape(await rootDoc("b-all2"))).toEqual([
+      "application/vnd.docker.distribution.manifest.list.v2+json",
+      [
+        ["application/vnd.docker.distribution.manifest.v2+json", { architecture: "amd64", os: "linux" }],
+        [
+          "application/vnd.docker.distribution.manifest.v2+json",
+          { architecture: "arm64", os: "linux", variant: "v8" },
+        ],
+      ],
+    ]);
+    // back to OCI; skopeo 1.9.3 reads no Docker list from an OCI layout, so it converts a dir: copy of it
+    const d = join(dir, "all2-dir");
+    await run("skopeo", ["copy", "--all", "--format", "v2s2", multi, `dir:${d}`]);
+    await run("skopeo", ["copy", "--all", "--format", "oci", `dir:${d}`, `oci:${join(dir, "s-allo")}:t`]);
+    const b = await berth(
+      ["copy", "--all", "--format", "oci", `oci:${join(dir, "b-all2")}:t`, `oci:${join(dir, "b-allo")}:t`],
+      { home },
+    );
+    expect(b.code, b.stderr).toBe(0);
+    // the same index but for the children's digests: skopeo re-marshals each config as an OCI config
+    expect(shape(await rootDoc("b-allo"))).toEqual(shape(await rootDoc("s-allo")));
+    expect((await rootDoc("b-allo")).mediaType).toBe("application/vnd.oci.image.index.v1+json");
+    // skopeo picks the arm64 image out of berth's index, and umoci unpacks it
+    await run("skopeo", [
+      "copy",
+      "--override-arch",
+      "arm64",
+      "--override-variant",
+      "v8",
+      `oci:${join(dir, "b-allo")}:t`,
+      `oci:${join(dir, "allo-arm")}:arm`,
+    ]);
+    await run("umoci", [
+      "unpack",
+      "--rootless",
+      "--image",
+      `${join(dir, "allo-arm")}:arm`,
+      join(dir, "allo-bundle"),
+    ]);
+    expect(await readFile(join(dir, "allo-bundle/rootfs/arch"), "utf8")).toBe("arm64");
+  });
+
+  it("--all --dest-compress-format rewrites every image's layers and the index, as skopeo's", async () => {
+    const multi = `oci:${join(dir, "multi")}:both`;
+    let r = await both(["--all", "--dest-compress-format", "zstd"], multi, "allz");
+    expect([r.s, r.b.code], r.b.stderr).toEqual([true, 0]);
+    expect(shape(await rootDoc("b-allz"))).toEqual(shape(await rootDoc("s-allz")));
+    // zstd's bytes are berth's encoder's, not Go's: the same layers' media types, other digests
+    for (const m of (await rootDoc("b-allz")).manifests) {
+      const image = JSON.parse(await readFile(blobPath(join(dir, "b-allz"), m.digest), "utf8"));
+      expect(image.layers.map((l: { mediaType: string }) => l.mediaType)).toEqual([
+        "application/vnd.oci.image.layer.v1.tar+zstd",
+      ]);
+    }
+    await run("skopeo", [
+      "copy",
+      "--all",
+      "--dest-compress-format",
+      "gzip",
+      `oci:${join(dir, "b-allz")}:t`,
+      `oci:${join(dir, "allz-back")}:t`,
+    ]);
+    r = await both(["--all", "--dest-compress-format", "gzip"], multi, "allg");
+    expect([r.s, r.b.code], r.b.stderr).toEqual([true, 0]);
+    expect(await root("b-allg")).toBe(await root("s-allg"));
+  });
+
+  it("--multi-arch index-only writes the index alone, as skopeo's, also converted", async () => {
+    const multi = `oci:${join(dir, "multi")}:both`;
+    for (const [name, args] of [
+      ["io", []],
+      ["io2", ["--format", "v2s2"]],
+    ] as const) {
+      const r = await both(["--multi-arch", "index-only", ...args], multi, name);
+      expect([r.s, r.b.code], r.b.stderr).toEqual([true, 0]);
+      expect(await root(`b-${name}`)).toBe(await root(`s-${name}`));
+      expect(await readdir(join(dir, `b-${name}`, "blobs/sha256"))).toEqual([
+        (await root(`b-${name}`)).slice(7),
+      ]);
+    }
+  });
+
+  it("--preserve-digests still refuses --all --format", async () => {
+    const dst = join(dir, "pd-all");
+    const b = await berth(
+      [
+        "copy",
+        "--all",
+        "--format",
+        "v2s2",
+        "--preserve-digests",
+        `oci:${join(dir, "multi")}:both`,
+        `oci:${dst}:t`,
+      ],
+      { home },
+    );
+    expect(b.code).toBe(2);
+    expect(existsSync(dst)).toBe(false);
   });
 
   it("refuses what skopeo refuses: --preserve-digests into a docker-archive, --sign-by", async () => {
