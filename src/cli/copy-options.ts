@@ -228,8 +228,15 @@ export function skopeoCopyOptions(flags: Flags, dst: ImageArgument): SkopeoCopyO
     for (const [flag, key] of refused.map(flagKey))
       if (flags[key] !== undefined) throw new BerthError("USAGE", `${flag} is not supported: ${why}`);
   }
+  const picked = platformFlags(flags);
+  if (picked.indexOnly && (dst.transport === "store" || dst.transport === "docker-archive"))
+    throw new BerthError(
+      "USAGE",
+      `--multi-arch index-only copies no image, and ${dst.text} ${dst.transport === "store" ? "(the local store) keeps whole images only" : "is a docker-archive, which holds no index"}`,
+      { hint: "copy the index alone to an oci: or oci-archive: destination, or every image with --all" },
+    );
   return {
-    ...platformFlags(flags),
+    ...picked,
     format: formatFlag(flags.format as string | undefined, dst),
     preserveDigests: flags.preserveDigests === true,
     digestFile: flags.digestfile as string | undefined,

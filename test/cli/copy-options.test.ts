@@ -27,6 +27,17 @@ describe("skopeoCopyOptions", () => {
   it("refuses bad values and conflicts naming the flag", () => {
     usage({ multiArch: "some" }, '--multi-arch takes system, all or index-only, not "some"');
     expect(read({ multiArch: "index-only" })).toMatchObject({ all: true, indexOnly: true });
+    // an index without its images fits neither the local store nor a docker-archive
+    usage(
+      { multiArch: "index-only" },
+      "--multi-arch index-only copies no image, and app:1 (the local store) keeps whole images only",
+      parseImageArgument("app:1"),
+    );
+    usage(
+      { multiArch: "index-only" },
+      "--multi-arch index-only copies no image, and docker-archive:/a.tar is a docker-archive, which holds no index",
+      parseImageArgument("docker-archive:/a.tar"),
+    );
     usage(
       { multiArch: "all", platform: "linux/amd64" },
       "--all (or --multi-arch all) and --platform cannot be used together",

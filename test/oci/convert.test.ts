@@ -1,9 +1,10 @@
+import { Readable } from "node:stream";
 import { buffer } from "node:stream/consumers";
 import { describe, expect, it } from "vitest";
-import { convertImage } from "../../src/oci/convert.ts";
+import { convertImage, rewriteIndex } from "../../src/oci/convert.ts";
 import type { Descriptor } from "../../src/oci/descriptor.ts";
-import type { Digest } from "../../src/oci/digest.ts";
-import { Image } from "../../src/oci/image.ts";
+import { type Digest, digestBytes } from "../../src/oci/digest.ts";
+import { Image, ImageIndex } from "../../src/oci/image.ts";
 import { MediaType } from "../../src/oci/mediatype.ts";
 
 const d = (n: number, mediaType: string): Descriptor => ({
@@ -52,5 +53,44 @@ describe("convertImage", () => {
     expect(() => convertImage(zstd, "v2s2")).toThrow(
       `--format v2s2: layer ${d(2, "").digest} is zstd, which Docker's format has not`,
     );
+  });
+});
+
+describe("rewriteIndex", () => {
+  // real manifests (a config of an unknown type is not read), served by digest
+  const blobs = new Map<string, Buffer>();
+  const put = (mediaType: string, doc: unknown): Descriptor => {
+    const bytes = Buffer.from(JSON.stringify(doc));
+    const desc = { mediaType, digest: digestBytes(bytes), size: bytes.length };
+    blobs.set(desc.digest, bytes);
+    return desc;
+  };
+  const source = { openBlob: async (desc: Descriptor) => Readable.from([blobs.get(desc.digest)!]) };
+  const manifest = (mediaType: string) =>
+    put(mediaType, { schemaVersion: 2, mediaType, config: d(1, "application/x-unknown"), layers: [] });
+  const index = (manifests: Descriptor[]) => {
+    const doc = { schemaVersion: 2 as const, mediaType: MediaType.OciIndex, manifests };
+    const desc = put(MediaType.OciIndex, doc);
+    return new ImageIndex(desc, blobs.get(desc.digest)!, doc, source);
+  };
+  const child = {
+    ...manifest(MediaType.OciManifest),
+    platform: { os: "linux", architecture: "arm64", variant: "v8" },
+  };
+
+  it("writes a Docker list of the rewritten children in Go's field order, platforms kept", async () => {
+    const docker = manifest(MediaType.DockerManifest);
+    const made = await rewriteIndex(index([child]), "v2s2", async () => ({ source, descriptor: docker }));
+    expect(made!.descriptor.mediaType).toBe(MediaType.DockerManifestList);
+    expect((await buffer(await made!.source.openBlob(made!.descriptor))).toString()).toBe(
+      `{"schemaVersion":2,"mediaType":"${MediaType.DockerManifestList}","manifests":[{"mediaType":"${MediaType.DockerManifest}","size":${docker.size},"digest":"${docker.digest}","platform":{"architecture":"arm64","os":"linux","variant":"v8"}}]}`,
+    );
+  });
+
+  it("is undefined when nothing changes, and refuses a nested index", async () => {
+    const same = async (img: Image) => ({ source: img.source, descriptor: img.descriptor });
+    expect(await rewriteIndex(index([child]), "oci", same)).toBeUndefined();
+    const nested = index([put(MediaType.OciIndex, { schemaVersion: 2, manifests: [] })]);
+    await expect(rewriteIndex(nested, "v2s2", same)).rejects.toThrow(/holds another index/);
   });
 });

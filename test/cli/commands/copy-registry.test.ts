@@ -2,13 +2,13 @@
  * `berth copy` with skopeo copy's per-side registry flags, each run beside skopeo 1.9 on the same input: a
  * docker-registry on 127.0.0.1 over TLS (a test CA) with htpasswd auth.
  */
-import { copyFile, mkdir, mkdtemp, readFile, writeFile } from "node:fs/promises";
+import { copyFile, cp, mkdir, mkdtemp, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { berth, type RunResult } from "../../helpers/cli.ts";
 import { runCommand } from "../../helpers/cli-commands.ts";
 import { run } from "../../helpers/exec.ts";
-import { readIndex } from "../../helpers/layout.ts";
+import { putBlob, readIndex, writeIndex } from "../../helpers/layout.ts";
 import { tempDir } from "../../helpers/temp.ts";
 import { umociImage } from "../../helpers/umoci.ts";
 import { htpasswdLine, makePki, makeSigningCert } from "../../registry/helpers/certs.ts";
@@ -86,6 +86,30 @@ async function pushedDigest(ref: string): Promise<string> {
 }
 
 describe("berth copy takes skopeo's registry flags", () => {
+  it("--multi-arch index-only: the registry refuses an index whose images it lacks, from both", async () => {
+    const multi = join(dir, "index-only");
+    await cp(src, multi, { recursive: true });
+    const m = (await readIndex(multi)).manifests[0]!;
+    const oci = "application/vnd.oci.image.index.v1+json";
+    const platform = { os: "linux", architecture: "amd64" };
+    const child = { mediaType: m.mediaType, digest: m.digest, size: m.size, platform };
+    const d = await putBlob(
+      multi,
+      JSON.stringify({ schemaVersion: 2, mediaType: oci, manifests: [child] }),
+      oci,
+    );
+    await writeIndex(multi, [{ ...d, annotations: { "org.opencontainers.image.ref.name": "idx" } }]);
+    const flags = ["--dest-creds", `alice:${SECRET}`, "--dest-cert-dir", certs, "--multi-arch", "index-only"];
+    expect((await skopeo([...flags, `oci:${multi}:idx`, `docker://${reg.host}/s/io:1`])).ok).toBe(false);
+    const r = await b([...flags, `oci:${multi}:idx`, `docker://${reg.host}/b/io:1`]);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/MANIFEST_BLOB_UNKNOWN: blob unknown to registry/);
+    // with its images (--all), the same index is taken
+    const all = await b([...flags.slice(0, -2), "--all", `oci:${multi}:idx`, `docker://${reg.host}/b/io:2`]);
+    expect(all.code, all.stderr).toBe(0);
+    expect(await pushedDigest("b/io:2")).toBe(d.digest);
+  });
+
   it("--dest-creds and --dest-cert-dir push as skopeo does; without them, both are refused", async () => {
     const flags = ["--dest-creds", `alice:${SECRET}`, "--dest-cert-dir", certs];
     expect((await skopeo([...flags, `oci:${src}:v1`, `docker://${reg.host}/s/app:1`])).ok).toBe(true);
