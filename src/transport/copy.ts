@@ -4,8 +4,8 @@ import { type BlobSource, isRemote } from "../oci/blob.ts";
 import { convertImage, type ManifestFormat, rewriteIndex } from "../oci/convert.ts";
 import { type CopyOptions, type CopyResult, copy, isRoot } from "../oci/copy.ts";
 import type { Descriptor } from "../oci/descriptor.ts";
-import { loadRoot, type Root, selectImage } from "../oci/image.ts";
-import { isDocker } from "../oci/mediatype.ts";
+import { type ImageIndex, loadRoot, type Root, selectImage } from "../oci/image.ts";
+import { isDocker, isIndex } from "../oci/mediatype.ts";
 import type { BlobEvent } from "../oci/sink.ts";
 import { progressCounter } from "../util/progress.ts";
 import { chain } from "../util/stream.ts";
@@ -72,21 +72,24 @@ export async function formatted(
   }
   const format = options.format;
   if (!format || dst.transport === "docker-archive") return [source, root];
-  if (isDocker(root.mediaType) === (format === "v2s2")) return [source, root];
-  if (options.preserveDigests)
-    throw new BerthError(
+  const refuse = () =>
+    new BerthError(
       "USAGE",
       `--format ${format} changes the manifest's digest, and --preserve-digests forbids it`,
     );
-  const loaded = await loadRoot(source, root);
-  if (loaded.kind === "index" && options.all) {
+  if (isIndex(root.mediaType) && options.all) {
+    // every image converted, also an index's of the format already (an OCI index may list Docker manifests);
     // index-only: the index converted, its images (not copied) named as they are, as skopeo's
-    const made = await rewriteIndex(loaded, format, async (image) => {
+    const made = await rewriteIndex((await loadRoot(source, root)) as ImageIndex, format, async (image) => {
       const c = options.indexOnly ? undefined : convertImage(image, format);
       return c ?? { source: image.source, descriptor: image.descriptor };
     });
+    if (made && options.preserveDigests) throw refuse();
     return made ? [made.source, made.descriptor] : [source, root];
   }
+  if (isDocker(root.mediaType) === (format === "v2s2")) return [source, root];
+  if (options.preserveDigests) throw refuse();
+  const loaded = await loadRoot(source, root);
   const image = await selectImage(loaded, options.platform);
   const converted = convertImage(image, format);
   return converted ? [converted.source, converted.descriptor] : [image.source, image.descriptor];

@@ -1,5 +1,5 @@
 import { existsSync } from "node:fs";
-import { readdir, readFile, writeFile } from "node:fs/promises";
+import { cp, readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { berth } from "../../helpers/cli.ts";
@@ -382,6 +382,24 @@ describe("skopeo copy's flags, beside skopeo", () => {
       join(dir, "allo-bundle"),
     ]);
     expect(await readFile(join(dir, "allo-bundle/rootfs/arch"), "utf8")).toBe("arm64");
+  });
+
+  it("--all --format oci converts the Docker images an OCI index lists, as skopeo's", async () => {
+    // an OCI index over the Docker manifests --format v2s2 wrote (b-all2, from the test before)
+    const mixed = join(dir, "mixed");
+    await cp(join(dir, "b-all2"), mixed, { recursive: true });
+    const list = await rootDoc("b-all2");
+    const oci = "application/vnd.oci.image.index.v1+json";
+    const d = await putBlob(
+      mixed,
+      JSON.stringify({ schemaVersion: 2, mediaType: oci, manifests: list.manifests }),
+      oci,
+    );
+    await writeIndex(mixed, [{ ...d, annotations: { "org.opencontainers.image.ref.name": "mx" } }]);
+    const r = await both(["--all", "--format", "oci"], `oci:${mixed}:mx`, "mx");
+    expect([r.s, r.b.code], r.b.stderr).toEqual([true, 0]);
+    expect(shape(await rootDoc("b-mx"))).toEqual(shape(await rootDoc("s-mx")));
+    expect(shape(await rootDoc("b-mx"))).toEqual(shape(await rootDoc("b-allo")));
   });
 
   it("--all --dest-compress-format rewrites every image's layers and the index, as skopeo's", async () => {
