@@ -52,7 +52,7 @@ export async function compressLayers(
   const docker = isDocker(image.mediaType);
   if (docker && compression === "zstd") {
     throw new BerthError("USAGE", "zstd layers need an OCI manifest, and this image has Docker's", {
-      hint: "use gzip for Docker images (berth converts no manifest)",
+      hint: "add --format oci (skopeo converts such an image unasked), or use gzip",
     });
   }
   const out: Descriptor[] = [];
