@@ -15,6 +15,7 @@ import {
   DockerfileBuild,
   type BuildResult as DockerfileResult,
   type FilesystemExport,
+  parseAttestations,
   parseBuildContext,
   parseCacheFrom,
   parseCacheTo,
@@ -563,6 +564,14 @@ export interface DockerfileBuildOptions extends HostOptions {
   /** docker buildx's `--no-cache-filter`: stages whose steps all run, using no cached result. */
   noCacheFilter?: string[];
   /**
+   * docker buildx's `--provenance` (`true`, `false`, or `mode=min|max,version=v0.2|v1,builder-id=…`) and
+   * `--attest type=provenance,…`: a SLSA provenance attestation in an index with the image (BuildKit's).
+   */
+  provenance?: string | undefined;
+  attest?: string[];
+  /** docker buildx's `--sbom`: refused unless `false` (berth makes no SBOM attestation). */
+  sbom?: string | undefined;
+  /**
    * Stages built at once when they do not need each other (default: the CPUs, at least 2; 1: one after
    * another; the image is the same either way).
    */
@@ -788,6 +797,7 @@ async function buildDockerfileOnce(o: DockerfileBuildOptions): Promise<BuildResu
     ...(o.network ? { network: parseNetworkMode(o.network) } : {}),
     allow: parseEntitlements(o.allow ?? []),
     stageJobs: o.stageJobs,
+    provenance: parseAttestations({ provenance: o.provenance, sbom: o.sbom, attest: o.attest ?? [] }),
     log: host.info,
     onOutput: (chunk, stream) => host.output(chunk, stream),
     signal: o.signal,
@@ -853,16 +863,14 @@ async function dockerfileDocument(
     (st) => st.stage === final && !st.cached && /^(RUN|COPY|ADD)\b/i.test(st.instruction),
   ).length;
   const total = image.manifest.layers.length;
+  // with provenance, the index of the image and its attestation is what was written
+  const root = result.provenance?.index ?? result.image;
   return {
     schemaVersion: 1,
     way: "dockerfile",
     image: tags[0] ?? destination?.text ?? "",
-    digest: result.digest,
-    descriptor: {
-      mediaType: result.image.mediaType,
-      digest: result.digest,
-      size: result.image.descriptor.size,
-    },
+    digest: root.digest,
+    descriptor: { mediaType: root.mediaType, digest: root.digest, size: root.descriptor.size },
     imageId: result.configDigest,
     tags,
     processes: command.length

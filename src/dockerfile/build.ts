@@ -9,10 +9,11 @@ import { dirname, join, posix, relative, resolve } from "node:path";
 import type { Writable } from "node:stream";
 import { BerthError, isBerthError, wrapError } from "../errors.ts";
 import { createMatcher, type Matcher, parseIgnoreFile } from "../layer/ignore.ts";
+import { assembleIndex } from "../oci/assemble.ts";
 import type { ContainerConfig } from "../oci/config.ts";
 import { type CopyResult, copy } from "../oci/copy.ts";
 import type { Digest } from "../oci/digest.ts";
-import { type Image, loadRoot, type Root, selectImage } from "../oci/image.ts";
+import { type Image, type ImageIndex, loadRoot, type Root, selectImage } from "../oci/image.ts";
 import type { Compression } from "../oci/mediatype.ts";
 import { type AddedLayer, EPOCH, mutate } from "../oci/mutate.ts";
 import { formatPlatform, hostPlatform, type Platform, parsePlatform } from "../oci/platform.ts";
@@ -42,6 +43,15 @@ import { workdirInstruction } from "./instructions/workdir.ts";
 import { dirSource, fetchedSource, findContext, type NamedContext } from "./named-context.ts";
 import { type Dockerfile, type Instruction, parseDockerfile, parseTrigger } from "./parse.ts";
 import { Prewriter } from "./prewrite.ts";
+import {
+  attestationManifest,
+  invocationId,
+  type Material,
+  type ProvenanceFacts,
+  type ProvenanceSpec,
+  provenanceStatement,
+  subjectNames,
+} from "./provenance.ts";
 import { removeStageRoots, StageRoot, streamedSnapshot, unpackingLine, warmSnapshots } from "./rootfs.ts";
 import {
   baseStages,
@@ -125,6 +135,11 @@ export interface BuildInputs {
   signal?: AbortSignal | undefined;
   /** Stages built at once (default: schedule.ts's `defaultStageJobs`); 1 builds them one after another. */
   stageJobs?: number | undefined;
+  /**
+   * `--provenance`: a SLSA provenance attestation of the image, which then goes out in an index with it (not to
+   * a docker-archive); `attach: false` (a platform of a multi-platform build) only gathers its facts.
+   */
+  provenance?: (ProvenanceSpec & { attach?: false }) | undefined;
 }
 
 export interface StepReport {
@@ -157,6 +172,8 @@ export interface BuildResult {
   written: { destination: string; result: CopyResult }[];
   /** The steps a `--cache-to` exports: every one the build used (max), the target stage's chain (min). */
   cacheSteps: CacheSteps;
+  /** With `provenance`: what the attestation says, and the index of the image and it that was written. */
+  provenance?: { facts: ProvenanceFacts; index?: ImageIndex };
 }
 
 interface CacheSteps {
@@ -331,6 +348,11 @@ export class DockerfileBuild {
   #dryStates = new Map<number, StageState>();
   /** Base images by reference and platform, opened once. */
   #bases = new Map<string, Promise<Image>>();
+  /** The base and --from images read, by reference and platform, with the digest each resolved to (provenance). */
+  #materials = new Map<string, Material>();
+  #startedOn = new Date();
+  /** The Dockerfile's bytes as read (mode=max provenance). */
+  #dockerfileText: string | undefined;
   /** Sources matched in the context and their digests, found once (the key pass and the build share them). */
   #contextSources = new Map<string, Promise<MatchedSource[]>>();
   #contextDigests = new WeakMap<readonly MatchedSource[], Promise<string>>();
@@ -434,6 +456,7 @@ export class DockerfileBuild {
       });
       if (bytes === undefined) throw new Error(`${i.dockerfile.path} does not exist`);
       text = bytes.toString("utf8");
+      this.#dockerfileText = text;
     } catch (err) {
       if (err instanceof BerthError) throw err;
       throw new BerthError("DOCKERFILE_NOT_FOUND", `cannot read the Dockerfile ${i.dockerfile.path}`, {
@@ -512,7 +535,9 @@ export class DockerfileBuild {
       if (i.labels && Object.keys(i.labels).length) final.image = withLabels(final.image, i.labels);
       if (i.cacheTo?.some((c) => c.type === "inline")) this.#inlineCache(final);
       await Promise.all(this.#prefetching);
-      const written = await writeDestinations(final.image, i.destinations, this.#ctx, this.#prewriter);
+      const provenance = this.#provenance(final.image);
+      const root = provenance?.index ?? final.image;
+      const written = await writeDestinations(root, i.destinations, this.#ctx, this.#prewriter, final.image);
       // loaded only by a build that exports (a module fewer on every other build's start)
       if (i.exports?.length)
         await (await import("./export.ts")).exportFilesystems(
@@ -538,6 +563,7 @@ export class DockerfileBuild {
         warnings: plan.warnings,
         written,
         cacheSteps,
+        ...(provenance ? { provenance } : {}),
       };
     } finally {
       i.signal?.removeEventListener("abort", onAbort);
@@ -838,7 +864,34 @@ export class DockerfileBuild {
       }
     }
     this.#opened.push(opened);
-    return selectImage(await loadRoot(opened.source, opened.root), platform);
+    const image = await selectImage(await loadRoot(opened.source, opened.root), platform);
+    const material = { image: arg, platform, digest: opened.root.digest };
+    this.#materials.set(`${text} ${formatPlatform(platform)}`, material);
+    return image;
+  }
+
+  /** With `--provenance`: the build's facts, and (unless a platform of several) the index with the attestation. */
+  #provenance(image: Image): BuildResult["provenance"] {
+    const i = this.inputs;
+    if (!i.provenance) return undefined;
+    const dockerfile = "path" in i.dockerfile ? this.#dockerfileText : i.dockerfile.text;
+    const facts: ProvenanceFacts = {
+      materials: [...this.#materials.values()],
+      args: frontendArgs(i),
+      secrets: Object.keys(i.secrets ?? {}),
+      ssh: Object.keys(i.ssh ?? {}),
+      filename:
+        "path" in i.dockerfile ? posix.basename(i.dockerfile.path) : (i.dockerfile.name ?? "Dockerfile"),
+      dockerfile: dockerfile === undefined ? undefined : Buffer.from(dockerfile),
+      invocationId: invocationId(),
+      startedOn: this.#startedOn,
+      finishedOn: new Date(),
+      builderPlatform: hostPlatform(),
+    };
+    if (i.provenance.attach === false) return { facts };
+    const subject = { names: subjectNames(i.destinations), digest: image.digest, platform: this.#platform };
+    const statement = provenanceStatement(i.provenance, facts, subject);
+    return { facts, index: assembleIndex([image, attestationManifest(image, statement)]) };
   }
 
   /** A line of stage number `no`: `[stage 2/4] …` (none from the key pass, stage 0). */
@@ -1621,15 +1674,21 @@ function withLabels(image: Image, labels: Readonly<Record<string, string>>): Ima
   return mutate(image, { config: (c) => ({ ...c, Labels: { ...(c.Labels ?? {}), ...labels } }) });
 }
 
-/** Write the built image (or a multi-platform build's index, whole) to each destination, with the same digest. */
+/**
+ * Write the built image (or a multi-platform build's index, whole) to each destination, with the same digest; a
+ * docker-archive, which holds no index, gets `plain` (the image without its attestation, as BuildKit's docker
+ * exporter writes it).
+ */
 export async function writeDestinations(
-  root: Root,
+  index: Root,
   destinations: readonly ImageArgument[],
   ctx: TransportContext,
   prewritten?: Prewriter,
+  plain?: Image,
 ): Promise<BuildResult["written"]> {
   const written: BuildResult["written"] = [];
   for (const dest of destinations) {
+    const root = dest.transport === "docker-archive" && plain ? plain : index;
     const sink = await prewritten?.take(dest);
     // a push to a registry shows its progress (the CLI's reporter); a local write is quick
     const result = await reported(
@@ -1645,6 +1704,21 @@ export async function writeDestinations(
     written.push({ destination: dest.text, result });
   }
   return written;
+}
+
+/**
+ * The frontend's arguments as buildx sends them and BuildKit's provenance lists them: `build-arg:NAME`,
+ * `label:KEY`, `target`, `no-cache`, `context:NAME` (a named context).
+ */
+function frontendArgs(i: BuildInputs): Record<string, string> {
+  const args: Record<string, string> = {};
+  for (const [k, v] of Object.entries(i.buildArgs ?? {})) args[`build-arg:${k}`] = v;
+  for (const [k, v] of Object.entries(i.labels ?? {})) args[`label:${k}`] = v;
+  for (const c of i.contexts ?? [])
+    args[`context:${c.name}${c.platform ? `::${c.platform}` : ""}`] = c.text.slice(c.text.indexOf("=") + 1);
+  if (i.target) args.target = i.target;
+  if (i.noCache) args["no-cache"] = "";
+  return args;
 }
 
 /** ARG words: `NAME`, `NAME=value`, `NAME="quoted value"`. */

@@ -11,7 +11,7 @@
 import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import { BerthError, wrapError } from "../errors.ts";
-import { assembleIndex } from "../oci/assemble.ts";
+import { assembleIndex, type IndexEntry } from "../oci/assemble.ts";
 import type { Descriptor } from "../oci/descriptor.ts";
 import { type Image, loadRoot, selectImage } from "../oci/image.ts";
 import { formatPlatform, type Platform } from "../oci/platform.ts";
@@ -29,6 +29,7 @@ import {
   writeDestinations,
 } from "./build.ts";
 import { StepCache } from "./cache.ts";
+import { attestationManifest, provenanceStatement, subjectNames } from "./provenance.ts";
 import { LinePrefixer } from "./schedule.ts";
 import { LayerEntries } from "./stage-index.ts";
 
@@ -104,7 +105,7 @@ export async function buildPlatforms(
     if (failure !== undefined) throw failure;
     const built = settled.map((r) => (r as PromiseFulfilledResult<Built>).value);
     const images = built.map((b) => b.image);
-    const index = assembleIndex(images);
+    const index = assembleIndex([...images, ...attestations(inputs, built)]);
     const written = await writeDestinations(index, inputs.destinations, ctx);
     // each platform's filesystem into DEST/linux_arm64 (BuildKit's platform-split; false: all into DEST)
     if (inputs.exports?.length)
@@ -135,6 +136,19 @@ export async function buildPlatforms(
   }
 }
 
+/** With `--provenance`: each platform's attestation manifest, listed after the images as BuildKit lists them. */
+function attestations(inputs: BuildInputs, built: readonly Built[]): IndexEntry[] {
+  const spec = inputs.provenance;
+  if (!spec) return [];
+  const names = subjectNames(inputs.destinations);
+  return built.map(({ image, platform, result }) =>
+    attestationManifest(
+      image,
+      provenanceStatement(spec, result.provenance!.facts, { names, digest: image.digest, platform }),
+    ),
+  );
+}
+
 /** One platform's inputs: its image to `dest`, its lines prefixed `[linux/arm64] ` as BuildKit's are. */
 function forPlatform(
   inputs: BuildInputs,
@@ -157,6 +171,8 @@ function forPlatform(
       // registry and local caches are exported once for all platforms (buildPlatforms)
       cacheTo: (inputs.cacheTo ?? []).filter((c) => c.type === "inline"),
       uncompressedStages: uncompressedStages(inputs),
+      // its facts only: the attestations go into the index of every platform (buildPlatforms)
+      provenance: inputs.provenance && { ...inputs.provenance, attach: false },
       log: log && ((line) => log(`${prefix}${line}`)),
       onOutput: lines && ((chunk, stream) => lines.push(chunk, stream)),
     },

@@ -16,7 +16,7 @@ import { type Digest, digestBytes, verifyBytes } from "./digest.ts";
 import { Image, ImageIndex } from "./image.ts";
 import type { Index, Manifest } from "./manifest.ts";
 import { MediaType, toDockerLayerType, toOciLayerType } from "./mediatype.ts";
-import { normalizePlatform } from "./platform.ts";
+import { normalizePlatform, type Platform } from "./platform.ts";
 
 /** A layer of an assembled image and where its blob comes from. */
 export interface AssembledLayer {
@@ -130,23 +130,35 @@ function served(bytes: Buffer, desc: Descriptor, what: string): Buffer {
   return Buffer.from(bytes);
 }
 
+/** An index entry listed with a platform and annotations of its own (an attestation manifest's). */
+export interface IndexEntry {
+  image: Image;
+  platform: Platform;
+  annotations?: Record<string, string>;
+}
+
 /**
- * An OCI image index of `images`, each listed with its platform (the image's own config's, normalised as
+ * An OCI image index of `images` (or entries), each listed with its platform (the image's own config's, normalised as
  * containerd does: arm64 without variant v8), in the order given. The index's source serves each child's
  * blobs from that child's source; nothing is copied until a sink needs it.
  */
-export function assembleIndex(images: readonly Image[], annotations?: Record<string, string>): ImageIndex {
+export function assembleIndex(
+  entries: readonly (Image | IndexEntry)[],
+  annotations?: Record<string, string>,
+): ImageIndex {
   const owner = new Map<string, Image>();
-  const manifests: Descriptor[] = images.map((image) => {
+  const manifests: Descriptor[] = entries.map((entry) => {
+    const image = "image" in entry ? entry.image : entry;
     for (const d of [image.descriptor, image.manifest.config, ...image.manifest.layers]) {
       if (!owner.has(d.digest)) owner.set(d.digest, image);
     }
-    const platform = image.platform();
+    const platform = "image" in entry ? entry.platform : image.platform();
     const desc: Descriptor = {
       mediaType: image.mediaType,
       digest: image.digest,
       size: image.descriptor.size,
     };
+    if ("image" in entry && entry.annotations) desc.annotations = entry.annotations;
     if (platform) desc.platform = normalizePlatform(platform);
     return desc;
   });

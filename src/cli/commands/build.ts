@@ -2,7 +2,13 @@ import { readFile } from "node:fs/promises";
 import { join, relative, resolve } from "node:path";
 import { type Command, Option } from "commander";
 import { type BuildChoice, type BuildResult, build, buildDockerfile, chooseBuild } from "../../api/build.ts";
-import { parseBuildContext, parseCacheFrom, parseCacheTo, parseOutput } from "../../dockerfile/index.ts";
+import {
+  parseAttestations,
+  parseBuildContext,
+  parseCacheFrom,
+  parseCacheTo,
+  parseOutput,
+} from "../../dockerfile/index.ts";
 import { BerthError, isBerthError } from "../../errors.ts";
 import { parseAddHost } from "../../runtime/network.ts";
 import { writeFileAtomic } from "../../util/fs.ts";
@@ -38,6 +44,9 @@ const DOCKERFILE_ONLY: Record<string, string> = {
   metadataFile: "--metadata-file",
   push: "--push",
   load: "--load",
+  provenance: "--provenance",
+  attest: "--attest",
+  sbom: "--sbom",
 };
 const BUILDPACKS_ONLY: Record<string, string> = {
   builder: "-B/--builder",
@@ -259,6 +268,15 @@ function checkPlan(opts: Record<string, unknown>, command: Command, choice: Buil
   for (const v of (opts.cacheFrom as string[] | undefined) ?? []) parseCacheFrom(v);
   for (const v of (opts.buildContext as string[] | undefined) ?? []) parseBuildContext(v, cwd);
   for (const v of (opts.addHost as string[] | undefined) ?? []) parseAddHost(v);
+  if (choice.way === "dockerfile") parseAttestations(attestations(opts as BuildFlags));
+}
+
+/** `--provenance`, `--sbom` and `--attest` as buildx reads them (a bare `--provenance`: true). */
+function attestations(opts: BuildFlags): { provenance?: string; sbom?: string; attest: string[] } {
+  const value = (v: string | boolean | undefined) => (v === true ? "true" : v || undefined);
+  const provenance = value(opts.provenance);
+  const sbom = value(opts.sbom);
+  return { ...(provenance ? { provenance } : {}), ...(sbom ? { sbom } : {}), attest: opts.attest ?? [] };
 }
 
 function parseStageJobs(v: string): number {
@@ -389,6 +407,9 @@ interface BuildFlags {
   label?: string[];
   iidfile?: string;
   metadataFile?: string;
+  provenance?: string | boolean;
+  sbom?: string | boolean;
+  attest?: string[];
 }
 
 /** How a build reports: -q's quietness, the heartbeat, and the line logger both ways of building use. */
@@ -550,6 +571,7 @@ async function dockerfileBuild(
     addHosts: (opts.addHost as string[] | undefined) ?? [],
     pull: Boolean(opts.pull),
     noCacheFilter: (opts.noCacheFilter as string[] | undefined) ?? [],
+    ...attestations(opts),
   });
   await writeBuildFiles(opts, r, c.cwd);
   if (opts.json) printJson(out, r);
@@ -697,6 +719,19 @@ function outputOptions(cmd: Command): void {
       "--label <KEY=VALUE>",
       "set a label on the image, over the Dockerfile's LABEL (repeatable)",
       collect,
+    )
+    .option(
+      "--provenance [true|false|mode=min|max,…]",
+      "attach BuildKit's SLSA provenance attestation (buildx's; mode=max by default as BuildKit's, version=v0.2|v1, builder-id=, reproducible=): the image goes out in an index with it (a docker-archive gets the image alone)",
+    )
+    .option(
+      "--attest <type=provenance,…>",
+      "an attestation, as buildx's --attest (provenance only; repeatable)",
+      collect,
+    )
+    .option(
+      "--sbom [false]",
+      "refused unless false: berth makes no SBOM attestation (BuildKit runs a scanner image)",
     )
     .option("--iidfile <file>", "write the image ID (sha256:<config digest>) to this file")
     .option("--metadata-file <file>", "write buildx's build result metadata (JSON) to this file");

@@ -1,0 +1,367 @@
+/**
+ * BuildKit's SLSA provenance attestation (`--provenance`, `--attest type=provenance`; BuildKit v0.26.2's
+ * solver/llbsolver/provenance and exporter/containerimage): the in-toto statement of a build, its predicate SLSA
+ * v0.2 (`https://slsa.dev/provenance/v0.2`, the default) or v1, and the attestation manifest that holds it: an
+ * image manifest of platform unknown/unknown whose one layer is the statement (`application/vnd.in-toto+json`,
+ * annotated `in-toto.io/predicate-type`), listed in the image's index after the images with
+ * `vnd.docker.reference.type: attestation-manifest` and `vnd.docker.reference.digest` (the image it describes),
+ * as docs/attestations/attestation-storage.md says. What berth cannot give honestly is left out: no LLB
+ * definition (`buildConfig`), nor the source locations and per-step layers keyed by its steps, nor resource
+ * usage. README: "berth build".
+ */
+import { randomBytes } from "node:crypto";
+import { Readable } from "node:stream";
+import { BerthError } from "../errors.ts";
+import { assemble } from "../oci/assemble.ts";
+import type { Descriptor } from "../oci/descriptor.ts";
+import { type Digest, digestBytes } from "../oci/digest.ts";
+import type { Image } from "../oci/image.ts";
+import { formatPlatform, normalizePlatform, type Platform } from "../oci/platform.ts";
+import { parseReference } from "../oci/reference.ts";
+import type { ImageArgument } from "../transport/parse.ts";
+
+const PREDICATE_V02 = "https://slsa.dev/provenance/v0.2";
+const PREDICATE_V1 = "https://slsa.dev/provenance/v1";
+const BUILD_TYPE_V02 = "https://mobyproject.org/buildkit@v1";
+const BUILD_TYPE_V1 = "https://github.com/moby/buildkit/blob/master/docs/attestations/slsa-definitions.md";
+const METADATA_V02 = "https://mobyproject.org/buildkit@v1#metadata";
+const IN_TOTO = "application/vnd.in-toto+json";
+const STATEMENT = "https://in-toto.io/Statement/v0.1";
+/** The platform of attestation manifests in an index (BuildKit's intotoPlatform). */
+const ATTESTATION_PLATFORM: Platform = { architecture: "unknown", os: "unknown" };
+
+/** `--provenance` / `--attest type=provenance`'s attributes (BuildKit's, docs/attestations/slsa-provenance.md). */
+export interface ProvenanceSpec {
+  mode: "min" | "max";
+  version: "v0.2" | "v1";
+  /** `builder-id`: the predicate's builder.id (empty unless given). */
+  builderId: string;
+  reproducible: boolean;
+}
+
+/**
+ * buildx's `--provenance VALUE` and `--sbom VALUE` (true/false, or attributes: `type=NAME,VALUE`) and `--attest
+ * type=…,…` values, the last of a type winning as buildx's: the provenance to attach, or none. An SBOM is refused
+ * unless disabled: BuildKit's runs a scanner image.
+ */
+export function parseAttestations(o: {
+  provenance?: string | undefined;
+  sbom?: string | undefined;
+  attest: readonly string[];
+}): ProvenanceSpec | undefined {
+  const all = o.attest.map((a) => ({ flag: `--attest ${a}`, text: a }));
+  for (const type of ["sbom", "provenance"] as const) {
+    const v = o[type];
+    if (v === undefined) continue;
+    const text = /^(1|t|true|0|f|false)$/i.test(v)
+      ? `type=${type},disabled=${/^(0|f|false)$/i.test(v)}`
+      : `type=${type},${v}`;
+    all.push({ flag: `--${type} ${v}`, text });
+  }
+  let spec: ProvenanceSpec | undefined;
+  for (const { flag, text } of all) {
+    const attrs = new Map<string, string>();
+    for (const field of text.split(",")) {
+      const eq = field.indexOf("=");
+      if (eq <= 0)
+        throw usage(flag, `${JSON.stringify(field)} is not KEY=VALUE`, "give type=provenance[,mode=min|max]");
+      attrs.set(field.slice(0, eq).trim().toLowerCase(), field.slice(eq + 1));
+    }
+    const type = attrs.get("type");
+    attrs.delete("type");
+    if (type === "sbom") {
+      if (attrs.get("disabled") !== undefined && parseBool(attrs.get("disabled")!, "disabled", flag))
+        continue;
+      throw usage(
+        flag,
+        "berth makes no SBOM attestation: BuildKit's runs a scanner image (docker/buildkit-syft-scanner) that berth does not have",
+        "leave out --sbom (or give --sbom=false), and scan the image with a tool of your own",
+      );
+    }
+    if (type !== "provenance")
+      throw usage(
+        flag,
+        `type ${JSON.stringify(type ?? "")} is not an attestation berth makes`,
+        "give type=provenance",
+      );
+    spec = attestSpec(attrs, flag);
+  }
+  return spec;
+}
+
+function usage(flag: string, why: string, hint: string): BerthError {
+  return new BerthError("USAGE", `${flag}: ${why}`, { hint });
+}
+
+function parseBool(v: string, key: string, flag: string): boolean {
+  if (/^(1|t|true)$/i.test(v)) return true;
+  if (/^(0|f|false)$/i.test(v)) return false;
+  throw usage(flag, `${key}=${JSON.stringify(v)} is not true or false`, `give ${key}=true or ${key}=false`);
+}
+
+/** One provenance attestation's attributes; none when `disabled=true`. */
+function attestSpec(attrs: Map<string, string>, flag: string): ProvenanceSpec | undefined {
+  const spec: ProvenanceSpec = { mode: "max", version: "v0.2", builderId: "", reproducible: false };
+  let disabled = false;
+  for (const [k, v] of attrs) {
+    switch (k) {
+      case "disabled":
+        disabled = parseBool(v, k, flag);
+        break;
+      case "mode":
+        if (v !== "min" && v !== "max" && v !== "full")
+          throw usage(
+            flag,
+            `mode=${JSON.stringify(v)} is not a provenance mode`,
+            "give mode=min or mode=max",
+          );
+        spec.mode = v === "min" ? "min" : "max";
+        break;
+      case "version":
+        if (v !== "v0.2" && v !== "v1")
+          throw usage(
+            flag,
+            `version=${JSON.stringify(v)} is not a SLSA provenance version BuildKit writes`,
+            "give version=v0.2 or version=v1",
+          );
+        spec.version = v;
+        break;
+      case "builder-id":
+        spec.builderId = v;
+        break;
+      case "reproducible":
+        spec.reproducible = parseBool(v, k, flag);
+        break;
+      case "inline-only":
+        // berth attaches provenance to images only, which is what inline-only asks
+        parseBool(v, k, flag);
+        break;
+      default:
+        throw usage(
+          flag,
+          `${k} is not an attribute of provenance attestations`,
+          "give mode=, version=, builder-id=, reproducible= or inline-only=",
+        );
+    }
+  }
+  return disabled ? undefined : spec;
+}
+
+/** A base or `--from` image the build read: as written, on which platform, and the digest it resolved to. */
+export interface Material {
+  image: ImageArgument;
+  platform: Platform;
+  digest: Digest;
+}
+
+/** What a build knows of itself for its provenance (BuildKit's Capture, and the job's times). */
+export interface ProvenanceFacts {
+  materials: readonly Material[];
+  /** The frontend's arguments: `build-arg:NAME`, `label:KEY`, `target`, `no-cache`… (not redacted). */
+  args: Readonly<Record<string, string>>;
+  /** The ids of the secrets and SSH agents given to the build (their values never). */
+  secrets: readonly string[];
+  ssh: readonly string[];
+  /** The Dockerfile's name (the predicate's configSource.entryPoint) and, for mode=max, its text. */
+  filename: string;
+  dockerfile: Buffer | undefined;
+  invocationId: string;
+  startedOn: Date;
+  finishedOn: Date;
+  /** The machine the build ran on (environment.platform). */
+  builderPlatform: Platform;
+}
+
+/** The names an image is written under, as its attestation's subjects: store and registry references. */
+export function subjectNames(destinations: readonly ImageArgument[]): ImageArgument[] {
+  return destinations.filter((d) => d.transport === "store" || d.transport === "docker");
+}
+
+/** BuildKit's job ids: 25 characters of a-z0-9 (identity.NewID). */
+export function invocationId(): string {
+  const bytes = randomBytes(32);
+  let id = "";
+  for (const b of bytes) {
+    if (id.length === 25) break;
+    if (b < 252) id += (b % 36).toString(36);
+  }
+  return id.padEnd(25, "0");
+}
+
+const pathEscape = (s: string) => encodeURIComponent(s).replaceAll("%3A", ":").replaceAll("%40", "@");
+
+/**
+ * A package URL of an image reference, as BuildKit's purl.RefToPURL: `pkg:docker/NAMESPACE/NAME@TAG?platform=…`
+ * (a digest reference: `?digest=…`), the name familiar (docker.io/library/ dropped), the platform normalised.
+ * Images berth read from an OCI layout or archive are `pkg:oci/…` named by the reference they were stored under.
+ */
+export function imagePurl(image: ImageArgument, platform: Platform | undefined): string {
+  const type = image.transport === "store" || image.transport === "docker" ? "docker" : "oci";
+  const text = "ref" in image && image.ref ? image.ref : image.transport === "scratch" ? "scratch" : "latest";
+  const qualifiers: string[] = [];
+  let name: string;
+  let version = "";
+  if (type === "oci" && !/[/:@]/.test(text)) {
+    // an OCI layout's own name for the image (org.opencontainers.image.ref.name): its tag
+    name = "path" in image ? (image.path.split("/").filter(Boolean).pop() ?? "image") : "image";
+    version = text;
+  } else {
+    const ref = parseReference(text);
+    name =
+      ref.registry === "docker.io"
+        ? ref.repository.replace(/^library\//, "")
+        : `${ref.registry}/${ref.repository}`;
+    if (ref.digest) qualifiers.push(`digest=${pathEscape(ref.digest)}`);
+    version = ref.tag ?? (ref.digest ? "" : "latest");
+  }
+  if (platform) qualifiers.push(`platform=${pathEscape(formatPlatform(normalizePlatform(platform)))}`);
+  // packageurl-go: the namespace's segments query-escaped (a registry's port: %3A), the name and version and
+  // qualifier values path-escaped (a digest's colon kept, a platform's slashes %2F)
+  const segments = name.split("/");
+  const last = pathEscape(segments.pop()!);
+  segments.splice(0, segments.length, ...segments.map(encodeURIComponent));
+  const path = [type, ...segments, version ? `${last}@${pathEscape(version)}` : last].join("/");
+  return `pkg:${path}${qualifiers.length ? `?${qualifiers.join("&")}` : ""}`;
+}
+
+const digestSet = (d: Digest) => ({ [d.slice(0, d.indexOf(":"))]: d.slice(d.indexOf(":") + 1) });
+
+/** The SLSA v0.2 predicate of a build (BuildKit's NewPredicate and NewProvenanceCreator). */
+function predicateV02(spec: ProvenanceSpec, f: ProvenanceFacts): Record<string, unknown> {
+  // BuildKit sorts the images by reference; min drops build args, labels, secrets and SSH ids
+  const materials = [...f.materials]
+    .sort((a, b) => (a.image.text < b.image.text ? -1 : a.image.text > b.image.text ? 1 : 0))
+    .map((m) => ({ uri: imagePurl(m.image, m.platform), digest: digestSet(m.digest) }));
+  const args: Record<string, string> = {};
+  let parametersComplete = true;
+  for (const [k, v] of Object.entries(f.args)) {
+    if (spec.mode === "min" && (k.startsWith("build-arg:") || k.startsWith("label:"))) {
+      parametersComplete = false;
+      continue;
+    }
+    args[k] = v;
+  }
+  const secrets = spec.mode === "max" ? [...f.secrets].sort().map((id) => ({ id })) : [];
+  const ssh = spec.mode === "max" ? [...f.ssh].sort().map((id) => ({ id })) : [];
+  const buildkit: Record<string, unknown> = {};
+  if (spec.mode === "max" && f.dockerfile) {
+    buildkit.source = {
+      infos: [{ filename: f.filename, language: "Dockerfile", data: f.dockerfile.toString("base64") }],
+    };
+  }
+  return {
+    builder: { id: spec.builderId },
+    buildType: BUILD_TYPE_V02,
+    ...(materials.length ? { materials } : {}),
+    invocation: {
+      configSource: { entryPoint: f.filename },
+      parameters: {
+        frontend: "dockerfile.v0",
+        ...(Object.keys(args).length ? { args } : {}),
+        ...(secrets.length ? { secrets } : {}),
+        ...(ssh.length ? { ssh } : {}),
+        // the context and the Dockerfile's folder, sent by the client (BuildKit's local sources, sorted)
+        locals: [{ name: "context" }, { name: "dockerfile" }],
+      },
+      environment: { platform: formatPlatform(normalizePlatform(f.builderPlatform)) },
+    },
+    metadata: {
+      buildInvocationID: f.invocationId,
+      buildStartedOn: f.startedOn.toISOString(),
+      buildFinishedOn: f.finishedOn.toISOString(),
+      // local sources make the materials incomplete (and the build not hermetic), as BuildKit says
+      completeness: { parameters: parametersComplete, environment: true, materials: false },
+      reproducible: spec.reproducible,
+      [METADATA_V02]: buildkit,
+    },
+  };
+}
+
+/** The v0.2 predicate in SLSA v1's shape, as BuildKit's ConvertToSLSA1. */
+function toV1(p: ReturnType<typeof predicateV02>): Record<string, unknown> {
+  const inv = p.invocation as {
+    configSource: { entryPoint: string };
+    parameters: unknown;
+    environment: { platform: string };
+  };
+  const meta = p.metadata as Record<string, unknown> & {
+    completeness: { parameters: boolean; materials: boolean };
+  };
+  const materials = (p.materials as unknown[] | undefined) ?? [];
+  return {
+    buildDefinition: {
+      buildType: BUILD_TYPE_V1,
+      ...(materials.length ? { resolvedDependencies: materials } : {}),
+      externalParameters: { configSource: { path: inv.configSource.entryPoint }, request: inv.parameters },
+      internalParameters: { builderPlatform: inv.environment.platform },
+    },
+    runDetails: {
+      builder: p.builder,
+      metadata: {
+        invocationID: meta.buildInvocationID,
+        startedOn: meta.buildStartedOn,
+        finishedOn: meta.buildFinishedOn,
+        buildkit_metadata: meta[METADATA_V02],
+        buildkit_completeness: {
+          request: meta.completeness.parameters,
+          resolvedDependencies: meta.completeness.materials,
+        },
+        ...(meta.reproducible ? { buildkit_reproducible: true } : {}),
+      },
+    },
+  };
+}
+
+/**
+ * The in-toto statement of one platform's image: its subjects are the image's names as purls (none for an
+ * image written without a name), each with the image manifest's digest.
+ */
+export function provenanceStatement(
+  spec: ProvenanceSpec,
+  facts: ProvenanceFacts,
+  subject: { names: readonly ImageArgument[]; digest: Digest; platform: Platform },
+): { predicateType: string; bytes: Buffer } {
+  const v02 = predicateV02(spec, facts);
+  const predicateType = spec.version === "v1" ? PREDICATE_V1 : PREDICATE_V02;
+  const statement = {
+    _type: STATEMENT,
+    predicateType,
+    subject: subject.names.map((n) => ({
+      name: imagePurl(n, subject.platform),
+      digest: digestSet(subject.digest),
+    })),
+    predicate: spec.version === "v1" ? toV1(v02) : v02,
+  };
+  return { predicateType, bytes: Buffer.from(JSON.stringify(statement)) };
+}
+
+/**
+ * The attestation manifest of `image`: OCI, its config of platform unknown/unknown listing the statement as its
+ * one diff_id, its one layer the statement; and the index entry's fields that tie it to `image`.
+ */
+export function attestationManifest(
+  image: Image,
+  statement: { predicateType: string; bytes: Buffer },
+): { image: Image; platform: Platform; annotations: Record<string, string> } {
+  const digest = digestBytes(statement.bytes);
+  const layer: Descriptor = {
+    mediaType: IN_TOTO,
+    digest,
+    size: statement.bytes.length,
+    annotations: { "in-toto.io/predicate-type": statement.predicateType },
+  };
+  const bytes = statement.bytes;
+  const att = assemble(
+    // ocispecs.Image as Go writes it for BuildKit's attestationsConfig
+    { architecture: "unknown", os: "unknown", config: {}, rootfs: { type: "layers", diff_ids: [] } },
+    [{ descriptor: layer, diffId: digest, from: { openBlob: async () => Readable.from([bytes]) } }],
+  );
+  return {
+    image: att,
+    platform: ATTESTATION_PLATFORM,
+    annotations: {
+      "vnd.docker.reference.digest": image.digest,
+      "vnd.docker.reference.type": "attestation-manifest",
+    },
+  };
+}

@@ -1,0 +1,327 @@
+/**
+ * `berth build --provenance` / `--attest type=provenance`: BuildKit's SLSA provenance attestation, read back by
+ * its peers: BuildKit v0.26.2's own types decoding strictly (test/helpers/provenance-oracle), skopeo copying the
+ * index whole through a real registry (docker-registry), and buildx's `imagetools inspect` when it is built.
+ */
+import { readdir, readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { imagePurl, invocationId, parseAttestations } from "../../src/dockerfile/provenance.ts";
+import { parseImageArgument } from "../../src/transport/parse.ts";
+import { berth } from "../helpers/cli.ts";
+import { run } from "../helpers/exec.ts";
+import { errorOf } from "../helpers/oci.ts";
+import { provenanceOracle } from "../helpers/provenance-oracle.ts";
+import { tempDir } from "../helpers/temp.ts";
+import { type RegistryHarness, startRegistry } from "../registry/helpers/registry.ts";
+import { localBase, writeContext } from "./helpers/local.ts";
+
+interface Desc {
+  mediaType: string;
+  digest: string;
+  size: number;
+  annotations?: Record<string, string>;
+  platform?: { os: string; architecture: string };
+}
+interface Statement {
+  _type: string;
+  predicateType: string;
+  subject: { name: string; digest: Record<string, string> }[];
+  predicate: Record<string, unknown>;
+}
+
+const blob = (layout: string, digest: string) => readFile(join(layout, "blobs", "sha256", digest.slice(7)));
+const json = async <T>(layout: string, digest: string) =>
+  JSON.parse((await blob(layout, digest)).toString()) as T;
+
+/** The index an OCI layout's one reference points at, its image, its attestation manifest and statement. */
+async function attested(layout: string) {
+  const top = JSON.parse(await readFile(join(layout, "index.json"), "utf8")) as { manifests: Desc[] };
+  expect(top.manifests).toHaveLength(1);
+  const index = await json<{ manifests: Desc[] }>(layout, top.manifests[0]!.digest);
+  const [image, att] = index.manifests;
+  const manifest = await json<{ config: Desc; layers: Desc[] }>(layout, att!.digest);
+  const statementBytes = await blob(layout, manifest.layers[0]!.digest);
+  return {
+    indexDigest: top.manifests[0]!.digest,
+    index,
+    image: image!,
+    att: att!,
+    manifest,
+    config: await json<Record<string, unknown>>(layout, manifest.config.digest),
+    statementBytes,
+    statement: JSON.parse(statementBytes.toString()) as Statement,
+  };
+}
+
+describe("parseAttestations (buildx's --provenance, --attest, --sbom)", () => {
+  it("reads BuildKit's attributes, its defaults (mode=max, v0.2), and the last of a type wins", () => {
+    expect(parseAttestations({ provenance: "true", attest: [] })).toEqual({
+      mode: "max",
+      version: "v0.2",
+      builderId: "",
+      reproducible: false,
+    });
+    expect(parseAttestations({ provenance: "false", attest: [] })).toBeUndefined();
+    expect(parseAttestations({ attest: [] })).toBeUndefined();
+    expect(
+      parseAttestations({
+        attest: ["type=provenance,mode=min,version=v1,builder-id=https://ci.example/run/1,reproducible=true"],
+      }),
+    ).toEqual({ mode: "min", version: "v1", builderId: "https://ci.example/run/1", reproducible: true });
+    expect(
+      parseAttestations({ attest: ["type=provenance,mode=max", "type=provenance,disabled=true"] }),
+    ).toBeUndefined();
+    expect(parseAttestations({ sbom: "false", provenance: "mode=min", attest: [] })?.mode).toBe("min");
+  });
+
+  it("refuses an SBOM, a bad mode or version, an unknown attribute or type, each in one sentence with a hint", async () => {
+    const sbom = await errorOf(() => parseAttestations({ sbom: "true", attest: [] }));
+    expect(sbom.message).toMatch(
+      /^--sbom true: berth makes no SBOM attestation: BuildKit's runs a scanner image/,
+    );
+    expect(sbom.hint).toMatch(/leave out --sbom/);
+    expect((await errorOf(() => parseAttestations({ attest: ["type=sbom"] }))).message).toMatch(
+      /^--attest type=sbom:/,
+    );
+    expect((await errorOf(() => parseAttestations({ provenance: "mode=all", attest: [] }))).message).toBe(
+      '--provenance mode=all: mode="all" is not a provenance mode',
+    );
+    expect((await errorOf(() => parseAttestations({ attest: ["type=provenance,version=v2"] }))).hint).toMatch(
+      /version=v0\.2 or version=v1/,
+    );
+    expect(
+      (await errorOf(() => parseAttestations({ attest: ["type=provenance,colour=red"] }))).message,
+    ).toMatch(/colour is not an attribute of provenance attestations/);
+    expect((await errorOf(() => parseAttestations({ attest: ["type=vex"] }))).message).toMatch(
+      /type "vex" is not an attestation berth makes/,
+    );
+  });
+
+  it("makes BuildKit's 25-character invocation ids", () => {
+    const a = invocationId();
+    expect(a).toMatch(/^[a-z0-9]{25}$/);
+    expect(invocationId()).not.toBe(a);
+  });
+});
+
+describe("imagePurl", () => {
+  it("names images as BuildKit's purl.RefToPURL does", async () => {
+    const cases = [
+      { ref: "busybox", platform: { os: "linux", architecture: "amd64" } },
+      {
+        ref: "docker.io/library/alpine:3.20",
+        platform: { os: "linux", architecture: "arm64", variant: "v8" },
+      },
+      { ref: "127.0.0.1:5000/team/app:1.2", platform: { os: "linux", architecture: "arm", variant: "v7" } },
+      { ref: "ghcr.io/org/tool", platform: undefined },
+      {
+        ref: `example.com/x/y@sha256:${"a".repeat(64)}`,
+        platform: { os: "linux", architecture: "amd64" },
+      },
+      { ref: `quay.io/p/q:v1@sha256:${"b".repeat(64)}`, platform: undefined },
+    ];
+    const answer = await provenanceOracle({
+      purls: cases.map((c) => ({ ref: c.ref, ...(c.platform ?? {}) })),
+    });
+    const ours = cases.map((c) => imagePurl(parseImageArgument(c.ref), c.platform));
+    expect(ours).toEqual(answer.purls);
+  }, 600_000);
+});
+
+describe("berth build --provenance", () => {
+  let tmp: string;
+  let base: string;
+  let registry: RegistryHarness;
+  let baseDigest: string;
+  const SECRET = "s3cr3t-never-in-the-image-81f2";
+
+  beforeAll(async () => {
+    tmp = await tempDir("berth-df-provenance-");
+    base = await localBase(join(tmp, "base"));
+    registry = await startRegistry();
+    for (const tag of ["1", "2"]) {
+      await run("skopeo", ["copy", "--dest-tls-verify=false", base, `docker://${registry.host}/base:${tag}`]);
+    }
+    const inspected = await run("skopeo", [
+      "inspect",
+      "--tls-verify=false",
+      `docker://${registry.host}/base:1`,
+    ]);
+    baseDigest = (JSON.parse(inspected) as { Digest: string }).Digest;
+  }, 600_000);
+  afterAll(async () => {
+    await registry?.stop();
+  });
+
+  it("mode=max: pushed as an index with the attestation manifest, skopeo copies it whole, BuildKit's types read it strictly, no secret value in it", async () => {
+    const ctx = await writeContext(join(tmp, "max"), {
+      Dockerfile: `FROM ${registry.host}/base:1
+ARG GREETING
+RUN --mount=type=secret,id=tok test -s /run/secrets/tok && echo "$GREETING" > /hi
+COPY --from=${registry.host}/base:2 /bin/busybox /bb
+`,
+    });
+    const ref = `${registry.host}/app:max`;
+    const r = await berth(
+      [
+        "build",
+        ctx,
+        "--dockerfile",
+        "-t",
+        `docker://${ref}`,
+        "--push",
+        "--provenance",
+        "mode=max",
+        "--secret",
+        "id=tok,env=TOKEN",
+        "--build-arg",
+        "GREETING=hello",
+        "--json",
+      ],
+      { home: join(tmp, "home"), env: { TOKEN: SECRET } },
+    );
+    expect(r.stderr).not.toContain(SECRET);
+    expect(r.code, r.stderr).toBe(0);
+    const doc = JSON.parse(r.stdout) as { digest: string; descriptor: Desc };
+    const layout = join(tmp, "max-copy");
+    await run("skopeo", ["copy", "--all", "--src-tls-verify=false", `docker://${ref}`, `oci:${layout}:app`]);
+    const a = await attested(layout);
+    // skopeo kept the index as berth wrote it: the digest --json printed
+    expect(a.indexDigest).toBe(doc.digest);
+    expect(doc.descriptor.mediaType).toBe("application/vnd.oci.image.index.v1+json");
+    expect(a.index.manifests).toHaveLength(2);
+    expect(a.image.platform).toEqual({ architecture: "amd64", os: "linux" });
+    expect(a.att.platform).toEqual({ architecture: "unknown", os: "unknown" });
+    expect(a.att.annotations).toEqual({
+      "vnd.docker.reference.digest": a.image.digest,
+      "vnd.docker.reference.type": "attestation-manifest",
+    });
+    expect(a.manifest.layers).toHaveLength(1);
+    expect(a.manifest.layers[0]!.mediaType).toBe("application/vnd.in-toto+json");
+    expect(a.manifest.layers[0]!.annotations).toEqual({
+      "in-toto.io/predicate-type": "https://slsa.dev/provenance/v0.2",
+    });
+    expect(a.config).toEqual({
+      architecture: "unknown",
+      os: "unknown",
+      config: {},
+      rootfs: { type: "layers", diff_ids: [a.manifest.layers[0]!.digest] },
+    });
+    const decoded = await provenanceOracle({ statement: a.statementBytes });
+    const p = decoded.statement!.predicate as {
+      builder: { id: string };
+      buildType: string;
+      materials: { uri: string; digest: Record<string, string> }[];
+      invocation: {
+        configSource: Record<string, unknown>;
+        parameters: {
+          frontend: string;
+          args: Record<string, string>;
+          secrets: { id: string }[];
+          locals: unknown[];
+        };
+        environment: { platform: string };
+      };
+      metadata: Record<string, unknown> & { completeness: Record<string, boolean> };
+    };
+    expect(decoded.statement!.subject).toEqual([
+      {
+        name: `pkg:docker/${registry.host.replace(":", "%3A")}/app@max?platform=linux%2Famd64`,
+        digest: { sha256: a.image.digest.slice(7) },
+      },
+    ]);
+    expect(p.builder).toEqual({ id: "" });
+    expect(p.buildType).toBe("https://mobyproject.org/buildkit@v1");
+    // both bases, each with the digest its reference resolved to
+    expect(p.materials).toEqual([
+      {
+        uri: `pkg:docker/${registry.host.replace(":", "%3A")}/base@1?platform=linux%2Famd64`,
+        digest: { sha256: baseDigest.slice(7) },
+      },
+      {
+        uri: `pkg:docker/${registry.host.replace(":", "%3A")}/base@2?platform=linux%2Famd64`,
+        digest: { sha256: baseDigest.slice(7) },
+      },
+    ]);
+    expect(p.invocation.configSource).toEqual({ entryPoint: "Dockerfile" });
+    expect(p.invocation.parameters.frontend).toBe("dockerfile.v0");
+    expect(p.invocation.parameters.args).toEqual({ "build-arg:GREETING": "hello" });
+    expect(p.invocation.parameters.secrets).toEqual([{ id: "tok" }]);
+    expect(p.invocation.parameters.locals).toEqual([{ name: "context" }, { name: "dockerfile" }]);
+    expect(p.invocation.environment).toEqual({ platform: "linux/amd64" });
+    expect(p.metadata.completeness).toEqual({ parameters: true, environment: true, materials: false });
+    expect(p.metadata.buildInvocationID).toMatch(/^[a-z0-9]{25}$/);
+    expect(Date.parse(p.metadata.buildFinishedOn as string)).toBeGreaterThanOrEqual(
+      Date.parse(p.metadata.buildStartedOn as string),
+    );
+    const source = (
+      p.metadata["https://mobyproject.org/buildkit@v1#metadata"] as { source: { infos: { data: string }[] } }
+    ).source;
+    expect(Buffer.from(source.infos[0]!.data, "base64").toString()).toBe(
+      await readFile(join(ctx, "Dockerfile"), "utf8"),
+    );
+    // no blob anywhere in what was pushed holds the secret's value
+    for (const name of await readdir(join(layout, "blobs", "sha256"))) {
+      expect((await readFile(join(layout, "blobs", "sha256", name))).includes(SECRET)).toBe(false);
+    }
+  }, 600_000);
+
+  it("mode=min, version=v1: build args left out; an OCI layout holds the index, a docker-archive the image alone", async () => {
+    const ctx = await writeContext(join(tmp, "min"), {
+      Dockerfile: `FROM ${base}\nARG V\nLABEL v=$V\n`,
+    });
+    const layout = join(tmp, "min-out");
+    const archive = join(tmp, "min.tar");
+    const r = await berth(
+      [
+        "build",
+        ctx,
+        "--dockerfile",
+        "-t",
+        `oci:${layout}:app`,
+        "-o",
+        `type=docker,dest=${archive}`,
+        "--attest",
+        "type=provenance,mode=min,version=v1,builder-id=https://ci.example/1",
+        "--build-arg",
+        "V=7",
+        "--json",
+      ],
+      { home: join(tmp, "home"), env: { SOURCE_DATE_EPOCH: "0" } },
+    );
+    expect(r.code, r.stderr).toBe(0);
+    const a = await attested(layout);
+    expect(a.statement.predicateType).toBe("https://slsa.dev/provenance/v1");
+    // an oci: destination has no name: no subject, as BuildKit's exporter of an unnamed image
+    expect(a.statement.subject).toEqual([]);
+    const decoded = await provenanceOracle({ statement: a.statementBytes });
+    const p = decoded.statement!.predicate as {
+      buildDefinition: Record<string, unknown> & { externalParameters: { request: Record<string, unknown> } };
+      runDetails: { builder: { id: string }; metadata: Record<string, unknown> };
+    };
+    expect(p.buildDefinition.buildType).toBe(
+      "https://github.com/moby/buildkit/blob/master/docs/attestations/slsa-definitions.md",
+    );
+    expect(p.buildDefinition.externalParameters.request.args).toBeUndefined();
+    expect(p.runDetails.builder.id).toBe("https://ci.example/1");
+    expect(p.runDetails.metadata.buildkit_completeness).toEqual({
+      request: false,
+      resolvedDependencies: false,
+    });
+    // the base from an OCI layout: a pkg:oci purl, with the layout's digest
+    const baseIndex = JSON.parse(await readFile(join(tmp, "base", "layout", "index.json"), "utf8")) as {
+      manifests: (Desc & { annotations: Record<string, string> })[];
+    };
+    const baseDesc = baseIndex.manifests.find(
+      (m) => m.annotations["org.opencontainers.image.ref.name"] === "base",
+    )!;
+    expect(p.buildDefinition.resolvedDependencies).toEqual([
+      { uri: "pkg:oci/layout@base?platform=linux%2Famd64", digest: { sha256: baseDesc.digest.slice(7) } },
+    ]);
+    // the docker-archive: the image alone, the index's first manifest
+    const listed = JSON.parse(await run("tar", ["-xOf", archive, "manifest.json"])) as { Config: string }[];
+    const image = await json<{ config: Desc }>(layout, a.image.digest);
+    expect(listed[0]!.Config).toBe(`${image.config.digest.slice(7)}.json`);
+  }, 600_000);
+});
