@@ -569,6 +569,8 @@ export interface DockerfileBuildOptions extends HostOptions {
    */
   provenance?: string | undefined;
   attest?: string[];
+  /** docker buildx's `--load`: the store's image without attestations (as docker's exporter loads it). */
+  load?: boolean;
   /** docker buildx's `--sbom`: refused unless `false` (berth makes no SBOM attestation). */
   sbom?: string | undefined;
   /**
@@ -797,6 +799,7 @@ async function buildDockerfileOnce(o: DockerfileBuildOptions): Promise<BuildResu
     ...(o.network ? { network: parseNetworkMode(o.network) } : {}),
     allow: parseEntitlements(o.allow ?? []),
     stageJobs: o.stageJobs,
+    load: Boolean(o.load),
     provenance: parseAttestations({ provenance: o.provenance, sbom: o.sbom, attest: o.attest ?? [] }),
     log: host.info,
     onOutput: (chunk, stream) => host.output(chunk, stream),

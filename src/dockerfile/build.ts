@@ -140,6 +140,8 @@ export interface BuildInputs {
    * a docker-archive); `attach: false` (a platform of a multi-platform build) only gathers its facts.
    */
   provenance?: (ProvenanceSpec & { attach?: false }) | undefined;
+  /** buildx's `--load`: the store's image goes without attestations, as BuildKit's docker exporter loads it. */
+  load?: boolean | undefined;
 }
 
 export interface StepReport {
@@ -537,7 +539,11 @@ export class DockerfileBuild {
       await Promise.all(this.#prefetching);
       const provenance = this.#provenance(final.image);
       const root = provenance?.index ?? final.image;
-      const written = await writeDestinations(root, i.destinations, this.#ctx, this.#prewriter, final.image);
+      const plain = {
+        image: final.image,
+        takes: (d: ImageArgument) => d.transport === "store" && Boolean(i.load),
+      };
+      const written = await writeDestinations(root, i.destinations, this.#ctx, this.#prewriter, plain);
       // loaded only by a build that exports (a module fewer on every other build's start)
       if (i.exports?.length)
         await (await import("./export.ts")).exportFilesystems(
@@ -888,7 +894,11 @@ export class DockerfileBuild {
       finishedOn: new Date(),
       builderPlatform: hostPlatform(),
     };
-    if (i.provenance.attach === false) return { facts };
+    // no destination holds the index: a docker-archive, or the store under --load, takes the image alone
+    const plainOnly = i.destinations.every(
+      (d) => d.transport === "docker-archive" || (i.load && d.transport === "store"),
+    );
+    if (i.provenance.attach === false || plainOnly) return { facts };
     const subject = { names: subjectNames(i.destinations), digest: image.digest, platform: this.#platform };
     const statement = provenanceStatement(i.provenance, facts, subject);
     return { facts, index: assembleIndex([image, attestationManifest(image, statement)]) };
@@ -1676,19 +1686,19 @@ function withLabels(image: Image, labels: Readonly<Record<string, string>>): Ima
 
 /**
  * Write the built image (or a multi-platform build's index, whole) to each destination, with the same digest; a
- * docker-archive, which holds no index, gets `plain` (the image without its attestation, as BuildKit's docker
- * exporter writes it).
+ * docker-archive, which holds no index, and the destinations `plain` takes (`--load`'s) get `plain`'s image: the
+ * image without its attestation, as BuildKit's docker exporter writes it.
  */
 export async function writeDestinations(
   index: Root,
   destinations: readonly ImageArgument[],
   ctx: TransportContext,
   prewritten?: Prewriter,
-  plain?: Image,
+  plain?: { image: Image; takes: (dest: ImageArgument) => boolean },
 ): Promise<BuildResult["written"]> {
   const written: BuildResult["written"] = [];
   for (const dest of destinations) {
-    const root = dest.transport === "docker-archive" && plain ? plain : index;
+    const root = plain && (dest.transport === "docker-archive" || plain.takes(dest)) ? plain.image : index;
     const sink = await prewritten?.take(dest);
     // a push to a registry shows its progress (the CLI's reporter); a local write is quick
     const result = await reported(

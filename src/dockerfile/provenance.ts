@@ -224,6 +224,9 @@ export function imagePurl(image: ImageArgument, platform: Platform | undefined):
   return `pkg:${path}${qualifiers.length ? `?${qualifiers.join("&")}` : ""}`;
 }
 
+/** A time as Go's encoding/json writes a time.Time (RFC 3339 with the fraction's trailing zeros trimmed). */
+const goTime = (d: Date) => d.toISOString().replace(/\.?0+Z$/, "Z");
+
 const digestSet = (d: Digest) => ({ [d.slice(0, d.indexOf(":"))]: d.slice(d.indexOf(":") + 1) });
 
 /** The SLSA v0.2 predicate of a build (BuildKit's NewPredicate and NewProvenanceCreator). */
@@ -267,8 +270,8 @@ function predicateV02(spec: ProvenanceSpec, f: ProvenanceFacts): Record<string, 
     },
     metadata: {
       buildInvocationID: f.invocationId,
-      buildStartedOn: f.startedOn.toISOString(),
-      buildFinishedOn: f.finishedOn.toISOString(),
+      buildStartedOn: goTime(f.startedOn),
+      buildFinishedOn: goTime(f.finishedOn),
       // local sources make the materials incomplete (and the build not hermetic), as BuildKit says
       completeness: { parameters: parametersComplete, environment: true, materials: false },
       reproducible: spec.reproducible,

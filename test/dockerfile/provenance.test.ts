@@ -3,10 +3,12 @@
  * its peers: BuildKit v0.26.2's own types decoding strictly (test/helpers/provenance-oracle), skopeo copying the
  * index whole through a real registry (docker-registry), and buildx's `imagetools inspect` when it is built.
  */
-import { readdir, readFile } from "node:fs/promises";
-import { join } from "node:path";
+import { readdir, readFile, writeFile } from "node:fs/promises";
+import { join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { buildPlatforms } from "../../src/dockerfile/platforms.ts";
 import { imagePurl, invocationId, parseAttestations } from "../../src/dockerfile/provenance.ts";
+import { parsePlatform } from "../../src/oci/platform.ts";
 import { parseImageArgument } from "../../src/transport/parse.ts";
 import { berth } from "../helpers/cli.ts";
 import { run } from "../helpers/exec.ts";
@@ -261,6 +263,14 @@ COPY --from=${registry.host}/base:2 /bin/busybox /bb
     expect(Buffer.from(source.infos[0]!.data, "base64").toString()).toBe(
       await readFile(join(ctx, "Dockerfile"), "utf8"),
     );
+    // buildx reads it from the registry as it reads BuildKit's (imagetools inspect's Provenance)
+    const buildx = (await run("bash", [resolve(import.meta.dirname, "../../scripts/buildx.sh")])).trim();
+    const inspected = JSON.parse(
+      await run(buildx, ["imagetools", "inspect", ref, "--format", "{{json .Provenance}}"], {
+        env: { ...process.env, DOCKER_CONFIG: join(tmp, "docker-config") },
+      }),
+    ) as { SLSA: typeof p };
+    expect(inspected.SLSA).toEqual(decoded.statement!.predicate);
     // no blob anywhere in what was pushed holds the secret's value
     for (const name of await readdir(join(layout, "blobs", "sha256"))) {
       expect((await readFile(join(layout, "blobs", "sha256", name))).includes(SECRET)).toBe(false);
@@ -319,9 +329,71 @@ COPY --from=${registry.host}/base:2 /bin/busybox /bb
     expect(p.buildDefinition.resolvedDependencies).toEqual([
       { uri: "pkg:oci/layout@base?platform=linux%2Famd64", digest: { sha256: baseDesc.digest.slice(7) } },
     ]);
+    // --load: the store gets the image alone, as buildx's docker exporter loads it; --json names it
+    const load = await berth(
+      [
+        "build",
+        ctx,
+        "--dockerfile",
+        "-t",
+        "app:load",
+        "--load",
+        "--provenance",
+        "--build-arg",
+        "V=7",
+        "--json",
+      ],
+      {
+        home: join(tmp, "home"),
+        env: { SOURCE_DATE_EPOCH: "0" },
+      },
+    );
+    expect(load.code, load.stderr).toBe(0);
+    expect((JSON.parse(load.stdout) as { digest: string }).digest).toBe(a.image.digest);
+    const stored = await berth(["inspect", "app:load", "--json"], { home: join(tmp, "home") });
+    expect(stored.stdout).not.toContain("unknown");
     // the docker-archive: the image alone, the index's first manifest
     const listed = JSON.parse(await run("tar", ["-xOf", archive, "manifest.json"])) as { Config: string }[];
     const image = await json<{ config: Desc }>(layout, a.image.digest);
     expect(listed[0]!.Config).toBe(`${image.config.digest.slice(7)}.json`);
+  }, 600_000);
+});
+
+describe("buildPlatforms with provenance", () => {
+  it("lists one attestation manifest per platform after the images, each naming its own image", async () => {
+    const dir = await tempDir();
+    await writeFile(join(dir, "a.txt"), "a");
+    const out = join(dir, "out");
+    const r = await buildPlatforms(
+      {
+        contextDir: dir,
+        dockerfile: { text: "FROM scratch\nARG TARGETARCH\nLABEL arch=$TARGETARCH\nCOPY a.txt /\n" },
+        destinations: [parseImageArgument(`oci:${out}:multi`), parseImageArgument("multi:1")],
+        compression: "none",
+        provenance: { mode: "min", version: "v0.2", builderId: "", reproducible: false },
+      },
+      [parsePlatform("linux/amd64"), parsePlatform("linux/arm64")],
+      { home: join(dir, "home"), env: {} },
+    );
+    const index = await json<{ manifests: Desc[] }>(out, r.digest);
+    const images = r.platforms.map((p) => p.result.digest);
+    expect(
+      index.manifests.map((m) => [m.platform, m.annotations?.["vnd.docker.reference.digest"] ?? m.digest]),
+    ).toEqual([
+      [{ architecture: "amd64", os: "linux" }, images[0]],
+      [{ architecture: "arm64", os: "linux" }, images[1]],
+      [{ architecture: "unknown", os: "unknown" }, images[0]],
+      [{ architecture: "unknown", os: "unknown" }, images[1]],
+    ]);
+    for (const [n, arch] of ["amd64", "arm64"].entries()) {
+      const manifest = await json<{ layers: Desc[] }>(out, index.manifests[2 + n]!.digest);
+      const statement = await blob(out, manifest.layers[0]!.digest);
+      const decoded = await provenanceOracle({ statement });
+      // the store name as its subject, with this platform's image; no materials (FROM scratch)
+      expect(decoded.statement!.subject).toEqual([
+        { name: `pkg:docker/multi@1?platform=linux%2F${arch}`, digest: { sha256: images[n]!.slice(7) } },
+      ]);
+      expect(decoded.statement!.predicate.materials).toBeUndefined();
+    }
   }, 600_000);
 });

@@ -572,6 +572,7 @@ async function dockerfileBuild(
     pull: Boolean(opts.pull),
     noCacheFilter: (opts.noCacheFilter as string[] | undefined) ?? [],
     ...attestations(opts),
+    load: Boolean(opts.load),
   });
   await writeBuildFiles(opts, r, c.cwd);
   if (opts.json) printJson(out, r);
