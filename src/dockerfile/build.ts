@@ -12,6 +12,7 @@ import { createMatcher, type Matcher, parseIgnoreFile } from "../layer/ignore.ts
 import { assembleIndex } from "../oci/assemble.ts";
 import type { ContainerConfig } from "../oci/config.ts";
 import { type CopyResult, copy } from "../oci/copy.ts";
+import type { Descriptor } from "../oci/descriptor.ts";
 import type { Digest } from "../oci/digest.ts";
 import { type Image, type ImageIndex, loadRoot, type Root, selectImage } from "../oci/image.ts";
 import type { Compression } from "../oci/mediatype.ts";
@@ -537,7 +538,7 @@ export class DockerfileBuild {
       if (i.labels && Object.keys(i.labels).length) final.image = withLabels(final.image, i.labels);
       if (i.cacheTo?.some((c) => c.type === "inline")) this.#inlineCache(final);
       await Promise.all(this.#prefetching);
-      const provenance = this.#provenance(final.image);
+      const provenance = this.#provenance(final.image, final.chain);
       const root = provenance?.index ?? final.image;
       const plain = {
         image: final.image,
@@ -877,7 +878,7 @@ export class DockerfileBuild {
   }
 
   /** With `--provenance`: the build's facts, and (unless a platform of several) the index with the attestation. */
-  #provenance(image: Image): BuildResult["provenance"] {
+  #provenance(image: Image, chain: readonly ExportStep[]): BuildResult["provenance"] {
     const i = this.inputs;
     if (!i.provenance) return undefined;
     const dockerfile = "path" in i.dockerfile ? this.#dockerfileText : i.dockerfile.text;
@@ -893,6 +894,7 @@ export class DockerfileBuild {
       startedOn: this.#startedOn,
       finishedOn: new Date(),
       builderPlatform: hostPlatform(),
+      layers: stepLayers(chain, image.manifest.layers),
     };
     // no destination holds the index: a docker-archive, or the store under --load, takes the image alone
     const plainOnly = i.destinations.every(
@@ -1714,6 +1716,27 @@ export async function writeDestinations(
     written.push({ destination: dest.text, result });
   }
   return written;
+}
+
+/**
+ * mode=max's layers by step: for each step of the image's chain (its base stage's first) that left a layer,
+ * `step<N>:0` (N its place in the chain) → the image's layers up to and with it; none when the chain and the
+ * manifest disagree on how many there are.
+ */
+function stepLayers(
+  chain: readonly ExportStep[],
+  layers: readonly Descriptor[],
+): Record<string, Descriptor[][]> {
+  const made = chain.flatMap((s, n) => (s.record.layer ? [n] : []));
+  const below = layers.length - made.length;
+  if (below < 0) return {};
+  const out: Record<string, Descriptor[][]> = {};
+  made.forEach((n, j) => {
+    out[`step${n}:0`] = [
+      layers.slice(0, below + j + 1).map((l) => ({ mediaType: l.mediaType, digest: l.digest, size: l.size })),
+    ];
+  });
+  return out;
 }
 
 /**

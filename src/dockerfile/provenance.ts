@@ -6,8 +6,8 @@
  * annotated `in-toto.io/predicate-type`), listed in the image's index after the images with
  * `vnd.docker.reference.type: attestation-manifest` and `vnd.docker.reference.digest` (the image it describes),
  * as docs/attestations/attestation-storage.md says. What berth cannot give honestly is left out: no LLB
- * definition (`buildConfig`), nor the source locations and per-step layers keyed by its steps, nor resource
- * usage. README: "berth build".
+ * definition (`buildConfig`) nor the source locations that point into it (mode=max's layers by step are keyed
+ * by berth's chain of steps), no resource usage. README: "berth build".
  */
 import { randomBytes } from "node:crypto";
 import { Readable } from "node:stream";
@@ -170,6 +170,8 @@ export interface ProvenanceFacts {
   finishedOn: Date;
   /** The machine the build ran on (environment.platform). */
   builderPlatform: Platform;
+  /** mode=max: the image's layers by step (`step<N>:0` → the chain up to step N's layer). */
+  layers: Readonly<Record<string, Descriptor[][]>>;
 }
 
 /** The names an image is written under, as its attestation's subjects: store and registry references. */
@@ -252,6 +254,8 @@ function predicateV02(spec: ProvenanceSpec, f: ProvenanceFacts): Record<string, 
       infos: [{ filename: f.filename, language: "Dockerfile", data: f.dockerfile.toString("base64") }],
     };
   }
+  if (spec.mode === "max" && Object.keys(f.layers).length) buildkit.layers = f.layers;
+
   return {
     builder: { id: spec.builderId },
     buildType: BUILD_TYPE_V02,

@@ -263,6 +263,17 @@ COPY --from=${registry.host}/base:2 /bin/busybox /bb
     expect(Buffer.from(source.infos[0]!.data, "base64").toString()).toBe(
       await readFile(join(ctx, "Dockerfile"), "utf8"),
     );
+    // its layers by step, each the chain up to it: the base's (step 0, as BuildKit's image source), the RUN's
+    // (step 1) and the COPY's (step 2)
+    const pushed = await json<{ layers: Desc[] }>(layout, a.image.digest);
+    const strip = (l: Desc) => ({ mediaType: l.mediaType, digest: l.digest, size: l.size });
+    expect(
+      (p.metadata["https://mobyproject.org/buildkit@v1#metadata"] as { layers: unknown }).layers,
+    ).toEqual({
+      "step0:0": [pushed.layers.slice(0, 1).map(strip)],
+      "step1:0": [pushed.layers.slice(0, 2).map(strip)],
+      "step2:0": [pushed.layers.slice(0, 3).map(strip)],
+    });
     // buildx reads it from the registry as it reads BuildKit's (imagetools inspect's Provenance)
     const buildx = (await run("bash", [resolve(import.meta.dirname, "../../scripts/buildx.sh")])).trim();
     const inspected = JSON.parse(
