@@ -370,6 +370,28 @@ COPY --from=${registry.host}/base:2 /bin/busybox /bb
   }, 600_000);
 });
 
+describe("berth build's attestation flags, refused before anything is built", () => {
+  it("--sbom, a bad --provenance, and --provenance on a buildpacks build: one sentence, exit 2, nothing written", async () => {
+    const dir = await tempDir();
+    const ctx = await writeContext(join(dir, "ctx"), { Dockerfile: "FROM scratch\n" });
+    const out = join(dir, "out");
+    const cases: [string[], RegExp][] = [
+      [["--dockerfile", "--sbom"], /^berth: --sbom true: berth makes no SBOM attestation/m],
+      [
+        ["--dockerfile", "--provenance", "mode=full-ish"],
+        /^berth: --provenance mode=full-ish: mode="full-ish" is not/m,
+      ],
+      [["--provenance"], /--provenance applies only to Dockerfile builds; this is a buildpacks build/],
+    ];
+    for (const [flags, message] of cases) {
+      const r = await berth(["build", ctx, "-t", `oci:${out}:x`, ...flags], { home: join(dir, "home") });
+      expect(r.code, r.stderr).toBe(2);
+      expect(r.stderr).toMatch(message);
+      await expect(readdir(out)).rejects.toThrow(/ENOENT/);
+    }
+  });
+});
+
 describe("buildPlatforms with provenance", () => {
   it("lists one attestation manifest per platform after the images, each naming its own image", async () => {
     const dir = await tempDir();
