@@ -74,7 +74,14 @@ import {
 } from "./stage.ts";
 import { LayerEntries, StageIndex } from "./stage-index.ts";
 import { layerSources } from "./stage-sources.ts";
-import type { HeldSnapshot, SourceRoot, StepCacheOptions, StepContext, StepOutput } from "./step.ts";
+import type {
+  FetchedSource,
+  HeldSnapshot,
+  SourceRoot,
+  StepCacheOptions,
+  StepContext,
+  StepOutput,
+} from "./step.ts";
 
 export interface BuildInputs {
   /** The build context directory. */
@@ -353,6 +360,8 @@ export class DockerfileBuild {
   #bases = new Map<string, Promise<Image>>();
   /** The base and --from images read, by reference and platform, with the digest each resolved to (provenance). */
   #materials = new Map<string, Material>();
+  /** The git repositories and URLs ADD fetched (provenance). */
+  #fetched = new Map<string, FetchedSource>();
   #startedOn = new Date();
   /** The Dockerfile's bytes as read (mode=max provenance). */
   #dockerfileText: string | undefined;
@@ -884,6 +893,7 @@ export class DockerfileBuild {
     const dockerfile = "path" in i.dockerfile ? this.#dockerfileText : i.dockerfile.text;
     const facts: ProvenanceFacts = {
       materials: [...this.#materials.values()],
+      fetched: [...this.#fetched.values()],
       args: frontendArgs(i),
       secrets: Object.keys(i.secrets ?? {}),
       ssh: Object.keys(i.ssh ?? {}),
@@ -1214,6 +1224,7 @@ export class DockerfileBuild {
       dry: s.dry,
       // the target: no stage reads it, so its definition key is wanted by nothing
       keyless: s.dry && s.missed && s.stage.index === this.#target,
+      fetched: (f) => this.#fetched.set(`${f.kind} ${f.url}`, f),
       takeEarly: () => this.#early.take(ins),
       waiting: (ended) => {
         this.#releaseLeads(s);

@@ -19,6 +19,7 @@ import type { Image } from "../oci/image.ts";
 import { formatPlatform, normalizePlatform, type Platform } from "../oci/platform.ts";
 import { parseReference } from "../oci/reference.ts";
 import type { ImageArgument } from "../transport/parse.ts";
+import type { FetchedSource } from "./step.ts";
 
 const PREDICATE_V02 = "https://slsa.dev/provenance/v0.2";
 const PREDICATE_V1 = "https://slsa.dev/provenance/v1";
@@ -157,6 +158,8 @@ export interface Material {
 /** What a build knows of itself for its provenance (BuildKit's Capture, and the job's times). */
 export interface ProvenanceFacts {
   materials: readonly Material[];
+  /** The git repositories and URLs ADD fetched, with their commit or content digest. */
+  fetched: readonly FetchedSource[];
   /** The frontend's arguments: `build-arg:NAME`, `label:KEY`, `target`, `no-cache`… (not redacted). */
   args: Readonly<Record<string, string>>;
   /** The ids of the secrets and SSH agents given to the build (their values never). */
@@ -237,6 +240,15 @@ function predicateV02(spec: ProvenanceSpec, f: ProvenanceFacts): Record<string, 
   const materials = [...f.materials]
     .sort((a, b) => (a.image.text < b.image.text ? -1 : a.image.text > b.image.text ? 1 : 0))
     .map((m) => ({ uri: imagePurl(m.image, m.platform), digest: digestSet(m.digest) }));
+  // then git (a commit: sha1, or sha256 for 64 digits) and http sources, each sorted by URL, as BuildKit's
+  const byUrl = (a: FetchedSource, b: FetchedSource) => (a.url < b.url ? -1 : a.url > b.url ? 1 : 0);
+  for (const kind of ["git", "http"] as const) {
+    for (const s of f.fetched.filter((x) => x.kind === kind).sort(byUrl)) {
+      const digest =
+        s.kind === "http" ? digestSet(s.digest) : { [s.commit.length === 64 ? "sha256" : "sha1"]: s.commit };
+      materials.push({ uri: s.url, digest });
+    }
+  }
   const args: Record<string, string> = {};
   let parametersComplete = true;
   for (const [k, v] of Object.entries(f.args)) {

@@ -75,6 +75,11 @@ export interface HeldSnapshot {
   abandon(): Promise<void>;
 }
 
+/** A source ADD fetched, as BuildKit's provenance records git and http sources. */
+export type FetchedSource =
+  | { kind: "git"; url: string; commit: string }
+  | { kind: "http"; url: string; digest: Digest };
+
 export interface StepContext {
   readonly inputs: BuildInputs;
   /** BERTH_HOME. */
@@ -150,6 +155,8 @@ export interface StepContext {
    * computes it at the step's turn.
    */
   readonly keyless: boolean;
+  /** ADD fetched a git repository (its commit) or a URL (its content's digest): a material of the provenance. */
+  readonly fetched?: ((source: FetchedSource) => void) | undefined;
   /** The step's work is a process's until `ended` settles (RUN): the build's thread is free for work made early. */
   waiting(ended: Promise<unknown>): void;
   /**

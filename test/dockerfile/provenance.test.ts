@@ -3,9 +3,12 @@
  * its peers: BuildKit v0.26.2's own types decoding strictly (test/helpers/provenance-oracle), skopeo copying the
  * index whole through a real registry (docker-registry), and buildx's `imagetools inspect` when it is built.
  */
+import { createHash } from "node:crypto";
 import { readdir, readFile, writeFile } from "node:fs/promises";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { join, resolve } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from "vitest";
 import { buildPlatforms } from "../../src/dockerfile/platforms.ts";
 import { imagePurl, invocationId, parseAttestations } from "../../src/dockerfile/provenance.ts";
 import { parsePlatform } from "../../src/oci/platform.ts";
@@ -289,8 +292,14 @@ COPY --from=${registry.host}/base:2 /bin/busybox /bb
   }, 600_000);
 
   it("mode=min, version=v1: build args left out; an OCI layout holds the index, a docker-archive the image alone", async () => {
+    // ADD of a URL: an http material with its content's digest
+    const served = "fetched by ADD\n";
+    const server = createServer((_req, res) => res.end(served));
+    await new Promise<void>((ok) => server.listen(0, "127.0.0.1", ok));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/f.txt`;
+    onTestFinished(() => new Promise<void>((ok) => server.close(() => ok())));
     const ctx = await writeContext(join(tmp, "min"), {
-      Dockerfile: `FROM ${base}\nARG V\nLABEL v=$V\n`,
+      Dockerfile: `FROM ${base}\nARG V\nLABEL v=$V\nADD ${url} /f.txt\n`,
     });
     const layout = join(tmp, "min-out");
     const archive = join(tmp, "min.tar");
@@ -339,6 +348,7 @@ COPY --from=${registry.host}/base:2 /bin/busybox /bb
     )!;
     expect(p.buildDefinition.resolvedDependencies).toEqual([
       { uri: "pkg:oci/layout@base?platform=linux%2Famd64", digest: { sha256: baseDesc.digest.slice(7) } },
+      { uri: url, digest: { sha256: createHash("sha256").update(served).digest("hex") } },
     ]);
     // --load: the store gets the image alone, as buildx's docker exporter loads it; --json names it
     const load = await berth(

@@ -14,6 +14,7 @@ import { pipeline } from "node:stream/promises";
 import { BerthError, isBerthError } from "../../errors.ts";
 import type { EntryHeader } from "../../layer/entry.ts";
 import { type PlannedEntry, typeOf } from "../../layer/walk.ts";
+import type { Digest } from "../../oci/digest.ts";
 import type { Compression } from "../../oci/mediatype.ts";
 import { adoptEarly, makeEarly } from "../early.ts";
 import { expandWord, splitRaw } from "../expand.ts";
@@ -561,6 +562,7 @@ async function gitSource(
   const sub = await matchSources(dir, [ref.subdir ?? "."], undefined, w);
   // The repository's tree (or its subdir) goes into the destination, as a directory's contents.
   extra.push(...sub.map((x) => ({ ...x, isDir: true })).filter((x) => x.files[0]!.st.isDirectory()));
+  c.fetched?.({ kind: "git", url: w, commit: got.commit });
   return { git: w, commit: got.commit, keep };
 }
 
@@ -587,6 +589,7 @@ async function urlSource(
       files: [{ hostPath: got.path, rel: "", st: await stat(got.path) }],
     });
   }
+  c.fetched?.({ kind: "http", url: w, digest: got.digest as Digest });
   return { url: w, digest: got.digest };
 }
 
