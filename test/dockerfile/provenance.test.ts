@@ -359,7 +359,7 @@ COPY --from=${registry.host}/base:2 /bin/busybox /bb
         "-t",
         "app:load",
         "--load",
-        "--provenance",
+        "--provenance=true",
         "--build-arg",
         "V=7",
         "--json",
@@ -386,12 +386,12 @@ describe("berth build's attestation flags, refused before anything is built", ()
     const ctx = await writeContext(join(dir, "ctx"), { Dockerfile: "FROM scratch\n" });
     const out = join(dir, "out");
     const cases: [string[], RegExp][] = [
-      [["--dockerfile", "--sbom"], /^berth: --sbom true: berth makes no SBOM attestation/m],
+      [["--dockerfile", "--sbom=true"], /^berth: --sbom true: berth makes no SBOM attestation/m],
       [
         ["--dockerfile", "--provenance", "mode=full-ish"],
         /^berth: --provenance mode=full-ish: mode="full-ish" is not/m,
       ],
-      [["--provenance"], /--provenance applies only to Dockerfile builds; this is a buildpacks build/],
+      [["--provenance=1"], /--provenance applies only to Dockerfile builds; this is a buildpacks build/],
     ];
     for (const [flags, message] of cases) {
       const r = await berth(["build", ctx, "-t", `oci:${out}:x`, ...flags], { home: join(dir, "home") });

@@ -271,11 +271,10 @@ function checkPlan(opts: Record<string, unknown>, command: Command, choice: Buil
   if (choice.way === "dockerfile") parseAttestations(attestations(opts as BuildFlags));
 }
 
-/** `--provenance`, `--sbom` and `--attest` as buildx reads them (a bare `--provenance`: true). */
+/** `--provenance`, `--sbom` and `--attest` as buildx reads them (an empty value: none, as buildx's). */
 function attestations(opts: BuildFlags): { provenance?: string; sbom?: string; attest: string[] } {
-  const value = (v: string | boolean | undefined) => (v === true ? "true" : v || undefined);
-  const provenance = value(opts.provenance);
-  const sbom = value(opts.sbom);
+  const provenance = opts.provenance || undefined;
+  const sbom = opts.sbom || undefined;
   return { ...(provenance ? { provenance } : {}), ...(sbom ? { sbom } : {}), attest: opts.attest ?? [] };
 }
 
@@ -407,8 +406,8 @@ interface BuildFlags {
   label?: string[];
   iidfile?: string;
   metadataFile?: string;
-  provenance?: string | boolean;
-  sbom?: string | boolean;
+  provenance?: string;
+  sbom?: string;
   attest?: string[];
 }
 
@@ -722,8 +721,8 @@ function outputOptions(cmd: Command): void {
       collect,
     )
     .option(
-      "--provenance [true|false|mode=min|max,…]",
-      "attach BuildKit's SLSA provenance attestation (buildx's; mode=max by default as BuildKit's, version=v0.2|v1, builder-id=, reproducible=): the image goes out in an index with it (a docker-archive gets the image alone)",
+      "--provenance <true|false|mode=min|max,…>",
+      "attach BuildKit's SLSA provenance attestation (buildx's; true: mode=max, BuildKit's default; version=v0.2|v1, builder-id=, reproducible=): the image goes out in an index with it (a docker-archive gets the image alone)",
     )
     .option(
       "--attest <type=provenance,…>",
@@ -731,7 +730,7 @@ function outputOptions(cmd: Command): void {
       collect,
     )
     .option(
-      "--sbom [false]",
+      "--sbom <false>",
       "refused unless false: berth makes no SBOM attestation (BuildKit runs a scanner image)",
     )
     .option("--iidfile <file>", "write the image ID (sha256:<config digest>) to this file")
