@@ -20,6 +20,7 @@ import { provenanceOracle } from "../helpers/provenance-oracle.ts";
 import { tempDir } from "../helpers/temp.ts";
 import { type RegistryHarness, startRegistry } from "../registry/helpers/registry.ts";
 import { localBase, writeContext } from "./helpers/local.ts";
+import { twoPlatformBase } from "./helpers/multiarch.ts";
 
 interface Desc {
   mediaType: string;
@@ -403,14 +404,22 @@ describe("berth build's attestation flags, refused before anything is built", ()
 });
 
 describe("buildPlatforms with provenance", () => {
-  it("lists one attestation manifest per platform after the images, each naming its own image", async () => {
+  it("lists one attestation manifest per platform after the images, each naming its own image and its base", async () => {
     const dir = await tempDir();
     await writeFile(join(dir, "a.txt"), "a");
     const out = join(dir, "out");
+    // a two-platform base: each platform's material is the index its reference names, with that platform
+    const base = await twoPlatformBase(join(dir, "base"));
+    const baseIndex = JSON.parse(await readFile(join(dir, "base", "layout", "index.json"), "utf8")) as {
+      manifests: (Desc & { annotations: Record<string, string> })[];
+    };
+    const baseDigest = baseIndex.manifests.find(
+      (m) => m.annotations["org.opencontainers.image.ref.name"] === "base",
+    )!.digest;
     const r = await buildPlatforms(
       {
         contextDir: dir,
-        dockerfile: { text: "FROM scratch\nARG TARGETARCH\nLABEL arch=$TARGETARCH\nCOPY a.txt /\n" },
+        dockerfile: { text: `FROM ${base}\nARG TARGETARCH\nLABEL arch=$TARGETARCH\nCOPY a.txt /\n` },
         destinations: [parseImageArgument(`oci:${out}:multi`), parseImageArgument("multi:1")],
         compression: "none",
         provenance: { mode: "min", version: "v0.2", builderId: "", reproducible: false },
@@ -432,11 +441,13 @@ describe("buildPlatforms with provenance", () => {
       const manifest = await json<{ layers: Desc[] }>(out, index.manifests[2 + n]!.digest);
       const statement = await blob(out, manifest.layers[0]!.digest);
       const decoded = await provenanceOracle({ statement });
-      // the store name as its subject, with this platform's image; no materials (FROM scratch)
+      // the store name as its subject, with this platform's image
       expect(decoded.statement!.subject).toEqual([
         { name: `pkg:docker/multi@1?platform=linux%2F${arch}`, digest: { sha256: images[n]!.slice(7) } },
       ]);
-      expect(decoded.statement!.predicate.materials).toBeUndefined();
+      expect(decoded.statement!.predicate.materials).toEqual([
+        { uri: `pkg:oci/layout@base?platform=linux%2F${arch}`, digest: { sha256: baseDigest.slice(7) } },
+      ]);
     }
   }, 600_000);
 });
