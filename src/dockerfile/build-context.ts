@@ -123,10 +123,11 @@ export class BuildContexts {
 /**
  * FROM a directory, git or URL context: its files laid on the empty image as `COPY --from=NAME / /` lays them
  * (the .dockerignore of a directory applied, owners root's, modes and mtimes kept), one layer, run with the
- * context `step` gives the instruction (`baseText`: FROM's as the Dockerfile gives it, for errors). BuildKit's exporter (normalizeLayersAndHistory) gives a layer without a
- * history entry one, "local source for NAME" (the local source's description) with its comment; berth's entry
- * says that in the layer's place, where BuildKit appends entries after the Dockerfile's, describing its top
- * layers (the same when FROM NAME makes no other).
+ * context `step` gives the instruction (`baseText`: FROM's as the Dockerfile gives it, for errors). In BuildKit's
+ * image the layer has no history entry of its own; its exporter appends one for the top layer
+ * (normalizeLayersAndHistory). berth writes "local source for NAME" (the local source's description, the
+ * exporter's comment) where the layer is, and the build moves it to the image's end (history.ts
+ * `exporterHistory`), described as the top layer then is.
  */
 export async function fromContextFiles(
   from: Instruction,

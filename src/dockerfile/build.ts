@@ -25,11 +25,12 @@ import { exportCaches, ImportedCaches, withInlineCache } from "./cache-io.ts";
 import { ContextIndex } from "./context-index.ts";
 import { withLabels, withPlatform, writeDestinations } from "./destinations.ts";
 import { EarlySteps } from "./early.ts";
-import type { Vars } from "./expand.ts";
+import { expandWord, type Vars } from "./expand.ts";
+import { execDescription, exporterHistory, type VertexPosition, vertexName } from "./history.ts";
 import type { BuildInputs, BuildResult, StepReport } from "./inputs.ts";
 import { applyConfigInstruction } from "./instructions/config.ts";
 import { copyInstruction } from "./instructions/copy.ts";
-import { runInstruction } from "./instructions/run.ts";
+import { commandArgv, runInstruction } from "./instructions/run.ts";
 import { workdirInstruction } from "./instructions/workdir.ts";
 import type { NamedContext } from "./named-context.ts";
 import { type Dockerfile, type Instruction, parseTrigger } from "./parse.ts";
@@ -66,6 +67,12 @@ export interface SharedBuildState {
 
 interface StageState {
   stage: Stage;
+  /** BuildKit's place of its steps (history.ts): the last step's number and the count, the stage's name there. */
+  vertex: VertexPosition;
+  /** The description BuildKit's ref of its top layer has (`exporterHistory`); none for an image's layers. */
+  top?: (() => string) | undefined;
+  /** The history index of the entry berth wrote for a files context's layer (FROM NAME), where the layer is. */
+  contextEntry?: number | undefined;
   /** Its position among the stages this build runs (1-based), for `[stage N/M]`. */
   no: number;
   image: Image;
@@ -123,6 +130,9 @@ export function uncompressedStages(i: Pick<BuildInputs, "cacheFrom" | "cacheTo">
 function epochToRfc3339(seconds: number): string {
   return new Date(seconds * 1000).toISOString().replace(".000Z", "Z");
 }
+
+/** The instructions dockerfile2llb names a vertex for, `[N/M]` (history.ts `vertexName`). */
+const MAKES_VERTEX = new Set(["RUN", "COPY", "ADD", "WORKDIR"]);
 
 /** The instructions that ask the stage's index (`StepContext.view`) when they run. */
 const ASKS_PATHS = new Set(["COPY", "ADD", "WORKDIR"]);
@@ -305,13 +315,7 @@ export class DockerfileBuild {
       this.#warmings.planned(planned);
       await this.#buildStages(planned);
       const final = this.#states.get(target.index)!;
-      if (i.platform) final.image = withPlatform(final.image, i.platform);
-      if (i.labels && Object.keys(i.labels).length) final.image = withLabels(final.image, i.labels);
-      if (i.cacheTo?.some((c) => c.type === "inline")) {
-        const inline = withInlineCache(final.image, final.chain, final.platform);
-        final.image = inline.image;
-        this.#log(`--> inline cache: ${inline.steps} steps in the image config`);
-      }
+      this.#finish(final);
       await Promise.all(this.#prefetching);
       const written = await writeDestinations(final.image, i.destinations, this.#ctx, this.#prewriter);
       // loaded only by a build that exports (a module fewer on every other build's start)
@@ -363,6 +367,25 @@ export class DockerfileBuild {
       const roots = [...[...this.#states.values()].map((st) => st.root), ...this.#imageRoots.values()];
       await removeStageRoots(roots).catch(() => undefined);
       await removeTree(this.#tmp).catch(() => undefined);
+    }
+  }
+
+  /**
+   * The target stage's image as the build writes it: the history BuildKit's exporter writes, an explicit
+   * --platform, the --labels, the inline cache.
+   */
+  #finish(final: StageState): void {
+    const i = this.inputs;
+    if (final.contextEntry !== undefined && final.top) {
+      const history = exporterHistory(final.image.config?.history ?? [], final.contextEntry, final.top());
+      final.image = mutate(final.image, { fields: { history } }, final.platform);
+    }
+    if (i.platform) final.image = withPlatform(final.image, i.platform);
+    if (i.labels && Object.keys(i.labels).length) final.image = withLabels(final.image, i.labels);
+    if (i.cacheTo?.some((c) => c.type === "inline")) {
+      const inline = withInlineCache(final.image, final.chain, final.platform);
+      final.image = inline.image;
+      this.#log(`--> inline cache: ${inline.steps} steps in the image config`);
     }
   }
 
@@ -481,7 +504,7 @@ export class DockerfileBuild {
     const platform = this.#args.fromPlatform(from, this.#platform);
     const context = this.#contexts.find(baseText, platform);
     const named = context?.kind === "image" ? context : undefined;
-    const { image, key, defKey, chain, base, args } = await this.#stageBase(
+    const { image, key, defKey, chain, base, args, dep } = await this.#stageBase(
       stage,
       all,
       dry,
@@ -489,8 +512,12 @@ export class DockerfileBuild {
       platform,
       context,
     );
+    const triggers = image.config?.config?.OnBuild ?? [];
     const state: StageState = {
       stage,
+      vertex: this.#vertexStart(stage, image, triggers.length, dep ? "stage" : (context ?? baseText)),
+      top: dep?.top,
+      contextEntry: dep?.contextEntry,
       no,
       image,
       key,
@@ -529,16 +556,19 @@ export class DockerfileBuild {
       await fromContextFiles(from, stage.baseText, context.name, df.name, step, dry).finally(() =>
         state.flush?.(),
       );
+      state.contextEntry = (state.image.config?.history?.length ?? 0) - 1;
+      state.top = () => `local source for ${context.name}`;
     }
     // ONBUILD triggers of the base run first.
     // Also when FROM names an earlier stage, as BuildKit.
-    const triggers = image.config?.config?.OnBuild ?? [];
     if (triggers.length) state.clearOnBuild = true;
+    state.vertex.onbuild = true;
     for (const t of triggers) {
       const ins = parseTrigger(t, df.name, from.line);
       this.#slog(no, `ONBUILD ${t}`);
       await this.#step(state, ins, all);
     }
+    state.vertex.onbuild = false;
     for (const [n, ins] of stage.instructions.entries()) {
       this.#slog(no, `STEP ${n + 2}/${total}: ${ins.text}`);
       await this.#step(state, ins, all);
@@ -560,6 +590,7 @@ export class DockerfileBuild {
     chain: ExportStep[];
     base: Image | undefined;
     args: Map<string, string | undefined>;
+    dep: StageState | undefined;
   }> {
     const df = this.#df;
     const from = stage.from;
@@ -571,9 +602,11 @@ export class DockerfileBuild {
     let base: Image | undefined;
     // FROM a stage: its ARGs too, as BuildKit (the values in scope, the RUN history's `|N k=v`)
     let args = new Map<string, string | undefined>();
-    const dep = context ? undefined : findBaseStage(all, baseText, stage.index);
-    if (dep) {
-      const st = dry ? this.#dryStates.get(dep.index)! : await this.#stageResult(dep.index);
+    const found = context ? undefined : findBaseStage(all, baseText, stage.index);
+    let dep: StageState | undefined;
+    if (found) {
+      const st = dry ? this.#dryStates.get(found.index)! : await this.#stageResult(found.index);
+      dep = st;
       args = new Map(st.args);
       base = st.base;
       image = st.image;
@@ -596,7 +629,29 @@ export class DockerfileBuild {
       key = cacheKey("from", image.digest);
       if (dry) this.#warmings.atFrom(stage, image);
     }
-    return { image, key, defKey, chain, base, args };
+    return { image, key, defKey, chain, base, args, dep };
+  }
+
+  /**
+   * Where BuildKit's count of a stage's steps starts (dockerfile2llb's cmdIndex, cmdTotal), given what it is FROM
+   * (`from`: a stage, a named context, or the base's name): the FROM of an image with layers is step 1 (BuildKit
+   * names no vertex for one of a stage, scratch or a context); the count takes FROM but of a stage or scratch,
+   * the RUN, COPY, ADD and WORKDIR, and the base's ONBUILD triggers.
+   */
+  #vertexStart(
+    stage: Stage,
+    image: Image,
+    triggers: number,
+    from: "stage" | NamedContext | string,
+  ): VertexPosition {
+    let total = triggers + (from === "stage" || from === "scratch" ? 0 : 1);
+    for (const ins of stage.instructions) if (MAKES_VERTEX.has(ins.keyword)) total++;
+    const name = this.#all.length === 1 ? "" : (stage.name ?? `stage-${stage.index}`);
+    const index =
+      typeof from === "string" && from !== "stage" && from !== "scratch" && image.manifest.layers.length
+        ? 1
+        : 0;
+    return { stage: name, index, total };
   }
 
   async #step(s: StageState, ins: Instruction, all: Stage[]): Promise<void> {
@@ -660,18 +715,39 @@ export class DockerfileBuild {
         return;
       }
       case "WORKDIR":
-        await workdirInstruction(this.#stepContext(s, ins, all, vars, where));
-        return;
       case "COPY":
       case "ADD":
-        await copyInstruction(this.#stepContext(s, ins, all, vars, where));
+      case "RUN": {
+        const layers = s.image.manifest.layers.length;
+        const shell = s.image.config?.config?.Shell;
+        const run = {
+          WORKDIR: workdirInstruction,
+          COPY: copyInstruction,
+          ADD: copyInstruction,
+          RUN: runInstruction,
+        };
+        await run[ins.keyword](this.#stepContext(s, ins, all, vars, where));
+        if (!s.dry && (ins.keyword !== "WORKDIR" || s.image.manifest.layers.length > layers))
+          this.#described(s, ins, vars, shell);
         return;
-      case "RUN":
-        await runInstruction(this.#stepContext(s, ins, all, vars, where));
-        return;
+      }
       case "FROM":
         throw new BerthError("INTERNAL", "FROM inside a stage");
     }
+  }
+
+  /**
+   * A step dockerfile2llb names a vertex for is through: it is the stage's next, and its layer the top one, whose
+   * description BuildKit's exporter may need (`exporterHistory`): a RUN's exec's, a file op's its vertex's name
+   * (the instruction's text expanded with the variables in scope before it, `shell`: the SHELL then).
+   */
+  #described(s: StageState, ins: Instruction, vars: Vars, shell: string[] | undefined): void {
+    const at = { ...s.vertex, index: s.vertex.index + 1 };
+    s.vertex.index++;
+    s.top =
+      ins.keyword === "RUN"
+        ? () => execDescription(commandArgv(ins, shell).argv)
+        : () => vertexName(expandWord(ins.text, vars, this.#df.escape).value, at);
   }
 
   /** The context a filesystem-changing instruction runs with (step.ts). */
