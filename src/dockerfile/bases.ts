@@ -1,7 +1,8 @@
 /**
  * The images a build reads (FROM, `--from`, an image context), each opened once per reference and platform: from
  * the local store, else (or with `--pull`) from its registry, as docker's build pulls it; a transport reference
- * (oci:, docker-archive:, …) from where it names. Closed with the build.
+ * (oci:, docker-archive:, …) from where it names; and, for a step that reads one, its filesystem. Closed with
+ * the build.
  */
 import { BerthError, isBerthError } from "../errors.ts";
 import { type Image, loadRoot, selectImage } from "../oci/image.ts";
@@ -9,12 +10,17 @@ import { formatPlatform, type Platform } from "../oci/platform.ts";
 import type { TransportContext } from "../transport/context.ts";
 import { type OpenedSource, openSource } from "../transport/open.ts";
 import { parseImageArgument, registryArgument } from "../transport/parse.ts";
+import { StageRoot } from "./rootfs.ts";
+import { layerSources } from "./stage-sources.ts";
+import type { SourceRoot } from "./step.ts";
 
 export class BaseImages {
   readonly #ctx: TransportContext;
   readonly #pull: boolean;
   #opened: OpenedSource[] = [];
   #bases = new Map<string, Promise<Image>>();
+  /** Filesystems of images a step reads (`--from`), one per image. */
+  #roots = new Map<string, StageRoot>();
 
   /** `pull`: a base named without a transport is read from its registry, not the store's copy (`--pull`). */
   constructor(ctx: TransportContext, pull: boolean) {
@@ -61,6 +67,34 @@ export class BaseImages {
     }
     this.#opened.push(opened);
     return selectImage(await loadRoot(opened.source, opened.root), platform);
+  }
+
+  /**
+   * An image a step reads (`--from=IMAGE`, `RUN --mount=from=`) as its source, `ref` naming it: its files on disk
+   * in `dir(digest)` (a folder of the build's own, one per image) when the step wants them, its layers' entries
+   * read where COPY can do without them (stage-sources.ts).
+   */
+  source(image: Image, ref: string, dir: (digest: string) => string): SourceRoot {
+    let root = this.#roots.get(image.digest);
+    if (!root) {
+      root = new StageRoot(dir(image.digest), this.#ctx.home);
+      this.#roots.set(image.digest, root);
+    }
+    const r = root;
+    return {
+      root: () => r.sync(image),
+      sources: async (patterns, o) => {
+        const layers = await r.layers(image);
+        return layers && layerSources(layers, patterns, o);
+      },
+      id: image.digest,
+      what: `image ${ref}`,
+    };
+  }
+
+  /** The images' filesystems made for steps (mounts in the build's folder: removed before it is). */
+  roots(): StageRoot[] {
+    return [...this.#roots.values()];
   }
 
   /** Close every image opened (whatever failed). */

@@ -26,7 +26,7 @@ import { ContextIndex } from "./context-index.ts";
 import { withLabels, withPlatform, writeDestinations } from "./destinations.ts";
 import { EarlySteps } from "./early.ts";
 import { expandWord, type Vars } from "./expand.ts";
-import { execDescription, exporterHistory, type VertexPosition, vertexName } from "./history.ts";
+import { execDescription, exporterHistory, type VertexPosition, vertexName, vertexStart } from "./history.ts";
 import type { BuildInputs, BuildResult, StepReport } from "./inputs.ts";
 import { applyConfigInstruction } from "./instructions/config.ts";
 import { copyInstruction } from "./instructions/copy.ts";
@@ -47,7 +47,15 @@ import {
   unexportedStages,
 } from "./schedule.ts";
 import { type MatchedSource, selectSources, sourcesDigest } from "./sources.ts";
-import { findBaseStage, findStage, neededStages, type Stage, splitStages, targetStage } from "./stage.ts";
+import {
+  findBaseStage,
+  findStage,
+  neededStages,
+  noCacheStages,
+  type Stage,
+  splitStages,
+  targetStage,
+} from "./stage.ts";
 import { LayerEntries, StageIndex } from "./stage-index.ts";
 import { layerSources } from "./stage-sources.ts";
 import type { SourceRoot, StepCacheOptions, StepContext, StepOutput } from "./step.ts";
@@ -131,33 +139,12 @@ function epochToRfc3339(seconds: number): string {
   return new Date(seconds * 1000).toISOString().replace(".000Z", "Z");
 }
 
-/** The instructions dockerfile2llb names a vertex for, `[N/M]` (history.ts `vertexName`). */
-const MAKES_VERTEX = new Set(["RUN", "COPY", "ADD", "WORKDIR"]);
-
 /** The instructions that ask the stage's index (`StepContext.view`) when they run. */
 const ASKS_PATHS = new Set(["COPY", "ADD", "WORKDIR"]);
 
 /** Whether a RUN comes after `ins` in `stage` (all of them, for an ONBUILD trigger, which is not among them). */
 const runFollows = (stage: Stage, ins: Instruction) =>
   stage.instructions.slice(stage.instructions.indexOf(ins) + 1).some((i) => i.keyword === "RUN");
-
-/** The stages `--no-cache-filter` names (by name or index), each of which must be one of the Dockerfile's. */
-function noCacheStages(stages: readonly Stage[], names: readonly string[]): Set<number> {
-  const out = new Set<number>();
-  for (const n of names) {
-    const st = findStage(stages, n);
-    if (!st)
-      throw new BerthError(
-        "USAGE",
-        `--no-cache-filter ${JSON.stringify(n)}: the Dockerfile has no stage of that name`,
-        {
-          hint: `the stages are: ${stages.map((x) => x.name ?? x.index).join(", ")}`,
-        },
-      );
-    out.add(st.index);
-  }
-  return out;
-}
 
 const short = (d: string) => d.slice(d.indexOf(":") + 1, d.indexOf(":") + 13);
 
@@ -202,8 +189,6 @@ export class DockerfileBuild {
   #uncachedStages = new Set<number>();
   /** The `--build-context`s: the stages they replace, the contexts steps read (build-context.ts). */
   #contexts: BuildContexts;
-  /** Filesystems of images named by --from, one per image. */
-  #imageRoots = new Map<string, StageRoot>();
   /** Content digests of the context's files, kept between builds. */
   #index!: ContextIndex;
   /** When each stage's current step began (by stage number): a step ends with its duration. */
@@ -364,7 +349,7 @@ export class DockerfileBuild {
       // steps made early and never taken write into the temp folder: stopped before it goes
       await this.#early.close();
       // the stages' and images' roots are mounts in the temp folder: undone first, whatever happened
-      const roots = [...[...this.#states.values()].map((st) => st.root), ...this.#imageRoots.values()];
+      const roots = [...[...this.#states.values()].map((st) => st.root), ...this.#bases.roots()];
       await removeStageRoots(roots).catch(() => undefined);
       await removeTree(this.#tmp).catch(() => undefined);
     }
@@ -515,7 +500,11 @@ export class DockerfileBuild {
     const triggers = image.config?.config?.OnBuild ?? [];
     const state: StageState = {
       stage,
-      vertex: this.#vertexStart(stage, image, triggers.length, dep ? "stage" : (context ?? baseText)),
+      vertex: vertexStart(stage, this.#all.length, triggers.length, {
+        stage: dep !== undefined,
+        scratch: baseText === "scratch",
+        image: !dep && !context && baseText !== "scratch" && image.manifest.layers.length > 0,
+      }),
       top: dep?.top,
       contextEntry: dep?.contextEntry,
       no,
@@ -630,28 +619,6 @@ export class DockerfileBuild {
       if (dry) this.#warmings.atFrom(stage, image);
     }
     return { image, key, defKey, chain, base, args, dep };
-  }
-
-  /**
-   * Where BuildKit's count of a stage's steps starts (dockerfile2llb's cmdIndex, cmdTotal), given what it is FROM
-   * (`from`: a stage, a named context, or the base's name): the FROM of an image with layers is step 1 (BuildKit
-   * names no vertex for one of a stage, scratch or a context); the count takes FROM but of a stage or scratch,
-   * the RUN, COPY, ADD and WORKDIR, and the base's ONBUILD triggers.
-   */
-  #vertexStart(
-    stage: Stage,
-    image: Image,
-    triggers: number,
-    from: "stage" | NamedContext | string,
-  ): VertexPosition {
-    let total = triggers + (from === "stage" || from === "scratch" ? 0 : 1);
-    for (const ins of stage.instructions) if (MAKES_VERTEX.has(ins.keyword)) total++;
-    const name = this.#all.length === 1 ? "" : (stage.name ?? `stage-${stage.index}`);
-    const index =
-      typeof from === "string" && from !== "stage" && from !== "scratch" && image.manifest.layers.length
-        ? 1
-        : 0;
-    return { stage: name, index, total };
   }
 
   async #step(s: StageState, ins: Instruction, all: Stage[]): Promise<void> {
@@ -1110,21 +1077,7 @@ export class DockerfileBuild {
       }
       throw err;
     }
-    let root = this.#imageRoots.get(image.digest);
-    if (!root) {
-      root = new StageRoot(join(this.#tmp, `image-${short(image.digest)}`), this.#ctx.home);
-      this.#imageRoots.set(image.digest, root);
-    }
-    const r = root;
-    return {
-      root: () => r.sync(image),
-      sources: async (patterns, o) => {
-        const layers = await r.layers(image);
-        return layers && layerSources(layers, patterns, o);
-      },
-      id: image.digest,
-      what: `image ${ref}`,
-    };
+    return this.#bases.source(image, ref, (d) => join(this.#tmp, `image-${short(d)}`));
   }
 }
 

@@ -7,6 +7,7 @@
  * layer by its ref's description: a file op's is its vertex's name (`vertexName`), a RUN's `mount / from exec …`.
  */
 import type { Healthcheck, History } from "../oci/config.ts";
+import type { Stage } from "./stage.ts";
 
 const ESCAPES: Record<number, string> = {
   7: "\\a",
@@ -97,6 +98,27 @@ export interface VertexPosition {
   total: number;
   /** An ONBUILD trigger's step. */
   onbuild?: boolean;
+}
+
+/** The instructions dockerfile2llb names a vertex for (prefixCommand), and counts (cmdTotal). */
+const MAKES_VERTEX = new Set(["RUN", "COPY", "ADD", "WORKDIR"]);
+
+/**
+ * Where dockerfile2llb's count of a stage's steps starts (cmdIndex, cmdTotal), the Dockerfile having `stages`
+ * stages and the stage's base `triggers` ONBUILD triggers: the FROM of an image with layers (`from.image`) is step
+ * 1, BuildKit names no vertex for one of a stage, scratch or a named context; the count takes FROM but of a stage or
+ * scratch, the RUN, COPY, ADD and WORKDIR, and the triggers.
+ */
+export function vertexStart(
+  stage: Stage,
+  stages: number,
+  triggers: number,
+  from: { stage: boolean; scratch: boolean; image: boolean },
+): VertexPosition {
+  let total = triggers + (from.stage || from.scratch ? 0 : 1);
+  for (const ins of stage.instructions) if (MAKES_VERTEX.has(ins.keyword)) total++;
+  const name = stages === 1 ? "" : (stage.name ?? `stage-${stage.index}`);
+  return { stage: name, index: from.image ? 1 : 0, total };
 }
 
 /**

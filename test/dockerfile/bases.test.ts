@@ -1,20 +1,32 @@
 /** The images a build reads, opened once (src/dockerfile/bases.ts). */
+import { lstat } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { BaseImages } from "../../src/dockerfile/bases.ts";
+import { removeStageRoots } from "../../src/dockerfile/rootfs.ts";
 import { hostPlatform } from "../../src/oci/platform.ts";
 import { tempDir } from "../helpers/temp.ts";
 import { failureOf } from "./helpers/failure.ts";
 import { localBase } from "./helpers/local.ts";
 
 describe("BaseImages", () => {
-  it("opens an image once per reference and platform; closes what it opened", async () => {
+  it("opens an image once per reference and platform, its filesystem once for the steps reading it; closes what it opened", async () => {
     const dir = await tempDir();
     const base = await localBase(join(dir, "base"));
     const bases = new BaseImages({ home: join(dir, "home"), env: {} }, false);
     const first = bases.open(base, hostPlatform());
     expect(bases.open(base, hostPlatform())).toBe(first);
-    expect((await first).config?.config?.Env).toEqual(["PATH=/bin"]);
+    const image = await first;
+    expect(image.config?.config?.Env).toEqual(["PATH=/bin"]);
+    // a step reading the image: one filesystem per image, made when asked for, removed with the build's roots
+    const source = bases.source(image, "busybox", (d) => join(dir, `image-${d.slice(7, 19)}`));
+    expect(source).toMatchObject({ id: image.digest, what: "image busybox" });
+    bases.source(image, "again", (d) => join(dir, `other-${d}`));
+    expect(bases.roots()).toHaveLength(1);
+    const root = await source.root();
+    expect(root.startsWith(join(dir, "image-"))).toBe(true);
+    expect((await lstat(join(root, "bin", "busybox"))).isFile()).toBe(true);
+    await removeStageRoots(bases.roots());
     await bases.close();
   });
 

@@ -14,7 +14,10 @@ import {
   goQuoteList,
   goQuoteRune,
   vertexName,
+  vertexStart,
 } from "../../src/dockerfile/history.ts";
+import { parseDockerfile } from "../../src/dockerfile/parse.ts";
+import { splitStages } from "../../src/dockerfile/stage.ts";
 
 describe("Go formatting for history", () => {
   it("formats durations as time.Duration.String()", () => {
@@ -52,6 +55,25 @@ describe("BuildKit's exporter's entry for a layer without one", () => {
     );
     expect(vertexName("add x /", { stage: "s", index: 0, total: 0 })).toBe("ADD x /");
     expect(execDescription(["/bin/sh", "-c", "echo hi"])).toBe("mount / from exec /bin/sh -c echo hi");
+  });
+
+  it("starts a stage's count as dockerfile2llb: FROM an image is step 1; a stage's FROM is not counted, a context's is", () => {
+    const { stages } = splitStages(
+      parseDockerfile("FROM a AS one\nRUN x\nENV A=1\nCOPY a /\nFROM one\nWORKDIR /w\nFROM ctx\nADD b /\n"),
+    );
+    const image = { stage: false, scratch: false, image: true };
+    expect(vertexStart(stages[0]!, 3, 0, image)).toEqual({ stage: "one", index: 1, total: 3 });
+    expect(vertexStart(stages[1]!, 3, 2, { ...image, stage: true, image: false })).toEqual({
+      stage: "stage-1",
+      index: 0,
+      total: 3,
+    });
+    expect(vertexStart(stages[2]!, 1, 0, { ...image, image: false })).toEqual({
+      stage: "",
+      index: 0,
+      total: 2,
+    });
+    expect(vertexStart(stages[2]!, 3, 0, { stage: false, scratch: true, image: false }).total).toBe(1);
   });
 
   it("drops the entry where the layer is and appends one for the top layer, created as its entry, after the config entries", () => {
