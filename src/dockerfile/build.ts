@@ -1,17 +1,10 @@
-/**
- * A Dockerfile build: a value made from resolved inputs (context, Dockerfile, build args, target, platform,
- * secrets, cache policy) with one verb, `build()`, that runs the stages the target needs and writes the
- * result to its destinations, returning what happened. Output lines go to a logger the caller gives, in
- * the shape `docker build`/`buildah bud` print them.
- */
-import { mkdirSync, renameSync } from "node:fs";
-import { join, posix } from "node:path";
+import { join } from "node:path";
 import { BerthError, isBerthError, wrapError } from "../errors.ts";
 import type { Matcher } from "../layer/ignore.ts";
 import type { ContainerConfig } from "../oci/config.ts";
 import type { Image } from "../oci/image.ts";
 import type { Compression } from "../oci/mediatype.ts";
-import { type AddedLayer, mutate } from "../oci/mutate.ts";
+import { mutate } from "../oci/mutate.ts";
 import { hostPlatform, type Platform } from "../oci/platform.ts";
 import type { TransportContext } from "../transport/context.ts";
 import { ownedTempDir, removeTree } from "../util/fs.ts";
@@ -59,6 +52,7 @@ import {
 import { LayerEntries, StageIndex } from "./stage-index.ts";
 import { layerSources } from "./stage-sources.ts";
 import type { SourceRoot, StepCacheOptions, StepContext, StepOutput } from "./step.ts";
+import { historyOf, StepRecords } from "./step-records.ts";
 import { earlySnapshotted, snapshotted, Warmings } from "./warm.ts";
 
 /**
@@ -163,6 +157,8 @@ export class DockerfileBuild {
   #stageCount = 0;
   /** The `--cache-from` caches, and the layers of their records (fetched when their bytes are needed). */
   #imports: ImportedCaches;
+  /** The step records: looked up (local cache, then imports), produced once, their layers as images take them. */
+  #records: StepRecords;
   /** Every step this build used, for a mode=max cache export. */
   #used: ExportStep[] = [];
   /** The stages the target needs (a stage the key pass left out is scheduled when a step misses after all). */
@@ -205,11 +201,6 @@ export class DockerfileBuild {
   #unexported = new Set<number>();
   /** The target stage's index: its imported layers are the image's (`#prefetch`). */
   #target = -1;
-  /**
-   * Layers this process wrote into the cache's blobs, their digests computed as they were written: a local
-   * destination links them in rather than reading and hashing them again (mutate's `written`).
-   */
-  #wrote = new Set<string>();
   /** The fetches `#prefetch` started: a local destination waits for them, so that it links their files. */
   #prefetching: Promise<unknown>[] = [];
   /** Base images whose snapshots are made in the background (warm.ts). */
@@ -229,6 +220,7 @@ export class DockerfileBuild {
     this.#shared = shared ?? { producing: new Map(), layerEntries: new LayerEntries(this.#cache.entriesDir) };
     this.#platform = inputs.platform ?? hostPlatform();
     this.#imports = new ImportedCaches(this.#cache);
+    this.#records = new StepRecords(this.#cache, this.#imports, this.#shared, () => this.#created);
     this.#bases = new BaseImages(ctx, inputs.pull === true);
     this.#contexts = new BuildContexts(inputs.contexts, this.#cache.root, ctx.env);
     this.#warmings = new Warmings({
@@ -862,7 +854,7 @@ export class DockerfileBuild {
     if (!rec && o.content) {
       via = lookupOf(await o.content());
       rec = await this.#find(s, via, true);
-      if (rec) await this.#cache.put(lookup, { ...rec, via });
+      if (rec) await this.#records.put(lookup, { ...rec, via });
     }
     let stored = rec;
     if (rec && o.linked) rec = { ...rec, config: this.#config(s) };
@@ -872,8 +864,8 @@ export class DockerfileBuild {
       if (rec.layer) this.#prefetch(s, rec.layer.digest);
       this.#slog(s.no, `--> Using cache ${short(keyOf(via ?? lookup))}`);
     } else {
-      rec = await this.#produceOnce(via ?? lookup, o, () => this.#produceStep(s, ins, produce));
-      if (via) await this.#cache.put(lookup, { ...rec, via });
+      rec = await this.#records.produceOnce(via ?? lookup, o, () => this.#produceStep(s, ins, produce));
+      if (via) await this.#records.put(lookup, { ...rec, via });
       stored = rec;
     }
     const key = keyOf(via ?? lookup);
@@ -887,21 +879,10 @@ export class DockerfileBuild {
     s.chain.push(...steps);
     this.#used.push(...steps);
     const r = rec;
-    const layers: AddedLayer[] = r.layer
-      ? [
-          {
-            path: this.#cache.blobPath(r.layer.digest),
-            source: this.#imports.lazy.get(r.layer.digest),
-            written: this.#wrote.has(r.layer.digest),
-            ...r.layer,
-            history: r.history ?? {},
-          },
-        ]
-      : [];
     s.image = mutate(
       s.image,
       {
-        layers,
+        layers: this.#records.layers(r),
         config: () => r.config,
         ...(r.layer || !r.history ? {} : { history: [r.history] }),
         author: r.author,
@@ -929,9 +910,7 @@ export class DockerfileBuild {
   /** A step's record from the local cache, or (not in the key pass) fetched from an imported one. */
   async #find(s: StageState, lookup: string, fetch: boolean): Promise<StepRecord | undefined> {
     if (this.inputs.noCache || this.#uncachedStages.has(s.stage.index)) return undefined;
-    const local = await this.#cache.get(lookup);
-    if (local || !this.#imports.any) return local;
-    return fetch ? this.#imports.take(lookup) : this.#imports.peek(lookup);
+    return this.#records.find(lookup, fetch);
   }
 
   /**
@@ -963,47 +942,6 @@ export class DockerfileBuild {
     const held = out.layer?.snapshot;
     if (held) this.#background.push(held.place(s.image.imageConfig().rootfs.diff_ids));
     return out;
-  }
-
-  /** Produce a step and record it under `lookup`, once for the builds sharing this state (platforms.ts). */
-  #produceOnce(
-    lookup: string,
-    history: StepCacheOptions,
-    produce: () => Promise<StepOutput>,
-  ): Promise<StepRecord> {
-    let p = this.#shared.producing.get(lookup);
-    if (!p) {
-      p = produce().then(async (out) => {
-        const rec = await this.#record(out, history);
-        await this.#cache.put(lookup, rec);
-        return rec;
-      });
-      this.#shared.producing.set(lookup, p);
-    }
-    return p;
-  }
-
-  /** A produced step as a record, its layer moved into the cache's blobs. */
-  async #record(out: StepOutput, history: StepCacheOptions): Promise<StepRecord> {
-    const rec: StepRecord = { config: out.config, created: this.#created };
-    if (history.createdBy !== undefined) rec.history = historyOf(history);
-    if (out.author !== undefined) rec.author = out.author;
-    if (out.layer) {
-      const { path, headers, ...layer } = out.layer;
-      const blob = this.#cache.blobPath(layer.digest);
-      // synchronous: two calls that cost less than their trips through libuv's pool
-      mkdirSync(posix.dirname(blob), { recursive: true });
-      renameSync(path, blob);
-      if (headers) this.#shared.layerEntries.note(layer.digest, headers);
-      this.#wrote.add(layer.digest);
-      rec.layer = {
-        digest: layer.digest,
-        diffId: layer.diffId,
-        size: layer.size,
-        mediaType: layer.mediaType,
-      };
-    }
-    return rec;
   }
 
   async #sourceRoot(
@@ -1079,9 +1017,4 @@ export class DockerfileBuild {
     }
     return this.#bases.source(image, ref, (d) => join(this.#tmp, `image-${short(d)}`));
   }
-}
-
-/** A step's history entry as its options give it (`createdBy` set). */
-function historyOf(o: StepCacheOptions): { created_by: string; comment?: string } {
-  return { created_by: o.createdBy!, ...(o.comment ? { comment: o.comment } : {}) };
 }
