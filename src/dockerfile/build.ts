@@ -39,7 +39,7 @@ import {
   StageRuns,
   unexportedStages,
 } from "./schedule.ts";
-import { type MatchedSource, selectSources, sourcesDigest } from "./sources.ts";
+import { ContextSources } from "./sources.ts";
 import {
   findBaseStage,
   findStage,
@@ -169,8 +169,7 @@ export class DockerfileBuild {
   /** Base images by reference and platform, opened once. */
   #bases: BaseImages;
   /** Sources matched in the context and their digests, found once (the key pass and the build share them). */
-  #contextSources = new Map<string, Promise<MatchedSource[]>>();
-  #contextDigests = new WeakMap<readonly MatchedSource[], Promise<string>>();
+  #contextSources!: ContextSources;
   /** Which steps waiting for a stage's files take them first (schedule.ts). */
   #readOrder = new ReadOrder();
   /** Aborted by the caller's signal or by the first stage that fails: the other stages stop. */
@@ -275,6 +274,10 @@ export class DockerfileBuild {
     this.#matcher = await loadIgnore(i);
     this.#shared.contextIndex ??= ContextIndex.open(this.#cache.root, i.contextDir);
     this.#index = await this.#shared.contextIndex;
+    const index = this.#index;
+    this.#contextSources = new ContextSources(i.contextDir, this.#matcher, (path, st) =>
+      index.digest(path, st),
+    );
     this.#tmp = await ownedTempDir(await this.#cache.tmpDir(), "build-");
     const jobs = Math.max(1, Math.floor(i.stageJobs ?? defaultStageJobs()));
     this.#runs = new StageRuns(jobs, this.#abort);
@@ -738,24 +741,8 @@ export class DockerfileBuild {
           : undefined,
       compression: s.compression,
       sourceRoot: (ref) => this.#sourceRoot(s, ins, ref, all, where),
-      contextSources: (patterns, o) => {
-        const id = JSON.stringify([patterns, o.parents, o.excludes]);
-        let p = this.#contextSources.get(id);
-        if (!p) {
-          const what = "the build context";
-          p = selectSources(this.inputs.contextDir, patterns, { ...o, matcher: this.#matcher, what });
-          this.#contextSources.set(id, p);
-        }
-        return p;
-      },
-      contextDigest: (sources) => {
-        let p = this.#contextDigests.get(sources);
-        if (!p) {
-          p = sourcesDigest(sources, (path, st) => this.#index.digest(path, st));
-          this.#contextDigests.set(sources, p);
-        }
-        return p;
-      },
+      contextSources: (patterns, o) => this.#contextSources.select(patterns, o),
+      contextDigest: (sources) => this.#contextSources.digest(sources),
       contextContent: (path, st) => this.#index.content(path, st),
       dry: s.dry,
       // the target: no stage reads it, so its definition key is wanted by nothing
