@@ -87,12 +87,19 @@ export async function formatted(
     if (made && options.preserveDigests) throw refuse();
     return made ? [made.source, made.descriptor] : [source, root];
   }
-  if (isDocker(root.mediaType) === (format === "v2s2")) return [source, root];
+  // a docker-archive's images are Docker's, whatever manifest berth serves them with: skopeo reads them so
+  const dockerConfig = format === "oci" && fromDockerArchive(source);
+  if (isDocker(root.mediaType) === (format === "v2s2") && !dockerConfig) return [source, root];
   if (options.preserveDigests) throw refuse();
   const loaded = await loadRoot(source, root);
   const image = await selectImage(loaded, options.platform);
-  const converted = convertImage(image, format);
+  const converted = convertImage(image, format, dockerConfig);
   return converted ? [converted.source, converted.descriptor] : [image.source, image.descriptor];
+}
+
+/** Whether `source` is a docker-archive (whose configs skopeo reads as Docker's). */
+function fromDockerArchive(source: BlobSource): boolean {
+  return "format" in source && source.format === "docker-archive";
 }
 
 /**

@@ -13,7 +13,7 @@ const d = (n: number, mediaType: string): Descriptor => ({
   size: n,
 });
 
-function image(mediaType: string, config: Descriptor, layers: Descriptor[]): Image {
+function image(mediaType: string, config: Descriptor, layers: Descriptor[], rawConfig?: Buffer): Image {
   const manifest = { schemaVersion: 2, mediaType, config, layers };
   const raw = Buffer.from(JSON.stringify(manifest));
   const source = { openBlob: async () => Promise.reject(new Error("not here")) };
@@ -21,7 +21,7 @@ function image(mediaType: string, config: Descriptor, layers: Descriptor[]): Ima
     { mediaType, digest: d(9, "").digest, size: raw.length },
     raw,
     manifest as never,
-    undefined,
+    rawConfig,
     undefined,
     source,
   );
@@ -41,6 +41,29 @@ describe("convertImage", () => {
     expect(c.descriptor.mediaType).toBe(MediaType.OciManifest);
     expect((await buffer(await c.source.openBlob(c.descriptor))).equals(c.manifest)).toBe(true);
     expect(convertImage(img, "v2s2")).toBeUndefined();
+  });
+
+  it("rewrites a Docker config as skopeo's OCI config and serves it; a docker-archive's OCI manifest too", async () => {
+    const docker = Buffer.from(
+      '{"os":"linux","architecture":"amd64","config":{"Labels":{"a":"<b>"},"Hostname":"h"}}',
+    );
+    const ours =
+      '{"architecture":"amd64","os":"linux","config":{"Labels":{"a":"\\u003cb\\u003e"}},"rootfs":{"type":"","diff_ids":null}}';
+    const config = { mediaType: MediaType.OciConfig, digest: digestBytes(ours), size: ours.length };
+    for (const [mt, configType, dockerConfig] of [
+      [MediaType.DockerManifest, MediaType.DockerConfig, false],
+      [MediaType.OciManifest, MediaType.OciConfig, true],
+    ] as const) {
+      const img = image(mt, d(1, configType), [d(2, MediaType.OciLayerGzip)], docker);
+      const c = convertImage(img, "oci", dockerConfig)!;
+      expect(JSON.parse(c.manifest.toString()).config).toEqual(config);
+      expect((await buffer(await c.source.openBlob(config))).toString()).toBe(ours);
+      expect(c.source.originOf?.(config)).toBeUndefined();
+    }
+    // an OCI image's config is its own: nothing to convert
+    expect(
+      convertImage(image(MediaType.OciManifest, d(1, MediaType.OciConfig), [], docker), "oci"),
+    ).toBeUndefined();
   });
 
   it("writes Docker's with size before digest, and refuses zstd layers", () => {
