@@ -1,8 +1,10 @@
 import { existsSync } from "node:fs";
-import { cp, readdir, readFile, writeFile } from "node:fs/promises";
+import { cp, mkdir, readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { localBase } from "../../dockerfile/helpers/local.ts";
 import { berth } from "../../helpers/cli.ts";
+import { type Dockerd, dockerdAvailable, startDockerd } from "../../helpers/dockerd.ts";
 import { run } from "../../helpers/exec.ts";
 import { blobPath, putBlob, readIndex, writeIndex } from "../../helpers/layout.ts";
 import { tempDir } from "../../helpers/temp.ts";
@@ -470,6 +472,66 @@ describe("skopeo copy's flags, beside skopeo", () => {
         /^berth: (--preserve-digests: |--sign-by is not supported)/,
       );
       expect(existsSync(join(dir, "pd.tar"))).toBe(false);
+    }
+  });
+});
+
+describe.skipIf(!dockerdAvailable())("-f oci of images docker saved, beside skopeo", () => {
+  let dockerd: Dockerd;
+  let saved: Record<string, string>;
+
+  beforeAll(async () => {
+    const base = await localBase(join(dir, "dk-base"));
+    const bb = join(dir, "dk-busybox.tar");
+    const r = await berth(["copy", base, `docker-archive:${bb}:busybox:1`], { home });
+    expect(r.code, r.stderr).toBe(0);
+    dockerd = await startDockerd();
+    await dockerd.docker(["load", "-i", bb]);
+    const ctx = join(dir, "dk-ctx");
+    await mkdir(ctx);
+    await writeFile(
+      join(ctx, "Dockerfile"),
+      [
+        "FROM busybox:1",
+        'LABEL org.example.note="ünïcode <b> & co" org.example.a=1',
+        "ENV GREETING=héllo X=1",
+        "HEALTHCHECK --interval=5s CMD true",
+        "VOLUME /data",
+        "EXPOSE 8080 53/udp",
+        "WORKDIR /srv",
+        "USER 1000",
+        "STOPSIGNAL SIGQUIT",
+        'CMD ["serve"]',
+        "",
+      ].join("\n"),
+    );
+    await dockerd.docker(["build", "-q", "-t", "rich:1", ctx]);
+    saved = {};
+    for (const name of ["busybox:1", "rich:1"]) {
+      saved[name] = join(dir, `dk-${name.replace(":", "-")}.tar`);
+      await dockerd.docker(["save", "-o", saved[name]!, name]);
+    }
+  }, 240_000);
+
+  afterAll(async () => {
+    await dockerd?.stop();
+  });
+
+  it("gives skopeo's config, byte for byte, and skopeo's manifest but for the layers skopeo gzips", async () => {
+    for (const [name, tar] of Object.entries(saved)) {
+      const [s, b] = [join(dir, `dk-s-${name}`), join(dir, `dk-b-${name}`)];
+      await run("skopeo", ["copy", "-q", "-f", "oci", `docker-archive:${tar}`, `oci:${s}:t`]);
+      const r = await berth(["copy", "-q", "-f", "oci", `docker-archive:${tar}`, `oci:${b}:t`], { home });
+      expect(r.code, r.stderr).toBe(0);
+      const config = (l: string) => run("skopeo", ["inspect", "--config", "--raw", `oci:${l}:t`]);
+      expect(await config(b)).toBe(await config(s));
+      // docker's own fields are gone, the label is escaped as Go escapes it
+      expect(await config(b)).not.toContain("container_config");
+      if (name === "rich:1") expect(await config(b)).toContain("ünïcode \\u003cb\\u003e \\u0026 co");
+      const manifest = async (l: string) =>
+        JSON.parse(await run("skopeo", ["inspect", "--raw", `oci:${l}:t`]));
+      const [mb, ms] = [await manifest(b), await manifest(s)];
+      expect({ ...mb, layers: mb.layers.length }).toEqual({ ...ms, layers: ms.layers.length });
     }
   });
 });
