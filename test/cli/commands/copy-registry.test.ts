@@ -271,6 +271,67 @@ describe("-f oci of a Docker image gives skopeo's digests", () => {
   });
 });
 
+describe("--dest-compress-format zstd of a Docker image converts it to OCI unasked, as skopeo", () => {
+  const creds = (side: "src" | "dest") => [`--${side}-creds`, `alice:${SECRET}`, `--${side}-cert-dir`, certs];
+  const raw = async (l: string, config = false) =>
+    JSON.parse(
+      await run("skopeo", ["inspect", ...(config ? ["--config"] : []), "--raw", `oci:${join(dir, l)}:t`]),
+    );
+
+  it("one image: skopeo's config and media types (zstd's bytes are the encoder's own)", async () => {
+    // a Docker manifest pushed by skopeo
+    const from = `docker://${reg.host}/f/z:1`;
+    expect((await skopeo([...creds("dest"), "-f", "v2s2", `oci:${src}:v1`, from])).ok).toBe(true);
+    const zstd = [...creds("src"), "--dest-compress-format", "zstd", from];
+    expect((await skopeo([...zstd, `oci:${join(dir, "z1-s")}:t`])).ok).toBe(true);
+    const r = await b([...zstd, `oci:${join(dir, "z1-b")}:t`]);
+    expect(r.code, r.stderr).toBe(0);
+    const [mb, ms] = [await raw("z1-b"), await raw("z1-s")];
+    expect(mb.mediaType).toBe("application/vnd.oci.image.manifest.v1+json");
+    expect(mb.config).toEqual(ms.config);
+    expect(mb.layers.map((l: { mediaType: string }) => l.mediaType)).toEqual(
+      ms.layers.map((l: { mediaType: string }) => l.mediaType),
+    );
+    expect(mb.layers[0].mediaType).toBe("application/vnd.oci.image.layer.v1.tar+zstd");
+  });
+
+  it("--all of a Docker manifest list: an OCI index of OCI images, as skopeo's", async () => {
+    // a list of two platforms (the one image twice), pushed by skopeo as Docker's
+    const multi = join(dir, "z-multi");
+    await cp(src, multi, { recursive: true });
+    const m = (await readIndex(src)).manifests[0]!;
+    const oci = "application/vnd.oci.image.index.v1+json";
+    const manifests = ["amd64", "arm64"].map((architecture) => ({
+      mediaType: m.mediaType,
+      digest: m.digest,
+      size: m.size,
+      platform: { os: "linux", architecture },
+    }));
+    const d = await putBlob(multi, JSON.stringify({ schemaVersion: 2, mediaType: oci, manifests }), oci);
+    await writeIndex(multi, [{ ...d, annotations: { "org.opencontainers.image.ref.name": "l" } }]);
+    const list = `docker://${reg.host}/f/list:1`;
+    expect((await skopeo([...creds("dest"), "--all", "-f", "v2s2", `oci:${multi}:l`, list])).ok).toBe(true);
+    const zstd = [...creds("src"), "--all", "--dest-compress-format", "zstd", list];
+    expect((await skopeo([...zstd, `oci:${join(dir, "zl-s")}:t`])).ok).toBe(true);
+    const r = await b([...zstd, `oci:${join(dir, "zl-b")}:t`]);
+    expect(r.code, r.stderr).toBe(0);
+    const shape = (doc: { mediaType: string; manifests: { mediaType: string; platform: unknown }[] }) => [
+      doc.mediaType,
+      doc.manifests.map((c) => [c.mediaType, c.platform]),
+    ];
+    const [ib, is] = [await raw("zl-b"), await raw("zl-s")];
+    expect(shape(ib)).toEqual(shape(is));
+    expect(ib.mediaType).toBe(oci);
+    const child = async (l: string, digest: string) =>
+      JSON.parse(await readFile(join(dir, l, "blobs", ...digest.split(":")), "utf8"));
+    for (const [i, c] of ib.manifests.entries()) {
+      const [cb, cs] = [await child("zl-b", c.digest), await child("zl-s", is.manifests[i].digest)];
+      expect(cb.config).toEqual(cs.config);
+      expect(cb.layers[0].mediaType).toBe("application/vnd.oci.image.layer.v1.tar+zstd");
+    }
+  });
+});
+
 describe("berth copy's refusals of skopeo's flags", () => {
   const refuse = async (argv: string[]) => {
     const r = await runCommand(["copy", ...argv, "oci:/nonexistent:x", "docker://127.0.0.1:1/a:1"], {
