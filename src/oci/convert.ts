@@ -19,7 +19,7 @@ import {
   toDockerLayerType,
   toOciLayerType,
 } from "./mediatype.ts";
-import type { Platform } from "./platform.ts";
+import { hostPlatform, type Platform } from "./platform.ts";
 
 export type ManifestFormat = "oci" | "v2s2";
 
@@ -139,12 +139,17 @@ function platformFields(p: Platform, docker: boolean): Record<string, unknown> {
   };
 }
 
-/** The index bytes of `children` in `format`: an OCI image index or a Docker manifest list. */
+/**
+ * The index bytes of `children` in `format`: an OCI image index or a Docker manifest list, whose every entry
+ * has a platform: this machine's OS and architecture where the child names none, as containers/image's
+ * `ToSchema2List` fills in Go's runtime.GOOS/GOARCH.
+ */
 function indexBytes(index: ImageIndex, children: Descriptor[], format: ManifestFormat): Buffer {
   if (format === "v2s2") {
+    const host = hostPlatform();
     const manifests = children.map((c) => ({
       ...dockerDescriptor(c, c.mediaType),
-      platform: platformFields(c.platform ?? { architecture: "", os: "" }, true),
+      platform: platformFields(c.platform ?? { architecture: host.architecture, os: host.os }, true),
     }));
     return Buffer.from(
       JSON.stringify({ schemaVersion: 2, mediaType: MediaType.DockerManifestList, manifests }),
@@ -168,22 +173,30 @@ function indexBytes(index: ImageIndex, children: Descriptor[], format: ManifestF
 /**
  * Every image of `index` rewritten by `each` (converted, recompressed) and the index written again with their
  * new digests and sizes, in `format` (default: the index's own), as skopeo's `copy --all` does; the platforms
- * are kept. Undefined when nothing changes. A nested index is refused.
+ * are kept. Undefined when nothing changes. A nested index is refused, as skopeo 1.9.3 refuses it, unless
+ * `keepNested` (`--multi-arch index-only`, which rewrites no child): then it is named as it is.
  */
 export async function rewriteIndex(
   index: ImageIndex,
   format: ManifestFormat | undefined,
   each: (image: Image) => Promise<Rewritten>,
+  keepNested = false,
 ): Promise<Rewritten | undefined> {
   const target = format ?? (isDocker(index.mediaType) ? "v2s2" : "oci");
   const children: Descriptor[] = [];
   const owners = new Map<string, BlobSource>();
   for (const m of index.index.manifests) {
-    if (isIndex(m.mediaType))
+    if (isIndex(m.mediaType)) {
+      if (keepNested) {
+        children.push(m);
+        continue;
+      }
       throw new BerthError(
         "USAGE",
-        `index ${index.digest} holds another index (${m.digest}), which berth does not rewrite`,
+        `index ${index.digest} lists another index (${m.digest}), whose images berth does not rewrite, as skopeo 1.9.3 does not`,
+        { hint: "copy it without --format and --dest-compress-format, or the nested index on its own" },
       );
+    }
     const made = await each(await loadImage(index.source, m));
     const image = await loadImage(made.source, made.descriptor);
     for (const d of [made.descriptor, image.manifest.config, ...image.manifest.layers])

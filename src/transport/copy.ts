@@ -80,10 +80,16 @@ export async function formatted(
   if (isIndex(root.mediaType) && options.all) {
     // every image converted, also an index's of the format already (an OCI index may list Docker manifests);
     // index-only: the index converted, its images (not copied) named as they are, as skopeo's
-    const made = await rewriteIndex((await loadRoot(source, root)) as ImageIndex, format, async (image) => {
-      const c = options.indexOnly ? undefined : convertImage(image, format);
-      return c ?? { source: image.source, descriptor: image.descriptor };
-    });
+    const index = (await loadRoot(source, root)) as ImageIndex;
+    const made = await rewriteIndex(
+      index,
+      format,
+      async (image) => {
+        const c = options.indexOnly ? undefined : convertImage(image, format);
+        return c ?? { source: image.source, descriptor: image.descriptor };
+      },
+      options.indexOnly,
+    );
     if (made && options.preserveDigests) throw refuse();
     return made ? [made.source, made.descriptor] : [source, root];
   }

@@ -6,6 +6,7 @@ import type { Descriptor } from "../../src/oci/descriptor.ts";
 import { type Digest, digestBytes } from "../../src/oci/digest.ts";
 import { Image, ImageIndex } from "../../src/oci/image.ts";
 import { MediaType } from "../../src/oci/mediatype.ts";
+import { hostPlatform } from "../../src/oci/platform.ts";
 
 const d = (n: number, mediaType: string): Descriptor => ({
   mediaType,
@@ -114,6 +115,21 @@ describe("rewriteIndex", () => {
     const same = async (img: Image) => ({ source: img.source, descriptor: img.descriptor });
     expect(await rewriteIndex(index([child]), "oci", same)).toBeUndefined();
     const nested = index([put(MediaType.OciIndex, { schemaVersion: 2, manifests: [] })]);
-    await expect(rewriteIndex(nested, "v2s2", same)).rejects.toThrow(/holds another index/);
+    await expect(rewriteIndex(nested, "v2s2", same)).rejects.toThrow(
+      /lists another index .* as skopeo 1.9.3 does not$/,
+    );
+  });
+
+  it("keeps a nested index as it is for index-only, with this machine's platform in a Docker list", async () => {
+    const same = async (img: Image) => ({ source: img.source, descriptor: img.descriptor });
+    const inner = put(MediaType.OciIndex, { schemaVersion: 2, manifests: [] });
+    const made = await rewriteIndex(index([inner, child]), "v2s2", same, true);
+    const doc = JSON.parse((await buffer(await made!.source.openBlob(made!.descriptor))).toString());
+    const host = hostPlatform();
+    expect(doc.manifests[0]).toEqual({
+      ...inner,
+      platform: { architecture: host.architecture, os: host.os },
+    });
+    expect(doc.manifests[1].platform).toEqual(child.platform);
   });
 });

@@ -444,6 +444,43 @@ describe("skopeo copy's flags, beside skopeo", () => {
     }
   });
 
+  it("a nested index: index-only converts the outer one as skopeo's; --all with a rewrite refused by both", async () => {
+    // an outer index listing an inner index (no platform) and an image
+    const nested = join(dir, "nested");
+    await cp(src, nested, { recursive: true });
+    const image = (await readIndex(src)).manifests[0]!;
+    const oci = "application/vnd.oci.image.index.v1+json";
+    const plain = { mediaType: image.mediaType, digest: image.digest, size: image.size };
+    const platform = { os: "linux", architecture: "amd64" };
+    const inner = await putBlob(
+      nested,
+      JSON.stringify({ schemaVersion: 2, mediaType: oci, manifests: [{ ...plain, platform }] }),
+      oci,
+    );
+    const arm = { ...plain, platform: { os: "linux", architecture: "arm64" } };
+    const outer = await putBlob(
+      nested,
+      JSON.stringify({ schemaVersion: 2, mediaType: oci, manifests: [inner, arm] }),
+      oci,
+    );
+    await writeIndex(nested, [{ ...outer, annotations: { "org.opencontainers.image.ref.name": "n" } }]);
+    // the inner index named as it is, with this machine's platform filled in, as containers/image does
+    const r = await both(["--multi-arch", "index-only", "--format", "v2s2"], `oci:${nested}:n`, "nio");
+    expect([r.s, r.b.code], r.b.stderr).toEqual([true, 0]);
+    expect(await root("b-nio")).toBe(await root("s-nio"));
+    expect((await rootDoc("b-nio")).manifests[0].mediaType).toBe(oci);
+    for (const args of [
+      ["--all", "--format", "v2s2"],
+      ["--all", "--dest-compress-format", "gzip"],
+    ]) {
+      const name = `nall-${args[1]}`;
+      const x = await both(args, `oci:${nested}:n`, name);
+      expect([x.s, x.b.code], x.b.stderr).toEqual([false, 2]);
+      expect(x.b.stderr).toContain(`lists another index (${inner.digest})`);
+      expect(existsSync(join(dir, `b-${name}`))).toBe(false);
+    }
+  });
+
   it("--preserve-digests still refuses --all --format", async () => {
     const dst = join(dir, "pd-all");
     const b = await berth(
