@@ -363,8 +363,9 @@ describe("skopeo copy's flags, beside skopeo", () => {
       { home },
     );
     expect(b.code, b.stderr).toBe(0);
-    // the same index but for the children's digests: skopeo re-marshals each config as an OCI config
+    // skopeo's index byte for byte: each config re-marshalled as skopeo's OCI config
     expect(shape(await rootDoc("b-allo"))).toEqual(shape(await rootDoc("s-allo")));
+    expect(await root("b-allo")).toBe(await root("s-allo"));
     expect((await rootDoc("b-allo")).mediaType).toBe("application/vnd.oci.image.index.v1+json");
     // skopeo picks the arm64 image out of berth's index, and umoci unpacks it
     await run("skopeo", [
@@ -402,6 +403,7 @@ describe("skopeo copy's flags, beside skopeo", () => {
     expect([r.s, r.b.code], r.b.stderr).toEqual([true, 0]);
     expect(shape(await rootDoc("b-mx"))).toEqual(shape(await rootDoc("s-mx")));
     expect(shape(await rootDoc("b-mx"))).toEqual(shape(await rootDoc("b-allo")));
+    expect(await root("b-mx")).toBe(await root("s-mx"));
   });
 
   it("--all --dest-compress-format rewrites every image's layers and the index, as skopeo's", async () => {
