@@ -22,6 +22,10 @@ const CASES: Record<string, string> = {
   folded: `{"Architecture":"amd64","OS":"linux","Config":{"env":["A=1"],"uſer":"x","Labels":{"b":"1"},"labels":{"a":"2"},"Cmd":[]},"RootFS":{"Type":"layers","DIFF_IDS":${DIFF}},"created":"2023-01-02T03:04:05.000000000+00:00","history":[], "os.features":[]}`,
   // a comma, a one-digit hour and 13 digits of second; keys sorted by UTF-8 bytes; a lone surrogate, U+2029
   odd: `{"architecture":"amd64","os":"linux","created":"2023-01-02T3:04:05,1234567890123-05:30","config":{"Env":[],"Labels":{"é":"1","z":"2","Z":"3","😀":"4","\\uffff":"5","x":"\\ud800\\u2029\\u007f\\u0000"},"ExposedPorts":{"1/tcp":null,"2/udp":{}}},${ROOTFS}}`,
+  // Docker-only container fields dropped, history keys folded, empty strings and maps left out
+  dropped: `{"architecture":"amd64","os":"linux","config":{"Memory":5,"MemorySwap":1,"CpuShares":2,"Shell":["/bin/sh"],"Image":"sha256:abc","ArgsEscaped":false,"Labels":{}},${ROOTFS},"history":[{"Created":"2020-01-01T00:00:00.5Z","CREATED_BY":"x","EmptyLayer":true,"empty_LAYER":true}],"variant":"","os.version":null,"created":"2020-12-31T23:59:59Z"}`,
+  // NUL, astral characters, \n \t \r, quotes and backslashes; a negative offset with microseconds
+  escapes: `{"architecture":"amd64","os":"linux","config":{"Env":["a\\u0000b","\\u00e9\\ud83d\\ude00","line\\nbreak\\ttab\\r","\\"quoted\\\\"]},${ROOTFS},"created":"2020-06-01T12:00:00.000001-07:00"}`,
   nulls: `{"architecture":"amd64","os":"linux","created":null,"history":[null,{"created":null,"empty_layer":false}],${ROOTFS}}`,
 };
 
