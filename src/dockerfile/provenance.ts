@@ -19,6 +19,8 @@ import type { Image } from "../oci/image.ts";
 import { formatPlatform, normalizePlatform, type Platform } from "../oci/platform.ts";
 import { parseReference } from "../oci/reference.ts";
 import type { ImageArgument } from "../transport/parse.ts";
+import type { ExportStep } from "./cache-format.ts";
+import type { BuildInputs } from "./inputs.ts";
 import type { FetchedSource } from "./step.ts";
 
 const PREDICATE_V02 = "https://slsa.dev/provenance/v0.2";
@@ -175,6 +177,42 @@ export interface ProvenanceFacts {
   builderPlatform: Platform;
   /** mode=max: the image's layers by step (`step<N>:0` → the chain up to step N's layer). */
   layers: Readonly<Record<string, Descriptor[][]>>;
+}
+
+/**
+ * mode=max's layers by step: for each step of the image's chain (its base stage's first) that left a layer,
+ * `step<N>:0` (N its place in the chain) → the image's layers up to and with it; none when the chain and the
+ * manifest disagree on how many there are.
+ */
+export function stepLayers(
+  chain: readonly ExportStep[],
+  layers: readonly Descriptor[],
+): Record<string, Descriptor[][]> {
+  const made = chain.flatMap((s, n) => (s.record.layer ? [n] : []));
+  const below = layers.length - made.length;
+  if (below < 0) return {};
+  const out: Record<string, Descriptor[][]> = {};
+  made.forEach((n, j) => {
+    out[`step${n}:0`] = [
+      layers.slice(0, below + j + 1).map((l) => ({ mediaType: l.mediaType, digest: l.digest, size: l.size })),
+    ];
+  });
+  return out;
+}
+
+/**
+ * The frontend's arguments as buildx sends them and BuildKit's provenance lists them: `build-arg:NAME`,
+ * `label:KEY`, `target`, `no-cache`, `context:NAME` (a named context).
+ */
+export function frontendArgs(i: BuildInputs): Record<string, string> {
+  const args: Record<string, string> = {};
+  for (const [k, v] of Object.entries(i.buildArgs ?? {})) args[`build-arg:${k}`] = v;
+  for (const [k, v] of Object.entries(i.labels ?? {})) args[`label:${k}`] = v;
+  for (const c of i.contexts ?? [])
+    args[`context:${c.name}${c.platform ? `::${c.platform}` : ""}`] = c.text.slice(c.text.indexOf("=") + 1);
+  if (i.target) args.target = i.target;
+  if (i.noCache) args["no-cache"] = "";
+  return args;
 }
 
 /** The names an image is written under, as its attestation's subjects: store and registry references. */
