@@ -790,6 +790,7 @@ async function buildDockerfileOnce(o: DockerfileBuildOptions): Promise<BuildResu
     stageJobs: o.stageJobs,
     log: host.info,
     onOutput: (chunk, stream) => host.output(chunk, stream),
+    onStep: o.logger?.step,
     signal: o.signal,
   };
   if (platforms.length > 1) {

@@ -16,6 +16,7 @@ import { type Image, loadRoot, type Root, selectImage } from "../oci/image.ts";
 import type { Compression } from "../oci/mediatype.ts";
 import { type AddedLayer, EPOCH, mutate } from "../oci/mutate.ts";
 import { formatPlatform, hostPlatform, type Platform, parsePlatform } from "../oci/platform.ts";
+import type { BlobEvent } from "../oci/sink.ts";
 import type { HostEntry, NetworkMode, StreamedSnapshot } from "../runtime/index.ts";
 import { chainPresent } from "../runtime/snapshot-dir.ts";
 import { reported, type TransportContext } from "../transport/context.ts";
@@ -42,6 +43,7 @@ import { workdirInstruction } from "./instructions/workdir.ts";
 import { dirSource, fetchedSource, findContext, type NamedContext } from "./named-context.ts";
 import { type Dockerfile, type Instruction, parseDockerfile, parseTrigger } from "./parse.ts";
 import { Prewriter } from "./prewrite.ts";
+import { destinationProgress, type StepEvent, StepProgress } from "./progress.ts";
 import { removeStageRoots, StageRoot, streamedSnapshot, unpackingLine, warmSnapshots } from "./rootfs.ts";
 import {
   baseStages,
@@ -122,6 +124,8 @@ export interface BuildInputs {
   log?: ((line: string) => void) | undefined;
   /** Output of RUN commands as it comes (whole lines prefixed `[stage N/M] ` when stages build at once). */
   onOutput?: ((chunk: Buffer, stream: "stdout" | "stderr") => void) | undefined;
+  /** Each step as a vertex of BuildKit's solve status: started, its output, ended (progress.ts). */
+  onStep?: ((event: StepEvent) => void) | undefined;
   signal?: AbortSignal | undefined;
   /** Stages built at once (default: schedule.ts's `defaultStageJobs`); 1 builds them one after another. */
   stageJobs?: number | undefined;
@@ -393,13 +397,19 @@ export class DockerfileBuild {
   #background: Promise<void>[] = [];
 
   readonly #shared: SharedBuildState;
+  /** One platform of several (platforms.ts): its destination is a temp layout, its write no vertex. */
+  readonly #onePlatform: boolean;
+  /** The steps' vertexes (`onStep`). */
+  readonly #progress: StepProgress;
 
   constructor(inputs: BuildInputs, ctx: TransportContext, shared?: SharedBuildState) {
     this.inputs = inputs;
     this.#ctx = ctx;
     this.#cache = new StepCache(ctx.home);
+    this.#onePlatform = shared !== undefined;
     this.#shared = shared ?? { producing: new Map(), layerEntries: new LayerEntries(this.#cache.entriesDir) };
     this.#platform = inputs.platform ?? hostPlatform();
+    this.#progress = new StepProgress(inputs.onStep, formatPlatform(this.#platform));
   }
 
   #log(line: string): void {
@@ -512,7 +522,10 @@ export class DockerfileBuild {
       if (i.labels && Object.keys(i.labels).length) final.image = withLabels(final.image, i.labels);
       if (i.cacheTo?.some((c) => c.type === "inline")) this.#inlineCache(final);
       await Promise.all(this.#prefetching);
-      const written = await writeDestinations(final.image, i.destinations, this.#ctx, this.#prewriter);
+      const written = await writeDestinations(final.image, i.destinations, this.#ctx, {
+        prewritten: this.#prewriter,
+        onStep: this.#onePlatform ? undefined : i.onStep,
+      });
       // loaded only by a build that exports (a module fewer on every other build's start)
       if (i.exports?.length)
         await (await import("./export.ts")).exportFilesystems(
@@ -599,6 +612,12 @@ export class DockerfileBuild {
       () => this.#finished.add(stage.index),
     );
     p.catch((err: unknown) => {
+      // the first failure is its step's error; a stage stopped by it (or by the caller) was canceled
+      const first = !this.#failure && !this.inputs.signal?.aborted;
+      this.#progress.fail(
+        stage.index,
+        first ? (err instanceof Error ? err.message : String(err)) : undefined,
+      );
       if (this.#failure) return;
       this.#failure = { err };
       this.#abort.abort(err);
@@ -848,6 +867,12 @@ export class DockerfileBuild {
     this.#log(`[stage ${no}/${this.#stageCount}] ${line}`);
   }
 
+  /** A step of stage `no` (Dockerfile stage `stage`) starts: its line, and its vertex named by the line. */
+  #begin(no: number, stage: number, text: string, line: string, defKey: string): void {
+    this.#slog(no, line);
+    if (no !== 0) this.#progress.start(stage, text, `[stage ${no}/${this.#stageCount}] ${line}`, defKey);
+  }
+
   /** How long stage `no`'s current step has taken. */
   #took(no: number): string {
     return formatDuration(Date.now() - (this.#stepStarted.get(no) ?? Date.now()));
@@ -859,7 +884,7 @@ export class DockerfileBuild {
     const dry = no === 0;
     const from = stage.from;
     const total = stage.instructions.length + 1;
-    this.#slog(no, `STEP 1/${total}: ${from.text}`);
+    this.#begin(no, stage.index, from.text, `STEP 1/${total}: ${from.text}`, "");
     const baseText = baseNameOf(stage.baseText, this.#globalVars, df.escape, `${df.name}:${from.line}`);
     const platform = this.#fromPlatform(from);
     const context = findContext(this.inputs.contexts, baseText, platform);
@@ -897,7 +922,7 @@ export class DockerfileBuild {
     (dry ? this.#dryStates : this.#states).set(stage.index, state);
     this.#prewrite(state, false);
     this.#slog(no, `--> ${short(image.digest)} (${this.#took(no)})`);
-    if (!dry)
+    if (!dry) {
       this.#steps.push({
         stage: stage.index,
         step: 1,
@@ -906,6 +931,8 @@ export class DockerfileBuild {
         cached: true,
         digest: image.digest,
       });
+      this.#progress.done(stage.index, true);
+    }
     if (context && !named) await this.#fromFiles(state, context.name, all);
     // ONBUILD triggers of the base run first.
     // Also when FROM names an earlier stage, as BuildKit.
@@ -913,11 +940,11 @@ export class DockerfileBuild {
     if (triggers.length) state.clearOnBuild = true;
     for (const t of triggers) {
       const ins = parseTrigger(t, df.name, from.line);
-      this.#slog(no, `ONBUILD ${t}`);
+      this.#begin(no, stage.index, t, `ONBUILD ${t}`, state.defKey);
       await this.#step(state, ins, all);
     }
     for (const [n, ins] of stage.instructions.entries()) {
-      this.#slog(no, `STEP ${n + 2}/${total}: ${ins.text}`);
+      this.#begin(no, stage.index, ins.text, `STEP ${n + 2}/${total}: ${ins.text}`, state.defKey);
       await this.#step(state, ins, all);
     }
   }
@@ -1202,17 +1229,30 @@ export class DockerfileBuild {
     return [...baseStages(this.#all, this.#needed, this.#globalVars).values()].includes(index);
   }
 
-  /** The inputs a step of `s` sees: the build's signal, and RUN output line by line with the stage's prefix. */
+  /**
+   * The inputs a step of `s` sees: the build's signal, RUN output line by line with the stage's prefix, and as
+   * its vertex's logs (`onStep`).
+   */
   #inputsFor(s: StageState): BuildInputs {
-    const write = this.inputs.onOutput;
-    if (!this.#concurrent || !write) return this.#stepInputs;
-    const lines = new LinePrefixer(`[stage ${s.no}/${this.#stageCount}] `, write);
-    s.flush = () => lines.flush();
-    return { ...this.#stepInputs, onOutput: (chunk, stream) => lines.push(chunk, stream) };
+    let write = this.inputs.onOutput;
+    if (this.#concurrent && write) {
+      const lines = new LinePrefixer(`[stage ${s.no}/${this.#stageCount}] `, write);
+      s.flush = () => lines.flush();
+      write = (chunk, stream) => lines.push(chunk, stream);
+    }
+    if (this.inputs.onStep) {
+      const text = write;
+      write = (chunk, stream) => {
+        text?.(chunk, stream);
+        this.#progress.log(s.stage.index, chunk, stream);
+      };
+    }
+    return write === this.inputs.onOutput ? this.#stepInputs : { ...this.#stepInputs, onOutput: write };
   }
 
   #report(s: StageState, ins: Instruction, cached: boolean): void {
     if (s.dry) return;
+    this.#progress.done(s.stage.index, cached);
     this.#steps.push({
       stage: s.stage.index,
       step: this.#steps.filter((x) => x.stage === s.stage.index).length + 1,
@@ -1621,27 +1661,40 @@ function withLabels(image: Image, labels: Readonly<Record<string, string>>): Ima
   return mutate(image, { config: (c) => ({ ...c, Labels: { ...(c.Labels ?? {}), ...labels } }) });
 }
 
-/** Write the built image (or a multi-platform build's index, whole) to each destination, with the same digest. */
+/**
+ * Write the built image (or a multi-platform build's index, whole) to each destination, with the same digest;
+ * `prewritten`: the local destinations the build wrote its layers to already; `onStep`: each destination a
+ * vertex, its blobs statuses.
+ */
 export async function writeDestinations(
   root: Root,
   destinations: readonly ImageArgument[],
   ctx: TransportContext,
-  prewritten?: Prewriter,
+  o: { prewritten?: Prewriter | undefined; onStep?: ((event: StepEvent) => void) | undefined } = {},
 ): Promise<BuildResult["written"]> {
   const written: BuildResult["written"] = [];
   for (const dest of destinations) {
-    const sink = await prewritten?.take(dest);
+    const sink = await o.prewritten?.take(dest);
+    const push = dest.transport === "docker";
+    const vertex = o.onStep && destinationProgress(o.onStep, dest.text, root.digest, push);
     // a push to a registry shows its progress (the CLI's reporter); a local write is quick
     const result = await reported(
-      dest.transport === "docker" ? ctx.progress : undefined,
+      push ? ctx.progress : undefined,
       () => `Pushed ${dest.text}`,
       (hooks) => {
-        const o = { ...hooks, all: root.kind === "index" };
-        return sink ? copy(root, sink, o) : writeImage(root, undefined, dest, ctx, o);
+        const blobs = [hooks.onBlob, vertex?.onBlob].filter((f) => f !== undefined);
+        const onBlob = (e: BlobEvent) => {
+          for (const f of blobs) f(e);
+        };
+        const copyOptions = { ...hooks, ...(blobs.length ? { onBlob } : {}), all: root.kind === "index" };
+        return sink ? copy(root, sink, copyOptions) : writeImage(root, undefined, dest, ctx, copyOptions);
       },
     ).catch((err) => {
-      throw wrapError(`writing the image to ${dest.text}`, err);
+      const wrapped = wrapError(`writing the image to ${dest.text}`, err);
+      vertex?.end(wrapped);
+      throw wrapped;
     });
+    vertex?.end();
     written.push({ destination: dest.text, result });
   }
   return written;

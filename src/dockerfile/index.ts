@@ -23,4 +23,5 @@ export {
   parseDockerfile,
 } from "./parse.ts";
 export { buildPlatforms, type PlatformsResult } from "./platforms.ts";
+export type { StepEvent } from "./progress.ts";
 export { neededStages, type Stage, type StagePlan, splitStages, targetStage } from "./stage.ts";

@@ -105,7 +105,7 @@ export async function buildPlatforms(
     const built = settled.map((r) => (r as PromiseFulfilledResult<Built>).value);
     const images = built.map((b) => b.image);
     const index = assembleIndex(images);
-    const written = await writeDestinations(index, inputs.destinations, ctx);
+    const written = await writeDestinations(index, inputs.destinations, ctx, { onStep: inputs.onStep });
     // each platform's filesystem into DEST/linux_arm64 (BuildKit's platform-split; false: all into DEST)
     if (inputs.exports?.length)
       await (await import("./export.ts")).exportFilesystems(built, inputs.exports, tmp);
@@ -145,6 +145,7 @@ function forPlatform(
   const prefix = `[${formatPlatform(platform)}] `;
   const log = inputs.log;
   const write = inputs.onOutput;
+  const onStep = inputs.onStep;
   const lines = write ? new LinePrefixer(prefix, write) : undefined;
   return {
     platformInputs: {
@@ -159,6 +160,8 @@ function forPlatform(
       uncompressedStages: uncompressedStages(inputs),
       log: log && ((line) => log(`${prefix}${line}`)),
       onOutput: lines && ((chunk, stream) => lines.push(chunk, stream)),
+      // its steps' vertexes named as its lines are
+      onStep: onStep && ((e) => onStep(e.type === "start" ? { ...e, name: `${prefix}${e.name}` } : e)),
     },
     flush: () => lines?.flush(),
   };

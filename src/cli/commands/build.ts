@@ -2,7 +2,13 @@ import { readFile } from "node:fs/promises";
 import { join, relative, resolve } from "node:path";
 import { type Command, Option } from "commander";
 import { type BuildChoice, type BuildResult, build, buildDockerfile, chooseBuild } from "../../api/build.ts";
-import { parseBuildContext, parseCacheFrom, parseCacheTo, parseOutput } from "../../dockerfile/index.ts";
+import {
+  parseBuildContext,
+  parseCacheFrom,
+  parseCacheTo,
+  parseOutput,
+  type StepEvent,
+} from "../../dockerfile/index.ts";
 import { BerthError, isBerthError } from "../../errors.ts";
 import { parseAddHost } from "../../runtime/network.ts";
 import { writeFileAtomic } from "../../util/fs.ts";
@@ -12,6 +18,7 @@ import { type Cli, hostOptions } from "../env.ts";
 import { collect, jsonOption } from "../flags.ts";
 import { info, printJson } from "../output.ts";
 import { BuildHeartbeat } from "../progress.ts";
+import { SolveStatusWriter } from "../rawjson.ts";
 
 export { type BuildChoice, chooseBuild } from "../../api/build.ts";
 /** `berth build --json`'s document: the library's build result. */
@@ -318,8 +325,8 @@ export function registerBuild(program: Command, cli: () => Cli): void {
       "Dockerfile builds: write -t's image to the store, as berth does anyway (buildx's; refused with --push or another transport)",
     )
     .option(
-      "--progress <auto|plain|tty|quiet>",
-      "how to show progress (default $BUILDKIT_PROGRESS, else auto): plain: no redrawn lines; tty: redraw even off a terminal; quiet: as -q",
+      "--progress <auto|plain|tty|quiet|rawjson>",
+      "how to show progress (default $BUILDKIT_PROGRESS, else auto): plain: no redrawn lines; tty: redraw even off a terminal; quiet: as -q; rawjson: BuildKit's solve status, a JSON object a line (Dockerfile builds)",
     )
     .option("--runtime <name|path>", "OCI runtime for RUN steps (runc, crun)")
     .option("-q, --quiet", "print only the image digest")
@@ -391,11 +398,16 @@ interface BuildFlags {
   metadataFile?: string;
 }
 
-/** How a build reports: -q's quietness, the heartbeat, and the line logger both ways of building use. */
+/**
+ * How a build reports: -q's quietness, the heartbeat, the line logger both ways of building use, the steps'
+ * output, and with --progress rawjson the steps' solve status (and no lines).
+ */
 interface BuildOutput {
   quiet: boolean;
   heartbeat: BuildHeartbeat;
   log: (line: string) => void;
+  output: (chunk: Buffer) => void;
+  step?: ((event: StepEvent) => void) | undefined;
 }
 
 /** `berth build`'s action: plan (the context made a folder), build, then remove what the plan made. */
@@ -408,17 +420,24 @@ async function runBuild(c: Cli, arg: string | undefined, opts: BuildFlags, comma
   const { cleanup, ...plan } = await planBuild(arg, opts, command, c);
   try {
     applyProgress(out, progress);
-    await buildWith(c, opts, plan);
+    await buildWith(c, opts, plan, progress === "rawjson");
   } finally {
     await cleanup();
   }
 }
 
-/** A planned build, one way or the other. */
-async function buildWith(c: Cli, opts: BuildFlags, plan: BuildPlan): Promise<void> {
+/** A planned build, one way or the other; `rawjson`: its progress as BuildKit's solve status stream, no lines. */
+async function buildWith(c: Cli, opts: BuildFlags, plan: BuildPlan, rawjson: boolean): Promise<void> {
   const { tag, contextDir, choice } = plan;
   const { out } = c;
   if (choice.way === "dockerfile") checkOutputs(opts, tag, c.terminal.stdout);
+  else if (rawjson) {
+    throw new BerthError(
+      "USAGE",
+      `--progress rawjson writes BuildKit's solve status of a Dockerfile build; this is a buildpacks build (${choice.reason})`,
+      { hint: "add --dockerfile to build with the Dockerfile, or give --progress plain" },
+    );
+  }
   const isolation = choice.way === "buildpacks" ? (opts.isolation ?? "sandbox") : "sandbox";
   if (isolation === "host") {
     // berth as the creator inside a build step: the CNB_* twins of the flags
@@ -427,14 +446,19 @@ async function buildWith(c: Cli, opts: BuildFlags, plan: BuildPlan): Promise<voi
     await checkSandbox(opts.runtime ?? c.env.BERTH_RUNTIME, c.env, c.uid);
   }
   const quiet = Boolean(opts.quiet);
-  // -q: only the digest (the pulls and pushes of the build say nothing either)
-  if (quiet) out.quiet = true;
+  // -q: only the digest (the pulls and pushes of the build say nothing either); rawjson: only its stream
+  if (quiet || rawjson) out.quiet = true;
   const heartbeat = new BuildHeartbeat(out);
   const log = (line: string) => {
     heartbeat.note(line);
-    if (!quiet) out.stderr.write(`${line}\n`);
+    if (!out.quiet) out.stderr.write(`${line}\n`);
   };
-  const o: BuildOutput = { quiet, heartbeat, log };
+  const output = (chunk: Buffer) => {
+    heartbeat.note(chunk);
+    if (!out.quiet) out.stderr.write(chunk);
+  };
+  const step = rawjson ? new SolveStatusWriter((line) => out.stderr.write(line)).onStep : undefined;
+  const o: BuildOutput = { quiet, heartbeat, log, output, step };
   try {
     if (choice.way === "buildpacks")
       // -o is refused on buildpacks builds, so buildTarget gave a tag
@@ -509,7 +533,7 @@ async function dockerfileBuild(
   c: Cli,
   opts: BuildFlags,
   plan: BuildPlan,
-  { quiet, heartbeat, log }: BuildOutput,
+  { quiet, log, output, step }: BuildOutput,
 ): Promise<void> {
   const { out, cwd } = c;
   const { tag, contextDir, choice } = plan;
@@ -519,13 +543,7 @@ async function dockerfileBuild(
   );
   const r = await buildDockerfile({
     ...host,
-    logger: {
-      info: log,
-      output: (chunk) => {
-        heartbeat.note(chunk);
-        if (!quiet) out.stderr.write(chunk);
-      },
-    },
+    logger: { info: log, output, ...(step ? { step } : {}) },
     context: contextDir,
     file: choice.dockerfile!,
     ...(choice.fromProject ? { fileInContext: true } : {}),
