@@ -1,7 +1,7 @@
 /**
  * buildx's `--progress rawjson` (buildx ≥ 0.13, BuildKit's progressui rawJSONDisplay): a Dockerfile build's progress
  * as one JSON object a line, each a `client.SolveStatus` (github.com/moby/buildkit/client, graph.go) as Go's
- * encoding/json writes it: the fields in the structs' order, their json tags' names, `omitempty` ones left out
+ * encoding/json writes it (`vertexes`, `statuses`, `logs`, `warnings`): the fields in the structs' order, their json tags' names, `omitempty` ones left out
  * when empty, times as RFC 3339 (to the microsecond) with the fraction's trailing zeros cut, log data in base64, `<`, `>`, `&`, U+2028
  * and U+2029 escaped. Each update is written as it happens; a vertex is sent whole each time it changes, as
  * BuildKit does. README: "berth build".
@@ -61,6 +61,16 @@ export class SolveStatusWriter {
       case "status":
         this.#write(solveStatus({ statuses: [statusJson(e)] }));
         return;
+      case "warning":
+        // client.VertexWarning: vertex, level, short (bytes); BuildKit's lint warnings are level 1
+        this.#write(
+          solveStatus({
+            warnings: [
+              `{"vertex":${goString(e.vertex)},"level":1,"short":"${Buffer.from(e.short).toString("base64")}"}`,
+            ],
+          }),
+        );
+        return;
       default:
         e satisfies never;
     }
@@ -68,11 +78,17 @@ export class SolveStatusWriter {
 }
 
 /** A SolveStatus line of encoded parts (each list left out when empty, as `omitempty`). */
-function solveStatus(s: { vertexes?: string[]; statuses?: string[]; logs?: string[] }): string {
+function solveStatus(s: {
+  vertexes?: string[];
+  statuses?: string[];
+  logs?: string[];
+  warnings?: string[];
+}): string {
   const fields: string[] = [];
   if (s.vertexes?.length) fields.push(`"vertexes":[${s.vertexes.join(",")}]`);
   if (s.statuses?.length) fields.push(`"statuses":[${s.statuses.join(",")}]`);
   if (s.logs?.length) fields.push(`"logs":[${s.logs.join(",")}]`);
+  if (s.warnings?.length) fields.push(`"warnings":[${s.warnings.join(",")}]`);
   return `{${fields.join(",")}}\n`;
 }
 

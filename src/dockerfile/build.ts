@@ -236,6 +236,9 @@ export function uncompressedStages(i: Pick<BuildInputs, "cacheFrom" | "cacheTo">
   return !i.cacheFrom?.length && !i.cacheTo?.length;
 }
 
+/** The stage key of the build definition's vertex (`#definition`), which is no stage. */
+const DEFINITION = -1;
+
 function epochToRfc3339(seconds: number): string {
   return new Date(seconds * 1000).toISOString().replace(".000Z", "Z");
 }
@@ -476,13 +479,40 @@ export class DockerfileBuild {
     }
   }
 
+  /**
+   * The Dockerfile read and split into stages, the target found and the lint warnings logged: BuildKit's
+   * "[internal] load build definition" vertex, which carries the warnings (and the error, if it fails).
+   */
+  async #definition(): Promise<{
+    df: Dockerfile;
+    plan: ReturnType<typeof splitStages>;
+    targetIndex: number;
+  }> {
+    const i = this.inputs;
+    const file =
+      "path" in i.dockerfile ? posix.basename(i.dockerfile.path) : (i.dockerfile.name ?? "Dockerfile");
+    const name = `[internal] load build definition from ${file}`;
+    this.#progress.start(DEFINITION, name, name, "");
+    try {
+      const df = await this.#readDockerfile();
+      const plan = splitStages(df);
+      const targetIndex = targetStage(plan, i.target, df.name).index;
+      for (const w of plan.warnings) {
+        this.#log(`WARN: ${w.rule}: ${w.message} (${df.name}:${w.line})`);
+        this.#progress.warn(DEFINITION, `${w.rule}: ${w.message} (line ${w.line})`);
+      }
+      this.#progress.done(DEFINITION, false);
+      return { df, plan, targetIndex };
+    } catch (err) {
+      this.#progress.fail(DEFINITION, err instanceof Error ? err.message : String(err));
+      throw err;
+    }
+  }
+
   async build(): Promise<BuildResult> {
     const i = this.inputs;
-    this.#df = await this.#readDockerfile();
-    const df = this.#df;
-    const plan = splitStages(df);
-    const targetIndex = targetStage(plan, i.target, df.name).index;
-    for (const w of plan.warnings) this.#log(`WARN: ${w.rule}: ${w.message} (${df.name}:${w.line})`);
+    const { df, plan, targetIndex } = await this.#definition();
+    this.#df = df;
     this.#declareGlobalArgs(plan.globalArgs);
     // a named context replaces the stage of its name (BuildKit's): the stage is no longer found by it, and
     // as the target it is the context alone (`FROM NAME`: an image context's image, a directory's files)

@@ -21,6 +21,8 @@ export type StepEvent =
   /** `error` undefined: the step was stopped because another failed (BuildKit's "context canceled"). */
   | { type: "error"; vertex: string; error: string | undefined; at: number }
   | { type: "log"; vertex: string; stream: "stdout" | "stderr"; data: Buffer; at: number }
+  /** A lint warning, as BuildKit's short form: `Rule: message (line N)`. */
+  | { type: "warning"; vertex: string; short: string; at: number }
   | {
       type: "status";
       vertex: string;
@@ -88,6 +90,13 @@ export class StepProgress {
     if (!this.#emit || vertex === undefined) return;
     this.#open.delete(stage);
     this.#emit({ type: "error", vertex, error, at: now() });
+  }
+
+  /** A warning about stage `stage`'s open step. */
+  warn(stage: number, short: string): void {
+    const vertex = this.#open.get(stage);
+    if (!this.#emit || vertex === undefined) return;
+    this.#emit({ type: "warning", vertex, short, at: now() });
   }
 
   /** Output of stage `stage`'s open step (RUN). */

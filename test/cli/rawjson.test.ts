@@ -62,6 +62,7 @@ describe("SolveStatusWriter", () => {
       inputs: [],
       at: t,
     });
+    w.onStep({ type: "warning", vertex: v, short: "Rule: a <b> (line 1)", at: t + 50 });
     w.onStep({ type: "done", vertex: v, cached: true, at: t + 100 });
     w.onStep({
       type: "start",
@@ -88,7 +89,9 @@ describe("SolveStatusWriter", () => {
     const r = await replayProgress(out.join(""));
     expect(r.error).toBe("");
     expect(r.code).toBe(0);
-    expect(r.plain).toContain("#1 [stage 1/1] STEP 1/2: FROM a <b> & c\u2028\uFFFD\n#1 CACHED\n");
+    expect(r.plain).toContain(
+      "#1 [stage 1/1] STEP 1/2: FROM a <b> & c\u2028\uFFFD\n#1 WARN: Rule: a <b> (line 1)\n#1 CACHED\n",
+    );
     expect(r.plain).toContain("#2 0.001 out\n");
     expect(r.plain).toContain('#2 ERROR: Dockerfile:2: "x" <failed> & stopped\n');
     expect(r.plain).toContain(`#3 writing ${u} 10B / 10B done\n#3 CANCELED\n`);
@@ -136,6 +139,7 @@ describe("berth build --progress rawjson (real runc)", () => {
     const r = await replayProgress(one.json);
     expect([r.code, r.error]).toEqual([0, ""]);
     for (const name of [
+      "[internal] load build definition from Dockerfile",
       `[stage 1/2] STEP 1/3: FROM ${base} AS build`,
       "[stage 1/2] STEP 2/3: COPY a.txt /a.txt",
       "[stage 1/2] STEP 3/3: RUN echo out-line; echo err-line >&2",
@@ -144,11 +148,11 @@ describe("berth build --progress rawjson (real runc)", () => {
       "exporting to app:1",
     ])
       expect(r.plain).toMatch(new RegExp(`^#\\d+ ${name.replace(/[[\]/.*+?()|^$\\]/g, "\\$&")}$`, "m"));
-    expect(r.plain).toMatch(/^#3 \d+\.\d+ out-line$/m);
-    expect(r.plain).toMatch(/^#3 \d+\.\d+ err-line$/m);
-    expect(r.plain).toMatch(/^#5 \d+\.\d+ from-a$/m);
-    expect(r.plain).toMatch(/^#3 DONE \d+\.\ds$/m);
-    expect(r.plain).toMatch(/^#6 writing sha256:[0-9a-f]{64} .* done$/m);
+    expect(r.plain).toMatch(/^#4 \d+\.\d+ out-line$/m);
+    expect(r.plain).toMatch(/^#4 \d+\.\d+ err-line$/m);
+    expect(r.plain).toMatch(/^#6 \d+\.\d+ from-a$/m);
+    expect(r.plain).toMatch(/^#4 DONE \d+\.\ds$/m);
+    expect(r.plain).toMatch(/^#7 writing sha256:[0-9a-f]{64} .* done$/m);
     // stdout and stderr of RUN as streams 1 and 2
     const logs = one.lines.flatMap((l) => l.logs ?? []);
     expect(logs.map((l) => [l.stream, Buffer.from(l.data, "base64").toString()])).toEqual(
@@ -163,13 +167,13 @@ describe("berth build --progress rawjson (real runc)", () => {
     const two = split(second.stderr);
     const again = await replayProgress(two.json);
     expect([again.code, again.error]).toEqual([0, ""]);
-    expect(again.plain).toMatch(/^#3 \[stage 1\/2\] STEP 3\/3: RUN echo out-line.*\n#3 CACHED$/m);
-    expect(again.plain).toMatch(/^#5 \[stage 2\/2\] STEP 2\/2: RUN cat \/a.txt\n#5 CACHED$/m);
-    expect(again.plain).not.toContain("out-line\n#3 ");
+    expect(again.plain).toMatch(/^#4 \[stage 1\/2\] STEP 3\/3: RUN echo out-line.*\n#4 CACHED$/m);
+    expect(again.plain).toMatch(/^#6 \[stage 2\/2\] STEP 2\/2: RUN cat \/a.txt\n#6 CACHED$/m);
+    expect(again.plain).not.toContain("out-line\n#4 ");
     // the steps' digests are stable: the same vertexes in both builds
     const digests = (ls: Line[]) => [...new Set(ls.flatMap((l) => (l.vertexes ?? []).map((v) => v.digest)))];
     expect(digests(two.lines)).toEqual(digests(one.lines));
-    expect(digests(one.lines)).toHaveLength(6);
+    expect(digests(one.lines)).toHaveLength(7);
   });
 
   it("a failing build ends its stream with the failed step's error, a stage it stopped CANCELED, then berth's sentence", async () => {
@@ -186,7 +190,7 @@ describe("berth build --progress rawjson (real runc)", () => {
     expect(rest).toContain("exited with code 3");
     const replay = await replayProgress(json);
     expect([replay.code, replay.error]).toEqual([0, ""]);
-    expect(replay.plain).toMatch(/^#2 ERROR: Dockerfile:2: RUN .* exited with code 3/m);
+    expect(replay.plain).toMatch(/^#3 ERROR: Dockerfile:2: RUN .* exited with code 3/m);
     expect(replay.plain).toMatch(
       /^------\n > \[stage 1\/1\] STEP 2\/2: RUN echo before-failing && exit 3:\n\d+\.\d+ before-failing\n/m,
     );
@@ -202,6 +206,28 @@ describe("berth build --progress rawjson (real runc)", () => {
     expect(two.plain).toMatch(/^#\d+ ERROR: Dockerfile:4: RUN .* exited with code 4/m);
   });
 
+  it("the build definition a vertex: its lint warnings, or the Dockerfile's error", async () => {
+    const warned = await writeContext(join(tmp, "warn-ctx"), {
+      Dockerfile: "FROM scratch AS a\nLABEL x=1\nFROM scratch AS a\nLABEL y=2\n",
+    });
+    const r = await build(join(tmp, "warn"), warned);
+    expect(r.code).toBe(0);
+    const replay = await replayProgress(split(r.stderr).json);
+    expect([replay.code, replay.error]).toEqual([0, ""]);
+    expect(replay.plain).toContain(
+      '#1 [internal] load build definition from Dockerfile\n#1 WARN: DuplicateStageName: Duplicate stage name "a", stage names should be unique (line 3)\n#1 DONE',
+    );
+    const bad = await writeContext(join(tmp, "bad-ctx"), { Dockerfile: "FROMM scratch\n" });
+    const b = await build(join(tmp, "bad"), bad);
+    expect(b.code).not.toBe(0);
+    const { json, rest } = split(b.stderr);
+    expect(rest).toContain("unknown instruction: FROMM");
+    const failed = await replayProgress(json);
+    expect(failed.plain).toMatch(
+      /^#1 \[internal\] load build definition from Dockerfile\n#1 ERROR: Dockerfile:1: unknown instruction: FROMM$/m,
+    );
+  });
+
   it("several platforms: each one's steps prefixed with it, one vertex for the index's write", async () => {
     const ctx = await writeContext(join(tmp, "mp-ctx"), {
       x: "x\n",
@@ -211,14 +237,18 @@ describe("berth build --progress rawjson (real runc)", () => {
     expect(r.code).toBe(0);
     const replay = await replayProgress(split(r.stderr).json);
     expect([replay.code, replay.error]).toEqual([0, ""]);
-    const names = replay.plain.match(/^#\d+ [[e].*$/gm)!.map((l) => l.replace(/^#\d+ /, ""));
-    expect(names.sort()).toEqual([
-      "[linux/amd64] [stage 1/1] STEP 1/2: FROM scratch",
-      "[linux/amd64] [stage 1/1] STEP 2/2: COPY x /x",
-      "[linux/arm64] [stage 1/1] STEP 1/2: FROM scratch",
-      "[linux/arm64] [stage 1/1] STEP 2/2: COPY x /x",
-      "exporting to app:1",
-    ]);
+    const names = replay.plain.match(/^#\d+ (\[|exporting).*$/gm)!.map((l) => l.replace(/^#\d+ /, ""));
+    expect(names.sort()).toEqual(
+      [
+        "[linux/amd64] [stage 1/1] STEP 1/2: FROM scratch",
+        "[linux/amd64] [stage 1/1] STEP 2/2: COPY x /x",
+        "[linux/arm64] [stage 1/1] STEP 1/2: FROM scratch",
+        "[linux/arm64] [stage 1/1] STEP 2/2: COPY x /x",
+        "[linux/amd64] [internal] load build definition from Dockerfile",
+        "[linux/arm64] [internal] load build definition from Dockerfile",
+        "exporting to app:1",
+      ].sort(),
+    );
   });
 
   it("is written as the build goes: a RUN waits for the test to see its first output in the stream", async () => {
@@ -243,6 +273,6 @@ describe("berth build --progress rawjson (real runc)", () => {
     const r = await done;
     expect(r.code).toBe(0);
     const replay = await replayProgress(split(r.stderr).json);
-    expect(replay.plain).toMatch(/^#2 \d+\.\d+ went$/m);
+    expect(replay.plain).toMatch(/^#3 \d+\.\d+ went$/m);
   });
 });

@@ -36,6 +36,7 @@ describe("StepProgress", () => {
     p.start(0, "RUN x", "[stage 1/2] STEP 2/2: RUN x", "sha256:k");
     p.start(1, "FROM b", "[stage 2/2] STEP 1/1: FROM b", "");
     p.log(0, Buffer.from("out\n"), "stdout");
+    p.warn(0, "Rule: message (line 2)");
     p.fail(0, "Dockerfile:2: RUN x failed");
     p.fail(1, undefined);
     // nothing is open any more: these say nothing
@@ -50,6 +51,7 @@ describe("StepProgress", () => {
       { type: "start", vertex: run, name: "[stage 1/2] STEP 2/2: RUN x", inputs: [from] },
       { type: "start", vertex: other, name: "[stage 2/2] STEP 1/1: FROM b", inputs: [] },
       { type: "log", vertex: run, stream: "stdout", data: Buffer.from("out\n") },
+      { type: "warning", vertex: run, short: "Rule: message (line 2)" },
       { type: "error", vertex: run, error: "Dockerfile:2: RUN x failed" },
       { type: "error", vertex: other, error: undefined },
     ]);
