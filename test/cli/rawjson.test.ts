@@ -13,6 +13,7 @@ import { localBase, writeContext } from "../dockerfile/helpers/local.ts";
 import { berth, spawnBerth } from "../helpers/cli.ts";
 import { replayProgress } from "../helpers/progress-oracle.ts";
 import { tempDir } from "../helpers/temp.ts";
+import { startRegistry } from "../registry/helpers/registry.ts";
 
 interface Line {
   vertexes?: { digest: string; name?: string; cached?: boolean; error?: string; completed?: string }[];
@@ -226,6 +227,35 @@ describe("berth build --progress rawjson (real runc)", () => {
     expect(failed.plain).toMatch(
       /^#1 \[internal\] load build definition from Dockerfile\n#1 ERROR: Dockerfile:1: unknown instruction: FROMM$/m,
     );
+  });
+
+  it("a push is a vertex whose blobs are pushing statuses with their sizes", async () => {
+    const ctx = await writeContext(join(tmp, "push-ctx"), {
+      x: "x\n",
+      Dockerfile: "FROM scratch\nCOPY x /x\n",
+    });
+    const reg = await startRegistry();
+    try {
+      const ref = `${reg.host}/rawjson/app:1`;
+      const r = await berth(["build", ctx, "--dockerfile", "-t", ref, "--push", "--progress", "rawjson"], {
+        home: join(tmp, "push"),
+        env: { ...env, BERTH_INSECURE_REGISTRIES: "127.0.0.1" },
+      });
+      expect(r.code).toBe(0);
+      const { json, lines, rest } = split(r.stderr);
+      expect(rest).toBe("");
+      const replay = await replayProgress(json);
+      expect([replay.code, replay.error]).toEqual([0, ""]);
+      const block = replay.plain.slice(replay.plain.indexOf(`exporting to docker://${ref}`));
+      // the layer and the config (blobs; the manifest is put by reference)
+      expect(block.match(/^#\d+ pushing sha256:[0-9a-f]{64} \d+B \/ \d+B( \d+\.\ds)? done$/gm)).toHaveLength(
+        2,
+      );
+      expect(block).toMatch(/^#\d+ DONE \d+\.\ds$/m);
+      expect(lines.some((l) => l.statuses?.some((st) => st.id.startsWith("pushing sha256:")))).toBe(true);
+    } finally {
+      await reg.stop();
+    }
   });
 
   it("several platforms: each one's steps prefixed with it, one vertex for the index's write", async () => {
