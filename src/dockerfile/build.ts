@@ -43,7 +43,7 @@ import { workdirInstruction } from "./instructions/workdir.ts";
 import { dirSource, fetchedSource, findContext, type NamedContext } from "./named-context.ts";
 import { type Dockerfile, type Instruction, parseDockerfile, parseTrigger } from "./parse.ts";
 import { Prewriter } from "./prewrite.ts";
-import { destinationProgress, type StepEvent, StepProgress } from "./progress.ts";
+import { destinationProgress, type StepEvent, StepProgress, workProgress } from "./progress.ts";
 import { removeStageRoots, StageRoot, streamedSnapshot, unpackingLine, warmSnapshots } from "./rootfs.ts";
 import {
   baseStages,
@@ -552,19 +552,7 @@ export class DockerfileBuild {
       if (i.labels && Object.keys(i.labels).length) final.image = withLabels(final.image, i.labels);
       if (i.cacheTo?.some((c) => c.type === "inline")) this.#inlineCache(final);
       await Promise.all(this.#prefetching);
-      const written = await writeDestinations(final.image, i.destinations, this.#ctx, {
-        prewritten: this.#prewriter,
-        onStep: this.#onePlatform ? undefined : i.onStep,
-      });
-      // loaded only by a build that exports (a module fewer on every other build's start)
-      if (i.exports?.length)
-        await (await import("./export.ts")).exportFilesystems(
-          [{ image: final.image, platform: this.#platform }],
-          i.exports,
-          this.#tmp,
-        );
-      const cacheSteps = { max: this.#used, min: final.chain };
-      await exportCaches(i.cacheTo ?? [], cacheSteps, this.#cache, this.#ctx, this.#tmp, i.log, this.#lazy);
+      const { written, cacheSteps } = await this.#writeOutputs(final);
       const unused = Object.keys(i.buildArgs ?? {}).filter((k) => !this.#consumed.has(k));
       return {
         digest: final.image.digest,
@@ -600,6 +588,28 @@ export class DockerfileBuild {
       await removeStageRoots(roots).catch(() => undefined);
       await removeTree(this.#tmp).catch(() => undefined);
     }
+  }
+
+  /** The built image to its destinations, the target's files to `-o`'s exports, the steps to `--cache-to`. */
+  async #writeOutputs(
+    final: StageState,
+  ): Promise<{ written: BuildResult["written"]; cacheSteps: CacheSteps }> {
+    const i = this.inputs;
+    const written = await writeDestinations(final.image, i.destinations, this.#ctx, {
+      prewritten: this.#prewriter,
+      onStep: this.#onePlatform ? undefined : i.onStep,
+    });
+    // loaded only by a build that exports (a module fewer on every other build's start)
+    if (i.exports?.length)
+      await (await import("./export.ts")).exportFilesystems(
+        [{ image: final.image, platform: this.#platform }],
+        i.exports,
+        this.#tmp,
+      );
+    const cacheSteps = { max: this.#used, min: final.chain };
+    const { cacheTo = [], log, onStep } = i;
+    await exportCaches(cacheTo, cacheSteps, this.#cache, this.#ctx, this.#tmp, log, this.#lazy, onStep);
+    return { written, cacheSteps };
   }
 
   /**
@@ -724,21 +734,28 @@ export class DockerfileBuild {
    */
   async #importCaches(): Promise<void> {
     for (const from of this.inputs.cacheFrom ?? []) {
+      // BuildKit's vertex; a cache that cannot be used is a warning on it, as the build goes on without it
+      const work = workProgress(this.inputs.onStep, `importing cache manifest from ${from.text}`, "");
+      const warn = (line: string) => {
+        this.#log(`WARN: ${line}`);
+        work.warn(line);
+      };
       try {
         const { importCache } = await import("./cache-transfer.ts");
         const c = await importCache(from, this.#ctx, this.#platform);
         this.#imports.push(c);
         if (c.steps.size) this.#log(`importing ${c.kind} from ${from.text}: ${c.steps.size} steps`);
         else {
-          this.#log(
-            `WARN: --cache-from ${from.text}: ${c.kind} has no step berth wrote${c.buildkitRecords ? ` (its ${c.buildkitRecords} records are BuildKit's, keyed by LLB digests berth does not compute)` : ""}; nothing to reuse`,
+          warn(
+            `--cache-from ${from.text}: ${c.kind} has no step berth wrote${c.buildkitRecords ? ` (its ${c.buildkitRecords} records are BuildKit's, keyed by LLB digests berth does not compute)` : ""}; nothing to reuse`,
           );
         }
       } catch (err) {
-        this.#log(
-          `WARN: --cache-from ${from.text}: cannot import the cache (${(err as Error).message}); building without it`,
+        warn(
+          `--cache-from ${from.text}: cannot import the cache (${(err as Error).message}); building without it`,
         );
       }
+      work.end();
     }
   }
 
@@ -1663,25 +1680,31 @@ export async function exportCaches(
   tmp: string,
   log: ((line: string) => void) | undefined,
   lazy?: ReadonlyMap<string, LazyLayer>,
+  onStep?: (event: StepEvent) => void,
 ): Promise<void> {
   for (const to of cacheTo) {
     if (to.type === "inline") continue;
     const steps = used[to.mode];
     const where = to.type === "registry" ? to.ref : to.dest;
+    const work = workProgress(onStep, `exporting cache to ${where}`, to.text);
     try {
       const { exportCache } = await import("./cache-transfer.ts");
       const r = await exportCache(to, steps, (d) => cache.blobPath(d), ctx, tmp, lazy);
       log?.(
         `exporting cache to ${where} (mode=${to.mode}): ${new Set(steps.map((e) => e.lookup)).size} steps, ${r.layers} layers, ${r.root.digest}`,
       );
+      work.end();
     } catch (err) {
       if (to.ignoreError) {
-        log?.(
-          `WARN: --cache-to ${to.text}: cannot export the cache (${(err as Error).message}); ignore-error=true`,
-        );
+        const line = `--cache-to ${to.text}: cannot export the cache (${(err as Error).message}); ignore-error=true`;
+        log?.(`WARN: ${line}`);
+        work.warn(line);
+        work.end();
         continue;
       }
-      throw wrapError(`exporting the cache to ${where} (--cache-to ${to.text})`, err);
+      const wrapped = wrapError(`exporting the cache to ${where} (--cache-to ${to.text})`, err);
+      work.end(wrapped);
+      throw wrapped;
     }
   }
 }

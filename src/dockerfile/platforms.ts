@@ -117,7 +117,7 @@ export async function buildPlatforms(
       max: built.flatMap((b) => b.result.cacheSteps.max),
       min: built.flatMap((b) => b.result.cacheSteps.min),
     };
-    await exportCaches(inputs.cacheTo ?? [], steps, cache, ctx, tmp, inputs.log);
+    await exportCaches(inputs.cacheTo ?? [], steps, cache, ctx, tmp, inputs.log, undefined, inputs.onStep);
     return {
       digest: index.digest,
       descriptor: {

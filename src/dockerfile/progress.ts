@@ -107,6 +107,34 @@ export class StepProgress {
   }
 }
 
+/** A vertex of the build's own work (a cache import or export, an image write): started when made. */
+export interface WorkProgress {
+  readonly vertex: string;
+  /** A warning about it (a cache that cannot be used, ignore-error=true). */
+  warn(short: string): void;
+  /** It is through, or failed with `err`. */
+  end(err?: unknown): void;
+}
+
+/** Start a vertex named `name` (its digest: of the name and `key`); without an `emit`, nothing is said. */
+export function workProgress(
+  emit: ((e: StepEvent) => void) | undefined,
+  name: string,
+  key: string,
+): WorkProgress {
+  const vertex = cacheKey("vertex", name, key);
+  emit?.({ type: "start", vertex, name, inputs: [], at: now() });
+  return {
+    vertex,
+    warn: (short) => emit?.({ type: "warning", vertex, short, at: now() }),
+    end: (err) => {
+      const at = now();
+      if (err === undefined) emit?.({ type: "done", vertex, cached: false, at });
+      else emit?.({ type: "error", vertex, error: err instanceof Error ? err.message : String(err), at });
+    },
+  };
+}
+
 /**
  * The vertex of writing an image to a destination (BuildKit's "exporting to image"), its blobs statuses: `onBlob`
  * for the copy's hooks, then `end` with the copy's error, if any.
@@ -117,8 +145,7 @@ export function destinationProgress(
   digest: string,
   push: boolean,
 ): { onBlob: (e: BlobEvent) => void; end: (err?: unknown) => void } {
-  const vertex = cacheKey("vertex", "export", destination, digest);
-  emit({ type: "start", vertex, name: `exporting to ${destination}`, inputs: [], at: now() });
+  const { vertex, end } = workProgress(emit, `exporting to ${destination}`, digest);
   const started = new Map<string, number>();
   const verb = push ? "pushing" : "writing";
   const onBlob = (e: BlobEvent): void => {
@@ -129,11 +156,6 @@ export function destinationProgress(
     const current = e.type === "progress" ? e.bytes : e.type === "done" ? size : 0;
     const completed = e.type === "done" ? at : undefined;
     emit({ type: "status", vertex, id: `${verb} ${d}`, total: size, current, started: since, completed, at });
-  };
-  const end = (err?: unknown): void => {
-    const at = now();
-    if (err === undefined) emit({ type: "done", vertex, cached: false, at });
-    else emit({ type: "error", vertex, error: err instanceof Error ? err.message : String(err), at });
   };
   return { onBlob, end };
 }

@@ -258,6 +258,42 @@ describe("berth build --progress rawjson (real runc)", () => {
     }
   });
 
+  it("a cache export and import are vertexes; a cache that cannot be read is a warning on its import", async () => {
+    const ctx = await writeContext(join(tmp, "cache-ctx"), {
+      x: "x\n",
+      Dockerfile: "FROM scratch\nCOPY x /x\n",
+    });
+    const dest = join(tmp, "cache-dir");
+    const out = await build(join(tmp, "cache-a"), ctx, "--cache-to", `type=local,dest=${dest}`);
+    expect(out.code).toBe(0);
+    const exported = await replayProgress(split(out.stderr).json);
+    expect([exported.code, exported.error]).toEqual([0, ""]);
+    expect(exported.plain).toMatch(new RegExp(`^#(\\d+) exporting cache to ${dest}\n#\\1 DONE`, "m"));
+    const missing = join(tmp, "no-cache");
+    const imp = await build(
+      join(tmp, "cache-b"),
+      ctx,
+      "--cache-from",
+      `type=local,src=${dest}`,
+      "--cache-from",
+      `type=local,src=${missing}`,
+    );
+    expect(imp.code).toBe(0);
+    const imported = await replayProgress(split(imp.stderr).json);
+    expect([imported.code, imported.error]).toEqual([0, ""]);
+    expect(imported.plain).toMatch(
+      new RegExp(`^#(\\d+) importing cache manifest from type=local,src=${dest}\n#\\1 DONE`, "m"),
+    );
+    expect(imported.plain).toMatch(
+      new RegExp(
+        `^#(\\d+) importing cache manifest from type=local,src=${missing}\n#\\1 WARN: --cache-from type=local,src=${missing}: cannot import the cache .*\n#\\1 DONE`,
+        "m",
+      ),
+    );
+    // the step came from the imported cache
+    expect(imported.plain).toMatch(/^#\d+ \[stage 1\/1\] STEP 2\/2: COPY x \/x\n#\d+ CACHED$/m);
+  });
+
   it("several platforms: each one's steps prefixed with it, one vertex for the index's write", async () => {
     const ctx = await writeContext(join(tmp, "mp-ctx"), {
       x: "x\n",

@@ -1,6 +1,6 @@
 /**
  * src/dockerfile/progress.ts: the steps' vertexes (their digests, inputs, ends and logs) and an image write's
- * statuses. A whole build's stream is checked by BuildKit's display in test/cli/rawjson.test.ts.
+ * statuses, and the vertexes of the build's own work (caches). A whole build's stream is checked by BuildKit's display in test/cli/rawjson.test.ts.
  */
 import { describe, expect, it } from "vitest";
 import {
@@ -8,6 +8,7 @@ import {
   type StepEvent,
   StepProgress,
   vertexDigest,
+  workProgress,
 } from "../../src/dockerfile/progress.ts";
 import type { Descriptor } from "../../src/oci/descriptor.ts";
 
@@ -61,6 +62,27 @@ describe("StepProgress", () => {
     const p = new StepProgress(undefined, "linux/amd64");
     p.start(0, "FROM a", "x", "");
     expect(() => p.done(0, true)).not.toThrow();
+  });
+});
+
+describe("workProgress", () => {
+  it("a vertex of the build's own work: warnings on it, ended done or with an error; silent without an emit", () => {
+    const events: StepEvent[] = [];
+    const w = workProgress((e) => events.push(e), "exporting cache to /c", "type=local,dest=/c");
+    w.warn("cannot");
+    w.end(new Error("full"));
+    const { vertex } = w;
+    expect(vertex).toMatch(/^sha256:[0-9a-f]{64}$/);
+    expect(events.map(({ at: _, ...e }) => e)).toEqual([
+      { type: "start", vertex, name: "exporting cache to /c", inputs: [] },
+      { type: "warning", vertex, short: "cannot" },
+      { type: "error", vertex, error: "full" },
+    ]);
+    const silent = workProgress(undefined, "x", "");
+    expect(() => {
+      silent.warn("w");
+      silent.end();
+    }).not.toThrow();
   });
 });
 
