@@ -17,7 +17,7 @@ export function progressMode(
   flag: string | undefined,
   env: Record<string, string | undefined>,
 ): ProgressMode {
-  const from = flag !== undefined ? "--progress" : "BUILDKIT_PROGRESS";
+  const from = progressSource(flag);
   const v = flag ?? (env.BUILDKIT_PROGRESS || "auto");
   switch (v) {
     case "auto":
@@ -31,6 +31,11 @@ export function progressMode(
         hint: "give auto, plain, tty, quiet or rawjson",
       });
   }
+}
+
+/** Where the progress mode came from, for messages: `--progress` when given, else `BUILDKIT_PROGRESS`. */
+export function progressSource(flag: string | undefined): string {
+  return flag !== undefined ? "--progress" : "BUILDKIT_PROGRESS";
 }
 
 /**

@@ -43,7 +43,14 @@ import { workdirInstruction } from "./instructions/workdir.ts";
 import { dirSource, fetchedSource, findContext, type NamedContext } from "./named-context.ts";
 import { type Dockerfile, type Instruction, parseDockerfile, parseTrigger } from "./parse.ts";
 import { Prewriter } from "./prewrite.ts";
-import { destinationProgress, type StepEvent, StepProgress, workProgress } from "./progress.ts";
+import {
+  asWork,
+  destinationProgress,
+  filesystemExportName,
+  type StepEvent,
+  StepProgress,
+  workProgress,
+} from "./progress.ts";
 import { removeStageRoots, StageRoot, streamedSnapshot, unpackingLine, warmSnapshots } from "./rootfs.ts";
 import {
   baseStages,
@@ -600,12 +607,13 @@ export class DockerfileBuild {
       onStep: this.#onePlatform ? undefined : i.onStep,
     });
     // loaded only by a build that exports (a module fewer on every other build's start)
-    if (i.exports?.length)
-      await (await import("./export.ts")).exportFilesystems(
-        [{ image: final.image, platform: this.#platform }],
-        i.exports,
-        this.#tmp,
+    if (i.exports?.length) {
+      const exports = i.exports;
+      const images = [{ image: final.image, platform: this.#platform }];
+      await asWork(i.onStep, filesystemExportName(exports), async () =>
+        (await import("./export.ts")).exportFilesystems(images, exports, this.#tmp),
       );
+    }
     const cacheSteps = { max: this.#used, min: final.chain };
     const { cacheTo = [], log, onStep } = i;
     await exportCaches(cacheTo, cacheSteps, this.#cache, this.#ctx, this.#tmp, log, this.#lazy, onStep);

@@ -29,6 +29,7 @@ import {
   writeDestinations,
 } from "./build.ts";
 import { StepCache } from "./cache.ts";
+import { asWork, filesystemExportName } from "./progress.ts";
 import { LinePrefixer } from "./schedule.ts";
 import { LayerEntries } from "./stage-index.ts";
 
@@ -107,8 +108,11 @@ export async function buildPlatforms(
     const index = assembleIndex(images);
     const written = await writeDestinations(index, inputs.destinations, ctx, { onStep: inputs.onStep });
     // each platform's filesystem into DEST/linux_arm64 (BuildKit's platform-split; false: all into DEST)
-    if (inputs.exports?.length)
-      await (await import("./export.ts")).exportFilesystems(built, inputs.exports, tmp);
+    const exports = inputs.exports ?? [];
+    if (exports.length)
+      await asWork(inputs.onStep, filesystemExportName(exports), async () =>
+        (await import("./export.ts")).exportFilesystems(built, exports, tmp),
+      );
     inputs.log?.(
       `--> index ${index.digest}: ${images.map((m, i) => `${formatPlatform(platforms[i])} ${m.digest}`).join(", ")}`,
     );

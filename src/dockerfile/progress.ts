@@ -135,6 +135,28 @@ export function workProgress(
   };
 }
 
+/** Run `fn` as a vertex named `name` (`workProgress`), ended with its error if it throws. */
+export async function asWork<T>(
+  emit: ((e: StepEvent) => void) | undefined,
+  name: string,
+  fn: () => Promise<T>,
+): Promise<T> {
+  const work = workProgress(emit, name, "");
+  try {
+    const r = await fn();
+    work.end();
+    return r;
+  } catch (err) {
+    work.end(err);
+    throw err;
+  }
+}
+
+/** The vertex name of writing the target's files to `-o` exports. */
+export function filesystemExportName(exports: readonly { text: string }[]): string {
+  return `exporting the filesystem to ${exports.map((e) => `-o ${e.text}`).join(", ")}`;
+}
+
 /**
  * The vertex of writing an image to a destination (BuildKit's "exporting to image"), its blobs statuses: `onBlob`
  * for the copy's hooks, then `end` with the copy's error, if any.

@@ -1,7 +1,7 @@
 /** buildx's --progress (and BUILDKIT_PROGRESS), --push and --load as berth reads them. */
 import { PassThrough } from "node:stream";
 import { describe, expect, it } from "vitest";
-import { applyProgress, progressMode, pushLoad } from "../../src/cli/buildx-flags.ts";
+import { applyProgress, progressMode, progressSource, pushLoad } from "../../src/cli/buildx-flags.ts";
 import type { Output } from "../../src/cli/output.ts";
 
 describe("progressMode", () => {
@@ -11,6 +11,11 @@ describe("progressMode", () => {
     expect(progressMode("tty", { BUILDKIT_PROGRESS: "plain" })).toBe("tty");
     expect(progressMode("quiet", {})).toBe("quiet");
     expect(progressMode(undefined, { BUILDKIT_PROGRESS: "rawjson" })).toBe("rawjson");
+  });
+
+  it("names where a mode came from", () => {
+    expect(progressSource("plain")).toBe("--progress");
+    expect(progressSource(undefined)).toBe("BUILDKIT_PROGRESS");
   });
 
   it("refuses unknown values, naming where they came from", () => {

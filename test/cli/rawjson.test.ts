@@ -264,11 +264,15 @@ describe("berth build --progress rawjson (real runc)", () => {
       Dockerfile: "FROM scratch\nCOPY x /x\n",
     });
     const dest = join(tmp, "cache-dir");
-    const out = await build(join(tmp, "cache-a"), ctx, "--cache-to", `type=local,dest=${dest}`);
+    const files = join(tmp, "cache-files");
+    const out = await build(join(tmp, "cache-a"), ctx, "--cache-to", `type=local,dest=${dest}`, "-o", files);
     expect(out.code).toBe(0);
     const exported = await replayProgress(split(out.stderr).json);
     expect([exported.code, exported.error]).toEqual([0, ""]);
     expect(exported.plain).toMatch(new RegExp(`^#(\\d+) exporting cache to ${dest}\n#\\1 DONE`, "m"));
+    expect(exported.plain).toMatch(
+      new RegExp(`^#(\\d+) exporting the filesystem to -o ${files}\n#\\1 DONE`, "m"),
+    );
     const missing = join(tmp, "no-cache");
     const imp = await build(
       join(tmp, "cache-b"),
@@ -299,7 +303,15 @@ describe("berth build --progress rawjson (real runc)", () => {
       x: "x\n",
       Dockerfile: "FROM scratch\nCOPY x /x\n",
     });
-    const r = await build(join(tmp, "mp"), ctx, "--platform", "linux/amd64,linux/arm64");
+    const tar = join(tmp, "mp.tar");
+    const r = await build(
+      join(tmp, "mp"),
+      ctx,
+      "--platform",
+      "linux/amd64,linux/arm64",
+      "-o",
+      `type=tar,dest=${tar}`,
+    );
     expect(r.code).toBe(0);
     const replay = await replayProgress(split(r.stderr).json);
     expect([replay.code, replay.error]).toEqual([0, ""]);
@@ -313,6 +325,7 @@ describe("berth build --progress rawjson (real runc)", () => {
         "[linux/amd64] [internal] load build definition from Dockerfile",
         "[linux/arm64] [internal] load build definition from Dockerfile",
         "exporting to app:1",
+        `exporting the filesystem to -o type=tar,dest=${tar}`,
       ].sort(),
     );
   });

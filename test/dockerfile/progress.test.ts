@@ -4,7 +4,9 @@
  */
 import { describe, expect, it } from "vitest";
 import {
+  asWork,
   destinationProgress,
+  filesystemExportName,
   type StepEvent,
   StepProgress,
   vertexDigest,
@@ -83,6 +85,25 @@ describe("workProgress", () => {
       silent.warn("w");
       silent.end();
     }).not.toThrow();
+  });
+});
+
+describe("asWork", () => {
+  it("runs its work as a vertex, ended with the work's error", async () => {
+    const events: StepEvent[] = [];
+    const emit = (e: StepEvent) => events.push(e);
+    const name = filesystemExportName([{ text: "out" }, { text: "-" }]);
+    expect(await asWork(emit, name, async () => 7)).toBe(7);
+    const failing = async () => {
+      throw new Error("disk full");
+    };
+    await expect(asWork(emit, "x", failing)).rejects.toThrow("disk full");
+    expect(events.map((e) => (e.type === "start" ? e.name : e.type === "error" ? e.error : e.type))).toEqual([
+      "exporting the filesystem to -o out, -o -",
+      "done",
+      "x",
+      "disk full",
+    ]);
   });
 });
 

@@ -13,7 +13,7 @@ import { BerthError, isBerthError } from "../../errors.ts";
 import { parseAddHost } from "../../runtime/network.ts";
 import { writeFileAtomic } from "../../util/fs.ts";
 import { contextInput, type PreparedContext, prepareContext } from "../build-input.ts";
-import { applyProgress, progressMode, pushLoad } from "../buildx-flags.ts";
+import { applyProgress, progressMode, progressSource, pushLoad } from "../buildx-flags.ts";
 import { type Cli, hostOptions } from "../env.ts";
 import { collect, jsonOption } from "../flags.ts";
 import { info, printJson } from "../output.ts";
@@ -420,21 +420,29 @@ async function runBuild(c: Cli, arg: string | undefined, opts: BuildFlags, comma
   const { cleanup, ...plan } = await planBuild(arg, opts, command, c);
   try {
     applyProgress(out, progress);
-    await buildWith(c, opts, plan, progress === "rawjson");
+    await buildWith(c, opts, plan, progress === "rawjson" ? progressSource(opts.progress) : undefined);
   } finally {
     await cleanup();
   }
 }
 
-/** A planned build, one way or the other; `rawjson`: its progress as BuildKit's solve status stream, no lines. */
-async function buildWith(c: Cli, opts: BuildFlags, plan: BuildPlan, rawjson: boolean): Promise<void> {
+/**
+ * A planned build, one way or the other; `rawjson` (where the mode came from, given): its progress as BuildKit's
+ * solve status stream, no lines.
+ */
+async function buildWith(
+  c: Cli,
+  opts: BuildFlags,
+  plan: BuildPlan,
+  rawjson: string | undefined,
+): Promise<void> {
   const { tag, contextDir, choice } = plan;
   const { out } = c;
   if (choice.way === "dockerfile") checkOutputs(opts, tag, c.terminal.stdout);
   else if (rawjson) {
     throw new BerthError(
       "USAGE",
-      `--progress rawjson writes BuildKit's solve status of a Dockerfile build; this is a buildpacks build (${choice.reason})`,
+      `${rawjson} rawjson writes BuildKit's solve status of a Dockerfile build; this is a buildpacks build (${choice.reason})`,
       { hint: "add --dockerfile to build with the Dockerfile, or give --progress plain" },
     );
   }
@@ -447,7 +455,7 @@ async function buildWith(c: Cli, opts: BuildFlags, plan: BuildPlan, rawjson: boo
   }
   const quiet = Boolean(opts.quiet);
   // -q: only the digest (the pulls and pushes of the build say nothing either); rawjson: only its stream
-  if (quiet || rawjson) out.quiet = true;
+  if (quiet || rawjson !== undefined) out.quiet = true;
   const heartbeat = new BuildHeartbeat(out);
   const log = (line: string) => {
     heartbeat.note(line);
@@ -457,7 +465,8 @@ async function buildWith(c: Cli, opts: BuildFlags, plan: BuildPlan, rawjson: boo
     heartbeat.note(chunk);
     if (!out.quiet) out.stderr.write(chunk);
   };
-  const step = rawjson ? new SolveStatusWriter((line) => out.stderr.write(line)).onStep : undefined;
+  const step =
+    rawjson !== undefined ? new SolveStatusWriter((line) => out.stderr.write(line)).onStep : undefined;
   const o: BuildOutput = { quiet, heartbeat, log, output, step };
   try {
     if (choice.way === "buildpacks")

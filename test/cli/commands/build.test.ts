@@ -289,6 +289,14 @@ describe("berth build, what follows docker build", () => {
     expect((bp.error as BerthError).message).toMatch(
       /^--progress rawjson writes BuildKit's solve status of a Dockerfile build; this is a buildpacks build/,
     );
+    const bpEnv = await runCommand(["build", app, "-t", "app:1"], {
+      home,
+      env: { BUILDKIT_PROGRESS: "rawjson" },
+    });
+    expect((bpEnv.error as BerthError).message).toMatch(/^BUILDKIT_PROGRESS rawjson writes BuildKit's/);
+    expect((bpEnv.error as BerthError).hint).toBe(
+      "add --dockerfile to build with the Dockerfile, or give --progress plain",
+    );
   });
 
   it("--load writes to the store and refuses another transport; --push applies to Dockerfile builds only", async () => {
