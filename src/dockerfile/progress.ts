@@ -1,7 +1,8 @@
 /**
  * A Dockerfile build's progress as BuildKit's solve status has it (the CLI's `--progress rawjson` writes it): each
  * step a vertex that starts, gets its RUN output as logs, and ends cached, done or with an error; each image
- * destination a vertex whose blobs are statuses. README: "berth build", ARCHITECTURE: "Dockerfile builds".
+ * destination a vertex whose blobs are statuses; reading the Dockerfile, cache imports and exports and `-o`
+ * exports vertexes of the build's own work. README: "berth build".
  */
 import type { BlobEvent } from "../oci/sink.ts";
 import { cacheKey } from "./cache.ts";
@@ -21,7 +22,7 @@ export type StepEvent =
   /** `error` undefined: the step was stopped because another failed (BuildKit's "context canceled"). */
   | { type: "error"; vertex: string; error: string | undefined; at: number }
   | { type: "log"; vertex: string; stream: "stdout" | "stderr"; data: Buffer; at: number }
-  /** A lint warning, as BuildKit's short form: `Rule: message (line N)`. */
+  /** A warning: a lint rule's, in BuildKit's short form `Rule: message (line N)`, or a cache's that cannot be used. */
   | { type: "warning"; vertex: string; short: string; at: number }
   | {
       type: "status";
