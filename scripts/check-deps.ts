@@ -66,6 +66,7 @@ const LAYERS: Record<string, string[][]> = {
       "copy.ts",
       "descriptor.ts",
       "digest.ts",
+      "go-config.ts",
       "image.ts",
       "manifest.ts",
       "mediatype.ts",

@@ -1,15 +1,11 @@
 /** The Dockerfile frontend: parse, expand, plan stages and build images with no daemon. */
 
-export {
-  type BuildInputs,
-  type BuildResult,
-  DockerfileBuild,
-  type StepReport,
-} from "./build.ts";
+export { DockerfileBuild } from "./build.ts";
 export { cacheKey, StepCache, type StepRecord } from "./cache.ts";
 export { type CacheFrom, type CacheTo, parseCacheFrom, parseCacheTo } from "./cache-spec.ts";
 export { expandPairs, expandWord, expandWords, type Vars } from "./expand.ts";
 export type { FilesystemExport } from "./export.ts";
+export type { BuildInputs, BuildResult, StepReport } from "./inputs.ts";
 export type { SecretSource } from "./instructions/mounts.ts";
 export { type NamedContext, parseBuildContext } from "./named-context.ts";
 export { type OutputSpec, parseOutput } from "./output-spec.ts";

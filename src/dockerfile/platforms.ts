@@ -19,16 +19,11 @@ import type { TransportContext } from "../transport/context.ts";
 import { type OpenedSource, openSource } from "../transport/open.ts";
 import { type ImageArgument, parseImageArgument } from "../transport/parse.ts";
 import { ownedTempDir } from "../util/fs.ts";
-import {
-  type BuildInputs,
-  type BuildResult,
-  DockerfileBuild,
-  exportCaches,
-  type SharedBuildState,
-  uncompressedStages,
-  writeDestinations,
-} from "./build.ts";
+import { DockerfileBuild, type SharedBuildState, uncompressedStages } from "./build.ts";
 import { StepCache } from "./cache.ts";
+import { exportCaches } from "./cache-io.ts";
+import { writeDestinations } from "./destinations.ts";
+import type { BuildInputs, BuildResult } from "./inputs.ts";
 import { asWork, filesystemExportName } from "./progress.ts";
 import { LinePrefixer } from "./schedule.ts";
 import { LayerEntries } from "./stage-index.ts";

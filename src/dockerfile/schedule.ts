@@ -138,3 +138,106 @@ export class LinePrefixer {
     }
   }
 }
+
+/**
+ * The stages the key pass keeps built: the target, the stage a kept stage is built FROM, and the stages a kept
+ * stage's steps the caches lack read (`needs`); in the order of `stages`.
+ */
+export function keptStages(
+  all: readonly Stage[],
+  stages: readonly Stage[],
+  target: Stage,
+  globals: Vars,
+  needs: (index: number) => Iterable<number>,
+): Stage[] {
+  const bases = baseStages(all, stages, globals);
+  const kept = new Set<number>();
+  const keep = (index: number) => {
+    if (kept.has(index)) return;
+    kept.add(index);
+    const base = bases.get(index);
+    if (base !== undefined) keep(base);
+    for (const n of needs(index)) keep(n);
+  };
+  keep(target.index);
+  return stages.filter((s) => kept.has(s.index));
+}
+
+/**
+ * The stages of a build as they run: each started once (`start`), its work done in a slot (`inSlot`: at most
+ * `jobs` at once); the first failure aborts the others (`abort`: their RUN steps are stopped, no new step starts)
+ * and is what `settled` throws, once every stage has stopped.
+ */
+export class StageRuns<T> {
+  readonly #runs = new Map<number, Promise<T>>();
+  readonly #finished = new Set<number>();
+  readonly #slots: Slots;
+  readonly #abort: AbortController;
+  #failure: { err: unknown } | undefined;
+
+  constructor(jobs: number, abort: AbortController) {
+    this.#slots = new Slots(jobs);
+    this.#abort = abort;
+  }
+
+  /** How many stages were started. */
+  get size(): number {
+    return this.#runs.size;
+  }
+
+  /** Stage `index`'s run, if it was started. */
+  get(index: number): Promise<T> | undefined {
+    return this.#runs.get(index);
+  }
+
+  /** Whether stage `index`'s run is over (built or failed). */
+  finished(index: number): boolean {
+    return this.#finished.has(index);
+  }
+
+  /**
+   * Start stage `index` (`run`); its failure is the build's, unless another came first. `failed`: told of its
+   * failure, and whether it is the first.
+   */
+  start(index: number, run: () => Promise<T>, failed?: (err: unknown, first: boolean) => void): Promise<T> {
+    const p = run();
+    const done = () => this.#finished.add(index);
+    p.then(done, done);
+    p.catch((err: unknown) => {
+      failed?.(err, !this.#failure);
+      if (this.#failure) return;
+      this.#failure = { err };
+      this.#abort.abort(err);
+    });
+    this.#runs.set(index, p);
+    return p;
+  }
+
+  /** `work` in a slot (waited for), unless the build was aborted by then. */
+  async inSlot(work: () => Promise<void>): Promise<void> {
+    await this.#slots.acquire();
+    try {
+      this.#abort.signal.throwIfAborted();
+      await work();
+    } finally {
+      this.#slots.release();
+    }
+  }
+
+  /** Wait for `p` from inside `inSlot`, the slot given to others meanwhile. */
+  async withoutSlot<U>(p: Promise<U>): Promise<U> {
+    this.#slots.release();
+    try {
+      return await p;
+    } finally {
+      await this.#slots.acquire();
+    }
+  }
+
+  /** Every stage started (also those started meanwhile), stopped; the first failure thrown. */
+  async settled(): Promise<void> {
+    // a stage started later is awaited by the stage that reads it
+    await Promise.allSettled(this.#runs.values());
+    if (this.#failure) throw this.#failure.err;
+  }
+}

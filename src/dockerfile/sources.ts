@@ -396,3 +396,51 @@ async function selectParents(
   }
   return out;
 }
+
+/**
+ * The build context's sources as one build reads them: each set of patterns and flags matched once (its
+ * `.dockerignore`, `matcher`, applied), each match digested once (a file's content digest from `contentOf`: the
+ * context's index); the key pass and the steps share them.
+ */
+export class ContextSources {
+  readonly #root: string;
+  readonly #matcher: Matcher | undefined;
+  readonly #contentOf: (hostPath: string, st: Stats) => string | Promise<string>;
+  readonly #matched = new Map<string, Promise<MatchedSource[]>>();
+  readonly #digests = new WeakMap<readonly MatchedSource[], Promise<string>>();
+
+  constructor(
+    root: string,
+    matcher: Matcher | undefined,
+    contentOf: (hostPath: string, st: Stats) => string | Promise<string>,
+  ) {
+    this.#root = root;
+    this.#matcher = matcher;
+    this.#contentOf = contentOf;
+  }
+
+  /** The sources `patterns` match (`StepContext.contextSources`). */
+  select(
+    patterns: readonly string[],
+    o: { parents: boolean; excludes: readonly string[] },
+  ): Promise<MatchedSource[]> {
+    const id = JSON.stringify([patterns, o.parents, o.excludes]);
+    let p = this.#matched.get(id);
+    if (!p) {
+      const what = "the build context";
+      p = selectSources(this.#root, patterns, { ...o, matcher: this.#matcher, what });
+      this.#matched.set(id, p);
+    }
+    return p;
+  }
+
+  /** The digest of sources `select` gave (`StepContext.contextDigest`). */
+  digest(sources: readonly MatchedSource[]): Promise<string> {
+    let p = this.#digests.get(sources);
+    if (!p) {
+      p = sourcesDigest(sources, this.#contentOf);
+      this.#digests.set(sources, p);
+    }
+    return p;
+  }
+}

@@ -103,6 +103,24 @@ function refuseVariableFrom(ins: Instruction, file: string): void {
   }
 }
 
+/** The stages `--no-cache-filter` names (by name or index), each of which must be one of the Dockerfile's. */
+export function noCacheStages(stages: readonly Stage[], names: readonly string[]): Set<number> {
+  const out = new Set<number>();
+  for (const n of names) {
+    const st = findStage(stages, n);
+    if (!st)
+      throw new BerthError(
+        "USAGE",
+        `--no-cache-filter ${JSON.stringify(n)}: the Dockerfile has no stage of that name`,
+        {
+          hint: `the stages are: ${stages.map((x) => x.name ?? x.index).join(", ")}`,
+        },
+      );
+    out.add(st.index);
+  }
+  return out;
+}
+
 /** A stage by name or index (`--from=0`, `--from=build`), among the stages before `before`. */
 export function findStage(stages: readonly Stage[], ref: string, before = stages.length): Stage | undefined {
   const named = findBaseStage(stages, ref, before);

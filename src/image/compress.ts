@@ -52,7 +52,7 @@ export async function compressLayers(
   const docker = isDocker(image.mediaType);
   if (docker && compression === "zstd") {
     throw new BerthError("USAGE", "zstd layers need an OCI manifest, and this image has Docker's", {
-      hint: "add --format oci (skopeo converts such an image unasked), or use gzip",
+      hint: "use gzip, or copy to an OCI layout, archive or registry without --format v2s2",
     });
   }
   const out: Descriptor[] = [];

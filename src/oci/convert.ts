@@ -1,13 +1,15 @@
 /**
- * An image manifest in the other format (skopeo's `copy --format oci|v2s2`): the same config and layer blobs,
- * their media types mapped, written as containers/image writes it (Go's field order: an OCI descriptor is
- * mediaType, digest, size; a Docker one mediaType, size, digest), so that the digest is skopeo's.
+ * An image manifest in the other format (skopeo's `copy --format oci|v2s2`): the same layer blobs, their media
+ * types mapped, written as containers/image writes it (Go's field order: an OCI descriptor is mediaType, digest,
+ * size; a Docker one mediaType, size, digest), so that the digest is skopeo's. To OCI, a Docker config is
+ * rewritten as skopeo rewrites it (`go-config.ts`); to Docker's, the config's bytes are kept, as skopeo keeps them.
  */
 import { Readable } from "node:stream";
 import { BerthError } from "../errors.ts";
 import type { BlobSource } from "./blob.ts";
 import type { Descriptor } from "./descriptor.ts";
 import { digestBytes } from "./digest.ts";
+import { ociConfigAsGo } from "./go-config.ts";
 import { type Image, type ImageIndex, loadImage } from "./image.ts";
 import {
   isDocker,
@@ -17,7 +19,7 @@ import {
   toDockerLayerType,
   toOciLayerType,
 } from "./mediatype.ts";
-import type { Platform } from "./platform.ts";
+import { hostPlatform, type Platform } from "./platform.ts";
 
 export type ManifestFormat = "oci" | "v2s2";
 
@@ -58,9 +60,9 @@ const FORMATS = {
   },
 } as const;
 
-/** The manifest bytes of `image` in `format`. */
-function convertedManifest(image: Image, format: ManifestFormat): Buffer {
-  const { config, layers } = image.manifest;
+/** The manifest bytes of `image` in `format`, with `config` (a rewritten one) for the image's. */
+function convertedManifest(image: Image, format: ManifestFormat, config: Descriptor | undefined): Buffer {
+  const { layers } = image.manifest;
   const zstd = layers.find((l) => layerCompression(l.mediaType) === "zstd");
   if (format === "v2s2" && zstd) {
     throw new BerthError(
@@ -76,28 +78,45 @@ function convertedManifest(image: Image, format: ManifestFormat): Buffer {
     JSON.stringify({
       schemaVersion: 2,
       mediaType: f.manifest,
-      config: f.entry(config, f.config),
+      config: f.entry(config ?? image.manifest.config, f.config),
       layers: layers.map((l) => f.entry(l, f.layer(l.mediaType))),
     }),
   );
 }
 
-/** `image` in `format`, or undefined when it is in it already. */
-export function convertImage(image: Image, format: ManifestFormat): ConvertedImage | undefined {
-  if (isDocker(image.mediaType) === (format === "v2s2")) return undefined;
-  const manifest = convertedManifest(image, format);
+/**
+ * `image` in `format`, or undefined when it is in it already. `dockerConfig`: the image's config is Docker's
+ * though its manifest is OCI's (a docker-archive's image, which skopeo reads as Docker's), so that to OCI the
+ * config is rewritten all the same.
+ */
+export function convertImage(
+  image: Image,
+  format: ManifestFormat,
+  dockerConfig = false,
+): ConvertedImage | undefined {
+  const docker = isDocker(image.mediaType);
+  if (docker === (format === "v2s2") && !(format === "oci" && dockerConfig)) return undefined;
+  const made = new Map<string, Buffer>();
+  let config: Descriptor | undefined;
+  if (format === "oci" && image.rawConfig) {
+    const bytes = ociConfigAsGo(image.rawConfig, `config ${image.manifest.config.digest}`);
+    config = { mediaType: MediaType.OciConfig, digest: digestBytes(bytes), size: bytes.length };
+    made.set(config.digest, bytes);
+  }
+  const manifest = convertedManifest(image, format, config);
   const descriptor: Descriptor = {
     mediaType: FORMATS[format].manifest,
     digest: digestBytes(manifest),
     size: manifest.length,
   };
+  made.set(descriptor.digest, manifest);
   const base = image.source;
   const source: BlobSource = {
     openBlob: async (desc) => {
-      if (desc.digest !== descriptor.digest) return base.openBlob(desc);
-      return Readable.from([manifest]);
+      const bytes = made.get(desc.digest);
+      return bytes ? Readable.from([bytes]) : base.openBlob(desc);
     },
-    originOf: (desc) => (desc.digest === descriptor.digest ? undefined : (base.originOf?.(desc) ?? base)),
+    originOf: (desc) => (made.has(desc.digest) ? undefined : (base.originOf?.(desc) ?? base)),
   };
   return { descriptor, manifest, source };
 }
@@ -120,12 +139,17 @@ function platformFields(p: Platform, docker: boolean): Record<string, unknown> {
   };
 }
 
-/** The index bytes of `children` in `format`: an OCI image index or a Docker manifest list. */
+/**
+ * The index bytes of `children` in `format`: an OCI image index or a Docker manifest list, whose every entry
+ * has a platform: this machine's OS and architecture where the child names none, as containers/image's
+ * `ToSchema2List` fills in Go's runtime.GOOS/GOARCH.
+ */
 function indexBytes(index: ImageIndex, children: Descriptor[], format: ManifestFormat): Buffer {
   if (format === "v2s2") {
+    const host = hostPlatform();
     const manifests = children.map((c) => ({
       ...dockerDescriptor(c, c.mediaType),
-      platform: platformFields(c.platform ?? { architecture: "", os: "" }, true),
+      platform: platformFields(c.platform ?? { architecture: host.architecture, os: host.os }, true),
     }));
     return Buffer.from(
       JSON.stringify({ schemaVersion: 2, mediaType: MediaType.DockerManifestList, manifests }),
@@ -149,22 +173,30 @@ function indexBytes(index: ImageIndex, children: Descriptor[], format: ManifestF
 /**
  * Every image of `index` rewritten by `each` (converted, recompressed) and the index written again with their
  * new digests and sizes, in `format` (default: the index's own), as skopeo's `copy --all` does; the platforms
- * are kept. Undefined when nothing changes. A nested index is refused.
+ * are kept. Undefined when nothing changes. A nested index is refused, as skopeo 1.9.3 refuses it, unless
+ * `keepNested` (`--multi-arch index-only`, which rewrites no child): then it is named as it is.
  */
 export async function rewriteIndex(
   index: ImageIndex,
   format: ManifestFormat | undefined,
   each: (image: Image) => Promise<Rewritten>,
+  keepNested = false,
 ): Promise<Rewritten | undefined> {
   const target = format ?? (isDocker(index.mediaType) ? "v2s2" : "oci");
   const children: Descriptor[] = [];
   const owners = new Map<string, BlobSource>();
   for (const m of index.index.manifests) {
-    if (isIndex(m.mediaType))
+    if (isIndex(m.mediaType)) {
+      if (keepNested) {
+        children.push(m);
+        continue;
+      }
       throw new BerthError(
         "USAGE",
-        `index ${index.digest} holds another index (${m.digest}), which berth does not rewrite`,
+        `index ${index.digest} lists another index (${m.digest}), whose images berth does not rewrite, as skopeo 1.9.3 does not`,
+        { hint: "copy it without --format and --dest-compress-format, or the nested index on its own" },
       );
+    }
     const made = await each(await loadImage(index.source, m));
     const image = await loadImage(made.source, made.descriptor);
     for (const d of [made.descriptor, image.manifest.config, ...image.manifest.layers])

@@ -80,19 +80,32 @@ export async function formatted(
   if (isIndex(root.mediaType) && options.all) {
     // every image converted, also an index's of the format already (an OCI index may list Docker manifests);
     // index-only: the index converted, its images (not copied) named as they are, as skopeo's
-    const made = await rewriteIndex((await loadRoot(source, root)) as ImageIndex, format, async (image) => {
-      const c = options.indexOnly ? undefined : convertImage(image, format);
-      return c ?? { source: image.source, descriptor: image.descriptor };
-    });
+    const index = (await loadRoot(source, root)) as ImageIndex;
+    const made = await rewriteIndex(
+      index,
+      format,
+      async (image) => {
+        const c = options.indexOnly ? undefined : convertImage(image, format);
+        return c ?? { source: image.source, descriptor: image.descriptor };
+      },
+      options.indexOnly,
+    );
     if (made && options.preserveDigests) throw refuse();
     return made ? [made.source, made.descriptor] : [source, root];
   }
-  if (isDocker(root.mediaType) === (format === "v2s2")) return [source, root];
+  // a docker-archive's images are Docker's, whatever manifest berth serves them with: skopeo reads them so
+  const dockerConfig = format === "oci" && fromDockerArchive(source);
+  if (isDocker(root.mediaType) === (format === "v2s2") && !dockerConfig) return [source, root];
   if (options.preserveDigests) throw refuse();
   const loaded = await loadRoot(source, root);
   const image = await selectImage(loaded, options.platform);
-  const converted = convertImage(image, format);
+  const converted = convertImage(image, format, dockerConfig);
   return converted ? [converted.source, converted.descriptor] : [image.source, image.descriptor];
+}
+
+/** Whether `source` is a docker-archive (whose configs skopeo reads as Docker's). */
+function fromDockerArchive(source: BlobSource): boolean {
+  return "format" in source && source.format === "docker-archive";
 }
 
 /**

@@ -4,27 +4,20 @@
  * features.test.ts and the BuildKit comparisons in buildkit/.
  */
 import { writeFileSync } from "node:fs";
-import { mkdir, open, readdir, rm, stat, symlink, writeFile } from "node:fs/promises";
-import { createServer } from "node:http";
+import { mkdir, open, readdir, stat, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { setTimeout as sleep } from "node:timers/promises";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { DockerfileBuild, type SharedBuildState } from "../../src/dockerfile/build.ts";
 import { StepCache } from "../../src/dockerfile/cache.ts";
-import { parseCacheFrom, parseCacheTo } from "../../src/dockerfile/cache-spec.ts";
+import { parseCacheTo } from "../../src/dockerfile/cache-spec.ts";
 import { ContextIndex } from "../../src/dockerfile/context-index.ts";
 import { fileDigest } from "../../src/dockerfile/sources.ts";
 import { LayerEntries } from "../../src/dockerfile/stage-index.ts";
-import { chainIds, type Digest } from "../../src/oci/digest.ts";
-import { loadRoot, selectImage } from "../../src/oci/image.ts";
 import { overlaySupported } from "../../src/runtime/mount.ts";
-import { chainPresent, snapshotDir } from "../../src/runtime/snapshot-dir.ts";
 import { mountsUnder } from "../../src/runtime/sweep.ts";
-import { openSource } from "../../src/transport/open.ts";
 import { parseImageArgument } from "../../src/transport/parse.ts";
 import { tempDir } from "../helpers/temp.ts";
 import { failureOf } from "./helpers/failure.ts";
-import { localBase } from "./helpers/local.ts";
 import { fileIn, layerEntries, scratchBuild } from "./helpers/scratch.ts";
 
 const MULTI = `ARG GREETING=hi
@@ -201,99 +194,6 @@ describe("DockerfileBuild", () => {
   });
 });
 
-describe("the base's snapshots, started at the key pass's FROM", () => {
-  // ADD of a URL stops the key pass (its key needs the download) and holds the build's pass until the server
-  // answers: the server waits for the base's snapshots (or the unpacking line) before it does.
-  let dir: string;
-  let base: string;
-  let diffIds: Digest[];
-  let port = 0;
-  let waitFor: () => boolean = () => false;
-  let patience = 0;
-  let seen: boolean | undefined;
-  const server = createServer(async (_req, res) => {
-    for (let waited = 0; !waitFor() && waited < patience; waited += 20) await sleep(20);
-    seen = waitFor();
-    res.end("payload\n");
-  });
-  beforeAll(async () => {
-    dir = await tempDir();
-    base = await localBase(join(dir, "base"));
-    const ctx = { home: join(dir, "base-home"), env: {} };
-    const opened = await openSource(parseImageArgument(base), ctx);
-    diffIds = (await selectImage(await loadRoot(opened.source, opened.root))).imageConfig().rootfs.diff_ids;
-    await opened.close();
-    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-    port = (server.address() as { port: number }).port;
-  });
-  afterAll(() => server.close());
-
-  const dockerfile = () => `FROM ${base}\nADD http://127.0.0.1:${port}/payload /payload\nRUN cat /payload\n`;
-  /** Build the Dockerfile under `dir/name`, its log lines into `lines`. */
-  const build = async (
-    name: string,
-    lines: string[],
-    o: Parameters<typeof scratchBuild>[3] = {},
-    text = dockerfile(),
-  ) => {
-    seen = undefined;
-    const context = join(dir, `${name}-ctx`);
-    await mkdir(context, { recursive: true });
-    await writeFile(join(context, "a.txt"), "a");
-    await scratchBuild(join(dir, name), context, text, { log: (l) => lines.push(l), ...o });
-  };
-  const unpacking = (lines: string[]) => () => lines.some((l) => l.startsWith("Unpacking the image's"));
-
-  it("a fresh home: made while the build's pass waits for the ADD, before it reaches the RUN", async () => {
-    waitFor = () => chainPresent(join(dir, "fresh", "home"), diffIds);
-    patience = 20_000;
-    await build("fresh", []);
-    expect(seen).toBe(true);
-  }, 60_000);
-
-  it("asked for by no RUN (every one cached, the snapshots gone): stopped at the pass's end, nothing made", async () => {
-    const text = `FROM ${base}\nRUN cat /etc/passwd > /x\n`;
-    await build("pruned", [], {}, text);
-    const home = join(dir, "pruned", "home");
-    expect(chainPresent(home, diffIds)).toBe(true);
-    await rm(join(home, "snapshots"), { recursive: true });
-    const lines: string[] = [];
-    await build("pruned", lines, {}, text);
-    expect(lines.join("\n")).toMatch(/Using cache/);
-    expect(chainPresent(home, diffIds)).toBe(false);
-    expect(await readdir(join(home, "snapshots", "tmp")).catch(() => [])).toEqual([]);
-  }, 60_000);
-
-  it("not when the chain is on disk (one of another boot here, which the RUN makes again)", async () => {
-    patience = 1500;
-    const home = join(dir, "stale", "home");
-    for (const mode of ["overlay", "full"] as const) {
-      const top = snapshotDir(home, mode, chainIds(diffIds).at(-1)!);
-      await mkdir(join(top, "fs"), { recursive: true });
-      await writeFile(join(top, "meta.json"), JSON.stringify({ boot: "another boot" }));
-    }
-    const lines: string[] = [];
-    waitFor = unpacking(lines);
-    await build("stale", lines);
-    expect(seen).toBe(false);
-    expect(unpacking(lines)()).toBe(true);
-  }, 60_000);
-
-  it("not with a cache import (which may leave the stage out): nothing before the key pass ends", async () => {
-    patience = 1500;
-    const exported = join(dir, "exported");
-    // the cache has the ADD, not the RUN
-    const cacheTo = [parseCacheTo(`type=local,dest=${exported},mode=max`)];
-    await build("export", [], { cacheTo }, dockerfile().replace("RUN cat", "RUN head"));
-    const lines: string[] = [];
-    waitFor = unpacking(lines);
-    await build("imported", lines, { cacheFrom: [parseCacheFrom(`type=local,src=${exported}`)] });
-    expect(lines.join("\n")).toMatch(/^importing /m);
-    expect(seen).toBe(false);
-    expect(unpacking(lines)()).toBe(true);
-  }, 60_000);
-});
-
 describe("the key pass", () => {
   it("hashes no context file for a COPY no cache can have (a step of the target before it missed): they are read after the pass; the keys are the same", async () => {
     const dir = await tempDir();
@@ -363,25 +263,5 @@ describe("a context file", () => {
     const second = await build();
     expect(second.result.steps.at(-1)!.cached).toBe(false);
     expect(await fileIn(second.image, 0, "f.txt")).toBe("bbbb");
-  });
-});
-
-describe("the ignore files", () => {
-  it("<Dockerfile>.dockerignore next to a Dockerfile in the context wins over .dockerignore; without it .dockerignore applies", async () => {
-    const dir = await tempDir();
-    const context = join(dir, "ctx");
-    await mkdir(context, { recursive: true });
-    for (const f of ["a.txt", "b.txt", "c.txt"]) await writeFile(join(context, f), f);
-    await writeFile(join(context, "Dockerfile"), "FROM scratch\nCOPY *.txt /\n");
-    await writeFile(join(context, ".dockerignore"), "a.txt\n");
-    const copied = async () => {
-      const { image } = await scratchBuild(dir, context, "", {
-        dockerfile: { path: join(context, "Dockerfile") },
-      });
-      return (await layerEntries(image, 0)).map((e) => e.split(" ")[0]);
-    };
-    expect(await copied()).toEqual(["b.txt", "c.txt"]);
-    await writeFile(join(context, "Dockerfile.dockerignore"), "b.txt\n");
-    expect(await copied()).toEqual(["a.txt", "c.txt"]);
   });
 });

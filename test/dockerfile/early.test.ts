@@ -8,7 +8,7 @@ import { readdirSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
-import type { BuildInputs, StepReport } from "../../src/dockerfile/build.ts";
+import type { BuildInputs, StepReport } from "../../src/dockerfile/inputs.ts";
 import { chainIds, encodedOf } from "../../src/oci/digest.ts";
 import { tempDir } from "../helpers/temp.ts";
 import { localBase, writeContext } from "./helpers/local.ts";

@@ -20,6 +20,7 @@ import { parsePlatform } from "../../src/oci/platform.ts";
 import { berth } from "../helpers/cli.ts";
 import { run } from "../helpers/exec.ts";
 import { tempDir } from "../helpers/temp.ts";
+import { makeBaseRootfs } from "./helpers/base.ts";
 import { buildBoth } from "./helpers/compare.ts";
 import { type GitServer, serveGitRepo } from "./helpers/git.ts";
 import { localBase, writeContext } from "./helpers/local.ts";
@@ -260,10 +261,11 @@ describe("berth build --build-context", () => {
       Env: ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
       WorkingDir: "/",
     });
-    // one layer per history entry with a layer: the context's first, named after its source as BuildKit's exporter
+    // the context's layer has no entry in BuildKit's image: its exporter (normalizeLayersAndHistory) appends one,
+    // described as the top layer's ref is: here the COPY's file op, by its vertex's name (FROM d counts, unnamed)
     expect(img.config.history.map((h) => [h.created_by, h.comment ?? ""])).toEqual([
-      ["local source for d", "buildkit.exporter.image.v0"],
       ["COPY /bin/busybox /busybox # buildkit", ""],
+      [`[1/2] COPY --from=${base} /bin/busybox /busybox`, "buildkit.exporter.image.v0"],
     ]);
     expect(img.layers).toBe(2);
     // a file of the context changed: the image changes; the same again: cached
@@ -275,6 +277,34 @@ describe("berth build --build-context", () => {
     const m = await rebuild("from-dir", ["--build-context", `d=oci-layout://${layout}:nope`]);
     expect(m.code).not.toBe(0);
     expect(m.stderr).toContain(`FROM d (--build-context oci-layout://${layout}:nope)`);
+  });
+
+  it("FROM a directory context: the history as BuildKit's exporter writes it, the context's entry appended for the top layer", async () => {
+    // the context is a root with a shell (the base's busybox and its links) for the RUN
+    await makeBaseRootfs(join(tmp, "history", "d"));
+    const df = `FROM d AS files\nENV A=1\nFROM files\nRUN echo hi > /hi\nENV B=2\n`;
+    const r = await build("history", df, ["--build-context", "d=d"]);
+    expect(r.code, r.stderr).toBe(0);
+    const img = await imageOf(r.dir);
+    expect(img.layers).toBe(2);
+    // the entries with a layer describe the layers from the bottom; the one appended, the RUN's (its exec's root
+    // mount), after the config entries; created as the top layer's entry; no empty_layer
+    expect(img.config.history).toEqual([
+      { created: "1970-01-01T00:00:00Z", created_by: "ENV A=1", empty_layer: true },
+      { created: "1970-01-01T00:00:00Z", created_by: "RUN /bin/sh -c echo hi > /hi # buildkit" },
+      { created: "1970-01-01T00:00:00Z", created_by: "ENV B=2", empty_layer: true },
+      {
+        created: "1970-01-01T00:00:00Z",
+        created_by: "mount / from exec /bin/sh -c echo hi > /hi",
+        comment: "buildkit.exporter.image.v0",
+      },
+    ]);
+    // FROM d alone as the target: its entry after the stage's config entries
+    const alone = await rebuild("history", ["--build-context", "d=d", "--target", "files"]);
+    expect((await imageOf(alone.dir)).config.history.map((h) => h.created_by)).toEqual([
+      "ENV A=1",
+      "local source for d",
+    ]);
   });
 
   it("a context named as the target (or the last stage) is the build's output: an image's image, a directory's files", async () => {

@@ -4,9 +4,11 @@ import { parseDockerfile } from "../../src/dockerfile/parse.ts";
 import {
   baseStages,
   defaultStageJobs,
+  keptStages,
   LinePrefixer,
   ReadOrder,
   Slots,
+  StageRuns,
   unexportedStages,
 } from "../../src/dockerfile/schedule.ts";
 import { splitStages } from "../../src/dockerfile/stage.ts";
@@ -144,5 +146,79 @@ describe("LinePrefixer", () => {
     p.push(bytes.subarray(0, 1), "stdout");
     p.push(bytes.subarray(1), "stdout");
     expect(out).toEqual([["stdout", "[stage 1/2] é\n"]]);
+  });
+});
+
+describe("keptStages", () => {
+  it("the target, the stages it is built FROM, and those a kept stage's missed steps read, in order", () => {
+    const { stages } = splitStages(
+      parseDockerfile(
+        "FROM a AS one\nFROM b AS two\nFROM two AS three\nFROM c AS four\nFROM three AS five\n",
+      ),
+    );
+    const needs = new Map([[2, [0]]]);
+    const kept = keptStages(stages, stages, stages[4]!, new Map(), (i) => needs.get(i) ?? []);
+    expect(kept.map((s) => s.name)).toEqual(["one", "two", "three", "five"]);
+    expect(keptStages(stages, stages, stages[3]!, new Map(), () => []).map((s) => s.name)).toEqual(["four"]);
+  });
+});
+
+describe("StageRuns", () => {
+  it("at most `jobs` at once; a stage waiting without its slot lets another run; the first failure aborts and is thrown", async () => {
+    const abort = new AbortController();
+    const runs = new StageRuns<number>(1, abort);
+    const order: string[] = [];
+    let release: () => void = () => undefined;
+    const gate = new Promise<void>((r) => {
+      release = r;
+    });
+    const one = runs.start(0, async () => {
+      await runs.inSlot(async () => {
+        order.push("one starts");
+        await runs.withoutSlot(gate);
+        order.push("one ends");
+      });
+      return 1;
+    });
+    const two = runs.start(1, async () => {
+      await runs.inSlot(async () => {
+        order.push("two runs");
+        release();
+      });
+      return 2;
+    });
+    expect(await Promise.all([one, two])).toEqual([1, 2]);
+    expect(order).toEqual(["one starts", "two runs", "one ends"]);
+    expect([runs.size, runs.finished(0), runs.get(1)]).toEqual([2, true, two]);
+    // each failure is told, the first as the first (progress.ts: its step's error; the others canceled)
+    const told: [number, string, boolean][] = [];
+    const tell = (index: number) => (err: unknown, first: boolean) =>
+      told.push([index, (err as Error).message, first]);
+    const failed = runs.start(
+      2,
+      async () => {
+        throw new Error("stage 2 failed");
+      },
+      tell(2),
+    );
+    const later = runs.start(
+      3,
+      async () => {
+        await failed.catch(() => undefined);
+        await runs.inSlot(async () => {
+          order.push("never");
+        });
+        return 3;
+      },
+      tell(3),
+    );
+    await expect(runs.settled()).rejects.toThrow("stage 2 failed");
+    expect(abort.signal.aborted).toBe(true);
+    await expect(later).rejects.toThrow("stage 2 failed");
+    expect(order).not.toContain("never");
+    expect(told).toEqual([
+      [2, "stage 2 failed", true],
+      [3, "stage 2 failed", false],
+    ]);
   });
 });

@@ -4,6 +4,7 @@ import { chmod, link, mkdir, rm, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import {
+  ContextSources,
   fileDigest,
   type MatchedSource,
   matchSources,
@@ -331,5 +332,27 @@ describe("fileDigest and sourcesDigest", () => {
       });
       expect(await sourcesDigest(sources, content, owners)).toBe(expected.digest("hex"));
     }
+  });
+});
+
+describe("ContextSources", () => {
+  it("matches each set of patterns and flags once, digests each match once, the .dockerignore applied", async () => {
+    const dir = await tempDir();
+    await writeFile(join(dir, "a.txt"), "a");
+    await writeFile(join(dir, "b.txt"), "b");
+    const read: string[] = [];
+    const sources = new ContextSources(dir, createMatcher(["b.txt"]), (path) => {
+      read.push(path);
+      return "0".repeat(64);
+    });
+    const o = { parents: false, excludes: [] };
+    const first = sources.select(["*.txt"], o);
+    expect(sources.select(["*.txt"], { parents: false, excludes: [] })).toBe(first);
+    expect(sources.select(["*.txt"], { parents: false, excludes: ["a.txt"] })).not.toBe(first);
+    expect(await first).toHaveLength(1);
+    const digest = sources.digest(await first);
+    expect(sources.digest(await first)).toBe(digest);
+    expect(await digest).toMatch(/^[0-9a-f]{64}$/);
+    expect(read).toEqual([join(dir, "a.txt")]);
   });
 });

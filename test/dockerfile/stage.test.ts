@@ -2,7 +2,13 @@
 /** Stages of a Dockerfile, the target and the stages it needs (src/dockerfile/stage.ts). */
 import { describe, expect, it } from "vitest";
 import { parseDockerfile } from "../../src/dockerfile/parse.ts";
-import { findStage, neededStages, splitStages, targetStage } from "../../src/dockerfile/stage.ts";
+import {
+  findStage,
+  neededStages,
+  noCacheStages,
+  splitStages,
+  targetStage,
+} from "../../src/dockerfile/stage.ts";
 import { failure } from "./helpers/failure.ts";
 
 const plan = (text: string) => splitStages(parseDockerfile(text));
@@ -152,5 +158,17 @@ describe("neededStages", () => {
     expect(failure(() => neededStages(q, q.stages[0]!, new Map(), "Dockerfile")).message).toBe(
       "Dockerfile:2: FROM isn't allowed as an ONBUILD trigger",
     );
+  });
+});
+
+describe("noCacheStages", () => {
+  it("--no-cache-filter's stages by name or index; one the Dockerfile lacks is refused, listing the stages", () => {
+    const p = plan("FROM a AS one\nFROM b\nFROM c AS three\n");
+    expect([...noCacheStages(p.stages, ["THREE", "1"])]).toEqual([2, 1]);
+    expect(failure(() => noCacheStages(p.stages, ["four"]))).toEqual({
+      code: "USAGE",
+      message: '--no-cache-filter "four": the Dockerfile has no stage of that name',
+      hint: "the stages are: one, 1, three",
+    });
   });
 });

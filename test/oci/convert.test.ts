@@ -6,6 +6,7 @@ import type { Descriptor } from "../../src/oci/descriptor.ts";
 import { type Digest, digestBytes } from "../../src/oci/digest.ts";
 import { Image, ImageIndex } from "../../src/oci/image.ts";
 import { MediaType } from "../../src/oci/mediatype.ts";
+import { hostPlatform } from "../../src/oci/platform.ts";
 
 const d = (n: number, mediaType: string): Descriptor => ({
   mediaType,
@@ -13,7 +14,7 @@ const d = (n: number, mediaType: string): Descriptor => ({
   size: n,
 });
 
-function image(mediaType: string, config: Descriptor, layers: Descriptor[]): Image {
+function image(mediaType: string, config: Descriptor, layers: Descriptor[], rawConfig?: Buffer): Image {
   const manifest = { schemaVersion: 2, mediaType, config, layers };
   const raw = Buffer.from(JSON.stringify(manifest));
   const source = { openBlob: async () => Promise.reject(new Error("not here")) };
@@ -21,7 +22,7 @@ function image(mediaType: string, config: Descriptor, layers: Descriptor[]): Ima
     { mediaType, digest: d(9, "").digest, size: raw.length },
     raw,
     manifest as never,
-    undefined,
+    rawConfig,
     undefined,
     source,
   );
@@ -41,6 +42,29 @@ describe("convertImage", () => {
     expect(c.descriptor.mediaType).toBe(MediaType.OciManifest);
     expect((await buffer(await c.source.openBlob(c.descriptor))).equals(c.manifest)).toBe(true);
     expect(convertImage(img, "v2s2")).toBeUndefined();
+  });
+
+  it("rewrites a Docker config as skopeo's OCI config and serves it; a docker-archive's OCI manifest too", async () => {
+    const docker = Buffer.from(
+      '{"os":"linux","architecture":"amd64","config":{"Labels":{"a":"<b>"},"Hostname":"h"}}',
+    );
+    const ours =
+      '{"architecture":"amd64","os":"linux","config":{"Labels":{"a":"\\u003cb\\u003e"}},"rootfs":{"type":"","diff_ids":null}}';
+    const config = { mediaType: MediaType.OciConfig, digest: digestBytes(ours), size: ours.length };
+    for (const [mt, configType, dockerConfig] of [
+      [MediaType.DockerManifest, MediaType.DockerConfig, false],
+      [MediaType.OciManifest, MediaType.OciConfig, true],
+    ] as const) {
+      const img = image(mt, d(1, configType), [d(2, MediaType.OciLayerGzip)], docker);
+      const c = convertImage(img, "oci", dockerConfig)!;
+      expect(JSON.parse(c.manifest.toString()).config).toEqual(config);
+      expect((await buffer(await c.source.openBlob(config))).toString()).toBe(ours);
+      expect(c.source.originOf?.(config)).toBeUndefined();
+    }
+    // an OCI image's config is its own: nothing to convert
+    expect(
+      convertImage(image(MediaType.OciManifest, d(1, MediaType.OciConfig), [], docker), "oci"),
+    ).toBeUndefined();
   });
 
   it("writes Docker's with size before digest, and refuses zstd layers", () => {
@@ -91,6 +115,21 @@ describe("rewriteIndex", () => {
     const same = async (img: Image) => ({ source: img.source, descriptor: img.descriptor });
     expect(await rewriteIndex(index([child]), "oci", same)).toBeUndefined();
     const nested = index([put(MediaType.OciIndex, { schemaVersion: 2, manifests: [] })]);
-    await expect(rewriteIndex(nested, "v2s2", same)).rejects.toThrow(/holds another index/);
+    await expect(rewriteIndex(nested, "v2s2", same)).rejects.toThrow(
+      /lists another index .* as skopeo 1.9.3 does not$/,
+    );
+  });
+
+  it("keeps a nested index as it is for index-only, with this machine's platform in a Docker list", async () => {
+    const same = async (img: Image) => ({ source: img.source, descriptor: img.descriptor });
+    const inner = put(MediaType.OciIndex, { schemaVersion: 2, manifests: [] });
+    const made = await rewriteIndex(index([inner, child]), "v2s2", same, true);
+    const doc = JSON.parse((await buffer(await made!.source.openBlob(made!.descriptor))).toString());
+    const host = hostPlatform();
+    expect(doc.manifests[0]).toEqual({
+      ...inner,
+      platform: { architecture: host.architecture, os: host.os },
+    });
+    expect(doc.manifests[1].platform).toEqual(child.platform);
   });
 });

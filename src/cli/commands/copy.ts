@@ -74,15 +74,18 @@ Examples:
  * A copy whose layers are rewritten in another compression (`--dest-compress-format`): one image (from an
  * index, this machine's or `--platform`'s), or with `--all` every image of the index and the index written again
  * with their new digests; the layers recompressed into a temp directory of BERTH_HOME, each config kept (the
- * DiffIDs do not change), new manifests.
+ * DiffIDs do not change), new manifests. zstd without `--format`: a Docker image (or list) becomes OCI's, whose
+ * manifests alone have zstd layers, as skopeo converts it unasked.
  */
 async function copyRecompressed(
   src: ImageArgument,
   dst: ImageArgument,
   sides: CopySides,
   target: CompressTarget,
-  options: CopyImageOptions,
+  asked: CopyImageOptions,
 ): Promise<CopyResult> {
+  const zstd = target.compression === "zstd" && dst.transport !== "docker-archive";
+  const options = { ...asked, format: asked.format ?? (zstd ? ("oci" as const) : undefined) };
   if (options.indexOnly)
     throw new BerthError(
       "USAGE",

@@ -14,7 +14,7 @@ import type { Image } from "../../oci/image.ts";
 import type { Compression } from "../../oci/mediatype.ts";
 import type { HostEntry, NetworkMode, RuntimeContext, SpecMount } from "../../runtime/index.ts";
 import { expandWord } from "../expand.ts";
-import { heredocName } from "../parse.ts";
+import { heredocName, type Instruction } from "../parse.ts";
 import { lstatOrUndefined, resolveInRoot, unpackingLine } from "../rootfs.ts";
 import { matchSources, sourcesDigest } from "../sources.ts";
 import type { SourceRoot, StepContext } from "../step.ts";
@@ -265,16 +265,17 @@ async function selectedDigest(root: string, m: RunMountSpec, what: string): Prom
   return sourcesDigest(sources, undefined, true);
 }
 
-/** The command RUN runs: its exec form, else the shell's with the line (and its heredocs). */
 /** A RUN's one heredoc that starts with `#!`: BuildKit runs it as a file of its own, /dev/pipes/NAME. */
 interface Script {
   name: string;
   content: string;
 }
 
-function commandArgv(c: StepContext): { argv: string[]; script?: Script } {
-  const { ins } = c;
-  const shell = c.config.Shell ?? ["/bin/sh", "-c"];
+/** The command RUN runs: its exec form, else the shell's (`shell`) with the line (and its heredocs). */
+export function commandArgv(
+  ins: Instruction,
+  shell: readonly string[] = ["/bin/sh", "-c"],
+): { argv: string[]; script?: Script } {
   if (ins.json) return { argv: ins.json };
   const only = heredocName(ins.args.trim()) !== undefined && !/\s/.test(ins.args.trim());
   const doc = ins.heredocs[0];
@@ -330,7 +331,7 @@ function historyArgs(args: ReadonlyMap<string, string | undefined>, env: readonl
 export async function runInstruction(c: StepContext): Promise<void> {
   const { ins, vars, where } = c;
   const config = c.config;
-  const { argv, script } = commandArgv(c);
+  const { argv, script } = commandArgv(c.ins, c.config.Shell);
   checkSecurity(c);
   // Build args in scope reach the command as env, unless ENV sets the same name.
   const envNames = new Set((config.Env ?? []).map((e) => e.slice(0, e.indexOf("="))));

@@ -2,6 +2,7 @@
  * `berth copy` with skopeo copy's per-side registry flags, each run beside skopeo 1.9 on the same input: a
  * docker-registry on 127.0.0.1 over TLS (a test CA) with htpasswd auth.
  */
+import { createHash } from "node:crypto";
 import { copyFile, cp, mkdir, mkdtemp, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -194,15 +195,140 @@ describe("--format converts manifests as skopeo's", () => {
     ];
     expect((await skopeo([...pull, `oci:${join(dir, "f-s")}:t`])).ok).toBe(true);
     expect((await b([...pull, `oci:${join(dir, "f-b")}:t`])).code).toBe(0);
-    // Docker → OCI: skopeo rewrites the config as an OCI config (Go's field order, no trailing newline), berth
-    // keeps its bytes: the same layers and media types, another config digest; umoci unpacks berth's
-    const manifest = async (l: string) =>
-      JSON.parse(await run("skopeo", ["inspect", "--raw", `oci:${join(dir, l)}:t`]));
-    const [mb, ms] = [await manifest("f-b"), await manifest("f-s")];
-    expect({ ...mb, config: undefined }).toEqual({ ...ms, config: undefined });
-    expect(mb.config.mediaType).toBe(ms.config.mediaType);
+    // Docker → OCI: the config rewritten as skopeo rewrites it (an OCI config in Go's field order), so the
+    // manifest is skopeo's byte for byte; umoci unpacks berth's
+    const raw = async (l: string) => run("skopeo", ["inspect", "--raw", `oci:${join(dir, l)}:t`]);
+    expect(await raw("f-b")).toBe(await raw("f-s"));
     await run("umoci", ["unpack", "--rootless", "--image", `${join(dir, "f-b")}:t`, join(dir, "f-bundle")]);
     expect(await readFile(join(dir, "f-bundle/rootfs/etc/hello.txt"), "utf8")).toBe("hello\n");
+  });
+});
+
+describe("-f oci of a Docker image gives skopeo's digests", () => {
+  it("a config with Docker's fields, history, labels with <>& and non-ASCII, pushed as Docker's by skopeo", async () => {
+    // a docker-archive made by hand: one empty layer, a config as Docker writes it
+    const d = join(dir, "rich");
+    await mkdir(d);
+    const config = JSON.stringify({
+      architecture: "amd64",
+      os: "linux",
+      created: "2024-05-06T07:08:09.100000000Z",
+      docker_version: "20.10.24",
+      author: "Ops <ops@example.com>",
+      config: {
+        Hostname: "",
+        User: "app",
+        ExposedPorts: { "8080/tcp": {}, "53/udp": {} },
+        Env: ["PATH=/bin", "GREETING=héllo <world> & co"],
+        Cmd: ["serve"],
+        Healthcheck: { Test: ["CMD", "true"], Interval: 30_000_000_000 },
+        Volumes: { "/data": {} },
+        WorkingDir: "/srv",
+        Entrypoint: null,
+        OnBuild: null,
+        Labels: { "org.example/z": "1", "org.example/a": "ünïcode <b> & \u2028" },
+        StopSignal: "SIGQUIT",
+      },
+      container_config: { Cmd: ["/bin/sh", "-c", "#(nop) CMD [serve]"] },
+      rootfs: {
+        type: "layers",
+        diff_ids: [`sha256:${createHash("sha256").update(Buffer.alloc(1024)).digest("hex")}`],
+      },
+      history: [
+        { created: "2024-05-06T07:08:09Z", created_by: "/bin/sh -c #(nop) ADD file", comment: "<base>" },
+        { created: "2024-05-06T07:08:09.1Z", created_by: "/bin/sh -c #(nop) CMD [serve]", empty_layer: true },
+      ],
+    });
+    const hex = createHash("sha256").update(config).digest("hex");
+    await writeFile(join(d, `${hex}.json`), config);
+    await writeFile(join(d, "layer.tar"), Buffer.alloc(1024));
+    await writeFile(
+      join(d, "manifest.json"),
+      JSON.stringify([{ Config: `${hex}.json`, RepoTags: ["rich:1"], Layers: ["layer.tar"] }]),
+    );
+    const tar = join(dir, "rich.tar");
+    await run("tar", ["-cf", tar, "-C", d, `${hex}.json`, "layer.tar", "manifest.json"]);
+    const push = ["--dest-creds", `alice:${SECRET}`, "--dest-cert-dir", certs, `docker-archive:${tar}`];
+    expect((await skopeo([...push, `docker://${reg.host}/f/rich:1`])).ok).toBe(true);
+    const pull = ["--src-creds", `alice:${SECRET}`, "--src-cert-dir", certs, "-f", "oci"];
+    const from = `docker://${reg.host}/f/rich:1`;
+    expect((await skopeo([...pull, from, `oci:${join(dir, "rich-s")}:t`])).ok).toBe(true);
+    const r = await b([...pull, from, `oci:${join(dir, "rich-b")}:t`]);
+    expect(r.code, r.stderr).toBe(0);
+    const raw = async (l: string) => run("skopeo", ["inspect", "--raw", `oci:${join(dir, l)}:t`]);
+    expect(await raw("rich-b")).toBe(await raw("rich-s"));
+    const cfg = async (l: string) => run("skopeo", ["inspect", "--config", "--raw", `oci:${join(dir, l)}:t`]);
+    expect(await cfg("rich-b")).toBe(await cfg("rich-s"));
+    expect(await cfg("rich-b")).toContain('"author":"Ops \\u003cops@example.com\\u003e"');
+    // -f v2s2 of an OCI image keeps the config's bytes, as skopeo's: the round trip ends where it began
+    const back = ["--dest-creds", `alice:${SECRET}`, "--dest-cert-dir", certs, "-f", "v2s2"];
+    expect(
+      (await skopeo([...back, `oci:${join(dir, "rich-s")}:t`, `docker://${reg.host}/f/rich2s:1`])).ok,
+    ).toBe(true);
+    const r2 = await b([...back, `oci:${join(dir, "rich-b")}:t`, `docker://${reg.host}/f/rich2b:1`]);
+    expect(r2.code, r2.stderr).toBe(0);
+    expect(await pushedDigest("f/rich2b:1")).toBe(await pushedDigest("f/rich2s:1"));
+  });
+});
+
+describe("--dest-compress-format zstd of a Docker image converts it to OCI unasked, as skopeo", () => {
+  const creds = (side: "src" | "dest") => [`--${side}-creds`, `alice:${SECRET}`, `--${side}-cert-dir`, certs];
+  const raw = async (l: string, config = false) =>
+    JSON.parse(
+      await run("skopeo", ["inspect", ...(config ? ["--config"] : []), "--raw", `oci:${join(dir, l)}:t`]),
+    );
+
+  it("one image: skopeo's config and media types (zstd's bytes are the encoder's own)", async () => {
+    // a Docker manifest pushed by skopeo
+    const from = `docker://${reg.host}/f/z:1`;
+    expect((await skopeo([...creds("dest"), "-f", "v2s2", `oci:${src}:v1`, from])).ok).toBe(true);
+    const zstd = [...creds("src"), "--dest-compress-format", "zstd", from];
+    expect((await skopeo([...zstd, `oci:${join(dir, "z1-s")}:t`])).ok).toBe(true);
+    const r = await b([...zstd, `oci:${join(dir, "z1-b")}:t`]);
+    expect(r.code, r.stderr).toBe(0);
+    const [mb, ms] = [await raw("z1-b"), await raw("z1-s")];
+    expect(mb.mediaType).toBe("application/vnd.oci.image.manifest.v1+json");
+    expect(mb.config).toEqual(ms.config);
+    expect(mb.layers.map((l: { mediaType: string }) => l.mediaType)).toEqual(
+      ms.layers.map((l: { mediaType: string }) => l.mediaType),
+    );
+    expect(mb.layers[0].mediaType).toBe("application/vnd.oci.image.layer.v1.tar+zstd");
+  });
+
+  it("--all of a Docker manifest list: an OCI index of OCI images, as skopeo's", async () => {
+    // a list of two platforms (the one image twice), pushed by skopeo as Docker's
+    const multi = join(dir, "z-multi");
+    await cp(src, multi, { recursive: true });
+    const m = (await readIndex(src)).manifests[0]!;
+    const oci = "application/vnd.oci.image.index.v1+json";
+    const manifests = ["amd64", "arm64"].map((architecture) => ({
+      mediaType: m.mediaType,
+      digest: m.digest,
+      size: m.size,
+      platform: { os: "linux", architecture },
+    }));
+    const d = await putBlob(multi, JSON.stringify({ schemaVersion: 2, mediaType: oci, manifests }), oci);
+    await writeIndex(multi, [{ ...d, annotations: { "org.opencontainers.image.ref.name": "l" } }]);
+    const list = `docker://${reg.host}/f/list:1`;
+    expect((await skopeo([...creds("dest"), "--all", "-f", "v2s2", `oci:${multi}:l`, list])).ok).toBe(true);
+    const zstd = [...creds("src"), "--all", "--dest-compress-format", "zstd", list];
+    expect((await skopeo([...zstd, `oci:${join(dir, "zl-s")}:t`])).ok).toBe(true);
+    const r = await b([...zstd, `oci:${join(dir, "zl-b")}:t`]);
+    expect(r.code, r.stderr).toBe(0);
+    const shape = (doc: { mediaType: string; manifests: { mediaType: string; platform: unknown }[] }) => [
+      doc.mediaType,
+      doc.manifests.map((c) => [c.mediaType, c.platform]),
+    ];
+    const [ib, is] = [await raw("zl-b"), await raw("zl-s")];
+    expect(shape(ib)).toEqual(shape(is));
+    expect(ib.mediaType).toBe(oci);
+    const child = async (l: string, digest: string) =>
+      JSON.parse(await readFile(join(dir, l, "blobs", ...digest.split(":")), "utf8"));
+    for (const [i, c] of ib.manifests.entries()) {
+      const [cb, cs] = [await child("zl-b", c.digest), await child("zl-s", is.manifests[i].digest)];
+      expect(cb.config).toEqual(cs.config);
+      expect(cb.layers[0].mediaType).toBe("application/vnd.oci.image.layer.v1.tar+zstd");
+    }
   });
 });
 

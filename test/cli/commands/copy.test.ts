@@ -1,8 +1,10 @@
 import { existsSync } from "node:fs";
-import { cp, readdir, readFile, writeFile } from "node:fs/promises";
+import { cp, mkdir, readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { localBase } from "../../dockerfile/helpers/local.ts";
 import { berth } from "../../helpers/cli.ts";
+import { type Dockerd, dockerdAvailable, startDockerd } from "../../helpers/dockerd.ts";
 import { run } from "../../helpers/exec.ts";
 import { blobPath, putBlob, readIndex, writeIndex } from "../../helpers/layout.ts";
 import { tempDir } from "../../helpers/temp.ts";
@@ -361,8 +363,9 @@ describe("skopeo copy's flags, beside skopeo", () => {
       { home },
     );
     expect(b.code, b.stderr).toBe(0);
-    // the same index but for the children's digests: skopeo re-marshals each config as an OCI config
+    // skopeo's index byte for byte: each config re-marshalled as skopeo's OCI config
     expect(shape(await rootDoc("b-allo"))).toEqual(shape(await rootDoc("s-allo")));
+    expect(await root("b-allo")).toBe(await root("s-allo"));
     expect((await rootDoc("b-allo")).mediaType).toBe("application/vnd.oci.image.index.v1+json");
     // skopeo picks the arm64 image out of berth's index, and umoci unpacks it
     await run("skopeo", [
@@ -400,6 +403,7 @@ describe("skopeo copy's flags, beside skopeo", () => {
     expect([r.s, r.b.code], r.b.stderr).toEqual([true, 0]);
     expect(shape(await rootDoc("b-mx"))).toEqual(shape(await rootDoc("s-mx")));
     expect(shape(await rootDoc("b-mx"))).toEqual(shape(await rootDoc("b-allo")));
+    expect(await root("b-mx")).toBe(await root("s-mx"));
   });
 
   it("--all --dest-compress-format rewrites every image's layers and the index, as skopeo's", async () => {
@@ -442,6 +446,43 @@ describe("skopeo copy's flags, beside skopeo", () => {
     }
   });
 
+  it("a nested index: index-only converts the outer one as skopeo's; --all with a rewrite refused by both", async () => {
+    // an outer index listing an inner index (no platform) and an image
+    const nested = join(dir, "nested");
+    await cp(src, nested, { recursive: true });
+    const image = (await readIndex(src)).manifests[0]!;
+    const oci = "application/vnd.oci.image.index.v1+json";
+    const plain = { mediaType: image.mediaType, digest: image.digest, size: image.size };
+    const platform = { os: "linux", architecture: "amd64" };
+    const inner = await putBlob(
+      nested,
+      JSON.stringify({ schemaVersion: 2, mediaType: oci, manifests: [{ ...plain, platform }] }),
+      oci,
+    );
+    const arm = { ...plain, platform: { os: "linux", architecture: "arm64" } };
+    const outer = await putBlob(
+      nested,
+      JSON.stringify({ schemaVersion: 2, mediaType: oci, manifests: [inner, arm] }),
+      oci,
+    );
+    await writeIndex(nested, [{ ...outer, annotations: { "org.opencontainers.image.ref.name": "n" } }]);
+    // the inner index named as it is, with this machine's platform filled in, as containers/image does
+    const r = await both(["--multi-arch", "index-only", "--format", "v2s2"], `oci:${nested}:n`, "nio");
+    expect([r.s, r.b.code], r.b.stderr).toEqual([true, 0]);
+    expect(await root("b-nio")).toBe(await root("s-nio"));
+    expect((await rootDoc("b-nio")).manifests[0].mediaType).toBe(oci);
+    for (const args of [
+      ["--all", "--format", "v2s2"],
+      ["--all", "--dest-compress-format", "gzip"],
+    ]) {
+      const name = `nall-${args[1]}`;
+      const x = await both(args, `oci:${nested}:n`, name);
+      expect([x.s, x.b.code], x.b.stderr).toEqual([false, 2]);
+      expect(x.b.stderr).toContain(`lists another index (${inner.digest})`);
+      expect(existsSync(join(dir, `b-${name}`))).toBe(false);
+    }
+  });
+
   it("--preserve-digests still refuses --all --format", async () => {
     const dst = join(dir, "pd-all");
     const b = await berth(
@@ -470,6 +511,66 @@ describe("skopeo copy's flags, beside skopeo", () => {
         /^berth: (--preserve-digests: |--sign-by is not supported)/,
       );
       expect(existsSync(join(dir, "pd.tar"))).toBe(false);
+    }
+  });
+});
+
+describe.skipIf(!dockerdAvailable())("-f oci of images docker saved, beside skopeo", () => {
+  let dockerd: Dockerd;
+  let saved: Record<string, string>;
+
+  beforeAll(async () => {
+    const base = await localBase(join(dir, "dk-base"));
+    const bb = join(dir, "dk-busybox.tar");
+    const r = await berth(["copy", base, `docker-archive:${bb}:busybox:1`], { home });
+    expect(r.code, r.stderr).toBe(0);
+    dockerd = await startDockerd();
+    await dockerd.docker(["load", "-i", bb]);
+    const ctx = join(dir, "dk-ctx");
+    await mkdir(ctx);
+    await writeFile(
+      join(ctx, "Dockerfile"),
+      [
+        "FROM busybox:1",
+        'LABEL org.example.note="ünïcode <b> & co" org.example.a=1',
+        "ENV GREETING=héllo X=1",
+        "HEALTHCHECK --interval=5s CMD true",
+        "VOLUME /data",
+        "EXPOSE 8080 53/udp",
+        "WORKDIR /srv",
+        "USER 1000",
+        "STOPSIGNAL SIGQUIT",
+        'CMD ["serve"]',
+        "",
+      ].join("\n"),
+    );
+    await dockerd.docker(["build", "-q", "-t", "rich:1", ctx]);
+    saved = {};
+    for (const name of ["busybox:1", "rich:1"]) {
+      saved[name] = join(dir, `dk-${name.replace(":", "-")}.tar`);
+      await dockerd.docker(["save", "-o", saved[name]!, name]);
+    }
+  }, 240_000);
+
+  afterAll(async () => {
+    await dockerd?.stop();
+  });
+
+  it("gives skopeo's config, byte for byte, and skopeo's manifest but for the layers skopeo gzips", async () => {
+    for (const [name, tar] of Object.entries(saved)) {
+      const [s, b] = [join(dir, `dk-s-${name}`), join(dir, `dk-b-${name}`)];
+      await run("skopeo", ["copy", "-q", "-f", "oci", `docker-archive:${tar}`, `oci:${s}:t`]);
+      const r = await berth(["copy", "-q", "-f", "oci", `docker-archive:${tar}`, `oci:${b}:t`], { home });
+      expect(r.code, r.stderr).toBe(0);
+      const config = (l: string) => run("skopeo", ["inspect", "--config", "--raw", `oci:${l}:t`]);
+      expect(await config(b)).toBe(await config(s));
+      // docker's own fields are gone, the label is escaped as Go escapes it
+      expect(await config(b)).not.toContain("container_config");
+      if (name === "rich:1") expect(await config(b)).toContain("ünïcode \\u003cb\\u003e \\u0026 co");
+      const manifest = async (l: string) =>
+        JSON.parse(await run("skopeo", ["inspect", "--raw", `oci:${l}:t`]));
+      const [mb, ms] = [await manifest(b), await manifest(s)];
+      expect({ ...mb, layers: mb.layers.length }).toEqual({ ...ms, layers: ms.layers.length });
     }
   });
 });

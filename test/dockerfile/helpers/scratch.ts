@@ -1,6 +1,7 @@
 /** Builds FROM scratch with `DockerfileBuild` in-process (no base image, no runc) and the image read back. */
 import { join } from "node:path";
-import { type BuildInputs, type BuildResult, DockerfileBuild } from "../../../src/dockerfile/build.ts";
+import { DockerfileBuild } from "../../../src/dockerfile/build.ts";
+import type { BuildInputs, BuildResult } from "../../../src/dockerfile/inputs.ts";
 import { readTar } from "../../../src/layer/index.ts";
 import { type Image, loadRoot, selectImage } from "../../../src/oci/image.ts";
 import { openSource } from "../../../src/transport/open.ts";
