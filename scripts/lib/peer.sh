@@ -1,5 +1,5 @@
 # Shared by the scripts that build Go test peers from the Go module proxy (reference-lifecycle.sh, pack.sh,
-# dockerfile-frontend.sh, glob-oracle.sh).
+# dockerfile-frontend.sh, glob-oracle.sh, progress-oracle.sh).
 # Sourced: sets $cache, the test cache (${BERTH_TEST_CACHE:-/var/cache/berth-test}; the user's own when that is
 # not writable and BERTH_TEST_CACHE is unset), and defines find_go, which sets $go to a Go of 1.21 or later
 # (which fetches the toolchain a go.mod asks for itself): $GO, the machine's, /usr/local/go; else the Go
@@ -66,4 +66,21 @@ peer_build() {
   rm -rf "$out"
   mv stage "$out"
   echo "$print"
+}
+
+# go_oracle NAME MODULE VERSION: build the test oracle test/helpers/NAME/main.go, a program needing MODULE at
+# VERSION, once into $cache/NAME-VERSION-<hash>/NAME (the hash that of the program and the calling script) and
+# print the binary's path.
+go_oracle() {
+  oracle_name="$1" oracle_module="$2" oracle_version="$3"
+  oracle_src="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)/test/helpers/$1/main.go"
+  oracle_out="$cache/$1-$3-$(cat "$oracle_src" "$0" | sha256sum | cut -c1-16)"
+  oracle_built() { [ -x "$oracle_out/$oracle_name" ]; }
+  oracle_build() {
+    printf 'module %s\n\ngo 1.21\n\nrequire %s %s\n' "${oracle_name//-/}" "$oracle_module" "$oracle_version" > go.mod
+    cp "$oracle_src" main.go
+    "$go" mod tidy
+    CGO_ENABLED=0 "$go" build -trimpath -o "stage/$oracle_name" .
+  }
+  peer_build "$oracle_out" "$oracle_out/$oracle_name" oracle_built oracle_build
 }

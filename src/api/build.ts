@@ -803,6 +803,7 @@ async function buildDockerfileOnce(o: DockerfileBuildOptions): Promise<BuildResu
     provenance: parseAttestations({ provenance: o.provenance, sbom: o.sbom, attest: o.attest ?? [] }),
     log: host.info,
     onOutput: (chunk, stream) => host.output(chunk, stream),
+    onStep: o.logger?.step,
     signal: o.signal,
   };
   if (platforms.length > 1) {

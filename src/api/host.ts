@@ -5,6 +5,7 @@
  */
 import { homedir, userInfo } from "node:os";
 import { join, resolve } from "node:path";
+import type { StepEvent } from "../dockerfile/progress.ts";
 import { BerthError } from "../errors.ts";
 import type { BlobEvent } from "../oci/sink.ts";
 import { closeContext, type SharedState, type TransportContext } from "../transport/context.ts";
@@ -17,6 +18,8 @@ export interface Logger {
   debug?: (line: string) => void;
   /** Output of build steps (RUN, buildpacks) as it comes. */
   output?: (chunk: Buffer, stream: "stdout" | "stderr") => void;
+  /** Dockerfile builds: each step and image write as a vertex of BuildKit's solve status (`--progress rawjson`). */
+  step?: (event: StepEvent) => void;
 }
 
 export interface HostOptions {

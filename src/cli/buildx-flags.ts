@@ -6,43 +6,42 @@ import { BerthError } from "../errors.ts";
 import { parseImageArgument } from "../transport/parse.ts";
 import type { Output } from "./output.ts";
 
-/** buildx's progress modes berth draws; `rawjson` (buildx's SolveStatus stream) is not one. */
-export type ProgressMode = "auto" | "plain" | "tty" | "quiet";
+/** buildx's progress modes; `rawjson`: BuildKit's SolveStatus stream, one JSON object a line (rawjson.ts). */
+export type ProgressMode = "auto" | "plain" | "tty" | "quiet" | "rawjson";
 
 /**
  * The progress mode: `--progress` over `BUILDKIT_PROGRESS` (as buildx reads it), default auto. An unknown value
- * or rawjson is refused naming where it came from.
+ * is refused naming where it came from.
  */
 export function progressMode(
   flag: string | undefined,
   env: Record<string, string | undefined>,
 ): ProgressMode {
-  const from = flag !== undefined ? "--progress" : "BUILDKIT_PROGRESS";
+  const from = progressSource(flag);
   const v = flag ?? (env.BUILDKIT_PROGRESS || "auto");
   switch (v) {
     case "auto":
     case "plain":
     case "tty":
     case "quiet":
-      return v;
     case "rawjson":
-      throw new BerthError(
-        "USAGE",
-        `${from} rawjson: berth does not write buildx's SolveStatus JSON stream`,
-        {
-          hint: "use --progress plain for lines, or --json for the build's result as one document",
-        },
-      );
+      return v;
     default:
       throw new BerthError("USAGE", `${from} ${JSON.stringify(v)} is not a progress mode`, {
-        hint: "give auto, plain, tty or quiet",
+        hint: "give auto, plain, tty, quiet or rawjson",
       });
   }
 }
 
+/** Where the progress mode came from, for messages: `--progress` when given, else `BUILDKIT_PROGRESS`. */
+export function progressSource(flag: string | undefined): string {
+  return flag !== undefined ? "--progress" : "BUILDKIT_PROGRESS";
+}
+
 /**
  * Apply a mode to the output: plain never redraws in place (stderr is not a terminal to the progress displays),
- * tty always does; auto (and quiet, which is -q) leave stderr as it is.
+ * tty always does; auto, quiet (which is -q) and rawjson (whose stream the build command writes) leave stderr
+ * as it is.
  */
 export function applyProgress(out: Output, mode: ProgressMode): void {
   if (mode !== "plain" && mode !== "tty") return;

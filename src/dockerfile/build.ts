@@ -1,4 +1,4 @@
-import { join } from "node:path";
+import { join, posix } from "node:path";
 import { BerthError, isBerthError, wrapError } from "../errors.ts";
 import type { Matcher } from "../layer/ignore.ts";
 import { assembleIndex } from "../oci/assemble.ts";
@@ -6,9 +6,8 @@ import type { ContainerConfig } from "../oci/config.ts";
 import type { Image } from "../oci/image.ts";
 import type { Compression } from "../oci/mediatype.ts";
 import { mutate } from "../oci/mutate.ts";
-import { hostPlatform, type Platform } from "../oci/platform.ts";
+import { formatPlatform, hostPlatform, type Platform } from "../oci/platform.ts";
 import type { TransportContext } from "../transport/context.ts";
-import type { ImageArgument } from "../transport/parse.ts";
 import { ownedTempDir, removeTree } from "../util/fs.ts";
 import { formatDuration } from "../util/progress.ts";
 import { BuildArgs } from "./args.ts";
@@ -16,7 +15,7 @@ import { BaseImages } from "./bases.ts";
 import { BuildContexts, emptyBase, fromContextFiles } from "./build-context.ts";
 import { cacheKey, StepCache, type StepRecord } from "./cache.ts";
 import type { ExportStep } from "./cache-format.ts";
-import { exportCaches, ImportedCaches, withInlineCache } from "./cache-io.ts";
+import { type CacheSteps, exportCaches, ImportedCaches, withInlineCache } from "./cache-io.ts";
 import { ContextIndex } from "./context-index.ts";
 import { withLabels, withPlatform, writeDestinations } from "./destinations.ts";
 import { EarlySteps } from "./early.ts";
@@ -30,6 +29,7 @@ import { workdirInstruction } from "./instructions/workdir.ts";
 import type { NamedContext } from "./named-context.ts";
 import { type Instruction, parseTrigger } from "./parse.ts";
 import { Prewriter } from "./prewrite.ts";
+import { asWork, filesystemExportName, StepProgress } from "./progress.ts";
 import {
   attestationManifest,
   frontendArgs,
@@ -140,6 +140,9 @@ export function uncompressedStages(i: Pick<BuildInputs, "cacheFrom" | "cacheTo">
   return !i.cacheFrom?.length && !i.cacheTo?.length;
 }
 
+/** The stage key of the build definition's vertex (`#definition`), which is no stage. */
+const DEFINITION = -1;
+
 function epochToRfc3339(seconds: number): string {
   return new Date(seconds * 1000).toISOString().replace(".000Z", "Z");
 }
@@ -225,13 +228,19 @@ export class DockerfileBuild {
   #background: Promise<void>[] = [];
 
   readonly #shared: SharedBuildState;
+  /** One platform of several (platforms.ts): its destination is a temp layout, its write no vertex. */
+  readonly #onePlatform: boolean;
+  /** The steps' vertexes (`onStep`). */
+  readonly #progress: StepProgress;
 
   constructor(inputs: BuildInputs, ctx: TransportContext, shared?: SharedBuildState) {
     this.inputs = inputs;
     this.#ctx = ctx;
     this.#cache = new StepCache(ctx.home);
+    this.#onePlatform = shared !== undefined;
     this.#shared = shared ?? { producing: new Map(), layerEntries: new LayerEntries(this.#cache.entriesDir) };
     this.#platform = inputs.platform ?? hostPlatform();
+    this.#progress = new StepProgress(inputs.onStep, formatPlatform(this.#platform));
     this.#imports = new ImportedCaches(this.#cache);
     this.#records = new StepRecords(this.#cache, this.#imports, this.#shared, () => this.#created);
     this.#bases = new BaseImages(ctx, inputs.pull === true);
@@ -266,13 +275,40 @@ export class DockerfileBuild {
     return this.inputs.sourceDateEpoch ?? 0;
   }
 
+  /**
+   * The Dockerfile read and split into stages, the target found and the lint warnings logged: BuildKit's
+   * "[internal] load build definition" vertex, which carries the warnings (and the error, if it fails).
+   */
+  async #definition(): Promise<{
+    df: ReadDockerfile;
+    plan: ReturnType<typeof splitStages>;
+    targetIndex: number;
+  }> {
+    const i = this.inputs;
+    const file =
+      "path" in i.dockerfile ? posix.basename(i.dockerfile.path) : (i.dockerfile.name ?? "Dockerfile");
+    const name = `[internal] load build definition from ${file}`;
+    this.#progress.start(DEFINITION, name, name, "");
+    try {
+      const df = await readDockerfile(i);
+      const plan = splitStages(df);
+      const targetIndex = targetStage(plan, i.target, df.name).index;
+      for (const w of plan.warnings) {
+        this.#log(`WARN: ${w.rule}: ${w.message} (${df.name}:${w.line})`);
+        this.#progress.warn(DEFINITION, `${w.rule}: ${w.message} (line ${w.line})`);
+      }
+      this.#progress.done(DEFINITION, false);
+      return { df, plan, targetIndex };
+    } catch (err) {
+      this.#progress.fail(DEFINITION, err instanceof Error ? err.message : String(err));
+      throw err;
+    }
+  }
+
   async build(): Promise<BuildResult> {
     const i = this.inputs;
-    this.#df = await readDockerfile(i);
-    const df = this.#df;
-    const plan = splitStages(df);
-    const targetIndex = targetStage(plan, i.target, df.name).index;
-    for (const w of plan.warnings) this.#log(`WARN: ${w.rule}: ${w.message} (${df.name}:${w.line})`);
+    const { df, plan, targetIndex } = await this.#definition();
+    this.#df = df;
     this.#args = new BuildArgs(df, i.buildArgs, this.#platform);
     this.#args.declareGlobal(plan.globalArgs);
     plan.stages = this.#contexts.replace(plan.stages, (from) =>
@@ -302,7 +338,7 @@ export class DockerfileBuild {
     this.#stepInputs = { ...i, signal: this.#abort.signal };
     try {
       if (!i.noCache)
-        await this.#imports.load(i.cacheFrom ?? [], this.#ctx, this.#platform, (l) => this.#log(l));
+        await this.#imports.load(i.cacheFrom ?? [], this.#ctx, this.#platform, (l) => this.#log(l), i.onStep);
       this.#needed = stages;
       this.#all = plan.stages;
       const planned = await this.#plan(stages, target);
@@ -311,24 +347,7 @@ export class DockerfileBuild {
       const final = this.#states.get(target.index)!;
       this.#finish(final);
       await Promise.all(this.#prefetching);
-      const { written, provenance } = await this.#write(final);
-      // loaded only by a build that exports (a module fewer on every other build's start)
-      if (i.exports?.length)
-        await (await import("./export.ts")).exportFilesystems(
-          [{ image: final.image, platform: this.#platform }],
-          i.exports,
-          this.#tmp,
-        );
-      const cacheSteps = { max: this.#used, min: final.chain };
-      await exportCaches(
-        i.cacheTo ?? [],
-        cacheSteps,
-        this.#cache,
-        this.#ctx,
-        this.#tmp,
-        i.log,
-        this.#imports.lazy,
-      );
+      const { written, cacheSteps, provenance } = await this.#writeOutputs(final);
       return {
         digest: final.image.digest,
         configDigest: final.image.manifest.config.digest,
@@ -366,6 +385,38 @@ export class DockerfileBuild {
   }
 
   /**
+   * The built image (with --provenance, its index) to its destinations, the target's files to `-o`'s exports,
+   * the steps to `--cache-to`.
+   */
+  async #writeOutputs(final: StageState): Promise<{
+    written: BuildResult["written"];
+    cacheSteps: CacheSteps;
+    provenance: BuildResult["provenance"];
+  }> {
+    const i = this.inputs;
+    const provenance = this.#provenance(final.image, final.chain);
+    // with --provenance, an index with the attestation; the image alone to a docker-archive and to --load's store
+    const written = await writeDestinations(provenance?.index ?? final.image, i.destinations, this.#ctx, {
+      prewritten: this.#prewriter,
+      onStep: this.#onePlatform ? undefined : i.onStep,
+      plain: { image: final.image, takes: (d) => d.transport === "store" && Boolean(i.load) },
+    });
+    // loaded only by a build that exports (a module fewer on every other build's start)
+    if (i.exports?.length) {
+      const exports = i.exports;
+      const images = [{ image: final.image, platform: this.#platform }];
+      await asWork(i.onStep, filesystemExportName(exports), async () =>
+        (await import("./export.ts")).exportFilesystems(images, exports, this.#tmp),
+      );
+    }
+    const cacheSteps = { max: this.#used, min: final.chain };
+    const { cacheTo = [], log, onStep } = i;
+    const lazy = this.#imports.lazy;
+    await exportCaches(cacheTo, cacheSteps, this.#cache, this.#ctx, this.#tmp, log, lazy, onStep);
+    return { written, cacheSteps, provenance };
+  }
+
+  /**
    * The target stage's image as the build writes it: the history BuildKit's exporter writes, an explicit
    * --platform, the --labels, the inline cache.
    */
@@ -400,21 +451,35 @@ export class DockerfileBuild {
   #schedule(stage: Stage): Promise<StageState> {
     const no = this.#runs.size + 1;
     if (no > this.#stageCount) this.#stageCount = no;
-    return this.#runs.start(stage.index, async () => {
-      const base = baseStages(this.#all, [stage], this.#args.globals).get(stage.index);
-      if (base !== undefined) await this.#stageResult(base, false);
-      try {
-        await this.#runs.inSlot(async () => {
-          const started = Date.now();
-          await this.#buildStage(stage, this.#all, no);
-          this.#slog(no, `done in ${formatDuration(Date.now() - started)}`);
-        });
-      } finally {
-        const s = this.#states.get(stage.index);
-        if (s) this.#releaseLeads(s);
-      }
-      return this.#states.get(stage.index)!;
-    });
+    // the first failure is its step's error; a stage stopped by it (or by the caller) was canceled
+    const failed = (err: unknown, first: boolean) =>
+      this.#progress.fail(
+        stage.index,
+        first && !this.inputs.signal?.aborted
+          ? err instanceof Error
+            ? err.message
+            : String(err)
+          : undefined,
+      );
+    return this.#runs.start(
+      stage.index,
+      async () => {
+        const base = baseStages(this.#all, [stage], this.#args.globals).get(stage.index);
+        if (base !== undefined) await this.#stageResult(base, false);
+        try {
+          await this.#runs.inSlot(async () => {
+            const started = Date.now();
+            await this.#buildStage(stage, this.#all, no);
+            this.#slog(no, `done in ${formatDuration(Date.now() - started)}`);
+          });
+        } finally {
+          const s = this.#states.get(stage.index);
+          if (s) this.#releaseLeads(s);
+        }
+        return this.#states.get(stage.index)!;
+      },
+      failed,
+    );
   }
 
   /**
@@ -476,24 +541,6 @@ export class DockerfileBuild {
     return c;
   }
 
-  /**
-   * The final image to each destination: with `--provenance`, in an index with its attestation (the image alone
-   * to a docker-archive, and to the store under `--load`).
-   */
-  async #write(
-    final: StageState,
-  ): Promise<{ written: BuildResult["written"]; provenance: BuildResult["provenance"] }> {
-    const i = this.inputs;
-    const provenance = this.#provenance(final.image, final.chain);
-    const root = provenance?.index ?? final.image;
-    const plain = {
-      image: final.image,
-      takes: (d: ImageArgument) => d.transport === "store" && Boolean(i.load),
-    };
-    const written = await writeDestinations(root, i.destinations, this.#ctx, this.#prewriter, plain);
-    return { written, provenance };
-  }
-
   /** With `--provenance`: the build's facts, and (unless a platform of several) the index with the attestation. */
   #provenance(image: Image, chain: readonly ExportStep[]): BuildResult["provenance"] {
     const i = this.inputs;
@@ -529,6 +576,12 @@ export class DockerfileBuild {
     this.#log(`[stage ${no}/${this.#stageCount}] ${line}`);
   }
 
+  /** A step of stage `no` (Dockerfile stage `stage`) starts: its line, and its vertex named by the line. */
+  #begin(no: number, stage: number, text: string, line: string, defKey: string): void {
+    this.#slog(no, line);
+    if (no !== 0) this.#progress.start(stage, text, `[stage ${no}/${this.#stageCount}] ${line}`, defKey);
+  }
+
   /** How long stage `no`'s current step has taken. */
   #took(no: number): string {
     return formatDuration(Date.now() - (this.#stepStarted.get(no) ?? Date.now()));
@@ -540,7 +593,7 @@ export class DockerfileBuild {
     const dry = no === 0;
     const from = stage.from;
     const total = stage.instructions.length + 1;
-    this.#slog(no, `STEP 1/${total}: ${from.text}`);
+    this.#begin(no, stage.index, from.text, `STEP 1/${total}: ${from.text}`, "");
     const baseText = this.#args.baseName(from, stage.baseText);
     const platform = this.#args.fromPlatform(from, this.#platform);
     const context = this.#contexts.find(baseText, platform);
@@ -586,7 +639,7 @@ export class DockerfileBuild {
     (dry ? this.#dryStates : this.#states).set(stage.index, state);
     this.#prewrite(state, false);
     this.#slog(no, `--> ${short(image.digest)} (${this.#took(no)})`);
-    if (!dry)
+    if (!dry) {
       this.#steps.push({
         stage: stage.index,
         step: 1,
@@ -595,6 +648,8 @@ export class DockerfileBuild {
         cached: true,
         digest: image.digest,
       });
+      this.#progress.done(stage.index, true);
+    }
     if (context && !named) {
       const step = (ins: Instruction, where: string) =>
         this.#stepContext(state, ins, all, this.#vars(state), where);
@@ -610,12 +665,12 @@ export class DockerfileBuild {
     state.vertex.onbuild = true;
     for (const t of triggers) {
       const ins = parseTrigger(t, df.name, from.line);
-      this.#slog(no, `ONBUILD ${t}`);
+      this.#begin(no, stage.index, t, `ONBUILD ${t}`, state.defKey);
       await this.#step(state, ins, all);
     }
     state.vertex.onbuild = false;
     for (const [n, ins] of stage.instructions.entries()) {
-      this.#slog(no, `STEP ${n + 2}/${total}: ${ins.text}`);
+      this.#begin(no, stage.index, ins.text, `STEP ${n + 2}/${total}: ${ins.text}`, state.defKey);
       await this.#step(state, ins, all);
     }
   }
@@ -828,17 +883,30 @@ export class DockerfileBuild {
     return [...baseStages(this.#all, this.#needed, this.#args.globals).values()].includes(index);
   }
 
-  /** The inputs a step of `s` sees: the build's signal, and RUN output line by line with the stage's prefix. */
+  /**
+   * The inputs a step of `s` sees: the build's signal, RUN output line by line with the stage's prefix, and as
+   * its vertex's logs (`onStep`).
+   */
   #inputsFor(s: StageState): BuildInputs {
-    const write = this.inputs.onOutput;
-    if (!this.#concurrent || !write) return this.#stepInputs;
-    const lines = new LinePrefixer(`[stage ${s.no}/${this.#stageCount}] `, write);
-    s.flush = () => lines.flush();
-    return { ...this.#stepInputs, onOutput: (chunk, stream) => lines.push(chunk, stream) };
+    let write = this.inputs.onOutput;
+    if (this.#concurrent && write) {
+      const lines = new LinePrefixer(`[stage ${s.no}/${this.#stageCount}] `, write);
+      s.flush = () => lines.flush();
+      write = (chunk, stream) => lines.push(chunk, stream);
+    }
+    if (this.inputs.onStep) {
+      const text = write;
+      write = (chunk, stream) => {
+        text?.(chunk, stream);
+        this.#progress.log(s.stage.index, chunk, stream);
+      };
+    }
+    return write === this.inputs.onOutput ? this.#stepInputs : { ...this.#stepInputs, onOutput: write };
   }
 
   #report(s: StageState, ins: Instruction, cached: boolean): void {
     if (s.dry) return;
+    this.#progress.done(s.stage.index, cached);
     this.#steps.push({
       stage: s.stage.index,
       step: this.#steps.filter((x) => x.stage === s.stage.index).length + 1,

@@ -13,6 +13,7 @@ import type { StepCache, StepRecord } from "./cache.ts";
 import { type ExportStep, encodeInline, INLINE_CACHE_FIELD } from "./cache-format.ts";
 import type { CacheFrom, CacheTo } from "./cache-spec.ts";
 import type { ImportedCache, LazyLayer } from "./cache-transfer.ts";
+import { type StepEvent, workProgress } from "./progress.ts";
 
 /** The steps a `--cache-to` exports: every one the build used (max), the target stage's chain (min). */
 export interface CacheSteps {
@@ -46,23 +47,31 @@ export class ImportedCaches {
     ctx: TransportContext,
     platform: Platform,
     log: (line: string) => void,
+    onStep?: (event: StepEvent) => void,
   ): Promise<void> {
     for (const f of from) {
+      // BuildKit's vertex; a cache that cannot be used is a warning on it, as the build goes on without it
+      const work = workProgress(onStep, `importing cache manifest from ${f.text}`, "");
+      const warn = (line: string) => {
+        log(`WARN: ${line}`);
+        work.warn(line);
+      };
       try {
         const { importCache } = await import("./cache-transfer.ts");
         const c = await importCache(f, ctx, platform);
         this.#imports.push(c);
         if (c.steps.size) log(`importing ${c.kind} from ${f.text}: ${c.steps.size} steps`);
         else {
-          log(
-            `WARN: --cache-from ${f.text}: ${c.kind} has no step berth wrote${c.buildkitRecords ? ` (its ${c.buildkitRecords} records are BuildKit's, keyed by LLB digests berth does not compute)` : ""}; nothing to reuse`,
+          warn(
+            `--cache-from ${f.text}: ${c.kind} has no step berth wrote${c.buildkitRecords ? ` (its ${c.buildkitRecords} records are BuildKit's, keyed by LLB digests berth does not compute)` : ""}; nothing to reuse`,
           );
         }
       } catch (err) {
-        log(
-          `WARN: --cache-from ${f.text}: cannot import the cache (${(err as Error).message}); building without it`,
+        warn(
+          `--cache-from ${f.text}: cannot import the cache (${(err as Error).message}); building without it`,
         );
       }
+      work.end();
     }
   }
 
@@ -125,25 +134,31 @@ export async function exportCaches(
   tmp: string,
   log: ((line: string) => void) | undefined,
   lazy?: ReadonlyMap<string, LazyLayer>,
+  onStep?: (event: StepEvent) => void,
 ): Promise<void> {
   for (const to of cacheTo) {
     if (to.type === "inline") continue;
     const steps = used[to.mode];
     const where = to.type === "registry" ? to.ref : to.dest;
+    const work = workProgress(onStep, `exporting cache to ${where}`, to.text);
     try {
       const { exportCache } = await import("./cache-transfer.ts");
       const r = await exportCache(to, steps, (d) => cache.blobPath(d), ctx, tmp, lazy);
       log?.(
         `exporting cache to ${where} (mode=${to.mode}): ${new Set(steps.map((e) => e.lookup)).size} steps, ${r.layers} layers, ${r.root.digest}`,
       );
+      work.end();
     } catch (err) {
       if (to.ignoreError) {
-        log?.(
-          `WARN: --cache-to ${to.text}: cannot export the cache (${(err as Error).message}); ignore-error=true`,
-        );
+        const line = `--cache-to ${to.text}: cannot export the cache (${(err as Error).message}); ignore-error=true`;
+        log?.(`WARN: ${line}`);
+        work.warn(line);
+        work.end();
         continue;
       }
-      throw wrapError(`exporting the cache to ${where} (--cache-to ${to.text})`, err);
+      const wrapped = wrapError(`exporting the cache to ${where} (--cache-to ${to.text})`, err);
+      work.end(wrapped);
+      throw wrapped;
     }
   }
 }

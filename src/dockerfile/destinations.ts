@@ -1,17 +1,19 @@
 /**
  * Where the built image goes: the build's own changes to the final image (an explicit `--platform` stamped,
  * `--label`s), and the write to each destination with the same digest (a local one prewritten while the build
- * ran takes the rest from its sink: prewrite.ts).
+ * ran takes the rest from its sink: prewrite.ts), each a vertex of the build's progress (progress.ts).
  */
 import { wrapError } from "../errors.ts";
 import { type CopyResult, copy } from "../oci/copy.ts";
 import type { Image, Root } from "../oci/image.ts";
 import { mutate } from "../oci/mutate.ts";
 import type { Platform } from "../oci/platform.ts";
+import type { BlobEvent } from "../oci/sink.ts";
 import { reported, type TransportContext } from "../transport/context.ts";
 import { writeImage } from "../transport/copy.ts";
 import type { ImageArgument } from "../transport/parse.ts";
 import type { Prewriter } from "./prewrite.ts";
+import { destinationProgress, type StepEvent } from "./progress.ts";
 
 /** An explicit --platform is the image's platform, whatever its base's config said (as BuildKit). */
 export function withPlatform(image: Image, p: Platform): Image {
@@ -27,32 +29,46 @@ export function withLabels(image: Image, labels: Readonly<Record<string, string>
 }
 
 /**
- * Write the built image (or a multi-platform build's index, whole) to each destination, with the same digest; a
- * docker-archive, which holds no index, and the destinations `plain` takes (`--load`'s) get `plain`'s image: the
- * image without its attestation, as BuildKit's docker exporter writes it.
+ * Write the built image (or a multi-platform build's index, whole) to each destination, with the same digest.
+ * `prewritten`: the local destinations the build wrote its layers to already; `onStep`: each destination a
+ * vertex, its blobs statuses; `plain`: the image without its attestation, which a docker-archive (it holds no
+ * index) and the destinations `plain.takes` (`--load`'s) get, as BuildKit's docker exporter writes it.
  */
 export async function writeDestinations(
   index: Root,
   destinations: readonly ImageArgument[],
   ctx: TransportContext,
-  prewritten?: Prewriter,
-  plain?: { image: Image; takes: (dest: ImageArgument) => boolean },
+  o: {
+    prewritten?: Prewriter | undefined;
+    onStep?: ((event: StepEvent) => void) | undefined;
+    plain?: { image: Image; takes: (dest: ImageArgument) => boolean } | undefined;
+  } = {},
 ): Promise<{ destination: string; result: CopyResult }[]> {
   const written: { destination: string; result: CopyResult }[] = [];
   for (const dest of destinations) {
-    const root = plain && (dest.transport === "docker-archive" || plain.takes(dest)) ? plain.image : index;
-    const sink = await prewritten?.take(dest);
+    const root =
+      o.plain && (dest.transport === "docker-archive" || o.plain.takes(dest)) ? o.plain.image : index;
+    const sink = await o.prewritten?.take(dest);
+    const push = dest.transport === "docker";
+    const vertex = o.onStep && destinationProgress(o.onStep, dest.text, root.digest, push);
     // a push to a registry shows its progress (the CLI's reporter); a local write is quick
     const result = await reported(
-      dest.transport === "docker" ? ctx.progress : undefined,
+      push ? ctx.progress : undefined,
       () => `Pushed ${dest.text}`,
       (hooks) => {
-        const o = { ...hooks, all: root.kind === "index" };
-        return sink ? copy(root, sink, o) : writeImage(root, undefined, dest, ctx, o);
+        const blobs = [hooks.onBlob, vertex?.onBlob].filter((f) => f !== undefined);
+        const onBlob = (e: BlobEvent) => {
+          for (const f of blobs) f(e);
+        };
+        const copyOptions = { ...hooks, ...(blobs.length ? { onBlob } : {}), all: root.kind === "index" };
+        return sink ? copy(root, sink, copyOptions) : writeImage(root, undefined, dest, ctx, copyOptions);
       },
     ).catch((err) => {
-      throw wrapError(`writing the image to ${dest.text}`, err);
+      const wrapped = wrapError(`writing the image to ${dest.text}`, err);
+      vertex?.end(wrapped);
+      throw wrapped;
     });
+    vertex?.end();
     written.push({ destination: dest.text, result });
   }
   return written;

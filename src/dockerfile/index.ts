@@ -19,5 +19,6 @@ export {
   parseDockerfile,
 } from "./parse.ts";
 export { buildPlatforms, type PlatformsResult } from "./platforms.ts";
+export type { StepEvent } from "./progress.ts";
 export { type ProvenanceSpec, parseAttestations } from "./provenance.ts";
 export { neededStages, type Stage, type StagePlan, splitStages, targetStage } from "./stage.ts";

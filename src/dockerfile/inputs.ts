@@ -14,6 +14,7 @@ import type { CacheFrom, CacheTo } from "./cache-spec.ts";
 import type { FilesystemExport } from "./export.ts";
 import type { SecretSource } from "./instructions/mounts.ts";
 import type { NamedContext } from "./named-context.ts";
+import type { StepEvent } from "./progress.ts";
 import type { ProvenanceFacts, ProvenanceSpec } from "./provenance.ts";
 import type { PlanWarning } from "./stage.ts";
 
@@ -74,6 +75,8 @@ export interface BuildInputs {
   log?: ((line: string) => void) | undefined;
   /** Output of RUN commands as it comes (whole lines prefixed `[stage N/M] ` when stages build at once). */
   onOutput?: ((chunk: Buffer, stream: "stdout" | "stderr") => void) | undefined;
+  /** Each step as a vertex of BuildKit's solve status: started, its output, ended (progress.ts). */
+  onStep?: ((event: StepEvent) => void) | undefined;
   signal?: AbortSignal | undefined;
   /** Stages built at once (default: schedule.ts's `defaultStageJobs`); 1 builds them one after another. */
   stageJobs?: number | undefined;

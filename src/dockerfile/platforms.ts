@@ -24,6 +24,7 @@ import { StepCache } from "./cache.ts";
 import { exportCaches } from "./cache-io.ts";
 import { writeDestinations } from "./destinations.ts";
 import type { BuildInputs, BuildResult } from "./inputs.ts";
+import { asWork, filesystemExportName } from "./progress.ts";
 import { attestationManifest, provenanceStatement, subjectNames } from "./provenance.ts";
 import { LinePrefixer } from "./schedule.ts";
 import { LayerEntries } from "./stage-index.ts";
@@ -101,10 +102,13 @@ export async function buildPlatforms(
     const built = settled.map((r) => (r as PromiseFulfilledResult<Built>).value);
     const images = built.map((b) => b.image);
     const index = assembleIndex([...images, ...attestations(inputs, built)]);
-    const written = await writeDestinations(index, inputs.destinations, ctx);
+    const written = await writeDestinations(index, inputs.destinations, ctx, { onStep: inputs.onStep });
     // each platform's filesystem into DEST/linux_arm64 (BuildKit's platform-split; false: all into DEST)
-    if (inputs.exports?.length)
-      await (await import("./export.ts")).exportFilesystems(built, inputs.exports, tmp);
+    const exports = inputs.exports ?? [];
+    if (exports.length)
+      await asWork(inputs.onStep, filesystemExportName(exports), async () =>
+        (await import("./export.ts")).exportFilesystems(built, exports, tmp),
+      );
     inputs.log?.(
       `--> index ${index.digest}: ${images.map((m, i) => `${formatPlatform(platforms[i])} ${m.digest}`).join(", ")}`,
     );
@@ -113,7 +117,7 @@ export async function buildPlatforms(
       max: built.flatMap((b) => b.result.cacheSteps.max),
       min: built.flatMap((b) => b.result.cacheSteps.min),
     };
-    await exportCaches(inputs.cacheTo ?? [], steps, cache, ctx, tmp, inputs.log);
+    await exportCaches(inputs.cacheTo ?? [], steps, cache, ctx, tmp, inputs.log, undefined, inputs.onStep);
     return {
       digest: index.digest,
       descriptor: {
@@ -154,6 +158,7 @@ function forPlatform(
   const prefix = `[${formatPlatform(platform)}] `;
   const log = inputs.log;
   const write = inputs.onOutput;
+  const onStep = inputs.onStep;
   const lines = write ? new LinePrefixer(prefix, write) : undefined;
   return {
     platformInputs: {
@@ -170,6 +175,8 @@ function forPlatform(
       provenance: inputs.provenance && { ...inputs.provenance, attach: false },
       log: log && ((line) => log(`${prefix}${line}`)),
       onOutput: lines && ((chunk, stream) => lines.push(chunk, stream)),
+      // its steps' vertexes named as its lines are
+      onStep: onStep && ((e) => onStep(e.type === "start" ? { ...e, name: `${prefix}${e.name}` } : e)),
     },
     flush: () => lines?.flush(),
   };

@@ -195,12 +195,16 @@ export class StageRuns<T> {
     return this.#finished.has(index);
   }
 
-  /** Start stage `index` (`run`); its failure is the build's, unless another came first. */
-  start(index: number, run: () => Promise<T>): Promise<T> {
+  /**
+   * Start stage `index` (`run`); its failure is the build's, unless another came first. `failed`: told of its
+   * failure, and whether it is the first.
+   */
+  start(index: number, run: () => Promise<T>, failed?: (err: unknown, first: boolean) => void): Promise<T> {
     const p = run();
     const done = () => this.#finished.add(index);
     p.then(done, done);
     p.catch((err: unknown) => {
+      failed?.(err, !this.#failure);
       if (this.#failure) return;
       this.#failure = { err };
       this.#abort.abort(err);

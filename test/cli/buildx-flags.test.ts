@@ -1,7 +1,7 @@
 /** buildx's --progress (and BUILDKIT_PROGRESS), --push and --load as berth reads them. */
 import { PassThrough } from "node:stream";
 import { describe, expect, it } from "vitest";
-import { applyProgress, progressMode, pushLoad } from "../../src/cli/buildx-flags.ts";
+import { applyProgress, progressMode, progressSource, pushLoad } from "../../src/cli/buildx-flags.ts";
 import type { Output } from "../../src/cli/output.ts";
 
 describe("progressMode", () => {
@@ -10,10 +10,16 @@ describe("progressMode", () => {
     expect(progressMode(undefined, { BUILDKIT_PROGRESS: "plain" })).toBe("plain");
     expect(progressMode("tty", { BUILDKIT_PROGRESS: "plain" })).toBe("tty");
     expect(progressMode("quiet", {})).toBe("quiet");
+    expect(progressMode(undefined, { BUILDKIT_PROGRESS: "rawjson" })).toBe("rawjson");
   });
 
-  it("refuses rawjson and unknown values, naming where they came from", () => {
-    expect(() => progressMode("rawjson", {})).toThrow("--progress rawjson: berth does not write buildx's");
+  it("names where a mode came from", () => {
+    expect(progressSource("plain")).toBe("--progress");
+    expect(progressSource(undefined)).toBe("BUILDKIT_PROGRESS");
+  });
+
+  it("refuses unknown values, naming where they came from", () => {
+    expect(() => progressMode("fancy", {})).toThrow('--progress "fancy" is not a progress mode');
     expect(() => progressMode(undefined, { BUILDKIT_PROGRESS: "fancy" })).toThrow(
       'BUILDKIT_PROGRESS "fancy" is not a progress mode',
     );

@@ -190,19 +190,35 @@ describe("StageRuns", () => {
     expect(await Promise.all([one, two])).toEqual([1, 2]);
     expect(order).toEqual(["one starts", "two runs", "one ends"]);
     expect([runs.size, runs.finished(0), runs.get(1)]).toEqual([2, true, two]);
-    const failed = runs.start(2, async () => {
-      throw new Error("stage 2 failed");
-    });
-    const later = runs.start(3, async () => {
-      await failed.catch(() => undefined);
-      await runs.inSlot(async () => {
-        order.push("never");
-      });
-      return 3;
-    });
+    // each failure is told, the first as the first (progress.ts: its step's error; the others canceled)
+    const told: [number, string, boolean][] = [];
+    const tell = (index: number) => (err: unknown, first: boolean) =>
+      told.push([index, (err as Error).message, first]);
+    const failed = runs.start(
+      2,
+      async () => {
+        throw new Error("stage 2 failed");
+      },
+      tell(2),
+    );
+    const later = runs.start(
+      3,
+      async () => {
+        await failed.catch(() => undefined);
+        await runs.inSlot(async () => {
+          order.push("never");
+        });
+        return 3;
+      },
+      tell(3),
+    );
     await expect(runs.settled()).rejects.toThrow("stage 2 failed");
     expect(abort.signal.aborted).toBe(true);
     await expect(later).rejects.toThrow("stage 2 failed");
     expect(order).not.toContain("never");
+    expect(told).toEqual([
+      [2, "stage 2 failed", true],
+      [3, "stage 2 failed", false],
+    ]);
   });
 });

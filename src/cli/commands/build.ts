@@ -8,16 +8,18 @@ import {
   parseCacheFrom,
   parseCacheTo,
   parseOutput,
+  type StepEvent,
 } from "../../dockerfile/index.ts";
 import { BerthError, isBerthError } from "../../errors.ts";
 import { parseAddHost } from "../../runtime/network.ts";
 import { writeFileAtomic } from "../../util/fs.ts";
 import { contextInput, type PreparedContext, prepareContext } from "../build-input.ts";
-import { applyProgress, progressMode, pushLoad } from "../buildx-flags.ts";
+import { applyProgress, progressMode, progressSource, pushLoad } from "../buildx-flags.ts";
 import { type Cli, hostOptions } from "../env.ts";
 import { collect, jsonOption } from "../flags.ts";
 import { info, printJson } from "../output.ts";
 import { BuildHeartbeat } from "../progress.ts";
+import { SolveStatusWriter } from "../rawjson.ts";
 
 export { type BuildChoice, chooseBuild } from "../../api/build.ts";
 /** `berth build --json`'s document: the library's build result. */
@@ -335,8 +337,8 @@ export function registerBuild(program: Command, cli: () => Cli): void {
       "Dockerfile builds: write -t's image to the store, as berth does anyway (buildx's; refused with --push or another transport)",
     )
     .option(
-      "--progress <auto|plain|tty|quiet>",
-      "how to show progress (default $BUILDKIT_PROGRESS, else auto): plain: no redrawn lines; tty: redraw even off a terminal; quiet: as -q",
+      "--progress <auto|plain|tty|quiet|rawjson>",
+      "how to show progress (default $BUILDKIT_PROGRESS, else auto): plain: no redrawn lines; tty: redraw even off a terminal; quiet: as -q; rawjson: BuildKit's solve status, a JSON object a line (Dockerfile builds)",
     )
     .option("--runtime <name|path>", "OCI runtime for RUN steps (runc, crun)")
     .option("-q, --quiet", "print only the image digest")
@@ -411,11 +413,16 @@ interface BuildFlags {
   attest?: string[];
 }
 
-/** How a build reports: -q's quietness, the heartbeat, and the line logger both ways of building use. */
+/**
+ * How a build reports: -q's quietness, the heartbeat, the line logger both ways of building use, the steps'
+ * output, and with --progress rawjson the steps' solve status (and no lines).
+ */
 interface BuildOutput {
   quiet: boolean;
   heartbeat: BuildHeartbeat;
   log: (line: string) => void;
+  output: (chunk: Buffer) => void;
+  step?: ((event: StepEvent) => void) | undefined;
 }
 
 /** `berth build`'s action: plan (the context made a folder), build, then remove what the plan made. */
@@ -428,17 +435,32 @@ async function runBuild(c: Cli, arg: string | undefined, opts: BuildFlags, comma
   const { cleanup, ...plan } = await planBuild(arg, opts, command, c);
   try {
     applyProgress(out, progress);
-    await buildWith(c, opts, plan);
+    await buildWith(c, opts, plan, progress === "rawjson" ? progressSource(opts.progress) : undefined);
   } finally {
     await cleanup();
   }
 }
 
-/** A planned build, one way or the other. */
-async function buildWith(c: Cli, opts: BuildFlags, plan: BuildPlan): Promise<void> {
+/**
+ * A planned build, one way or the other; `rawjson` (where the mode came from, given): its progress as BuildKit's
+ * solve status stream, no lines.
+ */
+async function buildWith(
+  c: Cli,
+  opts: BuildFlags,
+  plan: BuildPlan,
+  rawjson: string | undefined,
+): Promise<void> {
   const { tag, contextDir, choice } = plan;
   const { out } = c;
   if (choice.way === "dockerfile") checkOutputs(opts, tag, c.terminal.stdout);
+  else if (rawjson) {
+    throw new BerthError(
+      "USAGE",
+      `${rawjson} rawjson writes BuildKit's solve status of a Dockerfile build; this is a buildpacks build (${choice.reason})`,
+      { hint: "add --dockerfile to build with the Dockerfile, or give --progress plain" },
+    );
+  }
   const isolation = choice.way === "buildpacks" ? (opts.isolation ?? "sandbox") : "sandbox";
   if (isolation === "host") {
     // berth as the creator inside a build step: the CNB_* twins of the flags
@@ -447,14 +469,20 @@ async function buildWith(c: Cli, opts: BuildFlags, plan: BuildPlan): Promise<voi
     await checkSandbox(opts.runtime ?? c.env.BERTH_RUNTIME, c.env, c.uid);
   }
   const quiet = Boolean(opts.quiet);
-  // -q: only the digest (the pulls and pushes of the build say nothing either)
-  if (quiet) out.quiet = true;
+  // -q: only the digest (the pulls and pushes of the build say nothing either); rawjson: only its stream
+  if (quiet || rawjson !== undefined) out.quiet = true;
   const heartbeat = new BuildHeartbeat(out);
   const log = (line: string) => {
     heartbeat.note(line);
-    if (!quiet) out.stderr.write(`${line}\n`);
+    if (!out.quiet) out.stderr.write(`${line}\n`);
   };
-  const o: BuildOutput = { quiet, heartbeat, log };
+  const output = (chunk: Buffer) => {
+    heartbeat.note(chunk);
+    if (!out.quiet) out.stderr.write(chunk);
+  };
+  const step =
+    rawjson !== undefined ? new SolveStatusWriter((line) => out.stderr.write(line)).onStep : undefined;
+  const o: BuildOutput = { quiet, heartbeat, log, output, step };
   try {
     if (choice.way === "buildpacks")
       // -o is refused on buildpacks builds, so buildTarget gave a tag
@@ -529,7 +557,7 @@ async function dockerfileBuild(
   c: Cli,
   opts: BuildFlags,
   plan: BuildPlan,
-  { quiet, heartbeat, log }: BuildOutput,
+  { quiet, log, output, step }: BuildOutput,
 ): Promise<void> {
   const { out, cwd } = c;
   const { tag, contextDir, choice } = plan;
@@ -539,13 +567,7 @@ async function dockerfileBuild(
   );
   const r = await buildDockerfile({
     ...host,
-    logger: {
-      info: log,
-      output: (chunk) => {
-        heartbeat.note(chunk);
-        if (!quiet) out.stderr.write(chunk);
-      },
-    },
+    logger: { info: log, output, ...(step ? { step } : {}) },
     context: contextDir,
     file: choice.dockerfile!,
     ...(choice.fromProject ? { fileInContext: true } : {}),

@@ -254,7 +254,7 @@ describe("berth build, what follows docker build", () => {
     expect((both.error as BerthError).message).toBe("-f - and the context - both read standard input");
   });
 
-  it("--progress quiet is -q, plain builds; an unknown value and rawjson are refused naming the flag or variable", async () => {
+  it("--progress quiet is -q, plain builds; an unknown value is refused naming the flag or variable; rawjson is for Dockerfile builds", async () => {
     const { home, app } = await project();
     await writeFile(join(app, "Dockerfile"), "FROM scratch\nCOPY hello.txt /\n");
     const q = await runCommand(["build", app, "--dockerfile", "-t", "app:1", "--progress", "quiet"], {
@@ -277,7 +277,26 @@ describe("berth build, what follows docker build", () => {
       home,
       env: { BUILDKIT_PROGRESS: "rawjson" },
     });
-    expect((raw.error as BerthError).message).toMatch(/^BUILDKIT_PROGRESS rawjson: /);
+    expect(raw.error).toBeUndefined();
+    expect(
+      raw.stderr
+        .split("\n")
+        .filter(Boolean)
+        .every((l) => l.startsWith("{")),
+    ).toBe(true);
+    expect(raw.stderr).toContain('"name":"[stage 1/1] STEP 1/2: FROM scratch"');
+    const bp = await runCommand(["build", app, "-t", "app:1", "--progress", "rawjson"], { home });
+    expect((bp.error as BerthError).message).toMatch(
+      /^--progress rawjson writes BuildKit's solve status of a Dockerfile build; this is a buildpacks build/,
+    );
+    const bpEnv = await runCommand(["build", app, "-t", "app:1"], {
+      home,
+      env: { BUILDKIT_PROGRESS: "rawjson" },
+    });
+    expect((bpEnv.error as BerthError).message).toMatch(/^BUILDKIT_PROGRESS rawjson writes BuildKit's/);
+    expect((bpEnv.error as BerthError).hint).toBe(
+      "add --dockerfile to build with the Dockerfile, or give --progress plain",
+    );
   });
 
   it("--load writes to the store and refuses another transport; --push applies to Dockerfile builds only", async () => {
