@@ -30,15 +30,7 @@ import type { NamedContext } from "./named-context.ts";
 import { type Instruction, parseTrigger } from "./parse.ts";
 import { Prewriter } from "./prewrite.ts";
 import { asWork, filesystemExportName, StepProgress } from "./progress.ts";
-import {
-  attestationManifest,
-  frontendArgs,
-  invocationId,
-  type ProvenanceFacts,
-  provenanceStatement,
-  stepLayers,
-  subjectNames,
-} from "./provenance.ts";
+import type { ProvenanceFacts } from "./provenance.ts";
 import { loadIgnore, type ReadDockerfile, readDockerfile } from "./read.ts";
 import { removeStageRoots, StageRoot } from "./rootfs.ts";
 import {
@@ -394,7 +386,7 @@ export class DockerfileBuild {
     provenance: BuildResult["provenance"];
   }> {
     const i = this.inputs;
-    const provenance = this.#provenance(final.image, final.chain);
+    const provenance = await this.#provenance(final.image, final.chain);
     // with --provenance, an index with the attestation; the image alone to a docker-archive and to --load's store
     const written = await writeDestinations(provenance?.index ?? final.image, i.destinations, this.#ctx, {
       prewritten: this.#prewriter,
@@ -542,9 +534,12 @@ export class DockerfileBuild {
   }
 
   /** With `--provenance`: the build's facts, and (unless a platform of several) the index with the attestation. */
-  #provenance(image: Image, chain: readonly ExportStep[]): BuildResult["provenance"] {
+  async #provenance(image: Image, chain: readonly ExportStep[]): Promise<BuildResult["provenance"]> {
     const i = this.inputs;
     if (!i.provenance) return undefined;
+    // loaded only by a build that attaches provenance
+    const { attestationManifest, frontendArgs, invocationId, provenanceStatement, stepLayers, subjectNames } =
+      await import("./provenance.ts");
     const facts: ProvenanceFacts = {
       materials: this.#bases.materials(),
       fetched: [...this.#fetched.values()],

@@ -20,5 +20,5 @@ export {
 } from "./parse.ts";
 export { buildPlatforms, type PlatformsResult } from "./platforms.ts";
 export type { StepEvent } from "./progress.ts";
-export { type ProvenanceSpec, parseAttestations } from "./provenance.ts";
+export { type ProvenanceSpec, parseAttestations } from "./provenance-spec.ts";
 export { neededStages, type Stage, type StagePlan, splitStages, targetStage } from "./stage.ts";

@@ -15,7 +15,8 @@ import type { FilesystemExport } from "./export.ts";
 import type { SecretSource } from "./instructions/mounts.ts";
 import type { NamedContext } from "./named-context.ts";
 import type { StepEvent } from "./progress.ts";
-import type { ProvenanceFacts, ProvenanceSpec } from "./provenance.ts";
+import type { ProvenanceFacts } from "./provenance.ts";
+import type { ProvenanceSpec } from "./provenance-spec.ts";
 import type { PlanWarning } from "./stage.ts";
 
 export interface BuildInputs {

@@ -25,7 +25,6 @@ import { exportCaches } from "./cache-io.ts";
 import { writeDestinations } from "./destinations.ts";
 import type { BuildInputs, BuildResult } from "./inputs.ts";
 import { asWork, filesystemExportName } from "./progress.ts";
-import { attestationManifest, provenanceStatement, subjectNames } from "./provenance.ts";
 import { LinePrefixer } from "./schedule.ts";
 import { LayerEntries } from "./stage-index.ts";
 
@@ -101,7 +100,7 @@ export async function buildPlatforms(
     if (failure !== undefined) throw failure;
     const built = settled.map((r) => (r as PromiseFulfilledResult<Built>).value);
     const images = built.map((b) => b.image);
-    const index = assembleIndex([...images, ...attestations(inputs, built)]);
+    const index = assembleIndex([...images, ...(await attestations(inputs, built))]);
     const written = await writeDestinations(index, inputs.destinations, ctx, { onStep: inputs.onStep });
     // each platform's filesystem into DEST/linux_arm64 (BuildKit's platform-split; false: all into DEST)
     const exports = inputs.exports ?? [];
@@ -136,9 +135,10 @@ export async function buildPlatforms(
 }
 
 /** With `--provenance`: each platform's attestation manifest, listed after the images as BuildKit lists them. */
-function attestations(inputs: BuildInputs, built: readonly Built[]): IndexEntry[] {
+async function attestations(inputs: BuildInputs, built: readonly Built[]): Promise<IndexEntry[]> {
   const spec = inputs.provenance;
   if (!spec) return [];
+  const { attestationManifest, provenanceStatement, subjectNames } = await import("./provenance.ts");
   const names = subjectNames(inputs.destinations);
   return built.map(({ image, platform, result }) =>
     attestationManifest(

@@ -1,7 +1,7 @@
 import { availableParallelism } from "node:os";
 import { BerthError, wrapError } from "../errors.ts";
 import { type BlobSource, isRemote } from "../oci/blob.ts";
-import { convertImage, type ManifestFormat, rewriteIndex } from "../oci/convert.ts";
+import type { ManifestFormat } from "../oci/convert.ts";
 import { type CopyOptions, type CopyResult, copy, isRoot } from "../oci/copy.ts";
 import type { Descriptor } from "../oci/descriptor.ts";
 import { type ImageIndex, loadRoot, type Root, selectImage } from "../oci/image.ts";
@@ -77,6 +77,8 @@ export async function formatted(
       "USAGE",
       `--format ${format} changes the manifest's digest, and --preserve-digests forbids it`,
     );
+  // loaded only by a copy that may convert (a build's write to its destinations never does)
+  const { convertImage, rewriteIndex } = await import("../oci/convert.ts");
   if (isIndex(root.mediaType) && options.all) {
     // every image converted, also an index's of the format already (an OCI index may list Docker manifests);
     // index-only: the index converted, its images (not copied) named as they are, as skopeo's

@@ -10,12 +10,11 @@ import type { AddressInfo } from "node:net";
 import { join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from "vitest";
 import { buildPlatforms } from "../../src/dockerfile/platforms.ts";
-import { imagePurl, invocationId, parseAttestations } from "../../src/dockerfile/provenance.ts";
+import { imagePurl, invocationId } from "../../src/dockerfile/provenance.ts";
 import { parsePlatform } from "../../src/oci/platform.ts";
 import { parseImageArgument } from "../../src/transport/parse.ts";
 import { berth } from "../helpers/cli.ts";
 import { run } from "../helpers/exec.ts";
-import { errorOf } from "../helpers/oci.ts";
 import { provenanceOracle } from "../helpers/provenance-oracle.ts";
 import { tempDir } from "../helpers/temp.ts";
 import { type RegistryHarness, startRegistry } from "../registry/helpers/registry.ts";
@@ -60,50 +59,7 @@ async function attested(layout: string) {
   };
 }
 
-describe("parseAttestations (buildx's --provenance, --attest, --sbom)", () => {
-  it("reads BuildKit's attributes, its defaults (mode=max, v0.2), and the last of a type wins", () => {
-    expect(parseAttestations({ provenance: "true", attest: [] })).toEqual({
-      mode: "max",
-      version: "v0.2",
-      builderId: "",
-      reproducible: false,
-    });
-    expect(parseAttestations({ provenance: "false", attest: [] })).toBeUndefined();
-    expect(parseAttestations({ attest: [] })).toBeUndefined();
-    expect(
-      parseAttestations({
-        attest: ["type=provenance,mode=min,version=v1,builder-id=https://ci.example/run/1,reproducible=true"],
-      }),
-    ).toEqual({ mode: "min", version: "v1", builderId: "https://ci.example/run/1", reproducible: true });
-    expect(
-      parseAttestations({ attest: ["type=provenance,mode=max", "type=provenance,disabled=true"] }),
-    ).toBeUndefined();
-    expect(parseAttestations({ sbom: "false", provenance: "mode=min", attest: [] })?.mode).toBe("min");
-  });
-
-  it("refuses an SBOM, a bad mode or version, an unknown attribute or type, each in one sentence with a hint", async () => {
-    const sbom = await errorOf(() => parseAttestations({ sbom: "true", attest: [] }));
-    expect(sbom.message).toMatch(
-      /^--sbom true: berth makes no SBOM attestation: BuildKit's runs a scanner image/,
-    );
-    expect(sbom.hint).toMatch(/leave out --sbom/);
-    expect((await errorOf(() => parseAttestations({ attest: ["type=sbom"] }))).message).toMatch(
-      /^--attest type=sbom:/,
-    );
-    expect((await errorOf(() => parseAttestations({ provenance: "mode=all", attest: [] }))).message).toBe(
-      '--provenance mode=all: mode="all" is not a provenance mode',
-    );
-    expect((await errorOf(() => parseAttestations({ attest: ["type=provenance,version=v2"] }))).hint).toMatch(
-      /version=v0\.2 or version=v1/,
-    );
-    expect(
-      (await errorOf(() => parseAttestations({ attest: ["type=provenance,colour=red"] }))).message,
-    ).toMatch(/colour is not an attribute of provenance attestations/);
-    expect((await errorOf(() => parseAttestations({ attest: ["type=vex"] }))).message).toMatch(
-      /type "vex" is not an attestation berth makes/,
-    );
-  });
-
+describe("invocationId", () => {
   it("makes BuildKit's 25-character invocation ids", () => {
     const a = invocationId();
     expect(a).toMatch(/^[a-z0-9]{25}$/);
