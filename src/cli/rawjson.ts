@@ -7,6 +7,7 @@
  * BuildKit does. README: "berth build".
  */
 import type { StepEvent } from "../dockerfile/index.ts";
+import { goString, goTime } from "../util/go-json.ts";
 
 /** A vertex as it stands (client.Vertex's fields; no progressGroup). */
 interface Vertex {
@@ -53,7 +54,7 @@ export class SolveStatusWriter {
         this.#write(
           solveStatus({
             logs: [
-              `{"vertex":${goString(e.vertex)},"stream":${e.stream === "stdout" ? 1 : 2},"data":"${e.data.toString("base64")}","timestamp":${goTime(e.at)}}`,
+              `{"vertex":${goString(e.vertex)},"stream":${e.stream === "stdout" ? 1 : 2},"data":"${e.data.toString("base64")}","timestamp":${time(e.at)}}`,
             ],
           }),
         );
@@ -92,13 +93,16 @@ function solveStatus(s: {
   return `{${fields.join(",")}}\n`;
 }
 
+/** A time as Go marshals it, quoted. */
+const time = (ms: number) => `"${goTime(ms)}"`;
+
 /** client.Vertex: digest, inputs, name, started, completed, cached, error (all `omitempty`). */
 function vertexJson(v: Vertex): string {
   const fields = [`"digest":${goString(v.digest)}`];
-  if (v.inputs.length) fields.push(`"inputs":[${v.inputs.map(goString).join(",")}]`);
+  if (v.inputs.length) fields.push(`"inputs":[${v.inputs.map((d) => goString(d)).join(",")}]`);
   if (v.name) fields.push(`"name":${goString(v.name)}`);
-  fields.push(`"started":${goTime(v.started)}`);
-  if (v.completed !== undefined) fields.push(`"completed":${goTime(v.completed)}`);
+  fields.push(`"started":${time(v.started)}`);
+  if (v.completed !== undefined) fields.push(`"completed":${time(v.completed)}`);
   if (v.cached) fields.push(`"cached":true`);
   if (v.error) fields.push(`"error":${goString(v.error)}`);
   return `{${fields.join(",")}}`;
@@ -108,37 +112,7 @@ function vertexJson(v: Vertex): string {
 function statusJson(e: Extract<StepEvent, { type: "status" }>): string {
   const fields = [`"id":${goString(e.id)}`, `"vertex":${goString(e.vertex)}`];
   if (e.total) fields.push(`"total":${e.total}`);
-  fields.push(`"current":${e.current}`, `"timestamp":${goTime(e.at)}`, `"started":${goTime(e.started)}`);
-  if (e.completed !== undefined) fields.push(`"completed":${goTime(e.completed)}`);
+  fields.push(`"current":${e.current}`, `"timestamp":${time(e.at)}`, `"started":${time(e.started)}`);
+  if (e.completed !== undefined) fields.push(`"completed":${time(e.completed)}`);
   return `{${fields.join(",")}}`;
-}
-
-/**
- * A time (milliseconds since the epoch, to the microsecond) as Go's time.Time marshals it: RFC 3339 with the
- * fraction's trailing zeros cut, in UTC.
- */
-export function goTime(ms: number): string {
-  const us = Math.round(ms * 1000);
-  const seconds = new Date(Math.floor(us / 1e6) * 1000).toISOString().slice(0, 19);
-  const fraction = String(us % 1e6)
-    .padStart(6, "0")
-    .replace(/0+$/, "");
-  return `"${seconds}${fraction ? `.${fraction}` : ""}Z"`;
-}
-
-const GO_ESCAPED: Record<string, string> = {
-  "<": "\\u003c",
-  ">": "\\u003e",
-  "&": "\\u0026",
-  "\u2028": "\\u2028",
-  "\u2029": "\\u2029",
-};
-
-/** A string as Go's encoder writes it (HTML-safe; a lone surrogate, which Go cannot hold, as U+FFFD). */
-export function goString(s: string): string {
-  const whole = s.replace(
-    /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g,
-    "\uFFFD",
-  );
-  return JSON.stringify(whole).replace(/[<>&\u2028\u2029]/g, (c) => GO_ESCAPED[c]!);
 }

@@ -18,6 +18,7 @@ import type { Image } from "../oci/image.ts";
 import { formatPlatform, normalizePlatform, type Platform } from "../oci/platform.ts";
 import { parseReference } from "../oci/reference.ts";
 import type { ImageArgument } from "../transport/parse.ts";
+import { goTime } from "../util/go-json.ts";
 import type { ExportStep } from "./cache-format.ts";
 import type { BuildInputs } from "./inputs.ts";
 import type { ProvenanceSpec } from "./provenance-spec.ts";
@@ -151,7 +152,6 @@ export function imagePurl(image: ImageArgument, platform: Platform | undefined):
 }
 
 /** A time as Go's encoding/json writes a time.Time (RFC 3339 with the fraction's trailing zeros trimmed). */
-const goTime = (d: Date) => d.toISOString().replace(/\.?0+Z$/, "Z");
 
 const digestSet = (d: Digest) => ({ [d.slice(0, d.indexOf(":"))]: d.slice(d.indexOf(":") + 1) });
 
@@ -207,8 +207,8 @@ function predicateV02(spec: ProvenanceSpec, f: ProvenanceFacts): Record<string, 
     },
     metadata: {
       buildInvocationID: f.invocationId,
-      buildStartedOn: goTime(f.startedOn),
-      buildFinishedOn: goTime(f.finishedOn),
+      buildStartedOn: goTime(f.startedOn.getTime()),
+      buildFinishedOn: goTime(f.finishedOn.getTime()),
       // local sources make the materials incomplete (and the build not hermetic), as BuildKit says
       completeness: { parameters: parametersComplete, environment: true, materials: false },
       reproducible: spec.reproducible,

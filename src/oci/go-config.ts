@@ -7,6 +7,7 @@
  * with nanoseconds and trailing zeros cut). A value of the wrong type fails, as Go's decoder makes skopeo fail.
  */
 import { BerthError } from "../errors.ts";
+import { goString } from "../util/go-json.ts";
 
 /** The Go types image-spec's structs are made of. */
 type Kind =
@@ -130,7 +131,7 @@ function decode(type: Kind, value: unknown, current: Value, at: string): Value {
     case "bool":
       return typeof value === "boolean" ? value : wrong();
     case "time":
-      return typeof value === "string" ? goTime(value, at) : wrong();
+      return typeof value === "string" ? goTimeText(value, at) : wrong();
     case "strings":
       if (!Array.isArray(value)) return wrong();
       return value.map((v, i) => decode(STRING, v, "", `${at}[${i}]`) as string);
@@ -172,7 +173,7 @@ function decode(type: Kind, value: unknown, current: Value, at: string): Value {
 const DAYS = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
 
 /** An RFC 3339 time as Go's `time.Time` reads it and writes it back (RFC 3339 with up to 9 digits of second). */
-function goTime(text: string, at: string): string {
+function goTimeText(text: string, at: string): string {
   const m = /^(\d{4})-(\d{2})-(\d{2})T(\d{1,2}):(\d{2}):(\d{2})(?:[.,](\d+))?(Z|[+-]\d{2}:\d{2})$/.exec(text);
   const [year, month, day, hour, minute, second] = (m?.slice(1, 7) ?? []).map(Number) as number[];
   const leap = year! % 4 === 0 && (year! % 100 !== 0 || year! % 400 === 0);
@@ -184,21 +185,8 @@ function goTime(text: string, at: string): string {
   return `${m[1]}-${m[2]}-${m[3]}T${m[4]!.padStart(2, "0")}:${m[5]}:${m[6]}${nanos ? `.${nanos}` : ""}${zone}`;
 }
 
-/** A string as Go's encoder writes it, with HTML escaping. */
-function goString(s: string): string {
-  let out = '"';
-  for (const ch of s) {
-    const c = ch.codePointAt(0)!;
-    if (ch === '"' || ch === "\\") out += `\\${ch}`;
-    else if (ch === "\n") out += "\\n";
-    else if (ch === "\r") out += "\\r";
-    else if (ch === "\t") out += "\\t";
-    else if (c < 0x20 || ch === "<" || ch === ">" || ch === "&" || c === 0x2028 || c === 0x2029)
-      out += `\\u${c.toString(16).padStart(4, "0")}`;
-    else out += c >= 0xd800 && c <= 0xdfff ? "\ufffd" : ch;
-  }
-  return `${out}"`;
-}
+/** A string as skopeo 1.9.3 (Go 1.19) writes it. */
+const str = (s: string) => goString(s, true);
 
 const byUtf8 = (a: string, b: string) => Buffer.compare(Buffer.from(a), Buffer.from(b));
 
@@ -213,24 +201,24 @@ function encode(type: Kind, v: Value): string {
   switch (type.kind) {
     case "string":
     case "time":
-      return goString(v as string);
+      return str(v as string);
     case "bool":
       return String(v);
     case "strings":
-      return v === null ? "null" : `[${(v as string[]).map(goString).join(",")}]`;
+      return v === null ? "null" : `[${(v as string[]).map((x) => str(x)).join(",")}]`;
     case "set":
     case "labels": {
       if (v === null) return "null";
       const map = v as Map<string, string>;
       const keys = [...map.keys()].sort(byUtf8);
-      const value = (k: string) => (type.kind === "set" ? "{}" : goString(map.get(k)!));
-      return `{${keys.map((k) => `${goString(k)}:${value(k)}`).join(",")}}`;
+      const value = (k: string) => (type.kind === "set" ? "{}" : str(map.get(k)!));
+      return `{${keys.map((k) => `${str(k)}:${value(k)}`).join(",")}}`;
     }
     case "struct": {
       const d = v as Decoded;
       const parts = type.fields
         .filter(([name, , omit]) => !(omit && empty(d[name])))
-        .map(([name, t]) => `${goString(name)}:${encode(t, d[name])}`);
+        .map(([name, t]) => `${str(name)}:${encode(t, d[name])}`);
       return `{${parts.join(",")}}`;
     }
     case "list":

@@ -8,7 +8,7 @@
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
-import { goString, goTime, SolveStatusWriter } from "../../src/cli/rawjson.ts";
+import { SolveStatusWriter } from "../../src/cli/rawjson.ts";
 import { localBase, writeContext } from "../dockerfile/helpers/local.ts";
 import { berth, spawnBerth } from "../helpers/cli.ts";
 import { replayProgress } from "../helpers/progress-oracle.ts";
@@ -32,22 +32,6 @@ function split(stderr: string): { json: string; lines: Line[]; rest: string } {
     rest: all.slice(n).join("\n"),
   };
 }
-
-describe("goTime and goString: Go's encoding of a time and a string", () => {
-  it("cuts the fraction's trailing zeros, as RFC3339Nano, to the microsecond", () => {
-    expect(goTime(Date.UTC(2026, 11, 4, 3, 50, 12, 120))).toBe('"2026-12-04T03:50:12.12Z"');
-    expect(goTime(Date.UTC(2026, 11, 4, 3, 50, 0, 0))).toBe('"2026-12-04T03:50:00Z"');
-    expect(goTime(Date.UTC(2026, 11, 4, 3, 50, 10, 5))).toBe('"2026-12-04T03:50:10.005Z"');
-    expect(goTime(Date.UTC(2026, 11, 4, 3, 50, 10, 5) + 0.0371)).toBe('"2026-12-04T03:50:10.005037Z"');
-    expect(goTime(Date.UTC(2026, 11, 4, 3, 50, 59, 999) + 0.9999)).toBe('"2026-12-04T03:51:00Z"');
-  });
-
-  it("escapes <, >, &, U+2028 and U+2029, and makes a lone surrogate U+FFFD", () => {
-    expect(goString("a<b>&c\u2028\u2029")).toBe('"a\\u003cb\\u003e\\u0026c\\u2028\\u2029"');
-    expect(goString("x\uD800y")).toBe('"x\uFFFDy"');
-    expect(goString("\u{1F600}\t\x1b")).toBe('"\u{1F600}\\t\\u001b"');
-  });
-});
 
 describe("SolveStatusWriter", () => {
   it("writes lines Go decodes into client.SolveStatus and encodes back to the same bytes", async () => {

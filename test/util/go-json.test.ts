@@ -1,0 +1,24 @@
+import { describe, expect, it } from "vitest";
+import { goString, goTime } from "../../src/util/go-json.ts";
+
+describe("goTime and goString: Go's encoding of a time and a string", () => {
+  it("cuts the fraction's trailing zeros, as RFC3339Nano, to the microsecond", () => {
+    expect(goTime(Date.UTC(2026, 11, 4, 3, 50, 12, 120))).toBe("2026-12-04T03:50:12.12Z");
+    expect(goTime(Date.UTC(2026, 11, 4, 3, 50, 0, 0))).toBe("2026-12-04T03:50:00Z");
+    expect(goTime(Date.UTC(2026, 11, 4, 3, 50, 10, 5))).toBe("2026-12-04T03:50:10.005Z");
+    expect(goTime(Date.UTC(2026, 11, 4, 3, 50, 10, 5) + 0.0371)).toBe("2026-12-04T03:50:10.005037Z");
+    expect(goTime(Date.UTC(2026, 11, 4, 3, 50, 59, 999) + 0.9999)).toBe("2026-12-04T03:51:00Z");
+  });
+
+  it("escapes <, >, &, U+2028 and U+2029, and makes a lone surrogate U+FFFD", () => {
+    expect(goString("a<b>&c\u2028\u2029")).toBe('"a\\u003cb\\u003e\\u0026c\\u2028\\u2029"');
+    expect(goString("x\uD800y")).toBe('"x\uFFFDy"');
+    expect(goString("\u{1F600}\t\x1b")).toBe('"\u{1F600}\\t\\u001b"');
+  });
+
+  it("writes \\b and \\f as Go 1.22 does, or as \\u escapes as Go 1.19 did (skopeo 1.9.3), and never touches an escaped backslash", () => {
+    expect(goString("a\bb\fc")).toBe('"a\\bb\\fc"');
+    expect(goString("a\bb\fc", true)).toBe('"a\\u0008b\\u000cc"');
+    expect(goString("\\b\\f<", true)).toBe('"\\\\b\\\\f\\u003c"');
+  });
+});
