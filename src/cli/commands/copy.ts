@@ -63,6 +63,8 @@ Examples:
       const gzip = skopeoView && !uncompressed ? { compression: "gzip" as const } : undefined;
       const target = compress ?? gzip;
       if (skopeoView) all.format ??= archiveFormat(from, to);
+      // a docker-archive holds no index: index-only copies its image, as skopeo's
+      if (skopeoView && !compress) all.indexOnly = false;
       const result = await (target
         ? copyRecompressed(from, to, sides, target, all)
         : copyImage(from, to, sides, all)

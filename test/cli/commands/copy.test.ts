@@ -556,6 +556,17 @@ describe.skipIf(!dockerdAvailable())("-f oci of images docker saved, beside skop
     await dockerd?.stop();
   });
 
+  it("--multi-arch index-only copies a docker-archive's image (it holds no index), as skopeo's", async () => {
+    const tar = saved["busybox:1"]!;
+    const [s, b] = [join(dir, "dk-s-io"), join(dir, "dk-b-io")];
+    const f = ["--multi-arch", "index-only"];
+    await run("skopeo", ["copy", "-q", ...f, `docker-archive:${tar}`, `oci:${s}:t`]);
+    const r = await berth(["copy", "-q", ...f, `docker-archive:${tar}`, `oci:${b}:t`], { home });
+    expect(r.code, r.stderr).toBe(0);
+    const config = (l: string) => run("skopeo", ["inspect", "--config", "--raw", `oci:${l}:t`]);
+    expect(await config(b)).toBe(await config(s));
+  });
+
   it("--dest-oci-accept-uncompressed-layers: skopeo's config and layer digests, the layers labelled as uncompressed", async () => {
     const tar = saved["rich:1"]!;
     const f = ["--dest-oci-accept-uncompressed-layers"];
