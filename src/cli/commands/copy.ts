@@ -56,8 +56,17 @@ Examples:
       const sides = copySides(ctx, opts, from, to, cwd, retry);
       const progress = new TransferProgress(out);
       const all = { ...options, ...progress.hooks };
-      const result = await (compress
-        ? copyRecompressed(from, to, sides, compress, all)
+      // a docker-archive's image as skopeo reads it: into a registry or an OCI layout its layers gzipped
+      // unasked (left uncompressed for an OCI layout that accepts them), into an OCI layout converted
+      const skopeoView = !options.preserveDigests && readAsSkopeo(from, to);
+      const uncompressed = opts.destOciAcceptUncompressedLayers === true && to.transport !== "docker";
+      const gzip = skopeoView && !uncompressed ? { compression: "gzip" as const } : undefined;
+      const target = compress ?? gzip;
+      if (skopeoView) all.format ??= archiveFormat(from, to);
+      // a docker-archive holds no index: index-only copies its image, as skopeo's
+      if (skopeoView && !compress) all.indexOnly = false;
+      const result = await (target
+        ? copyRecompressed(from, to, sides, target, all)
         : copyImage(from, to, sides, all)
       ).finally(async () => {
         progress.close();
@@ -68,6 +77,36 @@ Examples:
       progress.finish(`Copied ${result.root.digest} to ${dst}`);
       if (opts.json) printJson(out, result);
     });
+}
+
+/**
+ * Whether a copy reads its source as skopeo 1.9.3 reads a docker-archive (containers/image's
+ * docker/internal/tarfile source): a Docker v2s2 image whose layers are the uncompressed tars, which a registry
+ * or an OCI layout or archive gets gzipped. Into a docker-archive the layers stay uncompressed and the config's
+ * bytes are kept, as berth's writer keeps them; into the local store the image is kept as the archive holds it
+ * (its ID is its config's digest, and `berth save` gives docker the same image back).
+ */
+function readAsSkopeo(src: ImageArgument, dst: ImageArgument): boolean {
+  if (src.transport !== "docker-archive") return false;
+  switch (dst.transport) {
+    case "docker":
+    case "oci":
+    case "oci-archive":
+      return true;
+    case "docker-archive":
+    case "store":
+    case "scratch":
+      return false;
+  }
+}
+
+/**
+ * The manifest type skopeo writes a docker-archive's image in, unasked: v2s2 into a registry (the source's own
+ * type, config bytes kept), OCI into an OCI layout or archive (the config rewritten as Go writes it).
+ */
+function archiveFormat(src: ImageArgument, dst: ImageArgument): "oci" | "v2s2" | undefined {
+  if (!readAsSkopeo(src, dst)) return undefined;
+  return dst.transport === "docker" ? "v2s2" : "oci";
 }
 
 /**
@@ -85,7 +124,7 @@ async function copyRecompressed(
   asked: CopyImageOptions,
 ): Promise<CopyResult> {
   const zstd = target.compression === "zstd" && dst.transport !== "docker-archive";
-  const options = { ...asked, format: asked.format ?? (zstd ? ("oci" as const) : undefined) };
+  const options = { ...asked, format: asked.format ?? (zstd ? ("oci" as const) : archiveFormat(src, dst)) };
   if (options.indexOnly)
     throw new BerthError(
       "USAGE",
