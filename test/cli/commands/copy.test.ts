@@ -587,11 +587,12 @@ describe.skipIf(!dockerdAvailable())("-f oci of images docker saved, beside skop
   });
 
   it.each([
-    ["-f oci", ["-f", "oci"]],
-    ["no -f", []],
+    ["-f oci", ["-f", "oci"], "tar"],
+    ["no -f", [], "tar"],
+    ["--dest-compress-format gzip", ["--dest-compress-format", "gzip"], "tar+gzip"],
   ])(
-    "%s: skopeo's config, byte for byte, its manifest but for the bytes of the gzipped layers",
-    async (how, f) => {
+    "%s: skopeo's config, byte for byte, its manifest but for the layers (berth keeps them uncompressed unless asked)",
+    async (how, f, type) => {
       for (const [name, tar] of Object.entries(saved)) {
         const at = `${how.replace(/\W/g, "")}-${name}`;
         const [s, b] = [join(dir, `dk-s-${at}`), join(dir, `dk-b-${at}`)];
@@ -606,10 +607,11 @@ describe.skipIf(!dockerdAvailable())("-f oci of images docker saved, beside skop
         const manifest = async (l: string) =>
           JSON.parse(await run("skopeo", ["inspect", "--raw", `oci:${l}:t`]));
         const [mb, ms] = [await manifest(b), await manifest(s)];
-        // the layers gzipped, as skopeo's: Go's gzip (klauspost/pgzip) is not berth's, so their bytes differ
+        // skopeo gzips the layers (Go's pgzip, whose bytes are not berth's gzip's); berth does when asked
         const types = (m: { layers: { mediaType: string }[] }) => m.layers.map((l) => l.mediaType);
-        expect({ ...mb, layers: types(mb) }).toEqual({ ...ms, layers: types(ms) });
-        expect(new Set(types(mb))).toEqual(new Set(["application/vnd.oci.image.layer.v1.tar+gzip"]));
+        expect({ ...mb, layers: mb.layers.length }).toEqual({ ...ms, layers: ms.layers.length });
+        expect(new Set(types(ms))).toEqual(new Set(["application/vnd.oci.image.layer.v1.tar+gzip"]));
+        expect(new Set(types(mb))).toEqual(new Set([`application/vnd.oci.image.layer.v1.${type}`]));
       }
     },
   );
