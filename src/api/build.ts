@@ -605,11 +605,15 @@ function outputsOf(o: DockerfileBuildOptions, cwd: string) {
   const destinations: ImageArgument[] = [];
   const exports: FilesystemExport[] = [];
   for (const spec of (o.outputs ?? []).map(parseOutput)) {
-    if (spec.type === "image") destinations.push(parseImageArgument(spec.destination));
-    else if (spec.type === "local")
-      exports.push({ type: "local", dir: resolve(cwd, spec.dest), split: spec.split, text: spec.text });
-    else if (spec.dest !== "-") exports.push({ type: "tar", to: resolve(cwd, spec.dest), text: spec.text });
-    else if (o.stdout) exports.push({ type: "tar", to: o.stdout, text: spec.text });
+    if (spec.type === "image") {
+      destinations.push(parseImageArgument(spec.destination));
+      continue;
+    }
+    const { prefix, text } = spec;
+    if (spec.type === "local")
+      exports.push({ type: "local", dir: resolve(cwd, spec.dest), split: spec.split, prefix, text });
+    else if (spec.dest !== "-") exports.push({ type: "tar", to: resolve(cwd, spec.dest), prefix, text });
+    else if (o.stdout) exports.push({ type: "tar", to: o.stdout, prefix, text });
     else
       throw new BerthError(
         "USAGE",
@@ -644,6 +648,29 @@ function parseBuildArgs(values: string[], env: Record<string, string | undefined
     } else out[v.slice(0, i)] = v.slice(i + 1);
   }
   return out;
+}
+
+/**
+ * The build's SOURCE_DATE_EPOCH as BuildKit takes it: the `SOURCE_DATE_EPOCH` build arg's (dockerui's; empty:
+ * none), else `fromEnv` (the environment's), which buildx passes on as that build arg when none is given, so that
+ * an `ARG SOURCE_DATE_EPOCH` sees it: added to `buildArgs` here.
+ */
+function epochOf(buildArgs: Record<string, string>, fromEnv: number | undefined): number | undefined {
+  const given = buildArgs.SOURCE_DATE_EPOCH;
+  if (given === undefined) {
+    if (fromEnv !== undefined) buildArgs.SOURCE_DATE_EPOCH = String(fromEnv);
+    return fromEnv;
+  }
+  if (given === "") return undefined;
+  // Go's strconv.ParseInt(v, 10, 64): an optional sign, decimal digits, within int64
+  if (!/^[+-]?\d+$/.test(given) || !Number.isSafeInteger(Number(given))) {
+    throw new BerthError(
+      "USAGE",
+      `--build-arg SOURCE_DATE_EPOCH=${given}: invalid SOURCE_DATE_EPOCH (seconds since 1970 as a whole number)`,
+      { hint: "e.g. --build-arg SOURCE_DATE_EPOCH=$(git log -1 --format=%ct)" },
+    );
+  }
+  return Number(given);
 }
 
 /**
@@ -767,6 +794,7 @@ async function buildDockerfileOnce(o: DockerfileBuildOptions): Promise<BuildResu
   const buildArgs = Array.isArray(o.buildArgs)
     ? parseBuildArgs(o.buildArgs, host.env)
     : { ...(o.buildArgs ?? {}) };
+  const sourceDateEpoch = epochOf(buildArgs, o.sourceDateEpoch);
   const platforms = o.platform ? parsePlatformList(o.platform) : [];
   const inputs: BuildInputs = {
     contextDir,
@@ -790,7 +818,7 @@ async function buildDockerfileOnce(o: DockerfileBuildOptions): Promise<BuildResu
     cacheFrom: (o.cacheFrom ?? []).map(parseCacheFrom),
     secrets: parseSecrets(o.secrets ?? [], host.env, host.cwd),
     ssh: parseSsh(o.ssh ?? [], host.env, host.cwd),
-    sourceDateEpoch: o.sourceDateEpoch,
+    sourceDateEpoch,
     destinations,
     exports: outputs.exports,
     labels: Array.isArray(o.labels) ? parseLabels(o.labels) : o.labels,

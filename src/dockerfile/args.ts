@@ -66,9 +66,9 @@ export class BuildArgs {
     return out;
   }
 
-  /** The --build-args no ARG declared (so far). */
+  /** The --build-args no ARG declared (so far); SOURCE_DATE_EPOCH is the build's own (its epoch) either way. */
   unused(): string[] {
-    return Object.keys(this.#given).filter((k) => !this.#consumed.has(k));
+    return Object.keys(this.#given).filter((k) => !this.#consumed.has(k) && k !== "SOURCE_DATE_EPOCH");
   }
 
   /** FROM's base expanded with the global ARGs; blank is an error, as BuildKit's "base name should not be blank". */

@@ -396,7 +396,15 @@ export class DockerfileBuild {
     // loaded only by a build that exports (a module fewer on every other build's start)
     if (i.exports?.length) {
       const exports = i.exports;
-      const images = [{ image: final.image, platform: this.#platform }];
+      const attestations =
+        i.provenance && provenance
+          ? (await import("./provenance.ts")).exportAttestations(
+              i.provenance,
+              provenance.facts,
+              i.sourceDateEpoch,
+            )
+          : undefined;
+      const images = [{ image: final.image, platform: this.#platform, attestations }];
       await asWork(i.onStep, filesystemExportName(exports), async () =>
         (await import("./export.ts")).exportFilesystems(images, exports, this.#tmp),
       );
@@ -931,7 +939,12 @@ export class DockerfileBuild {
     // A linked step's record (COPY --link) is found whatever came before it: its layer does not depend on
     // the stage's filesystem, and its config is the stage's current one. The stage's key still chains.
     // A stage whose layers stay uncompressed records its steps apart: a compressed stage never takes them.
-    const apart = s.compression === this.#compression ? [] : [{ layers: s.compression }];
+    // SOURCE_DATE_EPOCH is every new file's mtime and every created time: a step made with another epoch (or
+    // none) does not stand for this one, so that a build with it gives what a fresh machine gives.
+    const apart = [
+      ...(s.compression === this.#compression ? [] : [{ layers: s.compression }]),
+      ...(this.inputs.sourceDateEpoch === undefined ? [] : [{ epoch: this.inputs.sourceDateEpoch }]),
+    ];
     const lookupOf = (parts: unknown[]) =>
       o.linked
         ? cacheKey("linked", ins.keyword, ...parts, ...apart)

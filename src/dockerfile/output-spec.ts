@@ -8,17 +8,20 @@
 import { attributes, bool, usage } from "./cache-spec.ts";
 
 export type OutputSpec =
-  /** The filesystem into DIR; `split`: into DIR/os_arch[_variant] per platform (default: with several). */
-  | { type: "local"; dest: string; split: boolean | undefined; text: string }
+  /**
+   * The filesystem into DIR; `split`: into DIR/os_arch[_variant] per platform (default: with several);
+   * `prefix`: `attestation-prefix`, before the name of an attestation's file.
+   */
+  | { type: "local"; dest: string; split: boolean | undefined; prefix: string | undefined; text: string }
   /** The filesystem as one tar; `-` is standard output. */
-  | { type: "tar"; dest: string; text: string }
+  | { type: "tar"; dest: string; prefix: string | undefined; text: string }
   /** The image, to `destination` (an image argument: a store name, `docker://`, `oci-archive:`…). */
   | { type: "image"; destination: string; text: string };
 
 const FLAG = "-o";
 const KEYS: Record<string, readonly string[]> = {
-  local: ["type", "dest", "platform-split"],
-  tar: ["type", "dest"],
+  local: ["type", "dest", "platform-split", "attestation-prefix"],
+  tar: ["type", "dest", "attestation-prefix"],
   image: ["type", "name", "push"],
   registry: ["type", "name"],
   oci: ["type", "dest", "name", "tar"],
@@ -30,8 +33,8 @@ export function parseOutput(value: string): OutputSpec {
   if (!value.includes("=")) {
     if (value === "") throw usage(FLAG, value, "is empty", "give -o DIR, -o - or -o type=local,dest=DIR");
     return value === "-"
-      ? { type: "tar", dest: "-", text: value }
-      : { type: "local", dest: value, split: undefined, text: value };
+      ? { type: "tar", dest: "-", prefix: undefined, text: value }
+      : { type: "local", dest: value, split: undefined, prefix: undefined, text: value };
   }
   const a = attributes(FLAG, value);
   const type = a.get("type");
@@ -67,12 +70,13 @@ export function parseOutput(value: string): OutputSpec {
         split: a.has("platform-split")
           ? bool(FLAG, value, "platform-split", a.get("platform-split"), true)
           : undefined,
+        prefix: a.get("attestation-prefix"),
         text: value,
       };
     case "tar":
       if (!dest)
         throw needs("dest=FILE (- for standard output)", "-o type=tar,dest=out.tar (or -o - > out.tar)");
-      return { type, dest, text: value };
+      return { type, dest, prefix: a.get("attestation-prefix"), text: value };
     case "image":
     case "registry": {
       if (!name) throw needs("name=IMAGE", `-o type=${type},name=registry.example/app:1`);

@@ -105,9 +105,16 @@ export async function buildPlatforms(
     // each platform's filesystem into DEST/linux_arm64 (BuildKit's platform-split; false: all into DEST)
     const exports = inputs.exports ?? [];
     if (exports.length)
-      await asWork(inputs.onStep, filesystemExportName(exports), async () =>
-        (await import("./export.ts")).exportFilesystems(built, exports, tmp),
-      );
+      await asWork(inputs.onStep, filesystemExportName(exports), async () => {
+        // loaded only by a build that attaches provenance
+        const spec = inputs.provenance;
+        const attest = spec && (await import("./provenance.ts")).exportAttestations;
+        const images = built.map((b) => ({
+          ...b,
+          attestations: spec && attest?.(spec, b.result.provenance!.facts, inputs.sourceDateEpoch),
+        }));
+        await (await import("./export.ts")).exportFilesystems(images, exports, tmp);
+      });
     inputs.log?.(
       `--> index ${index.digest}: ${images.map((m, i) => `${formatPlatform(platforms[i])} ${m.digest}`).join(", ")}`,
     );

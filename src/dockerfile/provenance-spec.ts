@@ -12,6 +12,10 @@ export interface ProvenanceSpec {
   /** `builder-id`: the predicate's builder.id (empty unless given). */
   builderId: string;
   reproducible: boolean;
+  /** `inline-only`: in images only, not beside the files of `-o type=local|tar`. */
+  inlineOnly: boolean;
+  /** `filename`: the statement's file name in `-o type=local|tar` (default `provenance.json`). */
+  filename: string;
 }
 
 /**
@@ -76,7 +80,14 @@ function parseBool(v: string, key: string, flag: string): boolean {
 
 /** One provenance attestation's attributes; none when `disabled=true`. */
 function attestSpec(attrs: Map<string, string>, flag: string): ProvenanceSpec | undefined {
-  const spec: ProvenanceSpec = { mode: "max", version: "v0.2", builderId: "", reproducible: false };
+  const spec: ProvenanceSpec = {
+    mode: "max",
+    version: "v0.2",
+    builderId: "",
+    reproducible: false,
+    inlineOnly: false,
+    filename: "provenance.json",
+  };
   let disabled = false;
   for (const [k, v] of attrs) {
     switch (k) {
@@ -108,14 +119,16 @@ function attestSpec(attrs: Map<string, string>, flag: string): ProvenanceSpec | 
         spec.reproducible = parseBool(v, k, flag);
         break;
       case "inline-only":
-        // berth attaches provenance to images only, which is what inline-only asks
-        parseBool(v, k, flag);
+        spec.inlineOnly = parseBool(v, k, flag);
+        break;
+      case "filename":
+        spec.filename = v;
         break;
       default:
         throw usage(
           flag,
           `${k} is not an attribute of provenance attestations`,
-          "give mode=, version=, builder-id=, reproducible= or inline-only=",
+          "give mode=, version=, builder-id=, reproducible=, inline-only= or filename=",
         );
     }
   }

@@ -11,6 +11,7 @@
  */
 import { randomBytes } from "node:crypto";
 import { Readable } from "node:stream";
+import type { WalkedFile } from "../layer/flatten.ts";
 import { assemble } from "../oci/assemble.ts";
 import type { Descriptor } from "../oci/descriptor.ts";
 import { type Digest, digestBytes } from "../oci/digest.ts";
@@ -18,8 +19,9 @@ import type { Image } from "../oci/image.ts";
 import { formatPlatform, normalizePlatform, type Platform } from "../oci/platform.ts";
 import { parseReference } from "../oci/reference.ts";
 import type { ImageArgument } from "../transport/parse.ts";
-import { goTime } from "../util/go-json.ts";
+import { goIndented, goTime } from "../util/go-json.ts";
 import type { ExportStep } from "./cache-format.ts";
+import type { ExportAttestation } from "./export.ts";
 import type { BuildInputs } from "./inputs.ts";
 import type { ProvenanceSpec } from "./provenance-spec.ts";
 import type { FetchedSource } from "./step.ts";
@@ -153,6 +155,10 @@ export function imagePurl(image: ImageArgument, platform: Platform | undefined):
 
 /** A time as Go's encoding/json writes a time.Time (RFC 3339 with the fraction's trailing zeros trimmed). */
 
+/** A record's entries in Go's order of a map's keys (bytes; the keys here are ASCII). */
+const sortedEntries = <T>(r: Readonly<Record<string, T>>): [string, T][] =>
+  Object.entries(r).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+
 const digestSet = (d: Digest) => ({ [d.slice(0, d.indexOf(":"))]: d.slice(d.indexOf(":") + 1) });
 
 /** The SLSA v0.2 predicate of a build (BuildKit's NewPredicate and NewProvenanceCreator). */
@@ -172,7 +178,8 @@ function predicateV02(spec: ProvenanceSpec, f: ProvenanceFacts): Record<string, 
   }
   const args: Record<string, string> = {};
   let parametersComplete = true;
-  for (const [k, v] of Object.entries(f.args)) {
+  // Go writes a map's keys sorted
+  for (const [k, v] of sortedEntries(f.args)) {
     if (spec.mode === "min" && (k.startsWith("build-arg:") || k.startsWith("label:"))) {
       parametersComplete = false;
       continue;
@@ -187,7 +194,8 @@ function predicateV02(spec: ProvenanceSpec, f: ProvenanceFacts): Record<string, 
       infos: [{ filename: f.filename, language: "Dockerfile", data: f.dockerfile.toString("base64") }],
     };
   }
-  if (spec.mode === "max" && Object.keys(f.layers).length) buildkit.layers = f.layers;
+  if (spec.mode === "max" && Object.keys(f.layers).length)
+    buildkit.layers = Object.fromEntries(sortedEntries(f.layers));
 
   return {
     builder: { id: spec.builderId },
@@ -261,18 +269,41 @@ export function provenanceStatement(
   facts: ProvenanceFacts,
   subject: { names: readonly ImageArgument[]; digest: Digest; platform: Platform },
 ): { predicateType: string; bytes: Buffer } {
+  const subjects = subject.names.map((n) => ({
+    name: imagePurl(n, subject.platform),
+    digest: digestSet(subject.digest),
+  }));
+  const statement = statementOf(spec, facts, subjects);
+  return { predicateType: statement.predicateType, bytes: Buffer.from(JSON.stringify(statement)) };
+}
+
+/**
+ * The attestation `-o type=local|tar` writes beside a platform's files (none with `inline-only`): the statement
+ * whose subjects are those files (their paths and sha256, in walk order), indented as BuildKit's CreateFS
+ * marshals it, in the file `filename`; its mtime SOURCE_DATE_EPOCH, else now (in seconds).
+ */
+export function exportAttestations(
+  spec: ProvenanceSpec,
+  facts: ProvenanceFacts,
+  epoch: number | undefined,
+): ExportAttestation[] {
+  if (spec.inlineOnly) return [];
+  const content = (files: readonly WalkedFile[]) => {
+    const subjects = files.map((f) => ({ name: f.path, digest: { sha256: f.sha256 } }));
+    return Buffer.from(goIndented(statementOf(spec, facts, subjects)));
+  };
+  return [{ name: spec.filename, content, mtime: epoch ?? Math.floor(Date.now() / 1000) }];
+}
+
+/** An in-toto statement of `subjects` (in-toto's StatementHeader, then the predicate). */
+function statementOf(
+  spec: ProvenanceSpec,
+  facts: ProvenanceFacts,
+  subject: { name: string; digest: Record<string, string> }[],
+): { _type: string; predicateType: string; subject: typeof subject; predicate: Record<string, unknown> } {
   const v02 = predicateV02(spec, facts);
   const predicateType = spec.version === "v1" ? PREDICATE_V1 : PREDICATE_V02;
-  const statement = {
-    _type: STATEMENT,
-    predicateType,
-    subject: subject.names.map((n) => ({
-      name: imagePurl(n, subject.platform),
-      digest: digestSet(subject.digest),
-    })),
-    predicate: spec.version === "v1" ? toV1(v02) : v02,
-  };
-  return { predicateType, bytes: Buffer.from(JSON.stringify(statement)) };
+  return { _type: STATEMENT, predicateType, subject, predicate: spec.version === "v1" ? toV1(v02) : v02 };
 }
 
 /**

@@ -5,8 +5,8 @@
  * writes the kept entries, so hardlink targets come before their links and a directory comes (with the
  * attributes of its top-most version) before its children. Layers are openers, since each is read twice.
  */
-import { randomBytes } from "node:crypto";
-import { open, rm } from "node:fs/promises";
+import { createHash, randomBytes } from "node:crypto";
+import { type FileHandle, open, rm } from "node:fs/promises";
 import { join } from "node:path";
 import type { Readable } from "node:stream";
 import { decompress } from "../oci/compression.ts";
@@ -60,9 +60,23 @@ export interface FlattenTreesOptions extends FlattenOptions {
    * Each tree's entries in the order BuildKit's tar exporter writes a filesystem (fsutil's walk: each folder's
    * names sorted as bytes, a folder before what it holds; of a hard-link group the first path walked is the
    * file, the others link to it), not in layer order. The files' contents wait in a spool file in `spool`.
+   * `extra`: files to add to a tree, made from its regular files (each path of a hard-link group too) in walk
+   * order with their sha256, and written in their walk place (BuildKit's exporters merge attestations so).
    */
-  walkOrder?: { spool: string } | undefined;
+  walkOrder?: { spool: string; extra?: ExtraFiles | undefined } | undefined;
 }
+
+/** A regular file of a flattened tree, as `ExtraFiles` sees it: its path and its content's sha256 (hex). */
+export interface WalkedFile {
+  path: string;
+  sha256: string;
+}
+
+/** The files to add to tree `tree` (its index in `flattenTrees`' list), given its regular files. */
+export type ExtraFiles = (
+  tree: number,
+  files: readonly WalkedFile[],
+) => readonly { path: string; content: Buffer; mode: number; mtime: number }[];
 
 /**
  * Several filesystems flattened into one tar, each under its own folder (a 0755 root-owned entry, as BuildKit's
@@ -76,7 +90,7 @@ export async function flattenTrees(
   const kept: Map<number, EntryHeader>[][] = [];
   for (const t of trees) kept.push(await keptEntries(t.layers, options));
   const { walkOrder, ...rest } = options;
-  if (walkOrder) return walkOrdered(trees, kept, destination, rest, walkOrder.spool);
+  if (walkOrder) return walkOrdered(trees, kept, destination, rest, walkOrder);
   return writeTrees(trees, destination, options, async (n, t, put) => {
     for await (const { h, body } of keptOf(t, kept[n]!, options)) await put(h, body);
   });
@@ -213,9 +227,9 @@ async function walkOrdered(
   kept: Map<number, EntryHeader>[][],
   destination: LayerDestination,
   options: FlattenOptions,
-  spoolDir: string,
+  walkOrder: NonNullable<FlattenTreesOptions["walkOrder"]>,
 ): Promise<LayerDescriptor & { entries: number }> {
-  const spoolPath = join(spoolDir, `spool-${randomBytes(6).toString("hex")}`);
+  const spoolPath = join(walkOrder.spool, `spool-${randomBytes(6).toString("hex")}`);
   const spool = await open(spoolPath, "w+");
   try {
     let end = 0;
@@ -230,7 +244,28 @@ async function walkOrdered(
         }
       }
       list.sort((a, b) => Buffer.compare(walkKey(a.h.path), walkKey(b.h.path)));
-      lists.push(relinked(list));
+      let walked = relinked(list);
+      if (walkOrder.extra) {
+        const extra = walkOrder.extra(n, await walkedFiles(walked, spool));
+        for (const x of extra) {
+          await spool.write(x.content, 0, x.content.length, end);
+          const h: EntryHeader = {
+            path: x.path,
+            type: "file",
+            mode: x.mode,
+            uid: 0,
+            gid: 0,
+            size: x.content.length,
+            mtime: x.mtime,
+          };
+          walked.push({ h, at: end });
+          end += x.content.length;
+        }
+        // a stable sort: the extra files in their walk place, the rest as they were
+        if (extra.length)
+          walked = walked.sort((a, b) => Buffer.compare(walkKey(a.h.path), walkKey(b.h.path)));
+      }
+      lists.push(walked);
     }
     return await writeTrees(trees, destination, options, async (n, _t, put) => {
       for (const { h, at } of lists[n]!) {
@@ -245,6 +280,25 @@ async function walkOrdered(
     await spool.close();
     await rm(spoolPath, { force: true }).catch(() => undefined);
   }
+}
+
+/** A walk-ordered tree's regular files with their content's sha256 (a hard link's is its leader's). */
+async function walkedFiles(list: readonly Spooled[], spool: FileHandle): Promise<WalkedFile[]> {
+  const out: WalkedFile[] = [];
+  const digests = new Map<string, string>();
+  for (const { h, at } of list) {
+    if (h.type === "hardlink") out.push({ path: h.path, sha256: digests.get(h.linkname!) ?? "" });
+    if (h.type !== "file") continue;
+    const hash = createHash("sha256");
+    if (h.size > 0) {
+      for await (const chunk of spool.createReadStream({ start: at, end: at + h.size - 1, autoClose: false }))
+        hash.update(chunk as Buffer);
+    }
+    const sha256 = hash.digest("hex");
+    digests.set(h.path, sha256);
+    out.push({ path: h.path, sha256 });
+  }
+  return out;
 }
 
 /**

@@ -42,3 +42,12 @@ export function goTime(ms: number): string {
     .replace(/0+$/, "");
   return `${seconds}${fraction ? `.${fraction}` : ""}Z`;
 }
+
+/**
+ * A value as Go's json.MarshalIndent(v, "", "  ") writes it, its objects' keys already in Go's order (a struct's
+ * fields as declared, a map's sorted): JSON.stringify's indentation is Go's; `<`, `>`, `&` and U+2028/9, which
+ * stand only inside strings, escaped as Go's encoder escapes them.
+ */
+export function goIndented(value: unknown): string {
+  return JSON.stringify(value, null, 2).replace(/[<>&\u2028\u2029]/g, (m) => HTML_SAFE[m]!);
+}

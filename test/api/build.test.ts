@@ -191,3 +191,57 @@ describe("build --dockerfile --publish --json", () => {
     }
   });
 });
+
+describe("build --dockerfile and SOURCE_DATE_EPOCH", () => {
+  it("takes it from --build-arg as BuildKit does, else from the environment, which an ARG then sees (buildx's)", async () => {
+    const app = await tempDir();
+    await writeFile(
+      join(app, "Dockerfile"),
+      "FROM scratch\nARG SOURCE_DATE_EPOCH\nLABEL e=$SOURCE_DATE_EPOCH\n",
+    );
+    const config = async (args: string[], env?: Record<string, string>) => {
+      const home = await tempDir();
+      const r = await berth(["build", app, "--dockerfile", "-t", "e:1", "-q", ...args], { home, env });
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stderr).not.toMatch(/not consumed/);
+      const c = await berth(["inspect", "--config", "e:1"], { home });
+      return JSON.parse(c.stdout) as { created: string; config: { Labels?: Record<string, string> } };
+    };
+    const arg = await config(["--build-arg", "SOURCE_DATE_EPOCH=100"], { SOURCE_DATE_EPOCH: "5" });
+    expect(arg.created).toBe("1970-01-01T00:01:40Z");
+    expect(arg.config.Labels).toEqual({ e: "100" });
+    const env = await config([], { SOURCE_DATE_EPOCH: "100" });
+    expect(env.created).toBe("1970-01-01T00:01:40Z");
+    expect(env.config.Labels).toEqual({ e: "100" });
+    // empty: no epoch, as BuildKit's
+    const none = await config(["--build-arg", "SOURCE_DATE_EPOCH="], { SOURCE_DATE_EPOCH: "100" });
+    expect(none.created).not.toBe("1970-01-01T00:01:40Z");
+    // an unused build arg is still named; SOURCE_DATE_EPOCH never is
+    await writeFile(join(app, "Dockerfile.plain"), "FROM scratch\nENV A=1\n");
+    const plain = await berth(
+      [
+        "build",
+        app,
+        "-f",
+        join(app, "Dockerfile.plain"),
+        "-t",
+        "p:1",
+        "--build-arg",
+        "SOURCE_DATE_EPOCH=7",
+        "--build-arg",
+        "X=1",
+      ],
+      { home: await tempDir() },
+    );
+    expect(plain.code, plain.stderr).toBe(0);
+    expect(plain.stderr).toMatch(/build-args \[X\] were not consumed/);
+    const bad = await berth(
+      ["build", app, "--dockerfile", "-t", "e:1", "--build-arg", "SOURCE_DATE_EPOCH=soon"],
+      {
+        home: await tempDir(),
+      },
+    );
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr).toMatch(/SOURCE_DATE_EPOCH=soon: invalid SOURCE_DATE_EPOCH/);
+  });
+});

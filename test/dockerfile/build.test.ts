@@ -18,7 +18,7 @@ import { mountsUnder } from "../../src/runtime/sweep.ts";
 import { parseImageArgument } from "../../src/transport/parse.ts";
 import { tempDir } from "../helpers/temp.ts";
 import { failureOf } from "./helpers/failure.ts";
-import { fileIn, layerEntries, scratchBuild } from "./helpers/scratch.ts";
+import { fileIn, layerEntries, layerTimes, scratchBuild } from "./helpers/scratch.ts";
 
 const MULTI = `ARG GREETING=hi
 FROM scratch AS files
@@ -152,6 +152,27 @@ describe("DockerfileBuild", () => {
         message: 'Duplicate stage name "x", stage names should be unique',
       },
     ]);
+  });
+
+  it("SOURCE_DATE_EPOCH keys the steps: with it, a build gives what a fresh machine gives, whatever was built before", async () => {
+    const text = "FROM scratch\nCOPY a.txt /a.txt\nENV X=1\n";
+    const epoch = { sourceDateEpoch: 1700000000 };
+    const fresh = await scratchBuild(await tempDir(), context, text, epoch);
+    const dir = await tempDir();
+    const none = await scratchBuild(dir, context, text);
+    expect(none.image.config?.created).not.toBe("2023-11-14T22:13:20Z");
+    const after = await scratchBuild(dir, context, text, epoch);
+    expect(after.result.steps.filter((st) => st.cached).map((st) => st.instruction)).toEqual([
+      "FROM scratch",
+    ]);
+    expect(after.result.digest).toBe(fresh.result.digest);
+    expect(after.image.config?.created).toBe("2023-11-14T22:13:20Z");
+    const [entry] = await layerTimes(after.image);
+    expect(entry).toBe("a.txt 1700000000");
+    // and back: the build without it is the cache's again
+    const again = await scratchBuild(dir, context, text);
+    expect(again.result.steps.every((st) => st.cached)).toBe(true);
+    expect(again.result.digest).toBe(none.result.digest);
   });
 
   it("keeps the layers of a stage no image takes uncompressed (apart in the cache); the images are the same", async () => {

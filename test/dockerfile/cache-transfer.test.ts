@@ -278,10 +278,13 @@ describe("a cached layer is verified as it is fetched", () => {
   it("fails naming the layer whose bytes uncompress to another diff ID than its record gives", async () => {
     const ctx = await twoStage("local-diffid", "tok-diffid");
     const dir = join(tmp, "local-diffid-cache");
-    const a = await build(ctx, home("diffid-a"), `oci:${tmp}/out-diffid:a`, [
-      "--cache-to",
-      `type=local,dest=${dir},mode=min`,
-    ]);
+    const a = await build(
+      ctx,
+      home("diffid-a"),
+      `oci:${tmp}/out-diffid:a`,
+      ["--cache-to", `type=local,dest=${dir},mode=min`],
+      EPOCH,
+    );
     // The cache's documents rewritten with the diff ID of the image's last layer (the final RUN's) wrong, each
     // under its new digest.
     const blob = (root: string, d: string) => join(root, "blobs", "sha256", d.slice(7));

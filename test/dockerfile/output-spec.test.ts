@@ -16,6 +16,8 @@ describe("parseOutput", () => {
     });
     expect(parseOutput("type=local,dest=bin,platform-split=false")).toMatchObject({ split: false });
     expect(parseOutput("type=tar,dest=out.tar")).toMatchObject({ type: "tar", dest: "out.tar" });
+    expect(parseOutput("type=tar,dest=-,attestation-prefix=p-")).toMatchObject({ prefix: "p-" });
+    expect(parseOutput("type=local,dest=o,attestation-prefix=q.")).toMatchObject({ prefix: "q." });
     expect(parseOutput('type=local,"dest=a,b"')).toMatchObject({ dest: "a,b" });
   });
 
@@ -43,7 +45,10 @@ describe("parseOutput", () => {
       ["type=local", /type=local needs dest=DIR/],
       ["type=tar", /type=tar needs dest=FILE/],
       ["type=local,dest=-", /a folder export cannot go to standard output/],
-      ["type=local,dest=x,foo=bar", /unknown key "foo" for type=local \(type, dest, platform-split\)/],
+      [
+        "type=local,dest=x,foo=bar",
+        /unknown key "foo" for type=local \(type, dest, platform-split, attestation-prefix\)/,
+      ],
       ["type=tar,dest=x,platform-split=true", /unknown key "platform-split" for type=tar/],
       ["type=local,dest=x,platform-split=maybe", /platform-split="maybe" must be true or false/],
       ["type=image", /type=image needs name=IMAGE/],

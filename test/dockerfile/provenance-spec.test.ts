@@ -9,6 +9,8 @@ describe("parseAttestations (buildx's --provenance, --attest, --sbom)", () => {
       version: "v0.2",
       builderId: "",
       reproducible: false,
+      inlineOnly: false,
+      filename: "provenance.json",
     });
     expect(parseAttestations({ provenance: "false", attest: [] })).toBeUndefined();
     expect(parseAttestations({ attest: [] })).toBeUndefined();
@@ -16,7 +18,17 @@ describe("parseAttestations (buildx's --provenance, --attest, --sbom)", () => {
       parseAttestations({
         attest: ["type=provenance,mode=min,version=v1,builder-id=https://ci.example/run/1,reproducible=true"],
       }),
-    ).toEqual({ mode: "min", version: "v1", builderId: "https://ci.example/run/1", reproducible: true });
+    ).toEqual({
+      mode: "min",
+      version: "v1",
+      builderId: "https://ci.example/run/1",
+      reproducible: true,
+      inlineOnly: false,
+      filename: "provenance.json",
+    });
+    expect(
+      parseAttestations({ attest: ["type=provenance,inline-only=true,filename=slsa.json"] }),
+    ).toMatchObject({ inlineOnly: true, filename: "slsa.json" });
     expect(
       parseAttestations({ attest: ["type=provenance,mode=max", "type=provenance,disabled=true"] }),
     ).toBeUndefined();

@@ -4,13 +4,15 @@
  * index whole through a real registry (docker-registry), and buildx's `imagetools inspect` when it is built.
  */
 import { createHash } from "node:crypto";
-import { readdir, readFile, writeFile } from "node:fs/promises";
+import { createReadStream } from "node:fs";
+import { link, lstat, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from "vitest";
 import { buildPlatforms } from "../../src/dockerfile/platforms.ts";
 import { imagePurl, invocationId } from "../../src/dockerfile/provenance.ts";
+import { readTar } from "../../src/layer/index.ts";
 import { parsePlatform } from "../../src/oci/platform.ts";
 import { parseImageArgument } from "../../src/transport/parse.ts";
 import { berth } from "../helpers/cli.ts";
@@ -378,7 +380,14 @@ describe("buildPlatforms with provenance", () => {
         dockerfile: { text: `FROM ${base}\nARG TARGETARCH\nLABEL arch=$TARGETARCH\nCOPY a.txt /\n` },
         destinations: [parseImageArgument(`oci:${out}:multi`), parseImageArgument("multi:1")],
         compression: "none",
-        provenance: { mode: "min", version: "v0.2", builderId: "", reproducible: false },
+        provenance: {
+          mode: "min",
+          version: "v0.2",
+          builderId: "",
+          reproducible: false,
+          inlineOnly: false,
+          filename: "provenance.json",
+        },
       },
       [parsePlatform("linux/amd64"), parsePlatform("linux/arm64")],
       { home: join(dir, "home"), env: {} },
@@ -405,5 +414,145 @@ describe("buildPlatforms with provenance", () => {
         { uri: `pkg:oci/layout@base?platform=linux%2F${arch}`, digest: { sha256: baseDigest.slice(7) } },
       ]);
     }
+  }, 600_000);
+});
+
+/** A folder's regular files (hard links each), in fsutil's walk order, as `path sha256` lines. */
+async function walkedFiles(root: string, dir = ""): Promise<string[]> {
+  const out: string[] = [];
+  const names = (await readdir(join(root, dir))).sort((a, b) =>
+    Buffer.compare(Buffer.from(a), Buffer.from(b)),
+  );
+  for (const name of names) {
+    const path = dir ? `${dir}/${name}` : name;
+    const st = await lstat(join(root, path));
+    if (st.isDirectory()) out.push(...(await walkedFiles(root, path)));
+    else if (st.isFile())
+      out.push(
+        `${path} ${createHash("sha256")
+          .update(await readFile(join(root, path)))
+          .digest("hex")}`,
+      );
+  }
+  return out;
+}
+
+describe("provenance beside -o type=local|tar (BuildKit's CreateFS)", () => {
+  it("writes the statement of the exported files as BuildKit's exporters do: Go's indented JSON, 0600, at the epoch; tar and prefix too", async () => {
+    const dir = await tempDir();
+    // hard-linked files, names a walk and a sort of whole paths order differently, and eleven layers (step10
+    // sorts before step2 in Go's map order)
+    const ctx = await writeContext(join(dir, "ctx"), { "a.txt": "a\n", "a-b": "x\n", "a/c": "c\n" });
+    await link(join(ctx, "a.txt"), join(ctx, "hard"));
+    const copies = Array.from({ length: 10 }, (_, n) => `COPY a.txt /n${n}`).join("\n");
+    await writeFile(join(ctx, "Dockerfile"), `FROM scratch\nCOPY . /app\n${copies}\n`);
+    const local = join(dir, "local");
+    const tar = join(dir, "out.tar");
+    const r = await berth(
+      [
+        "build",
+        ctx,
+        "--dockerfile",
+        "--provenance",
+        "mode=max",
+        "--build-arg",
+        "SOURCE_DATE_EPOCH=1700000000",
+        "--build-arg",
+        "Z=1",
+        "--build-arg",
+        "B=2",
+        "-o",
+        `type=local,dest=${local}`,
+        "-o",
+        `type=tar,dest=${tar},attestation-prefix=att-`,
+      ],
+      { home: join(dir, "home") },
+    );
+    expect(r.code, r.stderr).toBe(0);
+    const bytes = await readFile(join(local, "provenance.json"));
+    const st = await lstat(join(local, "provenance.json"));
+    expect([st.mode & 0o777, st.mtimeMs / 1000]).toEqual([0o600, 1700000000]);
+    // BuildKit's types read it strictly, and Go's MarshalIndent writes the same bytes
+    const answer = await provenanceOracle({ statement: bytes });
+    expect(bytes.toString()).toBe(answer.indented);
+    const statement = JSON.parse(bytes.toString()) as Statement;
+    await rm(join(local, "provenance.json"));
+    expect(statement.subject.map((s) => `${s.name} ${s.digest.sha256}`)).toEqual(await walkedFiles(local));
+    // a folder's names sorted, then each folder's own: "a/" before "a-b"
+    expect(statement.subject.map((s) => s.name).slice(0, 4)).toEqual([
+      "app/Dockerfile",
+      "app/a/c",
+      "app/a-b",
+      "app/a.txt",
+    ]);
+    const p = statement.predicate as { invocation: { parameters: { args: Record<string, string> } } };
+    expect(Object.keys(p.invocation.parameters.args)).toEqual([
+      "build-arg:B",
+      "build-arg:SOURCE_DATE_EPOCH",
+      "build-arg:Z",
+    ]);
+    // the tar: the same statement, under the prefix, in its walk place, root's and 0600
+    const entries: string[] = [];
+    let inTar: Buffer | undefined;
+    for await (const { header, body } of readTar(createReadStream(tar))) {
+      const chunks: Buffer[] = [];
+      for await (const c of body) chunks.push(c as Buffer);
+      entries.push(header.path.replace(/\/$/, ""));
+      if (header.path === "att-provenance.json") {
+        inTar = Buffer.concat(chunks);
+        expect([header.mode, header.uid, header.gid, header.mtime]).toEqual([0o600, 0, 0, 1700000000]);
+      }
+    }
+    expect(inTar?.toString()).toBe(bytes.toString());
+    expect(entries.indexOf("att-provenance.json")).toBe(entries.indexOf("app/hard") + 1);
+    // inline-only: in images only
+    const inline = join(dir, "inline");
+    const only = await berth(
+      ["build", ctx, "--dockerfile", "--attest", "type=provenance,inline-only=true", "-o", inline],
+      { home: join(dir, "home") },
+    );
+    expect(only.code, only.stderr).toBe(0);
+    expect(await readdir(inline)).toEqual(["app", ...Array.from({ length: 10 }, (_, n) => `n${n}`)]);
+  }, 300_000);
+
+  it("several platforms: one statement per platform, in its folder, or named for it when the folders are shared", async () => {
+    const dir = await tempDir();
+    await writeFile(join(dir, "a.txt"), "a");
+    const base = await twoPlatformBase(join(dir, "base"));
+    const build = (dest: string, split: boolean) =>
+      buildPlatforms(
+        {
+          contextDir: dir,
+          dockerfile: { text: `FROM ${base}\nARG TARGETARCH\nCOPY a.txt /a-$TARGETARCH\n` },
+          destinations: [],
+          exports: [{ type: "local", dir: dest, split, prefix: "x-", text: dest }],
+          compression: "none",
+          sourceDateEpoch: 0,
+          provenance: {
+            mode: "min",
+            version: "v1",
+            builderId: "",
+            reproducible: false,
+            inlineOnly: false,
+            filename: "slsa.json",
+          },
+        },
+        [parsePlatform("linux/amd64"), parsePlatform("linux/arm64")],
+        { home: join(dir, "home"), env: {} },
+      );
+    const split = join(dir, "split");
+    await build(split, true);
+    for (const arch of ["amd64", "arm64"]) {
+      const bytes = await readFile(join(split, `linux_${arch}`, "x-slsa.json"));
+      expect(bytes.toString()).toBe((await provenanceOracle({ statement: bytes })).indented);
+      const s = JSON.parse(bytes.toString()) as Statement;
+      expect(s.subject.map((x) => x.name)).toContain(`a-${arch}`);
+      expect(s.subject.map((x) => x.name)).not.toContain(`a-${arch === "amd64" ? "arm64" : "amd64"}`);
+    }
+    const shared = join(dir, "shared");
+    await build(shared, false);
+    const names = await readdir(shared);
+    expect(names).toContain("x-slsa.linux_amd64.json");
+    expect(names).toContain("x-slsa.linux_arm64.json");
   }, 600_000);
 });

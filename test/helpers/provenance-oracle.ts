@@ -23,6 +23,8 @@ export interface OracleAnswer {
     predicate: Record<string, unknown>;
   };
   purls: string[];
+  /** The statement as BuildKit's local and tar exporters write it (Go's json.MarshalIndent, two spaces). */
+  indented?: string;
 }
 
 /** Ask the oracle; a statement BuildKit's types refuse rejects with Go's message. */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { goString, goTime } from "../../src/util/go-json.ts";
+import { goIndented, goString, goTime } from "../../src/util/go-json.ts";
 
 describe("goTime and goString: Go's encoding of a time and a string", () => {
   it("cuts the fraction's trailing zeros, as RFC3339Nano, to the microsecond", () => {
@@ -20,5 +20,13 @@ describe("goTime and goString: Go's encoding of a time and a string", () => {
     expect(goString("a\bb\fc")).toBe('"a\\bb\\fc"');
     expect(goString("a\bb\fc", true)).toBe('"a\\u0008b\\u000cc"');
     expect(goString("\\b\\f<", true)).toBe('"\\\\b\\\\f\\u003c"');
+  });
+});
+
+describe('goIndented: Go\'s json.MarshalIndent(v, "", "  ")', () => {
+  it("indents by two spaces, keeps empty arrays and objects on one line, escapes what Go escapes", () => {
+    expect(goIndented({ a: "<b>&\u2028", e: [], o: {}, n: [1, { x: null }] })).toBe(
+      '{\n  "a": "\\u003cb\\u003e\\u0026\\u2028",\n  "e": [],\n  "o": {},\n  "n": [\n    1,\n    {\n      "x": null\n    }\n  ]\n}',
+    );
   });
 });

@@ -744,7 +744,7 @@ function outputOptions(cmd: Command): void {
     )
     .option(
       "--provenance <true|false|mode=min|max,…>",
-      "attach BuildKit's SLSA provenance attestation (buildx's; true: mode=max, BuildKit's default; version=v0.2|v1, builder-id=, reproducible=): the image goes out in an index with it (a docker-archive gets the image alone)",
+      "attach BuildKit's SLSA provenance attestation (buildx's; true: mode=max, BuildKit's default; version=v0.2|v1, builder-id=, reproducible=): the image goes out in an index with it (a docker-archive gets the image alone; -o type=local|tar get provenance.json beside the files)",
     )
     .option(
       "--attest <type=provenance,…>",

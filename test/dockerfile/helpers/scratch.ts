@@ -41,6 +41,18 @@ export async function layerEntries(image: Image, index: number): Promise<string[
   return out;
 }
 
+/** Layer `index`'s entries (of the first layer by default) as `path mtime` lines. */
+export async function layerTimes(image: Image, index = 0): Promise<string[]> {
+  const out: string[] = [];
+  for await (const e of readTar(await image.layers()[index]!.uncompressed())) {
+    out.push(`${e.header.path} ${e.header.mtime}`);
+    for await (const _ of e.body) {
+      // skip the content
+    }
+  }
+  return out;
+}
+
 /** The content of `path` in layer `index` of `image`. */
 export async function fileIn(image: Image, index: number, path: string): Promise<string | undefined> {
   let found: string | undefined;

@@ -2,7 +2,8 @@
 // writes. It reads one JSON document on stdin, {"statement": <an in-toto statement>, "purls": [{"ref",
 // "platform"}]}, decodes the statement and its predicate (SLSA v0.2 or v1, by predicateType) with
 // DisallowUnknownFields, and prints {"statement": <the statement as Go encodes it again>, "purls": [<BuildKit's
-// purl.RefToPURL of each>]}; a field BuildKit's types do not have is an error (exit 1). Built and cached by
+// purl.RefToPURL of each>], "indented": <the statement as json.MarshalIndent writes it, as BuildKit's local and
+// tar exporters do>}; a field BuildKit's types do not have is an error (exit 1). Built and cached by
 // scripts/provenance-oracle.sh.
 package main
 
@@ -82,7 +83,14 @@ func main() {
 		default:
 			fail(fmt.Errorf("predicateType %q is not SLSA provenance", st.PredicateType))
 		}
-		out["statement"] = intoto.Statement{StatementHeader: st.StatementHeader, Predicate: pred}
+		stmt := intoto.Statement{StatementHeader: st.StatementHeader, Predicate: pred}
+		out["statement"] = stmt
+		// as BuildKit's local and tar exporters write it (exporter/local/fs.go)
+		indented, err := json.MarshalIndent(stmt, "", "  ")
+		if err != nil {
+			fail(err)
+		}
+		out["indented"] = string(indented)
 	}
 	purls := []string{}
 	for _, p := range q.Purls {
