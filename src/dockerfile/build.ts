@@ -54,7 +54,14 @@ import {
 } from "./stage.ts";
 import { LayerEntries, StageIndex } from "./stage-index.ts";
 import { layerSources } from "./stage-sources.ts";
-import type { FetchedSource, SourceRoot, StepCacheOptions, StepContext, StepOutput } from "./step.ts";
+import type {
+  FetchedSource,
+  MountedSecret,
+  SourceRoot,
+  StepCacheOptions,
+  StepContext,
+  StepOutput,
+} from "./step.ts";
 import { historyOf, StepRecords } from "./step-records.ts";
 import { earlySnapshotted, snapshotted, Warmings } from "./warm.ts";
 
@@ -176,6 +183,8 @@ export class DockerfileBuild {
   #bases: BaseImages;
   /** The git repositories and URLs ADD fetched (provenance). */
   #fetched = new Map<string, FetchedSource>();
+  /** The secrets and SSH agents RUN steps mount (provenance): `kind id` → the mount, optional unless one requires it. */
+  #mounted = new Map<string, MountedSecret>();
   #startedOn = new Date();
   /** Sources matched in the context and their digests, found once (the key pass and the build share them). */
   #contextSources!: ContextSources;
@@ -552,8 +561,7 @@ export class DockerfileBuild {
       materials: this.#bases.materials(),
       fetched: [...this.#fetched.values()],
       args: frontendArgs(i),
-      secrets: Object.keys(i.secrets ?? {}),
-      ssh: Object.keys(i.ssh ?? {}),
+      mounted: [...this.#mounted.values()],
       filename: this.#df.name,
       dockerfile: Buffer.from(this.#df.text),
       invocationId: invocationId(),
@@ -867,6 +875,11 @@ export class DockerfileBuild {
       // the target: no stage reads it, so its definition key is wanted by nothing
       keyless: s.dry && s.missed && s.stage.index === this.#target,
       fetched: (f) => this.#fetched.set(`${f.kind} ${f.url}`, f),
+      mounted: (m) => {
+        const key = `${m.kind} ${m.id}`;
+        const seen = this.#mounted.get(key);
+        this.#mounted.set(key, { ...m, optional: m.optional && (seen?.optional ?? true) });
+      },
       takeEarly: () => this.#early.take(ins),
       waiting: (ended) => {
         this.#releaseLeads(s);

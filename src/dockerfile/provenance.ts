@@ -24,7 +24,7 @@ import type { ExportStep } from "./cache-format.ts";
 import type { ExportAttestation } from "./export.ts";
 import type { BuildInputs } from "./inputs.ts";
 import type { ProvenanceSpec } from "./provenance-spec.ts";
-import type { FetchedSource } from "./step.ts";
+import type { FetchedSource, MountedSecret } from "./step.ts";
 
 const PREDICATE_V02 = "https://slsa.dev/provenance/v0.2";
 const PREDICATE_V1 = "https://slsa.dev/provenance/v1";
@@ -50,9 +50,8 @@ export interface ProvenanceFacts {
   fetched: readonly FetchedSource[];
   /** The frontend's arguments: `build-arg:NAME`, `label:KEY`, `target`, `no-cache`… (not redacted). */
   args: Readonly<Record<string, string>>;
-  /** The ids of the secrets and SSH agents given to the build (their values never). */
-  secrets: readonly string[];
-  ssh: readonly string[];
+  /** The secrets and SSH agents the build's RUN steps mount (their ids, never a value), BuildKit's Capture. */
+  mounted: readonly MountedSecret[];
   /** The Dockerfile's name (the predicate's configSource.entryPoint) and, for mode=max, its text. */
   filename: string;
   dockerfile: Buffer | undefined;
@@ -186,8 +185,16 @@ function predicateV02(spec: ProvenanceSpec, f: ProvenanceFacts): Record<string, 
     }
     args[k] = v;
   }
-  const secrets = spec.mode === "max" ? [...f.secrets].sort().map((id) => ({ id })) : [];
-  const ssh = spec.mode === "max" ? [...f.ssh].sort().map((id) => ({ id })) : [];
+  // sorted by id, `optional` when no mount requires it (BuildKit's Capture.AddSecret, AddSSH and Sort)
+  const mountedOf = (kind: MountedSecret["kind"]) =>
+    spec.mode === "max"
+      ? f.mounted
+          .filter((m) => m.kind === kind)
+          .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
+          .map((m) => ({ id: m.id, ...(m.optional ? { optional: true } : {}) }))
+      : [];
+  const secrets = mountedOf("secret");
+  const ssh = mountedOf("ssh");
   const buildkit: Record<string, unknown> = {};
   if (spec.mode === "max" && f.dockerfile) {
     buildkit.source = {

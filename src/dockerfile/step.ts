@@ -80,6 +80,13 @@ export type FetchedSource =
   | { kind: "git"; url: string; commit: string }
   | { kind: "http"; url: string; digest: Digest };
 
+/** A secret or SSH agent a RUN mounts, as BuildKit's provenance captures it (optional unless `required`). */
+export interface MountedSecret {
+  kind: "secret" | "ssh";
+  id: string;
+  optional: boolean;
+}
+
 export interface StepContext {
   readonly inputs: BuildInputs;
   /** BERTH_HOME. */
@@ -157,6 +164,8 @@ export interface StepContext {
   readonly keyless: boolean;
   /** ADD fetched a git repository (its commit) or a URL (its content's digest): a material of the provenance. */
   readonly fetched?: ((source: FetchedSource) => void) | undefined;
+  /** RUN mounts a secret or an SSH agent (its id, in both passes): the provenance's secrets and ssh. */
+  readonly mounted?: ((m: MountedSecret) => void) | undefined;
   /** The step's work is a process's until `ended` settles (RUN): the build's thread is free for work made early. */
   waiting(ended: Promise<unknown>): void;
   /**

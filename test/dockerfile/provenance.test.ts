@@ -139,6 +139,8 @@ COPY --from=${registry.host}/base:2 /bin/busybox /bb
         "mode=max",
         "--secret",
         "id=tok,env=TOKEN",
+        "--secret",
+        "id=given-not-mounted,env=TOKEN",
         "--build-arg",
         "GREETING=hello",
         "--json",
@@ -211,7 +213,8 @@ COPY --from=${registry.host}/base:2 /bin/busybox /bb
     expect(p.invocation.configSource).toEqual({ entryPoint: "Dockerfile" });
     expect(p.invocation.parameters.frontend).toBe("dockerfile.v0");
     expect(p.invocation.parameters.args).toEqual({ "build-arg:GREETING": "hello" });
-    expect(p.invocation.parameters.secrets).toEqual([{ id: "tok" }]);
+    // the secrets RUN mounts (as BuildKit's Capture: not the ones given), optional unless one requires it
+    expect(p.invocation.parameters.secrets).toEqual([{ id: "tok", optional: true }]);
     expect(p.invocation.parameters.locals).toEqual([{ name: "context" }, { name: "dockerfile" }]);
     expect(p.invocation.environment).toEqual({ platform: "linux/amd64" });
     expect(p.metadata.completeness).toEqual({ parameters: true, environment: true, materials: false });

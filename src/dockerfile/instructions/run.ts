@@ -344,6 +344,8 @@ export async function runInstruction(c: StepContext): Promise<void> {
   const mountSpecs = (ins.flags.mount ?? []).map((m) => {
     const spec = parseMount(expandWord(m, vars, c.escape).value, workdir, sshIndex);
     if (spec.type === "ssh") sshIndex++;
+    if (spec.type === "secret" || spec.type === "ssh")
+      c.mounted?.({ kind: spec.type, id: spec.id ?? "default", optional: !spec.required });
     return spec;
   });
   const network = runNetwork(c);
