@@ -12,6 +12,7 @@ import type { PhaseLogger } from "../cnb/log.ts";
 import {
   type BuildInputs,
   buildPlatforms,
+  builtinArgs,
   DockerfileBuild,
   type BuildResult as DockerfileResult,
   type FilesystemExport,
@@ -795,7 +796,19 @@ async function buildDockerfileOnce(o: DockerfileBuildOptions): Promise<BuildResu
     ? parseBuildArgs(o.buildArgs, host.env)
     : { ...(o.buildArgs ?? {}) };
   const sourceDateEpoch = epochOf(buildArgs, o.sourceDateEpoch);
+  const builtin = builtinArgs(buildArgs);
   const platforms = o.platform ? parsePlatformList(o.platform) : [];
+  if (platforms.length > 1 && builtin.multiPlatform === false) {
+    throw new BerthError(
+      "USAGE",
+      `--platform ${o.platform} with --build-arg BUILDKIT_MULTI_PLATFORM=${buildArgs.BUILDKIT_MULTI_PLATFORM}: conflicting config: returning multiple target platforms is not allowed`,
+      { hint: "leave out BUILDKIT_MULTI_PLATFORM, or give one platform" },
+    );
+  }
+  const cacheTo = (o.cacheTo ?? []).map(parseCacheTo);
+  // BUILDKIT_INLINE_CACHE=1 is buildx's --cache-to type=inline
+  if (builtin.inlineCache && !cacheTo.some((c) => c.type === "inline"))
+    cacheTo.push(parseCacheTo("type=inline"));
   const inputs: BuildInputs = {
     contextDir,
     dockerfile: { path: file, ...(o.fileInContext ? { inContext: true } : {}) },
@@ -814,7 +827,9 @@ async function buildDockerfileOnce(o: DockerfileBuildOptions): Promise<BuildResu
       ).values(),
     ],
     extraHosts: (o.addHosts ?? []).map(parseAddHost),
-    cacheTo: (o.cacheTo ?? []).map(parseCacheTo),
+    hostname: builtin.hostname,
+    cacheMountNamespace: builtin.cacheMountNamespace,
+    cacheTo,
     cacheFrom: (o.cacheFrom ?? []).map(parseCacheFrom),
     secrets: parseSecrets(o.secrets ?? [], host.env, host.cwd),
     ssh: parseSsh(o.ssh ?? [], host.env, host.cwd),
@@ -834,9 +849,11 @@ async function buildDockerfileOnce(o: DockerfileBuildOptions): Promise<BuildResu
     onStep: o.logger?.step,
     signal: o.signal,
   };
-  if (platforms.length > 1) {
-    const r = await buildPlatforms(inputs, platforms, host.ctx);
-    const doc = await dockerfileDocument(r.platforms[0]!.result, tags, destinations[0], host, platforms[0]);
+  // several platforms, or BUILDKIT_MULTI_PLATFORM: an index (and a folder per platform), one platform too
+  if (platforms.length > 1 || builtin.multiPlatform) {
+    const list = platforms.length ? platforms : [hostPlatform()];
+    const r = await buildPlatforms(inputs, list, host.ctx);
+    const doc = await dockerfileDocument(r.platforms[0]!.result, tags, destinations[0], host, list[0]);
     return {
       ...doc,
       digest: r.digest,

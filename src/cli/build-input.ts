@@ -60,6 +60,8 @@ export interface InputHost {
   flag: string;
   /** Where the temporary context goes (BERTH_HOME/tmp: a killed berth's is swept by the next command). */
   tmp: string;
+  /** `--build-arg BUILDKIT_CONTEXT_KEEP_GIT_DIR=1`: a git context keeps its `.git` (as `#…:keep-git-dir=true`). */
+  keepGitDir: boolean;
 }
 
 /**
@@ -103,7 +105,12 @@ export async function prepareContext(input: ContextInput, h: InputHost): Promise
     let dockerfile = dfStdin ? await readStdin(h, join(tmp, "Dockerfile"), `${h.flag} -`) : undefined;
     if (input.kind === "git") {
       const { fetchGitTree } = await import("../dockerfile/named-context.ts");
-      await fetchGitTree(input.url, tmp, root, { env: h.env, signal: undefined, who: "the build context " });
+      await fetchGitTree(input.url, tmp, root, {
+        env: h.env,
+        signal: undefined,
+        who: "the build context ",
+        keepGitDir: h.keepGitDir,
+      });
     } else {
       const file =
         input.kind === "stdin"

@@ -66,9 +66,9 @@ export class BuildArgs {
     return out;
   }
 
-  /** The --build-args no ARG declared (so far); SOURCE_DATE_EPOCH is the build's own (its epoch) either way. */
+  /** The --build-args no ARG declared (so far), but BuildKit's own (`BUILTIN_ARGS`), which the build reads. */
   unused(): string[] {
-    return Object.keys(this.#given).filter((k) => !this.#consumed.has(k) && k !== "SOURCE_DATE_EPOCH");
+    return Object.keys(this.#given).filter((k) => !this.#consumed.has(k) && !BUILTIN_ARGS.has(k));
   }
 
   /** FROM's base expanded with the global ARGs; blank is an error, as BuildKit's "base name should not be blank". */
@@ -103,4 +103,68 @@ function splitArgWords(text: string): string[] {
     out.push(m[2] === undefined ? m[1]! : `${m[1]}=${m[2]}`);
   }
   return out;
+}
+
+/**
+ * BuildKit's built-in build args (frontend/dockerfile/docs/reference.md, dockerui's config, buildx's
+ * BUILDKIT_INLINE_CACHE): read by the build itself (`builtinArgs`; BUILDKIT_SYNTAX, BUILDKIT_BUILD_NAME and
+ * BUILDKIT_HISTORY_PROVENANCE_V1 name what berth has not: a frontend image, a build history), never named unused.
+ */
+const BUILTIN_ARGS: ReadonlySet<string> = new Set([
+  "SOURCE_DATE_EPOCH",
+  "BUILDKIT_BUILD_NAME",
+  "BUILDKIT_CACHE_MOUNT_NS",
+  "BUILDKIT_CONTEXT_KEEP_GIT_DIR",
+  "BUILDKIT_DOCKERFILE_CHECK",
+  "BUILDKIT_HISTORY_PROVENANCE_V1",
+  "BUILDKIT_INLINE_CACHE",
+  "BUILDKIT_MULTI_PLATFORM",
+  "BUILDKIT_SANDBOX_HOSTNAME",
+  "BUILDKIT_SYNTAX",
+]);
+
+/** What BuildKit's built-in build args ask of a build. */
+export interface BuiltinArgs {
+  /** BUILDKIT_INLINE_CACHE: `--cache-to type=inline`, as buildx adds it. */
+  inlineCache: boolean;
+  /** BUILDKIT_MULTI_PLATFORM: an index (and a folder per platform) for one platform too; false: never several. */
+  multiPlatform: boolean | undefined;
+  /** BUILDKIT_SANDBOX_HOSTNAME: RUN's hostname (default `buildkitsandbox`). */
+  hostname: string | undefined;
+  /** BUILDKIT_CACHE_MOUNT_NS: cache mounts' ids are `NS/ID`. */
+  cacheMountNamespace: string | undefined;
+  /** BUILDKIT_CONTEXT_KEEP_GIT_DIR: a git context keeps its `.git`. */
+  keepGitDir: boolean;
+}
+
+/** Go's strconv.ParseBool: 1, t, T, TRUE, true, True and their false forms; undefined for anything else. */
+export function goBool(v: string | undefined): boolean | undefined {
+  if (v === undefined) return undefined;
+  if (["1", "t", "T", "TRUE", "true", "True"].includes(v)) return true;
+  if (["0", "f", "F", "FALSE", "false", "False"].includes(v)) return false;
+  return undefined;
+}
+
+/**
+ * The built-in build args of `args` as BuildKit reads them: a value that is not a boolean leaves
+ * BUILDKIT_INLINE_CACHE and BUILDKIT_CONTEXT_KEEP_GIT_DIR off, as buildx and dockerui ignore it, and is refused for
+ * BUILDKIT_MULTI_PLATFORM, as dockerui refuses it; an empty hostname or namespace is none.
+ */
+export function builtinArgs(args: Readonly<Record<string, string>>): BuiltinArgs {
+  const multi = args.BUILDKIT_MULTI_PLATFORM;
+  const multiPlatform = multi ? goBool(multi) : undefined;
+  if (multi && multiPlatform === undefined) {
+    throw new BerthError(
+      "USAGE",
+      `--build-arg BUILDKIT_MULTI_PLATFORM=${multi}: invalid boolean value for multi-platform`,
+      { hint: "give BUILDKIT_MULTI_PLATFORM=1 or 0" },
+    );
+  }
+  return {
+    inlineCache: goBool(args.BUILDKIT_INLINE_CACHE) ?? false,
+    multiPlatform,
+    hostname: args.BUILDKIT_SANDBOX_HOSTNAME || undefined,
+    cacheMountNamespace: args.BUILDKIT_CACHE_MOUNT_NS || undefined,
+    keepGitDir: goBool(args.BUILDKIT_CONTEXT_KEEP_GIT_DIR) ?? false,
+  };
 }

@@ -59,16 +59,17 @@ function platformDir(p: Platform): string {
 }
 
 /**
- * Export each built image (one per platform) to each of `exports`. With several platforms, as BuildKit's: a tar
- * holds each platform under `linux_amd64/`…, and a local export goes into DEST/linux_amd64… unless
- * `platform-split=false` (all into DEST); `platform-split=true` splits one platform too.
+ * Export each built image (one per platform) to each of `exports`. With `several` (a multi-platform build, one
+ * platform too under BUILDKIT_MULTI_PLATFORM: BuildKit's platform map), as BuildKit's: a tar holds each platform
+ * under `linux_amd64/`…, and a local export goes into DEST/linux_amd64… unless `platform-split=false` (all into
+ * DEST); `platform-split=true` splits one platform too.
  */
 export async function exportFilesystems(
   built: readonly ExportedImage[],
   exports: readonly FilesystemExport[],
   spool: string,
+  several = built.length > 1,
 ): Promise<void> {
-  const several = built.length > 1;
   const layersOf = (image: Image): LayerOpener[] => image.layers().map((l) => () => l.uncompressed());
   for (const e of exports) {
     try {

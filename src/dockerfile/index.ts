@@ -1,5 +1,6 @@
 /** The Dockerfile frontend: parse, expand, plan stages and build images with no daemon. */
 
+export { builtinArgs, goBool } from "./args.ts";
 export { DockerfileBuild } from "./build.ts";
 export { cacheKey, StepCache, type StepRecord } from "./cache.ts";
 export { type CacheFrom, type CacheTo, parseCacheFrom, parseCacheTo } from "./cache-spec.ts";

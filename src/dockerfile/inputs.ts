@@ -41,6 +41,10 @@ export interface BuildInputs {
   pull?: boolean;
   /** `--add-host`: lines added to RUN's /etc/hosts (not to the image). */
   extraHosts?: readonly HostEntry[];
+  /** BUILDKIT_SANDBOX_HOSTNAME: RUN's hostname (default BuildKit's `buildkitsandbox`). */
+  hostname?: string | undefined;
+  /** BUILDKIT_CACHE_MOUNT_NS: cache mounts' ids are `NS/ID`. */
+  cacheMountNamespace?: string | undefined;
   /** `--cache-from`: caches (BuildKit's format) whose step records are used when the local cache has none. */
   cacheFrom?: CacheFrom[];
   /** `--cache-to`: where the build's step records go (registry, OCI layout, or inline in the image). */

@@ -239,11 +239,18 @@ export async function fetchGitTree(
   text: string,
   dir: string,
   root: string,
-  o: { env: Record<string, string | undefined>; signal: AbortSignal | undefined; who: string },
+  o: {
+    env: Record<string, string | undefined>;
+    signal: AbortSignal | undefined;
+    who: string;
+    /** BUILDKIT_CONTEXT_KEEP_GIT_DIR: keep `.git` whatever the reference says. */
+    keepGitDir?: boolean | undefined;
+  },
 ): Promise<void> {
   const { fetchGit, parseGitRef } = await import("./instructions/git.ts");
   const ref = parseGitRef(text);
-  await fetchGit(ref, join(dir, "clone"), { checksum: undefined, keepGitDir: ref.keepGitDir ?? false, ...o });
+  const keepGitDir = Boolean(o.keepGitDir) || (ref.keepGitDir ?? false);
+  await fetchGit(ref, join(dir, "clone"), { checksum: undefined, ...o, keepGitDir });
   const sub = await resolveInRoot(join(dir, "clone"), ref.subdir ?? "/", true);
   await rename(join(dir, "clone", sub), root);
 }

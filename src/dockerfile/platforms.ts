@@ -113,7 +113,8 @@ export async function buildPlatforms(
           ...b,
           attestations: spec && attest?.(spec, b.result.provenance!.facts, inputs.sourceDateEpoch),
         }));
-        await (await import("./export.ts")).exportFilesystems(images, exports, tmp);
+        // a platform map, one platform too (BUILDKIT_MULTI_PLATFORM): a folder per platform, as BuildKit's
+        await (await import("./export.ts")).exportFilesystems(images, exports, tmp, true);
       });
     inputs.log?.(
       `--> index ${index.digest}: ${images.map((m, i) => `${formatPlatform(platforms[i])} ${m.digest}`).join(", ")}`,

@@ -127,7 +127,8 @@ export interface RunResult extends ProcessResult {
 
 /**
  * Files Docker provides in every container: /etc/hostname, /etc/hosts, /etc/resolv.conf (`resolvConf`, else
- * the host's), with `--add-host`'s lines after the others.
+ * the host's), with `--add-host`'s lines after the others. `buildkit`: /etc/hosts as BuildKit's executor writes
+ * it for a RUN (executor/oci/hosts.go: the hostname on localhost's line, no line of its own).
  */
 export async function etcMounts(
   dir: string,
@@ -135,13 +136,14 @@ export async function etcMounts(
   network: NetworkMode,
   resolvConf?: string,
   extraHosts: readonly HostEntry[] = [],
+  buildkit = false,
 ): Promise<SpecMount[]> {
   const hostHosts =
     network === "host" ? await readFile("/etc/hosts", "utf8").catch(() => undefined) : undefined;
-  const hosts =
-    (hostHosts ??
-      `127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t${hostname}\n`) +
-    extraHosts.map((e) => `${e.ip}\t${e.host}\n`).join("");
+  const own = buildkit
+    ? `127.0.0.1\tlocalhost ${hostname}\n::1\tlocalhost ip6-localhost ip6-loopback\n`
+    : `127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t${hostname}\n`;
+  const hosts = (hostHosts ?? own) + extraHosts.map((e) => `${e.ip}\t${e.host}\n`).join("");
   const resolv = resolvConf ?? (await readFile("/etc/resolv.conf", "utf8").catch(() => undefined));
   const files: [string, string][] = [
     ["hostname", `${hostname}\n`],

@@ -76,6 +76,12 @@ export interface SandboxOptions extends RuntimeContext, StdioOptions {
   etcAlways?: boolean;
   /** `--add-host`: lines added to the command's /etc/hosts. */
   extraHosts?: readonly HostEntry[] | undefined;
+  /**
+   * A Dockerfile RUN's sandbox as BuildKit's executor makes it: hostname `buildkitsandbox` unless `hostname`
+   * says otherwise, /etc/hosts naming it on localhost's line, no HOSTNAME variable. The host's network keeps the
+   * host's name and /etc/hosts.
+   */
+  buildkit?: boolean;
 }
 
 export interface SandboxResult extends ProcessResult {
@@ -235,7 +241,8 @@ async function runOnce(r: SandboxRun, layers: UnionLayer[] | undefined): Promise
     const find: RootFinder = layers ? (p) => findInUnion(layers, p) : dirFinder(root.rootfs);
     const user = await resolveUser(find, o.user ?? config?.config?.User, name);
     const network = o.network ?? "default";
-    const hostname = o.hostname ?? (network === "host" ? osHostname() : id.slice(6, 18));
+    const hostname =
+      o.hostname ?? (network === "host" ? osHostname() : o.buildkit ? "buildkitsandbox" : id.slice(6, 18));
     net = await setupNetwork({
       network,
       dir,
@@ -244,7 +251,7 @@ async function runOnce(r: SandboxRun, layers: UnionLayer[] | undefined): Promise
     });
     // Only files the root already has are bound over, so the changes stay the command's own.
     const etc: SpecMount[] = [];
-    for (const m of await etcMounts(dir, hostname, network, net.resolvConf, o.extraHosts)) {
+    for (const m of await etcMounts(dir, hostname, network, net.resolvConf, o.extraHosts, o.buildkit)) {
       if (o.etcAlways || (await find(m.destination))) etc.push(m);
     }
     const premade = layers && o.etcAlways ? await premakeEtc(layers, etc) : undefined;
@@ -253,8 +260,8 @@ async function runOnce(r: SandboxRun, layers: UnionLayer[] | undefined): Promise
       user,
       args: o.args,
       env: config
-        ? processEnv(config, user, o.env ?? [], hostname)
-        : mergeEnv(processEnv(undefined, user, [], hostname), o.env ?? []),
+        ? processEnv(config, user, o.env ?? [], o.buildkit ? undefined : hostname)
+        : mergeEnv(processEnv(undefined, user, [], o.buildkit ? undefined : hostname), o.env ?? []),
       cwd,
       network,
       hooks: net.hooks,

@@ -245,3 +245,64 @@ describe("build --dockerfile and SOURCE_DATE_EPOCH", () => {
     expect(bad.stderr).toMatch(/SOURCE_DATE_EPOCH=soon: invalid SOURCE_DATE_EPOCH/);
   });
 });
+
+describe("build --dockerfile and BuildKit's built-in build args", () => {
+  it("BUILDKIT_INLINE_CACHE is --cache-to type=inline; BUILDKIT_MULTI_PLATFORM makes one platform an index and a folder; none is unused", async () => {
+    const app = await tempDir();
+    await writeFile(join(app, "a.txt"), "a\n");
+    await writeFile(join(app, "Dockerfile"), "FROM scratch\nCOPY a.txt /\n");
+    const home = await tempDir();
+    const build = (args: string[]) => berth(["build", app, "--dockerfile", ...args], { home });
+    const inline = await build([
+      "-t",
+      "i:1",
+      "--build-arg",
+      "BUILDKIT_INLINE_CACHE=1",
+      "--build-arg",
+      "BUILDKIT_SYNTAX=x",
+    ]);
+    expect(inline.code, inline.stderr).toBe(0);
+    expect(inline.stderr).not.toMatch(/not consumed/);
+    const config = JSON.parse((await berth(["inspect", "--config", "i:1"], { home })).stdout) as {
+      config: { Labels?: Record<string, string> };
+    };
+    expect(Object.keys(config).concat(Object.keys(config.config))).toContain("moby.buildkit.cache.v0");
+    // one platform as a multi-platform build: an index of it, and its folder
+    const layout = join(app, "multi");
+    const out = join(app, "out");
+    const multi = await build([
+      "-t",
+      `oci:${layout}:m`,
+      "-o",
+      out,
+      "--build-arg",
+      "BUILDKIT_MULTI_PLATFORM=1",
+    ]);
+    expect(multi.code, multi.stderr).toBe(0);
+    const top = JSON.parse(await readFile(join(layout, "index.json"), "utf8")) as {
+      manifests: { digest: string }[];
+    };
+    const index = JSON.parse(
+      await readFile(join(layout, "blobs", "sha256", top.manifests[0]!.digest.slice(7)), "utf8"),
+    ) as { mediaType: string; manifests: { platform?: { os: string } }[] };
+    expect(index.mediaType).toBe("application/vnd.oci.image.index.v1+json");
+    expect(index.manifests.map((m) => m.platform?.os)).toEqual(["linux"]);
+    const [dir] = await readdir(out);
+    expect(dir).toMatch(/^linux_[a-z0-9]+$/);
+    expect(await readdir(join(out, dir!))).toEqual(["a.txt"]);
+    // dockerui's refusals
+    const bad = await build(["-t", "b:1", "--build-arg", "BUILDKIT_MULTI_PLATFORM=maybe"]);
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr).toMatch(/BUILDKIT_MULTI_PLATFORM=maybe: invalid boolean value for multi-platform/);
+    const conflict = await build([
+      "-t",
+      "c:1",
+      "--platform",
+      "linux/amd64,linux/arm64",
+      "--build-arg",
+      "BUILDKIT_MULTI_PLATFORM=0",
+    ]);
+    expect(conflict.code).not.toBe(0);
+    expect(conflict.stderr).toMatch(/conflicting config: returning multiple target platforms is not allowed/);
+  });
+});

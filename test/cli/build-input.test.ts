@@ -44,6 +44,7 @@ const host = (stdin: string | Buffer, o: Partial<InputHost> = {}): InputHost => 
   dockerfile: undefined,
   flag: "-f",
   tmp: join(tmp, "home-tmp"),
+  keepGitDir: false,
   ...o,
 });
 
@@ -133,7 +134,17 @@ describe("prepareContext", () => {
       const p = await prepareContext({ kind: "git", url: `${git.url}#v1` }, host(""));
       expect(await readFile(join(p.contextDir, "hello.txt"), "utf8")).toBe("v1\n");
       expect(p.dockerfile).toBe(join(p.contextDir, "Dockerfile"));
+      // no .git, unless BUILDKIT_CONTEXT_KEEP_GIT_DIR asks for it
+      expect(await readdir(p.contextDir)).not.toContain(".git");
       await p.cleanup();
+      const kept = await prepareContext(
+        { kind: "git", url: `${git.url}#v1` },
+        host("", { keepGitDir: true }),
+      );
+      expect(execFileSync("git", ["rev-parse", "HEAD"], { cwd: kept.contextDir }).toString()).toMatch(
+        /^[0-9a-f]{40}\n$/,
+      );
+      await kept.cleanup();
       const repo = join(tmp, "git", "repo.git");
       await mkdir(join(repo, "app"));
       await writeFile(join(repo, "app", "Dockerfile"), "FROM scratch\n");

@@ -1,6 +1,6 @@
 /** The build args of a Dockerfile: declared, given, defaulted, global; FROM's base and --platform (src/dockerfile/args.ts). */
 import { describe, expect, it } from "vitest";
-import { BuildArgs } from "../../src/dockerfile/args.ts";
+import { BuildArgs, builtinArgs, goBool } from "../../src/dockerfile/args.ts";
 import { parseDockerfile } from "../../src/dockerfile/parse.ts";
 import { splitStages } from "../../src/dockerfile/stage.ts";
 import { formatPlatform, hostPlatform } from "../../src/oci/platform.ts";
@@ -69,5 +69,37 @@ describe("BuildArgs", () => {
     expect(() => args.fromPlatform(plan.stages[0]!.from, ARM)).toThrow(
       /^Dockerfile\.test:1: FROM --platform/,
     );
+  });
+});
+
+describe("builtinArgs (BuildKit's built-in build args)", () => {
+  it("reads them as dockerui and buildx do: Go's booleans, empty as none, a bad multi-platform value refused", async () => {
+    expect(builtinArgs({})).toEqual({
+      inlineCache: false,
+      multiPlatform: undefined,
+      hostname: undefined,
+      cacheMountNamespace: undefined,
+      keepGitDir: false,
+    });
+    expect(
+      builtinArgs({
+        BUILDKIT_INLINE_CACHE: "True",
+        BUILDKIT_MULTI_PLATFORM: "F",
+        BUILDKIT_SANDBOX_HOSTNAME: "b",
+        BUILDKIT_CACHE_MOUNT_NS: "ns",
+        BUILDKIT_CONTEXT_KEEP_GIT_DIR: "yes",
+      }),
+    ).toEqual({
+      inlineCache: true,
+      multiPlatform: false,
+      hostname: "b",
+      cacheMountNamespace: "ns",
+      keepGitDir: false,
+    });
+    expect(() => builtinArgs({ BUILDKIT_MULTI_PLATFORM: "on" })).toThrow(
+      /invalid boolean value for multi-platform/,
+    );
+    expect(goBool("TRUE")).toBe(true);
+    expect(goBool("tRue")).toBeUndefined();
   });
 });

@@ -40,6 +40,8 @@ export interface RunStepOptions extends Pick<RuntimeContext, "runtime" | "search
   network: NetworkMode;
   /** `--add-host`'s lines in /etc/hosts. */
   extraHosts: readonly HostEntry[];
+  /** BUILDKIT_SANDBOX_HOSTNAME (default BuildKit's `buildkitsandbox`). */
+  hostname: string | undefined;
   mounts: SpecMount[];
   /** Image paths of mount targets, removed from the changes when the command's root lacked them. */
   mountTargets: string[];
@@ -129,6 +131,8 @@ async function runStep(o: RunStepOptions) {
     network: o.network,
     mounts: o.mounts,
     etcAlways: true,
+    buildkit: true,
+    ...(o.hostname ? { hostname: o.hostname } : {}),
     extraHosts: o.extraHosts,
     ...(o.onUnpack ? { onApply: (i: number, n: number) => (i === 0 ? o.onUnpack!(n) : undefined) } : {}),
     onSpawn: o.onSpawn,
@@ -327,9 +331,25 @@ function historyArgs(args: ReadonlyMap<string, string | undefined>, env: readonl
   return `|${pairs.length} ${pairs.join(" ")} `;
 }
 
+/**
+ * RUN's `--mount`s, each expanded and read; the secrets and SSH agents noted for the provenance; a cache's id
+ * `NS/ID` under BUILDKIT_CACHE_MOUNT_NS (dockerfile2llb's AsPersistentCacheDir).
+ */
+function runMountSpecs(c: StepContext, workdir: string): RunMountSpec[] {
+  let sshIndex = 0;
+  const ns = c.inputs.cacheMountNamespace;
+  return (c.ins.flags.mount ?? []).map((m) => {
+    const spec = parseMount(expandWord(m, c.vars, c.escape).value, workdir, sshIndex);
+    if (spec.type === "ssh") sshIndex++;
+    if (spec.type === "secret" || spec.type === "ssh")
+      c.mounted?.({ kind: spec.type, id: spec.id ?? "default", optional: !spec.required });
+    return spec.type === "cache" && ns ? { ...spec, id: `${ns}/${spec.id}` } : spec;
+  });
+}
+
 /** RUN: the command, its mounts and network; the changes it leaves are the layer. */
 export async function runInstruction(c: StepContext): Promise<void> {
-  const { ins, vars, where } = c;
+  const { where } = c;
   const config = c.config;
   const { argv, script } = commandArgv(c.ins, c.config.Shell);
   checkSecurity(c);
@@ -340,18 +360,13 @@ export async function runInstruction(c: StepContext): Promise<void> {
     .map(([k, v]) => `${k}=${v}`)
     .sort();
   const workdir = config.WorkingDir || "/";
-  let sshIndex = 0;
-  const mountSpecs = (ins.flags.mount ?? []).map((m) => {
-    const spec = parseMount(expandWord(m, vars, c.escape).value, workdir, sshIndex);
-    if (spec.type === "ssh") sshIndex++;
-    if (spec.type === "secret" || spec.type === "ssh")
-      c.mounted?.({ kind: spec.type, id: spec.id ?? "default", optional: !spec.required });
-    return spec;
-  });
+  const mountSpecs = runMountSpecs(c, workdir);
   const network = runNetwork(c);
   const { parts, content, roots } = await mountParts(c, mountSpecs);
   // --add-host's lines are the step's input, as BuildKit's ExecOp's extra hosts (no part without them)
   const hosts = c.inputs.extraHosts?.length ? [c.inputs.extraHosts.map((e) => `${e.ip} ${e.host}`)] : [];
+  // BUILDKIT_SANDBOX_HOSTNAME is the exec op's hostname, so a part of its key (none for the default)
+  if (c.inputs.hostname) hosts.push([`hostname ${c.inputs.hostname}`]);
   const keyParts = (mounts: unknown[]) => [
     argv,
     argEnv,
@@ -393,6 +408,7 @@ export async function runInstruction(c: StepContext): Promise<void> {
             searchPath: c.inputs.searchPath,
             network,
             extraHosts: c.inputs.extraHosts ?? [],
+            hostname: c.inputs.hostname,
             mounts,
             // Mount points of --mount are not the command's changes; /dev, /proc and /sys that the runtime
             // makes in a root without them stay, as in BuildKit's layers.

@@ -56,6 +56,26 @@ describe("RUN", () => {
     expect(JSON.stringify(image.config)).not.toContain("s3cret");
   });
 
+  it("BUILDKIT_SANDBOX_HOSTNAME names the sandbox (a part of the key); BUILDKIT_CACHE_MOUNT_NS keeps caches apart", async () => {
+    const dir = await tempDir();
+    const text = `FROM ${base}\nRUN --mount=type=cache,target=/c hostname && grep -c localhost /etc/hosts && ls /c && touch /c/seen\n`;
+    const run = async (o: Parameters<typeof scratchBuild>[3]) => {
+      const out: string[] = [];
+      const r = await scratchBuild(dir, context, text, { onOutput: (c) => out.push(c.toString()), ...o });
+      return { cached: r.result.steps.at(-1)!.cached, output: out.join("") };
+    };
+    // BuildKit's default name; the cache mount empty at first
+    expect(await run({})).toEqual({ cached: false, output: "buildkitsandbox\n2\n" });
+    // another name re-runs the step; the cache has what the first run left
+    expect(await run({ hostname: "builder-7" })).toEqual({ cached: false, output: "builder-7\n2\nseen\n" });
+    expect((await run({ hostname: "builder-7" })).cached).toBe(true);
+    // a namespace is another cache (its id NS/ID), and another step
+    expect(await run({ hostname: "builder-7", cacheMountNamespace: "team-a" })).toEqual({
+      cached: false,
+      output: "builder-7\n2\n",
+    });
+  });
+
   it("a failing command names the step and its exit code; --security=insecure is refused", async () => {
     const failed = await failureOf(build("RUN exit 3\n"));
     expect(failed.message).toBe('Dockerfile:2: RUN ["/bin/sh","-c","exit 3"] exited with code 3');
