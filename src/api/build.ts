@@ -31,6 +31,7 @@ import {
   parsePlatformList,
   platformMatches,
 } from "../oci/platform.ts";
+import { parseShmSize, parseUlimits } from "../runtime/limits.ts";
 import { parseAddHost, parseNetworkMode } from "../runtime/network.ts";
 import type { TransportContext } from "../transport/context.ts";
 import { type ImageArgument, parseImageArgument } from "../transport/parse.ts";
@@ -561,6 +562,12 @@ export interface DockerfileBuildOptions extends HostOptions {
   addHosts?: string[];
   /** docker build's `--pull`: base images named without a transport are read from their registry. */
   pull?: boolean;
+  /** docker buildx's `--shm-size`: RUN's /dev/shm, bytes or `128m` (docker's RAMInBytes; default 64 MiB). */
+  shmSize?: string | undefined;
+  /** docker buildx's `--ulimit TYPE=SOFT[:HARD]`: RUN's process rlimits (repeatable). */
+  ulimits?: string[];
+  /** docker buildx's `--cgroup-parent`: RUN's cgroup is PARENT/buildkit/ID (BuildKit's runc executor's). */
+  cgroupParent?: string | undefined;
   /** docker buildx's `--no-cache-filter`: stages whose steps all run, using no cached result. */
   noCacheFilter?: string[];
   /**
@@ -786,6 +793,9 @@ async function buildDockerfileOnce(o: DockerfileBuildOptions): Promise<BuildResu
       ).values(),
     ],
     extraHosts: (o.addHosts ?? []).map(parseAddHost),
+    shmSize: o.shmSize ? parseShmSize(o.shmSize) : undefined,
+    ulimits: parseUlimits(o.ulimits ?? []),
+    cgroupParent: o.cgroupParent || undefined,
     cacheTo: (o.cacheTo ?? []).map(parseCacheTo),
     cacheFrom: (o.cacheFrom ?? []).map(parseCacheFrom),
     secrets: parseSecrets(o.secrets ?? [], host.env, host.cwd),

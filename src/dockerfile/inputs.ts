@@ -7,7 +7,7 @@ import type { CopyResult } from "../oci/copy.ts";
 import type { Image, ImageIndex } from "../oci/image.ts";
 import type { Compression } from "../oci/mediatype.ts";
 import type { Platform } from "../oci/platform.ts";
-import type { HostEntry, NetworkMode } from "../runtime/index.ts";
+import type { HostEntry, NetworkMode, Rlimit } from "../runtime/index.ts";
 import type { ImageArgument } from "../transport/parse.ts";
 import type { CacheSteps } from "./cache-io.ts";
 import type { CacheFrom, CacheTo } from "./cache-spec.ts";
@@ -41,6 +41,12 @@ export interface BuildInputs {
   pull?: boolean;
   /** `--add-host`: lines added to RUN's /etc/hosts (not to the image). */
   extraHosts?: readonly HostEntry[];
+  /** `--shm-size`: the bytes of RUN's /dev/shm tmpfs (default: the runtime's 64 MiB). */
+  shmSize?: number | undefined;
+  /** `--ulimit`: RUN's process rlimits (default: the runtime's process's own). */
+  ulimits?: readonly Rlimit[] | undefined;
+  /** `--cgroup-parent`: RUN's cgroup is PARENT/buildkit/ID, as BuildKit's runc executor makes it. */
+  cgroupParent?: string | undefined;
   /** `--cache-from`: caches (BuildKit's format) whose step records are used when the local cache has none. */
   cacheFrom?: CacheFrom[];
   /** `--cache-to`: where the build's step records go (registry, OCI layout, or inline in the image). */

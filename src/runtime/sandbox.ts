@@ -28,12 +28,21 @@ import {
 import type { Image } from "../oci/image.ts";
 import { etcMounts, type RuntimeContext } from "./container.ts";
 import { type ProcessResult, runBundle, type StdioOptions } from "./exec.ts";
+import { cgroupsPath, type Rlimit } from "./limits.ts";
 import { overlayUnionDirs, overlayXattrReader, rootMount, unmount } from "./mount.ts";
 import { type HostEntry, type NetworkSetup, setupNetwork } from "./network.ts";
 import { type ContainerRoot, createRoot } from "./root.ts";
 import { findRuntime, type OciRuntime } from "./runtime.ts";
 import { type PrepareOptions, type SnapshotChain, type SnapshotMode, Snapshots } from "./snapshots.ts";
-import { buildSpec, mergeEnv, type NetworkMode, processEnv, type SpecMount, type Volume } from "./spec.ts";
+import {
+  buildSpec,
+  mergeEnv,
+  type NetworkMode,
+  processEnv,
+  type SpecMount,
+  specJson,
+  type Volume,
+} from "./spec.ts";
 import { makeContainerDir } from "./sweep.ts";
 import { findInUnion, lookupUnion, type UnionLayer } from "./union.ts";
 import { dirFinder, type RootFinder, resolveUser } from "./user.ts";
@@ -76,6 +85,10 @@ export interface SandboxOptions extends RuntimeContext, StdioOptions {
   etcAlways?: boolean;
   /** `--add-host`: lines added to the command's /etc/hosts. */
   extraHosts?: readonly HostEntry[] | undefined;
+  /** `--ulimit`: the command's `process.rlimits`. */
+  rlimits?: readonly Rlimit[] | undefined;
+  /** `--cgroup-parent`: the command's cgroup is PARENT/buildkit/ID (`cgroupsPath`), as BuildKit's. */
+  cgroupParent?: string | undefined;
 }
 
 export interface SandboxResult extends ProcessResult {
@@ -266,8 +279,10 @@ async function runOnce(r: SandboxRun, layers: UnionLayer[] | undefined): Promise
         ? await rootMount({ lowerDirs: root.lowerDirs, upperDir: root.upperDir, workDir: join(dir, "work") })
         : undefined,
       ...(o.rootless ? { rootless: o.rootless } : (await singleIdNamespace()) ? { singleId: true } : {}),
+      rlimits: o.rlimits,
+      cgroupsPath: o.cgroupParent ? cgroupsPath(o.cgroupParent, id) : undefined,
     });
-    writeFileSync(join(dir, "config.json"), `${JSON.stringify(spec, null, 2)}\n`);
+    writeFileSync(join(dir, "config.json"), specJson(spec));
     const result = await runBundle({ runtime, stateDir, bundleDir: dir, id, command: o.args }, o);
     return {
       ...result,

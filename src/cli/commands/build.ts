@@ -11,6 +11,7 @@ import {
   type StepEvent,
 } from "../../dockerfile/index.ts";
 import { BerthError, isBerthError } from "../../errors.ts";
+import { parseShmSize, parseUlimits } from "../../runtime/limits.ts";
 import { parseAddHost } from "../../runtime/network.ts";
 import { writeFileAtomic } from "../../util/fs.ts";
 import { contextInput, type PreparedContext, prepareContext } from "../build-input.ts";
@@ -38,6 +39,10 @@ const DOCKERFILE_ONLY: Record<string, string> = {
   cacheFrom: "--cache-from",
   buildContext: "--build-context",
   addHost: "--add-host",
+  shmSize: "--shm-size",
+  ulimit: "--ulimit",
+  cgroupParent: "--cgroup-parent",
+  annotation: "--annotation",
   pull: "--pull",
   noCacheFilter: "--no-cache-filter",
   output: "-o/--output",
@@ -270,6 +275,8 @@ function checkPlan(opts: Record<string, unknown>, command: Command, choice: Buil
   for (const v of (opts.cacheFrom as string[] | undefined) ?? []) parseCacheFrom(v);
   for (const v of (opts.buildContext as string[] | undefined) ?? []) parseBuildContext(v, cwd);
   for (const v of (opts.addHost as string[] | undefined) ?? []) parseAddHost(v);
+  if (typeof opts.shmSize === "string") parseShmSize(opts.shmSize);
+  parseUlimits((opts.ulimit as string[] | undefined) ?? []);
   if (choice.way === "dockerfile") parseAttestations(attestations(opts as BuildFlags));
 }
 
@@ -590,6 +597,9 @@ async function dockerfileBuild(
     stageJobs: opts.stageJobs,
     buildContexts: (opts.buildContext as string[] | undefined) ?? [],
     addHosts: (opts.addHost as string[] | undefined) ?? [],
+    shmSize: opts.shmSize as string | undefined,
+    ulimits: (opts.ulimit as string[] | undefined) ?? [],
+    cgroupParent: opts.cgroupParent as string | undefined,
     pull: Boolean(opts.pull),
     noCacheFilter: (opts.noCacheFilter as string[] | undefined) ?? [],
     ...attestations(opts),
@@ -725,6 +735,13 @@ function dockerfileInputOptions(cmd: Command): void {
       collect,
     )
     .option("--add-host <HOST:IP>", "add a line to RUN's /etc/hosts (repeatable; not in the image)", collect)
+    .option("--shm-size <bytes>", "the size of RUN's /dev/shm: bytes, or with k, m, g (default 64m)")
+    .option(
+      "--ulimit <TYPE=SOFT[:HARD]>",
+      "a process limit of RUN steps (nofile, nproc, core, stack, …; -1: unlimited; repeatable)",
+      collect,
+    )
+    .option("--cgroup-parent <parent>", "run RUN steps in the cgroup PARENT/buildkit/ID (BuildKit's)")
     .option("--pull", "read base images from their registry, not the store's copy (as docker build --pull)")
     .addOption(noCacheFilter);
 }
