@@ -10,11 +10,14 @@ import { openImage } from "../cnb/image.ts";
 import type { buildWithBuildpacks, buildWithLifecycle, cnbImageInfo } from "../cnb/index.ts";
 import type { PhaseLogger } from "../cnb/log.ts";
 import {
+  type Annotation,
   type BuildInputs,
   buildPlatforms,
+  checkAnnotations,
   DockerfileBuild,
   type BuildResult as DockerfileResult,
   type FilesystemExport,
+  parseAnnotationFlag,
   parseAttestations,
   parseBuildContext,
   parseCacheFrom,
@@ -562,6 +565,12 @@ export interface DockerfileBuildOptions extends HostOptions {
   addHosts?: string[];
   /** docker build's `--pull`: base images named without a transport are read from their registry. */
   pull?: boolean;
+  /**
+   * docker buildx's `--annotation [TYPE[PLATFORM],…:]KEY=VALUE` (TYPE manifest, the default,
+   * manifest-descriptor, index, index-descriptor), as BuildKit's image exporter writes them; `-o`'s
+   * `annotation*` attributes too (repeatable).
+   */
+  annotations?: string[];
   /** docker buildx's `--shm-size`: RUN's /dev/shm, bytes or `128m` (docker's RAMInBytes; default 64 MiB). */
   shmSize?: string | undefined;
   /** docker buildx's `--ulimit TYPE=SOFT[:HARD]`: RUN's process rlimits (repeatable). */
@@ -611,9 +620,12 @@ function parseLabels(values: string[]): Record<string, string> {
 function outputsOf(o: DockerfileBuildOptions, cwd: string) {
   const destinations: ImageArgument[] = [];
   const exports: FilesystemExport[] = [];
+  const annotated: { text: string; annotations: Annotation[] }[] = [];
   for (const spec of (o.outputs ?? []).map(parseOutput)) {
-    if (spec.type === "image") destinations.push(parseImageArgument(spec.destination));
-    else if (spec.type === "local")
+    if (spec.type === "image") {
+      destinations.push(parseImageArgument(spec.destination));
+      if (spec.annotations.length) annotated.push(spec);
+    } else if (spec.type === "local")
       exports.push({ type: "local", dir: resolve(cwd, spec.dest), split: spec.split, text: spec.text });
     else if (spec.dest !== "-") exports.push({ type: "tar", to: resolve(cwd, spec.dest), text: spec.text });
     else if (o.stdout) exports.push({ type: "tar", to: o.stdout, text: spec.text });
@@ -623,7 +635,46 @@ function outputsOf(o: DockerfileBuildOptions, cwd: string) {
         `-o ${spec.text}: this caller gave no standard output to write the tar to`,
       );
   }
-  return { destinations, exports };
+  return { destinations, exports, annotated };
+}
+
+/**
+ * The build's annotations: `-o`'s attributes, then `--annotation`s (buildx writes those into every output's
+ * attributes over its own). berth writes one image to every destination, so image outputs giving different
+ * annotations are refused; the checks BuildKit's image writer makes are made before anything runs, and a
+ * docker-archive (no manifest, no index) is said to go without them.
+ */
+function annotationsOf(
+  o: DockerfileBuildOptions,
+  outputs: ReturnType<typeof outputsOf>,
+  inputs: Pick<BuildInputs, "destinations" | "provenance" | "load">,
+  platforms: readonly Platform[],
+  info: (line: string) => void,
+): Annotation[] {
+  const fromOutputs = outputs.annotated[0];
+  const shape = (l: readonly Annotation[]) =>
+    JSON.stringify(l.map((a) => [a.type, a.platform && formatPlatform(a.platform), a.key, a.value]));
+  const other = outputs.annotated.find((x) => shape(x.annotations) !== shape(fromOutputs!.annotations));
+  if (other) {
+    throw new BerthError(
+      "USAGE",
+      `-o ${fromOutputs!.text} and -o ${other.text} give different annotations, and berth writes one image to every destination`,
+      { hint: "give the annotations once, with --annotation" },
+    );
+  }
+  const list = [...(fromOutputs?.annotations ?? []), ...(o.annotations ?? []).flatMap(parseAnnotationFlag)];
+  if (!list.length) return list;
+  const { destinations, provenance, load } = inputs;
+  const plain = (d: ImageArgument) => d.transport === "docker-archive" || (load && d.transport === "store");
+  const indexWritten =
+    platforms.length > 1 || (provenance !== undefined && destinations.some((d) => !plain(d)));
+  checkAnnotations(list, platforms.length ? platforms : [hostPlatform()], indexWritten);
+  const archive = destinations.find((d) => d.transport === "docker-archive");
+  if (archive)
+    info(
+      `--annotation: ${archive.text} is a docker-archive, which holds no manifest and no index: its image goes without them`,
+    );
+  return list;
 }
 
 /** BuildKit's `--allow` entitlements; berth knows `network.host`. */
@@ -816,6 +867,7 @@ async function buildDockerfileOnce(o: DockerfileBuildOptions): Promise<BuildResu
     onStep: o.logger?.step,
     signal: o.signal,
   };
+  inputs.annotations = annotationsOf(o, outputs, inputs, platforms, host.info);
   if (platforms.length > 1) {
     const r = await buildPlatforms(inputs, platforms, host.ctx);
     const doc = await dockerfileDocument(r.platforms[0]!.result, tags, destinations[0], host, platforms[0]);

@@ -1,5 +1,10 @@
 /** The Dockerfile frontend: parse, expand, plan stages and build images with no daemon. */
 
+export {
+  type Annotation,
+  checkAnnotations,
+  parseAnnotationFlag,
+} from "./annotation-spec.ts";
 export { DockerfileBuild } from "./build.ts";
 export { cacheKey, StepCache, type StepRecord } from "./cache.ts";
 export { type CacheFrom, type CacheTo, parseCacheFrom, parseCacheTo } from "./cache-spec.ts";

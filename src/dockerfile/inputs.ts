@@ -9,6 +9,7 @@ import type { Compression } from "../oci/mediatype.ts";
 import type { Platform } from "../oci/platform.ts";
 import type { HostEntry, NetworkMode, Rlimit } from "../runtime/index.ts";
 import type { ImageArgument } from "../transport/parse.ts";
+import type { Annotation } from "./annotation-spec.ts";
 import type { CacheSteps } from "./cache-io.ts";
 import type { CacheFrom, CacheTo } from "./cache-spec.ts";
 import type { FilesystemExport } from "./export.ts";
@@ -68,6 +69,11 @@ export interface BuildInputs {
   destinations: ImageArgument[];
   /** `-o type=local|tar`: where the target stage's filesystem goes (export.ts). */
   exports?: readonly FilesystemExport[] | undefined;
+  /**
+   * `--annotation`s and `-o`'s `annotation*` attributes: the image manifest's, its descriptor's, the index's and
+   * its descriptor's (annotation-spec.ts), as BuildKit's image exporter writes them.
+   */
+  annotations?: readonly Annotation[] | undefined;
   /** `--label`: set on the built image's config over the Dockerfile's LABELs, with no history entry (BuildKit's). */
   labels?: Readonly<Record<string, string>> | undefined;
   compression?: Compression;

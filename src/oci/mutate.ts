@@ -42,6 +42,11 @@ export interface Mutation {
   author?: string | undefined;
   /** Top-level config fields to set (BuildKit's inline cache, `moby.buildkit.cache.v0`). */
   fields?: Record<string, unknown>;
+  /**
+   * The manifest's annotations, over the base's: the image becomes an OCI manifest (the one that holds them;
+   * BuildKit's exporter turns to OCI media types for annotations too).
+   */
+  annotations?: Record<string, string> | undefined;
 }
 
 export const EPOCH = "1970-01-01T00:00:00Z";
@@ -92,9 +97,10 @@ export function mutate(base: Image | undefined, m: Mutation, hostPlatform?: Plat
     else delete config.variant;
   }
 
-  const docker = base
-    ? isDocker(base.mediaType) && added.every((l) => layerCompression(l.mediaType) !== "zstd")
-    : false;
+  const docker =
+    base && !m.annotations
+      ? isDocker(base.mediaType) && added.every((l) => layerCompression(l.mediaType) !== "zstd")
+      : false;
   const baseLayers: AssembledLayer[] = base
     ? base.manifest.layers.map((d, i) => ({
         descriptor: d,
@@ -107,9 +113,13 @@ export function mutate(base: Image | undefined, m: Mutation, hostPlatform?: Plat
     diffId: l.diffId,
     from: l.source ?? { file: l.path, ...(l.written ? { written: true } : {}) },
   }));
+  const annotations =
+    base?.manifest.annotations || m.annotations
+      ? { ...base?.manifest.annotations, ...m.annotations }
+      : undefined;
   return assemble(config, [...baseLayers, ...addedLayers], {
     docker,
-    ...(!docker && base?.manifest.annotations ? { annotations: base.manifest.annotations } : {}),
+    ...(!docker && annotations ? { annotations } : {}),
   });
 }
 

@@ -3,6 +3,7 @@ import { join, relative, resolve } from "node:path";
 import { type Command, Option } from "commander";
 import { type BuildChoice, type BuildResult, build, buildDockerfile, chooseBuild } from "../../api/build.ts";
 import {
+  parseAnnotationFlag,
   parseAttestations,
   parseBuildContext,
   parseCacheFrom,
@@ -277,6 +278,7 @@ function checkPlan(opts: Record<string, unknown>, command: Command, choice: Buil
   for (const v of (opts.addHost as string[] | undefined) ?? []) parseAddHost(v);
   if (typeof opts.shmSize === "string") parseShmSize(opts.shmSize);
   parseUlimits((opts.ulimit as string[] | undefined) ?? []);
+  for (const v of (opts.annotation as string[] | undefined) ?? []) parseAnnotationFlag(v);
   if (choice.way === "dockerfile") parseAttestations(attestations(opts as BuildFlags));
 }
 
@@ -582,6 +584,7 @@ async function dockerfileBuild(
     tags: tag === undefined ? [] : [tag],
     outputs: opts.output ?? [],
     labels: opts.label ?? [],
+    annotations: (opts.annotation as string[] | undefined) ?? [],
     stdout: out.stdout,
     publish: Boolean(opts.publish),
     buildArgs: opts.buildArg ?? [],
@@ -757,6 +760,11 @@ function outputOptions(cmd: Command): void {
     .option(
       "--label <KEY=VALUE>",
       "set a label on the image, over the Dockerfile's LABEL (repeatable)",
+      collect,
+    )
+    .option(
+      "--annotation <[TYPE[PLATFORM],…:]KEY=VALUE>",
+      "add an OCI annotation (buildx's; repeatable): TYPE manifest (default), manifest-descriptor, index (several platforms or --provenance), index-descriptor; [os/arch]: that platform's only",
       collect,
     )
     .option(
