@@ -332,7 +332,7 @@ describe("berth build, what follows docker build", () => {
       await reg.stop();
     }
   });
-  it("--shm-size and --ulimit are checked before anything runs, one sentence naming the flag; with --cgroup-parent they are Dockerfile flags", async () => {
+  it("--shm-size, --ulimit and --annotation are checked before anything runs, one sentence naming the flag; with --cgroup-parent they are Dockerfile flags", async () => {
     const { home, app, dir } = await project();
     await writeFile(join(app, "Dockerfile"), "FROM scratch\nCOPY hello.txt /\n");
     const df = (flags: string[]) =>
@@ -343,10 +343,15 @@ describe("berth build, what follows docker build", () => {
     expect((ulimit.error as BerthError).message).toBe('--ulimit "files=1": invalid ulimit type: files');
     const ok = await df(["--shm-size", "1g", "--ulimit", "nofile=10:20", "--cgroup-parent", "ci", "-q"]);
     expect(ok.error).toBeUndefined();
+    const annotation = await df(["--annotation", "config:k=v"]);
+    expect((annotation.error as BerthError).message).toBe(
+      '--annotation "config:k=v": unknown annotation type "config"',
+    );
     for (const flag of [
       ["--shm-size", "1g"],
       ["--ulimit", "nofile=1"],
       ["--cgroup-parent", "ci"],
+      ["--annotation", "k=v"],
     ]) {
       const bp = await runCommand(["build", dir, "-t", "app:1", ...flag], { home });
       expect((bp.error as BerthError).message).toMatch(
