@@ -11,6 +11,7 @@ import type { buildWithBuildpacks, buildWithLifecycle, cnbImageInfo } from "../c
 import type { PhaseLogger } from "../cnb/log.ts";
 import {
   type Annotation,
+  annotationsFor,
   type BuildInputs,
   buildPlatforms,
   checkAnnotations,
@@ -137,8 +138,11 @@ export interface BuildResult {
   buildpacks?: { id: string; version: string }[];
   /** Dockerfile: every step, and whether its result came from the cache (with several platforms, whose). */
   steps?: { stage: number; step: number; instruction: string; cached: boolean; platform?: string }[];
-  /** Dockerfile: the manifest's (several platforms: the index's) descriptor, as buildx's metadata file has it. */
-  descriptor?: { mediaType: string; digest: string; size: number };
+  /**
+   * Dockerfile: the manifest's (several platforms, or with provenance: the index's) descriptor, as buildx's
+   * metadata file has it (with `--annotation`'s manifest-descriptor or index-descriptor annotations).
+   */
+  descriptor?: { mediaType: string; digest: string; size: number; annotations?: Record<string, string> };
   /** Dockerfile with several platforms (`digest` is then the index's): each platform's image. */
   manifests?: { platform: string; digest: string; imageId: string }[];
   unusedBuildArgs?: string[];
@@ -874,7 +878,7 @@ async function buildDockerfileOnce(o: DockerfileBuildOptions): Promise<BuildResu
     return {
       ...doc,
       digest: r.digest,
-      descriptor: r.descriptor,
+      descriptor: annotated(r.descriptor, annotationsFor(inputs.annotations).indexDescriptor),
       manifests: r.platforms.map((p) => ({
         platform: formatPlatform(p.platform),
         digest: p.result.digest,
@@ -885,7 +889,17 @@ async function buildDockerfileOnce(o: DockerfileBuildOptions): Promise<BuildResu
       ),
     };
   }
-  return dockerfileDocument(await new DockerfileBuild(inputs, host.ctx).build(), tags, destinations[0], host);
+  const result = await new DockerfileBuild(inputs, host.ctx).build();
+  const doc = await dockerfileDocument(result, tags, destinations[0], host);
+  // the root's descriptor annotations: the index's (with provenance), else the image's alone (none scoped)
+  const notes = annotationsFor(inputs.annotations);
+  const descriptorNotes = result.provenance?.index ? notes.indexDescriptor : notes.manifestDescriptor;
+  return { ...doc, descriptor: annotated(doc.descriptor!, descriptorNotes) };
+}
+
+/** A descriptor with annotations, when there are any. */
+function annotated<D extends object>(desc: D, annotations: Record<string, string>): D {
+  return Object.keys(annotations).length ? { ...desc, annotations } : desc;
 }
 
 /** `platform`'s image in the index written to `destination`. */

@@ -2,6 +2,7 @@
 
 export {
   type Annotation,
+  annotationsFor,
   checkAnnotations,
   parseAnnotationFlag,
 } from "./annotation-spec.ts";

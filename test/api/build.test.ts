@@ -205,10 +205,10 @@ describe("buildDockerfile's annotations", () => {
     return JSON.parse(await readFile(join(layout, "blobs", "sha256", digest.slice(7)), "utf8")).annotations;
   };
 
-  it("-o's annotation attributes, then --annotation over them; a docker-archive is said to go without", async () => {
+  it("-o's annotation attributes, then --annotation over them; the descriptor's in the result; a docker-archive is said to go without", async () => {
     const app = await scratch();
     const lines: string[] = [];
-    await buildDockerfile({
+    const r = await buildDockerfile({
       home: join(app, "home"),
       logger: { info: (l) => lines.push(l) },
       context: app,
@@ -217,9 +217,11 @@ describe("buildDockerfile's annotations", () => {
         `type=oci,dest=${app}/out,tar=false,annotation.a=1,annotation.b=1`,
         `type=docker,dest=${app}/d.tar`,
       ],
-      annotations: ["b=2"],
+      annotations: ["b=2", "manifest-descriptor:d=1", "manifest-descriptor[linux/arm64]:scoped=1"],
     });
     expect(await manifestAnnotations(join(app, "out"))).toEqual({ a: "1", b: "2" });
+    // the descriptor buildx's metadata file gets: the image's alone has no platform-scoped annotation
+    expect(r.descriptor?.annotations).toEqual({ d: "1" });
     expect(lines).toContain(
       `--annotation: docker-archive:${app}/d.tar is a docker-archive, which holds no manifest and no index: its image goes without them`,
     );
@@ -258,8 +260,9 @@ describe("buildDockerfile's annotations", () => {
       ...host,
       tags: ["app:1"],
       provenance: "mode=min",
-      annotations: ["index:i=1"],
+      annotations: ["index:i=1", "index-descriptor:id=1", "manifest-descriptor:d=1"],
     });
     expect(withIndex.descriptor?.mediaType).toBe("application/vnd.oci.image.index.v1+json");
+    expect(withIndex.descriptor?.annotations).toEqual({ id: "1" });
   });
 });

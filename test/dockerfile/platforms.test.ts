@@ -394,6 +394,8 @@ describe("multi-platform refusals", () => {
     ]);
     const pushed = await run("skopeo", ["inspect", "--raw", "--tls-verify=false", `docker://${ref}`]);
     expect(JSON.parse(pushed)).toEqual(index);
+    const inspected = await berth(["inspect", "--raw", `oci:${dest}:img`], { home });
+    expect(JSON.parse(inspected.stdout)).toEqual(index);
     // each platform's image, as the registry serves it and the layout holds it
     for (const m of index.manifests) {
       const at = `docker://${ref.slice(0, ref.lastIndexOf(":"))}@${m.digest}`;
