@@ -114,20 +114,6 @@ export function annotationsFor(list: readonly Annotation[], platform?: Platform)
   return set;
 }
 
-/**
- * One platform's manifest annotations as annotations of its own build within a multi-platform one (which
- * writes the index and the descriptors itself): those of no platform and of that one, none scoped.
- */
-export function platformManifestAnnotations(list: readonly Annotation[], platform: Platform): Annotation[] {
-  return Object.entries(annotationsFor(list, platform).manifest).map(([key, value]) => ({
-    type: "manifest",
-    platform: undefined,
-    key,
-    value,
-    text: `--annotation ${key}`,
-  }));
-}
-
 const field = (type: AnnotationType): keyof AnnotationSet =>
   type === "manifest"
     ? "manifest"
@@ -166,9 +152,4 @@ export function checkAnnotations(
       );
     }
   }
-}
-
-/** Whether any annotation has values for `field` (`{}` is none). */
-export function hasAny(set: Record<string, string>): boolean {
-  return Object.keys(set).length > 0;
 }

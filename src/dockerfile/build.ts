@@ -10,7 +10,7 @@ import { formatPlatform, hostPlatform, type Platform } from "../oci/platform.ts"
 import type { TransportContext } from "../transport/context.ts";
 import { ownedTempDir, removeTree } from "../util/fs.ts";
 import { formatDuration } from "../util/progress.ts";
-import { type AnnotationSet, annotationsFor, hasAny } from "./annotation-spec.ts";
+import { type AnnotationSet, annotationsFor } from "./annotation-spec.ts";
 import { BuildArgs } from "./args.ts";
 import { BaseImages } from "./bases.ts";
 import { BuildContexts, emptyBase, fromContextFiles } from "./build-context.ts";
@@ -428,17 +428,18 @@ export class DockerfileBuild {
       final.image = inline.image;
       this.#log(`--> inline cache: ${inline.steps} steps in the image config`);
     }
-    const { manifest } = this.#annotations();
-    if (hasAny(manifest)) final.image = withAnnotations(final.image, manifest);
+    if (i.annotations?.length) final.image = withAnnotations(final.image, this.#annotations().manifest);
   }
 
   /**
-   * `--annotation`s as BuildKit's exporter groups them: for this platform's image in an index (with the
-   * provenance attestation), else for the image alone (where one of a platform applies to none).
+   * `--annotation`s as BuildKit's exporter groups them: for this platform's image in an index (a platform of
+   * several, or with the provenance attestation), else for the image alone (where one of a platform applies to
+   * none).
    */
   #annotations(): AnnotationSet {
     const i = this.inputs;
-    return annotationsFor(i.annotations ?? [], this.#attaches() ? this.#platform : undefined);
+    const indexed = i.annotationsPlatform ?? (this.#attaches() ? this.#platform : undefined);
+    return annotationsFor(i.annotations ?? [], indexed);
   }
 
   /** Whether an index of the image and its provenance attestation goes to a destination. */

@@ -29,11 +29,12 @@ export function withLabels(image: Image, labels: Readonly<Record<string, string>
 }
 
 /**
- * `--annotation`s of the manifest over the image's own: an OCI manifest with them, no config change (BuildKit's
- * exporter writes them into the manifest it makes).
+ * `--annotation`s of the manifest over the image's own (none: only the media types), in an OCI manifest, as
+ * BuildKit's exporter writes an image given any annotation; no config change.
  */
 export function withAnnotations(image: Image, annotations: Readonly<Record<string, string>>): Image {
-  return mutate(image, { annotations: { ...annotations } });
+  const given = Object.keys(annotations).length > 0;
+  return mutate(image, { oci: true, ...(given ? { annotations: { ...annotations } } : {}) });
 }
 
 /** The annotations of the root's descriptor where a destination lists it: the image's, or the index's. */

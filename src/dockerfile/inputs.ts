@@ -74,6 +74,11 @@ export interface BuildInputs {
    * its descriptor's (annotation-spec.ts), as BuildKit's image exporter writes them.
    */
   annotations?: readonly Annotation[] | undefined;
+  /**
+   * A platform of a multi-platform build: its image takes the manifest annotations of this platform (the index
+   * and the descriptors are `buildPlatforms`').
+   */
+  annotationsPlatform?: Platform | undefined;
   /** `--label`: set on the built image's config over the Dockerfile's LABELs, with no history entry (BuildKit's). */
   labels?: Readonly<Record<string, string>> | undefined;
   compression?: Compression;

@@ -19,7 +19,7 @@ import type { TransportContext } from "../transport/context.ts";
 import { type OpenedSource, openSource } from "../transport/open.ts";
 import { type ImageArgument, parseImageArgument } from "../transport/parse.ts";
 import { ownedTempDir } from "../util/fs.ts";
-import { annotationsFor, platformManifestAnnotations } from "./annotation-spec.ts";
+import { annotationsFor } from "./annotation-spec.ts";
 import { DockerfileBuild, type SharedBuildState, uncompressedStages } from "./build.ts";
 import { StepCache } from "./cache.ts";
 import { exportCaches } from "./cache-io.ts";
@@ -177,7 +177,7 @@ function forPlatform(
       platform,
       destinations: [dest],
       // its manifest's annotations; the index and the descriptors are buildPlatforms'
-      annotations: platformManifestAnnotations(inputs.annotations ?? [], platform),
+      annotationsPlatform: platform,
       // the filesystems are exported once every platform is built (buildPlatforms)
       exports: [],
       signal,

@@ -42,11 +42,13 @@ export interface Mutation {
   author?: string | undefined;
   /** Top-level config fields to set (BuildKit's inline cache, `moby.buildkit.cache.v0`). */
   fields?: Record<string, unknown>;
-  /**
-   * The manifest's annotations, over the base's: the image becomes an OCI manifest (the one that holds them;
-   * BuildKit's exporter turns to OCI media types for annotations too).
-   */
+  /** The manifest's annotations, over the base's (an OCI manifest: `oci`). */
   annotations?: Record<string, string> | undefined;
+  /**
+   * OCI media types even over a Docker base (the manifest that holds annotations: BuildKit's exporter turns to
+   * them for annotations too).
+   */
+  oci?: boolean | undefined;
 }
 
 export const EPOCH = "1970-01-01T00:00:00Z";
@@ -98,7 +100,7 @@ export function mutate(base: Image | undefined, m: Mutation, hostPlatform?: Plat
   }
 
   const docker =
-    base && !m.annotations
+    base && !m.oci && !m.annotations
       ? isDocker(base.mediaType) && added.every((l) => layerCompression(l.mediaType) !== "zstd")
       : false;
   const baseLayers: AssembledLayer[] = base

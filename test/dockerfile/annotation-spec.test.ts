@@ -5,7 +5,6 @@ import {
   annotationsFor,
   checkAnnotations,
   parseAnnotationFlag,
-  platformManifestAnnotations,
 } from "../../src/dockerfile/annotation-spec.ts";
 import { BerthError } from "../../src/errors.ts";
 
@@ -82,12 +81,10 @@ it("grouped as the exporter's Platform(p): index ones from all, the manifest's u
     index: { i: "1" },
     indexDescriptor: { id: "1" },
   });
-  expect(
-    platformManifestAnnotations(list, { os: "linux", architecture: "amd64" }).map((a) => [a.key, a.value]),
-  ).toEqual([
-    ["k", "all"],
-    ["only", "amd"],
-  ]);
+  expect(annotationsFor(list, { os: "linux", architecture: "amd64" }).manifest).toEqual({
+    k: "all",
+    only: "amd",
+  });
 });
 
 it("checks BuildKit's writer makes: a platform the build does not make (several only); index ones where no index is written", () => {

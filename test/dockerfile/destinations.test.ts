@@ -43,6 +43,8 @@ describe("withAnnotations", () => {
     const annotated = withAnnotations(withAnnotations(image, { a: "1", b: "1" }), { b: "2" });
     expect(annotated.manifest.annotations).toEqual({ a: "1", b: "2" });
     expect(annotated.rawConfig?.equals(image.rawConfig!)).toBe(true);
+    // none for the manifest (a descriptor's or the index's only): the image unchanged but for OCI media types
+    expect(withAnnotations(image, {}).rawManifest.equals(image.rawManifest)).toBe(true);
   });
 });
 

@@ -159,6 +159,9 @@ describe("mutate", () => {
     const b = mutate(a, { annotations: { b: "3" } });
     expect(b.manifest.annotations).toEqual({ a: "1", b: "3" });
     expect(mutate(docker, {}).mediaType).toBe(MediaType.DockerManifest);
+    // oci: the media types alone, no annotations field
+    const oci = mutate(docker, { oci: true });
+    expect([oci.mediaType, oci.manifest.annotations]).toEqual([MediaType.OciManifest, undefined]);
   });
 
   it("replaces the platform, dropping a variant not given", async () => {
