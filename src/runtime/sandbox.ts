@@ -46,7 +46,7 @@ import {
 import { makeContainerDir } from "./sweep.ts";
 import { findInUnion, lookupUnion, type UnionLayer } from "./union.ts";
 import { dirFinder, type RootFinder, resolveUser } from "./user.ts";
-import { assertUserNamespaces, singleIdNamespace } from "./userns.ts";
+import { assertUserNamespaces, inUserNamespace, singleIdNamespace } from "./userns.ts";
 
 export interface SandboxOptions extends RuntimeContext, StdioOptions {
   /** The image whose layers make the root (snapshotted as needed)… */
@@ -280,7 +280,7 @@ async function runOnce(r: SandboxRun, layers: UnionLayer[] | undefined): Promise
         : undefined,
       ...(o.rootless ? { rootless: o.rootless } : (await singleIdNamespace()) ? { singleId: true } : {}),
       rlimits: o.rlimits,
-      cgroupsPath: o.cgroupParent ? cgroupsPath(o.cgroupParent, id) : undefined,
+      cgroupsPath: await runCgroup(o.cgroupParent, id),
     });
     writeFileSync(join(dir, "config.json"), specJson(spec));
     const result = await runBundle({ runtime, stateDir, bundleDir: dir, id, command: o.args }, o);
@@ -294,6 +294,15 @@ async function runOnce(r: SandboxRun, layers: UnionLayer[] | undefined): Promise
     if (root?.mounted) await unmount(root.rootfs);
     await removeContainerDir(dir, layers !== undefined);
   }
+}
+
+/**
+ * `--cgroup-parent`'s cgroupsPath for container `id`; none in berth's own user namespace (berth without root),
+ * where no cgroup can be made, as BuildKit's rootless mode removes it (util/rootless/specconv).
+ */
+async function runCgroup(parent: string | undefined, id: string): Promise<string | undefined> {
+  if (!parent || (await inUserNamespace())) return undefined;
+  return cgroupsPath(parent, id);
 }
 
 /**

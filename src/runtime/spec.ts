@@ -267,7 +267,10 @@ export interface SpecOptions {
   terminal?: boolean;
   /** `process.rlimits` (docker's `--ulimit`); none: the process keeps the runtime's limits, as BuildKit's. */
   rlimits?: readonly Rlimit[] | undefined;
-  /** `linux.cgroupsPath` (none: the runtime's default, a cgroup named after the container). */
+  /**
+   * `linux.cgroupsPath` (none: the runtime's default, a cgroup named after the container); left out without root,
+   * as BuildKit's rootless spec conversion removes it.
+   */
   cgroupsPath?: string | undefined;
 }
 
@@ -329,7 +332,8 @@ export function buildSpec(o: SpecOptions): RuntimeSpec {
       maskedPaths: [...MASKED_PATHS],
       readonlyPaths: [...READONLY_PATHS],
       ...(o.seccomp === false ? {} : { seccomp: defaultSeccomp() }),
-      ...(o.cgroupsPath ? { cgroupsPath: o.cgroupsPath } : {}),
+      // without root (a namespace of one id too) no cgroup can be made: left out, as BuildKit's ToRootless
+      ...(o.cgroupsPath && !o.singleId ? { cgroupsPath: o.cgroupsPath } : {}),
     },
   };
   return o.rootless ? toRootless(spec, o.rootless) : spec;
@@ -371,7 +375,10 @@ function withoutIdOptions(options: readonly string[]): string[] {
   return options.filter((x) => !x.startsWith("uid=") && !x.startsWith("gid="));
 }
 
-/** runc's `ToRootless()`: user namespace with the caller's ids as 0, no resources, /sys as a ro rbind. */
+/**
+ * runc's `ToRootless()`: user namespace with the caller's ids as 0, no resources, /sys as a ro rbind; no
+ * cgroupsPath (BuildKit's rootless ToRootless removes it: the caller cannot make cgroups).
+ */
 export function toRootless(spec: RuntimeSpec, ids: RootlessIds): RuntimeSpec {
   const namespaces = spec.linux.namespaces.filter((n) => n.type !== "user");
   namespaces.push({ type: "user" });
@@ -405,12 +412,13 @@ export function toRootless(spec: RuntimeSpec, ids: RootlessIds): RuntimeSpec {
   const { user: wanted } = spec.process;
   const user =
     sub && rootlessMapsUser(ids, wanted) ? { uid: wanted.uid, gid: wanted.gid } : { uid: 0, gid: 0 };
+  const { cgroupsPath: _, ...linux } = spec.linux;
   return {
     ...spec,
     process: { ...spec.process, user },
     mounts,
     linux: {
-      ...spec.linux,
+      ...linux,
       namespaces,
       uidMappings,
       gidMappings,

@@ -133,3 +133,11 @@ it("rlimits and cgroupsPath only when given; -1 written as RLIM_INFINITY; a late
     { type: "RLIMIT_CORE", soft: 0, hard: -1 },
   ]);
 });
+
+it("no cgroupsPath without root (rootless, or a namespace of one id), as BuildKit's rootless spec conversion", () => {
+  const user = { uid: 0, gid: 0, additionalGids: [], home: "/root" };
+  const o = { user, args: ["true"], env: [], cwd: "/", cgroupsPath: "/ci/buildkit/x" };
+  expect(buildSpec(o).linux.cgroupsPath).toBe("/ci/buildkit/x");
+  expect(buildSpec({ ...o, rootless: { uid: 1000, gid: 1000 } }).linux.cgroupsPath).toBeUndefined();
+  expect(buildSpec({ ...o, singleId: true }).linux.cgroupsPath).toBeUndefined();
+});
