@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it, onTestFinished } from "vites
 import { berth } from "../../helpers/cli.ts";
 import { tempDir } from "../../helpers/temp.ts";
 import { type RegistryHarness, startRegistry } from "../../registry/helpers/registry.ts";
+import { removeCgroupParent } from "../../runtime/helpers.ts";
 import { buildBoth } from "../helpers/compare.ts";
 import { localBase, writeContext } from "../helpers/local.ts";
 import { diffImages } from "./helpers/diff.ts";
@@ -67,6 +68,28 @@ describe("--shm-size and --ulimit", () => {
     expect(/SHM .* END/.exec(limited)?.[0]).toBe(
       "SHM 98304 rw,nosuid,relatime,size=98304k NOFILE 900 1800 END",
     );
+  }, 300_000);
+});
+
+describe("--cgroup-parent", () => {
+  // the engine runs RUN under its own cgroup parent, "docker" (docker 20.10 takes no per-build one): berth's
+  // --cgroup-parent docker gives the same path, /docker/buildkit/ID, in every hierarchy
+  it("RUN's cgroup is PARENT/buildkit/ID, as the engine's BuildKit puts its steps under its parent", async () => {
+    const df = (base: string) =>
+      `FROM ${base}\nRUN grep -E ':(memory|pids):' /proc/self/cgroup | sed 's/^/CG /'\n`;
+    const ctx = await writeContext(join(tmp, "cgroup"), {
+      "berth.Dockerfile": df(engine.base),
+      "docker.Dockerfile": df(engine.buildkitBase),
+    });
+    onTestFinished(() => removeCgroupParent("docker"));
+    const args = ["--network", "none", "--progress", "plain", "--cgroup-parent", "docker"];
+    const ours = await berthBuild(ctx, `oci:${tmp}/cgroup-out:img`, args);
+    const theirs = await dockerBuild(engine.engine, ctx, ["-t", "cgroup:1"]);
+    const shape = (out: string) =>
+      [...out.matchAll(/CG (\d+:\w+):(\/\S+)/g)].map((m) => `${m[1]}:${m[2]!.replace(/[^/]+$/, "ID")}`);
+    expect(shape(ours).length).toBeGreaterThan(0);
+    for (const line of shape(ours)) expect(line).toMatch(/^\d+:(memory|pids):\/docker\/buildkit\/ID$/);
+    expect(shape(ours)).toEqual(shape(theirs));
   }, 300_000);
 });
 
