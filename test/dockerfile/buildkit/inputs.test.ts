@@ -2,7 +2,8 @@
  * docker build's inputs berth takes as BuildKit does, compared with the engine's BuildKit (Debian's docker 20.10,
  * DOCKER_BUILDKIT=1): `--add-host` puts a line in RUN's /etc/hosts and nothing in the image; `--pull` reads a base
  * image from its registry although the local store (the engine's images) holds one of that name. `--add-host` is
- * compared with buildah 1.28's too. RUN's default /dev/shm is the engine's (20.10 ignores `--shm-size`/`--ulimit`).
+ * compared with buildah 1.28's too. RUN's default /dev/shm is the engine's (20.10 ignores `--shm-size`/`--ulimit`), and
+ * `--cgroup-parent docker` puts RUN where the engine puts its own steps (/docker/buildkit/ID).
  */
 import { randomUUID } from "node:crypto";
 import { readFile, rm, writeFile } from "node:fs/promises";
