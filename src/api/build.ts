@@ -667,8 +667,9 @@ function annotationsOf(
     );
   }
   const list = [...(fromOutputs?.annotations ?? []), ...(o.annotations ?? []).flatMap(parseAnnotationFlag)];
-  if (!list.length) return list;
   const { destinations, provenance, load } = inputs;
+  // no image written (-o type=local|tar alone): BuildKit's filesystem exporters take no annotation
+  if (!list.length || !destinations.length) return list;
   const plain = (d: ImageArgument) => d.transport === "docker-archive" || (load && d.transport === "store");
   const indexWritten =
     platforms.length > 1 || (provenance !== undefined && destinations.some((d) => !plain(d)));

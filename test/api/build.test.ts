@@ -227,7 +227,7 @@ describe("buildDockerfile's annotations", () => {
     );
   });
 
-  it("refused before anything runs: image outputs giving different annotations; an index annotation where only the image goes (--load)", async () => {
+  it("refused before anything runs: image outputs giving different annotations; an index annotation where only the image goes (--load); not where no image goes", async () => {
     const app = await scratch();
     const host = { home: join(app, "home"), context: app };
     const differ = await failureOf(
@@ -256,6 +256,14 @@ describe("buildDockerfile's annotations", () => {
     expect(load.message).toMatch(
       /^--annotation "index:i=1": index annotations are not supported for a single-platform export/,
     );
+    // no image written: the filesystem exporters take no annotation, as BuildKit's local exporter ignores them
+    const local = await buildDockerfile({
+      ...host,
+      tags: [],
+      outputs: [`${app}/files`],
+      annotations: ["index:i=1"],
+    });
+    expect(local.digest).toMatch(/^sha256:/);
     const withIndex = await buildDockerfile({
       ...host,
       tags: ["app:1"],
