@@ -10,12 +10,16 @@ import { openImage } from "../cnb/image.ts";
 import type { buildWithBuildpacks, buildWithLifecycle, cnbImageInfo } from "../cnb/index.ts";
 import type { PhaseLogger } from "../cnb/log.ts";
 import {
+  type Annotation,
+  annotationsFor,
   type BuildInputs,
   buildPlatforms,
   builtinArgs,
+  checkAnnotations,
   DockerfileBuild,
   type BuildResult as DockerfileResult,
   type FilesystemExport,
+  parseAnnotationFlag,
   parseAttestations,
   parseBuildContext,
   parseCacheFrom,
@@ -32,6 +36,7 @@ import {
   parsePlatformList,
   platformMatches,
 } from "../oci/platform.ts";
+import { parseShmSize, parseUlimits } from "../runtime/limits.ts";
 import { parseAddHost, parseNetworkMode } from "../runtime/network.ts";
 import type { TransportContext } from "../transport/context.ts";
 import { type ImageArgument, parseImageArgument } from "../transport/parse.ts";
@@ -134,8 +139,11 @@ export interface BuildResult {
   buildpacks?: { id: string; version: string }[];
   /** Dockerfile: every step, and whether its result came from the cache (with several platforms, whose). */
   steps?: { stage: number; step: number; instruction: string; cached: boolean; platform?: string }[];
-  /** Dockerfile: the manifest's (several platforms: the index's) descriptor, as buildx's metadata file has it. */
-  descriptor?: { mediaType: string; digest: string; size: number };
+  /**
+   * Dockerfile: the manifest's (several platforms, or with provenance: the index's) descriptor, as buildx's
+   * metadata file has it (with `--annotation`'s manifest-descriptor or index-descriptor annotations).
+   */
+  descriptor?: { mediaType: string; digest: string; size: number; annotations?: Record<string, string> };
   /** Dockerfile with several platforms (`digest` is then the index's): each platform's image. */
   manifests?: { platform: string; digest: string; imageId: string }[];
   unusedBuildArgs?: string[];
@@ -562,6 +570,18 @@ export interface DockerfileBuildOptions extends HostOptions {
   addHosts?: string[];
   /** docker build's `--pull`: base images named without a transport are read from their registry. */
   pull?: boolean;
+  /**
+   * docker buildx's `--annotation [TYPE[PLATFORM],…:]KEY=VALUE` (TYPE manifest, the default,
+   * manifest-descriptor, index, index-descriptor), as BuildKit's image exporter writes them; `-o`'s
+   * `annotation*` attributes too (repeatable).
+   */
+  annotations?: string[];
+  /** docker buildx's `--shm-size`: RUN's /dev/shm, bytes or `128m` (docker's RAMInBytes; default 64 MiB). */
+  shmSize?: string | undefined;
+  /** docker buildx's `--ulimit TYPE=SOFT[:HARD]`: RUN's process rlimits (repeatable). */
+  ulimits?: string[];
+  /** docker buildx's `--cgroup-parent`: RUN's cgroup is PARENT/buildkit/ID (BuildKit's runc executor's). */
+  cgroupParent?: string | undefined;
   /** docker buildx's `--no-cache-filter`: stages whose steps all run, using no cached result. */
   noCacheFilter?: string[];
   /**
@@ -605,9 +625,11 @@ function parseLabels(values: string[]): Record<string, string> {
 function outputsOf(o: DockerfileBuildOptions, cwd: string) {
   const destinations: ImageArgument[] = [];
   const exports: FilesystemExport[] = [];
+  const annotated: { text: string; annotations: Annotation[] }[] = [];
   for (const spec of (o.outputs ?? []).map(parseOutput)) {
     if (spec.type === "image") {
       destinations.push(parseImageArgument(spec.destination));
+      if (spec.annotations.length) annotated.push(spec);
       continue;
     }
     const { prefix, text } = spec;
@@ -621,7 +643,46 @@ function outputsOf(o: DockerfileBuildOptions, cwd: string) {
         `-o ${spec.text}: this caller gave no standard output to write the tar to`,
       );
   }
-  return { destinations, exports };
+  return { destinations, exports, annotated };
+}
+
+/**
+ * The build's annotations: `-o`'s attributes, then `--annotation`s (buildx writes those into every output's
+ * attributes over its own). berth writes one image to every destination, so image outputs giving different
+ * annotations are refused; the checks BuildKit's image writer makes are made before anything runs, and a
+ * docker-archive (no manifest, no index) is said to go without them.
+ */
+function annotationsOf(
+  o: DockerfileBuildOptions,
+  outputs: ReturnType<typeof outputsOf>,
+  inputs: Pick<BuildInputs, "destinations" | "provenance" | "load">,
+  platforms: { list: readonly Platform[]; multi: boolean },
+  info: (line: string) => void,
+): Annotation[] {
+  const fromOutputs = outputs.annotated[0];
+  const shape = (l: readonly Annotation[]) =>
+    JSON.stringify(l.map((a) => [a.type, a.platform && formatPlatform(a.platform), a.key, a.value]));
+  const other = outputs.annotated.find((x) => shape(x.annotations) !== shape(fromOutputs!.annotations));
+  if (other) {
+    throw new BerthError(
+      "USAGE",
+      `-o ${fromOutputs!.text} and -o ${other.text} give different annotations, and berth writes one image to every destination`,
+      { hint: "give the annotations once, with --annotation" },
+    );
+  }
+  const list = [...(fromOutputs?.annotations ?? []), ...(o.annotations ?? []).flatMap(parseAnnotationFlag)];
+  const { destinations, provenance, load } = inputs;
+  // no image written (-o type=local|tar alone): BuildKit's filesystem exporters take no annotation
+  if (!list.length || !destinations.length) return list;
+  const plain = (d: ImageArgument) => d.transport === "docker-archive" || (load && d.transport === "store");
+  const indexWritten = platforms.multi || (provenance !== undefined && destinations.some((d) => !plain(d)));
+  checkAnnotations(list, platforms.list, indexWritten);
+  const archive = destinations.find((d) => d.transport === "docker-archive");
+  if (archive)
+    info(
+      `--annotation: ${archive.text} is a docker-archive, which holds no manifest and no index: its image goes without them`,
+    );
+  return list;
 }
 
 /** BuildKit's `--allow` entitlements; berth knows `network.host`. */
@@ -829,6 +890,9 @@ async function buildDockerfileOnce(o: DockerfileBuildOptions): Promise<BuildResu
     extraHosts: (o.addHosts ?? []).map(parseAddHost),
     hostname: builtin.hostname,
     cacheMountNamespace: builtin.cacheMountNamespace,
+    shmSize: o.shmSize ? parseShmSize(o.shmSize) : undefined,
+    ulimits: parseUlimits(o.ulimits ?? []),
+    cgroupParent: o.cgroupParent || undefined,
     cacheTo,
     cacheFrom: (o.cacheFrom ?? []).map(parseCacheFrom),
     secrets: parseSecrets(o.secrets ?? [], host.env, host.cwd),
@@ -850,14 +914,16 @@ async function buildDockerfileOnce(o: DockerfileBuildOptions): Promise<BuildResu
     signal: o.signal,
   };
   // several platforms, or BUILDKIT_MULTI_PLATFORM: an index (and a folder per platform), one platform too
-  if (platforms.length > 1 || builtin.multiPlatform) {
-    const list = platforms.length ? platforms : [hostPlatform()];
+  const multi = platforms.length > 1 || Boolean(builtin.multiPlatform);
+  const list = platforms.length ? platforms : [hostPlatform()];
+  inputs.annotations = annotationsOf(o, outputs, inputs, { list, multi }, host.info);
+  if (multi) {
     const r = await buildPlatforms(inputs, list, host.ctx);
     const doc = await dockerfileDocument(r.platforms[0]!.result, tags, destinations[0], host, list[0]);
     return {
       ...doc,
       digest: r.digest,
-      descriptor: r.descriptor,
+      descriptor: annotated(r.descriptor, annotationsFor(inputs.annotations).indexDescriptor),
       manifests: r.platforms.map((p) => ({
         platform: formatPlatform(p.platform),
         digest: p.result.digest,
@@ -868,7 +934,17 @@ async function buildDockerfileOnce(o: DockerfileBuildOptions): Promise<BuildResu
       ),
     };
   }
-  return dockerfileDocument(await new DockerfileBuild(inputs, host.ctx).build(), tags, destinations[0], host);
+  const result = await new DockerfileBuild(inputs, host.ctx).build();
+  const doc = await dockerfileDocument(result, tags, destinations[0], host);
+  // the root's descriptor annotations: the index's (with provenance), else the image's alone (none scoped)
+  const notes = annotationsFor(inputs.annotations);
+  const descriptorNotes = result.provenance?.index ? notes.indexDescriptor : notes.manifestDescriptor;
+  return { ...doc, descriptor: annotated(doc.descriptor!, descriptorNotes) };
+}
+
+/** A descriptor with annotations, when there are any. */
+function annotated<D extends object>(desc: D, annotations: Record<string, string>): D {
+  return Object.keys(annotations).length ? { ...desc, annotations } : desc;
 }
 
 /** `platform`'s image in the index written to `destination`. */

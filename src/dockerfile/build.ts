@@ -10,6 +10,7 @@ import { formatPlatform, hostPlatform, type Platform } from "../oci/platform.ts"
 import type { TransportContext } from "../transport/context.ts";
 import { ownedTempDir, removeTree } from "../util/fs.ts";
 import { formatDuration } from "../util/progress.ts";
+import { type AnnotationSet, annotationsFor } from "./annotation-spec.ts";
 import { BuildArgs } from "./args.ts";
 import { BaseImages } from "./bases.ts";
 import { BuildContexts, emptyBase, fromContextFiles } from "./build-context.ts";
@@ -17,7 +18,7 @@ import { cacheKey, StepCache, type StepRecord } from "./cache.ts";
 import type { ExportStep } from "./cache-format.ts";
 import { type CacheSteps, exportCaches, ImportedCaches, withInlineCache } from "./cache-io.ts";
 import { ContextIndex } from "./context-index.ts";
-import { withLabels, withPlatform, writeDestinations } from "./destinations.ts";
+import { withAnnotations, withLabels, withPlatform, writeDestinations } from "./destinations.ts";
 import { EarlySteps } from "./early.ts";
 import { expandWord, type Vars } from "./expand.ts";
 import { execDescription, exporterHistory, type VertexPosition, vertexName, vertexStart } from "./history.ts";
@@ -397,10 +398,12 @@ export class DockerfileBuild {
     const i = this.inputs;
     const provenance = await this.#provenance(final.image, final.chain);
     // with --provenance, an index with the attestation; the image alone to a docker-archive and to --load's store
+    const notes = this.#annotations();
     const written = await writeDestinations(provenance?.index ?? final.image, i.destinations, this.#ctx, {
       prewritten: this.#prewriter,
       onStep: this.#onePlatform ? undefined : i.onStep,
       plain: { image: final.image, takes: (d) => d.transport === "store" && Boolean(i.load) },
+      descriptors: { image: notes.manifestDescriptor, index: notes.indexDescriptor },
     });
     // loaded only by a build that exports (a module fewer on every other build's start)
     if (i.exports?.length) {
@@ -442,6 +445,28 @@ export class DockerfileBuild {
       final.image = inline.image;
       this.#log(`--> inline cache: ${inline.steps} steps in the image config`);
     }
+    if (i.annotations?.length) final.image = withAnnotations(final.image, this.#annotations().manifest);
+  }
+
+  /**
+   * `--annotation`s as BuildKit's exporter groups them: for this platform's image in an index (a platform of
+   * several, or with the provenance attestation), else for the image alone (where one of a platform applies to
+   * none).
+   */
+  #annotations(): AnnotationSet {
+    const i = this.inputs;
+    const indexed = i.annotationsPlatform ?? (this.#attaches() ? this.#platform : undefined);
+    return annotationsFor(i.annotations ?? [], indexed);
+  }
+
+  /** Whether an index of the image and its provenance attestation goes to a destination. */
+  #attaches(): boolean {
+    const i = this.inputs;
+    // no destination holds the index: a docker-archive, or the store under --load, takes the image alone
+    const plainOnly = i.destinations.every(
+      (d) => d.transport === "docker-archive" || (i.load && d.transport === "store"),
+    );
+    return Boolean(i.provenance) && i.provenance?.attach !== false && !plainOnly;
   }
 
   /**
@@ -570,14 +595,13 @@ export class DockerfileBuild {
       builderPlatform: hostPlatform(),
       layers: stepLayers(chain, image.manifest.layers),
     };
-    // no destination holds the index: a docker-archive, or the store under --load, takes the image alone
-    const plainOnly = i.destinations.every(
-      (d) => d.transport === "docker-archive" || (i.load && d.transport === "store"),
-    );
-    if (i.provenance.attach === false || plainOnly) return { facts };
+    if (!this.#attaches()) return { facts };
     const subject = { names: subjectNames(i.destinations), digest: image.digest, platform: this.#platform };
     const statement = provenanceStatement(i.provenance, facts, subject);
-    return { facts, index: assembleIndex([image, attestationManifest(image, statement)]) };
+    const notes = this.#annotations();
+    const entry = { image, annotations: notes.manifestDescriptor };
+    const index = assembleIndex([entry, attestationManifest(image, statement)], notes.index);
+    return { facts, index };
   }
 
   /** A line of stage number `no`: `[stage 2/4] …` (none from the key pass, stage 0). */

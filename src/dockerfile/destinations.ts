@@ -29,10 +29,26 @@ export function withLabels(image: Image, labels: Readonly<Record<string, string>
 }
 
 /**
+ * `--annotation`s of the manifest over the image's own (none: only the media types), in an OCI manifest, as
+ * BuildKit's exporter writes an image given any annotation; no config change.
+ */
+export function withAnnotations(image: Image, annotations: Readonly<Record<string, string>>): Image {
+  const given = Object.keys(annotations).length > 0;
+  return mutate(image, { oci: true, ...(given ? { annotations: { ...annotations } } : {}) });
+}
+
+/** The annotations of the root's descriptor where a destination lists it: the image's, or the index's. */
+export interface DescriptorAnnotations {
+  image?: Record<string, string> | undefined;
+  index?: Record<string, string> | undefined;
+}
+
+/**
  * Write the built image (or a multi-platform build's index, whole) to each destination, with the same digest.
  * `prewritten`: the local destinations the build wrote its layers to already; `onStep`: each destination a
  * vertex, its blobs statuses; `plain`: the image without its attestation, which a docker-archive (it holds no
- * index) and the destinations `plain.takes` (`--load`'s) get, as BuildKit's docker exporter writes it.
+ * index) and the destinations `plain.takes` (`--load`'s) get, as BuildKit's docker exporter writes it;
+ * `descriptors`: the root descriptor's annotations in an OCI layout's `index.json` (the store's too).
  */
 export async function writeDestinations(
   index: Root,
@@ -42,6 +58,7 @@ export async function writeDestinations(
     prewritten?: Prewriter | undefined;
     onStep?: ((event: StepEvent) => void) | undefined;
     plain?: { image: Image; takes: (dest: ImageArgument) => boolean } | undefined;
+    descriptors?: DescriptorAnnotations | undefined;
   } = {},
 ): Promise<{ destination: string; result: CopyResult }[]> {
   const written: { destination: string; result: CopyResult }[] = [];
@@ -60,7 +77,13 @@ export async function writeDestinations(
         const onBlob = (e: BlobEvent) => {
           for (const f of blobs) f(e);
         };
-        const copyOptions = { ...hooks, ...(blobs.length ? { onBlob } : {}), all: root.kind === "index" };
+        const rootAnnotations = root.kind === "index" ? o.descriptors?.index : o.descriptors?.image;
+        const copyOptions = {
+          ...hooks,
+          ...(blobs.length ? { onBlob } : {}),
+          all: root.kind === "index",
+          rootAnnotations,
+        };
         return sink ? copy(root, sink, copyOptions) : writeImage(root, undefined, dest, ctx, copyOptions);
       },
     ).catch((err) => {

@@ -1,5 +1,11 @@
 /** The Dockerfile frontend: parse, expand, plan stages and build images with no daemon. */
 
+export {
+  type Annotation,
+  annotationsFor,
+  checkAnnotations,
+  parseAnnotationFlag,
+} from "./annotation-spec.ts";
 export { builtinArgs, goBool } from "./args.ts";
 export { DockerfileBuild } from "./build.ts";
 export { cacheKey, StepCache, type StepRecord } from "./cache.ts";

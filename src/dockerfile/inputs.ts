@@ -7,8 +7,9 @@ import type { CopyResult } from "../oci/copy.ts";
 import type { Image, ImageIndex } from "../oci/image.ts";
 import type { Compression } from "../oci/mediatype.ts";
 import type { Platform } from "../oci/platform.ts";
-import type { HostEntry, NetworkMode } from "../runtime/index.ts";
+import type { HostEntry, NetworkMode, Rlimit } from "../runtime/index.ts";
 import type { ImageArgument } from "../transport/parse.ts";
+import type { Annotation } from "./annotation-spec.ts";
 import type { CacheSteps } from "./cache-io.ts";
 import type { CacheFrom, CacheTo } from "./cache-spec.ts";
 import type { FilesystemExport } from "./export.ts";
@@ -45,6 +46,12 @@ export interface BuildInputs {
   hostname?: string | undefined;
   /** BUILDKIT_CACHE_MOUNT_NS: cache mounts' ids are `NS/ID`. */
   cacheMountNamespace?: string | undefined;
+  /** `--shm-size`: the bytes of RUN's /dev/shm tmpfs (default: the runtime's 64 MiB). */
+  shmSize?: number | undefined;
+  /** `--ulimit`: RUN's process rlimits (default: the runtime's process's own). */
+  ulimits?: readonly Rlimit[] | undefined;
+  /** `--cgroup-parent`: RUN's cgroup is PARENT/buildkit/ID, as BuildKit's runc executor makes it. */
+  cgroupParent?: string | undefined;
   /** `--cache-from`: caches (BuildKit's format) whose step records are used when the local cache has none. */
   cacheFrom?: CacheFrom[];
   /** `--cache-to`: where the build's step records go (registry, OCI layout, or inline in the image). */
@@ -66,6 +73,16 @@ export interface BuildInputs {
   destinations: ImageArgument[];
   /** `-o type=local|tar`: where the target stage's filesystem goes (export.ts). */
   exports?: readonly FilesystemExport[] | undefined;
+  /**
+   * `--annotation`s and `-o`'s `annotation*` attributes: the image manifest's, its descriptor's, the index's and
+   * its descriptor's (annotation-spec.ts), as BuildKit's image exporter writes them.
+   */
+  annotations?: readonly Annotation[] | undefined;
+  /**
+   * A platform of a multi-platform build: its image takes the manifest annotations of this platform (the index
+   * and the descriptors are `buildPlatforms`').
+   */
+  annotationsPlatform?: Platform | undefined;
   /** `--label`: set on the built image's config over the Dockerfile's LABELs, with no history entry (BuildKit's). */
   labels?: Readonly<Record<string, string>> | undefined;
   compression?: Compression;

@@ -1,10 +1,12 @@
 /**
  * `-o`/`--output` values in BuildKit's (buildx's) CSV form. `type=local,dest=DIR` and `type=tar,dest=FILE|-`
  * export the target stage's filesystem (no image); `type=image|registry|oci|docker` name an image destination
- * berth already has (the store, a registry, an oci-archive/OCI layout, a docker-archive). buildx's shorthands:
+ * berth already has (the store, a registry, an oci-archive/OCI layout, a docker-archive), with BuildKit's
+ * `annotation[-TYPE][PLATFORM].KEY=VALUE` attributes (annotation-spec.ts). buildx's shorthands:
  * `-o DIR` is `type=local,dest=DIR`, `-o -` is `type=tar,dest=-`. An unknown type or key, a missing `dest`
  * or `name`, or a value berth cannot honour is an error naming the flag and the value.
  */
+import { type Annotation, annotationAttribute } from "./annotation-spec.ts";
 import { attributes, bool, usage } from "./cache-spec.ts";
 
 export type OutputSpec =
@@ -15,8 +17,11 @@ export type OutputSpec =
   | { type: "local"; dest: string; split: boolean | undefined; prefix: string | undefined; text: string }
   /** The filesystem as one tar; `-` is standard output. */
   | { type: "tar"; dest: string; prefix: string | undefined; text: string }
-  /** The image, to `destination` (an image argument: a store name, `docker://`, `oci-archive:`…). */
-  | { type: "image"; destination: string; text: string };
+  /**
+   * The image, to `destination` (an image argument: a store name, `docker://`, `oci-archive:`…), with the
+   * annotations its attributes give.
+   */
+  | { type: "image"; destination: string; annotations: Annotation[]; text: string };
 
 const FLAG = "-o";
 const KEYS: Record<string, readonly string[]> = {
@@ -47,8 +52,12 @@ export function parseOutput(value: string): OutputSpec {
       value,
       `type=${type} is not an exporter berth has (local, tar, image, registry, oci, docker)`,
     );
-  for (const k of a.keys()) {
-    if (!keys.includes(k))
+  const annotations: Annotation[] = [];
+  for (const [k, v] of a) {
+    const annotation =
+      type === "local" || type === "tar" ? undefined : annotationAttribute(k, v, `-o ${value}`);
+    if (annotation) annotations.push(annotation);
+    else if (!keys.includes(k))
       throw usage(FLAG, value, `unknown key ${JSON.stringify(k)} for type=${type} (${keys.join(", ")})`);
   }
   const dest = a.get("dest");
@@ -81,7 +90,7 @@ export function parseOutput(value: string): OutputSpec {
     case "registry": {
       if (!name) throw needs("name=IMAGE", `-o type=${type},name=registry.example/app:1`);
       const push = type === "registry" || bool(FLAG, value, "push", a.get("push"), false);
-      return { type: "image", destination: push ? `docker://${name}` : name, text: value };
+      return { type: "image", destination: push ? `docker://${name}` : name, annotations, text: value };
     }
     case "oci":
     case "docker": {
@@ -97,7 +106,7 @@ export function parseOutput(value: string): OutputSpec {
         throw usage(FLAG, value, "dest= may not hold a colon (it ends the path of an image argument)");
       if (!dest) {
         // docker's own image store is berth's store
-        if (type === "docker" && name) return { type: "image", destination: name, text: value };
+        if (type === "docker" && name) return { type: "image", destination: name, annotations, text: value };
         throw needs(
           type === "docker" ? "dest=FILE or name=IMAGE (the store)" : "dest=FILE",
           `-o type=${type},dest=out.tar`,
@@ -105,7 +114,8 @@ export function parseOutput(value: string): OutputSpec {
       }
       const tar = type === "docker" || bool(FLAG, value, "tar", a.get("tar"), true);
       const transport = type === "docker" ? "docker-archive" : tar ? "oci-archive" : "oci";
-      return { type: "image", destination: `${transport}:${dest}${name ? `:${name}` : ""}`, text: value };
+      const destination = `${transport}:${dest}${name ? `:${name}` : ""}`;
+      return { type: "image", destination, annotations, text: value };
     }
     default:
       throw usage(FLAG, value, `type=${type} is not an exporter berth has`);

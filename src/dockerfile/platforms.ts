@@ -19,6 +19,7 @@ import type { TransportContext } from "../transport/context.ts";
 import { type OpenedSource, openSource } from "../transport/open.ts";
 import { type ImageArgument, parseImageArgument } from "../transport/parse.ts";
 import { ownedTempDir } from "../util/fs.ts";
+import { annotationsFor } from "./annotation-spec.ts";
 import { DockerfileBuild, type SharedBuildState, uncompressedStages } from "./build.ts";
 import { StepCache } from "./cache.ts";
 import { exportCaches } from "./cache-io.ts";
@@ -100,8 +101,18 @@ export async function buildPlatforms(
     if (failure !== undefined) throw failure;
     const built = settled.map((r) => (r as PromiseFulfilledResult<Built>).value);
     const images = built.map((b) => b.image);
-    const index = assembleIndex([...images, ...(await attestations(inputs, built))]);
-    const written = await writeDestinations(index, inputs.destinations, ctx, { onStep: inputs.onStep });
+    // --annotation: each platform's manifest descriptor in the index, the index's own, its descriptor's
+    const notes = inputs.annotations ?? [];
+    const entries = built.map((b) => ({
+      image: b.image,
+      annotations: annotationsFor(notes, b.platform).manifestDescriptor,
+    }));
+    const { index: indexNotes, indexDescriptor } = annotationsFor(notes);
+    const index = assembleIndex([...entries, ...(await attestations(inputs, built))], indexNotes);
+    const written = await writeDestinations(index, inputs.destinations, ctx, {
+      onStep: inputs.onStep,
+      descriptors: { index: indexDescriptor },
+    });
     // each platform's filesystem into DEST/linux_arm64 (BuildKit's platform-split; false: all into DEST)
     const exports = inputs.exports ?? [];
     if (exports.length)
@@ -173,6 +184,8 @@ function forPlatform(
       ...inputs,
       platform,
       destinations: [dest],
+      // its manifest's annotations; the index and the descriptors are buildPlatforms'
+      annotationsPlatform: platform,
       // the filesystems are exported once every platform is built (buildPlatforms)
       exports: [],
       signal,

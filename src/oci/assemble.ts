@@ -130,11 +130,14 @@ function served(bytes: Buffer, desc: Descriptor, what: string): Buffer {
   return Buffer.from(bytes);
 }
 
-/** An index entry listed with a platform and annotations of its own (an attestation manifest's). */
+/**
+ * An index entry listed with a platform and annotations of its own (an attestation manifest's; an image's
+ * manifest-descriptor annotations). No platform: the image's own; no annotations, or none in them: none.
+ */
 export interface IndexEntry {
   image: Image;
-  platform: Platform;
-  annotations?: Record<string, string>;
+  platform?: Platform | undefined;
+  annotations?: Record<string, string> | undefined;
 }
 
 /**
@@ -152,18 +155,19 @@ export function assembleIndex(
     for (const d of [image.descriptor, image.manifest.config, ...image.manifest.layers]) {
       if (!owner.has(d.digest)) owner.set(d.digest, image);
     }
-    const platform = "image" in entry ? entry.platform : image.platform();
+    const platform = ("image" in entry ? entry.platform : undefined) ?? image.platform();
     const desc: Descriptor = {
       mediaType: image.mediaType,
       digest: image.digest,
       size: image.descriptor.size,
     };
-    if ("image" in entry && entry.annotations) desc.annotations = entry.annotations;
+    if ("image" in entry && entry.annotations && Object.keys(entry.annotations).length)
+      desc.annotations = entry.annotations;
     if (platform) desc.platform = normalizePlatform(platform);
     return desc;
   });
   const index: Index = { schemaVersion: 2, mediaType: MediaType.OciIndex, manifests };
-  if (annotations) index.annotations = annotations;
+  if (annotations && Object.keys(annotations).length) index.annotations = annotations;
   const bytes = Buffer.from(JSON.stringify(index));
   const descriptor: Descriptor = {
     mediaType: MediaType.OciIndex,

@@ -24,6 +24,11 @@ export interface CopyOptions {
   /** Called once the blobs to copy are known (before any is written): for totals and an ETA. */
   onPlan?: (blobs: readonly Descriptor[]) => void;
   signal?: AbortSignal | undefined;
+  /**
+   * Annotations of the root's descriptor where the destination lists it (an OCI layout's `index.json`: BuildKit's
+   * manifest-descriptor and index-descriptor annotations); only when the root is copied as it is.
+   */
+  rootAnnotations?: Record<string, string> | undefined;
 }
 
 export interface CopyResult {
@@ -63,11 +68,15 @@ async function eachLimit<T>(
   if (failure !== undefined) throw failure;
 }
 
-/** The descriptor a copy writes for a root: content fields and platform, without the source's tag. */
-function rootDescriptor(desc: Descriptor): Descriptor {
+/**
+ * The descriptor a copy writes for a root: content fields and platform, without the source's tag; `annotations`
+ * (the caller's) when given.
+ */
+function rootDescriptor(desc: Descriptor, annotations?: Record<string, string>): Descriptor {
   const out: Descriptor = { mediaType: desc.mediaType, digest: desc.digest, size: desc.size };
   if (desc.platform) out.platform = desc.platform;
   if (desc.artifactType) out.artifactType = desc.artifactType;
+  if (annotations && Object.keys(annotations).length) out.annotations = { ...annotations };
   return out;
 }
 
@@ -155,7 +164,7 @@ async function copyRoot(
     const nodes = options.all && options.indexOnly ? await indexAlone(source, top) : await walk(source, top);
     const blobs = nodes.filter((n) => n.kind === "blob");
     options.onPlan?.(blobs.map((n) => n.descriptor));
-    const written = rootDescriptor(top === root ? root : top);
+    const written = top === root ? rootDescriptor(root, options.rootAnnotations) : rootDescriptor(top);
     if (hasCommitted(sink) && (await sink.holds(written))) {
       for (const { descriptor } of blobs) options.onBlob?.({ type: "done", descriptor, how: "exists" });
       stats.exists = blobs.length;

@@ -42,6 +42,13 @@ export interface Mutation {
   author?: string | undefined;
   /** Top-level config fields to set (BuildKit's inline cache, `moby.buildkit.cache.v0`). */
   fields?: Record<string, unknown>;
+  /** The manifest's annotations, over the base's (an OCI manifest: `oci`). */
+  annotations?: Record<string, string> | undefined;
+  /**
+   * OCI media types even over a Docker base (the manifest that holds annotations: BuildKit's exporter turns to
+   * them for annotations too).
+   */
+  oci?: boolean | undefined;
 }
 
 export const EPOCH = "1970-01-01T00:00:00Z";
@@ -92,9 +99,10 @@ export function mutate(base: Image | undefined, m: Mutation, hostPlatform?: Plat
     else delete config.variant;
   }
 
-  const docker = base
-    ? isDocker(base.mediaType) && added.every((l) => layerCompression(l.mediaType) !== "zstd")
-    : false;
+  const docker =
+    base && !m.oci && !m.annotations
+      ? isDocker(base.mediaType) && added.every((l) => layerCompression(l.mediaType) !== "zstd")
+      : false;
   const baseLayers: AssembledLayer[] = base
     ? base.manifest.layers.map((d, i) => ({
         descriptor: d,
@@ -107,9 +115,13 @@ export function mutate(base: Image | undefined, m: Mutation, hostPlatform?: Plat
     diffId: l.diffId,
     from: l.source ?? { file: l.path, ...(l.written ? { written: true } : {}) },
   }));
+  const annotations =
+    base?.manifest.annotations || m.annotations
+      ? { ...base?.manifest.annotations, ...m.annotations }
+      : undefined;
   return assemble(config, [...baseLayers, ...addedLayers], {
     docker,
-    ...(!docker && base?.manifest.annotations ? { annotations: base.manifest.annotations } : {}),
+    ...(!docker && annotations ? { annotations } : {}),
   });
 }
 

@@ -17,6 +17,7 @@ import {
   processEnv,
   type RootlessIds,
   type RuntimeSpec,
+  specJson,
 } from "./spec.ts";
 import { resolveUser } from "./user.ts";
 
@@ -89,7 +90,7 @@ export async function writeBundle(image: Image, dir: string, o: BundleOptions = 
       rootless: o.rootless,
       ...(o.seccomp === false ? { seccomp: false } : {}),
     });
-    await writeFile(join(dir, "config.json"), `${JSON.stringify(spec, null, 2)}\n`);
+    await writeFile(join(dir, "config.json"), specJson(spec));
     return { dir, spec, layers: layers.length };
   } catch (err) {
     await rm(rootfs, { recursive: true, force: true }).catch(() => undefined);

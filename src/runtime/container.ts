@@ -41,6 +41,7 @@ import {
   type RootlessIds,
   rootlessMapsUser,
   type SpecMount,
+  specJson,
   type Volume,
 } from "./spec.ts";
 import {
@@ -298,7 +299,7 @@ async function writeSpec(
     ...(o.seccomp === false ? { seccomp: false } : {}),
     ...(o.terminal ? { terminal: true } : {}),
   });
-  await writeFile(join(c.dir, "config.json"), `${JSON.stringify(spec, null, 2)}\n`);
+  await writeFile(join(c.dir, "config.json"), specJson(spec));
   return warnings;
 }
 

@@ -20,6 +20,7 @@ export {
   waitEnded,
 } from "./control.ts";
 export type { ProcessResult, SignalForwarder, StdioOptions } from "./exec.ts";
+export { parseShmSize, parseUlimits, type Rlimit } from "./limits.ts";
 export { type LogEntry, LogWriter, type ReadLogOptions, readLog } from "./logs.ts";
 export { overlayXattrReader, unmountAll } from "./mount.ts";
 export {

@@ -28,16 +28,25 @@ import {
 import type { Image } from "../oci/image.ts";
 import { etcMounts, type RuntimeContext } from "./container.ts";
 import { type ProcessResult, runBundle, type StdioOptions } from "./exec.ts";
+import { cgroupsPath, type Rlimit } from "./limits.ts";
 import { overlayUnionDirs, overlayXattrReader, rootMount, unmount } from "./mount.ts";
 import { type HostEntry, type NetworkSetup, setupNetwork } from "./network.ts";
 import { type ContainerRoot, createRoot } from "./root.ts";
 import { findRuntime, type OciRuntime } from "./runtime.ts";
 import { type PrepareOptions, type SnapshotChain, type SnapshotMode, Snapshots } from "./snapshots.ts";
-import { buildSpec, mergeEnv, type NetworkMode, processEnv, type SpecMount, type Volume } from "./spec.ts";
+import {
+  buildSpec,
+  mergeEnv,
+  type NetworkMode,
+  processEnv,
+  type SpecMount,
+  specJson,
+  type Volume,
+} from "./spec.ts";
 import { makeContainerDir } from "./sweep.ts";
 import { findInUnion, lookupUnion, type UnionLayer } from "./union.ts";
 import { dirFinder, type RootFinder, resolveUser } from "./user.ts";
-import { assertUserNamespaces, singleIdNamespace } from "./userns.ts";
+import { assertUserNamespaces, inUserNamespace, singleIdNamespace } from "./userns.ts";
 
 export interface SandboxOptions extends RuntimeContext, StdioOptions {
   /** The image whose layers make the root (snapshotted as needed)… */
@@ -82,6 +91,10 @@ export interface SandboxOptions extends RuntimeContext, StdioOptions {
    * host's name and /etc/hosts.
    */
   buildkit?: boolean;
+  /** `--ulimit`: the command's `process.rlimits`. */
+  rlimits?: readonly Rlimit[] | undefined;
+  /** `--cgroup-parent`: the command's cgroup is PARENT/buildkit/ID (`cgroupsPath`), as BuildKit's. */
+  cgroupParent?: string | undefined;
 }
 
 export interface SandboxResult extends ProcessResult {
@@ -273,8 +286,10 @@ async function runOnce(r: SandboxRun, layers: UnionLayer[] | undefined): Promise
         ? await rootMount({ lowerDirs: root.lowerDirs, upperDir: root.upperDir, workDir: join(dir, "work") })
         : undefined,
       ...(o.rootless ? { rootless: o.rootless } : (await singleIdNamespace()) ? { singleId: true } : {}),
+      rlimits: o.rlimits,
+      cgroupsPath: await runCgroup(o.cgroupParent, id),
     });
-    writeFileSync(join(dir, "config.json"), `${JSON.stringify(spec, null, 2)}\n`);
+    writeFileSync(join(dir, "config.json"), specJson(spec));
     const result = await runBundle({ runtime, stateDir, bundleDir: dir, id, command: o.args }, o);
     return {
       ...result,
@@ -286,6 +301,15 @@ async function runOnce(r: SandboxRun, layers: UnionLayer[] | undefined): Promise
     if (root?.mounted) await unmount(root.rootfs);
     await removeContainerDir(dir, layers !== undefined);
   }
+}
+
+/**
+ * `--cgroup-parent`'s cgroupsPath for container `id`; none in berth's own user namespace (berth without root),
+ * where no cgroup can be made, as BuildKit's rootless mode removes it (util/rootless/specconv).
+ */
+async function runCgroup(parent: string | undefined, id: string): Promise<string | undefined> {
+  if (!parent || (await inUserNamespace())) return undefined;
+  return cgroupsPath(parent, id);
 }
 
 /**

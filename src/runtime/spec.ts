@@ -6,6 +6,7 @@
  */
 import { BerthError } from "../errors.ts";
 import type { ImageConfig } from "../oci/config.ts";
+import type { Rlimit } from "./limits.ts";
 import type { Hook, NetworkMode } from "./network.ts";
 import { defaultSeccomp, type Seccomp } from "./seccomp.ts";
 import type { ResolvedUser } from "./user.ts";
@@ -33,7 +34,7 @@ export interface RuntimeSpec {
     env: string[];
     cwd: string;
     capabilities?: Record<"bounding" | "effective" | "permitted" | "inheritable" | "ambient", string[]>;
-    rlimits?: { type: string; hard: number; soft: number }[];
+    rlimits?: Rlimit[];
     noNewPrivileges?: boolean;
   };
   hostname?: string;
@@ -45,6 +46,7 @@ export interface RuntimeSpec {
     uidMappings?: IdMapping[];
     gidMappings?: IdMapping[];
     resources?: { devices?: { allow: boolean; access: string }[] } | null;
+    cgroupsPath?: string;
     maskedPaths?: string[];
     readonlyPaths?: string[];
     seccomp?: Seccomp;
@@ -263,6 +265,13 @@ export interface SpecOptions {
   seccomp?: boolean;
   /** Give the process a pseudo-terminal (docker's `-t`). */
   terminal?: boolean;
+  /** `process.rlimits` (docker's `--ulimit`); none: the process keeps the runtime's limits, as BuildKit's. */
+  rlimits?: readonly Rlimit[] | undefined;
+  /**
+   * `linux.cgroupsPath` (none: the runtime's default, a cgroup named after the container); left out without root,
+   * as BuildKit's rootless spec conversion removes it.
+   */
+  cgroupsPath?: string | undefined;
 }
 
 /** A runtime config with Docker's defaults. */
@@ -286,6 +295,7 @@ export function buildSpec(o: SpecOptions): RuntimeSpec {
     });
   }
   mounts.push(...(o.mounts ?? []));
+  dedupMounts(mounts);
   if (o.singleId) {
     for (const m of mounts) if (m.options) m.options = withoutIdOptions(m.options);
   }
@@ -310,6 +320,7 @@ export function buildSpec(o: SpecOptions): RuntimeSpec {
         ambient: [],
       },
       noNewPrivileges: false,
+      ...(o.rlimits?.length ? { rlimits: o.rlimits.map((r) => ({ ...r })) } : {}),
     },
     hostname: o.hostname ?? "berth",
     mounts,
@@ -321,9 +332,42 @@ export function buildSpec(o: SpecOptions): RuntimeSpec {
       maskedPaths: [...MASKED_PATHS],
       readonlyPaths: [...READONLY_PATHS],
       ...(o.seccomp === false ? {} : { seccomp: defaultSeccomp() }),
+      // without root (a namespace of one id too) no cgroup can be made: left out, as BuildKit's ToRootless
+      ...(o.cgroupsPath && !o.singleId ? { cgroupsPath: o.cgroupsPath } : {}),
     },
   };
   return o.rootless ? toRootless(spec, o.rootless) : spec;
+}
+
+/**
+ * A later mount of a destination replaces an earlier one in its place (BuildKit's dedupMounts): a RUN's own
+ * tmpfs on /dev/shm (`--shm-size`) stands where the default one was, not over it.
+ */
+function dedupMounts(mounts: SpecMount[]): void {
+  const at = new Map<string, number>();
+  for (let i = 0; i < mounts.length; i++) {
+    const m = mounts[i]!;
+    const j = at.get(m.destination);
+    if (j === undefined) {
+      at.set(m.destination, i);
+      continue;
+    }
+    mounts[j] = m;
+    mounts.splice(i--, 1);
+  }
+}
+
+/** RLIM_INFINITY, the uint64 a limit of -1 is (`--ulimit nofile=-1`), beyond a JavaScript number's exact range. */
+const RLIM_INFINITY = "18446744073709551615";
+
+/** `JSON.rawJSON` (ES2024's JSON.parse source text access; Node ≥ 21), which TypeScript's es2023 lib lacks. */
+const rawJSON = (JSON as unknown as { rawJSON(text: string): unknown }).rawJSON;
+
+/** A spec as `config.json`'s text: an rlimit of -1 written as RLIM_INFINITY (Go reads a uint64). */
+export function specJson(spec: RuntimeSpec): string {
+  const replacer = (key: string, value: unknown) =>
+    (key === "soft" || key === "hard") && value === -1 ? rawJSON(RLIM_INFINITY) : value;
+  return `${JSON.stringify(spec, replacer, 2)}\n`;
 }
 
 /** Mount options without `uid=`/`gid=` (ids a namespace holding one id cannot name). */
@@ -331,7 +375,10 @@ function withoutIdOptions(options: readonly string[]): string[] {
   return options.filter((x) => !x.startsWith("uid=") && !x.startsWith("gid="));
 }
 
-/** runc's `ToRootless()`: user namespace with the caller's ids as 0, no resources, /sys as a ro rbind. */
+/**
+ * runc's `ToRootless()`: user namespace with the caller's ids as 0, no resources, /sys as a ro rbind; no
+ * cgroupsPath (BuildKit's rootless ToRootless removes it: the caller cannot make cgroups).
+ */
 export function toRootless(spec: RuntimeSpec, ids: RootlessIds): RuntimeSpec {
   const namespaces = spec.linux.namespaces.filter((n) => n.type !== "user");
   namespaces.push({ type: "user" });
@@ -365,12 +412,13 @@ export function toRootless(spec: RuntimeSpec, ids: RootlessIds): RuntimeSpec {
   const { user: wanted } = spec.process;
   const user =
     sub && rootlessMapsUser(ids, wanted) ? { uid: wanted.uid, gid: wanted.gid } : { uid: 0, gid: 0 };
+  const { cgroupsPath: _, ...linux } = spec.linux;
   return {
     ...spec,
     process: { ...spec.process, user },
     mounts,
     linux: {
-      ...spec.linux,
+      ...linux,
       namespaces,
       uidMappings,
       gidMappings,

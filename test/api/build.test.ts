@@ -2,7 +2,7 @@
 import { mkdir, readdir, readFile, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
-import { build, chooseBuild, publishTarget } from "../../src/api/build.ts";
+import { build, buildDockerfile, chooseBuild, publishTarget } from "../../src/api/build.ts";
 import { failure, failureOf } from "../dockerfile/helpers/failure.ts";
 import { berth } from "../helpers/cli.ts";
 import { tempDir } from "../helpers/temp.ts";
@@ -304,5 +304,88 @@ describe("build --dockerfile and BuildKit's built-in build args", () => {
     ]);
     expect(conflict.code).not.toBe(0);
     expect(conflict.stderr).toMatch(/conflicting config: returning multiple target platforms is not allowed/);
+  });
+});
+
+describe("buildDockerfile's annotations", () => {
+  const scratch = async () => {
+    const app = await tempDir();
+    await writeFile(join(app, "a.txt"), "a\n");
+    await writeFile(join(app, "Dockerfile"), "FROM scratch\nCOPY a.txt /a.txt\n");
+    return app;
+  };
+  const manifestAnnotations = async (layout: string) => {
+    const index = JSON.parse(await readFile(join(layout, "index.json"), "utf8"));
+    const digest: string = index.manifests[0].digest;
+    return JSON.parse(await readFile(join(layout, "blobs", "sha256", digest.slice(7)), "utf8")).annotations;
+  };
+
+  it("-o's annotation attributes, then --annotation over them; the descriptor's in the result; a docker-archive is said to go without", async () => {
+    const app = await scratch();
+    const lines: string[] = [];
+    const r = await buildDockerfile({
+      home: join(app, "home"),
+      logger: { info: (l) => lines.push(l) },
+      context: app,
+      tags: [],
+      outputs: [
+        `type=oci,dest=${app}/out,tar=false,annotation.a=1,annotation.b=1`,
+        `type=docker,dest=${app}/d.tar`,
+      ],
+      annotations: ["b=2", "manifest-descriptor:d=1", "manifest-descriptor[linux/arm64]:scoped=1"],
+    });
+    expect(await manifestAnnotations(join(app, "out"))).toEqual({ a: "1", b: "2" });
+    // the descriptor buildx's metadata file gets: the image's alone has no platform-scoped annotation
+    expect(r.descriptor?.annotations).toEqual({ d: "1" });
+    expect(lines).toContain(
+      `--annotation: docker-archive:${app}/d.tar is a docker-archive, which holds no manifest and no index: its image goes without them`,
+    );
+  });
+
+  it("refused before anything runs: image outputs giving different annotations; an index annotation where only the image goes (--load); not where no image goes", async () => {
+    const app = await scratch();
+    const host = { home: join(app, "home"), context: app };
+    const differ = await failureOf(
+      buildDockerfile({
+        ...host,
+        tags: [],
+        outputs: [
+          `type=oci,dest=${app}/a,tar=false,annotation.a=1`,
+          `type=oci,dest=${app}/b,tar=false,annotation.a=2`,
+        ],
+      }),
+    );
+    expect(differ.message).toBe(
+      `-o type=oci,dest=${app}/a,tar=false,annotation.a=1 and -o type=oci,dest=${app}/b,tar=false,annotation.a=2 give different annotations, and berth writes one image to every destination`,
+    );
+    await expect(readdir(join(app, "a"))).rejects.toThrow();
+    const load = await failureOf(
+      buildDockerfile({
+        ...host,
+        tags: ["app:1"],
+        load: true,
+        provenance: "mode=min",
+        annotations: ["index:i=1"],
+      }),
+    );
+    expect(load.message).toMatch(
+      /^--annotation "index:i=1": index annotations are not supported for a single-platform export/,
+    );
+    // no image written: the filesystem exporters take no annotation, as BuildKit's local exporter ignores them
+    const local = await buildDockerfile({
+      ...host,
+      tags: [],
+      outputs: [`${app}/files`],
+      annotations: ["index:i=1"],
+    });
+    expect(local.digest).toMatch(/^sha256:/);
+    const withIndex = await buildDockerfile({
+      ...host,
+      tags: ["app:1"],
+      provenance: "mode=min",
+      annotations: ["index:i=1", "index-descriptor:id=1", "manifest-descriptor:d=1"],
+    });
+    expect(withIndex.descriptor?.mediaType).toBe("application/vnd.oci.image.index.v1+json");
+    expect(withIndex.descriptor?.annotations).toEqual({ id: "1" });
   });
 });

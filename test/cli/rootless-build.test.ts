@@ -237,6 +237,26 @@ describe.skipIf(skip !== undefined)("builds without root", () => {
     expect(await leftovers(home)).toEqual([]);
   }, 180_000);
 
+  it("--shm-size and --ulimit apply without root; --cgroup-parent is left out (no cgroup can be made), as BuildKit's rootless mode", async () => {
+    const { home, ctx } = await dockerfileContext(
+      "home-limits",
+      `FROM ${reg.host}/base/busybox:1\nRUN echo "S""HM $(df -k /dev/shm | tail -1 | awk '{print $2}') $(ulimit -n) $(grep -c /rootless-parent/ /proc/self/cgroup) END"\n`,
+    );
+    const flags = ["--shm-size", "80m", "--ulimit", "nofile=512:1024", "--cgroup-parent", "rootless-parent"];
+    const r = await berthAs(home, [
+      "build",
+      "--dockerfile",
+      "-t",
+      "limits:1",
+      "--progress",
+      "plain",
+      ...flags,
+      ctx,
+    ]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(/SHM .* END/.exec(r.stderr)?.[0]).toBe("SHM 81920 512 0 END");
+  }, 180_000);
+
   it("a RUN removes a directory of a lower layer and makes it again (an opaque dir: overlayfs mounted userxattr)", async () => {
     // Before userxattr, the second RUN failed: "rm: can't remove '/d': Input/output error".
     const { home, ctx } = await dockerfileContext(

@@ -6,7 +6,8 @@
 import { writeFileSync } from "node:fs";
 import { mkdir, open, readdir, stat, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { parseAnnotationFlag } from "../../src/dockerfile/annotation-spec.ts";
 import { DockerfileBuild, type SharedBuildState } from "../../src/dockerfile/build.ts";
 import { StepCache } from "../../src/dockerfile/cache.ts";
 import { parseCacheTo } from "../../src/dockerfile/cache-spec.ts";
@@ -16,7 +17,10 @@ import { LayerEntries } from "../../src/dockerfile/stage-index.ts";
 import { overlaySupported } from "../../src/runtime/mount.ts";
 import { mountsUnder } from "../../src/runtime/sweep.ts";
 import { parseImageArgument } from "../../src/transport/parse.ts";
+import { run } from "../helpers/exec.ts";
+import { readIndex } from "../helpers/layout.ts";
 import { tempDir } from "../helpers/temp.ts";
+import { type RegistryHarness, startRegistry } from "../registry/helpers/registry.ts";
 import { failureOf } from "./helpers/failure.ts";
 import { fileIn, layerEntries, layerTimes, scratchBuild } from "./helpers/scratch.ts";
 
@@ -285,4 +289,110 @@ describe("a context file", () => {
     expect(second.result.steps.at(-1)!.cached).toBe(false);
     expect(await fileIn(second.image, 0, "f.txt")).toBe("bbbb");
   });
+});
+
+describe("--annotation (BuildKit's image exporter)", () => {
+  let registry: RegistryHarness;
+  let context: string;
+  beforeAll(async () => {
+    registry = await startRegistry();
+    context = await tempDir();
+    await writeFile(join(context, "a.txt"), "a");
+  });
+  afterAll(() => registry?.stop());
+
+  const build = async (dir: string, annotations: string[], destinations: string[], provenance = false) =>
+    new DockerfileBuild(
+      {
+        contextDir: context,
+        dockerfile: { text: "FROM scratch\nCOPY a.txt /\n" },
+        destinations: destinations.map((d) => parseImageArgument(d)),
+        annotations: annotations.flatMap(parseAnnotationFlag),
+        ...(provenance
+          ? {
+              provenance: {
+                mode: "min",
+                version: "v0.2",
+                builderId: "",
+                reproducible: false,
+                inlineOnly: false,
+                filename: "provenance.json",
+              },
+            }
+          : {}),
+      },
+      { home: join(dir, "home"), env: {} },
+    ).build();
+  const raw = async (ref: string) =>
+    JSON.parse(await run("skopeo", ["inspect", "--raw", "--tls-verify=false", ref])) as {
+      mediaType: string;
+      manifests?: { digest: string; annotations?: Record<string, string>; platform?: unknown }[];
+      annotations?: Record<string, string>;
+    };
+
+  it("one platform: the manifest's in it (an OCI manifest), the descriptor's on index.json's entry; skopeo, umoci and the registry read them", async () => {
+    const dir = await tempDir();
+    const ref = `${registry.host}/annotated:1`;
+    const r = await build(
+      dir,
+      [
+        "org.opencontainers.image.title=app",
+        "manifest,manifest-descriptor:both=yes",
+        "manifest[linux/arm64]:ignored=1",
+      ],
+      [`oci:${dir}/layout:app`, `docker://${ref}`, `docker-archive:${dir}/app.tar:app:1`],
+    );
+    // alone (no index), BuildKit's Platform(nil): a platform's annotation applies to none
+    expect(r.image.manifest.annotations).toEqual({ "org.opencontainers.image.title": "app", both: "yes" });
+    for (const where of [`oci:${dir}/layout:app`, `docker://${ref}`]) {
+      const m = await raw(where);
+      expect([m.mediaType, m.annotations]).toEqual([r.image.mediaType, r.image.manifest.annotations]);
+    }
+    expect(r.image.mediaType).toBe("application/vnd.oci.image.manifest.v1+json");
+    expect((await readIndex(join(dir, "layout"))).manifests.map((e) => [e.digest, e.annotations])).toEqual([
+      [r.image.digest, { both: "yes", "org.opencontainers.image.ref.name": "app" }],
+    ]);
+    expect(await run("umoci", ["ls", "--layout", join(dir, "layout")])).toBe("app\n");
+    // a docker-archive holds no manifest: its image's config and layers only, the same image ID
+    const saved = JSON.parse(await run("skopeo", ["inspect", "--config", `docker-archive:${dir}/app.tar`]));
+    expect(saved.rootfs.diff_ids).toEqual(r.image.config?.rootfs.diff_ids);
+  });
+
+  it("with --provenance: the index's in it, the image's descriptor in the index, the index's descriptor in index.json; buildx reads them and the provenance from the registry", async () => {
+    const dir = await tempDir();
+    const ref = `${registry.host}/annotated:prov`;
+    const r = await build(
+      dir,
+      ["m=1", "manifest-descriptor:d=1", "index:i=1", "index-descriptor:idesc=1"],
+      [`oci:${dir}/layout:app`, `docker://${ref}`],
+      true,
+    );
+    const index = r.provenance!.index!;
+    expect(index.index.annotations).toEqual({ i: "1" });
+    const [image, att] = index.index.manifests;
+    expect([image!.digest, image!.annotations]).toEqual([r.image.digest, { d: "1" }]);
+    expect(att!.annotations).toEqual({
+      "vnd.docker.reference.digest": r.image.digest,
+      "vnd.docker.reference.type": "attestation-manifest",
+    });
+    expect(r.image.manifest.annotations).toEqual({ m: "1" });
+    const pushed = await raw(`docker://${ref}`);
+    expect(pushed.annotations).toEqual({ i: "1" });
+    expect(
+      pushed.manifests?.map((m) => m.annotations?.d ?? m.annotations?.["vnd.docker.reference.type"]),
+    ).toEqual(["1", "attestation-manifest"]);
+    expect((await readIndex(join(dir, "layout"))).manifests.map((e) => [e.digest, e.annotations])).toEqual([
+      [index.digest, { idesc: "1", "org.opencontainers.image.ref.name": "app" }],
+    ]);
+    const buildx = (await run("bash", [join(import.meta.dirname, "../../scripts/buildx.sh")])).trim();
+    const env = { ...process.env, DOCKER_CONFIG: join(dir, "docker-config") };
+    const inspect = (format: string) =>
+      run(buildx, ["imagetools", "inspect", ref, "--format", format], { env });
+    const manifest = JSON.parse(await inspect("{{json .Manifest}}")) as {
+      annotations?: Record<string, string>;
+    };
+    expect(manifest.annotations).toEqual({ i: "1" });
+    const slsa = JSON.parse(await inspect("{{json .Provenance}}")) as { SLSA: { buildType: string } };
+    expect(slsa.SLSA.buildType).toBe("https://mobyproject.org/buildkit@v1");
+  }, 300_000);
 });

@@ -1,11 +1,18 @@
 /** The built image's last changes and its writes to the destinations (src/dockerfile/destinations.ts). */
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { withLabels, withPlatform, writeDestinations } from "../../src/dockerfile/destinations.ts";
+import {
+  withAnnotations,
+  withLabels,
+  withPlatform,
+  writeDestinations,
+} from "../../src/dockerfile/destinations.ts";
+import { assembleIndex } from "../../src/oci/assemble.ts";
 import { loadRoot, selectImage } from "../../src/oci/image.ts";
 import { mutate } from "../../src/oci/mutate.ts";
 import { openSource } from "../../src/transport/open.ts";
 import { parseImageArgument } from "../../src/transport/parse.ts";
+import { readIndex } from "../helpers/layout.ts";
 import { tempDir } from "../helpers/temp.ts";
 
 const AMD64 = { os: "linux", architecture: "amd64" };
@@ -30,6 +37,17 @@ describe("withPlatform, withLabels", () => {
   });
 });
 
+describe("withAnnotations", () => {
+  it("--annotation's manifest annotations over the image's own, the config unchanged", () => {
+    const image = mutate(undefined, { platform: AMD64, config: (c) => ({ ...c, Env: ["A=1"] }) });
+    const annotated = withAnnotations(withAnnotations(image, { a: "1", b: "1" }), { b: "2" });
+    expect(annotated.manifest.annotations).toEqual({ a: "1", b: "2" });
+    expect(annotated.rawConfig?.equals(image.rawConfig!)).toBe(true);
+    // none for the manifest (a descriptor's or the index's only): the image unchanged but for OCI media types
+    expect(withAnnotations(image, {}).rawManifest.equals(image.rawManifest)).toBe(true);
+  });
+});
+
 describe("writeDestinations", () => {
   it("writes the image to each destination with the same digest", async () => {
     const dir = await tempDir();
@@ -42,6 +60,20 @@ describe("writeDestinations", () => {
       const opened = await openSource(d, ctx);
       expect((await selectImage(await loadRoot(opened.source, opened.root))).digest).toBe(image.digest);
       await opened.close();
+    }
+  });
+  it("descriptors: the image's annotations on an image root's index.json entry, the index's on an index root's", async () => {
+    const dir = await tempDir();
+    const ctx = { home: join(dir, "home"), env: {} };
+    const image = mutate(undefined, { platform: AMD64 });
+    const descriptors = { image: { d: "image" }, index: { d: "index" } };
+    await writeDestinations(image, [parseImageArgument(`oci:${dir}/image:x`)], ctx, { descriptors });
+    await writeDestinations(assembleIndex([image]), [parseImageArgument(`oci:${dir}/index:x`)], ctx, {
+      descriptors,
+    });
+    for (const kind of ["image", "index"]) {
+      const entry = (await readIndex(join(dir, kind))).manifests[0]!;
+      expect(entry.annotations).toEqual({ d: kind, "org.opencontainers.image.ref.name": "x" });
     }
   });
 });

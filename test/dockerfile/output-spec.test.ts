@@ -37,6 +37,27 @@ describe("parseOutput", () => {
     expect(dest("type=docker,name=app:1")).toBe("app:1");
   });
 
+  it("an image exporter takes BuildKit's annotation attributes; a filesystem export has none", () => {
+    const spec = parseOutput(
+      'type=oci,dest=o.tar,annotation.a=1,"annotation-index.b=x,y",annotation-manifest[linux/arm64].c=3',
+    );
+    expect(
+      spec.type === "image" &&
+        spec.annotations.map((a) => [a.type, a.platform?.architecture, a.key, a.value]),
+    ).toEqual([
+      ["manifest", undefined, "a", "1"],
+      ["index", undefined, "b", "x,y"],
+      ["manifest", "arm64", "c", "3"],
+    ]);
+    expect(parseOutput("type=image,name=app:1")).toMatchObject({ annotations: [] });
+    expect(() => parseOutput("type=local,dest=x,annotation.a=1")).toThrow(
+      /unknown key "annotation.a" for type=local/,
+    );
+    expect(() => parseOutput("type=image,name=a,annotation-bogus.a=1")).toThrow(
+      "-o type=image,name=a,annotation-bogus.a=1: unrecognized annotation type bogus",
+    );
+  });
+
   it("refuses an unknown type or key, a missing dest or name, in one sentence naming -o and the value", () => {
     for (const [value, why] of [
       ["", /-o "": is empty/],

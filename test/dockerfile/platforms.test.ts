@@ -364,6 +364,60 @@ describe("multi-platform refusals", () => {
     await expect(readFile(dest)).rejects.toThrow();
   });
 
+  it("--annotation: each platform's manifest its own and the unscoped ones, descriptors in the index, the index's, index.json's; the registry serves them", async () => {
+    const dest = join(tmp, "annotated");
+    const ref = `${registry.host}/annotated:multi`;
+    const r = await build("FROM scratch\nCOPY Dockerfile /\n", [
+      "--platform",
+      "linux/amd64,linux/arm64",
+      "-t",
+      `oci:${dest}:img`,
+      "-o",
+      `type=registry,name=${ref},annotation-index.from-output=1`,
+      "--annotation",
+      "all=1",
+      "--annotation",
+      "manifest[linux/arm64],manifest-descriptor[linux/arm64]:arm=yes",
+      "--annotation",
+      "manifest-descriptor:d=1",
+      "--annotation",
+      "index,index-descriptor:i=1",
+    ]);
+    expect(r.code, r.stderr).toBe(0);
+    const top = JSON.parse(await readFile(join(dest, "index.json"), "utf8"));
+    expect(top.manifests[0].annotations).toEqual({ i: "1", "org.opencontainers.image.ref.name": "img" });
+    const index = JSON.parse(await run("skopeo", ["inspect", "--raw", `oci:${dest}:img`]));
+    expect(index.annotations).toEqual({ "from-output": "1", i: "1" });
+    expect(index.manifests.map((m: { annotations?: unknown }) => m.annotations)).toEqual([
+      { d: "1" },
+      { arm: "yes", d: "1" },
+    ]);
+    const pushed = await run("skopeo", ["inspect", "--raw", "--tls-verify=false", `docker://${ref}`]);
+    expect(JSON.parse(pushed)).toEqual(index);
+    const inspected = await berth(["inspect", "--raw", `oci:${dest}:img`], { home });
+    expect(JSON.parse(inspected.stdout)).toEqual(index);
+    // each platform's image, as the registry serves it and the layout holds it
+    for (const m of index.manifests) {
+      const at = `docker://${ref.slice(0, ref.lastIndexOf(":"))}@${m.digest}`;
+      const image = await run("skopeo", ["inspect", "--raw", "--tls-verify=false", at]);
+      expect(await readFile(join(dest, "blobs", "sha256", m.digest.slice(7)), "utf8")).toBe(image);
+      const want = m.platform.architecture === "arm64" ? { all: "1", arm: "yes" } : { all: "1" };
+      expect(JSON.parse(image).annotations).toEqual(want);
+    }
+    const s390 = await build("FROM scratch\n", [
+      "--platform",
+      "linux/amd64,linux/arm64",
+      "-t",
+      `oci:${tmp}/s390:img`,
+      "--annotation",
+      "manifest[linux/s390x]:k=v",
+    ]);
+    expect(s390.code).toBe(2);
+    expect(s390.stderr).toContain(
+      '--annotation "manifest[linux/s390x]:k=v": no platform linux/s390x in this build (linux/amd64, linux/arm64)',
+    );
+  });
+
   it("a failure in one platform stops the build naming the platform; no index is written", async () => {
     const dest = join(tmp, "one-fails");
     const r = await build('FROM {{BASE}}\nRUN test "$(uname -m)" != aarch64 || exit 3\n', [

@@ -104,4 +104,20 @@ describe("one image shape", () => {
     const layer = image.manifest.layers[0]!;
     expect((await image.source.readBlob!(layer)).length).toBe(layer.size);
   });
+  it("assembleIndex: an entry's annotations, without a platform the image's own; empty annotations left out", async () => {
+    const { layout, root } = await randomLayout(join(dir, "entries"), "1", { layers: 1 });
+    const image = mutate(await loadImage(layout, root), { platform: { os: "linux", architecture: "arm64" } });
+    const index = assembleIndex([{ image, annotations: { d: "1" } }], { i: "1" });
+    expect(index.index.manifests[0]).toEqual({
+      mediaType: image.mediaType,
+      digest: image.digest,
+      size: image.descriptor.size,
+      annotations: { d: "1" },
+      platform: { os: "linux", architecture: "arm64" },
+    });
+    expect(index.index.annotations).toEqual({ i: "1" });
+    const bare = assembleIndex([{ image, annotations: {} }], {});
+    expect(bare.rawManifest.toString()).not.toContain("annotations");
+    expect(bare.digest).toBe(assembleIndex([image]).digest);
+  });
 });

@@ -95,6 +95,19 @@ describe("copy", () => {
     }
   });
 
+  it("rootAnnotations go on the root's entry in the layout's index.json, not when a platform is picked out of an index", async () => {
+    const { dir, sink } = await dest("whole");
+    await copy(src, index, sink, { all: true, rootAnnotations: { "index.note": "1" } });
+    expect((await readIndex(dir)).manifests.map((m) => m.annotations)).toEqual([
+      { "index.note": "1", [REF_NAME]: "whole" },
+    ]);
+    const picked = await dest("picked");
+    await copy(src, index, picked.sink, { platform: arm64, rootAnnotations: { "index.note": "1" } });
+    expect((await readIndex(picked.dir)).manifests.map((m) => [m.digest, m.annotations])).toEqual([
+      [arm.manifest.digest, { [REF_NAME]: "picked" }],
+    ]);
+  });
+
   it("copies a loaded Image, and refuses one of another platform than asked", async () => {
     const image = await loadImage(src, amd.manifest);
     expect(isRoot(image)).toBe(true);

@@ -34,6 +34,23 @@ beforeAll(async () => {
   };
 });
 
+/** The base image as a Docker manifest and config. */
+async function dockerBase() {
+  const cfgBytes = await layout.readBlob(base.config);
+  const dConfig = await putDocument(dir, cfgBytes, MediaType.DockerConfig);
+  const dManifest = await putDocument(
+    dir,
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: MediaType.DockerManifest,
+      config: dConfig,
+      layers: [{ ...base.layer, mediaType: MediaType.DockerLayer }],
+    }),
+    MediaType.DockerManifest,
+  );
+  return loadImage(layout, dManifest);
+}
+
 describe("mutate", () => {
   it("builds on scratch for the platform given, with the epoch as creation time", () => {
     const image = mutate(undefined, {
@@ -118,19 +135,7 @@ describe("mutate", () => {
   });
 
   it("keeps a Docker base Docker unless a zstd layer needs OCI", async () => {
-    const cfgBytes = await layout.readBlob(base.config);
-    const dConfig = await putDocument(dir, cfgBytes, MediaType.DockerConfig);
-    const dManifest = await putDocument(
-      dir,
-      JSON.stringify({
-        schemaVersion: 2,
-        mediaType: MediaType.DockerManifest,
-        config: dConfig,
-        layers: [{ ...base.layer, mediaType: MediaType.DockerLayer }],
-      }),
-      MediaType.DockerManifest,
-    );
-    const docker = await loadImage(layout, dManifest);
+    const docker = await dockerBase();
     expect(mutate(docker, { layers: [added] }).mediaType).toBe(MediaType.DockerManifest);
     expect(mutate(docker, { layers: [added] }).manifest.layers[1]!.mediaType).toBe(MediaType.DockerLayerTar);
     const zstd = { ...added, mediaType: MediaType.OciLayerZstd };
@@ -140,6 +145,23 @@ describe("mutate", () => {
       MediaType.OciConfig,
       MediaType.OciLayerGzip,
     ]);
+  });
+
+  it("annotations go over the base's into an OCI manifest, a Docker base's too; the container config is unchanged", async () => {
+    const docker = await dockerBase();
+    const a = mutate(docker, { annotations: { a: "1", b: "2" } });
+    expect([a.mediaType, a.manifest.layers[0]!.mediaType, a.manifest.annotations]).toEqual([
+      MediaType.OciManifest,
+      MediaType.OciLayerGzip,
+      { a: "1", b: "2" },
+    ]);
+    expect(a.config?.config).toEqual(docker.config?.config);
+    const b = mutate(a, { annotations: { b: "3" } });
+    expect(b.manifest.annotations).toEqual({ a: "1", b: "3" });
+    expect(mutate(docker, {}).mediaType).toBe(MediaType.DockerManifest);
+    // oci: the media types alone, no annotations field
+    const oci = mutate(docker, { oci: true });
+    expect([oci.mediaType, oci.manifest.annotations]).toEqual([MediaType.OciManifest, undefined]);
   });
 
   it("replaces the platform, dropping a variant not given", async () => {

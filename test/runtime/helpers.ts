@@ -3,7 +3,7 @@
  * config), holding a static busybox so that containers have a shell, plus /etc/passwd and /etc/group.
  */
 import { execFile } from "node:child_process";
-import { chmod, copyFile, mkdir, mkdtemp, rm, symlink, writeFile } from "node:fs/promises";
+import { chmod, copyFile, mkdir, mkdtemp, readdir, rm, rmdir, symlink, writeFile } from "node:fs/promises";
 import { createConnection, createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
@@ -272,4 +272,19 @@ exec ${real} "$@"
     { mode: 0o755 },
   );
   return { path, log, roots };
+}
+
+/**
+ * Remove the cgroups `--cgroup-parent PARENT` left under each hierarchy of /sys/fs/cgroup (PARENT/buildkit and
+ * PARENT: the runtime removes only the container's own, as under BuildKit). Best effort.
+ */
+export async function removeCgroupParent(parent: string): Promise<void> {
+  const roots = [
+    "/sys/fs/cgroup",
+    ...(await readdir("/sys/fs/cgroup").catch(() => [])).map((d) => `/sys/fs/cgroup/${d}`),
+  ];
+  for (const root of roots) {
+    await rmdir(`${root}/${parent}/buildkit`).catch(() => undefined);
+    await rmdir(`${root}/${parent}`).catch(() => undefined);
+  }
 }

@@ -2,7 +2,7 @@
 import { createReadStream, lstatSync, readdirSync, readFileSync } from "node:fs";
 import { mkdir, rm, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it, onTestFinished } from "vitest";
 import { readTar } from "../../src/layer/index.ts";
 import { decompress } from "../../src/oci/compression.ts";
 import { loadRoot, selectImage } from "../../src/oci/image.ts";
@@ -17,7 +17,7 @@ import { openSource } from "../../src/transport/open.ts";
 import { parseImageArgument } from "../../src/transport/parse.ts";
 import { run } from "../helpers/exec.ts";
 import { tempDir } from "../helpers/temp.ts";
-import { busyboxImage, rootRecordingRunc } from "./helpers.ts";
+import { busyboxImage, removeCgroupParent, rootRecordingRunc } from "./helpers.ts";
 
 let dir: string;
 beforeAll(async () => {
@@ -107,6 +107,36 @@ it("runs a command over a snapshot chain + upper dir, and turns the changes into
   await expect(p).rejects.toThrow("stop");
   expect(readdirSync(join(home, "run", "containers"))).toEqual([]);
   expect(readdirSync(join(home, "run", "state"))).toEqual([]);
+});
+
+it("rlimits are the command's process limits; a cgroup parent puts it in PARENT/buildkit/ID, BuildKit's path", async () => {
+  const opened = await openSource(parseImageArgument(`oci:${join(dir, "layout")}:b`), { home: dir, env: {} });
+  const image = await selectImage(await loadRoot(opened.source, opened.root));
+  const parent = `berth-test-${process.pid}-sandbox`;
+  onTestFinished(() => removeCgroupParent(parent));
+  const r = await runInSandbox({
+    home: join(dir, "home"),
+    image,
+    upperDir: join(dir, "upper-limits"),
+    args: [
+      "sh",
+      "-c",
+      "grep -E 'open files|core file' /proc/self/limits; grep -E ':(memory|pids):' /proc/self/cgroup",
+    ],
+    network: "none",
+    rlimits: [
+      { type: "RLIMIT_CORE", soft: -1, hard: -1 },
+      { type: "RLIMIT_NOFILE", soft: 321, hard: 654 },
+    ],
+    cgroupParent: parent,
+  });
+  expect(r.exitCode).toBe(0);
+  const [core, nofile, ...cgroups] = r.stdoutTail.trim().split("\n");
+  expect(core!.split(/\s{2,}/).slice(1, 3)).toEqual(["unlimited", "unlimited"]);
+  expect(nofile!.split(/\s{2,}/).slice(1, 3)).toEqual(["321", "654"]);
+  expect(cgroups.length).toBeGreaterThan(0);
+  for (const line of cgroups)
+    expect(line).toMatch(new RegExp(`^\\d+:\\w+:/${parent}/buildkit/berth-[0-9a-f]+$`));
 });
 
 it("mounts the root volatile: its upper dir is dropped after the step, so unmounting it syncs no filesystem", async () => {

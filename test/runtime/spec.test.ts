@@ -8,6 +8,7 @@ import {
   processArgs,
   processEnv,
 } from "../../src/runtime/index.ts";
+import { specJson } from "../../src/runtime/spec.ts";
 
 const config = (c: NonNullable<ImageConfig["config"]>): ImageConfig => ({
   architecture: "amd64",
@@ -104,4 +105,39 @@ it("capabilities: Docker's set without NET_RAW; --cap-add/--cap-drop, ALL; unkno
   expect(() => capabilityName("NET_MAGIC", "--cap-add")).toThrow(
     /--cap-add "NET_MAGIC" is not a Linux capability/,
   );
+});
+
+it("rlimits and cgroupsPath only when given; -1 written as RLIM_INFINITY; a later mount of a destination replaces the default in its place", () => {
+  const user = { uid: 0, gid: 0, additionalGids: [], home: "/root" };
+  const plain = buildSpec({ user, args: ["true"], env: [], cwd: "/" });
+  expect(plain.process.rlimits).toBeUndefined();
+  expect(plain.linux.cgroupsPath).toBeUndefined();
+  const shm = { destination: "/dev/shm", type: "tmpfs", source: "tmpfs", options: ["nosuid", "size=1024"] };
+  const spec = buildSpec({
+    user,
+    args: ["true"],
+    env: [],
+    cwd: "/",
+    mounts: [shm],
+    rlimits: [{ type: "RLIMIT_CORE", soft: 0, hard: -1 }],
+    cgroupsPath: "/ci/buildkit/x",
+  });
+  expect(spec.linux.cgroupsPath).toBe("/ci/buildkit/x");
+  const at = (s: typeof spec) => s.mounts.findIndex((m) => m.destination === "/dev/shm");
+  expect(spec.mounts.filter((m) => m.destination === "/dev/shm")).toEqual([shm]);
+  expect(at(spec)).toBe(at(plain));
+  expect(spec.mounts).toHaveLength(plain.mounts.length);
+  const json = specJson(spec);
+  expect(json).toContain('"soft": 0,\n        "hard": 18446744073709551615');
+  expect(JSON.parse(json.replace("18446744073709551615", "-1")).process.rlimits).toEqual([
+    { type: "RLIMIT_CORE", soft: 0, hard: -1 },
+  ]);
+});
+
+it("no cgroupsPath without root (rootless, or a namespace of one id), as BuildKit's rootless spec conversion", () => {
+  const user = { uid: 0, gid: 0, additionalGids: [], home: "/root" };
+  const o = { user, args: ["true"], env: [], cwd: "/", cgroupsPath: "/ci/buildkit/x" };
+  expect(buildSpec(o).linux.cgroupsPath).toBe("/ci/buildkit/x");
+  expect(buildSpec({ ...o, rootless: { uid: 1000, gid: 1000 } }).linux.cgroupsPath).toBeUndefined();
+  expect(buildSpec({ ...o, singleId: true }).linux.cgroupsPath).toBeUndefined();
 });

@@ -4,6 +4,7 @@ import { type Command, Option } from "commander";
 import { type BuildChoice, type BuildResult, build, buildDockerfile, chooseBuild } from "../../api/build.ts";
 import {
   goBool,
+  parseAnnotationFlag,
   parseAttestations,
   parseBuildContext,
   parseCacheFrom,
@@ -12,6 +13,7 @@ import {
   type StepEvent,
 } from "../../dockerfile/index.ts";
 import { BerthError, isBerthError } from "../../errors.ts";
+import { parseShmSize, parseUlimits } from "../../runtime/limits.ts";
 import { parseAddHost } from "../../runtime/network.ts";
 import { writeFileAtomic } from "../../util/fs.ts";
 import { contextInput, type PreparedContext, prepareContext } from "../build-input.ts";
@@ -39,6 +41,10 @@ const DOCKERFILE_ONLY: Record<string, string> = {
   cacheFrom: "--cache-from",
   buildContext: "--build-context",
   addHost: "--add-host",
+  shmSize: "--shm-size",
+  ulimit: "--ulimit",
+  cgroupParent: "--cgroup-parent",
+  annotation: "--annotation",
   pull: "--pull",
   noCacheFilter: "--no-cache-filter",
   output: "-o/--output",
@@ -282,6 +288,9 @@ function checkPlan(opts: Record<string, unknown>, command: Command, choice: Buil
   for (const v of (opts.cacheFrom as string[] | undefined) ?? []) parseCacheFrom(v);
   for (const v of (opts.buildContext as string[] | undefined) ?? []) parseBuildContext(v, cwd);
   for (const v of (opts.addHost as string[] | undefined) ?? []) parseAddHost(v);
+  if (typeof opts.shmSize === "string") parseShmSize(opts.shmSize);
+  parseUlimits((opts.ulimit as string[] | undefined) ?? []);
+  for (const v of (opts.annotation as string[] | undefined) ?? []) parseAnnotationFlag(v);
   if (choice.way === "dockerfile") parseAttestations(attestations(opts as BuildFlags));
 }
 
@@ -587,6 +596,7 @@ async function dockerfileBuild(
     tags: tag === undefined ? [] : [tag],
     outputs: opts.output ?? [],
     labels: opts.label ?? [],
+    annotations: (opts.annotation as string[] | undefined) ?? [],
     stdout: out.stdout,
     publish: Boolean(opts.publish),
     buildArgs: opts.buildArg ?? [],
@@ -602,6 +612,9 @@ async function dockerfileBuild(
     stageJobs: opts.stageJobs,
     buildContexts: (opts.buildContext as string[] | undefined) ?? [],
     addHosts: (opts.addHost as string[] | undefined) ?? [],
+    shmSize: opts.shmSize as string | undefined,
+    ulimits: (opts.ulimit as string[] | undefined) ?? [],
+    cgroupParent: opts.cgroupParent as string | undefined,
     pull: Boolean(opts.pull),
     noCacheFilter: (opts.noCacheFilter as string[] | undefined) ?? [],
     ...attestations(opts),
@@ -737,6 +750,13 @@ function dockerfileInputOptions(cmd: Command): void {
       collect,
     )
     .option("--add-host <HOST:IP>", "add a line to RUN's /etc/hosts (repeatable; not in the image)", collect)
+    .option("--shm-size <bytes>", "the size of RUN's /dev/shm: bytes, or with k, m, g (default 64m)")
+    .option(
+      "--ulimit <TYPE=SOFT[:HARD]>",
+      "a process limit of RUN steps (nofile, nproc, core, stack, …; -1: unlimited; repeatable)",
+      collect,
+    )
+    .option("--cgroup-parent <parent>", "run RUN steps in the cgroup PARENT/buildkit/ID (BuildKit's)")
     .option("--pull", "read base images from their registry, not the store's copy (as docker build --pull)")
     .addOption(noCacheFilter);
 }
@@ -752,6 +772,11 @@ function outputOptions(cmd: Command): void {
     .option(
       "--label <KEY=VALUE>",
       "set a label on the image, over the Dockerfile's LABEL (repeatable)",
+      collect,
+    )
+    .option(
+      "--annotation <[TYPE[PLATFORM],…:]KEY=VALUE>",
+      "add an OCI annotation (buildx's; repeatable): TYPE manifest (default), manifest-descriptor, index (several platforms or --provenance), index-descriptor; [os/arch]: that platform's only",
       collect,
     )
     .option(

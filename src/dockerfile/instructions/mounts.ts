@@ -21,6 +21,7 @@ import type { Server } from "node:net";
 import { tmpdir } from "node:os";
 import { join, posix } from "node:path";
 import { BerthError } from "../../errors.ts";
+import { ramInBytes } from "../../runtime/limits.ts";
 import { LockTimeout, withOwnedLock } from "../../util/lock.ts";
 
 export type MountType = "bind" | "cache" | "secret" | "ssh" | "tmpfs";
@@ -47,14 +48,6 @@ export interface RunMountSpec {
 
 const TYPES: readonly MountType[] = ["bind", "cache", "tmpfs", "secret", "ssh"];
 const SHARING: readonly Sharing[] = ["shared", "private", "locked"];
-
-/** Docker's RAMInBytes: `64m`, `1g`, `512k`, `1048576` (binary units). */
-function parseSize(text: string): number | undefined {
-  const m = /^(\d+(?:\.\d+)?) ?([kmgtp])?i?b?$/i.exec(text);
-  if (!m) return undefined;
-  const exp = m[2] ? "kmgtp".indexOf(m[2].toLowerCase()) + 1 : 0;
-  return Math.floor(Number(m[1]) * 1024 ** exp);
-}
 
 function parseBool(key: string, value: string, syntax: (msg: string) => BerthError): boolean {
   const v = value.toLowerCase();
@@ -183,7 +176,7 @@ function parseOption(
       return;
     case "size": {
       if (f.type !== "tmpfs") throw syntax(`unexpected key '${key}' for mount type '${f.type}'`);
-      const size = parseSize(value);
+      const size = ramInBytes(value);
       if (size === undefined) throw syntax(`invalid value for size: ${value}`);
       m.size = size;
       return;

@@ -14,6 +14,7 @@ import type { Image } from "../../oci/image.ts";
 import type { Compression } from "../../oci/mediatype.ts";
 import type { HostEntry, NetworkMode, RuntimeContext, SpecMount } from "../../runtime/index.ts";
 import { expandWord } from "../expand.ts";
+import type { BuildInputs } from "../inputs.ts";
 import { heredocName, type Instruction } from "../parse.ts";
 import { lstatOrUndefined, resolveInRoot, unpackingLine } from "../rootfs.ts";
 import { matchSources, sourcesDigest } from "../sources.ts";
@@ -42,6 +43,8 @@ export interface RunStepOptions extends Pick<RuntimeContext, "runtime" | "search
   extraHosts: readonly HostEntry[];
   /** BUILDKIT_SANDBOX_HOSTNAME (default BuildKit's `buildkitsandbox`). */
   hostname: string | undefined;
+  /** `--shm-size`'s /dev/shm, `--ulimit`'s process rlimits and `--cgroup-parent`. */
+  limits?: Pick<BuildInputs, "shmSize" | "ulimits" | "cgroupParent">;
   mounts: SpecMount[];
   /** Image paths of mount targets, removed from the changes when the command's root lacked them. */
   mountTargets: string[];
@@ -129,11 +132,13 @@ async function runStep(o: RunStepOptions) {
     runtime: o.runtime,
     searchPath: o.searchPath,
     network: o.network,
-    mounts: o.mounts,
+    mounts: o.limits?.shmSize !== undefined ? [...o.mounts, shmMount(o.limits.shmSize)] : o.mounts,
     etcAlways: true,
     buildkit: true,
     ...(o.hostname ? { hostname: o.hostname } : {}),
     extraHosts: o.extraHosts,
+    rlimits: o.limits?.ulimits,
+    cgroupParent: o.limits?.cgroupParent,
     ...(o.onUnpack ? { onApply: (i: number, n: number) => (i === 0 ? o.onUnpack!(n) : undefined) } : {}),
     onSpawn: o.onSpawn,
     onStdout: o.onStdout,
@@ -308,6 +313,25 @@ async function scriptMount(script: Script, privateDir: string): Promise<SpecMoun
   return { destination: PIPES, type: "bind", source: dir, options: ["rbind", "ro"] };
 }
 
+/**
+ * `--shm-size`'s /dev/shm: the tmpfs mount BuildKit's Dockerfile frontend adds to each RUN (its tmpfs options:
+ * nosuid and the size), in place of the runtime's default (64 MiB).
+ */
+function shmMount(bytes: number): SpecMount {
+  return { destination: "/dev/shm", type: "tmpfs", source: "tmpfs", options: ["nosuid", `size=${bytes}`] };
+}
+
+/**
+ * `--shm-size`, `--ulimit` and `--cgroup-parent` as the step's input: BuildKit keys an ExecOp on its whole
+ * definition, the /dev/shm mount and the Meta's ulimits and cgroup parent with it (solver/llbsolver/ops/exec.go
+ * CacheMap). No part without them, so a build that gives none keeps its cache.
+ */
+function limitsPart(i: BuildInputs): unknown[] {
+  const { shmSize, ulimits, cgroupParent } = i;
+  if (shmSize === undefined && !ulimits?.length && !cgroupParent) return [];
+  return [{ shmSize, ulimits, cgroupParent }];
+}
+
 /** RUN --security: sandbox (berth's only way) or an error naming the line. */
 function checkSecurity(c: StepContext): void {
   const security = c.ins.flags.security?.[0];
@@ -376,6 +400,7 @@ export async function runInstruction(c: StepContext): Promise<void> {
     config.WorkingDir,
     ...hosts,
     ...(script ? [script.content] : []),
+    ...limitsPart(c.inputs),
   ];
   await c.cached(
     keyParts(parts),
@@ -409,6 +434,7 @@ export async function runInstruction(c: StepContext): Promise<void> {
             network,
             extraHosts: c.inputs.extraHosts ?? [],
             hostname: c.inputs.hostname,
+            limits: c.inputs,
             mounts,
             // Mount points of --mount are not the command's changes; /dev, /proc and /sys that the runtime
             // makes in a root without them stay, as in BuildKit's layers.

@@ -332,4 +332,31 @@ describe("berth build, what follows docker build", () => {
       await reg.stop();
     }
   });
+  it("--shm-size, --ulimit and --annotation are checked before anything runs, one sentence naming the flag; with --cgroup-parent they are Dockerfile flags", async () => {
+    const { home, app, dir } = await project();
+    await writeFile(join(app, "Dockerfile"), "FROM scratch\nCOPY hello.txt /\n");
+    const df = (flags: string[]) =>
+      runCommand(["build", app, "--dockerfile", "-t", "app:1", ...flags], { home });
+    const shm = await df(["--shm-size", "huge"]);
+    expect((shm.error as BerthError).message).toBe('--shm-size "huge" is not a size');
+    const ulimit = await df(["--ulimit", "nofile=1", "--ulimit", "files=1"]);
+    expect((ulimit.error as BerthError).message).toBe('--ulimit "files=1": invalid ulimit type: files');
+    const ok = await df(["--shm-size", "1g", "--ulimit", "nofile=10:20", "--cgroup-parent", "ci", "-q"]);
+    expect(ok.error).toBeUndefined();
+    const annotation = await df(["--annotation", "config:k=v"]);
+    expect((annotation.error as BerthError).message).toBe(
+      '--annotation "config:k=v": unknown annotation type "config"',
+    );
+    for (const flag of [
+      ["--shm-size", "1g"],
+      ["--ulimit", "nofile=1"],
+      ["--cgroup-parent", "ci"],
+      ["--annotation", "k=v"],
+    ]) {
+      const bp = await runCommand(["build", dir, "-t", "app:1", ...flag], { home });
+      expect((bp.error as BerthError).message).toMatch(
+        new RegExp(`^${flag[0]} applies only to Dockerfile builds`),
+      );
+    }
+  });
 });

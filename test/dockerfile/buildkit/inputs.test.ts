@@ -2,7 +2,8 @@
  * docker build's inputs berth takes as BuildKit does, compared with the engine's BuildKit (Debian's docker 20.10,
  * DOCKER_BUILDKIT=1): `--add-host` puts a line in RUN's /etc/hosts and nothing in the image; `--pull` reads a base
  * image from its registry although the local store (the engine's images) holds one of that name. `--add-host` is
- * compared with buildah 1.28's too.
+ * compared with buildah 1.28's too. RUN's default /dev/shm is the engine's (20.10 ignores `--shm-size`/`--ulimit`), and
+ * `--cgroup-parent docker` puts RUN where the engine puts its own steps (/docker/buildkit/ID).
  */
 import { randomUUID } from "node:crypto";
 import { readFile, rm, writeFile } from "node:fs/promises";
@@ -13,6 +14,7 @@ import { berth } from "../../helpers/cli.ts";
 import { run } from "../../helpers/exec.ts";
 import { tempDir } from "../../helpers/temp.ts";
 import { type RegistryHarness, startRegistry } from "../../registry/helpers/registry.ts";
+import { removeCgroupParent } from "../../runtime/helpers.ts";
 import { buildBoth } from "../helpers/compare.ts";
 import { localBase, writeContext } from "../helpers/local.ts";
 import { diffImages } from "./helpers/diff.ts";
@@ -46,6 +48,52 @@ async function berthBuild(ctx: string, tag: string, args: string[]) {
   if (r.code !== 0) throw new Error(r.stderr);
   return r.stderr;
 }
+
+describe("--shm-size and --ulimit", () => {
+  // docker 20.10's BuildKit (its vendored Dockerfile frontend predates them) ignores both flags: only the default
+  // /dev/shm is compared here; the flags' effect is BuildKit v0.26.2's (test/dockerfile/instructions/run.test.ts)
+  it("without them RUN's /dev/shm is the engine's: 64 MiB, nosuid,nodev,noexec; with them berth's is the size asked", async () => {
+    const df = (base: string) =>
+      `FROM ${base}\nRUN echo "S""HM $(df -k /dev/shm | tail -1 | awk '{print $2}') $(grep ' /dev/shm ' /proc/mounts | cut -d' ' -f4) NOFILE $(ulimit -n) $(ulimit -Hn) END"\n`;
+    const ctx = await writeContext(join(tmp, "limits"), {
+      "berth.Dockerfile": df(engine.base),
+      "docker.Dockerfile": df(engine.buildkitBase),
+    });
+    const shm = (out: string) => /SHM (\d+ \S+) NOFILE/.exec(out)?.[1];
+    const dest = `oci:${tmp}/limits-out:img`;
+    const ours = await berthBuild(ctx, dest, ["--network", "none", "--progress", "plain"]);
+    const theirs = await dockerBuild(engine.engine, ctx, ["-t", "limits:1"]);
+    expect(shm(ours)).toBe("65536 rw,nosuid,nodev,noexec,relatime,size=65536k");
+    expect(shm(ours)).toBe(shm(theirs));
+    const flags = ["--shm-size", "96m", "--ulimit", "nofile=900:1800"];
+    const limited = await berthBuild(ctx, dest, [...flags, "--network", "none", "--progress", "plain"]);
+    expect(/SHM .* END/.exec(limited)?.[0]).toBe(
+      "SHM 98304 rw,nosuid,relatime,size=98304k NOFILE 900 1800 END",
+    );
+  }, 300_000);
+});
+
+describe("--cgroup-parent", () => {
+  // the engine runs RUN under its own cgroup parent, "docker" (docker 20.10 takes no per-build one): berth's
+  // --cgroup-parent docker gives the same path, /docker/buildkit/ID, in every hierarchy
+  it("RUN's cgroup is PARENT/buildkit/ID, as the engine's BuildKit puts its steps under its parent", async () => {
+    const df = (base: string) =>
+      `FROM ${base}\nRUN grep -E ':(memory|pids):' /proc/self/cgroup | sed 's/^/CG /'\n`;
+    const ctx = await writeContext(join(tmp, "cgroup"), {
+      "berth.Dockerfile": df(engine.base),
+      "docker.Dockerfile": df(engine.buildkitBase),
+    });
+    onTestFinished(() => removeCgroupParent("docker"));
+    const args = ["--network", "none", "--progress", "plain", "--cgroup-parent", "docker"];
+    const ours = await berthBuild(ctx, `oci:${tmp}/cgroup-out:img`, args);
+    const theirs = await dockerBuild(engine.engine, ctx, ["-t", "cgroup:1"]);
+    const shape = (out: string) =>
+      [...out.matchAll(/CG (\d+:\w+):(\/\S+)/g)].map((m) => `${m[1]}:${m[2]!.replace(/[^/]+$/, "ID")}`);
+    expect(shape(ours).length).toBeGreaterThan(0);
+    for (const line of shape(ours)) expect(line).toMatch(/^\d+:(memory|pids):\/docker\/buildkit\/ID$/);
+    expect(shape(ours)).toEqual(shape(theirs));
+  }, 300_000);
+});
 
 describe("--add-host", () => {
   it("RUN sees the line in /etc/hosts, after the usual ones; the image holds no /etc/hosts, as BuildKit's", async () => {

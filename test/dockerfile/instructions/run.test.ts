@@ -1,10 +1,10 @@
 /** RUN: the command in the sandbox, its env, mounts and history, and what it leaves as the layer (src/dockerfile/instructions/run.ts). */
 import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it, onTestFinished } from "vitest";
 import { mountsUnder } from "../../../src/runtime/sweep.ts";
 import { tempDir } from "../../helpers/temp.ts";
-import { rootMountRefusingRunc } from "../../runtime/helpers.ts";
+import { removeCgroupParent, rootMountRefusingRunc } from "../../runtime/helpers.ts";
 import { failureOf } from "../helpers/failure.ts";
 import { localBase, writeContext } from "../helpers/local.ts";
 import { layerEntries, scratchBuild } from "../helpers/scratch.ts";
@@ -143,5 +143,46 @@ describe("RUN", () => {
     // The wrapper refused the first RUN's runtime-mounted root; berth mounted that one and every later one.
     const runs = (await readFile(refusing.log, "utf8")).split("\n").filter((l) => / run /.test(l));
     expect(runs).toHaveLength(4);
+  });
+  it("--shm-size, --ulimit and --cgroup-parent: RUN's /dev/shm, rlimits and cgroup, and part of its key as in BuildKit's ExecOp", async () => {
+    const parent = `berth-test-${process.pid}-run`;
+    onTestFinished(() => removeCgroupParent(parent));
+    const body =
+      "RUN df -k /dev/shm | tail -1; grep /dev/shm /proc/mounts; ulimit -n; ulimit -Hn; grep -E ':(memory|pids):' /proc/self/cgroup\n";
+    const limits = {
+      shmSize: 96 * 1024 * 1024,
+      ulimits: [{ type: "RLIMIT_NOFILE", soft: 900, hard: 1800 }],
+      cgroupParent: parent,
+    };
+    const dir = await tempDir();
+    const out: string[] = [];
+    const at = (o: Parameters<typeof scratchBuild>[3]) =>
+      scratchBuild(dir, context, `FROM ${base}\n${body}`, {
+        ...o,
+        onOutput: (chunk) => out.push(chunk.toString()),
+      });
+    const ran = (r: Awaited<ReturnType<typeof at>>) => !r.result.steps.at(-1)!.cached;
+    const first = await at(limits);
+    const [df, mount, soft, hard, ...cgroups] = out.join("").trim().split("\n");
+    // 96 MiB in 1K blocks; the tmpfs BuildKit's frontend mounts (nosuid, the size) in place of the default
+    expect(df!.split(/\s+/).slice(0, 2)).toEqual(["tmpfs", String(96 * 1024)]);
+    expect(mount).toBe("tmpfs /dev/shm tmpfs rw,nosuid,relatime,size=98304k 0 0");
+    expect([soft, hard]).toEqual(["900", "1800"]);
+    expect(cgroups.length).toBeGreaterThan(0);
+    for (const line of cgroups) expect(line).toMatch(new RegExp(`:/${parent}/buildkit/[^/]+$`));
+    expect(ran(first)).toBe(true);
+    expect(ran(await at(limits))).toBe(false);
+    // each is part of the step's key (BuildKit digests the ExecOp with its mounts and Meta)
+    expect(ran(await at({ ...limits, shmSize: 64 * 1024 * 1024 }))).toBe(true);
+    expect(ran(await at({ ...limits, ulimits: [{ type: "RLIMIT_NOFILE", soft: 900, hard: 1900 }] }))).toBe(
+      true,
+    );
+    expect(ran(await at({ ...limits, cgroupParent: `${parent}-b` }))).toBe(true);
+    onTestFinished(() => removeCgroupParent(`${parent}-b`));
+    // without any, the key a build without them always had: the default 64 MiB /dev/shm
+    out.length = 0;
+    expect(ran(await at({}))).toBe(true);
+    expect(out.join("").split("\n")[0]!.split(/\s+/).slice(0, 2)).toEqual(["shm", "65536"]);
+    expect(ran(await at({}))).toBe(false);
   });
 });
