@@ -698,7 +698,10 @@ function parseEntitlements(values: string[]): string[] {
   return values;
 }
 
-function parseBuildArgs(values: string[], env: Record<string, string | undefined>): Record<string, string> {
+export function parseBuildArgs(
+  values: readonly string[],
+  env: Record<string, string | undefined>,
+): Record<string, string> {
   const out: Record<string, string> = {};
   for (const v of values) {
     const i = v.indexOf("=");

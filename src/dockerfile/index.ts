@@ -6,7 +6,7 @@ export {
   checkAnnotations,
   parseAnnotationFlag,
 } from "./annotation-spec.ts";
-export { builtinArgs, goBool } from "./args.ts";
+export { builtinArgs } from "./args.ts";
 export { DockerfileBuild } from "./build.ts";
 export { cacheKey, StepCache, type StepRecord } from "./cache.ts";
 export { type CacheFrom, type CacheTo, parseCacheFrom, parseCacheTo } from "./cache-spec.ts";

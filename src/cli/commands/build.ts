@@ -1,9 +1,16 @@
 import { readFile } from "node:fs/promises";
 import { join, relative, resolve } from "node:path";
 import { type Command, Option } from "commander";
-import { type BuildChoice, type BuildResult, build, buildDockerfile, chooseBuild } from "../../api/build.ts";
 import {
-  goBool,
+  type BuildChoice,
+  type BuildResult,
+  build,
+  buildDockerfile,
+  chooseBuild,
+  parseBuildArgs,
+} from "../../api/build.ts";
+import {
+  builtinArgs,
   parseAnnotationFlag,
   parseAttestations,
   parseBuildContext,
@@ -222,7 +229,8 @@ async function buildInput(
     dockerfile: dockerfileFlag,
     flag: opts.file !== undefined ? "-f" : "--dockerfile",
     tmp: join(c.ctx.home, "tmp"),
-    keepGitDir: keepGitDirArg((opts.buildArg as string[] | undefined) ?? [], c.env),
+    // BUILDKIT_CONTEXT_KEEP_GIT_DIR: a git context keeps its .git
+    keepGitDir: builtinArgs(parseBuildArgs((opts.buildArg as string[] | undefined) ?? [], c.env)).keepGitDir,
   });
   const { dockerfile, reason } = prepared;
   if (dockerfile === undefined || reason === undefined) return { prepared, choice: undefined };
@@ -230,16 +238,6 @@ async function buildInput(
     prepared,
     choice: { way: "dockerfile", dockerfile, reason, ...(prepared.inContext ? { fromProject: true } : {}) },
   };
-}
-
-/**
- * `--build-arg BUILDKIT_CONTEXT_KEEP_GIT_DIR=BOOL` (the last given; `KEY` alone from the environment), as
- * dockerui reads it: a git context keeps its `.git`; a value that is not a boolean is none.
- */
-function keepGitDirArg(values: readonly string[], env: Record<string, string | undefined>): boolean {
-  const key = "BUILDKIT_CONTEXT_KEEP_GIT_DIR";
-  const v = values.findLast((a) => a === key || a.startsWith(`${key}=`));
-  return v === undefined ? false : (goBool(v === key ? env[key] : v.slice(key.length + 1)) ?? false);
 }
 
 /** What to build (`remote`: the context is berth's own folder, made from standard input, git or a URL). */
