@@ -48,9 +48,18 @@ type warning struct {
 }
 
 type answer struct {
-	Warnings []warning      `json:"warnings"`
-	Error    string         `json:"error,omitempty"`
-	Config   *linter.Config `json:"config,omitempty"`
+	Warnings []warning `json:"warnings"`
+	Error    string    `json:"error,omitempty"`
+	Config   *config   `json:"config,omitempty"`
+}
+
+// config is linter.Config without its callback.
+type config struct {
+	ExperimentalAll   bool
+	ExperimentalRules []string
+	ReturnAsError     bool
+	SkipAll           bool
+	SkipRules         []string
 }
 
 type images map[string]json.RawMessage
@@ -76,7 +85,7 @@ func ask(q question) answer {
 		if err != nil {
 			return answer{Warnings: []warning{}, Error: err.Error()}
 		}
-		return answer{Warnings: []warning{}, Config: cfg}
+		return answer{Warnings: []warning{}, Config: &config{cfg.ExperimentalAll, cfg.ExperimentalRules, cfg.ReturnAsError, cfg.SkipAll, cfg.SkipRules}}
 	}
 	dt := []byte(q.Dockerfile)
 	a := answer{Warnings: []warning{}}

@@ -1,0 +1,508 @@
+// biome-ignore-all lint/suspicious/noTemplateCurlyInString: the strings are Dockerfile text, not templates
+/**
+ * BuildKit's build checks (src/dockerfile/lint.ts) against BuildKit v0.26.2's own (test/helpers/lint-oracle):
+ * each Dockerfile of the corpus gives the same warnings (rule, sentence, URL, description, lines) in the same
+ * order, and the same error, under `--check` (every stage) and, for some, a build (the target's stages).
+ */
+import { beforeAll, describe, expect, it } from "vitest";
+import { lintDockerfile } from "../../src/dockerfile/lint.ts";
+import { parseCheckOptions, RULES, ruleUrl } from "../../src/dockerfile/lint-rules.ts";
+import { parseDockerfile } from "../../src/dockerfile/parse.ts";
+import { splitStages } from "../../src/dockerfile/stage.ts";
+import type { ContainerConfig } from "../../src/oci/config.ts";
+import { type LintAnswer, type LintQuestion, lintOracle } from "../helpers/lint-oracle.ts";
+
+interface Case {
+  name: string;
+  dockerfile: string;
+  mode?: "lint" | "build";
+  buildArgs?: Record<string, string>;
+  target?: string;
+  images?: Record<string, { config: ContainerConfig }>;
+  /** Rules the case is there for: the oracle must give each (so a case cannot pass by giving nothing). */
+  expects: string[];
+}
+
+const image = (env: string[], shell?: string[]) => ({
+  architecture: "amd64",
+  os: "linux",
+  config: { Env: env, ...(shell ? { Shell: shell } : {}) },
+  rootfs: {
+    type: "layers",
+    diff_ids: ["sha256:0000000000000000000000000000000000000000000000000000000000000000"],
+  },
+});
+
+const CASES: Case[] = [
+  { name: "clean", dockerfile: 'FROM alpine\nRUN echo hi\nCMD ["sh"]\n', expects: [] },
+  { name: "FROM x As y", dockerfile: "FROM alpine As build\nRUN true\n", expects: ["FromAsCasing"] },
+  { name: "from x AS y", dockerfile: "from alpine AS build\nrun true\n", expects: ["FromAsCasing"] },
+  { name: "FROM x as y", dockerfile: "FROM alpine as build\nRUN true\n", expects: ["FromAsCasing"] },
+  {
+    name: "From (mixed) as",
+    dockerfile: "From alpine as build\nRUN true\n",
+    expects: ["ConsistentInstructionCasing"],
+  },
+  { name: "stage name casing", dockerfile: "FROM alpine AS Build\nRUN true\n", expects: ["StageNameCasing"] },
+  {
+    name: "lowercase majority",
+    dockerfile: "from alpine\nrun true\nRUN false\nworkdir /app\nCopy . .\n",
+    expects: ["ConsistentInstructionCasing"],
+  },
+  {
+    name: "uppercase majority",
+    dockerfile: "FROM alpine\nrun true\nRUN false\nWORKDIR /app\n",
+    expects: ["ConsistentInstructionCasing"],
+  },
+  {
+    name: "even casing counts uppercase",
+    dockerfile: "FROM alpine\nrun true\n",
+    expects: ["ConsistentInstructionCasing"],
+  },
+  {
+    name: "empty continuation lines",
+    dockerfile:
+      "FROM alpine\nRUN echo a && \\\n\n  echo b && \\\n   \n  echo c\nRUN echo d \\\n# comment\n  && echo e\n",
+    expects: ["NoEmptyContinuation"],
+  },
+  {
+    name: "duplicate stage name",
+    dockerfile: "FROM alpine AS a\nFROM alpine AS a\nFROM a\n",
+    expects: ["DuplicateStageName"],
+  },
+  {
+    name: "duplicate stage name in other casing",
+    dockerfile: "FROM alpine AS a\nFROM alpine AS A\nFROM a\n",
+    expects: ["DuplicateStageName", "StageNameCasing"],
+  },
+  {
+    name: "FROM scratch AS scratch",
+    dockerfile: "FROM scratch AS scratch\n",
+    expects: ["ReservedStageName"],
+  },
+  {
+    name: "AS context",
+    dockerfile: "FROM alpine AS context\nFROM context\n",
+    expects: ["ReservedStageName"],
+  },
+  { name: "CMD shell form", dockerfile: "FROM alpine\nCMD echo hi\n", expects: ["JSONArgsRecommended"] },
+  {
+    name: "ENTRYPOINT shell form",
+    dockerfile: "FROM alpine\nentrypoint echo hi\n",
+    expects: ["JSONArgsRecommended", "ConsistentInstructionCasing"],
+  },
+  {
+    name: "shell form after SHELL",
+    dockerfile: 'FROM alpine\nSHELL ["/bin/bash", "-c"]\nCMD echo hi\n',
+    expects: [],
+  },
+  {
+    name: "shell form on an image with a shell",
+    dockerfile: "FROM shelled\nCMD echo hi\n",
+    images: { "docker.io/library/shelled:latest": image([], ["/bin/bash", "-c"]) },
+    expects: [],
+  },
+  {
+    name: "SHELL inherited from a stage",
+    dockerfile: 'FROM alpine AS base\nSHELL ["/bin/ash", "-c"]\nFROM base\nCMD echo hi\n',
+    expects: [],
+  },
+  {
+    name: "MAINTAINER",
+    dockerfile: "FROM alpine\nMAINTAINER me <me@example.com>\n",
+    expects: ["MaintainerDeprecated"],
+  },
+  {
+    name: "CMD twice",
+    dockerfile:
+      'FROM alpine\nCMD ["a"]\nRUN true\nCMD ["b"]\nENTRYPOINT ["x"]\nENTRYPOINT ["y"]\nHEALTHCHECK NONE\nHEALTHCHECK CMD ["true"]\n',
+    expects: ["MultipleInstructionsDisallowed"],
+  },
+  {
+    name: "CMD once a stage",
+    dockerfile: 'FROM alpine AS a\nCMD ["a"]\nFROM a\nCMD ["b"]\n',
+    expects: [],
+  },
+  {
+    name: "ARG before FROM without a default",
+    dockerfile: "ARG BASE\nFROM $BASE\n",
+    buildArgs: { BASE: "alpine" },
+    expects: ["InvalidDefaultArgInFrom"],
+  },
+  {
+    name: "ARG before FROM with a default",
+    dockerfile: "ARG BASE=alpine\nARG TAG=3.20\nFROM $BASE:${TAG}\n",
+    expects: [],
+  },
+  {
+    name: "ARG default that makes no image name",
+    dockerfile: "ARG VERSION\nFROM alpine:$VERSION\n",
+    buildArgs: { VERSION: "3" },
+    expects: ["InvalidDefaultArgInFrom"],
+  },
+  {
+    name: "FROM with an undeclared ARG",
+    dockerfile: "ARG VERSION=3\nFROM alpine:${VERSIN}\n",
+    expects: ["UndefinedArgInFrom"],
+  },
+  {
+    name: "FROM ${X:-default} undeclared",
+    dockerfile: "FROM alpine:${TAG:-latest}\n",
+    expects: ["UndefinedArgInFrom"],
+  },
+  {
+    name: "blank base stops the checks",
+    dockerfile: "ARG BASE\nFROM $BASE AS b\nCMD echo\n",
+    expects: ["InvalidDefaultArgInFrom"],
+  },
+  {
+    name: "ENV a b and LABEL a b",
+    dockerfile: 'FROM alpine\nENV a b\nLABEL version 1.0\nENV c=d e="f g"\nLABEL x=y\n',
+    expects: ["LegacyKeyValueFormat"],
+  },
+  {
+    name: "env lowercase legacy",
+    dockerfile: "from alpine\nenv a b c\n",
+    expects: ["LegacyKeyValueFormat"],
+  },
+  {
+    name: "EXPOSE 80/TCP",
+    dockerfile: "FROM alpine\nEXPOSE 80/TCP 53/udp 8080\n",
+    expects: ["ExposeProtoCasing"],
+  },
+  {
+    name: "EXPOSE 127.0.0.1:80:80",
+    dockerfile: "FROM alpine\nEXPOSE 127.0.0.1:80:80 8080:80/Udp :90\n",
+    expects: ["ExposeInvalidFormat", "ExposeProtoCasing"],
+  },
+  {
+    name: "EXPOSE with a variable",
+    dockerfile: "FROM alpine\nENV P=80/TCP\nEXPOSE $P\n",
+    expects: ["ExposeProtoCasing"],
+  },
+  {
+    name: "ARG PASSWORD",
+    dockerfile: "FROM alpine\nARG PASSWORD\nARG public_key\nARG GITHUB_TOKEN=x\nARG keyboard\n",
+    expects: ["SecretsUsedInArgOrEnv"],
+  },
+  {
+    name: "ENV API_TOKEN=x",
+    dockerfile: "FROM alpine\nENV API_TOKEN=x AUTH=y\nENV db_password z\n",
+    expects: ["SecretsUsedInArgOrEnv", "LegacyKeyValueFormat"],
+  },
+  {
+    name: "FROM --platform=linux/amd64",
+    dockerfile: "FROM --platform=linux/amd64 alpine\nRUN true\n",
+    expects: ["FromPlatformFlagConstDisallowed"],
+  },
+  {
+    name: "FROM --platform=linux/amd64 in a stage named for it",
+    dockerfile: "FROM --platform=linux/amd64 alpine AS build-amd64\nRUN true\n",
+    expects: [],
+  },
+  {
+    name: "FROM --platform=$BUILDPLATFORM",
+    dockerfile: "FROM --platform=$BUILDPLATFORM alpine AS build\nRUN true\n",
+    expects: [],
+  },
+  {
+    name: "FROM --platform=$TARGETPLATFORM",
+    dockerfile: "FROM --platform=$TARGETPLATFORM alpine\nFROM --platform=${TARGETPLATFORM} alpine\n",
+    expects: ["RedundantTargetPlatform"],
+  },
+  {
+    name: "FROM --platform with an undeclared ARG",
+    dockerfile: "FROM --platform=$BUILDPLATFORMS alpine\n",
+    expects: ["UndefinedArgInFrom"],
+  },
+  {
+    name: "WORKDIR relative",
+    dockerfile: "FROM alpine\nWORKDIR app\nWORKDIR sub\n",
+    expects: ["WorkdirRelativePath"],
+  },
+  {
+    name: "WORKDIR relative after absolute",
+    dockerfile: "FROM alpine\nWORKDIR /app\nWORKDIR sub\n",
+    expects: [],
+  },
+  {
+    name: "WORKDIR absolute in a base stage",
+    dockerfile: "FROM alpine AS base\nWORKDIR /app\nFROM base\nWORKDIR sub\n",
+    expects: [],
+  },
+  {
+    name: "$VAR in ENV from the base image",
+    dockerfile: "FROM golang\nENV GOFLAGS=-mod=$GOMODE PATH=$GOPATH/bin:$PATH\nUSER $USR\n",
+    images: { "docker.io/library/golang:latest": image(["GOPATH=/go", "PATH=/usr/bin"]) },
+    expects: ["UndefinedVar"],
+  },
+  {
+    name: "$VAR in RUN is the shell's",
+    dockerfile: "FROM alpine\nRUN echo $NOPE\nRUN --mount=type=cache,target=/c$CACHE_DIR true\n",
+    expects: ["UndefinedVar"],
+  },
+  {
+    name: "ENV in one stage used in another",
+    dockerfile: "FROM alpine AS a\nENV APP_HOME=/app\nFROM alpine\nWORKDIR $APP_HOME\n",
+    expects: ["UndefinedVar", "WorkdirRelativePath"],
+  },
+  {
+    name: "ENV inherited from a base stage",
+    dockerfile: "FROM alpine AS a\nENV APP_HOME=/app\nFROM a\nWORKDIR $APP_HOME\n",
+    expects: [],
+  },
+  {
+    name: "suggestion",
+    dockerfile: "FROM alpine\nENV FOOBAR=1\nCOPY a /$FOOBAZ/\n",
+    expects: ["UndefinedVar"],
+  },
+  {
+    name: "ARG without value is no undefined variable",
+    dockerfile: "FROM alpine\nARG VERSION\nARG OTHER=${VERSION}-x\nLABEL v=$VERSION o=$OTHER u=$UNSET\n",
+    expects: ["UndefinedVar"],
+  },
+  {
+    name: "global ARG brought into the stage",
+    dockerfile: "ARG TAG=1\nFROM alpine\nARG TAG\nLABEL tag=$TAG\nLABEL other=$TARGETARCH\n",
+    expects: ["UndefinedVar"],
+  },
+  {
+    name: "same ENV expands the earlier value",
+    dockerfile: "FROM alpine\nENV A=1 B=$A\nVOLUME $B/x /data\nSTOPSIGNAL SIG$SIG\n",
+    expects: ["UndefinedVar"],
+  },
+  {
+    name: "COPY and ADD options and heredocs",
+    dockerfile:
+      "FROM alpine\nCOPY --chown=$OWNER a b\nADD --chmod=$MODE --checksum=$SUM https://x/y /z\nCOPY <<EOF /f\n$BODY\nEOF\nCOPY <<'EOF' /g\n$RAW\nEOF\nRUN <<EOF\necho $SHELLVAR\nEOF\n",
+    expects: ["UndefinedVar"],
+  },
+  {
+    name: "BUILDKIT_SBOM_SCAN_STAGE is never undefined",
+    dockerfile: "FROM alpine\nLABEL s=$BUILDKIT_SBOM_SCAN_STAGE\n",
+    expects: [],
+  },
+  {
+    name: "heredoc RUN with an empty continuation before it",
+    dockerfile: 'FROM alpine\nRUN \\\n\n  <<EOF\ntrue\nEOF\nCMD ["x"]\n',
+    expects: ["NoEmptyContinuation"],
+  },
+  {
+    name: "unreachable stage is checked by --check",
+    dockerfile: "FROM alpine AS unused\nWORKDIR rel\nCMD echo\nFROM alpine\nRUN true\n",
+    expects: ["WorkdirRelativePath", "JSONArgsRecommended"],
+  },
+  {
+    name: "unreachable stage is not checked by a build",
+    mode: "build",
+    dockerfile: "FROM alpine AS unused\nWORKDIR rel\nCMD echo\nFROM alpine\nRUN true\nCMD echo\n",
+    expects: ["JSONArgsRecommended"],
+  },
+  {
+    name: "a build's target and what it copies from",
+    mode: "build",
+    target: "mid",
+    dockerfile:
+      "FROM alpine AS dep\nWORKDIR rel\nFROM alpine AS mid\nCOPY --from=dep /a /b\nCMD echo\nFROM alpine AS last\nCMD echo\n",
+    expects: ["WorkdirRelativePath", "JSONArgsRecommended"],
+  },
+  {
+    name: "--check with a target walks its stages only",
+    target: "a",
+    dockerfile: "FROM alpine AS a\nCMD echo\nFROM alpine AS b\nWORKDIR rel\n",
+    expects: ["JSONArgsRecommended"],
+  },
+  {
+    name: "TARGETSTAGE names the target",
+    mode: "build",
+    dockerfile: "FROM alpine:$TARGETSTAGE AS a\n",
+    expects: [],
+  },
+  {
+    name: "check=skip",
+    dockerfile:
+      "# check=skip=JSONArgsRecommended,MaintainerDeprecated\nFROM alpine\nCMD echo\nMAINTAINER me\nWORKDIR rel\n",
+    expects: ["WorkdirRelativePath"],
+  },
+  {
+    name: "check=skip=all",
+    dockerfile: "# check=skip=all\nFROM alpine\nCMD echo\n",
+    expects: [],
+  },
+  {
+    name: "check=error=true",
+    dockerfile: "# check=error=true\nFROM alpine\nCMD echo\nMAINTAINER x\n",
+    expects: ["JSONArgsRecommended"],
+  },
+  {
+    name: "check=error=true in a build",
+    mode: "build",
+    dockerfile: "# check=error=true\nFROM alpine\nCMD echo\n",
+    expects: ["JSONArgsRecommended"],
+  },
+  {
+    name: "check=error=true without warnings",
+    dockerfile: "# check=error=true\nFROM alpine\n",
+    expects: [],
+  },
+  {
+    name: "experimental rules",
+    dockerfile:
+      "# check=experimental=InvalidDefinitionDescription\n# base image\nFROM alpine AS base\n# TAG the tag\nARG TAG=1\n\n# other comment\nARG A B\n# A says\nARG A\n",
+    expects: ["InvalidDefinitionDescription"],
+  },
+  {
+    name: "experimental rules off",
+    dockerfile: "# base image\nFROM alpine AS base\n",
+    expects: [],
+  },
+  {
+    name: "escape directive",
+    dockerfile: "# escape=`\nFROM alpine\nRUN echo a `\n\n  b\nENV X=`$Y\nWORKDIR C:`\\x\n",
+    expects: ["NoEmptyContinuation"],
+  },
+];
+
+const question = (c: Case): LintQuestion => ({
+  dockerfile: c.dockerfile,
+  mode: c.mode ?? "lint",
+  ...(c.buildArgs ? { buildArgs: c.buildArgs } : {}),
+  ...(c.target ? { target: c.target } : {}),
+  ...(c.images ? { images: c.images } : {}),
+});
+
+/** Warnings BuildKit gives in Go map order (several undefined variables in one instruction): sorted there. */
+function settled<T extends { rule: string; detail: string; line: number }>(ws: T[]): T[] {
+  const out = [...ws];
+  for (let i = 1; i < out.length; i++) {
+    for (let j = i; j > 0; j--) {
+      const [a, b] = [out[j - 1]!, out[j]!];
+      if (a.rule === b.rule && a.line === b.line && a.detail > b.detail) [out[j - 1], out[j]] = [b, a];
+      else break;
+    }
+  }
+  return out;
+}
+
+async function berth(c: Case) {
+  const df = parseDockerfile(c.dockerfile);
+  const plan = splitStages(df);
+  const amd64 = { os: "linux", architecture: "amd64" };
+  const r = await lintDockerfile({
+    df,
+    plan,
+    buildArgs: c.buildArgs ?? {},
+    target: c.target,
+    all: (c.mode ?? "lint") === "lint",
+    platform: amd64,
+    buildPlatform: amd64,
+    config: parseCheckOptions(df.check, "the check directive"),
+    image: async (ref) => {
+      const full = ref.includes("/") || ref.includes(":") ? ref : `docker.io/library/${ref}:latest`;
+      return c.images?.[full]?.config;
+    },
+  });
+  return {
+    warnings: settled(
+      r.warnings.map((w) => ({
+        rule: w.rule as string,
+        description: RULES[w.rule] as string,
+        url: ruleUrl(w.rule),
+        detail: w.detail,
+        line: w.line,
+        endLine: w.endLine,
+      })),
+    ),
+    error: checkError(r.error),
+  };
+}
+
+const oracle = (a: LintAnswer) => ({
+  warnings: settled(
+    a.warnings.map((w) => ({
+      rule: w.rule,
+      description: w.description,
+      url: w.url,
+      detail: w.detail,
+      line: w.ranges[0]?.start ?? 0,
+      endLine: w.ranges[w.ranges.length - 1]?.end ?? 0,
+    })),
+  ),
+  error: checkError(a.error),
+});
+
+/**
+ * The errors the checks themselves give (error=true's, a blank base); BuildKit's rules in Go map order. Other
+ * errors BuildKit stops on are the build's to give (they are tested where it gives them).
+ */
+function checkError(e: string | undefined): string | undefined {
+  const violation = "lint violation found for rules: ";
+  if (e?.startsWith(violation)) return violation + e.slice(violation.length).split(", ").sort().join(", ");
+  return e?.startsWith("base name (") ? e : undefined;
+}
+
+describe("lintDockerfile against BuildKit v0.26.2", () => {
+  let answers: LintAnswer[];
+  beforeAll(async () => {
+    answers = await lintOracle(CASES.map(question));
+  }, 600_000);
+
+  it("has a case for every rule but CopyIgnoredFile (the oracle has no build context)", () => {
+    expect(CASES.length).toBeGreaterThanOrEqual(40);
+    const tripped = new Set(answers.flatMap((a) => a.warnings.map((w) => w.rule)));
+    expect([...tripped].sort()).toEqual(
+      Object.keys(RULES)
+        .filter((r) => r !== "CopyIgnoredFile")
+        .sort(),
+    );
+  });
+
+  it.each(CASES.map((c, n) => [c.name, n] as const))("%s", async (_name, n) => {
+    const c = CASES[n]!;
+    const want = oracle(answers[n]!);
+    for (const rule of c.expects) expect(want.warnings.map((w) => w.rule)).toContain(rule);
+    expect(await berth(c)).toEqual(want);
+  });
+});
+
+describe("parseCheckOptions against BuildKit's ParseLintOptions", () => {
+  const OPTIONS = [
+    "skip=A,B",
+    " skip = all ; error = true ",
+    "experimental=all;skip=X",
+    "error=1",
+    "error=maybe",
+    "skip",
+    "wrong=1",
+    "skip=A;error=false;experimental=B;more=1",
+    "",
+  ];
+  let answers: LintAnswer[];
+  beforeAll(async () => {
+    answers = await lintOracle(OPTIONS.map((checkOption) => ({ checkOption })));
+  }, 600_000);
+
+  it.each(OPTIONS.map((o, n) => [o, n] as const))("%j", (o, n) => {
+    const a = answers[n]!;
+    if (a.error) {
+      expect(() => parseCheckOptions(o, "BUILDKIT_DOCKERFILE_CHECK")).toThrow(
+        `BUILDKIT_DOCKERFILE_CHECK: ${a.error}`,
+      );
+      return;
+    }
+    const c = parseCheckOptions(o, "BUILDKIT_DOCKERFILE_CHECK");
+    expect({
+      skipAll: c.skipAll,
+      skip: c.skip,
+      experimentalAll: c.experimentalAll,
+      experimental: c.experimental,
+      error: c.error,
+    }).toEqual({
+      skipAll: a.config!.SkipAll,
+      skip: a.config!.SkipRules ?? [],
+      experimentalAll: a.config!.ExperimentalAll,
+      experimental: a.config!.ExperimentalRules ?? [],
+      error: a.config!.ReturnAsError,
+    });
+  });
+});
