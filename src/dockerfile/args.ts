@@ -6,6 +6,7 @@
 import { BerthError, wrapError } from "../errors.ts";
 import { formatPlatform, hostPlatform, type Platform, parsePlatform } from "../oci/platform.ts";
 import { expandWord, type Vars } from "./expand.ts";
+import { CHECK_ARG } from "./lint-rules.ts";
 import type { Dockerfile, Instruction } from "./parse.ts";
 
 export class BuildArgs {
@@ -66,9 +67,9 @@ export class BuildArgs {
     return out;
   }
 
-  /** The --build-args no ARG declared (so far). */
+  /** The --build-args no ARG declared (so far); BUILDKIT_DOCKERFILE_CHECK is the build checks'. */
   unused(): string[] {
-    return Object.keys(this.#given).filter((k) => !this.#consumed.has(k));
+    return Object.keys(this.#given).filter((k) => !this.#consumed.has(k) && k !== CHECK_ARG);
   }
 
   /** FROM's base expanded with the global ARGs; blank is an error, as BuildKit's "base name should not be blank". */

@@ -40,6 +40,9 @@ export const RULES = {
 
 export type RuleName = keyof typeof RULES;
 
+/** The build arg that replaces the `# check=` directive, as BuildKit's dockerui reads it. */
+export const CHECK_ARG = "BUILDKIT_DOCKERFILE_CHECK";
+
 /** Rules that run only when `experimental=` names them (or `all`). */
 const EXPERIMENTAL = new Set<RuleName>(["CopyIgnoredFile", "InvalidDefinitionDescription"]);
 

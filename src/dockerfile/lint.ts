@@ -6,12 +6,14 @@
  * walked are the target's (a build) or every one (`--check` without a target); an image a stage starts FROM
  * gives its environment and shell through `image`. No step runs and nothing is written.
  */
+import type { Matcher } from "../layer/ignore.ts";
 import type { ContainerConfig } from "../oci/config.ts";
 import { formatPlatform, type Platform, parsePlatform } from "../oci/platform.ts";
 import { parseReference } from "../oci/reference.ts";
+import { parseImageArgument } from "../transport/parse.ts";
 import { splitArgWords } from "./args.ts";
 import { expandWord, splitRaw, type Vars } from "./expand.ts";
-import { type CheckConfig, Checks, type LintWarning } from "./lint-rules.ts";
+import { CHECK_ARG, type CheckConfig, Checks, type LintWarning, parseCheckOptions } from "./lint-rules.ts";
 import { type Dockerfile, heredocName, type Instruction } from "./parse.ts";
 import { findBaseStage, neededStages, type Stage, type StagePlan } from "./stage.ts";
 
@@ -26,6 +28,8 @@ export interface LintInputs {
   platform: Platform;
   buildPlatform: Platform;
   config: CheckConfig;
+  /** The build's .dockerignore rules (the experimental CopyIgnoredFile). */
+  ignore?: Matcher | undefined;
   /** The config of the image a stage starts FROM (its Env and Shell). */
   image: (ref: string, platform: Platform) => Promise<ContainerConfig | undefined>;
 }
@@ -34,6 +38,16 @@ export interface LintResult {
   warnings: LintWarning[];
   /** Why BuildKit would stop: `error=true` with warnings, or a FROM it cannot read. */
   error?: string;
+}
+
+/** What the checks are asked: BUILDKIT_DOCKERFILE_CHECK when given (whatever the directive says), else `# check=`. */
+export function checkConfig(
+  df: Dockerfile,
+  buildArgs: Readonly<Record<string, string>> | undefined,
+): CheckConfig {
+  const arg = buildArgs?.[CHECK_ARG];
+  if (arg !== undefined) return parseCheckOptions(arg, `failed to parse ${CHECK_ARG}`);
+  return parseCheckOptions(df.check, `${df.name}: failed to parse check options`);
 }
 
 /** Variables BuildKit never reports undefined (its SBOM scan switches). */
@@ -482,9 +496,21 @@ class StageWalk {
       this.#expand(ins, f[k]?.[0] ?? "");
     }
     const words = ins.json ?? splitRaw(ins.args, this.#i.df.escape);
-    for (const w of words.slice(0, -1)) if (heredocName(w) === undefined) this.#expand(ins, w);
+    const sources = words.slice(0, -1).filter((w) => heredocName(w) === undefined);
+    const expanded = sources.map((w) => this.#expand(ins, w));
     if (words.length > 0) this.#expand(ins, words[words.length - 1]!);
     for (const h of ins.heredocs) if (h.expand) this.#expand(ins, h.content, "\\");
+    if (ins.keyword === "COPY" && f.from) return;
+    for (const src of expanded) {
+      if (!/^(?:https?:\/\/|git@|git:\/\/|ssh:\/\/)/.test(src) && ignored(this.#i.ignore, src)) {
+        const what = ins.keyword === "ADD" ? "Add" : "Copy";
+        this.#c.run(
+          "CopyIgnoredFile",
+          ins,
+          `Attempting to ${what} file ${JSON.stringify(src)} that is excluded by .dockerignore`,
+        );
+      }
+    }
   }
 
   #workdir(ins: Instruction): void {
@@ -562,6 +588,11 @@ class StageWalk {
   }
 }
 
+/** patternmatcher's MatchesOrParentMatches: the path as written, or a folder above it, is excluded. */
+function ignored(m: Matcher | undefined, src: string): boolean {
+  return m?.excludes(src, false) ?? false;
+}
+
 function secrets(c: Checks, ins: Instruction, what: "ARG" | "ENV", key: string): void {
   if (SECRET.test(key) && !SECRET_ALLOW.test(key)) {
     c.run(
@@ -602,13 +633,20 @@ function tryExpand(text: string, vars: Vars, esc: string): Expanded | undefined 
   }
 }
 
-/** Whether a base name is an image reference as BuildKit's reference.ParseNormalizedNamed takes one. */
+/**
+ * Whether a base name is an image reference as BuildKit's reference.ParseNormalizedNamed takes one, or one of
+ * berth's transports (`oci:DIR:TAG`, `docker-archive:FILE`), which BuildKit has none of.
+ */
 function validReference(name: string): boolean {
   try {
     parseReference(name);
     return true;
   } catch {
-    return false;
+    try {
+      return parseImageArgument(name).transport !== "store";
+    } catch {
+      return false;
+    }
   }
 }
 

@@ -93,9 +93,9 @@ export class StepProgress {
     this.#emit({ type: "error", vertex, error, at: now() });
   }
 
-  /** A warning about stage `stage`'s open step. */
+  /** A warning about stage `stage`'s open step, else its last one (the build definition's, once read). */
   warn(stage: number, short: string): void {
-    const vertex = this.#open.get(stage);
+    const vertex = this.#open.get(stage) ?? this.#last.get(stage);
     if (!this.#emit || vertex === undefined) return;
     this.#emit({ type: "warning", vertex, short, at: now() });
   }

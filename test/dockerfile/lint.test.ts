@@ -5,10 +5,12 @@
  * order, and the same error, under `--check` (every stage) and, for some, a build (the target's stages).
  */
 import { beforeAll, describe, expect, it } from "vitest";
+import { checkJson, checkReport } from "../../src/dockerfile/check.ts";
 import { lintDockerfile } from "../../src/dockerfile/lint.ts";
 import { parseCheckOptions, RULES, ruleUrl } from "../../src/dockerfile/lint-rules.ts";
 import { parseDockerfile } from "../../src/dockerfile/parse.ts";
 import { splitStages } from "../../src/dockerfile/stage.ts";
+import { createMatcher, parseIgnoreFile } from "../../src/layer/ignore.ts";
 import type { ContainerConfig } from "../../src/oci/config.ts";
 import { type LintAnswer, type LintQuestion, lintOracle } from "../helpers/lint-oracle.ts";
 
@@ -384,11 +386,11 @@ function settled<T extends { rule: string; detail: string; line: number }>(ws: T
   return out;
 }
 
-async function berth(c: Case) {
+async function berthLint(c: Case) {
   const df = parseDockerfile(c.dockerfile);
   const plan = splitStages(df);
   const amd64 = { os: "linux", architecture: "amd64" };
-  const r = await lintDockerfile({
+  return lintDockerfile({
     df,
     plan,
     buildArgs: c.buildArgs ?? {},
@@ -402,6 +404,10 @@ async function berth(c: Case) {
       return c.images?.[full]?.config;
     },
   });
+}
+
+async function berth(c: Case) {
+  const r = await berthLint(c);
   return {
     warnings: settled(
       r.warnings.map((w) => ({
@@ -463,6 +469,46 @@ describe("lintDockerfile against BuildKit v0.26.2", () => {
     for (const rule of c.expects) expect(want.warnings.map((w) => w.rule)).toContain(rule);
     expect(await berth(c)).toEqual(want);
   });
+
+  const reported = CASES.flatMap((c, n) => ((c.mode ?? "lint") === "lint" ? [[c.name, n] as const] : []));
+  it.each(reported)("%s: --check's JSON and text as BuildKit's and buildx's", async (_name, n) => {
+    const c = CASES[n]!;
+    const a = answers[n]!;
+    const lint = await berthLint(c);
+    const r = {
+      name: "Dockerfile",
+      text: c.dockerfile,
+      warnings: lint.warnings,
+      ...(lint.error ? { error: lint.error } : {}),
+    };
+    const ours = JSON.parse(checkJson(r));
+    const theirs = JSON.parse(a.result!);
+    delete theirs.sources[0].definition;
+    const order = (doc: {
+      warnings: { ruleName: string; detail: string; location: { ranges: { start: { line: number } }[] } }[];
+    }) =>
+      settled(
+        (doc.warnings ?? []).map((w) => ({ ...w, rule: w.ruleName, line: w.location.ranges[0]!.start.line })),
+      );
+    expect(order(ours)).toEqual(order(theirs));
+    if (theirs.buildError || ours.buildError) {
+      expect(checkError(ours.buildError?.message)).toBe(checkError(theirs.buildError?.message));
+      return;
+    }
+    expect(ours.warnings === null).toBe(theirs.warnings === null);
+    expect({ ...ours, warnings: [] }).toEqual({ ...theirs, warnings: [] });
+    // the text: buildx's printResult around BuildKit's PrintTo (where Go's map order cannot change it)
+    const keys = a.warnings.map((w) => `${w.rule} ${w.ranges[0]?.start}`);
+    if (new Set(keys).size !== keys.length) return;
+    const n0 = a.warnings.length;
+    const head =
+      n0 === 0
+        ? ""
+        : `Check complete, ${n0 === 1 ? "1 warning has been found!" : `${n0} warnings have been found!`}\n`;
+    expect(checkReport(r, "Dockerfile")).toBe(
+      head + (a.text ?? "") + (n0 === 0 ? "Check complete, no warnings found.\n" : ""),
+    );
+  });
 });
 
 describe("parseCheckOptions against BuildKit's ParseLintOptions", () => {
@@ -504,5 +550,38 @@ describe("parseCheckOptions against BuildKit's ParseLintOptions", () => {
       experimental: a.config!.ExperimentalRules ?? [],
       error: a.config!.ReturnAsError,
     });
+  });
+});
+
+describe("CopyIgnoredFile (experimental; the oracle has no build context: BuildKit's sentence from its ruleset)", () => {
+  const run = async (text: string) => {
+    const df = parseDockerfile(text);
+    const amd64 = { os: "linux", architecture: "amd64" };
+    const r = await lintDockerfile({
+      df,
+      plan: splitStages(df),
+      all: true,
+      platform: amd64,
+      buildPlatform: amd64,
+      config: parseCheckOptions(df.check, "the check directive"),
+      ignore: createMatcher(parseIgnoreFile("secret.txt\nbuild\n"), "dockerignore", ".dockerignore"),
+      image: async () => undefined,
+    });
+    return r.warnings.map((w) => `${w.rule}: ${w.detail} (line ${w.line})`);
+  };
+
+  it("names each excluded source of COPY and ADD, or one under an excluded folder", async () => {
+    expect(
+      await run(
+        "# check=experimental=CopyIgnoredFile\nFROM alpine AS a\nCOPY secret.txt app.js /app/\nADD build/out.js https://x/secret.txt /b/\nFROM alpine\nCOPY --from=a secret.txt /\n",
+      ),
+    ).toEqual([
+      'CopyIgnoredFile: Attempting to Copy file "secret.txt" that is excluded by .dockerignore (line 3)',
+      'CopyIgnoredFile: Attempting to Add file "build/out.js" that is excluded by .dockerignore (line 4)',
+    ]);
+  });
+
+  it("is silent unless experimental= asks for it", async () => {
+    expect(await run("FROM alpine\nCOPY secret.txt /\n")).toEqual([]);
   });
 });

@@ -28,6 +28,9 @@ export interface OracleWarning {
 export interface LintAnswer {
   warnings: OracleWarning[];
   error?: string;
+  /** Mode lint: the result as `--call=check,format=json` prints it, and as buildx prints its warnings. */
+  result?: string;
+  text?: string;
   config?: {
     ExperimentalAll: boolean;
     ExperimentalRules: string[] | null;

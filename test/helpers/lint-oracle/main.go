@@ -4,13 +4,14 @@
 // warning callback (mode "build", what a build logs: only the stages the target needs) on the Dockerfile, with
 // the build args and target given, FROM images' configs answered from the case's "images" map (no network;
 // an image not in it has an empty config), and prints a JSON array: each case's warnings in BuildKit's order
-// (rule, description, URL, sentence, line ranges) and the error the frontend returned (a check directive's
-// error=true among them). A case with "checkOption" only parses that string as BUILDKIT_DOCKERFILE_CHECK and
-// # check= values are parsed (linter.ParseLintOptions) and answers its error or config. Built and cached by
-// scripts/lint-oracle.sh.
+// (rule, description, URL, sentence, line ranges), the error the frontend returned (a check directive's
+// error=true among them) and, in mode lint, the result JSON and buildx's text of it. A case with "checkOption"
+// only parses that string as BUILDKIT_DOCKERFILE_CHECK and # check= values are parsed (linter.ParseLintOptions)
+// and answers its error or config. Built and cached by scripts/lint-oracle.sh.
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -51,6 +52,10 @@ type answer struct {
 	Warnings []warning `json:"warnings"`
 	Error    string    `json:"error,omitempty"`
 	Config   *config   `json:"config,omitempty"`
+	// Result is mode lint's LintResults as BuildKit marshals it for result.json (what --call=check,format=json
+	// prints), and Text what buildx prints of it (LintResults.PrintTo).
+	Result string `json:"result,omitempty"`
+	Text   string `json:"text,omitempty"`
 }
 
 // config is linter.Config without its callback.
@@ -118,6 +123,17 @@ func ask(q question) answer {
 	if res.Error != nil {
 		a.Error = res.Error.Message
 	}
+	out, err := json.MarshalIndent(res, "", "  ")
+	if err != nil {
+		a.Error = err.Error()
+		return a
+	}
+	a.Result = string(out)
+	var text bytes.Buffer
+	if err := res.PrintTo(&text, nil); err != nil {
+		a.Error = err.Error()
+	}
+	a.Text = text.String()
 	return a
 }
 
