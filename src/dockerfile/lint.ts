@@ -47,7 +47,8 @@ export function checkConfig(
 ): CheckConfig {
   const arg = buildArgs?.[CHECK_ARG];
   if (arg !== undefined) return parseCheckOptions(arg, `failed to parse ${CHECK_ARG}`);
-  return parseCheckOptions(df.check, `${df.name}: failed to parse check options`);
+  // BuildKit's ParseDirective hands the linter the value up to its first space
+  return parseCheckOptions(df.check?.split(" ")[0], `${df.name}: failed to parse check options`);
 }
 
 /** Variables BuildKit never reports undefined (its SBOM scan switches). */

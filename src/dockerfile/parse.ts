@@ -126,6 +126,8 @@ const DIRECTIVE = /^#\s*([a-zA-Z][a-zA-Z0-9_-]*)\s*=\s*(.*?)\s*$/;
 /** Parse Dockerfile text; `name` is used in error messages. */
 export function parseDockerfile(text: string, name = "Dockerfile"): Dockerfile {
   const lines = text.replace(/^\uFEFF/, "").split(/\r?\n/);
+  // the newline ending the last line starts no line of its own (BuildKit's scanner counts none)
+  if (lines[lines.length - 1] === "") lines.pop();
   const { esc, syntax, check, next: first } = readDirectives(lines, name);
   const instructions: Instruction[] = [];
   let comments: string[] = [];

@@ -6,8 +6,8 @@
  */
 import { beforeAll, describe, expect, it } from "vitest";
 import { checkJson, checkReport } from "../../src/dockerfile/check.ts";
-import { lintDockerfile } from "../../src/dockerfile/lint.ts";
-import { parseCheckOptions, RULES, ruleUrl } from "../../src/dockerfile/lint-rules.ts";
+import { checkConfig, type LintResult, lintDockerfile } from "../../src/dockerfile/lint.ts";
+import { type CheckConfig, parseCheckOptions, RULES, ruleUrl } from "../../src/dockerfile/lint-rules.ts";
 import { parseDockerfile } from "../../src/dockerfile/parse.ts";
 import { splitStages } from "../../src/dockerfile/stage.ts";
 import { createMatcher, parseIgnoreFile } from "../../src/layer/ignore.ts";
@@ -359,6 +359,89 @@ const CASES: Case[] = [
     expects: [],
   },
   {
+    name: "several undefined variables in one word",
+    dockerfile: "FROM alpine\nLABEL a=$ONE$TWO${THREE:-x}\nENV $KEY=v\n",
+    expects: ["UndefinedVar"],
+  },
+  {
+    name: "escaped dollar and single quotes",
+    dockerfile: "FROM alpine\nLABEL a=\\$NOPE b='$NOPE2' c=\"$YES\"\n",
+    expects: ["UndefinedVar"],
+  },
+  {
+    name: "ARG with quotes and an ARG shadowing ENV",
+    dockerfile: 'FROM alpine\nENV X=1\nARG X\nARG Y="a b"\nLABEL x=$X y="$Y"\n',
+    expects: [],
+  },
+  {
+    name: "global ARG without a value, declared in the stage",
+    dockerfile: "ARG V\nFROM alpine\nARG V\nLABEL v=$V\n",
+    expects: [],
+  },
+  {
+    name: "ONBUILD and a stage FROM a stage with ONBUILD",
+    dockerfile: 'FROM alpine AS base\nONBUILD RUN echo $X\nFROM base\nCMD ["x"]\n',
+    expects: [],
+  },
+  {
+    name: "EXPOSE ranges and IPv6",
+    dockerfile: "FROM alpine\nEXPOSE 80-90/TCP [::1]:80:80 ::90 8000-8001:80-81\n",
+    expects: ["ExposeProtoCasing", "ExposeInvalidFormat"],
+  },
+  {
+    name: "FROM --platform constant in a stage named for another",
+    dockerfile:
+      "FROM --platform=linux/arm64 alpine AS amd\nFROM --platform=linux/arm64 alpine AS linux-build\n",
+    expects: ["FromPlatformFlagConstDisallowed"],
+  },
+  {
+    name: "lowercase instructions name themselves as written",
+    dockerfile: "from alpine\ncmd echo\ncmd echo\nhealthcheck none\nhealthcheck cmd true\nlabel a b\n",
+    expects: ["JSONArgsRecommended", "MultipleInstructionsDisallowed", "LegacyKeyValueFormat"],
+  },
+  {
+    name: "shell of a base image, CMD in a stage FROM it",
+    dockerfile: "FROM shelled AS a\nFROM a\nENTRYPOINT echo\nCMD echo\n",
+    images: { "docker.io/library/shelled:latest": image(["A=1"], ["/bin/bash", "-c"]) },
+    expects: [],
+  },
+  {
+    name: "a build with the base image's env",
+    mode: "build",
+    dockerfile: "FROM golang\nWORKDIR $GOPATH/src\nENV P=$GOPTAH\n",
+    images: { "docker.io/library/golang:latest": image(["GOPATH=/go"]) },
+    expects: ["UndefinedVar"],
+  },
+  {
+    name: "empty continuation at the end",
+    dockerfile: "FROM alpine\nRUN echo \\\n\n  hi \\\n\n",
+    expects: ["NoEmptyContinuation"],
+  },
+  {
+    name: "check directive: BuildKit reads its value up to the first space",
+    dockerfile:
+      "# check = skip = JSONArgsRecommended , WorkdirRelativePath ; error = false\nFROM alpine\nCMD echo\nWORKDIR x\nMAINTAINER m\n",
+    expects: [],
+  },
+  {
+    name: "check directive cut at its first space",
+    dockerfile:
+      "# check=skip=JSONArgsRecommended, MaintainerDeprecated\nFROM alpine\nCMD echo\nMAINTAINER m\n",
+    expects: ["MaintainerDeprecated"],
+  },
+  {
+    name: "COPY --from a stage and from an image",
+    dockerfile:
+      "FROM alpine AS a\nCOPY --from=busybox:latest /bin/sh /sh\nFROM alpine\nCOPY --chown=$U --from=a /x /y\n",
+    expects: ["UndefinedVar"],
+  },
+  {
+    name: "USER, VOLUME JSON, STOPSIGNAL, WORKDIR with ARG values",
+    dockerfile:
+      'FROM alpine\nARG U=app D=/data\nUSER $U:$G\nVOLUME ["$D", "$E/x"]\nWORKDIR $D\nSTOPSIGNAL $SIG\n',
+    expects: ["UndefinedVar"],
+  },
+  {
     name: "escape directive",
     dockerfile: "# escape=`\nFROM alpine\nRUN echo a `\n\n  b\nENV X=`$Y\nWORKDIR C:`\\x\n",
     expects: ["NoEmptyContinuation"],
@@ -386,9 +469,15 @@ function settled<T extends { rule: string; detail: string; line: number }>(ws: T
   return out;
 }
 
-async function berthLint(c: Case) {
+async function berthLint(c: Case): Promise<LintResult> {
   const df = parseDockerfile(c.dockerfile);
   const plan = splitStages(df);
+  let config: CheckConfig;
+  try {
+    config = checkConfig(df, c.buildArgs);
+  } catch (err) {
+    return { warnings: [], error: (err as Error).message.replace(/^Dockerfile: /, "") };
+  }
   const amd64 = { os: "linux", architecture: "amd64" };
   return lintDockerfile({
     df,
@@ -398,7 +487,7 @@ async function berthLint(c: Case) {
     all: (c.mode ?? "lint") === "lint",
     platform: amd64,
     buildPlatform: amd64,
-    config: parseCheckOptions(df.check, "the check directive"),
+    config,
     image: async (ref) => {
       const full = ref.includes("/") || ref.includes(":") ? ref : `docker.io/library/${ref}:latest`;
       return c.images?.[full]?.config;
@@ -444,7 +533,7 @@ const oracle = (a: LintAnswer) => ({
 function checkError(e: string | undefined): string | undefined {
   const violation = "lint violation found for rules: ";
   if (e?.startsWith(violation)) return violation + e.slice(violation.length).split(", ").sort().join(", ");
-  return e?.startsWith("base name (") ? e : undefined;
+  return e?.startsWith("base name (") || e?.startsWith("failed to parse check options") ? e : undefined;
 }
 
 describe("lintDockerfile against BuildKit v0.26.2", () => {
