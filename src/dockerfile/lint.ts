@@ -14,7 +14,7 @@ import { parseImageArgument } from "../transport/parse.ts";
 import { splitArgWords } from "./args.ts";
 import { expandWord, splitRaw, type Vars } from "./expand.ts";
 import { CHECK_ARG, type CheckConfig, Checks, type LintWarning, parseCheckOptions } from "./lint-rules.ts";
-import { type Dockerfile, heredocName, type Instruction } from "./parse.ts";
+import { type Dockerfile, heredocName, type Instruction, parseTrigger } from "./parse.ts";
 import { findBaseStage, neededStages, type Stage, type StagePlan } from "./stage.ts";
 
 export interface LintInputs {
@@ -77,7 +77,10 @@ export async function lintDockerfile(i: LintInputs): Promise<LintResult> {
     const base = from.bases[s.index]!;
     const inherited = base.stage ? states.get(base.stage.index) : undefined;
     const st = inherited ? cloneState(inherited) : imageState(configs[n]);
-    new StageWalk(c, i, st, from.globals).walk(s);
+    new StageWalk(c, i, st, from.globals).walk([
+      ...triggers(base.stage, configs[n], s, i.df.name),
+      ...s.instructions,
+    ]);
     states.set(s.index, st);
   });
   const error = c.error();
@@ -346,6 +349,29 @@ function walkedStages(i: LintInputs, globals: Map<string, string>): Stage[] {
   }
 }
 
+/**
+ * The ONBUILD triggers a stage runs before its own instructions: its base stage's ONBUILDs, else its image's,
+ * each at the lines of the stage's FROM, as BuildKit dispatches them (a trigger it cannot read is the build's
+ * error).
+ */
+function triggers(
+  base: Stage | undefined,
+  config: ContainerConfig | undefined,
+  s: Stage,
+  file: string,
+): Instruction[] {
+  const texts = base
+    ? base.instructions.filter((x) => x.keyword === "ONBUILD").map((x) => x.args)
+    : (config?.OnBuild ?? []);
+  return texts.flatMap((t) => {
+    try {
+      return [{ ...parseTrigger(t, file, s.from.line), endLine: s.from.endLine }];
+    } catch {
+      return [];
+    }
+  });
+}
+
 /** A stage's state as the walk goes: its environment, the ARGs it declared, whether WORKDIR and SHELL were set. */
 interface StageState {
   env: Map<string, string>;
@@ -389,8 +415,8 @@ class StageWalk {
     this.#globals = globals;
   }
 
-  walk(s: Stage): void {
-    for (const ins of s.instructions) this.#dispatch(ins);
+  walk(instructions: readonly Instruction[]): void {
+    for (const ins of instructions) this.#dispatch(ins);
   }
 
   #dispatch(ins: Instruction): void {

@@ -25,10 +25,10 @@ interface Case {
   expects: string[];
 }
 
-const image = (env: string[], shell?: string[]) => ({
+const image = (env: string[], shell?: string[], onbuild?: string[]) => ({
   architecture: "amd64",
   os: "linux",
-  config: { Env: env, ...(shell ? { Shell: shell } : {}) },
+  config: { Env: env, ...(shell ? { Shell: shell } : {}), ...(onbuild ? { OnBuild: onbuild } : {}) },
   rootfs: {
     type: "layers",
     diff_ids: ["sha256:0000000000000000000000000000000000000000000000000000000000000000"],
@@ -382,6 +382,18 @@ const CASES: Case[] = [
     name: "ONBUILD and a stage FROM a stage with ONBUILD",
     dockerfile: 'FROM alpine AS base\nONBUILD RUN echo $X\nFROM base\nCMD ["x"]\n',
     expects: [],
+  },
+  {
+    name: "ONBUILD triggers of a base stage run in the stage FROM it",
+    dockerfile:
+      'FROM alpine AS base\nONBUILD WORKDIR rel\nONBUILD ENV a b\nONBUILD LABEL l=$NOPE\nFROM base AS child\nCMD ["x"]\n',
+    expects: ["WorkdirRelativePath", "LegacyKeyValueFormat", "UndefinedVar"],
+  },
+  {
+    name: "ONBUILD triggers of a base image",
+    dockerfile: 'FROM triggered\nCMD ["x"]\n',
+    images: { "docker.io/library/triggered:latest": image([], undefined, ["WORKDIR rel", "CMD echo"]) },
+    expects: ["WorkdirRelativePath", "JSONArgsRecommended", "MultipleInstructionsDisallowed"],
   },
   {
     name: "EXPOSE ranges and IPv6",
