@@ -12,7 +12,7 @@ import type { BuildInputs } from "./inputs.ts";
 import { checkConfig, lintDockerfile } from "./lint.ts";
 import { type LintWarning, RULES, ruleUrl } from "./lint-rules.ts";
 import { loadIgnore, readDockerfile } from "./read.ts";
-import { splitStages } from "./stage.ts";
+import { splitStages, targetStage } from "./stage.ts";
 
 export type CheckInputs = Pick<
   BuildInputs,
@@ -32,6 +32,8 @@ export interface CheckResult {
 export async function checkDockerfile(i: CheckInputs, ctx: TransportContext): Promise<CheckResult> {
   const df = await readDockerfile(i);
   const plan = splitStages(df);
+  // a --target the Dockerfile lacks is the error a build gives
+  targetStage(plan, i.target, df.name);
   const config = checkConfig(df, i.buildArgs);
   const bases = new BaseImages(ctx, i.pull === true);
   try {

@@ -58,7 +58,7 @@ describe("checkDockerfile", () => {
     expect(await readdir(home)).toEqual([]);
   });
 
-  it("gives error=true's error with the warnings, and an image it cannot open as the build would", async () => {
+  it("gives error=true's error with the warnings; a missing target or image as the build would", async () => {
     const dir = await tempDir();
     await writeFile(join(dir, "Dockerfile"), "# check=error=true\nFROM scratch\nCMD echo\n");
     const home = join(dir, "home");
@@ -67,6 +67,12 @@ describe("checkDockerfile", () => {
       { home, env: {} },
     );
     expect(r.error).toBe("lint violation found for rules: JSONArgsRecommended");
+    await expect(
+      checkDockerfile(
+        { contextDir: dir, dockerfile: { path: join(dir, "Dockerfile") }, target: "nope" },
+        { home, env: {} },
+      ),
+    ).rejects.toThrow('Dockerfile: target stage "nope" not found');
     await writeFile(join(dir, "Dockerfile"), `FROM oci:${join(dir, "nothing")}:1\n`);
     await expect(
       checkDockerfile({ contextDir: dir, dockerfile: { path: join(dir, "Dockerfile") } }, { home, env: {} }),
