@@ -328,6 +328,7 @@ Examples:
   berth build - -t app:1 < context.tar.gz                    (the context from stdin; a plain Dockerfile too)
   berth build https://example.com/app.git#v1:svc -t app:1 --progress plain
   berth build . --dockerfile -t app:1 --secret id=npmrc,src=$HOME/.npmrc
+  berth build . --dockerfile --check                    (BuildKit's build checks only: buildx's report, exit 1 on warnings)
   berth build . --dockerfile --target artifacts -o type=local,dest=./dist   (the stage's files, no image)
   berth build . --dockerfile -o - > rootfs.tar                              (the filesystem as one tar)
   berth build . --dockerfile -t app:1 --label org.opencontainers.image.version=1.2 --iidfile id.txt
