@@ -399,11 +399,7 @@ export class DockerfileBuild {
       buildPlatform: hostPlatform(),
       config,
       ignore: this.#matcher,
-      image: (ref, p) =>
-        this.#bases.open(ref, p).then(
-          (image) => image.config?.config,
-          () => undefined,
-        ),
+      image: (ref, p) => this.#baseConfig(ref, p),
     });
     for (const w of r.warnings) {
       this.#log(`WARN: ${w.rule}: ${w.detail} (${df.name}:${w.line})`);
@@ -417,6 +413,21 @@ export class DockerfileBuild {
       });
     }
     return r.warnings;
+  }
+
+  /**
+   * The config of the image a FROM names, for the checks: a `--build-context` image in its place, none for a
+   * files context; opened once with the build's bases (the key pass opened them); one that cannot be opened
+   * is the build's error to give.
+   */
+  async #baseConfig(ref: string, platform: Platform): Promise<ContainerConfig | undefined> {
+    const named = this.#contexts.find(ref, platform);
+    if (named && named.kind !== "image") return undefined;
+    try {
+      return (await this.#bases.open(named?.image ?? ref, platform)).config?.config;
+    } catch {
+      return undefined;
+    }
   }
 
   /**

@@ -7,33 +7,8 @@ import { mkdir, readdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { checkDockerfile, checkJson, checkReport } from "../../src/dockerfile/check.ts";
-import { putBlob, writeIndex } from "../helpers/layout.ts";
 import { tempDir } from "../helpers/temp.ts";
-
-/** An OCI layout at `dir` holding one empty image tagged 1 whose config sets `env`. */
-async function envImage(dir: string, env: string[]): Promise<void> {
-  const config = await putBlob(
-    dir,
-    JSON.stringify({
-      architecture: "amd64",
-      os: "linux",
-      config: { Env: env },
-      rootfs: { type: "layers", diff_ids: [] },
-    }),
-    "application/vnd.oci.image.config.v1+json",
-  );
-  const manifest = await putBlob(
-    dir,
-    JSON.stringify({
-      schemaVersion: 2,
-      mediaType: "application/vnd.oci.image.manifest.v1+json",
-      config,
-      layers: [],
-    }),
-    "application/vnd.oci.image.manifest.v1+json",
-  );
-  await writeIndex(dir, [{ ...manifest, annotations: { "org.opencontainers.image.ref.name": "1" } }]);
-}
+import { envImage } from "./helpers/image.ts";
 
 describe("checkDockerfile", () => {
   it("walks every stage, the base image's env known, and builds nothing", async () => {

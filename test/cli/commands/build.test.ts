@@ -10,6 +10,7 @@ import { describe, expect, it } from "vitest";
 import { buildTarget, cnbEnvOptions, stepOf } from "../../../src/cli/commands/build.ts";
 import { BerthError } from "../../../src/errors.ts";
 import { makeBuildImage, writeBuildpack } from "../../cnb/helpers.ts";
+import { envImage } from "../../dockerfile/helpers/image.ts";
 import { runCommand } from "../../helpers/cli-commands.ts";
 import { tempDir } from "../../helpers/temp.ts";
 import { startRegistry } from "../../registry/helpers/registry.ts";
@@ -452,6 +453,20 @@ ${app}/Dockerfile:3
     expect(check.stdout).toMatch(
       /^Check complete, 2 warnings have been found!\n[\s\S]*--------------------\n\n$/,
     );
+  });
+
+  it("a --build-context image in a FROM's place gives the checks its env", async () => {
+    const { home, app } = await project("FROM base\nLABEL p=$GOPATH q=$NOPE\n");
+    const layout = join(app, "..", "layout");
+    await envImage(layout, ["GOPATH=/go"]);
+    const r = await runCommand(
+      ["build", app, "--dockerfile", "-t", "app:1", "--build-context", `base=oci-layout://${layout}:1`],
+      { home },
+    );
+    expect(r.error).toBeUndefined();
+    expect(r.stderr.match(/WARN: .*/g)).toEqual([
+      "WARN: UndefinedVar: Usage of undefined variable '$NOPE' (Dockerfile:2)",
+    ]);
   });
 
   it("skip= leaves rules out; BUILDKIT_DOCKERFILE_CHECK replaces the directive and is no unused build arg", async () => {
