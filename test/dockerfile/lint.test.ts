@@ -13,6 +13,7 @@ import { splitStages } from "../../src/dockerfile/stage.ts";
 import { createMatcher, parseIgnoreFile } from "../../src/layer/ignore.ts";
 import type { ContainerConfig } from "../../src/oci/config.ts";
 import { type LintAnswer, type LintQuestion, lintOracle } from "../helpers/lint-oracle.ts";
+import { ORACLE_CORPUS } from "./buildkit/helpers/corpus.ts";
 
 interface Case {
   name: string;
@@ -609,6 +610,31 @@ describe("lintDockerfile against BuildKit v0.26.2", () => {
     expect(checkReport(r, "Dockerfile")).toBe(
       head + (a.text ?? "") + (n0 === 0 ? "Check complete, no warnings found.\n" : ""),
     );
+  });
+});
+
+describe("the differential corpus's Dockerfiles (test/dockerfile/buildkit), checked as BuildKit checks them", () => {
+  const corpus: Case[] = ORACLE_CORPUS.map((o) => ({
+    name: o.name,
+    dockerfile: o.dockerfile.replaceAll("{{BASE}}", "base").replaceAll("{{URL}}", "http://127.0.0.1:1"),
+    ...(o.buildArgs
+      ? {
+          buildArgs: Object.fromEntries(
+            o.buildArgs.map((a) => [a.slice(0, a.indexOf("=")), a.slice(a.indexOf("=") + 1)]),
+          ),
+        }
+      : {}),
+    ...(o.target ? { target: o.target } : {}),
+    images: { "docker.io/library/base:latest": image(["PATH=/bin"]) },
+    expects: [],
+  }));
+  let answers: LintAnswer[];
+  beforeAll(async () => {
+    answers = await lintOracle(corpus.map(question));
+  }, 600_000);
+
+  it.each(corpus.map((c, n) => [c.name, n] as const))("%s", async (_name, n) => {
+    expect(await berth(corpus[n]!)).toEqual(oracle(answers[n]!));
   });
 });
 

@@ -23,6 +23,7 @@ import (
 	"github.com/moby/buildkit/frontend/dockerfile/linter"
 	"github.com/moby/buildkit/frontend/dockerfile/parser"
 	"github.com/moby/buildkit/frontend/dockerui"
+	"github.com/moby/buildkit/solver/pb"
 	digest "github.com/opencontainers/go-digest"
 )
 
@@ -94,10 +95,13 @@ func ask(q question) answer {
 	}
 	dt := []byte(q.Dockerfile)
 	a := answer{Warnings: []warning{}}
+	// every LLB capability, as a current BuildKit has them (RUN --mount asks)
+	caps := pb.Caps.CapSet(pb.Caps.All())
 	opt := dockerfile2llb.ConvertOpt{
 		Config:       dockerui.Config{BuildArgs: q.BuildArgs, Target: q.Target},
 		SourceMap:    &llb.SourceMap{Filename: "Dockerfile", Language: "Dockerfile", Data: dt, Definition: &llb.Definition{}},
 		MetaResolver: images(q.Images),
+		LLBCaps:      &caps,
 	}
 	if q.Mode == "build" {
 		opt.Warn = func(rule, description, url, detail string, loc []parser.Range) {
