@@ -916,6 +916,7 @@ export function checkDockerfileBuild(
     | "target"
     | "platform"
     | "pull"
+    | "buildContexts"
   >,
 ): Promise<CheckResult> {
   return withShared(o, async (o) => {
@@ -936,6 +937,7 @@ export function checkDockerfileBuild(
         target: o.target || undefined,
         platform: platforms[0],
         pull: Boolean(o.pull),
+        contexts: (o.buildContexts ?? []).map((v) => parseBuildContext(v, host.cwd)),
       },
       host.ctx,
     );

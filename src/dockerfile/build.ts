@@ -421,13 +421,7 @@ export class DockerfileBuild {
    * is the build's error to give.
    */
   async #baseConfig(ref: string, platform: Platform): Promise<ContainerConfig | undefined> {
-    const named = this.#contexts.find(ref, platform);
-    if (named && named.kind !== "image") return undefined;
-    try {
-      return (await this.#bases.open(named?.image ?? ref, platform)).config?.config;
-    } catch {
-      return undefined;
-    }
+    return this.#bases.config(ref, platform, this.#contexts.find(ref, platform)).catch(() => undefined);
   }
 
   /**

@@ -11,12 +11,13 @@ import { BaseImages } from "./bases.ts";
 import type { BuildInputs } from "./inputs.ts";
 import { checkConfig, lintDockerfile } from "./lint.ts";
 import { type LintWarning, RULES, ruleUrl } from "./lint-rules.ts";
+import { findContext } from "./named-context.ts";
 import { loadIgnore, readDockerfile } from "./read.ts";
 import { splitStages, targetStage } from "./stage.ts";
 
 export type CheckInputs = Pick<
   BuildInputs,
-  "contextDir" | "dockerfile" | "noIgnoreFile" | "buildArgs" | "target" | "platform" | "pull"
+  "contextDir" | "dockerfile" | "noIgnoreFile" | "buildArgs" | "target" | "platform" | "pull" | "contexts"
 >;
 
 export interface CheckResult {
@@ -48,7 +49,7 @@ export async function checkDockerfile(i: CheckInputs, ctx: TransportContext): Pr
       buildPlatform: hostPlatform(),
       config,
       ignore: await loadIgnore(i),
-      image: async (ref, p) => (await bases.open(ref, p)).config?.config,
+      image: (ref, p) => bases.config(ref, p, findContext(i.contexts, ref, p)),
     });
     return { name: df.name, text: df.text, warnings: r.warnings, ...(r.error ? { error: r.error } : {}) };
   } finally {

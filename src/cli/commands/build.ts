@@ -522,6 +522,7 @@ async function runCheck(
     target: opts.target,
     platform: opts.platform,
     pull: Boolean(opts.pull),
+    buildContexts: (opts.buildContext as string[] | undefined) ?? [],
   });
   out.stdout.write(call.format === "json" ? `${checkJson(r)}\n` : checkReport(r, shown));
   if (r.error !== undefined) {

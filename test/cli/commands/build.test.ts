@@ -455,7 +455,7 @@ ${app}/Dockerfile:3
     );
   });
 
-  it("a --build-context image in a FROM's place gives the checks its env", async () => {
+  it("a --build-context image in a FROM's place gives the checks its env, in a build and --check", async () => {
     const { home, app } = await project("FROM base\nLABEL p=$GOPATH q=$NOPE\n");
     const layout = join(app, "..", "layout");
     await envImage(layout, ["GOPATH=/go"]);
@@ -466,6 +466,14 @@ ${app}/Dockerfile:3
     expect(r.error).toBeUndefined();
     expect(r.stderr.match(/WARN: .*/g)).toEqual([
       "WARN: UndefinedVar: Usage of undefined variable '$NOPE' (Dockerfile:2)",
+    ]);
+    const check = await runCommand(
+      ["build", app, "--dockerfile", "--check", "--build-context", `base=oci-layout://${layout}:1`],
+      { home },
+    );
+    expect([check.error, check.exitCode]).toEqual([undefined, 1]);
+    expect(check.stdout.match(/^WARNING: .*\n.*/gm)).toEqual([
+      "WARNING: UndefinedVar - https://docs.docker.com/go/dockerfile/rule/undefined-var/\nUsage of undefined variable '$NOPE'",
     ]);
   });
 
