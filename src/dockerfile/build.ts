@@ -27,7 +27,7 @@ import { copyInstruction } from "./instructions/copy.ts";
 import { commandArgv, runInstruction } from "./instructions/run.ts";
 import { workdirInstruction } from "./instructions/workdir.ts";
 import { checkConfig, lintDockerfile } from "./lint.ts";
-import { type CheckConfig, type LintWarning, shortWarning } from "./lint-rules.ts";
+import { type CheckConfig, type LintWarning, RULES, ruleUrl, shortWarning } from "./lint-rules.ts";
 import type { NamedContext } from "./named-context.ts";
 import { type Instruction, parseTrigger } from "./parse.ts";
 import { Prewriter } from "./prewrite.ts";
@@ -403,7 +403,11 @@ export class DockerfileBuild {
     });
     for (const w of r.warnings) {
       this.#log(`WARN: ${w.rule}: ${w.detail} (${df.name}:${w.line})`);
-      this.#progress.warn(DEFINITION, shortWarning(w));
+      this.#progress.warn(DEFINITION, shortWarning(w), {
+        detail: [RULES[w.rule]],
+        url: ruleUrl(w.rule),
+        lines: { start: w.line, end: w.endLine },
+      });
       i.onWarning?.(w);
     }
     // a blank base is the build's own error, which it gives where it reads the FROM
