@@ -355,6 +355,12 @@ const CASES: Case[] = [
     expects: ["InvalidDefinitionDescription"],
   },
   {
+    name: "experimental=all: a comment above, a blank line between, a bare # between",
+    dockerfile:
+      "# check=experimental=all\n# foo bar\n\nARG X\n# stage\n#\nFROM alpine AS base\n# Y is why\nARG Y=1 Z\n",
+    expects: ["InvalidDefinitionDescription"],
+  },
+  {
     name: "experimental rules off",
     dockerfile: "# base image\nFROM alpine AS base\n",
     expects: [],
