@@ -12,6 +12,7 @@ export {
   type BuildResult,
   build,
   buildDockerfile,
+  checkDockerfileBuild,
   chooseBuild,
   type DockerfileBuildOptions,
   defaultBuilder,
@@ -35,6 +36,7 @@ export {
   run,
   runCreated,
 } from "./api/run.ts";
+export { type CheckResult, checkJson, checkReport, type LintWarning } from "./dockerfile/index.ts";
 export { BerthError, type ErrorCode, isBerthError } from "./errors.ts";
 export * from "./image/index.ts";
 export * from "./layer/index.ts";

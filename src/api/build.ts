@@ -15,7 +15,9 @@ import {
   type BuildInputs,
   buildPlatforms,
   builtinArgs,
+  type CheckResult,
   checkAnnotations,
+  checkDockerfile,
   DockerfileBuild,
   type BuildResult as DockerfileResult,
   type FilesystemExport,
@@ -25,6 +27,8 @@ import {
   parseCacheFrom,
   parseCacheTo,
   parseOutput,
+  RULES,
+  ruleUrl,
   type SecretSource,
 } from "../dockerfile/index.ts";
 import { BerthError } from "../errors.ts";
@@ -147,6 +151,8 @@ export interface BuildResult {
   /** Dockerfile with several platforms (`digest` is then the index's): each platform's image. */
   manifests?: { platform: string; digest: string; imageId: string }[];
   unusedBuildArgs?: string[];
+  /** Dockerfile: BuildKit's build checks' warnings (each rule's name, description and URL, the sentence, the line). */
+  warnings?: { rule: string; description: string; url: string; detail: string; line: number }[];
 }
 
 /** A NAME for `publish`: a registry reference (docker://), unless it already names a transport. */
@@ -914,6 +920,7 @@ async function buildDockerfileOnce(o: DockerfileBuildOptions): Promise<BuildResu
     log: host.info,
     onOutput: (chunk, stream) => host.output(chunk, stream),
     onStep: o.logger?.step,
+    onWarning: o.logger?.warning,
     signal: o.signal,
   };
   // several platforms, or BUILDKIT_MULTI_PLATFORM: an index (and a folder per platform), one platform too
@@ -1007,5 +1014,56 @@ async function dockerfileDocument(
     layers: { total, reused: Math.max(0, total - written) },
     steps: stepsOf(result),
     unusedBuildArgs: result.unusedBuildArgs,
+    warnings: result.warnings.map((w) => ({
+      rule: w.rule,
+      description: RULES[w.rule],
+      url: ruleUrl(w.rule),
+      detail: w.detail,
+      line: w.line,
+    })),
   };
+}
+
+/**
+ * `berth build --check` (buildx's `--call=check`): BuildKit's build checks on the Dockerfile, every stage (the
+ * target's, given one), its stages' base images read for their env; no step runs and nothing is written.
+ */
+export function checkDockerfileBuild(
+  o: Pick<
+    DockerfileBuildOptions,
+    | keyof HostOptions
+    | "context"
+    | "file"
+    | "fileInContext"
+    | "noIgnoreFile"
+    | "buildArgs"
+    | "target"
+    | "platform"
+    | "pull"
+    | "buildContexts"
+  >,
+): Promise<CheckResult> {
+  return withShared(o, async (o) => {
+    const host = hostOf(o);
+    const contextDir = resolve(host.cwd, o.context ?? ".");
+    const platforms = o.platform ? parsePlatformList(o.platform) : [];
+    return checkDockerfile(
+      {
+        contextDir,
+        dockerfile: {
+          path: o.file === undefined ? join(contextDir, "Dockerfile") : resolve(host.cwd, o.file),
+          ...(o.fileInContext ? { inContext: true } : {}),
+        },
+        ...(o.noIgnoreFile ? { noIgnoreFile: true } : {}),
+        buildArgs: Array.isArray(o.buildArgs)
+          ? parseBuildArgs(o.buildArgs, host.env)
+          : { ...(o.buildArgs ?? {}) },
+        target: o.target || undefined,
+        platform: platforms[0],
+        pull: Boolean(o.pull),
+        contexts: (o.buildContexts ?? []).map((v) => parseBuildContext(v, host.cwd)),
+      },
+      host.ctx,
+    );
+  });
 }

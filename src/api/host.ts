@@ -5,6 +5,7 @@
  */
 import { homedir, userInfo } from "node:os";
 import { join, resolve } from "node:path";
+import type { LintWarning } from "../dockerfile/lint-rules.ts";
 import type { StepEvent } from "../dockerfile/progress.ts";
 import { BerthError } from "../errors.ts";
 import type { BlobEvent } from "../oci/sink.ts";
@@ -20,6 +21,8 @@ export interface Logger {
   output?: (chunk: Buffer, stream: "stdout" | "stderr") => void;
   /** Dockerfile builds: each step and image write as a vertex of BuildKit's solve status (`--progress rawjson`). */
   step?: (event: StepEvent) => void;
+  /** Dockerfile builds: each build check's warning as it comes (whether or not the build gets through). */
+  warning?: (warning: LintWarning) => void;
 }
 
 export interface HostOptions {

@@ -63,19 +63,31 @@ export class SolveStatusWriter {
         this.#write(solveStatus({ statuses: [statusJson(e)] }));
         return;
       case "warning":
-        // client.VertexWarning: vertex, level, short (bytes); BuildKit's lint warnings are level 1
-        this.#write(
-          solveStatus({
-            warnings: [
-              `{"vertex":${goString(e.vertex)},"level":1,"short":"${Buffer.from(e.short).toString("base64")}"}`,
-            ],
-          }),
-        );
+        this.#write(solveStatus({ warnings: [warningJson(e)] }));
         return;
       default:
         e satisfies never;
     }
   };
+}
+
+/**
+ * client.VertexWarning: vertex, level (BuildKit's build checks are level 1), short, detail (bytes each), url,
+ * range (one a line, as BuildKit's Dockerfile locations); no sourceInfo (its LLB definition is BuildKit's own).
+ */
+function warningJson(e: Extract<StepEvent, { type: "warning" }>): string {
+  const b64 = (s: string) => `"${Buffer.from(s).toString("base64")}"`;
+  let out = `{"vertex":${goString(e.vertex)},"level":1,"short":${b64(e.short)}`;
+  if (e.detail?.length) out += `,"detail":[${e.detail.map(b64).join(",")}]`;
+  if (e.url) out += `,"url":${goString(e.url)}`;
+  if (e.lines) {
+    const ranges: string[] = [];
+    for (let l = e.lines.start; l <= Math.max(e.lines.start, e.lines.end); l++) {
+      ranges.push(`{"start":{"line":${l}},"end":{"line":${l}}}`);
+    }
+    out += `,"range":[${ranges.join(",")}]`;
+  }
+  return `${out}}`;
 }
 
 /** A SolveStatus line of encoded parts (each list left out when empty, as `omitempty`). */

@@ -96,7 +96,7 @@ export class BuildArgs {
 }
 
 /** ARG words: `NAME`, `NAME=value`, `NAME="quoted value"`. */
-function splitArgWords(text: string): string[] {
+export function splitArgWords(text: string): string[] {
   const out: string[] = [];
   const re = /([A-Za-z_][A-Za-z0-9_]*|\S+?)(?:=((?:"(?:[^"\\]|\\.)*"|'[^']*'|\S)*))?(?:\s+|$)/gy;
   for (let m = re.exec(text.trim()); m && m[0] !== ""; m = re.exec(text.trim())) {

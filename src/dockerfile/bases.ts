@@ -5,11 +5,13 @@
  * the build.
  */
 import { BerthError, isBerthError } from "../errors.ts";
+import type { ContainerConfig } from "../oci/config.ts";
 import { type Image, loadRoot, selectImage } from "../oci/image.ts";
 import { formatPlatform, type Platform } from "../oci/platform.ts";
 import type { TransportContext } from "../transport/context.ts";
 import { type OpenedSource, openSource } from "../transport/open.ts";
 import { parseImageArgument, registryArgument } from "../transport/parse.ts";
+import type { NamedContext } from "./named-context.ts";
 import type { Material } from "./provenance.ts";
 import { StageRoot } from "./rootfs.ts";
 import { layerSources } from "./stage-sources.ts";
@@ -73,6 +75,15 @@ export class BaseImages {
     const material = { image: arg, platform, digest: opened.root.digest };
     this.#materials.set(`${text} ${formatPlatform(platform)}`, material);
     return image;
+  }
+
+  /**
+   * The container config of the image a FROM names, for the build checks: `named`'s image when a
+   * `--build-context` stands in its place (a files context has none).
+   */
+  async config(text: string, platform: Platform, named?: NamedContext): Promise<ContainerConfig | undefined> {
+    if (named && named.kind !== "image") return undefined;
+    return (await this.open(named?.image ?? text, platform)).config?.config;
   }
 
   /** The images read so far, each with the digest its reference resolved to: a provenance's materials. */

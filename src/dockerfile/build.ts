@@ -27,6 +27,8 @@ import { applyConfigInstruction } from "./instructions/config.ts";
 import { copyInstruction } from "./instructions/copy.ts";
 import { commandArgv, runInstruction } from "./instructions/run.ts";
 import { workdirInstruction } from "./instructions/workdir.ts";
+import { checkConfig, lintDockerfile } from "./lint.ts";
+import { type CheckConfig, type LintWarning, RULES, ruleUrl, shortWarning } from "./lint-rules.ts";
 import type { NamedContext } from "./named-context.ts";
 import { type Instruction, parseTrigger } from "./parse.ts";
 import { Prewriter } from "./prewrite.ts";
@@ -50,6 +52,7 @@ import {
   neededStages,
   noCacheStages,
   type Stage,
+  type StagePlan,
   splitStages,
   targetStage,
 } from "./stage.ts";
@@ -278,13 +281,14 @@ export class DockerfileBuild {
   }
 
   /**
-   * The Dockerfile read and split into stages, the target found and the lint warnings logged: BuildKit's
-   * "[internal] load build definition" vertex, which carries the warnings (and the error, if it fails).
+   * The Dockerfile read and split into stages, the target found and the build checks' options read: BuildKit's
+   * "[internal] load build definition" vertex, which carries the checks' warnings (and the error, if it fails).
    */
   async #definition(): Promise<{
     df: ReadDockerfile;
-    plan: ReturnType<typeof splitStages>;
+    plan: StagePlan;
     targetIndex: number;
+    checks: CheckConfig;
   }> {
     const i = this.inputs;
     const file =
@@ -295,12 +299,9 @@ export class DockerfileBuild {
       const df = await readDockerfile(i);
       const plan = splitStages(df);
       const targetIndex = targetStage(plan, i.target, df.name).index;
-      for (const w of plan.warnings) {
-        this.#log(`WARN: ${w.rule}: ${w.message} (${df.name}:${w.line})`);
-        this.#progress.warn(DEFINITION, `${w.rule}: ${w.message} (line ${w.line})`);
-      }
+      const checks = checkConfig(df, i.buildArgs);
       this.#progress.done(DEFINITION, false);
-      return { df, plan, targetIndex };
+      return { df, plan, targetIndex, checks };
     } catch (err) {
       this.#progress.fail(DEFINITION, err instanceof Error ? err.message : String(err));
       throw err;
@@ -309,7 +310,9 @@ export class DockerfileBuild {
 
   async build(): Promise<BuildResult> {
     const i = this.inputs;
-    const { df, plan, targetIndex } = await this.#definition();
+    const { df, plan, targetIndex, checks } = await this.#definition();
+    // the stages as written: a named context replacing one is the build's business, not the checks'
+    const asWritten = { ...plan, stages: [...plan.stages] };
     this.#df = df;
     this.#args = new BuildArgs(df, i.buildArgs, this.#platform);
     this.#args.declareGlobal(plan.globalArgs);
@@ -344,6 +347,7 @@ export class DockerfileBuild {
       this.#needed = stages;
       this.#all = plan.stages;
       const planned = await this.#plan(stages, target);
+      const warnings = await this.#check(df, asWritten, checks);
       this.#warmings.planned(planned);
       await this.#buildStages(planned);
       const final = this.#states.get(target.index)!;
@@ -362,7 +366,7 @@ export class DockerfileBuild {
             stages.findIndex((s) => s.index === a.stage) - stages.findIndex((s) => s.index === b.stage),
         ),
         unusedBuildArgs: this.#args.unused(),
-        warnings: plan.warnings,
+        warnings,
         written,
         cacheSteps,
         ...(provenance ? { provenance } : {}),
@@ -384,6 +388,54 @@ export class DockerfileBuild {
       await removeStageRoots(roots).catch(() => undefined);
       await removeTree(this.#tmp).catch(() => undefined);
     }
+  }
+
+  /**
+   * BuildKit's build checks on the stages the target needs, their base images opened by the key pass: each
+   * warning logged (`WARN: Rule: sentence (Dockerfile:N)`), on the definition vertex and handed to `onWarning`;
+   * with `error=true` (`# check=`, BUILDKIT_DOCKERFILE_CHECK) a warning fails the build before any step runs.
+   * A platform after the first checks nothing, as BuildKit warns for the first only.
+   */
+  async #check(df: ReadDockerfile, plan: StagePlan, config: CheckConfig): Promise<LintWarning[]> {
+    const i = this.inputs;
+    if (i.noChecks) return [];
+    const r = await lintDockerfile({
+      df,
+      plan,
+      buildArgs: i.buildArgs ?? {},
+      target: i.target,
+      all: false,
+      platform: this.#platform,
+      buildPlatform: hostPlatform(),
+      config,
+      ignore: this.#matcher,
+      image: (ref, p) => this.#baseConfig(ref, p),
+    });
+    for (const w of r.warnings) {
+      this.#log(`WARN: ${w.rule}: ${w.detail} (${df.name}:${w.line})`);
+      this.#progress.warn(DEFINITION, shortWarning(w), {
+        detail: [RULES[w.rule]],
+        url: ruleUrl(w.rule),
+        lines: { start: w.line, end: w.endLine },
+      });
+      i.onWarning?.(w);
+    }
+    // a blank base is the build's own error, which it gives where it reads the FROM
+    if (r.error?.startsWith("lint violation")) {
+      throw new BerthError("DOCKERFILE_CHECK", `${df.name}: ${r.error}`, {
+        hint: "fix what the warnings say, or leave the rules out with # check=skip=RULE,… (error=true asks for this)",
+      });
+    }
+    return r.warnings;
+  }
+
+  /**
+   * The config of the image a FROM names, for the checks: a `--build-context` image in its place, none for a
+   * files context; opened once with the build's bases (the key pass opened them); one that cannot be opened
+   * is the build's error to give.
+   */
+  async #baseConfig(ref: string, platform: Platform): Promise<ContainerConfig | undefined> {
+    return this.#bases.config(ref, platform, this.#contexts.find(ref, platform)).catch(() => undefined);
   }
 
   /**

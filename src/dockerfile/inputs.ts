@@ -14,11 +14,11 @@ import type { CacheSteps } from "./cache-io.ts";
 import type { CacheFrom, CacheTo } from "./cache-spec.ts";
 import type { FilesystemExport } from "./export.ts";
 import type { SecretSource } from "./instructions/mounts.ts";
+import type { LintWarning } from "./lint-rules.ts";
 import type { NamedContext } from "./named-context.ts";
 import type { StepEvent } from "./progress.ts";
 import type { ProvenanceFacts } from "./provenance.ts";
 import type { ProvenanceSpec } from "./provenance-spec.ts";
-import type { PlanWarning } from "./stage.ts";
 
 export interface BuildInputs {
   /** The build context directory. */
@@ -99,6 +99,10 @@ export interface BuildInputs {
   onOutput?: ((chunk: Buffer, stream: "stdout" | "stderr") => void) | undefined;
   /** Each step as a vertex of BuildKit's solve status: started, its output, ended (progress.ts). */
   onStep?: ((event: StepEvent) => void) | undefined;
+  /** Each build check's warning as it comes (docker's summary at the end wants them, whatever happens next). */
+  onWarning?: ((warning: LintWarning) => void) | undefined;
+  /** The build checks left out: a multi-platform build's platforms after the first (BuildKit warns once). */
+  noChecks?: boolean | undefined;
   signal?: AbortSignal | undefined;
   /** Stages built at once (default: schedule.ts's `defaultStageJobs`); 1 builds them one after another. */
   stageJobs?: number | undefined;
@@ -136,8 +140,8 @@ export interface BuildResult {
   steps: StepReport[];
   /** `--build-arg`s no ARG declared. */
   unusedBuildArgs: string[];
-  /** BuildKit's lint warnings the Dockerfile earns (also logged as `WARN: Rule: sentence (file:line)`). */
-  warnings: PlanWarning[];
+  /** BuildKit's build checks' warnings (also logged as `WARN: Rule: sentence (file:line)`). */
+  warnings: LintWarning[];
   written: { destination: string; result: CopyResult }[];
   /** The steps a `--cache-to` exports: every one the build used (max), the target stage's chain (min). */
   cacheSteps: CacheSteps;

@@ -81,6 +81,8 @@ export interface Heredoc {
 
 export interface Instruction {
   keyword: Keyword;
+  /** The keyword as written (`from`, `Run`): BuildKit's checks look at its casing. */
+  word: string;
   /** Options (`--from=build` → from: ["build"]); a bare `--flag` has value "true". */
   flags: Record<string, string[]>;
   /** The arguments after the keyword and options, continuations joined. */
@@ -93,6 +95,10 @@ export interface Instruction {
   endLine: number;
   /** The instruction as written (continuations joined, heredocs left out), for messages and history. */
   text: string;
+  /** The comment lines right above it (text after `#`; a bare `#` starts afresh), as BuildKit keeps them. */
+  comments: string[];
+  /** A blank line inside its continuation lines (BuildKit's NoEmptyContinuation check): its last line then. */
+  emptyContinuation?: number;
 }
 
 export interface Dockerfile {
@@ -102,6 +108,8 @@ export interface Dockerfile {
   instructions: Instruction[];
   /** Name shown in messages (default `Dockerfile`). */
   name: string;
+  /** The `# check=` directive's value (BuildKit's build checks: skip, error, experimental). */
+  check?: string;
 }
 
 export function dockerfileError(
@@ -118,17 +126,24 @@ const DIRECTIVE = /^#\s*([a-zA-Z][a-zA-Z0-9_-]*)\s*=\s*(.*?)\s*$/;
 /** Parse Dockerfile text; `name` is used in error messages. */
 export function parseDockerfile(text: string, name = "Dockerfile"): Dockerfile {
   const lines = text.replace(/^\uFEFF/, "").split(/\r?\n/);
-  const { esc, syntax, next: first } = readDirectives(lines, name);
+  // the newline ending the last line starts no line of its own (BuildKit's scanner counts none)
+  if (lines[lines.length - 1] === "") lines.pop();
+  const { esc, syntax, check, next: first } = readDirectives(lines, name);
   const instructions: Instruction[] = [];
+  let comments: string[] = [];
   let i = first;
   while (i < lines.length) {
     const trimmed = lines[i]!.trim();
+    if (trimmed.startsWith("#")) {
+      const c = trimmed.slice(1).trim();
+      comments = c === "" ? [] : [...comments, c];
+    }
     if (trimmed === "" || trimmed.startsWith("#")) {
       i++;
       continue;
     }
     const start = i + 1;
-    const { joined, next } = joinContinuations(lines, i, esc);
+    const { joined, next, empty } = joinContinuations(lines, i, esc);
     i = next;
     const endLineBeforeHeredocs = i;
     const m = /^(\S+)(?:\s+([\s\S]*))?$/.exec(joined.trim());
@@ -149,6 +164,7 @@ export function parseDockerfile(text: string, name = "Dockerfile"): Dockerfile {
     }
     instructions.push({
       keyword,
+      word,
       flags,
       args: rest,
       json: JSON_FORM.has(keyword) ? jsonForm(keyword, rest) : undefined,
@@ -156,9 +172,12 @@ export function parseDockerfile(text: string, name = "Dockerfile"): Dockerfile {
       line: start,
       endLine: heredocs.length ? i : endLineBeforeHeredocs,
       text: joined.trim(),
+      comments,
+      ...(empty ? { emptyContinuation: endLineBeforeHeredocs } : {}),
     });
+    comments = [];
   }
-  return { escape: esc, syntax, instructions, name };
+  return { escape: esc, syntax, instructions, name, ...(check !== undefined ? { check } : {}) };
 }
 
 /**
@@ -168,9 +187,10 @@ export function parseDockerfile(text: string, name = "Dockerfile"): Dockerfile {
 function readDirectives(
   lines: readonly string[],
   name: string,
-): { esc: string; syntax: string | undefined; next: number } {
+): { esc: string; syntax: string | undefined; check: string | undefined; next: number } {
   let esc = "\\";
   let syntax: string | undefined;
+  let check: string | undefined;
   let i = 0;
   const seen = new Set<string>();
   for (; i < lines.length; i++) {
@@ -186,20 +206,22 @@ function readDirectives(
       }
       esc = m[2]!;
     } else if (key === "syntax") syntax = m[2];
+    else check = m[2];
   }
-  return { esc, syntax, next: i };
+  return { esc, syntax, check, next: i };
 }
 
 /**
  * The instruction starting at line index `i`, its continuation lines joined (comment and empty lines inside
- * are dropped). `next`: the index of the line after it.
+ * are dropped). `next`: the index of the line after it; `empty`: an empty line was among them.
  */
 function joinContinuations(
   lines: readonly string[],
   i: number,
   esc: string,
-): { joined: string; next: number } {
+): { joined: string; next: number; empty: boolean } {
   let joined = "";
+  let empty = false;
   let line = lines[i]!.replace(/^\s+/, "");
   for (;;) {
     const right = line.replace(/\s+$/, "");
@@ -209,6 +231,7 @@ function joinContinuations(
       while (i < lines.length) {
         const t = lines[i]!.trim();
         if (t === "" || t.startsWith("#")) {
+          if (t === "") empty = true;
           i++;
           continue;
         }
@@ -222,7 +245,7 @@ function joinContinuations(
     i++;
     break;
   }
-  return { joined, next: i };
+  return { joined, next: i, empty };
 }
 
 /** The leading `--name[=value]` options of an instruction's arguments, checked, and the arguments after them. */

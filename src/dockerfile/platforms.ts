@@ -82,7 +82,7 @@ export async function buildPlatforms(
         const name = formatPlatform(platform);
         const dest = parseImageArgument(`oci:${join(tmp, "layout")}:${name.replaceAll("/", "-")}`);
         inputs.log?.(`Building for ${name} (${n + 1}/${platforms.length})`);
-        const { platformInputs, flush } = forPlatform(inputs, platform, dest, abort.signal);
+        const { platformInputs, flush } = forPlatform(inputs, platform, dest, abort.signal, n === 0);
         try {
           const result = await new DockerfileBuild(platformInputs, ctx, shared).build().finally(flush);
           const o = await openSource(dest, ctx);
@@ -173,6 +173,7 @@ function forPlatform(
   platform: Platform,
   dest: ImageArgument,
   signal: AbortSignal,
+  first: boolean,
 ): { platformInputs: BuildInputs; flush: () => void } {
   const prefix = `[${formatPlatform(platform)}] `;
   const log = inputs.log;
@@ -198,6 +199,8 @@ function forPlatform(
       onOutput: lines && ((chunk, stream) => lines.push(chunk, stream)),
       // its steps' vertexes named as its lines are
       onStep: onStep && ((e) => onStep(e.type === "start" ? { ...e, name: `${prefix}${e.name}` } : e)),
+      // BuildKit's build checks warn for the first platform only
+      ...(first ? {} : { noChecks: true }),
     },
     flush: () => lines?.flush(),
   };

@@ -22,8 +22,19 @@ export type StepEvent =
   /** `error` undefined: the step was stopped because another failed (BuildKit's "context canceled"). */
   | { type: "error"; vertex: string; error: string | undefined; at: number }
   | { type: "log"; vertex: string; stream: "stdout" | "stderr"; data: Buffer; at: number }
-  /** A warning: a lint rule's, in BuildKit's short form `Rule: message (line N)`, or a cache's that cannot be used. */
-  | { type: "warning"; vertex: string; short: string; at: number }
+  /**
+   * A warning: a build check's, in BuildKit's short form `Rule: message (line N)` with its rule's description
+   * (`detail`), URL and the Dockerfile's lines it is about; or a cache's that cannot be used.
+   */
+  | {
+      type: "warning";
+      vertex: string;
+      short: string;
+      detail?: string[];
+      url?: string;
+      lines?: { start: number; end: number };
+      at: number;
+    }
   | {
       type: "status";
       vertex: string;
@@ -93,11 +104,18 @@ export class StepProgress {
     this.#emit({ type: "error", vertex, error, at: now() });
   }
 
-  /** A warning about stage `stage`'s open step. */
-  warn(stage: number, short: string): void {
-    const vertex = this.#open.get(stage);
+  /**
+   * A warning about stage `stage`'s open step, else its last one (the build definition's, once read); `more`:
+   * a build check's description, URL and lines.
+   */
+  warn(
+    stage: number,
+    short: string,
+    more: { detail?: string[]; url?: string; lines?: { start: number; end: number } } = {},
+  ): void {
+    const vertex = this.#open.get(stage) ?? this.#last.get(stage);
     if (!this.#emit || vertex === undefined) return;
-    this.#emit({ type: "warning", vertex, short, at: now() });
+    this.#emit({ type: "warning", vertex, short, ...more, at: now() });
   }
 
   /** Output of stage `stage`'s open step (RUN). */

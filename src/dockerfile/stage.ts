@@ -17,23 +17,14 @@ export interface Stage {
   instructions: Instruction[];
 }
 
-/** A lint warning BuildKit also gives (its rule name, the line, its sentence). */
-export interface PlanWarning {
-  rule: string;
-  line: number;
-  message: string;
-}
-
 export interface StagePlan {
   globalArgs: Instruction[];
   stages: Stage[];
-  warnings: PlanWarning[];
 }
 
 export function splitStages(df: Dockerfile): StagePlan {
   const globalArgs: Instruction[] = [];
   const stages: Stage[] = [];
-  const warnings: PlanWarning[] = [];
   for (const ins of df.instructions) {
     refuseVariableFrom(ins, df.name);
     if (ins.keyword === "FROM") {
@@ -51,14 +42,8 @@ export function splitStages(df: Dockerfile): StagePlan {
           `${df.name}:${ins.line}: invalid stage name ${JSON.stringify(name)}`,
         );
       }
-      if (name !== undefined && stages.some((s) => s.name === name)) {
-        // BuildKit's lint rule: a warning, and the later stage is the one the name means from here on.
-        warnings.push({
-          rule: "DuplicateStageName",
-          line: ins.line,
-          message: `Duplicate stage name ${JSON.stringify(name)}, stage names should be unique`,
-        });
-      }
+      // a duplicate name is BuildKit's DuplicateStageName warning (lint.ts): the later stage is the one the
+      // name means from here on
       stages.push({ index: stages.length, name, from: ins, baseText: words[0]!, instructions: [] });
     } else if (stages.length === 0) {
       if (ins.keyword !== "ARG") {
@@ -73,7 +58,7 @@ export function splitStages(df: Dockerfile): StagePlan {
     }
   }
   if (stages.length === 0) throw new BerthError("DOCKERFILE_SYNTAX", `${df.name}: no FROM instruction`);
-  return { globalArgs, stages, warnings };
+  return { globalArgs, stages };
 }
 
 /**

@@ -205,6 +205,14 @@ describe("berth build --progress rawjson (real runc)", () => {
     expect(replay.plain).toContain(
       '#1 [internal] load build definition from Dockerfile\n#1 WARN: DuplicateStageName: Duplicate stage name "a", stage names should be unique (line 3)\n#1 DONE',
     );
+    // BuildKit's VertexWarning: the rule's description as its detail, its URL, the instruction's lines
+    const warning = split(r.stderr).lines.flatMap((l) => (l as { warnings?: unknown[] }).warnings ?? [])[0];
+    expect(warning).toMatchObject({
+      level: 1,
+      detail: [Buffer.from("Stage names should be unique").toString("base64")],
+      url: "https://docs.docker.com/go/dockerfile/rule/duplicate-stage-name/",
+      range: [{ start: { line: 3 }, end: { line: 3 } }],
+    });
     const bad = await writeContext(join(tmp, "bad-ctx"), { Dockerfile: "FROMM scratch\n" });
     const b = await build(join(tmp, "bad"), bad);
     expect(b.code).not.toBe(0);

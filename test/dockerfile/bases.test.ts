@@ -30,6 +30,19 @@ describe("BaseImages", () => {
     await bases.close();
   });
 
+  it("config: the image's container config, a --build-context image's in its place, none for a files context", async () => {
+    const dir = await tempDir();
+    const base = await localBase(join(dir, "base"));
+    const bases = new BaseImages({ home: join(dir, "home"), env: {} }, false);
+    const p = hostPlatform();
+    expect((await bases.config(base, p))?.Env).toEqual(["PATH=/bin"]);
+    const image = { name: "alpine", text: `alpine=${base}`, kind: "image" as const, image: base };
+    expect((await bases.config("alpine", p, image))?.Env).toEqual(["PATH=/bin"]);
+    const files = { name: "alpine", text: "alpine=./dir", kind: "dir" as const, dir };
+    expect(await bases.config("alpine", p, files)).toBeUndefined();
+    await bases.close();
+  });
+
   it("an image neither in the store nor in its registry is IMAGE_NOT_FOUND; with --pull the store is not asked; a failure is not kept", async () => {
     const dir = await tempDir();
     const ctx = { home: join(dir, "home"), env: {} };

@@ -153,7 +153,8 @@ describe("DockerfileBuild", () => {
       {
         rule: "DuplicateStageName",
         line: 3,
-        message: 'Duplicate stage name "x", stage names should be unique',
+        endLine: 3,
+        detail: 'Duplicate stage name "x", stage names should be unique',
       },
     ]);
   });

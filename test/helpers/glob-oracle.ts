@@ -3,11 +3,7 @@
  * and its ignorefile, v0.6.0 as BuildKit v0.26 vendors them), built by scripts/glob-oracle.sh on first use and
  * cached between runs, asked all the questions at once.
  */
-import { execFile } from "node:child_process";
-import { resolve } from "node:path";
-import { promisify } from "node:util";
-
-const pexec = promisify(execFile);
+import { askGoOracle } from "./go-oracle.ts";
 
 export interface Answer {
   match: boolean;
@@ -24,18 +20,5 @@ export interface Question {
 }
 
 export async function globOracle(questions: Question[]): Promise<Answer[]> {
-  const script = resolve(import.meta.dirname, "../../scripts/glob-oracle.sh");
-  const { stdout: built } = await pexec("bash", [script], { timeout: 600_000 });
-  const bin = built.trim().split("\n").pop()!;
-  const child = execFile(bin, { maxBuffer: 64 * 1024 * 1024 });
-  const out = new Promise<string>((res, rej) => {
-    let text = "";
-    child.stdout!.on("data", (d: Buffer) => {
-      text += d.toString();
-    });
-    child.on("error", rej);
-    child.on("close", (code) => (code === 0 ? res(text) : rej(new Error(`the glob oracle exited ${code}`))));
-  });
-  child.stdin!.end(JSON.stringify(questions));
-  return JSON.parse(await out) as Answer[];
+  return JSON.parse(await askGoOracle("glob-oracle", JSON.stringify(questions))) as Answer[];
 }

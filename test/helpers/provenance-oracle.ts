@@ -3,11 +3,7 @@
  * SLSA provenance and in-toto types, decoding with DisallowUnknownFields, and its purl.RefToPURL), built by
  * scripts/provenance-oracle.sh on first use and cached between runs.
  */
-import { execFile } from "node:child_process";
-import { resolve } from "node:path";
-import { promisify } from "node:util";
-
-const pexec = promisify(execFile);
+import { askGoOracle } from "./go-oracle.ts";
 
 export interface OracleQuestion {
   /** An in-toto statement's bytes, decoded strictly. */
@@ -29,28 +25,9 @@ export interface OracleAnswer {
 
 /** Ask the oracle; a statement BuildKit's types refuse rejects with Go's message. */
 export async function provenanceOracle(q: OracleQuestion): Promise<OracleAnswer> {
-  const script = resolve(import.meta.dirname, "../../scripts/provenance-oracle.sh");
-  const { stdout: built } = await pexec("bash", [script], { timeout: 600_000 });
-  const bin = built.trim().split("\n").pop()!;
   const input = JSON.stringify({
     ...(q.statement ? { statement: JSON.parse(q.statement.toString("utf8")) } : {}),
     purls: q.purls ?? [],
   });
-  const child = execFile(bin, { maxBuffer: 64 * 1024 * 1024 });
-  const out = new Promise<string>((res, rej) => {
-    let text = "";
-    let err = "";
-    child.stdout!.on("data", (d: Buffer) => {
-      text += d.toString();
-    });
-    child.stderr!.on("data", (d: Buffer) => {
-      err += d.toString();
-    });
-    child.on("error", rej);
-    child.on("close", (code) =>
-      code === 0 ? res(text) : rej(new Error(`provenance oracle: ${err.trim()}`)),
-    );
-  });
-  child.stdin!.end(input);
-  return JSON.parse(await out) as OracleAnswer;
+  return JSON.parse(await askGoOracle("provenance-oracle", input)) as OracleAnswer;
 }

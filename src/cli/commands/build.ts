@@ -1,16 +1,20 @@
 import { readFile } from "node:fs/promises";
-import { join, relative, resolve } from "node:path";
+import { join, posix, relative, resolve } from "node:path";
 import { type Command, Option } from "commander";
 import {
   type BuildChoice,
   type BuildResult,
   build,
   buildDockerfile,
+  checkDockerfileBuild,
   chooseBuild,
   parseBuildArgs,
 } from "../../api/build.ts";
 import {
   builtinArgs,
+  checkJson,
+  checkReport,
+  type LintWarning,
   parseAnnotationFlag,
   parseAttestations,
   parseBuildContext,
@@ -18,6 +22,7 @@ import {
   parseCacheTo,
   parseOutput,
   type StepEvent,
+  shortWarning,
 } from "../../dockerfile/index.ts";
 import { BerthError, isBerthError } from "../../errors.ts";
 import { parseShmSize, parseUlimits } from "../../runtime/limits.ts";
@@ -39,6 +44,8 @@ export type BuildJson = BuildResult;
 const DOCKERFILE_ONLY: Record<string, string> = {
   buildArg: "--build-arg",
   target: "--target",
+  check: "--check",
+  call: "--call",
   cache: "--no-cache",
   secret: "--secret",
   ssh: "--ssh",
@@ -188,7 +195,7 @@ function refuseOtherWayFlags(command: Command, way: BuildChoice["way"], reason: 
  */
 export function buildTarget(
   arg: string | undefined,
-  opts: { path?: string; tag?: string; output?: string[] },
+  opts: { path?: string; tag?: string; output?: string[]; check?: boolean },
 ): { context: string; tag: string | undefined } {
   if (opts.path !== undefined) {
     if (arg !== undefined && opts.tag !== undefined) {
@@ -203,8 +210,8 @@ export function buildTarget(
       throw new BerthError("USAGE", "no image to write", { hint: "berth build IMAGE --path APP" });
     return { context: opts.path, tag };
   }
-  // -o alone writes what it says and no image, as BuildKit's exporters
-  if (opts.tag === undefined && !opts.output?.length) {
+  // -o alone writes what it says and no image, as BuildKit's exporters; --check writes nothing
+  if (opts.tag === undefined && !opts.output?.length && !opts.check) {
     throw new BerthError("USAGE", "no image to write: give -t IMAGE", {
       hint: `berth build ${arg ?? "."} -t IMAGE (or, as pack: berth build IMAGE --path ${arg ?? "."})`,
     });
@@ -258,7 +265,10 @@ async function planBuild(
   c: Cli,
 ): Promise<BuildPlan & { cleanup: () => Promise<void> }> {
   const { cwd } = c;
-  const { context, tag } = buildTarget(arg, opts as { path?: string; tag?: string; output?: string[] });
+  const { context, tag } = buildTarget(arg, {
+    ...(opts as { path?: string; tag?: string; output?: string[] }),
+    check: callFunction(opts as BuildFlags) !== undefined,
+  });
   const { prepared, choice: given } = await buildInput(context, opts, c);
   const { contextDir, cleanup } = prepared;
   try {
@@ -331,6 +341,7 @@ Examples:
   berth build - -t app:1 < context.tar.gz                    (the context from stdin; a plain Dockerfile too)
   berth build https://example.com/app.git#v1:svc -t app:1 --progress plain
   berth build . --dockerfile -t app:1 --secret id=npmrc,src=$HOME/.npmrc
+  berth build . --dockerfile --check                    (BuildKit's build checks only: buildx's report, exit 1 on warnings)
   berth build . --dockerfile --target artifacts -o type=local,dest=./dist   (the stage's files, no image)
   berth build . --dockerfile -o - > rootfs.tar                              (the filesystem as one tar)
   berth build . --dockerfile -t app:1 --label org.opencontainers.image.version=1.2 --iidfile id.txt
@@ -387,6 +398,8 @@ interface BuildFlags {
   runtime?: string;
   quiet?: boolean;
   json?: boolean;
+  check?: boolean;
+  call?: string;
   publish?: boolean;
   push?: boolean;
   load?: boolean;
@@ -451,13 +464,86 @@ async function runBuild(c: Cli, arg: string | undefined, opts: BuildFlags, comma
   const progress = progressMode(opts.progress, c.env);
   if (progress === "quiet") opts.quiet = true;
   opts.publish = pushLoad(opts, opts.tag);
+  const call = callFunction(opts);
   const { cleanup, ...plan } = await planBuild(arg, opts, command, c);
   try {
     applyProgress(out, progress);
-    await buildWith(c, opts, plan, progress === "rawjson" ? progressSource(opts.progress) : undefined);
+    if (call) await runCheck(c, opts, plan, call, checkShown(arg, opts, plan, c.cwd));
+    else await buildWith(c, opts, plan, progress === "rawjson" ? progressSource(opts.progress) : undefined);
   } finally {
     await cleanup();
   }
+}
+
+/** What `--call` (or `--check`) asks, as buildx's ParseCallFunc reads it; undefined: build. */
+interface CallFunction {
+  format: "text" | "json";
+  /** `ignorestatus=true`: warnings do not make the exit code 1. */
+  ignoreStatus: boolean;
+}
+
+export function callFunction(opts: {
+  check?: boolean;
+  call?: string;
+  json?: boolean;
+}): CallFunction | undefined {
+  const text = opts.check ? "check" : (opts.call ?? "build");
+  const usage = (why: string) =>
+    new BerthError("USAGE", `--call ${JSON.stringify(text)}: ${why}`, {
+      hint: "berth takes --call build (the default) and --call check[,format=json][,ignorestatus=true]",
+    });
+  let name = "";
+  const call: CallFunction = { format: opts.json ? "json" : "text", ignoreStatus: false };
+  for (const field of text.split(",")) {
+    const eq = field.indexOf("=");
+    if (eq < 0) {
+      if (name !== "") throw usage(`invalid print value: ${text}`);
+      name = field;
+    } else if (field.slice(0, eq) === "format") {
+      const f = field.slice(eq + 1);
+      if (f !== "json" && f !== "text") throw usage(`format ${JSON.stringify(f)} is neither json nor text`);
+      call.format = f;
+    } else if (field.slice(0, eq) === "ignorestatus") {
+      call.ignoreStatus = /^(1|t|true)$/i.test(field.slice(eq + 1));
+    } else throw usage(`invalid print field: ${field}`);
+  }
+  if (name === "build") return undefined;
+  if (name !== "check" && name !== "lint") throw usage(`berth does not evaluate ${JSON.stringify(name)}`);
+  return call;
+}
+
+/**
+ * `--check`: BuildKit's build checks only, buildx's report on stdout (its text, or BuildKit's lint result JSON)
+ * and its exit code: 1 when there are warnings (unless ignorestatus=true), an error when `error=true` stops it.
+ */
+async function runCheck(
+  c: Cli,
+  opts: BuildFlags,
+  plan: BuildPlan,
+  call: CallFunction,
+  shown: string,
+): Promise<void> {
+  const { out } = c;
+  const { contextDir, choice } = plan;
+  const r = await checkDockerfileBuild({
+    ...hostOptions(c, { runtime: opts.runtime }),
+    context: contextDir,
+    file: choice.dockerfile!,
+    ...(choice.fromProject ? { fileInContext: true } : {}),
+    ...(plan.remote ? { noIgnoreFile: true } : {}),
+    buildArgs: opts.buildArg ?? [],
+    target: opts.target,
+    platform: opts.platform,
+    pull: Boolean(opts.pull),
+    buildContexts: (opts.buildContext as string[] | undefined) ?? [],
+  });
+  out.stdout.write(call.format === "json" ? `${checkJson(r)}\n` : checkReport(r, shown));
+  if (r.error !== undefined) {
+    throw new BerthError("DOCKERFILE_CHECK", `${r.name}: ${r.error}`, {
+      hint: "the warnings above say what to fix; # check=error=true asks for this",
+    });
+  }
+  if (r.warnings.length > 0 && !call.ignoreStatus) c.setExitCode(1);
 }
 
 /**
@@ -584,9 +670,14 @@ async function dockerfileBuild(
   log(
     `Building ${tag ?? `-o ${opts.output!.join(" -o ")}`} with the Dockerfile ${dockerfileShown(plan, cwd)} (${choice.reason})`,
   );
+  const warnings: LintWarning[] = [];
+  // docker's summary of the build checks' warnings, at the end whatever happened (not with -q or rawjson)
+  const summary = () => {
+    if (!quiet && !step) out.stderr.write(warningSummary(warnings, c.terminal.stderr));
+  };
   const r = await buildDockerfile({
     ...host,
-    logger: { info: log, output, ...(step ? { step } : {}) },
+    logger: { info: log, output, ...(step ? { step } : {}), warning: (w) => warnings.push(w) },
     context: contextDir,
     file: choice.dockerfile!,
     ...(choice.fromProject ? { fileInContext: true } : {}),
@@ -617,7 +708,7 @@ async function dockerfileBuild(
     noCacheFilter: (opts.noCacheFilter as string[] | undefined) ?? [],
     ...attestations(opts),
     load: Boolean(opts.load),
-  });
+  }).finally(summary);
   await writeBuildFiles(opts, r, c.cwd);
   if (opts.json) printJson(out, r);
   else if (quiet) out.stdout.write(`${r.digest}\n`);
@@ -627,6 +718,23 @@ async function dockerfileBuild(
     if (tag !== undefined) info(out, `Wrote ${r.digest} to ${r.tags[0]}`);
     for (const o of opts.output ?? []) info(out, `Exported to -o ${o}`);
   }
+}
+
+/**
+ * buildx's summary of the build's warnings (commands/build.go printWarnings): "N warnings found (use docker
+ * --debug to expand):" (yellow on a terminal), then ` - Rule: sentence (line N)` each; nothing without any.
+ */
+export function warningSummary(warnings: readonly LintWarning[], terminal: boolean): string {
+  if (warnings.length === 0) return "";
+  const head = `${warnings.length === 1 ? "1 warning found" : `${warnings.length} warnings found`} (use docker --debug to expand):\n`;
+  return `\n ${terminal ? `\x1b[33m${head}\x1b[0m` : head}${warnings.map((w) => ` - ${shortWarning(w)}\n`).join("")}`;
+}
+
+/** The Dockerfile as buildx's check report names it: -f's path as given, else CONTEXT/Dockerfile. */
+function checkShown(arg: string | undefined, opts: BuildFlags, plan: BuildPlan, cwd: string): string {
+  const flag = opts.file ?? opts.dockerfile;
+  if (plan.shown !== undefined || plan.choice.fromProject) return dockerfileShown(plan, cwd);
+  return typeof flag === "string" ? flag : posix.join(arg ?? ".", "Dockerfile");
 }
 
 /** The Dockerfile as the build's first line names it: relative to the current folder, or to berth's own context. */
@@ -705,6 +813,11 @@ function dockerfileOptions(cmd: Command): void {
       collect,
     )
     .option("--target <stage>", "build this stage (default: the last)")
+    .option("--check", "run only BuildKit's build checks and print buildx's report (same as --call check)")
+    .option(
+      "--call <check[,format=json][,ignorestatus=true]|build>",
+      "buildx's evaluation method: check runs only the build checks (no step runs, nothing is written)",
+    )
     .option(
       "--platform <os/arch[/variant],...>",
       "the platform to build for (default: this machine's; buildpacks: the builder's); several (comma-separated or repeated, Dockerfile only) build an image index; foreign RUN steps and builders run under qemu-user-static",

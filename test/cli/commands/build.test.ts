@@ -10,6 +10,7 @@ import { describe, expect, it } from "vitest";
 import { buildTarget, cnbEnvOptions, stepOf } from "../../../src/cli/commands/build.ts";
 import { BerthError } from "../../../src/errors.ts";
 import { makeBuildImage, writeBuildpack } from "../../cnb/helpers.ts";
+import { envImage } from "../../dockerfile/helpers/image.ts";
 import { runCommand } from "../../helpers/cli-commands.ts";
 import { tempDir } from "../../helpers/temp.ts";
 import { startRegistry } from "../../registry/helpers/registry.ts";
@@ -358,5 +359,182 @@ describe("berth build, what follows docker build", () => {
         new RegExp(`^${flag[0]} applies only to Dockerfile builds`),
       );
     }
+  });
+});
+
+describe("berth build: BuildKit's build checks, buildx's --check", () => {
+  const DOCKERFILE = "FROM scratch\nENV a b\nCMD echo hi\n";
+  async function project(dockerfile = DOCKERFILE): Promise<{ home: string; app: string }> {
+    const dir = await tempDir();
+    const app = join(dir, "app");
+    await mkdir(app);
+    await writeFile(join(app, "Dockerfile"), dockerfile);
+    return { home: join(dir, "home"), app };
+  }
+  const images = async (home: string) =>
+    (JSON.parse((await runCommand(["images", "--json"], { home })).stdout) as { images: unknown[] }).images;
+  const LEGACY =
+    'LegacyKeyValueFormat: "ENV key=value" should be used instead of legacy "ENV key value" format';
+  const JSON_ARGS =
+    "JSONArgsRecommended: JSON arguments recommended for CMD to prevent unintended behavior related to OS signals";
+
+  it("a build logs each warning as it comes and ends with buildx's summary; --json carries them", async () => {
+    const { home, app } = await project();
+    const r = await runCommand(["build", app, "--dockerfile", "-t", "app:1", "--json"], { home });
+    expect(r.error).toBeUndefined();
+    expect(r.stderr).toContain(`WARN: ${LEGACY} (Dockerfile:2)\nWARN: ${JSON_ARGS} (Dockerfile:3)\n`);
+    expect(r.stderr).toContain(
+      `\n 2 warnings found (use docker --debug to expand):\n - ${LEGACY} (line 2)\n - ${JSON_ARGS} (line 3)\n`,
+    );
+    expect(JSON.parse(r.stdout).warnings).toEqual([
+      {
+        rule: "LegacyKeyValueFormat",
+        description: "Legacy key/value format with whitespace separator should not be used",
+        url: "https://docs.docker.com/go/dockerfile/rule/legacy-key-value-format/",
+        detail: '"ENV key=value" should be used instead of legacy "ENV key value" format',
+        line: 2,
+      },
+      {
+        rule: "JSONArgsRecommended",
+        description:
+          "JSON arguments recommended for ENTRYPOINT/CMD to prevent unintended behavior related to OS signals",
+        url: "https://docs.docker.com/go/dockerfile/rule/json-args-recommended/",
+        detail: "JSON arguments recommended for CMD to prevent unintended behavior related to OS signals",
+        line: 3,
+      },
+    ]);
+  });
+
+  it("--check prints buildx's report, writes nothing, and exits 1 with warnings", async () => {
+    const { home, app } = await project();
+    const r = await runCommand(["build", app, "--dockerfile", "--check"], { home });
+    expect(r.error).toBeUndefined();
+    expect(r.exitCode).toBe(1);
+    expect(r.stdout).toBe(
+      `Check complete, 2 warnings have been found!
+
+WARNING: LegacyKeyValueFormat - https://docs.docker.com/go/dockerfile/rule/legacy-key-value-format/
+"ENV key=value" should be used instead of legacy "ENV key value" format
+${app}/Dockerfile:2
+--------------------
+   1 |     FROM scratch
+   2 | >>> ENV a b
+   3 |     CMD echo hi
+   4 |     
+--------------------
+
+WARNING: JSONArgsRecommended - https://docs.docker.com/go/dockerfile/rule/json-args-recommended/
+JSON arguments recommended for CMD to prevent unintended behavior related to OS signals
+${app}/Dockerfile:3
+--------------------
+   1 |     FROM scratch
+   2 |     ENV a b
+   3 | >>> CMD echo hi
+   4 |     
+--------------------
+`,
+    );
+    expect(await images(home)).toEqual([]);
+    const json = await runCommand(["build", app, "--dockerfile", "--call", "check,format=json"], { home });
+    expect(json.exitCode).toBe(1);
+    expect(JSON.parse(json.stdout).warnings.map((w: { ruleName: string }) => w.ruleName)).toEqual([
+      "LegacyKeyValueFormat",
+      "JSONArgsRecommended",
+    ]);
+    const ignored = await runCommand(["build", app, "--dockerfile", "--call", "check,ignorestatus=true"], {
+      home,
+    });
+    expect([ignored.error, ignored.exitCode]).toEqual([undefined, undefined]);
+  });
+
+  it("--check of a clean Dockerfile says so and exits 0; --call refuses what berth does not evaluate", async () => {
+    const { home, app } = await project('FROM scratch\nCMD ["x"]\n');
+    const r = await runCommand(["build", app, "-f", join(app, "Dockerfile"), "--call", "check"], { home });
+    expect([r.error, r.exitCode, r.stdout]).toEqual([
+      undefined,
+      undefined,
+      "Check complete, no warnings found.\n",
+    ]);
+    const outline = await runCommand(["build", app, "--dockerfile", "--call", "outline"], { home });
+    expect(outline.error).toMatchObject({
+      code: "USAGE",
+      message: '--call "outline": berth does not evaluate "outline"',
+    });
+    const dir = await tempDir();
+    const buildpacks = await runCommand(["build", dir, "--check"], { home });
+    expect((buildpacks.error as BerthError).message).toMatch(/^--check applies only to Dockerfile builds/);
+  });
+
+  it("# check=error=true fails the build after the checks, with nothing written", async () => {
+    const { home, app } = await project(`# check=error=true\n${DOCKERFILE}`);
+    const r = await runCommand(["build", app, "--dockerfile", "-t", "app:1"], { home });
+    expect(r.error).toMatchObject({
+      code: "DOCKERFILE_CHECK",
+      message: "Dockerfile: lint violation found for rules: LegacyKeyValueFormat, JSONArgsRecommended",
+    });
+    expect(r.stderr).toContain("\n 2 warnings found (use docker --debug to expand):\n");
+    expect(r.stderr).not.toContain("STEP 1/");
+    expect(await images(home)).toEqual([]);
+    const check = await runCommand(["build", app, "--dockerfile", "--check"], { home });
+    expect(check.error).toMatchObject({ code: "DOCKERFILE_CHECK" });
+    expect(check.stdout).toMatch(
+      /^Check complete, 2 warnings have been found!\n[\s\S]*--------------------\n\n$/,
+    );
+  });
+
+  it("a --build-context image in a FROM's place gives the checks its env, in a build and --check", async () => {
+    const { home, app } = await project("FROM base\nLABEL p=$GOPATH q=$NOPE\n");
+    const layout = join(app, "..", "layout");
+    await envImage(layout, ["GOPATH=/go"]);
+    const r = await runCommand(
+      ["build", app, "--dockerfile", "-t", "app:1", "--build-context", `base=oci-layout://${layout}:1`],
+      { home },
+    );
+    expect(r.error).toBeUndefined();
+    expect(r.stderr.match(/WARN: .*/g)).toEqual([
+      "WARN: UndefinedVar: Usage of undefined variable '$NOPE' (Dockerfile:2)",
+    ]);
+    const check = await runCommand(
+      ["build", app, "--dockerfile", "--check", "--build-context", `base=oci-layout://${layout}:1`],
+      { home },
+    );
+    expect([check.error, check.exitCode]).toEqual([undefined, 1]);
+    expect(check.stdout.match(/^WARNING: .*\n.*/gm)).toEqual([
+      "WARNING: UndefinedVar - https://docs.docker.com/go/dockerfile/rule/undefined-var/\nUsage of undefined variable '$NOPE'",
+    ]);
+  });
+
+  it("skip= leaves rules out; BUILDKIT_DOCKERFILE_CHECK replaces the directive and is no unused build arg", async () => {
+    const { home, app } = await project(
+      `# check=skip=JSONArgsRecommended,LegacyKeyValueFormat\n${DOCKERFILE}`,
+    );
+    const quiet = await runCommand(["build", app, "--dockerfile", "-t", "app:1"], { home });
+    expect(quiet.error).toBeUndefined();
+    expect(quiet.stderr).not.toContain("WARN:");
+    expect(quiet.stderr).not.toContain("warnings found");
+    const strict = await runCommand(
+      [
+        "build",
+        app,
+        "--dockerfile",
+        "-t",
+        "app:2",
+        "--build-arg",
+        "BUILDKIT_DOCKERFILE_CHECK=skip=LegacyKeyValueFormat;error=true",
+      ],
+      { home },
+    );
+    expect(strict.error).toMatchObject({
+      message: "Dockerfile: lint violation found for rules: JSONArgsRecommended",
+    });
+    expect(strict.stderr).not.toContain("were not consumed");
+    const bad = await runCommand(
+      ["build", app, "--dockerfile", "-t", "app:3", "--build-arg", "BUILDKIT_DOCKERFILE_CHECK=skip"],
+      { home },
+    );
+    expect(bad.error).toMatchObject({
+      code: "DOCKERFILE_SYNTAX",
+      message: 'failed to parse BUILDKIT_DOCKERFILE_CHECK: invalid check option "skip"',
+    });
   });
 });
