@@ -352,7 +352,11 @@ export function registerBuild(program: Command, cli: () => Cli): void {
     .command("build")
     .description("build an image from a project: with buildpacks (default) or its Dockerfile")
     .argument("[context]", "the project / build context folder (default: .); with --path: the image to write")
-    .option("-t, --tag <image>", "the image to write: a local name (the store) or any transport")
+    .option(
+      "-t, --tag <image>",
+      "the image to write: a local name (the store) or any transport (Dockerfile builds: repeatable, every name gets the image, as docker build's)",
+      collect,
+    )
     .option("-p, --path <dir>", "the app folder, as pack's --path (then the argument may name the image)")
     .option("--dockerfile [path]", "build with a Dockerfile (default CONTEXT/Dockerfile)")
     .option("-f, --file <path>", "same as --dockerfile PATH");
@@ -404,7 +408,10 @@ interface BuildFlags {
   push?: boolean;
   load?: boolean;
   progress?: string;
-  tag?: string;
+  /** The first `-t` (commander's list, `tags`, is read into it and `moreTags` by `runBuild`). */
+  tag?: string | undefined;
+  /** The `-t`s after the first: more names of a Dockerfile build's image. */
+  moreTags?: string[];
   verbose?: boolean;
   isolation?: string;
   network?: string;
@@ -463,7 +470,10 @@ async function runBuild(c: Cli, arg: string | undefined, opts: BuildFlags, comma
   // buildx's --progress (BUILDKIT_PROGRESS), --push and --load, checked before the context is read
   const progress = progressMode(opts.progress, c.env);
   if (progress === "quiet") opts.quiet = true;
-  opts.publish = pushLoad(opts, opts.tag);
+  // -t is repeatable: the first names the image, as before; the others (docker build's) more names of it
+  const tags = (opts.tag ?? []) as unknown as string[];
+  [opts.tag, opts.moreTags] = [tags[0], tags.slice(1)];
+  for (const t of tags.length ? tags : [undefined]) opts.publish = pushLoad(opts, t);
   const call = callFunction(opts);
   const { cleanup, ...plan } = await planBuild(arg, opts, command, c);
   try {
@@ -564,6 +574,13 @@ async function buildWith(
       "USAGE",
       `${rawjson} rawjson writes BuildKit's solve status of a Dockerfile build; this is a buildpacks build (${choice.reason})`,
       { hint: "add --dockerfile to build with the Dockerfile, or give --progress plain" },
+    );
+  }
+  if (choice.way === "buildpacks" && opts.moreTags?.length) {
+    throw new BerthError(
+      "USAGE",
+      `-t given ${opts.moreTags.length + 1} times: a buildpacks build writes one image (${tag}), and berth does not tag it again (pack's additional --tag)`,
+      { hint: `give one -t, then name it again with berth tag ${tag} ${opts.moreTags[0]} (or berth copy)` },
     );
   }
   const isolation = choice.way === "buildpacks" ? (opts.isolation ?? "sandbox") : "sandbox";
@@ -682,7 +699,7 @@ async function dockerfileBuild(
     file: choice.dockerfile!,
     ...(choice.fromProject ? { fileInContext: true } : {}),
     ...(plan.remote ? { noIgnoreFile: true } : {}),
-    tags: tag === undefined ? [] : [tag],
+    tags: tag === undefined ? [] : [tag, ...(opts.moreTags ?? [])],
     outputs: opts.output ?? [],
     labels: opts.label ?? [],
     annotations: (opts.annotation as string[] | undefined) ?? [],
@@ -715,7 +732,7 @@ async function dockerfileBuild(
   else {
     const cached = (r.steps ?? []).filter((s) => s.cached).length;
     info(out, `Successfully built ${r.digest} (${r.steps?.length ?? 0} steps, ${cached} cached)`);
-    if (tag !== undefined) info(out, `Wrote ${r.digest} to ${r.tags[0]}`);
+    if (tag !== undefined) info(out, `Wrote ${r.digest} to ${r.tags.join(", ")}`);
     for (const o of opts.output ?? []) info(out, `Exported to -o ${o}`);
   }
 }

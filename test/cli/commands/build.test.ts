@@ -317,6 +317,26 @@ describe("berth build, what follows docker build", () => {
     expect((bp.error as BerthError).message).toMatch(/^--push applies only to Dockerfile builds/);
   });
 
+  it("-t is repeatable: every name gets the image, as docker build's; a buildpacks build refuses a second", async () => {
+    const { home, app, dir } = await project();
+    await writeFile(join(app, "Dockerfile"), "FROM scratch\nCOPY hello.txt /\n");
+    const r = await runCommand(
+      ["build", app, "--dockerfile", "-t", "app:1", "-t", "app:2", "-t", `oci:${dir}/out:x`, "--json"],
+      { home },
+    );
+    expect(r.error).toBeUndefined();
+    const doc = JSON.parse(r.stdout) as { digest: string; tags: string[] };
+    expect(doc.tags).toEqual(["app:1", "app:2", `oci:${dir}/out:x`]);
+    for (const name of ["app:1", "app:2", `oci:${dir}/out:x`]) {
+      const d = await runCommand(["digest", name], { home });
+      expect(d.stdout.trim()).toBe(doc.digest);
+    }
+    const bp = await runCommand(["build", dir, "-t", "app:1", "-t", "app:2"], { home });
+    expect((bp.error as BerthError).message).toMatch(
+      /^-t given 2 times: a buildpacks build writes one image/,
+    );
+  });
+
   it("--push writes -t's image to its registry, as --publish", async () => {
     const { home, app } = await project();
     await writeFile(join(app, "Dockerfile"), "FROM scratch\nCOPY hello.txt /\n");
