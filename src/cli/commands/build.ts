@@ -71,6 +71,41 @@ const DOCKERFILE_ONLY: Record<string, string> = {
   attest: "--attest",
   sbom: "--sbom",
 };
+/**
+ * The legacy builder's flags docker buildx keeps, hidden, and ignores (commands/build.go), so that `docker build`
+ * lines written for it run: commander's key → the flag and what berth says of it once on stderr (buildx's own
+ * sentence where it warns). Dockerfile builds only.
+ */
+const LEGACY: Record<string, { flag: string; value?: string; short?: string; note: string }> = {
+  rm: { flag: "--rm", note: "ignored, as by docker buildx: a build leaves no intermediate containers" },
+  forceRm: {
+    flag: "--force-rm",
+    note: "ignored, as by docker buildx: a build leaves no intermediate containers",
+  },
+  compress: { flag: "--compress", note: "ignored, as by docker buildx: the context is read in place" },
+  squash: {
+    flag: "--squash",
+    note: "experimental flag squash is removed with BuildKit. You should squash inside build using a multi-stage Dockerfile for efficiency.",
+  },
+  securityOpt: {
+    flag: "--security-opt",
+    value: "<option>",
+    note: 'security-opt flag is deprecated. "RUN --security=insecure" should be used with BuildKit.',
+  },
+  memory: { flag: "--memory", short: "-m", value: "<bytes>", note: "" },
+  memorySwap: { flag: "--memory-swap", value: "<bytes>", note: "" },
+  cpuShares: { flag: "--cpu-shares", short: "-c", value: "<shares>", note: "" },
+  cpuPeriod: { flag: "--cpu-period", value: "<us>", note: "" },
+  cpuQuota: { flag: "--cpu-quota", value: "<us>", note: "" },
+  cpusetCpus: { flag: "--cpuset-cpus", value: "<cpus>", note: "" },
+  cpusetMems: { flag: "--cpuset-mems", value: "<mems>", note: "" },
+};
+const LIMIT_NOTE = "ignored, as by docker buildx: RUN steps get no per-build memory or CPU limit";
+for (const [key, l] of Object.entries(LEGACY)) {
+  DOCKERFILE_ONLY[key] = l.flag;
+  if (!l.note) l.note = LIMIT_NOTE;
+}
+
 const BUILDPACKS_ONLY: Record<string, string> = {
   builder: "-B/--builder",
   runImage: "--run-image",
@@ -363,6 +398,10 @@ export function registerBuild(program: Command, cli: () => Cli): void {
   dockerfileOptions(cmd);
   dockerfileInputOptions(cmd);
   outputOptions(cmd);
+  for (const l of Object.values(LEGACY)) {
+    const spelled = `${l.short ? `${l.short}, ` : ""}${l.flag}${l.value ? ` ${l.value}` : ""}`;
+    cmd.addOption(new Option(spelled, l.note).hideHelp());
+  }
   cmd
     .option("--publish", "write the image straight to its registry (-t names a registry reference)")
     .option("--push", "Dockerfile builds: same as --publish (buildx's)")
@@ -687,6 +726,8 @@ async function dockerfileBuild(
   log(
     `Building ${tag ?? `-o ${opts.output!.join(" -o ")}`} with the Dockerfile ${dockerfileShown(plan, cwd)} (${choice.reason})`,
   );
+  for (const [key, l] of Object.entries(LEGACY))
+    if ((opts as Record<string, unknown>)[key] !== undefined) log(`WARNING: ${l.flag}: ${l.note}`);
   const warnings: LintWarning[] = [];
   // docker's summary of the build checks' warnings, at the end whatever happened (not with -q or rawjson)
   const summary = () => {

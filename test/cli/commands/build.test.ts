@@ -337,6 +337,32 @@ describe("berth build, what follows docker build", () => {
     );
   });
 
+  it("the legacy builder's flags buildx keeps hidden (--rm, --force-rm, -m, -c, --squash, …) build, each named as ignored; buildpacks refuse them", async () => {
+    const { home, app, dir } = await project();
+    await writeFile(join(app, "Dockerfile"), "FROM scratch\nCOPY hello.txt /\n");
+    const legacy = [
+      "--rm",
+      "--force-rm",
+      "--compress",
+      "-m",
+      "1g",
+      "-c",
+      "512",
+      "--security-opt",
+      "seccomp=x",
+    ];
+    const r = await runCommand(["build", app, "--dockerfile", "-t", "app:1", ...legacy], { home });
+    expect(r.error).toBeUndefined();
+    for (const flag of ["--rm", "--force-rm", "--compress", "--memory", "--cpu-shares", "--security-opt"])
+      expect(r.stderr).toContain(`WARNING: ${flag}: `);
+    expect(r.stderr).toContain('"RUN --security=insecure" should be used with BuildKit');
+    const help = await runCommand(["build", "--help"], { home });
+    expect(help.stdout).toContain("--shm-size");
+    expect(help.stdout).not.toContain("--force-rm");
+    const bp = await runCommand(["build", dir, "-t", "app:1", "--rm"], { home });
+    expect((bp.error as BerthError).message).toMatch(/^--rm applies only to Dockerfile builds/);
+  });
+
   it("--push writes -t's image to its registry, as --publish", async () => {
     const { home, app } = await project();
     await writeFile(join(app, "Dockerfile"), "FROM scratch\nCOPY hello.txt /\n");
