@@ -188,6 +188,8 @@ export interface BuildOptions extends HostOptions {
   path?: string;
   /** The image to write: a store name (`app:1`), any transport, or with `publish` a registry reference. */
   image: string;
+  /** pack's `--tag`: more names the built image is written to, each as `image` is (with `publish`, registries). */
+  tags?: readonly string[] | undefined;
   /** Write the image straight to its registry. */
   publish?: boolean;
   /** The builder image; default project.toml's, else the default builder (berth's own, made on first use). */
@@ -483,7 +485,24 @@ async function buildOnce(o: BuildOptions): Promise<BuildResult> {
     signal: o.signal,
   });
   const image = await readBuilt(target.text, host.ctx);
-  return buildResult(o, r, image, cnbImageInfo(image, target.text));
+  const tags = await tagAgain(o, target, host);
+  return { ...buildResult(o, r, image, cnbImageInfo(image, target.text)), tags };
+}
+
+/**
+ * pack's additional `--tag`s: the built image copied to each (a store name, any transport, or with `publish` a
+ * registry reference; the manifest's bytes kept but into a docker-archive, so the digest is the build's), after the
+ * build wrote `target`.
+ * The names the image has, the build's first.
+ */
+async function tagAgain(o: BuildOptions, target: ImageArgument, host: Host): Promise<string[]> {
+  const more = [...new Set(o.tags ?? [])].filter((t) => t !== o.image);
+  const { copyImage } = await import("../transport/copy.ts");
+  for (const tag of more) {
+    host.info(`Tagging ${tag}`);
+    await copyImage(target, targetOf(tag, Boolean(o.publish)), host.ctx);
+  }
+  return [o.image, ...more];
 }
 
 type BuildpacksResult = Awaited<ReturnType<typeof buildWithBuildpacks>>;

@@ -389,7 +389,7 @@ export function registerBuild(program: Command, cli: () => Cli): void {
     .argument("[context]", "the project / build context folder (default: .); with --path: the image to write")
     .option(
       "-t, --tag <image>",
-      "the image to write: a local name (the store) or any transport (Dockerfile builds: repeatable, every name gets the image, as docker build's)",
+      "the image to write: a local name (the store) or any transport (repeatable: every name gets the image, as docker build's; pack's additional --tag)",
       collect,
     )
     .option("-p, --path <dir>", "the app folder, as pack's --path (then the argument may name the image)")
@@ -615,13 +615,6 @@ async function buildWith(
       { hint: "add --dockerfile to build with the Dockerfile, or give --progress plain" },
     );
   }
-  if (choice.way === "buildpacks" && opts.moreTags?.length) {
-    throw new BerthError(
-      "USAGE",
-      `-t given ${opts.moreTags.length + 1} times: a buildpacks build writes one image (${tag}), and berth does not tag it again (pack's additional --tag)`,
-      { hint: `give one -t, then name it again with berth tag ${tag} ${opts.moreTags[0]} (or berth copy)` },
-    );
-  }
   const isolation = choice.way === "buildpacks" ? (opts.isolation ?? "sandbox") : "sandbox";
   if (isolation === "host") {
     // berth as the creator inside a build step: the CNB_* twins of the flags
@@ -676,6 +669,8 @@ async function buildpacksBuild(
     defaultBuilderToml: defaultBuilderToml(c.env),
     path: contextDir,
     image: tag,
+    // pack's additional --tag: the -t after the first
+    tags: opts.moreTags ?? [],
     publish: Boolean(opts.publish),
     builder: opts.builder,
     runImage: opts.runImage,
