@@ -292,7 +292,7 @@ function platformChecks(c: Checks, s: Stage, text: string, p: Expanded, globals:
 }
 
 /** The args every Dockerfile has (BuildKit's defaultArgs), --build-args overriding them. */
-function autoArgs(
+export function autoArgs(
   target: Platform,
   build: Platform,
   stage: string,

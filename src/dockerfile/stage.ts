@@ -152,7 +152,7 @@ export function targetStage(plan: StagePlan, target: string | undefined, file: s
 }
 
 /** Stage references an instruction makes (`--from=` of COPY/ADD, `from=` of RUN --mount). */
-function stageRefs(ins: Instruction, vars: Vars): string[] {
+export function stageRefs(ins: Instruction, vars: Vars): string[] {
   const refs: string[] = [];
   if ((ins.keyword === "COPY" || ins.keyword === "ADD") && ins.flags.from) {
     refs.push(expandWord(ins.flags.from[0]!, vars).value);
