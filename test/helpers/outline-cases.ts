@@ -144,4 +144,12 @@ export const OUTLINE_CASES: OutlineCase[] = [
     name: "base stage declared ARG and child redeclares it",
     dockerfile: "ARG V=g\nFROM alpine AS base\nARG V=b\nFROM base\nARG V\n",
   },
+  {
+    name: "platform variables in a stage's defaults, declared and not",
+    dockerfile: "FROM alpine\nARG BEFORE=${TARGETOS}\nARG TARGETOS\nARG AFTER=${TARGETOS}-${BUILDARCH}\n",
+  },
+  {
+    name: "a global ARG naming a platform variable",
+    dockerfile: "ARG TARGETARCH\nARG IMG=alpine-${TARGETARCH}\nFROM ${IMG}\nARG TARGETARCH\n",
+  },
 ];

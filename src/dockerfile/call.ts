@@ -1,0 +1,48 @@
+/**
+ * buildx's information requests other than the checks: `--call outline` and `--call targets` (BuildKit's
+ * frontend.outline and frontend.targets subrequests), answered from the Dockerfile alone with nothing built: the
+ * result JSON (what `format=json` prints) and buildx's text of it.
+ */
+import type { Platform } from "../oci/platform.ts";
+import { hostPlatform } from "../oci/platform.ts";
+import type { CheckInputs } from "./check.ts";
+import { outlineDockerfile, outlineJson, outlineText } from "./outline.ts";
+import { readDockerfile } from "./read.ts";
+import { splitStages } from "./stage.ts";
+import { listTargets, targetsJson, targetsText } from "./targets.ts";
+
+export type Subrequest = "outline" | "targets";
+
+export interface SubrequestResult {
+  /** result.json, as BuildKit marshals it. */
+  json: string;
+  /** What buildx prints of it. */
+  text: string;
+}
+
+export async function callSubrequest(what: Subrequest, i: CheckInputs): Promise<SubrequestResult> {
+  const df = await readDockerfile(i);
+  const plan = splitStages(df);
+  switch (what) {
+    case "outline": {
+      const platform: Platform = i.platform ?? hostPlatform();
+      const o = outlineDockerfile({
+        df,
+        plan,
+        buildArgs: i.buildArgs ?? {},
+        target: i.target,
+        platform,
+        buildPlatform: hostPlatform(),
+      });
+      return { json: outlineJson(o), text: outlineText(o) };
+    }
+    case "targets": {
+      const l = listTargets(df, plan);
+      return { json: targetsJson(l), text: targetsText(l) };
+    }
+    default: {
+      const never: never = what;
+      throw new Error(`unknown subrequest ${String(never)}`);
+    }
+  }
+}
