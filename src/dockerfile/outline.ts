@@ -195,14 +195,21 @@ function dispatch(
         if (!inherit) o.all.set(key, info);
         o.used.add(key);
       }
-    } else if (ins.keyword === "RUN") mounts(o, ins);
+    } else if (ins.keyword === "RUN") mounts(o, ins, esc);
   }
 }
 
-/** The secrets and SSH agents a RUN mounts, the first mention of each id kept. */
-function mounts(o: StageOutline, ins: Instruction): void {
+/**
+ * The secrets and SSH agents a RUN mounts, the first mention of each id kept; each field's value expanded with
+ * the stage's variables first, as BuildKit's parseMount does.
+ */
+function mounts(o: StageOutline, ins: Instruction, esc: string): void {
   for (const text of ins.flags.mount ?? []) {
-    const m = parseMount(text);
+    const fields = text.split(",").map((f) => {
+      const eq = f.indexOf("=");
+      return eq < 0 ? f : f.slice(0, eq + 1) + expandWord(f.slice(eq + 1), o.env, esc).value;
+    });
+    const m = parseMount(fields.join(","));
     const at = { required: m.required, line: ins.line, endLine: ins.endLine };
     if (m.type === "secret" && !o.secrets.has(m.id!)) o.secrets.set(m.id!, { name: m.id!, ...at });
     if (m.type === "ssh" && !o.ssh.has(m.id!)) o.ssh.set(m.id!, { name: m.id!, ...at });

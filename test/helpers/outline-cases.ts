@@ -152,4 +152,14 @@ export const OUTLINE_CASES: OutlineCase[] = [
     name: "a global ARG naming a platform variable",
     dockerfile: "ARG TARGETARCH\nARG IMG=alpine-${TARGETARCH}\nFROM ${IMG}\nARG TARGETARCH\n",
   },
+  {
+    name: "secret and ssh ids from ARGs",
+    buildArgs: { SSH_ID: "gitlab" },
+    dockerfile:
+      "FROM alpine\nARG SECRET=npmrc\nARG SSH_ID=github\nRUN --mount=type=secret,id=${SECRET},required=true --mount=type=ssh,id=$SSH_ID true\n",
+  },
+  {
+    name: "a syntax directive above a described stage",
+    dockerfile: "# syntax=docker/dockerfile:1\n# app the app\nFROM alpine AS app\n# X an x\nARG X=1\n",
+  },
 ];
