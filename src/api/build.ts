@@ -1058,7 +1058,10 @@ export function checkDockerfileBuild(o: CheckBuildOptions): Promise<CheckResult>
  * secrets and SSH ids) or its stages, as BuildKit's result JSON and buildx's text of it, nothing built.
  */
 export function callDockerfileBuild(what: Subrequest, o: CheckBuildOptions): Promise<SubrequestResult> {
-  return withShared(o, async (o) => callSubrequest(what, checkInputs(o, hostOf(o))));
+  return withShared(o, async (o) => {
+    const host = hostOf(o);
+    return callSubrequest(what, checkInputs(o, host), host.ctx);
+  });
 }
 
 /** The checks' and subrequests' inputs: the context, the Dockerfile, build args, target, platform. */

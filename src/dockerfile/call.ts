@@ -5,7 +5,10 @@
  */
 import type { Platform } from "../oci/platform.ts";
 import { hostPlatform } from "../oci/platform.ts";
+import type { TransportContext } from "../transport/context.ts";
+import { BaseImages } from "./bases.ts";
 import type { CheckInputs } from "./check.ts";
+import { findContext } from "./named-context.ts";
 import { outlineDockerfile, outlineJson, outlineText } from "./outline.ts";
 import { readDockerfile } from "./read.ts";
 import { splitStages } from "./stage.ts";
@@ -20,21 +23,32 @@ export interface SubrequestResult {
   text: string;
 }
 
-export async function callSubrequest(what: Subrequest, i: CheckInputs): Promise<SubrequestResult> {
+/** Answer `what`; `ctx` opens the images the target's stages start FROM (outline: their ENV). */
+export async function callSubrequest(
+  what: Subrequest,
+  i: CheckInputs,
+  ctx: TransportContext,
+): Promise<SubrequestResult> {
   const df = await readDockerfile(i);
   const plan = splitStages(df);
   switch (what) {
     case "outline": {
       const platform: Platform = i.platform ?? hostPlatform();
-      const o = outlineDockerfile({
-        df,
-        plan,
-        buildArgs: i.buildArgs ?? {},
-        target: i.target,
-        platform,
-        buildPlatform: hostPlatform(),
-      });
-      return { json: outlineJson(o), text: outlineText(o) };
+      const bases = new BaseImages(ctx, i.pull === true);
+      try {
+        const o = await outlineDockerfile({
+          df,
+          plan,
+          buildArgs: i.buildArgs ?? {},
+          target: i.target,
+          platform,
+          buildPlatform: hostPlatform(),
+          image: (ref, p) => bases.config(ref, p, findContext(i.contexts, ref, p)),
+        });
+        return { json: outlineJson(o), text: outlineText(o) };
+      } finally {
+        await bases.close();
+      }
     }
     case "targets": {
       const l = listTargets(df, plan);

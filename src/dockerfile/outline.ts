@@ -4,20 +4,29 @@
  * (global ARGs its FROM lines and ARG lines name, with the ones their defaults read, and its stages' own ARGs),
  * each with its value (its default, or the --build-arg given) and the description from the comment above it; the
  * secrets and SSH ids its RUN steps mount; the stage's name and description. The stages walked are the
- * target's: its base stages and the stages it copies or mounts from. Nothing is built and no image is opened
- * (image ENV a default reads expands as empty, ONBUILD triggers of images are not seen).
+ * target's: its base stages and the stages it copies or mounts from. Nothing is built; the images those stages
+ * start FROM are opened for their ENV, which ARG defaults and mounts may read (their ONBUILD triggers are not run).
  */
 
-import type { Platform } from "../oci/platform.ts";
+import type { ContainerConfig } from "../oci/config.ts";
+import { type Platform, parsePlatform } from "../oci/platform.ts";
 import { goIndented } from "../util/go-json.ts";
 import { tabulate } from "../util/tabwriter.ts";
-import { expandPairs, expandWord } from "./expand.ts";
+import { expandPairs, expandWord, type Vars } from "./expand.ts";
 import { parseMount } from "./instructions/mounts.ts";
 import { autoArgs } from "./lint.ts";
 import { argWords, imageState, setVar, tryExpand } from "./lint-stage.ts";
 import type { Instruction } from "./parse.ts";
 import type { ReadDockerfile } from "./read.ts";
-import { findBaseStage, findStage, type Stage, type StagePlan, stageRefs, targetStage } from "./stage.ts";
+import {
+  findBaseStage,
+  findStage,
+  neededStages,
+  type Stage,
+  type StagePlan,
+  stageRefs,
+  targetStage,
+} from "./stage.ts";
 
 /** Where an entry was declared: the lines of its instruction. */
 export interface Lines {
@@ -56,6 +65,8 @@ export interface OutlineInputs {
   target: string | undefined;
   platform: Platform;
   buildPlatform: Platform;
+  /** The config of the image a stage starts FROM (its Env); asked only of the stages the target needs. */
+  image: (ref: string, platform: Platform) => Promise<ContainerConfig | undefined>;
 }
 
 /** A declared ARG as BuildKit keeps it (argInfo): the global ARGs it reads, for a global one. */
@@ -85,18 +96,20 @@ export function describedBy(comments: readonly string[], name: string): string {
 }
 
 /** Dockerfile2Outline for `i.target` (the last stage when none is named). */
-export function outlineDockerfile(i: OutlineInputs): Outline {
+export async function outlineDockerfile(i: OutlineInputs): Promise<Outline> {
   const { df, plan, buildArgs } = i;
   const target = targetStage(plan, i.target, df.name);
   const esc = df.escape;
   const globals = autoArgs(i.platform, i.buildPlatform, i.target ?? target.name ?? "", buildArgs);
   const allGlobal = metaArgs(globals, plan.globalArgs, buildArgs, esc, df.name);
+  const configs = await baseConfigs(i, target, globals);
   const outlines: StageOutline[] = [];
   for (const s of plan.stages) {
-    const used = new Set(expandWord(s.baseText, globals, esc).used);
+    const base = expandWord(s.baseText, globals, esc);
+    const used = new Set(base.used);
     for (const v of expandWord(s.from.flags.platform?.[0] ?? "", globals, esc).used) used.add(v);
-    const base = findBaseStage(plan.stages, expandWord(s.baseText, globals, esc).value, s.index);
-    const from = base ? outlines[base.index] : undefined;
+    const stage = findBaseStage(plan.stages, base.value, s.index);
+    const from = stage ? outlines[stage.index] : undefined;
     const all = new Map(from?.start.all ?? allGlobal);
     const fromUsed = new Set([...(from?.start.used ?? []), ...[...used].filter((v) => globals.has(v))]);
     const o: StageOutline = {
@@ -106,7 +119,7 @@ export function outlineDockerfile(i: OutlineInputs): Outline {
       ssh: new Map(),
       base: from,
       deps: [],
-      env: new Map(from?.env ?? imageState(undefined).env),
+      env: new Map(from?.env ?? imageState(configs.get(s.index)).env),
       start: { all: new Map(all), used: new Set(fromUsed) },
     };
     outlines.push(o);
@@ -129,6 +142,26 @@ export function outlineDockerfile(i: OutlineInputs): Outline {
     ssh: byLine(collect(top, new Set(), (o) => [...o.ssh.values()])),
     source: df.text,
   };
+}
+
+/** The configs of the images the target's stages start FROM (not a stage, not scratch), by stage index. */
+async function baseConfigs(
+  i: OutlineInputs,
+  target: Stage,
+  globals: Vars,
+): Promise<Map<number, ContainerConfig | undefined>> {
+  const esc = i.df.escape;
+  const out = new Map<number, ContainerConfig | undefined>();
+  await Promise.all(
+    neededStages(i.plan, target, globals, i.df.name).map(async (s) => {
+      const ref = expandWord(s.baseText, globals, esc).value;
+      if (ref === "scratch" || findBaseStage(i.plan.stages, ref, s.index)) return;
+      const p = s.from.flags.platform?.[0];
+      const platform = p === undefined ? i.platform : parsePlatform(expandWord(p, globals, esc).value);
+      out.set(s.index, await i.image(ref, platform));
+    }),
+  );
+  return out;
 }
 
 /** BuildKit's buildMetaArgs: each global ARG's value (given, else its default expanded) and what it read. */

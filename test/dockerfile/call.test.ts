@@ -7,7 +7,7 @@ import { tempDir } from "../helpers/temp.ts";
 
 describe("callSubrequest: --call outline / targets from the Dockerfile read, nothing built", () => {
   const DOCKERFILE =
-    "ARG TAG=1\nFROM alpine:${TAG} AS base\nARG TARGETARCH\nARG P=${TARGETARCH}\nFROM base\n";
+    "ARG TAG=1\nFROM scratch AS base\nARG TAG\nARG TARGETARCH\nARG P=${TARGETARCH}\nFROM base\n";
   async function inputs(extra: object = {}) {
     const contextDir = await tempDir();
     await writeFile(join(contextDir, "Dockerfile"), DOCKERFILE);
@@ -16,7 +16,7 @@ describe("callSubrequest: --call outline / targets from the Dockerfile read, not
 
   it("outline: the build args, the target platform's variables expanded for the one given", async () => {
     const i = await inputs({ platform: { os: "linux", architecture: "riscv64" }, buildArgs: { TAG: "2" } });
-    const r = await callSubrequest("outline", i);
+    const r = await callSubrequest("outline", i, { home: join(i.contextDir, "home"), env: {} });
     expect(r.text).toBe(
       "BUILD ARG   VALUE     DESCRIPTION\nTAG         2         \nP           riscv64   \n\n",
     );
@@ -24,7 +24,8 @@ describe("callSubrequest: --call outline / targets from the Dockerfile read, not
   });
 
   it("targets: every stage", async () => {
-    const r = await callSubrequest("targets", await inputs());
+    const i = await inputs();
+    const r = await callSubrequest("targets", i, { home: join(i.contextDir, "home"), env: {} });
     expect(r.text).toBe("TARGET    DESCRIPTION\nbase      \n(default) \n");
   });
 });

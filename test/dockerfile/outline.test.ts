@@ -9,17 +9,22 @@ import { parseDockerfile } from "../../src/dockerfile/parse.ts";
 import { splitStages } from "../../src/dockerfile/stage.ts";
 import { hostPlatform } from "../../src/oci/platform.ts";
 import { type LintAnswer, lintOracle } from "../helpers/lint-oracle.ts";
-import { OUTLINE_CASES } from "../helpers/outline-cases.ts";
+import { OUTLINE_CASES, type OutlineCase } from "../helpers/outline-cases.ts";
 
-function berthOutline(dockerfile: string, buildArgs: Record<string, string> = {}, target?: string) {
+function berthOutline(c: OutlineCase) {
+  const dockerfile = c.dockerfile;
   const df = { ...parseDockerfile(dockerfile), text: dockerfile };
   return outlineDockerfile({
     df,
     plan: splitStages(df),
-    buildArgs,
-    target,
+    buildArgs: c.buildArgs ?? {},
+    target: c.target,
     platform: hostPlatform(),
     buildPlatform: hostPlatform(),
+    image: async (ref) => {
+      const full = ref.includes("/") || ref.includes(":") ? ref : `docker.io/library/${ref}:latest`;
+      return c.images?.[full]?.config;
+    },
   });
 }
 
@@ -32,6 +37,7 @@ describe("--call outline, as BuildKit's Dockerfile2Outline", () => {
         dockerfile: c.dockerfile,
         buildArgs: c.buildArgs ?? {},
         ...(c.target ? { target: c.target } : {}),
+        ...(c.images ? { images: c.images } : {}),
       })),
     );
   }, 600_000);
@@ -41,14 +47,16 @@ describe("--call outline, as BuildKit's Dockerfile2Outline", () => {
     for (const a of answers) expect(a.error).toBeUndefined();
   });
 
-  it.each(OUTLINE_CASES.map((c, i) => [c.name, i] as const))("%s", (_name, i) => {
+  it.each(OUTLINE_CASES.map((c, i) => [c.name, i] as const))("%s", async (_name, i) => {
     const c = OUTLINE_CASES[i]!;
-    const o = berthOutline(c.dockerfile, c.buildArgs, c.target);
+    const o = await berthOutline(c);
     expect(outlineJson(o)).toBe(answers[i]!.result);
     expect(outlineText(o)).toBe(answers[i]!.text ?? "");
   });
 
-  it("names the target a Dockerfile lacks, as a build does", () => {
-    expect(() => berthOutline("FROM alpine AS a\n", {}, "b")).toThrow(/target stage "b" not found/);
+  it("names the target a Dockerfile lacks, as a build does", async () => {
+    await expect(berthOutline({ name: "", dockerfile: "FROM alpine AS a\n", target: "b" })).rejects.toThrow(
+      /target stage "b" not found/,
+    );
   });
 });

@@ -8,7 +8,16 @@ export interface OutlineCase {
   dockerfile: string;
   buildArgs?: Record<string, string>;
   target?: string;
+  /** FROM images' configs by reference as BuildKit asks for them (docker.io/library/x:latest). */
+  images?: Record<string, { config: { Env: string[] } }>;
 }
+
+const image = (...env: string[]) => ({
+  architecture: "amd64",
+  os: "linux",
+  config: { Env: env },
+  rootfs: { type: "layers", diff_ids: [] },
+});
 
 export const OUTLINE_CASES: OutlineCase[] = [
   { name: "one stage, nothing declared", dockerfile: "FROM alpine\nRUN true\n" },
@@ -161,5 +170,11 @@ export const OUTLINE_CASES: OutlineCase[] = [
   {
     name: "a syntax directive above a described stage",
     dockerfile: "# syntax=docker/dockerfile:1\n# app the app\nFROM alpine AS app\n# X an x\nARG X=1\n",
+  },
+  {
+    name: "ARG defaults and mounts read the base image's ENV",
+    images: { "docker.io/library/golang:latest": image("GOPATH=/go", "PATH=/go/bin:/usr/bin") },
+    dockerfile:
+      "FROM golang AS build\nARG BIN=${GOPATH}/bin\nARG P=$PATH\nRUN --mount=type=secret,id=${GOPATH} true\nFROM build\nARG AGAIN=${GOPATH}-again\n",
   },
 ];
