@@ -359,7 +359,7 @@ function walkedStages(i: LintInputs, globals: Map<string, string>): Stage[] {
  * each at the lines of the stage's FROM, as BuildKit dispatches them (a trigger it cannot read is the build's
  * error).
  */
-function triggers(
+export function triggers(
   base: Stage | undefined,
   config: ContainerConfig | undefined,
   s: Stage,

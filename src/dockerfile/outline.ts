@@ -5,7 +5,7 @@
  * each with its value (its default, or the --build-arg given) and the description from the comment above it; the
  * secrets and SSH ids its RUN steps mount; the stage's name and description. The stages walked are the
  * target's: its base stages and the stages it copies or mounts from. Nothing is built; the images those stages
- * start FROM are opened for their ENV, which ARG defaults and mounts may read (their ONBUILD triggers are not run).
+ * start FROM are opened for their ENV, which ARG defaults and mounts may read, and their ONBUILD triggers.
  */
 
 import type { ContainerConfig } from "../oci/config.ts";
@@ -14,7 +14,7 @@ import { goIndented } from "../util/go-json.ts";
 import { tabulate } from "../util/tabwriter.ts";
 import { expandPairs, expandWord, type Vars } from "./expand.ts";
 import { parseMount } from "./instructions/mounts.ts";
-import { autoArgs } from "./lint.ts";
+import { autoArgs, triggers } from "./lint.ts";
 import { argWords, imageState, setVar, tryExpand } from "./lint-stage.ts";
 import type { Instruction } from "./parse.ts";
 import type { ReadDockerfile } from "./read.ts";
@@ -123,7 +123,9 @@ export async function outlineDockerfile(i: OutlineInputs): Promise<Outline> {
       start: { all: new Map(all), used: new Set(fromUsed) },
     };
     outlines.push(o);
-    dispatch(o, s, globals, buildArgs, esc);
+    // its base's ONBUILD triggers first (a base stage's, else the image's), at its FROM's lines
+    const lines = [...triggers(stage, configs.get(s.index), s, df.name), ...s.instructions];
+    dispatch(o, lines, globals, buildArgs, esc);
     for (const ins of s.instructions) {
       for (const ref of stageRefs(ins, globals)) {
         const dep = findStage(plan.stages, ref, s.index);
@@ -203,15 +205,15 @@ function expandError(file: string, ins: Instruction): Error {
   return new Error(`${file}:${ins.line}: cannot expand ${JSON.stringify(ins.text)}`);
 }
 
-/** A stage's ARG, ENV and RUN lines as BuildKit's dispatch records them in the stage's outline. */
+/** A stage's ARG, ENV and RUN lines (triggers first) as BuildKit's dispatch records them in its outline. */
 function dispatch(
   o: StageOutline,
-  s: Stage,
+  lines: readonly Instruction[],
   globals: Map<string, string>,
   given: Readonly<Record<string, string>>,
   esc: string,
 ): void {
-  for (const ins of s.instructions) {
+  for (const ins of lines) {
     if (ins.keyword === "ENV") {
       for (const [k, v] of expandPairs(ins.args, o.env, esc).value) setVar(o.env, k, v);
     } else if (ins.keyword === "ARG") {

@@ -9,7 +9,7 @@ export interface OutlineCase {
   buildArgs?: Record<string, string>;
   target?: string;
   /** FROM images' configs by reference as BuildKit asks for them (docker.io/library/x:latest). */
-  images?: Record<string, { config: { Env: string[] } }>;
+  images?: Record<string, { config: { Env: string[]; OnBuild?: string[] } }>;
 }
 
 const image = (...env: string[]) => ({
@@ -176,5 +176,16 @@ export const OUTLINE_CASES: OutlineCase[] = [
     images: { "docker.io/library/golang:latest": image("GOPATH=/go", "PATH=/go/bin:/usr/bin") },
     dockerfile:
       "FROM golang AS build\nARG BIN=${GOPATH}/bin\nARG P=$PATH\nRUN --mount=type=secret,id=${GOPATH} true\nFROM build\nARG AGAIN=${GOPATH}-again\n",
+  },
+  {
+    name: "ONBUILD triggers of a base stage and of an image",
+    images: {
+      "docker.io/library/triggered:latest": {
+        ...image(),
+        config: { Env: [], OnBuild: ["ARG FROM_IMAGE=i", "RUN --mount=type=ssh,id=img true"] },
+      },
+    },
+    dockerfile:
+      "FROM triggered AS base\nONBUILD ARG TRIG=1\nONBUILD RUN --mount=type=secret,id=onb true\nARG OWN=o\nFROM base\nARG Y=2\n",
   },
 ];
