@@ -30,9 +30,9 @@ export async function callSubrequest(
   ctx: TransportContext,
 ): Promise<SubrequestResult> {
   const df = await readDockerfile(i);
-  const plan = splitStages(df);
   switch (what) {
     case "outline": {
+      const plan = splitStages(df);
       const platform: Platform = i.platform ?? hostPlatform();
       const bases = new BaseImages(ctx, i.pull === true);
       try {
@@ -51,7 +51,7 @@ export async function callSubrequest(
       }
     }
     case "targets": {
-      const l = listTargets(df, plan);
+      const l = listTargets(df, splitStages(df, true));
       return { json: targetsJson(l), text: targetsText(l) };
     }
     default: {

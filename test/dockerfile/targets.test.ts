@@ -19,6 +19,10 @@ const CASES = [
   },
   { name: "one unnamed stage", dockerfile: "FROM scratch\n" },
   {
+    name: "COPY --from=$X, which only a build refuses",
+    dockerfile: "ARG X=a\nFROM alpine AS a\nFROM scratch\nCOPY --from=$X / /\n",
+  },
+  {
     name: "long names align the descriptions",
     dockerfile: "# a short\nFROM x AS a\n# a-much-longer-name long\nFROM y AS a-much-longer-name\n",
   },
@@ -33,7 +37,7 @@ describe("--call targets, as BuildKit's ListTargets", () => {
   it.each(CASES.map((c, i) => [c.name, i] as const))("%s", (_name, i) => {
     const text = CASES[i]!.dockerfile;
     const df = { ...parseDockerfile(text), text };
-    const l = listTargets(df, splitStages(df));
+    const l = listTargets(df, splitStages(df, true));
     expect(answers[i]!.error).toBeUndefined();
     expect(targetsJson(l)).toBe(answers[i]!.result);
     expect(targetsText(l)).toBe(answers[i]!.text);
