@@ -12,6 +12,7 @@ export {
   type BuildResult,
   build,
   buildDockerfile,
+  callDockerfileBuild,
   checkDockerfileBuild,
   chooseBuild,
   type DockerfileBuildOptions,

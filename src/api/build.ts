@@ -15,7 +15,9 @@ import {
   type BuildInputs,
   buildPlatforms,
   builtinArgs,
+  type CheckInputs,
   type CheckResult,
+  callSubrequest,
   checkAnnotations,
   checkDockerfile,
   DockerfileBuild,
@@ -30,6 +32,8 @@ import {
   RULES,
   ruleUrl,
   type SecretSource,
+  type Subrequest,
+  type SubrequestResult,
 } from "../dockerfile/index.ts";
 import { BerthError } from "../errors.ts";
 import type { Image } from "../oci/image.ts";
@@ -1047,42 +1051,55 @@ async function dockerfileDocument(
  * `berth build --check` (buildx's `--call=check`): BuildKit's build checks on the Dockerfile, every stage (the
  * target's, given one), its stages' base images read for their env; no step runs and nothing is written.
  */
-export function checkDockerfileBuild(
-  o: Pick<
-    DockerfileBuildOptions,
-    | keyof HostOptions
-    | "context"
-    | "file"
-    | "fileInContext"
-    | "noIgnoreFile"
-    | "buildArgs"
-    | "target"
-    | "platform"
-    | "pull"
-    | "buildContexts"
-  >,
-): Promise<CheckResult> {
+type CheckBuildOptions = Pick<
+  DockerfileBuildOptions,
+  | keyof HostOptions
+  | "context"
+  | "file"
+  | "fileInContext"
+  | "noIgnoreFile"
+  | "buildArgs"
+  | "target"
+  | "platform"
+  | "pull"
+  | "buildContexts"
+>;
+
+export function checkDockerfileBuild(o: CheckBuildOptions): Promise<CheckResult> {
   return withShared(o, async (o) => {
     const host = hostOf(o);
-    const contextDir = resolve(host.cwd, o.context ?? ".");
-    const platforms = o.platform ? parsePlatformList(o.platform) : [];
-    return checkDockerfile(
-      {
-        contextDir,
-        dockerfile: {
-          path: o.file === undefined ? join(contextDir, "Dockerfile") : resolve(host.cwd, o.file),
-          ...(o.fileInContext ? { inContext: true } : {}),
-        },
-        ...(o.noIgnoreFile ? { noIgnoreFile: true } : {}),
-        buildArgs: Array.isArray(o.buildArgs)
-          ? parseBuildArgs(o.buildArgs, host.env)
-          : { ...(o.buildArgs ?? {}) },
-        target: o.target || undefined,
-        platform: platforms[0],
-        pull: Boolean(o.pull),
-        contexts: (o.buildContexts ?? []).map((v) => parseBuildContext(v, host.cwd)),
-      },
-      host.ctx,
-    );
+    return checkDockerfile(checkInputs(o, host), host.ctx);
   });
+}
+
+/**
+ * buildx's `--call outline` / `--call targets`: what the Dockerfile's target asks for (its build args,
+ * secrets and SSH ids) or its stages, as BuildKit's result JSON and buildx's text of it, nothing built.
+ */
+export function callDockerfileBuild(what: Subrequest, o: CheckBuildOptions): Promise<SubrequestResult> {
+  return withShared(o, async (o) => {
+    const host = hostOf(o);
+    return callSubrequest(what, checkInputs(o, host), host.ctx);
+  });
+}
+
+/** The checks' and subrequests' inputs: the context, the Dockerfile, build args, target, platform. */
+function checkInputs(o: CheckBuildOptions, host: Host): CheckInputs {
+  const contextDir = resolve(host.cwd, o.context ?? ".");
+  const platforms = o.platform ? parsePlatformList(o.platform) : [];
+  return {
+    contextDir,
+    dockerfile: {
+      path: o.file === undefined ? join(contextDir, "Dockerfile") : resolve(host.cwd, o.file),
+      ...(o.fileInContext ? { inContext: true } : {}),
+    },
+    ...(o.noIgnoreFile ? { noIgnoreFile: true } : {}),
+    buildArgs: Array.isArray(o.buildArgs)
+      ? parseBuildArgs(o.buildArgs, host.env)
+      : { ...(o.buildArgs ?? {}) },
+    target: o.target || undefined,
+    platform: platforms[0],
+    pull: Boolean(o.pull),
+    contexts: (o.buildContexts ?? []).map((v) => parseBuildContext(v, host.cwd)),
+  };
 }

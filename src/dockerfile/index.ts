@@ -10,6 +10,7 @@ export { builtinArgs } from "./args.ts";
 export { DockerfileBuild } from "./build.ts";
 export { cacheKey, StepCache, type StepRecord } from "./cache.ts";
 export { type CacheFrom, type CacheTo, parseCacheFrom, parseCacheTo } from "./cache-spec.ts";
+export { callSubrequest, type Subrequest, type SubrequestResult } from "./call.ts";
 export { type CheckInputs, type CheckResult, checkDockerfile, checkJson, checkReport } from "./check.ts";
 export { expandPairs, expandWord, expandWords, type Vars } from "./expand.ts";
 export type { FilesystemExport } from "./export.ts";

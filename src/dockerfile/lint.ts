@@ -292,7 +292,7 @@ function platformChecks(c: Checks, s: Stage, text: string, p: Expanded, globals:
 }
 
 /** The args every Dockerfile has (BuildKit's defaultArgs), --build-args overriding them. */
-function autoArgs(
+export function autoArgs(
   target: Platform,
   build: Platform,
   stage: string,
@@ -359,7 +359,7 @@ function walkedStages(i: LintInputs, globals: Map<string, string>): Stage[] {
  * each at the lines of the stage's FROM, as BuildKit dispatches them (a trigger it cannot read is the build's
  * error).
  */
-function triggers(
+export function triggers(
   base: Stage | undefined,
   config: ContainerConfig | undefined,
   s: Stage,

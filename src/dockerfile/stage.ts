@@ -22,11 +22,15 @@ export interface StagePlan {
   stages: Stage[];
 }
 
-export function splitStages(df: Dockerfile): StagePlan {
+/**
+ * The Dockerfile's stages. `listing` (`--call targets`, BuildKit's ListTargets): only what BuildKit's parser
+ * refuses is refused; a `COPY --from=$X` is its dispatch's to refuse, which listing never reaches.
+ */
+export function splitStages(df: Dockerfile, listing = false): StagePlan {
   const globalArgs: Instruction[] = [];
   const stages: Stage[] = [];
   for (const ins of df.instructions) {
-    refuseVariableFrom(ins, df.name);
+    refuseVariableFrom(ins, df.name, listing);
     if (ins.keyword === "FROM") {
       const words = ins.args.split(/\s+/).filter(Boolean);
       if (words.length !== 1 && !(words.length === 3 && words[1]!.toLowerCase() === "as")) {
@@ -65,8 +69,9 @@ export function splitStages(df: Dockerfile): StagePlan {
  * `COPY --from=$X` and `RUN --mount=from=$X` are refused before anything builds, with BuildKit's reasons: which
  * stages a build needs is decided before build args are known.
  */
-function refuseVariableFrom(ins: Instruction, file: string): void {
-  const from = ins.keyword === "COPY" || ins.keyword === "ADD" ? ins.flags.from?.[0] : undefined;
+function refuseVariableFrom(ins: Instruction, file: string, listing: boolean): void {
+  const copy = !listing && (ins.keyword === "COPY" || ins.keyword === "ADD");
+  const from = copy ? ins.flags.from?.[0] : undefined;
   if (from !== undefined && expandWord(from, new Map()).value !== from) {
     throw new BerthError(
       "DOCKERFILE_SYNTAX",
@@ -152,7 +157,7 @@ export function targetStage(plan: StagePlan, target: string | undefined, file: s
 }
 
 /** Stage references an instruction makes (`--from=` of COPY/ADD, `from=` of RUN --mount). */
-function stageRefs(ins: Instruction, vars: Vars): string[] {
+export function stageRefs(ins: Instruction, vars: Vars): string[] {
   const refs: string[] = [];
   if ((ins.keyword === "COPY" || ins.keyword === "ADD") && ins.flags.from) {
     refs.push(expandWord(ins.flags.from[0]!, vars).value);

@@ -2,7 +2,13 @@
 import { mkdir, readdir, readFile, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
-import { build, buildDockerfile, chooseBuild, publishTarget } from "../../src/api/build.ts";
+import {
+  build,
+  buildDockerfile,
+  callDockerfileBuild,
+  chooseBuild,
+  publishTarget,
+} from "../../src/api/build.ts";
 import { failure, failureOf } from "../dockerfile/helpers/failure.ts";
 import { berth } from "../helpers/cli.ts";
 import { tempDir } from "../helpers/temp.ts";
@@ -387,5 +393,28 @@ describe("buildDockerfile's annotations", () => {
     });
     expect(withIndex.descriptor?.mediaType).toBe("application/vnd.oci.image.index.v1+json");
     expect(withIndex.descriptor?.annotations).toEqual({ id: "1" });
+  });
+});
+
+describe("callDockerfileBuild (--call outline / targets)", () => {
+  it("reads the context's Dockerfile (or -f's), takes --build-arg's KEY=VALUE and KEY from the env, builds nothing", async () => {
+    const app = await tempDir();
+    await writeFile(join(app, "Dockerfile"), "FROM scratch AS one\nARG A\nARG B\nFROM one\n");
+    const host = { home: join(app, "home"), hostEnv: { B: "from-env" } };
+    const o = await callDockerfileBuild("outline", {
+      ...host,
+      context: app,
+      buildArgs: ["A=a", "B"],
+      target: "one",
+    });
+    expect(o.text).toBe(
+      "TARGET: one\n\nBUILD ARG   VALUE      DESCRIPTION\nA           a          \nB           from-env   \n\n",
+    );
+    await writeFile(join(app, "Other"), "FROM scratch\n");
+    const t = await callDockerfileBuild("targets", { ...host, context: app, file: join(app, "Other") });
+    expect(JSON.parse(t.json).targets).toEqual([
+      { default: true, base: "scratch", location: { ranges: [{ start: { line: 1 }, end: { line: 1 } }] } },
+    ]);
+    expect(await readdir(app)).toEqual(["Dockerfile", "Other"]);
   });
 });

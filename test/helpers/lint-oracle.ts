@@ -7,8 +7,11 @@ import { askGoOracle } from "./go-oracle.ts";
 
 export interface LintQuestion {
   dockerfile?: string;
-  /** "lint": every stage unless a target is named (`--check`); "build": the target's stages. */
-  mode?: "lint" | "build";
+  /**
+   * "lint": every stage unless a target is named (`--check`); "build": the target's stages; "outline" and
+   * "targets": BuildKit's Dockerfile2Outline and ListTargets (`--call outline`, `--call targets`).
+   */
+  mode?: "lint" | "build" | "outline" | "targets";
   buildArgs?: Record<string, string>;
   target?: string;
   /** FROM images' configs by reference as written after expansion (an image not here has an empty config). */
@@ -28,7 +31,9 @@ export interface OracleWarning {
 export interface LintAnswer {
   warnings: OracleWarning[];
   error?: string;
-  /** Mode lint: the result as `--call=check,format=json` prints it, and as buildx prints its warnings. */
+  /**
+   * Modes lint, outline and targets: the result as `--call=…,format=json` prints it, and buildx's text of it.
+   */
   result?: string;
   text?: string;
   config?: {

@@ -6,6 +6,7 @@ import {
   type BuildResult,
   build,
   buildDockerfile,
+  callDockerfileBuild,
   checkDockerfileBuild,
   chooseBuild,
   parseBuildArgs,
@@ -377,6 +378,8 @@ Examples:
   berth build https://example.com/app.git#v1:svc -t app:1 --progress plain
   berth build . --dockerfile -t app:1 --secret id=npmrc,src=$HOME/.npmrc
   berth build . --dockerfile --check                    (BuildKit's build checks only: buildx's report, exit 1 on warnings)
+  berth build . --dockerfile --call outline --target app  (the build args, secrets and SSH ids the target uses)
+  berth build . --dockerfile --call targets,format=json   (every stage: name, description, base, platform)
   berth build . --dockerfile --target artifacts -o type=local,dest=./dist   (the stage's files, no image)
   berth build . --dockerfile -o - > rootfs.tar                              (the filesystem as one tar)
   berth build . --dockerfile -t app:1 --label org.opencontainers.image.version=1.2 --iidfile id.txt
@@ -517,7 +520,8 @@ async function runBuild(c: Cli, arg: string | undefined, opts: BuildFlags, comma
   const { cleanup, ...plan } = await planBuild(arg, opts, command, c);
   try {
     applyProgress(out, progress);
-    if (call) await runCheck(c, opts, plan, call, checkShown(arg, opts, plan, c.cwd));
+    if (call?.name === "check") await runCheck(c, opts, plan, call, checkShown(arg, opts, plan, c.cwd));
+    else if (call) await runSubrequest(c, opts, plan, call);
     else await buildWith(c, opts, plan, progress === "rawjson" ? progressSource(opts.progress) : undefined);
   } finally {
     await cleanup();
@@ -526,6 +530,7 @@ async function runBuild(c: Cli, arg: string | undefined, opts: BuildFlags, comma
 
 /** What `--call` (or `--check`) asks, as buildx's ParseCallFunc reads it; undefined: build. */
 interface CallFunction {
+  name: "check" | "outline" | "targets";
   format: "text" | "json";
   /** `ignorestatus=true`: warnings do not make the exit code 1. */
   ignoreStatus: boolean;
@@ -539,10 +544,10 @@ export function callFunction(opts: {
   const text = opts.check ? "check" : (opts.call ?? "build");
   const usage = (why: string) =>
     new BerthError("USAGE", `--call ${JSON.stringify(text)}: ${why}`, {
-      hint: "berth takes --call build (the default) and --call check[,format=json][,ignorestatus=true]",
+      hint: "berth takes --call build (the default), check, outline or targets, each [,format=json][,ignorestatus=true]",
     });
   let name = "";
-  const call: CallFunction = { format: opts.json ? "json" : "text", ignoreStatus: false };
+  const call: CallFunction = { name: "check", format: opts.json ? "json" : "text", ignoreStatus: false };
   for (const field of text.split(",")) {
     const eq = field.indexOf("=");
     if (eq < 0) {
@@ -557,6 +562,7 @@ export function callFunction(opts: {
     } else throw usage(`invalid print field: ${field}`);
   }
   if (name === "build") return undefined;
+  if (name === "outline" || name === "targets") return { ...call, name };
   if (name !== "check" && name !== "lint") throw usage(`berth does not evaluate ${JSON.stringify(name)}`);
   return call;
 }
@@ -573,8 +579,20 @@ async function runCheck(
   shown: string,
 ): Promise<void> {
   const { out } = c;
+  const r = await checkDockerfileBuild(callOptions(c, opts, plan));
+  out.stdout.write(call.format === "json" ? `${checkJson(r)}\n` : checkReport(r, shown));
+  if (r.error !== undefined) {
+    throw new BerthError("DOCKERFILE_CHECK", `${r.name}: ${r.error}`, {
+      hint: "the warnings above say what to fix; # check=error=true asks for this",
+    });
+  }
+  if (r.warnings.length > 0 && !call.ignoreStatus) c.setExitCode(1);
+}
+
+/** The Dockerfile options the checks and the subrequests read: its context and file, args, target, platform. */
+function callOptions(c: Cli, opts: BuildFlags, plan: BuildPlan) {
   const { contextDir, choice } = plan;
-  const r = await checkDockerfileBuild({
+  return {
     ...hostOptions(c, { runtime: opts.runtime }),
     context: contextDir,
     file: choice.dockerfile!,
@@ -585,14 +603,19 @@ async function runCheck(
     platform: opts.platform,
     pull: Boolean(opts.pull),
     buildContexts: (opts.buildContext as string[] | undefined) ?? [],
-  });
-  out.stdout.write(call.format === "json" ? `${checkJson(r)}\n` : checkReport(r, shown));
-  if (r.error !== undefined) {
-    throw new BerthError("DOCKERFILE_CHECK", `${r.name}: ${r.error}`, {
-      hint: "the warnings above say what to fix; # check=error=true asks for this",
-    });
-  }
-  if (r.warnings.length > 0 && !call.ignoreStatus) c.setExitCode(1);
+  };
+}
+
+/**
+ * `--call outline` / `--call targets`: buildx's text of BuildKit's answer (or its JSON with format=json) on
+ * stdout, exit code 0, nothing built.
+ */
+async function runSubrequest(c: Cli, opts: BuildFlags, plan: BuildPlan, call: CallFunction): Promise<void> {
+  const r = await callDockerfileBuild(
+    call.name === "outline" ? "outline" : "targets",
+    callOptions(c, opts, plan),
+  );
+  c.out.stdout.write(call.format === "json" ? `${r.json}\n` : r.text);
 }
 
 /**
@@ -868,8 +891,8 @@ function dockerfileOptions(cmd: Command): void {
     .option("--target <stage>", "build this stage (default: the last)")
     .option("--check", "run only BuildKit's build checks and print buildx's report (same as --call check)")
     .option(
-      "--call <check[,format=json][,ignorestatus=true]|build>",
-      "buildx's evaluation method: check runs only the build checks (no step runs, nothing is written)",
+      "--call <check|outline|targets|build>[,format=json][,ignorestatus=true]",
+      "buildx's evaluation method: check runs only the build checks, outline lists the build args, secrets and SSH ids the target uses, targets lists the stages (no step runs, nothing is written)",
     )
     .option(
       "--platform <os/arch[/variant],...>",

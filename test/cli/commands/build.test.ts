@@ -507,14 +507,56 @@ ${app}/Dockerfile:3
       undefined,
       "Check complete, no warnings found.\n",
     ]);
-    const outline = await runCommand(["build", app, "--dockerfile", "--call", "outline"], { home });
-    expect(outline.error).toMatchObject({
+    const describe = await runCommand(["build", app, "--dockerfile", "--call", "subrequests.describe"], {
+      home,
+    });
+    expect(describe.error).toMatchObject({
       code: "USAGE",
-      message: '--call "outline": berth does not evaluate "outline"',
+      message: '--call "subrequests.describe": berth does not evaluate "subrequests.describe"',
     });
     const dir = await tempDir();
     const buildpacks = await runCommand(["build", dir, "--check"], { home });
     expect((buildpacks.error as BerthError).message).toMatch(/^--check applies only to Dockerfile builds/);
+  });
+
+  it("--call outline and targets print buildx's tables (or the JSON), exit 0 and build nothing", async () => {
+    const { home, app } = await project(
+      "# V the version\nARG V=1\n# build compiles\nFROM scratch AS build\nARG N\nRUN --mount=type=ssh true\nFROM build\n",
+    );
+    const outline = await runCommand(
+      ["build", app, "--dockerfile", "--call", "outline", "--build-arg", "N=x"],
+      {
+        home,
+      },
+    );
+    expect([outline.error, outline.exitCode]).toEqual([undefined, undefined]);
+    expect(outline.stdout).toBe(
+      "BUILD ARG   VALUE   DESCRIPTION\nN           x       \n\nSSH       REQUIRED\ndefault   \n\n",
+    );
+    const target = await runCommand(
+      ["build", app, "--dockerfile", "--call", "outline,format=json", "--target", "build"],
+      { home },
+    );
+    expect(JSON.parse(target.stdout)).toMatchObject({
+      name: "build",
+      description: "compiles",
+      args: [{ name: "N" }],
+    });
+    const targets = await runCommand(["build", app, "--dockerfile", "--call", "targets"], { home });
+    expect(targets.stdout).toBe("TARGET    DESCRIPTION\nbuild     compiles\n(default) \n");
+    const json = await runCommand(["build", app, "--dockerfile", "--call", "targets", "--json"], { home });
+    expect(JSON.parse(json.stdout).targets.map((t: { base: string }) => t.base)).toEqual([
+      "scratch",
+      "build",
+    ]);
+    const missing = await runCommand(
+      ["build", app, "--dockerfile", "--call", "outline", "--target", "nope"],
+      {
+        home,
+      },
+    );
+    expect((missing.error as BerthError).message).toMatch(/target stage "nope" not found/);
+    expect(await images(home)).toEqual([]);
   });
 
   it("# check=error=true fails the build after the checks, with nothing written", async () => {

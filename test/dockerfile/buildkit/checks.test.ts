@@ -94,4 +94,34 @@ describe("--check against docker buildx v0.30.1", () => {
     expect(JSON.parse(ours.stdout)).toEqual(doc);
     expect([ours.code, theirs.code]).toEqual([1, 1]);
   });
+
+  it("--call outline and --call targets (and format=json): the same bytes, exit 0, with --build-arg and --target", async () => {
+    const described = `# syntax=${FRONTEND_IMAGE}
+# VERSION the version shipped
+ARG VERSION=1.0
+ARG UNUSED=u
+# build compiles it
+FROM scratch AS build
+# NAME whom it greets
+ARG NAME=world
+ARG VERSION
+RUN --mount=type=secret,id=token,required=true --mount=type=ssh true
+# out the image
+FROM scratch AS out
+COPY --from=build a.txt /
+ARG FINAL
+`;
+    for (const call of [
+      ["--call", "outline"],
+      ["--call", "outline,format=json"],
+      ["--call", "outline", "--target", "build", "--build-arg", "NAME=berth"],
+      ["--call", "targets"],
+      ["--call", "targets,format=json"],
+    ]) {
+      const { theirs, ours } = await bothCheck(`call-${call.join("-")}`, described, call);
+      expect(theirs.stdout.length).toBeGreaterThan(20);
+      expect(ours.stdout).toBe(theirs.stdout);
+      expect([ours.code, theirs.code]).toEqual([0, 0]);
+    }
+  });
 });

@@ -7,7 +7,10 @@
 // (rule, description, URL, sentence, line ranges), the error the frontend returned (a check directive's
 // error=true among them) and, in mode lint, the result JSON and buildx's text of it. A case with "checkOption"
 // only parses that string as BUILDKIT_DOCKERFILE_CHECK and # check= values are parsed (linter.ParseLintOptions)
-// and answers its error or config. Built and cached by scripts/lint-oracle.sh.
+// and answers its error or config. Mode "outline" runs dockerfile2llb.Dockerfile2Outline and mode "targets"
+// dockerfile2llb.ListTargets (buildx's --call outline / --call targets): the result JSON as BuildKit marshals
+// it (what format=json prints) and the text buildx prints of it (outline.PrintOutline, targets.PrintTargets).
+// Built and cached by scripts/lint-oracle.sh.
 package main
 
 import (
@@ -15,6 +18,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 
 	"github.com/moby/buildkit/client/llb"
@@ -23,6 +27,8 @@ import (
 	"github.com/moby/buildkit/frontend/dockerfile/linter"
 	"github.com/moby/buildkit/frontend/dockerfile/parser"
 	"github.com/moby/buildkit/frontend/dockerui"
+	"github.com/moby/buildkit/frontend/subrequests/outline"
+	"github.com/moby/buildkit/frontend/subrequests/targets"
 	"github.com/moby/buildkit/solver/pb"
 	digest "github.com/opencontainers/go-digest"
 )
@@ -103,6 +109,22 @@ func ask(q question) answer {
 		MetaResolver: images(q.Images),
 		LLBCaps:      &caps,
 	}
+	switch q.Mode {
+	case "outline":
+		o, err := dockerfile2llb.Dockerfile2Outline(context.Background(), dt, opt)
+		if err != nil {
+			a.Error = err.Error()
+			return a
+		}
+		return printed(a, o, outline.PrintOutline)
+	case "targets":
+		l, err := dockerfile2llb.ListTargets(context.Background(), dt)
+		if err != nil {
+			a.Error = err.Error()
+			return a
+		}
+		return printed(a, l, targets.PrintTargets)
+	}
 	if q.Mode == "build" {
 		opt.Warn = func(rule, description, url, detail string, loc []parser.Range) {
 			a.Warnings = append(a.Warnings, warning{rule, description, url, detail, ranges(loc)})
@@ -127,14 +149,20 @@ func ask(q question) answer {
 	if res.Error != nil {
 		a.Error = res.Error.Message
 	}
-	out, err := json.MarshalIndent(res, "", "  ")
+	return printed(a, res, func(_ []byte, w io.Writer) error { return res.PrintTo(w, nil) })
+}
+
+// printed fills a's Result with v's JSON (as the subrequest's ToResult makes result.json) and Text with what
+// buildx's printer makes of it.
+func printed(a answer, v any, print func([]byte, io.Writer) error) answer {
+	dt, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
 		a.Error = err.Error()
 		return a
 	}
-	a.Result = string(out)
+	a.Result = string(dt)
 	var text bytes.Buffer
-	if err := res.PrintTo(&text, nil); err != nil {
+	if err := print(dt, &text); err != nil {
 		a.Error = err.Error()
 	}
 	a.Text = text.String()
