@@ -180,6 +180,21 @@ describe("DockerfileBuild", () => {
     expect(again.result.digest).toBe(none.result.digest);
   });
 
+  it("COPY --chmod takes a symbolic mode (BuildKit's setmode, X for directories), keyed apart from octal", async () => {
+    const dir = await tempDir();
+    const ctx = await tempDir();
+    await mkdir(join(ctx, "d"));
+    await writeFile(join(ctx, "d", "f"), "f");
+    const text = "FROM scratch\nCOPY --chmod=u+x,go=rX d /d\n";
+    const { image } = await scratchBuild(dir, ctx, text);
+    expect(await layerEntries(image, 0)).toEqual(["d dir 755 0:0", "d/f file 744 0:0"]);
+    expect(image.config?.history?.at(-1)?.created_by).toBe("COPY --chmod=u+x,go=rX d /d # buildkit");
+    const octal = await scratchBuild(dir, ctx, "FROM scratch\nCOPY --chmod=744 d /d\n");
+    // the destination folder the copy makes is 0755 either way, as BuildKit's copier makes it
+    expect(await layerEntries(octal.image, 0)).toEqual(["d dir 755 0:0", "d/f file 744 0:0"]);
+    expect(octal.result.digest).not.toBe((await scratchBuild(dir, ctx, text)).result.digest);
+  });
+
   it("keeps the layers of a stage no image takes uncompressed (apart in the cache); the images are the same", async () => {
     const text =
       "FROM scratch AS files\nCOPY a.txt /a.txt\nFROM scratch\nCOPY --from=files /a.txt /copied.txt\n";

@@ -16,6 +16,7 @@ import type { EntryHeader } from "../../layer/entry.ts";
 import { type PlannedEntry, typeOf } from "../../layer/walk.ts";
 import type { Digest } from "../../oci/digest.ts";
 import type { Compression } from "../../oci/mediatype.ts";
+import { type Chmod, parseChmod } from "../chmod.ts";
 import { adoptEarly, makeEarly } from "../early.ts";
 import { expandWord, splitRaw } from "../expand.ts";
 import { type Heredoc, heredocName } from "../parse.ts";
@@ -39,7 +40,7 @@ export interface CopyLayerOptions {
   /** Owner for everything copied; default 0:0 for context files, the source's own for --from. */
   owner: { uid: number; gid: number } | undefined;
   keepOwner: boolean;
-  chmod: number | undefined;
+  chmod: Chmod | undefined;
   mtime: number;
   compression: Compression;
   /** Where the layer blob goes: a new name in the build's own temp folder (`StepContext.temp`). */
@@ -62,13 +63,6 @@ interface Item {
 
 /** The filesystem a COPY --link layer is made against. */
 const EMPTY: FsView = { lstat: async () => undefined, readFile: async () => undefined };
-
-/** Parse `--chmod` (octal such as 755 or 0644). */
-function parseChmod(text: string): number {
-  if (!/^[0-7]{3,4}$/.test(text))
-    throw new BerthError("DOCKERFILE_SYNTAX", `--chmod=${text} must be an octal mode such as 755`);
-  return Number.parseInt(text, 8);
-}
 
 export async function buildCopyLayer(o: CopyLayerOptions) {
   let dest = await destinationOf(o);
@@ -174,7 +168,7 @@ function itemOf(path: string, f: MatchedSource["files"][number], o: CopyLayerOpt
   const header: EntryHeader = {
     path,
     type,
-    mode: type === "symlink" ? 0o777 : (o.chmod ?? st.mode & 0o7777),
+    mode: type === "symlink" ? 0o777 : (o.chmod?.apply(st.mode & 0o7777, type === "dir") ?? st.mode & 0o7777),
     ...owner,
     size: type === "file" ? st.size : 0,
     mtime: o.mtime,
@@ -434,7 +428,7 @@ interface CopyArgs {
   fromRef: string | undefined;
   chown: string | undefined;
   chmodText: string | undefined;
-  chmod: number | undefined;
+  chmod: Chmod | undefined;
   link: boolean;
   parents: boolean;
   excludes: string[];
@@ -698,7 +692,8 @@ export async function copyInstruction(c: StepContext): Promise<void> {
       dest,
       workdir,
       chown,
-      chmod,
+      // the octal value as before; a symbolic mode's text
+      chmod: chmod?.key,
       from: fromRef,
       link,
       parents,

@@ -3,6 +3,7 @@ import { createReadStream } from "node:fs";
 import { chmod, link, mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
+import { parseChmod } from "../../../src/dockerfile/chmod.ts";
 import { buildCopyLayer, type CopyLayerOptions } from "../../../src/dockerfile/instructions/copy.ts";
 import type { FsView, PathInfo } from "../../../src/dockerfile/rootfs.ts";
 import { matchSources } from "../../../src/dockerfile/sources.ts";
@@ -78,7 +79,11 @@ describe("buildCopyLayer", () => {
   });
 
   it("a directory's contents, hard links kept as a group, --chown and --chmod on all", async () => {
-    const { entries } = await copy(["d"], { dest: "/dst", owner: { uid: 1000, gid: 100 }, chmod: 0o600 });
+    const { entries } = await copy(["d"], {
+      dest: "/dst",
+      owner: { uid: 1000, gid: 100 },
+      chmod: parseChmod("600"),
+    });
     expect(entries).toEqual([
       "dst dir 755 1000:100 7",
       "dst/sub dir 600 1000:100 7",
