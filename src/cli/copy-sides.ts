@@ -11,6 +11,7 @@ import type { Credential } from "../registry/credentials.ts";
 import type { RegistryAccess, TransportContext } from "../transport/context.ts";
 import type { CopySides } from "../transport/copy.ts";
 import type { ImageArgument } from "../transport/parse.ts";
+import { goBool as parseGoBool } from "../util/go-json.ts";
 
 type Side = "src" | "dest";
 
@@ -43,8 +44,8 @@ export function addSideOptions(command: Command): Command {
 /** Go's strconv.ParseBool, as skopeo reads `--src-tls-verify=VALUE`. */
 function goBool(value: string | boolean | undefined, flag: string): boolean | undefined {
   if (value === undefined || typeof value === "boolean") return value;
-  if (["1", "t", "T", "true", "TRUE", "True"].includes(value)) return true;
-  if (["0", "f", "F", "false", "FALSE", "False"].includes(value)) return false;
+  const b = parseGoBool(value);
+  if (b !== undefined) return b;
   throw new BerthError("USAGE", `${flag} takes true or false, not ${JSON.stringify(value)}`);
 }
 

@@ -5,6 +5,7 @@
  */
 import { BerthError, wrapError } from "../errors.ts";
 import { formatPlatform, hostPlatform, type Platform, parsePlatform } from "../oci/platform.ts";
+import { goBool } from "../util/go-json.ts";
 import { expandWord, type Vars } from "./expand.ts";
 import type { Dockerfile, Instruction } from "./parse.ts";
 
@@ -135,14 +136,6 @@ export interface BuiltinArgs {
   cacheMountNamespace: string | undefined;
   /** BUILDKIT_CONTEXT_KEEP_GIT_DIR: a git context keeps its `.git`. */
   keepGitDir: boolean;
-}
-
-/** Go's strconv.ParseBool: 1, t, T, TRUE, true, True and their false forms; undefined for anything else. */
-export function goBool(v: string | undefined): boolean | undefined {
-  if (v === undefined) return undefined;
-  if (["1", "t", "T", "TRUE", "true", "True"].includes(v)) return true;
-  if (["0", "f", "F", "FALSE", "false", "False"].includes(v)) return false;
-  return undefined;
 }
 
 /**

@@ -141,20 +141,15 @@ function addCmd(cmds: BitCmd[], op: string, who: number, oparg: number | string)
     cmds.push({ cmd: op, cmd2: 0, bits: who !== 0 ? who & arg : MASK & arg });
     return;
   }
-  let cmd2 = 0;
-  let bits = MASK;
-  if (who !== 0) {
-    if (who & 0o400) cmd2 |= U_BITS;
-    if (who & 0o040) cmd2 |= G_BITS;
-    if (who & 0o004) cmd2 |= O_BITS;
-  } else {
-    cmd2 = U_BITS | G_BITS | O_BITS;
-    bits = MASK;
-  }
+  // a copy's target bits: `who`'s classes, or all three (its bits are all, umask 0)
+  let cmd2 = who === 0 ? U_BITS | G_BITS | O_BITS : 0;
+  if (who & 0o400) cmd2 |= U_BITS;
+  if (who & 0o040) cmd2 |= G_BITS;
+  if (who & 0o004) cmd2 |= O_BITS;
   if (oparg === "+") cmd2 |= SET;
   else if (oparg === "-") cmd2 |= CLEAR;
   else if (oparg === "=") cmd2 |= SET | CLEAR;
-  cmds.push({ cmd: op, cmd2, bits });
+  cmds.push({ cmd: op, cmd2, bits: MASK });
 }
 
 /** setmode's compress: each run of `+`, `-` and `X` commands folded into one clear, one set and one X. */

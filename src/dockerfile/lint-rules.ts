@@ -5,6 +5,7 @@
  * asked for, and gives BuildKit's error when `error=true` and any rule fired.
  */
 import { BerthError } from "../errors.ts";
+import { goBool } from "../util/go-json.ts";
 
 export const RULES = {
   StageNameCasing: "Stage names should be lowercase",
@@ -87,13 +88,6 @@ const NO_CHECK_CONFIG: CheckConfig = {
   error: false,
 };
 
-/** Go's strconv.ParseBool. */
-function parseBool(v: string): boolean | undefined {
-  if (["1", "t", "T", "TRUE", "true", "True"].includes(v)) return true;
-  if (["0", "f", "F", "FALSE", "false", "False"].includes(v)) return false;
-  return undefined;
-}
-
 /**
  * `skip=A,B;error=true;experimental=all` as BuildKit's linter.ParseLintOptions reads it; `where` names the
  * directive or build arg in the error, which carries BuildKit's sentence.
@@ -123,7 +117,7 @@ export function parseCheckOptions(text: string | undefined, where: string): Chec
         break;
       }
       case "error": {
-        const b = parseBool(v);
+        const b = goBool(v);
         if (b === undefined) {
           throw fail(
             `failed to parse check option ${JSON.stringify(p)}: strconv.ParseBool: parsing ${JSON.stringify(v)}: invalid syntax`,

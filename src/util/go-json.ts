@@ -1,7 +1,8 @@
 /**
  * Strings and times as Go's encoding/json writes them, for the documents berth must write byte for byte as a Go
  * program does: skopeo's re-marshalled configs (oci/go-config.ts), buildx's rawjson stream (cli/rawjson.ts),
- * BuildKit's provenance (dockerfile/provenance.ts).
+ * BuildKit's provenance (dockerfile/provenance.ts); and Go's strconv.ParseBool, for the flags and build args
+ * berth reads as Go programs read them (skopeo's, docker's, BuildKit's).
  */
 
 const HTML_SAFE: Record<string, string> = {
@@ -28,6 +29,14 @@ export function goString(s: string, go119 = false): string {
     /\\(?:u[0-9a-f]{4}|.)|[<>&\u2028\u2029]/g,
     (m) => HTML_SAFE[m] ?? (go119 ? LEGACY[m] : undefined) ?? m,
   );
+}
+
+/** Go's strconv.ParseBool: 1, t, T, TRUE, true, True and their false forms; undefined for anything else. */
+export function goBool(v: string | undefined): boolean | undefined {
+  if (v === undefined) return undefined;
+  if (["1", "t", "T", "TRUE", "true", "True"].includes(v)) return true;
+  if (["0", "f", "F", "FALSE", "false", "False"].includes(v)) return false;
+  return undefined;
 }
 
 /**

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { goIndented, goString, goTime } from "../../src/util/go-json.ts";
+import { goBool, goIndented, goString, goTime } from "../../src/util/go-json.ts";
 
 describe("goTime and goString: Go's encoding of a time and a string", () => {
   it("cuts the fraction's trailing zeros, as RFC3339Nano, to the microsecond", () => {
@@ -28,5 +28,14 @@ describe('goIndented: Go\'s json.MarshalIndent(v, "", "  ")', () => {
     expect(goIndented({ a: "<b>&\u2028", e: [], o: {}, n: [1, { x: null }] })).toBe(
       '{\n  "a": "\\u003cb\\u003e\\u0026\\u2028",\n  "e": [],\n  "o": {},\n  "n": [\n    1,\n    {\n      "x": null\n    }\n  ]\n}',
     );
+  });
+});
+
+describe("goBool: Go's strconv.ParseBool", () => {
+  it("takes its six spellings of each value and nothing else", () => {
+    expect(goBool("TRUE")).toBe(true);
+    expect(goBool("F")).toBe(false);
+    expect(goBool("tRue")).toBeUndefined();
+    expect(goBool(undefined)).toBeUndefined();
   });
 });

@@ -72,6 +72,7 @@ const DOCKERFILE_ONLY: Record<string, string> = {
   attest: "--attest",
   sbom: "--sbom",
 };
+const LIMIT_NOTE = "ignored, as by docker buildx: RUN steps get no per-build memory or CPU limit";
 /**
  * The legacy builder's flags docker buildx keeps, hidden, and ignores (commands/build.go), so that `docker build`
  * lines written for it run: commander's key → the flag and what berth says of it once on stderr (buildx's own
@@ -93,19 +94,15 @@ const LEGACY: Record<string, { flag: string; value?: string; short?: string; not
     value: "<option>",
     note: 'security-opt flag is deprecated. "RUN --security=insecure" should be used with BuildKit.',
   },
-  memory: { flag: "--memory", short: "-m", value: "<bytes>", note: "" },
-  memorySwap: { flag: "--memory-swap", value: "<bytes>", note: "" },
-  cpuShares: { flag: "--cpu-shares", short: "-c", value: "<shares>", note: "" },
-  cpuPeriod: { flag: "--cpu-period", value: "<us>", note: "" },
-  cpuQuota: { flag: "--cpu-quota", value: "<us>", note: "" },
-  cpusetCpus: { flag: "--cpuset-cpus", value: "<cpus>", note: "" },
-  cpusetMems: { flag: "--cpuset-mems", value: "<mems>", note: "" },
+  memory: { flag: "--memory", short: "-m", value: "<bytes>", note: LIMIT_NOTE },
+  memorySwap: { flag: "--memory-swap", value: "<bytes>", note: LIMIT_NOTE },
+  cpuShares: { flag: "--cpu-shares", short: "-c", value: "<shares>", note: LIMIT_NOTE },
+  cpuPeriod: { flag: "--cpu-period", value: "<us>", note: LIMIT_NOTE },
+  cpuQuota: { flag: "--cpu-quota", value: "<us>", note: LIMIT_NOTE },
+  cpusetCpus: { flag: "--cpuset-cpus", value: "<cpus>", note: LIMIT_NOTE },
+  cpusetMems: { flag: "--cpuset-mems", value: "<mems>", note: LIMIT_NOTE },
 };
-const LIMIT_NOTE = "ignored, as by docker buildx: RUN steps get no per-build memory or CPU limit";
-for (const [key, l] of Object.entries(LEGACY)) {
-  DOCKERFILE_ONLY[key] = l.flag;
-  if (!l.note) l.note = LIMIT_NOTE;
-}
+for (const [key, l] of Object.entries(LEGACY)) DOCKERFILE_ONLY[key] = l.flag;
 
 const BUILDPACKS_ONLY: Record<string, string> = {
   builder: "-B/--builder",

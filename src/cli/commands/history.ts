@@ -7,6 +7,7 @@ import type { Descriptor } from "../../oci/descriptor.ts";
 import { type Image, loadRoot, selectImage } from "../../oci/image.ts";
 import { openSource } from "../../transport/open.ts";
 import { parseImageArgument } from "../../transport/parse.ts";
+import { goBool } from "../../util/go-json.ts";
 import type { Cli } from "../env.ts";
 import { jsonOption, platformOf } from "../flags.ts";
 import { dockerTable, humanDuration, humanSize, printJson, shortDigest } from "../output.ts";
@@ -206,11 +207,6 @@ function jsonRow(r: HistoryRow) {
   };
 }
 
-const GO_BOOLS = new Map<string, boolean>([
-  ...["1", "t", "T", "TRUE", "true", "True"].map((w): [string, boolean] => [w, true]),
-  ...["0", "f", "F", "FALSE", "false", "False"].map((w): [string, boolean] => [w, false]),
-]);
-
 /**
  * `-H`, `-H=false`, `--human=false`, `--human false` (docker's boolean flag, Go's ParseBool words), and the
  * image: commander gives an optional value the next word, so in `-H IMAGE` that word is the image.
@@ -220,7 +216,7 @@ export function humanAndImage(
   given: string | undefined,
 ): { human: boolean; image: string } {
   const value = typeof flag === "string" ? flag.replace(/^=/, "") : flag;
-  const human = typeof value === "boolean" ? value : GO_BOOLS.get(value);
+  const human = typeof value === "boolean" ? value : goBool(value);
   if (human !== undefined && given !== undefined) return { human, image: given };
   if (human === undefined && given === undefined) return { human: true, image: value as string };
   throw new BerthError(
